@@ -1,0 +1,3 @@
+using BiVM.Cli;
+
+return BivmCommandLine.Build().Parse(args).Invoke();

@@ -1,0 +1,48 @@
+using System.Reflection;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json;
+using BiVM.CustomOps.Cpu;
+using Microsoft.ML.OnnxRuntime;
+
+namespace BiVM.Cli;
+
+/// <summary>What <c>bivm info</c> reports. Each native component is probed, never assumed.</summary>
+public sealed record SystemReport(
+    string BivmVersion,
+    string DotnetVersion,
+    string Os,
+    int LogicalCores,
+    IReadOnlyList<string> CpuFeatures,
+    IReadOnlyDictionary<string, string> Components,
+    bool AllLoaded)
+{
+    public static SystemReport Collect()
+    {
+        var components = new Dictionary<string, string>();
+        bool ok = true;
+        void Probe(string name, Func<string> probe)
+        {
+            try { components[name] = probe(); }
+            catch (Exception e) { components[name] = "FAILED: " + e.GetBaseException().Message; ok = false; }
+        }
+        Probe("onnxruntime", () => OrtEnv.Instance().GetVersionString() ?? "unknown");
+        Probe("opencv", () => OpenCvSharp.Cv2.GetVersionString() ?? "unknown");
+        Probe("custom ops (ai.bivm)", () => "not built yet (issue #3)");
+        var version = typeof(SystemReport).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "?";
+        return new SystemReport(version.Split('+')[0], RuntimeInformation.FrameworkDescription, RuntimeInformation.OSDescription,
+            Environment.ProcessorCount, BiVM.CustomOps.Cpu.CpuFeatures.Current.SupportedNames(), components, ok);
+    }
+
+    public string ToText()
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine($"bivm {BivmVersion}");
+        sb.AppendLine($"runtime: {DotnetVersion} on {Os}, {LogicalCores} logical cores");
+        sb.AppendLine($"cpu features: {(CpuFeatures.Count == 0 ? "none detected" : string.Join(' ', CpuFeatures))}");
+        foreach (var (name, value) in Components) sb.AppendLine($"{name}: {value}");
+        return sb.ToString();
+    }
+
+    public string ToJson() => JsonSerializer.Serialize(this, new JsonSerializerOptions { WriteIndented = true }) + Environment.NewLine;
+}

@@ -1,0 +1,1 @@
+namespace BiVM.Estimators; internal static class Placeholder {}

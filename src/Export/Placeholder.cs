@@ -1,0 +1,1 @@
+namespace BiVM.Export; internal static class Placeholder {}
