@@ -1,0 +1,71 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace BiVM.CustomOps.BinaryConv2d;
+
+/// <summary>
+/// AVX2: 4 pixels per 256-bit register, popcount by nibble lookup (Muła): <c>vpshufb</c> maps each 4-bit nibble
+/// to its bit count, two lookups per byte. Byte counts are summed for up to <see cref="ByteBudget"/> words
+/// (each adds ≤ 8 per byte, 31·8 = 248 ≤ 255) before <c>vpsadbw</c> widens them to one 64-bit sum per pixel.
+/// Structurally identical to <see cref="Avx512Kernel"/>: change one, change the other.
+/// </summary>
+internal sealed unsafe class Avx2Kernel : IBinaryKernel
+{
+    public static readonly Avx2Kernel Instance = new();
+
+    /// <summary>Words whose byte counts fit in a byte accumulator: ⌊255 / 8⌋.</summary>
+    private const int ByteBudget = 31;
+
+    public string Name => "avx2";
+    public int PixelBlock => 4;
+    public static bool IsSupported => Avx2.IsSupported;
+
+    public void Accumulate(ulong* patches, int blocks, ulong* weights, int coutPadded, int patchWords, int* counts, int countsStride)
+    {
+        var lut = Vector256.Create((byte)0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+        var low = Vector256.Create((byte)0x0F);
+        for (int co = 0; co < coutPadded; co += IBinaryKernel.CoutBlock)
+        {
+            ulong* w0 = weights + (long)co * patchWords, w1 = w0 + patchWords, w2 = w1 + patchWords, w3 = w2 + patchWords;
+            int* c0 = counts + (long)co * countsStride, c1 = c0 + countsStride, c2 = c1 + countsStride, c3 = c2 + countsStride;
+            for (int b = 0; b < blocks; b++)
+            {
+                ulong* a = patches + (long)b * patchWords * 4;
+                Vector256<ulong> t0 = default, t1 = default, t2 = default, t3 = default;
+                for (int k0 = 0; k0 < patchWords; k0 += ByteBudget)
+                {
+                    int k1 = Math.Min(patchWords, k0 + ByteBudget);
+                    Vector256<byte> s0 = default, s1 = default, s2 = default, s3 = default;
+                    for (int k = k0; k < k1; k++)
+                    {
+                        var v = Avx.LoadVector256(a + k * 4);
+                        s0 = Avx2.Add(s0, Count(Avx2.Xor(v, Vector256.Create(w0[k])), lut, low));
+                        s1 = Avx2.Add(s1, Count(Avx2.Xor(v, Vector256.Create(w1[k])), lut, low));
+                        s2 = Avx2.Add(s2, Count(Avx2.Xor(v, Vector256.Create(w2[k])), lut, low));
+                        s3 = Avx2.Add(s3, Count(Avx2.Xor(v, Vector256.Create(w3[k])), lut, low));
+                    }
+                    t0 = Avx2.Add(t0, Avx2.SumAbsoluteDifferences(s0, Vector256<byte>.Zero).AsUInt64());
+                    t1 = Avx2.Add(t1, Avx2.SumAbsoluteDifferences(s1, Vector256<byte>.Zero).AsUInt64());
+                    t2 = Avx2.Add(t2, Avx2.SumAbsoluteDifferences(s2, Vector256<byte>.Zero).AsUInt64());
+                    t3 = Avx2.Add(t3, Avx2.SumAbsoluteDifferences(s3, Vector256<byte>.Zero).AsUInt64());
+                }
+                int p = b * 4;
+                Vector256.Narrow(t0, t0).GetLower().AsInt32().Store(c0 + p);
+                Vector256.Narrow(t1, t1).GetLower().AsInt32().Store(c1 + p);
+                Vector256.Narrow(t2, t2).GetLower().AsInt32().Store(c2 + p);
+                Vector256.Narrow(t3, t3).GetLower().AsInt32().Store(c3 + p);
+            }
+        }
+    }
+
+    /// <summary>Per-byte popcount of 32 bytes: lut[low nibble] + lut[high nibble].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<byte> Count(Vector256<ulong> v, Vector256<byte> lut, Vector256<byte> low)
+    {
+        var bytes = v.AsByte();
+        var lo = Avx2.And(bytes, low);
+        var hi = Avx2.And(Avx2.ShiftRightLogical(v.AsUInt16(), 4).AsByte(), low);
+        return Avx2.Add(Avx2.Shuffle(lut, lo), Avx2.Shuffle(lut, hi));
+    }
+}

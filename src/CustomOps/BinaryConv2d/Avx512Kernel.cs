@@ -1,0 +1,71 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace BiVM.CustomOps.BinaryConv2d;
+
+/// <summary>
+/// AVX-512BW: 8 pixels per 512-bit register, popcount by nibble lookup (Muła): <c>vpshufb</c> maps each 4-bit nibble
+/// to its bit count, two lookups per byte. Byte counts are summed for up to <see cref="ByteBudget"/> words
+/// (each adds ≤ 8 per byte, 31·8 = 248 ≤ 255) before <c>vpsadbw</c> widens them to one 64-bit sum per pixel.
+/// Structurally identical to <see cref="Avx512Kernel"/>: change one, change the other.
+/// </summary>
+internal sealed unsafe class Avx512Kernel : IBinaryKernel
+{
+    public static readonly Avx512Kernel Instance = new();
+
+    /// <summary>Words whose byte counts fit in a byte accumulator: ⌊255 / 8⌋.</summary>
+    private const int ByteBudget = 31;
+
+    public string Name => "avx512bw";
+    public int PixelBlock => 8;
+    public static bool IsSupported => Avx512BW.IsSupported;
+
+    public void Accumulate(ulong* patches, int blocks, ulong* weights, int coutPadded, int patchWords, int* counts, int countsStride)
+    {
+        var lut = Vector512.Create(Vector256.Create((byte)0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4));
+        var low = Vector512.Create((byte)0x0F);
+        for (int co = 0; co < coutPadded; co += IBinaryKernel.CoutBlock)
+        {
+            ulong* w0 = weights + (long)co * patchWords, w1 = w0 + patchWords, w2 = w1 + patchWords, w3 = w2 + patchWords;
+            int* c0 = counts + (long)co * countsStride, c1 = c0 + countsStride, c2 = c1 + countsStride, c3 = c2 + countsStride;
+            for (int b = 0; b < blocks; b++)
+            {
+                ulong* a = patches + (long)b * patchWords * 8;
+                Vector512<ulong> t0 = default, t1 = default, t2 = default, t3 = default;
+                for (int k0 = 0; k0 < patchWords; k0 += ByteBudget)
+                {
+                    int k1 = Math.Min(patchWords, k0 + ByteBudget);
+                    Vector512<byte> s0 = default, s1 = default, s2 = default, s3 = default;
+                    for (int k = k0; k < k1; k++)
+                    {
+                        var v = Avx512F.LoadVector512(a + k * 8);
+                        s0 = Avx512BW.Add(s0, Count(Avx512F.Xor(v, Vector512.Create(w0[k])), lut, low));
+                        s1 = Avx512BW.Add(s1, Count(Avx512F.Xor(v, Vector512.Create(w1[k])), lut, low));
+                        s2 = Avx512BW.Add(s2, Count(Avx512F.Xor(v, Vector512.Create(w2[k])), lut, low));
+                        s3 = Avx512BW.Add(s3, Count(Avx512F.Xor(v, Vector512.Create(w3[k])), lut, low));
+                    }
+                    t0 = Avx512BW.Add(t0, Avx512BW.SumAbsoluteDifferences(s0, Vector512<byte>.Zero).AsUInt64());
+                    t1 = Avx512BW.Add(t1, Avx512BW.SumAbsoluteDifferences(s1, Vector512<byte>.Zero).AsUInt64());
+                    t2 = Avx512BW.Add(t2, Avx512BW.SumAbsoluteDifferences(s2, Vector512<byte>.Zero).AsUInt64());
+                    t3 = Avx512BW.Add(t3, Avx512BW.SumAbsoluteDifferences(s3, Vector512<byte>.Zero).AsUInt64());
+                }
+                int p = b * 8;
+                Vector512.Narrow(t0, t0).GetLower().AsInt32().Store(c0 + p);
+                Vector512.Narrow(t1, t1).GetLower().AsInt32().Store(c1 + p);
+                Vector512.Narrow(t2, t2).GetLower().AsInt32().Store(c2 + p);
+                Vector512.Narrow(t3, t3).GetLower().AsInt32().Store(c3 + p);
+            }
+        }
+    }
+
+    /// <summary>Per-byte popcount of 64 bytes: lut[low nibble] + lut[high nibble].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<byte> Count(Vector512<ulong> v, Vector512<byte> lut, Vector512<byte> low)
+    {
+        var bytes = v.AsByte();
+        var lo = Avx512F.And(bytes, low);
+        var hi = Avx512F.And(Avx512BW.ShiftRightLogical(v.AsUInt16(), 4).AsByte(), low);
+        return Avx512BW.Add(Avx512BW.Shuffle(lut, lo), Avx512BW.Shuffle(lut, hi));
+    }
+}

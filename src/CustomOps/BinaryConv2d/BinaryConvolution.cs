@@ -1,0 +1,133 @@
+using System.Runtime.InteropServices;
+using BiVM.CustomOps.BitPacking;
+
+namespace BiVM.CustomOps.BinaryConv2d;
+
+/// <summary>
+/// One binary conv layer prepared for execution: packed weights padded to the kernel's channel block, alpha,
+/// tau, bias, the zero-padding table and the selected popcount kernel. Thread-safe: <see cref="Run"/> may be
+/// called concurrently (all per-call memory is per call or per thread).
+/// </summary>
+/// <remarks>
+/// Pipeline per call (Larq's stages): bit-pack X (parallel over input rows) → for each output row segment:
+/// gather patches → popcount-accumulate (<see cref="IBinaryKernel"/>) → <see cref="ZeroPaddingCorrection"/> →
+/// <see cref="OutputTransform"/>, written straight into the NCHW output row of each channel.
+/// </remarks>
+public sealed unsafe class BinaryConvolution : IDisposable
+{
+    /// <summary>Bytes of patches one segment may use: small enough to stay in L1 while every channel block reads it.</summary>
+    private const int PatchBudgetBytes = 16 * 1024;
+
+    private readonly ulong* _weights; // [coutPadded, patchWords], rows ≥ Cout are zero
+    private readonly int _coutPadded;
+    private readonly float[] _alpha, _tau, _bias;
+    private readonly ZeroPaddingCorrection _correction;
+    private readonly IBinaryKernel _kernel;
+    private readonly int _segment; // output pixels per gather/count step
+
+    /// <param name="layer">Attributes; Batch/InHeight/InWidth are ignored (given per call).</param>
+    /// <param name="packedWeights">[Cout, kH, kW, words] as written by <see cref="WeightPacker"/>.</param>
+    /// <param name="bias">Empty for no bias.</param>
+    /// <param name="forceKernel">Kernel name from <see cref="KernelSelector"/>, or null for the best supported.</param>
+    public BinaryConvolution(BinaryConv2dParams layer, ReadOnlySpan<ulong> packedWeights, ReadOnlySpan<float> alpha,
+        ReadOnlySpan<float> tau, ReadOnlySpan<float> bias, string? forceKernel = null)
+    {
+        if (layer.ValidateAttributes() is { } bad) throw new ArgumentException(bad, nameof(layer));
+        if (packedWeights.Length != layer.OutChannels * layer.PatchWords)
+            throw new ArgumentException($"packed weights have {packedWeights.Length} words, expected Cout·kH·kW·words = {layer.OutChannels}·{layer.KernelHeight}·{layer.KernelWidth}·{layer.Words}", nameof(packedWeights));
+        if (alpha.Length != layer.OutChannels) throw new ArgumentException($"alpha has {alpha.Length} values, expected Cout = {layer.OutChannels}", nameof(alpha));
+        if (tau.Length != layer.InChannels) throw new ArgumentException($"tau has {tau.Length} values, expected Cin = {layer.InChannels}", nameof(tau));
+        if (bias.Length != 0 && bias.Length != layer.OutChannels) throw new ArgumentException($"bias has {bias.Length} values, expected Cout = {layer.OutChannels}", nameof(bias));
+        Layer = layer;
+        _kernel = KernelSelector.Select(layer, forceKernel);
+        _coutPadded = (layer.OutChannels + IBinaryKernel.CoutBlock - 1) / IBinaryKernel.CoutBlock * IBinaryKernel.CoutBlock;
+        nuint bytes = (nuint)((long)_coutPadded * layer.PatchWords * sizeof(ulong));
+        _weights = (ulong*)NativeMemory.AlignedAlloc(bytes, 64);
+        NativeMemory.Clear(_weights, bytes);
+        packedWeights.CopyTo(new Span<ulong>(_weights, packedWeights.Length));
+        _alpha = alpha.ToArray();
+        _tau = tau.ToArray();
+        _bias = bias.Length == 0 ? new float[layer.OutChannels] : bias.ToArray();
+        _correction = new ZeroPaddingCorrection(layer, packedWeights);
+        int block = _kernel.PixelBlock;
+        _segment = Math.Max(block, PatchBudgetBytes / (layer.PatchWords * sizeof(ulong)) / block * block);
+    }
+
+    public BinaryConv2dParams Layer { get; }
+
+    /// <summary>Name of the popcount kernel in use.</summary>
+    public string KernelName => _kernel.Name;
+
+    /// <summary>Dense conv: x [N, Cin, H, W] → y [N, Cout, H_out, W_out].</summary>
+    public void Run(float* x, int batch, int height, int width, float* y, ParallelRunner parallel)
+    {
+        var p = CheckedCall(batch, height, width);
+        using var packed = new PackedActivations(p);
+        parallel(batch * height, row => PackRow(p, x, packed.Pointer, row / height, row % height, 0, width));
+        int hOut = p.OutHeight, wOut = p.OutWidth;
+        parallel(batch * hOut, row => ComputeSegment(p, packed.Pointer, y, row / hOut, row % hOut, 0, wOut));
+    }
+
+    /// <summary>Managed convenience overload of <see cref="Run(float*, int, int, int, float*, ParallelRunner)"/>.</summary>
+    public void Run(ReadOnlySpan<float> x, int batch, int height, int width, Span<float> y, ParallelRunner? parallel = null)
+    {
+        var p = CheckedCall(batch, height, width);
+        if (x.Length != (long)batch * p.InChannels * height * width) throw new ArgumentException("x must be [N, Cin, H, W]", nameof(x));
+        if (y.Length != (long)batch * p.OutChannels * p.OutHeight * p.OutWidth) throw new ArgumentException("y must be [N, Cout, H_out, W_out]", nameof(y));
+        fixed (float* px = x) fixed (float* py = y) Run(px, batch, height, width, py, parallel ?? ParallelRunners.Sequential);
+    }
+
+    internal BinaryConv2dParams CheckedCall(int batch, int height, int width)
+    {
+        var p = Layer.WithInput(batch, height, width);
+        if (p.ValidateInput() is { } bad) throw new ArgumentException(bad);
+        return p;
+    }
+
+    /// <summary>Binarizes input pixels [ix0, ix1) of row iy of image n into the packed buffer.</summary>
+    internal void PackRow(BinaryConv2dParams p, float* x, ulong* packed, int n, int iy, int ix0, int ix1)
+    {
+        fixed (float* tau = _tau)
+            ActivationPacker.PackRow(x, tau, p.InChannels, p.InHeight, p.InWidth, n, iy, ix0, ix1,
+                packed + ((long)n * p.InHeight + iy) * p.InWidth * p.Words);
+    }
+
+    /// <summary>
+    /// Computes output pixels [x0, x0 + count) of output row y of image n for every output channel, in steps of at
+    /// most one L1-sized segment.
+    /// </summary>
+    internal void ComputeSegment(BinaryConv2dParams p, ulong* packed, float* y, int n, int oy, int x0, int count)
+    {
+        int block = _kernel.PixelBlock, patchWords = p.PatchWords, hOut = p.OutHeight, wOut = p.OutWidth;
+        ulong* image = packed + (long)n * p.InHeight * p.InWidth * p.Words;
+        ulong* patches = ThreadScratch.Patches(_segment * patchWords);
+        int* counts = ThreadScratch.Counts(_coutPadded * _segment);
+        fixed (float* alpha = _alpha) fixed (float* bias = _bias)
+        {
+            for (int s = x0; s < x0 + count; s += _segment)
+            {
+                int len = Math.Min(_segment, x0 + count - s);
+                int blocks = (len + block - 1) / block;
+                PatchGatherer.Gather(p, image, oy, s, len, block, patches);
+                _kernel.Accumulate(patches, blocks, _weights, _coutPadded, patchWords, counts, _segment);
+                _correction.Apply(p, oy, s, len, counts, _segment);
+                for (int co = 0; co < p.OutChannels; co++)
+                    OutputTransform.Apply(counts + (long)co * _segment, len, alpha[co], bias[co],
+                        y + (((long)n * p.OutChannels + co) * hOut + oy) * wOut + s);
+            }
+        }
+    }
+
+    private int _disposed;
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0) NativeMemory.AlignedFree(_weights);
+        GC.SuppressFinalize(this);
+    }
+
+    ~BinaryConvolution()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0) NativeMemory.AlignedFree(_weights);
+    }
+}

@@ -1,0 +1,26 @@
+namespace BiVM.CustomOps.BinaryConv2d;
+
+/// <summary>
+/// The popcount-accumulate stage (Larq's bgemm): for a block of output pixels and every output channel,
+/// counts[co, p] = Σ_k popcount(patch[p, k] XOR weights[co, k]). Nothing else: padding and scale come later.
+/// </summary>
+/// <remarks>
+/// Memory layout the kernels expect (written by <see cref="PatchGatherer"/>):
+/// patches are grouped in blocks of <see cref="PixelBlock"/> pixels, each block stored k-major, pixel-minor
+/// ([block][k][pixel]), so one vector load gives word k of <see cref="PixelBlock"/> neighbouring pixels and one
+/// broadcast of weights[co, k] serves them all. Weights are [coutPadded][patchWords] with coutPadded a multiple of
+/// <see cref="CoutBlock"/> (zero rows pad). counts is [coutPadded][countsStride] ints.
+/// </remarks>
+internal unsafe interface IBinaryKernel
+{
+    /// <summary>Name used to force a kernel and in reports ("avx512bw", "avx2", "portable").</summary>
+    string Name { get; }
+
+    /// <summary>Pixels per vector register (lanes of 64 bits).</summary>
+    int PixelBlock { get; }
+
+    /// <summary>Output channels computed together (register blocking).</summary>
+    const int CoutBlock = 4;
+
+    void Accumulate(ulong* patches, int blocks, ulong* weights, int coutPadded, int patchWords, int* counts, int countsStride);
+}

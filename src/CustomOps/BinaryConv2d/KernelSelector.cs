@@ -1,0 +1,50 @@
+using System.Runtime.Intrinsics.X86;
+
+namespace BiVM.CustomOps.BinaryConv2d;
+
+/// <summary>
+/// Picks the popcount kernel at run time from an ordered table of (is-supported, accepts, create): the first row
+/// whose instructions the CPU has and which accepts the layer wins. Forcing a name (tests, benchmarks,
+/// <c>bivm bench --kernel</c>) skips the ordering but never the support check.
+/// </summary>
+public static class KernelSelector
+{
+    /// <summary>One row of the table.</summary>
+    internal sealed record Entry(string Name, Func<bool> IsSupported, Func<BinaryConv2dParams, bool> Accepts, Func<IBinaryKernel> Create);
+
+    /// <summary>Fastest first.</summary>
+    internal static readonly IReadOnlyList<Entry> Table =
+    [
+        // 512-bit nibble lookup: needs AVX-512BW for vpshufb / vpsadbw on zmm.
+        new("avx512bw", () => Avx512BW.IsSupported, _ => true, () => Avx512Kernel.Instance),
+        new("avx2", () => Avx2.IsSupported, _ => true, () => Avx2Kernel.Instance),
+        // Any CPU: BitOperations.PopCount is POPCNT where available, a SWAR fallback elsewhere.
+        new("portable", () => true, _ => true, () => PortableKernel.Instance),
+    ];
+
+    /// <summary>Every kernel name, fastest first.</summary>
+    public static IReadOnlyList<string> AllNames => Table.Select(e => e.Name).ToArray();
+
+    /// <summary>The kernels this CPU can run, fastest first.</summary>
+    public static IReadOnlyList<string> SupportedNames => Table.Where(e => e.IsSupported()).Select(e => e.Name).ToArray();
+
+    /// <summary>Name of the kernel <see cref="Select"/> picks for <paramref name="layer"/>.</summary>
+    public static string SelectedName(BinaryConv2dParams layer, string? force = null) => Select(layer, force).Name;
+
+    internal static IBinaryKernel Select(BinaryConv2dParams layer, string? force = null)
+    {
+        if (!string.IsNullOrEmpty(force))
+        {
+            var entry = Table.FirstOrDefault(e => e.Name.Equals(force, StringComparison.OrdinalIgnoreCase))
+                ?? throw new ArgumentException($"unknown binary kernel '{force}'; known: {string.Join(", ", AllNames)}");
+            if (!entry.IsSupported())
+                throw new NotSupportedException($"binary kernel '{entry.Name}' needs instructions this CPU does not have; supported here: {string.Join(", ", SupportedNames)}");
+            if (!entry.Accepts(layer))
+                throw new NotSupportedException($"binary kernel '{entry.Name}' does not accept this layer");
+            return entry.Create();
+        }
+        foreach (var e in Table)
+            if (e.IsSupported() && e.Accepts(layer)) return e.Create();
+        throw new InvalidOperationException("no binary kernel accepts this layer (the portable kernel should)");
+    }
+}

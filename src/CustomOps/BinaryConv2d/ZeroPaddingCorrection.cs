@@ -1,0 +1,109 @@
+using System.Numerics;
+using System.Runtime.Intrinsics;
+
+namespace BiVM.CustomOps.BinaryConv2d;
+
+/// <summary>
+/// Turns raw popcounts into exact dot products, including outputs whose receptive field leaves the image.
+/// </summary>
+/// <remarks>
+/// <para>TorchSharp's conv2d pads with zeros, and a zero contributes 0, not ±1. The gatherer instead writes
+/// all-zero words (= +1 in every channel) for outside taps, so those taps add popcount(0 XOR w) = popcount(w)
+/// to the raw count. With V the set of taps inside the image and P(w_t) the popcount of the weights of tap t:</para>
+/// <code>
+///   raw      = Σ_{t∈V} popcount(a_t XOR w_t) + Σ_{t∉V} P(w_t)
+///   dot      = Σ_{t∈V} (Cin − 2·popcount(a_t XOR w_t))
+///            = Cin·|V| − 2·(raw − Σ_{t∉V} P(w_t))
+/// </code>
+/// <para>Inside the image V is every tap and dot = Cin·taps − 2·raw (vectorized). Only border outputs pay for the
+/// correction; V depends on (y, x) only through which kernel rows and columns fall outside.</para>
+/// </remarks>
+internal sealed unsafe class ZeroPaddingCorrection
+{
+    private readonly int[] _tapPopcount; // [Cout, taps]: P(w_t)
+
+    /// <param name="layer">Attributes (input size is taken per call).</param>
+    /// <param name="weights">Packed weights [Cout(≥), kH, kW, words].</param>
+    public ZeroPaddingCorrection(BinaryConv2dParams layer, ReadOnlySpan<ulong> weights)
+    {
+        int taps = layer.Taps, words = layer.Words;
+        _tapPopcount = new int[layer.OutChannels * taps];
+        for (int co = 0; co < layer.OutChannels; co++)
+            for (int t = 0; t < taps; t++)
+                for (int wi = 0; wi < words; wi++)
+                    _tapPopcount[co * taps + t] += BitOperations.PopCount(weights[(co * taps + t) * words + wi]);
+    }
+
+    /// <summary>Bit ky is set when kernel row ky of output row y lands inside the input.</summary>
+    public static ulong ValidRows(BinaryConv2dParams p, int y) =>
+        ValidAxis(y * p.StrideHeight - p.PadTop, p.DilationHeight, p.KernelHeight, p.InHeight);
+
+    /// <summary>Bit kx is set when kernel column kx of output column x lands inside the input.</summary>
+    public static ulong ValidColumns(BinaryConv2dParams p, int x) =>
+        ValidAxis(x * p.StrideWidth - p.PadLeft, p.DilationWidth, p.KernelWidth, p.InWidth);
+
+    private static ulong ValidAxis(int start, int dilation, int k, int size)
+    {
+        ulong mask = 0;
+        for (int i = 0; i < k; i++)
+        {
+            int pos = start + i * dilation;
+            if (pos >= 0 && pos < size) mask |= 1UL << i;
+        }
+        return mask;
+    }
+
+    /// <summary>
+    /// In place, for co &lt; Cout and the <paramref name="count"/> pixels of output row <paramref name="y"/>
+    /// starting at <paramref name="x0"/>: counts[co, i] ← dot.
+    /// </summary>
+    public void Apply(BinaryConv2dParams p, int y, int x0, int count, int* counts, int countsStride)
+    {
+        int kh = p.KernelHeight, kw = p.KernelWidth, taps = p.Taps, cin = p.InChannels;
+        ulong rows = ValidRows(p, y);
+        bool rowInterior = BitOperations.PopCount(rows) == kh;
+
+        // Interior columns [xi0, xi1): every kernel column inside. Clamped to the segment.
+        int xi0 = Math.Max(x0, (p.PadLeft + p.StrideWidth - 1) / p.StrideWidth);
+        int lastStart = p.InWidth - 1 - (kw - 1) * p.DilationWidth + p.PadLeft; // x·sW must not exceed this
+        int xi1 = Math.Min(x0 + count, lastStart < 0 ? 0 : lastStart / p.StrideWidth + 1);
+        if (!rowInterior || xi1 < xi0) { xi0 = x0; xi1 = x0; }
+
+        int fullTaps = cin * taps;
+        for (int co = 0; co < p.OutChannels; co++)
+        {
+            int* row = counts + (long)co * countsStride - x0; // index by absolute x
+            fixed (int* tapPc = &_tapPopcount[co * taps])
+            {
+                for (int x = x0; x < xi0; x++) row[x] = Border(row[x], rows, ValidColumns(p, x), tapPc, kh, kw, cin);
+                InteriorDots(row + xi0, xi1 - xi0, fullTaps);
+                for (int x = Math.Max(xi1, xi0); x < x0 + count; x++) row[x] = Border(row[x], rows, ValidColumns(p, x), tapPc, kh, kw, cin);
+            }
+        }
+    }
+
+    private static int Border(int raw, ulong rows, ulong columns, int* tapPc, int kh, int kw, int cin)
+    {
+        int outside = 0, inside = 0;
+        for (int ky = 0; ky < kh; ky++)
+            for (int kx = 0; kx < kw; kx++)
+            {
+                if (((rows >> ky) & (columns >> kx) & 1) != 0) inside++;
+                else outside += tapPc[ky * kw + kx];
+            }
+        return cin * inside - 2 * (raw - outside);
+    }
+
+    /// <summary>dot = Cin·taps − 2·raw for a run of interior pixels.</summary>
+    private static void InteriorDots(int* row, int n, int fullTaps)
+    {
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var k = Vector256.Create(fullTaps);
+            for (; i + 8 <= n; i += 8)
+                (k - Vector256.Load(row + i) * 2).Store(row + i);
+        }
+        for (; i < n; i++) row[i] = fullTaps - 2 * row[i];
+    }
+}

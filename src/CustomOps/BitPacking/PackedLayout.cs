@@ -1,0 +1,34 @@
+namespace BiVM.CustomOps.BitPacking;
+
+/// <summary>
+/// The one definition of how ±1 values are stored as bits, shared by the kernels and the exporter.
+/// </summary>
+/// <remarks>
+/// <para>Encoding: bit = 1 means −1, bit = 0 means +1 (Larq's convention). Then for two ±1 vectors
+/// a and w of length n, a·w = n − 2·popcount(a XOR w): each disagreeing pair contributes −1 instead of +1.</para>
+/// <para>Channels are packed along the last axis, 64 per <c>ulong</c> word, little-endian within a word:
+/// channel c lives in word c / 64 at bit c % 64 (bit 0 = least significant). A channel count that is not a
+/// multiple of 64 leaves the high bits of the last word unused; those padding bits are 0 in both activations
+/// and weights, so their XOR is 0 and they never reach the popcount. The dot product then uses the real
+/// channel count n = Cin, never 64·words.</para>
+/// <para>Activations: [N, H, W, words] (channels last, one pixel's words contiguous).
+/// Weights (the <c>W</c> input of <c>BinaryConv2d</c>): uint64 tensor [Cout, kH, kW, words], so that one
+/// output channel's receptive field is contiguous in the same (ky, kx, word) order as an im2col patch row.</para>
+/// </remarks>
+public static class PackedLayout
+{
+    /// <summary>Bits per packed word.</summary>
+    public const int BitsPerWord = 64;
+
+    /// <summary>Number of 64-bit words that hold <paramref name="channels"/> sign bits.</summary>
+    public static int WordsFor(int channels)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(channels);
+        return (channels + BitsPerWord - 1) / BitsPerWord;
+    }
+
+    /// <summary>Bit of a value in the packed encoding: the sign convention of the whole library, sign(0) = +1.</summary>
+    /// <remarks>Written as <c>!(v &gt;= 0)</c>, not <c>v &lt; 0</c>, so that NaN maps to −1 exactly like the lowered
+    /// graph's <c>Where(GreaterOrEqual(v, 0), +1, −1)</c>.</remarks>
+    public static ulong SignBit(float v) => v >= 0f ? 0UL : 1UL;
+}

@@ -1,0 +1,64 @@
+using BiVM.CustomOps.BitPacking;
+
+namespace BiVM.CustomOps.Tests.BitPacking;
+
+public unsafe class ActivationPackerTests
+{
+    [Theory]
+    [InlineData(3, 9)]
+    [InlineData(17, 8)]
+    [InlineData(64, 16)]
+    [InlineData(65, 23)]
+    [InlineData(130, 13)]
+    public void Vector_packer_matches_bit_by_bit_packing(int cin, int w)
+    {
+        const int h = 3, batch = 2;
+        var rng = new Random(cin * 31 + w);
+        var x = Enumerable.Range(0, batch * cin * h * w).Select(_ => (float)(rng.NextDouble() - 0.5)).ToArray();
+        var tau = Enumerable.Range(0, cin).Select(_ => (float)(rng.NextDouble() - 0.5) * 0.2f).ToArray();
+        x[5] = tau[0]; // a tie: x − τ = 0 is +1, bit 0
+        var packed = ActivationPacker.Pack(x, tau, batch, cin, h, w);
+        int words = PackedLayout.WordsFor(cin);
+        for (int n = 0; n < batch; n++)
+            for (int iy = 0; iy < h; iy++)
+                for (int ix = 0; ix < w; ix++)
+                    for (int c = 0; c < words * 64; c++)
+                    {
+                        ulong bit = (packed[((n * h + iy) * w + ix) * words + c / 64] >> (c % 64)) & 1;
+                        ulong expected = c >= cin ? 0UL : x[((n * cin + c) * h + iy) * w + ix] - tau[c] >= 0 ? 0UL : 1UL;
+                        Assert.True(expected == bit, $"n{n} y{iy} x{ix} c{c}: bit {bit}, expected {expected}");
+                    }
+    }
+
+    [Fact]
+    public void One_hot_pins_bit_order()
+    {
+        // 70 channels, 9 pixels (one vector chunk + a scalar tail); only channel 66 of pixel 8 and channel 5 of pixel 2 are negative.
+        const int cin = 70, w = 9;
+        var x = new float[cin * w];
+        x[66 * w + 8] = -1f;
+        x[5 * w + 2] = -1f;
+        var packed = ActivationPacker.Pack(x, new float[cin], 1, cin, 1, w);
+        Assert.Equal(18, packed.Length);
+        for (int i = 0; i < packed.Length; i++)
+        {
+            ulong expected = i == 2 * 2 ? 1UL << 5 : i == 8 * 2 + 1 ? 1UL << 2 : 0UL;
+            Assert.Equal(expected, packed[i]);
+        }
+    }
+
+    [Fact]
+    public void Nan_is_minus_one_like_the_lowered_graph()
+    {
+        var packed = ActivationPacker.Pack([float.NaN, 0f, -0f, 1f], [0f], 1, 1, 1, 4);
+        Assert.Equal([1UL, 0UL, 0UL, 0UL], packed);
+    }
+
+    [Fact]
+    public void Transpose8x8_moves_row_r_column_c_to_row_c_column_r()
+    {
+        for (int r = 0; r < 8; r++)
+            for (int c = 0; c < 8; c++)
+                Assert.Equal(1UL << (8 * c + r), ActivationPacker.Transpose8x8(1UL << (8 * r + c)));
+    }
+}

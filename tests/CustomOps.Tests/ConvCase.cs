@@ -1,0 +1,108 @@
+using BiVM.CustomOps.BinaryConv2d;
+using BiVM.CustomOps.BitPacking;
+
+namespace BiVM.CustomOps.Tests;
+
+/// <summary>A random layer and input: latent weights, alpha (some negative, as after BN folding), tau, bias, x.</summary>
+public sealed class ConvCase
+{
+    public ConvCase(BinaryConv2dParams p, int seed, bool withBias = true)
+    {
+        P = p;
+        var rng = new Random(seed);
+        X = Fill(rng, p.Batch * p.InChannels * p.InHeight * p.InWidth, 1f);
+        // Exact ties x == tau on some entries pin sign(0) = +1.
+        Tau = Fill(rng, p.InChannels, 0.3f);
+        for (int i = 0; i < X.Length; i += 7) X[i] = Tau[i / (p.InHeight * p.InWidth) % p.InChannels];
+        Latent = Fill(rng, p.OutChannels * p.InChannels * p.Taps, 1f);
+        for (int i = 0; i < Latent.Length; i += 11) Latent[i] = 0f;
+        Alpha = Fill(rng, p.OutChannels, 0.5f);
+        Bias = withBias ? Fill(rng, p.OutChannels, 0.2f) : [];
+        PackedWeights = WeightPacker.Pack(Latent, p.OutChannels, p.InChannels, p.KernelHeight, p.KernelWidth);
+    }
+
+    public BinaryConv2dParams P { get; }
+    public float[] X { get; }
+    public float[] Tau { get; }
+    public float[] Latent { get; }
+    public float[] Alpha { get; }
+    public float[] Bias { get; }
+    public ulong[] PackedWeights { get; }
+
+    public override string ToString() =>
+        $"{P.KernelHeight}x{P.KernelWidth} {P.InChannels}->{P.OutChannels} @{P.InHeight}x{P.InWidth} s{P.StrideHeight} d{P.DilationHeight} pad[{P.PadTop},{P.PadLeft},{P.PadBottom},{P.PadRight}] N{P.Batch}";
+
+    private static float[] Fill(Random rng, int n, float scale)
+    {
+        var a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = (float)(rng.NextDouble() * 2 - 1) * scale;
+        return a;
+    }
+
+    /// <summary>
+    /// The independent oracle: a float convolution on ±1 data (sign by comparison, sign(0) = +1) with zero padding,
+    /// computed without any bit packing.
+    /// </summary>
+    public int[] OracleDots()
+    {
+        var p = P;
+        int hOut = p.OutHeight, wOut = p.OutWidth, hw = p.InHeight * p.InWidth;
+        var a = new float[X.Length];
+        for (int i = 0; i < X.Length; i++) a[i] = X[i] - Tau[i / hw % p.InChannels] >= 0 ? 1f : -1f;
+        var w = Latent.Select(v => v >= 0 ? 1f : -1f).ToArray();
+        var dots = new int[p.Batch * p.OutChannels * hOut * wOut];
+        for (int n = 0; n < p.Batch; n++)
+            for (int co = 0; co < p.OutChannels; co++)
+                for (int y = 0; y < hOut; y++)
+                    for (int x = 0; x < wOut; x++)
+                    {
+                        double sum = 0;
+                        for (int ci = 0; ci < p.InChannels; ci++)
+                            for (int ky = 0; ky < p.KernelHeight; ky++)
+                                for (int kx = 0; kx < p.KernelWidth; kx++)
+                                {
+                                    int iy = y * p.StrideHeight - p.PadTop + ky * p.DilationHeight;
+                                    int ix = x * p.StrideWidth - p.PadLeft + kx * p.DilationWidth;
+                                    float v = iy < 0 || iy >= p.InHeight || ix < 0 || ix >= p.InWidth ? 0f
+                                        : a[((n * p.InChannels + ci) * p.InHeight + iy) * p.InWidth + ix];
+                                    sum += v * w[((co * p.InChannels + ci) * p.KernelHeight + ky) * p.KernelWidth + kx];
+                                }
+                        dots[((n * p.OutChannels + co) * hOut + y) * wOut + x] = (int)sum;
+                    }
+        return dots;
+    }
+
+    /// <summary>alpha·dot + bias with the same two float roundings the op promises.</summary>
+    public float[] Expected(int[] dots)
+    {
+        int plane = P.OutHeight * P.OutWidth;
+        var y = new float[dots.Length];
+        for (int i = 0; i < dots.Length; i++)
+        {
+            int co = i / plane % P.OutChannels;
+            float product = dots[i] * Alpha[co];
+            y[i] = product + (Bias.Length == 0 ? 0f : Bias[co]);
+        }
+        return y;
+    }
+
+    public BinaryConvolution Prepare(string? kernel = null) => new(P, PackedWeights, Alpha, Tau, Bias, kernel);
+
+    /// <summary>The shapes every optimized path is checked on: odd channels, odd sizes, stride 2, dilation 2, borders, batch 2.</summary>
+    public static IEnumerable<BinaryConv2dParams> Shapes()
+    {
+        yield return BinaryConv2dParams.Square(1, 3, 7, 9, 5, 3);
+        yield return BinaryConv2dParams.Square(2, 17, 9, 11, 6, 3);
+        yield return BinaryConv2dParams.Square(1, 64, 8, 13, 8, 3);
+        yield return BinaryConv2dParams.Square(1, 65, 5, 17, 9, 3, stride: 2);
+        yield return BinaryConv2dParams.Square(1, 130, 6, 7, 4, 3, dilation: 2);
+        yield return BinaryConv2dParams.Square(2, 64, 11, 10, 7, 3, stride: 2);
+        yield return BinaryConv2dParams.Square(1, 17, 12, 12, 3, 3, stride: 2, dilation: 2);
+        yield return BinaryConv2dParams.Square(1, 130, 5, 19, 12, 1);
+        yield return BinaryConv2dParams.Square(2, 65, 6, 9, 5, 1, stride: 2);
+        yield return BinaryConv2dParams.Square(1, 33, 5, 6, 4, 3, pad: 0);
+        yield return BinaryConv2dParams.Square(1, 17, 4, 5, 4, 3, pad: 2); // every output touches padding
+        yield return new BinaryConv2dParams(1, 20, 7, 21, 6, 3, 3, 1, 2, 2, 1, 0, 2, 1, 0); // asymmetric everything
+        yield return BinaryConv2dParams.Square(1, 3, 1, 1, 2, 3); // single pixel: only the centre tap is inside
+    }
+}
