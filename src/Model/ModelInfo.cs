@@ -7,3 +7,20 @@ public enum ModelFamily
     RvmReact,
     Bivm,
 }
+
+/// <summary>The CLI / file names of the families: rvm, rvm-react, bivm.</summary>
+public static class ModelFamilyNames
+{
+    public static string ToCliName(this ModelFamily family) => family switch
+    {
+        ModelFamily.Rvm => "rvm",
+        ModelFamily.RvmReact => "rvm-react",
+        ModelFamily.Bivm => "bivm",
+        _ => throw new ArgumentOutOfRangeException(nameof(family), family, null),
+    };
+
+    public static ModelFamily Parse(string name) =>
+        Enum.GetValues<ModelFamily>().FirstOrDefault(f => f.ToCliName() == name.Trim().ToLowerInvariant(), (ModelFamily)(-1)) is var family && Enum.IsDefined(family)
+            ? family
+            : throw new ArgumentException($"unknown model family '{name}' (expected rvm, rvm-react or bivm)", nameof(name));
+}

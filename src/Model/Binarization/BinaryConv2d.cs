@@ -1,0 +1,77 @@
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace BiVM.Model.Binarization;
+
+/// <summary>
+/// The 1-bit convolution used everywhere (paper eqs. 1–4): o = s · sign(w) ⊛ sign(a − τ).
+/// <list type="bullet">
+/// <item>activations: sign(a − τ) with a learnable per-input-channel threshold τ, initialised to 0
+/// (eq. 3; ReActNet's RSign is the same thing with its shift b = −τ);</item>
+/// <item>weights: sign(w_latent) times the per-output-channel scale s = mean|w_latent| over
+/// (Cin, kh, kw) (eq. 4); s is detached as in ReActNet's HardBinaryConv, the latent weight gets the
+/// straight-through gradient of clamp(w, −1, 1);</item>
+/// <item>padding: zeros, exactly like conv2d (padded positions contribute 0, not ±1), which is what the
+/// <c>BinaryConv2d</c> custom operator reproduces.</item>
+/// </list>
+/// The exporter reads <see cref="LatentWeight"/>, <see cref="Tau"/>, <see cref="Scale"/>, <see cref="Bias"/>
+/// and the geometry properties; the BatchNorm that follows lives in <see cref="ConvBnAct"/>.
+/// </summary>
+public sealed class BinaryConv2d : Module<Tensor, Tensor>
+{
+    private readonly Parameter weight;
+    private readonly Parameter tau;
+    private readonly Parameter? bias;
+
+    public BinaryConv2d(long inChannels, long outChannels, long kernelSize, long stride = 1, long dilation = 1, bool hasBias = false)
+        : base(nameof(BinaryConv2d))
+    {
+        if (kernelSize % 2 == 0) throw new ArgumentException($"kernel size {kernelSize}: only odd kernels have 'same' zero padding", nameof(kernelSize));
+        InChannels = inChannels;
+        OutChannels = outChannels;
+        KernelSize = kernelSize;
+        Stride = stride;
+        Dilation = dilation;
+        Padding = (kernelSize - 1) / 2 * dilation;
+        // Same initialisation as nn.Conv2d (kaiming-uniform, a = √5): U(−1/√fan_in, 1/√fan_in).
+        var bound = 1.0 / Math.Sqrt(inChannels * kernelSize * kernelSize);
+        weight = Parameter(empty(outChannels, inChannels, kernelSize, kernelSize).uniform_(-bound, bound));
+        tau = Parameter(zeros(inChannels));
+        bias = hasBias ? Parameter(empty(outChannels).uniform_(-bound, bound)) : null;
+        RegisterComponents();
+    }
+
+    public long InChannels { get; }
+    public long OutChannels { get; }
+    public long KernelSize { get; }
+    public long Stride { get; }
+    public long Dilation { get; }
+    /// <summary>Zero padding on every side, (k − 1)/2 · dilation ("same" for stride 1).</summary>
+    public long Padding { get; }
+
+    /// <summary>Latent (real-valued) weight [Cout, Cin, k, k]; its sign (w ≥ 0 → +1) is the 1-bit weight.</summary>
+    public Parameter LatentWeight => weight;
+
+    /// <summary>Learned activation threshold τ [Cin].</summary>
+    public Parameter Tau => tau;
+
+    public Parameter? Bias => bias;
+
+    /// <summary>Per-output-channel scale s = mean|w_latent| over (Cin, kh, kw), [Cout] (eq. 4).</summary>
+    public Tensor Scale() => weight.abs().mean(new long[] { 1, 2, 3 });
+
+    /// <summary>The ±1 weights, w ≥ 0 → +1 (model-contract "Weights").</summary>
+    public Tensor SignWeight() => BinarySign.Hard(weight);
+
+    public override Tensor forward(Tensor x)
+    {
+        var activation = BinarySign.WithClippedSte(x - tau.view(1, -1, 1, 1));
+        var scale = weight.abs().mean(new long[] { 1, 2, 3 }, keepdim: true).detach();
+        var clipped = weight.clamp(-1, 1);
+        // Forward value exactly s·sign(w); gradient to w through clamp (STE), as in ReActNet.
+        var binaryWeight = BinarySign.Hard(weight) * scale + (clipped - clipped.detach());
+        return functional.conv2d(activation, binaryWeight, bias,
+            strides: new[] { Stride, Stride }, padding: new[] { Padding, Padding }, dilation: new[] { Dilation, Dilation });
+    }
+}

@@ -1,0 +1,30 @@
+using BiVM.Model.Binarization;
+
+namespace BiVM.Model.Decoder;
+
+/// <summary>
+/// RVM's recurrent decoder channel plan (rvm-architecture.md §3) and how it is binarized.
+/// </summary>
+/// <param name="FeatureChannels">f1, f2, f3 and the LR-ASPP output f4.</param>
+/// <param name="BlockChannels">outputs of decode3 (1/8), decode2 (1/4), decode1 (1/2), decode0 (1/1): RVM's 80, 40, 32, 16.</param>
+/// <param name="UseShb">SHB in every block after the bottleneck (paper table 6).</param>
+/// <param name="OutputConv2Precision">The output block's second 3×3: 32-bit in the ReActNet baseline
+/// (BiMatting's precedent, which also matches the paper's 0.38 G for the binarized decoder), SHB in BiVM.</param>
+/// <param name="ShbMaskDensities">Candidate densities for the τ* search of eq. (16).</param>
+public sealed record DecoderPlan(
+    IReadOnlyList<long> FeatureChannels,
+    IReadOnlyList<long> BlockChannels,
+    ConvPrecision Precision,
+    ActivationKind Activation,
+    bool UseShb,
+    ConvPrecision OutputConv2Precision,
+    ActivationKind OutputConv2Activation,
+    IReadOnlyList<double> ShbMaskDensities)
+{
+    public static IReadOnlyList<long> RvmBlockChannels { get; } = new long[] { 80, 40, 32, 16 };
+
+    /// <summary>Sparsest first; the paper does not give the search range of τ (see <see cref="IncoherentMask"/>).</summary>
+    public static IReadOnlyList<double> DefaultMaskDensities { get; } = Enumerable.Range(1, 10).Select(i => i * 0.05).ToArray();
+
+    public const long SourceChannels = 3;
+}

@@ -1,0 +1,47 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using BiVM.Model.Decoder;
+
+namespace BiVM.Model.Networks;
+
+/// <summary>
+/// Everything needed to rebuild a network before loading its weights; saved as JSON next to them.
+/// </summary>
+public sealed record ModelConfig
+{
+    public const int CurrentFormatVersion = 1;
+
+    public int FormatVersion { get; init; } = CurrentFormatVersion;
+
+    public ModelFamily Family { get; init; } = ModelFamily.Bivm;
+
+    /// <summary>
+    /// BiVM only: every 1-bit conv becomes 32-bit (same topology, SHB masks included), the full-precision
+    /// counterpart used as the LBM teacher (section 3.5.2) and in the table-1 ablation.
+    /// </summary>
+    public bool FullPrecision { get; init; }
+
+    /// <summary>BiVM only: candidate mask densities of the τ* search (eq. 16).</summary>
+    public IReadOnlyList<double> ShbMaskDensities { get; init; } = DecoderPlan.DefaultMaskDensities;
+
+    public static ModelConfig For(ModelFamily family, bool fullPrecision = false) => new() { Family = family, FullPrecision = fullPrecision };
+
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower) },
+    };
+
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    public static ModelConfig FromJson(string json)
+    {
+        var config = JsonSerializer.Deserialize<ModelConfig>(json, Json) ?? throw new InvalidDataException("empty model configuration");
+        if (config.FormatVersion != CurrentFormatVersion)
+            throw new InvalidDataException($"model configuration format {config.FormatVersion}, this build reads {CurrentFormatVersion}");
+        if (config.FullPrecision && config.Family != ModelFamily.Bivm)
+            throw new InvalidDataException($"fullPrecision applies to bivm only, not {config.Family.ToCliName()}");
+        return config;
+    }
+}

@@ -1,0 +1,21 @@
+namespace BiVM.Model.Networks;
+
+/// <summary>Builds a network of a family from its configuration.</summary>
+public static class ModelFactory
+{
+    public static MattingNetwork Create(ModelFamily family, ModelConfig? config = null)
+    {
+        config = (config ?? ModelConfig.For(family)) with { Family = family };
+        if (config.FullPrecision && family != ModelFamily.Bivm)
+            throw new ArgumentException($"a full-precision variant exists for bivm only ({family.ToCliName()} is already fixed)", nameof(config));
+        return family switch
+        {
+            ModelFamily.Rvm => new Rvm(config),
+            ModelFamily.RvmReact => new RvmReact(config),
+            ModelFamily.Bivm => new Bivm(config),
+            _ => throw new ArgumentOutOfRangeException(nameof(family), family, null),
+        };
+    }
+
+    public static MattingNetwork Create(ModelConfig config) => Create(config.Family, config);
+}
