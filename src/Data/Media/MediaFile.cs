@@ -1,0 +1,44 @@
+namespace BiVM.Data.Media;
+
+/// <summary>What a media file is: a still photo or a video.</summary>
+public enum MediaKind
+{
+    Photo,
+    Video,
+}
+
+/// <summary>
+/// Where a file may be used. Files that show real people are reserved: validation, tests and
+/// README pictures only, never training, so that validation numbers measure generalisation to
+/// people the model has not seen (docs/data.md, "Data hygiene").
+/// </summary>
+public enum MediaUse
+{
+    TrainingAndValidation,
+    ReservedRealPeople,
+}
+
+/// <summary>One source file inside an unpacked Debian package (.data/debian/&lt;package&gt;/&lt;path&gt;).</summary>
+/// <param name="Package">Debian package name, as fetched by scripts/fetch-media.sh.</param>
+/// <param name="PathInPackage">Path relative to the package's unpacked root.</param>
+/// <param name="Licence">SPDX-style licence from the package's debian/copyright (or the upstream notice).</param>
+/// <param name="Description">What the picture shows, in a few words.</param>
+public sealed record MediaFile(string Package, string PathInPackage, string Licence, MediaKind Kind, MediaUse Use, string Description)
+{
+    public string FileName => Path.GetFileName(PathInPackage);
+
+    /// <summary>Short stable name, e.g. "opencv-doc:vtest.avi"; used in clip descriptions.</summary>
+    public string Id => $"{Package}:{FileName}";
+
+    public bool AllowedIn(DataSplit split) => split == DataSplit.Validation || Use == MediaUse.TrainingAndValidation;
+}
+
+/// <summary>
+/// The two kinds of generated data. Training excludes <see cref="MediaUse.ReservedRealPeople"/>;
+/// validation may use every file.
+/// </summary>
+public enum DataSplit
+{
+    Training,
+    Validation,
+}

@@ -1,0 +1,217 @@
+using System.Runtime.CompilerServices;
+using BiVM.Data.Media;
+using OpenCvSharp;
+
+namespace BiVM.Data.Synthesis;
+
+/// <summary>
+/// Composites clips from generated person-like foregrounds with exact alpha over real photos and
+/// video, with RVM's motion and photometric augmentation. Clip <c>index</c> of <c>seed</c> is a pure
+/// function of (seed, index, split, options): no state carries between clips, so a data set is
+/// named by its seed, a stream can resume at any index, and threads may generate clips in parallel.
+/// </summary>
+public sealed class ClipGenerator
+{
+    private static readonly double[] VideoSpeeds = [0.5, 1, 2, 3, 4, 5]; // RVM's TrainFrameSampler
+
+    private readonly MediaLibrary _library;
+    private readonly IReadOnlyList<MediaFile> _photos, _videos;
+
+    public ClipGenerator(ClipOptions options, DataSplit split, MediaLibrary? library = null)
+    {
+        options.Validate();
+        Options = options;
+        Split = split;
+        _library = library ?? MediaLibrary.Default;
+        _photos = MediaCatalog.For(split, MediaKind.Photo);
+        _videos = MediaCatalog.For(split, MediaKind.Video);
+        _library.Locator.RequireAll(_photos.Concat(_videos));
+    }
+
+    public ClipOptions Options { get; }
+    public DataSplit Split { get; }
+
+    /// <summary>The real files this generator draws from (training excludes reserved real-people media).</summary>
+    public IEnumerable<MediaFile> Sources => _photos.Concat(_videos);
+
+    /// <summary>Clips index, index + 1, … of <paramref name="seed"/>, generated lazily one at a time; never ends unless <paramref name="count"/> is given.</summary>
+    public IEnumerable<Clip> Stream(long seed, long startIndex = 0, long? count = null)
+    {
+        if (startIndex < 0) throw new ArgumentOutOfRangeException(nameof(startIndex), startIndex, "must be ≥ 0");
+        if (count < 0) throw new ArgumentOutOfRangeException(nameof(count), count, "must be ≥ 0");
+        for (long i = startIndex; count is null || i < startIndex + count; i++)
+            yield return Generate(seed, i);
+    }
+
+    public Clip Generate(long seed, long index)
+    {
+        int T = Options.Frames, W = Options.Width, H = Options.Height;
+        var rng = new SeededRandom(seed, index * 2 + (Split == DataSplit.Validation ? 1 : 0));
+        var size = new Size(W, H);
+
+        // Motions (RVM's MotionAugmentation order: foreground, background, shared camera, then static).
+        var fgrMotion = rng.Chance(Options.ForegroundMotion) ? AffineMotion.Random(rng, W, H) : AffineMotion.None;
+        var bgrMotion = rng.Chance(Options.BackgroundMotion / 2) ? AffineMotion.Random(rng, W, H) : AffineMotion.None;
+        var sharedMotion = rng.Chance(Options.BackgroundMotion / 2) ? AffineMotion.Random(rng, W, H) : AffineMotion.None;
+        var fgrStatic = AffineParams.Random(rng, W, H, 10, 0.1, 0.85, 1.1, 5).ToMatrix(W / 2.0, H / 2.0);
+        var bgrStatic = AffineParams.Random(rng, W, H, 10, 0.1, 1.0, 1.5, 5).ToMatrix(W / 2.0, H / 2.0);
+
+        var fgr = new Mat[T];
+        var pha = new Mat[T];
+        var bgr = new Mat[T];
+        try
+        {
+            string background = Backgrounds(rng, size, bgr);
+            var figure = new PersonFigure(rng, W, H);
+            var top = rng.Choose(_photos);
+            var bottom = rng.Choose(_photos);
+            using (var layer = new ForegroundLayer(rng, figure, W, H, _library.Photo(top), _library.Photo(bottom)))
+            using (var canvasAlpha = new Mat())
+            using (var canvasFgr = new Mat())
+            {
+                for (int t = 0; t < T; t++)
+                {
+                    layer.Render(t, canvasAlpha, canvasFgr);
+                    var shared = sharedMotion.At(t, T).ToMatrix(W / 2.0, H / 2.0);
+                    var toFrame = Affine2.Compose(fgrStatic, Affine2.Compose(shared, fgrMotion.At(t, T).ToMatrix(W / 2.0, H / 2.0)));
+                    using var m = toFrame.ToMat();
+                    pha[t] = new Mat();
+                    fgr[t] = new Mat();
+                    Cv2.WarpAffine(canvasAlpha, pha[t], m, size, InterpolationFlags.Linear, BorderTypes.Constant, Scalar.All(0));
+                    Cv2.WarpAffine(canvasFgr, fgr[t], m, size, InterpolationFlags.Linear, BorderTypes.Replicate);
+
+                    var bgrMap = Affine2.Compose(bgrStatic, Affine2.Compose(shared, bgrMotion.At(t, T).ToMatrix(W / 2.0, H / 2.0)));
+                    using var mb = bgrMap.ToMat();
+                    Cv2.WarpAffine(bgr[t], bgr[t], mb, size, InterpolationFlags.Linear, BorderTypes.Reflect101);
+                }
+            }
+
+            var augmented = Augment(rng, fgr, pha, bgr);
+            foreach (var a in pha) Augmentations.Clamp01(a); // bilinear, blur and sharpening can leave ±1 ulp or more
+
+            string description = $"seed={seed} index={index} split={Split.ToString().ToLowerInvariant()} gesture={figure.Gesture.ToString().ToLowerInvariant()} " +
+                                 $"top={top.Id} bottom={bottom.Id} background={background} aug=[{string.Join(',', augmented)}]";
+            return Assemble(fgr, pha, bgr, description);
+        }
+        finally
+        {
+            foreach (var m in fgr.Concat(pha).Concat(bgr).Distinct()) m?.Dispose();
+        }
+    }
+
+    /// <summary>Fills <paramref name="bgr"/> with T unwarped background frames (float RGB, frame size); returns a description.</summary>
+    private string Backgrounds(SeededRandom rng, Size size, Mat[] bgr)
+    {
+        int T = bgr.Length;
+        if (_videos.Count > 0 && rng.Chance(Options.VideoBackground))
+        {
+            var video = rng.Choose(_videos);
+            int count = _library.FrameCount(video);
+            double speed = rng.Choose(VideoSpeeds);
+            while (speed > 0.5 && (int)((T - 1) * speed) >= count) speed /= 2; // long clips from short videos
+            var indices = Enumerable.Range(0, T).Select(i => Math.Min(count - 1, (int)(i * speed))).ToArray();
+            int shift = rng.NextInt(Math.Max(1, count - indices[^1]));
+            for (int i = 0; i < T; i++) indices[i] += shift;
+            if (rng.Chance(0.5)) Array.Reverse(indices);
+            var decoded = _library.VideoFrames(video, indices);
+            try
+            {
+                var crop = CropRect(rng, decoded[0].Size(), size);
+                for (int t = 0; t < T; t++) bgr[t] = ToFloatRgb(decoded[t], crop, size);
+            }
+            finally
+            {
+                foreach (var m in decoded.Distinct()) m.Dispose();
+            }
+            return $"{video.Id}[{indices[0]}..{indices[^1]}]";
+        }
+        var photo = rng.Choose(_photos);
+        var image = _library.Photo(photo);
+        using var still = ToFloatRgb(image, CropRect(rng, image.Size(), size), size);
+        for (int t = 0; t < T; t++) bgr[t] = still.Clone();
+        return photo.Id;
+    }
+
+    /// <summary>A crop with the output's aspect ratio × U(0.9, 1.1), covering 50–100 % of the fitting size, anywhere in the image.</summary>
+    private static Rect CropRect(SeededRandom rng, Size source, Size output)
+    {
+        double aspect = output.Width / (double)output.Height * Math.Exp(rng.Uniform(Math.Log(0.9), Math.Log(1.1)));
+        double w = source.Width, h = w / aspect;
+        if (h > source.Height) { h = source.Height; w = h * aspect; }
+        double f = rng.Uniform(0.5, 1.0);
+        int cw = Math.Max(1, (int)(w * f)), ch = Math.Max(1, (int)(h * f));
+        return new Rect(rng.NextInt(source.Width - cw + 1), rng.NextInt(source.Height - ch + 1), cw, ch);
+    }
+
+    private static Mat ToFloatRgb(Mat bgr8, Rect crop, Size size)
+    {
+        using var region = new Mat(bgr8, crop);
+        using var resized = new Mat();
+        var interpolation = crop.Width > size.Width ? InterpolationFlags.Area : InterpolationFlags.Linear;
+        Cv2.Resize(region, resized, size, 0, 0, interpolation);
+        Cv2.CvtColor(resized, resized, ColorConversionCodes.BGR2RGB);
+        var result = new Mat();
+        resized.ConvertTo(result, MatType.CV_32FC3, 1 / 255.0);
+        return result;
+    }
+
+    private List<string> Augment(SeededRandom rng, Mat[] fgr, Mat[] pha, Mat[] bgr)
+    {
+        var applied = new List<string>();
+        if (rng.Chance(Options.HorizontalFlip)) { Augmentations.HorizontalFlip(fgr, pha); applied.Add("fgr-flip"); }
+        if (rng.Chance(Options.HorizontalFlip)) { Augmentations.HorizontalFlip(bgr); applied.Add("bgr-flip"); }
+        if (rng.Chance(Options.Noise)) { Augmentations.Noise(rng, fgr, bgr); applied.Add("noise"); }
+        if (rng.Chance(Options.ColorJitter)) { Augmentations.ColorJitter(rng, fgr); applied.Add("fgr-jitter"); }
+        if (rng.Chance(Options.ColorJitter)) { Augmentations.ColorJitter(rng, bgr); applied.Add("bgr-jitter"); }
+        if (rng.Chance(Options.Grayscale)) { Augmentations.Grayscale(fgr, bgr); applied.Add("gray"); }
+        if (rng.Chance(Options.Sharpen)) { Augmentations.Sharpen(rng, fgr, pha, bgr); applied.Add("sharpen"); }
+        if (rng.Chance(Options.Blur / 3)) { Augmentations.Blur(rng, fgr, pha); applied.Add("fgr-blur"); }
+        if (rng.Chance(Options.Blur / 3)) { Augmentations.Blur(rng, bgr); applied.Add("bgr-blur"); }
+        if (rng.Chance(Options.Blur / 3)) { Augmentations.Blur(rng, fgr, pha, bgr); applied.Add("blur"); }
+        if (rng.Chance(Options.Pause)) { Augmentations.Pause(rng, fgr, pha, bgr); applied.Add("pause"); }
+        return applied;
+    }
+
+    /// <summary>HWC float frames → planar [T,C,H,W] tensors, then src = fgr·pha + bgr·(1 − pha) element-wise.</summary>
+    private static Clip Assemble(Mat[] fgr, Mat[] pha, Mat[] bgr, string description)
+    {
+        int T = fgr.Length, H = fgr[0].Rows, W = fgr[0].Cols, n = H * W;
+        var clip = Clip.Allocate(T, H, W, description);
+        for (int t = 0; t < T; t++)
+        {
+            Deinterleave(fgr[t], clip.Fgr!.AsSpan(t * 3 * n, 3 * n), n);
+            Deinterleave(bgr[t], clip.Bgr!.AsSpan(t * 3 * n, 3 * n), n);
+            pha[t].AsSpan<float>().CopyTo(clip.Pha.AsSpan(t * n, n));
+            var a = clip.Pha.AsSpan(t * n, n);
+            for (int c = 0; c < 3; c++)
+            {
+                int o = (t * 3 + c) * n;
+                Composite(clip.Fgr.AsSpan(o, n), clip.Bgr!.AsSpan(o, n), a, clip.Src.AsSpan(o, n));
+            }
+        }
+        return clip;
+    }
+
+    /// <summary>The composite equation, the one place it is computed (tests recompute it bit-exactly).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Composite(float fgr, float bgr, float alpha) => fgr * alpha + bgr * (1 - alpha);
+
+    public static void Composite(ReadOnlySpan<float> fgr, ReadOnlySpan<float> bgr, ReadOnlySpan<float> alpha, Span<float> src)
+    {
+        for (int i = 0; i < src.Length; i++) src[i] = Composite(fgr[i], bgr[i], alpha[i]);
+    }
+
+    private static void Deinterleave(Mat rgb, Span<float> planes, int n)
+    {
+        var hwc = rgb.AsSpan<float>();
+        var r = planes[..n];
+        var g = planes.Slice(n, n);
+        var b = planes.Slice(2 * n, n);
+        for (int i = 0, j = 0; i < n; i++, j += 3)
+        {
+            r[i] = hwc[j];
+            g[i] = hwc[j + 1];
+            b[i] = hwc[j + 2];
+        }
+    }
+}

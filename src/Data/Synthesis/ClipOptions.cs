@@ -1,0 +1,41 @@
+namespace BiVM.Data.Synthesis;
+
+/// <summary>
+/// Clip size and augmentation probabilities. Defaults follow RVM's VideoMatte settings
+/// (docs/rvm-architecture §8) except <see cref="ForegroundMotion"/>, which takes RVM's ImageMatte
+/// value: our foregrounds, like ImageMatte's, are stills whose only own motion is the figure's limbs.
+/// </summary>
+public sealed record ClipOptions
+{
+    public int Frames { get; init; } = 15;
+    public int Width { get; init; } = 256;
+    public int Height { get; init; } = 144;
+
+    /// <summary>Probability of a video background (else a still photo); RVM: 0.5.</summary>
+    public double VideoBackground { get; init; } = 0.5;
+    public double ForegroundMotion { get; init; } = 0.95;
+    public double BackgroundMotion { get; init; } = 0.3;
+    public double Noise { get; init; } = 0.1;
+    public double ColorJitter { get; init; } = 0.3;
+    public double Grayscale { get; init; } = 0.02;
+    public double Sharpen { get; init; } = 0.1;
+    public double Blur { get; init; } = 0.02;
+    public double HorizontalFlip { get; init; } = 0.5;
+    public double Pause { get; init; } = 0.03;
+
+    /// <summary>Throws naming the first invalid field.</summary>
+    public void Validate()
+    {
+        if (Frames < 1) throw new ArgumentOutOfRangeException(nameof(Frames), Frames, "a clip needs at least 1 frame");
+        if (Width < 16 || Height < 16) throw new ArgumentOutOfRangeException(nameof(Width), $"{Width}x{Height}", "frames must be at least 16x16");
+        foreach (var (name, p) in new[]
+        {
+            (nameof(VideoBackground), VideoBackground), (nameof(ForegroundMotion), ForegroundMotion), (nameof(BackgroundMotion), BackgroundMotion),
+            (nameof(Noise), Noise), (nameof(ColorJitter), ColorJitter), (nameof(Grayscale), Grayscale), (nameof(Sharpen), Sharpen),
+            (nameof(Blur), Blur), (nameof(HorizontalFlip), HorizontalFlip), (nameof(Pause), Pause),
+        })
+        {
+            if (!(p >= 0 && p <= 1)) throw new ArgumentOutOfRangeException(name, p, "a probability must be in [0, 1]");
+        }
+    }
+}

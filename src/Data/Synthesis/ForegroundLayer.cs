@@ -1,0 +1,209 @@
+using OpenCvSharp;
+
+namespace BiVM.Data.Synthesis;
+
+/// <summary>
+/// Renders a <see cref="PersonFigure"/> into exact alpha and foreground colour, in canvas pixels.
+/// Alpha = clamp(½ + (d + a·N(x,y)) / s): d is the signed distance to the drawn silhouette
+/// (positive inside), N a fractal noise field fixed to the canvas, a the edge jitter and s the edge
+/// softness, so edges are soft and ragged rather than polygonal. Hair: radial strands around the
+/// upper head whose length and density follow 1-D fractal profiles over the angle, giving the thin,
+/// partly transparent structures matting is judged on. Colours: clothes are crops of real photos,
+/// skin and hair are tones modulated by noise.
+/// </summary>
+internal sealed class ForegroundLayer : IDisposable
+{
+    private const int AngleBins = 720;
+
+    private readonly PersonFigure _figure;
+    private readonly int _width, _height;
+    private readonly Mat _edgeNoise;
+    private readonly double _softness, _jitter;
+    private readonly float[] _hairLength, _hairDensity;
+    private readonly double _hairReach, _hairHalfWidth, _hairSway;
+    private readonly Mat[] _textures; // indexed by BodyPart, CV_32FC3 RGB
+    private readonly Mat _mask, _inverse, _labels, _dilated, _inside, _outside;
+    private readonly Mat _kernel;
+
+    public ForegroundLayer(SeededRandom rng, PersonFigure figure, int width, int height, Mat topPhoto, Mat bottomPhoto)
+    {
+        _figure = figure;
+        _width = width;
+        _height = height;
+        double k = Math.Sqrt(Math.Max(1.0, figure.Head(0).Radius / 7.0)); // edge widths grow with the figure's size
+        _softness = rng.Uniform(0.7, 2.0) * k;
+        _jitter = rng.Uniform(0.3, 1.3) * k;
+        _edgeNoise = FractalNoise.Field(rng, width, height, rng.Uniform(8, 24), 4);
+
+        double r = figure.Head(0).Radius;
+        _hairReach = r * rng.Uniform(0.15, 1.3);
+        _hairHalfWidth = rng.Uniform(1.0, 2.3);
+        _hairSway = rng.Uniform(0, 0.08);
+        _hairLength = FractalNoise.Periodic(rng, AngleBins, 6, 4);
+        _hairDensity = FractalNoise.Periodic(rng, AngleBins, 120, 3);
+
+        _textures = new Mat[5];
+        _textures[(int)BodyPart.None] = new Mat(height, width, MatType.CV_32FC3, Scalar.All(0));
+        _textures[(int)BodyPart.Bottom] = PhotoTexture(rng, bottomPhoto, width, height, 0.4, 1.0);
+        _textures[(int)BodyPart.Top] = PhotoTexture(rng, topPhoto, width, height, 0.6, 1.2);
+        _textures[(int)BodyPart.Skin] = ToneTexture(rng, SkinTone(rng), width, height, 0.12);
+        _textures[(int)BodyPart.Hair] = ToneTexture(rng, HairTone(rng), width, height, 0.35);
+
+        _mask = new Mat(height, width, MatType.CV_8UC1);
+        _inverse = new Mat(height, width, MatType.CV_8UC1);
+        _labels = new Mat(height, width, MatType.CV_8UC1);
+        _dilated = new Mat(height, width, MatType.CV_8UC1);
+        _inside = new Mat(height, width, MatType.CV_32FC1);
+        _outside = new Mat(height, width, MatType.CV_32FC1);
+        _kernel = Cv2.GetStructuringElement(MorphShapes.Ellipse, new Size(9, 9));
+    }
+
+    /// <summary>Writes frame t's alpha (CV_32FC1) and foreground (CV_32FC3, RGB) in canvas coordinates.</summary>
+    public void Render(int t, Mat alpha, Mat fgr)
+    {
+        _mask.SetTo(Scalar.All(0));
+        _labels.SetTo(Scalar.All(0));
+        _figure.Draw(t, _mask, _labels);
+        Cv2.DistanceTransform(_mask, _inside, DistanceTypes.L2, DistanceTransformMasks.Precise);
+        Cv2.BitwiseNot(_mask, _inverse);
+        Cv2.DistanceTransform(_inverse, _outside, DistanceTypes.L2, DistanceTransformMasks.Precise);
+        Cv2.Dilate(_labels, _dilated, _kernel); // colours for the soft rim just outside the silhouette
+
+        alpha.Create(_height, _width, MatType.CV_32FC1);
+        fgr.Create(_height, _width, MatType.CV_32FC3);
+        var a = alpha.AsSpan<float>();
+        var f = fgr.AsSpan<float>();
+        var mask = _mask.AsSpan<byte>();
+        var labels = _labels.AsSpan<byte>();
+        var dilated = _dilated.AsSpan<byte>();
+        var inside = _inside.AsSpan<float>();
+        var outside = _outside.AsSpan<float>();
+        var noise = _edgeNoise.AsSpan<float>();
+        float inverseSoftness = (float)(1 / _softness), jitter = (float)_jitter;
+        for (int i = 0; i < a.Length; i++)
+        {
+            float d = mask[i] != 0 ? inside[i] - 0.5f : 0.5f - outside[i];
+            a[i] = Math.Clamp(0.5f + (d + jitter * noise[i]) * inverseSoftness, 0f, 1f);
+            if (labels[i] == 0) labels[i] = dilated[i];
+        }
+
+        AddHair(t, a, labels);
+
+        for (int part = 0; part < _textures.Length; part++)
+        {
+            var tex = _textures[part].AsSpan<float>();
+            for (int i = 0; i < labels.Length; i++)
+            {
+                if (labels[i] != part) continue;
+                int j = 3 * i;
+                f[j] = tex[j];
+                f[j + 1] = tex[j + 1];
+                f[j + 2] = tex[j + 2];
+            }
+        }
+    }
+
+    private void AddHair(int t, Span<float> alpha, Span<byte> labels)
+    {
+        var (hx, hy, radius, tilt) = _figure.Head(t);
+        double reach = radius * 1.05 + _hairReach + 2;
+        int x0 = Math.Max(0, (int)(hx - reach)), x1 = Math.Min(_width - 1, (int)Math.Ceiling(hx + reach));
+        int y0 = Math.Max(0, (int)(hy - reach)), y1 = Math.Min(_height - 1, (int)Math.Ceiling(hy + reach));
+        double sway = _hairSway * Math.Sin(0.3 * t);
+        for (int y = y0; y <= y1; y++)
+        {
+            for (int x = x0; x <= x1; x++)
+            {
+                double dx = x - hx, dy = y - hy, r = Math.Sqrt(dx * dx + dy * dy);
+                // Angle from the head's "up", wrapped to (−π, π].
+                double fromUp = Math.Atan2(dy, dx) - tilt + Math.PI / 2 - sway;
+                fromUp -= 2 * Math.PI * Math.Floor((fromUp + Math.PI) / (2 * Math.PI));
+                double window = Math.Clamp((_hairHalfWidth - Math.Abs(fromUp)) / 0.3, 0, 1);
+                if (window <= 0) continue;
+                int bin = (int)((fromUp + Math.PI) / (2 * Math.PI) * AngleBins) % AngleBins;
+                double length = _hairReach * (0.6 + 0.4 * _hairLength[bin]) + 0.5;
+                double fade = 1 - (r - 0.9 * radius) / length;
+                int i = y * _width + x;
+                if (fade >= 1)
+                {
+                    // On the scalp: hair-coloured where the window is solid.
+                    if (window > 0.5 && r > 0.55 * radius && labels[i] == (byte)BodyPart.Skin) labels[i] = (byte)BodyPart.Hair;
+                    continue;
+                }
+                if (fade <= 0) continue;
+                float strand = (float)(window * Math.Pow(fade, 0.8) * (0.3 + 0.35 * (1 + _hairDensity[bin])));
+                strand = Math.Min(strand, 1f);
+                if (strand > alpha[i])
+                {
+                    alpha[i] = strand;
+                    labels[i] = (byte)BodyPart.Hair;
+                }
+            }
+        }
+    }
+
+    /// <summary>A random crop of a real photo (8-bit BGR), resized to the canvas, as float RGB with a random tint.</summary>
+    private static Mat PhotoTexture(SeededRandom rng, Mat photo, int width, int height, double minGain, double maxGain)
+    {
+        double frac = rng.Uniform(0.2, 0.6);
+        int cw = Math.Max(8, (int)(photo.Width * frac)), ch = Math.Max(8, (int)(photo.Height * frac));
+        var rect = new Rect(rng.NextInt(photo.Width - cw + 1), rng.NextInt(photo.Height - ch + 1), cw, ch);
+        using var crop = new Mat(photo, rect);
+        using var resized = new Mat();
+        Cv2.Resize(crop, resized, new Size(width, height), 0, 0, InterpolationFlags.Linear);
+        using var rgb = new Mat();
+        Cv2.CvtColor(resized, rgb, ColorConversionCodes.BGR2RGB);
+        var result = new Mat();
+        rgb.ConvertTo(result, MatType.CV_32FC3, 1 / 255.0);
+        var gain = new Scalar(rng.Uniform(minGain, maxGain), rng.Uniform(minGain, maxGain), rng.Uniform(minGain, maxGain));
+        Cv2.Multiply(result, gain, result);
+        Cv2.Min(result, Scalar.All(1), result);
+        return result;
+    }
+
+    /// <summary>A flat RGB tone times (1 + variation·N) for noise N: skin shading, hair streaks.</summary>
+    private static Mat ToneTexture(SeededRandom rng, (double R, double G, double B) tone, int width, int height, double variation)
+    {
+        using var noise = FractalNoise.Field(rng, width, height, rng.Uniform(4, 16), 3);
+        using var shade = new Mat();
+        noise.ConvertTo(shade, MatType.CV_32FC1, variation, 1);
+        using var shade3 = new Mat();
+        Cv2.Merge([shade, shade, shade], shade3);
+        var result = new Mat();
+        Cv2.Multiply(shade3, new Scalar(tone.R, tone.G, tone.B), result);
+        Cv2.Max(result, Scalar.All(0), result);
+        Cv2.Min(result, Scalar.All(1), result);
+        return result;
+    }
+
+    private static (double R, double G, double B) SkinTone(SeededRandom rng)
+    {
+        // Between a light and a dark skin tone, with a little hue variation.
+        double w = rng.NextDouble();
+        return (Lerp(0.96, 0.36, w) * rng.Uniform(0.95, 1.05), Lerp(0.80, 0.22, w) * rng.Uniform(0.95, 1.05), Lerp(0.70, 0.15, w) * rng.Uniform(0.95, 1.05));
+    }
+
+    private static (double R, double G, double B) HairTone(SeededRandom rng) => rng.NextInt(5) switch
+    {
+        0 => (0.08, 0.06, 0.05),   // black
+        1 => (0.30, 0.18, 0.10),   // brown
+        2 => (0.85, 0.70, 0.45),   // blond
+        3 => (0.60, 0.25, 0.10),   // red
+        _ => (0.70, 0.70, 0.70),   // grey
+    };
+
+    private static double Lerp(double a, double b, double w) => a + (b - a) * w;
+
+    public void Dispose()
+    {
+        _edgeNoise.Dispose();
+        foreach (var texture in _textures) texture.Dispose();
+        _mask.Dispose();
+        _inverse.Dispose();
+        _labels.Dispose();
+        _dilated.Dispose();
+        _inside.Dispose();
+        _outside.Dispose();
+        _kernel.Dispose();
+    }
+}
