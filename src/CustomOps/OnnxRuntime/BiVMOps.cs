@@ -1,0 +1,81 @@
+using System.Runtime.CompilerServices;
+using BiVM.CustomOps.BinaryConv2d;
+using Microsoft.ML.OnnxRuntime;
+
+namespace BiVM.CustomOps.OnnxRuntime;
+
+/// <summary>
+/// Registers the <c>ai.bivm</c> operator domain (opset 1: <c>BinaryConv2d</c>, <c>SparseBinaryConv2d</c>) with
+/// ONNX Runtime session options. Pure C#: the ops are C# callbacks handed to ORT's C API.
+/// </summary>
+/// <remarks>
+/// Lifetime: ORT keeps raw pointers to the domain and its ops inside every session created from the options, and a
+/// session may outlive its options. The domain (one per forced-kernel choice) is therefore created once per
+/// process and shared by every registration: any number of options and sessions, no per-session leak, nothing
+/// freed while in use. Registering the same options twice is a no-op.
+/// </remarks>
+public static class BiVMOps
+{
+    public const string Domain = "ai.bivm";
+    public const int OpsetVersion = 1;
+    public const string BinaryConv2dName = "BinaryConv2d";
+    public const string SparseBinaryConv2dName = "SparseBinaryConv2d";
+
+    private static readonly Dictionary<string, nint> s_domains = new();
+    private static readonly ConditionalWeakTable<SessionOptions, HashSet<nint>> s_registered = new();
+    private static readonly Lock s_lock = new();
+
+    /// <summary>Adds the ai.bivm domain to <paramref name="options"/>.</summary>
+    /// <param name="forceKernel">Popcount kernel to use in every node ("avx512bw", "avx2", "portable"); null picks the best supported.</param>
+    public static void Register(SessionOptions options, string? forceKernel = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        string key = forceKernel?.ToLowerInvariant() ?? "";
+        if (key.Length > 0) KernelSelector.SelectedName(BinaryConv2dParams.Square(1, 1, 1, 1, 1, 1), key); // unknown / unsupported → throws here, not at session creation
+        lock (s_lock)
+        {
+            if (!s_domains.TryGetValue(key, out nint domain))
+            {
+                domain = CreateDomain(key.Length == 0 ? null : key);
+                s_domains[key] = domain;
+            }
+            var done = s_registered.GetOrCreateValue(options);
+            if (!done.Add(domain)) return;
+            bool addRef = false;
+            try
+            {
+                options.DangerousAddRef(ref addRef);
+                OrtApi.AddCustomOpDomain(options.DangerousGetHandle(), domain);
+            }
+            catch
+            {
+                done.Remove(domain);
+                throw;
+            }
+            finally
+            {
+                if (addRef) options.DangerousRelease();
+            }
+        }
+    }
+
+    private static unsafe nint CreateDomain(string? forceKernel)
+    {
+        nint domain = OrtApi.CreateCustomOpDomain(Domain);
+        OrtApi.CustomOpDomainAdd(domain, BiVMOpDefinition.Create(BinaryConv2dName, sparse: false, forceKernel).Native);
+        OrtApi.CustomOpDomainAdd(domain, BiVMOpDefinition.Create(SparseBinaryConv2dName, sparse: true, forceKernel).Native);
+        return domain;
+    }
+
+    /// <summary>
+    /// For <c>bivm info</c>: registers the domain on fresh options (which exercises the C API table and the op
+    /// structs) and reports the kernel the selector picks on this CPU. Throws if registration fails.
+    /// </summary>
+    public static string SelfTest()
+    {
+        using (var options = new SessionOptions()) Register(options);
+        var probe = BinaryConv2dParams.Square(1, 64, 8, 8, 64, 3);
+        return $"{Domain} v{OpsetVersion} registers ({BinaryConv2dName}, {SparseBinaryConv2dName}); kernel {KernelSelector.SelectedName(probe)} " +
+               $"(supported: {string.Join(", ", KernelSelector.SupportedNames)})";
+    }
+}

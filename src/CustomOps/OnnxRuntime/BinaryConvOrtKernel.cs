@@ -1,0 +1,114 @@
+using BiVM.CustomOps.BinaryConv2d;
+using BiVM.CustomOps.BitPacking;
+using BiVM.CustomOps.SparseBinaryConv2d;
+
+namespace BiVM.CustomOps.OnnxRuntime;
+
+/// <summary>
+/// The per-node kernel ORT creates once per session: the constant inputs (packed W, alpha, tau, bias) are read and
+/// prepared here, at creation, never per call. Compute validates the dynamic inputs and runs the prepared layer.
+/// Immutable after creation, so concurrent Compute calls from several Run threads are safe.
+/// </summary>
+internal sealed unsafe class BinaryConvOrtKernel : IDisposable
+{
+    private readonly BiVMOpDefinition _op;
+    private readonly BinaryConvolution _conv;
+    private readonly SparseBinaryConvolution? _sparse;
+
+    private BinaryConvOrtKernel(BiVMOpDefinition op, string nodeName, BinaryConvolution conv, int maskScale)
+    {
+        _op = op;
+        NodeName = nodeName;
+        _conv = conv;
+        if (op.IsSparse) _sparse = new SparseBinaryConvolution(conv, maskScale);
+    }
+
+    public string NodeName { get; }
+
+    /// <summary>"BinaryConv2d node 'name'": the prefix of every error message.</summary>
+    public static string Where(BiVMOpDefinition op, string node) => $"{op.Name} node '{node}'";
+
+    public static BinaryConvOrtKernel Create(BiVMOpDefinition op, nint info, out string nodeName)
+    {
+        nodeName = OrtApi.KernelInfoNodeName(info);
+        int inputs = OrtApi.KernelInfoInputCount(info);
+        if (inputs < 4) throw new OpValidationException($"needs inputs X, W, alpha, tau{(op.IsSparse ? ", bias (may be empty), Mask" : ", [bias]")}; got {inputs}");
+        if (op.IsSparse && inputs < 6) throw new OpValidationException($"needs 6 inputs X, W, alpha, tau, bias (may be the empty name), Mask; got {inputs}");
+
+        var w = Constant(info, BiVMOpDefinition.InputW, "W");
+        if (w.Type != OrtElementType.UInt64 || w.Dims.Length != 4)
+            throw new OpValidationException($"W must be the packed uint64 tensor [Cout, kH, kW, words], got {OrtTensorView.TypeText(w.Type)} {w.Shape}");
+        int cout = (int)w.Dims[0], kh = (int)w.Dims[1], kw = (int)w.Dims[2], words = (int)w.Dims[3];
+        var alpha = Constant(info, BiVMOpDefinition.InputAlpha, "alpha");
+        CheckVector(alpha, "alpha", cout, "Cout (W dimension 0)");
+        var tau = Constant(info, BiVMOpDefinition.InputTau, "tau");
+        if (tau.Type != OrtElementType.Float || tau.Dims.Length != 1 || tau.Dims[0] <= 0)
+            throw new OpValidationException($"tau must be float32 [Cin], got {OrtTensorView.TypeText(tau.Type)} {tau.Shape}");
+        int cin = (int)tau.Dims[0];
+        if (PackedLayout.WordsFor(cin) != words)
+            throw new OpValidationException($"channel mismatch: tau has Cin = {cin} values, which pack into {PackedLayout.WordsFor(cin)} words, but W {w.Shape} has {words} words per tap");
+        ReadOnlySpan<float> bias = default;
+        if (inputs > BiVMOpDefinition.InputBias && OrtApi.KernelInfoInputName(info, BiVMOpDefinition.InputBias).Length > 0)
+        {
+            var b = Constant(info, BiVMOpDefinition.InputBias, "bias");
+            CheckVector(b, "bias", cout, "Cout (W dimension 0)");
+            bias = b.Span<float>();
+        }
+        var attributes = ConvAttributes.FromKernelInfo(info);
+        var layer = attributes.ToLayer(cin, cout, kh, kw, op.IsSparse);
+        var conv = new BinaryConvolution(layer, w.Span<ulong>(), alpha.Span<float>(), tau.Span<float>(), bias, op.ForceKernel);
+        return new BinaryConvOrtKernel(op, nodeName, conv, (int)(attributes.MaskScale ?? 1));
+    }
+
+    private static OrtTensorView Constant(nint info, int index, string name)
+    {
+        nint value = OrtApi.KernelInfoConstantInput(info, index);
+        if (value == 0) throw new OpValidationException($"input {name} must be a constant initializer (it is read once when the session is created)");
+        return OrtTensorView.Read(value);
+    }
+
+    private static void CheckVector(OrtTensorView t, string name, int length, string what)
+    {
+        if (t.Type != OrtElementType.Float || t.Dims.Length != 1 || t.Dims[0] != length)
+            throw new OpValidationException($"{name} must be float32 [{length}] to match {what}, got {OrtTensorView.TypeText(t.Type)} {t.Shape}");
+    }
+
+    public void Compute(nint context)
+    {
+        var layer = _conv.Layer;
+        var x = OrtTensorView.Read(OrtApi.KernelContextInput(context, BiVMOpDefinition.InputX));
+        if (x.Type != OrtElementType.Float) throw new OpValidationException($"X must be float32, got {OrtTensorView.TypeText(x.Type)}");
+        if (x.Dims.Length != 4) throw new OpValidationException($"X must have rank 4 [N, C, H, W], got rank {x.Dims.Length} {x.Shape}");
+        if (x.Dims[1] != layer.InChannels)
+            throw new OpValidationException($"channel mismatch: X {x.Shape} has {x.Dims[1]} channels but tau and W were made for Cin = {layer.InChannels}");
+        if (x.Dims.Any(d => d > int.MaxValue)) throw new OpValidationException($"X {x.Shape} is too large");
+        var p = layer.WithInput((int)x.Dims[0], (int)x.Dims[2], (int)x.Dims[3]);
+        if (p.ValidateInput() is { } bad) throw new OpValidationException(bad);
+        long[] outDims = [p.Batch, p.OutChannels, p.OutHeight, p.OutWidth];
+
+        byte* mask = null;
+        if (_sparse is not null)
+        {
+            nint maskValue = OrtApi.KernelContextInput(context, BiVMOpDefinition.InputMask);
+            if (maskValue == 0) throw new OpValidationException("input Mask is missing");
+            var m = OrtTensorView.Read(maskValue);
+            if (m.Type is not (OrtElementType.UInt8 or OrtElementType.Bool))
+                throw new OpValidationException($"Mask must be uint8 or bool, got {OrtTensorView.TypeText(m.Type)}");
+            var (mh, mw) = MaskGeometry.MaskSize(p.OutHeight, p.OutWidth, _sparse.MaskScale);
+            long[] expected = [p.Batch, 1, mh, mw];
+            if (!m.Dims.SequenceEqual(expected))
+                throw new OpValidationException($"Mask must have shape [N, 1, ceil(H_out/k), ceil(W_out/k)] = {OrtTensorView.ShapeText(expected)} for output {OrtTensorView.ShapeText(outDims)} and mask_scale {_sparse.MaskScale}, got {m.Shape}");
+            mask = (byte*)m.Data;
+        }
+
+        var y = (float*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, 0, outDims));
+        var runner = OrtParallelRunner.For(context);
+        if (_sparse is null) _conv.Run((float*)x.Data, p.Batch, p.InHeight, p.InWidth, y, runner);
+        else _sparse.Run((float*)x.Data, p.Batch, p.InHeight, p.InWidth, mask, y, runner);
+    }
+
+    /// <summary>Error-message prefix for this node.</summary>
+    public string Location => Where(_op, NodeName);
+
+    public void Dispose() => _conv.Dispose();
+}

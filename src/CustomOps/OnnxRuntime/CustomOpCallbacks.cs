@@ -1,0 +1,164 @@
+using System.Runtime.InteropServices;
+
+namespace BiVM.CustomOps.OnnxRuntime;
+
+/// <summary>
+/// The C callbacks of <see cref="OrtCustomOp"/>, as <c>[UnmanagedCallersOnly]</c> static methods. Rule: nothing
+/// may unwind through ORT's native frames, so every callback that can fail catches everything and returns an
+/// OrtStatus: ORT_INVALID_ARGUMENT for a bad model or input (<see cref="OpValidationException"/>), ORT_FAIL for
+/// anything else, each message prefixed with the op and node name. The session stays usable afterwards.
+/// </summary>
+internal static unsafe class CustomOpCallbacks
+{
+    private const int TypeUndefined = 0, TypeFloat = 1;
+    private const int Required = 0, Optional = 1;
+
+    public static void Fill(OrtCustomOp* op)
+    {
+        op->Version = OrtApi.ApiVersion;
+        op->GetName = (nint)(delegate* unmanaged<OrtCustomOp*, byte*>)&GetName;
+        op->GetExecutionProviderType = (nint)(delegate* unmanaged<OrtCustomOp*, byte*>)&GetExecutionProviderType;
+        op->GetInputType = (nint)(delegate* unmanaged<OrtCustomOp*, nuint, int>)&GetInputType;
+        op->GetInputTypeCount = (nint)(delegate* unmanaged<OrtCustomOp*, nuint>)&GetInputTypeCount;
+        op->GetOutputType = (nint)(delegate* unmanaged<OrtCustomOp*, nuint, int>)&GetOutputType;
+        op->GetOutputTypeCount = (nint)(delegate* unmanaged<OrtCustomOp*, nuint>)&GetOutputTypeCount;
+        op->KernelDestroy = (nint)(delegate* unmanaged<void*, void>)&KernelDestroy;
+        op->GetInputCharacteristic = (nint)(delegate* unmanaged<OrtCustomOp*, nuint, int>)&GetInputCharacteristic;
+        op->GetOutputCharacteristic = (nint)(delegate* unmanaged<OrtCustomOp*, nuint, int>)&GetOutputCharacteristic;
+        op->GetInputMemoryType = (nint)(delegate* unmanaged<OrtCustomOp*, nuint, int>)&GetInputMemoryType;
+        op->GetVariadicInputMinArity = (nint)(delegate* unmanaged<OrtCustomOp*, int>)&One;
+        op->GetVariadicInputHomogeneity = (nint)(delegate* unmanaged<OrtCustomOp*, int>)&One;
+        op->GetVariadicOutputMinArity = (nint)(delegate* unmanaged<OrtCustomOp*, int>)&One;
+        op->GetVariadicOutputHomogeneity = (nint)(delegate* unmanaged<OrtCustomOp*, int>)&One;
+        op->CreateKernelV2 = (nint)(delegate* unmanaged<OrtCustomOp*, nint, nint, void**, nint>)&CreateKernelV2;
+        op->KernelComputeV2 = (nint)(delegate* unmanaged<void*, nint, nint>)&KernelComputeV2;
+        op->InferOutputShapeFn = (nint)(delegate* unmanaged<OrtCustomOp*, nint, nint>)&InferOutputShape;
+        op->GetStartVersion = (nint)(delegate* unmanaged<OrtCustomOp*, int>)&One;
+        op->GetEndVersion = (nint)(delegate* unmanaged<OrtCustomOp*, int>)&One;
+    }
+
+    [UnmanagedCallersOnly]
+    private static byte* GetName(OrtCustomOp* op) => BiVMOpDefinition.From(op).NameUtf8;
+
+    /// <summary>Null: the CPU execution provider.</summary>
+    [UnmanagedCallersOnly]
+    private static byte* GetExecutionProviderType(OrtCustomOp* op) => null;
+
+    /// <summary>
+    /// Undefined = any type: ORT then lets every dtype through to our own checks, so a wrong dtype is reported with
+    /// our message (naming the node and the input) rather than as a generic type-constraint failure.
+    /// </summary>
+    [UnmanagedCallersOnly]
+    private static int GetInputType(OrtCustomOp* op, nuint index) => TypeUndefined;
+
+    [UnmanagedCallersOnly]
+    private static nuint GetInputTypeCount(OrtCustomOp* op) => (nuint)BiVMOpDefinition.From(op).InputCount;
+
+    [UnmanagedCallersOnly]
+    private static int GetOutputType(OrtCustomOp* op, nuint index) => TypeFloat;
+
+    [UnmanagedCallersOnly]
+    private static nuint GetOutputTypeCount(OrtCustomOp* op) => 1;
+
+    [UnmanagedCallersOnly]
+    private static int GetInputCharacteristic(OrtCustomOp* op, nuint index) => index == BiVMOpDefinition.InputBias ? Optional : Required;
+
+    [UnmanagedCallersOnly]
+    private static int GetOutputCharacteristic(OrtCustomOp* op, nuint index) => Required;
+
+    /// <summary>OrtMemTypeDefault: inputs on the CPU.</summary>
+    [UnmanagedCallersOnly]
+    private static int GetInputMemoryType(OrtCustomOp* op, nuint index) => 0;
+
+    [UnmanagedCallersOnly]
+    private static int One(OrtCustomOp* op) => 1;
+
+    [UnmanagedCallersOnly]
+    private static nint CreateKernelV2(OrtCustomOp* op, nint api, nint info, void** kernel)
+    {
+        *kernel = null;
+        BiVMOpDefinition? def = null;
+        string node = "?";
+        try
+        {
+            def = BiVMOpDefinition.From(op);
+            var instance = BinaryConvOrtKernel.Create(def, info, out node);
+            *kernel = (void*)GCHandle.ToIntPtr(GCHandle.Alloc(instance));
+            return 0;
+        }
+        catch (Exception e)
+        {
+            if (node == "?") node = TryNodeName(info);
+            return Status(e, def is null ? "ai.bivm op" : BinaryConvOrtKernel.Where(def, node));
+        }
+    }
+
+    private static string TryNodeName(nint info)
+    {
+        try { return OrtApi.KernelInfoNodeName(info); }
+        catch { return "?"; }
+    }
+
+    [UnmanagedCallersOnly]
+    private static nint KernelComputeV2(void* kernel, nint context)
+    {
+        BinaryConvOrtKernel? instance = null;
+        try
+        {
+            instance = (BinaryConvOrtKernel)GCHandle.FromIntPtr((nint)kernel).Target!;
+            instance.Compute(context);
+            return 0;
+        }
+        catch (Exception e)
+        {
+            return Status(e, instance?.Location ?? "ai.bivm op");
+        }
+    }
+
+    [UnmanagedCallersOnly]
+    private static void KernelDestroy(void* kernel)
+    {
+        try
+        {
+            if (kernel == null) return;
+            var handle = GCHandle.FromIntPtr((nint)kernel);
+            (handle.Target as IDisposable)?.Dispose();
+            handle.Free();
+        }
+        catch
+        {
+            // Nothing can be reported from a destructor callback; never unwind into ORT.
+        }
+    }
+
+    [UnmanagedCallersOnly]
+    private static nint InferOutputShape(OrtCustomOp* op, nint context)
+    {
+        string where = "ai.bivm op";
+        try
+        {
+            var def = BiVMOpDefinition.From(op);
+            where = def.Name;
+            ShapeInference.Infer(def, context);
+            return 0;
+        }
+        catch (Exception e)
+        {
+            return Status(e, where);
+        }
+    }
+
+    private static nint Status(Exception e, string where)
+    {
+        try
+        {
+            return e is OpValidationException
+                ? OrtApi.CreateStatus(OrtApi.OrtInvalidArgument, $"{where}: {e.Message}")
+                : OrtApi.CreateStatus(OrtApi.OrtFail, $"{where}: internal error: {e.GetType().Name}: {e.Message}");
+        }
+        catch
+        {
+            return OrtApi.CreateStatus(OrtApi.OrtFail, "ai.bivm: error while reporting an error");
+        }
+    }
+}

@@ -1,0 +1,52 @@
+using BiVM.CustomOps.BinaryConv2d;
+using BiVM.CustomOps.BitPacking;
+
+namespace BiVM.CustomOps.OnnxRuntime;
+
+/// <summary>
+/// InferOutputShapeFn: Y is float32 [N, Cout, H_out, W_out]. Known sizes are computed; a symbolic N is copied, and
+/// a symbolic H or W is copied when the conv preserves size (stride 1, total padding = dilation·(k − 1)), otherwise
+/// named after the formula so equal dims still unify. Every output thus declares its shape (ML.NET needs it).
+/// </summary>
+internal static class ShapeInference
+{
+    public static void Infer(BiVMOpDefinition op, nint context)
+    {
+        int inputs = OrtApi.ShapeInferInputCount(context);
+        if (inputs < 4) throw new OpValidationException($"needs at least 4 inputs (X, W, alpha, tau), got {inputs}");
+        nint xInfo = OrtApi.ShapeInferInputTypeShape(context, BiVMOpDefinition.InputX);
+        var xType = OrtApi.GetElementType(xInfo);
+        if (xType != OrtElementType.Float) throw new OpValidationException($"X must be float32, got {OrtTensorView.TypeText(xType)}");
+        var xDims = OrtApi.GetDimensions(xInfo);
+        if (xDims.Length != 4) throw new OpValidationException($"X must have rank 4 [N, C, H, W], got rank {xDims.Length}");
+        var xNames = OrtApi.GetSymbolicDimensions(xInfo, 4);
+
+        nint wInfo = OrtApi.ShapeInferInputTypeShape(context, BiVMOpDefinition.InputW);
+        var wType = OrtApi.GetElementType(wInfo);
+        var wDims = OrtApi.GetDimensions(wInfo);
+        if (wType != OrtElementType.UInt64 || wDims.Length != 4 || wDims.Any(d => d <= 0))
+            throw new OpValidationException($"W must be the packed uint64 tensor [Cout, kH, kW, words], got {OrtTensorView.TypeText(wType)} {OrtTensorView.ShapeText(wDims)}");
+        int cout = (int)wDims[0], kh = (int)wDims[1], kw = (int)wDims[2];
+        if (xDims[1] > 0 && PackedLayout.WordsFor((int)xDims[1]) != wDims[3])
+            throw new OpValidationException($"channel mismatch: X has {xDims[1]} channels ({PackedLayout.WordsFor((int)xDims[1])} packed words) but W {OrtTensorView.ShapeText(wDims)} has {wDims[3]} words per tap");
+
+        var layer = ConvAttributes.FromShapeInference(context).ToLayer(xDims[1] > 0 ? (int)xDims[1] : 1, cout, kh, kw, op.IsSparse);
+        var (h, hName) = OutputDim(xDims[2], xNames[2], layer.KernelHeight, layer.StrideHeight, layer.DilationHeight, layer.PadTop + layer.PadBottom);
+        var (w, wName) = OutputDim(xDims[3], xNames[3], layer.KernelWidth, layer.StrideWidth, layer.DilationWidth, layer.PadLeft + layer.PadRight);
+        if (xDims[2] > 0 && h <= 0 || xDims[3] > 0 && w <= 0)
+            throw new OpValidationException($"input {xDims[2]}×{xDims[3]} is smaller than the dilated kernel plus padding");
+
+        nint outInfo = OrtApi.CreateTensorTypeAndShapeInfo(OrtElementType.Float,
+            [xDims[0], cout, h, w], [xDims[0] > 0 ? "" : xNames[0], "", hName, wName]);
+        try { OrtApi.ShapeInferSetOutput(context, 0, outInfo); }
+        finally { OrtApi.ReleaseTensorTypeAndShapeInfo(outInfo); }
+    }
+
+    private static (long Size, string Name) OutputDim(long size, string name, int k, int stride, int dilation, int padTotal)
+    {
+        if (size > 0) return ((size + padTotal - dilation * (k - 1) - 1) / stride + 1, "");
+        if (name.Length == 0) return (-1, "");
+        if (stride == 1 && padTotal == dilation * (k - 1)) return (-1, name);
+        return (-1, $"floor(({name}+{padTotal - dilation * (k - 1) - 1})/{stride})+1");
+    }
+}
