@@ -1,0 +1,192 @@
+using System.Diagnostics;
+using BiVM.Data.Media;
+using BiVM.Data.Synthesis;
+using BiVM.Model.Decoder;
+using BiVM.Model.Encoder;
+using BiVM.Model.Losses;
+using BiVM.Model.Networks;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace BiVM.Model.Training;
+
+/// <summary>
+/// Trains one network on generated composite clips, stage by stage (paper section 3.5.1):
+/// L^M (eq. 19) + λ_EBB·L_EBB (eq. 13, BiVM) + λ_LBM·L_LBM (eq. 20–21, stages with <c>lbm</c>), Adam per
+/// stage with RVM's per-module learning rates, global gradient-norm clipping, atomic checkpoints every
+/// N steps and on cancellation, and a resume that continues bit-identically: clip i of step s is a pure
+/// function of (DataSeed, s·B + i), and the weights and Adam moments are restored exactly.
+/// RVM's segmentation pass is not run: no segmentation data exists on these machines.
+/// </summary>
+public sealed class Trainer : IDisposable
+{
+    private readonly TrainingConfig _config;
+    private readonly CheckpointStore _store;
+    private readonly MediaLibrary? _media;
+    private MattingNetwork? _network;
+    private MattingNetwork? _teacher;
+
+    public Trainer(TrainingConfig config, string runDirectory, MediaLibrary? media = null)
+    {
+        config.Validate();
+        _config = config;
+        _store = new CheckpointStore(runDirectory);
+        _media = media;
+    }
+
+    public CheckpointStore Store => _store;
+
+    /// <summary>The network being trained (after <see cref="Run"/> started).</summary>
+    public MattingNetwork Network => _network ?? throw new InvalidOperationException("training has not started");
+
+    /// <summary>Runs (or, with <paramref name="resume"/>, continues) to the last step; returns the final weights' path.</summary>
+    public string Run(bool resume, CancellationToken cancel = default, Action<StepReport>? progress = null)
+    {
+        if (_config.Threads > 0) torch.set_num_threads(_config.Threads);
+        torch.manual_seed(_config.Seed);
+        _network = ModelFactory.Create(ModelConfig.For(_config.Family, _config.FullPrecision));
+        var state = new TrainingState(0, 0);
+        if (_store.HasCheckpoint)
+        {
+            if (!resume) throw new InvalidOperationException($"{_store.RunDirectory} already holds a checkpoint: pass --resume to continue it, or choose another run folder");
+            _store.LoadWeights(_network);
+            state = _store.LoadState();
+        }
+        else if (resume)
+        {
+            throw new InvalidOperationException($"{_store.RunDirectory}: no checkpoint to resume");
+        }
+        Directory.CreateDirectory(_store.RunDirectory);
+        File.WriteAllText(Path.Combine(_store.RunDirectory, "config.json"), _config.ToJson());
+        var log = new TrainingLog(_store.LogPath, state.StepsDone);
+        if (_config.Stages.Any(s => s.Lbm)) _teacher = LoadTeacher(_config.Teacher!);
+
+        _network.train();
+        var clock = Stopwatch.StartNew();
+        var (stageIndex, stepInStage) = TrainingState.Locate(_config, state.StepsDone);
+        for (; stageIndex < _config.Stages.Count; stageIndex++, stepInStage = 0)
+        {
+            var stage = _config.Stages[stageIndex];
+            using var optimizer = CreateOptimizer(_network, stage.LearningRates);
+            if (stepInStage > 0) _store.LoadOptimizer(optimizer);
+            var generator = new ClipGenerator(new ClipOptions { Frames = stage.Frames, Width = stage.Width, Height = stage.Height }, DataSplit.Training, _media);
+            int firstStep = state.StepsDone;
+            Task<List<Clip>> next = Fetch(generator, stage, firstStep);
+            for (int i = stepInStage; i < stage.Steps; i++)
+            {
+                int step = state.StepsDone;   // 0-based global step
+                var clips = next.GetAwaiter().GetResult();
+                if (i + 1 < stage.Steps) next = Fetch(generator, stage, step + 1);   // generate while the network trains
+                var losses = Step(stage, optimizer, clips);
+                state = new TrainingState(step + 1, state.Seconds + clock.Elapsed.TotalSeconds);
+                clock.Restart();
+                var report = new StepReport(step + 1, _config.TotalSteps, stage.Name, losses, state.Seconds);
+                log.Append(report);
+                progress?.Invoke(report);
+                bool stageEnd = i + 1 == stage.Steps;
+                if (stageEnd || state.StepsDone % _config.CheckpointEvery == 0 || cancel.IsCancellationRequested)
+                    _store.Save(_network, optimizer, state);
+                cancel.ThrowIfCancellationRequested();
+            }
+        }
+        _store.SaveFinal(_network);
+        return _store.FinalWeights;
+    }
+
+    private Task<List<Clip>> Fetch(ClipGenerator generator, StageConfig stage, int step) =>
+        Task.Run(() => Enumerable.Range(0, stage.BatchSize).Select(b => generator.Generate(_config.DataSeed, (long)step * stage.BatchSize + b)).ToList());
+
+    private Dictionary<string, double> Step(StageConfig stage, OptimizerHelper optimizer, List<Clip> clips)
+    {
+        using var scope = NewDisposeScope();
+        var network = Network;
+        var batch = ClipBatch.From(clips);
+        var output = network.call(batch.Src, null, stage.DownsampleRatio);
+        var terms = MattingLoss.Compute(output.Fgr, output.Pha, batch.Fgr, batch.Pha);
+        var loss = terms.Total;
+        var logged = new Dictionary<string, double>(terms.ToDictionary());
+
+        if (network is Bivm bivm && !_config.FullPrecision && _config.LambdaEbb > 0)
+        {
+            var ebb = bivm.EbbRegularizer();
+            logged["ebb"] = ebb.item<float>();
+            loss = loss + _config.LambdaEbb * ebb;
+        }
+        if (stage.Lbm)
+        {
+            var lbm = Lbm(batch.Src, output, stage.DownsampleRatio);
+            logged["lbm"] = lbm.item<float>();
+            loss = loss + _config.LambdaLbm * lbm;
+        }
+
+        optimizer.zero_grad();
+        loss.backward();
+        var parameters = network.parameters().Where(p => p.requires_grad).ToList();
+        double norm = _config.GradientClip > 0
+            ? nn.utils.clip_grad_norm_(parameters, _config.GradientClip)
+            : GradNorm(parameters);
+        logged["grad_norm"] = norm;
+        if (!double.IsFinite(loss.item<float>()))
+            throw new InvalidOperationException($"loss became {loss.item<float>()} (terms: {string.Join(", ", logged.Select(kv => $"{kv.Key} {kv.Value:G4}"))})");
+        optimizer.step();
+        logged["total"] = loss.item<float>();
+        return logged;
+    }
+
+    /// <summary>L_LBM between this network's encoder features and the teacher's, on the student's SHB mask (eq. 20).</summary>
+    private Tensor Lbm(Tensor src, MattingOutput student, double downsampleRatio)
+    {
+        var mask = student.Mask ?? throw new InvalidOperationException("LBM needs the SHB mask, and this network has none");
+        EncoderFeatures teacher;
+        using (no_grad()) teacher = _teacher!.call(src, null, downsampleRatio).Features;
+        var s = new[] { student.Features.F1, student.Features.F2, student.Features.F3, student.Features.F4 };
+        var t = new[] { teacher.F1, teacher.F2, teacher.F3, teacher.F4 };
+        long[] scale = [8, 4, 2, 1];   // from 1/16 to 1/2, 1/4, 1/8, 1/16
+        var masks = s.Select((f, i) => IncoherentMask.Upsample(mask, scale[i], f.shape[2], f.shape[3])).ToArray();
+        return LbmLoss.Compute(s, t, masks);
+    }
+
+    private static double GradNorm(IEnumerable<Parameter> parameters)
+    {
+        double sum = 0;
+        foreach (var p in parameters)
+            if (p.grad is { } g) sum += g.square().sum().item<float>();
+        return Math.Sqrt(sum);
+    }
+
+    /// <summary>Adam with one group per RVM module group; groups with learning rate 0 are frozen (left out).</summary>
+    internal static Adam CreateOptimizer(MattingNetwork network, LearningRates rates)
+    {
+        var groups = new Dictionary<double, List<Parameter>>();
+        foreach (var (name, parameter) in network.named_parameters())
+        {
+            double lr = name.Split('.')[0] switch
+            {
+                "backbone" => rates.Backbone,
+                "aspp" => rates.Aspp,
+                "refiner" => rates.Refiner,
+                _ => rates.Decoder,   // decoder, project_mat, project_seg
+            };
+            if (lr <= 0) continue;
+            if (!groups.TryGetValue(lr, out var list)) groups[lr] = list = [];
+            list.Add(parameter);
+        }
+        if (groups.Count == 0) throw new InvalidOperationException("every learning rate is 0: nothing to train");
+        return optim.Adam(groups.Select(g => new Adam.ParamGroup(g.Value, lr: g.Key)));
+    }
+
+    private static MattingNetwork LoadTeacher(string weights)
+    {
+        var teacher = ModelCheckpoint.Load(weights);
+        teacher.eval();
+        foreach (var p in teacher.parameters()) p.requires_grad = false;
+        return teacher;
+    }
+
+    public void Dispose()
+    {
+        _network?.Dispose();
+        _teacher?.Dispose();
+    }
+}

@@ -1,0 +1,114 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace BiVM.Model.Training;
+
+/// <summary>Learning rates per module group (RVM's train.py: backbone, aspp, decoder + heads, refiner).</summary>
+public sealed record LearningRates(double Backbone, double Aspp, double Decoder, double Refiner);
+
+/// <summary>
+/// One training stage (paper section 3.5.1, after RVM's four stages): a number of optimizer steps on
+/// clips of one size and length, with its own learning rates. Each stage starts a fresh Adam, as
+/// RVM's stages are separate runs.
+/// </summary>
+public sealed record StageConfig
+{
+    public string Name { get; init; } = "stage";
+    public int Steps { get; init; }
+    public int Width { get; init; } = 256;
+    public int Height { get; init; } = 144;
+    public int Frames { get; init; } = 8;
+    public int BatchSize { get; init; } = 1;
+
+    /// <summary>1 trains without the Deep Guided Filter; below 1 the network runs at that scale and the DGF refines.</summary>
+    public double DownsampleRatio { get; init; } = 1;
+
+    public LearningRates LearningRates { get; init; } = new(1e-4, 2e-4, 2e-4, 0);
+
+    /// <summary>Add λ_LBM·L_LBM (eq. 21) against the teacher: the paper does so in the first stage.</summary>
+    public bool Lbm { get; init; }
+}
+
+/// <summary>A whole training run: model family, data seeds, stages. Stored as JSON under configs/.</summary>
+public sealed record TrainingConfig
+{
+    public ModelFamily Family { get; init; } = ModelFamily.Bivm;
+
+    /// <summary>BiVM only: train the full-precision counterpart (the LBM teacher).</summary>
+    public bool FullPrecision { get; init; }
+
+    /// <summary>Seeds the weight initialisation.</summary>
+    public long Seed { get; init; } = 1;
+
+    /// <summary>Names the training data set: clip i of step s is a pure function of (DataSeed, s·B + i).</summary>
+    public long DataSeed { get; init; } = 1000;
+
+    /// <summary>Global gradient-norm clip (0: none).</summary>
+    public double GradientClip { get; init; } = 1.0;
+
+    public int CheckpointEvery { get; init; } = 100;
+
+    /// <summary>λ_EBB of eq. 18 (BiVM only).</summary>
+    public double LambdaEbb { get; init; } = 1e-4;
+
+    /// <summary>λ_LBM of eq. 21.</summary>
+    public double LambdaLbm { get; init; } = Losses.LbmLoss.DefaultWeight;
+
+    /// <summary>Weights (model.bin with its model.json) of the full-precision teacher for LBM; relative paths are relative to the config file.</summary>
+    public string? Teacher { get; init; }
+
+    /// <summary>Torch intra-op threads (0: LibTorch's default).</summary>
+    public int Threads { get; init; }
+
+    public IReadOnlyList<StageConfig> Stages { get; init; } = [];
+
+    public int TotalSteps => Stages.Sum(s => s.Steps);
+
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        ReadCommentHandling = JsonCommentHandling.Skip,
+        AllowTrailingCommas = true,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower) },
+    };
+
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    public static TrainingConfig Load(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: training configuration not found", path);
+        TrainingConfig config;
+        try
+        {
+            config = JsonSerializer.Deserialize<TrainingConfig>(File.ReadAllText(path), Json)
+                ?? throw new InvalidDataException($"{path}: empty training configuration");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{path}: not a valid training configuration: {e.Message}", e);
+        }
+        if (config.Teacher is { } teacher && !Path.IsPathRooted(teacher))
+            config = config with { Teacher = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, teacher)) };
+        config.Validate(path);
+        return config;
+    }
+
+    public void Validate(string source = "training configuration")
+    {
+        if (Stages.Count == 0) throw new InvalidDataException($"{source}: no stages");
+        if (FullPrecision && Family != ModelFamily.Bivm) throw new InvalidDataException($"{source}: fullPrecision applies to bivm only");
+        if (CheckpointEvery < 1) throw new InvalidDataException($"{source}: checkpointEvery must be ≥ 1");
+        for (int i = 0; i < Stages.Count; i++)
+        {
+            var s = Stages[i];
+            string where = $"{source}: stage {i + 1} ('{s.Name}')";
+            if (s.Steps < 1) throw new InvalidDataException($"{where}: steps must be ≥ 1");
+            if (s.Width < 64 || s.Height < 64) throw new InvalidDataException($"{where}: {s.Width}×{s.Height} is too small (the Laplacian loss needs ≥ 64×64)");
+            if (s.Frames < 1 || s.BatchSize < 1) throw new InvalidDataException($"{where}: frames and batchSize must be ≥ 1");
+            if (!(s.DownsampleRatio > 0 && s.DownsampleRatio <= 1)) throw new InvalidDataException($"{where}: downsampleRatio must be in (0, 1]");
+            if (s.Lbm && Teacher is null) throw new InvalidDataException($"{where}: lbm needs a teacher");
+            if (s.Lbm && Family != ModelFamily.Bivm) throw new InvalidDataException($"{where}: lbm applies to bivm only");
+        }
+    }
+}

@@ -1,0 +1,88 @@
+using BiVM.Model.Networks;
+using BiVM.Model.Training;
+using static TorchSharp.torch;
+
+namespace BiVM.Model.Tests.Training;
+
+public class TrainerTests
+{
+    private static TrainingConfig Tiny(ModelFamily family, int steps, int checkpointEvery) => new()
+    {
+        Family = family,
+        Seed = 5,
+        DataSeed = 77,
+        CheckpointEvery = checkpointEvery,
+        Threads = 1,
+        Stages =
+        [
+            new StageConfig { Name = "a", Steps = steps / 2, Width = 64, Height = 64, Frames = 2, BatchSize = 1 },
+            new StageConfig { Name = "b", Steps = steps - steps / 2, Width = 64, Height = 64, Frames = 3, BatchSize = 1, LearningRates = new(5e-5, 1e-4, 1e-4, 0) },
+        ],
+    };
+
+    [Fact]
+    public void Resume_after_cancellation_continues_bit_identically()
+    {
+        string dir = Directory.CreateTempSubdirectory("bivm-train-").FullName;
+        try
+        {
+            var config = Tiny(ModelFamily.Rvm, steps: 4, checkpointEvery: 100);
+
+            // Straight through.
+            using (var straight = new Trainer(config, Path.Combine(dir, "straight")))
+                straight.Run(resume: false);
+
+            // Interrupted after step 3 (inside the second stage, so the Adam moments must be restored), then resumed.
+            using var cts = new CancellationTokenSource();
+            using (var first = new Trainer(config, Path.Combine(dir, "resumed")))
+                Assert.Throws<OperationCanceledException>(() => first.Run(resume: false, cts.Token, r => { if (r.Step == 3) cts.Cancel(); }));
+            using (var second = new Trainer(config, Path.Combine(dir, "resumed")))
+            {
+                var ex = Assert.Throws<InvalidOperationException>(() => new Trainer(config, Path.Combine(dir, "resumed")).Run(resume: false));
+                Assert.Contains("--resume", ex.Message);
+                second.Run(resume: true);
+            }
+
+            using var a = ModelCheckpoint.Load(Path.Combine(dir, "straight", "final", "model.bin"));
+            using var b = ModelCheckpoint.Load(Path.Combine(dir, "resumed", "final", "model.bin"));
+            var pb = b.state_dict();
+            foreach (var (name, value) in a.state_dict())
+                Assert.True(value.equal(pb[name]).all().item<bool>(), $"{name} differs after resume");
+
+            var logA = File.ReadAllLines(Path.Combine(dir, "straight", "losses.csv"));
+            var logB = File.ReadAllLines(Path.Combine(dir, "resumed", "losses.csv"));
+            Assert.Equal(5, logA.Length);   // header + 4 steps
+            Assert.Equal(logA.Select(DropTime), logB.Select(DropTime));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    private static string DropTime(string csvRow) => csvRow[..csvRow.LastIndexOf(',')];
+
+    [Fact]
+    public void Bad_configurations_are_rejected_with_the_stage_named()
+    {
+        var config = Tiny(ModelFamily.Rvm, 2, 1) with { Stages = [new StageConfig { Name = "tiny", Steps = 1, Width = 32, Height = 64 }] };
+        var ex = Assert.Throws<InvalidDataException>(() => config.Validate("cfg.json"));
+        Assert.Contains("stage 1 ('tiny')", ex.Message);
+        Assert.Contains("32×64", ex.Message);
+
+        var lbm = Tiny(ModelFamily.Bivm, 2, 1) with { Stages = [new StageConfig { Name = "s1", Steps = 1, Lbm = true }] };
+        Assert.Contains("teacher", Assert.Throws<InvalidDataException>(() => lbm.Validate()).Message);
+    }
+
+    [Fact]
+    public void Learning_rate_groups_follow_rvm_module_names_and_zero_freezes()
+    {
+        using var network = ModelFactory.Create(ModelFamily.Rvm);
+        using var adam = Trainer.CreateOptimizer(network, new LearningRates(1e-4, 2e-4, 3e-4, 0));
+        var trained = adam.ParamGroups.Cast<TorchSharp.Modules.Adam.ParamGroup>().SelectMany(g => g.Parameters).Count();
+        var refiner = network.named_parameters().Count(p => p.name.StartsWith("refiner."));
+        Assert.True(refiner > 0);
+        Assert.Equal(network.parameters().Count() - refiner, trained);
+        Assert.Equal(new[] { 1e-4, 2e-4, 3e-4 }, adam.ParamGroups.Select(g => g.LearningRate).Order().ToArray());
+    }
+}
