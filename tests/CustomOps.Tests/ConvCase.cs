@@ -9,15 +9,17 @@ public sealed class ConvCase
     public ConvCase(BinaryConv2dParams p, int seed, bool withBias = true)
     {
         P = p;
+        // The layer depends only on the seed and the attributes, the input also on its size: the same seed with
+        // another input size is the same layer on another input.
         var rng = new Random(seed);
-        X = Fill(rng, p.Batch * p.InChannels * p.InHeight * p.InWidth, 1f);
-        // Exact ties x == tau on some entries pin sign(0) = +1.
         Tau = Fill(rng, p.InChannels, 0.3f);
-        for (int i = 0; i < X.Length; i += 7) X[i] = Tau[i / (p.InHeight * p.InWidth) % p.InChannels];
         Latent = Fill(rng, p.OutChannels * p.InChannels * p.Taps, 1f);
         for (int i = 0; i < Latent.Length; i += 11) Latent[i] = 0f;
         Alpha = Fill(rng, p.OutChannels, 0.5f);
         Bias = withBias ? Fill(rng, p.OutChannels, 0.2f) : [];
+        X = Fill(new Random(seed + 7919), p.Batch * p.InChannels * p.InHeight * p.InWidth, 1f);
+        // Exact ties x == tau on some entries pin sign(0) = +1.
+        for (int i = 0; i < X.Length; i += 7) X[i] = Tau[i / (p.InHeight * p.InWidth) % p.InChannels];
         PackedWeights = WeightPacker.Pack(Latent, p.OutChannels, p.InChannels, p.KernelHeight, p.KernelWidth);
     }
 

@@ -1,0 +1,157 @@
+using BiVM.CustomOps.BinaryConv2d;
+using BiVM.CustomOps.OnnxRuntime;
+using BiVM.CustomOps.SparseBinaryConv2d;
+using Microsoft.ML.OnnxRuntime;
+using Xunit.Abstractions;
+
+namespace BiVM.CustomOps.Tests.OnnxRuntime;
+
+public class BiVMOpsTests(ITestOutputHelper output)
+{
+    public static TheoryData<string> SupportedKernels() => new(KernelSelector.SupportedNames);
+
+    private static readonly BinaryConv2dParams[] OrtShapes =
+    [
+        BinaryConv2dParams.Square(1, 17, 9, 11, 6, 3),
+        BinaryConv2dParams.Square(2, 65, 7, 10, 9, 3, stride: 2),
+        BinaryConv2dParams.Square(1, 130, 6, 9, 5, 3, dilation: 2),
+        BinaryConv2dParams.Square(1, 64, 5, 7, 8, 1),
+        BinaryConv2dParams.Square(1, 3, 8, 8, 4, 3, stride: 2, pad: 0),
+    ];
+
+    [Theory]
+    [MemberData(nameof(SupportedKernels))]
+    public void Custom_op_equals_lowered_graph_exactly(string kernel)
+    {
+        foreach (var (p, i) in OrtShapes.Select((p, i) => (p, i)))
+        {
+            var c = new ConvCase(p, 40 + i, withBias: i % 2 == 1);
+            using var custom = OneNodeModels.Session(OneNodeModels.Custom(c), kernel);
+            // The oracle runs unoptimized: ORT_ENABLE_ALL would fold alpha into the conv weights and round differently.
+            using var lowered = OneNodeModels.Session(OneNodeModels.Lowered(c), level: GraphOptimizationLevel.ORT_DISABLE_ALL);
+            var yc = OneNodeModels.Run(custom, c.X, OneNodeModels.XShape(c));
+            var yl = OneNodeModels.Run(lowered, c.X, OneNodeModels.XShape(c));
+            Assert.Equal(yl, yc);
+            Assert.Equal(c.Expected(c.OracleDots()), yc);
+        }
+        output.WriteLine($"kernel {kernel}: custom op == lowered graph on {OrtShapes.Length} shapes");
+    }
+
+    [Fact]
+    public void Custom_op_equals_optimized_lowered_graph_up_to_rounding_of_the_scale()
+    {
+        var c = new ConvCase(BinaryConv2dParams.Square(1, 64, 12, 14, 16, 3), 3);
+        using var custom = OneNodeModels.Session(OneNodeModels.Custom(c), threads: 2);
+        using var lowered = OneNodeModels.Session(OneNodeModels.Lowered(c), threads: 2);
+        var yc = OneNodeModels.Run(custom, c.X, OneNodeModels.XShape(c));
+        var yl = OneNodeModels.Run(lowered, c.X, OneNodeModels.XShape(c));
+        for (int i = 0; i < yc.Length; i++)
+            Assert.True(Math.Abs(yc[i] - yl[i]) <= 1e-5f * (1 + Math.Abs(yl[i])), $"y[{i}] {yc[i]} vs {yl[i]}");
+    }
+
+    [Fact]
+    public void Dynamic_sizes_run_in_one_session_and_output_dims_stay_symbolic()
+    {
+        var c = new ConvCase(BinaryConv2dParams.Square(1, 20, 6, 6, 4, 3), 9);
+        using var session = OneNodeModels.Session(OneNodeModels.Custom(c));
+        var meta = session.OutputMetadata["Y"];
+        Assert.Equal(new[] { -1, 4, -1, -1 }, meta.Dimensions);
+        foreach (var (n, h, w) in new[] { (1, 6, 6), (2, 9, 13), (1, 1, 17) })
+        {
+            var ci = new ConvCase(c.P.WithInput(n, h, w), 9);
+            var y = OneNodeModels.Run(session, ci.X, OneNodeModels.XShape(ci));
+            Assert.Equal(ci.Expected(ci.OracleDots()), y);
+        }
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(4)]
+    public void Sparse_op_equals_lowered_masked_graph(int scale)
+    {
+        var p = BinaryConv2dParams.Square(2, 33, 13, 18, 6, 3);
+        var c = new ConvCase(p, scale);
+        var (mh, mw) = MaskGeometry.MaskSize(p.OutHeight, p.OutWidth, scale);
+        var rng = new Random(scale);
+        var mask = Enumerable.Range(0, p.Batch * mh * mw).Select(_ => (byte)rng.Next(2)).ToArray();
+        int[] maskShape = [p.Batch, 1, mh, mw];
+        using var custom = OneNodeModels.Session(OneNodeModels.Custom(c, scale), threads: 2);
+        using var lowered = OneNodeModels.Session(OneNodeModels.Lowered(c, scale), level: GraphOptimizationLevel.ORT_DISABLE_ALL);
+        var yc = OneNodeModels.Run(custom, c.X, OneNodeModels.XShape(c), mask, maskShape);
+        var yl = OneNodeModels.Run(lowered, c.X, OneNodeModels.XShape(c), mask, maskShape);
+        Assert.Equal(yl, yc);
+        Assert.Contains(yc, v => v == 0f);
+        Assert.Contains(yc, v => v != 0f);
+    }
+
+    [Fact]
+    public void Sparse_op_accepts_a_bool_mask()
+    {
+        var p = BinaryConv2dParams.Square(1, 8, 6, 6, 4, 3);
+        var c = new ConvCase(p, 1);
+        using var session = OneNodeModels.Session(OneNodeModels.Custom(c, 2, Onnx.TensorProto.Types.DataType.Bool));
+        var mask = new Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<bool>(new[] { true, false, false, true, false, false, false, false, true }, [1, 1, 3, 3]);
+        using var results = session.Run([NamedOnnxValue.CreateFromTensor("X", new Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<float>(c.X, OneNodeModels.XShape(c))),
+            NamedOnnxValue.CreateFromTensor("Mask", mask)]);
+        var y = results.First().AsTensor<float>().ToArray();
+        var dense = c.Expected(c.OracleDots());
+        for (int i = 0; i < y.Length; i++)
+        {
+            int x = i % 6, yy = i / 6 % 6;
+            bool on = mask[0, 0, yy / 2, x / 2];
+            Assert.Equal(on ? dense[i] : 0f, y[i]);
+        }
+    }
+
+    [Fact]
+    public void Eight_threads_calling_Run_on_one_session_agree()
+    {
+        var c = new ConvCase(BinaryConv2dParams.Square(2, 64, 16, 20, 32, 3), 17);
+        using var session = OneNodeModels.Session(OneNodeModels.Custom(c), threads: 2);
+        var expected = OneNodeModels.Run(session, c.X, OneNodeModels.XShape(c));
+        var results = new float[8][];
+        var threads = Enumerable.Range(0, 8).Select(t => new Thread(() =>
+        {
+            for (int r = 0; r < 5; r++) results[t] = OneNodeModels.Run(session, c.X, OneNodeModels.XShape(c));
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => t.Join());
+        Assert.All(results, r => Assert.Equal(expected, r));
+        Assert.Equal(c.Expected(c.OracleDots()), expected);
+    }
+
+    [Fact]
+    public void Registration_is_idempotent_and_serves_many_sessions()
+    {
+        var c = new ConvCase(BinaryConv2dParams.Square(1, 5, 4, 4, 2, 3), 2);
+        var model = OneNodeModels.Custom(c);
+        var expected = c.Expected(c.OracleDots());
+        for (int i = 0; i < 5; i++)
+        {
+            using var options = new SessionOptions();
+            BiVMOps.Register(options);
+            BiVMOps.Register(options);
+            using var a = new InferenceSession(model, options);
+            using var b = new InferenceSession(model, options);
+            Assert.Equal(expected, OneNodeModels.Run(a, c.X, OneNodeModels.XShape(c)));
+            Assert.Equal(expected, OneNodeModels.Run(b, c.X, OneNodeModels.XShape(c)));
+        }
+    }
+
+    [Fact]
+    public void Forcing_an_unknown_kernel_fails_at_registration()
+    {
+        using var options = new SessionOptions();
+        Assert.Throws<ArgumentException>(() => BiVMOps.Register(options, "mmx"));
+    }
+
+    [Fact]
+    public void SelfTest_names_the_selected_kernel()
+    {
+        var text = BiVMOps.SelfTest();
+        output.WriteLine(text);
+        Assert.Contains($"kernel {KernelSelector.SupportedNames[0]}", text);
+        Assert.Contains("ai.bivm", text);
+    }
+}
