@@ -1,1 +1,0 @@
-namespace BiVM.Estimators; internal static class Placeholder {}

@@ -1,0 +1,20 @@
+namespace BiVM.Estimators.Video;
+
+/// <summary>The trained BiVM model embedded in this assembly (models/bivm.onnx at build time).</summary>
+public static class DefaultModel
+{
+    public const string Name = "(default model)";
+    private const string ResourceName = "BiVM.Estimators.Models.bivm.onnx";
+
+    /// <summary>Whether this build carries a default model.</summary>
+    public static bool IsAvailable => typeof(DefaultModel).Assembly.GetManifestResourceInfo(ResourceName) is not null;
+
+    public static byte[] Load()
+    {
+        using var stream = typeof(DefaultModel).Assembly.GetManifestResourceStream(ResourceName)
+            ?? throw new InvalidOperationException("This build of BiVM.Estimators ships no default model yet (see README, 'Status'): pass a model file (VideoMatterOptions.ModelPath, or --model).");
+        using var memory = new MemoryStream();
+        stream.CopyTo(memory);
+        return memory.ToArray();
+    }
+}

@@ -1,0 +1,82 @@
+using BiVM.Graph;
+using Microsoft.ML.OnnxRuntime;
+
+namespace BiVM.Estimators.Video;
+
+/// <summary>
+/// An ONNX Runtime session over a model of the matting contract, with the ai.bivm custom ops
+/// registered. Loading checks the graph's inputs and outputs, so a file that is not a matting
+/// model fails here with its name, not later inside ONNX Runtime.
+/// Thread-safe: ONNX Runtime allows concurrent Run calls on one session.
+/// </summary>
+public sealed class MattingSession : IDisposable
+{
+    private readonly SessionOptions _sessionOptions;
+
+    public InferenceSession Session { get; }
+
+    /// <summary>The model file, or "(default model)".</summary>
+    public string ModelName { get; }
+
+    /// <summary>Model family and producer from the file's metadata, when it has them.</summary>
+    public IReadOnlyDictionary<string, string> Metadata { get; }
+
+    public MattingSession(VideoMatterOptions options)
+    {
+        options.Validate();
+        ModelName = options.ModelPath ?? DefaultModel.Name;
+        byte[] model = options.ModelPath is null ? DefaultModel.Load() : ReadModelFile(options.ModelPath);
+
+        _sessionOptions = CreateSessionOptions(options.IntraOpThreads);
+        try
+        {
+            Session = new InferenceSession(model, _sessionOptions);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            _sessionOptions.Dispose();
+            throw new InvalidDataException($"{ModelName}: not a loadable ONNX model: {e.Message}", e);
+        }
+        try
+        {
+            CheckContract();
+            Metadata = Session.ModelMetadata.CustomMetadataMap;
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Session options for matting models: full graph optimisation and the ai.bivm ops.</summary>
+    public static SessionOptions CreateSessionOptions(int intraOpThreads)
+    {
+        var so = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+        if (intraOpThreads > 0) so.IntraOpNumThreads = intraOpThreads;
+        BiVM.CustomOps.OnnxRuntime.BiVMOps.Register(so);
+        return so;
+    }
+
+    private static byte[] ReadModelFile(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: model file not found", path);
+        return File.ReadAllBytes(path);
+    }
+
+    private void CheckContract()
+    {
+        foreach (var name in MattingContract.Inputs)
+            if (!Session.InputMetadata.ContainsKey(name))
+                throw new InvalidDataException($"{ModelName}: not a BiVM/RVM matting model: it has no input '{name}' (inputs: {string.Join(", ", Session.InputMetadata.Keys)})");
+        foreach (var name in MattingContract.Outputs)
+            if (!Session.OutputMetadata.ContainsKey(name))
+                throw new InvalidDataException($"{ModelName}: not a BiVM/RVM matting model: it has no output '{name}' (outputs: {string.Join(", ", Session.OutputMetadata.Keys)})");
+    }
+
+    public void Dispose()
+    {
+        Session?.Dispose();
+        _sessionOptions.Dispose();
+    }
+}

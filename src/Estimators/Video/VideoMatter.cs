@@ -1,0 +1,177 @@
+using BiVM.Graph;
+using System.Numerics.Tensors;
+using Microsoft.ML.OnnxRuntime;
+
+namespace BiVM.Estimators.Video;
+
+/// <summary>
+/// Mattes one video stream frame by frame, carrying the model's recurrent state (r1..r4) from
+/// each frame to the next. The state resets by itself when the frame size changes, and on
+/// <see cref="Reset"/> (call it when a new stream starts).
+/// </summary>
+/// <remarks>
+/// Thread-safety: one instance is one stream, so calls on it must not overlap; an overlapping
+/// call throws <see cref="InvalidOperationException"/> instead of mixing two streams' state.
+/// Separate instances may run concurrently, also over a shared <see cref="MattingSession"/>.
+/// </remarks>
+public sealed class VideoMatter : IDisposable
+{
+    private static readonly float[] FirstFrameState = [0f];   // RVM's convention: a [1,1,1,1] zero tensor
+    private static readonly long[] FirstFrameStateShape = [1, 1, 1, 1];
+
+    private readonly MattingSession _session;
+    private readonly bool _ownsSession;
+    private readonly float? _downsampleRatio;
+    private readonly string[] _inputNames = MattingContract.Inputs.ToArray();
+    private readonly string[] _outputNames = MattingContract.Outputs.ToArray();
+    private readonly RunOptions _runOptions = new();
+    private IDisposableReadOnlyCollection<OrtValue>? _previous;   // last outputs; r*o are fed back
+    private int _width, _height;
+    private int _busy;
+
+    public VideoMatter(VideoMatterOptions? options = null)
+        : this(new MattingSession(options ?? new VideoMatterOptions()), ownsSession: true, (options ?? new VideoMatterOptions()).DownsampleRatio)
+    {
+    }
+
+    /// <summary>A stream over a session shared with other streams; the session stays the caller's to dispose.</summary>
+    public VideoMatter(MattingSession session, float? downsampleRatio = null)
+        : this(session, ownsSession: false, downsampleRatio)
+    {
+    }
+
+    private VideoMatter(MattingSession session, bool ownsSession, float? downsampleRatio)
+    {
+        if (downsampleRatio is { } r && !(r > 0f && r <= 1f))
+            throw new ArgumentOutOfRangeException(nameof(downsampleRatio), r, "downsample ratio must be in (0, 1]");
+        _session = session;
+        _ownsSession = ownsSession;
+        _downsampleRatio = downsampleRatio;
+    }
+
+    /// <summary>Frames processed since the state was last reset.</summary>
+    public int FramesSinceReset { get; private set; }
+
+    public string ModelName => _session.ModelName;
+
+    /// <summary>Forgets the recurrent state: the next frame starts a new stream.</summary>
+    public void Reset()
+    {
+        _previous?.Dispose();
+        _previous = null;
+        FramesSinceReset = 0;
+    }
+
+    /// <summary>Mattes a frame given as planar RGB floats in 0..1 (3·H·W values: R plane, G plane, B plane).</summary>
+    public MatteFrame Process(ReadOnlySpan<float> rgbPlanar, int width, int height)
+    {
+        CheckSize(width, height, rgbPlanar.Length, 3L * width * height, "planar RGB floats");
+        float min = TensorPrimitives.Min(rgbPlanar), max = TensorPrimitives.Max(rgbPlanar);
+        if (!(min >= 0f && max <= 1f))   // also catches NaN
+            throw new ArgumentOutOfRangeException(nameof(rgbPlanar), $"frame values must be in 0..1, found range [{min}, {max}]");
+        return Run(rgbPlanar.ToArray(), width, height);
+    }
+
+    /// <summary>Mattes a frame given as interleaved 8-bit RGB (R, G, B per pixel), rows <paramref name="stride"/> bytes apart (0: 3·W).</summary>
+    public MatteFrame ProcessRgb24(ReadOnlySpan<byte> rgb, int width, int height, int stride = 0)
+    {
+        if (stride == 0) stride = 3 * width;
+        if (stride < 3 * width) throw new ArgumentOutOfRangeException(nameof(stride), stride, $"stride must be at least 3·width = {3 * width}");
+        CheckSize(width, height, rgb.Length, (long)stride * (height - 1) + 3L * width, "RGB24 bytes");
+        int n = width * height;
+        var planar = new float[3 * n];
+        const float scale = 1f / 255f;
+        for (int y = 0; y < height; y++)
+        {
+            var row = rgb.Slice(y * stride, 3 * width);
+            int o = y * width;
+            for (int x = 0; x < width; x++)
+            {
+                planar[o + x] = row[3 * x] * scale;
+                planar[n + o + x] = row[3 * x + 1] * scale;
+                planar[2 * n + o + x] = row[3 * x + 2] * scale;
+            }
+        }
+        return Run(planar, width, height);
+    }
+
+    private static void CheckSize(int width, int height, long actual, long expected, string what)
+    {
+        if (width <= 0 || height <= 0)
+            throw new ArgumentOutOfRangeException(nameof(width), $"frame size must be positive, got {width}×{height}");
+        if (actual < expected)
+            throw new ArgumentException($"a {width}×{height} frame needs {expected} {what}, got {actual}");
+    }
+
+    private MatteFrame Run(float[] planar, int width, int height)
+    {
+        if (Interlocked.Exchange(ref _busy, 1) == 1)
+            throw new InvalidOperationException("VideoMatter is one stream: calls must not overlap (use one VideoMatter per stream)");
+        try
+        {
+            if (width != _width || height != _height)
+            {
+                Reset();
+                _width = width;
+                _height = height;
+            }
+            float ratio = _downsampleRatio ?? MattingContract.DefaultDownsampleRatio(width, height);
+            // Inputs we create are freed after Run; the state inputs are the previous run's
+            // outputs, freed when the next outputs replace them.
+            var owned = new List<OrtValue>(6);
+            OrtValue Own(OrtValue value) { owned.Add(value); return value; }
+            try
+            {
+                var inputs = new List<OrtValue>(6) { Own(OrtValue.CreateTensorValueFromMemory(planar, [1, 3, height, width])) };
+                for (int k = 0; k < MattingContract.StateInputs.Count; k++)
+                    inputs.Add(_previous is null
+                        ? Own(OrtValue.CreateTensorValueFromMemory(FirstFrameState, FirstFrameStateShape))
+                        : _previous[2 + k]);   // outputs are fgr, pha, r1o..r4o
+                inputs.Add(Own(OrtValue.CreateTensorValueFromMemory(new[] { ratio }, [1])));
+                var outputs = _session.Session.Run(_runOptions, _inputNames, inputs, _outputNames);
+                var frame = ReadFrame(outputs, width, height);
+                _previous?.Dispose();
+                _previous = outputs;
+                FramesSinceReset++;
+                return frame;
+            }
+            finally
+            {
+                foreach (var value in owned) value.Dispose();
+            }
+        }
+        finally
+        {
+            Volatile.Write(ref _busy, 0);
+        }
+    }
+
+    /// <summary>A copy of state k (r{k+1}o of the last frame); empty before the first frame. For tests.</summary>
+    internal float[] DebugState(int k) => _previous is null ? [] : _previous[2 + k].GetTensorDataAsSpan<float>().ToArray();
+
+    private MatteFrame ReadFrame(IDisposableReadOnlyCollection<OrtValue> outputs, int width, int height)
+    {
+        var fgr = outputs[0];
+        var pha = outputs[1];
+        CheckShape(fgr, MattingContract.Foreground, [1, 3, height, width], outputs);
+        CheckShape(pha, MattingContract.Alpha, [1, 1, height, width], outputs);
+        return new MatteFrame(width, height, pha.GetTensorDataAsSpan<float>().ToArray(), fgr.GetTensorDataAsSpan<float>().ToArray());
+    }
+
+    private void CheckShape(OrtValue value, string name, long[] expected, IDisposableReadOnlyCollection<OrtValue> outputs)
+    {
+        var shape = value.GetTensorTypeAndShape().Shape;
+        if (!shape.SequenceEqual(expected))
+        {
+            outputs.Dispose();
+            throw new InvalidDataException($"{_session.ModelName}: output '{name}' has shape [{string.Join(", ", shape)}], expected [{string.Join(", ", expected)}]");
+        }
+    }
+
+    public void Dispose()
+    {
+        Reset();
+        _runOptions.Dispose();
+        if (_ownsSession) _session.Dispose();
+    }
+}

@@ -1,0 +1,112 @@
+using BiVM.Estimators.Video;
+using BiVM.Tests.Shared;
+
+namespace BiVM.Estimators.Tests;
+
+public class VideoMatterTests : IDisposable
+{
+    private readonly string _model = ContractTestModels.WriteTemp(ContractTestModels.LumaKeyWithCounter(), "luma.onnx");
+
+    public void Dispose() => Directory.Delete(Path.GetDirectoryName(_model)!, recursive: true);
+
+    private static float[] Frame(int width, int height, float value) => Enumerable.Repeat(value, 3 * width * height).ToArray();
+
+    [Fact]
+    public void Runs_the_model_and_returns_alpha_and_foreground_of_the_frame_size()
+    {
+        using var matter = new VideoMatter(new VideoMatterOptions { ModelPath = _model, IntraOpThreads = 1 });
+        var rgb = new float[3 * 5 * 4];
+        for (int i = 0; i < 20; i++) { rgb[i] = 0.9f; rgb[20 + i] = 0.3f; rgb[40 + i] = 0.0f; }
+        var result = matter.Process(rgb, width: 5, height: 4);
+        Assert.Equal((5, 4), (result.Width, result.Height));
+        Assert.All(result.Alpha, a => Assert.Equal(0.4f, a, 5));   // mean of (0.9, 0.3, 0)
+        Assert.Equal(rgb, result.Foreground);
+    }
+
+    [Fact]
+    public void Recurrent_state_is_carried_and_resets_on_size_change_and_on_request()
+    {
+        using var session = new MattingSession(new VideoMatterOptions { ModelPath = _model, IntraOpThreads = 1 });
+        using var matter = new VideoMatter(session);
+        for (int i = 0; i < 3; i++) matter.Process(Frame(8, 6, 0.5f), 8, 6);
+        Assert.Equal(3, matter.FramesSinceReset);
+        Assert.Equal(3f, StateValue(matter));
+
+        matter.Process(Frame(10, 6, 0.5f), 10, 6);               // new size: new stream
+        Assert.Equal(1, matter.FramesSinceReset);
+        Assert.Equal(1f, StateValue(matter));
+
+        matter.Reset();
+        matter.Process(Frame(10, 6, 0.5f), 10, 6);
+        Assert.Equal(1f, StateValue(matter));
+    }
+
+    // The test model's r1o counts frames; read it back through one more Run's input.
+    private static float StateValue(VideoMatter matter) => matter.DebugState(0)[0];
+
+    [Fact]
+    public void Rgb24_input_is_scaled_to_0_1_and_honours_the_stride()
+    {
+        using var matter = new VideoMatter(new VideoMatterOptions { ModelPath = _model, IntraOpThreads = 1 });
+        // 2×2 frame with a 2-byte row padding: stride 8.
+        byte[] rgb = [255, 0, 0, 0, 255, 0, 9, 9, 0, 0, 255, 255, 255, 255, 9, 9];
+        var result = matter.ProcessRgb24(rgb, 2, 2, stride: 8);
+        Assert.Equal(new[] { 1f, 0f, 0f, 1f }, result.Foreground[..4]);                // R plane
+        Assert.Equal(new[] { 1f / 3, 1f / 3, 1f / 3, 1f }, result.Alpha.Select(a => MathF.Round(a, 5)).ToArray(), new ToleranceComparer(1e-5f));
+    }
+
+    [Fact]
+    public void Bad_frames_are_rejected_with_what_is_wrong()
+    {
+        using var matter = new VideoMatter(new VideoMatterOptions { ModelPath = _model });
+        Assert.Contains("needs 72", Assert.Throws<ArgumentException>(() => matter.Process(new float[10], 6, 4)).Message);
+        Assert.Contains("0..1", Assert.Throws<ArgumentOutOfRangeException>(() => matter.Process(Frame(6, 4, 1.5f), 6, 4)).Message);
+        var nan = Frame(6, 4, 0.5f); nan[7] = float.NaN;
+        Assert.Throws<ArgumentOutOfRangeException>(() => matter.Process(nan, 6, 4));
+        Assert.Throws<ArgumentOutOfRangeException>(() => matter.Process([], 0, 4));
+        Assert.Equal(0, matter.FramesSinceReset);
+    }
+
+    [Fact]
+    public void Model_files_that_are_not_matting_models_fail_with_their_name()
+    {
+        string notMatting = ContractTestModels.WriteTemp(ContractTestModels.NotAMattingModel(), "identity.onnx");
+        string garbage = ContractTestModels.WriteTemp("not an onnx file"u8.ToArray(), "garbage.onnx");
+        try
+        {
+            var e1 = Assert.Throws<InvalidDataException>(() => new VideoMatter(new VideoMatterOptions { ModelPath = notMatting }));
+            Assert.Contains("identity.onnx", e1.Message);
+            Assert.Contains("no input 'src'", e1.Message);
+            var e2 = Assert.Throws<InvalidDataException>(() => new VideoMatter(new VideoMatterOptions { ModelPath = garbage }));
+            Assert.Contains("garbage.onnx: not a loadable ONNX model", e2.Message);
+            var e3 = Assert.Throws<FileNotFoundException>(() => new VideoMatter(new VideoMatterOptions { ModelPath = "/no/such/model.onnx" }));
+            Assert.Contains("/no/such/model.onnx", e3.Message);
+        }
+        finally
+        {
+            Directory.Delete(Path.GetDirectoryName(notMatting)!, true);
+            Directory.Delete(Path.GetDirectoryName(garbage)!, true);
+        }
+    }
+
+    [Fact]
+    public void Separate_streams_over_one_session_run_concurrently_with_their_own_state()
+    {
+        using var session = new MattingSession(new VideoMatterOptions { ModelPath = _model });
+        var frame = Frame(64, 48, 0.25f);
+        var results = new float[8][];
+        Parallel.For(0, 8, i =>
+        {
+            using var stream = new VideoMatter(session);
+            for (int t = 0; t < 5; t++) stream.Process(frame, 64, 48);
+            results[i] = stream.DebugState(0);
+        });
+        Assert.All(results, r => Assert.Equal(5f, r[0]));
+    }
+
+    private sealed class ToleranceComparer(float tolerance) : IEqualityComparer<float>
+    {
+        public bool Equals(float x, float y) => MathF.Abs(x - y) <= tolerance;
+        public int GetHashCode(float obj) => 0;
+    }
+}
