@@ -10,12 +10,12 @@ public static class BivmCommandLine
     {
         var root = new RootCommand("bivm: binarized video matting (BiVM) on the CPU with ONNX Runtime.");
         root.Subcommands.Add(InfoCommand.Create());
-        root.Subcommands.Add(PendingCommand.Create("matte", "Matte a video, an image or a folder of images.", issue: 7));
+        root.Subcommands.Add(MatteCommand.Create());
         root.Subcommands.Add(PendingCommand.Create("train", "Train a model family on generated composites.", issue: 6));
         root.Subcommands.Add(PendingCommand.Create("export", "Export trained weights to ONNX.", issue: 5));
         root.Subcommands.Add(PendingCommand.Create("eval", "Evaluate a model: MAD, MSE, Grad, Conn, dtSSD.", issue: 6));
         root.Subcommands.Add(PendingCommand.Create("bench", "Benchmark the binary kernels against ONNX Runtime's FP32 Conv.", issue: 3));
-        root.Subcommands.Add(PendingCommand.Create("flops", "Count parameters, size and FLOPs of a model family.", issue: 4));
+        root.Subcommands.Add(FlopsCommand.Create());
         // A bare `bivm` is a usage error: print help and fail, like an unknown subcommand.
         root.SetAction(parse =>
         {
