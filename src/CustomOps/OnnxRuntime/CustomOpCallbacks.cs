@@ -131,6 +131,10 @@ internal static unsafe class CustomOpCallbacks
         }
     }
 
+    /// <remarks>
+    /// ORT 1.31 discards this status (custom_ops.cc calls InferOutputShapeFn and ignores the result), so every check
+    /// made here is made again in CreateKernel or Compute, where errors do reach the caller.
+    /// </remarks>
     [UnmanagedCallersOnly]
     private static nint InferOutputShape(OrtCustomOp* op, nint context)
     {
