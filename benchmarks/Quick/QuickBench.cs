@@ -1,0 +1,98 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json;
+using BiVM.Benchmarks.Cases;
+using BiVM.Benchmarks.Popcount;
+using BiVM.CustomOps.BinaryConv2d;
+
+namespace BiVM.Benchmarks.Quick;
+
+/// <summary>
+/// The quick mode behind <c>bivm bench --kernels</c> and <c>dotnet run -c Release --project benchmarks -- --quick</c>:
+/// the same cases as the BenchmarkDotNet classes, timed with a median over short samples (about a minute in all).
+/// </summary>
+public static class QuickBench
+{
+    public static BenchReport Run(IReadOnlyList<int> threadCounts, string? kernel = null, TextWriter? progress = null)
+    {
+        var peaks = new List<PeakRow>();
+        foreach (var method in PopcountPeak.Supported)
+            foreach (int t in threadCounts)
+            {
+                progress?.WriteLine($"popcount peak: {method.Name}, {t} thread(s)");
+                peaks.Add(new PeakRow(method.Name, t, PopcountPeak.Measure(method, t)));
+            }
+
+        var layers = new List<LayerRow>();
+        var sparse = new List<SparseRow>();
+        foreach (var layer in LayerCase.All)
+            foreach (int t in threadCounts)
+            {
+                progress?.WriteLine($"layer {layer.Name}, {t} thread(s)");
+                using var f = new LayerFixture(layer, t, kernel);
+                double fp32 = Timing.MedianMilliseconds(f.RunFp32);
+                double op = Timing.MedianMilliseconds(f.RunCustom);
+                double raw = Timing.MedianMilliseconds(f.RunRaw);
+                double gbit = layer.Macs / (op / 1000) / 1e9;
+                double best = peaks.Where(p => p.Threads == t).Max(p => p.GbitPerSecond);
+                double same = peaks.First(p => p.Threads == t && p.Method == PopcountPeak.MethodOf(f.KernelName)).GbitPerSecond;
+                layers.Add(new LayerRow(layer.Name, t, f.KernelName, layer.Macs / 1e6, fp32, op, raw, fp32 / op, gbit, gbit / best, gbit / same));
+                if (layer == LayerCase.Sparse)
+                {
+                    double sOp = Timing.MedianMilliseconds(f.RunSparse);
+                    double sRaw = Timing.MedianMilliseconds(f.RunRawSparse);
+                    sparse.Add(new SparseRow(layer.Name, t, f.ActiveFraction, op, sOp, raw, sRaw));
+                }
+            }
+        return new BenchReport(Machine(), KernelSelector.SupportedNames, peaks, layers, sparse);
+    }
+
+    public static string Machine()
+    {
+        string cpu = "unknown CPU";
+        try
+        {
+            cpu = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? cpu;
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+        return $"{cpu}, {Environment.ProcessorCount} logical cores, {RuntimeInformation.FrameworkDescription}, " +
+               $"ONNX Runtime {Microsoft.ML.OnnxRuntime.OrtEnv.Instance().GetVersionString()}";
+    }
+
+    public static string ToJson(BenchReport report) =>
+        JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }) + Environment.NewLine;
+
+    /// <summary>Markdown tables (the same ones docs/kernels.md quotes).</summary>
+    public static string ToText(BenchReport report)
+    {
+        var c = CultureInfo.InvariantCulture;
+        var sb = new StringBuilder();
+        sb.AppendLine($"machine: {report.Machine}");
+        sb.AppendLine($"kernels supported here: {string.Join(", ", report.SupportedKernels)}");
+        sb.AppendLine();
+        sb.AppendLine("XOR+popcount peak over L1-resident data:");
+        sb.AppendLine();
+        sb.AppendLine("| method | threads | Gbit/s |");
+        sb.AppendLine("|---|---:|---:|");
+        foreach (var p in report.Peaks) sb.AppendLine(string.Format(c, "| {0} | {1} | {2:F0} |", p.Method, p.Threads, p.GbitPerSecond));
+        sb.AppendLine();
+        sb.AppendLine("Layers (batch 1; ms = median; op = ai.bivm BinaryConv2d through ORT, raw = kernel without ORT):");
+        sb.AppendLine();
+        sb.AppendLine("| layer | threads | kernel | M MACs | ORT FP32 ms | op ms | raw ms | speed-up vs FP32 | binary Gbit/s | % of peak | % of method peak |");
+        sb.AppendLine("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var l in report.Layers)
+            sb.AppendLine(string.Format(c, "| {0} | {1} | {2} | {3:F1} | {4:F3} | {5:F3} | {6:F3} | {7:F1}× | {8:F0} | {9:P0} | {10:P0} |",
+                l.Layer, l.Threads, l.Kernel, l.MegaMacs, l.OrtFp32Ms, l.OpMs, l.RawMs, l.SpeedUp, l.BinaryGbitPerSecond, l.FractionOfPeak, l.FractionOfMethodPeak));
+        sb.AppendLine();
+        sb.AppendLine("SparseBinaryConv2d vs BinaryConv2d (same layer, mask_scale 4, random cells):");
+        sb.AppendLine();
+        sb.AppendLine("| layer | threads | active | dense op ms | sparse op ms | sparse/dense | raw dense ms | raw sparse ms | raw sparse/dense |");
+        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var s in report.Sparse)
+            sb.AppendLine(string.Format(c, "| {0} | {1} | {2:P0} | {3:F3} | {4:F3} | {5:P0} | {6:F3} | {7:F3} | {8:P0} |",
+                s.Layer, s.Threads, s.ActiveFraction, s.DenseOpMs, s.SparseOpMs, s.OpRatio, s.RawDenseMs, s.RawSparseMs, s.RawRatio));
+        return sb.ToString();
+    }
+}
