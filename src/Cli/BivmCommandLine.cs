@@ -11,7 +11,7 @@ public static class BivmCommandLine
         var root = new RootCommand("bivm: binarized video matting (BiVM) on the CPU with ONNX Runtime.");
         root.Subcommands.Add(InfoCommand.Create());
         root.Subcommands.Add(MatteCommand.Create());
-        root.Subcommands.Add(PendingCommand.Create("train", "Train a model family on generated composites.", issue: 6));
+        root.Subcommands.Add(TrainCommand.Create());
         root.Subcommands.Add(PendingCommand.Create("export", "Export trained weights to ONNX.", issue: 5));
         root.Subcommands.Add(PendingCommand.Create("eval", "Evaluate a model: MAD, MSE, Grad, Conn, dtSSD.", issue: 6));
         root.Subcommands.Add(PendingCommand.Create("bench", "Benchmark the binary kernels against ONNX Runtime's FP32 Conv.", issue: 3));

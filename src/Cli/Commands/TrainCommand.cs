@@ -1,0 +1,78 @@
+using System.CommandLine;
+using BiVM.Model;
+using BiVM.Model.Training;
+using Spectre.Console;
+
+namespace BiVM.Cli.Commands;
+
+/// <summary>
+/// <c>bivm train --config FILE --run DIR [--resume]</c>: trains a model family from a configuration in
+/// configs/, with a progress bar (loss, speed, ETA), checkpoints in DIR and a CSV log. Ctrl-C writes a
+/// checkpoint and stops; <c>--resume</c> continues it bit-identically.
+/// </summary>
+internal static class TrainCommand
+{
+    public static Command Create()
+    {
+        var config = new Option<string>("--config") { Description = "Training configuration (JSON, see configs/).", Required = true };
+        var run = new Option<string>("--run") { Description = "Run folder: checkpoint/, final/, losses.csv.", Required = true };
+        var resume = new Option<bool>("--resume") { Description = "Continue the checkpoint in the run folder." };
+        var model = new Option<string?>("--model") { Description = "Check that the configuration trains this family (rvm, rvm-react, bivm)." };
+        var command = new Command("train", "Train a model family on generated composite clips.");
+        foreach (var option in new Option[] { config, run, resume, model }) command.Options.Add(option);
+        command.SetAction((parse, cancel) =>
+        {
+            var stdout = parse.InvocationConfiguration.Output;
+            var stderr = parse.InvocationConfiguration.Error;
+            try
+            {
+                var training = TrainingConfig.Load(parse.GetValue(config)!);
+                if (parse.GetValue(model) is { } family && BiVM.Model.ModelFamilyNames.Parse(family) != training.Family)
+                    throw new ArgumentException($"--model {family} but {parse.GetValue(config)} trains {training.Family.ToCliName()}");
+                using var trainer = new Trainer(training, parse.GetValue(run)!);
+                string final = Run(trainer, training, parse.GetValue(resume), cancel, stdout);
+                stdout.WriteLine($"trained {training.Family.ToCliName()}{(training.FullPrecision ? " (full precision)" : "")} for {training.TotalSteps} steps: {final}");
+                return Task.FromResult(0);
+            }
+            catch (OperationCanceledException)
+            {
+                stderr.WriteLine($"bivm train: stopped; checkpoint written to {parse.GetValue(run)}/checkpoint (continue with --resume)");
+                return Task.FromResult(130);
+            }
+            catch (Exception e) when (CliErrors.IsUserError(e))
+            {
+                stderr.WriteLine($"bivm train: {e.Message}");
+                return Task.FromResult(1);
+            }
+        });
+        return command;
+    }
+
+    private static string Run(Trainer trainer, TrainingConfig config, bool resume, CancellationToken cancel, TextWriter stdout)
+    {
+        if (!AnsiConsole.Profile.Capabilities.Interactive)
+        {
+            // Logs and CI: one line every 10 steps.
+            return trainer.Run(resume, cancel, r =>
+            {
+                if (r.Step % 10 == 0 || r.Step == r.TotalSteps)
+                    stdout.WriteLine($"step {r.Step}/{r.TotalSteps} [{r.Stage}] loss {r.Total:F4} ({r.Seconds:F0} s)");
+            });
+        }
+        string final = "";
+        AnsiConsole.Progress()
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+            .Start(ctx =>
+            {
+                var task = ctx.AddTask("training", maxValue: config.TotalSteps);
+                double? smoothed = null;
+                final = trainer.Run(resume, cancel, r =>
+                {
+                    smoothed = smoothed is null ? r.Total : 0.98 * smoothed + 0.02 * r.Total;
+                    task.Value = r.Step;
+                    task.Description = $"[{r.Stage}] step {r.Step}/{r.TotalSteps} loss {smoothed:F4} ({r.Step / Math.Max(r.Seconds, 1e-9):F2} step/s)";
+                });
+            });
+        return final;
+    }
+}
