@@ -54,7 +54,8 @@ public static class CostCounter
     {
         if (maskDensity is < 0 or > 1) throw new ArgumentOutOfRangeException(nameof(maskDensity), maskDensity, "mask density must be in [0, 1]");
         var sparse = root.modules().OfType<Shb>().Select(s => s.SparseConv.Conv).ToHashSet(ReferenceEqualityComparer.Instance);
-        var modules = root.named_modules().Where(m => m.name.Length > 0).ToList();
+        // The root itself is a row too when it is a single layer (Measure(conv, …)).
+        var modules = root.named_modules().Where(m => m.name.Length > 0).Prepend((name: root.GetName(), module: root)).ToList();
         var macs = new Dictionary<Module, (double Macs, long[] Shape)>(ReferenceEqualityComparer.Instance);
         var hooks = new List<Action>();
         foreach (var (_, module) in modules)
