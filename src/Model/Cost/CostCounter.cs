@@ -53,9 +53,8 @@ public static class CostCounter
     private static IReadOnlyList<LayerCost> Count(Module root, double maskDensity, Action forward)
     {
         if (maskDensity is < 0 or > 1) throw new ArgumentOutOfRangeException(nameof(maskDensity), maskDensity, "mask density must be in [0, 1]");
-        var sparse = root.modules().OfType<Shb>().Select(s => s.SparseConv.Conv).ToHashSet(ReferenceEqualityComparer.Instance);
-        // The root itself is a row too when it is a single layer (Measure(conv, …)).
-        var modules = root.named_modules().Where(m => m.name.Length > 0).Prepend((name: root.GetName(), module: root)).ToList();
+        var sparse = root.modules().OfType<Shb>().Select(s => (Module)s.SparseConv.Conv).ToHashSet(ReferenceEqualityComparer.Instance);
+        var modules = Walk(root.GetName(), root, isRoot: true).ToList();
         var macs = new Dictionary<Module, (double Macs, long[] Shape)>(ReferenceEqualityComparer.Instance);
         var hooks = new List<Action>();
         foreach (var (_, module) in modules)
@@ -96,6 +95,18 @@ public static class CostCounter
             rows.Add(new LayerCost(name, kind, shape, count, binaryWeights, effective, flops));
         }
         return rows;
+    }
+
+    /// <summary>
+    /// Depth-first, in registration order, so that rows read like the architecture. The root keeps its
+    /// own name only when it is itself a layer (Measure(conv, …)); below it, names are state-dict keys.
+    /// </summary>
+    private static IEnumerable<(string name, Module module)> Walk(string name, Module module, bool isRoot = false)
+    {
+        yield return (name, module);
+        foreach (var (childName, child) in module.named_children())
+            foreach (var row in Walk(isRoot ? childName : $"{name}.{childName}", child))
+                yield return row;
     }
 
     /// <summary>MACs per output element, (C_in / groups)·k_h·k_w, or null for a module that is not a conv.</summary>

@@ -20,7 +20,7 @@ public sealed record CostReport(string Model, long Height, long Width, double Do
     /// <summary>Totals per top-level part (backbone, aspp, decoder, project_mat, refiner, …).</summary>
     public IReadOnlyList<LayerCost> Parts => Layers
         .GroupBy(l => l.Name.Split('.')[0])
-        .Select(g => new LayerCost(g.Key, LayerKind.Parameters, Array.Empty<long>(), g.Sum(l => l.Parameters), g.Sum(l => l.BinaryWeights), g.Sum(l => l.Macs), g.Sum(l => l.Flops)))
+        .Select(g => new LayerCost(g.Key, LayerKind.Part, Array.Empty<long>(), g.Sum(l => l.Parameters), g.Sum(l => l.BinaryWeights), g.Sum(l => l.Macs), g.Sum(l => l.Flops)))
         .ToArray();
 
     public string ToText(bool perLayer)
@@ -32,8 +32,7 @@ public sealed record CostReport(string Model, long Height, long Width, double Do
         foreach (var l in perLayer ? Layers : Parts)
         {
             var shape = l.OutputShape.Count == 0 ? "" : string.Join("x", l.OutputShape);
-            var kind = perLayer ? l.Kind.ToString() : "part";
-            sb.AppendLine(c, $"{l.Name,-48} {kind,-16} {shape,-18} {l.Parameters,10} {l.StoredBits / 8e3,9:F1} {l.Macs / 1e6,9:F2} {l.Flops / 1e6,9:F2}");
+            sb.AppendLine(c, $"{l.Name,-48} {l.Kind,-16} {shape,-18} {l.Parameters,10} {l.StoredBits / 8e3,9:F1} {l.Macs / 1e6,9:F2} {l.Flops / 1e6,9:F2}");
         }
         sb.AppendLine(c, $"total: {Parameters} parameters ({BinaryWeights} at 1 bit), stored {StoredMegabytes:F3} MB ({StoredMebibytes:F3} MiB), {Macs / 1e9:F3} GMAC, {Flops / 1e9:F3} G FLOPs (binary MACs / 64)");
         return sb.ToString();

@@ -12,4 +12,6 @@ public enum LayerKind
     SparseBinaryConv,
     /// <summary>A module that only holds parameters (BN, PReLU, shifts, γ): no MACs counted.</summary>
     Parameters,
+    /// <summary>A row summing one top-level part (backbone, aspp, decoder, …).</summary>
+    Part,
 }

@@ -10,8 +10,8 @@ namespace BiVM.Model.Networks;
 /// RVM's top level (rvm-architecture.md §1), shared by the three families: encoder → LR-ASPP → recurrent
 /// decoder → projection, and the Deep Guided Filter when downsample_ratio ≠ 1.
 /// Input: src [B,3,H,W] (one frame) or [B,T,3,H,W], RGB in 0..1; state r1..r4 (null on the first frame).
-/// Children are protected (not private) only so that RegisterComponents, which reflects over the
-/// runtime type, also sees them from the family subclasses; their names are the checkpoint keys.
+/// Children are protected so that the family subclasses can expose their specific parts; their names
+/// are the checkpoint keys.
 /// </summary>
 public abstract class MattingNetwork : Module<Tensor, RecurrentState?, double, MattingOutput>
 {
@@ -34,7 +34,14 @@ public abstract class MattingNetwork : Module<Tensor, RecurrentState?, double, M
         project_mat = Conv2d(hidden, 4, 1);
         project_seg = Conv2d(hidden, 1, 1);
         this.refiner = refiner;
-        RegisterComponents();
+        // Registered explicitly, in the order of the architecture figure, rather than by
+        // RegisterComponents (whose reflection order is unspecified): the cost table lists parts this way.
+        register_module(nameof(backbone), backbone);
+        register_module(nameof(this.aspp), aspp);
+        register_module(nameof(this.decoder), decoder);
+        register_module(nameof(project_mat), project_mat);
+        register_module(nameof(project_seg), project_seg);
+        register_module(nameof(this.refiner), refiner);
     }
 
     public ModelConfig Config { get; }
