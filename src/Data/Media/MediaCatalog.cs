@@ -22,7 +22,7 @@ public static class MediaCatalog
         // opencv-doc: OpenCV's sample data.
         Video("opencv-doc", OpenCvData + "vtest.avi", OpenCvLicence, MediaUse.ReservedRealPeople, "street scene with walking pedestrians, 768x576, 10 fps"),
         Video("opencv-doc", OpenCvData + "Megamind.avi", OpenCvLicence, MediaUse.TrainingAndValidation, "animated film clip"),
-        Video("opencv-doc", OpenCvData + "tree.avi", OpenCvLicence, MediaUse.TrainingAndValidation, "outdoor video of trees"),
+        Video("opencv-doc", OpenCvData + "tree.avi", OpenCvLicence, MediaUse.TrainingAndValidation, "tree seen through a window"),
         Photo("opencv-doc", OpenCvData + "messi5.jpg", OpenCvLicence, MediaUse.ReservedRealPeople, "football players"),
         Photo("opencv-doc", OpenCvData + "basketball1.png", OpenCvLicence, MediaUse.ReservedRealPeople, "people playing basketball"),
         Photo("opencv-doc", OpenCvData + "fruits.jpg", OpenCvLicence, MediaUse.TrainingAndValidation, "fruit"),

@@ -25,10 +25,23 @@ public enum MediaUse
 /// <param name="Description">What the picture shows, in a few words.</param>
 public sealed record MediaFile(string Package, string PathInPackage, string Licence, MediaKind Kind, MediaUse Use, string Description)
 {
-    public string FileName => Path.GetFileName(PathInPackage);
+    /// <summary>
+    /// The file's name, or for a Plasma wallpaper (…/&lt;Name&gt;/contents/images/2560x1600.jpg, where
+    /// every file is named by its resolution) the wallpaper's name with the file's extension.
+    /// </summary>
+    public string Name
+    {
+        get
+        {
+            const string marker = "/contents/images/";
+            int at = PathInPackage.IndexOf(marker, StringComparison.Ordinal);
+            if (at < 0) return Path.GetFileName(PathInPackage);
+            return Path.GetFileName(PathInPackage[..at]) + Path.GetExtension(PathInPackage);
+        }
+    }
 
-    /// <summary>Short stable name, e.g. "opencv-doc:vtest.avi"; used in clip descriptions.</summary>
-    public string Id => $"{Package}:{FileName}";
+    /// <summary>Short unique name, e.g. "opencv-doc:vtest.avi"; used in clip descriptions.</summary>
+    public string Id => $"{Package}:{Name}";
 
     public bool AllowedIn(DataSplit split) => split == DataSplit.Validation || Use == MediaUse.TrainingAndValidation;
 }

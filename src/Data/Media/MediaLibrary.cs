@@ -14,6 +14,7 @@ public sealed class MediaLibrary : IDisposable
 
     private readonly ConcurrentDictionary<MediaFile, Lazy<Mat>> _photos = new();
     private readonly ConcurrentDictionary<MediaFile, int> _frameCounts = new();
+    private readonly ConcurrentDictionary<MediaFile, Lazy<Mat[]?>> _videoCache = new();
 
     public MediaLibrary(MediaLocator locator)
     {
@@ -47,6 +48,16 @@ public sealed class MediaLibrary : IDisposable
         return small;
     }
 
+    /// <summary>Decodes the photos and the short videos up front, in parallel (the first clips are otherwise slow).</summary>
+    public void Preload(IEnumerable<MediaFile> files)
+    {
+        Parallel.ForEach(files, file =>
+        {
+            if (file.Kind == MediaKind.Photo) Photo(file);
+            else VideoFrames(file, [0]).Single().Dispose(); // counts frames, fills the cache for short videos
+        });
+    }
+
     /// <summary>Number of decodable frames (counted once by decoding, since AVI headers can be off).</summary>
     public int FrameCount(MediaFile video)
     {
@@ -62,32 +73,84 @@ public sealed class MediaLibrary : IDisposable
     }
 
     /// <summary>
-    /// Decodes the frames at <paramref name="indices"/> (any order, repeats allowed, each within
-    /// [0, FrameCount)) as 8-bit BGR. One sequential pass from the smallest index: seeking in AVI is
-    /// keyframe-inexact, decoding forward is exact and fast (vtest.avi decodes at &gt;1000 fps).
+    /// The frames at <paramref name="indices"/> (any order, repeats allowed, each within
+    /// [0, FrameCount)) as 8-bit BGR, downscaled to a long side of at most <see cref="VideoLongSide"/>.
+    /// The caller owns (and disposes) the returned Mats. Videos whose downscaled frames fit in
+    /// <see cref="VideoCacheBytes"/> are decoded once and kept (Megamind.avi: 270 frames, 137 MB);
+    /// longer ones are decoded per request. Both paths give identical pixels.
     /// </summary>
     public Mat[] VideoFrames(MediaFile video, IReadOnlyList<int> indices)
     {
         int count = FrameCount(video);
         foreach (int i in indices)
             if (i < 0 || i >= count) throw new ArgumentOutOfRangeException(nameof(indices), $"Frame {i} is outside {video.Id}'s {count} frames.");
+        if (_videoCache.GetOrAdd(video, v => new Lazy<Mat[]?>(() => DecodeAllIfSmall(v), LazyThreadSafetyMode.ExecutionAndPublication)).Value is { } cached)
+            return indices.Select(i => cached[i].Clone()).ToArray();
+        return Decode(video, indices);
+    }
+
+    public const int VideoLongSide = 480;
+    public const long VideoCacheBytes = 256L << 20;
+
+    private Mat[]? DecodeAllIfSmall(MediaFile video)
+    {
+        int count = FrameCount(video);
+        using var capture = Open(video);
+        var (w, h) = Downscaled(capture.FrameWidth, capture.FrameHeight);
+        if ((long)count * w * h * 3 > VideoCacheBytes) return null;
+        return Decode(video, Enumerable.Range(0, count).ToArray());
+    }
+
+    private static (int Width, int Height) Downscaled(int width, int height)
+    {
+        double scale = Math.Min(1.0, (double)VideoLongSide / Math.Max(width, height));
+        return ((int)Math.Round(width * scale), (int)Math.Round(height * scale));
+    }
+
+    /// <summary>
+    /// One pass from the smallest index (seeking first when the container seeks exactly), decoding
+    /// only the wanted frames; repeated indices get separate copies.
+    /// </summary>
+    private Mat[] Decode(MediaFile video, IReadOnlyList<int> indices)
+    {
         int first = indices.Min(), last = indices.Max();
         var wanted = new Dictionary<int, Mat>();
-        foreach (int i in indices) wanted[i] = null!;
         using var capture = Open(video);
-        for (int i = 0; i < first; i++)
-            if (!capture.Grab()) throw new InvalidDataException($"{video.Id}: could not skip to frame {first} (stopped at {i}).");
-        for (int i = first; i <= last; i++)
+        // FFmpeg's seek lands on the keyframe before and decodes forward to the exact frame; if a
+        // container reports another position, fall back to decoding from the start.
+        if (first > 0 && !(capture.Set(VideoCaptureProperties.PosFrames, first) && (int)capture.Get(VideoCaptureProperties.PosFrames) == first))
         {
-            if (!capture.Grab()) throw new InvalidDataException($"{video.Id}: frame {i} could not be decoded.");
-            if (!wanted.ContainsKey(i)) continue;
-            var frame = new Mat();
-            capture.Retrieve(frame);
-            if (frame.Empty()) throw new InvalidDataException($"{video.Id}: frame {i} decoded empty.");
-            wanted[i] = frame;
+            capture.Set(VideoCaptureProperties.PosFrames, 0);
+            for (int i = 0; i < first; i++)
+                if (!capture.Grab()) throw new InvalidDataException($"{video.Id}: could not skip to frame {first} (stopped at {i}).");
         }
-        // Repeated indices share one decoded frame; callers only read them.
-        return indices.Select(i => wanted[i]).ToArray();
+        var needed = indices.ToHashSet();
+        using var raw = new Mat();
+        try
+        {
+            for (int i = first; i <= last; i++)
+            {
+                if (!capture.Grab()) throw new InvalidDataException($"{video.Id}: frame {i} could not be decoded.");
+                if (!needed.Contains(i)) continue;
+                capture.Retrieve(raw);
+                if (raw.Empty()) throw new InvalidDataException($"{video.Id}: frame {i} decoded empty.");
+                var (w, h) = Downscaled(raw.Width, raw.Height);
+                var frame = new Mat();
+                if (w == raw.Width && h == raw.Height) raw.CopyTo(frame);
+                else Cv2.Resize(raw, frame, new Size(w, h), 0, 0, InterpolationFlags.Area);
+                wanted[i] = frame;
+            }
+            var result = new Mat[indices.Count];
+            var used = new HashSet<int>();
+            for (int k = 0; k < result.Length; k++)
+                result[k] = used.Add(indices[k]) ? wanted[indices[k]] : wanted[indices[k]].Clone();
+            return result;
+        }
+        catch
+        {
+            foreach (var m in wanted.Values) m.Dispose();
+            throw;
+        }
     }
 
     private VideoCapture Open(MediaFile video)
@@ -107,5 +170,9 @@ public sealed class MediaLibrary : IDisposable
         foreach (var lazy in _photos.Values)
             if (lazy.IsValueCreated) lazy.Value.Dispose();
         _photos.Clear();
+        foreach (var lazy in _videoCache.Values)
+            if (lazy.IsValueCreated && lazy.Value is { } frames)
+                foreach (var frame in frames) frame.Dispose();
+        _videoCache.Clear();
     }
 }

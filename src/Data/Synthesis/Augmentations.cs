@@ -17,20 +17,20 @@ internal static class Augmentations
         bool monochrome = rng.Chance(0.5);
         foreach (var frames in clips)
         {
-            float strength = (float)(rng.NextDouble() * 0.2 / grain);
+            double strength = rng.NextDouble() * 0.2 / grain;
             var size = frames[0].Size();
             int gw = Math.Max(1, (int)Math.Round(size.Width / grain)), gh = Math.Max(1, (int)Math.Round(size.Height / grain));
-            int channels = monochrome ? 1 : 3;
-            var values = new float[gw * gh * channels];
+            // OpenCV's RNG (multiply-with-carry + ziggurat) seeded from the clip's stream: deterministic and ~10x faster than Box-Muller here.
+            var normal = new RNG(rng.NextUInt64());
+            using var small = new Mat(gh, gw, MatType.CV_32FC(monochrome ? 1 : 3));
             using var full = new Mat();
+            using var three = new Mat();
             foreach (var frame in frames)
             {
-                rng.FillGaussian(values, strength);
-                using var small = Mat.FromPixelData(gh, gw, MatType.CV_32FC(channels), values);
+                normal.Fill(small, DistributionType.Normal, new Scalar(0), new Scalar(strength));
                 Cv2.Resize(small, full, size, 0, 0, InterpolationFlags.Linear);
                 if (monochrome)
                 {
-                    using var three = new Mat();
                     Cv2.Merge([full, full, full], three);
                     Cv2.Add(frame, three, frame);
                 }
@@ -43,16 +43,20 @@ internal static class Augmentations
         }
     }
 
-    /// <summary>Brightness, contrast, saturation and hue eased between two draws, strength U(0, 0.2).</summary>
+    /// <summary>
+    /// Brightness, contrast, saturation and hue eased between two draws, strength U(0, 0.2), as one
+    /// 3x4 colour matrix per frame (torchvision applies them in sequence with clamps in between; the
+    /// factors are within a few percent of 1, so clamping once at the end differs only at saturation).
+    /// Contrast pulls towards the frame's mean luma; saturation towards each pixel's luma; hue rotates
+    /// about the grey axis.
+    /// </summary>
     public static void ColorJitter(SeededRandom rng, IReadOnlyList<Mat> frames)
     {
         var v = new double[8];
         for (int i = 0; i < v.Length; i++) v[i] = rng.NextGaussian() * 0.1;
         double strength = rng.NextDouble() * 0.2;
         var easing = Easing.Random(rng);
-        using var gray = new Mat();
-        using var gray3 = new Mat();
-        using var hsv = new Mat();
+        using var matrix = new Mat(3, 4, MatType.CV_64FC1);
         for (int t = 0; t < frames.Count; t++)
         {
             double p = easing(frames.Count <= 1 ? 0 : t / (double)(frames.Count - 1)) * strength;
@@ -63,30 +67,39 @@ internal static class Augmentations
             double saturation = Math.Max(1 + Lerp(v[4], v[5], p), 0.1);
             double hue = Math.Clamp(Lerp(v[6], v[7], p) * 0.1, -0.5, 0.5);
 
-            frame.ConvertTo(frame, MatType.CV_32FC3, brightness);
-            Clamp01(frame);
-            Cv2.CvtColor(frame, gray, ColorConversionCodes.RGB2GRAY);
-            double mean = Cv2.Mean(gray).Val0;
-            frame.ConvertTo(frame, MatType.CV_32FC3, contrast, (1 - contrast) * mean);
-            Clamp01(frame);
-            Cv2.CvtColor(frame, gray, ColorConversionCodes.RGB2GRAY);
-            Cv2.Merge([gray, gray, gray], gray3);
-            Cv2.AddWeighted(frame, saturation, gray3, 1 - saturation, 0, frame);
-            Clamp01(frame);
-            if (hue != 0)
+            var mean = Cv2.Mean(frame);
+            double meanLuma = brightness * (Luma[0] * mean.Val0 + Luma[1] * mean.Val1 + Luma[2] * mean.Val2);
+            var m = HueRotation(hue * 2 * Math.PI);
+            for (int r = 0; r < 3; r++)
             {
-                Cv2.CvtColor(frame, hsv, ColorConversionCodes.RGB2HSV_FULL); // float: H in degrees [0, 360)
-                var pixels = hsv.AsSpan<float>();
-                float shift = (float)(hue * 360);
-                for (int i = 0; i < pixels.Length; i += 3)
+                for (int c = 0; c < 3; c++)
                 {
-                    float h = pixels[i] + shift;
-                    pixels[i] = h < 0 ? h + 360 : h >= 360 ? h - 360 : h;
+                    // saturation ∘ contrast ∘ brightness, then hue: M = H·(s·I + (1 − s)·1·lumaᵀ)·c·b
+                    double sum = 0;
+                    for (int k = 0; k < 3; k++)
+                        sum += m[r, k] * (saturation * (k == c ? 1 : 0) + (1 - saturation) * Luma[c]);
+                    matrix.Set(r, c, sum * contrast * brightness);
                 }
-                Cv2.CvtColor(hsv, frame, ColorConversionCodes.HSV2RGB_FULL);
-                Clamp01(frame);
+                // Contrast's offset (1 − c)·mean is grey, so saturation and hue leave it unchanged.
+                matrix.Set(r, 3, (1 - contrast) * meanLuma);
             }
+            Cv2.Transform(frame, frame, matrix);
+            Clamp01(frame);
         }
+    }
+
+    private static readonly double[] Luma = [0.299, 0.587, 0.114];
+
+    /// <summary>Rotation by <paramref name="angle"/> radians about the grey axis (1,1,1)/√3 of RGB space.</summary>
+    private static double[,] HueRotation(double angle)
+    {
+        double cos = Math.Cos(angle), sin = Math.Sin(angle), a = (1 - cos) / 3, b = sin / Math.Sqrt(3);
+        return new double[,]
+        {
+            { cos + a, a - b, a + b },
+            { a + b, cos + a, a - b },
+            { a - b, a + b, cos + a },
+        };
     }
 
     public static void Grayscale(params IReadOnlyList<Mat>[] clips)
@@ -159,10 +172,11 @@ internal static class Augmentations
                 Cv2.Flip(frame, frame, FlipMode.Y);
     }
 
+    /// <summary>Clamps to [0, 1] in place (two thresholds: ~50x faster than Cv2.Min/Max with a Scalar on float images).</summary>
     public static void Clamp01(Mat frame)
     {
-        Cv2.Max(frame, Scalar.All(0), frame);
-        Cv2.Min(frame, Scalar.All(1), frame);
+        Cv2.Threshold(frame, frame, 1, 1, ThresholdTypes.Trunc);
+        Cv2.Threshold(frame, frame, 0, 0, ThresholdTypes.Tozero);
     }
 
     private static double Lerp(double a, double b, double w) => a * (1 - w) + b * w;

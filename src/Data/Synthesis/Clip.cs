@@ -35,13 +35,19 @@ public sealed class Clip
     /// <summary>Where the clip came from (seed, index, media ids) or the folder it was read from.</summary>
     public string Description { get; }
 
-    /// <summary>Creates a clip of zeros with every tensor allocated (the generator fills it).</summary>
-    public static Clip Allocate(int frames, int height, int width, string description)
+    /// <summary>
+    /// A clip with every tensor allocated but not cleared: the caller must write every element
+    /// (the generator does; skipping the zeroing of ~20 MB per clip matters at 10 clips/s).
+    /// </summary>
+    internal static Clip AllocateUninitialized(int frames, int height, int width, string description)
     {
         long pixels = (long)frames * height * width;
         if (pixels * 3 > Array.MaxLength)
             throw new ArgumentException($"Clip T={frames}, H={height}, W={width} is too large for one array.");
-        return new Clip(frames, height, width, new float[pixels * 3], new float[pixels], new float[pixels * 3], new float[pixels * 3], description);
+        int n1 = (int)pixels, n3 = (int)(pixels * 3);
+        return new Clip(frames, height, width,
+            GC.AllocateUninitializedArray<float>(n3), GC.AllocateUninitializedArray<float>(n1),
+            GC.AllocateUninitializedArray<float>(n3), GC.AllocateUninitializedArray<float>(n3), description);
     }
 
     /// <summary>Channel plane c of frame t of a [T,C,H,W] tensor.</summary>

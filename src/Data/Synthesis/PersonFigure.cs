@@ -39,9 +39,10 @@ internal sealed class PersonFigure
     {
         _gesture = (Gesture)rng.NextInt(3);
         bool upperBody = rng.Chance(0.35); // framed from the hips up, as in most matting footage
-        _height = canvasHeight * (upperBody ? rng.Uniform(1.5, 2.1) : rng.Uniform(0.6, 0.95));
+        _height = canvasHeight * (upperBody ? rng.Uniform(1.3, 1.9) : rng.Uniform(0.6, 0.95));
         _groundX = canvasWidth * rng.Uniform(0.3, 0.7);
-        _groundY = upperBody ? canvasHeight + _height * rng.Uniform(0.25, 0.4) : canvasHeight * rng.Uniform(0.92, 1.0);
+        // Upper body: the top of the head 5–25 % below the frame's top edge, hips near the bottom edge.
+        _groundY = upperBody ? canvasHeight * rng.Uniform(0.05, 0.25) + _height : canvasHeight * rng.Uniform(0.92, 1.0);
         _facing = rng.Chance(0.5) ? 1 : -1;
         _omega = rng.Uniform(0.25, 0.6); // radians per frame of the gait/gesture cycle
         _phase = rng.Uniform(0, 2 * Math.PI);
