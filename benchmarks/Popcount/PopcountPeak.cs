@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using BiVM.CustomOps.BinaryConv2d;
@@ -67,6 +68,7 @@ public static unsafe class PopcountPeak
         return threads * calls * Words * 64.0 / elapsed / 1e9;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static long Scalar(ulong[] a, ulong[] b)
     {
         long s0 = 0, s1 = 0, s2 = 0, s3 = 0;
@@ -81,6 +83,7 @@ public static unsafe class PopcountPeak
         return s0 + s1 + s2 + s3;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static long Avx2Lookup(ulong[] a, ulong[] b)
     {
         var lut = Vector256.Create((byte)0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
@@ -104,6 +107,7 @@ public static unsafe class PopcountPeak
         return (long)Vector256.Sum(total);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static long Avx512Lookup(ulong[] a, ulong[] b)
     {
         var lut = Vector512.Create(Vector256.Create((byte)0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4));

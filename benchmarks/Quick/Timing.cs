@@ -2,25 +2,33 @@ using System.Diagnostics;
 
 namespace BiVM.Benchmarks.Quick;
 
-/// <summary>Median time of an action: warm up, then samples of several calls each (the machine is shared, so the median, not the mean).</summary>
+/// <summary>
+/// Times several actions interleaved sample by sample, so that all of them see the same machine load (these
+/// machines are shared), and reports each one's fastest sample: interference only ever adds time, so the minimum
+/// over samples of several calls is the most stable estimate of the undisturbed time, and ratios between actions
+/// measured together stay meaningful.
+/// </summary>
 public static class Timing
 {
-    public static double MedianMilliseconds(Action action, double budgetSeconds = 0.4)
+    public static double[] BestMilliseconds(int samples, params Action[] actions)
     {
-        var sw = Stopwatch.StartNew();
-        int warm = 0;
-        while (warm < 5 || sw.Elapsed.TotalMilliseconds < 50) { action(); warm++; }
-        double single = sw.Elapsed.TotalMilliseconds / warm;
-        int inner = Math.Max(1, (int)(5.0 / Math.Max(single, 1e-3)));
-        int samples = Math.Clamp((int)(budgetSeconds * 1000 / (inner * single)), 7, 41);
-        var times = new double[samples];
-        for (int s = 0; s < samples; s++)
+        var inner = new int[actions.Length];
+        for (int a = 0; a < actions.Length; a++)
         {
-            sw.Restart();
-            for (int i = 0; i < inner; i++) action();
-            times[s] = sw.Elapsed.TotalMilliseconds / inner;
+            var sw = Stopwatch.StartNew();
+            int warm = 0;
+            while (warm < 3 || sw.Elapsed.TotalMilliseconds < 30) { actions[a](); warm++; }
+            double single = sw.Elapsed.TotalMilliseconds / warm;
+            inner[a] = Math.Max(1, (int)(4.0 / Math.Max(single, 1e-3))); // about 4 ms per sample
         }
-        Array.Sort(times);
-        return times[samples / 2];
+        var best = Enumerable.Repeat(double.MaxValue, actions.Length).ToArray();
+        for (int s = 0; s < samples; s++)
+            for (int a = 0; a < actions.Length; a++)
+            {
+                var sw = Stopwatch.StartNew();
+                for (int i = 0; i < inner[a]; i++) actions[a]();
+                best[a] = Math.Min(best[a], sw.Elapsed.TotalMilliseconds / inner[a]);
+            }
+        return best;
     }
 }

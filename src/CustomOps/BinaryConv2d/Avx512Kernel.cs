@@ -21,6 +21,8 @@ internal sealed unsafe class Avx512Kernel : IBinaryKernel
     public int PixelBlock => 8;
     public static bool IsSupported => Avx512BW.IsSupported;
 
+    // Hot loop: compiled fully optimized at once (no tier-0 code for the first calls of a session).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Accumulate(ulong* patches, int blocks, ulong* weights, int coutPadded, int patchWords, int* counts, int countsStride)
     {
         var lut = Vector512.Create(Vector256.Create((byte)0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4));

@@ -65,7 +65,7 @@ public sealed unsafe class BinaryConvolution : IDisposable
         using var packed = new PackedActivations(p);
         parallel(batch * height, row => PackRow(p, x, packed.Pointer, row / height, row % height, 0, width));
         int hOut = p.OutHeight, wOut = p.OutWidth;
-        parallel(batch * hOut, row => ComputeSegment(p, packed.Pointer, y, row / hOut, row % hOut, 0, wOut));
+        parallel(batch * hOut, row => ComputeRow(p, packed.Pointer, y, row / hOut, row % hOut));
     }
 
     /// <summary>Managed convenience overload of <see cref="Run(float*, int, int, int, float*, ParallelRunner)"/>.</summary>
@@ -93,10 +93,10 @@ public sealed unsafe class BinaryConvolution : IDisposable
     }
 
     /// <summary>
-    /// Computes output pixels [x0, x0 + count) of output row y of image n for every output channel, in steps of at
-    /// most one L1-sized segment.
+    /// Computes the listed output columns <paramref name="xs"/> (ascending) of output row <paramref name="oy"/> of
+    /// image <paramref name="n"/> for every output channel, in steps of at most one L1-sized segment.
     /// </summary>
-    internal void ComputeSegment(BinaryConv2dParams p, ulong* packed, float* y, int n, int oy, int x0, int count)
+    internal void ComputeColumns(BinaryConv2dParams p, ulong* packed, float* y, int n, int oy, int* xs, int count)
     {
         int block = _kernel.PixelBlock, patchWords = p.PatchWords, hOut = p.OutHeight, wOut = p.OutWidth;
         ulong* image = packed + (long)n * p.InHeight * p.InWidth * p.Words;
@@ -104,18 +104,27 @@ public sealed unsafe class BinaryConvolution : IDisposable
         int* counts = ThreadScratch.Counts(_coutPadded * _segment);
         fixed (float* alpha = _alpha) fixed (float* bias = _bias)
         {
-            for (int s = x0; s < x0 + count; s += _segment)
+            for (int s = 0; s < count; s += _segment)
             {
-                int len = Math.Min(_segment, x0 + count - s);
+                int len = Math.Min(_segment, count - s);
                 int blocks = (len + block - 1) / block;
-                PatchGatherer.Gather(p, image, oy, s, len, block, patches);
+                PatchGatherer.Gather(p, image, oy, xs + s, len, block, patches);
                 _kernel.Accumulate(patches, blocks, _weights, _coutPadded, patchWords, counts, _segment);
-                _correction.Apply(p, oy, s, len, counts, _segment);
+                _correction.Apply(p, oy, xs + s, len, counts, _segment);
                 for (int co = 0; co < p.OutChannels; co++)
-                    OutputTransform.Apply(counts + (long)co * _segment, len, alpha[co], bias[co],
-                        y + (((long)n * p.OutChannels + co) * hOut + oy) * wOut + s);
+                    OutputTransform.Apply(counts + (long)co * _segment, xs + s, len, alpha[co], bias[co],
+                        y + (((long)n * p.OutChannels + co) * hOut + oy) * wOut);
             }
         }
+    }
+
+    /// <summary>Computes the whole output row <paramref name="oy"/> of image <paramref name="n"/>.</summary>
+    internal void ComputeRow(BinaryConv2dParams p, ulong* packed, float* y, int n, int oy)
+    {
+        int wOut = p.OutWidth;
+        int* xs = ThreadScratch.Columns(wOut);
+        for (int x = 0; x < wOut; x++) xs[x] = x;
+        ComputeColumns(p, packed, y, n, oy, xs, wOut);
     }
 
     private int _disposed;

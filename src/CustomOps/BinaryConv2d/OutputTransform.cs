@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace BiVM.CustomOps.BinaryConv2d;
@@ -8,7 +9,24 @@ namespace BiVM.CustomOps.BinaryConv2d;
 /// </summary>
 internal static unsafe class OutputTransform
 {
-    /// <summary>Writes <paramref name="count"/> outputs from integer dots.</summary>
+    /// <summary>Writes output[xs[i]] for the <paramref name="count"/> listed columns of one output row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Apply(int* dots, int* xs, int count, float alpha, float bias, float* outputRow)
+    {
+        if (count > 0 && xs[count - 1] - xs[0] == count - 1)
+        {
+            Apply(dots, count, alpha, bias, outputRow + xs[0]); // consecutive columns: contiguous vector stores
+            return;
+        }
+        for (int i = 0; i < count; i++)
+        {
+            float product = dots[i] * alpha;
+            outputRow[xs[i]] = product + bias;
+        }
+    }
+
+    /// <summary>Writes <paramref name="count"/> consecutive outputs from integer dots.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Apply(int* dots, int count, float alpha, float bias, float* output)
     {
         int i = 0;

@@ -1,49 +1,62 @@
+using System.Runtime.CompilerServices;
+
 namespace BiVM.CustomOps.BinaryConv2d;
 
 /// <summary>
-/// im2col on packed bits: copies the receptive field of each output pixel in a row segment into the blocked
-/// [block][k][pixel] layout of <see cref="IBinaryKernel"/>. A tap outside the image is written as zero words,
-/// i.e. +1 for every channel; <see cref="ZeroPaddingCorrection"/> later removes exactly what those taps added.
-/// Pixels past the segment end (to fill the last block) are zero and their counts are discarded.
+/// im2col on packed bits: copies the receptive field of each listed output pixel of one output row into the
+/// blocked [block][k][pixel] layout of <see cref="IBinaryKernel"/>. A tap outside the image is written as zero
+/// words, i.e. +1 for every channel; <see cref="ZeroPaddingCorrection"/> later removes exactly what those taps
+/// added. Pixels past the list end (to fill the last block) are zero and their counts are discarded.
 /// </summary>
+/// <remarks>
+/// The pixels are a list of output columns: consecutive for the dense conv, the active ones for the sparse conv
+/// (so a row's active pixels share one popcount pass however they are scattered). Taps are the outer loop so each
+/// tap reads one input row left to right. With stride 1, one word per pixel (Cin ≤ 64) and consecutive columns,
+/// a block of one tap is one contiguous copy.
+/// </remarks>
 internal static unsafe class PatchGatherer
 {
     /// <param name="packed">Packed activations of image n: [H, W, words].</param>
     /// <param name="y">Output row.</param>
-    /// <param name="x0">First output column of the segment.</param>
-    /// <param name="count">Output pixels in the segment.</param>
+    /// <param name="xs">Output columns, ascending.</param>
+    /// <param name="count">Number of columns.</param>
     /// <param name="pixelBlock">The kernel's pixels per block.</param>
     /// <param name="dst">Room for ⌈count / pixelBlock⌉ · pixelBlock · patchWords words.</param>
-    public static void Gather(BinaryConv2dParams p, ulong* packed, int y, int x0, int count, int pixelBlock, ulong* dst)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Gather(BinaryConv2dParams p, ulong* packed, int y, int* xs, int count, int pixelBlock, ulong* dst)
     {
-        int words = p.Words, patchWords = p.PatchWords;
-        int padded = (count + pixelBlock - 1) / pixelBlock * pixelBlock;
-        for (int i = 0; i < padded; i++)
+        int words = p.Words, patchWords = p.PatchWords, sw = p.StrideWidth;
+        int blocks = (count + pixelBlock - 1) / pixelBlock;
+        long blockStride = (long)patchWords * pixelBlock;
+        for (int ky = 0; ky < p.KernelHeight; ky++)
         {
-            // Word k of pixel i lives at dst[(block·patchWords + k)·pixelBlock + lane].
-            ulong* blockBase = dst + (long)(i / pixelBlock) * patchWords * pixelBlock + i % pixelBlock;
-            if (i >= count)
+            int iy = y * p.StrideHeight - p.PadTop + ky * p.DilationHeight;
+            bool rowInside = iy >= 0 && iy < p.InHeight;
+            ulong* row = packed + (long)iy * p.InWidth * words;
+            for (int kx = 0; kx < p.KernelWidth; kx++)
             {
-                for (int k = 0; k < patchWords; k++) blockBase[k * pixelBlock] = 0;
-                continue;
-            }
-            int x = x0 + i;
-            int k0 = 0;
-            for (int ky = 0; ky < p.KernelHeight; ky++)
-            {
-                int iy = y * p.StrideHeight - p.PadTop + ky * p.DilationHeight;
-                bool rowInside = iy >= 0 && iy < p.InHeight;
-                for (int kx = 0; kx < p.KernelWidth; kx++, k0 += words)
+                int k0 = (ky * p.KernelWidth + kx) * words;
+                int ixOffset = kx * p.DilationWidth - p.PadLeft; // ix = x·sW + ixOffset
+                for (int b = 0; b < blocks; b++)
                 {
-                    int ix = x * p.StrideWidth - p.PadLeft + kx * p.DilationWidth;
-                    if (rowInside && ix >= 0 && ix < p.InWidth)
+                    ulong* d = dst + b * blockStride + (long)k0 * pixelBlock;
+                    int i0 = b * pixelBlock;
+                    if (rowInside && words == 1 && sw == 1 && i0 + pixelBlock <= count && xs[i0 + pixelBlock - 1] - xs[i0] == pixelBlock - 1)
                     {
-                        ulong* src = packed + ((long)iy * p.InWidth + ix) * words;
-                        for (int wi = 0; wi < words; wi++) blockBase[(k0 + wi) * pixelBlock] = src[wi];
+                        int ixFirst = xs[i0] + ixOffset;
+                        if (ixFirst >= 0 && ixFirst + pixelBlock <= p.InWidth)
+                        {
+                            for (int lane = 0; lane < pixelBlock; lane++) d[lane] = row[ixFirst + lane];
+                            continue;
+                        }
                     }
-                    else
+                    for (int lane = 0; lane < pixelBlock; lane++)
                     {
-                        for (int wi = 0; wi < words; wi++) blockBase[(k0 + wi) * pixelBlock] = 0;
+                        int i = i0 + lane;
+                        int ix = i < count ? xs[i] * sw + ixOffset : -1;
+                        bool inside = rowInside && ix >= 0 && ix < p.InWidth;
+                        ulong* src = row + (long)ix * words;
+                        for (int wi = 0; wi < words; wi++) d[wi * pixelBlock + lane] = inside ? src[wi] : 0UL;
                     }
                 }
             }

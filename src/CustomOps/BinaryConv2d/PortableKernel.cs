@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Numerics;
 
 namespace BiVM.CustomOps.BinaryConv2d;
@@ -13,6 +14,8 @@ internal sealed unsafe class PortableKernel : IBinaryKernel
     public string Name => "portable";
     public int PixelBlock => 1;
 
+    // Hot loop: compiled fully optimized at once (no tier-0 code for the first calls of a session).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Accumulate(ulong* patches, int blocks, ulong* weights, int coutPadded, int patchWords, int* counts, int countsStride)
     {
         for (int co = 0; co < coutPadded; co += IBinaryKernel.CoutBlock)

@@ -9,9 +9,11 @@ internal static unsafe class ThreadScratch
 {
     [ThreadStatic] private static ulong[]? t_patches;
     [ThreadStatic] private static int[]? t_counts;
+    [ThreadStatic] private static int[]? t_columns;
 
     public static ulong* Patches(int words) => Get(ref t_patches, words);
     public static int* Counts(int ints) => Get(ref t_counts, ints);
+    public static int* Columns(int ints) => Get(ref t_columns, ints);
 
     private static T* Get<T>(ref T[]? buffer, int length) where T : unmanaged
     {

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace BiVM.CustomOps.BitPacking;
@@ -8,10 +9,9 @@ namespace BiVM.CustomOps.BitPacking;
 /// </summary>
 /// <remarks>
 /// <para>NCHW puts a pixel's 64 channels 4·H·W bytes apart, so packing one pixel at a time would touch 64 cache
-/// lines per word. Instead 8 neighbouring pixels are packed together: for each channel one 8-wide vector compare
-/// along the row gives an 8-bit mask (bit j = pixel j). Eight channels' masks form an 8×8 bit matrix (byte i =
-/// channel i); transposing it gives byte j = pixel j with bit i = channel i, which is exactly one byte of that
-/// pixel's word. All loads are contiguous rows.</para>
+/// lines per word. Instead each channel's row is read sequentially: one 8-wide vector compare gives an 8-bit mask
+/// for 8 neighbouring pixels (bit j = pixel j). Eight channels' masks form an 8×8 bit matrix (byte i = channel i);
+/// transposing it gives byte j = pixel j with bit i = channel i, which is exactly one byte of that pixel's word.</para>
 /// <para>The comparison is <c>!((x − τ) ≥ 0)</c> on the float difference, the same operations as the lowered ONNX
 /// graph (Sub, GreaterOrEqual, Where), so the two agree bit for bit even for NaN.</para>
 /// </remarks>
@@ -21,18 +21,69 @@ internal static unsafe class ActivationPacker
     /// Packs pixels [<paramref name="ix0"/>, <paramref name="ix1"/>) of input row <paramref name="iy"/> of image
     /// <paramref name="n"/>. <paramref name="rowDst"/> points at the packed row (pixel 0, word 0).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void PackRow(float* x, float* tau, int cin, int h, int w, int n, int iy, int ix0, int ix1, ulong* rowDst)
     {
         int words = PackedLayout.WordsFor(cin);
         long plane = (long)h * w;
         float* row0 = x + ((long)n * cin * h + iy) * w; // channel 0 of this row; channel c is at + c·plane
-        int ix = ix0;
-        if (Vector256.IsHardwareAccelerated)
+        int chunks = Vector256.IsHardwareAccelerated ? (ix1 - ix0) / 8 : 0;
+        if (chunks > 0)
         {
-            for (; ix + 8 <= ix1; ix += 8)
-                PackEight(row0 + ix, plane, tau, cin, words, rowDst + (long)ix * words);
+            // Pass 1, one channel row at a time (a single sequential stream): masks[chunk·64 + c % 64] = sign bits
+            // of 8 pixels. Pass 2, per chunk: 8 channels' masks are one ulong, an 8×8 bit matrix to transpose.
+            const int maxChunks = 64;
+            byte* masks = stackalloc byte[maxChunks * 64];
+            var zero = Vector256<float>.Zero;
+            for (int c0 = 0; c0 < chunks; c0 += maxChunks)
+            {
+                int n8 = Math.Min(maxChunks, chunks - c0);
+                int px0 = ix0 + c0 * 8;
+                for (int wi = 0; wi < words; wi++)
+                {
+                    int cWord = wi * 64, cCount = Math.Min(64, cin - cWord);
+                    if (cCount < 64) new Span<byte>(masks, n8 * 64).Clear(); // padding channels stay 0
+                    for (int ci = 0; ci < cCount; ci++)
+                    {
+                        float* src = row0 + (cWord + ci) * plane + px0;
+                        var t = Vector256.Create(tau[cWord + ci]);
+                        for (int ch = 0; ch < n8; ch++)
+                        {
+                            uint positive = Vector256.GreaterThanOrEqual(Vector256.Load(src + ch * 8) - t, zero).ExtractMostSignificantBits();
+                            masks[ch * 64 + ci] = (byte)~positive;
+                        }
+                    }
+                    int groups = (cCount + 7) / 8;
+                    for (int ch = 0; ch < n8; ch++)
+                    {
+                        ulong* dst = rowDst + (long)(px0 + ch * 8) * words + wi;
+                        ulong w0 = 0, w1 = 0, w2 = 0, w3 = 0, w4 = 0, w5 = 0, w6 = 0, w7 = 0;
+                        for (int g = 0; g < groups; g++)
+                        {
+                            ulong t = Transpose8x8(*(ulong*)(masks + ch * 64 + g * 8)); // byte j = pixel j, bit i = channel 8g + i
+                            int shift = 8 * g;
+                            w0 |= (t & 0xFF) << shift;
+                            w1 |= ((t >> 8) & 0xFF) << shift;
+                            w2 |= ((t >> 16) & 0xFF) << shift;
+                            w3 |= ((t >> 24) & 0xFF) << shift;
+                            w4 |= ((t >> 32) & 0xFF) << shift;
+                            w5 |= ((t >> 40) & 0xFF) << shift;
+                            w6 |= ((t >> 48) & 0xFF) << shift;
+                            w7 |= (t >> 56) << shift;
+                        }
+                        dst[0] = w0;
+                        dst[words] = w1;
+                        dst[2 * words] = w2;
+                        dst[3 * words] = w3;
+                        dst[4 * words] = w4;
+                        dst[5 * words] = w5;
+                        dst[6 * words] = w6;
+                        dst[7 * words] = w7;
+                    }
+                }
+            }
         }
-        for (; ix < ix1; ix++)
+        for (int ix = ix0 + chunks * 8; ix < ix1; ix++)
             PackOne(row0 + ix, plane, tau, cin, words, rowDst + (long)ix * words);
     }
 
@@ -56,47 +107,6 @@ internal static unsafe class ActivationPacker
         for (int wi = 0; wi < words; wi++) dst[wi] = 0;
         for (int c = 0; c < cin; c++)
             dst[c >> 6] |= PackedLayout.SignBit(pixel[c * plane] - tau[c]) << (c & 63);
-    }
-
-    private static void PackEight(float* pixels, long plane, float* tau, int cin, int words, ulong* dst)
-    {
-        var zero = Vector256<float>.Zero;
-        for (int wi = 0; wi < words; wi++)
-        {
-            ulong w0 = 0, w1 = 0, w2 = 0, w3 = 0, w4 = 0, w5 = 0, w6 = 0, w7 = 0;
-            for (int g = 0; g < 8; g++)
-            {
-                int cBase = wi * 64 + g * 8;
-                if (cBase >= cin) break; // padding channels stay 0 (see PackedLayout)
-                ulong matrix = 0;
-                int cEnd = Math.Min(8, cin - cBase);
-                for (int i = 0; i < cEnd; i++)
-                {
-                    int c = cBase + i;
-                    var d = Vector256.Load(pixels + c * plane) - Vector256.Create(tau[c]);
-                    uint positive = Vector256.GreaterThanOrEqual(d, zero).ExtractMostSignificantBits();
-                    matrix |= (ulong)(~positive & 0xFFu) << (8 * i);
-                }
-                ulong t = Transpose8x8(matrix); // byte j = pixel j, bit i = channel cBase + i
-                int shift = 8 * g;
-                w0 |= (t & 0xFF) << shift;
-                w1 |= ((t >> 8) & 0xFF) << shift;
-                w2 |= ((t >> 16) & 0xFF) << shift;
-                w3 |= ((t >> 24) & 0xFF) << shift;
-                w4 |= ((t >> 32) & 0xFF) << shift;
-                w5 |= ((t >> 40) & 0xFF) << shift;
-                w6 |= ((t >> 48) & 0xFF) << shift;
-                w7 |= (t >> 56) << shift;
-            }
-            dst[wi] = w0;
-            dst[words + wi] = w1;
-            dst[2 * words + wi] = w2;
-            dst[3 * words + wi] = w3;
-            dst[4 * words + wi] = w4;
-            dst[5 * words + wi] = w5;
-            dst[6 * words + wi] = w6;
-            dst[7 * words + wi] = w7;
-        }
     }
 
     /// <summary>

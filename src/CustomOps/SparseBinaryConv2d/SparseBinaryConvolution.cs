@@ -5,16 +5,19 @@ namespace BiVM.CustomOps.SparseBinaryConv2d;
 /// <summary>
 /// The SHB masked conv: outputs where the upsampled mask is 0 are 0 and cost nothing beyond writing the zero;
 /// elsewhere the result equals <see cref="BinaryConvolution"/>'s bit for bit (the same stages run on the active
-/// row segments).
+/// pixels).
 /// </summary>
 /// <remarks>
-/// Work follows the active fraction twice: (1) only the input pixels inside the receptive fields of active outputs
-/// are bit-packed, at a granularity of 8-pixel chunks (the packer's vector width), and (2) the gather / popcount /
-/// correction / transform stages run only on maximal runs of active output pixels in each row.
+/// Work follows the active fraction twice:
+/// (1) only the input pixels inside the receptive fields of active outputs are bit-packed (runs of needed pixels,
+/// widened to whole 8-pixel vector chunks so the packer never falls back to its scalar path), and
+/// (2) each output row's active pixels, wherever they are in the row, go through gather / popcount / correction /
+/// transform together as one column list, so per-row and per-channel fixed costs are paid once per row, not once
+/// per mask cell.
 /// </remarks>
 public sealed unsafe class SparseBinaryConvolution
 {
-    private const int Chunk = 8;
+    private const int Chunk = 8; // pixels per vector step of the packer
     private readonly BinaryConvolution _dense;
 
     public SparseBinaryConvolution(BinaryConvolution dense, int maskScale)
@@ -35,20 +38,26 @@ public sealed unsafe class SparseBinaryConvolution
         var p = _dense.CheckedCall(batch, height, width);
         int k = MaskScale, hOut = p.OutHeight, wOut = p.OutWidth;
         var (mh, mw) = MaskGeometry.MaskSize(hOut, wOut, k);
-        int chunks = (width + Chunk - 1) / Chunk;
-        var needed = MarkNeededChunks(p, mask, mh, mw, chunks);
+        var needed = MarkNeededPixels(p, mask, mh, mw);
 
         using var packed = new PackedActivations(p);
         parallel(batch * height, row =>
         {
             int n = row / height, iy = row % height;
-            for (int c = 0; c < chunks; c++)
+            for (int a = 0; a < width; a++)
             {
-                if (needed[row * chunks + c] == 0) continue;
-                int c1 = c;
-                while (c1 + 1 < chunks && needed[row * chunks + c1 + 1] != 0) c1++;
-                _dense.PackRow(p, x, packed.Pointer, n, iy, c * Chunk, Math.Min(width, (c1 + 1) * Chunk));
-                c = c1;
+                if (needed[row * width + a] == 0) continue;
+                int b = a + 1;
+                while (b < width && needed[row * width + b] != 0) b++;
+                int start = a, end = b;
+                if (width >= Chunk)
+                {
+                    int length = (end - start + Chunk - 1) / Chunk * Chunk;
+                    start = Math.Max(0, Math.Min(start, width - length));
+                    end = Math.Min(width, start + length);
+                }
+                _dense.PackRow(p, x, packed.Pointer, n, iy, start, end);
+                a = b;
             }
         });
         parallel(batch * hOut, row =>
@@ -57,21 +66,25 @@ public sealed unsafe class SparseBinaryConvolution
             for (int co = 0; co < p.OutChannels; co++)
                 new Span<float>(y + (((long)n * p.OutChannels + co) * hOut + oy) * wOut, wOut).Clear();
             Span<int> runs = mw <= 512 ? stackalloc int[2 * mw] : new int[2 * mw];
-            int count = MaskGeometry.ActiveRuns(mask, mh, mw, k, n, oy, wOut, runs);
-            for (int r = 0; r < count; r++)
-                _dense.ComputeSegment(p, packed.Pointer, y, n, oy, runs[2 * r], runs[2 * r + 1] - runs[2 * r]);
+            int runCount = MaskGeometry.ActiveRuns(mask, mh, mw, k, n, oy, wOut, runs);
+            if (runCount == 0) return;
+            Span<int> columns = wOut <= 2048 ? stackalloc int[wOut] : new int[wOut];
+            int count = 0;
+            for (int r = 0; r < runCount; r++)
+                for (int c = runs[2 * r]; c < runs[2 * r + 1]; c++) columns[count++] = c;
+            fixed (int* xs = columns) _dense.ComputeColumns(p, packed.Pointer, y, n, oy, xs, count);
         });
     }
 
     /// <summary>
-    /// For every active mask cell, marks the 8-pixel input chunks its outputs read: rows
-    /// [y0·sH − padTop, (y1 − 1)·sH − padTop + dH·(kH − 1)] and the same for columns, clipped to the image.
-    /// A superset with dilation (rows between taps), never a subset.
+    /// For every active mask cell, marks the input pixels its outputs read: rows
+    /// [y0·sH − padTop, (y1 − 1)·sH − padTop + dH·(kH − 1)] and likewise columns, clipped to the image
+    /// (with dilation this includes the rows between taps: a superset, never a subset).
     /// </summary>
-    private byte[] MarkNeededChunks(BinaryConv2dParams p, byte* mask, int mh, int mw, int chunks)
+    private byte[] MarkNeededPixels(BinaryConv2dParams p, byte* mask, int mh, int mw)
     {
-        int k = MaskScale, hOut = p.OutHeight, wOut = p.OutWidth;
-        var needed = new byte[p.Batch * p.InHeight * chunks];
+        int k = MaskScale, hOut = p.OutHeight, wOut = p.OutWidth, w = p.InWidth;
+        var needed = new byte[p.Batch * p.InHeight * w];
         for (int n = 0; n < p.Batch; n++)
             for (int my = 0; my < mh; my++)
             {
@@ -84,10 +97,10 @@ public sealed unsafe class SparseBinaryConvolution
                     if (cells[mx] == 0) continue;
                     int x0 = mx * k, x1 = Math.Min(wOut, x0 + k);
                     int c0 = Math.Max(0, x0 * p.StrideWidth - p.PadLeft);
-                    int c1 = Math.Min(p.InWidth - 1, (x1 - 1) * p.StrideWidth - p.PadLeft + p.DilationWidth * (p.KernelWidth - 1));
+                    int c1 = Math.Min(w - 1, (x1 - 1) * p.StrideWidth - p.PadLeft + p.DilationWidth * (p.KernelWidth - 1));
                     if (c1 < c0) continue;
                     for (int r = r0; r <= r1; r++)
-                        new Span<byte>(needed, (n * p.InHeight + r) * chunks + c0 / Chunk, c1 / Chunk - c0 / Chunk + 1).Fill(1);
+                        new Span<byte>(needed, (n * p.InHeight + r) * w + c0, c1 - c0 + 1).Fill(1);
                 }
             }
         return needed;

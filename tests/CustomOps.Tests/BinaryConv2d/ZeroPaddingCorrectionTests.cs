@@ -23,7 +23,8 @@ public class ZeroPaddingCorrectionTests
         var correction = new ZeroPaddingCorrection(p, weights);
         int* counts = stackalloc int[3];
         counts[0] = 9; counts[1] = 9; counts[2] = 9; // what the kernel counts for the first output row
-        correction.Apply(p, 0, 0, 3, counts, 3);
+        int* xs = stackalloc int[] { 0, 1, 2 };
+        correction.Apply(p, 0, xs, 3, counts, 3);
         Assert.Equal(-4, counts[0]);
         Assert.Equal(-6, counts[1]);
         Assert.Equal(-4, counts[2]);
