@@ -1,4 +1,5 @@
 using BiVM.Data.Media;
+using BiVM.Data.Synthesis;
 
 namespace BiVM.Data.Tests;
 
@@ -50,6 +51,19 @@ public class MediaTests
         foreach (var clip in TestMedia.Clips)
             foreach (string id in ReservedIds)
                 Assert.DoesNotContain(id, clip.Description);
+    }
+
+    [Fact]
+    public void Validation_uses_reserved_photos_only_as_textures_never_as_backgrounds()
+    {
+        var generator = new ClipGenerator(TestMedia.Small, DataSplit.Validation);
+        Assert.Contains(generator.Sources, f => f.Id == "python3-skimage:astronaut.png");
+        Assert.DoesNotContain(generator.Sources, f => f.Id == "opencv-doc:vtest.avi");
+        foreach (var clip in generator.Stream(seed: 3, count: 6))
+        {
+            string background = clip.Description[(clip.Description.IndexOf("background=", StringComparison.Ordinal) + 11)..];
+            foreach (string id in ReservedIds) Assert.False(background.StartsWith(id, StringComparison.Ordinal), clip.Description);
+        }
     }
 
     [Fact]

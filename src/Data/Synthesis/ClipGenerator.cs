@@ -17,7 +17,7 @@ public sealed class ClipGenerator
     private static readonly double[] VideoSpeeds = [0.5, 1, 2, 3, 4, 5]; // RVM's TrainFrameSampler
 
     private readonly MediaLibrary _library;
-    private readonly IReadOnlyList<MediaFile> _photos, _videos;
+    private readonly IReadOnlyList<MediaFile> _photos, _videos, _textures;
 
     public ClipGenerator(ClipOptions options, DataSplit split, MediaLibrary? library = null)
     {
@@ -25,16 +25,20 @@ public sealed class ClipGenerator
         Options = options;
         Split = split;
         _library = library ?? MediaLibrary.Default;
-        _photos = MediaCatalog.For(split, MediaKind.Photo);
-        _videos = MediaCatalog.For(split, MediaKind.Video);
-        _library.Locator.RequireAll(_photos.Concat(_videos));
+        // Backgrounds never show real people, in either split: a real person behind the figure
+        // would be labelled background (alpha 0) and make the ground truth ambiguous. Validation may
+        // use the reserved real-people photos as clothing textures, appearance training never saw.
+        _photos = MediaCatalog.For(split, MediaKind.Photo).Where(f => f.Use == MediaUse.TrainingAndValidation).ToArray();
+        _videos = MediaCatalog.For(split, MediaKind.Video).Where(f => f.Use == MediaUse.TrainingAndValidation).ToArray();
+        _textures = MediaCatalog.For(split, MediaKind.Photo);
+        _library.Locator.RequireAll(Sources);
     }
 
     public ClipOptions Options { get; }
     public DataSplit Split { get; }
 
-    /// <summary>The real files this generator draws from (training excludes reserved real-people media).</summary>
-    public IEnumerable<MediaFile> Sources => _photos.Concat(_videos);
+    /// <summary>The real files this generator draws from (training excludes reserved real-people media; see the constructor).</summary>
+    public IEnumerable<MediaFile> Sources => _photos.Concat(_videos).Concat(_textures).Distinct();
 
     /// <summary>Decodes every photo and video header this generator may use (a few seconds, once per process).</summary>
     public void Preload() => _library.Preload(Sources);
@@ -99,8 +103,8 @@ public sealed class ClipGenerator
             string background = Backgrounds(rng, size, bgr, out bool stillBackground);
             var previousBgrMap = Affine2.Identity;
             var figure = new PersonFigure(rng, W, H);
-            var top = rng.Choose(_photos);
-            var bottom = rng.Choose(_photos);
+            var top = rng.Choose(_textures);
+            var bottom = rng.Choose(_textures);
             using (var layer = new ForegroundLayer(rng, figure, W, H, _library.Photo(top), _library.Photo(bottom)))
             using (var canvasAlpha = new Mat())
             using (var canvasFgr = new Mat())
