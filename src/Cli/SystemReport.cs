@@ -28,7 +28,7 @@ public sealed record SystemReport(
         }
         Probe("onnxruntime", () => OrtEnv.Instance().GetVersionString() ?? "unknown");
         Probe("opencv", () => OpenCvSharp.Cv2.GetVersionString() ?? "unknown");
-        Probe("custom ops (ai.bivm)", () => "not built yet (issue #3)");
+        Probe("custom ops (ai.bivm)", BiVM.CustomOps.OnnxRuntime.BiVMOps.SelfTest);
         var version = typeof(SystemReport).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "?";
         return new SystemReport(version.Split('+')[0], RuntimeInformation.FrameworkDescription, RuntimeInformation.OSDescription,
             Environment.ProcessorCount, BiVM.CustomOps.Cpu.CpuFeatures.Current.SupportedNames(), components, ok);
