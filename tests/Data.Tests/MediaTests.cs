@@ -59,7 +59,7 @@ public class MediaTests
         var generator = new ClipGenerator(TestMedia.Small, DataSplit.Validation);
         Assert.Contains(generator.Sources, f => f.Id == "python3-skimage:astronaut.png");
         Assert.DoesNotContain(generator.Sources, f => f.Id == "opencv-doc:vtest.avi");
-        foreach (var clip in generator.Stream(seed: 3, count: 6))
+        foreach (var clip in generator.Stream(seed: 3, count: 4))
         {
             string background = clip.Description[(clip.Description.IndexOf("background=", StringComparison.Ordinal) + 11)..];
             foreach (string id in ReservedIds) Assert.False(background.StartsWith(id, StringComparison.Ordinal), clip.Description);

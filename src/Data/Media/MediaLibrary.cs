@@ -58,10 +58,11 @@ public sealed class MediaLibrary : IDisposable
         });
     }
 
-    /// <summary>Number of decodable frames (counted once by decoding, since AVI headers can be off).</summary>
+    /// <summary>Number of decodable frames (counted by decoding, since AVI headers can be off).</summary>
     public int FrameCount(MediaFile video)
     {
         if (video.Kind != MediaKind.Video) throw new ArgumentException($"{video.Id} is a {video.Kind}, not a video.", nameof(video));
+        if (Cached(video) is { } frames) return frames.Length;
         return _frameCounts.GetOrAdd(video, v =>
         {
             using var capture = Open(v);
@@ -84,21 +85,39 @@ public sealed class MediaLibrary : IDisposable
         int count = FrameCount(video);
         foreach (int i in indices)
             if (i < 0 || i >= count) throw new ArgumentOutOfRangeException(nameof(indices), $"Frame {i} is outside {video.Id}'s {count} frames.");
-        if (_videoCache.GetOrAdd(video, v => new Lazy<Mat[]?>(() => DecodeAllIfSmall(v), LazyThreadSafetyMode.ExecutionAndPublication)).Value is { } cached)
+        if (Cached(video) is { } cached)
             return indices.Select(i => cached[i].Clone()).ToArray();
         return Decode(video, indices);
     }
 
+    private Mat[]? Cached(MediaFile video) =>
+        _videoCache.GetOrAdd(video, v => new Lazy<Mat[]?>(() => DecodeAllIfSmall(v), LazyThreadSafetyMode.ExecutionAndPublication)).Value;
+
     public const int VideoLongSide = 480;
     public const long VideoCacheBytes = 256L << 20;
 
+    /// <summary>Every frame, downscaled, when the header's frame count says they fit the cache budget; else null.</summary>
     private Mat[]? DecodeAllIfSmall(MediaFile video)
     {
-        int count = FrameCount(video);
-        using var capture = Open(video);
-        var (w, h) = Downscaled(capture.FrameWidth, capture.FrameHeight);
-        if ((long)count * w * h * 3 > VideoCacheBytes) return null;
-        return Decode(video, Enumerable.Range(0, count).ToArray());
+        var frames = new List<Mat>();
+        using (var capture = Open(video))
+        {
+            var (w, h) = Downscaled(capture.FrameWidth, capture.FrameHeight);
+            if ((long)Math.Max(capture.FrameCount, 1) * w * h * 3 > VideoCacheBytes) return null;
+            using var raw = new Mat();
+            while (capture.Read(raw) && !raw.Empty()) frames.Add(DownscaledCopy(raw));
+        }
+        if (frames.Count == 0) throw new InvalidDataException($"{Locator.PathOf(video)} ({video.Id}) has no decodable frames.");
+        return frames.ToArray();
+    }
+
+    private static Mat DownscaledCopy(Mat raw)
+    {
+        var (w, h) = Downscaled(raw.Width, raw.Height);
+        var frame = new Mat();
+        if (w == raw.Width && h == raw.Height) raw.CopyTo(frame);
+        else Cv2.Resize(raw, frame, new Size(w, h), 0, 0, InterpolationFlags.Area);
+        return frame;
     }
 
     private static (int Width, int Height) Downscaled(int width, int height)
@@ -134,11 +153,7 @@ public sealed class MediaLibrary : IDisposable
                 if (!needed.Contains(i)) continue;
                 capture.Retrieve(raw);
                 if (raw.Empty()) throw new InvalidDataException($"{video.Id}: frame {i} decoded empty.");
-                var (w, h) = Downscaled(raw.Width, raw.Height);
-                var frame = new Mat();
-                if (w == raw.Width && h == raw.Height) raw.CopyTo(frame);
-                else Cv2.Resize(raw, frame, new Size(w, h), 0, 0, InterpolationFlags.Area);
-                wanted[i] = frame;
+                wanted[i] = DownscaledCopy(raw);
             }
             var result = new Mat[indices.Count];
             var used = new HashSet<int>();
