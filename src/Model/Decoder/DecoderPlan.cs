@@ -27,4 +27,10 @@ public sealed record DecoderPlan(
     public static IReadOnlyList<double> DefaultMaskDensities { get; } = Enumerable.Range(1, 10).Select(i => i * 0.05).ToArray();
 
     public const long SourceChannels = 3;
+
+    /// <summary>RVM's decoder on MobileNetV3 features (f1..f3 from the plan, f4 = LR-ASPP's 128).</summary>
+    public static DecoderPlan ForRvm(Encoder.MobileNetV3Plan encoder, long asppOut, ConvPrecision precision, ActivationKind activation,
+        ConvPrecision outputConv2Precision, IReadOnlyList<double> maskDensities) =>
+        new(new[] { encoder.FeatureChannels[0], encoder.FeatureChannels[1], encoder.FeatureChannels[2], asppOut },
+            RvmBlockChannels, precision, activation, UseShb: false, outputConv2Precision, ActivationKind.Relu, maskDensities);
 }

@@ -32,15 +32,8 @@ public sealed class EbbEncoder : Module<Tensor, EncoderFeatures>
 
     public override EncoderFeatures forward(Tensor src)
     {
-        var x = stem.call(ImageNetNormalization.Apply(src));
-        var f1 = x;
-        var taps = new Tensor[Plan.Taps.Count];
-        for (var i = 0; i < blocks.Count; i++)
-        {
-            x = blocks[i].call(x);
-            var tap = Plan.Taps.ToList().IndexOf(i);
-            if (tap >= 0) taps[tap] = x;
-        }
+        var f1 = stem.call(ImageNetNormalization.Apply(src));
+        var (_, taps) = FeatureTaps.Run(blocks, Plan.Taps, f1);
         return new EncoderFeatures(f1, taps[0], taps[1], taps[2]);
     }
 }

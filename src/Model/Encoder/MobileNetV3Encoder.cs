@@ -33,14 +33,7 @@ public sealed class MobileNetV3Encoder : Module<Tensor, EncoderFeatures>
 
     public override EncoderFeatures forward(Tensor src)
     {
-        var x = stem.call(ImageNetNormalization.Apply(src));
-        var taps = new Tensor[Plan.Taps.Count];
-        for (var i = 0; i < blocks.Count; i++)
-        {
-            x = blocks[i].call(x);
-            var tap = Plan.Taps.ToList().IndexOf(i);
-            if (tap >= 0) taps[tap] = x;
-        }
+        var (x, taps) = FeatureTaps.Run(blocks, Plan.Taps, stem.call(ImageNetNormalization.Apply(src)));
         return new EncoderFeatures(taps[0], taps[1], taps[2], last.call(x));
     }
 }
