@@ -30,6 +30,30 @@ public static class ContractTestModels
         return g.ToBytes();
     }
 
+    /// <summary>
+    /// pha = the number of frames this stream has seen before the current one (read from r1i, which
+    /// counts frames as in <see cref="LumaKeyWithCounter"/>), fgr = src: makes the carried state visible.
+    /// </summary>
+    public static byte[] FrameCounter()
+    {
+        var g = new OnnxGraphBuilder("frame_counter", 17);
+        g.Input(MattingContract.Source, F32, "B", 3, "H", "W");
+        foreach (var r in MattingContract.StateInputs) g.Input(r, F32, "B", "C", "h", "w");
+        g.Input(MattingContract.DownsampleRatio, F32, 1);
+        string one = g.Initializer(Tensors.Float("one", [1f]));
+        string zero = g.Initializer(Tensors.Float("zero", [0f]));
+        g.Node("Identity", [MattingContract.Source], [MattingContract.Foreground]);
+        g.Node("ReduceMean", [MattingContract.Source], ["luma"]).Attribute("axes", new long[] { 1 }).Attribute("keepdims", 1L);
+        g.Node("Mul", ["luma", zero], ["zeros"]);
+        g.Node("ReduceMax", [MattingContract.StateInputs[0]], ["count"]).Attribute("keepdims", 0L);
+        g.Node("Add", ["zeros", "count"], [MattingContract.Alpha]);
+        for (int k = 0; k < 4; k++) g.Node("Add", [MattingContract.StateInputs[k], one], [MattingContract.StateOutputs[k]]);
+        g.Output(MattingContract.Foreground, F32, "B", 3, "H", "W");
+        g.Output(MattingContract.Alpha, F32, "B", 1, "H", "W");
+        foreach (var r in MattingContract.StateOutputs) g.Output(r, F32, "B", "C", "h", "w");
+        return g.ToBytes();
+    }
+
     /// <summary>A valid ONNX model that is not a matting model (one input 'x', one output 'y').</summary>
     public static byte[] NotAMattingModel()
     {

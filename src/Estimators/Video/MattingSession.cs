@@ -22,12 +22,15 @@ public sealed class MattingSession : IDisposable
     public IReadOnlyDictionary<string, string> Metadata { get; }
 
     public MattingSession(VideoMatterOptions options)
+        : this(LoadModel(options), options.ModelPath ?? DefaultModel.Name, options.IntraOpThreads)
     {
-        options.Validate();
-        ModelName = options.ModelPath ?? DefaultModel.Name;
-        byte[] model = options.ModelPath is null ? DefaultModel.Load() : ReadModelFile(options.ModelPath);
+    }
 
-        _sessionOptions = CreateSessionOptions(options.IntraOpThreads);
+    /// <summary>A session over model bytes; <paramref name="modelName"/> names them in errors.</summary>
+    public MattingSession(byte[] model, string modelName, int intraOpThreads)
+    {
+        ModelName = modelName;
+        _sessionOptions = CreateSessionOptions(intraOpThreads);
         try
         {
             Session = new InferenceSession(model, _sessionOptions);
@@ -47,6 +50,13 @@ public sealed class MattingSession : IDisposable
             Dispose();
             throw;
         }
+    }
+
+    /// <summary>The bytes of the model the options name (the file, or the default model).</summary>
+    public static byte[] LoadModel(VideoMatterOptions options)
+    {
+        options.Validate();
+        return options.ModelPath is null ? DefaultModel.Load() : ReadModelFile(options.ModelPath);
     }
 
     /// <summary>Session options for matting models: full graph optimisation and the ai.bivm ops.</summary>

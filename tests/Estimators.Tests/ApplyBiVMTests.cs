@@ -1,0 +1,144 @@
+using BiVM.Estimators.MLNet;
+using BiVM.Tests.Shared;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Transforms.Image;
+
+namespace BiVM.Estimators.Tests;
+
+/// <summary>
+/// The ML.NET transform with the frame-counter test model, whose alpha equals the number of frames
+/// the stream has seen: order, state carrying and resets are visible in the output values.
+/// </summary>
+public sealed class ApplyBiVMTests : IDisposable
+{
+    private const int W = 6, H = 4;
+    private readonly string _dir = Directory.CreateTempSubdirectory("bivm-mlnet-").FullName;
+    private readonly string _counter, _luma;
+
+    public ApplyBiVMTests()
+    {
+        _counter = Path.Combine(_dir, "counter.onnx");
+        _luma = Path.Combine(_dir, "luma.onnx");
+        File.WriteAllBytes(_counter, ContractTestModels.FrameCounter());
+        File.WriteAllBytes(_luma, ContractTestModels.LumaKeyWithCounter());
+    }
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    public sealed class RawFrame
+    {
+        [VectorType(3 * W * H)] public byte[] Pixels { get; set; } = [];
+        public bool Start { get; set; }
+    }
+
+    public sealed class Matte
+    {
+        [VectorType] public float[] Alpha { get; set; } = [];
+        [VectorType] public float[] Foreground { get; set; } = [];
+    }
+
+    public sealed class ImageFrame
+    {
+        public MLImage? Image { get; set; }
+    }
+
+    private static RawFrame Raw(byte value, bool start = false) => new() { Pixels = Enumerable.Repeat(value, 3 * W * H).ToArray(), Start = start };
+
+    private BiVMOptions RawOptions(string model, string? newStream = null) =>
+        new() { ModelPath = model, InputColumnName = nameof(RawFrame.Pixels), Width = W, Height = H, NewStreamColumnName = newStream, IntraOpThreads = 1 };
+
+    private static float[] FirstAlphas(MLContext ml, IDataView data) =>
+        ml.Data.CreateEnumerable<Matte>(data, reuseRowObject: false).Select(m => m.Alpha[0]).ToArray();
+
+    [Fact]
+    public void Rows_are_one_stream_in_order_and_a_new_stream_column_resets_the_state()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromEnumerable(new[] { Raw(1, true), Raw(2), Raw(3), Raw(4, true), Raw(5) });
+        var plain = ml.Transforms.ApplyBiVM(RawOptions(_counter)).Fit(data);
+        Assert.Equal(new float[] { 0, 1, 2, 3, 4 }, FirstAlphas(ml, plain.Transform(data)));
+        // A second pass is a new cursor: a new stream.
+        Assert.Equal(new float[] { 0, 1, 2, 3, 4 }, FirstAlphas(ml, plain.Transform(data)));
+
+        var withStarts = ml.Transforms.ApplyBiVM(RawOptions(_counter, nameof(RawFrame.Start))).Fit(data);
+        Assert.Equal(new float[] { 0, 1, 2, 0, 1 }, FirstAlphas(ml, withStarts.Transform(data)));
+    }
+
+    [Fact]
+    public void MLImage_frames_are_matted_and_a_size_change_resets_the_state()
+    {
+        var ml = new MLContext(seed: 1);
+        VariableSizeImages.Register();
+        MLImage Image(int w, int h) => MLImage.CreateFromPixels(w, h, MLPixelFormat.Bgra32, Enumerable.Repeat((byte)255, 4 * w * h).ToArray());
+        var data = ml.Data.LoadFromEnumerable(new[] { new ImageFrame { Image = Image(8, 6) }, new ImageFrame { Image = Image(8, 6) }, new ImageFrame { Image = Image(10, 6) }, new ImageFrame { Image = Image(10, 6) } });
+        var model = ml.Transforms.ApplyBiVM(new BiVMOptions { ModelPath = _counter, IntraOpThreads = 1 }).Fit(data);
+        var rows = ml.Data.CreateEnumerable<Matte>(model.Transform(data), reuseRowObject: false).ToArray();
+        Assert.Equal(new float[] { 0, 1, 0, 1 }, rows.Select(r => r.Alpha[0]).ToArray());
+        Assert.Equal(new[] { 48, 48, 60, 60 }, rows.Select(r => r.Alpha.Length).ToArray());
+        Assert.All(rows[0].Foreground, v => Assert.Equal(1f, v));   // opaque white
+    }
+
+    [Fact]
+    public void Prediction_engine_carries_the_state_between_calls_and_agrees_with_transform()
+    {
+        var ml = new MLContext(seed: 1);
+        var frames = new[] { Raw(10), Raw(120), Raw(250) };
+        var data = ml.Data.LoadFromEnumerable(frames);
+        var model = ml.Transforms.ApplyBiVM(RawOptions(_luma)).Fit(data);
+        var batch = ml.Data.CreateEnumerable<Matte>(model.Transform(data), reuseRowObject: false).ToArray();
+        var engine = ml.Model.CreatePredictionEngine<RawFrame, Matte>(model);
+        for (int i = 0; i < frames.Length; i++)
+        {
+            var single = engine.Predict(frames[i]);
+            Assert.Equal(batch[i].Alpha, single.Alpha);
+            Assert.Equal(batch[i].Foreground, single.Foreground);
+        }
+        var counter = ml.Transforms.ApplyBiVM(RawOptions(_counter)).Fit(data);
+        var counting = ml.Model.CreatePredictionEngine<RawFrame, Matte>(counter);
+        Assert.Equal(new float[] { 0, 1, 2 }, frames.Select(f => counting.Predict(f).Alpha[0]).ToArray());
+    }
+
+    [Fact]
+    public void Saved_and_loaded_pipeline_gives_identical_outputs_without_the_model_file()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromEnumerable(new[] { Raw(30), Raw(60), Raw(90) });
+        string copy = Path.Combine(_dir, "copy.onnx");
+        File.Copy(_luma, copy);
+        var model = ml.Transforms.ApplyBiVM(RawOptions(copy)).Fit(data);
+        var before = ml.Data.CreateEnumerable<Matte>(model.Transform(data), reuseRowObject: false).ToArray();
+        string zip = Path.Combine(_dir, "pipeline.zip");
+        ml.Model.Save(model, data.Schema, zip);
+        File.Delete(copy);   // the model bytes live in the saved pipeline
+
+        var fresh = new MLContext(seed: 2);
+        fresh.ComponentCatalog.RegisterAssembly(typeof(BiVMTransformer).Assembly);
+        var loaded = fresh.Model.Load(zip, out var schema);
+        var after = fresh.Data.CreateEnumerable<Matte>(loaded.Transform(fresh.Data.LoadFromEnumerable(new[] { Raw(30), Raw(60), Raw(90) })), reuseRowObject: false).ToArray();
+        Assert.Equal(before.Length, after.Length);
+        for (int i = 0; i < before.Length; i++)
+        {
+            Assert.Equal(before[i].Alpha, after[i].Alpha);
+            Assert.Equal(before[i].Foreground, after[i].Foreground);
+        }
+        Assert.Equal(90f * 1 / 255f, after[2].Alpha[0], 5);
+    }
+
+    [Fact]
+    public void Wrong_columns_and_models_are_named_in_the_error()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromEnumerable(new[] { Raw(1) });
+        var e1 = Assert.ThrowsAny<ArgumentException>(() => ml.Transforms.ApplyBiVM(RawOptions(_luma) with { InputColumnName = "Nope" }).Fit(data));
+        Assert.Contains("'Nope' not found", e1.Message);
+        var e2 = Assert.ThrowsAny<ArgumentException>(() => ml.Transforms.ApplyBiVM(RawOptions(_luma) with { InputColumnName = nameof(RawFrame.Start) }).Fit(data));
+        Assert.Contains("expected an MLImage", e2.Message);
+        var e3 = Assert.ThrowsAny<ArgumentException>(() => ml.Transforms.ApplyBiVM(RawOptions(_luma) with { Width = null }).Fit(data));
+        Assert.Contains("Width and Height", e3.Message);
+        string identity = Path.Combine(_dir, "identity.onnx");
+        File.WriteAllBytes(identity, ContractTestModels.NotAMattingModel());
+        var e4 = Assert.Throws<InvalidDataException>(() => ml.Transforms.ApplyBiVM(RawOptions(identity)).Fit(data));
+        Assert.Contains("identity.onnx: not a BiVM/RVM matting model", e4.Message);
+    }
+}
