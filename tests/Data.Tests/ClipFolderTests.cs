@@ -43,6 +43,11 @@ public sealed class ClipFolderTests : IDisposable
         Assert.Equal(2, clips.Length);
         Assert.Equal(TestMedia.Clips[0].Description, clips[0].Description);
         Assert.Equal(TestMedia.Clips[1].Description, clips[1].Description);
+
+        string set = Path.Combine(_dir, "set");
+        Assert.Equal(3, ClipFolder.WriteAll(TestMedia.Clips.Take(3), set));
+        Assert.Equal(["0000", "0001", "0002"], ClipFolder.ClipDirectories(set).Select(Path.GetFileName));
+        Assert.Equal(TestMedia.Clips[2].Description, ClipFolder.ReadAll(set).Last().Description);
     }
 
     [Fact]

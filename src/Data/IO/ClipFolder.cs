@@ -32,6 +32,14 @@ public static class ClipFolder
         if (clip.Description.Length > 0) File.WriteAllText(Path.Combine(dir, DescriptionFile), clip.Description + "\n");
     }
 
+    /// <summary>Writes a data set as DIR/0000/, DIR/0001/, … (one clip in memory at a time); returns the clip count.</summary>
+    public static int WriteAll(IEnumerable<Clip> clips, string dir)
+    {
+        int count = 0;
+        foreach (var clip in clips) Write(clip, Path.Combine(dir, $"{count++:D4}"));
+        return count;
+    }
+
     /// <summary>Frame file name for index t.</summary>
     public static string FrameName(int t) => $"{t:D4}.png";
 
