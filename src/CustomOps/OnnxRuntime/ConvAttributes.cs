@@ -9,23 +9,20 @@ namespace BiVM.CustomOps.OnnxRuntime;
 /// </summary>
 internal sealed record ConvAttributes(long[]? KernelShape, long[] Strides, long[] Pads, long[] Dilations, long Group, long? MaskScale, string? AutoPad)
 {
-    public static ConvAttributes FromKernelInfo(nint info) => new(
-        OrtApi.KernelInfoAttributeInts(info, "kernel_shape"),
-        OrtApi.KernelInfoAttributeInts(info, "strides") ?? [1, 1],
-        OrtApi.KernelInfoAttributeInts(info, "pads") ?? [0, 0, 0, 0],
-        OrtApi.KernelInfoAttributeInts(info, "dilations") ?? [1, 1],
-        OrtApi.KernelInfoAttributeInt(info, "group") ?? 1,
-        OrtApi.KernelInfoAttributeInt(info, "mask_scale"),
-        OrtApi.KernelInfoAttributeString(info, "auto_pad"));
+    public static ConvAttributes FromKernelInfo(nint info) => Read(
+        name => OrtApi.KernelInfoAttributeInts(info, name), name => OrtApi.KernelInfoAttributeInt(info, name), name => OrtApi.KernelInfoAttributeString(info, name));
 
-    public static ConvAttributes FromShapeInference(nint context) => new(
-        OrtApi.ShapeInferAttributeInts(context, "kernel_shape"),
-        OrtApi.ShapeInferAttributeInts(context, "strides") ?? [1, 1],
-        OrtApi.ShapeInferAttributeInts(context, "pads") ?? [0, 0, 0, 0],
-        OrtApi.ShapeInferAttributeInts(context, "dilations") ?? [1, 1],
-        OrtApi.ShapeInferAttributeInt(context, "group") ?? 1,
-        OrtApi.ShapeInferAttributeInt(context, "mask_scale"),
-        OrtApi.ShapeInferAttributeString(context, "auto_pad"));
+    public static ConvAttributes FromShapeInference(nint context) => Read(
+        name => OrtApi.ShapeInferAttributeInts(context, name), name => OrtApi.ShapeInferAttributeInt(context, name), name => OrtApi.ShapeInferAttributeString(context, name));
+
+    private static ConvAttributes Read(Func<string, long[]?> ints, Func<string, long?> integer, Func<string, string?> text) => new(
+        ints("kernel_shape"),
+        ints("strides") ?? [1, 1],
+        ints("pads") ?? [0, 0, 0, 0],
+        ints("dilations") ?? [1, 1],
+        integer("group") ?? 1,
+        integer("mask_scale"),
+        text("auto_pad"));
 
     /// <summary>The layer these attributes describe for weights of kH×kW; throws <see cref="OpValidationException"/>.</summary>
     public BinaryConv2dParams ToLayer(int cin, int cout, int kh, int kw, bool sparse)

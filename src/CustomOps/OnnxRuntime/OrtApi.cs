@@ -58,8 +58,6 @@ internal static unsafe class OrtApi
     public static string ErrorMessage(nint status) =>
         Marshal.PtrToStringUTF8((nint)((delegate* unmanaged<nint, byte*>)Fn(OrtApiIndex.GetErrorMessage))(status)) ?? "";
 
-    public static int ErrorCode(nint status) => ((delegate* unmanaged<nint, int>)Fn(OrtApiIndex.GetErrorCode))(status);
-
     public static void Release(nint status) => ((delegate* unmanaged<nint, void>)Fn(OrtApiIndex.ReleaseStatus))(status);
 
     public static byte[] Utf8(string s) => Encoding.UTF8.GetBytes(s + "\0");
@@ -150,14 +148,8 @@ internal static unsafe class OrtApi
     }
 
     // ---- kernel info (const OrtKernelInfo*) ----
-    public static string KernelInfoNodeName(nint info)
-    {
-        nuint size = 0;
-        Check(((delegate* unmanaged<nint, byte*, nuint*, nint>)Fn(OrtApiIndex.KernelInfo_GetNodeName))(info, null, &size));
-        var buffer = new byte[(int)size];
-        fixed (byte* p = buffer) Check(((delegate* unmanaged<nint, byte*, nuint*, nint>)Fn(OrtApiIndex.KernelInfo_GetNodeName))(info, p, &size));
-        return Encoding.UTF8.GetString(buffer, 0, Math.Max(0, (int)size - 1));
-    }
+    public static string KernelInfoNodeName(nint info) =>
+        ReadString((buffer, size) => ((delegate* unmanaged<nint, byte*, nuint*, nint>)Fn(OrtApiIndex.KernelInfo_GetNodeName))(info, buffer, size))!;
 
     public static int KernelInfoInputCount(nint info)
     {
@@ -166,14 +158,8 @@ internal static unsafe class OrtApi
         return (int)count;
     }
 
-    public static string KernelInfoInputName(nint info, int index)
-    {
-        nuint size = 0;
-        Check(((delegate* unmanaged<nint, nuint, byte*, nuint*, nint>)Fn(OrtApiIndex.KernelInfo_GetInputName))(info, (nuint)index, null, &size));
-        var buffer = new byte[(int)size];
-        fixed (byte* p = buffer) Check(((delegate* unmanaged<nint, nuint, byte*, nuint*, nint>)Fn(OrtApiIndex.KernelInfo_GetInputName))(info, (nuint)index, p, &size));
-        return Encoding.UTF8.GetString(buffer, 0, Math.Max(0, (int)size - 1));
-    }
+    public static string KernelInfoInputName(nint info, int index) =>
+        ReadString((buffer, size) => ((delegate* unmanaged<nint, nuint, byte*, nuint*, nint>)Fn(OrtApiIndex.KernelInfo_GetInputName))(info, (nuint)index, buffer, size))!;
 
     /// <summary>The initializer behind input <paramref name="index"/>, or 0 if that input is not a constant.</summary>
     public static nint KernelInfoConstantInput(nint info, int index)
@@ -206,25 +192,32 @@ internal static unsafe class OrtApi
 
     public static string? KernelInfoAttributeString(nint info, string name)
     {
-        nuint size = 0;
         fixed (byte* n = Utf8(name))
         {
-            var fn = (delegate* unmanaged<nint, byte*, byte*, nuint*, nint>)Fn(OrtApiIndex.KernelInfoGetAttribute_string);
-            if (!Succeeded(fn(info, n, null, &size))) return null;
-            var buffer = new byte[(int)size];
-            fixed (byte* b = buffer) Check(fn(info, n, b, &size));
-            return Encoding.UTF8.GetString(buffer, 0, Math.Max(0, (int)size - 1));
+            byte* np = n;
+            return ReadString((buffer, size) => ((delegate* unmanaged<nint, byte*, byte*, nuint*, nint>)Fn(OrtApiIndex.KernelInfoGetAttribute_string))(info, np, buffer, size),
+                missingIsNull: true);
         }
     }
 
-    // ---- kernel context (OrtKernelContext*) ----
-    public static int KernelContextInputCount(nint context)
+    private delegate nint StringQuery(byte* buffer, nuint* size);
+
+    /// <summary>
+    /// The C API's two-call string protocol: ask for the size (buffer null), then fill a buffer of that size; the
+    /// size counts the terminating NUL. With <paramref name="missingIsNull"/>, a failing first call means "absent".
+    /// </summary>
+    private static string? ReadString(StringQuery query, bool missingIsNull = false)
     {
-        nuint count;
-        Check(((delegate* unmanaged<nint, nuint*, nint>)Fn(OrtApiIndex.KernelContext_GetInputCount))(context, &count));
-        return (int)count;
+        nuint size = 0;
+        nint status = query(null, &size);
+        if (missingIsNull && !Succeeded(status)) return null;
+        Check(status);
+        var buffer = new byte[(int)size];
+        fixed (byte* b = buffer) Check(query(b, &size));
+        return Encoding.UTF8.GetString(buffer, 0, Math.Max(0, (int)size - 1));
     }
 
+    // ---- kernel context (OrtKernelContext*) ----
     /// <summary>Input value, or 0 for an omitted optional input.</summary>
     public static nint KernelContextInput(nint context, int index)
     {
