@@ -19,8 +19,10 @@ public static class ModelFamilyNames
         _ => throw new ArgumentOutOfRangeException(nameof(family), family, null),
     };
 
-    public static ModelFamily Parse(string name) =>
-        Enum.GetValues<ModelFamily>().FirstOrDefault(f => f.ToCliName() == name.Trim().ToLowerInvariant(), (ModelFamily)(-1)) is var family && Enum.IsDefined(family)
-            ? family
-            : throw new ArgumentException($"unknown model family '{name}' (expected rvm, rvm-react or bivm)", nameof(name));
+    public static ModelFamily Parse(string name)
+    {
+        foreach (var family in Enum.GetValues<ModelFamily>())
+            if (family.ToCliName() == name.Trim().ToLowerInvariant()) return family;
+        throw new ArgumentException($"unknown model family '{name}' (expected rvm, rvm-react or bivm)", nameof(name));
+    }
 }

@@ -44,29 +44,9 @@ public sealed class ConvBnAct : Module<Tensor, Tensor>
     /// </summary>
     public Tensor ForwardNoActivation(Tensor x) => bn.call(conv.call(x));
 
-    /// <summary>
-    /// The binary conv with its BatchNorm (eval statistics) folded in:
-    /// alpha' = s·γ/√(σ²+ε), bias' = β − μ·γ/√(σ²+ε) + b·γ/√(σ²+ε) (model-contract.md, binding).
-    /// </summary>
-    public FoldedBinaryConv FoldForExport()
-    {
-        if (conv is not BinaryConv2d binary) throw new InvalidOperationException("only a binary conv folds into the BinaryConv2d operator");
-        using var _ = no_grad();
-        var scale = binary.Scale();
-        var convBias = binary.Bias is null ? zeros_like(scale) : binary.Bias.detach().clone();
-        Tensor alpha, bias;
-        if (Norm is { } norm)
-        {
-            var invStd = norm.weight!.detach() / (norm.running_var! + norm.eps).sqrt();
-            alpha = scale * invStd;
-            bias = norm.bias!.detach() - norm.running_mean! * invStd + convBias * invStd;
-        }
-        else
-        {
-            alpha = scale;
-            bias = convBias;
-        }
-        return new FoldedBinaryConv(binary.SignWeight(), alpha, bias, binary.Tau.detach().clone(),
-            binary.KernelSize, binary.Stride, binary.Padding, binary.Dilation);
-    }
+    /// <summary>The binary conv with this unit's BatchNorm folded in (<see cref="FoldedBinaryConv.Fold"/>).</summary>
+    public FoldedBinaryConv FoldForExport() =>
+        conv is BinaryConv2d binary
+            ? FoldedBinaryConv.Fold(binary, Norm)
+            : throw new InvalidOperationException("only a binary conv folds into the BinaryConv2d operator");
 }

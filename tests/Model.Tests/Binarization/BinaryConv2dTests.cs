@@ -114,6 +114,22 @@ public class BinaryConv2dTests
     }
 
     [Fact]
+    public void Folding_without_batch_norm_keeps_scale_and_conv_bias()
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(14);
+        var conv = new BinaryConv2d(4, 2, 3, dilation: 2, hasBias: true);   // a ConvGRU-style gate conv
+        var x = randn(1, 4, 6, 7);
+        using var _ = no_grad();
+        var f = FoldedBinaryConv.Fold(conv, null);
+        Assert.Equal(2, f.Padding);
+        var a = BinarySign.Hard(x - f.Tau.view(1, -1, 1, 1));
+        var y = functional.conv2d(a, f.SignWeight, padding: new[] { f.Padding, f.Padding }, dilation: new[] { f.Dilation, f.Dilation })
+            * f.Alpha.view(1, -1, 1, 1) + f.Bias.view(1, -1, 1, 1);
+        Assert.True(y.allclose(conv.call(x), rtol: 1e-4, atol: 1e-5));
+    }
+
+    [Fact]
     public void Grouped_binary_convs_are_refused()
     {
         Assert.Throws<ArgumentException>(() => LayerFactory.Conv(new ConvSpec(8, 8, 3, Groups: 8), ConvPrecision.Binary));
