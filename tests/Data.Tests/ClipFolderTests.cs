@@ -74,6 +74,24 @@ public sealed class ClipFolderTests : IDisposable
     }
 
     [Fact]
+    public void Writing_a_NaN_names_the_frame_and_pixel()
+    {
+        var pha = new float[2 * 4 * 5];
+        pha[1 * 20 + 2 * 5 + 3] = float.NaN; // frame 1, y 2, x 3
+        var clip = new Clip(2, 4, 5, new float[2 * 3 * 20], pha);
+        var ex = Assert.Throws<InvalidDataException>(() => ClipFolder.Write(clip, Path.Combine(_dir, "nan")));
+        Assert.Contains("Frame 1 of pha/", ex.Message);
+        Assert.Contains("y 2, x 3", ex.Message);
+    }
+
+    [Fact]
+    public void Clip_shapes_are_checked_with_the_expected_size()
+    {
+        var ex = Assert.Throws<ArgumentException>(() => new Clip(2, 4, 5, new float[2 * 3 * 20], new float[39]));
+        Assert.Contains("[T=2,1,H=4,W=5] needs 40", ex.Message);
+    }
+
+    [Fact]
     public void A_folder_without_clips_says_what_it_needs()
     {
         var ex = Assert.Throws<InvalidDataException>(() => ClipFolder.ClipDirectories(_dir));

@@ -159,6 +159,9 @@ public static class ClipFolder
         {
             var pixels = image.AsSpan<byte>();
             var frame = tensor.AsSpan(t * channels * n, channels * n);
+            int nan = IndexOfNaN(frame);
+            if (nan >= 0)
+                throw new InvalidDataException($"Frame {t} of {Path.GetFileName(dir)}/ has NaN at channel {nan / n}, y {nan % n / clip.Width}, x {nan % clip.Width}; cannot write {Path.Combine(dir, FrameName(t))}.");
             if (channels == 1)
             {
                 for (int i = 0; i < n; i++) pixels[i] = Quantize(frame[i]);
@@ -175,6 +178,13 @@ public static class ClipFolder
             string path = Path.Combine(dir, FrameName(t));
             if (!Cv2.ImWrite(path, image)) throw new IOException($"OpenCV could not write {path}.");
         }
+    }
+
+    private static int IndexOfNaN(ReadOnlySpan<float> values)
+    {
+        for (int i = 0; i < values.Length; i++)
+            if (float.IsNaN(values[i])) return i;
+        return -1;
     }
 
     /// <summary>round(255·x) clamped to [0, 255]; NaN is an error, not a silent 0.</summary>
