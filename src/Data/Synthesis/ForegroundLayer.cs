@@ -55,7 +55,10 @@ internal sealed class ForegroundLayer : IDisposable
         _dilated = new Mat(height, width, MatType.CV_8UC1);
         _inside = new Mat(height, width, MatType.CV_32FC1);
         _outside = new Mat(height, width, MatType.CV_32FC1);
-        _kernel = Cv2.GetStructuringElement(MorphShapes.Ellipse, new Size(9, 9));
+        // Alpha reaches s/2 + a pixels outside the silhouette; the label dilation must cover that
+        // rim so every pixel with alpha > 0 gets a body colour, not the None texture's black.
+        int rim = (int)Math.Ceiling(_softness / 2 + _jitter) + 2;
+        _kernel = Cv2.GetStructuringElement(MorphShapes.Ellipse, new Size(2 * rim + 1, 2 * rim + 1));
     }
 
     private void SetTexture(BodyPart part, Mat texture)
