@@ -6,7 +6,8 @@ namespace BiVM.CustomOps.BinaryConv2d;
 
 /// <summary>
 /// AVX2: 4 pixels per 256-bit register, popcount by nibble lookup (Muła): <c>vpshufb</c> maps each 4-bit nibble
-/// to its bit count, two lookups per byte. Byte counts are summed for up to <see cref="ByteBudget"/> words
+/// to its bit count, two lookups per byte; the activation nibbles are split once per word and shared by four
+/// output channels, whose weight nibbles are prepared once (<see cref="IBinaryKernel"/>). Byte counts are summed for up to <see cref="ByteBudget"/> words
 /// (each adds ≤ 8 per byte, 31·8 = 248 ≤ 255) before <c>vpsadbw</c> widens them to one 64-bit sum per pixel.
 /// Structurally identical to <see cref="Avx512Kernel"/>: change one, change the other.
 /// </summary>
@@ -27,9 +28,12 @@ internal sealed unsafe class Avx2Kernel : IBinaryKernel
     {
         var lut = Vector256.Create((byte)0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
         var low = Vector256.Create((byte)0x0F);
+        long plane = (long)coutPadded * patchWords;
         for (int co = 0; co < coutPadded; co += IBinaryKernel.CoutBlock)
         {
-            ulong* w0 = weights + (long)co * patchWords, w1 = w0 + patchWords, w2 = w1 + patchWords, w3 = w2 + patchWords;
+            // Nibble planes of the weights (see IBinaryKernel): lo = w & 0x0F.., hi = (w >> 4) & 0x0F...
+            ulong* l0 = weights + plane + (long)co * patchWords, l1 = l0 + patchWords, l2 = l1 + patchWords, l3 = l2 + patchWords;
+            ulong* h0 = l0 + plane, h1 = h0 + patchWords, h2 = h1 + patchWords, h3 = h2 + patchWords;
             int* c0 = counts + (long)co * countsStride, c1 = c0 + countsStride, c2 = c1 + countsStride, c3 = c2 + countsStride;
             for (int b = 0; b < blocks; b++)
             {
@@ -41,11 +45,15 @@ internal sealed unsafe class Avx2Kernel : IBinaryKernel
                     Vector256<byte> s0 = default, s1 = default, s2 = default, s3 = default;
                     for (int k = k0; k < k1; k++)
                     {
+                        // Split the activations into nibbles once for all four channels: the nibbles of a XOR w
+                        // are the XOR of the nibbles, so each channel costs 2 XOR + 2 lookups + 2 adds.
                         var v = Avx.LoadVector256(a + k * 4);
-                        s0 = Avx2.Add(s0, Count(Avx2.Xor(v, Vector256.Create(w0[k])), lut, low));
-                        s1 = Avx2.Add(s1, Count(Avx2.Xor(v, Vector256.Create(w1[k])), lut, low));
-                        s2 = Avx2.Add(s2, Count(Avx2.Xor(v, Vector256.Create(w2[k])), lut, low));
-                        s3 = Avx2.Add(s3, Count(Avx2.Xor(v, Vector256.Create(w3[k])), lut, low));
+                        var lo = Avx2.And(v.AsByte(), low);
+                        var hi = Avx2.And(Avx2.ShiftRightLogical(v.AsUInt16(), 4).AsByte(), low);
+                        s0 = Avx2.Add(s0, CountSplit(lo, hi, l0[k], h0[k], lut));
+                        s1 = Avx2.Add(s1, CountSplit(lo, hi, l1[k], h1[k], lut));
+                        s2 = Avx2.Add(s2, CountSplit(lo, hi, l2[k], h2[k], lut));
+                        s3 = Avx2.Add(s3, CountSplit(lo, hi, l3[k], h3[k], lut));
                     }
                     t0 = Avx2.Add(t0, Avx2.SumAbsoluteDifferences(s0, Vector256<byte>.Zero).AsUInt64());
                     t1 = Avx2.Add(t1, Avx2.SumAbsoluteDifferences(s1, Vector256<byte>.Zero).AsUInt64());
@@ -60,6 +68,11 @@ internal sealed unsafe class Avx2Kernel : IBinaryKernel
             }
         }
     }
+
+    /// <summary>Per-byte popcount of (a XOR w) from a's nibbles and w's nibble words (broadcast).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<byte> CountSplit(Vector256<byte> lo, Vector256<byte> hi, ulong wLo, ulong wHi, Vector256<byte> lut) =>
+        Avx2.Add(Avx2.Shuffle(lut, Avx2.Xor(lo, Vector256.Create(wLo).AsByte())), Avx2.Shuffle(lut, Avx2.Xor(hi, Vector256.Create(wHi).AsByte())));
 
     /// <summary>Per-byte popcount of 32 bytes: lut[low nibble] + lut[high nibble].</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

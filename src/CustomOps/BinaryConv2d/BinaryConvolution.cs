@@ -18,7 +18,7 @@ public sealed unsafe class BinaryConvolution : IDisposable
     /// <summary>Bytes of patches one segment may use: small enough to stay in L1 while every channel block reads it.</summary>
     private const int PatchBudgetBytes = 16 * 1024;
 
-    private readonly ulong* _weights; // [coutPadded, patchWords], rows ≥ Cout are zero
+    private readonly ulong* _weights; // 3 planes [coutPadded, patchWords]: words, low nibbles, high nibbles; rows ≥ Cout are zero
     private readonly int _coutPadded;
     private readonly float[] _alpha, _tau, _bias;
     private readonly ZeroPaddingCorrection _correction;
@@ -41,10 +41,16 @@ public sealed unsafe class BinaryConvolution : IDisposable
         Layer = layer;
         _kernel = KernelSelector.Select(layer, forceKernel);
         _coutPadded = (layer.OutChannels + IBinaryKernel.CoutBlock - 1) / IBinaryKernel.CoutBlock * IBinaryKernel.CoutBlock;
-        nuint bytes = (nuint)((long)_coutPadded * layer.PatchWords * sizeof(ulong));
+        long plane = (long)_coutPadded * layer.PatchWords;
+        nuint bytes = (nuint)(3 * plane * sizeof(ulong));
         _weights = (ulong*)NativeMemory.AlignedAlloc(bytes, 64);
         NativeMemory.Clear(_weights, bytes);
         packedWeights.CopyTo(new Span<ulong>(_weights, packedWeights.Length));
+        for (int i = 0; i < packedWeights.Length; i++)
+        {
+            _weights[plane + i] = packedWeights[i] & 0x0F0F0F0F0F0F0F0FUL;
+            _weights[2 * plane + i] = (packedWeights[i] >> 4) & 0x0F0F0F0F0F0F0F0FUL;
+        }
         _alpha = alpha.ToArray();
         _tau = tau.ToArray();
         _bias = bias.Length == 0 ? new float[layer.OutChannels] : bias.ToArray();

@@ -8,8 +8,10 @@ namespace BiVM.CustomOps.BinaryConv2d;
 /// Memory layout the kernels expect (written by <see cref="PatchGatherer"/>):
 /// patches are grouped in blocks of <see cref="PixelBlock"/> pixels, each block stored k-major, pixel-minor
 /// ([block][k][pixel]), so one vector load gives word k of <see cref="PixelBlock"/> neighbouring pixels and one
-/// broadcast of weights[co, k] serves them all. Weights are [coutPadded][patchWords] with coutPadded a multiple of
-/// <see cref="CoutBlock"/> (zero rows pad). counts is [coutPadded][countsStride] ints.
+/// broadcast of weights[co, k] serves them all. Weights are three planes of [coutPadded][patchWords] words, with
+/// coutPadded a multiple of <see cref="CoutBlock"/> (zero rows pad): the packed words, then their low nibbles
+/// (w &amp; 0x0F0F…) and their high nibbles ((w &gt;&gt; 4) &amp; 0x0F0F…), prepared once per layer for the lookup
+/// kernels. counts is [coutPadded][countsStride] ints.
 /// </remarks>
 internal unsafe interface IBinaryKernel
 {

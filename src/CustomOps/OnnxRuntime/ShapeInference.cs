@@ -37,10 +37,20 @@ internal static class ShapeInference
             throw new OpValidationException($"input {xDims[2]}×{xDims[3]} is smaller than the dilated kernel plus padding");
 
         nint outInfo = OrtApi.CreateTensorTypeAndShapeInfo(OrtElementType.Float,
-            [xDims[0], cout, h, w], [xDims[0] > 0 ? "" : xNames[0], "", hName, wName]);
+            [xDims[0], cout, h, w], [xDims[0] > 0 ? "" : Named(xNames[0]), "", Named(hName, h), Named(wName, w)]);
         try { OrtApi.ShapeInferSetOutput(context, 0, outInfo); }
         finally { OrtApi.ReleaseTensorTypeAndShapeInfo(outInfo); }
     }
+
+    private static long s_unknown;
+
+    /// <summary>
+    /// ORT turns an output dim given as -1 with no name into dim_value = -1, a "known" size that every other such
+    /// dim then equals, and its memory planner reuses buffers across unrelated tensors (seen with exported networks,
+    /// whose sizes are unknown after a Resize by the runtime factor). An unknown dim therefore gets a fresh name.
+    /// </summary>
+    private static string Named(string name, long size = -1) =>
+        size > 0 || name.Length > 0 ? name : $"bivm_unk_{Interlocked.Increment(ref s_unknown)}";
 
     private static (long Size, string Name) OutputDim(long size, string name, int k, int stride, int dilation, int padTotal)
     {
