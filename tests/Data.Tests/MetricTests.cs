@@ -1,3 +1,4 @@
+using BiVM.Data.IO;
 using BiVM.Data.Metrics;
 using BiVM.Data.Synthesis;
 using OpenCvSharp;
@@ -171,6 +172,19 @@ public class MetricTests
         Assert.Equal(0, scores["pha_dtssd"][0]);
         Assert.True(scores["pha_mad"][0] > 0);
         Assert.Equal(7, scores.Count);
+    }
+
+    [Fact]
+    public void Clip_scores_use_8_bit_values_like_rvms_pngs_unless_asked_not_to()
+    {
+        var clip = TestMedia.Clips[0];
+        // An offset below half a grey level vanishes at 8 bits wherever it does not cross a rounding boundary.
+        var truth8 = clip.Pha.Select(a => ClipFolder.Quantize(a) / 255f).ToArray();
+        var nudged = truth8.Select(a => Math.Min(1f, a + 0.3f / 255)).ToArray();
+        var eightBit = ClipScores.Compute(clip, nudged).ToDictionary(s => s.Metric, s => s.PerFrame);
+        var floats = ClipScores.Compute(clip, nudged, eightBit: false).ToDictionary(s => s.Metric, s => s.PerFrame);
+        Assert.All(eightBit["pha_mad"], v => Assert.Equal(0, v));
+        Assert.All(floats["pha_mad"], v => Assert.True(v > 0));
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using BiVM.Data.IO;
 using BiVM.Data.Synthesis;
 
 namespace BiVM.Data.Metrics;
@@ -7,8 +8,18 @@ public static class ClipScores
 {
     /// <param name="predPha">[T,1,H,W] predicted alpha.</param>
     /// <param name="predFgr">[T,3,H,W] predicted foreground, or null to skip the fgr metrics.</param>
-    public static IReadOnlyList<(string Metric, double[] PerFrame)> Compute(Clip truth, float[] predPha, float[]? predFgr = null)
+    /// <param name="eightBit">
+    /// Score round(255·x)/255 of both prediction and truth, as RVM does by reading 8-bit PNGs
+    /// (the default, for numbers comparable with RVM's and the paper's); false scores the floats.
+    /// </param>
+    public static IReadOnlyList<(string Metric, double[] PerFrame)> Compute(Clip truth, float[] predPha, float[]? predFgr = null, bool eightBit = true)
     {
+        if (eightBit)
+        {
+            var quantized = Quantized(truth);
+            return Compute(quantized, Quantized(predPha), predFgr is null ? null : Quantized(predFgr), eightBit: false);
+        }
+
         int T = truth.Frames, W = truth.Width, H = truth.Height, n = truth.PixelsPerFrame;
         if (predPha.Length != truth.Pha.Length)
             throw new ArgumentException($"Predicted alpha has {predPha.Length} values; the clip ({truth.Description}) is [T={T},1,H={H},W={W}] = {truth.Pha.Length}.", nameof(predPha));
@@ -43,6 +54,17 @@ public static class ClipScores
             result.Add(("fgr_mad", fgrMad));
             result.Add(("fgr_mse", fgrMse));
         }
+        return result;
+    }
+
+    private static Clip Quantized(Clip clip) =>
+        new(clip.Frames, clip.Height, clip.Width, Quantized(clip.Src), Quantized(clip.Pha),
+            clip.Fgr is null ? null : Quantized(clip.Fgr), clip.Bgr is null ? null : Quantized(clip.Bgr), clip.Description);
+
+    private static float[] Quantized(float[] values)
+    {
+        var result = GC.AllocateUninitializedArray<float>(values.Length);
+        for (int i = 0; i < values.Length; i++) result[i] = ClipFolder.Quantize(values[i]) / 255f;
         return result;
     }
 }

@@ -38,11 +38,12 @@ public sealed class MetricsTable
 
     /// <summary>
     /// Scores a predicted clip against the ground truth and adds all metrics it can: alpha metrics
-    /// always, fgr metrics when both have a foreground. Grad min-max normalises (the LR script).
+    /// always, fgr metrics when both have a foreground. Grad min-max normalises (the LR script);
+    /// values are scored at 8 bits like RVM's PNGs unless <paramref name="eightBit"/> is false.
     /// </summary>
-    public void AddClip(string row, string clip, Clip truth, float[] predPha, float[]? predFgr = null)
+    public void AddClip(string row, string clip, Clip truth, float[] predPha, float[]? predFgr = null, bool eightBit = true)
     {
-        foreach (var (metric, values) in ClipScores.Compute(truth, predPha, predFgr)) Add(row, clip, metric, values);
+        foreach (var (metric, values) in ClipScores.Compute(truth, predPha, predFgr, eightBit)) Add(row, clip, metric, values);
     }
 
     public int ClipCount(string row) => _clips.Count(c => c.Row == row);
