@@ -9,9 +9,9 @@ namespace BiVM.Model.Binarization;
 /// <list type="bullet">
 /// <item>activations: sign(a − τ) with a learnable per-input-channel threshold τ, initialised to 0
 /// (eq. 3; ReActNet's RSign is the same thing with its shift b = −τ);</item>
-/// <item>weights: sign(w_latent) times the per-output-channel scale s = mean|w_latent| over
-/// (Cin, kh, kw) (eq. 4); s is detached as in ReActNet's HardBinaryConv, the latent weight gets the
-/// straight-through gradient of clamp(w, −1, 1);</item>
+/// <item>weights: sign(w_latent), and the per-output-channel scale s = mean|w_latent| over
+/// (Cin, kh, kw) applied to the conv's output (eq. 4); s is detached as in ReActNet's HardBinaryConv,
+/// the latent weight gets the straight-through gradient of clamp(w, −1, 1);</item>
 /// <item>padding: zeros, exactly like conv2d (padded positions contribute 0, not ±1), which is what the
 /// <c>BinaryConv2d</c> custom operator reproduces.</item>
 /// </list>
@@ -69,9 +69,16 @@ public sealed class BinaryConv2d : Module<Tensor, Tensor>
         var activation = BinarySign.WithClippedSte(x - tau.view(1, -1, 1, 1));
         var scale = weight.abs().mean(new long[] { 1, 2, 3 }, keepdim: true).detach();
         var clipped = weight.clamp(-1, 1);
-        // Forward value exactly s·sign(w); gradient to w through clamp (STE), as in ReActNet.
-        var binaryWeight = BinarySign.Hard(weight) * scale + (clipped - clipped.detach());
-        return functional.conv2d(activation, binaryWeight, bias,
+        // Forward value exactly sign(w) (the added term is exactly 0); the gradient reaching w is that of
+        // clamp(w, −1, 1) — the /scale cancels the ·scale below, so it equals ReActNet's, where the
+        // scale sits inside the weight.
+        var signs = BinarySign.Hard(weight) + (clipped - clipped.detach()) / scale.clamp_min(1e-12);
+        // Eq. (4) in this order, o = s · (b_w ⊛ b_a): the ±1 conv sums small integers, exact in float32
+        // whatever the summation order, so a zero sum is exactly 0 as in the XNOR–popcount kernels, and a
+        // batch of frames gives bit-identical results to the frames one by one.
+        var y = functional.conv2d(activation, signs,
             strides: new[] { Stride, Stride }, padding: new[] { Padding, Padding }, dilation: new[] { Dilation, Dilation });
+        y = y * scale.view(1, -1, 1, 1);
+        return bias is null ? y : y + bias.view(1, -1, 1, 1);
     }
 }
