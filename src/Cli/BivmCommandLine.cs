@@ -13,7 +13,7 @@ public static class BivmCommandLine
         root.Subcommands.Add(MatteCommand.Create());
         root.Subcommands.Add(TrainCommand.Create());
         root.Subcommands.Add(PendingCommand.Create("export", "Export trained weights to ONNX.", issue: 5));
-        root.Subcommands.Add(PendingCommand.Create("eval", "Evaluate a model: MAD, MSE, Grad, Conn, dtSSD.", issue: 6));
+        root.Subcommands.Add(EvalCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(FlopsCommand.Create());
         // A bare `bivm` is a usage error: print help and fail, like an unknown subcommand.
