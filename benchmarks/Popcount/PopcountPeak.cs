@@ -36,8 +36,11 @@ public static unsafe class PopcountPeak
         _ => "scalar popcnt",
     };
 
-    /// <summary>Gbit/s of XOR + popcount on <paramref name="threads"/> threads, each on its own buffers.</summary>
-    public static double Measure(Method method, int threads, double seconds = 0.25)
+    /// <summary>
+    /// Gbit/s of XOR + popcount on <paramref name="threads"/> threads, each on its own buffers. One thread runs on
+    /// the calling thread and may be timed by its CPU time (<see cref="Quick.Clock"/>); several use wall time.
+    /// </summary>
+    public static double Measure(Method method, int threads, double seconds = 0.25, bool threadCpu = false)
     {
         var buffers = Enumerable.Range(0, threads).Select(t =>
         {
@@ -45,27 +48,37 @@ public static unsafe class PopcountPeak
             ulong[] Fill() => Enumerable.Range(0, Words).Select(_ => (ulong)rng.NextInt64()).ToArray();
             return (A: Fill(), B: Fill());
         }).ToArray();
-        for (int i = 0; i < 2000; i++) method.Run(buffers[0].A, buffers[0].B); // JIT to tier 1, warm caches
         // Calibrate the call count for about `seconds` on one thread.
         var sw = Stopwatch.StartNew();
-        const long probe = 20000;
+        const long probe = 2000;
         for (long i = 0; i < probe; i++) method.Run(buffers[0].A, buffers[0].B);
         long calls = Math.Max(probe, (long)(probe * seconds / sw.Elapsed.TotalSeconds));
         long sink = 0;
-        using var start = new Barrier(threads);
-        var workers = buffers.Select(b => new Thread(() =>
+        double elapsedMs;
+        if (threads == 1)
         {
+            double start = Quick.Clock.NowMilliseconds(threadCpu);
+            for (long i = 0; i < calls; i++) sink += method.Run(buffers[0].A, buffers[0].B);
+            elapsedMs = Quick.Clock.NowMilliseconds(threadCpu) - start;
+        }
+        else
+        {
+            using var start = new Barrier(threads + 1);
+            var workers = buffers.Select(b => new Thread(() =>
+            {
+                start.SignalAndWait();
+                long s = 0;
+                for (long i = 0; i < calls; i++) s += method.Run(b.A, b.B);
+                Interlocked.Add(ref sink, s);
+            })).ToList();
+            workers.ForEach(w => w.Start());
             start.SignalAndWait();
-            long s = 0;
-            for (long i = 0; i < calls; i++) s += method.Run(b.A, b.B);
-            Interlocked.Add(ref sink, s);
-        })).ToList();
-        sw.Restart();
-        workers.ForEach(w => w.Start());
-        workers.ForEach(w => w.Join());
-        double elapsed = sw.Elapsed.TotalSeconds;
+            sw.Restart();
+            workers.ForEach(w => w.Join());
+            elapsedMs = sw.Elapsed.TotalMilliseconds;
+        }
         GC.KeepAlive(sink);
-        return threads * calls * Words * 64.0 / elapsed / 1e9;
+        return threads * calls * Words * 64.0 / (elapsedMs / 1e3) / 1e9;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -3,6 +3,7 @@ namespace BiVM.Benchmarks.Quick;
 /// <summary>What <c>bivm bench --kernels</c> measures; serialized as is for <c>--json</c>.</summary>
 public sealed record BenchReport(
     string Machine,
+    string Clock,
     IReadOnlyList<string> SupportedKernels,
     IReadOnlyList<PeakRow> Peaks,
     IReadOnlyList<LayerRow> Layers,

@@ -10,7 +10,8 @@ namespace BiVM.Benchmarks.Quick;
 /// </summary>
 public static class Timing
 {
-    public static double[] BestMilliseconds(int samples, params Action[] actions)
+    /// <param name="threadCpu">Measure the calling thread's CPU time instead of wall time (single-threaded work only).</param>
+    public static double[] BestMilliseconds(int samples, bool threadCpu, params Action[] actions)
     {
         var inner = new int[actions.Length];
         for (int a = 0; a < actions.Length; a++)
@@ -25,9 +26,9 @@ public static class Timing
         for (int s = 0; s < samples; s++)
             for (int a = 0; a < actions.Length; a++)
             {
-                var sw = Stopwatch.StartNew();
+                double start = Clock.NowMilliseconds(threadCpu);
                 for (int i = 0; i < inner[a]; i++) actions[a]();
-                best[a] = Math.Min(best[a], sw.Elapsed.TotalMilliseconds / inner[a]);
+                best[a] = Math.Min(best[a], (Clock.NowMilliseconds(threadCpu) - start) / inner[a]);
             }
         return best;
     }

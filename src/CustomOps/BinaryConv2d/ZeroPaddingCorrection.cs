@@ -67,17 +67,22 @@ internal sealed unsafe class ZeroPaddingCorrection
     public void Apply(BinaryConv2dParams p, int y, int* xs, int count, int* counts, int countsStride)
     {
         int kh = p.KernelHeight, kw = p.KernelWidth, taps = p.Taps, cin = p.InChannels, fullTaps = cin * taps;
-        ulong rows = ValidRows(p, y), allColumns = kw == 64 ? ulong.MaxValue : (1UL << kw) - 1;
+        ulong rows = ValidRows(p, y);
         int validRows = BitOperations.PopCount(rows);
 
         Span<int> borderIndex = count <= 1024 ? stackalloc int[count] : new int[count];
         Span<int> borderPattern = count <= 1024 ? stackalloc int[count] : new int[count];
         Span<ulong> patterns = stackalloc ulong[2 * BinaryConv2dParams.MaxTaps + 1];
         int patternCount = 0, borderCount = 0;
+        // Columns whose every kernel column is inside: x in [xIn0, xIn1), no per-pixel work for them.
+        int xIn0 = (p.PadLeft + p.StrideWidth - 1) / p.StrideWidth;
+        int lastStart = p.InWidth - 1 - (kw - 1) * p.DilationWidth + p.PadLeft; // x·sW must not exceed this
+        int xIn1 = lastStart < 0 ? 0 : lastStart / p.StrideWidth + 1;
         for (int i = 0; i < count; i++)
         {
-            ulong columns = ValidColumns(p, xs[i]);
-            if (validRows == kh && columns == allColumns) continue;
+            int x = xs[i];
+            if (validRows == kh && x >= xIn0 && x < xIn1) continue;
+            ulong columns = ValidColumns(p, x);
             int k = patterns[..patternCount].IndexOf(columns);
             if (k < 0) { k = patternCount; patterns[patternCount++] = columns; }
             borderIndex[borderCount] = i;
