@@ -63,15 +63,18 @@ public sealed class BiVMEstimator : IEstimator<BiVMTransformer>
         if (Options.NewStreamColumnName is { } stream) pipeline = pipeline.Append(_catalog.CopyColumns(Columns.NewStream, stream));
         pipeline = kind switch
         {
-            FrameColumnKind.Image => pipeline.Append(_catalog.StatefulCustomMapping(new ImageMatteFactory().GetMapping(), new ImageMatteFactory().GetStateInitAction(), Contracts.Image)),
-            FrameColumnKind.Rgb24 => pipeline.Append(_catalog.StatefulCustomMapping(new Rgb24MatteFactory().GetMapping(), new Rgb24MatteFactory().GetStateInitAction(), Contracts.Bytes)),
-            _ => pipeline.Append(_catalog.StatefulCustomMapping(new PlanarFloatMatteFactory().GetMapping(), new PlanarFloatMatteFactory().GetStateInitAction(), Contracts.Floats)),
+            FrameColumnKind.Image => pipeline.Append(Matte(new ImageMatteFactory(), Contracts.Image)),
+            FrameColumnKind.Rgb24 => pipeline.Append(Matte(new Rgb24MatteFactory(), Contracts.Bytes)),
+            _ => pipeline.Append(Matte(new PlanarFloatMatteFactory(), Contracts.Floats)),
         };
         return pipeline
             .Append(_catalog.CopyColumns(Options.AlphaColumnName, Columns.Alpha))
             .Append(_catalog.CopyColumns(Options.ForegroundColumnName, Columns.Foreground))
             .Append(_catalog.DropColumns(Columns.All));
     }
+
+    private IEstimator<ITransformer> Matte<TRow>(MatteFactory<TRow> factory, string contract) where TRow : class, IFrameRow, new() =>
+        _catalog.StatefulCustomMapping(factory.GetMapping(), factory.GetStateInitAction(), contract);
 
     private FrameColumnKind FrameKind(DataViewSchema schema)
     {

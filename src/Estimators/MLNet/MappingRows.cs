@@ -33,8 +33,16 @@ public sealed class ConstantColumns
     [ColumnName(Columns.NewStream)] public bool NewStream { get; set; }
 }
 
+/// <summary>What every frame row carries besides the frame: the stored model blob and the stream-start flag.</summary>
 [EditorBrowsable(EditorBrowsableState.Never)]
-public sealed class ImageFrameRow
+public interface IFrameRow
+{
+    byte[] Model { get; }
+    bool NewStream { get; }
+}
+
+[EditorBrowsable(EditorBrowsableState.Never)]
+public sealed class ImageFrameRow : IFrameRow
 {
     [ColumnName(Columns.Frame)] public Microsoft.ML.Data.MLImage? Frame { get; set; }
     [ColumnName(Columns.Model)] [VectorType] public byte[] Model { get; set; } = [];
@@ -42,7 +50,7 @@ public sealed class ImageFrameRow
 }
 
 [EditorBrowsable(EditorBrowsableState.Never)]
-public sealed class ByteFrameRow
+public sealed class ByteFrameRow : IFrameRow
 {
     [ColumnName(Columns.Frame)] [VectorType] public byte[] Frame { get; set; } = [];
     [ColumnName(Columns.Model)] [VectorType] public byte[] Model { get; set; } = [];
@@ -50,7 +58,7 @@ public sealed class ByteFrameRow
 }
 
 [EditorBrowsable(EditorBrowsableState.Never)]
-public sealed class FloatFrameRow
+public sealed class FloatFrameRow : IFrameRow
 {
     [ColumnName(Columns.Frame)] [VectorType] public float[] Frame { get; set; } = [];
     [ColumnName(Columns.Model)] [VectorType] public byte[] Model { get; set; } = [];

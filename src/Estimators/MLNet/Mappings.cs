@@ -58,44 +58,47 @@ public sealed class ConstantsFactory : CustomMappingFactory<NoColumns, ConstantC
     public override Action<NoColumns, ConstantColumns> GetMapping() => Contracts.Constant;
 }
 
+/// <summary>The mapping shared by the three frame kinds: only reading the frame differs.</summary>
+public abstract class MatteFactory<TRow> : StatefulCustomMappingFactory<TRow, MatteRow, MatterState>
+    where TRow : class, IFrameRow, new()
+{
+    private protected abstract MatteFrame Run(TRow row, VideoMatter matter, BlobOptions options);
+
+    public override Action<TRow, MatteRow, MatterState> GetMapping() => (src, dst, state) =>
+        Contracts.Matte(src.Model, src.NewStream, state, dst, (matter, options) => Run(src, matter, options));
+
+    public override Action<MatterState> GetStateInitAction() => _ => { };
+}
+
 [CustomMappingFactoryAttribute(Contracts.Image)]
-public sealed class ImageMatteFactory : StatefulCustomMappingFactory<ImageFrameRow, MatteRow, MatterState>
+public sealed class ImageMatteFactory : MatteFactory<ImageFrameRow>
 {
     // A pipeline loaded from disk reaches this factory without ApplyBiVM having run.
     static ImageMatteFactory() => VariableSizeImages.Register();
 
-    public override Action<ImageFrameRow, MatteRow, MatterState> GetMapping() => (src, dst, state) =>
-        Contracts.Matte(src.Model, src.NewStream, state, dst, (matter, _) =>
-        {
-            var image = src.Frame ?? throw new ArgumentException("BiVM transform: the image column holds no image");
-            return matter.Process(ImagePixels.ToPlanarRgb(image), image.Width, image.Height);
-        });
-
-    public override Action<MatterState> GetStateInitAction() => _ => { };
+    private protected override MatteFrame Run(ImageFrameRow row, VideoMatter matter, BlobOptions options)
+    {
+        var image = row.Frame ?? throw new ArgumentException("BiVM transform: the image column holds no image");
+        return matter.Process(ImagePixels.ToPlanarRgb(image), image.Width, image.Height);
+    }
 }
 
 [CustomMappingFactoryAttribute(Contracts.Bytes)]
-public sealed class Rgb24MatteFactory : StatefulCustomMappingFactory<ByteFrameRow, MatteRow, MatterState>
+public sealed class Rgb24MatteFactory : MatteFactory<ByteFrameRow>
 {
-    public override Action<ByteFrameRow, MatteRow, MatterState> GetMapping() => (src, dst, state) =>
-        Contracts.Matte(src.Model, src.NewStream, state, dst, (matter, options) =>
-        {
-            var (w, h) = Contracts.RawSize(options, src.Frame.Length, 3, "RGB byte");
-            return matter.ProcessRgb24(src.Frame, w, h);
-        });
-
-    public override Action<MatterState> GetStateInitAction() => _ => { };
+    private protected override MatteFrame Run(ByteFrameRow row, VideoMatter matter, BlobOptions options)
+    {
+        var (w, h) = Contracts.RawSize(options, row.Frame.Length, 3, "RGB byte");
+        return matter.ProcessRgb24(row.Frame, w, h);
+    }
 }
 
 [CustomMappingFactoryAttribute(Contracts.Floats)]
-public sealed class PlanarFloatMatteFactory : StatefulCustomMappingFactory<FloatFrameRow, MatteRow, MatterState>
+public sealed class PlanarFloatMatteFactory : MatteFactory<FloatFrameRow>
 {
-    public override Action<FloatFrameRow, MatteRow, MatterState> GetMapping() => (src, dst, state) =>
-        Contracts.Matte(src.Model, src.NewStream, state, dst, (matter, options) =>
-        {
-            var (w, h) = Contracts.RawSize(options, src.Frame.Length, 3, "planar float");
-            return matter.Process(src.Frame, w, h);
-        });
-
-    public override Action<MatterState> GetStateInitAction() => _ => { };
+    private protected override MatteFrame Run(FloatFrameRow row, VideoMatter matter, BlobOptions options)
+    {
+        var (w, h) = Contracts.RawSize(options, row.Frame.Length, 3, "planar float");
+        return matter.Process(row.Frame, w, h);
+    }
 }
