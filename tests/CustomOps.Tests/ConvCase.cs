@@ -106,5 +106,7 @@ public sealed class ConvCase
         yield return BinaryConv2dParams.Square(1, 17, 4, 5, 4, 3, pad: 2); // every output touches padding
         yield return new BinaryConv2dParams(1, 20, 7, 21, 6, 3, 3, 1, 2, 2, 1, 0, 2, 1, 0); // asymmetric everything
         yield return BinaryConv2dParams.Square(1, 3, 1, 1, 2, 3); // single pixel: only the centre tap is inside
+        yield return BinaryConv2dParams.Square(1, 32, 9, 14, 8, 3, stride: 2); // Cin = 32: two taps fill a word exactly
+        yield return BinaryConv2dParams.Square(2, 31, 7, 6, 5, 3, dilation: 2);
     }
 }

@@ -28,8 +28,18 @@ public sealed record BinaryConv2dParams(
     public int Words => PackedLayout.WordsFor(InChannels);
     public int Taps => KernelHeight * KernelWidth;
 
-    /// <summary>Packed words in one receptive field (one im2col patch row, one output channel's weights).</summary>
+    /// <summary>Packed words in one receptive field (one output channel's weights in the <c>W</c> layout).</summary>
     public int PatchWords => Taps * Words;
+
+    /// <summary>
+    /// With Cin ≤ 32 one word would leave at least half its bits as padding, so the kernels see two taps per word
+    /// (tap 2j in bits 0–31, tap 2j + 1 in bits 32–63): half the popcount work for the same result, since the
+    /// popcount of a word is the sum over its taps.
+    /// </summary>
+    public bool PairTaps => InChannels <= 32;
+
+    /// <summary>Words per patch row as the popcount kernels see it (<see cref="PairTaps"/>).</summary>
+    public int KernelWords => PairTaps ? (Taps + 1) / 2 : PatchWords;
 
     /// <summary>Same layer with another input size (ONNX H and W may change per call).</summary>
     public BinaryConv2dParams WithInput(int batch, int height, int width) => this with { Batch = batch, InHeight = height, InWidth = width };

@@ -41,22 +41,29 @@ public sealed unsafe class BinaryConvolution : IDisposable
         Layer = layer;
         _kernel = KernelSelector.Select(layer, forceKernel);
         _coutPadded = (layer.OutChannels + IBinaryKernel.CoutBlock - 1) / IBinaryKernel.CoutBlock * IBinaryKernel.CoutBlock;
-        long plane = (long)_coutPadded * layer.PatchWords;
+        int kernelWords = layer.KernelWords;
+        long plane = (long)_coutPadded * kernelWords;
         nuint bytes = (nuint)(3 * plane * sizeof(ulong));
         _weights = (ulong*)NativeMemory.AlignedAlloc(bytes, 64);
         NativeMemory.Clear(_weights, bytes);
-        packedWeights.CopyTo(new Span<ulong>(_weights, packedWeights.Length));
-        for (int i = 0; i < packedWeights.Length; i++)
+        for (int co = 0; co < layer.OutChannels; co++)
+            for (int t = 0; t < layer.PatchWords; t++)
+            {
+                // Same word order as the gather: tap pairs share a word when PairTaps (the high tap shifted by 32).
+                long i = (long)co * kernelWords + (layer.PairTaps ? t >> 1 : t);
+                _weights[i] |= packedWeights[co * layer.PatchWords + t] << (layer.PairTaps ? 32 * (t & 1) : 0);
+            }
+        for (long i = 0; i < plane; i++)
         {
-            _weights[plane + i] = packedWeights[i] & 0x0F0F0F0F0F0F0F0FUL;
-            _weights[2 * plane + i] = (packedWeights[i] >> 4) & 0x0F0F0F0F0F0F0F0FUL;
+            _weights[plane + i] = _weights[i] & 0x0F0F0F0F0F0F0F0FUL;
+            _weights[2 * plane + i] = (_weights[i] >> 4) & 0x0F0F0F0F0F0F0F0FUL;
         }
         _alpha = alpha.ToArray();
         _tau = tau.ToArray();
         _bias = bias.Length == 0 ? new float[layer.OutChannels] : bias.ToArray();
         _correction = new ZeroPaddingCorrection(layer, packedWeights);
         int block = _kernel.PixelBlock;
-        _segment = Math.Max(block, PatchBudgetBytes / (layer.PatchWords * sizeof(ulong)) / block * block);
+        _segment = Math.Max(block, PatchBudgetBytes / (layer.KernelWords * sizeof(ulong)) / block * block);
     }
 
     public BinaryConv2dParams Layer { get; }
@@ -104,7 +111,7 @@ public sealed unsafe class BinaryConvolution : IDisposable
     /// </summary>
     internal void ComputeColumns(BinaryConv2dParams p, ulong* packed, float* y, int n, int oy, int* xs, int count)
     {
-        int block = _kernel.PixelBlock, patchWords = p.PatchWords, hOut = p.OutHeight, wOut = p.OutWidth;
+        int block = _kernel.PixelBlock, patchWords = p.KernelWords, hOut = p.OutHeight, wOut = p.OutWidth;
         ulong* image = packed + (long)n * p.InHeight * p.InWidth * p.Words;
         ulong* patches = ThreadScratch.Patches(_segment * patchWords);
         int* counts = ThreadScratch.Counts(_coutPadded * _segment);

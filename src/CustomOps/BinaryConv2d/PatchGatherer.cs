@@ -12,7 +12,8 @@ namespace BiVM.CustomOps.BinaryConv2d;
 /// The pixels are a list of output columns: consecutive for the dense conv, the active ones for the sparse conv
 /// (so a row's active pixels share one popcount pass however they are scattered). Taps are the outer loop so each
 /// tap reads one input row left to right. With stride 1, one word per pixel (Cin ≤ 64) and consecutive columns,
-/// a block of one tap is one contiguous copy.
+/// a block of one tap is one contiguous copy. With Cin ≤ 32 two taps share a word (see
+/// <see cref="BinaryConv2dParams.PairTaps"/>); the even tap is written first, the odd one OR-ed into the high half.
 /// </remarks>
 internal static unsafe class PatchGatherer
 {
@@ -25,7 +26,8 @@ internal static unsafe class PatchGatherer
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Gather(BinaryConv2dParams p, ulong* packed, int y, int* xs, int count, int pixelBlock, ulong* dst)
     {
-        int words = p.Words, patchWords = p.PatchWords, sw = p.StrideWidth;
+        int words = p.Words, patchWords = p.KernelWords, sw = p.StrideWidth;
+        bool pair = p.PairTaps;
         int blocks = (count + pixelBlock - 1) / pixelBlock;
         long blockStride = (long)patchWords * pixelBlock;
         for (int ky = 0; ky < p.KernelHeight; ky++)
@@ -35,13 +37,15 @@ internal static unsafe class PatchGatherer
             ulong* row = packed + (long)iy * p.InWidth * words;
             for (int kx = 0; kx < p.KernelWidth; kx++)
             {
-                int k0 = (ky * p.KernelWidth + kx) * words;
+                int tap = ky * p.KernelWidth + kx;
+                int k0 = pair ? tap >> 1 : tap * words;
+                int shift = pair ? 32 * (tap & 1) : 0; // 32: the odd tap of a pair goes to the high half
                 int ixOffset = kx * p.DilationWidth - p.PadLeft; // ix = x·sW + ixOffset
                 for (int b = 0; b < blocks; b++)
                 {
                     ulong* d = dst + b * blockStride + (long)k0 * pixelBlock;
                     int i0 = b * pixelBlock;
-                    if (rowInside && words == 1 && sw == 1 && i0 + pixelBlock <= count && xs[i0 + pixelBlock - 1] - xs[i0] == pixelBlock - 1)
+                    if (shift == 0 && rowInside && words == 1 && sw == 1 && i0 + pixelBlock <= count && xs[i0 + pixelBlock - 1] - xs[i0] == pixelBlock - 1)
                     {
                         int ixFirst = xs[i0] + ixOffset;
                         if (ixFirst >= 0 && ixFirst + pixelBlock <= p.InWidth)
@@ -56,7 +60,8 @@ internal static unsafe class PatchGatherer
                         int ix = i < count ? xs[i] * sw + ixOffset : -1;
                         bool inside = rowInside && ix >= 0 && ix < p.InWidth;
                         ulong* src = row + (long)ix * words;
-                        for (int wi = 0; wi < words; wi++) d[wi * pixelBlock + lane] = inside ? src[wi] : 0UL;
+                        if (shift != 0) d[lane] |= inside ? src[0] << shift : 0UL; // second tap of a pair
+                        else for (int wi = 0; wi < words; wi++) d[wi * pixelBlock + lane] = inside ? src[wi] : 0UL;
                     }
                 }
             }
