@@ -12,7 +12,7 @@ public static class BivmCommandLine
         root.Subcommands.Add(InfoCommand.Create());
         root.Subcommands.Add(MatteCommand.Create());
         root.Subcommands.Add(TrainCommand.Create());
-        root.Subcommands.Add(PendingCommand.Create("export", "Export trained weights to ONNX.", issue: 5));
+        root.Subcommands.Add(ExportCommand.Create());
         root.Subcommands.Add(EvalCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(FlopsCommand.Create());

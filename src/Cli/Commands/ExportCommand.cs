@@ -1,0 +1,112 @@
+using System.CommandLine;
+using System.Globalization;
+using BiVM.Export;
+using BiVM.Model;
+using BiVM.Model.Cost;
+using BiVM.Model.Networks;
+
+namespace BiVM.Cli.Commands;
+
+/// <summary>
+/// <c>bivm export --model FAMILY --weights FILE --out FILE [--lowered]</c>: writes a trained network (model.bin with
+/// its model.json) to ONNX with the RVM graph I/O (docs/export.md). <c>--random-seed N</c> instead exports freshly
+/// initialised weights (for tests and size checks; the file says so in its metadata). The file is written under a
+/// temporary name and renamed into place; a summary lists node counts per op type, file size and FLOPs.
+/// </summary>
+internal static class ExportCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string>("--model") { Description = "Model family: rvm, rvm-react or bivm.", Required = true };
+        model.AcceptOnlyFromAmong("rvm", "rvm-react", "bivm");
+        var weights = new Option<string?>("--weights") { Description = "Trained weights: model.bin with model.json next to it." };
+        var randomSeed = new Option<long?>("--random-seed") { Description = "Export freshly initialised weights from this seed instead of --weights (untrained; for tests)." };
+        var fullPrecision = new Option<bool>("--full-precision") { Description = "With --random-seed: the 32-bit bivm (with --weights, model.json decides)." };
+        var output = new Option<string>("--out") { Description = "Output .onnx file.", Required = true };
+        var lowered = new Option<bool>("--lowered") { Description = "Standard ONNX ops only (ai.bivm ops lowered): runs in any ONNX runtime." };
+        var trainingSeed = new Option<long?>("--training-seed") { Description = "Training data seed for the metadata (default: from the run folder's config.json)." };
+        var trainingSteps = new Option<long?>("--training-steps") { Description = "Training steps for the metadata (default: from the run folder)." };
+        var command = new Command("export", "Export a model to ONNX (ai.bivm custom ops, or --lowered).");
+        foreach (var option in new Option[] { model, weights, randomSeed, fullPrecision, output, lowered, trainingSeed, trainingSteps }) command.Options.Add(option);
+        command.SetAction(parse =>
+        {
+            var stdout = parse.InvocationConfiguration.Output;
+            var stderr = parse.InvocationConfiguration.Error;
+            var family = ModelFamilyNames.Parse(parse.GetValue(model)!);
+            var weightsPath = parse.GetValue(weights);
+            var seed = parse.GetValue(randomSeed);
+            if ((weightsPath is null) == (seed is null))
+            {
+                stderr.WriteLine("bivm export: give exactly one of --weights FILE or --random-seed N.");
+                return 2;
+            }
+            if (parse.GetValue(fullPrecision) && (family != ModelFamily.Bivm || weightsPath is not null))
+            {
+                stderr.WriteLine("bivm export: --full-precision applies to --model bivm with --random-seed only (a checkpoint's model.json says it).");
+                return 2;
+            }
+            try
+            {
+                using var network = Load(family, weightsPath, seed, parse.GetValue(fullPrecision));
+                var found = weightsPath is null ? (null, null) : TrainingProvenance.Find(weightsPath);
+                var options = new ExportOptions
+                {
+                    Lowered = parse.GetValue(lowered),
+                    TrainingSeed = parse.GetValue(trainingSeed) ?? found.DataSeed,
+                    TrainingSteps = parse.GetValue(trainingSteps) ?? found.Steps,
+                    WeightsSource = weightsPath is null ? $"random initialisation, seed {seed} (untrained)" : Path.GetFullPath(weightsPath),
+                };
+                var exported = MattingExporter.Export(network, options);
+                var outPath = parse.GetValue(output)!;
+                long size = exported.Save(outPath);
+                stdout.Write(Summary(network, exported, outPath, size, options));
+                return 0;
+            }
+            catch (Exception e) when (CliErrors.IsUserError(e))
+            {
+                stderr.WriteLine($"bivm export: {e.Message}");
+                return 1;
+            }
+        });
+        return command;
+    }
+
+    private static MattingNetwork Load(ModelFamily family, string? weightsPath, long? seed, bool fullPrecision)
+    {
+        if (weightsPath is null)
+        {
+            TorchSharp.torch.manual_seed(seed!.Value);
+            var fresh = ModelFactory.Create(family, ModelConfig.For(family, fullPrecision));
+            fresh.eval();
+            return fresh;
+        }
+        if (!File.Exists(weightsPath)) throw new FileNotFoundException($"weights {weightsPath} not found", weightsPath);
+        var network = ModelCheckpoint.Load(weightsPath);
+        if (network.Config.Family != family)
+        {
+            var actual = network.Config.Family;
+            network.Dispose();
+            throw new ArgumentException($"--model {family.ToCliName()} but {ModelCheckpoint.ConfigPath(weightsPath)} describes {actual.ToCliName()}");
+        }
+        network.eval();
+        return network;
+    }
+
+    private static string Summary(MattingNetwork network, ExportedModel exported, string path, long size, ExportOptions options)
+    {
+        var c = CultureInfo.InvariantCulture;
+        var cost = CostCounter.Measure(network, 288, 512);
+        var lines = new List<string>
+        {
+            string.Create(c, $"wrote {Path.GetFullPath(path)}: {network.Config.Family.ToCliName()}{(network.Config.FullPrecision ? " (32-bit)" : "")}, {(options.Lowered ? "lowered (standard ops only)" : "ai.bivm custom ops")}"),
+            string.Create(c, $"  weights: {options.WeightsSource}"),
+            string.Create(c, $"  training data seed {options.TrainingSeed?.ToString(c) ?? "unknown"}, steps {options.TrainingSteps?.ToString(c) ?? "unknown"}"),
+            string.Create(c, $"  file size {size} bytes ({size / 1e6:F3} MB), initializers {exported.InitializerBytes} bytes"),
+            string.Create(c, $"  FLOPs at 512x288: {cost.Flops / 1e9:F3} G (binary MACs / 64; {cost.Macs / 1e9:F3} GMAC), {cost.Parameters} parameters"),
+            "  nodes per op type:",
+        };
+        lines.AddRange(exported.NodeCounts().Select(kv => string.Create(c, $"    {kv.Key,-28} {kv.Value,5}")));
+        lines.Add(string.Create(c, $"  total nodes {exported.NodeCounts().Values.Sum()}"));
+        return string.Join(Environment.NewLine, lines) + Environment.NewLine;
+    }
+}

@@ -1,0 +1,137 @@
+using BiVM.Model.Binarization;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace BiVM.Export;
+
+/// <summary>
+/// Convolutions, their BatchNorm and activations, in eval mode. Full-precision convs get the BN folded into
+/// their weights and bias (computed in double, rounded once); binary convs get it folded into alpha/bias by
+/// <see cref="ConvBnAct.FoldForExport"/> (the binding formula of model-contract.md) and are written by
+/// <see cref="ExportGraph.BinaryConv"/>.
+/// </summary>
+internal sealed class ConvWriter(ExportGraph g)
+{
+    // A conv called more than once (the DGF's box filter runs four times) keeps one copy of its weights.
+    private readonly Dictionary<Conv2d, (string Weight, string Bias)> _written = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>conv → BN → activation.</summary>
+    public string ConvBnAct(string name, string x, ConvBnAct unit) =>
+        Activation(name + ".act", ConvBn(name, x, unit), unit.Activation);
+
+    /// <summary>conv → BN without the activation (SHB and SubEbb add shortcuts first).</summary>
+    public string ConvBn(string name, string x, ConvBnAct unit, string? mask = null, long maskScale = 1) => unit.Conv switch
+    {
+        BinaryConv2d => g.BinaryConv(name, x, unit.FoldForExport(), mask, maskScale),
+        Conv2d conv => MaskFullPrecision(name, FullConv(name, x, conv, unit.Norm), mask, maskScale),
+        var other => throw new NotSupportedException($"{name}: conv module {other.GetType().Name}"),
+    };
+
+    /// <summary>A conv created by LayerFactory.Conv without BN (SE, LR-ASPP gate, ConvGRU, DGF, projections).</summary>
+    public string BareConv(string name, string x, nn.Module<Tensor, Tensor> conv) => conv switch
+    {
+        BinaryConv2d binary => g.BinaryConv(name, x, Unfolded(binary)),
+        Conv2d full => FullConv(name, x, full, null),
+        _ => throw new NotSupportedException($"{name}: conv module {conv.GetType().Name}"),
+    };
+
+    public string Activation(string name, string x, nn.Module<Tensor, Tensor> act) => act switch
+    {
+        Identity => x,
+        ReLU => g.Op("Relu", name, [x]),
+        // torch.hardswish(x) = x·relu6(x + 3)/6, ONNX HardSwish (opset 14) is the same function.
+        Hardswish => g.Op("HardSwish", name, [x]),
+        RPReLU rp => RPReLU(name, x, rp),
+        _ => throw new NotSupportedException($"{name}: activation {act.GetType().Name}"),
+    };
+
+    /// <summary>ReActNet's RPReLU: x + b₁ → PReLU (per-channel slope) → + b₂.</summary>
+    private string RPReLU(string name, string x, RPReLU act)
+    {
+        var shiftIn = ModuleTree.Child<LearnableBias>(act, "shift_in").Shift;
+        var prelu = ModuleTree.Child<PReLU>(act, "prelu");
+        var shiftOut = ModuleTree.Child<LearnableBias>(act, "shift_out").Shift;
+        long c = shiftIn.shape[1];
+        var a = g.Op("Add", name + ".shift_in", [x, g.Weights(name + ".shift_in.b", TensorData.Floats(shiftIn), 1, c, 1, 1)]);
+        // torch's PReLU slope is [C]; ONNX PRelu broadcasts unidirectionally, so [C,1,1] lines up with NCHW.
+        var p = g.Op("PRelu", name + ".prelu", [a, g.Weights(name + ".prelu.slope", TensorData.Floats(ModuleTree.Parameter(prelu, "weight")), c, 1, 1)]);
+        return g.Op("Add", name + ".shift_out", [p, g.Weights(name + ".shift_out.b", TensorData.Floats(shiftOut), 1, c, 1, 1)]);
+    }
+
+    /// <summary>
+    /// Conv (+ BN folded): W' = W·γ/√(σ²+ε) per output channel, b' = β + (b − μ)·γ/√(σ²+ε). Folding is done
+    /// in double and rounded once, so the only difference to torch's two-step eval is float rounding.
+    /// </summary>
+    private string FullConv(string name, string x, Conv2d conv, BatchNorm2d? bn)
+    {
+        var shape = ModuleTree.Parameter(conv, "weight").shape;
+        if (!_written.TryGetValue(conv, out var initializers))
+        {
+            var (w, b) = FoldBatchNorm(conv, bn);
+            initializers = (g.Weights(name + ".weight", w, shape), g.Weights(name + ".bias", b, shape[0]));
+            _written[conv] = initializers;
+        }
+        long k = shape[2];
+        long stride = conv.stride[0], dilation = conv.dilation[0], groups = conv.groups;
+        // Every conv of src/Model uses ConvSpec's "same" padding, (k − 1)/2·dilation.
+        long pad = (k - 1) / 2 * dilation;
+        return g.Op("Conv", name, [x, initializers.Weight, initializers.Bias], n => n
+            .Attribute("kernel_shape", k, shape[3])
+            .Attribute("strides", stride, stride)
+            .Attribute("pads", pad, pad, pad, pad)
+            .Attribute("dilations", dilation, dilation)
+            .Attribute("group", groups));
+    }
+
+    private static (float[] Weight, float[] Bias) FoldBatchNorm(Conv2d conv, BatchNorm2d? bn)
+    {
+        var weight = ModuleTree.Parameter(conv, "weight");
+        var shape = weight.shape;
+        long cout = shape[0], perOut = shape[1] * shape[2] * shape[3];
+        var w = TensorData.Floats(weight);
+        var b = conv.named_parameters(recurse: false).Any(p => p.name == "bias")
+            ? TensorData.Floats(ModuleTree.Parameter(conv, "bias"))
+            : new float[cout];
+        var wOut = new float[w.Length];
+        var bOut = new float[cout];
+        double[] scale = Enumerable.Repeat(1.0, (int)cout).ToArray(), shift = new double[cout];
+        if (bn is not null)
+        {
+            var gamma = TensorData.Floats(bn.weight!);
+            var beta = TensorData.Floats(bn.bias!);
+            var mean = TensorData.Floats(bn.running_mean!);
+            var variance = TensorData.Floats(bn.running_var!);
+            for (int c = 0; c < cout; c++)
+            {
+                scale[c] = gamma[c] / Math.Sqrt(variance[c] + bn.eps);
+                shift[c] = beta[c] - mean[c] * scale[c];
+            }
+        }
+        for (int c = 0; c < cout; c++)
+        {
+            for (long i = 0; i < perOut; i++) wOut[c * perOut + i] = (float)(w[c * perOut + i] * scale[c]);
+            bOut[c] = (float)(b[c] * scale[c] + shift[c]);
+        }
+        return (wOut, bOut);
+    }
+
+    /// <summary>
+    /// SHB's masked 3×3 in the 32-bit BiVM: conv·up^k(mask), as in training (the binary model uses
+    /// SparseBinaryConv2d instead). Nearest upsampling by repetition, then crop (model-contract.md).
+    /// </summary>
+    private string MaskFullPrecision(string name, string y, string? mask, long maskScale)
+    {
+        if (mask is null) return y;
+        var up = MaskUpsampler.Upsample(g, name + ".mask", mask, maskScale, y);
+        return g.Op("Mul", name + ".apply_mask", [y, up]);
+    }
+
+    /// <summary>A binary conv with no BN after it: alpha = mean|w|, bias = the conv's own bias (or 0).</summary>
+    private static FoldedBinaryConv Unfolded(BinaryConv2d conv)
+    {
+        using var _ = no_grad();
+        var scale = conv.Scale();
+        var bias = conv.Bias is null ? zeros_like(scale) : conv.Bias.detach().clone();
+        return new FoldedBinaryConv(conv.SignWeight(), scale, bias, conv.Tau.detach().clone(), conv.KernelSize, conv.Stride, conv.Padding, conv.Dilation);
+    }
+}

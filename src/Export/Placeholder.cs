@@ -1,1 +1,0 @@
-namespace BiVM.Export; internal static class Placeholder {}
