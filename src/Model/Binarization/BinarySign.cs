@@ -10,7 +10,12 @@ namespace BiVM.Model.Binarization;
 public static class BinarySign
 {
     /// <summary>+1 where x ≥ 0, −1 elsewhere; no gradient.</summary>
-    public static Tensor Hard(Tensor x) => x.ge(0).to_type(x.dtype).mul(2).sub(1).detach();
+    public static Tensor Hard(Tensor x)
+    {
+        using var plus = tensor(1.0, dtype: x.dtype, device: x.device);
+        using var minus = tensor(-1.0, dtype: x.dtype, device: x.device);
+        return where(x.ge(0), plus, minus).detach();
+    }
 
     /// <summary>
     /// Forward: exactly <see cref="Hard"/> (the added term c − c.detach() is exactly 0, so no rounding
