@@ -1,3 +1,4 @@
+using System.Buffers;
 using BiVM.CustomOps.BinaryConv2d;
 
 namespace BiVM.CustomOps.SparseBinaryConv2d;
@@ -39,7 +40,19 @@ public sealed unsafe class SparseBinaryConvolution
         int k = MaskScale, hOut = p.OutHeight, wOut = p.OutWidth;
         var (mh, mw) = MaskGeometry.MaskSize(hOut, wOut, k);
         var needed = MarkNeededPixels(p, mask, mh, mw);
+        try
+        {
+            Compute(p, x, mask, mh, mw, y, needed, parallel);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(needed);
+        }
+    }
 
+    private void Compute(BinaryConv2dParams p, float* x, byte* mask, int mh, int mw, float* y, byte[] needed, ParallelRunner parallel)
+    {
+        int k = MaskScale, hOut = p.OutHeight, wOut = p.OutWidth, batch = p.Batch, height = p.InHeight, width = p.InWidth;
         using var packed = new PackedActivations(p);
         parallel(batch * height, row =>
         {
@@ -84,7 +97,9 @@ public sealed unsafe class SparseBinaryConvolution
     private byte[] MarkNeededPixels(BinaryConv2dParams p, byte* mask, int mh, int mw)
     {
         int k = MaskScale, hOut = p.OutHeight, wOut = p.OutWidth, w = p.InWidth;
-        var needed = new byte[p.Batch * p.InHeight * w];
+        // Pooled: a per-call allocation of N·H·W bytes would feed the GC on every frame.
+        var needed = ArrayPool<byte>.Shared.Rent(p.Batch * p.InHeight * w);
+        Array.Clear(needed, 0, p.Batch * p.InHeight * w);
         for (int n = 0; n < p.Batch; n++)
             for (int my = 0; my < mh; my++)
             {
