@@ -14,23 +14,25 @@ public sealed class NetworkParityTests(ITestOutputHelper log)
     private const double Tolerance = 1e-4;
     private static readonly string[] Images = [MattingContract.Foreground, MattingContract.Alpha];
 
-    public static TheoryData<string, bool, int, int, double, int> Cases => new()
+    public static TheoryData<string, bool, int, int, double, int, int> Cases => new()
     {
-        // family, 32-bit bivm, height, width, downsample_ratio, frames
+        // family, 32-bit bivm, height, width, downsample_ratio, frames, batch
         // The full 10-frame sequence for the BiVM file (at r = 1 and through the DGF); the other cases use 3 frames (the state is carried from
         // frame 2 on, and on the shared 2-core test machine a 10-frame case costs ~5 s per family and size).
-        { "bivm", false, 64, 64, 1.0, 10 },
-        { "bivm", false, 65, 97, 0.5, 10 },
-        { "bivm", true, 65, 97, 0.5, 3 },
-        { "rvm-react", false, 64, 96, 1.0, 3 },
-        { "rvm-react", false, 65, 97, 0.5, 3 },
-        { "rvm", false, 65, 97, 0.5, 3 },
-        { "rvm", false, 64, 64, 1.0, 3 },
+        { "bivm", false, 64, 64, 1.0, 10, 1 },
+        { "bivm", false, 65, 97, 0.5, 10, 1 },
+        { "bivm", true, 65, 97, 0.5, 3, 1 },
+        { "rvm-react", false, 64, 96, 1.0, 3, 1 },
+        { "rvm-react", false, 65, 97, 0.5, 3, 1 },
+        { "rvm", false, 65, 97, 0.5, 3, 1 },
+        { "rvm", false, 64, 64, 1.0, 3, 1 },
+        // Batch 2 (two different clips): per-frame τ* search, [1,1,1,1] first-frame state broadcast to B = 2.
+        { "bivm", false, 64, 96, 0.5, 3, 2 },
     };
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void TorchSharp_custom_ops_and_lowered_graph_agree(string family, bool fullPrecision, int height, int width, double ratio, int frames)
+    public void TorchSharp_custom_ops_and_lowered_graph_agree(string family, bool fullPrecision, int height, int width, double ratio, int frames, int batch)
     {
         using var network = TestNetworks.Create(ModelFamilyNames.Parse(family), fullPrecision);
         var custom = MattingExporter.Export(network).ToBytes();
@@ -40,19 +42,19 @@ public sealed class NetworkParityTests(ITestOutputHelper log)
         using var ortLowered = new OrtMatting(lowered);
         // What applications run: all of ORT's graph rewrites (fusions change float rounding, not meaning).
         using var ortOptimized = new OrtMatting(custom, level: GraphOptimizationLevel.ORT_ENABLE_ALL);
-        var shape = new[] { 1, 3, height, width };
+        var shape = new[] { batch, 3, height, width };
         var torchVsCustom = new Parity();
         var customVsLowered = new Parity();
         var torchVsOptimized = new Parity();
         var outputs = MattingContract.Outputs.ToArray();
         int t = 0, unclamped = 0, total = 0;
-        foreach (var frame in Sequences.Frames(frames, height, width))
+        foreach (var frame in Sequences.Frames(frames, height, width, batch))
         {
             var reference = torch.Step(frame, shape, ratio);
             var a = ortCustom.Step(frame, shape, (float)ratio);
             var b = ortLowered.Step(frame, shape, (float)ratio);
             Assert.Equal(shape, a.Shapes[MattingContract.Foreground]);
-            Assert.Equal([1, 1, height, width], a.Shapes[MattingContract.Alpha]);
+            Assert.Equal([batch, 1, height, width], a.Shapes[MattingContract.Alpha]);
             unclamped += reference[MattingContract.Alpha].Count(v => v is > 0 and < 1);
             total += reference[MattingContract.Alpha].Length;
             torchVsCustom.Add(t, reference, a, outputs);
@@ -60,7 +62,7 @@ public sealed class NetworkParityTests(ITestOutputHelper log)
             torchVsOptimized.Add(t, reference, ortOptimized.Step(frame, shape, (float)ratio), outputs);
             t++;
         }
-        log.WriteLine($"{family}{(fullPrecision ? " 32-bit" : "")} {width}x{height} r={ratio} x{frames} frames");
+        log.WriteLine($"{family}{(fullPrecision ? " 32-bit" : "")} {width}x{height} r={ratio} x{frames} frames, batch {batch}");
         log.WriteLine($"  torch vs ai.bivm: {torchVsCustom}");
         log.WriteLine($"  pha strictly inside (0, 1): {100.0 * unclamped / total:F1} %");
         log.WriteLine($"  ai.bivm vs lowered: {customVsLowered}");
