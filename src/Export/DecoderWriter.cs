@@ -4,9 +4,6 @@ using static TorchSharp.torch;
 
 namespace BiVM.Export;
 
-/// <summary>Decoder result as graph value names: hidden [B,16,h,w] and the next states r1..r4.</summary>
-internal sealed record DecodedNames(string Hidden, string[] States);
-
 /// <summary>
 /// RVM's recurrent decoder with BiVM's SHB (src/Model/Decoder), one frame at a time (T = 1, like RVM's
 /// ONNX release): the ConvGRUs read r_k·i and their new hidden state is both the block output and r_k·o.

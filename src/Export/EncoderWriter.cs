@@ -5,9 +5,6 @@ using static TorchSharp.torch;
 
 namespace BiVM.Export;
 
-/// <summary>f1..f4 as graph value names (f4 before LR-ASPP, like EncoderFeatures).</summary>
-internal sealed record FeatureNames(string F1, string F2, string F3, string F4);
-
 /// <summary>
 /// The two encoders (MobileNetV3-Large for rvm / rvm-react, EBB for bivm) and LR-ASPP, mirroring their
 /// forwards in src/Model/Encoder one op at a time.

@@ -80,6 +80,12 @@ internal sealed class ExportGraph
         return name;
     }
 
+    /// <summary>
+    /// Forgets memoised results. Called after the nodes that will move into an If branch: a value computed there
+    /// is not visible in the main graph, so later code must not reuse it.
+    /// </summary>
+    public void ForgetMemo() => _memo.Clear();
+
     public string Floats(string hint, float[] data, params long[] dims) => Constant("f", hint, data, dims,
         (n, d, s) => Tensors.Float(n, d, s));
 

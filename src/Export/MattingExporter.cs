@@ -58,6 +58,7 @@ public static class MattingExporter
         int binaryOutsideIf = g.BinaryNodes.Count;
         var refined = new RefinerWriter(g, convs).Refine("refiner", ModuleTree.Child<DeepGuidedFilter>(network, "refiner"), src, small, parts[0], parts[1], decoded.Hidden);
         int elseEnd = g.NodeNames.Count;
+        g.ForgetMemo();
         var chosen = g.Ops("If", "refiner.if_downsampled", [isOne], 2);
 
         var fgr = g.Op("Add", "fgr.residual", [chosen[0], src]);

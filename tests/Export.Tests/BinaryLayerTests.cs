@@ -85,7 +85,7 @@ public sealed class BinaryLayerTests(ITestOutputHelper log)
             if (mask is not null) g.Builder.Input("Mask", TensorProto.Types.DataType.Uint8, "N", 1, "MH", "MW");
             var y = g.BinaryConv("layer", "X", integer, mask is null ? null : "Mask", Math.Max(1, maskScale));
             g.Builder.Output(y, TensorProto.Types.DataType.Float, "N", cout, "HO", "WO");
-            using var session = new OrtMatting.OneLayer(g.Builder.ToBytes());
+            using var session = new OneLayerSession(g.Builder.ToBytes());
             return session.Run(xs, [n, (int)cin, h, w], mask?.data<byte>().ToArray(), mask?.shape.Select(d => (int)d).ToArray());
         }
 

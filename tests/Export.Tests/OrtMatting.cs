@@ -5,12 +5,6 @@ using Microsoft.ML.OnnxRuntime.Tensors;
 
 namespace BiVM.Export.Tests;
 
-/// <summary>One frame's results: fgr, pha, r1o..r4o, and any extra outputs (binary node outputs), as flat arrays.</summary>
-internal sealed record FrameResult(Dictionary<string, float[]> Values, Dictionary<string, int[]> Shapes)
-{
-    public float[] this[string name] => Values[name];
-}
-
 /// <summary>Runs an exported file frame by frame with the recurrent state carried (r*o fed back as r*i).</summary>
 internal sealed class OrtMatting : IDisposable
 {
@@ -50,27 +44,4 @@ internal sealed class OrtMatting : IDisposable
     }
 
     public void Dispose() => _session.Dispose();
-
-    /// <summary>A one-layer graph X (and Mask) → Y with the ai.bivm ops registered and no graph rewrites.</summary>
-    public sealed class OneLayer(byte[] model) : IDisposable
-    {
-        private readonly InferenceSession _session = Create(model);
-
-        private static InferenceSession Create(byte[] model)
-        {
-            using var options = new SessionOptions { IntraOpNumThreads = 1, GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL };
-            BiVMOps.Register(options);
-            return new InferenceSession(model, options);
-        }
-
-        public float[] Run(float[] x, int[] shape, byte[]? mask, int[]? maskShape)
-        {
-            var inputs = new List<NamedOnnxValue> { NamedOnnxValue.CreateFromTensor("X", new DenseTensor<float>(x, shape)) };
-            if (mask is not null) inputs.Add(NamedOnnxValue.CreateFromTensor("Mask", new DenseTensor<byte>(mask, maskShape!)));
-            using var results = _session.Run(inputs);
-            return results.First().AsTensor<float>().ToArray();
-        }
-
-        public void Dispose() => _session.Dispose();
-    }
 }
