@@ -15,7 +15,7 @@ namespace BiVM.Benchmarks.Quick;
 public static class QuickBench
 {
     /// <summary>Samples per measurement (each sample ≈ 4 ms of calls).</summary>
-    public const int Samples = 25;
+    public const int Samples = 80;
 
     public static BenchReport Run(IReadOnlyList<int> threadCounts, string? kernel = null, TextWriter? progress = null)
     {
