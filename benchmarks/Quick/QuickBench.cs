@@ -65,7 +65,7 @@ public static class QuickBench
         : "wall time";
 
     public static string ToJson(BenchReport report) =>
-        JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }) + Environment.NewLine;
+        JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }) + Environment.NewLine;
 
     /// <summary>Markdown tables (the same ones docs/kernels.md quotes).</summary>
     public static string ToText(BenchReport report)

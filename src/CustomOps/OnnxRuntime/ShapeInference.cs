@@ -52,11 +52,12 @@ internal static class ShapeInference
     private static string Named(string name, long size = -1) =>
         size > 0 || name.Length > 0 ? name : $"bivm_unk_{Interlocked.Increment(ref s_unknown)}";
 
-    private static (long Size, string Name) OutputDim(long size, string name, int k, int stride, int dilation, int padTotal)
+    internal static (long Size, string Name) OutputDim(long size, string name, int k, int stride, int dilation, int padTotal)
     {
         if (size > 0) return ((size + padTotal - dilation * (k - 1) - 1) / stride + 1, "");
         if (name.Length == 0) return (-1, "");
         if (stride == 1 && padTotal == dilation * (k - 1)) return (-1, name);
-        return (-1, $"floor(({name}+{padTotal - dilation * (k - 1) - 1})/{stride})+1");
+        int offset = padTotal - dilation * (k - 1) - 1;
+        return (-1, $"floor(({name}{(offset < 0 ? "-" : "+")}{Math.Abs(offset)})/{stride})+1");
     }
 }
