@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 
 namespace BiVM.CustomOps.BinaryConv2d;
 
@@ -45,12 +46,17 @@ internal static unsafe class PatchGatherer
                 {
                     ulong* d = dst + b * blockStride + (long)k0 * pixelBlock;
                     int i0 = b * pixelBlock;
-                    if (shift == 0 && rowInside && words == 1 && sw == 1 && i0 + pixelBlock <= count && xs[i0 + pixelBlock - 1] - xs[i0] == pixelBlock - 1)
+                    if (rowInside && words == 1 && i0 + pixelBlock <= count && xs[i0 + pixelBlock - 1] - xs[i0] == pixelBlock - 1)
                     {
-                        int ixFirst = xs[i0] + ixOffset;
-                        if (ixFirst >= 0 && ixFirst + pixelBlock <= p.InWidth)
+                        // Fast path: one word per pixel, consecutive output columns, every lane inside the row.
+                        int ixFirst = xs[i0] * sw + ixOffset;
+                        if (ixFirst >= 0 && ixFirst + (pixelBlock - 1) * sw < p.InWidth)
                         {
-                            for (int lane = 0; lane < pixelBlock; lane++) d[lane] = row[ixFirst + lane];
+                            ulong* src = row + ixFirst;
+                            if (shift == 0 && sw == 1 && pixelBlock == 4 && Vector256.IsHardwareAccelerated) Vector256.Store(Vector256.Load(src), d);
+                            else if (shift == 0 && sw == 1 && pixelBlock == 8 && Vector512.IsHardwareAccelerated) Vector512.Store(Vector512.Load(src), d);
+                            else if (shift == 0) for (int lane = 0; lane < pixelBlock; lane++) d[lane] = src[lane * sw];
+                            else for (int lane = 0; lane < pixelBlock; lane++) d[lane] |= src[lane * sw] << shift;
                             continue;
                         }
                     }
