@@ -18,7 +18,7 @@ public sealed unsafe class BinaryConvolution : IDisposable
     /// <summary>Bytes of patches one segment may use: small enough to stay in L1 while every channel block reads it.</summary>
     private const int PatchBudgetBytes = 16 * 1024;
 
-    private readonly ulong* _weights; // 3 planes [coutPadded, patchWords]: words, low nibbles, high nibbles; rows ≥ Cout are zero
+    private readonly ulong* _weights; // 3 planes [coutPadded, KernelWords]: words, low nibbles, high nibbles; rows ≥ Cout are zero
     private readonly int _coutPadded;
     private readonly float[] _alpha, _tau, _bias;
     private readonly ZeroPaddingCorrection _correction;
