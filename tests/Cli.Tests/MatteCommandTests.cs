@@ -85,6 +85,28 @@ public sealed class MatteCommandTests : IDisposable
     }
 
     [Fact]
+    public void Frames_option_mattes_a_preview_of_the_first_n_frames()
+    {
+        string input = WriteVideo("long.mkv", frames: 8);
+        string composite = Path.Combine(_dir, "preview.mkv");
+        var (code, stdout, stderr) = Run("matte", input, "--model", _model, "--out", composite, "--frames", "3");
+        Assert.True(code == 0, stderr);
+        Assert.Contains("matted 3 frame(s)", stdout);
+        Assert.Equal(3, ReadVideo(composite).Count);
+        Assert.Equal(1, Run("matte", input, "--model", _model, "--frames", "0").Code);
+    }
+
+    [Fact]
+    public void Without_a_shipped_model_matte_says_so_instead_of_guessing()
+    {
+        if (BiVM.Estimators.Video.DefaultModel.IsAvailable) return;   // a build with models/bivm.onnx embeds it
+        string input = WriteVideo("in3.mkv", frames: 1);
+        var (code, _, stderr) = Run("matte", input, "--out", Path.Combine(_dir, "o.mkv"));
+        Assert.Equal(1, code);
+        Assert.Contains("no default model", stderr);
+    }
+
+    [Fact]
     public void A_folder_of_images_gives_a_folder_of_pngs_named_after_the_inputs()
     {
         string folder = Directory.CreateDirectory(Path.Combine(_dir, "frames")).FullName;

@@ -16,16 +16,18 @@ internal static class MatteCommand
         var foreground = new Option<string?>("--foreground") { Description = "Foreground output (same forms as --out)." };
         var model = new Option<string?>("--model") { Description = "ONNX model file (bivm, rvm or rvm-react). Default: the model shipped with bivm." };
         var downsample = new Option<float?>("--downsample") { Description = "Downsample ratio in (0, 1]. Default: min(512 / max(H, W), 1)." };
+        var maxFrames = new Option<int?>("--frames") { Description = "Matte only the first N frames (a preview)." };
         var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads (0: one per core).", DefaultValueFactory = _ => 0 };
 
         var command = new Command("matte", "Matte a video, an image or a folder of images: composite, alpha and foreground.");
         command.Arguments.Add(input);
-        foreach (var option in new Option[] { output, background, alpha, foreground, model, downsample, threads }) command.Options.Add(option);
+        foreach (var option in new Option[] { output, background, alpha, foreground, model, downsample, threads, maxFrames }) command.Options.Add(option);
 
         command.SetAction((parse, cancel) =>
         {
             var request = new MatteRequest(parse.GetValue(input)!, parse.GetValue(output), parse.GetValue(background)!,
-                parse.GetValue(alpha), parse.GetValue(foreground), parse.GetValue(model), parse.GetValue(downsample), parse.GetValue(threads));
+                parse.GetValue(alpha), parse.GetValue(foreground), parse.GetValue(model), parse.GetValue(downsample), parse.GetValue(threads), parse.GetValue(maxFrames));
+            if (request.MaxFrames is <= 0) { parse.InvocationConfiguration.Error.WriteLine("bivm matte: --frames must be at least 1"); return Task.FromResult(1); }
             var stdout = parse.InvocationConfiguration.Output;
             try
             {

@@ -13,7 +13,8 @@ internal sealed record MatteRequest(
     string? Foreground = null,
     string? Model = null,
     float? Downsample = null,
-    int Threads = 0);
+    int Threads = 0,
+    int? MaxFrames = null);
 
 internal sealed record MatteSummary(int Frames, double Seconds, string Model, IReadOnlyList<string> Outputs)
 {
@@ -60,7 +61,8 @@ internal static class MatteJob
 
             var clock = Stopwatch.StartNew();
             int index = 0;
-            foreach (var frame in source.Frames())
+            var frames = request.MaxFrames is { } max ? source.Frames().Take(max) : source.Frames();
+            foreach (var frame in frames)
             {
                 using (frame)
                 {
@@ -78,7 +80,7 @@ internal static class MatteJob
                     }
                     if (foreground is not null) WriteRgb(foreground, matte.ForegroundRgb24(), matte, name);
                     index++;
-                    progress?.Invoke(index, source.DeclaredFrames, clock.Elapsed.TotalSeconds);
+                    progress?.Invoke(index, request.MaxFrames is { } cap && source.DeclaredFrames is { } d ? Math.Min(cap, d) : request.MaxFrames ?? source.DeclaredFrames, clock.Elapsed.TotalSeconds);
                 }
             }
             foreach (var sink in sinks) sink.Commit();
