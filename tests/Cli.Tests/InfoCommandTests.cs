@@ -8,10 +8,8 @@ public class InfoCommandTests
 {
     private static (int Code, string Out) Run(params string[] args)
     {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        int code = BivmCommandLine.Build().Parse(args).Invoke(new InvocationConfiguration { Output = output, Error = error });
-        return (code, output.ToString() + error.ToString());
+        var (code, stdout, stderr) = CliRunner.Run(args);
+        return (code, stdout + stderr);
     }
 
     [Fact]
