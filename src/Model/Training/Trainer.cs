@@ -71,13 +71,15 @@ public sealed class Trainer : IDisposable
             using var optimizer = CreateOptimizer(_network, stage.LearningRates);
             if (stepInStage > 0) _store.LoadOptimizer(optimizer);
             var generator = new ClipGenerator(new ClipOptions { Frames = stage.Frames, Width = stage.Width, Height = stage.Height }, DataSplit.Training, _media);
-            int firstStep = state.StepsDone;
-            Task<List<Clip>> next = Fetch(generator, stage, firstStep);
             for (int i = stepInStage; i < stage.Steps; i++)
             {
                 int step = state.StepsDone;   // 0-based global step
-                var clips = next.GetAwaiter().GetResult();
-                if (i + 1 < stage.Steps) next = Fetch(generator, stage, step + 1);   // generate while the network trains
+                // Clips are made on this thread, not prefetched on another. With a prefetching thread
+                // allocating large arrays, one run failed after 930 steps inside BatchNorm with "alpha
+                // must not be a floating point number": most likely a GC on that thread finalizing one of
+                // TorchSharp's temporary Scalars while a LibTorch call still used it. Generation costs
+                // ~2 % of a step, so the overlap is not worth that risk.
+                var clips = Fetch(generator, stage, step);
                 var losses = Step(stage, optimizer, clips);
                 state = new TrainingState(step + 1, state.Seconds + clock.Elapsed.TotalSeconds);
                 clock.Restart();
@@ -94,8 +96,8 @@ public sealed class Trainer : IDisposable
         return _store.FinalWeights;
     }
 
-    private Task<List<Clip>> Fetch(ClipGenerator generator, StageConfig stage, int step) =>
-        Task.Run(() => Enumerable.Range(0, stage.BatchSize).Select(b => generator.Generate(_config.DataSeed, (long)step * stage.BatchSize + b)).ToList());
+    private List<Clip> Fetch(ClipGenerator generator, StageConfig stage, int step) =>
+        Enumerable.Range(0, stage.BatchSize).Select(b => generator.Generate(_config.DataSeed, (long)step * stage.BatchSize + b)).ToList();
 
     private Dictionary<string, double> Step(StageConfig stage, OptimizerHelper optimizer, List<Clip> clips)
     {
