@@ -170,5 +170,11 @@ public sealed class MatteCommandTests : IDisposable
         var (code3, _, stderr3) = Run("matte", input, "--model", _model, "--alpha", Path.Combine(_dir, "alpha.mp4"));
         Assert.Equal(1, code3);
         Assert.Contains("losslessly", stderr3);
+
+        long before = new FileInfo(input).Length;
+        var (code4, _, stderr4) = Run("matte", input, "--model", _model, "--out", input);
+        Assert.Equal(1, code4);
+        Assert.Contains("would overwrite the input", stderr4);
+        Assert.Equal(before, new FileInfo(input).Length);
     }
 }

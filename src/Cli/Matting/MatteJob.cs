@@ -57,7 +57,7 @@ internal static class MatteJob
             var composite = Add(sinks, FrameSink.Create(request.Out ?? DefaultOut(request.Input, source.Kind), "--out", source.Fps, isColor: true, lossless: false, single));
             var alpha = request.Alpha is null ? null : Add(sinks, FrameSink.Create(request.Alpha, "--alpha", source.Fps, isColor: false, lossless: true, single));
             var foreground = request.Foreground is null ? null : Add(sinks, FrameSink.Create(request.Foreground, "--foreground", source.Fps, isColor: true, lossless: false, single));
-            CheckDistinct(sinks);
+            CheckDistinct(sinks, request.Input);
 
             var clock = Stopwatch.StartNew();
             int index = 0;
@@ -98,10 +98,13 @@ internal static class MatteJob
         return sink;
     }
 
-    private static void CheckDistinct(List<FrameSink> sinks)
+    private static void CheckDistinct(List<FrameSink> sinks, string input)
     {
         var dup = sinks.GroupBy(s => System.IO.Path.GetFullPath(s.Path)).FirstOrDefault(g => g.Count() > 1);
         if (dup is not null) throw new ArgumentException($"two outputs name the same path: {dup.Key}");
+        string inputPath = System.IO.Path.GetFullPath(input).TrimEnd('/');
+        var clash = sinks.FirstOrDefault(s => System.IO.Path.GetFullPath(s.Path).TrimEnd('/') == inputPath);
+        if (clash is not null) throw new ArgumentException($"{clash.Path}: an output would overwrite the input");
     }
 
     private static void WriteRgb(FrameSink sink, byte[] rgb, MatteFrame matte, string name)
