@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using BiVM.Data.Media;
 using BiVM.Data.Synthesis;
 using BiVM.Model.Decoder;
@@ -63,23 +64,53 @@ public sealed class Trainer : IDisposable
         if (_config.Stages.Any(s => s.Lbm)) _teacher = LoadTeacher(_config.Teacher!);
 
         _network.train();
+        for (int recoveries = 0; ; recoveries++)
+        {
+            try
+            {
+                TrainStages(state, log, cancel, progress);
+                break;
+            }
+            catch (ExternalException e) when (recoveries < MaxRecoveries && _store.HasCheckpoint)
+            {
+                // LibTorch reported an impossible internal state (e.g. an integer tensor handed a float
+                // alpha inside BatchNorm). TorchSharp frees the Scalars of implicit conversions from the
+                // GC's finalizer thread (dotnet/TorchSharp#1496), a race we cannot close from here; the
+                // step is redone from the last checkpoint, which resume makes exact.
+                state = _store.LoadState();
+                _store.LoadWeights(_network);
+                log = new TrainingLog(_store.LogPath, state.StepsDone);
+                log.Note($"step {state.StepsDone + 1}: LibTorch error, redone from the checkpoint: {e.Message.Split('\n')[0]}");
+            }
+        }
+        _store.SaveFinal(_network);
+        return _store.FinalWeights;
+    }
+
+    /// <summary>Called with the 0-based step before it runs; tests use it to inject a LibTorch failure.</summary>
+    internal Action<int>? BeforeStep { get; set; }
+
+    /// <summary>At most this many steps are redone after a transient LibTorch error, per run.</summary>
+    private const int MaxRecoveries = 5;
+
+    private void TrainStages(TrainingState state, TrainingLog log, CancellationToken cancel, Action<StepReport>? progress)
+    {
+        var network = Network;
         var clock = Stopwatch.StartNew();
         var (stageIndex, stepInStage) = TrainingState.Locate(_config, state.StepsDone);
         for (; stageIndex < _config.Stages.Count; stageIndex++, stepInStage = 0)
         {
             var stage = _config.Stages[stageIndex];
-            using var optimizer = CreateOptimizer(_network, stage.LearningRates);
+            using var optimizer = CreateOptimizer(network, stage.LearningRates);
             if (stepInStage > 0) _store.LoadOptimizer(optimizer);
             var generator = new ClipGenerator(new ClipOptions { Frames = stage.Frames, Width = stage.Width, Height = stage.Height }, DataSplit.Training, _media);
             for (int i = stepInStage; i < stage.Steps; i++)
             {
                 int step = state.StepsDone;   // 0-based global step
-                // Clips are made on this thread, not prefetched on another. With a prefetching thread
-                // allocating large arrays, one run failed after 930 steps inside BatchNorm with "alpha
-                // must not be a floating point number": most likely a GC on that thread finalizing one of
-                // TorchSharp's temporary Scalars while a LibTorch call still used it. Generation costs
-                // ~2 % of a step, so the overlap is not worth that risk.
+                // Clips are made on this thread, not prefetched on another: a second thread allocating
+                // during LibTorch calls widens the Scalar race described in Run (~2 % of a step).
                 var clips = Fetch(generator, stage, step);
+                BeforeStep?.Invoke(step);
                 var losses = Step(stage, optimizer, clips);
                 state = new TrainingState(step + 1, state.Seconds + clock.Elapsed.TotalSeconds);
                 clock.Restart();
@@ -88,12 +119,10 @@ public sealed class Trainer : IDisposable
                 progress?.Invoke(report);
                 bool stageEnd = i + 1 == stage.Steps;
                 if (stageEnd || state.StepsDone % _config.CheckpointEvery == 0 || cancel.IsCancellationRequested)
-                    _store.Save(_network, optimizer, state);
+                    _store.Save(network, optimizer, state);
                 cancel.ThrowIfCancellationRequested();
             }
         }
-        _store.SaveFinal(_network);
-        return _store.FinalWeights;
     }
 
     private List<Clip> Fetch(ClipGenerator generator, StageConfig stage, int step) =>

@@ -25,6 +25,10 @@ public sealed class TrainingLog
         File.Move(temp, path, overwrite: true);
     }
 
+    /// <summary>Events that are not steps (recoveries) go to events.log next to the CSV.</summary>
+    public void Note(string message) =>
+        File.AppendAllText(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(_path))!, "events.log"), $"{DateTime.UtcNow:O} {message}\n");
+
     public void Append(StepReport report)
     {
         string Value(string key) => report.Losses.TryGetValue(key, out double v) ? v.ToString("G6", CultureInfo.InvariantCulture) : "";

@@ -60,6 +60,42 @@ public class TrainerTests
         }
     }
 
+    [Fact]
+    public void A_transient_libtorch_error_is_redone_from_the_checkpoint_with_the_same_result()
+    {
+        string dir = Directory.CreateTempSubdirectory("bivm-train-").FullName;
+        try
+        {
+            var config = Tiny(ModelFamily.Rvm, steps: 4, checkpointEvery: 2);
+            using (var straight = new Trainer(config, Path.Combine(dir, "straight")))
+                straight.Run(resume: false);
+
+            using (var failing = new Trainer(config, Path.Combine(dir, "failing")))
+            {
+                bool failed = false;
+                failing.BeforeStep = step =>
+                {
+                    if (step == 3 && !failed) { failed = true; throw new System.Runtime.InteropServices.ExternalException("injected LibTorch error"); }
+                };
+                failing.Run(resume: false);
+                Assert.True(failed);
+            }
+            Assert.Contains("injected LibTorch error", File.ReadAllText(Path.Combine(dir, "failing", "events.log")));
+
+            using var a = ModelCheckpoint.Load(Path.Combine(dir, "straight", "final", "model.bin"));
+            using var b = ModelCheckpoint.Load(Path.Combine(dir, "failing", "final", "model.bin"));
+            var pb = b.state_dict();
+            foreach (var (name, value) in a.state_dict())
+                Assert.True(value.equal(pb[name]).all().item<bool>(), $"{name} differs after the recovery");
+            Assert.Equal(File.ReadAllLines(Path.Combine(dir, "straight", "losses.csv")).Select(DropTime),
+                File.ReadAllLines(Path.Combine(dir, "failing", "losses.csv")).Select(DropTime));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     private static string DropTime(string csvRow) => csvRow[..csvRow.LastIndexOf(',')];
 
     [Fact]
