@@ -3,6 +3,10 @@
 # Build first with ./install.sh. Set BIVM_TEST_FILTER to pass a --filter expression.
 set -euo pipefail
 cd "$(dirname "$0")"
+# TorchSharp frees the Scalars of implicit conversions from the GC's finalizer thread
+# (dotnet/TorchSharp#1496); a GC that lands inside a LibTorch call can free one in use and make
+# LibTorch fail with an impossible error. A 1 GiB gen0 budget makes GCs rare during the tests.
+export DOTNET_GCgen0size="${DOTNET_GCgen0size:-0x40000000}"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 args=(test BiVM.Onnx.sln -c Release --nologo)
