@@ -46,10 +46,8 @@ internal static class ModelEvaluator
             var dirs = ClipFolder.ClipDirectories(dataDir);
             return (Path.GetFileName(Path.GetFullPath(dataDir).TrimEnd('/')), dirs.Select(ClipFolder.Read), dirs.Count);
         }
-        var spec = seed is { } s && s != DataSets.Validation.Seed || clipCount != DataSets.Validation.ClipCount
-            || frames != DataSets.Validation.Options.Frames || width != DataSets.Validation.Options.Width || height != DataSets.Validation.Options.Height
-            ? DataSets.ValidationWithSeed(seed ?? DataSets.Validation.Seed, clipCount, new ClipOptions { Frames = frames, Width = width, Height = height })
-            : DataSets.Validation;
+        // With the defaults this is exactly DataSets.Validation (same name, seed, split, count and options).
+        var spec = DataSets.ValidationWithSeed(seed ?? DataSets.Validation.Seed, clipCount, new ClipOptions { Frames = frames, Width = width, Height = height });
         return (spec.Name, spec.Clips(), spec.ClipCount);
     }
 }

@@ -62,6 +62,7 @@ internal static class MatteJob
             var clock = Stopwatch.StartNew();
             int index = 0;
             var frames = request.MaxFrames is { } max ? source.Frames().Take(max) : source.Frames();
+            int? total = request.MaxFrames is { } cap ? Math.Min(cap, source.DeclaredFrames ?? cap) : source.DeclaredFrames;
             foreach (var frame in frames)
             {
                 using (frame)
@@ -80,7 +81,7 @@ internal static class MatteJob
                     }
                     if (foreground is not null) WriteRgb(foreground, matte.ForegroundRgb24(), matte, name);
                     index++;
-                    progress?.Invoke(index, request.MaxFrames is { } cap && source.DeclaredFrames is { } d ? Math.Min(cap, d) : request.MaxFrames ?? source.DeclaredFrames, clock.Elapsed.TotalSeconds);
+                    progress?.Invoke(index, total, clock.Elapsed.TotalSeconds);
                 }
             }
             foreach (var sink in sinks) sink.Commit();
