@@ -14,6 +14,7 @@ public static class BivmCommandLine
         root.Subcommands.Add(TrainCommand.Create());
         root.Subcommands.Add(ExportCommand.Create());
         root.Subcommands.Add(EvalCommand.Create());
+        root.Subcommands.Add(CompareCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(FlopsCommand.Create());
         // A bare `bivm` is a usage error: print help and fail, like an unknown subcommand.

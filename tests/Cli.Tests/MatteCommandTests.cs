@@ -91,16 +91,6 @@ public sealed class MatteCommandTests : IDisposable
     }
 
     [Fact]
-    public void Without_a_shipped_model_matte_says_so_instead_of_guessing()
-    {
-        if (BiVM.Estimators.Video.DefaultModel.IsAvailable) return;   // a build with models/bivm.onnx embeds it
-        string input = WriteVideo("in3.mkv", frames: 1);
-        var (code, _, stderr) = Run("matte", input, "--out", Path.Combine(_dir, "o.mkv"));
-        Assert.Equal(1, code);
-        Assert.Contains("no default model", stderr);
-    }
-
-    [Fact]
     public void A_folder_of_images_gives_a_folder_of_pngs_named_after_the_inputs()
     {
         string folder = Directory.CreateDirectory(Path.Combine(_dir, "frames")).FullName;

@@ -3,7 +3,7 @@ namespace BiVM.Estimators.Video;
 /// <summary>The trained BiVM model embedded in this assembly (models/bivm.onnx at build time).</summary>
 public static class DefaultModel
 {
-    public const string Name = "(default model)";
+    public const string Name = "the shipped bivm.onnx";
     private const string ResourceName = "BiVM.Estimators.Models.bivm.onnx";
 
     /// <summary>Whether this build carries a default model.</summary>

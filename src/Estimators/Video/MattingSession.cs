@@ -15,7 +15,7 @@ public sealed class MattingSession : IDisposable
 
     public InferenceSession Session { get; }
 
-    /// <summary>The model file, or "(default model)".</summary>
+    /// <summary>The model file, or <see cref="DefaultModel.Name"/>.</summary>
     public string ModelName { get; }
 
     /// <summary>Model family and producer from the file's metadata, when it has them.</summary>

@@ -1,0 +1,102 @@
+using BiVM.Estimators.Video;
+using OpenCvSharp;
+
+namespace BiVM.Cli.Matting;
+
+/// <summary>What <c>bivm compare</c> was asked to do.</summary>
+internal sealed record CompareRequest(
+    string Input,
+    IReadOnlyList<string> Models,
+    string Out,
+    int Frame,
+    string Background = "green",
+    int Columns = 2,
+    double Scale = 0.5,
+    int Threads = 0);
+
+/// <summary>
+/// One picture that shows several models side by side: frame <c>Frame</c> of a video, then that frame
+/// composited onto the background by each model, in a grid with the model names written on the tiles.
+/// Every model sees the frames before it too, so its recurrent state is warm as in real use.
+/// </summary>
+internal static class ComparisonFigure
+{
+    public static string Run(CompareRequest request, CancellationToken cancel = default)
+    {
+        if (request.Models.Count == 0) throw new ArgumentException("--model: give at least one model");
+        if (request.Frame < 0) throw new ArgumentException($"--frame {request.Frame}: must be 0 or more");
+        if (request.Columns < 1) throw new ArgumentException($"--columns {request.Columns}: must be at least 1");
+        if (request.Scale is <= 0 or > 1) throw new ArgumentException($"--scale {request.Scale}: must be in (0, 1]");
+
+        if (System.IO.Path.GetExtension(request.Out).ToLowerInvariant() is not (".png" or ".jpg" or ".jpeg"))
+            throw new ArgumentException($"--out {request.Out}: the figure is one image (.png, .jpg)");
+        using var background = Matting.Background.Parse(request.Background);
+        using var sink = FrameSink.Create(request.Out, "--out", fps: 1, isColor: true, lossless: false, singleFrame: true);
+
+        var tiles = new List<(string Label, Mat Image)>();
+        try
+        {
+            using (var input = FrameAt(request.Input, request.Frame, _ => { }))
+                tiles.Add(($"input, frame {request.Frame}", input.Clone()));
+            foreach (var model in request.Models)
+            {
+                using var matter = new VideoMatter(new VideoMatterOptions { ModelPath = model, IntraOpThreads = request.Threads });
+                MatteFrame? last = null;
+                using var frame = FrameAt(request.Input, request.Frame, rgbFrame =>
+                {
+                    cancel.ThrowIfCancellationRequested();
+                    last = matter.ProcessRgb24(MatBytes.ToArray(rgbFrame), rgbFrame.Width, rgbFrame.Height);
+                });
+                byte[] composite = last!.CompositeRgb24(background.Rgb24(request.Frame, last.Width, last.Height));
+                using var rgb = MatBytes.FromArray(composite, last.Width, last.Height, 3);
+                var bgr = new Mat();
+                Cv2.CvtColor(rgb, bgr, ColorConversionCodes.RGB2BGR);
+                tiles.Add((System.IO.Path.GetFileNameWithoutExtension(model), bgr));
+            }
+            using var grid = Grid(tiles, request.Columns, request.Scale);
+            sink.Write(grid, "figure");
+            sink.Commit();
+            return sink.Path;
+        }
+        finally
+        {
+            foreach (var (_, image) in tiles) image.Dispose();
+        }
+    }
+
+    /// <summary>Reads frames 0..<paramref name="index"/>, handing each (as RGB) to <paramref name="visit"/>; returns frame <paramref name="index"/> (BGR).</summary>
+    private static Mat FrameAt(string path, int index, Action<Mat> visit)
+    {
+        using var source = FrameSource.Open(path);
+        int seen = 0;
+        foreach (var frame in source.Frames())
+        {
+            using (var rgb = new Mat())
+            {
+                Cv2.CvtColor(frame, rgb, ColorConversionCodes.BGR2RGB);
+                visit(rgb);
+            }
+            if (seen++ == index) return frame;
+            frame.Dispose();
+        }
+        throw new ArgumentException($"{path}: has {seen} frame(s), so there is no frame {index}");
+    }
+
+    private static Mat Grid(List<(string Label, Mat Image)> tiles, int columns, double scale)
+    {
+        int w = (int)Math.Round(tiles[0].Image.Width * scale), h = (int)Math.Round(tiles[0].Image.Height * scale);
+        columns = Math.Min(columns, tiles.Count);
+        int rows = (tiles.Count + columns - 1) / columns;
+        var grid = new Mat(rows * h, columns * w, MatType.CV_8UC3, Scalar.White);
+        for (int i = 0; i < tiles.Count; i++)
+        {
+            using var cell = new Mat(grid, new Rect(i % columns * w, i / columns * h, w, h));
+            Cv2.Resize(tiles[i].Image, cell, new Size(w, h), interpolation: InterpolationFlags.Area);
+            // Dark outline under white text: readable on any background.
+            var origin = new Point(8, 24);
+            Cv2.PutText(cell, tiles[i].Label, origin, HersheyFonts.HersheySimplex, 0.6, Scalar.Black, 4, LineTypes.AntiAlias);
+            Cv2.PutText(cell, tiles[i].Label, origin, HersheyFonts.HersheySimplex, 0.6, Scalar.White, 1, LineTypes.AntiAlias);
+        }
+        return grid;
+    }
+}
