@@ -103,6 +103,7 @@ public sealed class Trainer : IDisposable
             var stage = _config.Stages[stageIndex];
             using var optimizer = CreateOptimizer(network, stage.LearningRates);
             if (stepInStage > 0) _store.LoadOptimizer(optimizer);
+            SetModes(network, stage);
             var generator = new ClipGenerator(new ClipOptions { Frames = stage.Frames, Width = stage.Width, Height = stage.Height }, DataSplit.Training, _media);
             for (int i = stepInStage; i < stage.Steps; i++)
             {
@@ -123,6 +124,14 @@ public sealed class Trainer : IDisposable
                 cancel.ThrowIfCancellationRequested();
             }
         }
+    }
+
+    /// <summary>Training mode, except the BatchNorms of a stage that freezes them (see <see cref="StageConfig.FreezeBatchNorm"/>).</summary>
+    internal static void SetModes(MattingNetwork network, StageConfig stage)
+    {
+        network.train();
+        if (stage.FreezeBatchNorm)
+            foreach (var norm in network.modules().OfType<BatchNorm2d>()) norm.eval();
     }
 
     private List<Clip> Fetch(ClipGenerator generator, StageConfig stage, int step) =>
