@@ -37,12 +37,42 @@ public sealed class ConvBnAct : Module<Tensor, Tensor>
 
     public Module<Tensor, Tensor> Activation => act;
 
-    public override Tensor forward(Tensor x) => act.call(bn.call(conv.call(x)));
+    /// <summary>How the BatchNorm normalizes in training mode (the trainer sets it per stage; eval mode always uses the running statistics).</summary>
+    public BatchNormMode NormMode { get; set; } = BatchNormMode.Batch;
+
+    public override Tensor forward(Tensor x) => act.call(Normalize(conv.call(x)));
 
     /// <summary>
     /// Conv and BN without the activation: SHB adds two of these before its activation (eq. 17).
     /// </summary>
-    public Tensor ForwardNoActivation(Tensor x) => bn.call(conv.call(x));
+    public Tensor ForwardNoActivation(Tensor x) => Normalize(conv.call(x));
+
+    private Tensor Normalize(Tensor x) =>
+        NormMode == BatchNormMode.Running && bn is BatchNorm2d norm && norm.training
+            ? RunningNormalization(norm, x)
+            : bn.call(x);
+
+    /// <summary>
+    /// Batch Renormalization (Ioffe 2017) with r and d unclipped: the running statistics follow the batches
+    /// (BN's momentum; the first batch sets them), and the output is normalized by them, exactly as the
+    /// exported network normalizes, so nothing can come to depend on one batch's own statistics.
+    /// </summary>
+    private static Tensor RunningNormalization(BatchNorm2d norm, Tensor x)
+    {
+        using (no_grad())
+        {
+            bool first = norm.num_batches_tracked!.item<long>() == 0;
+            double m = first ? 1.0 : norm.momentum ?? 0.1;
+            var mean = x.mean([0, 2, 3]);
+            var variance = x.var([0, 2, 3], unbiased: true);
+            norm.running_mean!.mul_(1 - m).add_(mean * m);
+            norm.running_var!.mul_(1 - m).add_(variance * m);
+            norm.num_batches_tracked!.add_(1);
+        }
+        long[] channel = [1, -1, 1, 1];
+        var scale = norm.weight! / (norm.running_var! + norm.eps).sqrt();
+        return x * scale.view(channel) + (norm.bias! - norm.running_mean! * scale).view(channel);
+    }
 
     /// <summary>The binary conv with this unit's BatchNorm folded in (<see cref="FoldedBinaryConv.Fold"/>).</summary>
     public FoldedBinaryConv FoldForExport() =>

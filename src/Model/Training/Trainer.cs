@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Runtime.InteropServices;
 using BiVM.Data.Media;
 using BiVM.Data.Synthesis;
+using BiVM.Model.Binarization;
 using BiVM.Model.Decoder;
 using BiVM.Model.Encoder;
 using BiVM.Model.Losses;
@@ -126,12 +127,15 @@ public sealed class Trainer : IDisposable
         }
     }
 
-    /// <summary>Training mode, except the BatchNorms of a stage that freezes them (see <see cref="StageConfig.FreezeBatchNorm"/>).</summary>
+    /// <summary>Training mode, with each ConvBnAct's BatchNorm set to the stage's <see cref="StageConfig.BatchNorm"/>.</summary>
     internal static void SetModes(MattingNetwork network, StageConfig stage)
     {
         network.train();
-        if (stage.FreezeBatchNorm)
-            foreach (var norm in network.modules().OfType<BatchNorm2d>()) norm.eval();
+        foreach (var unit in network.modules().OfType<ConvBnAct>())
+        {
+            unit.NormMode = stage.BatchNorm;
+            if (stage.BatchNorm == BatchNormMode.Frozen) unit.Norm?.eval();
+        }
     }
 
     private List<Clip> Fetch(ClipGenerator generator, StageConfig stage, int step) =>

@@ -28,15 +28,8 @@ public sealed record StageConfig
     /// <summary>Add λ_LBM·L_LBM (eq. 21) against the teacher: the paper does so in the first stage.</summary>
     public bool Lbm { get; init; }
 
-    /// <summary>
-    /// Run every BatchNorm on its running statistics (eval mode) while the rest trains: its affine
-    /// parameters still learn, its statistics no longer move. With one clip per batch, training-mode BN
-    /// normalizes by that clip's own statistics and the network learns to rely on them; deployed on the
-    /// population statistics it then fails (measured: MAD 27.5 in training mode, 87.5 in eval mode on
-    /// validation clips). A stage with frozen BN adapts the network to the statistics it is exported with,
-    /// as detection frameworks freeze BN for small batches.
-    /// </summary>
-    public bool FreezeBatchNorm { get; init; }
+    /// <summary>How BatchNorm normalizes in this stage (<see cref="Binarization.BatchNormMode"/>); the default is PyTorch's.</summary>
+    public Binarization.BatchNormMode BatchNorm { get; init; } = Binarization.BatchNormMode.Batch;
 }
 
 /// <summary>A whole training run: model family, data seeds, stages. Stored as JSON under configs/.</summary>
@@ -80,6 +73,8 @@ public sealed record TrainingConfig
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
         ReadCommentHandling = JsonCommentHandling.Skip,
         AllowTrailingCommas = true,
+        // A misspelt or unknown key fails the load instead of silently training something else.
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower) },
     };
 

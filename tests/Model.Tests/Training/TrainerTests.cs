@@ -109,7 +109,7 @@ public class TrainerTests
                 Stages =
                 [
                     new StageConfig { Name = "batch", Steps = 1, Width = 64, Height = 64, Frames = 2 },
-                    new StageConfig { Name = "frozen", Steps = 1, Width = 64, Height = 64, Frames = 2, FreezeBatchNorm = true },
+                    new StageConfig { Name = "frozen", Steps = 1, Width = 64, Height = 64, Frames = 2, BatchNorm = BiVM.Model.Binarization.BatchNormMode.Frozen },
                 ],
             };
             var snapshots = new List<Dictionary<string, Tensor>>();

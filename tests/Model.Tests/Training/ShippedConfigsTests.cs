@@ -1,0 +1,46 @@
+using BiVM.Model.Training;
+
+namespace BiVM.Model.Tests.Training;
+
+/// <summary>The training configurations in configs/: they load, and the families compared in the README share one budget.</summary>
+public class ShippedConfigsTests
+{
+    private static string ConfigDir()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "BiVM.Onnx.sln"))) return Path.Combine(dir.FullName, "configs");
+        throw new InvalidOperationException($"No BiVM.Onnx.sln above {AppContext.BaseDirectory}.");
+    }
+
+    [Fact]
+    public void Every_config_loads_and_the_compared_families_share_data_steps_rates_and_normalization()
+    {
+        var configs = Directory.GetFiles(ConfigDir(), "*.json").ToDictionary(f => Path.GetFileNameWithoutExtension(f), TrainingConfig.Load);
+        foreach (var config in configs.Values) config.Validate();
+
+        string[] compared = ["rvm", "rvm-react", "bivm-fp", "bivm", "bivm-nolbm"];
+        var reference = configs["rvm"];
+        foreach (var name in compared)
+        {
+            var c = configs[name];
+            Assert.Equal(reference.DataSeed, c.DataSeed);
+            Assert.Equal(reference.Seed, c.Seed);
+            Assert.Equal(reference.Stages.Count, c.Stages.Count);
+            // Everything but LBM is the same, stage by stage (records compare by value).
+            for (int s = 0; s < c.Stages.Count; s++)
+                Assert.Equal(reference.Stages[s], c.Stages[s] with { Lbm = false });
+        }
+        Assert.True(configs["bivm"].Stages[0].Lbm);
+        Assert.Equal(configs["bivm"].Stages.Select(s => s with { Lbm = false }), configs["bivm-nolbm"].Stages);
+    }
+
+    [Fact]
+    public void An_unknown_key_fails_the_load_and_names_it()
+    {
+        string path = Path.Combine(Directory.CreateTempSubdirectory("bivm-config-").FullName, "typo.json");
+        File.WriteAllText(path, """{ "family": "rvm", "stages": [ { "steps": 1, "batchNrom": "running" } ] }""");
+        var e = Assert.Throws<InvalidDataException>(() => TrainingConfig.Load(path));
+        Assert.Contains("batchNrom", e.Message);
+        Assert.Contains(path, e.Message);
+    }
+}
