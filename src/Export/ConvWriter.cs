@@ -20,12 +20,31 @@ internal sealed class ConvWriter(ExportGraph g)
         Activation(name + ".act", ConvBn(name, x, unit), unit.Activation);
 
     /// <summary>conv → BN without the activation (SHB and SubEbb add shortcuts first).</summary>
-    public string ConvBn(string name, string x, ConvBnAct unit, string? mask = null, long maskScale = 1) => unit.Conv switch
+    public string ConvBn(string name, string x, ConvBnAct unit, string? mask = null, long maskScale = 1)
     {
-        BinaryConv2d => g.BinaryConv(name, x, unit.FoldForExport(), mask, maskScale),
-        Conv2d conv => MaskFullPrecision(name, FullConv(name, x, conv, unit.Norm), mask, maskScale),
-        var other => throw new NotSupportedException($"{name}: conv module {other.GetType().Name}"),
-    };
+        if (unit.NormMode == BatchNormMode.Frame && unit.Norm is { } norm)
+        {
+            // Nothing to fold: the statistics are the frame's own. The conv carries s (and its bias), then
+            // InstanceNormalization applies the per-frame normalization with BN's γ, β and ε.
+            if (mask is not null) throw new NotSupportedException($"{name}: a masked conv cannot be frame-normalized (its kernel skips inactive rows)");
+            var y = unit.Conv switch
+            {
+                BinaryConv2d binary => g.BinaryConv(name, x, Unfolded(binary)),
+                Conv2d conv => FullConv(name, x, conv, null),
+                var other => throw new NotSupportedException($"{name}: conv module {other.GetType().Name}"),
+            };
+            long c = norm.weight!.shape[0];
+            return g.Op("InstanceNormalization", name + ".norm",
+                [y, g.Weights(name + ".norm.scale", TensorData.Floats(norm.weight!), c), g.Weights(name + ".norm.bias", TensorData.Floats(norm.bias!), c)],
+                n => n.Attribute("epsilon", (float)norm.eps));
+        }
+        return unit.Conv switch
+        {
+            BinaryConv2d => g.BinaryConv(name, x, unit.FoldForExport(), mask, maskScale),
+            Conv2d conv => MaskFullPrecision(name, FullConv(name, x, conv, unit.Norm), mask, maskScale),
+            var other => throw new NotSupportedException($"{name}: conv module {other.GetType().Name}"),
+        };
+    }
 
     /// <summary>A conv created by LayerFactory.Conv without BN (SE, LR-ASPP gate, ConvGRU, DGF, projections).</summary>
     public string BareConv(string name, string x, nn.Module<Tensor, Tensor> conv) => conv switch

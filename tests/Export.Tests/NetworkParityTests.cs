@@ -1,5 +1,7 @@
 using BiVM.Graph;
 using BiVM.Model;
+using BiVM.Model.Binarization;
+using BiVM.Model.Networks;
 using Microsoft.ML.OnnxRuntime;
 using Xunit.Abstractions;
 
@@ -35,6 +37,29 @@ public sealed class NetworkParityTests(ITestOutputHelper log)
     public void TorchSharp_custom_ops_and_lowered_graph_agree(string family, bool fullPrecision, int height, int width, double ratio, int frames, int batch)
     {
         using var network = TestNetworks.Create(ModelFamilyNames.Parse(family), fullPrecision);
+        CheckParity(network, family + (fullPrecision ? " 32-bit" : ""), height, width, ratio, frames, batch);
+    }
+
+    /// <summary>
+    /// Frame normalization (configs/*.json train with it): InstanceNormalization nodes after unfolded convs,
+    /// SHB's masked conv still folded (running statistics).
+    /// </summary>
+    [Theory]
+    [InlineData("bivm", false, 65, 97, 0.5, 3, 1)]
+    [InlineData("bivm", true, 64, 64, 1.0, 3, 1)]
+    [InlineData("rvm-react", false, 64, 96, 1.0, 3, 1)]
+    [InlineData("rvm", false, 65, 97, 0.5, 3, 2)]
+    public void Frame_normalized_networks_agree_too(string family, bool fullPrecision, int height, int width, double ratio, int frames, int batch)
+    {
+        using var network = TestNetworks.Create(ModelFamilyNames.Parse(family), fullPrecision, normalization: BatchNormMode.Frame);
+        Assert.Contains(network.modules().OfType<ConvBnAct>(), u => u.NormMode == BatchNormMode.Frame);
+        var nodes = MattingExporter.Export(network).NodeCounts();
+        Assert.True(nodes.GetValueOrDefault("InstanceNormalization") > 0, "no InstanceNormalization node was written");
+        CheckParity(network, $"{family}{(fullPrecision ? " 32-bit" : "")}, frame normalization", height, width, ratio, frames, batch);
+    }
+
+    private void CheckParity(MattingNetwork network, string label, int height, int width, double ratio, int frames, int batch)
+    {
         var custom = MattingExporter.Export(network).ToBytes();
         var lowered = MattingExporter.Export(network, new ExportOptions { Lowered = true }).ToBytes();
         using var torch = new TorchMatting(network);
@@ -62,7 +87,7 @@ public sealed class NetworkParityTests(ITestOutputHelper log)
             torchVsOptimized.Add(t, reference, ortOptimized.Step(frame, shape, (float)ratio), outputs);
             t++;
         }
-        log.WriteLine($"{family}{(fullPrecision ? " 32-bit" : "")} {width}x{height} r={ratio} x{frames} frames, batch {batch}");
+        log.WriteLine($"{label} {width}x{height} r={ratio} x{frames} frames, batch {batch}");
         log.WriteLine($"  torch vs ai.bivm: {torchVsCustom}");
         log.WriteLine($"  pha strictly inside (0, 1): {100.0 * unclamped / total:F1} %");
         log.WriteLine($"  ai.bivm vs lowered: {customVsLowered}");

@@ -1,3 +1,4 @@
+using BiVM.Model.Binarization;
 using BiVM.Model;
 using BiVM.Model.Networks;
 using TorchSharp.Modules;
@@ -17,12 +18,12 @@ internal static class TestNetworks
     // serialised or two classes would interleave their draws and get different weights from run to run.
     private static readonly Lock Creating = new();
 
-    public static MattingNetwork Create(ModelFamily family, bool fullPrecision = false, long seed = 1234)
+    public static MattingNetwork Create(ModelFamily family, bool fullPrecision = false, long seed = 1234, BatchNormMode normalization = BatchNormMode.Batch)
     {
         lock (Creating)
         {
             manual_seed(seed);
-            var network = ModelFactory.Create(family, ModelConfig.For(family, fullPrecision));
+            var network = ModelFactory.Create(family, ModelConfig.For(family, fullPrecision) with { Normalization = normalization });
             Randomize(network, seed);
             network.eval();
             return network;

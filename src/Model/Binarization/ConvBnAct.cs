@@ -37,7 +37,7 @@ public sealed class ConvBnAct : Module<Tensor, Tensor>
 
     public Module<Tensor, Tensor> Activation => act;
 
-    /// <summary>How the BatchNorm normalizes in training mode (the trainer sets it per stage; eval mode always uses the running statistics).</summary>
+    /// <summary>How the BatchNorm normalizes (set by the network from its <see cref="Networks.ModelConfig"/>).</summary>
     public BatchNormMode NormMode { get; set; } = BatchNormMode.Batch;
 
     public override Tensor forward(Tensor x) => act.call(Normalize(conv.call(x)));
@@ -47,10 +47,20 @@ public sealed class ConvBnAct : Module<Tensor, Tensor>
     /// </summary>
     public Tensor ForwardNoActivation(Tensor x) => Normalize(conv.call(x));
 
-    private Tensor Normalize(Tensor x) =>
-        NormMode == BatchNormMode.Running && bn is BatchNorm2d norm && norm.training
-            ? RunningNormalization(norm, x)
-            : bn.call(x);
+    private Tensor Normalize(Tensor x) => (NormMode, bn) switch
+    {
+        (BatchNormMode.Frame, BatchNorm2d norm) => FrameNormalization(norm, x),
+        (BatchNormMode.Running, BatchNorm2d { training: true } norm) => RunningNormalization(norm, x),
+        _ => bn.call(x),
+    };
+
+    /// <summary>Each frame (batch element) by its own per-channel mean and biased variance over H×W, then γ, β.</summary>
+    private static Tensor FrameNormalization(BatchNorm2d norm, Tensor x)
+    {
+        if (x.shape[2] * x.shape[3] < 2)
+            throw new InvalidOperationException($"frame normalization of a {x.shape[2]}x{x.shape[3]} feature map: a single position has no variance");
+        return nn.functional.instance_norm(x, weight: norm.weight, bias: norm.bias, use_input_stats: true, eps: norm.eps);
+    }
 
     /// <summary>
     /// Batch Renormalization (Ioffe 2017) with r and d unclipped: the running statistics follow the batches

@@ -1,3 +1,4 @@
+using BiVM.Model.Binarization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using BiVM.Model.Decoder;
@@ -21,6 +22,12 @@ public sealed record ModelConfig
     /// </summary>
     public bool FullPrecision { get; init; }
 
+    /// <summary>
+    /// How the BatchNorms normalize: <see cref="BatchNormMode.Batch"/> (RVM's) or <see cref="BatchNormMode.Frame"/>
+    /// (per frame, in training and inference; SHB's masked 3×3 then uses <see cref="BatchNormMode.Running"/>).
+    /// </summary>
+    public BatchNormMode Normalization { get; init; } = BatchNormMode.Batch;
+
     /// <summary>BiVM only: candidate mask densities of the τ* search (eq. 16).</summary>
     public IReadOnlyList<double> ShbMaskDensities { get; init; } = DecoderPlan.DefaultMaskDensities;
 
@@ -40,6 +47,8 @@ public sealed record ModelConfig
         var config = JsonSerializer.Deserialize<ModelConfig>(json, Json) ?? throw new InvalidDataException("empty model configuration");
         if (config.FormatVersion != CurrentFormatVersion)
             throw new InvalidDataException($"model configuration format {config.FormatVersion}, this build reads {CurrentFormatVersion}");
+        if (config.Normalization == BatchNormMode.Running)
+            throw new InvalidDataException("normalization: batch or frame (running is SHB's masked conv's, set by the network)");
         if (config.FullPrecision && config.Family != ModelFamily.Bivm)
             throw new InvalidDataException($"fullPrecision applies to bivm only, not {config.Family.ToCliName()}");
         return config;

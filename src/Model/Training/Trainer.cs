@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Runtime.InteropServices;
 using BiVM.Data.Media;
 using BiVM.Data.Synthesis;
-using BiVM.Model.Binarization;
 using BiVM.Model.Decoder;
 using BiVM.Model.Encoder;
 using BiVM.Model.Losses;
@@ -47,7 +46,7 @@ public sealed class Trainer : IDisposable
     {
         if (_config.Threads > 0) torch.set_num_threads(_config.Threads);
         torch.manual_seed(_config.Seed);
-        _network = ModelFactory.Create(ModelConfig.For(_config.Family, _config.FullPrecision));
+        _network = ModelFactory.Create(ModelConfig.For(_config.Family, _config.FullPrecision) with { Normalization = _config.Normalization });
         var state = new TrainingState(0, 0);
         if (_store.HasCheckpoint)
         {
@@ -104,7 +103,6 @@ public sealed class Trainer : IDisposable
             var stage = _config.Stages[stageIndex];
             using var optimizer = CreateOptimizer(network, stage.LearningRates);
             if (stepInStage > 0) _store.LoadOptimizer(optimizer);
-            SetModes(network, stage);
             var generator = new ClipGenerator(new ClipOptions { Frames = stage.Frames, Width = stage.Width, Height = stage.Height }, DataSplit.Training, _media);
             for (int i = stepInStage; i < stage.Steps; i++)
             {
@@ -124,17 +122,6 @@ public sealed class Trainer : IDisposable
                     _store.Save(network, optimizer, state);
                 cancel.ThrowIfCancellationRequested();
             }
-        }
-    }
-
-    /// <summary>Training mode, with each ConvBnAct's BatchNorm set to the stage's <see cref="StageConfig.BatchNorm"/>.</summary>
-    internal static void SetModes(MattingNetwork network, StageConfig stage)
-    {
-        network.train();
-        foreach (var unit in network.modules().OfType<ConvBnAct>())
-        {
-            unit.NormMode = stage.BatchNorm;
-            if (stage.BatchNorm == BatchNormMode.Frozen) unit.Norm?.eval();
         }
     }
 

@@ -27,15 +27,15 @@ public sealed record StageConfig
 
     /// <summary>Add λ_LBM·L_LBM (eq. 21) against the teacher: the paper does so in the first stage.</summary>
     public bool Lbm { get; init; }
-
-    /// <summary>How BatchNorm normalizes in this stage (<see cref="Binarization.BatchNormMode"/>); the default is PyTorch's.</summary>
-    public Binarization.BatchNormMode BatchNorm { get; init; } = Binarization.BatchNormMode.Batch;
 }
 
 /// <summary>A whole training run: model family, data seeds, stages. Stored as JSON under configs/.</summary>
 public sealed record TrainingConfig
 {
     public ModelFamily Family { get; init; } = ModelFamily.Bivm;
+
+    /// <summary>The network's normalization (<see cref="Networks.ModelConfig.Normalization"/>), recorded in its model.json.</summary>
+    public Binarization.BatchNormMode Normalization { get; init; } = Binarization.BatchNormMode.Batch;
 
     /// <summary>BiVM only: train the full-precision counterpart (the LBM teacher).</summary>
     public bool FullPrecision { get; init; }
@@ -104,6 +104,7 @@ public sealed record TrainingConfig
         if (Stages.Count == 0) throw new InvalidDataException($"{source}: no stages");
         if (FullPrecision && Family != ModelFamily.Bivm) throw new InvalidDataException($"{source}: fullPrecision applies to bivm only");
         if (CheckpointEvery < 1) throw new InvalidDataException($"{source}: checkpointEvery must be ≥ 1");
+        if (Normalization == Binarization.BatchNormMode.Running) throw new InvalidDataException($"{source}: normalization must be batch or frame");
         for (int i = 0; i < Stages.Count; i++)
         {
             var s = Stages[i];
