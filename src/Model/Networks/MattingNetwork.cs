@@ -62,12 +62,20 @@ public abstract class MattingNetwork : Module<Tensor, RecurrentState?, double, M
         var projected = project_mat.call(decoded.Hidden).split(new long[] { 3, 1 }, 1);
         var (fgrResidual, pha) = (projected[0], projected[1]);
         if (downsampleRatio != 1) (fgrResidual, pha) = refiner.call(flat, small, fgrResidual, pha, decoded.Hidden);
-        var fgr = (fgrResidual + flat).clamp(0, 1);
-        pha = pha.clamp(0, 1);
+        var fgr = Clamp01(fgrResidual + flat);
+        pha = Clamp01(pha);
         var output = new MattingOutput(Unfold(fgr, source), Unfold(pha, source), decoded.State, features, decoded.Mask);
         KeepOutputs(output);
         return output;
     }
+
+    /// <summary>
+    /// RVM's clamp to [0, 1]. In training its gradient passes straight through (the forward value is the same):
+    /// with the hard clamp, a network whose alpha falls below 0 everywhere gets no gradient from any alpha loss
+    /// and stays "all background", which is what our 1-bit runs did (alpha L1 equal to the mean alpha for
+    /// 300+ steps, gradient norm ~0.1 from the foreground loss alone).
+    /// </summary>
+    private Tensor Clamp01(Tensor x) => training ? x + (x.clamp(0, 1) - x).detach() : x.clamp(0, 1);
 
     /// <summary>RVM's segmentation pass: 1-channel logits at the working size (no refiner), and the state.</summary>
     public (Tensor Logits, RecurrentState State) ForwardSegmentation(Tensor source, RecurrentState? state, double downsampleRatio = 1)

@@ -9,6 +9,27 @@ namespace BiVM.Model.Tests.Networks;
 public class NetworkTrainingTests
 {
     [Fact]
+    public void An_alpha_clamped_to_zero_everywhere_still_gets_a_gradient_in_training_and_is_exact_in_eval()
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(52);
+        using var net = ModelFactory.Create(ModelFamily.Rvm);
+        var projection = net.named_modules().Single(m => m.name == "project_mat").module;
+        using (no_grad()) projection.named_parameters().Single(p => p.name == "bias").parameter[3] = -100f;   // the alpha channel
+        var src = rand(new long[] { 1, 3, 32, 32 });
+
+        net.train();
+        var output = net.call(src, null, 1.0);
+        Assert.Equal(0f, output.Pha.max().item<float>());   // the forward is RVM's clamp...
+        (1 - output.Pha).abs().mean().backward();
+        var grad = projection.named_parameters().Single(p => p.name == "weight").parameter.grad!;
+        Assert.True(grad.abs().sum().item<float>() > 0, "no gradient reaches an alpha clamped below 0: the network could never leave 'all background'");
+
+        net.eval();
+        using (no_grad()) Assert.Equal(0f, net.call(src, null, 1.0).Pha.abs().max().item<float>());
+    }
+
+    [Fact]
     public void A_few_adam_steps_on_one_tiny_clip_lower_the_alpha_l1()
     {
         using var scope = NewDisposeScope();
