@@ -58,9 +58,15 @@ public sealed class Trainer : IDisposable
         {
             throw new InvalidOperationException($"{_store.RunDirectory}: no checkpoint to resume");
         }
+        else if (_config.InitFrom is { } init)
+        {
+            InitialWeights = CopyMatching(init, _network);
+        }
         Directory.CreateDirectory(_store.RunDirectory);
         File.WriteAllText(Path.Combine(_store.RunDirectory, "config.json"), _config.ToJson());
         var log = new TrainingLog(_store.LogPath, state.StepsDone);
+        if (InitialWeights is { } initial)
+            log.Note($"initialized from {_config.InitFrom}: {initial.Copied} tensors copied, {initial.Kept.Count} kept at their initial values ({string.Join(", ", initial.Kept.Take(8))}{(initial.Kept.Count > 8 ? ", …" : "")})");
         if (_config.Stages.Any(s => s.Lbm)) _teacher = LoadTeacher(_config.Teacher!);
 
         _network.train();
@@ -85,6 +91,33 @@ public sealed class Trainer : IDisposable
         }
         _store.SaveFinal(_network);
         return _store.FinalWeights;
+    }
+
+    /// <summary>With <see cref="TrainingConfig.InitFrom"/>: how many tensors were copied, and the names left at their initial values.</summary>
+    public (int Copied, IReadOnlyList<string> Kept)? InitialWeights { get; private set; }
+
+    /// <summary>Copies every tensor of the checkpoint at <paramref name="weights"/> whose name and shape match into <paramref name="network"/>.</summary>
+    internal static (int Copied, IReadOnlyList<string> Kept) CopyMatching(string weights, MattingNetwork network)
+    {
+        if (!File.Exists(weights)) throw new FileNotFoundException($"initFrom: {weights} not found", weights);
+        using var source = ModelCheckpoint.Load(weights);
+        var from = source.state_dict();
+        int copied = 0;
+        var kept = new List<string>();
+        using (no_grad())
+        {
+            foreach (var (name, tensor) in network.state_dict())
+            {
+                if (from.TryGetValue(name, out var value) && value.shape.SequenceEqual(tensor.shape) && value.dtype == tensor.dtype)
+                {
+                    tensor.copy_(value);
+                    copied++;
+                }
+                else kept.Add(name);
+            }
+        }
+        if (copied == 0) throw new InvalidDataException($"initFrom: no tensor of {weights} matches this network");
+        return (copied, kept);
     }
 
     /// <summary>Called with the 0-based step before it runs; tests use it to inject a LibTorch failure.</summary>

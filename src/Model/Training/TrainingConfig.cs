@@ -60,6 +60,15 @@ public sealed record TrainingConfig
     /// <summary>Weights (model.bin with its model.json) of the full-precision teacher for LBM; relative paths are relative to the config file.</summary>
     public string? Teacher { get; init; }
 
+    /// <summary>
+    /// Weights (model.bin with its model.json) that initialize the network: every tensor whose name and shape
+    /// match is copied (a 1-bit network from its trained 32-bit counterpart: the latent weights start at the
+    /// 32-bit ones, τ and the rest at their initial values). The paper gives every 1-bit network a binary
+    /// pre-training phase (200 ImageNet epochs); from scratch our 1-bit runs did not leave "all background"
+    /// in 300-560 steps. Relative paths are relative to the config file.
+    /// </summary>
+    public string? InitFrom { get; init; }
+
     /// <summary>Torch intra-op threads (0: LibTorch's default).</summary>
     public int Threads { get; init; }
 
@@ -93,8 +102,11 @@ public sealed record TrainingConfig
         {
             throw new InvalidDataException($"{path}: not a valid training configuration: {e.Message}", e);
         }
+        string configDir = Path.GetDirectoryName(Path.GetFullPath(path))!;
         if (config.Teacher is { } teacher && !Path.IsPathRooted(teacher))
-            config = config with { Teacher = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, teacher)) };
+            config = config with { Teacher = Path.GetFullPath(Path.Combine(configDir, teacher)) };
+        if (config.InitFrom is { } init && !Path.IsPathRooted(init))
+            config = config with { InitFrom = Path.GetFullPath(Path.Combine(configDir, init)) };
         config.Validate(path);
         return config;
     }

@@ -98,6 +98,38 @@ public class TrainerTests
 
     private static string DropTime(string csvRow) => csvRow[..csvRow.LastIndexOf(',')];
 
+    [Theory]
+    [InlineData(ModelFamily.Bivm, true, ModelFamily.Bivm)]
+    [InlineData(ModelFamily.Rvm, false, ModelFamily.RvmReact)]
+    public void A_1bit_network_starts_from_its_32bit_counterparts_weights(ModelFamily fromFamily, bool fromFullPrecision, ModelFamily toFamily)
+    {
+        string dir = Directory.CreateTempSubdirectory("bivm-init-").FullName;
+        try
+        {
+            manual_seed(21);
+            string path = Path.Combine(dir, "model.bin");
+            using (var source = ModelFactory.Create(ModelConfig.For(fromFamily, fromFullPrecision))) ModelCheckpoint.Save(source, path);
+            using var teacher = ModelCheckpoint.Load(path);
+            using var network = ModelFactory.Create(toFamily);
+            var (copied, kept) = Trainer.CopyMatching(path, network);
+
+            var from = teacher.state_dict();
+            var binary = network.named_modules().Where(m => m.module is BiVM.Model.Binarization.BinaryConv2d).Select(m => m.name + ".weight").ToList();
+            Assert.NotEmpty(binary);
+            // Every 1-bit conv's latent weight is the 32-bit conv's weight; τ (absent in 32 bits) keeps its initial 0.
+            foreach (var (name, tensor) in network.state_dict())
+            {
+                if (binary.Contains(name)) Assert.True(tensor.equal(from[name]).all().item<bool>(), $"{name} was not copied");
+                if (name.EndsWith(".tau")) Assert.Contains(name, kept);
+            }
+            Assert.True(copied > kept.Count, $"only {copied} tensors copied, {kept.Count} kept");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     [Fact]
     public void Bad_configurations_are_rejected_with_the_stage_named()
     {
