@@ -26,10 +26,15 @@ public class ShippedConfigsTests
             Assert.Equal(reference.DataSeed, c.DataSeed);
             Assert.Equal(reference.Seed, c.Seed);
             Assert.Equal(reference.Stages.Count, c.Stages.Count);
-            // Everything but LBM is the same, stage by stage (records compare by value).
+            // Everything but LBM and the learning rates is the same, stage by stage (records compare by value).
             for (int s = 0; s < c.Stages.Count; s++)
-                Assert.Equal(reference.Stages[s], c.Stages[s] with { Lbm = false });
+                Assert.Equal(reference.Stages[s] with { LearningRates = c.Stages[s].LearningRates }, c.Stages[s] with { Lbm = false });
+            Assert.Equal(reference.Normalization, c.Normalization);
         }
+        // The rates depend on the precision only: the 1-bit families share theirs, the 32-bit ones theirs.
+        foreach (var group in new[] { new[] { "rvm", "bivm-fp" }, new[] { "rvm-react", "bivm", "bivm-nolbm" } })
+            foreach (var name in group)
+                Assert.Equal(configs[group[0]].Stages.Select(s => s.LearningRates), configs[name].Stages.Select(s => s.LearningRates));
         Assert.True(configs["bivm"].Stages[0].Lbm);
         Assert.Equal(configs["bivm"].Stages.Select(s => s with { Lbm = false }), configs["bivm-nolbm"].Stages);
     }
