@@ -91,6 +91,26 @@ public sealed class MatteCommandTests : IDisposable
     }
 
     [Fact]
+    public void Without_model_matte_uses_the_shipped_model_or_says_there_is_none()
+    {
+        string input = WriteVideo("in3.mkv", frames: 1);
+        string output = Path.Combine(_dir, "o.mkv");
+        var (code, stdout, stderr) = Run("matte", input, "--out", output);
+        if (BiVM.Estimators.Video.DefaultModel.IsAvailable)   // a build with models/bivm.onnx embeds it
+        {
+            Assert.True(code == 0, stderr);
+            Assert.Contains("with the shipped bivm.onnx", stdout);
+            Assert.True(File.Exists(output));
+        }
+        else
+        {
+            Assert.Equal(1, code);
+            Assert.Contains("no default model", stderr);
+            Assert.False(File.Exists(output));
+        }
+    }
+
+    [Fact]
     public void A_folder_of_images_gives_a_folder_of_pngs_named_after_the_inputs()
     {
         string folder = Directory.CreateDirectory(Path.Combine(_dir, "frames")).FullName;
