@@ -1,6 +1,6 @@
-using BiVM.Model.Binarization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using BiVM.Model.Binarization;
 using BiVM.Model.Decoder;
 
 namespace BiVM.Model.Networks;
