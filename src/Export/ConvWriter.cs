@@ -22,34 +22,29 @@ internal sealed class ConvWriter(ExportGraph g)
     /// <summary>conv → BN without the activation (SHB and SubEbb add shortcuts first).</summary>
     public string ConvBn(string name, string x, ConvBnAct unit, string? mask = null, long maskScale = 1)
     {
-        if (unit.NormMode == BatchNormMode.Frame && unit.Norm is { } norm)
+        // A frame-normalized BN has nothing to fold (the statistics are each frame's own): the conv carries
+        // s (and its bias), then InstanceNormalization applies γ, β and ε per frame.
+        var perFrame = unit.NormMode == BatchNormMode.Frame ? unit.Norm : null;
+        if (perFrame is not null && mask is not null)
+            throw new NotSupportedException($"{name}: a masked conv cannot be frame-normalized (its kernel skips inactive rows)");
+        var folded = perFrame is null ? unit.Norm : null;
+        var y = unit.Conv switch
         {
-            // Nothing to fold: the statistics are the frame's own. The conv carries s (and its bias), then
-            // InstanceNormalization applies the per-frame normalization with BN's γ, β and ε.
-            if (mask is not null) throw new NotSupportedException($"{name}: a masked conv cannot be frame-normalized (its kernel skips inactive rows)");
-            var y = unit.Conv switch
-            {
-                BinaryConv2d binary => g.BinaryConv(name, x, Unfolded(binary)),
-                Conv2d conv => FullConv(name, x, conv, null),
-                var other => throw new NotSupportedException($"{name}: conv module {other.GetType().Name}"),
-            };
-            long c = norm.weight!.shape[0];
-            return g.Op("InstanceNormalization", name + ".norm",
-                [y, g.Weights(name + ".norm.scale", TensorData.Floats(norm.weight!), c), g.Weights(name + ".norm.bias", TensorData.Floats(norm.bias!), c)],
-                n => n.Attribute("epsilon", (float)norm.eps));
-        }
-        return unit.Conv switch
-        {
-            BinaryConv2d => g.BinaryConv(name, x, unit.FoldForExport(), mask, maskScale),
-            Conv2d conv => MaskFullPrecision(name, FullConv(name, x, conv, unit.Norm), mask, maskScale),
+            BinaryConv2d binary => g.BinaryConv(name, x, FoldedBinaryConv.Fold(binary, folded), mask, maskScale),
+            Conv2d conv => MaskFullPrecision(name, FullConv(name, x, conv, folded), mask, maskScale),
             var other => throw new NotSupportedException($"{name}: conv module {other.GetType().Name}"),
         };
+        if (perFrame is null) return y;
+        long c = perFrame.weight!.shape[0];
+        return g.Op("InstanceNormalization", name + ".norm",
+            [y, g.Weights(name + ".norm.scale", TensorData.Floats(perFrame.weight!), c), g.Weights(name + ".norm.bias", TensorData.Floats(perFrame.bias!), c)],
+            n => n.Attribute("epsilon", (float)perFrame.eps));
     }
 
     /// <summary>A conv created by LayerFactory.Conv without BN (SE, LR-ASPP gate, ConvGRU, DGF, projections).</summary>
     public string BareConv(string name, string x, nn.Module<Tensor, Tensor> conv) => conv switch
     {
-        BinaryConv2d binary => g.BinaryConv(name, x, Unfolded(binary)),
+        BinaryConv2d binary => g.BinaryConv(name, x, FoldedBinaryConv.Fold(binary, null)),
         Conv2d full => FullConv(name, x, full, null),
         _ => throw new NotSupportedException($"{name}: conv module {conv.GetType().Name}"),
     };
@@ -143,14 +138,5 @@ internal sealed class ConvWriter(ExportGraph g)
         if (mask is null) return y;
         var up = MaskUpsampler.Upsample(g, name + ".mask", mask, maskScale, y);
         return g.Op("Mul", name + ".apply_mask", [y, up]);
-    }
-
-    /// <summary>A binary conv with no BN after it: alpha = mean|w|, bias = the conv's own bias (or 0).</summary>
-    private static FoldedBinaryConv Unfolded(BinaryConv2d conv)
-    {
-        using var _ = no_grad();
-        var scale = conv.Scale();
-        var bias = conv.Bias is null ? zeros_like(scale) : conv.Bias.detach().clone();
-        return new FoldedBinaryConv(conv.SignWeight(), scale, bias, conv.Tau.detach().clone(), conv.KernelSize, conv.Stride, conv.Padding, conv.Dilation);
     }
 }

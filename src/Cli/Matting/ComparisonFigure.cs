@@ -33,26 +33,39 @@ internal static class ComparisonFigure
         using var background = Matting.Background.Parse(request.Background);
         using var sink = FrameSink.Create(request.Out, "--out", fps: 1, isColor: true, lossless: false, singleFrame: true);
 
+        var matters = new List<VideoMatter>();
         var tiles = new List<(string Label, Mat Image)>();
         try
         {
-            using (var input = FrameAt(request.Input, request.Frame, _ => { }))
-                tiles.Add(($"input, frame {request.Frame}", input.Clone()));
             foreach (var model in request.Models)
+                matters.Add(new VideoMatter(new VideoMatterOptions { ModelPath = model, IntraOpThreads = request.Threads }));
+            // One pass over the input: every model sees frames 0..Frame in order, so its recurrent state is warm.
+            using var source = FrameSource.Open(request.Input);
+            int index = 0;
+            foreach (var frame in source.Frames())
             {
-                using var matter = new VideoMatter(new VideoMatterOptions { ModelPath = model, IntraOpThreads = request.Threads });
-                MatteFrame? last = null;
-                using var frame = FrameAt(request.Input, request.Frame, rgbFrame =>
+                using (frame)
                 {
                     cancel.ThrowIfCancellationRequested();
-                    last = matter.ProcessRgb24(MatBytes.ToArray(rgbFrame), rgbFrame.Width, rgbFrame.Height);
-                });
-                byte[] composite = last!.CompositeRgb24(background.Rgb24(request.Frame, last.Width, last.Height));
-                using var rgb = MatBytes.FromArray(composite, last.Width, last.Height, 3);
-                var bgr = new Mat();
-                Cv2.CvtColor(rgb, bgr, ColorConversionCodes.RGB2BGR);
-                tiles.Add((System.IO.Path.GetFileNameWithoutExtension(model), bgr));
+                    using var rgb = new Mat();
+                    Cv2.CvtColor(frame, rgb, ColorConversionCodes.BGR2RGB);
+                    var pixels = MatBytes.ToArray(rgb);
+                    var mattes = matters.Select(m => m.ProcessRgb24(pixels, frame.Width, frame.Height)).ToList();
+                    if (index++ < request.Frame) continue;
+
+                    tiles.Add(($"input, frame {request.Frame}", frame.Clone()));
+                    byte[] backgroundRgb = background.Rgb24(request.Frame, frame.Width, frame.Height);
+                    for (int m = 0; m < matters.Count; m++)
+                    {
+                        using var composite = MatBytes.FromArray(mattes[m].CompositeRgb24(backgroundRgb), frame.Width, frame.Height, 3);
+                        var bgr = new Mat();
+                        Cv2.CvtColor(composite, bgr, ColorConversionCodes.RGB2BGR);
+                        tiles.Add((System.IO.Path.GetFileNameWithoutExtension(request.Models[m]), bgr));
+                    }
+                    break;
+                }
             }
+            if (tiles.Count == 0) throw new ArgumentException($"{request.Input}: has {index} frame(s), so there is no frame {request.Frame}");
             using var grid = Grid(tiles, request.Columns, request.Scale);
             sink.Write(grid, "figure");
             sink.Commit();
@@ -61,25 +74,8 @@ internal static class ComparisonFigure
         finally
         {
             foreach (var (_, image) in tiles) image.Dispose();
+            foreach (var matter in matters) matter.Dispose();
         }
-    }
-
-    /// <summary>Reads frames 0..<paramref name="index"/>, handing each (as RGB) to <paramref name="visit"/>; returns frame <paramref name="index"/> (BGR).</summary>
-    private static Mat FrameAt(string path, int index, Action<Mat> visit)
-    {
-        using var source = FrameSource.Open(path);
-        int seen = 0;
-        foreach (var frame in source.Frames())
-        {
-            using (var rgb = new Mat())
-            {
-                Cv2.CvtColor(frame, rgb, ColorConversionCodes.BGR2RGB);
-                visit(rgb);
-            }
-            if (seen++ == index) return frame;
-            frame.Dispose();
-        }
-        throw new ArgumentException($"{path}: has {seen} frame(s), so there is no frame {index}");
     }
 
     private static Mat Grid(List<(string Label, Mat Image)> tiles, int columns, double scale)
