@@ -135,6 +135,7 @@ public sealed class Trainer : IDisposable
         {
             var stage = _config.Stages[stageIndex];
             using var optimizer = CreateOptimizer(network, stage.LearningRates);
+            var baseRates = optimizer.ParamGroups.Select(g => g.LearningRate).ToArray();   // before a resume overwrites them
             if (stepInStage > 0) _store.LoadOptimizer(optimizer);
             var generator = new ClipGenerator(new ClipOptions { Frames = stage.Frames, Width = stage.Width, Height = stage.Height }, DataSplit.Training, _media);
             for (int i = stepInStage; i < stage.Steps; i++)
@@ -144,7 +145,11 @@ public sealed class Trainer : IDisposable
                 // during LibTorch calls widens the Scalar race described in Run (~2 % of a step).
                 var clips = Fetch(generator, stage, step);
                 BeforeStep?.Invoke(step);
+                // Set every step (and after a resume, whose loaded state carries the old rates).
+                double rateScale = stage.RateScaleAt(i);
+                foreach (var (group, rate) in optimizer.ParamGroups.Zip(baseRates)) group.LearningRate = rate * rateScale;
                 var losses = Step(stage, optimizer, clips);
+                losses["lr_scale"] = rateScale;
                 state = new TrainingState(step + 1, state.Seconds + clock.Elapsed.TotalSeconds);
                 clock.Restart();
                 var report = new StepReport(step + 1, _config.TotalSteps, stage.Name, losses, state.Seconds);

@@ -25,6 +25,17 @@ public sealed record StageConfig
 
     public LearningRates LearningRates { get; init; } = new(1e-4, 2e-4, 2e-4, 0);
 
+    /// <summary>
+    /// The rates at the stage's last step as a multiple of <see cref="LearningRates"/>, reached linearly
+    /// from the first step (1: constant). Binary networks are trained with rates decaying towards 0
+    /// (ReActNet, Bi-Real Net): a high rate flips latent weights early, a low one lets the signs settle.
+    /// </summary>
+    public double FinalRateScale { get; init; } = 1;
+
+    /// <summary>The multiple of <see cref="LearningRates"/> used at 0-based step <paramref name="stepInStage"/>.</summary>
+    public double RateScaleAt(int stepInStage) =>
+        Steps <= 1 ? 1 : 1 + (FinalRateScale - 1) * stepInStage / (Steps - 1);
+
     /// <summary>Add λ_LBM·L_LBM (eq. 21) against the teacher: the paper does so in the first stage.</summary>
     public bool Lbm { get; init; }
 }
@@ -125,6 +136,7 @@ public sealed record TrainingConfig
             if (s.Width < 64 || s.Height < 64) throw new InvalidDataException($"{where}: {s.Width}×{s.Height} is too small (the Laplacian loss needs ≥ 64×64)");
             if (s.Frames < 1 || s.BatchSize < 1) throw new InvalidDataException($"{where}: frames and batchSize must be ≥ 1");
             if (!(s.DownsampleRatio > 0 && s.DownsampleRatio <= 1)) throw new InvalidDataException($"{where}: downsampleRatio must be in (0, 1]");
+            if (!(s.FinalRateScale >= 0 && s.FinalRateScale <= 1)) throw new InvalidDataException($"{where}: finalRateScale must be in [0, 1]");
             if (s.Lbm && Teacher is null) throw new InvalidDataException($"{where}: lbm needs a teacher");
             if (s.Lbm && Family != ModelFamily.Bivm) throw new InvalidDataException($"{where}: lbm applies to bivm only");
         }

@@ -41,9 +41,11 @@ public class NetworkTrainingTests
         var yy = linspace(-1, 1, 32).view(32, 1);
         var xx = linspace(-1, 1, 32).view(1, 32);
         var alpha = nn.functional.sigmoid((0.5f - (yy * yy + xx * xx).sqrt()) * 8).expand(1, 2, 1, 32, 32);
-        var optimizer = optim.Adam(net.parameters(), lr: 1e-3);
+        // The 1-bit rate of configs/ (2e-3); single steps of a binary network are noisy (a flipped sign
+        // moves the loss either way), so the test compares the mean of the last five steps with the first.
+        var optimizer = optim.Adam(net.parameters(), lr: 2e-3);
         var losses = new List<float>();
-        for (int step = 0; step < 6; step++)
+        for (int step = 0; step < 20; step++)
         {
             using var stepScope = NewDisposeScope();
             optimizer.zero_grad();
@@ -53,7 +55,7 @@ public class NetworkTrainingTests
             optimizer.step();
             losses.Add(loss.item<float>());
         }
-        Assert.True(losses[^1] < losses[0] * 0.95, $"losses: {string.Join(", ", losses)}");
+        Assert.True(losses.TakeLast(5).Average() < losses[0] * 0.9, $"losses: {string.Join(", ", losses)}");
     }
 
     [Fact]

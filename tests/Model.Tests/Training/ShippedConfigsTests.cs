@@ -26,15 +26,20 @@ public class ShippedConfigsTests
             Assert.Equal(reference.DataSeed, c.DataSeed);
             Assert.Equal(reference.Seed, c.Seed);
             Assert.Equal(reference.Stages.Count, c.Stages.Count);
-            // Everything but LBM and the learning rates is the same, stage by stage (records compare by value).
+            // Everything but LBM and the schedule (rates, their decay, steps) is the same, stage by stage
+            // (records compare by value).
             for (int s = 0; s < c.Stages.Count; s++)
-                Assert.Equal(reference.Stages[s] with { LearningRates = c.Stages[s].LearningRates }, c.Stages[s] with { Lbm = false });
+                Assert.Equal(reference.Stages[s] with { LearningRates = c.Stages[s].LearningRates, FinalRateScale = c.Stages[s].FinalRateScale, Steps = c.Stages[s].Steps },
+                    c.Stages[s] with { Lbm = false });
             Assert.Equal(reference.Normalization, c.Normalization);
         }
-        // The rates depend on the precision only: the 1-bit families share theirs, the 32-bit ones theirs.
+        // The schedule depends on the precision only: the 1-bit families share theirs, the 32-bit ones
+        // theirs; the 1-bit one is longer (paper §3.5.1: extra steps for the binarized network to converge).
+        static object Schedule(StageConfig s) => (s.LearningRates, s.FinalRateScale, s.Steps);
         foreach (var group in new[] { new[] { "rvm", "bivm-fp" }, new[] { "rvm-react", "bivm", "bivm-nolbm" } })
             foreach (var name in group)
-                Assert.Equal(configs[group[0]].Stages.Select(s => s.LearningRates), configs[name].Stages.Select(s => s.LearningRates));
+                Assert.Equal(configs[group[0]].Stages.Select(Schedule), configs[name].Stages.Select(Schedule));
+        Assert.True(configs["bivm"].TotalSteps >= configs["bivm-fp"].TotalSteps);
         Assert.True(configs["bivm"].Stages[0].Lbm);
         Assert.Equal(configs["bivm"].Stages.Select(s => s with { Lbm = false }), configs["bivm-nolbm"].Stages);
     }

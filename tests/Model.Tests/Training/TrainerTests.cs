@@ -16,7 +16,7 @@ public class TrainerTests
         Stages =
         [
             new StageConfig { Name = "a", Steps = steps / 2, Width = 64, Height = 64, Frames = 2, BatchSize = 1 },
-            new StageConfig { Name = "b", Steps = steps - steps / 2, Width = 64, Height = 64, Frames = 3, BatchSize = 1, LearningRates = new(5e-5, 1e-4, 1e-4, 0) },
+            new StageConfig { Name = "b", Steps = steps - steps / 2, Width = 64, Height = 64, Frames = 3, BatchSize = 1, LearningRates = new(5e-5, 1e-4, 1e-4, 0), FinalRateScale = 0.25 },
         ],
     };
 
@@ -53,6 +53,9 @@ public class TrainerTests
             var logB = File.ReadAllLines(Path.Combine(dir, "resumed", "losses.csv"));
             Assert.Equal(5, logA.Length);   // header + 4 steps
             Assert.Equal(logA.Select(DropTime), logB.Select(DropTime));
+            // Stage b decays linearly to 0.25 of its rates over its 2 steps; the resumed step 4 used 0.25 too.
+            int lrColumn = Array.IndexOf(TrainingLog.Columns, "lr_scale");
+            Assert.Equal(new[] { "1", "1", "1", "0.25" }, logB.Skip(1).Select(line => line.Split(',')[lrColumn]));
         }
         finally
         {
@@ -130,6 +133,17 @@ public class TrainerTests
         }
     }
 
+    [Theory]
+    [InlineData(5, 0.0, new[] { 1.0, 0.75, 0.5, 0.25, 0.0 })]
+    [InlineData(3, 0.2, new[] { 1.0, 0.6, 0.2 })]
+    [InlineData(4, 1.0, new[] { 1.0, 1.0, 1.0, 1.0 })]
+    [InlineData(1, 0.0, new[] { 1.0 })]
+    public void A_stage_rate_decays_linearly_from_its_rates_to_the_final_scale(int steps, double finalScale, double[] expected)
+    {
+        var stage = new StageConfig { Steps = steps, FinalRateScale = finalScale };
+        Assert.Equal(expected, Enumerable.Range(0, steps).Select(i => Math.Round(stage.RateScaleAt(i), 12)));
+    }
+
     [Fact]
     public void Bad_configurations_are_rejected_with_the_stage_named()
     {
@@ -140,6 +154,9 @@ public class TrainerTests
 
         var lbm = Tiny(ModelFamily.Bivm, 2, 1) with { Stages = [new StageConfig { Name = "s1", Steps = 1, Lbm = true }] };
         Assert.Contains("teacher", Assert.Throws<InvalidDataException>(() => lbm.Validate()).Message);
+
+        var rising = Tiny(ModelFamily.Rvm, 2, 1) with { Stages = [new StageConfig { Name = "up", Steps = 1, FinalRateScale = 2 }] };
+        Assert.Contains("finalRateScale", Assert.Throws<InvalidDataException>(() => rising.Validate()).Message);
     }
 
     [Fact]
