@@ -67,6 +67,17 @@ public sealed class Trainer : IDisposable
         var log = new TrainingLog(_store.LogPath, state.StepsDone);
         if (InitialWeights is { } initial)
             log.Note($"initialized from {_config.InitFrom}: {initial.Copied} tensors copied, {initial.Kept.Count} kept at their initial values ({string.Join(", ", initial.Kept.Take(8))}{(initial.Kept.Count > 8 ? ", …" : "")})");
+        if (state.StepsDone == 0 && _config.CalibrateThresholds)
+        {
+            // On the first step's clips, so that a run stays a pure function of its config.
+            using var scope = NewDisposeScope();
+            var first = _config.Stages[0];
+            var generator = new ClipGenerator(new ClipOptions { Frames = first.Frames, Width = first.Width, Height = first.Height }, DataSplit.Training, _media);
+            var batch = ClipBatch.From(Fetch(generator, first, 0));
+            _network.eval();   // no running statistics updated by the calibration pass
+            int calibrated = Binarization.ThresholdCalibration.Calibrate(_network, () => _network.call(batch.Src, null, first.DownsampleRatio));
+            log.Note($"thresholds τ of {calibrated} binary convs set to the median of their inputs on step 1's clips");
+        }
         if (_config.Stages.Any(s => s.Lbm)) _teacher = LoadTeacher(_config.Teacher!);
 
         _network.train();

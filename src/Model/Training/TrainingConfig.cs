@@ -83,6 +83,12 @@ public sealed record TrainingConfig
     /// <summary>Torch intra-op threads (0: LibTorch's default).</summary>
     public int Threads { get; init; }
 
+    /// <summary>
+    /// 1-bit networks: before the first step, set every activation threshold τ to the median of its input
+    /// on the first step's clips (<see cref="Binarization.ThresholdCalibration"/>).
+    /// </summary>
+    public bool CalibrateThresholds { get; init; }
+
     public IReadOnlyList<StageConfig> Stages { get; init; } = [];
 
     public int TotalSteps => Stages.Sum(s => s.Steps);

@@ -133,6 +133,32 @@ public class TrainerTests
         }
     }
 
+    [Fact]
+    public void With_calibrate_thresholds_a_fresh_1bit_run_starts_from_data_thresholds_and_says_so()
+    {
+        string dir = Directory.CreateTempSubdirectory("bivm-calibrate-").FullName;
+        try
+        {
+            var config = Tiny(ModelFamily.Bivm, steps: 1, checkpointEvery: 1) with
+            {
+                CalibrateThresholds = true,
+                Normalization = BiVM.Model.Binarization.BatchNormMode.Frame,
+                Stages = [new StageConfig { Name = "a", Steps = 1, Width = 64, Height = 64, Frames = 2, LearningRates = new(0, 0, 1e-9, 0) }],
+            };
+            using var trainer = new Trainer(config, dir);
+            trainer.Run(resume: false);
+            Assert.Contains("set to the median of their inputs", File.ReadAllText(Path.Combine(dir, "events.log")));
+            // The backbone's rate is 0, so its τ are exactly what the calibration set: not the initial 0.
+            var taus = trainer.Network.named_parameters().Where(p => p.name.StartsWith("backbone.") && p.name.EndsWith(".tau")).ToList();
+            Assert.NotEmpty(taus);
+            Assert.All(taus, p => Assert.True(p.parameter.abs().sum().item<float>() > 0, $"{p.name} is still 0"));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     [Theory]
     [InlineData(5, 0.0, new[] { 1.0, 0.75, 0.5, 0.25, 0.0 })]
     [InlineData(3, 0.2, new[] { 1.0, 0.6, 0.2 })]
