@@ -40,6 +40,8 @@ public class ShippedConfigsTests
             foreach (var name in group)
                 Assert.Equal(configs[group[0]].Stages.Select(Schedule), configs[name].Stages.Select(Schedule));
         Assert.True(configs["bivm"].TotalSteps >= configs["bivm-fp"].TotalSteps);
+        // Both 1-bit families start from calibrated thresholds, so they differ in architecture only.
+        Assert.All(new[] { "rvm-react", "bivm", "bivm-nolbm" }, name => Assert.True(configs[name].CalibrateThresholds, name));
         Assert.True(configs["bivm"].Stages[0].Lbm);
         Assert.Equal(configs["bivm"].Stages.Select(s => s with { Lbm = false }), configs["bivm-nolbm"].Stages);
     }
