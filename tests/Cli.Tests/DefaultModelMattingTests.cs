@@ -1,3 +1,4 @@
+using BiVM.Data.IO;
 using BiVM.Data.Metrics;
 using BiVM.Data.Synthesis;
 using BiVM.Estimators.Video;
@@ -7,7 +8,8 @@ namespace BiVM.Cli.Tests;
 
 /// <summary>
 /// The product end to end: <c>bivm matte</c> without <c>--model</c> (the shipped, trained models/bivm.onnx)
-/// on generated composite clips with known alpha, through an 8-bit lossless video in and out.
+/// on generated composite clips with known alpha, written as 8-bit PNG frames (<see cref="ClipFolder"/>,
+/// the layout `bivm eval --data` reads), matted as one stream, the alpha read back from lossless PNGs.
 /// </summary>
 public sealed class DefaultModelMattingTests : IDisposable
 {
@@ -36,22 +38,22 @@ public sealed class DefaultModelMattingTests : IDisposable
         long pixels = 0;
         foreach (var (clip, i) in DataSets.Validation.Clips().Take(ClipCount).Select((c, i) => (c, i)))
         {
-            string input = Path.Combine(_dir, $"clip{i}.mkv"), alpha = Path.Combine(_dir, $"alpha{i}.mkv");
-            WriteSource(clip, input);
-            var (code, stdout, stderr) = CliRunner.Run("matte", input, "--out", Path.Combine(_dir, $"out{i}.mkv"), "--alpha", alpha, "--threads", "1");
+            string clipDir = Path.Combine(_dir, $"clip{i}"), alpha = Path.Combine(_dir, $"alpha{i}");
+            ClipFolder.Write(clip, clipDir);
+            var (code, stdout, stderr) = CliRunner.Run("matte", Path.Combine(clipDir, ClipFolder.SrcDir),
+                "--out", Path.Combine(_dir, $"out{i}"), "--alpha", alpha, "--threads", "1");
             Assert.True(code == 0, stderr);
             Assert.Contains("with the shipped bivm.onnx", stdout);
 
-            using var capture = new VideoCapture(alpha);
             for (int t = 0; t < clip.Frames; t++)
             {
-                using var frame = new Mat();
-                Assert.True(capture.Read(frame) && !frame.Empty(), $"{alpha}: frame {t} missing");
+                string path = Path.Combine(alpha, ClipFolder.FrameName(t));
+                using var frame = Cv2.ImRead(path, ImreadModes.Grayscale);
+                Assert.False(frame.Empty(), $"{path}: alpha frame {t} missing");
                 var truth = clip.Plane(clip.Pha, t, 0, 1);
                 var predicted = new float[truth.Length];
-                for (int y = 0; y < clip.Height; y++)
-                    for (int x = 0; x < clip.Width; x++)
-                        predicted[y * clip.Width + x] = frame.At<Vec3b>(y, x).Item0 / 255f;
+                var bytes = frame.AsSpan<byte>();
+                for (int k = 0; k < predicted.Length; k++) predicted[k] = bytes[k] / 255f;
                 sumError += Mad.Compute(predicted, truth) * truth.Length;
                 sumBackground += Mad.Compute(new float[truth.Length], truth) * truth.Length;
                 pixels += truth.Length;
@@ -61,27 +63,4 @@ public sealed class DefaultModelMattingTests : IDisposable
         Assert.True(mad < MadBound, $"MAD {mad:F1} on {ClipCount} validation clips ≥ {MadBound} (all background: {background:F1})");
         Assert.True(mad < 0.75 * background, $"MAD {mad:F1} is not well below all background ({background:F1})");
     }
-
-    /// <summary>The clip's composite as an FFV1 (lossless) video, RGB float → BGR bytes.</summary>
-    private static void WriteSource(Clip clip, string path)
-    {
-        using var writer = new VideoWriter(path, VideoWriter.FourCC('F', 'F', 'V', '1'), 15, new Size(clip.Width, clip.Height));
-        Assert.True(writer.IsOpened(), $"{path}: FFV1 writer did not open");
-        for (int t = 0; t < clip.Frames; t++)
-        {
-            using var frame = new Mat(clip.Height, clip.Width, MatType.CV_8UC3);
-            var r = clip.Plane(clip.Src, t, 0, 3).ToArray();
-            var g = clip.Plane(clip.Src, t, 1, 3).ToArray();
-            var b = clip.Plane(clip.Src, t, 2, 3).ToArray();
-            for (int y = 0; y < clip.Height; y++)
-                for (int x = 0; x < clip.Width; x++)
-                {
-                    int k = y * clip.Width + x;
-                    frame.Set(y, x, new Vec3b(ToByte(b[k]), ToByte(g[k]), ToByte(r[k])));
-                }
-            writer.Write(frame);
-        }
-    }
-
-    private static byte ToByte(float v) => (byte)Math.Clamp(MathF.Round(v * 255f), 0, 255);
 }
