@@ -72,8 +72,7 @@ public sealed class Trainer : IDisposable
             // On the first step's clips, so that a run stays a pure function of its config.
             using var scope = NewDisposeScope();
             var first = _config.Stages[0];
-            var generator = new ClipGenerator(new ClipOptions { Frames = first.Frames, Width = first.Width, Height = first.Height }, DataSplit.Training, _media);
-            var batch = ClipBatch.From(Fetch(generator, first, 0));
+            var batch = ClipBatch.From(Fetch(Generator(first), first, 0));
             _network.eval();   // no running statistics updated by the calibration pass
             int calibrated = Binarization.ThresholdCalibration.Calibrate(_network, () => _network.call(batch.Src, null, first.DownsampleRatio));
             log.Note($"thresholds τ of {calibrated} binary convs set to the median of their inputs on step 1's clips");
@@ -148,7 +147,7 @@ public sealed class Trainer : IDisposable
             using var optimizer = CreateOptimizer(network, stage.LearningRates);
             var baseRates = optimizer.ParamGroups.Select(g => g.LearningRate).ToArray();   // before a resume overwrites them
             if (stepInStage > 0) _store.LoadOptimizer(optimizer);
-            var generator = new ClipGenerator(new ClipOptions { Frames = stage.Frames, Width = stage.Width, Height = stage.Height }, DataSplit.Training, _media);
+            var generator = Generator(stage);
             for (int i = stepInStage; i < stage.Steps; i++)
             {
                 int step = state.StepsDone;   // 0-based global step
@@ -173,6 +172,9 @@ public sealed class Trainer : IDisposable
             }
         }
     }
+
+    private ClipGenerator Generator(StageConfig stage) =>
+        new(new ClipOptions { Frames = stage.Frames, Width = stage.Width, Height = stage.Height }, DataSplit.Training, _media);
 
     private List<Clip> Fetch(ClipGenerator generator, StageConfig stage, int step) =>
         Enumerable.Range(0, stage.BatchSize).Select(b => generator.Generate(_config.DataSeed, (long)step * stage.BatchSize + b)).ToList();
