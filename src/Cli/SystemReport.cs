@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 using BiVM.CustomOps.Cpu;
+using BiVM.Model.Numerics;
 using Microsoft.ML.OnnxRuntime;
 
 namespace BiVM.Cli;
@@ -14,6 +15,7 @@ public sealed record SystemReport(
     string Os,
     int LogicalCores,
     IReadOnlyList<string> CpuFeatures,
+    string CpuCaches,
     IReadOnlyDictionary<string, string> Components,
     bool AllLoaded)
 {
@@ -29,9 +31,15 @@ public sealed record SystemReport(
         Probe("onnxruntime", () => OrtEnv.Instance().GetVersionString() ?? "unknown");
         Probe("opencv", () => OpenCvSharp.Cv2.GetVersionString() ?? "unknown");
         Probe("custom ops (ai.bivm)", BiVM.CustomOps.OnnxRuntime.BiVMOps.SelfTest);
+        // Training, export and TorchSharp forwards run on this path (LibTorchNumerics decides it once per process).
+        Probe("libtorch convolutions", () =>
+        {
+            var verdict = LibTorchNumerics.Verdict;
+            return verdict.Correct ? verdict.Describe() : throw new LibTorchNumericsException(verdict);
+        });
         var version = typeof(SystemReport).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "?";
         return new SystemReport(version.Split('+')[0], RuntimeInformation.FrameworkDescription, RuntimeInformation.OSDescription,
-            Environment.ProcessorCount, BiVM.CustomOps.Cpu.CpuFeatures.Current.SupportedNames(), components, ok);
+            Environment.ProcessorCount, BiVM.CustomOps.Cpu.CpuFeatures.Current.SupportedNames(), Model.Numerics.CpuCaches.Current.Describe(), components, ok);
     }
 
     public string ToText()
@@ -40,6 +48,7 @@ public sealed record SystemReport(
         sb.AppendLine($"bivm {BivmVersion}");
         sb.AppendLine($"runtime: {DotnetVersion} on {Os}, {LogicalCores} logical cores");
         sb.AppendLine($"cpu features: {(CpuFeatures.Count == 0 ? "none detected" : string.Join(' ', CpuFeatures))}");
+        sb.AppendLine($"cpu caches: {CpuCaches}");
         foreach (var (name, value) in Components) sb.AppendLine($"{name}: {value}");
         return sb.ToString();
     }

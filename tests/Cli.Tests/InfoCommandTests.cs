@@ -39,6 +39,49 @@ public class InfoCommandTests
         Assert.Matches(@"opencv: 4\.\d+", text);
     }
 
+    [Fact]
+    public void Info_reports_the_cache_sizes_and_the_libtorch_verdict()
+    {
+        var (code, text) = Run("info");
+        Assert.Equal(0, code);
+        Assert.Matches(@"cpu caches: cpuid 0x[0-9a-f]+: ", text);
+        Assert.Matches(@"libtorch convolutions: .* \d+ checks passed", text);
+    }
+
+    /// <summary>
+    /// The two switches reach LibTorch in a real process: oneDNN reports the SSE4.1 limit it read from the
+    /// native environment (set through libc's setenv, after .NET started), and with oneDNN off no oneDNN
+    /// primitive executes; the self-check passes on both paths.
+    /// </summary>
+    [Theory]
+    [InlineData("onednn-sse41")]
+    [InlineData("aten")]
+    public async Task A_forced_libtorch_path_takes_effect_in_a_child_process(string path)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[] { typeof(BivmCommandLine).Assembly.Location, "info" }) start.ArgumentList.Add(arg);
+        start.Environment["BIVM_LIBTORCH_PATH"] = path;
+        start.Environment["ONEDNN_VERBOSE"] = "1";
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        var stdout = await process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        var text = stdout + await stderr;
+        Assert.Equal(0, process.ExitCode);
+        Assert.Matches(@"libtorch convolutions: .* \d+ checks passed", text);
+        if (path == "aten")
+        {
+            Assert.Contains("ATen's own convolutions", text);
+            Assert.DoesNotContain("onednn_verbose,v1,primitive,exec", text);
+        }
+        else
+        {
+            Assert.Contains("oneDNN limited to SSE4.1", text);
+            Assert.Contains("isa:Intel SSE4.1", text);
+            Assert.Matches(@"onednn_verbose,v1,primitive,exec,cpu,convolution,[a-z_0-9]*:sse41", text);
+        }
+    }
+
     [Theory]
     [InlineData("no-such-command")]
     [InlineData("info", "--no-such-option")]

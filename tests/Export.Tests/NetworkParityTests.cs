@@ -60,22 +60,27 @@ public sealed class NetworkParityTests(ITestOutputHelper log)
 
     private void CheckParity(MattingNetwork network, string label, int height, int width, double ratio, int frames, int batch)
     {
+        var shape = new[] { batch, 3, height, width };
+        var sequence = Sequences.Frames(frames, height, width, batch);
+        ThresholdTies.Separate(network, sequence, shape, ratio, log);
         var custom = MattingExporter.Export(network).ToBytes();
         var lowered = MattingExporter.Export(network, new ExportOptions { Lowered = true }).ToBytes();
-        using var torch = new TorchMatting(network);
+        var ties = new ThresholdTies(network);
+        var torch = new TorchMatting(network);
         using var ortCustom = new OrtMatting(custom);
         using var ortLowered = new OrtMatting(lowered);
         // What applications run: all of ORT's graph rewrites (fusions change float rounding, not meaning).
         using var ortOptimized = new OrtMatting(custom, level: GraphOptimizationLevel.ORT_ENABLE_ALL);
-        var shape = new[] { batch, 3, height, width };
         var torchVsCustom = new Parity();
         var customVsLowered = new Parity();
         var torchVsOptimized = new Parity();
         var outputs = MattingContract.Outputs.ToArray();
         int t = 0, unclamped = 0, total = 0;
-        foreach (var frame in Sequences.Frames(frames, height, width, batch))
+        var references = new List<FrameResult>();
+        foreach (var frame in sequence)
         {
             var reference = torch.Step(frame, shape, ratio);
+            references.Add(reference);
             var a = ortCustom.Step(frame, shape, (float)ratio);
             var b = ortLowered.Step(frame, shape, (float)ratio);
             Assert.Equal(shape, a.Shapes[MattingContract.Foreground]);
@@ -87,6 +92,8 @@ public sealed class NetworkParityTests(ITestOutputHelper log)
             torchVsOptimized.Add(t, reference, ortOptimized.Step(frame, shape, (float)ratio), outputs);
             t++;
         }
+        torch.Dispose();
+        ties.Dispose();
         log.WriteLine($"{label} {width}x{height} r={ratio} x{frames} frames, batch {batch}");
         log.WriteLine($"  torch vs ai.bivm: {torchVsCustom}");
         log.WriteLine($"  pha strictly inside (0, 1): {100.0 * unclamped / total:F1} %");
@@ -96,10 +103,11 @@ public sealed class NetworkParityTests(ITestOutputHelper log)
         // weights give anywhere from a few % to all values inside (0, 1), so ask for at least 1 %.
         Assert.True(unclamped > total / 100, $"only {unclamped} of {total} pha values are inside (0, 1)");
         foreach (var name in Images)
-        {
-            Assert.True(torchVsCustom.Max(name) <= Tolerance, $"{name}: TorchSharp vs ORT {torchVsCustom.Max(name):E3} > {Tolerance}");
             Assert.True(customVsLowered.Max(name) <= Tolerance, $"{name}: custom vs lowered {customVsLowered.Max(name):E3} > {Tolerance}");
-            Assert.True(torchVsOptimized.Max(name) <= Tolerance, $"{name}: TorchSharp vs optimised ORT {torchVsOptimized.Max(name):E3} > {Tolerance}");
-        }
+        // TorchSharp's float rounding is the host's (oneDNN's ISA, summation order): 1e-4, or what the signs left on τ explain.
+        Parity? flipped = null;
+        Parity Flipped() => flipped ??= ThresholdTies.FlippedRun(network, sequence, shape, ratio, references, Images);
+        ThresholdTies.AssertAgree("TorchSharp vs ai.bivm", ties, torchVsCustom, Flipped, Images, Tolerance, log);
+        ThresholdTies.AssertAgree("TorchSharp vs optimised ORT", ties, torchVsOptimized, Flipped, Images, Tolerance, log);
     }
 }

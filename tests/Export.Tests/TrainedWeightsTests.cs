@@ -35,30 +35,39 @@ public sealed class TrainedWeightsTests(ITestOutputHelper log)
 
         var (seed, steps) = TrainingProvenance.Find(weights);
         Assert.Equal((4242L, 2L), (seed, steps));
+        var frames = Sequences.Frames(10, 65, 97);
+        int[] shape = [1, 3, 65, 97];
+        ThresholdTies.Separate(network, frames, shape, 0.5, log);
         var options = new ExportOptions { TrainingSeed = seed, TrainingSteps = steps, WeightsSource = weights };
         var custom = MattingExporter.Export(network, options);
         Assert.Contains(("training_seed", "4242"), custom.Metadata);
         Assert.Contains(("training_steps", "2"), custom.Metadata);
 
-        using var torch = new TorchMatting(network);
         using var a = new OrtMatting(custom.ToBytes());
         using var b = new OrtMatting(MattingExporter.Export(network, options with { Lowered = true }).ToBytes());
         var torchVsCustom = new Parity();
         var customVsLowered = new Parity();
-        int t = 0;
-        foreach (var frame in Sequences.Frames(10, 65, 97))
+        var references = new List<FrameResult>();
+        var ties = new ThresholdTies(network);
+        using (ties)
+        using (var torch = new TorchMatting(network))
         {
-            var reference = torch.Step(frame, [1, 3, 65, 97], 0.5);
-            var x = a.Step(frame, [1, 3, 65, 97], 0.5f);
-            torchVsCustom.Add(t, reference, x, MattingContract.Outputs);
-            customVsLowered.Add(t++, x, b.Step(frame, [1, 3, 65, 97], 0.5f), MattingContract.Outputs);
+            for (int t = 0; t < frames.Length; t++)
+            {
+                var reference = torch.Step(frames[t], shape, 0.5);
+                references.Add(reference);
+                var x = a.Step(frames[t], shape, 0.5f);
+                torchVsCustom.Add(t, reference, x, MattingContract.Outputs);
+                customVsLowered.Add(t, x, b.Step(frames[t], shape, 0.5f), MattingContract.Outputs);
+            }
         }
         log.WriteLine($"trained bivm 97x65 r=0.5 x10: torch vs ai.bivm: {torchVsCustom}");
         log.WriteLine($"  ai.bivm vs lowered: {customVsLowered}");
-        foreach (var name in new[] { MattingContract.Foreground, MattingContract.Alpha })
-        {
-            Assert.True(torchVsCustom.Max(name) <= 1e-4, $"{name}: {torchVsCustom.Max(name):E3}");
-            Assert.Equal(0, customVsLowered.Max(name));
-        }
+        string[] images = [MattingContract.Foreground, MattingContract.Alpha];
+        // Our two ORT graphs share every float op outside the binary convs, whose integer parts are exact: bit-identical.
+        foreach (var name in images) Assert.Equal(0, customVsLowered.Max(name));
+        // TorchSharp rounds differently (host- and ISA-dependent): 1e-4, or what the signs left on τ explain.
+        ThresholdTies.AssertAgree("TorchSharp vs ai.bivm", ties, torchVsCustom,
+            () => ThresholdTies.FlippedRun(network, frames, shape, 0.5, references, images), images, 1e-4, log);
     }
 }

@@ -27,6 +27,7 @@ public sealed class BinaryConv2d : Module<Tensor, Tensor>
     public BinaryConv2d(long inChannels, long outChannels, long kernelSize, long stride = 1, long dilation = 1, bool hasBias = false)
         : base(nameof(BinaryConv2d))
     {
+        Numerics.LibTorchNumerics.EnsureVerified();
         if (kernelSize % 2 == 0) throw new ArgumentException($"kernel size {kernelSize}: only odd kernels have 'same' zero padding", nameof(kernelSize));
         InChannels = inChannels;
         OutChannels = outChannels;

@@ -8,6 +8,9 @@ public static class LayerFactory
 {
     public static Module<Tensor, Tensor> Conv(ConvSpec spec, ConvPrecision precision)
     {
+        // Every conv of our networks is made here, in BinaryConv2d or in MattingNetwork: before the first,
+        // LibTorch's convolutions are checked (and, where wrong, switched) once per process.
+        Numerics.LibTorchNumerics.EnsureVerified();
         if (precision == ConvPrecision.Binary)
         {
             // Bit-packing runs along channels: a grouped binary conv has nothing to pack

@@ -25,6 +25,7 @@ public abstract class MattingNetwork : Module<Tensor, RecurrentState?, double, M
     protected MattingNetwork(string name, ModelConfig config, Module<Tensor, EncoderFeatures> backbone, LrAspp aspp, RecurrentDecoder decoder, DeepGuidedFilter refiner)
         : base(name)
     {
+        Numerics.LibTorchNumerics.EnsureVerified();
         Config = config;
         this.backbone = backbone;
         this.aspp = aspp;

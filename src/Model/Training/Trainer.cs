@@ -65,6 +65,7 @@ public sealed class Trainer : IDisposable
         Directory.CreateDirectory(_store.RunDirectory);
         File.WriteAllText(Path.Combine(_store.RunDirectory, "config.json"), _config.ToJson());
         var log = new TrainingLog(_store.LogPath, state.StepsDone);
+        log.Note($"LibTorch convolutions: {Numerics.LibTorchNumerics.Verdict.Describe()}");
         if (InitialWeights is { } initial)
             log.Note($"initialized from {_config.InitFrom}: {initial.Copied} tensors copied, {initial.Kept.Count} kept at their initial values ({string.Join(", ", initial.Kept.Take(8))}{(initial.Kept.Count > 8 ? ", …" : "")})");
         if (state.StepsDone == 0 && _config.CalibrateThresholds)
