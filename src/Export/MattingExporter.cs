@@ -1,4 +1,5 @@
 using System.Reflection;
+using BiVM.Contracts;
 using BiVM.Graph;
 using BiVM.Model;
 using BiVM.Model.Decoder;

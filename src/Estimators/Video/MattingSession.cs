@@ -1,4 +1,4 @@
-using BiVM.Graph;
+using BiVM.Contracts;
 using Microsoft.ML.OnnxRuntime;
 
 namespace BiVM.Estimators.Video;

@@ -1,5 +1,5 @@
-using BiVM.Graph;
 using System.Numerics.Tensors;
+using BiVM.Contracts;
 using Microsoft.ML.OnnxRuntime;
 
 namespace BiVM.Estimators.Video;

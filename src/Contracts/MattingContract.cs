@@ -1,4 +1,4 @@
-namespace BiVM.Graph;
+namespace BiVM.Contracts;
 
 /// <summary>
 /// Graph I/O of every matting model this library runs (docs/model-contract.md): the names and

@@ -3,7 +3,7 @@ using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using Onnx;
 
-namespace BiVM.CustomOps.Tests.Graph;
+namespace BiVM.Graph.Tests;
 
 /// <summary>The graph builder the tests, benchmarks and exporter share (src/Graph).</summary>
 public class OnnxGraphBuilderTests
