@@ -4,6 +4,7 @@ using BiVM.Export;
 using BiVM.Model;
 using BiVM.Model.Cost;
 using BiVM.Model.Networks;
+using BiVM.Training;
 
 namespace BiVM.Cli.Commands;
 
@@ -48,7 +49,7 @@ internal static class ExportCommand
             try
             {
                 using var network = Load(family, weightsPath, seed, parse.GetValue(fullPrecision));
-                var found = weightsPath is null ? (null, null) : TrainingProvenance.Find(weightsPath);
+                var found = weightsPath is null ? (null, null) : RunFolder.Provenance(weightsPath);
                 var options = new ExportOptions
                 {
                     Lowered = parse.GetValue(lowered),

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using BiVM.Model;
-using BiVM.Model.Training;
+using BiVM.Training;
 using Spectre.Console;
 
 namespace BiVM.Cli.Commands;

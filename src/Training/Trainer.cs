@@ -1,7 +1,9 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using BiVM.Contracts;
 using BiVM.Data.Media;
 using BiVM.Data.Synthesis;
+using BiVM.Model.Binarization;
 using BiVM.Model.Decoder;
 using BiVM.Model.Encoder;
 using BiVM.Model.Losses;
@@ -10,7 +12,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace BiVM.Model.Training;
+namespace BiVM.Training;
 
 /// <summary>
 /// Trains one network on generated composite clips, stage by stage (paper section 3.5.1):
@@ -23,7 +25,7 @@ namespace BiVM.Model.Training;
 public sealed class Trainer : IDisposable
 {
     private readonly TrainingConfig _config;
-    private readonly CheckpointStore _store;
+    private readonly RunFolder _run;
     private readonly MediaLibrary? _media;
     private MattingNetwork? _network;
     private MattingNetwork? _teacher;
@@ -32,11 +34,11 @@ public sealed class Trainer : IDisposable
     {
         config.Validate();
         _config = config;
-        _store = new CheckpointStore(runDirectory);
+        _run = new RunFolder(runDirectory);
         _media = media;
     }
 
-    public CheckpointStore Store => _store;
+    public RunFolder RunFolder => _run;
 
     /// <summary>The network being trained (after <see cref="Run"/> started).</summary>
     public MattingNetwork Network => _network ?? throw new InvalidOperationException("training has not started");
@@ -44,63 +46,84 @@ public sealed class Trainer : IDisposable
     /// <summary>Runs (or, with <paramref name="resume"/>, continues) to the last step; returns the final weights' path.</summary>
     public string Run(bool resume, CancellationToken cancel = default, Action<StepReport>? progress = null)
     {
+        SeedAndSetThreads();
+        _network = ModelFactory.Create(ModelConfig.For(_config.Family, _config.FullPrecision) with { Normalization = _config.Normalization });
+        var state = StartOrResume(resume);
+        _run.WriteConfig(_config);
+        var log = new TrainingLog(_run, state.StepsDone);
+        if (InitialWeights is { } initial) NoteInitialWeights(log, initial);
+        if (state.StepsDone == 0 && _config.CalibrateThresholds) CalibrateThresholds(log);
+        if (_config.Stages.Any(s => s.Lbm)) _teacher = LoadTeacher(_config.Teacher!);
+        TrainRecoveringFromLibTorchErrors(state, log, cancel, progress);
+        _run.SaveFinal(_network);
+        return _run.FinalWeights;
+    }
+
+    /// <summary>First, before any tensor exists: the initial weights are a pure function of the config's seed.</summary>
+    private void SeedAndSetThreads()
+    {
         if (_config.Threads > 0) torch.set_num_threads(_config.Threads);
         torch.manual_seed(_config.Seed);
-        _network = ModelFactory.Create(ModelConfig.For(_config.Family, _config.FullPrecision) with { Normalization = _config.Normalization });
-        var state = new TrainingState(0, 0);
-        if (_store.HasCheckpoint)
-        {
-            if (!resume) throw new InvalidOperationException($"{_store.RunDirectory} already holds a checkpoint: pass --resume to continue it, or choose another run folder");
-            _store.LoadWeights(_network);
-            state = _store.LoadState();
-        }
-        else if (resume)
-        {
-            throw new InvalidOperationException($"{_store.RunDirectory}: no checkpoint to resume");
-        }
-        else if (_config.InitFrom is { } init)
-        {
-            InitialWeights = CopyMatching(init, _network);
-        }
-        Directory.CreateDirectory(_store.RunDirectory);
-        File.WriteAllText(Path.Combine(_store.RunDirectory, "config.json"), _config.ToJson());
-        var log = new TrainingLog(_store.LogPath, state.StepsDone);
-        if (InitialWeights is { } initial)
-            log.Note($"initialized from {_config.InitFrom}: {initial.Copied} tensors copied, {initial.Kept.Count} kept at their initial values ({string.Join(", ", initial.Kept.Take(8))}{(initial.Kept.Count > 8 ? ", …" : "")})");
-        if (state.StepsDone == 0 && _config.CalibrateThresholds)
-        {
-            // On the first step's clips, so that a run stays a pure function of its config.
-            using var scope = NewDisposeScope();
-            var first = _config.Stages[0];
-            var batch = ClipBatch.From(Fetch(Generator(first), first, 0));
-            _network.eval();   // no running statistics updated by the calibration pass
-            int calibrated = Binarization.ThresholdCalibration.Calibrate(_network, () => _network.call(batch.Src, null, first.DownsampleRatio));
-            log.Note($"thresholds τ of {calibrated} binary convs set to the median of their inputs on step 1's clips");
-        }
-        if (_config.Stages.Any(s => s.Lbm)) _teacher = LoadTeacher(_config.Teacher!);
+    }
 
-        _network.train();
+    /// <summary>
+    /// A run folder with a checkpoint is continued only when asked (so that a repeated command never silently
+    /// extends a finished run); a fresh run may start from other weights (<see cref="TrainingConfig.InitFrom"/>).
+    /// </summary>
+    private TrainingState StartOrResume(bool resume)
+    {
+        var network = Network;
+        if (_run.HasCheckpoint)
+        {
+            if (!resume) throw new UserInputException($"{_run.Root} already holds a checkpoint: pass --resume to continue it, or choose another run folder");
+            _run.LoadWeights(network);
+            return _run.LoadState();
+        }
+        if (resume) throw new UserInputException($"{_run.Root}: no checkpoint to resume");
+        if (_config.InitFrom is { } init) InitialWeights = CopyMatching(init, network);
+        return new TrainingState(0, 0);
+    }
+
+    private void NoteInitialWeights(TrainingLog log, (int Copied, IReadOnlyList<string> Kept) initial) =>
+        log.Note($"initialized from {_config.InitFrom}: {initial.Copied} tensors copied, {initial.Kept.Count} kept at their initial values ({string.Join(", ", initial.Kept.Take(8))}{(initial.Kept.Count > 8 ? ", …" : "")})");
+
+    /// <summary>On the first step's clips, so that a run stays a pure function of its config.</summary>
+    private void CalibrateThresholds(TrainingLog log)
+    {
+        var network = Network;
+        using var scope = NewDisposeScope();
+        var first = _config.Stages[0];
+        var batch = ClipBatch.From(Fetch(Generator(first), first, 0));
+        network.eval();   // no running statistics updated by the calibration pass
+        int calibrated = ThresholdCalibration.Calibrate(network, () => network.call(batch.Src, null, first.DownsampleRatio));
+        log.Note($"thresholds τ of {calibrated} binary convs set to the median of their inputs on step 1's clips");
+    }
+
+    /// <summary>
+    /// LibTorch can report an impossible internal state (e.g. an integer tensor handed a float alpha inside
+    /// BatchNorm): TorchSharp frees the Scalars of implicit conversions from the GC's finalizer thread
+    /// (dotnet/TorchSharp#1496), a race we cannot close from here. The step is redone from the last checkpoint,
+    /// which resume makes exact.
+    /// </summary>
+    private void TrainRecoveringFromLibTorchErrors(TrainingState state, TrainingLog log, CancellationToken cancel, Action<StepReport>? progress)
+    {
+        var network = Network;
+        network.train();
         for (int recoveries = 0; ; recoveries++)
         {
             try
             {
                 TrainStages(state, log, cancel, progress);
-                break;
+                return;
             }
-            catch (ExternalException e) when (recoveries < MaxRecoveries && _store.HasCheckpoint)
+            catch (ExternalException e) when (recoveries < MaxRecoveries && _run.HasCheckpoint)
             {
-                // LibTorch reported an impossible internal state (e.g. an integer tensor handed a float
-                // alpha inside BatchNorm). TorchSharp frees the Scalars of implicit conversions from the
-                // GC's finalizer thread (dotnet/TorchSharp#1496), a race we cannot close from here; the
-                // step is redone from the last checkpoint, which resume makes exact.
-                state = _store.LoadState();
-                _store.LoadWeights(_network);
-                log = new TrainingLog(_store.LogPath, state.StepsDone);
+                state = _run.LoadState();
+                _run.LoadWeights(network);
+                log = new TrainingLog(_run, state.StepsDone);
                 log.Note($"step {state.StepsDone + 1}: LibTorch error, redone from the checkpoint: {e.Message.Split('\n')[0]}");
             }
         }
-        _store.SaveFinal(_network);
-        return _store.FinalWeights;
     }
 
     /// <summary>With <see cref="TrainingConfig.InitFrom"/>: how many tensors were copied, and the names left at their initial values.</summary>
@@ -109,7 +132,7 @@ public sealed class Trainer : IDisposable
     /// <summary>Copies every tensor of the checkpoint at <paramref name="weights"/> whose name and shape match into <paramref name="network"/>.</summary>
     internal static (int Copied, IReadOnlyList<string> Kept) CopyMatching(string weights, MattingNetwork network)
     {
-        if (!File.Exists(weights)) throw new FileNotFoundException($"initFrom: {weights} not found", weights);
+        if (!File.Exists(weights)) throw new UserInputException($"initFrom: {weights} not found");
         using var source = ModelCheckpoint.Load(weights);
         var from = source.state_dict();
         int copied = 0;
@@ -126,7 +149,7 @@ public sealed class Trainer : IDisposable
                 else kept.Add(name);
             }
         }
-        if (copied == 0) throw new InvalidDataException($"initFrom: no tensor of {weights} matches this network");
+        if (copied == 0) throw new UserInputException($"initFrom: no tensor of {weights} matches this network");
         return (copied, kept);
     }
 
@@ -146,13 +169,13 @@ public sealed class Trainer : IDisposable
             var stage = _config.Stages[stageIndex];
             using var optimizer = CreateOptimizer(network, stage.LearningRates);
             var baseRates = optimizer.ParamGroups.Select(g => g.LearningRate).ToArray();   // before a resume overwrites them
-            if (stepInStage > 0) _store.LoadOptimizer(optimizer);
+            if (stepInStage > 0) _run.LoadOptimizer(optimizer);
             var generator = Generator(stage);
             for (int i = stepInStage; i < stage.Steps; i++)
             {
                 int step = state.StepsDone;   // 0-based global step
-                // Clips are made on this thread, not prefetched on another: a second thread allocating
-                // during LibTorch calls widens the Scalar race described in Run (~2 % of a step).
+                // Clips are made on this thread, not prefetched on another: a second thread allocating during
+                // LibTorch calls widens the Scalar race of TrainRecoveringFromLibTorchErrors (~2 % of a step).
                 var clips = Fetch(generator, stage, step);
                 BeforeStep?.Invoke(step);
                 // Set every step (and after a resume, whose loaded state carries the old rates).
@@ -167,7 +190,7 @@ public sealed class Trainer : IDisposable
                 progress?.Invoke(report);
                 bool stageEnd = i + 1 == stage.Steps;
                 if (stageEnd || state.StepsDone % _config.CheckpointEvery == 0 || cancel.IsCancellationRequested)
-                    _store.Save(network, optimizer, state);
+                    _run.Save(network, optimizer, state);
                 cancel.ThrowIfCancellationRequested();
             }
         }

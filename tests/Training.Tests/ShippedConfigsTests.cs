@@ -1,6 +1,7 @@
-using BiVM.Model.Training;
+using BiVM.Contracts;
+using BiVM.Model;
 
-namespace BiVM.Model.Tests.Training;
+namespace BiVM.Training.Tests;
 
 /// <summary>The training configurations in configs/: they load, and the families compared in the README share one budget.</summary>
 public class ShippedConfigsTests
@@ -51,7 +52,7 @@ public class ShippedConfigsTests
     {
         string path = Path.Combine(Directory.CreateTempSubdirectory("bivm-config-").FullName, "typo.json");
         File.WriteAllText(path, """{ "family": "rvm", "stages": [ { "steps": 1, "batchNrom": "running" } ] }""");
-        var e = Assert.Throws<InvalidDataException>(() => TrainingConfig.Load(path));
+        var e = Assert.Throws<UserInputException>(() => TrainingConfig.Load(path));
         Assert.Contains("batchNrom", e.Message);
         Assert.Contains(path, e.Message);
     }

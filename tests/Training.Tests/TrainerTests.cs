@@ -1,8 +1,9 @@
+using BiVM.Contracts;
+using BiVM.Model;
 using BiVM.Model.Networks;
-using BiVM.Model.Training;
 using static TorchSharp.torch;
 
-namespace BiVM.Model.Tests.Training;
+namespace BiVM.Training.Tests;
 
 public class TrainerTests
 {
@@ -38,7 +39,7 @@ public class TrainerTests
                 Assert.Throws<OperationCanceledException>(() => first.Run(resume: false, cts.Token, r => { if (r.Step == 3) cts.Cancel(); }));
             using (var second = new Trainer(config, Path.Combine(dir, "resumed")))
             {
-                var ex = Assert.Throws<InvalidOperationException>(() => new Trainer(config, Path.Combine(dir, "resumed")).Run(resume: false));
+                var ex = Assert.Throws<UserInputException>(() => new Trainer(config, Path.Combine(dir, "resumed")).Run(resume: false));
                 Assert.Contains("--resume", ex.Message);
                 second.Run(resume: true);
             }
@@ -174,15 +175,15 @@ public class TrainerTests
     public void Bad_configurations_are_rejected_with_the_stage_named()
     {
         var config = Tiny(ModelFamily.Rvm, 2, 1) with { Stages = [new StageConfig { Name = "tiny", Steps = 1, Width = 32, Height = 64 }] };
-        var ex = Assert.Throws<InvalidDataException>(() => config.Validate("cfg.json"));
+        var ex = Assert.Throws<UserInputException>(() => config.Validate("cfg.json"));
         Assert.Contains("stage 1 ('tiny')", ex.Message);
         Assert.Contains("32×64", ex.Message);
 
         var lbm = Tiny(ModelFamily.Bivm, 2, 1) with { Stages = [new StageConfig { Name = "s1", Steps = 1, Lbm = true }] };
-        Assert.Contains("teacher", Assert.Throws<InvalidDataException>(() => lbm.Validate()).Message);
+        Assert.Contains("teacher", Assert.Throws<UserInputException>(() => lbm.Validate()).Message);
 
         var rising = Tiny(ModelFamily.Rvm, 2, 1) with { Stages = [new StageConfig { Name = "up", Steps = 1, FinalRateScale = 2 }] };
-        Assert.Contains("finalRateScale", Assert.Throws<InvalidDataException>(() => rising.Validate()).Message);
+        Assert.Contains("finalRateScale", Assert.Throws<UserInputException>(() => rising.Validate()).Message);
     }
 
     [Fact]

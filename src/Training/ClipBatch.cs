@@ -1,7 +1,7 @@
 using BiVM.Data.Synthesis;
 using static TorchSharp.torch;
 
-namespace BiVM.Model.Training;
+namespace BiVM.Training;
 
 /// <summary>A batch of clips as tensors [B, T, C, H, W]: composite, true foreground, true alpha.</summary>
 public sealed record ClipBatch(Tensor Src, Tensor Fgr, Tensor Pha)

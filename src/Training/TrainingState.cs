@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace BiVM.Model.Training;
+namespace BiVM.Training;
 
 /// <summary>Where a run stands: the number of optimizer steps done, over all stages.</summary>
 public sealed record TrainingState(int StepsDone, double Seconds)

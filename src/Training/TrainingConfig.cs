@@ -1,7 +1,12 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using BiVM.Contracts;
+using BiVM.Model;
+using BiVM.Model.Binarization;
+using BiVM.Model.Losses;
+using BiVM.Model.Networks;
 
-namespace BiVM.Model.Training;
+namespace BiVM.Training;
 
 /// <summary>Learning rates per module group (RVM's train.py: backbone, aspp, decoder + heads, refiner).</summary>
 public sealed record LearningRates(double Backbone, double Aspp, double Decoder, double Refiner);
@@ -45,8 +50,8 @@ public sealed record TrainingConfig
 {
     public ModelFamily Family { get; init; } = ModelFamily.Bivm;
 
-    /// <summary>The network's normalization (<see cref="Networks.ModelConfig.Normalization"/>), recorded in its model.json.</summary>
-    public Binarization.BatchNormMode Normalization { get; init; } = Binarization.BatchNormMode.Batch;
+    /// <summary>The network's normalization (<see cref="ModelConfig.Normalization"/>), recorded in its model.json.</summary>
+    public BatchNormMode Normalization { get; init; } = BatchNormMode.Batch;
 
     /// <summary>BiVM only: train the full-precision counterpart (the LBM teacher).</summary>
     public bool FullPrecision { get; init; }
@@ -66,7 +71,7 @@ public sealed record TrainingConfig
     public double LambdaEbb { get; init; } = 1e-4;
 
     /// <summary>λ_LBM of eq. 21.</summary>
-    public double LambdaLbm { get; init; } = Losses.LbmLoss.DefaultWeight;
+    public double LambdaLbm { get; init; } = LbmLoss.DefaultWeight;
 
     /// <summary>Weights (model.bin with its model.json) of the full-precision teacher for LBM; relative paths are relative to the config file.</summary>
     public string? Teacher { get; init; }
@@ -85,7 +90,7 @@ public sealed record TrainingConfig
 
     /// <summary>
     /// 1-bit networks: before the first step, set every activation threshold τ to the median of its input
-    /// on the first step's clips (<see cref="Binarization.ThresholdCalibration"/>).
+    /// on the first step's clips (<see cref="ThresholdCalibration"/>).
     /// </summary>
     public bool CalibrateThresholds { get; init; }
 
@@ -108,16 +113,16 @@ public sealed record TrainingConfig
 
     public static TrainingConfig Load(string path)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: training configuration not found", path);
+        if (!File.Exists(path)) throw new UserInputException($"{path}: training configuration not found");
         TrainingConfig config;
         try
         {
             config = JsonSerializer.Deserialize<TrainingConfig>(File.ReadAllText(path), Json)
-                ?? throw new InvalidDataException($"{path}: empty training configuration");
+                ?? throw new UserInputException($"{path}: empty training configuration");
         }
         catch (JsonException e)
         {
-            throw new InvalidDataException($"{path}: not a valid training configuration: {e.Message}", e);
+            throw new UserInputException($"{path}: not a valid training configuration: {e.Message}", e);
         }
         string configDir = Path.GetDirectoryName(Path.GetFullPath(path))!;
         if (config.Teacher is { } teacher && !Path.IsPathRooted(teacher))
@@ -130,21 +135,21 @@ public sealed record TrainingConfig
 
     public void Validate(string source = "training configuration")
     {
-        if (Stages.Count == 0) throw new InvalidDataException($"{source}: no stages");
-        if (FullPrecision && Family != ModelFamily.Bivm) throw new InvalidDataException($"{source}: fullPrecision applies to bivm only");
-        if (CheckpointEvery < 1) throw new InvalidDataException($"{source}: checkpointEvery must be ≥ 1");
-        if (Normalization == Binarization.BatchNormMode.Running) throw new InvalidDataException($"{source}: normalization must be batch or frame");
+        if (Stages.Count == 0) throw new UserInputException($"{source}: no stages");
+        if (FullPrecision && Family != ModelFamily.Bivm) throw new UserInputException($"{source}: fullPrecision applies to bivm only");
+        if (CheckpointEvery < 1) throw new UserInputException($"{source}: checkpointEvery must be ≥ 1");
+        if (Normalization == BatchNormMode.Running) throw new UserInputException($"{source}: normalization must be batch or frame");
         for (int i = 0; i < Stages.Count; i++)
         {
             var s = Stages[i];
             string where = $"{source}: stage {i + 1} ('{s.Name}')";
-            if (s.Steps < 1) throw new InvalidDataException($"{where}: steps must be ≥ 1");
-            if (s.Width < 64 || s.Height < 64) throw new InvalidDataException($"{where}: {s.Width}×{s.Height} is too small (the Laplacian loss needs ≥ 64×64)");
-            if (s.Frames < 1 || s.BatchSize < 1) throw new InvalidDataException($"{where}: frames and batchSize must be ≥ 1");
-            if (!(s.DownsampleRatio > 0 && s.DownsampleRatio <= 1)) throw new InvalidDataException($"{where}: downsampleRatio must be in (0, 1]");
-            if (!(s.FinalRateScale >= 0 && s.FinalRateScale <= 1)) throw new InvalidDataException($"{where}: finalRateScale must be in [0, 1]");
-            if (s.Lbm && Teacher is null) throw new InvalidDataException($"{where}: lbm needs a teacher");
-            if (s.Lbm && Family != ModelFamily.Bivm) throw new InvalidDataException($"{where}: lbm applies to bivm only");
+            if (s.Steps < 1) throw new UserInputException($"{where}: steps must be ≥ 1");
+            if (s.Width < 64 || s.Height < 64) throw new UserInputException($"{where}: {s.Width}×{s.Height} is too small (the Laplacian loss needs ≥ 64×64)");
+            if (s.Frames < 1 || s.BatchSize < 1) throw new UserInputException($"{where}: frames and batchSize must be ≥ 1");
+            if (!(s.DownsampleRatio > 0 && s.DownsampleRatio <= 1)) throw new UserInputException($"{where}: downsampleRatio must be in (0, 1]");
+            if (!(s.FinalRateScale >= 0 && s.FinalRateScale <= 1)) throw new UserInputException($"{where}: finalRateScale must be in [0, 1]");
+            if (s.Lbm && Teacher is null) throw new UserInputException($"{where}: lbm needs a teacher");
+            if (s.Lbm && Family != ModelFamily.Bivm) throw new UserInputException($"{where}: lbm applies to bivm only");
         }
     }
 }
