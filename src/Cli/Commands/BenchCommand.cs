@@ -1,5 +1,5 @@
 using System.CommandLine;
-using BiVM.Benchmarks.Quick;
+using BiVM.Benchmarking.Quick;
 using BiVM.CustomOps.BinaryConv2d;
 
 namespace BiVM.Cli.Commands;

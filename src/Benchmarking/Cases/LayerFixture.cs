@@ -6,7 +6,7 @@ using BiVM.Graph;
 using Microsoft.ML.OnnxRuntime;
 using Onnx;
 
-namespace BiVM.Benchmarks.Cases;
+namespace BiVM.Benchmarking.Cases;
 
 /// <summary>
 /// Everything needed to time one layer at one thread count, allocated once: the ai.bivm op in an ORT session, the

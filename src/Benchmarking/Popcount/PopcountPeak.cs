@@ -5,7 +5,7 @@ using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using BiVM.CustomOps.BinaryConv2d;
 
-namespace BiVM.Benchmarks.Popcount;
+namespace BiVM.Benchmarking.Popcount;
 
 /// <summary>
 /// The machine's XOR + popcount ceiling: tight loops over two L1-resident 4 KiB buffers, one per method this

@@ -1,6 +1,6 @@
 using BiVM.CustomOps.BinaryConv2d;
 
-namespace BiVM.Benchmarks.Cases;
+namespace BiVM.Benchmarking.Cases;
 
 /// <summary>
 /// One benchmarked layer: the shapes of issue #3 (batch 1). Shared by the BenchmarkDotNet classes and the quick

@@ -1,4 +1,4 @@
-namespace BiVM.Benchmarks.Quick;
+namespace BiVM.Benchmarking.Quick;
 
 /// <summary>What <c>bivm bench --kernels</c> measures; serialized as is for <c>--json</c>.</summary>
 public sealed record BenchReport(

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 
-namespace BiVM.Benchmarks.Quick;
+namespace BiVM.Benchmarking.Quick;
 
 /// <summary>
 /// Wall time, or the calling thread's CPU time (Linux CLOCK_THREAD_CPUTIME_ID). On a shared, oversubscribed machine

@@ -2,11 +2,11 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
-using BiVM.Benchmarks.Cases;
-using BiVM.Benchmarks.Popcount;
+using BiVM.Benchmarking.Cases;
+using BiVM.Benchmarking.Popcount;
 using BiVM.CustomOps.BinaryConv2d;
 
-namespace BiVM.Benchmarks.Quick;
+namespace BiVM.Benchmarking.Quick;
 
 /// <summary>
 /// The quick mode behind <c>bivm bench --kernels</c> and <c>dotnet run -c Release --project benchmarks -- --quick</c>:

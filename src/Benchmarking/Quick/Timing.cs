@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace BiVM.Benchmarks.Quick;
+namespace BiVM.Benchmarking.Quick;
 
 /// <summary>
 /// Times several actions interleaved sample by sample, so that all of them see the same machine load (these
