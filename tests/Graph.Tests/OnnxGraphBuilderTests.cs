@@ -43,3 +43,43 @@ public class OnnxGraphBuilderTests
         Assert.Throws<ArgumentException>(() => node.Attribute("alpha", 2f));
     }
 }
+
+/// <summary>Sub-graphs (If branches) are written in place, under the same name checks as the main graph.</summary>
+public class SubgraphTests
+{
+    [Fact]
+    public void If_branches_read_outer_values_and_run()
+    {
+        var g = new OnnxGraphBuilder("g");
+        g.Input("x", TensorProto.Types.DataType.Float, 2);
+        g.Input("c", TensorProto.Types.DataType.Bool, 1);
+        var two = g.Initializer(Tensors.Float("two", [2f], 1));
+        var doubled = g.Subgraph("g.then", () => [g.Node("Mul", ["x", two], ["x2"], "mul").Proto.Output[0]]);
+        var negated = g.Subgraph("g.else", () => [g.Node("Neg", ["x"], ["xn"], "neg").Proto.Output[0]]);
+        g.Node("If", ["c"], ["y"], "choose").Attribute("then_branch", doubled).Attribute("else_branch", negated);
+        g.Output("y", TensorProto.Types.DataType.Float, 2);
+
+        var model = ModelProto.Parser.ParseFrom(g.ToBytes());
+        Assert.Equal(["c"], model.Graph.Node.Single().Input);   // the branch nodes are not in the main graph
+        using var session = new InferenceSession(g.ToBytes());
+        float[] Run(bool c)
+        {
+            using var results = session.Run([
+                NamedOnnxValue.CreateFromTensor("x", new DenseTensor<float>(new[] { 1f, -3f }, [2])),
+                NamedOnnxValue.CreateFromTensor("c", new DenseTensor<bool>(new[] { c }, [1]))]);
+            return results.First().AsTensor<float>().ToArray();
+        }
+        Assert.Equal(new[] { 2f, -6f }, Run(true));
+        Assert.Equal(new[] { -1f, 3f }, Run(false));
+    }
+
+    [Fact]
+    public void A_value_of_a_closed_subgraph_cannot_be_read_nor_its_name_reused()
+    {
+        var g = new OnnxGraphBuilder("g");
+        g.Input("x", TensorProto.Types.DataType.Float, 1);
+        g.Subgraph("branch", () => [g.Node("Relu", ["x"], ["inner"]).Proto.Output[0]]);
+        Assert.Contains("belongs to a sub-graph", Assert.Throws<ArgumentException>(() => g.Node("Neg", ["inner"], ["y"])).Message);
+        Assert.Contains("already defined", Assert.Throws<ArgumentException>(() => g.Node("Neg", ["x"], ["inner"])).Message);
+    }
+}
