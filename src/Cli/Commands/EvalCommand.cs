@@ -34,6 +34,8 @@ internal static class EvalCommand
         CommandRunner.SetAction(command, (parse, cancel) =>
         {
             var stdout = parse.InvocationConfiguration.Output;
+            if (parse.GetValue(csv) is { } csvOut) OutputPath.RequireFolder("--csv", csvOut);
+            if (parse.GetValue(json) is { } jsonOut) OutputPath.RequireFolder("--json", jsonOut);
             var (w, h) = parse.GetValue(size);
             var (setName, _, count) = ModelEvaluator.Clips(parse.GetValue(data), parse.GetValue(seed), parse.GetValue(clips), parse.GetValue(frames), w, h);
             var table = new MetricsTable();

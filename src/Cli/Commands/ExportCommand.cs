@@ -40,6 +40,8 @@ internal static class ExportCommand
         CommandRunner.SetAction(command, (parse, _) =>
         {
             var weightsPath = parse.GetValue(weights);
+            var outPath = parse.GetValue(output)!;
+            OutputPath.RequireFolder("--out", outPath);
             using var network = Load(parse.GetValue(family), weightsPath, parse.GetValue(randomSeed), parse.GetValue(fullPrecision));
             var found = weightsPath is null ? (null, null) : RunFolder.Provenance(weightsPath);
             var options = new ExportOptions
@@ -50,7 +52,6 @@ internal static class ExportCommand
                 WeightsSource = weightsPath is null ? $"random initialisation, seed {parse.GetValue(randomSeed)} (untrained)" : Path.GetFullPath(weightsPath),
             };
             var exported = MattingExporter.Export(network, options);
-            var outPath = parse.GetValue(output)!;
             long size = exported.Save(outPath);
             parse.InvocationConfiguration.Output.Write(Summary(network, exported, outPath, size, options));
             return ExitCodes.Ok;

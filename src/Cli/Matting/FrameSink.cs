@@ -17,9 +17,7 @@ internal abstract class FrameSink : IDisposable
     {
         Path = path;
         Option = option;
-        string? dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
-        if (dir is null || !Directory.Exists(dir))
-            throw new UserInputException($"{option} {path}: folder '{dir}' does not exist");
+        string dir = OutputPath.RequireFolder(option, path);
         TempPath = System.IO.Path.Combine(dir, $".{System.IO.Path.GetFileNameWithoutExtension(path)}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}{System.IO.Path.GetExtension(path)}");
     }
 
