@@ -38,8 +38,6 @@ public sealed class Trainer : IDisposable
         _media = media;
     }
 
-    public RunFolder RunFolder => _run;
-
     /// <summary>The network being trained (after <see cref="Run"/> started).</summary>
     public MattingNetwork Network => _network ?? throw new InvalidOperationException("training has not started");
 
