@@ -1,5 +1,6 @@
 using BenchmarkDotNet.Running;
-using BiVM.Benchmarks.Quick;
+using BiVM.Benchmarking.Quick;
+using BiVM.Benchmarks.Bdn;
 
 // `--quick [--threads N] [--json] [--kernel NAME]`: the short table (same as `bivm bench --kernels`);
 // anything else goes to BenchmarkDotNet (e.g. `--filter '*LayerBenchmarks*'`).
@@ -12,5 +13,5 @@ if (args.Contains("--quick"))
     Console.Write(args.Contains("--json") ? QuickBench.ToJson(report) : QuickBench.ToText(report));
     return 0;
 }
-BenchmarkSwitcher.FromAssembly(typeof(QuickBench).Assembly).Run(args);
+BenchmarkSwitcher.FromAssembly(typeof(LayerBenchmarks).Assembly).Run(args);
 return 0;

@@ -1,5 +1,5 @@
 using BenchmarkDotNet.Attributes;
-using BiVM.Benchmarks.Popcount;
+using BiVM.Benchmarking.Popcount;
 
 namespace BiVM.Benchmarks.Bdn;
 

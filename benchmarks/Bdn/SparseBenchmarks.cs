@@ -1,5 +1,5 @@
 using BenchmarkDotNet.Attributes;
-using BiVM.Benchmarks.Cases;
+using BiVM.Benchmarking.Cases;
 
 namespace BiVM.Benchmarks.Bdn;
 

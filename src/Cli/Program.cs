@@ -1,3 +1,3 @@
 using BiVM.Cli;
 
-return BivmCommandLine.Build().Parse(args).Invoke();
+return BivmCommandLine.Invoke(args);

@@ -18,11 +18,7 @@ internal sealed class ExportGraph
     private readonly Dictionary<string, int> _used = new();
     private readonly Dictionary<string, string> _constants = new();
     private readonly Dictionary<string, string> _memo = new();
-    private readonly List<string> _nodeNames = [];
     private readonly List<BinaryNodeInfo> _binaryNodes = [];
-
-    /// <summary>Suffix of a <see cref="NodeNames"/> entry that stands for every node named "&lt;prefix&gt;.…".</summary>
-    public const string LoweredPrefixMarker = "*";
 
     public ExportGraph(string graphName, bool lowered)
     {
@@ -33,10 +29,6 @@ internal sealed class ExportGraph
     public OnnxGraphBuilder Builder { get; }
 
     public bool Lowered { get; }
-
-    /// <summary>Names of all nodes added so far, in order (used to cut the DGF out into an If branch); an entry ending in
-    /// ".*" covers all nodes of one lowered binary conv.</summary>
-    public IReadOnlyList<string> NodeNames => _nodeNames;
 
     /// <summary>Every binary conv written, with the name of its output.</summary>
     public IReadOnlyList<BinaryNodeInfo> BinaryNodes => _binaryNodes;
@@ -63,7 +55,6 @@ internal sealed class ExportGraph
         string node = Name(hint);
         var names = Enumerable.Range(0, outputs).Select(i => outputs == 1 ? node : $"{node}:{i}").ToArray();
         var builder = Builder.Node(opType, inputs, names, node);
-        _nodeNames.Add(node);
         attributes?.Invoke(builder);
         return names;
     }
@@ -81,10 +72,22 @@ internal sealed class ExportGraph
     }
 
     /// <summary>
-    /// Forgets memoised results. Called after the nodes that will move into an If branch: a value computed there
-    /// is not visible in the main graph, so later code must not reuse it.
+    /// An <c>If</c> branch: the nodes <paramref name="write"/> adds go into the sub-graph, whose outputs are the names
+    /// it returns. Results memoised inside are forgotten when it closes: they are not visible outside it.
     /// </summary>
-    public void ForgetMemo() => _memo.Clear();
+    public GraphProto Branch(string name, Func<IReadOnlyList<string>> write)
+    {
+        var outside = new Dictionary<string, string>(_memo);
+        try
+        {
+            return Builder.Subgraph(name, write);
+        }
+        finally
+        {
+            _memo.Clear();
+            foreach (var (key, value) in outside) _memo[key] = value;
+        }
+    }
 
     public string Floats(string hint, float[] data, params long[] dims) => Constant("f", hint, data, dims,
         (n, d, s) => Tensors.Float(n, d, s));
@@ -128,9 +131,6 @@ internal sealed class ExportGraph
         else
             BinaryConvNodes.AddCustom(Builder, name, x, y, packed, WeightPacker.PackedShape(cout, cin, kh, kw),
                 alpha, tau, bias, attributes, mask, (int)maskScale);
-        // The lowering writes several nodes, all named "<name>.<step>"; record the prefix so that region moves
-        // (ConditionalBranches) take all of them.
-        _nodeNames.Add(Lowered ? name + "." + LoweredPrefixMarker : name);
         _binaryNodes.Add(new BinaryNodeInfo(name, y, cout, mask is not null));
         return y;
     }

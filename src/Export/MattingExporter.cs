@@ -1,4 +1,5 @@
 using System.Reflection;
+using BiVM.Contracts;
 using BiVM.Graph;
 using BiVM.Model;
 using BiVM.Model.Decoder;
@@ -52,14 +53,15 @@ public static class MattingExporter
 
         // if r == 1: (fgr, pha) unchanged, else: the Deep Guided Filter.
         var isOne = g.Op("Equal", "refiner.ratio_is_one", [ratio, g.Scalar(1f)]);
-        int thenStart = g.NodeNames.Count;
-        string[] thenOut = [g.Op("Identity", "refiner.skip.fgr", [parts[0]]), g.Op("Identity", "refiner.skip.pha", [parts[1]])];
-        int elseStart = g.NodeNames.Count;
+        const string choice = "refiner.if_downsampled";
+        var skip = g.Branch(choice + ".then", () => [g.Op("Identity", "refiner.skip.fgr", [parts[0]]), g.Op("Identity", "refiner.skip.pha", [parts[1]])]);
         int binaryOutsideIf = g.BinaryNodes.Count;
-        var refined = new RefinerWriter(g, convs).Refine("refiner", ModuleTree.Child<DeepGuidedFilter>(network, "refiner"), src, small, parts[0], parts[1], decoded.Hidden);
-        int elseEnd = g.NodeNames.Count;
-        g.ForgetMemo();
-        var chosen = g.Ops("If", "refiner.if_downsampled", [isOne], 2);
+        var refine = g.Branch(choice + ".else", () =>
+        {
+            var refined = new RefinerWriter(g, convs).Refine("refiner", ModuleTree.Child<DeepGuidedFilter>(network, "refiner"), src, small, parts[0], parts[1], decoded.Hidden);
+            return [refined.Fgr, refined.Pha];
+        });
+        var chosen = g.Ops("If", choice, [isOne], 2, n => n.Attribute("then_branch", skip).Attribute("else_branch", refine));
 
         var fgr = g.Op("Add", "fgr.residual", [chosen[0], src]);
         g.Builder.Node("Clip", [fgr, g.Scalar(0f), g.Scalar(1f)], [MattingContract.Foreground], "fgr.clamp");
@@ -85,9 +87,6 @@ public static class MattingExporter
         model.ProducerVersion = ProducerVersion;
         model.DocString = $"BiVM.Onnx export of {config.Family.ToCliName()}: RVM matting contract (src, r1i..r4i, downsample_ratio → fgr, pha, r1o..r4o).";
         UnnameStateInputDims(model);
-        var names = g.NodeNames;
-        ConditionalBranches.Attach(model, chosen[0].Split(':')[0], names.Skip(thenStart).Take(elseStart - thenStart).ToList(), thenOut,
-            names.Skip(elseStart).Take(elseEnd - elseStart).ToList(), [refined.Fgr, refined.Pha]);
         return new ExportedModel(model, g.BinaryNodes, metadata);
     }
 

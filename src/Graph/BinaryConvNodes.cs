@@ -1,3 +1,4 @@
+using BiVM.Contracts;
 using Onnx;
 
 namespace BiVM.Graph;
@@ -21,8 +22,6 @@ namespace BiVM.Graph;
 /// </remarks>
 public static class BinaryConvNodes
 {
-    public const string Domain = "ai.bivm";
-
     /// <summary>
     /// A BinaryConv2d (or, with a mask input, SparseBinaryConv2d) node. <paramref name="packedWeights"/> is the
     /// [Cout, kH, kW, words] uint64 tensor from BiVM.CustomOps.BitPacking.WeightPacker.
@@ -30,20 +29,27 @@ public static class BinaryConvNodes
     public static NodeBuilder AddCustom(OnnxGraphBuilder g, string name, string x, string y, ulong[] packedWeights, long[] packedShape,
         float[] alpha, float[] tau, float[]? bias, BinaryConvAttributes attributes, string? mask = null, int maskScale = 1)
     {
-        g.Opset(Domain, 1);
+        g.Opset(BinaryConvSchema.Domain, BinaryConvSchema.OpsetVersion);
         var w = g.Initializer(Tensors.UInt64($"{name}.W", packedWeights, packedShape));
         var a = g.Initializer(Tensors.Float($"{name}.alpha", alpha, alpha.Length));
         var t = g.Initializer(Tensors.Float($"{name}.tau", tau, tau.Length));
         var b = bias is null ? "" : g.Initializer(Tensors.Float($"{name}.bias", bias, bias.Length));
-        var inputs = mask is null ? new List<string> { x, w, a, t } : [x, w, a, t, b, mask];
-        if (mask is null && bias is not null) inputs.Add(b);
-        var node = g.Node(mask is null ? "BinaryConv2d" : "SparseBinaryConv2d", inputs, [y], name, Domain)
-            .Attribute("kernel_shape", attributes.KernelShape)
-            .Attribute("strides", attributes.Strides)
-            .Attribute("pads", attributes.Pads)
-            .Attribute("dilations", attributes.Dilations)
-            .Attribute("group", 1L);
-        if (mask is not null) node.Attribute("mask_scale", (long)maskScale);
+        bool sparse = mask is not null;
+        // In BinaryConvSchema's input order; a trailing absent bias is left out, one before the mask is the empty name.
+        var inputs = new string[BinaryConvSchema.InputCount(sparse)];
+        inputs[BinaryConvSchema.InputX] = x;
+        inputs[BinaryConvSchema.InputW] = w;
+        inputs[BinaryConvSchema.InputAlpha] = a;
+        inputs[BinaryConvSchema.InputTau] = t;
+        inputs[BinaryConvSchema.InputBias] = b;
+        if (sparse) inputs[BinaryConvSchema.InputMask] = mask!;
+        var node = g.Node(BinaryConvSchema.OpName(sparse), sparse || bias is not null ? inputs : inputs[..BinaryConvSchema.InputBias], [y], name, BinaryConvSchema.Domain)
+            .Attribute(BinaryConvSchema.KernelShape, attributes.KernelShape)
+            .Attribute(BinaryConvSchema.Strides, attributes.Strides)
+            .Attribute(BinaryConvSchema.Pads, attributes.Pads)
+            .Attribute(BinaryConvSchema.Dilations, attributes.Dilations)
+            .Attribute(BinaryConvSchema.Group, 1L);
+        if (sparse) node.Attribute(BinaryConvSchema.MaskScale, (long)maskScale);
         return node;
     }
 

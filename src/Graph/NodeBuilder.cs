@@ -35,6 +35,10 @@ public sealed class NodeBuilder
     public NodeBuilder Attribute(string name, TensorProto value) =>
         Add(new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Tensor, T = value });
 
+    /// <summary>A graph-valued attribute (e.g. If's then_branch, from <see cref="OnnxGraphBuilder.Subgraph"/>).</summary>
+    public NodeBuilder Attribute(string name, GraphProto value) =>
+        Add(new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Graph, G = value });
+
     private NodeBuilder Add(AttributeProto attribute)
     {
         if (Proto.Attribute.Any(a => a.Name == attribute.Name))

@@ -19,10 +19,21 @@ public static class ModelFamilyNames
         _ => throw new ArgumentOutOfRangeException(nameof(family), family, null),
     };
 
-    public static ModelFamily Parse(string name)
+    /// <summary>"rvm|rvm-react|bivm": the names in declaration order, for usage text.</summary>
+    public static string All => string.Join("|", Enum.GetValues<ModelFamily>().Select(f => f.ToCliName()));
+
+    public static bool TryParse(string name, out ModelFamily family)
     {
-        foreach (var family in Enum.GetValues<ModelFamily>())
-            if (family.ToCliName() == name.Trim().ToLowerInvariant()) return family;
-        throw new ArgumentException($"unknown model family '{name}' (expected rvm, rvm-react or bivm)", nameof(name));
+        foreach (var candidate in Enum.GetValues<ModelFamily>())
+        {
+            family = candidate;
+            if (candidate.ToCliName() == name.Trim().ToLowerInvariant()) return true;
+        }
+        family = default;
+        return false;
     }
+
+    public static ModelFamily Parse(string name) => TryParse(name, out var family)
+        ? family
+        : throw new ArgumentException($"unknown model family '{name}' (expected {All.Replace("|", ", ")})", nameof(name));
 }

@@ -55,7 +55,10 @@ public sealed class EvalCommandTests : IDisposable
         Assert.Equal(1, code);
         Assert.Contains("none: no such folder", stderr);
         var (code2, _, stderr2) = Run("eval", "--model", model, "--data", _dir, "--seed", "3");
-        Assert.Equal(1, code2);
+        Assert.Equal(2, code2);   // contradicting options: a usage error
         Assert.Contains("not both", stderr2);
+        var (code3, _, stderr3) = Run("eval", "--model", model, "--seed", "3", "--csv", "/no/such/dir/t.csv");
+        Assert.Equal(1, code3);   // reported before any clip is evaluated
+        Assert.Contains("--csv /no/such/dir/t.csv: folder '/no/such/dir' does not exist", stderr3);
     }
 }

@@ -88,7 +88,7 @@ public class InfoCommandTests
     public void Unknown_subcommand_or_option_prints_usage_and_fails(params string[] args)
     {
         var (code, text) = Run(args);
-        Assert.NotEqual(0, code);
+        Assert.Equal(2, code);
         Assert.Contains("Unrecognized command or argument", text);
         Assert.Contains("Usage:", text);
     }

@@ -87,7 +87,7 @@ public sealed class MatteCommandTests : IDisposable
         Assert.True(code == 0, stderr);
         Assert.Contains("matted 3 frame(s)", stdout);
         Assert.Equal(3, ReadVideo(composite).Count);
-        Assert.Equal(1, Run("matte", input, "--model", _model, "--frames", "0").Code);
+        Assert.Equal(2, Run("matte", input, "--model", _model, "--frames", "0").Code);   // a usage error
     }
 
     [Fact]

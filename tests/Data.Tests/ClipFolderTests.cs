@@ -1,3 +1,4 @@
+using BiVM.Contracts;
 using BiVM.Data.IO;
 using BiVM.Data.Synthesis;
 
@@ -56,7 +57,7 @@ public sealed class ClipFolderTests : IDisposable
         string dir = Path.Combine(_dir, "broken");
         ClipFolder.Write(TestMedia.Clips[0], dir);
         File.Delete(Path.Combine(dir, "pha", "0003.png"));
-        var ex = Assert.Throws<InvalidDataException>(() => ClipFolder.Read(dir));
+        var ex = Assert.Throws<UserInputException>(() => ClipFolder.Read(dir));
         Assert.Contains("0003.png", ex.Message);
         Assert.Contains("pha", ex.Message);
     }
@@ -68,7 +69,7 @@ public sealed class ClipFolderTests : IDisposable
         ClipFolder.Write(TestMedia.Clips[0], dir);
         using (var small = new OpenCvSharp.Mat(10, 12, OpenCvSharp.MatType.CV_8UC1, OpenCvSharp.Scalar.All(0)))
             OpenCvSharp.Cv2.ImWrite(Path.Combine(dir, "pha", "0002.png"), small);
-        var ex = Assert.Throws<InvalidDataException>(() => ClipFolder.Read(dir));
+        var ex = Assert.Throws<UserInputException>(() => ClipFolder.Read(dir));
         Assert.Contains("0002.png is 12x10", ex.Message);
         Assert.Contains("96x64", ex.Message);
     }
@@ -94,7 +95,7 @@ public sealed class ClipFolderTests : IDisposable
     [Fact]
     public void A_folder_without_clips_says_what_it_needs()
     {
-        var ex = Assert.Throws<InvalidDataException>(() => ClipFolder.ClipDirectories(_dir));
+        var ex = Assert.Throws<UserInputException>(() => ClipFolder.ClipDirectories(_dir));
         Assert.Contains("src/", ex.Message);
         Assert.Contains("pha/", ex.Message);
     }

@@ -1,3 +1,4 @@
+using BiVM.Contracts;
 using BiVM.Estimators.MLNet;
 using BiVM.Tests.Shared;
 using Microsoft.ML;
@@ -138,7 +139,7 @@ public sealed class ApplyBiVMTests : IDisposable
         Assert.Contains("Width and Height", e3.Message);
         string identity = Path.Combine(_dir, "identity.onnx");
         File.WriteAllBytes(identity, ContractTestModels.NotAMattingModel());
-        var e4 = Assert.Throws<InvalidDataException>(() => ml.Transforms.ApplyBiVM(RawOptions(identity)).Fit(data));
+        var e4 = Assert.Throws<UserInputException>(() => ml.Transforms.ApplyBiVM(RawOptions(identity)).Fit(data));
         Assert.Contains("identity.onnx: not a BiVM/RVM matting model", e4.Message);
     }
 }

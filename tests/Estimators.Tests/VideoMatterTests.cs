@@ -1,3 +1,4 @@
+using BiVM.Contracts;
 using BiVM.Estimators.Video;
 using BiVM.Tests.Shared;
 
@@ -74,12 +75,12 @@ public class VideoMatterTests : IDisposable
         string garbage = ContractTestModels.WriteTemp("not an onnx file"u8.ToArray(), "garbage.onnx");
         try
         {
-            var e1 = Assert.Throws<InvalidDataException>(() => new VideoMatter(new VideoMatterOptions { ModelPath = notMatting }));
+            var e1 = Assert.Throws<UserInputException>(() => new VideoMatter(new VideoMatterOptions { ModelPath = notMatting }));
             Assert.Contains("identity.onnx", e1.Message);
             Assert.Contains("no input 'src'", e1.Message);
-            var e2 = Assert.Throws<InvalidDataException>(() => new VideoMatter(new VideoMatterOptions { ModelPath = garbage }));
+            var e2 = Assert.Throws<UserInputException>(() => new VideoMatter(new VideoMatterOptions { ModelPath = garbage }));
             Assert.Contains("garbage.onnx: not a loadable ONNX model", e2.Message);
-            var e3 = Assert.Throws<FileNotFoundException>(() => new VideoMatter(new VideoMatterOptions { ModelPath = "/no/such/model.onnx" }));
+            var e3 = Assert.Throws<UserInputException>(() => new VideoMatter(new VideoMatterOptions { ModelPath = "/no/such/model.onnx" }));
             Assert.Contains("/no/such/model.onnx", e3.Message);
         }
         finally

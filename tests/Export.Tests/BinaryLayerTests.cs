@@ -1,3 +1,4 @@
+using BiVM.Contracts;
 using BiVM.Graph;
 using BiVM.Model;
 using BiVM.Model.Binarization;

@@ -1,3 +1,4 @@
+using BiVM.Contracts;
 using BiVM.CustomOps.OnnxRuntime;
 using BiVM.Graph;
 using Microsoft.ML.OnnxRuntime;

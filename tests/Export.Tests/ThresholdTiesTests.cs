@@ -1,4 +1,4 @@
-using BiVM.Graph;
+using BiVM.Contracts;
 using BiVM.Model;
 using BiVM.Model.Binarization;
 using BiVM.Model.Networks;

@@ -1,8 +1,9 @@
+using BiVM.Contracts;
 using BiVM.Graph;
 using BiVM.Model;
 using BiVM.Model.Binarization;
 using BiVM.Model.Networks;
-using BiVM.Model.Training;
+using BiVM.Training;
 using TorchSharp.Modules;
 using Xunit.Abstractions;
 
@@ -33,7 +34,7 @@ public sealed class TrainedWeightsTests(ITestOutputHelper log)
         Assert.Contains(network.modules().OfType<BinaryConv2d>(), c => c.Tau.abs().max().item<float>() > 0);
         Assert.Contains(network.modules().OfType<BatchNorm2d>(), bn => (bn.running_var! - 1).abs().max().item<float>() > 1e-3);
 
-        var (seed, steps) = TrainingProvenance.Find(weights);
+        var (seed, steps) = RunFolder.Provenance(weights);
         Assert.Equal((4242L, 2L), (seed, steps));
         var frames = Sequences.Frames(10, 65, 97);
         int[] shape = [1, 3, 65, 97];

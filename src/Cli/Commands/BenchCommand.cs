@@ -1,5 +1,5 @@
 using System.CommandLine;
-using BiVM.Benchmarks.Quick;
+using BiVM.Benchmarking.Quick;
 using BiVM.CustomOps.BinaryConv2d;
 
 namespace BiVM.Cli.Commands;
@@ -14,45 +14,25 @@ internal static class BenchCommand
     public static Command Create()
     {
         var kernels = new Option<bool>("--kernels") { Description = "Benchmark the binary conv kernels (the only suite so far; required)." };
-        var threads = new Option<int?>("--threads") { Description = "Intra-op threads to measure (default: 1 and 2)." };
+        var threads = new Option<int?>("--threads") { Description = "Intra-op threads to measure (default: 1 and 2).", HelpName = "N" }.Require(t => t is >= 1 and <= 256, "must be between 1 and 256");
         var json = new Option<bool>("--json") { Description = "Print the results as JSON." };
-        var kernel = new Option<string?>("--kernel") { Description = $"Force a popcount kernel: {string.Join(", ", KernelSelector.AllNames)} (default: best supported)." };
+        var kernel = new Option<string?>("--kernel") { Description = $"Force a popcount kernel: {string.Join(", ", KernelSelector.AllNames)} (default: best supported)." }
+            .Require(k => KernelSelector.AllNames.Contains(k, StringComparer.OrdinalIgnoreCase), $"unknown kernel; known: {string.Join(", ", KernelSelector.AllNames)}")
+            .Require(k => !KernelSelector.AllNames.Contains(k, StringComparer.OrdinalIgnoreCase) || KernelSelector.SupportedNames.Contains(k, StringComparer.OrdinalIgnoreCase), $"not supported on this CPU; supported: {string.Join(", ", KernelSelector.SupportedNames)}");
         var command = new Command("bench", "Benchmark the binary kernels against ONNX Runtime's FP32 Conv.");
         command.Options.Add(kernels);
         command.Options.Add(threads);
         command.Options.Add(json);
         command.Options.Add(kernel);
-        command.SetAction(parse =>
+        command.Validators.Add(result =>
         {
-            var error = parse.InvocationConfiguration.Error;
-            if (!parse.GetValue(kernels))
-            {
-                error.WriteLine("bivm bench: choose a suite: --kernels");
-                return 2;
-            }
-            int? t = parse.GetValue(threads);
-            if (t is < 1 or > 256)
-            {
-                error.WriteLine($"bivm bench: --threads must be between 1 and 256, got {t}");
-                return 2;
-            }
-            string? forced = parse.GetValue(kernel);
-            if (forced is not null)
-            {
-                if (!KernelSelector.AllNames.Contains(forced, StringComparer.OrdinalIgnoreCase))
-                {
-                    error.WriteLine($"bivm bench: unknown kernel '{forced}'; known: {string.Join(", ", KernelSelector.AllNames)}");
-                    return 2;
-                }
-                if (!KernelSelector.SupportedNames.Contains(forced, StringComparer.OrdinalIgnoreCase))
-                {
-                    error.WriteLine($"bivm bench: kernel '{forced}' is not supported on this CPU; supported: {string.Join(", ", KernelSelector.SupportedNames)}");
-                    return 2;
-                }
-            }
-            var report = QuickBench.Run(t is { } n ? [n] : [1, 2], forced, error);
+            if (!result.GetValue(kernels)) result.AddError("choose a suite: --kernels");
+        });
+        CommandRunner.SetAction(command, (parse, _) =>
+        {
+            var report = QuickBench.Run(parse.GetValue(threads) is { } n ? [n] : [1, 2], parse.GetValue(kernel), parse.InvocationConfiguration.Error);
             parse.InvocationConfiguration.Output.Write(parse.GetValue(json) ? QuickBench.ToJson(report) : QuickBench.ToText(report));
-            return 0;
+            return ExitCodes.Ok;
         });
         return command;
     }

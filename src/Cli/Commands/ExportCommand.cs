@@ -1,14 +1,16 @@
 using System.CommandLine;
 using System.Globalization;
+using BiVM.Contracts;
 using BiVM.Export;
 using BiVM.Model;
 using BiVM.Model.Cost;
 using BiVM.Model.Networks;
+using BiVM.Training;
 
 namespace BiVM.Cli.Commands;
 
 /// <summary>
-/// <c>bivm export --model FAMILY --weights FILE --out FILE [--lowered]</c>: writes a trained network (model.bin with
+/// <c>bivm export --family FAMILY --weights FILE --out FILE [--lowered]</c>: writes a trained network (model.bin with
 /// its model.json) to ONNX with the RVM graph I/O (docs/export.md). <c>--random-seed N</c> instead exports freshly
 /// initialised weights (for tests and size checks; the file says so in its metadata). The file is written under a
 /// temporary name and renamed into place; a summary lists node counts per op type, file size and FLOPs.
@@ -17,56 +19,42 @@ internal static class ExportCommand
 {
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = "Model family: rvm, rvm-react or bivm.", Required = true };
-        model.AcceptOnlyFromAmong("rvm", "rvm-react", "bivm");
-        var weights = new Option<string?>("--weights") { Description = "Trained weights: model.bin with model.json next to it." };
+        var family = CliOptions.Family("Model family.");
+        var weights = new Option<string?>("--weights") { Description = "Trained weights: model.bin with model.json next to it.", HelpName = "FILE" };
         var randomSeed = new Option<long?>("--random-seed") { Description = "Export freshly initialised weights from this seed instead of --weights (untrained; for tests)." };
         var fullPrecision = new Option<bool>("--full-precision") { Description = "With --random-seed: the 32-bit bivm (with --weights, model.json decides)." };
-        var output = new Option<string>("--out") { Description = "Output .onnx file.", Required = true };
+        var output = new Option<string>("--out") { Description = "Output .onnx file.", HelpName = "FILE", Required = true };
         var lowered = new Option<bool>("--lowered") { Description = "Standard ONNX ops only (ai.bivm ops lowered): runs in any ONNX runtime." };
         var trainingSeed = new Option<long?>("--training-seed") { Description = "Training data seed for the metadata (default: from the run folder's config.json)." };
         var trainingSteps = new Option<long?>("--training-steps") { Description = "Training steps for the metadata (default: from the run folder)." };
         var command = new Command("export", "Export a model to ONNX (ai.bivm custom ops, or --lowered).");
-        foreach (var option in new Option[] { model, weights, randomSeed, fullPrecision, output, lowered, trainingSeed, trainingSteps }) command.Options.Add(option);
-        command.SetAction(parse =>
+        foreach (var option in new Option[] { family, weights, randomSeed, fullPrecision, output, lowered, trainingSeed, trainingSteps }) command.Options.Add(option);
+        command.Validators.Add(result =>
         {
-            var stdout = parse.InvocationConfiguration.Output;
-            var stderr = parse.InvocationConfiguration.Error;
-            var family = ModelFamilyNames.Parse(parse.GetValue(model)!);
+            bool fromWeights = result.GetResult(weights) is not null;
+            if (fromWeights == (result.GetResult(randomSeed) is not null))
+                result.AddError("give exactly one of --weights FILE or --random-seed N");
+            if (result.GetValue(fullPrecision) && (result.GetValue(family) != ModelFamily.Bivm || fromWeights))
+                result.AddError("--full-precision applies to --family bivm with --random-seed only (a checkpoint's model.json says it)");
+        });
+        CommandRunner.SetAction(command, (parse, _) =>
+        {
             var weightsPath = parse.GetValue(weights);
-            var seed = parse.GetValue(randomSeed);
-            if ((weightsPath is null) == (seed is null))
+            var outPath = parse.GetValue(output)!;
+            OutputPath.RequireFolder("--out", outPath);
+            using var network = Load(parse.GetValue(family), weightsPath, parse.GetValue(randomSeed), parse.GetValue(fullPrecision));
+            var found = weightsPath is null ? (null, null) : RunFolder.Provenance(weightsPath);
+            var options = new ExportOptions
             {
-                stderr.WriteLine("bivm export: give exactly one of --weights FILE or --random-seed N.");
-                return 2;
-            }
-            if (parse.GetValue(fullPrecision) && (family != ModelFamily.Bivm || weightsPath is not null))
-            {
-                stderr.WriteLine("bivm export: --full-precision applies to --model bivm with --random-seed only (a checkpoint's model.json says it).");
-                return 2;
-            }
-            try
-            {
-                using var network = Load(family, weightsPath, seed, parse.GetValue(fullPrecision));
-                var found = weightsPath is null ? (null, null) : TrainingProvenance.Find(weightsPath);
-                var options = new ExportOptions
-                {
-                    Lowered = parse.GetValue(lowered),
-                    TrainingSeed = parse.GetValue(trainingSeed) ?? found.DataSeed,
-                    TrainingSteps = parse.GetValue(trainingSteps) ?? found.Steps,
-                    WeightsSource = weightsPath is null ? $"random initialisation, seed {seed} (untrained)" : Path.GetFullPath(weightsPath),
-                };
-                var exported = MattingExporter.Export(network, options);
-                var outPath = parse.GetValue(output)!;
-                long size = exported.Save(outPath);
-                stdout.Write(Summary(network, exported, outPath, size, options));
-                return 0;
-            }
-            catch (Exception e) when (CliErrors.IsUserError(e))
-            {
-                stderr.WriteLine($"bivm export: {e.Message}");
-                return 1;
-            }
+                Lowered = parse.GetValue(lowered),
+                TrainingSeed = parse.GetValue(trainingSeed) ?? found.DataSeed,
+                TrainingSteps = parse.GetValue(trainingSteps) ?? found.Steps,
+                WeightsSource = weightsPath is null ? $"random initialisation, seed {parse.GetValue(randomSeed)} (untrained)" : Path.GetFullPath(weightsPath),
+            };
+            var exported = MattingExporter.Export(network, options);
+            long size = exported.Save(outPath);
+            parse.InvocationConfiguration.Output.Write(Summary(network, exported, outPath, size, options));
+            return ExitCodes.Ok;
         });
         return command;
     }
@@ -80,13 +68,13 @@ internal static class ExportCommand
             fresh.eval();
             return fresh;
         }
-        if (!File.Exists(weightsPath)) throw new FileNotFoundException($"weights {weightsPath} not found", weightsPath);
+        if (!File.Exists(weightsPath)) throw new UserInputException($"weights {weightsPath} not found");
         var network = ModelCheckpoint.Load(weightsPath);
         if (network.Config.Family != family)
         {
             var actual = network.Config.Family;
             network.Dispose();
-            throw new ArgumentException($"--model {family.ToCliName()} but {ModelCheckpoint.ConfigPath(weightsPath)} describes {actual.ToCliName()}");
+            throw new UserInputException($"--family {family.ToCliName()} but {ModelCheckpoint.ConfigPath(weightsPath)} describes {actual.ToCliName()}");
         }
         network.eval();
         return network;

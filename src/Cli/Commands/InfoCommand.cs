@@ -14,11 +14,12 @@ internal static class InfoCommand
         var json = new Option<bool>("--json") { Description = "Print the report as JSON." };
         var command = new Command("info", "Print versions, detected CPU features and whether the native parts load.");
         command.Options.Add(json);
-        command.SetAction(parse =>
+        CommandRunner.SetAction(command, (parse, _) =>
         {
             var report = SystemReport.Collect();
             parse.InvocationConfiguration.Output.Write(parse.GetValue(json) ? report.ToJson() : report.ToText());
-            return report.AllLoaded ? 0 : 1;
+            // A native part that does not load is a broken installation: the report says which.
+            return report.AllLoaded ? ExitCodes.Ok : ExitCodes.InternalError;
         });
         return command;
     }

@@ -14,33 +14,24 @@ internal static class MatteCommand
         var background = new Option<string>("--background") { Description = "Colour (green, white, #RRGGBB, R,G,B), image file, or video file (looped).", DefaultValueFactory = _ => "green" };
         var alpha = new Option<string?>("--alpha") { Description = "Alpha matte output, lossless: .mkv/.avi (FFV1), .png for one image, or a folder of PNGs." };
         var foreground = new Option<string?>("--foreground") { Description = "Foreground output (same forms as --out)." };
-        var model = new Option<string?>("--model") { Description = "ONNX model file (bivm, rvm or rvm-react). Default: the model shipped with bivm." };
-        var downsample = new Option<float?>("--downsample") { Description = "Downsample ratio in (0, 1]. Default: min(512 / max(H, W), 1)." };
-        var maxFrames = new Option<int?>("--frames") { Description = "Matte only the first N frames (a preview)." };
-        var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads (0: one per core).", DefaultValueFactory = _ => 0 };
+        var model = CliOptions.Model("ONNX model file (bivm, rvm or rvm-react). Default: the model shipped with bivm.");
+        var downsample = CliOptions.Downsample("Downsample ratio in (0, 1]. Default: min(512 / max(H, W), 1).");
+        var maxFrames = new Option<int?>("--frames") { Description = "Matte only the first N frames (a preview).", HelpName = "N" }.Require(n => n >= 1, "must be at least 1");
+        var threads = CliOptions.Threads();
 
         var command = new Command("matte", "Matte a video, an image or a folder of images: composite, alpha and foreground.");
         command.Arguments.Add(input);
         foreach (var option in new Option[] { output, background, alpha, foreground, model, downsample, threads, maxFrames }) command.Options.Add(option);
 
-        command.SetAction((parse, cancel) =>
+        CommandRunner.SetAction(command, (parse, cancel) =>
         {
             var request = new MatteRequest(parse.GetValue(input)!, parse.GetValue(output), parse.GetValue(background)!,
                 parse.GetValue(alpha), parse.GetValue(foreground), parse.GetValue(model), parse.GetValue(downsample), parse.GetValue(threads), parse.GetValue(maxFrames));
-            if (request.MaxFrames is <= 0) { parse.InvocationConfiguration.Error.WriteLine("bivm matte: --frames must be at least 1"); return Task.FromResult(1); }
             var stdout = parse.InvocationConfiguration.Output;
-            try
-            {
-                var summary = RunWithProgress(request, cancel);
-                stdout.WriteLine($"matted {summary.Frames} frame(s) in {summary.Seconds:F1} s ({summary.Fps:F1} fps) with {summary.Model}");
-                foreach (var path in summary.Outputs) stdout.WriteLine($"wrote {path}");
-                return Task.FromResult(0);
-            }
-            catch (Exception e) when (CliErrors.IsUserError(e))
-            {
-                parse.InvocationConfiguration.Error.WriteLine($"bivm matte: {e.Message}");
-                return Task.FromResult(1);
-            }
+            var summary = RunWithProgress(request, cancel);
+            stdout.WriteLine($"matted {summary.Frames} frame(s) in {summary.Seconds:F1} s ({summary.Fps:F1} fps) with {summary.Model}");
+            foreach (var path in summary.Outputs) stdout.WriteLine($"wrote {path}");
+            return ExitCodes.Ok;
         });
         return command;
     }

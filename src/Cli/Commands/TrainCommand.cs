@@ -1,6 +1,7 @@
 using System.CommandLine;
+using BiVM.Contracts;
 using BiVM.Model;
-using BiVM.Model.Training;
+using BiVM.Training;
 using Spectre.Console;
 
 namespace BiVM.Cli.Commands;
@@ -17,34 +18,20 @@ internal static class TrainCommand
         var config = new Option<string>("--config") { Description = "Training configuration (JSON, see configs/).", Required = true };
         var run = new Option<string>("--run") { Description = "Run folder: checkpoint/, final/, losses.csv.", Required = true };
         var resume = new Option<bool>("--resume") { Description = "Continue the checkpoint in the run folder." };
-        var model = new Option<string?>("--model") { Description = "Check that the configuration trains this family (rvm, rvm-react, bivm)." };
+        var family = CliOptions.Family("Check that the configuration trains this family.", required: false);
         var command = new Command("train", "Train a model family on generated composite clips.");
-        foreach (var option in new Option[] { config, run, resume, model }) command.Options.Add(option);
-        command.SetAction((parse, cancel) =>
+        foreach (var option in new Option[] { config, run, resume, family }) command.Options.Add(option);
+        CommandRunner.SetAction(command, (parse, cancel) =>
         {
             var stdout = parse.InvocationConfiguration.Output;
-            var stderr = parse.InvocationConfiguration.Error;
-            try
-            {
-                var training = TrainingConfig.Load(parse.GetValue(config)!);
-                if (parse.GetValue(model) is { } family && BiVM.Model.ModelFamilyNames.Parse(family) != training.Family)
-                    throw new ArgumentException($"--model {family} but {parse.GetValue(config)} trains {training.Family.ToCliName()}");
-                using var trainer = new Trainer(training, parse.GetValue(run)!);
-                string final = Run(trainer, training, parse.GetValue(resume), cancel, stdout);
-                stdout.WriteLine($"trained {training.Family.ToCliName()}{(training.FullPrecision ? " (full precision)" : "")} for {training.TotalSteps} steps: {final}");
-                return Task.FromResult(0);
-            }
-            catch (OperationCanceledException)
-            {
-                stderr.WriteLine($"bivm train: stopped; checkpoint written to {parse.GetValue(run)}/checkpoint (continue with --resume)");
-                return Task.FromResult(130);
-            }
-            catch (Exception e) when (CliErrors.IsUserError(e))
-            {
-                stderr.WriteLine($"bivm train: {e.Message}");
-                return Task.FromResult(1);
-            }
-        });
+            var training = TrainingConfig.Load(parse.GetValue(config)!);
+            if (CliOptions.FamilyIfGiven(parse, family) is { } expected && expected != training.Family)
+                throw new UserInputException($"--family {expected.ToCliName()} but {parse.GetValue(config)} trains {training.Family.ToCliName()}");
+            using var trainer = new Trainer(training, parse.GetValue(run)!);
+            string final = Run(trainer, training, parse.GetValue(resume), cancel, stdout);
+            stdout.WriteLine($"trained {training.Family.ToCliName()}{(training.FullPrecision ? " (full precision)" : "")} for {training.TotalSteps} steps: {final}");
+            return ExitCodes.Ok;
+        }, cancelled: parse => $"stopped; checkpoint written to {parse.GetValue(run)}/checkpoint (continue with --resume)");
         return command;
     }
 

@@ -1,3 +1,4 @@
+using BiVM.Contracts;
 using BiVM.Data.IO;
 using BiVM.Data.Metrics;
 using BiVM.Data.Synthesis;
@@ -34,7 +35,7 @@ internal static class ModelEvaluator
             table.AddClip(row, name, clip, pha, clip.Fgr is null ? null : fgr);
             clipDone?.Invoke(++index);
         }
-        if (index == 0) throw new InvalidDataException("no clips to evaluate");
+        if (index == 0) throw new UserInputException("no clips to evaluate");
     }
 
     /// <summary>The clips of <c>--data DIR</c> (a clip folder or a folder of clip folders) or of the validation split with <c>--seed</c>.</summary>
@@ -42,7 +43,7 @@ internal static class ModelEvaluator
     {
         if (dataDir is not null)
         {
-            if (!Directory.Exists(dataDir)) throw new DirectoryNotFoundException($"--data {dataDir}: no such folder");
+            if (!Directory.Exists(dataDir)) throw new UserInputException($"--data {dataDir}: no such folder");
             var dirs = ClipFolder.ClipDirectories(dataDir);
             return (Path.GetFileName(Path.GetFullPath(dataDir).TrimEnd('/')), dirs.Select(ClipFolder.Read), dirs.Count);
         }

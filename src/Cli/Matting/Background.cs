@@ -1,4 +1,5 @@
 using System.Globalization;
+using BiVM.Contracts;
 using OpenCvSharp;
 
 namespace BiVM.Cli.Matting;
@@ -31,7 +32,7 @@ internal abstract class Background : IDisposable
         if (parts.Length == 3 && parts.All(p => byte.TryParse(p.Trim(), CultureInfo.InvariantCulture, out _)))
             return new ColorBackground(byte.Parse(parts[0].Trim(), CultureInfo.InvariantCulture), byte.Parse(parts[1].Trim(), CultureInfo.InvariantCulture), byte.Parse(parts[2].Trim(), CultureInfo.InvariantCulture));
         if (!File.Exists(spec))
-            throw new ArgumentException($"--background '{spec}': not a colour (green, #RRGGBB, R,G,B) nor an existing image or video file");
+            throw new UserInputException($"--background '{spec}': not a colour (green, #RRGGBB, R,G,B) nor an existing image or video file");
         var source = FrameSource.Open(spec);
         return new FramesBackground(source);
     }

@@ -1,3 +1,4 @@
+using BiVM.Contracts;
 using BiVM.Estimators.Video;
 using OpenCvSharp;
 
@@ -23,13 +24,8 @@ internal static class ComparisonFigure
 {
     public static string Run(CompareRequest request, CancellationToken cancel = default)
     {
-        if (request.Models.Count == 0) throw new ArgumentException("--model: give at least one model");
-        if (request.Frame < 0) throw new ArgumentException($"--frame {request.Frame}: must be 0 or more");
-        if (request.Columns < 1) throw new ArgumentException($"--columns {request.Columns}: must be at least 1");
-        if (request.Scale is <= 0 or > 1) throw new ArgumentException($"--scale {request.Scale}: must be in (0, 1]");
-
         if (System.IO.Path.GetExtension(request.Out).ToLowerInvariant() is not (".png" or ".jpg" or ".jpeg"))
-            throw new ArgumentException($"--out {request.Out}: the figure is one image (.png, .jpg)");
+            throw new UserInputException($"--out {request.Out}: the figure is one image (.png, .jpg)");
         using var background = Matting.Background.Parse(request.Background);
         using var sink = FrameSink.Create(request.Out, "--out", fps: 1, isColor: true, lossless: false, singleFrame: true);
 
@@ -65,7 +61,7 @@ internal static class ComparisonFigure
                     break;
                 }
             }
-            if (tiles.Count == 0) throw new ArgumentException($"{request.Input}: has {index} frame(s), so there is no frame {request.Frame}");
+            if (tiles.Count == 0) throw new UserInputException($"{request.Input}: has {index} frame(s), so there is no frame {request.Frame}");
             using var grid = Grid(tiles, request.Columns, request.Scale);
             sink.Write(grid, "figure");
             sink.Commit();

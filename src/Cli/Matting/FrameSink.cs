@@ -1,3 +1,4 @@
+using BiVM.Contracts;
 using OpenCvSharp;
 
 namespace BiVM.Cli.Matting;
@@ -16,9 +17,7 @@ internal abstract class FrameSink : IDisposable
     {
         Path = path;
         Option = option;
-        string? dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
-        if (dir is null || !Directory.Exists(dir))
-            throw new DirectoryNotFoundException($"{option} {path}: folder '{dir}' does not exist");
+        string dir = OutputPath.RequireFolder(option, path);
         TempPath = System.IO.Path.Combine(dir, $".{System.IO.Path.GetFileNameWithoutExtension(path)}.tmp-{Environment.ProcessId}-{Guid.NewGuid():N}{System.IO.Path.GetExtension(path)}");
     }
 
@@ -52,15 +51,15 @@ internal abstract class FrameSink : IDisposable
         if (VideoExtensions.Contains(ext))
         {
             if (lossless && ext == ".mp4")
-                throw new ArgumentException($"{option} {path}: alpha must be stored losslessly: use .mkv or .avi (FFV1) or a folder of PNGs");
+                throw new UserInputException($"{option} {path}: alpha must be stored losslessly: use .mkv or .avi (FFV1) or a folder of PNGs");
             return new VideoSink(path, option, fps, isColor, lossless);
         }
         if (ImageExtensions.Contains(ext))
         {
             if (!singleFrame)
-                throw new ArgumentException($"{option} {path}: an image file holds one frame; name a video file (.mp4, .mkv, .avi) or a folder");
+                throw new UserInputException($"{option} {path}: an image file holds one frame; name a video file (.mp4, .mkv, .avi) or a folder");
             if (lossless && ext is ".jpg" or ".jpeg")
-                throw new ArgumentException($"{option} {path}: alpha must be stored losslessly: use .png");
+                throw new UserInputException($"{option} {path}: alpha must be stored losslessly: use .png");
             return new ImageSink(path, option);
         }
         return new PngFolderSink(path, option);
@@ -93,10 +92,10 @@ internal sealed class VideoSink : FrameSink
             _size = frame.Size();
             _writer = new VideoWriter(TempPath, _fourcc, _fps, _size, _isColor);
             if (!_writer.IsOpened())
-                throw new IOException($"{Option} {Path}: cannot open a video writer for it (is the folder writable?)");
+                throw new UserInputException($"{Option} {Path}: cannot open a video writer for it (is the folder writable?)");
         }
         if (frame.Size() != _size)
-            throw new InvalidDataException($"{Option} {Path}: frame {frameName} is {frame.Width}×{frame.Height} but the video is {_size.Width}×{_size.Height}; write frames of different sizes to a folder instead");
+            throw new UserInputException($"{Option} {Path}: frame {frameName} is {frame.Width}×{frame.Height} but the video is {_size.Width}×{_size.Height}; write frames of different sizes to a folder instead");
         _writer.Write(frame);
     }
 
@@ -105,7 +104,7 @@ internal sealed class VideoSink : FrameSink
         _writer?.Release();
         _writer?.Dispose();
         _writer = null;
-        if (!File.Exists(TempPath)) throw new IOException($"{Option} {Path}: nothing was written");
+        if (!File.Exists(TempPath)) throw new UserInputException($"{Option} {Path}: nothing was written");
         File.Move(TempPath, Path, overwrite: true);
     }
 
@@ -122,7 +121,7 @@ internal sealed class ImageSink(string path, string option) : FrameSink(path, op
     protected override void WriteCore(Mat frame, string frameName)
     {
         if (!Cv2.ImWrite(TempPath, frame))
-            throw new IOException($"{Option} {Path}: cannot be written");
+            throw new UserInputException($"{Option} {Path}: cannot be written");
     }
 
     public override void Commit() => File.Move(TempPath, Path, overwrite: true);
@@ -145,12 +144,12 @@ internal sealed class PngFolderSink : FrameSink
     {
         string file = System.IO.Path.Combine(TempPath, frameName + ".png");
         if (!Cv2.ImWrite(file, frame))
-            throw new IOException($"{Option} {Path}: cannot write {frameName}.png");
+            throw new UserInputException($"{Option} {Path}: cannot write {frameName}.png");
     }
 
     public override void Commit()
     {
-        if (File.Exists(Path)) throw new IOException($"{Option} {Path}: is a file, not a folder");
+        if (File.Exists(Path)) throw new UserInputException($"{Option} {Path}: is a file, not a folder");
         if (Directory.Exists(Path))
         {
             // Replace the old folder only now that the new one is complete.

@@ -1,3 +1,4 @@
+using BiVM.Contracts;
 using OpenCvSharp;
 
 namespace BiVM.Cli.Matting;
@@ -32,10 +33,10 @@ internal abstract class FrameSource : IDisposable
             var files = Directory.EnumerateFiles(path)
                 .Where(f => ImageExtensions.Contains(System.IO.Path.GetExtension(f).ToLowerInvariant()))
                 .Order(StringComparer.Ordinal).ToArray();
-            if (files.Length == 0) throw new InvalidDataException($"{path}: folder holds no images ({string.Join(", ", ImageExtensions)})");
+            if (files.Length == 0) throw new UserInputException($"{path}: folder holds no images ({string.Join(", ", ImageExtensions)})");
             return new ImageFolderSource(files) { Path = path };
         }
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such file or folder", path);
+        if (!File.Exists(path)) throw new UserInputException($"{path}: no such file or folder");
         if (ImageExtensions.Contains(System.IO.Path.GetExtension(path).ToLowerInvariant()))
             return new ImageFolderSource([path]) { Path = path, SingleImage = true };
         return VideoSource.OpenVideo(path);
@@ -47,7 +48,7 @@ internal abstract class FrameSource : IDisposable
         if (image.Empty())
         {
             image.Dispose();
-            throw new InvalidDataException($"{file}: cannot be decoded as an image");
+            throw new UserInputException($"{file}: cannot be decoded as an image");
         }
         return image;
     }
@@ -82,7 +83,7 @@ internal sealed class VideoSource : FrameSource
         if (!capture.IsOpened())
         {
             capture.Dispose();
-            throw new InvalidDataException($"{path}: cannot be opened as a video or image");
+            throw new UserInputException($"{path}: cannot be opened as a video or image");
         }
         int declared = (int)capture.Get(VideoCaptureProperties.FrameCount);
         double fps = capture.Get(VideoCaptureProperties.Fps);
@@ -109,11 +110,11 @@ internal sealed class VideoSource : FrameSource
             yield return frame;
         }
         if (index == 0)
-            throw new InvalidDataException($"{Path}: no frame could be decoded (corrupt or empty video)");
+            throw new UserInputException($"{Path}: no frame could be decoded (corrupt or empty video)");
         // A container that promises more frames than the decoder delivers is truncated or corrupt.
         // One frame of slack: some muxers round the declared count from duration × fps.
         if (DeclaredFrames is { } declared && index < declared - 1)
-            throw new InvalidDataException($"{Path}: truncated or corrupt: decoding stopped at frame {index} of {declared}");
+            throw new UserInputException($"{Path}: truncated or corrupt: decoding stopped at frame {index} of {declared}");
     }
 
     public override void Dispose() => _capture.Dispose();

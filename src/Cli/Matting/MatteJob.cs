@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using BiVM.Contracts;
 using BiVM.Estimators.Video;
 using OpenCvSharp;
 
@@ -102,10 +103,10 @@ internal static class MatteJob
     private static void CheckDistinct(List<FrameSink> sinks, string input)
     {
         var dup = sinks.GroupBy(s => System.IO.Path.GetFullPath(s.Path)).FirstOrDefault(g => g.Count() > 1);
-        if (dup is not null) throw new ArgumentException($"two outputs name the same path: {dup.Key}");
+        if (dup is not null) throw new UserInputException($"two outputs name the same path: {dup.Key}");
         string inputPath = System.IO.Path.GetFullPath(input).TrimEnd('/');
         var clash = sinks.FirstOrDefault(s => System.IO.Path.GetFullPath(s.Path).TrimEnd('/') == inputPath);
-        if (clash is not null) throw new ArgumentException($"{clash.Path}: an output would overwrite the input");
+        if (clash is not null) throw new UserInputException($"{clash.Path}: an output would overwrite the input");
     }
 
     private static void WriteRgb(FrameSink sink, byte[] rgb, MatteFrame matte, string name)

@@ -1,16 +1,15 @@
 using System.Runtime.InteropServices;
+using BiVM.Contracts;
 
 namespace BiVM.CustomOps.OnnxRuntime;
 
 /// <summary>
 /// One operator of the ai.bivm domain as ORT sees it: a native <see cref="OrtCustomOp"/> followed by a GCHandle to
 /// this object, so every callback (which only receives the OrtCustomOp*) finds its managed definition.
-/// Input order (model-contract.md): X, W, alpha, tau, bias (optional, may be the empty name), Mask (sparse only).
+/// Its name, inputs and attributes are <see cref="BinaryConvSchema"/>'s.
 /// </summary>
 internal sealed unsafe class BiVMOpDefinition
 {
-    public const int InputX = 0, InputW = 1, InputAlpha = 2, InputTau = 3, InputBias = 4, InputMask = 5;
-
     [StructLayout(LayoutKind.Sequential)]
     private struct NativeBlock
     {
@@ -19,9 +18,9 @@ internal sealed unsafe class BiVMOpDefinition
         public nint Name;   // NUL-terminated UTF-8 op name
     }
 
-    private BiVMOpDefinition(string name, bool sparse, string? forceKernel)
+    private BiVMOpDefinition(bool sparse, string? forceKernel)
     {
-        Name = name;
+        Name = BinaryConvSchema.OpName(sparse);
         IsSparse = sparse;
         ForceKernel = forceKernel;
     }
@@ -29,7 +28,7 @@ internal sealed unsafe class BiVMOpDefinition
     public string Name { get; }
     public bool IsSparse { get; }
     public string? ForceKernel { get; }
-    public int InputCount => IsSparse ? 6 : 5;
+    public int InputCount => BinaryConvSchema.InputCount(IsSparse);
 
     /// <summary>The OrtCustomOp* handed to CustomOpDomain_Add.</summary>
     public OrtCustomOp* Native { get; private set; }
@@ -43,11 +42,11 @@ internal sealed unsafe class BiVMOpDefinition
     /// options the domain was added to, and sessions may outlive the options; one instance per (op, forced kernel)
     /// per process is shared by all registrations, so the cost is bounded.
     /// </summary>
-    public static BiVMOpDefinition Create(string name, bool sparse, string? forceKernel)
+    public static BiVMOpDefinition Create(bool sparse, string? forceKernel)
     {
-        var def = new BiVMOpDefinition(name, sparse, forceKernel);
+        var def = new BiVMOpDefinition(sparse, forceKernel);
         var block = (NativeBlock*)NativeMemory.AllocZeroed((nuint)sizeof(NativeBlock));
-        var utf8 = OrtApi.Utf8(name);
+        var utf8 = OrtApi.Utf8(def.Name);
         block->Name = (nint)NativeMemory.Alloc((nuint)utf8.Length);
         utf8.CopyTo(new Span<byte>((void*)block->Name, utf8.Length));
         block->Handle = GCHandle.ToIntPtr(GCHandle.Alloc(def));

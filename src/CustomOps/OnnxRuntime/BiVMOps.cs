@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using BiVM.Contracts;
 using BiVM.CustomOps.BinaryConv2d;
 using Microsoft.ML.OnnxRuntime;
 
@@ -16,11 +17,6 @@ namespace BiVM.CustomOps.OnnxRuntime;
 /// </remarks>
 public static class BiVMOps
 {
-    public const string Domain = "ai.bivm";
-    public const int OpsetVersion = 1;
-    public const string BinaryConv2dName = "BinaryConv2d";
-    public const string SparseBinaryConv2dName = "SparseBinaryConv2d";
-
     private static readonly Dictionary<string, nint> s_domains = new();
     private static readonly ConditionalWeakTable<SessionOptions, HashSet<nint>> s_registered = new();
     private static readonly Lock s_lock = new();
@@ -61,9 +57,9 @@ public static class BiVMOps
 
     private static unsafe nint CreateDomain(string? forceKernel)
     {
-        nint domain = OrtApi.CreateCustomOpDomain(Domain);
-        OrtApi.CustomOpDomainAdd(domain, BiVMOpDefinition.Create(BinaryConv2dName, sparse: false, forceKernel).Native);
-        OrtApi.CustomOpDomainAdd(domain, BiVMOpDefinition.Create(SparseBinaryConv2dName, sparse: true, forceKernel).Native);
+        nint domain = OrtApi.CreateCustomOpDomain(BinaryConvSchema.Domain);
+        OrtApi.CustomOpDomainAdd(domain, BiVMOpDefinition.Create(sparse: false, forceKernel).Native);
+        OrtApi.CustomOpDomainAdd(domain, BiVMOpDefinition.Create(sparse: true, forceKernel).Native);
         return domain;
     }
 
@@ -75,7 +71,7 @@ public static class BiVMOps
     {
         using (var options = new SessionOptions()) Register(options);
         var probe = BinaryConv2dParams.Square(1, 64, 8, 8, 64, 3);
-        return $"{Domain} v{OpsetVersion} registers ({BinaryConv2dName}, {SparseBinaryConv2dName}); kernel {KernelSelector.SelectedName(probe)} " +
+        return $"{BinaryConvSchema.Domain} v{BinaryConvSchema.OpsetVersion} registers ({BinaryConvSchema.BinaryConv2d}, {BinaryConvSchema.SparseBinaryConv2d}); kernel {KernelSelector.SelectedName(probe)} " +
                $"(supported: {string.Join(", ", KernelSelector.SupportedNames)})";
     }
 }

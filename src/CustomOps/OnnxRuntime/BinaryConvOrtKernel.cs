@@ -1,3 +1,4 @@
+using BiVM.Contracts;
 using BiVM.CustomOps.BinaryConv2d;
 using BiVM.CustomOps.BitPacking;
 using BiVM.CustomOps.SparseBinaryConv2d;
@@ -35,22 +36,22 @@ internal sealed unsafe class BinaryConvOrtKernel : IDisposable
         if (inputs < 4) throw new OpValidationException($"needs inputs X, W, alpha, tau{(op.IsSparse ? ", bias (may be empty), Mask" : ", [bias]")}; got {inputs}");
         if (op.IsSparse && inputs < 6) throw new OpValidationException($"needs 6 inputs X, W, alpha, tau, bias (may be the empty name), Mask; got {inputs}");
 
-        var w = Constant(info, BiVMOpDefinition.InputW, "W");
+        var w = Constant(info, BinaryConvSchema.InputW, "W");
         if (w.Type != OrtElementType.UInt64 || w.Dims.Length != 4)
             throw new OpValidationException($"W must be the packed uint64 tensor [Cout, kH, kW, words], got {OrtTensorView.TypeText(w.Type)} {w.Shape}");
         int cout = (int)w.Dims[0], kh = (int)w.Dims[1], kw = (int)w.Dims[2], words = (int)w.Dims[3];
-        var alpha = Constant(info, BiVMOpDefinition.InputAlpha, "alpha");
+        var alpha = Constant(info, BinaryConvSchema.InputAlpha, "alpha");
         CheckVector(alpha, "alpha", cout, "Cout (W dimension 0)");
-        var tau = Constant(info, BiVMOpDefinition.InputTau, "tau");
+        var tau = Constant(info, BinaryConvSchema.InputTau, "tau");
         if (tau.Type != OrtElementType.Float || tau.Dims.Length != 1 || tau.Dims[0] <= 0)
             throw new OpValidationException($"tau must be float32 [Cin], got {OrtTensorView.TypeText(tau.Type)} {tau.Shape}");
         int cin = (int)tau.Dims[0];
         if (PackedLayout.WordsFor(cin) != words)
             throw new OpValidationException($"channel mismatch: tau has Cin = {cin} values, which pack into {PackedLayout.WordsFor(cin)} words, but W {w.Shape} has {words} words per tap");
         ReadOnlySpan<float> bias = default;
-        if (inputs > BiVMOpDefinition.InputBias && OrtApi.KernelInfoInputName(info, BiVMOpDefinition.InputBias).Length > 0)
+        if (inputs > BinaryConvSchema.InputBias && OrtApi.KernelInfoInputName(info, BinaryConvSchema.InputBias).Length > 0)
         {
-            var b = Constant(info, BiVMOpDefinition.InputBias, "bias");
+            var b = Constant(info, BinaryConvSchema.InputBias, "bias");
             CheckVector(b, "bias", cout, "Cout (W dimension 0)");
             bias = b.Span<float>();
         }
@@ -76,7 +77,7 @@ internal sealed unsafe class BinaryConvOrtKernel : IDisposable
     public void Compute(nint context)
     {
         var layer = _conv.Layer;
-        var x = OrtTensorView.Read(OrtApi.KernelContextInput(context, BiVMOpDefinition.InputX));
+        var x = OrtTensorView.Read(OrtApi.KernelContextInput(context, BinaryConvSchema.InputX));
         if (x.Type != OrtElementType.Float) throw new OpValidationException($"X must be float32, got {OrtTensorView.TypeText(x.Type)}");
         if (x.Dims.Length != 4) throw new OpValidationException($"X must have rank 4 [N, C, H, W], got rank {x.Dims.Length} {x.Shape}");
         if (x.Dims[1] != layer.InChannels)
@@ -89,7 +90,7 @@ internal sealed unsafe class BinaryConvOrtKernel : IDisposable
         byte* mask = null;
         if (_sparse is not null)
         {
-            nint maskValue = OrtApi.KernelContextInput(context, BiVMOpDefinition.InputMask);
+            nint maskValue = OrtApi.KernelContextInput(context, BinaryConvSchema.InputMask);
             if (maskValue == 0) throw new OpValidationException("input Mask is missing");
             var m = OrtTensorView.Read(maskValue);
             if (m.Type is not (OrtElementType.UInt8 or OrtElementType.Bool))

@@ -1,3 +1,4 @@
+using BiVM.Contracts;
 using BiVM.CustomOps.BinaryConv2d;
 using BiVM.CustomOps.SparseBinaryConv2d;
 
@@ -16,13 +17,13 @@ internal sealed record ConvAttributes(long[]? KernelShape, long[] Strides, long[
         name => OrtApi.ShapeInferAttributeInts(context, name), name => OrtApi.ShapeInferAttributeInt(context, name), name => OrtApi.ShapeInferAttributeString(context, name));
 
     private static ConvAttributes Read(Func<string, long[]?> ints, Func<string, long?> integer, Func<string, string?> text) => new(
-        ints("kernel_shape"),
-        ints("strides") ?? [1, 1],
-        ints("pads") ?? [0, 0, 0, 0],
-        ints("dilations") ?? [1, 1],
-        integer("group") ?? 1,
-        integer("mask_scale"),
-        text("auto_pad"));
+        ints(BinaryConvSchema.KernelShape),
+        ints(BinaryConvSchema.Strides) ?? [1, 1],
+        ints(BinaryConvSchema.Pads) ?? [0, 0, 0, 0],
+        ints(BinaryConvSchema.Dilations) ?? [1, 1],
+        integer(BinaryConvSchema.Group) ?? 1,
+        integer(BinaryConvSchema.MaskScale),
+        text(BinaryConvSchema.AutoPad));
 
     /// <summary>The layer these attributes describe for weights of kH×kW; throws <see cref="OpValidationException"/>.</summary>
     public BinaryConv2dParams ToLayer(int cin, int cout, int kh, int kw, bool sparse)

@@ -1,12 +1,14 @@
 using System.Runtime.InteropServices;
+using BiVM.Contracts;
 
 namespace BiVM.CustomOps.OnnxRuntime;
 
 /// <summary>
 /// The C callbacks of <see cref="OrtCustomOp"/>, as <c>[UnmanagedCallersOnly]</c> static methods. Rule: nothing
 /// may unwind through ORT's native frames, so every callback that can fail catches everything and returns an
-/// OrtStatus: ORT_INVALID_ARGUMENT for a bad model or input (<see cref="OpValidationException"/>), ORT_FAIL for
-/// anything else, each message prefixed with the op and node name. The session stays usable afterwards.
+/// OrtStatus: ORT_INVALID_ARGUMENT for a bad model or input (<see cref="OpValidationException"/>), the original code
+/// for a failed ORT call (<see cref="OrtStatusException"/>), ORT_FAIL for anything else, each message prefixed with
+/// the op and node name. The session stays usable afterwards.
 /// </summary>
 internal static unsafe class CustomOpCallbacks
 {
@@ -61,7 +63,7 @@ internal static unsafe class CustomOpCallbacks
     private static nuint GetOutputTypeCount(OrtCustomOp* op) => 1;
 
     [UnmanagedCallersOnly]
-    private static int GetInputCharacteristic(OrtCustomOp* op, nuint index) => index == BiVMOpDefinition.InputBias ? Optional : Required;
+    private static int GetInputCharacteristic(OrtCustomOp* op, nuint index) => index == BinaryConvSchema.InputBias ? Optional : Required;
 
     [UnmanagedCallersOnly]
     private static int GetOutputCharacteristic(OrtCustomOp* op, nuint index) => Required;
@@ -156,13 +158,16 @@ internal static unsafe class CustomOpCallbacks
     {
         try
         {
-            return e is OpValidationException
-                ? OrtApi.CreateStatus(OrtApi.OrtInvalidArgument, $"{where}: {e.Message}")
-                : OrtApi.CreateStatus(OrtApi.OrtFail, $"{where}: internal error: {e.GetType().Name}: {e.Message}");
+            return e switch
+            {
+                OpValidationException => OrtApi.CreateStatus(OrtErrorCode.InvalidArgument, $"{where}: {e.Message}"),
+                OrtStatusException ort => OrtApi.CreateStatus(ort.Code, $"{where}: {e.Message}"),
+                _ => OrtApi.CreateStatus(OrtErrorCode.Fail, $"{where}: internal error: {e.GetType().Name}: {e.Message}"),
+            };
         }
         catch
         {
-            return OrtApi.CreateStatus(OrtApi.OrtFail, "ai.bivm: error while reporting an error");
+            return OrtApi.CreateStatus(OrtErrorCode.Fail, $"{BinaryConvSchema.Domain}: error while reporting an error");
         }
     }
 }

@@ -13,8 +13,6 @@ internal static unsafe class OrtApi
     /// <summary>ORT_API_VERSION of the 1.31 header.</summary>
     public const uint ApiVersion = 31;
 
-    public const int OrtOk = 0, OrtFail = 1, OrtInvalidArgument = 2;
-
     private static readonly nint* s_table = Load();
 
     // Same library name as Microsoft.ML.OnnxRuntime's own P/Invokes, so it resolves to the same libonnxruntime.
@@ -32,13 +30,14 @@ internal static unsafe class OrtApi
 
     private static nint Fn(OrtApiIndex index) => s_table[(int)index];
 
-    /// <summary>Throws <see cref="InvalidOperationException"/> with ORT's message if <paramref name="status"/> is an error.</summary>
+    /// <summary>Throws <see cref="OrtStatusException"/> with ORT's code and message if <paramref name="status"/> is an error.</summary>
     public static void Check(nint status)
     {
         if (status == 0) return;
+        var code = ErrorCodeOf(status);
         string message = ErrorMessage(status);
         Release(status);
-        throw new InvalidOperationException(message);
+        throw new OrtStatusException(code, message);
     }
 
     /// <summary>True if the call succeeded; a failure status is released (used for "attribute absent").</summary>
@@ -49,11 +48,13 @@ internal static unsafe class OrtApi
         return false;
     }
 
-    public static nint CreateStatus(int code, string message)
+    public static nint CreateStatus(OrtErrorCode code, string message)
     {
         var utf8 = Utf8(message);
-        fixed (byte* p = utf8) return ((delegate* unmanaged<int, byte*, nint>)Fn(OrtApiIndex.CreateStatus))(code, p);
+        fixed (byte* p = utf8) return ((delegate* unmanaged<int, byte*, nint>)Fn(OrtApiIndex.CreateStatus))((int)code, p);
     }
+
+    public static OrtErrorCode ErrorCodeOf(nint status) => (OrtErrorCode)((delegate* unmanaged<nint, int>)Fn(OrtApiIndex.GetErrorCode))(status);
 
     public static string ErrorMessage(nint status) =>
         Marshal.PtrToStringUTF8((nint)((delegate* unmanaged<nint, byte*>)Fn(OrtApiIndex.GetErrorMessage))(status)) ?? "";

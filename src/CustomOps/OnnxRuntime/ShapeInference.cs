@@ -1,3 +1,4 @@
+using BiVM.Contracts;
 using BiVM.CustomOps.BinaryConv2d;
 using BiVM.CustomOps.BitPacking;
 
@@ -14,14 +15,14 @@ internal static class ShapeInference
     {
         int inputs = OrtApi.ShapeInferInputCount(context);
         if (inputs < 4) throw new OpValidationException($"needs at least 4 inputs (X, W, alpha, tau), got {inputs}");
-        nint xInfo = OrtApi.ShapeInferInputTypeShape(context, BiVMOpDefinition.InputX);
+        nint xInfo = OrtApi.ShapeInferInputTypeShape(context, BinaryConvSchema.InputX);
         var xType = OrtApi.GetElementType(xInfo);
         if (xType != OrtElementType.Float) throw new OpValidationException($"X must be float32, got {OrtTensorView.TypeText(xType)}");
         var xDims = OrtApi.GetDimensions(xInfo);
         if (xDims.Length != 4) throw new OpValidationException($"X must have rank 4 [N, C, H, W], got rank {xDims.Length}");
         var xNames = OrtApi.GetSymbolicDimensions(xInfo, 4);
 
-        nint wInfo = OrtApi.ShapeInferInputTypeShape(context, BiVMOpDefinition.InputW);
+        nint wInfo = OrtApi.ShapeInferInputTypeShape(context, BinaryConvSchema.InputW);
         var wType = OrtApi.GetElementType(wInfo);
         var wDims = OrtApi.GetDimensions(wInfo);
         if (wType != OrtElementType.UInt64 || wDims.Length != 4 || wDims.Any(d => d <= 0))

@@ -1,3 +1,4 @@
+using BiVM.Contracts;
 using BiVM.Data.Synthesis;
 using OpenCvSharp;
 
@@ -49,11 +50,11 @@ public static class ClipFolder
     /// <summary>The clip folders of a data set: DIR itself when it is a clip, else its clip sub-folders.</summary>
     public static IReadOnlyList<string> ClipDirectories(string dir)
     {
-        if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"Data folder {dir} does not exist.");
+        if (!Directory.Exists(dir)) throw new UserInputException($"Data folder {dir} does not exist.");
         if (IsClip(dir)) return [dir];
         var clips = Directory.GetDirectories(dir).Where(IsClip).OrderBy(d => d, StringComparer.Ordinal).ToArray();
         if (clips.Length == 0)
-            throw new InvalidDataException(
+            throw new UserInputException(
                 $"{dir} is not a clip folder (needs {SrcDir}/ and {PhaDir}/ with frames) and has no clip sub-folders; see docs/data.md.");
         return clips;
     }
@@ -64,10 +65,10 @@ public static class ClipFolder
     public static Clip Read(string dir)
     {
         string srcDir = Path.Combine(dir, SrcDir), phaDir = Path.Combine(dir, PhaDir);
-        if (!Directory.Exists(srcDir)) throw new DirectoryNotFoundException($"Clip folder {dir} has no {SrcDir}/ sub-folder.");
-        if (!Directory.Exists(phaDir)) throw new DirectoryNotFoundException($"Clip folder {dir} has no {PhaDir}/ sub-folder (ground-truth alpha).");
+        if (!Directory.Exists(srcDir)) throw new UserInputException($"Clip folder {dir} has no {SrcDir}/ sub-folder.");
+        if (!Directory.Exists(phaDir)) throw new UserInputException($"Clip folder {dir} has no {PhaDir}/ sub-folder (ground-truth alpha).");
         var names = FrameNames(srcDir);
-        if (names.Length == 0) throw new InvalidDataException($"{srcDir} holds no image frames ({string.Join(", ", ImageExtensions)}).");
+        if (names.Length == 0) throw new UserInputException($"{srcDir} holds no image frames ({string.Join(", ", ImageExtensions)}).");
         RequireSameNames(names, phaDir);
         string fgrDir = Path.Combine(dir, FgrDir), bgrDir = Path.Combine(dir, BgrDir);
         bool hasFgr = Directory.Exists(fgrDir), hasBgr = Directory.Exists(bgrDir);
@@ -104,10 +105,10 @@ public static class ClipFolder
         var actual = FrameNames(dir);
         var missing = expected.Except(actual, StringComparer.Ordinal).ToArray();
         if (missing.Length > 0)
-            throw new InvalidDataException($"{dir} lacks {missing.Length} frame(s) that {SrcDir}/ has, first {missing[0]}; file names must match.");
+            throw new UserInputException($"{dir} lacks {missing.Length} frame(s) that {SrcDir}/ has, first {missing[0]}; file names must match.");
         var extra = actual.Except(expected, StringComparer.Ordinal).ToArray();
         if (extra.Length > 0)
-            throw new InvalidDataException($"{dir} has {extra.Length} frame(s) that {SrcDir}/ lacks, first {extra[0]}; file names must match.");
+            throw new UserInputException($"{dir} has {extra.Length} frame(s) that {SrcDir}/ lacks, first {extra[0]}; file names must match.");
     }
 
     private static Mat Load(string path, ImreadModes mode)
@@ -116,7 +117,7 @@ public static class ClipFolder
         if (image.Empty())
         {
             image.Dispose();
-            throw new InvalidDataException($"Could not decode image {path}.");
+            throw new UserInputException($"Could not decode image {path}.");
         }
         return image;
     }
@@ -146,7 +147,7 @@ public static class ClipFolder
     private static void RequireSize(string path, Mat image, Size size)
     {
         if (image.Size() != size)
-            throw new InvalidDataException($"{path} is {image.Width}x{image.Height}; the clip's first src frame is {size.Width}x{size.Height}.");
+            throw new UserInputException($"{path} is {image.Width}x{image.Height}; the clip's first src frame is {size.Width}x{size.Height}.");
         if (!image.IsContinuous()) throw new InvalidDataException($"{path} decoded into a non-continuous buffer.");
     }
 

@@ -55,10 +55,6 @@ public readonly record struct Affine2(double A, double B, double C, double D, do
 {
     public static Affine2 Identity => new(1, 0, 0, 0, 1, 0);
 
-    public static Affine2 Translation(double dx, double dy) => new(1, 0, dx, 0, 1, dy);
-
-    public static Affine2 Scaling(double sx, double sy) => new(sx, 0, 0, 0, sy, 0);
-
     /// <summary>First <paramref name="first"/>, then <paramref name="then"/>.</summary>
     public static Affine2 Compose(Affine2 then, Affine2 first) => new(
         then.A * first.A + then.B * first.D, then.A * first.B + then.B * first.E, then.A * first.C + then.B * first.F + then.C,

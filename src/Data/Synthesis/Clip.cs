@@ -61,13 +61,6 @@ public sealed class Clip
     /// <summary>Alpha of frame t, H·W values.</summary>
     public ReadOnlySpan<float> AlphaFrame(int t) => Plane(Pha, t, 0, 1);
 
-    /// <summary>Frame t of a [T,3,H,W] tensor, 3·H·W values (R plane, G plane, B plane).</summary>
-    public ReadOnlySpan<float> RgbFrame(float[] tensor, int t)
-    {
-        if ((uint)t >= (uint)Frames) throw new ArgumentOutOfRangeException(nameof(t), t, $"clip has {Frames} frames");
-        return tensor.AsSpan(t * 3 * PixelsPerFrame, 3 * PixelsPerFrame);
-    }
-
     private float[] Check(float[] tensor, int channels, string name)
     {
         ArgumentNullException.ThrowIfNull(tensor, name);

@@ -74,11 +74,6 @@ public sealed class SeededRandom
         return r * Math.Cos(2 * Math.PI * u2);
     }
 
-    public void FillGaussian(Span<float> values, float std)
-    {
-        for (int i = 0; i < values.Length; i++) values[i] = (float)(NextGaussian() * std);
-    }
-
     public void FillUniform(Span<float> values, float min, float max)
     {
         for (int i = 0; i < values.Length; i++) values[i] = (float)(min + (max - min) * NextDouble());

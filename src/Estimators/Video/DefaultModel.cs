@@ -1,3 +1,4 @@
+using BiVM.Contracts;
 namespace BiVM.Estimators.Video;
 
 /// <summary>The trained BiVM model embedded in this assembly (models/bivm.onnx at build time).</summary>
@@ -12,7 +13,7 @@ public static class DefaultModel
     public static byte[] Load()
     {
         using var stream = typeof(DefaultModel).Assembly.GetManifestResourceStream(ResourceName)
-            ?? throw new InvalidOperationException("This build of BiVM.Estimators ships no default model yet (see README, 'Status'): pass a model file (VideoMatterOptions.ModelPath, or --model).");
+            ?? throw new UserInputException("This build of BiVM.Estimators ships no default model yet (see README, 'Status'): pass a model file (VideoMatterOptions.ModelPath, or --model).");
         using var memory = new MemoryStream();
         stream.CopyTo(memory);
         return memory.ToArray();

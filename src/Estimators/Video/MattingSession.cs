@@ -1,4 +1,4 @@
-using BiVM.Graph;
+using BiVM.Contracts;
 using Microsoft.ML.OnnxRuntime;
 
 namespace BiVM.Estimators.Video;
@@ -38,7 +38,7 @@ public sealed class MattingSession : IDisposable
         catch (OnnxRuntimeException e)
         {
             _sessionOptions.Dispose();
-            throw new InvalidDataException($"{ModelName}: not a loadable ONNX model: {e.Message}", e);
+            throw new UserInputException($"{ModelName}: not a loadable ONNX model: {e.Message}", e);
         }
         try
         {
@@ -70,7 +70,7 @@ public sealed class MattingSession : IDisposable
 
     private static byte[] ReadModelFile(string path)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: model file not found", path);
+        if (!File.Exists(path)) throw new UserInputException($"{path}: model file not found");
         return File.ReadAllBytes(path);
     }
 
@@ -78,10 +78,10 @@ public sealed class MattingSession : IDisposable
     {
         foreach (var name in MattingContract.Inputs)
             if (!Session.InputMetadata.ContainsKey(name))
-                throw new InvalidDataException($"{ModelName}: not a BiVM/RVM matting model: it has no input '{name}' (inputs: {string.Join(", ", Session.InputMetadata.Keys)})");
+                throw new UserInputException($"{ModelName}: not a BiVM/RVM matting model: it has no input '{name}' (inputs: {string.Join(", ", Session.InputMetadata.Keys)})");
         foreach (var name in MattingContract.Outputs)
             if (!Session.OutputMetadata.ContainsKey(name))
-                throw new InvalidDataException($"{ModelName}: not a BiVM/RVM matting model: it has no output '{name}' (outputs: {string.Join(", ", Session.OutputMetadata.Keys)})");
+                throw new UserInputException($"{ModelName}: not a BiVM/RVM matting model: it has no output '{name}' (outputs: {string.Join(", ", Session.OutputMetadata.Keys)})");
     }
 
     public void Dispose()

@@ -1,5 +1,5 @@
-using BiVM.Graph;
 using System.Numerics.Tensors;
+using BiVM.Contracts;
 using Microsoft.ML.OnnxRuntime;
 
 namespace BiVM.Estimators.Video;
@@ -164,7 +164,7 @@ public sealed class VideoMatter : IDisposable
         if (!shape.SequenceEqual(expected))
         {
             outputs.Dispose();
-            throw new InvalidDataException($"{_session.ModelName}: output '{name}' has shape [{string.Join(", ", shape)}], expected [{string.Join(", ", expected)}]");
+            throw new UserInputException($"{_session.ModelName}: output '{name}' has shape [{string.Join(", ", shape)}], expected [{string.Join(", ", expected)}]");
         }
     }
 

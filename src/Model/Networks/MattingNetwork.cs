@@ -19,6 +19,10 @@ public abstract class MattingNetwork : Module<Tensor, RecurrentState?, double, M
     protected readonly LrAspp aspp;
     protected readonly RecurrentDecoder decoder;
     protected readonly Module<Tensor, Tensor> project_mat;
+    /// <summary>
+    /// RVM's segmentation head. Never run (no segmentation data exists on these machines), but kept: its weights are
+    /// checkpoint keys that every saved model.bin holds, and the parameter counts compared with the paper include it.
+    /// </summary>
     protected readonly Module<Tensor, Tensor> project_seg;
     protected readonly DeepGuidedFilter refiner;
 
@@ -77,20 +81,6 @@ public abstract class MattingNetwork : Module<Tensor, RecurrentState?, double, M
     /// 300+ steps, gradient norm ~0.1 from the foreground loss alone).
     /// </summary>
     private Tensor Clamp01(Tensor x) => training ? x + (x.clamp(0, 1) - x).detach() : x.clamp(0, 1);
-
-    /// <summary>RVM's segmentation pass: 1-channel logits at the working size (no refiner), and the state.</summary>
-    public (Tensor Logits, RecurrentState State) ForwardSegmentation(Tensor source, RecurrentState? state, double downsampleRatio = 1)
-    {
-        using var scope = NewDisposeScope();
-        var (frames, flat) = Fold(source);
-        var small = Downsample(flat, downsampleRatio);
-        var (_, decoded) = Trunk(small, state, frames);
-        var logits = project_seg.call(decoded.Hidden);
-        logits = source.ndim == 5 ? logits.unflatten(0, new[] { source.shape[0], frames }) : logits;
-        logits.MoveToOuterDisposeScope();
-        MoveStateToOuter(decoded.State);
-        return (logits, decoded.State);
-    }
 
     private (EncoderFeatures Features, DecoderOutput Decoded) Trunk(Tensor small, RecurrentState? state, long frames)
     {

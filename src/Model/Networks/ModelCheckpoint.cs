@@ -1,3 +1,5 @@
+using BiVM.Contracts;
+
 namespace BiVM.Model.Networks;
 
 /// <summary>
@@ -19,7 +21,7 @@ public static class ModelCheckpoint
     public static MattingNetwork Load(string weightsPath)
     {
         var configPath = ConfigPath(weightsPath);
-        if (!File.Exists(configPath)) throw new FileNotFoundException($"model configuration {configPath} not found next to the weights", configPath);
+        if (!File.Exists(configPath)) throw new UserInputException($"model configuration {configPath} not found next to the weights");
         var network = ModelFactory.Create(ModelConfig.FromJson(File.ReadAllText(configPath)));
         network.load(weightsPath, strict: true);
         return network;

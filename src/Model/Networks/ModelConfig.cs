@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using BiVM.Contracts;
 using BiVM.Model.Binarization;
 using BiVM.Model.Decoder;
 
@@ -44,13 +45,13 @@ public sealed record ModelConfig
 
     public static ModelConfig FromJson(string json)
     {
-        var config = JsonSerializer.Deserialize<ModelConfig>(json, Json) ?? throw new InvalidDataException("empty model configuration");
+        var config = JsonSerializer.Deserialize<ModelConfig>(json, Json) ?? throw new UserInputException("empty model configuration");
         if (config.FormatVersion != CurrentFormatVersion)
-            throw new InvalidDataException($"model configuration format {config.FormatVersion}, this build reads {CurrentFormatVersion}");
+            throw new UserInputException($"model configuration format {config.FormatVersion}, this build reads {CurrentFormatVersion}");
         if (config.Normalization == BatchNormMode.Running)
-            throw new InvalidDataException("normalization: batch or frame (running is SHB's masked conv's, set by the network)");
+            throw new UserInputException("normalization: batch or frame (running is SHB's masked conv's, set by the network)");
         if (config.FullPrecision && config.Family != ModelFamily.Bivm)
-            throw new InvalidDataException($"fullPrecision applies to bivm only, not {config.Family.ToCliName()}");
+            throw new UserInputException($"fullPrecision applies to bivm only, not {config.Family.ToCliName()}");
         return config;
     }
 }

@@ -27,7 +27,7 @@ public sealed record LibTorchVerdict(CpuCaches Caches, IReadOnlyList<LibTorchAtt
 
 /// <summary>LibTorch cannot be trusted to compute convolutions on this host: nothing passed the self-check.</summary>
 public sealed class LibTorchNumericsException(LibTorchVerdict verdict)
-    : InvalidOperationException($"LibTorch computes wrong convolutions on this host, on every path tried, so it cannot train or export here: {verdict.Describe()}")
+    : Exception($"LibTorch computes wrong convolutions on this host, on every path tried, so it cannot train or export here: {verdict.Describe()}")
 {
     public LibTorchVerdict Verdict { get; } = verdict;
 }

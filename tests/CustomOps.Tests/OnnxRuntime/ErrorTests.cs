@@ -1,3 +1,4 @@
+using BiVM.Contracts;
 using BiVM.CustomOps.BinaryConv2d;
 using BiVM.CustomOps.BitPacking;
 using BiVM.Graph;
@@ -82,12 +83,12 @@ public class ErrorTests(ITestOutputHelper output)
     [Fact]
     public void Weights_that_are_not_constant_are_reported()
     {
-        var g = new OnnxGraphBuilder("bad").Opset(BinaryConvNodes.Domain, 1);
+        var g = new OnnxGraphBuilder("bad").Opset(BinaryConvSchema.Domain, 1);
         g.Input("X", TensorProto.Types.DataType.Float, 1, 17, 6, 7);
         g.Input("W", TensorProto.Types.DataType.Uint64, 4, 3, 3, 1);
         g.Initializer(Tensors.Float("alpha", Case.Alpha, 4));
         g.Initializer(Tensors.Float("tau", Case.Tau, 17));
-        g.Node("BinaryConv2d", ["X", "W", "alpha", "tau"], ["Y"], "bconv", BinaryConvNodes.Domain).Attribute("pads", 1L, 1L, 1L, 1L);
+        g.Node("BinaryConv2d", ["X", "W", "alpha", "tau"], ["Y"], "bconv", BinaryConvSchema.Domain).Attribute("pads", 1L, 1L, 1L, 1L);
         g.Output("Y", TensorProto.Types.DataType.Float, 1, 4, 6, 7);
         AssertCreationFails(g.ToBytes(), "input W must be a constant initializer");
     }

@@ -7,7 +7,7 @@ namespace BiVM.CustomOps.Tests.OnnxRuntime;
 /// <summary>The function-table indices and the OrtCustomOp layout, re-derived from the C header in the NuGet package.</summary>
 public partial class OrtApiIndexTests
 {
-    private static string HeaderPath()
+    internal static string HeaderPath()
     {
         string root = Environment.GetEnvironmentVariable("NUGET_PACKAGES")
             ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");

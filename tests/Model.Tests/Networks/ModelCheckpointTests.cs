@@ -1,3 +1,4 @@
+using BiVM.Contracts;
 using BiVM.Model.Networks;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -56,14 +57,14 @@ public class ModelCheckpointTests
         var back = ModelConfig.FromJson(json);
         Assert.Equal(config.Family, back.Family);
         Assert.Equal(config.ShbMaskDensities, back.ShbMaskDensities);
-        Assert.Throws<InvalidDataException>(() => ModelConfig.FromJson(json.Replace("\"formatVersion\": 1", "\"formatVersion\": 2")));
+        Assert.Throws<UserInputException>(() => ModelConfig.FromJson(json.Replace("\"formatVersion\": 1", "\"formatVersion\": 2")));
     }
 
     [Fact]
     public void Loading_a_checkpoint_without_its_configuration_fails_with_the_path()
     {
         var path = Path.Combine(Path.GetTempPath(), $"bivm-missing-{Guid.NewGuid():N}.bin");
-        var e = Assert.Throws<FileNotFoundException>(() => ModelCheckpoint.Load(path));
+        var e = Assert.Throws<UserInputException>(() => ModelCheckpoint.Load(path));
         Assert.Contains(".json", e.Message);
     }
 }

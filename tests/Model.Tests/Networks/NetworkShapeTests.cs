@@ -99,19 +99,6 @@ public class NetworkShapeTests
         Assert.True(none.State.R1.allclose(zero.State.R1));
     }
 
-    [Fact]
-    public void Segmentation_pass_gives_one_channel_logits_at_the_working_size()
-    {
-        using var scope = NewDisposeScope();
-        manual_seed(6);
-        using var net = ModelFactory.Create(ModelFamily.RvmReact);
-        net.eval();
-        using var _ = no_grad();
-        var (logits, state) = net.ForwardSegmentation(rand(new long[] { 2, 2, 3, 36, 64 }), null);
-        Assert.Equal(new long[] { 2, 2, 1, 36, 64 }, logits.shape);
-        AssertState(state, net.StateChannels, 2, 36, 64);
-    }
-
     [Theory]
     [InlineData(ModelFamily.Rvm, "backbone.blocks.3.depthwise.conv.weight", "decoder.decode3.conv.conv.bn.running_var", "refiner.box_filter.weight")]
     [InlineData(ModelFamily.RvmReact, "backbone.blocks.3.expand.conv.tau", "decoder.decode4.gru.ih.weight", "aspp.aspp1.act.prelu.weight")]

@@ -1,0 +1,33 @@
+using BiVM.CustomOps.BinaryConv2d;
+
+namespace BiVM.Benchmarking.Cases;
+
+/// <summary>
+/// One benchmarked layer: the shapes of issue #3 (batch 1). Shared by the BenchmarkDotNet classes and the quick
+/// mode (<c>bivm bench --kernels</c>), so both measure exactly the same thing.
+/// </summary>
+public sealed record LayerCase(string Name, BinaryConv2dParams P)
+{
+    public static readonly IReadOnlyList<LayerCase> All =
+    [
+        new("3x3 64->64 @72x128", BinaryConv2dParams.Square(1, 64, 72, 128, 64, 3)),
+        new("3x3 128->128 @36x64", BinaryConv2dParams.Square(1, 128, 36, 64, 128, 3)),
+        new("3x3 256->256 @18x32 d2", BinaryConv2dParams.Square(1, 256, 18, 32, 256, 3, dilation: 2)),
+        new("1x1 256->128 @18x32", BinaryConv2dParams.Square(1, 256, 18, 32, 128, 1)),
+        new("3x3 32->64 s2 @144x256", BinaryConv2dParams.Square(1, 32, 144, 256, 64, 3, stride: 2)),
+    ];
+
+    /// <summary>The SHB masked conv case: the first layer with a 10 % mask (mask_scale 4, random cells).</summary>
+    public static readonly LayerCase Sparse = All[0];
+
+    public const int SparseMaskScale = 4;
+    public const double SparseActiveFraction = 0.10;
+
+    public static LayerCase ByName(string name) =>
+        All.FirstOrDefault(c => c.Name == name) ?? throw new ArgumentException($"unknown layer case '{name}'");
+
+    /// <summary>Binary multiply-accumulates (= bits XOR-popcounted) per run.</summary>
+    public long Macs => (long)P.OutChannels * P.OutHeight * P.OutWidth * P.InChannels * P.Taps;
+
+    public override string ToString() => Name;
+}

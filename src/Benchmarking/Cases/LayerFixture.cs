@@ -1,0 +1,140 @@
+using BiVM.CustomOps.BinaryConv2d;
+using BiVM.CustomOps.BitPacking;
+using BiVM.CustomOps.OnnxRuntime;
+using BiVM.CustomOps.SparseBinaryConv2d;
+using BiVM.Graph;
+using Microsoft.ML.OnnxRuntime;
+using Onnx;
+
+namespace BiVM.Benchmarking.Cases;
+
+/// <summary>
+/// Everything needed to time one layer at one thread count, allocated once: the ai.bivm op in an ORT session, the
+/// raw kernel (<see cref="BinaryConvolution"/> without ORT), ORT's own FP32 Conv of the same shape
+/// (ORT_ENABLE_ALL), and the sparse op with a fixed 10 % mask. Inputs and outputs are preallocated OrtValues, so
+/// a timed call is the op itself.
+/// </summary>
+public sealed unsafe class LayerFixture : IDisposable
+{
+    private readonly List<IDisposable> _owned = [];
+    private readonly InferenceSession _custom, _fp32, _sparse;
+    private readonly OrtValue _x, _yCustom, _yFp32, _ySparse, _mask;
+    private readonly OrtValue[] _customInputs, _sparseInputs;
+    private readonly RunOptions _run = new();
+    private readonly BinaryConvolution _raw;
+    private readonly SparseBinaryConvolution _rawSparse;
+    private readonly float[] _xData, _yRaw;
+    private readonly byte[] _maskData;
+    private readonly ParallelRunner _runner;
+
+    public LayerFixture(LayerCase layer, int threads, string? kernel = null)
+    {
+        Layer = layer;
+        Threads = threads;
+        var p = layer.P;
+        var rng = new Random(1234);
+        float[] Random(int n, float scale) => Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 2 - 1) * scale).ToArray();
+        _xData = Random(p.InChannels * p.InHeight * p.InWidth, 1f);
+        var latent = Random(p.OutChannels * p.InChannels * p.Taps, 1f);
+        var alpha = Random(p.OutChannels, 0.5f);
+        var tau = Random(p.InChannels, 0.1f);
+        var bias = Random(p.OutChannels, 0.1f);
+        var packed = WeightPacker.Pack(latent, p.OutChannels, p.InChannels, p.KernelHeight, p.KernelWidth);
+        var packedShape = WeightPacker.PackedShape(p.OutChannels, p.InChannels, p.KernelHeight, p.KernelWidth);
+        var attributes = new BinaryConvAttributes([p.KernelHeight, p.KernelWidth], [p.StrideHeight, p.StrideWidth],
+            [p.PadTop, p.PadLeft, p.PadBottom, p.PadRight], [p.DilationHeight, p.DilationWidth]);
+        long[] xShape = [1, p.InChannels, p.InHeight, p.InWidth];
+        long[] yShape = [1, p.OutChannels, p.OutHeight, p.OutWidth];
+        var (mh, mw) = MaskGeometry.MaskSize(p.OutHeight, p.OutWidth, LayerCase.SparseMaskScale);
+        _maskData = new byte[mh * mw];
+        foreach (int i in Enumerable.Range(0, _maskData.Length).OrderBy(_ => rng.Next()).Take((int)Math.Round(_maskData.Length * LayerCase.SparseActiveFraction)))
+            _maskData[i] = 1;
+        ActiveFraction = _maskData.Count(b => b != 0) / (double)_maskData.Length;
+
+        var custom = new OnnxGraphBuilder("bench_custom");
+        custom.Input("X", TensorProto.Types.DataType.Float, 1, p.InChannels, p.InHeight, p.InWidth);
+        BinaryConvNodes.AddCustom(custom, "bconv", "X", "Y", packed, packedShape, alpha, tau, bias, attributes);
+        custom.Output("Y", TensorProto.Types.DataType.Float, 1, p.OutChannels, p.OutHeight, p.OutWidth);
+
+        var sparse = new OnnxGraphBuilder("bench_sparse");
+        sparse.Input("X", TensorProto.Types.DataType.Float, 1, p.InChannels, p.InHeight, p.InWidth);
+        sparse.Input("Mask", TensorProto.Types.DataType.Uint8, 1, 1, mh, mw);
+        BinaryConvNodes.AddCustom(sparse, "sconv", "X", "Y", packed, packedShape, alpha, tau, bias, attributes, "Mask", LayerCase.SparseMaskScale);
+        sparse.Output("Y", TensorProto.Types.DataType.Float, 1, p.OutChannels, p.OutHeight, p.OutWidth);
+
+        var fp32 = new OnnxGraphBuilder("bench_fp32");
+        fp32.Input("X", TensorProto.Types.DataType.Float, 1, p.InChannels, p.InHeight, p.InWidth);
+        fp32.Initializer(Tensors.Float("Wf", latent, p.OutChannels, p.InChannels, p.KernelHeight, p.KernelWidth));
+        fp32.Initializer(Tensors.Float("B", bias, p.OutChannels));
+        fp32.Node("Conv", ["X", "Wf", "B"], ["Y"], "conv")
+            .Attribute("kernel_shape", attributes.KernelShape).Attribute("strides", attributes.Strides)
+            .Attribute("pads", attributes.Pads).Attribute("dilations", attributes.Dilations);
+        fp32.Output("Y", TensorProto.Types.DataType.Float, 1, p.OutChannels, p.OutHeight, p.OutWidth);
+
+        using (var options = Options(threads))
+        {
+            BiVMOps.Register(options, kernel);
+            _custom = Own(new InferenceSession(custom.ToBytes(), options));
+            _sparse = Own(new InferenceSession(sparse.ToBytes(), options));
+        }
+        using (var options = Options(threads)) _fp32 = Own(new InferenceSession(fp32.ToBytes(), options));
+
+        _x = Own(OrtValue.CreateTensorValueFromMemory(_xData, xShape));
+        _mask = Own(OrtValue.CreateTensorValueFromMemory(_maskData, [1, 1, mh, mw]));
+        int yLength = p.OutChannels * p.OutHeight * p.OutWidth;
+        _yCustom = Own(OrtValue.CreateTensorValueFromMemory(new float[yLength], yShape));
+        _yFp32 = Own(OrtValue.CreateTensorValueFromMemory(new float[yLength], yShape));
+        _ySparse = Own(OrtValue.CreateTensorValueFromMemory(new float[yLength], yShape));
+        _customInputs = [_x];
+        _sparseInputs = [_x, _mask];
+
+        _raw = Own(new BinaryConvolution(p, packed, alpha, tau, bias, kernel));
+        _rawSparse = new SparseBinaryConvolution(_raw, LayerCase.SparseMaskScale);
+        _yRaw = new float[yLength];
+        _runner = ParallelRunners.Threads(threads);
+    }
+
+    public LayerCase Layer { get; }
+    public int Threads { get; }
+    public double ActiveFraction { get; }
+    public string KernelName => _raw.KernelName;
+
+    private static SessionOptions Options(int threads) => new()
+    {
+        IntraOpNumThreads = threads,
+        InterOpNumThreads = 1,
+        GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+        ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+    };
+
+    private T Own<T>(T d) where T : IDisposable
+    {
+        _owned.Add(d);
+        return d;
+    }
+
+    public void RunCustom() => _custom.Run(_run, ["X"], _customInputs, ["Y"], [_yCustom]);
+
+    public void RunSparse() => _sparse.Run(_run, ["X", "Mask"], _sparseInputs, ["Y"], [_ySparse]);
+
+    public void RunFp32() => _fp32.Run(_run, ["X"], _customInputs, ["Y"], [_yFp32]);
+
+    public void RunRaw()
+    {
+        var p = Layer.P;
+        fixed (float* x = _xData) fixed (float* y = _yRaw) _raw.Run(x, 1, p.InHeight, p.InWidth, y, _runner);
+    }
+
+    public void RunRawSparse()
+    {
+        var p = Layer.P;
+        fixed (float* x = _xData) fixed (float* y = _yRaw) fixed (byte* m = _maskData)
+            _rawSparse.Run(x, 1, p.InHeight, p.InWidth, m, y, _runner);
+    }
+
+    public void Dispose()
+    {
+        for (int i = _owned.Count - 1; i >= 0; i--) _owned[i].Dispose();
+        _run.Dispose();
+    }
+}

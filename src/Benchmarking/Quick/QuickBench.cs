@@ -1,0 +1,101 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json;
+using BiVM.Benchmarking.Cases;
+using BiVM.Benchmarking.Popcount;
+using BiVM.CustomOps.BinaryConv2d;
+
+namespace BiVM.Benchmarking.Quick;
+
+/// <summary>
+/// The quick mode behind <c>bivm bench --kernels</c> and <c>dotnet run -c Release --project benchmarks -- --quick</c>:
+/// the same cases as the BenchmarkDotNet classes, timed with a median over short samples (about a minute in all).
+/// </summary>
+public static class QuickBench
+{
+    /// <summary>Samples per measurement (each sample ≈ 4 ms of calls).</summary>
+    public const int Samples = 80;
+
+    public static BenchReport Run(IReadOnlyList<int> threadCounts, string? kernel = null, TextWriter? progress = null)
+    {
+        var peaks = new List<PeakRow>();
+        foreach (var method in PopcountPeak.Supported)
+            foreach (int t in threadCounts)
+            {
+                progress?.WriteLine($"popcount peak: {method.Name}, {t} thread(s)");
+                peaks.Add(new PeakRow(method.Name, t, Enumerable.Range(0, 8).Max(_ => PopcountPeak.Measure(method, t, 0.03, threadCpu: t == 1))));
+            }
+
+        var layers = new List<LayerRow>();
+        var sparse = new List<SparseRow>();
+        foreach (var layer in LayerCase.All)
+            foreach (int t in threadCounts)
+            {
+                progress?.WriteLine($"layer {layer.Name}, {t} thread(s)");
+                using var f = new LayerFixture(layer, t, kernel);
+                bool withSparse = layer == LayerCase.Sparse;
+                Action[] actions = withSparse ? [f.RunFp32, f.RunCustom, f.RunRaw, f.RunSparse, f.RunRawSparse] : [f.RunFp32, f.RunCustom, f.RunRaw];
+                var ms = Timing.BestMilliseconds(Samples, t == 1 && Clock.HasThreadCpuTime, actions);
+                double gbit = layer.Macs / (ms[1] / 1000) / 1e9;
+                double best = peaks.Where(p => p.Threads == t).Max(p => p.GbitPerSecond);
+                double same = peaks.First(p => p.Threads == t && p.Method == PopcountPeak.MethodOf(f.KernelName)).GbitPerSecond;
+                layers.Add(new LayerRow(layer.Name, t, f.KernelName, layer.Macs / 1e6, ms[0], ms[1], ms[2], ms[0] / ms[1], gbit, gbit / best, gbit / same));
+                if (withSparse) sparse.Add(new SparseRow(layer.Name, t, f.ActiveFraction, ms[1], ms[3], ms[2], ms[4]));
+            }
+        return new BenchReport(Machine(), ClockNote, KernelSelector.SupportedNames, peaks, layers, sparse);
+    }
+
+    public static string Machine()
+    {
+        string cpu = "unknown CPU";
+        try
+        {
+            cpu = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? cpu;
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+        return $"{cpu}, {Environment.ProcessorCount} logical cores, {RuntimeInformation.FrameworkDescription}, " +
+               $"ONNX Runtime {Microsoft.ML.OnnxRuntime.OrtEnv.Instance().GetVersionString()}";
+    }
+
+    /// <summary>Which clock the numbers use (see <see cref="Clock"/>).</summary>
+    public static string ClockNote => Clock.HasThreadCpuTime
+        ? "1 thread: CPU time of the calling thread; 2 threads: wall time"
+        : "wall time";
+
+    public static string ToJson(BenchReport report) =>
+        JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }) + Environment.NewLine;
+
+    /// <summary>Markdown tables (the same ones docs/kernels.md quotes).</summary>
+    public static string ToText(BenchReport report)
+    {
+        var c = CultureInfo.InvariantCulture;
+        var sb = new StringBuilder();
+        sb.AppendLine($"machine: {report.Machine}");
+        sb.AppendLine($"kernels supported here: {string.Join(", ", report.SupportedKernels)}");
+        sb.AppendLine();
+        sb.AppendLine("XOR+popcount peak over L1-resident data (best of 8 runs; " + ClockNote + "):");
+        sb.AppendLine();
+        sb.AppendLine("| method | threads | Gbit/s |");
+        sb.AppendLine("|---|---:|---:|");
+        foreach (var p in report.Peaks) sb.AppendLine(string.Format(c, "| {0} | {1} | {2:F0} |", p.Method, p.Threads, p.GbitPerSecond));
+        sb.AppendLine();
+        sb.AppendLine("Layers (batch 1; ms = fastest of " + Samples + " interleaved samples, " + ClockNote + "; op = ai.bivm BinaryConv2d through ORT, raw = kernel without ORT):");
+        sb.AppendLine();
+        sb.AppendLine("| layer | threads | kernel | M MACs | ORT FP32 ms | op ms | raw ms | speed-up vs FP32 | binary Gbit/s | % of peak | % of method peak |");
+        sb.AppendLine("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var l in report.Layers)
+            sb.AppendLine(string.Format(c, "| {0} | {1} | {2} | {3:F1} | {4:F3} | {5:F3} | {6:F3} | {7:F1}× | {8:F0} | {9:P0} | {10:P0} |",
+                l.Layer, l.Threads, l.Kernel, l.MegaMacs, l.OrtFp32Ms, l.OpMs, l.RawMs, l.SpeedUp, l.BinaryGbitPerSecond, l.FractionOfPeak, l.FractionOfMethodPeak));
+        sb.AppendLine();
+        sb.AppendLine("SparseBinaryConv2d vs BinaryConv2d (same layer, mask_scale 4, random cells):");
+        sb.AppendLine();
+        sb.AppendLine("| layer | threads | active | dense op ms | sparse op ms | sparse/dense | raw dense ms | raw sparse ms | raw sparse/dense |");
+        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var s in report.Sparse)
+            sb.AppendLine(string.Format(c, "| {0} | {1} | {2:P0} | {3:F3} | {4:F3} | {5:P0} | {6:F3} | {7:F3} | {8:P0} |",
+                s.Layer, s.Threads, s.ActiveFraction, s.DenseOpMs, s.SparseOpMs, s.OpRatio, s.RawDenseMs, s.RawSparseMs, s.RawRatio));
+        return sb.ToString();
+    }
+}

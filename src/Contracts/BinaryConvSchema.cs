@@ -1,0 +1,34 @@
+namespace BiVM.Contracts;
+
+/// <summary>
+/// The <c>ai.bivm</c> operator domain (docs/model-contract.md): the names, version, input order and attributes that
+/// the exporter writes and the ONNX Runtime kernels read. Written once here, so that a writer and a reader cannot
+/// drift apart.
+/// </summary>
+public static class BinaryConvSchema
+{
+    public const string Domain = "ai.bivm";
+    public const int OpsetVersion = 1;
+
+    public const string BinaryConv2d = "BinaryConv2d";
+
+    /// <summary>BinaryConv2d whose output is zero wherever the (upsampled) mask input is 0.</summary>
+    public const string SparseBinaryConv2d = "SparseBinaryConv2d";
+
+    /// <summary>
+    /// Input positions: X (float32 [N, Cin, H, W]), W (packed uint64 [Cout, kH, kW, words]), alpha and tau (float32
+    /// [Cout] and [Cin]), bias (optional: absent or the empty name), Mask (SparseBinaryConv2d only, [N, 1, h, w]).
+    /// </summary>
+    public const int InputX = 0, InputW = 1, InputAlpha = 2, InputTau = 3, InputBias = 4, InputMask = 5;
+
+    /// <summary>Declared inputs of each op: bias is declared (optional) in both, the mask only in the sparse one.</summary>
+    public static int InputCount(bool sparse) => sparse ? InputMask + 1 : InputBias + 1;
+
+    public static string OpName(bool sparse) => sparse ? SparseBinaryConv2d : BinaryConv2d;
+
+    /// <summary>ONNX Conv's attributes, with its meaning and defaults (pads = [top, left, bottom, right]).</summary>
+    public const string KernelShape = "kernel_shape", Strides = "strides", Pads = "pads", Dilations = "dilations", Group = "group", AutoPad = "auto_pad";
+
+    /// <summary>SparseBinaryConv2d: the mask's cell is mask_scale × mask_scale output pixels (nearest repetition).</summary>
+    public const string MaskScale = "mask_scale";
+}

@@ -1,0 +1,93 @@
+using BiVM.Model.Networks;
+using TorchSharp.Modules;
+
+namespace BiVM.Training;
+
+/// <summary>
+/// The folder a training run lives in, and the one place that knows its layout:
+/// <code>
+///   config.json          the configuration the run was started with
+///   checkpoint/          model.bin (+ model.json), optimizer.bin, state.json (written last: marks it complete)
+///   final/model.bin      the trained weights (+ model.json)
+///   losses.csv           one row per optimizer step (TrainingLog)
+///   events.log           what is not a step: initialisation, calibration, recoveries
+/// </code>
+/// A checkpoint is written into a fresh folder and swapped in by renames, so a crash or Ctrl-C during the write
+/// leaves the previous checkpoint whole.
+/// </summary>
+public sealed class RunFolder(string directory)
+{
+    private const string ConfigFile = "config.json", CheckpointFolder = "checkpoint", FinalFolder = "final",
+        WeightsFile = "model.bin", OptimizerFile = "optimizer.bin", StateFile = "state.json";
+
+    public string Root { get; } = Path.GetFullPath(directory);
+    public string ConfigPath => Path.Combine(Root, ConfigFile);
+    public string CheckpointDirectory => Path.Combine(Root, CheckpointFolder);
+    public string FinalWeights => Path.Combine(Root, FinalFolder, WeightsFile);
+    public string LossesPath => Path.Combine(Root, "losses.csv");
+    public string EventsPath => Path.Combine(Root, "events.log");
+
+    private string StatePath => Path.Combine(CheckpointDirectory, StateFile);
+
+    public bool HasCheckpoint => File.Exists(StatePath);
+
+    public void WriteConfig(TrainingConfig config)
+    {
+        Directory.CreateDirectory(Root);
+        File.WriteAllText(ConfigPath, config.ToJson());
+    }
+
+    public void Save(MattingNetwork network, OptimizerHelper optimizer, TrainingState state)
+    {
+        Directory.CreateDirectory(Root);
+        string temp = CheckpointDirectory + ".tmp";
+        if (Directory.Exists(temp)) Directory.Delete(temp, recursive: true);
+        Directory.CreateDirectory(temp);
+        ModelCheckpoint.Save(network, Path.Combine(temp, WeightsFile));
+        optimizer.save_state_dict(Path.Combine(temp, OptimizerFile));
+        File.WriteAllText(Path.Combine(temp, StateFile), state.ToJson());   // last: marks the folder complete
+
+        string old = CheckpointDirectory + ".old";
+        if (Directory.Exists(old)) Directory.Delete(old, recursive: true);
+        if (Directory.Exists(CheckpointDirectory)) Directory.Move(CheckpointDirectory, old);
+        Directory.Move(temp, CheckpointDirectory);
+        if (Directory.Exists(old)) Directory.Delete(old, recursive: true);
+    }
+
+    public TrainingState LoadState() => TrainingState.FromJson(File.ReadAllText(StatePath));
+
+    public void LoadWeights(MattingNetwork network) => network.load(Path.Combine(CheckpointDirectory, WeightsFile), strict: true);
+
+    public void LoadOptimizer(OptimizerHelper optimizer) => optimizer.load_state_dict(Path.Combine(CheckpointDirectory, OptimizerFile));
+
+    public void SaveFinal(MattingNetwork network)
+    {
+        string dir = Path.GetDirectoryName(FinalWeights)!;
+        string temp = dir + ".tmp";
+        if (Directory.Exists(temp)) Directory.Delete(temp, recursive: true);
+        ModelCheckpoint.Save(network, Path.Combine(temp, WeightsFile));
+        if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        Directory.Move(temp, dir);
+    }
+
+    /// <summary>
+    /// The training facts for an exported model's metadata, for weights inside a run folder: the data seed (from
+    /// config.json) and the steps behind them (all of them for final/, state.json's count for checkpoint/).
+    /// Weights anywhere else give nothing.
+    /// </summary>
+    public static (long? DataSeed, long? Steps) Provenance(string weightsPath)
+    {
+        var weightsFolder = Path.GetDirectoryName(Path.GetFullPath(weightsPath))!;
+        if (Path.GetDirectoryName(weightsFolder) is not { } parent) return (null, null);
+        var run = new RunFolder(parent);
+        if (!File.Exists(run.ConfigPath)) return (null, null);
+        var config = TrainingConfig.Load(run.ConfigPath);
+        long? steps = Path.GetFileName(weightsFolder) switch
+        {
+            FinalFolder => config.TotalSteps,
+            CheckpointFolder when run.HasCheckpoint => run.LoadState().StepsDone,
+            _ => null,
+        };
+        return (config.DataSeed, steps);
+    }
+}

@@ -1,0 +1,200 @@
+using BiVM.Contracts;
+using BiVM.Model;
+using BiVM.Model.Networks;
+using static TorchSharp.torch;
+
+namespace BiVM.Training.Tests;
+
+public class TrainerTests
+{
+    private static TrainingConfig Tiny(ModelFamily family, int steps, int checkpointEvery) => new()
+    {
+        Family = family,
+        Seed = 5,
+        DataSeed = 77,
+        CheckpointEvery = checkpointEvery,
+        Threads = 1,
+        Stages =
+        [
+            new StageConfig { Name = "a", Steps = steps / 2, Width = 64, Height = 64, Frames = 2, BatchSize = 1 },
+            new StageConfig { Name = "b", Steps = steps - steps / 2, Width = 64, Height = 64, Frames = 3, BatchSize = 1, LearningRates = new(5e-5, 1e-4, 1e-4, 0), FinalRateScale = 0.25 },
+        ],
+    };
+
+    [Fact]
+    public void Resume_after_cancellation_continues_bit_identically()
+    {
+        string dir = Directory.CreateTempSubdirectory("bivm-train-").FullName;
+        try
+        {
+            var config = Tiny(ModelFamily.Rvm, steps: 4, checkpointEvery: 100);
+
+            // Straight through.
+            using (var straight = new Trainer(config, Path.Combine(dir, "straight")))
+                straight.Run(resume: false);
+
+            // Interrupted after step 3 (inside the second stage, so the Adam moments must be restored), then resumed.
+            using var cts = new CancellationTokenSource();
+            using (var first = new Trainer(config, Path.Combine(dir, "resumed")))
+                Assert.Throws<OperationCanceledException>(() => first.Run(resume: false, cts.Token, r => { if (r.Step == 3) cts.Cancel(); }));
+            using (var second = new Trainer(config, Path.Combine(dir, "resumed")))
+            {
+                var ex = Assert.Throws<UserInputException>(() => new Trainer(config, Path.Combine(dir, "resumed")).Run(resume: false));
+                Assert.Contains("--resume", ex.Message);
+                second.Run(resume: true);
+            }
+
+            using var a = ModelCheckpoint.Load(Path.Combine(dir, "straight", "final", "model.bin"));
+            using var b = ModelCheckpoint.Load(Path.Combine(dir, "resumed", "final", "model.bin"));
+            var pb = b.state_dict();
+            foreach (var (name, value) in a.state_dict())
+                Assert.True(value.equal(pb[name]).all().item<bool>(), $"{name} differs after resume");
+
+            var logA = File.ReadAllLines(Path.Combine(dir, "straight", "losses.csv"));
+            var logB = File.ReadAllLines(Path.Combine(dir, "resumed", "losses.csv"));
+            Assert.Equal(5, logA.Length);   // header + 4 steps
+            Assert.Equal(logA.Select(DropTime), logB.Select(DropTime));
+            // Stage b decays linearly to 0.25 of its rates over its 2 steps; the resumed step 4 used 0.25 too.
+            int lrColumn = Array.IndexOf(TrainingLog.Columns, "lr_scale");
+            Assert.Equal(new[] { "1", "1", "1", "0.25" }, logB.Skip(1).Select(line => line.Split(',')[lrColumn]));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void A_transient_libtorch_error_is_redone_from_the_checkpoint_with_the_same_result()
+    {
+        string dir = Directory.CreateTempSubdirectory("bivm-train-").FullName;
+        try
+        {
+            var config = Tiny(ModelFamily.Rvm, steps: 4, checkpointEvery: 2);
+            using (var straight = new Trainer(config, Path.Combine(dir, "straight")))
+                straight.Run(resume: false);
+
+            using (var failing = new Trainer(config, Path.Combine(dir, "failing")))
+            {
+                bool failed = false;
+                failing.BeforeStep = step =>
+                {
+                    if (step == 3 && !failed) { failed = true; throw new System.Runtime.InteropServices.ExternalException("injected LibTorch error"); }
+                };
+                failing.Run(resume: false);
+                Assert.True(failed);
+            }
+            Assert.Contains("injected LibTorch error", File.ReadAllText(Path.Combine(dir, "failing", "events.log")));
+
+            using var a = ModelCheckpoint.Load(Path.Combine(dir, "straight", "final", "model.bin"));
+            using var b = ModelCheckpoint.Load(Path.Combine(dir, "failing", "final", "model.bin"));
+            var pb = b.state_dict();
+            foreach (var (name, value) in a.state_dict())
+                Assert.True(value.equal(pb[name]).all().item<bool>(), $"{name} differs after the recovery");
+            Assert.Equal(File.ReadAllLines(Path.Combine(dir, "straight", "losses.csv")).Select(DropTime),
+                File.ReadAllLines(Path.Combine(dir, "failing", "losses.csv")).Select(DropTime));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    private static string DropTime(string csvRow) => csvRow[..csvRow.LastIndexOf(',')];
+
+    [Theory]
+    [InlineData(ModelFamily.Bivm, true, ModelFamily.Bivm)]
+    [InlineData(ModelFamily.Rvm, false, ModelFamily.RvmReact)]
+    public void A_1bit_network_starts_from_its_32bit_counterparts_weights(ModelFamily fromFamily, bool fromFullPrecision, ModelFamily toFamily)
+    {
+        string dir = Directory.CreateTempSubdirectory("bivm-init-").FullName;
+        try
+        {
+            manual_seed(21);
+            string path = Path.Combine(dir, "model.bin");
+            using (var source = ModelFactory.Create(ModelConfig.For(fromFamily, fromFullPrecision))) ModelCheckpoint.Save(source, path);
+            using var teacher = ModelCheckpoint.Load(path);
+            using var network = ModelFactory.Create(toFamily);
+            var (copied, kept) = Trainer.CopyMatching(path, network);
+
+            var from = teacher.state_dict();
+            var binary = network.named_modules().Where(m => m.module is BiVM.Model.Binarization.BinaryConv2d).Select(m => m.name + ".weight").ToList();
+            Assert.NotEmpty(binary);
+            // Every 1-bit conv's latent weight is the 32-bit conv's weight; τ (absent in 32 bits) keeps its initial 0.
+            foreach (var (name, tensor) in network.state_dict())
+            {
+                if (binary.Contains(name)) Assert.True(tensor.equal(from[name]).all().item<bool>(), $"{name} was not copied");
+                if (name.EndsWith(".tau")) Assert.Contains(name, kept);
+            }
+            Assert.True(copied > kept.Count, $"only {copied} tensors copied, {kept.Count} kept");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void With_calibrate_thresholds_a_fresh_1bit_run_starts_from_data_thresholds_and_says_so()
+    {
+        string dir = Directory.CreateTempSubdirectory("bivm-calibrate-").FullName;
+        try
+        {
+            var config = Tiny(ModelFamily.Bivm, steps: 1, checkpointEvery: 1) with
+            {
+                CalibrateThresholds = true,
+                Normalization = BiVM.Model.Binarization.BatchNormMode.Frame,
+                Stages = [new StageConfig { Name = "a", Steps = 1, Width = 64, Height = 64, Frames = 2, LearningRates = new(0, 0, 1e-9, 0) }],
+            };
+            using var trainer = new Trainer(config, dir);
+            trainer.Run(resume: false);
+            Assert.Contains("set to the median of their inputs", File.ReadAllText(Path.Combine(dir, "events.log")));
+            // The backbone's rate is 0, so its τ are exactly what the calibration set: not the initial 0.
+            var taus = trainer.Network.named_parameters().Where(p => p.name.StartsWith("backbone.") && p.name.EndsWith(".tau")).ToList();
+            Assert.NotEmpty(taus);
+            Assert.All(taus, p => Assert.True(p.parameter.abs().sum().item<float>() > 0, $"{p.name} is still 0"));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Theory]
+    [InlineData(5, 0.0, new[] { 1.0, 0.75, 0.5, 0.25, 0.0 })]
+    [InlineData(3, 0.2, new[] { 1.0, 0.6, 0.2 })]
+    [InlineData(4, 1.0, new[] { 1.0, 1.0, 1.0, 1.0 })]
+    [InlineData(1, 0.0, new[] { 1.0 })]
+    public void A_stage_rate_decays_linearly_from_its_rates_to_the_final_scale(int steps, double finalScale, double[] expected)
+    {
+        var stage = new StageConfig { Steps = steps, FinalRateScale = finalScale };
+        Assert.Equal(expected, Enumerable.Range(0, steps).Select(i => Math.Round(stage.RateScaleAt(i), 12)));
+    }
+
+    [Fact]
+    public void Bad_configurations_are_rejected_with_the_stage_named()
+    {
+        var config = Tiny(ModelFamily.Rvm, 2, 1) with { Stages = [new StageConfig { Name = "tiny", Steps = 1, Width = 32, Height = 64 }] };
+        var ex = Assert.Throws<UserInputException>(() => config.Validate("cfg.json"));
+        Assert.Contains("stage 1 ('tiny')", ex.Message);
+        Assert.Contains("32×64", ex.Message);
+
+        var lbm = Tiny(ModelFamily.Bivm, 2, 1) with { Stages = [new StageConfig { Name = "s1", Steps = 1, Lbm = true }] };
+        Assert.Contains("teacher", Assert.Throws<UserInputException>(() => lbm.Validate()).Message);
+
+        var rising = Tiny(ModelFamily.Rvm, 2, 1) with { Stages = [new StageConfig { Name = "up", Steps = 1, FinalRateScale = 2 }] };
+        Assert.Contains("finalRateScale", Assert.Throws<UserInputException>(() => rising.Validate()).Message);
+    }
+
+    [Fact]
+    public void Learning_rate_groups_follow_rvm_module_names_and_zero_freezes()
+    {
+        using var network = ModelFactory.Create(ModelFamily.Rvm);
+        using var adam = Trainer.CreateOptimizer(network, new LearningRates(1e-4, 2e-4, 3e-4, 0));
+        var trained = adam.ParamGroups.Cast<TorchSharp.Modules.Adam.ParamGroup>().SelectMany(g => g.Parameters).Count();
+        var refiner = network.named_parameters().Count(p => p.name.StartsWith("refiner."));
+        Assert.True(refiner > 0);
+        Assert.Equal(network.parameters().Count() - refiner, trained);
+        Assert.Equal(new[] { 1e-4, 2e-4, 3e-4 }, adam.ParamGroups.Select(g => g.LearningRate).Order().ToArray());
+    }
+}
