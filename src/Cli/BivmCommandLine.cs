@@ -34,7 +34,13 @@ public static class BivmCommandLine
     {
         configuration ??= new InvocationConfiguration();
         var parse = Build().Parse(args);
-        if (parse.Errors.Count == 0) return parse.Invoke(configuration);
+        if (parse.Errors.Count == 0)
+        {
+            // Signals are ours (TerminationSignals), not System.CommandLine's, which crashes on a second one.
+            configuration.ProcessTerminationTimeout = null;
+            using var signals = new TerminationSignals(configuration.Error);
+            return parse.InvokeAsync(configuration, signals.Token).GetAwaiter().GetResult();
+        }
         foreach (var error in parse.Errors) configuration.Error.WriteLine($"bivm: {error.Message}");
         // The usage of the command that failed to parse, on the error stream with the errors (stdout may be piped).
         var usage = new InvocationConfiguration { Output = configuration.Error, Error = configuration.Error };
