@@ -2,6 +2,7 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using BiVM.Data.Media;
+using BiVM.Data.People;
 using OpenCvSharp;
 
 namespace BiVM.Data.Synthesis;
@@ -18,6 +19,7 @@ public sealed class ClipGenerator
 
     private readonly MediaLibrary _library;
     private readonly IReadOnlyList<MediaFile> _photos, _videos, _textures;
+    private readonly PeopleBank? _people;
 
     public ClipGenerator(ClipOptions options, DataSplit split, MediaLibrary? library = null)
     {
@@ -30,9 +32,25 @@ public sealed class ClipGenerator
         // use the reserved real-people photos as clothing textures, appearance training never saw.
         _photos = MediaCatalog.For(split, MediaKind.Photo).Where(f => f.Use == MediaUse.TrainingAndValidation).ToArray();
         _videos = MediaCatalog.For(split, MediaKind.Video).Where(f => f.Use == MediaUse.TrainingAndValidation).ToArray();
-        _textures = MediaCatalog.For(split, MediaKind.Photo);
+        _textures = MediaCatalog.For(split, MediaKind.Photo).Where(f => f.Use != MediaUse.HeldOutBackground).ToArray();
+        if (options.HeldOutBackgrounds)
+        {
+            if (split == DataSplit.Training) throw new ArgumentException("HeldOutBackgrounds is for the validation split only: training must never see them.", nameof(options));
+            _photos = MediaCatalog.For(split, MediaKind.Photo).Where(f => f.Use == MediaUse.HeldOutBackground).ToArray();
+            _videos = [];
+        }
         _library.Locator.RequireAll(Sources);
+        CutOuts = [];
+        if (options.RealPeople > 0)
+        {
+            _people = PeopleBank.Open(PeopleBank.DirectoryFor(_library.Locator));
+            CutOuts = _people.For(split);
+            if (CutOuts.Count == 0) throw new MediaMissingException($"The people bank at {_people.Directory} has no {split} cut-outs; run scripts/fetch-people.sh.");
+        }
     }
+
+    /// <summary>The real-person cut-outs this generator may draw (empty unless <see cref="ClipOptions.RealPeople"/> &gt; 0): its split's only.</summary>
+    public IReadOnlyList<CutOut> CutOuts { get; }
 
     public ClipOptions Options { get; }
     public DataSplit Split { get; }
@@ -41,7 +59,11 @@ public sealed class ClipGenerator
     public IEnumerable<MediaFile> Sources => _photos.Concat(_videos).Concat(_textures).Distinct();
 
     /// <summary>Decodes every photo and video header this generator may use (a few seconds, once per process).</summary>
-    public void Preload() => _library.Preload(Sources);
+    public void Preload()
+    {
+        _library.Preload(Sources);
+        _people?.Preload(CutOuts);
+    }
 
     /// <summary>Clips index, index + 1, … of <paramref name="seed"/>, generated lazily one at a time; never ends unless <paramref name="count"/> is given.</summary>
     public IEnumerable<Clip> Stream(long seed, long startIndex = 0, long? count = null)
@@ -102,10 +124,8 @@ public sealed class ClipGenerator
         {
             string background = Backgrounds(rng, size, bgr, out bool stillBackground);
             var previousBgrMap = Affine2.Identity;
-            var figure = new PersonFigure(rng, W, H);
-            var top = rng.Choose(_textures);
-            var bottom = rng.Choose(_textures);
-            using (var layer = new ForegroundLayer(rng, figure, W, H, _library.Photo(top), _library.Photo(bottom)))
+            string foreground;
+            using (var layer = Foreground(rng, out foreground))
             using (var canvasAlpha = new Mat())
             using (var canvasFgr = new Mat())
             {
@@ -137,14 +157,34 @@ public sealed class ClipGenerator
             var augmented = Augment(rng, fgr, pha, bgr);
             foreach (var a in pha) Augmentations.Clamp01(a); // bilinear, blur and sharpening can leave ±1 ulp or more
 
-            string description = $"seed={seed} index={index} split={Split.ToString().ToLowerInvariant()} gesture={figure.Gesture.ToString().ToLowerInvariant()} " +
-                                 $"top={top.Id} bottom={bottom.Id} background={background} aug=[{string.Join(',', augmented)}]";
+            string description = $"seed={seed} index={index} split={Split.ToString().ToLowerInvariant()} {foreground} " +
+                                 $"background={background} aug=[{string.Join(',', augmented)}]";
             return Assemble(fgr, pha, bgr, description);
         }
         finally
         {
             foreach (var m in fgr.Concat(pha).Concat(bgr).Distinct()) m?.Dispose();
         }
+    }
+
+    /// <summary>
+    /// The clip's foreground: a real person with probability <see cref="ClipOptions.RealPeople"/> (no
+    /// random draw at all when it is 0, so older configs keep their clips), else a generated figure.
+    /// </summary>
+    private IForeground Foreground(SeededRandom rng, out string description)
+    {
+        int W = Options.Width, H = Options.Height;
+        if (_people is not null && rng.Chance(Options.RealPeople))
+        {
+            var cut = rng.Choose(CutOuts);
+            description = $"person={cut.Id}";
+            return new CutOutLayer(rng, _people.Image(cut), cut.TouchesBottom, W, H);
+        }
+        var figure = new PersonFigure(rng, W, H);
+        var top = rng.Choose(_textures);
+        var bottom = rng.Choose(_textures);
+        description = $"gesture={figure.Gesture.ToString().ToLowerInvariant()} top={top.Id} bottom={bottom.Id}";
+        return new ForegroundLayer(rng, figure, W, H, _library.Photo(top), _library.Photo(bottom));
     }
 
     /// <summary>Fills <paramref name="bgr"/> with T unwarped background frames (float RGB, frame size); returns a description.</summary>

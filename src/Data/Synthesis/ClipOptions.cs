@@ -23,6 +23,16 @@ public sealed record ClipOptions
     public double HorizontalFlip { get; init; } = 0.5;
     public double Pause { get; init; } = 0.03;
 
+    /// <summary>
+    /// Probability that a clip's foreground is a real person from the people bank (docs/people.md)
+    /// instead of a generated figure. 0 (the default) never opens the bank, so configs without it
+    /// generate exactly the clips they did before.
+    /// </summary>
+    public double RealPeople { get; init; }
+
+    /// <summary>Backgrounds from the held-out photos only (MediaUse.HeldOutBackground): the real-people validation set; validation split only.</summary>
+    public bool HeldOutBackgrounds { get; init; }
+
     /// <summary>Throws naming the first invalid field.</summary>
     public void Validate()
     {
@@ -32,7 +42,7 @@ public sealed record ClipOptions
         {
             (nameof(VideoBackground), VideoBackground), (nameof(ForegroundMotion), ForegroundMotion), (nameof(BackgroundMotion), BackgroundMotion),
             (nameof(Noise), Noise), (nameof(ColorJitter), ColorJitter), (nameof(Grayscale), Grayscale), (nameof(Sharpen), Sharpen),
-            (nameof(Blur), Blur), (nameof(HorizontalFlip), HorizontalFlip), (nameof(Pause), Pause),
+            (nameof(Blur), Blur), (nameof(HorizontalFlip), HorizontalFlip), (nameof(Pause), Pause), (nameof(RealPeople), RealPeople),
         })
         {
             if (!(p >= 0 && p <= 1)) throw new ArgumentOutOfRangeException(name, p, "a probability must be in [0, 1]");

@@ -1,0 +1,113 @@
+using OpenCvSharp;
+
+namespace BiVM.Data.People;
+
+/// <summary>One person (or a group that touches) cut out of a photo: BGRA pixels and where it was.</summary>
+/// <param name="Image">CV_8UC4 BGRA; colour is the estimated foreground, alpha the cleaned matte.</param>
+/// <param name="Box">The cut-out's rectangle in the source photo.</param>
+/// <param name="TouchesBottom">The person is cut by the photo's bottom edge (a portrait or upper body): placed on the frame's bottom edge.</param>
+public sealed record CutOutImage(Mat Image, Rect Box, bool TouchesBottom) : IDisposable
+{
+    public void Dispose() => Image.Dispose();
+}
+
+/// <summary>
+/// Splits a cleaned matte into per-person cut-outs by connected components of its confident part
+/// (alpha ≥ 128); each soft pixel goes to the nearest body, so hair between two people is not
+/// duplicated. Components shorter than <see cref="MinHeightFraction"/> of the tallest, or than
+/// <see cref="MinHeight"/> pixels, are dropped (distant bystanders, objects the teacher kept).
+/// </summary>
+public static class CutOutExtraction
+{
+    public const int MinHeight = 96;
+    public const double MinHeightFraction = 0.2;
+
+    /// <summary>Cut-outs are stored with a long side of at most this (training frames are 512x288 at most).</summary>
+    public const int MaxLongSide = 1024;
+
+    /// <summary>
+    /// <paramref name="bgr"/>: the photo (CV_8UC3); <paramref name="alpha"/>: its cleaned matte
+    /// (CV_8UC1, same size). Cut-outs come left to right (by box, then top to bottom): a stable order
+    /// for ids. The caller disposes them.
+    /// </summary>
+    public static List<CutOutImage> Split(Mat bgr, Mat alpha)
+    {
+        if (bgr.Type() != MatType.CV_8UC3) throw new ArgumentException($"bgr must be CV_8UC3, got {bgr.Type()}.", nameof(bgr));
+        if (alpha.Type() != MatType.CV_8UC1 || alpha.Size() != bgr.Size())
+            throw new ArgumentException($"alpha must be CV_8UC1 of {bgr.Size()}, got {alpha.Type()} of {alpha.Size()}.", nameof(alpha));
+
+        using var confident = new Mat();
+        Cv2.Threshold(alpha, confident, 127, 255, ThresholdTypes.Binary);
+        using var labels = new Mat();
+        using var stats = new Mat();
+        using var centroids = new Mat();
+        int n = Cv2.ConnectedComponentsWithStats(confident, labels, stats, centroids, PixelConnectivity.Connectivity8, MatType.CV_32S);
+        int tallest = 0;
+        for (int i = 1; i < n; i++) tallest = Math.Max(tallest, stats.At<int>(i, (int)ConnectedComponentsTypes.Height));
+        var people = Enumerable.Range(1, Math.Max(0, n - 1))
+            .Where(i => stats.At<int>(i, (int)ConnectedComponentsTypes.Height) is var h && h >= MinHeight && h >= MinHeightFraction * tallest)
+            .ToList();
+        if (people.Count == 0) return [];
+
+        using var owner = NearestComponent(confident, labels);
+        var result = new List<CutOutImage>();
+        foreach (int k in people)
+        {
+            using var mine = new Mat();
+            Cv2.Compare(owner, new Scalar(k), mine, CmpTypes.EQ);
+            using var soft = new Mat(alpha.Size(), MatType.CV_8UC1, Scalar.All(0));
+            alpha.CopyTo(soft, mine);
+            var box = Cv2.BoundingRect(soft);
+            int bottom = stats.At<int>(k, (int)ConnectedComponentsTypes.Top) + stats.At<int>(k, (int)ConnectedComponentsTypes.Height);
+            using var cropBgr = new Mat(bgr, box);
+            using var cropAlpha = new Mat(soft, box);
+            result.Add(new CutOutImage(ToBgra(cropBgr, cropAlpha), box, bottom >= alpha.Height - 2));
+        }
+        return result.OrderBy(c => c.Box.X).ThenBy(c => c.Box.Y).ToList();
+    }
+
+    /// <summary>For every pixel, the label (of <paramref name="labels"/>) of the nearest confident pixel.</summary>
+    private static Mat NearestComponent(Mat confident, Mat labels)
+    {
+        // distanceTransform's labels number the connected components of its zero pixels; make the
+        // confident pixels the zeros, then translate its numbering to ours through those pixels.
+        using var notConfident = new Mat();
+        Cv2.BitwiseNot(confident, notConfident);
+        using var distance = new Mat();
+        using var nearest = new Mat();
+        Cv2.DistanceTransformWithLabels(notConfident, distance, nearest, DistanceTypes.L2, DistanceTransformMasks.Mask5, DistanceTransformLabelTypes.CComp);
+        var ours = labels.AsSpan<int>();
+        var theirs = nearest.AsSpan<int>();
+        var map = new Dictionary<int, int>();
+        for (int i = 0; i < ours.Length; i++)
+            if (ours[i] != 0) map.TryAdd(theirs[i], ours[i]);
+        var owner = new Mat(labels.Size(), MatType.CV_32SC1);
+        var o = owner.AsSpan<int>();
+        for (int i = 0; i < o.Length; i++) o[i] = map.GetValueOrDefault(theirs[i]);
+        return owner;
+    }
+
+    /// <summary>
+    /// BGRA with the foreground colour estimated where alpha &lt; 0.95: the photo's colour there mixes
+    /// in the old background, which would show as a halo on a new one. Those pixels are inpainted
+    /// (Telea) from the opaque ones, so composites use the person's own colours at the edges.
+    /// Downscaled to <see cref="MaxLongSide"/> by area averaging.
+    /// </summary>
+    private static Mat ToBgra(Mat bgr, Mat alpha)
+    {
+        using var translucent = new Mat();
+        Cv2.Threshold(alpha, translucent, 241, 255, ThresholdTypes.BinaryInv);
+        using var foreground = new Mat();
+        if (Cv2.CountNonZero(translucent) == translucent.Total()) bgr.CopyTo(foreground); // nothing opaque to spread
+        else Cv2.Inpaint(bgr, translucent, foreground, 3, InpaintTypes.Telea);
+        using var bgra = new Mat();
+        var channels = Cv2.Split(foreground);
+        Cv2.Merge([.. channels, alpha], bgra);
+        foreach (var c in channels) c.Dispose();
+        double scale = (double)MaxLongSide / Math.Max(bgra.Width, bgra.Height);
+        if (scale >= 1) return bgra.Clone();
+        var small = new Mat();
+        Cv2.Resize(bgra, small, new Size(Math.Max(1, (int)Math.Round(bgra.Width * scale)), Math.Max(1, (int)Math.Round(bgra.Height * scale))), 0, 0, InterpolationFlags.Area);
+        return small;
+    }
+}
