@@ -45,14 +45,14 @@ public static partial class MediaCatalog
     /// </summary>
     public static IReadOnlyList<PeopleSource> People { get; } =
     [
-        Npm(FaceApi, "demo/sample1.jpg", PeopleUse.Training, "group of adults outdoors"),
-        Npm(FaceApi, "demo/sample2.jpg", PeopleUse.Training, "people outdoors"),
-        Npm(FaceApi, "demo/sample3.jpg", PeopleUse.Training, "people outdoors"),
-        Npm(FaceApi, "demo/sample4.jpg", PeopleUse.Training, "people outdoors"),
-        Npm(FaceApi, "demo/sample5.jpg", PeopleUse.Validation, "people outdoors"),
-        Npm(FaceApi, "demo/sample6.jpg", PeopleUse.Validation, "people indoors"),
+        Npm(FaceApi, "demo/sample1.jpg", PeopleUse.Training, "three women, upper body, party make-up"),
+        Npm(FaceApi, "demo/sample2.jpg", PeopleUse.Training, "three women sitting on a sofa"),
+        Npm(FaceApi, "demo/sample3.jpg", PeopleUse.Training, "three women on an armchair"),
+        Npm(FaceApi, "demo/sample4.jpg", PeopleUse.Training, "four women standing, arms around each other"),
+        Npm(FaceApi, "demo/sample5.jpg", PeopleUse.Validation, "five women sitting"),
+        Npm(FaceApi, "demo/sample6.jpg", PeopleUse.Validation, "four women standing"),
         new("debian", "darknet", DarknetData + "person.jpg", DarknetLicence, PeopleUse.Training, false, "woman with a dog and a horse"),
-        new("debian", "darknet", DarknetData + "kite.jpg", DarknetLicence, PeopleUse.Training, false, "two people flying kites on a beach"),
+        new("debian", "darknet", DarknetData + "kite.jpg", DarknetLicence, PeopleUse.Training, false, "two people flying kites on a beach, small"),
         new("debian", "opencv-doc", OpenCvHtml + "227943776_1.jpg", OpenCvLicence, PeopleUse.Training, false, "portrait (face-swap tutorial)"),
         new("debian", "opencv-doc", OpenCvHtml + "230501201_1.jpg", OpenCvLicence, PeopleUse.Validation, false, "portrait (face-swap tutorial)"),
         new("debian", "tuxpaint-stamps-default", Stamps + "people/fireman200b.png", TuxPaintLicence, PeopleUse.Training, true, "firefighter, photo cut-out"),

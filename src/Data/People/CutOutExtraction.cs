@@ -2,11 +2,24 @@ using OpenCvSharp;
 
 namespace BiVM.Data.People;
 
+/// <summary>Which edges of its photo a person is cut by (a portrait by the bottom, a shoulder by a side).</summary>
+[Flags]
+public enum CutEdges
+{
+    None = 0,
+    Left = 1,
+    Right = 2,
+    Bottom = 4,
+}
+
 /// <summary>One person (or a group that touches) cut out of a photo: BGRA pixels and where it was.</summary>
 /// <param name="Image">CV_8UC4 BGRA; colour is the estimated foreground, alpha the cleaned matte.</param>
 /// <param name="Box">The cut-out's rectangle in the source photo.</param>
-/// <param name="TouchesBottom">The person is cut by the photo's bottom edge (a portrait or upper body): placed on the frame's bottom edge.</param>
-public sealed record CutOutImage(Mat Image, Rect Box, bool TouchesBottom) : IDisposable
+/// <param name="Edges">
+/// The photo edges that cut the person: a straight cut must stay outside the frame (CutOutLayer), or
+/// the network learns that people end in straight lines.
+/// </param>
+public sealed record CutOutImage(Mat Image, Rect Box, CutEdges Edges) : IDisposable
 {
     public void Dispose() => Image.Dispose();
 }
@@ -58,10 +71,12 @@ public static class CutOutExtraction
             using var soft = new Mat(alpha.Size(), MatType.CV_8UC1, Scalar.All(0));
             alpha.CopyTo(soft, mine);
             var box = Cv2.BoundingRect(soft);
+            int left = stats.At<int>(k, (int)ConnectedComponentsTypes.Left), right = left + stats.At<int>(k, (int)ConnectedComponentsTypes.Width);
             int bottom = stats.At<int>(k, (int)ConnectedComponentsTypes.Top) + stats.At<int>(k, (int)ConnectedComponentsTypes.Height);
+            var edges = (left <= 1 ? CutEdges.Left : 0) | (right >= alpha.Width - 1 ? CutEdges.Right : 0) | (bottom >= alpha.Height - 1 ? CutEdges.Bottom : 0);
             using var cropBgr = new Mat(bgr, box);
             using var cropAlpha = new Mat(soft, box);
-            result.Add(new CutOutImage(ToBgra(cropBgr, cropAlpha), box, bottom >= alpha.Height - 2));
+            result.Add(new CutOutImage(ToBgra(cropBgr, cropAlpha), box, edges));
         }
         return result.OrderBy(c => c.Box.X).ThenBy(c => c.Box.Y).ToList();
     }

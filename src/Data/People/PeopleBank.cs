@@ -10,7 +10,7 @@ namespace BiVM.Data.People;
 /// its source's <see cref="PeopleSource.Use"/> in <see cref="MediaCatalog.People"/>, looked up when
 /// the bank is read, so moving a source between splits never needs a stale manifest fixed by hand.
 /// </summary>
-public sealed record CutOut(string Id, string SourceId, string File, int Width, int Height, bool TouchesBottom, string SourceSha256)
+public sealed record CutOut(string Id, string SourceId, string File, int Width, int Height, CutEdges Edges, string SourceSha256)
 {
     public PeopleSource Source => MediaCatalog.GetPerson(SourceId);
 }
@@ -23,7 +23,7 @@ public sealed record CutOut(string Id, string SourceId, string File, int Width, 
 public sealed class PeopleBank : IDisposable
 {
     public const string ManifestName = "bank.tsv";
-    private const string Header = "id\tsource\tfile\twidth\theight\ttouches_bottom\tsource_sha256";
+    private const string Header = "id\tsource\tfile\twidth\theight\tcut_edges\tsource_sha256";
     private const string Hint = "run scripts/fetch-people.sh (./install.sh runs it) from the repository root";
 
     private readonly ConcurrentDictionary<string, Lazy<Mat>> _images = new();
@@ -56,9 +56,9 @@ public sealed class PeopleBank : IDisposable
         for (int i = 1; i < lines.Length; i++)
         {
             var f = lines[i].Split('\t');
-            if (f.Length != 7 || !int.TryParse(f[3], CultureInfo.InvariantCulture, out int w) || !int.TryParse(f[4], CultureInfo.InvariantCulture, out int h) || !bool.TryParse(f[5], out bool bottom))
+            if (f.Length != 7 || !int.TryParse(f[3], CultureInfo.InvariantCulture, out int w) || !int.TryParse(f[4], CultureInfo.InvariantCulture, out int h) || !Enum.TryParse(f[5], out CutEdges edges))
                 throw new InvalidDataException($"{manifest}:{i + 1}: expected 7 tab-separated fields ({Header}), got \"{lines[i]}\".");
-            var cut = new CutOut(f[0], f[1], f[2], w, h, bottom, f[6]);
+            var cut = new CutOut(f[0], f[1], f[2], w, h, edges, f[6]);
             _ = cut.Source; // an unknown source throws here, naming the known ones
             if (!File.Exists(Path.Combine(directory, cut.File))) throw new MediaMissingException($"People bank {directory} lacks {cut.File} ({cut.Id}); {Hint}.");
             all.Add(cut);
@@ -71,7 +71,7 @@ public sealed class PeopleBank : IDisposable
     {
         var lines = new List<string> { Header };
         lines.AddRange(cutOuts.Select(c => string.Join('\t', c.Id, c.SourceId, c.File, c.Width.ToString(CultureInfo.InvariantCulture),
-            c.Height.ToString(CultureInfo.InvariantCulture), c.TouchesBottom.ToString(), c.SourceSha256)));
+            c.Height.ToString(CultureInfo.InvariantCulture), c.Edges.ToString().Replace(" ", ""), c.SourceSha256)));
         string path = Path.Combine(directory, ManifestName), temp = path + ".tmp";
         File.WriteAllLines(temp, lines);
         File.Move(temp, path, overwrite: true);

@@ -178,7 +178,7 @@ public sealed class ClipGenerator
         {
             var cut = rng.Choose(CutOuts);
             description = $"person={cut.Id}";
-            return new CutOutLayer(rng, _people.Image(cut), cut.TouchesBottom, W, H);
+            return new CutOutLayer(rng, _people.Image(cut), cut.Edges, W, H);
         }
         var figure = new PersonFigure(rng, W, H);
         var top = rng.Choose(_textures);
