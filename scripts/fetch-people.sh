@@ -13,6 +13,7 @@ DEST=.data/npm
 FACE_API="@vladmandic/face-api@1.7.15"
 TEACHER="@imgly/background-removal-data@1.4.5"
 mkdir -p "$DEST"
+if ! command -v npm >/dev/null; then echo "fetch-people: npm not found; install Node.js with npm (Debian: apt-get install -y npm)" >&2; exit 1; fi
 
 fetch() { # spec folder files...
   local spec="$1" folder="$2"; shift 2
