@@ -49,20 +49,14 @@ public static class CutOutExtraction
         if (alpha.Type() != MatType.CV_8UC1 || alpha.Size() != bgr.Size())
             throw new ArgumentException($"alpha must be CV_8UC1 of {bgr.Size()}, got {alpha.Type()} of {alpha.Size()}.", nameof(alpha));
 
-        using var confident = new Mat();
-        Cv2.Threshold(alpha, confident, 127, 255, ThresholdTypes.Binary);
-        using var labels = new Mat();
-        using var stats = new Mat();
-        using var centroids = new Mat();
-        int n = Cv2.ConnectedComponentsWithStats(confident, labels, stats, centroids, PixelConnectivity.Connectivity8, MatType.CV_32S);
-        int tallest = 0;
-        for (int i = 1; i < n; i++) tallest = Math.Max(tallest, stats.At<int>(i, (int)ConnectedComponentsTypes.Height));
-        var people = Enumerable.Range(1, Math.Max(0, n - 1))
-            .Where(i => stats.At<int>(i, (int)ConnectedComponentsTypes.Height) is var h && h >= MinHeight && h >= MinHeightFraction * tallest)
+        using var components = new ConfidentComponents(alpha);
+        int tallest = components.Max(ConnectedComponentsTypes.Height);
+        var people = Enumerable.Range(1, Math.Max(0, components.Count - 1))
+            .Where(i => components.Stat(i, ConnectedComponentsTypes.Height) is var h && h >= MinHeight && h >= MinHeightFraction * tallest)
             .ToList();
         if (people.Count == 0) return [];
 
-        using var owner = NearestComponent(confident, labels);
+        using var owner = NearestComponent(components.Mask, components.Labels);
         var result = new List<CutOutImage>();
         foreach (int k in people)
         {
@@ -71,8 +65,8 @@ public static class CutOutExtraction
             using var soft = new Mat(alpha.Size(), MatType.CV_8UC1, Scalar.All(0));
             alpha.CopyTo(soft, mine);
             var box = Cv2.BoundingRect(soft);
-            int left = stats.At<int>(k, (int)ConnectedComponentsTypes.Left), right = left + stats.At<int>(k, (int)ConnectedComponentsTypes.Width);
-            int bottom = stats.At<int>(k, (int)ConnectedComponentsTypes.Top) + stats.At<int>(k, (int)ConnectedComponentsTypes.Height);
+            int left = components.Stat(k, ConnectedComponentsTypes.Left), right = left + components.Stat(k, ConnectedComponentsTypes.Width);
+            int bottom = components.Stat(k, ConnectedComponentsTypes.Top) + components.Stat(k, ConnectedComponentsTypes.Height);
             var edges = (left <= 1 ? CutEdges.Left : 0) | (right >= alpha.Width - 1 ? CutEdges.Right : 0) | (bottom >= alpha.Height - 1 ? CutEdges.Bottom : 0);
             using var cropBgr = new Mat(bgr, box);
             using var cropAlpha = new Mat(soft, box);

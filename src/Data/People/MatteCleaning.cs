@@ -23,24 +23,16 @@ public static class MatteCleaning
     /// <summary>Returns the cleaned matte (CV_8UC1, same size); <paramref name="alpha"/> is not changed.</summary>
     public static Mat Clean(Mat alpha)
     {
-        if (alpha.Type() != MatType.CV_8UC1) throw new ArgumentException($"alpha must be CV_8UC1, got {alpha.Type()}.", nameof(alpha));
-        using var confident = new Mat();
-        Cv2.Threshold(alpha, confident, 127, 255, ThresholdTypes.Binary);
-
-        using var labels = new Mat();
-        using var stats = new Mat();
-        using var centroids = new Mat();
-        int n = Cv2.ConnectedComponentsWithStats(confident, labels, stats, centroids, PixelConnectivity.Connectivity8, MatType.CV_32S);
-        int largest = 0;
-        for (int i = 1; i < n; i++) largest = Math.Max(largest, stats.At<int>(i, (int)ConnectedComponentsTypes.Area));
+        using var components = new ConfidentComponents(alpha);
+        int n = components.Count, largest = components.Max(ConnectedComponentsTypes.Area);
         var result = new Mat(alpha.Size(), MatType.CV_8UC1, Scalar.All(0));
         if (largest == 0) return result; // nothing confident: an empty matte, not haze
 
         // Bodies: confident components that are not specks.
         var keep = new bool[n];
-        for (int i = 1; i < n; i++) keep[i] = stats.At<int>(i, (int)ConnectedComponentsTypes.Area) >= SpeckFraction * largest;
+        for (int i = 1; i < n; i++) keep[i] = components.Stat(i, ConnectedComponentsTypes.Area) >= SpeckFraction * largest;
         using var bodies = new Mat(alpha.Size(), MatType.CV_8UC1, Scalar.All(0));
-        var lab = labels.AsSpan<int>();
+        var lab = components.Labels.AsSpan<int>();
         var body = bodies.AsSpan<byte>();
         for (int i = 0; i < lab.Length; i++) body[i] = keep[lab[i]] ? (byte)255 : (byte)0;
 
@@ -55,7 +47,7 @@ public static class MatteCleaning
         for (int i = 0; i < lab.Length; i++)
             if (lab[i] != 0 && !keep[lab[i]]) res[i] = 0;
 
-        FillHoles(bodies, labels, stats, keep, largest, result);
+        FillHoles(bodies, components, keep, largest, result);
         return result;
     }
 
@@ -63,7 +55,7 @@ public static class MatteCleaning
     /// Background components of the body mask that do not touch the image border are holes; one
     /// enclosed by a single body and smaller than <see cref="HoleFraction"/> of it becomes opaque.
     /// </summary>
-    private static void FillHoles(Mat bodies, Mat bodyLabels, Mat bodyStats, bool[] keep, int largestBody, Mat result)
+    private static void FillHoles(Mat bodies, ConfidentComponents body, bool[] keep, int largestBody, Mat result)
     {
         using var background = new Mat();
         Cv2.BitwiseNot(bodies, background);
@@ -81,7 +73,7 @@ public static class MatteCleaning
             // The enclosing body: the one label of the body pixels 8-adjacent to the hole.
             var roi = new Rect(x - 1, y - 1, bw + 2, bh + 2);
             using var holeLabels = new Mat(labels, roi);
-            using var enclosing = new Mat(bodyLabels, roi);
+            using var enclosing = new Mat(body.Labels, roi);
             int owner = -1;
             bool single = true;
             for (int r = 0; r < roi.Height && single; r++)
@@ -96,7 +88,7 @@ public static class MatteCleaning
                 }
             }
             if (owner < 0 || !single) continue; // between two people: background seen through
-            if (area >= HoleFraction * bodyStats.At<int>(owner, (int)ConnectedComponentsTypes.Area)) continue;
+            if (area >= HoleFraction * body.Stat(owner, ConnectedComponentsTypes.Area)) continue;
             using var hole = new Mat();
             Cv2.Compare(holeLabels, new Scalar(i), hole, CmpTypes.EQ);
             using var target = new Mat(result, roi);
