@@ -13,7 +13,7 @@ namespace BiVM.Data.Synthesis;
 /// function of (seed, index, split, options): no state carries between clips, so a data set is
 /// named by its seed, a stream can resume at any index, and threads may generate clips in parallel.
 /// </summary>
-public sealed class ClipGenerator
+public sealed partial class ClipGenerator
 {
     private static readonly double[] VideoSpeeds = [0.5, 1, 2, 3, 4, 5]; // RVM's TrainFrameSampler
 
@@ -41,6 +41,7 @@ public sealed class ClipGenerator
         }
         _library.Locator.RequireAll(Sources);
         CutOuts = [];
+        OpenMattingData(options, out _mattes, out _backgroundData);
         if (options.RealPeople > 0)
         {
             _people = PeopleBank.Open(PeopleBank.DirectoryFor(_library.Locator));
@@ -174,11 +175,20 @@ public sealed class ClipGenerator
     private IForeground Foreground(SeededRandom rng, out string description)
     {
         int W = Options.Width, H = Options.Height;
-        if (_people is not null && rng.Chance(Options.RealPeople))
+        // One draw picks the source when any other than the figures is on (none when all are off).
+        double u = _people is not null || _mattes.Count > 0 ? rng.NextDouble() : 1;
+        if (u < Options.RealPeople)
         {
             var cut = rng.Choose(CutOuts);
             description = $"person={cut.Id}";
-            return new CutOutLayer(rng, _people.Image(cut), cut.Edges, W, H);
+            return new CutOutLayer(rng, _people!.Image(cut), cut.Edges, W, H);
+        }
+        if (u < Options.RealPeople + Options.MatteForegrounds)
+        {
+            var matte = rng.Choose(_mattes);
+            var layer = MatteLayer(rng, matte, out string frames);
+            description = $"matte={matte.Name}{frames}";
+            return layer;
         }
         var figure = new PersonFigure(rng, W, H);
         var top = rng.Choose(_textures);
@@ -192,16 +202,12 @@ public sealed class ClipGenerator
     {
         int T = bgr.Length;
         still = false;
+        if (_backgroundData is not null) return FolderBackground(rng, size, bgr, out still);
         if (_videos.Count > 0 && rng.Chance(Options.VideoBackground))
         {
             var video = rng.Choose(_videos);
             int count = _library.FrameCount(video);
-            double speed = rng.Choose(VideoSpeeds);
-            while (speed > 0.5 && (int)((T - 1) * speed) >= count) speed /= 2; // long clips from short videos
-            var indices = Enumerable.Range(0, T).Select(i => Math.Min(count - 1, (int)(i * speed))).ToArray();
-            int shift = rng.NextInt(Math.Max(1, count - indices[^1]));
-            for (int i = 0; i < T; i++) indices[i] += shift;
-            if (rng.Chance(0.5)) Array.Reverse(indices);
+            var indices = SampleFrames(rng, T, count);
             var decoded = _library.VideoFrames(video, indices);
             try
             {
@@ -220,6 +226,18 @@ public sealed class ClipGenerator
         using var frame = ToFloatRgb(image, CropRect(rng, image.Size(), size), size);
         for (int t = 0; t < T; t++) bgr[t] = frame.Clone();
         return photo.Id;
+    }
+
+    /// <summary>RVM's TrainFrameSampler: T frame indices at a random speed, shifted at random, reversed half the time.</summary>
+    private static int[] SampleFrames(SeededRandom rng, int T, int count)
+    {
+        double speed = rng.Choose(VideoSpeeds);
+        while (speed > 0.5 && (int)((T - 1) * speed) >= count) speed /= 2; // long clips from short videos
+        var indices = Enumerable.Range(0, T).Select(i => Math.Min(count - 1, (int)(i * speed))).ToArray();
+        int shift = rng.NextInt(Math.Max(1, count - indices[^1]));
+        for (int i = 0; i < T; i++) indices[i] += shift;
+        if (rng.Chance(0.5)) Array.Reverse(indices);
+        return indices;
     }
 
     /// <summary>A crop with the output's aspect ratio × U(0.9, 1.1), covering 50–100 % of the fitting size, anywhere in the image.</summary>
