@@ -16,6 +16,22 @@ public static class BankBuilder
 {
     public sealed record Entry(CutOut CutOut, string? RejectedBecause);
 
+    /// <summary>Raise when the cleaning, extraction or foreground estimation changes: install.sh then rebuilds the bank.</summary>
+    public const int Version = 1;
+
+    /// <summary>What the bank depends on besides the photos: the code's version, the sources and their splits, the review.</summary>
+    public static string Stamp() =>
+        $"bank v{Version}; sources {string.Join(",", MediaCatalog.People.Select(p => $"{p.Id}={p.Use}"))}; rejected {string.Join(",", PeopleReview.Rejected.Keys.Order(StringComparer.Ordinal))}";
+
+    public const string StampFile = "build.txt";
+
+    /// <summary>True when the bank is missing or was built from other code, sources or review.</summary>
+    public static bool IsStale(PeopleWorkspace workspace)
+    {
+        string stamp = Path.Combine(workspace.Bank, StampFile);
+        return !File.Exists(Path.Combine(workspace.Bank, PeopleBank.ManifestName)) || !File.Exists(stamp) || File.ReadAllText(stamp) != Stamp();
+    }
+
     /// <param name="teacher">Created on first use: a fully cached run never loads the 88 MB model.</param>
     public static IReadOnlyList<Entry> Build(PeopleWorkspace workspace, Func<IsNetTeacher> teacher, TextWriter log)
     {
@@ -56,6 +72,7 @@ public static class BankBuilder
                 if (entries.All(e => e.CutOut.Id != id))
                     throw new InvalidDataException($"PeopleReview rejects {id}, which this run did not produce: the cut-outs changed, review the contact sheet again.");
             PeopleBank.WriteManifest(building, entries.Where(e => e.RejectedBecause is null).Select(e => e.CutOut));
+            File.WriteAllText(Path.Combine(building, StampFile), Stamp());
             ContactSheet.Write(workspace.ContactSheet, sheet);
         }
         finally

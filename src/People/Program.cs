@@ -29,13 +29,13 @@ try
     try
     {
         bool rebuilt = false;
-        if (force || !File.Exists(Path.Combine(workspace.Bank, BiVM.Data.People.PeopleBank.ManifestName)))
+        if (force || BankBuilder.IsStale(workspace))
         {
             var entries = BankBuilder.Build(workspace, Teacher, log);
             log.WriteLine($"people: bank {workspace.Bank}: {entries.Count(e => e.RejectedBecause is null)} cut-outs kept, {entries.Count(e => e.RejectedBecause is not null)} rejected; review {workspace.ContactSheet}");
             rebuilt = true;
         }
-        if (rebuilt || !Directory.Exists(workspace.ValidationSet))
+        if (rebuilt || RealPeopleValidation.IsStale(workspace))
         {
             RealPeopleValidation.Write(workspace, log);
             rebuilt = true;

@@ -19,9 +19,22 @@ public static class RealPeopleValidation
         string temp = workspace.ValidationSet + ".writing";
         if (Directory.Exists(temp)) Directory.Delete(temp, recursive: true);
         int n = ClipFolder.WriteAll(DataSets.RealPeopleValidation.Clips(), temp);
+        // A data set folder, not a clip: ClipFolder reads only its clip sub-folders, so this file is safe here.
+        File.WriteAllText(Path.Combine(temp, SetFile), SetStamp());
         if (Directory.Exists(workspace.ValidationSet)) Directory.Delete(workspace.ValidationSet, recursive: true);
         Directory.Move(temp, workspace.ValidationSet);
         log.WriteLine($"people: wrote {n} clips of {DataSets.RealPeopleValidation.Name} to {workspace.ValidationSet}");
+    }
+
+    private const string SetFile = "set.txt";
+
+    private static string SetStamp() => $"{DataSets.RealPeopleValidation}\n{BankBuilder.Stamp()}\n";
+
+    /// <summary>True when the set is missing or was written from another spec or bank.</summary>
+    public static bool IsStale(PeopleWorkspace workspace)
+    {
+        string stamp = Path.Combine(workspace.ValidationSet, SetFile);
+        return !File.Exists(stamp) || File.ReadAllText(stamp) != SetStamp();
     }
 
     /// <summary>Scores as `bivm eval` does (the clips read back from the folder, 8-bit); returns the table's text and writes it beside the set.</summary>

@@ -8,8 +8,9 @@ using OpenCvSharp;
 namespace BiVM.Data.Synthesis;
 
 /// <summary>
-/// Composites clips from generated person-like foregrounds with exact alpha over real photos and
-/// video, with RVM's motion and photometric augmentation. Clip <c>index</c> of <c>seed</c> is a pure
+/// Composites clips from generated person-like foregrounds with exact alpha (or, when the options
+/// ask for them, real-person cut-outs from the people bank or a matting data set's foregrounds)
+/// over real photos and video, with RVM's motion and photometric augmentation. Clip <c>index</c> of <c>seed</c> is a pure
 /// function of (seed, index, split, options): no state carries between clips, so a data set is
 /// named by its seed, a stream can resume at any index, and threads may generate clips in parallel.
 /// </summary>
