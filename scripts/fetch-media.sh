@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEST=.data/debian
-PACKAGES=(opencv-doc python3-skimage mate-backgrounds plasma-workspace-wallpapers)
+PACKAGES=(opencv-doc python3-skimage mate-backgrounds plasma-workspace-wallpapers darknet tuxpaint-stamps-default)
 mkdir -p "$DEST"
 need_update=1
 for pkg in "${PACKAGES[@]}"; do

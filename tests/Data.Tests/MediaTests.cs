@@ -83,6 +83,24 @@ public class MediaTests
     }
 
     [Fact]
+    public void People_manifest_docs_and_fetch_scripts_cover_every_source()
+    {
+        string root = TestMedia.RepositoryRoot();
+        string docs = File.ReadAllText(Path.Combine(root, "docs", "media.md"));
+        string media = File.ReadAllText(Path.Combine(root, "scripts", "fetch-media.sh"));
+        string people = File.ReadAllText(Path.Combine(root, "scripts", "fetch-people.sh"));
+        foreach (string row in MediaCatalog.FormatPeopleManifest().Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            Assert.True(docs.Contains(row.TrimEnd('\r')), $"docs/media.md lacks the people row: {row}");
+        foreach (var source in MediaCatalog.People.Where(p => p.Origin == "debian"))
+            Assert.Matches($@"PACKAGES=\([^)]*\b{source.Package}\b", media);
+        foreach (var (package, version) in MediaCatalog.NpmPackages)
+        {
+            Assert.Contains($"\"{package}@{version}\"", people);
+            Assert.Contains($"{package} {version}", docs);
+        }
+    }
+
+    [Fact]
     public void Missing_media_names_the_package_and_the_fix()
     {
         string empty = Directory.CreateTempSubdirectory("bivm-media-").FullName;

@@ -8,7 +8,7 @@ namespace BiVM.Data.Media;
 /// from each package's /usr/share/doc/&lt;package&gt;/copyright (skimage: the per-image notes in
 /// skimage/data/_fetchers.py).
 /// </summary>
-public static class MediaCatalog
+public static partial class MediaCatalog
 {
     private const string OpenCvData = "usr/share/doc/opencv-doc/examples/data/";
     private const string OpenCvLicence = "Apache-2.0 AND BSD-3-Clause";
@@ -16,6 +16,8 @@ public static class MediaCatalog
     private const string MateNature = "usr/share/backgrounds/mate/nature/";
     private const string Plasma = "usr/share/wallpapers/";
     private const string Gpl2 = "GPL-2+";
+    private const string DarknetData = "usr/share/darknet/data/";
+    private const string DarknetLicence = "GPL-3.0+ or MIT or WTFPL";
 
     public static IReadOnlyList<MediaFile> All { get; } =
     [
@@ -75,6 +77,12 @@ public static class MediaCatalog
         Photo("plasma-workspace-wallpapers", Plasma + "summer_1am/contents/images/2560x1600.jpg", Gpl2, MediaUse.TrainingAndValidation, "summer night"),
         Photo("plasma-workspace-wallpapers", Plasma + "SafeLanding/contents/images/5120x2880.jpg", Gpl2, MediaUse.TrainingAndValidation, "landscape"),
         Photo("plasma-workspace-wallpapers", Plasma + "Volna/contents/images/5120x2880.jpg", Gpl2, MediaUse.TrainingAndValidation, "wave"),
+
+        // darknet: YOLO's sample photos without people, held out as the real-people validation set's backgrounds.
+        Photo("darknet", DarknetData + "dog.jpg", DarknetLicence, MediaUse.HeldOutBackground, "dog, bicycle and a truck"),
+        Photo("darknet", DarknetData + "eagle.jpg", DarknetLicence, MediaUse.HeldOutBackground, "eagle against the sky"),
+        Photo("darknet", DarknetData + "giraffe.jpg", DarknetLicence, MediaUse.HeldOutBackground, "giraffe and zebra"),
+        Photo("darknet", DarknetData + "horses.jpg", DarknetLicence, MediaUse.HeldOutBackground, "horses in a field"),
     ];
 
     /// <summary>Packages scripts/fetch-media.sh must fetch for <see cref="All"/> to resolve.</summary>
@@ -95,7 +103,12 @@ public static class MediaCatalog
         sb.AppendLine("|---|---|---|---|---|---|");
         foreach (var f in All)
         {
-            string use = f.Use == MediaUse.ReservedRealPeople ? "validation/tests/README only (real people)" : "training and validation";
+            string use = f.Use switch
+            {
+                MediaUse.ReservedRealPeople => "validation/tests/README only (real people)",
+                MediaUse.HeldOutBackground => "real-people validation backgrounds only",
+                _ => "training and validation",
+            };
             sb.AppendLine($"| `{f.PathInPackage}` | {f.Package} | {f.Licence} | {f.Kind.ToString().ToLowerInvariant()} | {use} | {f.Description} |");
         }
         return sb.ToString();

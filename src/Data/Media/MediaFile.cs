@@ -16,6 +16,12 @@ public enum MediaUse
 {
     TrainingAndValidation,
     ReservedRealPeople,
+
+    /// <summary>
+    /// Backgrounds held out of training and of the generated validation sets (val-sN), used only by
+    /// the real-people validation set (DataSets.RealPeopleValidation), so its backgrounds are unseen too.
+    /// </summary>
+    HeldOutBackground,
 }
 
 /// <summary>One source file inside an unpacked Debian package (.data/debian/&lt;package&gt;/&lt;path&gt;).</summary>

@@ -2,22 +2,25 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using BiVM.Data.Media;
+using BiVM.Data.People;
 using OpenCvSharp;
 
 namespace BiVM.Data.Synthesis;
 
 /// <summary>
-/// Composites clips from generated person-like foregrounds with exact alpha over real photos and
-/// video, with RVM's motion and photometric augmentation. Clip <c>index</c> of <c>seed</c> is a pure
+/// Composites clips from generated person-like foregrounds with exact alpha (or, when the options
+/// ask for them, real-person cut-outs from the people bank or a matting data set's foregrounds)
+/// over real photos and video, with RVM's motion and photometric augmentation. Clip <c>index</c> of <c>seed</c> is a pure
 /// function of (seed, index, split, options): no state carries between clips, so a data set is
 /// named by its seed, a stream can resume at any index, and threads may generate clips in parallel.
 /// </summary>
-public sealed class ClipGenerator
+public sealed partial class ClipGenerator
 {
     private static readonly double[] VideoSpeeds = [0.5, 1, 2, 3, 4, 5]; // RVM's TrainFrameSampler
 
     private readonly MediaLibrary _library;
     private readonly IReadOnlyList<MediaFile> _photos, _videos, _textures;
+    private readonly PeopleBank? _people;
 
     public ClipGenerator(ClipOptions options, DataSplit split, MediaLibrary? library = null)
     {
@@ -30,9 +33,26 @@ public sealed class ClipGenerator
         // use the reserved real-people photos as clothing textures, appearance training never saw.
         _photos = MediaCatalog.For(split, MediaKind.Photo).Where(f => f.Use == MediaUse.TrainingAndValidation).ToArray();
         _videos = MediaCatalog.For(split, MediaKind.Video).Where(f => f.Use == MediaUse.TrainingAndValidation).ToArray();
-        _textures = MediaCatalog.For(split, MediaKind.Photo);
+        _textures = MediaCatalog.For(split, MediaKind.Photo).Where(f => f.Use != MediaUse.HeldOutBackground).ToArray();
+        if (options.HeldOutBackgrounds)
+        {
+            if (split == DataSplit.Training) throw new ArgumentException("HeldOutBackgrounds is for the validation split only: training must never see them.", nameof(options));
+            _photos = MediaCatalog.For(split, MediaKind.Photo).Where(f => f.Use == MediaUse.HeldOutBackground).ToArray();
+            _videos = [];
+        }
         _library.Locator.RequireAll(Sources);
+        CutOuts = [];
+        OpenMattingData(options, out _mattes, out _backgroundData);
+        if (options.RealPeople > 0)
+        {
+            _people = PeopleBank.Open(PeopleBank.DirectoryFor(_library.Locator));
+            CutOuts = _people.For(split);
+            if (CutOuts.Count == 0) throw new MediaMissingException($"The people bank at {_people.Directory} has no {split} cut-outs; run scripts/fetch-people.sh.");
+        }
     }
+
+    /// <summary>The real-person cut-outs this generator may draw (empty unless <see cref="ClipOptions.RealPeople"/> &gt; 0): its split's only.</summary>
+    public IReadOnlyList<CutOut> CutOuts { get; }
 
     public ClipOptions Options { get; }
     public DataSplit Split { get; }
@@ -41,7 +61,11 @@ public sealed class ClipGenerator
     public IEnumerable<MediaFile> Sources => _photos.Concat(_videos).Concat(_textures).Distinct();
 
     /// <summary>Decodes every photo and video header this generator may use (a few seconds, once per process).</summary>
-    public void Preload() => _library.Preload(Sources);
+    public void Preload()
+    {
+        _library.Preload(Sources);
+        _people?.Preload(CutOuts);
+    }
 
     /// <summary>Clips index, index + 1, … of <paramref name="seed"/>, generated lazily one at a time; never ends unless <paramref name="count"/> is given.</summary>
     public IEnumerable<Clip> Stream(long seed, long startIndex = 0, long? count = null)
@@ -102,10 +126,8 @@ public sealed class ClipGenerator
         {
             string background = Backgrounds(rng, size, bgr, out bool stillBackground);
             var previousBgrMap = Affine2.Identity;
-            var figure = new PersonFigure(rng, W, H);
-            var top = rng.Choose(_textures);
-            var bottom = rng.Choose(_textures);
-            using (var layer = new ForegroundLayer(rng, figure, W, H, _library.Photo(top), _library.Photo(bottom)))
+            string foreground;
+            using (var layer = Foreground(rng, out foreground))
             using (var canvasAlpha = new Mat())
             using (var canvasFgr = new Mat())
             {
@@ -137,8 +159,8 @@ public sealed class ClipGenerator
             var augmented = Augment(rng, fgr, pha, bgr);
             foreach (var a in pha) Augmentations.Clamp01(a); // bilinear, blur and sharpening can leave ±1 ulp or more
 
-            string description = $"seed={seed} index={index} split={Split.ToString().ToLowerInvariant()} gesture={figure.Gesture.ToString().ToLowerInvariant()} " +
-                                 $"top={top.Id} bottom={bottom.Id} background={background} aug=[{string.Join(',', augmented)}]";
+            string description = $"seed={seed} index={index} split={Split.ToString().ToLowerInvariant()} {foreground} " +
+                                 $"background={background} aug=[{string.Join(',', augmented)}]";
             return Assemble(fgr, pha, bgr, description);
         }
         finally
@@ -147,21 +169,46 @@ public sealed class ClipGenerator
         }
     }
 
+    /// <summary>
+    /// The clip's foreground: a real person with probability <see cref="ClipOptions.RealPeople"/> (no
+    /// random draw at all when it is 0, so older configs keep their clips), else a generated figure.
+    /// </summary>
+    private IForeground Foreground(SeededRandom rng, out string description)
+    {
+        int W = Options.Width, H = Options.Height;
+        // One draw picks the source when any other than the figures is on (none when all are off).
+        double u = _people is not null || _mattes.Count > 0 ? rng.NextDouble() : 1;
+        if (u < Options.RealPeople)
+        {
+            var cut = rng.Choose(CutOuts);
+            description = $"person={cut.Id}";
+            return new CutOutLayer(rng, _people!.Image(cut), cut.Edges, W, H);
+        }
+        if (u < Options.RealPeople + Options.MatteForegrounds)
+        {
+            var matte = rng.Choose(_mattes);
+            var layer = MatteLayer(rng, matte, out string frames);
+            description = $"matte={matte.Name}{frames}";
+            return layer;
+        }
+        var figure = new PersonFigure(rng, W, H);
+        var top = rng.Choose(_textures);
+        var bottom = rng.Choose(_textures);
+        description = $"gesture={figure.Gesture.ToString().ToLowerInvariant()} top={top.Id} bottom={bottom.Id}";
+        return new ForegroundLayer(rng, figure, W, H, _library.Photo(top), _library.Photo(bottom));
+    }
+
     /// <summary>Fills <paramref name="bgr"/> with T unwarped background frames (float RGB, frame size); returns a description.</summary>
     private string Backgrounds(SeededRandom rng, Size size, Mat[] bgr, out bool still)
     {
         int T = bgr.Length;
         still = false;
+        if (_backgroundData is not null) return FolderBackground(rng, size, bgr, out still);
         if (_videos.Count > 0 && rng.Chance(Options.VideoBackground))
         {
             var video = rng.Choose(_videos);
             int count = _library.FrameCount(video);
-            double speed = rng.Choose(VideoSpeeds);
-            while (speed > 0.5 && (int)((T - 1) * speed) >= count) speed /= 2; // long clips from short videos
-            var indices = Enumerable.Range(0, T).Select(i => Math.Min(count - 1, (int)(i * speed))).ToArray();
-            int shift = rng.NextInt(Math.Max(1, count - indices[^1]));
-            for (int i = 0; i < T; i++) indices[i] += shift;
-            if (rng.Chance(0.5)) Array.Reverse(indices);
+            var indices = SampleFrames(rng, T, count);
             var decoded = _library.VideoFrames(video, indices);
             try
             {
@@ -180,6 +227,18 @@ public sealed class ClipGenerator
         using var frame = ToFloatRgb(image, CropRect(rng, image.Size(), size), size);
         for (int t = 0; t < T; t++) bgr[t] = frame.Clone();
         return photo.Id;
+    }
+
+    /// <summary>RVM's TrainFrameSampler: T frame indices at a random speed, shifted at random, reversed half the time.</summary>
+    private static int[] SampleFrames(SeededRandom rng, int T, int count)
+    {
+        double speed = rng.Choose(VideoSpeeds);
+        while (speed > 0.5 && (int)((T - 1) * speed) >= count) speed /= 2; // long clips from short videos
+        var indices = Enumerable.Range(0, T).Select(i => Math.Min(count - 1, (int)(i * speed))).ToArray();
+        int shift = rng.NextInt(Math.Max(1, count - indices[^1]));
+        for (int i = 0; i < T; i++) indices[i] += shift;
+        if (rng.Chance(0.5)) Array.Reverse(indices);
+        return indices;
     }
 
     /// <summary>A crop with the output's aspect ratio × U(0.9, 1.1), covering 50–100 % of the fitting size, anywhere in the image.</summary>

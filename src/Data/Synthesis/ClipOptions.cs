@@ -23,6 +23,28 @@ public sealed record ClipOptions
     public double HorizontalFlip { get; init; } = 0.5;
     public double Pause { get; init; } = 0.03;
 
+    /// <summary>
+    /// Probability that a clip's foreground is a real person from the people bank (docs/people.md)
+    /// instead of a generated figure. 0 (the default) never opens the bank, so configs without it
+    /// generate exactly the clips they did before.
+    /// </summary>
+    public double RealPeople { get; init; }
+
+    /// <summary>
+    /// A matting data set in RVM's layouts (IO/MattingDataset: VideoMatte240K frames or videos, image
+    /// matting fgr/+pha/ pairs), for <see cref="MatteForegrounds"/>. Null: none.
+    /// </summary>
+    public string? MatteData { get; init; }
+
+    /// <summary>Probability that a clip's foreground comes from <see cref="MatteData"/>; with <see cref="RealPeople"/> at most 1 in all; the rest are generated figures.</summary>
+    public double MatteForegrounds { get; init; }
+
+    /// <summary>A folder of background images, videos and frame folders (RVM's BackgroundImages/Videos) used instead of the catalogue's media. Null: the catalogue's.</summary>
+    public string? BackgroundData { get; init; }
+
+    /// <summary>Backgrounds from the held-out photos only (MediaUse.HeldOutBackground): the real-people validation set; validation split only.</summary>
+    public bool HeldOutBackgrounds { get; init; }
+
     /// <summary>Throws naming the first invalid field.</summary>
     public void Validate()
     {
@@ -32,10 +54,16 @@ public sealed record ClipOptions
         {
             (nameof(VideoBackground), VideoBackground), (nameof(ForegroundMotion), ForegroundMotion), (nameof(BackgroundMotion), BackgroundMotion),
             (nameof(Noise), Noise), (nameof(ColorJitter), ColorJitter), (nameof(Grayscale), Grayscale), (nameof(Sharpen), Sharpen),
-            (nameof(Blur), Blur), (nameof(HorizontalFlip), HorizontalFlip), (nameof(Pause), Pause),
+            (nameof(Blur), Blur), (nameof(HorizontalFlip), HorizontalFlip), (nameof(Pause), Pause), (nameof(RealPeople), RealPeople), (nameof(MatteForegrounds), MatteForegrounds),
         })
         {
             if (!(p >= 0 && p <= 1)) throw new ArgumentOutOfRangeException(name, p, "a probability must be in [0, 1]");
         }
+        if (RealPeople + MatteForegrounds > 1)
+            throw new ArgumentOutOfRangeException(nameof(MatteForegrounds), MatteForegrounds, $"RealPeople + MatteForegrounds must be at most 1 (RealPeople is {RealPeople})");
+        if (MatteForegrounds > 0 && string.IsNullOrEmpty(MatteData))
+            throw new ArgumentException($"{nameof(MatteForegrounds)} is {MatteForegrounds} but no {nameof(MatteData)} folder is given.", nameof(MatteData));
+        if (HeldOutBackgrounds && BackgroundData is not null)
+            throw new ArgumentException($"{nameof(HeldOutBackgrounds)} and {nameof(BackgroundData)} both choose the backgrounds; give one.", nameof(BackgroundData));
     }
 }

@@ -11,7 +11,7 @@ namespace BiVM.Data.Synthesis;
 /// partly transparent structures matting is judged on. Colours: clothes are crops of real photos,
 /// skin and hair are tones modulated by noise.
 /// </summary>
-internal sealed class ForegroundLayer : IDisposable
+internal sealed class ForegroundLayer : IForeground
 {
     private const int AngleBins = 720;
 
