@@ -197,7 +197,7 @@ public sealed class Trainer : IDisposable
     }
 
     private ClipGenerator Generator(StageConfig stage) =>
-        new(new ClipOptions { Frames = stage.Frames, Width = stage.Width, Height = stage.Height }, DataSplit.Training, _media);
+        new(_config.ClipsFor(stage), DataSplit.Training, _media);
 
     private List<Clip> Fetch(ClipGenerator generator, StageConfig stage, int step) =>
         Enumerable.Range(0, stage.BatchSize).Select(b => generator.Generate(_config.DataSeed, (long)step * stage.BatchSize + b)).ToList();

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using BiVM.Contracts;
+using BiVM.Data.Synthesis;
 using BiVM.Model;
 using BiVM.Model.Binarization;
 using BiVM.Model.Losses;
@@ -43,6 +44,27 @@ public sealed record StageConfig
 
     /// <summary>Add λ_LBM·L_LBM (eq. 21) against the teacher: the paper does so in the first stage.</summary>
     public bool Lbm { get; init; }
+}
+
+/// <summary>
+/// Where a run's clips come from besides the generated figures over the catalogue's backgrounds (the default):
+/// the people bank's real-person cut-outs (docs/people.md), a matting data set in RVM's layouts
+/// (VideoMatte240K-style clip folders of fgr/ and pha/ frames or videos, image-matting fgr/ + pha/ pairs), a
+/// folder of background images and videos. The fractions are per clip; what they leave is generated figures.
+/// </summary>
+public sealed record DataSources
+{
+    /// <summary>Fraction of clips whose foreground is a real person from the people bank (training split only).</summary>
+    public double RealPeople { get; init; }
+
+    /// <summary>A matting data set folder for <see cref="MatteForegrounds"/>; relative paths are relative to the config file.</summary>
+    public string? MatteData { get; init; }
+
+    /// <summary>Fraction of clips whose foreground comes from <see cref="MatteData"/>.</summary>
+    public double MatteForegrounds { get; init; }
+
+    /// <summary>A folder of background images, videos and frame folders used instead of the catalogue's; relative to the config file.</summary>
+    public string? BackgroundData { get; init; }
 }
 
 /// <summary>A whole training run: model family, data seeds, stages. Stored as JSON under configs/.</summary>
@@ -94,6 +116,9 @@ public sealed record TrainingConfig
     /// </summary>
     public bool CalibrateThresholds { get; init; }
 
+    /// <summary>Where the clips come from (default: generated figures only, as every config before the people bank).</summary>
+    public DataSources Data { get; init; } = new();
+
     public IReadOnlyList<StageConfig> Stages { get; init; } = [];
 
     public int TotalSteps => Stages.Sum(s => s.Steps);
@@ -129,6 +154,8 @@ public sealed record TrainingConfig
             config = config with { Teacher = Path.GetFullPath(Path.Combine(configDir, teacher)) };
         if (config.InitFrom is { } init && !Path.IsPathRooted(init))
             config = config with { InitFrom = Path.GetFullPath(Path.Combine(configDir, init)) };
+        string? Resolve(string? folder) => folder is null || Path.IsPathRooted(folder) ? folder : Path.GetFullPath(Path.Combine(configDir, folder));
+        config = config with { Data = config.Data with { MatteData = Resolve(config.Data.MatteData), BackgroundData = Resolve(config.Data.BackgroundData) } };
         config.Validate(path);
         return config;
     }
@@ -151,5 +178,25 @@ public sealed record TrainingConfig
             if (s.Lbm && Teacher is null) throw new UserInputException($"{where}: lbm needs a teacher");
             if (s.Lbm && Family != ModelFamily.Bivm) throw new UserInputException($"{where}: lbm applies to bivm only");
         }
+        try
+        {
+            ClipsFor(Stages[0]).Validate();
+        }
+        catch (ArgumentException e)
+        {
+            // ClipOptions names the field; one line in our words, without .NET's "(Parameter …)" suffix.
+            string reason = e.Message.Split('\n')[0].Replace($" (Parameter '{e.ParamName}')", "");
+            string value = e is ArgumentOutOfRangeException { ActualValue: { } actual } ? $" = {actual}" : "";
+            throw new UserInputException($"{source}: data: {e.ParamName}{value}: {reason}");
+        }
+        foreach (var folder in new[] { Data.MatteData, Data.BackgroundData })
+            if (folder is not null && !Directory.Exists(folder)) throw new UserInputException($"{source}: data: folder {folder} not found");
     }
+
+    /// <summary>The clip generator's options for <paramref name="stage"/>: its size and length, and <see cref="Data"/>.</summary>
+    public ClipOptions ClipsFor(StageConfig stage) => new()
+    {
+        Frames = stage.Frames, Width = stage.Width, Height = stage.Height,
+        RealPeople = Data.RealPeople, MatteData = Data.MatteData, MatteForegrounds = Data.MatteForegrounds, BackgroundData = Data.BackgroundData,
+    };
 }

@@ -19,7 +19,10 @@ internal static class TrainCommand
         var run = new Option<string>("--run") { Description = "Run folder: checkpoint/, final/, losses.csv.", Required = true };
         var resume = new Option<bool>("--resume") { Description = "Continue the checkpoint in the run folder." };
         var family = CliOptions.Family("Check that the configuration trains this family.", required: false);
-        var command = new Command("train", "Train a model family on generated composite clips.");
+        var command = new Command("train", "Train a model family on composite clips: generated figures, and where the config's \"data\" "
+            + "section says so, real people from the people bank (./install.sh prepares it), a matting data set in RVM's layouts "
+            + "(VideoMatte240K-style clip folders of fgr/ and pha/ frames or videos, image-matting fgr/ + pha/ pairs) and a folder "
+            + "of background images and videos.");
         foreach (var option in new Option[] { config, run, resume, family }) command.Options.Add(option);
         CommandRunner.SetAction(command, (parse, cancel) =>
         {
