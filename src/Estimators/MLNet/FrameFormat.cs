@@ -14,7 +14,10 @@ internal enum FrameKind { Image, Bytes, Floats }
 /// <c>Fit</c>, from the column's type and the options; stored with the model so a loaded pipeline reads frames
 /// the same way.
 /// </summary>
+/// <param name="Kind">Image, bytes or floats.</param>
+/// <param name="Layout">Planar or interleaved (vector columns).</param>
 /// <param name="Width">Frame size of a vector column; null for image columns (each image carries its own).</param>
+/// <param name="Height">As <paramref name="Width"/>.</param>
 /// <param name="Scale">Multiplies vector values into 0..1 (1/255 for 0..255 values).</param>
 internal sealed record FrameFormat(FrameKind Kind, PixelLayout Layout, int? Width, int? Height, float Scale)
 {
