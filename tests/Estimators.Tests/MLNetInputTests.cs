@@ -192,6 +192,31 @@ public sealed class MLNetInputTests : IDisposable
         Assert.Equal(new float[] { 0, 1, 2, 0, 1 }, alphas);
     }
 
+    [Fact]
+    public void A_saved_LoadImages_pipeline_loads_and_gives_the_same_mattes()
+    {
+        string a = Png("a", 8, 6, 40, 90), b = Png("b", 10, 6, 10, 200);
+        var data = Files((a, true), (b, false), (b, false));
+        var pipeline = _ml.Transforms.LoadImages("Image", null, "Path")
+            .Append(_ml.Transforms.ApplyBiVM(new BiVMOptions { ModelPath = _counter, IntraOpThreads = 1 }));
+        string zip = Path.Combine(_dir, "images.zip");
+        Matte[] before;
+        using (var model = pipeline.Fit(data))
+        {
+            before = _ml.Data.CreateEnumerable<Matte>(model.Transform(data), reuseRowObject: false).ToArray();
+            _ml.Model.Save(model, data.Schema, zip);
+        }
+        var fresh = new MLContext(seed: 2);
+        fresh.ComponentCatalog.RegisterAssembly(typeof(BiVMTransformer).Assembly);
+        var loaded = fresh.Model.Load(zip, out _);
+        for (int pass = 0; pass < 2; pass++)   // each pass is a new stream, also in the loaded chain
+        {
+            var after = fresh.Data.CreateEnumerable<Matte>(loaded.Transform(data), reuseRowObject: false).ToArray();
+            Assert.Equal(new float[] { 0, 0, 1 }, after.Select(m => m.Alpha[0]).ToArray());
+            for (int i = 0; i < before.Length; i++) Assert.Equal(before[i].Foreground, after[i].Foreground);
+        }
+    }
+
     private sealed class Tolerance(float tolerance) : IEqualityComparer<float>
     {
         public bool Equals(float x, float y) => MathF.Abs(x - y) <= tolerance;
