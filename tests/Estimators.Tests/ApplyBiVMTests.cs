@@ -14,18 +14,12 @@ namespace BiVM.Estimators.Tests;
 public sealed class ApplyBiVMTests : IDisposable
 {
     private const int W = 6, H = 4;
-    private readonly string _dir = Directory.CreateTempSubdirectory("bivm-mlnet-").FullName;
-    private readonly string _counter, _luma;
+    private readonly TestModelFolder _models = new();
+    private string _dir => _models.Dir;
+    private string _counter => _models.Counter;
+    private string _luma => _models.Luma;
 
-    public ApplyBiVMTests()
-    {
-        _counter = Path.Combine(_dir, "counter.onnx");
-        _luma = Path.Combine(_dir, "luma.onnx");
-        File.WriteAllBytes(_counter, ContractTestModels.FrameCounter());
-        File.WriteAllBytes(_luma, ContractTestModels.LumaKeyWithCounter());
-    }
-
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => _models.Dispose();
 
     public sealed class RawFrame
     {

@@ -1,5 +1,4 @@
 using BiVM.Estimators.MLNet;
-using BiVM.Tests.Shared;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Transforms.Image;
@@ -14,19 +13,13 @@ namespace BiVM.Estimators.Tests;
 /// </summary>
 public sealed class MLNetInputTests : IDisposable
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("bivm-mlnet-images-").FullName;
-    private readonly string _luma, _counter;
+    private readonly TestModelFolder _models = new();
     private readonly MLContext _ml = new(seed: 1);
+    private string _dir => _models.Dir;
+    private string _counter => _models.Counter;
+    private string _luma => _models.Luma;
 
-    public MLNetInputTests()
-    {
-        _luma = Path.Combine(_dir, "luma.onnx");
-        _counter = Path.Combine(_dir, "counter.onnx");
-        File.WriteAllBytes(_luma, ContractTestModels.LumaKeyWithCounter());
-        File.WriteAllBytes(_counter, ContractTestModels.FrameCounter());
-    }
-
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => _models.Dispose();
 
     public sealed class ImagePath
     {

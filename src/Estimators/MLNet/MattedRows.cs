@@ -67,24 +67,27 @@ internal sealed class MattedSchema
 }
 
 /// <summary>
-/// The getters of one matted row, over an input row: input columns pass through, and the first request for alpha
-/// or foreground at a new position reads the frame and runs the stream once (both columns come from that run).
+/// The columns of one matted row (a cursor's or a prediction engine's), over an input row: input columns pass
+/// through, and the first request for alpha or foreground at a new position reads the frame and runs the stream
+/// once (both columns come from that run).
 /// </summary>
 internal sealed class MattedGetters
 {
     private readonly MattedSchema _schema;
     private readonly DataViewRow _input;
-    private readonly FrameStream _stream;
-    private readonly Func<(float[] Planar, int Width, int Height)> _readFrame;
+    private readonly FrameStream? _stream;
+    private readonly Func<(float[] Planar, int Width, int Height)>? _readFrame;
     private readonly ValueGetter<bool>? _newStream;
     private long _position = -1;
     private MatteFrame? _frame;
 
-    public MattedGetters(MattedSchema schema, FrameFormat format, DataViewRow input, FrameStream stream)
+    // stream: null when no output column is active (nothing is matted).
+    public MattedGetters(MattedSchema schema, FrameFormat format, DataViewRow input, FrameStream? stream)
     {
         _schema = schema;
         _input = input;
         _stream = stream;
+        if (stream is null) return;
         _readFrame = FrameReader(format, schema.Frame, input);
         _newStream = schema.NewStream is { } s ? input.GetGetter<bool>(s) : null;
     }
@@ -121,11 +124,12 @@ internal sealed class MattedGetters
         };
     }
 
-    public bool IsOutput(int index) => index >= _schema.Input.Count;
+    public bool IsColumnActive(DataViewSchema.Column column) =>
+        column.Index < _schema.Input.Count ? _input.IsColumnActive(_schema.Input[column.Index]) : _stream is not null;
 
     public ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)
     {
-        if (!IsOutput(column.Index)) return _input.GetGetter<TValue>(_schema.Input[column.Index]);
+        if (column.Index < _schema.Input.Count) return _input.GetGetter<TValue>(_schema.Input[column.Index]);
         bool alpha = column.Index == _schema.Alpha;
         ValueGetter<VBuffer<float>> getter = (ref VBuffer<float> dst) =>
         {
@@ -143,10 +147,11 @@ internal sealed class MattedGetters
     {
         if (_frame is null || _position != _input.Position)
         {
-            var (planar, width, height) = _readFrame();
+            var stream = _stream ?? throw new InvalidOperationException("BiVM: no output column is active on this row");
+            var (planar, width, height) = _readFrame!();
             bool newStream = false;
             _newStream?.Invoke(ref newStream);
-            _frame = _stream.Matte(planar, width, height, newStream);
+            _frame = stream.Matte(planar, width, height, newStream);
             _position = _input.Position;
         }
         return _frame;
@@ -181,14 +186,14 @@ internal sealed class MattedCursor : DataViewRowCursor
     private readonly DataViewRowCursor _input;
     private readonly MattedSchema _schema;
     private readonly FrameStream? _stream;
-    private readonly MattedGetters? _getters;
+    private readonly MattedGetters _getters;
 
     public MattedCursor(DataViewRowCursor input, MattedSchema schema, FrameFormat format, FrameStream? stream)
     {
         _input = input;
         _schema = schema;
         _stream = stream;
-        _getters = stream is null ? null : new MattedGetters(schema, format, input, stream);
+        _getters = new MattedGetters(schema, format, input, stream);
     }
 
     public override DataViewSchema Schema => _schema.Output;
@@ -197,11 +202,8 @@ internal sealed class MattedCursor : DataViewRowCursor
     public override bool MoveNext() => _input.MoveNext();
     public override ValueGetter<DataViewRowId> GetIdGetter() => _input.GetIdGetter();
 
-    public override bool IsColumnActive(DataViewSchema.Column column) =>
-        column.Index < _schema.Input.Count ? _input.IsColumnActive(_schema.Input[column.Index]) : _getters is not null;
-
-    public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column) =>
-        _getters?.GetGetter<TValue>(column) ?? _input.GetGetter<TValue>(_schema.Input[column.Index]);
+    public override bool IsColumnActive(DataViewSchema.Column column) => _getters.IsColumnActive(column);
+    public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column) => _getters.GetGetter<TValue>(column);
 
     protected override void Dispose(bool disposing)
     {
@@ -234,18 +236,15 @@ internal sealed class MattedRowMapper(MattedSchema schema, FrameFormat format, M
 
     private sealed class MattedRow(DataViewRow input, MattedSchema schema, FrameFormat format, FrameStream? stream) : DataViewRow
     {
-        private readonly MattedGetters? _getters = stream is null ? null : new MattedGetters(schema, format, input, stream);
+        private readonly MattedGetters _getters = new(schema, format, input, stream);
 
         public override DataViewSchema Schema => schema.Output;
         public override long Position => input.Position;
         public override long Batch => input.Batch;
         public override ValueGetter<DataViewRowId> GetIdGetter() => input.GetIdGetter();
 
-        public override bool IsColumnActive(DataViewSchema.Column column) =>
-            column.Index < schema.Input.Count ? input.IsColumnActive(schema.Input[column.Index]) : _getters is not null;
-
-        public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column) =>
-            _getters?.GetGetter<TValue>(column) ?? input.GetGetter<TValue>(schema.Input[column.Index]);
+        public override bool IsColumnActive(DataViewSchema.Column column) => _getters.IsColumnActive(column);
+        public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column) => _getters.GetGetter<TValue>(column);
 
         protected override void Dispose(bool disposing)
         {
