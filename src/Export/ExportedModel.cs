@@ -14,6 +14,9 @@ public sealed class ExportedModel(ModelProto model, IReadOnlyList<BinaryNodeInfo
 
     public byte[] ToBytes() => Model.ToByteArray();
 
+    /// <summary>The still variant (<see cref="StillModel"/>): one image in, fgr and pha out.</summary>
+    public ExportedModel ToStill() => new(StillModel.From(Model), BinaryNodes, [.. Metadata, ("still", "true")]);
+
     /// <summary>
     /// Writes the file next to its destination under a temporary name and renames it into place, so a crash or
     /// Ctrl-C never leaves a truncated .onnx where a good one was expected.

@@ -14,18 +14,12 @@ namespace BiVM.Estimators.Tests;
 public sealed class ApplyBiVMTests : IDisposable
 {
     private const int W = 6, H = 4;
-    private readonly string _dir = Directory.CreateTempSubdirectory("bivm-mlnet-").FullName;
-    private readonly string _counter, _luma;
+    private readonly TestModelFolder _models = new();
+    private string _dir => _models.Dir;
+    private string _counter => _models.Counter;
+    private string _luma => _models.Luma;
 
-    public ApplyBiVMTests()
-    {
-        _counter = Path.Combine(_dir, "counter.onnx");
-        _luma = Path.Combine(_dir, "luma.onnx");
-        File.WriteAllBytes(_counter, ContractTestModels.FrameCounter());
-        File.WriteAllBytes(_luma, ContractTestModels.LumaKeyWithCounter());
-    }
-
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
+    public void Dispose() => _models.Dispose();
 
     public sealed class RawFrame
     {
@@ -46,7 +40,7 @@ public sealed class ApplyBiVMTests : IDisposable
 
     private static RawFrame Raw(byte value, bool start = false) => new() { Pixels = Enumerable.Repeat(value, 3 * W * H).ToArray(), Start = start };
 
-    private BiVMOptions RawOptions(string model, string? newStream = null) =>
+    private static BiVMOptions RawOptions(string model, string? newStream = null) =>
         new() { ModelPath = model, InputColumnName = nameof(RawFrame.Pixels), Width = W, Height = H, NewStreamColumnName = newStream, IntraOpThreads = 1 };
 
     private static float[] FirstAlphas(MLContext ml, IDataView data) =>
@@ -131,15 +125,48 @@ public sealed class ApplyBiVMTests : IDisposable
     {
         var ml = new MLContext(seed: 1);
         var data = ml.Data.LoadFromEnumerable(new[] { Raw(1) });
-        var e1 = Assert.ThrowsAny<ArgumentException>(() => ml.Transforms.ApplyBiVM(RawOptions(_luma) with { InputColumnName = "Nope" }).Fit(data));
-        Assert.Contains("'Nope' not found", e1.Message);
-        var e2 = Assert.ThrowsAny<ArgumentException>(() => ml.Transforms.ApplyBiVM(RawOptions(_luma) with { InputColumnName = nameof(RawFrame.Start) }).Fit(data));
-        Assert.Contains("expected an MLImage", e2.Message);
-        var e3 = Assert.ThrowsAny<ArgumentException>(() => ml.Transforms.ApplyBiVM(RawOptions(_luma) with { Width = null }).Fit(data));
-        Assert.Contains("Width and Height", e3.Message);
+        var e1 = Assert.Throws<ArgumentOutOfRangeException>(() => ml.Transforms.ApplyBiVM(RawOptions(_luma) with { InputColumnName = "Nope" }).Fit(data));
+        Assert.Contains("Schema mismatch for input column 'Nope': column not found", e1.Message);
+        var e2 = Assert.Throws<ArgumentOutOfRangeException>(() => ml.Transforms.ApplyBiVM(RawOptions(_luma) with { InputColumnName = nameof(RawFrame.Start) }).Fit(data));
+        Assert.Contains("Schema mismatch for input column 'Start': expected an image (LoadImages, ResizeImages) or a vector of Byte or Single (ExtractPixels, raw RGB), got Boolean", e2.Message);
+        var e3 = Assert.Throws<ArgumentOutOfRangeException>(() => ml.Transforms.ApplyBiVM(RawOptions(_luma) with { Width = W + 1 }).Fit(data));
+        Assert.Contains($"column 'Pixels' holds {3 * W * H} values per row, a {W + 1}×{H} RGB frame has {3 * (W + 1) * H}", e3.Message);
+        var e4 = Assert.Throws<ArgumentOutOfRangeException>(() => ml.Transforms.ApplyBiVM(RawOptions(_luma, newStream: nameof(RawFrame.Pixels))).Fit(data));
+        Assert.Contains("Schema mismatch for input column 'Pixels': expected Boolean (the new-stream column)", e4.Message);
+        var variable = ml.Data.LoadFromEnumerable(new[] { new VariableBytes { Pixels = new byte[3 * W * H] } });
+        var e5 = Assert.Throws<ArgumentException>(() => ml.Transforms.ApplyBiVM(RawOptions(_luma) with { Width = null }).Fit(variable));
+        Assert.Contains("column 'Pixels' (Vector<Byte>) holds raw pixels of no stated size: set BiVMOptions.Width and Height", e5.Message);
         string identity = Path.Combine(_dir, "identity.onnx");
         File.WriteAllBytes(identity, ContractTestModels.NotAMattingModel());
-        var e4 = Assert.Throws<UserInputException>(() => ml.Transforms.ApplyBiVM(RawOptions(identity)).Fit(data));
-        Assert.Contains("identity.onnx: not a BiVM/RVM matting model", e4.Message);
+        var e6 = Assert.Throws<UserInputException>(() => ml.Transforms.ApplyBiVM(RawOptions(identity)).Fit(data));
+        Assert.Contains("identity.onnx: not a BiVM/RVM matting model", e6.Message);
+    }
+
+    // SchemaShape.Create is internal to ML.NET: a custom mapping from no columns describes a row class.
+    private static SchemaShape ShapeOf<T>(MLContext ml) where T : class, new() =>
+        ml.Transforms.CustomMapping<EmptyRow, T>((_, _) => { }, contractName: null).GetOutputSchema(new SchemaShape([]));
+
+    public sealed class EmptyRow;
+
+    public sealed class VariableBytes
+    {
+        [VectorType] public byte[] Pixels { get; set; } = [];
+    }
+
+    [Fact]
+    public void Estimator_schema_states_the_outputs_and_checks_the_inputs()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromEnumerable(new[] { Raw(1) });
+        var shape = ml.Transforms.ApplyBiVM(RawOptions(_luma)).GetOutputSchema(ShapeOf<RawFrame>(ml));
+        var alpha = shape.Single(c => c.Name == "Alpha");
+        Assert.Equal((SchemaShape.Column.VectorKind.Vector, NumberDataViewType.Single), (alpha.Kind, (NumberDataViewType)alpha.ItemType));
+        Assert.Equal(SchemaShape.Column.VectorKind.Vector, shape.Single(c => c.Name == "Foreground").Kind);
+        Assert.DoesNotContain(shape, c => c.Name.StartsWith("__bivm", StringComparison.Ordinal));
+        Assert.Throws<ArgumentOutOfRangeException>(() => ml.Transforms.ApplyBiVM(RawOptions(_luma) with { InputColumnName = nameof(RawFrame.Start) }).GetOutputSchema(ShapeOf<RawFrame>(ml)));
+
+        var schema = ml.Transforms.ApplyBiVM(RawOptions(_luma)).Fit(data).GetOutputSchema(data.Schema);
+        Assert.Equal(new[] { H, W }, ((VectorDataViewType)schema["Alpha"].Type).Dimensions.ToArray());
+        Assert.Equal(new[] { 3, H, W }, ((VectorDataViewType)schema["Foreground"].Type).Dimensions.ToArray());
     }
 }

@@ -10,8 +10,9 @@ using BiVM.Training;
 namespace BiVM.Cli.Commands;
 
 /// <summary>
-/// <c>bivm export --family FAMILY --weights FILE --out FILE [--lowered]</c>: writes a trained network (model.bin with
-/// its model.json) to ONNX with the RVM graph I/O (docs/export.md). <c>--random-seed N</c> instead exports freshly
+/// <c>bivm export --family FAMILY --weights FILE --out FILE [--lowered] [--still]</c>: writes a trained network (model.bin
+/// with its model.json) to ONNX with the RVM graph I/O (docs/export.md); <c>--still</c> writes the stateless variant for
+/// single images (<see cref="StillModel"/>). <c>--random-seed N</c> instead exports freshly
 /// initialised weights (for tests and size checks; the file says so in its metadata). The file is written under a
 /// temporary name and renamed into place; a summary lists node counts per op type, file size and FLOPs.
 /// </summary>
@@ -25,10 +26,11 @@ internal static class ExportCommand
         var fullPrecision = new Option<bool>("--full-precision") { Description = "With --random-seed: the 32-bit bivm (with --weights, model.json decides)." };
         var output = new Option<string>("--out") { Description = "Output .onnx file.", HelpName = "FILE", Required = true };
         var lowered = new Option<bool>("--lowered") { Description = "Standard ONNX ops only (ai.bivm ops lowered): runs in any ONNX runtime." };
+        var still = new Option<bool>("--still") { Description = "A stateless file for single images (src in; fgr, pha out; the first frame's state), for ML.NET's ApplyOnnxModel." };
         var trainingSeed = new Option<long?>("--training-seed") { Description = "Training data seed for the metadata (default: from the run folder's config.json)." };
         var trainingSteps = new Option<long?>("--training-steps") { Description = "Training steps for the metadata (default: from the run folder)." };
         var command = new Command("export", "Export a model to ONNX (ai.bivm custom ops, or --lowered).");
-        foreach (var option in new Option[] { family, weights, randomSeed, fullPrecision, output, lowered, trainingSeed, trainingSteps }) command.Options.Add(option);
+        foreach (var option in new Option[] { family, weights, randomSeed, fullPrecision, output, lowered, still, trainingSeed, trainingSteps }) command.Options.Add(option);
         command.Validators.Add(result =>
         {
             bool fromWeights = result.GetResult(weights) is not null;
@@ -52,6 +54,7 @@ internal static class ExportCommand
                 WeightsSource = weightsPath is null ? $"random initialisation, seed {parse.GetValue(randomSeed)} (untrained)" : Path.GetFullPath(weightsPath),
             };
             var exported = MattingExporter.Export(network, options);
+            if (parse.GetValue(still)) exported = exported.ToStill();
             long size = exported.Save(outPath);
             parse.InvocationConfiguration.Output.Write(Summary(network, exported, outPath, size, options));
             return ExitCodes.Ok;
@@ -86,7 +89,7 @@ internal static class ExportCommand
         var cost = CostCounter.Measure(network, 288, 512);
         var lines = new List<string>
         {
-            string.Create(c, $"wrote {Path.GetFullPath(path)}: {network.Config.Family.ToCliName()}{(network.Config.FullPrecision ? " (32-bit)" : "")}, {(options.Lowered ? "lowered (standard ops only)" : "ai.bivm custom ops")}"),
+            string.Create(c, $"wrote {Path.GetFullPath(path)}: {network.Config.Family.ToCliName()}{(network.Config.FullPrecision ? " (32-bit)" : "")}, {(options.Lowered ? "lowered (standard ops only)" : "ai.bivm custom ops")}{(exported.Metadata.Any(m => m.Key == "still") ? ", still (src → fgr, pha; no recurrent state)" : "")}"),
             string.Create(c, $"  weights: {options.WeightsSource}"),
             string.Create(c, $"  training data seed {options.TrainingSeed?.ToString(c) ?? "unknown"}, steps {options.TrainingSteps?.ToString(c) ?? "unknown"}"),
             string.Create(c, $"  file size {size} bytes ({size / 1e6:F3} MB), initializers {exported.InitializerBytes} bytes"),

@@ -1,109 +1,105 @@
 using BiVM.Estimators.Video;
 using Microsoft.ML;
 using Microsoft.ML.Data;
-using Microsoft.ML.Transforms.Image;
 
 namespace BiVM.Estimators.MLNet;
 
 /// <summary>
-/// Estimator of the BiVM matting transform. <see cref="Fit"/> checks the input column and the model,
-/// then composes public ML.NET transforms: constants, a value mapping that stores the model bytes and
-/// options in the pipeline, a stateful custom mapping that mattes the rows of a cursor in order with
-/// the recurrent state carried, and column copies/drops. Because only public transforms are used,
-/// <c>mlContext.Model.Save</c>/<c>Load</c> round-trip the fitted pipeline exactly (register this
-/// assembly with <c>mlContext.ComponentCatalog.RegisterAssembly</c> before loading in a new process).
+/// Estimator of the BiVM matting transform: an alpha matte and a foreground for every frame row, by a recurrent
+/// matting network (BiVM, RVM or RVM-ReActNet, as an ONNX file) run by ONNX Runtime with the <c>ai.bivm</c> ops.
+/// Made by <see cref="BiVMCatalog.ApplyBiVM(TransformsCatalog, BiVMOptions)"/>.
 /// </summary>
+/// <remarks>
+/// <format type="text/markdown"><![CDATA[
+/// ### Estimator characteristics
+/// |  |  |
+/// | -- | -- |
+/// | Does this estimator need to look at the data to train its parameters? | No: `Fit` checks the columns and loads the model |
+/// | Input column data type | An image of any size (`LoadImages`, `ResizeImages`); or a vector of `Byte` or `Single` with 3·W·H RGB values (`ExtractPixels`, raw RGB24), planar or interleaved (`BiVMOptions.PixelLayout`), scaled into 0..1 by `BiVMOptions.PixelScale` |
+/// | Optional input | A `Boolean` new-stream column: true on the first frame of each video |
+/// | Output columns | Alpha: vector of `Single`, H·W values in 0..1, row-major, dimensions [H, W]; Foreground: vector of `Single`, 3·H·W values in 0..1, planar RGB, dimensions [3, H, W]. Of variable size when the frame size is not known from the schema (images of any size) |
+/// | Stateful | Yes: the rows of one cursor, or the `Predict` calls of one prediction engine, are one video, matted in order with the recurrent state carried |
+/// | Exportable to ONNX | No (the model is already ONNX; for independent images, see `bivm export --still` and `ApplyOnnxModel` with `UseBiVMOps`) |
+///
+/// The outputs turn back into images with ML.NET's `ConvertToImage`: for the foreground,
+/// `ConvertToImage(H, W, "ForegroundImage", "Foreground", scaleImage: 255f)`; for the alpha matte as a grey image,
+/// concatenate the alpha column three times (`Concatenate("Grey", "Alpha", "Alpha", "Alpha")`) and convert that.
+/// ]]></format>
+/// </remarks>
 public sealed class BiVMEstimator : IEstimator<BiVMTransformer>
 {
     private readonly TransformsCatalog _catalog;
 
     internal BiVMEstimator(TransformsCatalog catalog, BiVMOptions options)
     {
+        ArgumentNullException.ThrowIfNull(options);
         _catalog = catalog;
         Options = options;
         new VideoMatterOptions { DownsampleRatio = options.DownsampleRatio, IntraOpThreads = options.IntraOpThreads }.Validate();
         if (options.Width is <= 0 || options.Height is <= 0)
             throw new ArgumentOutOfRangeException(nameof(options), $"BiVM: frame size must be positive, got {options.Width}×{options.Height}");
+        if (options.PixelScale is { } scale && !(scale > 0f && float.IsFinite(scale)))
+            throw new ArgumentOutOfRangeException(nameof(options), $"BiVM: PixelScale must be a positive number, got {scale}");
     }
 
+    /// <summary>The options of this estimator.</summary>
     public BiVMOptions Options { get; }
 
+    /// <summary>Checks the input columns, loads the model (a file that is not a matting model fails here, naming it) and returns the transformer.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The frame or new-stream column is missing or of the wrong type.</exception>
+    /// <exception cref="BiVM.Contracts.UserInputException">The model file is missing or not a matting model.</exception>
     public BiVMTransformer Fit(IDataView input)
     {
-        var kind = FrameKind(input.Schema);
-        CheckStreamColumn(input.Schema);
+        var frame = input.Schema.GetColumnOrNull(Options.InputColumnName)
+            ?? throw new ArgumentOutOfRangeException(nameof(input), $"Schema mismatch for input column '{Options.InputColumnName}': column not found (columns: {string.Join(", ", input.Schema.Select(c => c.Name))})");
+        var format = FrameFormat.Resolve(frame, Options);
+        _ = new MattedSchema(input.Schema, Options, format);   // the new-stream column, checked before the model loads
         byte[] model = MattingSession.LoadModel(new VideoMatterOptions { ModelPath = Options.ModelPath });
-        string modelName = Options.ModelPath ?? DefaultModel.Name;
-        using (new MattingSession(model, modelName, 1)) { }   // a bad model fails here, naming the file
-        var blob = new ModelBlob(new BlobOptions(modelName, Options.Width, Options.Height, Options.DownsampleRatio, Options.IntraOpThreads), model).ToBytes();
-
-        var pipeline = BuildPipeline(kind, blob);
-        return new BiVMTransformer(pipeline.Fit(input));
+        var blob = new ModelBlob(new BlobOptions(Options.ModelPath ?? DefaultModel.Name, format, Options.DownsampleRatio, Options.IntraOpThreads), model);
+        var session = new MattingSession(model, blob.Options.ModelName, Options.IntraOpThreads);
+        try
+        {
+            return new BiVMTransformer(Options, new ModelSession(blob, session), SavedForm.Build(_catalog, input, Options, blob));
+        }
+        catch
+        {
+            session.Dispose();
+            throw;
+        }
     }
 
-    /// <summary>The input schema plus the alpha and foreground columns (variable-size Single vectors).</summary>
+    /// <summary>The input schema plus the alpha and foreground columns (vectors of Single).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The frame or new-stream column is missing or of the wrong type.</exception>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
-        var column = inputSchema.FirstOrDefault(c => c.Name == Options.InputColumnName);
-        if (column.Name is null)
-            throw new ArgumentOutOfRangeException(nameof(inputSchema), $"BiVM: input column '{Options.InputColumnName}' not found");
-        var kind = column.ItemType is ImageDataViewType ? FrameColumnKind.Image
-            : column.Kind != SchemaShape.Column.VectorKind.Scalar && column.ItemType == NumberDataViewType.Byte ? FrameColumnKind.Rgb24
-            : column.Kind != SchemaShape.Column.VectorKind.Scalar && column.ItemType == NumberDataViewType.Single ? FrameColumnKind.PlanarFloat
-            : throw new ArgumentOutOfRangeException(nameof(inputSchema), $"BiVM: input column '{Options.InputColumnName}' has type {column.ItemType}; expected an MLImage, or a vector of Byte or Single");
-        // The composed pipeline describes its own output; the model blob plays no part in the schema.
-        return BuildPipeline(kind, []).GetOutputSchema(inputSchema);
+        var columns = inputSchema.GroupBy(c => c.Name).ToDictionary(g => g.Key, g => g.Last());
+        if (!columns.TryGetValue(Options.InputColumnName, out var frame))
+            throw new ArgumentOutOfRangeException(nameof(inputSchema), $"Schema mismatch for input column '{Options.InputColumnName}': column not found");
+        FrameFormat.Check(frame);
+        if (Options.NewStreamColumnName is { } name && (!columns.TryGetValue(name, out var stream) || stream.ItemType != BooleanDataViewType.Instance || stream.Kind != SchemaShape.Column.VectorKind.Scalar))
+            throw new ArgumentOutOfRangeException(nameof(inputSchema), $"Schema mismatch for input column '{name}': expected Boolean (the new-stream column)");
+        bool known = frame.ItemType is Microsoft.ML.Transforms.Image.ImageDataViewType { Width: > 0, Height: > 0 }
+            || frame.Kind == SchemaShape.Column.VectorKind.Vector || Options.Width is not null && Options.Height is not null;
+        // SchemaShape columns cannot be made outside ML.NET, and a shape records only kind and item type: public
+        // transforms describe the two outputs, a known-size vector (Concatenate of a scalar) or a variable one.
+        string helper = known ? ShapeHelper.Scalar : ShapeHelper.Variable;
+        return _catalog.CustomMapping<NoColumns, ShapeHelper>((_, _) => { }, contractName: null)
+            .Append(_catalog.Concatenate(Options.AlphaColumnName, helper))
+            .Append(_catalog.Concatenate(Options.ForegroundColumnName, helper))
+            .Append(_catalog.DropColumns(ShapeHelper.Scalar, ShapeHelper.Variable))
+            .GetOutputSchema(inputSchema);
     }
+}
 
-    private IEstimator<ITransformer> BuildPipeline(FrameColumnKind kind, byte[] blob)
-    {
-        IEstimator<ITransformer> pipeline = _catalog.CustomMapping<NoColumns, ConstantColumns>(Contracts.Constant, Contracts.Constants)
-            .Append(_catalog.Conversion.MapValue(Columns.Model, new[] { new KeyValuePair<string, byte[]>(Columns.KeyValue, blob) }, Columns.Key))
-            .Append(_catalog.CopyColumns(Columns.Frame, Options.InputColumnName));
-        if (Options.NewStreamColumnName is { } stream) pipeline = pipeline.Append(_catalog.CopyColumns(Columns.NewStream, stream));
-        pipeline = kind switch
-        {
-            FrameColumnKind.Image => pipeline.Append(Matte(new ImageMatteFactory(), Contracts.Image)),
-            FrameColumnKind.Rgb24 => pipeline.Append(Matte(new Rgb24MatteFactory(), Contracts.Bytes)),
-            _ => pipeline.Append(Matte(new PlanarFloatMatteFactory(), Contracts.Floats)),
-        };
-        return pipeline
-            .Append(_catalog.CopyColumns(Options.AlphaColumnName, Columns.Alpha))
-            .Append(_catalog.CopyColumns(Options.ForegroundColumnName, Columns.Foreground))
-            .Append(_catalog.DropColumns(Columns.All));
-    }
+/// <summary>Infrastructure of <see cref="BiVMEstimator.GetOutputSchema"/>: columns whose shapes the outputs copy.</summary>
+[System.ComponentModel.EditorBrowsable(System.ComponentModel.EditorBrowsableState.Never)]
+public sealed class ShapeHelper
+{
+    internal const string Scalar = "__bivm_shape_scalar", Variable = "__bivm_shape_variable";
 
-    private IEstimator<ITransformer> Matte<TRow>(MatteFactory<TRow> factory, string contract) where TRow : class, IFrameRow, new() =>
-        _catalog.StatefulCustomMapping(factory.GetMapping(), factory.GetStateInitAction(), contract);
+    /// <summary>A scalar: concatenated, a vector of known size.</summary>
+    [ColumnName(Scalar)] public float ScalarValue { get; set; }
 
-    private FrameColumnKind FrameKind(DataViewSchema schema)
-    {
-        var column = schema.GetColumnOrNull(Options.InputColumnName)
-            ?? throw new ArgumentOutOfRangeException(nameof(schema), $"BiVM: input column '{Options.InputColumnName}' not found (columns: {string.Join(", ", schema.Select(c => c.Name))})");
-        if (column.Type is ImageDataViewType) return FrameColumnKind.Image;
-        if (column.Type is VectorDataViewType vector)
-        {
-            if (vector.ItemType == NumberDataViewType.Byte) return CheckRawSize(FrameColumnKind.Rgb24);
-            if (vector.ItemType == NumberDataViewType.Single) return CheckRawSize(FrameColumnKind.PlanarFloat);
-        }
-        throw new ArgumentOutOfRangeException(nameof(schema), $"BiVM: input column '{Options.InputColumnName}' has type {column.Type}; expected an MLImage, a vector of Byte (interleaved RGB) or a vector of Single (planar RGB in 0..1)");
-    }
-
-    private FrameColumnKind CheckRawSize(FrameColumnKind kind)
-    {
-        if (Options.Width is null || Options.Height is null)
-            throw new ArgumentException($"BiVM: column '{Options.InputColumnName}' holds raw pixels: set BiVMOptions.Width and Height");
-        return kind;
-    }
-
-    private void CheckStreamColumn(DataViewSchema schema)
-    {
-        if (Options.NewStreamColumnName is not { } name) return;
-        var column = schema.GetColumnOrNull(name)
-            ?? throw new ArgumentOutOfRangeException(nameof(schema), $"BiVM: new-stream column '{name}' not found");
-        if (column.Type != BooleanDataViewType.Instance)
-            throw new ArgumentOutOfRangeException(nameof(schema), $"BiVM: new-stream column '{name}' has type {column.Type}; expected Boolean");
-    }
-
-    private enum FrameColumnKind { Image, Rgb24, PlanarFloat }
+    /// <summary>A vector of variable size.</summary>
+    [ColumnName(Variable)] [VectorType] public float[] VariableValue { get; set; } = [];
 }

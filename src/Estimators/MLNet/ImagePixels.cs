@@ -10,7 +10,7 @@ internal static class ImagePixels
     /// again where 0 &lt; alpha &lt; 255, so a translucent pixel is matted by its colour, not its darkened
     /// premultiplied value; fully transparent pixels read as black.
     /// </summary>
-    public static float[] ToPlanarRgb(MLImage image)
+    public static (float[] Planar, int Width, int Height) ToPlanarRgb(MLImage image)
     {
         var pixels = image.Pixels;
         int n = image.Width * image.Height;
@@ -18,7 +18,7 @@ internal static class ImagePixels
         {
             MLPixelFormat.Rgba32 => (0, 1, 2),
             MLPixelFormat.Bgra32 => (2, 1, 0),
-            _ => throw new NotSupportedException($"BiVM transform: MLImage pixel format {image.PixelFormat} is not supported"),
+            _ => throw new NotSupportedException($"BiVM: MLImage pixel format {image.PixelFormat} is not supported"),
         };
         var planar = new float[3 * n];
         for (int i = 0; i < n; i++)
@@ -29,6 +29,6 @@ internal static class ImagePixels
             planar[n + i] = Math.Min(pixels[4 * i + g] * scale, 1f);
             planar[2 * n + i] = Math.Min(pixels[4 * i + b] * scale, 1f);
         }
-        return planar;
+        return (planar, image.Width, image.Height);
     }
 }

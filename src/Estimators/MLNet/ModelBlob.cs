@@ -7,12 +7,12 @@ namespace BiVM.Estimators.MLNet;
 
 /// <summary>
 /// What a fitted BiVM transform must remember: the model bytes and the run options, in one byte
-/// vector stored by a ValueMapping transform of the pipeline (so ML.NET's own Save/Load keeps it).
+/// vector stored by a ValueMapping transform of the saved form (so ML.NET's own Save/Load keeps it).
 /// Layout: "BIVM" magic, int32 version, int32 JSON length, JSON options, model bytes.
 /// </summary>
 internal sealed record ModelBlob(BlobOptions Options, byte[] Model)
 {
-    private const int Version = 1;
+    private const int Version = 2;   // 2: the frame format travels with the model
     private static ReadOnlySpan<byte> Magic => "BIVM"u8;
 
     public byte[] ToBytes()
@@ -30,15 +30,15 @@ internal sealed record ModelBlob(BlobOptions Options, byte[] Model)
     public static ModelBlob Parse(ReadOnlySpan<byte> bytes)
     {
         if (bytes.Length < 12 || !bytes[..4].SequenceEqual(Magic))
-            throw new InvalidDataException("BiVM transform: the stored model blob is not a BiVM blob");
+            throw new InvalidDataException("BiVM: the stored model blob is not a BiVM blob");
         int version = BinaryPrimitives.ReadInt32LittleEndian(bytes[4..]);
-        if (version != Version) throw new InvalidDataException($"BiVM transform: stored blob version {version}, this build reads {Version}");
+        if (version != Version) throw new InvalidDataException($"BiVM: stored blob version {version}, this build reads {Version}");
         int jsonLength = BinaryPrimitives.ReadInt32LittleEndian(bytes[8..]);
         var options = JsonSerializer.Deserialize<BlobOptions>(bytes.Slice(12, jsonLength))
-            ?? throw new InvalidDataException("BiVM transform: empty options in the stored blob");
+            ?? throw new InvalidDataException("BiVM: empty options in the stored blob");
         return new ModelBlob(options, bytes[(12 + jsonLength)..].ToArray());
     }
 }
 
 /// <summary>The run options that travel with the model.</summary>
-internal sealed record BlobOptions(string ModelName, int? Width, int? Height, float? DownsampleRatio, int IntraOpThreads);
+internal sealed record BlobOptions(string ModelName, FrameFormat Format, float? DownsampleRatio, int IntraOpThreads);

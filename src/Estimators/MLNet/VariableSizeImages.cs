@@ -24,5 +24,6 @@ public static class VariableSizeImages
         return true;
     });
 
+    /// <summary>Registers MLImage as an image type of any size; once per process, later calls do nothing.</summary>
     public static void Register() => _ = Registered.Value;
 }

@@ -11,8 +11,17 @@ namespace BiVM.Estimators.Video;
 /// </summary>
 public sealed class MattingSession : IDisposable
 {
+    private static int s_live;
     private readonly SessionOptions _sessionOptions;
+    private int _disposed;
 
+    /// <summary>
+    /// Sessions created and not yet disposed, in this process. A service that mattes for days must see this stay
+    /// flat; the ML.NET transform's leak test reads it.
+    /// </summary>
+    public static int LiveCount => Volatile.Read(ref s_live);
+
+    /// <summary>The ONNX Runtime session (ai.bivm ops registered).</summary>
     public InferenceSession Session { get; }
 
     /// <summary>The model file, or <see cref="DefaultModel.Name"/>.</summary>
@@ -21,6 +30,7 @@ public sealed class MattingSession : IDisposable
     /// <summary>Model family and producer from the file's metadata, when it has them.</summary>
     public IReadOnlyDictionary<string, string> Metadata { get; }
 
+    /// <summary>A session over the model the options name (the file, or the default model).</summary>
     public MattingSession(VideoMatterOptions options)
         : this(LoadModel(options), options.ModelPath ?? DefaultModel.Name, options.IntraOpThreads)
     {
@@ -34,6 +44,7 @@ public sealed class MattingSession : IDisposable
         try
         {
             Session = new InferenceSession(model, _sessionOptions);
+            Interlocked.Increment(ref s_live);
         }
         catch (OnnxRuntimeException e)
         {
@@ -84,9 +95,15 @@ public sealed class MattingSession : IDisposable
                 throw new UserInputException($"{ModelName}: not a BiVM/RVM matting model: it has no output '{name}' (outputs: {string.Join(", ", Session.OutputMetadata.Keys)})");
     }
 
+    /// <summary>Releases the session and its native memory; later calls do nothing.</summary>
     public void Dispose()
     {
-        Session?.Dispose();
+        if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
+        if (Session is not null)
+        {
+            Session.Dispose();
+            Interlocked.Decrement(ref s_live);
+        }
         _sessionOptions.Dispose();
     }
 }

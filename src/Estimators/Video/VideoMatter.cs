@@ -29,6 +29,7 @@ public sealed class VideoMatter : IDisposable
     private int _width, _height;
     private int _busy;
 
+    /// <summary>A stream over its own session, loaded from the options' model (the default model when null).</summary>
     public VideoMatter(VideoMatterOptions? options = null)
         : this(new MattingSession(options ?? new VideoMatterOptions()), ownsSession: true, (options ?? new VideoMatterOptions()).DownsampleRatio)
     {
@@ -52,6 +53,7 @@ public sealed class VideoMatter : IDisposable
     /// <summary>Frames processed since the state was last reset.</summary>
     public int FramesSinceReset { get; private set; }
 
+    /// <summary>The model file, or <see cref="DefaultModel.Name"/>.</summary>
     public string ModelName => _session.ModelName;
 
     /// <summary>Forgets the recurrent state: the next frame starts a new stream.</summary>
@@ -168,6 +170,7 @@ public sealed class VideoMatter : IDisposable
         }
     }
 
+    /// <summary>Releases the stream's state and run options, and the session if this matter made it.</summary>
     public void Dispose()
     {
         Reset();

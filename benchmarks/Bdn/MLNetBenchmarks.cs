@@ -1,0 +1,108 @@
+using BenchmarkDotNet.Attributes;
+using BiVM.Estimators.MLNet;
+using BiVM.Estimators.Video;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+
+namespace BiVM.Benchmarks.Bdn;
+
+/// <summary>
+/// The ML.NET path against <see cref="VideoMatter"/> on the same frames: a clip of 512×288 RGB24 frames through the
+/// shipped BiVM, with <see cref="VideoMatter.ProcessRgb24"/> directly and through ML.NET, doing the same work: a
+/// <c>Transform</c> pass is one new stream per clip (as <see cref="VideoMatterClip"/>, which resets), a prediction
+/// engine one stream across all its calls (as <see cref="VideoMatterStream"/>, which never resets). A stream's first
+/// frame costs more (ONNX Runtime plans buffers again when the state's shape changes). Times are per frame.
+/// `dotnet run -c Release --project benchmarks -- --filter '*MLNetBenchmarks*'`.
+/// </summary>
+public class MLNetBenchmarks
+{
+    private const int Width = 512, Height = 288, Frames = 8;
+    private readonly MLContext _ml = new(seed: 1);
+    private Frame[] _clip = [];
+    private IDataView _data = null!;
+    private VideoMatter _matter = null!;
+    private BiVMTransformer _transformer = null!;
+    private PredictionEngine<Frame, Matte> _engine = null!;
+
+    [Params(1)]
+    public int Threads { get; set; }
+
+    public sealed class Frame
+    {
+        [VectorType(3 * Width * Height)] public byte[] Pixels { get; set; } = [];
+    }
+
+    public sealed class Matte
+    {
+        [VectorType] public float[] Alpha { get; set; } = [];
+    }
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        // A moving test card: smooth colours shifted a little each frame, as in ModelBenchmarks.
+        _clip = Enumerable.Range(0, Frames).Select(t =>
+        {
+            var rgb = new byte[3 * Width * Height];
+            for (int y = 0; y < Height; y++)
+                for (int x = 0; x < Width; x++)
+                    for (int c = 0; c < 3; c++)
+                        rgb[3 * (y * Width + x) + c] = (byte)(127.5f + 100f * MathF.Sin(0.05f * (x + 4 * t) + 0.07f * y + c));
+            return new Frame { Pixels = rgb };
+        }).ToArray();
+        _data = _ml.Data.LoadFromEnumerable(_clip);
+        _matter = new VideoMatter(new VideoMatterOptions { IntraOpThreads = Threads });
+        _transformer = _ml.Transforms.ApplyBiVM(new BiVMOptions { InputColumnName = "Pixels", Width = Width, Height = Height, IntraOpThreads = Threads }).Fit(_data);
+        _engine = _ml.Model.CreatePredictionEngine<Frame, Matte>(_transformer, new PredictionEngineOptions { OwnsTransformer = false });
+        VideoMatterClip();   // sessions warm, buffers allocated
+        TransformPass();
+        EnginePredict();
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _engine.Dispose();
+        _transformer.Dispose();
+        _matter.Dispose();
+    }
+
+    [Benchmark(Baseline = true, OperationsPerInvoke = Frames)]
+    public float VideoMatterClip()
+    {
+        _matter.Reset();
+        return VideoMatterStream();
+    }
+
+    [Benchmark(OperationsPerInvoke = Frames)]
+    public float VideoMatterStream()
+    {
+        float sum = 0;
+        foreach (var frame in _clip) sum += _matter.ProcessRgb24(frame.Pixels, Width, Height).Alpha[0];
+        return sum;
+    }
+
+    [Benchmark(OperationsPerInvoke = Frames)]
+    public float TransformPass()
+    {
+        var output = _transformer.Transform(_data);
+        using var cursor = output.GetRowCursor([output.Schema["Alpha"]]);
+        var alpha = cursor.GetGetter<VBuffer<float>>(output.Schema["Alpha"]);
+        VBuffer<float> value = default;
+        float sum = 0;
+        while (cursor.MoveNext())
+        {
+            alpha(ref value);
+            sum += value.GetValues()[0];
+        }
+        return sum;
+    }
+
+    [Benchmark(OperationsPerInvoke = Frames)]
+    public float EnginePredict()
+    {
+        float sum = 0;
+        foreach (var frame in _clip) sum += _engine.Predict(frame).Alpha[0];
+        return sum;
+    }
+}

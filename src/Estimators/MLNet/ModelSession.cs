@@ -1,0 +1,102 @@
+using BiVM.Estimators.Video;
+
+namespace BiVM.Estimators.MLNet;
+
+/// <summary>
+/// The one ONNX Runtime session of a BiVM transform, shared by all its streams (ONNX Runtime allows concurrent
+/// runs on one session), and the streams opened on it. <see cref="Dispose"/> closes the open streams and releases
+/// the session; a stream opened afterwards loads the session again from the bytes kept here. That is what makes
+/// ML.NET's default prediction engine usable: disposing an engine disposes the transformer it was made from
+/// (<c>PredictionEngineOptions.OwnsTransformer</c> is true by default).
+/// </summary>
+internal sealed class ModelSession(ModelBlob blob) : IDisposable
+{
+    private readonly Lock _lock = new();
+    // Weak: a stream dropped without Dispose (an engine never disposed) must stay collectable; its finalizer frees it.
+    private readonly List<WeakReference<FrameStream>> _streams = [];
+    private MattingSession? _session;
+
+    public ModelBlob Blob { get; } = blob;
+
+    /// <summary>Wraps a session already loaded (the one <c>Fit</c> opened to check the model).</summary>
+    public ModelSession(ModelBlob blob, MattingSession loaded) : this(blob) => _session = loaded;
+
+    /// <summary>A new stream: its own recurrent state, over the shared session.</summary>
+    public FrameStream Open()
+    {
+        lock (_lock)
+        {
+            _session ??= new MattingSession(Blob.Model, Blob.Options.ModelName, Blob.Options.IntraOpThreads);
+            var stream = new FrameStream(this, new VideoMatter(_session, Blob.Options.DownsampleRatio));
+            _streams.RemoveAll(w => !w.TryGetTarget(out _));
+            _streams.Add(new WeakReference<FrameStream>(stream));
+            return stream;
+        }
+    }
+
+    internal void Closed(FrameStream stream)
+    {
+        lock (_lock) _streams.RemoveAll(w => !w.TryGetTarget(out var s) || ReferenceEquals(s, stream));
+    }
+
+    public void Dispose()
+    {
+        List<FrameStream> open;
+        lock (_lock)
+        {
+            open = _streams.Select(w => w.TryGetTarget(out var s) ? s : null).OfType<FrameStream>().ToList();
+            _streams.Clear();
+        }
+        foreach (var stream in open) stream.Close(byOwner: true);
+        lock (_lock)
+        {
+            _session?.Dispose();
+            _session = null;
+        }
+    }
+}
+
+/// <summary>
+/// One stream of frames (one cursor, one prediction engine): a <see cref="VideoMatter"/> over the shared session.
+/// Released by <see cref="Dispose"/> (the cursor's or row's), by the transformer's Dispose, or, for a stream
+/// nobody disposed, by its finalizer, so its native state never outlives it.
+/// </summary>
+internal sealed class FrameStream : IDisposable
+{
+    private readonly ModelSession _owner;
+    private VideoMatter? _matter;
+    private bool _closedByOwner;
+
+    internal FrameStream(ModelSession owner, VideoMatter matter)
+    {
+        _owner = owner;
+        _matter = matter;
+    }
+
+    ~FrameStream() => _matter?.Dispose();
+
+    /// <summary>Mattes the next frame; <paramref name="newStream"/> forgets the state first.</summary>
+    public MatteFrame Matte(float[] planar, int width, int height, bool newStream)
+    {
+        var matter = _matter ?? throw new ObjectDisposedException(nameof(BiVMTransformer), _closedByOwner
+            ? "BiVM: the transformer was disposed while this cursor or prediction engine was open (a prediction engine disposes its transformer unless PredictionEngineOptions.OwnsTransformer is false)"
+            : "BiVM: this stream was disposed");
+        if (newStream) matter.Reset();
+        return matter.Process(planar, width, height);
+    }
+
+    public void Dispose()
+    {
+        Close(byOwner: false);
+        _owner.Closed(this);
+    }
+
+    internal void Close(bool byOwner)
+    {
+        var matter = Interlocked.Exchange(ref _matter, null);
+        if (matter is null) return;
+        _closedByOwner = byOwner;
+        matter.Dispose();
+        GC.SuppressFinalize(this);
+    }
+}
