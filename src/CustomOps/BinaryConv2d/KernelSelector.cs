@@ -1,4 +1,5 @@
 using System.Runtime.Intrinsics.X86;
+using BiVM.CustomOps.Jit;
 
 namespace BiVM.CustomOps.BinaryConv2d;
 
@@ -15,9 +16,13 @@ public static class KernelSelector
     /// <summary>Fastest first.</summary>
     internal static readonly IReadOnlyList<Entry> Table =
     [
+        // Native VPOPCNTQ, emitted at run time (no .NET intrinsic exists): CPUID AVX512_VPOPCNTDQ and ZMM state on.
+        new("avx512-vpopcntq-jit", () => JitKernel.VpopcntqSupported, _ => true, () => JitKernel.Vpopcntq),
         // 512-bit nibble lookup: needs AVX-512BW for vpshufb / vpsadbw on zmm.
         new("avx512bw", () => Avx512BW.IsSupported, _ => true, () => Avx512Kernel.Instance),
         new("avx2", () => Avx2.IsSupported, _ => true, () => Avx2Kernel.Instance),
+        // The same lookup as avx2, emitted at run time: runs the emitter, W^X pages and calling convention here.
+        new("avx2-jit", () => JitKernel.Avx2Supported, _ => true, () => JitKernel.Avx2Lookup),
         // Any CPU: BitOperations.PopCount is POPCNT where available, a SWAR fallback elsewhere.
         new("portable", () => true, _ => true, () => PortableKernel.Instance),
     ];

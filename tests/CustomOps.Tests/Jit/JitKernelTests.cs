@@ -1,0 +1,187 @@
+using System.Diagnostics;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Text.RegularExpressions;
+using BiVM.CustomOps.BinaryConv2d;
+using BiVM.CustomOps.Jit;
+using Xunit.Abstractions;
+
+namespace BiVM.CustomOps.Tests.Jit;
+
+/// <summary>
+/// The run-time emitted kernels: their bytes decoded by an independent disassembler (binutils' objdump) must be
+/// exactly the instructions the emitter meant, and the code must count exactly what a scalar loop over the
+/// <see cref="IBinaryKernel"/> layout counts, on every shape the loops branch on.
+/// </summary>
+public partial class JitKernelTests(ITestOutputHelper output)
+{
+    public static TheoryData<string> Variants() => new(VariantNames);
+
+    private static readonly string[] VariantNames = ["avx512-vpopcntq-jit", "avx2-jit"];
+
+    private static PopcountVariant Create(string name) => name switch
+    {
+        "avx512-vpopcntq-jit" => new VpopcntqVariant(),
+        "avx2-jit" => new Avx2LookupVariant(),
+        _ => throw new ArgumentException(name),
+    };
+
+    private static bool CanRun(string name) => name == "avx2-jit" ? JitKernel.Avx2Supported : JitKernel.VpopcntqSupported;
+
+    [GeneratedRegex(@"^\s*([0-9a-f]+):\t[0-9a-f ]+\t(.*)$")]
+    private static partial Regex ObjdumpLine();
+
+    /// <summary>Every instruction, at every offset: objdump's decoding of the bytes equals the emitter's intent.</summary>
+    [Theory]
+    [MemberData(nameof(Variants))]
+    public void Emitted_bytes_disassemble_to_the_intended_instructions(string name)
+    {
+        var (code, codeLength, listing) = PopcountKernelEmitter.Emit(Create(name));
+        string file = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllBytes(file, code.AsSpan(0, codeLength).ToArray());
+            var start = new ProcessStartInfo("objdump") { RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (var arg in new[] { "-D", "-b", "binary", "-m", "i386:x86-64", "-M", "intel", file }) start.ArgumentList.Add(arg);
+            using var process = Process.Start(start) ?? throw new InvalidOperationException("objdump did not start (binutils is installed by install.sh)");
+            string text = process.StandardOutput.ReadToEnd();
+            process.WaitForExit();
+            Assert.Equal(0, process.ExitCode);
+            var decoded = text.Split('\n').Select(l => ObjdumpLine().Match(l)).Where(m => m.Success)
+                .Select(m => (Offset: Convert.ToInt32(m.Groups[1].Value, 16), Text: Normalize(m.Groups[2].Value))).ToList();
+            var intended = listing.Select(l => (l.Offset, Text: Normalize(l.Text))).ToList();
+            for (int i = 0; i < Math.Min(decoded.Count, intended.Count); i++)
+                Assert.True(decoded[i] == intended[i], $"{name}, instruction {i}: objdump decodes {decoded[i]}, the emitter meant {intended[i]}");
+            Assert.Equal(intended.Count, decoded.Count);
+            output.WriteLine($"{name}: {intended.Count} instructions, {codeLength} bytes, all decoded as intended");
+            if (name == "avx512-vpopcntq-jit") Assert.Contains(decoded, d => d.Text == "vpopcntq zmm24,zmm24");
+        }
+        finally { File.Delete(file); }
+    }
+
+    private static string Normalize(string s) => Regex.Replace(s.Split('#')[0], @"\s+", " ").Trim();
+
+    /// <summary>The SDM's example encoding, byte for byte (kernel-performance.md: vpopcntq zmm1, zmm1 = 62 F2 FD 48 55 C9).</summary>
+    [Fact]
+    public void Vpopcntq_encoding_matches_the_manual()
+    {
+        var a = new X86Assembler();
+        a.Vpopcntq(Reg.Zmm(1), Reg.Zmm(1));
+        Assert.Equal(new byte[] { 0x62, 0xF2, 0xFD, 0x48, 0x55, 0xC9 }, a.Build());
+    }
+
+    public static IEnumerable<object[]> Shapes()
+    {
+        // (blocks, coutPadded, patchWords): one and many blocks and channel blocks; patch lengths below, at and
+        // past the lookup's 31-word chunk (1, 31, 32, 62, 63, 100), odd ones and the real layers' (4, 5, 9, 18, 36).
+        foreach (int words in new[] { 1, 2, 3, 4, 5, 9, 18, 31, 32, 33, 36, 62, 63, 100 })
+            foreach (var (blocks, cout) in new[] { (1, 4), (3, 8), (7, 4), (2, 36) })
+                yield return [blocks, cout, words];
+    }
+
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void Every_runnable_variant_counts_exactly(int blocks, int coutPadded, int patchWords)
+    {
+        foreach (var name in VariantNames)
+        {
+            if (!CanRun(name))
+            {
+                output.WriteLine($"{name}: NOT run, this CPU/OS cannot execute it");
+                continue;
+            }
+            using var kernel = new JitKernel(Create(name));
+            CheckAgainstScalar(kernel, blocks, coutPadded, patchWords, seed: blocks * 1000 + coutPadded * 100 + patchWords);
+        }
+    }
+
+    /// <summary>Scalar XOR + popcount straight from the documented layout: patches [block][k][pixel], weights plane 0.</summary>
+    private static unsafe void CheckAgainstScalar(IBinaryKernel kernel, int blocks, int coutPadded, int patchWords, int seed)
+    {
+        var rng = new Random(seed);
+        int pb = kernel.PixelBlock, stride = blocks * pb + 5; // a stride wider than the row: rows must not overlap
+        var patches = Words(rng, blocks * patchWords * pb);
+        var weights = Planes(Words(rng, coutPadded * patchWords));
+        var counts = new int[coutPadded * stride];
+        Array.Fill(counts, -1);
+        fixed (ulong* pp = patches) fixed (ulong* pw = weights) fixed (int* pc = counts)
+            kernel.Accumulate(pp, blocks, pw, coutPadded, patchWords, pc, stride);
+        for (int co = 0; co < coutPadded; co++)
+            for (int p = 0; p < stride; p++)
+            {
+                int expected = -1; // past blocks·pb: untouched
+                if (p < blocks * pb)
+                {
+                    expected = 0;
+                    for (int k = 0; k < patchWords; k++)
+                        expected += BitOperations.PopCount(patches[(p / pb * patchWords + k) * pb + p % pb] ^ weights[co * patchWords + k]);
+                }
+                Assert.True(expected == counts[co * stride + p], $"{kernel.Name} blocks {blocks} cout {coutPadded} words {patchWords}: counts[{co}, {p}] = {counts[co * stride + p]}, expected {expected}");
+            }
+    }
+
+    private static ulong[] Words(Random rng, int n) => Enumerable.Range(0, n).Select(_ => (ulong)rng.NextInt64() ^ (ulong)rng.NextInt64() << 1).ToArray();
+
+    /// <summary>The three weight planes the kernels read: words, low nibbles, high nibbles.</summary>
+    private static ulong[] Planes(ulong[] w) =>
+        [.. w, .. w.Select(x => x & 0x0F0F0F0F0F0F0F0FUL), .. w.Select(x => (x >> 4) & 0x0F0F0F0F0F0F0F0FUL)];
+
+    [Fact]
+    public void Kernels_this_host_cannot_run_are_named_and_refused()
+    {
+        var runnable = VariantNames.Where(CanRun).ToArray();
+        var missing = VariantNames.Except(runnable).ToArray();
+        output.WriteLine($"JIT kernels run here: {string.Join(", ", runnable)}; could NOT run here (CPU/OS lacks them): {(missing.Length == 0 ? "none" : string.Join(", ", missing))}");
+        var p = BinaryConv2dParams.Square(1, 64, 4, 4, 4, 3);
+        foreach (var name in missing)
+            Assert.Throws<NotSupportedException>(() => KernelSelector.SelectedName(p, name));
+        foreach (var name in runnable)
+            Assert.Equal(name, KernelSelector.SelectedName(p, name));
+        Assert.Equal(System.Runtime.Intrinsics.X86.Avx2.IsSupported && OperatingSystem.IsLinux(), runnable.Contains("avx2-jit"));
+    }
+
+    [Fact]
+    public unsafe void Arguments_the_code_would_trust_are_checked_before_the_call()
+    {
+        if (!JitKernel.Avx2Supported) { output.WriteLine("avx2-jit: NOT run, this CPU/OS cannot execute it"); return; }
+        using var kernel = new JitKernel(new Avx2LookupVariant());
+        // Pinned for the test's lifetime, so the lambdas can hold the raw addresses.
+        var buffer = GC.AllocateArray<ulong>(64, pinned: true);
+        var counts = GC.AllocateArray<int>(64, pinned: true);
+        nint b = (nint)Unsafe.AsPointer(ref buffer[0]), c = (nint)Unsafe.AsPointer(ref counts[0]);
+        void Call(nint patches, int blocks, int cout, int words, int stride) =>
+            kernel.Accumulate((ulong*)patches, blocks, (ulong*)b, cout, words, (int*)c, stride);
+        Assert.Throws<ArgumentOutOfRangeException>(() => Call(b, 0, 4, 1, 4));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Call(b, 1, 6, 1, 4));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Call(b, 1, 4, 0, 4));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Call(b, 2, 4, 1, 7));
+        Assert.Throws<ArgumentNullException>(() => Call(0, 1, 4, 1, 4));
+        Call(b, 1, 4, 1, 4); // the smallest valid call runs
+        kernel.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => Call(b, 1, 4, 1, 4));
+    }
+
+    /// <summary>W^X: the kernel's pages are mapped read-execute, never writable, and are unmapped on dispose.</summary>
+    [Fact]
+    public unsafe void Code_pages_are_executable_and_not_writable_and_unmapped_on_dispose()
+    {
+        if (!ExecutableMemory.IsSupported) { output.WriteLine("executable memory: NOT run, not Linux x86-64"); return; }
+        var memory = ExecutableMemory.Create([0xC3]);
+        long address = (long)memory.Pointer;
+        Assert.Equal("r-xp", Permissions(address));
+        memory.Dispose();
+        Assert.Null(Permissions(address));
+    }
+
+    private static string? Permissions(long address)
+    {
+        foreach (var line in File.ReadLines("/proc/self/maps"))
+        {
+            var parts = line.Split(' ', 3);
+            var range = parts[0].Split('-');
+            long lo = Convert.ToInt64(range[0], 16), hi = Convert.ToInt64(range[1], 16);
+            if (address >= lo && address < hi) return parts[1];
+        }
+        return null;
+    }
+}
