@@ -28,12 +28,16 @@ public static unsafe class PopcountPeak
 
     public static IEnumerable<Method> Supported => Methods.Where(m => m.IsSupported());
 
-    /// <summary>The peak method for a kernel: the nibble lookup it shares, scalar for portable.</summary>
-    public static string MethodOf(string kernel) => kernel switch
+    /// <summary>
+    /// The peak method for a kernel: the nibble lookup it shares (the emitted avx2-jit computes the same lookup),
+    /// scalar for portable; null for the Harley-Seal and VPOPCNTQ kernels, which have no peak loop here.
+    /// </summary>
+    public static string? MethodOf(string kernel) => kernel switch
     {
         "avx512bw" => "avx512bw nibble lookup",
-        "avx2" => "avx2 nibble lookup",
-        _ => "scalar popcnt",
+        "avx2" or "avx2-jit" => "avx2 nibble lookup",
+        "portable" => "scalar popcnt",
+        _ => null,
     };
 
     /// <summary>
