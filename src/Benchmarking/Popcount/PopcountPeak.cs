@@ -30,7 +30,7 @@ public static unsafe class PopcountPeak
 
     /// <summary>
     /// The peak method for a kernel: the nibble lookup it shares (the emitted avx2-jit computes the same lookup),
-    /// scalar for portable; null for the Harley-Seal and VPOPCNTQ kernels, which have no peak loop here.
+    /// scalar for portable; null for the VPOPCNTQ kernel, which has no peak loop here.
     /// </summary>
     public static string? MethodOf(string kernel) => kernel switch
     {

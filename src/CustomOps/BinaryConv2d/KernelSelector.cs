@@ -20,11 +20,9 @@ public static class KernelSelector
         new("avx512-vpopcntq-jit", () => JitKernel.VpopcntqSupported, _ => true, () => JitKernel.Vpopcntq),
         // 512-bit nibble lookup: needs AVX-512BW for vpshufb / vpsadbw on zmm.
         new("avx512bw", () => Avx512BW.IsSupported, _ => true, () => Avx512Kernel.Instance),
-        new("avx512bw-harley-seal", () => Avx512BW.IsSupported, _ => true, () => HarleySealAvx512Kernel.Instance),
         new("avx2", () => Avx2.IsSupported, _ => true, () => Avx2Kernel.Instance),
         // The same lookup as avx2, emitted at run time: runs the emitter, W^X pages and calling convention here.
         new("avx2-jit", () => JitKernel.Avx2Supported, _ => true, () => JitKernel.Avx2Lookup),
-        new("avx2-harley-seal", () => Avx2.IsSupported, _ => true, () => HarleySealAvx2Kernel.Instance),
         // Any CPU: BitOperations.PopCount is POPCNT where available, a SWAR fallback elsewhere.
         new("portable", () => true, _ => true, () => PortableKernel.Instance),
     ];

@@ -48,7 +48,10 @@ internal sealed unsafe partial class ExecutableMemory : SafeHandle
         return memory;
     }
 
-    protected override bool ReleaseHandle() => Munmap(handle, _length) == 0;
+    /// <summary>True once munmap has returned success for these pages.</summary>
+    public bool Unmapped { get; private set; }
+
+    protected override bool ReleaseHandle() => Unmapped = Munmap(handle, _length) == 0;
 
     [LibraryImport("libc", EntryPoint = "mmap", SetLastError = true)]
     private static partial nint Mmap(nint address, nuint length, int protection, int flags, int fd, nint offset);

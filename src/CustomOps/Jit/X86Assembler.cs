@@ -137,6 +137,10 @@ internal sealed class X86Assembler
 
     public void Ret() => Raw("ret", 0xC3);
 
+    /// <summary>call r64 (FF /2) and push m64 (FF /6): used by the test harness that calls a kernel as C code would.</summary>
+    public void Call(Reg r) => Rm(0xFF, 2, r, $"call {r.Name}");
+    public void Push(Mem m) => Rm(0xFF, 6, m, () => $"push {Format(m, "QWORD")}");
+
     /// <summary>Clears the upper halves of all vector registers: avoids the AVX–SSE transition penalty in the caller.</summary>
     public void Vzeroupper() => Raw("vzeroupper", 0xC5, 0xF8, 0x77);
 
