@@ -50,7 +50,7 @@ public static class QuickBench
                     {
                         double op = ms[1 + 2 * i], raw = ms[2 + 2 * i];
                         double gbit = layer.Macs / (op / 1000) / 1e9;
-                        double same = peaks.FirstOrDefault(p => p.Threads == t && p.Method == PopcountPeak.MethodOf(fixtures[i].KernelName))?.GbitPerSecond ?? double.NaN;
+                        double? same = peaks.FirstOrDefault(p => p.Threads == t && p.Method == PopcountPeak.MethodOf(fixtures[i].KernelName))?.GbitPerSecond;
                         layers.Add(new LayerRow(layer.Name, t, fixtures[i].KernelName, layer.Macs / 1e6, ms[0], op, raw, ms[0] / op, gbit, gbit / best, gbit / same));
                     }
                     if (withSparse) sparse.Add(new SparseRow(layer.Name, t, f.KernelName, f.ActiveFraction, ms[1], ms[^2], ms[2], ms[^1]));
@@ -104,7 +104,7 @@ public static class QuickBench
         sb.AppendLine("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var l in report.Layers)
             sb.AppendLine(string.Format(c, "| {0} | {1} | {2} | {3:F1} | {4:F3} | {5:F3} | {6:F3} | {7:F1}× | {8:F0} | {9:P0} | {10} |",
-                l.Layer, l.Threads, l.Kernel, l.MegaMacs, l.OrtFp32Ms, l.OpMs, l.RawMs, l.SpeedUp, l.BinaryGbitPerSecond, l.FractionOfPeak, double.IsNaN(l.FractionOfMethodPeak) ? "n/a" : l.FractionOfMethodPeak.ToString("P0", c)));
+                l.Layer, l.Threads, l.Kernel, l.MegaMacs, l.OrtFp32Ms, l.OpMs, l.RawMs, l.SpeedUp, l.BinaryGbitPerSecond, l.FractionOfPeak, l.FractionOfMethodPeak is { } f ? f.ToString("P0", c) : "n/a"));
         sb.AppendLine();
         sb.AppendLine("SparseBinaryConv2d vs BinaryConv2d (same layer, mask_scale 4, random cells):");
         sb.AppendLine();
