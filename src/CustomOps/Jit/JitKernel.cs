@@ -25,17 +25,29 @@ internal sealed unsafe class JitKernel : IBinaryKernel, IDisposable
     }
 
     /// <summary>AVX-512 with VPOPCNTQ: CPUID's AVX512_VPOPCNTDQ bit, and ZMM state enabled by the OS (XGETBV,
-    /// which .NET checks for <see cref="Avx512F.IsSupported"/>; <see cref="CpuFeatures"/> requires both).</summary>
-    public static bool VpopcntqSupported => CpuFeatures.Current.Avx512Vpopcntdq && Avx512F.IsSupported && ExecutableMemory.IsSupported;
+    /// which .NET checks for <see cref="Avx512F.IsSupported"/>; <see cref="CpuFeatures"/> requires both); and a
+    /// system that lets us map code (<see cref="Emitted"/>).</summary>
+    public static bool VpopcntqSupported => CpuFeatures.Current.Avx512Vpopcntdq && Avx512F.IsSupported && s_vpopcntq.Value is not null;
 
-    public static bool Avx2Supported => Avx2.IsSupported && ExecutableMemory.IsSupported;
+    public static bool Avx2Supported => Avx2.IsSupported && s_avx2.Value is not null;
 
-    // One copy of each kernel per process (the code does not depend on the layer); created on first use.
-    private static readonly Lazy<JitKernel> s_vpopcntq = new(() => new JitKernel(new VpopcntqVariant()));
-    private static readonly Lazy<JitKernel> s_avx2 = new(() => new JitKernel(new Avx2LookupVariant()));
+    // One copy of each kernel per process (the code does not depend on the layer), emitted on first use.
+    private static readonly Lazy<JitKernel?> s_vpopcntq = new(() => Emitted(new VpopcntqVariant()));
+    private static readonly Lazy<JitKernel?> s_avx2 = new(() => Emitted(new Avx2LookupVariant()));
 
-    public static JitKernel Vpopcntq => VpopcntqSupported ? s_vpopcntq.Value : throw new PlatformNotSupportedException("this CPU or OS cannot run AVX-512 VPOPCNTQ");
-    public static JitKernel Avx2Lookup => Avx2Supported ? s_avx2.Value : throw new PlatformNotSupportedException("this CPU or OS cannot run run-time AVX2 code");
+    public static JitKernel Vpopcntq => VpopcntqSupported ? s_vpopcntq.Value! : throw new PlatformNotSupportedException("this CPU or OS cannot run AVX-512 VPOPCNTQ");
+    public static JitKernel Avx2Lookup => Avx2Supported ? s_avx2.Value! : throw new PlatformNotSupportedException("this CPU or OS cannot run run-time AVX2 code");
+
+    /// <summary>
+    /// The kernel, or null where run-time code is impossible: not Linux x86-64, or a system that refuses to map
+    /// pages executable (SELinux execmem, PaX MPROTECT). Then the table falls through to the intrinsics kernels.
+    /// </summary>
+    private static JitKernel? Emitted(PopcountVariant variant)
+    {
+        if (!ExecutableMemory.IsSupported) return null;
+        try { return new JitKernel(variant); }
+        catch (Exception e) when (e is UnauthorizedAccessException or OutOfMemoryException) { return null; }
+    }
 
     public string Name { get; }
     public int PixelBlock { get; }
