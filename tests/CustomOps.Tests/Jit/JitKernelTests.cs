@@ -112,18 +112,25 @@ public partial class JitKernelTests(ITestOutputHelper output)
                 int expected = -1; // past blocks·pb: untouched
                 if (p < blocks * pb)
                 {
-                    expected = 0;
-                    for (int k = 0; k < patchWords; k++)
-                        expected += BitOperations.PopCount(patches[(p / pb * patchWords + k) * pb + p % pb] ^ weights[co * patchWords + k]);
+                    expected = ScalarCount(patches, weights, pb, patchWords, co, p);
                 }
                 Assert.True(expected == counts[co * stride + p], $"{kernel.Name} blocks {blocks} cout {coutPadded} words {patchWords}: counts[{co}, {p}] = {counts[co * stride + p]}, expected {expected}");
             }
     }
 
-    private static ulong[] Words(Random rng, int n) => Enumerable.Range(0, n).Select(_ => (ulong)rng.NextInt64() ^ (ulong)rng.NextInt64() << 1).ToArray();
+    /// <summary>Σ_k popcount(patch word k of pixel p XOR weight word k of channel co), read from the layout.</summary>
+    internal static int ScalarCount(ulong[] patches, ulong[] weights, int pixelBlock, int patchWords, int co, int p)
+    {
+        int sum = 0;
+        for (int k = 0; k < patchWords; k++)
+            sum += BitOperations.PopCount(patches[(p / pixelBlock * patchWords + k) * pixelBlock + p % pixelBlock] ^ weights[co * patchWords + k]);
+        return sum;
+    }
+
+    internal static ulong[] Words(Random rng, int n) => Enumerable.Range(0, n).Select(_ => (ulong)rng.NextInt64() ^ (ulong)rng.NextInt64() << 1).ToArray();
 
     /// <summary>The three weight planes the kernels read: words, low nibbles, high nibbles.</summary>
-    private static ulong[] Planes(ulong[] w) =>
+    internal static ulong[] Planes(ulong[] w) =>
         [.. w, .. w.Select(x => x & 0x0F0F0F0F0F0F0F0FUL), .. w.Select(x => (x >> 4) & 0x0F0F0F0F0F0F0F0FUL)];
 
     [Fact]
@@ -243,9 +250,8 @@ public class JitCallingConventionTests(ITestOutputHelper output)
         using var harness = ExecutableMemory.Create(Harness());
         const int blocks = 3, cout = 8, words = 40, pb = 4, stride = blocks * pb;
         var rng = new Random(5);
-        var patches = Enumerable.Range(0, blocks * words * pb).Select(_ => (ulong)rng.NextInt64()).ToArray();
-        var w = Enumerable.Range(0, cout * words).Select(_ => (ulong)rng.NextInt64()).ToArray();
-        ulong[] weights = [.. w, .. w.Select(x => x & 0x0F0F0F0F0F0F0F0FUL), .. w.Select(x => (x >> 4) & 0x0F0F0F0F0F0F0F0FUL)];
+        var patches = JitKernelTests.Words(rng, blocks * words * pb);
+        var weights = JitKernelTests.Planes(JitKernelTests.Words(rng, cout * words));
         var counts = new int[cout * stride];
         const long garbage = unchecked((long)0xDEADBEEF00000000UL);
         long result;
@@ -258,10 +264,6 @@ public class JitCallingConventionTests(ITestOutputHelper output)
         Assert.Equal(1, result);
         for (int co = 0; co < cout; co++)
             for (int p = 0; p < stride; p++)
-            {
-                int expected = 0;
-                for (int k = 0; k < words; k++) expected += BitOperations.PopCount(patches[(p / pb * words + k) * pb + p % pb] ^ w[co * words + k]);
-                Assert.Equal(expected, counts[co * stride + p]);
-            }
+                Assert.Equal(JitKernelTests.ScalarCount(patches, weights, pb, words, co, p), counts[co * stride + p]);
     }
 }
