@@ -20,8 +20,8 @@ public static class KernelSelector
         new("avx512-vpopcntq-jit", () => JitKernel.VpopcntqSupported, _ => true, () => JitKernel.Vpopcntq),
         // 512-bit nibble lookup: needs AVX-512BW for vpshufb / vpsadbw on zmm.
         new("avx512bw", () => Avx512BW.IsSupported, _ => true, () => Avx512Kernel.Instance),
-        // The avx2 lookup emitted at run time: 2-8 % faster than the intrinsics through ORT on the README's layers
-        // (Zen 3, 1 thread, docs/kernels.md), and the emitter, W^X pages and calling convention run on AVX2 hosts.
+        // The avx2 lookup emitted at run time: 3-7 % less time than the intrinsics through ORT on the README's layers
+        // (Zen 3, 1 thread, medians of six runs, docs/kernels.md), and the emitter, W^X pages and calling convention run on AVX2 hosts.
         new("avx2-jit", () => JitKernel.Avx2Supported, _ => true, () => JitKernel.Avx2Lookup),
         // The intrinsics kernel, also where run-time code cannot be mapped.
         new("avx2", () => Avx2.IsSupported, _ => true, () => Avx2Kernel.Instance),
