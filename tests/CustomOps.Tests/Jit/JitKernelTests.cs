@@ -267,3 +267,45 @@ public class JitCallingConventionTests(ITestOutputHelper output)
                 Assert.Equal(JitKernelTests.ScalarCount(patches, weights, pb, words, co, p), counts[co * stride + p]);
     }
 }
+
+/// <summary>
+/// Both variants executed on the model CPU of <see cref="DisassemblyInterpreter"/> from objdump's decoding of their
+/// bytes, against the scalar count: for the VPOPCNTQ kernel the only execution this AVX2 host can give it.
+/// </summary>
+public class JitModelCpuTests(ITestOutputHelper output)
+{
+    public static IEnumerable<object[]> Cases()
+    {
+        foreach (var name in new[] { "avx512-vpopcntq-jit", "avx2-jit" })
+            foreach (var (blocks, cout, words) in new[] { (1, 4, 1), (2, 8, 9), (3, 4, 33), (1, 12, 5), (2, 4, 63) })
+                yield return [name, blocks, cout, words];
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public unsafe void Model_cpu_run_counts_exactly(string name, int blocks, int coutPadded, int patchWords)
+    {
+        PopcountVariant variant = name == "avx2-jit" ? new Avx2LookupVariant() : new VpopcntqVariant();
+        var (code, codeLength, _) = PopcountKernelEmitter.Emit(variant);
+        int pb = variant.PixelBlock, stride = blocks * pb + 3;
+        var rng = new Random(blocks * 100 + patchWords);
+        var patches = JitKernelTests.Words(rng, blocks * patchWords * pb);
+        var weights = JitKernelTests.Planes(JitKernelTests.Words(rng, coutPadded * patchWords));
+        var counts = new int[coutPadded * stride];
+        Array.Fill(counts, -1);
+        long steps;
+        fixed (byte* c = code) fixed (ulong* pp = patches) fixed (ulong* pw = weights) fixed (int* pc = counts)
+        {
+            var cpu = new DisassemblyInterpreter(c, code, codeLength);
+            const long garbage = unchecked((long)0xDEADBEEF00000000UL);
+            steps = cpu.Call((long)pp, garbage | (uint)blocks, (long)pw, garbage | (uint)coutPadded, garbage | (uint)patchWords, (long)pc, garbage | (uint)stride);
+        }
+        for (int co = 0; co < coutPadded; co++)
+            for (int p = 0; p < stride; p++)
+            {
+                int expected = p < blocks * pb ? JitKernelTests.ScalarCount(patches, weights, pb, patchWords, co, p) : -1;
+                Assert.True(expected == counts[co * stride + p], $"{name} on the model CPU, blocks {blocks} cout {coutPadded} words {patchWords}: counts[{co}, {p}] = {counts[co * stride + p]}, expected {expected}");
+            }
+        output.WriteLine($"{name}: {steps} instructions executed on the model CPU, counts exact");
+    }
+}
