@@ -309,3 +309,48 @@ public class JitModelCpuTests(ITestOutputHelper output)
         output.WriteLine($"{name}: {steps} instructions executed on the model CPU, counts exact");
     }
 }
+
+/// <summary>An <see cref="IBinaryKernel"/> whose Accumulate runs emitted code on the model CPU.</summary>
+internal sealed unsafe class ModelCpuKernel(PopcountVariant variant) : IBinaryKernel
+{
+    private readonly (byte[] Code, int Length, IReadOnlyList<(int, string)> _) _emitted = PopcountKernelEmitter.Emit(variant);
+
+    public string Name => variant.Name;
+    public int PixelBlock => variant.PixelBlock;
+    public long Instructions { get; private set; }
+
+    public void Accumulate(ulong* patches, int blocks, ulong* weights, int coutPadded, int patchWords, int* counts, int countsStride)
+    {
+        fixed (byte* code = _emitted.Code)
+        {
+            // The code array is pinned only inside fixed, so the model reads its RIP-relative data from here.
+            var cpu = new DisassemblyInterpreter(code, _emitted.Code, _emitted.Length);
+            Instructions += cpu.Call((long)patches, blocks, (long)weights, coutPadded, patchWords, (long)counts, countsStride);
+        }
+    }
+}
+
+/// <summary>The VPOPCNTQ kernel through the whole conv (gather in 32-pixel blocks, segments, correction, transform) on the model CPU.</summary>
+public class JitModelCpuConvTests(ITestOutputHelper output)
+{
+    [Fact]
+    public void Vpopcntq_kernel_on_the_model_cpu_gives_the_reference_conv()
+    {
+        BinaryConv2dParams[] shapes =
+        [
+            BinaryConv2dParams.Square(1, 64, 3, 40, 6, 3),             // one word per pixel, 32-pixel blocks plus a tail
+            BinaryConv2dParams.Square(1, 130, 2, 9, 5, 3, stride: 2),  // 3 words per pixel, a single partial block
+            BinaryConv2dParams.Square(1, 20, 3, 35, 4, 3, dilation: 2), // paired taps
+        ];
+        foreach (var (p, i) in shapes.Select((p, i) => (p, i)))
+        {
+            var c = new ConvCase(p, seed: 900 + i);
+            var kernel = new ModelCpuKernel(new VpopcntqVariant());
+            using var conv = new BinaryConvolution(p, c.PackedWeights, c.Alpha, c.Tau, c.Bias, () => kernel);
+            var y = new float[p.Batch * p.OutChannels * p.OutHeight * p.OutWidth];
+            conv.Run(c.X, p.Batch, p.InHeight, p.InWidth, y);
+            Assert.Equal(c.Expected(c.OracleDots()), y);
+            output.WriteLine($"{c}: {kernel.Instructions} model-CPU instructions, exact");
+        }
+    }
+}
