@@ -365,6 +365,8 @@ internal sealed class X86Assembler
     private string Format(Mem m, string? size)
     {
         string prefix = size is null ? "" : size + " PTR ";
+        // The displacement depends on where the instruction ends: the label's position is kept as @pos@ and
+        // turned into rip+disp by Listing().
         if (m.Rip is { } label) return $"{prefix}[rip+@{label.Position}@]";
         var b = m.Base!.Value;
         string s = b.Name + (m.Index is { } i ? $"+{i.Name}*{m.Scale}" : "");
