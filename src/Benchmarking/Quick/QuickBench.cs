@@ -27,21 +27,38 @@ public static class QuickBench
                 peaks.Add(new PeakRow(method.Name, t, Enumerable.Range(0, 8).Max(_ => PopcountPeak.Measure(method, t, 0.03, threadCpu: t == 1))));
             }
 
+        // Every kernel this CPU runs (or the forced one) is timed in the same interleaved samples as ORT's FP32 Conv,
+        // so the kernels' ratios to each other and to FP32 come from one run under one load.
+        IReadOnlyList<string> kernels = string.IsNullOrEmpty(kernel) ? KernelSelector.SupportedNames : [kernel];
         var layers = new List<LayerRow>();
         var sparse = new List<SparseRow>();
         foreach (var layer in LayerCase.All)
             foreach (int t in threadCounts)
             {
-                progress?.WriteLine($"layer {layer.Name}, {t} thread(s)");
-                using var f = new LayerFixture(layer, t, kernel);
-                bool withSparse = layer == LayerCase.Sparse;
-                Action[] actions = withSparse ? [f.RunFp32, f.RunCustom, f.RunRaw, f.RunSparse, f.RunRawSparse] : [f.RunFp32, f.RunCustom, f.RunRaw];
-                var ms = Timing.BestMilliseconds(Samples, t == 1 && Clock.HasThreadCpuTime, actions);
-                double gbit = layer.Macs / (ms[1] / 1000) / 1e9;
-                double best = peaks.Where(p => p.Threads == t).Max(p => p.GbitPerSecond);
-                double same = peaks.First(p => p.Threads == t && p.Method == PopcountPeak.MethodOf(f.KernelName)).GbitPerSecond;
-                layers.Add(new LayerRow(layer.Name, t, f.KernelName, layer.Macs / 1e6, ms[0], ms[1], ms[2], ms[0] / ms[1], gbit, gbit / best, gbit / same));
-                if (withSparse) sparse.Add(new SparseRow(layer.Name, t, f.ActiveFraction, ms[1], ms[3], ms[2], ms[4]));
+                progress?.WriteLine($"layer {layer.Name}, {t} thread(s), kernels {string.Join(", ", kernels)}");
+                var fixtures = kernels.Select(k => new LayerFixture(layer, t, k)).ToList();
+                try
+                {
+                    var f = fixtures[0];
+                    bool withSparse = layer == LayerCase.Sparse;
+                    var actions = new List<Action> { f.RunFp32 };
+                    foreach (var k in fixtures) actions.AddRange([k.RunCustom, k.RunRaw]);
+                    if (withSparse) actions.AddRange([f.RunSparse, f.RunRawSparse]);
+                    var ms = Timing.BestMilliseconds(Samples, t == 1 && Clock.HasThreadCpuTime, [.. actions]);
+                    double best = peaks.Where(p => p.Threads == t).Max(p => p.GbitPerSecond);
+                    for (int i = 0; i < fixtures.Count; i++)
+                    {
+                        double op = ms[1 + 2 * i], raw = ms[2 + 2 * i];
+                        double gbit = layer.Macs / (op / 1000) / 1e9;
+                        double? same = peaks.FirstOrDefault(p => p.Threads == t && p.Method == PopcountPeak.MethodOf(fixtures[i].KernelName))?.GbitPerSecond;
+                        layers.Add(new LayerRow(layer.Name, t, fixtures[i].KernelName, layer.Macs / 1e6, ms[0], op, raw, ms[0] / op, gbit, gbit / best, gbit / same));
+                    }
+                    if (withSparse) sparse.Add(new SparseRow(layer.Name, t, f.KernelName, f.ActiveFraction, ms[1], ms[^2], ms[2], ms[^1]));
+                }
+                finally
+                {
+                    fixtures.ForEach(x => x.Dispose());
+                }
             }
         return new BenchReport(Machine(), ClockNote, KernelSelector.SupportedNames, peaks, layers, sparse);
     }
@@ -81,21 +98,21 @@ public static class QuickBench
         sb.AppendLine("|---|---:|---:|");
         foreach (var p in report.Peaks) sb.AppendLine(string.Format(c, "| {0} | {1} | {2:F0} |", p.Method, p.Threads, p.GbitPerSecond));
         sb.AppendLine();
-        sb.AppendLine("Layers (batch 1; ms = fastest of " + Samples + " interleaved samples, " + ClockNote + "; op = ai.bivm BinaryConv2d through ORT, raw = kernel without ORT):");
+        sb.AppendLine("Layers (batch 1; ms = fastest of " + Samples + " interleaved samples, every kernel in the same samples, " + ClockNote + "; op = ai.bivm BinaryConv2d through ORT, raw = kernel without ORT):");
         sb.AppendLine();
         sb.AppendLine("| layer | threads | kernel | M MACs | ORT FP32 ms | op ms | raw ms | speed-up vs FP32 | binary Gbit/s | % of peak | % of method peak |");
         sb.AppendLine("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var l in report.Layers)
-            sb.AppendLine(string.Format(c, "| {0} | {1} | {2} | {3:F1} | {4:F3} | {5:F3} | {6:F3} | {7:F1}× | {8:F0} | {9:P0} | {10:P0} |",
-                l.Layer, l.Threads, l.Kernel, l.MegaMacs, l.OrtFp32Ms, l.OpMs, l.RawMs, l.SpeedUp, l.BinaryGbitPerSecond, l.FractionOfPeak, l.FractionOfMethodPeak));
+            sb.AppendLine(string.Format(c, "| {0} | {1} | {2} | {3:F1} | {4:F3} | {5:F3} | {6:F3} | {7:F1}× | {8:F0} | {9:P0} | {10} |",
+                l.Layer, l.Threads, l.Kernel, l.MegaMacs, l.OrtFp32Ms, l.OpMs, l.RawMs, l.SpeedUp, l.BinaryGbitPerSecond, l.FractionOfPeak, l.FractionOfMethodPeak is { } f ? f.ToString("P0", c) : "n/a"));
         sb.AppendLine();
         sb.AppendLine("SparseBinaryConv2d vs BinaryConv2d (same layer, mask_scale 4, random cells):");
         sb.AppendLine();
-        sb.AppendLine("| layer | threads | active | dense op ms | sparse op ms | sparse/dense | raw dense ms | raw sparse ms | raw sparse/dense |");
-        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        sb.AppendLine("| layer | threads | kernel | active | dense op ms | sparse op ms | sparse/dense | raw dense ms | raw sparse ms | raw sparse/dense |");
+        sb.AppendLine("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var s in report.Sparse)
-            sb.AppendLine(string.Format(c, "| {0} | {1} | {2:P0} | {3:F3} | {4:F3} | {5:P0} | {6:F3} | {7:F3} | {8:P0} |",
-                s.Layer, s.Threads, s.ActiveFraction, s.DenseOpMs, s.SparseOpMs, s.OpRatio, s.RawDenseMs, s.RawSparseMs, s.RawRatio));
+            sb.AppendLine(string.Format(c, "| {0} | {1} | {2} | {3:P0} | {4:F3} | {5:F3} | {6:P0} | {7:F3} | {8:F3} | {9:P0} |",
+                s.Layer, s.Threads, s.Kernel, s.ActiveFraction, s.DenseOpMs, s.SparseOpMs, s.OpRatio, s.RawDenseMs, s.RawSparseMs, s.RawRatio));
         return sb.ToString();
     }
 }

@@ -31,6 +31,13 @@ public sealed unsafe class BinaryConvolution : IDisposable
     /// <param name="forceKernel">Kernel name from <see cref="KernelSelector"/>, or null for the best supported.</param>
     public BinaryConvolution(BinaryConv2dParams layer, ReadOnlySpan<ulong> packedWeights, ReadOnlySpan<float> alpha,
         ReadOnlySpan<float> tau, ReadOnlySpan<float> bias, string? forceKernel = null)
+        : this(layer, packedWeights, alpha, tau, bias, () => KernelSelector.Select(layer, forceKernel))
+    {
+    }
+
+    /// <summary>With a given kernel: tests run kernels this CPU cannot (on a model CPU) through the whole pipeline.</summary>
+    internal BinaryConvolution(BinaryConv2dParams layer, ReadOnlySpan<ulong> packedWeights, ReadOnlySpan<float> alpha,
+        ReadOnlySpan<float> tau, ReadOnlySpan<float> bias, Func<IBinaryKernel> kernel)
     {
         if (layer.ValidateAttributes() is { } bad) throw new ArgumentException(bad, nameof(layer));
         if (packedWeights.Length != layer.OutChannels * layer.PatchWords)
@@ -39,7 +46,7 @@ public sealed unsafe class BinaryConvolution : IDisposable
         if (tau.Length != layer.InChannels) throw new ArgumentException($"tau has {tau.Length} values, expected Cin = {layer.InChannels}", nameof(tau));
         if (bias.Length != 0 && bias.Length != layer.OutChannels) throw new ArgumentException($"bias has {bias.Length} values, expected Cout = {layer.OutChannels}", nameof(bias));
         Layer = layer;
-        _kernel = KernelSelector.Select(layer, forceKernel);
+        _kernel = kernel();
         _coutPadded = (layer.OutChannels + IBinaryKernel.CoutBlock - 1) / IBinaryKernel.CoutBlock * IBinaryKernel.CoutBlock;
         int kernelWords = layer.KernelWords;
         long plane = (long)_coutPadded * kernelWords;

@@ -15,10 +15,10 @@ namespace BiVM.CustomOps.BinaryConv2d;
 /// </remarks>
 internal unsafe interface IBinaryKernel
 {
-    /// <summary>Name used to force a kernel and in reports ("avx512bw", "avx2", "portable").</summary>
+    /// <summary>Name used to force a kernel and in reports (a <see cref="KernelSelector"/> row: "avx2-jit", "avx2", …).</summary>
     string Name { get; }
 
-    /// <summary>Pixels per vector register (lanes of 64 bits).</summary>
+    /// <summary>Pixels per block of the patch layout: 64-bit lanes per register × registers per word.</summary>
     int PixelBlock { get; }
 
     /// <summary>Output channels computed together (register blocking).</summary>

@@ -55,6 +55,7 @@ internal static unsafe class PatchGatherer
                             ulong* src = row + ixFirst;
                             if (shift == 0 && sw == 1 && pixelBlock == 4 && Vector256.IsHardwareAccelerated) Vector256.Store(Vector256.Load(src), d);
                             else if (shift == 0 && sw == 1 && pixelBlock == 8 && Vector512.IsHardwareAccelerated) Vector512.Store(Vector512.Load(src), d);
+                            else if (shift == 0 && sw == 1) new ReadOnlySpan<ulong>(src, pixelBlock).CopyTo(new Span<ulong>(d, pixelBlock));
                             else if (shift == 0) for (int lane = 0; lane < pixelBlock; lane++) d[lane] = src[lane * sw];
                             else for (int lane = 0; lane < pixelBlock; lane++) d[lane] |= src[lane * sw] << shift;
                             continue;

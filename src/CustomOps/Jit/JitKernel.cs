@@ -1,0 +1,73 @@
+using System.Runtime.Intrinsics.X86;
+using BiVM.CustomOps.BinaryConv2d;
+using BiVM.CustomOps.Cpu;
+
+namespace BiVM.CustomOps.Jit;
+
+/// <summary>
+/// A popcount kernel whose inner loops are machine code emitted at run time (<see cref="PopcountKernelEmitter"/>)
+/// into <see cref="ExecutableMemory"/> and called through an unmanaged function pointer: the way to reach
+/// VPOPCNTQ, which .NET 10 has no intrinsic for. The managed side checks every argument the code trusts, since a
+/// wrong count in native code is a crash or a silent overrun rather than an exception.
+/// </summary>
+internal sealed unsafe class JitKernel : IBinaryKernel, IDisposable
+{
+    private readonly ExecutableMemory _code;
+    private readonly delegate* unmanaged<ulong*, int, ulong*, int, int, int*, int, void> _entry;
+
+    public JitKernel(PopcountVariant variant)
+    {
+        var (code, _, _) = PopcountKernelEmitter.Emit(variant);
+        _code = ExecutableMemory.Create(code);
+        _entry = (delegate* unmanaged<ulong*, int, ulong*, int, int, int*, int, void>)_code.Pointer;
+        Name = variant.Name;
+        PixelBlock = variant.PixelBlock;
+    }
+
+    /// <summary>AVX-512 with VPOPCNTQ: CPUID's AVX512_VPOPCNTDQ bit, and ZMM state enabled by the OS (XGETBV,
+    /// which .NET checks for <see cref="Avx512F.IsSupported"/>; <see cref="CpuFeatures"/> requires both); and a
+    /// system that lets us map code (<see cref="Emitted"/>).</summary>
+    public static bool VpopcntqSupported => CpuFeatures.Current.Avx512Vpopcntdq && Avx512F.IsSupported && s_vpopcntq.Value is not null;
+
+    public static bool Avx2Supported => Avx2.IsSupported && s_avx2.Value is not null;
+
+    // One copy of each kernel per process (the code does not depend on the layer), emitted on first use.
+    private static readonly Lazy<JitKernel?> s_vpopcntq = new(() => Emitted(new VpopcntqVariant()));
+    private static readonly Lazy<JitKernel?> s_avx2 = new(() => Emitted(new Avx2LookupVariant()));
+
+    public static JitKernel Vpopcntq => VpopcntqSupported ? s_vpopcntq.Value! : throw new PlatformNotSupportedException("this CPU or OS cannot run AVX-512 VPOPCNTQ");
+    public static JitKernel Avx2Lookup => Avx2Supported ? s_avx2.Value! : throw new PlatformNotSupportedException("this CPU or OS cannot run run-time AVX2 code");
+
+    /// <summary>
+    /// The kernel, or null where run-time code is impossible: not Linux x86-64, or a system that refuses to map
+    /// pages executable (SELinux execmem, PaX MPROTECT). Then the table falls through to the intrinsics kernels.
+    /// </summary>
+    private static JitKernel? Emitted(PopcountVariant variant)
+    {
+        if (!ExecutableMemory.IsSupported) return null;
+        try { return new JitKernel(variant); }
+        catch (Exception e) when (e is UnauthorizedAccessException or OutOfMemoryException) { return null; }
+    }
+
+    public string Name { get; }
+    public int PixelBlock { get; }
+
+    public void Accumulate(ulong* patches, int blocks, ulong* weights, int coutPadded, int patchWords, int* counts, int countsStride)
+    {
+        if (patches == null || weights == null || counts == null) throw new ArgumentNullException(nameof(patches), "null buffer");
+        // The emitted loops run at least once (do-while) and keep 64-bit byte offsets, so zero or negative counts
+        // would run away; patchWords·64 must fit an int count.
+        if (blocks < 1) throw new ArgumentOutOfRangeException(nameof(blocks), blocks, "must be ≥ 1");
+        if (coutPadded < IBinaryKernel.CoutBlock || coutPadded % IBinaryKernel.CoutBlock != 0)
+            throw new ArgumentOutOfRangeException(nameof(coutPadded), coutPadded, $"must be a positive multiple of {IBinaryKernel.CoutBlock}");
+        if (patchWords < 1 || patchWords > int.MaxValue / 64) throw new ArgumentOutOfRangeException(nameof(patchWords), patchWords, "must be in [1, 2^25)");
+        if (countsStride < (long)blocks * PixelBlock) throw new ArgumentOutOfRangeException(nameof(countsStride), countsStride, $"must hold blocks·{PixelBlock} counts");
+        ObjectDisposedException.ThrowIf(_code.IsClosed, this);
+        bool added = false;
+        _code.DangerousAddRef(ref added); // the pages stay mapped while the code runs, even against a racing Dispose
+        try { _entry(patches, blocks, weights, coutPadded, patchWords, counts, countsStride); }
+        finally { if (added) _code.DangerousRelease(); }
+    }
+
+    public void Dispose() => _code.Dispose();
+}
