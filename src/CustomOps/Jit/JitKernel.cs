@@ -45,8 +45,45 @@ internal sealed unsafe class JitKernel : IBinaryKernel, IDisposable
     private static JitKernel? Emitted(PopcountVariant variant)
     {
         if (!ExecutableMemory.IsSupported) return null;
-        try { return new JitKernel(variant); }
+        JitKernel kernel;
+        try { kernel = new JitKernel(variant); }
         catch (Exception e) when (e is UnauthorizedAccessException or OutOfMemoryException) { return null; }
+        if (CountsExactly(kernel)) return kernel;
+        kernel.Dispose();
+        return null;
+    }
+
+    /// <summary>
+    /// Before the table may pick it, the emitted code counts a few random problems (1 and 3 blocks, 4 and 8 channels,
+    /// 1, 9 and 37 words: tails, a 3×3×64 patch, several byte budgets) and must agree with scalar XOR + popcount read
+    /// straight from the layout. Machine code that was only ever checked by disassembly and simulation (the VPOPCNTQ
+    /// variant on hosts without it) then cannot give a host wrong mattes: where it disagrees, the intrinsics kernels run.
+    /// </summary>
+    internal static bool CountsExactly(IBinaryKernel kernel)
+    {
+        var random = new Random(12);
+        foreach (var (blocks, cout, words) in new[] { (1, 4, 1), (3, 8, 9), (1, 4, 37), (3, 4, 9) })
+        {
+            int pb = kernel.PixelBlock, stride = blocks * pb;
+            var patches = new ulong[blocks * words * pb];
+            var w = new ulong[cout * words];
+            foreach (var array in new[] { patches, w })
+                for (int i = 0; i < array.Length; i++) array[i] = (ulong)random.NextInt64() ^ ((ulong)random.NextInt64() << 1);
+            // The three planes the kernels read: words, low nibbles, high nibbles (IBinaryKernel).
+            ulong[] planes = [.. w, .. w.Select(x => x & 0x0F0F0F0F0F0F0F0FUL), .. w.Select(x => (x >> 4) & 0x0F0F0F0F0F0F0F0FUL)];
+            var counts = new int[cout * stride];
+            fixed (ulong* pp = patches) fixed (ulong* pw = planes) fixed (int* pc = counts)
+                kernel.Accumulate(pp, blocks, pw, cout, words, pc, stride);
+            for (int co = 0; co < cout; co++)
+                for (int p = 0; p < stride; p++)
+                {
+                    int expected = 0;
+                    for (int k = 0; k < words; k++)
+                        expected += System.Numerics.BitOperations.PopCount(patches[(p / pb * words + k) * pb + p % pb] ^ w[co * words + k]);
+                    if (counts[co * stride + p] != expected) return false;
+                }
+        }
+        return true;
     }
 
     public string Name { get; }

@@ -354,3 +354,28 @@ public class JitModelCpuConvTests(ITestOutputHelper output)
         }
     }
 }
+
+/// <summary>The check every emitted kernel passes before the table may pick it (<c>JitKernel.CountsExactly</c>).</summary>
+public class JitSelfCheckTests
+{
+    [Fact]
+    public void Kernels_that_count_exactly_pass_and_one_wrong_count_fails()
+    {
+        Assert.True(JitKernel.CountsExactly(PortableKernel.Instance));
+        if (JitKernel.Avx2Supported) Assert.True(JitKernel.CountsExactly(JitKernel.Avx2Lookup));
+        Assert.False(JitKernel.CountsExactly(new OneCountOff(PortableKernel.Instance)));
+    }
+
+    /// <summary>A kernel whose last count of a 3-block, 8-channel call is one too high: what a wrong tail would do.</summary>
+    private sealed unsafe class OneCountOff(IBinaryKernel inner) : IBinaryKernel
+    {
+        public string Name => "one-off";
+        public int PixelBlock => inner.PixelBlock;
+
+        public void Accumulate(ulong* patches, int blocks, ulong* weights, int coutPadded, int patchWords, int* counts, int countsStride)
+        {
+            inner.Accumulate(patches, blocks, weights, coutPadded, patchWords, counts, countsStride);
+            if (blocks == 3 && coutPadded == 8) counts[(coutPadded - 1) * countsStride + blocks * PixelBlock - 1]++;
+        }
+    }
+}
