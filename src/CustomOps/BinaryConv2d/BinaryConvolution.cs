@@ -60,11 +60,7 @@ public sealed unsafe class BinaryConvolution : IDisposable
                 long i = (long)co * kernelWords + (layer.PairTaps ? t >> 1 : t);
                 _weights[i] |= packedWeights[co * layer.PatchWords + t] << (layer.PairTaps ? 32 * (t & 1) : 0);
             }
-        for (long i = 0; i < plane; i++)
-        {
-            _weights[plane + i] = _weights[i] & 0x0F0F0F0F0F0F0F0FUL;
-            _weights[2 * plane + i] = (_weights[i] >> 4) & 0x0F0F0F0F0F0F0F0FUL;
-        }
+        IBinaryKernel.WriteNibblePlanes(_weights, plane);
         _alpha = alpha.ToArray();
         _tau = tau.ToArray();
         _bias = bias.Length == 0 ? new float[layer.OutChannels] : bias.ToArray();

@@ -25,4 +25,14 @@ internal unsafe interface IBinaryKernel
     const int CoutBlock = 4;
 
     void Accumulate(ulong* patches, int blocks, ulong* weights, int coutPadded, int patchWords, int* counts, int countsStride);
+
+    /// <summary>Writes planes 1 and 2 (low and high nibbles) from plane 0 of <paramref name="weights"/>, each <paramref name="plane"/> words.</summary>
+    static void WriteNibblePlanes(ulong* weights, long plane)
+    {
+        for (long i = 0; i < plane; i++)
+        {
+            weights[plane + i] = weights[i] & 0x0F0F0F0F0F0F0F0FUL;
+            weights[2 * plane + i] = (weights[i] >> 4) & 0x0F0F0F0F0F0F0F0FUL;
+        }
+    }
 }

@@ -66,20 +66,21 @@ internal sealed unsafe class JitKernel : IBinaryKernel, IDisposable
         {
             int pb = kernel.PixelBlock, stride = blocks * pb;
             var patches = new ulong[blocks * words * pb];
-            var w = new ulong[cout * words];
-            foreach (var array in new[] { patches, w })
-                for (int i = 0; i < array.Length; i++) array[i] = (ulong)random.NextInt64() ^ ((ulong)random.NextInt64() << 1);
-            // The three planes the kernels read: words, low nibbles, high nibbles (IBinaryKernel).
-            ulong[] planes = [.. w, .. w.Select(x => x & 0x0F0F0F0F0F0F0F0FUL), .. w.Select(x => (x >> 4) & 0x0F0F0F0F0F0F0F0FUL)];
+            var planes = new ulong[3 * cout * words];   // words, low nibbles, high nibbles (IBinaryKernel)
+            foreach (var (array, length) in new[] { (patches, patches.Length), (planes, cout * words) })
+                for (int i = 0; i < length; i++) array[i] = (ulong)random.NextInt64() ^ ((ulong)random.NextInt64() << 1);
             var counts = new int[cout * stride];
             fixed (ulong* pp = patches) fixed (ulong* pw = planes) fixed (int* pc = counts)
+            {
+                IBinaryKernel.WriteNibblePlanes(pw, cout * words);
                 kernel.Accumulate(pp, blocks, pw, cout, words, pc, stride);
+            }
             for (int co = 0; co < cout; co++)
                 for (int p = 0; p < stride; p++)
                 {
                     int expected = 0;
                     for (int k = 0; k < words; k++)
-                        expected += System.Numerics.BitOperations.PopCount(patches[(p / pb * words + k) * pb + p % pb] ^ w[co * words + k]);
+                        expected += System.Numerics.BitOperations.PopCount(patches[(p / pb * words + k) * pb + p % pb] ^ planes[co * words + k]);
                     if (counts[co * stride + p] != expected) return false;
                 }
         }

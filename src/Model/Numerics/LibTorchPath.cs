@@ -96,15 +96,18 @@ public sealed unsafe class NativeLibTorchSwitches : ILibTorchSwitches
         return global();
     }
 
-    private static nint Export(string symbol)
+    private static readonly Lazy<nint> LibTorchCpu = new(() =>
     {
         // TorchSharp loads LibTorch from its package folder on first use; once loaded, dlopen finds
         // libtorch_cpu.so by its soname.
         using (TorchSharp.torch.zeros(1)) { }
-        if (!NativeLibrary.TryLoad("libtorch_cpu.so", out var library))
-            throw new InvalidOperationException("libtorch_cpu.so is not loaded in this process");
-        return NativeLibrary.TryGetExport(library, symbol, out var address)
+        return NativeLibrary.TryLoad("libtorch_cpu.so", out var library)
+            ? library
+            : throw new InvalidOperationException("libtorch_cpu.so is not loaded in this process");
+    });
+
+    private static nint Export(string symbol) =>
+        NativeLibrary.TryGetExport(LibTorchCpu.Value, symbol, out var address)
             ? address
             : throw new InvalidOperationException($"libtorch_cpu.so exports no {symbol}: this LibTorch cannot switch oneDNN off");
-    }
 }
