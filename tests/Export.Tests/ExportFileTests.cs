@@ -1,6 +1,7 @@
 using BiVM.Contracts;
 using BiVM.Graph;
 using BiVM.Model;
+using BiVM.Tests.Shared;
 using Microsoft.ML.OnnxRuntime;
 using Onnx;
 using Xunit.Abstractions;
@@ -85,7 +86,8 @@ public sealed class ExportFileTests(ITestOutputHelper log)
         foreach (var family in new[] { "rvm", "rvm-react", "bivm" })
         {
             using var network = TestNetworks.Create(ModelFamilyNames.Parse(family));
-            var path = Path.Combine(Directory.CreateTempSubdirectory("bivm-export-").FullName, family + ".onnx");
+            using var folder = new TempFolder("bivm-export-");
+            var path = folder.File(family + ".onnx");
             sizes[family] = MattingExporter.Export(network).Save(path);
             Assert.Equal(sizes[family], new FileInfo(path).Length);
             Assert.Empty(Directory.GetFiles(Path.GetDirectoryName(path)!, "*.tmp"));

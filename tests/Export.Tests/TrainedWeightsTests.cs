@@ -3,6 +3,7 @@ using BiVM.Graph;
 using BiVM.Model;
 using BiVM.Model.Binarization;
 using BiVM.Model.Networks;
+using BiVM.Tests.Shared;
 using BiVM.Training;
 using TorchSharp.Modules;
 using Xunit.Abstractions;
@@ -19,7 +20,8 @@ public sealed class TrainedWeightsTests(ITestOutputHelper log)
     [Fact]
     public void Briefly_trained_bivm_exports_with_its_provenance_and_matches_torch_over_10_frames()
     {
-        var run = Directory.CreateTempSubdirectory("bivm-trained-").FullName;
+        using var folder = new TempFolder("bivm-trained-");
+        var run = folder.Path;
         var config = new TrainingConfig
         {
             Family = ModelFamily.Bivm, Seed = 3, DataSeed = 4242, Threads = 1,

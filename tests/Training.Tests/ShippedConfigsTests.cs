@@ -1,5 +1,6 @@
 using BiVM.Contracts;
 using BiVM.Model;
+using BiVM.Tests.Shared;
 
 namespace BiVM.Training.Tests;
 
@@ -50,7 +51,8 @@ public class ShippedConfigsTests
     [Fact]
     public void An_unknown_key_fails_the_load_and_names_it()
     {
-        string path = Path.Combine(Directory.CreateTempSubdirectory("bivm-config-").FullName, "typo.json");
+        using var folder = new TempFolder("bivm-config-");
+        string path = folder.File("typo.json");
         File.WriteAllText(path, """{ "family": "rvm", "stages": [ { "steps": 1, "batchNrom": "running" } ] }""");
         var e = Assert.Throws<UserInputException>(() => TrainingConfig.Load(path));
         Assert.Contains("batchNrom", e.Message);
