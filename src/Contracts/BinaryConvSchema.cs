@@ -31,4 +31,21 @@ public static class BinaryConvSchema
 
     /// <summary>SparseBinaryConv2d: the mask's cell is mask_scale × mask_scale output pixels (nearest repetition).</summary>
     public const string MaskScale = "mask_scale";
+
+    /// <summary>
+    /// The fused 32-bit glue between binary layers (docs/model-contract.md, "ShortcutRPReLU"):
+    /// Y = RPReLU(X + AddendScale · Addend) = PReLU(X + AddendScale · Addend + ShiftIn, Slope) + ShiftOut, per channel,
+    /// each operation rounded to float32 in that order (the unfused graph's Mul, Add, Add, PRelu, Add).
+    /// </summary>
+    public const string ShortcutRPReLU = "ShortcutRPReLU";
+
+    /// <summary>
+    /// ShortcutRPReLU's input positions: X (float32 [N, C, H, W]); Addend (optional, float32, X's shape); AddendScale
+    /// (optional, float32 [1] constant; absent = Addend added as it is); ShiftIn, Slope, ShiftOut (float32 constants
+    /// with C values, shaped [C], [C, 1, 1] or [1, C, 1, 1]).
+    /// </summary>
+    public const int ActivationX = 0, ActivationAddend = 1, ActivationAddendScale = 2, ActivationShiftIn = 3, ActivationSlope = 4, ActivationShiftOut = 5;
+
+    /// <summary>Declared inputs of ShortcutRPReLU.</summary>
+    public const int ActivationInputCount = ActivationShiftOut + 1;
 }

@@ -10,32 +10,44 @@ using BiVM.Training;
 namespace BiVM.Cli.Commands;
 
 /// <summary>
-/// <c>bivm export --family FAMILY --weights FILE --out FILE [--lowered] [--still]</c>: writes a trained network (model.bin
+/// <c>bivm export --family FAMILY --weights FILE --out FILE [--lowered] [--still] [--no-fuse]</c>: writes a trained network (model.bin
 /// with its model.json) to ONNX with the RVM graph I/O (docs/export.md); <c>--still</c> writes the stateless variant for
 /// single images (<see cref="StillModel"/>). <c>--random-seed N</c> instead exports freshly
-/// initialised weights (for tests and size checks; the file says so in its metadata). The file is written under a
+/// initialised weights (for tests and size checks; the file says so in its metadata). The glue between binary layers
+/// is fused (<see cref="BiVM.Graph.GlueFusion"/>, bit-identical) unless <c>--no-fuse</c> or <c>--lowered</c>;
+/// <c>bivm export --fuse IN.onnx --out OUT.onnx</c> fuses an existing file. The file is written under a
 /// temporary name and renamed into place; a summary lists node counts per op type, file size and FLOPs.
 /// </summary>
 internal static class ExportCommand
 {
     public static Command Create()
     {
-        var family = CliOptions.Family("Model family.");
+        var family = CliOptions.Family("Model family (not with --fuse).", required: false);
         var weights = new Option<string?>("--weights") { Description = "Trained weights: model.bin with model.json next to it.", HelpName = "FILE" };
         var randomSeed = new Option<long?>("--random-seed") { Description = "Export freshly initialised weights from this seed instead of --weights (untrained; for tests)." };
         var fullPrecision = new Option<bool>("--full-precision") { Description = "With --random-seed: the 32-bit bivm (with --weights, model.json decides)." };
         var output = new Option<string>("--out") { Description = "Output .onnx file.", HelpName = "FILE", Required = true };
         var lowered = new Option<bool>("--lowered") { Description = "Standard ONNX ops only (ai.bivm ops lowered): runs in any ONNX runtime." };
         var still = new Option<bool>("--still") { Description = "A stateless file for single images (src in; fgr, pha out; the first frame's state), for ML.NET's ApplyOnnxModel." };
+        var noFuse = new Option<bool>("--no-fuse") { Description = "Keep the glue between binary layers as separate standard ops (Add, PRelu, Mul) instead of fused ai.bivm:ShortcutRPReLU nodes." };
+        var fuse = new Option<string?>("--fuse") { Description = "Fuse an existing .onnx file (ai.bivm ops) into --out instead of exporting weights: bit-identical results, fewer nodes.", HelpName = "FILE" };
         var trainingSeed = new Option<long?>("--training-seed") { Description = "Training data seed for the metadata (default: from the run folder's config.json)." };
         var trainingSteps = new Option<long?>("--training-steps") { Description = "Training steps for the metadata (default: from the run folder)." };
         var command = new Command("export", "Export a model to ONNX (ai.bivm custom ops, or --lowered).");
-        foreach (var option in new Option[] { family, weights, randomSeed, fullPrecision, output, lowered, still, trainingSeed, trainingSteps }) command.Options.Add(option);
+        foreach (var option in new Option[] { family, weights, randomSeed, fullPrecision, output, lowered, still, noFuse, fuse, trainingSeed, trainingSteps }) command.Options.Add(option);
         command.Validators.Add(result =>
         {
             bool fromWeights = result.GetResult(weights) is not null;
-            if (fromWeights == (result.GetResult(randomSeed) is not null))
-                result.AddError("give exactly one of --weights FILE or --random-seed N");
+            int sources = (fromWeights ? 1 : 0) + (result.GetResult(randomSeed) is not null ? 1 : 0) + (result.GetResult(fuse) is not null ? 1 : 0);
+            if (sources != 1)
+                result.AddError("give exactly one of --weights FILE, --random-seed N or --fuse FILE");
+            else if (result.GetResult(fuse) is not null)
+            {
+                if (result.GetResult(family) is not null || result.GetValue(lowered) || result.GetValue(still) || result.GetValue(noFuse))
+                    result.AddError("--fuse FILE takes only --out (the file already says its family and variant)");
+            }
+            else if (result.GetResult(family) is null)
+                result.AddError("--family is required with --weights or --random-seed");
             if (result.GetValue(fullPrecision) && (result.GetValue(family) != ModelFamily.Bivm || fromWeights))
                 result.AddError("--full-precision applies to --family bivm with --random-seed only (a checkpoint's model.json says it)");
         });
@@ -44,6 +56,11 @@ internal static class ExportCommand
             var weightsPath = parse.GetValue(weights);
             var outPath = parse.GetValue(output)!;
             OutputPath.RequireFolder("--out", outPath);
+            if (parse.GetValue(fuse) is { } existing)
+            {
+                parse.InvocationConfiguration.Output.Write(FuseFile(existing, outPath));
+                return ExitCodes.Ok;
+            }
             using var network = Load(parse.GetValue(family), weightsPath, parse.GetValue(randomSeed), parse.GetValue(fullPrecision));
             var found = weightsPath is null ? (null, null) : RunFolder.Provenance(weightsPath);
             var options = new ExportOptions
@@ -54,12 +71,28 @@ internal static class ExportCommand
                 WeightsSource = weightsPath is null ? $"random initialisation, seed {parse.GetValue(randomSeed)} (untrained)" : Path.GetFullPath(weightsPath),
             };
             var exported = MattingExporter.Export(network, options);
+            if (!options.Lowered && !parse.GetValue(noFuse)) exported = exported.Fused();
             if (parse.GetValue(still)) exported = exported.ToStill();
             long size = exported.Save(outPath);
             parse.InvocationConfiguration.Output.Write(Summary(network, exported, outPath, size, options));
             return ExitCodes.Ok;
         });
         return command;
+    }
+
+    /// <summary><c>--fuse IN --out OUT</c>: the rewrite applied to a file, written under a temporary name and renamed.</summary>
+    private static string FuseFile(string input, string outPath)
+    {
+        if (!File.Exists(input)) throw new UserInputException($"--fuse: {input} not found");
+        Onnx.ModelProto model;
+        try { model = Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(input)); }
+        catch (Google.Protobuf.InvalidProtocolBufferException e) { throw new UserInputException($"--fuse: {input} is not an ONNX file ({e.Message})"); }
+        if (model.Graph is null) throw new UserInputException($"--fuse: {input} has no graph");
+        int before = model.Graph.Node.Count;
+        var (fused, count) = BiVM.Graph.GlueFusion.Apply(model);
+        long size = new ExportedModel(fused, [], []).Save(outPath);
+        return string.Create(CultureInfo.InvariantCulture,
+            $"wrote {Path.GetFullPath(outPath)}: {count} chains fused into {BinaryConvSchema.ShortcutRPReLU}, nodes {before} -> {fused.Graph.Node.Count}, file size {size} bytes{Environment.NewLine}");
     }
 
     private static MattingNetwork Load(ModelFamily family, string? weightsPath, long? seed, bool fullPrecision)

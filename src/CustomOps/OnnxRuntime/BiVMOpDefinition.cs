@@ -18,9 +18,9 @@ internal sealed unsafe class BiVMOpDefinition
         public nint Name;   // NUL-terminated UTF-8 op name
     }
 
-    private BiVMOpDefinition(bool sparse, string? forceKernel)
+    private BiVMOpDefinition(string name, bool sparse, string? forceKernel)
     {
-        Name = BinaryConvSchema.OpName(sparse);
+        Name = name;
         IsSparse = sparse;
         ForceKernel = forceKernel;
     }
@@ -28,7 +28,21 @@ internal sealed unsafe class BiVMOpDefinition
     public string Name { get; }
     public bool IsSparse { get; }
     public string? ForceKernel { get; }
-    public int InputCount => BinaryConvSchema.InputCount(IsSparse);
+
+    /// <summary>The fused glue op (<see cref="BinaryConvSchema.ShortcutRPReLU"/>) rather than a binary conv.</summary>
+    public bool IsActivation => Name == BinaryConvSchema.ShortcutRPReLU;
+
+    public int InputCount => IsActivation ? BinaryConvSchema.ActivationInputCount : BinaryConvSchema.InputCount(IsSparse);
+
+    /// <summary>Whether input <paramref name="index"/> may be absent (the empty name).</summary>
+    public bool IsOptionalInput(int index) => IsActivation
+        ? index is BinaryConvSchema.ActivationAddend or BinaryConvSchema.ActivationAddendScale
+        : index == BinaryConvSchema.InputBias;
+
+    /// <summary>Creates this op's kernel for one node.</summary>
+    public IBiVMKernel CreateKernel(nint info, out string nodeName) => IsActivation
+        ? ShortcutRPReLUOrtKernel.Create(this, info, out nodeName)
+        : BinaryConvOrtKernel.Create(this, info, out nodeName);
 
     /// <summary>The OrtCustomOp* handed to CustomOpDomain_Add.</summary>
     public OrtCustomOp* Native { get; private set; }
@@ -42,9 +56,15 @@ internal sealed unsafe class BiVMOpDefinition
     /// options the domain was added to, and sessions may outlive the options; one instance per (op, forced kernel)
     /// per process is shared by all registrations, so the cost is bounded.
     /// </summary>
-    public static BiVMOpDefinition Create(bool sparse, string? forceKernel)
+    public static BiVMOpDefinition Create(bool sparse, string? forceKernel) =>
+        Create(BinaryConvSchema.OpName(sparse), sparse, forceKernel);
+
+    /// <summary>The <see cref="BinaryConvSchema.ShortcutRPReLU"/> op (no popcount kernel to choose).</summary>
+    public static BiVMOpDefinition CreateActivation() => Create(BinaryConvSchema.ShortcutRPReLU, sparse: false, forceKernel: null);
+
+    private static BiVMOpDefinition Create(string name, bool sparse, string? forceKernel)
     {
-        var def = new BiVMOpDefinition(sparse, forceKernel);
+        var def = new BiVMOpDefinition(name, sparse, forceKernel);
         var block = (NativeBlock*)NativeMemory.AllocZeroed((nuint)sizeof(NativeBlock));
         var utf8 = OrtApi.Utf8(def.Name);
         block->Name = (nint)NativeMemory.Alloc((nuint)utf8.Length);

@@ -10,7 +10,7 @@ namespace BiVM.CustomOps.OnnxRuntime;
 /// prepared here, at creation, never per call. Compute validates the dynamic inputs and runs the prepared layer.
 /// Immutable after creation, so concurrent Compute calls from several Run threads are safe.
 /// </summary>
-internal sealed unsafe class BinaryConvOrtKernel : IDisposable
+internal sealed unsafe class BinaryConvOrtKernel : IBiVMKernel
 {
     private readonly BiVMOpDefinition _op;
     private readonly BinaryConvolution _conv;

@@ -63,7 +63,7 @@ internal static unsafe class CustomOpCallbacks
     private static nuint GetOutputTypeCount(OrtCustomOp* op) => 1;
 
     [UnmanagedCallersOnly]
-    private static int GetInputCharacteristic(OrtCustomOp* op, nuint index) => index == BinaryConvSchema.InputBias ? Optional : Required;
+    private static int GetInputCharacteristic(OrtCustomOp* op, nuint index) => BiVMOpDefinition.From(op).IsOptionalInput((int)index) ? Optional : Required;
 
     [UnmanagedCallersOnly]
     private static int GetOutputCharacteristic(OrtCustomOp* op, nuint index) => Required;
@@ -84,7 +84,7 @@ internal static unsafe class CustomOpCallbacks
         try
         {
             def = BiVMOpDefinition.From(op);
-            var instance = BinaryConvOrtKernel.Create(def, info, out node);
+            var instance = def.CreateKernel(info, out node);
             *kernel = (void*)GCHandle.ToIntPtr(GCHandle.Alloc(instance));
             return 0;
         }
@@ -104,10 +104,10 @@ internal static unsafe class CustomOpCallbacks
     [UnmanagedCallersOnly]
     private static nint KernelComputeV2(void* kernel, nint context)
     {
-        BinaryConvOrtKernel? instance = null;
+        IBiVMKernel? instance = null;
         try
         {
-            instance = (BinaryConvOrtKernel)GCHandle.FromIntPtr((nint)kernel).Target!;
+            instance = (IBiVMKernel)GCHandle.FromIntPtr((nint)kernel).Target!;
             instance.Compute(context);
             return 0;
         }

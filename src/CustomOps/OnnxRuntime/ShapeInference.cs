@@ -13,6 +13,11 @@ internal static class ShapeInference
 {
     public static void Infer(BiVMOpDefinition op, nint context)
     {
+        if (op.IsActivation)
+        {
+            InferElementwise(context);
+            return;
+        }
         int inputs = OrtApi.ShapeInferInputCount(context);
         if (inputs < 4) throw new OpValidationException($"needs at least 4 inputs (X, W, alpha, tau), got {inputs}");
         nint xInfo = OrtApi.ShapeInferInputTypeShape(context, BinaryConvSchema.InputX);
@@ -39,6 +44,19 @@ internal static class ShapeInference
 
         nint outInfo = OrtApi.CreateTensorTypeAndShapeInfo(OrtElementType.Float,
             [xDims[0], cout, h, w], [xDims[0] > 0 ? "" : Named(xNames[0]), "", Named(hName, h), Named(wName, w)]);
+        try { OrtApi.ShapeInferSetOutput(context, 0, outInfo); }
+        finally { OrtApi.ReleaseTensorTypeAndShapeInfo(outInfo); }
+    }
+
+    /// <summary>ShortcutRPReLU: Y has X's type and shape, symbolic names included.</summary>
+    private static void InferElementwise(nint context)
+    {
+        nint xInfo = OrtApi.ShapeInferInputTypeShape(context, BinaryConvSchema.ActivationX);
+        var xType = OrtApi.GetElementType(xInfo);
+        if (xType != OrtElementType.Float) throw new OpValidationException($"X must be float32, got {OrtTensorView.TypeText(xType)}");
+        var dims = OrtApi.GetDimensions(xInfo);
+        var names = OrtApi.GetSymbolicDimensions(xInfo, dims.Length);
+        nint outInfo = OrtApi.CreateTensorTypeAndShapeInfo(OrtElementType.Float, dims, names.Select((n, i) => dims[i] > 0 ? "" : Named(n)).ToArray());
         try { OrtApi.ShapeInferSetOutput(context, 0, outInfo); }
         finally { OrtApi.ReleaseTensorTypeAndShapeInfo(outInfo); }
     }

@@ -1,0 +1,216 @@
+using BiVM.Contracts;
+using Onnx;
+
+namespace BiVM.Graph;
+
+/// <summary>
+/// The graph rewrite that fuses the 32-bit glue between binary layers (<c>bivm export</c> applies it by default;
+/// <c>bivm export --fuse IN.onnx</c> applies it to an existing file). Each chain
+/// <code>
+///   [m = Mul(s, γ)]  t = Add(x, m | s)  u = Add(t, b₁)  p = PRelu(u, k)  y = Add(p, b₂)
+/// </code>
+/// (EBB's scaled shortcut add followed by RPReLU, or RPReLU alone; b₁, k, b₂ per-channel initializers, γ a one-value
+/// initializer; the Mul may also sit before a <c>Tile</c> of the shortcut, whose input it then becomes) becomes one <c>ai.bivm:ShortcutRPReLU(x, s | m, γ, b₁, k, b₂)</c> node with y's name, so nothing
+/// downstream changes. The fused op performs the same float32 operations in the same order, so the rewritten model
+/// gives bit-identical values (docs/export.md, "Fusion").
+/// </summary>
+/// <remarks>
+/// A chain is fused only where every intermediate tensor has exactly one consumer and is not a graph output (a test
+/// that exposes an intermediate keeps it), and the parameters are initializers. The Mul is folded only when its
+/// output feeds nothing else. Only the main graph is rewritten; If branches are left as they are. Applying the
+/// pass to a fused model changes nothing.
+/// </remarks>
+public static class GlueFusion
+{
+    /// <summary>Metadata key recording what the pass did.</summary>
+    public const string MetadataKey = "fused";
+
+    /// <summary>A fused copy of <paramref name="model"/> and the number of chains fused.</summary>
+    public static (ModelProto Model, int Fused) Apply(ModelProto model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var fused = model.Clone();
+        var graph = fused.Graph;
+        var initializers = graph.Initializer.ToDictionary(t => t.Name);
+        var outputs = graph.Output.Select(o => o.Name).ToHashSet();
+        var producers = new Dictionary<string, NodeProto>();
+        var consumers = new Dictionary<string, int>();
+        foreach (var node in graph.Node)
+        {
+            foreach (var o in node.Output) producers[o] = node;
+            foreach (var i in node.Input) consumers[i] = consumers.GetValueOrDefault(i) + 1;
+        }
+
+        bool Private(string tensor) => consumers.GetValueOrDefault(tensor) == 1 && !outputs.Contains(tensor);
+        NodeProto? Producer(string tensor, string opType) =>
+            producers.TryGetValue(tensor, out var n) && n.OpType == opType && n.Domain.Length == 0 ? n : null;
+        // Which input of a binary Add is the per-channel initializer (the other is the data), or -1.
+        int ChannelConstant(NodeProto add) =>
+            add.Input.Count != 2 ? -1 : initializers.ContainsKey(add.Input[1]) && !initializers.ContainsKey(add.Input[0]) ? 1
+                : initializers.ContainsKey(add.Input[0]) && !initializers.ContainsKey(add.Input[1]) ? 0 : -1;
+
+        var removed = new HashSet<NodeProto>(ReferenceEqualityComparer.Instance);
+        var replacements = new Dictionary<NodeProto, NodeProto>(ReferenceEqualityComparer.Instance);
+        foreach (var prelu in graph.Node.Where(n => n.OpType == "PRelu" && n.Domain.Length == 0).ToList())
+        {
+            if (prelu.Input.Count != 2 || !initializers.TryGetValue(prelu.Input[1], out var slope)) continue;
+            if (!Private(prelu.Input[0]) || !Private(prelu.Output[0])) continue;
+            var addIn = Producer(prelu.Input[0], "Add");
+            if (addIn is null || removed.Contains(addIn)) continue;
+            int shiftInAt = ChannelConstant(addIn);
+            if (shiftInAt < 0) continue;
+            var addOut = Consumer(graph, prelu.Output[0]);
+            if (addOut is not { OpType: "Add", Domain: "" }) continue;
+            int shiftOutAt = ChannelConstant(addOut);
+            if (shiftOutAt < 0 || addOut.Input[1 - shiftOutAt] != prelu.Output[0]) continue;
+            var shiftIn = initializers[addIn.Input[shiftInAt]];
+            var shiftOut = initializers[addOut.Input[shiftOutAt]];
+            long channels = Channels(slope);
+            if (channels <= 0 || Channels(shiftIn) != channels || Channels(shiftOut) != channels) continue;
+
+            string t = addIn.Input[1 - shiftInAt];
+            string x = t, addend = "", scale = "";
+            NodeProto first = addIn;
+            var chain = new List<NodeProto> { addIn, prelu, addOut };
+            if (Private(t) && Producer(t, "Add") is { } shortcut && !removed.Contains(shortcut) && shortcut.Input.Count == 2
+                && !initializers.ContainsKey(shortcut.Input[0]) && !initializers.ContainsKey(shortcut.Input[1]))
+            {
+                first = shortcut;
+                chain.Add(shortcut);
+                // The scaled operand is the addend; with no scalar Mul on either side, the second operand is.
+                int scaledAt = ScalarMul(shortcut.Input[1]) is not null ? 1 : ScalarMul(shortcut.Input[0]) is not null ? 0 : 1;
+                x = shortcut.Input[1 - scaledAt];
+                addend = shortcut.Input[scaledAt];
+                if (ScalarMul(addend) is { } mul)
+                {
+                    chain.Add(mul);
+                    int gammaAt = initializers.ContainsKey(mul.Input[1]) ? 1 : 0;
+                    scale = mul.Input[gammaAt];
+                    addend = mul.Input[1 - gammaAt];
+                }
+                else if (Private(addend) && Producer(addend, "Tile") is { } tile && ScalarMul(tile.Input[0]) is { } tiledMul)
+                {
+                    // Tile(x·γ) = Tile(x)·γ value for value (Tile copies, the product is per element): the Tile
+                    // now repeats x, and γ moves into the fused node.
+                    chain.Add(tiledMul);
+                    int gammaAt = initializers.ContainsKey(tiledMul.Input[1]) ? 1 : 0;
+                    scale = tiledMul.Input[gammaAt];
+                    tile.Input[0] = tiledMul.Input[1 - gammaAt];
+                }
+            }
+
+            var node = new NodeProto
+            {
+                OpType = BinaryConvSchema.ShortcutRPReLU,
+                Domain = BinaryConvSchema.Domain,
+                Name = (addOut.Name.Length > 0 ? addOut.Name : addOut.Output[0]) + ".fused",
+            };
+            var inputs = new string[BinaryConvSchema.ActivationInputCount];
+            inputs[BinaryConvSchema.ActivationX] = x;
+            inputs[BinaryConvSchema.ActivationAddend] = addend;
+            inputs[BinaryConvSchema.ActivationAddendScale] = scale;
+            inputs[BinaryConvSchema.ActivationShiftIn] = shiftIn.Name;
+            inputs[BinaryConvSchema.ActivationSlope] = slope.Name;
+            inputs[BinaryConvSchema.ActivationShiftOut] = shiftOut.Name;
+            node.Input.AddRange(inputs);
+            node.Output.Add(addOut.Output[0]);
+            foreach (var n in chain) removed.Add(n);
+            replacements[first] = node;
+        }
+
+        NodeProto? ScalarMul(string tensor)
+        {
+            if (!Private(tensor) || Producer(tensor, "Mul") is not { } mul || removed.Contains(mul) || mul.Input.Count != 2) return null;
+            int gammaAt = initializers.TryGetValue(mul.Input[1], out var g1) && IsScalar(g1) ? 1
+                : initializers.TryGetValue(mul.Input[0], out var g0) && IsScalar(g0) ? 0 : -1;
+            return gammaAt >= 0 && !initializers.ContainsKey(mul.Input[1 - gammaAt]) ? mul : null;
+        }
+
+        if (replacements.Count == 0) return (fused, 0);
+        // Each fused node takes the place of its chain's first node: its inputs exist there, its output is used later.
+        var rewritten = new List<NodeProto>();
+        foreach (var node in graph.Node)
+        {
+            if (replacements.TryGetValue(node, out var replacement)) rewritten.Add(replacement);
+            else if (!removed.Contains(node)) rewritten.Add(node);
+        }
+        graph.Node.Clear();
+        graph.Node.AddRange(rewritten);
+        if (!fused.OpsetImport.Any(o => o.Domain == BinaryConvSchema.Domain))
+            fused.OpsetImport.Add(new OperatorSetIdProto { Domain = BinaryConvSchema.Domain, Version = BinaryConvSchema.OpsetVersion });
+        var previous = fused.MetadataProps.FirstOrDefault(m => m.Key == MetadataKey);
+        if (previous is not null) fused.MetadataProps.Remove(previous);
+        int total = graph.Node.Count(n => n.OpType == BinaryConvSchema.ShortcutRPReLU && n.Domain == BinaryConvSchema.Domain);
+        fused.MetadataProps.Add(new StringStringEntryProto { Key = MetadataKey, Value = $"{total} {BinaryConvSchema.ShortcutRPReLU} (shortcut add + RPReLU chains, bit-identical)" });
+        return (fused, replacements.Count);
+    }
+
+    /// <summary>
+    /// The inverse: every ShortcutRPReLU written back as the standard ops it stands for (Mul, Add, Add, PRelu, Add).
+    /// The oracle for a fused file whose unfused original is gone (the shipped models): both must give the same bits.
+    /// </summary>
+    /// <exception cref="ArgumentException">A ShortcutRPReLU's parameters are not initializers shaped to broadcast over NCHW.</exception>
+    public static ModelProto Unfuse(ModelProto model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var unfused = model.Clone();
+        var graph = unfused.Graph;
+        var initializers = graph.Initializer.ToDictionary(t => t.Name);
+        var rewritten = new List<NodeProto>();
+        foreach (var node in graph.Node)
+        {
+            if (node.OpType != BinaryConvSchema.ShortcutRPReLU || node.Domain != BinaryConvSchema.Domain)
+            {
+                rewritten.Add(node);
+                continue;
+            }
+            string name = node.Name.Length > 0 ? node.Name : node.Output[0];
+            string Input(int i) => node.Input.Count > i ? node.Input[i] : "";
+            foreach (int i in new[] { BinaryConvSchema.ActivationShiftIn, BinaryConvSchema.ActivationSlope, BinaryConvSchema.ActivationShiftOut })
+                if (!initializers.TryGetValue(Input(i), out var t) || t.Dims.Count < 3)
+                    throw new ArgumentException($"{name}: input '{Input(i)}' must be an initializer shaped [C, 1, 1] or [1, C, 1, 1] to unfuse", nameof(model));
+            string x = Input(BinaryConvSchema.ActivationX), addend = Input(BinaryConvSchema.ActivationAddend), scale = Input(BinaryConvSchema.ActivationAddendScale);
+            if (addend.Length > 0)
+            {
+                if (scale.Length > 0) addend = Add(rewritten, "Mul", name + ".mul", addend, scale);
+                x = Add(rewritten, "Add", name + ".shortcut", x, addend);
+            }
+            var u = Add(rewritten, "Add", name + ".shift_in", x, Input(BinaryConvSchema.ActivationShiftIn));
+            var p = Add(rewritten, "PRelu", name + ".prelu", u, Input(BinaryConvSchema.ActivationSlope));
+            Add(rewritten, "Add", name + ".shift_out", p, Input(BinaryConvSchema.ActivationShiftOut), node.Output[0]);
+        }
+        graph.Node.Clear();
+        graph.Node.AddRange(rewritten);
+        var note = unfused.MetadataProps.FirstOrDefault(m => m.Key == MetadataKey);
+        if (note is not null) unfused.MetadataProps.Remove(note);
+        return unfused;
+    }
+
+    private static string Add(List<NodeProto> nodes, string opType, string name, string a, string b, string? output = null)
+    {
+        var node = new NodeProto { OpType = opType, Name = name };
+        node.Input.Add(a);
+        node.Input.Add(b);
+        node.Output.Add(output ?? name);
+        nodes.Add(node);
+        return node.Output[0];
+    }
+
+    private static NodeProto? Consumer(GraphProto graph, string tensor) => graph.Node.FirstOrDefault(n => n.Input.Contains(tensor));
+
+    private static bool IsScalar(TensorProto t) => t.DataType == (int)TensorProto.Types.DataType.Float && t.Dims.Aggregate(1L, (a, d) => a * d) == 1;
+
+    /// <summary>C for a float32 tensor shaped [C], [C, 1, 1] or [1, C, 1, 1] (what ShortcutRPReLU accepts); else −1.</summary>
+    private static long Channels(TensorProto t)
+    {
+        if (t.DataType != (int)TensorProto.Types.DataType.Float) return -1;
+        var d = t.Dims;
+        return d.Count switch
+        {
+            1 => d[0],
+            3 when d[1] == 1 && d[2] == 1 => d[0],
+            4 when d[0] == 1 && d[2] == 1 && d[3] == 1 => d[1],
+            _ => -1,
+        };
+    }
+}

@@ -1,0 +1,103 @@
+using BiVM.Contracts;
+using BiVM.Graph;
+using BiVM.Model;
+using BiVM.Model.Binarization;
+using Google.Protobuf;
+using Onnx;
+using Xunit.Abstractions;
+
+namespace BiVM.Export.Tests;
+
+/// <summary>
+/// The glue fusion (<see cref="GlueFusion"/>) is exact: over a sequence with the recurrent state carried, the fused
+/// file gives the same bits as the unfused export and as the lowered (standard ops) export, for every output and for
+/// every binary conv's output (so no sign taken by a binary layer moved); and the shipped models/bivm.onnx (fused)
+/// gives the same bits as its unfused form.
+/// </summary>
+public sealed class GlueFusionTests(ITestOutputHelper log)
+{
+    [Theory]
+    [InlineData("bivm", BatchNormMode.Frame, 64, 96, 1.0)]
+    [InlineData("bivm", BatchNormMode.Batch, 65, 97, 0.5)]
+    [InlineData("rvm-react", BatchNormMode.Frame, 64, 64, 1.0)]
+    public void Fused_file_is_bit_identical_to_unfused_and_lowered(string family, BatchNormMode normalization, int height, int width, double ratio)
+    {
+        using var network = TestNetworks.Create(ModelFamilyNames.Parse(family), normalization: normalization);
+        var exported = MattingExporter.Export(network);
+        var fused = exported.Fused();
+        var lowered = MattingExporter.Export(network, new ExportOptions { Lowered = true });
+        int chains = fused.NodeCounts().GetValueOrDefault($"{BinaryConvSchema.Domain}.{BinaryConvSchema.ShortcutRPReLU}");
+        Assert.True(chains > 0, "nothing was fused");
+        Assert.Equal(0, exported.NodeCounts().GetValueOrDefault($"{BinaryConvSchema.Domain}.{BinaryConvSchema.ShortcutRPReLU}"));
+        Assert.True(fused.NodeCounts().GetValueOrDefault("PRelu") < exported.NodeCounts()["PRelu"], "PRelu nodes left unfused");
+        // Fusing the fused file again finds nothing.
+        Assert.Equal(0, GlueFusion.Apply(fused.Model).Fused);
+        log.WriteLine($"{family} {normalization}: {chains} chains fused, nodes {exported.Model.Graph.Node.Count} -> {fused.Model.Graph.Node.Count}");
+        int frames = CompareBitwise(exported.ToBytes(), fused.ToBytes(), height, width, ratio, 3, "unfused vs fused");
+        CompareBitwise(lowered.ToBytes(), fused.ToBytes(), height, width, ratio, 3, "lowered vs fused");
+        Assert.Equal(3, frames);
+    }
+
+    [Fact]
+    public void Binary_conv_outputs_are_unchanged_by_fusion()
+    {
+        // Exposed binary outputs are graph outputs: the chains after them still fuse (their input is the IN output
+        // or the conv output itself, which is kept), and every exposed conv output must match bit for bit.
+        using var network = TestNetworks.Create(ModelFamily.Bivm, normalization: BatchNormMode.Frame);
+        var exported = MattingExporter.Export(network, new ExportOptions { ExposeBinaryOutputs = true });
+        var fused = exported.Fused();
+        Assert.True(fused.NodeCounts().GetValueOrDefault($"{BinaryConvSchema.Domain}.{BinaryConvSchema.ShortcutRPReLU}") > 0);
+        CompareBitwise(exported.ToBytes(), fused.ToBytes(), 64, 64, 1.0, 2, "binary outputs, unfused vs fused", allOutputs: true);
+    }
+
+    [Fact]
+    public void Shipped_bivm_is_fused_and_matches_its_unfused_form_bit_for_bit()
+    {
+        var path = Path.Combine(RepositoryRoot(), "models", "bivm.onnx");
+        var shipped = ModelProto.Parser.ParseFrom(File.ReadAllBytes(path));
+        int chains = shipped.Graph.Node.Count(n => n.OpType == BinaryConvSchema.ShortcutRPReLU);
+        Assert.True(chains > 0, "models/bivm.onnx is not fused (bivm export --fuse)");
+        Assert.Equal(0, GlueFusion.Apply(shipped).Fused);
+        var unfused = GlueFusion.Unfuse(shipped);
+        Assert.DoesNotContain(unfused.Graph.Node, n => n.OpType == BinaryConvSchema.ShortcutRPReLU);
+        Assert.Equal(chains, GlueFusion.Apply(unfused).Fused);
+        log.WriteLine($"models/bivm.onnx: {chains} ShortcutRPReLU nodes");
+        CompareBitwise(unfused.ToByteArray(), shipped.ToByteArray(), 144, 256, 1.0, 4, "shipped: unfused vs fused");
+    }
+
+    /// <summary>Runs both files over the same frames (state carried) and asks every output to be identical.</summary>
+    private int CompareBitwise(byte[] a, byte[] b, int height, int width, double ratio, int frames, string label, bool allOutputs = false)
+    {
+        using var first = new OrtMatting(a);
+        using var second = new OrtMatting(b);
+        var shape = new[] { 1, 3, height, width };
+        int t = 0;
+        long values = 0;
+        foreach (var frame in Sequences.Frames(frames, height, width))
+        {
+            var x = first.Step(frame, shape, (float)ratio);
+            var y = second.Step(frame, shape, (float)ratio);
+            var names = allOutputs ? x.Values.Keys.ToList() : MattingContract.Outputs.ToList();
+            Assert.True(names.Count >= MattingContract.Outputs.Count());
+            foreach (var name in names)
+            {
+                Assert.Equal(x.Shapes[name], y.Shapes[name]);
+                var (u, v) = (x[name], y[name]);
+                for (int i = 0; i < u.Length; i++)
+                    if (u[i] != v[i] && !(float.IsNaN(u[i]) && float.IsNaN(v[i])))
+                        Assert.Fail($"{label}: frame {t}, {name}[{i}] = {u[i]:R} vs {v[i]:R}");
+                values += u.Length;
+            }
+            t++;
+        }
+        log.WriteLine($"{label}: {values} values over {t} frames identical");
+        return t;
+    }
+
+    private static string RepositoryRoot()
+    {
+        var dir = AppContext.BaseDirectory;
+        while (!File.Exists(Path.Combine(dir, "BiVM.Onnx.sln"))) dir = Path.GetDirectoryName(dir) ?? throw new InvalidOperationException("no BiVM.Onnx.sln above the test");
+        return dir;
+    }
+}
