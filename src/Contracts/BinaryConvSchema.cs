@@ -21,8 +21,19 @@ public static class BinaryConvSchema
     /// </summary>
     public const int InputX = 0, InputW = 1, InputAlpha = 2, InputTau = 3, InputBias = 4, InputMask = 5;
 
-    /// <summary>Declared inputs of each op: bias is declared (optional) in both, the mask only in the sparse one.</summary>
+    /// <summary>
+    /// Optional input of both binary convs: XPacked, uint64 [N, H, W, words], the sign bits of X − tau already packed
+    /// in BiVM.CustomOps.BitPacking.PackedLayout's layout by the producer (ShortcutRPReLU's YPacked). When present the
+    /// kernel reads it instead of packing X (X stays an input: shapes come from it, and the lowering ignores XPacked).
+    /// The dense op then has the empty name at the Mask position.
+    /// </summary>
+    public const int InputXPacked = 6;
+
+    /// <summary>Inputs the exporter writes (bias declared in both, the mask only in the sparse one); XPacked is added by the fusion pass.</summary>
     public static int InputCount(bool sparse) => sparse ? InputMask + 1 : InputBias + 1;
+
+    /// <summary>Inputs the op declares to ONNX Runtime: everything up to XPacked (bias, Mask of the dense op and XPacked optional).</summary>
+    public const int DeclaredInputCount = InputXPacked + 1;
 
     public static string OpName(bool sparse) => sparse ? SparseBinaryConv2d : BinaryConv2d;
 
@@ -46,6 +57,16 @@ public static class BinaryConvSchema
     /// </summary>
     public const int ActivationX = 0, ActivationAddend = 1, ActivationAddendScale = 2, ActivationShiftIn = 3, ActivationSlope = 4, ActivationShiftOut = 5;
 
-    /// <summary>Declared inputs of ShortcutRPReLU.</summary>
-    public const int ActivationInputCount = ActivationShiftOut + 1;
+    /// <summary>
+    /// Optional input of ShortcutRPReLU: TauNext, float32 [C] constant, the tau of the binary conv that reads Y. With it
+    /// the op also writes output <see cref="ActivationPackedOutput"/>, YPacked: uint64 [N, H, W, words], the bits of
+    /// sign(Y − TauNext) (sign(0) = +1) in PackedLayout's layout, which that conv takes as XPacked instead of packing Y.
+    /// </summary>
+    public const int ActivationTauNext = 6;
+
+    /// <summary>ShortcutRPReLU's outputs: Y (float32, X's shape) and, with TauNext, YPacked.</summary>
+    public const int ActivationOutput = 0, ActivationPackedOutput = 1;
+
+    /// <summary>Inputs ShortcutRPReLU declares (Addend, AddendScale and TauNext optional).</summary>
+    public const int ActivationInputCount = ActivationTauNext + 1;
 }

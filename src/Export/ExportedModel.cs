@@ -23,7 +23,7 @@ public sealed class ExportedModel(ModelProto model, IReadOnlyList<BinaryNodeInfo
     /// </summary>
     public ExportedModel Fused()
     {
-        var (model, _) = BiVM.Graph.GlueFusion.Apply(Model);
+        var (model, _, _) = BiVM.Graph.GlueFusion.Apply(Model);
         var note = model.MetadataProps.First(m => m.Key == BiVM.Graph.GlueFusion.MetadataKey).Value;
         return new(model, BinaryNodes, [.. Metadata, (BiVM.Graph.GlueFusion.MetadataKey, note)]);
     }

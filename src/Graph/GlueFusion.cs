@@ -25,8 +25,11 @@ public static class GlueFusion
     /// <summary>Metadata key recording what the pass did.</summary>
     public const string MetadataKey = "fused";
 
-    /// <summary>A fused copy of <paramref name="model"/> and the number of chains fused.</summary>
-    public static (ModelProto Model, int Fused) Apply(ModelProto model)
+    /// <summary>
+    /// A fused copy of <paramref name="model"/>, the number of chains fused, and the number of packed hand-offs added
+    /// (a ShortcutRPReLU that also writes the packed sign bits its one binary-conv consumer reads as XPacked).
+    /// </summary>
+    public static (ModelProto Model, int Fused, int PackedHandOffs) Apply(ModelProto model)
     {
         ArgumentNullException.ThrowIfNull(model);
         var fused = model.Clone();
@@ -105,7 +108,7 @@ public static class GlueFusion
                 Domain = BinaryConvSchema.Domain,
                 Name = (addOut.Name.Length > 0 ? addOut.Name : addOut.Output[0]) + ".fused",
             };
-            var inputs = new string[BinaryConvSchema.ActivationInputCount];
+            var inputs = new string[BinaryConvSchema.ActivationShiftOut + 1];
             inputs[BinaryConvSchema.ActivationX] = x;
             inputs[BinaryConvSchema.ActivationAddend] = addend;
             inputs[BinaryConvSchema.ActivationAddendScale] = scale;
@@ -126,7 +129,6 @@ public static class GlueFusion
             return gammaAt >= 0 && !initializers.ContainsKey(mul.Input[1 - gammaAt]) ? mul : null;
         }
 
-        if (replacements.Count == 0) return (fused, 0);
         // Each fused node takes the place of its chain's first node: its inputs exist there, its output is used later.
         var rewritten = new List<NodeProto>();
         foreach (var node in graph.Node)
@@ -134,6 +136,8 @@ public static class GlueFusion
             if (replacements.TryGetValue(node, out var replacement)) rewritten.Add(replacement);
             else if (!removed.Contains(node)) rewritten.Add(node);
         }
+        int handOffs = AddPackedHandOffs(rewritten, initializers);
+        if (replacements.Count == 0 && handOffs == 0) return (fused, 0, 0);
         graph.Node.Clear();
         graph.Node.AddRange(rewritten);
         if (!fused.OpsetImport.Any(o => o.Domain == BinaryConvSchema.Domain))
@@ -141,9 +145,44 @@ public static class GlueFusion
         var previous = fused.MetadataProps.FirstOrDefault(m => m.Key == MetadataKey);
         if (previous is not null) fused.MetadataProps.Remove(previous);
         int total = graph.Node.Count(n => n.OpType == BinaryConvSchema.ShortcutRPReLU && n.Domain == BinaryConvSchema.Domain);
-        fused.MetadataProps.Add(new StringStringEntryProto { Key = MetadataKey, Value = $"{total} {BinaryConvSchema.ShortcutRPReLU} (shortcut add + RPReLU chains, bit-identical)" });
-        return (fused, replacements.Count);
+        int packedTotal = graph.Node.Count(n => IsBinaryConv(n) && n.Input.Count > BinaryConvSchema.InputXPacked);
+        fused.MetadataProps.Add(new StringStringEntryProto { Key = MetadataKey, Value = $"{total} {BinaryConvSchema.ShortcutRPReLU} (shortcut add + RPReLU chains, bit-identical), {packedTotal} of them hand packed input to their binary conv" });
+        return (fused, replacements.Count, handOffs);
     }
+
+    /// <summary>
+    /// Where a ShortcutRPReLU's output y is the X of exactly one binary conv (other, float consumers allowed), the
+    /// node gets that conv's tau as TauNext and a second output y.packed, and the conv reads y.packed as XPacked: the
+    /// sign bits are packed once, right after y is computed, instead of by the conv from y in memory. The packer
+    /// and its comparison are the conv's own, so the bits are the same. Two binary consumers (SHB's sparse 3×3 and
+    /// dense 1×1 read one tensor with different τ) keep packing for themselves.
+    /// </summary>
+    private static int AddPackedHandOffs(List<NodeProto> nodes, Dictionary<string, TensorProto> initializers)
+    {
+        var binaryReaders = new Dictionary<string, List<NodeProto>>();
+        foreach (var node in nodes.Where(IsBinaryConv))
+            if (node.Input.Count > 0) (binaryReaders.TryGetValue(node.Input[0], out var l) ? l : binaryReaders[node.Input[0]] = []).Add(node);
+        int added = 0;
+        foreach (var glue in nodes.Where(n => n.OpType == BinaryConvSchema.ShortcutRPReLU && n.Domain == BinaryConvSchema.Domain))
+        {
+            if (glue.Input.Count > BinaryConvSchema.ActivationTauNext || glue.Output.Count > 1) continue;
+            if (!binaryReaders.TryGetValue(glue.Output[0], out var readers) || readers.Count != 1) continue;
+            var conv = readers[0];
+            if (conv.Input.Count > BinaryConvSchema.InputXPacked || conv.Input.Count <= BinaryConvSchema.InputTau) continue;
+            if (!initializers.TryGetValue(conv.Input[BinaryConvSchema.InputTau], out var tau) || !initializers.TryGetValue(glue.Input[BinaryConvSchema.ActivationShiftIn], out var shift)
+                || tau.Dims.Count != 1 || Channels(tau) != Channels(shift)) continue;
+            string packed = glue.Output[0] + ".packed";
+            glue.Input.Add(tau.Name);
+            glue.Output.Add(packed);
+            while (conv.Input.Count < BinaryConvSchema.InputXPacked) conv.Input.Add("");
+            conv.Input.Add(packed);
+            added++;
+        }
+        return added;
+    }
+
+    private static bool IsBinaryConv(NodeProto n) =>
+        n.Domain == BinaryConvSchema.Domain && n.OpType is BinaryConvSchema.BinaryConv2d or BinaryConvSchema.SparseBinaryConv2d;
 
     /// <summary>
     /// The inverse: every ShortcutRPReLU written back as the standard ops it stands for (Mul, Add, Add, PRelu, Add).
@@ -159,6 +198,12 @@ public static class GlueFusion
         var rewritten = new List<NodeProto>();
         foreach (var node in graph.Node)
         {
+            if (IsBinaryConv(node) && node.Input.Count > BinaryConvSchema.InputXPacked)
+            {
+                // The packed hand-off goes: the conv packs X itself again (trailing empty inputs dropped as written).
+                while (node.Input.Count > BinaryConvSchema.InputTau + 1 && (node.Input.Count > BinaryConvSchema.InputXPacked || node.Input[^1].Length == 0))
+                    node.Input.RemoveAt(node.Input.Count - 1);
+            }
             if (node.OpType != BinaryConvSchema.ShortcutRPReLU || node.Domain != BinaryConvSchema.Domain)
             {
                 rewritten.Add(node);

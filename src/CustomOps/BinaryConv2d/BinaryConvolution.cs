@@ -75,12 +75,21 @@ public sealed unsafe class BinaryConvolution : IDisposable
     public string KernelName => _kernel.Name;
 
     /// <summary>Dense conv: x [N, Cin, H, W] → y [N, Cout, H_out, W_out].</summary>
-    public void Run(float* x, int batch, int height, int width, float* y, ParallelRunner parallel)
+    /// <param name="packedInput">
+    /// Null, or sign(x − tau) already packed [N, H, W, words] (<see cref="PackedLayout"/>) by the producer of x: then x
+    /// is not read and the packing stage is skipped. The caller guarantees it was packed with this layer's tau.
+    /// </param>
+    public void Run(float* x, int batch, int height, int width, float* y, ParallelRunner parallel, ulong* packedInput = null)
     {
         var p = CheckedCall(batch, height, width);
+        int hOut = p.OutHeight;
+        if (packedInput is not null)
+        {
+            parallel(batch * hOut, row => ComputeRow(p, packedInput, y, row / hOut, row % hOut));
+            return;
+        }
         using var packed = new PackedActivations(p);
         parallel(batch * height, row => PackRow(p, x, packed.Pointer, row / height, row % height, 0, width));
-        int hOut = p.OutHeight, wOut = p.OutWidth;
         parallel(batch * hOut, row => ComputeRow(p, packed.Pointer, y, row / hOut, row % hOut));
     }
 

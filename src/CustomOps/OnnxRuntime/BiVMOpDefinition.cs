@@ -32,12 +32,22 @@ internal sealed unsafe class BiVMOpDefinition
     /// <summary>The fused glue op (<see cref="BinaryConvSchema.ShortcutRPReLU"/>) rather than a binary conv.</summary>
     public bool IsActivation => Name == BinaryConvSchema.ShortcutRPReLU;
 
-    public int InputCount => IsActivation ? BinaryConvSchema.ActivationInputCount : BinaryConvSchema.InputCount(IsSparse);
+    public int InputCount => IsActivation ? BinaryConvSchema.ActivationInputCount : BinaryConvSchema.DeclaredInputCount;
 
-    /// <summary>Whether input <paramref name="index"/> may be absent (the empty name).</summary>
+    /// <summary>Whether input <paramref name="index"/> may be absent (the empty name, or left off at the end).</summary>
     public bool IsOptionalInput(int index) => IsActivation
-        ? index is BinaryConvSchema.ActivationAddend or BinaryConvSchema.ActivationAddendScale
-        : index == BinaryConvSchema.InputBias;
+        ? index is BinaryConvSchema.ActivationAddend or BinaryConvSchema.ActivationAddendScale or BinaryConvSchema.ActivationTauNext
+        : index is BinaryConvSchema.InputBias or BinaryConvSchema.InputXPacked || (!IsSparse && index == BinaryConvSchema.InputMask);
+
+    /// <summary>Outputs: Y, and for ShortcutRPReLU the optional YPacked.</summary>
+    public int OutputCount => IsActivation ? BinaryConvSchema.ActivationPackedOutput + 1 : 1;
+
+    /// <summary>Element type of output <paramref name="index"/>: float32, except the packed bits (uint64).</summary>
+    public OrtElementType OutputType(int index) =>
+        IsActivation && index == BinaryConvSchema.ActivationPackedOutput ? OrtElementType.UInt64 : OrtElementType.Float;
+
+    /// <summary>Whether output <paramref name="index"/> may be absent.</summary>
+    public bool IsOptionalOutput(int index) => IsActivation && index == BinaryConvSchema.ActivationPackedOutput;
 
     /// <summary>Creates this op's kernel for one node.</summary>
     public IBiVMKernel CreateKernel(nint info, out string nodeName) => IsActivation

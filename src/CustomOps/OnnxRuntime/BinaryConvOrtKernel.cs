@@ -16,11 +16,14 @@ internal sealed unsafe class BinaryConvOrtKernel : IBiVMKernel
     private readonly BinaryConvolution _conv;
     private readonly SparseBinaryConvolution? _sparse;
 
-    private BinaryConvOrtKernel(BiVMOpDefinition op, string nodeName, BinaryConvolution conv, int maskScale)
+    private readonly bool _packedInput;
+
+    private BinaryConvOrtKernel(BiVMOpDefinition op, string nodeName, BinaryConvolution conv, int maskScale, bool packedInput)
     {
         _op = op;
         NodeName = nodeName;
         _conv = conv;
+        _packedInput = packedInput;
         if (op.IsSparse) _sparse = new SparseBinaryConvolution(conv, maskScale);
     }
 
@@ -55,10 +58,13 @@ internal sealed unsafe class BinaryConvOrtKernel : IBiVMKernel
             CheckVector(b, "bias", cout, "Cout (W dimension 0)");
             bias = b.Span<float>();
         }
+        bool Present(int index) => inputs > index && OrtApi.KernelInfoInputName(info, index).Length > 0;
+        if (!op.IsSparse && Present(BinaryConvSchema.InputMask))
+            throw new OpValidationException($"has a Mask input; a masked conv is {BinaryConvSchema.SparseBinaryConv2d} (leave input {BinaryConvSchema.InputMask} empty)");
         var attributes = ConvAttributes.FromKernelInfo(info);
         var layer = attributes.ToLayer(cin, cout, kh, kw, op.IsSparse);
         var conv = new BinaryConvolution(layer, w.Span<ulong>(), alpha.Span<float>(), tau.Span<float>(), bias, op.ForceKernel);
-        return new BinaryConvOrtKernel(op, nodeName, conv, (int)(attributes.MaskScale ?? 1));
+        return new BinaryConvOrtKernel(op, nodeName, conv, (int)(attributes.MaskScale ?? 1), Present(BinaryConvSchema.InputXPacked));
     }
 
     private static OrtTensorView Constant(nint info, int index, string name)
@@ -102,10 +108,20 @@ internal sealed unsafe class BinaryConvOrtKernel : IBiVMKernel
             mask = (byte*)m.Data;
         }
 
+        ulong* packed = null;
+        if (_packedInput)
+        {
+            var xp = OrtTensorView.Read(OrtApi.KernelContextInput(context, BinaryConvSchema.InputXPacked));
+            long[] expected = [p.Batch, p.InHeight, p.InWidth, p.Words];
+            if (xp.Type != OrtElementType.UInt64 || !xp.Dims.SequenceEqual(expected))
+                throw new OpValidationException($"XPacked must be uint64 [N, H, W, words] = {OrtTensorView.ShapeText(expected)} for X {x.Shape}, got {OrtTensorView.TypeText(xp.Type)} {xp.Shape}");
+            packed = (ulong*)xp.Data;
+        }
+
         var y = (float*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, 0, outDims));
         var runner = OrtParallelRunner.For(context);
-        if (_sparse is null) _conv.Run((float*)x.Data, p.Batch, p.InHeight, p.InWidth, y, runner);
-        else _sparse.Run((float*)x.Data, p.Batch, p.InHeight, p.InWidth, mask, y, runner);
+        if (_sparse is null) _conv.Run((float*)x.Data, p.Batch, p.InHeight, p.InWidth, y, runner, packed);
+        else _sparse.Run((float*)x.Data, p.Batch, p.InHeight, p.InWidth, mask, y, runner, packed);
     }
 
     /// <summary>Error-message prefix for this node.</summary>

@@ -12,7 +12,7 @@ namespace BiVM.CustomOps.OnnxRuntime;
 /// </summary>
 internal static unsafe class CustomOpCallbacks
 {
-    private const int TypeUndefined = 0, TypeFloat = 1;
+    private const int TypeUndefined = 0;
     private const int Required = 0, Optional = 1;
 
     public static void Fill(OrtCustomOp* op)
@@ -57,16 +57,16 @@ internal static unsafe class CustomOpCallbacks
     private static nuint GetInputTypeCount(OrtCustomOp* op) => (nuint)BiVMOpDefinition.From(op).InputCount;
 
     [UnmanagedCallersOnly]
-    private static int GetOutputType(OrtCustomOp* op, nuint index) => TypeFloat;
+    private static int GetOutputType(OrtCustomOp* op, nuint index) => (int)BiVMOpDefinition.From(op).OutputType((int)index);
 
     [UnmanagedCallersOnly]
-    private static nuint GetOutputTypeCount(OrtCustomOp* op) => 1;
+    private static nuint GetOutputTypeCount(OrtCustomOp* op) => (nuint)BiVMOpDefinition.From(op).OutputCount;
 
     [UnmanagedCallersOnly]
     private static int GetInputCharacteristic(OrtCustomOp* op, nuint index) => BiVMOpDefinition.From(op).IsOptionalInput((int)index) ? Optional : Required;
 
     [UnmanagedCallersOnly]
-    private static int GetOutputCharacteristic(OrtCustomOp* op, nuint index) => Required;
+    private static int GetOutputCharacteristic(OrtCustomOp* op, nuint index) => BiVMOpDefinition.From(op).IsOptionalOutput((int)index) ? Optional : Required;
 
     /// <summary>OrtMemTypeDefault: inputs on the CPU.</summary>
     [UnmanagedCallersOnly]

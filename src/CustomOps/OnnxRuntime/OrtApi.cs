@@ -159,6 +159,16 @@ internal static unsafe class OrtApi
         return (int)count;
     }
 
+    public static int KernelInfoOutputCount(nint info)
+    {
+        nuint count;
+        Check(((delegate* unmanaged<nint, nuint*, nint>)Fn(OrtApiIndex.KernelInfo_GetOutputCount))(info, &count));
+        return (int)count;
+    }
+
+    public static string KernelInfoOutputName(nint info, int index) =>
+        ReadString((buffer, size) => ((delegate* unmanaged<nint, nuint, byte*, nuint*, nint>)Fn(OrtApiIndex.KernelInfo_GetOutputName))(info, (nuint)index, buffer, size))!;
+
     public static string KernelInfoInputName(nint info, int index) =>
         ReadString((buffer, size) => ((delegate* unmanaged<nint, nuint, byte*, nuint*, nint>)Fn(OrtApiIndex.KernelInfo_GetInputName))(info, (nuint)index, buffer, size))!;
 

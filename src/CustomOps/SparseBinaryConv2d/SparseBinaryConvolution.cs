@@ -34,11 +34,17 @@ public sealed unsafe class SparseBinaryConvolution
     public string KernelName => _dense.KernelName;
 
     /// <summary>x [N, Cin, H, W], mask [N, 1, ⌈H_out/k⌉, ⌈W_out/k⌉] (0 = inactive) → y [N, Cout, H_out, W_out].</summary>
-    public void Run(float* x, int batch, int height, int width, byte* mask, float* y, ParallelRunner parallel)
+    /// <param name="packedInput">Null, or x already packed with this layer's tau (see <see cref="BinaryConvolution.Run(float*, int, int, int, float*, ParallelRunner, ulong*)"/>).</param>
+    public void Run(float* x, int batch, int height, int width, byte* mask, float* y, ParallelRunner parallel, ulong* packedInput = null)
     {
         var p = _dense.CheckedCall(batch, height, width);
         int k = MaskScale, hOut = p.OutHeight, wOut = p.OutWidth;
         var (mh, mw) = MaskGeometry.MaskSize(hOut, wOut, k);
+        if (packedInput is not null)
+        {
+            ComputeRows(p, mask, mh, mw, y, packedInput, parallel);
+            return;
+        }
         var needed = MarkNeededPixels(p, mask, mh, mw);
         try
         {
@@ -52,7 +58,7 @@ public sealed unsafe class SparseBinaryConvolution
 
     private void Compute(BinaryConv2dParams p, float* x, byte* mask, int mh, int mw, float* y, byte[] needed, ParallelRunner parallel)
     {
-        int k = MaskScale, hOut = p.OutHeight, wOut = p.OutWidth, batch = p.Batch, height = p.InHeight, width = p.InWidth;
+        int batch = p.Batch, height = p.InHeight, width = p.InWidth;
         using var packed = new PackedActivations(p);
         parallel(batch * height, row =>
         {
@@ -73,7 +79,14 @@ public sealed unsafe class SparseBinaryConvolution
                 a = b;
             }
         });
-        parallel(batch * hOut, row =>
+        ComputeRows(p, mask, mh, mw, y, packed.Pointer, parallel);
+    }
+
+    /// <summary>Every output row from packed input: zeros where the mask is off, the dense result on the active runs.</summary>
+    private void ComputeRows(BinaryConv2dParams p, byte* mask, int mh, int mw, float* y, ulong* packed, ParallelRunner parallel)
+    {
+        int k = MaskScale, hOut = p.OutHeight, wOut = p.OutWidth;
+        parallel(p.Batch * hOut, row =>
         {
             int n = row / hOut, oy = row % hOut;
             for (int co = 0; co < p.OutChannels; co++)
@@ -85,7 +98,7 @@ public sealed unsafe class SparseBinaryConvolution
             int count = 0;
             for (int r = 0; r < runCount; r++)
                 for (int c = runs[2 * r]; c < runs[2 * r + 1]; c++) columns[count++] = c;
-            fixed (int* xs = columns) _dense.ComputeColumns(p, packed.Pointer, y, n, oy, xs, count);
+            fixed (int* xs = columns) _dense.ComputeColumns(p, packed, y, n, oy, xs, count);
         });
     }
 
