@@ -1,0 +1,118 @@
+using BiVM.Contracts;
+using BiVM.CustomOps.BinaryConv2d;
+using BiVM.CustomOps.BitPacking;
+using BiVM.CustomOps.OnnxRuntime;
+using BiVM.CustomOps.SparseBinaryConv2d;
+using BiVM.Graph;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using Onnx;
+
+namespace BiVM.CustomOps.Tests.Activation;
+
+/// <summary>
+/// The packed hand-off: ShortcutRPReLU's YPacked equals what the packer makes of its Y with the next conv's tau, and
+/// a binary conv (dense or sparse) given XPacked computes exactly what it computes when it packs X itself, against
+/// the float oracle too.
+/// </summary>
+public unsafe class PackedHandOffTests
+{
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Conv_given_packed_input_equals_conv_packing_itself_and_the_oracle(bool sparse)
+    {
+        var c = new ConvCase(BinaryConv2dParams.Square(2, 70, 9, 13, 5, 3), 21);
+        var p = c.P;
+        var packed = ActivationPacker.Pack(c.X, c.Tau, p.Batch, p.InChannels, p.InHeight, p.InWidth);
+        using var conv = new BinaryConvolution(p, c.PackedWeights, c.Alpha, c.Tau, c.Bias);
+        int outCount = p.Batch * p.OutChannels * p.OutHeight * p.OutWidth;
+        var own = new float[outCount];
+        var given = new float[outCount];
+        int k = 2;
+        var (mh, mw) = MaskGeometry.MaskSize(p.OutHeight, p.OutWidth, k);
+        var mask = new byte[p.Batch * mh * mw];
+        for (int i = 0; i < mask.Length; i++) mask[i] = (byte)(i % 3 == 0 ? 1 : 0);
+        var sparseConv = new SparseBinaryConvolution(conv, k);
+        // NaN in the float input must not matter when the packed bits are given (X is not read).
+        var poisoned = Enumerable.Repeat(float.NaN, c.X.Length).ToArray();
+        fixed (float* x = c.X) fixed (float* nan = poisoned) fixed (ulong* xp = packed) fixed (float* y1 = own) fixed (float* y2 = given) fixed (byte* m = mask)
+        {
+            if (sparse)
+            {
+                sparseConv.Run(x, p.Batch, p.InHeight, p.InWidth, m, y1, ParallelRunners.Sequential);
+                sparseConv.Run(nan, p.Batch, p.InHeight, p.InWidth, m, y2, ParallelRunners.Sequential, xp);
+            }
+            else
+            {
+                conv.Run(x, p.Batch, p.InHeight, p.InWidth, y1, ParallelRunners.Sequential);
+                conv.Run(nan, p.Batch, p.InHeight, p.InWidth, y2, ParallelRunners.Sequential, xp);
+            }
+        }
+        Assert.Equal(own, given);
+        var dots = c.OracleDots();
+        int plane = p.OutHeight * p.OutWidth;
+        for (int i = 0; i < outCount; i++)
+        {
+            int co = i / plane % p.OutChannels, oy = i % plane / p.OutWidth, ox = i % p.OutWidth, n = i / plane / p.OutChannels;
+            bool active = !sparse || mask[(n * mh + oy / k) * mw + ox / k] != 0;
+            float product = dots[i] * c.Alpha[co];
+            Assert.Equal(active ? product + c.Bias[co] : 0f, given[i]);
+        }
+    }
+
+    [Fact]
+    public void Glue_then_conv_with_packed_hand_off_equals_the_conv_packing_itself()
+    {
+        var c = new ConvCase(BinaryConv2dParams.Square(1, 70, 8, 11, 6, 3), 5);
+        var p = c.P;
+        var r = new Random(2);
+        float[] Values(int n) => Enumerable.Range(0, n).Select(_ => (float)(r.NextDouble() * 2 - 1)).ToArray();
+        float[] shiftIn = Values(p.InChannels), slope = Values(p.InChannels), shiftOut = Values(p.InChannels);
+        var addend = Values(c.X.Length);
+
+        byte[] Model(bool handOff)
+        {
+            var g = new OnnxGraphBuilder("handoff");
+            g.Opset(BinaryConvSchema.Domain, BinaryConvSchema.OpsetVersion);
+            g.Input("X", TensorProto.Types.DataType.Float, 1, p.InChannels, p.InHeight, p.InWidth);
+            g.Input("A", TensorProto.Types.DataType.Float, 1, p.InChannels, p.InHeight, p.InWidth);
+            g.Initializer(Tensors.Float("b1", shiftIn, 1, p.InChannels, 1, 1));
+            g.Initializer(Tensors.Float("k", slope, p.InChannels, 1, 1));
+            g.Initializer(Tensors.Float("b2", shiftOut, 1, p.InChannels, 1, 1));
+            g.Initializer(Tensors.Float("tau_next", c.Tau, p.InChannels));
+            g.Node(BinaryConvSchema.ShortcutRPReLU, handOff ? ["X", "A", "", "b1", "k", "b2", "tau_next"] : ["X", "A", "", "b1", "k", "b2"],
+                handOff ? ["G", "G.packed"] : ["G"], "glue", BinaryConvSchema.Domain);
+            var conv = BinaryConvNodes.AddCustom(g, "bconv", "G", "Y", c.PackedWeights,
+                WeightPacker.PackedShape(p.OutChannels, p.InChannels, p.KernelHeight, p.KernelWidth), c.Alpha, c.Tau, c.Bias,
+                new BinaryConvAttributes([3, 3], [1, 1], [1, 1, 1, 1], [1, 1]));
+            if (handOff)
+            {
+                conv.Proto.Input.Add("");
+                conv.Proto.Input.Add("G.packed");
+                g.Output("G.packed", TensorProto.Types.DataType.Uint64, 1, p.InHeight, p.InWidth, PackedLayout.WordsFor(p.InChannels));
+            }
+            g.Output("G", TensorProto.Types.DataType.Float, 1, p.InChannels, p.InHeight, p.InWidth);
+            g.Output("Y", TensorProto.Types.DataType.Float, 1, p.OutChannels, p.OutHeight, p.OutWidth);
+            return g.ToBytes();
+        }
+
+        Dictionary<string, Array> Run(byte[] model)
+        {
+            using var options = new SessionOptions { IntraOpNumThreads = 2 };
+            BiVMOps.Register(options);
+            using var session = new InferenceSession(model, options);
+            using var results = session.Run([
+                NamedOnnxValue.CreateFromTensor("X", new DenseTensor<float>(c.X, [1, p.InChannels, p.InHeight, p.InWidth])),
+                NamedOnnxValue.CreateFromTensor("A", new DenseTensor<float>(addend, [1, p.InChannels, p.InHeight, p.InWidth]))]);
+            return results.ToDictionary(v => v.Name, v => v.Name.EndsWith(".packed") ? (Array)v.AsTensor<ulong>().ToArray() : v.AsTensor<float>().ToArray());
+        }
+
+        var plain = Run(Model(false));
+        var handed = Run(Model(true));
+        Assert.Equal((float[])plain["G"], (float[])handed["G"]);
+        Assert.Equal((float[])plain["Y"], (float[])handed["Y"]);
+        var expectedBits = ActivationPacker.Pack((float[])plain["G"], c.Tau, 1, p.InChannels, p.InHeight, p.InWidth);
+        Assert.Equal(expectedBits, (ulong[])handed["G.packed"]);
+    }
+}
