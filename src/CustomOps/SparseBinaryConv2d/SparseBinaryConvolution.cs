@@ -89,10 +89,21 @@ public sealed unsafe class SparseBinaryConvolution
         parallel(p.Batch * hOut, row =>
         {
             int n = row / hOut, oy = row % hOut;
-            for (int co = 0; co < p.OutChannels; co++)
-                new Span<float>(y + (((long)n * p.OutChannels + co) * hOut + oy) * wOut, wOut).Clear();
             Span<int> runs = mw <= 512 ? stackalloc int[2 * mw] : new int[2 * mw];
             int runCount = MaskGeometry.ActiveRuns(mask, mh, mw, k, n, oy, wOut, runs);
+            // Zeros only between the active runs: the runs are written by the transform below, so clearing the
+            // whole row first would write their bytes twice.
+            for (int co = 0; co < p.OutChannels; co++)
+            {
+                float* outRow = y + (((long)n * p.OutChannels + co) * hOut + oy) * wOut;
+                int from = 0;
+                for (int r = 0; r <= runCount; r++)
+                {
+                    int to = r < runCount ? runs[2 * r] : wOut;
+                    if (to > from) new Span<float>(outRow + from, to - from).Clear();
+                    if (r < runCount) from = runs[2 * r + 1];
+                }
+            }
             if (runCount == 0) return;
             Span<int> columns = wOut <= 2048 ? stackalloc int[wOut] : new int[wOut];
             int count = 0;
