@@ -1,3 +1,4 @@
+using BiVM.Estimators.Video;
 using System.ComponentModel;
 using Microsoft.ML;
 using Microsoft.ML.Data;
@@ -197,7 +198,7 @@ public sealed class ConstantsFactory : StatefulCustomMappingFactory<NoColumns, C
 public abstract class MatteFactory<TRow> : StatefulCustomMappingFactory<TRow, MatteRow, MatterState>
     where TRow : class, IFrameRow, new()
 {
-    private protected abstract (float[] Planar, int Width, int Height) Read(TRow row, FrameFormat format);
+    private protected abstract MatteFrame Matte(TRow row, FrameFormat format, FrameStream stream);
 
     /// <inheritdoc/>
     public override Action<TRow, MatteRow, MatterState> GetMapping()
@@ -211,8 +212,7 @@ public abstract class MatteFactory<TRow> : StatefulCustomMappingFactory<TRow, Ma
                 lock (gate) session ??= new ModelSession(ModelBlob.Parse(src.Model));
                 state.Stream = session.Open();
             }
-            var (planar, width, height) = Read(src, session!.Blob.Options.Format);
-            var frame = state.Stream.Matte(planar, width, height, src.NewStream);
+            var frame = Matte(src, session!.Blob.Options.Format, state.Stream);
             dst.Alpha = frame.Alpha;
             dst.Foreground = frame.Foreground;
         };
@@ -230,8 +230,8 @@ public sealed class ImageMatteFactory : MatteFactory<ImageFrameRow>
     // A pipeline loaded from disk reaches this factory without ApplyBiVM having run.
     static ImageMatteFactory() => VariableSizeImages.Register();
 
-    private protected override (float[], int, int) Read(ImageFrameRow row, FrameFormat format) =>
-        ImagePixels.ToPlanarRgb(row.Frame ?? throw new ArgumentException("BiVM: a row of the image column holds no image"));
+    private protected override MatteFrame Matte(ImageFrameRow row, FrameFormat format, FrameStream stream) =>
+        ImagePixels.Matte(stream, row.Frame ?? throw new ArgumentException("BiVM: a row of the image column holds no image"), row.NewStream);
 }
 
 /// <summary>Infrastructure of the saved form: byte vector frames.</summary>
@@ -239,8 +239,8 @@ public sealed class ImageMatteFactory : MatteFactory<ImageFrameRow>
 [CustomMappingFactoryAttribute(SavedForm.BytesContract)]
 public sealed class BytesMatteFactory : MatteFactory<ByteFrameRow>
 {
-    private protected override (float[], int, int) Read(ByteFrameRow row, FrameFormat format) =>
-        (format.ToPlanar<byte>(row.Frame, SavedForm.Frame), format.Width!.Value, format.Height!.Value);
+    private protected override MatteFrame Matte(ByteFrameRow row, FrameFormat format, FrameStream stream) =>
+        format.Matte<byte>(stream, row.Frame, SavedForm.Frame, row.NewStream);
 }
 
 /// <summary>Infrastructure of the saved form: float vector frames.</summary>
@@ -248,6 +248,6 @@ public sealed class BytesMatteFactory : MatteFactory<ByteFrameRow>
 [CustomMappingFactoryAttribute(SavedForm.FloatsContract)]
 public sealed class FloatsMatteFactory : MatteFactory<FloatFrameRow>
 {
-    private protected override (float[], int, int) Read(FloatFrameRow row, FrameFormat format) =>
-        (format.ToPlanar<float>(row.Frame, SavedForm.Frame), format.Width!.Value, format.Height!.Value);
+    private protected override MatteFrame Matte(FloatFrameRow row, FrameFormat format, FrameStream stream) =>
+        format.Matte<float>(stream, row.Frame, SavedForm.Frame, row.NewStream);
 }
