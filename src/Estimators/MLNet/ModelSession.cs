@@ -67,14 +67,19 @@ internal sealed class FrameStream : IDisposable
     private VideoMatter? _matter;
     private bool _closedByOwner;
     private float[] _planar = [];
+    private static int s_live;
 
     internal FrameStream(ModelSession owner, VideoMatter matter)
     {
         _owner = owner;
         _matter = matter;
+        Interlocked.Increment(ref s_live);
     }
 
-    ~FrameStream() => _matter?.Dispose();
+    ~FrameStream() => Close(byOwner: false);
+
+    /// <summary>Streams opened and not yet released, in this process: what the resource tests read to see release is deterministic.</summary>
+    public static int LiveCount => Volatile.Read(ref s_live);
 
     /// <summary>
     /// This stream's buffer for one frame of planar RGB floats (3·W·H values), reused from frame to frame: the
@@ -105,6 +110,7 @@ internal sealed class FrameStream : IDisposable
         return matter;
     }
 
+    /// <summary>Releases the stream's state now (its cursor or row is done).</summary>
     public void Dispose()
     {
         Close(byOwner: false);
@@ -117,6 +123,7 @@ internal sealed class FrameStream : IDisposable
         if (matter is null) return;
         _closedByOwner = byOwner;
         matter.Dispose();
+        Interlocked.Decrement(ref s_live);
         GC.SuppressFinalize(this);
     }
 }

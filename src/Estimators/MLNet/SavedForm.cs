@@ -70,6 +70,30 @@ internal static class SavedForm
         return catalog.StatefulCustomMapping(factory.GetMapping(), factory.GetStateInitAction(), contract).Fit(empty);
     }
 
+    /// <summary>
+    /// The model blob of <paramref name="parts"/> when they are this saved form as <c>Model.Load</c> gives it back
+    /// (prefix chain, matte mapping, suffix chain) and the blob records the fitted options; null otherwise. The
+    /// blob is read by running the prefix's value mapping on its one key.
+    /// </summary>
+    public static ModelBlob? Recognize(IReadOnlyList<ITransformer> parts)
+    {
+        if (parts.Count != 3 || parts[0] is not TransformerChain<ITransformer> prefix || parts[2] is not TransformerChain<ITransformer>
+            || parts[1] is not (StatefulCustomMappingTransformer<ImageFrameRow, MatteRow, MatterState>
+                or StatefulCustomMappingTransformer<ByteFrameRow, MatteRow, MatterState>
+                or StatefulCustomMappingTransformer<FloatFrameRow, MatteRow, MatterState>))
+            return null;
+        if (prefix.OfType<ValueMappingTransformer>().FirstOrDefault() is not { } values) return null;
+        var keys = values.Transform(new MLContext().Data.LoadFromEnumerable(new[] { new ModelKeyRow { Key = KeyValue } }));
+        var column = keys.Schema[Model];
+        using var cursor = keys.GetRowCursor([column]);
+        var getter = cursor.GetGetter<VBuffer<byte>>(column);
+        VBuffer<byte> bytes = default;
+        if (!cursor.MoveNext()) return null;
+        getter(ref bytes);
+        var blob = ModelBlob.Parse(bytes.DenseValues().ToArray());
+        return blob.Options.Fitted is null ? null : blob;
+    }
+
     /// <summary>The key on the first row a cursor serves, then none: the value mapping copies the bytes once.</summary>
     public static void Constants(NoColumns _, ConstantColumns dst, FirstRowState state)
     {
@@ -94,6 +118,14 @@ public sealed class ConstantColumns
 
     /// <summary>False: the default of the new-stream column when the options name none.</summary>
     [ColumnName(SavedForm.NewStream)] public bool NewStream { get; set; }
+}
+
+/// <summary>Infrastructure of the saved form: the key the stored model blob is found by.</summary>
+[EditorBrowsable(EditorBrowsableState.Never)]
+public sealed class ModelKeyRow
+{
+    /// <summary>The key.</summary>
+    [ColumnName(SavedForm.Key)] public string Key { get; set; } = "";
 }
 
 /// <summary>Infrastructure of the saved form; not for direct use.</summary>
