@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using BiVM.Benchmarking.Quick;
 using BiVM.Benchmarks.Bdn;
+using BiVM.CustomOps.BinaryConv2d;
 
 namespace BiVM.Benchmarks.Quick;
 
@@ -42,7 +43,8 @@ public static class MLNetQuick
                     cpu[p].Add((Clock.NowMilliseconds(threadCpu: true) - start) / MLNetBenchmarks.Frames);
                     allocated[p] += GC.GetAllocatedBytesForCurrentThread() - bytes;
                 }
-            output.WriteLine($"{MLNetBenchmarks.Width}×{MLNetBenchmarks.Height}, {MLNetBenchmarks.Frames} frames per pass, {passes} passes, 1 ONNX Runtime thread; ms per frame" +
+            output.WriteLine($"{MLNetBenchmarks.Width}×{MLNetBenchmarks.Height}, {MLNetBenchmarks.Frames} frames per pass, {passes} passes, 1 ONNX Runtime thread, " +
+                $"binary kernel {KernelSelector.SupportedNames[0]}; ms per frame" +
                 (Clock.HasThreadCpuTime ? "" : " (no thread CPU clock here: the CPU columns are wall time)"));
             output.WriteLine($"{"path",-34} {"cpu median",10} {"cpu min",8} {"ratio",6} {"wall median",11} {"wall min",9} {"ratio",6} {"MB alloc",9}");
             for (int p = 0; p < paths.Length; p++)

@@ -76,9 +76,13 @@ internal sealed class FrameStream : IDisposable
         Interlocked.Increment(ref s_live);
     }
 
-    ~FrameStream() => Close(byOwner: false);
+    ~FrameStream() => Release(byOwner: false, finalizing: true);
 
-    /// <summary>Streams opened and not yet released, in this process: what the resource tests read to see release is deterministic.</summary>
+    /// <summary>
+    /// Streams opened and not released by their cursor, row or transformer, in this process. A stream only its
+    /// finalizer freed stays counted: the resource tests read this to see that release is deterministic, and
+    /// collections of other tests' garbage cannot move it.
+    /// </summary>
     public static int LiveCount => Volatile.Read(ref s_live);
 
     /// <summary>
@@ -117,12 +121,15 @@ internal sealed class FrameStream : IDisposable
         _owner.Closed(this);
     }
 
-    internal void Close(bool byOwner)
+    internal void Close(bool byOwner) => Release(byOwner, finalizing: false);
+
+    private void Release(bool byOwner, bool finalizing)
     {
         var matter = Interlocked.Exchange(ref _matter, null);
         if (matter is null) return;
         _closedByOwner = byOwner;
         matter.Dispose();
+        if (finalizing) return;
         Interlocked.Decrement(ref s_live);
         GC.SuppressFinalize(this);
     }

@@ -18,7 +18,8 @@ namespace BiVM.Estimators.MLNet;
 /// contract name only, not its column renames);</item>
 /// <item>the stateful custom mapping that mattes (<see cref="MatteFactory{TRow}"/>), then copies and drops.</item>
 /// </list>
-/// Only the loaded chain runs this form; a fitted <see cref="BiVMTransformer"/> runs its own cursors.
+/// Only a chain loaded with plain <c>Model.Load</c> runs this form; a fitted <see cref="BiVMTransformer"/>, or one
+/// <see cref="LoadedModels"/> rebinds from this form, runs its own cursors.
 /// </summary>
 internal static class SavedForm
 {
@@ -224,7 +225,8 @@ public sealed class ConstantsFactory : StatefulCustomMappingFactory<NoColumns, C
 /// ML.NET calls <see cref="GetMapping"/> once for each transformer it makes, so the session loaded from the blob on
 /// the first row is shared by every cursor of that transformer. ML.NET tells a custom mapping neither when a
 /// cursor ends nor when the transformer goes: each cursor's stream is freed by its finalizer, and the session
-/// with the loaded transformer.
+/// with the loaded transformer. <see cref="BiVMCatalog.LoadWithBiVM(ModelOperationsCatalog, string, out DataViewSchema)"/>
+/// avoids both by not running this mapping.
 /// </summary>
 [EditorBrowsable(EditorBrowsableState.Never)]
 public abstract class MatteFactory<TRow> : StatefulCustomMappingFactory<TRow, MatteRow, MatterState>
