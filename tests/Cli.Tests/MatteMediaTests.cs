@@ -191,6 +191,7 @@ public sealed class MatteMediaTests : IDisposable
         // The same frames as raw bgr24 through standard input and output.
         byte[] raw = RawFrames(input);
         using var bivm = Process.Start(Bivm("matte", "-", "--size", "64x48", "--model", _model, "--out", "-", "--background", "20,120,220", "--threads", "1"))!;
+        using var stopper = new StopOnDispose(bivm);
         var errors = CollectErrors(bivm);
         var feeder = Feed(bivm, stdin => stdin.Write(raw));
         using var piped = new MemoryStream();
@@ -222,6 +223,7 @@ public sealed class MatteMediaTests : IDisposable
     {
         const int width = 160, height = 120, frames = 150, frameBytes = width * height * 3;
         using var bivm = Process.Start(Bivm("matte", "-", "--size", $"{width}x{height}", "--model", _model, "--out", "-", "--threads", "1"))!;
+        using var stopper = new StopOnDispose(bivm);
         var errors = CollectErrors(bivm);
         int fed = 0;
         var feeder = Feed(bivm, stdin =>
@@ -243,7 +245,7 @@ public sealed class MatteMediaTests : IDisposable
             while (got < frameBytes)
             {
                 int n = output.Read(buffer, got, frameBytes - got);
-                Assert.True(n > 0, $"output ended after {read} frames: {(bivm.WaitForExit(5000) ? errors.ToString() : "")}");
+                if (n == 0) Assert.Fail($"output ended after {read} frames: {(bivm.WaitForExit(5000) ? errors.ToString() : "")}");
                 got += n;
             }
             // Grey input v: the luma model gives α = F = v/255; over green (B = 64) the blue byte is 255·(α·F + (1 − α)·64/255).
@@ -258,5 +260,14 @@ public sealed class MatteMediaTests : IDisposable
         Assert.True(bivm.ExitCode == 0, errors.ToString());
         // In flight at most: the pipeline's 3 slots, plus what the two pipes (64 KiB each) and the reader's buffers hold.
         Assert.InRange(mostAhead, 0, 12);
+    }
+
+    /// <summary>Ends a child bivm that a failed assertion left running (it would block on its pipes forever).</summary>
+    private sealed class StopOnDispose(Process process) : IDisposable
+    {
+        public void Dispose()
+        {
+            if (!process.HasExited) process.Kill();
+        }
     }
 }

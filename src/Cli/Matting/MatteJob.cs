@@ -35,7 +35,7 @@ internal static class MatteJob
 {
     public static string DefaultOut(string input, SourceKind kind)
     {
-        string stem = System.IO.Path.GetFileNameWithoutExtension(input.TrimEnd('/'));
+        string stem = input == "-" ? "stdin" : System.IO.Path.GetFileNameWithoutExtension(input.TrimEnd('/').Replace(':', '_'));
         return kind switch
         {
             SourceKind.Video or SourceKind.Stream => stem + "_composite.mp4",
