@@ -141,6 +141,39 @@ public sealed class MatteMediaTests : IDisposable
         Assert.Equal("gray", Stream(alpha, "video").GetProperty("pix_fmt").GetString());
     }
 
+    private string Solid(string name, params Scalar[] bgrFrames)
+    {
+        string path = _dir.File(name);
+        using var writer = new VideoWriter(path, VideoWriter.FourCC('F', 'F', 'V', '1'), 25, new Size(32, 24));
+        foreach (var colour in bgrFrames)
+        {
+            using var frame = new Mat(24, 32, MatType.CV_8UC3, colour);
+            writer.Write(frame);
+        }
+        return path;
+    }
+
+    [Fact]
+    public void A_shorter_background_video_is_looped_and_a_longer_one_trimmed()
+    {
+        // Black input: the luma model gives α = 0, so the composite is the background itself.
+        string input = Solid("black.mkv", Enumerable.Repeat(Scalar.Black, 5).ToArray());
+        Scalar red = new(0, 0, 255), blue = new(255, 0, 0), white = Scalar.White;
+        string shortBackground = Solid("two.mkv", red, blue);
+        string longBackground = Solid("seven.mkv", blue, blue, red, red, white, white, white);
+        foreach (var (background, expected) in new[] { (shortBackground, new[] { red, blue, red, blue, red }), (longBackground, new[] { blue, blue, red, red, white }) })
+        {
+            string output = _dir.File("over_" + Path.GetFileName(background));
+            var (code, _, stderr) = CliRunner.Run("matte", input, "--model", _model, "--background", background, "--out", output, "--threads", "1");
+            Assert.True(code == 0, stderr);
+            using var capture = new VideoCapture(output);
+            using var frame = new Mat();
+            var seen = new List<Scalar>();
+            while (capture.Read(frame) && !frame.Empty()) seen.Add(Cv2.Mean(frame));
+            Assert.Equal(expected.Select(c => (c.Val0, c.Val1, c.Val2)), seen.Select(c => (c.Val0, c.Val1, c.Val2)));
+        }
+    }
+
     [Fact]
     public void A_variable_frame_rate_is_refused_with_one_line()
     {
