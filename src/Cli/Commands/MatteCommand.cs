@@ -21,6 +21,7 @@ internal static class MatteCommand
         var threads = CliOptions.Threads();
         var noAudio = new Option<bool>("--no-audio") { Description = "Do not copy the input's audio into the composite and foreground videos." };
         var size = CliOptions.Size("Frame size of raw frames on standard input (INPUT -).", new FrameSize(0, 0));
+        size.DefaultValueFactory = null;   // no default to show: required with INPUT -, refused otherwise
         var rate = new Option<string?>("--rate") { Description = "Frame rate of raw input or of an image folder, e.g. 25 or 30000/1001 (default 25). A video file's own rate is always kept.", HelpName = "R" };
         rate.Validators.Add(r => { if (r.GetValue(rate) is { } v && !Rational.TryParse(v, out _)) r.AddError($"--rate {v}: expected a positive rate such as 25 or 30000/1001"); });
         var pixelFormat = new Option<string>("--pixel-format") { Description = "Pixel order of raw frames on standard input and output.", DefaultValueFactory = _ => RawFormat.Bgr24 };
