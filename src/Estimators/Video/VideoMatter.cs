@@ -113,7 +113,10 @@ public sealed class VideoMatter : IDisposable
         CheckSize(width, height, rgbPlanar.Length, 3L * width * height, "planar RGB floats");
         if (rgbPlanar.Length != 3L * width * height)
             throw new ArgumentException($"a {width}×{height} frame needs exactly {3L * width * height} planar RGB floats, got {rgbPlanar.Length}");
-        return Run(rgbPlanar, width, height);
+        int n = width * height;
+        var frame = new MatteFrame(width, height, new float[n], new float[3 * n]);
+        Run(rgbPlanar, frame.Alpha, frame.Foreground, width, height);
+        return frame;
     }
 
     /// <summary>Mattes a frame given as interleaved 8-bit RGB (R, G, B per pixel), rows <paramref name="stride"/> bytes apart (0: 3·W).</summary>
