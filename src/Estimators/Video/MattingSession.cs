@@ -48,8 +48,9 @@ public sealed class MattingSession : IDisposable
         _sessionOptions = CreateSessionOptions(intraOpThreads);
         if (profilePrefix is not null)
         {
-            _sessionOptions.EnableProfiling = true;
+            // In this order: setting EnableProfiling hands ONNX Runtime the prefix set at that moment.
             _sessionOptions.ProfileOutputPathPrefix = profilePrefix;
+            _sessionOptions.EnableProfiling = true;
         }
         try
         {
