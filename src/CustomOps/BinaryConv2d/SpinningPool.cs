@@ -14,6 +14,8 @@ namespace BiVM.CustomOps.BinaryConv2d;
 /// blocked .NET pool thread, and on a busy machine a woken thread waits for a time slice behind every other
 /// runnable thread; a worker that is still spinning from the previous stage (pack, then compute, then the next
 /// layer) is already on its CPU. Spinning costs idle CPU for <see cref="SpinIterations"/> only, then the worker sleeps.
+/// The caller waits only for workers that joined the job (as ORT's caller runs the items no helper has started):
+/// one that has not been scheduled yet finds the job closed and skips it.
 /// One job at a time: a call that finds the pool busy (another thread's call, or a body calling the runner again)
 /// runs its items on its own thread instead, so nothing waits on a pool that cannot serve it.
 /// </remarks>
@@ -22,11 +24,15 @@ internal sealed class SpinningPool
     /// <summary>Spin iterations before a worker blocks (Thread.SpinWait(32) each: about 0.1 ms in all on Zen 3).</summary>
     private const int SpinIterations = 200;
 
+    /// <summary><see cref="_state"/> bit: the job takes no more workers.</summary>
+    private const int Closed = 1 << 30;
+
     private readonly ManualResetEventSlim _wake = new(false, spinCount: 1);
     private long _generation;
     private int _busy;
     private Action<int>? _body;
-    private int _count, _next, _pending;
+    private int _count, _next;
+    private int _state = Closed; // workers inside the current job, plus Closed once the caller has claimed the last item
     private Exception? _error;
 
     public SpinningPool(int threads)
@@ -54,13 +60,17 @@ internal sealed class SpinningPool
             _count = count;
             _error = null;
             Volatile.Write(ref _next, 0);
-            Volatile.Write(ref _pending, Threads - 1);
+            Interlocked.Exchange(ref _state, 0);       // open, only now that the job's fields are written
             Interlocked.Increment(ref _generation);   // publishes the job (a full fence)
             _wake.Set();
             Drain();
+            // Every item is claimed. Close the job and wait only for the workers that joined it and may still be
+            // running an item; a worker that has not woken up yet is not waited for (on a busy machine it may not
+            // get a CPU for milliseconds): it finds the job closed and goes back to waiting.
+            Interlocked.Or(ref _state, Closed);
             var spin = new SpinWait();
-            while (Volatile.Read(ref _pending) != 0) spin.SpinOnce(sleep1Threshold: -1);
-            _wake.Reset();   // every worker is past this job; the ones that sleep now wait for the next Set
+            while ((Volatile.Read(ref _state) & ~Closed) != 0) spin.SpinOnce(sleep1Threshold: -1);
+            _wake.Reset();
             _body = null;
             if (_error is { } error) ExceptionDispatchInfo.Throw(error);
         }
@@ -86,6 +96,14 @@ internal sealed class SpinningPool
         }
     }
 
+    /// <summary>Enters the current job unless the caller has closed it.</summary>
+    private bool TryJoin()
+    {
+        for (int state = Volatile.Read(ref _state); (state & Closed) == 0; state = Volatile.Read(ref _state))
+            if (Interlocked.CompareExchange(ref _state, state + 1, state) == state) return true;
+        return false;
+    }
+
     private void Worker()
     {
         long seen = 0;
@@ -98,8 +116,9 @@ internal sealed class SpinningPool
                 else _wake.Wait();
             }
             seen = Volatile.Read(ref _generation);
+            if (!TryJoin()) continue;
             Drain();
-            Interlocked.Decrement(ref _pending);
+            Interlocked.Decrement(ref _state);
         }
     }
 }
