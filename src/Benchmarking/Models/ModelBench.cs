@@ -26,6 +26,8 @@ public static class ModelBench
                 progress?.WriteLine($"models {size.Width}x{size.Height} at downsample {size.Downsample}, {threads} thread(s): {string.Join(", ", models.Select(m => m.Name))}");
                 var frame = TestCard(size.Width, size.Height);
                 var times = models.Select(_ => new List<double>()).ToArray();
+                var cpuTimes = models.Select(_ => new List<double>()).ToArray();
+                bool cpuClock = threads == 1 && Quick.Clock.HasThreadCpuTime;
                 var allocated = models.Select(_ => new List<long>()).ToArray();
                 var sessions = new List<MattingSession>();
                 var matters = new List<VideoMatter>();
@@ -42,9 +44,11 @@ public static class ModelBench
                         for (int i = 0; i < matters.Count; i++)
                         {
                             long before = GC.GetTotalAllocatedBytes(precise: true);
+                            double cpuStart = cpuClock ? Quick.Clock.NowMilliseconds(threadCpu: true) : 0;
                             long start = Stopwatch.GetTimestamp();
                             matters[i].Process(frame, size.Width, size.Height);
                             times[i].Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+                            if (cpuClock) cpuTimes[i].Add(Quick.Clock.NowMilliseconds(threadCpu: true) - cpuStart);
                             allocated[i].Add(GC.GetTotalAllocatedBytes(precise: true) - before);
                         }
                 }
@@ -55,13 +59,15 @@ public static class ModelBench
                 }
                 int baseline = models.ToList().FindIndex(m => m.Name == ModelCase.Baseline);
                 double? baselineMs = baseline >= 0 ? Median(times[baseline]) : null;
+                double? baselineCpu = baseline >= 0 && cpuClock ? Median(cpuTimes[baseline]) : null;
                 for (int i = 0; i < models.Count; i++)
                 {
                     double ms = Median(times[i]);
+                    double? cpu = cpuClock ? Median(cpuTimes[i]) : null;
                     var profile = options.Profile ? ProfileModel(models[i], size, threads, options, progress) : null;
                     results.Add(new ModelResult(models[i].Name, size.Width, size.Height, size.Downsample, threads, ms, times[i].Min(), 1000 / ms,
                         baselineMs / ms, (long)Median(allocated[i].Select(a => (double)a).ToList()), models[i].FileBytes, kernels[models[i].Name],
-                        options.Frames, profile));
+                        options.Frames, profile, cpu, baselineCpu / cpu));
                 }
             }
         return new ModelReport(Quick.QuickBench.Machine(), results);

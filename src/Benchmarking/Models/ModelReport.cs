@@ -16,8 +16,13 @@ public sealed record ModelReport(string Machine, IReadOnlyList<ModelResult> Resu
 /// <param name="ModelFileBytes">Size of the model file.</param>
 /// <param name="Frames">Timed frames behind the median.</param>
 /// <param name="Profile">Where the time goes per ONNX op type (only with --profile).</param>
+/// <param name="CpuMs">1 thread only: median CPU time of the calling thread per frame (ONNX Runtime with one intra-op
+/// thread computes on the caller), which counts only the cycles the frame ran: on a shared, overloaded machine the
+/// estimate of the undisturbed time. Null for more threads (their work is on other threads too) or where the clock is missing.</param>
+/// <param name="CpuRatioToRvm">RVM's <paramref name="CpuMs"/> / this model's.</param>
 public sealed record ModelResult(string Model, int Width, int Height, float Downsample, int Threads, double Ms, double MinMs, double Fps,
-    double? RatioToRvm, long AllocatedBytesPerFrame, long ModelFileBytes, string Kernel, int Frames, IReadOnlyList<OpTime>? Profile);
+    double? RatioToRvm, long AllocatedBytesPerFrame, long ModelFileBytes, string Kernel, int Frames, IReadOnlyList<OpTime>? Profile,
+    double? CpuMs = null, double? CpuRatioToRvm = null);
 
 /// <summary>Time of one ONNX op type per frame, from ONNX Runtime's profile (kernel time of its nodes, summed).</summary>
 /// <param name="Share">Fraction of all nodes' kernel time.</param>

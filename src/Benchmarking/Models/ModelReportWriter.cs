@@ -38,6 +38,8 @@ public static class ModelReportWriter
                 w.WriteNumber("modelFileBytes", r.ModelFileBytes);
                 w.WriteString("kernel", r.Kernel);
                 w.WriteNumber("frames", r.Frames);
+                if (r.CpuMs is { } cpu) w.WriteNumber("cpuMs", Math.Round(cpu, 3));
+                if (r.CpuRatioToRvm is { } cpuRatio) w.WriteNumber("cpuRatioToRvm", Math.Round(cpuRatio, 3));
                 if (r.Profile is { } profile)
                 {
                     w.WriteStartArray("profile");
@@ -66,13 +68,16 @@ public static class ModelReportWriter
         var sb = new StringBuilder();
         sb.AppendLine($"machine: {report.Machine}");
         sb.AppendLine();
-        sb.AppendLine("Whole models per frame (recurrent state carried; ms = median wall time of the timed frames, models taking turns frame by frame):");
+        sb.AppendLine("Whole models per frame (recurrent state carried; ms = median wall time of the timed frames, models taking turns frame by frame;");
+        sb.AppendLine("CPU ms = median CPU time of the calling thread, 1 thread only: on a loaded machine the estimate of the undisturbed time):");
         sb.AppendLine();
-        sb.AppendLine("| model | frame | downsample | threads | ms per frame | fps | RVM ms / model ms | allocated KiB per frame | model file MB | kernel |");
-        sb.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---|");
+        sb.AppendLine("| model | frame | downsample | threads | ms per frame | fps | RVM ms / model ms | CPU ms | RVM / model on CPU ms | allocated KiB per frame | model file MB | kernel |");
+        sb.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+        static string Ratio(double? x) => x is { } v ? v.ToString("F2", C) + "×" : "n/a";
         foreach (var r in report.Results)
-            sb.AppendLine(string.Format(C, "| {0} | {1}×{2} | {3} | {4} | {5:F1} | {6:F1} | {7} | {8:F0} | {9:F2} | {10} |",
-                r.Model, r.Width, r.Height, r.Downsample, r.Threads, r.Ms, r.Fps, r.RatioToRvm is { } x ? x.ToString("F2", C) + "×" : "n/a",
+            sb.AppendLine(string.Format(C, "| {0} | {1}×{2} | {3} | {4} | {5:F1} | {6:F1} | {7} | {8} | {9} | {10:F0} | {11:F2} | {12} |",
+                r.Model, r.Width, r.Height, r.Downsample, r.Threads, r.Ms, r.Fps, Ratio(r.RatioToRvm),
+                r.CpuMs is { } cpu ? cpu.ToString("F1", C) : "n/a", Ratio(r.CpuRatioToRvm),
                 r.AllocatedBytesPerFrame / 1024.0, r.ModelFileBytes / 1e6, r.Kernel));
         foreach (var r in report.Results.Where(r => r.Profile is not null))
         {
