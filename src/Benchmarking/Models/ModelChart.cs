@@ -37,10 +37,10 @@ public static class ModelChart
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(ticks);
         plot.Axes.Bottom.MajorTickStyle.Length = 0;
         plot.Axes.Margins(bottom: 0, top: 0.15);
-        plot.YLabel(report.Results.Any(r => r.CpuMs is not null)
-            ? "frames per second (1 thread: on CPU time; more: wall time)"
-            : "frames per second (higher is better)");
-        plot.Title("Whole model per frame, recurrent state carried (bivm bench --models)");
+        plot.YLabel("frames per second");
+        plot.Title(report.Results.Any(r => r.CpuMs is not null)
+            ? "bivm bench --models: frames per second, state carried (1 thread: CPU time of the thread; 2: wall time)"
+            : "bivm bench --models: frames per second, recurrent state carried");
         for (int m = 0; m < models.Count; m++)
             plot.Legend.ManualItems.Add(new LegendItem { LabelText = models[m], FillColor = palette.GetColor(m) });
         plot.Legend.Alignment = Alignment.UpperRight;
