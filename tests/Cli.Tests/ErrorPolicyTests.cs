@@ -61,7 +61,7 @@ public sealed class ErrorPolicyTests
     [InlineData("bench", "--kernels", "--models")]
     [InlineData("bench", "--kernels", "--profile")]
     [InlineData("bench", "--models", "--kernel", "avx2")]
-    [InlineData("bench", "--models", "--chart", "chart.txt")]
+    [InlineData("bench", "--models", "--chart", "chart.png")]
     [InlineData("bench", "--models", "--dry", "--threads", "2")]
     [InlineData("bench", "--models", "--frames", "0")]
     public void A_command_line_that_does_not_parse_is_a_usage_error_with_exit_code_2(params string[] args)

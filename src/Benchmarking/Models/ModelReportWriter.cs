@@ -62,12 +62,45 @@ public static class ModelReportWriter
         return Encoding.UTF8.GetString(stream.ToArray()) + Environment.NewLine;
     }
 
+    /// <summary>Reads what <see cref="ToJson"/> wrote (the machine line is not in the JSON and stays empty).</summary>
+    /// <exception cref="JsonException">Not that JSON.</exception>
+    public static ModelReport FromJson(string json)
+    {
+        using var doc = JsonDocument.Parse(json);
+        if (!doc.RootElement.TryGetProperty("results", out var results) || results.ValueKind != JsonValueKind.Array)
+            throw new JsonException("no \"results\" array");
+        static double? Optional(JsonElement e, string name) => e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : null;
+        var list = new List<ModelResult>();
+        try
+        {
+            foreach (var r in results.EnumerateArray())
+            {
+                List<OpTime>? profile = r.TryGetProperty("profile", out var p)
+                    ? [.. p.EnumerateArray().Select(o => new OpTime(o.GetProperty("opType").GetString()!, o.GetProperty("nodes").GetInt32(), o.GetProperty("msPerFrame").GetDouble(), o.GetProperty("share").GetDouble()))]
+                    : null;
+                list.Add(new ModelResult(r.GetProperty("model").GetString()!, r.GetProperty("width").GetInt32(), r.GetProperty("height").GetInt32(),
+                    r.GetProperty("downsample").GetSingle(), r.GetProperty("threads").GetInt32(), r.GetProperty("ms").GetDouble(),
+                    r.GetProperty("minMs").GetDouble(), r.GetProperty("fps").GetDouble(), Optional(r, "ratioToRvm"),
+                    r.GetProperty("allocatedBytesPerFrame").GetInt64(), r.GetProperty("modelFileBytes").GetInt64(), r.GetProperty("kernel").GetString()!,
+                    r.GetProperty("frames").GetInt32(), profile, Optional(r, "cpuMs"), Optional(r, "cpuRatioToRvm")));
+            }
+        }
+        catch (Exception e) when (e is KeyNotFoundException or InvalidOperationException or FormatException)
+        {
+            throw new JsonException($"a result lacks a field or has the wrong type: {e.Message}", e);
+        }
+        return new ModelReport("", list);
+    }
+
     /// <summary>A markdown table (the README quotes it), then with --profile one table per model, size and thread count.</summary>
     public static string ToText(ModelReport report, int profileRows = 12)
     {
         var sb = new StringBuilder();
-        sb.AppendLine($"machine: {report.Machine}");
-        sb.AppendLine();
+        if (report.Machine.Length > 0)
+        {
+            sb.AppendLine($"machine: {report.Machine}");
+            sb.AppendLine();
+        }
         sb.AppendLine("Whole models per frame (recurrent state carried; ms = median wall time of the timed frames, models taking turns frame by frame;");
         sb.AppendLine("CPU ms = median CPU time of the calling thread, 1 thread only: on a loaded machine the estimate of the undisturbed time):");
         sb.AppendLine();

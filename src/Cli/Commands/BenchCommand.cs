@@ -10,7 +10,8 @@ namespace BiVM.Cli.Commands;
 /// <c>bivm bench</c>, two suites. <c>--kernels</c>: the quick mode of benchmarks/ (same cases as the BenchmarkDotNet
 /// classes): the ai.bivm binary convs through ONNX Runtime and raw, against ORT's FP32 Conv, the popcount peak, and
 /// the sparse conv at a 10 % mask. <c>--models</c>: the shipped models per frame (rvm, rvm-react, bivm, and bivm
-/// lowered to standard ops), recurrent state carried, with an optional ONNX Runtime profile per op type and a chart.
+/// lowered to standard ops), recurrent state carried, with an optional ONNX Runtime profile per op type (the chart
+/// is drawn from its JSON by benchmarks/Chart: ScottPlot's SkiaSharp 3 cannot share a process with ML.NET's 2.88).
 /// </summary>
 internal static class BenchCommand
 {
@@ -27,22 +28,19 @@ internal static class BenchCommand
         var downsample = CliOptions.Downsample("--models: the network's downsample ratio (default: 1 for 512x288 and 512x512, 0.25 for 1920x1080, min(512 / long side, 1) for --size).");
         var frames = new Option<int?>("--frames") { Description = "--models: timed frames per model after 3 warm-up frames; the median is reported (default 9).", HelpName = "N" }.Require(n => n is >= 1 and <= 10000, "must be between 1 and 10000");
         var profile = new Option<bool>("--profile") { Description = "--models: also print where the time goes per ONNX op type (ONNX Runtime's profile)." };
-        var chart = new Option<string?>("--chart") { Description = "--models: also draw the results as a PNG bar chart into FILE.", HelpName = "FILE.png" };
         var modelDir = new Option<string?>("--model-dir") { Description = "--models: the folder holding rvm.onnx, rvm-react.onnx and bivm.onnx (default: the repository's models/).", HelpName = "DIR" };
         var dry = new Option<bool>("--dry") { Description = "--models: CI's dry mode: each model once at 128x72, 1 thread, 1 warm-up and 1 timed frame (proves it runs; the numbers mean nothing)." };
         var command = new Command("bench", "Benchmark the binary kernels (--kernels) or the shipped models per frame (--models).");
-        foreach (var o in new Option[] { kernels, models, threads, json, kernel, size, downsample, frames, profile, chart, modelDir, dry }) command.Options.Add(o);
+        foreach (var o in new Option[] { kernels, models, threads, json, kernel, size, downsample, frames, profile, modelDir, dry }) command.Options.Add(o);
         command.Validators.Add(result =>
         {
             bool k = result.GetValue(kernels), m = result.GetValue(models);
             if (k == m) { result.AddError("choose one suite: --kernels or --models"); return; }
-            Option[] modelsOnly = [size, downsample, frames, profile, chart, modelDir, dry];
+            Option[] modelsOnly = [size, downsample, frames, profile, modelDir, dry];
             foreach (var o in k ? modelsOnly : [kernel])
                 if (result.GetResult(o) is { Implicit: false }) result.AddError($"{o.Name} applies to {(k ? "--models" : "--kernels")} only");
             if (result.GetValue(dry) && (result.GetResult(size) is { Implicit: false } || result.GetResult(threads) is { Implicit: false } || result.GetResult(frames) is { Implicit: false }))
                 result.AddError("--dry fixes the size, threads and frames; leave out --size, --threads and --frames");
-            if (result.GetValue(chart) is { } c && !c.EndsWith(".png", StringComparison.OrdinalIgnoreCase))
-                result.AddError($"--chart {c}: must name a .png file");
         });
         CommandRunner.SetAction(command, (parse, _) =>
         {
@@ -54,8 +52,6 @@ internal static class BenchCommand
                 output.Write(parse.GetValue(json) ? QuickBench.ToJson(report) : QuickBench.ToText(report));
                 return ExitCodes.Ok;
             }
-            string? chartPath = parse.GetValue(chart);
-            if (chartPath is not null) OutputPath.RequireFolder("--chart", chartPath);
             string folder = parse.GetValue(modelDir) ?? ModelCase.FindModelsFolder()
                 ?? throw new UserInputException("no models/ folder with bivm.onnx above the current directory or the program; name one with --model-dir");
             if (!Directory.Exists(folder)) throw new UserInputException($"--model-dir {folder}: folder not found");
@@ -72,7 +68,6 @@ internal static class BenchCommand
             options = options with { Profile = parse.GetValue(profile) };
             var result = ModelBench.Run(ModelCase.Shipped(folder), options, progress);
             output.Write(parse.GetValue(json) ? ModelReportWriter.ToJson(result) : ModelReportWriter.ToText(result));
-            if (chartPath is not null) ModelChart.Save(result, chartPath);
             return ExitCodes.Ok;
         });
         return command;

@@ -1,10 +1,11 @@
 using System.Globalization;
+using BiVM.Benchmarking.Models;
 using ScottPlot;
 
-namespace BiVM.Benchmarking.Models;
+namespace BiVM.BenchChart;
 
 /// <summary>
-/// The README's chart of a <see cref="ModelReport"/> (<c>bivm bench --models --chart FILE.png</c>), drawn with
+/// The README's chart of a <see cref="ModelReport"/> (from <c>bivm bench --models --json</c>), drawn with
 /// ScottPlot: frames per second, one group of bars per frame size and thread count, one bar per model; 1-thread bars
 /// from the calling thread's CPU time where it was measured.
 /// </summary>
