@@ -2,6 +2,7 @@ using BenchmarkDotNet.Running;
 using BiVM.Benchmarking.Models;
 using BiVM.Benchmarking.Quick;
 using BiVM.Benchmarks.Bdn;
+using BiVM.Benchmarks.Quick;
 
 // `--quick [--threads N] [--json] [--kernel NAME]`: the short table (same as `bivm bench --kernels`);
 // `--dry`: CI's dry mode, every shipped model once, small, on one thread (same as `bivm bench --models --dry`);
@@ -21,6 +22,13 @@ if (args.Contains("--dry"))
     var report = ModelBench.Run(ModelCase.Shipped(folder), ModelBenchOptions.Dry, Console.Error);
     Console.Write(ModelReportWriter.ToText(report));
     return report.Results.Count == ModelCase.Names.Count ? 0 : 1;
+}
+// `--mlnet [--passes N]`: the ML.NET path against VideoMatter on thread CPU time (MLNetQuick).
+if (args.Contains("--mlnet"))
+{
+    int passesAt = Array.IndexOf(args, "--passes");
+    MLNetQuick.Run(passesAt >= 0 ? int.Parse(args[passesAt + 1]) : 6, Console.Out);
+    return 0;
 }
 BenchmarkSwitcher.FromAssembly(typeof(LayerBenchmarks).Assembly).Run(args);
 return 0;
