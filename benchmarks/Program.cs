@@ -1,10 +1,12 @@
 using BenchmarkDotNet.Running;
+using BiVM.Benchmarking.Models;
 using BiVM.Benchmarking.Quick;
 using BiVM.Benchmarks.Bdn;
 using BiVM.Benchmarks.Quick;
 
 // `--quick [--threads N] [--json] [--kernel NAME]`: the short table (same as `bivm bench --kernels`);
-// anything else goes to BenchmarkDotNet (e.g. `--filter '*LayerBenchmarks*'`).
+// `--dry`: CI's dry mode, every shipped model once, small, on one thread (same as `bivm bench --models --dry`);
+// anything else goes to BenchmarkDotNet (e.g. `--filter '*LayerBenchmarks*'`, or `--filter '*' --job dry`).
 if (args.Contains("--quick"))
 {
     int threadsAt = Array.IndexOf(args, "--threads");
@@ -13,6 +15,13 @@ if (args.Contains("--quick"))
     var report = QuickBench.Run(threads, kernelAt >= 0 ? args[kernelAt + 1] : null, Console.Error);
     Console.Write(args.Contains("--json") ? QuickBench.ToJson(report) : QuickBench.ToText(report));
     return 0;
+}
+if (args.Contains("--dry"))
+{
+    string folder = ModelCase.FindModelsFolder() ?? throw new DirectoryNotFoundException("no models/ folder above the current directory");
+    var report = ModelBench.Run(ModelCase.Shipped(folder), ModelBenchOptions.Dry, Console.Error);
+    Console.Write(ModelReportWriter.ToText(report));
+    return report.Results.Count == ModelCase.Names.Count ? 0 : 1;
 }
 // `--mlnet [--passes N]`: the ML.NET path against VideoMatter on thread CPU time (MLNetQuick).
 if (args.Contains("--mlnet"))

@@ -1,18 +1,25 @@
 using BenchmarkDotNet.Attributes;
+using BiVM.Benchmarking.Models;
 using BiVM.Estimators.Video;
 
 namespace BiVM.Benchmarks.Bdn;
 
 /// <summary>
-/// One 512×288 frame through each shipped model (models/*.onnx), the way <c>bivm matte</c> runs it
-/// (<see cref="VideoMatter"/>, recurrent state carried): BiVM and RVM-ReActNet against full-precision RVM
-/// on ONNX Runtime's FP32 path, in one run. `dotnet run -c Release --project benchmarks -- --filter '*ModelBenchmarks*'`.
+/// One frame through each shipped model, the way <c>bivm matte</c> runs it (<see cref="VideoMatter"/>, recurrent
+/// state carried): RVM-ReActNet, BiVM and BiVM lowered to standard ops against full-precision RVM on ONNX Runtime's
+/// FP32 path, at the sizes and thread counts of <c>bivm bench --models</c> (the same <see cref="ModelCase"/>s and
+/// test card). `dotnet run -c Release --project benchmarks -- --filter '*ModelBenchmarks*'`.
 /// </summary>
+[MemoryDiagnoser(false)]
 public class ModelBenchmarks
 {
-    private const int Width = 512, Height = 288;
-    private readonly Dictionary<string, VideoMatter> _matters = [];
+    private readonly Dictionary<string, (MattingSession Session, VideoMatter Matter)> _models = [];
     private float[] _frame = [];
+    private BenchSize _size = BenchSize.Defaults[0];
+
+    /// <summary>The sizes of <see cref="BenchSize.Defaults"/>, by label (WIDTHxHEIGHT, @ratio when not 1).</summary>
+    [Params("512x288", "512x512", "1920x1080@0.25")]
+    public string Size { get; set; } = "512x288";
 
     [Params(1, 2)]
     public int Threads { get; set; }
@@ -20,42 +27,41 @@ public class ModelBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        string models = Path.Combine(RepositoryRoot(), "models");
-        foreach (var name in new[] { "rvm", "rvm-react", "bivm" })
+        _size = BenchSize.Defaults.Single(s => Label(s) == Size);
+        string folder = ModelCase.FindModelsFolder() ?? throw new DirectoryNotFoundException($"no models/ folder above {AppContext.BaseDirectory}");
+        foreach (var model in ModelCase.Shipped(folder))
         {
-            string path = Path.Combine(models, name + ".onnx");
-            if (!File.Exists(path)) throw new FileNotFoundException($"{path}: export the trained model first (README, 'Training and accuracy')", path);
-            _matters[name] = new VideoMatter(new VideoMatterOptions { ModelPath = path, IntraOpThreads = Threads });
+            var session = new MattingSession(model.Bytes, model.Name, Threads);
+            _models[model.Name] = (session, new VideoMatter(session, _size.Downsample));
         }
-        // A smooth test card: the cost of these networks does not depend on the content,
-        // except SHB's mask density, which the τ* search keeps within its candidate range.
-        _frame = new float[3 * Width * Height];
-        for (int c = 0; c < 3; c++)
-            for (int y = 0; y < Height; y++)
-                for (int x = 0; x < Width; x++)
-                    _frame[(c * Height + y) * Width + x] = 0.5f + 0.4f * MathF.Sin(0.05f * x + 0.07f * y + c);
-        foreach (var matter in _matters.Values) matter.Process(_frame, Width, Height);   // state warm, buffers allocated
+        _frame = ModelBench.TestCard(_size.Width, _size.Height);
+        foreach (var (_, matter) in _models.Values) matter.Process(_frame, _size.Width, _size.Height);   // state warm, buffers allocated
     }
 
     [GlobalCleanup]
     public void Cleanup()
     {
-        foreach (var matter in _matters.Values) matter.Dispose();
+        foreach (var (session, matter) in _models.Values)
+        {
+            matter.Dispose();
+            session.Dispose();
+        }
+        _models.Clear();
     }
+
+    private static string Label(BenchSize s) => s.Downsample == 1f ? $"{s.Width}x{s.Height}" : $"{s.Width}x{s.Height}@{s.Downsample}";
 
     [Benchmark(Baseline = true)]
-    public MatteFrame Rvm() => _matters["rvm"].Process(_frame, Width, Height);
+    public MatteFrame Rvm() => Run("rvm");
 
     [Benchmark]
-    public MatteFrame RvmReact() => _matters["rvm-react"].Process(_frame, Width, Height);
+    public MatteFrame RvmReact() => Run("rvm-react");
 
     [Benchmark]
-    public MatteFrame Bivm() => _matters["bivm"].Process(_frame, Width, Height);
+    public MatteFrame Bivm() => Run("bivm");
 
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "BiVM.Onnx.sln"))) return dir.FullName;
-        throw new InvalidOperationException($"No BiVM.Onnx.sln above {AppContext.BaseDirectory}.");
-    }
+    [Benchmark]
+    public MatteFrame BivmLowered() => Run("bivm-lowered");
+
+    private MatteFrame Run(string model) => _models[model].Matter.Process(_frame, _size.Width, _size.Height);
 }

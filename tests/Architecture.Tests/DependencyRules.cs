@@ -29,6 +29,8 @@ public static class DependencyRules
             g => g.ReachableProjects("Cli").Where(p => p == "Benchmarks").Concat(g.ReachablePackages("Cli").Where(p => p == BenchmarkDotNet))),
         new("Benchmarking (used by the tool) does not reference BenchmarkDotNet",
             g => g.ReachablePackages("Benchmarking").Where(p => p == BenchmarkDotNet)),
+        new("Cli (which runs ML.NET's image transforms on SkiaSharp 2.88) never reaches ScottPlot (SkiaSharp 3)",
+            g => g.ReachablePackages("Cli").Where(p => p == "ScottPlot")),
         new("No project references a test project",
             g => g.Projects.Values.SelectMany(p => p.Projects).Where(p => p.EndsWith(".Tests", StringComparison.Ordinal))),
     ];

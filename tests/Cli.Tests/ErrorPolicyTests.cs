@@ -58,6 +58,12 @@ public sealed class ErrorPolicyTests
     [InlineData("flops", "--family", "rvm", "--mask-density", "2")]
     [InlineData("flops", "--family", "vgg")]
     [InlineData("bench", "--threads", "1")]
+    [InlineData("bench", "--kernels", "--models")]
+    [InlineData("bench", "--kernels", "--profile")]
+    [InlineData("bench", "--models", "--kernel", "avx2")]
+    [InlineData("bench", "--models", "--chart", "chart.png")]
+    [InlineData("bench", "--models", "--dry", "--threads", "2")]
+    [InlineData("bench", "--models", "--frames", "0")]
     public void A_command_line_that_does_not_parse_is_a_usage_error_with_exit_code_2(params string[] args)
     {
         var (code, _, err) = CliRunner.Run(args);

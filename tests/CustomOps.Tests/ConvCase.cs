@@ -108,5 +108,7 @@ public sealed class ConvCase
         yield return BinaryConv2dParams.Square(1, 3, 1, 1, 2, 3); // single pixel: only the centre tap is inside
         yield return BinaryConv2dParams.Square(1, 32, 9, 14, 8, 3, stride: 2); // Cin = 32: two taps fill a word exactly
         yield return BinaryConv2dParams.Square(2, 31, 7, 6, 5, 3, dilation: 2);
+        yield return BinaryConv2dParams.Square(2, 20, 7, 9, 5, 1, stride: 2); // 1×1, Cin ≤ 32 (one tap in a paired word), odd rows skipped
+        yield return BinaryConv2dParams.Square(1, 70, 5, 6, 4, 1, pad: 1); // 1×1 with padding: the two-pass path
     }
 }

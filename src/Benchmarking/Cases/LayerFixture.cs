@@ -24,6 +24,7 @@ public sealed unsafe class LayerFixture : IDisposable
     private readonly BinaryConvolution _raw;
     private readonly SparseBinaryConvolution _rawSparse;
     private readonly float[] _xData, _yRaw;
+    private readonly ulong[] _packedScratch, _patchScratch;
     private readonly byte[] _maskData;
     private readonly ParallelRunner _runner;
 
@@ -92,6 +93,8 @@ public sealed unsafe class LayerFixture : IDisposable
         _rawSparse = new SparseBinaryConvolution(_raw, LayerCase.SparseMaskScale);
         _yRaw = new float[yLength];
         _runner = ParallelRunners.Threads(threads);
+        _packedScratch = new ulong[(long)p.InHeight * p.InWidth * p.Words];
+        _patchScratch = Enumerable.Range(0, _raw.SegmentPatchWords).Select(_ => (ulong)rng.NextInt64()).ToArray();
     }
 
     public LayerCase Layer { get; }
@@ -123,6 +126,29 @@ public sealed unsafe class LayerFixture : IDisposable
     {
         var p = Layer.P;
         fixed (float* x = _xData) fixed (float* y = _yRaw) _raw.Run(x, 1, p.InHeight, p.InWidth, y, _runner);
+    }
+
+    /// <summary>The raw conv's pack stage alone: every input row bit-packed, on the same runner as <see cref="RunRaw"/>.</summary>
+    public void RunRawPack()
+    {
+        var p = Layer.P;
+        fixed (float* x = _xData) fixed (ulong* packed = _packedScratch)
+        {
+            float* px = x;
+            ulong* pp = packed;
+            _runner(p.InHeight, row => _raw.PackRow(p, px, pp, 0, row, 0, p.InWidth));
+        }
+    }
+
+    /// <summary>The raw conv's count stage alone (the popcount kernel over every output row's segments), same runner.</summary>
+    public void RunRawCount()
+    {
+        var p = Layer.P;
+        fixed (ulong* patches = _patchScratch)
+        {
+            ulong* pp = patches;
+            _runner(p.OutHeight, _ => _raw.CountRow(pp, p.OutWidth));
+        }
     }
 
     public void RunRawSparse()

@@ -7,7 +7,8 @@ public sealed record BenchReport(
     IReadOnlyList<string> SupportedKernels,
     IReadOnlyList<PeakRow> Peaks,
     IReadOnlyList<LayerRow> Layers,
-    IReadOnlyList<SparseRow> Sparse);
+    IReadOnlyList<SparseRow> Sparse,
+    IReadOnlyList<ScalingRow> Scaling);
 
 /// <summary>XOR + popcount throughput of one method on L1-resident data.</summary>
 public sealed record PeakRow(string Method, int Threads, double GbitPerSecond);
@@ -15,13 +16,25 @@ public sealed record PeakRow(string Method, int Threads, double GbitPerSecond);
 /// <summary>
 /// One layer at one thread count. Speed-up = FP32 ms / op ms. Binary Gbit/s = MACs / op time (1 MAC = 1 bit).
 /// FractionOfPeak: of the best popcount method at that thread count; FractionOfMethodPeak: of the method the kernel uses (null where that method has no peak loop here).
+/// RawPackMs and RawCountMs: the raw conv's bit-packing and popcount stages timed alone (same runner), so the rest of RawMs is gather, correction and output transform.
 /// </summary>
 public sealed record LayerRow(string Layer, int Threads, string Kernel, double MegaMacs, double OrtFp32Ms, double OpMs, double RawMs,
-    double SpeedUp, double BinaryGbitPerSecond, double FractionOfPeak, double? FractionOfMethodPeak);
+    double SpeedUp, double BinaryGbitPerSecond, double FractionOfPeak, double? FractionOfMethodPeak, double RawPackMs, double RawCountMs);
 
 /// <summary>SparseBinaryConv2d at a ~10 % mask against BinaryConv2d on the same layer.</summary>
 public sealed record SparseRow(string Layer, int Threads, string Kernel, double ActiveFraction, double DenseOpMs, double SparseOpMs, double RawDenseMs, double RawSparseMs)
 {
     public double OpRatio => SparseOpMs / DenseOpMs;
     public double RawRatio => RawSparseMs / RawDenseMs;
+}
+
+/// <summary>
+/// Thread scaling of one layer: 1 and N threads timed in the same interleaved samples, all on wall time, so both
+/// see the same machine load; ORT's own FP32 Conv is timed alongside as the control for what the machine allowed.
+/// </summary>
+public sealed record ScalingRow(string Layer, string Kernel, int Threads, double OpMs1, double OpMsN, double RawMs1, double RawMsN, double Fp32Ms1, double Fp32MsN)
+{
+    public double OpScaling => OpMs1 / OpMsN;
+    public double RawScaling => RawMs1 / RawMsN;
+    public double Fp32Scaling => Fp32Ms1 / Fp32MsN;
 }

@@ -41,26 +41,40 @@ public static class QuickBench
                 {
                     var f = fixtures[0];
                     bool withSparse = layer == LayerCase.Sparse;
-                    var actions = new List<Action> { f.RunFp32 };
-                    foreach (var k in fixtures) actions.AddRange([k.RunCustom, k.RunRaw]);
+                    // Per kernel: op through ORT, raw, and the raw conv's count stage alone; once: ORT FP32 and the pack stage.
+                    var actions = new List<Action> { f.RunFp32, f.RunRawPack };
+                    foreach (var k in fixtures) actions.AddRange([k.RunCustom, k.RunRaw, k.RunRawCount]);
                     if (withSparse) actions.AddRange([f.RunSparse, f.RunRawSparse]);
                     var ms = Timing.BestMilliseconds(Samples, t == 1 && Clock.HasThreadCpuTime, [.. actions]);
                     double best = peaks.Where(p => p.Threads == t).Max(p => p.GbitPerSecond);
                     for (int i = 0; i < fixtures.Count; i++)
                     {
-                        double op = ms[1 + 2 * i], raw = ms[2 + 2 * i];
+                        double op = ms[2 + 3 * i], raw = ms[3 + 3 * i], count = ms[4 + 3 * i];
                         double gbit = layer.Macs / (op / 1000) / 1e9;
                         double? same = peaks.FirstOrDefault(p => p.Threads == t && p.Method == PopcountPeak.MethodOf(fixtures[i].KernelName))?.GbitPerSecond;
-                        layers.Add(new LayerRow(layer.Name, t, fixtures[i].KernelName, layer.Macs / 1e6, ms[0], op, raw, ms[0] / op, gbit, gbit / best, gbit / same));
+                        layers.Add(new LayerRow(layer.Name, t, fixtures[i].KernelName, layer.Macs / 1e6, ms[0], op, raw, ms[0] / op, gbit, gbit / best, gbit / same, ms[1], count));
                     }
-                    if (withSparse) sparse.Add(new SparseRow(layer.Name, t, f.KernelName, f.ActiveFraction, ms[1], ms[^2], ms[2], ms[^1]));
+                    if (withSparse) sparse.Add(new SparseRow(layer.Name, t, f.KernelName, f.ActiveFraction, ms[2], ms[^2], ms[3], ms[^1]));
                 }
                 finally
                 {
                     fixtures.ForEach(x => x.Dispose());
                 }
             }
-        return new BenchReport(Machine(), ClockNote, KernelSelector.SupportedNames, peaks, layers, sparse);
+        var scaling = new List<ScalingRow>();
+        if (threadCounts.Contains(1) && threadCounts.Max() > 1)
+        {
+            int n = threadCounts.Max();
+            foreach (var layer in LayerCase.All)
+            {
+                progress?.WriteLine($"scaling {layer.Name}: 1 and {n} threads interleaved, wall time");
+                using var one = new LayerFixture(layer, 1, kernels[0]);
+                using var many = new LayerFixture(layer, n, kernels[0]);
+                var ms = Timing.BestMilliseconds(Samples, threadCpu: false, one.RunCustom, many.RunCustom, one.RunRaw, many.RunRaw, one.RunFp32, many.RunFp32);
+                scaling.Add(new ScalingRow(layer.Name, one.KernelName, n, ms[0], ms[1], ms[2], ms[3], ms[4], ms[5]));
+            }
+        }
+        return new BenchReport(Machine(), ClockNote, KernelSelector.SupportedNames, peaks, layers, sparse, scaling);
     }
 
     public static string Machine()
@@ -98,14 +112,26 @@ public static class QuickBench
         sb.AppendLine("|---|---:|---:|");
         foreach (var p in report.Peaks) sb.AppendLine(string.Format(c, "| {0} | {1} | {2:F0} |", p.Method, p.Threads, p.GbitPerSecond));
         sb.AppendLine();
-        sb.AppendLine("Layers (batch 1; ms = fastest of " + Samples + " interleaved samples, every kernel in the same samples, " + ClockNote + "; op = ai.bivm BinaryConv2d through ORT, raw = kernel without ORT):");
+        sb.AppendLine("Layers (batch 1; ms = fastest of " + Samples + " interleaved samples, every kernel in the same samples, " + ClockNote + "; op = ai.bivm BinaryConv2d through ORT, raw = kernel without ORT; raw pack and raw count: those stages alone, rest = raw − pack − count: gather, zero-padding correction, output transform, and the stages' interference):");
         sb.AppendLine();
-        sb.AppendLine("| layer | threads | kernel | M MACs | ORT FP32 ms | op ms | raw ms | speed-up vs FP32 | binary Gbit/s | % of peak | % of method peak |");
-        sb.AppendLine("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        sb.AppendLine("| layer | threads | kernel | M MACs | ORT FP32 ms | op ms | raw ms | speed-up vs FP32 | binary Gbit/s | % of peak | % of method peak | raw pack ms | raw count ms | raw rest ms |");
+        sb.AppendLine("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var l in report.Layers)
-            sb.AppendLine(string.Format(c, "| {0} | {1} | {2} | {3:F1} | {4:F3} | {5:F3} | {6:F3} | {7:F1}× | {8:F0} | {9:P0} | {10} |",
-                l.Layer, l.Threads, l.Kernel, l.MegaMacs, l.OrtFp32Ms, l.OpMs, l.RawMs, l.SpeedUp, l.BinaryGbitPerSecond, l.FractionOfPeak, l.FractionOfMethodPeak is { } f ? f.ToString("P0", c) : "n/a"));
+            sb.AppendLine(string.Format(c, "| {0} | {1} | {2} | {3:F1} | {4:F3} | {5:F3} | {6:F3} | {7:F1}× | {8:F0} | {9:P0} | {10} | {11:F3} | {12:F3} | {13:F3} |",
+                l.Layer, l.Threads, l.Kernel, l.MegaMacs, l.OrtFp32Ms, l.OpMs, l.RawMs, l.SpeedUp, l.BinaryGbitPerSecond, l.FractionOfPeak, l.FractionOfMethodPeak is { } f ? f.ToString("P0", c) : "n/a",
+                l.RawPackMs, l.RawCountMs, l.RawMs - l.RawPackMs - l.RawCountMs));
         sb.AppendLine();
+        if (report.Scaling.Count > 0)
+        {
+            sb.AppendLine("Thread scaling (1 and N threads in the same interleaved samples, all wall time; ORT's FP32 Conv is the control for what the machine allowed):");
+            sb.AppendLine();
+            sb.AppendLine("| layer | kernel | N | op ms 1T | op ms NT | op scaling | raw scaling | ORT FP32 scaling |");
+            sb.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|");
+            foreach (var r in report.Scaling)
+                sb.AppendLine(string.Format(c, "| {0} | {1} | {2} | {3:F3} | {4:F3} | {5:F2}× | {6:F2}× | {7:F2}× |",
+                    r.Layer, r.Kernel, r.Threads, r.OpMs1, r.OpMsN, r.OpScaling, r.RawScaling, r.Fp32Scaling));
+            sb.AppendLine();
+        }
         sb.AppendLine("SparseBinaryConv2d vs BinaryConv2d (same layer, mask_scale 4, random cells):");
         sb.AppendLine();
         sb.AppendLine("| layer | threads | kernel | active | dense op ms | sparse op ms | sparse/dense | raw dense ms | raw sparse ms | raw sparse/dense |");

@@ -35,6 +35,9 @@ public static class KernelSelector
     /// <summary>The kernels this CPU can run, fastest first.</summary>
     public static IReadOnlyList<string> SupportedNames => Table.Where(e => e.IsSupported()).Select(e => e.Name).ToArray();
 
+    /// <summary>The kernel a layer that every row accepts runs on this CPU (the first supported row): the one reports name.</summary>
+    public static string DefaultName => SupportedNames[0];
+
     /// <summary>Name of the kernel <see cref="Select"/> picks for <paramref name="layer"/>.</summary>
     public static string SelectedName(BinaryConv2dParams layer, string? force = null) => Select(layer, force).Name;
 

@@ -36,11 +36,22 @@ public sealed class MattingSession : IDisposable
     {
     }
 
-    /// <summary>A session over model bytes; <paramref name="modelName"/> names them in errors.</summary>
-    public MattingSession(byte[] model, string modelName, int intraOpThreads)
+    /// <summary>A session over model bytes.</summary>
+    /// <param name="model">The ONNX model.</param>
+    /// <param name="modelName">Names the model in errors.</param>
+    /// <param name="intraOpThreads">ONNX Runtime intra-op threads; 0 lets ONNX Runtime choose.</param>
+    /// <param name="profilePrefix">When set, ONNX Runtime profiles every node of every run into a JSON file whose
+    /// path starts with it (<c>bivm bench --models --profile</c>); <see cref="EndProfiling"/> closes it.</param>
+    public MattingSession(byte[] model, string modelName, int intraOpThreads, string? profilePrefix = null)
     {
         ModelName = modelName;
         _sessionOptions = CreateSessionOptions(intraOpThreads);
+        if (profilePrefix is not null)
+        {
+            // In this order: setting EnableProfiling hands ONNX Runtime the prefix set at that moment.
+            _sessionOptions.ProfileOutputPathPrefix = profilePrefix;
+            _sessionOptions.EnableProfiling = true;
+        }
         try
         {
             Session = new InferenceSession(model, _sessionOptions);
@@ -62,6 +73,9 @@ public sealed class MattingSession : IDisposable
             throw;
         }
     }
+
+    /// <summary>Ends the profile begun by a <c>profilePrefix</c> session and returns its JSON file's path.</summary>
+    public string EndProfiling() => Session.EndProfiling();
 
     /// <summary>The bytes of the model the options name (the file, or the default model).</summary>
     public static byte[] LoadModel(VideoMatterOptions options)

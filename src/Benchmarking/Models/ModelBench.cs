@@ -1,0 +1,123 @@
+using System.Diagnostics;
+using BiVM.Contracts;
+using BiVM.CustomOps.BinaryConv2d;
+using BiVM.Estimators.Video;
+using Onnx;
+
+namespace BiVM.Benchmarking.Models;
+
+/// <summary>
+/// <c>bivm bench --models</c>: whole models per frame, the way <c>bivm matte</c> runs them (<see cref="VideoMatter"/>,
+/// recurrent state carried from frame to frame). At each size and thread count every model gets its own session,
+/// and the models take turns frame by frame, so the load of a shared machine falls on all of them alike and the
+/// ratios to RVM come from one run.
+/// </summary>
+public static class ModelBench
+{
+    /// <summary>Times <paramref name="models"/> as <paramref name="options"/> say; <paramref name="progress"/> gets one line per step.</summary>
+    public static ModelReport Run(IReadOnlyList<ModelCase> models, ModelBenchOptions options, TextWriter? progress = null)
+    {
+        if (models.Count == 0) throw new ArgumentException("no models to benchmark", nameof(models));
+        var kernels = models.ToDictionary(m => m.Name, m => HasBinaryOps(m.Bytes) ? KernelSelector.DefaultName : "none");
+        var results = new List<ModelResult>();
+        foreach (var size in options.Sizes)
+            foreach (int threads in options.Threads)
+            {
+                progress?.WriteLine($"models {size.Width}x{size.Height} at downsample {size.Downsample}, {threads} thread(s): {string.Join(", ", models.Select(m => m.Name))}");
+                var frame = TestCard(size.Width, size.Height);
+                var times = models.Select(_ => new List<double>()).ToArray();
+                var cpuTimes = models.Select(_ => new List<double>()).ToArray();
+                bool cpuClock = threads == 1 && Quick.Clock.HasThreadCpuTime;
+                var allocated = models.Select(_ => new List<long>()).ToArray();
+                var sessions = new List<MattingSession>();
+                var matters = new List<VideoMatter>();
+                try
+                {
+                    foreach (var m in models)
+                    {
+                        sessions.Add(new MattingSession(m.Bytes, m.Name, threads));
+                        matters.Add(new VideoMatter(sessions[^1], size.Downsample));
+                    }
+                    for (int f = 0; f < options.WarmupFrames; f++)
+                        foreach (var matter in matters) matter.Process(frame, size.Width, size.Height);
+                    for (int f = 0; f < options.Frames; f++)
+                        for (int i = 0; i < matters.Count; i++)
+                        {
+                            long before = GC.GetTotalAllocatedBytes(precise: true);
+                            double cpuStart = cpuClock ? Quick.Clock.NowMilliseconds(threadCpu: true) : 0;
+                            long start = Stopwatch.GetTimestamp();
+                            matters[i].Process(frame, size.Width, size.Height);
+                            times[i].Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+                            if (cpuClock) cpuTimes[i].Add(Quick.Clock.NowMilliseconds(threadCpu: true) - cpuStart);
+                            allocated[i].Add(GC.GetTotalAllocatedBytes(precise: true) - before);
+                        }
+                }
+                finally
+                {
+                    foreach (var matter in matters) matter.Dispose();
+                    foreach (var session in sessions) session.Dispose();
+                }
+                int baseline = models.ToList().FindIndex(m => m.Name == ModelCase.Baseline);
+                double? baselineMs = baseline >= 0 ? Median(times[baseline]) : null;
+                double? baselineCpu = baseline >= 0 && cpuClock ? Median(cpuTimes[baseline]) : null;
+                for (int i = 0; i < models.Count; i++)
+                {
+                    double ms = Median(times[i]);
+                    double? cpu = cpuClock ? Median(cpuTimes[i]) : null;
+                    var profile = options.Profile ? ProfileModel(models[i], size, threads, options, progress) : null;
+                    results.Add(new ModelResult(models[i].Name, size.Width, size.Height, size.Downsample, threads, ms, times[i].Min(), 1000 / ms,
+                        baselineMs / ms, (long)Median(allocated[i].Select(a => (double)a).ToList()), models[i].FileBytes, kernels[models[i].Name],
+                        options.Frames, profile, cpu, baselineCpu / cpu));
+                }
+            }
+        return new ModelReport(Quick.QuickBench.Machine(), results);
+    }
+
+    /// <summary>
+    /// A smooth planar RGB test card in 0..1. The cost of these networks does not depend on the picture, except the
+    /// SHB mask's density, which the τ* search keeps within its candidate range.
+    /// </summary>
+    public static float[] TestCard(int width, int height)
+    {
+        var frame = new float[3 * width * height];
+        for (int c = 0; c < 3; c++)
+            for (int y = 0; y < height; y++)
+                for (int x = 0; x < width; x++)
+                    frame[(c * height + y) * width + x] = 0.5f + 0.4f * MathF.Sin(0.05f * x + 0.07f * y + c);
+        return frame;
+    }
+
+    /// <summary>Per op type, from ONNX Runtime's profile of a separate session over warm-up plus timed frames.</summary>
+    private static IReadOnlyList<OpTime> ProfileModel(ModelCase model, BenchSize size, int threads, ModelBenchOptions options, TextWriter? progress)
+    {
+        progress?.WriteLine($"profiling {model.Name} at {size.Width}x{size.Height}, {threads} thread(s)");
+        string folder = Directory.CreateTempSubdirectory("bivm-profile-").FullName;
+        try
+        {
+            int frames = Math.Max(1, options.WarmupFrames) + options.Frames;
+            string file;
+            using (var session = new MattingSession(model.Bytes, model.Name, threads, Path.Combine(folder, "ort")))
+            using (var matter = new VideoMatter(session, size.Downsample))
+            {
+                var frame = TestCard(size.Width, size.Height);
+                for (int f = 0; f < frames; f++) matter.Process(frame, size.Width, size.Height);
+                file = session.EndProfiling();
+            }
+            return OrtProfile.ByOpType(File.ReadAllText(file), frames);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    private static bool HasBinaryOps(byte[] model) =>
+        ModelProto.Parser.ParseFrom(model).Graph.Node.Any(n => n.Domain == BinaryConvSchema.Domain);
+
+    private static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        int n = sorted.Length;
+        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+    }
+}

@@ -1,0 +1,89 @@
+using System.Text.Json;
+using BiVM.Benchmarking.Models;
+using BiVM.Contracts;
+using BiVM.Estimators.Video;
+using BiVM.Export;
+using Google.Protobuf;
+using Onnx;
+
+namespace BiVM.Cli.Tests;
+
+/// <summary>
+/// <c>bivm bench --models</c> in CI's dry mode (every model once, small, 1 thread: it must build and run; no timing
+/// is asserted), its JSON form and profile, and the lowering of bivm.onnx it times as "bivm-lowered".
+/// </summary>
+public sealed class BenchModelsTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("bivm-bench-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public void Dry_mode_runs_every_shipped_model_and_writes_the_documented_json_and_a_profile()
+    {
+        static int Profiles() => Directory.GetFiles(Environment.CurrentDirectory, "onnxruntime_profile_*.json").Length;
+        int profilesBefore = Profiles();
+        var (code, stdout, stderr) = CliRunner.Run("bench", "--models", "--dry", "--profile", "--json");
+        Assert.True(code == 0, stderr);
+        Assert.Equal(profilesBefore, Profiles());   // ONNX Runtime's profiles went to a temporary folder, now deleted
+        using var doc = JsonDocument.Parse(stdout);
+        Assert.Equal(["results"], doc.RootElement.EnumerateObject().Select(p => p.Name));
+        var results = doc.RootElement.GetProperty("results").EnumerateArray().ToList();
+        Assert.Equal(ModelCase.Names, results.Select(r => r.GetProperty("model").GetString()));
+        foreach (var r in results)
+        {
+            Assert.Equal(128, r.GetProperty("width").GetInt32());
+            Assert.Equal(72, r.GetProperty("height").GetInt32());
+            Assert.Equal(1.0, r.GetProperty("downsample").GetDouble());
+            Assert.Equal(1, r.GetProperty("threads").GetInt32());
+            Assert.True(r.GetProperty("ms").GetDouble() > 0);
+            Assert.True(r.GetProperty("fps").GetDouble() > 0);
+            Assert.True(r.GetProperty("modelFileBytes").GetInt64() > 0);
+        }
+        Assert.Contains("\"downsample\": 1.0,", stdout);   // the documented form, not 1
+        // The profile names the op types: the custom conv in bivm, only standard ops in its lowering.
+        static HashSet<string> Ops(JsonElement r) => r.GetProperty("profile").EnumerateArray().Select(o => o.GetProperty("opType").GetString()!).ToHashSet();
+        Assert.Contains(BinaryConvSchema.BinaryConv2d, Ops(results[2]));
+        Assert.DoesNotContain(BinaryConvSchema.BinaryConv2d, Ops(results[3]));
+        Assert.DoesNotContain(BinaryConvSchema.SparseBinaryConv2d, Ops(results[3]));
+        Assert.Contains("Conv", Ops(results[3]));
+        Assert.Equal(results[2].GetProperty("kernel").GetString(), BiVM.CustomOps.BinaryConv2d.KernelSelector.DefaultName);
+        Assert.Equal("none", results[0].GetProperty("kernel").GetString());
+        // The chart program (benchmarks/Chart) reads this JSON back: every field survives the round trip.
+        var back = ModelReportWriter.FromJson(stdout);
+        Assert.Equal(stdout, ModelReportWriter.ToJson(back));
+    }
+
+    [Fact]
+    public void The_lowered_bivm_has_only_standard_ops_and_mattes_like_the_custom_one()
+    {
+        var custom = ModelProto.Parser.ParseFrom(DefaultModel.Load());
+        var lowered = LoweredModel.From(custom);
+        int binary = custom.Graph.Node.Count(n => n.Domain == BinaryConvSchema.Domain);
+        Assert.True(binary > 0);
+        Assert.DoesNotContain(lowered.Graph.Node, n => n.Domain == BinaryConvSchema.Domain);
+        Assert.DoesNotContain(lowered.OpsetImport, o => o.Domain == BinaryConvSchema.Domain);
+        Assert.Equal(custom.Graph.Node.Count(n => n.OpType == "Conv") + binary, lowered.Graph.Node.Count(n => n.OpType == "Conv"));
+        // The packed weights went with the nodes that read them.
+        Assert.DoesNotContain(lowered.Graph.Initializer, t => t.DataType == (int)TensorProto.Types.DataType.Uint64);
+
+        const int width = 96, height = 64;
+        var frame = ModelBench.TestCard(width, height);
+        float[] Alpha(byte[] model, int frames)
+        {
+            using var session = new MattingSession(model, "test", 1);
+            using var matter = new VideoMatter(session, 1f);
+            MatteFrame last = default!;
+            for (int f = 0; f < frames; f++) last = matter.Process(frame, width, height);
+            return last.Alpha;
+        }
+        // Two frames, so the recurrent state goes through both graphs too. The binary convs' integer parts are exact
+        // in both; ONNX Runtime may fold the lowering's Mul into its Conv, which rounds differently in the last bit,
+        // and a threshold further on (SHB's mask) may then flip for a value that sits on it: compare on average.
+        var a = Alpha(DefaultModel.Load(), 2);
+        var b = Alpha(lowered.ToByteArray(), 2);
+        double meanDiff = a.Zip(b, (x, y) => (double)Math.Abs(x - y)).Average();
+        Assert.True(meanDiff < 1e-3, $"mean |alpha difference| {meanDiff}");
+        Assert.True(a.Zip(b, (x, y) => Math.Abs(x - y) < 1e-4f).Count(same => same) > 0.95 * a.Length);
+    }
+}
