@@ -103,13 +103,20 @@ public static class TeacherFrameBuilder
 
             foreach (var source in Photos)
             {
-                using var photo = Cv2.ImRead(workspace.PathOf(source), ImreadModes.Color);
-                if (photo.Empty()) throw new InvalidDataException($"OpenCV could not decode {workspace.PathOf(source)}.");
+                // The bank's own teacher pass on the whole photo (cached by the file's hash), shrunk with the photo.
+                string path = workspace.PathOf(source);
+                using var photo = Cv2.ImRead(path, ImreadModes.Color);
+                if (photo.Empty()) throw new InvalidDataException($"OpenCV could not decode {path}.");
+                string sha = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(path)));
+                string cached = Path.Combine(workspace.AlphaCache, sha + ".png");
+                using var alpha = File.Exists(cached) ? Cv2.ImRead(cached, ImreadModes.Grayscale) : teacher().Predict(photo);
+                if (alpha.Size() != photo.Size()) throw new InvalidDataException($"{cached} is {alpha.Size()}, its photo {path} is {photo.Size()}; delete the cache file.");
                 using var frame = Shrink(photo);
-                var one = new List<string>();
-                var oneAlpha = new List<string>();
-                AddFrame(workspace, building, source.Id.Replace(':', '-'), frame, teacher, one, oneAlpha);
-                sequences.Add(new TeacherSequence(source.Id, source.Id, one, oneAlpha));
+                using var shrunk = Shrink(alpha);
+                string name = source.Id.Replace(':', '-');
+                BankBuilder.Write(Path.Combine(building, name + ".png"), frame);
+                BankBuilder.Write(Path.Combine(building, name + ".alpha.png"), shrunk);
+                sequences.Add(new TeacherSequence(source.Id, source.Id, [name + ".png"], [name + ".alpha.png"]));
             }
             // The review sheet shows the targets as training reads them: every 5th video frame, every photo.
             foreach (var sequence in sequences)
