@@ -13,6 +13,11 @@ namespace BiVM.Estimators.Video;
 /// Thread-safety: one instance is one stream, so calls on it must not overlap; an overlapping
 /// call throws <see cref="InvalidOperationException"/> instead of mixing two streams' state.
 /// Separate instances may run concurrently, also over a shared <see cref="MattingSession"/>.
+/// <para>
+/// The recurrent state never leaves ONNX Runtime: each frame's r1o..r4o are ORT-allocated values that
+/// are bound as the next frame's r1i..r4i (an <see cref="OrtIoBinding"/>), and the frame's alpha and
+/// foreground are written by ONNX Runtime straight into the caller's buffers (<see cref="ProcessInto"/>).
+/// </para>
 /// </remarks>
 public sealed class VideoMatter : IDisposable
 {
@@ -22,10 +27,10 @@ public sealed class VideoMatter : IDisposable
     private readonly MattingSession _session;
     private readonly bool _ownsSession;
     private readonly float? _downsampleRatio;
-    private readonly string[] _inputNames = MattingContract.Inputs.ToArray();
-    private readonly string[] _outputNames = MattingContract.Outputs.ToArray();
     private readonly RunOptions _runOptions = new();
-    private IDisposableReadOnlyCollection<OrtValue>? _previous;   // last outputs; r*o are fed back
+    private readonly OrtIoBinding _binding;
+    private readonly float[] _ratio = new float[1];
+    private IDisposableReadOnlyCollection<OrtValue>? _previous;   // last frame's bound outputs: fgr, pha, r1o..r4o
     private int _width, _height;
     private int _busy;
 
@@ -48,6 +53,7 @@ public sealed class VideoMatter : IDisposable
         _session = session;
         _ownsSession = ownsSession;
         _downsampleRatio = downsampleRatio;
+        _binding = session.Session.CreateIoBinding();
     }
 
     /// <summary>Frames processed since the state was last reset.</summary>
@@ -68,10 +74,49 @@ public sealed class VideoMatter : IDisposable
     public MatteFrame Process(ReadOnlySpan<float> rgbPlanar, int width, int height)
     {
         CheckSize(width, height, rgbPlanar.Length, 3L * width * height, "planar RGB floats");
-        float min = TensorPrimitives.Min(rgbPlanar), max = TensorPrimitives.Max(rgbPlanar);
+        var input = rgbPlanar[..(3 * width * height)].ToArray();
+        var frame = new MatteFrame(width, height, new float[width * height], new float[3 * width * height]);
+        ProcessInto(input, width, height, frame.Alpha, frame.Foreground);
+        return frame;
+    }
+
+    /// <summary>
+    /// Mattes a frame held in the caller's memory and writes the results into the caller's memory: nothing of a
+    /// frame's size is allocated, so a loop over a few reused buffers runs without garbage. The buffers must not
+    /// change while the call runs.
+    /// </summary>
+    /// <param name="rgbPlanar">3·H·W planar RGB values in 0..1 (R plane, G plane, B plane).</param>
+    /// <param name="width">Frame width in pixels.</param>
+    /// <param name="height">Frame height in pixels.</param>
+    /// <param name="alpha">Receives H·W alpha values in 0..1, row-major.</param>
+    /// <param name="foreground">Receives 3·H·W foreground values in 0..1, planar RGB.</param>
+    public void ProcessInto(Memory<float> rgbPlanar, int width, int height, Memory<float> alpha, Memory<float> foreground)
+    {
+        CheckSize(width, height, rgbPlanar.Length, 3L * width * height, "planar RGB floats");
+        CheckSize(width, height, alpha.Length, (long)width * height, "alpha floats");
+        CheckSize(width, height, foreground.Length, 3L * width * height, "foreground floats");
+        int n = width * height;
+        var pixels = rgbPlanar.Span[..(3 * n)];
+        float min = TensorPrimitives.Min(pixels), max = TensorPrimitives.Max(pixels);
         if (!(min >= 0f && max <= 1f))   // also catches NaN
             throw new ArgumentOutOfRangeException(nameof(rgbPlanar), $"frame values must be in 0..1, found range [{min}, {max}]");
-        return Run(rgbPlanar.ToArray(), width, height);
+        Run(rgbPlanar[..(3 * n)], alpha[..n], foreground[..(3 * n)], width, height);
+    }
+
+    /// <summary>
+    /// <see cref="Process"/> for planar values the caller has already range-checked (the ML.NET transform, which
+    /// checks while converting): no second pass over the values and no copy. The array is read during this call only,
+    /// so the caller may refill it for the next frame.
+    /// </summary>
+    internal MatteFrame ProcessChecked(float[] rgbPlanar, int width, int height)
+    {
+        CheckSize(width, height, rgbPlanar.Length, 3L * width * height, "planar RGB floats");
+        if (rgbPlanar.Length != 3L * width * height)
+            throw new ArgumentException($"a {width}×{height} frame needs exactly {3L * width * height} planar RGB floats, got {rgbPlanar.Length}");
+        int n = width * height;
+        var frame = new MatteFrame(width, height, new float[n], new float[3 * n]);
+        Run(rgbPlanar, frame.Alpha, frame.Foreground, width, height);
+        return frame;
     }
 
     /// <summary>Mattes a frame given as interleaved 8-bit RGB (R, G, B per pixel), rows <paramref name="stride"/> bytes apart (0: 3·W).</summary>
@@ -94,7 +139,9 @@ public sealed class VideoMatter : IDisposable
                 planar[2 * n + o + x] = row[3 * x + 2] * scale;
             }
         }
-        return Run(planar, width, height);
+        var frame = new MatteFrame(width, height, new float[n], new float[3 * n]);
+        Run(planar, frame.Alpha, frame.Foreground, width, height);
+        return frame;
     }
 
     private static void CheckSize(int width, int height, long actual, long expected, string what)
@@ -105,7 +152,7 @@ public sealed class VideoMatter : IDisposable
             throw new ArgumentException($"a {width}×{height} frame needs {expected} {what}, got {actual}");
     }
 
-    private MatteFrame Run(float[] planar, int width, int height)
+    private void Run(Memory<float> planar, Memory<float> alpha, Memory<float> foreground, int width, int height)
     {
         if (Interlocked.Exchange(ref _busy, 1) == 1)
             throw new InvalidOperationException("VideoMatter is one stream: calls must not overlap (use one VideoMatter per stream)");
@@ -117,28 +164,44 @@ public sealed class VideoMatter : IDisposable
                 _width = width;
                 _height = height;
             }
-            float ratio = _downsampleRatio ?? MattingContract.DefaultDownsampleRatio(width, height);
-            // Inputs we create are freed after Run; the state inputs are the previous run's
-            // outputs, freed when the next outputs replace them.
-            var owned = new List<OrtValue>(6);
+            _ratio[0] = _downsampleRatio ?? MattingContract.DefaultDownsampleRatio(width, height);
+            // Values made here wrap memory (ours or the caller's) and are freed after the run; the state inputs are
+            // the previous run's ORT-owned outputs, freed when this run's outputs replace them.
+            var owned = new List<OrtValue>(8);
             OrtValue Own(OrtValue value) { owned.Add(value); return value; }
+            IDisposableReadOnlyCollection<OrtValue>? outputs = null;
             try
             {
-                var inputs = new List<OrtValue>(6) { Own(OrtValue.CreateTensorValueFromMemory(planar, [1, 3, height, width])) };
+                _binding.BindInput(MattingContract.Source, Own(OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, planar, [1, 3, height, width])));
                 for (int k = 0; k < MattingContract.StateInputs.Count; k++)
-                    inputs.Add(_previous is null
+                    _binding.BindInput(MattingContract.StateInputs[k], _previous is null
                         ? Own(OrtValue.CreateTensorValueFromMemory(FirstFrameState, FirstFrameStateShape))
-                        : _previous[2 + k]);   // outputs are fgr, pha, r1o..r4o
-                inputs.Add(Own(OrtValue.CreateTensorValueFromMemory(new[] { ratio }, [1])));
-                var outputs = _session.Session.Run(_runOptions, _inputNames, inputs, _outputNames);
-                var frame = ReadFrame(outputs, width, height);
+                        : _previous[2 + k]);
+                _binding.BindInput(MattingContract.DownsampleRatio, Own(OrtValue.CreateTensorValueFromMemory(_ratio, [1])));
+                // fgr and pha land in the caller's buffers; a model whose outputs have another shape fails in Run.
+                _binding.BindOutput(MattingContract.Foreground, Own(OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, foreground, [1, 3, height, width])));
+                _binding.BindOutput(MattingContract.Alpha, Own(OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, alpha, [1, 1, height, width])));
+                foreach (var state in MattingContract.StateOutputs) _binding.BindOutputToDevice(state, OrtMemoryInfo.DefaultInstance);
+                try
+                {
+                    _session.Session.RunWithBinding(_runOptions, _binding);
+                }
+                catch (OnnxRuntimeException e) when (e.Message.Contains("Shape mismatch", StringComparison.OrdinalIgnoreCase))
+                {
+                    throw new UserInputException($"{_session.ModelName}: outputs '{MattingContract.Foreground}' and '{MattingContract.Alpha}' must have the frame's shape [1, 3, {height}, {width}] and [1, 1, {height}, {width}]: {e.Message}", e);
+                }
+                outputs = _binding.GetOutputValues();   // in bind order: fgr, pha, r1o..r4o
                 _previous?.Dispose();
                 _previous = outputs;
+                outputs = null;
                 FramesSinceReset++;
-                return frame;
             }
             finally
             {
+                outputs?.Dispose();
+                // The binding holds raw pointers into memory pinned by the values below: unbind before unpinning.
+                _binding.ClearBoundInputs();
+                _binding.ClearBoundOutputs();
                 foreach (var value in owned) value.Dispose();
             }
         }
@@ -151,29 +214,11 @@ public sealed class VideoMatter : IDisposable
     /// <summary>A copy of state k (r{k+1}o of the last frame); empty before the first frame. For tests.</summary>
     internal float[] DebugState(int k) => _previous is null ? [] : _previous[2 + k].GetTensorDataAsSpan<float>().ToArray();
 
-    private MatteFrame ReadFrame(IDisposableReadOnlyCollection<OrtValue> outputs, int width, int height)
-    {
-        var fgr = outputs[0];
-        var pha = outputs[1];
-        CheckShape(fgr, MattingContract.Foreground, [1, 3, height, width], outputs);
-        CheckShape(pha, MattingContract.Alpha, [1, 1, height, width], outputs);
-        return new MatteFrame(width, height, pha.GetTensorDataAsSpan<float>().ToArray(), fgr.GetTensorDataAsSpan<float>().ToArray());
-    }
-
-    private void CheckShape(OrtValue value, string name, long[] expected, IDisposableReadOnlyCollection<OrtValue> outputs)
-    {
-        var shape = value.GetTensorTypeAndShape().Shape;
-        if (!shape.SequenceEqual(expected))
-        {
-            outputs.Dispose();
-            throw new UserInputException($"{_session.ModelName}: output '{name}' has shape [{string.Join(", ", shape)}], expected [{string.Join(", ", expected)}]");
-        }
-    }
-
     /// <summary>Releases the stream's state and run options, and the session if this matter made it.</summary>
     public void Dispose()
     {
         Reset();
+        _binding.Dispose();
         _runOptions.Dispose();
         if (_ownsSession) _session.Dispose();
     }
