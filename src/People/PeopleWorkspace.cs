@@ -19,6 +19,12 @@ public sealed record PeopleWorkspace(string DataRoot)
     public string Bank => PeopleBank.DirectoryFor(new MediaLocator(Path.Combine(DataRoot, "debian")));
     public string Rejected => Path.Combine(People, "rejected");
     public string ContactSheet => Path.Combine(People, "contact-sheet.png");
+
+    /// <summary>Real frames with the teacher's alpha as their only target (<see cref="TeacherFrames"/>).</summary>
+    public string TeacherFrames => BiVM.Data.People.TeacherFrames.DirectoryFor(new MediaLocator(Path.Combine(DataRoot, "debian")));
+
+    /// <summary>Every 10th teacher frame and every photo over stripes, for review.</summary>
+    public string TeacherFramesSheet => Path.Combine(People, "teacher-frames-sheet.png");
     public string ValidationSet => Path.Combine(People, DataSets.RealPeopleValidation.Name);
     public string ValidationScores => ValidationSet + ".scores.md";
 

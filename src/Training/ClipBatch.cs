@@ -3,8 +3,12 @@ using static TorchSharp.torch;
 
 namespace BiVM.Training;
 
-/// <summary>A batch of clips as tensors [B, T, C, H, W]: composite, true foreground, true alpha.</summary>
-public sealed record ClipBatch(Tensor Src, Tensor Fgr, Tensor Pha)
+/// <summary>
+/// A batch of clips as tensors [B, T, C, H, W]: composite, true foreground, true alpha. A clip without a
+/// foreground (a teacher clip: real frames whose alpha is the teacher's, ClipOptions.TeacherFrames) has
+/// <see cref="TeacherOnly"/> set and zeros as its foreground; the trainer supervises its alpha alone.
+/// </summary>
+public sealed record ClipBatch(Tensor Src, Tensor Fgr, Tensor Pha, IReadOnlyList<bool> TeacherOnly)
 {
     public static ClipBatch From(IReadOnlyList<Clip> clips)
     {
@@ -16,8 +20,9 @@ public sealed record ClipBatch(Tensor Src, Tensor Fgr, Tensor Pha)
         long[] alpha = [clips.Count, first.Frames, 1, first.Height, first.Width];
         return new ClipBatch(
             Stack(clips, c => c.Src, rgb),
-            Stack(clips, c => c.Fgr ?? throw new ArgumentException($"clip '{c.Description}' has no foreground ground truth"), rgb),
-            Stack(clips, c => c.Pha, alpha));
+            Stack(clips, c => c.Fgr ?? new float[c.Src.Length], rgb),
+            Stack(clips, c => c.Pha, alpha),
+            clips.Select(c => c.Fgr is null).ToArray());
     }
 
     private static Tensor Stack(IReadOnlyList<Clip> clips, Func<Clip, float[]> select, long[] shape)

@@ -208,9 +208,7 @@ public sealed class Trainer : IDisposable
         var network = Network;
         var batch = ClipBatch.From(clips);
         var output = network.call(batch.Src, null, stage.DownsampleRatio);
-        var terms = MattingLoss.Compute(output.Fgr, output.Pha, batch.Fgr, batch.Pha);
-        var loss = terms.Total;
-        var logged = new Dictionary<string, double>(terms.ToDictionary());
+        var (loss, logged) = MattingTerms(output, batch);
 
         if (network is Bivm bivm && !_config.FullPrecision && _config.LambdaEbb > 0)
         {
@@ -237,6 +235,38 @@ public sealed class Trainer : IDisposable
         optimizer.step();
         logged["total"] = loss.item<float>();
         return logged;
+    }
+
+    /// <summary>
+    /// L^M on the composites, plus λ_teacher times the alpha part of L^M on the teacher clips (no foreground
+    /// exists for them), each a mean over its own clips and weighted by its share of the batch, so that a batch
+    /// of one clip is L^M or λ_teacher·L^M_α.
+    /// </summary>
+    private (Tensor Loss, Dictionary<string, double> Logged) MattingTerms(MattingOutput output, ClipBatch batch)
+    {
+        int count = batch.TeacherOnly.Count;
+        var composites = Enumerable.Range(0, count).Where(i => !batch.TeacherOnly[i]).Select(i => (long)i).ToArray();
+        var teachers = Enumerable.Range(0, count).Where(i => batch.TeacherOnly[i]).Select(i => (long)i).ToArray();
+        if (teachers.Length == 0)
+        {
+            var terms = MattingLoss.Compute(output.Fgr, output.Pha, batch.Fgr, batch.Pha);
+            return (terms.Total, new Dictionary<string, double>(terms.ToDictionary()));
+        }
+        Tensor Pick(Tensor t, long[] rows) => rows.Length == count ? t : t.index_select(0, tensor(rows));
+        var logged = new Dictionary<string, double>();
+        Tensor? loss = null;
+        if (composites.Length > 0)
+        {
+            var terms = MattingLoss.Compute(Pick(output.Fgr, composites), Pick(output.Pha, composites), Pick(batch.Fgr, composites), Pick(batch.Pha, composites));
+            foreach (var (key, value) in terms.ToDictionary()) logged[key] = value;
+            loss = terms.Total * ((double)composites.Length / count);
+        }
+        // Only the alpha terms: the foreground terms would pull the colour towards the zeros standing in for it.
+        var alpha = MattingLoss.Compute(Pick(output.Fgr, teachers), Pick(output.Pha, teachers), Pick(batch.Fgr, teachers), Pick(batch.Pha, teachers));
+        var teacher = alpha.PhaL1 + alpha.PhaLaplacian + alpha.PhaCoherence;
+        logged["teacher_pha"] = teacher.item<float>();
+        var weighted = teacher * (_config.Data.TeacherWeight * teachers.Length / count);
+        return (loss is null ? weighted : loss + weighted, logged);
     }
 
     /// <summary>L_LBM between this network's encoder features and the teacher's, on the student's SHB mask (eq. 20).</summary>

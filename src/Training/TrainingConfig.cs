@@ -57,6 +57,25 @@ public sealed record DataSources
     /// <summary>Fraction of clips whose foreground is a real person from the people bank (training split only).</summary>
     public double RealPeople { get; init; }
 
+    /// <summary>A real-people clip shows 1 to this many cut-outs (<see cref="ClipOptions.MaxPeople"/>; default 1).</summary>
+    public int MaxPeople { get; init; } = 1;
+
+    /// <summary>Probability that a cut-out is cropped to part of its body (<see cref="ClipOptions.PartialPeople"/>).</summary>
+    public double PartialPeople { get; init; }
+
+    /// <summary>
+    /// Fraction of clips that are real frames with the teacher's soft alpha as their only target
+    /// (<see cref="ClipOptions.TeacherFrames"/>: vtest.avi's pedestrians, crowded training photos; docs/people.md).
+    /// Their loss is the alpha part of L^M (L1, Laplacian, coherence) times <see cref="TeacherWeight"/>.
+    /// </summary>
+    public double TeacherFrames { get; init; }
+
+    /// <summary>
+    /// λ_teacher: the weight of a teacher clip's alpha loss against the composites' L^M, as eq. 21 weights L_LBM
+    /// against L^M. Below 1 because the target is the teacher's guess, not a ground truth.
+    /// </summary>
+    public double TeacherWeight { get; init; } = 0.5;
+
     /// <summary>A matting data set folder for <see cref="MatteForegrounds"/>; relative paths are relative to the config file.</summary>
     public string? MatteData { get; init; }
 
@@ -189,6 +208,7 @@ public sealed record TrainingConfig
             string value = e is ArgumentOutOfRangeException { ActualValue: { } actual } ? $" = {actual}" : "";
             throw new UserInputException($"{source}: data: {e.ParamName}{value}: {reason}");
         }
+        if (!(Data.TeacherWeight >= 0 && double.IsFinite(Data.TeacherWeight))) throw new UserInputException($"{source}: data: teacherWeight = {Data.TeacherWeight}: must be ≥ 0");
         foreach (var folder in new[] { Data.MatteData, Data.BackgroundData })
             if (folder is not null && !Directory.Exists(folder)) throw new UserInputException($"{source}: data: folder {folder} not found");
     }
@@ -197,6 +217,7 @@ public sealed record TrainingConfig
     public ClipOptions ClipsFor(StageConfig stage) => new()
     {
         Frames = stage.Frames, Width = stage.Width, Height = stage.Height,
-        RealPeople = Data.RealPeople, MatteData = Data.MatteData, MatteForegrounds = Data.MatteForegrounds, BackgroundData = Data.BackgroundData,
+        RealPeople = Data.RealPeople, MaxPeople = Data.MaxPeople, PartialPeople = Data.PartialPeople, TeacherFrames = Data.TeacherFrames,
+        MatteData = Data.MatteData, MatteForegrounds = Data.MatteForegrounds, BackgroundData = Data.BackgroundData,
     };
 }

@@ -1,4 +1,5 @@
 using BiVM.Contracts;
+using BiVM.Data.Synthesis;
 using BiVM.Training;
 
 namespace BiVM.Training.Tests;
@@ -32,6 +33,17 @@ public sealed class DataSourcesTests : IDisposable
     }
 
     [Fact]
+    public void The_people_mix_and_the_teacher_clips_reach_the_clip_options()
+    {
+        var config = TrainingConfig.Load(Write("""{ "realPeople": 0.6, "maxPeople": 3, "partialPeople": 0.4, "teacherFrames": 0.2, "teacherWeight": 0.3 }"""));
+        var clips = config.ClipsFor(config.Stages[0]);
+        Assert.Equal((3, 0.4, 0.2), (clips.MaxPeople, clips.PartialPeople, clips.TeacherFrames));
+        Assert.Equal(0.3, config.Data.TeacherWeight);
+        var defaults = new ClipOptions();
+        Assert.Equal((1, 0.0, 0.0, 0.5), (defaults.MaxPeople, defaults.PartialPeople, defaults.TeacherFrames, new DataSources().TeacherWeight));
+    }
+
+    [Fact]
     public void Without_a_data_section_only_generated_figures_are_drawn()
     {
         string path = Path.Combine(_dir, "plain.json");
@@ -46,6 +58,8 @@ public sealed class DataSourcesTests : IDisposable
     [InlineData("""{ "matteForegrounds": 0.5 }""", "MatteData")]
     [InlineData("""{ "backgroundData": "no-such-folder" }""", "no-such-folder")]
     [InlineData("""{ "realPeopel": 0.5 }""", "realPeopel")]
+    [InlineData("""{ "realPeople": 1, "maxPeople": 0 }""", "MaxPeople")]
+    [InlineData("""{ "teacherFrames": 2 }""", "TeacherFrames")]
     public void A_bad_data_section_fails_the_load_with_one_line(string data, string named)
     {
         var e = Assert.Throws<UserInputException>(() => TrainingConfig.Load(Write(data)));

@@ -16,7 +16,10 @@ internal sealed class CutOutLayer : IForeground
 {
     private readonly Mat _alpha, _fgr;
 
-    public CutOutLayer(SeededRandom rng, Mat bgra, CutEdges edges, int width, int height)
+    /// <param name="centreMin">With <paramref name="centreMax"/>: where the centre may fall, as fractions of the width:
+    /// 30–70 % for one person; a group of cut-outs spreads wider so that its people do not all stack in the middle.</param>
+    /// <param name="centreMax">See <paramref name="centreMin"/>.</param>
+    public CutOutLayer(SeededRandom rng, Mat bgra, CutEdges edges, int width, int height, double centreMin = 0.3, double centreMax = 0.7)
     {
         bool bottomCut = edges.HasFlag(CutEdges.Bottom);
         double targetHeight = height * (bottomCut ? rng.Uniform(0.7, 1.4) : rng.Uniform(0.5, 0.95));
@@ -29,7 +32,7 @@ internal sealed class CutOutLayer : IForeground
         if (leftCut && rightCut && bgra.Height * fill <= 1.6 * height) scale = Math.Max(scale, fill);
         bool fills = bgra.Width * scale >= width + beyondLeft + beyondRight - 1;
         int w = Math.Max(1, (int)Math.Round(bgra.Width * scale)), h = Math.Max(1, (int)Math.Round(bgra.Height * scale));
-        int x = (int)Math.Round(width * rng.Uniform(0.3, 0.7) - w / 2.0);
+        int x = (int)Math.Round(width * rng.Uniform(centreMin, centreMax) - w / 2.0);
         if (leftCut && (fills || !rightCut)) x = Math.Min(x, (int)-beyondLeft);
         if (rightCut && (fills || !leftCut)) x = Math.Max(x, (int)(width + beyondRight) - w);
         int bottom = bottomCut ? height + (int)(height * rng.Uniform(0.05, 0.15)) : (int)(height * rng.Uniform(0.88, 1.0));
@@ -72,6 +75,54 @@ internal sealed class CutOutLayer : IForeground
         {
             foreach (var c in channels) c.Dispose();
         }
+    }
+
+    /// <summary>The placed alpha (CV_32FC1, frame size); read by <see cref="PeopleGroupLayer"/>.</summary>
+    internal Mat AlphaCanvas => _alpha;
+
+    /// <summary>The placed colour (CV_32FC3 RGB, frame size); read by <see cref="PeopleGroupLayer"/>.</summary>
+    internal Mat ColourCanvas => _fgr;
+
+    /// <summary>
+    /// A crop of a cut-out to part of the body, for <see cref="ClipOptions.PartialPeople"/>: 60 % of the time the
+    /// top 30–70 % of its height (upper body, head and shoulders; the new bottom edge is a cut), else a window
+    /// of 35–70 % of its width (one or two people of a group; each new side is a cut). Null when the crop would
+    /// hold less than 5 % opaque pixels (e.g. a window between two people): the caller keeps the whole cut-out.
+    /// </summary>
+    public static Mat? PartialCrop(SeededRandom rng, Mat bgra, ref CutEdges edges, out string part)
+    {
+        int w = bgra.Width, h = bgra.Height;
+        Rect region;
+        var cut = edges;
+        if (rng.Chance(0.6))
+        {
+            double f = rng.Uniform(0.3, 0.7);
+            region = new Rect(0, 0, w, Math.Max(1, (int)Math.Round(h * f)));
+            cut |= CutEdges.Bottom;
+            part = $"top{f:F2}";
+        }
+        else
+        {
+            double f = rng.Uniform(0.35, 0.7);
+            int cw = Math.Max(1, (int)Math.Round(w * f));
+            int x = rng.NextInt(w - cw + 1);
+            region = new Rect(x, 0, cw, h);
+            if (x > 0) cut |= CutEdges.Left;
+            if (x + cw < w) cut |= CutEdges.Right;
+            part = $"window{x / (double)w:F2}x{f:F2}";
+        }
+        using var crop = new Mat(bgra, region);
+        using var alpha = new Mat();
+        Cv2.ExtractChannel(crop, alpha, 3);
+        using var opaque = new Mat();
+        Cv2.Threshold(alpha, opaque, 127, 255, ThresholdTypes.Binary);
+        if (Cv2.CountNonZero(opaque) < 0.05 * region.Width * region.Height)
+        {
+            part = "whole";
+            return null;
+        }
+        edges = cut;
+        return crop.Clone();
     }
 
     public void Render(int t, Mat alpha, Mat fgr)

@@ -43,6 +43,11 @@ public sealed partial class ClipGenerator
         _library.Locator.RequireAll(Sources);
         CutOuts = [];
         OpenMattingData(options, out _mattes, out _backgroundData);
+        if (options.TeacherFrames > 0)
+        {
+            if (split != DataSplit.Training) throw new ArgumentException("TeacherFrames is for the training split only: its frames are training sources.", nameof(options));
+            _teacherFrames = TeacherFrames.Open(TeacherFrames.DirectoryFor(_library.Locator));
+        }
         if (options.RealPeople > 0)
         {
             _people = PeopleBank.Open(PeopleBank.DirectoryFor(_library.Locator));
@@ -111,6 +116,7 @@ public sealed partial class ClipGenerator
         int T = Options.Frames, W = Options.Width, H = Options.Height;
         var rng = new SeededRandom(seed, index * 2 + (Split == DataSplit.Validation ? 1 : 0));
         var size = new Size(W, H);
+        if (_teacherFrames is not null && rng.Chance(Options.TeacherFrames)) return TeacherClip(rng, seed, index);
 
         // Motions (RVM's MotionAugmentation order: foreground, background, shared camera, then static).
         var fgrMotion = rng.Chance(Options.ForegroundMotion) ? AffineMotion.Random(rng, W, H) : AffineMotion.None;
@@ -178,12 +184,7 @@ public sealed partial class ClipGenerator
         int W = Options.Width, H = Options.Height;
         // One draw picks the source when any other than the figures is on (none when all are off).
         double u = _people is not null || _mattes.Count > 0 ? rng.NextDouble() : 1;
-        if (u < Options.RealPeople)
-        {
-            var cut = rng.Choose(CutOuts);
-            description = $"person={cut.Id}";
-            return new CutOutLayer(rng, _people!.Image(cut), cut.Edges, W, H);
-        }
+        if (u < Options.RealPeople) return People(rng, out description);
         if (u < Options.RealPeople + Options.MatteForegrounds)
         {
             var matte = rng.Choose(_mattes);
@@ -196,6 +197,45 @@ public sealed partial class ClipGenerator
         var bottom = rng.Choose(_textures);
         description = $"gesture={figure.Gesture.ToString().ToLowerInvariant()} top={top.Id} bottom={bottom.Id}";
         return new ForegroundLayer(rng, figure, W, H, _library.Photo(top), _library.Photo(bottom));
+    }
+
+    /// <summary>
+    /// One to <see cref="ClipOptions.MaxPeople"/> cut-outs, each cropped to part of its body with probability
+    /// <see cref="ClipOptions.PartialPeople"/>. With both options at their defaults this draws exactly what one
+    /// cut-out always drew (the real-people validation set depends on it).
+    /// </summary>
+    private IForeground People(SeededRandom rng, out string description)
+    {
+        int W = Options.Width, H = Options.Height;
+        int count = Options.MaxPeople > 1 ? 1 + rng.NextInt(Options.MaxPeople) : 1;
+        var layers = new List<(CutOutLayer Layer, double Area)>();
+        var names = new List<string>();
+        try
+        {
+            for (int k = 0; k < count; k++)
+            {
+                var cut = rng.Choose(CutOuts);
+                var image = _people!.Image(cut);
+                var edges = cut.Edges;
+                string part = "";
+                Mat? cropped = Options.PartialPeople > 0 && rng.Chance(Options.PartialPeople) ? CutOutLayer.PartialCrop(rng, image, ref edges, out part) : null;
+                using (cropped)
+                {
+                    var layer = count > 1 ? new CutOutLayer(rng, cropped ?? image, edges, W, H, 0.15, 0.85) : new CutOutLayer(rng, cropped ?? image, edges, W, H);
+                    layers.Add((layer, Cv2.Sum(layer.AlphaCanvas).Val0));
+                }
+                names.Add(part.Length == 0 ? cut.Id : $"{cut.Id}({part})");
+            }
+        }
+        catch
+        {
+            foreach (var (layer, _) in layers) layer.Dispose();
+            throw;
+        }
+        description = $"person={string.Join('+', names)}";
+        if (layers.Count == 1) return layers[0].Layer;
+        // The largest in front: it reads as the nearest, and a small person is never hidden behind a close-up.
+        return new PeopleGroupLayer(layers.OrderBy(l => l.Area).Select(l => l.Layer).ToArray());
     }
 
     /// <summary>Fills <paramref name="bgr"/> with T unwarped background frames (float RGB, frame size); returns a description.</summary>

@@ -31,6 +31,27 @@ public sealed record ClipOptions
     public double RealPeople { get; init; }
 
     /// <summary>
+    /// A real-people clip shows 1 to <see cref="MaxPeople"/> cut-outs (uniformly many), composited back to front,
+    /// so that a run sees many more person instances per step. 1 (the default) draws no count, so older
+    /// configs and the real-people validation set keep their clips.
+    /// </summary>
+    public int MaxPeople { get; init; } = 1;
+
+    /// <summary>
+    /// Probability that a cut-out is cropped to part of its body (upper body or head and shoulders, or a
+    /// side of a group) before placement; the crop's edges become cut edges, placed beyond the frame like the
+    /// photo's own. 0 (the default) draws nothing.
+    /// </summary>
+    public double PartialPeople { get; init; }
+
+    /// <summary>
+    /// Probability that a clip is real frames with the teacher's soft alpha as the only target (no composite,
+    /// no foreground colour; People/TeacherFrames, docs/people.md). Training split only. 0 (the default) draws
+    /// nothing and never opens the teacher frames.
+    /// </summary>
+    public double TeacherFrames { get; init; }
+
+    /// <summary>
     /// A matting data set in RVM's layouts (IO/MattingDataset: VideoMatte240K frames or videos, image
     /// matting fgr/+pha/ pairs), for <see cref="MatteForegrounds"/>. Null: none.
     /// </summary>
@@ -55,6 +76,7 @@ public sealed record ClipOptions
             (nameof(VideoBackground), VideoBackground), (nameof(ForegroundMotion), ForegroundMotion), (nameof(BackgroundMotion), BackgroundMotion),
             (nameof(Noise), Noise), (nameof(ColorJitter), ColorJitter), (nameof(Grayscale), Grayscale), (nameof(Sharpen), Sharpen),
             (nameof(Blur), Blur), (nameof(HorizontalFlip), HorizontalFlip), (nameof(Pause), Pause), (nameof(RealPeople), RealPeople), (nameof(MatteForegrounds), MatteForegrounds),
+            (nameof(PartialPeople), PartialPeople), (nameof(TeacherFrames), TeacherFrames),
         })
         {
             if (!(p >= 0 && p <= 1)) throw new ArgumentOutOfRangeException(name, p, "a probability must be in [0, 1]");
@@ -63,6 +85,8 @@ public sealed record ClipOptions
             throw new ArgumentOutOfRangeException(nameof(MatteForegrounds), MatteForegrounds, $"RealPeople + MatteForegrounds must be at most 1 (RealPeople is {RealPeople})");
         if (MatteForegrounds > 0 && string.IsNullOrEmpty(MatteData))
             throw new ArgumentException($"{nameof(MatteForegrounds)} is {MatteForegrounds} but no {nameof(MatteData)} folder is given.", nameof(MatteData));
+        if (MaxPeople < 1 || MaxPeople > 8)
+            throw new ArgumentOutOfRangeException(nameof(MaxPeople), MaxPeople, "must be 1 to 8");
         if (HeldOutBackgrounds && BackgroundData is not null)
             throw new ArgumentException($"{nameof(HeldOutBackgrounds)} and {nameof(BackgroundData)} both choose the backgrounds; give one.", nameof(BackgroundData));
     }
