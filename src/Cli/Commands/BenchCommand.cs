@@ -14,7 +14,7 @@ internal static class BenchCommand
     public static Command Create()
     {
         var kernels = new Option<bool>("--kernels") { Description = "Benchmark the binary conv kernels (the only suite so far; required)." };
-        var threads = new Option<int?>("--threads") { Description = "Intra-op threads to measure (default: 1 and 2).", HelpName = "N" }.Require(t => t is >= 1 and <= 256, "must be between 1 and 256");
+        var threads = new Option<int?>("--threads") { Description = "Intra-op threads to measure (default: 1 and 2).", HelpName = "N" }.Require(t => t >= 1 && t <= CliOptions.MaxThreads, CliOptions.ThreadsRule(minimum: 1));
         var json = new Option<bool>("--json") { Description = "Print the results as JSON." };
         var kernel = new Option<string?>("--kernel") { Description = $"Force a popcount kernel: {string.Join(", ", KernelSelector.AllNames)} (default: best supported)." }
             .Require(k => KernelSelector.AllNames.Contains(k, StringComparer.OrdinalIgnoreCase), $"unknown kernel; known: {string.Join(", ", KernelSelector.AllNames)}")
@@ -28,9 +28,9 @@ internal static class BenchCommand
         {
             if (!result.GetValue(kernels)) result.AddError("choose a suite: --kernels");
         });
-        CommandRunner.SetAction(command, (parse, _) =>
+        CommandRunner.SetAction(command, (parse, cancel) =>
         {
-            var report = QuickBench.Run(parse.GetValue(threads) is { } n ? [n] : [1, 2], parse.GetValue(kernel), parse.InvocationConfiguration.Error);
+            var report = QuickBench.Run(parse.GetValue(threads) is { } n ? [n] : [1, 2], parse.GetValue(kernel), parse.InvocationConfiguration.Error, cancel);
             parse.InvocationConfiguration.Output.Write(parse.GetValue(json) ? QuickBench.ToJson(report) : QuickBench.ToText(report));
             return ExitCodes.Ok;
         });

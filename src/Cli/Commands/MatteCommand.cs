@@ -18,15 +18,16 @@ internal static class MatteCommand
         var downsample = CliOptions.Downsample("Downsample ratio in (0, 1]. Default: min(512 / max(H, W), 1).");
         var maxFrames = new Option<int?>("--frames") { Description = "Matte only the first N frames (a preview).", HelpName = "N" }.Require(n => n >= 1, "must be at least 1");
         var threads = CliOptions.Threads();
+        var noVerify = CliOptions.NoVerify();
 
         var command = new Command("matte", "Matte a video, an image or a folder of images: composite, alpha and foreground.");
         command.Arguments.Add(input);
-        foreach (var option in new Option[] { output, background, alpha, foreground, model, downsample, threads, maxFrames }) command.Options.Add(option);
+        foreach (var option in new Option[] { output, background, alpha, foreground, model, downsample, threads, maxFrames, noVerify }) command.Options.Add(option);
 
         CommandRunner.SetAction(command, (parse, cancel) =>
         {
             var request = new MatteRequest(parse.GetValue(input)!, parse.GetValue(output), parse.GetValue(background)!,
-                parse.GetValue(alpha), parse.GetValue(foreground), parse.GetValue(model), parse.GetValue(downsample), parse.GetValue(threads), parse.GetValue(maxFrames));
+                parse.GetValue(alpha), parse.GetValue(foreground), parse.GetValue(model), parse.GetValue(downsample), parse.GetValue(threads), parse.GetValue(maxFrames), !parse.GetValue(noVerify));
             var stdout = parse.InvocationConfiguration.Output;
             var summary = RunWithProgress(request, cancel);
             stdout.WriteLine($"matted {summary.Frames} frame(s) in {summary.Seconds:F1} s ({summary.Fps:F1} fps) with {summary.Model}");

@@ -62,7 +62,11 @@ internal abstract class FrameSink : IDisposable
                 throw new UserInputException($"{option} {path}: alpha must be stored losslessly: use .png");
             return new ImageSink(path, option);
         }
-        return new PngFolderSink(path, option);
+        // A folder only when the user said so: a path ending in a separator, or an existing folder. Anything else
+        // is a typo such as x.xyz, which would otherwise silently become a folder of PNGs.
+        if (OutputPath.NamesFolder(path)) return new PngFolderSink(path, option);
+        throw new UserInputException($"{option} {path}: unknown kind of output '{(ext.Length == 0 ? "no extension" : ext)}': name a video ({string.Join(", ", VideoExtensions)}), "
+            + $"{(singleFrame ? "an image" : "for one image, an image")} ({string.Join(", ", ImageExtensions)}), or a folder of PNGs by ending the path with '{System.IO.Path.DirectorySeparatorChar}'");
     }
 }
 
@@ -135,7 +139,7 @@ internal sealed class ImageSink(string path, string option) : FrameSink(path, op
 /// <summary>A folder of PNGs named after the input frames; built in a temporary folder, then moved into place.</summary>
 internal sealed class PngFolderSink : FrameSink
 {
-    public PngFolderSink(string path, string option) : base(path.TrimEnd('/'), option)
+    public PngFolderSink(string path, string option) : base(System.IO.Path.TrimEndingDirectorySeparator(path), option)
     {
         Directory.CreateDirectory(TempPath);
     }

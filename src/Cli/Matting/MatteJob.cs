@@ -15,7 +15,8 @@ internal sealed record MatteRequest(
     string? Model = null,
     float? Downsample = null,
     int Threads = 0,
-    int? MaxFrames = null);
+    int? MaxFrames = null,
+    bool VerifyChecksum = true);
 
 internal sealed record MatteSummary(int Frames, double Seconds, string Model, IReadOnlyList<string> Outputs)
 {
@@ -36,7 +37,7 @@ internal static class MatteJob
         {
             SourceKind.Video => stem + "_composite.mp4",
             SourceKind.Image => stem + "_composite.png",
-            _ => stem + "_composite",
+            _ => stem + "_composite" + System.IO.Path.DirectorySeparatorChar,
         };
     }
 
@@ -49,6 +50,7 @@ internal static class MatteJob
             ModelPath = request.Model,
             DownsampleRatio = request.Downsample,
             IntraOpThreads = request.Threads,
+            VerifyChecksum = request.VerifyChecksum,
         });
 
         bool single = source.Kind == SourceKind.Image;
@@ -72,7 +74,7 @@ internal static class MatteJob
                     string name = source.FrameName(index);
                     using var rgb = new Mat();
                     Cv2.CvtColor(frame, rgb, ColorConversionCodes.BGR2RGB);
-                    var matte = matter.ProcessRgb24(MatBytes.ToArray(rgb), frame.Width, frame.Height);
+                    var matte = matter.ProcessRgb24(MatBytes.ToArray(rgb), frame.Width, frame.Height, cancel: cancel);
 
                     WriteRgb(composite, matte.CompositeRgb24(background.Rgb24(index, frame.Width, frame.Height)), matte, name);
                     if (alpha is not null)

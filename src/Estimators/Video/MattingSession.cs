@@ -32,14 +32,21 @@ public sealed class MattingSession : IDisposable
 
     /// <summary>A session over the model the options name (the file, or the default model).</summary>
     public MattingSession(VideoMatterOptions options)
-        : this(LoadModel(options), options.ModelPath ?? DefaultModel.Name, options.IntraOpThreads)
+        : this(LoadModel(options), options.ModelPath ?? DefaultModel.Name, options.IntraOpThreads, options.VerifyChecksum)
     {
     }
 
     /// <summary>A session over model bytes; <paramref name="modelName"/> names them in errors.</summary>
-    public MattingSession(byte[] model, string modelName, int intraOpThreads)
+    /// <param name="model">The ONNX file's bytes.</param>
+    /// <param name="modelName">How errors name the model (its path).</param>
+    /// <param name="intraOpThreads">ONNX Runtime intra-op threads; 0 for its default.</param>
+    /// <param name="verifyChecksum">Refuse a file whose checksum does not match its content (<see cref="VideoMatterOptions.VerifyChecksum"/>).</param>
+    /// <exception cref="UserInputException">The bytes are not an ONNX model, fail their checksum, or are not a matting model.</exception>
+    public MattingSession(byte[] model, string modelName, int intraOpThreads, bool verifyChecksum = true)
     {
         ModelName = modelName;
+        Checksum = ModelChecksum.Check(model);
+        if (verifyChecksum) RequireIntact(Checksum, modelName);
         _sessionOptions = CreateSessionOptions(intraOpThreads);
         try
         {
@@ -60,6 +67,24 @@ public sealed class MattingSession : IDisposable
         {
             Dispose();
             throw;
+        }
+    }
+
+    /// <summary>What the file's integrity checksum said when it was loaded: <see cref="ChecksumStatus.Absent"/> for files from other tools.</summary>
+    public ChecksumStatus Checksum { get; }
+
+    /// <summary>
+    /// Checked before ONNX Runtime sees the bytes: a damaged or edited file is refused with one line instead of
+    /// running with changed weights, and bytes that are not a protobuf message never reach the native parser.
+    /// </summary>
+    private static void RequireIntact(ChecksumStatus status, string modelName)
+    {
+        switch (status)
+        {
+            case ChecksumStatus.Malformed:
+                throw new UserInputException($"{modelName}: not an ONNX model: its bytes do not parse as one (truncated or not a model file)");
+            case ChecksumStatus.Mismatch:
+                throw new UserInputException($"{modelName}: modified or damaged since it was exported: its content does not match its checksum ({ModelChecksum.Key}); load it anyway with --no-verify (VideoMatterOptions.VerifyChecksum = false)");
         }
     }
 

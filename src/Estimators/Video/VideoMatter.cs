@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Numerics.Tensors;
 using BiVM.Contracts;
 using Microsoft.ML.OnnxRuntime;
@@ -33,6 +34,7 @@ public sealed class VideoMatter : IDisposable
     public VideoMatter(VideoMatterOptions? options = null)
         : this(new MattingSession(options ?? new VideoMatterOptions()), ownsSession: true, (options ?? new VideoMatterOptions()).DownsampleRatio)
     {
+        MaxFramePixels = (options ?? new VideoMatterOptions()).MaxFramePixels;
     }
 
     /// <summary>A stream over a session shared with other streams; the session stays the caller's to dispose.</summary>
@@ -50,6 +52,12 @@ public sealed class VideoMatter : IDisposable
         _downsampleRatio = downsampleRatio;
     }
 
+    /// <summary>
+    /// The largest frame (width·height) this stream accepts; a larger one is refused before any memory is taken for
+    /// it (<see cref="VideoMatterOptions.DefaultMaxFramePixels"/> unless set).
+    /// </summary>
+    public long MaxFramePixels { get; init; } = VideoMatterOptions.DefaultMaxFramePixels;
+
     /// <summary>Frames processed since the state was last reset.</summary>
     public int FramesSinceReset { get; private set; }
 
@@ -65,21 +73,36 @@ public sealed class VideoMatter : IDisposable
     }
 
     /// <summary>Mattes a frame given as planar RGB floats in 0..1 (3·H·W values: R plane, G plane, B plane).</summary>
-    public MatteFrame Process(ReadOnlySpan<float> rgbPlanar, int width, int height)
+    /// <param name="rgbPlanar">The frame.</param>
+    /// <param name="width">Frame width in pixels.</param>
+    /// <param name="height">Frame height in pixels.</param>
+    /// <param name="cancel">Stops the frame: checked before it starts, and while ONNX Runtime runs it, the run is
+    /// told to terminate (<see cref="RunOptions.Terminate"/>), so a long frame stops at its next node instead of
+    /// finishing. Throws <see cref="OperationCanceledException"/>; the stream's state is as before the frame.</param>
+    public MatteFrame Process(ReadOnlySpan<float> rgbPlanar, int width, int height, CancellationToken cancel = default)
     {
         CheckSize(width, height, rgbPlanar.Length, 3L * width * height, "planar RGB floats");
+        CheckFrame(width, height);
         float min = TensorPrimitives.Min(rgbPlanar), max = TensorPrimitives.Max(rgbPlanar);
         if (!(min >= 0f && max <= 1f))   // also catches NaN
             throw new ArgumentOutOfRangeException(nameof(rgbPlanar), $"frame values must be in 0..1, found range [{min}, {max}]");
-        return Run(rgbPlanar.ToArray(), width, height);
+        cancel.ThrowIfCancellationRequested();
+        return Run(rgbPlanar.ToArray(), width, height, cancel);
     }
 
     /// <summary>Mattes a frame given as interleaved 8-bit RGB (R, G, B per pixel), rows <paramref name="stride"/> bytes apart (0: 3·W).</summary>
-    public MatteFrame ProcessRgb24(ReadOnlySpan<byte> rgb, int width, int height, int stride = 0)
+    /// <param name="rgb">The frame.</param>
+    /// <param name="width">Frame width in pixels.</param>
+    /// <param name="height">Frame height in pixels.</param>
+    /// <param name="stride">Bytes from one row to the next; 0 for 3·width.</param>
+    /// <param name="cancel">Stops the frame, as for <see cref="Process"/>.</param>
+    public MatteFrame ProcessRgb24(ReadOnlySpan<byte> rgb, int width, int height, int stride = 0, CancellationToken cancel = default)
     {
         if (stride == 0) stride = 3 * width;
         if (stride < 3 * width) throw new ArgumentOutOfRangeException(nameof(stride), stride, $"stride must be at least 3·width = {3 * width}");
         CheckSize(width, height, rgb.Length, (long)stride * (height - 1) + 3L * width, "RGB24 bytes");
+        CheckFrame(width, height);
+        cancel.ThrowIfCancellationRequested();
         int n = width * height;
         var planar = new float[3 * n];
         const float scale = 1f / 255f;
@@ -94,7 +117,7 @@ public sealed class VideoMatter : IDisposable
                 planar[2 * n + o + x] = row[3 * x + 2] * scale;
             }
         }
-        return Run(planar, width, height);
+        return Run(planar, width, height, cancel);
     }
 
     private static void CheckSize(int width, int height, long actual, long expected, string what)
@@ -105,7 +128,27 @@ public sealed class VideoMatter : IDisposable
             throw new ArgumentException($"a {width}×{height} frame needs {expected} {what}, got {actual}");
     }
 
-    private MatteFrame Run(float[] planar, int width, int height)
+    /// <summary>
+    /// What the frame's size allows, checked before its pixels are converted or ONNX Runtime sees it: at most
+    /// <see cref="MaxFramePixels"/>, and a downsample ratio that leaves the network at least one cell of its coarsest
+    /// feature map (otherwise ONNX Runtime fails inside a Conv with "Invalid input shape: {0,0}").
+    /// </summary>
+    private void CheckFrame(int width, int height)
+    {
+        long pixels = (long)width * height;
+        if (pixels > MaxFramePixels)
+            throw new UserInputException(string.Create(CultureInfo.InvariantCulture,
+                $"a {width}×{height} frame is {pixels / 1e6:F1} megapixels, more than the limit of {MaxFramePixels / 1e6:F1} (matting takes about {BytesPerPixel} bytes per pixel, {pixels * BytesPerPixel / 1e9:F1} GB for this frame): scale it down first, or raise VideoMatterOptions.MaxFramePixels"));
+        float ratio = _downsampleRatio ?? MattingContract.DefaultDownsampleRatio(width, height);
+        if (!MattingContract.IsLargeEnough(width, height, ratio))
+            throw new UserInputException(string.Create(CultureInfo.InvariantCulture,
+                $"downsample ratio {ratio:G6} is too small for a {width}×{height} frame: the network would see {MattingContract.NetworkSide(width, ratio)}×{MattingContract.NetworkSide(height, ratio)} pixels, less than one {MattingContract.CoarsestStride}-pixel cell of its coarsest feature map; the smallest ratio for this size is {MattingContract.SmallestDownsampleRatio(width, height):G4}"));
+    }
+
+    /// <summary>Measured peak memory per frame pixel of one stream (README, "Reliability"), for the size-limit message.</summary>
+    private const int BytesPerPixel = 100;
+
+    private MatteFrame Run(float[] planar, int width, int height, CancellationToken cancel)
     {
         if (Interlocked.Exchange(ref _busy, 1) == 1)
             throw new InvalidOperationException("VideoMatter is one stream: calls must not overlap (use one VideoMatter per stream)");
@@ -130,7 +173,7 @@ public sealed class VideoMatter : IDisposable
                         ? Own(OrtValue.CreateTensorValueFromMemory(FirstFrameState, FirstFrameStateShape))
                         : _previous[2 + k]);   // outputs are fgr, pha, r1o..r4o
                 inputs.Add(Own(OrtValue.CreateTensorValueFromMemory(new[] { ratio }, [1])));
-                var outputs = _session.Session.Run(_runOptions, _inputNames, inputs, _outputNames);
+                var outputs = RunCancellable(inputs, cancel);
                 var frame = ReadFrame(outputs, width, height);
                 _previous?.Dispose();
                 _previous = outputs;
@@ -145,6 +188,29 @@ public sealed class VideoMatter : IDisposable
         finally
         {
             Volatile.Write(ref _busy, 0);
+        }
+    }
+
+    /// <summary>
+    /// The one bridge from a <see cref="CancellationToken"/> to ONNX Runtime: while the run is in flight, cancelling
+    /// sets <see cref="RunOptions.Terminate"/>, which ONNX Runtime checks between nodes, so the run ends early with an
+    /// error that is reported as <see cref="OperationCanceledException"/>. The flag is cleared before each run (a
+    /// terminated run leaves it set) and the registration is disposed, waiting for a callback in progress, before
+    /// the next run can start.
+    /// </summary>
+    private IDisposableReadOnlyCollection<OrtValue> RunCancellable(List<OrtValue> inputs, CancellationToken cancel)
+    {
+        _runOptions.Terminate = false;
+        if (!cancel.CanBeCanceled) return _session.Session.Run(_runOptions, _inputNames, inputs, _outputNames);
+        using var bridge = cancel.Register(static options => ((RunOptions)options!).Terminate = true, _runOptions);
+        try
+        {
+            cancel.ThrowIfCancellationRequested();
+            return _session.Session.Run(_runOptions, _inputNames, inputs, _outputNames);
+        }
+        catch (OnnxRuntimeException e) when (cancel.IsCancellationRequested)
+        {
+            throw new OperationCanceledException("the frame was cancelled while ONNX Runtime ran it", e, cancel);
         }
     }
 
