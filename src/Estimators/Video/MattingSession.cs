@@ -56,7 +56,7 @@ public sealed class MattingSession : IDisposable
         catch (OnnxRuntimeException e)
         {
             _sessionOptions.Dispose();
-            throw new UserInputException($"{ModelName}: not a loadable ONNX model: {e.Message}", e);
+            throw new UserInputException($"{ModelName}: not a loadable ONNX model: {e.Message.ReplaceLineEndings(" ").Trim()}", e);
         }
         try
         {
@@ -98,7 +98,9 @@ public sealed class MattingSession : IDisposable
     /// <summary>Session options for matting models: full graph optimisation and the ai.bivm ops.</summary>
     public static SessionOptions CreateSessionOptions(int intraOpThreads)
     {
-        var so = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+        // ONNX Runtime's own log would print each load or run error a second time, in colour, before our one line:
+        // every error reaches the caller as an exception anyway.
+        var so = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL, LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL };
         if (intraOpThreads > 0) so.IntraOpNumThreads = intraOpThreads;
         BiVM.CustomOps.OnnxRuntime.BiVMOps.Register(so);
         return so;
