@@ -34,7 +34,7 @@ public sealed class OptionCheckTests : IDisposable
         Assert.DoesNotContain("Parameter", first);
         Assert.DoesNotContain("System.", first);
         Assert.DoesNotContain("Exception", first);
-        Assert.DoesNotContain("internal error", stderr);
+        Assert.DoesNotContain("internal error", first);
     }
 
     /// <summary>The files in the folder besides the inputs: a refused command writes nothing, not even a temporary file.</summary>
