@@ -152,6 +152,9 @@ public sealed class OptionCheckTests : IDisposable
         File.WriteAllBytes(model, ModelChecksum.Stamp(File.ReadAllBytes(_model)));
         var ok = CliRunner.Run("matte", _video, "--model", model, "--out", _dir.File("a.mp4"));
         Assert.True(ok.Code == 0, ok.Err);
+        Assert.Contains($"with {model}\n", ok.Out.ReplaceLineEndings("\n"));   // verified: nothing to say
+        var unstamped = CliRunner.Run("matte", _video, "--model", _model, "--out", _dir.File("a.mp4"));
+        Assert.Contains($"with {_model} (the file carries no checksum, so it was not verified)", unstamped.Out);
 
         // Change the one initializer (1.0 → 2.0): same size, still a valid model, different output.
         var bytes = File.ReadAllBytes(model);
@@ -166,6 +169,7 @@ public sealed class OptionCheckTests : IDisposable
 
         var anyway = CliRunner.Run("matte", _video, "--model", model, "--out", _dir.File("b.mp4"), "--no-verify");
         Assert.True(anyway.Code == 0, anyway.Err);
+        Assert.Contains("(its checksum does not match: loaded because of --no-verify)", anyway.Out);
     }
 
     [Fact]

@@ -88,13 +88,21 @@ internal static class MatteJob
                 }
             }
             foreach (var sink in sinks) sink.Commit();
-            return new MatteSummary(index, clock.Elapsed.TotalSeconds, matter.ModelName, sinks.Select(s => s.Path).ToList());
+            return new MatteSummary(index, clock.Elapsed.TotalSeconds, matter.ModelName + IntegrityNote(matter.Checksum), sinks.Select(s => s.Path).ToList());
         }
         finally
         {
             foreach (var sink in sinks) sink.Dispose();
         }
     }
+
+    /// <summary>Said once, after the model's name in the summary, when the model could not be verified.</summary>
+    private static string IntegrityNote(ChecksumStatus status) => status switch
+    {
+        ChecksumStatus.Absent => " (the file carries no checksum, so it was not verified)",
+        ChecksumStatus.Mismatch => " (its checksum does not match: loaded because of --no-verify)",
+        _ => "",
+    };
 
     private static FrameSink Add(List<FrameSink> sinks, FrameSink sink)
     {

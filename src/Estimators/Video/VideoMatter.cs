@@ -64,6 +64,9 @@ public sealed class VideoMatter : IDisposable
     /// <summary>The model file, or <see cref="DefaultModel.Name"/>.</summary>
     public string ModelName => _session.ModelName;
 
+    /// <summary>What the model file's integrity checksum said when it was loaded (<see cref="MattingSession.Checksum"/>).</summary>
+    public ChecksumStatus Checksum => _session.Checksum;
+
     /// <summary>Forgets the recurrent state: the next frame starts a new stream.</summary>
     public void Reset()
     {
@@ -145,8 +148,11 @@ public sealed class VideoMatter : IDisposable
                 $"downsample ratio {ratio:G6} is too small for a {width}×{height} frame: the network would see {MattingContract.NetworkSide(width, ratio)}×{MattingContract.NetworkSide(height, ratio)} pixels, less than one {MattingContract.CoarsestStride}-pixel cell of its coarsest feature map; the smallest ratio for this size is {MattingContract.SmallestDownsampleRatio(width, height):G4}"));
     }
 
-    /// <summary>Measured peak memory per frame pixel of one stream (README, "Reliability"), for the size-limit message.</summary>
-    private const int BytesPerPixel = 100;
+    /// <summary>
+    /// Peak memory per frame pixel, measured with <c>bivm matte</c> on one image at the default ratio (README,
+    /// "Reliability": 1.02 GB for 3840×2160, 1.95 GB for 4096×4096), for the size-limit message.
+    /// </summary>
+    private const int BytesPerPixel = 120;
 
     private MatteFrame Run(float[] planar, int width, int height, CancellationToken cancel)
     {
