@@ -64,7 +64,7 @@ public static class ModelChecksum
     /// </summary>
     public static byte[] Stamp(ReadOnlySpan<byte> model)
     {
-        if (!TryScan(model, out var fields)) throw new UserInputException("not an ONNX model: its bytes do not parse as a protobuf message");
+        if (!TryScan(model, out var fields)) throw new UserInputException("not a loadable ONNX model: its bytes do not parse as a protobuf message (truncated, or not a model file)");
         var output = new MemoryStream(model.Length + 96);
         foreach (var field in fields)
             if (!(field.Number == MetadataPropsField && ReadEntry(model.Slice(field.PayloadStart, field.PayloadLength)) is (Key, _)))

@@ -187,6 +187,6 @@ public sealed class OptionCheckTests : IDisposable
         File.WriteAllBytes(_dir.File("garbage.onnx"), [0xFF, 0xFF, 0xFF]);
         var bad = CliRunner.Run("stamp", _dir.File("garbage.onnx"));
         Assert.Equal(ExitCodes.UserInputError, bad.Code);
-        Assert.StartsWith($"bivm stamp: {_dir.File("garbage.onnx")}: not an ONNX model", bad.Err);
+        Assert.StartsWith($"bivm stamp: {_dir.File("garbage.onnx")}: not a loadable ONNX model: its bytes do not parse as a protobuf message", bad.Err);
     }
 }

@@ -118,7 +118,7 @@ public sealed class ModelIntegrityTests(ITestOutputHelper output)
                 {
                     Assert.DoesNotContain('\n', e.Message);
                     Assert.StartsWith($"mutant-{kind}-{m}.onnx: ", e.Message);
-                    outcome = e.Message.Contains("checksum") ? "refused: checksum" : e.Message.Contains("not an ONNX model") ? "refused: not a model" : "refused: ONNX Runtime or contract";
+                    outcome = e.Message.Contains("checksum") ? "refused: checksum" : e.Message.Contains("do not parse as a protobuf message") ? "refused: not protobuf" : "refused: ONNX Runtime or contract";
                 }
                 counts[(kind, outcome)] = counts.GetValueOrDefault((kind, outcome)) + 1;
             }

@@ -82,7 +82,7 @@ public sealed class MattingSession : IDisposable
         switch (status)
         {
             case ChecksumStatus.Malformed:
-                throw new UserInputException($"{modelName}: not an ONNX model: its bytes do not parse as one (truncated or not a model file)");
+                throw new UserInputException($"{modelName}: not a loadable ONNX model: its bytes do not parse as a protobuf message (truncated, or not a model file)");
             case ChecksumStatus.Mismatch:
                 throw new UserInputException($"{modelName}: modified or damaged since it was exported: its content does not match its checksum ({ModelChecksum.Key}); load it anyway with --no-verify (VideoMatterOptions.VerifyChecksum = false)");
         }
