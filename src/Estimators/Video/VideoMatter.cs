@@ -81,7 +81,8 @@ public sealed class VideoMatter : IDisposable
     /// <param name="height">Frame height in pixels.</param>
     /// <param name="cancel">Stops the frame: checked before it starts, and while ONNX Runtime runs it, the run is
     /// told to terminate (<see cref="RunOptions.Terminate"/>), so a long frame stops at its next node instead of
-    /// finishing. Throws <see cref="OperationCanceledException"/>; the stream's state is as before the frame.</param>
+    /// finishing. Throws <see cref="OperationCanceledException"/>; the recurrent state stays the previous frame's (a
+    /// frame of a new size resets it first, as always).</param>
     public MatteFrame Process(ReadOnlySpan<float> rgbPlanar, int width, int height, CancellationToken cancel = default)
     {
         CheckSize(width, height, rgbPlanar.Length, 3L * width * height, "planar RGB floats");
@@ -141,7 +142,7 @@ public sealed class VideoMatter : IDisposable
         long pixels = (long)width * height;
         if (pixels > MaxFramePixels)
             throw new UserInputException(string.Create(CultureInfo.InvariantCulture,
-                $"a {width}×{height} frame is {pixels / 1e6:F1} megapixels, more than the limit of {MaxFramePixels / 1e6:F1} (matting takes about {BytesPerPixel} bytes per pixel, {pixels * BytesPerPixel / 1e9:F1} GB for this frame): scale it down first, or raise VideoMatterOptions.MaxFramePixels"));
+                $"the frame is {width}×{height}, {pixels / 1e6:F1} megapixels: more than the limit of {MaxFramePixels / 1e6:F1} (matting takes about {BytesPerPixel} bytes per pixel, {pixels * BytesPerPixel / 1e9:F1} GB for this frame): scale it down first, or raise VideoMatterOptions.MaxFramePixels"));
         float ratio = _downsampleRatio ?? MattingContract.DefaultDownsampleRatio(width, height);
         if (!MattingContract.IsLargeEnough(width, height, ratio))
             throw new UserInputException(string.Create(CultureInfo.InvariantCulture,
