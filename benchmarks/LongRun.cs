@@ -8,7 +8,7 @@ using Microsoft.ML.Data;
 namespace BiVM.Benchmarks;
 
 /// <summary>
-/// <c>--long-run N</c>: N frames of a moving 128×72 test card through <see cref="VideoMatter"/> (one stream) and then
+/// <c>--long-run N [--only videomatter|mlnet]</c>: N frames of a moving 128×72 test card through <see cref="VideoMatter"/> (one stream) and then
 /// through the ML.NET path (one <c>Transform</c> pass over a lazily generated data view of N rows, one stream), with
 /// the shipped BiVM. Every N/10 frames it prints the process's resident memory (VmRSS: managed and native together),
 /// the managed heap after a full collection, and the live ONNX Runtime sessions: a leak of an OrtValue or a native
@@ -19,35 +19,44 @@ internal static class LongRun
 {
     private const int Width = 128, Height = 72;
 
-    public static int Run(int frames)
+    /// <param name="frames">Frames per path.</param>
+    /// <param name="only">"videomatter" or "mlnet" to run one path; null for both.</param>
+    public static int Run(int frames, string? only = null)
     {
         Console.WriteLine("path,frame,rss_mb,managed_mb,live_sessions,seconds");
-        var clock = Stopwatch.StartNew();
-        using (var matter = new VideoMatter(new VideoMatterOptions { IntraOpThreads = 1 }))
-            for (int t = 0; t < frames; t++)
-            {
-                matter.ProcessRgb24(Frame(t), Width, Height);
-                if ((t + 1) % Math.Max(frames / 10, 1) == 0 || t == 0) Sample("VideoMatter", t + 1, clock);
-            }
+        if (only is null or "videomatter") ThroughVideoMatter(frames);
+        if (only is null or "mlnet") ThroughMLNet(frames);
+        return 0;
+    }
 
-        clock.Restart();
+    private static void ThroughVideoMatter(int frames)
+    {
+        var clock = Stopwatch.StartNew();
+        using var matter = new VideoMatter(new VideoMatterOptions { IntraOpThreads = 1 });
+        for (int t = 0; t < frames; t++)
+        {
+            matter.ProcessRgb24(Frame(t), Width, Height);
+            if ((t + 1) % Math.Max(frames / 10, 1) == 0 || t == 0) Sample("VideoMatter", t + 1, clock);
+        }
+    }
+
+    private static void ThroughMLNet(int frames)
+    {
+        var clock = Stopwatch.StartNew();
         var ml = new MLContext(seed: 1);
         var data = ml.Data.LoadFromEnumerable(Rows(frames));
         using var transformer = ml.Transforms.ApplyBiVM(new BiVMOptions { InputColumnName = "Pixels", Width = Width, Height = Height, IntraOpThreads = 1 }).Fit(data);
         var output = transformer.Transform(data);
-        using (var cursor = output.GetRowCursor([output.Schema["Alpha"]]))
+        using var cursor = output.GetRowCursor([output.Schema["Alpha"]]);
+        var alpha = cursor.GetGetter<VBuffer<float>>(output.Schema["Alpha"]);
+        VBuffer<float> value = default;
+        int t = 0;
+        while (cursor.MoveNext())
         {
-            var alpha = cursor.GetGetter<VBuffer<float>>(output.Schema["Alpha"]);
-            VBuffer<float> value = default;
-            int t = 0;
-            while (cursor.MoveNext())
-            {
-                alpha(ref value);
-                t++;
-                if (t % Math.Max(frames / 10, 1) == 0 || t == 1) Sample("ML.NET", t, clock);
-            }
+            alpha(ref value);
+            t++;
+            if (t % Math.Max(frames / 10, 1) == 0 || t == 1) Sample("ML.NET", t, clock);
         }
-        return 0;
     }
 
     public sealed class Row

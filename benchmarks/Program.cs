@@ -3,7 +3,7 @@ using BiVM.Benchmarking.Quick;
 using BiVM.Benchmarks.Bdn;
 
 // `--quick [--threads N] [--json] [--kernel NAME]`: the short table (same as `bivm bench --kernels`);
-// `--long-run N`: N frames through VideoMatter and ML.NET with memory samples (LongRun.cs);
+// `--long-run N [--only videomatter|mlnet]`: N frames through VideoMatter and ML.NET with memory samples (LongRun.cs);
 // anything else goes to BenchmarkDotNet (e.g. `--filter '*LayerBenchmarks*'`).
 if (args.Contains("--quick"))
 {
@@ -15,6 +15,7 @@ if (args.Contains("--quick"))
     return 0;
 }
 int longRunAt = Array.IndexOf(args, "--long-run");
-if (longRunAt >= 0) return BiVM.Benchmarks.LongRun.Run(int.Parse(args[longRunAt + 1], System.Globalization.CultureInfo.InvariantCulture));
+int onlyAt = Array.IndexOf(args, "--only");
+if (longRunAt >= 0) return BiVM.Benchmarks.LongRun.Run(int.Parse(args[longRunAt + 1], System.Globalization.CultureInfo.InvariantCulture), onlyAt >= 0 ? args[onlyAt + 1] : null);
 BenchmarkSwitcher.FromAssembly(typeof(LayerBenchmarks).Assembly).Run(args);
 return 0;
