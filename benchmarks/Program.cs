@@ -1,6 +1,7 @@
 using BenchmarkDotNet.Running;
 using BiVM.Benchmarking.Quick;
 using BiVM.Benchmarks.Bdn;
+using BiVM.Benchmarks.Quick;
 
 // `--quick [--threads N] [--json] [--kernel NAME]`: the short table (same as `bivm bench --kernels`);
 // `--long-run N [--only videomatter|mlnet]`: N frames through VideoMatter and ML.NET with memory samples (LongRun.cs);
@@ -12,6 +13,13 @@ if (args.Contains("--quick"))
     int[] threads = threadsAt >= 0 ? [int.Parse(args[threadsAt + 1])] : [1, 2];
     var report = QuickBench.Run(threads, kernelAt >= 0 ? args[kernelAt + 1] : null, Console.Error);
     Console.Write(args.Contains("--json") ? QuickBench.ToJson(report) : QuickBench.ToText(report));
+    return 0;
+}
+// `--mlnet [--passes N]`: the ML.NET path against VideoMatter on thread CPU time (MLNetQuick).
+if (args.Contains("--mlnet"))
+{
+    int passesAt = Array.IndexOf(args, "--passes");
+    MLNetQuick.Run(passesAt >= 0 ? int.Parse(args[passesAt + 1]) : 6, Console.Out);
     return 0;
 }
 int longRunAt = Array.IndexOf(args, "--long-run");

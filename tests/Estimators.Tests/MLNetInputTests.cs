@@ -201,13 +201,18 @@ public sealed class MLNetInputTests : IDisposable
         }
         var fresh = new MLContext(seed: 2);
         fresh.ComponentCatalog.RegisterAssembly(typeof(BiVMTransformer).Assembly);
-        var loaded = fresh.Model.Load(zip, out _);
-        for (int pass = 0; pass < 2; pass++)   // each pass is a new stream, also in the loaded chain
-        {
-            var after = fresh.Data.CreateEnumerable<Matte>(loaded.Transform(data), reuseRowObject: false).ToArray();
-            Assert.Equal(new float[] { 0, 0, 1 }, after.Select(m => m.Alpha[0]).ToArray());
-            for (int i = 0; i < before.Length; i++) Assert.Equal(before[i].Foreground, after[i].Foreground);
-        }
+        // Plain Model.Load runs the saved chain; LoadWithBiVM gives the BiVM transform back: the same mattes from both.
+        var plain = fresh.Model.Load(zip, out _);
+        var rebound = fresh.Model.LoadWithBiVM(zip, out _);
+        Assert.Single(Assert.IsType<TransformerChain<ITransformer>>(rebound).OfType<BiVMTransformer>());
+        foreach (var loaded in new[] { plain, rebound })
+            for (int pass = 0; pass < 2; pass++)   // each pass is a new stream, also in the loaded chain
+            {
+                var after = fresh.Data.CreateEnumerable<Matte>(loaded.Transform(data), reuseRowObject: false).ToArray();
+                Assert.Equal(new float[] { 0, 0, 1 }, after.Select(m => m.Alpha[0]).ToArray());
+                for (int i = 0; i < before.Length; i++) Assert.Equal(before[i].Foreground, after[i].Foreground);
+            }
+        ((IDisposable)rebound).Dispose();
     }
 
     private sealed class Tolerance(float tolerance) : IEqualityComparer<float>

@@ -1,5 +1,6 @@
 using BiVM.Estimators.Video;
 using Microsoft.ML;
+using Microsoft.ML.Data;
 using Microsoft.ML.Transforms.Onnx;
 
 namespace BiVM.Estimators.MLNet;
@@ -37,6 +38,36 @@ public static class BiVMCatalog
             ModelPath = modelPath,
             DownsampleRatio = downsampleRatio,
         });
+
+    /// <summary>
+    /// Loads a pipeline saved with <c>mlContext.Model.Save</c>, as <c>Model.Load</c> does, with each BiVM transform in
+    /// it a <see cref="BiVMTransformer"/> again: its cursors release their streams when disposed, and disposing the
+    /// pipeline (or a prediction engine that owns it) releases the ONNX Runtime session, where the chain plain
+    /// <c>Model.Load</c> returns leaves both to the garbage collector. The rest of the pipeline, its scopes and what
+    /// <c>Model.Save</c> writes for it are unchanged.
+    /// </summary>
+    /// <param name="catalog">The model operations catalog (<c>mlContext.Model</c>).</param>
+    /// <param name="filePath">The zip <c>Model.Save</c> wrote.</param>
+    /// <param name="inputSchema">The input schema the pipeline was saved with.</param>
+    /// <returns>The loaded pipeline; dispose it when done.</returns>
+    /// <remarks>Pipelines saved before the fitted options were stored with the model (blob version 2) load as plain
+    /// <c>Model.Load</c> loads them.</remarks>
+    public static ITransformer LoadWithBiVM(this ModelOperationsCatalog catalog, string filePath, out DataViewSchema inputSchema)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        return LoadedModels.Rebind(catalog.Load(filePath, out inputSchema));
+    }
+
+    /// <summary>Loads a pipeline from a stream; as <see cref="LoadWithBiVM(ModelOperationsCatalog, string, out DataViewSchema)"/>.</summary>
+    /// <param name="catalog">The model operations catalog (<c>mlContext.Model</c>).</param>
+    /// <param name="stream">The zip <c>Model.Save</c> wrote.</param>
+    /// <param name="inputSchema">The input schema the pipeline was saved with.</param>
+    /// <returns>The loaded pipeline; dispose it when done.</returns>
+    public static ITransformer LoadWithBiVM(this ModelOperationsCatalog catalog, Stream stream, out DataViewSchema inputSchema)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        return LoadedModels.Rebind(catalog.Load(stream, out inputSchema));
+    }
 
     /// <summary>
     /// Makes ML.NET's own <c>ApplyOnnxModel</c> run BiVM's files: every ONNX Runtime session this context creates

@@ -55,7 +55,7 @@ public sealed class BiVMEstimator : IEstimator<BiVMTransformer>
         var format = FrameFormat.Resolve(frame, Options);
         _ = new MattedSchema(input.Schema, Options, format);   // the new-stream column, checked before the model loads
         byte[] model = MattingSession.LoadModel(new VideoMatterOptions { ModelPath = Options.ModelPath });
-        var blob = new ModelBlob(new BlobOptions(Options.ModelPath ?? DefaultModel.Name, format, Options.DownsampleRatio, Options.IntraOpThreads), model);
+        var blob = new ModelBlob(new BlobOptions(Options.ModelPath ?? DefaultModel.Name, format, Options.DownsampleRatio, Options.IntraOpThreads, Options), model);
         var session = new MattingSession(model, blob.Options.ModelName, Options.IntraOpThreads);
         try
         {

@@ -16,12 +16,14 @@ namespace BiVM.Estimators.MLNet;
 /// cursors and prediction engines. Each cursor or engine holds its own stream state, released when the cursor is
 /// disposed, or when the transformer is. <see cref="Dispose"/> releases the session and every open stream; the
 /// transformer stays usable, and loads the session again when next used. Disposing a prediction engine disposes
-/// its transformer unless <c>PredictionEngineOptions.OwnsTransformer</c> is false.</para>
-/// <para><b>Saving.</b> <c>mlContext.Model.Save</c> writes the model bytes into the zip. What <c>Model.Load</c>
-/// returns is a chain of ML.NET's public transforms (ML.NET's save/load contexts are not public) with the same
-/// results; call <c>mlContext.ComponentCatalog.RegisterAssembly(typeof(BiVMTransformer).Assembly)</c> before
-/// loading. The loaded chain shares one session among its cursors, but ML.NET tells it neither when a cursor ends
-/// nor when the chain goes, so a loaded chain's stream state is freed by the garbage collector, and its output
+/// its transformer unless <c>PredictionEngineOptions.OwnsTransformer</c> is false; ML.NET does not dispose an engine's
+/// output row, so an engine that does not own the transformer keeps its stream until the transformer is disposed.</para>
+/// <para><b>Saving.</b> <c>mlContext.Model.Save</c> writes the model bytes and the options into the zip, as a chain of
+/// ML.NET's public transforms (ML.NET's save/load contexts are not public).
+/// <see cref="BiVMCatalog.LoadWithBiVM(ModelOperationsCatalog, string, out DataViewSchema)"/> loads it back with this
+/// transform a <see cref="BiVMTransformer"/> again, releasing what it holds as described above. Plain
+/// <c>Model.Load</c> returns the chain itself, with the same results; ML.NET tells that chain neither when a cursor
+/// ends nor when the chain goes, so its stream state and session are freed by the garbage collector, and its output
 /// columns are vectors of variable size.</para>
 /// </remarks>
 public sealed class BiVMTransformer : ITransformer, IDisposable

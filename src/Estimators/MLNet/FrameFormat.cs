@@ -1,5 +1,7 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+using BiVM.Estimators.Video;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Transforms.Image;
@@ -70,23 +72,47 @@ internal sealed record FrameFormat(FrameKind Kind, PixelLayout Layout, int? Widt
         : columnType is ImageDataViewType { Width: > 0, Height: > 0 } image ? (image.Width, image.Height)
         : null;
 
-    /// <summary>Planar RGB in 0..1 from a vector row of this format.</summary>
-    public float[] ToPlanar<T>(ReadOnlySpan<T> values, string column) where T : unmanaged, INumberBase<T>
+    /// <summary>
+    /// Mattes one vector row of this format on <paramref name="stream"/>. Raw RGB24 at the default scale goes to
+    /// <see cref="VideoMatter.ProcessRgb24"/> as it is (the frame-by-frame API's own conversion, not a second one);
+    /// every other layout and scale is converted into the stream's reused frame buffer and range-checked there.
+    /// </summary>
+    public MatteFrame Matte<T>(FrameStream stream, ReadOnlySpan<T> values, string column, bool newStream) where T : unmanaged, INumberBase<T>
     {
         int w = Width!.Value, h = Height!.Value, n = w * h;
         if (values.Length != 3 * n)
             throw new ArgumentException($"BiVM: a row of column '{column}' holds {values.Length} values, a {w}×{h} RGB frame has {3 * n}");
-        var planar = new float[3 * n];
-        if (Layout == PixelLayout.Planar)
-            for (int i = 0; i < planar.Length; i++) planar[i] = float.CreateTruncating(values[i]) * Scale;
-        else
-            for (int i = 0; i < n; i++)
-                for (int c = 0; c < 3; c++)
-                    planar[c * n + i] = float.CreateTruncating(values[3 * i + c]) * Scale;
+        if (typeof(T) == typeof(byte) && Layout == PixelLayout.Interleaved && Scale == 1f / 255f)
+            return stream.MatteRgb24(MemoryMarshal.Cast<T, byte>(values), w, h, newStream);
+        var planar = stream.PlanarBuffer(w, h);
+        ToPlanar(values, planar);
         float min = TensorPrimitives.Min<float>(planar), max = TensorPrimitives.Max<float>(planar);
         if (!(min >= 0f && max <= 1f))   // also catches NaN
             throw new ArgumentOutOfRangeException(nameof(values), $"BiVM: column '{column}' times PixelScale {Scale} gives values in [{min}, {max}], not 0..1: state the column's scale in BiVMOptions.PixelScale (1/255 for 0..255 values, e.g. ExtractPixels' default)");
-        return planar;
+        return stream.MattePlanar(planar, w, h, newStream);
+    }
+
+    /// <summary>The values times <see cref="Scale"/>, as planar RGB (3·W·H values, already of that length).</summary>
+    private void ToPlanar<T>(ReadOnlySpan<T> values, Span<float> planar) where T : unmanaged, INumberBase<T>
+    {
+        float scale = Scale;
+        int n = planar.Length / 3;
+        if (Layout == PixelLayout.Planar)
+        {
+            // Floats (ExtractPixels' output): one vectorized multiply. Bytes: a scalar conversion.
+            if (typeof(T) == typeof(float)) TensorPrimitives.Multiply(MemoryMarshal.Cast<T, float>(values), scale, planar);
+            else for (int i = 0; i < planar.Length; i++) planar[i] = float.CreateTruncating(values[i]) * scale;
+            return;
+        }
+        var r = planar[..n];
+        var g = planar.Slice(n, n);
+        var b = planar.Slice(2 * n, n);
+        for (int i = 0, j = 0; i < n; i++, j += 3)
+        {
+            r[i] = float.CreateTruncating(values[j]) * scale;
+            g[i] = float.CreateTruncating(values[j + 1]) * scale;
+            b[i] = float.CreateTruncating(values[j + 2]) * scale;
+        }
     }
 }
 

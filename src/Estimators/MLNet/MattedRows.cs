@@ -76,7 +76,7 @@ internal sealed class MattedGetters
     private readonly MattedSchema _schema;
     private readonly DataViewRow _input;
     private readonly FrameStream? _stream;
-    private readonly Func<(float[] Planar, int Width, int Height)>? _readFrame;
+    private readonly Func<FrameStream, bool, MatteFrame>? _matte;
     private readonly ValueGetter<bool>? _newStream;
     private long _position = -1;
     private MatteFrame? _frame;
@@ -88,39 +88,47 @@ internal sealed class MattedGetters
         _input = input;
         _stream = stream;
         if (stream is null) return;
-        _readFrame = FrameReader(format, schema.Frame, input);
+        _matte = FrameMatter(format, schema.Frame, input);
         _newStream = schema.NewStream is { } s ? input.GetGetter<bool>(s) : null;
     }
 
-    private static Func<(float[], int, int)> FrameReader(FrameFormat format, DataViewSchema.Column column, DataViewRow input)
+    // The getter and its buffer are made once per cursor; each row reads into the same buffer.
+    private static Func<FrameStream, bool, MatteFrame> FrameMatter(FrameFormat format, DataViewSchema.Column column, DataViewRow input)
     {
         switch (format.Kind)
         {
             case FrameKind.Image:
                 var image = input.GetGetter<MLImage>(column);
-                return () =>
+                return (stream, newStream) =>
                 {
                     MLImage value = null!;
                     image(ref value);
-                    return ImagePixels.ToPlanarRgb(value ?? throw new ArgumentException($"BiVM: a row of column '{column.Name}' holds no image (LoadImages could not read the file?)"));
+                    return ImagePixels.Matte(stream, value ?? throw new ArgumentException($"BiVM: a row of column '{column.Name}' holds no image (LoadImages could not read the file?)"), newStream);
                 };
             case FrameKind.Bytes:
-                return VectorReader<byte>(format, column, input);
+                return VectorMatter<byte>(format, column, input);
             default:
-                return VectorReader<float>(format, column, input);
+                return VectorMatter<float>(format, column, input);
         }
     }
 
-    private static Func<(float[], int, int)> VectorReader<T>(FrameFormat format, DataViewSchema.Column column, DataViewRow input)
+    private static Func<FrameStream, bool, MatteFrame> VectorMatter<T>(FrameFormat format, DataViewSchema.Column column, DataViewRow input)
         where T : unmanaged, INumberBase<T>
     {
         var getter = input.GetGetter<VBuffer<T>>(column);
         var buffer = default(VBuffer<T>);
-        return () =>
+        T[] dense = [];
+        return (stream, newStream) =>
         {
             getter(ref buffer);
-            var values = buffer.IsDense ? buffer.GetValues() : buffer.DenseValues().ToArray();
-            return (format.ToPlanar(values, column.Name), format.Width!.Value, format.Height!.Value);
+            ReadOnlySpan<T> values = buffer.GetValues();
+            if (!buffer.IsDense)
+            {
+                if (dense.Length != buffer.Length) dense = new T[buffer.Length];
+                buffer.CopyTo(dense);
+                values = dense;
+            }
+            return format.Matte(stream, values, column.Name, newStream);
         };
     }
 
@@ -148,10 +156,9 @@ internal sealed class MattedGetters
         if (_frame is null || _position != _input.Position)
         {
             var stream = _stream ?? throw new InvalidOperationException("BiVM: no output column is active on this row");
-            var (planar, width, height) = _readFrame!();
             bool newStream = false;
             _newStream?.Invoke(ref newStream);
-            _frame = stream.Matte(planar, width, height, newStream);
+            _frame = _matte!(stream, newStream);
             _position = _input.Position;
         }
         return _frame;

@@ -12,7 +12,8 @@ namespace BiVM.Estimators.MLNet;
 /// </summary>
 internal sealed record ModelBlob(BlobOptions Options, byte[] Model)
 {
-    private const int Version = 2;   // 2: the frame format travels with the model
+    // 2: the frame format travels with the model; 3: and the options it was fitted with (LoadedModels rebinds them).
+    private const int Version = 3;
     private static ReadOnlySpan<byte> Magic => "BIVM"u8;
 
     public byte[] ToBytes()
@@ -32,7 +33,7 @@ internal sealed record ModelBlob(BlobOptions Options, byte[] Model)
         if (bytes.Length < 12 || !bytes[..4].SequenceEqual(Magic))
             throw new InvalidDataException("BiVM: the stored model blob is not a BiVM blob");
         int version = BinaryPrimitives.ReadInt32LittleEndian(bytes[4..]);
-        if (version != Version) throw new InvalidDataException($"BiVM: stored blob version {version}, this build reads {Version}");
+        if (version is not (2 or Version)) throw new InvalidDataException($"BiVM: stored blob version {version}, this build reads 2 and {Version}");
         int jsonLength = BinaryPrimitives.ReadInt32LittleEndian(bytes[8..]);
         var options = JsonSerializer.Deserialize<BlobOptions>(bytes.Slice(12, jsonLength))
             ?? throw new InvalidDataException("BiVM: empty options in the stored blob");
@@ -40,5 +41,5 @@ internal sealed record ModelBlob(BlobOptions Options, byte[] Model)
     }
 }
 
-/// <summary>The run options that travel with the model.</summary>
-internal sealed record BlobOptions(string ModelName, FrameFormat Format, float? DownsampleRatio, int IntraOpThreads);
+/// <summary>The run options that travel with the model; <paramref name="Fitted"/> is null in blobs of version 2.</summary>
+internal sealed record BlobOptions(string ModelName, FrameFormat Format, float? DownsampleRatio, int IntraOpThreads, BiVMOptions? Fitted = null);

@@ -66,37 +66,71 @@ internal sealed class FrameStream : IDisposable
     private readonly ModelSession _owner;
     private VideoMatter? _matter;
     private bool _closedByOwner;
+    private float[] _planar = [];
+    private static int s_live;
 
     internal FrameStream(ModelSession owner, VideoMatter matter)
     {
         _owner = owner;
         _matter = matter;
+        Interlocked.Increment(ref s_live);
     }
 
-    ~FrameStream() => _matter?.Dispose();
+    ~FrameStream() => Release(byOwner: false, finalizing: true);
 
-    /// <summary>Mattes the next frame; <paramref name="newStream"/> forgets the state first.</summary>
-    public MatteFrame Matte(float[] planar, int width, int height, bool newStream)
+    /// <summary>
+    /// Streams opened and not released by their cursor, row or transformer, in this process. A stream only its
+    /// finalizer freed stays counted: the resource tests read this to see that release is deterministic, and
+    /// collections of other tests' garbage cannot move it.
+    /// </summary>
+    public static int LiveCount => Volatile.Read(ref s_live);
+
+    /// <summary>
+    /// This stream's buffer for one frame of planar RGB floats (3·W·H values), reused from frame to frame: the
+    /// conversions write into it, so a frame costs no allocation on the way in.
+    /// </summary>
+    public float[] PlanarBuffer(int width, int height)
+    {
+        int length = checked(3 * width * height);
+        if (_planar.Length != length) _planar = new float[length];
+        return _planar;
+    }
+
+    /// <summary>Mattes the next frame, planar RGB in 0..1 already checked (<see cref="PlanarBuffer"/>); <paramref name="newStream"/> forgets the state first.</summary>
+    public MatteFrame MattePlanar(float[] planar, int width, int height, bool newStream) => Matter(newStream).ProcessChecked(planar, width, height);
+
+    /// <summary>
+    /// Mattes the next frame given as interleaved 8-bit RGB scaled by 1/255: exactly <see cref="VideoMatter.ProcessRgb24"/>,
+    /// so the ML.NET path converts raw frames with the same code, at the same cost, as the frame-by-frame API.
+    /// </summary>
+    public MatteFrame MatteRgb24(ReadOnlySpan<byte> rgb, int width, int height, bool newStream) => Matter(newStream).ProcessRgb24(rgb, width, height);
+
+    private VideoMatter Matter(bool newStream)
     {
         var matter = _matter ?? throw new ObjectDisposedException(nameof(BiVMTransformer), _closedByOwner
             ? "BiVM: the transformer was disposed while this cursor or prediction engine was open (a prediction engine disposes its transformer unless PredictionEngineOptions.OwnsTransformer is false)"
             : "BiVM: this stream was disposed");
         if (newStream) matter.Reset();
-        return matter.Process(planar, width, height);
+        return matter;
     }
 
+    /// <summary>Releases the stream's state now (its cursor or row is done).</summary>
     public void Dispose()
     {
         Close(byOwner: false);
         _owner.Closed(this);
     }
 
-    internal void Close(bool byOwner)
+    internal void Close(bool byOwner) => Release(byOwner, finalizing: false);
+
+    private void Release(bool byOwner, bool finalizing)
     {
         var matter = Interlocked.Exchange(ref _matter, null);
         if (matter is null) return;
         _closedByOwner = byOwner;
         matter.Dispose();
+        if (finalizing) return;
+        Interlocked.Decrement(ref s_live);
         GC.SuppressFinalize(this);
     }
 }

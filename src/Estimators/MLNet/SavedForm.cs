@@ -1,3 +1,4 @@
+using BiVM.Estimators.Video;
 using System.ComponentModel;
 using Microsoft.ML;
 using Microsoft.ML.Data;
@@ -17,7 +18,8 @@ namespace BiVM.Estimators.MLNet;
 /// contract name only, not its column renames);</item>
 /// <item>the stateful custom mapping that mattes (<see cref="MatteFactory{TRow}"/>), then copies and drops.</item>
 /// </list>
-/// Only the loaded chain runs this form; a fitted <see cref="BiVMTransformer"/> runs its own cursors.
+/// Only a chain loaded with plain <c>Model.Load</c> runs this form; a fitted <see cref="BiVMTransformer"/>, or one
+/// <see cref="LoadedModels"/> rebinds from this form, runs its own cursors.
 /// </summary>
 internal static class SavedForm
 {
@@ -69,6 +71,30 @@ internal static class SavedForm
         return catalog.StatefulCustomMapping(factory.GetMapping(), factory.GetStateInitAction(), contract).Fit(empty);
     }
 
+    /// <summary>
+    /// The model blob of <paramref name="parts"/> when they are this saved form as <c>Model.Load</c> gives it back
+    /// (prefix chain, matte mapping, suffix chain) and the blob records the fitted options; null otherwise. The
+    /// blob is read by running the prefix's value mapping on its one key.
+    /// </summary>
+    public static ModelBlob? Recognize(IReadOnlyList<ITransformer> parts)
+    {
+        if (parts.Count != 3 || parts[0] is not TransformerChain<ITransformer> prefix || parts[2] is not TransformerChain<ITransformer>
+            || parts[1] is not (StatefulCustomMappingTransformer<ImageFrameRow, MatteRow, MatterState>
+                or StatefulCustomMappingTransformer<ByteFrameRow, MatteRow, MatterState>
+                or StatefulCustomMappingTransformer<FloatFrameRow, MatteRow, MatterState>))
+            return null;
+        if (prefix.OfType<ValueMappingTransformer>().FirstOrDefault() is not { } values) return null;
+        var keys = values.Transform(new MLContext().Data.LoadFromEnumerable(new[] { new ModelKeyRow { Key = KeyValue } }));
+        var column = keys.Schema[Model];
+        using var cursor = keys.GetRowCursor([column]);
+        var getter = cursor.GetGetter<VBuffer<byte>>(column);
+        VBuffer<byte> bytes = default;
+        if (!cursor.MoveNext()) return null;
+        getter(ref bytes);
+        var blob = ModelBlob.Parse(bytes.DenseValues().ToArray());
+        return blob.Options.Fitted is null ? null : blob;
+    }
+
     /// <summary>The key on the first row a cursor serves, then none: the value mapping copies the bytes once.</summary>
     public static void Constants(NoColumns _, ConstantColumns dst, FirstRowState state)
     {
@@ -93,6 +119,14 @@ public sealed class ConstantColumns
 
     /// <summary>False: the default of the new-stream column when the options name none.</summary>
     [ColumnName(SavedForm.NewStream)] public bool NewStream { get; set; }
+}
+
+/// <summary>Infrastructure of the saved form: the key the stored model blob is found by.</summary>
+[EditorBrowsable(EditorBrowsableState.Never)]
+public sealed class ModelKeyRow
+{
+    /// <summary>The key.</summary>
+    [ColumnName(SavedForm.Key)] public string Key { get; set; } = "";
 }
 
 /// <summary>Infrastructure of the saved form; not for direct use.</summary>
@@ -191,13 +225,14 @@ public sealed class ConstantsFactory : StatefulCustomMappingFactory<NoColumns, C
 /// ML.NET calls <see cref="GetMapping"/> once for each transformer it makes, so the session loaded from the blob on
 /// the first row is shared by every cursor of that transformer. ML.NET tells a custom mapping neither when a
 /// cursor ends nor when the transformer goes: each cursor's stream is freed by its finalizer, and the session
-/// with the loaded transformer.
+/// with the loaded transformer. <see cref="BiVMCatalog.LoadWithBiVM(ModelOperationsCatalog, string, out DataViewSchema)"/>
+/// avoids both by not running this mapping.
 /// </summary>
 [EditorBrowsable(EditorBrowsableState.Never)]
 public abstract class MatteFactory<TRow> : StatefulCustomMappingFactory<TRow, MatteRow, MatterState>
     where TRow : class, IFrameRow, new()
 {
-    private protected abstract (float[] Planar, int Width, int Height) Read(TRow row, FrameFormat format);
+    private protected abstract MatteFrame Matte(TRow row, FrameFormat format, FrameStream stream);
 
     /// <inheritdoc/>
     public override Action<TRow, MatteRow, MatterState> GetMapping()
@@ -211,8 +246,7 @@ public abstract class MatteFactory<TRow> : StatefulCustomMappingFactory<TRow, Ma
                 lock (gate) session ??= new ModelSession(ModelBlob.Parse(src.Model));
                 state.Stream = session.Open();
             }
-            var (planar, width, height) = Read(src, session!.Blob.Options.Format);
-            var frame = state.Stream.Matte(planar, width, height, src.NewStream);
+            var frame = Matte(src, session!.Blob.Options.Format, state.Stream);
             dst.Alpha = frame.Alpha;
             dst.Foreground = frame.Foreground;
         };
@@ -230,8 +264,8 @@ public sealed class ImageMatteFactory : MatteFactory<ImageFrameRow>
     // A pipeline loaded from disk reaches this factory without ApplyBiVM having run.
     static ImageMatteFactory() => VariableSizeImages.Register();
 
-    private protected override (float[], int, int) Read(ImageFrameRow row, FrameFormat format) =>
-        ImagePixels.ToPlanarRgb(row.Frame ?? throw new ArgumentException("BiVM: a row of the image column holds no image"));
+    private protected override MatteFrame Matte(ImageFrameRow row, FrameFormat format, FrameStream stream) =>
+        ImagePixels.Matte(stream, row.Frame ?? throw new ArgumentException("BiVM: a row of the image column holds no image"), row.NewStream);
 }
 
 /// <summary>Infrastructure of the saved form: byte vector frames.</summary>
@@ -239,8 +273,8 @@ public sealed class ImageMatteFactory : MatteFactory<ImageFrameRow>
 [CustomMappingFactoryAttribute(SavedForm.BytesContract)]
 public sealed class BytesMatteFactory : MatteFactory<ByteFrameRow>
 {
-    private protected override (float[], int, int) Read(ByteFrameRow row, FrameFormat format) =>
-        (format.ToPlanar<byte>(row.Frame, SavedForm.Frame), format.Width!.Value, format.Height!.Value);
+    private protected override MatteFrame Matte(ByteFrameRow row, FrameFormat format, FrameStream stream) =>
+        format.Matte<byte>(stream, row.Frame, SavedForm.Frame, row.NewStream);
 }
 
 /// <summary>Infrastructure of the saved form: float vector frames.</summary>
@@ -248,6 +282,6 @@ public sealed class BytesMatteFactory : MatteFactory<ByteFrameRow>
 [CustomMappingFactoryAttribute(SavedForm.FloatsContract)]
 public sealed class FloatsMatteFactory : MatteFactory<FloatFrameRow>
 {
-    private protected override (float[], int, int) Read(FloatFrameRow row, FrameFormat format) =>
-        (format.ToPlanar<float>(row.Frame, SavedForm.Frame), format.Width!.Value, format.Height!.Value);
+    private protected override MatteFrame Matte(FloatFrameRow row, FrameFormat format, FrameStream stream) =>
+        format.Matte<float>(stream, row.Frame, SavedForm.Frame, row.NewStream);
 }

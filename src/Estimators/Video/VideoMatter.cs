@@ -94,6 +94,19 @@ public sealed class VideoMatter : IDisposable
         return Run(rgbPlanar.ToArray(), width, height, cancel);
     }
 
+    /// <summary>
+    /// <see cref="Process"/> for planar values the caller has already range-checked (the ML.NET transform, which
+    /// checks while converting): no second pass over the values and no copy. The array is read during this call only,
+    /// so the caller may refill it for the next frame.
+    /// </summary>
+    internal MatteFrame ProcessChecked(float[] rgbPlanar, int width, int height)
+    {
+        CheckSize(width, height, rgbPlanar.Length, 3L * width * height, "planar RGB floats");
+        if (rgbPlanar.Length != 3L * width * height)
+            throw new ArgumentException($"a {width}×{height} frame needs exactly {3L * width * height} planar RGB floats, got {rgbPlanar.Length}");
+        return Run(rgbPlanar, width, height);
+    }
+
     /// <summary>Mattes a frame given as interleaved 8-bit RGB (R, G, B per pixel), rows <paramref name="stride"/> bytes apart (0: 3·W).</summary>
     /// <param name="rgb">The frame.</param>
     /// <param name="width">Frame width in pixels.</param>
