@@ -104,7 +104,8 @@ public sealed class VideoMatter : IDisposable
         CheckSize(width, height, rgbPlanar.Length, 3L * width * height, "planar RGB floats");
         if (rgbPlanar.Length != 3L * width * height)
             throw new ArgumentException($"a {width}×{height} frame needs exactly {3L * width * height} planar RGB floats, got {rgbPlanar.Length}");
-        return Run(rgbPlanar, width, height);
+        CheckFrame(width, height);
+        return Run(rgbPlanar, width, height, CancellationToken.None);
     }
 
     /// <summary>Mattes a frame given as interleaved 8-bit RGB (R, G, B per pixel), rows <paramref name="stride"/> bytes apart (0: 3·W).</summary>
