@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-APT_PACKAGES=(libgtk-3-0 patchelf g++ python3 binutils ca-certificates)
+APT_PACKAGES=(libgtk-3-0 patchelf g++ python3 binutils ca-certificates ffmpeg)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -28,7 +28,7 @@ internal static class ComparisonFigure
         if (System.IO.Path.GetExtension(request.Out).ToLowerInvariant() is not (".png" or ".jpg" or ".jpeg"))
             throw new UserInputException($"--out {request.Out}: the figure is one image (.png, .jpg)");
         using var background = Matting.Background.Parse(request.Background);
-        using var sink = FrameSink.Create(request.Out, "--out", fps: 1, isColor: true, lossless: false, singleFrame: true);
+        using var sink = FrameSink.Create(request.Out, "--out", new OutputTiming(new Rational(1, 1)), SinkContent.Color, singleFrame: true);
         using var source = FrameSource.Open(request.Input);
         // Refused before any model is loaded or frame decoded: the frames before it would all be matted first.
         if (source.DeclaredFrames is { } declared && request.Frame >= declared)
@@ -42,28 +42,25 @@ internal static class ComparisonFigure
                 matters.Add(new VideoMatter(new VideoMatterOptions { ModelPath = model, IntraOpThreads = request.Threads, VerifyChecksum = request.VerifyChecksum }));
             // One pass over the input: every model sees frames 0..Frame in order, so its recurrent state is warm.
             int index = 0;
-            foreach (var frame in source.Frames())
+            using var frame = new Mat();
+            while (source.Read(frame))
             {
-                using (frame)
-                {
-                    cancel.ThrowIfCancellationRequested();
-                    using var rgb = new Mat();
-                    Cv2.CvtColor(frame, rgb, ColorConversionCodes.BGR2RGB);
-                    var pixels = MatBytes.ToArray(rgb);
-                    var mattes = matters.Select(m => m.ProcessRgb24(pixels, frame.Width, frame.Height, cancel: cancel)).ToList();
-                    if (index++ < request.Frame) continue;
+                cancel.ThrowIfCancellationRequested();
+                using var rgb = new Mat();
+                Cv2.CvtColor(frame, rgb, ColorConversionCodes.BGR2RGB);
+                var mattes = matters.Select(m => m.ProcessRgb24(rgb.AsSpan<byte>(), frame.Width, frame.Height, cancel: cancel)).ToList();
+                if (index++ < request.Frame) continue;
 
-                    tiles.Add(($"input, frame {request.Frame}", frame.Clone()));
-                    byte[] backgroundRgb = background.Rgb24(request.Frame, frame.Width, frame.Height);
-                    for (int m = 0; m < matters.Count; m++)
-                    {
-                        using var composite = MatBytes.FromArray(mattes[m].CompositeRgb24(backgroundRgb), frame.Width, frame.Height, 3);
-                        var bgr = new Mat();
-                        Cv2.CvtColor(composite, bgr, ColorConversionCodes.RGB2BGR);
-                        tiles.Add((System.IO.Path.GetFileNameWithoutExtension(request.Models[m]), bgr));
-                    }
-                    break;
+                tiles.Add(($"input, frame {request.Frame}", frame.Clone()));
+                byte[] backgroundRgb = background.Rgb24(request.Frame, frame.Width, frame.Height);
+                for (int m = 0; m < matters.Count; m++)
+                {
+                    using var composite = Mat.FromPixelData(frame.Height, frame.Width, MatType.CV_8UC3, mattes[m].CompositeRgb24(backgroundRgb));
+                    var bgr = new Mat();
+                    Cv2.CvtColor(composite, bgr, ColorConversionCodes.RGB2BGR);
+                    tiles.Add((System.IO.Path.GetFileNameWithoutExtension(request.Models[m]), bgr));
                 }
+                break;
             }
             if (tiles.Count == 0) throw new UserInputException($"{request.Input}: has {index} frame(s), so there is no frame {request.Frame}");
             using var grid = Grid(tiles, request.Columns, request.Scale);

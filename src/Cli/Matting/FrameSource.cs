@@ -1,46 +1,71 @@
+using System.Text.RegularExpressions;
 using BiVM.Contracts;
 using OpenCvSharp;
 
 namespace BiVM.Cli.Matting;
 
-/// <summary>Frames to matte, in order: a video file, one image, or a folder of images sorted by name.</summary>
-internal abstract class FrameSource : IDisposable
+/// <summary>How raw frames on standard input are laid out: given on the command line, since raw video has no header.</summary>
+internal sealed record RawFormat(int Width, int Height, string PixelFormat, Rational Rate)
+{
+    public const string Bgr24 = "bgr24", Rgb24 = "rgb24";
+    public static readonly string[] PixelFormats = [Bgr24, Rgb24];
+    public int FrameBytes => 3 * Width * Height;
+}
+
+/// <summary>
+/// Frames to matte, in order: a video file, one image, a folder of images (natural sort: frame2 before frame10),
+/// a camera, or raw frames on standard input. <see cref="Read"/> decodes into the caller's Mat, which OpenCV
+/// reuses while the size stays the same, so reading allocates nothing per frame.
+/// </summary>
+internal abstract partial class FrameSource : IDisposable
 {
     private static readonly string[] ImageExtensions = [".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"];
 
+    /// <summary>The input as the user named it.</summary>
     public required string Path { get; init; }
 
-    /// <summary>Frames per second of a video; 25 for images (only used when images are written as video).</summary>
-    public double Fps { get; protected init; } = 25;
+    /// <summary>Frame rate: exact for video files (ffprobe), the camera's, or --rate for images and raw streams.</summary>
+    public Rational Rate { get; protected init; } = new(25, 1);
 
-    /// <summary>Number of frames, when the container declares it.</summary>
+    /// <summary>Number of frames, when known in advance.</summary>
     public int? DeclaredFrames { get; protected init; }
+
+    /// <summary>The video file's timing and audio (ffprobe), for the outputs to keep; null for other inputs.</summary>
+    public MediaProbe? Probe { get; protected init; }
 
     public abstract SourceKind Kind { get; }
 
-    /// <summary>Name of frame i, used for per-frame image outputs (e.g. "0042" or the input file's stem).</summary>
+    /// <summary>Name of frame i, used for per-frame image outputs (e.g. "000042" or the input file's stem).</summary>
     public abstract string FrameName(int index);
 
-    /// <summary>BGR 8-bit frames; each Mat is owned by the caller.</summary>
-    public abstract IEnumerable<Mat> Frames();
+    /// <summary>Decodes the next frame as 8-bit BGR into <paramref name="into"/>; false at the end of the input.</summary>
+    public abstract bool Read(Mat into);
 
     public virtual void Dispose() { }
 
-    public static FrameSource Open(string path)
+    /// <summary>Opens INPUT: "-" is raw frames on standard input (<paramref name="raw"/> says their format), "camera:N" or /dev/videoN a camera.</summary>
+    public static FrameSource Open(string path, RawFormat? raw = null, Rational? rate = null)
     {
+        if (path == "-")
+            return new RawStdinSource(raw ?? throw new UserInputException("INPUT -: raw frames on standard input need --size WIDTHxHEIGHT")) { Path = "standard input" };
+        if (CameraPattern().Match(path) is { Success: true } camera)
+            return CameraSource.OpenCamera(path, int.Parse(camera.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
         if (Directory.Exists(path))
         {
             var files = Directory.EnumerateFiles(path)
                 .Where(f => ImageExtensions.Contains(System.IO.Path.GetExtension(f).ToLowerInvariant()))
-                .Order(StringComparer.Ordinal).ToArray();
+                .Order(NaturalOrder.Instance).ToArray();
             if (files.Length == 0) throw new UserInputException($"{path}: folder holds no images ({string.Join(", ", ImageExtensions)})");
-            return new ImageFolderSource(files) { Path = path };
+            return new ImageFolderSource(files) { Path = path, Rate = rate ?? new Rational(25, 1) };
         }
         if (!File.Exists(path)) throw new UserInputException($"{path}: no such file or folder");
         if (ImageExtensions.Contains(System.IO.Path.GetExtension(path).ToLowerInvariant()))
-            return new ImageFolderSource([path]) { Path = path, SingleImage = true };
+            return new ImageFolderSource([path]) { Path = path, SingleImage = true, Rate = rate ?? new Rational(25, 1) };
         return VideoSource.OpenVideo(path);
     }
+
+    [GeneratedRegex(@"^(?:camera:|/dev/video)(\d+)$")]
+    private static partial Regex CameraPattern();
 
     internal static Mat ReadImage(string file)
     {
@@ -54,28 +79,62 @@ internal abstract class FrameSource : IDisposable
     }
 }
 
-internal enum SourceKind { Video, Image, ImageFolder }
+internal enum SourceKind { Video, Image, ImageFolder, Stream }
+
+/// <summary>File names compared with runs of digits as numbers: "frame2.png" before "frame10.png", as people number frames.</summary>
+internal sealed partial class NaturalOrder : IComparer<string>
+{
+    public static readonly NaturalOrder Instance = new();
+
+    [GeneratedRegex(@"\d+|\D+")]
+    private static partial Regex Runs();
+
+    public int Compare(string? x, string? y)
+    {
+        var a = Runs().Matches(x ?? ""); var b = Runs().Matches(y ?? "");
+        for (int i = 0; i < Math.Min(a.Count, b.Count); i++)
+        {
+            string p = a[i].Value, q = b[i].Value;
+            int c = char.IsAsciiDigit(p[0]) && char.IsAsciiDigit(q[0])
+                ? CompareDigits(p, q)
+                : string.CompareOrdinal(p, q);
+            if (c != 0) return c;
+        }
+        return a.Count != b.Count ? a.Count.CompareTo(b.Count) : string.CompareOrdinal(x, y);
+    }
+
+    private static int CompareDigits(string p, string q)
+    {
+        string u = p.TrimStart('0'), v = q.TrimStart('0');   // any length: no overflow
+        return u.Length != v.Length ? u.Length.CompareTo(v.Length) : string.CompareOrdinal(u, v);
+    }
+}
 
 internal sealed class ImageFolderSource(string[] files) : FrameSource
 {
+    private int _next;
     public bool SingleImage { get; init; }
     public override SourceKind Kind => SingleImage ? SourceKind.Image : SourceKind.ImageFolder;
     public override string FrameName(int index) => System.IO.Path.GetFileNameWithoutExtension(files[index]);
 
-    public override IEnumerable<Mat> Frames()
+    public override bool Read(Mat into)
     {
-        foreach (var file in files) yield return ReadImage(file);
+        if (_next == files.Length) return false;
+        using var image = ReadImage(files[_next++]);
+        image.CopyTo(into);
+        return true;
     }
 }
 
 internal sealed class VideoSource : FrameSource
 {
     private readonly VideoCapture _capture;
+    private int _decoded;
 
     private VideoSource(VideoCapture capture) => _capture = capture;
 
     public override SourceKind Kind => SourceKind.Video;
-    public override string FrameName(int index) => index.ToString("D6");
+    public override string FrameName(int index) => index.ToString("D6", System.Globalization.CultureInfo.InvariantCulture);
 
     public static VideoSource OpenVideo(string path)
     {
@@ -85,37 +144,96 @@ internal sealed class VideoSource : FrameSource
             capture.Dispose();
             throw new UserInputException($"{path}: cannot be opened as a video or image");
         }
-        int declared = (int)capture.Get(VideoCaptureProperties.FrameCount);
-        double fps = capture.Get(VideoCaptureProperties.Fps);
-        return new VideoSource(capture)
+        try
         {
-            Path = path,
-            Fps = fps is > 0 and < 1000 ? fps : 25,
-            DeclaredFrames = declared > 0 ? declared : null,
-        };
+            int declared = (int)capture.Get(VideoCaptureProperties.FrameCount);
+            var probe = MediaProbe.Of(path);
+            return new VideoSource(capture) { Path = path, Rate = probe.FrameRate, Probe = probe, DeclaredFrames = declared > 0 ? declared : null };
+        }
+        catch
+        {
+            capture.Dispose();
+            throw;
+        }
     }
 
-    public override IEnumerable<Mat> Frames()
+    public override bool Read(Mat into)
     {
-        int index = 0;
-        while (true)
+        if (_capture.Read(into) && !into.Empty())
         {
-            var frame = new Mat();
-            if (!_capture.Read(frame) || frame.Empty())
-            {
-                frame.Dispose();
-                break;
-            }
-            index++;
-            yield return frame;
+            _decoded++;
+            return true;
         }
-        if (index == 0)
+        if (_decoded == 0)
             throw new UserInputException($"{Path}: no frame could be decoded (corrupt or empty video)");
         // A container that promises more frames than the decoder delivers is truncated or corrupt.
         // One frame of slack: some muxers round the declared count from duration × fps.
-        if (DeclaredFrames is { } declared && index < declared - 1)
-            throw new UserInputException($"{Path}: truncated or corrupt: decoding stopped at frame {index} of {declared}");
+        if (DeclaredFrames is { } declared && _decoded < declared - 1)
+            throw new UserInputException($"{Path}: truncated or corrupt: decoding stopped at frame {_decoded} of {declared}");
+        return false;
     }
 
     public override void Dispose() => _capture.Dispose();
+}
+
+/// <summary>A camera (V4L2 device N): a stream that ends only when stopped (--frames, Ctrl-C) or when the camera stops.</summary>
+internal sealed class CameraSource : FrameSource
+{
+    private readonly VideoCapture _capture;
+
+    private CameraSource(VideoCapture capture) => _capture = capture;
+
+    public override SourceKind Kind => SourceKind.Stream;
+    public override string FrameName(int index) => index.ToString("D6", System.Globalization.CultureInfo.InvariantCulture);
+
+    public static CameraSource OpenCamera(string path, int device)
+    {
+        var capture = new VideoCapture(device, VideoCaptureAPIs.V4L2);
+        if (!capture.IsOpened())
+        {
+            capture.Dispose();
+            throw new UserInputException($"{path}: camera {device} cannot be opened (is /dev/video{device} there and free?)");
+        }
+        double fps = capture.Get(VideoCaptureProperties.Fps);
+        return new CameraSource(capture) { Path = path, Rate = Rational.FromDouble(fps is > 0 and < 1000 ? fps : 30) };
+    }
+
+    public override bool Read(Mat into) => _capture.Read(into) && !into.Empty();
+
+    public override void Dispose() => _capture.Dispose();
+}
+
+/// <summary>
+/// Raw frames on standard input, as an FFmpeg or GStreamer chain writes them (<c>-f rawvideo -pix_fmt bgr24</c>):
+/// exactly W·H·3 bytes per frame, no header. The stream ends at end of input; an end inside a frame is an error.
+/// </summary>
+internal sealed class RawStdinSource(RawFormat format) : FrameSource
+{
+    private readonly Stream _stdin = Console.OpenStandardInput();
+    private int _frames;
+
+    public RawFormat Format { get; } = format;
+    public override SourceKind Kind => SourceKind.Stream;
+    public override string FrameName(int index) => index.ToString("D6", System.Globalization.CultureInfo.InvariantCulture);
+
+    public override bool Read(Mat into)
+    {
+        into.Create(Format.Height, Format.Width, MatType.CV_8UC3);
+        var bytes = into.AsSpan<byte>();
+        int got = 0;
+        while (got < bytes.Length)
+        {
+            int n = _stdin.Read(bytes[got..]);
+            if (n == 0) break;
+            got += n;
+        }
+        if (got == 0) return false;
+        if (got < bytes.Length)
+            throw new UserInputException($"standard input ended inside frame {_frames} ({got} of {bytes.Length} bytes of a {Format.Width}x{Format.Height} {Format.PixelFormat} frame): is --size right?");
+        if (Format.PixelFormat == RawFormat.Rgb24) Cv2.CvtColor(into, into, ColorConversionCodes.RGB2BGR);
+        _frames++;
+        return true;
+    }
+
+    public override void Dispose() => _stdin.Dispose();
 }

@@ -16,34 +16,39 @@ internal sealed record MatteRequest(
     float? Downsample = null,
     int Threads = 0,
     int? MaxFrames = null,
+    bool NoAudio = false,
+    RawFormat? Raw = null,
+    Rational? Rate = null,
     bool VerifyChecksum = true);
 
-internal sealed record MatteSummary(int Frames, double Seconds, string Model, IReadOnlyList<string> Outputs)
+/// <summary>What a run did: frames, wall seconds, the stages' busy seconds, and the outputs.</summary>
+internal sealed record MatteSummary(int Frames, double Seconds, string Model, IReadOnlyList<string> Outputs, StageSeconds Stages, IReadOnlyList<string> Notes)
 {
     public double Fps => Frames / Math.Max(Seconds, 1e-9);
 }
 
 /// <summary>
-/// Reads frames, mattes them with a <see cref="VideoMatter"/>, and writes the composite and the
-/// optional alpha and foreground streams. Inputs, model and outputs are all checked before the
+/// Reads frames, mattes them with a <see cref="VideoMatter"/>, and writes the composite and the optional alpha and
+/// foreground streams, through the <see cref="MattePipeline"/>. Inputs, model and outputs are all checked before the
 /// first frame is matted; every output is committed only after the last frame succeeded.
 /// </summary>
 internal static class MatteJob
 {
     public static string DefaultOut(string input, SourceKind kind)
     {
-        string stem = System.IO.Path.GetFileNameWithoutExtension(input.TrimEnd('/'));
+        string stem = input == "-" ? "stdin" : System.IO.Path.GetFileNameWithoutExtension(input.TrimEnd('/').Replace(':', '_'));
         return kind switch
         {
-            SourceKind.Video => stem + "_composite.mp4",
+            SourceKind.Video or SourceKind.Stream => stem + "_composite.mp4",
             SourceKind.Image => stem + "_composite.png",
             _ => stem + "_composite" + System.IO.Path.DirectorySeparatorChar,
         };
     }
 
+    /// <param name="progress">Called after each frame with frames done, frames expected (when known) and seconds so far.</param>
     public static MatteSummary Run(MatteRequest request, Action<int, int?, double>? progress = null, CancellationToken cancel = default)
     {
-        using var source = FrameSource.Open(request.Input);
+        using var source = FrameSource.Open(request.Input, request.Raw, request.Rate);
         using var background = Matting.Background.Parse(request.Background);
         using var matter = new VideoMatter(new VideoMatterOptions
         {
@@ -54,41 +59,48 @@ internal static class MatteJob
         });
 
         bool single = source.Kind == SourceKind.Image;
+        int? total = request.MaxFrames is { } cap ? Math.Min(cap, source.DeclaredFrames ?? cap) : source.DeclaredFrames;
+        var probe = source.Probe;
+        var timing = new OutputTiming(source.Rate,
+            AudioFrom: request.NoAudio || probe is null ? null : source.Path,
+            Audio: probe?.Audio,
+            VideoOffset: probe?.VideoOffset ?? 0,
+            MaxSeconds: request.MaxFrames is { } n ? source.Rate.Seconds(n) : null);
+        string rawFormat = request.Raw?.PixelFormat ?? RawFormat.Bgr24;
         var sinks = new List<FrameSink>();
         try
         {
-            var composite = Add(sinks, FrameSink.Create(request.Out ?? DefaultOut(request.Input, source.Kind), "--out", source.Fps, isColor: true, lossless: false, single));
-            var alpha = request.Alpha is null ? null : Add(sinks, FrameSink.Create(request.Alpha, "--alpha", source.Fps, isColor: false, lossless: true, single));
-            var foreground = request.Foreground is null ? null : Add(sinks, FrameSink.Create(request.Foreground, "--foreground", source.Fps, isColor: true, lossless: false, single));
+            var composite = Add(sinks, FrameSink.Create(request.Out ?? DefaultOut(request.Input, source.Kind), "--out", timing, SinkContent.Color, single, rawFormat));
+            var alpha = request.Alpha is null ? null : Add(sinks, FrameSink.Create(request.Alpha, "--alpha", timing, SinkContent.Alpha, single));
+            var foreground = request.Foreground is null ? null : Add(sinks, FrameSink.Create(request.Foreground, "--foreground", timing, SinkContent.ColorWithAlpha, single));
             CheckDistinct(sinks, request.Input);
+            var notes = sinks.OfType<FfmpegVideoSink>().Select(s => s.AudioNote).OfType<string>().ToList();
 
+            using var converter = new FrameConverter();
+            using Mat compositeBgr = new(), alphaGrey = new(), foregroundBgr = new();
+            long compositeTicks = 0, encodeTicks = 0;
             var clock = Stopwatch.StartNew();
-            int index = 0;
-            var frames = request.MaxFrames is { } max ? source.Frames().Take(max) : source.Frames();
-            int? total = request.MaxFrames is { } cap ? Math.Min(cap, source.DeclaredFrames ?? cap) : source.DeclaredFrames;
-            foreach (var frame in frames)
+            var (frames, decodeSeconds, modelSeconds) = MattePipeline.Run(source, matter, request.MaxFrames, slot =>
             {
-                using (frame)
-                {
-                    cancel.ThrowIfCancellationRequested();
-                    string name = source.FrameName(index);
-                    using var rgb = new Mat();
-                    Cv2.CvtColor(frame, rgb, ColorConversionCodes.BGR2RGB);
-                    var matte = matter.ProcessRgb24(MatBytes.ToArray(rgb), frame.Width, frame.Height, cancel: cancel);
+                long t0 = Stopwatch.GetTimestamp();
+                int w = slot.Input.Width, h = slot.Input.Height;
+                string name = source.FrameName(slot.Index);
+                converter.Composite(slot.Alpha, slot.Foreground, background.At(slot.Index, w, h), compositeBgr);
+                if (alpha is not null) FrameConverter.Alpha(slot.Alpha, alphaGrey);
+                if (foreground is not null) converter.Foreground(slot.Foreground, foreground.Content == SinkContent.ColorWithAlpha ? slot.Alpha : null, foregroundBgr);
+                long t1 = Stopwatch.GetTimestamp();
+                composite.Write(compositeBgr, name);
+                alpha?.Write(alphaGrey, name);
+                foreground?.Write(foregroundBgr, name);
+                compositeTicks += t1 - t0;
+                encodeTicks += Stopwatch.GetTimestamp() - t1;
+            }, done => progress?.Invoke(done, total, clock.Elapsed.TotalSeconds), cancel);
 
-                    WriteRgb(composite, matte.CompositeRgb24(background.Rgb24(index, frame.Width, frame.Height)), matte, name);
-                    if (alpha is not null)
-                    {
-                        using var grey = MatBytes.FromArray(matte.AlphaBytes(), matte.Width, matte.Height, 1);
-                        alpha.Write(grey, name);
-                    }
-                    if (foreground is not null) WriteRgb(foreground, matte.ForegroundRgb24(), matte, name);
-                    index++;
-                    progress?.Invoke(index, total, clock.Elapsed.TotalSeconds);
-                }
-            }
-            foreach (var sink in sinks) sink.Commit();
-            return new MatteSummary(index, clock.Elapsed.TotalSeconds, matter.ModelName + IntegrityNote(matter.Checksum), sinks.Select(s => s.Path).ToList());
+            long c0 = Stopwatch.GetTimestamp();
+            foreach (var sink in sinks) sink.Commit();   // waits for the encoders to finish
+            encodeTicks += Stopwatch.GetTimestamp() - c0;
+            var stages = new StageSeconds(decodeSeconds, modelSeconds, Seconds(compositeTicks), Seconds(encodeTicks));
+            return new MatteSummary(frames, clock.Elapsed.TotalSeconds, matter.ModelName + IntegrityNote(matter.Checksum), sinks.Select(s => s.Path).ToList(), stages, notes);
         }
         finally
         {
@@ -104,6 +116,8 @@ internal static class MatteJob
         _ => "",
     };
 
+    private static double Seconds(long ticks) => (double)ticks / Stopwatch.Frequency;
+
     private static FrameSink Add(List<FrameSink> sinks, FrameSink sink)
     {
         sinks.Add(sink);
@@ -112,18 +126,11 @@ internal static class MatteJob
 
     private static void CheckDistinct(List<FrameSink> sinks, string input)
     {
-        var dup = sinks.GroupBy(s => System.IO.Path.GetFullPath(s.Path)).FirstOrDefault(g => g.Count() > 1);
+        var dup = sinks.Where(s => !s.IsStandardOutput).GroupBy(s => System.IO.Path.GetFullPath(s.Path)).FirstOrDefault(g => g.Count() > 1);
         if (dup is not null) throw new UserInputException($"two outputs name the same path: {dup.Key}");
+        if (input == "-") return;
         string inputPath = System.IO.Path.GetFullPath(input).TrimEnd('/');
-        var clash = sinks.FirstOrDefault(s => System.IO.Path.GetFullPath(s.Path).TrimEnd('/') == inputPath);
+        var clash = sinks.FirstOrDefault(s => !s.IsStandardOutput && System.IO.Path.GetFullPath(s.Path).TrimEnd('/') == inputPath);
         if (clash is not null) throw new UserInputException($"{clash.Path}: an output would overwrite the input");
-    }
-
-    private static void WriteRgb(FrameSink sink, byte[] rgb, MatteFrame matte, string name)
-    {
-        using var mat = MatBytes.FromArray(rgb, matte.Width, matte.Height, 3);
-        using var bgr = new Mat();
-        Cv2.CvtColor(mat, bgr, ColorConversionCodes.RGB2BGR);
-        sink.Write(bgr, name);
     }
 }

@@ -14,6 +14,11 @@ namespace BiVM.Estimators.Video;
 /// Thread-safety: one instance is one stream, so calls on it must not overlap; an overlapping
 /// call throws <see cref="InvalidOperationException"/> instead of mixing two streams' state.
 /// Separate instances may run concurrently, also over a shared <see cref="MattingSession"/>.
+/// <para>
+/// The recurrent state never leaves ONNX Runtime: each frame's r1o..r4o are ORT-allocated values that
+/// are bound as the next frame's r1i..r4i (an <see cref="OrtIoBinding"/>), and the frame's alpha and
+/// foreground are written by ONNX Runtime straight into the caller's buffers (<see cref="ProcessInto"/>).
+/// </para>
 /// </remarks>
 public sealed class VideoMatter : IDisposable
 {
@@ -23,10 +28,10 @@ public sealed class VideoMatter : IDisposable
     private readonly MattingSession _session;
     private readonly bool _ownsSession;
     private readonly float? _downsampleRatio;
-    private readonly string[] _inputNames = MattingContract.Inputs.ToArray();
-    private readonly string[] _outputNames = MattingContract.Outputs.ToArray();
     private readonly RunOptions _runOptions = new();
-    private IDisposableReadOnlyCollection<OrtValue>? _previous;   // last outputs; r*o are fed back
+    private readonly OrtIoBinding _binding;
+    private readonly float[] _ratio = new float[1];
+    private IDisposableReadOnlyCollection<OrtValue>? _previous;   // last frame's bound outputs: fgr, pha, r1o..r4o
     private int _width, _height;
     private int _busy;
 
@@ -50,6 +55,7 @@ public sealed class VideoMatter : IDisposable
         _session = session;
         _ownsSession = ownsSession;
         _downsampleRatio = downsampleRatio;
+        _binding = session.Session.CreateIoBinding();
     }
 
     /// <summary>
@@ -87,11 +93,35 @@ public sealed class VideoMatter : IDisposable
     {
         CheckSize(width, height, rgbPlanar.Length, 3L * width * height, "planar RGB floats");
         CheckFrame(width, height);
-        float min = TensorPrimitives.Min(rgbPlanar), max = TensorPrimitives.Max(rgbPlanar);
+        var input = rgbPlanar[..(3 * width * height)].ToArray();
+        var frame = new MatteFrame(width, height, new float[width * height], new float[3 * width * height]);
+        ProcessInto(input, width, height, frame.Alpha, frame.Foreground, cancel);
+        return frame;
+    }
+
+    /// <summary>
+    /// Mattes a frame held in the caller's memory and writes the results into the caller's memory: nothing of a
+    /// frame's size is allocated, so a loop over a few reused buffers runs without garbage. The buffers must not
+    /// change while the call runs.
+    /// </summary>
+    /// <param name="rgbPlanar">3·H·W planar RGB values in 0..1 (R plane, G plane, B plane).</param>
+    /// <param name="width">Frame width in pixels.</param>
+    /// <param name="height">Frame height in pixels.</param>
+    /// <param name="alpha">Receives H·W alpha values in 0..1, row-major.</param>
+    /// <param name="foreground">Receives 3·H·W foreground values in 0..1, planar RGB.</param>
+    /// <param name="cancel">Stops the frame, as for <see cref="Process"/>.</param>
+    public void ProcessInto(Memory<float> rgbPlanar, int width, int height, Memory<float> alpha, Memory<float> foreground, CancellationToken cancel = default)
+    {
+        CheckSize(width, height, rgbPlanar.Length, 3L * width * height, "planar RGB floats");
+        CheckSize(width, height, alpha.Length, (long)width * height, "alpha floats");
+        CheckSize(width, height, foreground.Length, 3L * width * height, "foreground floats");
+        CheckFrame(width, height);
+        int n = width * height;
+        var pixels = rgbPlanar.Span[..(3 * n)];
+        float min = TensorPrimitives.Min(pixels), max = TensorPrimitives.Max(pixels);
         if (!(min >= 0f && max <= 1f))   // also catches NaN
             throw new ArgumentOutOfRangeException(nameof(rgbPlanar), $"frame values must be in 0..1, found range [{min}, {max}]");
-        cancel.ThrowIfCancellationRequested();
-        return Run(rgbPlanar.ToArray(), width, height, cancel);
+        Run(rgbPlanar[..(3 * n)], alpha[..n], foreground[..(3 * n)], width, height, cancel);
     }
 
     /// <summary>
@@ -105,7 +135,10 @@ public sealed class VideoMatter : IDisposable
         if (rgbPlanar.Length != 3L * width * height)
             throw new ArgumentException($"a {width}×{height} frame needs exactly {3L * width * height} planar RGB floats, got {rgbPlanar.Length}");
         CheckFrame(width, height);
-        return Run(rgbPlanar, width, height, CancellationToken.None);
+        int n = width * height;
+        var frame = new MatteFrame(width, height, new float[n], new float[3 * n]);
+        Run(rgbPlanar, frame.Alpha, frame.Foreground, width, height, CancellationToken.None);
+        return frame;
     }
 
     /// <summary>Mattes a frame given as interleaved 8-bit RGB (R, G, B per pixel), rows <paramref name="stride"/> bytes apart (0: 3·W).</summary>
@@ -135,7 +168,9 @@ public sealed class VideoMatter : IDisposable
                 planar[2 * n + o + x] = row[3 * x + 2] * scale;
             }
         }
-        return Run(planar, width, height, cancel);
+        var frame = new MatteFrame(width, height, new float[n], new float[3 * n]);
+        Run(planar, frame.Alpha, frame.Foreground, width, height, cancel);
+        return frame;
     }
 
     private static void CheckSize(int width, int height, long actual, long expected, string what)
@@ -165,11 +200,11 @@ public sealed class VideoMatter : IDisposable
 
     /// <summary>
     /// Peak memory per frame pixel, measured with <c>bivm matte</c> on one image at the default ratio (README,
-    /// "Reliability": 1.02 GB for 3840×2160, 1.95 GB for 4096×4096), for the size-limit message.
+    /// "Reliability": 1.02 GB for 3840×2160, 1.95 GB for 4096×4096, before the pipeline of #13), for the size-limit message.
     /// </summary>
     private const int BytesPerPixel = 120;
 
-    private MatteFrame Run(float[] planar, int width, int height, CancellationToken cancel)
+    private void Run(Memory<float> planar, Memory<float> alpha, Memory<float> foreground, int width, int height, CancellationToken cancel)
     {
         if (Interlocked.Exchange(ref _busy, 1) == 1)
             throw new InvalidOperationException("VideoMatter is one stream: calls must not overlap (use one VideoMatter per stream)");
@@ -181,28 +216,44 @@ public sealed class VideoMatter : IDisposable
                 _width = width;
                 _height = height;
             }
-            float ratio = _downsampleRatio ?? MattingContract.DefaultDownsampleRatio(width, height);
-            // Inputs we create are freed after Run; the state inputs are the previous run's
-            // outputs, freed when the next outputs replace them.
-            var owned = new List<OrtValue>(6);
+            _ratio[0] = _downsampleRatio ?? MattingContract.DefaultDownsampleRatio(width, height);
+            // Values made here wrap memory (ours or the caller's) and are freed after the run; the state inputs are
+            // the previous run's ORT-owned outputs, freed when this run's outputs replace them.
+            var owned = new List<OrtValue>(8);
             OrtValue Own(OrtValue value) { owned.Add(value); return value; }
+            IDisposableReadOnlyCollection<OrtValue>? outputs = null;
             try
             {
-                var inputs = new List<OrtValue>(6) { Own(OrtValue.CreateTensorValueFromMemory(planar, [1, 3, height, width])) };
+                _binding.BindInput(MattingContract.Source, Own(OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, planar, [1, 3, height, width])));
                 for (int k = 0; k < MattingContract.StateInputs.Count; k++)
-                    inputs.Add(_previous is null
+                    _binding.BindInput(MattingContract.StateInputs[k], _previous is null
                         ? Own(OrtValue.CreateTensorValueFromMemory(FirstFrameState, FirstFrameStateShape))
-                        : _previous[2 + k]);   // outputs are fgr, pha, r1o..r4o
-                inputs.Add(Own(OrtValue.CreateTensorValueFromMemory(new[] { ratio }, [1])));
-                var outputs = RunCancellable(inputs, cancel);
-                var frame = ReadFrame(outputs, width, height);
+                        : _previous[2 + k]);
+                _binding.BindInput(MattingContract.DownsampleRatio, Own(OrtValue.CreateTensorValueFromMemory(_ratio, [1])));
+                // fgr and pha land in the caller's buffers; a model whose outputs have another shape fails in Run.
+                _binding.BindOutput(MattingContract.Foreground, Own(OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, foreground, [1, 3, height, width])));
+                _binding.BindOutput(MattingContract.Alpha, Own(OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, alpha, [1, 1, height, width])));
+                foreach (var state in MattingContract.StateOutputs) _binding.BindOutputToDevice(state, OrtMemoryInfo.DefaultInstance);
+                try
+                {
+                    RunCancellable(cancel);
+                }
+                catch (OnnxRuntimeException e) when (e.Message.Contains("Shape mismatch", StringComparison.OrdinalIgnoreCase))
+                {
+                    throw new UserInputException($"{_session.ModelName}: outputs '{MattingContract.Foreground}' and '{MattingContract.Alpha}' must have the frame's shape [1, 3, {height}, {width}] and [1, 1, {height}, {width}]: {e.Message}", e);
+                }
+                outputs = _binding.GetOutputValues();   // in bind order: fgr, pha, r1o..r4o
                 _previous?.Dispose();
                 _previous = outputs;
+                outputs = null;
                 FramesSinceReset++;
-                return frame;
             }
             finally
             {
+                outputs?.Dispose();
+                // The binding holds raw pointers into memory pinned by the values below: unbind before unpinning.
+                _binding.ClearBoundInputs();
+                _binding.ClearBoundOutputs();
                 foreach (var value in owned) value.Dispose();
             }
         }
@@ -212,6 +263,9 @@ public sealed class VideoMatter : IDisposable
         }
     }
 
+    /// <summary>A copy of state k (r{k+1}o of the last frame); empty before the first frame. For tests.</summary>
+    internal float[] DebugState(int k) => _previous is null ? [] : _previous[2 + k].GetTensorDataAsSpan<float>().ToArray();
+
     /// <summary>
     /// The one bridge from a <see cref="CancellationToken"/> to ONNX Runtime: while the run is in flight, cancelling
     /// sets <see cref="RunOptions.Terminate"/>, which ONNX Runtime checks between nodes, so the run ends early with an
@@ -219,15 +273,19 @@ public sealed class VideoMatter : IDisposable
     /// terminated run leaves it set) and the registration is disposed, waiting for a callback in progress, before
     /// the next run can start.
     /// </summary>
-    private IDisposableReadOnlyCollection<OrtValue> RunCancellable(List<OrtValue> inputs, CancellationToken cancel)
+    private void RunCancellable(CancellationToken cancel)
     {
         _runOptions.Terminate = false;
-        if (!cancel.CanBeCanceled) return _session.Session.Run(_runOptions, _inputNames, inputs, _outputNames);
+        if (!cancel.CanBeCanceled)
+        {
+            _session.Session.RunWithBinding(_runOptions, _binding);
+            return;
+        }
         using var bridge = cancel.Register(static options => ((RunOptions)options!).Terminate = true, _runOptions);
         try
         {
             cancel.ThrowIfCancellationRequested();
-            return _session.Session.Run(_runOptions, _inputNames, inputs, _outputNames);
+            _session.Session.RunWithBinding(_runOptions, _binding);
         }
         catch (OnnxRuntimeException e) when (cancel.IsCancellationRequested)
         {
@@ -235,32 +293,11 @@ public sealed class VideoMatter : IDisposable
         }
     }
 
-    /// <summary>A copy of state k (r{k+1}o of the last frame); empty before the first frame. For tests.</summary>
-    internal float[] DebugState(int k) => _previous is null ? [] : _previous[2 + k].GetTensorDataAsSpan<float>().ToArray();
-
-    private MatteFrame ReadFrame(IDisposableReadOnlyCollection<OrtValue> outputs, int width, int height)
-    {
-        var fgr = outputs[0];
-        var pha = outputs[1];
-        CheckShape(fgr, MattingContract.Foreground, [1, 3, height, width], outputs);
-        CheckShape(pha, MattingContract.Alpha, [1, 1, height, width], outputs);
-        return new MatteFrame(width, height, pha.GetTensorDataAsSpan<float>().ToArray(), fgr.GetTensorDataAsSpan<float>().ToArray());
-    }
-
-    private void CheckShape(OrtValue value, string name, long[] expected, IDisposableReadOnlyCollection<OrtValue> outputs)
-    {
-        var shape = value.GetTensorTypeAndShape().Shape;
-        if (!shape.SequenceEqual(expected))
-        {
-            outputs.Dispose();
-            throw new UserInputException($"{_session.ModelName}: output '{name}' has shape [{string.Join(", ", shape)}], expected [{string.Join(", ", expected)}]");
-        }
-    }
-
     /// <summary>Releases the stream's state and run options, and the session if this matter made it.</summary>
     public void Dispose()
     {
         Reset();
+        _binding.Dispose();
         _runOptions.Dispose();
         if (_ownsSession) _session.Dispose();
     }
