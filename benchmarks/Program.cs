@@ -6,6 +6,7 @@ using BiVM.Benchmarks.Quick;
 
 // `--quick [--threads N] [--json] [--kernel NAME]`: the short table (same as `bivm bench --kernels`);
 // `--dry`: CI's dry mode, every shipped model once, small, on one thread (same as `bivm bench --models --dry`);
+// `--long-run N [--only videomatter|mlnet]`: N frames through VideoMatter and ML.NET with memory samples (LongRun.cs);
 // anything else goes to BenchmarkDotNet (e.g. `--filter '*LayerBenchmarks*'`, or `--filter '*' --job dry`).
 if (args.Contains("--quick"))
 {
@@ -30,5 +31,8 @@ if (args.Contains("--mlnet"))
     MLNetQuick.Run(passesAt >= 0 ? int.Parse(args[passesAt + 1]) : 6, Console.Out);
     return 0;
 }
+int longRunAt = Array.IndexOf(args, "--long-run");
+int onlyAt = Array.IndexOf(args, "--only");
+if (longRunAt >= 0) return BiVM.Benchmarks.LongRun.Run(int.Parse(args[longRunAt + 1], System.Globalization.CultureInfo.InvariantCulture), onlyAt >= 0 ? args[onlyAt + 1] : null);
 BenchmarkSwitcher.FromAssembly(typeof(LayerBenchmarks).Assembly).Run(args);
 return 0;

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
+using BiVM.Contracts;
 using BiVM.Model;
 
 namespace BiVM.Cli;
@@ -46,11 +47,44 @@ internal static class CliOptions
         AllowMultipleArgumentsPerToken = true,
     };
 
-    public static Option<float?> Downsample(string description) =>
-        new Option<float?>("--downsample") { Description = description, HelpName = "R" }.Require(r => r > 0 && r <= 1, "must be in (0, 1]");
+    /// <summary>
+    /// <c>--downsample R</c>, a number in (0, 1]. Whether R is large enough depends on the frame: the network input
+    /// (H·R, W·R) must hold at least one cell of the encoder's coarsest feature map, which <c>VideoMatter</c> checks
+    /// when it sees the first frame's size (<see cref="MattingContract.SmallestDownsampleRatio"/>).
+    /// </summary>
+    public static Option<float?> Downsample(string description) => new("--downsample")
+    {
+        Description = description,
+        HelpName = "R",
+        CustomParser = result =>
+        {
+            string text = result.Tokens.Single().Value;
+            if (float.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out float ratio) && ratio > 0f && ratio <= 1f)
+                return ratio;
+            result.AddError($"--downsample '{text}': expected a number in (0, 1], such as 0.25 (the network runs at that fraction of the frame size)");
+            return null;
+        },
+    };
+
+    /// <summary>
+    /// The most intra-op threads a command accepts: four per core. More threads than cores only wait for each other
+    /// (one 768×576 frame took 187 s with 1000 threads on 2 cores, 1.9 s with 2), and a typo such as 1000 should
+    /// not load the machine for minutes.
+    /// </summary>
+    public static int MaxThreads => 4 * Environment.ProcessorCount;
 
     public static Option<int> Threads(string description = "ONNX Runtime intra-op threads (0: one per core).") =>
-        new Option<int>("--threads") { Description = description, HelpName = "N", DefaultValueFactory = _ => 0 }.Require(t => t >= 0, "must be 0 or more");
+        new Option<int>("--threads") { Description = description, HelpName = "N", DefaultValueFactory = _ => 0 }.Require(t => t >= 0 && t <= MaxThreads, ThreadsRule(minimum: 0));
+
+    /// <summary>The rule <c>--threads</c> states when its value is out of range.</summary>
+    public static string ThreadsRule(int minimum) =>
+        string.Create(CultureInfo.InvariantCulture, $"must be between {minimum} and {MaxThreads} (4 per core; this machine has {Environment.ProcessorCount})");
+
+    /// <summary><c>--no-verify</c>: load a model file whose integrity checksum does not match (<see cref="ModelChecksum"/>).</summary>
+    public static Option<bool> NoVerify() => new("--no-verify")
+    {
+        Description = "Load a model even when its content does not match the checksum bivm export wrote into it (a file edited on purpose). Files without a checksum always load.",
+    };
 
     public static Option<FrameSize> Size(string description, FrameSize defaultSize, int minimum = 1) => new("--size")
     {

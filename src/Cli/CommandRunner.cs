@@ -35,9 +35,11 @@ internal static class CommandRunner
             error.WriteLine($"{name}: {e.Message}");
             return ExitCodes.InternalError;
         }
-        catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+        catch (OperationCanceledException e) when (cancel.IsCancellationRequested)
         {
-            error.WriteLine($"{name}: {cancelled?.Invoke(parse) ?? "cancelled"}");
+            // --verbose says where the work stopped (e.g. inside an ONNX Runtime run), for whoever debugs a slow stop.
+            string where = parse.GetValue(BivmCommandLine.Verbose) ? $" ({e.Message})" : "";
+            error.WriteLine($"{name}: {cancelled?.Invoke(parse) ?? "cancelled"}{where}");
             return ExitCodes.Cancelled;
         }
         catch (Exception e)

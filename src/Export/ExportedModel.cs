@@ -1,3 +1,4 @@
+using BiVM.Contracts;
 using Google.Protobuf;
 using Onnx;
 
@@ -12,7 +13,8 @@ public sealed class ExportedModel(ModelProto model, IReadOnlyList<BinaryNodeInfo
 
     public IReadOnlyList<(string Key, string Value)> Metadata { get; } = metadata;
 
-    public byte[] ToBytes() => Model.ToByteArray();
+    /// <summary>The ONNX file's bytes, with the integrity checksum appended (<see cref="ModelChecksum"/>): loaders refuse the file if it changes later.</summary>
+    public byte[] ToBytes() => ModelChecksum.Stamp(Model.ToByteArray());
 
     /// <summary>The still variant (<see cref="StillModel"/>): one image in, fgr and pha out.</summary>
     public ExportedModel ToStill() => new(StillModel.From(Model), BinaryNodes, [.. Metadata, ("still", "true")]);

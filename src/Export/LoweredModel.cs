@@ -20,7 +20,9 @@ public static class LoweredModel
     /// <exception cref="ArgumentException">A custom node's constant inputs are missing or malformed.</exception>
     public static ModelProto From(ModelProto model)
     {
-        var lowered = model.Clone();
+        // Fused glue (ShortcutRPReLU, packed hand-offs) goes back to its standard ops first: only then is every
+        // ai.bivm node a binary conv.
+        var lowered = GlueFusion.Unfuse(model);
         var main = lowered.Graph;
         var initializers = main.Initializer.ToDictionary(t => t.Name);
         int count = LowerGraph(main, main, initializers);

@@ -32,7 +32,7 @@ public static class GlueFusion
     public static (ModelProto Model, int Fused, int PackedHandOffs) Apply(ModelProto model)
     {
         ArgumentNullException.ThrowIfNull(model);
-        var fused = model.Clone();
+        var fused = WithoutChecksum(model);
         var graph = fused.Graph;
         var initializers = graph.Initializer.ToDictionary(t => t.Name);
         var outputs = graph.Output.Select(o => o.Name).ToHashSet();
@@ -192,7 +192,7 @@ public static class GlueFusion
     public static ModelProto Unfuse(ModelProto model)
     {
         ArgumentNullException.ThrowIfNull(model);
-        var unfused = model.Clone();
+        var unfused = WithoutChecksum(model);
         var graph = unfused.Graph;
         var initializers = graph.Initializer.ToDictionary(t => t.Name);
         var rewritten = new List<NodeProto>();
@@ -229,6 +229,17 @@ public static class GlueFusion
         var note = unfused.MetadataProps.FirstOrDefault(m => m.Key == MetadataKey);
         if (note is not null) unfused.MetadataProps.Remove(note);
         return unfused;
+    }
+
+    /// <summary>
+    /// A copy without the integrity checksum (<see cref="ModelChecksum"/>): it described the graph before the rewrite,
+    /// and loaders refuse a file whose checksum does not match. Writers stamp the new graph (<c>ExportedModel</c>).
+    /// </summary>
+    private static ModelProto WithoutChecksum(ModelProto model)
+    {
+        var copy = model.Clone();
+        foreach (var stale in copy.MetadataProps.Where(m => m.Key == ModelChecksum.Key).ToList()) copy.MetadataProps.Remove(stale);
+        return copy;
     }
 
     private static string Add(List<NodeProto> nodes, string opType, string name, string a, string b, string? output = null)

@@ -54,6 +54,26 @@ public sealed class RunFolder(string directory)
         if (Directory.Exists(old)) Directory.Delete(old, recursive: true);
     }
 
+    /// <summary>
+    /// Finishes a checkpoint swap that a kill interrupted. <see cref="Save"/> renames checkpoint/ to checkpoint.old/
+    /// and then checkpoint.tmp/ to checkpoint/; a process killed between the two renames leaves no checkpoint/. The
+    /// newest complete folder (its state.json is written last) becomes checkpoint/ again: the new one when it was
+    /// complete, else the old one. Returns what it did, for the run's events.log, or null when nothing was needed.
+    /// </summary>
+    public string? RecoverInterruptedSave()
+    {
+        if (HasCheckpoint) return null;
+        string temp = CheckpointDirectory + ".tmp", old = CheckpointDirectory + ".old";
+        foreach (var candidate in new[] { temp, old })
+        {
+            if (!File.Exists(Path.Combine(candidate, StateFile))) continue;
+            if (Directory.Exists(CheckpointDirectory)) Directory.Delete(CheckpointDirectory, recursive: true);
+            Directory.Move(candidate, CheckpointDirectory);
+            return $"checkpoint restored from {Path.GetFileName(candidate)} (a checkpoint write was interrupted)";
+        }
+        return null;
+    }
+
     public TrainingState LoadState() => TrainingState.FromJson(File.ReadAllText(StatePath));
 
     public void LoadWeights(MattingNetwork network) => network.load(Path.Combine(CheckpointDirectory, WeightsFile), strict: true);

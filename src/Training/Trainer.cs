@@ -30,6 +30,7 @@ public sealed class Trainer : IDisposable
     private readonly MediaLibrary? _media;
     private MattingNetwork? _network;
     private MattingNetwork? _teacher;
+    private string? _recovered;   // what RecoverInterruptedSave did on resume, for events.log
 
     public Trainer(TrainingConfig config, string runDirectory, MediaLibrary? media = null)
     {
@@ -51,6 +52,7 @@ public sealed class Trainer : IDisposable
         _run.WriteConfig(_config);
         var log = new TrainingLog(_run, state.StepsDone);
         log.Note($"LibTorch convolutions: {LibTorchNumerics.Verdict.Describe()}");
+        if (_recovered is not null) log.Note(_recovered);
         if (InitialWeights is { } initial) NoteInitialWeights(log, initial);
         if (state.StepsDone == 0 && _config.CalibrateThresholds) CalibrateThresholds(log);
         if (_config.Stages.Any(s => s.Lbm)) _teacher = LoadTeacher(_config.Teacher!);
@@ -73,6 +75,7 @@ public sealed class Trainer : IDisposable
     private TrainingState StartOrResume(bool resume)
     {
         var network = Network;
+        if (resume) _recovered = _run.RecoverInterruptedSave();
         if (_run.HasCheckpoint)
         {
             if (!resume) throw new UserInputException($"{_run.Root} already holds a checkpoint: pass --resume to continue it, or choose another run folder");

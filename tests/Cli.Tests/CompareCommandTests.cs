@@ -55,7 +55,7 @@ public sealed class CompareCommandTests : IDisposable
         string figure = Path.Combine(_dir, "fig.png");
         var (code, _, stderr) = CliRunner.Run("compare", _video, "--model", _model, "--frame", "4", "--out", figure);
         Assert.Equal(1, code);
-        Assert.Contains("has 4 frame(s), so there is no frame 4", stderr);
+        Assert.Contains("has 4 frame(s), numbered 0 to 3", stderr);   // refused from the declared count, before any frame is matted
         Assert.False(File.Exists(figure));
 
         (code, _, stderr) = CliRunner.Run("compare", _video, "--model", _model, "--out", Path.Combine(_dir, "fig.mkv"));

@@ -41,7 +41,7 @@ public sealed class DefaultModelMattingTests : IDisposable
             string clipDir = Path.Combine(_dir, $"clip{i}"), alpha = Path.Combine(_dir, $"alpha{i}");
             ClipFolder.Write(clip, clipDir);
             var (code, stdout, stderr) = CliRunner.Run("matte", Path.Combine(clipDir, ClipFolder.SrcDir),
-                "--out", Path.Combine(_dir, $"out{i}"), "--alpha", alpha, "--threads", "1");
+                "--out", Path.Combine(_dir, $"out{i}") + "/", "--alpha", alpha + "/", "--threads", "1");
             Assert.True(code == 0, stderr);
             Assert.Contains("with the shipped bivm.onnx", stdout);
 

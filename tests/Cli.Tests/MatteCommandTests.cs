@@ -120,7 +120,7 @@ public sealed class MatteCommandTests : IDisposable
             Cv2.ImWrite(Path.Combine(folder, name), img);
         }
         string alpha = Path.Combine(_dir, "alpha");
-        var (code, _, stderr) = Run("matte", folder, "--model", _model, "--out", Path.Combine(_dir, "comp"), "--alpha", alpha);
+        var (code, _, stderr) = Run("matte", folder, "--model", _model, "--out", Path.Combine(_dir, "comp") + "/", "--alpha", alpha + "/");
         Assert.True(code == 0, stderr);
         Assert.Equal(new[] { "a.png", "b.png" }, Directory.GetFiles(alpha).Select(Path.GetFileName).Order().ToArray());
         using var a = Cv2.ImRead(Path.Combine(alpha, "a.png"), ImreadModes.Grayscale);

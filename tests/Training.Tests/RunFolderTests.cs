@@ -20,4 +20,44 @@ public sealed class RunFolderTests
         using var elsewhere = new TempFolder("bivm-weights-");
         Assert.Equal(((long?)null, (long?)null), RunFolder.Provenance(elsewhere.File("model.bin")));
     }
+
+    /// <summary>
+    /// The states a kill can leave between Save's two renames (checkpoint/ → checkpoint.old/, checkpoint.tmp/ →
+    /// checkpoint/): resume takes the newest complete folder (state.json is written last) and leaves a complete
+    /// checkpoint/ alone.
+    /// </summary>
+    [Theory]
+    [InlineData(true, true, 4)]     // both complete: the new one
+    [InlineData(false, true, 3)]    // the new one incomplete (no state.json): the old one
+    [InlineData(true, false, 4)]    // killed after the old one was deleted, before the last rename
+    public void A_checkpoint_swap_interrupted_by_a_kill_is_completed_from_the_newest_complete_folder(bool newComplete, bool oldExists, int expected)
+    {
+        using var folder = new TempFolder("bivm-run-");
+        var run = new RunFolder(folder.Path);
+        string temp = run.CheckpointDirectory + ".tmp", old = run.CheckpointDirectory + ".old";
+        Directory.CreateDirectory(temp);
+        if (newComplete) File.WriteAllText(Path.Combine(temp, "state.json"), new TrainingState(4, 2.0).ToJson());
+        if (oldExists)
+        {
+            Directory.CreateDirectory(old);
+            File.WriteAllText(Path.Combine(old, "state.json"), new TrainingState(3, 1.5).ToJson());
+        }
+        Assert.False(run.HasCheckpoint);
+
+        Assert.NotNull(run.RecoverInterruptedSave());
+        Assert.True(run.HasCheckpoint);
+        Assert.Equal(expected, run.LoadState().StepsDone);
+        Assert.Null(run.RecoverInterruptedSave());   // a complete checkpoint is left alone
+        Assert.Equal(expected, run.LoadState().StepsDone);
+    }
+
+    [Fact]
+    public void Nothing_to_recover_without_a_complete_folder()
+    {
+        using var folder = new TempFolder("bivm-run-");
+        var run = new RunFolder(folder.Path);
+        Directory.CreateDirectory(run.CheckpointDirectory + ".tmp");   // a write killed before its state.json
+        Assert.Null(run.RecoverInterruptedSave());
+        Assert.False(run.HasCheckpoint);
+    }
 }

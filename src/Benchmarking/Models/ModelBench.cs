@@ -96,7 +96,7 @@ public static class ModelBench
         {
             int frames = Math.Max(1, options.WarmupFrames) + options.Frames;
             string file;
-            using (var session = new MattingSession(model.Bytes, model.Name, threads, Path.Combine(folder, "ort")))
+            using (var session = new MattingSession(model.Bytes, model.Name, threads, profilePrefix: Path.Combine(folder, "ort")))
             using (var matter = new VideoMatter(session, size.Downsample))
             {
                 var frame = TestCard(size.Width, size.Height);

@@ -17,12 +17,14 @@ public static class QuickBench
     /// <summary>Samples per measurement (each sample ≈ 4 ms of calls).</summary>
     public const int Samples = 80;
 
-    public static BenchReport Run(IReadOnlyList<int> threadCounts, string? kernel = null, TextWriter? progress = null)
+    /// <summary>Runs every case; <paramref name="cancel"/> is checked between measurements (each a few seconds at most).</summary>
+    public static BenchReport Run(IReadOnlyList<int> threadCounts, string? kernel = null, TextWriter? progress = null, CancellationToken cancel = default)
     {
         var peaks = new List<PeakRow>();
         foreach (var method in PopcountPeak.Supported)
             foreach (int t in threadCounts)
             {
+                cancel.ThrowIfCancellationRequested();
                 progress?.WriteLine($"popcount peak: {method.Name}, {t} thread(s)");
                 peaks.Add(new PeakRow(method.Name, t, Enumerable.Range(0, 8).Max(_ => PopcountPeak.Measure(method, t, 0.03, threadCpu: t == 1))));
             }
@@ -35,6 +37,7 @@ public static class QuickBench
         foreach (var layer in LayerCase.All)
             foreach (int t in threadCounts)
             {
+                cancel.ThrowIfCancellationRequested();
                 progress?.WriteLine($"layer {layer.Name}, {t} thread(s), kernels {string.Join(", ", kernels)}");
                 var fixtures = kernels.Select(k => new LayerFixture(layer, t, k)).ToList();
                 try

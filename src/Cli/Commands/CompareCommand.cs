@@ -18,14 +18,15 @@ internal static class CompareCommand
         var scale = new Option<double>("--scale") { Description = "Tile size relative to the input frame, in (0, 1].", DefaultValueFactory = _ => 0.5 }
             .Require(s => s > 0 && s <= 1, "must be in (0, 1]");
         var threads = CliOptions.Threads();
+        var noVerify = CliOptions.NoVerify();
 
         var command = new Command("compare", "Composite one frame with several models and write the results side by side in one image.");
         command.Arguments.Add(input);
-        foreach (var option in new Option[] { models, output, frame, background, columns, scale, threads }) command.Options.Add(option);
+        foreach (var option in new Option[] { models, output, frame, background, columns, scale, threads, noVerify }) command.Options.Add(option);
         CommandRunner.SetAction(command, (parse, cancel) =>
         {
             string path = ComparisonFigure.Run(new CompareRequest(parse.GetValue(input)!, parse.GetValue(models)!, parse.GetValue(output)!,
-                parse.GetValue(frame), parse.GetValue(background)!, parse.GetValue(columns), parse.GetValue(scale), parse.GetValue(threads)), cancel);
+                parse.GetValue(frame), parse.GetValue(background)!, parse.GetValue(columns), parse.GetValue(scale), parse.GetValue(threads), !parse.GetValue(noVerify)), cancel);
             parse.InvocationConfiguration.Output.WriteLine($"wrote {path}");
             return ExitCodes.Ok;
         });

@@ -23,10 +23,11 @@ internal static class EvalCommand
         var size = CliOptions.Size("Generated clip size.", new FrameSize(DataSets.Validation.Options.Width, DataSets.Validation.Options.Height), minimum: 16);
         var downsample = CliOptions.Downsample("Downsample ratio in (0, 1]. Default: min(512 / max(H, W), 1).");
         var threads = CliOptions.Threads();
+        var noVerify = CliOptions.NoVerify();
         var csv = new Option<string?>("--csv") { Description = "Write the table as CSV.", HelpName = "FILE" };
         var json = new Option<string?>("--json") { Description = "Write the table as JSON.", HelpName = "FILE" };
         var command = new Command("eval", "Evaluate matting models: MAD, MSE, Grad, Conn, dtSSD, foreground MAD/MSE.");
-        foreach (var option in new Option[] { models, data, seed, clips, frames, size, downsample, threads, csv, json }) command.Options.Add(option);
+        foreach (var option in new Option[] { models, data, seed, clips, frames, size, downsample, threads, noVerify, csv, json }) command.Options.Add(option);
         command.Validators.Add(result =>
         {
             if (result.GetResult(data) is not null && result.GetResult(seed) is not null) result.AddError("give --data or --seed, not both");
@@ -41,7 +42,7 @@ internal static class EvalCommand
             var table = new MetricsTable();
             foreach (var model in parse.GetValue(models)!)
             {
-                using var session = new MattingSession(new VideoMatterOptions { ModelPath = model, IntraOpThreads = parse.GetValue(threads) });
+                using var session = new MattingSession(new VideoMatterOptions { ModelPath = model, IntraOpThreads = parse.GetValue(threads), VerifyChecksum = !parse.GetValue(noVerify) });
                 string row = Path.GetFileNameWithoutExtension(model);
                 var (_, clipStream, _) = ModelEvaluator.Clips(parse.GetValue(data), parse.GetValue(seed), parse.GetValue(clips), parse.GetValue(frames), w, h);
                 ModelEvaluator.Evaluate(table, row, session, clipStream, parse.GetValue(downsample),

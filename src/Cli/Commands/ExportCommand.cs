@@ -51,7 +51,7 @@ internal static class ExportCommand
             if (result.GetValue(fullPrecision) && (result.GetValue(family) != ModelFamily.Bivm || fromWeights))
                 result.AddError("--full-precision applies to --family bivm with --random-seed only (a checkpoint's model.json says it)");
         });
-        CommandRunner.SetAction(command, (parse, _) =>
+        CommandRunner.SetAction(command, (parse, cancel) =>
         {
             var weightsPath = parse.GetValue(weights);
             var outPath = parse.GetValue(output)!;
@@ -70,9 +70,11 @@ internal static class ExportCommand
                 TrainingSteps = parse.GetValue(trainingSteps) ?? found.Steps,
                 WeightsSource = weightsPath is null ? $"random initialisation, seed {parse.GetValue(randomSeed)} (untrained)" : Path.GetFullPath(weightsPath),
             };
+            cancel.ThrowIfCancellationRequested();
             var exported = MattingExporter.Export(network, options);
             if (!options.Lowered && !parse.GetValue(noFuse)) exported = exported.Fused();
             if (parse.GetValue(still)) exported = exported.ToStill();
+            cancel.ThrowIfCancellationRequested();   // the last point before the file is written
             long size = exported.Save(outPath);
             parse.InvocationConfiguration.Output.Write(Summary(network, exported, outPath, size, options));
             return ExitCodes.Ok;

@@ -19,6 +19,7 @@ internal static class MatteCommand
         var downsample = CliOptions.Downsample("Downsample ratio in (0, 1]. Default: min(512 / max(H, W), 1).");
         var maxFrames = new Option<int?>("--frames") { Description = "Matte only the first N frames (a preview; the audio is cut to match).", HelpName = "N" }.Require(n => n >= 1, "must be at least 1");
         var threads = CliOptions.Threads();
+        var noVerify = CliOptions.NoVerify();
         var noAudio = new Option<bool>("--no-audio") { Description = "Do not copy the input's audio into the composite and foreground videos." };
         var size = CliOptions.Size("Frame size of raw frames on standard input (INPUT -).", new FrameSize(0, 0));
         size.DefaultValueFactory = null;   // no default to show: required with INPUT -, refused otherwise
@@ -29,7 +30,7 @@ internal static class MatteCommand
 
         var command = new Command("matte", "Matte a video, an image, a folder of images, a camera or a raw stream: composite, alpha and foreground; a video's audio and exact frame rate are kept.");
         command.Arguments.Add(input);
-        foreach (var option in new Option[] { output, background, alpha, foreground, model, downsample, threads, maxFrames, noAudio, size, rate, pixelFormat }) command.Options.Add(option);
+        foreach (var option in new Option[] { output, background, alpha, foreground, model, downsample, threads, maxFrames, noAudio, size, rate, pixelFormat, noVerify }) command.Options.Add(option);
         command.Validators.Add(result =>
         {
             bool raw = result.GetValue(input) == "-";
@@ -46,7 +47,7 @@ internal static class MatteCommand
             var raw = inputPath == "-" ? new RawFormat(frameSize.Width, frameSize.Height, parse.GetValue(pixelFormat)!, frameRate ?? new Rational(25, 1)) : null;
             var request = new MatteRequest(inputPath, parse.GetValue(output), parse.GetValue(background)!,
                 parse.GetValue(alpha), parse.GetValue(foreground), parse.GetValue(model), parse.GetValue(downsample), parse.GetValue(threads), parse.GetValue(maxFrames),
-                parse.GetValue(noAudio), raw, frameRate);
+                parse.GetValue(noAudio), raw, frameRate, !parse.GetValue(noVerify));
             // Frames on standard output: everything we say goes to standard error.
             bool framesOnStdout = request.Out == "-";
             var report = framesOnStdout ? parse.InvocationConfiguration.Error : parse.InvocationConfiguration.Output;

@@ -27,7 +27,7 @@ internal static class ModelEvaluator
             var fgr = new float[clip.Frames * 3 * n];
             for (int t = 0; t < clip.Frames; t++)
             {
-                var frame = stream.Process(clip.Src.AsSpan(t * 3 * n, 3 * n), clip.Width, clip.Height);
+                var frame = stream.Process(clip.Src.AsSpan(t * 3 * n, 3 * n), clip.Width, clip.Height, cancel);
                 frame.Alpha.CopyTo(pha, t * n);
                 frame.Foreground.CopyTo(fgr, t * 3 * n);
             }

@@ -13,7 +13,8 @@ internal sealed record CompareRequest(
     string Background = "green",
     int Columns = 2,
     double Scale = 0.5,
-    int Threads = 0);
+    int Threads = 0,
+    bool VerifyChecksum = true);
 
 /// <summary>
 /// One picture that shows several models side by side: frame <c>Frame</c> of a video, then that frame
@@ -28,15 +29,18 @@ internal static class ComparisonFigure
             throw new UserInputException($"--out {request.Out}: the figure is one image (.png, .jpg)");
         using var background = Matting.Background.Parse(request.Background);
         using var sink = FrameSink.Create(request.Out, "--out", new OutputTiming(new Rational(1, 1)), SinkContent.Color, singleFrame: true);
+        using var source = FrameSource.Open(request.Input);
+        // Refused before any model is loaded or frame decoded: the frames before it would all be matted first.
+        if (source.DeclaredFrames is { } declared && request.Frame >= declared)
+            throw new UserInputException($"--frame {request.Frame}: {request.Input} has {declared} frame(s), numbered 0 to {declared - 1}");
 
         var matters = new List<VideoMatter>();
         var tiles = new List<(string Label, Mat Image)>();
         try
         {
             foreach (var model in request.Models)
-                matters.Add(new VideoMatter(new VideoMatterOptions { ModelPath = model, IntraOpThreads = request.Threads }));
+                matters.Add(new VideoMatter(new VideoMatterOptions { ModelPath = model, IntraOpThreads = request.Threads, VerifyChecksum = request.VerifyChecksum }));
             // One pass over the input: every model sees frames 0..Frame in order, so its recurrent state is warm.
-            using var source = FrameSource.Open(request.Input);
             int index = 0;
             using var frame = new Mat();
             while (source.Read(frame))
@@ -44,7 +48,7 @@ internal static class ComparisonFigure
                 cancel.ThrowIfCancellationRequested();
                 using var rgb = new Mat();
                 Cv2.CvtColor(frame, rgb, ColorConversionCodes.BGR2RGB);
-                var mattes = matters.Select(m => m.ProcessRgb24(rgb.AsSpan<byte>(), frame.Width, frame.Height)).ToList();
+                var mattes = matters.Select(m => m.ProcessRgb24(rgb.AsSpan<byte>(), frame.Width, frame.Height, cancel: cancel)).ToList();
                 if (index++ < request.Frame) continue;
 
                 tiles.Add(($"input, frame {request.Frame}", frame.Clone()));

@@ -94,7 +94,12 @@ internal abstract class FrameSink : IDisposable
                 throw new UserInputException($"{option} {path}: alpha must be stored losslessly: use .png");
             return new ImageSink(path, option) { Content = content };
         }
-        return new PngFolderSink(path, option) { Content = content };
+        // A folder only when the user said so: a path ending in a separator, or an existing folder. Anything else
+        // is a typo such as x.xyz, which would otherwise silently become a folder of PNGs.
+        if (OutputPath.NamesFolder(path)) return new PngFolderSink(path, option) { Content = content };
+        string image = singleFrame ? $"an image ({string.Join(", ", ImageExtensions)}), " : "";
+        throw new UserInputException($"{option} {path}: unknown kind of output ({(ext.Length == 0 ? "no extension" : ext)}): name a video ({string.Join(", ", VideoExtensions)}), "
+            + $"{image}or a folder of PNGs by ending the path with '{System.IO.Path.DirectorySeparatorChar}'");
     }
 }
 

@@ -18,7 +18,8 @@ internal sealed record MatteRequest(
     int? MaxFrames = null,
     bool NoAudio = false,
     RawFormat? Raw = null,
-    Rational? Rate = null);
+    Rational? Rate = null,
+    bool VerifyChecksum = true);
 
 /// <summary>What a run did: frames, wall seconds, the stages' busy seconds, and the outputs.</summary>
 internal sealed record MatteSummary(int Frames, double Seconds, string Model, IReadOnlyList<string> Outputs, StageSeconds Stages, IReadOnlyList<string> Notes)
@@ -40,7 +41,7 @@ internal static class MatteJob
         {
             SourceKind.Video or SourceKind.Stream => stem + "_composite.mp4",
             SourceKind.Image => stem + "_composite.png",
-            _ => stem + "_composite",
+            _ => stem + "_composite" + System.IO.Path.DirectorySeparatorChar,
         };
     }
 
@@ -54,6 +55,7 @@ internal static class MatteJob
             ModelPath = request.Model,
             DownsampleRatio = request.Downsample,
             IntraOpThreads = request.Threads,
+            VerifyChecksum = request.VerifyChecksum,
         });
 
         bool single = source.Kind == SourceKind.Image;
@@ -98,13 +100,21 @@ internal static class MatteJob
             foreach (var sink in sinks) sink.Commit();   // waits for the encoders to finish
             encodeTicks += Stopwatch.GetTimestamp() - c0;
             var stages = new StageSeconds(decodeSeconds, modelSeconds, Seconds(compositeTicks), Seconds(encodeTicks));
-            return new MatteSummary(frames, clock.Elapsed.TotalSeconds, matter.ModelName, sinks.Select(s => s.Path).ToList(), stages, notes);
+            return new MatteSummary(frames, clock.Elapsed.TotalSeconds, matter.ModelName + IntegrityNote(matter.Checksum), sinks.Select(s => s.Path).ToList(), stages, notes);
         }
         finally
         {
             foreach (var sink in sinks) sink.Dispose();
         }
     }
+
+    /// <summary>Said once, after the model's name in the summary, when the model could not be verified.</summary>
+    private static string IntegrityNote(ChecksumStatus status) => status switch
+    {
+        ChecksumStatus.Absent => " (the file carries no checksum, so it was not verified)",
+        ChecksumStatus.Mismatch => " (its checksum does not match: loaded because of --no-verify)",
+        _ => "",
+    };
 
     private static double Seconds(long ticks) => (double)ticks / Stopwatch.Frequency;
 

@@ -98,7 +98,7 @@ internal sealed class MattePipeline
                     int w = slot.Input.Width, h = slot.Input.Height;
                     slot.Alpha.EnsureSize(w, h);
                     slot.Foreground.EnsureSize(w, h);
-                    matter.ProcessInto(slot.Input.Data, w, h, slot.Alpha.Data, slot.Foreground.Data);
+                    matter.ProcessInto(slot.Input.Data, w, h, slot.Alpha.Data, slot.Foreground.Data, cancel);
                     modelTicks += Stopwatch.GetTimestamp() - t0;
                     toWrite.Add(slot, stop.Token);
                 }

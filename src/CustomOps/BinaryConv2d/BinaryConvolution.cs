@@ -89,7 +89,6 @@ public sealed unsafe class BinaryConvolution : IDisposable
             return;
         }
         using var packed = new PackedActivations(p);
-        int hOut = p.OutHeight;
         if (p.Taps == 1 && p.PadTop == 0 && p.PadLeft == 0 && p.PadBottom == 0 && p.PadRight == 0)
         {
             // 1×1 without padding: output row oy reads input row oy·sH and nothing else, so one work item packs its

@@ -32,19 +32,23 @@ public sealed class MattingSession : IDisposable
 
     /// <summary>A session over the model the options name (the file, or the default model).</summary>
     public MattingSession(VideoMatterOptions options)
-        : this(LoadModel(options), options.ModelPath ?? DefaultModel.Name, options.IntraOpThreads)
+        : this(LoadModel(options), options.ModelPath ?? DefaultModel.Name, options.IntraOpThreads, options.VerifyChecksum)
     {
     }
 
     /// <summary>A session over model bytes.</summary>
-    /// <param name="model">The ONNX model.</param>
-    /// <param name="modelName">Names the model in errors.</param>
-    /// <param name="intraOpThreads">ONNX Runtime intra-op threads; 0 lets ONNX Runtime choose.</param>
+    /// <param name="model">The ONNX file's bytes.</param>
+    /// <param name="modelName">How errors name the model (its path).</param>
+    /// <param name="intraOpThreads">ONNX Runtime intra-op threads; 0 for its default.</param>
+    /// <param name="verifyChecksum">Refuse a file whose checksum does not match its content (<see cref="VideoMatterOptions.VerifyChecksum"/>).</param>
     /// <param name="profilePrefix">When set, ONNX Runtime profiles every node of every run into a JSON file whose
     /// path starts with it (<c>bivm bench --models --profile</c>); <see cref="EndProfiling"/> closes it.</param>
-    public MattingSession(byte[] model, string modelName, int intraOpThreads, string? profilePrefix = null)
+    /// <exception cref="UserInputException">The bytes are not an ONNX model, fail their checksum, or are not a matting model.</exception>
+    public MattingSession(byte[] model, string modelName, int intraOpThreads, bool verifyChecksum = true, string? profilePrefix = null)
     {
         ModelName = modelName;
+        Checksum = ModelChecksum.Check(model);
+        if (verifyChecksum) RequireIntact(Checksum, modelName);
         _sessionOptions = CreateSessionOptions(intraOpThreads);
         if (profilePrefix is not null)
         {
@@ -60,7 +64,7 @@ public sealed class MattingSession : IDisposable
         catch (OnnxRuntimeException e)
         {
             _sessionOptions.Dispose();
-            throw new UserInputException($"{ModelName}: not a loadable ONNX model: {e.Message}", e);
+            throw new UserInputException($"{ModelName}: not a loadable ONNX model: {e.Message.ReplaceLineEndings(" ").Trim()}", e);
         }
         try
         {
@@ -77,6 +81,24 @@ public sealed class MattingSession : IDisposable
     /// <summary>Ends the profile begun by a <c>profilePrefix</c> session and returns its JSON file's path.</summary>
     public string EndProfiling() => Session.EndProfiling();
 
+    /// <summary>What the file's integrity checksum said when it was loaded: <see cref="ChecksumStatus.Absent"/> for files from other tools.</summary>
+    public ChecksumStatus Checksum { get; }
+
+    /// <summary>
+    /// Checked before ONNX Runtime sees the bytes: a damaged or edited file is refused with one line instead of
+    /// running with changed weights, and bytes that are not a protobuf message never reach the native parser.
+    /// </summary>
+    private static void RequireIntact(ChecksumStatus status, string modelName)
+    {
+        switch (status)
+        {
+            case ChecksumStatus.Malformed:
+                throw new UserInputException($"{modelName}: not a loadable ONNX model: its bytes do not parse as a protobuf message (truncated, or not a model file)");
+            case ChecksumStatus.Mismatch:
+                throw new UserInputException($"{modelName}: modified or damaged since it was exported: its content does not match its checksum ({ModelChecksum.Key}); load it anyway with --no-verify (VideoMatterOptions.VerifyChecksum = false)");
+        }
+    }
+
     /// <summary>The bytes of the model the options name (the file, or the default model).</summary>
     public static byte[] LoadModel(VideoMatterOptions options)
     {
@@ -87,7 +109,9 @@ public sealed class MattingSession : IDisposable
     /// <summary>Session options for matting models: full graph optimisation and the ai.bivm ops.</summary>
     public static SessionOptions CreateSessionOptions(int intraOpThreads)
     {
-        var so = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+        // ONNX Runtime's own log would print each load or run error a second time, in colour, before our one line:
+        // every error reaches the caller as an exception anyway.
+        var so = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL, LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL };
         if (intraOpThreads > 0) so.IntraOpNumThreads = intraOpThreads;
         BiVM.CustomOps.OnnxRuntime.BiVMOps.Register(so);
         return so;

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Numerics.Tensors;
 using BiVM.Contracts;
 using Microsoft.ML.OnnxRuntime;
@@ -38,6 +39,7 @@ public sealed class VideoMatter : IDisposable
     public VideoMatter(VideoMatterOptions? options = null)
         : this(new MattingSession(options ?? new VideoMatterOptions()), ownsSession: true, (options ?? new VideoMatterOptions()).DownsampleRatio)
     {
+        MaxFramePixels = (options ?? new VideoMatterOptions()).MaxFramePixels;
     }
 
     /// <summary>A stream over a session shared with other streams; the session stays the caller's to dispose.</summary>
@@ -56,11 +58,20 @@ public sealed class VideoMatter : IDisposable
         _binding = session.Session.CreateIoBinding();
     }
 
+    /// <summary>
+    /// The largest frame (width·height) this stream accepts; a larger one is refused before any memory is taken for
+    /// it (<see cref="VideoMatterOptions.DefaultMaxFramePixels"/> unless set).
+    /// </summary>
+    public long MaxFramePixels { get; init; } = VideoMatterOptions.DefaultMaxFramePixels;
+
     /// <summary>Frames processed since the state was last reset.</summary>
     public int FramesSinceReset { get; private set; }
 
     /// <summary>The model file, or <see cref="DefaultModel.Name"/>.</summary>
     public string ModelName => _session.ModelName;
+
+    /// <summary>What the model file's integrity checksum said when it was loaded (<see cref="MattingSession.Checksum"/>).</summary>
+    public ChecksumStatus Checksum => _session.Checksum;
 
     /// <summary>Forgets the recurrent state: the next frame starts a new stream.</summary>
     public void Reset()
@@ -71,12 +82,20 @@ public sealed class VideoMatter : IDisposable
     }
 
     /// <summary>Mattes a frame given as planar RGB floats in 0..1 (3·H·W values: R plane, G plane, B plane).</summary>
-    public MatteFrame Process(ReadOnlySpan<float> rgbPlanar, int width, int height)
+    /// <param name="rgbPlanar">The frame.</param>
+    /// <param name="width">Frame width in pixels.</param>
+    /// <param name="height">Frame height in pixels.</param>
+    /// <param name="cancel">Stops the frame: checked before it starts, and while ONNX Runtime runs it, the run is
+    /// told to terminate (<see cref="RunOptions.Terminate"/>), so a long frame stops at its next node instead of
+    /// finishing. Throws <see cref="OperationCanceledException"/>; the recurrent state stays the previous frame's (a
+    /// frame of a new size resets it first, as always).</param>
+    public MatteFrame Process(ReadOnlySpan<float> rgbPlanar, int width, int height, CancellationToken cancel = default)
     {
         CheckSize(width, height, rgbPlanar.Length, 3L * width * height, "planar RGB floats");
+        CheckFrame(width, height);
         var input = rgbPlanar[..(3 * width * height)].ToArray();
         var frame = new MatteFrame(width, height, new float[width * height], new float[3 * width * height]);
-        ProcessInto(input, width, height, frame.Alpha, frame.Foreground);
+        ProcessInto(input, width, height, frame.Alpha, frame.Foreground, cancel);
         return frame;
     }
 
@@ -90,17 +109,19 @@ public sealed class VideoMatter : IDisposable
     /// <param name="height">Frame height in pixels.</param>
     /// <param name="alpha">Receives H·W alpha values in 0..1, row-major.</param>
     /// <param name="foreground">Receives 3·H·W foreground values in 0..1, planar RGB.</param>
-    public void ProcessInto(Memory<float> rgbPlanar, int width, int height, Memory<float> alpha, Memory<float> foreground)
+    /// <param name="cancel">Stops the frame, as for <see cref="Process"/>.</param>
+    public void ProcessInto(Memory<float> rgbPlanar, int width, int height, Memory<float> alpha, Memory<float> foreground, CancellationToken cancel = default)
     {
         CheckSize(width, height, rgbPlanar.Length, 3L * width * height, "planar RGB floats");
         CheckSize(width, height, alpha.Length, (long)width * height, "alpha floats");
         CheckSize(width, height, foreground.Length, 3L * width * height, "foreground floats");
+        CheckFrame(width, height);
         int n = width * height;
         var pixels = rgbPlanar.Span[..(3 * n)];
         float min = TensorPrimitives.Min(pixels), max = TensorPrimitives.Max(pixels);
         if (!(min >= 0f && max <= 1f))   // also catches NaN
             throw new ArgumentOutOfRangeException(nameof(rgbPlanar), $"frame values must be in 0..1, found range [{min}, {max}]");
-        Run(rgbPlanar[..(3 * n)], alpha[..n], foreground[..(3 * n)], width, height);
+        Run(rgbPlanar[..(3 * n)], alpha[..n], foreground[..(3 * n)], width, height, cancel);
     }
 
     /// <summary>
@@ -113,18 +134,26 @@ public sealed class VideoMatter : IDisposable
         CheckSize(width, height, rgbPlanar.Length, 3L * width * height, "planar RGB floats");
         if (rgbPlanar.Length != 3L * width * height)
             throw new ArgumentException($"a {width}×{height} frame needs exactly {3L * width * height} planar RGB floats, got {rgbPlanar.Length}");
+        CheckFrame(width, height);
         int n = width * height;
         var frame = new MatteFrame(width, height, new float[n], new float[3 * n]);
-        Run(rgbPlanar, frame.Alpha, frame.Foreground, width, height);
+        Run(rgbPlanar, frame.Alpha, frame.Foreground, width, height, CancellationToken.None);
         return frame;
     }
 
     /// <summary>Mattes a frame given as interleaved 8-bit RGB (R, G, B per pixel), rows <paramref name="stride"/> bytes apart (0: 3·W).</summary>
-    public MatteFrame ProcessRgb24(ReadOnlySpan<byte> rgb, int width, int height, int stride = 0)
+    /// <param name="rgb">The frame.</param>
+    /// <param name="width">Frame width in pixels.</param>
+    /// <param name="height">Frame height in pixels.</param>
+    /// <param name="stride">Bytes from one row to the next; 0 for 3·width.</param>
+    /// <param name="cancel">Stops the frame, as for <see cref="Process"/>.</param>
+    public MatteFrame ProcessRgb24(ReadOnlySpan<byte> rgb, int width, int height, int stride = 0, CancellationToken cancel = default)
     {
         if (stride == 0) stride = 3 * width;
         if (stride < 3 * width) throw new ArgumentOutOfRangeException(nameof(stride), stride, $"stride must be at least 3·width = {3 * width}");
         CheckSize(width, height, rgb.Length, (long)stride * (height - 1) + 3L * width, "RGB24 bytes");
+        CheckFrame(width, height);
+        cancel.ThrowIfCancellationRequested();
         int n = width * height;
         var planar = new float[3 * n];
         const float scale = 1f / 255f;
@@ -140,7 +169,7 @@ public sealed class VideoMatter : IDisposable
             }
         }
         var frame = new MatteFrame(width, height, new float[n], new float[3 * n]);
-        Run(planar, frame.Alpha, frame.Foreground, width, height);
+        Run(planar, frame.Alpha, frame.Foreground, width, height, cancel);
         return frame;
     }
 
@@ -152,7 +181,30 @@ public sealed class VideoMatter : IDisposable
             throw new ArgumentException($"a {width}×{height} frame needs {expected} {what}, got {actual}");
     }
 
-    private void Run(Memory<float> planar, Memory<float> alpha, Memory<float> foreground, int width, int height)
+    /// <summary>
+    /// What the frame's size allows, checked before its pixels are converted or ONNX Runtime sees it: at most
+    /// <see cref="MaxFramePixels"/>, and a downsample ratio that leaves the network at least one cell of its coarsest
+    /// feature map (otherwise ONNX Runtime fails inside a Conv with "Invalid input shape: {0,0}").
+    /// </summary>
+    private void CheckFrame(int width, int height)
+    {
+        long pixels = (long)width * height;
+        if (pixels > MaxFramePixels)
+            throw new UserInputException(string.Create(CultureInfo.InvariantCulture,
+                $"the frame is {width}×{height}, {pixels / 1e6:F1} megapixels: more than the limit of {MaxFramePixels / 1e6:F1} (matting takes about {BytesPerPixel} bytes per pixel, {pixels * BytesPerPixel / 1e9:F1} GB for this frame): scale it down first, or raise VideoMatterOptions.MaxFramePixels"));
+        float ratio = _downsampleRatio ?? MattingContract.DefaultDownsampleRatio(width, height);
+        if (!MattingContract.IsLargeEnough(width, height, ratio))
+            throw new UserInputException(string.Create(CultureInfo.InvariantCulture,
+                $"downsample ratio {ratio:G6} is too small for a {width}×{height} frame: the network would see {MattingContract.NetworkSide(width, ratio)}×{MattingContract.NetworkSide(height, ratio)} pixels, less than one {MattingContract.CoarsestStride}-pixel cell of its coarsest feature map; the smallest ratio for this size is {MattingContract.SmallestDownsampleRatio(width, height):G4}"));
+    }
+
+    /// <summary>
+    /// Peak memory per frame pixel, measured with <c>bivm matte</c> on one image at the default ratio (README,
+    /// "Reliability": 1.02 GB for 3840×2160, 1.95 GB for 4096×4096, before the pipeline of #13), for the size-limit message.
+    /// </summary>
+    private const int BytesPerPixel = 120;
+
+    private void Run(Memory<float> planar, Memory<float> alpha, Memory<float> foreground, int width, int height, CancellationToken cancel)
     {
         if (Interlocked.Exchange(ref _busy, 1) == 1)
             throw new InvalidOperationException("VideoMatter is one stream: calls must not overlap (use one VideoMatter per stream)");
@@ -184,7 +236,7 @@ public sealed class VideoMatter : IDisposable
                 foreach (var state in MattingContract.StateOutputs) _binding.BindOutputToDevice(state, OrtMemoryInfo.DefaultInstance);
                 try
                 {
-                    _session.Session.RunWithBinding(_runOptions, _binding);
+                    RunCancellable(cancel);
                 }
                 catch (OnnxRuntimeException e) when (e.Message.Contains("Shape mismatch", StringComparison.OrdinalIgnoreCase))
                 {
@@ -213,6 +265,33 @@ public sealed class VideoMatter : IDisposable
 
     /// <summary>A copy of state k (r{k+1}o of the last frame); empty before the first frame. For tests.</summary>
     internal float[] DebugState(int k) => _previous is null ? [] : _previous[2 + k].GetTensorDataAsSpan<float>().ToArray();
+
+    /// <summary>
+    /// The one bridge from a <see cref="CancellationToken"/> to ONNX Runtime: while the run is in flight, cancelling
+    /// sets <see cref="RunOptions.Terminate"/>, which ONNX Runtime checks between nodes, so the run ends early with an
+    /// error that is reported as <see cref="OperationCanceledException"/>. The flag is cleared before each run (a
+    /// terminated run leaves it set) and the registration is disposed, waiting for a callback in progress, before
+    /// the next run can start.
+    /// </summary>
+    private void RunCancellable(CancellationToken cancel)
+    {
+        _runOptions.Terminate = false;
+        if (!cancel.CanBeCanceled)
+        {
+            _session.Session.RunWithBinding(_runOptions, _binding);
+            return;
+        }
+        using var bridge = cancel.Register(static options => ((RunOptions)options!).Terminate = true, _runOptions);
+        try
+        {
+            cancel.ThrowIfCancellationRequested();
+            _session.Session.RunWithBinding(_runOptions, _binding);
+        }
+        catch (OnnxRuntimeException e) when (cancel.IsCancellationRequested)
+        {
+            throw new OperationCanceledException("the frame was cancelled while ONNX Runtime ran it", e, cancel);
+        }
+    }
 
     /// <summary>Releases the stream's state and run options, and the session if this matter made it.</summary>
     public void Dispose()

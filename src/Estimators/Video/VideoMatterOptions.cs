@@ -1,3 +1,5 @@
+using BiVM.Contracts;
+
 namespace BiVM.Estimators.Video;
 
 /// <summary>How a <see cref="VideoMatter"/> (and the ML.NET transform) loads and runs a model.</summary>
@@ -12,11 +14,31 @@ public sealed record VideoMatterOptions
     /// <summary>ONNX Runtime intra-op threads; 0 lets ONNX Runtime use one per physical core.</summary>
     public int IntraOpThreads { get; init; }
 
+    /// <summary>
+    /// Refuse a model file whose integrity checksum (<see cref="ModelChecksum"/>, written by <c>bivm export</c>) does
+    /// not match its content: a file damaged or edited after export. Files without a checksum (other tools' exports)
+    /// load either way. False loads a mismatching file anyway (bivm's <c>--no-verify</c>).
+    /// </summary>
+    public bool VerifyChecksum { get; init; } = true;
+
+    /// <summary>The largest frame, in pixels (width·height), that a stream accepts: see <see cref="DefaultMaxFramePixels"/>.</summary>
+    public long MaxFramePixels { get; init; } = DefaultMaxFramePixels;
+
+    /// <summary>
+    /// 4096·4096 pixels (16.8 megapixels; 4K UHD is 8.3). Memory grows with the frame: full-resolution float copies
+    /// of the input and the outputs, and the Deep Guided Filter's maps, take about 120 bytes per pixel (measured:
+    /// 1.0 GB for 4K UHD, 1.9 GB at this limit, 5.0 GB for an 8000×6000 photo); a bigger frame is refused with a
+    /// message that says so instead of exhausting memory.
+    /// </summary>
+    public const long DefaultMaxFramePixels = 4096L * 4096;
+
     internal void Validate()
     {
         if (DownsampleRatio is { } r && !(r > 0f && r <= 1f))
             throw new ArgumentOutOfRangeException(nameof(DownsampleRatio), r, "downsample ratio must be in (0, 1]");
         if (IntraOpThreads < 0)
             throw new ArgumentOutOfRangeException(nameof(IntraOpThreads), IntraOpThreads, "thread count must be ≥ 0 (0 = ONNX Runtime's default)");
+        if (MaxFramePixels < 1)
+            throw new ArgumentOutOfRangeException(nameof(MaxFramePixels), MaxFramePixels, "the frame size limit must be at least 1 pixel");
     }
 }

@@ -18,12 +18,36 @@ public static class ModelCheckpoint
         File.WriteAllText(ConfigPath(weightsPath), network.Config.ToJson());
     }
 
+    /// <summary>
+    /// The network <paramref name="weightsPath"/>'s model.json describes, with those weights. A file that is not
+    /// such weights (another model's, truncated, not a checkpoint) fails with <see cref="UserInputException"/> naming
+    /// the file: TorchSharp's own message ("Mismatched state_dict sizes …") names neither file nor model.
+    /// </summary>
     public static MattingNetwork Load(string weightsPath)
     {
         var configPath = ConfigPath(weightsPath);
         if (!File.Exists(configPath)) throw new UserInputException($"model configuration {configPath} not found next to the weights");
-        var network = ModelFactory.Create(ModelConfig.FromJson(File.ReadAllText(configPath)));
-        network.load(weightsPath, strict: true);
+        ModelConfig config;
+        try
+        {
+            config = ModelConfig.FromJson(File.ReadAllText(configPath));
+        }
+        catch (Exception e) when (e is not UserInputException)
+        {
+            throw new UserInputException($"{configPath}: not a model configuration: {FirstLine(e.Message)}", e);
+        }
+        var network = ModelFactory.Create(config);
+        try
+        {
+            network.load(weightsPath, strict: true);
+        }
+        catch (Exception e) when (e is not UserInputException)
+        {
+            network.Dispose();
+            throw new UserInputException($"{weightsPath}: not weights of the {config.Family.ToCliName()} network {Path.GetFileName(configPath)} describes (a different model, or a damaged file): {FirstLine(e.Message)}", e);
+        }
         return network;
     }
+
+    private static string FirstLine(string message) => message.Split('\n', 2)[0].Trim();
 }
