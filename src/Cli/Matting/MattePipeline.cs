@@ -58,10 +58,14 @@ internal sealed class MattePipeline
         var toWrite = new BlockingCollection<FrameSlot>(Slots);
         var slots = Enumerable.Range(0, Slots).Select(_ => new FrameSlot()).ToArray();
         foreach (var slot in slots) free.Add(slot);
-        ExceptionDispatchInfo? failure = null;
+        ExceptionDispatchInfo? failure = null, userCancel = null;
         void Fail(Exception e)
         {
-            if (e is OperationCanceledException && stop.IsCancellationRequested) return;   // a consequence, not a cause
+            // The user's cancellation as the model thread saw it says where the work stopped (e.g. inside an ONNX
+            // Runtime run); it is what the caller rethrows. Other cancellations are consequences, not causes.
+            if (e is OperationCanceledException oce && oce.CancellationToken == cancel)
+                Interlocked.CompareExchange(ref userCancel, ExceptionDispatchInfo.Capture(e), null);
+            if (e is OperationCanceledException && stop.IsCancellationRequested) return;
             Interlocked.CompareExchange(ref failure, ExceptionDispatchInfo.Capture(e), null);
             stop.Cancel();
         }
@@ -128,6 +132,7 @@ internal sealed class MattePipeline
             foreach (var slot in slots) slot.Dispose();
         }
         // Ctrl-C first: it also reaches an ffmpeg child (same process group), whose broken pipe is then no error of its own.
+        if (cancel.IsCancellationRequested) userCancel?.Throw();
         cancel.ThrowIfCancellationRequested();
         failure?.Throw();
         return (written, Seconds(decodeTicks), Seconds(modelTicks));
