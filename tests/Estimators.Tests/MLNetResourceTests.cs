@@ -4,17 +4,14 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using Xunit.Abstractions;
 
+using static BiVM.Estimators.Tests.ResourceRows;
+
 namespace BiVM.Estimators.Tests;
 
-/// <summary>
-/// A long-running service makes cursors and prediction engines without end: the live ONNX Runtime sessions and the
-/// process's native memory (RSS) must stay flat. Runs the shipped BiVM model, whose session is big enough
-/// (tens of MB) that one leaked per pass would show.
-/// </summary>
-[Collection(nameof(SessionCountCollection))]
-public sealed class MLNetResourceTests(ITestOutputHelper output)
+/// <summary>The rows, sizes and memory probe the resource tests below share.</summary>
+public static class ResourceRows
 {
-    private const int W = 64, H = 36, Frames = 3, Passes = 50;
+    public const int W = 64, H = 36, Frames = 3, Passes = 50;
 
     public sealed class Frame
     {
@@ -26,11 +23,12 @@ public sealed class MLNetResourceTests(ITestOutputHelper output)
         [VectorType] public float[] Alpha { get; set; } = [];
     }
 
-    private static Frame[] Clip() => Enumerable.Range(0, Frames)
-        .Select(t => new Frame { Pixels = Enumerable.Range(0, 3 * W * H).Select(i => (byte)(i * 7 + t * 31)).ToArray() }).ToArray();
+    /// <summary>A short clip of synthetic RGB24 frames; <paramref name="a"/> and <paramref name="b"/> vary the pattern.</summary>
+    public static Frame[] Clip(int a, int b) => Enumerable.Range(0, Frames)
+        .Select(t => new Frame { Pixels = Enumerable.Range(0, 3 * W * H).Select(i => (byte)(i * a + t * b)).ToArray() }).ToArray();
 
     /// <summary>VmRSS of /proc/self/status, in MB, after a full collection (so what remains is really held).</summary>
-    private static double RssMB()
+    public static double RssMB()
     {
         GC.Collect();
         GC.WaitForPendingFinalizers();
@@ -38,6 +36,17 @@ public sealed class MLNetResourceTests(ITestOutputHelper output)
         string line = File.ReadLines("/proc/self/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
         return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024.0;
     }
+}
+
+/// <summary>
+/// A long-running service makes cursors and prediction engines without end: the live ONNX Runtime sessions and the
+/// process's native memory (RSS) must stay flat. Runs the shipped BiVM model, whose session is big enough
+/// (tens of MB) that one leaked per pass would show.
+/// </summary>
+[Collection(nameof(SessionCountCollection))]
+public sealed class MLNetResourceTests(ITestOutputHelper output)
+{
+    private static Frame[] Clip() => ResourceRows.Clip(7, 31);
 
     [Fact]
     public void Fifty_transform_passes_and_fifty_prediction_engines_keep_sessions_and_native_memory_flat()
@@ -156,29 +165,7 @@ public sealed class MLNetResourceTests(ITestOutputHelper output)
 [Collection(nameof(SessionCountCollection))]
 public sealed class LoadedPipelineResourceTests(ITestOutputHelper output)
 {
-    private const int W = 64, H = 36, Frames = 3, Passes = 50;
-
-    public sealed class Frame
-    {
-        [VectorType(3 * W * H)] public byte[] Pixels { get; set; } = [];
-    }
-
-    public sealed class Matte
-    {
-        [VectorType] public float[] Alpha { get; set; } = [];
-    }
-
-    private static Frame[] Clip() => Enumerable.Range(0, Frames)
-        .Select(t => new Frame { Pixels = Enumerable.Range(0, 3 * W * H).Select(i => (byte)(i * 5 + t * 17)).ToArray() }).ToArray();
-
-    private static double RssMB()
-    {
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        GC.Collect();
-        string line = File.ReadLines("/proc/self/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
-        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024.0;
-    }
+    private static Frame[] Clip() => ResourceRows.Clip(5, 17);
 
     private static float[][] Alphas(MLContext ml, ITransformer model, IDataView data) =>
         ml.Data.CreateEnumerable<Matte>(model.Transform(data), reuseRowObject: false).Select(m => m.Alpha).ToArray();
