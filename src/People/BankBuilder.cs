@@ -23,21 +23,16 @@ public static class BankBuilder
     public static string Stamp() =>
         $"bank v{Version}; sources {string.Join(",", MediaCatalog.People.Select(p => $"{p.Id}={p.Use}"))}; rejected {string.Join(",", PeopleReview.Rejected.Keys.Order(StringComparer.Ordinal))}";
 
-    public const string StampFile = "build.txt";
-
     /// <summary>True when the bank is missing or was built from other code, sources or review.</summary>
     public static bool IsStale(PeopleWorkspace workspace)
     {
-        string stamp = Path.Combine(workspace.Bank, StampFile);
-        return !File.Exists(Path.Combine(workspace.Bank, PeopleBank.ManifestName)) || !File.Exists(stamp) || File.ReadAllText(stamp) != Stamp();
+        return StampedFolder.IsStale(workspace.Bank, PeopleBank.ManifestName, Stamp());
     }
 
     /// <param name="teacher">Created on first use: a fully cached run never loads the 88 MB model.</param>
     public static IReadOnlyList<Entry> Build(PeopleWorkspace workspace, Func<IsNetTeacher> teacher, TextWriter log)
     {
-        string building = workspace.Bank + ".building";
-        if (Directory.Exists(building)) Directory.Delete(building, recursive: true);
-        Directory.CreateDirectory(building);
+        string building = StampedFolder.Begin(workspace.Bank);
         Directory.CreateDirectory(workspace.AlphaCache);
         if (Directory.Exists(workspace.Rejected)) Directory.Delete(workspace.Rejected, recursive: true);
         Directory.CreateDirectory(workspace.Rejected);
@@ -72,15 +67,13 @@ public static class BankBuilder
                 if (entries.All(e => e.CutOut.Id != id))
                     throw new InvalidDataException($"PeopleReview rejects {id}, which this run did not produce: the cut-outs changed, review the contact sheet again.");
             PeopleBank.WriteManifest(building, entries.Where(e => e.RejectedBecause is null).Select(e => e.CutOut));
-            File.WriteAllText(Path.Combine(building, StampFile), Stamp());
             ContactSheet.Write(workspace.ContactSheet, sheet);
         }
         finally
         {
             foreach (var s in sheet) s.Image.Dispose();
         }
-        if (Directory.Exists(workspace.Bank)) Directory.Delete(workspace.Bank, recursive: true);
-        Directory.Move(building, workspace.Bank);
+        StampedFolder.Commit(building, workspace.Bank, Stamp());
         return entries;
     }
 

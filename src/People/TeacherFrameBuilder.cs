@@ -50,8 +50,6 @@ public static class TeacherFrameBuilder
         ["darknet:kite.jpg"] = "ISNet keeps the surf and misses the two people",
     };
 
-    public const string StampFile = "build.txt";
-
     /// <summary>The photos used: training sources that need the teacher and are not <see cref="Excluded"/>.</summary>
     public static IReadOnlyList<PeopleSource> Photos =>
         MediaCatalog.People.Where(p => p.Use == PeopleUse.Training && !p.HasAlpha && !Excluded.ContainsKey(p.Id)).ToArray();
@@ -61,16 +59,13 @@ public static class TeacherFrameBuilder
 
     public static bool IsStale(PeopleWorkspace workspace)
     {
-        string stamp = Path.Combine(workspace.TeacherFrames, StampFile);
-        return !File.Exists(Path.Combine(workspace.TeacherFrames, TeacherFrames.ManifestName)) || !File.Exists(stamp) || File.ReadAllText(stamp) != Stamp();
+        return StampedFolder.IsStale(workspace.TeacherFrames, TeacherFrames.ManifestName, Stamp());
     }
 
     /// <param name="teacher">Created on first use: a fully cached run never loads the 88 MB model.</param>
     public static IReadOnlyList<TeacherSequence> Build(PeopleWorkspace workspace, Func<IsNetTeacher> teacher, TextWriter log)
     {
-        string building = workspace.TeacherFrames + ".building";
-        if (Directory.Exists(building)) Directory.Delete(building, recursive: true);
-        Directory.CreateDirectory(building);
+        string building = StampedFolder.Begin(workspace.TeacherFrames);
         Directory.CreateDirectory(workspace.AlphaCache);
         var sequences = new List<TeacherSequence>();
         var sheet = new List<(string Label, Mat Image, bool Rejected)>();
@@ -123,15 +118,13 @@ public static class TeacherFrameBuilder
                 for (int k = 0; k < sequence.Frames.Count; k += 5)
                     sheet.Add((Path.GetFileNameWithoutExtension(sequence.Frames[k]), Overlay(building, sequence.Frames[k], sequence.Alphas[k]), false));
             TeacherFrames.WriteManifest(building, sequences);
-            File.WriteAllText(Path.Combine(building, StampFile), Stamp());
             ContactSheet.Write(workspace.TeacherFramesSheet, sheet);
         }
         finally
         {
             foreach (var s in sheet) s.Image.Dispose();
         }
-        if (Directory.Exists(workspace.TeacherFrames)) Directory.Delete(workspace.TeacherFrames, recursive: true);
-        Directory.Move(building, workspace.TeacherFrames);
+        StampedFolder.Commit(building, workspace.TeacherFrames, Stamp());
         log.WriteLine($"people: teacher frames {workspace.TeacherFrames}: {sequences.Count} sequences, {sequences.Sum(s => s.Frames.Count)} frames; review {workspace.TeacherFramesSheet}");
         return sequences;
     }
