@@ -1,5 +1,6 @@
 using BiVM.Estimators.MLNet;
 using BiVM.Estimators.Video;
+using BiVM.Tests.Shared;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Xunit.Abstractions;
@@ -137,7 +138,8 @@ public sealed class MLNetResourceTests(ITestOutputHelper output)
     {
         var ml = new MLContext(seed: 1);
         var data = ml.Data.LoadFromEnumerable(Clip());
-        string zip = Path.Combine(Directory.CreateTempSubdirectory("bivm-loaded-").FullName, "matting.zip");
+        using var folder = new TempFolder("bivm-loaded-");
+        string zip = folder.File("matting.zip");
         using (var fitted = ml.Transforms.ApplyBiVM(new BiVMOptions { InputColumnName = "Pixels", Width = W, Height = H, IntraOpThreads = 1 }).Fit(data))
             ml.Model.Save(fitted, data.Schema, zip);
         int before = MattingSession.LiveCount;
@@ -153,7 +155,6 @@ public sealed class MLNetResourceTests(ITestOutputHelper output)
         }
         output.WriteLine($"loaded pipeline, RSS MB after passes 1, 10, 20: {rss[0]:F1} {rss[9]:F1} {rss[19]:F1}");
         Assert.InRange(rss[19] - rss[4], -1e9, 20);
-        Directory.Delete(Path.GetDirectoryName(zip)!, recursive: true);
     }
 }
 
@@ -178,64 +179,57 @@ public sealed class LoadedPipelineResourceTests(ITestOutputHelper output)
         var ml = new MLContext(seed: 1);
         var clip = Clip();
         var data = ml.Data.LoadFromEnumerable(clip);
-        var folder = Directory.CreateTempSubdirectory("bivm-loaded-").FullName;
-        try
+        using var folder = new TempFolder("bivm-loaded-");
+        string zip = folder.File("matting.zip");
+        float[][] expected;
+        using (var fitted = ml.Transforms.ApplyBiVM(Options("Pixels")).Fit(data))
         {
-            string zip = Path.Combine(folder, "matting.zip");
-            float[][] expected;
-            using (var fitted = ml.Transforms.ApplyBiVM(Options("Pixels")).Fit(data))
-            {
-                expected = Alphas(ml, fitted, data);
-                ml.Model.Save(fitted, data.Schema, zip);
-            }
-            int sessions = MattingSession.LiveCount, streams = FrameStream.LiveCount;
-
-            // A new context, as a service that loads the zip would have (ML.NET registers the assembly the saved form names).
-            var fresh = new MLContext(seed: 2);
-            var loaded = fresh.Model.LoadWithBiVM(zip, out var schema);
-            var bivm = Assert.IsType<BiVMTransformer>(loaded);
-            Assert.Equal("Pixels", bivm.Options.InputColumnName);
-            Assert.Equal("Pixels", schema[0].Name);
-
-            var passSessions = new List<int>();
-            var passStreams = new List<int>();
-            for (int pass = 0; pass < Passes; pass++)
-            {
-                var alphas = Alphas(fresh, loaded, data);   // reads to the end: ML.NET disposes the cursor
-                if (pass == 0)
-                    for (int t = 0; t < Frames; t++) Assert.Equal(expected[t], alphas[t]);   // bit for bit
-                passSessions.Add(MattingSession.LiveCount - sessions);
-                passStreams.Add(FrameStream.LiveCount - streams);
-            }
-            double rssAfterPasses = RssMB();
-
-            var engineSessions = new List<int>();
-            var engineStreams = new List<int>();
-            var engineRss = new List<double>();
-            for (int e = 0; e < Passes; e++)
-            {
-                // ML.NET's default: the engine owns the transformer and disposes it with itself.
-                using (var engine = fresh.Model.CreatePredictionEngine<Frame, Matte>(loaded))
-                    foreach (var frame in clip) Assert.Equal(W * H, engine.Predict(frame).Alpha.Length);
-                engineSessions.Add(MattingSession.LiveCount - sessions);
-                engineStreams.Add(FrameStream.LiveCount - streams);
-                if (e % 10 == 9) engineRss.Add(RssMB());
-            }
-            output.WriteLine($"loaded BiVMTransformer: live sessions after each pass: {string.Join(" ", passSessions)}");
-            output.WriteLine($"live streams after each pass: {string.Join(" ", passStreams)}");
-            output.WriteLine($"live sessions after each engine: {string.Join(" ", engineSessions)}");
-            output.WriteLine($"live streams after each engine: {string.Join(" ", engineStreams)}");
-            output.WriteLine($"RSS MB after 50 passes {rssAfterPasses:F1}; after engines 10..50: {string.Join(" ", engineRss.Select(r => r.ToString("F1")))}");
-            Assert.All(passSessions, n => Assert.Equal(1, n));   // one session, shared by every pass
-            Assert.All(passStreams, n => Assert.Equal(0, n));    // each pass's stream released when its cursor was
-            Assert.All(engineSessions, n => Assert.Equal(0, n)); // gone with the engine that owned the transformer
-            Assert.All(engineStreams, n => Assert.Equal(0, n));
-            Assert.InRange(engineRss[^1] - engineRss[0], -1e9, 20);
+            expected = Alphas(ml, fitted, data);
+            ml.Model.Save(fitted, data.Schema, zip);
         }
-        finally
+        int sessions = MattingSession.LiveCount, streams = FrameStream.LiveCount;
+
+        // A new context, as a service that loads the zip would have (ML.NET registers the assembly the saved form names).
+        var fresh = new MLContext(seed: 2);
+        var loaded = fresh.Model.LoadWithBiVM(zip, out var schema);
+        var bivm = Assert.IsType<BiVMTransformer>(loaded);
+        Assert.Equal("Pixels", bivm.Options.InputColumnName);
+        Assert.Equal("Pixels", schema[0].Name);
+
+        var passSessions = new List<int>();
+        var passStreams = new List<int>();
+        for (int pass = 0; pass < Passes; pass++)
         {
-            Directory.Delete(folder, recursive: true);
+            var alphas = Alphas(fresh, loaded, data);   // reads to the end: ML.NET disposes the cursor
+            if (pass == 0)
+                for (int t = 0; t < Frames; t++) Assert.Equal(expected[t], alphas[t]);   // bit for bit
+            passSessions.Add(MattingSession.LiveCount - sessions);
+            passStreams.Add(FrameStream.LiveCount - streams);
         }
+        double rssAfterPasses = RssMB();
+
+        var engineSessions = new List<int>();
+        var engineStreams = new List<int>();
+        var engineRss = new List<double>();
+        for (int e = 0; e < Passes; e++)
+        {
+            // ML.NET's default: the engine owns the transformer and disposes it with itself.
+            using (var engine = fresh.Model.CreatePredictionEngine<Frame, Matte>(loaded))
+                foreach (var frame in clip) Assert.Equal(W * H, engine.Predict(frame).Alpha.Length);
+            engineSessions.Add(MattingSession.LiveCount - sessions);
+            engineStreams.Add(FrameStream.LiveCount - streams);
+            if (e % 10 == 9) engineRss.Add(RssMB());
+        }
+        output.WriteLine($"loaded BiVMTransformer: live sessions after each pass: {string.Join(" ", passSessions)}");
+        output.WriteLine($"live streams after each pass: {string.Join(" ", passStreams)}");
+        output.WriteLine($"live sessions after each engine: {string.Join(" ", engineSessions)}");
+        output.WriteLine($"live streams after each engine: {string.Join(" ", engineStreams)}");
+        output.WriteLine($"RSS MB after 50 passes {rssAfterPasses:F1}; after engines 10..50: {string.Join(" ", engineRss.Select(r => r.ToString("F1")))}");
+        Assert.All(passSessions, n => Assert.Equal(1, n));   // one session, shared by every pass
+        Assert.All(passStreams, n => Assert.Equal(0, n));    // each pass's stream released when its cursor was
+        Assert.All(engineSessions, n => Assert.Equal(0, n)); // gone with the engine that owned the transformer
+        Assert.All(engineStreams, n => Assert.Equal(0, n));
+        Assert.InRange(engineRss[^1] - engineRss[0], -1e9, 20);
     }
 
     [Fact]
@@ -244,52 +238,45 @@ public sealed class LoadedPipelineResourceTests(ITestOutputHelper output)
         var ml = new MLContext(seed: 1);
         var clip = Clip();
         var data = ml.Data.LoadFromEnumerable(clip);
-        var folder = Directory.CreateTempSubdirectory("bivm-loaded-").FullName;
-        try
+        using var folder = new TempFolder("bivm-loaded-");
+        string zip = folder.File("matting.zip");
+        float[][] expected;
+        // A training-only part too: the rebuilt chain must keep each part's scope.
+        using (var fitted = ml.Transforms.CopyColumns("Frame", "Pixels")
+            .Append(ml.Transforms.CopyColumns("TrainingOnly", "Pixels"), TransformerScope.Training)
+            .Append(ml.Transforms.ApplyBiVM(Options("Frame"))).Fit(data))
         {
-            string zip = Path.Combine(folder, "matting.zip");
-            float[][] expected;
-            // A training-only part too: the rebuilt chain must keep each part's scope.
-            using (var fitted = ml.Transforms.CopyColumns("Frame", "Pixels")
-                .Append(ml.Transforms.CopyColumns("TrainingOnly", "Pixels"), TransformerScope.Training)
-                .Append(ml.Transforms.ApplyBiVM(Options("Frame"))).Fit(data))
-            {
-                expected = Alphas(ml, fitted, data);
-                ml.Model.Save(fitted, data.Schema, zip);
-            }
-            int sessions = MattingSession.LiveCount, streams = FrameStream.LiveCount;
-            var fresh = new MLContext(seed: 2);
-            var loaded = fresh.Model.LoadWithBiVM(zip, out _);
-            var chain = Assert.IsType<TransformerChain<ITransformer>>(loaded);
-            Assert.Single(chain.OfType<BiVMTransformer>());
-            Assert.Equal(3, chain.GetModelFor(TransformerScope.Training).Count());
-            Assert.Equal(2, chain.GetModelFor(TransformerScope.Scoring).Count());
-            Assert.Null(loaded.Transform(data).Schema.GetColumnOrNull("TrainingOnly"));   // Transform scores
-
-            var alphas = Alphas(fresh, loaded, data);
-            for (int t = 0; t < Frames; t++) Assert.Equal(expected[t], alphas[t]);
-            Assert.Equal(0, FrameStream.LiveCount - streams);
-            Assert.Equal(1, MattingSession.LiveCount - sessions);
-
-            // Engines that do not own the chain keep their streams until the chain goes; disposing it releases all.
-            var engines = Enumerable.Range(0, 5).Select(_ => fresh.Model.CreatePredictionEngine<Frame, Matte>(loaded, new PredictionEngineOptions { OwnsTransformer = false })).ToList();
-            foreach (var engine in engines) engine.Predict(clip[0]);
-            Assert.Equal(5, FrameStream.LiveCount - streams);
-            ((IDisposable)loaded).Dispose();
-            Assert.Equal(0, FrameStream.LiveCount - streams);
-            Assert.Equal(0, MattingSession.LiveCount - sessions);
-
-            // Saving the loaded chain again writes the same saved form: a plain Model.Load of it gives the same alphas.
-            string again = Path.Combine(folder, "again.zip");
-            fresh.Model.Save(loaded, data.Schema, again);
-            var reloaded = new MLContext(seed: 3).Model.Load(again, out _);
-            var realphas = Alphas(fresh, reloaded, data);
-            for (int t = 0; t < Frames; t++) Assert.Equal(expected[t], realphas[t]);
+            expected = Alphas(ml, fitted, data);
+            ml.Model.Save(fitted, data.Schema, zip);
         }
-        finally
-        {
-            Directory.Delete(folder, recursive: true);
-        }
+        int sessions = MattingSession.LiveCount, streams = FrameStream.LiveCount;
+        var fresh = new MLContext(seed: 2);
+        var loaded = fresh.Model.LoadWithBiVM(zip, out _);
+        var chain = Assert.IsType<TransformerChain<ITransformer>>(loaded);
+        Assert.Single(chain.OfType<BiVMTransformer>());
+        Assert.Equal(3, chain.GetModelFor(TransformerScope.Training).Count());
+        Assert.Equal(2, chain.GetModelFor(TransformerScope.Scoring).Count());
+        Assert.Null(loaded.Transform(data).Schema.GetColumnOrNull("TrainingOnly"));   // Transform scores
+
+        var alphas = Alphas(fresh, loaded, data);
+        for (int t = 0; t < Frames; t++) Assert.Equal(expected[t], alphas[t]);
+        Assert.Equal(0, FrameStream.LiveCount - streams);
+        Assert.Equal(1, MattingSession.LiveCount - sessions);
+
+        // Engines that do not own the chain keep their streams until the chain goes; disposing it releases all.
+        var engines = Enumerable.Range(0, 5).Select(_ => fresh.Model.CreatePredictionEngine<Frame, Matte>(loaded, new PredictionEngineOptions { OwnsTransformer = false })).ToList();
+        foreach (var engine in engines) engine.Predict(clip[0]);
+        Assert.Equal(5, FrameStream.LiveCount - streams);
+        ((IDisposable)loaded).Dispose();
+        Assert.Equal(0, FrameStream.LiveCount - streams);
+        Assert.Equal(0, MattingSession.LiveCount - sessions);
+
+        // Saving the loaded chain again writes the same saved form: a plain Model.Load of it gives the same alphas.
+        string again = folder.File("again.zip");
+        fresh.Model.Save(loaded, data.Schema, again);
+        var reloaded = new MLContext(seed: 3).Model.Load(again, out _);
+        var realphas = Alphas(fresh, reloaded, data);
+        for (int t = 0; t < Frames; t++) Assert.Equal(expected[t], realphas[t]);
     }
 }
 
