@@ -35,6 +35,8 @@ public sealed class SignalTests : IDisposable
     private static (Process Process, StringBuilder Stdout, StringBuilder Stderr) Start(params string[] args)
     {
         var start = new ProcessStartInfo("python3") { RedirectStandardOutput = true, RedirectStandardError = true };
+        // No debugger pipes or diagnostic socket: a child these tests SIGKILL cannot remove them from the temp folder.
+        start.Environment["DOTNET_EnableDiagnostics"] = "0";
         foreach (var arg in new[] { "-c", Launcher, "dotnet", typeof(BivmCommandLine).Assembly.Location }.Concat(args))
             start.ArgumentList.Add(arg);
         var stdout = new StringBuilder();
