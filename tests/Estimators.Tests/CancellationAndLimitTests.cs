@@ -23,8 +23,15 @@ public sealed class CancellationAndLimitTests
         // Cancelled before or while ONNX Runtime runs the frame (1920×1080 at ratio 1: about 1 CPU second with the
         // fused shipped BiVM on Zen 3, so a cancel at 100 ms lands inside it; a 1280×720 frame could finish first on
         // an idle host): either way no frame is returned and the recurrent state is the previous frame's.
-        using (var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(100)))
+        // The cancel comes from a thread of its own, not CancellationTokenSource's timer, whose callback waits for a
+        // thread-pool thread that test classes running in parallel can keep busy past the whole frame.
+        using (var cancel = new CancellationTokenSource())
+        {
+            var canceller = new Thread(() => { Thread.Sleep(100); cancel.Cancel(); });
+            canceller.Start();
             Assert.ThrowsAny<OperationCanceledException>(() => matter.Process(frame, W, H, cancel.Token));
+            canceller.Join();
+        }
         using (var cancelled = new CancellationTokenSource())
         {
             cancelled.Cancel();
