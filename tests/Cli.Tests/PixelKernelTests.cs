@@ -1,6 +1,7 @@
 using System.Numerics.Tensors;
 using BiVM.Cli.Matting;
 using OpenCvSharp;
+using FrameSource = BiVM.Cli.Matting.FrameSource;
 
 namespace BiVM.Cli.Tests;
 
@@ -165,4 +166,63 @@ public sealed class CoreScheduleTests
     [Fact]
     public void This_hosts_physical_cores_are_between_one_and_its_cpus() =>
         Assert.InRange(CoreSchedule.PhysicalCores(), 1, Environment.ProcessorCount);
+
+    [Theory]
+    [InlineData(1, 2, 1)]
+    [InlineData(8, 16, 8)]
+    [InlineData(2, 2, 1)]    // --threads filling every CPU: the decoder and encoder still get one thread
+    [InlineData(6, 2, 1)]
+    public void The_decoder_and_encoder_get_the_cpus_the_model_leaves(int modelThreads, int logical, int expected) =>
+        Assert.Equal(expected, CoreSchedule.SideThreads(modelThreads, logical));
+
+    [Fact]
+    public void The_encoder_is_given_its_thread_count_and_otherwise_left_to_its_default()
+    {
+        string dir = Directory.CreateTempSubdirectory("bivm-threads-").FullName;
+        try
+        {
+            string path = Path.Combine(dir, "out.mp4");
+            using var one = new FfmpegVideoSink(path, "--out", new OutputTiming(new Rational(25, 1), EncoderThreads: 1), SinkContent.Color);
+            using var auto = new FfmpegVideoSink(path, "--out", new OutputTiming(new Rational(25, 1)), SinkContent.Color);
+            var args = one.Arguments(64, 48);
+            int at = args.ToList().IndexOf("-threads");
+            Assert.True(at > args.ToList().IndexOf("pipe:0"), "-threads must be an output (encoder) option, after the input");
+            Assert.Equal("1", args[at + 1]);
+            Assert.DoesNotContain("-threads", auto.Arguments(64, 48));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void A_video_decoded_with_one_thread_gives_the_same_frames_as_with_opencvs_default()
+    {
+        string dir = Directory.CreateTempSubdirectory("bivm-decode-").FullName;
+        try
+        {
+            // H.264 with B-frames: the codec whose frame-threaded decoder reorders most.
+            string path = Path.Combine(dir, "in.mp4");
+            var (code, _, err) = Ffmpeg.Run("ffmpeg", ["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=25:duration=1.2", "-c:v", "libx264", "-bf", "3", "-pix_fmt", "yuv420p", path]);
+            Assert.True(code == 0, err);
+            using var single = FrameSource.Open(path, decoderThreads: 1);
+            using var standard = FrameSource.Open(path);
+            Assert.Equal(1, Assert.IsType<VideoSource>(single).DecoderThreads);   // FFmpeg took the parameter: no silent fallback
+            using Mat a = new(), b = new();
+            int frames = 0;
+            while (single.Read(a))
+            {
+                Assert.True(standard.Read(b), $"the default decoder ended before frame {frames}");
+                Assert.Equal(b.AsSpan<byte>().ToArray(), a.AsSpan<byte>().ToArray());
+                frames++;
+            }
+            Assert.False(standard.Read(b));
+            Assert.Equal(30, frames);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }

@@ -48,9 +48,9 @@ internal static class MatteJob
     /// <param name="progress">Called after each frame with frames done, frames expected (when known) and seconds so far.</param>
     public static MatteSummary Run(MatteRequest request, Action<int, int?, double>? progress = null, CancellationToken cancel = default)
     {
-        using var source = FrameSource.Open(request.Input, request.Raw, request.Rate);
+        int threads = CoreSchedule.ModelThreads(request.Threads), sideThreads = CoreSchedule.SideThreads(threads);
+        using var source = FrameSource.Open(request.Input, request.Raw, request.Rate, sideThreads);
         using var background = Matting.Background.Parse(request.Background);
-        int threads = CoreSchedule.ModelThreads(request.Threads);
         using var matter = new VideoMatter(new VideoMatterOptions
         {
             ModelPath = request.Model,
@@ -66,7 +66,8 @@ internal static class MatteJob
             AudioFrom: request.NoAudio || probe is null ? null : source.Path,
             Audio: probe?.Audio,
             VideoOffset: probe?.VideoOffset ?? 0,
-            MaxSeconds: request.MaxFrames is { } n ? source.Rate.Seconds(n) : null);
+            MaxSeconds: request.MaxFrames is { } n ? source.Rate.Seconds(n) : null,
+            EncoderThreads: sideThreads);
         string rawFormat = request.Raw?.PixelFormat ?? RawFormat.Bgr24;
         var sinks = new List<FrameSink>();
         try
