@@ -53,8 +53,8 @@ internal static class MatteCommand
             var report = framesOnStdout ? parse.InvocationConfiguration.Error : parse.InvocationConfiguration.Output;
             var summary = RunWithProgress(request, interactive: !framesOnStdout && AnsiConsole.Profile.Capabilities.Interactive, parse.InvocationConfiguration.Error, cancel);
             foreach (var note in summary.Notes) parse.InvocationConfiguration.Error.WriteLine($"bivm matte: {note}");
-            report.WriteLine(FormattableString.Invariant($"matted {summary.Frames} frame(s) in {summary.Seconds:F1} s ({summary.Fps:F1} fps) with {summary.Model}, {CoreSchedule.Describe(summary.ModelThreads)}"));
-            report.WriteLine($"time: {summary.Stages.Describe(summary.Frames)}");
+            report.WriteLine(FormattableString.Invariant($"matted {summary.Frames} frame(s) in {summary.Seconds:F1} s ({summary.Fps:F1} fps) with {summary.Model}"));
+            report.WriteLine($"time: {summary.Stages.Describe(summary.Frames)}; {CoreSchedule.Describe(summary.ModelThreads)}");
             foreach (var path in summary.Outputs) report.WriteLine(path == "-" ? "wrote standard output" : $"wrote {path}");
             return ExitCodes.Ok;
         });
