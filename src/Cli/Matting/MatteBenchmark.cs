@@ -22,9 +22,10 @@ internal sealed record MatteBenchRound(int Frames, IReadOnlyDictionary<int, doub
 /// <c>bivm bench --matte FILE</c>: the whole-file speed of <c>bivm matte</c> (decode, model, composite, encode to
 /// .mp4 with the audio) against the model alone on the same frames (decoded and converted beforehand, fed to
 /// <see cref="VideoMatter.ProcessInto"/> in a loop). The two are measured alternately, round after round, so a
-/// shared, noisy host slows both alike and their ratio stays meaningful. The model alone runs at one thread per
-/// physical core (ONNX Runtime's default) and at the whole-file run's count (<see cref="CoreSchedule"/>), and the
-/// faster counts: the pipeline's choice of threads must not handicap the measure it is compared with.
+/// shared, noisy host slows both alike and their ratio stays meaningful. The model alone runs at one thread, at one
+/// thread per physical core (ONNX Runtime's default) and at the whole-file run's count (<see cref="CoreSchedule"/>),
+/// and the fastest counts: the pipeline's choice of threads must not handicap the measure it is compared with (on a
+/// loaded host one thread was the fastest).
 /// </summary>
 internal static class MatteBenchmark
 {
@@ -38,7 +39,7 @@ internal static class MatteBenchmark
             log.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"bench --matte {input}: {inputs.Count} frames of {w}x{h}, network at {Math.Round(w * ratio)}x{Math.Round(h * ratio)} (downsample {ratio:0.###}), {Environment.ProcessorCount} CPUs ({CoreSchedule.PhysicalCores()} physical cores), pixel kernels {(PixelKernels.Vectorized ? "avx2" : "reference")}"));
             int pipelineThreads = CoreSchedule.ModelThreads(threads);
-            int[] candidates = [.. new[] { CoreSchedule.PhysicalCores(), pipelineThreads }.Distinct().Order()];
+            int[] candidates = [.. new[] { 1, CoreSchedule.PhysicalCores(), pipelineThreads }.Distinct().Order()];
             var results = new List<MatteBenchRound>();
             using var temp = new TempOutput();
             for (int round = 1; round <= rounds; round++)
