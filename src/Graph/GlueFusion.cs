@@ -17,8 +17,8 @@ namespace BiVM.Graph;
 /// <remarks>
 /// A chain is fused only where every intermediate tensor has exactly one consumer and is not a graph output (a test
 /// that exposes an intermediate keeps it), and the parameters are initializers. The Mul is folded only when its
-/// output feeds nothing else. Only the main graph is rewritten; If branches are left as they are. Applying the
-/// pass to a fused model changes nothing.
+/// output feeds nothing else. ShortcutRPReLU chains are fused in the main graph only; the DGF's If is rewritten by
+/// <see cref="GuidedUpsampleFusion"/>, which Apply and Unfuse also run. Applying the pass to a fused model changes nothing.
 /// </remarks>
 public static class GlueFusion
 {
@@ -34,6 +34,7 @@ public static class GlueFusion
         ArgumentNullException.ThrowIfNull(model);
         var fused = WithoutChecksum(model);
         var graph = fused.Graph;
+        int guided = GuidedUpsampleFusion.Apply(fused);
         var initializers = graph.Initializer.ToDictionary(t => t.Name);
         var outputs = graph.Output.Select(o => o.Name).ToHashSet();
         var producers = new Dictionary<string, NodeProto>();
@@ -137,7 +138,7 @@ public static class GlueFusion
             else if (!removed.Contains(node)) rewritten.Add(node);
         }
         int handOffs = AddPackedHandOffs(rewritten, initializers);
-        if (replacements.Count == 0 && handOffs == 0) return (fused, 0, 0);
+        if (replacements.Count == 0 && handOffs == 0 && guided == 0) return (fused, 0, 0);
         graph.Node.Clear();
         graph.Node.AddRange(rewritten);
         if (!fused.OpsetImport.Any(o => o.Domain == BinaryConvSchema.Domain))
@@ -147,6 +148,7 @@ public static class GlueFusion
         int total = graph.Node.Count(n => n.OpType == BinaryConvSchema.ShortcutRPReLU && n.Domain == BinaryConvSchema.Domain);
         int packedTotal = graph.Node.Count(n => IsBinaryConv(n) && n.Input.Count > BinaryConvSchema.InputXPacked);
         fused.MetadataProps.Add(new StringStringEntryProto { Key = MetadataKey, Value = $"{total} {BinaryConvSchema.ShortcutRPReLU} (shortcut add + RPReLU chains, bit-identical), {packedTotal} of them hand packed input to their binary conv" });
+        if (GuidedUpsampleFusion.Count(fused) is > 0 and var tails) fused.MetadataProps[^1].Value += $", {tails} {BinaryConvSchema.GuidedUpsample} (the DGF's full-resolution tail, within 1e-5)";
         return (fused, replacements.Count, handOffs);
     }
 
@@ -193,6 +195,7 @@ public static class GlueFusion
     {
         ArgumentNullException.ThrowIfNull(model);
         var unfused = WithoutChecksum(model);
+        GuidedUpsampleFusion.Unfuse(unfused);
         var graph = unfused.Graph;
         var initializers = graph.Initializer.ToDictionary(t => t.Name);
         var rewritten = new List<NodeProto>();
