@@ -219,7 +219,10 @@ public static class GuidedUpsampleFusion
         return true;
     }
 
-    /// <summary>Replaces the chain's nodes by one GuidedUpsample where its first node stood, then drops what only they read.</summary>
+    /// <summary>
+    /// Replaces the chain's nodes by one GuidedUpsample where its last node stood (A and b are computed after the
+    /// exporter's first chain node, the guide's ReduceMean, but before the last), then drops what only they read.
+    /// </summary>
     private static void Replace(GraphProto branch, Chain chain)
     {
         var node = new NodeProto { OpType = BinaryConvSchema.GuidedUpsample, Domain = BinaryConvSchema.Domain, Name = chain.Name + ".guided_upsample" };
@@ -233,7 +236,8 @@ public static class GuidedUpsampleFusion
         outputs[BinaryConvSchema.GuidedPha] = chain.Pha;
         node.Output.AddRange(outputs);
         var removed = new HashSet<NodeProto>(chain.Nodes, ReferenceEqualityComparer.Instance);
-        int at = branch.Node.Select((n, i) => (n, i)).First(p => removed.Contains(p.n)).i;
+        int at = branch.Node.Select((n, i) => (n, i)).Last(p => removed.Contains(p.n)).i;
+        at -= branch.Node.Take(at).Count(removed.Contains);
         foreach (var n in chain.Nodes) branch.Node.Remove(n);
         branch.Node.Insert(at, node);
         // The sizes' Shape, Slice and Concat nodes fed only the Resizes.

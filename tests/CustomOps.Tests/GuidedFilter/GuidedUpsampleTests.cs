@@ -25,6 +25,7 @@ public sealed unsafe class GuidedUpsampleTests(ITestOutputHelper log)
         { 13, 19, 37, 53 },  // r = 0.37: scale 2.846…, 2.789…
         { 1, 1, 5, 11 },     // one working pixel: every output samples it with weights 0.5 + 0.5
         { 7, 5, 7, 17 },     // one axis unscaled
+        { 32, 33, 130, 133 }, // r = 0.25 with more rows than one task takes: the rows are split over both threads
     };
 
     private static float[] Random(Random r, int n, float low, float high)
