@@ -27,6 +27,7 @@ public sealed class ExportFuseTests : IDisposable
         (code, var stdout, err) = CliRunner.Run("export", "--fuse", plain, "--out", fused);
         Assert.True(code == 0, err);
         Assert.Contains("40 chains fused into ShortcutRPReLU", stdout);
+        Assert.Contains("1 GuidedUpsample (DGF tail)", stdout);
         Assert.Equal(40, Glue(fused));
         (code, _, err) = CliRunner.Run("export", "--family", "bivm", "--random-seed", "3", "--out", direct);
         Assert.True(code == 0, err);

@@ -94,7 +94,7 @@ internal static class ExportCommand
         var (fused, count, handOffs) = BiVM.Graph.GlueFusion.Apply(model);
         long size = new ExportedModel(fused, [], []).Save(outPath);
         return string.Create(CultureInfo.InvariantCulture,
-            $"wrote {Path.GetFullPath(outPath)}: {count} chains fused into {BinaryConvSchema.ShortcutRPReLU}, {handOffs} packed hand-offs to binary convs added, nodes {before} -> {fused.Graph.Node.Count}, file size {size} bytes{Environment.NewLine}");
+            $"wrote {Path.GetFullPath(outPath)}: {count} chains fused into {BinaryConvSchema.ShortcutRPReLU}, {handOffs} packed hand-offs to binary convs added, {BiVM.Graph.GuidedUpsampleFusion.Count(fused)} {BinaryConvSchema.GuidedUpsample} (DGF tail), nodes {before} -> {fused.Graph.Node.Count}, file size {size} bytes{Environment.NewLine}");
     }
 
     private static MattingNetwork Load(ModelFamily family, string? weightsPath, long? seed, bool fullPrecision)
