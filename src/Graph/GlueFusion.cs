@@ -138,7 +138,8 @@ public static class GlueFusion
             else if (!removed.Contains(node)) rewritten.Add(node);
         }
         int handOffs = AddPackedHandOffs(rewritten, initializers);
-        if (replacements.Count == 0 && handOffs == 0 && guided == 0) return (fused, 0, 0);
+        var (inBranches, branchHandOffs) = InBranches(graph, branch => Apply(branch));
+        if (replacements.Count == 0 && handOffs == 0 && guided == 0 && inBranches == 0 && branchHandOffs == 0) return (fused, 0, 0);
         graph.Node.Clear();
         graph.Node.AddRange(rewritten);
         if (!fused.OpsetImport.Any(o => o.Domain == BinaryConvSchema.Domain))
@@ -149,7 +150,30 @@ public static class GlueFusion
         int packedTotal = graph.Node.Count(n => IsBinaryConv(n) && n.Input.Count > BinaryConvSchema.InputXPacked);
         fused.MetadataProps.Add(new StringStringEntryProto { Key = MetadataKey, Value = $"{total} {BinaryConvSchema.ShortcutRPReLU} (shortcut add + RPReLU chains, bit-identical), {packedTotal} of them hand packed input to their binary conv" });
         if (GuidedUpsampleFusion.Count(fused) is > 0 and var tails) fused.MetadataProps[^1].Value += $", {tails} {BinaryConvSchema.GuidedUpsample} (the DGF's full-resolution tail, within 1e-5)";
-        return (fused, replacements.Count, handOffs);
+        return (fused, replacements.Count + inBranches, handOffs + branchHandOffs);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="pass"/> on each If branch of <paramref name="main"/> (the DGF's RPReLU chains live in one),
+    /// as a model whose graph is the branch's nodes and outputs plus the main graph's initializers (which a branch
+    /// reads from the outer scope); the branch takes the rewritten nodes. Returns the pass's counts, summed.
+    /// </summary>
+    private static (int Fused, int HandOffs) InBranches(GraphProto main, Func<ModelProto, (ModelProto Model, int Fused, int HandOffs)> pass)
+    {
+        int fused = 0, handOffs = 0;
+        foreach (var branch in main.Node.Where(n => n.OpType == "If").SelectMany(n => n.Attribute).Select(a => a.G).OfType<GraphProto>())
+        {
+            var view = new ModelProto { Graph = new GraphProto { Name = branch.Name } };
+            view.Graph.Node.AddRange(branch.Node);
+            view.Graph.Output.AddRange(branch.Output);
+            view.Graph.Initializer.AddRange(main.Initializer);
+            var (done, n, h) = pass(view);
+            if (n == 0 && h == 0) continue;
+            branch.Node.Clear();
+            branch.Node.AddRange(done.Graph.Node);
+            (fused, handOffs) = (fused + n, handOffs + h);
+        }
+        return (fused, handOffs);
     }
 
     /// <summary>
@@ -197,6 +221,7 @@ public static class GlueFusion
         var unfused = WithoutChecksum(model);
         GuidedUpsampleFusion.Unfuse(unfused);
         var graph = unfused.Graph;
+        InBranches(graph, branch => (Unfuse(branch), 1, 0));
         var initializers = graph.Initializer.ToDictionary(t => t.Name);
         var rewritten = new List<NodeProto>();
         foreach (var node in graph.Node)
