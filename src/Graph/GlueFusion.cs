@@ -12,7 +12,8 @@ namespace BiVM.Graph;
 /// (EBB's scaled shortcut add followed by RPReLU, or RPReLU alone; b₁, k, b₂ per-channel initializers, γ a one-value
 /// initializer; the Mul may also sit before a <c>Tile</c> of the shortcut, whose input it then becomes) becomes one <c>ai.bivm:ShortcutRPReLU(x, s | m, γ, b₁, k, b₂)</c> node with y's name, so nothing
 /// downstream changes. The fused op performs the same float32 operations in the same order, so the rewritten model
-/// gives bit-identical values (docs/export.md, "Fusion").
+/// gives bit-identical values (docs/export.md, "Fusion"). The chains are fused in the main graph and in If branches
+/// (the DGF's), and <see cref="GuidedUpsampleFusion"/> fuses the DGF's full-resolution tail (within 1e-5).
 /// </summary>
 /// <remarks>
 /// A chain is fused only where every intermediate tensor has exactly one consumer and is not a graph output (a test
