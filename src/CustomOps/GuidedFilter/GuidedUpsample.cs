@@ -12,7 +12,7 @@ namespace BiVM.CustomOps.GuidedFilter;
 /// </summary>
 internal sealed class BilinearAxis
 {
-    /// <summary>The lower input index of each output index, and its weight.</summary>
+    /// <summary>The lower input index of each output index.</summary>
     public readonly int[] Low;
 
     /// <summary>The upper input index (Low + 1, or Low on the last input index).</summary>
@@ -21,7 +21,10 @@ internal sealed class BilinearAxis
     /// <summary>Weight of the sample at Low (ORT's d2 = |x − High|) and at High (ORT's d1 = |x − Low|).</summary>
     public readonly float[] LowWeight, HighWeight;
 
+    /// <summary>Length of the axis in the input (the working size).</summary>
     public int InputLength { get; }
+
+    /// <summary>Length of the axis in the output (the frame).</summary>
     public int OutputLength => Low.Length;
 
     private BilinearAxis(int input, int output)
