@@ -71,6 +71,17 @@ public static class BinaryConvSchema
     public const int ActivationInputCount = ActivationTauNext + 1;
 
     /// <summary>
+    /// The decoder's upsampling glue fused (docs/model-contract.md, "Upsample2xConcat"): Y = Concat(axis 1) of the first
+    /// <see cref="UpsampledInputs"/> inputs each resized ×2 (ONNX Resize, linear, pytorch_half_pixel, scales [1, 1, 2, 2])
+    /// and cropped to the top-left H × W of the remaining inputs, then the remaining inputs as they are. Its inputs are
+    /// variadic (float32 [N, C_i, h, w] upsampled, then float32 [N, C_j, H, W] copied; at least one of each).
+    /// </summary>
+    public const string Upsample2xConcat = "Upsample2xConcat";
+
+    /// <summary>Upsample2xConcat's int attribute: how many leading inputs are upsampled (default 1).</summary>
+    public const string UpsampledInputs = "upsampled";
+
+    /// <summary>
     /// The Deep Guided Filter's full-resolution tail (docs/model-contract.md, "GuidedUpsample"): A and B resized
     /// bilinearly to Src's H×W (ONNX Resize, linear, pytorch_half_pixel), out = A·[Src, mean_c(Src)] + B, then
     /// Fgr = clip(out[0..2] + Src, 0, 1) and Pha = clip(out[3], 0, 1).

@@ -12,8 +12,9 @@ namespace BiVM.Graph;
 /// (EBB's scaled shortcut add followed by RPReLU, or RPReLU alone; b₁, k, b₂ per-channel initializers, γ a one-value
 /// initializer; the Mul may also sit before a <c>Tile</c> of the shortcut, whose input it then becomes) becomes one <c>ai.bivm:ShortcutRPReLU(x, s | m, γ, b₁, k, b₂)</c> node with y's name, so nothing
 /// downstream changes. The fused op performs the same float32 operations in the same order, so the rewritten model
-/// gives bit-identical values (docs/export.md, "Fusion"). The chains are fused in the main graph and in If branches
-/// (the DGF's), and <see cref="GuidedUpsampleFusion"/> fuses the DGF's full-resolution tail (within 1e-5).
+/// gives bit-identical values (docs/export.md, "Fusion"). The decoder's Resize + crop + Concat is fused by
+/// <see cref="UpsampleConcatFusion"/>, which Apply runs after the chains. The chains are fused in the main graph and
+/// in If branches (the DGF's), and <see cref="GuidedUpsampleFusion"/> fuses the DGF's full-resolution tail (within 1e-5).
 /// </summary>
 /// <remarks>
 /// A chain is fused only where every intermediate tensor has exactly one consumer and is not a graph output (a test
@@ -139,8 +140,9 @@ public static class GlueFusion
             else if (!removed.Contains(node)) rewritten.Add(node);
         }
         int handOffs = AddPackedHandOffs(rewritten, initializers);
+        int upsamples = UpsampleConcatFusion.Apply(fused, rewritten);
         var (inBranches, branchHandOffs) = InBranches(graph, branch => Apply(branch));
-        if (replacements.Count == 0 && handOffs == 0 && guided == 0 && inBranches == 0 && branchHandOffs == 0) return (fused, 0, 0);
+        if (replacements.Count == 0 && handOffs == 0 && upsamples == 0 && guided == 0 && inBranches == 0 && branchHandOffs == 0) return (fused, 0, 0);
         graph.Node.Clear();
         graph.Node.AddRange(rewritten);
         if (!fused.OpsetImport.Any(o => o.Domain == BinaryConvSchema.Domain))
@@ -149,7 +151,9 @@ public static class GlueFusion
         if (previous is not null) fused.MetadataProps.Remove(previous);
         int total = graph.Node.Count(n => n.OpType == BinaryConvSchema.ShortcutRPReLU && n.Domain == BinaryConvSchema.Domain);
         int packedTotal = graph.Node.Count(n => IsBinaryConv(n) && n.Input.Count > BinaryConvSchema.InputXPacked);
-        fused.MetadataProps.Add(new StringStringEntryProto { Key = MetadataKey, Value = $"{total} {BinaryConvSchema.ShortcutRPReLU} (shortcut add + RPReLU chains, bit-identical), {packedTotal} of them hand packed input to their binary conv" });
+        int upsampleTotal = graph.Node.Count(n => n.OpType == BinaryConvSchema.Upsample2xConcat && n.Domain == BinaryConvSchema.Domain);
+        fused.MetadataProps.Add(new StringStringEntryProto { Key = MetadataKey, Value = $"{total} {BinaryConvSchema.ShortcutRPReLU} (shortcut add + RPReLU chains, bit-identical), {packedTotal} of them hand packed input to their binary conv"
+            + $"; {upsampleTotal} {BinaryConvSchema.Upsample2xConcat} (Resize ×2 + crop + Concat, bit-identical)" });
         if (GuidedUpsampleFusion.Count(fused) is > 0 and var tails) fused.MetadataProps[^1].Value += $", {tails} {BinaryConvSchema.GuidedUpsample} (the DGF's full-resolution tail, within 1e-5)";
         return (fused, replacements.Count + inBranches, handOffs + branchHandOffs);
     }
@@ -212,7 +216,8 @@ public static class GlueFusion
         n.Domain == BinaryConvSchema.Domain && n.OpType is BinaryConvSchema.BinaryConv2d or BinaryConvSchema.SparseBinaryConv2d;
 
     /// <summary>
-    /// The inverse: every ShortcutRPReLU written back as the standard ops it stands for (Mul, Add, Add, PRelu, Add).
+    /// The inverse: every ShortcutRPReLU written back as the standard ops it stands for (Mul, Add, Add, PRelu, Add), every
+    /// Upsample2xConcat as Resize, Slice and Concat (<see cref="UpsampleConcatFusion.Unfuse"/>).
     /// The oracle for a fused file whose unfused original is gone (the shipped models): both must give the same bits.
     /// </summary>
     /// <exception cref="ArgumentException">A ShortcutRPReLU's parameters are not initializers shaped to broadcast over NCHW.</exception>
@@ -232,6 +237,11 @@ public static class GlueFusion
                 // The packed hand-off goes: the conv packs X itself again (trailing empty inputs dropped as written).
                 while (node.Input.Count > BinaryConvSchema.InputTau + 1 && (node.Input.Count > BinaryConvSchema.InputXPacked || node.Input[^1].Length == 0))
                     node.Input.RemoveAt(node.Input.Count - 1);
+            }
+            if (node.OpType == BinaryConvSchema.Upsample2xConcat && node.Domain == BinaryConvSchema.Domain)
+            {
+                UpsampleConcatFusion.Unfuse(graph, node, rewritten);
+                continue;
             }
             if (node.OpType != BinaryConvSchema.ShortcutRPReLU || node.Domain != BinaryConvSchema.Domain)
             {

@@ -20,6 +20,7 @@ public sealed class GlueFusionTests(ITestOutputHelper log)
 {
     [Theory]
     [InlineData("bivm", BatchNormMode.Frame, 64, 96, 1.0)]
+    [InlineData("bivm", BatchNormMode.Frame, 288, 512, 1.0)]
     [InlineData("bivm", BatchNormMode.Batch, 65, 97, 0.5)]
     [InlineData("rvm-react", BatchNormMode.Frame, 64, 64, 1.0)]
     public void Fused_file_is_bit_identical_to_unfused_and_lowered(string family, BatchNormMode normalization, int height, int width, double ratio)
@@ -32,6 +33,10 @@ public sealed class GlueFusionTests(ITestOutputHelper log)
         Assert.True(chains > 0, "nothing was fused");
         Assert.Equal(0, exported.NodeCounts().GetValueOrDefault($"{BinaryConvSchema.Domain}.{BinaryConvSchema.ShortcutRPReLU}"));
         Assert.True(fused.NodeCounts().GetValueOrDefault("PRelu") < exported.NodeCounts()["PRelu"], "PRelu nodes left unfused");
+        // Every decoder block's Resize ×2 + crop + Concat (decode3..decode0) is one Upsample2xConcat; Unfuse restores them.
+        Assert.Equal(4, fused.NodeCounts().GetValueOrDefault($"{BinaryConvSchema.Domain}.{BinaryConvSchema.Upsample2xConcat}"));
+        var restored = GlueFusion.Unfuse(fused.Model);
+        Assert.DoesNotContain(restored.Graph.Node, n => n.Domain == BinaryConvSchema.Domain && n.OpType != BinaryConvSchema.BinaryConv2d && n.OpType != BinaryConvSchema.SparseBinaryConv2d);
         // Some glue hands its packed bits to the next binary conv; fusing the fused file again finds nothing.
         Assert.Contains(fused.Model.Graph.Node, n => n.OpType == BinaryConvSchema.BinaryConv2d && n.Input.Count > BinaryConvSchema.InputXPacked);
         var again = GlueFusion.Apply(fused.Model);
@@ -42,6 +47,7 @@ public sealed class GlueFusionTests(ITestOutputHelper log)
         float tail = ratio == 1.0 ? 0f : 1e-5f;
         int frames = CompareBitwise(exported.ToBytes(), fused.ToBytes(), height, width, ratio, 3, "unfused vs fused", tailTolerance: tail);
         CompareBitwise(lowered.ToBytes(), fused.ToBytes(), height, width, ratio, 3, "lowered vs fused", tailTolerance: tail);
+        CompareBitwise(restored.ToByteArray(), fused.ToBytes(), height, width, ratio, 3, "Unfuse(fused) vs fused", tailTolerance: tail);
         Assert.Equal(3, frames);
     }
 
@@ -58,7 +64,28 @@ public sealed class GlueFusionTests(ITestOutputHelper log)
     }
 
     [Fact]
-    public void Shipped_bivm_is_fused_and_matches_its_unfused_form_bit_for_bit()
+    public void Fp32_rvm_stays_standard_onnx()
+    {
+        // The FP32 RVM is the reference users compare against: it has the same decoder glue, but no ai.bivm op.
+        // (What bivm export --family rvm writes: the default export is Fused(), which used to throw here.)
+        using var network = TestNetworks.Create(ModelFamily.Rvm);
+        var exported = MattingExporter.Export(network);
+        var (model, chains, handOffs) = GlueFusion.Apply(exported.Model);
+        Assert.Equal((0, 0), (chains, handOffs));
+        var fused = exported.Fused();
+        foreach (var graph in new[] { model.Graph, fused.Model.Graph })
+        {
+            Assert.DoesNotContain(graph.Node, n => n.Domain == BinaryConvSchema.Domain);
+            Assert.Contains(graph.Node, n => n.OpType == "Resize");
+        }
+        Assert.Equal(exported.Model.Graph.Node.Count, fused.Model.Graph.Node.Count);
+    }
+
+    [Theory]
+    [InlineData(144, 256, 1.0, 4)]
+    [InlineData(288, 512, 1.0, 3)]
+    [InlineData(145, 259, 0.5, 3)]
+    public void Shipped_bivm_is_fused_and_matches_its_unfused_form_bit_for_bit(int height, int width, double ratio, int frames)
     {
         var path = Path.Combine(RepositoryRoot(), "models", "bivm.onnx");
         var shipped = ModelProto.Parser.ParseFrom(File.ReadAllBytes(path));
@@ -70,13 +97,16 @@ public sealed class GlueFusionTests(ITestOutputHelper log)
         Assert.True(handOffs > 0, "models/bivm.onnx hands no packed input to a binary conv");
         var again = GlueFusion.Apply(shipped);
         Assert.Equal((0, 0), (again.Fused, again.PackedHandOffs));
+        int upsamples = shipped.Graph.Node.Count(n => n.OpType == BinaryConvSchema.Upsample2xConcat);
+        Assert.True(upsamples == 4, $"models/bivm.onnx has {upsamples} {BinaryConvSchema.Upsample2xConcat} nodes, expected one per decoder block (bivm export --fuse)");
         var unfused = GlueFusion.Unfuse(shipped);
-        Assert.DoesNotContain(AllNodes(unfused.Graph), n => n.OpType == BinaryConvSchema.ShortcutRPReLU || n.Input.Count > BinaryConvSchema.InputXPacked);
+        Assert.DoesNotContain(AllNodes(unfused.Graph), n => n.OpType is BinaryConvSchema.ShortcutRPReLU or BinaryConvSchema.Upsample2xConcat || n.Input.Count > BinaryConvSchema.InputXPacked);
         var refused = GlueFusion.Apply(unfused);
         Assert.Equal((chains, handOffs), (refused.Fused, refused.PackedHandOffs));
+        Assert.Equal(upsamples, refused.Model.Graph.Node.Count(n => n.OpType == BinaryConvSchema.Upsample2xConcat));
         log.WriteLine($"models/bivm.onnx: {handOffs} packed hand-offs");
         log.WriteLine($"models/bivm.onnx: {chains} ShortcutRPReLU nodes");
-        CompareBitwise(unfused.ToByteArray(), shipped.ToByteArray(), 144, 256, 1.0, 4, "shipped: unfused vs fused");
+        CompareBitwise(unfused.ToByteArray(), shipped.ToByteArray(), height, width, ratio, frames, $"shipped {width}x{height} r = {ratio}: unfused vs fused");
     }
 
     [Theory]

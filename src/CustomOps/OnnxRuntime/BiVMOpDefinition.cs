@@ -35,8 +35,14 @@ internal sealed unsafe class BiVMOpDefinition
     /// <summary>The Deep Guided Filter's fused tail (<see cref="BinaryConvSchema.GuidedUpsample"/>).</summary>
     public bool IsGuidedUpsample => Name == BinaryConvSchema.GuidedUpsample;
 
+    /// <summary>The fused upsampling glue (<see cref="BinaryConvSchema.Upsample2xConcat"/>): one variadic input.</summary>
+    public bool IsUpsampleConcat => Name == BinaryConvSchema.Upsample2xConcat;
+
     public int InputCount => IsGuidedUpsample ? BinaryConvSchema.GuidedInputCount
-        : IsActivation ? BinaryConvSchema.ActivationInputCount : BinaryConvSchema.DeclaredInputCount;
+        : IsUpsampleConcat ? 1 : IsActivation ? BinaryConvSchema.ActivationInputCount : BinaryConvSchema.DeclaredInputCount;
+
+    /// <summary>Whether input <paramref name="index"/> is variadic (the last declared input takes any number of tensors).</summary>
+    public bool IsVariadicInput(int index) => IsUpsampleConcat;
 
     /// <summary>Whether input <paramref name="index"/> may be absent (the empty name, or left off at the end).</summary>
     public bool IsOptionalInput(int index) => !IsGuidedUpsample && IsActivation
@@ -57,6 +63,8 @@ internal sealed unsafe class BiVMOpDefinition
     /// <summary>Creates this op's kernel for one node.</summary>
     public IBiVMKernel CreateKernel(nint info, out string nodeName) => IsGuidedUpsample
         ? GuidedUpsampleOrtKernel.Create(this, info, out nodeName)
+        : IsUpsampleConcat
+        ? Upsample2xConcatOrtKernel.Create(this, info, out nodeName)
         : IsActivation
         ? ShortcutRPReLUOrtKernel.Create(this, info, out nodeName)
         : BinaryConvOrtKernel.Create(this, info, out nodeName);
@@ -81,6 +89,9 @@ internal sealed unsafe class BiVMOpDefinition
 
     /// <summary>The <see cref="BinaryConvSchema.GuidedUpsample"/> op.</summary>
     public static BiVMOpDefinition CreateGuidedUpsample() => Create(BinaryConvSchema.GuidedUpsample, sparse: false, forceKernel: null);
+
+    /// <summary>The <see cref="BinaryConvSchema.Upsample2xConcat"/> op.</summary>
+    public static BiVMOpDefinition CreateUpsampleConcat() => Create(BinaryConvSchema.Upsample2xConcat, sparse: false, forceKernel: null);
 
     private static BiVMOpDefinition Create(string name, bool sparse, string? forceKernel)
     {
