@@ -36,7 +36,8 @@ public static class GlueFusion
         ArgumentNullException.ThrowIfNull(model);
         var fused = WithoutChecksum(model);
         var graph = fused.Graph;
-        int guided = GuidedUpsampleFusion.Apply(fused);
+        // Like the upsampling glue: a model without ai.bivm ops (the FP32 RVM, the users' reference) stays standard ONNX.
+        int guided = graph.Node.Any(n => n.Domain == BinaryConvSchema.Domain) ? GuidedUpsampleFusion.Apply(fused) : 0;
         var initializers = graph.Initializer.ToDictionary(t => t.Name);
         var outputs = graph.Output.Select(o => o.Name).ToHashSet();
         var producers = new Dictionary<string, NodeProto>();
