@@ -21,7 +21,7 @@ public sealed class ExportedModel(ModelProto model, IReadOnlyList<BinaryNodeInfo
 
     /// <summary>
     /// The glue between binary layers fused (<see cref="BiVM.Graph.GlueFusion"/>): bit-identical results, fewer
-    /// nodes. What <c>bivm export</c> writes unless told <c>--no-fuse</c>.
+    /// nodes; and the DGF's full-resolution tail as one GuidedUpsample (within 1e-5). What <c>bivm export</c> writes unless told <c>--no-fuse</c>.
     /// </summary>
     public ExportedModel Fused()
     {

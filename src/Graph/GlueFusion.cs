@@ -13,13 +13,14 @@ namespace BiVM.Graph;
 /// initializer; the Mul may also sit before a <c>Tile</c> of the shortcut, whose input it then becomes) becomes one <c>ai.bivm:ShortcutRPReLU(x, s | m, γ, b₁, k, b₂)</c> node with y's name, so nothing
 /// downstream changes. The fused op performs the same float32 operations in the same order, so the rewritten model
 /// gives bit-identical values (docs/export.md, "Fusion"). The decoder's Resize + crop + Concat is fused by
-/// <see cref="UpsampleConcatFusion"/>, which Apply runs after the chains.
+/// <see cref="UpsampleConcatFusion"/>, which Apply runs after the chains. The chains are fused in the main graph and
+/// in If branches (the DGF's), and <see cref="GuidedUpsampleFusion"/> fuses the DGF's full-resolution tail (within 1e-5).
 /// </summary>
 /// <remarks>
 /// A chain is fused only where every intermediate tensor has exactly one consumer and is not a graph output (a test
 /// that exposes an intermediate keeps it), and the parameters are initializers. The Mul is folded only when its
-/// output feeds nothing else. Only the main graph is rewritten; If branches are left as they are. Applying the
-/// pass to a fused model changes nothing.
+/// output feeds nothing else. ShortcutRPReLU chains are fused in the main graph only; the DGF's If is rewritten by
+/// <see cref="GuidedUpsampleFusion"/>, which Apply and Unfuse also run. Applying the pass to a fused model changes nothing.
 /// </remarks>
 public static class GlueFusion
 {
@@ -35,6 +36,8 @@ public static class GlueFusion
         ArgumentNullException.ThrowIfNull(model);
         var fused = WithoutChecksum(model);
         var graph = fused.Graph;
+        // Like the upsampling glue: a model without ai.bivm ops (the FP32 RVM, the users' reference) stays standard ONNX.
+        int guided = graph.Node.Any(n => n.Domain == BinaryConvSchema.Domain) ? GuidedUpsampleFusion.Apply(fused) : 0;
         var initializers = graph.Initializer.ToDictionary(t => t.Name);
         var outputs = graph.Output.Select(o => o.Name).ToHashSet();
         var producers = new Dictionary<string, NodeProto>();
@@ -139,7 +142,8 @@ public static class GlueFusion
         }
         int handOffs = AddPackedHandOffs(rewritten, initializers);
         int upsamples = UpsampleConcatFusion.Apply(fused, rewritten);
-        if (replacements.Count == 0 && handOffs == 0 && upsamples == 0) return (fused, 0, 0);
+        var (inBranches, branchHandOffs) = InBranches(graph, branch => Apply(branch));
+        if (replacements.Count == 0 && handOffs == 0 && upsamples == 0 && guided == 0 && inBranches == 0 && branchHandOffs == 0) return (fused, 0, 0);
         graph.Node.Clear();
         graph.Node.AddRange(rewritten);
         if (!fused.OpsetImport.Any(o => o.Domain == BinaryConvSchema.Domain))
@@ -151,7 +155,31 @@ public static class GlueFusion
         int upsampleTotal = graph.Node.Count(n => n.OpType == BinaryConvSchema.Upsample2xConcat && n.Domain == BinaryConvSchema.Domain);
         fused.MetadataProps.Add(new StringStringEntryProto { Key = MetadataKey, Value = $"{total} {BinaryConvSchema.ShortcutRPReLU} (shortcut add + RPReLU chains, bit-identical), {packedTotal} of them hand packed input to their binary conv"
             + $"; {upsampleTotal} {BinaryConvSchema.Upsample2xConcat} (Resize ×2 + crop + Concat, bit-identical)" });
-        return (fused, replacements.Count, handOffs);
+        if (GuidedUpsampleFusion.Count(fused) is > 0 and var tails) fused.MetadataProps[^1].Value += $", {tails} {BinaryConvSchema.GuidedUpsample} (the DGF's full-resolution tail, within 1e-5)";
+        return (fused, replacements.Count + inBranches, handOffs + branchHandOffs);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="pass"/> on each If branch of <paramref name="main"/> (the DGF's RPReLU chains live in one),
+    /// as a model whose graph is the branch's nodes and outputs plus the main graph's initializers (which a branch
+    /// reads from the outer scope); the branch takes the rewritten nodes. Returns the pass's counts, summed.
+    /// </summary>
+    private static (int Fused, int HandOffs) InBranches(GraphProto main, Func<ModelProto, (ModelProto Model, int Fused, int HandOffs)> pass)
+    {
+        int fused = 0, handOffs = 0;
+        foreach (var branch in main.Node.Where(n => n.OpType == "If").SelectMany(n => n.Attribute).Select(a => a.G).OfType<GraphProto>())
+        {
+            var view = new ModelProto { Graph = new GraphProto { Name = branch.Name } };
+            view.Graph.Node.AddRange(branch.Node);
+            view.Graph.Output.AddRange(branch.Output);
+            view.Graph.Initializer.AddRange(main.Initializer);
+            var (done, n, h) = pass(view);
+            if (n == 0 && h == 0) continue;
+            branch.Node.Clear();
+            branch.Node.AddRange(done.Graph.Node);
+            (fused, handOffs) = (fused + n, handOffs + h);
+        }
+        return (fused, handOffs);
     }
 
     /// <summary>
@@ -198,7 +226,9 @@ public static class GlueFusion
     {
         ArgumentNullException.ThrowIfNull(model);
         var unfused = WithoutChecksum(model);
+        GuidedUpsampleFusion.Unfuse(unfused);
         var graph = unfused.Graph;
+        InBranches(graph, branch => (Unfuse(branch), 1, 0));
         var initializers = graph.Initializer.ToDictionary(t => t.Name);
         var rewritten = new List<NodeProto>();
         foreach (var node in graph.Node)

@@ -32,21 +32,26 @@ internal sealed unsafe class BiVMOpDefinition
     /// <summary>The fused glue op (<see cref="BinaryConvSchema.ShortcutRPReLU"/>) rather than a binary conv.</summary>
     public bool IsActivation => Name == BinaryConvSchema.ShortcutRPReLU;
 
+    /// <summary>The Deep Guided Filter's fused tail (<see cref="BinaryConvSchema.GuidedUpsample"/>).</summary>
+    public bool IsGuidedUpsample => Name == BinaryConvSchema.GuidedUpsample;
+
     /// <summary>The fused upsampling glue (<see cref="BinaryConvSchema.Upsample2xConcat"/>): one variadic input.</summary>
     public bool IsUpsampleConcat => Name == BinaryConvSchema.Upsample2xConcat;
 
-    public int InputCount => IsUpsampleConcat ? 1 : IsActivation ? BinaryConvSchema.ActivationInputCount : BinaryConvSchema.DeclaredInputCount;
+    public int InputCount => IsGuidedUpsample ? BinaryConvSchema.GuidedInputCount
+        : IsUpsampleConcat ? 1 : IsActivation ? BinaryConvSchema.ActivationInputCount : BinaryConvSchema.DeclaredInputCount;
 
     /// <summary>Whether input <paramref name="index"/> is variadic (the last declared input takes any number of tensors).</summary>
     public bool IsVariadicInput(int index) => IsUpsampleConcat;
 
     /// <summary>Whether input <paramref name="index"/> may be absent (the empty name, or left off at the end).</summary>
-    public bool IsOptionalInput(int index) => IsActivation
+    public bool IsOptionalInput(int index) => !IsGuidedUpsample && IsActivation
         ? index is BinaryConvSchema.ActivationAddend or BinaryConvSchema.ActivationAddendScale or BinaryConvSchema.ActivationTauNext
-        : index is BinaryConvSchema.InputBias or BinaryConvSchema.InputXPacked || (!IsSparse && index == BinaryConvSchema.InputMask);
+        : !IsGuidedUpsample && index is BinaryConvSchema.InputBias or BinaryConvSchema.InputXPacked || (!IsSparse && index == BinaryConvSchema.InputMask);
 
     /// <summary>Outputs: Y, and for ShortcutRPReLU the optional YPacked.</summary>
-    public int OutputCount => IsActivation ? BinaryConvSchema.ActivationPackedOutput + 1 : 1;
+    public int OutputCount => IsGuidedUpsample ? BinaryConvSchema.GuidedOutputCount
+        : IsActivation ? BinaryConvSchema.ActivationPackedOutput + 1 : 1;
 
     /// <summary>Element type of output <paramref name="index"/>: float32, except the packed bits (uint64).</summary>
     public OrtElementType OutputType(int index) =>
@@ -56,7 +61,9 @@ internal sealed unsafe class BiVMOpDefinition
     public bool IsOptionalOutput(int index) => IsActivation && index == BinaryConvSchema.ActivationPackedOutput;
 
     /// <summary>Creates this op's kernel for one node.</summary>
-    public IBiVMKernel CreateKernel(nint info, out string nodeName) => IsUpsampleConcat
+    public IBiVMKernel CreateKernel(nint info, out string nodeName) => IsGuidedUpsample
+        ? GuidedUpsampleOrtKernel.Create(this, info, out nodeName)
+        : IsUpsampleConcat
         ? Upsample2xConcatOrtKernel.Create(this, info, out nodeName)
         : IsActivation
         ? ShortcutRPReLUOrtKernel.Create(this, info, out nodeName)
@@ -79,6 +86,9 @@ internal sealed unsafe class BiVMOpDefinition
 
     /// <summary>The <see cref="BinaryConvSchema.ShortcutRPReLU"/> op (no popcount kernel to choose).</summary>
     public static BiVMOpDefinition CreateActivation() => Create(BinaryConvSchema.ShortcutRPReLU, sparse: false, forceKernel: null);
+
+    /// <summary>The <see cref="BinaryConvSchema.GuidedUpsample"/> op.</summary>
+    public static BiVMOpDefinition CreateGuidedUpsample() => Create(BinaryConvSchema.GuidedUpsample, sparse: false, forceKernel: null);
 
     /// <summary>The <see cref="BinaryConvSchema.Upsample2xConcat"/> op.</summary>
     public static BiVMOpDefinition CreateUpsampleConcat() => Create(BinaryConvSchema.Upsample2xConcat, sparse: false, forceKernel: null);

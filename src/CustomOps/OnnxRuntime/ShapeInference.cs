@@ -13,6 +13,11 @@ internal static class ShapeInference
 {
     public static void Infer(BiVMOpDefinition op, nint context)
     {
+        if (op.IsGuidedUpsample)
+        {
+            InferGuidedUpsample(context);
+            return;
+        }
         if (op.IsActivation)
         {
             InferElementwise(context);
@@ -64,6 +69,21 @@ internal static class ShapeInference
         nint outInfo = OrtApi.CreateTensorTypeAndShapeInfo(OrtElementType.Float, dims, names.Select((n, i) => dims[i] > 0 ? "" : Named(n)).ToArray());
         try { OrtApi.ShapeInferSetOutput(context, 0, outInfo); }
         finally { OrtApi.ReleaseTensorTypeAndShapeInfo(outInfo); }
+    }
+
+    /// <summary>GuidedUpsample: Fgr [N, 3, H, W] and Pha [N, 1, H, W] with Src's N, H, W (symbolic names included).</summary>
+    private static void InferGuidedUpsample(nint context)
+    {
+        nint srcInfo = OrtApi.ShapeInferInputTypeShape(context, BinaryConvSchema.GuidedSource);
+        var dims = OrtApi.GetDimensions(srcInfo);
+        if (dims.Length != 4) throw new OpValidationException($"Src must have rank 4 [N, 3, H, W], got rank {dims.Length}");
+        var names = OrtApi.GetSymbolicDimensions(srcInfo, 4).Select((n, i) => dims[i] > 0 ? "" : Named(n)).ToArray();
+        foreach (var (index, channels) in new[] { (BinaryConvSchema.GuidedFgr, 3L), (BinaryConvSchema.GuidedPha, 1L) })
+        {
+            nint outInfo = OrtApi.CreateTensorTypeAndShapeInfo(OrtElementType.Float, [dims[0], channels, dims[2], dims[3]], [names[0], "", names[2], names[3]]);
+            try { OrtApi.ShapeInferSetOutput(context, index, outInfo); }
+            finally { OrtApi.ReleaseTensorTypeAndShapeInfo(outInfo); }
+        }
     }
 
     /// <summary>

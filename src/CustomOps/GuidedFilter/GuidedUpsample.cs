@@ -1,0 +1,267 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace BiVM.CustomOps.GuidedFilter;
+
+/// <summary>
+/// Where each output index of one axis samples its input under ONNX Runtime's Resize (mode linear,
+/// coordinate_transformation_mode pytorch_half_pixel, output size given): the two input indices and their weights,
+/// computed in float32 exactly as ORT's SetupUpsampleBilinear does (scale = output / input as float, source
+/// coordinate (i + 0.5) / scale − 0.5, clamped to [0, input − 1]; one sample on the edge gets weight 0.5 twice).
+/// </summary>
+internal sealed class BilinearAxis
+{
+    /// <summary>The lower input index of each output index.</summary>
+    public readonly int[] Low;
+
+    /// <summary>The upper input index (Low + 1, or Low on the last input index).</summary>
+    public readonly int[] High;
+
+    /// <summary>Weight of the sample at Low (ORT's d2 = |x − High|) and at High (ORT's d1 = |x − Low|).</summary>
+    public readonly float[] LowWeight, HighWeight;
+
+    /// <summary>Length of the axis in the input (the working size).</summary>
+    public int InputLength { get; }
+
+    /// <summary>Length of the axis in the output (the frame).</summary>
+    public int OutputLength => Low.Length;
+
+    private BilinearAxis(int input, int output)
+    {
+        InputLength = input;
+        Low = new int[output];
+        High = new int[output];
+        LowWeight = new float[output];
+        HighWeight = new float[output];
+        float scale = (float)output / input;
+        for (int i = 0; i < output; i++)
+        {
+            // pytorch_half_pixel: a one-pixel output samples index 0; a scale of exactly 1 keeps the index.
+            float x = scale == 1f ? i : output > 1 ? (i + 0.5f) / scale - 0.5f : 0f;
+            x = MathF.Max(0f, MathF.Min(x, input - 1));
+            int low = Math.Min((int)x, input - 1);
+            int high = Math.Min(low + 1, input - 1);
+            Low[i] = low;
+            High[i] = high;
+            if (low == high)
+            {
+                LowWeight[i] = 0.5f;
+                HighWeight[i] = 0.5f;
+            }
+            else
+            {
+                LowWeight[i] = MathF.Abs(x - high);
+                HighWeight[i] = MathF.Abs(x - low);
+            }
+        }
+    }
+
+    /// <summary>The sampling of <paramref name="input"/> indices onto <paramref name="output"/> (both at least 1).</summary>
+    public static BilinearAxis Create(int input, int output)
+    {
+        if (input < 1 || output < 1) throw new ArgumentOutOfRangeException(nameof(input), $"lengths must be at least 1, got {input} -> {output}");
+        return new BilinearAxis(input, output);
+    }
+}
+
+/// <summary>
+/// The Deep Guided Filter's full-resolution tail in one pass (docs/kernels.md, "Guided upsampling"): A and b
+/// (4 channels each, at the working size h×w) resized bilinearly to the frame's H×W, the guide x = [src, mean_c(src)],
+/// out = A·x + b, then fgr = clip(out[0..2] + src, 0, 1) and pha = clip(out[3], 0, 1) — the exporter's Resize,
+/// Resize, ReduceMean, Concat, Mul, Add, Split, Add, Clip, Clip. Each value is computed with ORT's float32 operations
+/// in ORT's order: the interpolation as ORT's NCHW bilinear kernel writes it,
+/// ((wx₁wy₁)·X₁₁ + (wx₂wy₁)·X₂₁) + (wx₁wy₂)·X₁₂ + (wx₂wy₂)·X₂₂, the mean as ((s₀ + s₁) + s₂) / 3, each
+/// product and sum rounded once (no fused multiply-add).
+/// </summary>
+internal static unsafe class GuidedUpsample
+{
+    /// <summary>Channels of A and b (three colour gains and one alpha gain).</summary>
+    public const int Channels = 4;
+
+    /// <summary>Interpolated planes per row: A's four, then b's four.</summary>
+    private const int Planes = 2 * Channels;
+
+    /// <summary>
+    /// The specification, one image: <paramref name="a"/> and <paramref name="b"/> are [4, h, w], <paramref name="src"/>
+    /// [3, H, W]; writes <paramref name="fgr"/> [3, H, W] and <paramref name="pha"/> [H, W].
+    /// </summary>
+    public static void Reference(float* a, float* b, BilinearAxis rows, BilinearAxis columns, float* src, float* fgr, float* pha)
+    {
+        int h = rows.InputLength, w = columns.InputLength, height = rows.OutputLength, width = columns.OutputLength;
+        long plane = (long)height * width, small = (long)h * w;
+        for (int y = 0; y < height; y++)
+            for (int x = 0; x < width; x++)
+            {
+                long at = (long)y * width + x;
+                float s0 = src[at], s1 = src[plane + at], s2 = src[2 * plane + at];
+                float mean = (s0 + s1 + s2) / 3f;
+                for (int c = 0; c < Channels; c++)
+                {
+                    float gain = Sample(a + c * small, w, rows, columns, y, x);
+                    float offset = Sample(b + c * small, w, rows, columns, y, x);
+                    float guide = c < 3 ? src[c * plane + at] : mean;
+                    float product = gain * guide;
+                    float output = product + offset;
+                    if (c < 3) fgr[c * plane + at] = Clip(output + guide);
+                    else pha[at] = Clip(output);
+                }
+            }
+    }
+
+    /// <summary>ORT's bilinear sample of one plane at output (y, x), its products and sums in its order.</summary>
+    private static float Sample(float* p, int w, BilinearAxis rows, BilinearAxis columns, int y, int x)
+    {
+        float wy1 = rows.LowWeight[y], wy2 = rows.HighWeight[y], wx1 = columns.LowWeight[x], wx2 = columns.HighWeight[x];
+        float* r1 = p + (long)rows.Low[y] * w, r2 = p + (long)rows.High[y] * w;
+        int x1 = columns.Low[x], x2 = columns.High[x];
+        float w11 = wx1 * wy1, w21 = wx2 * wy1, w12 = wx1 * wy2, w22 = wx2 * wy2;
+        return w11 * r1[x1] + w21 * r1[x2] + w12 * r2[x1] + w22 * r2[x2];
+    }
+
+    /// <summary>clip(v, 0, 1) as ORT's Clip: max with 0, then min with 1.</summary>
+    private static float Clip(float v) => MathF.Min(MathF.Max(v, 0f), 1f);
+
+    /// <summary>Floats of scratch <see cref="Rows"/> needs for an output <paramref name="width"/>: two expanded input rows.</summary>
+    public static int ScratchFloats(int width) => 2 * 2 * Planes * width;
+
+    [ThreadStatic] private static float[]? t_scratch;
+
+    /// <summary>
+    /// The calling thread's scratch for <see cref="Rows"/> at this width (ORT runs tasks on its pool threads, and
+    /// Compute may run on several at once: nothing mutable is shared). Pinned, grown on demand, kept (245 KB at 1920).
+    /// </summary>
+    public static float* Scratch(int width)
+    {
+        int floats = ScratchFloats(width);
+        if (t_scratch is null || t_scratch.Length < floats) t_scratch = GC.AllocateUninitializedArray<float>(floats, pinned: true);
+        return (float*)Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(t_scratch));
+    }
+
+    /// <summary>
+    /// Output rows [<paramref name="start"/>, <paramref name="end"/>) of one image, the same values as
+    /// <see cref="Reference"/>. Each input row the rows need is first expanded to the output width (the A and b values
+    /// at every column's Low and High index, for all 8 planes) into <paramref name="scratch"/>
+    /// (<see cref="ScratchFloats"/>); two expanded rows are kept, so with upsampling each is expanded once and
+    /// reused by every output row between it and the next (4 rows at r = 0.25). The output rows then read only
+    /// contiguous memory: 8 columns per step with <paramref name="vector"/> (and Vector256 hardware), else one.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Rows(float* a, float* b, BilinearAxis rows, BilinearAxis columns, float* src, float* fgr, float* pha,
+        int start, int end, float* scratch, bool vector)
+    {
+        int h = rows.InputLength, w = columns.InputLength, width = columns.OutputLength;
+        long plane = (long)rows.OutputLength * width, small = (long)h * w;
+        int slotFloats = 2 * Planes * width;
+        int tag0 = -1, tag1 = -1;
+        bool useVector = vector && Vector256.IsHardwareAccelerated;
+        bool gather = useVector && Avx2.IsSupported;
+
+        float* Expanded(int row, int keep)
+        {
+            if (tag0 == row) return scratch;
+            if (tag1 == row) return scratch + slotFloats;
+            int victim = tag0 == keep && keep >= 0 ? 1 : 0;
+            float* slot = scratch + victim * slotFloats;
+            Expand(a, b, small, (long)row * w, columns, slot, width, gather);
+            if (victim == 0) tag0 = row;
+            else tag1 = row;
+            return slot;
+        }
+
+        fixed (float* lowWeight = columns.LowWeight, highWeight = columns.HighWeight)
+            for (int y = start; y < end; y++)
+            {
+                int y1 = rows.Low[y], y2 = rows.High[y];
+                float* e1 = Expanded(y1, y2);
+                float* e2 = Expanded(y2, y1);
+                float wy1 = rows.LowWeight[y], wy2 = rows.HighWeight[y];
+                long at = (long)y * width;
+                float* s0 = src + at, s1 = src + plane + at, s2 = src + 2 * plane + at;
+                float* f0 = fgr + at, f1 = fgr + plane + at, f2 = fgr + 2 * plane + at, p = pha + at;
+                int x = 0;
+                if (useVector)
+                {
+                    var vy1 = Vector256.Create(wy1);
+                    var vy2 = Vector256.Create(wy2);
+                    var three = Vector256.Create(3f);
+                    var zero = Vector256<float>.Zero;
+                    var one = Vector256.Create(1f);
+                    for (; x + 8 <= width; x += 8)
+                    {
+                        var wx1 = Vector256.Load(lowWeight + x);
+                        var wx2 = Vector256.Load(highWeight + x);
+                        var w11 = wx1 * vy1;
+                        var w21 = wx2 * vy1;
+                        var w12 = wx1 * vy2;
+                        var w22 = wx2 * vy2;
+                        var g0 = Vector256.Load(s0 + x);
+                        var g1 = Vector256.Load(s1 + x);
+                        var g2 = Vector256.Load(s2 + x);
+                        var mean = (g0 + g1 + g2) / three;
+                        Vector256.MinNative(Vector256.MaxNative(Out(e1, e2, width, x, 0, w11, w21, w12, w22, g0) + g0, zero), one).Store(f0 + x);
+                        Vector256.MinNative(Vector256.MaxNative(Out(e1, e2, width, x, 1, w11, w21, w12, w22, g1) + g1, zero), one).Store(f1 + x);
+                        Vector256.MinNative(Vector256.MaxNative(Out(e1, e2, width, x, 2, w11, w21, w12, w22, g2) + g2, zero), one).Store(f2 + x);
+                        Vector256.MinNative(Vector256.MaxNative(Out(e1, e2, width, x, 3, w11, w21, w12, w22, mean), zero), one).Store(p + x);
+                    }
+                }
+                for (; x < width; x++)
+                {
+                    float wx1 = lowWeight[x], wx2 = highWeight[x];
+                    float w11 = wx1 * wy1, w21 = wx2 * wy1, w12 = wx1 * wy2, w22 = wx2 * wy2;
+                    float g0 = s0[x], g1 = s1[x], g2 = s2[x];
+                    float mean = (g0 + g1 + g2) / 3f;
+                    for (int c = 0; c < Channels; c++)
+                    {
+                        float* la = e1 + 2 * c * width + x, lb = e1 + 2 * (c + Channels) * width + x;
+                        float* ha = e2 + 2 * c * width + x, hb = e2 + 2 * (c + Channels) * width + x;
+                        float gain = w11 * la[0] + w21 * la[width] + w12 * ha[0] + w22 * ha[width];
+                        float offset = w11 * lb[0] + w21 * lb[width] + w12 * hb[0] + w22 * hb[width];
+                        float guide = c switch { 0 => g0, 1 => g1, 2 => g2, _ => mean };
+                        float product = gain * guide;
+                        float output = product + offset;
+                        if (c < 3) (c == 0 ? f0 : c == 1 ? f1 : f2)[x] = Clip(output + guide);
+                        else p[x] = Clip(output);
+                    }
+                }
+            }
+    }
+
+    /// <summary>A·guide + b for channel <paramref name="c"/> at 8 columns, from the expanded rows (see <see cref="Rows"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Out(float* e1, float* e2, int width, int x, int c,
+        Vector256<float> w11, Vector256<float> w21, Vector256<float> w12, Vector256<float> w22, Vector256<float> guide)
+    {
+        float* la = e1 + 2 * c * width + x, lb = e1 + 2 * (c + Channels) * width + x;
+        float* ha = e2 + 2 * c * width + x, hb = e2 + 2 * (c + Channels) * width + x;
+        var gain = w11 * Vector256.Load(la) + w21 * Vector256.Load(la + width) + w12 * Vector256.Load(ha) + w22 * Vector256.Load(ha + width);
+        var offset = w11 * Vector256.Load(lb) + w21 * Vector256.Load(lb + width) + w12 * Vector256.Load(hb) + w22 * Vector256.Load(hb + width);
+        return gain * guide + offset;
+    }
+
+    /// <summary>
+    /// Input row <paramref name="rowOffset"/>/w of all 8 planes sampled at every output column: plane k's values at
+    /// Low go to slot + 2k·width, at High to slot + (2k + 1)·width.
+    /// </summary>
+    private static void Expand(float* a, float* b, long small, long rowOffset, BilinearAxis columns, float* slot, int width, bool gather)
+    {
+        fixed (int* low = columns.Low, high = columns.High)
+            for (int k = 0; k < Planes; k++)
+            {
+                float* row = (k < Channels ? a + k * small : b + (k - Channels) * small) + rowOffset;
+                float* toLow = slot + 2 * k * width, toHigh = toLow + width;
+                int x = 0;
+                if (gather)
+                    for (; x + 8 <= width; x += 8)
+                    {
+                        Avx2.GatherVector256(row, Vector256.Load(low + x), 4).Store(toLow + x);
+                        Avx2.GatherVector256(row, Vector256.Load(high + x), 4).Store(toHigh + x);
+                    }
+                for (; x < width; x++)
+                {
+                    toLow[x] = row[low[x]];
+                    toHigh[x] = row[high[x]];
+                }
+            }
+    }
+}
