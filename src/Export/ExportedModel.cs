@@ -20,12 +20,12 @@ public sealed class ExportedModel(ModelProto model, IReadOnlyList<BinaryNodeInfo
     public ExportedModel ToStill() => new(StillModel.From(Model), BinaryNodes, [.. Metadata, ("still", "true")]);
 
     /// <summary>
-    /// The glue between binary layers fused (<see cref="BiVM.Graph.GlueFusion"/>): bit-identical results, fewer
-    /// nodes. What <c>bivm export</c> writes unless told <c>--no-fuse</c>.
+    /// The glue between binary layers fused (<see cref="BiVM.Graph.GlueFusion"/>): fewer nodes, results bit-identical
+    /// except for the folded InstanceNormalization's statistics (float rounding). What <c>bivm export</c> writes unless told <c>--no-fuse</c>.
     /// </summary>
     public ExportedModel Fused()
     {
-        var (model, _, _) = BiVM.Graph.GlueFusion.Apply(Model);
+        var (model, _, _, _) = BiVM.Graph.GlueFusion.Apply(Model);
         var note = model.MetadataProps.First(m => m.Key == BiVM.Graph.GlueFusion.MetadataKey).Value;
         return new(model, BinaryNodes, [.. Metadata, (BiVM.Graph.GlueFusion.MetadataKey, note)]);
     }

@@ -12,7 +12,8 @@ namespace BiVM.Graph;
 /// (EBB's scaled shortcut add followed by RPReLU, or RPReLU alone; b₁, k, b₂ per-channel initializers, γ a one-value
 /// initializer; the Mul may also sit before a <c>Tile</c> of the shortcut, whose input it then becomes) becomes one <c>ai.bivm:ShortcutRPReLU(x, s | m, γ, b₁, k, b₂)</c> node with y's name, so nothing
 /// downstream changes. The fused op performs the same float32 operations in the same order, so the rewritten model
-/// gives bit-identical values (docs/export.md, "Fusion").
+/// gives bit-identical values (docs/export.md, "Fusion"). Then <see cref="InstanceNormFusion"/> folds the
+/// InstanceNormalization that feeds a fused node into it: that part agrees to float rounding, not bit for bit.
 /// </summary>
 /// <remarks>
 /// A chain is fused only where every intermediate tensor has exactly one consumer and is not a graph output (a test
@@ -26,10 +27,11 @@ public static class GlueFusion
     public const string MetadataKey = "fused";
 
     /// <summary>
-    /// A fused copy of <paramref name="model"/>, the number of chains fused, and the number of packed hand-offs added
-    /// (a ShortcutRPReLU that also writes the packed sign bits its one binary-conv consumer reads as XPacked).
+    /// A fused copy of <paramref name="model"/>, the number of chains fused, the number of packed hand-offs added
+    /// (a ShortcutRPReLU that also writes the packed sign bits its one binary-conv consumer reads as XPacked), and the
+    /// number of InstanceNormalization nodes folded into the ShortcutRPReLU they feed (<see cref="InstanceNormFusion"/>).
     /// </summary>
-    public static (ModelProto Model, int Fused, int PackedHandOffs) Apply(ModelProto model)
+    public static (ModelProto Model, int Fused, int PackedHandOffs, int NormsFolded) Apply(ModelProto model)
     {
         ArgumentNullException.ThrowIfNull(model);
         var fused = WithoutChecksum(model);
@@ -137,7 +139,8 @@ public static class GlueFusion
             else if (!removed.Contains(node)) rewritten.Add(node);
         }
         int handOffs = AddPackedHandOffs(rewritten, initializers);
-        if (replacements.Count == 0 && handOffs == 0) return (fused, 0, 0);
+        int norms = InstanceNormFusion.Apply(rewritten, graph, initializers);
+        if (replacements.Count == 0 && handOffs == 0 && norms == 0) return (fused, 0, 0, 0);
         graph.Node.Clear();
         graph.Node.AddRange(rewritten);
         if (!fused.OpsetImport.Any(o => o.Domain == BinaryConvSchema.Domain))
@@ -146,8 +149,10 @@ public static class GlueFusion
         if (previous is not null) fused.MetadataProps.Remove(previous);
         int total = graph.Node.Count(n => n.OpType == BinaryConvSchema.ShortcutRPReLU && n.Domain == BinaryConvSchema.Domain);
         int packedTotal = graph.Node.Count(n => IsBinaryConv(n) && n.Input.Count > BinaryConvSchema.InputXPacked);
-        fused.MetadataProps.Add(new StringStringEntryProto { Key = MetadataKey, Value = $"{total} {BinaryConvSchema.ShortcutRPReLU} (shortcut add + RPReLU chains, bit-identical), {packedTotal} of them hand packed input to their binary conv" });
-        return (fused, replacements.Count, handOffs);
+        int normTotal = graph.Node.Count(n => n.OpType == BinaryConvSchema.ShortcutRPReLU && n.Input.Count > BinaryConvSchema.ActivationNormScale && n.Input[BinaryConvSchema.ActivationNormScale].Length > 0);
+        fused.MetadataProps.Add(new StringStringEntryProto { Key = MetadataKey, Value = $"{total} {BinaryConvSchema.ShortcutRPReLU} (shortcut add + RPReLU chains, bit-identical), {packedTotal} of them hand packed input to their binary conv"
+            + $", {normTotal} with their InstanceNormalization folded in (float64 statistics: within float rounding)" });
+        return (fused, replacements.Count, handOffs, norms);
     }
 
     /// <summary>
@@ -165,14 +170,15 @@ public static class GlueFusion
         int added = 0;
         foreach (var glue in nodes.Where(n => n.OpType == BinaryConvSchema.ShortcutRPReLU && n.Domain == BinaryConvSchema.Domain))
         {
-            if (glue.Input.Count > BinaryConvSchema.ActivationTauNext || glue.Output.Count > 1) continue;
+            if ((glue.Input.Count > BinaryConvSchema.ActivationTauNext && glue.Input[BinaryConvSchema.ActivationTauNext].Length > 0) || glue.Output.Count > 1) continue;
             if (!binaryReaders.TryGetValue(glue.Output[0], out var readers) || readers.Count != 1) continue;
             var conv = readers[0];
             if (conv.Input.Count > BinaryConvSchema.InputXPacked || conv.Input.Count <= BinaryConvSchema.InputTau) continue;
             if (!initializers.TryGetValue(conv.Input[BinaryConvSchema.InputTau], out var tau) || !initializers.TryGetValue(glue.Input[BinaryConvSchema.ActivationShiftIn], out var shift)
                 || tau.Dims.Count != 1 || Channels(tau) != Channels(shift)) continue;
             string packed = glue.Output[0] + ".packed";
-            glue.Input.Add(tau.Name);
+            while (glue.Input.Count <= BinaryConvSchema.ActivationTauNext) glue.Input.Add("");
+            glue.Input[BinaryConvSchema.ActivationTauNext] = tau.Name;
             glue.Output.Add(packed);
             while (conv.Input.Count < BinaryConvSchema.InputXPacked) conv.Input.Add("");
             conv.Input.Add(packed);
@@ -185,7 +191,7 @@ public static class GlueFusion
         n.Domain == BinaryConvSchema.Domain && n.OpType is BinaryConvSchema.BinaryConv2d or BinaryConvSchema.SparseBinaryConv2d;
 
     /// <summary>
-    /// The inverse: every ShortcutRPReLU written back as the standard ops it stands for (Mul, Add, Add, PRelu, Add).
+    /// The inverse: every ShortcutRPReLU written back as the standard ops it stands for ([InstanceNormalization,] Mul, Add, Add, PRelu, Add).
     /// The oracle for a fused file whose unfused original is gone (the shipped models): both must give the same bits.
     /// </summary>
     /// <exception cref="ArgumentException">A ShortcutRPReLU's parameters are not initializers shaped to broadcast over NCHW.</exception>
@@ -215,6 +221,7 @@ public static class GlueFusion
                 if (!initializers.TryGetValue(Input(i), out var t) || t.Dims.Count < 3)
                     throw new ArgumentException($"{name}: input '{Input(i)}' must be an initializer shaped [C, 1, 1] or [1, C, 1, 1] to unfuse", nameof(model));
             string x = Input(BinaryConvSchema.ActivationX), addend = Input(BinaryConvSchema.ActivationAddend), scale = Input(BinaryConvSchema.ActivationAddendScale);
+            if (Input(BinaryConvSchema.ActivationNormScale).Length > 0) x = InstanceNormFusion.Unfold(rewritten, node, name, initializers);
             if (addend.Length > 0)
             {
                 if (scale.Length > 0) addend = Add(rewritten, "Mul", name + ".mul", addend, scale);
@@ -257,7 +264,7 @@ public static class GlueFusion
     private static bool IsScalar(TensorProto t) => t.DataType == (int)TensorProto.Types.DataType.Float && t.Dims.Aggregate(1L, (a, d) => a * d) == 1;
 
     /// <summary>C for a float32 tensor shaped [C], [C, 1, 1] or [1, C, 1, 1] (what ShortcutRPReLU accepts); else −1.</summary>
-    private static long Channels(TensorProto t)
+    internal static long Channels(TensorProto t)
     {
         if (t.DataType != (int)TensorProto.Types.DataType.Float) return -1;
         var d = t.Dims;
