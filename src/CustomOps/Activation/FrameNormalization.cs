@@ -67,6 +67,7 @@ internal static unsafe class FrameNormalization
     public static (double Mean, double Variance) ReferenceStatistics(float* x, int count)
     {
         Span<double> s = stackalloc double[8];
+        s.Clear(); // the assembly skips locals init: stackalloc memory starts as garbage
         int body = count & ~7;
         for (int i = 0; i < body; i++) s[i & 7] += x[i];
         double sum = Combine(s);
