@@ -48,7 +48,7 @@ public unsafe class FoldedInstanceNormTests(ITestOutputHelper log)
     [Fact]
     public void Specification_statistics_match_exact_arithmetic_far_from_zero()
     {
-        // μ = 1000, σ ≈ 6e-4: E[x²] − μ² in float64 would lose about half the digits of σ²; two passes keep them.
+        // μ = 1000, σ ≈ 6e-4: E[x²] − μ² in float64 would lose about half the digits of σ²; the shift by x₀ keeps them.
         var r = new Random(9);
         var x = Plane(r, 9216, 1000f, 1e-3f);
         // Every value is k·2⁻¹⁴ with an integer k (floats in [512, 1024)), so Σk and Σk² are exact in decimal.
