@@ -80,4 +80,15 @@ public static class BinaryConvSchema
 
     /// <summary>Inputs ShortcutRPReLU declares (Addend, AddendScale, TauNext, NormScale and NormBias optional).</summary>
     public const int ActivationInputCount = ActivationNormBias + 1;
+
+    /// <summary>
+    /// The decoder's upsampling glue fused (docs/model-contract.md, "Upsample2xConcat"): Y = Concat(axis 1) of the first
+    /// <see cref="UpsampledInputs"/> inputs each resized ×2 (ONNX Resize, linear, pytorch_half_pixel, scales [1, 1, 2, 2])
+    /// and cropped to the top-left H × W of the remaining inputs, then the remaining inputs as they are. Its inputs are
+    /// variadic (float32 [N, C_i, h, w] upsampled, then float32 [N, C_j, H, W] copied; at least one of each).
+    /// </summary>
+    public const string Upsample2xConcat = "Upsample2xConcat";
+
+    /// <summary>Upsample2xConcat's int attribute: how many leading inputs are upsampled (default 1).</summary>
+    public const string UpsampledInputs = "upsampled";
 }

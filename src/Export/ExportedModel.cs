@@ -26,7 +26,8 @@ public sealed class ExportedModel(ModelProto model, IReadOnlyList<BinaryNodeInfo
     public ExportedModel Fused()
     {
         var (model, _, _, _) = BiVM.Graph.GlueFusion.Apply(Model);
-        var note = model.MetadataProps.First(m => m.Key == BiVM.Graph.GlueFusion.MetadataKey).Value;
+        // Nothing to fuse (the FP32 RVM: no RPReLU, no ai.bivm op): the file stays as it is, without a note.
+        if (model.MetadataProps.FirstOrDefault(m => m.Key == BiVM.Graph.GlueFusion.MetadataKey)?.Value is not { } note) return this;
         return new(model, BinaryNodes, [.. Metadata, (BiVM.Graph.GlueFusion.MetadataKey, note)]);
     }
 

@@ -12,8 +12,9 @@ namespace BiVM.Graph;
 /// (EBB's scaled shortcut add followed by RPReLU, or RPReLU alone; b₁, k, b₂ per-channel initializers, γ a one-value
 /// initializer; the Mul may also sit before a <c>Tile</c> of the shortcut, whose input it then becomes) becomes one <c>ai.bivm:ShortcutRPReLU(x, s | m, γ, b₁, k, b₂)</c> node with y's name, so nothing
 /// downstream changes. The fused op performs the same float32 operations in the same order, so the rewritten model
-/// gives bit-identical values (docs/export.md, "Fusion"). Then <see cref="InstanceNormFusion"/> folds the
-/// InstanceNormalization that feeds a fused node into it: that part agrees to float rounding, not bit for bit.
+/// gives bit-identical values (docs/export.md, "Fusion"). The decoder's Resize + crop + Concat is fused by
+/// <see cref="UpsampleConcatFusion"/>, which Apply runs after the chains. Then <see cref="InstanceNormFusion"/> folds
+/// the InstanceNormalization that feeds a fused glue node into it: that part agrees to float rounding, not bit for bit.
 /// </summary>
 /// <remarks>
 /// A chain is fused only where every intermediate tensor has exactly one consumer and is not a graph output (a test
@@ -139,8 +140,9 @@ public static class GlueFusion
             else if (!removed.Contains(node)) rewritten.Add(node);
         }
         int handOffs = AddPackedHandOffs(rewritten, initializers);
+        int upsamples = UpsampleConcatFusion.Apply(fused, rewritten);
         int norms = InstanceNormFusion.Apply(rewritten, graph, initializers);
-        if (replacements.Count == 0 && handOffs == 0 && norms == 0) return (fused, 0, 0, 0);
+        if (replacements.Count == 0 && handOffs == 0 && upsamples == 0 && norms == 0) return (fused, 0, 0, 0);
         graph.Node.Clear();
         graph.Node.AddRange(rewritten);
         if (!fused.OpsetImport.Any(o => o.Domain == BinaryConvSchema.Domain))
@@ -149,9 +151,11 @@ public static class GlueFusion
         if (previous is not null) fused.MetadataProps.Remove(previous);
         int total = graph.Node.Count(n => n.OpType == BinaryConvSchema.ShortcutRPReLU && n.Domain == BinaryConvSchema.Domain);
         int packedTotal = graph.Node.Count(n => IsBinaryConv(n) && n.Input.Count > BinaryConvSchema.InputXPacked);
+        int upsampleTotal = graph.Node.Count(n => n.OpType == BinaryConvSchema.Upsample2xConcat && n.Domain == BinaryConvSchema.Domain);
         int normTotal = graph.Node.Count(n => n.OpType == BinaryConvSchema.ShortcutRPReLU && n.Input.Count > BinaryConvSchema.ActivationNormScale && n.Input[BinaryConvSchema.ActivationNormScale].Length > 0);
         fused.MetadataProps.Add(new StringStringEntryProto { Key = MetadataKey, Value = $"{total} {BinaryConvSchema.ShortcutRPReLU} (shortcut add + RPReLU chains, bit-identical), {packedTotal} of them hand packed input to their binary conv"
-            + $", {normTotal} with their InstanceNormalization folded in (float64 statistics: within float rounding)" });
+            + $", {normTotal} with their InstanceNormalization folded in (float64 statistics: within float rounding)"
+            + $"; {upsampleTotal} {BinaryConvSchema.Upsample2xConcat} (Resize ×2 + crop + Concat, bit-identical)" });
         return (fused, replacements.Count, handOffs, norms);
     }
 
@@ -191,7 +195,8 @@ public static class GlueFusion
         n.Domain == BinaryConvSchema.Domain && n.OpType is BinaryConvSchema.BinaryConv2d or BinaryConvSchema.SparseBinaryConv2d;
 
     /// <summary>
-    /// The inverse: every ShortcutRPReLU written back as the standard ops it stands for ([InstanceNormalization,] Mul, Add, Add, PRelu, Add).
+    /// The inverse: every ShortcutRPReLU written back as the standard ops it stands for ([InstanceNormalization,] Mul, Add, Add, PRelu, Add),
+    /// every Upsample2xConcat as Resize, Slice and Concat (<see cref="UpsampleConcatFusion.Unfuse"/>).
     /// The oracle for a fused file whose unfused original is gone (the shipped models): both must give the same bits.
     /// </summary>
     /// <exception cref="ArgumentException">A ShortcutRPReLU's parameters are not initializers shaped to broadcast over NCHW.</exception>
@@ -209,6 +214,11 @@ public static class GlueFusion
                 // The packed hand-off goes: the conv packs X itself again (trailing empty inputs dropped as written).
                 while (node.Input.Count > BinaryConvSchema.InputTau + 1 && (node.Input.Count > BinaryConvSchema.InputXPacked || node.Input[^1].Length == 0))
                     node.Input.RemoveAt(node.Input.Count - 1);
+            }
+            if (node.OpType == BinaryConvSchema.Upsample2xConcat && node.Domain == BinaryConvSchema.Domain)
+            {
+                UpsampleConcatFusion.Unfuse(graph, node, rewritten);
+                continue;
             }
             if (node.OpType != BinaryConvSchema.ShortcutRPReLU || node.Domain != BinaryConvSchema.Domain)
             {

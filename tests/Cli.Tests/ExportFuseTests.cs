@@ -27,6 +27,7 @@ public sealed class ExportFuseTests : IDisposable
         (code, var stdout, err) = CliRunner.Run("export", "--fuse", plain, "--out", fused);
         Assert.True(code == 0, err);
         Assert.Contains("40 chains fused into ShortcutRPReLU", stdout);
+        Assert.Contains("4 Upsample2xConcat nodes", stdout); // decode3..decode0: Resize ×2 + crop + Concat each
         Assert.Equal(40, Glue(fused));
         (code, _, err) = CliRunner.Run("export", "--family", "bivm", "--random-seed", "3", "--out", direct);
         Assert.True(code == 0, err);

@@ -10,11 +10,11 @@ namespace BiVM.Export.Tests;
 
 /// <summary>
 /// The glue fusion (<see cref="GlueFusion"/>): over a sequence with the recurrent state carried, the fused file gives
-/// the same bits as the unfused and the lowered (standard ops) exports where only chains are fused (batch
-/// normalization); where InstanceNormalization is folded in too (frame normalization, whose statistics the fused op
-/// takes in float64), every binary conv's output is still identical bit for bit, ties at τ separated first
-/// (<see cref="ThresholdTies"/>), and the outputs agree within 1e-5. The shipped models (fused) against their
-/// <see cref="GlueFusion.Unfuse"/> form likewise.
+/// the same bits as the unfused and the lowered (standard ops) exports and as <c>Unfuse(fused)</c> where only chains and
+/// upsampling glue are fused (batch normalization); where InstanceNormalization is folded in too (frame normalization,
+/// whose statistics the fused op takes in float64), every binary conv's output is still identical bit for bit, ties at
+/// τ separated first (<see cref="ThresholdTies"/>), and the outputs agree within 1e-5. The shipped models (fused)
+/// against their <see cref="GlueFusion.Unfuse"/> form likewise.
 /// </summary>
 public sealed class GlueFusionTests(ITestOutputHelper log)
 {
@@ -29,6 +29,7 @@ public sealed class GlueFusionTests(ITestOutputHelper log)
 
     [Theory]
     [InlineData("bivm", BatchNormMode.Frame, 64, 96, 1.0)]
+    [InlineData("bivm", BatchNormMode.Frame, 288, 512, 1.0)]
     [InlineData("bivm", BatchNormMode.Batch, 65, 97, 0.5)]
     [InlineData("rvm-react", BatchNormMode.Frame, 64, 64, 1.0)]
     public void Fused_file_agrees_with_unfused_and_lowered(string family, BatchNormMode normalization, int height, int width, double ratio)
@@ -44,6 +45,10 @@ public sealed class GlueFusionTests(ITestOutputHelper log)
         Assert.True(chains > 0, "nothing was fused");
         Assert.Equal(0, exported.NodeCounts().GetValueOrDefault($"{BinaryConvSchema.Domain}.{BinaryConvSchema.ShortcutRPReLU}"));
         Assert.True(fused.NodeCounts().GetValueOrDefault("PRelu") < exported.NodeCounts()["PRelu"], "PRelu nodes left unfused");
+        // Every decoder block's Resize ×2 + crop + Concat (decode3..decode0) is one Upsample2xConcat; Unfuse restores them.
+        Assert.Equal(4, fused.NodeCounts().GetValueOrDefault($"{BinaryConvSchema.Domain}.{BinaryConvSchema.Upsample2xConcat}"));
+        var restored = GlueFusion.Unfuse(fused.Model);
+        Assert.DoesNotContain(restored.Graph.Node, n => n.Domain == BinaryConvSchema.Domain && n.OpType != BinaryConvSchema.BinaryConv2d && n.OpType != BinaryConvSchema.SparseBinaryConv2d);
         int norms = exported.NodeCounts().GetValueOrDefault("InstanceNormalization") - fused.NodeCounts().GetValueOrDefault("InstanceNormalization");
         Assert.Equal(normalization == BatchNormMode.Frame, norms > 0);
         // Some glue hands its packed bits to the next binary conv; fusing the fused file again finds nothing.
@@ -54,13 +59,34 @@ public sealed class GlueFusionTests(ITestOutputHelper log)
         double tolerance = norms > 0 ? FoldedTolerance : 0;
         int frames = Compare(exported.ToBytes(), fused.ToBytes(), height, width, ratio, 3, "unfused vs fused", tolerance);
         Compare(lowered.ToBytes(), fused.ToBytes(), height, width, ratio, 3, "lowered vs fused", tolerance);
+        Compare(restored.ToByteArray(), fused.ToBytes(), height, width, ratio, 3, "Unfuse(fused) vs fused", tolerance);
         Assert.Equal(3, frames);
     }
 
+    [Fact]
+    public void Fp32_rvm_stays_standard_onnx()
+    {
+        // The FP32 RVM is the reference users compare against: it has the same decoder glue, but no ai.bivm op.
+        // (What bivm export --family rvm writes: the default export is Fused(), which used to throw here.)
+        using var network = TestNetworks.Create(ModelFamily.Rvm);
+        var exported = MattingExporter.Export(network);
+        var (model, chains, handOffs, norms) = GlueFusion.Apply(exported.Model);
+        Assert.Equal((0, 0, 0), (chains, handOffs, norms));
+        var fused = exported.Fused();
+        foreach (var graph in new[] { model.Graph, fused.Model.Graph })
+        {
+            Assert.DoesNotContain(graph.Node, n => n.Domain == BinaryConvSchema.Domain);
+            Assert.Contains(graph.Node, n => n.OpType == "Resize");
+        }
+        Assert.Equal(exported.Model.Graph.Node.Count, fused.Model.Graph.Node.Count);
+    }
+
     [Theory]
-    [InlineData("bivm.onnx")]
-    [InlineData("rvm-react.onnx")]
-    public void Shipped_model_is_fused_and_agrees_with_its_unfused_form(string file)
+    [InlineData("bivm.onnx", 144, 256, 1.0, 4)]
+    [InlineData("bivm.onnx", 288, 512, 1.0, 3)]
+    [InlineData("bivm.onnx", 145, 259, 0.5, 3)]
+    [InlineData("rvm-react.onnx", 144, 256, 1.0, 4)]
+    public void Shipped_model_is_fused_and_agrees_with_its_unfused_form(string file, int height, int width, double ratio, int frames)
     {
         var path = Path.Combine(RepositoryRoot(), "models", file);
         var shipped = ModelProto.Parser.ParseFrom(File.ReadAllBytes(path));
@@ -72,20 +98,22 @@ public sealed class GlueFusionTests(ITestOutputHelper log)
         Assert.True(norms > 0, $"models/{file} has no InstanceNormalization folded into its glue");
         var again = GlueFusion.Apply(shipped);
         Assert.Equal((0, 0, 0), (again.Fused, again.PackedHandOffs, again.NormsFolded));
+        int upsamples = shipped.Graph.Node.Count(n => n.OpType == BinaryConvSchema.Upsample2xConcat);
+        Assert.True(upsamples == 4, $"models/{file} has {upsamples} {BinaryConvSchema.Upsample2xConcat} nodes, expected one per decoder block (bivm export --fuse)");
         var unfused = GlueFusion.Unfuse(shipped);
-        Assert.DoesNotContain(unfused.Graph.Node, n => n.OpType == BinaryConvSchema.ShortcutRPReLU || n.Input.Count > BinaryConvSchema.InputXPacked);
+        Assert.DoesNotContain(unfused.Graph.Node, n => n.OpType is BinaryConvSchema.ShortcutRPReLU or BinaryConvSchema.Upsample2xConcat || n.Input.Count > BinaryConvSchema.InputXPacked);
         var refused = GlueFusion.Apply(unfused);
         Assert.Equal((chains, handOffs, norms), (refused.Fused, refused.PackedHandOffs, refused.NormsFolded));
+        Assert.Equal(upsamples, refused.Model.Graph.Node.Count(n => n.OpType == BinaryConvSchema.Upsample2xConcat));
         log.WriteLine($"models/{file}: {chains} ShortcutRPReLU nodes, {handOffs} packed hand-offs, {norms} InstanceNormalization folded");
 
         // Ties separated on the unfused form, then fused again: both files have the same thresholds.
-        const int height = 144, width = 256, frames = 4;
-        var (separated, _, unseparable) = OnnxThresholdTies.Separate(unfused, Sequences.Frames(frames, height, width), [1, 3, height, width], 1f, log);
+        var (separated, _, unseparable) = OnnxThresholdTies.Separate(unfused, Sequences.Frames(frames, height, width), [1, 3, height, width], (float)ratio, log);
         Assert.Equal(0, unseparable);
         var binaryOutputs = OnnxThresholdTies.BinaryConvs(separated).Select(c => c.Output).ToList();
         var separatedFused = GlueFusion.Apply(separated).Model;
         Compare(OnnxThresholdTies.Exposing(separated, binaryOutputs).ToByteArray(), OnnxThresholdTies.Exposing(separatedFused, binaryOutputs).ToByteArray(),
-            height, width, 1.0, frames, $"shipped {file}: unfused vs fused", TrainedTolerance, sharedState: true);
+            height, width, ratio, frames, $"shipped {file} {width}x{height} r = {ratio}: unfused vs fused", TrainedTolerance, sharedState: true);
     }
 
     /// <summary>

@@ -93,8 +93,10 @@ internal static class ExportCommand
         int before = model.Graph.Node.Count;
         var (fused, count, handOffs, norms) = BiVM.Graph.GlueFusion.Apply(model);
         long size = new ExportedModel(fused, [], []).Save(outPath);
+        int upsamples = fused.Graph.Node.Count(n => n.OpType == BinaryConvSchema.Upsample2xConcat && n.Domain == BinaryConvSchema.Domain);
         return string.Create(CultureInfo.InvariantCulture,
-            $"wrote {Path.GetFullPath(outPath)}: {count} chains fused into {BinaryConvSchema.ShortcutRPReLU}, {handOffs} packed hand-offs to binary convs added, {norms} InstanceNormalization folded into them, nodes {before} -> {fused.Graph.Node.Count}, file size {size} bytes{Environment.NewLine}");
+            $"wrote {Path.GetFullPath(outPath)}: {count} chains fused into {BinaryConvSchema.ShortcutRPReLU}, {handOffs} packed hand-offs to binary convs added, {norms} InstanceNormalization folded into them, "
+            + $"{upsamples} {BinaryConvSchema.Upsample2xConcat} nodes, nodes {before} -> {fused.Graph.Node.Count}, file size {size} bytes{Environment.NewLine}");
     }
 
     private static MattingNetwork Load(ModelFamily family, string? weightsPath, long? seed, bool fullPrecision)

@@ -18,7 +18,7 @@ internal static class MatteCommand
         var model = CliOptions.Model("ONNX model file (bivm, rvm or rvm-react). Default: the model shipped with bivm.");
         var downsample = CliOptions.Downsample("Downsample ratio in (0, 1]. Default: min(512 / max(H, W), 1).");
         var maxFrames = new Option<int?>("--frames") { Description = "Matte only the first N frames (a preview; the audio is cut to match).", HelpName = "N" }.Require(n => n >= 1, "must be at least 1");
-        var threads = CliOptions.Threads();
+        var threads = CliOptions.Threads("ONNX Runtime intra-op threads (0: one per physical core, but one CPU left to decoding, compositing and encoding: on a host without SMT, one fewer than its CPUs).");
         var noVerify = CliOptions.NoVerify();
         var noAudio = new Option<bool>("--no-audio") { Description = "Do not copy the input's audio into the composite and foreground videos." };
         var size = CliOptions.Size("Frame size of raw frames on standard input (INPUT -).", new FrameSize(0, 0));
@@ -54,7 +54,7 @@ internal static class MatteCommand
             var summary = RunWithProgress(request, interactive: !framesOnStdout && AnsiConsole.Profile.Capabilities.Interactive, parse.InvocationConfiguration.Error, cancel);
             foreach (var note in summary.Notes) parse.InvocationConfiguration.Error.WriteLine($"bivm matte: {note}");
             report.WriteLine(FormattableString.Invariant($"matted {summary.Frames} frame(s) in {summary.Seconds:F1} s ({summary.Fps:F1} fps) with {summary.Model}"));
-            report.WriteLine($"time: {summary.Stages.Describe(summary.Frames)}");
+            report.WriteLine($"time: {summary.Stages.Describe(summary.Frames)}; {CoreSchedule.Describe(summary.ModelThreads)}");
             foreach (var path in summary.Outputs) report.WriteLine(path == "-" ? "wrote standard output" : $"wrote {path}");
             return ExitCodes.Ok;
         });

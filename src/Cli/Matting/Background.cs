@@ -30,6 +30,10 @@ internal abstract class Background : IDisposable
         return rgb;
     }
 
+    /// <summary>The R, G, B values in 0..1 of a background that is one colour everywhere (then the composite reads no
+    /// plane: <see cref="At"/> would give planes filled with these values); null for images and videos.</summary>
+    public virtual float[]? Uniform => null;
+
     public virtual void Dispose() => Planes.Dispose();
 
     private static readonly Dictionary<string, (byte R, byte G, byte B)> Named = new(StringComparer.OrdinalIgnoreCase)
@@ -74,14 +78,16 @@ internal abstract class Background : IDisposable
 
 internal sealed class ColorBackground(byte r, byte g, byte b) : Background
 {
+    private readonly float[] _rgb = [r / 255f, g / 255f, b / 255f];
+
+    public override float[]? Uniform => _rgb;
+
     public override PlanarFrame At(int index, int width, int height)
     {
         if (Planes.Width != width || Planes.Height != height)
         {
             Planes.EnsureSize(width, height);
-            Planes.PlaneSpan(0).Fill(r / 255f);
-            Planes.PlaneSpan(1).Fill(g / 255f);
-            Planes.PlaneSpan(2).Fill(b / 255f);
+            for (int c = 0; c < 3; c++) Planes.PlaneSpan(c).Fill(_rgb[c]);
         }
         return Planes;
     }

@@ -10,9 +10,10 @@ internal enum SinkContent { Color, Alpha, ColorWithAlpha }
 
 /// <summary>
 /// The input's timing and audio that a video output keeps: the exact frame rate, the video's offset in the file,
-/// and the audio streams to copy (none with --no-audio, for alpha outputs, and for inputs without audio).
+/// and the audio streams to copy (none with --no-audio, for alpha outputs, and for inputs without audio); and the
+/// encoder's threads (ffmpeg's <c>-threads</c>; 0 for its default: see <see cref="CoreSchedule.SideThreads(int)"/>).
 /// </summary>
-internal sealed record OutputTiming(Rational Rate, string? AudioFrom = null, IReadOnlyList<AudioStream>? Audio = null, double VideoOffset = 0, double? MaxSeconds = null)
+internal sealed record OutputTiming(Rational Rate, string? AudioFrom = null, IReadOnlyList<AudioStream>? Audio = null, double VideoOffset = 0, double? MaxSeconds = null, int EncoderThreads = 0)
 {
     public bool HasAudio => AudioFrom is not null && Audio is { Count: > 0 };
 }
@@ -160,6 +161,7 @@ internal sealed class FfmpegVideoSink : FrameSink
         args.AddRange(["-map", "0:v:0"]);
         if (audio is not null) args.AddRange(["-map", "1:a", "-c:a", audio]);
         args.AddRange(VideoCodec(width, height));
+        if (_timing.EncoderThreads > 0) args.AddRange(["-threads", _timing.EncoderThreads.ToString(CultureInfo.InvariantCulture)]);
         if (_timing.MaxSeconds is { } max) args.AddRange(["-t", Seconds(max + _timing.VideoOffset)]);
         args.Add(TempPath);
         return args;

@@ -44,7 +44,8 @@ internal abstract partial class FrameSource : IDisposable
     public virtual void Dispose() { }
 
     /// <summary>Opens INPUT: "-" is raw frames on standard input (<paramref name="raw"/> says their format), "camera:N" or /dev/videoN a camera.</summary>
-    public static FrameSource Open(string path, RawFormat? raw = null, Rational? rate = null)
+    /// <param name="decoderThreads">Threads of a video file's decoder (FFmpeg); 0 for OpenCV's default, one per CPU.</param>
+    public static FrameSource Open(string path, RawFormat? raw = null, Rational? rate = null, int decoderThreads = 0)
     {
         if (path == "-")
             return new RawStdinSource(raw ?? throw new UserInputException("INPUT -: raw frames on standard input need --size WIDTHxHEIGHT")) { Path = "standard input" };
@@ -61,7 +62,7 @@ internal abstract partial class FrameSource : IDisposable
         if (!File.Exists(path)) throw new UserInputException($"{path}: no such file or folder");
         if (ImageExtensions.Contains(System.IO.Path.GetExtension(path).ToLowerInvariant()))
             return new ImageFolderSource([path]) { Path = path, SingleImage = true, Rate = rate ?? new Rational(25, 1) };
-        return VideoSource.OpenVideo(path);
+        return VideoSource.OpenVideo(path, decoderThreads);
     }
 
     [GeneratedRegex(@"^(?:camera:|/dev/video)(\d+)$")]
@@ -136,9 +137,12 @@ internal sealed class VideoSource : FrameSource
     public override SourceKind Kind => SourceKind.Video;
     public override string FrameName(int index) => index.ToString("D6", System.Globalization.CultureInfo.InvariantCulture);
 
-    public static VideoSource OpenVideo(string path)
+    /// <summary>OpenCV's CAP_PROP_N_THREADS: an open-time parameter of its FFmpeg backend (OpenCV ≥ 4.7).</summary>
+    private const int DecoderThreadsProperty = 70;
+
+    public static VideoSource OpenVideo(string path, int decoderThreads = 0)
     {
-        var capture = new VideoCapture(path);
+        var (capture, threads) = Open(path, decoderThreads);
         if (!capture.IsOpened())
         {
             capture.Dispose();
@@ -148,7 +152,7 @@ internal sealed class VideoSource : FrameSource
         {
             int declared = (int)capture.Get(VideoCaptureProperties.FrameCount);
             var probe = MediaProbe.Of(path);
-            return new VideoSource(capture) { Path = path, Rate = probe.FrameRate, Probe = probe, DeclaredFrames = declared > 0 ? declared : null };
+            return new VideoSource(capture) { Path = path, Rate = probe.FrameRate, Probe = probe, DeclaredFrames = declared > 0 ? declared : null, DecoderThreads = threads };
         }
         catch
         {
@@ -156,6 +160,25 @@ internal sealed class VideoSource : FrameSource
             throw;
         }
     }
+
+    /// <summary>
+    /// With a thread count, through OpenCV's FFmpeg backend, which takes it as an open parameter; a file FFmpeg
+    /// cannot open (none we know of: the other backends read cameras and image sequences) is opened as before, by
+    /// whichever backend OpenCV picks, so that its error stays the one users know.
+    /// </summary>
+    private static (VideoCapture Capture, int Threads) Open(string path, int decoderThreads)
+    {
+        if (decoderThreads > 0)
+        {
+            var ffmpeg = new VideoCapture(path, VideoCaptureAPIs.FFMPEG, [DecoderThreadsProperty, decoderThreads]);
+            if (ffmpeg.IsOpened()) return (ffmpeg, decoderThreads);
+            ffmpeg.Dispose();
+        }
+        return (new VideoCapture(path), 0);
+    }
+
+    /// <summary>The decoder's thread count as opened; 0 for OpenCV's default.</summary>
+    public int DecoderThreads { get; private init; }
 
     public override bool Read(Mat into)
     {

@@ -21,8 +21,8 @@ internal sealed record MatteRequest(
     Rational? Rate = null,
     bool VerifyChecksum = true);
 
-/// <summary>What a run did: frames, wall seconds, the stages' busy seconds, and the outputs.</summary>
-internal sealed record MatteSummary(int Frames, double Seconds, string Model, IReadOnlyList<string> Outputs, StageSeconds Stages, IReadOnlyList<string> Notes)
+/// <summary>What a run did: frames, wall seconds, the stages' busy seconds, the outputs, and ONNX Runtime's thread count.</summary>
+internal sealed record MatteSummary(int Frames, double Seconds, string Model, IReadOnlyList<string> Outputs, StageSeconds Stages, IReadOnlyList<string> Notes, int ModelThreads)
 {
     public double Fps => Frames / Math.Max(Seconds, 1e-9);
 }
@@ -48,13 +48,14 @@ internal static class MatteJob
     /// <param name="progress">Called after each frame with frames done, frames expected (when known) and seconds so far.</param>
     public static MatteSummary Run(MatteRequest request, Action<int, int?, double>? progress = null, CancellationToken cancel = default)
     {
-        using var source = FrameSource.Open(request.Input, request.Raw, request.Rate);
+        int threads = CoreSchedule.ModelThreads(request.Threads), sideThreads = CoreSchedule.SideThreads(threads);
+        using var source = FrameSource.Open(request.Input, request.Raw, request.Rate, sideThreads);
         using var background = Matting.Background.Parse(request.Background);
         using var matter = new VideoMatter(new VideoMatterOptions
         {
             ModelPath = request.Model,
             DownsampleRatio = request.Downsample,
-            IntraOpThreads = request.Threads,
+            IntraOpThreads = threads,
             VerifyChecksum = request.VerifyChecksum,
         });
 
@@ -65,7 +66,8 @@ internal static class MatteJob
             AudioFrom: request.NoAudio || probe is null ? null : source.Path,
             Audio: probe?.Audio,
             VideoOffset: probe?.VideoOffset ?? 0,
-            MaxSeconds: request.MaxFrames is { } n ? source.Rate.Seconds(n) : null);
+            MaxSeconds: request.MaxFrames is { } n ? source.Rate.Seconds(n) : null,
+            EncoderThreads: sideThreads);
         string rawFormat = request.Raw?.PixelFormat ?? RawFormat.Bgr24;
         var sinks = new List<FrameSink>();
         try
@@ -85,7 +87,7 @@ internal static class MatteJob
                 long t0 = Stopwatch.GetTimestamp();
                 int w = slot.Input.Width, h = slot.Input.Height;
                 string name = source.FrameName(slot.Index);
-                converter.Composite(slot.Alpha, slot.Foreground, background.At(slot.Index, w, h), compositeBgr);
+                converter.Composite(slot.Alpha, slot.Foreground, background, slot.Index, compositeBgr);
                 if (alpha is not null) FrameConverter.Alpha(slot.Alpha, alphaGrey);
                 if (foreground is not null) converter.Foreground(slot.Foreground, foreground.Content == SinkContent.ColorWithAlpha ? slot.Alpha : null, foregroundBgr);
                 long t1 = Stopwatch.GetTimestamp();
@@ -100,7 +102,7 @@ internal static class MatteJob
             foreach (var sink in sinks) sink.Commit();   // waits for the encoders to finish
             encodeTicks += Stopwatch.GetTimestamp() - c0;
             var stages = new StageSeconds(decodeSeconds, modelSeconds, Seconds(compositeTicks), Seconds(encodeTicks));
-            return new MatteSummary(frames, clock.Elapsed.TotalSeconds, matter.ModelName + IntegrityNote(matter.Checksum), sinks.Select(s => s.Path).ToList(), stages, notes);
+            return new MatteSummary(frames, clock.Elapsed.TotalSeconds, matter.ModelName + IntegrityNote(matter.Checksum), sinks.Select(s => s.Path).ToList(), stages, notes, threads);
         }
         finally
         {

@@ -1,4 +1,3 @@
-using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 using OpenCvSharp;
 
@@ -51,41 +50,43 @@ internal sealed class PlanarFrame : IDisposable
 }
 
 /// <summary>
-/// The per-pixel conversions of a matting run, done by OpenCV's vectorised kernels into buffers that live as long
-/// as the run: BGR bytes to planar RGB floats (the model's input), and the model's planar alpha and foreground back
-/// to bytes, composited over a background. Rounding is OpenCV's saturate_cast (round half to even), as
-/// <c>MatteFrame</c>'s <c>MathF.Round</c>. One converter per thread: it keeps scratch planes.
+/// The per-pixel conversions of a matting run, into buffers that live as long as the run: BGR bytes to planar RGB
+/// floats (the model's input) and the composite over a background back to BGR bytes, each in one pass
+/// (<see cref="PixelKernels"/>); the optional alpha and foreground outputs by OpenCV's vectorised kernels. Rounding is
+/// OpenCV's saturate_cast (round half to even), as <c>MatteFrame</c>'s <c>MathF.Round</c>. One converter per thread:
+/// it keeps scratch planes.
 /// </summary>
 internal sealed class FrameConverter : IDisposable
 {
     private readonly Mat[] _bytePlanes = [new(), new(), new(), new()];
     private readonly Mat[] _mergeOrder = new Mat[3];
     private readonly Mat[] _mergeOrderAlpha = new Mat[4];
-    private readonly PlanarFrame _composite = new(3);
 
-    /// <summary>A BGR 8-bit image into planar RGB floats in 0..1 (R plane first).</summary>
+    /// <summary>A BGR 8-bit image into planar RGB floats in 0..1 (R plane first), in one pass (<see cref="PixelKernels.ToPlanar"/>).</summary>
     public void ToPlanar(Mat bgr, PlanarFrame into)
     {
+        RequirePacked(bgr, MatType.CV_8UC3);
         into.EnsureSize(bgr.Width, bgr.Height);
-        for (int c = 0; c < 3; c++)
-        {
-            Cv2.ExtractChannel(bgr, _bytePlanes[c], 2 - c);   // BGR → R, G, B
-            _bytePlanes[c].ConvertTo(into.Plane(c), MatType.CV_32FC1, 1.0 / 255);
-        }
+        PixelKernels.ToPlanar(bgr.AsSpan<byte>(), into.PlaneSpan(0), into.PlaneSpan(1), into.PlaneSpan(2));
     }
 
-    /// <summary>C = α·F + (1 − α)·B per channel, written as BGR bytes into <paramref name="bgr"/>.</summary>
-    public void Composite(PlanarFrame alpha, PlanarFrame foreground, PlanarFrame background, Mat bgr)
+    /// <summary>
+    /// C = α·F + (1 − α)·B per channel, written as BGR bytes into <paramref name="bgr"/>: one pass per channel from the
+    /// model's planes to bytes (<see cref="PixelKernels.Composite(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{byte})"/>);
+    /// a colour background is a constant, so no background plane is read.
+    /// </summary>
+    public void Composite(PlanarFrame alpha, PlanarFrame foreground, Background background, int index, Mat bgr)
     {
-        _composite.EnsureSize(alpha.Width, alpha.Height);
+        int w = alpha.Width, h = alpha.Height;
         var a = alpha.PlaneSpan(0);
+        var colour = background.Uniform;
+        var planes = colour is null ? background.At(index, w, h) : null;
         for (int c = 0; c < 3; c++)
         {
-            var plane = _composite.PlaneSpan(c);
-            var b = background.PlaneSpan(c);
-            TensorPrimitives.Subtract(foreground.PlaneSpan(c), b, plane);   // F − B
-            TensorPrimitives.MultiplyAdd(plane, a, b, plane);               // α·(F − B) + B
-            _composite.Plane(c).ConvertTo(_bytePlanes[c], MatType.CV_8UC1, 255);
+            _bytePlanes[c].Create(h, w, MatType.CV_8UC1);
+            var into = _bytePlanes[c].AsSpan<byte>();
+            if (colour is not null) PixelKernels.Composite(foreground.PlaneSpan(c), a, colour[c], into);
+            else PixelKernels.Composite(foreground.PlaneSpan(c), a, planes!.PlaneSpan(c), into);
         }
         MergeBgr(bgr, withAlpha: null);
     }
@@ -115,9 +116,15 @@ internal sealed class FrameConverter : IDisposable
         }
     }
 
+    /// <summary>The kernels read a Mat as one packed array: every Mat here (decoded, read, resized) is continuous.</summary>
+    private static void RequirePacked(Mat image, MatType type)
+    {
+        if (image.Type() != type || !image.IsContinuous())
+            throw new InvalidOperationException($"expected a continuous {type} image, got {image.Type()}{(image.IsContinuous() ? "" : " (not continuous)")}");
+    }
+
     public void Dispose()
     {
         foreach (var plane in _bytePlanes) plane.Dispose();
-        _composite.Dispose();
     }
 }

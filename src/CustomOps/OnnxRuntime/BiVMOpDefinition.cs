@@ -32,7 +32,13 @@ internal sealed unsafe class BiVMOpDefinition
     /// <summary>The fused glue op (<see cref="BinaryConvSchema.ShortcutRPReLU"/>) rather than a binary conv.</summary>
     public bool IsActivation => Name == BinaryConvSchema.ShortcutRPReLU;
 
-    public int InputCount => IsActivation ? BinaryConvSchema.ActivationInputCount : BinaryConvSchema.DeclaredInputCount;
+    /// <summary>The fused upsampling glue (<see cref="BinaryConvSchema.Upsample2xConcat"/>): one variadic input.</summary>
+    public bool IsUpsampleConcat => Name == BinaryConvSchema.Upsample2xConcat;
+
+    public int InputCount => IsUpsampleConcat ? 1 : IsActivation ? BinaryConvSchema.ActivationInputCount : BinaryConvSchema.DeclaredInputCount;
+
+    /// <summary>Whether input <paramref name="index"/> is variadic (the last declared input takes any number of tensors).</summary>
+    public bool IsVariadicInput(int index) => IsUpsampleConcat;
 
     /// <summary>Whether input <paramref name="index"/> may be absent (the empty name, or left off at the end).</summary>
     public bool IsOptionalInput(int index) => IsActivation
@@ -51,7 +57,9 @@ internal sealed unsafe class BiVMOpDefinition
     public bool IsOptionalOutput(int index) => IsActivation && index == BinaryConvSchema.ActivationPackedOutput;
 
     /// <summary>Creates this op's kernel for one node.</summary>
-    public IBiVMKernel CreateKernel(nint info, out string nodeName) => IsActivation
+    public IBiVMKernel CreateKernel(nint info, out string nodeName) => IsUpsampleConcat
+        ? Upsample2xConcatOrtKernel.Create(this, info, out nodeName)
+        : IsActivation
         ? ShortcutRPReLUOrtKernel.Create(this, info, out nodeName)
         : BinaryConvOrtKernel.Create(this, info, out nodeName);
 
@@ -72,6 +80,9 @@ internal sealed unsafe class BiVMOpDefinition
 
     /// <summary>The <see cref="BinaryConvSchema.ShortcutRPReLU"/> op (no popcount kernel to choose).</summary>
     public static BiVMOpDefinition CreateActivation() => Create(BinaryConvSchema.ShortcutRPReLU, sparse: false, forceKernel: null);
+
+    /// <summary>The <see cref="BinaryConvSchema.Upsample2xConcat"/> op.</summary>
+    public static BiVMOpDefinition CreateUpsampleConcat() => Create(BinaryConvSchema.Upsample2xConcat, sparse: false, forceKernel: null);
 
     private static BiVMOpDefinition Create(string name, bool sparse, string? forceKernel)
     {

@@ -13,7 +13,7 @@ namespace BiVM.CustomOps.OnnxRuntime;
 internal static unsafe class CustomOpCallbacks
 {
     private const int TypeUndefined = 0;
-    private const int Required = 0, Optional = 1;
+    private const int Required = 0, Optional = 1, Variadic = 2;
 
     public static void Fill(OrtCustomOp* op)
     {
@@ -63,7 +63,8 @@ internal static unsafe class CustomOpCallbacks
     private static nuint GetOutputTypeCount(OrtCustomOp* op) => (nuint)BiVMOpDefinition.From(op).OutputCount;
 
     [UnmanagedCallersOnly]
-    private static int GetInputCharacteristic(OrtCustomOp* op, nuint index) => BiVMOpDefinition.From(op).IsOptionalInput((int)index) ? Optional : Required;
+    private static int GetInputCharacteristic(OrtCustomOp* op, nuint index) =>
+        BiVMOpDefinition.From(op) is var def && def.IsVariadicInput((int)index) ? Variadic : def.IsOptionalInput((int)index) ? Optional : Required;
 
     [UnmanagedCallersOnly]
     private static int GetOutputCharacteristic(OrtCustomOp* op, nuint index) => BiVMOpDefinition.From(op).IsOptionalOutput((int)index) ? Optional : Required;

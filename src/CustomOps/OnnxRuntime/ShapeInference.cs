@@ -18,6 +18,11 @@ internal static class ShapeInference
             InferElementwise(context);
             return;
         }
+        if (op.IsUpsampleConcat)
+        {
+            InferUpsampleConcat(context);
+            return;
+        }
         int inputs = OrtApi.ShapeInferInputCount(context);
         if (inputs < 4) throw new OpValidationException($"needs at least 4 inputs (X, W, alpha, tau), got {inputs}");
         nint xInfo = OrtApi.ShapeInferInputTypeShape(context, BinaryConvSchema.InputX);
@@ -57,6 +62,36 @@ internal static class ShapeInference
         var dims = OrtApi.GetDimensions(xInfo);
         var names = OrtApi.GetSymbolicDimensions(xInfo, dims.Length);
         nint outInfo = OrtApi.CreateTensorTypeAndShapeInfo(OrtElementType.Float, dims, names.Select((n, i) => dims[i] > 0 ? "" : Named(n)).ToArray());
+        try { OrtApi.ShapeInferSetOutput(context, 0, outInfo); }
+        finally { OrtApi.ReleaseTensorTypeAndShapeInfo(outInfo); }
+    }
+
+    /// <summary>
+    /// Upsample2xConcat: [N, ΣC, H, W] with N of input 0 and H, W of the first copied input (symbolic names kept); ΣC
+    /// only when every channel count is known. Checks are repeated in the kernel (ORT discards this status).
+    /// </summary>
+    private static void InferUpsampleConcat(nint context)
+    {
+        int inputs = OrtApi.ShapeInferInputCount(context);
+        int upsampled = (int)(OrtApi.ShapeInferAttributeInt(context, BinaryConvSchema.UpsampledInputs) ?? 1);
+        if (upsampled < 1 || upsampled >= inputs) throw new OpValidationException($"attribute {BinaryConvSchema.UpsampledInputs} = {upsampled} with {inputs} inputs");
+        long channels = 0;
+        long[] first = [], copied = [];
+        string[] firstNames = [], copiedNames = [];
+        for (int i = 0; i < inputs; i++)
+        {
+            nint info = OrtApi.ShapeInferInputTypeShape(context, i);
+            var type = OrtApi.GetElementType(info);
+            if (type != OrtElementType.Float) throw new OpValidationException($"input {i} must be float32, got {OrtTensorView.TypeText(type)}");
+            var dims = OrtApi.GetDimensions(info);
+            if (dims.Length != 4) throw new OpValidationException($"input {i} must have rank 4 [N, C, H, W], got rank {dims.Length}");
+            channels = channels < 0 || dims[1] < 0 ? -1 : channels + dims[1];
+            if (i == 0) (first, firstNames) = (dims, OrtApi.GetSymbolicDimensions(info, 4));
+            if (i == upsampled) (copied, copiedNames) = (dims, OrtApi.GetSymbolicDimensions(info, 4));
+        }
+        long[] outDims = [first[0], channels, copied[2], copied[3]];
+        string[] names = [firstNames[0], "", copiedNames[2], copiedNames[3]];
+        nint outInfo = OrtApi.CreateTensorTypeAndShapeInfo(OrtElementType.Float, outDims, names.Select((n, i) => outDims[i] > 0 ? "" : Named(n)).ToArray());
         try { OrtApi.ShapeInferSetOutput(context, 0, outInfo); }
         finally { OrtApi.ReleaseTensorTypeAndShapeInfo(outInfo); }
     }

@@ -1,0 +1,73 @@
+using System.Globalization;
+
+namespace BiVM.Cli.Matting;
+
+/// <summary>
+/// How a <c>bivm matte</c> run shares the host's CPUs between ONNX Runtime and the stages beside it (decoding,
+/// compositing, the ffmpeg encoder). The model alone is fastest with one ONNX Runtime thread per physical core; in
+/// the pipeline those threads would fill every CPU, so the other stages would take turns with the model's threads
+/// and slow every one of its parallel sections (measured on a 2-vCPU host at 1080p: the model's own time per frame
+/// rose from ~130 ms alone to ~200 ms in the pipeline). The pipeline therefore leaves one logical CPU to the other
+/// stages, which at 1080p need ~40–60 ms of CPU per frame, less than the model's time on one core.
+/// </summary>
+internal static class CoreSchedule
+{
+    /// <summary>
+    /// ONNX Runtime intra-op threads for a matting pipeline: <paramref name="requested"/> when the user chose (&gt; 0);
+    /// otherwise one per physical core as ONNX Runtime's default, but at most <paramref name="logicalCpus"/> − 1, and at
+    /// least 1. With SMT (two hardware threads per core) this is ONNX Runtime's own default: the other stages run on
+    /// the cores' second hardware threads. Without SMT (most small VMs) it is one thread fewer than the CPUs.
+    /// </summary>
+    public static int ModelThreads(int requested, int logicalCpus, int physicalCores)
+    {
+        if (requested > 0) return requested;
+        return Math.Max(1, Math.Min(physicalCores, logicalCpus - 1));
+    }
+
+    /// <summary>
+    /// Threads for the video decoder (OpenCV's FFmpeg backend) and for the encoder (ffmpeg's <c>-threads</c>): the
+    /// logical CPUs ONNX Runtime does not use, at least 1. Left to themselves both start one thread per CPU (x264
+    /// 1.5 per CPU), which on a small host puts several busy threads beside the model's on the same cores; one
+    /// thread each decodes or encodes a 1080p frame in 13–45 ms of CPU (measured: x264 veryfast costs the same CPU
+    /// time with 1 thread as with its default), well inside the model's time per frame.
+    /// </summary>
+    public static int SideThreads(int modelThreads, int logicalCpus) => Math.Max(1, logicalCpus - modelThreads);
+
+    /// <summary><see cref="SideThreads(int, int)"/> on this host.</summary>
+    public static int SideThreads(int modelThreads) => SideThreads(modelThreads, Environment.ProcessorCount);
+
+    /// <summary><see cref="ModelThreads(int, int, int)"/> on this host.</summary>
+    public static int ModelThreads(int requested) => ModelThreads(requested, Environment.ProcessorCount, PhysicalCores());
+
+    /// <summary>
+    /// Physical cores this process may use: the distinct (package, core) pairs of the online CPUs that Linux lists in
+    /// /sys, at most <see cref="Environment.ProcessorCount"/> (which counts the CPUs of the process's affinity and
+    /// cgroup quota). Where /sys says nothing (another OS, a container that hides it), every logical CPU is a core.
+    /// </summary>
+    public static int PhysicalCores()
+    {
+        int logical = Environment.ProcessorCount;
+        try
+        {
+            var cores = new HashSet<(string, string)>();
+            foreach (var cpu in Directory.EnumerateDirectories("/sys/devices/system/cpu", "cpu*"))
+            {
+                if (!int.TryParse(Path.GetFileName(cpu).AsSpan(3), NumberStyles.None, CultureInfo.InvariantCulture, out _)) continue;
+                string online = Path.Combine(cpu, "online");   // cpu0 often has no such file: it cannot go offline
+                if (File.Exists(online) && File.ReadAllText(online).Trim() == "0") continue;
+                string package = Path.Combine(cpu, "topology", "physical_package_id"), core = Path.Combine(cpu, "topology", "core_id");
+                if (!File.Exists(package) || !File.Exists(core)) continue;
+                cores.Add((File.ReadAllText(package).Trim(), File.ReadAllText(core).Trim()));
+            }
+            return cores.Count == 0 ? logical : Math.Min(cores.Count, logical);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return logical;
+        }
+    }
+
+    /// <summary>"1 ONNX Runtime thread of 2 CPUs" for the run's report.</summary>
+    public static string Describe(int threads) =>
+        string.Create(CultureInfo.InvariantCulture, $"{threads} ONNX Runtime thread{(threads == 1 ? "" : "s")} on {Environment.ProcessorCount} CPU{(Environment.ProcessorCount == 1 ? "" : "s")}");
+}

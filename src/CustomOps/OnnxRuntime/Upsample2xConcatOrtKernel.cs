@@ -1,0 +1,96 @@
+using BiVM.Contracts;
+using BiVM.CustomOps.Upsampling;
+
+namespace BiVM.CustomOps.OnnxRuntime;
+
+/// <summary>
+/// The Upsample2xConcat node's kernel: one pass that writes each channel plane of the concatenated output once,
+/// the upsampled inputs through <see cref="Upsample2x"/> (no full-size intermediate, no crop copy), the others by
+/// copying. One plane per task on the session's intra-op threads. The axis taps depend only on the sizes and are
+/// kept for the next frame.
+/// </summary>
+internal sealed unsafe class Upsample2xConcatOrtKernel : IBiVMKernel
+{
+    private sealed record Geometry(int InHeight, int InWidth, Upsample2x.Taps Rows, Upsample2x.Taps Columns);
+
+    private readonly int _inputs, _upsampled;
+    private Geometry? _geometry;
+
+    private Upsample2xConcatOrtKernel(string location, int inputs, int upsampled)
+    {
+        Location = location;
+        _inputs = inputs;
+        _upsampled = upsampled;
+    }
+
+    public string Location { get; }
+
+    public static Upsample2xConcatOrtKernel Create(BiVMOpDefinition op, nint info, out string nodeName)
+    {
+        nodeName = OrtApi.KernelInfoNodeName(info);
+        int inputs = OrtApi.KernelInfoInputCount(info);
+        long upsampled = OrtApi.KernelInfoAttributeInt(info, BinaryConvSchema.UpsampledInputs) ?? 1;
+        if (upsampled < 1 || upsampled >= inputs)
+            throw new OpValidationException($"attribute {BinaryConvSchema.UpsampledInputs} = {upsampled} must leave at least one input to upsample and one to copy; the node has {inputs} inputs");
+        return new Upsample2xConcatOrtKernel(BinaryConvOrtKernel.Where(op, nodeName), inputs, (int)upsampled);
+    }
+
+    public void Compute(nint context)
+    {
+        var views = new OrtTensorView[_inputs];
+        for (int i = 0; i < _inputs; i++)
+        {
+            var v = views[i] = OrtTensorView.Read(OrtApi.KernelContextInput(context, i));
+            if (v.Type != OrtElementType.Float) throw new OpValidationException($"input {i} must be float32, got {OrtTensorView.TypeText(v.Type)}");
+            if (v.Dims.Length != 4) throw new OpValidationException($"input {i} must have rank 4 [N, C, H, W], got {v.Shape}");
+            if (v.Dims.Any(d => d > int.MaxValue)) throw new OpValidationException($"input {i} {v.Shape} is too large");
+        }
+        var first = views[0].Dims;
+        var copied = views[_upsampled].Dims;
+        for (int i = 0; i < _inputs; i++)
+        {
+            var d = views[i].Dims;
+            var like = i < _upsampled ? first : copied;
+            if (d[0] != first[0] || d[2] != like[2] || d[3] != like[3])
+                throw new OpValidationException(i < _upsampled
+                    ? $"upsampled input {i} {views[i].Shape} must have input 0's N, H and W {views[0].Shape}"
+                    : $"input {i} {views[i].Shape} must have N = {first[0]} and input {_upsampled}'s H and W {views[_upsampled].Shape}");
+        }
+        int batch = (int)first[0], inHeight = (int)first[2], inWidth = (int)first[3];
+        int height = (int)copied[2], width = (int)copied[3];
+        if (height > 2L * inHeight || width > 2L * inWidth)
+            throw new OpValidationException($"the copied inputs' H × W {height} × {width} exceed twice the upsampled inputs' {inHeight} × {inWidth}");
+        long channels = views.Sum(v => v.Dims[1]);
+        if (channels > int.MaxValue) throw new OpValidationException("too many channels");
+        var y = (float*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, 0, [batch, channels, height, width]));
+        long plane = (long)height * width;
+        if (batch == 0 || channels == 0 || plane == 0) return;
+
+        var g = _geometry;
+        if (g is null || g.InHeight != inHeight || g.InWidth != inWidth || g.Rows.Length != height || g.Columns.Length != width)
+            _geometry = g = new Geometry(inHeight, inWidth, Upsample2x.AxisTaps(inHeight, height), Upsample2x.AxisTaps(inWidth, width));
+
+        // Output channel → (input, channel in it), by prefix sums.
+        var start = new int[_inputs + 1];
+        for (int i = 0; i < _inputs; i++) start[i + 1] = start[i] + (int)views[i].Dims[1];
+        int total = (int)channels;
+        long inPlane = (long)inHeight * inWidth;
+        OrtParallelRunner.For(context)(batch * total, task =>
+        {
+            int n = task / total, c = task % total;
+            int i = 0;
+            while (c >= start[i + 1]) i++;
+            int cin = c - start[i];
+            long channelsIn = views[i].Dims[1];
+            float* dst = y + ((long)n * total + c) * plane;
+            if (i < _upsampled)
+                Upsample2x.Plane((float*)views[i].Data + (n * channelsIn + cin) * inPlane, inWidth, g.Rows, g.Columns, dst);
+            else
+                Buffer.MemoryCopy((float*)views[i].Data + (n * channelsIn + cin) * plane, dst, plane * sizeof(float), plane * sizeof(float));
+        });
+    }
+
+    public void Dispose()
+    {
+    }
+}

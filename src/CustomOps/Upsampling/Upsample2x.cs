@@ -1,0 +1,118 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace BiVM.CustomOps.Upsampling;
+
+/// <summary>
+/// Bilinear ×2 of one channel plane, cropped to its top-left corner, computed as ONNX Runtime's CPU Resize computes
+/// it (linear, pytorch_half_pixel, scales [1, 1, 2, 2]; onnxruntime/core/providers/cpu/tensor/upsample.cc,
+/// SetupUpsampleBilinear and UpsampleBilinear), so that the fused op gives the unfused graph's bits and no sign a
+/// binary conv takes from it can move. Per output axis index o (output length 2·n):
+/// <code>
+///   c = clamp((o + 0.5)/2 − 0.5, 0, n − 1)   lo = min(⌊c⌋, n − 1)   hi = min(lo + 1, n − 1)
+///   weight(lo) = |c − hi|, weight(hi) = |c − lo|, both 0.5 where lo = hi
+///   y = (wx(lo)·wy(lo))·X[lo_y, lo_x] + (wx(hi)·wy(lo))·X[lo_y, hi_x] + (wx(lo)·wy(hi))·X[hi_y, lo_x] + (wx(hi)·wy(hi))·X[hi_y, hi_x]
+/// </code>
+/// summed left to right, each product and sum rounded to float32 once (no fused multiply-add: ORT's portable C++
+/// build does not contract there, and .NET never contracts). The weight products are exact (every weight is one of
+/// 0, 1/4, 1/2, 3/4, 1), so precomputing them changes nothing. Away from the borders the weights are 3/4 and 1/4 on
+/// both axes and output columns 2j + 1 and 2j + 2 read input columns j and j + 1: the vector path computes eight
+/// such pairs at once and interleaves them; borders, crop edges and tails take the scalar path, the same formula.
+/// </summary>
+internal static unsafe class Upsample2x
+{
+    /// <summary>One axis's taps: for each output index its two source indices and their weights.</summary>
+    internal sealed record Taps(int[] Low, int[] High, float[] LowWeight, float[] HighWeight)
+    {
+        public int Length => Low.Length;
+    }
+
+    /// <summary>The taps of an axis of <paramref name="inLength"/> ≥ 1 samples, upsampled ×2 and cropped to <paramref name="outLength"/> ≤ 2·inLength.</summary>
+    public static Taps AxisTaps(int inLength, int outLength)
+    {
+        if (inLength < 1 || outLength < 0 || outLength > 2L * inLength)
+            throw new ArgumentOutOfRangeException(nameof(outLength), $"{outLength} outputs from {inLength} inputs (×2 then crop)");
+        var t = new Taps(new int[outLength], new int[outLength], new float[outLength], new float[outLength]);
+        for (int o = 0; o < outLength; o++)
+        {
+            // pytorch_half_pixel: (o + 0.5)/scale − 0.5 where the resized length (2n) is > 1, in float as ORT.
+            float c = (o + 0.5f) / 2f - 0.5f;
+            c = Math.Max(0f, Math.Min(c, inLength - 1));
+            int lo = Math.Min((int)c, inLength - 1);
+            int hi = Math.Min(lo + 1, inLength - 1);
+            float dLo = Math.Abs(c - lo), dHi = Math.Abs(c - hi);
+            if (lo == hi) dLo = dHi = 0.5f;
+            t.Low[o] = lo;
+            t.High[o] = hi;
+            t.LowWeight[o] = dHi;
+            t.HighWeight[o] = dLo;
+        }
+        return t;
+    }
+
+    /// <summary>One output value, the specification (the scalar path and the tests' oracle).</summary>
+    public static float One(float* x, int inWidth, Taps ys, Taps xs, int oy, int ox)
+    {
+        float* lo = x + (long)ys.Low[oy] * inWidth, hi = x + (long)ys.High[oy] * inWidth;
+        return xs.LowWeight[ox] * ys.LowWeight[oy] * lo[xs.Low[ox]]
+             + xs.HighWeight[ox] * ys.LowWeight[oy] * lo[xs.High[ox]]
+             + xs.LowWeight[ox] * ys.HighWeight[oy] * hi[xs.Low[ox]]
+             + xs.HighWeight[ox] * ys.HighWeight[oy] * hi[xs.High[ox]];
+    }
+
+    /// <summary>
+    /// Writes the ys.Length × xs.Length cropped ×2 upsampling of plane <paramref name="x"/> (inWidth columns) to
+    /// <paramref name="y"/> (row stride xs.Length). <paramref name="vector"/> = false forces the scalar path (tests).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Plane(float* x, int inWidth, Taps ys, Taps xs, float* y, bool vector = true)
+    {
+        int outWidth = xs.Length;
+        for (int oy = 0; oy < ys.Length; oy++)
+            Row(x + (long)ys.Low[oy] * inWidth, x + (long)ys.High[oy] * inWidth, ys.LowWeight[oy], ys.HighWeight[oy], inWidth, xs, y + (long)oy * outWidth, vector);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Row(float* lo, float* hi, float wLo, float wHi, int inWidth, Taps xs, float* y, bool vector)
+    {
+        int outWidth = xs.Length;
+        int ox = 0;
+        if (vector && Avx.IsSupported && outWidth > 0)
+        {
+            y[0] = Scalar(lo, hi, wLo, wHi, xs, 0);
+            ox = 1;
+            // Output 2j + 1: 3/4 of column j, 1/4 of j + 1; output 2j + 2: 1/4 of j, 3/4 of j + 1 (both rows alike).
+            // Eight j at a time while columns j + 8 and outputs 2j + 16 exist.
+            var oddLo = Vector256.Create(0.75f * wLo);
+            var oddLoNext = Vector256.Create(0.25f * wLo);
+            var oddHi = Vector256.Create(0.75f * wHi);
+            var oddHiNext = Vector256.Create(0.25f * wHi);
+            int j = 0;
+            for (; j + 8 <= inWidth - 1 && 2 * j + 17 <= outWidth; j += 8)
+            {
+                var a = Vector256.Load(lo + j);
+                var b = Vector256.Load(lo + j + 1);
+                var c = Vector256.Load(hi + j);
+                var d = Vector256.Load(hi + j + 1);
+                // Same products and the same left-to-right sums as One; the "next" weights swap roles for even outputs.
+                var odd = a * oddLo + b * oddLoNext + c * oddHi + d * oddHiNext;
+                var even = a * oddLoNext + b * oddLo + c * oddHiNext + d * oddHi;
+                var low = Avx.UnpackLow(odd, even);   // o0 e0 o1 e1 | o4 e4 o5 e5
+                var high = Avx.UnpackHigh(odd, even); // o2 e2 o3 e3 | o6 e6 o7 e7
+                Avx.Permute2x128(low, high, 0x20).Store(y + 2 * j + 1);
+                Avx.Permute2x128(low, high, 0x31).Store(y + 2 * j + 9);
+            }
+            ox = 2 * j + 1;
+        }
+        for (; ox < outWidth; ox++) y[ox] = Scalar(lo, hi, wLo, wHi, xs, ox);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Scalar(float* lo, float* hi, float wLo, float wHi, Taps xs, int ox)
+    {
+        float xl = xs.LowWeight[ox], xh = xs.HighWeight[ox];
+        int l = xs.Low[ox], h = xs.High[ox];
+        return xl * wLo * lo[l] + xh * wLo * lo[h] + xl * wHi * hi[l] + xh * wHi * hi[h];
+    }
+}
