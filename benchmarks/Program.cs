@@ -31,6 +31,13 @@ if (args.Contains("--mlnet"))
     MLNetQuick.Run(passesAt >= 0 ? int.Parse(args[passesAt + 1]) : 6, Console.Out);
     return 0;
 }
+// `--glue [--samples N]`: InstanceNormalization + ShortcutRPReLU against the folded op, interleaved (GlueQuick).
+if (args.Contains("--glue"))
+{
+    int samplesAt = Array.IndexOf(args, "--samples");
+    GlueQuick.Run(samplesAt >= 0 ? int.Parse(args[samplesAt + 1], System.Globalization.CultureInfo.InvariantCulture) : 15, Console.Out);
+    return 0;
+}
 int longRunAt = Array.IndexOf(args, "--long-run");
 int onlyAt = Array.IndexOf(args, "--only");
 if (longRunAt >= 0) return BiVM.Benchmarks.LongRun.Run(int.Parse(args[longRunAt + 1], System.Globalization.CultureInfo.InvariantCulture), onlyAt >= 0 ? args[onlyAt + 1] : null);

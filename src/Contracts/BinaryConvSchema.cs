@@ -67,8 +67,19 @@ public static class BinaryConvSchema
     /// <summary>ShortcutRPReLU's outputs: Y (float32, X's shape) and, with TauNext, YPacked.</summary>
     public const int ActivationOutput = 0, ActivationPackedOutput = 1;
 
-    /// <summary>Inputs ShortcutRPReLU declares (Addend, AddendScale and TauNext optional).</summary>
-    public const int ActivationInputCount = ActivationTauNext + 1;
+    /// <summary>
+    /// Optional inputs of ShortcutRPReLU, both or neither: NormScale and NormBias, float32 [C] constants (ONNX
+    /// InstanceNormalization's scale and B). With them X is first normalized per image and channel, x̂ = NormScale ·
+    /// (X − μ) / √(σ² + epsilon) + NormBias (attribute <see cref="ActivationNormEpsilon"/>), and x̂ takes X's place
+    /// (docs/model-contract.md, "ShortcutRPReLU"). Written by the fusion pass where an InstanceNormalization feeds the glue.
+    /// </summary>
+    public const int ActivationNormScale = 7, ActivationNormBias = 8;
+
+    /// <summary>ShortcutRPReLU's float attribute with the folded InstanceNormalization's epsilon (default 1e-5, as ONNX).</summary>
+    public const string ActivationNormEpsilon = "epsilon";
+
+    /// <summary>Inputs ShortcutRPReLU declares (Addend, AddendScale, TauNext, NormScale and NormBias optional).</summary>
+    public const int ActivationInputCount = ActivationNormBias + 1;
 
     /// <summary>
     /// The decoder's upsampling glue fused (docs/model-contract.md, "Upsample2xConcat"): Y = Concat(axis 1) of the first

@@ -20,12 +20,13 @@ public sealed class ExportedModel(ModelProto model, IReadOnlyList<BinaryNodeInfo
     public ExportedModel ToStill() => new(StillModel.From(Model), BinaryNodes, [.. Metadata, ("still", "true")]);
 
     /// <summary>
-    /// The glue between binary layers fused (<see cref="BiVM.Graph.GlueFusion"/>): bit-identical results, fewer
-    /// nodes; and the DGF's full-resolution tail as one GuidedUpsample (within 1e-5). What <c>bivm export</c> writes unless told <c>--no-fuse</c>.
+    /// The glue between binary layers fused (<see cref="BiVM.Graph.GlueFusion"/>): fewer nodes, results bit-identical
+    /// except for the folded InstanceNormalization's statistics (float rounding) and the DGF's full-resolution tail as one
+    /// GuidedUpsample (within 1e-5). What <c>bivm export</c> writes unless told <c>--no-fuse</c>.
     /// </summary>
     public ExportedModel Fused()
     {
-        var (model, _, _) = BiVM.Graph.GlueFusion.Apply(Model);
+        var (model, _, _, _) = BiVM.Graph.GlueFusion.Apply(Model);
         // Nothing to fuse (the FP32 RVM: no RPReLU, no ai.bivm op): the file stays as it is, without a note.
         if (model.MetadataProps.FirstOrDefault(m => m.Key == BiVM.Graph.GlueFusion.MetadataKey)?.Value is not { } note) return this;
         return new(model, BinaryNodes, [.. Metadata, (BiVM.Graph.GlueFusion.MetadataKey, note)]);

@@ -15,6 +15,8 @@ namespace BiVM.Graph;
 /// gives bit-identical values (docs/export.md, "Fusion"). The decoder's Resize + crop + Concat is fused by
 /// <see cref="UpsampleConcatFusion"/>, which Apply runs after the chains. The chains are fused in the main graph and
 /// in If branches (the DGF's), and <see cref="GuidedUpsampleFusion"/> fuses the DGF's full-resolution tail (within 1e-5).
+/// Then <see cref="InstanceNormFusion"/> folds the InstanceNormalization that feeds a fused glue node into it: that part
+/// agrees to float rounding, not bit for bit.
 /// </summary>
 /// <remarks>
 /// A chain is fused only where every intermediate tensor has exactly one consumer and is not a graph output (a test
@@ -28,10 +30,11 @@ public static class GlueFusion
     public const string MetadataKey = "fused";
 
     /// <summary>
-    /// A fused copy of <paramref name="model"/>, the number of chains fused, and the number of packed hand-offs added
-    /// (a ShortcutRPReLU that also writes the packed sign bits its one binary-conv consumer reads as XPacked).
+    /// A fused copy of <paramref name="model"/>, the number of chains fused, the number of packed hand-offs added
+    /// (a ShortcutRPReLU that also writes the packed sign bits its one binary-conv consumer reads as XPacked), and the
+    /// number of InstanceNormalization nodes folded into the ShortcutRPReLU they feed (<see cref="InstanceNormFusion"/>).
     /// </summary>
-    public static (ModelProto Model, int Fused, int PackedHandOffs) Apply(ModelProto model)
+    public static (ModelProto Model, int Fused, int PackedHandOffs, int NormsFolded) Apply(ModelProto model)
     {
         ArgumentNullException.ThrowIfNull(model);
         var fused = WithoutChecksum(model);
@@ -142,8 +145,10 @@ public static class GlueFusion
         }
         int handOffs = AddPackedHandOffs(rewritten, initializers);
         int upsamples = UpsampleConcatFusion.Apply(fused, rewritten);
-        var (inBranches, branchHandOffs) = InBranches(graph, branch => Apply(branch));
-        if (replacements.Count == 0 && handOffs == 0 && upsamples == 0 && guided == 0 && inBranches == 0 && branchHandOffs == 0) return (fused, 0, 0);
+        var (inBranches, branchHandOffs) = InBranches(graph, branch => { var r = Apply(branch); return (r.Model, r.Fused, r.PackedHandOffs); });
+        int norms = InstanceNormFusion.Apply(rewritten, graph, initializers);
+        if (replacements.Count == 0 && handOffs == 0 && upsamples == 0 && guided == 0 && inBranches == 0 && branchHandOffs == 0 && norms == 0)
+            return (fused, 0, 0, 0);
         graph.Node.Clear();
         graph.Node.AddRange(rewritten);
         if (!fused.OpsetImport.Any(o => o.Domain == BinaryConvSchema.Domain))
@@ -153,10 +158,12 @@ public static class GlueFusion
         int total = graph.Node.Count(n => n.OpType == BinaryConvSchema.ShortcutRPReLU && n.Domain == BinaryConvSchema.Domain);
         int packedTotal = graph.Node.Count(n => IsBinaryConv(n) && n.Input.Count > BinaryConvSchema.InputXPacked);
         int upsampleTotal = graph.Node.Count(n => n.OpType == BinaryConvSchema.Upsample2xConcat && n.Domain == BinaryConvSchema.Domain);
+        int normTotal = graph.Node.Count(n => n.OpType == BinaryConvSchema.ShortcutRPReLU && n.Input.Count > BinaryConvSchema.ActivationNormScale && n.Input[BinaryConvSchema.ActivationNormScale].Length > 0);
         fused.MetadataProps.Add(new StringStringEntryProto { Key = MetadataKey, Value = $"{total} {BinaryConvSchema.ShortcutRPReLU} (shortcut add + RPReLU chains, bit-identical), {packedTotal} of them hand packed input to their binary conv"
+            + $", {normTotal} with their InstanceNormalization folded in (float64 statistics: within float rounding)"
             + $"; {upsampleTotal} {BinaryConvSchema.Upsample2xConcat} (Resize ×2 + crop + Concat, bit-identical)" });
         if (GuidedUpsampleFusion.Count(fused) is > 0 and var tails) fused.MetadataProps[^1].Value += $", {tails} {BinaryConvSchema.GuidedUpsample} (the DGF's full-resolution tail, within 1e-5)";
-        return (fused, replacements.Count + inBranches, handOffs + branchHandOffs);
+        return (fused, replacements.Count + inBranches, handOffs + branchHandOffs, norms);
     }
 
     /// <summary>
@@ -197,14 +204,15 @@ public static class GlueFusion
         int added = 0;
         foreach (var glue in nodes.Where(n => n.OpType == BinaryConvSchema.ShortcutRPReLU && n.Domain == BinaryConvSchema.Domain))
         {
-            if (glue.Input.Count > BinaryConvSchema.ActivationTauNext || glue.Output.Count > 1) continue;
+            if ((glue.Input.Count > BinaryConvSchema.ActivationTauNext && glue.Input[BinaryConvSchema.ActivationTauNext].Length > 0) || glue.Output.Count > 1) continue;
             if (!binaryReaders.TryGetValue(glue.Output[0], out var readers) || readers.Count != 1) continue;
             var conv = readers[0];
             if (conv.Input.Count > BinaryConvSchema.InputXPacked || conv.Input.Count <= BinaryConvSchema.InputTau) continue;
             if (!initializers.TryGetValue(conv.Input[BinaryConvSchema.InputTau], out var tau) || !initializers.TryGetValue(glue.Input[BinaryConvSchema.ActivationShiftIn], out var shift)
                 || tau.Dims.Count != 1 || Channels(tau) != Channels(shift)) continue;
             string packed = glue.Output[0] + ".packed";
-            glue.Input.Add(tau.Name);
+            while (glue.Input.Count <= BinaryConvSchema.ActivationTauNext) glue.Input.Add("");
+            glue.Input[BinaryConvSchema.ActivationTauNext] = tau.Name;
             glue.Output.Add(packed);
             while (conv.Input.Count < BinaryConvSchema.InputXPacked) conv.Input.Add("");
             conv.Input.Add(packed);
@@ -217,8 +225,8 @@ public static class GlueFusion
         n.Domain == BinaryConvSchema.Domain && n.OpType is BinaryConvSchema.BinaryConv2d or BinaryConvSchema.SparseBinaryConv2d;
 
     /// <summary>
-    /// The inverse: every ShortcutRPReLU written back as the standard ops it stands for (Mul, Add, Add, PRelu, Add), every
-    /// Upsample2xConcat as Resize, Slice and Concat (<see cref="UpsampleConcatFusion.Unfuse"/>).
+    /// The inverse: every ShortcutRPReLU written back as the standard ops it stands for ([InstanceNormalization,] Mul, Add, Add, PRelu, Add),
+    /// every Upsample2xConcat as Resize, Slice and Concat (<see cref="UpsampleConcatFusion.Unfuse"/>).
     /// The oracle for a fused file whose unfused original is gone (the shipped models): both must give the same bits.
     /// </summary>
     /// <exception cref="ArgumentException">A ShortcutRPReLU's parameters are not initializers shaped to broadcast over NCHW.</exception>
@@ -255,6 +263,7 @@ public static class GlueFusion
                 if (!initializers.TryGetValue(Input(i), out var t) || t.Dims.Count < 3)
                     throw new ArgumentException($"{name}: input '{Input(i)}' must be an initializer shaped [C, 1, 1] or [1, C, 1, 1] to unfuse", nameof(model));
             string x = Input(BinaryConvSchema.ActivationX), addend = Input(BinaryConvSchema.ActivationAddend), scale = Input(BinaryConvSchema.ActivationAddendScale);
+            if (Input(BinaryConvSchema.ActivationNormScale).Length > 0) x = InstanceNormFusion.Unfold(rewritten, node, name, initializers);
             if (addend.Length > 0)
             {
                 if (scale.Length > 0) addend = Add(rewritten, "Mul", name + ".mul", addend, scale);
@@ -297,7 +306,7 @@ public static class GlueFusion
     private static bool IsScalar(TensorProto t) => t.DataType == (int)TensorProto.Types.DataType.Float && t.Dims.Aggregate(1L, (a, d) => a * d) == 1;
 
     /// <summary>C for a float32 tensor shaped [C], [C, 1, 1] or [1, C, 1, 1] (what ShortcutRPReLU accepts); else −1.</summary>
-    private static long Channels(TensorProto t)
+    internal static long Channels(TensorProto t)
     {
         if (t.DataType != (int)TensorProto.Types.DataType.Float) return -1;
         var d = t.Dims;

@@ -44,5 +44,11 @@ internal sealed class OrtMatting : IDisposable
         return new FrameResult(values, shapes);
     }
 
+    /// <summary>
+    /// Continues from <paramref name="other"/>'s recurrent state instead of its own: two files compared frame by frame
+    /// on the same inputs, so a float difference cannot compound through the state over the sequence.
+    /// </summary>
+    public void FollowState(OrtMatting other) => _state = new(other._state);
+
     public void Dispose() => _session.Dispose();
 }

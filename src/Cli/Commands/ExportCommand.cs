@@ -91,11 +91,11 @@ internal static class ExportCommand
         catch (Google.Protobuf.InvalidProtocolBufferException e) { throw new UserInputException($"--fuse: {input} is not an ONNX file ({e.Message})"); }
         if (model.Graph is null) throw new UserInputException($"--fuse: {input} has no graph");
         int before = model.Graph.Node.Count;
-        var (fused, count, handOffs) = BiVM.Graph.GlueFusion.Apply(model);
+        var (fused, count, handOffs, norms) = BiVM.Graph.GlueFusion.Apply(model);
         long size = new ExportedModel(fused, [], []).Save(outPath);
         int upsamples = fused.Graph.Node.Count(n => n.OpType == BinaryConvSchema.Upsample2xConcat && n.Domain == BinaryConvSchema.Domain);
         return string.Create(CultureInfo.InvariantCulture,
-            $"wrote {Path.GetFullPath(outPath)}: {count} chains fused into {BinaryConvSchema.ShortcutRPReLU}, {handOffs} packed hand-offs to binary convs added, "
+            $"wrote {Path.GetFullPath(outPath)}: {count} chains fused into {BinaryConvSchema.ShortcutRPReLU}, {handOffs} packed hand-offs to binary convs added, {norms} InstanceNormalization folded into them, "
             + $"{upsamples} {BinaryConvSchema.Upsample2xConcat} nodes, {BiVM.Graph.GuidedUpsampleFusion.Count(fused)} {BinaryConvSchema.GuidedUpsample} (DGF tail), nodes {before} -> {fused.Graph.Node.Count}, file size {size} bytes{Environment.NewLine}");
     }
 

@@ -46,6 +46,48 @@ internal static unsafe class ShortcutRPReLU
         for (; i < count; i++) y[i] = One(x[i], addend is null ? 0f : addend[i], addend is not null, scale, shiftIn, slope, shiftOut);
     }
 
+    /// <summary>
+    /// <see cref="Apply"/> on the normalized input x̂ = x·<paramref name="normScale"/> + <paramref name="normShift"/>
+    /// (a folded InstanceNormalization, coefficients from <see cref="FrameNormalization"/>), multiplied and added in
+    /// two roundings like ONNX Runtime's InstanceNormalization, in the same pass.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void ApplyNormalized(float* x, float normScale, float normShift, float* addend, float scale, float shiftIn, float slope, float shiftOut, float* y, int count)
+    {
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var a = Vector256.Create(normScale);
+            var b = Vector256.Create(normShift);
+            var s = Vector256.Create(scale);
+            var b1 = Vector256.Create(shiftIn);
+            var k = Vector256.Create(slope);
+            var b2 = Vector256.Create(shiftOut);
+            var zero = Vector256<float>.Zero;
+            if (addend is not null)
+                for (; i + 8 <= count; i += 8)
+                {
+                    var m = Vector256.Load(addend + i) * s;
+                    var u = ((Vector256.Load(x + i) * a + b) + m) + b1;
+                    (Vector256.ConditionalSelect(Vector256.GreaterThan(u, zero), u, u * k) + b2).Store(y + i);
+                }
+            else
+                for (; i + 8 <= count; i += 8)
+                {
+                    var u = (Vector256.Load(x + i) * a + b) + b1;
+                    (Vector256.ConditionalSelect(Vector256.GreaterThan(u, zero), u, u * k) + b2).Store(y + i);
+                }
+        }
+        for (; i < count; i++) y[i] = One(Normalize(x[i], normScale, normShift), addend is null ? 0f : addend[i], addend is not null, scale, shiftIn, slope, shiftOut);
+    }
+
+    /// <summary>x̂ = x·a + b, two roundings (the specification of the folded InstanceNormalization's last step).</summary>
+    public static float Normalize(float x, float normScale, float normShift)
+    {
+        float product = x * normScale;
+        return product + normShift;
+    }
+
     /// <summary>One value, the specification (the portable path and the tests' oracle).</summary>
     public static float One(float x, float addend, bool hasAddend, float scale, float shiftIn, float slope, float shiftOut)
     {

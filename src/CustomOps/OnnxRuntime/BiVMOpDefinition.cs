@@ -47,7 +47,8 @@ internal sealed unsafe class BiVMOpDefinition
     /// <summary>Whether input <paramref name="index"/> may be absent (the empty name, or left off at the end).</summary>
     public bool IsOptionalInput(int index) => !IsGuidedUpsample && IsActivation
         ? index is BinaryConvSchema.ActivationAddend or BinaryConvSchema.ActivationAddendScale or BinaryConvSchema.ActivationTauNext
-        : !IsGuidedUpsample && index is BinaryConvSchema.InputBias or BinaryConvSchema.InputXPacked || (!IsSparse && index == BinaryConvSchema.InputMask);
+            or BinaryConvSchema.ActivationNormScale or BinaryConvSchema.ActivationNormBias
+        : !IsGuidedUpsample && (index is BinaryConvSchema.InputBias or BinaryConvSchema.InputXPacked || (!IsSparse && index == BinaryConvSchema.InputMask));
 
     /// <summary>Outputs: Y, and for ShortcutRPReLU the optional YPacked.</summary>
     public int OutputCount => IsGuidedUpsample ? BinaryConvSchema.GuidedOutputCount

@@ -181,6 +181,13 @@ internal static unsafe class OrtApi
         return isConstant != 0 ? value : 0;
     }
 
+    public static float? KernelInfoAttributeFloat(nint info, string name)
+    {
+        float value;
+        fixed (byte* n = Utf8(name))
+            return Succeeded(((delegate* unmanaged<nint, byte*, float*, nint>)Fn(OrtApiIndex.KernelInfoGetAttribute_float))(info, n, &value)) ? value : null;
+    }
+
     public static long? KernelInfoAttributeInt(nint info, string name)
     {
         long value;

@@ -22,6 +22,7 @@ internal enum OrtApiIndex
     GetDimensions = 62,
     GetSymbolicDimensions = 63,
     GetTensorTypeAndShape = 65,
+    KernelInfoGetAttribute_float = 85,
     KernelInfoGetAttribute_int64 = 86,
     KernelInfoGetAttribute_string = 87,
     KernelContext_GetInput = 90,

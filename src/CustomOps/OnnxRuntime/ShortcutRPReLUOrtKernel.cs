@@ -1,5 +1,7 @@
+using System.Buffers;
 using BiVM.Contracts;
 using BiVM.CustomOps.Activation;
+using BiVM.CustomOps.BinaryConv2d;
 using BiVM.CustomOps.BitPacking;
 
 namespace BiVM.CustomOps.OnnxRuntime;
@@ -8,17 +10,22 @@ namespace BiVM.CustomOps.OnnxRuntime;
 /// The ShortcutRPReLU node's kernel: the per-channel constants (AddendScale, ShiftIn, Slope, ShiftOut, TauNext) are
 /// read once at creation; Compute checks X and Addend and runs <see cref="ShortcutRPReLU"/> in parallel on the
 /// session's intra-op threads. With TauNext it works one image row at a time: every channel's row, then that row's
-/// sign bits packed (<see cref="ActivationPacker"/>) while the row is still in L1, for the next binary conv.
+/// sign bits packed (<see cref="ActivationPacker"/>) while the row is still in L1, for the next binary conv. With
+/// NormScale and NormBias (a folded InstanceNormalization) a first parallel pass takes every plane's statistics
+/// (<see cref="FrameNormalization"/>), and the second normalizes in the same pass as the glue.
 /// </summary>
 internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
 {
     private readonly float[] _shiftIn, _slope, _shiftOut;
     private readonly float[]? _tauNext;
+    private readonly (float[] Scale, float[] Bias, float Epsilon)? _norm;
     private readonly float _scale;
     private readonly bool _hasAddend;
 
-    private ShortcutRPReLUOrtKernel(string location, float[] shiftIn, float[] slope, float[] shiftOut, float scale, bool hasAddend, float[]? tauNext)
+    private ShortcutRPReLUOrtKernel(string location, float[] shiftIn, float[] slope, float[] shiftOut, float scale, bool hasAddend, float[]? tauNext,
+        (float[] Scale, float[] Bias, float Epsilon)? norm)
     {
+        _norm = norm;
         Location = location;
         _shiftIn = shiftIn;
         _slope = slope;
@@ -63,7 +70,20 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
             if (!packedOutput) throw new OpValidationException("TauNext is given but output YPacked is not (they go together)");
         }
         else if (packedOutput) throw new OpValidationException("output YPacked needs the TauNext input");
-        return new ShortcutRPReLUOrtKernel(BinaryConvOrtKernel.Where(op, nodeName), shiftIn, slope, shiftOut, scale, hasAddend, tauNext);
+        (float[], float[], float)? norm = null;
+        if (Present(BinaryConvSchema.ActivationNormScale) != Present(BinaryConvSchema.ActivationNormBias))
+            throw new OpValidationException("NormScale and NormBias go together (a folded InstanceNormalization has both)");
+        if (Present(BinaryConvSchema.ActivationNormScale))
+        {
+            var normScale = Channels(info, BinaryConvSchema.ActivationNormScale, "NormScale");
+            var normBias = Channels(info, BinaryConvSchema.ActivationNormBias, "NormBias");
+            if (normScale.Length != shiftIn.Length || normBias.Length != shiftIn.Length)
+                throw new OpValidationException($"NormScale and NormBias have {normScale.Length} and {normBias.Length} values, expected C = {shiftIn.Length}");
+            float epsilon = OrtApi.KernelInfoAttributeFloat(info, BinaryConvSchema.ActivationNormEpsilon) ?? 1e-5f;
+            if (!(epsilon >= 0) || float.IsInfinity(epsilon)) throw new OpValidationException($"attribute {BinaryConvSchema.ActivationNormEpsilon} must be a finite value >= 0, got {epsilon}");
+            norm = (normScale, normBias, epsilon);
+        }
+        return new ShortcutRPReLUOrtKernel(BinaryConvOrtKernel.Where(op, nodeName), shiftIn, slope, shiftOut, scale, hasAddend, tauNext, norm);
     }
 
     private static OrtTensorView Constant(nint info, int index, string name)
@@ -116,17 +136,51 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
         }
         if (x.ElementCount == 0) return;
         long plane = (long)height * width;
+        if (_norm is not null && plane > int.MaxValue) throw new OpValidationException($"X {x.Shape}: a channel plane of over 2^31 values is too large to normalize");
         var src = (float*)x.Data;
         var runner = OrtParallelRunner.For(context);
+        // The folded InstanceNormalization's per-plane (a, b): every plane's statistics are needed before any row of
+        // the packed path, so they are one pass of their own (parallel over planes). Rented: no garbage per frame.
+        float[]? rented = _norm is null ? null : ArrayPool<float>.Shared.Rent(2 * batch * channels);
+        try
+        {
+            fixed (float* coefficients = rented)
+            {
+                float* normScale = coefficients, normShift = coefficients + (rented is null ? 0 : batch * channels);
+                if (_norm is { } norm)
+                    runner(batch * channels, i =>
+                    {
+                        int c = i % channels;
+                        (normScale[i], normShift[i]) = FrameNormalization.Coefficients(src + i * plane, (int)plane, norm.Scale[c], norm.Bias[c], norm.Epsilon);
+                    });
+                Glue(runner, src, addend, y, packed, normScale, normShift, batch, channels, height, width);
+            }
+        }
+        finally
+        {
+            if (rented is not null) ArrayPool<float>.Shared.Return(rented);
+        }
+    }
+
+    /// <summary>
+    /// The glue itself; <paramref name="normScale"/> is null without a folded normalization, else the [N·C] planes'
+    /// coefficients (<paramref name="normShift"/> likewise).
+    /// </summary>
+    private void Glue(ParallelRunner runner, float* src, float* addend, float* y, ulong* packed, float* normScale, float* normShift,
+        int batch, int channels, int height, int width)
+    {
+        long plane = (long)height * width;
+        void Plane(int i, long offset, int count)
+        {
+            int c = i % channels;
+            float* a = addend is null ? null : addend + offset;
+            if (normScale is null) ShortcutRPReLU.Apply(src + offset, a, _scale, _shiftIn[c], _slope[c], _shiftOut[c], y + offset, count);
+            else ShortcutRPReLU.ApplyNormalized(src + offset, normScale[i], normShift[i], a, _scale, _shiftIn[c], _slope[c], _shiftOut[c], y + offset, count);
+        }
         if (packed is null)
         {
             // One channel plane per task: its four constants are scalars there, and a plane is one contiguous stream.
-            runner(batch * channels, i =>
-            {
-                int c = i % channels;
-                long offset = i * plane;
-                ShortcutRPReLU.Apply(src + offset, addend is null ? null : addend + offset, _scale, _shiftIn[c], _slope[c], _shiftOut[c], y + offset, (int)plane);
-            });
+            runner(batch * channels, i => Plane(i, i * plane, (int)plane));
             return;
         }
         int wordsPerPixel = PackedLayout.WordsFor(channels);
@@ -134,10 +188,7 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
         {
             int n = row / height, iy = row % height;
             for (int c = 0; c < channels; c++)
-            {
-                long offset = ((long)n * channels + c) * plane + (long)iy * width;
-                ShortcutRPReLU.Apply(src + offset, addend is null ? null : addend + offset, _scale, _shiftIn[c], _slope[c], _shiftOut[c], y + offset, width);
-            }
+                Plane(n * channels + c, ((long)n * channels + c) * plane + (long)iy * width, width);
             fixed (float* tau = _tauNext)
                 ActivationPacker.PackRow(y, tau, channels, height, width, n, iy, 0, width, packed + (long)row * width * wordsPerPixel);
         });
