@@ -155,12 +155,13 @@ public sealed class CoreScheduleTests
 {
     [Theory]
     [InlineData(3, 2, 2, 3)]     // the user's --threads always wins
-    [InlineData(0, 2, 2, 1)]     // 2 vCPUs without SMT: one for the model, one for decode, composite and encode
-    [InlineData(0, 4, 4, 3)]
-    [InlineData(0, 16, 8, 8)]    // SMT: one per physical core, as ONNX Runtime's default; the siblings take the other stages
+    [InlineData(0, 2, 2, 2)]     // 2 vCPUs without SMT: one per core, as ONNX Runtime's default
+    [InlineData(0, 4, 4, 4)]
+    [InlineData(0, 16, 8, 8)]    // SMT: one per physical core; the siblings take the other stages
     [InlineData(0, 2, 1, 1)]     // one core with two hardware threads
     [InlineData(0, 1, 1, 1)]     // one CPU: never zero threads
-    public void The_model_gets_one_thread_per_core_but_leaves_a_cpu_to_the_other_stages(int requested, int logical, int physical, int expected) =>
+    [InlineData(0, 2, 4, 2)]     // more cores reported than CPUs this process may use: capped
+    public void The_model_gets_one_thread_per_physical_core(int requested, int logical, int physical, int expected) =>
         Assert.Equal(expected, CoreSchedule.ModelThreads(requested, logical, physical));
 
     [Fact]

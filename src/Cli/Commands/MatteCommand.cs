@@ -18,7 +18,7 @@ internal static class MatteCommand
         var model = CliOptions.Model("ONNX model file (bivm, rvm or rvm-react). Default: the model shipped with bivm.");
         var downsample = CliOptions.Downsample("Downsample ratio in (0, 1]. Default: min(512 / max(H, W), 1).");
         var maxFrames = new Option<int?>("--frames") { Description = "Matte only the first N frames (a preview; the audio is cut to match).", HelpName = "N" }.Require(n => n >= 1, "must be at least 1");
-        var threads = CliOptions.Threads("ONNX Runtime intra-op threads (0: one per physical core, but one CPU left to decoding, compositing and encoding: on a host without SMT, one fewer than its CPUs).");
+        var threads = CliOptions.Threads("ONNX Runtime intra-op threads (0: one per physical core, ONNX Runtime's default; on a 2-CPU host loaded by other work, 1 leaves a CPU to decoding, compositing and encoding).");
         var noVerify = CliOptions.NoVerify();
         var noAudio = new Option<bool>("--no-audio") { Description = "Do not copy the input's audio into the composite and foreground videos." };
         var size = CliOptions.Size("Frame size of raw frames on standard input (INPUT -).", new FrameSize(0, 0));

@@ -4,24 +4,25 @@ namespace BiVM.Cli.Matting;
 
 /// <summary>
 /// How a <c>bivm matte</c> run shares the host's CPUs between ONNX Runtime and the stages beside it (decoding,
-/// compositing, the ffmpeg encoder). The model alone is fastest with one ONNX Runtime thread per physical core; in
-/// the pipeline those threads would fill every CPU, so the other stages would take turns with the model's threads
-/// and slow every one of its parallel sections (measured on a 2-vCPU host at 1080p: the model's own time per frame
-/// rose from ~130 ms alone to ~200 ms in the pipeline). The pipeline therefore leaves one logical CPU to the other
-/// stages, which at 1080p need ~40–60 ms of CPU per frame, less than the model's time on one core.
+/// compositing, the ffmpeg encoder). ONNX Runtime gets its own default, one intra-op thread per physical core; the
+/// decoder and the encoder get one thread each instead of one per CPU (x264: 1.5 per CPU), so they add two busy
+/// threads beside the model's, not a dozen. Measured on a quiet 2-vCPU VM (`scripts/bench-matte.sh 100 2` with and
+/// without <c>--threads 1</c>, 2026-12-01): on vtest.avi the whole file ran at 0.85 of the model alone with 2 model
+/// threads against 0.67 with 1; on the 1080p clip at downsample 0.25 both gave the same whole-file rate (7–8 fps),
+/// because there the decoder and x264 take about as much CPU per frame as the model. Leaving a CPU to the other
+/// stages won only on a host loaded by other work (load average 10–19), where the model's second thread is
+/// pre-empted; <c>--threads 1</c> does that.
 /// </summary>
 internal static class CoreSchedule
 {
     /// <summary>
     /// ONNX Runtime intra-op threads for a matting pipeline: <paramref name="requested"/> when the user chose (&gt; 0);
-    /// otherwise one per physical core as ONNX Runtime's default, but at most <paramref name="logicalCpus"/> − 1, and at
-    /// least 1. With SMT (two hardware threads per core) this is ONNX Runtime's own default: the other stages run on
-    /// the cores' second hardware threads. Without SMT (most small VMs) it is one thread fewer than the CPUs.
+    /// otherwise one per physical core (ONNX Runtime's default), at most <paramref name="logicalCpus"/>, at least 1.
     /// </summary>
     public static int ModelThreads(int requested, int logicalCpus, int physicalCores)
     {
         if (requested > 0) return requested;
-        return Math.Max(1, Math.Min(physicalCores, logicalCpus - 1));
+        return Math.Max(1, Math.Min(physicalCores, logicalCpus));
     }
 
     /// <summary>
