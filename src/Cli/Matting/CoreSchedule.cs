@@ -6,8 +6,8 @@ namespace BiVM.Cli.Matting;
 /// How a <c>bivm matte</c> run shares the host's CPUs between ONNX Runtime and the stages beside it (decoding,
 /// compositing, the ffmpeg encoder). ONNX Runtime gets its own default, one intra-op thread per physical core; the
 /// decoder and the encoder get one thread each instead of one per CPU (x264: 1.5 per CPU), so they add two busy
-/// threads beside the model's, not a dozen. Measured on a quiet 2-vCPU VM (`scripts/bench-matte.sh 100 2` with and
-/// without <c>--threads 1</c>, 2026-12-01): on vtest.avi the whole file ran at 0.85 of the model alone with 2 model
+/// threads beside the model's, not a dozen. Measured on a quiet 2-vCPU VM (`scripts/bench-matte.sh 100 2` with the
+/// model on 1 and on 2 threads, 2026-12-01): on vtest.avi the whole file ran at 0.85 of the model alone with 2 model
 /// threads against 0.67 with 1; on the 1080p clip at downsample 0.25 both gave the same whole-file rate (7–8 fps),
 /// because there the decoder and x264 take about as much CPU per frame as the model. Leaving a CPU to the other
 /// stages won only on a host loaded by other work (load average 10–19), where the model's second thread is
