@@ -2,68 +2,9 @@ using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
+using BiVM.CustomOps.Upsampling;
+
 namespace BiVM.CustomOps.GuidedFilter;
-
-/// <summary>
-/// Where each output index of one axis samples its input under ONNX Runtime's Resize (mode linear,
-/// coordinate_transformation_mode pytorch_half_pixel, output size given): the two input indices and their weights,
-/// computed in float32 exactly as ORT's SetupUpsampleBilinear does (scale = output / input as float, source
-/// coordinate (i + 0.5) / scale − 0.5, clamped to [0, input − 1]; one sample on the edge gets weight 0.5 twice).
-/// </summary>
-internal sealed class BilinearAxis
-{
-    /// <summary>The lower input index of each output index.</summary>
-    public readonly int[] Low;
-
-    /// <summary>The upper input index (Low + 1, or Low on the last input index).</summary>
-    public readonly int[] High;
-
-    /// <summary>Weight of the sample at Low (ORT's d2 = |x − High|) and at High (ORT's d1 = |x − Low|).</summary>
-    public readonly float[] LowWeight, HighWeight;
-
-    /// <summary>Length of the axis in the input (the working size).</summary>
-    public int InputLength { get; }
-
-    /// <summary>Length of the axis in the output (the frame).</summary>
-    public int OutputLength => Low.Length;
-
-    private BilinearAxis(int input, int output)
-    {
-        InputLength = input;
-        Low = new int[output];
-        High = new int[output];
-        LowWeight = new float[output];
-        HighWeight = new float[output];
-        float scale = (float)output / input;
-        for (int i = 0; i < output; i++)
-        {
-            // pytorch_half_pixel: a one-pixel output samples index 0; a scale of exactly 1 keeps the index.
-            float x = scale == 1f ? i : output > 1 ? (i + 0.5f) / scale - 0.5f : 0f;
-            x = MathF.Max(0f, MathF.Min(x, input - 1));
-            int low = Math.Min((int)x, input - 1);
-            int high = Math.Min(low + 1, input - 1);
-            Low[i] = low;
-            High[i] = high;
-            if (low == high)
-            {
-                LowWeight[i] = 0.5f;
-                HighWeight[i] = 0.5f;
-            }
-            else
-            {
-                LowWeight[i] = MathF.Abs(x - high);
-                HighWeight[i] = MathF.Abs(x - low);
-            }
-        }
-    }
-
-    /// <summary>The sampling of <paramref name="input"/> indices onto <paramref name="output"/> (both at least 1).</summary>
-    public static BilinearAxis Create(int input, int output)
-    {
-        if (input < 1 || output < 1) throw new ArgumentOutOfRangeException(nameof(input), $"lengths must be at least 1, got {input} -> {output}");
-        return new BilinearAxis(input, output);
-    }
-}
 
 /// <summary>
 /// The Deep Guided Filter's full-resolution tail in one pass (docs/kernels.md, "Guided upsampling"): A and b

@@ -1,5 +1,6 @@
 using BiVM.Contracts;
 using BiVM.CustomOps.GuidedFilter;
+using BiVM.CustomOps.Upsampling;
 
 namespace BiVM.CustomOps.OnnxRuntime;
 

@@ -11,7 +11,7 @@ namespace BiVM.CustomOps.OnnxRuntime;
 /// </summary>
 internal sealed unsafe class Upsample2xConcatOrtKernel : IBiVMKernel
 {
-    private sealed record Geometry(int InHeight, int InWidth, Upsample2x.Taps Rows, Upsample2x.Taps Columns);
+    private sealed record Geometry(int InHeight, int InWidth, BilinearAxis Rows, BilinearAxis Columns);
 
     private readonly int _inputs, _upsampled;
     private Geometry? _geometry;
@@ -67,8 +67,8 @@ internal sealed unsafe class Upsample2xConcatOrtKernel : IBiVMKernel
         if (batch == 0 || channels == 0 || plane == 0) return;
 
         var g = _geometry;
-        if (g is null || g.InHeight != inHeight || g.InWidth != inWidth || g.Rows.Length != height || g.Columns.Length != width)
-            _geometry = g = new Geometry(inHeight, inWidth, Upsample2x.AxisTaps(inHeight, height), Upsample2x.AxisTaps(inWidth, width));
+        if (g is null || g.InHeight != inHeight || g.InWidth != inWidth || g.Rows.OutputLength != height || g.Columns.OutputLength != width)
+            _geometry = g = new Geometry(inHeight, inWidth, BilinearAxis.Doubled(inHeight, height), BilinearAxis.Doubled(inWidth, width));
 
         // Output channel → (input, channel in it), by prefix sums.
         var start = new int[_inputs + 1];

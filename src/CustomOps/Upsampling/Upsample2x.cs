@@ -22,37 +22,8 @@ namespace BiVM.CustomOps.Upsampling;
 /// </summary>
 internal static unsafe class Upsample2x
 {
-    /// <summary>One axis's taps: for each output index its two source indices and their weights.</summary>
-    internal sealed record Taps(int[] Low, int[] High, float[] LowWeight, float[] HighWeight)
-    {
-        public int Length => Low.Length;
-    }
-
-    /// <summary>The taps of an axis of <paramref name="inLength"/> ≥ 1 samples, upsampled ×2 and cropped to <paramref name="outLength"/> ≤ 2·inLength.</summary>
-    public static Taps AxisTaps(int inLength, int outLength)
-    {
-        if (inLength < 1 || outLength < 0 || outLength > 2L * inLength)
-            throw new ArgumentOutOfRangeException(nameof(outLength), $"{outLength} outputs from {inLength} inputs (×2 then crop)");
-        var t = new Taps(new int[outLength], new int[outLength], new float[outLength], new float[outLength]);
-        for (int o = 0; o < outLength; o++)
-        {
-            // pytorch_half_pixel: (o + 0.5)/scale − 0.5 where the resized length (2n) is > 1, in float as ORT.
-            float c = (o + 0.5f) / 2f - 0.5f;
-            c = Math.Max(0f, Math.Min(c, inLength - 1));
-            int lo = Math.Min((int)c, inLength - 1);
-            int hi = Math.Min(lo + 1, inLength - 1);
-            float dLo = Math.Abs(c - lo), dHi = Math.Abs(c - hi);
-            if (lo == hi) dLo = dHi = 0.5f;
-            t.Low[o] = lo;
-            t.High[o] = hi;
-            t.LowWeight[o] = dHi;
-            t.HighWeight[o] = dLo;
-        }
-        return t;
-    }
-
     /// <summary>One output value, the specification (the scalar path and the tests' oracle).</summary>
-    public static float One(float* x, int inWidth, Taps ys, Taps xs, int oy, int ox)
+    public static float One(float* x, int inWidth, BilinearAxis ys, BilinearAxis xs, int oy, int ox)
     {
         float* lo = x + (long)ys.Low[oy] * inWidth, hi = x + (long)ys.High[oy] * inWidth;
         return xs.LowWeight[ox] * ys.LowWeight[oy] * lo[xs.Low[ox]]
@@ -62,21 +33,21 @@ internal static unsafe class Upsample2x
     }
 
     /// <summary>
-    /// Writes the ys.Length × xs.Length cropped ×2 upsampling of plane <paramref name="x"/> (inWidth columns) to
-    /// <paramref name="y"/> (row stride xs.Length). <paramref name="vector"/> = false forces the scalar path (tests).
+    /// Writes the ys.OutputLength × xs.OutputLength cropped ×2 upsampling of plane <paramref name="x"/> (inWidth columns) to
+    /// <paramref name="y"/> (row stride xs.OutputLength). <paramref name="vector"/> = false forces the scalar path (tests).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Plane(float* x, int inWidth, Taps ys, Taps xs, float* y, bool vector = true)
+    public static void Plane(float* x, int inWidth, BilinearAxis ys, BilinearAxis xs, float* y, bool vector = true)
     {
-        int outWidth = xs.Length;
-        for (int oy = 0; oy < ys.Length; oy++)
+        int outWidth = xs.OutputLength;
+        for (int oy = 0; oy < ys.OutputLength; oy++)
             Row(x + (long)ys.Low[oy] * inWidth, x + (long)ys.High[oy] * inWidth, ys.LowWeight[oy], ys.HighWeight[oy], inWidth, xs, y + (long)oy * outWidth, vector);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Row(float* lo, float* hi, float wLo, float wHi, int inWidth, Taps xs, float* y, bool vector)
+    private static void Row(float* lo, float* hi, float wLo, float wHi, int inWidth, BilinearAxis xs, float* y, bool vector)
     {
-        int outWidth = xs.Length;
+        int outWidth = xs.OutputLength;
         int ox = 0;
         if (vector && Avx.IsSupported && outWidth > 0)
         {
@@ -109,7 +80,7 @@ internal static unsafe class Upsample2x
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float Scalar(float* lo, float* hi, float wLo, float wHi, Taps xs, int ox)
+    private static float Scalar(float* lo, float* hi, float wLo, float wHi, BilinearAxis xs, int ox)
     {
         float xl = xs.LowWeight[ox], xh = xs.HighWeight[ox];
         int l = xs.Low[ox], h = xs.High[ox];

@@ -1,5 +1,6 @@
 using BiVM.Contracts;
 using BiVM.CustomOps.GuidedFilter;
+using BiVM.CustomOps.Upsampling;
 using BiVM.CustomOps.OnnxRuntime;
 using BiVM.Graph;
 using Microsoft.ML.OnnxRuntime;

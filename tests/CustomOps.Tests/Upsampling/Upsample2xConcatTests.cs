@@ -36,8 +36,8 @@ public unsafe class Upsample2xConcatTests
                     foreach (int outW in new[] { 2 * w, 2 * w - 1, w + 1 })
                     {
                         if (outW > 2 * w) continue;
-                        var ys = Upsample2x.AxisTaps(h, outH);
-                        var xs = Upsample2x.AxisTaps(w, outW);
+                        var ys = BilinearAxis.Doubled(h, outH);
+                        var xs = BilinearAxis.Doubled(w, outW);
                         var y = new float[outH * outW];
                         fixed (float* px = x) fixed (float* py = y)
                         {
@@ -53,16 +53,16 @@ public unsafe class Upsample2xConcatTests
     [Fact]
     public void Taps_are_the_quarter_weights_with_clamped_borders()
     {
-        var t = Upsample2x.AxisTaps(4, 8);
+        var t = BilinearAxis.Doubled(4, 8);
         // o = 0 clamps to source 0 (weight 1 on 0, 0 on 1); odd o = 2j + 1 is 3/4 j + 1/4 (j + 1); the last repeats n − 1.
         Assert.Equal([0, 0, 0, 1, 1, 2, 2, 3], t.Low);
         Assert.Equal([1, 1, 1, 2, 2, 3, 3, 3], t.High);
         Assert.Equal([1f, 0.75f, 0.25f, 0.75f, 0.25f, 0.75f, 0.25f, 0.5f], t.LowWeight);
         Assert.Equal([0f, 0.25f, 0.75f, 0.25f, 0.75f, 0.25f, 0.75f, 0.5f], t.HighWeight);
-        var one = Upsample2x.AxisTaps(1, 2);
+        var one = BilinearAxis.Doubled(1, 2);
         Assert.Equal([0.5f, 0.5f], one.LowWeight);
         Assert.Equal([0, 0], one.High);
-        Assert.Throws<ArgumentOutOfRangeException>(() => Upsample2x.AxisTaps(3, 7));
+        Assert.Throws<ArgumentOutOfRangeException>(() => BilinearAxis.Doubled(3, 7));
     }
 
     /// <summary>(h, w) upsampled to (H, W) ≤ (2h, 2w): odd crops as 288 / 2^k gives (9 from 5, 18 from 9), and full size.</summary>
