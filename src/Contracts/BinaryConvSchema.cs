@@ -104,4 +104,37 @@ public static class BinaryConvSchema
 
     /// <summary>GuidedUpsample's outputs: Fgr (float32 [N, 3, H, W]) and Pha (float32 [N, 1, H, W]).</summary>
     public const int GuidedFgr = 0, GuidedPha = 1, GuidedOutputCount = 2;
+
+    /// <summary>
+    /// The ConvGRU's state concatenation before its first binary conv (docs/model-contract.md, "ConvGRU glue"):
+    /// Y = Concat(X, State broadcast to X's shape) on axis 1, i.e. ONNX's Concat(x, Expand(h, Shape(x))). Inputs X
+    /// (float32 [N, C, H, W]) and State (float32, rank ≤ 4, each dim 1 or X's: the first frame's [1, 1, 1, 1] zeros
+    /// or a full [N, C, H, W] state); output float32 [N, 2C, H, W].
+    /// </summary>
+    public const string GruStateConcat = "GruStateConcat";
+
+    /// <summary>
+    /// The ConvGRU's gate glue after its first binary conv: from Gates = [g_r, g_z] (float32 [N, 2C, H, W], the conv's
+    /// output), Z = σ(g_z) and Y = Concat(X, σ(g_r) · State) on axis 1, the second binary conv's input (ONNX's Sigmoid,
+    /// Split into halves, Mul and Concat). Inputs X, Gates, State (State broadcast as in <see cref="GruStateConcat"/>);
+    /// outputs Z (float32 [N, C, H, W]) and Y (float32 [N, 2C, H, W]).
+    /// </summary>
+    public const string GruGates = "GruGates";
+
+    /// <summary>
+    /// The ConvGRU's state update after its second binary conv: H' = (1 − Z) · State + Z · tanh(Candidate), each
+    /// operation rounded to float32 in that order (ONNX's Tanh, Sub, Mul, Mul, Add). Inputs Candidate (float32
+    /// [N, C, H, W], the conv's output), Z (GruGates' output, the same shape) and State (broadcast to that shape);
+    /// output float32 [N, C, H, W].
+    /// </summary>
+    public const string GruUpdate = "GruUpdate";
+
+    /// <summary>Input positions of GruStateConcat and GruGates (X) and GruStateConcat's State.</summary>
+    public const int GruX = 0, GruStateConcatState = 1, GruStateConcatInputCount = 2;
+
+    /// <summary>GruGates' inputs (X at <see cref="GruX"/>, Gates, State) and outputs (Z, Y).</summary>
+    public const int GruGatesPreactivation = 1, GruGatesState = 2, GruGatesInputCount = 3, GruGatesZ = 0, GruGatesY = 1, GruGatesOutputCount = 2;
+
+    /// <summary>GruUpdate's inputs: Candidate, Z, State.</summary>
+    public const int GruUpdateCandidate = 0, GruUpdateZ = 1, GruUpdateState = 2, GruUpdateInputCount = 3;
 }

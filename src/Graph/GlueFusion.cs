@@ -13,7 +13,8 @@ namespace BiVM.Graph;
 /// initializer; the Mul may also sit before a <c>Tile</c> of the shortcut, whose input it then becomes) becomes one <c>ai.bivm:ShortcutRPReLU(x, s | m, γ, b₁, k, b₂)</c> node with y's name, so nothing
 /// downstream changes. The fused op performs the same float32 operations in the same order, so the rewritten model
 /// gives bit-identical values (docs/export.md, "Fusion"). The decoder's Resize + crop + Concat is fused by
-/// <see cref="UpsampleConcatFusion"/>, which Apply runs after the chains. The chains are fused in the main graph and
+/// <see cref="UpsampleConcatFusion"/>, which Apply runs after the chains, then the ConvGRU glue by <see cref="GruFusion"/>
+/// (σ and tanh within float rounding). The chains are fused in the main graph and
 /// in If branches (the DGF's), and <see cref="GuidedUpsampleFusion"/> fuses the DGF's full-resolution tail (within 1e-5).
 /// Then <see cref="InstanceNormFusion"/> folds the InstanceNormalization that feeds a fused glue node into it: that part
 /// agrees to float rounding, not bit for bit.
@@ -145,9 +146,11 @@ public static class GlueFusion
         }
         int handOffs = AddPackedHandOffs(rewritten, initializers);
         int upsamples = UpsampleConcatFusion.Apply(fused, rewritten);
+        // The ConvGRU glue, in a binary model only (the FP32 RVM has the same GRUs and stays standard ONNX).
+        int grus = rewritten.Any(n => n.Domain == BinaryConvSchema.Domain) ? GruFusion.Apply(fused, rewritten) : 0;
         var (inBranches, branchHandOffs) = InBranches(graph, branch => { var r = Apply(branch); return (r.Model, r.Fused, r.PackedHandOffs); });
         int norms = InstanceNormFusion.Apply(rewritten, graph, initializers);
-        if (replacements.Count == 0 && handOffs == 0 && upsamples == 0 && guided == 0 && inBranches == 0 && branchHandOffs == 0 && norms == 0)
+        if (replacements.Count == 0 && handOffs == 0 && upsamples == 0 && grus == 0 && guided == 0 && inBranches == 0 && branchHandOffs == 0 && norms == 0)
             return (fused, 0, 0, 0);
         graph.Node.Clear();
         graph.Node.AddRange(rewritten);
@@ -162,6 +165,8 @@ public static class GlueFusion
         fused.MetadataProps.Add(new StringStringEntryProto { Key = MetadataKey, Value = $"{total} {BinaryConvSchema.ShortcutRPReLU} (shortcut add + RPReLU chains, bit-identical), {packedTotal} of them hand packed input to their binary conv"
             + $", {normTotal} with their InstanceNormalization folded in (float64 statistics: within float rounding)"
             + $"; {upsampleTotal} {BinaryConvSchema.Upsample2xConcat} (Resize ×2 + crop + Concat, bit-identical)" });
+        if (GruFusion.Count(fused) is > 0 and var gruTotal)
+            fused.MetadataProps[^1].Value += $", {gruTotal} ConvGRU glue fused ({BinaryConvSchema.GruStateConcat}, {BinaryConvSchema.GruGates}, {BinaryConvSchema.GruUpdate}; σ and tanh within 2.5e-7)";
         if (GuidedUpsampleFusion.Count(fused) is > 0 and var tails) fused.MetadataProps[^1].Value += $", {tails} {BinaryConvSchema.GuidedUpsample} (the DGF's full-resolution tail, within 1e-5)";
         return (fused, replacements.Count + inBranches, handOffs + branchHandOffs, norms);
     }
@@ -226,7 +231,8 @@ public static class GlueFusion
 
     /// <summary>
     /// The inverse: every ShortcutRPReLU written back as the standard ops it stands for ([InstanceNormalization,] Mul, Add, Add, PRelu, Add),
-    /// every Upsample2xConcat as Resize, Slice and Concat (<see cref="UpsampleConcatFusion.Unfuse"/>).
+    /// every Upsample2xConcat as Resize, Slice and Concat (<see cref="UpsampleConcatFusion.Unfuse"/>), the ConvGRU ops as
+    /// Shape, Expand, Sigmoid, Split, Tanh, Sub, Mul, Add and Concat (<see cref="GruFusion.Unfuse"/>).
     /// The oracle for a fused file whose unfused original is gone (the shipped models): both must give the same bits.
     /// </summary>
     /// <exception cref="ArgumentException">A ShortcutRPReLU's parameters are not initializers shaped to broadcast over NCHW.</exception>
@@ -238,6 +244,7 @@ public static class GlueFusion
         var graph = unfused.Graph;
         InBranches(graph, branch => (Unfuse(branch), 1, 0));
         var initializers = graph.Initializer.ToDictionary(t => t.Name);
+        long opset = unfused.OpsetImport.Where(o => o.Domain is "" or "ai.onnx").Select(o => o.Version).DefaultIfEmpty(0).Max();
         var rewritten = new List<NodeProto>();
         foreach (var node in graph.Node)
         {
@@ -246,6 +253,11 @@ public static class GlueFusion
                 // The packed hand-off goes: the conv packs X itself again (trailing empty inputs dropped as written).
                 while (node.Input.Count > BinaryConvSchema.InputTau + 1 && (node.Input.Count > BinaryConvSchema.InputXPacked || node.Input[^1].Length == 0))
                     node.Input.RemoveAt(node.Input.Count - 1);
+            }
+            if (GruFusion.IsFused(node))
+            {
+                GruFusion.Unfuse(graph, node, rewritten, opset);
+                continue;
             }
             if (node.OpType == BinaryConvSchema.Upsample2xConcat && node.Domain == BinaryConvSchema.Domain)
             {

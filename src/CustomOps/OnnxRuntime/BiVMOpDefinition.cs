@@ -38,20 +38,35 @@ internal sealed unsafe class BiVMOpDefinition
     /// <summary>The fused upsampling glue (<see cref="BinaryConvSchema.Upsample2xConcat"/>): one variadic input.</summary>
     public bool IsUpsampleConcat => Name == BinaryConvSchema.Upsample2xConcat;
 
+    /// <summary>The ConvGRU's state concatenation (<see cref="BinaryConvSchema.GruStateConcat"/>).</summary>
+    public bool IsGruStateConcat => Name == BinaryConvSchema.GruStateConcat;
+
+    /// <summary>The ConvGRU's gate glue (<see cref="BinaryConvSchema.GruGates"/>).</summary>
+    public bool IsGruGates => Name == BinaryConvSchema.GruGates;
+
+    /// <summary>The ConvGRU's state update (<see cref="BinaryConvSchema.GruUpdate"/>).</summary>
+    public bool IsGruUpdate => Name == BinaryConvSchema.GruUpdate;
+
+    /// <summary>One of the three ConvGRU ops: every input required, every output float32 and required.</summary>
+    private bool IsGru => IsGruStateConcat || IsGruGates || IsGruUpdate;
+
     public int InputCount => IsGuidedUpsample ? BinaryConvSchema.GuidedInputCount
+        : IsGruStateConcat ? BinaryConvSchema.GruStateConcatInputCount : IsGruGates ? BinaryConvSchema.GruGatesInputCount
+        : IsGruUpdate ? BinaryConvSchema.GruUpdateInputCount
         : IsUpsampleConcat ? 1 : IsActivation ? BinaryConvSchema.ActivationInputCount : BinaryConvSchema.DeclaredInputCount;
 
     /// <summary>Whether input <paramref name="index"/> is variadic (the last declared input takes any number of tensors).</summary>
     public bool IsVariadicInput(int index) => IsUpsampleConcat;
 
     /// <summary>Whether input <paramref name="index"/> may be absent (the empty name, or left off at the end).</summary>
-    public bool IsOptionalInput(int index) => !IsGuidedUpsample && IsActivation
+    public bool IsOptionalInput(int index) => IsGru ? false : !IsGuidedUpsample && IsActivation
         ? index is BinaryConvSchema.ActivationAddend or BinaryConvSchema.ActivationAddendScale or BinaryConvSchema.ActivationTauNext
             or BinaryConvSchema.ActivationNormScale or BinaryConvSchema.ActivationNormBias
         : !IsGuidedUpsample && (index is BinaryConvSchema.InputBias or BinaryConvSchema.InputXPacked || (!IsSparse && index == BinaryConvSchema.InputMask));
 
     /// <summary>Outputs: Y, and for ShortcutRPReLU the optional YPacked.</summary>
     public int OutputCount => IsGuidedUpsample ? BinaryConvSchema.GuidedOutputCount
+        : IsGruGates ? BinaryConvSchema.GruGatesOutputCount
         : IsActivation ? BinaryConvSchema.ActivationPackedOutput + 1 : 1;
 
     /// <summary>Element type of output <paramref name="index"/>: float32, except the packed bits (uint64).</summary>
@@ -66,6 +81,12 @@ internal sealed unsafe class BiVMOpDefinition
         ? GuidedUpsampleOrtKernel.Create(this, info, out nodeName)
         : IsUpsampleConcat
         ? Upsample2xConcatOrtKernel.Create(this, info, out nodeName)
+        : IsGruStateConcat
+        ? GruStateConcatOrtKernel.Create(this, info, out nodeName)
+        : IsGruGates
+        ? GruGatesOrtKernel.Create(this, info, out nodeName)
+        : IsGruUpdate
+        ? GruUpdateOrtKernel.Create(this, info, out nodeName)
         : IsActivation
         ? ShortcutRPReLUOrtKernel.Create(this, info, out nodeName)
         : BinaryConvOrtKernel.Create(this, info, out nodeName);
@@ -93,6 +114,11 @@ internal sealed unsafe class BiVMOpDefinition
 
     /// <summary>The <see cref="BinaryConvSchema.Upsample2xConcat"/> op.</summary>
     public static BiVMOpDefinition CreateUpsampleConcat() => Create(BinaryConvSchema.Upsample2xConcat, sparse: false, forceKernel: null);
+
+    /// <summary>One of the ConvGRU ops (<see cref="BinaryConvSchema.GruStateConcat"/>, <see cref="BinaryConvSchema.GruGates"/>, <see cref="BinaryConvSchema.GruUpdate"/>).</summary>
+    public static BiVMOpDefinition CreateGru(string name) => name is BinaryConvSchema.GruStateConcat or BinaryConvSchema.GruGates or BinaryConvSchema.GruUpdate
+        ? Create(name, sparse: false, forceKernel: null)
+        : throw new ArgumentException($"{name} is not a ConvGRU op", nameof(name));
 
     private static BiVMOpDefinition Create(string name, bool sparse, string? forceKernel)
     {

@@ -28,6 +28,11 @@ internal static class ShapeInference
             InferUpsampleConcat(context);
             return;
         }
+        if (op.IsGruStateConcat || op.IsGruGates || op.IsGruUpdate)
+        {
+            InferGru(op, context);
+            return;
+        }
         int inputs = OrtApi.ShapeInferInputCount(context);
         if (inputs < 4) throw new OpValidationException($"needs at least 4 inputs (X, W, alpha, tau), got {inputs}");
         nint xInfo = OrtApi.ShapeInferInputTypeShape(context, BinaryConvSchema.InputX);
@@ -114,6 +119,34 @@ internal static class ShapeInference
         nint outInfo = OrtApi.CreateTensorTypeAndShapeInfo(OrtElementType.Float, outDims, names.Select((n, i) => outDims[i] > 0 ? "" : Named(n)).ToArray());
         try { OrtApi.ShapeInferSetOutput(context, 0, outInfo); }
         finally { OrtApi.ReleaseTensorTypeAndShapeInfo(outInfo); }
+    }
+
+    /// <summary>
+    /// The ConvGRU ops: GruUpdate's H' has Candidate's shape; GruGates' Z has X's shape and its Y, like
+    /// GruStateConcat's, X's with 2C channels (unknown where C is). Symbolic names kept.
+    /// </summary>
+    private static void InferGru(BiVMOpDefinition op, nint context)
+    {
+        nint info = OrtApi.ShapeInferInputTypeShape(context, op.IsGruUpdate ? BinaryConvSchema.GruUpdateCandidate : BinaryConvSchema.GruX);
+        var type = OrtApi.GetElementType(info);
+        if (type != OrtElementType.Float) throw new OpValidationException($"{(op.IsGruUpdate ? "Candidate" : "X")} must be float32, got {OrtTensorView.TypeText(type)}");
+        var dims = OrtApi.GetDimensions(info);
+        if (dims.Length != 4) throw new OpValidationException($"{(op.IsGruUpdate ? "Candidate" : "X")} must have rank 4 [N, C, H, W], got rank {dims.Length}");
+        var names = OrtApi.GetSymbolicDimensions(info, 4);
+        void Set(int index, long[] shape, bool doubledChannels)
+        {
+            nint outInfo = OrtApi.CreateTensorTypeAndShapeInfo(OrtElementType.Float, shape, names.Select((n, i) => shape[i] > 0 ? "" : Named(i == 1 && doubledChannels ? "" : n)).ToArray());
+            try { OrtApi.ShapeInferSetOutput(context, index, outInfo); }
+            finally { OrtApi.ReleaseTensorTypeAndShapeInfo(outInfo); }
+        }
+        long[] doubled = [dims[0], dims[1] > 0 ? 2 * dims[1] : -1, dims[2], dims[3]];
+        if (op.IsGruStateConcat) Set(0, doubled, true);
+        else if (op.IsGruUpdate) Set(0, dims, false);
+        else
+        {
+            Set(BinaryConvSchema.GruGatesZ, dims, false);
+            Set(BinaryConvSchema.GruGatesY, doubled, true);
+        }
     }
 
     private static long s_unknown;
