@@ -22,8 +22,8 @@ internal static unsafe class ConvGru
     public const float VectorError = 2.5e-7f;
 
     /// <summary>
-    /// Beyond |x| = 9, tanh(x) rounds to ±1 in float32 (1 − tanh(9) ≈ 3e-8 &lt; half an ulp of 1), and exp(2x) would
-    /// overflow for |x| &gt; 44: the vector path clamps to this.
+    /// Beyond |x| = 9, tanh(x) rounds to ±1 in float32 (1 − tanh(9) ≈ 3e-8 &lt; half an ulp of 1): the vector path
+    /// clamps to this before e^2x.
     /// </summary>
     private const float TanhSaturation = 9f;
 
@@ -108,9 +108,9 @@ internal static unsafe class ConvGru
         for (; i < count; i++) y[i] = Blend(c[i], z[i], stateRepeats ? h[0] : h[i]);
     }
 
-    /// <summary>σ on 8 lanes: 1 / (1 + e^−x) (e^−x overflows to +∞ below x ≈ −88, giving 0 as it should).</summary>
+    /// <summary>σ on 8 lanes: 1 / (1 + e^−x) (for x below −87.3 e^−x saturates and σ is a denormal ≈ 0).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Sigmoid(Vector256<float> x) => Vector256<float>.One / (Vector256<float>.One + Vector256.Exp(-x));
+    private static Vector256<float> Sigmoid(Vector256<float> x) => Vector256<float>.One / (Vector256<float>.One + Exp(-x));
 
     /// <summary>tanh on 8 lanes: (e^2x − 1) / (e^2x + 1), x clamped to ±<see cref="TanhSaturation"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -118,7 +118,30 @@ internal static unsafe class ConvGru
     {
         var limit = Vector256.Create(TanhSaturation);
         var clamped = Vector256.Min(Vector256.Max(x, -limit), limit);
-        var e = Vector256.Exp(clamped + clamped);
+        var e = Exp(clamped + clamped);
         return (e - Vector256<float>.One) / (e + Vector256<float>.One);
+    }
+
+    /// <summary>
+    /// e^x on 8 lanes, within 1e-7 relative (Cephes' expf, as in sse_mathfun): x = n·ln 2 + r with n = round(x·log₂e)
+    /// and r reduced in two steps (ln 2 = C1 + C2, C1 exact in few bits), e^r = 1 + r + r²·P(r) with Cephes' degree-5
+    /// minimax P, times 2ⁿ built in the exponent bits. x is clamped to [−87.3, 88.3] so that 2ⁿ stays a normal float.
+    /// (.NET's Vector256.Exp is slower: see docs/kernels.md, "ConvGRU glue").
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Exp(Vector256<float> x)
+    {
+        x = Vector256.Min(Vector256.Max(x, Vector256.Create(-87.3f)), Vector256.Create(88.3f));
+        var n = Vector256.Round(x * Vector256.Create(1.44269504088896341f));
+        var r = x - n * Vector256.Create(0.693359375f) - n * Vector256.Create(-2.12194440e-4f);
+        var p = Vector256.Create(1.9875691500e-4f);
+        p = p * r + Vector256.Create(1.3981999507e-3f);
+        p = p * r + Vector256.Create(8.3334519073e-3f);
+        p = p * r + Vector256.Create(4.1665795894e-2f);
+        p = p * r + Vector256.Create(1.6666665459e-1f);
+        p = p * r + Vector256.Create(5.0000001201e-1f);
+        p = p * (r * r) + r + Vector256<float>.One;
+        var twoToN = (Vector256.ConvertToInt32(n) + Vector256.Create(127)) << 23;
+        return p * twoToN.AsSingle();
     }
 }
