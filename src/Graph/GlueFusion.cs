@@ -14,7 +14,7 @@ namespace BiVM.Graph;
 /// downstream changes. The fused op performs the same float32 operations in the same order, so the rewritten model
 /// gives bit-identical values (docs/export.md, "Fusion"). The decoder's Resize + crop + Concat is fused by
 /// <see cref="UpsampleConcatFusion"/>, which Apply runs after the chains, then the ConvGRU glue by <see cref="GruFusion"/>
-/// (σ and tanh within float rounding). The chains are fused in the main graph and
+/// (bit-identical too, with ONNX Runtime's own σ and tanh arithmetic). The chains are fused in the main graph and
 /// in If branches (the DGF's), and <see cref="GuidedUpsampleFusion"/> fuses the DGF's full-resolution tail (within 1e-5).
 /// Then <see cref="InstanceNormFusion"/> folds the InstanceNormalization that feeds a fused glue node into it: that part
 /// agrees to float rounding, not bit for bit.
@@ -166,7 +166,7 @@ public static class GlueFusion
             + $", {normTotal} with their InstanceNormalization folded in (float64 statistics: within float rounding)"
             + $"; {upsampleTotal} {BinaryConvSchema.Upsample2xConcat} (Resize ×2 + crop + Concat, bit-identical)" });
         if (GruFusion.Count(fused) is > 0 and var gruTotal)
-            fused.MetadataProps[^1].Value += $", {gruTotal} ConvGRU glue fused ({BinaryConvSchema.GruStateConcat}, {BinaryConvSchema.GruGates}, {BinaryConvSchema.GruUpdate}; σ and tanh within 2.5e-7)";
+            fused.MetadataProps[^1].Value += $", {gruTotal} ConvGRU glue fused ({BinaryConvSchema.GruStateConcat}, {BinaryConvSchema.GruGates}, {BinaryConvSchema.GruUpdate}; bit-identical where ONNX Runtime runs MLAS's FMA3 σ and tanh)";
         if (GuidedUpsampleFusion.Count(fused) is > 0 and var tails) fused.MetadataProps[^1].Value += $", {tails} {BinaryConvSchema.GuidedUpsample} (the DGF's full-resolution tail, within 1e-5)";
         return (fused, replacements.Count + inBranches, handOffs + branchHandOffs, norms);
     }

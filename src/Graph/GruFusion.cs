@@ -13,10 +13,10 @@ namespace BiVM.Graph;
 /// </code>
 /// becomes <c>a = ai.bivm:GruStateConcat(x, h)</c>, <c>z, b = ai.bivm:GruGates(x, g, h)</c> and
 /// <c>h' = ai.bivm:GruUpdate(c, z, h)</c> (docs/model-contract.md, "ConvGRU glue"): 12 nodes become 3, and the
-/// state is never expanded (the ops broadcast it as Expand does). The fused ops compute σ and tanh their own way
-/// (within 2.5e-7 of the exact functions, as ONNX Runtime's are), everything else in the graph's order, so the
-/// outputs agree within float rounding, not bit for bit. Fused only where r, Mul(r, s), Sigmoid(g), the Sub, both
-/// products and Tanh(c) have no other reader and are no graph output, and the Expand and Shape have no reader
+/// state is never expanded (the ops broadcast it as Expand does). The fused ops compute σ and tanh as ONNX Runtime's
+/// CPU kernels do (MLAS's FMA3 approximations) and everything else in the graph's order, so the values are the
+/// unfused graph's bit for bit on x86-64 with FMA (within float rounding elsewhere). Fused only where r, Mul(r, s),
+/// Sigmoid(g), the Sub, both products and Tanh(c) have no other reader and are no graph output, and the Expand and Shape have no reader
 /// outside the GRU; a (restored) graph whose Muls read h directly, without the Expand, fuses the same way.
 /// </summary>
 public static class GruFusion

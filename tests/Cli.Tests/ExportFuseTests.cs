@@ -29,6 +29,7 @@ public sealed class ExportFuseTests : IDisposable
         Assert.Contains("42 chains fused into ShortcutRPReLU", stdout); // 40 in the main graph, 2 in the DGF's If branch
         Assert.Contains("1 GuidedUpsample (DGF tail)", stdout);
         Assert.Contains("4 Upsample2xConcat nodes", stdout); // decode3..decode0: Resize ×2 + crop + Concat each
+        Assert.Contains("4 ConvGRUs as GruStateConcat + GruGates + GruUpdate", stdout); // decode4..decode1
         Assert.Equal(40, Glue(fused));
         (code, _, err) = CliRunner.Run("export", "--family", "bivm", "--random-seed", "3", "--out", direct);
         Assert.True(code == 0, err);

@@ -13,17 +13,16 @@ namespace BiVM.CustomOps.Tests.Recurrent;
 /// The ConvGRU glue as the exporter writes it (Shape, Expand, Concat, Sigmoid, Split, Mul, Concat, Tanh, Sub, Mul,
 /// Mul, Add; the two binary convs' outputs are graph inputs here) against <see cref="GruFusion"/>'s three ai.bivm
 /// ops, run by ONNX Runtime: the pass finds it, leaves a GRU whose intermediate is read elsewhere alone, is idempotent,
-/// and Unfuse gives standard ops it fuses again; the fused ops give the copies bit for bit and the σ/tanh-derived
-/// values within 1e-6 of ONNX Runtime's own Sigmoid and Tanh, for the first frame's [1, 1, 1, 1] state, a
-/// per-channel one and a full one, on 1 and 2 threads. Their threshold ties need no separating here: no binary conv
-/// reads them (GlueFusionTests separates them where one does).
+/// and Unfuse gives standard ops it fuses again; the fused ops give ONNX Runtime's values bit for bit (σ and tanh are
+/// MLAS's FMA3 arithmetic; on a CPU without FMA within 1e-6), for the first frame's [1, 1, 1, 1] state, per-channel,
+/// per-row, per-column and full ones, on 1 and 2 threads.
 /// </summary>
 public sealed class GruGlueTests
 {
     private const TensorProto.Types.DataType F32 = TensorProto.Types.DataType.Float;
 
-    /// <summary>Within this of ONNX Runtime's values (the contract asks 1e-5): both σ approximations are within ~2e-7 of the exact one, times |h| ≤ 3.</summary>
-    private const double Tolerance = 1e-6;
+    /// <summary>Where MLAS runs its SSE2 kernels (no FMA) and this code its specification: within this (the contract asks 1e-5).</summary>
+    private const double NoFmaTolerance = 1e-6;
 
     /// <summary>One GRU's glue over x [N, C, H, W], state h (any broadcastable shape), gates g [N, 2C, H, W] and candidate c.</summary>
     private static ModelProto Glue(long[] stateShape, int c, string? exposed = null)
@@ -149,18 +148,16 @@ public sealed class GruGlueTests
         foreach (int threads in new[] { 1, 2 })
         {
             var actual = Run(fused, threads);
-            // The concatenation of x and the expanded state is a copy: bit for bit.
-            Assert.Equal(expected["cat_ih"], actual["cat_ih"]);
             long plane = (long)height * width;
-            foreach (var name in new[] { "cat_hh", "h_next" })
+            foreach (var name in new[] { "cat_ih", "cat_hh", "h_next" })
             {
                 var (e, a) = (expected[name], actual[name]);
                 Assert.Equal(e.Length, a.Length);
                 for (int i = 0; i < e.Length; i++)
                 {
-                    // cat_hh's first C channels are x, copied.
-                    bool copied = name == "cat_hh" && i / plane % (2 * c) < c;
-                    Assert.True(copied ? e[i] == a[i] : Math.Abs(e[i] - a[i]) <= Tolerance,
+                    // cat_ih is a copy, and so are cat_hh's first C channels (x): exact everywhere.
+                    bool exact = ConvGru.VectorPath || name == "cat_ih" || name == "cat_hh" && i / plane % (2 * c) < c;
+                    Assert.True(exact ? BitConverter.SingleToInt32Bits(e[i]) == BitConverter.SingleToInt32Bits(a[i]) : Math.Abs(e[i] - a[i]) <= NoFmaTolerance,
                         $"{name}[{i}] ({threads} threads, state {string.Join("×", stateShape)}): standard {e[i]:R}, fused {a[i]:R}");
                 }
             }
