@@ -36,7 +36,8 @@ public static class GruFusion
         foreach (var node in nodes)
         {
             foreach (var o in node.Output) producers[o] = node;
-            foreach (var i in node.Input.Where(i => i.Length > 0)) (readers.TryGetValue(i, out var l) ? l : readers[i] = []).Add(node);
+            // An If whose branch reads a tensor of the outer scope counts as its reader: such a tensor stays.
+            foreach (var i in Inputs(node).Where(i => i.Length > 0)) (readers.TryGetValue(i, out var l) ? l : readers[i] = []).Add(node);
         }
         NodeProto? Producer(string tensor, string opType) =>
             producers.TryGetValue(tensor, out var n) && n.OpType == opType && n.Domain.Length == 0 ? n : null;
