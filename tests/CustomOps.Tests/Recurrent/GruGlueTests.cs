@@ -164,6 +164,39 @@ public sealed class GruGlueTests
         }
     }
 
+    /// <summary>
+    /// σ and tanh themselves against ONNX Runtime's Sigmoid and Tanh nodes on a dense sweep of [−20, 20], small
+    /// magnitudes and the clamp ends: bit for bit where MLAS runs its FMA3 kernels (an ORT that changed them fails here).
+    /// </summary>
+    [Fact]
+    public void Sigmoid_and_tanh_are_onnx_runtimes_bit_for_bit()
+    {
+        var x = Enumerable.Range(-40000, 80001).Select(i => i / 2000f)
+            .Concat(Enumerable.Range(1, 2000).SelectMany(i => new[] { i * 1e-7f, -i * 3e-6f }))
+            .Concat([-18f, 18f, -9f, 9f, -18.5f, 9.25f, 0f, -0f, 88f, -88f]).ToArray();
+        foreach (var (op, spec) in new (string, Func<float, float>)[] { ("Sigmoid", ConvGru.Sigmoid), ("Tanh", ConvGru.Tanh) })
+        {
+            var g = new OnnxGraphBuilder(op);
+            g.Input("x", F32, x.Length);
+            g.Node(op, ["x"], ["y"]);
+            g.Output("y", F32, x.Length);
+            using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL, IntraOpNumThreads = 1 };
+            using var session = new InferenceSession(g.ToBytes(), options);
+            using var results = session.Run([NamedOnnxValue.CreateFromTensor("x", new DenseTensor<float>(x, [x.Length]))]);
+            var ort = results.First().AsTensor<float>().ToArray();
+            var mine = new float[x.Length];
+            unsafe
+            {
+                fixed (float* px = x) fixed (float* py = mine)
+                    if (op == "Sigmoid") ConvGru.Sigmoid(px, py, x.Length);
+                    else for (int i = 0; i < x.Length; i++) py[i] = spec(px[i]);
+            }
+            for (int i = 0; i < x.Length; i++)
+                Assert.True(ConvGru.VectorPath ? BitConverter.SingleToInt32Bits(ort[i]) == BitConverter.SingleToInt32Bits(mine[i]) : Math.Abs(ort[i] - mine[i]) <= NoFmaTolerance,
+                    $"{op}({x[i]:R}): ONNX Runtime {ort[i]:R}, ours {mine[i]:R}");
+        }
+    }
+
     [Fact]
     public void A_state_that_does_not_broadcast_is_reported_in_one_line()
     {
