@@ -147,7 +147,8 @@ public static class GlueFusion
         int upsamples = UpsampleConcatFusion.Apply(fused, rewritten);
         var (inBranches, branchHandOffs) = InBranches(graph, branch => { var r = Apply(branch); return (r.Model, r.Fused, r.PackedHandOffs); });
         int norms = InstanceNormFusion.Apply(rewritten, graph, initializers);
-        if (replacements.Count == 0 && handOffs == 0 && upsamples == 0 && guided == 0 && inBranches == 0 && branchHandOffs == 0 && norms == 0)
+        int shortcuts = ShortcutSumFusion.Apply(rewritten, graph, initializers);
+        if (replacements.Count == 0 && handOffs == 0 && upsamples == 0 && guided == 0 && inBranches == 0 && branchHandOffs == 0 && norms == 0 && shortcuts == 0)
             return (fused, 0, 0, 0);
         graph.Node.Clear();
         graph.Node.AddRange(rewritten);
@@ -163,6 +164,10 @@ public static class GlueFusion
             + $", {normTotal} with their InstanceNormalization folded in (float64 statistics: within float rounding)"
             + $"; {upsampleTotal} {BinaryConvSchema.Upsample2xConcat} (Resize ×2 + crop + Concat, bit-identical)" });
         if (GuidedUpsampleFusion.Count(fused) is > 0 and var tails) fused.MetadataProps[^1].Value += $", {tails} {BinaryConvSchema.GuidedUpsample} (the DGF's full-resolution tail, within 1e-5)";
+        int sumTotal = graph.Node.Count(n => n.OpType == BinaryConvSchema.ShortcutSum && n.Domain == BinaryConvSchema.Domain);
+        int mapTotal = graph.Node.Count(n => n.OpType == BinaryConvSchema.ShortcutRPReLU && n.Attribute.Any(a => a.Name is BinaryConvSchema.ActivationAddendRepeat or BinaryConvSchema.ActivationAddendChunks));
+        if (sumTotal + mapTotal > 0)
+            fused.MetadataProps[^1].Value += $", {sumTotal} {BinaryConvSchema.ShortcutSum} (scaled, repeated shortcut adds, bit-identical), {mapTotal} {BinaryConvSchema.ShortcutRPReLU} addends with their Tile or pair sum folded in (bit-identical)";
         return (fused, replacements.Count + inBranches, handOffs + branchHandOffs, norms);
     }
 
@@ -252,6 +257,11 @@ public static class GlueFusion
                 UpsampleConcatFusion.Unfuse(graph, node, rewritten);
                 continue;
             }
+            if (node.OpType == BinaryConvSchema.ShortcutSum && node.Domain == BinaryConvSchema.Domain)
+            {
+                ShortcutSumFusion.Unfuse(rewritten, graph, node);
+                continue;
+            }
             if (node.OpType != BinaryConvSchema.ShortcutRPReLU || node.Domain != BinaryConvSchema.Domain)
             {
                 rewritten.Add(node);
@@ -266,6 +276,7 @@ public static class GlueFusion
             if (Input(BinaryConvSchema.ActivationNormScale).Length > 0) x = InstanceNormFusion.Unfold(rewritten, node, name, initializers);
             if (addend.Length > 0)
             {
+                addend = ShortcutSumFusion.UnmapAddend(rewritten, graph, node, name, addend);
                 if (scale.Length > 0) addend = Add(rewritten, "Mul", name + ".mul", addend, scale);
                 x = Add(rewritten, "Add", name + ".shortcut", x, addend);
             }

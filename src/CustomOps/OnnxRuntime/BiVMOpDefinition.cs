@@ -38,11 +38,14 @@ internal sealed unsafe class BiVMOpDefinition
     /// <summary>The fused upsampling glue (<see cref="BinaryConvSchema.Upsample2xConcat"/>): one variadic input.</summary>
     public bool IsUpsampleConcat => Name == BinaryConvSchema.Upsample2xConcat;
 
+    /// <summary>The fused shortcut sums (<see cref="BinaryConvSchema.ShortcutSum"/>): one variadic input.</summary>
+    public bool IsShortcutSum => Name == BinaryConvSchema.ShortcutSum;
+
     public int InputCount => IsGuidedUpsample ? BinaryConvSchema.GuidedInputCount
-        : IsUpsampleConcat ? 1 : IsActivation ? BinaryConvSchema.ActivationInputCount : BinaryConvSchema.DeclaredInputCount;
+        : IsUpsampleConcat || IsShortcutSum ? 1 : IsActivation ? BinaryConvSchema.ActivationInputCount : BinaryConvSchema.DeclaredInputCount;
 
     /// <summary>Whether input <paramref name="index"/> is variadic (the last declared input takes any number of tensors).</summary>
-    public bool IsVariadicInput(int index) => IsUpsampleConcat;
+    public bool IsVariadicInput(int index) => IsUpsampleConcat || IsShortcutSum;
 
     /// <summary>Whether input <paramref name="index"/> may be absent (the empty name, or left off at the end).</summary>
     public bool IsOptionalInput(int index) => !IsGuidedUpsample && IsActivation
@@ -66,6 +69,8 @@ internal sealed unsafe class BiVMOpDefinition
         ? GuidedUpsampleOrtKernel.Create(this, info, out nodeName)
         : IsUpsampleConcat
         ? Upsample2xConcatOrtKernel.Create(this, info, out nodeName)
+        : IsShortcutSum
+        ? ShortcutSumOrtKernel.Create(this, info, out nodeName)
         : IsActivation
         ? ShortcutRPReLUOrtKernel.Create(this, info, out nodeName)
         : BinaryConvOrtKernel.Create(this, info, out nodeName);
@@ -93,6 +98,9 @@ internal sealed unsafe class BiVMOpDefinition
 
     /// <summary>The <see cref="BinaryConvSchema.Upsample2xConcat"/> op.</summary>
     public static BiVMOpDefinition CreateUpsampleConcat() => Create(BinaryConvSchema.Upsample2xConcat, sparse: false, forceKernel: null);
+
+    /// <summary>The <see cref="BinaryConvSchema.ShortcutSum"/> op.</summary>
+    public static BiVMOpDefinition CreateShortcutSum() => Create(BinaryConvSchema.ShortcutSum, sparse: false, forceKernel: null);
 
     private static BiVMOpDefinition Create(string name, bool sparse, string? forceKernel)
     {
