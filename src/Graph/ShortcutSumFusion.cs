@@ -12,7 +12,8 @@ namespace BiVM.Graph;
 /// <item>a ShortcutRPReLU's Addend made by <c>Tile(z, [1, r, 1, 1])</c> becomes z with attribute <c>addend_repeat</c> r;
 /// one made by <c>Reshape(ReduceSum(Reshape(z, [0, 2, C, −1]), axes [1], keepdims 0), [N, C, H, W])</c> (the pair sum
 /// that halves the channels) becomes z with <c>addend_chunks</c> 2, and the Shape/Slice/Concat that only computed
-/// the second Reshape's shape go too;</item>
+/// the second Reshape's shape go too (likewise <c>Add(Slice(z, 0..C), Slice(z, C..2C))</c> on channels, the form
+/// <see cref="UnmapAddend"/> writes back);</item>
 /// <item>a chain <c>Add(…Add(x, t₁)…, tₖ)</c> whose terms are <c>Mul(z, γ)</c>, <c>Tile(Mul(z, γ), [1, r, 1, 1])</c>
 /// or <c>Tile(z, [1, r, 1, 1])</c> (γ a one-value initializer) becomes one <c>ai.bivm:ShortcutSum(x, z₁, …, zₖ)</c>
 /// with <c>scales</c> and <c>repeats</c>, under the last Add's output name.</item>
@@ -56,6 +57,14 @@ internal static class ShortcutSumFusion
                 glue.Attribute.Add(new AttributeProto { Name = BinaryConvSchema.ActivationAddendRepeat, Type = AttributeProto.Types.AttributeType.Int, I = r });
                 removed.Add(tile);
             }
+            else if (Producer(addend, "Add") is { Input.Count: 2 } pairAdd && Producer(pairAdd.Input[0], "Slice") is { } low && Producer(pairAdd.Input[1], "Slice") is { } high
+                && low.Input[0] == high.Input[0] && IsChannelSlice(low, 0, channels) && IsChannelSlice(high, channels, 2 * channels))
+            {
+                // The form Unfuse writes: the two halves sliced and added.
+                glue.Input[BinaryConvSchema.ActivationAddend] = low.Input[0];
+                glue.Attribute.Add(new AttributeProto { Name = BinaryConvSchema.ActivationAddendChunks, Type = AttributeProto.Types.AttributeType.Int, I = 2 });
+                removed.UnionWith([pairAdd, low, high]);
+            }
             else if (Producer(addend, "Reshape") is { } unflatten && Producer(unflatten.Input[0], "ReduceSum") is { } sum
                 && Producer(sum.Input[0], "Reshape") is { } chunks && Ints(chunks.Input[1]) is [0, 2, var c, -1] && c == channels
                 && sum.Input.Count == 2 && Ints(sum.Input[1]) is [1] && sum.Attribute.FirstOrDefault(a => a.Name == "keepdims") is { I: 0 })
@@ -66,6 +75,10 @@ internal static class ShortcutSumFusion
                 RemoveDeadShapeNodes(unflatten.Input[1]);
             }
         }
+
+        // Slice(z, starts [from], ends [to], axes [1]) with no steps.
+        bool IsChannelSlice(NodeProto slice, long from, long to) =>
+            slice.Input.Count == 4 && Ints(slice.Input[1]) is [var a] && a == from && Ints(slice.Input[2]) is [var b] && b == to && Ints(slice.Input[3]) is [1];
 
         // The Shape → Slice → Concat that computed a removed Reshape's target shape, where nothing else reads them.
         void RemoveDeadShapeNodes(string tensor)
