@@ -78,6 +78,15 @@ public static class BinaryConvSchema
     /// <summary>ShortcutRPReLU's float attribute with the folded InstanceNormalization's epsilon (default 1e-5, as ONNX).</summary>
     public const string ActivationNormEpsilon = "epsilon";
 
+    /// <summary>
+    /// ShortcutRPReLU's int attributes that map the Addend's channels onto X's C (EBB's channel-changing shortcuts, the
+    /// exporter's <c>map_l1</c>), at most one of them above 1: <c>addend_repeat</c> r (Addend has C / r channels, and
+    /// channel c reads Addend channel c mod (C / r), as ONNX Tile with repeats [1, r, 1, 1]); <c>addend_chunks</c> k
+    /// (Addend has k·C channels, and channel c reads Addend[c] + Addend[C + c], one float32 add, as ReduceSum over a
+    /// size-2 axis of the Addend reshaped [N, 2, C, H·W]; only k = 2). Both default to 1: Addend has X's shape.
+    /// </summary>
+    public const string ActivationAddendRepeat = "addend_repeat", ActivationAddendChunks = "addend_chunks";
+
     /// <summary>Inputs ShortcutRPReLU declares (Addend, AddendScale, TauNext, NormScale and NormBias optional).</summary>
     public const int ActivationInputCount = ActivationNormBias + 1;
 
@@ -104,6 +113,31 @@ public static class BinaryConvSchema
 
     /// <summary>GuidedUpsample's outputs: Fgr (float32 [N, 3, H, W]) and Pha (float32 [N, 1, H, W]).</summary>
     public const int GuidedFgr = 0, GuidedPha = 1, GuidedOutputCount = 2;
+
+    /// <summary>
+    /// The backbone's scaled shortcut sums fused (docs/model-contract.md, "ShortcutSum"): Y = ((X + s₁·R₁(Z₁)) + s₂·R₂(Z₂)) + …,
+    /// left to right, each product and each sum rounded to float32 once (the unfused graph's Mul, Tile, Add chain), where
+    /// Rᵢ repeats Zᵢ's channels rᵢ times to X's C (ONNX Tile with repeats [1, rᵢ, 1, 1]). Inputs are variadic: X, then
+    /// Z₁ … Zₖ (float32 [N, C / rᵢ, H, W] with X's N, H, W; k ≥ 1).
+    /// </summary>
+    public const string ShortcutSum = "ShortcutSum";
+
+    /// <summary>ShortcutSum's float-list attribute: sᵢ, one per term (1 where the graph has no Mul: x·1 is x exactly).</summary>
+    public const string ShortcutSumScales = "scales";
+
+    /// <summary>ShortcutSum's int-list attribute: rᵢ = C / Cᵢ, one per term (1 where the graph has no Tile).</summary>
+    public const string ShortcutSumRepeats = "repeats";
+
+    /// <summary>
+    /// Optional float-list attribute of Upsample2xConcat (whose inputs are variadic, so τ cannot be an input as
+    /// ShortcutRPReLU's TauNext is): the C values of τ of the binary conv that reads Y. With it the op also
+    /// writes output <see cref="PackedOutput"/>, YPacked (uint64 [N, H, W, words]: sign(Y − τ) in PackedLayout's
+    /// layout), which that conv takes as XPacked.
+    /// </summary>
+    public const string TauNext = "tau_next";
+
+    /// <summary>Output position of YPacked in Upsample2xConcat (as ShortcutRPReLU's <see cref="ActivationPackedOutput"/>).</summary>
+    public const int PackedOutput = 1;
 
     /// <summary>
     /// The ConvGRU's state concatenation before its first binary conv (docs/model-contract.md, "ConvGRU glue"):

@@ -144,13 +144,14 @@ public static class GlueFusion
             if (replacements.TryGetValue(node, out var replacement)) rewritten.Add(replacement);
             else if (!removed.Contains(node)) rewritten.Add(node);
         }
-        int handOffs = AddPackedHandOffs(rewritten, initializers);
         int upsamples = UpsampleConcatFusion.Apply(fused, rewritten);
         // The ConvGRU glue, in a binary model only (the FP32 RVM has the same GRUs and stays standard ONNX).
         int grus = rewritten.Any(n => n.Domain == BinaryConvSchema.Domain) ? GruFusion.Apply(fused, rewritten) : 0;
         var (inBranches, branchHandOffs) = InBranches(graph, branch => { var r = Apply(branch); return (r.Model, r.Fused, r.PackedHandOffs); });
         int norms = InstanceNormFusion.Apply(rewritten, graph, initializers);
-        if (replacements.Count == 0 && handOffs == 0 && upsamples == 0 && grus == 0 && guided == 0 && inBranches == 0 && branchHandOffs == 0 && norms == 0)
+        int shortcuts = ShortcutSumFusion.Apply(rewritten, graph, initializers);
+        int handOffs = AddPackedHandOffs(rewritten, initializers);
+        if (replacements.Count == 0 && handOffs == 0 && upsamples == 0 && grus == 0 && guided == 0 && inBranches == 0 && branchHandOffs == 0 && norms == 0 && shortcuts == 0)
             return (fused, 0, 0, 0);
         graph.Node.Clear();
         graph.Node.AddRange(rewritten);
@@ -168,6 +169,10 @@ public static class GlueFusion
         if (GruFusion.Count(fused) is > 0 and var gruTotal)
             fused.MetadataProps[^1].Value += $", {gruTotal} ConvGRU glue fused ({BinaryConvSchema.GruStateConcat}, {BinaryConvSchema.GruGates}, {BinaryConvSchema.GruUpdate}; bit-identical where ONNX Runtime runs MLAS's FMA3 σ and tanh)";
         if (GuidedUpsampleFusion.Count(fused) is > 0 and var tails) fused.MetadataProps[^1].Value += $", {tails} {BinaryConvSchema.GuidedUpsample} (the DGF's full-resolution tail, within 1e-5)";
+        int sumTotal = graph.Node.Count(n => n.OpType == BinaryConvSchema.ShortcutSum && n.Domain == BinaryConvSchema.Domain);
+        int mapTotal = graph.Node.Count(n => n.OpType == BinaryConvSchema.ShortcutRPReLU && n.Attribute.Any(a => a.Name is BinaryConvSchema.ActivationAddendRepeat or BinaryConvSchema.ActivationAddendChunks));
+        if (sumTotal + mapTotal > 0)
+            fused.MetadataProps[^1].Value += $", {sumTotal} {BinaryConvSchema.ShortcutSum} (scaled, repeated shortcut adds, bit-identical), {mapTotal} {BinaryConvSchema.ShortcutRPReLU} addends with their Tile or pair sum folded in (bit-identical)";
         return (fused, replacements.Count + inBranches, handOffs + branchHandOffs, norms);
     }
 
@@ -195,11 +200,14 @@ public static class GlueFusion
     }
 
     /// <summary>
-    /// Where a ShortcutRPReLU's output y is the X of exactly one binary conv (other, float consumers allowed), the
-    /// node gets that conv's tau as TauNext and a second output y.packed, and the conv reads y.packed as XPacked: the
-    /// sign bits are packed once, right after y is computed, instead of by the conv from y in memory. The packer
-    /// and its comparison are the conv's own, so the bits are the same. Two binary consumers (SHB's sparse 3×3 and
-    /// dense 1×1 read one tensor with different τ) keep packing for themselves.
+    /// Where the output y of a ShortcutRPReLU or an Upsample2xConcat is the X of one binary conv (other, float consumers
+    /// allowed), the node also writes y's sign bits packed with that conv's τ (ShortcutRPReLU: input TauNext;
+    /// Upsample2xConcat, whose inputs are variadic: attribute tau_next), and the conv reads them as XPacked: the bits are
+    /// packed once, right after y is computed, instead of by the conv from y in memory. The packer and its comparison
+    /// are the conv's own, so the bits are the same. Where two binary convs read y (SHB's sparse 3×3 and dense 1×1,
+    /// with different τ), the dense one gets the bits: it packs every pixel, the sparse one only those its active
+    /// cells read. ShortcutSum does not hand off: its outputs are the backbone's small maps, where packing row by
+    /// row across hundreds of channels cost more than the conv's own packing saved (measured, docs/export.md).
     /// </summary>
     private static int AddPackedHandOffs(List<NodeProto> nodes, Dictionary<string, TensorProto> initializers)
     {
@@ -207,24 +215,42 @@ public static class GlueFusion
         foreach (var node in nodes.Where(IsBinaryConv))
             if (node.Input.Count > 0) (binaryReaders.TryGetValue(node.Input[0], out var l) ? l : binaryReaders[node.Input[0]] = []).Add(node);
         int added = 0;
-        foreach (var glue in nodes.Where(n => n.OpType == BinaryConvSchema.ShortcutRPReLU && n.Domain == BinaryConvSchema.Domain))
+        foreach (var producer in nodes.Where(n => n.Domain == BinaryConvSchema.Domain
+                     && n.OpType is BinaryConvSchema.ShortcutRPReLU or BinaryConvSchema.Upsample2xConcat))
         {
-            if ((glue.Input.Count > BinaryConvSchema.ActivationTauNext && glue.Input[BinaryConvSchema.ActivationTauNext].Length > 0) || glue.Output.Count > 1) continue;
-            if (!binaryReaders.TryGetValue(glue.Output[0], out var readers) || readers.Count != 1) continue;
-            var conv = readers[0];
-            if (conv.Input.Count > BinaryConvSchema.InputXPacked || conv.Input.Count <= BinaryConvSchema.InputTau) continue;
-            if (!initializers.TryGetValue(conv.Input[BinaryConvSchema.InputTau], out var tau) || !initializers.TryGetValue(glue.Input[BinaryConvSchema.ActivationShiftIn], out var shift)
-                || tau.Dims.Count != 1 || Channels(tau) != Channels(shift)) continue;
-            string packed = glue.Output[0] + ".packed";
-            while (glue.Input.Count <= BinaryConvSchema.ActivationTauNext) glue.Input.Add("");
-            glue.Input[BinaryConvSchema.ActivationTauNext] = tau.Name;
-            glue.Output.Add(packed);
+            bool glue = producer.OpType == BinaryConvSchema.ShortcutRPReLU;
+            if (producer.Output.Count > 1 || (glue && producer.Input.Count > BinaryConvSchema.ActivationTauNext && producer.Input[BinaryConvSchema.ActivationTauNext].Length > 0)
+                || producer.Attribute.Any(a => a.Name == BinaryConvSchema.TauNext)) continue;
+            if (!binaryReaders.TryGetValue(producer.Output[0], out var readers)) continue;
+            var dense = readers.Where(r => r.OpType == BinaryConvSchema.BinaryConv2d).ToList();
+            var conv = readers.Count == 1 ? readers[0] : dense.Count == 1 ? dense[0] : null;
+            if (conv is null || conv.Input.Count > BinaryConvSchema.InputXPacked || conv.Input.Count <= BinaryConvSchema.InputTau) continue;
+            if (!initializers.TryGetValue(conv.Input[BinaryConvSchema.InputTau], out var tau) || tau.Dims.Count != 1 || tau.DataType != (int)TensorProto.Types.DataType.Float) continue;
+            string packed = producer.Output[0] + ".packed";
+            if (glue)
+            {
+                if (!initializers.TryGetValue(producer.Input[BinaryConvSchema.ActivationShiftIn], out var shift) || Channels(tau) != Channels(shift)) continue;
+                while (producer.Input.Count <= BinaryConvSchema.ActivationTauNext) producer.Input.Add("");
+                producer.Input[BinaryConvSchema.ActivationTauNext] = tau.Name;
+            }
+            else
+            {
+                // An attribute: the channel count is checked against Y's when the node runs.
+                var values = new AttributeProto { Name = BinaryConvSchema.TauNext, Type = AttributeProto.Types.AttributeType.Floats };
+                values.Floats.AddRange(FloatValues(tau));
+                producer.Attribute.Add(values);
+            }
+            producer.Output.Add(packed);
             while (conv.Input.Count < BinaryConvSchema.InputXPacked) conv.Input.Add("");
             conv.Input.Add(packed);
             added++;
         }
         return added;
     }
+
+    private static float[] FloatValues(TensorProto t) =>
+        t.FloatData.Count > 0 ? t.FloatData.ToArray()
+            : Enumerable.Range(0, t.RawData.Length / 4).Select(i => BitConverter.ToSingle(t.RawData.Span.Slice(4 * i, 4))).ToArray();
 
     private static bool IsBinaryConv(NodeProto n) =>
         n.Domain == BinaryConvSchema.Domain && n.OpType is BinaryConvSchema.BinaryConv2d or BinaryConvSchema.SparseBinaryConv2d;
@@ -264,6 +290,11 @@ public static class GlueFusion
                 UpsampleConcatFusion.Unfuse(graph, node, rewritten);
                 continue;
             }
+            if (node.OpType == BinaryConvSchema.ShortcutSum && node.Domain == BinaryConvSchema.Domain)
+            {
+                ShortcutSumFusion.Unfuse(rewritten, graph, node);
+                continue;
+            }
             if (node.OpType != BinaryConvSchema.ShortcutRPReLU || node.Domain != BinaryConvSchema.Domain)
             {
                 rewritten.Add(node);
@@ -278,6 +309,7 @@ public static class GlueFusion
             if (Input(BinaryConvSchema.ActivationNormScale).Length > 0) x = InstanceNormFusion.Unfold(rewritten, node, name, initializers);
             if (addend.Length > 0)
             {
+                addend = ShortcutSumFusion.UnmapAddend(rewritten, graph, node, name, addend);
                 if (scale.Length > 0) addend = Add(rewritten, "Mul", name + ".mul", addend, scale);
                 x = Add(rewritten, "Add", name + ".shortcut", x, addend);
             }

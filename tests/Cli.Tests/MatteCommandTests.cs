@@ -51,6 +51,43 @@ public sealed class MatteCommandTests : IDisposable
     }
 
     [Fact]
+    public void Preset_and_crf_set_the_mp4_encoder_and_change_its_output()
+    {
+        string input = WriteVideo("in.mkv", frames: 6, width: 96, height: 64);
+        string fine = Path.Combine(_dir, "fine.mp4"), coarse = Path.Combine(_dir, "coarse.mp4");
+        var a = Run("matte", input, "--model", _model, "--out", fine, "--threads", "1");
+        var b = Run("matte", input, "--model", _model, "--out", coarse, "--threads", "1", "--preset", "ultrafast", "--crf", "40");
+        Assert.True(a.Code == 0, a.Err);
+        Assert.True(b.Code == 0, b.Err);
+        Assert.Equal(6, ReadVideo(coarse).Count);
+        // crf 40 keeps much less than the default 18: a visibly smaller file for the same frames.
+        Assert.True(new FileInfo(coarse).Length < new FileInfo(fine).Length, $"crf 40 {new FileInfo(coarse).Length} bytes, crf 18 {new FileInfo(fine).Length}");
+    }
+
+    [Theory]
+    [InlineData("--preset", "fastest", "fastest")]
+    [InlineData("--crf", "52", "between 0 and 51")]
+    public void Bad_preset_or_crf_is_refused_in_one_line(string option, string value, string expected)
+    {
+        string input = WriteVideo("in.mkv", frames: 2);
+        var (code, _, stderr) = Run("matte", input, "--model", _model, "--out", Path.Combine(_dir, "o.mp4"), option, value);
+        Assert.NotEqual(0, code);
+        Assert.Contains(expected, stderr);
+        Assert.Empty(Directory.GetFiles(_dir, "o*"));
+    }
+
+    [Fact]
+    public void Preset_without_an_mp4_output_is_refused_before_any_work()
+    {
+        string input = WriteVideo("in.mkv", frames: 2);
+        var (code, _, stderr) = Run("matte", input, "--model", _model, "--out", Path.Combine(_dir, "o.mkv"), "--preset", "fast");
+        Assert.NotEqual(0, code);
+        Assert.Contains("--preset and --crf set the H.264 encoder of .mp4 outputs, and this run writes none", stderr);
+        Assert.Single(stderr.Trim().Split('\n'));
+        Assert.False(File.Exists(Path.Combine(_dir, "o.mkv")));
+    }
+
+    [Fact]
     public void Mattes_a_video_into_composite_lossless_alpha_and_foreground()
     {
         string input = WriteVideo("in.mkv", frames: 6);

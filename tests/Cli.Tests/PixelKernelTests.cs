@@ -190,6 +190,11 @@ public sealed class CoreScheduleTests
             Assert.True(at > args.ToList().IndexOf("pipe:0"), "-threads must be an output (encoder) option, after the input");
             Assert.Equal("1", args[at + 1]);
             Assert.DoesNotContain("-threads", auto.Arguments(64, 48));
+            // x264's preset and crf: the default (veryfast, 18) unless set.
+            Assert.Equal(["veryfast", "18"], [args[args.ToList().IndexOf("-preset") + 1], args[args.ToList().IndexOf("-crf") + 1]]);
+            using var fast = new FfmpegVideoSink(path, "--out", new OutputTiming(new Rational(25, 1), H264: H264Settings.From("ultrafast", 23)), SinkContent.Color);
+            var fastArgs = fast.Arguments(64, 48).ToList();
+            Assert.Equal(["ultrafast", "23"], [fastArgs[fastArgs.IndexOf("-preset") + 1], fastArgs[fastArgs.IndexOf("-crf") + 1]]);
         }
         finally
         {

@@ -110,5 +110,7 @@ public sealed class ConvCase
         yield return BinaryConv2dParams.Square(2, 31, 7, 6, 5, 3, dilation: 2);
         yield return BinaryConv2dParams.Square(2, 20, 7, 9, 5, 1, stride: 2); // 1×1, Cin ≤ 32 (one tap in a paired word), odd rows skipped
         yield return BinaryConv2dParams.Square(1, 70, 5, 6, 4, 1, pad: 1); // 1×1 with padding: the two-pass path
+        yield return BinaryConv2dParams.Square(2, 35, 3, 29, 6, 1); // 1×1, one word, stride 1: the pointwise path (8-pixel chunks and a tail)
+        yield return BinaryConv2dParams.Square(1, 64, 2, 16, 5, 1); // the same with a full word and Cout not a multiple of 4
     }
 }

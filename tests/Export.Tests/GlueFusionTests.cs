@@ -60,6 +60,15 @@ public sealed class GlueFusionTests(ITestOutputHelper log)
         Assert.Contains(fused.Model.Graph.Node, n => n.OpType == BinaryConvSchema.BinaryConv2d && n.Input.Count > BinaryConvSchema.InputXPacked);
         var again = GlueFusion.Apply(fused.Model);
         Assert.Equal((0, 0, 0), (again.Fused, again.PackedHandOffs, again.NormsFolded));
+        Assert.Equal(fused.Model.Graph.Node.Count, again.Model.Graph.Node.Count);
+        if (family == "bivm")
+        {
+            // EBB's scaled shortcut sums are ShortcutSum nodes, its Tile and pair-sum addends folded into the glue.
+            Assert.True(fused.NodeCounts().GetValueOrDefault($"{BinaryConvSchema.Domain}.{BinaryConvSchema.ShortcutSum}") > 0, "no ShortcutSum");
+            Assert.True(fused.NodeCounts().GetValueOrDefault("Tile") == 0, $"Tile left unfused: {exported.NodeCounts().GetValueOrDefault("Tile")} before");
+            // The pair sums go; the SHB mask's own ReduceSums stay.
+            Assert.True(fused.NodeCounts().GetValueOrDefault("ReduceSum") < exported.NodeCounts()["ReduceSum"], "no pair-sum ReduceSum fused");
+        }
         Assert.Equal(1, GuidedUpsampleFusion.Count(fused.Model));
         Assert.Equal(1, GuidedUpsampleFusion.Count(again.Model)); // the DGF tail: fused once, nothing more to fuse
         Assert.Equal(fused.Model.Graph.Node.Count, again.Model.Graph.Node.Count);
@@ -110,12 +119,14 @@ public sealed class GlueFusionTests(ITestOutputHelper log)
         Assert.True(norms > 0, $"models/{file} has no InstanceNormalization folded into its glue");
         var again = GlueFusion.Apply(shipped);
         Assert.Equal((0, 0, 0), (again.Fused, again.PackedHandOffs, again.NormsFolded));
+        Assert.Equal(shipped.Graph.Node.Count, again.Model.Graph.Node.Count);
         Assert.True(GruFusion.Count(shipped) == 4, $"models/{file} has {GruFusion.Count(shipped)} fused ConvGRUs, expected one per decoder block (bivm export --fuse)");
         int upsamples = shipped.Graph.Node.Count(n => n.OpType == BinaryConvSchema.Upsample2xConcat);
         Assert.True(upsamples == 4, $"models/{file} has {upsamples} {BinaryConvSchema.Upsample2xConcat} nodes, expected one per decoder block (bivm export --fuse)");
         var unfused = GlueFusion.Unfuse(shipped);
-        Assert.DoesNotContain(unfused.Graph.Node, n => n.OpType is BinaryConvSchema.ShortcutRPReLU or BinaryConvSchema.Upsample2xConcat || GruFusion.IsFused(n) || n.Input.Count > BinaryConvSchema.InputXPacked);
+        Assert.DoesNotContain(unfused.Graph.Node, n => n.OpType is BinaryConvSchema.ShortcutRPReLU or BinaryConvSchema.Upsample2xConcat or BinaryConvSchema.ShortcutSum || GruFusion.IsFused(n) || n.Input.Count > BinaryConvSchema.InputXPacked);
         var refused = GlueFusion.Apply(unfused);
+        Assert.Equal(shipped.Graph.Node.Count, refused.Model.Graph.Node.Count);
         Assert.Equal((chains, handOffs, norms), (refused.Fused, refused.PackedHandOffs, refused.NormsFolded));
         Assert.Equal(upsamples, refused.Model.Graph.Node.Count(n => n.OpType == BinaryConvSchema.Upsample2xConcat));
         Assert.Equal(4, GruFusion.Count(refused.Model));

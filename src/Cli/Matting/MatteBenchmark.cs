@@ -29,7 +29,8 @@ internal sealed record MatteBenchRound(int Frames, IReadOnlyDictionary<int, doub
 /// </summary>
 internal static class MatteBenchmark
 {
-    public static IReadOnlyList<MatteBenchRound> Run(string input, float? downsample, int threads, int frames, int rounds, string? model, TextWriter log, CancellationToken cancel)
+    public static IReadOnlyList<MatteBenchRound> Run(string input, float? downsample, int threads, int frames, int rounds, string? model, TextWriter log, CancellationToken cancel,
+        H264Settings? h264 = null)
     {
         var inputs = Decode(input, frames);
         try
@@ -45,7 +46,7 @@ internal static class MatteBenchmark
             for (int round = 1; round <= rounds; round++)
             {
                 var modelFps = candidates.ToDictionary(n => n, n => ModelOnly(inputs, downsample, n, model, cancel));
-                var summary = MatteJob.Run(new MatteRequest(input, temp.File, Model: model, Downsample: downsample, Threads: pipelineThreads, MaxFrames: inputs.Count), cancel: cancel);
+                var summary = MatteJob.Run(new MatteRequest(input, temp.File, Model: model, Downsample: downsample, Threads: pipelineThreads, MaxFrames: inputs.Count, H264: h264), cancel: cancel);
                 var result = new MatteBenchRound(summary.Frames, modelFps, summary.Fps, summary.ModelThreads, summary.Stages);
                 results.Add(result);
                 string alone = string.Join(", ", modelFps.Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.Value:F2} fps at {p.Key} thread(s)")));

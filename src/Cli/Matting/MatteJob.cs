@@ -19,7 +19,8 @@ internal sealed record MatteRequest(
     bool NoAudio = false,
     RawFormat? Raw = null,
     Rational? Rate = null,
-    bool VerifyChecksum = true);
+    bool VerifyChecksum = true,
+    H264Settings? H264 = null);
 
 /// <summary>What a run did: frames, wall seconds, the stages' busy seconds, the outputs, and ONNX Runtime's thread count.</summary>
 internal sealed record MatteSummary(int Frames, double Seconds, string Model, IReadOnlyList<string> Outputs, StageSeconds Stages, IReadOnlyList<string> Notes, int ModelThreads)
@@ -67,7 +68,8 @@ internal static class MatteJob
             Audio: probe?.Audio,
             VideoOffset: probe?.VideoOffset ?? 0,
             MaxSeconds: request.MaxFrames is { } n ? source.Rate.Seconds(n) : null,
-            EncoderThreads: sideThreads);
+            EncoderThreads: sideThreads,
+            H264: request.H264 ?? H264Settings.Default);
         string rawFormat = request.Raw?.PixelFormat ?? RawFormat.Bgr24;
         var sinks = new List<FrameSink>();
         try
@@ -76,6 +78,8 @@ internal static class MatteJob
             var alpha = request.Alpha is null ? null : Add(sinks, FrameSink.Create(request.Alpha, "--alpha", timing, SinkContent.Alpha, single));
             var foreground = request.Foreground is null ? null : Add(sinks, FrameSink.Create(request.Foreground, "--foreground", timing, SinkContent.ColorWithAlpha, single));
             CheckDistinct(sinks, request.Input);
+            if (request.H264 is { Explicit: true } && !sinks.OfType<FfmpegVideoSink>().Any(s => s.IsH264))
+                throw new UserInputException($"--preset and --crf set the H.264 encoder of .mp4 outputs, and this run writes none ({string.Join(", ", sinks.Select(s => s.Path))})");
             var notes = sinks.OfType<FfmpegVideoSink>().Select(s => s.AudioNote).OfType<string>().ToList();
 
             using var converter = new FrameConverter();

@@ -24,6 +24,7 @@ public sealed unsafe class BinaryConvolution : IDisposable
     private readonly ZeroPaddingCorrection _correction;
     private readonly IBinaryKernel _kernel;
     private readonly int _segment; // output pixels per gather/count step
+    private readonly bool _pointwise; // computed by PointwiseOneWord (1×1, one word, AVX2 kernels)
 
     /// <param name="layer">Attributes; Batch/InHeight/InWidth are ignored (given per call).</param>
     /// <param name="packedWeights">[Cout, kH, kW, words] as written by <see cref="WeightPacker"/>.</param>
@@ -67,9 +68,13 @@ public sealed unsafe class BinaryConvolution : IDisposable
         _correction = new ZeroPaddingCorrection(layer, packedWeights);
         int block = _kernel.PixelBlock;
         _segment = Math.Max(block, PatchBudgetBytes / (layer.KernelWords * sizeof(ulong)) / block * block);
+        _pointwise = _kernel.Name is "avx2" or "avx2-jit" && PointwiseOneWord.Accepts(layer);
     }
 
     public BinaryConv2dParams Layer { get; }
+
+    /// <summary>Whether rows go through <see cref="PointwiseOneWord"/> instead of the general pipeline (tests check which path ran).</summary>
+    internal bool UsesPointwise => _pointwise;
 
     /// <summary>Name of the popcount kernel in use.</summary>
     public string KernelName => _kernel.Name;
@@ -85,7 +90,8 @@ public sealed unsafe class BinaryConvolution : IDisposable
         int hOut = p.OutHeight;
         if (packedInput is not null)
         {
-            parallel(batch * hOut, row => ComputeRow(p, packedInput, y, row / hOut, row % hOut));
+            if (_pointwise) parallel(batch * hOut, row => PointwiseRow(p, packedInput, y, row / hOut, row % hOut));
+            else parallel(batch * hOut, row => ComputeRow(p, packedInput, y, row / hOut, row % hOut));
             return;
         }
         using var packed = new PackedActivations(p);
@@ -100,7 +106,8 @@ public sealed unsafe class BinaryConvolution : IDisposable
             {
                 int n = row / hOut, oy = row % hOut;
                 PackRow(p, x, pp, n, oy * p.StrideHeight, 0, width);
-                ComputeRow(p, pp, y, n, oy);
+                if (_pointwise) PointwiseRow(p, pp, y, n, oy);
+                else ComputeRow(p, pp, y, n, oy);
             });
             return;
         }
@@ -173,6 +180,16 @@ public sealed unsafe class BinaryConvolution : IDisposable
 
     /// <summary>Words of patches one segment takes (room <see cref="CountRow"/> reads).</summary>
     internal int SegmentPatchWords => (_segment + _kernel.PixelBlock - 1) / _kernel.PixelBlock * _kernel.PixelBlock * Layer.KernelWords;
+
+    /// <summary>Output row <paramref name="oy"/> of image <paramref name="n"/> through <see cref="PointwiseOneWord"/>.</summary>
+    private void PointwiseRow(BinaryConv2dParams p, ulong* packed, float* y, int n, int oy)
+    {
+        long plane = (long)_coutPadded * p.KernelWords, outPlane = (long)p.OutHeight * p.OutWidth;
+        ulong* row = packed + ((long)n * p.InHeight + oy * p.StrideHeight) * p.InWidth;
+        fixed (float* alpha = _alpha) fixed (float* bias = _bias)
+            PointwiseOneWord.Row(row, p.OutWidth, _weights, _weights + plane, _weights + 2 * plane, p.OutChannels, p.InChannels,
+                alpha, bias, y + (long)n * p.OutChannels * outPlane + (long)oy * p.OutWidth, outPlane);
+    }
 
     /// <summary>Computes the whole output row <paramref name="oy"/> of image <paramref name="n"/>.</summary>
     internal void ComputeRow(BinaryConv2dParams p, ulong* packed, float* y, int n, int oy)

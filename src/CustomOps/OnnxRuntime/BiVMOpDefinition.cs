@@ -38,6 +38,9 @@ internal sealed unsafe class BiVMOpDefinition
     /// <summary>The fused upsampling glue (<see cref="BinaryConvSchema.Upsample2xConcat"/>): one variadic input.</summary>
     public bool IsUpsampleConcat => Name == BinaryConvSchema.Upsample2xConcat;
 
+    /// <summary>The fused shortcut sums (<see cref="BinaryConvSchema.ShortcutSum"/>): one variadic input.</summary>
+    public bool IsShortcutSum => Name == BinaryConvSchema.ShortcutSum;
+
     /// <summary>The ConvGRU's state concatenation (<see cref="BinaryConvSchema.GruStateConcat"/>).</summary>
     public bool IsGruStateConcat => Name == BinaryConvSchema.GruStateConcat;
 
@@ -53,10 +56,10 @@ internal sealed unsafe class BiVMOpDefinition
     public int InputCount => IsGuidedUpsample ? BinaryConvSchema.GuidedInputCount
         : IsGruStateConcat ? BinaryConvSchema.GruStateConcatInputCount : IsGruGates ? BinaryConvSchema.GruGatesInputCount
         : IsGruUpdate ? BinaryConvSchema.GruUpdateInputCount
-        : IsUpsampleConcat ? 1 : IsActivation ? BinaryConvSchema.ActivationInputCount : BinaryConvSchema.DeclaredInputCount;
+        : IsUpsampleConcat || IsShortcutSum ? 1 : IsActivation ? BinaryConvSchema.ActivationInputCount : BinaryConvSchema.DeclaredInputCount;
 
     /// <summary>Whether input <paramref name="index"/> is variadic (the last declared input takes any number of tensors).</summary>
-    public bool IsVariadicInput(int index) => IsUpsampleConcat;
+    public bool IsVariadicInput(int index) => IsUpsampleConcat || IsShortcutSum;
 
     /// <summary>Whether input <paramref name="index"/> may be absent (the empty name, or left off at the end).</summary>
     public bool IsOptionalInput(int index) => IsGru ? false : !IsGuidedUpsample && IsActivation
@@ -67,14 +70,15 @@ internal sealed unsafe class BiVMOpDefinition
     /// <summary>Outputs: Y, and for ShortcutRPReLU the optional YPacked.</summary>
     public int OutputCount => IsGuidedUpsample ? BinaryConvSchema.GuidedOutputCount
         : IsGruGates ? BinaryConvSchema.GruGatesOutputCount
-        : IsActivation ? BinaryConvSchema.ActivationPackedOutput + 1 : 1;
+        : IsActivation ? BinaryConvSchema.ActivationPackedOutput + 1
+        : IsUpsampleConcat ? BinaryConvSchema.PackedOutput + 1 : 1;
 
     /// <summary>Element type of output <paramref name="index"/>: float32, except the packed bits (uint64).</summary>
-    public OrtElementType OutputType(int index) =>
-        IsActivation && index == BinaryConvSchema.ActivationPackedOutput ? OrtElementType.UInt64 : OrtElementType.Float;
+    public OrtElementType OutputType(int index) => IsOptionalOutput(index) ? OrtElementType.UInt64 : OrtElementType.Float;
 
-    /// <summary>Whether output <paramref name="index"/> may be absent.</summary>
-    public bool IsOptionalOutput(int index) => IsActivation && index == BinaryConvSchema.ActivationPackedOutput;
+    /// <summary>Whether output <paramref name="index"/> may be absent (the packed bits).</summary>
+    public bool IsOptionalOutput(int index) =>
+        IsActivation && index == BinaryConvSchema.ActivationPackedOutput || IsUpsampleConcat && index == BinaryConvSchema.PackedOutput;
 
     /// <summary>Creates this op's kernel for one node.</summary>
     public IBiVMKernel CreateKernel(nint info, out string nodeName) => IsGuidedUpsample
@@ -87,6 +91,8 @@ internal sealed unsafe class BiVMOpDefinition
         ? GruGatesOrtKernel.Create(this, info, out nodeName)
         : IsGruUpdate
         ? GruUpdateOrtKernel.Create(this, info, out nodeName)
+        : IsShortcutSum
+        ? ShortcutSumOrtKernel.Create(this, info, out nodeName)
         : IsActivation
         ? ShortcutRPReLUOrtKernel.Create(this, info, out nodeName)
         : BinaryConvOrtKernel.Create(this, info, out nodeName);
@@ -114,6 +120,9 @@ internal sealed unsafe class BiVMOpDefinition
 
     /// <summary>The <see cref="BinaryConvSchema.Upsample2xConcat"/> op.</summary>
     public static BiVMOpDefinition CreateUpsampleConcat() => Create(BinaryConvSchema.Upsample2xConcat, sparse: false, forceKernel: null);
+
+    /// <summary>The <see cref="BinaryConvSchema.ShortcutSum"/> op.</summary>
+    public static BiVMOpDefinition CreateShortcutSum() => Create(BinaryConvSchema.ShortcutSum, sparse: false, forceKernel: null);
 
     /// <summary>One of the ConvGRU ops (<see cref="BinaryConvSchema.GruStateConcat"/>, <see cref="BinaryConvSchema.GruGates"/>, <see cref="BinaryConvSchema.GruUpdate"/>).</summary>
     public static BiVMOpDefinition CreateGru(string name) => name is BinaryConvSchema.GruStateConcat or BinaryConvSchema.GruGates or BinaryConvSchema.GruUpdate

@@ -208,6 +208,19 @@ internal static unsafe class OrtApi
         }
     }
 
+    public static float[]? KernelInfoAttributeFloats(nint info, string name)
+    {
+        nuint size = 0;
+        fixed (byte* n = Utf8(name))
+        {
+            var fn = (delegate* unmanaged<nint, byte*, float*, nuint*, nint>)Fn(OrtApiIndex.KernelInfoGetAttributeArray_float);
+            if (!Succeeded(fn(info, n, null, &size))) return null;
+            var values = new float[(int)size];
+            fixed (float* v = values) Check(fn(info, n, v, &size));
+            return values;
+        }
+    }
+
     public static string? KernelInfoAttributeString(nint info, string name)
     {
         fixed (byte* n = Utf8(name))

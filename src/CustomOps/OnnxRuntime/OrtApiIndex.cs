@@ -29,6 +29,7 @@ internal enum OrtApiIndex
     KernelContext_GetOutput = 91,
     ReleaseStatus = 93,
     ReleaseTensorTypeAndShapeInfo = 99,
+    KernelInfoGetAttributeArray_float = 162,
     KernelInfoGetAttributeArray_int64 = 163,
     KernelInfo_GetInputCount = 230,
     KernelInfo_GetOutputCount = 231,

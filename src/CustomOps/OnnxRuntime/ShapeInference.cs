@@ -18,7 +18,7 @@ internal static class ShapeInference
             InferGuidedUpsample(context);
             return;
         }
-        if (op.IsActivation)
+        if (op.IsActivation || op.IsShortcutSum)
         {
             InferElementwise(context);
             return;
@@ -63,7 +63,7 @@ internal static class ShapeInference
         finally { OrtApi.ReleaseTensorTypeAndShapeInfo(outInfo); }
     }
 
-    /// <summary>ShortcutRPReLU: Y has X's type and shape, symbolic names included.</summary>
+    /// <summary>ShortcutRPReLU and ShortcutSum: Y has X's (input 0's) type and shape, symbolic names included.</summary>
     private static void InferElementwise(nint context)
     {
         nint xInfo = OrtApi.ShapeInferInputTypeShape(context, BinaryConvSchema.ActivationX);

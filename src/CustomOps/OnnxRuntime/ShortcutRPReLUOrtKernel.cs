@@ -21,10 +21,13 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
     private readonly (float[] Scale, float[] Bias, float Epsilon)? _norm;
     private readonly float _scale;
     private readonly bool _hasAddend;
+    private readonly int _addendRepeat, _addendChunks;
 
     private ShortcutRPReLUOrtKernel(string location, float[] shiftIn, float[] slope, float[] shiftOut, float scale, bool hasAddend, float[]? tauNext,
-        (float[] Scale, float[] Bias, float Epsilon)? norm)
+        (float[] Scale, float[] Bias, float Epsilon)? norm, int addendRepeat, int addendChunks)
     {
+        _addendRepeat = addendRepeat;
+        _addendChunks = addendChunks;
         _norm = norm;
         Location = location;
         _shiftIn = shiftIn;
@@ -83,7 +86,17 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
             if (!(epsilon >= 0) || float.IsInfinity(epsilon)) throw new OpValidationException($"attribute {BinaryConvSchema.ActivationNormEpsilon} must be a finite value >= 0, got {epsilon}");
             norm = (normScale, normBias, epsilon);
         }
-        return new ShortcutRPReLUOrtKernel(BinaryConvOrtKernel.Where(op, nodeName), shiftIn, slope, shiftOut, scale, hasAddend, tauNext, norm);
+        long repeat = OrtApi.KernelInfoAttributeInt(info, BinaryConvSchema.ActivationAddendRepeat) ?? 1;
+        long chunks = OrtApi.KernelInfoAttributeInt(info, BinaryConvSchema.ActivationAddendChunks) ?? 1;
+        if (repeat < 1 || shiftIn.Length % repeat != 0)
+            throw new OpValidationException($"attribute {BinaryConvSchema.ActivationAddendRepeat} = {repeat} must be at least 1 and divide C = {shiftIn.Length}");
+        if (chunks is not (1 or 2))
+            throw new OpValidationException($"attribute {BinaryConvSchema.ActivationAddendChunks} = {chunks} must be 1 or 2");
+        if (repeat > 1 && chunks > 1)
+            throw new OpValidationException($"attributes {BinaryConvSchema.ActivationAddendRepeat} and {BinaryConvSchema.ActivationAddendChunks} cannot both be above 1");
+        if ((repeat > 1 || chunks > 1) && !hasAddend)
+            throw new OpValidationException($"attribute {(repeat > 1 ? BinaryConvSchema.ActivationAddendRepeat : BinaryConvSchema.ActivationAddendChunks)} maps the Addend's channels, but there is no Addend");
+        return new ShortcutRPReLUOrtKernel(BinaryConvOrtKernel.Where(op, nodeName), shiftIn, slope, shiftOut, scale, hasAddend, tauNext, norm, (int)repeat, (int)chunks);
     }
 
     private static OrtTensorView Constant(nint info, int index, string name)
@@ -122,8 +135,9 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
         if (_hasAddend)
         {
             var a = OrtTensorView.Read(OrtApi.KernelContextInput(context, BinaryConvSchema.ActivationAddend));
-            if (a.Type != OrtElementType.Float || !a.Dims.SequenceEqual(x.Dims))
-                throw new OpValidationException($"Addend must be float32 with X's shape {x.Shape}, got {OrtTensorView.TypeText(a.Type)} {a.Shape}");
+            long[] expected = [x.Dims[0], AddendChannels, x.Dims[2], x.Dims[3]];
+            if (a.Type != OrtElementType.Float || !a.Dims.SequenceEqual(expected))
+                throw new OpValidationException($"Addend must be float32 {OrtTensorView.ShapeText(expected)} (X {x.Shape}{MapText}), got {OrtTensorView.TypeText(a.Type)} {a.Shape}");
             addend = (float*)a.Data;
         }
         int batch = (int)x.Dims[0], channels = _shiftIn.Length, height = (int)x.Dims[2], width = (int)x.Dims[3];
@@ -170,12 +184,20 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
         int batch, int channels, int height, int width)
     {
         long plane = (long)height * width;
+        int addendChannels = (int)AddendChannels;
         void Plane(int i, long offset, int count)
         {
-            int c = i % channels;
-            float* a = addend is null ? null : addend + offset;
-            if (normScale is null) ShortcutRPReLU.Apply(src + offset, a, _scale, _shiftIn[c], _slope[c], _shiftOut[c], y + offset, count);
-            else ShortcutRPReLU.ApplyNormalized(src + offset, normScale[i], normShift[i], a, _scale, _shiftIn[c], _slope[c], _shiftOut[c], y + offset, count);
+            int n = i / channels, c = i % channels;
+            // The addend's plane for channel c under the channel map (offset − the plane's start: the position in it).
+            float* a = null, pair = null;
+            if (addend is not null)
+            {
+                long within = offset - (long)i * plane;
+                a = addend + ((long)n * addendChannels + c % addendChannels) * plane + within;
+                if (_addendChunks == 2) pair = a + (long)channels * plane;
+            }
+            if (normScale is null) ShortcutRPReLU.Apply(src + offset, a, pair, _scale, _shiftIn[c], _slope[c], _shiftOut[c], y + offset, count);
+            else ShortcutRPReLU.ApplyNormalized(src + offset, normScale[i], normShift[i], a, pair, _scale, _shiftIn[c], _slope[c], _shiftOut[c], y + offset, count);
         }
         if (packed is null)
         {
@@ -193,6 +215,12 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
                 ActivationPacker.PackRow(y, tau, channels, height, width, n, iy, 0, width, packed + (long)row * width * wordsPerPixel);
         });
     }
+
+    /// <summary>The Addend's channel count under the channel map: C, C / addend_repeat or 2·C.</summary>
+    private long AddendChannels => (long)_shiftIn.Length / _addendRepeat * _addendChunks;
+
+    private string MapText => _addendRepeat > 1 ? $", {BinaryConvSchema.ActivationAddendRepeat} = {_addendRepeat}"
+        : _addendChunks > 1 ? $", {BinaryConvSchema.ActivationAddendChunks} = {_addendChunks}" : "";
 
     public void Dispose()
     {

@@ -83,7 +83,7 @@ public unsafe class FoldedInstanceNormTests(ITestOutputHelper log)
             var y = new float[n];
             float normScale = 0.8125f, normShift = -0.3f, scale = 0.37f, b1 = -0.25f, k = 0.6f, b2 = 0.125f;
             fixed (float* px = x) fixed (float* pa = a) fixed (float* py = y)
-                ShortcutRPReLU.ApplyNormalized(px, normScale, normShift, withAddend ? pa : null, scale, b1, k, b2, py, n);
+                ShortcutRPReLU.ApplyNormalized(px, normScale, normShift, withAddend ? pa : null, null, scale, b1, k, b2, py, n);
             for (int i = 0; i < n; i++)
                 Assert.Equal(ShortcutRPReLU.One(ShortcutRPReLU.Normalize(x[i], normScale, normShift), a[i], withAddend, scale, b1, k, b2), y[i]);
         }

@@ -83,33 +83,92 @@ public unsafe class PackedHandOffTests
             g.Initializer(Tensors.Float("tau_next", c.Tau, p.InChannels));
             g.Node(BinaryConvSchema.ShortcutRPReLU, handOff ? ["X", "A", "", "b1", "k", "b2", "tau_next"] : ["X", "A", "", "b1", "k", "b2"],
                 handOff ? ["G", "G.packed"] : ["G"], "glue", BinaryConvSchema.Domain);
-            var conv = BinaryConvNodes.AddCustom(g, "bconv", "G", "Y", c.PackedWeights,
-                WeightPacker.PackedShape(p.OutChannels, p.InChannels, p.KernelHeight, p.KernelWidth), c.Alpha, c.Tau, c.Bias,
-                new BinaryConvAttributes([3, 3], [1, 1], [1, 1, 1, 1], [1, 1]));
-            if (handOff)
-            {
-                conv.Proto.Input.Add("");
-                conv.Proto.Input.Add("G.packed");
-                g.Output("G.packed", TensorProto.Types.DataType.Uint64, 1, p.InHeight, p.InWidth, PackedLayout.WordsFor(p.InChannels));
-            }
-            g.Output("G", TensorProto.Types.DataType.Float, 1, p.InChannels, p.InHeight, p.InWidth);
-            g.Output("Y", TensorProto.Types.DataType.Float, 1, p.OutChannels, p.OutHeight, p.OutWidth);
-            return g.ToBytes();
+            return ConvReadingG(g, c, handOff);
         }
 
+        AssertHandOff(c, Model(false), Model(true), 2,
+            NamedOnnxValue.CreateFromTensor("X", new DenseTensor<float>(c.X, [1, p.InChannels, p.InHeight, p.InWidth])),
+            NamedOnnxValue.CreateFromTensor("A", new DenseTensor<float>(addend, [1, p.InChannels, p.InHeight, p.InWidth])));
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void Upsample2xConcat_with_tau_next_writes_the_bits_its_conv_would_pack(int threads)
+    {
+        // G: 70 channels at 8×11 (two packed words, a row tail): U [1, 35, 4, 6] upsampled and cropped, then Z [1, 35, 8, 11] copied.
+        const string op = BinaryConvSchema.Upsample2xConcat;
+        var c = new ConvCase(BinaryConv2dParams.Square(1, 70, 8, 11, 6, 3), 9);
+        var p = c.P;
+        var r = new Random(4);
+        float[] Values(int n) => Enumerable.Range(0, n).Select(i => i % 9 == 4 ? 0f : (float)(r.NextDouble() * 2 - 1)).ToArray();
+        var z = Values(35 * p.InHeight * p.InWidth);
+        var u = Values(35 * 4 * 6);
+
+        byte[] Model(bool handOff)
+        {
+            var g = new OnnxGraphBuilder("handoff");
+            g.Opset(BinaryConvSchema.Domain, BinaryConvSchema.OpsetVersion);
+            g.Input("Z", TensorProto.Types.DataType.Float, 1, 35, p.InHeight, p.InWidth);
+            g.Input("U", TensorProto.Types.DataType.Float, 1, 35, 4, 6);
+            var producer = g.Node(op, ["U", "Z"], handOff ? ["G", "G.packed"] : ["G"], "producer", BinaryConvSchema.Domain);
+            if (handOff) producer.Attribute(BinaryConvSchema.TauNext, c.Tau);
+            return ConvReadingG(g, c, handOff);
+        }
+
+        AssertHandOff(c, Model(false), Model(true), threads,
+            NamedOnnxValue.CreateFromTensor("Z", new DenseTensor<float>(z, [1, 35, p.InHeight, p.InWidth])),
+            NamedOnnxValue.CreateFromTensor("U", new DenseTensor<float>(u, [1, 35, 4, 6])));
+    }
+
+    [Fact]
+    public void Tau_next_without_the_packed_output_is_refused_in_one_line()
+    {
+        var g = new OnnxGraphBuilder("bad");
+        g.Opset(BinaryConvSchema.Domain, BinaryConvSchema.OpsetVersion);
+        g.Input("X", TensorProto.Types.DataType.Float, 1, 2, 3, 3);
+        g.Input("Z", TensorProto.Types.DataType.Float, 1, 2, 3, 3);
+        g.Node(BinaryConvSchema.Upsample2xConcat, ["X", "Z"], ["Y"], "up", BinaryConvSchema.Domain).Attribute(BinaryConvSchema.TauNext, [0f, 0f, 0f, 0f]);
+        g.Output("Y", TensorProto.Types.DataType.Float, 1, 4, 3, 3);
+        using var options = new SessionOptions();
+        BiVMOps.Register(options);
+        var e = Assert.ThrowsAny<OnnxRuntimeException>(() => new InferenceSession(g.ToBytes(), options).Dispose());
+        Assert.Contains("Upsample2xConcat node 'up': attribute tau_next is given but output YPacked is not (they go together)", e.Message);
+    }
+
+    /// <summary>The binary conv Y = conv(G) of <paramref name="c"/>, reading G.packed as XPacked with the hand-off; G, Y (and G.packed) are outputs.</summary>
+    private static byte[] ConvReadingG(OnnxGraphBuilder g, ConvCase c, bool handOff)
+    {
+        var p = c.P;
+        var conv = BinaryConvNodes.AddCustom(g, "bconv", "G", "Y", c.PackedWeights,
+            WeightPacker.PackedShape(p.OutChannels, p.InChannels, p.KernelHeight, p.KernelWidth), c.Alpha, c.Tau, c.Bias,
+            new BinaryConvAttributes([3, 3], [1, 1], [1, 1, 1, 1], [1, 1]));
+        if (handOff)
+        {
+            conv.Proto.Input.Add("");
+            conv.Proto.Input.Add("G.packed");
+            g.Output("G.packed", TensorProto.Types.DataType.Uint64, 1, p.InHeight, p.InWidth, PackedLayout.WordsFor(p.InChannels));
+        }
+        g.Output("G", TensorProto.Types.DataType.Float, 1, p.InChannels, p.InHeight, p.InWidth);
+        g.Output("Y", TensorProto.Types.DataType.Float, 1, p.OutChannels, p.OutHeight, p.OutWidth);
+        return g.ToBytes();
+    }
+
+    /// <summary>Both models give the same G and Y, and G.packed is what the packer makes of G with the conv's τ.</summary>
+    private static void AssertHandOff(ConvCase c, byte[] plainModel, byte[] handOffModel, int threads, params NamedOnnxValue[] inputs)
+    {
         Dictionary<string, Array> Run(byte[] model)
         {
-            using var options = new SessionOptions { IntraOpNumThreads = 2 };
+            using var options = new SessionOptions { IntraOpNumThreads = threads };
             BiVMOps.Register(options);
             using var session = new InferenceSession(model, options);
-            using var results = session.Run([
-                NamedOnnxValue.CreateFromTensor("X", new DenseTensor<float>(c.X, [1, p.InChannels, p.InHeight, p.InWidth])),
-                NamedOnnxValue.CreateFromTensor("A", new DenseTensor<float>(addend, [1, p.InChannels, p.InHeight, p.InWidth]))]);
+            using var results = session.Run(inputs);
             return results.ToDictionary(v => v.Name, v => v.Name.EndsWith(".packed") ? (Array)v.AsTensor<ulong>().ToArray() : v.AsTensor<float>().ToArray());
         }
 
-        var plain = Run(Model(false));
-        var handed = Run(Model(true));
+        var p = c.P;
+        var plain = Run(plainModel);
+        var handed = Run(handOffModel);
         Assert.Equal((float[])plain["G"], (float[])handed["G"]);
         Assert.Equal((float[])plain["Y"], (float[])handed["Y"]);
         var expectedBits = ActivationPacker.Pack((float[])plain["G"], c.Tau, 1, p.InChannels, p.InHeight, p.InWidth);

@@ -18,7 +18,7 @@ public unsafe class ShortcutRPReLUTests
     private static float[] Values(Random r, int n)
     {
         var v = new float[n];
-        for (int i = 0; i < n; i++) v[i] = i % 7 == 3 ? 0f : (float)(r.NextDouble() * 4 - 2);
+        for (int i = 0; i < n; i++) v[i] = i % 7 == 3 ? 0f : i % 11 == 5 ? -0f : (float)(r.NextDouble() * 4 - 2);
         return v;
     }
 
@@ -35,7 +35,7 @@ public unsafe class ShortcutRPReLUTests
             var y = new float[n];
             float scale = 0.37f, b1 = -0.25f, k = 0.6f, b2 = 0.125f;
             fixed (float* px = x) fixed (float* pa = a) fixed (float* py = y)
-                ShortcutRPReLU.Apply(px, withAddend ? pa : null, scale, b1, k, b2, py, n);
+                ShortcutRPReLU.Apply(px, withAddend ? pa : null, null, scale, b1, k, b2, py, n);
             for (int i = 0; i < n; i++)
                 Assert.Equal(ShortcutRPReLU.One(x[i], a[i], withAddend, scale, b1, k, b2), y[i]);
         }
@@ -51,10 +51,12 @@ public unsafe class ShortcutRPReLUTests
             float m = (float)((double)a * s);
             float t = (float)((double)x + m);
             float u = (float)((double)t + b1);
-            float p = u > 0 ? u : (float)((double)u * k);
+            float p = u >= 0 ? u : (float)((double)u * k);
             Assert.Equal((float)((double)p + b2), ShortcutRPReLU.One(x, a, true, s, b1, k, b2));
         }
         Assert.Equal(0.5f, ShortcutRPReLU.One(-1f, 0f, false, 1f, 0f, 0.5f, 1f)); // negative side: u·k, then + b₂
+        // u = +0 is on PRelu's identity side (x >= 0): a negative slope must not turn it into −0 (b₂ = −0 keeps the sign visible).
+        Assert.Equal(0, BitConverter.SingleToInt32Bits(ShortcutRPReLU.One(0f, 0f, false, 1f, 0f, -0.5f, -0f)));
     }
 
     [Theory]
@@ -133,6 +135,6 @@ public unsafe class ShortcutRPReLUTests
         var e = Assert.ThrowsAny<OnnxRuntimeException>(() => session.Run([
             NamedOnnxValue.CreateFromTensor("X", new DenseTensor<float>(new float[24], [1, 2, 3, 4])),
             NamedOnnxValue.CreateFromTensor("A", new DenseTensor<float>(new float[6], [1, 2, 3, 1]))]));
-        Assert.Contains("ShortcutRPReLU node 'glue': Addend must be float32 with X's shape [1, 2, 3, 4], got float32 [1, 2, 3, 1]", e.Message);
+        Assert.Contains("ShortcutRPReLU node 'glue': Addend must be float32 [1, 2, 3, 4] (X [1, 2, 3, 4]), got float32 [1, 2, 3, 1]", e.Message);
     }
 }

@@ -41,6 +41,22 @@ public class KernelTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void One_word_1x1_layers_take_the_pointwise_path_with_the_AVX2_kernels_only()
+    {
+        // So the shapes above exercise it: a 1×1 layer with Cin ≤ 64, stride 1 and no padding.
+        var pointwise = BinaryConv2dParams.Square(2, 35, 3, 29, 6, 1);
+        Assert.Contains(ConvCase.Shapes(), p => p == pointwise);
+        foreach (var kernel in KernelSelector.SupportedNames)
+        {
+            using var conv = new ConvCase(pointwise, 1).Prepare(kernel);
+            Assert.Equal(kernel.StartsWith("avx2", StringComparison.Ordinal), conv.UsesPointwise);
+            using var general = new ConvCase(BinaryConv2dParams.Square(1, 65, 3, 9, 4, 1), 1).Prepare(kernel); // two words
+            Assert.False(general.UsesPointwise);
+        }
+        if (!KernelSelector.SupportedNames.Contains("avx2")) output.WriteLine("the pointwise path is NOT exercised: no AVX2 on this CPU");
+    }
+
+    [Fact]
     public void Integer_part_is_exact_with_unit_scale()
     {
         // alpha = 1, bias = 0 exposes the integer dot itself for each supported kernel.
