@@ -37,6 +37,7 @@ internal sealed unsafe class GruGatesOrtKernel : IBiVMKernel
         if (x.ElementCount == 0) return;
         float* src = (float*)x.Data, gates = (float*)g.Data, state = (float*)h.Data;
         long plane = (long)height * width;
+        var (runs, length) = GruTensors.Runs(strides, height, width);
         OrtParallelRunner.For(context)(batch * channels, task =>
         {
             int n = task / channels, c = task % channels;
@@ -44,7 +45,8 @@ internal sealed unsafe class GruGatesOrtKernel : IBiVMKernel
             float* yx = y + ((long)n * 2 * channels + c) * plane, yr = yx + channels * plane;
             ConvGru.Sigmoid(gz, z + (long)task * plane, (int)plane);
             Buffer.MemoryCopy(src + (long)task * plane, yx, plane * sizeof(float), plane * sizeof(float));
-            GruTensors.Plane(state, strides, n, c, height, width, (offset, count, s, repeats) => ConvGru.ResetProduct(gr + offset, s, repeats, yr + offset, count));
+            for (int k = 0; k < runs; k++)
+                ConvGru.ResetProduct(gr + k * length, state + strides.RowOffset(n, c, k), strides.RowRepeats, yr + k * length, length);
         });
     }
 

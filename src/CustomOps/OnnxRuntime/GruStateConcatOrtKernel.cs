@@ -29,6 +29,7 @@ internal sealed unsafe class GruStateConcatOrtKernel : IBiVMKernel
         if (x.ElementCount == 0) return;
         float* src = (float*)x.Data, state = (float*)h.Data;
         long plane = (long)height * width;
+        var (runs, length) = GruTensors.Runs(strides, height, width);
         OrtParallelRunner.For(context)(batch * 2 * channels, task =>
         {
             int n = task / (2 * channels), c = task % (2 * channels);
@@ -38,11 +39,12 @@ internal sealed unsafe class GruStateConcatOrtKernel : IBiVMKernel
                 Buffer.MemoryCopy(src + ((long)n * channels + c) * plane, dst, plane * sizeof(float), plane * sizeof(float));
                 return;
             }
-            GruTensors.Plane(state, strides, n, c - channels, height, width, (offset, count, s, repeats) =>
+            for (int k = 0; k < runs; k++)
             {
-                if (repeats) new Span<float>(dst + offset, count).Fill(s[0]);
-                else Buffer.MemoryCopy(s, dst + offset, count * sizeof(float), count * sizeof(float));
-            });
+                float* s = state + strides.RowOffset(n, c - channels, k);
+                if (strides.RowRepeats) new Span<float>(dst + k * length, length).Fill(s[0]);
+                else Buffer.MemoryCopy(s, dst + k * length, length * sizeof(float), length * sizeof(float));
+            }
         });
     }
 

@@ -27,19 +27,10 @@ internal static unsafe class GruTensors
     }
 
     /// <summary>
-    /// Calls <paramref name="run"/> for plane (n, c) of a [<paramref name="height"/>, <paramref name="width"/>] output
-    /// in as few runs as the state's layout allows: (offset into the plane, length, state pointer, state repeats).
+    /// How a [<paramref name="height"/>, <paramref name="width"/>] plane is walked against the state: in one run
+    /// (full state, or one value for the whole plane), else one run per row; run k starts at k·Length in the plane and
+    /// its state at <see cref="StateBroadcast.RowOffset"/>(n, c, k). No delegate per run: the kernels loop themselves.
     /// </summary>
-    public static void Plane(float* state, StateBroadcast strides, int n, int c, int height, int width, PlaneRun run)
-    {
-        if (strides.PlaneIsOneRun(height, width))
-        {
-            run(0, height * width, state + strides.RowOffset(n, c, 0), strides.RowRepeats);
-            return;
-        }
-        for (int y = 0; y < height; y++) run(y * width, width, state + strides.RowOffset(n, c, y), strides.RowRepeats);
-    }
-
-    /// <summary>One run of a plane: <paramref name="count"/> values from <paramref name="offset"/>, the state at <paramref name="state"/>.</summary>
-    public delegate void PlaneRun(int offset, int count, float* state, bool stateRepeats);
+    public static (int Runs, int Length) Runs(StateBroadcast strides, int height, int width) =>
+        strides.PlaneIsOneRun(height, width) ? (1, height * width) : (height, width);
 }

@@ -32,11 +32,16 @@ internal sealed unsafe class GruUpdateOrtKernel : IBiVMKernel
         if (c.ElementCount == 0) return;
         float* candidate = (float*)c.Data, z = (float*)zv.Data, state = (float*)h.Data;
         long plane = (long)height * width;
+        var (runs, length) = GruTensors.Runs(strides, height, width);
         OrtParallelRunner.For(context)(batch * channels, task =>
         {
             long at = (long)task * plane;
-            GruTensors.Plane(state, strides, task / channels, task % channels, height, width,
-                (offset, count, s, repeats) => ConvGru.Update(candidate + at + offset, z + at + offset, s, repeats, y + at + offset, count));
+            int n = task / channels, c = task % channels;
+            for (int k = 0; k < runs; k++)
+            {
+                long offset = at + (long)k * length;
+                ConvGru.Update(candidate + offset, z + offset, state + strides.RowOffset(n, c, k), strides.RowRepeats, y + offset, length);
+            }
         });
     }
 
