@@ -129,17 +129,6 @@ public static class BinaryConvSchema
     public const string ShortcutSumRepeats = "repeats";
 
     /// <summary>
-    /// Optional float-list attribute of Upsample2xConcat (whose inputs are variadic, so τ cannot be an input as
-    /// ShortcutRPReLU's TauNext is): the C values of τ of the binary conv that reads Y. With it the op also
-    /// writes output <see cref="PackedOutput"/>, YPacked (uint64 [N, H, W, words]: sign(Y − τ) in PackedLayout's
-    /// layout), which that conv takes as XPacked.
-    /// </summary>
-    public const string TauNext = "tau_next";
-
-    /// <summary>Output position of YPacked in Upsample2xConcat (as ShortcutRPReLU's <see cref="ActivationPackedOutput"/>).</summary>
-    public const int PackedOutput = 1;
-
-    /// <summary>
     /// The ConvGRU's state concatenation before its first binary conv (docs/model-contract.md, "ConvGRU glue"):
     /// Y = Concat(X, State broadcast to X's shape) on axis 1, i.e. ONNX's Concat(x, Expand(h, Shape(x))). Inputs X
     /// (float32 [N, C, H, W]) and State (float32, rank ≤ 4, each dim 1 or X's: the first frame's [1, 1, 1, 1] zeros
