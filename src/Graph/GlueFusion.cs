@@ -132,8 +132,8 @@ public static class GlueFusion
         NodeProto? ScalarMul(string tensor)
         {
             if (!Private(tensor) || Producer(tensor, "Mul") is not { } mul || removed.Contains(mul) || mul.Input.Count != 2) return null;
-            int gammaAt = initializers.TryGetValue(mul.Input[1], out var g1) && IsScalar(g1) ? 1
-                : initializers.TryGetValue(mul.Input[0], out var g0) && IsScalar(g0) ? 0 : -1;
+            int gammaAt = initializers.TryGetValue(mul.Input[1], out var g1) && Tensors.IsFloatScalar(g1) ? 1
+                : initializers.TryGetValue(mul.Input[0], out var g0) && Tensors.IsFloatScalar(g0) ? 0 : -1;
             return gammaAt >= 0 && !initializers.ContainsKey(mul.Input[1 - gammaAt]) ? mul : null;
         }
 
@@ -327,7 +327,6 @@ public static class GlueFusion
 
     private static NodeProto? Consumer(GraphProto graph, string tensor) => graph.Node.FirstOrDefault(n => n.Input.Contains(tensor));
 
-    private static bool IsScalar(TensorProto t) => t.DataType == (int)TensorProto.Types.DataType.Float && t.Dims.Aggregate(1L, (a, d) => a * d) == 1;
 
     /// <summary>C for a float32 tensor shaped [C], [C, 1, 1] or [1, C, 1, 1] (what ShortcutRPReLU accepts); else −1.</summary>
     internal static long Channels(TensorProto t)

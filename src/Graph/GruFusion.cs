@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using BiVM.Contracts;
 using Onnx;
 
@@ -45,7 +44,7 @@ public static class GruFusion
         // The one node reading tensor (once), of this standard op type, where tensor is no graph output.
         NodeProto? SoleReader(string tensor, string opType) =>
             !outputs.Contains(tensor) && Readers(tensor) is [var n] && n.OpType == opType && n.Domain.Length == 0 ? n : null;
-        bool IsOne(string name) => initializers.TryGetValue(name, out var t) && Floats(t) is [1f];
+        bool IsOne(string name) => initializers.TryGetValue(name, out var t) && Tensors.FloatValues(t) is [1f];
         // The other input of a two-input node, given one of them.
         string? Other(NodeProto node, string one) => node.Input.Count != 2 ? null : node.Input[0] == one ? node.Input[1] : node.Input[1] == one ? node.Input[0] : null;
         // The Expand(h, Shape(x)) that produces tensor, for this x.
@@ -226,12 +225,7 @@ public static class GruFusion
             if (!ok) return false;
         }
         if (split.Input.Count < 2 || split.Input[1].Length == 0) return true;
-        return split.Input.Count == 2 && initializers.TryGetValue(split.Input[1], out var sizes) && Int64s(sizes) is [var a0, var a1] && a0 == a1;
+        return split.Input.Count == 2 && initializers.TryGetValue(split.Input[1], out var sizes) && Tensors.Int64Values(sizes) is [var a0, var a1] && a0 == a1;
     }
 
-    private static float[]? Floats(TensorProto t) => t.DataType != (int)TensorProto.Types.DataType.Float ? null
-        : t.RawData.Length > 0 ? MemoryMarshal.Cast<byte, float>(t.RawData.Span).ToArray() : [.. t.FloatData];
-
-    private static long[]? Int64s(TensorProto t) => t.DataType != (int)TensorProto.Types.DataType.Int64 ? null
-        : t.RawData.Length > 0 ? MemoryMarshal.Cast<byte, long>(t.RawData.Span).ToArray() : [.. t.Int64Data];
 }

@@ -94,12 +94,10 @@ public static class GuidedUpsampleFusion
         /// <summary>Read by exactly one node of the branch and not a branch output.</summary>
         public bool Private(string tensor) => _uses.GetValueOrDefault(tensor) == 1 && !BranchOutputs.Contains(tensor);
 
-        public long[]? Int64s(string name) =>
-            Initializers.TryGetValue(name, out var t) && t.DataType == (int)TensorProto.Types.DataType.Int64 ? (t.RawData.Length > 0 ? System.Runtime.InteropServices.MemoryMarshal.Cast<byte, long>(t.RawData.Span).ToArray() : [.. t.Int64Data]) : null;
+        public long[]? Int64s(string name) => Initializers.TryGetValue(name, out var t) ? Tensors.Int64Values(t) : null;
 
         public float? Scalar(string name) =>
-            Initializers.TryGetValue(name, out var t) && t.DataType == (int)TensorProto.Types.DataType.Float && t.Dims.Aggregate(1L, (a, d) => a * d) == 1
-                ? (t.RawData.Length > 0 ? System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(t.RawData.Span)[0] : t.FloatData[0]) : null;
+            Initializers.TryGetValue(name, out var t) && Tensors.IsFloatScalar(t) ? Tensors.FloatValues(t)![0] : null;
     }
 
     private static GraphProto? Branch(NodeProto node, string name) => node.Attribute.FirstOrDefault(a => a.Name == name)?.G;

@@ -39,7 +39,7 @@ internal static class ShortcutSumFusion
         bool Private(string tensor) => consumers.GetValueOrDefault(tensor) == 1 && !outputs.Contains(tensor);
         NodeProto? Producer(string tensor, string opType) =>
             Private(tensor) && producers.TryGetValue(tensor, out var n) && n.OpType == opType && n.Domain.Length == 0 && !removed.Contains(n) ? n : null;
-        long[]? Ints(string name) => initializers.TryGetValue(name, out var t) && t.DataType == (int)TensorProto.Types.DataType.Int64 ? Int64Values(t) : null;
+        long[]? Ints(string name) => initializers.TryGetValue(name, out var t) ? Tensors.Int64Values(t) : null;
         // Tile(z, [1, r, 1, 1]) → r, else 0.
         long TileRepeat(NodeProto tile) => tile.Input.Count == 2 && Ints(tile.Input[1]) is [1, var r, 1, 1] && r >= 1 ? r : 0;
 
@@ -100,7 +100,7 @@ internal static class ShortcutSumFusion
         }
         NodeProto? ScalarMul(string tensor) => Producer(tensor, "Mul") is { Input.Count: 2 } mul
             && (IsScalar(mul.Input[1]) && !initializers.ContainsKey(mul.Input[0]) || IsScalar(mul.Input[0]) && !initializers.ContainsKey(mul.Input[1])) ? mul : null;
-        bool IsScalar(string name) => initializers.TryGetValue(name, out var t) && t.DataType == (int)TensorProto.Types.DataType.Float && t.Dims.Aggregate(1L, (a, d) => a * d) == 1;
+        bool IsScalar(string name) => initializers.TryGetValue(name, out var t) && Tensors.IsFloatScalar(t);
         string Gamma(NodeProto mul) => IsScalar(mul.Input[1]) ? mul.Input[1] : mul.Input[0];
         string Operand(NodeProto mul) => IsScalar(mul.Input[1]) ? mul.Input[0] : mul.Input[1];
 
@@ -129,7 +129,7 @@ internal static class ShortcutSumFusion
             node.Input.AddRange(chain.Terms.Select(t => t.Z));
             node.Output.Add(output);
             var scales = new AttributeProto { Name = BinaryConvSchema.ShortcutSumScales, Type = AttributeProto.Types.AttributeType.Floats };
-            scales.Floats.AddRange(chain.Terms.Select(t => t.Scale.Length == 0 ? 1f : FloatValue(initializers[t.Scale])));
+            scales.Floats.AddRange(chain.Terms.Select(t => t.Scale.Length == 0 ? 1f : Tensors.FloatValues(initializers[t.Scale])![0]));
             var repeats = new AttributeProto { Name = BinaryConvSchema.ShortcutSumRepeats, Type = AttributeProto.Types.AttributeType.Ints };
             repeats.Ints.AddRange(chain.Terms.Select(t => t.Repeat));
             node.Attribute.Add(scales);
@@ -222,10 +222,4 @@ internal static class ShortcutSumFusion
         return candidate;
     }
 
-    private static long[] Int64Values(TensorProto t) =>
-        t.Int64Data.Count > 0 ? t.Int64Data.ToArray()
-            : Enumerable.Range(0, t.RawData.Length / 8).Select(i => BitConverter.ToInt64(t.RawData.Span.Slice(8 * i, 8))).ToArray();
-
-    private static float FloatValue(TensorProto t) =>
-        t.FloatData.Count > 0 ? t.FloatData[0] : BitConverter.ToSingle(t.RawData.Span[..4]);
 }

@@ -4,7 +4,10 @@ using Onnx;
 
 namespace BiVM.Graph;
 
-/// <summary>TensorProto factories. Data goes into raw_data (little-endian, as the ONNX spec requires).</summary>
+/// <summary>
+/// TensorProto factories (data goes into raw_data, little-endian, as the ONNX spec requires) and readers of an
+/// initializer's values from either raw_data or the typed field.
+/// </summary>
 public static class Tensors
 {
     public static TensorProto Float(string name, ReadOnlySpan<float> data, params long[] dims) => Raw(name, TensorProto.Types.DataType.Float, MemoryMarshal.AsBytes(data), data.Length, dims);
@@ -26,4 +29,15 @@ public static class Tensors
         t.Dims.AddRange(dims);
         return t;
     }
+
+    /// <summary>The values of a float32 tensor, or null for another type.</summary>
+    public static float[]? FloatValues(TensorProto t) => t.DataType != (int)TensorProto.Types.DataType.Float ? null
+        : t.RawData.Length > 0 ? MemoryMarshal.Cast<byte, float>(t.RawData.Span).ToArray() : [.. t.FloatData];
+
+    /// <summary>The values of an int64 tensor, or null for another type.</summary>
+    public static long[]? Int64Values(TensorProto t) => t.DataType != (int)TensorProto.Types.DataType.Int64 ? null
+        : t.RawData.Length > 0 ? MemoryMarshal.Cast<byte, long>(t.RawData.Span).ToArray() : [.. t.Int64Data];
+
+    /// <summary>Whether a tensor is float32 with exactly one value (a scalar however it is shaped).</summary>
+    public static bool IsFloatScalar(TensorProto t) => t.DataType == (int)TensorProto.Types.DataType.Float && t.Dims.Aggregate(1L, (a, d) => a * d) == 1;
 }

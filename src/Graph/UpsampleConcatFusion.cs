@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using BiVM.Contracts;
 using Google.Protobuf;
 using Onnx;
@@ -44,7 +43,7 @@ public static class UpsampleConcatFusion
         bool Private(string tensor) => readers.GetValueOrDefault(tensor) == 1 && !outputs.Contains(tensor);
         NodeProto? Producer(string tensor, string opType) =>
             producers.TryGetValue(tensor, out var n) && n.OpType == opType && n.Domain.Length == 0 ? n : null;
-        bool Ints(string name, params long[] values) => initializers.TryGetValue(name, out var t) && Int64s(t) is { } v && v.SequenceEqual(values);
+        bool Ints(string name, params long[] values) => initializers.TryGetValue(name, out var t) && Tensors.Int64Values(t) is { } v && v.SequenceEqual(values);
 
         var removed = new HashSet<NodeProto>(ReferenceEqualityComparer.Instance);
         var replacements = new Dictionary<NodeProto, NodeProto>(ReferenceEqualityComparer.Instance);
@@ -138,7 +137,7 @@ public static class UpsampleConcatFusion
     {
         if (resize.Input.Count is < 3 or > 4 || resize.Input[1].Length > 0 && !initializers.ContainsKey(resize.Input[1])) return false;
         if (resize.Input.Count == 4 && resize.Input[3].Length > 0) return false;
-        if (!initializers.TryGetValue(resize.Input[2], out var scales) || Floats(scales) is not [1f, 1f, 2f, 2f]) return false;
+        if (!initializers.TryGetValue(resize.Input[2], out var scales) || Tensors.FloatValues(scales) is not [1f, 1f, 2f, 2f]) return false;
         foreach (var a in resize.Attribute)
         {
             bool ok = a.Name switch
@@ -213,9 +212,4 @@ public static class UpsampleConcatFusion
         return name;
     }
 
-    private static float[]? Floats(TensorProto t) => t.DataType != (int)TensorProto.Types.DataType.Float ? null
-        : t.RawData.Length > 0 ? MemoryMarshal.Cast<byte, float>(t.RawData.Span).ToArray() : [.. t.FloatData];
-
-    private static long[]? Int64s(TensorProto t) => t.DataType != (int)TensorProto.Types.DataType.Int64 ? null
-        : t.RawData.Length > 0 ? MemoryMarshal.Cast<byte, long>(t.RawData.Span).ToArray() : [.. t.Int64Data];
 }
