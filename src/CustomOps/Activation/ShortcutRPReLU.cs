@@ -19,86 +19,96 @@ internal static unsafe class ShortcutRPReLU
     /// <paramref name="addendPair"/> (null, or with an addend) is a second addend plane summed with the first before the
     /// product, a + a₂ in one float32 add (the addend_chunks = 2 channel map). <paramref name="y"/> may be <paramref name="x"/> (in place).
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Apply(float* x, float* addend, float* addendPair, float scale, float shiftIn, float slope, float shiftOut, float* y, int count)
-    {
-        int i = 0;
-        if (Vector256.IsHardwareAccelerated)
-        {
-            var s = Vector256.Create(scale);
-            var b1 = Vector256.Create(shiftIn);
-            var k = Vector256.Create(slope);
-            var b2 = Vector256.Create(shiftOut);
-            var zero = Vector256<float>.Zero;
-            if (addendPair is not null)
-                for (; i + 8 <= count; i += 8)
-                {
-                    var m = (Vector256.Load(addend + i) + Vector256.Load(addendPair + i)) * s;
-                    var u = (Vector256.Load(x + i) + m) + b1;
-                    (Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(u, zero), u, u * k) + b2).Store(y + i);
-                }
-            else if (addend is not null)
-                for (; i + 8 <= count; i += 8)
-                {
-                    var m = Vector256.Load(addend + i) * s;
-                    var u = (Vector256.Load(x + i) + m) + b1;
-                    (Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(u, zero), u, u * k) + b2).Store(y + i);
-                }
-            else
-                for (; i + 8 <= count; i += 8)
-                {
-                    var u = Vector256.Load(x + i) + b1;
-                    (Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(u, zero), u, u * k) + b2).Store(y + i);
-                }
-        }
-        for (; i < count; i++) y[i] = One(x[i], Addend(addend, addendPair, i), addend is not null, scale, shiftIn, slope, shiftOut);
-    }
+    public static void Apply(float* x, float* addend, float* addendPair, float scale, float shiftIn, float slope, float shiftOut, float* y, int count) =>
+        WithAddend(new Plain(x), addend, addendPair, scale, shiftIn, slope, shiftOut, y, count);
 
     /// <summary>
     /// <see cref="Apply"/> on the normalized input x̂ = x·<paramref name="normScale"/> + <paramref name="normShift"/>
     /// (a folded InstanceNormalization, coefficients from <see cref="FrameNormalization"/>), multiplied and added in
     /// two roundings like ONNX Runtime's InstanceNormalization, in the same pass.
     /// </summary>
+    public static void ApplyNormalized(float* x, float normScale, float normShift, float* addend, float* addendPair, float scale, float shiftIn, float slope, float shiftOut, float* y, int count) =>
+        WithAddend(new Normalized(x, normScale, normShift), addend, addendPair, scale, shiftIn, slope, shiftOut, y, count);
+
+    // The input (plain or normalized) and the addend (none, one plane, or a pair) are type parameters, so that the JIT
+    // compiles one loop per combination with no per-element branch, from a single description of the arithmetic.
+    private static void WithAddend<TInput>(TInput input, float* addend, float* addendPair, float scale, float shiftIn, float slope, float shiftOut, float* y, int count)
+        where TInput : struct, IInput
+    {
+        if (addend is null) Run(input, default(NoAddend), scale, shiftIn, slope, shiftOut, y, count);
+        else if (addendPair is null) Run(input, new OneAddend(addend), scale, shiftIn, slope, shiftOut, y, count);
+        else Run(input, new AddendPair(addend, addendPair), scale, shiftIn, slope, shiftOut, y, count);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void ApplyNormalized(float* x, float normScale, float normShift, float* addend, float* addendPair, float scale, float shiftIn, float slope, float shiftOut, float* y, int count)
+    private static void Run<TInput, TAddend>(TInput input, TAddend addend, float scale, float shiftIn, float slope, float shiftOut, float* y, int count)
+        where TInput : struct, IInput where TAddend : struct, IAddend
     {
         int i = 0;
         if (Vector256.IsHardwareAccelerated)
         {
-            var a = Vector256.Create(normScale);
-            var b = Vector256.Create(normShift);
             var s = Vector256.Create(scale);
             var b1 = Vector256.Create(shiftIn);
             var k = Vector256.Create(slope);
             var b2 = Vector256.Create(shiftOut);
             var zero = Vector256<float>.Zero;
-            if (addendPair is not null)
-                for (; i + 8 <= count; i += 8)
-                {
-                    var m = (Vector256.Load(addend + i) + Vector256.Load(addendPair + i)) * s;
-                    var u = ((Vector256.Load(x + i) * a + b) + m) + b1;
-                    (Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(u, zero), u, u * k) + b2).Store(y + i);
-                }
-            else if (addend is not null)
-                for (; i + 8 <= count; i += 8)
-                {
-                    var m = Vector256.Load(addend + i) * s;
-                    var u = ((Vector256.Load(x + i) * a + b) + m) + b1;
-                    (Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(u, zero), u, u * k) + b2).Store(y + i);
-                }
-            else
-                for (; i + 8 <= count; i += 8)
-                {
-                    var u = (Vector256.Load(x + i) * a + b) + b1;
-                    (Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(u, zero), u, u * k) + b2).Store(y + i);
-                }
+            for (; i + 8 <= count; i += 8)
+            {
+                var t = input.Vector(i);
+                if (TAddend.Present) t += addend.Vector(i) * s; // no addend: no add (x + 0 would turn −0 into +0)
+                var u = t + b1;
+                (Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(u, zero), u, u * k) + b2).Store(y + i);
+            }
         }
-        for (; i < count; i++) y[i] = One(Normalize(x[i], normScale, normShift), Addend(addend, addendPair, i), addend is not null, scale, shiftIn, slope, shiftOut);
+        for (; i < count; i++) y[i] = One(input.Scalar(i), addend.Scalar(i), TAddend.Present, scale, shiftIn, slope, shiftOut);
     }
 
-    /// <summary>Addend value i: a[i], a[i] + a₂[i] with a pair (one float32 add), 0 without an addend.</summary>
-    private static float Addend(float* addend, float* addendPair, int i) =>
-        addend is null ? 0f : addendPair is null ? addend[i] : addend[i] + addendPair[i];
+    private interface IInput
+    {
+        Vector256<float> Vector(int i);
+        float Scalar(int i);
+    }
+
+    private readonly struct Plain(float* x) : IInput
+    {
+        public Vector256<float> Vector(int i) => Vector256.Load(x + i);
+        public float Scalar(int i) => x[i];
+    }
+
+    private readonly struct Normalized(float* x, float normScale, float normShift) : IInput
+    {
+        public Vector256<float> Vector(int i) => Vector256.Load(x + i) * Vector256.Create(normScale) + Vector256.Create(normShift);
+        public float Scalar(int i) => Normalize(x[i], normScale, normShift);
+    }
+
+    /// <summary>The addend value before the scale: a, or a + a₂ (one float32 add).</summary>
+    private interface IAddend
+    {
+        static abstract bool Present { get; }
+        Vector256<float> Vector(int i);
+        float Scalar(int i);
+    }
+
+    private readonly struct NoAddend : IAddend
+    {
+        public static bool Present => false;
+        public Vector256<float> Vector(int i) => Vector256<float>.Zero;
+        public float Scalar(int i) => 0f;
+    }
+
+    private readonly struct OneAddend(float* a) : IAddend
+    {
+        public static bool Present => true;
+        public Vector256<float> Vector(int i) => Vector256.Load(a + i);
+        public float Scalar(int i) => a[i];
+    }
+
+    private readonly struct AddendPair(float* a, float* a2) : IAddend
+    {
+        public static bool Present => true;
+        public Vector256<float> Vector(int i) => Vector256.Load(a + i) + Vector256.Load(a2 + i);
+        public float Scalar(int i) => a[i] + a2[i];
+    }
 
     /// <summary>x̂ = x·a + b, two roundings (the specification of the folded InstanceNormalization's last step).</summary>
     public static float Normalize(float x, float normScale, float normShift)
