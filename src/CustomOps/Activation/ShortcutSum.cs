@@ -20,25 +20,13 @@ internal static unsafe class ShortcutSum
     {
         int i = 0;
         if (Vector256.IsHardwareAccelerated)
-        {
-            if (termCount == 1)
+            for (; i + 8 <= count; i += 8)
             {
-                var s0 = Vector256.Create(scales[0]);
-                float* z0 = terms[0];
-                for (; i + 8 <= count; i += 8)
-                    (Vector256.Load(x + i) + Vector256.Load(z0 + i) * s0).Store(y + i);
+                var sum = Vector256.Load(x + i);
+                for (int t = 0; t < termCount; t++)
+                    sum += Vector256.Load(terms[t] + i) * Vector256.Create(scales[t]);
+                sum.Store(y + i);
             }
-            else
-            {
-                for (; i + 8 <= count; i += 8)
-                {
-                    var sum = Vector256.Load(x + i);
-                    for (int t = 0; t < termCount; t++)
-                        sum += Vector256.Load(terms[t] + i) * Vector256.Create(scales[t]);
-                    sum.Store(y + i);
-                }
-            }
-        }
         for (; i < count; i++)
         {
             float sum = x[i];
