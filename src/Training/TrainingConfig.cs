@@ -184,7 +184,7 @@ public sealed record TrainingConfig
         if (Stages.Count == 0) throw new UserInputException($"{source}: no stages");
         if (FullPrecision && Family != ModelFamily.Bivm) throw new UserInputException($"{source}: fullPrecision applies to bivm only");
         if (CheckpointEvery < 1) throw new UserInputException($"{source}: checkpointEvery must be ≥ 1");
-        if (Normalization == BatchNormMode.Running) throw new UserInputException($"{source}: normalization must be batch or frame");
+        if (Normalization == BatchNormMode.Running) throw new UserInputException($"{source}: normalization must be batch, frame or fixed");
         for (int i = 0; i < Stages.Count; i++)
         {
             var s = Stages[i];

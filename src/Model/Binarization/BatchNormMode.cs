@@ -23,4 +23,13 @@ public enum BatchNormMode
     /// fails (measured: MAD 27.5 in training mode, 87.5 as exported, 71.7 for "all background").
     /// </summary>
     Frame,
+
+    /// <summary>
+    /// By the running statistics in training too, and they never change: the BatchNorm is a fixed per-channel affine
+    /// (γ, β still train). For imported pretrained weights whose BatchNorms were folded into their convs
+    /// (<see cref="Import.OfficialRvmImport"/>): with one clip per batch, <see cref="Batch"/> would replace the large-batch
+    /// statistics they were trained with by one clip's, and <see cref="Frame"/> would normalize what was never normalized.
+    /// Folded on export like <see cref="Batch"/>.
+    /// </summary>
+    Fixed,
 }

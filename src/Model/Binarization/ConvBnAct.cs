@@ -51,6 +51,7 @@ public sealed class ConvBnAct : Module<Tensor, Tensor>
     {
         (BatchNormMode.Frame, BatchNorm2d norm) => FrameNormalization(norm, x),
         (BatchNormMode.Running, BatchNorm2d { training: true } norm) => RunningNormalization(norm, x),
+        (BatchNormMode.Fixed, BatchNorm2d norm) => nn.functional.batch_norm(x, norm.running_mean!, norm.running_var!, norm.weight, norm.bias, training: false, eps: norm.eps),
         _ => bn.call(x),
     };
 

@@ -49,7 +49,7 @@ public sealed record ModelConfig
         if (config.FormatVersion != CurrentFormatVersion)
             throw new UserInputException($"model configuration format {config.FormatVersion}, this build reads {CurrentFormatVersion}");
         if (config.Normalization == BatchNormMode.Running)
-            throw new UserInputException("normalization: batch or frame (running is SHB's masked conv's, set by the network)");
+            throw new UserInputException("normalization: batch, frame or fixed (running is SHB's masked conv's, set by the network)");
         if (config.FullPrecision && config.Family != ModelFamily.Bivm)
             throw new UserInputException($"fullPrecision applies to bivm only, not {config.Family.ToCliName()}");
         return config;

@@ -23,6 +23,10 @@ public static class ModelFactory
             foreach (var unit in network.modules().OfType<ConvBnAct>()) unit.NormMode = BatchNormMode.Frame;
             foreach (var shb in network.modules().OfType<Shb>()) shb.SparseConv.NormMode = BatchNormMode.Running;
         }
+        else if (config.Normalization == BatchNormMode.Fixed)
+        {
+            foreach (var unit in network.modules().OfType<ConvBnAct>()) unit.NormMode = BatchNormMode.Fixed;
+        }
         return network;
     }
 
