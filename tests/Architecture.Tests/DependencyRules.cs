@@ -31,6 +31,8 @@ public static class DependencyRules
             g => g.ReachablePackages("Benchmarking").Where(p => p == BenchmarkDotNet)),
         new("Cli (which runs ML.NET's image transforms on SkiaSharp 2.88) never reaches ScottPlot (SkiaSharp 3)",
             g => g.ReachablePackages("Cli").Where(p => p == "ScottPlot")),
+        new("Nothing shipped (Estimators, Cli, CustomOps) reaches People, the tool that runs the teachers (AGPL and GPL weights)",
+            g => new[] { "Estimators", "Cli", "CustomOps" }.Where(p => g.ReachableProjects(p).Contains("People"))),
         new("No project references a test project",
             g => g.Projects.Values.SelectMany(p => p.Projects).Where(p => p.EndsWith(".Tests", StringComparison.Ordinal))),
     ];

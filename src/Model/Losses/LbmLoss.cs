@@ -9,6 +9,13 @@ namespace BiVM.Model.Losses;
 /// the energy of the features lies, not its scale, which differs between 1-bit and FP networks.
 /// m is the SHB incoherent-region mask, already upsampled to each feature's resolution
 /// (broadcast over channels). The teacher's features carry no gradient.
+/// <para>
+/// A teacher of another architecture (the published RVM's MobileNetV3 has 16/24/40/960 channels where BiVM's
+/// encoder has 16/32/64/1024, at the same resolutions) has no channel to compare each channel with. There each map
+/// is first summed over its channels: Σ_c f² is attention transfer's spatial attention map (Zagoruyko &amp; Komodakis,
+/// ICLR 2017), and eq. 20 then compares where in the frame the energy lies, the part of the teacher's knowledge that
+/// does not depend on how it names its channels.
+/// </para>
 /// </summary>
 public static class LbmLoss
 {
@@ -24,12 +31,13 @@ public static class LbmLoss
         {
             var s = student[i];
             var t = teacher[i].detach();
-            if (!s.shape.SequenceEqual(t.shape))
-                throw new ArgumentException($"LbmLoss: feature {i}: student [{string.Join(", ", s.shape)}] and teacher [{string.Join(", ", t.shape)}] differ in shape");
+            bool sameChannels = s.shape[1] == t.shape[1];
+            if (s.dim() != 4 || t.dim() != 4 || s.shape[0] != t.shape[0] || s.shape[2] != t.shape[2] || s.shape[3] != t.shape[3])
+                throw new ArgumentException($"LbmLoss: feature {i}: student [{string.Join(", ", s.shape)}] and teacher [{string.Join(", ", t.shape)}] differ in batch or resolution");
             var m = masks[i].to(s.dtype);
             if (m.dim() != 4 || m.shape[0] != s.shape[0] || m.shape[1] != 1 || m.shape[2] != s.shape[2] || m.shape[3] != s.shape[3])
                 throw new ArgumentException($"LbmLoss: mask {i} must be [{s.shape[0]}, 1, {s.shape[2]}, {s.shape[3]}], got [{string.Join(", ", m.shape)}]");
-            var diff = m * (NormalizedSquare(s) - NormalizedSquare(t));
+            var diff = m * (NormalizedSquare(s, sumChannels: !sameChannels) - NormalizedSquare(t, sumChannels: !sameChannels));
             var perSample = diff.flatten(1).norm(1);   // ‖·‖₂ over C·H·W
             var term = perSample.mean();
             total = total is null ? term : total + term;
@@ -37,9 +45,9 @@ public static class LbmLoss
         return total ?? throw new ArgumentException("LbmLoss: no features given");
     }
 
-    private static Tensor NormalizedSquare(Tensor f)
+    private static Tensor NormalizedSquare(Tensor f, bool sumChannels)
     {
-        var sq = f.square();
+        var sq = sumChannels ? f.square().sum(1, keepdim: true) : f.square();
         var norm = sq.flatten(1).norm(1).clamp_min(1e-12).reshape(-1, 1, 1, 1);
         return sq / norm;
     }

@@ -108,4 +108,23 @@ public class MattingLossTests
         Assert.True(Item(s.grad!.abs().sum()) > 0f);
         Assert.Null(t.grad);
     }
+
+    [Fact]
+    public void Lbm_against_a_teacher_of_other_channels_compares_channel_summed_energy()
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(5);
+        var s = randn(2, 4, 6, 7);
+        var m = ones(2, 1, 6, 7);
+        // A teacher whose channels are the student's twice over has the same energy map: nothing to mimic.
+        Assert.True(Item(LbmLoss.Compute(new[] { s }, new[] { cat(new[] { s, s * -1f }, 1) }, new[] { m })) < 1e-6f);
+        // Otherwise: the masked distance between the unit-norm maps Σ_c f², by hand.
+        var t = randn(2, 6, 6, 7);
+        var a = s.square().sum(1, keepdim: true);
+        var b = t.square().sum(1, keepdim: true);
+        var expected = ((a / a.flatten(1).norm(1).reshape(-1, 1, 1, 1)) - (b / b.flatten(1).norm(1).reshape(-1, 1, 1, 1))).flatten(1).norm(1).mean();
+        Assert.Equal(Item(expected), Item(LbmLoss.Compute(new[] { s }, new[] { t }, new[] { m })), 5);
+        // A different resolution is still an error.
+        Assert.Throws<ArgumentException>(() => LbmLoss.Compute(new[] { s }, new[] { randn(2, 4, 6, 8) }, new[] { m }));
+    }
 }
