@@ -272,16 +272,22 @@ public sealed class Trainer : IDisposable
         return (loss is null ? weighted : loss + weighted, logged);
     }
 
-    /// <summary>L_LBM between this network's encoder features and the teacher's, on the student's SHB mask (eq. 20).</summary>
+    /// <summary>
+    /// L_LBM between this network's encoder features and the teacher's (eq. 20), on the student's SHB mask. A network
+    /// without SHB (RVM-ReActNet mimicking the published RVM, whose MobileNetV3 it shares layer for layer) mimics
+    /// everywhere: there is no incoherent region to localize to, and every position of every feature is the
+    /// teacher's knowledge.
+    /// </summary>
     private Tensor Lbm(Tensor src, MattingOutput student, double downsampleRatio)
     {
-        var mask = student.Mask ?? throw new InvalidOperationException("LBM needs the SHB mask, and this network has none");
         EncoderFeatures teacher;
         using (no_grad()) teacher = _teacher!.call(src, null, downsampleRatio).Features;
         var s = new[] { student.Features.F1, student.Features.F2, student.Features.F3, student.Features.F4 };
         var t = new[] { teacher.F1, teacher.F2, teacher.F3, teacher.F4 };
         long[] scale = [8, 4, 2, 1];   // from 1/16 to 1/2, 1/4, 1/8, 1/16
-        var masks = s.Select((f, i) => IncoherentMask.Upsample(mask, scale[i], f.shape[2], f.shape[3])).ToArray();
+        var masks = student.Mask is { } mask
+            ? s.Select((f, i) => IncoherentMask.Upsample(mask, scale[i], f.shape[2], f.shape[3])).ToArray()
+            : s.Select(f => ones(f.shape[0], 1, f.shape[2], f.shape[3], dtype: f.dtype)).ToArray();
         return LbmLoss.Compute(s, t, masks);
     }
 

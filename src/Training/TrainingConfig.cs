@@ -195,7 +195,7 @@ public sealed record TrainingConfig
             if (!(s.DownsampleRatio > 0 && s.DownsampleRatio <= 1)) throw new UserInputException($"{where}: downsampleRatio must be in (0, 1]");
             if (!(s.FinalRateScale >= 0 && s.FinalRateScale <= 1)) throw new UserInputException($"{where}: finalRateScale must be in [0, 1]");
             if (s.Lbm && Teacher is null) throw new UserInputException($"{where}: lbm needs a teacher");
-            if (s.Lbm && Family != ModelFamily.Bivm) throw new UserInputException($"{where}: lbm applies to bivm only");
+            if (s.Lbm && Family == ModelFamily.Rvm) throw new UserInputException($"{where}: lbm applies to the 1-bit families and bivm's 32-bit counterpart, not to rvm");
         }
         try
         {

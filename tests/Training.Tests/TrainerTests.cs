@@ -197,4 +197,34 @@ public class TrainerTests
         Assert.Equal(network.parameters().Count() - refiner, trained);
         Assert.Equal(new[] { 1e-4, 2e-4, 3e-4 }, adam.ParamGroups.Select(g => g.LearningRate).Order().ToArray());
     }
+
+    [Fact]
+    public void Rvm_react_mimics_an_rvm_teacher_everywhere_and_rvm_itself_is_refused()
+    {
+        string dir = Directory.CreateTempSubdirectory("bivm-train-lbm-").FullName;
+        try
+        {
+            string teacher = Path.Combine(dir, "teacher", "model.bin");
+            using (var rvm = ModelFactory.Create(ModelFamily.Rvm)) ModelCheckpoint.Save(rvm, teacher);
+            var config = Tiny(ModelFamily.RvmReact, 2, 100) with
+            {
+                Teacher = teacher,
+                LambdaLbm = 0.5,
+                Stages = [new StageConfig { Name = "s1", Steps = 1, Width = 64, Height = 64, Frames = 2, BatchSize = 1, Lbm = true }],
+            };
+            using (var trainer = new Trainer(config, Path.Combine(dir, "run")))
+                trainer.Run(resume: false);
+            var log = File.ReadAllLines(Path.Combine(dir, "run", "losses.csv"));
+            double lbm = double.Parse(log[1].Split(',')[Array.IndexOf(TrainingLog.Columns, "lbm")], System.Globalization.CultureInfo.InvariantCulture);
+            // Two unrelated networks: their normalized feature energies differ at every tap (no SHB mask to hide them).
+            Assert.True(lbm > 0.1, $"lbm {lbm}");
+
+            var rvmConfig = config with { Family = ModelFamily.Rvm };
+            Assert.Contains("not to rvm", Assert.Throws<UserInputException>(() => rvmConfig.Validate()).Message);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }
