@@ -3,7 +3,7 @@ using BiVM.People;
 
 // bivm-people prepare [--force] [--score-teacher]: joins the teacher, builds the people bank
 // (teacher alphas cached by photo hash), writes the contact sheet and the real-people validation
-// set, then the teacher frames (real frames whose target is the published RVM's alpha; ~800 RVM passes, a minute or two). Each step is skipped when its output exists; --force rebuilds the bank and the set (the
+// set, then the teacher frames (real frames whose target is the published RVM's alpha; ~800 RVM passes, a few minutes). Each step is skipped when its output exists; --force rebuilds the bank and the set (the
 // teacher alphas stay cached). --score-teacher also scores all background and the teacher on the
 // set (one teacher pass per frame: 160 frames, minutes; docs/people.md has the numbers), which is
 // why install.sh's run (scripts/fetch-people.sh) leaves it out.

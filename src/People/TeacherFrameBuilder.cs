@@ -11,7 +11,7 @@ namespace BiVM.People;
 /// <see cref="VideoStride"/>-th frame, and the training photos. The teacher is the published RVM
 /// (<see cref="RvmTeacher"/>), run over the whole video in order so its recurrent state follows the street, as RVM is
 /// meant to run; version 1 used ISNet, which marked the street's lamp post and road sign in every frame and missed
-/// people in dark clothes. A build takes a minute or two (about 800 RVM passes at 640x480); nothing is cached.
+/// people in dark clothes. A build is about 800 RVM passes at 640x480, 0.15–0.45 s each (two to six minutes); nothing is cached.
 /// Built in a fresh folder and swapped in whole.
 /// </summary>
 public static class TeacherFrameBuilder

