@@ -37,10 +37,10 @@ public sealed class MatteMediaTests : IDisposable
     }
 
     /// <summary>A test pattern at the given rate, with a 440 Hz tone in AAC when <paramref name="tone"/>.</summary>
-    private string Generate(string name, string rate, double seconds, bool tone, string size = "64x48", string codec = "libx264")
+    private string Generate(string name, string rate, double seconds, bool tone, string size = "64x48", string codec = "libx264", string pattern = "testsrc")
     {
         string path = _dir.File(name);
-        var args = new List<string> { "-v", "error", "-y", "-f", "lavfi", "-i", $"testsrc=size={size}:rate={rate}:duration={seconds.ToString(CultureInfo.InvariantCulture)}" };
+        var args = new List<string> { "-v", "error", "-y", "-f", "lavfi", "-i", $"{pattern}{(pattern.Contains('=') ? ":" : "=")}size={size}:rate={rate}:duration={seconds.ToString(CultureInfo.InvariantCulture)}" };
         if (tone) args.AddRange(["-f", "lavfi", "-i", $"sine=frequency=440:sample_rate=48000:duration={seconds.ToString(CultureInfo.InvariantCulture)}", "-c:a", "aac"]);
         args.AddRange(codec == "ffv1" ? ["-c:v", "ffv1", "-pix_fmt", "bgr0"] : ["-c:v", codec, "-pix_fmt", "yuv420p"]);
         args.Add(path);
@@ -92,6 +92,12 @@ public sealed class MatteMediaTests : IDisposable
             Assert.Equal("24000/1001", video.GetProperty("r_frame_rate").GetString());
             Assert.Equal("24000/1001", video.GetProperty("avg_frame_rate").GetString());
             Assert.Equal("48", video.GetProperty("nb_read_packets").GetString());
+            if (ext == ".mp4")
+            {
+                // H.264 says which matrix its YUV is in (FFmpeg converts with BT.601): untagged HD video is shown as BT.709.
+                Assert.Equal("smpte170m", video.GetProperty("color_space").GetString());
+                Assert.Equal("tv", video.GetProperty("color_range").GetString());
+            }
             var audio = Stream(output, "audio");
             Assert.Equal("aac", audio.GetProperty("codec_name").GetString());
             var expected = AudioPackets(input);
@@ -110,6 +116,32 @@ public sealed class MatteMediaTests : IDisposable
         Assert.Equal(JsonValueKind.Undefined, Stream(silent, "audio").ValueKind);
         Assert.Equal("24000/1001", Stream(silent, "video").GetProperty("r_frame_rate").GetString());
         Assert.Empty(Directory.GetFileSystemEntries(_dir.Path, ".*tmp*"));
+    }
+
+    [Fact]
+    public void The_h264_output_names_its_colour_matrix_and_decodes_to_the_lossless_outputs_colours()
+    {
+        // A flat saturated colour (the luma-key model gives α = 1/3 everywhere: a third of the red over the green
+        // background), where the BT.601 and BT.709 readings of the same YUV differ by several levels per channel.
+        string input = Generate("red.mkv", "25", 0.2, tone: false, codec: "ffv1", pattern: "color=c=red");
+        string lossy = _dir.File("red_out.mp4"), lossless = _dir.File("red_out.mkv");
+        foreach (var output in new[] { lossy, lossless })
+        {
+            var (code, _, stderr) = CliRunner.Run("matte", input, "--model", _model, "--out", output, "--threads", "1");
+            Assert.True(code == 0, stderr);
+        }
+        var video = Stream(lossy, "video");
+        Assert.Equal("smpte170m", video.GetProperty("color_space").GetString());   // FFmpeg converts BGR with BT.601
+        Assert.Equal("tv", video.GetProperty("color_range").GetString());
+        using var a = new VideoCapture(lossy);
+        using var b = new VideoCapture(lossless);
+        using Mat fa = new(), fb = new();
+        Assert.True(a.Read(fa) && b.Read(fb));
+        var (ma, mb) = (Cv2.Mean(fa), Cv2.Mean(fb));
+        Assert.True(mb.Val1 > 100 && mb.Val2 > 60, $"the lossless composite is a mix of red and green, BGR {mb}");
+        // Rounding through 8-bit YUV and crf 18 moves a channel by up to 3 levels; reading the BT.601 YUV as BT.709 moved
+        // green by 20 levels on the shipped model's composite of this clip.
+        for (int c = 0; c < 3; c++) Assert.True(Math.Abs(ma[c] - mb[c]) <= 4, $"channel {c}: H.264 {ma[c]:F1}, lossless {mb[c]:F1}");
     }
 
     [Fact]

@@ -165,6 +165,14 @@ public sealed class CoreScheduleTests
         Assert.Equal(expected, CoreSchedule.ModelThreads(requested, logical, physical));
 
     [Fact]
+    public void The_models_threads_sleep_rather_than_spin_beside_the_decoder_and_encoder()
+    {
+        var options = MatteJob.MatterOptions(new MatteRequest("in.mp4", Model: "m.onnx", Downsample: 0.5f), threads: 2);
+        Assert.False(options.SpinWhileIdle);
+        Assert.Equal((2, 0.5f, "m.onnx"), (options.IntraOpThreads, options.DownsampleRatio!.Value, options.ModelPath));
+    }
+
+    [Fact]
     public void This_hosts_physical_cores_are_between_one_and_its_cpus() =>
         Assert.InRange(CoreSchedule.PhysicalCores(), 1, Environment.ProcessorCount);
 

@@ -201,8 +201,11 @@ internal sealed class FfmpegVideoSink : FrameSink
             ".mkv" => ["-c:v", "ffv1", "-pix_fmt", "bgr0"],                       // lossless
             ".avi" => ["-c:v", "mjpeg", "-q:v", "2", "-pix_fmt", "yuvj420p"],
             // 4:2:0 needs even sizes; odd ones keep full chroma.
+            // FFmpeg converts the BGR frames with BT.601 at limited range; saying so in the stream keeps players from
+            // assuming BT.709, as they do for untagged HD video.
             _ => ["-c:v", "libx264", "-preset", H264.Preset, "-crf", H264.Crf.ToString(CultureInfo.InvariantCulture),
-                "-pix_fmt", width % 2 == 0 && height % 2 == 0 ? "yuv420p" : "yuv444p", "-movflags", "+faststart"],
+                "-pix_fmt", width % 2 == 0 && height % 2 == 0 ? "yuv420p" : "yuv444p", "-colorspace", "smpte170m", "-color_range", "tv",
+                "-movflags", "+faststart"],
         };
     }
 

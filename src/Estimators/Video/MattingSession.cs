@@ -32,7 +32,7 @@ public sealed class MattingSession : IDisposable
 
     /// <summary>A session over the model the options name (the file, or the default model).</summary>
     public MattingSession(VideoMatterOptions options)
-        : this(LoadModel(options), options.ModelPath ?? DefaultModel.Name, options.IntraOpThreads, options.VerifyChecksum)
+        : this(LoadModel(options), options.ModelPath ?? DefaultModel.Name, options.IntraOpThreads, options.VerifyChecksum, spinWhileIdle: options.SpinWhileIdle)
     {
     }
 
@@ -41,15 +41,16 @@ public sealed class MattingSession : IDisposable
     /// <param name="modelName">How errors name the model (its path).</param>
     /// <param name="intraOpThreads">ONNX Runtime intra-op threads; 0 for its default.</param>
     /// <param name="verifyChecksum">Refuse a file whose checksum does not match its content (<see cref="VideoMatterOptions.VerifyChecksum"/>).</param>
+    /// <param name="spinWhileIdle">Whether ONNX Runtime's threads spin between parallel sections (<see cref="VideoMatterOptions.SpinWhileIdle"/>).</param>
     /// <param name="profilePrefix">When set, ONNX Runtime profiles every node of every run into a JSON file whose
     /// path starts with it (<c>bivm bench --models --profile</c>); <see cref="EndProfiling"/> closes it.</param>
     /// <exception cref="UserInputException">The bytes are not an ONNX model, fail their checksum, or are not a matting model.</exception>
-    public MattingSession(byte[] model, string modelName, int intraOpThreads, bool verifyChecksum = true, string? profilePrefix = null)
+    public MattingSession(byte[] model, string modelName, int intraOpThreads, bool verifyChecksum = true, string? profilePrefix = null, bool spinWhileIdle = true)
     {
         ModelName = modelName;
         Checksum = ModelChecksum.Check(model);
         if (verifyChecksum) RequireIntact(Checksum, modelName);
-        _sessionOptions = CreateSessionOptions(intraOpThreads);
+        _sessionOptions = CreateSessionOptions(intraOpThreads, spinWhileIdle);
         if (profilePrefix is not null)
         {
             // In this order: setting EnableProfiling hands ONNX Runtime the prefix set at that moment.
@@ -107,12 +108,13 @@ public sealed class MattingSession : IDisposable
     }
 
     /// <summary>Session options for matting models: full graph optimisation and the ai.bivm ops.</summary>
-    public static SessionOptions CreateSessionOptions(int intraOpThreads)
+    public static SessionOptions CreateSessionOptions(int intraOpThreads, bool spinWhileIdle = true)
     {
         // ONNX Runtime's own log would print each load or run error a second time, in colour, before our one line:
         // every error reaches the caller as an exception anyway.
         var so = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL, LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL };
         if (intraOpThreads > 0) so.IntraOpNumThreads = intraOpThreads;
+        if (!spinWhileIdle) so.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
         BiVM.CustomOps.OnnxRuntime.BiVMOps.Register(so);
         return so;
     }

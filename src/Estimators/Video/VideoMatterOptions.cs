@@ -15,6 +15,14 @@ public sealed record VideoMatterOptions
     public int IntraOpThreads { get; init; }
 
     /// <summary>
+    /// Whether ONNX Runtime's intra-op threads spin between parallel sections instead of sleeping (its
+    /// <c>session.intra_op.allow_spinning</c>; true, ONNX Runtime's default). Spinning is fastest when the model has
+    /// the CPUs to itself; when other busy threads share them (a video decoder and encoder beside the model, as in
+    /// <c>bivm matte</c>), the spinning burns CPU time those threads need: set false there.
+    /// </summary>
+    public bool SpinWhileIdle { get; init; } = true;
+
+    /// <summary>
     /// Refuse a model file whose integrity checksum (<see cref="ModelChecksum"/>, written by <c>bivm export</c>) does
     /// not match its content: a file damaged or edited after export. Files without a checksum (other tools' exports)
     /// load either way. False loads a mismatching file anyway (bivm's <c>--no-verify</c>).
