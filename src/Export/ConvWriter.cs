@@ -19,6 +19,45 @@ internal sealed class ConvWriter(ExportGraph g)
     public string ConvBnAct(string name, string x, ConvBnAct unit) =>
         Activation(name + ".act", ConvBn(name, x, unit), unit.Activation);
 
+    /// <summary>Whether <see cref="ConvBnActOverParts"/> writes this unit as convs over the parts: a 32-bit ungrouped conv whose BN folds.</summary>
+    public static bool SplitsOverParts(ConvBnAct unit) =>
+        unit.Conv is Conv2d { groups: 1 } && unit.NormMode != BatchNormMode.Frame;
+
+    /// <summary>
+    /// conv → BN → activation over the channel concatenation of <paramref name="parts"/>, written without the
+    /// concatenation: a conv is linear in its input channels, so W·[x₁, x₂, …] = W₁·x₁ + W₂·x₂ + … with W split along
+    /// its input channels (the folded bias on the first). RVM's decoder concatenates [x, f_k, s_k] with the 3-channel
+    /// source, so its convs read 35, 59, 107 and 171 channels; ONNX Runtime runs its fast blocked (NCHWc) convolution
+    /// only where the input channels are a multiple of its block (8 with AVX2) or below it (as the 3-channel source),
+    /// and the rest through im2col, which took 79 of the 192 ms of an RVM frame at 512×288 (docs/export.md). The
+    /// sum is the same up to float rounding: the products are added in another order.
+    /// </summary>
+    public string ConvBnActOverParts(string name, IReadOnlyList<(string Tensor, long Channels)> parts, ConvBnAct unit)
+    {
+        if (!SplitsOverParts(unit)) throw new NotSupportedException($"{name}: only a 32-bit ungrouped conv with a folded BN is written over parts");
+        var conv = (Conv2d)unit.Conv;
+        var shape = ModuleTree.Parameter(conv, "weight").shape;
+        if (parts.Sum(p => p.Channels) != shape[1])
+            throw new InvalidOperationException($"{name}: parts of {string.Join(" + ", parts.Select(p => p.Channels))} channels for a conv over {shape[1]}");
+        var (w, b) = FoldBatchNorm(conv, unit.Norm);
+        long cout = shape[0], cin = shape[1], taps = shape[2] * shape[3];
+        string? sum = null;
+        long first = 0;
+        for (int i = 0; i < parts.Count; i++)
+        {
+            var (x, channels) = parts[i];
+            var part = new float[cout * channels * taps];
+            for (long co = 0; co < cout; co++)
+                Array.Copy(w, (co * cin + first) * taps, part, co * channels * taps, channels * taps);
+            first += channels;
+            var weight = g.Weights($"{name}.in{i}.weight", part, cout, channels, shape[2], shape[3]);
+            string[] inputs = i == 0 ? [x, weight, g.Weights(name + ".bias", b, cout)] : [x, weight];
+            var y = g.Op("Conv", $"{name}.in{i}", inputs, n => ConvAttributes(n, conv, shape));
+            sum = sum is null ? y : g.Op("Add", $"{name}.sum{i}", [sum, y]);
+        }
+        return Activation(name + ".act", sum!, unit.Activation);
+    }
+
     /// <summary>conv → BN without the activation (SHB and SubEbb add shortcuts first).</summary>
     public string ConvBn(string name, string x, ConvBnAct unit, string? mask = null, long maskScale = 1)
     {
@@ -85,16 +124,20 @@ internal sealed class ConvWriter(ExportGraph g)
             initializers = (g.Weights(name + ".weight", w, shape), g.Weights(name + ".bias", b, shape[0]));
             _written[conv] = initializers;
         }
+        return g.Op("Conv", name, [x, initializers.Weight, initializers.Bias], n => ConvAttributes(n, conv, shape));
+    }
+
+    private static void ConvAttributes(BiVM.Graph.NodeBuilder n, Conv2d conv, long[] shape)
+    {
         long k = shape[2];
         long stride = conv.stride[0], dilation = conv.dilation[0], groups = conv.groups;
         // Every conv of src/Model uses ConvSpec's "same" padding, (k − 1)/2·dilation.
         long pad = (k - 1) / 2 * dilation;
-        return g.Op("Conv", name, [x, initializers.Weight, initializers.Bias], n => n
-            .Attribute("kernel_shape", k, shape[3])
+        n.Attribute("kernel_shape", k, shape[3])
             .Attribute("strides", stride, stride)
             .Attribute("pads", pad, pad, pad, pad)
             .Attribute("dilations", dilation, dilation)
-            .Attribute("group", groups));
+            .Attribute("group", groups);
     }
 
     private static (float[] Weight, float[] Bias) FoldBatchNorm(Conv2d conv, BatchNorm2d? bn)

@@ -116,5 +116,28 @@ public sealed class ExportFileTests(ITestOutputHelper log)
         Assert.False(a[MattingContract.Alpha].AsSpan().SequenceEqual(b[MattingContract.Alpha]));
     }
 
+    [Fact]
+    public void Rvms_decoder_convs_read_their_parts_without_a_concatenation()
+    {
+        // [x, f_k, s_k] has 171, 107, 59 and 35 channels: ONNX Runtime's blocked conv needs a multiple of 8 (or fewer
+        // than 8), so each decoder conv is one conv per part, summed (ConvWriter.ConvBnActOverParts).
+        using var network = TestNetworks.Create(ModelFamily.Rvm);
+        var graph = ModelProto.Parser.ParseFrom(MattingExporter.Export(network).ToBytes()).Graph;
+        var producers = graph.Node.SelectMany(n => n.Output.Select(o => (o, n))).ToDictionary(p => p.o, p => p.n);
+        var initializers = graph.Initializer.ToDictionary(t => t.Name);
+        var convs = graph.Node.Where(n => n.OpType == "Conv").ToList();
+        Assert.DoesNotContain(convs, c => producers.TryGetValue(c.Input[0], out var p) && p.OpType == "Concat" && p.Name.EndsWith(".concat", StringComparison.Ordinal));
+        var parts = convs.Where(c => c.Name.StartsWith("decoder.decode", StringComparison.Ordinal) && c.Name.Contains(".in")).ToList();
+        Assert.Equal(3 * 3 + 2, parts.Count);   // decode3..decode1: x, f_k, s_k; decode0's conv1: x, src
+        foreach (var conv in parts)
+        {
+            long cin = initializers[conv.Input[1]].Dims[1];
+            Assert.True(cin % 8 == 0 || cin == 3, $"{conv.Name} reads {cin} channels");
+        }
+        // The 32-bit BiVM's SHB convs and frame-normalized convs keep the concatenation (nothing to split there).
+        using var framed = TestNetworks.Create(ModelFamily.Rvm, normalization: BiVM.Model.Binarization.BatchNormMode.Frame);
+        Assert.Equal(4, MattingExporter.Export(framed).NodeCounts().GetValueOrDefault("Concat") - MattingExporter.Export(network).NodeCounts().GetValueOrDefault("Concat"));
+    }
+
     private static string DimText(TensorShapeProto.Types.Dimension d) => d.DimParam.Length > 0 ? d.DimParam : d.DimValue.ToString();
 }

@@ -14,10 +14,14 @@ public sealed class OutputBlock : Module<Tensor, Tensor, Tensor?, Tensor>
 
     public OutputBlock(long inChannels, long outChannels, long maskScale, DecoderPlan plan) : base(nameof(OutputBlock))
     {
+        InChannels = inChannels;
         conv1 = new DecoderConv(inChannels + DecoderPlan.SourceChannels, outChannels, maskScale, plan.UseShb, plan.Precision, plan.Activation);
         conv2 = new DecoderConv(outChannels, outChannels, maskScale, plan.UseShb, plan.OutputConv2Precision, plan.OutputConv2Activation);
         RegisterComponents();
     }
+
+    /// <summary>Channels of x, the upsampled input: the first part of conv1's input [x, src].</summary>
+    public long InChannels { get; }
 
     public override Tensor forward(Tensor x, Tensor source, Tensor? mask)
     {

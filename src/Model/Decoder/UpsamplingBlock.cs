@@ -15,11 +15,19 @@ public sealed class UpsamplingBlock : Module<Tensor, Tensor, Tensor, Tensor?, Te
     public UpsamplingBlock(long inChannels, long skipChannels, long outChannels, long maskScale, DecoderPlan plan)
         : base(nameof(UpsamplingBlock))
     {
+        InChannels = inChannels;
+        SkipChannels = skipChannels;
         OutChannels = outChannels;
         conv = new DecoderConv(inChannels + skipChannels + DecoderPlan.SourceChannels, outChannels, maskScale, plan.UseShb, plan.Precision, plan.Activation);
         gru = new ConvGru(outChannels / 2, plan.Precision);
         RegisterComponents();
     }
+
+    /// <summary>Channels of x, the upsampled input: the first part of the conv's input [x, f_k, s_k].</summary>
+    public long InChannels { get; }
+
+    /// <summary>Channels of f_k, the encoder's skip feature: the second part.</summary>
+    public long SkipChannels { get; }
 
     public long OutChannels { get; }
 
