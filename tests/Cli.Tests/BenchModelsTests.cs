@@ -54,6 +54,24 @@ public sealed class BenchModelsTests : IDisposable
         Assert.Equal(stdout, ModelReportWriter.ToJson(back));
     }
 
+    [Theory]
+    [InlineData(9, new[] { 3, 3, 3 })]
+    [InlineData(10, new[] { 3, 3, 4 })]
+    [InlineData(2, new[] { 1, 1 })]
+    [InlineData(1, new[] { 1 })]
+    public void Each_models_timed_frames_are_spread_over_rounds_of_blocks(int frames, int[] blocks) =>
+        Assert.Equal(blocks, ModelBench.Blocks(frames));
+
+    [Fact]
+    public void Two_thread_blocks_run_every_model_and_time_every_frame()
+    {
+        // The path with the pause before each block (ONNX Runtime's workers spin after a run; ModelBench's remarks).
+        var options = ModelBenchOptions.Dry with { Threads = [2], Frames = 2 };
+        var report = ModelBench.Run(ModelCase.Shipped(ModelCase.FindModelsFolder()!), options);
+        Assert.Equal(ModelCase.Names, report.Results.Select(r => r.Model));
+        Assert.All(report.Results, r => Assert.True(r.Threads == 2 && r.Frames == 2 && r.Ms > 0 && r.MinMs <= r.Ms, $"{r.Model}: {r}"));
+    }
+
     [Fact]
     public void The_lowered_bivm_has_only_standard_ops_and_mattes_like_the_custom_one()
     {

@@ -9,11 +9,31 @@ namespace BiVM.Benchmarking.Models;
 /// <summary>
 /// <c>bivm bench --models</c>: whole models per frame, the way <c>bivm matte</c> runs them (<see cref="VideoMatter"/>,
 /// recurrent state carried from frame to frame). At each size and thread count every model gets its own session,
-/// and the models take turns frame by frame, so the load of a shared machine falls on all of them alike and the
-/// ratios to RVM come from one run.
+/// and the models take turns in short blocks of frames, round after round, so the load of a shared machine falls on
+/// all of them alike and the ratios to RVM come from one run.
 /// </summary>
+/// <remarks>
+/// Not frame by frame: after a run returns, ONNX Runtime's intra-op workers keep spinning for about 40 ms (measured:
+/// one worker's worth of process CPU time while the caller slept, 37 ms after a BiVM frame on 2 threads). Taking
+/// turns frame by frame, every 2-thread model ran beside the spinning worker of the model before it, on one core in
+/// effect: BiVM 72–75 ms per frame at 512×288, against 36–40 ms for the same session timed alone. So each block on
+/// more than one thread starts after <see cref="SpinSettle"/> of quiet, a wait no model's time includes.
+/// </remarks>
 public static class ModelBench
 {
+    /// <summary>Rounds of blocks: each model's timed frames are spread over this many turns (fewer when there are fewer frames).</summary>
+    public const int Rounds = 3;
+
+    /// <summary>The pause before a block on more than one thread, longer than ONNX Runtime's workers spin after a run.</summary>
+    public static readonly TimeSpan SpinSettle = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Each model's timed frames per round: <paramref name="frames"/> split as evenly as <see cref="Rounds"/> rounds allow (fewer rounds for fewer frames).</summary>
+    public static int[] Blocks(int frames)
+    {
+        int rounds = Math.Min(Rounds, frames);
+        return [.. Enumerable.Range(0, rounds).Select(r => frames * (r + 1) / rounds - frames * r / rounds)];
+    }
+
     /// <summary>Times <paramref name="models"/> as <paramref name="options"/> say; <paramref name="progress"/> gets one line per step.</summary>
     public static ModelReport Run(IReadOnlyList<ModelCase> models, ModelBenchOptions options, TextWriter? progress = null)
     {
@@ -40,16 +60,20 @@ public static class ModelBench
                     }
                     for (int f = 0; f < options.WarmupFrames; f++)
                         foreach (var matter in matters) matter.Process(frame, size.Width, size.Height);
-                    for (int f = 0; f < options.Frames; f++)
+                    foreach (int block in Blocks(options.Frames))
                         for (int i = 0; i < matters.Count; i++)
                         {
-                            long before = GC.GetTotalAllocatedBytes(precise: true);
-                            double cpuStart = cpuClock ? Quick.Clock.NowMilliseconds(threadCpu: true) : 0;
-                            long start = Stopwatch.GetTimestamp();
-                            matters[i].Process(frame, size.Width, size.Height);
-                            times[i].Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
-                            if (cpuClock) cpuTimes[i].Add(Quick.Clock.NowMilliseconds(threadCpu: true) - cpuStart);
-                            allocated[i].Add(GC.GetTotalAllocatedBytes(precise: true) - before);
+                            if (threads > 1) Thread.Sleep(SpinSettle);
+                            for (int f = 0; f < block; f++)
+                            {
+                                long before = GC.GetTotalAllocatedBytes(precise: true);
+                                double cpuStart = cpuClock ? Quick.Clock.NowMilliseconds(threadCpu: true) : 0;
+                                long start = Stopwatch.GetTimestamp();
+                                matters[i].Process(frame, size.Width, size.Height);
+                                times[i].Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+                                if (cpuClock) cpuTimes[i].Add(Quick.Clock.NowMilliseconds(threadCpu: true) - cpuStart);
+                                allocated[i].Add(GC.GetTotalAllocatedBytes(precise: true) - before);
+                            }
                         }
                 }
                 finally
