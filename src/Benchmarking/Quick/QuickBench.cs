@@ -30,7 +30,8 @@ public static class QuickBench
             }
 
         // Every kernel this CPU runs (or the forced one) is timed in the same interleaved samples as ORT's FP32 Conv,
-        // so the kernels' ratios to each other and to FP32 come from one run under one load.
+        // so the kernels' ratios to each other and to FP32 come from one run under one load; on more than one thread in
+        // alternating blocks after a pause instead (Timing.BestMillisecondsSettled: idle workers spin after a run).
         IReadOnlyList<string> kernels = string.IsNullOrEmpty(kernel) ? KernelSelector.SupportedNames : [kernel];
         var layers = new List<LayerRow>();
         var sparse = new List<SparseRow>();
@@ -48,7 +49,7 @@ public static class QuickBench
                     var actions = new List<Action> { f.RunFp32, f.RunRawPack };
                     foreach (var k in fixtures) actions.AddRange([k.RunCustom, k.RunRaw, k.RunRawCount]);
                     if (withSparse) actions.AddRange([f.RunSparse, f.RunRawSparse]);
-                    var ms = Timing.BestMilliseconds(Samples, t == 1 && Clock.HasThreadCpuTime, [.. actions]);
+                    var ms = t == 1 ? Timing.BestMilliseconds(Samples, Clock.HasThreadCpuTime, [.. actions]) : Timing.BestMillisecondsSettled(Samples, [.. actions]);
                     double best = peaks.Where(p => p.Threads == t).Max(p => p.GbitPerSecond);
                     for (int i = 0; i < fixtures.Count; i++)
                     {
@@ -70,10 +71,10 @@ public static class QuickBench
             int n = threadCounts.Max();
             foreach (var layer in LayerCase.All)
             {
-                progress?.WriteLine($"scaling {layer.Name}: 1 and {n} threads interleaved, wall time");
+                progress?.WriteLine($"scaling {layer.Name}: 1 and {n} threads in alternating blocks, wall time");
                 using var one = new LayerFixture(layer, 1, kernels[0]);
                 using var many = new LayerFixture(layer, n, kernels[0]);
-                var ms = Timing.BestMilliseconds(Samples, threadCpu: false, one.RunCustom, many.RunCustom, one.RunRaw, many.RunRaw, one.RunFp32, many.RunFp32);
+                var ms = Timing.BestMillisecondsSettled(Samples, one.RunCustom, many.RunCustom, one.RunRaw, many.RunRaw, one.RunFp32, many.RunFp32);
                 scaling.Add(new ScalingRow(layer.Name, one.KernelName, n, ms[0], ms[1], ms[2], ms[3], ms[4], ms[5]));
             }
         }
@@ -115,7 +116,7 @@ public static class QuickBench
         sb.AppendLine("|---|---:|---:|");
         foreach (var p in report.Peaks) sb.AppendLine(string.Format(c, "| {0} | {1} | {2:F0} |", p.Method, p.Threads, p.GbitPerSecond));
         sb.AppendLine();
-        sb.AppendLine("Layers (batch 1; ms = fastest of " + Samples + " interleaved samples, every kernel in the same samples, " + ClockNote + "; op = ai.bivm BinaryConv2d through ORT, raw = kernel without ORT; raw pack and raw count: those stages alone, rest = raw − pack − count: gather, zero-padding correction, output transform, and the stages' interference):");
+        sb.AppendLine("Layers (batch 1; ms = fastest of " + Samples + " interleaved samples (more than 1 thread: in alternating blocks, each after " + Timing.Settle.TotalMilliseconds + " ms of quiet), every kernel in the same run, " + ClockNote + "; op = ai.bivm BinaryConv2d through ORT, raw = kernel without ORT; raw pack and raw count: those stages alone, rest = raw − pack − count: gather, zero-padding correction, output transform, and the stages' interference):");
         sb.AppendLine();
         sb.AppendLine("| layer | threads | kernel | M MACs | ORT FP32 ms | op ms | raw ms | speed-up vs FP32 | binary Gbit/s | % of peak | % of method peak | raw pack ms | raw count ms | raw rest ms |");
         sb.AppendLine("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
@@ -126,7 +127,7 @@ public static class QuickBench
         sb.AppendLine();
         if (report.Scaling.Count > 0)
         {
-            sb.AppendLine("Thread scaling (1 and N threads in the same interleaved samples, all wall time; ORT's FP32 Conv is the control for what the machine allowed):");
+            sb.AppendLine("Thread scaling (1 and N threads in alternating blocks of samples, each after " + Timing.Settle.TotalMilliseconds + " ms of quiet, all wall time; ORT's FP32 Conv is the control for what the machine allowed):");
             sb.AppendLine();
             sb.AppendLine("| layer | kernel | N | op ms 1T | op ms NT | op scaling | raw scaling | ORT FP32 scaling |");
             sb.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|");

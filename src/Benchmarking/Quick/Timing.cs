@@ -8,10 +8,65 @@ namespace BiVM.Benchmarking.Quick;
 /// over samples of several calls is the most stable estimate of the undisturbed time, and ratios between actions
 /// measured together stay meaningful.
 /// </summary>
+/// <remarks>
+/// Multi-threaded actions are the exception (<see cref="BestMillisecondsSettled"/>): after a call returns, ONNX
+/// Runtime's intra-op workers (and our <c>SpinningPool</c>'s) keep spinning, ONNX Runtime's for about 40 ms, so an
+/// action timed right after another session's would share the CPUs with that session's spinning worker.
+/// </remarks>
 public static class Timing
 {
+    /// <summary>Rounds of <see cref="BestMillisecondsSettled"/>: each action's samples are split into this many blocks.</summary>
+    public const int SettledRounds = 8;
+
+    /// <summary>
+    /// The pause before each block of <see cref="BestMillisecondsSettled"/>: longer than ONNX Runtime's workers spin
+    /// after a run (about 40 ms, measured in <c>ModelBench</c>'s remarks).
+    /// </summary>
+    public static readonly TimeSpan Settle = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>
+    /// Like <see cref="BestMilliseconds"/> for actions that run on several threads: the actions take turns in blocks
+    /// of samples over <see cref="SettledRounds"/> rounds, each block after <see cref="Settle"/> of quiet and one
+    /// untimed call (which wakes the action's own workers, as the node before it would in a model), so no action is
+    /// timed beside another one's spinning workers. Wall time.
+    /// </summary>
+    public static double[] BestMillisecondsSettled(int samples, params Action[] actions)
+    {
+        var inner = InnerCalls(actions);
+        var best = Enumerable.Repeat(double.MaxValue, actions.Length).ToArray();
+        int rounds = Math.Min(SettledRounds, samples);
+        for (int r = 0; r < rounds; r++)
+            for (int a = 0; a < actions.Length; a++)
+            {
+                Thread.Sleep(Settle);
+                actions[a]();
+                for (int s = samples * r / rounds; s < samples * (r + 1) / rounds; s++)
+                    best[a] = Math.Min(best[a], Sample(actions[a], inner[a], threadCpu: false));
+            }
+        return best;
+    }
+
     /// <param name="threadCpu">Measure the calling thread's CPU time instead of wall time (single-threaded work only).</param>
     public static double[] BestMilliseconds(int samples, bool threadCpu, params Action[] actions)
+    {
+        var inner = InnerCalls(actions);
+        var best = Enumerable.Repeat(double.MaxValue, actions.Length).ToArray();
+        for (int s = 0; s < samples; s++)
+            for (int a = 0; a < actions.Length; a++)
+                best[a] = Math.Min(best[a], Sample(actions[a], inner[a], threadCpu));
+        return best;
+    }
+
+    /// <summary>Milliseconds per call over one sample of <paramref name="calls"/> calls.</summary>
+    private static double Sample(Action action, int calls, bool threadCpu)
+    {
+        double start = Clock.NowMilliseconds(threadCpu);
+        for (int i = 0; i < calls; i++) action();
+        return (Clock.NowMilliseconds(threadCpu) - start) / calls;
+    }
+
+    /// <summary>Calls per sample for each action (about 4 ms of calls), after warming each one up.</summary>
+    private static int[] InnerCalls(Action[] actions)
     {
         var inner = new int[actions.Length];
         for (int a = 0; a < actions.Length; a++)
@@ -22,14 +77,6 @@ public static class Timing
             double single = sw.Elapsed.TotalMilliseconds / warm;
             inner[a] = Math.Max(1, (int)(4.0 / Math.Max(single, 1e-3))); // about 4 ms per sample
         }
-        var best = Enumerable.Repeat(double.MaxValue, actions.Length).ToArray();
-        for (int s = 0; s < samples; s++)
-            for (int a = 0; a < actions.Length; a++)
-            {
-                double start = Clock.NowMilliseconds(threadCpu);
-                for (int i = 0; i < inner[a]; i++) actions[a]();
-                best[a] = Math.Min(best[a], (Clock.NowMilliseconds(threadCpu) - start) / inner[a]);
-            }
-        return best;
+        return inner;
     }
 }
