@@ -7,8 +7,8 @@ using Onnx;
 namespace BiVM.Benchmarking.Models;
 
 /// <summary>
-/// <c>bivm bench --models</c>: whole models per frame, the way <c>bivm matte</c> runs them (<see cref="VideoMatter"/>,
-/// recurrent state carried from frame to frame). At each size and thread count every model gets its own session,
+/// <c>bivm bench --models</c>: whole models per frame, the way <c>bivm matte</c> runs them
+/// (<see cref="VideoMatter.ProcessInto"/> on buffers kept from frame to frame, recurrent state carried). At each size and thread count every model gets its own session,
 /// and the models take turns in short blocks of frames, round after round, so the load of a shared machine falls on
 /// all of them alike and the ratios to RVM come from one run.
 /// </summary>
@@ -45,6 +45,10 @@ public static class ModelBench
             {
                 progress?.WriteLine($"models {size.Width}x{size.Height} at downsample {size.Downsample}, {threads} thread(s): {string.Join(", ", models.Select(m => m.Name))}");
                 var frame = TestCard(size.Width, size.Height);
+                // As bivm matte runs a model (VideoMatter.ProcessInto): the frame and the outputs in buffers the caller
+                // keeps, so nothing of a frame's size is copied or allocated per frame.
+                var alpha = new float[size.Width * size.Height];
+                var foreground = new float[3 * size.Width * size.Height];
                 var times = models.Select(_ => new List<double>()).ToArray();
                 var cpuTimes = models.Select(_ => new List<double>()).ToArray();
                 bool cpuClock = threads == 1 && Quick.Clock.HasThreadCpuTime;
@@ -59,7 +63,7 @@ public static class ModelBench
                         matters.Add(new VideoMatter(sessions[^1], size.Downsample));
                     }
                     for (int f = 0; f < options.WarmupFrames; f++)
-                        foreach (var matter in matters) matter.Process(frame, size.Width, size.Height);
+                        foreach (var matter in matters) matter.ProcessInto(frame, size.Width, size.Height, alpha, foreground);
                     foreach (int block in Blocks(options.Frames))
                         for (int i = 0; i < matters.Count; i++)
                         {
@@ -69,7 +73,7 @@ public static class ModelBench
                                 long before = GC.GetTotalAllocatedBytes(precise: true);
                                 double cpuStart = cpuClock ? Quick.Clock.NowMilliseconds(threadCpu: true) : 0;
                                 long start = Stopwatch.GetTimestamp();
-                                matters[i].Process(frame, size.Width, size.Height);
+                                matters[i].ProcessInto(frame, size.Width, size.Height, alpha, foreground);
                                 times[i].Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
                                 if (cpuClock) cpuTimes[i].Add(Quick.Clock.NowMilliseconds(threadCpu: true) - cpuStart);
                                 allocated[i].Add(GC.GetTotalAllocatedBytes(precise: true) - before);
