@@ -28,9 +28,11 @@ internal sealed class ConvWriter(ExportGraph g)
     /// concatenation: a conv is linear in its input channels, so W·[x₁, x₂, …] = W₁·x₁ + W₂·x₂ + … with W split along
     /// its input channels (the folded bias on the first). RVM's decoder concatenates [x, f_k, s_k] with the 3-channel
     /// source, so its convs read 35, 59, 107 and 171 channels; ONNX Runtime runs its fast blocked (NCHWc) convolution
-    /// only where the input channels are a multiple of its block (8 with AVX2) or below it (as the 3-channel source),
-    /// and the rest through im2col, which took 79 of the 192 ms of an RVM frame at 512×288 (docs/export.md). The
-    /// sum is the same up to float rounding: the products are added in another order.
+    /// only where the input channels are a multiple of its block (8 with AVX2, 16 with AVX-512) or below it (as the
+    /// 3-channel source), and the rest through im2col, which took 79 of the 192 ms of an RVM frame at 512×288 on an
+    /// AVX2 host (docs/export.md). The parts (128, 40, 80, 24, 40, 16, 32 and 3 channels) are all multiples of 8 or the
+    /// source; with AVX-512's block of 16, the 40- and 24-channel parts still take the slower path. The sum is the same
+    /// up to float rounding: the products are added in another order.
     /// </summary>
     public string ConvBnActOverParts(string name, IReadOnlyList<(string Tensor, long Channels)> parts, ConvBnAct unit)
     {

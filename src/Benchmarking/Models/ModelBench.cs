@@ -8,9 +8,9 @@ namespace BiVM.Benchmarking.Models;
 
 /// <summary>
 /// <c>bivm bench --models</c>: whole models per frame, the way <c>bivm matte</c> runs them
-/// (<see cref="VideoMatter.ProcessInto"/> on buffers kept from frame to frame, recurrent state carried). At each size and thread count every model gets its own session,
-/// and the models take turns in short blocks of frames, round after round, so the load of a shared machine falls on
-/// all of them alike and the ratios to RVM come from one run.
+/// (<see cref="VideoMatter.ProcessInto"/> on buffers kept from frame to frame, recurrent state carried). At each size
+/// and thread count every model gets its own session, and the models take turns in short blocks of frames, round
+/// after round, so the load of a shared machine falls on all of them alike and the ratios to RVM come from one run.
 /// </summary>
 /// <remarks>
 /// Not frame by frame: after a run returns, ONNX Runtime's intra-op workers keep spinning for about 40 ms (measured:
