@@ -5,8 +5,8 @@ using BiVM.Estimators.Video;
 namespace BiVM.Benchmarks.Bdn;
 
 /// <summary>
-/// One frame through each shipped model, the way <c>bivm matte</c> runs it (<see cref="VideoMatter"/>, recurrent
-/// state carried): RVM-ReActNet, BiVM and BiVM lowered to standard ops against full-precision RVM on ONNX Runtime's
+/// One frame through each shipped model, the way <c>bivm matte</c> runs it (<see cref="VideoMatter.ProcessInto"/> on
+/// buffers kept from frame to frame, recurrent state carried): RVM-ReActNet, BiVM and BiVM lowered to standard ops against full-precision RVM on ONNX Runtime's
 /// FP32 path, at the sizes and thread counts of <c>bivm bench --models</c> (the same <see cref="ModelCase"/>s and
 /// test card). `dotnet run -c Release --project benchmarks -- --filter '*ModelBenchmarks*'`.
 /// </summary>
@@ -14,7 +14,7 @@ namespace BiVM.Benchmarks.Bdn;
 public class ModelBenchmarks
 {
     private readonly Dictionary<string, (MattingSession Session, VideoMatter Matter)> _models = [];
-    private float[] _frame = [];
+    private float[] _frame = [], _alpha = [], _foreground = [];
     private BenchSize _size = BenchSize.Defaults[0];
 
     /// <summary>The sizes of <see cref="BenchSize.Defaults"/>, by label (WIDTHxHEIGHT, @ratio when not 1).</summary>
@@ -35,7 +35,9 @@ public class ModelBenchmarks
             _models[model.Name] = (session, new VideoMatter(session, _size.Downsample));
         }
         _frame = ModelBench.TestCard(_size.Width, _size.Height);
-        foreach (var (_, matter) in _models.Values) matter.Process(_frame, _size.Width, _size.Height);   // state warm, buffers allocated
+        _alpha = new float[_size.Width * _size.Height];
+        _foreground = new float[3 * _size.Width * _size.Height];
+        foreach (var (_, matter) in _models.Values) Run(matter);   // state warm, buffers allocated
     }
 
     [GlobalCleanup]
@@ -52,16 +54,16 @@ public class ModelBenchmarks
     private static string Label(BenchSize s) => s.Downsample == 1f ? $"{s.Width}x{s.Height}" : $"{s.Width}x{s.Height}@{s.Downsample}";
 
     [Benchmark(Baseline = true)]
-    public MatteFrame Rvm() => Run("rvm");
+    public void Rvm() => Run(_models["rvm"].Matter);
 
     [Benchmark]
-    public MatteFrame RvmReact() => Run("rvm-react");
+    public void RvmReact() => Run(_models["rvm-react"].Matter);
 
     [Benchmark]
-    public MatteFrame Bivm() => Run("bivm");
+    public void Bivm() => Run(_models["bivm"].Matter);
 
     [Benchmark]
-    public MatteFrame BivmLowered() => Run("bivm-lowered");
+    public void BivmLowered() => Run(_models["bivm-lowered"].Matter);
 
-    private MatteFrame Run(string model) => _models[model].Matter.Process(_frame, _size.Width, _size.Height);
+    private void Run(VideoMatter matter) => matter.ProcessInto(_frame, _size.Width, _size.Height, _alpha, _foreground);
 }
