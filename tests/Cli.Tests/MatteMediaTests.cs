@@ -92,12 +92,6 @@ public sealed class MatteMediaTests : IDisposable
             Assert.Equal("24000/1001", video.GetProperty("r_frame_rate").GetString());
             Assert.Equal("24000/1001", video.GetProperty("avg_frame_rate").GetString());
             Assert.Equal("48", video.GetProperty("nb_read_packets").GetString());
-            if (ext == ".mp4")
-            {
-                // H.264 says which matrix its YUV is in (FFmpeg converts with BT.601): untagged HD video is shown as BT.709.
-                Assert.Equal("smpte170m", video.GetProperty("color_space").GetString());
-                Assert.Equal("tv", video.GetProperty("color_range").GetString());
-            }
             var audio = Stream(output, "audio");
             Assert.Equal("aac", audio.GetProperty("codec_name").GetString());
             var expected = AudioPackets(input);
@@ -131,7 +125,7 @@ public sealed class MatteMediaTests : IDisposable
             Assert.True(code == 0, stderr);
         }
         var video = Stream(lossy, "video");
-        Assert.Equal("smpte170m", video.GetProperty("color_space").GetString());   // FFmpeg converts BGR with BT.601
+        Assert.Equal("smpte170m", video.GetProperty("color_space").GetString());   // RGB frames: FFmpeg's BT.601 is the only conversion
         Assert.Equal("tv", video.GetProperty("color_range").GetString());
         using var a = new VideoCapture(lossy);
         using var b = new VideoCapture(lossless);
@@ -142,6 +136,33 @@ public sealed class MatteMediaTests : IDisposable
         // Rounding through 8-bit YUV and crf 18 moves a channel by up to 3 levels; reading the BT.601 YUV as BT.709 moved
         // green by 20 levels on the shipped model's composite of this clip.
         for (int c = 0; c < 3; c++) Assert.True(Math.Abs(ma[c] - mb[c]) <= 4, $"channel {c}: H.264 {ma[c]:F1}, lossless {mb[c]:F1}");
+    }
+
+    [Fact]
+    public void A_yuv_inputs_colour_tags_carry_over_and_an_untagged_one_stays_untagged()
+    {
+        // OpenCV decodes with BT.601 whatever the tags say and FFmpeg encodes with BT.601, so the output's YUV is the
+        // input's where the picture is unchanged: it must be read with the input's tags (FfmpegVideoSink.ColourTags).
+        string tagged = _dir.File("bt709.mp4");
+        Tool("ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=25:duration=0.2", "-vf", "scale=out_color_matrix=bt709,format=yuv420p",
+            "-c:v", "libx264", "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv", tagged);
+        string untagged = Generate("untagged.mp4", "25", 0.2, tone: false);
+        Assert.Equal("bt709", Stream(tagged, "video").GetProperty("color_space").GetString());
+        Assert.False(Stream(untagged, "video").TryGetProperty("color_space", out var none) && none.GetString() is not ("unknown" or null));
+        foreach (var (input, matrix) in new[] { (tagged, "bt709"), (untagged, (string?)null) })
+        {
+            string output = _dir.File(Path.GetFileNameWithoutExtension(input) + "_out.mp4");
+            var (code, _, stderr) = CliRunner.Run("matte", input, "--model", _model, "--out", output, "--threads", "1");
+            Assert.True(code == 0, stderr);
+            var video = Stream(output, "video");
+            string? space = video.TryGetProperty("color_space", out var v) ? v.GetString() : null;
+            Assert.Equal(matrix ?? "unknown", space ?? "unknown");
+            if (matrix is not null)
+            {
+                Assert.Equal("bt709", video.GetProperty("color_primaries").GetString());
+                Assert.Equal("bt709", video.GetProperty("color_transfer").GetString());
+            }
+        }
     }
 
     [Fact]

@@ -165,6 +165,16 @@ public sealed class CoreScheduleTests
         Assert.Equal(expected, CoreSchedule.ModelThreads(requested, logical, physical));
 
     [Fact]
+    public void The_h264_output_is_tagged_with_the_inputs_colour_or_bt601_for_rgb_frames()
+    {
+        Assert.Equal(["-colorspace", "smpte170m", "-color_range", "tv"], FfmpegVideoSink.ColourTags(null));   // images, raw frames
+        Assert.Equal(["-colorspace", "smpte170m", "-color_range", "tv"], FfmpegVideoSink.ColourTags(new VideoColour("gbr", null, null)));
+        Assert.Equal(["-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv"],
+            FfmpegVideoSink.ColourTags(new VideoColour("bt709", "bt709", "bt709")));
+        Assert.Equal(["-color_range", "tv"], FfmpegVideoSink.ColourTags(new VideoColour(null, null, null)));   // YUV that says nothing
+    }
+
+    [Fact]
     public void The_models_threads_sleep_rather_than_spin_beside_the_decoder_and_encoder()
     {
         var options = MatteJob.MatterOptions(new MatteRequest("in.mp4", Model: "m.onnx", Downsample: 0.5f), threads: 2);

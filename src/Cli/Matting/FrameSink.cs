@@ -15,7 +15,7 @@ internal enum SinkContent { Color, Alpha, ColorWithAlpha }
 /// and the H.264 settings of .mp4 outputs.
 /// </summary>
 internal sealed record OutputTiming(Rational Rate, string? AudioFrom = null, IReadOnlyList<AudioStream>? Audio = null, double VideoOffset = 0, double? MaxSeconds = null, int EncoderThreads = 0,
-    H264Settings? H264 = null)
+    H264Settings? H264 = null, VideoColour? InputColour = null)
 {
     public bool HasAudio => AudioFrom is not null && Audio is { Count: > 0 };
 }
@@ -201,12 +201,29 @@ internal sealed class FfmpegVideoSink : FrameSink
             ".mkv" => ["-c:v", "ffv1", "-pix_fmt", "bgr0"],                       // lossless
             ".avi" => ["-c:v", "mjpeg", "-q:v", "2", "-pix_fmt", "yuvj420p"],
             // 4:2:0 needs even sizes; odd ones keep full chroma.
-            // FFmpeg converts the BGR frames with BT.601 at limited range; saying so in the stream keeps players from
-            // assuming BT.709, as they do for untagged HD video.
             _ => ["-c:v", "libx264", "-preset", H264.Preset, "-crf", H264.Crf.ToString(CultureInfo.InvariantCulture),
-                "-pix_fmt", width % 2 == 0 && height % 2 == 0 ? "yuv420p" : "yuv444p", "-colorspace", "smpte170m", "-color_range", "tv",
-                "-movflags", "+faststart"],
+                "-pix_fmt", width % 2 == 0 && height % 2 == 0 ? "yuv420p" : "yuv444p", .. ColourTags(_timing.InputColour), "-movflags", "+faststart"],
         };
+    }
+
+    /// <summary>
+    /// How the H.264 output says its YUV is to be read. FFmpeg converts our BGR frames to YUV with BT.601 at limited
+    /// range, and OpenCV's decoder made them from the input's YUV with BT.601 too, whatever the input's tags say
+    /// (measured: a BT.709 test colour of RGB 48, 192, 96 decoded to 57, 209, 95), so the two conversions undo each
+    /// other and the output's YUV is the input's wherever the picture is unchanged. It must then be read as the input's
+    /// was: with the input's own matrix, primaries and transfer when the input states them; untagged when a YUV input
+    /// states nothing (players guess alike for both); BT.601 (smpte170m) when the frames came as RGB (an RGB codec,
+    /// images, raw frames; <paramref name="input"/> null), where ours is the only conversion. Range: always limited.
+    /// </summary>
+    internal static IReadOnlyList<string> ColourTags(VideoColour? input)
+    {
+        if (input is null || input.IsRgb) return ["-colorspace", "smpte170m", "-color_range", "tv"];
+        var tags = new List<string>();
+        if (input.Matrix is { } m) tags.AddRange(["-colorspace", m]);
+        if (input.Primaries is { } p) tags.AddRange(["-color_primaries", p]);
+        if (input.Transfer is { } t) tags.AddRange(["-color_trc", t]);
+        tags.AddRange(["-color_range", "tv"]);
+        return tags;
     }
 
     private static string Seconds(double s) => s.ToString("0.######", CultureInfo.InvariantCulture);

@@ -63,7 +63,8 @@ internal static class MatteJob
             VideoOffset: probe?.VideoOffset ?? 0,
             MaxSeconds: request.MaxFrames is { } n ? source.Rate.Seconds(n) : null,
             EncoderThreads: sideThreads,
-            H264: request.H264 ?? H264Settings.Default);
+            H264: request.H264 ?? H264Settings.Default,
+            InputColour: probe?.Colour);
         string rawFormat = request.Raw?.PixelFormat ?? RawFormat.Bgr24;
         var sinks = new List<FrameSink>();
         try
