@@ -38,8 +38,13 @@ internal static class ComparisonFigure
         var tiles = new List<(string Label, Mat Image)>();
         try
         {
+            // The models take turns frame by frame: a session's threads spinning after its frame would slow the next
+            // model's (VideoMatterOptions.SpinWhileIdle), so with more than one model they sleep instead.
             foreach (var model in request.Models)
-                matters.Add(new VideoMatter(new VideoMatterOptions { ModelPath = model, IntraOpThreads = request.Threads, VerifyChecksum = request.VerifyChecksum }));
+                matters.Add(new VideoMatter(new VideoMatterOptions
+                {
+                    ModelPath = model, IntraOpThreads = request.Threads, VerifyChecksum = request.VerifyChecksum, SpinWhileIdle = request.Models.Count == 1,
+                }));
             // One pass over the input: every model sees frames 0..Frame in order, so its recurrent state is warm.
             int index = 0;
             using var frame = new Mat();
