@@ -40,14 +40,14 @@ internal sealed class DecoderWriter(ExportGraph g, ConvWriter convs)
     private (string Output, string State) Upsampling(string name, UpsamplingBlock block, string x, string skip, string source, string state, string? mask)
     {
         x = Resampling.Up2To(g, name + ".upsample", x, source);
-        x = DecoderConv(name + ".conv", block.Conv, [(x, block.InChannels), (skip, block.SkipChannels), (source, DecoderPlan.SourceChannels)], mask);
+        x = DecoderConv(name, name + ".conv", block.Conv, [(x, block.InChannels), (skip, block.SkipChannels), (source, DecoderPlan.SourceChannels)], mask);
         return SplitGru(name, x, ModuleTree.Child<ConvGru>(block, "gru"), state);
     }
 
     private string Output(string name, OutputBlock block, string x, string source, string? mask)
     {
         x = Resampling.Up2To(g, name + ".upsample", x, source);
-        x = DecoderConv(name + ".conv1", ModuleTree.Child<DecoderConv>(block, "conv1"), [(x, block.InChannels), (source, DecoderPlan.SourceChannels)], mask);
+        x = DecoderConv(name, name + ".conv1", ModuleTree.Child<DecoderConv>(block, "conv1"), [(x, block.InChannels), (source, DecoderPlan.SourceChannels)], mask);
         return DecoderConv(name + ".conv2", ModuleTree.Child<DecoderConv>(block, "conv2"), x, mask);
     }
 
@@ -82,13 +82,13 @@ internal sealed class DecoderWriter(ExportGraph g, ConvWriter convs)
     /// <summary>
     /// A decoder 3×3 over the channel concatenation of <paramref name="parts"/>. A plain 32-bit conv with its
     /// BatchNorm folded (RVM's) is written as one conv per part, summed (<see cref="ConvWriter.ConvBnActOverParts"/>):
-    /// every other kind reads the Concat.
+    /// every other kind reads the Concat (named after the <paramref name="block"/>).
     /// </summary>
-    private string DecoderConv(string name, DecoderConv conv, IReadOnlyList<(string Tensor, long Channels)> parts, string? mask)
+    private string DecoderConv(string block, string name, DecoderConv conv, IReadOnlyList<(string Tensor, long Channels)> parts, string? mask)
     {
         if (conv.Dense is { } dense && ConvWriter.SplitsOverParts(dense))
             return convs.ConvBnActOverParts(name, parts, dense);
-        var x = g.Op("Concat", name[..name.LastIndexOf('.')] + ".concat", [.. parts.Select(p => p.Tensor)], n => n.Attribute("axis", 1L));
+        var x = g.Op("Concat", block + ".concat", [.. parts.Select(p => p.Tensor)], n => n.Attribute("axis", 1L));
         return DecoderConv(name, conv, x, mask);
     }
 

@@ -17,22 +17,15 @@ namespace BiVM.Benchmarking.Models;
 /// one worker's worth of process CPU time while the caller slept, 37 ms after a BiVM frame on 2 threads). Taking
 /// turns frame by frame, every 2-thread model ran beside the spinning worker of the model before it, on one core in
 /// effect: BiVM 72–75 ms per frame at 512×288, against 36–40 ms for the same session timed alone. So each block on
-/// more than one thread starts after <see cref="SpinSettle"/> of quiet, a wait no model's time includes.
+/// more than one thread starts after <see cref="Quick.Timing.Settle"/> of quiet, a wait no model's time includes.
 /// </remarks>
 public static class ModelBench
 {
     /// <summary>Rounds of blocks: each model's timed frames are spread over this many turns (fewer when there are fewer frames).</summary>
     public const int Rounds = 3;
 
-    /// <summary>The pause before a block on more than one thread, longer than ONNX Runtime's workers spin after a run.</summary>
-    public static readonly TimeSpan SpinSettle = TimeSpan.FromMilliseconds(100);
-
     /// <summary>Each model's timed frames per round: <paramref name="frames"/> split as evenly as <see cref="Rounds"/> rounds allow (fewer rounds for fewer frames).</summary>
-    public static int[] Blocks(int frames)
-    {
-        int rounds = Math.Min(Rounds, frames);
-        return [.. Enumerable.Range(0, rounds).Select(r => frames * (r + 1) / rounds - frames * r / rounds)];
-    }
+    public static int[] Blocks(int frames) => Quick.Timing.Blocks(frames, Rounds);
 
     /// <summary>Times <paramref name="models"/> as <paramref name="options"/> say; <paramref name="progress"/> gets one line per step.</summary>
     public static ModelReport Run(IReadOnlyList<ModelCase> models, ModelBenchOptions options, TextWriter? progress = null)
@@ -67,7 +60,7 @@ public static class ModelBench
                     foreach (int block in Blocks(options.Frames))
                         for (int i = 0; i < matters.Count; i++)
                         {
-                            if (threads > 1) Thread.Sleep(SpinSettle);
+                            if (threads > 1) Thread.Sleep(Quick.Timing.Settle);
                             for (int f = 0; f < block; f++)
                             {
                                 long before = GC.GetTotalAllocatedBytes(precise: true);

@@ -34,16 +34,25 @@ public static class Timing
     {
         var inner = InnerCalls(actions);
         var best = Enumerable.Repeat(double.MaxValue, actions.Length).ToArray();
-        int rounds = Math.Min(SettledRounds, samples);
-        for (int r = 0; r < rounds; r++)
+        foreach (int block in Blocks(samples, SettledRounds))
             for (int a = 0; a < actions.Length; a++)
             {
                 Thread.Sleep(Settle);
                 actions[a]();
-                for (int s = samples * r / rounds; s < samples * (r + 1) / rounds; s++)
+                for (int s = 0; s < block; s++)
                     best[a] = Math.Min(best[a], Sample(actions[a], inner[a], threadCpu: false));
             }
         return best;
+    }
+
+    /// <summary>
+    /// <paramref name="total"/> samples (or frames) split into at most <paramref name="rounds"/> blocks as evenly as
+    /// the counts allow, one block per round (fewer rounds when there are fewer samples).
+    /// </summary>
+    public static int[] Blocks(int total, int rounds)
+    {
+        rounds = Math.Min(rounds, total);
+        return [.. Enumerable.Range(0, rounds).Select(r => total * (r + 1) / rounds - total * r / rounds)];
     }
 
     /// <param name="threadCpu">Measure the calling thread's CPU time instead of wall time (single-threaded work only).</param>

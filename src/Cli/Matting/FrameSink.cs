@@ -12,7 +12,8 @@ internal enum SinkContent { Color, Alpha, ColorWithAlpha }
 /// The input's timing and audio that a video output keeps: the exact frame rate, the video's offset in the file,
 /// and the audio streams to copy (none with --no-audio, for alpha outputs, and for inputs without audio); and the
 /// encoder's threads (ffmpeg's <c>-threads</c>; 0 for its default: see <see cref="CoreSchedule.SideThreads(int)"/>)
-/// and the H.264 settings of .mp4 outputs.
+/// and the H.264 settings of .mp4 outputs, which also carry the input's colour tags (<see cref="FfmpegVideoSink.ColourTags"/>;
+/// null: the frames came as RGB).
 /// </summary>
 internal sealed record OutputTiming(Rational Rate, string? AudioFrom = null, IReadOnlyList<AudioStream>? Audio = null, double VideoOffset = 0, double? MaxSeconds = null, int EncoderThreads = 0,
     H264Settings? H264 = null, VideoColour? InputColour = null)
