@@ -29,6 +29,10 @@ public static class MattingExporter
     {
         options ??= new ExportOptions();
         var config = network.Config;
+        // A network part-way through progressive binarization computes a blend no operator writes: exporting it as
+        // the 1-bit network would silently give other numbers than the network in hand.
+        if (BiVM.Model.Binarization.ProgressiveBinarization.Of(network) is var binarization and < 1)
+            throw new InvalidOperationException($"the network is binarized to β = {binarization:G3}: only a fully 1-bit network (β = 1) exports");
         using var _ = no_grad();
         var g = new ExportGraph($"{config.Family.ToCliName()}{(config.FullPrecision ? "-fp32" : "")}", options.Lowered);
         var convs = new ConvWriter(g);

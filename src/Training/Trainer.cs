@@ -54,9 +54,13 @@ public sealed class Trainer : IDisposable
         log.Note($"LibTorch convolutions: {LibTorchNumerics.Verdict.Describe()}");
         if (_recovered is not null) log.Note(_recovered);
         if (InitialWeights is { } initial) NoteInitialWeights(log, initial);
+        if (state.StepsDone == 0 && _config.BinarizeSteps > 0)
+            log.Note($"progressive binarization over {_config.BinarizeSteps} steps: {ProgressiveBinarization.StartFromRelu(_network)} RPReLU slopes set to 0 (ReLU)");
+        ProgressiveBinarization.Set(_network, _config.BinarizationAt(state.StepsDone));   // before the calibration: τ from the 32-bit activations
         if (state.StepsDone == 0 && _config.CalibrateThresholds) CalibrateThresholds(log);
         if (_config.Stages.Any(s => s.Lbm)) _teacher = LoadTeacher(_config.Teacher!);
         TrainRecoveringFromLibTorchErrors(state, log, cancel, progress);
+        ProgressiveBinarization.Set(_network, 1);   // what the final weights are read as (every step after binarizeSteps was)
         _run.SaveFinal(_network);
         return _run.FinalWeights;
     }
@@ -183,9 +187,12 @@ public sealed class Trainer : IDisposable
                 BeforeStep?.Invoke(step);
                 // Set every step (and after a resume, whose loaded state carries the old rates).
                 double rateScale = stage.RateScaleAt(i);
+                double binarization = _config.BinarizationAt(step);
+                ProgressiveBinarization.Set(network, binarization);
                 foreach (var (group, rate) in optimizer.ParamGroups.Zip(baseRates)) group.LearningRate = rate * rateScale;
                 var losses = Step(stage, optimizer, clips);
                 losses["lr_scale"] = rateScale;
+                if (_config.BinarizeSteps > 0) losses["binarization"] = binarization;
                 state = new TrainingState(step + 1, state.Seconds + clock.Elapsed.TotalSeconds);
                 clock.Restart();
                 var report = new StepReport(step + 1, _config.TotalSteps, stage.Name, losses, state.Seconds);

@@ -9,7 +9,7 @@ namespace BiVM.Training;
 public sealed class TrainingLog
 {
     public static readonly string[] Columns =
-        ["step", "stage", "total", "pha_l1", "pha_laplacian", "pha_coherence", "fgr_l1", "fgr_coherence", "ebb", "lbm", "teacher_pha", "grad_norm", "lr_scale", "seconds"];
+        ["step", "stage", "total", "pha_l1", "pha_laplacian", "pha_coherence", "fgr_l1", "fgr_coherence", "ebb", "lbm", "teacher_pha", "grad_norm", "lr_scale", "binarization", "seconds"];
 
     private readonly RunFolder _run;
 

@@ -80,6 +80,17 @@ public sealed class ExportFileTests(ITestOutputHelper log)
     }
 
     [Fact]
+    public void A_network_part_way_through_progressive_binarization_is_refused()
+    {
+        using var network = TestNetworks.Create(ModelFamily.RvmReact);
+        BiVM.Model.Binarization.ProgressiveBinarization.Set(network, 0.5);
+        var e = Assert.Throws<InvalidOperationException>(() => MattingExporter.Export(network));
+        Assert.Contains("β = 0.5", e.Message);
+        BiVM.Model.Binarization.ProgressiveBinarization.Set(network, 1);
+        Assert.NotEmpty(MattingExporter.Export(network).ToBytes());
+    }
+
+    [Fact]
     public void BiVM_file_is_at_most_1_MB_and_at_least_15_times_smaller_than_RVM()
     {
         var sizes = new Dictionary<string, long>();

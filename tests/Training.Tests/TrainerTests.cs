@@ -187,6 +187,36 @@ public class TrainerTests
     }
 
     [Fact]
+    public void Progressive_binarization_starts_at_the_32bit_function_rises_as_the_square_and_ends_1bit()
+    {
+        string dir = Directory.CreateTempSubdirectory("bivm-train-progressive-").FullName;
+        try
+        {
+            string init = Path.Combine(dir, "rvm", "model.bin");
+            using (var rvm = ModelFactory.Create(ModelFamily.Rvm)) ModelCheckpoint.Save(rvm, init);
+            var config = Tiny(ModelFamily.RvmReact, 4, 100) with { InitFrom = init, BinarizeSteps = 2, Normalization = BiVM.Model.Binarization.BatchNormMode.Fixed };
+            Assert.Equal(new[] { 0.0, 0.25, 1.0, 1.0 }, Enumerable.Range(0, 4).Select(config.BinarizationAt));
+            using (var trainer = new Trainer(config, Path.Combine(dir, "run")))
+            {
+                trainer.Run(resume: false);
+                Assert.Equal(1, BiVM.Model.Binarization.ProgressiveBinarization.Of(trainer.Network));
+            }
+            var log = File.ReadAllLines(Path.Combine(dir, "run", "losses.csv"));
+            int column = Array.IndexOf(TrainingLog.Columns, "binarization");
+            Assert.Equal(new[] { "0", "0.25", "1", "1" }, log.Skip(1).Select(row => row.Split(',')[column]));
+            Assert.Contains("RPReLU slopes set to 0", File.ReadAllText(Path.Combine(dir, "run", "events.log")));
+
+            Assert.Contains("1-bit networks only", Assert.Throws<UserInputException>(() => (config with { Family = ModelFamily.Rvm }).Validate()).Message);
+            Assert.Contains("needs initFrom", Assert.Throws<UserInputException>(() => (config with { InitFrom = null }).Validate()).Message);
+            Assert.Contains("ends 1-bit", Assert.Throws<UserInputException>(() => (config with { BinarizeSteps = 4 }).Validate()).Message);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public void Learning_rate_groups_follow_rvm_module_names_and_zero_freezes()
     {
         using var network = ModelFactory.Create(ModelFamily.Rvm);

@@ -62,6 +62,18 @@ public sealed class BinaryConv2d : Module<Tensor, Tensor>
     /// <summary>Per-output-channel scale s = mean|w_latent| over (Cin, kh, kw), [Cout] (eq. 4).</summary>
     public Tensor Scale() => weight.abs().mean(new long[] { 1, 2, 3 });
 
+    /// <summary>
+    /// How binary the conv is, in [0, 1]: 1 (the default, and the only value that exports) is the 1-bit conv; below 1
+    /// the output is β·(1-bit conv) + (1 − β)·(the 32-bit conv of the same latent weights on the raw input), the conv's
+    /// half of progressive binarization (<see cref="ProgressiveBinarization"/>).
+    /// </summary>
+    public double Binarization
+    {
+        get => binarization;
+        set => binarization = ProgressiveBinarization.Checked(value);
+    }
+    private double binarization = 1;
+
     /// <summary>The ±1 weights, w ≥ 0 → +1 (model-contract "Weights").</summary>
     public Tensor SignWeight() => BinarySign.Hard(weight);
 
@@ -80,6 +92,23 @@ public sealed class BinaryConv2d : Module<Tensor, Tensor>
         var y = functional.conv2d(activation, signs,
             strides: new[] { Stride, Stride }, padding: new[] { Padding, Padding }, dilation: new[] { Dilation, Dilation });
         y = y * scale.view(1, -1, 1, 1);
+        if (binarization < 1)
+        {
+            var real = functional.conv2d(x, weight,
+                strides: new[] { Stride, Stride }, padding: new[] { Padding, Padding }, dilation: new[] { Dilation, Dilation });
+            // The 1-bit sum s·Σ±1 is on another scale than the 32-bit w·x (its inputs are ±1, not x), and a blend of the
+            // two is dominated by the larger: at β = 0.1 the published RVM already lost everything (docs/people.md).
+            // So the 1-bit part is brought to the 32-bit part's RMS per output channel, by a factor r (not trained)
+            // that fades as r^(1−β): at β = 1 the conv is the plain 1-bit conv that exports.
+            Tensor r;
+            using (no_grad())
+            {
+                var dims = new long[] { 0, 2, 3 };
+                r = (real.square().mean(dims, keepdim: true) / y.square().mean(dims, keepdim: true).clamp_min(1e-12)).sqrt()
+                    .clamp(1e-3, 1e3).pow(1 - binarization);
+            }
+            y = binarization == 0 ? real : y * (r * binarization) + real * (1 - binarization);
+        }
         return bias is null ? y : y + bias.view(1, -1, 1, 1);
     }
 }

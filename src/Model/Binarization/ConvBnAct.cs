@@ -17,14 +17,15 @@ public sealed class ConvBnAct : Module<Tensor, Tensor>
 
     /// <param name="bnEps">1e-3 in MobileNetV3's backbone, PyTorch's default 1e-5 elsewhere (rvm-architecture.md §2–3).</param>
     /// <param name="bnMomentum">0.01 in MobileNetV3's backbone, 0.1 elsewhere.</param>
+    /// <param name="relaxedFrom">Where <paramref name="activation"/> is RPReLU: the 32-bit network's activation in its place.</param>
     public ConvBnAct(ConvSpec spec, ConvPrecision precision, ActivationKind activation, bool batchNorm = true,
-        double bnEps = 1e-5, double bnMomentum = 0.1)
+        double bnEps = 1e-5, double bnMomentum = 0.1, ActivationKind relaxedFrom = ActivationKind.Relu)
         : base(nameof(ConvBnAct))
     {
         Spec = spec;
         conv = LayerFactory.Conv(spec, precision);
         bn = batchNorm ? BatchNorm2d(spec.Out, eps: bnEps, momentum: bnMomentum) : Identity();
-        act = LayerFactory.Activation(activation, spec.Out);
+        act = LayerFactory.Activation(activation, spec.Out, relaxedFrom);
         RegisterComponents();
     }
 

@@ -22,12 +22,13 @@ public static class LayerFactory
             dilation: spec.Dilation, groups: spec.Groups, bias: spec.Bias);
     }
 
-    public static Module<Tensor, Tensor> Activation(ActivationKind kind, long channels) => kind switch
+    /// <param name="relaxedFrom">For RPReLU: the 32-bit network's activation it replaces (<see cref="RPReLU.RelaxedFrom"/>).</param>
+    public static Module<Tensor, Tensor> Activation(ActivationKind kind, long channels, ActivationKind relaxedFrom = ActivationKind.Relu) => kind switch
     {
         ActivationKind.None => Identity(),
         ActivationKind.Relu => ReLU(),
         ActivationKind.Hardswish => Hardswish(),
-        ActivationKind.RPReLU => new RPReLU(channels),
+        ActivationKind.RPReLU => new RPReLU(channels, relaxedFrom),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, null),
     };
 }

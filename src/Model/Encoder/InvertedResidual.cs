@@ -25,7 +25,8 @@ public sealed class InvertedResidual : Module<Tensor, Tensor>
         Plan = plan;
         var pointwiseAct = precision == ConvPrecision.Binary ? ActivationKind.RPReLU : plan.Activation;
         expand = plan.Expanded != plan.In
-            ? new ConvBnAct(new ConvSpec(plan.In, plan.Expanded, 1), precision, pointwiseAct, bnEps: BnEps, bnMomentum: BnMomentum)
+            ? new ConvBnAct(new ConvSpec(plan.In, plan.Expanded, 1), precision, pointwiseAct, bnEps: BnEps, bnMomentum: BnMomentum,
+                relaxedFrom: plan.Activation)
             : Identity();
         var dwStride = plan.Dilation > 1 ? 1 : plan.Stride;
         depthwise = new ConvBnAct(new ConvSpec(plan.Expanded, plan.Expanded, plan.Kernel, dwStride, plan.Dilation, Groups: plan.Expanded),

@@ -25,7 +25,7 @@ public sealed class MobileNetV3Encoder : Module<Tensor, EncoderFeatures>
         var lastIn = plan.Blocks[^1].Out;
         last = new ConvBnAct(new ConvSpec(lastIn, plan.LastOut, 1), precision,
             precision == ConvPrecision.Binary ? ActivationKind.RPReLU : ActivationKind.Hardswish,
-            bnEps: InvertedResidual.BnEps, bnMomentum: InvertedResidual.BnMomentum);
+            bnEps: InvertedResidual.BnEps, bnMomentum: InvertedResidual.BnMomentum, relaxedFrom: ActivationKind.Hardswish);
         RegisterComponents();
     }
 
