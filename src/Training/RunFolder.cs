@@ -76,7 +76,7 @@ public sealed class RunFolder(string directory)
 
     public TrainingState LoadState() => TrainingState.FromJson(File.ReadAllText(StatePath));
 
-    public void LoadWeights(MattingNetwork network) => network.load(Path.Combine(CheckpointDirectory, WeightsFile), strict: true);
+    public void LoadWeights(MattingNetwork network) => ModelCheckpoint.LoadWeights(network, Path.Combine(CheckpointDirectory, WeightsFile));
 
     public void LoadOptimizer(OptimizerHelper optimizer) => optimizer.load_state_dict(Path.Combine(CheckpointDirectory, OptimizerFile));
 

@@ -55,5 +55,8 @@ internal static class TestNetworks
             else if (name.Contains("shift_in") || name.Contains("shift_out")) p.copy_(randn(p.shape, generator: generator) * 0.05);
             else if (name.EndsWith("prelu.weight", StringComparison.Ordinal)) p.copy_(Uniform(p.shape, 0.05, 0.5));
         }
+        // Progressive binarization's fixed gains (1 in networks trained without it): every exported scale must carry them.
+        foreach (var (name, b) in network.named_buffers())
+            if (name.Split('.')[^1] == "gain") b.copy_(Uniform(b.shape, 0.5, 2.0));
     }
 }

@@ -204,7 +204,9 @@ public class TrainerTests
             var log = File.ReadAllLines(Path.Combine(dir, "run", "losses.csv"));
             int column = Array.IndexOf(TrainingLog.Columns, "binarization");
             Assert.Equal(new[] { "0", "0.25", "1", "1" }, log.Skip(1).Select(row => row.Split(',')[column]));
-            Assert.Contains("RPReLU slopes set to 0", File.ReadAllText(Path.Combine(dir, "run", "events.log")));
+            var events = File.ReadAllText(Path.Combine(dir, "run", "events.log"));
+            Assert.Contains("RPReLU slopes set to 0", events);
+            Assert.Contains("gains of", events);
 
             Assert.Contains("1-bit networks only", Assert.Throws<UserInputException>(() => (config with { Family = ModelFamily.Rvm }).Validate()).Message);
             Assert.Contains("needs initFrom", Assert.Throws<UserInputException>(() => (config with { InitFrom = null }).Validate()).Message);

@@ -23,6 +23,7 @@ public sealed class BinaryConv2d : Module<Tensor, Tensor>
     private readonly Parameter weight;
     private readonly Parameter tau;
     private readonly Parameter? bias;
+    private readonly Tensor gain;
 
     public BinaryConv2d(long inChannels, long outChannels, long kernelSize, long stride = 1, long dilation = 1, bool hasBias = false)
         : base(nameof(BinaryConv2d))
@@ -40,6 +41,7 @@ public sealed class BinaryConv2d : Module<Tensor, Tensor>
         weight = Parameter(empty(outChannels, inChannels, kernelSize, kernelSize).uniform_(-bound, bound));
         tau = Parameter(zeros(inChannels));
         bias = hasBias ? Parameter(empty(outChannels).uniform_(-bound, bound)) : null;
+        gain = ones(outChannels);
         RegisterComponents();
     }
 
@@ -59,8 +61,20 @@ public sealed class BinaryConv2d : Module<Tensor, Tensor>
 
     public Parameter? Bias => bias;
 
-    /// <summary>Per-output-channel scale s = mean|w_latent| over (Cin, kh, kw), [Cout] (eq. 4).</summary>
-    public Tensor Scale() => weight.abs().mean(new long[] { 1, 2, 3 });
+    /// <summary>
+    /// Per-output-channel scale s = g·mean|w_latent| over (Cin, kh, kw), [Cout] (eq. 4, with the fixed gain g of
+    /// <see cref="Gain"/>; 1 unless set).
+    /// </summary>
+    public Tensor Scale() => weight.abs().mean(new long[] { 1, 2, 3 }) * gain;
+
+    /// <summary>
+    /// A fixed (not trained) per-output-channel factor [Cout] on the 1-bit output, 1 by default. Progressive
+    /// binarization sets it once, before the first step, to the ratio of the 32-bit conv's RMS to the 1-bit conv's on
+    /// the same inputs (<see cref="ProgressiveBinarization.CalibrateGains"/>): the 1-bit sum s·Σ±1 is on another scale
+    /// than w·x (its inputs are ±1, not x), and a blend of the two parts on different scales is ruled by the larger.
+    /// Part of the weights (a buffer), folded into the exported scale. Checkpoints written before it existed load with 1.
+    /// </summary>
+    public Tensor Gain => gain;
 
     /// <summary>
     /// How binary the conv is, in [0, 1]: 1 (the default, and the only value that exports) is the 1-bit conv; below 1
@@ -91,24 +105,26 @@ public sealed class BinaryConv2d : Module<Tensor, Tensor>
         // batch of frames gives bit-identical results to the frames one by one.
         var y = functional.conv2d(activation, signs,
             strides: new[] { Stride, Stride }, padding: new[] { Padding, Padding }, dilation: new[] { Dilation, Dilation });
-        y = y * scale.view(1, -1, 1, 1);
+        y = y * (scale.view(1, -1, 1, 1) * gain.view(1, -1, 1, 1));
         if (binarization < 1)
         {
-            var real = functional.conv2d(x, weight,
-                strides: new[] { Stride, Stride }, padding: new[] { Padding, Padding }, dilation: new[] { Dilation, Dilation });
-            // The 1-bit sum s·Σ±1 is on another scale than the 32-bit w·x (its inputs are ±1, not x), and a blend of the
-            // two is dominated by the larger: at β = 0.1 the published RVM already lost everything (docs/people.md).
-            // So the 1-bit part is brought to the 32-bit part's RMS per output channel, by a factor r (not trained)
-            // that fades as r^(1−β): at β = 1 the conv is the plain 1-bit conv that exports.
-            Tensor r;
-            using (no_grad())
-            {
-                var dims = new long[] { 0, 2, 3 };
-                r = (real.square().mean(dims, keepdim: true) / y.square().mean(dims, keepdim: true).clamp_min(1e-12)).sqrt()
-                    .clamp(1e-3, 1e3).pow(1 - binarization);
-            }
-            y = binarization == 0 ? real : y * (r * binarization) + real * (1 - binarization);
+            var real = RealConv(x);
+            y = binarization == 0 ? real : y * binarization + real * (1 - binarization);
         }
         return bias is null ? y : y + bias.view(1, -1, 1, 1);
+    }
+
+    /// <summary>The 32-bit conv of the latent weights on the raw input, without bias: what β below 1 blends in.</summary>
+    internal Tensor RealConv(Tensor x) => functional.conv2d(x, weight,
+        strides: new[] { Stride, Stride }, padding: new[] { Padding, Padding }, dilation: new[] { Dilation, Dilation });
+
+    /// <summary>The 1-bit conv with gain 1 and without bias, no gradient: what <see cref="Gain"/> is calibrated against.</summary>
+    internal Tensor BinaryConvUngained(Tensor x)
+    {
+        using var _ = no_grad();
+        var signs = BinarySign.Hard(weight);
+        var y = functional.conv2d(BinarySign.Hard(x - tau.view(1, -1, 1, 1)), signs,
+            strides: new[] { Stride, Stride }, padding: new[] { Padding, Padding }, dilation: new[] { Dilation, Dilation });
+        return y * weight.abs().mean(new long[] { 1, 2, 3 }).view(1, -1, 1, 1);
     }
 }

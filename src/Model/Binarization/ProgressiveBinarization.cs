@@ -19,7 +19,7 @@ public static class ProgressiveBinarization
     {
         Checked(binarization);
         int count = 0;
-        foreach (var module in network.modules())
+        foreach (var module in WithItself(network))
         {
             switch (module)
             {
@@ -33,7 +33,7 @@ public static class ProgressiveBinarization
     /// <summary>β of the network's modules: 1 when it has none, and an error when they differ (a half-set network).</summary>
     public static double Of(nn.Module network)
     {
-        var values = network.modules().Select(m => m switch
+        var values = WithItself(network).Select(m => m switch
         {
             BinaryConv2d conv => conv.Binarization,
             RPReLU act => act.Binarization,
@@ -55,7 +55,7 @@ public static class ProgressiveBinarization
     {
         int count = 0;
         using (no_grad())
-            foreach (var act in network.modules().OfType<RPReLU>())
+            foreach (var act in WithItself(network).OfType<RPReLU>())
             {
                 act.Slope.zero_();
                 count++;
@@ -63,8 +63,46 @@ public static class ProgressiveBinarization
         return count;
     }
 
+    /// <summary>
+    /// Runs <paramref name="forward"/> once without gradients (the network at β = 0, thresholds already calibrated);
+    /// every <see cref="BinaryConv2d"/> sets its <see cref="BinaryConv2d.Gain"/> per output channel to RMS(32-bit conv) /
+    /// RMS(1-bit conv) of its input, so that both parts of the blend, and the 1-bit conv at the end, stay on the scale the
+    /// layers after it were trained on (a fixed BatchNorm's statistics, a gate's sigmoid). Returns how many were set.
+    /// </summary>
+    public static int CalibrateGains(nn.Module network, Action forward)
+    {
+        var convs = WithItself(network).OfType<BinaryConv2d>().ToList();
+        var done = new HashSet<BinaryConv2d>();
+        var hooks = convs.Select(conv => conv.register_forward_pre_hook((module, input) =>
+        {
+            if (done.Add(conv))
+                using (no_grad())
+                {
+                    var dims = new long[] { 0, 2, 3 };
+                    var real = conv.RealConv(input).square().mean(dims).sqrt();
+                    var binary = conv.BinaryConvUngained(input).square().mean(dims).sqrt();
+                    // A channel whose 1-bit output is 0 everywhere (or whose 32-bit one is) keeps gain 1.
+                    var ratio = where(binary.gt(1e-12) & real.gt(1e-12), real / binary.clamp_min(1e-12), ones_like(real));
+                    conv.Gain.copy_(ratio);
+                }
+            return input;
+        })).ToList();
+        try
+        {
+            using (no_grad()) forward();
+        }
+        finally
+        {
+            foreach (var hook in hooks) hook.remove();
+        }
+        return done.Count;
+    }
+
     /// <summary>β at 0-based <paramref name="step"/> of a ramp over <paramref name="steps"/> steps: linear from 0, 1 after it.</summary>
     public static double At(long step, long steps) => steps <= 0 || step >= steps ? 1 : (double)step / steps;
+
+    /// <summary>TorchSharp's <c>modules()</c> lists the submodules only; a single conv or activation is a network too.</summary>
+    private static IEnumerable<nn.Module> WithItself(nn.Module network) => network.modules().Prepend(network).Distinct();
 
     internal static double Checked(double value) =>
         value is >= 0 and <= 1 ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "binarization is in [0, 1]");

@@ -1,4 +1,5 @@
 using BiVM.Contracts;
+using TorchSharp;
 
 namespace BiVM.Model.Networks;
 
@@ -39,7 +40,7 @@ public static class ModelCheckpoint
         var network = ModelFactory.Create(config);
         try
         {
-            network.load(weightsPath, strict: true);
+            LoadWeights(network, weightsPath);
         }
         catch (Exception e) when (e is not UserInputException)
         {
@@ -48,6 +49,30 @@ public static class ModelCheckpoint
         }
         return network;
     }
+
+    /// <summary>
+    /// Every tensor, strictly; weights written before <see cref="Binarization.BinaryConv2d.Gain"/> existed have none of
+    /// the gains, which then stay 1, what those networks computed. Any other tensor missing or extra fails.
+    /// </summary>
+    public static void LoadWeights(MattingNetwork network, string weightsPath)
+    {
+        try
+        {
+            network.load(weightsPath, strict: true);
+        }
+        catch (Exception) when (network.named_buffers().Any(b => IsGain(b.name)))
+        {
+            var loaded = new Dictionary<string, bool>();
+            network.load(weightsPath, strict: false, loadedParameters: loaded);
+            var missing = network.state_dict().Keys.Where(k => !loaded.GetValueOrDefault(k)).ToList();
+            if (missing.Count == 0 || !missing.All(IsGain)) throw;
+            using (torch.no_grad())
+                foreach (var (name, buffer) in network.named_buffers())
+                    if (IsGain(name)) buffer.fill_(1);
+        }
+    }
+
+    private static bool IsGain(string name) => name == "gain" || name.EndsWith(".gain");
 
     private static string FirstLine(string message) => message.Split('\n', 2)[0].Trim();
 }

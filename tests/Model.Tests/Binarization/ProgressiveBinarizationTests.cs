@@ -31,7 +31,7 @@ public class ProgressiveBinarizationTests
     }
 
     [Fact]
-    public void Between_the_two_the_1bit_part_is_scaled_to_the_32bit_parts_rms_by_a_factor_that_fades()
+    public void Between_the_two_it_is_the_blend_and_calibrated_gains_bring_the_1bit_part_to_the_32bit_parts_rms()
     {
         using var scope = NewDisposeScope();
         manual_seed(4);
@@ -40,15 +40,22 @@ public class ProgressiveBinarizationTests
         var bin = conv.call(x);
         conv.Binarization = 0;
         var real = conv.call(x);
+        conv.Binarization = 0.25;
+        Assert.True(conv.call(x).allclose(bin * 0.25 + real * 0.75, rtol: 1e-5, atol: 1e-5));
+
         var dims = new long[] { 0, 2, 3 };
-        var ratio = (real.square().mean(dims, keepdim: true) / bin.square().mean(dims, keepdim: true)).sqrt();
+        var ratio = (real.square().mean(dims) / bin.square().mean(dims)).sqrt();
         Assert.True(ratio.min().item<float>() > 2, "the test needs parts on different scales");
-        foreach (double beta in new[] { 0.25, 0.5, 0.9 })
-        {
-            conv.Binarization = beta;
-            var expected = bin * ratio.pow(1 - beta) * beta + real * (1 - beta);
-            Assert.True(conv.call(x).allclose(expected, rtol: 1e-4, atol: 1e-5), $"β = {beta}");
-        }
+        conv.Binarization = 0;
+        Assert.Equal(1, ProgressiveBinarization.CalibrateGains(conv, () => conv.call(x)));
+        Assert.True(conv.Gain.allclose(ratio, rtol: 1e-4, atol: 0), $"gain {string.Join(", ", conv.Gain.data<float>().ToArray())} against {string.Join(", ", ratio.data<float>().ToArray())}");
+        Assert.True(conv.call(x).allclose(real, rtol: 0, atol: 1e-6), "the gain must not touch the 32-bit part");
+        conv.Binarization = 1;
+        var gained = conv.call(x);
+        Assert.True(gained.allclose(bin * conv.Gain.view(1, -1, 1, 1), rtol: 1e-5, atol: 1e-5));
+        Assert.True(gained.square().mean(dims).sqrt().allclose(real.square().mean(dims).sqrt(), rtol: 1e-4, atol: 0));
+        // ... and it is part of what exports: the scale the folded conv writes.
+        Assert.True(conv.Scale().allclose(conv.LatentWeight.abs().mean(new long[] { 1, 2, 3 }) * ratio, rtol: 1e-5, atol: 0));
     }
 
     [Fact]

@@ -7,6 +7,44 @@ namespace BiVM.Model.Tests.Networks;
 
 public class ModelCheckpointTests
 {
+    /// <summary>
+    /// Weights saved before the binary convs had a gain (every run folder of earlier sessions) load with gain 1, what
+    /// those networks computed; a file missing any other tensor still fails with one line naming it.
+    /// </summary>
+    [Fact]
+    public void Weights_written_before_the_gains_load_with_gain_one_and_a_file_missing_more_fails()
+    {
+        using var scope = NewDisposeScope();
+        var directory = Directory.CreateTempSubdirectory("bivm-ckpt-gain-");
+        try
+        {
+            manual_seed(63);
+            using var net = ModelFactory.Create(ModelFamily.RvmReact);
+            var gains = net.named_buffers().Where(b => b.name.EndsWith(".gain")).Select(b => b.name).ToList();
+            Assert.NotEmpty(gains);
+            var path = Path.Combine(directory.FullName, "model.bin");
+            ModelCheckpoint.Save(net, path);
+            net.save(path, skip: gains);   // the old format: the same file without the gains
+            using (no_grad())
+                foreach (var (name, buffer) in net.named_buffers()) if (name.EndsWith(".gain")) buffer.fill_(3);
+            using (var loaded = ModelCheckpoint.Load(path))
+            {
+                Assert.All(loaded.named_buffers().Where(b => b.name.EndsWith(".gain")), b => Assert.Equal(1f, b.buffer.min().item<float>()));
+                var weight = loaded.named_parameters().First(p => p.name.EndsWith("conv.weight") && !p.name.StartsWith("backbone.stem"));
+                Assert.True(weight.parameter.equal(net.named_parameters().First(p => p.name == weight.name).parameter).all().item<bool>());
+            }
+
+            var tau = net.named_parameters().First(p => p.name.EndsWith(".tau")).name;
+            net.save(path, skip: [.. gains, tau]);
+            var e = Assert.Throws<UserInputException>(() => ModelCheckpoint.Load(path));
+            Assert.Contains(path, e.Message);
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
+    }
+
     [Theory]
     [InlineData(ModelFamily.Bivm, false)]
     [InlineData(ModelFamily.Bivm, true)]
