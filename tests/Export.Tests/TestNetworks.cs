@@ -18,19 +18,22 @@ internal static class TestNetworks
     // serialised or two classes would interleave their draws and get different weights from run to run.
     private static readonly Lock Creating = new();
 
-    public static MattingNetwork Create(ModelFamily family, bool fullPrecision = false, long seed = 1234, BatchNormMode normalization = BatchNormMode.Batch)
+    /// <param name="randomGains">Random binary-conv gains (<see cref="Randomize"/>); false leaves them at 1, as in every network
+    /// trained without progressive binarization.</param>
+    public static MattingNetwork Create(ModelFamily family, bool fullPrecision = false, long seed = 1234, BatchNormMode normalization = BatchNormMode.Batch,
+        bool randomGains = true)
     {
         lock (Creating)
         {
             manual_seed(seed);
             var network = ModelFactory.Create(family, ModelConfig.For(family, fullPrecision) with { Normalization = normalization });
-            Randomize(network, seed);
+            Randomize(network, seed, randomGains);
             network.eval();
             return network;
         }
     }
 
-    public static void Randomize(nn.Module network, long seed)
+    public static void Randomize(nn.Module network, long seed, bool randomGains = true)
     {
         var generator = new Generator((ulong)seed + 1);
         using var _ = no_grad();
@@ -56,7 +59,9 @@ internal static class TestNetworks
             else if (name.EndsWith("prelu.weight", StringComparison.Ordinal)) p.copy_(Uniform(p.shape, 0.05, 0.5));
         }
         // Progressive binarization's fixed gains (1 in networks trained without it): every exported scale must carry them.
+        // Powers of two (½, 1, 2): they move every scale without changing which products are exact in float32, so the
+        // threshold-tie separation (ThresholdTies) works on these networks as on trained ones.
         foreach (var (name, b) in network.named_buffers())
-            if (name.Split('.')[^1] == "gain") b.copy_(Uniform(b.shape, 0.5, 2.0));
+            if (randomGains && name.Split('.')[^1] == "gain") b.copy_(pow(2, randint(-1, 2, b.shape, generator: generator).to_type(ScalarType.Float32)));
     }
 }
