@@ -69,34 +69,14 @@ public static class ProgressiveBinarization
     /// RMS(1-bit conv) of its input, so that both parts of the blend, and the 1-bit conv at the end, stay on the scale the
     /// layers after it were trained on (a fixed BatchNorm's statistics, a gate's sigmoid). Returns how many were set.
     /// </summary>
-    public static int CalibrateGains(nn.Module network, Action forward)
+    public static int CalibrateGains(nn.Module network, Action forward) => ThresholdCalibration.OnFirstInput(network, forward, (conv, input) =>
     {
-        var convs = WithItself(network).OfType<BinaryConv2d>().ToList();
-        var done = new HashSet<BinaryConv2d>();
-        var hooks = convs.Select(conv => conv.register_forward_pre_hook((module, input) =>
-        {
-            if (done.Add(conv))
-                using (no_grad())
-                {
-                    var dims = new long[] { 0, 2, 3 };
-                    var real = conv.RealConv(input).square().mean(dims).sqrt();
-                    var binary = conv.BinaryConvUngained(input).square().mean(dims).sqrt();
-                    // A channel whose 1-bit output is 0 everywhere (or whose 32-bit one is) keeps gain 1.
-                    var ratio = where(binary.gt(1e-12) & real.gt(1e-12), real / binary.clamp_min(1e-12), ones_like(real));
-                    conv.Gain.copy_(ratio);
-                }
-            return input;
-        })).ToList();
-        try
-        {
-            using (no_grad()) forward();
-        }
-        finally
-        {
-            foreach (var hook in hooks) hook.remove();
-        }
-        return done.Count;
-    }
+        var dims = new long[] { 0, 2, 3 };
+        var real = conv.RealConv(input).square().mean(dims).sqrt();
+        var binary = conv.BinaryConvUngained(input).square().mean(dims).sqrt();
+        // A channel whose 1-bit output is 0 everywhere (or whose 32-bit one is) keeps gain 1.
+        conv.Gain.copy_(where(binary.gt(1e-12) & real.gt(1e-12), real / binary.clamp_min(1e-12), ones_like(real)));
+    });
 
     /// <summary>β at 0-based <paramref name="step"/> of a ramp over <paramref name="steps"/> steps: linear from 0, 1 after it.</summary>
     public static double At(long step, long steps) => steps <= 0 || step >= steps ? 1 : (double)step / steps;

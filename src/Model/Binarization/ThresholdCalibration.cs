@@ -18,23 +18,32 @@ public static class ThresholdCalibration
     /// <paramref name="network"/> takes its τ from its input on its first call, before computing, so later
     /// layers see inputs already produced with the calibrated thresholds. Returns the number calibrated.
     /// </summary>
-    public static int Calibrate(nn.Module network, Action forward)
+    public static int Calibrate(nn.Module network, Action forward) => OnFirstInput(network, forward, (conv, input) =>
     {
-        var convs = network.modules().OfType<BinaryConv2d>().ToList();
+        // Per channel: the median over batch and positions, halfway between the two middle
+        // values for an even count (a pooled 1×1 input of two frames gets one +1 and one −1).
+        var perChannel = input.transpose(0, 1).reshape(input.shape[1], -1);
+        long n = perChannel.shape[1];
+        var (lower, _) = perChannel.kthvalue((n + 1) / 2, 1);
+        var (upper, _) = perChannel.kthvalue(n / 2 + 1, 1);
+        conv.Tau.copy_((lower + upper) / 2);
+    });
+
+    /// <summary>
+    /// The calibration pass shared with <see cref="ProgressiveBinarization.CalibrateGains"/>: runs <paramref name="forward"/>
+    /// once without gradients, and every <see cref="BinaryConv2d"/> of <paramref name="network"/> (itself included)
+    /// passes its input to <paramref name="calibrate"/> on its first call, before computing, so that later layers see
+    /// inputs already produced with the calibrated values. Returns the number of convs calibrated.
+    /// </summary>
+    internal static int OnFirstInput(nn.Module network, Action forward, Action<BinaryConv2d, Tensor> calibrate)
+    {
+        var convs = network.modules().Prepend(network).Distinct().OfType<BinaryConv2d>().ToList();
         var done = new HashSet<BinaryConv2d>();
         var hooks = convs.Select(conv => conv.register_forward_pre_hook((module, input) =>
         {
             if (done.Add(conv))
                 using (no_grad())
-                {
-                    // Per channel: the median over batch and positions, halfway between the two middle
-                    // values for an even count (a pooled 1×1 input of two frames gets one +1 and one −1).
-                    var perChannel = input.transpose(0, 1).reshape(input.shape[1], -1);
-                    long n = perChannel.shape[1];
-                    var (lower, _) = perChannel.kthvalue((n + 1) / 2, 1);
-                    var (upper, _) = perChannel.kthvalue(n / 2 + 1, 1);
-                    conv.Tau.copy_((lower + upper) / 2);
-                }
+                    calibrate(conv, input);
             return input;
         })).ToList();
         try
