@@ -52,7 +52,8 @@ public static class ModelCheckpoint
 
     /// <summary>
     /// Every tensor, strictly; weights written before <see cref="Binarization.BinaryConv2d.Gain"/> existed have none of
-    /// the gains, which then stay 1, what those networks computed. Any other tensor missing or extra fails.
+    /// the gains, which then stay 1, what those networks computed. A file missing any other tensor fails (with the
+    /// strict load's error).
     /// </summary>
     public static void LoadWeights(MattingNetwork network, string weightsPath)
     {
