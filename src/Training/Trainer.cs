@@ -57,8 +57,7 @@ public sealed class Trainer : IDisposable
         if (state.StepsDone == 0 && _config.BinarizeSteps > 0)
             log.Note($"progressive binarization over {_config.BinarizeSteps} steps: {ProgressiveBinarization.StartFromRelu(_network)} RPReLU slopes set to 0 (ReLU)");
         ProgressiveBinarization.Set(_network, _config.BinarizationAt(state.StepsDone));   // before the calibration: τ from the 32-bit activations
-        if (state.StepsDone == 0 && _config.CalibrateThresholds) CalibrateThresholds(log);
-        if (state.StepsDone == 0 && _config.BinarizeSteps > 0) CalibrateGains(log);
+        if (state.StepsDone == 0) Calibrate(log);
         if (_config.Stages.Any(s => s.Lbm)) _teacher = LoadTeacher(_config.Teacher!);
         TrainRecoveringFromLibTorchErrors(state, log, cancel, progress);
         ProgressiveBinarization.Set(_network, 1);   // what the final weights are read as (every step after binarizeSteps was)
@@ -95,28 +94,25 @@ public sealed class Trainer : IDisposable
     private void NoteInitialWeights(TrainingLog log, (int Copied, IReadOnlyList<string> Kept) initial) =>
         log.Note($"initialized from {_config.InitFrom}: {initial.Copied} tensors copied, {initial.Kept.Count} kept at their initial values ({string.Join(", ", initial.Kept.Take(8))}{(initial.Kept.Count > 8 ? ", …" : "")})");
 
-    /// <summary>On the first step's clips, so that a run stays a pure function of its config.</summary>
-    private void CalibrateThresholds(TrainingLog log)
+    /// <summary>
+    /// Before the first step, on its clips (so that a run stays a pure function of its config): the thresholds τ
+    /// (<see cref="TrainingConfig.CalibrateThresholds"/>), then, with progressive binarization, the gains on the same
+    /// clips with the network at β = 0 (<see cref="ProgressiveBinarization.CalibrateGains"/>).
+    /// </summary>
+    private void Calibrate(TrainingLog log)
     {
+        bool gains = _config.BinarizeSteps > 0;
+        if (!_config.CalibrateThresholds && !gains) return;
         var network = Network;
         using var scope = NewDisposeScope();
         var first = _config.Stages[0];
         var batch = ClipBatch.From(Fetch(Generator(first), first, 0));
-        network.eval();   // no running statistics updated by the calibration pass
-        int calibrated = ThresholdCalibration.Calibrate(network, () => network.call(batch.Src, null, first.DownsampleRatio));
-        log.Note($"thresholds τ of {calibrated} binary convs set to the median of their inputs on step 1's clips");
-    }
-
-    /// <summary>After the thresholds, on the same clips, with the network at β = 0 (<see cref="ProgressiveBinarization.CalibrateGains"/>).</summary>
-    private void CalibrateGains(TrainingLog log)
-    {
-        var network = Network;
-        using var scope = NewDisposeScope();
-        var first = _config.Stages[0];
-        var batch = ClipBatch.From(Fetch(Generator(first), first, 0));
-        network.eval();
-        int calibrated = ProgressiveBinarization.CalibrateGains(network, () => network.call(batch.Src, null, first.DownsampleRatio));
-        log.Note($"gains of {calibrated} binary convs set to the RMS ratio of their 32-bit and 1-bit outputs on step 1's clips");
+        network.eval();   // no running statistics updated by the calibration passes
+        void Forward() => network.call(batch.Src, null, first.DownsampleRatio);
+        if (_config.CalibrateThresholds)
+            log.Note($"thresholds τ of {ThresholdCalibration.Calibrate(network, Forward)} binary convs set to the median of their inputs on step 1's clips");
+        if (gains)
+            log.Note($"gains of {ProgressiveBinarization.CalibrateGains(network, Forward)} binary convs set to the RMS ratio of their 32-bit and 1-bit outputs on step 1's clips");
     }
 
     /// <summary>

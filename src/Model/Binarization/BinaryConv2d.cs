@@ -103,9 +103,7 @@ public sealed class BinaryConv2d : Module<Tensor, Tensor>
         // Eq. (4) in this order, o = s · (b_w ⊛ b_a): the ±1 conv sums small integers, exact in float32
         // whatever the summation order, so a zero sum is exactly 0 as in the XNOR–popcount kernels, and a
         // batch of frames gives bit-identical results to the frames one by one.
-        var y = functional.conv2d(activation, signs,
-            strides: new[] { Stride, Stride }, padding: new[] { Padding, Padding }, dilation: new[] { Dilation, Dilation });
-        y = y * (scale.view(1, -1, 1, 1) * gain.view(1, -1, 1, 1));
+        var y = Conv(activation, signs) * (scale.view(1, -1, 1, 1) * gain.view(1, -1, 1, 1));
         if (binarization < 1)
         {
             var real = RealConv(x);
@@ -115,16 +113,16 @@ public sealed class BinaryConv2d : Module<Tensor, Tensor>
     }
 
     /// <summary>The 32-bit conv of the latent weights on the raw input, without bias: what β below 1 blends in.</summary>
-    internal Tensor RealConv(Tensor x) => functional.conv2d(x, weight,
-        strides: new[] { Stride, Stride }, padding: new[] { Padding, Padding }, dilation: new[] { Dilation, Dilation });
+    internal Tensor RealConv(Tensor x) => Conv(x, weight);
 
     /// <summary>The 1-bit conv with gain 1 and without bias, no gradient: what <see cref="Gain"/> is calibrated against.</summary>
     internal Tensor BinaryConvUngained(Tensor x)
     {
         using var _ = no_grad();
-        var signs = BinarySign.Hard(weight);
-        var y = functional.conv2d(BinarySign.Hard(x - tau.view(1, -1, 1, 1)), signs,
-            strides: new[] { Stride, Stride }, padding: new[] { Padding, Padding }, dilation: new[] { Dilation, Dilation });
-        return y * weight.abs().mean(new long[] { 1, 2, 3 }).view(1, -1, 1, 1);
+        return Conv(BinarySign.Hard(x - tau.view(1, -1, 1, 1)), SignWeight()) * weight.abs().mean(new long[] { 1, 2, 3 }).view(1, -1, 1, 1);
     }
+
+    /// <summary>This layer's geometry (stride, "same" zero padding, dilation) applied to <paramref name="input"/> and <paramref name="weights"/>.</summary>
+    private Tensor Conv(Tensor input, Tensor weights) => functional.conv2d(input, weights,
+        strides: new[] { Stride, Stride }, padding: new[] { Padding, Padding }, dilation: new[] { Dilation, Dilation });
 }

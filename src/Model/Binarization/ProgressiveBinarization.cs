@@ -82,7 +82,7 @@ public static class ProgressiveBinarization
     public static double At(long step, long steps) => steps <= 0 || step >= steps ? 1 : (double)step / steps;
 
     /// <summary>TorchSharp's <c>modules()</c> lists the submodules only; a single conv or activation is a network too.</summary>
-    private static IEnumerable<nn.Module> WithItself(nn.Module network) => network.modules().Prepend(network).Distinct();
+    internal static IEnumerable<nn.Module> WithItself(nn.Module network) => network.modules().Prepend(network).Distinct();
 
     internal static double Checked(double value) =>
         value is >= 0 and <= 1 ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "binarization is in [0, 1]");

@@ -37,7 +37,7 @@ public static class ThresholdCalibration
     /// </summary>
     internal static int OnFirstInput(nn.Module network, Action forward, Action<BinaryConv2d, Tensor> calibrate)
     {
-        var convs = network.modules().Prepend(network).Distinct().OfType<BinaryConv2d>().ToList();
+        var convs = ProgressiveBinarization.WithItself(network).OfType<BinaryConv2d>().ToList();
         var done = new HashSet<BinaryConv2d>();
         var hooks = convs.Select(conv => conv.register_forward_pre_hook((module, input) =>
         {
