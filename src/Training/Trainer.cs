@@ -17,7 +17,8 @@ namespace BiVM.Training;
 
 /// <summary>
 /// Trains one network on generated composite clips, stage by stage (paper section 3.5.1):
-/// L^M (eq. 19) + λ_EBB·L_EBB (eq. 13, BiVM) + λ_LBM·L_LBM (eq. 20–21, stages with <c>lbm</c>), Adam per
+/// L^M (eq. 19) + λ_EBB·L_EBB (eq. 13, BiVM) + λ_LBM·L_LBM (eq. 20–21, stages with <c>lbm</c>; and the pair-wise term of
+/// <see cref="TrainingConfig.LambdaPairwise"/> where set), Adam per
 /// stage with RVM's per-module learning rates, global gradient-norm clipping, atomic checkpoints every
 /// N steps and on cancellation, and a resume that continues bit-identically: clip i of step s is a pure
 /// function of (DataSeed, s·B + i), and the weights and Adam moments are restored exactly.
@@ -237,9 +238,14 @@ public sealed class Trainer : IDisposable
         }
         if (stage.Lbm)
         {
-            var lbm = Lbm(batch.Src, output, stage.DownsampleRatio);
+            var (lbm, pairwise) = Mimic(batch.Src, output, stage.DownsampleRatio);
             logged["lbm"] = lbm.item<float>();
             loss = loss + _config.LambdaLbm * lbm;
+            if (pairwise is not null)
+            {
+                logged["pairwise"] = pairwise.item<float>();
+                loss = loss + _config.LambdaPairwise * pairwise;
+            }
         }
 
         optimizer.zero_grad();
@@ -292,9 +298,10 @@ public sealed class Trainer : IDisposable
     /// L_LBM between this network's encoder features and the teacher's (eq. 20), on the student's SHB mask. A network
     /// without SHB (RVM-ReActNet mimicking the published RVM, whose MobileNetV3 it shares layer for layer) mimics
     /// everywhere: there is no incoherent region to localize to, and every position of every feature is the
-    /// teacher's knowledge.
+    /// teacher's knowledge. With <see cref="TrainingConfig.LambdaPairwise"/>, also the pair-wise term at 1/8 and 1/16
+    /// (<see cref="PairwiseSimilarityLoss"/>), from the same pass of the teacher.
     /// </summary>
-    private Tensor Lbm(Tensor src, MattingOutput student, double downsampleRatio)
+    private (Tensor Lbm, Tensor? Pairwise) Mimic(Tensor src, MattingOutput student, double downsampleRatio)
     {
         EncoderFeatures teacher;
         using (no_grad()) teacher = _teacher!.call(src, null, downsampleRatio).Features;
@@ -304,7 +311,8 @@ public sealed class Trainer : IDisposable
         var masks = student.Mask is { } mask
             ? s.Select((f, i) => IncoherentMask.Upsample(mask, scale[i], f.shape[2], f.shape[3])).ToArray()
             : s.Select(f => ones(f.shape[0], 1, f.shape[2], f.shape[3], dtype: f.dtype)).ToArray();
-        return LbmLoss.Compute(s, t, masks);
+        var pairwise = _config.LambdaPairwise > 0 ? PairwiseSimilarityLoss.Compute(s[2..], t[2..]) : null;
+        return (LbmLoss.Compute(s, t, masks), pairwise);
     }
 
     private static double GradNorm(IEnumerable<Parameter> parameters)

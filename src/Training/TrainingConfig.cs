@@ -114,6 +114,13 @@ public sealed record TrainingConfig
     /// <summary>λ_LBM of eq. 21.</summary>
     public double LambdaLbm { get; init; } = LbmLoss.DefaultWeight;
 
+    /// <summary>
+    /// λ of pair-wise distillation (<see cref="PairwiseSimilarityLoss"/>) against the teacher at the encoder's 1/8 and 1/16
+    /// features, in the stages with <c>lbm</c>, beside LBM (0, the default: none). For a teacher of another architecture,
+    /// whose channels LBM cannot compare (BiVM against the published RVM).
+    /// </summary>
+    public double LambdaPairwise { get; init; }
+
     /// <summary>Weights (model.bin with its model.json) of the full-precision teacher for LBM; relative paths are relative to the config file.</summary>
     public string? Teacher { get; init; }
 
@@ -197,6 +204,8 @@ public sealed record TrainingConfig
         if (FullPrecision && Family != ModelFamily.Bivm) throw new UserInputException($"{source}: fullPrecision applies to bivm only");
         if (CheckpointEvery < 1) throw new UserInputException($"{source}: checkpointEvery must be ≥ 1");
         if (Normalization == BatchNormMode.Running) throw new UserInputException($"{source}: normalization must be batch, frame or fixed");
+        if (!(LambdaPairwise >= 0 && double.IsFinite(LambdaPairwise))) throw new UserInputException($"{source}: lambdaPairwise = {LambdaPairwise}: must be ≥ 0");
+        if (LambdaPairwise > 0 && !Stages.Any(s => s.Lbm)) throw new UserInputException($"{source}: lambdaPairwise needs a stage with lbm (its teacher's features)");
         if (BinarizeSteps != 0)
         {
             if (Family == ModelFamily.Rvm || FullPrecision) throw new UserInputException($"{source}: binarizeSteps applies to the 1-bit networks only");

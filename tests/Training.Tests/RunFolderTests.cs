@@ -60,4 +60,30 @@ public sealed class RunFolderTests
         Assert.Null(run.RecoverInterruptedSave());
         Assert.False(run.HasCheckpoint);
     }
+
+    /// <summary>
+    /// A run resumed by a newer bivm, whose losses.csv has more columns, keeps its earlier rows under their names: the
+    /// new column is empty there, and no value moves under another column's name. Rows after the checkpoint go.
+    /// </summary>
+    [Fact]
+    public void A_resumed_log_rewrites_its_kept_rows_under_the_current_columns()
+    {
+        using var folder = new TempFolder("bivm-run-");
+        var run = new RunFolder(folder.Path);
+        File.WriteAllLines(run.LossesPath,
+        [
+            "step,stage,total,lbm,grad_norm,seconds",
+            "1,s1,0.5,1.25,3,10.00",
+            "2,s1,0.4,1.5,2,20.00",
+            "3,s1,0.3,1.75,1,30.00",
+        ]);
+        _ = new TrainingLog(run, keepSteps: 2);
+        var lines = File.ReadAllLines(run.LossesPath);
+        Assert.Equal(string.Join(',', TrainingLog.Columns), lines[0]);
+        Assert.Equal(3, lines.Length);
+        var second = TrainingLog.Columns.Zip(lines[2].Split(',')).ToDictionary(p => p.First, p => p.Second);
+        Assert.Equal(("2", "s1", "0.4", "1.5", "2", "20.00"), (second["step"], second["stage"], second["total"], second["lbm"], second["grad_norm"], second["seconds"]));
+        Assert.Equal("", second["pairwise"]);
+        Assert.Equal("", second["binarization"]);
+    }
 }

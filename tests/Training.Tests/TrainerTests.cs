@@ -259,4 +259,38 @@ public class TrainerTests
             Directory.Delete(dir, recursive: true);
         }
     }
+
+    [Fact]
+    public void Bivm_learns_pairwise_similarities_from_a_teacher_of_another_architecture_and_logs_the_term()
+    {
+        string dir = Directory.CreateTempSubdirectory("bivm-train-pairwise-").FullName;
+        try
+        {
+            string teacher = Path.Combine(dir, "teacher", "model.bin");
+            using (var rvm = ModelFactory.Create(ModelFamily.Rvm)) ModelCheckpoint.Save(rvm, teacher);
+            var config = Tiny(ModelFamily.Bivm, 2, 100) with
+            {
+                FullPrecision = true,
+                Teacher = teacher,
+                LambdaLbm = 0.1,
+                LambdaPairwise = 1,
+                Stages = [new StageConfig { Name = "s1", Steps = 1, Width = 64, Height = 64, Frames = 2, BatchSize = 1, Lbm = true }],
+            };
+            using (var trainer = new Trainer(config, Path.Combine(dir, "run")))
+                trainer.Run(resume: false);
+            var row = File.ReadAllLines(Path.Combine(dir, "run", "losses.csv"))[1].Split(',');
+            double Column(string name) => double.Parse(row[Array.IndexOf(TrainingLog.Columns, name)], System.Globalization.CultureInfo.InvariantCulture);
+            // Two unrelated networks see different pairs of positions as alike; the total carries the term.
+            Assert.True(Column("pairwise") > 1e-4, $"pairwise {Column("pairwise")}");
+            Assert.True(Column("total") > Column("pairwise"));
+
+            var noTeacherStage = config with { Stages = [new StageConfig { Name = "s1", Steps = 1, Width = 64, Height = 64, Frames = 2, BatchSize = 1 }] };
+            Assert.Contains("lambdaPairwise needs a stage with lbm", Assert.Throws<UserInputException>(() => noTeacherStage.Validate()).Message);
+            Assert.Contains("lambdaPairwise = -1", Assert.Throws<UserInputException>(() => (config with { LambdaPairwise = -1 }).Validate()).Message);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }
