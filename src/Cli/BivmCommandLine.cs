@@ -17,6 +17,7 @@ public static class BivmCommandLine
         root.Subcommands.Add(InfoCommand.Create());
         root.Subcommands.Add(MatteCommand.Create());
         root.Subcommands.Add(TrainCommand.Create());
+        root.Subcommands.Add(PackRunCommand.Create());
         root.Subcommands.Add(ExportCommand.Create());
         root.Subcommands.Add(EvalCommand.Create());
         root.Subcommands.Add(CompareCommand.Create());

@@ -37,14 +37,22 @@ public sealed class RunFolder(string directory)
         File.WriteAllText(ConfigPath, config.ToJson());
     }
 
-    public void Save(MattingNetwork network, OptimizerHelper optimizer, TrainingState state)
+    public void Save(MattingNetwork network, OptimizerHelper optimizer, TrainingState state) => WriteCheckpoint(network, optimizer, state);
+
+    /// <summary>A checkpoint without optimizer state (a run continued from a <see cref="RunPack"/>): Adam restarts from it.</summary>
+    public void SaveWeightsOnly(MattingNetwork network, TrainingState state) => WriteCheckpoint(network, null, state);
+
+    /// <summary>Whether the checkpoint carries Adam's moments (every checkpoint bivm train writes; not one from a pack).</summary>
+    public bool HasOptimizerState => File.Exists(Path.Combine(CheckpointDirectory, OptimizerFile));
+
+    private void WriteCheckpoint(MattingNetwork network, OptimizerHelper? optimizer, TrainingState state)
     {
         Directory.CreateDirectory(Root);
         string temp = CheckpointDirectory + ".tmp";
         if (Directory.Exists(temp)) Directory.Delete(temp, recursive: true);
         Directory.CreateDirectory(temp);
         ModelCheckpoint.Save(network, Path.Combine(temp, WeightsFile));
-        optimizer.save_state_dict(Path.Combine(temp, OptimizerFile));
+        optimizer?.save_state_dict(Path.Combine(temp, OptimizerFile));
         File.WriteAllText(Path.Combine(temp, StateFile), state.ToJson());   // last: marks the folder complete
 
         string old = CheckpointDirectory + ".old";

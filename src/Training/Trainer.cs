@@ -32,6 +32,7 @@ public sealed class Trainer : IDisposable
     private MattingNetwork? _network;
     private MattingNetwork? _teacher;
     private string? _recovered;   // what RecoverInterruptedSave did on resume, for events.log
+    private string? _continuedFrom;   // the run pack RunFrom started from, for events.log
 
     public Trainer(TrainingConfig config, string runDirectory, MediaLibrary? media = null)
     {
@@ -44,16 +45,30 @@ public sealed class Trainer : IDisposable
     /// <summary>The network being trained (after <see cref="Run"/> started).</summary>
     public MattingNetwork Network => _network ?? throw new InvalidOperationException("training has not started");
 
+    /// <summary>
+    /// Continues, in this run folder (which must hold no checkpoint), the run that <paramref name="pack"/> holds
+    /// (<see cref="RunPack"/>): its weights, step count and logs, with Adam's moments restarted.
+    /// </summary>
+    public string RunFrom(string pack, CancellationToken cancel = default, Action<StepReport>? progress = null)
+    {
+        int steps = RunPack.Unpack(pack, _run, NetworkConfig);
+        _continuedFrom = $"continued from the run pack {Path.GetFullPath(pack)} at step {steps} (its weights rounded to float16)";
+        return Run(resume: true, cancel, progress);
+    }
+
+    private ModelConfig NetworkConfig => ModelConfig.For(_config.Family, _config.FullPrecision) with { Normalization = _config.Normalization };
+
     /// <summary>Runs (or, with <paramref name="resume"/>, continues) to the last step; returns the final weights' path.</summary>
     public string Run(bool resume, CancellationToken cancel = default, Action<StepReport>? progress = null)
     {
         SeedAndSetThreads();
-        _network = ModelFactory.Create(ModelConfig.For(_config.Family, _config.FullPrecision) with { Normalization = _config.Normalization });
+        _network = ModelFactory.Create(NetworkConfig);
         var state = StartOrResume(resume);
         _run.WriteConfig(_config);
         var log = new TrainingLog(_run, state.StepsDone);
         log.Note($"LibTorch convolutions: {LibTorchNumerics.Verdict.Describe()}");
         if (_recovered is not null) log.Note(_recovered);
+        if (_continuedFrom is not null) log.Note(_continuedFrom);
         if (InitialWeights is { } initial) NoteInitialWeights(log, initial);
         if (state.StepsDone == 0 && _config.BinarizeSteps > 0)
             log.Note($"progressive binarization over {_config.BinarizeSteps} steps: {ProgressiveBinarization.StartFromRelu(_network)} RPReLU slopes set to 0 (ReLU)");
@@ -186,7 +201,8 @@ public sealed class Trainer : IDisposable
             var stage = _config.Stages[stageIndex];
             using var optimizer = CreateOptimizer(network, stage.LearningRates);
             var baseRates = optimizer.ParamGroups.Select(g => g.LearningRate).ToArray();   // before a resume overwrites them
-            if (stepInStage > 0) _run.LoadOptimizer(optimizer);
+            if (stepInStage > 0 && _run.HasOptimizerState) _run.LoadOptimizer(optimizer);
+            else if (stepInStage > 0) log.Note($"Adam's moments restarted at step {state.StepsDone}: the checkpoint came from a run pack, which carries the weights only");
             var generator = Generator(stage);
             for (int i = stepInStage; i < stage.Steps; i++)
             {

@@ -64,6 +64,68 @@ public class TrainerTests
         }
     }
 
+    /// <summary>
+    /// A run packed after step 3 (inside the second stage) and continued from the pack in a new folder, as on another
+    /// machine: the weights it starts from are the checkpoint's rounded to float16, Adam restarts (and says so), the
+    /// log continues with step 4, and the pack is a fraction of the checkpoint's size.
+    /// </summary>
+    [Fact]
+    public void A_packed_run_continues_elsewhere_from_float16_weights_with_adam_restarted()
+    {
+        string dir = Directory.CreateTempSubdirectory("bivm-train-pack-").FullName;
+        try
+        {
+            var config = Tiny(ModelFamily.Rvm, steps: 4, checkpointEvery: 100);
+            using var cts = new CancellationTokenSource();
+            using (var first = new Trainer(config, Path.Combine(dir, "here")))
+                Assert.Throws<OperationCanceledException>(() => first.Run(resume: false, cts.Token, r => { if (r.Step == 3) cts.Cancel(); }));
+            var here = new RunFolder(Path.Combine(dir, "here"));
+            string pack = Path.Combine(dir, "run.zip");
+            RunPack.Write(here, pack);
+            long checkpoint = new DirectoryInfo(here.CheckpointDirectory).EnumerateFiles().Sum(f => f.Length);
+            Assert.True(new FileInfo(pack).Length < checkpoint / 4, $"pack {new FileInfo(pack).Length} bytes, checkpoint {checkpoint}");
+
+            // The weights a continued run starts from: the checkpoint's, rounded to float16 and back.
+            var there = new RunFolder(Path.Combine(dir, "there"));
+            Assert.Equal(3, RunPack.Unpack(pack, there, ModelConfig.For(ModelFamily.Rvm) with { Normalization = config.Normalization }));
+            Assert.False(there.HasOptimizerState);
+            using (var saved = ModelCheckpoint.Load(Path.Combine(here.CheckpointDirectory, "model.bin")))
+            using (var unpacked = ModelCheckpoint.Load(Path.Combine(there.CheckpointDirectory, "model.bin")))
+            {
+                var u = unpacked.state_dict();
+                foreach (var (name, value) in saved.state_dict())
+                {
+                    var expected = value.is_floating_point() ? value.to(ScalarType.Float16).to(ScalarType.Float32) : value;
+                    Assert.True(expected.equal(u[name]).all().item<bool>(), $"{name}: not the float16 rounding of the checkpoint");
+                }
+            }
+            Directory.Delete(there.Root, recursive: true);
+
+            using (var elsewhere = new Trainer(config, there.Root))
+                elsewhere.RunFrom(pack);
+            Assert.True(File.Exists(there.FinalWeights));
+            var steps = File.ReadAllLines(Path.Combine(there.Root, "losses.csv")).Skip(1).Select(line => line.Split(',')[0]);
+            Assert.Equal(new[] { "1", "2", "3", "4" }, steps);
+            string events = File.ReadAllText(there.EventsPath);
+            Assert.Contains("continued from the run pack", events);
+            Assert.Contains("Adam's moments restarted at step 3", events);
+
+            // Into a folder that has a checkpoint, for another family, or from a file that is no pack: one line each.
+            using (var again = new Trainer(config, there.Root))
+                Assert.Contains("already holds a checkpoint", Assert.Throws<UserInputException>(() => again.RunFrom(pack)).Message);
+            using (var other = new Trainer(config with { Family = ModelFamily.RvmReact }, Path.Combine(dir, "other")))
+                Assert.Contains("holds a run of rvm (batch normalization)", Assert.Throws<UserInputException>(() => other.RunFrom(pack)).Message);
+            string notPack = Path.Combine(dir, "not.zip");
+            File.WriteAllBytes(notPack, new byte[100]);
+            using (var broken = new Trainer(config, Path.Combine(dir, "broken")))
+                Assert.Contains("not a run pack", Assert.Throws<UserInputException>(() => broken.RunFrom(notPack)).Message);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     [Fact]
     public void A_transient_libtorch_error_is_redone_from_the_checkpoint_with_the_same_result()
     {

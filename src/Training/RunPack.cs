@@ -1,0 +1,113 @@
+using System.IO.Compression;
+using BiVM.Contracts;
+using BiVM.Model;
+using BiVM.Model.Networks;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace BiVM.Training;
+
+/// <summary>
+/// A training run's checkpoint as one file small enough to commit, to continue the run on another machine
+/// (<c>bivm pack-run</c>, then <c>bivm train --resume-from</c>). A zip of:
+/// <code>
+///   model.json                the network's configuration (as next to every model.bin)
+///   model.f16.bin             the weights in float16 (TorchSharp's format), half of model.bin's size
+///   state.json                steps done and seconds spent
+///   config.json, losses.csv, events.log   the run's own files, so the continued run has its whole history
+/// </code>
+/// Left out: Adam's moments (optimizer.bin, twice the weights in float32). A continued run restarts them, as every
+/// stage starts them, and takes float16's rounding of the weights (a relative 2⁻¹¹); apart from those two it continues
+/// as <c>--resume</c> does, since clip i of step s is a pure function of the data seed and s.
+/// </summary>
+public static class RunPack
+{
+    private const string ModelConfigEntry = "model.json", WeightsEntry = "model.f16.bin", StateEntry = "state.json";
+    private static readonly string[] RunFiles = ["config.json", "losses.csv", "events.log"];
+
+    /// <summary>Writes <paramref name="run"/>'s checkpoint to <paramref name="file"/> (under a temporary name, renamed when complete).</summary>
+    public static void Write(RunFolder run, string file)
+    {
+        if (!run.HasCheckpoint) throw new UserInputException($"{run.Root}: no checkpoint to pack (a run folder of bivm train holds checkpoint/state.json)");
+        string temp = file + ".tmp";
+        string staging = Directory.CreateTempSubdirectory("bivm-pack-").FullName;
+        try
+        {
+            using (var network = ModelCheckpoint.Load(Path.Combine(run.CheckpointDirectory, "model.bin")))
+            {
+                network.to(ScalarType.Float16);
+                network.save(Path.Combine(staging, WeightsEntry));
+                File.WriteAllText(Path.Combine(staging, ModelConfigEntry), network.Config.ToJson());
+            }
+            File.Copy(Path.Combine(run.CheckpointDirectory, StateEntry), Path.Combine(staging, StateEntry));
+            foreach (var name in RunFiles)
+                if (File.Exists(Path.Combine(run.Root, name))) File.Copy(Path.Combine(run.Root, name), Path.Combine(staging, name));
+            File.Delete(temp);
+            ZipFile.CreateFromDirectory(staging, temp, CompressionLevel.SmallestSize, includeBaseDirectory: false);
+            File.Move(temp, file, overwrite: true);
+        }
+        finally
+        {
+            Directory.Delete(staging, recursive: true);
+            File.Delete(temp);
+        }
+    }
+
+    /// <summary>
+    /// Makes <paramref name="file"/>'s checkpoint the checkpoint of <paramref name="run"/>, a folder without one, for a
+    /// network of <paramref name="expected"/>'s family, precision and normalization; the weights back in float32, no
+    /// optimizer state.
+    /// Returns the steps it holds.
+    /// </summary>
+    public static int Unpack(string file, RunFolder run, ModelConfig expected)
+    {
+        if (!File.Exists(file)) throw new UserInputException($"{file}: run pack not found");
+        if (run.HasCheckpoint) throw new UserInputException($"{run.Root} already holds a checkpoint: continue it with --resume, or choose another run folder for --resume-from");
+        string staging = Directory.CreateTempSubdirectory("bivm-unpack-").FullName;
+        try
+        {
+            try
+            {
+                ZipFile.ExtractToDirectory(file, staging);
+            }
+            catch (InvalidDataException e)
+            {
+                throw new UserInputException($"{file}: not a run pack (bivm pack-run writes them): {e.Message}", e);
+            }
+            foreach (var entry in new[] { ModelConfigEntry, WeightsEntry, StateEntry })
+                if (!File.Exists(Path.Combine(staging, entry))) throw new UserInputException($"{file}: not a run pack: it has no {entry}");
+            var config = ModelConfig.FromJson(File.ReadAllText(Path.Combine(staging, ModelConfigEntry)));
+            if (config.Family != expected.Family || config.FullPrecision != expected.FullPrecision || config.Normalization != expected.Normalization)
+                throw new UserInputException($"{file} holds a run of {Describe(config)}, but the configuration trains {Describe(expected)}");
+            var state = TrainingState.FromJson(File.ReadAllText(Path.Combine(staging, StateEntry)));
+            using (var network = ModelFactory.Create(config))
+            {
+                network.to(ScalarType.Float16);
+                try
+                {
+                    network.load(Path.Combine(staging, WeightsEntry), strict: true);
+                }
+                catch (Exception e) when (e is not UserInputException)
+                {
+                    throw new UserInputException($"{file}: its weights are not those of the {Describe(config)} network its model.json describes: {e.Message.Split('\n')[0]}", e);
+                }
+                network.to(ScalarType.Float32);
+                foreach (var name in RunFiles)
+                    if (File.Exists(Path.Combine(staging, name)) && !File.Exists(Path.Combine(run.Root, name)))
+                    {
+                        Directory.CreateDirectory(run.Root);
+                        File.Copy(Path.Combine(staging, name), Path.Combine(run.Root, name));
+                    }
+                run.SaveWeightsOnly(network, state);
+            }
+            return state.StepsDone;
+        }
+        finally
+        {
+            Directory.Delete(staging, recursive: true);
+        }
+    }
+
+    private static string Describe(ModelConfig config) =>
+        $"{config.Family.ToCliName()}{(config.FullPrecision ? " full-precision" : "")} ({config.Normalization.ToString().ToLowerInvariant()} normalization)";
+}
