@@ -1,6 +1,7 @@
 using BiVM.Contracts;
 using BiVM.Model;
 using BiVM.Model.Networks;
+using BiVM.Tests.Shared;
 using static TorchSharp.torch;
 
 namespace BiVM.Training.Tests;
@@ -292,67 +293,52 @@ public class TrainerTests
         Assert.Equal(new[] { 1e-4, 2e-4, 3e-4 }, adam.ParamGroups.Select(g => g.LearningRate).Order().ToArray());
     }
 
+    /// <summary>A one-step config of <paramref name="family"/> whose stage mimics a random RVM saved in <paramref name="dir"/>.</summary>
+    private static TrainingConfig OneLbmStepAgainstAnRvm(string dir, ModelFamily family)
+    {
+        string teacher = Path.Combine(dir, "teacher", "model.bin");
+        using (var rvm = ModelFactory.Create(ModelFamily.Rvm)) ModelCheckpoint.Save(rvm, teacher);
+        return Tiny(family, 2, 100) with
+        {
+            Teacher = teacher,
+            Stages = [new StageConfig { Name = "s1", Steps = 1, Width = 64, Height = 64, Frames = 2, BatchSize = 1, Lbm = true }],
+        };
+    }
+
+    /// <summary>Trains <paramref name="config"/> in <paramref name="run"/>; its first losses.csv row, value by column.</summary>
+    private static Func<string, double> TrainAndReadFirstRow(TrainingConfig config, string run)
+    {
+        using (var trainer = new Trainer(config, run))
+            trainer.Run(resume: false);
+        var row = File.ReadAllLines(Path.Combine(run, "losses.csv"))[1].Split(',');
+        return column => double.Parse(row[Array.IndexOf(TrainingLog.Columns, column)], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     [Fact]
     public void Rvm_react_mimics_an_rvm_teacher_everywhere_and_rvm_itself_is_refused()
     {
-        string dir = Directory.CreateTempSubdirectory("bivm-train-lbm-").FullName;
-        try
-        {
-            string teacher = Path.Combine(dir, "teacher", "model.bin");
-            using (var rvm = ModelFactory.Create(ModelFamily.Rvm)) ModelCheckpoint.Save(rvm, teacher);
-            var config = Tiny(ModelFamily.RvmReact, 2, 100) with
-            {
-                Teacher = teacher,
-                LambdaLbm = 0.5,
-                Stages = [new StageConfig { Name = "s1", Steps = 1, Width = 64, Height = 64, Frames = 2, BatchSize = 1, Lbm = true }],
-            };
-            using (var trainer = new Trainer(config, Path.Combine(dir, "run")))
-                trainer.Run(resume: false);
-            var log = File.ReadAllLines(Path.Combine(dir, "run", "losses.csv"));
-            double lbm = double.Parse(log[1].Split(',')[Array.IndexOf(TrainingLog.Columns, "lbm")], System.Globalization.CultureInfo.InvariantCulture);
-            // Two unrelated networks: their normalized feature energies differ at every tap (no SHB mask to hide them).
-            Assert.True(lbm > 0.1, $"lbm {lbm}");
+        using var dir = new TempFolder("bivm-train-lbm-");
+        var config = OneLbmStepAgainstAnRvm(dir.Path, ModelFamily.RvmReact) with { LambdaLbm = 0.5 };
+        var logged = TrainAndReadFirstRow(config, dir.File("run"));
+        // Two unrelated networks: their normalized feature energies differ at every tap (no SHB mask to hide them).
+        Assert.True(logged("lbm") > 0.1, $"lbm {logged("lbm")}");
 
-            var rvmConfig = config with { Family = ModelFamily.Rvm };
-            Assert.Contains("not to rvm", Assert.Throws<UserInputException>(() => rvmConfig.Validate()).Message);
-        }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
+        var rvmConfig = config with { Family = ModelFamily.Rvm };
+        Assert.Contains("not to rvm", Assert.Throws<UserInputException>(() => rvmConfig.Validate()).Message);
     }
 
     [Fact]
     public void Bivm_learns_pairwise_similarities_from_a_teacher_of_another_architecture_and_logs_the_term()
     {
-        string dir = Directory.CreateTempSubdirectory("bivm-train-pairwise-").FullName;
-        try
-        {
-            string teacher = Path.Combine(dir, "teacher", "model.bin");
-            using (var rvm = ModelFactory.Create(ModelFamily.Rvm)) ModelCheckpoint.Save(rvm, teacher);
-            var config = Tiny(ModelFamily.Bivm, 2, 100) with
-            {
-                FullPrecision = true,
-                Teacher = teacher,
-                LambdaLbm = 0.1,
-                LambdaPairwise = 1,
-                Stages = [new StageConfig { Name = "s1", Steps = 1, Width = 64, Height = 64, Frames = 2, BatchSize = 1, Lbm = true }],
-            };
-            using (var trainer = new Trainer(config, Path.Combine(dir, "run")))
-                trainer.Run(resume: false);
-            var row = File.ReadAllLines(Path.Combine(dir, "run", "losses.csv"))[1].Split(',');
-            double Column(string name) => double.Parse(row[Array.IndexOf(TrainingLog.Columns, name)], System.Globalization.CultureInfo.InvariantCulture);
-            // Two unrelated networks see different pairs of positions as alike; the total carries the term.
-            Assert.True(Column("pairwise") > 1e-4, $"pairwise {Column("pairwise")}");
-            Assert.True(Column("total") > Column("pairwise"));
+        using var dir = new TempFolder("bivm-train-pairwise-");
+        var config = OneLbmStepAgainstAnRvm(dir.Path, ModelFamily.Bivm) with { FullPrecision = true, LambdaLbm = 0.1, LambdaPairwise = 1 };
+        var logged = TrainAndReadFirstRow(config, dir.File("run"));
+        // Two unrelated networks see different pairs of positions as alike; the total carries the term.
+        Assert.True(logged("pairwise") > 1e-4, $"pairwise {logged("pairwise")}");
+        Assert.True(logged("total") > logged("pairwise"));
 
-            var noTeacherStage = config with { Stages = [new StageConfig { Name = "s1", Steps = 1, Width = 64, Height = 64, Frames = 2, BatchSize = 1 }] };
-            Assert.Contains("lambdaPairwise needs a stage with lbm", Assert.Throws<UserInputException>(() => noTeacherStage.Validate()).Message);
-            Assert.Contains("lambdaPairwise = -1", Assert.Throws<UserInputException>(() => (config with { LambdaPairwise = -1 }).Validate()).Message);
-        }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
+        var noTeacherStage = config with { Stages = [new StageConfig { Name = "s1", Steps = 1, Width = 64, Height = 64, Frames = 2, BatchSize = 1 }] };
+        Assert.Contains("lambdaPairwise needs a stage with lbm", Assert.Throws<UserInputException>(() => noTeacherStage.Validate()).Message);
+        Assert.Contains("lambdaPairwise = -1", Assert.Throws<UserInputException>(() => (config with { LambdaPairwise = -1 }).Validate()).Message);
     }
 }
