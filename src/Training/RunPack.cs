@@ -17,8 +17,9 @@ namespace BiVM.Training;
 ///   config.json, losses.csv, events.log   the run's own files, so the continued run has its whole history
 /// </code>
 /// Left out: Adam's moments (optimizer.bin, twice the weights in float32). A continued run restarts them, as every
-/// stage starts them, and takes float16's rounding of the weights (a relative 2⁻¹¹); apart from those two it continues
-/// as <c>--resume</c> does, since clip i of step s is a pure function of the data seed and s.
+/// stage starts them, and takes float16's rounding of the weights (a relative 2⁻¹¹ from 6·10⁻⁵ up; a weight below
+/// 6·10⁻⁸ becomes 0, which a 1-bit layer reads as +1); apart from those two it continues as <c>--resume</c> does, since
+/// clip i of step s is a pure function of the data seed and s.
 /// </summary>
 public static class RunPack
 {
@@ -70,16 +71,26 @@ public static class RunPack
             {
                 ZipFile.ExtractToDirectory(file, staging);
             }
-            catch (InvalidDataException e)
+            catch (Exception e) when (e is InvalidDataException or IOException)
             {
+                // Not a zip, a damaged one, or one whose entries would land outside the folder.
                 throw new UserInputException($"{file}: not a run pack (bivm pack-run writes them): {e.Message}", e);
             }
             foreach (var entry in new[] { ModelConfigEntry, WeightsEntry, StateEntry })
                 if (!File.Exists(Path.Combine(staging, entry))) throw new UserInputException($"{file}: not a run pack: it has no {entry}");
-            var config = ModelConfig.FromJson(File.ReadAllText(Path.Combine(staging, ModelConfigEntry)));
+            ModelConfig config;
+            TrainingState state;
+            try
+            {
+                config = ModelConfig.FromJson(File.ReadAllText(Path.Combine(staging, ModelConfigEntry)));
+                state = TrainingState.FromJson(File.ReadAllText(Path.Combine(staging, StateEntry)));
+            }
+            catch (Exception e) when (e is not UserInputException)
+            {
+                throw new UserInputException($"{file}: not a run pack: its {ModelConfigEntry} or {StateEntry} does not read: {e.Message.Split('\n')[0]}", e);
+            }
             if (config.Family != expected.Family || config.FullPrecision != expected.FullPrecision || config.Normalization != expected.Normalization)
                 throw new UserInputException($"{file} holds a run of {Describe(config)}, but the configuration trains {Describe(expected)}");
-            var state = TrainingState.FromJson(File.ReadAllText(Path.Combine(staging, StateEntry)));
             using (var network = ModelFactory.Create(config))
             {
                 network.to(ScalarType.Float16);

@@ -120,6 +120,12 @@ public class TrainerTests
             File.WriteAllBytes(notPack, new byte[100]);
             using (var broken = new Trainer(config, Path.Combine(dir, "broken")))
                 Assert.Contains("not a run pack", Assert.Throws<UserInputException>(() => broken.RunFrom(notPack)).Message);
+            string garbled = Path.Combine(dir, "garbled.zip");
+            using (var zip = System.IO.Compression.ZipFile.Open(garbled, System.IO.Compression.ZipArchiveMode.Create))
+                foreach (var entry in new[] { "model.json", "model.f16.bin", "state.json" })
+                    using (var writer = new StreamWriter(zip.CreateEntry(entry).Open())) writer.Write("{");
+            using (var broken = new Trainer(config, Path.Combine(dir, "garbled")))
+                Assert.Contains("does not read", Assert.Throws<UserInputException>(() => broken.RunFrom(garbled)).Message);
         }
         finally
         {
