@@ -24,8 +24,12 @@ public sealed class RunFolder(string directory)
     public string ConfigPath => Path.Combine(Root, ConfigFile);
     public string CheckpointDirectory => Path.Combine(Root, CheckpointFolder);
     public string FinalWeights => Path.Combine(Root, FinalFolder, WeightsFile);
+    public string CheckpointWeights => Path.Combine(CheckpointDirectory, WeightsFile);
     public string LossesPath => Path.Combine(Root, "losses.csv");
     public string EventsPath => Path.Combine(Root, "events.log");
+
+    /// <summary>The run's own files beside its weights: config.json, losses.csv, events.log (what a <see cref="RunPack"/> carries along).</summary>
+    public IReadOnlyList<string> RunFiles => [ConfigPath, LossesPath, EventsPath];
 
     private string StatePath => Path.Combine(CheckpointDirectory, StateFile);
 
@@ -84,7 +88,7 @@ public sealed class RunFolder(string directory)
 
     public TrainingState LoadState() => TrainingState.FromJson(File.ReadAllText(StatePath));
 
-    public void LoadWeights(MattingNetwork network) => ModelCheckpoint.LoadWeights(network, Path.Combine(CheckpointDirectory, WeightsFile));
+    public void LoadWeights(MattingNetwork network) => ModelCheckpoint.LoadWeights(network, CheckpointWeights);
 
     public void LoadOptimizer(OptimizerHelper optimizer) => optimizer.load_state_dict(Path.Combine(CheckpointDirectory, OptimizerFile));
 

@@ -24,7 +24,6 @@ namespace BiVM.Training;
 public static class RunPack
 {
     private const string ModelConfigEntry = "model.json", WeightsEntry = "model.f16.bin", StateEntry = "state.json";
-    private static readonly string[] RunFiles = ["config.json", "losses.csv", "events.log"];
 
     /// <summary>Writes <paramref name="run"/>'s checkpoint to <paramref name="file"/> (under a temporary name, renamed when complete).</summary>
     public static void Write(RunFolder run, string file)
@@ -34,15 +33,15 @@ public static class RunPack
         string staging = Directory.CreateTempSubdirectory("bivm-pack-").FullName;
         try
         {
-            using (var network = ModelCheckpoint.Load(Path.Combine(run.CheckpointDirectory, "model.bin")))
+            using (var network = ModelCheckpoint.Load(run.CheckpointWeights))
             {
                 network.to(ScalarType.Float16);
                 network.save(Path.Combine(staging, WeightsEntry));
                 File.WriteAllText(Path.Combine(staging, ModelConfigEntry), network.Config.ToJson());
             }
-            File.Copy(Path.Combine(run.CheckpointDirectory, StateEntry), Path.Combine(staging, StateEntry));
-            foreach (var name in RunFiles)
-                if (File.Exists(Path.Combine(run.Root, name))) File.Copy(Path.Combine(run.Root, name), Path.Combine(staging, name));
+            File.WriteAllText(Path.Combine(staging, StateEntry), run.LoadState().ToJson());
+            foreach (var path in run.RunFiles)
+                if (File.Exists(path)) File.Copy(path, Path.Combine(staging, Path.GetFileName(path)));
             File.Delete(temp);
             ZipFile.CreateFromDirectory(staging, temp, CompressionLevel.SmallestSize, includeBaseDirectory: false);
             File.Move(temp, file, overwrite: true);
@@ -103,12 +102,13 @@ public static class RunPack
                     throw new UserInputException($"{file}: its weights are not those of the {Describe(config)} network its model.json describes: {e.Message.Split('\n')[0]}", e);
                 }
                 network.to(ScalarType.Float32);
-                foreach (var name in RunFiles)
-                    if (File.Exists(Path.Combine(staging, name)) && !File.Exists(Path.Combine(run.Root, name)))
-                    {
-                        Directory.CreateDirectory(run.Root);
-                        File.Copy(Path.Combine(staging, name), Path.Combine(run.Root, name));
-                    }
+                foreach (var path in run.RunFiles)
+                {
+                    string packed = Path.Combine(staging, Path.GetFileName(path));
+                    if (!File.Exists(packed) || File.Exists(path)) continue;
+                    Directory.CreateDirectory(run.Root);
+                    File.Copy(packed, path);
+                }
                 run.SaveWeightsOnly(network, state);
             }
             return state.StepsDone;

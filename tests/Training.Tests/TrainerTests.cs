@@ -90,8 +90,8 @@ public class TrainerTests
             var there = new RunFolder(Path.Combine(dir, "there"));
             Assert.Equal(3, RunPack.Unpack(pack, there, ModelConfig.For(ModelFamily.Rvm) with { Normalization = config.Normalization }));
             Assert.False(there.HasOptimizerState);
-            using (var saved = ModelCheckpoint.Load(Path.Combine(here.CheckpointDirectory, "model.bin")))
-            using (var unpacked = ModelCheckpoint.Load(Path.Combine(there.CheckpointDirectory, "model.bin")))
+            using (var saved = ModelCheckpoint.Load(here.CheckpointWeights))
+            using (var unpacked = ModelCheckpoint.Load(there.CheckpointWeights))
             {
                 var u = unpacked.state_dict();
                 foreach (var (name, value) in saved.state_dict())
