@@ -151,6 +151,24 @@ public sealed unsafe class LayerFixture : IDisposable
         }
     }
 
+    /// <summary>
+    /// The output tensor written once, with zeros, row by row on the same runner: the floor under any conv that must
+    /// produce its whole output, such as the sparse conv, which writes zeros wherever the mask is off.
+    /// </summary>
+    public void RunOutputClear()
+    {
+        var p = Layer.P;
+        long plane = (long)p.OutHeight * p.OutWidth;
+        fixed (float* y = _yRaw)
+        {
+            float* py = y;
+            _runner(p.OutHeight, row =>
+            {
+                for (int co = 0; co < p.OutChannels; co++) new Span<float>(py + co * plane + (long)row * p.OutWidth, p.OutWidth).Clear();
+            });
+        }
+    }
+
     public void RunRawSparse()
     {
         var p = Layer.P;

@@ -22,10 +22,12 @@ public sealed record LayerRow(string Layer, int Threads, string Kernel, double M
     double SpeedUp, double BinaryGbitPerSecond, double FractionOfPeak, double? FractionOfMethodPeak, double RawPackMs, double RawCountMs);
 
 /// <summary>SparseBinaryConv2d at a ~10 % mask against BinaryConv2d on the same layer.</summary>
-public sealed record SparseRow(string Layer, int Threads, string Kernel, double ActiveFraction, double DenseOpMs, double SparseOpMs, double RawDenseMs, double RawSparseMs)
+public sealed record SparseRow(string Layer, int Threads, string Kernel, double ActiveFraction, double DenseOpMs, double SparseOpMs, double RawDenseMs, double RawSparseMs, double OutputWriteMs)
 {
     public double OpRatio => SparseOpMs / DenseOpMs;
     public double RawRatio => RawSparseMs / RawDenseMs;
+    /// <summary>The output write alone against the raw dense conv: the sparse/dense ratio no sparse kernel goes below.</summary>
+    public double WriteRatio => OutputWriteMs / RawDenseMs;
 }
 
 /// <summary>

@@ -23,6 +23,7 @@ public sealed unsafe class BinaryConvolution : IDisposable
     private readonly float[] _alpha, _tau, _bias;
     private readonly ZeroPaddingCorrection _correction;
     private readonly IBinaryKernel _kernel;
+    private readonly IBinaryKernel? _narrow; // smaller pixel blocks for short pixel lists (KernelSelector.Narrow)
     private readonly int _segment; // output pixels per gather/count step
     private readonly bool _pointwise; // computed by PointwiseOneWord (1×1, one word, AVX2 kernels)
 
@@ -32,13 +33,16 @@ public sealed unsafe class BinaryConvolution : IDisposable
     /// <param name="forceKernel">Kernel name from <see cref="KernelSelector"/>, or null for the best supported.</param>
     public BinaryConvolution(BinaryConv2dParams layer, ReadOnlySpan<ulong> packedWeights, ReadOnlySpan<float> alpha,
         ReadOnlySpan<float> tau, ReadOnlySpan<float> bias, string? forceKernel = null)
-        : this(layer, packedWeights, alpha, tau, bias, () => KernelSelector.Select(layer, forceKernel))
+        : this(layer, packedWeights, alpha, tau, bias, () => KernelSelector.Select(layer, forceKernel), KernelSelector.Narrow)
     {
     }
 
-    /// <summary>With a given kernel: tests run kernels this CPU cannot (on a model CPU) through the whole pipeline.</summary>
+    /// <summary>
+    /// With a given kernel (and, from <paramref name="narrow"/>, its companion for short pixel lists; none if null):
+    /// tests run kernels this CPU cannot (on a model CPU) through the whole pipeline.
+    /// </summary>
     internal BinaryConvolution(BinaryConv2dParams layer, ReadOnlySpan<ulong> packedWeights, ReadOnlySpan<float> alpha,
-        ReadOnlySpan<float> tau, ReadOnlySpan<float> bias, Func<IBinaryKernel> kernel)
+        ReadOnlySpan<float> tau, ReadOnlySpan<float> bias, Func<IBinaryKernel> kernel, Func<IBinaryKernel, IBinaryKernel?>? narrow = null)
     {
         if (layer.ValidateAttributes() is { } bad) throw new ArgumentException(bad, nameof(layer));
         if (packedWeights.Length != layer.OutChannels * layer.PatchWords)
@@ -48,6 +52,7 @@ public sealed unsafe class BinaryConvolution : IDisposable
         if (bias.Length != 0 && bias.Length != layer.OutChannels) throw new ArgumentException($"bias has {bias.Length} values, expected Cout = {layer.OutChannels}", nameof(bias));
         Layer = layer;
         _kernel = kernel();
+        _narrow = narrow?.Invoke(_kernel) is { } n && n.PixelBlock < _kernel.PixelBlock && _kernel.PixelBlock % n.PixelBlock == 0 ? n : null;
         _coutPadded = (layer.OutChannels + IBinaryKernel.CoutBlock - 1) / IBinaryKernel.CoutBlock * IBinaryKernel.CoutBlock;
         int kernelWords = layer.KernelWords;
         long plane = (long)_coutPadded * kernelWords;
@@ -145,7 +150,7 @@ public sealed unsafe class BinaryConvolution : IDisposable
     /// </summary>
     internal void ComputeColumns(BinaryConv2dParams p, ulong* packed, float* y, int n, int oy, int* xs, int count)
     {
-        int block = _kernel.PixelBlock, patchWords = p.KernelWords, hOut = p.OutHeight, wOut = p.OutWidth;
+        int patchWords = p.KernelWords, hOut = p.OutHeight, wOut = p.OutWidth;
         ulong* image = packed + (long)n * p.InHeight * p.InWidth * p.Words;
         ulong* patches = ThreadScratch.Patches(_segment * patchWords);
         int* counts = ThreadScratch.Counts(_coutPadded * _segment);
@@ -154,15 +159,29 @@ public sealed unsafe class BinaryConvolution : IDisposable
             for (int s = 0; s < count; s += _segment)
             {
                 int len = Math.Min(_segment, count - s);
-                int blocks = (len + block - 1) / block;
+                var kernel = KernelFor(len);
+                int block = kernel.PixelBlock, blocks = (len + block - 1) / block;
                 PatchGatherer.Gather(p, image, oy, xs + s, len, block, patches);
-                _kernel.Accumulate(patches, blocks, _weights, _coutPadded, patchWords, counts, _segment);
+                kernel.Accumulate(patches, blocks, _weights, _coutPadded, patchWords, counts, _segment);
                 _correction.Apply(p, oy, xs + s, len, counts, _segment);
                 for (int co = 0; co < p.OutChannels; co++)
                     OutputTransform.Apply(counts + (long)co * _segment, xs + s, len, alpha[co], bias[co],
                         y + (((long)n * p.OutChannels + co) * hOut + oy) * wOut);
             }
         }
+    }
+
+    /// <summary>
+    /// The kernel for <paramref name="pixels"/> pixels: the narrow one where its lanes, at the 1.25× the time per lane
+    /// it was measured to take on whole rows (docs/kernels.md), cost less than the idle lanes of the wide one's last
+    /// block: 13 pixels take 16 narrow lanes (20 at 1.25×) against 32 wide ones; 128 pixels stay wide.
+    /// </summary>
+    private IBinaryKernel KernelFor(int pixels)
+    {
+        if (_narrow is null) return _kernel;
+        int wide = _kernel.PixelBlock, narrow = _narrow.PixelBlock;
+        int wideLanes = (pixels + wide - 1) / wide * wide, narrowLanes = (pixels + narrow - 1) / narrow * narrow;
+        return 5 * narrowLanes < 4 * wideLanes ? _narrow : _kernel;
     }
 
     /// <summary>

@@ -18,6 +18,9 @@ public static class KernelSelector
     [
         // Native VPOPCNTQ, emitted at run time (no .NET intrinsic exists): CPUID AVX512_VPOPCNTDQ and ZMM state on.
         new("avx512-vpopcntq-jit", () => JitKernel.VpopcntqSupported, _ => true, () => JitKernel.Vpopcntq),
+        // The same with 8-pixel blocks: 10-20 % slower on whole rows (Emerald Rapids, docs/kernels.md), so never the
+        // first choice; BinaryConvolution takes it for short pixel lists (the sparse conv's rows), see Narrow.
+        new("avx512-vpopcntq8-jit", () => JitKernel.Vpopcntq8Supported, _ => true, () => JitKernel.Vpopcntq8),
         // 512-bit nibble lookup: needs AVX-512BW for vpshufb / vpsadbw on zmm.
         new("avx512bw", () => Avx512BW.IsSupported, _ => true, () => Avx512Kernel.Instance),
         // The avx2 lookup emitted at run time: 3-7 % less time than the intrinsics through ORT on the README's layers
@@ -40,6 +43,13 @@ public static class KernelSelector
 
     /// <summary>Name of the kernel <see cref="Select"/> picks for <paramref name="layer"/>.</summary>
     public static string SelectedName(BinaryConv2dParams layer, string? force = null) => Select(layer, force).Name;
+
+    /// <summary>
+    /// A kernel with smaller pixel blocks that counts what <paramref name="kernel"/> counts, for pixel lists much
+    /// shorter than a block of <paramref name="kernel"/> (<see cref="BinaryConvolution"/> picks per segment), or null.
+    /// </summary>
+    internal static IBinaryKernel? Narrow(IBinaryKernel kernel) =>
+        kernel.Name == "avx512-vpopcntq-jit" && JitKernel.Vpopcntq8Supported ? JitKernel.Vpopcntq8 : null;
 
     internal static IBinaryKernel Select(BinaryConv2dParams layer, string? force = null)
     {

@@ -148,50 +148,56 @@ internal abstract class PopcountVariant
 }
 
 /// <summary>
-/// AVX-512 with VPOPCNTQ: 32 pixels per block (four zmm of eight 64-bit lanes) × 4 channels = 16 accumulators of
-/// 64-bit counts, so each word costs 4 patch loads + 4 weight broadcasts for 16 × (vpxorq, vpopcntq, vpaddq): the
-/// loads are a third of the popcounts, and nothing needs widening. zmm0–15 accumulators (channel c, register r at
-/// 4c + r), zmm16–19 the patch word, zmm20–23 the four channels' weight word, zmm24–31 temporaries.
+/// AVX-512 with VPOPCNTQ: R zmm registers of eight 64-bit lanes per block (R = 4: 32 pixels, R = 1: 8 pixels) × 4
+/// channels = 4R accumulators of 64-bit counts, so each word costs R patch loads + 4 weight broadcasts for 4R ×
+/// (vpxorq, vpopcntq, vpaddq), and nothing needs widening. zmm0–15 accumulators (channel c, register r at R·c + r),
+/// zmm16–19 the patch word, zmm20–23 the four channels' weight word, zmm24–31 temporaries.
 /// </summary>
-internal sealed class VpopcntqVariant : PopcountVariant
+/// <remarks>
+/// The 512-bit ALU work per pixel is the same for both widths (on Intel it is what limits the loop: ports 0 and 5);
+/// R = 4 shares each broadcast among 32 pixels, R = 1 wastes fewer lanes when a row has few pixels to count, as the
+/// sparse conv's rows do (a row with 13 active pixels fills 13 of 32 lanes, or 13 of 16).
+/// </remarks>
+internal sealed class VpopcntqVariant(int registers = 4) : PopcountVariant
 {
-    private const int Registers = 4;
+    private readonly int _registers = registers is 1 or 2 or 4 ? registers : throw new ArgumentOutOfRangeException(nameof(registers), registers, "1, 2 or 4 zmm per block");
 
-    public override string Name => "avx512-vpopcntq-jit";
-    public override int PixelBlock => 8 * Registers;
+    public override string Name => _registers == 4 ? "avx512-vpopcntq-jit" : $"avx512-vpopcntq{8 * _registers}-jit";
+    public override int PixelBlock => 8 * _registers;
     public override int? ChunkWords => null;
 
     public override void Setup(X86Assembler a) { }
 
     public override void ZeroTotals(X86Assembler a)
     {
-        for (int i = 0; i < 4 * Registers; i++) a.Vpxorq(Reg.Zmm(i), Reg.Zmm(i), Reg.Zmm(i));
+        for (int i = 0; i < 4 * _registers; i++) a.Vpxorq(Reg.Zmm(i), Reg.Zmm(i), Reg.Zmm(i));
     }
 
     public override void Word(X86Assembler a)
     {
-        for (int r = 0; r < Registers; r++) a.Vmovdqu64(Reg.Zmm(16 + r), Mem.At(Reg.Rdi, 64 * r));
+        for (int r = 0; r < _registers; r++) a.Vmovdqu64(Reg.Zmm(16 + r), Mem.At(Reg.Rdi, 64 * r));
         var rows = PopcountKernelEmitter.WeightRows(Reg.R14);
         for (int c = 0; c < 4; c++) a.Vpbroadcastq512(Reg.Zmm(20 + c), rows[c]);
         for (int c = 0; c < 4; c++)
-            for (int r = 0; r < Registers; r++)
+            for (int r = 0; r < _registers; r++)
             {
-                var t = Reg.Zmm(24 + (4 * c + r) % 8);
+                int acc = _registers * c + r;
+                var t = Reg.Zmm(24 + acc % 8);
                 a.Vpxorq(t, Reg.Zmm(16 + r), Reg.Zmm(20 + c));
                 a.Vpopcntq(t, t);
-                a.Vpaddq512(Reg.Zmm(4 * c + r), Reg.Zmm(4 * c + r), t);
+                a.Vpaddq512(Reg.Zmm(acc), Reg.Zmm(acc), t);
             }
-        a.Add(Reg.Rdi, 64 * Registers);
+        a.Add(Reg.Rdi, 64 * _registers);
         a.Add(Reg.R14, 8);
     }
 
     public override void Store(X86Assembler a)
     {
         a.Lea(Reg.R11, Mem.At(Reg.Rax, Reg.R10, 2));
-        for (int r = 0; r < Registers; r++)
+        for (int r = 0; r < _registers; r++)
         {
             var rows = PopcountKernelEmitter.CountRows(32 * r);
-            for (int c = 0; c < 4; c++) a.Vpmovqd(rows[c], Reg.Zmm(4 * c + r));
+            for (int c = 0; c < 4; c++) a.Vpmovqd(rows[c], Reg.Zmm(_registers * c + r));
         }
     }
 }

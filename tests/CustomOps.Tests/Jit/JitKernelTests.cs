@@ -17,16 +17,22 @@ public partial class JitKernelTests(ITestOutputHelper output)
 {
     public static TheoryData<string> Variants() => new(VariantNames);
 
-    private static readonly string[] VariantNames = ["avx512-vpopcntq-jit", "avx2-jit"];
+    internal static readonly string[] VariantNames = ["avx512-vpopcntq-jit", "avx512-vpopcntq8-jit", "avx2-jit"];
 
-    private static PopcountVariant Create(string name) => name switch
+    internal static PopcountVariant Create(string name) => name switch
     {
         "avx512-vpopcntq-jit" => new VpopcntqVariant(),
+        "avx512-vpopcntq8-jit" => new VpopcntqVariant(registers: 1),
         "avx2-jit" => new Avx2LookupVariant(),
         _ => throw new ArgumentException(name),
     };
 
-    private static bool CanRun(string name) => name == "avx2-jit" ? JitKernel.Avx2Supported : JitKernel.VpopcntqSupported;
+    private static bool CanRun(string name) => name switch
+    {
+        "avx2-jit" => JitKernel.Avx2Supported,
+        "avx512-vpopcntq8-jit" => JitKernel.Vpopcntq8Supported,
+        _ => JitKernel.VpopcntqSupported,
+    };
 
     [GeneratedRegex(@"^\s*([0-9a-f]+):\t[0-9a-f ]+\t(.*)$")]
     private static partial Regex ObjdumpLine();
@@ -54,7 +60,7 @@ public partial class JitKernelTests(ITestOutputHelper output)
                 Assert.True(decoded[i] == intended[i], $"{name}, instruction {i}: objdump decodes {decoded[i]}, the emitter meant {intended[i]}");
             Assert.Equal(intended.Count, decoded.Count);
             output.WriteLine($"{name}: {intended.Count} instructions, {codeLength} bytes, all decoded as intended");
-            if (name == "avx512-vpopcntq-jit") Assert.Contains(decoded, d => d.Text == "vpopcntq zmm24,zmm24");
+            if (name.StartsWith("avx512-vpopcntq", StringComparison.Ordinal)) Assert.Contains(decoded, d => d.Text == "vpopcntq zmm24,zmm24");
         }
         finally { File.Delete(file); }
     }
@@ -276,7 +282,7 @@ public class JitModelCpuTests(ITestOutputHelper output)
 {
     public static IEnumerable<object[]> Cases()
     {
-        foreach (var name in new[] { "avx512-vpopcntq-jit", "avx2-jit" })
+        foreach (var name in JitKernelTests.VariantNames)
             foreach (var (blocks, cout, words) in new[] { (1, 4, 1), (2, 8, 9), (3, 4, 33), (1, 12, 5), (2, 4, 63) })
                 yield return [name, blocks, cout, words];
     }
@@ -285,7 +291,7 @@ public class JitModelCpuTests(ITestOutputHelper output)
     [MemberData(nameof(Cases))]
     public unsafe void Model_cpu_run_counts_exactly(string name, int blocks, int coutPadded, int patchWords)
     {
-        PopcountVariant variant = name == "avx2-jit" ? new Avx2LookupVariant() : new VpopcntqVariant();
+        PopcountVariant variant = JitKernelTests.Create(name);
         var (code, codeLength, _) = PopcountKernelEmitter.Emit(variant);
         int pb = variant.PixelBlock, stride = blocks * pb + 3;
         var rng = new Random(blocks * 100 + patchWords);
@@ -352,6 +358,41 @@ public class JitModelCpuConvTests(ITestOutputHelper output)
             Assert.Equal(c.Expected(c.OracleDots()), y);
             output.WriteLine($"{c}: {kernel.Instructions} model-CPU instructions, exact");
         }
+    }
+
+    /// <summary>
+    /// The sparse conv's short rows go to the 8-pixel companion and whole rows to the 32-pixel kernel
+    /// (BinaryConvolution.KernelFor), both on the model CPU, and the result is the reference conv's where the mask is on.
+    /// </summary>
+    [Fact]
+    public unsafe void Sparse_rows_take_the_narrow_vpopcntq_kernel_and_stay_exact()
+    {
+        var p = BinaryConv2dParams.Square(1, 64, 12, 64, 8, 3);
+        var c = new ConvCase(p, seed: 931);
+        var wide = new ModelCpuKernel(new VpopcntqVariant());
+        var narrow = new ModelCpuKernel(new VpopcntqVariant(registers: 1));
+        using var conv = new BinaryConvolution(p, c.PackedWeights, c.Alpha, c.Tau, c.Bias, () => wide, _ => narrow);
+        const int scale = 4;
+        var (mh, mw) = BiVM.CustomOps.SparseBinaryConv2d.MaskGeometry.MaskSize(p.OutHeight, p.OutWidth, scale);
+        // Mask rows 0 and 2: one active cell (4 pixels per output row: narrow); mask row 1: every cell (64: wide).
+        var mask = new byte[mh * mw];
+        mask[0 * mw + 3] = 1;
+        mask[2 * mw + 10] = 1;
+        for (int x = 0; x < mw; x++) mask[1 * mw + x] = 1;
+        var y = new float[p.OutChannels * p.OutHeight * p.OutWidth];
+        fixed (float* px = c.X) fixed (float* py = y) fixed (byte* pm = mask)
+            new BiVM.CustomOps.SparseBinaryConv2d.SparseBinaryConvolution(conv, scale).Run(px, 1, p.InHeight, p.InWidth, pm, py, ParallelRunners.Sequential);
+        var expected = c.Expected(c.OracleDots());
+        int plane = p.OutHeight * p.OutWidth;
+        for (int i = 0; i < y.Length; i++)
+        {
+            int oy = i % plane / p.OutWidth, ox = i % p.OutWidth;
+            bool active = mask[oy / scale * mw + ox / scale] != 0;
+            Assert.Equal(active ? expected[i] : 0f, y[i]);
+        }
+        Assert.True(narrow.Instructions > 0, "the 4-pixel rows did not go to the narrow kernel");
+        Assert.True(wide.Instructions > 0, "the 64-pixel rows did not go to the wide kernel");
+        output.WriteLine($"narrow {narrow.Instructions}, wide {wide.Instructions} model-CPU instructions, exact");
     }
 }
 
