@@ -101,7 +101,8 @@ public static class ModelReportWriter
             sb.AppendLine($"machine: {report.Machine}");
             sb.AppendLine();
         }
-        sb.AppendLine("Whole models per frame (recurrent state carried; ms = median wall time of the timed frames, models taking turns frame by frame;");
+        sb.AppendLine("Whole models per frame (recurrent state carried; ms = median wall time of the timed frames, models taking turns in blocks of frames,");
+        sb.AppendLine("round after round, each block on more than one thread after a pause in which ONNX Runtime's idle workers stop spinning;");
         sb.AppendLine("CPU ms = median CPU time of the calling thread, 1 thread only: on a loaded machine the estimate of the undisturbed time):");
         sb.AppendLine();
         sb.AppendLine("| model | frame | downsample | threads | ms per frame | fps | RVM ms / model ms | CPU ms | RVM / model on CPU ms | allocated KiB per frame | model file MB | kernel |");

@@ -113,7 +113,7 @@ public static class QuickBench
         sb.AppendLine($"machine: {report.Machine}");
         sb.AppendLine($"kernels supported here: {string.Join(", ", report.SupportedKernels)}");
         sb.AppendLine();
-        sb.AppendLine("XOR+popcount peak over L1-resident data (best of 8 runs; " + ClockNote + "):");
+        sb.AppendLine("XOR+popcount peak over L1-resident data (best of 32 runs of 8 ms; " + ClockNote + "):");
         sb.AppendLine();
         sb.AppendLine("| method | threads | Gbit/s |");
         sb.AppendLine("|---|---:|---:|");
