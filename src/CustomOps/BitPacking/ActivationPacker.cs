@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace BiVM.CustomOps.BitPacking;
 
@@ -47,11 +48,28 @@ internal static unsafe class ActivationPacker
                     {
                         float* src = row0 + (cWord + ci) * plane + px0;
                         var t = Vector256.Create(tau[cWord + ci]);
-                        for (int ch = 0; ch < n8; ch++)
+                        int ch = 0;
+                        if (Vector512.IsHardwareAccelerated)
+                        {
+                            // Two chunks per compare: the low byte of the 16-bit mask is chunk ch, the high byte ch + 1.
+                            var t512 = Vector512.Create(tau[cWord + ci]);
+                            for (; ch + 2 <= n8; ch += 2)
+                            {
+                                uint negative = ~(uint)Vector512.GreaterThanOrEqual(Vector512.Load(src + ch * 8) - t512, Vector512<float>.Zero).ExtractMostSignificantBits();
+                                masks[ch * 64 + ci] = (byte)negative;
+                                masks[(ch + 1) * 64 + ci] = (byte)(negative >> 8);
+                            }
+                        }
+                        for (; ch < n8; ch++)
                         {
                             uint positive = Vector256.GreaterThanOrEqual(Vector256.Load(src + ch * 8) - t, zero).ExtractMostSignificantBits();
                             masks[ch * 64 + ci] = (byte)~positive;
                         }
+                    }
+                    if (Avx512Vbmi.IsSupported)
+                    {
+                        TransposeChunks(masks, n8, rowDst + (long)px0 * words + wi, words);
+                        continue;
                     }
                     int groups = (cCount + 7) / 8;
                     for (int ch = 0; ch < n8; ch++)
@@ -85,6 +103,38 @@ internal static unsafe class ActivationPacker
         }
         for (int ix = ix0 + chunks * 8; ix < ix1; ix++)
             PackOne(row0 + ix, plane, tau, cin, words, rowDst + (long)ix * words);
+    }
+
+    /// <summary>
+    /// Pass 2 for eight chunks' worth of masks at a time in one zmm: the 64 bytes of a chunk are 8 ulongs, ulong g
+    /// holding channels 8g..8g+7 (byte i = channel 8g + i, bit j = pixel j). <see cref="Transpose8x8"/>'s delta swaps,
+    /// lane by lane, make byte j of ulong g pixel j's bits of those channels; a byte permute (<c>vpermb</c>, AVX-512
+    /// VBMI) then gathers byte j of every ulong into word j: the pixel's 64 channels, the same word the scalar pass
+    /// assembles with 8 transposes and 64 shifts. Padding channels' masks are zero, so all 8 groups can be moved.
+    /// </summary>
+    private static void TransposeChunks(byte* masks, int chunks, ulong* dst, int words)
+    {
+        // Output byte 8j + g comes from input byte 8g + j.
+        var gather = Vector512.Create((byte)0, 8, 16, 24, 32, 40, 48, 56, 1, 9, 17, 25, 33, 41, 49, 57, 2, 10, 18, 26, 34, 42, 50, 58,
+            3, 11, 19, 27, 35, 43, 51, 59, 4, 12, 20, 28, 36, 44, 52, 60, 5, 13, 21, 29, 37, 45, 53, 61,
+            6, 14, 22, 30, 38, 46, 54, 62, 7, 15, 23, 31, 39, 47, 55, 63);
+        var m28 = Vector512.Create(0x0F0F0F0F00000000UL);
+        var m14 = Vector512.Create(0x3333000033330000UL);
+        var m7 = Vector512.Create(0x5500550055005500UL);
+        for (int ch = 0; ch < chunks; ch++)
+        {
+            var x = Vector512.Load((ulong*)(masks + ch * 64));
+            var t = m28 & (x ^ (x << 28));
+            x ^= t ^ (t >> 28);
+            t = m14 & (x ^ (x << 14));
+            x ^= t ^ (t >> 14);
+            t = m7 & (x ^ (x << 7));
+            x ^= t ^ (t >> 7);
+            var pixels = Avx512Vbmi.PermuteVar64x8(x.AsByte(), gather).AsUInt64(); // word j = pixel j of the chunk
+            ulong* d = dst + (long)ch * 8 * words;
+            if (words == 1) pixels.Store(d);
+            else for (int j = 0; j < 8; j++) d[j * words] = pixels.GetElement(j);
+        }
     }
 
     /// <summary>Packs a whole NCHW tensor into [N, H, W, words] (tests, benchmarks, the reference path).</summary>

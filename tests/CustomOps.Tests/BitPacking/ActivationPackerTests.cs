@@ -10,6 +10,8 @@ public unsafe class ActivationPackerTests
     [InlineData(64, 16)]
     [InlineData(65, 23)]
     [InlineData(130, 13)]
+    [InlineData(64, 40)]   // 5 chunks: two 16-pixel compares and one 8-pixel one
+    [InlineData(35, 531)]  // 66 chunks: more than the 64 one pass holds, a tail of 3
     public void Vector_packer_matches_bit_by_bit_packing(int cin, int w)
     {
         const int h = 3, batch = 2;
