@@ -173,10 +173,8 @@ public sealed unsafe class BinaryConvolution : IDisposable
                 int block = kernel.PixelBlock, blocks = (len + block - 1) / block;
                 PatchGatherer.Gather(p, image, oy, xs + s, len, block, patches);
                 kernel.Accumulate(patches, blocks, _weights, _coutPadded, patchWords, counts, _segment);
-                _correction.Apply(p, oy, xs + s, len, counts, _segment);
-                for (int co = 0; co < p.OutChannels; co++)
-                    OutputTransform.Apply(counts + (long)co * _segment, xs + s, len, alpha[co], bias[co],
-                        y + (((long)n * p.OutChannels + co) * hOut + oy) * wOut);
+                _correction.Transform(p, oy, xs + s, len, counts, _segment, alpha, bias,
+                    y + ((long)n * p.OutChannels * hOut + oy) * wOut, (long)hOut * wOut);
             }
         }
     }

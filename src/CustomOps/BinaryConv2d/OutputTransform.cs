@@ -4,46 +4,60 @@ using System.Runtime.Intrinsics;
 namespace BiVM.CustomOps.BinaryConv2d;
 
 /// <summary>
-/// Last stage: Y = alpha[co] · dot + bias[co], in float32, in that order (one multiply, then one add, no fused
-/// multiply-add), the same two roundings as the lowered graph's Mul then Add. alpha may be negative (folded BN).
+/// Last stage: dot = Cin·taps − 2·raw from the kernel's raw count, then Y = alpha[co] · dot + bias[co] in float32, in
+/// that order (one multiply, then one add, no fused multiply-add), the same two roundings as the lowered graph's Mul
+/// then Add. alpha may be negative (folded BN). Border pixels, whose dot differs, are written again by
+/// <see cref="ZeroPaddingCorrection.Transform"/> through <see cref="One"/>.
 /// </summary>
 internal static unsafe class OutputTransform
 {
-    /// <summary>Writes output[xs[i]] for the <paramref name="count"/> listed columns of one output row.</summary>
+    /// <summary>One output from its exact integer dot.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float One(int dot, float alpha, float bias)
+    {
+        float product = dot * alpha;
+        return product + bias;
+    }
+
+    /// <summary>Writes output[xs[i]] for the <paramref name="count"/> listed columns of one output row, from raw counts.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Apply(int* dots, int* xs, int count, float alpha, float bias, float* outputRow)
+    public static void Apply(int* raw, int* xs, int count, int fullTaps, float alpha, float bias, float* outputRow)
     {
         if (count > 0 && xs[count - 1] - xs[0] == count - 1)
         {
-            Apply(dots, count, alpha, bias, outputRow + xs[0]); // consecutive columns: contiguous vector stores
+            Apply(raw, count, fullTaps, alpha, bias, outputRow + xs[0]); // consecutive columns: contiguous vector stores
             return;
         }
-        for (int i = 0; i < count; i++)
-        {
-            float product = dots[i] * alpha;
-            outputRow[xs[i]] = product + bias;
-        }
+        for (int i = 0; i < count; i++) outputRow[xs[i]] = One(fullTaps - 2 * raw[i], alpha, bias);
     }
 
-    /// <summary>Writes <paramref name="count"/> consecutive outputs from integer dots.</summary>
+    /// <summary>Writes <paramref name="count"/> consecutive outputs from raw counts.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Apply(int* dots, int count, float alpha, float bias, float* output)
+    public static void Apply(int* raw, int count, int fullTaps, float alpha, float bias, float* output)
     {
         int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var full = Vector512.Create(fullTaps);
+            var a = Vector512.Create(alpha);
+            var b = Vector512.Create(bias);
+            for (; i + 16 <= count; i += 16)
+            {
+                var product = Vector512.ConvertToSingle(full - Vector512.Load(raw + i) * 2) * a;
+                (product + b).Store(output + i);
+            }
+        }
         if (Vector256.IsHardwareAccelerated)
         {
+            var full = Vector256.Create(fullTaps);
             var a = Vector256.Create(alpha);
             var b = Vector256.Create(bias);
             for (; i + 8 <= count; i += 8)
             {
-                var product = Vector256.ConvertToSingle(Vector256.Load(dots + i)) * a;
+                var product = Vector256.ConvertToSingle(full - Vector256.Load(raw + i) * 2) * a;
                 (product + b).Store(output + i);
             }
         }
-        for (; i < count; i++)
-        {
-            float product = dots[i] * alpha;
-            output[i] = product + bias;
-        }
+        for (; i < count; i++) output[i] = One(fullTaps - 2 * raw[i], alpha, bias);
     }
 }

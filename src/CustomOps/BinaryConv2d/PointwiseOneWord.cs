@@ -8,8 +8,8 @@ namespace BiVM.CustomOps.BinaryConv2d;
 /// <summary>
 /// 1×1 binary convs whose input fits one packed word per pixel (Cin ≤ 64), stride 1 and no padding: the decoder's
 /// full-resolution SHB 1×1 layers (35 → 16 and 16 → 16 at 512×288, 59 → 32 at 256×144) and the backbone's small
-/// 1×1 layers. For them the general pipeline (copy the patches, count into a buffer, turn counts into dots in a
-/// second pass, then the output transform in a third) costs three times the popcount itself, since each output is
+/// 1×1 layers. For them the general pipeline (copy the patches, count into a buffer, then the output transform from
+/// the counts in a second pass) costs several times the popcount itself, since each output is
 /// one word against one word. Here one pass per row does it all: the 8 pixel words are loaded and split into nibbles
 /// once, and for every output channel the nibble lookup gives the popcount per 64-bit lane (<c>vpsadbw</c>),
 /// dot = Cin − 2·popcount, and y = alpha·dot + bias is stored straight into that channel's output row.

@@ -5,7 +5,7 @@ using System.Runtime.Intrinsics;
 namespace BiVM.CustomOps.BinaryConv2d;
 
 /// <summary>
-/// Turns raw popcounts into exact dot products, including outputs whose receptive field leaves the image.
+/// The output stage from raw popcounts, with exact dot products also for outputs whose receptive field leaves the image.
 /// </summary>
 /// <remarks>
 /// <para>TorchSharp's conv2d pads with zeros, and a zero contributes 0, not ±1. The gatherer instead writes
@@ -55,16 +55,18 @@ internal sealed unsafe class ZeroPaddingCorrection
     }
 
     /// <summary>
-    /// In place, for co &lt; Cout and the <paramref name="count"/> listed pixels of output row <paramref name="y"/>:
-    /// counts[co, i] ← dot.
+    /// The output stage of the listed pixels of output row <paramref name="y"/>: for co &lt; Cout,
+    /// output[co][xs[i]] = alpha[co]·dot + bias[co] (<see cref="OutputTransform"/>), with dot from the raw counts.
     /// </summary>
     /// <remarks>
-    /// Every pixel first gets the interior formula Cin·taps − 2·raw (vectorized). A border pixel then adds
+    /// Every pixel is first written with the interior formula dot = Cin·taps − 2·raw (one vector pass from the counts
+    /// to the output). A border pixel is then written again with δ added to its dot,
     /// δ = (inside − Cin·taps) + 2·outside, which turns it into inside − 2·(raw − outside). Border pixels of a row
     /// share few distinct column-validity masks (at most 2·(kW − 1) + 1), so δ is computed once per (channel, mask).
     /// </remarks>
+    /// <param name="output">Channel 0's output row; channel co's is at + co·<paramref name="channelStride"/>.</param>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public void Apply(BinaryConv2dParams p, int y, int* xs, int count, int* counts, int countsStride)
+    public void Transform(BinaryConv2dParams p, int y, int* xs, int count, int* counts, int countsStride, float* alpha, float* bias, float* output, long channelStride)
     {
         int kh = p.KernelHeight, kw = p.KernelWidth, taps = p.Taps, cin = p.InChannels, fullTaps = cin * taps;
         ulong rows = ValidRows(p, y);
@@ -95,11 +97,16 @@ internal sealed unsafe class ZeroPaddingCorrection
         for (int co = 0; co < p.OutChannels; co++)
         {
             int* row = counts + (long)co * countsStride;
-            InteriorDots(row, count, fullTaps);
+            float* outRow = output + co * channelStride;
+            OutputTransform.Apply(row, xs, count, fullTaps, alpha[co], bias[co], outRow);
             if (borderCount == 0) continue;
             fixed (int* tapPc = &_tapPopcount[co * taps])
                 for (int k = 0; k < patternCount; k++) delta[k] = insideMinusFull[k] + 2 * OutsidePopcount(rows, patterns[k], tapPc, kh, kw);
-            for (int b = 0; b < borderCount; b++) row[borderIndex[b]] += delta[borderPattern[b]];
+            for (int b = 0; b < borderCount; b++)
+            {
+                int i = borderIndex[b];
+                outRow[xs[i]] = OutputTransform.One(fullTaps - 2 * row[i] + delta[borderPattern[b]], alpha[co], bias[co]);
+            }
         }
     }
 
@@ -111,18 +118,5 @@ internal sealed unsafe class ZeroPaddingCorrection
             for (int kx = 0; kx < kw; kx++)
                 if (((rows >> ky) & (columns >> kx) & 1) == 0) outside += tapPc[ky * kw + kx];
         return outside;
-    }
-
-    /// <summary>dot = Cin·taps − 2·raw for a run of interior pixels.</summary>
-    private static void InteriorDots(int* row, int n, int fullTaps)
-    {
-        int i = 0;
-        if (Vector256.IsHardwareAccelerated)
-        {
-            var k = Vector256.Create(fullTaps);
-            for (; i + 8 <= n; i += 8)
-                (k - Vector256.Load(row + i) * 2).Store(row + i);
-        }
-        for (; i < n; i++) row[i] = fullTaps - 2 * row[i];
     }
 }

@@ -24,9 +24,12 @@ public class ZeroPaddingCorrectionTests
         int* counts = stackalloc int[3];
         counts[0] = 9; counts[1] = 9; counts[2] = 9; // what the kernel counts for the first output row
         int* xs = stackalloc int[] { 0, 1, 2 };
-        correction.Apply(p, 0, xs, 3, counts, 3);
-        Assert.Equal(-4, counts[0]);
-        Assert.Equal(-6, counts[1]);
-        Assert.Equal(-4, counts[2]);
+        float alpha = 1, bias = 0; // y = dot, exactly
+        float* y = stackalloc float[3];
+        correction.Transform(p, 0, xs, 3, counts, 3, &alpha, &bias, y, 9);
+        Assert.Equal(-4f, y[0]);
+        Assert.Equal(-6f, y[1]);
+        Assert.Equal(-4f, y[2]);
+        Assert.Equal(9, counts[0]); // the counts are read, not rewritten
     }
 }
