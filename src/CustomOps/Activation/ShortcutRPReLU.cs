@@ -45,6 +45,22 @@ internal static unsafe class ShortcutRPReLU
         where TInput : struct, IInput where TAddend : struct, IAddend
     {
         int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            // The same operations as below, sixteen lanes at a time (each lane rounds exactly as the 8-wide path).
+            var s = Vector512.Create(scale);
+            var b1 = Vector512.Create(shiftIn);
+            var k = Vector512.Create(slope);
+            var b2 = Vector512.Create(shiftOut);
+            var zero = Vector512<float>.Zero;
+            for (; i + 16 <= count; i += 16)
+            {
+                var t = input.Wide(i);
+                if (TAddend.Present) t += addend.Wide(i) * s;
+                var u = t + b1;
+                (Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(u, zero), u, u * k) + b2).Store(y + i);
+            }
+        }
         if (Vector256.IsHardwareAccelerated)
         {
             var s = Vector256.Create(scale);
@@ -65,18 +81,21 @@ internal static unsafe class ShortcutRPReLU
 
     private interface IInput
     {
+        Vector512<float> Wide(int i);
         Vector256<float> Vector(int i);
         float Scalar(int i);
     }
 
     private readonly struct Plain(float* x) : IInput
     {
+        public Vector512<float> Wide(int i) => Vector512.Load(x + i);
         public Vector256<float> Vector(int i) => Vector256.Load(x + i);
         public float Scalar(int i) => x[i];
     }
 
     private readonly struct Normalized(float* x, float normScale, float normShift) : IInput
     {
+        public Vector512<float> Wide(int i) => Vector512.Load(x + i) * Vector512.Create(normScale) + Vector512.Create(normShift);
         public Vector256<float> Vector(int i) => Vector256.Load(x + i) * Vector256.Create(normScale) + Vector256.Create(normShift);
         public float Scalar(int i) => Normalize(x[i], normScale, normShift);
     }
@@ -85,6 +104,7 @@ internal static unsafe class ShortcutRPReLU
     private interface IAddend
     {
         static abstract bool Present { get; }
+        Vector512<float> Wide(int i);
         Vector256<float> Vector(int i);
         float Scalar(int i);
     }
@@ -92,6 +112,7 @@ internal static unsafe class ShortcutRPReLU
     private readonly struct NoAddend : IAddend
     {
         public static bool Present => false;
+        public Vector512<float> Wide(int i) => Vector512<float>.Zero;
         public Vector256<float> Vector(int i) => Vector256<float>.Zero;
         public float Scalar(int i) => 0f;
     }
@@ -99,6 +120,7 @@ internal static unsafe class ShortcutRPReLU
     private readonly struct OneAddend(float* a) : IAddend
     {
         public static bool Present => true;
+        public Vector512<float> Wide(int i) => Vector512.Load(a + i);
         public Vector256<float> Vector(int i) => Vector256.Load(a + i);
         public float Scalar(int i) => a[i];
     }
@@ -106,6 +128,7 @@ internal static unsafe class ShortcutRPReLU
     private readonly struct AddendPair(float* a, float* a2) : IAddend
     {
         public static bool Present => true;
+        public Vector512<float> Wide(int i) => Vector512.Load(a + i) + Vector512.Load(a2 + i);
         public Vector256<float> Vector(int i) => Vector256.Load(a + i) + Vector256.Load(a2 + i);
         public float Scalar(int i) => a[i] + a2[i];
     }
