@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using BiVM.Contracts;
 using BiVM.CustomOps.Activation;
 using BiVM.CustomOps.BitPacking;
@@ -39,6 +40,9 @@ public unsafe class FoldedInstanceNormTests(ITestOutputHelper log)
                 {
                     var expected = FrameNormalization.ReferenceStatistics(p, n);
                     Assert.Equal(expected, FrameNormalization.Statistics(p, n));
+                    // Both vector widths, where this CPU runs them (the test then holds the spec on every host kind).
+                    if (Vector256.IsHardwareAccelerated) Assert.Equal(expected, FrameNormalization.Statistics256(p, n));
+                    if (Vector512.IsHardwareAccelerated) Assert.Equal(expected, FrameNormalization.Statistics512(p, n));
                     Assert.Equal(FrameNormalization.Affine(expected.Mean, expected.Variance, 1.5f, -0.25f, 1e-5f), FrameNormalization.Coefficients(p, n, 1.5f, -0.25f, 1e-5f));
                     if (constant) Assert.Equal((offset, 0.0), expected); // exact: no rounding anywhere
                 }
