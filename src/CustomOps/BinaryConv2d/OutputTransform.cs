@@ -6,8 +6,8 @@ namespace BiVM.CustomOps.BinaryConv2d;
 /// <summary>
 /// Last stage: dot = Cin·taps − 2·raw from the kernel's raw count, then Y = alpha[co] · dot + bias[co] in float32, in
 /// that order (one multiply, then one add, no fused multiply-add), the same two roundings as the lowered graph's Mul
-/// then Add. alpha may be negative (folded BN). Border pixels, whose dot differs, are written again by
-/// <see cref="ZeroPaddingCorrection.Transform"/> through <see cref="One"/>.
+/// then Add. alpha may be negative (folded BN). For border pixels <see cref="ZeroPaddingCorrection.Transform"/> passes
+/// Cin·taps + δ in place of Cin·taps (δ: the padded taps' correction, the same for a run of pixels).
 /// </summary>
 internal static unsafe class OutputTransform
 {
@@ -17,18 +17,6 @@ internal static unsafe class OutputTransform
     {
         float product = dot * alpha;
         return product + bias;
-    }
-
-    /// <summary>Writes output[xs[i]] for the <paramref name="count"/> listed columns of one output row, from raw counts.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Apply(int* raw, int* xs, int count, int fullTaps, float alpha, float bias, float* outputRow)
-    {
-        if (count > 0 && xs[count - 1] - xs[0] == count - 1)
-        {
-            Apply(raw, count, fullTaps, alpha, bias, outputRow + xs[0]); // consecutive columns: contiguous vector stores
-            return;
-        }
-        for (int i = 0; i < count; i++) outputRow[xs[i]] = One(fullTaps - 2 * raw[i], alpha, bias);
     }
 
     /// <summary>Writes <paramref name="count"/> consecutive outputs from raw counts.</summary>
@@ -55,6 +43,18 @@ internal static unsafe class OutputTransform
             for (; i + 8 <= count; i += 8)
             {
                 var product = Vector256.ConvertToSingle(full - Vector256.Load(raw + i) * 2) * a;
+                (product + b).Store(output + i);
+            }
+        }
+        if (Vector128.IsHardwareAccelerated)
+        {
+            // Runs of 4: a sparse row's active mask cells at mask_scale 4.
+            var full = Vector128.Create(fullTaps);
+            var a = Vector128.Create(alpha);
+            var b = Vector128.Create(bias);
+            for (; i + 4 <= count; i += 4)
+            {
+                var product = Vector128.ConvertToSingle(full - Vector128.Load(raw + i) * 2) * a;
                 (product + b).Store(output + i);
             }
         }

@@ -59,10 +59,12 @@ internal sealed unsafe class ZeroPaddingCorrection
     /// output[co][xs[i]] = alpha[co]·dot + bias[co] (<see cref="OutputTransform"/>), with dot from the raw counts.
     /// </summary>
     /// <remarks>
-    /// Every pixel is first written with the interior formula dot = Cin·taps − 2·raw (one vector pass from the counts
-    /// to the output). A border pixel is then written again with δ added to its dot,
-    /// δ = (inside − Cin·taps) + 2·outside, which turns it into inside − 2·(raw − outside). Border pixels of a row
-    /// share few distinct column-validity masks (at most 2·(kW − 1) + 1), so δ is computed once per (channel, mask).
+    /// dot = Cin·taps − 2·raw inside the image. A border pixel adds δ = (inside − Cin·taps) + 2·outside, which turns it
+    /// into inside − 2·(raw − outside); δ depends on the pixel only through which kernel rows and columns fall outside
+    /// (the row's mask and the column's: at most 2·(kW − 1) + 1 column masks per row), so the listed pixels split into
+    /// pieces of consecutive columns sharing one mask, and each piece is one vector pass of
+    /// <see cref="OutputTransform"/> with Cin·taps + δ in place of Cin·taps: a dense row is three pieces (left border,
+    /// interior, right border), a sparse row one or a few per active cell; no output is written twice.
     /// </remarks>
     /// <param name="output">Channel 0's output row; channel co's is at + co·<paramref name="channelStride"/>.</param>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -72,24 +74,31 @@ internal sealed unsafe class ZeroPaddingCorrection
         ulong rows = ValidRows(p, y);
         int validRows = BitOperations.PopCount(rows);
 
-        Span<int> borderIndex = count <= 1024 ? stackalloc int[count] : new int[count];
-        Span<int> borderPattern = count <= 1024 ? stackalloc int[count] : new int[count];
+        // Pieces: [pieceStart[j], pieceStart[j + 1]) of the list, consecutive columns with one mask (−1: every tap inside).
+        Span<int> pieceStart = count < 1024 ? stackalloc int[count + 1] : new int[count + 1];
+        Span<int> piecePattern = count <= 1024 ? stackalloc int[count] : new int[count];
         Span<ulong> patterns = stackalloc ulong[2 * BinaryConv2dParams.MaxTaps + 1];
-        int patternCount = 0, borderCount = 0;
-        // Columns whose every kernel column is inside: x in [xIn0, xIn1), no per-pixel work for them.
+        int patternCount = 0, pieces = 0;
+        // Columns whose every kernel column is inside: x in [xIn0, xIn1).
         int xIn0 = (p.PadLeft + p.StrideWidth - 1) / p.StrideWidth;
         int lastStart = p.InWidth - 1 - (kw - 1) * p.DilationWidth + p.PadLeft; // x·sW must not exceed this
         int xIn1 = lastStart < 0 ? 0 : lastStart / p.StrideWidth + 1;
         for (int i = 0; i < count; i++)
         {
-            int x = xs[i];
-            if (validRows == kh && x >= xIn0 && x < xIn1) continue;
-            ulong columns = ValidColumns(p, x);
-            int k = patterns[..patternCount].IndexOf(columns);
-            if (k < 0) { k = patternCount; patterns[patternCount++] = columns; }
-            borderIndex[borderCount] = i;
-            borderPattern[borderCount++] = k;
+            int x = xs[i], k = -1;
+            if (validRows != kh || x < xIn0 || x >= xIn1)
+            {
+                ulong columns = ValidColumns(p, x);
+                k = patterns[..patternCount].IndexOf(columns);
+                if (k < 0) { k = patternCount; patterns[patternCount++] = columns; }
+            }
+            if (i == 0 || x != xs[i - 1] + 1 || k != piecePattern[pieces - 1])
+            {
+                pieceStart[pieces] = i;
+                piecePattern[pieces++] = k;
+            }
         }
+        pieceStart[pieces] = count;
         Span<int> insideMinusFull = stackalloc int[patternCount];
         Span<int> delta = stackalloc int[patternCount];
         for (int k = 0; k < patternCount; k++) insideMinusFull[k] = cin * validRows * BitOperations.PopCount(patterns[k]) - fullTaps;
@@ -98,14 +107,13 @@ internal sealed unsafe class ZeroPaddingCorrection
         {
             int* row = counts + (long)co * countsStride;
             float* outRow = output + co * channelStride;
-            OutputTransform.Apply(row, xs, count, fullTaps, alpha[co], bias[co], outRow);
-            if (borderCount == 0) continue;
-            fixed (int* tapPc = &_tapPopcount[co * taps])
-                for (int k = 0; k < patternCount; k++) delta[k] = insideMinusFull[k] + 2 * OutsidePopcount(rows, patterns[k], tapPc, kh, kw);
-            for (int b = 0; b < borderCount; b++)
+            if (patternCount > 0)
+                fixed (int* tapPc = &_tapPopcount[co * taps])
+                    for (int k = 0; k < patternCount; k++) delta[k] = insideMinusFull[k] + 2 * OutsidePopcount(rows, patterns[k], tapPc, kh, kw);
+            for (int j = 0; j < pieces; j++)
             {
-                int i = borderIndex[b];
-                outRow[xs[i]] = OutputTransform.One(fullTaps - 2 * row[i] + delta[borderPattern[b]], alpha[co], bias[co]);
+                int i0 = pieceStart[j], k = piecePattern[j];
+                OutputTransform.Apply(row + i0, pieceStart[j + 1] - i0, k < 0 ? fullTaps : fullTaps + delta[k], alpha[co], bias[co], outRow + xs[i0]);
             }
         }
     }
