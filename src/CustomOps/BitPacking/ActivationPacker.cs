@@ -22,8 +22,12 @@ internal static unsafe class ActivationPacker
     /// Packs pixels [<paramref name="ix0"/>, <paramref name="ix1"/>) of input row <paramref name="iy"/> of image
     /// <paramref name="n"/>. <paramref name="rowDst"/> points at the packed row (pixel 0, word 0).
     /// </summary>
+    public static void PackRow(float* x, float* tau, int cin, int h, int w, int n, int iy, int ix0, int ix1, ulong* rowDst) =>
+        PackRow(x, tau, cin, h, w, n, iy, ix0, ix1, rowDst, Avx512Vbmi.IsSupported);
+
+    /// <param name="wideTranspose">Pass 2 by <see cref="TransposeChunks"/> (needs AVX-512 VBMI); false: scalar transposes (tests run both).</param>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void PackRow(float* x, float* tau, int cin, int h, int w, int n, int iy, int ix0, int ix1, ulong* rowDst)
+    internal static void PackRow(float* x, float* tau, int cin, int h, int w, int n, int iy, int ix0, int ix1, ulong* rowDst, bool wideTranspose)
     {
         int words = PackedLayout.WordsFor(cin);
         long plane = (long)h * w;
@@ -66,7 +70,7 @@ internal static unsafe class ActivationPacker
                             masks[ch * 64 + ci] = (byte)~positive;
                         }
                     }
-                    if (Avx512Vbmi.IsSupported)
+                    if (wideTranspose)
                     {
                         TransposeChunks(masks, n8, rowDst + (long)px0 * words + wi, words);
                         continue;
@@ -138,8 +142,12 @@ internal static unsafe class ActivationPacker
     }
 
     /// <summary>Packs a whole NCHW tensor into [N, H, W, words] (tests, benchmarks, the reference path).</summary>
-    public static ulong[] Pack(ReadOnlySpan<float> x, ReadOnlySpan<float> tau, int batch, int cin, int h, int w)
+    public static ulong[] Pack(ReadOnlySpan<float> x, ReadOnlySpan<float> tau, int batch, int cin, int h, int w) =>
+        Pack(x, tau, batch, cin, h, w, Avx512Vbmi.IsSupported);
+
+    internal static ulong[] Pack(ReadOnlySpan<float> x, ReadOnlySpan<float> tau, int batch, int cin, int h, int w, bool wideTranspose)
     {
+        if (wideTranspose && !Avx512Vbmi.IsSupported) throw new PlatformNotSupportedException("the wide transpose needs AVX-512 VBMI");
         if (x.Length != (long)batch * cin * h * w) throw new ArgumentException("x does not have N·C·H·W values.", nameof(x));
         if (tau.Length != cin) throw new ArgumentException("tau must have C values.", nameof(tau));
         int words = PackedLayout.WordsFor(cin);
@@ -147,7 +155,7 @@ internal static unsafe class ActivationPacker
         fixed (float* px = x) fixed (float* pt = tau) fixed (ulong* pd = packed)
             for (int n = 0; n < batch; n++)
                 for (int iy = 0; iy < h; iy++)
-                    PackRow(px, pt, cin, h, w, n, iy, 0, w, pd + ((long)n * h + iy) * w * words);
+                    PackRow(px, pt, cin, h, w, n, iy, 0, w, pd + ((long)n * h + iy) * w * words, wideTranspose);
         return packed;
     }
 

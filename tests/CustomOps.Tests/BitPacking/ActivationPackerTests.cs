@@ -19,7 +19,9 @@ public unsafe class ActivationPackerTests
         var x = Enumerable.Range(0, batch * cin * h * w).Select(_ => (float)(rng.NextDouble() - 0.5)).ToArray();
         var tau = Enumerable.Range(0, cin).Select(_ => (float)(rng.NextDouble() - 0.5) * 0.2f).ToArray();
         x[5] = tau[0]; // a tie: x − τ = 0 is +1, bit 0
-        var packed = ActivationPacker.Pack(x, tau, batch, cin, h, w);
+        var packed = ActivationPacker.Pack(x, tau, batch, cin, h, w, wideTranspose: false);
+        // The AVX-512 VBMI transpose, where this CPU has it, must give the same words as the scalar transposes.
+        if (System.Runtime.Intrinsics.X86.Avx512Vbmi.IsSupported) Assert.Equal(packed, ActivationPacker.Pack(x, tau, batch, cin, h, w, wideTranspose: true));
         int words = PackedLayout.WordsFor(cin);
         for (int n = 0; n < batch; n++)
             for (int iy = 0; iy < h; iy++)
