@@ -83,6 +83,15 @@ internal sealed unsafe class ZeroPaddingCorrection
         int xIn0 = (p.PadLeft + p.StrideWidth - 1) / p.StrideWidth;
         int lastStart = p.InWidth - 1 - (kw - 1) * p.DilationWidth + p.PadLeft; // x·sW must not exceed this
         int xIn1 = lastStart < 0 ? 0 : lastStart / p.StrideWidth + 1;
+        // A dense row's columns are consecutive: then only the columns outside [xIn0, xIn1) are looked at one by one, and
+        // the columns inside are one piece (a full-resolution 16-channel layer would otherwise spend as long on this
+        // scan as on its outputs). A sparse row's list is scanned whole.
+        int middleStart = count, middleEnd = count;
+        if (count > 0 && xs[count - 1] - xs[0] == count - 1)
+        {
+            middleStart = Math.Clamp(xIn0 - xs[0], 0, count);
+            middleEnd = Math.Clamp(xIn1 - xs[0], middleStart, count);
+        }
         for (int i = 0; i < count; i++)
         {
             int x = xs[i], k = -1;
@@ -97,6 +106,8 @@ internal sealed unsafe class ZeroPaddingCorrection
                 pieceStart[pieces] = i;
                 piecePattern[pieces++] = k;
             }
+            // Every column of the middle shares the first one's mask, so the piece that holds i holds them all.
+            if (i == middleStart && middleEnd > middleStart) i = middleEnd - 1;
         }
         pieceStart[pieces] = count;
         Span<int> insideMinusFull = stackalloc int[patternCount];
