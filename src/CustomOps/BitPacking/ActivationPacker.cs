@@ -110,7 +110,7 @@ internal static unsafe class ActivationPacker
     }
 
     /// <summary>
-    /// Pass 2 for eight chunks' worth of masks at a time in one zmm: the 64 bytes of a chunk are 8 ulongs, ulong g
+    /// Pass 2 with one chunk per zmm: the 64 mask bytes of a chunk (8 pixels × 64 channels) are 8 ulongs, ulong g
     /// holding channels 8g..8g+7 (byte i = channel 8g + i, bit j = pixel j). <see cref="Transpose8x8"/>'s delta swaps,
     /// lane by lane, make byte j of ulong g pixel j's bits of those channels; a byte permute (<c>vpermb</c>, AVX-512
     /// VBMI) then gathers byte j of every ulong into word j: the pixel's 64 channels, the same word the scalar pass
