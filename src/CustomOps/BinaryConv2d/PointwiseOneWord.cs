@@ -65,10 +65,6 @@ internal static unsafe class PointwiseOneWord
         }
         for (; x < width; x++)
             for (int co = 0; co < cout; co++)
-            {
-                int dot = cin - 2 * BitOperations.PopCount(a[x] ^ weights[co]);
-                float product = dot * alpha[co];
-                y[co * channelStride + x] = product + bias[co];
-            }
+                y[co * channelStride + x] = OutputTransform.One(cin - 2 * BitOperations.PopCount(a[x] ^ weights[co]), alpha[co], bias[co]);
     }
 }

@@ -27,10 +27,12 @@ internal sealed unsafe class JitKernel : IBinaryKernel, IDisposable
     /// <summary>AVX-512 with VPOPCNTQ: CPUID's AVX512_VPOPCNTDQ bit, and ZMM state enabled by the OS (XGETBV,
     /// which .NET checks for <see cref="Avx512F.IsSupported"/>; <see cref="CpuFeatures"/> requires both); and a
     /// system that lets us map code (<see cref="Emitted"/>).</summary>
-    public static bool VpopcntqSupported => CpuFeatures.Current.Avx512Vpopcntdq && Avx512F.IsSupported && s_vpopcntq.Value is not null;
+    public static bool VpopcntqSupported => VpopcntdqCpu && s_vpopcntq.Value is not null;
 
     /// <summary>The same with 8-pixel blocks (one zmm per channel): fewer idle lanes on short pixel lists.</summary>
-    public static bool Vpopcntq8Supported => CpuFeatures.Current.Avx512Vpopcntdq && Avx512F.IsSupported && s_vpopcntq8.Value is not null;
+    public static bool Vpopcntq8Supported => VpopcntdqCpu && s_vpopcntq8.Value is not null;
+
+    private static bool VpopcntdqCpu => CpuFeatures.Current.Avx512Vpopcntdq && Avx512F.IsSupported;
 
     public static bool Avx2Supported => Avx2.IsSupported && s_avx2.Value is not null;
 

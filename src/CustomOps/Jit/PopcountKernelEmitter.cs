@@ -160,9 +160,9 @@ internal abstract class PopcountVariant
 /// </remarks>
 internal sealed class VpopcntqVariant(int registers = 4) : PopcountVariant
 {
-    private readonly int _registers = registers is 1 or 2 or 4 ? registers : throw new ArgumentOutOfRangeException(nameof(registers), registers, "1, 2 or 4 zmm per block");
+    private readonly int _registers = registers is 1 or 4 ? registers : throw new ArgumentOutOfRangeException(nameof(registers), registers, "1 or 4 zmm per block (the two forms in the table)");
 
-    public override string Name => _registers == 4 ? "avx512-vpopcntq-jit" : $"avx512-vpopcntq{8 * _registers}-jit";
+    public override string Name => _registers == 4 ? "avx512-vpopcntq-jit" : "avx512-vpopcntq8-jit";
     public override int PixelBlock => 8 * _registers;
     public override int? ChunkWords => null;
 
