@@ -8,7 +8,18 @@ cd "$(dirname "$0")"
 # LibTorch fail with an impossible error. A 1 GiB gen0 budget makes GCs rare during the tests.
 export DOTNET_GCgen0size="${DOTNET_GCgen0size:-0x40000000}"
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+# Every dotnet command (build or test) leaves two empty directories with random six-character names in the temp
+# folder (the SDK's, not our tests'); with one command per project that is 22 a run. Those that appear during the run
+# and are still empty at its end are removed; anything else a test leaves stays for its own test to catch.
+tmp="${TMPDIR:-/tmp}"
+ls -A "$tmp" > "$work/temp-before"
+cleanup() {
+  ls -A "$tmp" | grep -Fvx -f "$work/temp-before" | grep -E '^[A-Za-z0-9]{6}$' | while read -r d; do
+    rmdir "$tmp/$d" 2>/dev/null || true
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
 
 if ! dotnet build BiVM.Onnx.sln -c Release --nologo > "$work/build.log" 2>&1; then
   grep -E ': (error|warning) ' "$work/build.log" | sort -u || tail -30 "$work/build.log"
