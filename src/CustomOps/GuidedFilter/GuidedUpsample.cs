@@ -79,24 +79,28 @@ internal static unsafe class GuidedUpsample
         return (float*)Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(t_scratch));
     }
 
+    /// <summary>The widest column step <see cref="Rows"/> can take on this CPU: 16 (AVX-512), 8 (AVX2) or 1.</summary>
+    public static int BestLanes => Avx512F.IsSupported ? 16 : Avx2.IsSupported ? 8 : 1;
+
     /// <summary>
     /// Output rows [<paramref name="start"/>, <paramref name="end"/>) of one image, the same values as
     /// <see cref="Reference"/>. Each input row the rows need is first expanded to the output width (the A and b values
     /// at every column's Low and High index, for all 8 planes) into <paramref name="scratch"/>
     /// (<see cref="ScratchFloats"/>); two expanded rows are kept, so with upsampling each is expanded once and
     /// reused by every output row between it and the next (4 rows at r = 0.25). The output rows then read only
-    /// contiguous memory: 8 columns per step with <paramref name="vector"/> (and Vector256 hardware), else one.
+    /// contiguous memory, <paramref name="lanes"/> columns per step: 16 (needs AVX-512F), 8 (AVX2) or 1. Every lane
+    /// does the one-column path's operations, so all three give the same bits.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Rows(float* a, float* b, BilinearAxis rows, BilinearAxis columns, float* src, float* fgr, float* pha,
-        int start, int end, float* scratch, bool vector)
+        int start, int end, float* scratch, int lanes)
     {
+        if (lanes is not (1 or 8 or 16) || lanes == 16 && !Avx512F.IsSupported || lanes == 8 && !Avx2.IsSupported)
+            throw new ArgumentOutOfRangeException(nameof(lanes), lanes, "16 needs AVX-512F, 8 needs AVX2, 1 always runs");
         int h = rows.InputLength, w = columns.InputLength, width = columns.OutputLength;
         long plane = (long)rows.OutputLength * width, small = (long)h * w;
         int slotFloats = 2 * Planes * width;
         int tag0 = -1, tag1 = -1;
-        bool useVector = vector && Vector256.IsHardwareAccelerated;
-        bool gather = useVector && Avx2.IsSupported;
 
         float* Expanded(int row, int keep)
         {
@@ -104,7 +108,7 @@ internal static unsafe class GuidedUpsample
             if (tag1 == row) return scratch + slotFloats;
             int victim = tag0 == keep && keep >= 0 ? 1 : 0;
             float* slot = scratch + victim * slotFloats;
-            Expand(a, b, small, (long)row * w, columns, slot, width, gather);
+            Expand(a, b, small, (long)row * w, columns, slot, width, lanes);
             if (victim == 0) tag0 = row;
             else tag1 = row;
             return slot;
@@ -121,7 +125,32 @@ internal static unsafe class GuidedUpsample
                 float* s0 = src + at, s1 = src + plane + at, s2 = src + 2 * plane + at;
                 float* f0 = fgr + at, f1 = fgr + plane + at, f2 = fgr + 2 * plane + at, p = pha + at;
                 int x = 0;
-                if (useVector)
+                if (lanes == 16)
+                {
+                    var vy1 = Vector512.Create(wy1);
+                    var vy2 = Vector512.Create(wy2);
+                    var three = Vector512.Create(3f);
+                    var zero = Vector512<float>.Zero;
+                    var one = Vector512.Create(1f);
+                    for (; x + 16 <= width; x += 16)
+                    {
+                        var wx1 = Vector512.Load(lowWeight + x);
+                        var wx2 = Vector512.Load(highWeight + x);
+                        var w11 = wx1 * vy1;
+                        var w21 = wx2 * vy1;
+                        var w12 = wx1 * vy2;
+                        var w22 = wx2 * vy2;
+                        var g0 = Vector512.Load(s0 + x);
+                        var g1 = Vector512.Load(s1 + x);
+                        var g2 = Vector512.Load(s2 + x);
+                        var mean = (g0 + g1 + g2) / three;
+                        Vector512.MinNative(Vector512.MaxNative(Out(e1, e2, width, x, 0, w11, w21, w12, w22, g0) + g0, zero), one).Store(f0 + x);
+                        Vector512.MinNative(Vector512.MaxNative(Out(e1, e2, width, x, 1, w11, w21, w12, w22, g1) + g1, zero), one).Store(f1 + x);
+                        Vector512.MinNative(Vector512.MaxNative(Out(e1, e2, width, x, 2, w11, w21, w12, w22, g2) + g2, zero), one).Store(f2 + x);
+                        Vector512.MinNative(Vector512.MaxNative(Out(e1, e2, width, x, 3, w11, w21, w12, w22, mean), zero), one).Store(p + x);
+                    }
+                }
+                if (lanes >= 8)
                 {
                     var vy1 = Vector256.Create(wy1);
                     var vy2 = Vector256.Create(wy2);
@@ -168,6 +197,18 @@ internal static unsafe class GuidedUpsample
             }
     }
 
+    /// <summary>A·guide + b for channel <paramref name="c"/> at 16 columns, from the expanded rows (see <see cref="Rows"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Out(float* e1, float* e2, int width, int x, int c,
+        Vector512<float> w11, Vector512<float> w21, Vector512<float> w12, Vector512<float> w22, Vector512<float> guide)
+    {
+        float* la = e1 + 2 * c * width + x, lb = e1 + 2 * (c + Channels) * width + x;
+        float* ha = e2 + 2 * c * width + x, hb = e2 + 2 * (c + Channels) * width + x;
+        var gain = w11 * Vector512.Load(la) + w21 * Vector512.Load(la + width) + w12 * Vector512.Load(ha) + w22 * Vector512.Load(ha + width);
+        var offset = w11 * Vector512.Load(lb) + w21 * Vector512.Load(lb + width) + w12 * Vector512.Load(hb) + w22 * Vector512.Load(hb + width);
+        return gain * guide + offset;
+    }
+
     /// <summary>A·guide + b for channel <paramref name="c"/> at 8 columns, from the expanded rows (see <see cref="Rows"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> Out(float* e1, float* e2, int width, int x, int c,
@@ -184,25 +225,54 @@ internal static unsafe class GuidedUpsample
     /// Input row <paramref name="rowOffset"/>/w of all 8 planes sampled at every output column: plane k's values at
     /// Low go to slot + 2k·width, at High to slot + (2k + 1)·width.
     /// </summary>
-    private static void Expand(float* a, float* b, long small, long rowOffset, BilinearAxis columns, float* slot, int width, bool gather)
+    /// <remarks>
+    /// Low and High never decrease along the axis (<see cref="BilinearAxis"/>), so when upsampling the 16 (or 8) columns
+    /// of one step read a window of fewer than 16 (8) consecutive inputs: one load of the window and one in-register
+    /// permute (<c>vpermps</c>) per index list. A step whose window is wider (downsampling), or a row narrower than the
+    /// vector, goes one column at a time. Gathers did the same with AVX2 until 2026-12-02; on Intel hosts with the
+    /// gather-data-sampling mitigation they are several times slower than a load and a permute.
+    /// </remarks>
+    private static void Expand(float* a, float* b, long small, long rowOffset, BilinearAxis columns, float* slot, int width, int lanes)
     {
+        int w = columns.InputLength;
         fixed (int* low = columns.Low, high = columns.High)
             for (int k = 0; k < Planes; k++)
             {
                 float* row = (k < Channels ? a + k * small : b + (k - Channels) * small) + rowOffset;
                 float* toLow = slot + 2 * k * width, toHigh = toLow + width;
                 int x = 0;
-                if (gather)
+                if (lanes == 16 && w >= 16)
+                    for (; x + 16 <= width; x += 16)
+                    {
+                        // The window starts at the step's first Low, moved left where it would run past the row's end.
+                        int window = Math.Min(low[x], w - 16);
+                        if (high[x + 15] - window >= 16) { One(row, low, high, toLow, toHigh, x, x + 16); continue; }
+                        var values = Vector512.Load(row + window);
+                        var first = Vector512.Create(window);
+                        Avx512F.PermuteVar16x32(values, Vector512.Load(low + x) - first).Store(toLow + x);
+                        Avx512F.PermuteVar16x32(values, Vector512.Load(high + x) - first).Store(toHigh + x);
+                    }
+                if (lanes >= 8 && w >= 8)
                     for (; x + 8 <= width; x += 8)
                     {
-                        Avx2.GatherVector256(row, Vector256.Load(low + x), 4).Store(toLow + x);
-                        Avx2.GatherVector256(row, Vector256.Load(high + x), 4).Store(toHigh + x);
+                        int window = Math.Min(low[x], w - 8);
+                        if (high[x + 7] - window >= 8) { One(row, low, high, toLow, toHigh, x, x + 8); continue; }
+                        var values = Vector256.Load(row + window);
+                        var first = Vector256.Create(window);
+                        Avx2.PermuteVar8x32(values, Vector256.Load(low + x) - first).Store(toLow + x);
+                        Avx2.PermuteVar8x32(values, Vector256.Load(high + x) - first).Store(toHigh + x);
                     }
-                for (; x < width; x++)
-                {
-                    toLow[x] = row[low[x]];
-                    toHigh[x] = row[high[x]];
-                }
+                One(row, low, high, toLow, toHigh, x, width);
             }
+    }
+
+    /// <summary>Columns [<paramref name="from"/>, <paramref name="to"/>) of <see cref="Expand"/>, one at a time.</summary>
+    private static void One(float* row, int* low, int* high, float* toLow, float* toHigh, int from, int to)
+    {
+        for (int x = from; x < to; x++)
+        {
+            toLow[x] = row[low[x]];
+            toHigh[x] = row[high[x]];
+        }
     }
 }

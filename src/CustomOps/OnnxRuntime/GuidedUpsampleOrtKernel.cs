@@ -63,7 +63,7 @@ internal sealed unsafe class GuidedUpsampleOrtKernel : IBiVMKernel
             int n = task / blocks, start = task % blocks * RowsPerTask;
             float* scratch = GuidedUpsample.Scratch(width);
             GuidedUpsample.Rows(pa + n * small, pb + n * small, rows, columns, ps + n * 3 * plane, fgr + n * 3 * plane, pha + n * plane,
-                start, Math.Min(start + RowsPerTask, height), scratch, vector: true);
+                start, Math.Min(start + RowsPerTask, height), scratch, GuidedUpsample.BestLanes);
         });
     }
 

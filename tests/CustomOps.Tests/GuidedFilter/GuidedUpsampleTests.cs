@@ -27,7 +27,15 @@ public sealed unsafe class GuidedUpsampleTests(ITestOutputHelper log)
         { 1, 1, 5, 11 },     // one working pixel: every output samples it with weights 0.5 + 0.5
         { 7, 5, 7, 17 },     // one axis unscaled
         { 32, 33, 130, 133 }, // r = 0.25 with more rows than one task takes: the rows are split over both threads
+        { 20, 70, 9, 31 },   // A larger than the frame: the expansion's windows are too wide to permute, column by column
     };
+
+    /// <summary>
+    /// The column steps of <see cref="GuidedUpsample.Rows"/> this CPU can run (16 needs AVX-512F, 8 AVX2; 1 always),
+    /// each with its own expansion (a 16- or 8-wide window permuted, or one column at a time).
+    /// </summary>
+    private static int[] LanesThisCpuRuns =>
+        new[] { 16, 8, 1 }.Where(l => l == 1 || l == 8 && System.Runtime.Intrinsics.X86.Avx2.IsSupported || l == 16 && System.Runtime.Intrinsics.X86.Avx512F.IsSupported).ToArray();
 
     private static float[] Random(Random r, int n, float low, float high)
     {
@@ -52,18 +60,20 @@ public sealed unsafe class GuidedUpsampleTests(ITestOutputHelper log)
         {
             GuidedUpsample.Reference(pa, pb, rows, columns, ps, ef, ep);
             var scratch = new float[GuidedUpsample.ScratchFloats(width)];
-            foreach (bool vector in new[] { true, false })
+            foreach (int lanes in LanesThisCpuRuns)
                 foreach (int block in new[] { height, 1, 3 })
                 {
                     var fgr = new float[expectedFgr.Length];
                     var pha = new float[expectedPha.Length];
                     fixed (float* pf = fgr, pp = pha, sc = scratch)
                         for (int start = 0; start < height; start += block)
-                            GuidedUpsample.Rows(pa, pb, rows, columns, ps, pf, pp, start, Math.Min(start + block, height), sc, vector);
+                            GuidedUpsample.Rows(pa, pb, rows, columns, ps, pf, pp, start, Math.Min(start + block, height), sc, lanes);
                     Assert.Equal(expectedFgr, fgr);
                     Assert.Equal(expectedPha, pha);
                 }
         }
+        var missing = new[] { 16, 8 }.Except(LanesThisCpuRuns).ToArray();
+        log.WriteLine($"column steps tested: {string.Join(", ", LanesThisCpuRuns)}{(missing.Length > 0 ? $"; this CPU could not run {string.Join(", ", missing)}" : "")}");
         Assert.Contains(expectedFgr, v => v is > 0f and < 1f);
         Assert.Contains(expectedPha, v => v == 0f || v == 1f); // the clamp was reached
     }
