@@ -86,9 +86,8 @@ internal sealed record FrameFormat(FrameKind Kind, PixelLayout Layout, int? Widt
             return stream.MatteRgb24(MemoryMarshal.Cast<T, byte>(values), w, h, newStream);
         var planar = stream.PlanarBuffer(w, h);
         ToPlanar(values, planar);
-        float min = TensorPrimitives.Min<float>(planar), max = TensorPrimitives.Max<float>(planar);
-        if (!(min >= 0f && max <= 1f))   // also catches NaN
-            throw new ArgumentOutOfRangeException(nameof(values), $"BiVM: column '{column}' times PixelScale {Scale} gives values in [{min}, {max}], not 0..1: state the column's scale in BiVMOptions.PixelScale (1/255 for 0..255 values, e.g. ExtractPixels' default)");
+        if (!UnitRange.Holds(planar))
+            throw new ArgumentOutOfRangeException(nameof(values), $"BiVM: column '{column}' times PixelScale {Scale} gives values in {UnitRange.Describe(planar)}, not 0..1: state the column's scale in BiVMOptions.PixelScale (1/255 for 0..255 values, e.g. ExtractPixels' default)");
         return stream.MattePlanar(planar, w, h, newStream);
     }
 

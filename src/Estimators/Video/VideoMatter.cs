@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Numerics.Tensors;
 using BiVM.Contracts;
 using Microsoft.ML.OnnxRuntime;
 
@@ -118,9 +117,8 @@ public sealed class VideoMatter : IDisposable
         CheckFrame(width, height);
         int n = width * height;
         var pixels = rgbPlanar.Span[..(3 * n)];
-        float min = TensorPrimitives.Min(pixels), max = TensorPrimitives.Max(pixels);
-        if (!(min >= 0f && max <= 1f))   // also catches NaN
-            throw new ArgumentOutOfRangeException(nameof(rgbPlanar), $"frame values must be in 0..1, found range [{min}, {max}]");
+        if (!UnitRange.Holds(pixels))
+            throw new ArgumentOutOfRangeException(nameof(rgbPlanar), $"frame values must be in 0..1, found range {UnitRange.Describe(pixels)}");
         Run(rgbPlanar[..(3 * n)], alpha[..n], foreground[..(3 * n)], width, height, cancel);
     }
 
