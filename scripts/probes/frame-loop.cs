@@ -1,4 +1,4 @@
-#:project ../../src/Estimators/BiVM.Estimators.csproj
+#:project ../../src/Benchmarking/BiVM.Benchmarking.csproj
 #:property PublishAot=false
 // One model, frame after frame, as bivm matte runs it (VideoMatter.ProcessInto, state carried, buffers kept): a
 // process with nothing else in it, for a sampling profiler. Run from the repository root (docs/kernels.md, "Where a
@@ -11,7 +11,10 @@
 //
 // PerfMapEnabled writes /tmp/perf-PID.map so perf names the JIT-compiled methods; without EnableWriteXorExecute=0 the
 // runtime's double-mapped code pages hide them. The emitted popcount kernels are not in the map: perf shows their
-// addresses. Prints the mean time per frame. Defaults: 512x288, 1 thread.
+// addresses. Prints the mean time per frame, and after 3 warm-up frames the median wall time and the median CPU time
+// of the calling thread (with 1 thread ONNX Runtime runs every node on it: on a noisy host the steadier figure, and
+// the one to compare two builds by, alternating them). Defaults: 512x288, 1 thread.
+using BiVM.Benchmarking.Quick;
 using BiVM.Estimators.Video;
 
 if (args.Length < 1) { Console.Error.WriteLine("usage: frame-loop MODEL.onnx [FRAMES] [WIDTHxHEIGHT] [THREADS]"); return 2; }
@@ -24,6 +27,17 @@ for (int i = 0; i < frame.Length; i++) frame[i] = 0.5f + 0.4f * MathF.Sin(0.05f 
 var alpha = new float[w * h];
 var foreground = new float[3 * w * h];
 var clock = System.Diagnostics.Stopwatch.StartNew();
-for (int f = 0; f < frames; f++) matter.ProcessInto(frame, w, h, alpha, foreground);
-Console.WriteLine($"{frames} frames of {w}x{h} on {threads} thread(s): {clock.Elapsed.TotalMilliseconds / frames:F1} ms per frame");
+var wall = new List<double>();
+var cpu = new List<double>();
+for (int f = 0; f < frames; f++)
+{
+    double w0 = Clock.NowMilliseconds(threadCpu: false), c0 = Clock.NowMilliseconds(threadCpu: true);
+    matter.ProcessInto(frame, w, h, alpha, foreground);
+    if (f < 3) continue;
+    wall.Add(Clock.NowMilliseconds(threadCpu: false) - w0);
+    cpu.Add(Clock.NowMilliseconds(threadCpu: true) - c0);
+}
+static double Median(List<double> v) => v.Count == 0 ? double.NaN : v.Order().ElementAt(v.Count / 2);
+Console.WriteLine($"{frames} frames of {w}x{h} on {threads} thread(s): {clock.Elapsed.TotalMilliseconds / frames:F1} ms per frame; " +
+    $"after 3 warm-up frames median {Median(wall):F1} ms wall, {Median(cpu):F1} ms CPU of the calling thread");
 return 0;
