@@ -64,8 +64,8 @@ public static class BinaryConvSchema
     /// </summary>
     public const int ActivationTauNext = 6;
 
-    /// <summary>ShortcutRPReLU's outputs: Y (float32, X's shape) and, with TauNext, YPacked.</summary>
-    public const int ActivationOutput = 0, ActivationPackedOutput = 1;
+    /// <summary>ShortcutRPReLU's outputs: Y (float32, X's shape), with TauNext YPacked, with Projection Projected.</summary>
+    public const int ActivationOutput = 0, ActivationPackedOutput = 1, ActivationProjectedOutput = 2;
 
     /// <summary>
     /// Optional inputs of ShortcutRPReLU, both or neither: NormScale and NormBias, float32 [C] constants (ONNX
@@ -74,6 +74,17 @@ public static class BinaryConvSchema
     /// (docs/model-contract.md, "ShortcutRPReLU"). Written by the fusion pass where an InstanceNormalization feeds the glue.
     /// </summary>
     public const int ActivationNormScale = 7, ActivationNormBias = 8;
+
+    /// <summary>
+    /// Optional inputs of ShortcutRPReLU: Projection, float32 [K, C, 1, 1] constant (ONNX Conv's W of a 1×1 conv), and
+    /// with it ProjectionBias, float32 [K] constant (optional). With Projection the op also writes output
+    /// <see cref="ActivationProjectedOutput"/>, Projected: Y projected per pixel, Projected[k] = Σ_c Projection[k, c]·Y[c]
+    /// + ProjectionBias[k], float32 [N, K, H, W] (ONNX Conv with kernel 1×1, stride 1, no padding, group 1, reading Y),
+    /// computed from each row of Y while it is in cache. The sum is taken as ONNX Runtime's MLAS takes it: fused
+    /// multiply-adds from 0 in ascending c, then the bias. Written by the fusion pass where such a Conv reads Y (the
+    /// matting head's project_mat).
+    /// </summary>
+    public const int ActivationProjection = 9, ActivationProjectionBias = 10;
 
     /// <summary>ShortcutRPReLU's float attribute with the folded InstanceNormalization's epsilon (default 1e-5, as ONNX).</summary>
     public const string ActivationNormEpsilon = "epsilon";
@@ -87,8 +98,8 @@ public static class BinaryConvSchema
     /// </summary>
     public const string ActivationAddendRepeat = "addend_repeat", ActivationAddendChunks = "addend_chunks";
 
-    /// <summary>Inputs ShortcutRPReLU declares (Addend, AddendScale, TauNext, NormScale and NormBias optional).</summary>
-    public const int ActivationInputCount = ActivationNormBias + 1;
+    /// <summary>Inputs ShortcutRPReLU declares (Addend, AddendScale, TauNext, NormScale, NormBias, Projection and ProjectionBias optional).</summary>
+    public const int ActivationInputCount = ActivationProjectionBias + 1;
 
     /// <summary>
     /// The decoder's upsampling glue fused (docs/model-contract.md, "Upsample2xConcat"): Y = Concat(axis 1) of the first

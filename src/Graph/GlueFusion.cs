@@ -17,7 +17,8 @@ namespace BiVM.Graph;
 /// (bit-identical too, with ONNX Runtime's own σ and tanh arithmetic). The chains are fused in the main graph and
 /// in If branches (the DGF's), and <see cref="GuidedUpsampleFusion"/> fuses the DGF's full-resolution tail (within 1e-5).
 /// Then <see cref="InstanceNormFusion"/> folds the InstanceNormalization that feeds a fused glue node into it: that part
-/// agrees to float rounding, not bit for bit.
+/// agrees to float rounding, not bit for bit. Last, <see cref="ProjectionFusion"/> moves a 1×1 Conv that reads a glue
+/// node's output into that node (MLAS's summation order: bit-identical on x86-64 with FMA, promised within 1e-5).
 /// </summary>
 /// <remarks>
 /// A chain is fused only where every intermediate tensor has exactly one consumer and is not a graph output (a test
@@ -151,7 +152,9 @@ public static class GlueFusion
         int norms = InstanceNormFusion.Apply(rewritten, graph, initializers);
         int shortcuts = ShortcutSumFusion.Apply(rewritten, graph, initializers);
         int handOffs = AddPackedHandOffs(rewritten, initializers);
-        if (replacements.Count == 0 && handOffs == 0 && upsamples == 0 && grus == 0 && guided == 0 && inBranches == 0 && branchHandOffs == 0 && norms == 0 && shortcuts == 0)
+        int projections = ProjectionFusion.Apply(rewritten, initializers);
+        if (replacements.Count == 0 && handOffs == 0 && upsamples == 0 && grus == 0 && guided == 0 && inBranches == 0 && branchHandOffs == 0 && norms == 0 && shortcuts == 0
+            && projections == 0)
             return (fused, 0, 0, 0);
         graph.Node.Clear();
         graph.Node.AddRange(rewritten);
@@ -169,6 +172,8 @@ public static class GlueFusion
         if (GruFusion.Count(fused) is > 0 and var gruTotal)
             fused.MetadataProps[^1].Value += $", {gruTotal} ConvGRU glue fused ({BinaryConvSchema.GruStateConcat}, {BinaryConvSchema.GruGates}, {BinaryConvSchema.GruUpdate}; bit-identical where ONNX Runtime runs MLAS's FMA3 σ and tanh)";
         if (GuidedUpsampleFusion.Count(fused) is > 0 and var tails) fused.MetadataProps[^1].Value += $", {tails} {BinaryConvSchema.GuidedUpsample} (the DGF's full-resolution tail, within 1e-5)";
+        if (ProjectionFusion.Count(fused) is > 0 and var projectionTotal)
+            fused.MetadataProps[^1].Value += $", {projectionTotal} 1×1 Conv moved into the {BinaryConvSchema.ShortcutRPReLU} it reads (MLAS's summation order: bit-identical on x86-64 with FMA)";
         int sumTotal = graph.Node.Count(n => n.OpType == BinaryConvSchema.ShortcutSum && n.Domain == BinaryConvSchema.Domain);
         int mapTotal = graph.Node.Count(n => n.OpType == BinaryConvSchema.ShortcutRPReLU && n.Attribute.Any(a => a.Name is BinaryConvSchema.ActivationAddendRepeat or BinaryConvSchema.ActivationAddendChunks));
         if (sumTotal + mapTotal > 0)
@@ -191,7 +196,7 @@ public static class GlueFusion
             view.Graph.Output.AddRange(branch.Output);
             view.Graph.Initializer.AddRange(main.Initializer);
             var (done, n, h) = pass(view);
-            if (n == 0 && h == 0) continue;
+            if (n == 0 && h == 0 && done.Graph.Node.Count == branch.Node.Count) continue; // (a moved projection only removes a node)
             branch.Node.Clear();
             branch.Node.AddRange(done.Graph.Node);
             (fused, handOffs) = (fused + n, handOffs + h);
@@ -238,7 +243,8 @@ public static class GlueFusion
     /// <summary>
     /// The inverse: every ShortcutRPReLU written back as the standard ops it stands for ([InstanceNormalization,] Mul, Add, Add, PRelu, Add),
     /// every Upsample2xConcat as Resize, Slice and Concat (<see cref="UpsampleConcatFusion.Unfuse"/>), the ConvGRU ops as
-    /// Shape, Expand, Sigmoid, Split, Tanh, Sub, Mul, Add and Concat (<see cref="GruFusion.Unfuse"/>).
+    /// Shape, Expand, Sigmoid, Split, Tanh, Sub, Mul, Add and Concat (<see cref="GruFusion.Unfuse"/>), a glue node's
+    /// projection as the Conv after it.
     /// The oracle for a fused file whose unfused original is gone (the shipped models): both must give the same bits.
     /// </summary>
     /// <exception cref="ArgumentException">A ShortcutRPReLU's parameters are not initializers shaped to broadcast over NCHW.</exception>
@@ -296,6 +302,7 @@ public static class GlueFusion
             var u = Add(rewritten, "Add", name + ".shift_in", x, Input(BinaryConvSchema.ActivationShiftIn));
             var p = Add(rewritten, "PRelu", name + ".prelu", u, Input(BinaryConvSchema.ActivationSlope));
             Add(rewritten, "Add", name + ".shift_out", p, Input(BinaryConvSchema.ActivationShiftOut), node.Output[0]);
+            if (Input(BinaryConvSchema.ActivationProjection).Length > 0) ProjectionFusion.Unfold(rewritten, node, name);
         }
         graph.Node.Clear();
         graph.Node.AddRange(rewritten);

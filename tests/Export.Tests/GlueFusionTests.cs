@@ -71,6 +71,16 @@ public sealed class GlueFusionTests(ITestOutputHelper log)
         }
         Assert.Equal(1, GuidedUpsampleFusion.Count(fused.Model));
         Assert.Equal(1, GuidedUpsampleFusion.Count(again.Model)); // the DGF tail: fused once, nothing more to fuse
+        if (family == "bivm")
+        {
+            // The head's project_mat (1×1, 16 → 4) is computed by the decoder's last glue, and the DGF refiner's conv3 by
+            // the refiner's last glue (in the If branch); Unfuse writes the Convs back.
+            Assert.Equal(2, ProjectionFusion.Count(fused.Model));
+            Assert.DoesNotContain(fused.Model.Graph.Node, n => n.Name == "project_mat");
+            Assert.Equal(0, ProjectionFusion.Count(restored));
+            Assert.Contains(restored.Graph.Node, n => n.OpType == "Conv" && n.Output[0] == "project_mat");
+            Assert.Equal(2, ProjectionFusion.Count(again.Model));
+        }
         Assert.Equal(fused.Model.Graph.Node.Count, again.Model.Graph.Node.Count);
         log.WriteLine($"{family} {normalization}: {chains} chains fused, {norms} InstanceNormalization folded, nodes {exported.Model.Graph.Node.Count} -> {fused.Model.Graph.Node.Count}");
         // The folded statistics, the DGF's fused tail (run at r ≠ 1) and, without FMA (MLAS's SSE2 σ and tanh), the
@@ -121,6 +131,9 @@ public sealed class GlueFusionTests(ITestOutputHelper log)
         Assert.Equal((0, 0, 0), (again.Fused, again.PackedHandOffs, again.NormsFolded));
         Assert.Equal(shipped.Graph.Node.Count, again.Model.Graph.Node.Count);
         Assert.True(GruFusion.Count(shipped) == 4, $"models/{file} has {GruFusion.Count(shipped)} fused ConvGRUs, expected one per decoder block (bivm export --fuse)");
+        int projections = ProjectionFusion.Count(shipped);
+        // bivm: the head's project_mat and the refiner's conv3; rvm-react: the refiner's (its head reads a plain ReLU).
+        Assert.True(projections == (file == "bivm.onnx" ? 2 : 1), $"models/{file} has {projections} 1×1 Conv projected by a glue node (bivm export --fuse)");
         int upsamples = shipped.Graph.Node.Count(n => n.OpType == BinaryConvSchema.Upsample2xConcat);
         Assert.True(upsamples == 4, $"models/{file} has {upsamples} {BinaryConvSchema.Upsample2xConcat} nodes, expected one per decoder block (bivm export --fuse)");
         var unfused = GlueFusion.Unfuse(shipped);
@@ -130,6 +143,7 @@ public sealed class GlueFusionTests(ITestOutputHelper log)
         Assert.Equal((chains, handOffs, norms), (refused.Fused, refused.PackedHandOffs, refused.NormsFolded));
         Assert.Equal(upsamples, refused.Model.Graph.Node.Count(n => n.OpType == BinaryConvSchema.Upsample2xConcat));
         Assert.Equal(4, GruFusion.Count(refused.Model));
+        Assert.Equal(projections, ProjectionFusion.Count(refused.Model));
         log.WriteLine($"models/{file}: {chains} ShortcutRPReLU nodes, {handOffs} packed hand-offs, {norms} InstanceNormalization folded");
 
         // Ties separated on the unfused form, then fused again: both files have the same thresholds.

@@ -65,19 +65,20 @@ internal sealed unsafe class BiVMOpDefinition
     public bool IsOptionalInput(int index) => IsGru ? false : !IsGuidedUpsample && IsActivation
         ? index is BinaryConvSchema.ActivationAddend or BinaryConvSchema.ActivationAddendScale or BinaryConvSchema.ActivationTauNext
             or BinaryConvSchema.ActivationNormScale or BinaryConvSchema.ActivationNormBias
+            or BinaryConvSchema.ActivationProjection or BinaryConvSchema.ActivationProjectionBias
         : !IsGuidedUpsample && (index is BinaryConvSchema.InputBias or BinaryConvSchema.InputXPacked || (!IsSparse && index == BinaryConvSchema.InputMask));
 
-    /// <summary>Outputs: Y, and for ShortcutRPReLU the optional YPacked.</summary>
+    /// <summary>Outputs: Y, and for ShortcutRPReLU the optional YPacked and Projected.</summary>
     public int OutputCount => IsGuidedUpsample ? BinaryConvSchema.GuidedOutputCount
         : IsGruGates ? BinaryConvSchema.GruGatesOutputCount
-        : IsActivation ? BinaryConvSchema.ActivationPackedOutput + 1 : 1;
+        : IsActivation ? BinaryConvSchema.ActivationProjectedOutput + 1 : 1;
 
     /// <summary>Element type of output <paramref name="index"/>: float32, except the packed bits (uint64).</summary>
     public OrtElementType OutputType(int index) =>
         IsActivation && index == BinaryConvSchema.ActivationPackedOutput ? OrtElementType.UInt64 : OrtElementType.Float;
 
     /// <summary>Whether output <paramref name="index"/> may be absent.</summary>
-    public bool IsOptionalOutput(int index) => IsActivation && index == BinaryConvSchema.ActivationPackedOutput;
+    public bool IsOptionalOutput(int index) => IsActivation && index is BinaryConvSchema.ActivationPackedOutput or BinaryConvSchema.ActivationProjectedOutput;
 
     /// <summary>Creates this op's kernel for one node.</summary>
     public IBiVMKernel CreateKernel(nint info, out string nodeName) => IsGuidedUpsample

@@ -20,7 +20,7 @@ internal static class ShapeInference
         }
         if (op.IsActivation || op.IsShortcutSum)
         {
-            InferElementwise(context);
+            InferElementwise(context, op.IsActivation);
             return;
         }
         if (op.IsUpsampleConcat)
@@ -63,17 +63,32 @@ internal static class ShapeInference
         finally { OrtApi.ReleaseTensorTypeAndShapeInfo(outInfo); }
     }
 
-    /// <summary>ShortcutRPReLU and ShortcutSum: Y has X's (input 0's) type and shape, symbolic names included.</summary>
-    private static void InferElementwise(nint context)
+    /// <summary>
+    /// ShortcutRPReLU and ShortcutSum: Y has X's (input 0's) type and shape, symbolic names included; a ShortcutRPReLU's
+    /// Projected output has the shape with Projection's K [K, C, 1, 1] in place of C.
+    /// </summary>
+    private static void InferElementwise(nint context, bool activation)
     {
         nint xInfo = OrtApi.ShapeInferInputTypeShape(context, BinaryConvSchema.ActivationX);
         var xType = OrtApi.GetElementType(xInfo);
         if (xType != OrtElementType.Float) throw new OpValidationException($"X must be float32, got {OrtTensorView.TypeText(xType)}");
         var dims = OrtApi.GetDimensions(xInfo);
-        var names = OrtApi.GetSymbolicDimensions(xInfo, dims.Length);
-        nint outInfo = OrtApi.CreateTensorTypeAndShapeInfo(OrtElementType.Float, dims, names.Select((n, i) => dims[i] > 0 ? "" : Named(n)).ToArray());
-        try { OrtApi.ShapeInferSetOutput(context, 0, outInfo); }
-        finally { OrtApi.ReleaseTensorTypeAndShapeInfo(outInfo); }
+        var names = OrtApi.GetSymbolicDimensions(xInfo, dims.Length).Select((n, i) => dims[i] > 0 ? "" : Named(n)).ToArray();
+        Set(BinaryConvSchema.ActivationOutput, dims, names);
+        if (!activation || OrtApi.ShapeInferInputCount(context) <= BinaryConvSchema.ActivationProjection || dims.Length != 4) return;
+        // An absent optional input (the empty name) has no type: then there is no projection.
+        nint pInfo;
+        try { pInfo = OrtApi.ShapeInferInputTypeShape(context, BinaryConvSchema.ActivationProjection); }
+        catch (OrtStatusException) { return; }
+        if (pInfo == 0 || OrtApi.GetDimensions(pInfo) is not [> 0 and var k, ..]) return;
+        Set(BinaryConvSchema.ActivationProjectedOutput, [dims[0], k, dims[2], dims[3]], [names[0], "", names[2], names[3]]);
+
+        void Set(int index, long[] shape, string[] symbols)
+        {
+            nint outInfo = OrtApi.CreateTensorTypeAndShapeInfo(OrtElementType.Float, shape, symbols);
+            try { OrtApi.ShapeInferSetOutput(context, index, outInfo); }
+            finally { OrtApi.ReleaseTensorTypeAndShapeInfo(outInfo); }
+        }
     }
 
     /// <summary>GuidedUpsample: Fgr [N, 3, H, W] and Pha [N, 1, H, W] with Src's N, H, W (symbolic names included).</summary>

@@ -12,7 +12,9 @@ namespace BiVM.CustomOps.OnnxRuntime;
 /// session's intra-op threads. With TauNext it works one image row at a time: every channel's row, then that row's
 /// sign bits packed (<see cref="ActivationPacker"/>) while the row is still in L1, for the next binary conv. With
 /// NormScale and NormBias (a folded InstanceNormalization) a first parallel pass takes every plane's statistics
-/// (<see cref="FrameNormalization"/>), and the second normalizes in the same pass as the glue.
+/// (<see cref="FrameNormalization"/>), and the second normalizes in the same pass as the glue. With Projection it also
+/// works one image row at a time: every channel's row, then that row's 1×1 projection (<see cref="ChannelProjection"/>)
+/// from it while it is in L1 or L2 (and its packing, with TauNext).
 /// </summary>
 internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
 {
@@ -21,11 +23,13 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
     private readonly (float[] Scale, float[] Bias, float Epsilon)? _norm;
     private readonly float _scale;
     private readonly bool _hasAddend;
+    private readonly (float[] Weights, float[]? Bias, int Outputs)? _projection;
     private readonly int _addendRepeat, _addendChunks;
 
     private ShortcutRPReLUOrtKernel(string location, float[] shiftIn, float[] slope, float[] shiftOut, float scale, bool hasAddend, float[]? tauNext,
-        (float[] Scale, float[] Bias, float Epsilon)? norm, int addendRepeat, int addendChunks)
+        (float[] Scale, float[] Bias, float Epsilon)? norm, int addendRepeat, int addendChunks, (float[], float[]?, int)? projection)
     {
+        _projection = projection;
         _addendRepeat = addendRepeat;
         _addendChunks = addendChunks;
         _norm = norm;
@@ -86,6 +90,31 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
             if (!(epsilon >= 0) || float.IsInfinity(epsilon)) throw new OpValidationException($"attribute {BinaryConvSchema.ActivationNormEpsilon} must be a finite value >= 0, got {epsilon}");
             norm = (normScale, normBias, epsilon);
         }
+        (float[], float[]?, int)? projection = null;
+        if (!Present(BinaryConvSchema.ActivationProjection) && OrtApi.KernelInfoOutputCount(info) > BinaryConvSchema.ActivationProjectedOutput
+            && OrtApi.KernelInfoOutputName(info, BinaryConvSchema.ActivationProjectedOutput).Length > 0)
+            throw new OpValidationException("output Projected needs the Projection input");
+        if (Present(BinaryConvSchema.ActivationProjectionBias) && !Present(BinaryConvSchema.ActivationProjection))
+            throw new OpValidationException("ProjectionBias is given without Projection");
+        if (Present(BinaryConvSchema.ActivationProjection))
+        {
+            var w = Constant(info, BinaryConvSchema.ActivationProjection, "Projection");
+            var d = w.Dims;
+            if (w.Type != OrtElementType.Float || d.Length != 4 || d[0] <= 0 || d[1] != shiftIn.Length || d[2] != 1 || d[3] != 1)
+                throw new OpValidationException($"Projection must be float32 [K, C = {shiftIn.Length}, 1, 1] (a 1×1 Conv's W), got {OrtTensorView.TypeText(w.Type)} {w.Shape}");
+            if (!(OrtApi.KernelInfoOutputCount(info) > BinaryConvSchema.ActivationProjectedOutput
+                && OrtApi.KernelInfoOutputName(info, BinaryConvSchema.ActivationProjectedOutput).Length > 0))
+                throw new OpValidationException("Projection is given but output Projected is not (they go together)");
+            float[]? bias = null;
+            if (Present(BinaryConvSchema.ActivationProjectionBias))
+            {
+                var b = Constant(info, BinaryConvSchema.ActivationProjectionBias, "ProjectionBias");
+                if (b.Type != OrtElementType.Float || b.Dims.Length != 1 || b.Dims[0] != d[0])
+                    throw new OpValidationException($"ProjectionBias must be float32 [K = {d[0]}], got {OrtTensorView.TypeText(b.Type)} {b.Shape}");
+                bias = b.Span<float>().ToArray();
+            }
+            projection = (w.Span<float>().ToArray(), bias, (int)d[0]);
+        }
         long repeat = OrtApi.KernelInfoAttributeInt(info, BinaryConvSchema.ActivationAddendRepeat) ?? 1;
         long chunks = OrtApi.KernelInfoAttributeInt(info, BinaryConvSchema.ActivationAddendChunks) ?? 1;
         if (repeat < 1 || shiftIn.Length % repeat != 0)
@@ -96,7 +125,7 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
             throw new OpValidationException($"attributes {BinaryConvSchema.ActivationAddendRepeat} and {BinaryConvSchema.ActivationAddendChunks} cannot both be above 1");
         if ((repeat > 1 || chunks > 1) && !hasAddend)
             throw new OpValidationException($"attribute {(repeat > 1 ? BinaryConvSchema.ActivationAddendRepeat : BinaryConvSchema.ActivationAddendChunks)} maps the Addend's channels, but there is no Addend");
-        return new ShortcutRPReLUOrtKernel(BinaryConvOrtKernel.Where(op, nodeName), shiftIn, slope, shiftOut, scale, hasAddend, tauNext, norm, (int)repeat, (int)chunks);
+        return new ShortcutRPReLUOrtKernel(BinaryConvOrtKernel.Where(op, nodeName), shiftIn, slope, shiftOut, scale, hasAddend, tauNext, norm, (int)repeat, (int)chunks, projection);
     }
 
     private static OrtTensorView Constant(nint info, int index, string name)
@@ -142,6 +171,9 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
         }
         int batch = (int)x.Dims[0], channels = _shiftIn.Length, height = (int)x.Dims[2], width = (int)x.Dims[3];
         var y = (float*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, BinaryConvSchema.ActivationOutput, x.Dims));
+        float* projected = _projection is { } projection
+            ? (float*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, BinaryConvSchema.ActivationProjectedOutput, [batch, projection.Outputs, height, width]))
+            : null;
         ulong* packed = null;
         if (_tauNext is not null)
         {
@@ -167,7 +199,7 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
                         int c = i % channels;
                         (normScale[i], normShift[i]) = FrameNormalization.Coefficients(src + i * plane, (int)plane, norm.Scale[c], norm.Bias[c], norm.Epsilon);
                     });
-                Glue(runner, src, addend, y, packed, normScale, normShift, batch, channels, height, width);
+                Glue(runner, src, addend, y, packed, projected, normScale, normShift, batch, channels, height, width);
             }
         }
         finally
@@ -180,7 +212,7 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
     /// The glue itself; <paramref name="normScale"/> is null without a folded normalization, else the [N·C] planes'
     /// coefficients (<paramref name="normShift"/> likewise).
     /// </summary>
-    private void Glue(ParallelRunner runner, float* src, float* addend, float* y, ulong* packed, float* normScale, float* normShift,
+    private void Glue(ParallelRunner runner, float* src, float* addend, float* y, ulong* packed, float* projected, float* normScale, float* normShift,
         int batch, int channels, int height, int width)
     {
         long plane = (long)height * width;
@@ -199,20 +231,27 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
             if (normScale is null) ShortcutRPReLU.Apply(src + offset, a, pair, _scale, _shiftIn[c], _slope[c], _shiftOut[c], y + offset, count);
             else ShortcutRPReLU.ApplyNormalized(src + offset, normScale[i], normShift[i], a, pair, _scale, _shiftIn[c], _slope[c], _shiftOut[c], y + offset, count);
         }
-        if (packed is null)
+        if (packed is null && projected is null)
         {
             // One channel plane per task: its four constants are scalars there, and a plane is one contiguous stream.
             runner(batch * channels, i => Plane(i, i * plane, (int)plane));
             return;
         }
+        // One image row per task: every channel's row, then, while the row is in cache, its packed bits and its projection.
         int wordsPerPixel = PackedLayout.WordsFor(channels);
+        int lanes = ChannelProjection.BestLanes;
         runner(batch * height, row =>
         {
             int n = row / height, iy = row % height;
             for (int c = 0; c < channels; c++)
                 Plane(n * channels + c, ((long)n * channels + c) * plane + (long)iy * width, width);
-            fixed (float* tau = _tauNext)
-                ActivationPacker.PackRow(y, tau, channels, height, width, n, iy, 0, width, packed + (long)row * width * wordsPerPixel);
+            if (packed is not null)
+                fixed (float* tau = _tauNext)
+                    ActivationPacker.PackRow(y, tau, channels, height, width, n, iy, 0, width, packed + (long)row * width * wordsPerPixel);
+            if (_projection is { } projection)
+                fixed (float* weights = projection.Weights, bias = projection.Bias)
+                    ChannelProjection.Row(y + (long)n * channels * plane + (long)iy * width, channels, width, plane, weights, bias, projection.Outputs,
+                        projected + (long)n * projection.Outputs * plane + (long)iy * width, plane, lanes);
         });
     }
 
