@@ -91,20 +91,18 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
             norm = (normScale, normBias, epsilon);
         }
         (float[], float[]?, int)? projection = null;
-        if (!Present(BinaryConvSchema.ActivationProjection) && OrtApi.KernelInfoOutputCount(info) > BinaryConvSchema.ActivationProjectedOutput
-            && OrtApi.KernelInfoOutputName(info, BinaryConvSchema.ActivationProjectedOutput).Length > 0)
-            throw new OpValidationException("output Projected needs the Projection input");
+        bool projectedOutput = OrtApi.KernelInfoOutputCount(info) > BinaryConvSchema.ActivationProjectedOutput
+            && OrtApi.KernelInfoOutputName(info, BinaryConvSchema.ActivationProjectedOutput).Length > 0;
         if (Present(BinaryConvSchema.ActivationProjectionBias) && !Present(BinaryConvSchema.ActivationProjection))
             throw new OpValidationException("ProjectionBias is given without Projection");
-        if (Present(BinaryConvSchema.ActivationProjection))
+        if (Present(BinaryConvSchema.ActivationProjection) != projectedOutput)
+            throw new OpValidationException(projectedOutput ? "output Projected needs the Projection input" : "Projection is given but output Projected is not (they go together)");
+        if (projectedOutput)
         {
             var w = Constant(info, BinaryConvSchema.ActivationProjection, "Projection");
             var d = w.Dims;
             if (w.Type != OrtElementType.Float || d.Length != 4 || d[0] <= 0 || d[1] != shiftIn.Length || d[2] != 1 || d[3] != 1)
                 throw new OpValidationException($"Projection must be float32 [K, C = {shiftIn.Length}, 1, 1] (a 1×1 Conv's W), got {OrtTensorView.TypeText(w.Type)} {w.Shape}");
-            if (!(OrtApi.KernelInfoOutputCount(info) > BinaryConvSchema.ActivationProjectedOutput
-                && OrtApi.KernelInfoOutputName(info, BinaryConvSchema.ActivationProjectedOutput).Length > 0))
-                throw new OpValidationException("Projection is given but output Projected is not (they go together)");
             float[]? bias = null;
             if (Present(BinaryConvSchema.ActivationProjectionBias))
             {
