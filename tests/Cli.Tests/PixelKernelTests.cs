@@ -179,6 +179,8 @@ public sealed class CoreScheduleTests
     {
         var options = MatteJob.MatterOptions(new MatteRequest("in.mp4", Model: "m.onnx", Downsample: 0.5f), threads: 2);
         Assert.False(options.SpinWhileIdle);
+        // Frames are bytes / 255 (ToPlanar, tested above against its reference): in range, so the model does not re-check.
+        Assert.False(options.CheckInputRange);
         Assert.Equal((2, 0.5f, "m.onnx"), (options.IntraOpThreads, options.DownsampleRatio!.Value, options.ModelPath));
     }
 

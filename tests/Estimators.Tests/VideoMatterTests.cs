@@ -57,6 +57,25 @@ public class VideoMatterTests : IDisposable
     }
 
     [Fact]
+    public void Values_outside_0_1_are_refused_unless_the_caller_vouches_for_them()
+    {
+        // A 2×2 frame with one value above 1: refused in one line by default; CheckInputRange = false skips that pass
+        // (bivm matte's frames come from bytes / 255) and the frame runs as it is.
+        float[] frame = [0f, 0.5f, 1f, 1.5f, 0f, 0f, 0f, 0f, 0f, 0f, 0f, 0f];
+        var alpha = new float[4];
+        var foreground = new float[12];
+        using (var checking = new VideoMatter(new VideoMatterOptions { ModelPath = _model, IntraOpThreads = 1 }))
+        {
+            Assert.True(checking.CheckInputRange);
+            var e = Assert.Throws<ArgumentOutOfRangeException>(() => checking.ProcessInto(frame, 2, 2, alpha, foreground));
+            Assert.Contains("frame values must be in 0..1, found range [0, 1.5]", e.Message);
+        }
+        using var trusting = new VideoMatter(new VideoMatterOptions { ModelPath = _model, IntraOpThreads = 1, CheckInputRange = false });
+        trusting.ProcessInto(frame, 2, 2, alpha, foreground);
+        Assert.Equal(1.5f, foreground[3]); // the luma-key model copies src to fgr: the value went through unchecked
+    }
+
+    [Fact]
     public void Threads_that_sleep_instead_of_spinning_compute_the_same_frames()
     {
         // The shipped model on two threads, so that its parallel sections really hand work to a second thread; only

@@ -39,6 +39,7 @@ public sealed class VideoMatter : IDisposable
         : this(new MattingSession(options ?? new VideoMatterOptions()), ownsSession: true, (options ?? new VideoMatterOptions()).DownsampleRatio)
     {
         MaxFramePixels = (options ?? new VideoMatterOptions()).MaxFramePixels;
+        CheckInputRange = (options ?? new VideoMatterOptions()).CheckInputRange;
     }
 
     /// <summary>A stream over a session shared with other streams; the session stays the caller's to dispose.</summary>
@@ -62,6 +63,9 @@ public sealed class VideoMatter : IDisposable
     /// it (<see cref="VideoMatterOptions.DefaultMaxFramePixels"/> unless set).
     /// </summary>
     public long MaxFramePixels { get; init; } = VideoMatterOptions.DefaultMaxFramePixels;
+
+    /// <summary>Whether <see cref="ProcessInto"/> checks the frame's values are in 0..1 (<see cref="VideoMatterOptions.CheckInputRange"/>).</summary>
+    public bool CheckInputRange { get; init; } = true;
 
     /// <summary>Frames processed since the state was last reset.</summary>
     public int FramesSinceReset { get; private set; }
@@ -117,7 +121,7 @@ public sealed class VideoMatter : IDisposable
         CheckFrame(width, height);
         int n = width * height;
         var pixels = rgbPlanar.Span[..(3 * n)];
-        if (!UnitRange.Holds(pixels))
+        if (CheckInputRange && !UnitRange.Holds(pixels))
             throw new ArgumentOutOfRangeException(nameof(rgbPlanar), $"frame values must be in 0..1, found range {UnitRange.Describe(pixels)}");
         Run(rgbPlanar[..(3 * n)], alpha[..n], foreground[..(3 * n)], width, height, cancel);
     }
