@@ -77,12 +77,15 @@ public sealed class BenchModelsTests : IDisposable
     {
         var custom = ModelProto.Parser.ParseFrom(DefaultModel.Load());
         var lowered = LoweredModel.From(custom);
-        // The shipped file is fused: its ai.bivm nodes are binary convs and ShortcutRPReLU glue; only the convs become Conv.
+        // The shipped file is fused: its ai.bivm nodes are binary convs and glue; the convs become Conv, and so does the
+        // head's projection that the last glue computes (project_mat, written back by the unfusing before the lowering).
         int binary = custom.Graph.Node.Count(n => n.Domain == BinaryConvSchema.Domain && n.OpType is BinaryConvSchema.BinaryConv2d or BinaryConvSchema.SparseBinaryConv2d);
+        int projections = custom.Graph.Node.Count(n => n.OpType == BinaryConvSchema.ShortcutRPReLU && n.Output.Count > BinaryConvSchema.ActivationProjectedOutput);
         Assert.True(binary > 0);
+        Assert.Equal(1, projections);
         Assert.DoesNotContain(lowered.Graph.Node, n => n.Domain == BinaryConvSchema.Domain);
         Assert.DoesNotContain(lowered.OpsetImport, o => o.Domain == BinaryConvSchema.Domain);
-        Assert.Equal(custom.Graph.Node.Count(n => n.OpType == "Conv") + binary, lowered.Graph.Node.Count(n => n.OpType == "Conv"));
+        Assert.Equal(custom.Graph.Node.Count(n => n.OpType == "Conv") + binary + projections, lowered.Graph.Node.Count(n => n.OpType == "Conv"));
         // The packed weights went with the nodes that read them.
         Assert.DoesNotContain(lowered.Graph.Initializer, t => t.DataType == (int)TensorProto.Types.DataType.Uint64);
 

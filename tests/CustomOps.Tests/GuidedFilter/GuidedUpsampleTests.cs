@@ -34,8 +34,7 @@ public sealed unsafe class GuidedUpsampleTests(ITestOutputHelper log)
     /// The column steps of <see cref="GuidedUpsample.Rows"/> this CPU can run (16 needs AVX-512F, 8 AVX2; 1 always),
     /// each with its own expansion (a 16- or 8-wide window permuted, or one column at a time).
     /// </summary>
-    private static int[] LanesThisCpuRuns =>
-        new[] { 16, 8, 1 }.Where(l => l == 1 || l == 8 && System.Runtime.Intrinsics.X86.Avx2.IsSupported || l == 16 && System.Runtime.Intrinsics.X86.Avx512F.IsSupported).ToArray();
+    private static int[] LanesThisCpuRuns => new[] { 16, 8, 1 }.Where(l => l <= GuidedUpsample.BestLanes).ToArray();
 
     private static float[] Random(Random r, int n, float low, float high)
     {
