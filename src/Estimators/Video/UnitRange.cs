@@ -30,7 +30,7 @@ internal static class UnitRange
                 var v = Vector512.LoadUnsafe(ref start, (nuint)i);
                 outside |= ~(Vector512.GreaterThanOrEqual(v, zero) & Vector512.LessThanOrEqual(v, one));
             }
-            if (outside != Vector512<float>.Zero) return false;
+            if (outside.AsUInt32() != Vector512<uint>.Zero) return false; // the lanes are masks: compare bits, not floats
         }
         if (Vector256.IsHardwareAccelerated)
         {
@@ -42,7 +42,7 @@ internal static class UnitRange
                 var v = Vector256.LoadUnsafe(ref start, (nuint)i);
                 outside |= ~(Vector256.GreaterThanOrEqual(v, zero) & Vector256.LessThanOrEqual(v, one));
             }
-            if (outside != Vector256<float>.Zero) return false;
+            if (outside.AsUInt32() != Vector256<uint>.Zero) return false;
         }
         for (; i < n; i++)
             if (!(values[i] >= 0f && values[i] <= 1f)) return false;
