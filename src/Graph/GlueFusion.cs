@@ -148,13 +148,13 @@ public static class GlueFusion
         int upsamples = UpsampleConcatFusion.Apply(fused, rewritten);
         // The ConvGRU glue, in a binary model only (the FP32 RVM has the same GRUs and stays standard ONNX).
         int grus = rewritten.Any(n => n.Domain == BinaryConvSchema.Domain) ? GruFusion.Apply(fused, rewritten) : 0;
-        var (inBranches, branchHandOffs) = InBranches(graph, branch => { var r = Apply(branch); return (r.Model, r.Fused, r.PackedHandOffs); });
+        var (inBranches, branchHandOffs, branchesRewritten) = InBranches(graph, branch => { var r = Apply(branch); return (r.Model, r.Fused, r.PackedHandOffs); });
         int norms = InstanceNormFusion.Apply(rewritten, graph, initializers);
         int shortcuts = ShortcutSumFusion.Apply(rewritten, graph, initializers);
         int handOffs = AddPackedHandOffs(rewritten, initializers);
         int projections = ProjectionFusion.Apply(rewritten, initializers);
         if (replacements.Count == 0 && handOffs == 0 && upsamples == 0 && grus == 0 && guided == 0 && inBranches == 0 && branchHandOffs == 0 && norms == 0 && shortcuts == 0
-            && projections == 0)
+            && projections == 0 && branchesRewritten == 0)
             return (fused, 0, 0, 0);
         graph.Node.Clear();
         graph.Node.AddRange(rewritten);
@@ -184,11 +184,12 @@ public static class GlueFusion
     /// <summary>
     /// Runs <paramref name="pass"/> on each If branch of <paramref name="main"/> (the DGF's RPReLU chains live in one),
     /// as a model whose graph is the branch's nodes and outputs plus the main graph's initializers (which a branch
-    /// reads from the outer scope); the branch takes the rewritten nodes. Returns the pass's counts, summed.
+    /// reads from the outer scope); the branch takes the rewritten nodes. Returns the pass's counts, summed, and how many
+    /// branches were rewritten (a moved projection counts in neither count but removes a node).
     /// </summary>
-    private static (int Fused, int HandOffs) InBranches(GraphProto main, Func<ModelProto, (ModelProto Model, int Fused, int HandOffs)> pass)
+    private static (int Fused, int HandOffs, int Rewritten) InBranches(GraphProto main, Func<ModelProto, (ModelProto Model, int Fused, int HandOffs)> pass)
     {
-        int fused = 0, handOffs = 0;
+        int fused = 0, handOffs = 0, rewritten = 0;
         foreach (var branch in main.Node.Where(n => n.OpType == "If").SelectMany(n => n.Attribute).Select(a => a.G).OfType<GraphProto>())
         {
             var view = new ModelProto { Graph = new GraphProto { Name = branch.Name } };
@@ -196,12 +197,12 @@ public static class GlueFusion
             view.Graph.Output.AddRange(branch.Output);
             view.Graph.Initializer.AddRange(main.Initializer);
             var (done, n, h) = pass(view);
-            if (n == 0 && h == 0 && done.Graph.Node.Count == branch.Node.Count) continue; // (a moved projection only removes a node)
+            if (n == 0 && h == 0 && done.Graph.Node.Count == branch.Node.Count) continue;
             branch.Node.Clear();
             branch.Node.AddRange(done.Graph.Node);
-            (fused, handOffs) = (fused + n, handOffs + h);
+            (fused, handOffs, rewritten) = (fused + n, handOffs + h, rewritten + 1);
         }
-        return (fused, handOffs);
+        return (fused, handOffs, rewritten);
     }
 
     /// <summary>

@@ -49,9 +49,9 @@ public static class ProjectionFusion
             string bias = conv.Input.Count > 2 ? conv.Input[2] : "";
             if (bias.Length > 0 && (!initializers.TryGetValue(bias, out var b) || b.DataType != (int)TensorProto.Types.DataType.Float
                 || b.Dims.Count != 1 || b.Dims[0] != w.Dims[0])) continue;
-            while (glue.Input.Count <= BinaryConvSchema.ActivationProjection) glue.Input.Add("");
+            while (glue.Input.Count <= (bias.Length > 0 ? BinaryConvSchema.ActivationProjectionBias : BinaryConvSchema.ActivationProjection)) glue.Input.Add("");
             glue.Input[BinaryConvSchema.ActivationProjection] = conv.Input[1];
-            if (bias.Length > 0) glue.Input.Add(bias);
+            if (bias.Length > 0) glue.Input[BinaryConvSchema.ActivationProjectionBias] = bias;
             while (glue.Output.Count < BinaryConvSchema.ActivationProjectedOutput) glue.Output.Add(""); // no YPacked
             glue.Output.Add(conv.Output[0]);
             moved.Add(conv);

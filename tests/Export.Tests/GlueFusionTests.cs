@@ -134,6 +134,8 @@ public sealed class GlueFusionTests(ITestOutputHelper log)
         int projections = ProjectionFusion.Count(shipped);
         // bivm: the head's project_mat and the refiner's conv3; rvm-react: the refiner's (its head reads a plain ReLU).
         Assert.True(projections == (file == "bivm.onnx" ? 2 : 1), $"models/{file} has {projections} 1×1 Conv projected by a glue node (bivm export --fuse)");
+        // The file says what was fused, the branch's projection included (a rewrite of a branch alone once left it stale).
+        Assert.Contains($"{projections} 1×1 Conv moved into", shipped.MetadataProps.Single(m => m.Key == GlueFusion.MetadataKey).Value);
         int upsamples = shipped.Graph.Node.Count(n => n.OpType == BinaryConvSchema.Upsample2xConcat);
         Assert.True(upsamples == 4, $"models/{file} has {upsamples} {BinaryConvSchema.Upsample2xConcat} nodes, expected one per decoder block (bivm export --fuse)");
         var unfused = GlueFusion.Unfuse(shipped);
