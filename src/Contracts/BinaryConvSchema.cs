@@ -171,4 +171,15 @@ public static class BinaryConvSchema
 
     /// <summary>GruUpdate's inputs: Candidate, Z, State.</summary>
     public const int GruUpdateCandidate = 0, GruUpdateZ = 1, GruUpdateState = 2, GruUpdateInputCount = 3;
+
+    /// <summary>
+    /// Optional float-list attribute of Upsample2xConcat (whose inputs are variadic, so τ cannot be an input as
+    /// ShortcutRPReLU's TauNext is): the C values of τ of the binary conv that reads Y. With it the op also
+    /// writes output <see cref="PackedOutput"/>, YPacked (uint64 [N, H, W, words]: sign(Y − τ) in PackedLayout's
+    /// layout), which that conv takes as XPacked.
+    /// </summary>
+    public const string TauNext = "tau_next";
+
+    /// <summary>Output position of YPacked in Upsample2xConcat (as ShortcutRPReLU's <see cref="ActivationPackedOutput"/>).</summary>
+    public const int PackedOutput = 1;
 }

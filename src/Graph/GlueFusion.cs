@@ -166,8 +166,8 @@ public static class GlueFusion
         int packedTotal = graph.Node.Count(n => IsBinaryConv(n) && n.Input.Count > BinaryConvSchema.InputXPacked);
         int upsampleTotal = graph.Node.Count(n => n.OpType == BinaryConvSchema.Upsample2xConcat && n.Domain == BinaryConvSchema.Domain);
         int normTotal = graph.Node.Count(n => n.OpType == BinaryConvSchema.ShortcutRPReLU && n.Input.Count > BinaryConvSchema.ActivationNormScale && n.Input[BinaryConvSchema.ActivationNormScale].Length > 0);
-        fused.MetadataProps.Add(new StringStringEntryProto { Key = MetadataKey, Value = $"{total} {BinaryConvSchema.ShortcutRPReLU} (shortcut add + RPReLU chains, bit-identical), {packedTotal} of them hand packed input to their binary conv"
-            + $", {normTotal} with their InstanceNormalization folded in (float64 statistics: within float rounding)"
+        fused.MetadataProps.Add(new StringStringEntryProto { Key = MetadataKey, Value = $"{total} {BinaryConvSchema.ShortcutRPReLU} (shortcut add + RPReLU chains, bit-identical); {packedTotal} binary convs take their input packed by the op before them"
+            + $"; {normTotal} {BinaryConvSchema.ShortcutRPReLU} with their InstanceNormalization folded in (float64 statistics: within float rounding)"
             + $"; {upsampleTotal} {BinaryConvSchema.Upsample2xConcat} (Resize ×2 + crop + Concat, bit-identical)" });
         if (GruFusion.Count(fused) is > 0 and var gruTotal)
             fused.MetadataProps[^1].Value += $", {gruTotal} ConvGRU glue fused ({BinaryConvSchema.GruStateConcat}, {BinaryConvSchema.GruGates}, {BinaryConvSchema.GruUpdate}; bit-identical where ONNX Runtime runs MLAS's FMA3 σ and tanh)";
@@ -206,12 +206,14 @@ public static class GlueFusion
     }
 
     /// <summary>
-    /// Where a ShortcutRPReLU's output y is the X of exactly one binary conv (other, float consumers allowed), the
-    /// node gets that conv's tau as TauNext and a second output y.packed, and the conv reads y.packed as XPacked: the
-    /// sign bits are packed once, right after y is computed, instead of by the conv from y in memory. The packer
-    /// and its comparison are the conv's own, so the bits are the same. Two binary consumers (SHB's sparse 3×3 and
-    /// dense 1×1 read one tensor with different τ) keep packing for themselves: handing the bits to the dense one, and
-    /// likewise from Upsample2xConcat to the decoder's dense 1×1, measured no faster (docs/export.md).
+    /// Where the output y of a ShortcutRPReLU or an Upsample2xConcat is the X of one binary conv (other, float consumers
+    /// allowed), the node also writes y's sign bits packed with that conv's τ (ShortcutRPReLU: input TauNext;
+    /// Upsample2xConcat, whose inputs are variadic: attribute tau_next), and the conv reads them as XPacked: the bits are
+    /// packed once, right after y is computed, instead of by the conv from y in memory. The packer and its comparison
+    /// are the conv's own, so the bits are the same. Where two binary convs read y (SHB's sparse 3×3 and dense 1×1,
+    /// with different τ), the dense one gets the bits: it packs every pixel, the sparse one only those its active
+    /// cells read. ShortcutSum does not hand off: its outputs are the backbone's small maps, where packing row by
+    /// row across hundreds of channels cost more than the conv's own packing saved (measured, docs/export.md).
     /// </summary>
     private static int AddPackedHandOffs(List<NodeProto> nodes, Dictionary<string, TensorProto> initializers)
     {
@@ -219,24 +221,42 @@ public static class GlueFusion
         foreach (var node in nodes.Where(IsBinaryConv))
             if (node.Input.Count > 0) (binaryReaders.TryGetValue(node.Input[0], out var l) ? l : binaryReaders[node.Input[0]] = []).Add(node);
         int added = 0;
-        foreach (var glue in nodes.Where(n => n.OpType == BinaryConvSchema.ShortcutRPReLU && n.Domain == BinaryConvSchema.Domain))
+        foreach (var producer in nodes.Where(n => n.Domain == BinaryConvSchema.Domain
+                     && n.OpType is BinaryConvSchema.ShortcutRPReLU or BinaryConvSchema.Upsample2xConcat))
         {
-            if ((glue.Input.Count > BinaryConvSchema.ActivationTauNext && glue.Input[BinaryConvSchema.ActivationTauNext].Length > 0) || glue.Output.Count > 1) continue;
-            if (!binaryReaders.TryGetValue(glue.Output[0], out var readers) || readers.Count != 1) continue;
-            var conv = readers[0];
-            if (conv.Input.Count > BinaryConvSchema.InputXPacked || conv.Input.Count <= BinaryConvSchema.InputTau) continue;
-            if (!initializers.TryGetValue(conv.Input[BinaryConvSchema.InputTau], out var tau) || !initializers.TryGetValue(glue.Input[BinaryConvSchema.ActivationShiftIn], out var shift)
-                || tau.Dims.Count != 1 || Channels(tau) != Channels(shift)) continue;
-            string packed = glue.Output[0] + ".packed";
-            while (glue.Input.Count <= BinaryConvSchema.ActivationTauNext) glue.Input.Add("");
-            glue.Input[BinaryConvSchema.ActivationTauNext] = tau.Name;
-            glue.Output.Add(packed);
+            bool glue = producer.OpType == BinaryConvSchema.ShortcutRPReLU;
+            if (producer.Output.Count > 1 || (glue && producer.Input.Count > BinaryConvSchema.ActivationTauNext && producer.Input[BinaryConvSchema.ActivationTauNext].Length > 0)
+                || producer.Attribute.Any(a => a.Name == BinaryConvSchema.TauNext)) continue;
+            if (!binaryReaders.TryGetValue(producer.Output[0], out var readers)) continue;
+            var dense = readers.Where(r => r.OpType == BinaryConvSchema.BinaryConv2d).ToList();
+            var conv = readers.Count == 1 ? readers[0] : dense.Count == 1 ? dense[0] : null;
+            if (conv is null || conv.Input.Count > BinaryConvSchema.InputXPacked || conv.Input.Count <= BinaryConvSchema.InputTau) continue;
+            if (!initializers.TryGetValue(conv.Input[BinaryConvSchema.InputTau], out var tau) || tau.Dims.Count != 1 || tau.DataType != (int)TensorProto.Types.DataType.Float) continue;
+            string packed = producer.Output[0] + ".packed";
+            if (glue)
+            {
+                if (!initializers.TryGetValue(producer.Input[BinaryConvSchema.ActivationShiftIn], out var shift) || Channels(tau) != Channels(shift)) continue;
+                while (producer.Input.Count <= BinaryConvSchema.ActivationTauNext) producer.Input.Add("");
+                producer.Input[BinaryConvSchema.ActivationTauNext] = tau.Name;
+            }
+            else
+            {
+                // An attribute: the channel count is checked against Y's when the node runs.
+                var values = new AttributeProto { Name = BinaryConvSchema.TauNext, Type = AttributeProto.Types.AttributeType.Floats };
+                values.Floats.AddRange(FloatValues(tau));
+                producer.Attribute.Add(values);
+            }
+            producer.Output.Add(packed);
             while (conv.Input.Count < BinaryConvSchema.InputXPacked) conv.Input.Add("");
             conv.Input.Add(packed);
             added++;
         }
         return added;
     }
+
+    private static float[] FloatValues(TensorProto t) =>
+        t.FloatData.Count > 0 ? t.FloatData.ToArray()
+            : Enumerable.Range(0, t.RawData.Length / 4).Select(i => BitConverter.ToSingle(t.RawData.Span.Slice(4 * i, 4))).ToArray();
 
     private static bool IsBinaryConv(NodeProto n) =>
         n.Domain == BinaryConvSchema.Domain && n.OpType is BinaryConvSchema.BinaryConv2d or BinaryConvSchema.SparseBinaryConv2d;

@@ -71,14 +71,16 @@ internal sealed unsafe class BiVMOpDefinition
     /// <summary>Outputs: Y, and for ShortcutRPReLU the optional YPacked and Projected.</summary>
     public int OutputCount => IsGuidedUpsample ? BinaryConvSchema.GuidedOutputCount
         : IsGruGates ? BinaryConvSchema.GruGatesOutputCount
-        : IsActivation ? BinaryConvSchema.ActivationProjectedOutput + 1 : 1;
+        : IsActivation ? BinaryConvSchema.ActivationProjectedOutput + 1
+        : IsUpsampleConcat ? BinaryConvSchema.PackedOutput + 1 : 1;
 
     /// <summary>Element type of output <paramref name="index"/>: float32, except the packed bits (uint64).</summary>
     public OrtElementType OutputType(int index) =>
-        IsActivation && index == BinaryConvSchema.ActivationPackedOutput ? OrtElementType.UInt64 : OrtElementType.Float;
+        IsActivation && index == BinaryConvSchema.ActivationPackedOutput || IsUpsampleConcat && index == BinaryConvSchema.PackedOutput ? OrtElementType.UInt64 : OrtElementType.Float;
 
     /// <summary>Whether output <paramref name="index"/> may be absent.</summary>
-    public bool IsOptionalOutput(int index) => IsActivation && index is BinaryConvSchema.ActivationPackedOutput or BinaryConvSchema.ActivationProjectedOutput;
+    public bool IsOptionalOutput(int index) => IsActivation && index is BinaryConvSchema.ActivationPackedOutput or BinaryConvSchema.ActivationProjectedOutput
+        || IsUpsampleConcat && index == BinaryConvSchema.PackedOutput;
 
     /// <summary>Creates this op's kernel for one node.</summary>
     public IBiVMKernel CreateKernel(nint info, out string nodeName) => IsGuidedUpsample

@@ -14,13 +14,15 @@ internal sealed unsafe class Upsample2xConcatOrtKernel : IBiVMKernel
     private sealed record Geometry(int InHeight, int InWidth, BilinearAxis Rows, BilinearAxis Columns);
 
     private readonly int _inputs, _upsampled;
+    private readonly float[]? _tauNext;
     private Geometry? _geometry;
 
-    private Upsample2xConcatOrtKernel(string location, int inputs, int upsampled)
+    private Upsample2xConcatOrtKernel(string location, int inputs, int upsampled, float[]? tauNext)
     {
         Location = location;
         _inputs = inputs;
         _upsampled = upsampled;
+        _tauNext = tauNext;
     }
 
     public string Location { get; }
@@ -32,7 +34,7 @@ internal sealed unsafe class Upsample2xConcatOrtKernel : IBiVMKernel
         long upsampled = OrtApi.KernelInfoAttributeInt(info, BinaryConvSchema.UpsampledInputs) ?? 1;
         if (upsampled < 1 || upsampled >= inputs)
             throw new OpValidationException($"attribute {BinaryConvSchema.UpsampledInputs} = {upsampled} must leave at least one input to upsample and one to copy; the node has {inputs} inputs");
-        return new Upsample2xConcatOrtKernel(BinaryConvOrtKernel.Where(op, nodeName), inputs, (int)upsampled);
+        return new Upsample2xConcatOrtKernel(BinaryConvOrtKernel.Where(op, nodeName), inputs, (int)upsampled, PackedHandOff.ReadTauNext(info));
     }
 
     public void Compute(nint context)
@@ -63,6 +65,7 @@ internal sealed unsafe class Upsample2xConcatOrtKernel : IBiVMKernel
         long channels = views.Sum(v => v.Dims[1]);
         if (channels > int.MaxValue) throw new OpValidationException("too many channels");
         var y = (float*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, 0, [batch, channels, height, width]));
+        ulong* packed = _tauNext is null ? null : PackedHandOff.Output(context, _tauNext, batch, channels, height, width);
         long plane = (long)height * width;
         if (batch == 0 || channels == 0 || plane == 0) return;
 
@@ -70,23 +73,48 @@ internal sealed unsafe class Upsample2xConcatOrtKernel : IBiVMKernel
         if (g is null || g.InHeight != inHeight || g.InWidth != inWidth || g.Rows.OutputLength != height || g.Columns.OutputLength != width)
             _geometry = g = new Geometry(inHeight, inWidth, BilinearAxis.Doubled(inHeight, height), BilinearAxis.Doubled(inWidth, width));
 
-        // Output channel → (input, channel in it), by prefix sums.
         var start = new int[_inputs + 1];
         for (int i = 0; i < _inputs; i++) start[i + 1] = start[i] + (int)views[i].Dims[1];
         int total = (int)channels;
         long inPlane = (long)inHeight * inWidth;
-        OrtParallelRunner.For(context)(batch * total, task =>
+        // Output channel c → (input i, its channel) by the prefix sums.
+        (int Input, int Channel) Source(int c)
         {
-            int n = task / total, c = task % total;
             int i = 0;
             while (c >= start[i + 1]) i++;
-            int cin = c - start[i];
-            long channelsIn = views[i].Dims[1];
-            float* dst = y + ((long)n * total + c) * plane;
-            if (i < _upsampled)
-                Upsample2x.Plane((float*)views[i].Data + (n * channelsIn + cin) * inPlane, inWidth, g.Rows, g.Columns, dst);
-            else
-                Buffer.MemoryCopy((float*)views[i].Data + (n * channelsIn + cin) * plane, dst, plane * sizeof(float), plane * sizeof(float));
+            return (i, c - start[i]);
+        }
+        var runner = OrtParallelRunner.For(context);
+        if (packed is null)
+        {
+            runner(batch * total, task =>
+            {
+                int n = task / total, c = task % total;
+                var (i, cin) = Source(c);
+                long channelsIn = views[i].Dims[1];
+                float* dst = y + ((long)n * total + c) * plane;
+                if (i < _upsampled)
+                    Upsample2x.Plane((float*)views[i].Data + (n * channelsIn + cin) * inPlane, inWidth, g.Rows, g.Columns, dst);
+                else
+                    Buffer.MemoryCopy((float*)views[i].Data + (n * channelsIn + cin) * plane, dst, plane * sizeof(float), plane * sizeof(float));
+            });
+            return;
+        }
+        // With the packed hand-off: one output row at a time, every channel's row, then that row's bits while it is in L1.
+        runner(batch * height, row =>
+        {
+            int n = row / height, oy = row % height;
+            for (int c = 0; c < total; c++)
+            {
+                var (i, cin) = Source(c);
+                long channelsIn = views[i].Dims[1];
+                float* dst = y + ((long)n * total + c) * plane + (long)oy * width;
+                if (i < _upsampled)
+                    Upsample2x.PlaneRow((float*)views[i].Data + (n * channelsIn + cin) * inPlane, inWidth, g.Rows, g.Columns, oy, dst);
+                else
+                    Buffer.MemoryCopy((float*)views[i].Data + (n * channelsIn + cin) * plane + (long)oy * width, dst, width * sizeof(float), width * sizeof(float));
+            }
+            PackedHandOff.PackRow(y, _tauNext!, total, height, width, n, oy, packed);
         });
     }
 

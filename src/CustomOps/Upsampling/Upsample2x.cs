@@ -44,6 +44,10 @@ internal static unsafe class Upsample2x
             Row(x + (long)ys.Low[oy] * inWidth, x + (long)ys.High[oy] * inWidth, ys.LowWeight[oy], ys.HighWeight[oy], inWidth, xs, y + (long)oy * outWidth, vector);
     }
 
+    /// <summary>Output row <paramref name="oy"/> of <see cref="Plane"/> alone, written to <paramref name="y"/> (xs.OutputLength values).</summary>
+    public static void PlaneRow(float* x, int inWidth, BilinearAxis ys, BilinearAxis xs, int oy, float* y) =>
+        Row(x + (long)ys.Low[oy] * inWidth, x + (long)ys.High[oy] * inWidth, ys.LowWeight[oy], ys.HighWeight[oy], inWidth, xs, y, vector: true);
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Row(float* lo, float* hi, float wLo, float wHi, int inWidth, BilinearAxis xs, float* y, bool vector)
     {

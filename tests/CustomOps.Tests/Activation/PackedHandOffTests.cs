@@ -91,6 +91,51 @@ public unsafe class PackedHandOffTests
             NamedOnnxValue.CreateFromTensor("A", new DenseTensor<float>(addend, [1, p.InChannels, p.InHeight, p.InWidth])));
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void Upsample2xConcat_with_tau_next_writes_the_bits_its_conv_would_pack(int threads)
+    {
+        // G: 70 channels at 8×11 (two packed words, a row tail): U [1, 35, 4, 6] upsampled and cropped, then Z [1, 35, 8, 11] copied.
+        const string op = BinaryConvSchema.Upsample2xConcat;
+        var c = new ConvCase(BinaryConv2dParams.Square(1, 70, 8, 11, 6, 3), 9);
+        var p = c.P;
+        var r = new Random(4);
+        float[] Values(int n) => Enumerable.Range(0, n).Select(i => i % 9 == 4 ? 0f : (float)(r.NextDouble() * 2 - 1)).ToArray();
+        var z = Values(35 * p.InHeight * p.InWidth);
+        var u = Values(35 * 4 * 6);
+
+        byte[] Model(bool handOff)
+        {
+            var g = new OnnxGraphBuilder("handoff");
+            g.Opset(BinaryConvSchema.Domain, BinaryConvSchema.OpsetVersion);
+            g.Input("Z", TensorProto.Types.DataType.Float, 1, 35, p.InHeight, p.InWidth);
+            g.Input("U", TensorProto.Types.DataType.Float, 1, 35, 4, 6);
+            var producer = g.Node(op, ["U", "Z"], handOff ? ["G", "G.packed"] : ["G"], "producer", BinaryConvSchema.Domain);
+            if (handOff) producer.Attribute(BinaryConvSchema.TauNext, c.Tau);
+            return ConvReadingG(g, c, handOff);
+        }
+
+        AssertHandOff(c, Model(false), Model(true), threads,
+            NamedOnnxValue.CreateFromTensor("Z", new DenseTensor<float>(z, [1, 35, p.InHeight, p.InWidth])),
+            NamedOnnxValue.CreateFromTensor("U", new DenseTensor<float>(u, [1, 35, 4, 6])));
+    }
+
+    [Fact]
+    public void Tau_next_without_the_packed_output_is_refused_in_one_line()
+    {
+        var g = new OnnxGraphBuilder("bad");
+        g.Opset(BinaryConvSchema.Domain, BinaryConvSchema.OpsetVersion);
+        g.Input("X", TensorProto.Types.DataType.Float, 1, 2, 3, 3);
+        g.Input("Z", TensorProto.Types.DataType.Float, 1, 2, 3, 3);
+        g.Node(BinaryConvSchema.Upsample2xConcat, ["X", "Z"], ["Y"], "up", BinaryConvSchema.Domain).Attribute(BinaryConvSchema.TauNext, [0f, 0f, 0f, 0f]);
+        g.Output("Y", TensorProto.Types.DataType.Float, 1, 4, 3, 3);
+        using var options = new SessionOptions();
+        BiVMOps.Register(options);
+        var e = Assert.ThrowsAny<OnnxRuntimeException>(() => new InferenceSession(g.ToBytes(), options).Dispose());
+        Assert.Contains("Upsample2xConcat node 'up': attribute tau_next is given but output YPacked is not (they go together)", e.Message);
+    }
+
     /// <summary>The binary conv Y = conv(G) of <paramref name="c"/>, reading G.packed as XPacked with the hand-off; G, Y (and G.packed) are outputs.</summary>
     private static byte[] ConvReadingG(OnnxGraphBuilder g, ConvCase c, bool handOff)
     {

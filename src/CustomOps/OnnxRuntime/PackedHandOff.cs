@@ -1,0 +1,38 @@
+using BiVM.Contracts;
+using BiVM.CustomOps.BitPacking;
+
+namespace BiVM.CustomOps.OnnxRuntime;
+
+/// <summary>
+/// The optional packed output of Upsample2xConcat (a variadic op, so τ is an attribute): the <see cref="BinaryConvSchema.TauNext"/>
+/// attribute and output <see cref="BinaryConvSchema.PackedOutput"/> go together, checked once when the kernel is made.
+/// </summary>
+internal static unsafe class PackedHandOff
+{
+    /// <summary>τ of the conv that reads the packed output, or null when the node has no packed output.</summary>
+    public static float[]? ReadTauNext(nint info)
+    {
+        bool packedOutput = OrtApi.KernelInfoOutputCount(info) > BinaryConvSchema.PackedOutput
+            && OrtApi.KernelInfoOutputName(info, BinaryConvSchema.PackedOutput).Length > 0;
+        var tau = OrtApi.KernelInfoAttributeFloats(info, BinaryConvSchema.TauNext);
+        if (tau is null && packedOutput) throw new OpValidationException($"output YPacked needs the {BinaryConvSchema.TauNext} attribute");
+        if (tau is not null && !packedOutput) throw new OpValidationException($"attribute {BinaryConvSchema.TauNext} is given but output YPacked is not (they go together)");
+        return tau;
+    }
+
+    /// <summary>Allocates YPacked [N, H, W, words] for a Y of <paramref name="channels"/> channels, after checking τ's length.</summary>
+    public static ulong* Output(nint context, float[] tau, long batch, long channels, long height, long width)
+    {
+        if (tau.Length != channels) throw new OpValidationException($"attribute {BinaryConvSchema.TauNext} has {tau.Length} values, but Y has {channels} channels");
+        return (ulong*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, BinaryConvSchema.PackedOutput,
+            [batch, height, width, PackedLayout.WordsFor((int)channels)]));
+    }
+
+    /// <summary>Packs row <paramref name="iy"/> of image <paramref name="n"/> of Y (just written, still in cache).</summary>
+    public static void PackRow(float* y, float[] tau, int channels, int height, int width, int n, int iy, ulong* packed)
+    {
+        int words = PackedLayout.WordsFor(channels);
+        fixed (float* t = tau)
+            ActivationPacker.PackRow(y, t, channels, height, width, n, iy, 0, width, packed + ((long)n * height + iy) * width * words);
+    }
+}
