@@ -28,7 +28,10 @@ internal static unsafe class PackedHandOff
             [batch, height, width, PackedLayout.WordsFor((int)channels)]));
     }
 
-    /// <summary>Packs row <paramref name="iy"/> of image <paramref name="n"/> of Y (just written, still in cache).</summary>
+    /// <summary>
+    /// Packs row <paramref name="iy"/> of image <paramref name="n"/> of Y (just written, still in cache) into YPacked
+    /// [N, H, W, words]: the row loops of Upsample2xConcat and ShortcutRPReLU both hand off through it.
+    /// </summary>
     public static void PackRow(float* y, float[] tau, int channels, int height, int width, int n, int iy, ulong* packed)
     {
         int words = PackedLayout.WordsFor(channels);

@@ -236,16 +236,13 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
             return;
         }
         // One image row per task: every channel's row, then, while the row is in cache, its packed bits and its projection.
-        int wordsPerPixel = PackedLayout.WordsFor(channels);
         int lanes = ChannelProjection.BestLanes;
         runner(batch * height, row =>
         {
             int n = row / height, iy = row % height;
             for (int c = 0; c < channels; c++)
                 Plane(n * channels + c, ((long)n * channels + c) * plane + (long)iy * width, width);
-            if (packed is not null)
-                fixed (float* tau = _tauNext)
-                    ActivationPacker.PackRow(y, tau, channels, height, width, n, iy, 0, width, packed + (long)row * width * wordsPerPixel);
+            if (packed is not null) PackedHandOff.PackRow(y, _tauNext!, channels, height, width, n, iy, packed);
             if (_projection is { } projection)
                 fixed (float* weights = projection.Weights, bias = projection.Bias)
                     ChannelProjection.Row(y + (long)n * channels * plane + (long)iy * width, channels, width, plane, weights, bias, projection.Outputs,

@@ -77,43 +77,33 @@ internal sealed unsafe class Upsample2xConcatOrtKernel : IBiVMKernel
         for (int i = 0; i < _inputs; i++) start[i + 1] = start[i] + (int)views[i].Dims[1];
         int total = (int)channels;
         long inPlane = (long)inHeight * inWidth;
-        // Output channel c → (input i, its channel) by the prefix sums.
-        (int Input, int Channel) Source(int c)
+        // Output rows [oy0, oy1) of channel c of image n: upsampled or copied from the input that holds c (by the prefix sums).
+        void ChannelRows(int n, int c, int oy0, int oy1)
         {
             int i = 0;
             while (c >= start[i + 1]) i++;
-            return (i, c - start[i]);
+            long channelsIn = views[i].Dims[1], cin = c - start[i];
+            float* dst = y + ((long)n * total + c) * plane + (long)oy0 * width;
+            if (i < _upsampled)
+                Upsample2x.Rows((float*)views[i].Data + (n * channelsIn + cin) * inPlane, inWidth, g.Rows, g.Columns, oy0, oy1, dst);
+            else
+            {
+                long bytes = (long)(oy1 - oy0) * width * sizeof(float);
+                Buffer.MemoryCopy((float*)views[i].Data + (n * channelsIn + cin) * plane + (long)oy0 * width, dst, bytes, bytes);
+            }
         }
         var runner = OrtParallelRunner.For(context);
         if (packed is null)
         {
-            runner(batch * total, task =>
-            {
-                int n = task / total, c = task % total;
-                var (i, cin) = Source(c);
-                long channelsIn = views[i].Dims[1];
-                float* dst = y + ((long)n * total + c) * plane;
-                if (i < _upsampled)
-                    Upsample2x.Plane((float*)views[i].Data + (n * channelsIn + cin) * inPlane, inWidth, g.Rows, g.Columns, dst);
-                else
-                    Buffer.MemoryCopy((float*)views[i].Data + (n * channelsIn + cin) * plane, dst, plane * sizeof(float), plane * sizeof(float));
-            });
+            // One channel plane per task.
+            runner(batch * total, task => ChannelRows(task / total, task % total, 0, height));
             return;
         }
         // With the packed hand-off: one output row at a time, every channel's row, then that row's bits while it is in L1.
         runner(batch * height, row =>
         {
             int n = row / height, oy = row % height;
-            for (int c = 0; c < total; c++)
-            {
-                var (i, cin) = Source(c);
-                long channelsIn = views[i].Dims[1];
-                float* dst = y + ((long)n * total + c) * plane + (long)oy * width;
-                if (i < _upsampled)
-                    Upsample2x.PlaneRow((float*)views[i].Data + (n * channelsIn + cin) * inPlane, inWidth, g.Rows, g.Columns, oy, dst);
-                else
-                    Buffer.MemoryCopy((float*)views[i].Data + (n * channelsIn + cin) * plane + (long)oy * width, dst, width * sizeof(float), width * sizeof(float));
-            }
+            for (int c = 0; c < total; c++) ChannelRows(n, c, oy, oy + 1);
             PackedHandOff.PackRow(y, _tauNext!, total, height, width, n, oy, packed);
         });
     }

@@ -36,17 +36,17 @@ internal static unsafe class Upsample2x
     /// Writes the ys.OutputLength × xs.OutputLength cropped ×2 upsampling of plane <paramref name="x"/> (inWidth columns) to
     /// <paramref name="y"/> (row stride xs.OutputLength). <paramref name="vector"/> = false forces the scalar path (tests).
     /// </summary>
+    public static void Plane(float* x, int inWidth, BilinearAxis ys, BilinearAxis xs, float* y, bool vector = true) =>
+        Rows(x, inWidth, ys, xs, 0, ys.OutputLength, y, vector);
+
+    /// <summary>Output rows [<paramref name="start"/>, <paramref name="end"/>) of <see cref="Plane"/> alone, row <paramref name="start"/> written at <paramref name="y"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Plane(float* x, int inWidth, BilinearAxis ys, BilinearAxis xs, float* y, bool vector = true)
+    public static void Rows(float* x, int inWidth, BilinearAxis ys, BilinearAxis xs, int start, int end, float* y, bool vector = true)
     {
         int outWidth = xs.OutputLength;
-        for (int oy = 0; oy < ys.OutputLength; oy++)
-            Row(x + (long)ys.Low[oy] * inWidth, x + (long)ys.High[oy] * inWidth, ys.LowWeight[oy], ys.HighWeight[oy], inWidth, xs, y + (long)oy * outWidth, vector);
+        for (int oy = start; oy < end; oy++)
+            Row(x + (long)ys.Low[oy] * inWidth, x + (long)ys.High[oy] * inWidth, ys.LowWeight[oy], ys.HighWeight[oy], inWidth, xs, y + (long)(oy - start) * outWidth, vector);
     }
-
-    /// <summary>Output row <paramref name="oy"/> of <see cref="Plane"/> alone, written to <paramref name="y"/> (xs.OutputLength values).</summary>
-    public static void PlaneRow(float* x, int inWidth, BilinearAxis ys, BilinearAxis xs, int oy, float* y) =>
-        Row(x + (long)ys.Low[oy] * inWidth, x + (long)ys.High[oy] * inWidth, ys.LowWeight[oy], ys.HighWeight[oy], inWidth, xs, y, vector: true);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Row(float* lo, float* hi, float wLo, float wHi, int inWidth, BilinearAxis xs, float* y, bool vector)
