@@ -86,6 +86,19 @@ public static class BinaryConvSchema
     /// </summary>
     public const int ActivationProjection = 9, ActivationProjectionBias = 10;
 
+    /// <summary>
+    /// Optional inputs of ShortcutRPReLU, present together (PointwiseBias optional): the 1×1 binary conv that computes the
+    /// glue's input, folded into it. PointwiseW (packed uint64 [C, 1, 1, 1], one word per tap: Cin ≤ 64), PointwiseAlpha
+    /// (float32 [C]), PointwiseTau (float32 [Cin]), PointwiseBias (float32 [C] or the empty name) are that
+    /// <see cref="BinaryConv2d"/>'s W, alpha, tau and bias, and PointwiseXPacked (uint64 [N, H, W, 1]) its
+    /// <see cref="InputXPacked"/>. With them X is the conv's input (float32 [N, Cin, H, W], of which only the shape is
+    /// read), and the glue's input is BinaryConv2d(X) with stride 1, no padding, computed row by row from the packed
+    /// bits where the glue needs it: the conv's output tensor is never written. The same bits as the two nodes, except
+    /// that a folded InstanceNormalization (NormScale, NormBias) takes its statistics from the exact integer moments
+    /// of the conv's dots (within float rounding of the two nodes', docs/model-contract.md).
+    /// </summary>
+    public const int ActivationPointwiseW = 11, ActivationPointwiseAlpha = 12, ActivationPointwiseTau = 13, ActivationPointwiseBias = 14, ActivationPointwiseXPacked = 15;
+
     /// <summary>ShortcutRPReLU's float attribute with the folded InstanceNormalization's epsilon (default 1e-5, as ONNX).</summary>
     public const string ActivationNormEpsilon = "epsilon";
 
@@ -98,8 +111,8 @@ public static class BinaryConvSchema
     /// </summary>
     public const string ActivationAddendRepeat = "addend_repeat", ActivationAddendChunks = "addend_chunks";
 
-    /// <summary>Inputs ShortcutRPReLU declares (Addend, AddendScale, TauNext, NormScale, NormBias, Projection and ProjectionBias optional).</summary>
-    public const int ActivationInputCount = ActivationProjectionBias + 1;
+    /// <summary>Inputs ShortcutRPReLU declares (all but X, ShiftIn, Slope and ShiftOut optional).</summary>
+    public const int ActivationInputCount = ActivationPointwiseXPacked + 1;
 
     /// <summary>
     /// The decoder's upsampling glue fused (docs/model-contract.md, "Upsample2xConcat"): Y = Concat(axis 1) of the first

@@ -18,7 +18,9 @@ namespace BiVM.Graph;
 /// in If branches (the DGF's), and <see cref="GuidedUpsampleFusion"/> fuses the DGF's full-resolution tail (within 1e-5).
 /// Then <see cref="InstanceNormFusion"/> folds the InstanceNormalization that feeds a fused glue node into it: that part
 /// agrees to float rounding, not bit for bit. Last, <see cref="ProjectionFusion"/> moves a 1×1 Conv that reads a glue
-/// node's output into that node (MLAS's summation order: bit-identical on x86-64 with FMA, promised within 1e-5).
+/// node's output into that node (MLAS's summation order: bit-identical on x86-64 with FMA, promised within 1e-5), and
+/// <see cref="PointwiseFusion"/> folds a 1×1 binary conv whose only reader is a glue node into it (bit-identical where
+/// the glue has no folded normalization; its statistics then come from the dots' integer moments, within float rounding).
 /// </summary>
 /// <remarks>
 /// A chain is fused only where every intermediate tensor has exactly one consumer and is not a graph output (a test
@@ -153,8 +155,9 @@ public static class GlueFusion
         int shortcuts = ShortcutSumFusion.Apply(rewritten, graph, initializers);
         int handOffs = AddPackedHandOffs(rewritten, initializers);
         int projections = ProjectionFusion.Apply(rewritten, initializers);
+        int pointwise = PointwiseFusion.Apply(rewritten, initializers, outputs);
         if (replacements.Count == 0 && handOffs == 0 && upsamples == 0 && grus == 0 && guided == 0 && inBranches == 0 && branchHandOffs == 0 && norms == 0 && shortcuts == 0
-            && projections == 0 && branchesRewritten == 0)
+            && projections == 0 && pointwise == 0 && branchesRewritten == 0)
             return (fused, 0, 0, 0);
         graph.Node.Clear();
         graph.Node.AddRange(rewritten);
@@ -163,7 +166,7 @@ public static class GlueFusion
         var previous = fused.MetadataProps.FirstOrDefault(m => m.Key == MetadataKey);
         if (previous is not null) fused.MetadataProps.Remove(previous);
         int total = graph.Node.Count(n => n.OpType == BinaryConvSchema.ShortcutRPReLU && n.Domain == BinaryConvSchema.Domain);
-        int packedTotal = graph.Node.Count(n => IsBinaryConv(n) && n.Input.Count > BinaryConvSchema.InputXPacked);
+        int packedTotal = graph.Node.Count(n => IsBinaryConv(n) && n.Input.Count > BinaryConvSchema.InputXPacked) + graph.Node.Count(PointwiseFusion.IsFolded);
         int upsampleTotal = graph.Node.Count(n => n.OpType == BinaryConvSchema.Upsample2xConcat && n.Domain == BinaryConvSchema.Domain);
         int normTotal = graph.Node.Count(n => n.OpType == BinaryConvSchema.ShortcutRPReLU && n.Input.Count > BinaryConvSchema.ActivationNormScale && n.Input[BinaryConvSchema.ActivationNormScale].Length > 0);
         fused.MetadataProps.Add(new StringStringEntryProto { Key = MetadataKey, Value = $"{total} {BinaryConvSchema.ShortcutRPReLU} (shortcut add + RPReLU chains, bit-identical); {packedTotal} binary convs take their input packed by the op before them"
@@ -172,6 +175,8 @@ public static class GlueFusion
         if (GruFusion.Count(fused) is > 0 and var gruTotal)
             fused.MetadataProps[^1].Value += $", {gruTotal} ConvGRU glue fused ({BinaryConvSchema.GruStateConcat}, {BinaryConvSchema.GruGates}, {BinaryConvSchema.GruUpdate}; bit-identical where ONNX Runtime runs MLAS's FMA3 σ and tanh)";
         if (GuidedUpsampleFusion.Count(fused) is > 0 and var tails) fused.MetadataProps[^1].Value += $", {tails} {BinaryConvSchema.GuidedUpsample} (the DGF's full-resolution tail, within 1e-5)";
+        if (PointwiseFusion.Count(fused) is > 0 and var foldedTotal)
+            fused.MetadataProps[^1].Value += $", {foldedTotal} 1×1 {BinaryConvSchema.BinaryConv2d} computed by the {BinaryConvSchema.ShortcutRPReLU} that reads it (bit-identical; a folded InstanceNormalization's statistics from the dots' integer moments: within float rounding)";
         if (ProjectionFusion.Count(fused) is > 0 and var projectionTotal)
             fused.MetadataProps[^1].Value += $", {projectionTotal} 1×1 Conv moved into the {BinaryConvSchema.ShortcutRPReLU} it reads (MLAS's summation order: bit-identical on x86-64 with FMA)";
         int sumTotal = graph.Node.Count(n => n.OpType == BinaryConvSchema.ShortcutSum && n.Domain == BinaryConvSchema.Domain);
@@ -272,7 +277,8 @@ public static class GlueFusion
     public static ModelProto Unfuse(ModelProto model)
     {
         ArgumentNullException.ThrowIfNull(model);
-        var unfused = WithoutChecksum(model);
+        // Folded 1×1 convs first come back as BinaryConv2d nodes; their packed input goes with every other below.
+        var unfused = PointwiseFusion.Unfolded(WithoutChecksum(model));
         GuidedUpsampleFusion.Unfuse(unfused);
         var graph = unfused.Graph;
         InBranches(graph, branch => (Unfuse(branch), 1, 0));

@@ -92,6 +92,34 @@ public sealed class GlueFusionTests(ITestOutputHelper log)
         Assert.Equal(3, frames);
     }
 
+    [Theory]
+    // Batch-normalized: the folded glue has no statistics, and gives the conv-and-glue pair's bits. At 256×256 decode0's
+    // folded outputs (16 × 256 × 256 floats, 4 MiB) are computed from the bits row by row, at 65×97 through a plane.
+    [InlineData(BatchNormMode.Batch, 256, 256, 1.0)]
+    [InlineData(BatchNormMode.Batch, 65, 97, 0.5)]
+    // Frame-normalized: from the bits the statistics come from the dots' integer moments, within float rounding of the
+    // plane's; through a plane they are the plane's.
+    [InlineData(BatchNormMode.Frame, 256, 256, 1.0)]
+    [InlineData(BatchNormMode.Frame, 64, 96, 1.0)]
+    public void Folded_pointwise_convs_agree_with_their_conv_nodes(BatchNormMode normalization, int height, int width, double ratio)
+    {
+        using var network = TestNetworks.Create(ModelFamily.Bivm, normalization: normalization);
+        ThresholdTies.Separate(network, Sequences.Frames(3, height, width), [1, 3, height, width], ratio, log);
+        var fused = MattingExporter.Export(network).Fused().Model; // nothing exposed: the dense 1×1 convs fold
+        int folded = PointwiseFusion.Count(fused);
+        // At least SHB's dense 1×1 of decode0 (35 → 16 and 16 → 16) and decode1 (59 → 32).
+        Assert.True(folded >= 3, $"{folded} 1×1 binary convs folded");
+        Assert.All(new[] { "decoder.decode0.conv1.conv1", "decoder.decode0.conv2.conv1", "decoder.decode1.conv.conv1" },
+            conv => Assert.DoesNotContain(fused.Graph.Node, n => n.Name == conv));
+        var unfolded = PointwiseFusion.Unfolded(fused);
+        Assert.Equal(0, PointwiseFusion.Count(unfolded));
+        Assert.Equal(folded, PointwiseFusion.Count(GlueFusion.Apply(unfolded).Model));
+        Assert.Equal(0, PointwiseFusion.Count(GlueFusion.Unfuse(fused)));
+        bool fromBits = 16L * height * width * sizeof(float) >= 4 << 20; // decode0's, as ShortcutRPReLU decides
+        Compare(unfolded.ToByteArray(), fused.ToByteArray(), height, width, ratio, 3, $"bivm {normalization} {width}x{height}: 1×1 convs as nodes vs folded",
+            normalization == BatchNormMode.Frame && fromBits ? FoldedTolerance : 0);
+    }
+
     [Fact]
     public void Fp32_rvm_stays_standard_onnx()
     {
@@ -123,7 +151,9 @@ public sealed class GlueFusionTests(ITestOutputHelper log)
         int chains = AllNodes(shipped.Graph).Count(n => n.OpType == BinaryConvSchema.ShortcutRPReLU);
         Assert.True(chains > 0, $"models/{file} is not fused (bivm export --fuse)");
         Assert.Contains(AllNodes(shipped.Graph).Except(shipped.Graph.Node), n => n.OpType == BinaryConvSchema.ShortcutRPReLU);
-        int handOffs = AllNodes(shipped.Graph).Count(n => n.OpType == BinaryConvSchema.BinaryConv2d && n.Input.Count > BinaryConvSchema.InputXPacked);
+        // Hand-offs: binary convs reading packed input, and the 1×1 convs folded into their glue (which read it too).
+        int handOffs = AllNodes(shipped.Graph).Count(n => n.OpType == BinaryConvSchema.BinaryConv2d && n.Input.Count > BinaryConvSchema.InputXPacked)
+            + AllNodes(shipped.Graph).Count(PointwiseFusion.IsFolded);
         Assert.True(handOffs > 0, $"models/{file} hands no packed input to a binary conv");
         int norms = shipped.Graph.Node.Count(n => n.OpType == BinaryConvSchema.ShortcutRPReLU && n.Input.Count > BinaryConvSchema.ActivationNormScale);
         Assert.True(norms > 0, $"models/{file} has no InstanceNormalization folded into its glue");
@@ -140,20 +170,26 @@ public sealed class GlueFusionTests(ITestOutputHelper log)
         Assert.True(upsamples == 4, $"models/{file} has {upsamples} {BinaryConvSchema.Upsample2xConcat} nodes, expected one per decoder block (bivm export --fuse)");
         var unfused = GlueFusion.Unfuse(shipped);
         Assert.DoesNotContain(unfused.Graph.Node, n => n.OpType is BinaryConvSchema.ShortcutRPReLU or BinaryConvSchema.Upsample2xConcat or BinaryConvSchema.ShortcutSum || GruFusion.IsFused(n) || n.Input.Count > BinaryConvSchema.InputXPacked);
+        // bivm: SHB's dense 1×1 of decode0 (both) and decode1, the backbone's one-word 1×1 layers and the refiner's are
+        // folded into their glue; rvm-react: the refiner's.
+        int folded = PointwiseFusion.Count(shipped);
+        Assert.True(folded == (file == "bivm.onnx" ? 12 : 1), $"models/{file} has {folded} 1×1 binary convs folded into their glue (bivm export --fuse)");
         var refused = GlueFusion.Apply(unfused);
         Assert.Equal(shipped.Graph.Node.Count, refused.Model.Graph.Node.Count);
         Assert.Equal((chains, handOffs, norms), (refused.Fused, refused.PackedHandOffs, refused.NormsFolded));
         Assert.Equal(upsamples, refused.Model.Graph.Node.Count(n => n.OpType == BinaryConvSchema.Upsample2xConcat));
         Assert.Equal(4, GruFusion.Count(refused.Model));
         Assert.Equal(projections, ProjectionFusion.Count(refused.Model));
+        Assert.Equal(folded, PointwiseFusion.Count(refused.Model));
         log.WriteLine($"models/{file}: {chains} ShortcutRPReLU nodes, {handOffs} packed hand-offs, {norms} InstanceNormalization folded");
 
         // Ties separated on the unfused form, then fused again: both files have the same thresholds.
         var (separated, _, unseparable) = OnnxThresholdTies.Separate(unfused, Sequences.Frames(frames, height, width), [1, 3, height, width], (float)ratio, log);
         Assert.Equal(0, unseparable);
         var binaryOutputs = OnnxThresholdTies.BinaryConvs(separated).Select(c => c.Output).ToList();
-        var separatedFused = GlueFusion.Apply(separated).Model;
-        Compare(OnnxThresholdTies.Exposing(separated, binaryOutputs).ToByteArray(), OnnxThresholdTies.Exposing(separatedFused, binaryOutputs).ToByteArray(),
+        // Exposed before fusing: a conv whose output is a graph output stays a node (not folded into its glue).
+        var exposed = OnnxThresholdTies.Exposing(separated, binaryOutputs);
+        Compare(exposed.ToByteArray(), GlueFusion.Apply(exposed).Model.ToByteArray(),
             height, width, ratio, frames, $"shipped {file} {width}x{height} r = {ratio}: unfused vs fused", TrainedTolerance, sharedState: true);
     }
 

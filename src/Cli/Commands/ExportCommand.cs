@@ -97,7 +97,7 @@ internal static class ExportCommand
         int sums = fused.Graph.Node.Count(n => n.OpType == BinaryConvSchema.ShortcutSum && n.Domain == BinaryConvSchema.Domain);
         return string.Create(CultureInfo.InvariantCulture,
             $"wrote {Path.GetFullPath(outPath)}: {count} chains fused into {BinaryConvSchema.ShortcutRPReLU}, {handOffs} packed hand-offs to binary convs added, {norms} InstanceNormalization folded into them, "
-            + $"{upsamples} {BinaryConvSchema.Upsample2xConcat} nodes, {sums} {BinaryConvSchema.ShortcutSum} nodes, {BiVM.Graph.GruFusion.Count(fused)} ConvGRUs as {BinaryConvSchema.GruStateConcat} + {BinaryConvSchema.GruGates} + {BinaryConvSchema.GruUpdate}, {BiVM.Graph.GuidedUpsampleFusion.Count(fused)} {BinaryConvSchema.GuidedUpsample} (DGF tail), {BiVM.Graph.ProjectionFusion.Count(fused)} 1×1 Conv projected by its {BinaryConvSchema.ShortcutRPReLU}, nodes {before} -> {fused.Graph.Node.Count}, file size {size} bytes{Environment.NewLine}");
+            + $"{upsamples} {BinaryConvSchema.Upsample2xConcat} nodes, {sums} {BinaryConvSchema.ShortcutSum} nodes, {BiVM.Graph.GruFusion.Count(fused)} ConvGRUs as {BinaryConvSchema.GruStateConcat} + {BinaryConvSchema.GruGates} + {BinaryConvSchema.GruUpdate}, {BiVM.Graph.GuidedUpsampleFusion.Count(fused)} {BinaryConvSchema.GuidedUpsample} (DGF tail), {BiVM.Graph.ProjectionFusion.Count(fused)} 1×1 Conv projected by its {BinaryConvSchema.ShortcutRPReLU}, {BiVM.Graph.PointwiseFusion.Count(fused)} 1×1 {BinaryConvSchema.BinaryConv2d} folded into theirs, nodes {before} -> {fused.Graph.Node.Count}, file size {size} bytes{Environment.NewLine}");
     }
 
     private static MattingNetwork Load(ModelFamily family, string? weightsPath, long? seed, bool fullPrecision)

@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using BiVM.CustomOps.BitPacking;
 
@@ -216,6 +218,112 @@ public sealed unsafe class BinaryConvolution : IDisposable
         fixed (float* alpha = _alpha) fixed (float* bias = _bias)
             PointwiseOneWord.Row(row, p.OutWidth, _weights, _weights + plane, _weights + 2 * plane, p.OutChannels, p.InChannels,
                 alpha, bias, y + (long)n * p.OutChannels * outPlane + (long)oy * p.OutWidth, outPlane);
+    }
+
+    /// <summary>
+    /// One output row of a 1×1 layer with one packed word per pixel, stride 1 and no padding, from that row's packed
+    /// input words (<paramref name="width"/> of them): output channel co's row at <paramref name="y"/> +
+    /// co·<paramref name="channelStride"/>, anywhere (the glue with a folded conv writes into its own rows). For such a
+    /// layer the packed row is already the kernel's patch layout (one word per pixel, pixel-minor), so nothing is
+    /// gathered: the count stage reads it in place (the last, partial block from a copy, so nothing past the row is
+    /// read), then the output transform, as <see cref="ComputeColumns"/> computes it.
+    /// </summary>
+    internal void PointwiseRowInto(ulong* packedRow, int width, float* y, long channelStride)
+    {
+        var p = Layer;
+        if (!PointwiseOneWord.Accepts(p)) throw new InvalidOperationException($"not a one-word 1×1 layer without padding or stride: {p}");
+        int* counts = ThreadScratch.Counts(_coutPadded * _segment);
+        fixed (float* alpha = _alpha) fixed (float* bias = _bias)
+        {
+            for (int s = 0; s < width; s += _segment)
+            {
+                int len = Math.Min(_segment, width - s);
+                var kernel = KernelFor(len);
+                int block = kernel.PixelBlock, blocks = (len + block - 1) / block;
+                ulong* patches = packedRow + s;
+                if (len % block != 0)
+                {
+                    patches = ThreadScratch.Patches(blocks * block);
+                    new ReadOnlySpan<ulong>(packedRow + s, len).CopyTo(new Span<ulong>(patches, blocks * block));
+                    new Span<ulong>(patches + len, blocks * block - len).Clear();
+                }
+                kernel.Accumulate(patches, blocks, _weights, _coutPadded, 1, counts, _segment);
+                for (int co = 0; co < p.OutChannels; co++)
+                    OutputTransform.Apply(counts + (long)co * _segment, len, p.InChannels, alpha[co], bias[co], y + co * channelStride + s);
+            }
+        }
+    }
+
+    /// <summary>
+    /// For the same layers as <see cref="PointwiseRowInto"/>: adds each output channel's Σ popcount and Σ popcount² over
+    /// the row to <paramref name="sums"/>[co] and <paramref name="squares"/>[co] (exact integers; the dots are
+    /// Cin − 2·popcount), the count stage alone, no output written.
+    /// </summary>
+    internal void PointwiseMomentsRow(ulong* packedRow, int width, long* sums, long* squares)
+    {
+        var p = Layer;
+        if (!PointwiseOneWord.Accepts(p)) throw new InvalidOperationException($"not a one-word 1×1 layer without padding or stride: {p}");
+        int* counts = ThreadScratch.Counts(_coutPadded * _segment);
+        for (int s = 0; s < width; s += _segment)
+        {
+            int len = Math.Min(_segment, width - s);
+            var kernel = KernelFor(len);
+            int block = kernel.PixelBlock, blocks = (len + block - 1) / block;
+            ulong* patches = packedRow + s;
+            if (len % block != 0)
+            {
+                patches = ThreadScratch.Patches(blocks * block);
+                new ReadOnlySpan<ulong>(packedRow + s, len).CopyTo(new Span<ulong>(patches, blocks * block));
+                new Span<ulong>(patches + len, blocks * block - len).Clear();
+            }
+            kernel.Accumulate(patches, blocks, _weights, _coutPadded, 1, counts, _segment);
+            for (int co = 0; co < p.OutChannels; co++)
+            {
+                var (sum, square) = CountMoments(counts + (long)co * _segment, len);
+                sums[co] += sum;
+                squares[co] += square;
+            }
+        }
+    }
+
+    /// <summary>Σc and Σc² of <paramref name="count"/> popcounts (each at most 64, its square 4096: int32 lanes hold a segment's sums).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static (long Sum, long Squares) CountMoments(int* c, int count)
+    {
+        int i = 0;
+        long sum = 0, squares = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var s = Vector512<int>.Zero;
+            var q = Vector512<int>.Zero;
+            for (; i + 16 <= count; i += 16)
+            {
+                var v = Vector512.Load(c + i);
+                s += v;
+                q += v * v;
+            }
+            sum = Vector512.Sum(s);
+            squares = Vector512.Sum(q);
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            var s = Vector256<int>.Zero;
+            var q = Vector256<int>.Zero;
+            for (; i + 8 <= count; i += 8)
+            {
+                var v = Vector256.Load(c + i);
+                s += v;
+                q += v * v;
+            }
+            sum = Vector256.Sum(s);
+            squares = Vector256.Sum(q);
+        }
+        for (; i < count; i++)
+        {
+            sum += c[i];
+            squares += c[i] * c[i];
+        }
+        return (sum, squares);
     }
 
     /// <summary>Computes the whole output row <paramref name="oy"/> of image <paramref name="n"/>.</summary>

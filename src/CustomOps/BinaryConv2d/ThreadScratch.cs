@@ -11,11 +11,15 @@ internal static unsafe class ThreadScratch
     [ThreadStatic] private static int[]? t_counts;
     [ThreadStatic] private static int[]? t_columns;
     [ThreadStatic] private static ulong[]? t_packed;
+    [ThreadStatic] private static float[]? t_rows;
     [ThreadStatic] private static bool t_packedTaken;
 
     public static ulong* Patches(int words) => Get(ref t_patches, words);
     public static int* Counts(int ints) => Get(ref t_counts, ints);
     public static int* Columns(int ints) => Get(ref t_columns, ints);
+
+    /// <summary>Rows a glue computes from the 1×1 conv folded into it (<see cref="Activation.FoldedPointwiseConv"/>).</summary>
+    public static float* Rows(int floats) => Get(ref t_rows, floats);
 
     /// <summary>
     /// The calling thread's packed-activation buffer of at least <paramref name="words"/> words, 64-byte aligned, or

@@ -64,8 +64,9 @@ internal static class ShapeInference
     }
 
     /// <summary>
-    /// ShortcutRPReLU and ShortcutSum: Y has X's (input 0's) type and shape, symbolic names included; a ShortcutRPReLU's
-    /// Projected output has the shape with Projection's K [K, C, 1, 1] in place of C.
+    /// ShortcutRPReLU and ShortcutSum: Y has X's (input 0's) type and shape, symbolic names included, except that a
+    /// ShortcutRPReLU with a folded 1×1 binary conv has PointwiseW's C [C, 1, 1, 1] in place of X's Cin; its Projected
+    /// output has the shape with Projection's K [K, C, 1, 1] in place of C.
     /// </summary>
     private static void InferElementwise(nint context, bool activation)
     {
@@ -74,14 +75,24 @@ internal static class ShapeInference
         if (xType != OrtElementType.Float) throw new OpValidationException($"X must be float32, got {OrtTensorView.TypeText(xType)}");
         var dims = OrtApi.GetDimensions(xInfo);
         var names = OrtApi.GetSymbolicDimensions(xInfo, dims.Length).Select((n, i) => dims[i] > 0 ? "" : Named(n)).ToArray();
+        if (activation && dims.Length == 4 && Leading(BinaryConvSchema.ActivationPointwiseW) is { } c)
+        {
+            dims[1] = c;
+            names[1] = "";
+        }
         Set(BinaryConvSchema.ActivationOutput, dims, names);
-        if (!activation || OrtApi.ShapeInferInputCount(context) <= BinaryConvSchema.ActivationProjection || dims.Length != 4) return;
-        // An absent optional input (the empty name) has no type: then there is no projection.
-        nint pInfo;
-        try { pInfo = OrtApi.ShapeInferInputTypeShape(context, BinaryConvSchema.ActivationProjection); }
-        catch (OrtStatusException) { return; }
-        if (pInfo == 0 || OrtApi.GetDimensions(pInfo) is not [> 0 and var k, ..]) return;
+        if (!activation || dims.Length != 4 || Leading(BinaryConvSchema.ActivationProjection) is not { } k) return;
         Set(BinaryConvSchema.ActivationProjectedOutput, [dims[0], k, dims[2], dims[3]], [names[0], "", names[2], names[3]]);
+
+        // The first dimension of an optional constant input, or null where it is absent (the empty name has no type).
+        long? Leading(int index)
+        {
+            if (OrtApi.ShapeInferInputCount(context) <= index) return null;
+            nint info;
+            try { info = OrtApi.ShapeInferInputTypeShape(context, index); }
+            catch (OrtStatusException) { return null; }
+            return info != 0 && OrtApi.GetDimensions(info) is [> 0 and var first, ..] ? first : null;
+        }
 
         void Set(int index, long[] shape, string[] symbols)
         {

@@ -14,7 +14,10 @@ namespace BiVM.CustomOps.OnnxRuntime;
 /// NormScale and NormBias (a folded InstanceNormalization) a first parallel pass takes every plane's statistics
 /// (<see cref="FrameNormalization"/>), and the second normalizes in the same pass as the glue. With Projection it also
 /// works one image row at a time: every channel's row, then that row's 1×1 projection (<see cref="ChannelProjection"/>)
-/// from it while it is in L1 or L2 (and its packing, with TauNext).
+/// from it while it is in L1 or L2 (and its packing, with TauNext). With a folded 1×1 binary conv (PointwiseW …) X is
+/// that conv's input and the glue's input rows are computed from PointwiseXPacked where they are needed
+/// (<see cref="FoldedPointwiseConv"/>): the statistics from the dots' exact integer moments (bands of rows in parallel),
+/// then per row every channel's row into per-thread scratch for the glue; the conv's output is never written.
 /// </summary>
 internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
 {
@@ -25,10 +28,12 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
     private readonly bool _hasAddend;
     private readonly (float[] Weights, float[]? Bias, int Outputs)? _projection;
     private readonly int _addendRepeat, _addendChunks;
+    private readonly FoldedPointwiseConv? _pointwise;
 
     private ShortcutRPReLUOrtKernel(string location, float[] shiftIn, float[] slope, float[] shiftOut, float scale, bool hasAddend, float[]? tauNext,
-        (float[] Scale, float[] Bias, float Epsilon)? norm, int addendRepeat, int addendChunks, (float[], float[]?, int)? projection)
+        (float[] Scale, float[] Bias, float Epsilon)? norm, int addendRepeat, int addendChunks, (float[], float[]?, int)? projection, FoldedPointwiseConv? pointwise)
     {
+        _pointwise = pointwise;
         _projection = projection;
         _addendRepeat = addendRepeat;
         _addendChunks = addendChunks;
@@ -123,7 +128,39 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
             throw new OpValidationException($"attributes {BinaryConvSchema.ActivationAddendRepeat} and {BinaryConvSchema.ActivationAddendChunks} cannot both be above 1");
         if ((repeat > 1 || chunks > 1) && !hasAddend)
             throw new OpValidationException($"attribute {(repeat > 1 ? BinaryConvSchema.ActivationAddendRepeat : BinaryConvSchema.ActivationAddendChunks)} maps the Addend's channels, but there is no Addend");
-        return new ShortcutRPReLUOrtKernel(BinaryConvOrtKernel.Where(op, nodeName), shiftIn, slope, shiftOut, scale, hasAddend, tauNext, norm, (int)repeat, (int)chunks, projection);
+        var pointwise = Pointwise(info, Present, shiftIn.Length);
+        return new ShortcutRPReLUOrtKernel(BinaryConvOrtKernel.Where(op, nodeName), shiftIn, slope, shiftOut, scale, hasAddend, tauNext, norm, (int)repeat, (int)chunks, projection, pointwise);
+    }
+
+    /// <summary>The folded 1×1 binary conv's constants (PointwiseW, PointwiseAlpha, PointwiseTau, PointwiseBias), or null.</summary>
+    private static FoldedPointwiseConv? Pointwise(nint info, Func<int, bool> present, int channels)
+    {
+        bool any = false, all = true;
+        foreach (int i in new[] { BinaryConvSchema.ActivationPointwiseW, BinaryConvSchema.ActivationPointwiseAlpha, BinaryConvSchema.ActivationPointwiseTau, BinaryConvSchema.ActivationPointwiseXPacked })
+        {
+            any |= present(i);
+            all &= present(i);
+        }
+        if (!any && !present(BinaryConvSchema.ActivationPointwiseBias)) return null;
+        if (!all) throw new OpValidationException("PointwiseW, PointwiseAlpha, PointwiseTau and PointwiseXPacked go together (a folded 1×1 binary conv; PointwiseBias is optional)");
+        var w = Constant(info, BinaryConvSchema.ActivationPointwiseW, "PointwiseW");
+        if (w.Type != OrtElementType.UInt64 || !w.Dims.SequenceEqual([channels, 1L, 1L, 1L]))
+            throw new OpValidationException($"PointwiseW must be the packed uint64 [C = {channels}, 1, 1, 1] of a 1×1 conv with one word per pixel, got {OrtTensorView.TypeText(w.Type)} {w.Shape}");
+        var tau = Constant(info, BinaryConvSchema.ActivationPointwiseTau, "PointwiseTau");
+        if (tau.Type != OrtElementType.Float || tau.Dims.Length != 1 || tau.Dims[0] is < 1 or > 64)
+            throw new OpValidationException($"PointwiseTau must be float32 [Cin] with 1 ≤ Cin ≤ 64 (one packed word per pixel), got {OrtTensorView.TypeText(tau.Type)} {tau.Shape}");
+        var alpha = Constant(info, BinaryConvSchema.ActivationPointwiseAlpha, "PointwiseAlpha");
+        if (alpha.Type != OrtElementType.Float || !alpha.Dims.SequenceEqual([(long)channels]))
+            throw new OpValidationException($"PointwiseAlpha must be float32 [C = {channels}], got {OrtTensorView.TypeText(alpha.Type)} {alpha.Shape}");
+        ReadOnlySpan<float> bias = default;
+        if (present(BinaryConvSchema.ActivationPointwiseBias))
+        {
+            var b = Constant(info, BinaryConvSchema.ActivationPointwiseBias, "PointwiseBias");
+            if (b.Type != OrtElementType.Float || !b.Dims.SequenceEqual([(long)channels]))
+                throw new OpValidationException($"PointwiseBias must be float32 [C = {channels}], got {OrtTensorView.TypeText(b.Type)} {b.Shape}");
+            bias = b.Span<float>();
+        }
+        return new FoldedPointwiseConv(w.Span<ulong>(), alpha.Span<float>(), tau.Span<float>(), bias);
     }
 
     private static OrtTensorView Constant(nint info, int index, string name)
@@ -155,20 +192,32 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
         var x = OrtTensorView.Read(OrtApi.KernelContextInput(context, BinaryConvSchema.ActivationX));
         if (x.Type != OrtElementType.Float) throw new OpValidationException($"X must be float32, got {OrtTensorView.TypeText(x.Type)}");
         if (x.Dims.Length != 4) throw new OpValidationException($"X must have rank 4 [N, C, H, W], got rank {x.Dims.Length} {x.Shape}");
-        if (x.Dims[1] != _shiftIn.Length)
+        if (_pointwise is { } conv && x.Dims[1] != conv.InChannels)
+            throw new OpValidationException($"channel mismatch: X {x.Shape} has {x.Dims[1]} channels but the folded 1×1 conv's PointwiseTau has Cin = {conv.InChannels}");
+        if (_pointwise is null && x.Dims[1] != _shiftIn.Length)
             throw new OpValidationException($"channel mismatch: X {x.Shape} has {x.Dims[1]} channels but ShiftIn, Slope and ShiftOut have {_shiftIn.Length}");
         if (x.Dims.Any(d => d > int.MaxValue)) throw new OpValidationException($"X {x.Shape} is too large");
+        int batch = (int)x.Dims[0], channels = _shiftIn.Length, height = (int)x.Dims[2], width = (int)x.Dims[3];
+        long[] yDims = [batch, channels, height, width];
         float* addend = null;
         if (_hasAddend)
         {
             var a = OrtTensorView.Read(OrtApi.KernelContextInput(context, BinaryConvSchema.ActivationAddend));
-            long[] expected = [x.Dims[0], AddendChannels, x.Dims[2], x.Dims[3]];
+            long[] expected = [batch, AddendChannels, height, width];
             if (a.Type != OrtElementType.Float || !a.Dims.SequenceEqual(expected))
-                throw new OpValidationException($"Addend must be float32 {OrtTensorView.ShapeText(expected)} (X {x.Shape}{MapText}), got {OrtTensorView.TypeText(a.Type)} {a.Shape}");
+                throw new OpValidationException($"Addend must be float32 {OrtTensorView.ShapeText(expected)} ({(_pointwise is null ? $"X {x.Shape}" : $"Y {OrtTensorView.ShapeText(yDims)}")}{MapText}), got {OrtTensorView.TypeText(a.Type)} {a.Shape}");
             addend = (float*)a.Data;
         }
-        int batch = (int)x.Dims[0], channels = _shiftIn.Length, height = (int)x.Dims[2], width = (int)x.Dims[3];
-        var y = (float*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, BinaryConvSchema.ActivationOutput, x.Dims));
+        ulong* xPacked = null;
+        if (_pointwise is not null)
+        {
+            var xp = OrtTensorView.Read(OrtApi.KernelContextInput(context, BinaryConvSchema.ActivationPointwiseXPacked));
+            long[] expected = [batch, height, width, 1];
+            if (xp.Type != OrtElementType.UInt64 || !xp.Dims.SequenceEqual(expected))
+                throw new OpValidationException($"PointwiseXPacked must be uint64 [N, H, W, 1] = {OrtTensorView.ShapeText(expected)} for X {x.Shape}, got {OrtTensorView.TypeText(xp.Type)} {xp.Shape}");
+            xPacked = (ulong*)xp.Data;
+        }
+        var y = (float*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, BinaryConvSchema.ActivationOutput, yDims));
         float* projected = _projection is { } projection
             ? (float*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, BinaryConvSchema.ActivationProjectedOutput, [batch, projection.Outputs, height, width]))
             : null;
@@ -178,47 +227,116 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
             int words = PackedLayout.WordsFor(channels);
             packed = (ulong*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, BinaryConvSchema.ActivationPackedOutput, [batch, height, width, words]));
         }
-        if (x.ElementCount == 0) return;
+        if ((long)batch * height * width == 0) return;
         long plane = (long)height * width;
         if (_norm is not null && plane > int.MaxValue) throw new OpValidationException($"X {x.Shape}: a channel plane of over 2^31 values is too large to normalize");
-        var src = (float*)x.Data;
         var runner = OrtParallelRunner.For(context);
+        // A folded conv whose output would fit in cache is computed into a plane of its own first, as the conv node
+        // did (same bits, the plane's statistics): from the bits row by row only pays where that plane would not.
+        bool fromBits = _pointwise is not null && (long)channels * plane * sizeof(float) >= FoldedPlaneBytes;
+        float[]? materialized = _pointwise is not null && !fromBits ? ArrayPool<float>.Shared.Rent(checked(batch * channels * (int)plane)) : null;
         // The folded InstanceNormalization's per-plane (a, b): every plane's statistics are needed before any row of
         // the packed path, so they are one pass of their own (parallel over planes). Rented: no garbage per frame.
         float[]? rented = _norm is null ? null : ArrayPool<float>.Shared.Rent(2 * batch * channels);
         try
         {
-            fixed (float* coefficients = rented)
+            fixed (float* coefficients = rented, outputs = materialized)
             {
+                float* src = (float*)x.Data;
+                if (materialized is not null)
+                {
+                    _pointwise!.Run(xPacked, batch, height, width, outputs, runner);
+                    src = outputs;
+                }
                 float* normScale = coefficients, normShift = coefficients + (rented is null ? 0 : batch * channels);
-                if (_norm is { } norm)
+                if (_norm is { } norm && fromBits)
+                    PointwiseStatistics(runner, _pointwise!, xPacked, norm, normScale, normShift, batch, height, width);
+                else if (_norm is { } planeNorm)
                     runner(batch * channels, i =>
                     {
                         int c = i % channels;
-                        (normScale[i], normShift[i]) = FrameNormalization.Coefficients(src + i * plane, (int)plane, norm.Scale[c], norm.Bias[c], norm.Epsilon);
+                        (normScale[i], normShift[i]) = FrameNormalization.Coefficients(src + i * plane, (int)plane, planeNorm.Scale[c], planeNorm.Bias[c], planeNorm.Epsilon);
                     });
-                Glue(runner, src, addend, y, packed, projected, normScale, normShift, batch, channels, height, width);
+                Glue(runner, fromBits ? null : src, xPacked, addend, y, packed, projected, normScale, normShift, batch, channels, height, width);
             }
         }
         finally
         {
             if (rented is not null) ArrayPool<float>.Shared.Return(rented);
+            if (materialized is not null) ArrayPool<float>.Shared.Return(materialized);
         }
     }
 
     /// <summary>
-    /// The glue itself; <paramref name="normScale"/> is null without a folded normalization, else the [N·C] planes'
-    /// coefficients (<paramref name="normShift"/> likewise).
+    /// From this size of a folded conv's output per image (C·H·W floats) on, the glue computes it from the bits row by
+    /// row; below, into a plane first. Measured on Emerald Rapids (2 MB of L2 per core), 1920×1080 at 0.25 on two
+    /// threads, glue + conv against the folded glue, per node: the decoder's and refiner's 4.1–8.3 MB planes 1.7–2.0×
+    /// faster folded, the backbone's 1–2 MB planes up to 3× slower (docs/kernels.md).
     /// </summary>
-    private void Glue(ParallelRunner runner, float* src, float* addend, float* y, ulong* packed, float* projected, float* normScale, float* normShift,
+    internal const long FoldedPlaneBytes = 4L << 20;
+
+    /// <summary>
+    /// The folded normalization's coefficients when the glue's input is the folded 1×1 conv's D = alpha·dot + bias: the
+    /// statistics of the dots are exact integers (Σ popcount and Σ popcount² per channel, summed over bands of rows in
+    /// parallel, in any order), from which μ and σ² of D follow in float64 (<see cref="FoldedPointwiseConv.Statistics"/>);
+    /// no float plane is formed. Within float rounding of the statistics of the rounded D (docs/model-contract.md).
+    /// </summary>
+    private static void PointwiseStatistics(ParallelRunner runner, FoldedPointwiseConv conv, ulong* xPacked, (float[] Scale, float[] Bias, float Epsilon) norm,
+        float* normScale, float* normShift, int batch, int height, int width)
+    {
+        int channels = conv.OutChannels, bands = Math.Min(height, MomentBands);
+        long[] rented = ArrayPool<long>.Shared.Rent(2 * batch * bands * channels);
+        try
+        {
+            fixed (long* pinned = rented)
+            {
+                long* partial = pinned; // a fixed local cannot be captured by the lambda
+                new Span<long>(partial, 2 * batch * bands * channels).Clear();
+                runner(batch * bands, task =>
+                {
+                    int n = task / bands, band = task % bands, first = (int)((long)height * band / bands), end = (int)((long)height * (band + 1) / bands);
+                    long* sums = partial + 2L * task * channels, squares = sums + channels;
+                    for (int iy = first; iy < end; iy++) conv.MomentsRow(xPacked + ((long)n * height + iy) * width, width, sums, squares);
+                });
+                for (int n = 0; n < batch; n++)
+                    for (int c = 0; c < channels; c++)
+                    {
+                        long sum = 0, squares = 0;
+                        for (int band = 0; band < bands; band++)
+                        {
+                            long* at = partial + 2L * (n * bands + band) * channels;
+                            sum += at[c];
+                            squares += at[channels + c];
+                        }
+                        var (mean, variance) = conv.Statistics(c, sum, squares, (long)height * width);
+                        (normScale[n * channels + c], normShift[n * channels + c]) = FrameNormalization.Affine(mean, variance, norm.Scale[c], norm.Bias[c], norm.Epsilon);
+                    }
+            }
+        }
+        finally
+        {
+            ArrayPool<long>.Shared.Return(rented);
+        }
+    }
+
+    /// <summary>Bands of rows per image in the folded conv's statistics pass: enough tasks for the intra-op threads, few partial sums.</summary>
+    private const int MomentBands = 8;
+
+    /// <summary>
+    /// The glue itself; <paramref name="normScale"/> is null without a folded normalization, else the [N·C] planes'
+    /// coefficients (<paramref name="normShift"/> likewise). <paramref name="src"/> is X, or null with a folded 1×1 conv,
+    /// whose rows are then computed from <paramref name="xPacked"/>.
+    /// </summary>
+    private void Glue(ParallelRunner runner, float* src, ulong* xPacked, float* addend, float* y, ulong* packed, float* projected, float* normScale, float* normShift,
         int batch, int channels, int height, int width)
     {
         long plane = (long)height * width;
         int addendChannels = (int)AddendChannels;
-        void Plane(int i, long offset, int count)
+        // Plane i's elements from offset on (offset − the plane's start: the position in it), read from input.
+        void Plane(int i, long offset, int count, float* input)
         {
             int n = i / channels, c = i % channels;
-            // The addend's plane for channel c under the channel map (offset − the plane's start: the position in it).
+            // The addend's plane for channel c under the channel map.
             float* a = null, pair = null;
             if (addend is not null)
             {
@@ -226,22 +344,32 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
                 a = addend + ((long)n * addendChannels + c % addendChannels) * plane + within;
                 if (_addendChunks == 2) pair = a + (long)channels * plane;
             }
-            if (normScale is null) ShortcutRPReLU.Apply(src + offset, a, pair, _scale, _shiftIn[c], _slope[c], _shiftOut[c], y + offset, count);
-            else ShortcutRPReLU.ApplyNormalized(src + offset, normScale[i], normShift[i], a, pair, _scale, _shiftIn[c], _slope[c], _shiftOut[c], y + offset, count);
+            if (normScale is null) ShortcutRPReLU.Apply(input, a, pair, _scale, _shiftIn[c], _slope[c], _shiftOut[c], y + offset, count);
+            else ShortcutRPReLU.ApplyNormalized(input, normScale[i], normShift[i], a, pair, _scale, _shiftIn[c], _slope[c], _shiftOut[c], y + offset, count);
         }
-        if (packed is null && projected is null)
+        if (packed is null && projected is null && src is not null)
         {
             // One channel plane per task: its four constants are scalars there, and a plane is one contiguous stream.
-            runner(batch * channels, i => Plane(i, i * plane, (int)plane));
+            runner(batch * channels, i => Plane(i, i * plane, (int)plane, src + i * plane));
             return;
         }
-        // One image row per task: every channel's row, then, while the row is in cache, its packed bits and its projection.
+        // One image row per task: every channel's row (computed first by the folded conv, if any), then, while the row
+        // is in cache, its packed bits and its projection.
         int lanes = ChannelProjection.BestLanes;
         runner(batch * height, row =>
         {
             int n = row / height, iy = row % height;
+            float* rows = null;
+            if (src is null)
+            {
+                rows = ThreadScratch.Rows(channels * width);
+                _pointwise!.Rows(xPacked + (long)row * width, width, rows, width);
+            }
             for (int c = 0; c < channels; c++)
-                Plane(n * channels + c, ((long)n * channels + c) * plane + (long)iy * width, width);
+            {
+                long offset = ((long)n * channels + c) * plane + (long)iy * width;
+                Plane(n * channels + c, offset, width, src is null ? rows + (long)c * width : src + offset);
+            }
             if (packed is not null) PackedHandOff.PackRow(y, _tauNext!, channels, height, width, n, iy, packed);
             if (_projection is { } projection)
                 fixed (float* weights = projection.Weights, bias = projection.Bias)
@@ -256,7 +384,5 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
     private string MapText => _addendRepeat > 1 ? $", {BinaryConvSchema.ActivationAddendRepeat} = {_addendRepeat}"
         : _addendChunks > 1 ? $", {BinaryConvSchema.ActivationAddendChunks} = {_addendChunks}" : "";
 
-    public void Dispose()
-    {
-    }
+    public void Dispose() => _pointwise?.Dispose();
 }

@@ -1,0 +1,163 @@
+using BiVM.Contracts;
+using Onnx;
+
+namespace BiVM.Graph;
+
+/// <summary>
+/// The pass of <see cref="GlueFusion"/> that folds a 1×1 <c>BinaryConv2d</c> into the <c>ShortcutRPReLU</c> that is its
+/// only reader (SHB's dense 1×1 in every decoder block, whose glue normalizes it, adds the sparse 3×3 and applies
+/// RPReLU): the glue gets the conv's W, alpha, tau, bias and packed input as PointwiseW … PointwiseXPacked and the
+/// conv's input as its X, and the conv goes (docs/model-contract.md, "ShortcutRPReLU"). The glue then computes the
+/// conv's output rows from the packed bits where it needs them, so the full-size float tensor between the two is
+/// never written nor read back (at 512×288 the decoder's last block wrote and read 9.4 MB per such pair). The conv's
+/// arithmetic, so the same bits as the two nodes, except where the glue folds an InstanceNormalization: its
+/// statistics then come from the exact integer moments of the dots instead of a float64 pass over the rounded plane
+/// (within float rounding; docs/model-contract.md).
+/// </summary>
+/// <remarks>
+/// Folded only where the conv is 1×1 with stride, dilation and group 1 and no padding, reads one packed word per
+/// pixel (Cin ≤ 64), already takes its input packed (XPacked, from the packed hand-off that runs before this pass),
+/// its constants are initializers, and its output is the glue's X (or its Addend, added unscaled and unmapped to an
+/// X that is not normalized: the two swap places, the sum is the same), read by nothing else and not a graph output
+/// (a test that exposes a binary conv's output keeps the conv).
+/// </remarks>
+public static class PointwiseFusion
+{
+    /// <summary>How many ShortcutRPReLU nodes of <paramref name="model"/> (main graph and If branches) compute a folded 1×1 binary conv.</summary>
+    public static int Count(ModelProto model) =>
+        model.Graph.Node.Concat(model.Graph.Node.SelectMany(n => n.Attribute).Select(a => a.G).OfType<GraphProto>().SelectMany(g => g.Node))
+            .Count(IsFolded);
+
+    /// <summary>Whether a node is a ShortcutRPReLU with a folded 1×1 binary conv.</summary>
+    public static bool IsFolded(NodeProto node) =>
+        node.OpType == BinaryConvSchema.ShortcutRPReLU && node.Domain == BinaryConvSchema.Domain
+        && node.Input.Count > BinaryConvSchema.ActivationPointwiseW && node.Input[BinaryConvSchema.ActivationPointwiseW].Length > 0;
+
+    /// <summary>Folds every eligible conv in <paramref name="nodes"/> into its glue (rewritten in place); returns how many.</summary>
+    internal static int Apply(List<NodeProto> nodes, IReadOnlyDictionary<string, TensorProto> initializers, ISet<string> graphOutputs)
+    {
+        var readers = new Dictionary<string, int>();
+        var producers = new Dictionary<string, NodeProto>();
+        foreach (var node in nodes)
+        {
+            foreach (var i in node.Input) readers[i] = readers.GetValueOrDefault(i) + 1;
+            foreach (var o in node.Output) producers[o] = node;
+        }
+        var folded = new HashSet<NodeProto>(ReferenceEqualityComparer.Instance);
+        // The conv producing tensor t, if it can be folded into a glue that is t's only reader.
+        NodeProto? Foldable(string t)
+        {
+            if (t.Length == 0 || readers.GetValueOrDefault(t) != 1 || graphOutputs.Contains(t)) return null;
+            if (!producers.TryGetValue(t, out var conv) || conv is not { OpType: BinaryConvSchema.BinaryConv2d, Domain: BinaryConvSchema.Domain }) return null;
+            string Input(int i) => conv.Input.Count > i ? conv.Input[i] : "";
+            if (Input(BinaryConvSchema.InputXPacked).Length == 0 || !IsPlainPointwise(conv)) return null;
+            if (!initializers.TryGetValue(Input(BinaryConvSchema.InputW), out var w) || w.Dims.Count != 4 || w.Dims[1] != 1 || w.Dims[2] != 1 || w.Dims[3] != 1) return null;
+            if (!initializers.TryGetValue(Input(BinaryConvSchema.InputTau), out var tau) || tau.Dims.Count != 1 || tau.Dims[0] is < 1 or > 64) return null;
+            if (!initializers.ContainsKey(Input(BinaryConvSchema.InputAlpha))) return null;
+            string bias = Input(BinaryConvSchema.InputBias);
+            return bias.Length > 0 && !initializers.ContainsKey(bias) ? null : conv;
+        }
+
+        foreach (var glue in nodes.Where(n => n is { OpType: BinaryConvSchema.ShortcutRPReLU, Domain: BinaryConvSchema.Domain } && !IsFolded(n)))
+        {
+            string GlueInput(int i) => glue.Input.Count > i ? glue.Input[i] : "";
+            var conv = Foldable(glue.Input[BinaryConvSchema.ActivationX]);
+            // X + Addend is Addend + X bit for bit when the Addend is added as it is (no scale, no channel map, no
+            // normalization of X): then a conv at the Addend (SHB's sum as the batch-normalized export writes it,
+            // sparse 3×3 + dense 1×1) is folded as X, and the other operand becomes the Addend.
+            if (conv is null && GlueInput(BinaryConvSchema.ActivationAddendScale).Length == 0 && GlueInput(BinaryConvSchema.ActivationNormScale).Length == 0
+                && !glue.Attribute.Any(a => a.Name is BinaryConvSchema.ActivationAddendRepeat or BinaryConvSchema.ActivationAddendChunks && a.I != 1)
+                && Foldable(GlueInput(BinaryConvSchema.ActivationAddend)) is { } atAddend)
+            {
+                conv = atAddend;
+                (glue.Input[BinaryConvSchema.ActivationX], glue.Input[BinaryConvSchema.ActivationAddend]) = (glue.Input[BinaryConvSchema.ActivationAddend], glue.Input[BinaryConvSchema.ActivationX]);
+            }
+            if (conv is null) continue;
+            string Input(int i) => conv.Input.Count > i ? conv.Input[i] : "";
+            var w = initializers[Input(BinaryConvSchema.InputW)];
+            var tau = initializers[Input(BinaryConvSchema.InputTau)];
+            string bias = Input(BinaryConvSchema.InputBias);
+            while (glue.Input.Count <= BinaryConvSchema.ActivationPointwiseXPacked) glue.Input.Add("");
+            glue.Input[BinaryConvSchema.ActivationX] = Input(BinaryConvSchema.InputX);
+            glue.Input[BinaryConvSchema.ActivationPointwiseW] = w.Name;
+            glue.Input[BinaryConvSchema.ActivationPointwiseAlpha] = Input(BinaryConvSchema.InputAlpha);
+            glue.Input[BinaryConvSchema.ActivationPointwiseTau] = tau.Name;
+            glue.Input[BinaryConvSchema.ActivationPointwiseBias] = bias;
+            glue.Input[BinaryConvSchema.ActivationPointwiseXPacked] = Input(BinaryConvSchema.InputXPacked);
+            folded.Add(conv);
+        }
+        // The conv's inputs exist before it and the glue comes after it: removing the conv keeps the order.
+        nodes.RemoveAll(folded.Contains);
+        return folded.Count;
+    }
+
+    /// <summary>
+    /// The conv written back before a glue node that folds one (<see cref="GlueFusion.Unfuse"/>, <see cref="Unfold"/>): a
+    /// <c>BinaryConv2d</c> reading the glue's X and XPacked and writing <paramref name="name"/>.pointwise, which becomes the glue's X.
+    /// </summary>
+    internal static void Unfold(List<NodeProto> nodes, NodeProto glue, string name)
+    {
+        var conv = new NodeProto { OpType = BinaryConvSchema.BinaryConv2d, Domain = BinaryConvSchema.Domain, Name = name + ".pointwise" };
+        conv.Input.AddRange([glue.Input[BinaryConvSchema.ActivationX], glue.Input[BinaryConvSchema.ActivationPointwiseW], glue.Input[BinaryConvSchema.ActivationPointwiseAlpha],
+            glue.Input[BinaryConvSchema.ActivationPointwiseTau], glue.Input[BinaryConvSchema.ActivationPointwiseBias], "", glue.Input[BinaryConvSchema.ActivationPointwiseXPacked]]);
+        conv.Output.Add(conv.Name);
+        conv.Attribute.Add(Ints(BinaryConvSchema.KernelShape, 1, 1));
+        conv.Attribute.Add(Ints(BinaryConvSchema.Strides, 1, 1));
+        conv.Attribute.Add(Ints(BinaryConvSchema.Pads, 0, 0, 0, 0));
+        conv.Attribute.Add(Ints(BinaryConvSchema.Dilations, 1, 1));
+        conv.Attribute.Add(new AttributeProto { Name = BinaryConvSchema.Group, Type = AttributeProto.Types.AttributeType.Int, I = 1 });
+        nodes.Add(conv);
+        glue.Input[BinaryConvSchema.ActivationX] = conv.Output[0];
+        for (int i = BinaryConvSchema.ActivationPointwiseW; i <= BinaryConvSchema.ActivationPointwiseXPacked; i++) glue.Input[i] = "";
+        while (glue.Input.Count > BinaryConvSchema.ActivationShiftOut + 1 && glue.Input[^1].Length == 0) glue.Input.RemoveAt(glue.Input.Count - 1);
+    }
+
+    /// <summary>
+    /// A copy of <paramref name="model"/> with every folded conv written back as a <c>BinaryConv2d</c> node before its glue
+    /// (packed hand-offs and everything else kept): the two-node form the fold must reproduce bit for bit.
+    /// </summary>
+    public static ModelProto Unfolded(ModelProto model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var copy = model.Clone();
+        foreach (var graph in new[] { copy.Graph }.Concat(copy.Graph.Node.SelectMany(n => n.Attribute).Select(a => a.G).OfType<GraphProto>()))
+        {
+            var rewritten = new List<NodeProto>();
+            foreach (var node in graph.Node)
+            {
+                if (IsFolded(node)) Unfold(rewritten, node, node.Name.Length > 0 ? node.Name : node.Output[0]);
+                rewritten.Add(node);
+            }
+            graph.Node.Clear();
+            graph.Node.AddRange(rewritten);
+        }
+        foreach (var stale in copy.MetadataProps.Where(m => m.Key == ModelChecksum.Key).ToList()) copy.MetadataProps.Remove(stale);
+        return copy;
+    }
+
+    private static AttributeProto Ints(string name, params long[] values)
+    {
+        var a = new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Ints };
+        a.Ints.AddRange(values);
+        return a;
+    }
+
+    /// <summary>Whether a binary conv's attributes make it 1×1, stride 1, dilation 1, no padding, one group (absent = ONNX's defaults).</summary>
+    private static bool IsPlainPointwise(NodeProto conv)
+    {
+        foreach (var a in conv.Attribute)
+        {
+            bool ok = a.Name switch
+            {
+                BinaryConvSchema.KernelShape => a.Ints.Count == 2 && a.Ints.All(v => v == 1),
+                BinaryConvSchema.Strides or BinaryConvSchema.Dilations => a.Ints.All(v => v == 1),
+                BinaryConvSchema.Pads => a.Ints.All(v => v == 0),
+                BinaryConvSchema.Group => a.I == 1,
+                BinaryConvSchema.AutoPad => a.S.ToStringUtf8() is "NOTSET" or "VALID",
+                _ => false,
+            };
+            if (!ok) return false;
+        }
+        return true; // 1×1 itself: W is [C, 1, 1, 1]
+    }
+}
