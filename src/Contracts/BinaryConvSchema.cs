@@ -139,6 +139,23 @@ public static class BinaryConvSchema
     public const int GuidedFgr = 0, GuidedPha = 1, GuidedOutputCount = 2;
 
     /// <summary>
+    /// The Deep Guided Filter's statistics at the working size (docs/model-contract.md, "GuidedStatistics"): with
+    /// x = Concat(X, ReduceMean(X, axes [1])) and box(t) = Conv(t, BoxW, BoxB) (the DGF's depthwise 3×3, pads 1, group
+    /// 4), MeanX = box(x), MeanY = box(Y), and Stats = Concat(box(x·Y) − MeanX·MeanY, box(x·x) − MeanX·MeanX, Hidden).
+    /// </summary>
+    public const string GuidedStatistics = "GuidedStatistics";
+
+    /// <summary>
+    /// GuidedStatistics' inputs: X (float32 [N, 3, h, w], the downsampled frame), Y (float32 [N, 4, h, w], the coarse
+    /// foreground residual and alpha), BoxW (float32 [4, 1, 3, 3] constant), BoxB (float32 [4] constant), Hidden
+    /// (float32 [N, C, h, w], appended to Stats).
+    /// </summary>
+    public const int StatisticsX = 0, StatisticsY = 1, StatisticsBoxW = 2, StatisticsBoxB = 3, StatisticsHidden = 4, StatisticsInputCount = 5;
+
+    /// <summary>GuidedStatistics' outputs: Stats (float32 [N, 8 + C, h, w]), MeanX and MeanY (float32 [N, 4, h, w]).</summary>
+    public const int StatisticsStats = 0, StatisticsMeanX = 1, StatisticsMeanY = 2, StatisticsOutputCount = 3;
+
+    /// <summary>
     /// The backbone's scaled shortcut sums fused (docs/model-contract.md, "ShortcutSum"): Y = ((X + s₁·R₁(Z₁)) + s₂·R₂(Z₂)) + …,
     /// left to right, each product and each sum rounded to float32 once (the unfused graph's Mul, Tile, Add chain), where
     /// Rᵢ repeats Zᵢ's channels rᵢ times to X's C (ONNX Tile with repeats [1, rᵢ, 1, 1]). Inputs are variadic: X, then

@@ -15,7 +15,8 @@ namespace BiVM.Graph;
 /// gives bit-identical values (docs/export.md, "Fusion"). The decoder's Resize + crop + Concat is fused by
 /// <see cref="UpsampleConcatFusion"/>, which Apply runs after the chains, then the ConvGRU glue by <see cref="GruFusion"/>
 /// (bit-identical too, with ONNX Runtime's own σ and tanh arithmetic). The chains are fused in the main graph and
-/// in If branches (the DGF's), and <see cref="GuidedUpsampleFusion"/> fuses the DGF's full-resolution tail (within 1e-5).
+/// in If branches (the DGF's), <see cref="GuidedUpsampleFusion"/> fuses the DGF's full-resolution tail and
+/// <see cref="GuidedStatisticsFusion"/> its box-filter statistics at the working size (both within 1e-5).
 /// Then <see cref="InstanceNormFusion"/> folds the InstanceNormalization that feeds a fused glue node into it: that part
 /// agrees to float rounding, not bit for bit. Last, <see cref="ProjectionFusion"/> moves a 1×1 Conv that reads a glue
 /// node's output into that node (MLAS's summation order: bit-identical on x86-64 with FMA, promised within 1e-5), and
@@ -44,7 +45,7 @@ public static class GlueFusion
         var fused = WithoutChecksum(model);
         var graph = fused.Graph;
         // Like the upsampling glue: a model without ai.bivm ops (the FP32 RVM, the users' reference) stays standard ONNX.
-        int guided = graph.Node.Any(n => n.Domain == BinaryConvSchema.Domain) ? GuidedUpsampleFusion.Apply(fused) : 0;
+        int guided = graph.Node.Any(n => n.Domain == BinaryConvSchema.Domain) ? GuidedUpsampleFusion.Apply(fused) + GuidedStatisticsFusion.Apply(fused) : 0;
         var initializers = graph.Initializer.ToDictionary(t => t.Name);
         var outputs = graph.Output.Select(o => o.Name).ToHashSet();
         var producers = new Dictionary<string, NodeProto>();
@@ -175,6 +176,7 @@ public static class GlueFusion
         if (GruFusion.Count(fused) is > 0 and var gruTotal)
             fused.MetadataProps[^1].Value += $", {gruTotal} ConvGRU glue fused ({BinaryConvSchema.GruStateConcat}, {BinaryConvSchema.GruGates}, {BinaryConvSchema.GruUpdate}; bit-identical where ONNX Runtime runs MLAS's FMA3 σ and tanh)";
         if (GuidedUpsampleFusion.Count(fused) is > 0 and var tails) fused.MetadataProps[^1].Value += $", {tails} {BinaryConvSchema.GuidedUpsample} (the DGF's full-resolution tail, within 1e-5)";
+        if (GuidedStatisticsFusion.Count(fused) is > 0 and var statistics) fused.MetadataProps[^1].Value += $", {statistics} {BinaryConvSchema.GuidedStatistics} (the DGF's box-filter statistics at the working size, within 1e-5)";
         if (PointwiseFusion.Count(fused) is > 0 and var foldedTotal)
             fused.MetadataProps[^1].Value += $", {foldedTotal} 1×1 {BinaryConvSchema.BinaryConv2d} computed by the {BinaryConvSchema.ShortcutRPReLU} that reads it (bit-identical; a folded InstanceNormalization's statistics from the dots' integer moments: within float rounding)";
         if (ProjectionFusion.Count(fused) is > 0 and var projectionTotal)
@@ -280,6 +282,7 @@ public static class GlueFusion
         // Folded 1×1 convs first come back as BinaryConv2d nodes; their packed input goes with every other below.
         var unfused = PointwiseFusion.Unfolded(WithoutChecksum(model));
         GuidedUpsampleFusion.Unfuse(unfused);
+        GuidedStatisticsFusion.Unfuse(unfused);
         var graph = unfused.Graph;
         InBranches(graph, branch => (Unfuse(branch), 1, 0));
         var initializers = graph.Initializer.ToDictionary(t => t.Name);

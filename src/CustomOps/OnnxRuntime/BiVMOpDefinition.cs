@@ -35,6 +35,9 @@ internal sealed unsafe class BiVMOpDefinition
     /// <summary>The Deep Guided Filter's fused tail (<see cref="BinaryConvSchema.GuidedUpsample"/>).</summary>
     public bool IsGuidedUpsample => Name == BinaryConvSchema.GuidedUpsample;
 
+    /// <summary>The Deep Guided Filter's statistics at the working size (<see cref="BinaryConvSchema.GuidedStatistics"/>).</summary>
+    public bool IsGuidedStatistics => Name == BinaryConvSchema.GuidedStatistics;
+
     /// <summary>The fused upsampling glue (<see cref="BinaryConvSchema.Upsample2xConcat"/>): one variadic input.</summary>
     public bool IsUpsampleConcat => Name == BinaryConvSchema.Upsample2xConcat;
 
@@ -50,10 +53,11 @@ internal sealed unsafe class BiVMOpDefinition
     /// <summary>The ConvGRU's state update (<see cref="BinaryConvSchema.GruUpdate"/>).</summary>
     public bool IsGruUpdate => Name == BinaryConvSchema.GruUpdate;
 
-    /// <summary>One of the three ConvGRU ops: every input required, every output float32 and required.</summary>
+    /// <summary>One of the three ConvGRU ops: every input required, every output float32 and required (as GuidedStatistics).</summary>
     private bool IsGru => IsGruStateConcat || IsGruGates || IsGruUpdate;
 
     public int InputCount => IsGuidedUpsample ? BinaryConvSchema.GuidedInputCount
+        : IsGuidedStatistics ? BinaryConvSchema.StatisticsInputCount
         : IsGruStateConcat ? BinaryConvSchema.GruStateConcatInputCount : IsGruGates ? BinaryConvSchema.GruGatesInputCount
         : IsGruUpdate ? BinaryConvSchema.GruUpdateInputCount
         : IsUpsampleConcat || IsShortcutSum ? 1 : IsActivation ? BinaryConvSchema.ActivationInputCount : BinaryConvSchema.DeclaredInputCount;
@@ -62,7 +66,7 @@ internal sealed unsafe class BiVMOpDefinition
     public bool IsVariadicInput(int index) => IsUpsampleConcat || IsShortcutSum;
 
     /// <summary>Whether input <paramref name="index"/> may be absent (the empty name, or left off at the end).</summary>
-    public bool IsOptionalInput(int index) => IsGru ? false : !IsGuidedUpsample && IsActivation
+    public bool IsOptionalInput(int index) => IsGru || IsGuidedStatistics ? false : !IsGuidedUpsample && IsActivation
         ? index is BinaryConvSchema.ActivationAddend or BinaryConvSchema.ActivationAddendScale or BinaryConvSchema.ActivationTauNext
             or BinaryConvSchema.ActivationNormScale or BinaryConvSchema.ActivationNormBias
             or BinaryConvSchema.ActivationProjection or BinaryConvSchema.ActivationProjectionBias
@@ -71,6 +75,7 @@ internal sealed unsafe class BiVMOpDefinition
 
     /// <summary>Outputs: Y, and for ShortcutRPReLU the optional YPacked and Projected.</summary>
     public int OutputCount => IsGuidedUpsample ? BinaryConvSchema.GuidedOutputCount
+        : IsGuidedStatistics ? BinaryConvSchema.StatisticsOutputCount
         : IsGruGates ? BinaryConvSchema.GruGatesOutputCount
         : IsActivation ? BinaryConvSchema.ActivationProjectedOutput + 1
         : IsUpsampleConcat ? BinaryConvSchema.PackedOutput + 1 : 1;
@@ -86,6 +91,8 @@ internal sealed unsafe class BiVMOpDefinition
     /// <summary>Creates this op's kernel for one node.</summary>
     public IBiVMKernel CreateKernel(nint info, out string nodeName) => IsGuidedUpsample
         ? GuidedUpsampleOrtKernel.Create(this, info, out nodeName)
+        : IsGuidedStatistics
+        ? GuidedStatisticsOrtKernel.Create(this, info, out nodeName)
         : IsUpsampleConcat
         ? Upsample2xConcatOrtKernel.Create(this, info, out nodeName)
         : IsGruStateConcat
@@ -120,6 +127,9 @@ internal sealed unsafe class BiVMOpDefinition
 
     /// <summary>The <see cref="BinaryConvSchema.GuidedUpsample"/> op.</summary>
     public static BiVMOpDefinition CreateGuidedUpsample() => Create(BinaryConvSchema.GuidedUpsample, sparse: false, forceKernel: null);
+
+    /// <summary>The <see cref="BinaryConvSchema.GuidedStatistics"/> op.</summary>
+    public static BiVMOpDefinition CreateGuidedStatistics() => Create(BinaryConvSchema.GuidedStatistics, sparse: false, forceKernel: null);
 
     /// <summary>The <see cref="BinaryConvSchema.Upsample2xConcat"/> op.</summary>
     public static BiVMOpDefinition CreateUpsampleConcat() => Create(BinaryConvSchema.Upsample2xConcat, sparse: false, forceKernel: null);

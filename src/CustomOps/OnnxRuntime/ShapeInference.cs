@@ -18,6 +18,11 @@ internal static class ShapeInference
             InferGuidedUpsample(context);
             return;
         }
+        if (op.IsGuidedStatistics)
+        {
+            InferGuidedStatistics(context);
+            return;
+        }
         if (op.IsActivation || op.IsShortcutSum)
         {
             InferElementwise(context, op.IsActivation);
@@ -93,6 +98,27 @@ internal static class ShapeInference
             catch (OrtStatusException) { return null; }
             return info != 0 && OrtApi.GetDimensions(info) is [> 0 and var first, ..] ? first : null;
         }
+
+        void Set(int index, long[] shape, string[] symbols)
+        {
+            nint outInfo = OrtApi.CreateTensorTypeAndShapeInfo(OrtElementType.Float, shape, symbols);
+            try { OrtApi.ShapeInferSetOutput(context, index, outInfo); }
+            finally { OrtApi.ReleaseTensorTypeAndShapeInfo(outInfo); }
+        }
+    }
+
+    /// <summary>GuidedStatistics: Stats [N, 8 + C, h, w] with Hidden's C, MeanX and MeanY [N, 4, h, w], with X's N, h, w (symbolic names included).</summary>
+    private static void InferGuidedStatistics(nint context)
+    {
+        nint xInfo = OrtApi.ShapeInferInputTypeShape(context, BinaryConvSchema.StatisticsX);
+        var dims = OrtApi.GetDimensions(xInfo);
+        if (dims.Length != 4) throw new OpValidationException($"X must have rank 4 [N, 3, h, w], got rank {dims.Length}");
+        var names = OrtApi.GetSymbolicDimensions(xInfo, 4).Select((n, i) => dims[i] > 0 ? "" : Named(n)).ToArray();
+        var hidden = OrtApi.GetDimensions(OrtApi.ShapeInferInputTypeShape(context, BinaryConvSchema.StatisticsHidden));
+        long stats = hidden.Length == 4 && hidden[1] > 0 ? 8 + hidden[1] : -1;
+        Set(BinaryConvSchema.StatisticsStats, [dims[0], stats, dims[2], dims[3]], [names[0], "", names[2], names[3]]);
+        Set(BinaryConvSchema.StatisticsMeanX, [dims[0], 4, dims[2], dims[3]], [names[0], "", names[2], names[3]]);
+        Set(BinaryConvSchema.StatisticsMeanY, [dims[0], 4, dims[2], dims[3]], [names[0], "", names[2], names[3]]);
 
         void Set(int index, long[] shape, string[] symbols)
         {

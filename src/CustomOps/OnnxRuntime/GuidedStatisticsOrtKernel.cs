@@ -1,0 +1,99 @@
+using BiVM.Contracts;
+using BiVM.CustomOps.BinaryConv2d;
+using BiVM.CustomOps.GuidedFilter;
+
+namespace BiVM.CustomOps.OnnxRuntime;
+
+/// <summary>
+/// The GuidedStatistics node's kernel: the box filter's weights and bias are read once at creation; Compute checks X,
+/// Y and Hidden, and runs <see cref="GuidedStatistics.Row"/> over blocks of rows on the session's intra-op threads,
+/// each row's Hidden channels copied into Stats after its Cov and Var.
+/// </summary>
+internal sealed unsafe class GuidedStatisticsOrtKernel : IBiVMKernel
+{
+    /// <summary>Output rows per task.</summary>
+    private const int RowsPerTask = 8;
+
+    private readonly float[] _weights, _bias;
+
+    private GuidedStatisticsOrtKernel(string location, float[] weights, float[] bias)
+    {
+        Location = location;
+        _weights = weights;
+        _bias = bias;
+    }
+
+    public string Location { get; }
+
+    public static GuidedStatisticsOrtKernel Create(BiVMOpDefinition op, nint info, out string nodeName)
+    {
+        nodeName = OrtApi.KernelInfoNodeName(info);
+        int inputs = OrtApi.KernelInfoInputCount(info), outputs = OrtApi.KernelInfoOutputCount(info);
+        if (inputs != BinaryConvSchema.StatisticsInputCount) throw new OpValidationException($"needs inputs X, Y, BoxW, BoxB, Hidden; got {inputs}");
+        if (outputs != BinaryConvSchema.StatisticsOutputCount) throw new OpValidationException($"needs outputs Stats, MeanX, MeanY; got {outputs}");
+        var w = Constant(info, BinaryConvSchema.StatisticsBoxW, "BoxW");
+        if (w.Type != OrtElementType.Float || !w.Dims.SequenceEqual([4L, 1L, 3L, 3L]))
+            throw new OpValidationException($"BoxW must be float32 [4, 1, 3, 3] (a depthwise 3×3 Conv's W), got {OrtTensorView.TypeText(w.Type)} {w.Shape}");
+        var b = Constant(info, BinaryConvSchema.StatisticsBoxB, "BoxB");
+        if (b.Type != OrtElementType.Float || !b.Dims.SequenceEqual([4L]))
+            throw new OpValidationException($"BoxB must be float32 [4], got {OrtTensorView.TypeText(b.Type)} {b.Shape}");
+        return new GuidedStatisticsOrtKernel(BinaryConvOrtKernel.Where(op, nodeName), w.Span<float>().ToArray(), b.Span<float>().ToArray());
+    }
+
+    private static OrtTensorView Constant(nint info, int index, string name)
+    {
+        nint value = OrtApi.KernelInfoConstantInput(info, index);
+        if (value == 0) throw new OpValidationException($"input {name} must be a constant initializer (it is read once when the session is created)");
+        return OrtTensorView.Read(value);
+    }
+
+    public void Compute(nint context)
+    {
+        var x = Input(context, BinaryConvSchema.StatisticsX, "X");
+        var y = Input(context, BinaryConvSchema.StatisticsY, "Y");
+        var hidden = Input(context, BinaryConvSchema.StatisticsHidden, "Hidden");
+        if (x.Dims[1] != 3) throw new OpValidationException($"X must have 3 channels [N, 3, h, w], got {x.Shape}");
+        long[] expected = [x.Dims[0], GuidedStatistics.Channels, x.Dims[2], x.Dims[3]];
+        if (!y.Dims.SequenceEqual(expected)) throw new OpValidationException($"Y must be float32 {OrtTensorView.ShapeText(expected)} for X {x.Shape}, got {y.Shape}");
+        if (hidden.Dims[0] != x.Dims[0] || hidden.Dims[2] != x.Dims[2] || hidden.Dims[3] != x.Dims[3])
+            throw new OpValidationException($"Hidden must be float32 [N, C, h, w] with X's N, h, w {x.Shape}, got {hidden.Shape}");
+        if (x.Dims.Concat(hidden.Dims).Any(d => d > int.MaxValue) || x.Dims[2] * x.Dims[3] * (8 + hidden.Dims[1]) > int.MaxValue)
+            throw new OpValidationException($"X {x.Shape} with Hidden {hidden.Shape} is too large");
+        int batch = (int)x.Dims[0], height = (int)x.Dims[2], width = (int)x.Dims[3], channels = (int)hidden.Dims[1];
+        var stats = (float*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, BinaryConvSchema.StatisticsStats, [batch, 8 + channels, height, width]));
+        var meanX = (float*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, BinaryConvSchema.StatisticsMeanX, expected));
+        var meanY = (float*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, BinaryConvSchema.StatisticsMeanY, expected));
+        if ((long)batch * height * width == 0) return;
+
+        float* px = (float*)x.Data, py = (float*)y.Data, ph = (float*)hidden.Data;
+        long plane = (long)height * width;
+        int blocks = (height + RowsPerTask - 1) / RowsPerTask, lanes = GuidedStatistics.BestLanes;
+        OrtParallelRunner.For(context)(batch * blocks, task =>
+        {
+            int n = task / blocks, first = task % blocks * RowsPerTask, end = Math.Min(height, first + RowsPerTask);
+            float* scratch = ThreadScratch.Rows(GuidedStatistics.ScratchFloats(width));
+            float* image = stats + (long)n * (8 + channels) * plane;
+            fixed (float* weights = _weights, bias = _bias)
+                for (int row = first; row < end; row++)
+                {
+                    GuidedStatistics.Row(px + n * 3 * plane, py + n * 4 * plane, height, width, weights, bias, row,
+                        image, meanX + n * 4 * plane, meanY + n * 4 * plane, scratch, lanes);
+                    for (int c = 0; c < channels; c++)
+                        new ReadOnlySpan<float>(ph + ((long)n * channels + c) * plane + (long)row * width, width)
+                            .CopyTo(new Span<float>(image + (8L + c) * plane + (long)row * width, width));
+                }
+        });
+    }
+
+    private static OrtTensorView Input(nint context, int index, string name)
+    {
+        var t = OrtTensorView.Read(OrtApi.KernelContextInput(context, index));
+        if (t.Type != OrtElementType.Float) throw new OpValidationException($"{name} must be float32, got {OrtTensorView.TypeText(t.Type)}");
+        if (t.Dims.Length != 4) throw new OpValidationException($"{name} must have rank 4 [N, C, h, w], got rank {t.Dims.Length} {t.Shape}");
+        return t;
+    }
+
+    public void Dispose()
+    {
+    }
+}
