@@ -152,8 +152,12 @@ public static class BinaryConvSchema
     /// </summary>
     public const int StatisticsX = 0, StatisticsY = 1, StatisticsBoxW = 2, StatisticsBoxB = 3, StatisticsHidden = 4, StatisticsInputCount = 5;
 
-    /// <summary>GuidedStatistics' outputs: Stats (float32 [N, 8 + C, h, w]), MeanX and MeanY (float32 [N, 4, h, w]).</summary>
-    public const int StatisticsStats = 0, StatisticsMeanX = 1, StatisticsMeanY = 2, StatisticsOutputCount = 3;
+    /// <summary>
+    /// GuidedStatistics' outputs: Stats (float32 [N, 8 + C, h, w]), MeanX and MeanY (float32 [N, 4, h, w]), and with the
+    /// float-list attribute <see cref="TauNext"/> (8 + C values) the optional StatsPacked (uint64 [N, h, w, words]: the
+    /// sign bits of Stats − τ for the binary conv that reads Stats, as Upsample2xConcat's YPacked).
+    /// </summary>
+    public const int StatisticsStats = 0, StatisticsMeanX = 1, StatisticsMeanY = 2, StatisticsPacked = 3, StatisticsOutputCount = 4;
 
     /// <summary>
     /// The backbone's scaled shortcut sums fused (docs/model-contract.md, "ShortcutSum"): Y = ((X + s₁·R₁(Z₁)) + s₂·R₂(Z₂)) + …,

@@ -213,9 +213,9 @@ public static class GlueFusion
     }
 
     /// <summary>
-    /// Where the output y of a ShortcutRPReLU or an Upsample2xConcat is the X of one binary conv (other, float consumers
+    /// Where the output y of a ShortcutRPReLU, an Upsample2xConcat or a GuidedStatistics (its Stats) is the X of one binary conv (other, float consumers
     /// allowed), the node also writes y's sign bits packed with that conv's τ (ShortcutRPReLU: input TauNext;
-    /// Upsample2xConcat, whose inputs are variadic: attribute tau_next), and the conv reads them as XPacked: the bits are
+    /// Upsample2xConcat and GuidedStatistics: attribute tau_next), and the conv reads them as XPacked: the bits are
     /// packed once, right after y is computed, instead of by the conv from y in memory. The packer and its comparison
     /// are the conv's own, so the bits are the same. Where two binary convs read y (SHB's sparse 3×3 and dense 1×1,
     /// with different τ), the dense one gets the bits: it packs every pixel, the sparse one only those its active
@@ -229,10 +229,12 @@ public static class GlueFusion
             if (node.Input.Count > 0) (binaryReaders.TryGetValue(node.Input[0], out var l) ? l : binaryReaders[node.Input[0]] = []).Add(node);
         int added = 0;
         foreach (var producer in nodes.Where(n => n.Domain == BinaryConvSchema.Domain
-                     && n.OpType is BinaryConvSchema.ShortcutRPReLU or BinaryConvSchema.Upsample2xConcat))
+                     && n.OpType is BinaryConvSchema.ShortcutRPReLU or BinaryConvSchema.Upsample2xConcat or BinaryConvSchema.GuidedStatistics))
         {
             bool glue = producer.OpType == BinaryConvSchema.ShortcutRPReLU;
-            if (producer.Output.Count > 1 || (glue && producer.Input.Count > BinaryConvSchema.ActivationTauNext && producer.Input[BinaryConvSchema.ActivationTauNext].Length > 0)
+            // The packed output comes after Y (GuidedStatistics: after Stats, MeanX and MeanY).
+            int packedAt = producer.OpType == BinaryConvSchema.GuidedStatistics ? BinaryConvSchema.StatisticsPacked : BinaryConvSchema.PackedOutput;
+            if (producer.Output.Count > packedAt || (glue && producer.Input.Count > BinaryConvSchema.ActivationTauNext && producer.Input[BinaryConvSchema.ActivationTauNext].Length > 0)
                 || producer.Attribute.Any(a => a.Name == BinaryConvSchema.TauNext)) continue;
             if (!binaryReaders.TryGetValue(producer.Output[0], out var readers)) continue;
             var dense = readers.Where(r => r.OpType == BinaryConvSchema.BinaryConv2d).ToList();

@@ -50,11 +50,33 @@ public static class GuidedStatisticsFusion
     public static int Count(ModelProto model) =>
         Graphs(model.Graph).Sum(g => g.Node.Count(n => n.OpType == BinaryConvSchema.GuidedStatistics && n.Domain == BinaryConvSchema.Domain));
 
-    /// <summary>Every GuidedStatistics node (in any graph) written back as the standard ops it stands for.</summary>
+    /// <summary>
+    /// Every GuidedStatistics node (in any graph) written back as the standard ops it stands for. A packed hand-off from
+    /// it goes too: the binary conv that read StatsPacked packs Stats itself again (a 1×1 conv folded into its glue is
+    /// written back as a node first, <see cref="PointwiseFusion.Unfold"/>).
+    /// </summary>
     public static void Unfuse(ModelProto model)
     {
         ArgumentNullException.ThrowIfNull(model);
-        foreach (var graph in Graphs(model.Graph).ToList())
+        var graphs = Graphs(model.Graph).ToList();
+        var packed = graphs.SelectMany(g => g.Node)
+            .Where(n => n.OpType == BinaryConvSchema.GuidedStatistics && n.Domain == BinaryConvSchema.Domain && n.Output.Count > BinaryConvSchema.StatisticsPacked)
+            .Select(n => n.Output[BinaryConvSchema.StatisticsPacked]).Where(t => t.Length > 0).ToHashSet();
+        foreach (var graph in graphs)
+        {
+            var rewritten = new List<NodeProto>();
+            foreach (var node in graph.Node)
+            {
+                if (PointwiseFusion.IsFolded(node) && packed.Contains(node.Input[BinaryConvSchema.ActivationPointwiseXPacked]))
+                    PointwiseFusion.Unfold(rewritten, node, node.Name.Length > 0 ? node.Name : node.Output[0]);
+                rewritten.Add(node);
+            }
+            foreach (var conv in rewritten.Where(n => n.Domain == BinaryConvSchema.Domain && n.OpType is BinaryConvSchema.BinaryConv2d or BinaryConvSchema.SparseBinaryConv2d
+                         && n.Input.Count > BinaryConvSchema.InputXPacked && packed.Contains(n.Input[BinaryConvSchema.InputXPacked])))
+                while (conv.Input.Count > BinaryConvSchema.InputTau + 1 && (conv.Input.Count > BinaryConvSchema.InputXPacked || conv.Input[^1].Length == 0))
+                    conv.Input.RemoveAt(conv.Input.Count - 1);
+            graph.Node.Clear();
+            graph.Node.AddRange(rewritten);
             for (int i = 0; i < graph.Node.Count; i++)
             {
                 var node = graph.Node[i];
@@ -64,6 +86,7 @@ public static class GuidedStatisticsFusion
                 for (int j = 0; j < ops.Count; j++) graph.Node.Insert(i + j, ops[j]);
                 i += ops.Count - 1;
             }
+        }
     }
 
     private sealed record Chain(string X, string Y, string W, string B, string MeanX, string MeanY, List<NodeProto> Nodes);

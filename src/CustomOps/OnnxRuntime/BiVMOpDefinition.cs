@@ -82,11 +82,12 @@ internal sealed unsafe class BiVMOpDefinition
 
     /// <summary>Element type of output <paramref name="index"/>: float32, except the packed bits (uint64).</summary>
     public OrtElementType OutputType(int index) =>
-        IsActivation && index == BinaryConvSchema.ActivationPackedOutput || IsUpsampleConcat && index == BinaryConvSchema.PackedOutput ? OrtElementType.UInt64 : OrtElementType.Float;
+        IsActivation && index == BinaryConvSchema.ActivationPackedOutput || IsUpsampleConcat && index == BinaryConvSchema.PackedOutput
+        || IsGuidedStatistics && index == BinaryConvSchema.StatisticsPacked ? OrtElementType.UInt64 : OrtElementType.Float;
 
     /// <summary>Whether output <paramref name="index"/> may be absent.</summary>
     public bool IsOptionalOutput(int index) => IsActivation && index is BinaryConvSchema.ActivationPackedOutput or BinaryConvSchema.ActivationProjectedOutput
-        || IsUpsampleConcat && index == BinaryConvSchema.PackedOutput;
+        || IsUpsampleConcat && index == BinaryConvSchema.PackedOutput || IsGuidedStatistics && index == BinaryConvSchema.StatisticsPacked;
 
     /// <summary>Creates this op's kernel for one node.</summary>
     public IBiVMKernel CreateKernel(nint info, out string nodeName) => IsGuidedUpsample

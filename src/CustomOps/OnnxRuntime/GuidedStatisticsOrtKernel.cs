@@ -7,7 +7,8 @@ namespace BiVM.CustomOps.OnnxRuntime;
 /// <summary>
 /// The GuidedStatistics node's kernel: the box filter's weights and bias are read once at creation; Compute checks X,
 /// Y and Hidden, and runs <see cref="GuidedStatistics.Row"/> over blocks of rows on the session's intra-op threads,
-/// each row's Hidden channels copied into Stats after its Cov and Var.
+/// each row's Hidden channels copied into Stats after its Cov and Var, and with tau_next the row's sign bits packed
+/// while it is in cache for the binary conv that reads Stats (<see cref="PackedHandOff"/>).
 /// </summary>
 internal sealed unsafe class GuidedStatisticsOrtKernel : IBiVMKernel
 {
@@ -15,9 +16,11 @@ internal sealed unsafe class GuidedStatisticsOrtKernel : IBiVMKernel
     private const int RowsPerTask = 8;
 
     private readonly float[] _weights, _bias;
+    private readonly float[]? _tauNext;
 
-    private GuidedStatisticsOrtKernel(string location, float[] weights, float[] bias)
+    private GuidedStatisticsOrtKernel(string location, float[] weights, float[] bias, float[]? tauNext)
     {
+        _tauNext = tauNext;
         Location = location;
         _weights = weights;
         _bias = bias;
@@ -30,14 +33,16 @@ internal sealed unsafe class GuidedStatisticsOrtKernel : IBiVMKernel
         nodeName = OrtApi.KernelInfoNodeName(info);
         int inputs = OrtApi.KernelInfoInputCount(info), outputs = OrtApi.KernelInfoOutputCount(info);
         if (inputs != BinaryConvSchema.StatisticsInputCount) throw new OpValidationException($"needs inputs X, Y, BoxW, BoxB, Hidden; got {inputs}");
-        if (outputs != BinaryConvSchema.StatisticsOutputCount) throw new OpValidationException($"needs outputs Stats, MeanX, MeanY; got {outputs}");
+        if (outputs is not (BinaryConvSchema.StatisticsPacked or BinaryConvSchema.StatisticsOutputCount))
+            throw new OpValidationException($"needs outputs Stats, MeanX, MeanY[, StatsPacked]; got {outputs}");
         var w = Constant(info, BinaryConvSchema.StatisticsBoxW, "BoxW");
         if (w.Type != OrtElementType.Float || !w.Dims.SequenceEqual([4L, 1L, 3L, 3L]))
             throw new OpValidationException($"BoxW must be float32 [4, 1, 3, 3] (a depthwise 3×3 Conv's W), got {OrtTensorView.TypeText(w.Type)} {w.Shape}");
         var b = Constant(info, BinaryConvSchema.StatisticsBoxB, "BoxB");
         if (b.Type != OrtElementType.Float || !b.Dims.SequenceEqual([4L]))
             throw new OpValidationException($"BoxB must be float32 [4], got {OrtTensorView.TypeText(b.Type)} {b.Shape}");
-        return new GuidedStatisticsOrtKernel(BinaryConvOrtKernel.Where(op, nodeName), w.Span<float>().ToArray(), b.Span<float>().ToArray());
+        return new GuidedStatisticsOrtKernel(BinaryConvOrtKernel.Where(op, nodeName), w.Span<float>().ToArray(), b.Span<float>().ToArray(),
+            PackedHandOff.ReadTauNext(info, BinaryConvSchema.StatisticsPacked));
     }
 
     private static OrtTensorView Constant(nint info, int index, string name)
@@ -63,6 +68,7 @@ internal sealed unsafe class GuidedStatisticsOrtKernel : IBiVMKernel
         var stats = (float*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, BinaryConvSchema.StatisticsStats, [batch, 8 + channels, height, width]));
         var meanX = (float*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, BinaryConvSchema.StatisticsMeanX, expected));
         var meanY = (float*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, BinaryConvSchema.StatisticsMeanY, expected));
+        ulong* packed = _tauNext is null ? null : PackedHandOff.Output(context, _tauNext, batch, 8 + channels, height, width, BinaryConvSchema.StatisticsPacked);
         if ((long)batch * height * width == 0) return;
 
         float* px = (float*)x.Data, py = (float*)y.Data, ph = (float*)hidden.Data;
@@ -81,6 +87,7 @@ internal sealed unsafe class GuidedStatisticsOrtKernel : IBiVMKernel
                     for (int c = 0; c < channels; c++)
                         new ReadOnlySpan<float>(ph + ((long)n * channels + c) * plane + (long)row * width, width)
                             .CopyTo(new Span<float>(image + (8L + c) * plane + (long)row * width, width));
+                    if (packed is not null) PackedHandOff.PackRow(stats, _tauNext!, 8 + channels, height, width, n, row, packed);
                 }
         });
     }

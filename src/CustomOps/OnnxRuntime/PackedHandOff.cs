@@ -4,16 +4,16 @@ using BiVM.CustomOps.BitPacking;
 namespace BiVM.CustomOps.OnnxRuntime;
 
 /// <summary>
-/// The optional packed output of Upsample2xConcat (a variadic op, so τ is an attribute): the <see cref="BinaryConvSchema.TauNext"/>
-/// attribute and output <see cref="BinaryConvSchema.PackedOutput"/> go together, checked once when the kernel is made.
+/// The optional packed output of Upsample2xConcat (a variadic op, so τ is an attribute) and of GuidedStatistics: the
+/// <see cref="BinaryConvSchema.TauNext"/> attribute and the packed output (<see cref="BinaryConvSchema.PackedOutput"/>,
+/// <see cref="BinaryConvSchema.StatisticsPacked"/>) go together, checked once when the kernel is made.
 /// </summary>
 internal static unsafe class PackedHandOff
 {
     /// <summary>τ of the conv that reads the packed output, or null when the node has no packed output.</summary>
-    public static float[]? ReadTauNext(nint info)
+    public static float[]? ReadTauNext(nint info, int output = BinaryConvSchema.PackedOutput)
     {
-        bool packedOutput = OrtApi.KernelInfoOutputCount(info) > BinaryConvSchema.PackedOutput
-            && OrtApi.KernelInfoOutputName(info, BinaryConvSchema.PackedOutput).Length > 0;
+        bool packedOutput = OrtApi.KernelInfoOutputCount(info) > output && OrtApi.KernelInfoOutputName(info, output).Length > 0;
         var tau = OrtApi.KernelInfoAttributeFloats(info, BinaryConvSchema.TauNext);
         if (tau is null && packedOutput) throw new OpValidationException($"output YPacked needs the {BinaryConvSchema.TauNext} attribute");
         if (tau is not null && !packedOutput) throw new OpValidationException($"attribute {BinaryConvSchema.TauNext} is given but output YPacked is not (they go together)");
@@ -21,10 +21,10 @@ internal static unsafe class PackedHandOff
     }
 
     /// <summary>Allocates YPacked [N, H, W, words] for a Y of <paramref name="channels"/> channels, after checking τ's length.</summary>
-    public static ulong* Output(nint context, float[] tau, long batch, long channels, long height, long width)
+    public static ulong* Output(nint context, float[] tau, long batch, long channels, long height, long width, int output = BinaryConvSchema.PackedOutput)
     {
         if (tau.Length != channels) throw new OpValidationException($"attribute {BinaryConvSchema.TauNext} has {tau.Length} values, but Y has {channels} channels");
-        return (ulong*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, BinaryConvSchema.PackedOutput,
+        return (ulong*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, output,
             [batch, height, width, PackedLayout.WordsFor((int)channels)]));
     }
 

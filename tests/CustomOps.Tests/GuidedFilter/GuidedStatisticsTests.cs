@@ -49,10 +49,10 @@ public sealed unsafe class GuidedStatisticsTests(ITestOutputHelper log)
     }
 
     [Theory]
-    [InlineData(1, 9, 13, 16, 1)]
-    [InlineData(2, 34, 61, 16, 2)]
-    [InlineData(1, 270, 480, 16, 2)] // the shipped models' working size at 1920×1080, r = 0.25
-    public void Op_equals_the_standard_nodes_it_replaces(int n, int h, int w, int hiddenChannels, int threads)
+    [InlineData(1, 9, 13, 16, 1, false)]
+    [InlineData(2, 34, 61, 16, 2, true)]
+    [InlineData(1, 270, 480, 16, 2, true)] // the shipped models' working size at 1920×1080, r = 0.25
+    public void Op_equals_the_standard_nodes_it_replaces(int n, int h, int w, int hiddenChannels, int threads, bool packed)
     {
         var r = new Random(h * w);
         var x = Values(r, n * 3 * h * w, 0, 1);
@@ -68,12 +68,22 @@ public sealed unsafe class GuidedStatisticsTests(ITestOutputHelper log)
         g.Input("H", TensorProto.Types.DataType.Float, n, hiddenChannels, h, w);
         g.Initializer(Tensors.Float("W", boxW, 4, 1, 3, 3));
         g.Initializer(Tensors.Float("B", boxB, 4));
-        g.Node(BinaryConvSchema.GuidedStatistics, ["X", "Y", "W", "B", "H"], ["S", "MX", "MY"], "statistics", BinaryConvSchema.Domain);
+        var tau = Values(r, 8 + hiddenChannels, -0.05f, 0.05f);
+        var node = g.Node(BinaryConvSchema.GuidedStatistics, ["X", "Y", "W", "B", "H"], packed ? ["S", "MX", "MY", "S.packed"] : ["S", "MX", "MY"], "statistics", BinaryConvSchema.Domain);
+        if (packed) node.Attribute(BinaryConvSchema.TauNext, tau);
         g.Output("S", TensorProto.Types.DataType.Float, n, 8 + hiddenChannels, h, w);
         g.Output("MX", TensorProto.Types.DataType.Float, n, 4, h, w);
         g.Output("MY", TensorProto.Types.DataType.Float, n, 4, h, w);
+        if (packed) g.Output("S.packed", TensorProto.Types.DataType.Uint64, n, h, w, BiVM.CustomOps.BitPacking.PackedLayout.WordsFor(8 + hiddenChannels));
         var fused = ModelProto.Parser.ParseFrom(g.ToBytes());
         var standard = fused.Clone();
+        if (packed)
+        {
+            // The standard form has no packed output: compared below against the packer on the standard Stats.
+            standard.Graph.Node[0].Output.RemoveAt(BinaryConvSchema.StatisticsPacked);
+            standard.Graph.Node[0].Attribute.Clear();
+            standard.Graph.Output.RemoveAt(3);
+        }
         GuidedStatisticsFusion.Unfuse(standard);
         Assert.Equal(0, GuidedStatisticsFusion.Count(standard));
         Assert.Equal(13, standard.Graph.Node.Count);
@@ -81,6 +91,7 @@ public sealed unsafe class GuidedStatisticsTests(ITestOutputHelper log)
         Assert.Equal(1, GuidedStatisticsFusion.Apply(again)); // the exporter's form fuses back to one node
         Assert.Single(again.Graph.Node);
 
+        ulong[]? packedBits = null;
         Dictionary<string, float[]> Run(ModelProto model)
         {
             using var options = new SessionOptions { IntraOpNumThreads = threads };
@@ -90,7 +101,8 @@ public sealed unsafe class GuidedStatisticsTests(ITestOutputHelper log)
                 NamedOnnxValue.CreateFromTensor("X", new DenseTensor<float>(x, [n, 3, h, w])),
                 NamedOnnxValue.CreateFromTensor("Y", new DenseTensor<float>(y, [n, 4, h, w])),
                 NamedOnnxValue.CreateFromTensor("H", new DenseTensor<float>(hidden, [n, hiddenChannels, h, w]))]);
-            return results.ToDictionary(v => v.Name, v => v.AsTensor<float>().ToArray());
+            packedBits = results.FirstOrDefault(v => v.Name == "S.packed")?.AsTensor<ulong>().ToArray();
+            return results.Where(v => v.Name != "S.packed").ToDictionary(v => v.Name, v => v.AsTensor<float>().ToArray());
         }
 
         var expected = Run(standard);
@@ -104,6 +116,10 @@ public sealed unsafe class GuidedStatisticsTests(ITestOutputHelper log)
             log.WriteLine($"{name}: {differ} of {e.Length} differ from ONNX Runtime's standard nodes (largest {largest:E2})");
             Assert.All(e.Zip(a), p => Assert.True(Math.Abs(p.First - p.Second) <= 1e-5f * (1 + Math.Abs(p.First)), $"{name}: {p.Second} vs {p.First}"));
         }
+        // With tau_next, StatsPacked holds the sign bits of the op's own Stats − τ in the packer's layout.
+        if (packed)
+            Assert.Equal(BiVM.CustomOps.BitPacking.ActivationPacker.Pack(actual["S"], tau, n, 8 + hiddenChannels, h, w), packedBits);
+        else Assert.Null(packedBits);
         // Hidden is copied after Cov and Var, bit for bit.
         for (int i = 0; i < n; i++)
             Assert.Equal(hidden.AsSpan(i * hiddenChannels * h * w, hiddenChannels * h * w).ToArray(),
