@@ -37,7 +37,7 @@ public static class ModelChart
             string.Format(c, "{0}×{1}{2}\n{3} thread{4}", k.Width, k.Height, k.Downsample == 1f ? "" : string.Format(c, " @{0}", k.Downsample), k.Threads, k.Threads == 1 ? "" : "s"))).ToArray();
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(ticks);
         plot.Axes.Bottom.MajorTickStyle.Length = 0;
-        plot.Axes.Margins(bottom: 0, top: 0.15);
+        plot.Axes.Margins(bottom: 0, top: 0.35); // room for the legend above the tallest bar, wherever it is
         plot.YLabel("frames per second");
         plot.Title(report.Results.Any(r => r.CpuMs is not null)
             ? "bivm bench --models: frames per second, state carried (1 thread: CPU time of the thread; 2: wall time)"
