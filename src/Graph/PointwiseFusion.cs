@@ -50,7 +50,7 @@ public static class PointwiseFusion
             if (t.Length == 0 || readers.GetValueOrDefault(t) != 1 || graphOutputs.Contains(t)) return null;
             if (!producers.TryGetValue(t, out var conv) || conv is not { OpType: BinaryConvSchema.BinaryConv2d, Domain: BinaryConvSchema.Domain }) return null;
             string Input(int i) => conv.Input.Count > i ? conv.Input[i] : "";
-            if (Input(BinaryConvSchema.InputXPacked).Length == 0 || !IsPlainPointwise(conv)) return null;
+            if (Input(BinaryConvSchema.InputXPacked).Length == 0 || !ProjectionFusion.IsPlainPointwise(conv)) return null;
             if (!initializers.TryGetValue(Input(BinaryConvSchema.InputW), out var w) || w.Dims.Count != 4 || w.Dims[1] != 1 || w.Dims[2] != 1 || w.Dims[3] != 1) return null;
             if (!initializers.TryGetValue(Input(BinaryConvSchema.InputTau), out var tau) || tau.Dims.Count != 1 || tau.Dims[0] is < 1 or > 64) return null;
             if (!initializers.ContainsKey(Input(BinaryConvSchema.InputAlpha))) return null;
@@ -140,24 +140,5 @@ public static class PointwiseFusion
         var a = new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Ints };
         a.Ints.AddRange(values);
         return a;
-    }
-
-    /// <summary>Whether a binary conv's attributes make it 1×1, stride 1, dilation 1, no padding, one group (absent = ONNX's defaults).</summary>
-    private static bool IsPlainPointwise(NodeProto conv)
-    {
-        foreach (var a in conv.Attribute)
-        {
-            bool ok = a.Name switch
-            {
-                BinaryConvSchema.KernelShape => a.Ints.Count == 2 && a.Ints.All(v => v == 1),
-                BinaryConvSchema.Strides or BinaryConvSchema.Dilations => a.Ints.All(v => v == 1),
-                BinaryConvSchema.Pads => a.Ints.All(v => v == 0),
-                BinaryConvSchema.Group => a.I == 1,
-                BinaryConvSchema.AutoPad => a.S.ToStringUtf8() is "NOTSET" or "VALID",
-                _ => false,
-            };
-            if (!ok) return false;
-        }
-        return true; // 1×1 itself: W is [C, 1, 1, 1]
     }
 }

@@ -73,8 +73,11 @@ public static class ProjectionFusion
         nodes.Add(conv);
     }
 
-    /// <summary>Whether a Conv's attributes make it 1×1, stride 1, dilation 1, no padding, one group (absent = ONNX's defaults).</summary>
-    private static bool IsPlainPointwise(NodeProto conv)
+    /// <summary>
+    /// Whether a Conv's (or a BinaryConv2d's: the same attributes) attributes make it 1×1, stride 1, dilation 1, no
+    /// padding, one group (absent = ONNX's defaults).
+    /// </summary>
+    internal static bool IsPlainPointwise(NodeProto conv)
     {
         foreach (var a in conv.Attribute)
         {

@@ -223,35 +223,20 @@ public sealed unsafe class BinaryConvolution : IDisposable
     /// <summary>
     /// One output row of a 1×1 layer with one packed word per pixel, stride 1 and no padding, from that row's packed
     /// input words (<paramref name="width"/> of them): output channel co's row at <paramref name="y"/> +
-    /// co·<paramref name="channelStride"/>, anywhere (the glue with a folded conv writes into its own rows). For such a
-    /// layer the packed row is already the kernel's patch layout (one word per pixel, pixel-minor), so nothing is
-    /// gathered: the count stage reads it in place (the last, partial block from a copy, so nothing past the row is
-    /// read), then the output transform, as <see cref="ComputeColumns"/> computes it.
+    /// co·<paramref name="channelStride"/>, anywhere (the glue with a folded conv writes into its own rows), computed
+    /// as <see cref="ComputeColumns"/> computes it but without the gather (<see cref="PointwiseCounts"/>).
     /// </summary>
     internal void PointwiseRowInto(ulong* packedRow, int width, float* y, long channelStride)
     {
         var p = Layer;
-        if (!PointwiseOneWord.Accepts(p)) throw new InvalidOperationException($"not a one-word 1×1 layer without padding or stride: {p}");
-        int* counts = ThreadScratch.Counts(_coutPadded * _segment);
         fixed (float* alpha = _alpha) fixed (float* bias = _bias)
-        {
             for (int s = 0; s < width; s += _segment)
             {
                 int len = Math.Min(_segment, width - s);
-                var kernel = KernelFor(len);
-                int block = kernel.PixelBlock, blocks = (len + block - 1) / block;
-                ulong* patches = packedRow + s;
-                if (len % block != 0)
-                {
-                    patches = ThreadScratch.Patches(blocks * block);
-                    new ReadOnlySpan<ulong>(packedRow + s, len).CopyTo(new Span<ulong>(patches, blocks * block));
-                    new Span<ulong>(patches + len, blocks * block - len).Clear();
-                }
-                kernel.Accumulate(patches, blocks, _weights, _coutPadded, 1, counts, _segment);
+                int* counts = PointwiseCounts(packedRow + s, len);
                 for (int co = 0; co < p.OutChannels; co++)
                     OutputTransform.Apply(counts + (long)co * _segment, len, p.InChannels, alpha[co], bias[co], y + co * channelStride + s);
             }
-        }
     }
 
     /// <summary>
@@ -261,29 +246,40 @@ public sealed unsafe class BinaryConvolution : IDisposable
     /// </summary>
     internal void PointwiseMomentsRow(ulong* packedRow, int width, long* sums, long* squares)
     {
-        var p = Layer;
-        if (!PointwiseOneWord.Accepts(p)) throw new InvalidOperationException($"not a one-word 1×1 layer without padding or stride: {p}");
-        int* counts = ThreadScratch.Counts(_coutPadded * _segment);
         for (int s = 0; s < width; s += _segment)
         {
             int len = Math.Min(_segment, width - s);
-            var kernel = KernelFor(len);
-            int block = kernel.PixelBlock, blocks = (len + block - 1) / block;
-            ulong* patches = packedRow + s;
-            if (len % block != 0)
-            {
-                patches = ThreadScratch.Patches(blocks * block);
-                new ReadOnlySpan<ulong>(packedRow + s, len).CopyTo(new Span<ulong>(patches, blocks * block));
-                new Span<ulong>(patches + len, blocks * block - len).Clear();
-            }
-            kernel.Accumulate(patches, blocks, _weights, _coutPadded, 1, counts, _segment);
-            for (int co = 0; co < p.OutChannels; co++)
+            int* counts = PointwiseCounts(packedRow + s, len);
+            for (int co = 0; co < Layer.OutChannels; co++)
             {
                 var (sum, square) = CountMoments(counts + (long)co * _segment, len);
                 sums[co] += sum;
                 squares[co] += square;
             }
         }
+    }
+
+    /// <summary>
+    /// The count stage of a one-word 1×1 layer for <paramref name="length"/> ≤ one segment of pixels: their counts,
+    /// [coutPadded][segment] ints in the thread's scratch. The packed row is already the kernel's patch layout (one
+    /// word per pixel, pixel-minor), so nothing is gathered: the kernel reads it in place, a last, partial block from
+    /// a zero-padded copy so that nothing past the row is read.
+    /// </summary>
+    private int* PointwiseCounts(ulong* packed, int length)
+    {
+        if (!PointwiseOneWord.Accepts(Layer)) throw new InvalidOperationException($"not a one-word 1×1 layer without padding or stride: {Layer}");
+        int* counts = ThreadScratch.Counts(_coutPadded * _segment);
+        var kernel = KernelFor(length);
+        int block = kernel.PixelBlock, blocks = (length + block - 1) / block;
+        ulong* patches = packed;
+        if (length % block != 0)
+        {
+            patches = ThreadScratch.Patches(blocks * block);
+            new ReadOnlySpan<ulong>(packed, length).CopyTo(new Span<ulong>(patches, blocks * block));
+            new Span<ulong>(patches + length, blocks * block - length).Clear();
+        }
+        kernel.Accumulate(patches, blocks, _weights, _coutPadded, 1, counts, _segment);
+        return counts;
     }
 
     /// <summary>Σc and Σc² of <paramref name="count"/> popcounts (each at most 64, its square 4096: int32 lanes hold a segment's sums).</summary>

@@ -85,9 +85,9 @@ internal static class ShapeInference
             dims[1] = c;
             names[1] = "";
         }
-        Set(BinaryConvSchema.ActivationOutput, dims, names);
+        SetFloat(context, BinaryConvSchema.ActivationOutput, dims, names);
         if (!activation || dims.Length != 4 || Leading(BinaryConvSchema.ActivationProjection) is not { } k) return;
-        Set(BinaryConvSchema.ActivationProjectedOutput, [dims[0], k, dims[2], dims[3]], [names[0], "", names[2], names[3]]);
+        SetFloat(context, BinaryConvSchema.ActivationProjectedOutput, [dims[0], k, dims[2], dims[3]], [names[0], "", names[2], names[3]]);
 
         // The first dimension of an optional constant input, or null where it is absent (the empty name has no type).
         long? Leading(int index)
@@ -97,13 +97,6 @@ internal static class ShapeInference
             try { info = OrtApi.ShapeInferInputTypeShape(context, index); }
             catch (OrtStatusException) { return null; }
             return info != 0 && OrtApi.GetDimensions(info) is [> 0 and var first, ..] ? first : null;
-        }
-
-        void Set(int index, long[] shape, string[] symbols)
-        {
-            nint outInfo = OrtApi.CreateTensorTypeAndShapeInfo(OrtElementType.Float, shape, symbols);
-            try { OrtApi.ShapeInferSetOutput(context, index, outInfo); }
-            finally { OrtApi.ReleaseTensorTypeAndShapeInfo(outInfo); }
         }
     }
 
@@ -116,16 +109,17 @@ internal static class ShapeInference
         var names = OrtApi.GetSymbolicDimensions(xInfo, 4).Select((n, i) => dims[i] > 0 ? "" : Named(n)).ToArray();
         var hidden = OrtApi.GetDimensions(OrtApi.ShapeInferInputTypeShape(context, BinaryConvSchema.StatisticsHidden));
         long stats = hidden.Length == 4 && hidden[1] > 0 ? 8 + hidden[1] : -1;
-        Set(BinaryConvSchema.StatisticsStats, [dims[0], stats, dims[2], dims[3]], [names[0], "", names[2], names[3]]);
-        Set(BinaryConvSchema.StatisticsMeanX, [dims[0], 4, dims[2], dims[3]], [names[0], "", names[2], names[3]]);
-        Set(BinaryConvSchema.StatisticsMeanY, [dims[0], 4, dims[2], dims[3]], [names[0], "", names[2], names[3]]);
+        SetFloat(context, BinaryConvSchema.StatisticsStats, [dims[0], stats, dims[2], dims[3]], [names[0], "", names[2], names[3]]);
+        SetFloat(context, BinaryConvSchema.StatisticsMeanX, [dims[0], 4, dims[2], dims[3]], [names[0], "", names[2], names[3]]);
+        SetFloat(context, BinaryConvSchema.StatisticsMeanY, [dims[0], 4, dims[2], dims[3]], [names[0], "", names[2], names[3]]);
+    }
 
-        void Set(int index, long[] shape, string[] symbols)
-        {
-            nint outInfo = OrtApi.CreateTensorTypeAndShapeInfo(OrtElementType.Float, shape, symbols);
-            try { OrtApi.ShapeInferSetOutput(context, index, outInfo); }
-            finally { OrtApi.ReleaseTensorTypeAndShapeInfo(outInfo); }
-        }
+    /// <summary>Declares output <paramref name="index"/> float32 with <paramref name="shape"/> (symbolic names where a dim is unknown).</summary>
+    private static void SetFloat(nint context, int index, long[] shape, string[] symbols)
+    {
+        nint outInfo = OrtApi.CreateTensorTypeAndShapeInfo(OrtElementType.Float, shape, symbols);
+        try { OrtApi.ShapeInferSetOutput(context, index, outInfo); }
+        finally { OrtApi.ReleaseTensorTypeAndShapeInfo(outInfo); }
     }
 
     /// <summary>GuidedUpsample: Fgr [N, 3, H, W] and Pha [N, 1, H, W] with Src's N, H, W (symbolic names included).</summary>
