@@ -270,8 +270,8 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
     /// <summary>
     /// From this size of a folded conv's output per image (C·H·W floats) on, the glue computes it from the bits row by
     /// row; below, into a plane first. Measured on Emerald Rapids (2 MB of L2 per core), 1920×1080 at 0.25 on two
-    /// threads, glue + conv against the folded glue, per node: the decoder's and refiner's 4.1–8.3 MB planes 1.7–2.0×
-    /// faster folded, the backbone's 1–2 MB planes up to 3× slower (docs/kernels.md).
+    /// threads, glue + conv against the folded glue, per node: decode0's and the refiner's 8.3 MB planes 1.2–1.5× faster
+    /// folded, decode1's 4.1 MB the same, the backbone's 1–2 MB planes up to 3× slower (docs/export.md).
     /// </summary>
     internal const long FoldedPlaneBytes = 4L << 20;
 
