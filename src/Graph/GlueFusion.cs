@@ -274,7 +274,8 @@ public static class GlueFusion
     /// The inverse: every ShortcutRPReLU written back as the standard ops it stands for ([InstanceNormalization,] Mul, Add, Add, PRelu, Add),
     /// every Upsample2xConcat as Resize, Slice and Concat (<see cref="UpsampleConcatFusion.Unfuse"/>), the ConvGRU ops as
     /// Shape, Expand, Sigmoid, Split, Tanh, Sub, Mul, Add and Concat (<see cref="GruFusion.Unfuse"/>), a glue node's
-    /// projection as the Conv after it.
+    /// projection as the Conv after it, a folded 1×1 binary conv as the BinaryConv2d before it
+    /// (<see cref="PointwiseFusion.Unfolded"/>), GuidedStatistics as its thirteen nodes (<see cref="GuidedStatisticsFusion.Unfuse"/>).
     /// The oracle for a fused file whose unfused original is gone (the shipped models): both must give the same bits.
     /// </summary>
     /// <exception cref="ArgumentException">A ShortcutRPReLU's parameters are not initializers shaped to broadcast over NCHW.</exception>

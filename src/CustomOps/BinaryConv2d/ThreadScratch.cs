@@ -18,7 +18,7 @@ internal static unsafe class ThreadScratch
     public static int* Counts(int ints) => Get(ref t_counts, ints);
     public static int* Columns(int ints) => Get(ref t_columns, ints);
 
-    /// <summary>Rows a glue computes from the 1×1 conv folded into it (<see cref="Activation.FoldedPointwiseConv"/>).</summary>
+    /// <summary>Rows an op computes for itself: a glue's from the 1×1 conv folded into it (<see cref="Activation.FoldedPointwiseConv"/>), <see cref="GuidedFilter.GuidedStatistics"/>' padded input rows.</summary>
     public static float* Rows(int floats) => Get(ref t_rows, floats);
 
     /// <summary>
