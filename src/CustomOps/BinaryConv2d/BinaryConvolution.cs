@@ -252,7 +252,7 @@ public sealed unsafe class BinaryConvolution : IDisposable
             int* counts = PointwiseCounts(packedRow + s, len);
             for (int co = 0; co < Layer.OutChannels; co++)
             {
-                var (sum, square) = CountMoments(counts + (long)co * _segment, len);
+                var (sum, square) = CountMoments(counts + (long)co * _segment, len, MomentLanes);
                 sums[co] += sum;
                 squares[co] += square;
             }
@@ -282,13 +282,21 @@ public sealed unsafe class BinaryConvolution : IDisposable
         return counts;
     }
 
-    /// <summary>Σc and Σc² of <paramref name="count"/> popcounts (each at most 64, its square 4096: int32 lanes hold a segment's sums).</summary>
+    /// <summary>The widest step of <see cref="CountMoments"/> this CPU runs: 16 (Vector512 hardware), 8 (Vector256), 1.</summary>
+    internal static int MomentLanes => Vector512.IsHardwareAccelerated ? 16 : Vector256.IsHardwareAccelerated ? 8 : 1;
+
+    /// <summary>
+    /// Σc and Σc² of <paramref name="count"/> popcounts (each at most 64, its square 4096: int32 lanes hold a segment's
+    /// sums), <paramref name="lanes"/> at a time (16, 8 or 1; integers, so every step gives the same sums).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static (long Sum, long Squares) CountMoments(int* c, int count)
+    internal static (long Sum, long Squares) CountMoments(int* c, int count, int lanes)
     {
+        if (lanes is not (1 or 8 or 16) || lanes == 16 && !Vector512.IsHardwareAccelerated || lanes == 8 && !Vector256.IsHardwareAccelerated)
+            throw new ArgumentOutOfRangeException(nameof(lanes), lanes, "16 needs Vector512 hardware, 8 Vector256, 1 always runs");
         int i = 0;
         long sum = 0, squares = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (lanes == 16)
         {
             var s = Vector512<int>.Zero;
             var q = Vector512<int>.Zero;
@@ -301,7 +309,7 @@ public sealed unsafe class BinaryConvolution : IDisposable
             sum = Vector512.Sum(s);
             squares = Vector512.Sum(q);
         }
-        else if (Vector256.IsHardwareAccelerated)
+        else if (lanes == 8)
         {
             var s = Vector256<int>.Zero;
             var q = Vector256<int>.Zero;

@@ -161,6 +161,23 @@ public sealed unsafe class FoldedPointwiseConvTests(ITestOutputHelper log)
         log.WriteLine($"kernels tested: {string.Join(", ", KernelSelector.SupportedNames)}{(missing.Length > 0 ? $"; this CPU could not run {string.Join(", ", missing)}" : "")}");
     }
 
+    [Fact]
+    public void Count_moments_are_the_same_sums_at_every_step_this_CPU_runs()
+    {
+        var r = new Random(11);
+        var lanes = new[] { 16, 8, 1 }.Where(l => l <= BinaryConvolution.MomentLanes).ToArray();
+        foreach (int count in new[] { 0, 1, 7, 8, 15, 16, 17, 33, 100, 1536 })
+        {
+            var counts = Enumerable.Range(0, count).Select(_ => r.Next(65)).ToArray();
+            (long, long) expected = (counts.Sum(c => (long)c), counts.Sum(c => (long)c * c));
+            fixed (int* p = counts)
+                foreach (int l in lanes)
+                    Assert.Equal(expected, BinaryConvolution.CountMoments(p, count, l));
+        }
+        var missing = new[] { 16, 8 }.Except(lanes).ToArray();
+        log.WriteLine($"steps tested: {string.Join(", ", lanes)}{(missing.Length > 0 ? $"; this CPU could not run {string.Join(", ", missing)}" : "")}");
+    }
+
     [Theory]
     [InlineData(new[] { "X", "", "", "b", "b", "b", "", "", "", "", "", "W", "a", "t" }, "PointwiseW, PointwiseAlpha, PointwiseTau and PointwiseXPacked go together (a folded 1×1 binary conv; PointwiseBias is optional)")]
     [InlineData(new[] { "X", "", "", "b", "b", "b", "", "", "", "", "", "Wbad", "a", "t", "", "XP" }, "PointwiseW must be the packed uint64 [C = 2, 1, 1, 1] of a 1×1 conv with one word per pixel, got uint64 [2, 3, 3, 1]")]
