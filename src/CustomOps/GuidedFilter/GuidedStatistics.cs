@@ -13,9 +13,10 @@ namespace BiVM.CustomOps.GuidedFilter;
 /// <remarks>
 /// The arithmetic is ONNX Runtime's, operation for operation: the channel mean ((X₀ + X₁) + X₂) / 3 (as
 /// <see cref="GuidedUpsample"/>), the products x·Y and x·x rounded once, each box value one fused multiply-add per
-/// tap in kernel order (row-major, the padded taps' zeros included) from 0, then the bias added (what ORT's depthwise
-/// conv computes on x86-64 with FMA: measured identical for the 3×3 group-4 Conv at 270×480 with ORT 1.31.1), then the
-/// products of the means and the differences rounded once each. <paramref name="lanes"/> of <see cref="Row"/> picks
+/// tap in kernel order (row-major, the padded taps' zeros included) from 0, then the bias added (what ORT 1.31.1's
+/// NCHWc depthwise kernel computes on x86-64 with FMA, measured identical at 270×480; inside an If ORT runs its plain
+/// Conv, which sums in another order: within float rounding there), then the
+/// products of the means and the differences rounded once each. The lanes argument of <see cref="Row"/> picks
 /// the step (16, 8 or 1 columns); all give the same bits.
 /// </remarks>
 internal static unsafe class GuidedStatistics
