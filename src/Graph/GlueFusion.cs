@@ -267,7 +267,14 @@ public static class GlueFusion
         t.FloatData.Count > 0 ? t.FloatData.ToArray()
             : Enumerable.Range(0, t.RawData.Length / 4).Select(i => BitConverter.ToSingle(t.RawData.Span.Slice(4 * i, 4))).ToArray();
 
-    private static bool IsBinaryConv(NodeProto n) =>
+    /// <summary>A binary conv's packed hand-off goes: it packs X itself again (trailing empty inputs dropped, as the exporter writes them).</summary>
+    internal static void DropPackedInput(NodeProto conv)
+    {
+        while (conv.Input.Count > BinaryConvSchema.InputTau + 1 && (conv.Input.Count > BinaryConvSchema.InputXPacked || conv.Input[^1].Length == 0))
+            conv.Input.RemoveAt(conv.Input.Count - 1);
+    }
+
+    internal static bool IsBinaryConv(NodeProto n) =>
         n.Domain == BinaryConvSchema.Domain && n.OpType is BinaryConvSchema.BinaryConv2d or BinaryConvSchema.SparseBinaryConv2d;
 
     /// <summary>
@@ -295,9 +302,7 @@ public static class GlueFusion
         {
             if (IsBinaryConv(node) && node.Input.Count > BinaryConvSchema.InputXPacked)
             {
-                // The packed hand-off goes: the conv packs X itself again (trailing empty inputs dropped as written).
-                while (node.Input.Count > BinaryConvSchema.InputTau + 1 && (node.Input.Count > BinaryConvSchema.InputXPacked || node.Input[^1].Length == 0))
-                    node.Input.RemoveAt(node.Input.Count - 1);
+                DropPackedInput(node);
             }
             if (GruFusion.IsFused(node))
             {

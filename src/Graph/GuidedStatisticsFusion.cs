@@ -1,5 +1,6 @@
 using BiVM.Contracts;
 using Onnx;
+using static BiVM.Graph.GraphQueries;
 
 namespace BiVM.Graph;
 
@@ -28,18 +29,20 @@ public static class GuidedStatisticsFusion
         ArgumentNullException.ThrowIfNull(model);
         var main = model.Graph;
         int fused = 0;
-        foreach (var graph in Graphs(main).ToList())
+        foreach (var graph in WithSubgraphs(main).ToList())
         {
             var initializers = main.Initializer.Concat(graph.Initializer).GroupBy(t => t.Name).ToDictionary(g => g.Key, g => g.Last());
+            var index = new GraphIndex(graph);
             foreach (var concat in graph.Node.Where(n => n is { OpType: "Concat", Domain: "", Input.Count: 3 } && Int(n, "axis") == 1).ToList())
             {
-                if (Match(graph, initializers, concat) is not { } chain) continue;
+                if (Match(graph, index, initializers, concat) is not { } chain) continue;
                 var node = new NodeProto { OpType = BinaryConvSchema.GuidedStatistics, Domain = BinaryConvSchema.Domain, Name = (concat.Name.Length > 0 ? concat.Name : concat.Output[0]) + ".fused" };
                 node.Input.AddRange([chain.X, chain.Y, chain.W, chain.B, concat.Input[2]]);
                 node.Output.AddRange([concat.Output[0], chain.MeanX, chain.MeanY]);
                 int at = graph.Node.IndexOf(concat);
                 graph.Node[at] = node;
                 foreach (var n in chain.Nodes) graph.Node.Remove(n);
+                index = new GraphIndex(graph);
                 fused++;
             }
         }
@@ -48,7 +51,7 @@ public static class GuidedStatisticsFusion
 
     /// <summary>How many GuidedStatistics nodes <paramref name="model"/> has (in any graph).</summary>
     public static int Count(ModelProto model) =>
-        Graphs(model.Graph).Sum(g => g.Node.Count(n => n.OpType == BinaryConvSchema.GuidedStatistics && n.Domain == BinaryConvSchema.Domain));
+        WithSubgraphs(model.Graph).Sum(g => g.Node.Count(n => n.OpType == BinaryConvSchema.GuidedStatistics && n.Domain == BinaryConvSchema.Domain));
 
     /// <summary>
     /// Every GuidedStatistics node (in any graph) written back as the standard ops it stands for. A packed hand-off from
@@ -58,7 +61,7 @@ public static class GuidedStatisticsFusion
     public static void Unfuse(ModelProto model)
     {
         ArgumentNullException.ThrowIfNull(model);
-        var graphs = Graphs(model.Graph).ToList();
+        var graphs = WithSubgraphs(model.Graph).ToList();
         var packed = graphs.SelectMany(g => g.Node)
             .Where(n => n.OpType == BinaryConvSchema.GuidedStatistics && n.Domain == BinaryConvSchema.Domain && n.Output.Count > BinaryConvSchema.StatisticsPacked)
             .Select(n => n.Output[BinaryConvSchema.StatisticsPacked]).Where(t => t.Length > 0).ToHashSet();
@@ -71,10 +74,8 @@ public static class GuidedStatisticsFusion
                     PointwiseFusion.Unfold(rewritten, node, node.Name.Length > 0 ? node.Name : node.Output[0]);
                 rewritten.Add(node);
             }
-            foreach (var conv in rewritten.Where(n => n.Domain == BinaryConvSchema.Domain && n.OpType is BinaryConvSchema.BinaryConv2d or BinaryConvSchema.SparseBinaryConv2d
-                         && n.Input.Count > BinaryConvSchema.InputXPacked && packed.Contains(n.Input[BinaryConvSchema.InputXPacked])))
-                while (conv.Input.Count > BinaryConvSchema.InputTau + 1 && (conv.Input.Count > BinaryConvSchema.InputXPacked || conv.Input[^1].Length == 0))
-                    conv.Input.RemoveAt(conv.Input.Count - 1);
+            foreach (var conv in rewritten.Where(n => GlueFusion.IsBinaryConv(n) && n.Input.Count > BinaryConvSchema.InputXPacked && packed.Contains(n.Input[BinaryConvSchema.InputXPacked])))
+                GlueFusion.DropPackedInput(conv);
             graph.Node.Clear();
             graph.Node.AddRange(rewritten);
             for (int i = 0; i < graph.Node.Count; i++)
@@ -91,16 +92,27 @@ public static class GuidedStatisticsFusion
 
     private sealed record Chain(string X, string Y, string W, string B, string MeanX, string MeanY, List<NodeProto> Nodes);
 
-    private static Chain? Match(GraphProto graph, Dictionary<string, TensorProto> initializers, NodeProto concat)
+    /// <summary>One graph's producers, readers and outputs, built once per graph (and again after a match is replaced).</summary>
+    private sealed class GraphIndex
     {
-        var producers = new Dictionary<string, NodeProto>();
-        var readers = new Dictionary<string, List<NodeProto>>();
-        foreach (var n in graph.Node)
+        public readonly Dictionary<string, NodeProto> Producers = new();
+        public readonly Dictionary<string, List<NodeProto>> Readers = new();
+        public readonly HashSet<string> Outputs;
+
+        public GraphIndex(GraphProto graph)
         {
-            foreach (var o in n.Output) producers[o] = n;
-            foreach (var i in n.Input) (readers.TryGetValue(i, out var l) ? l : readers[i] = []).Add(n);
+            foreach (var n in graph.Node)
+            {
+                foreach (var o in n.Output) Producers[o] = n;
+                foreach (var i in n.Input) (Readers.TryGetValue(i, out var l) ? l : Readers[i] = []).Add(n);
+            }
+            Outputs = graph.Output.Select(o => o.Name).ToHashSet();
         }
-        var outputs = graph.Output.Select(o => o.Name).ToHashSet();
+    }
+
+    private static Chain? Match(GraphProto graph, GraphIndex index, Dictionary<string, TensorProto> initializers, NodeProto concat)
+    {
+        var (producers, readers, outputs) = (index.Producers, index.Readers, index.Outputs);
         NodeProto? Producer(string tensor, string opType) => producers.TryGetValue(tensor, out var n) && n.OpType == opType && n.Domain.Length == 0 ? n : null;
 
         if (Producer(concat.Input[0], "Sub") is not { Input.Count: 2 } cov || Producer(concat.Input[1], "Sub") is not { Input.Count: 2 } variance) return null;
@@ -175,18 +187,14 @@ public static class GuidedStatisticsFusion
         NodeProto Box(string suffix, string input, string? output = null)
         {
             var conv = Op("Conv", suffix, [input, w, b], output);
-            conv.Attribute.Add(IntsAttribute("kernel_shape", 3, 3));
-            conv.Attribute.Add(IntsAttribute("strides", 1, 1));
-            conv.Attribute.Add(IntsAttribute("pads", 1, 1, 1, 1));
-            conv.Attribute.Add(IntsAttribute("dilations", 1, 1));
-            conv.Attribute.Add(new AttributeProto { Name = "group", Type = AttributeProto.Types.AttributeType.Int, I = 4 });
+            new NodeBuilder(conv).Attribute("kernel_shape", 3L, 3L).Attribute("strides", 1L, 1L).Attribute("pads", 1L, 1L, 1L, 1L)
+                .Attribute("dilations", 1L, 1L).Attribute("group", 4L);
             return conv;
         }
         var mean = Op("ReduceMean", "mean", [frame]);
-        mean.Attribute.Add(IntsAttribute("axes", 1));
-        mean.Attribute.Add(new AttributeProto { Name = "keepdims", Type = AttributeProto.Types.AttributeType.Int, I = 1 });
+        new NodeBuilder(mean).Attribute("axes", [1L]).Attribute("keepdims", 1L);
         var x = Op("Concat", "x", [frame, mean.Output[0]]);
-        x.Attribute.Add(new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = 1 });
+        new NodeBuilder(x).Attribute("axis", 1L);
         Box("mean_x", x.Output[0], mx);
         Box("mean_y", y, my);
         var xy = Op("Mul", "xy", [x.Output[0], y]);
@@ -198,28 +206,7 @@ public static class GuidedStatisticsFusion
         var meanXX = Op("Mul", "mean_xx", [mx, mx]);
         var variance = Op("Sub", "var_x", [boxXX.Output[0], meanXX.Output[0]]);
         var stats = Op("Concat", "", [cov.Output[0], variance.Output[0], node.Input[BinaryConvSchema.StatisticsHidden]], node.Output[BinaryConvSchema.StatisticsStats]);
-        stats.Attribute.Add(new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = 1 });
+        new NodeBuilder(stats).Attribute("axis", 1L);
         return ops;
     }
-
-    private static IEnumerable<GraphProto> Graphs(GraphProto graph)
-    {
-        yield return graph;
-        foreach (var node in graph.Node)
-            foreach (var attribute in node.Attribute)
-                foreach (var sub in attribute.G is { } g ? [g] : attribute.Graphs.ToList())
-                    foreach (var inner in Graphs(sub))
-                        yield return inner;
-    }
-
-    private static AttributeProto IntsAttribute(string name, params long[] values)
-    {
-        var a = new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Ints };
-        a.Ints.AddRange(values);
-        return a;
-    }
-
-    private static long? Int(NodeProto node, string name) => node.Attribute.FirstOrDefault(a => a.Name == name)?.I;
-
-    private static long[]? Ints(NodeProto node, string name) => node.Attribute.FirstOrDefault(a => a.Name == name)?.Ints.ToArray();
 }

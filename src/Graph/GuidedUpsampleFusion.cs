@@ -1,5 +1,6 @@
 using BiVM.Contracts;
 using Onnx;
+using static BiVM.Graph.GraphQueries;
 
 namespace BiVM.Graph;
 
@@ -101,20 +102,6 @@ public static class GuidedUpsampleFusion
     }
 
     private static GraphProto? Branch(NodeProto node, string name) => node.Attribute.FirstOrDefault(a => a.Name == name)?.G;
-
-    private static IEnumerable<GraphProto> Subgraphs(GraphProto graph)
-    {
-        foreach (var node in graph.Node)
-            foreach (var attribute in node.Attribute)
-            {
-                var subs = attribute.G is { } g ? [g] : attribute.Graphs.ToList();
-                foreach (var sub in subs)
-                {
-                    yield return sub;
-                    foreach (var inner in Subgraphs(sub)) yield return inner;
-                }
-            }
-    }
 
     /// <summary>
     /// (r, α) = Split(Add(Mul(Resize(A), Concat(src, ReduceMean(src))), Resize(b)), [3, 1]) with every intermediate
@@ -312,10 +299,4 @@ public static class GuidedUpsampleFusion
         node.Output.Add(output);
         return node;
     }
-
-    private static long? Int(NodeProto node, string attribute) => node.Attribute.FirstOrDefault(a => a.Name == attribute) is { } a ? a.I : null;
-
-    private static long[]? Ints(NodeProto node, string attribute) => node.Attribute.FirstOrDefault(a => a.Name == attribute)?.Ints.ToArray();
-
-    private static string? Text(NodeProto node, string attribute) => node.Attribute.FirstOrDefault(a => a.Name == attribute)?.S.ToStringUtf8();
 }

@@ -24,9 +24,7 @@ namespace BiVM.Graph;
 public static class PointwiseFusion
 {
     /// <summary>How many ShortcutRPReLU nodes of <paramref name="model"/> (main graph and If branches) compute a folded 1×1 binary conv.</summary>
-    public static int Count(ModelProto model) =>
-        model.Graph.Node.Concat(model.Graph.Node.SelectMany(n => n.Attribute).Select(a => a.G).OfType<GraphProto>().SelectMany(g => g.Node))
-            .Count(IsFolded);
+    public static int Count(ModelProto model) => GraphQueries.WithSubgraphs(model.Graph).Sum(g => g.Node.Count(IsFolded));
 
     /// <summary>Whether a node is a ShortcutRPReLU with a folded 1×1 binary conv.</summary>
     public static bool IsFolded(NodeProto node) =>
@@ -101,11 +99,8 @@ public static class PointwiseFusion
         conv.Input.AddRange([glue.Input[BinaryConvSchema.ActivationX], glue.Input[BinaryConvSchema.ActivationPointwiseW], glue.Input[BinaryConvSchema.ActivationPointwiseAlpha],
             glue.Input[BinaryConvSchema.ActivationPointwiseTau], glue.Input[BinaryConvSchema.ActivationPointwiseBias], "", glue.Input[BinaryConvSchema.ActivationPointwiseXPacked]]);
         conv.Output.Add(conv.Name);
-        conv.Attribute.Add(Ints(BinaryConvSchema.KernelShape, 1, 1));
-        conv.Attribute.Add(Ints(BinaryConvSchema.Strides, 1, 1));
-        conv.Attribute.Add(Ints(BinaryConvSchema.Pads, 0, 0, 0, 0));
-        conv.Attribute.Add(Ints(BinaryConvSchema.Dilations, 1, 1));
-        conv.Attribute.Add(new AttributeProto { Name = BinaryConvSchema.Group, Type = AttributeProto.Types.AttributeType.Int, I = 1 });
+        new NodeBuilder(conv).Attribute(BinaryConvSchema.KernelShape, 1L, 1L).Attribute(BinaryConvSchema.Strides, 1L, 1L)
+            .Attribute(BinaryConvSchema.Pads, 0L, 0L, 0L, 0L).Attribute(BinaryConvSchema.Dilations, 1L, 1L).Attribute(BinaryConvSchema.Group, 1L);
         nodes.Add(conv);
         glue.Input[BinaryConvSchema.ActivationX] = conv.Output[0];
         for (int i = BinaryConvSchema.ActivationPointwiseW; i <= BinaryConvSchema.ActivationPointwiseXPacked; i++) glue.Input[i] = "";
@@ -120,7 +115,7 @@ public static class PointwiseFusion
     {
         ArgumentNullException.ThrowIfNull(model);
         var copy = model.Clone();
-        foreach (var graph in new[] { copy.Graph }.Concat(copy.Graph.Node.SelectMany(n => n.Attribute).Select(a => a.G).OfType<GraphProto>()))
+        foreach (var graph in GraphQueries.WithSubgraphs(copy.Graph).ToList())
         {
             var rewritten = new List<NodeProto>();
             foreach (var node in graph.Node)
@@ -133,12 +128,5 @@ public static class PointwiseFusion
         }
         foreach (var stale in copy.MetadataProps.Where(m => m.Key == ModelChecksum.Key).ToList()) copy.MetadataProps.Remove(stale);
         return copy;
-    }
-
-    private static AttributeProto Ints(string name, params long[] values)
-    {
-        var a = new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Ints };
-        a.Ints.AddRange(values);
-        return a;
     }
 }

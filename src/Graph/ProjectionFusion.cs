@@ -23,7 +23,7 @@ public static class ProjectionFusion
 {
     /// <summary>How many ShortcutRPReLU nodes of <paramref name="model"/> (main graph and If branches) carry a projection.</summary>
     public static int Count(ModelProto model) =>
-        model.Graph.Node.Concat(model.Graph.Node.SelectMany(n => n.Attribute).Select(a => a.G).OfType<GraphProto>().SelectMany(g => g.Node))
+        GraphQueries.WithSubgraphs(model.Graph).SelectMany(g => g.Node)
             .Count(n => n.OpType == BinaryConvSchema.ShortcutRPReLU && n.Domain == BinaryConvSchema.Domain
                 && n.Input.Count > BinaryConvSchema.ActivationProjection && n.Input[BinaryConvSchema.ActivationProjection].Length > 0);
 
