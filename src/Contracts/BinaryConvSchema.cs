@@ -99,6 +99,22 @@ public static class BinaryConvSchema
     /// </summary>
     public const int ActivationPointwiseW = 11, ActivationPointwiseAlpha = 12, ActivationPointwiseTau = 13, ActivationPointwiseBias = 14, ActivationPointwiseXPacked = 15;
 
+    /// <summary>
+    /// Optional inputs of ShortcutRPReLU, present together (SparseBias optional) with the int attribute
+    /// <see cref="ActivationSparseMaskScale"/>: the masked conv whose output is the glue's Addend (SHB's sparse 3×3),
+    /// folded into it. SparseX (float32 [N, Cin, H, W]), SparseW (packed uint64 [C, 3, 3, words]), SparseAlpha (float32
+    /// [C]), SparseTau (float32 [Cin]), SparseBias (float32 [C] or the empty name) and SparseMask (uint8 or bool
+    /// [N, 1, ⌈H/k⌉, ⌈W/k⌉]) are that <see cref="SparseBinaryConv2d"/>'s X, W, alpha, tau, bias and Mask, and the
+    /// attribute its mask_scale k; the conv is 3×3 with stride 1, dilation 1, pads 1 and group 1, so its output has
+    /// the glue's N, H and W. With them Addend and AddendScale are the empty name, no channel map is set, and the
+    /// glue's Addend is SparseBinaryConv2d(SparseX), computed row by row where the glue adds it: the conv's output
+    /// tensor is never written. The same bits as the two nodes.
+    /// </summary>
+    public const int ActivationSparseX = 16, ActivationSparseW = 17, ActivationSparseAlpha = 18, ActivationSparseTau = 19, ActivationSparseBias = 20, ActivationSparseMask = 21;
+
+    /// <summary>ShortcutRPReLU's int attribute with the folded sparse conv's mask_scale (required with SparseX … SparseMask).</summary>
+    public const string ActivationSparseMaskScale = "sparse_mask_scale";
+
     /// <summary>ShortcutRPReLU's float attribute with the folded InstanceNormalization's epsilon (default 1e-5, as ONNX).</summary>
     public const string ActivationNormEpsilon = "epsilon";
 
@@ -112,7 +128,7 @@ public static class BinaryConvSchema
     public const string ActivationAddendRepeat = "addend_repeat", ActivationAddendChunks = "addend_chunks";
 
     /// <summary>Inputs ShortcutRPReLU declares (all but X, ShiftIn, Slope and ShiftOut optional).</summary>
-    public const int ActivationInputCount = ActivationPointwiseXPacked + 1;
+    public const int ActivationInputCount = ActivationSparseMask + 1;
 
     /// <summary>
     /// The decoder's upsampling glue fused (docs/model-contract.md, "Upsample2xConcat"): Y = Concat(axis 1) of the first

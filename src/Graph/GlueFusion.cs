@@ -21,7 +21,8 @@ namespace BiVM.Graph;
 /// agrees to float rounding, not bit for bit. Last, <see cref="ProjectionFusion"/> moves a 1×1 Conv that reads a glue
 /// node's output into that node (MLAS's summation order: bit-identical on x86-64 with FMA, promised within 1e-5), and
 /// <see cref="PointwiseFusion"/> folds a 1×1 binary conv whose only reader is a glue node into it (bit-identical where
-/// the glue has no folded normalization; its statistics then come from the dots' integer moments, within float rounding).
+/// the glue has no folded normalization; its statistics then come from the dots' integer moments, within float rounding),
+/// and <see cref="SparseFusion"/> folds SHB's masked 3×3 conv into the glue that adds it (bit-identical).
 /// </summary>
 /// <remarks>
 /// A chain is fused only where every intermediate tensor has exactly one consumer and is not a graph output (a test
@@ -157,8 +158,9 @@ public static class GlueFusion
         int handOffs = AddPackedHandOffs(rewritten, initializers);
         int projections = ProjectionFusion.Apply(rewritten, initializers);
         int pointwise = PointwiseFusion.Apply(rewritten, initializers, outputs);
+        int sparse = SparseFusion.Apply(rewritten, initializers, outputs);
         if (replacements.Count == 0 && handOffs == 0 && upsamples == 0 && grus == 0 && guided == 0 && inBranches == 0 && branchHandOffs == 0 && norms == 0 && shortcuts == 0
-            && projections == 0 && pointwise == 0 && branchesRewritten == 0)
+            && projections == 0 && pointwise == 0 && sparse == 0 && branchesRewritten == 0)
             return (fused, 0, 0, 0);
         graph.Node.Clear();
         graph.Node.AddRange(rewritten);
@@ -179,6 +181,8 @@ public static class GlueFusion
         if (GuidedStatisticsFusion.Count(fused) is > 0 and var statistics) fused.MetadataProps[^1].Value += $", {statistics} {BinaryConvSchema.GuidedStatistics} (the DGF's box-filter statistics at the working size, within 1e-5)";
         if (PointwiseFusion.Count(fused) is > 0 and var foldedTotal)
             fused.MetadataProps[^1].Value += $", {foldedTotal} 1×1 {BinaryConvSchema.BinaryConv2d} computed by the {BinaryConvSchema.ShortcutRPReLU} that reads it (bit-identical; a folded InstanceNormalization's statistics from the dots' integer moments: within float rounding)";
+        if (SparseFusion.Count(fused) is > 0 and var sparseTotal)
+            fused.MetadataProps[^1].Value += $", {sparseTotal} {BinaryConvSchema.SparseBinaryConv2d} computed by the {BinaryConvSchema.ShortcutRPReLU} that adds it (bit-identical)";
         if (ProjectionFusion.Count(fused) is > 0 and var projectionTotal)
             fused.MetadataProps[^1].Value += $", {projectionTotal} 1×1 Conv moved into the {BinaryConvSchema.ShortcutRPReLU} it reads (MLAS's summation order: bit-identical on x86-64 with FMA)";
         int sumTotal = graph.Node.Count(n => n.OpType == BinaryConvSchema.ShortcutSum && n.Domain == BinaryConvSchema.Domain);
@@ -282,15 +286,16 @@ public static class GlueFusion
     /// every Upsample2xConcat as Resize, Slice and Concat (<see cref="UpsampleConcatFusion.Unfuse"/>), the ConvGRU ops as
     /// Shape, Expand, Sigmoid, Split, Tanh, Sub, Mul, Add and Concat (<see cref="GruFusion.Unfuse"/>), a glue node's
     /// projection as the Conv after it, a folded 1×1 binary conv as the BinaryConv2d before it
-    /// (<see cref="PointwiseFusion.Unfolded"/>), GuidedStatistics as its thirteen nodes (<see cref="GuidedStatisticsFusion.Unfuse"/>).
+    /// (<see cref="PointwiseFusion.Unfolded"/>), a folded sparse conv as the SparseBinaryConv2d before it
+    /// (<see cref="SparseFusion.Unfolded"/>), GuidedStatistics as its thirteen nodes (<see cref="GuidedStatisticsFusion.Unfuse"/>).
     /// The oracle for a fused file whose unfused original is gone (the shipped models): both must give the same bits.
     /// </summary>
     /// <exception cref="ArgumentException">A ShortcutRPReLU's parameters are not initializers shaped to broadcast over NCHW.</exception>
     public static ModelProto Unfuse(ModelProto model)
     {
         ArgumentNullException.ThrowIfNull(model);
-        // Folded 1×1 convs first come back as BinaryConv2d nodes; their packed input goes with every other below.
-        var unfused = PointwiseFusion.Unfolded(WithoutChecksum(model));
+        // Folded convs first come back as SparseBinaryConv2d and BinaryConv2d nodes; their packed input goes with every other below.
+        var unfused = PointwiseFusion.Unfolded(SparseFusion.Unfolded(WithoutChecksum(model)));
         GuidedUpsampleFusion.Unfuse(unfused);
         GuidedStatisticsFusion.Unfuse(unfused);
         var graph = unfused.Graph;

@@ -124,6 +124,25 @@ public sealed class GlueFusionTests(ITestOutputHelper log)
             normalization == BatchNormMode.Frame && fromBits ? FoldedTolerance : 0);
     }
 
+    [Theory]
+    [InlineData(BatchNormMode.Frame, 256, 256, 1.0)]
+    [InlineData(BatchNormMode.Batch, 65, 97, 0.5)]
+    public void Folded_sparse_convs_agree_with_their_conv_nodes(BatchNormMode normalization, int height, int width, double ratio)
+    {
+        using var network = TestNetworks.Create(ModelFamily.Bivm, normalization: normalization);
+        ThresholdTies.Separate(network, Sequences.Frames(3, height, width), [1, 3, height, width], ratio, log);
+        var fused = MattingExporter.Export(network).Fused().Model;
+        // SHB's sparse 3×3 of every decoder block: decode0's two, decode1's, decode2's and decode3's.
+        Assert.Equal(5, SparseFusion.Count(fused));
+        Assert.DoesNotContain(fused.Graph.Node, n => n.OpType == BinaryConvSchema.SparseBinaryConv2d);
+        var unfolded = SparseFusion.Unfolded(fused);
+        Assert.Equal(5, unfolded.Graph.Node.Count(n => n.OpType == BinaryConvSchema.SparseBinaryConv2d));
+        Assert.Equal(5, SparseFusion.Count(GlueFusion.Apply(unfolded).Model));
+        Assert.Equal(0, SparseFusion.Count(GlueFusion.Unfuse(fused)));
+        // Everything else (folded 1×1 convs and their statistics included) is the same op in both files: the same bits.
+        Compare(unfolded.ToByteArray(), fused.ToByteArray(), height, width, ratio, 3, $"bivm {normalization} {width}x{height}: sparse convs as nodes vs folded", 0);
+    }
+
     [Fact]
     public void Fp32_rvm_stays_standard_onnx()
     {
@@ -178,6 +197,9 @@ public sealed class GlueFusionTests(ITestOutputHelper log)
         // (the first reads GuidedStatistics' packed Stats) are folded into their glue; rvm-react: the refiner's two.
         int folded = PointwiseFusion.Count(shipped);
         Assert.True(folded == (file == "bivm.onnx" ? 13 : 2), $"models/{file} has {folded} 1×1 binary convs folded into their glue (bivm export --fuse)");
+        // bivm: SHB's sparse 3×3 of every decoder block (decode0 has two) folded into the glue that adds it; rvm-react has no SHB.
+        int sparse = SparseFusion.Count(shipped);
+        Assert.True(sparse == (file == "bivm.onnx" ? 5 : 0), $"models/{file} has {sparse} sparse convs folded into their glue (bivm export --fuse)");
         var refused = GlueFusion.Apply(unfused);
         Assert.Equal(shipped.Graph.Node.Count, refused.Model.Graph.Node.Count);
         Assert.Equal((chains, handOffs, norms), (refused.Fused, refused.PackedHandOffs, refused.NormsFolded));
@@ -185,6 +207,7 @@ public sealed class GlueFusionTests(ITestOutputHelper log)
         Assert.Equal(4, GruFusion.Count(refused.Model));
         Assert.Equal(projections, ProjectionFusion.Count(refused.Model));
         Assert.Equal(folded, PointwiseFusion.Count(refused.Model));
+        Assert.Equal(sparse, SparseFusion.Count(refused.Model));
         Assert.Equal(1, GuidedStatisticsFusion.Count(shipped));
         Assert.Equal(1, GuidedStatisticsFusion.Count(refused.Model));
         log.WriteLine($"models/{file}: {chains} ShortcutRPReLU nodes, {handOffs} packed hand-offs, {norms} InstanceNormalization folded");

@@ -160,9 +160,16 @@ public sealed unsafe class BinaryConvolution : IDisposable
     /// Computes the listed output columns <paramref name="xs"/> (ascending) of output row <paramref name="oy"/> of
     /// image <paramref name="n"/> for every output channel, in steps of at most one L1-sized segment.
     /// </summary>
-    internal void ComputeColumns(BinaryConv2dParams p, ulong* packed, float* y, int n, int oy, int* xs, int count)
+    internal void ComputeColumns(BinaryConv2dParams p, ulong* packed, float* y, int n, int oy, int* xs, int count) =>
+        ComputeColumnsInto(p, packed, n, oy, xs, count, y + ((long)n * p.OutChannels * p.OutHeight + oy) * p.OutWidth, (long)p.OutHeight * p.OutWidth);
+
+    /// <summary>
+    /// <see cref="ComputeColumns"/> writing output channel co's row at <paramref name="row"/> + co·<paramref name="channelStride"/>
+    /// (column x at + x), anywhere: in the output tensor, or in rows of its own (a glue with a folded sparse conv).
+    /// </summary>
+    internal void ComputeColumnsInto(BinaryConv2dParams p, ulong* packed, int n, int oy, int* xs, int count, float* row, long channelStride)
     {
-        int patchWords = p.KernelWords, hOut = p.OutHeight, wOut = p.OutWidth;
+        int patchWords = p.KernelWords;
         ulong* image = packed + (long)n * p.InHeight * p.InWidth * p.Words;
         ulong* patches = ThreadScratch.Patches(_segment * patchWords);
         int* counts = ThreadScratch.Counts(_coutPadded * _segment);
@@ -175,8 +182,7 @@ public sealed unsafe class BinaryConvolution : IDisposable
                 int block = kernel.PixelBlock, blocks = (len + block - 1) / block;
                 PatchGatherer.Gather(p, image, oy, xs + s, len, block, patches);
                 kernel.Accumulate(patches, blocks, _weights, _coutPadded, patchWords, counts, _segment);
-                _correction.Transform(p, oy, xs + s, len, counts, _segment, alpha, bias,
-                    y + ((long)n * p.OutChannels * hOut + oy) * wOut, (long)hOut * wOut);
+                _correction.Transform(p, oy, xs + s, len, counts, _segment, alpha, bias, row, channelStride);
             }
         }
     }

@@ -12,6 +12,7 @@ internal static unsafe class ThreadScratch
     [ThreadStatic] private static int[]? t_columns;
     [ThreadStatic] private static ulong[]? t_packed;
     [ThreadStatic] private static float[]? t_rows;
+    [ThreadStatic] private static float[]? t_addendRows;
     [ThreadStatic] private static bool t_packedTaken;
 
     public static ulong* Patches(int words) => Get(ref t_patches, words);
@@ -20,6 +21,9 @@ internal static unsafe class ThreadScratch
 
     /// <summary>Rows an op computes for itself: a glue's from the 1×1 conv folded into it (<see cref="Activation.FoldedPointwiseConv"/>), <see cref="GuidedFilter.GuidedStatistics"/>' padded input rows.</summary>
     public static float* Rows(int floats) => Get(ref t_rows, floats);
+
+    /// <summary>A glue's Addend rows from the sparse conv folded into it (<see cref="Activation.FoldedSparseConv"/>), beside its <see cref="Rows"/>.</summary>
+    public static float* AddendRows(int floats) => Get(ref t_addendRows, floats);
 
     /// <summary>
     /// The calling thread's packed-activation buffer of at least <paramref name="words"/> words, 64-byte aligned, or

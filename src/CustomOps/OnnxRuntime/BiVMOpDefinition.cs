@@ -70,7 +70,7 @@ internal sealed unsafe class BiVMOpDefinition
         ? index is BinaryConvSchema.ActivationAddend or BinaryConvSchema.ActivationAddendScale or BinaryConvSchema.ActivationTauNext
             or BinaryConvSchema.ActivationNormScale or BinaryConvSchema.ActivationNormBias
             or BinaryConvSchema.ActivationProjection or BinaryConvSchema.ActivationProjectionBias
-            or >= BinaryConvSchema.ActivationPointwiseW and <= BinaryConvSchema.ActivationPointwiseXPacked
+            or >= BinaryConvSchema.ActivationPointwiseW and <= BinaryConvSchema.ActivationSparseMask
         : !IsGuidedUpsample && (index is BinaryConvSchema.InputBias or BinaryConvSchema.InputXPacked || (!IsSparse && index == BinaryConvSchema.InputMask));
 
     /// <summary>Outputs: Y, and for ShortcutRPReLU the optional YPacked and Projected.</summary>

@@ -3,6 +3,7 @@ using BiVM.Contracts;
 using BiVM.CustomOps.Activation;
 using BiVM.CustomOps.BinaryConv2d;
 using BiVM.CustomOps.BitPacking;
+using BiVM.CustomOps.SparseBinaryConv2d;
 
 namespace BiVM.CustomOps.OnnxRuntime;
 
@@ -17,7 +18,9 @@ namespace BiVM.CustomOps.OnnxRuntime;
 /// from it while it is in L1 or L2 (and its packing, with TauNext). With a folded 1×1 binary conv (PointwiseW …) X is
 /// that conv's input and the glue's input rows are computed from PointwiseXPacked where they are needed
 /// (<see cref="FoldedPointwiseConv"/>): the statistics from the dots' exact integer moments (bands of rows in parallel),
-/// then per row every channel's row into per-thread scratch for the glue; the conv's output is never written.
+/// then per row every channel's row into per-thread scratch for the glue; the conv's output is never written. With a
+/// folded sparse conv (SparseX …) the Addend likewise: SparseX packed where active outputs read it, then per row every
+/// channel's row of the conv (zeros off the mask) into per-thread scratch (<see cref="FoldedSparseConv"/>).
 /// </summary>
 internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
 {
@@ -29,11 +32,14 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
     private readonly (float[] Weights, float[]? Bias, int Outputs)? _projection;
     private readonly int _addendRepeat, _addendChunks;
     private readonly FoldedPointwiseConv? _pointwise;
+    private readonly FoldedSparseConv? _sparse;
 
     private ShortcutRPReLUOrtKernel(string location, float[] shiftIn, float[] slope, float[] shiftOut, float scale, bool hasAddend, float[]? tauNext,
-        (float[] Scale, float[] Bias, float Epsilon)? norm, int addendRepeat, int addendChunks, (float[], float[]?, int)? projection, FoldedPointwiseConv? pointwise)
+        (float[] Scale, float[] Bias, float Epsilon)? norm, int addendRepeat, int addendChunks, (float[], float[]?, int)? projection, FoldedPointwiseConv? pointwise,
+        FoldedSparseConv? sparse)
     {
         _pointwise = pointwise;
+        _sparse = sparse;
         _projection = projection;
         _addendRepeat = addendRepeat;
         _addendChunks = addendChunks;
@@ -128,8 +134,54 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
             throw new OpValidationException($"attributes {BinaryConvSchema.ActivationAddendRepeat} and {BinaryConvSchema.ActivationAddendChunks} cannot both be above 1");
         if ((repeat > 1 || chunks > 1) && !hasAddend)
             throw new OpValidationException($"attribute {(repeat > 1 ? BinaryConvSchema.ActivationAddendRepeat : BinaryConvSchema.ActivationAddendChunks)} maps the Addend's channels, but there is no Addend");
-        var pointwise = Pointwise(info, Present, shiftIn.Length);
-        return new ShortcutRPReLUOrtKernel(BinaryConvOrtKernel.Where(op, nodeName), shiftIn, slope, shiftOut, scale, hasAddend, tauNext, norm, (int)repeat, (int)chunks, projection, pointwise);
+        var sparse = Sparse(info, Present, shiftIn.Length);
+        if (sparse is not null && (hasAddend || repeat > 1 || chunks > 1))
+            throw new OpValidationException(hasAddend
+                ? "has both an Addend and a folded sparse conv (SparseX … SparseMask), whose output is the Addend: leave Addend and AddendScale empty"
+                : $"attributes {BinaryConvSchema.ActivationAddendRepeat} and {BinaryConvSchema.ActivationAddendChunks} must be 1 with a folded sparse conv (its output has C channels)");
+        FoldedPointwiseConv? pointwise;
+        try
+        {
+            pointwise = Pointwise(info, Present, shiftIn.Length);
+        }
+        catch
+        {
+            sparse?.Dispose();
+            throw;
+        }
+        return new ShortcutRPReLUOrtKernel(BinaryConvOrtKernel.Where(op, nodeName), shiftIn, slope, shiftOut, scale, hasAddend, tauNext, norm, (int)repeat, (int)chunks, projection, pointwise, sparse);
+    }
+
+    /// <summary>The folded sparse conv's constants (SparseW, SparseAlpha, SparseTau, SparseBias) and mask_scale, or null.</summary>
+    private static FoldedSparseConv? Sparse(nint info, Func<int, bool> present, int channels)
+    {
+        int[] required = [BinaryConvSchema.ActivationSparseX, BinaryConvSchema.ActivationSparseW, BinaryConvSchema.ActivationSparseAlpha, BinaryConvSchema.ActivationSparseTau, BinaryConvSchema.ActivationSparseMask];
+        long? maskScale = OrtApi.KernelInfoAttributeInt(info, BinaryConvSchema.ActivationSparseMaskScale);
+        if (!required.Any(present) && !present(BinaryConvSchema.ActivationSparseBias) && maskScale is null) return null;
+        if (!required.All(present) || maskScale is null)
+            throw new OpValidationException($"SparseX, SparseW, SparseAlpha, SparseTau, SparseMask and attribute {BinaryConvSchema.ActivationSparseMaskScale} go together (a folded sparse conv; SparseBias is optional)");
+        if (maskScale is not { } k || k > int.MaxValue || !MaskGeometry.IsAllowedScale((int)k))
+            throw new OpValidationException($"attribute {BinaryConvSchema.ActivationSparseMaskScale} must be one of {string.Join(", ", MaskGeometry.AllowedScales)}, got {maskScale}");
+        var tau = Constant(info, BinaryConvSchema.ActivationSparseTau, "SparseTau");
+        if (tau.Type != OrtElementType.Float || tau.Dims.Length != 1 || tau.Dims[0] is < 1 or > int.MaxValue)
+            throw new OpValidationException($"SparseTau must be float32 [Cin], got {OrtTensorView.TypeText(tau.Type)} {tau.Shape}");
+        int size = FoldedSparseConv.KernelSize;
+        long[] wDims = [channels, size, size, PackedLayout.WordsFor((int)tau.Dims[0])];
+        var w = Constant(info, BinaryConvSchema.ActivationSparseW, "SparseW");
+        if (w.Type != OrtElementType.UInt64 || !w.Dims.SequenceEqual(wDims))
+            throw new OpValidationException($"SparseW must be the packed uint64 {OrtTensorView.ShapeText(wDims)} of a 3×3 conv with C = {channels} outputs and SparseTau's Cin = {tau.Dims[0]} inputs, got {OrtTensorView.TypeText(w.Type)} {w.Shape}");
+        var alpha = Constant(info, BinaryConvSchema.ActivationSparseAlpha, "SparseAlpha");
+        if (alpha.Type != OrtElementType.Float || !alpha.Dims.SequenceEqual([(long)channels]))
+            throw new OpValidationException($"SparseAlpha must be float32 [C = {channels}], got {OrtTensorView.TypeText(alpha.Type)} {alpha.Shape}");
+        ReadOnlySpan<float> bias = default;
+        if (present(BinaryConvSchema.ActivationSparseBias))
+        {
+            var b = Constant(info, BinaryConvSchema.ActivationSparseBias, "SparseBias");
+            if (b.Type != OrtElementType.Float || !b.Dims.SequenceEqual([(long)channels]))
+                throw new OpValidationException($"SparseBias must be float32 [C = {channels}], got {OrtTensorView.TypeText(b.Type)} {b.Shape}");
+            bias = b.Span<float>();
+        }
+        return new FoldedSparseConv(w.Span<ulong>(), alpha.Span<float>(), tau.Span<float>(), bias, (int)k);
     }
 
     /// <summary>The folded 1×1 binary conv's constants (PointwiseW, PointwiseAlpha, PointwiseTau, PointwiseBias), or null.</summary>
@@ -217,6 +269,22 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
                 throw new OpValidationException($"PointwiseXPacked must be uint64 [N, H, W, 1] = {OrtTensorView.ShapeText(expected)} for X {x.Shape}, got {OrtTensorView.TypeText(xp.Type)} {xp.Shape}");
             xPacked = (ulong*)xp.Data;
         }
+        float* sparseX = null;
+        byte* sparseMask = null;
+        if (_sparse is { } sparse)
+        {
+            var sx = OrtTensorView.Read(OrtApi.KernelContextInput(context, BinaryConvSchema.ActivationSparseX));
+            long[] expected = [batch, sparse.InChannels, height, width];
+            if (sx.Type != OrtElementType.Float || !sx.Dims.SequenceEqual(expected))
+                throw new OpValidationException($"SparseX must be float32 [N, Cin, H, W] = {OrtTensorView.ShapeText(expected)} (SparseTau's Cin, Y {OrtTensorView.ShapeText(yDims)}), got {OrtTensorView.TypeText(sx.Type)} {sx.Shape}");
+            var m = OrtTensorView.Read(OrtApi.KernelContextInput(context, BinaryConvSchema.ActivationSparseMask));
+            var (mh, mw) = MaskGeometry.MaskSize(height, width, sparse.MaskScale);
+            long[] maskDims = [batch, 1, mh, mw];
+            if (m.Type is not (OrtElementType.UInt8 or OrtElementType.Bool) || !m.Dims.SequenceEqual(maskDims))
+                throw new OpValidationException($"SparseMask must be uint8 or bool [N, 1, ceil(H/k), ceil(W/k)] = {OrtTensorView.ShapeText(maskDims)} for Y {OrtTensorView.ShapeText(yDims)} and {BinaryConvSchema.ActivationSparseMaskScale} {sparse.MaskScale}, got {OrtTensorView.TypeText(m.Type)} {m.Shape}");
+            sparseX = (float*)sx.Data;
+            sparseMask = (byte*)m.Data;
+        }
         var y = (float*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, BinaryConvSchema.ActivationOutput, yDims));
         float* projected = _projection is { } projection
             ? (float*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, BinaryConvSchema.ActivationProjectedOutput, [batch, projection.Outputs, height, width]))
@@ -257,7 +325,17 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
                         int c = i % channels;
                         (normScale[i], normShift[i]) = FrameNormalization.Coefficients(src + i * plane, (int)plane, planeNorm.Scale[c], planeNorm.Bias[c], planeNorm.Epsilon);
                     });
-                Glue(runner, fromBits ? null : src, xPacked, addend, y, packed, projected, normScale, normShift, batch, channels, height, width);
+                if (_sparse is null)
+                {
+                    Glue(runner, fromBits ? null : src, xPacked, addend, y, packed, projected, normScale, normShift, batch, channels, height, width, default);
+                }
+                else
+                {
+                    var layer = _sparse.Layer(batch, height, width);
+                    using var sparsePacked = _sparse.Pack(layer, sparseX, sparseMask, runner);
+                    Glue(runner, fromBits ? null : src, xPacked, addend, y, packed, projected, normScale, normShift, batch, channels, height, width,
+                        new SparseRows(layer, sparsePacked.Pointer, sparseMask));
+                }
             }
         }
         finally
@@ -328,16 +406,17 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
     /// whose rows are then computed from <paramref name="xPacked"/>.
     /// </summary>
     private void Glue(ParallelRunner runner, float* src, ulong* xPacked, float* addend, float* y, ulong* packed, float* projected, float* normScale, float* normShift,
-        int batch, int channels, int height, int width)
+        int batch, int channels, int height, int width, SparseRows sparse)
     {
         long plane = (long)height * width;
         int addendChannels = (int)AddendChannels;
-        // Plane i's elements from offset on (offset − the plane's start: the position in it), read from input.
-        void Plane(int i, long offset, int count, float* input)
+        // Plane i's elements from offset on (offset − the plane's start: the position in it), read from input; the
+        // Addend from addendRow instead where that is not null (the folded sparse conv's row of channel c).
+        void Plane(int i, long offset, int count, float* input, float* addendRow)
         {
             int n = i / channels, c = i % channels;
             // The addend's plane for channel c under the channel map.
-            float* a = null, pair = null;
+            float* a = addendRow, pair = null;
             if (addend is not null)
             {
                 long within = offset - (long)i * plane;
@@ -347,13 +426,13 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
             if (normScale is null) ShortcutRPReLU.Apply(input, a, pair, _scale, _shiftIn[c], _slope[c], _shiftOut[c], y + offset, count);
             else ShortcutRPReLU.ApplyNormalized(input, normScale[i], normShift[i], a, pair, _scale, _shiftIn[c], _slope[c], _shiftOut[c], y + offset, count);
         }
-        if (packed is null && projected is null && src is not null)
+        if (packed is null && projected is null && src is not null && sparse.Packed is null)
         {
             // One channel plane per task: its four constants are scalars there, and a plane is one contiguous stream.
-            runner(batch * channels, i => Plane(i, i * plane, (int)plane, src + i * plane));
+            runner(batch * channels, i => Plane(i, i * plane, (int)plane, src + i * plane, null));
             return;
         }
-        // One image row per task: every channel's row (computed first by the folded conv, if any), then, while the row
+        // One image row per task: every channel's row (computed first by the folded convs, if any), then, while the row
         // is in cache, its packed bits and its projection.
         int lanes = ChannelProjection.BestLanes;
         runner(batch * height, row =>
@@ -365,10 +444,16 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
                 rows = ThreadScratch.Rows(channels * width);
                 _pointwise!.Rows(xPacked + (long)row * width, width, rows, width);
             }
+            float* addendRows = null;
+            if (sparse.Packed is not null)
+            {
+                addendRows = ThreadScratch.AddendRows(channels * width);
+                _sparse!.Row(sparse.Layer, sparse.Packed, sparse.Mask, n, iy, addendRows, width);
+            }
             for (int c = 0; c < channels; c++)
             {
                 long offset = ((long)n * channels + c) * plane + (long)iy * width;
-                Plane(n * channels + c, offset, width, src is null ? rows + (long)c * width : src + offset);
+                Plane(n * channels + c, offset, width, src is null ? rows + (long)c * width : src + offset, addendRows is null ? null : addendRows + (long)c * width);
             }
             if (packed is not null) PackedHandOff.PackRow(y, _tauNext!, channels, height, width, n, iy, packed);
             if (_projection is { } projection)
@@ -378,11 +463,23 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
         });
     }
 
+    /// <summary>A folded sparse conv's call: its layer at this size, its packed input and the mask (Packed null: none).</summary>
+    private readonly struct SparseRows(BinaryConv2dParams layer, ulong* packed, byte* mask)
+    {
+        public BinaryConv2dParams Layer { get; } = layer;
+        public ulong* Packed { get; } = packed;
+        public byte* Mask { get; } = mask;
+    }
+
     /// <summary>The Addend's channel count under the channel map: C, C / addend_repeat or 2·C.</summary>
     private long AddendChannels => (long)_shiftIn.Length / _addendRepeat * _addendChunks;
 
     private string MapText => _addendRepeat > 1 ? $", {BinaryConvSchema.ActivationAddendRepeat} = {_addendRepeat}"
         : _addendChunks > 1 ? $", {BinaryConvSchema.ActivationAddendChunks} = {_addendChunks}" : "";
 
-    public void Dispose() => _pointwise?.Dispose();
+    public void Dispose()
+    {
+        _pointwise?.Dispose();
+        _sparse?.Dispose();
+    }
 }

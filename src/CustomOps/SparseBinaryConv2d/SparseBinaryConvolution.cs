@@ -45,10 +45,28 @@ public sealed unsafe class SparseBinaryConvolution
             ComputeRows(p, mask, mh, mw, y, packedInput, parallel);
             return;
         }
+        using var packed = PackNeeded(p, x, mask, parallel);
+        ComputeRows(p, mask, mh, mw, y, packed.Pointer, parallel);
+    }
+
+    /// <summary>
+    /// x's bits where active outputs read them (the runs of needed pixels of every input row, widened to whole
+    /// 8-pixel chunks), into the calling thread's packed buffer [N, H, W, words]; the rest of it is not written.
+    /// </summary>
+    internal PackedActivations PackNeeded(BinaryConv2dParams p, float* x, byte* mask, ParallelRunner parallel)
+    {
+        var (mh, mw) = MaskGeometry.MaskSize(p.OutHeight, p.OutWidth, MaskScale);
         var needed = MarkNeededPixels(p, mask, mh, mw);
+        var packed = new PackedActivations(p);
         try
         {
-            Compute(p, x, mask, mh, mw, y, needed, parallel);
+            Pack(p, x, needed, packed.Pointer, parallel);
+            return packed;
+        }
+        catch
+        {
+            packed.Dispose();
+            throw;
         }
         finally
         {
@@ -56,10 +74,9 @@ public sealed unsafe class SparseBinaryConvolution
         }
     }
 
-    private void Compute(BinaryConv2dParams p, float* x, byte* mask, int mh, int mw, float* y, byte[] needed, ParallelRunner parallel)
+    private void Pack(BinaryConv2dParams p, float* x, byte[] needed, ulong* packed, ParallelRunner parallel)
     {
         int batch = p.Batch, height = p.InHeight, width = p.InWidth;
-        using var packed = new PackedActivations(p);
         parallel(batch * height, row =>
         {
             int n = row / height, iy = row % height;
@@ -75,42 +92,51 @@ public sealed unsafe class SparseBinaryConvolution
                     start = Math.Max(0, Math.Min(start, width - length));
                     end = Math.Min(width, start + length);
                 }
-                _dense.PackRow(p, x, packed.Pointer, n, iy, start, end);
+                _dense.PackRow(p, x, packed, n, iy, start, end);
                 a = b;
             }
         });
-        ComputeRows(p, mask, mh, mw, y, packed.Pointer, parallel);
     }
 
     /// <summary>Every output row from packed input: zeros where the mask is off, the dense result on the active runs.</summary>
     private void ComputeRows(BinaryConv2dParams p, byte* mask, int mh, int mw, float* y, ulong* packed, ParallelRunner parallel)
     {
-        int k = MaskScale, hOut = p.OutHeight, wOut = p.OutWidth;
+        int hOut = p.OutHeight, wOut = p.OutWidth;
         parallel(p.Batch * hOut, row =>
         {
             int n = row / hOut, oy = row % hOut;
-            Span<int> runs = mw <= 512 ? stackalloc int[2 * mw] : new int[2 * mw];
-            int runCount = MaskGeometry.ActiveRuns(mask, mh, mw, k, n, oy, wOut, runs);
-            // Zeros only between the active runs: the runs are written by the transform below, so clearing the
-            // whole row first would write their bytes twice.
-            for (int co = 0; co < p.OutChannels; co++)
-            {
-                float* outRow = y + (((long)n * p.OutChannels + co) * hOut + oy) * wOut;
-                int from = 0;
-                for (int r = 0; r <= runCount; r++)
-                {
-                    int to = r < runCount ? runs[2 * r] : wOut;
-                    if (to > from) new Span<float>(outRow + from, to - from).Clear();
-                    if (r < runCount) from = runs[2 * r + 1];
-                }
-            }
-            if (runCount == 0) return;
-            Span<int> columns = wOut <= 2048 ? stackalloc int[wOut] : new int[wOut];
-            int count = 0;
-            for (int r = 0; r < runCount; r++)
-                for (int c = runs[2 * r]; c < runs[2 * r + 1]; c++) columns[count++] = c;
-            fixed (int* xs = columns) _dense.ComputeColumns(p, packed, y, n, oy, xs, count);
+            RowInto(p, packed, mask, mh, mw, n, oy, y + ((long)n * p.OutChannels * hOut + oy) * wOut, (long)hOut * wOut);
         });
+    }
+
+    /// <summary>
+    /// Output row <paramref name="oy"/> of image <paramref name="n"/>, channel co's at <paramref name="row"/> +
+    /// co·<paramref name="channelStride"/>: zeros between the mask's active runs, the dense result on them.
+    /// </summary>
+    internal void RowInto(BinaryConv2dParams p, ulong* packed, byte* mask, int mh, int mw, int n, int oy, float* row, long channelStride)
+    {
+        int k = MaskScale, wOut = p.OutWidth;
+        Span<int> runs = mw <= 512 ? stackalloc int[2 * mw] : new int[2 * mw];
+        int runCount = MaskGeometry.ActiveRuns(mask, mh, mw, k, n, oy, wOut, runs);
+        // Zeros only between the active runs: the runs are written by the transform below, so clearing the
+        // whole row first would write their bytes twice.
+        for (int co = 0; co < p.OutChannels; co++)
+        {
+            float* outRow = row + co * channelStride;
+            int from = 0;
+            for (int r = 0; r <= runCount; r++)
+            {
+                int to = r < runCount ? runs[2 * r] : wOut;
+                if (to > from) new Span<float>(outRow + from, to - from).Clear();
+                if (r < runCount) from = runs[2 * r + 1];
+            }
+        }
+        if (runCount == 0) return;
+        Span<int> columns = wOut <= 2048 ? stackalloc int[wOut] : new int[wOut];
+        int count = 0;
+        for (int r = 0; r < runCount; r++)
+            for (int c = runs[2 * r]; c < runs[2 * r + 1]; c++) columns[count++] = c;
+        fixed (int* xs = columns) _dense.ComputeColumnsInto(p, packed, n, oy, xs, count, row, channelStride);
     }
 
     /// <summary>
