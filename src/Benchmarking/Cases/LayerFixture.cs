@@ -1,3 +1,4 @@
+using BiVM.Contracts;
 using BiVM.CustomOps.BinaryConv2d;
 using BiVM.CustomOps.BitPacking;
 using BiVM.CustomOps.OnnxRuntime;
@@ -11,15 +12,19 @@ namespace BiVM.Benchmarking.Cases;
 /// <summary>
 /// Everything needed to time one layer at one thread count, allocated once: the ai.bivm op in an ORT session, the
 /// raw kernel (<see cref="BinaryConvolution"/> without ORT), ORT's own FP32 Conv of the same shape
-/// (ORT_ENABLE_ALL), and the sparse op with a fixed 10 % mask. Inputs and outputs are preallocated OrtValues, so
-/// a timed call is the op itself.
+/// (ORT_ENABLE_ALL), and the sparse op with a fixed 10 % mask, alone and folded into a glue node (ShortcutRPReLU with
+/// SparseX …, as SHB runs it) beside the same glue with no cell active. Inputs and outputs are preallocated OrtValues,
+/// so a timed call is the op itself.
 /// </summary>
 public sealed unsafe class LayerFixture : IDisposable
 {
     private readonly List<IDisposable> _owned = [];
     private readonly InferenceSession _custom, _fp32, _sparse;
+    private readonly InferenceSession? _folded;
     private readonly OrtValue _x, _yCustom, _yFp32, _ySparse, _mask;
     private readonly OrtValue[] _customInputs, _sparseInputs;
+    private readonly OrtValue[]? _foldedInputs, _foldedIdleInputs;
+    private readonly OrtValue? _yFolded;
     private readonly RunOptions _run = new();
     private readonly BinaryConvolution _raw;
     private readonly SparseBinaryConvolution _rawSparse;
@@ -46,7 +51,8 @@ public sealed unsafe class LayerFixture : IDisposable
             [p.PadTop, p.PadLeft, p.PadBottom, p.PadRight], [p.DilationHeight, p.DilationWidth]);
         long[] xShape = [1, p.InChannels, p.InHeight, p.InWidth];
         long[] yShape = [1, p.OutChannels, p.OutHeight, p.OutWidth];
-        var (mh, mw) = MaskGeometry.MaskSize(p.OutHeight, p.OutWidth, LayerCase.SparseMaskScale);
+        int maskScale = layer.MaskScale ?? LayerCase.DefaultMaskScale;
+        var (mh, mw) = MaskGeometry.MaskSize(p.OutHeight, p.OutWidth, maskScale);
         _maskData = new byte[mh * mw];
         foreach (int i in Enumerable.Range(0, _maskData.Length).OrderBy(_ => rng.Next()).Take((int)Math.Round(_maskData.Length * LayerCase.SparseActiveFraction)))
             _maskData[i] = 1;
@@ -60,7 +66,7 @@ public sealed unsafe class LayerFixture : IDisposable
         var sparse = new OnnxGraphBuilder("bench_sparse");
         sparse.Input("X", TensorProto.Types.DataType.Float, 1, p.InChannels, p.InHeight, p.InWidth);
         sparse.Input("Mask", TensorProto.Types.DataType.Uint8, 1, 1, mh, mw);
-        BinaryConvNodes.AddCustom(sparse, "sconv", "X", "Y", packed, packedShape, alpha, tau, bias, attributes, "Mask", LayerCase.SparseMaskScale);
+        BinaryConvNodes.AddCustom(sparse, "sconv", "X", "Y", packed, packedShape, alpha, tau, bias, attributes, "Mask", maskScale);
         sparse.Output("Y", TensorProto.Types.DataType.Float, 1, p.OutChannels, p.OutHeight, p.OutWidth);
 
         var fp32 = new OnnxGraphBuilder("bench_fp32");
@@ -72,11 +78,36 @@ public sealed unsafe class LayerFixture : IDisposable
             .Attribute("pads", attributes.Pads).Attribute("dilations", attributes.Dilations);
         fp32.Output("Y", TensorProto.Types.DataType.Float, 1, p.OutChannels, p.OutHeight, p.OutWidth);
 
+        // The sparse conv folded into the glue that adds it: Y = RPReLU(G + conv(X)) per channel, G a glue input of Y's shape.
+        bool foldable = layer.MaskScale is not null && p is { KernelHeight: 3, KernelWidth: 3, StrideHeight: 1, StrideWidth: 1, DilationHeight: 1, DilationWidth: 1, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1 };
+        var folded = new OnnxGraphBuilder("bench_folded");
+        if (foldable)
+        {
+            folded.Opset(BinaryConvSchema.Domain, BinaryConvSchema.OpsetVersion);
+            folded.Input("X", TensorProto.Types.DataType.Float, 1, p.InChannels, p.InHeight, p.InWidth);
+            folded.Input("G", TensorProto.Types.DataType.Float, 1, p.OutChannels, p.OutHeight, p.OutWidth);
+            folded.Input("Mask", TensorProto.Types.DataType.Uint8, 1, 1, mh, mw);
+            folded.Initializer(Tensors.Float("shift_in", Random(p.OutChannels, 0.1f), p.OutChannels));
+            folded.Initializer(Tensors.Float("slope", Random(p.OutChannels, 0.5f), p.OutChannels));
+            folded.Initializer(Tensors.Float("shift_out", Random(p.OutChannels, 0.1f), p.OutChannels));
+            folded.Initializer(Tensors.UInt64("W", packed, packedShape));
+            folded.Initializer(Tensors.Float("alpha", alpha, p.OutChannels));
+            folded.Initializer(Tensors.Float("tau", tau, p.InChannels));
+            folded.Initializer(Tensors.Float("bias", bias, p.OutChannels));
+            var inputs = Enumerable.Repeat("", BinaryConvSchema.ActivationInputCount).ToArray();
+            (inputs[BinaryConvSchema.ActivationX], inputs[BinaryConvSchema.ActivationShiftIn], inputs[BinaryConvSchema.ActivationSlope], inputs[BinaryConvSchema.ActivationShiftOut]) = ("G", "shift_in", "slope", "shift_out");
+            (inputs[BinaryConvSchema.ActivationSparseX], inputs[BinaryConvSchema.ActivationSparseW], inputs[BinaryConvSchema.ActivationSparseAlpha]) = ("X", "W", "alpha");
+            (inputs[BinaryConvSchema.ActivationSparseTau], inputs[BinaryConvSchema.ActivationSparseBias], inputs[BinaryConvSchema.ActivationSparseMask]) = ("tau", "bias", "Mask");
+            folded.Node(BinaryConvSchema.ShortcutRPReLU, inputs, ["Y"], "glue", BinaryConvSchema.Domain).Attribute(BinaryConvSchema.ActivationSparseMaskScale, (long)maskScale);
+            folded.Output("Y", TensorProto.Types.DataType.Float, 1, p.OutChannels, p.OutHeight, p.OutWidth);
+        }
+
         using (var options = Options(threads))
         {
             BiVMOps.Register(options, kernel);
             _custom = Own(new InferenceSession(custom.ToBytes(), options));
             _sparse = Own(new InferenceSession(sparse.ToBytes(), options));
+            if (foldable) _folded = Own(new InferenceSession(folded.ToBytes(), options));
         }
         using (var options = Options(threads)) _fp32 = Own(new InferenceSession(fp32.ToBytes(), options));
 
@@ -88,9 +119,17 @@ public sealed unsafe class LayerFixture : IDisposable
         _ySparse = Own(OrtValue.CreateTensorValueFromMemory(new float[yLength], yShape));
         _customInputs = [_x];
         _sparseInputs = [_x, _mask];
+        if (foldable)
+        {
+            var glueX = Own(OrtValue.CreateTensorValueFromMemory(Random(yLength, 1f), yShape));
+            _yFolded = Own(OrtValue.CreateTensorValueFromMemory(new float[yLength], yShape));
+            _foldedInputs = [_x, glueX, _mask];
+            _foldedIdleInputs = [_x, glueX, Own(OrtValue.CreateTensorValueFromMemory(new byte[mh * mw], [1, 1, mh, mw]))];
+        }
 
         _raw = Own(new BinaryConvolution(p, packed, alpha, tau, bias, kernel));
-        _rawSparse = new SparseBinaryConvolution(_raw, LayerCase.SparseMaskScale);
+        _rawSparse = new SparseBinaryConvolution(_raw, maskScale);
+        MaskScale = maskScale;
         _yRaw = new float[yLength];
         _runner = ParallelRunners.Threads(threads);
         _packedScratch = new ulong[(long)p.InHeight * p.InWidth * p.Words];
@@ -100,6 +139,7 @@ public sealed unsafe class LayerFixture : IDisposable
     public LayerCase Layer { get; }
     public int Threads { get; }
     public double ActiveFraction { get; }
+    public int MaskScale { get; }
     public string KernelName => _raw.KernelName;
 
     private static SessionOptions Options(int threads) => new()
@@ -119,6 +159,12 @@ public sealed unsafe class LayerFixture : IDisposable
     public void RunCustom() => _custom.Run(_run, ["X"], _customInputs, ["Y"], [_yCustom]);
 
     public void RunSparse() => _sparse.Run(_run, ["X", "Mask"], _sparseInputs, ["Y"], [_ySparse]);
+
+    /// <summary>The glue with the sparse conv folded in, at the fixture's mask (the sparse case's layer only).</summary>
+    public void RunFolded() => _folded!.Run(_run, ["X", "G", "Mask"], _foldedInputs!, ["Y"], [_yFolded!]);
+
+    /// <summary>The same glue with no cell active: everything but the conv's work (its rows are zeros).</summary>
+    public void RunFoldedIdle() => _folded!.Run(_run, ["X", "G", "Mask"], _foldedIdleInputs!, ["Y"], [_yFolded!]);
 
     public void RunFp32() => _fp32.Run(_run, ["X"], _customInputs, ["Y"], [_yFp32]);
 
