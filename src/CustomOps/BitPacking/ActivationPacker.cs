@@ -13,6 +13,10 @@ namespace BiVM.CustomOps.BitPacking;
 /// lines per word. Instead each channel's row is read sequentially: one 8-wide vector compare gives an 8-bit mask
 /// for 8 neighbouring pixels (bit j = pixel j). Eight channels' masks form an 8×8 bit matrix (byte i = channel i);
 /// transposing it gives byte j = pixel j with bit i = channel i, which is exactly one byte of that pixel's word.</para>
+/// <para>Where the CPU has 256- or 512-bit vectors, <see cref="PackRowLanes"/> does without the transpose: one vector
+/// lane per pixel holds the low or high 32 channels of that pixel's word, and each channel's compare ORs its bit into
+/// the lanes where it is set (a compare, a select); two 32-bit halves are interleaved into the words at the end. The
+/// row's last pixels (fewer than a vector) take the transposing path.</para>
 /// <para>The comparison is <c>!((x − τ) ≥ 0)</c> on the float difference, the same operations as the lowered ONNX
 /// graph (Sub, GreaterOrEqual, Where), so the two agree bit for bit even for NaN.</para>
 /// </remarks>
@@ -22,8 +26,200 @@ internal static unsafe class ActivationPacker
     /// Packs pixels [<paramref name="ix0"/>, <paramref name="ix1"/>) of input row <paramref name="iy"/> of image
     /// <paramref name="n"/>. <paramref name="rowDst"/> points at the packed row (pixel 0, word 0).
     /// </summary>
-    public static void PackRow(float* x, float* tau, int cin, int h, int w, int n, int iy, int ix0, int ix1, ulong* rowDst) =>
-        PackRow(x, tau, cin, h, w, n, iy, ix0, ix1, rowDst, Avx512Vbmi.IsSupported);
+    public static void PackRow(float* x, float* tau, int cin, int h, int w, int n, int iy, int ix0, int ix1, ulong* rowDst)
+    {
+        if (BestLanes > 1) PackRowLanes(x, tau, cin, h, w, n, iy, ix0, ix1, rowDst, BestLanes);
+        else PackRow(x, tau, cin, h, w, n, iy, ix0, ix1, rowDst, Avx512Vbmi.IsSupported);
+    }
+
+    /// <summary>Pixels per step of <see cref="PackRowLanes"/> on this CPU: 16 (512-bit), 8 (256-bit), or 1 (none: the transposing path).</summary>
+    internal static int BestLanes => Vector512.IsHardwareAccelerated ? 16 : Vector256.IsHardwareAccelerated ? 8 : 1;
+
+    /// <summary>
+    /// <see cref="PackRow(float*, float*, int, int, int, int, int, int, int, ulong*)"/> by lanes: each step of
+    /// <paramref name="lanes"/> pixels (16 or 8) keeps two vectors of 32-bit halves, lo (channels 64k … 64k + 31) and hi
+    /// (the next 32), one lane per pixel; each channel's compare of its row against τ selects lo | bit or lo (hi). Then
+    /// the halves are interleaved into the pixels' words. The same bits as the transposing path; the remaining pixels
+    /// (fewer than <paramref name="lanes"/>) take it.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void PackRowLanes(float* x, float* tau, int cin, int h, int w, int n, int iy, int ix0, int ix1, ulong* rowDst, int lanes)
+    {
+        int words = PackedLayout.WordsFor(cin);
+        long plane = (long)h * w;
+        float* row0 = x + ((long)n * cin * h + iy) * w;
+        int steps = (ix1 - ix0) / lanes;
+        ulong* spill = stackalloc ulong[8 * 16];
+        for (int s = 0; s < steps;)
+        {
+            // Eight (four) steps at once where they fit: each channel's row is then read 8 vectors (8 cache lines at 512
+            // bits) in a row, not one line from each of 64 rows in turn, which the prefetchers follow far better.
+            int block = steps - s >= 8 && lanes == 16 ? 8 : steps - s >= 4 ? 4 : 1;
+            Step(row0, plane, tau, cin, words, ix0 + s * lanes, lanes, block, rowDst, spill);
+            s += block;
+        }
+        if (ix0 + steps * lanes == ix1) return;
+        // The last pixels: one more step ending at ix1 (it overlaps the one before; those words are written again, the
+        // same), or below a step's width two 8-pixel steps, or below 8 pixels the transposing path.
+        int length = ix1 - ix0;
+        if (length >= lanes) Step(row0, plane, tau, cin, words, ix1 - lanes, lanes, 1, rowDst, spill);
+        else if (lanes == 16 && length >= 8)
+        {
+            Step(row0, plane, tau, cin, words, ix0, 8, 1, rowDst, spill);
+            Step(row0, plane, tau, cin, words, ix1 - 8, 8, 1, rowDst, spill);
+        }
+        else PackRow(x, tau, cin, h, w, n, iy, ix0, ix1, rowDst, Avx512Vbmi.IsSupported);
+    }
+
+    /// <summary>Pixels [px, px + lanes·block) of the row whose channel 0 is at <paramref name="row0"/>, every word.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Step(float* row0, long plane, float* tau, int cin, int words, int px, int lanes, int block, ulong* rowDst, ulong* spill)
+    {
+        ulong* dst = rowDst + (long)px * words;
+        for (int wi = 0; wi < words; wi++)
+        {
+            int c0 = wi * 64, count = Math.Min(64, cin - c0);
+            float* src = row0 + c0 * plane + px;
+            ulong* d = words == 1 ? dst : spill;
+            if (lanes == 16 && block == 8) Lanes512x8(src, plane, tau + c0, count, d);
+            else if (lanes == 16 && block == 4) Lanes512x4(src, plane, tau + c0, count, d);
+            else if (lanes == 16) Lanes512(src, plane, tau + c0, count, d);
+            else
+                for (int b = 0; b < block; b++) Lanes256(src + b * 8, plane, tau + c0, count, d + b * 8);
+            if (words > 1)
+                for (int j = 0; j < block * lanes; j++) dst[(long)j * words + wi] = spill[j];
+        }
+    }
+
+    /// <summary>16 pixels' words of up to 64 channels (<paramref name="count"/>), channel c's row at <paramref name="src"/> + c·<paramref name="plane"/>, into d[0..16).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Lanes512(float* src, long plane, float* tau, int count, ulong* d)
+    {
+        var lo = Vector512<uint>.Zero;
+        var hi = Vector512<uint>.Zero;
+        int low = Math.Min(32, count);
+        for (int c = 0; c < low; c++)
+        {
+            var positive = Vector512.GreaterThanOrEqual(Vector512.Load(src + c * plane) - Vector512.Create(tau[c]), Vector512<float>.Zero).AsUInt32();
+            lo = Vector512.ConditionalSelect(positive, lo, lo | Vector512.Create(1u << c));
+        }
+        for (int c = 32; c < count; c++)
+        {
+            var positive = Vector512.GreaterThanOrEqual(Vector512.Load(src + c * plane) - Vector512.Create(tau[c]), Vector512<float>.Zero).AsUInt32();
+            hi = Vector512.ConditionalSelect(positive, hi, hi | Vector512.Create(1u << (c - 32)));
+        }
+        Interleave512(lo, hi, d);
+    }
+
+    /// <summary><see cref="Lanes512"/> for 64 pixels: 4 steps' accumulators, each channel's 4 vectors read in a row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Lanes512x4(float* src, long plane, float* tau, int count, ulong* d)
+    {
+        Vector512<uint> lo0 = default, lo1 = default, lo2 = default, lo3 = default, hi0 = default, hi1 = default, hi2 = default, hi3 = default;
+        var zero = Vector512<float>.Zero;
+        int low = Math.Min(32, count);
+        for (int c = 0; c < low; c++)
+        {
+            float* row = src + c * plane;
+            var t = Vector512.Create(tau[c]);
+            var bit = Vector512.Create(1u << c);
+            lo0 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row) - t, zero).AsUInt32(), lo0, lo0 | bit);
+            lo1 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row + 16) - t, zero).AsUInt32(), lo1, lo1 | bit);
+            lo2 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row + 32) - t, zero).AsUInt32(), lo2, lo2 | bit);
+            lo3 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row + 48) - t, zero).AsUInt32(), lo3, lo3 | bit);
+        }
+        for (int c = 32; c < count; c++)
+        {
+            float* row = src + c * plane;
+            var t = Vector512.Create(tau[c]);
+            var bit = Vector512.Create(1u << (c - 32));
+            hi0 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row) - t, zero).AsUInt32(), hi0, hi0 | bit);
+            hi1 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row + 16) - t, zero).AsUInt32(), hi1, hi1 | bit);
+            hi2 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row + 32) - t, zero).AsUInt32(), hi2, hi2 | bit);
+            hi3 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row + 48) - t, zero).AsUInt32(), hi3, hi3 | bit);
+        }
+        Interleave512(lo0, hi0, d);
+        Interleave512(lo1, hi1, d + 16);
+        Interleave512(lo2, hi2, d + 32);
+        Interleave512(lo3, hi3, d + 48);
+    }
+
+    /// <summary><see cref="Lanes512"/> for 128 pixels: 8 steps' accumulators, each channel's 8 vectors read in a row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Lanes512x8(float* src, long plane, float* tau, int count, ulong* d)
+    {
+        Vector512<uint> lo0 = default, lo1 = default, lo2 = default, lo3 = default, lo4 = default, lo5 = default, lo6 = default, lo7 = default, hi0 = default, hi1 = default, hi2 = default, hi3 = default, hi4 = default, hi5 = default, hi6 = default, hi7 = default;
+        var zero = Vector512<float>.Zero;
+        int low = Math.Min(32, count);
+        for (int c = 0; c < low; c++)
+        {
+            float* row = src + c * plane;
+            var t = Vector512.Create(tau[c]);
+            var bit = Vector512.Create(1u << c);
+            lo0 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row) - t, zero).AsUInt32(), lo0, lo0 | bit);
+            lo1 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row + 16) - t, zero).AsUInt32(), lo1, lo1 | bit);
+            lo2 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row + 32) - t, zero).AsUInt32(), lo2, lo2 | bit);
+            lo3 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row + 48) - t, zero).AsUInt32(), lo3, lo3 | bit);
+            lo4 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row + 64) - t, zero).AsUInt32(), lo4, lo4 | bit);
+            lo5 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row + 80) - t, zero).AsUInt32(), lo5, lo5 | bit);
+            lo6 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row + 96) - t, zero).AsUInt32(), lo6, lo6 | bit);
+            lo7 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row + 112) - t, zero).AsUInt32(), lo7, lo7 | bit);
+        }
+        for (int c = 32; c < count; c++)
+        {
+            float* row = src + c * plane;
+            var t = Vector512.Create(tau[c]);
+            var bit = Vector512.Create(1u << (c - 32));
+            hi0 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row) - t, zero).AsUInt32(), hi0, hi0 | bit);
+            hi1 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row + 16) - t, zero).AsUInt32(), hi1, hi1 | bit);
+            hi2 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row + 32) - t, zero).AsUInt32(), hi2, hi2 | bit);
+            hi3 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row + 48) - t, zero).AsUInt32(), hi3, hi3 | bit);
+            hi4 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row + 64) - t, zero).AsUInt32(), hi4, hi4 | bit);
+            hi5 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row + 80) - t, zero).AsUInt32(), hi5, hi5 | bit);
+            hi6 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row + 96) - t, zero).AsUInt32(), hi6, hi6 | bit);
+            hi7 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row + 112) - t, zero).AsUInt32(), hi7, hi7 | bit);
+        }
+        Interleave512(lo0, hi0, d);
+        Interleave512(lo1, hi1, d + 16);
+        Interleave512(lo2, hi2, d + 32);
+        Interleave512(lo3, hi3, d + 48);
+        Interleave512(lo4, hi4, d + 64);
+        Interleave512(lo5, hi5, d + 80);
+        Interleave512(lo6, hi6, d + 96);
+        Interleave512(lo7, hi7, d + 112);
+    }
+
+    /// <summary>Word j = lo[j] | hi[j] &lt;&lt; 32 for the 16 lanes, into d[0..16): dword 2j of the output from lo, 2j + 1 from hi.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Interleave512(Vector512<uint> lo, Vector512<uint> hi, ulong* d)
+    {
+        Avx512F.PermuteVar16x32x2(lo, Vector512.Create(0u, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), hi).AsUInt64().Store(d);
+        Avx512F.PermuteVar16x32x2(lo, Vector512.Create(8u, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31), hi).AsUInt64().Store(d + 8);
+    }
+
+    /// <summary>8 pixels' words of up to 64 channels (<paramref name="count"/>), channel c's row at <paramref name="src"/> + c·<paramref name="plane"/>, into d[0..8).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Lanes256(float* src, long plane, float* tau, int count, ulong* d)
+    {
+        var lo = Vector256<uint>.Zero;
+        var hi = Vector256<uint>.Zero;
+        int low = Math.Min(32, count);
+        for (int c = 0; c < low; c++)
+        {
+            var positive = Vector256.GreaterThanOrEqual(Vector256.Load(src + c * plane) - Vector256.Create(tau[c]), Vector256<float>.Zero).AsUInt32();
+            lo = Vector256.ConditionalSelect(positive, lo, lo | Vector256.Create(1u << c));
+        }
+        for (int c = 32; c < count; c++)
+        {
+            var positive = Vector256.GreaterThanOrEqual(Vector256.Load(src + c * plane) - Vector256.Create(tau[c]), Vector256<float>.Zero).AsUInt32();
+            hi = Vector256.ConditionalSelect(positive, hi, hi | Vector256.Create(1u << (c - 32)));
+        }
+        // Within each 128-bit half, unpack gives words of pixels (0, 1, 4, 5) and (2, 3, 6, 7); the halves are then put in order.
+        var a = Avx2.UnpackLow(lo, hi).AsUInt64();
+        var b = Avx2.UnpackHigh(lo, hi).AsUInt64();
+        Avx2.Permute2x128(a, b, 0x20).Store(d);
+        Avx2.Permute2x128(a, b, 0x31).Store(d + 4);
+    }
 
     /// <param name="wideTranspose">Pass 2 by <see cref="TransposeChunks"/> (needs AVX-512 VBMI); false: scalar transposes (tests run both).</param>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -34,6 +34,51 @@ public unsafe class ActivationPackerTests
                     }
     }
 
+    [Theory]
+    [InlineData(1, 100)]
+    [InlineData(3, 13)]    // below a 16-pixel step: two overlapping 8-pixel steps, or below 8 the transposing path
+    [InlineData(70, 24)]   // a step and an overlapping last one; 12 pixels from the middle
+    [InlineData(16, 300)]  // 18 steps of 16: two blocks of 8 and two single steps
+    [InlineData(31, 37)]
+    [InlineData(32, 64)]
+    [InlineData(33, 129)]
+    [InlineData(35, 531)]
+    [InlineData(64, 200)]
+    [InlineData(65, 47)]
+    [InlineData(130, 150)]
+    [InlineData(256, 33)]
+    public void Lane_packer_matches_the_transposing_packer_at_every_width_this_CPU_runs(int cin, int w)
+    {
+        const int h = 2, batch = 2;
+        var rng = new Random(cin * 7 + w);
+        var x = Enumerable.Range(0, batch * cin * h * w).Select(_ => (float)(rng.NextDouble() - 0.5)).ToArray();
+        var tau = Enumerable.Range(0, cin).Select(_ => (float)(rng.NextDouble() - 0.5) * 0.2f).ToArray();
+        // Ties (x − τ = 0 is +1), NaN (−1, as the lowered graph), signed zeros against τ = 0.
+        for (int i = 0; i < x.Length; i += 7) x[i] = tau[i / (h * w) % cin];
+        for (int i = 3; i < x.Length; i += 29) x[i] = float.NaN;
+        tau[0] = 0f;
+        for (int i = 1; i < Math.Min(w, x.Length); i += 2) x[i] = i % 4 == 1 ? -0f : 0f;
+        var expected = ActivationPacker.Pack(x, tau, batch, cin, h, w, wideTranspose: false);
+        int words = PackedLayout.WordsFor(cin);
+        var lanes = new[] { 16, 8 }.Where(l => l <= ActivationPacker.BestLanes).ToArray();
+        Assert.NotEmpty(lanes); // every x86-64 host of ours has at least AVX2
+        foreach (int l in lanes)
+            foreach (var (from, to) in new[] { (0, w), (Math.Min(3, w), Math.Max(Math.Min(3, w), w - 5)), (w / 2, w) })
+            {
+                var actual = Enumerable.Repeat(0xDEADBEEFUL, expected.Length).ToArray();
+                fixed (float* px = x, pt = tau) fixed (ulong* pd = actual)
+                    for (int n = 0; n < batch; n++)
+                        for (int iy = 0; iy < h; iy++)
+                            ActivationPacker.PackRowLanes(px, pt, cin, h, w, n, iy, from, to, pd + ((long)n * h + iy) * w * words, l);
+                for (int i = 0; i < expected.Length; i++)
+                {
+                    int ix = i / words % w;
+                    ulong want = ix >= from && ix < to ? expected[i] : 0xDEADBEEFUL; // pixels outside the range untouched
+                    Assert.True(want == actual[i], $"{l} lanes, pixels [{from}, {to}): word {i} (pixel {ix}) is {actual[i]:X16}, expected {want:X16}");
+                }
+            }
+    }
+
     [Fact]
     public void One_hot_pins_bit_order()
     {
