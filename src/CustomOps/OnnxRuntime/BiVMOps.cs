@@ -35,6 +35,7 @@ public static class BiVMOps
             {
                 domain = CreateDomain(key.Length == 0 ? null : key);
                 s_domains[key] = domain;
+                PublishOnce(domain);
             }
             var done = s_registered.GetOrCreateValue(options);
             if (!done.Add(domain)) return;
@@ -55,6 +56,47 @@ public static class BiVMOps
             }
         }
     }
+
+    private static bool s_published;
+
+    /// <summary>
+    /// ONNX Runtime enters a custom domain in ONNX's process-wide domain-to-version map when it creates a session with
+    /// it (CreateCustomRegistry), by an unsynchronized find-then-add: two sessions created at once, before the domain
+    /// is in the map, can both add it, and the second fails ("Trying to add a domain to DomainToVersion map, but the
+    /// domain is already exist with version range (1, 1000). domain: ai.bivm"); seen in parallel tests. So the first
+    /// registration in a process creates one session with the domain itself, under the lock, before any caller can
+    /// create one: afterwards every session finds the domain in the map and only reads it.
+    /// </summary>
+    private static void PublishOnce(nint domain)
+    {
+        if (s_published) return;
+        using var options = new SessionOptions();
+        bool addRef = false;
+        try
+        {
+            options.DangerousAddRef(ref addRef);
+            OrtApi.AddCustomOpDomain(options.DangerousGetHandle(), domain);
+        }
+        finally
+        {
+            if (addRef) options.DangerousRelease();
+        }
+        using (new InferenceSession(DomainProbeModel, options)) { }
+        s_published = true;
+    }
+
+    /// <summary>
+    /// A one-node standard ONNX model (y = Identity(x), float [1], opset 17): what <see cref="PublishOnce"/> loads.
+    /// The bytes OnnxGraphBuilder (src/Graph) writes for it; written out here because this assembly needs only ONNX Runtime.
+    /// </summary>
+    private static readonly byte[] DomainProbeModel =
+    [
+        0x08, 0x08, 0x12, 0x09, 0x42, 0x69, 0x56, 0x4D, 0x2E, 0x4F, 0x6E, 0x6E, 0x78, 0x3A, 0x4C, 0x0A, 0x1A, 0x0A, 0x01, 0x78,
+        0x12, 0x01, 0x79, 0x1A, 0x08, 0x69, 0x64, 0x65, 0x6E, 0x74, 0x69, 0x74, 0x79, 0x22, 0x08, 0x49, 0x64, 0x65, 0x6E, 0x74,
+        0x69, 0x74, 0x79, 0x12, 0x0C, 0x64, 0x6F, 0x6D, 0x61, 0x69, 0x6E, 0x5F, 0x70, 0x72, 0x6F, 0x62, 0x65, 0x5A, 0x0F, 0x0A,
+        0x01, 0x78, 0x12, 0x0A, 0x0A, 0x08, 0x08, 0x01, 0x12, 0x04, 0x0A, 0x02, 0x08, 0x01, 0x62, 0x0F, 0x0A, 0x01, 0x79, 0x12,
+        0x0A, 0x0A, 0x08, 0x08, 0x01, 0x12, 0x04, 0x0A, 0x02, 0x08, 0x01, 0x42, 0x02, 0x10, 0x11,
+    ];
 
     private static unsafe nint CreateDomain(string? forceKernel)
     {

@@ -140,6 +140,40 @@ public class BiVMOpsTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Sessions_created_at_once_on_many_threads_all_load()
+    {
+        // ONNX Runtime enters the domain in ONNX's global domain map with an unsynchronized find-then-add at session
+        // creation; two at once used to fail the second ("… the domain is already exist … ai.bivm") until one had
+        // finished. Registration now creates the first session itself (BiVMOps.PublishOnce). Where this test runs
+        // first in its process it is the race itself; later it checks that concurrent creation stays sound.
+        var c = new ConvCase(BinaryConv2dParams.Square(1, 5, 4, 4, 2, 3), 3);
+        var model = OneNodeModels.Custom(c);
+        var expected = c.Expected(c.OracleDots());
+        using var start = new Barrier(8);
+        var results = new float[8][];
+        var errors = new Exception?[8]; // an exception escaping a thread would end the test host, not fail the test
+        var threads = Enumerable.Range(0, 8).Select(t => new Thread(() =>
+        {
+            try
+            {
+                using var options = new SessionOptions();
+                BiVMOps.Register(options, t % 2 == 0 ? null : "portable");
+                start.SignalAndWait();
+                using var session = new InferenceSession(model, options);
+                results[t] = OneNodeModels.Run(session, c.X, OneNodeModels.XShape(c));
+            }
+            catch (Exception e)
+            {
+                errors[t] = e;
+            }
+        })).ToList();
+        threads.ForEach(t => t.Start());
+        threads.ForEach(t => t.Join());
+        Assert.All(errors, e => Assert.Null(e));
+        Assert.All(results, r => Assert.Equal(expected, r));
+    }
+
+    [Fact]
     public void Forcing_an_unknown_kernel_fails_at_registration()
     {
         using var options = new SessionOptions();
