@@ -85,7 +85,7 @@ internal sealed unsafe class Upsample2xConcatOrtKernel : IBiVMKernel
             long channelsIn = views[i].Dims[1], cin = c - start[i];
             float* dst = y + ((long)n * total + c) * plane + (long)oy0 * width;
             if (i < _upsampled)
-                Upsample2x.Rows((float*)views[i].Data + (n * channelsIn + cin) * inPlane, inWidth, g.Rows, g.Columns, oy0, oy1, dst);
+                Upsample2x.Rows((float*)views[i].Data + (n * channelsIn + cin) * inPlane, inWidth, g.Rows, g.Columns, oy0, oy1, dst, Upsample2x.BestLanes);
             else
             {
                 long bytes = (long)(oy1 - oy0) * width * sizeof(float);

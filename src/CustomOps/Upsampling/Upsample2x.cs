@@ -17,8 +17,9 @@ namespace BiVM.CustomOps.Upsampling;
 /// summed left to right, each product and sum rounded to float32 once (no fused multiply-add: ORT's portable C++
 /// build does not contract there, and .NET never contracts). The weight products are exact (every weight is one of
 /// 0, 1/4, 1/2, 3/4, 1), so precomputing them changes nothing. Away from the borders the weights are 3/4 and 1/4 on
-/// both axes and output columns 2j + 1 and 2j + 2 read input columns j and j + 1: the vector path computes eight
-/// such pairs at once and interleaves them; borders, crop edges and tails take the scalar path, the same formula.
+/// both axes and output columns 2j + 1 and 2j + 2 read input columns j and j + 1: the vector path computes sixteen
+/// (AVX-512) or eight (AVX) such pairs at once and interleaves them; borders, crop edges and tails take the scalar
+/// path, the same formula.
 /// </summary>
 internal static unsafe class Upsample2x
 {
@@ -32,38 +33,65 @@ internal static unsafe class Upsample2x
              + xs.HighWeight[ox] * ys.HighWeight[oy] * hi[xs.High[ox]];
     }
 
+    /// <summary>Pairs of output columns per vector step on this CPU: 16 (AVX-512), 8 (AVX) or 1 (the scalar path).</summary>
+    public static int BestLanes => Avx512F.IsSupported ? 16 : Avx.IsSupported ? 8 : 1;
+
     /// <summary>
     /// Writes the ys.OutputLength × xs.OutputLength cropped ×2 upsampling of plane <paramref name="x"/> (inWidth columns) to
-    /// <paramref name="y"/> (row stride xs.OutputLength). <paramref name="vector"/> = false forces the scalar path (tests).
+    /// <paramref name="y"/> (row stride xs.OutputLength), <paramref name="lanes"/> column pairs per vector step (16, 8, or
+    /// 1 for the scalar path; tests run each the CPU has).
     /// </summary>
-    public static void Plane(float* x, int inWidth, BilinearAxis ys, BilinearAxis xs, float* y, bool vector = true) =>
-        Rows(x, inWidth, ys, xs, 0, ys.OutputLength, y, vector);
+    public static void Plane(float* x, int inWidth, BilinearAxis ys, BilinearAxis xs, float* y, int lanes) =>
+        Rows(x, inWidth, ys, xs, 0, ys.OutputLength, y, lanes);
 
     /// <summary>Output rows [<paramref name="start"/>, <paramref name="end"/>) of <see cref="Plane"/> alone, row <paramref name="start"/> written at <paramref name="y"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Rows(float* x, int inWidth, BilinearAxis ys, BilinearAxis xs, int start, int end, float* y, bool vector = true)
+    public static void Rows(float* x, int inWidth, BilinearAxis ys, BilinearAxis xs, int start, int end, float* y, int lanes)
     {
+        if (lanes is not (1 or 8 or 16) || lanes == 16 && !Avx512F.IsSupported || lanes == 8 && !Avx.IsSupported)
+            throw new ArgumentOutOfRangeException(nameof(lanes), lanes, "16 needs AVX-512F, 8 needs AVX, 1 always runs");
         int outWidth = xs.OutputLength;
         for (int oy = start; oy < end; oy++)
-            Row(x + (long)ys.Low[oy] * inWidth, x + (long)ys.High[oy] * inWidth, ys.LowWeight[oy], ys.HighWeight[oy], inWidth, xs, y + (long)(oy - start) * outWidth, vector);
+            Row(x + (long)ys.Low[oy] * inWidth, x + (long)ys.High[oy] * inWidth, ys.LowWeight[oy], ys.HighWeight[oy], inWidth, xs, y + (long)(oy - start) * outWidth, lanes);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Row(float* lo, float* hi, float wLo, float wHi, int inWidth, BilinearAxis xs, float* y, bool vector)
+    private static void Row(float* lo, float* hi, float wLo, float wHi, int inWidth, BilinearAxis xs, float* y, int lanes)
     {
         int outWidth = xs.OutputLength;
         int ox = 0;
-        if (vector && Avx.IsSupported && outWidth > 0)
+        if (lanes > 1 && outWidth > 0)
         {
             y[0] = Scalar(lo, hi, wLo, wHi, xs, 0);
             ox = 1;
             // Output 2j + 1: 3/4 of column j, 1/4 of j + 1; output 2j + 2: 1/4 of j, 3/4 of j + 1 (both rows alike).
-            // Eight j at a time while columns j + 8 and outputs 2j + 16 exist.
+            // Sixteen (eight) j at a time while columns j + 16 (j + 8) and outputs 2j + 32 (2j + 16) exist.
+            int j = 0;
+            if (lanes == 16)
+            {
+                var oddLo16 = Vector512.Create(0.75f * wLo);
+                var oddLoNext16 = Vector512.Create(0.25f * wLo);
+                var oddHi16 = Vector512.Create(0.75f * wHi);
+                var oddHiNext16 = Vector512.Create(0.25f * wHi);
+                // Output 2k holds odd[k], 2k + 1 holds even[k]: indices 0–15 pick from odd, 16–31 from even.
+                var first = Vector512.Create(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+                var second = Vector512.Create(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+                for (; j + 16 <= inWidth - 1 && 2 * j + 33 <= outWidth; j += 16)
+                {
+                    var a = Vector512.Load(lo + j);
+                    var b = Vector512.Load(lo + j + 1);
+                    var c = Vector512.Load(hi + j);
+                    var d = Vector512.Load(hi + j + 1);
+                    var odd = a * oddLo16 + b * oddLoNext16 + c * oddHi16 + d * oddHiNext16;
+                    var even = a * oddLoNext16 + b * oddLo16 + c * oddHiNext16 + d * oddHi16;
+                    Avx512F.PermuteVar16x32x2(odd, first, even).Store(y + 2 * j + 1);
+                    Avx512F.PermuteVar16x32x2(odd, second, even).Store(y + 2 * j + 17);
+                }
+            }
             var oddLo = Vector256.Create(0.75f * wLo);
             var oddLoNext = Vector256.Create(0.25f * wLo);
             var oddHi = Vector256.Create(0.75f * wHi);
             var oddHiNext = Vector256.Create(0.25f * wHi);
-            int j = 0;
             for (; j + 8 <= inWidth - 1 && 2 * j + 17 <= outWidth; j += 8)
             {
                 var a = Vector256.Load(lo + j);
