@@ -64,7 +64,11 @@ public static class BinaryConvSchema
     /// </summary>
     public const int ActivationTauNext = 6;
 
-    /// <summary>ShortcutRPReLU's outputs: Y (float32, X's shape), with TauNext YPacked, with Projection Projected.</summary>
+    /// <summary>
+    /// ShortcutRPReLU's outputs: Y (float32, X's shape), with TauNext YPacked, with Projection Projected, with TauSecond
+    /// YPackedSecond. Y may be the empty name where a packed output is written and there is no Projection: the op then
+    /// writes only the bits (the float Y would have no reader).
+    /// </summary>
     public const int ActivationOutput = 0, ActivationPackedOutput = 1, ActivationProjectedOutput = 2;
 
     /// <summary>
@@ -92,7 +96,7 @@ public static class BinaryConvSchema
     /// (float32 [C]), PointwiseTau (float32 [Cin]), PointwiseBias (float32 [C] or the empty name) are that
     /// <see cref="BinaryConv2d"/>'s W, alpha, tau and bias, and PointwiseXPacked (uint64 [N, H, W, 1]) its
     /// <see cref="InputXPacked"/>. With them X is the conv's input (float32 [N, Cin, H, W], of which only the shape is
-    /// read), and the glue's input is BinaryConv2d(X) with stride 1, no padding, computed row by row from the packed
+    /// read; or the empty name, N, H and W then coming from PointwiseXPacked), and the glue's input is BinaryConv2d(X) with stride 1, no padding, computed row by row from the packed
     /// bits where the glue needs it: the conv's output tensor is never written. The same bits as the two nodes, except
     /// that a folded InstanceNormalization (NormScale, NormBias) takes its statistics from the exact integer moments
     /// of the conv's dots (within float rounding of the two nodes', docs/model-contract.md).
@@ -112,6 +116,18 @@ public static class BinaryConvSchema
     /// </summary>
     public const int ActivationSparseX = 16, ActivationSparseW = 17, ActivationSparseAlpha = 18, ActivationSparseTau = 19, ActivationSparseBias = 20, ActivationSparseMask = 21;
 
+    /// <summary>
+    /// Optional inputs of ShortcutRPReLU: SparseXPacked, uint64 [N, H, W, words] (the folded sparse conv's input packed
+    /// against SparseTau by the op before it, whose second packed output it is); with it SparseX may be the empty name.
+    /// TauSecond, float32 [C] constant: the τ of a second binary conv that reads Y (SHB's sparse 3×3 beside its dense 1×1,
+    /// which reads YPacked); with it the op also writes output <see cref="ActivationSecondPackedOutput"/>, YPackedSecond,
+    /// the bits of sign(Y − TauSecond) in the same layout.
+    /// </summary>
+    public const int ActivationSparseXPacked = 22, ActivationTauSecond = 23;
+
+    /// <summary>ShortcutRPReLU's output YPackedSecond (with <see cref="ActivationTauSecond"/>).</summary>
+    public const int ActivationSecondPackedOutput = 3;
+
     /// <summary>ShortcutRPReLU's int attribute with the folded sparse conv's mask_scale (required with SparseX … SparseMask).</summary>
     public const string ActivationSparseMaskScale = "sparse_mask_scale";
 
@@ -128,13 +144,14 @@ public static class BinaryConvSchema
     public const string ActivationAddendRepeat = "addend_repeat", ActivationAddendChunks = "addend_chunks";
 
     /// <summary>Inputs ShortcutRPReLU declares (all but X, ShiftIn, Slope and ShiftOut optional).</summary>
-    public const int ActivationInputCount = ActivationSparseMask + 1;
+    public const int ActivationInputCount = ActivationTauSecond + 1;
 
     /// <summary>
     /// The decoder's upsampling glue fused (docs/model-contract.md, "Upsample2xConcat"): Y = Concat(axis 1) of the first
     /// <see cref="UpsampledInputs"/> inputs each resized ×2 (ONNX Resize, linear, pytorch_half_pixel, scales [1, 1, 2, 2])
     /// and cropped to the top-left H × W of the remaining inputs, then the remaining inputs as they are. Its inputs are
-    /// variadic (float32 [N, C_i, h, w] upsampled, then float32 [N, C_j, H, W] copied; at least one of each).
+    /// variadic (float32 [N, C_i, h, w] upsampled, then float32 [N, C_j, H, W] copied; at least one of each). Y may be
+    /// the empty name where a packed output (YPacked, YPackedSecond) is written: then only the bits are.
     /// </summary>
     public const string Upsample2xConcat = "Upsample2xConcat";
 
@@ -232,4 +249,14 @@ public static class BinaryConvSchema
 
     /// <summary>Output position of YPacked in Upsample2xConcat (as ShortcutRPReLU's <see cref="ActivationPackedOutput"/>).</summary>
     public const int PackedOutput = 1;
+
+    /// <summary>
+    /// Optional float-list attribute of Upsample2xConcat: the C values of τ of a second binary conv that reads Y (SHB's
+    /// sparse 3×3 beside its dense 1×1). With it the op also writes output <see cref="SecondPackedOutput"/>,
+    /// YPackedSecond (uint64 [N, H, W, words]: sign(Y − τ)), which that conv (folded into its glue) takes as SparseXPacked.
+    /// </summary>
+    public const string TauSecond = "tau_second";
+
+    /// <summary>Output position of YPackedSecond in Upsample2xConcat.</summary>
+    public const int SecondPackedOutput = 2;
 }

@@ -22,7 +22,8 @@ namespace BiVM.Graph;
 /// node's output into that node (MLAS's summation order: bit-identical on x86-64 with FMA, promised within 1e-5), and
 /// <see cref="PointwiseFusion"/> folds a 1×1 binary conv whose only reader is a glue node into it (bit-identical where
 /// the glue has no folded normalization; its statistics then come from the dots' integer moments, within float rounding),
-/// and <see cref="SparseFusion"/> folds SHB's masked 3×3 conv into the glue that adds it (bit-identical).
+/// <see cref="SparseFusion"/> folds SHB's masked 3×3 conv into the glue that adds it (bit-identical), and
+/// <see cref="SparseHandOffFusion"/> hands that conv its input packed and drops the float tensors left without readers.
 /// </summary>
 /// <remarks>
 /// A chain is fused only where every intermediate tensor has exactly one consumer and is not a graph output (a test
@@ -159,8 +160,9 @@ public static class GlueFusion
         int projections = ProjectionFusion.Apply(rewritten, initializers);
         int pointwise = PointwiseFusion.Apply(rewritten, initializers, outputs);
         int sparse = SparseFusion.Apply(rewritten, initializers, outputs);
+        int sparseHandOffs = SparseHandOffFusion.Apply(rewritten, graph, initializers, outputs);
         if (replacements.Count == 0 && handOffs == 0 && upsamples == 0 && grus == 0 && guided == 0 && inBranches == 0 && branchHandOffs == 0 && norms == 0 && shortcuts == 0
-            && projections == 0 && pointwise == 0 && sparse == 0 && branchesRewritten == 0)
+            && projections == 0 && pointwise == 0 && sparse == 0 && sparseHandOffs == 0 && branchesRewritten == 0)
             return (fused, 0, 0, 0);
         graph.Node.Clear();
         graph.Node.AddRange(rewritten);
@@ -183,6 +185,8 @@ public static class GlueFusion
             fused.MetadataProps[^1].Value += $", {foldedTotal} 1×1 {BinaryConvSchema.BinaryConv2d} computed by the {BinaryConvSchema.ShortcutRPReLU} that reads it (bit-identical; a folded InstanceNormalization's statistics from the dots' integer moments: within float rounding)";
         if (SparseFusion.Count(fused) is > 0 and var sparseTotal)
             fused.MetadataProps[^1].Value += $", {sparseTotal} {BinaryConvSchema.SparseBinaryConv2d} computed by the {BinaryConvSchema.ShortcutRPReLU} that adds it (bit-identical)";
+        if (SparseHandOffFusion.Count(fused) is > 0 and var sparseHandOffTotal)
+            fused.MetadataProps[^1].Value += $", {sparseHandOffTotal} of them reading their input packed by the op before ({SparseHandOffFusion.BitsOnly(fused)} ops writing only bits; bit-identical)";
         if (ProjectionFusion.Count(fused) is > 0 and var projectionTotal)
             fused.MetadataProps[^1].Value += $", {projectionTotal} 1×1 Conv moved into the {BinaryConvSchema.ShortcutRPReLU} it reads (MLAS's summation order: bit-identical on x86-64 with FMA)";
         int sumTotal = graph.Node.Count(n => n.OpType == BinaryConvSchema.ShortcutSum && n.Domain == BinaryConvSchema.Domain);
@@ -295,6 +299,7 @@ public static class GlueFusion
     {
         ArgumentNullException.ThrowIfNull(model);
         // Folded convs first come back as SparseBinaryConv2d and BinaryConv2d nodes; their packed input goes with every other below.
+        // (Both Unfolded copies first name again the float tensors that SparseHandOffFusion stopped writing.)
         var unfused = PointwiseFusion.Unfolded(SparseFusion.Unfolded(WithoutChecksum(model)));
         GuidedUpsampleFusion.Unfuse(unfused);
         GuidedStatisticsFusion.Unfuse(unfused);

@@ -115,6 +115,7 @@ public static class PointwiseFusion
     {
         ArgumentNullException.ThrowIfNull(model);
         var copy = model.Clone();
+        SparseHandOffFusion.Restore(copy); // the conv reads X, which a bits-only producer no longer writes: named again first
         foreach (var graph in GraphQueries.WithSubgraphs(copy.Graph).ToList())
         {
             var rewritten = new List<NodeProto>();

@@ -135,6 +135,7 @@ public static class SparseFusion
     {
         ArgumentNullException.ThrowIfNull(model);
         var copy = model.Clone();
+        SparseHandOffFusion.Restore(copy); // the conv reads SparseX, a float tensor: named again first
         foreach (var graph in GraphQueries.WithSubgraphs(copy.Graph).ToList())
         {
             var rewritten = new List<NodeProto>();

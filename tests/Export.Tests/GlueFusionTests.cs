@@ -132,14 +132,27 @@ public sealed class GlueFusionTests(ITestOutputHelper log)
         using var network = TestNetworks.Create(ModelFamily.Bivm, normalization: normalization);
         ThresholdTies.Separate(network, Sequences.Frames(3, height, width), [1, 3, height, width], ratio, log);
         var fused = MattingExporter.Export(network).Fused().Model;
-        // SHB's sparse 3×3 of every decoder block: decode0's two, decode1's, decode2's and decode3's.
+        // SHB's sparse 3×3 of every decoder block: decode0's two, decode1's, decode2's and decode3's, each reading its
+        // input packed by the op before (the concatenation, or decode0's first glue); decode0's and decode1's
+        // concatenations and decode0's first glue then write only bits (their float Y read by no one but for shapes).
         Assert.Equal(5, SparseFusion.Count(fused));
+        Assert.Equal(5, SparseHandOffFusion.Count(fused));
+        Assert.Equal(3, SparseHandOffFusion.BitsOnly(fused));
         Assert.DoesNotContain(fused.Graph.Node, n => n.OpType == BinaryConvSchema.SparseBinaryConv2d);
         var unfolded = SparseFusion.Unfolded(fused);
+        Assert.Equal(0, SparseHandOffFusion.Count(unfolded));
+        Assert.Equal(0, SparseHandOffFusion.BitsOnly(unfolded));
         Assert.Equal(5, unfolded.Graph.Node.Count(n => n.OpType == BinaryConvSchema.SparseBinaryConv2d));
-        Assert.Equal(5, SparseFusion.Count(GlueFusion.Apply(unfolded).Model));
+        var refused = GlueFusion.Apply(unfolded).Model;
+        Assert.Equal(5, SparseFusion.Count(refused));
+        Assert.Equal((5, 3), (SparseHandOffFusion.Count(refused), SparseHandOffFusion.BitsOnly(refused)));
         Assert.Equal(0, SparseFusion.Count(GlueFusion.Unfuse(fused)));
         // Everything else (folded 1×1 convs and their statistics included) is the same op in both files: the same bits.
+        // (The file with the bits-only producers also against the one with only the hand-offs undone: the same bits.)
+        var floatsKept = fused.Clone();
+        SparseHandOffFusion.Restore(floatsKept);
+        Assert.Equal(5, SparseFusion.Count(floatsKept));
+        Compare(floatsKept.ToByteArray(), fused.ToByteArray(), height, width, ratio, 2, $"bivm {normalization} {width}x{height}: sparse convs packing their input vs handed it packed", 0);
         Compare(unfolded.ToByteArray(), fused.ToByteArray(), height, width, ratio, 3, $"bivm {normalization} {width}x{height}: sparse convs as nodes vs folded", 0);
     }
 
@@ -200,6 +213,9 @@ public sealed class GlueFusionTests(ITestOutputHelper log)
         // bivm: SHB's sparse 3×3 of every decoder block (decode0 has two) folded into the glue that adds it; rvm-react has no SHB.
         int sparse = SparseFusion.Count(shipped);
         Assert.True(sparse == (file == "bivm.onnx" ? 5 : 0), $"models/{file} has {sparse} sparse convs folded into their glue (bivm export --fuse)");
+        Assert.Equal(sparse, SparseHandOffFusion.Count(shipped));
+        int bitsOnly = SparseHandOffFusion.BitsOnly(shipped);
+        Assert.True(bitsOnly == (file == "bivm.onnx" ? 3 : 0), $"models/{file} has {bitsOnly} ops writing only bits (bivm export --fuse)");
         var refused = GlueFusion.Apply(unfused);
         Assert.Equal(shipped.Graph.Node.Count, refused.Model.Graph.Node.Count);
         Assert.Equal((chains, handOffs, norms), (refused.Fused, refused.PackedHandOffs, refused.NormsFolded));
@@ -208,6 +224,7 @@ public sealed class GlueFusionTests(ITestOutputHelper log)
         Assert.Equal(projections, ProjectionFusion.Count(refused.Model));
         Assert.Equal(folded, PointwiseFusion.Count(refused.Model));
         Assert.Equal(sparse, SparseFusion.Count(refused.Model));
+        Assert.Equal((sparse, bitsOnly), (SparseHandOffFusion.Count(refused.Model), SparseHandOffFusion.BitsOnly(refused.Model)));
         Assert.Equal(1, GuidedStatisticsFusion.Count(shipped));
         Assert.Equal(1, GuidedStatisticsFusion.Count(refused.Model));
         log.WriteLine($"models/{file}: {chains} ShortcutRPReLU nodes, {handOffs} packed hand-offs, {norms} InstanceNormalization folded");

@@ -13,17 +13,24 @@ internal static unsafe class ThreadScratch
     [ThreadStatic] private static ulong[]? t_packed;
     [ThreadStatic] private static float[]? t_rows;
     [ThreadStatic] private static float[]? t_addendRows;
+    [ThreadStatic] private static float[]? t_outputRows;
     [ThreadStatic] private static bool t_packedTaken;
 
     public static ulong* Patches(int words) => Get(ref t_patches, words);
     public static int* Counts(int ints) => Get(ref t_counts, ints);
     public static int* Columns(int ints) => Get(ref t_columns, ints);
 
-    /// <summary>Rows an op computes for itself: a glue's from the 1×1 conv folded into it (<see cref="Activation.FoldedPointwiseConv"/>), <see cref="GuidedFilter.GuidedStatistics"/>' padded input rows.</summary>
+    /// <summary>
+    /// Rows an op computes for itself: a glue's from the 1×1 conv folded into it (<see cref="Activation.FoldedPointwiseConv"/>),
+    /// <see cref="GuidedFilter.GuidedStatistics"/>' padded input rows, Upsample2xConcat's output rows where it writes only bits.
+    /// </summary>
     public static float* Rows(int floats) => Get(ref t_rows, floats);
 
     /// <summary>A glue's Addend rows from the sparse conv folded into it (<see cref="Activation.FoldedSparseConv"/>), beside its <see cref="Rows"/>.</summary>
     public static float* AddendRows(int floats) => Get(ref t_addendRows, floats);
+
+    /// <summary>A glue's output rows where it writes only bits (its Y the empty name), beside its <see cref="Rows"/> and <see cref="AddendRows"/>.</summary>
+    public static float* OutputRows(int floats) => Get(ref t_outputRows, floats);
 
     /// <summary>
     /// The calling thread's packed-activation buffer of at least <paramref name="words"/> words, 64-byte aligned, or

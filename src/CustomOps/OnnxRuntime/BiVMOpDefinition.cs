@@ -67,27 +67,27 @@ internal sealed unsafe class BiVMOpDefinition
 
     /// <summary>Whether input <paramref name="index"/> may be absent (the empty name, or left off at the end).</summary>
     public bool IsOptionalInput(int index) => IsGru || IsGuidedStatistics ? false : !IsGuidedUpsample && IsActivation
-        ? index is BinaryConvSchema.ActivationAddend or BinaryConvSchema.ActivationAddendScale or BinaryConvSchema.ActivationTauNext
+        ? index is BinaryConvSchema.ActivationX or BinaryConvSchema.ActivationAddend or BinaryConvSchema.ActivationAddendScale or BinaryConvSchema.ActivationTauNext
             or BinaryConvSchema.ActivationNormScale or BinaryConvSchema.ActivationNormBias
             or BinaryConvSchema.ActivationProjection or BinaryConvSchema.ActivationProjectionBias
-            or >= BinaryConvSchema.ActivationPointwiseW and <= BinaryConvSchema.ActivationSparseMask
+            or >= BinaryConvSchema.ActivationPointwiseW and <= BinaryConvSchema.ActivationTauSecond
         : !IsGuidedUpsample && (index is BinaryConvSchema.InputBias or BinaryConvSchema.InputXPacked || (!IsSparse && index == BinaryConvSchema.InputMask));
 
-    /// <summary>Outputs: Y, and for ShortcutRPReLU the optional YPacked and Projected.</summary>
+    /// <summary>Outputs: Y, and for ShortcutRPReLU the optional YPacked, Projected and YPackedSecond, for Upsample2xConcat YPacked and YPackedSecond.</summary>
     public int OutputCount => IsGuidedUpsample ? BinaryConvSchema.GuidedOutputCount
         : IsGuidedStatistics ? BinaryConvSchema.StatisticsOutputCount
         : IsGruGates ? BinaryConvSchema.GruGatesOutputCount
-        : IsActivation ? BinaryConvSchema.ActivationProjectedOutput + 1
-        : IsUpsampleConcat ? BinaryConvSchema.PackedOutput + 1 : 1;
+        : IsActivation ? BinaryConvSchema.ActivationSecondPackedOutput + 1
+        : IsUpsampleConcat ? BinaryConvSchema.SecondPackedOutput + 1 : 1;
 
     /// <summary>Element type of output <paramref name="index"/>: float32, except the packed bits (uint64).</summary>
     public OrtElementType OutputType(int index) =>
-        IsActivation && index == BinaryConvSchema.ActivationPackedOutput || IsUpsampleConcat && index == BinaryConvSchema.PackedOutput
+        IsActivation && index is BinaryConvSchema.ActivationPackedOutput or BinaryConvSchema.ActivationSecondPackedOutput
+        || IsUpsampleConcat && index is BinaryConvSchema.PackedOutput or BinaryConvSchema.SecondPackedOutput
         || IsGuidedStatistics && index == BinaryConvSchema.StatisticsPacked ? OrtElementType.UInt64 : OrtElementType.Float;
 
-    /// <summary>Whether output <paramref name="index"/> may be absent.</summary>
-    public bool IsOptionalOutput(int index) => IsActivation && index is BinaryConvSchema.ActivationPackedOutput or BinaryConvSchema.ActivationProjectedOutput
-        || IsUpsampleConcat && index == BinaryConvSchema.PackedOutput || IsGuidedStatistics && index == BinaryConvSchema.StatisticsPacked;
+    /// <summary>Whether output <paramref name="index"/> may be absent (ShortcutRPReLU's and Upsample2xConcat's Y too, where they write bits only).</summary>
+    public bool IsOptionalOutput(int index) => IsActivation || IsUpsampleConcat || IsGuidedStatistics && index == BinaryConvSchema.StatisticsPacked;
 
     /// <summary>Creates this op's kernel for one node.</summary>
     public IBiVMKernel CreateKernel(nint info, out string nodeName) => IsGuidedUpsample

@@ -10,20 +10,25 @@ namespace BiVM.CustomOps.OnnxRuntime;
 /// </summary>
 internal static unsafe class PackedHandOff
 {
-    /// <summary>τ of the conv that reads the packed output, or null when the node has no packed output.</summary>
-    public static float[]? ReadTauNext(nint info, int output = BinaryConvSchema.PackedOutput)
+    /// <summary>
+    /// τ of the conv that reads a packed output (attribute <paramref name="attribute"/>, output <paramref name="output"/>
+    /// named <paramref name="outputName"/>: tau_next and YPacked, or tau_second and YPackedSecond), or null when the node
+    /// does not have that output.
+    /// </summary>
+    public static float[]? ReadTauNext(nint info, int output = BinaryConvSchema.PackedOutput, string attribute = BinaryConvSchema.TauNext, string outputName = "YPacked")
     {
         bool packedOutput = OrtApi.KernelInfoOutputCount(info) > output && OrtApi.KernelInfoOutputName(info, output).Length > 0;
-        var tau = OrtApi.KernelInfoAttributeFloats(info, BinaryConvSchema.TauNext);
-        if (tau is null && packedOutput) throw new OpValidationException($"output YPacked needs the {BinaryConvSchema.TauNext} attribute");
-        if (tau is not null && !packedOutput) throw new OpValidationException($"attribute {BinaryConvSchema.TauNext} is given but output YPacked is not (they go together)");
+        var tau = OrtApi.KernelInfoAttributeFloats(info, attribute);
+        if (tau is null && packedOutput) throw new OpValidationException($"output {outputName} needs the {attribute} attribute");
+        if (tau is not null && !packedOutput) throw new OpValidationException($"attribute {attribute} is given but output {outputName} is not (they go together)");
         return tau;
     }
 
     /// <summary>Allocates YPacked [N, H, W, words] for a Y of <paramref name="channels"/> channels, after checking τ's length.</summary>
-    public static ulong* Output(nint context, float[] tau, long batch, long channels, long height, long width, int output = BinaryConvSchema.PackedOutput)
+    public static ulong* Output(nint context, float[] tau, long batch, long channels, long height, long width, int output = BinaryConvSchema.PackedOutput,
+        string attribute = BinaryConvSchema.TauNext)
     {
-        if (tau.Length != channels) throw new OpValidationException($"attribute {BinaryConvSchema.TauNext} has {tau.Length} values, but Y has {channels} channels");
+        if (tau.Length != channels) throw new OpValidationException($"attribute {attribute} has {tau.Length} values, but Y has {channels} channels");
         return (ulong*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, output,
             [batch, height, width, PackedLayout.WordsFor((int)channels)]));
     }
@@ -37,5 +42,17 @@ internal static unsafe class PackedHandOff
         int words = PackedLayout.WordsFor(channels);
         fixed (float* t = tau)
             ActivationPacker.PackRow(y, t, channels, height, width, n, iy, 0, width, packed + ((long)n * height + iy) * width * words);
+    }
+
+    /// <summary>
+    /// <see cref="PackRow"/> from rows an op holds in scratch instead of in Y (channel c's row of <paramref name="width"/>
+    /// values at <paramref name="rows"/> + c·width; a node whose Y is the empty name), into packed row
+    /// <paramref name="iy"/> of image <paramref name="n"/>.
+    /// </summary>
+    public static void PackRows(float* rows, float[] tau, int channels, int height, int width, int n, int iy, ulong* packed)
+    {
+        int words = PackedLayout.WordsFor(channels);
+        fixed (float* t = tau)
+            ActivationPacker.PackRow(rows, t, channels, 1, width, 0, 0, 0, width, packed + ((long)n * height + iy) * width * words);
     }
 }

@@ -75,11 +75,23 @@ internal static class ShapeInference
     /// </summary>
     private static void InferElementwise(nint context, bool activation)
     {
-        nint xInfo = OrtApi.ShapeInferInputTypeShape(context, BinaryConvSchema.ActivationX);
-        var xType = OrtApi.GetElementType(xInfo);
-        if (xType != OrtElementType.Float) throw new OpValidationException($"X must be float32, got {OrtTensorView.TypeText(xType)}");
-        var dims = OrtApi.GetDimensions(xInfo);
-        var names = OrtApi.GetSymbolicDimensions(xInfo, dims.Length).Select((n, i) => dims[i] > 0 ? "" : Named(n)).ToArray();
+        long[] dims;
+        string[] names;
+        if (Present(BinaryConvSchema.ActivationX) is { } xInfo)
+        {
+            var xType = OrtApi.GetElementType(xInfo);
+            if (xType != OrtElementType.Float) throw new OpValidationException($"X must be float32, got {OrtTensorView.TypeText(xType)}");
+            dims = OrtApi.GetDimensions(xInfo);
+            names = OrtApi.GetSymbolicDimensions(xInfo, dims.Length).Select((n, i) => dims[i] > 0 ? "" : Named(n)).ToArray();
+        }
+        else if (activation && Present(BinaryConvSchema.ActivationPointwiseXPacked) is { } packedInfo && OrtApi.GetDimensions(packedInfo) is { Length: 4 } packed)
+        {
+            // No X (a folded 1×1 conv's glue reading only bits): N, H, W from PointwiseXPacked [N, H, W, 1].
+            var symbols = OrtApi.GetSymbolicDimensions(packedInfo, 4);
+            dims = [packed[0], -1, packed[1], packed[2]];
+            names = [packed[0] > 0 ? "" : Named(symbols[0]), "", packed[1] > 0 ? "" : Named(symbols[1]), packed[2] > 0 ? "" : Named(symbols[2])];
+        }
+        else throw new OpValidationException("X is the empty name and there is no PointwiseXPacked to take the shape from");
         if (activation && dims.Length == 4 && Leading(BinaryConvSchema.ActivationPointwiseW) is { } c)
         {
             dims[1] = c;
@@ -88,6 +100,14 @@ internal static class ShapeInference
         SetFloat(context, BinaryConvSchema.ActivationOutput, dims, names);
         if (!activation || dims.Length != 4 || Leading(BinaryConvSchema.ActivationProjection) is not { } k) return;
         SetFloat(context, BinaryConvSchema.ActivationProjectedOutput, [dims[0], k, dims[2], dims[3]], [names[0], "", names[2], names[3]]);
+
+        // An optional input's type and shape, or null where it is absent (the empty name has no type).
+        nint? Present(int index)
+        {
+            if (OrtApi.ShapeInferInputCount(context) <= index) return null;
+            try { return OrtApi.ShapeInferInputTypeShape(context, index) is var info && info != 0 ? info : null; }
+            catch (OrtStatusException) { return null; }
+        }
 
         // The first dimension of an optional constant input, or null where it is absent (the empty name has no type).
         long? Leading(int index)

@@ -33,6 +33,10 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
     private readonly int _addendRepeat, _addendChunks;
     private readonly FoldedPointwiseConv? _pointwise;
     private readonly FoldedSparseConv? _sparse;
+    /// <summary>τ of the second binary conv that reads Y (TauSecond: output YPackedSecond), or null.</summary>
+    private float[]? _tauSecond;
+    /// <summary>Whether Y is written (its output named), X given (else the shapes come from PointwiseXPacked), and the sparse conv's input comes packed (SparseXPacked).</summary>
+    private bool _writesY = true, _hasX = true, _sparsePacked;
 
     private ShortcutRPReLUOrtKernel(string location, float[] shiftIn, float[] slope, float[] shiftOut, float scale, bool hasAddend, float[]? tauNext,
         (float[] Scale, float[] Bias, float Epsilon)? norm, int addendRepeat, int addendChunks, (float[], float[]?, int)? projection, FoldedPointwiseConv? pointwise,
@@ -149,17 +153,56 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
             sparse?.Dispose();
             throw;
         }
-        return new ShortcutRPReLUOrtKernel(BinaryConvOrtKernel.Where(op, nodeName), shiftIn, slope, shiftOut, scale, hasAddend, tauNext, norm, (int)repeat, (int)chunks, projection, pointwise, sparse);
+        float[]? tauSecond = null;
+        bool secondOutput = OrtApi.KernelInfoOutputCount(info) > BinaryConvSchema.ActivationSecondPackedOutput
+            && OrtApi.KernelInfoOutputName(info, BinaryConvSchema.ActivationSecondPackedOutput).Length > 0;
+        bool writesY = OrtApi.KernelInfoOutputName(info, BinaryConvSchema.ActivationOutput).Length > 0;
+        bool hasX = Present(BinaryConvSchema.ActivationX), sparsePacked = Present(BinaryConvSchema.ActivationSparseXPacked);
+        try
+        {
+            if (Present(BinaryConvSchema.ActivationTauSecond))
+            {
+                tauSecond = Channels(info, BinaryConvSchema.ActivationTauSecond, "TauSecond");
+                if (tauSecond.Length != shiftIn.Length)
+                    throw new OpValidationException($"TauSecond has {tauSecond.Length} values, expected C = {shiftIn.Length}");
+                if (!secondOutput) throw new OpValidationException("TauSecond is given but output YPackedSecond is not (they go together)");
+            }
+            else if (secondOutput) throw new OpValidationException("output YPackedSecond needs the TauSecond input");
+            if (!writesY && (projection is not null || tauNext is null && tauSecond is null))
+                throw new OpValidationException(projection is not null
+                    ? "output Y is the empty name but Projection reads it: name Y"
+                    : "output Y is the empty name and there is no packed output: the node would write nothing");
+            if (!hasX && pointwise is null)
+                throw new OpValidationException("X is the empty name; only a glue with a folded 1×1 conv (PointwiseW …) may leave it out (its shapes then come from PointwiseXPacked)");
+            if (sparsePacked && sparse is null)
+                throw new OpValidationException("SparseXPacked is given without a folded sparse conv (SparseW …)");
+            if (sparse is not null && !sparsePacked && !Present(BinaryConvSchema.ActivationSparseX))
+                throw new OpValidationException("a folded sparse conv needs its input: SparseX or SparseXPacked");
+        }
+        catch
+        {
+            pointwise?.Dispose();
+            sparse?.Dispose();
+            throw;
+        }
+        return new ShortcutRPReLUOrtKernel(BinaryConvOrtKernel.Where(op, nodeName), shiftIn, slope, shiftOut, scale, hasAddend, tauNext, norm, (int)repeat, (int)chunks, projection, pointwise, sparse)
+        {
+            _tauSecond = tauSecond,
+            _writesY = writesY,
+            _hasX = hasX,
+            _sparsePacked = sparsePacked,
+        };
     }
 
     /// <summary>The folded sparse conv's constants (SparseW, SparseAlpha, SparseTau, SparseBias) and mask_scale, or null.</summary>
     private static FoldedSparseConv? Sparse(nint info, Func<int, bool> present, int channels)
     {
-        int[] required = [BinaryConvSchema.ActivationSparseX, BinaryConvSchema.ActivationSparseW, BinaryConvSchema.ActivationSparseAlpha, BinaryConvSchema.ActivationSparseTau, BinaryConvSchema.ActivationSparseMask];
+        int[] required = [BinaryConvSchema.ActivationSparseW, BinaryConvSchema.ActivationSparseAlpha, BinaryConvSchema.ActivationSparseTau, BinaryConvSchema.ActivationSparseMask];
         long? maskScale = OrtApi.KernelInfoAttributeInt(info, BinaryConvSchema.ActivationSparseMaskScale);
-        if (!required.Any(present) && !present(BinaryConvSchema.ActivationSparseBias) && maskScale is null) return null;
-        if (!required.All(present) || maskScale is null)
-            throw new OpValidationException($"SparseX, SparseW, SparseAlpha, SparseTau, SparseMask and attribute {BinaryConvSchema.ActivationSparseMaskScale} go together (a folded sparse conv; SparseBias is optional)");
+        bool input = present(BinaryConvSchema.ActivationSparseX) || present(BinaryConvSchema.ActivationSparseXPacked);
+        if (!required.Any(present) && !input && !present(BinaryConvSchema.ActivationSparseBias) && maskScale is null) return null;
+        if (!required.All(present) || !input || maskScale is null)
+            throw new OpValidationException($"SparseX (or SparseXPacked), SparseW, SparseAlpha, SparseTau, SparseMask and attribute {BinaryConvSchema.ActivationSparseMaskScale} go together (a folded sparse conv; SparseBias is optional)");
         if (maskScale is not { } k || k > int.MaxValue || !MaskGeometry.IsAllowedScale((int)k))
             throw new OpValidationException($"attribute {BinaryConvSchema.ActivationSparseMaskScale} must be one of {string.Join(", ", MaskGeometry.AllowedScales)}, got {maskScale}");
         var tau = Constant(info, BinaryConvSchema.ActivationSparseTau, "SparseTau");
@@ -241,15 +284,33 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
 
     public void Compute(nint context)
     {
-        var x = OrtTensorView.Read(OrtApi.KernelContextInput(context, BinaryConvSchema.ActivationX));
-        if (x.Type != OrtElementType.Float) throw new OpValidationException($"X must be float32, got {OrtTensorView.TypeText(x.Type)}");
-        if (x.Dims.Length != 4) throw new OpValidationException($"X must have rank 4 [N, C, H, W], got rank {x.Dims.Length} {x.Shape}");
-        if (_pointwise is { } conv && x.Dims[1] != conv.InChannels)
-            throw new OpValidationException($"channel mismatch: X {x.Shape} has {x.Dims[1]} channels but the folded 1×1 conv's PointwiseTau has Cin = {conv.InChannels}");
-        if (_pointwise is null && x.Dims[1] != _shiftIn.Length)
-            throw new OpValidationException($"channel mismatch: X {x.Shape} has {x.Dims[1]} channels but ShiftIn, Slope and ShiftOut have {_shiftIn.Length}");
-        if (x.Dims.Any(d => d > int.MaxValue)) throw new OpValidationException($"X {x.Shape} is too large");
-        int batch = (int)x.Dims[0], channels = _shiftIn.Length, height = (int)x.Dims[2], width = (int)x.Dims[3];
+        // Without X (a folded 1×1 conv's glue that reads only bits) N, H and W come from PointwiseXPacked.
+        OrtTensorView? xView = null;
+        long[] shape;
+        string shapeSource;
+        if (_hasX)
+        {
+            var x = OrtTensorView.Read(OrtApi.KernelContextInput(context, BinaryConvSchema.ActivationX));
+            if (x.Type != OrtElementType.Float) throw new OpValidationException($"X must be float32, got {OrtTensorView.TypeText(x.Type)}");
+            if (x.Dims.Length != 4) throw new OpValidationException($"X must have rank 4 [N, C, H, W], got rank {x.Dims.Length} {x.Shape}");
+            if (_pointwise is { } conv && x.Dims[1] != conv.InChannels)
+                throw new OpValidationException($"channel mismatch: X {x.Shape} has {x.Dims[1]} channels but the folded 1×1 conv's PointwiseTau has Cin = {conv.InChannels}");
+            if (_pointwise is null && x.Dims[1] != _shiftIn.Length)
+                throw new OpValidationException($"channel mismatch: X {x.Shape} has {x.Dims[1]} channels but ShiftIn, Slope and ShiftOut have {_shiftIn.Length}");
+            xView = x;
+            shape = x.Dims;
+            shapeSource = $"X {x.Shape}";
+        }
+        else
+        {
+            var xp = OrtTensorView.Read(OrtApi.KernelContextInput(context, BinaryConvSchema.ActivationPointwiseXPacked));
+            if (xp.Type != OrtElementType.UInt64 || xp.Dims.Length != 4 || xp.Dims[3] != 1)
+                throw new OpValidationException($"PointwiseXPacked must be uint64 [N, H, W, 1], got {OrtTensorView.TypeText(xp.Type)} {xp.Shape}");
+            shape = [xp.Dims[0], _pointwise!.InChannels, xp.Dims[1], xp.Dims[2]];
+            shapeSource = $"PointwiseXPacked {xp.Shape}";
+        }
+        if (shape.Any(d => d > int.MaxValue)) throw new OpValidationException($"{shapeSource} is too large");
+        int batch = (int)shape[0], channels = _shiftIn.Length, height = (int)shape[2], width = (int)shape[3];
         long[] yDims = [batch, channels, height, width];
         float* addend = null;
         if (_hasAddend)
@@ -257,7 +318,7 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
             var a = OrtTensorView.Read(OrtApi.KernelContextInput(context, BinaryConvSchema.ActivationAddend));
             long[] expected = [batch, AddendChannels, height, width];
             if (a.Type != OrtElementType.Float || !a.Dims.SequenceEqual(expected))
-                throw new OpValidationException($"Addend must be float32 {OrtTensorView.ShapeText(expected)} ({(_pointwise is null ? $"X {x.Shape}" : $"Y {OrtTensorView.ShapeText(yDims)}")}{MapText}), got {OrtTensorView.TypeText(a.Type)} {a.Shape}");
+                throw new OpValidationException($"Addend must be float32 {OrtTensorView.ShapeText(expected)} ({(_pointwise is null ? shapeSource : $"Y {OrtTensorView.ShapeText(yDims)}")}{MapText}), got {OrtTensorView.TypeText(a.Type)} {a.Shape}");
             addend = (float*)a.Data;
         }
         ulong* xPacked = null;
@@ -266,26 +327,38 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
             var xp = OrtTensorView.Read(OrtApi.KernelContextInput(context, BinaryConvSchema.ActivationPointwiseXPacked));
             long[] expected = [batch, height, width, 1];
             if (xp.Type != OrtElementType.UInt64 || !xp.Dims.SequenceEqual(expected))
-                throw new OpValidationException($"PointwiseXPacked must be uint64 [N, H, W, 1] = {OrtTensorView.ShapeText(expected)} for X {x.Shape}, got {OrtTensorView.TypeText(xp.Type)} {xp.Shape}");
+                throw new OpValidationException($"PointwiseXPacked must be uint64 [N, H, W, 1] = {OrtTensorView.ShapeText(expected)} for {shapeSource}, got {OrtTensorView.TypeText(xp.Type)} {xp.Shape}");
             xPacked = (ulong*)xp.Data;
         }
         float* sparseX = null;
+        ulong* sparseXPacked = null;
         byte* sparseMask = null;
         if (_sparse is { } sparse)
         {
-            var sx = OrtTensorView.Read(OrtApi.KernelContextInput(context, BinaryConvSchema.ActivationSparseX));
-            long[] expected = [batch, sparse.InChannels, height, width];
-            if (sx.Type != OrtElementType.Float || !sx.Dims.SequenceEqual(expected))
-                throw new OpValidationException($"SparseX must be float32 [N, Cin, H, W] = {OrtTensorView.ShapeText(expected)} (SparseTau's Cin, Y {OrtTensorView.ShapeText(yDims)}), got {OrtTensorView.TypeText(sx.Type)} {sx.Shape}");
+            if (_sparsePacked)
+            {
+                var sp = OrtTensorView.Read(OrtApi.KernelContextInput(context, BinaryConvSchema.ActivationSparseXPacked));
+                long[] expected = [batch, height, width, PackedLayout.WordsFor(sparse.InChannels)];
+                if (sp.Type != OrtElementType.UInt64 || !sp.Dims.SequenceEqual(expected))
+                    throw new OpValidationException($"SparseXPacked must be uint64 [N, H, W, words] = {OrtTensorView.ShapeText(expected)} (SparseTau's Cin = {sparse.InChannels}, Y {OrtTensorView.ShapeText(yDims)}), got {OrtTensorView.TypeText(sp.Type)} {sp.Shape}");
+                sparseXPacked = (ulong*)sp.Data;
+            }
+            else
+            {
+                var sx = OrtTensorView.Read(OrtApi.KernelContextInput(context, BinaryConvSchema.ActivationSparseX));
+                long[] expected = [batch, sparse.InChannels, height, width];
+                if (sx.Type != OrtElementType.Float || !sx.Dims.SequenceEqual(expected))
+                    throw new OpValidationException($"SparseX must be float32 [N, Cin, H, W] = {OrtTensorView.ShapeText(expected)} (SparseTau's Cin, Y {OrtTensorView.ShapeText(yDims)}), got {OrtTensorView.TypeText(sx.Type)} {sx.Shape}");
+                sparseX = (float*)sx.Data;
+            }
             var m = OrtTensorView.Read(OrtApi.KernelContextInput(context, BinaryConvSchema.ActivationSparseMask));
             var (mh, mw) = MaskGeometry.MaskSize(height, width, sparse.MaskScale);
             long[] maskDims = [batch, 1, mh, mw];
             if (m.Type is not (OrtElementType.UInt8 or OrtElementType.Bool) || !m.Dims.SequenceEqual(maskDims))
                 throw new OpValidationException($"SparseMask must be uint8 or bool [N, 1, ceil(H/k), ceil(W/k)] = {OrtTensorView.ShapeText(maskDims)} for Y {OrtTensorView.ShapeText(yDims)} and {BinaryConvSchema.ActivationSparseMaskScale} {sparse.MaskScale}, got {OrtTensorView.TypeText(m.Type)} {m.Shape}");
-            sparseX = (float*)sx.Data;
             sparseMask = (byte*)m.Data;
         }
-        var y = (float*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, BinaryConvSchema.ActivationOutput, yDims));
+        float* y = _writesY ? (float*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, BinaryConvSchema.ActivationOutput, yDims)) : null;
         float* projected = _projection is { } projection
             ? (float*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, BinaryConvSchema.ActivationProjectedOutput, [batch, projection.Outputs, height, width]))
             : null;
@@ -295,9 +368,11 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
             int words = PackedLayout.WordsFor(channels);
             packed = (ulong*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, BinaryConvSchema.ActivationPackedOutput, [batch, height, width, words]));
         }
+        ulong* second = _tauSecond is null ? null
+            : (ulong*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, BinaryConvSchema.ActivationSecondPackedOutput, [batch, height, width, PackedLayout.WordsFor(channels)]));
         if ((long)batch * height * width == 0) return;
         long plane = (long)height * width;
-        if (_norm is not null && plane > int.MaxValue) throw new OpValidationException($"X {x.Shape}: a channel plane of over 2^31 values is too large to normalize");
+        if (_norm is not null && plane > int.MaxValue) throw new OpValidationException($"{shapeSource}: a channel plane of over 2^31 values is too large to normalize");
         var runner = OrtParallelRunner.For(context);
         // A folded conv whose output would fit in cache is computed into a plane of its own first, as the conv node
         // did (same bits, the plane's statistics): from the bits row by row only pays where that plane would not.
@@ -310,7 +385,7 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
         {
             fixed (float* coefficients = rented, outputs = materialized)
             {
-                float* src = (float*)x.Data;
+                float* src = xView is { } xv ? (float*)xv.Data : null;
                 if (materialized is not null)
                 {
                     _pointwise!.Run(xPacked, batch, height, width, outputs, runner);
@@ -325,15 +400,22 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
                         int c = i % channels;
                         (normScale[i], normShift[i]) = FrameNormalization.Coefficients(src + i * plane, (int)plane, planeNorm.Scale[c], planeNorm.Bias[c], planeNorm.Epsilon);
                     });
+                var written = new GlueOutputs(y, packed, second, projected);
                 if (_sparse is null)
                 {
-                    Glue(runner, fromBits ? null : src, xPacked, addend, y, packed, projected, normScale, normShift, batch, channels, height, width, default);
+                    Glue(runner, fromBits ? null : src, xPacked, addend, written, normScale, normShift, batch, channels, height, width, default);
+                }
+                else if (sparseXPacked is not null)
+                {
+                    // Packed by the op before, whole planes: the same bits as packing SparseX where active outputs read it.
+                    Glue(runner, fromBits ? null : src, xPacked, addend, written, normScale, normShift, batch, channels, height, width,
+                        new SparseRows(_sparse.Layer(batch, height, width), sparseXPacked, sparseMask));
                 }
                 else
                 {
                     var layer = _sparse.Layer(batch, height, width);
                     using var sparsePacked = _sparse.Pack(layer, sparseX, sparseMask, runner);
-                    Glue(runner, fromBits ? null : src, xPacked, addend, y, packed, projected, normScale, normShift, batch, channels, height, width,
+                    Glue(runner, fromBits ? null : src, xPacked, addend, written, normScale, normShift, batch, channels, height, width,
                         new SparseRows(layer, sparsePacked.Pointer, sparseMask));
                 }
             }
@@ -405,14 +487,16 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
     /// coefficients (<paramref name="normShift"/> likewise). <paramref name="src"/> is X, or null with a folded 1×1 conv,
     /// whose rows are then computed from <paramref name="xPacked"/>.
     /// </summary>
-    private void Glue(ParallelRunner runner, float* src, ulong* xPacked, float* addend, float* y, ulong* packed, float* projected, float* normScale, float* normShift,
+    private void Glue(ParallelRunner runner, float* src, ulong* xPacked, float* addend, GlueOutputs outputs, float* normScale, float* normShift,
         int batch, int channels, int height, int width, SparseRows sparse)
     {
+        float* y = outputs.Y, projected = outputs.Projected;
+        ulong* packed = outputs.Packed, second = outputs.Second;
         long plane = (long)height * width;
         int addendChannels = (int)AddendChannels;
-        // Plane i's elements from offset on (offset − the plane's start: the position in it), read from input; the
-        // Addend from addendRow instead where that is not null (the folded sparse conv's row of channel c).
-        void Plane(int i, long offset, int count, float* input, float* addendRow)
+        // Plane i's elements from offset on (offset − the plane's start: the position in it), read from input and
+        // written to output; the Addend from addendRow instead where that is not null (the folded sparse conv's row of channel c).
+        void Plane(int i, long offset, int count, float* input, float* addendRow, float* output)
         {
             int n = i / channels, c = i % channels;
             // The addend's plane for channel c under the channel map.
@@ -423,17 +507,17 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
                 a = addend + ((long)n * addendChannels + c % addendChannels) * plane + within;
                 if (_addendChunks == 2) pair = a + (long)channels * plane;
             }
-            if (normScale is null) ShortcutRPReLU.Apply(input, a, pair, _scale, _shiftIn[c], _slope[c], _shiftOut[c], y + offset, count);
-            else ShortcutRPReLU.ApplyNormalized(input, normScale[i], normShift[i], a, pair, _scale, _shiftIn[c], _slope[c], _shiftOut[c], y + offset, count);
+            if (normScale is null) ShortcutRPReLU.Apply(input, a, pair, _scale, _shiftIn[c], _slope[c], _shiftOut[c], output, count);
+            else ShortcutRPReLU.ApplyNormalized(input, normScale[i], normShift[i], a, pair, _scale, _shiftIn[c], _slope[c], _shiftOut[c], output, count);
         }
-        if (packed is null && projected is null && src is not null && sparse.Packed is null)
+        if (packed is null && second is null && projected is null && src is not null && sparse.Packed is null)
         {
             // One channel plane per task: its four constants are scalars there, and a plane is one contiguous stream.
-            runner(batch * channels, i => Plane(i, i * plane, (int)plane, src + i * plane, null));
+            runner(batch * channels, i => Plane(i, i * plane, (int)plane, src + i * plane, null, y + i * plane));
             return;
         }
-        // One image row per task: every channel's row (computed first by the folded convs, if any), then, while the row
-        // is in cache, its packed bits and its projection.
+        // One image row per task: every channel's row (computed first by the folded convs, if any; into Y, or into
+        // scratch where Y is not written), then, while the row is in cache, its packed bits and its projection.
         int lanes = ChannelProjection.BestLanes;
         runner(batch * height, row =>
         {
@@ -450,17 +534,35 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
                 addendRows = ThreadScratch.AddendRows(channels * width);
                 _sparse!.Row(sparse.Layer, sparse.Packed, sparse.Mask, n, iy, addendRows, width);
             }
+            float* outRows = y is null ? ThreadScratch.OutputRows(channels * width) : null;
             for (int c = 0; c < channels; c++)
             {
                 long offset = ((long)n * channels + c) * plane + (long)iy * width;
-                Plane(n * channels + c, offset, width, src is null ? rows + (long)c * width : src + offset, addendRows is null ? null : addendRows + (long)c * width);
+                Plane(n * channels + c, offset, width, src is null ? rows + (long)c * width : src + offset, addendRows is null ? null : addendRows + (long)c * width,
+                    outRows is null ? y + offset : outRows + (long)c * width);
+            }
+            if (outRows is not null)
+            {
+                if (packed is not null) PackedHandOff.PackRows(outRows, _tauNext!, channels, height, width, n, iy, packed);
+                if (second is not null) PackedHandOff.PackRows(outRows, _tauSecond!, channels, height, width, n, iy, second);
+                return; // no Projection without Y (refused at creation)
             }
             if (packed is not null) PackedHandOff.PackRow(y, _tauNext!, channels, height, width, n, iy, packed);
+            if (second is not null) PackedHandOff.PackRow(y, _tauSecond!, channels, height, width, n, iy, second);
             if (_projection is { } projection)
                 fixed (float* weights = projection.Weights, bias = projection.Bias)
                     ChannelProjection.Row(y + (long)n * channels * plane + (long)iy * width, channels, width, plane, weights, bias, projection.Outputs,
                         projected + (long)n * projection.Outputs * plane + (long)iy * width, plane, lanes);
         });
+    }
+
+    /// <summary>Where the glue writes: Y (null where its output is the empty name), YPacked, YPackedSecond, Projected (each null where absent).</summary>
+    private readonly struct GlueOutputs(float* y, ulong* packed, ulong* second, float* projected)
+    {
+        public float* Y { get; } = y;
+        public ulong* Packed { get; } = packed;
+        public ulong* Second { get; } = second;
+        public float* Projected { get; } = projected;
     }
 
     /// <summary>A folded sparse conv's call: its layer at this size, its packed input and the mask (Packed null: none).</summary>

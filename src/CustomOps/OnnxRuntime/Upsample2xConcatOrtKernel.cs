@@ -1,4 +1,5 @@
 using BiVM.Contracts;
+using BiVM.CustomOps.BinaryConv2d;
 using BiVM.CustomOps.Upsampling;
 
 namespace BiVM.CustomOps.OnnxRuntime;
@@ -7,22 +8,26 @@ namespace BiVM.CustomOps.OnnxRuntime;
 /// The Upsample2xConcat node's kernel: one pass that writes each channel plane of the concatenated output once,
 /// the upsampled inputs through <see cref="Upsample2x"/> (no full-size intermediate, no crop copy), the others by
 /// copying. One plane per task on the session's intra-op threads. The axis taps depend only on the sizes and are
-/// kept for the next frame.
+/// kept for the next frame. With packed outputs (YPacked, YPackedSecond) it works one output row at a time and packs
+/// the row while it is in L1; where Y is the empty name the rows go to per-thread scratch only and no float is written.
 /// </summary>
 internal sealed unsafe class Upsample2xConcatOrtKernel : IBiVMKernel
 {
     private sealed record Geometry(int InHeight, int InWidth, BilinearAxis Rows, BilinearAxis Columns);
 
     private readonly int _inputs, _upsampled;
-    private readonly float[]? _tauNext;
+    private readonly float[]? _tauNext, _tauSecond;
+    private readonly bool _writesY;
     private Geometry? _geometry;
 
-    private Upsample2xConcatOrtKernel(string location, int inputs, int upsampled, float[]? tauNext)
+    private Upsample2xConcatOrtKernel(string location, int inputs, int upsampled, float[]? tauNext, float[]? tauSecond, bool writesY)
     {
         Location = location;
         _inputs = inputs;
         _upsampled = upsampled;
         _tauNext = tauNext;
+        _tauSecond = tauSecond;
+        _writesY = writesY;
     }
 
     public string Location { get; }
@@ -34,7 +39,12 @@ internal sealed unsafe class Upsample2xConcatOrtKernel : IBiVMKernel
         long upsampled = OrtApi.KernelInfoAttributeInt(info, BinaryConvSchema.UpsampledInputs) ?? 1;
         if (upsampled < 1 || upsampled >= inputs)
             throw new OpValidationException($"attribute {BinaryConvSchema.UpsampledInputs} = {upsampled} must leave at least one input to upsample and one to copy; the node has {inputs} inputs");
-        return new Upsample2xConcatOrtKernel(BinaryConvOrtKernel.Where(op, nodeName), inputs, (int)upsampled, PackedHandOff.ReadTauNext(info));
+        var tauNext = PackedHandOff.ReadTauNext(info);
+        var tauSecond = PackedHandOff.ReadTauNext(info, BinaryConvSchema.SecondPackedOutput, BinaryConvSchema.TauSecond, "YPackedSecond");
+        bool writesY = OrtApi.KernelInfoOutputName(info, 0).Length > 0;
+        if (!writesY && tauNext is null && tauSecond is null)
+            throw new OpValidationException("output Y is the empty name and there is no packed output: the node would write nothing");
+        return new Upsample2xConcatOrtKernel(BinaryConvOrtKernel.Where(op, nodeName), inputs, (int)upsampled, tauNext, tauSecond, writesY);
     }
 
     public void Compute(nint context)
@@ -64,8 +74,10 @@ internal sealed unsafe class Upsample2xConcatOrtKernel : IBiVMKernel
             throw new OpValidationException($"the copied inputs' H × W {height} × {width} exceed twice the upsampled inputs' {inHeight} × {inWidth}");
         long channels = views.Sum(v => v.Dims[1]);
         if (channels > int.MaxValue) throw new OpValidationException("too many channels");
-        var y = (float*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, 0, [batch, channels, height, width]));
+        float* y = _writesY ? (float*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, 0, [batch, channels, height, width])) : null;
         ulong* packed = _tauNext is null ? null : PackedHandOff.Output(context, _tauNext, batch, channels, height, width);
+        ulong* second = _tauSecond is null ? null : PackedHandOff.Output(context, _tauSecond, batch, channels, height, width,
+            BinaryConvSchema.SecondPackedOutput, BinaryConvSchema.TauSecond);
         long plane = (long)height * width;
         if (batch == 0 || channels == 0 || plane == 0) return;
 
@@ -77,13 +89,12 @@ internal sealed unsafe class Upsample2xConcatOrtKernel : IBiVMKernel
         for (int i = 0; i < _inputs; i++) start[i + 1] = start[i] + (int)views[i].Dims[1];
         int total = (int)channels;
         long inPlane = (long)inHeight * inWidth;
-        // Output rows [oy0, oy1) of channel c of image n: upsampled or copied from the input that holds c (by the prefix sums).
-        void ChannelRows(int n, int c, int oy0, int oy1)
+        // Output rows [oy0, oy1) of channel c of image n, at dst: upsampled or copied from the input that holds c (by the prefix sums).
+        void ChannelRows(int n, int c, int oy0, int oy1, float* dst)
         {
             int i = 0;
             while (c >= start[i + 1]) i++;
             long channelsIn = views[i].Dims[1], cin = c - start[i];
-            float* dst = y + ((long)n * total + c) * plane + (long)oy0 * width;
             if (i < _upsampled)
                 Upsample2x.Rows((float*)views[i].Data + (n * channelsIn + cin) * inPlane, inWidth, g.Rows, g.Columns, oy0, oy1, dst, Upsample2x.BestLanes);
             else
@@ -93,18 +104,30 @@ internal sealed unsafe class Upsample2xConcatOrtKernel : IBiVMKernel
             }
         }
         var runner = OrtParallelRunner.For(context);
-        if (packed is null)
+        if (packed is null && second is null)
         {
             // One channel plane per task.
-            runner(batch * total, task => ChannelRows(task / total, task % total, 0, height));
+            runner(batch * total, task => ChannelRows(task / total, task % total, 0, height, y + (long)task * plane));
             return;
         }
-        // With the packed hand-off: one output row at a time, every channel's row, then that row's bits while it is in L1.
+        // With the packed hand-offs: one output row at a time, every channel's row (into Y, or into scratch where Y is
+        // not written), then that row's bits while it is in L1.
         runner(batch * height, row =>
         {
             int n = row / height, oy = row % height;
-            for (int c = 0; c < total; c++) ChannelRows(n, c, oy, oy + 1);
-            PackedHandOff.PackRow(y, _tauNext!, total, height, width, n, oy, packed);
+            float* rows = y is null ? ThreadScratch.Rows(total * width) : null;
+            for (int c = 0; c < total; c++)
+                ChannelRows(n, c, oy, oy + 1, rows is null ? y + ((long)n * total + c) * plane + (long)oy * width : rows + (long)c * width);
+            if (rows is null)
+            {
+                if (packed is not null) PackedHandOff.PackRow(y, _tauNext!, total, height, width, n, oy, packed);
+                if (second is not null) PackedHandOff.PackRow(y, _tauSecond!, total, height, width, n, oy, second);
+            }
+            else
+            {
+                if (packed is not null) PackedHandOff.PackRows(rows, _tauNext!, total, height, width, n, oy, packed);
+                if (second is not null) PackedHandOff.PackRows(rows, _tauSecond!, total, height, width, n, oy, second);
+            }
         });
     }
 

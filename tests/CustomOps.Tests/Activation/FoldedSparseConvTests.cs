@@ -167,8 +167,8 @@ public sealed unsafe class FoldedSparseConvTests(ITestOutputHelper log)
     }
 
     [Theory]
-    [InlineData(new[] { "A", "", "", "b", "b", "b", "", "", "", "", "", "", "", "", "", "", "X", "W", "a", "t" }, 4L, "SparseX, SparseW, SparseAlpha, SparseTau, SparseMask and attribute sparse_mask_scale go together (a folded sparse conv; SparseBias is optional)")]
-    [InlineData(new[] { "A", "", "", "b", "b", "b", "", "", "", "", "", "", "", "", "", "", "X", "W", "a", "t", "", "M" }, null, "SparseX, SparseW, SparseAlpha, SparseTau, SparseMask and attribute sparse_mask_scale go together (a folded sparse conv; SparseBias is optional)")]
+    [InlineData(new[] { "A", "", "", "b", "b", "b", "", "", "", "", "", "", "", "", "", "", "X", "W", "a", "t" }, 4L, "SparseX (or SparseXPacked), SparseW, SparseAlpha, SparseTau, SparseMask and attribute sparse_mask_scale go together (a folded sparse conv; SparseBias is optional)")]
+    [InlineData(new[] { "A", "", "", "b", "b", "b", "", "", "", "", "", "", "", "", "", "", "X", "W", "a", "t", "", "M" }, null, "SparseX (or SparseXPacked), SparseW, SparseAlpha, SparseTau, SparseMask and attribute sparse_mask_scale go together (a folded sparse conv; SparseBias is optional)")]
     [InlineData(new[] { "A", "", "", "b", "b", "b", "", "", "", "", "", "", "", "", "", "", "X", "W", "a", "t", "", "M" }, 3L, "attribute sparse_mask_scale must be one of 1, 2, 4, 8, 16, got 3")]
     [InlineData(new[] { "A", "", "", "b", "b", "b", "", "", "", "", "", "", "", "", "", "", "X", "W1", "a", "t", "", "M" }, 4L, "SparseW must be the packed uint64 [2, 3, 3, 1] of a 3×3 conv with C = 2 outputs and SparseTau's Cin = 3 inputs, got uint64 [2, 1, 1, 1]")]
     [InlineData(new[] { "A", "", "", "b", "b", "b", "", "", "", "", "", "", "", "", "", "", "X", "W", "t", "t", "", "M" }, 4L, "SparseAlpha must be float32 [C = 2], got float32 [3]")]

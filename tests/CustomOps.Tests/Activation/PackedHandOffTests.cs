@@ -121,6 +121,96 @@ public unsafe class PackedHandOffTests
             NamedOnnxValue.CreateFromTensor("U", new DenseTensor<float>(u, [1, 35, 4, 6])));
     }
 
+    [Theory]
+    [InlineData(false, 1)]
+    [InlineData(false, 2)]
+    [InlineData(true, 2)]
+    public void A_producer_writing_only_bits_writes_the_bits_of_the_Y_it_no_longer_writes(bool glue, int threads)
+    {
+        // 70 channels at 8×11 (two packed words, a row tail): YPacked and YPackedSecond against two τ, with Y written and
+        // with Y the empty name; both must be the packer's bits of that Y.
+        const int channels = 70, h = 8, w = 11;
+        var r = new Random(glue ? 7 : 8);
+        float[] Values(int n, float scale = 1f) => Enumerable.Range(0, n).Select(i => i % 9 == 4 ? 0f : (float)(r.NextDouble() * 2 - 1) * scale).ToArray();
+        float[] tau = Values(channels, 0.3f), tauSecond = Values(channels, 0.3f);
+        var z = Values(channels * h * w);
+        var u = Values(channels / 2 * 4 * 6);
+        float[] shiftIn = Values(channels), slope = Values(channels), shiftOut = Values(channels);
+
+        Dictionary<string, Array> Run(bool writesY)
+        {
+            var g = new OnnxGraphBuilder("bits");
+            g.Opset(BinaryConvSchema.Domain, BinaryConvSchema.OpsetVersion);
+            g.Input("Z", TensorProto.Types.DataType.Float, 1, channels, h, w);
+            g.Input("U", TensorProto.Types.DataType.Float, 1, channels / 2, 4, 6);
+            NodeBuilder producer;
+            if (glue)
+            {
+                g.Initializer(Tensors.Float("b1", shiftIn, channels));
+                g.Initializer(Tensors.Float("k", slope, channels));
+                g.Initializer(Tensors.Float("b2", shiftOut, channels));
+                g.Initializer(Tensors.Float("t1", tau, channels));
+                g.Initializer(Tensors.Float("t2", tauSecond, channels));
+                var inputs = Enumerable.Repeat("", BinaryConvSchema.ActivationInputCount).ToArray();
+                (inputs[BinaryConvSchema.ActivationX], inputs[BinaryConvSchema.ActivationShiftIn], inputs[BinaryConvSchema.ActivationSlope]) = ("Z", "b1", "k");
+                (inputs[BinaryConvSchema.ActivationShiftOut], inputs[BinaryConvSchema.ActivationTauNext], inputs[BinaryConvSchema.ActivationTauSecond]) = ("b2", "t1", "t2");
+                producer = g.Node(BinaryConvSchema.ShortcutRPReLU, inputs, ["Y", "P1", "Projected", "P2"], "producer", BinaryConvSchema.Domain);
+                producer.Proto.Output[BinaryConvSchema.ActivationProjectedOutput] = ""; // no projection (the builder names every output)
+            }
+            else
+                producer = g.Node(BinaryConvSchema.Upsample2xConcat, ["U", "Z"], ["Y", "P1", "P2"], "producer", BinaryConvSchema.Domain)
+                    .Attribute(BinaryConvSchema.TauNext, tau).Attribute(BinaryConvSchema.TauSecond, tauSecond);
+            if (!writesY) producer.Proto.Output[0] = "";
+            int total = glue ? channels : channels + channels / 2;
+            if (writesY) g.Output("Y", TensorProto.Types.DataType.Float, 1, total, h, w);
+            g.Output("P1", TensorProto.Types.DataType.Uint64, 1, h, w, PackedLayout.WordsFor(total));
+            g.Output("P2", TensorProto.Types.DataType.Uint64, 1, h, w, PackedLayout.WordsFor(total));
+            using var options = new SessionOptions { IntraOpNumThreads = threads };
+            BiVMOps.Register(options);
+            using var session = new InferenceSession(g.ToBytes(), options);
+            using var results = session.Run([
+                NamedOnnxValue.CreateFromTensor("Z", new DenseTensor<float>(z, [1, channels, h, w])),
+                NamedOnnxValue.CreateFromTensor("U", new DenseTensor<float>(u, [1, channels / 2, 4, 6]))]);
+            return results.ToDictionary(v => v.Name, v => v.Name == "Y" ? (Array)v.AsTensor<float>().ToArray() : v.AsTensor<ulong>().ToArray());
+        }
+
+        if (!glue)
+        {
+            // Upsample2xConcat's τ must cover its 105 channels.
+            tau = Values(channels + channels / 2, 0.3f);
+            tauSecond = Values(channels + channels / 2, 0.3f);
+        }
+        var written = Run(writesY: true);
+        var bitsOnly = Run(writesY: false);
+        Assert.DoesNotContain("Y", bitsOnly.Keys);
+        var yValues = (float[])written["Y"];
+        int c = yValues.Length / (h * w);
+        Assert.Equal(ActivationPacker.Pack(yValues, tau, 1, c, h, w), (ulong[])written["P1"]);
+        Assert.Equal(ActivationPacker.Pack(yValues, tauSecond, 1, c, h, w), (ulong[])written["P2"]);
+        Assert.Equal((ulong[])written["P1"], (ulong[])bitsOnly["P1"]);
+        Assert.Equal((ulong[])written["P2"], (ulong[])bitsOnly["P2"]);
+    }
+
+    [Theory]
+    [InlineData(false, "Upsample2xConcat node 'producer': output Y is the empty name and there is no packed output: the node would write nothing")]
+    [InlineData(true, "ShortcutRPReLU node 'producer': X is the empty name; only a glue with a folded 1×1 conv (PointwiseW …) may leave it out (its shapes then come from PointwiseXPacked)")]
+    public void A_producer_that_would_write_nothing_or_has_no_shape_is_refused_in_one_line(bool glue, string message)
+    {
+        var g = new OnnxGraphBuilder("bad");
+        g.Opset(BinaryConvSchema.Domain, BinaryConvSchema.OpsetVersion);
+        g.Input("X", TensorProto.Types.DataType.Float, 1, 2, 3, 3);
+        g.Input("Z", TensorProto.Types.DataType.Float, 1, 2, 3, 3);
+        g.Initializer(Tensors.Float("b", [0f, 0f], 2));
+        if (glue) g.Node(BinaryConvSchema.ShortcutRPReLU, ["", "", "", "b", "b", "b", "b"], ["Y", "P"], "producer", BinaryConvSchema.Domain);
+        else g.Node(BinaryConvSchema.Upsample2xConcat, ["X", "Z"], ["Unwritten"], "producer", BinaryConvSchema.Domain).Proto.Output[0] = "";
+        if (!glue) g.Node("Identity", ["X"], ["X2"], "keep");
+        g.Output(glue ? "Y" : "X2", TensorProto.Types.DataType.Float, 1, 2, 3, 3);
+        using var options = new SessionOptions();
+        BiVMOps.Register(options);
+        var e = Assert.ThrowsAny<OnnxRuntimeException>(() => new InferenceSession(g.ToBytes(), options).Dispose());
+        Assert.Contains(message, e.Message);
+    }
+
     [Fact]
     public void Tau_next_without_the_packed_output_is_refused_in_one_line()
     {

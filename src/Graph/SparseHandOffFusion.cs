@@ -1,0 +1,148 @@
+using BiVM.Contracts;
+using Onnx;
+
+namespace BiVM.Graph;
+
+/// <summary>
+/// The last pass of <see cref="GlueFusion"/>: a folded sparse conv (<see cref="SparseFusion"/>) gets its input packed
+/// by the op that makes it, and float tensors left with no reader but shapes are no longer written. Where a glue's
+/// SparseX is made by an <c>Upsample2xConcat</c> or a <c>ShortcutRPReLU</c> (SHB's block input: decode0's
+/// concatenation, its first glue's output), that op also writes YPackedSecond against the sparse conv's τ (attribute
+/// <c>tau_second</c>, input TauSecond) while each row is in L1, and the glue reads it as SparseXPacked instead of
+/// packing SparseX. The float tensor's other readers are then the folded 1×1 convs' glues, which read only its shape
+/// (docs/model-contract.md): their X becomes the empty name (shapes from PointwiseXPacked) and the producer's Y too,
+/// so at 512×288 decode0 writes neither its 35-plane concatenation (20.6 MB) nor its first glue's 16 planes (9.4 MB).
+/// The same bits: the whole plane packed against τ holds the bits the glue packed where active outputs read them.
+/// </summary>
+/// <remarks>
+/// Only where the producer has no second packed output yet and, for a glue, no projection (which reads Y); a float
+/// tensor stays where it is a graph output or anything else reads it, in this graph or in an If branch.
+/// <see cref="Restore"/> is the inverse, which <see cref="GlueFusion.Unfuse"/> runs first. The second packed output is
+/// named after the float tensor (<c>t + ".packed_second"</c>), which is how Restore names the tensor again.
+/// </remarks>
+public static class SparseHandOffFusion
+{
+    /// <summary>Suffix of a second packed output: the float tensor's name + this.</summary>
+    public const string Suffix = ".packed_second";
+
+    /// <summary>How many glue nodes of <paramref name="model"/> (main graph and If branches) read their sparse conv's input packed by the op before.</summary>
+    public static int Count(ModelProto model) =>
+        GraphQueries.WithSubgraphs(model.Graph).Sum(g => g.Node.Count(n => SparseFusion.IsFolded(n) && Input(n, BinaryConvSchema.ActivationSparseXPacked).Length > 0));
+
+    /// <summary>How many nodes of <paramref name="model"/> write only packed bits (their float Y the empty name).</summary>
+    public static int BitsOnly(ModelProto model) =>
+        GraphQueries.WithSubgraphs(model.Graph).Sum(g => g.Node.Count(n => n.Domain == BinaryConvSchema.Domain
+            && n.OpType is BinaryConvSchema.Upsample2xConcat or BinaryConvSchema.ShortcutRPReLU && n.Output.Count > 0 && n.Output[0].Length == 0));
+
+    private static string Input(NodeProto node, int i) => node.Input.Count > i ? node.Input[i] : "";
+
+    private static void Set(Google.Protobuf.Collections.RepeatedField<string> list, int i, string value)
+    {
+        while (list.Count <= i) list.Add("");
+        list[i] = value;
+    }
+
+    private static void TrimEmpty(Google.Protobuf.Collections.RepeatedField<string> list, int keep)
+    {
+        while (list.Count > keep && list[^1].Length == 0) list.RemoveAt(list.Count - 1);
+    }
+
+    /// <summary>Rewrites <paramref name="nodes"/> (a graph's, in place); returns how many sparse convs now read packed input.</summary>
+    internal static int Apply(List<NodeProto> nodes, GraphProto graph, IReadOnlyDictionary<string, TensorProto> initializers, ISet<string> graphOutputs)
+    {
+        var producers = new Dictionary<string, NodeProto>();
+        foreach (var node in nodes)
+            foreach (var o in node.Output)
+                if (o.Length > 0) producers[o] = node;
+        // Tensors read inside If branches (from the outer scope) keep their float form.
+        var branchReads = GraphQueries.Subgraphs(graph).SelectMany(g => g.Node).SelectMany(n => n.Input).ToHashSet();
+        int handedOff = 0;
+        var handedTensors = new List<string>();
+        foreach (var glue in nodes.Where(n => SparseFusion.IsFolded(n) && Input(n, BinaryConvSchema.ActivationSparseXPacked).Length == 0))
+        {
+            string t = Input(glue, BinaryConvSchema.ActivationSparseX);
+            string tau = Input(glue, BinaryConvSchema.ActivationSparseTau);
+            if (t.Length == 0 || !producers.TryGetValue(t, out var producer) || producer.Domain != BinaryConvSchema.Domain || producer.Output[0] != t) continue;
+            if (!initializers.TryGetValue(tau, out var tauTensor) || Tensors.FloatValues(tauTensor) is not { } tauValues) continue;
+            string packed = t + Suffix;
+            if (producer.OpType == BinaryConvSchema.Upsample2xConcat)
+            {
+                if (producer.Output.Count > BinaryConvSchema.SecondPackedOutput && producer.Output[BinaryConvSchema.SecondPackedOutput].Length > 0) continue;
+                new NodeBuilder(producer).Attribute(BinaryConvSchema.TauSecond, tauValues);
+                Set(producer.Output, BinaryConvSchema.SecondPackedOutput, packed);
+            }
+            else if (producer.OpType == BinaryConvSchema.ShortcutRPReLU)
+            {
+                if (Input(producer, BinaryConvSchema.ActivationTauSecond).Length > 0) continue;
+                Set(producer.Input, BinaryConvSchema.ActivationTauSecond, tau);
+                Set(producer.Output, BinaryConvSchema.ActivationSecondPackedOutput, packed);
+            }
+            else continue;
+            glue.Input[BinaryConvSchema.ActivationSparseX] = "";
+            Set(glue.Input, BinaryConvSchema.ActivationSparseXPacked, packed);
+            handedOff++;
+            handedTensors.Add(t);
+        }
+
+        // A float tensor whose remaining readers are folded 1×1 convs' glues reading it as X (its shape only) is not written.
+        foreach (string t in handedTensors)
+        {
+            if (graphOutputs.Contains(t) || branchReads.Contains(t)) continue;
+            var producer = producers[t];
+            bool hasProjection = producer.OpType == BinaryConvSchema.ShortcutRPReLU && Input(producer, BinaryConvSchema.ActivationProjection).Length > 0;
+            if (hasProjection) continue;
+            var readers = nodes.Where(n => n.Input.Contains(t)).ToList();
+            bool onlyShapes = readers.All(r => PointwiseFusion.IsFolded(r) && r.Input.Count(i => i == t) == 1 && r.Input[BinaryConvSchema.ActivationX] == t);
+            if (!onlyShapes) continue;
+            foreach (var r in readers) r.Input[BinaryConvSchema.ActivationX] = "";
+            producer.Output[0] = "";
+        }
+        return handedOff;
+    }
+
+    /// <summary>
+    /// The inverse, in place on <paramref name="model"/> (main graph and If branches): every float Y named again, glue X
+    /// and SparseX read it again, and the second packed outputs, their τ and SparseXPacked are gone.
+    /// </summary>
+    public static void Restore(ModelProto model)
+    {
+        foreach (var graph in GraphQueries.WithSubgraphs(model.Graph).ToList())
+        {
+            var producers = new Dictionary<string, NodeProto>();
+            foreach (var node in graph.Node)
+                foreach (var o in node.Output)
+                    if (o.Length > 0) producers[o] = node;
+            foreach (var node in graph.Node.Where(n => n.Domain == BinaryConvSchema.Domain).ToList())
+            {
+                int second = node.OpType == BinaryConvSchema.Upsample2xConcat ? BinaryConvSchema.SecondPackedOutput
+                    : node.OpType == BinaryConvSchema.ShortcutRPReLU ? BinaryConvSchema.ActivationSecondPackedOutput : -1;
+                if (second < 0 || node.Output.Count <= second || !node.Output[second].EndsWith(Suffix, StringComparison.Ordinal)) continue;
+                string t = node.Output[second][..^Suffix.Length];
+                if (node.Output[0].Length == 0) node.Output[0] = t;
+                node.Output[second] = "";
+                TrimEmpty(node.Output, 1);
+                if (node.OpType == BinaryConvSchema.Upsample2xConcat)
+                    foreach (var a in node.Attribute.Where(a => a.Name == BinaryConvSchema.TauSecond).ToList()) node.Attribute.Remove(a);
+                else
+                {
+                    node.Input[BinaryConvSchema.ActivationTauSecond] = "";
+                    TrimEmpty(node.Input, BinaryConvSchema.ActivationShiftOut + 1);
+                }
+            }
+            foreach (var glue in graph.Node.Where(n => n.OpType == BinaryConvSchema.ShortcutRPReLU && n.Domain == BinaryConvSchema.Domain))
+            {
+                string packed = Input(glue, BinaryConvSchema.ActivationSparseXPacked);
+                if (packed.EndsWith(Suffix, StringComparison.Ordinal))
+                {
+                    glue.Input[BinaryConvSchema.ActivationSparseX] = packed[..^Suffix.Length];
+                    glue.Input[BinaryConvSchema.ActivationSparseXPacked] = "";
+                    TrimEmpty(glue.Input, BinaryConvSchema.ActivationShiftOut + 1);
+                }
+                // A folded 1×1 conv's X is its input: the float Y of the op that made its packed input.
+                if (glue.Input[BinaryConvSchema.ActivationX].Length == 0 && PointwiseFusion.IsFolded(glue)
+                    && producers.TryGetValue(glue.Input[BinaryConvSchema.ActivationPointwiseXPacked], out var maker))
+                    glue.Input[BinaryConvSchema.ActivationX] = maker.Output[0];
+            }
+        }
+    }
+}
