@@ -23,6 +23,44 @@ internal static class GraphQueries
     /// <summary><paramref name="graph"/> and every graph inside it.</summary>
     public static IEnumerable<GraphProto> WithSubgraphs(GraphProto graph) => Subgraphs(graph).Prepend(graph);
 
+    /// <summary>How many inputs read each tensor, and the node that writes each (named) tensor, over <paramref name="nodes"/>.</summary>
+    public static (Dictionary<string, int> Readers, Dictionary<string, NodeProto> Producers) ReadersAndProducers(IEnumerable<NodeProto> nodes)
+    {
+        var readers = new Dictionary<string, int>();
+        var producers = new Dictionary<string, NodeProto>();
+        foreach (var node in nodes)
+        {
+            foreach (var i in node.Input) readers[i] = readers.GetValueOrDefault(i) + 1;
+            foreach (var o in node.Output)
+                if (o.Length > 0) producers[o] = node;
+        }
+        return (readers, producers);
+    }
+
+    /// <summary>
+    /// A copy of <paramref name="model"/> (its checksum dropped: the graph changes) in which every node
+    /// <paramref name="isFolded"/> accepts, in every graph, has what <paramref name="unfold"/> writes (given the list of
+    /// nodes so far, the node and its name) put before it: a fold written back as its nodes.
+    /// </summary>
+    public static ModelProto Unfolded(ModelProto model, Func<NodeProto, bool> isFolded, Action<List<NodeProto>, NodeProto, string> unfold)
+    {
+        var copy = model.Clone();
+        foreach (var stale in copy.MetadataProps.Where(m => m.Key == BiVM.Contracts.ModelChecksum.Key).ToList()) copy.MetadataProps.Remove(stale);
+        SparseHandOffFusion.Restore(copy); // a folded conv reads float tensors that a bits-only producer no longer writes: named again first
+        foreach (var graph in WithSubgraphs(copy.Graph).ToList())
+        {
+            var rewritten = new List<NodeProto>();
+            foreach (var node in graph.Node)
+            {
+                if (isFolded(node)) unfold(rewritten, node, node.Name.Length > 0 ? node.Name : node.Output.First(o => o.Length > 0));
+                rewritten.Add(node);
+            }
+            graph.Node.Clear();
+            graph.Node.AddRange(rewritten);
+        }
+        return copy;
+    }
+
     public static long? Int(NodeProto node, string attribute) => node.Attribute.FirstOrDefault(a => a.Name == attribute) is { } a ? a.I : null;
 
     public static long[]? Ints(NodeProto node, string attribute) => node.Attribute.FirstOrDefault(a => a.Name == attribute)?.Ints.ToArray();

@@ -32,13 +32,7 @@ public static class SparseFusion
     /// <summary>Folds every eligible sparse conv in <paramref name="nodes"/> into its glue (rewritten in place); returns how many.</summary>
     internal static int Apply(List<NodeProto> nodes, IReadOnlyDictionary<string, TensorProto> initializers, ISet<string> graphOutputs)
     {
-        var readers = new Dictionary<string, int>();
-        var producers = new Dictionary<string, NodeProto>();
-        foreach (var node in nodes)
-        {
-            foreach (var i in node.Input) readers[i] = readers.GetValueOrDefault(i) + 1;
-            foreach (var o in node.Output) producers[o] = node;
-        }
+        var (readers, producers) = GraphQueries.ReadersAndProducers(nodes);
         var folded = new HashSet<NodeProto>(ReferenceEqualityComparer.Instance);
         // The sparse conv producing tensor t, if it can be folded into a glue that is t's only reader.
         NodeProto? Foldable(string t)
@@ -134,20 +128,6 @@ public static class SparseFusion
     public static ModelProto Unfolded(ModelProto model)
     {
         ArgumentNullException.ThrowIfNull(model);
-        var copy = model.Clone();
-        SparseHandOffFusion.Restore(copy); // the conv reads SparseX, a float tensor: named again first
-        foreach (var graph in GraphQueries.WithSubgraphs(copy.Graph).ToList())
-        {
-            var rewritten = new List<NodeProto>();
-            foreach (var node in graph.Node)
-            {
-                if (IsFolded(node)) Unfold(rewritten, node, node.Name.Length > 0 ? node.Name : node.Output[0]);
-                rewritten.Add(node);
-            }
-            graph.Node.Clear();
-            graph.Node.AddRange(rewritten);
-        }
-        foreach (var stale in copy.MetadataProps.Where(m => m.Key == ModelChecksum.Key).ToList()) copy.MetadataProps.Remove(stale);
-        return copy;
+        return GraphQueries.Unfolded(model, IsFolded, Unfold);
     }
 }

@@ -50,10 +50,7 @@ public static class SparseHandOffFusion
     /// <summary>Rewrites <paramref name="nodes"/> (a graph's, in place); returns how many sparse convs now read packed input.</summary>
     internal static int Apply(List<NodeProto> nodes, GraphProto graph, IReadOnlyDictionary<string, TensorProto> initializers, ISet<string> graphOutputs)
     {
-        var producers = new Dictionary<string, NodeProto>();
-        foreach (var node in nodes)
-            foreach (var o in node.Output)
-                if (o.Length > 0) producers[o] = node;
+        var (_, producers) = GraphQueries.ReadersAndProducers(nodes);
         // Tensors read inside If branches (from the outer scope) keep their float form.
         var branchReads = GraphQueries.Subgraphs(graph).SelectMany(g => g.Node).SelectMany(n => n.Input).ToHashSet();
         int handedOff = 0;
@@ -108,10 +105,7 @@ public static class SparseHandOffFusion
     {
         foreach (var graph in GraphQueries.WithSubgraphs(model.Graph).ToList())
         {
-            var producers = new Dictionary<string, NodeProto>();
-            foreach (var node in graph.Node)
-                foreach (var o in node.Output)
-                    if (o.Length > 0) producers[o] = node;
+            var (_, producers) = GraphQueries.ReadersAndProducers(graph.Node);
             foreach (var node in graph.Node.Where(n => n.Domain == BinaryConvSchema.Domain).ToList())
             {
                 int second = node.OpType == BinaryConvSchema.Upsample2xConcat ? BinaryConvSchema.SecondPackedOutput

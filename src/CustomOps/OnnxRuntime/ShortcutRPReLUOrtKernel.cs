@@ -139,27 +139,19 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
         if ((repeat > 1 || chunks > 1) && !hasAddend)
             throw new OpValidationException($"attribute {(repeat > 1 ? BinaryConvSchema.ActivationAddendRepeat : BinaryConvSchema.ActivationAddendChunks)} maps the Addend's channels, but there is no Addend");
         var sparse = Sparse(info, Present, shiftIn.Length);
-        if (sparse is not null && (hasAddend || repeat > 1 || chunks > 1))
-            throw new OpValidationException(hasAddend
-                ? "has both an Addend and a folded sparse conv (SparseX … SparseMask), whose output is the Addend: leave Addend and AddendScale empty"
-                : $"attributes {BinaryConvSchema.ActivationAddendRepeat} and {BinaryConvSchema.ActivationAddendChunks} must be 1 with a folded sparse conv (its output has C channels)");
-        FoldedPointwiseConv? pointwise;
-        try
-        {
-            pointwise = Pointwise(info, Present, shiftIn.Length);
-        }
-        catch
-        {
-            sparse?.Dispose();
-            throw;
-        }
+        FoldedPointwiseConv? pointwise = null;
         float[]? tauSecond = null;
         bool secondOutput = OrtApi.KernelInfoOutputCount(info) > BinaryConvSchema.ActivationSecondPackedOutput
             && OrtApi.KernelInfoOutputName(info, BinaryConvSchema.ActivationSecondPackedOutput).Length > 0;
         bool writesY = OrtApi.KernelInfoOutputName(info, BinaryConvSchema.ActivationOutput).Length > 0;
         bool hasX = Present(BinaryConvSchema.ActivationX), sparsePacked = Present(BinaryConvSchema.ActivationSparseXPacked);
-        try
+        try // the folded convs own native memory: freed if the node is refused after they were made
         {
+            if (sparse is not null && (hasAddend || repeat > 1 || chunks > 1))
+                throw new OpValidationException(hasAddend
+                    ? "has both an Addend and a folded sparse conv (SparseX … SparseMask), whose output is the Addend: leave Addend and AddendScale empty"
+                    : $"attributes {BinaryConvSchema.ActivationAddendRepeat} and {BinaryConvSchema.ActivationAddendChunks} must be 1 with a folded sparse conv (its output has C channels)");
+            pointwise = Pointwise(info, Present, shiftIn.Length);
             if (Present(BinaryConvSchema.ActivationTauSecond))
             {
                 tauSecond = Channels(info, BinaryConvSchema.ActivationTauSecond, "TauSecond");
@@ -213,18 +205,9 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
         var w = Constant(info, BinaryConvSchema.ActivationSparseW, "SparseW");
         if (w.Type != OrtElementType.UInt64 || !w.Dims.SequenceEqual(wDims))
             throw new OpValidationException($"SparseW must be the packed uint64 {OrtTensorView.ShapeText(wDims)} of a 3×3 conv with C = {channels} outputs and SparseTau's Cin = {tau.Dims[0]} inputs, got {OrtTensorView.TypeText(w.Type)} {w.Shape}");
-        var alpha = Constant(info, BinaryConvSchema.ActivationSparseAlpha, "SparseAlpha");
-        if (alpha.Type != OrtElementType.Float || !alpha.Dims.SequenceEqual([(long)channels]))
-            throw new OpValidationException($"SparseAlpha must be float32 [C = {channels}], got {OrtTensorView.TypeText(alpha.Type)} {alpha.Shape}");
-        ReadOnlySpan<float> bias = default;
-        if (present(BinaryConvSchema.ActivationSparseBias))
-        {
-            var b = Constant(info, BinaryConvSchema.ActivationSparseBias, "SparseBias");
-            if (b.Type != OrtElementType.Float || !b.Dims.SequenceEqual([(long)channels]))
-                throw new OpValidationException($"SparseBias must be float32 [C = {channels}], got {OrtTensorView.TypeText(b.Type)} {b.Shape}");
-            bias = b.Span<float>();
-        }
-        return new FoldedSparseConv(w.Span<ulong>(), alpha.Span<float>(), tau.Span<float>(), bias, (int)k);
+        var alpha = PerChannel(info, BinaryConvSchema.ActivationSparseAlpha, "SparseAlpha", channels);
+        var bias = present(BinaryConvSchema.ActivationSparseBias) ? PerChannel(info, BinaryConvSchema.ActivationSparseBias, "SparseBias", channels) : default;
+        return new FoldedSparseConv(w.Span<ulong>(), alpha, tau.Span<float>(), bias, (int)k);
     }
 
     /// <summary>The folded 1×1 binary conv's constants (PointwiseW, PointwiseAlpha, PointwiseTau, PointwiseBias), or null.</summary>
@@ -244,18 +227,18 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
         var tau = Constant(info, BinaryConvSchema.ActivationPointwiseTau, "PointwiseTau");
         if (tau.Type != OrtElementType.Float || tau.Dims.Length != 1 || tau.Dims[0] is < 1 or > 64)
             throw new OpValidationException($"PointwiseTau must be float32 [Cin] with 1 ≤ Cin ≤ 64 (one packed word per pixel), got {OrtTensorView.TypeText(tau.Type)} {tau.Shape}");
-        var alpha = Constant(info, BinaryConvSchema.ActivationPointwiseAlpha, "PointwiseAlpha");
-        if (alpha.Type != OrtElementType.Float || !alpha.Dims.SequenceEqual([(long)channels]))
-            throw new OpValidationException($"PointwiseAlpha must be float32 [C = {channels}], got {OrtTensorView.TypeText(alpha.Type)} {alpha.Shape}");
-        ReadOnlySpan<float> bias = default;
-        if (present(BinaryConvSchema.ActivationPointwiseBias))
-        {
-            var b = Constant(info, BinaryConvSchema.ActivationPointwiseBias, "PointwiseBias");
-            if (b.Type != OrtElementType.Float || !b.Dims.SequenceEqual([(long)channels]))
-                throw new OpValidationException($"PointwiseBias must be float32 [C = {channels}], got {OrtTensorView.TypeText(b.Type)} {b.Shape}");
-            bias = b.Span<float>();
-        }
-        return new FoldedPointwiseConv(w.Span<ulong>(), alpha.Span<float>(), tau.Span<float>(), bias);
+        var alpha = PerChannel(info, BinaryConvSchema.ActivationPointwiseAlpha, "PointwiseAlpha", channels);
+        var bias = present(BinaryConvSchema.ActivationPointwiseBias) ? PerChannel(info, BinaryConvSchema.ActivationPointwiseBias, "PointwiseBias", channels) : default;
+        return new FoldedPointwiseConv(w.Span<ulong>(), alpha, tau.Span<float>(), bias);
+    }
+
+    /// <summary>A folded conv's alpha or bias: a constant float32 [C] (its values stay ORT's, read while the kernel is made).</summary>
+    private static ReadOnlySpan<float> PerChannel(nint info, int index, string name, int channels)
+    {
+        var t = Constant(info, index, name);
+        if (t.Type != OrtElementType.Float || !t.Dims.SequenceEqual([(long)channels]))
+            throw new OpValidationException($"{name} must be float32 [C = {channels}], got {OrtTensorView.TypeText(t.Type)} {t.Shape}");
+        return t.Span<float>();
     }
 
     private static OrtTensorView Constant(nint info, int index, string name)
