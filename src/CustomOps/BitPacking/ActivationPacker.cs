@@ -33,7 +33,7 @@ internal static unsafe class ActivationPacker
     }
 
     /// <summary>Pixels per step of <see cref="PackRowLanes"/> on this CPU: 16 (512-bit), 8 (256-bit), or 1 (none: the transposing path).</summary>
-    internal static int BestLanes => Vector512.IsHardwareAccelerated ? 16 : Vector256.IsHardwareAccelerated ? 8 : 1;
+    internal static int BestLanes => Vector512.IsHardwareAccelerated && Avx512F.IsSupported ? 16 : Vector256.IsHardwareAccelerated && Avx2.IsSupported ? 8 : 1;
 
     /// <summary>
     /// <see cref="PackRow(float*, float*, int, int, int, int, int, int, int, ulong*)"/> by lanes: each step of

@@ -33,8 +33,11 @@ internal static unsafe class Upsample2x
              + xs.HighWeight[ox] * ys.HighWeight[oy] * hi[xs.High[ox]];
     }
 
-    /// <summary>Pairs of output columns per vector step on this CPU: 16 (AVX-512), 8 (AVX) or 1 (the scalar path).</summary>
-    public static int BestLanes => Avx512F.IsSupported ? 16 : Avx.IsSupported ? 8 : 1;
+    /// <summary>
+    /// Pairs of output columns per vector step on this CPU: 16 where .NET accelerates 512-bit vectors (it does not on
+    /// AVX-512 parts that slow down under them, though they run the instructions), 8 (AVX) or 1 (the scalar path).
+    /// </summary>
+    public static int BestLanes => Vector512.IsHardwareAccelerated && Avx512F.IsSupported ? 16 : Avx.IsSupported ? 8 : 1;
 
     /// <summary>
     /// Writes the ys.OutputLength × xs.OutputLength cropped ×2 upsampling of plane <paramref name="x"/> (inWidth columns) to
