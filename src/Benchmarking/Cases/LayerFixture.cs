@@ -20,10 +20,10 @@ public sealed unsafe class LayerFixture : IDisposable
 {
     private readonly List<IDisposable> _owned = [];
     private readonly InferenceSession _custom, _fp32, _sparse;
-    private readonly InferenceSession? _folded;
+    private readonly InferenceSession? _folded, _foldedPacked;
     private readonly OrtValue _x, _yCustom, _yFp32, _ySparse, _mask;
     private readonly OrtValue[] _customInputs, _sparseInputs;
-    private readonly OrtValue[]? _foldedInputs, _foldedIdleInputs;
+    private readonly OrtValue[]? _foldedInputs, _foldedIdleInputs, _foldedPackedInputs, _foldedPackedIdleInputs;
     private readonly OrtValue? _yFolded;
     private readonly RunOptions _run = new();
     private readonly BinaryConvolution _raw;
@@ -80,34 +80,42 @@ public sealed unsafe class LayerFixture : IDisposable
 
         // The sparse conv folded into the glue that adds it: Y = RPReLU(G + conv(X)) per channel, G a glue input of Y's shape.
         bool foldable = layer.MaskScale is not null && p is { KernelHeight: 3, KernelWidth: 3, StrideHeight: 1, StrideWidth: 1, DilationHeight: 1, DilationWidth: 1, PadTop: 1, PadLeft: 1, PadBottom: 1, PadRight: 1 };
-        var folded = new OnnxGraphBuilder("bench_folded");
-        if (foldable)
+        float[] shiftIn = Random(p.OutChannels, 0.1f), slope = Random(p.OutChannels, 0.5f), shiftOut = Random(p.OutChannels, 0.1f);
+        // With packedInput the conv's input comes packed (SparseXPacked), as the shipped model hands it over.
+        byte[] Folded(bool packedInput)
         {
+            var folded = new OnnxGraphBuilder(packedInput ? "bench_folded_packed" : "bench_folded");
             folded.Opset(BinaryConvSchema.Domain, BinaryConvSchema.OpsetVersion);
-            folded.Input("X", TensorProto.Types.DataType.Float, 1, p.InChannels, p.InHeight, p.InWidth);
+            if (packedInput) folded.Input("XP", TensorProto.Types.DataType.Uint64, 1, p.InHeight, p.InWidth, p.Words);
+            else folded.Input("X", TensorProto.Types.DataType.Float, 1, p.InChannels, p.InHeight, p.InWidth);
             folded.Input("G", TensorProto.Types.DataType.Float, 1, p.OutChannels, p.OutHeight, p.OutWidth);
             folded.Input("Mask", TensorProto.Types.DataType.Uint8, 1, 1, mh, mw);
-            folded.Initializer(Tensors.Float("shift_in", Random(p.OutChannels, 0.1f), p.OutChannels));
-            folded.Initializer(Tensors.Float("slope", Random(p.OutChannels, 0.5f), p.OutChannels));
-            folded.Initializer(Tensors.Float("shift_out", Random(p.OutChannels, 0.1f), p.OutChannels));
+            folded.Initializer(Tensors.Float("shift_in", shiftIn, p.OutChannels));
+            folded.Initializer(Tensors.Float("slope", slope, p.OutChannels));
+            folded.Initializer(Tensors.Float("shift_out", shiftOut, p.OutChannels));
             folded.Initializer(Tensors.UInt64("W", packed, packedShape));
             folded.Initializer(Tensors.Float("alpha", alpha, p.OutChannels));
             folded.Initializer(Tensors.Float("tau", tau, p.InChannels));
             folded.Initializer(Tensors.Float("bias", bias, p.OutChannels));
             var inputs = Enumerable.Repeat("", BinaryConvSchema.ActivationInputCount).ToArray();
             (inputs[BinaryConvSchema.ActivationX], inputs[BinaryConvSchema.ActivationShiftIn], inputs[BinaryConvSchema.ActivationSlope], inputs[BinaryConvSchema.ActivationShiftOut]) = ("G", "shift_in", "slope", "shift_out");
-            (inputs[BinaryConvSchema.ActivationSparseX], inputs[BinaryConvSchema.ActivationSparseW], inputs[BinaryConvSchema.ActivationSparseAlpha]) = ("X", "W", "alpha");
+            (inputs[BinaryConvSchema.ActivationSparseW], inputs[BinaryConvSchema.ActivationSparseAlpha]) = ("W", "alpha");
             (inputs[BinaryConvSchema.ActivationSparseTau], inputs[BinaryConvSchema.ActivationSparseBias], inputs[BinaryConvSchema.ActivationSparseMask]) = ("tau", "bias", "Mask");
+            inputs[packedInput ? BinaryConvSchema.ActivationSparseXPacked : BinaryConvSchema.ActivationSparseX] = packedInput ? "XP" : "X";
             folded.Node(BinaryConvSchema.ShortcutRPReLU, inputs, ["Y"], "glue", BinaryConvSchema.Domain).Attribute(BinaryConvSchema.ActivationSparseMaskScale, (long)maskScale);
             folded.Output("Y", TensorProto.Types.DataType.Float, 1, p.OutChannels, p.OutHeight, p.OutWidth);
+            return folded.ToBytes();
         }
-
         using (var options = Options(threads))
         {
             BiVMOps.Register(options, kernel);
             _custom = Own(new InferenceSession(custom.ToBytes(), options));
             _sparse = Own(new InferenceSession(sparse.ToBytes(), options));
-            if (foldable) _folded = Own(new InferenceSession(folded.ToBytes(), options));
+            if (foldable)
+            {
+                _folded = Own(new InferenceSession(Folded(packedInput: false), options));
+                _foldedPacked = Own(new InferenceSession(Folded(packedInput: true), options));
+            }
         }
         using (var options = Options(threads)) _fp32 = Own(new InferenceSession(fp32.ToBytes(), options));
 
@@ -123,8 +131,12 @@ public sealed unsafe class LayerFixture : IDisposable
         {
             var glueX = Own(OrtValue.CreateTensorValueFromMemory(Random(yLength, 1f), yShape));
             _yFolded = Own(OrtValue.CreateTensorValueFromMemory(new float[yLength], yShape));
+            var noCell = Own(OrtValue.CreateTensorValueFromMemory(new byte[mh * mw], [1, 1, mh, mw]));
+            var xPacked = Own(OrtValue.CreateTensorValueFromMemory(ActivationPacker.Pack(_xData, tau, 1, p.InChannels, p.InHeight, p.InWidth), [1, p.InHeight, p.InWidth, p.Words]));
             _foldedInputs = [_x, glueX, _mask];
-            _foldedIdleInputs = [_x, glueX, Own(OrtValue.CreateTensorValueFromMemory(new byte[mh * mw], [1, 1, mh, mw]))];
+            _foldedIdleInputs = [_x, glueX, noCell];
+            _foldedPackedInputs = [xPacked, glueX, _mask];
+            _foldedPackedIdleInputs = [xPacked, glueX, noCell];
         }
 
         _raw = Own(new BinaryConvolution(p, packed, alpha, tau, bias, kernel));
@@ -165,6 +177,12 @@ public sealed unsafe class LayerFixture : IDisposable
 
     /// <summary>The same glue with no cell active: everything but the conv's work (its rows are zeros).</summary>
     public void RunFoldedIdle() => _folded!.Run(_run, ["X", "G", "Mask"], _foldedIdleInputs!, ["Y"], [_yFolded!]);
+
+    /// <summary><see cref="RunFolded"/> with the conv's input handed over packed (SparseXPacked), as in the shipped model.</summary>
+    public void RunFoldedPacked() => _foldedPacked!.Run(_run, ["XP", "G", "Mask"], _foldedPackedInputs!, ["Y"], [_yFolded!]);
+
+    /// <summary><see cref="RunFoldedIdle"/> with the input handed over packed.</summary>
+    public void RunFoldedPackedIdle() => _foldedPacked!.Run(_run, ["XP", "G", "Mask"], _foldedPackedIdleInputs!, ["Y"], [_yFolded!]);
 
     public void RunFp32() => _fp32.Run(_run, ["X"], _customInputs, ["Y"], [_yFp32]);
 

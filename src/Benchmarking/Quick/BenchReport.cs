@@ -27,12 +27,14 @@ public sealed record LayerRow(string Layer, int Threads, string Kernel, double M
 /// costs there.
 /// </summary>
 public sealed record SparseRow(string Layer, int Threads, string Kernel, int MaskScale, double ActiveFraction, double DenseOpMs, double SparseOpMs, double RawDenseMs, double RawSparseMs, double OutputWriteMs,
-    double FoldedMs, double FoldedIdleMs)
+    double FoldedMs, double FoldedIdleMs, double FoldedPackedMs, double FoldedPackedIdleMs)
 {
     /// <summary>The folded conv's own time: the glue at the mask less the glue with no cell active.</summary>
     public double FoldedSparseMs => FoldedMs - FoldedIdleMs;
     /// <summary>The folded conv's time against the raw dense conv: the sparse/dense ratio SHB pays in the shipped model.</summary>
     public double FoldedRatio => FoldedSparseMs / RawDenseMs;
+    /// <summary>The same with the conv's input handed over packed (as the shipped model does; the producer's packing not counted).</summary>
+    public double FoldedPackedRatio => (FoldedPackedMs - FoldedPackedIdleMs) / RawDenseMs;
     public double OpRatio => SparseOpMs / DenseOpMs;
     public double RawRatio => RawSparseMs / RawDenseMs;
     /// <summary>The output write alone against the raw dense conv: the sparse/dense ratio no sparse kernel goes below.</summary>

@@ -51,7 +51,7 @@ public static class QuickBench
                     // Per kernel: op through ORT, raw, and the raw conv's count stage alone; once: ORT FP32 and the pack stage.
                     var actions = new List<Action> { f.RunFp32, f.RunRawPack };
                     foreach (var k in fixtures) actions.AddRange([k.RunCustom, k.RunRaw, k.RunRawCount]);
-                    if (withSparse) actions.AddRange([f.RunSparse, f.RunRawSparse, f.RunOutputClear, f.RunFolded, f.RunFoldedIdle]);
+                    if (withSparse) actions.AddRange([f.RunSparse, f.RunRawSparse, f.RunOutputClear, f.RunFolded, f.RunFoldedIdle, f.RunFoldedPacked, f.RunFoldedPackedIdle]);
                     var ms = t == 1 ? Timing.BestMilliseconds(Samples, Clock.HasThreadCpuTime, [.. actions]) : Timing.BestMillisecondsSettled(Samples, [.. actions]);
                     double best = peaks.Where(p => p.Threads == t).Max(p => p.GbitPerSecond);
                     for (int i = 0; i < fixtures.Count; i++)
@@ -61,7 +61,7 @@ public static class QuickBench
                         double? same = peaks.FirstOrDefault(p => p.Threads == t && p.Method == PopcountPeak.MethodOf(fixtures[i].KernelName))?.GbitPerSecond;
                         layers.Add(new LayerRow(layer.Name, t, fixtures[i].KernelName, layer.Macs / 1e6, ms[0], op, raw, ms[0] / op, gbit, gbit / best, gbit / same, ms[1], count));
                     }
-                    if (withSparse) sparse.Add(new SparseRow(layer.Name, t, f.KernelName, f.MaskScale, f.ActiveFraction, ms[2], ms[^5], ms[3], ms[^4], ms[^3], ms[^2], ms[^1]));
+                    if (withSparse) sparse.Add(new SparseRow(layer.Name, t, f.KernelName, f.MaskScale, f.ActiveFraction, ms[2], ms[^7], ms[3], ms[^6], ms[^5], ms[^4], ms[^3], ms[^2], ms[^1]));
                 }
                 finally
                 {
@@ -141,15 +141,15 @@ public static class QuickBench
         }
         sb.AppendLine("SparseBinaryConv2d vs BinaryConv2d (same layer, random cells of mask_scale² pixels):");
         sb.AppendLine();
-        sb.AppendLine("| layer | threads | kernel | mask_scale | active | dense op ms | sparse op ms | sparse/dense | raw dense ms | raw sparse ms | raw sparse/dense | output write ms | write/raw dense | glue + folded sparse ms | same glue, no cell ms | folded sparse/raw dense |");
-        sb.AppendLine("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        sb.AppendLine("| layer | threads | kernel | mask_scale | active | dense op ms | sparse op ms | sparse/dense | raw dense ms | raw sparse ms | raw sparse/dense | output write ms | write/raw dense | glue + folded sparse ms | same glue, no cell ms | folded sparse/raw dense | folded, input packed/raw dense |");
+        sb.AppendLine("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var s in report.Sparse)
-            sb.AppendLine(string.Format(c, "| {0} | {1} | {2} | {15} | {3:P0} | {4:F3} | {5:F3} | {6:P0} | {7:F3} | {8:F3} | {9:P0} | {10:F3} | {11:P0} | {12:F3} | {13:F3} | {14:P0} |",
+            sb.AppendLine(string.Format(c, "| {0} | {1} | {2} | {15} | {3:P0} | {4:F3} | {5:F3} | {6:P0} | {7:F3} | {8:F3} | {9:P0} | {10:F3} | {11:P0} | {12:F3} | {13:F3} | {14:P0} | {16:P0} |",
                 s.Layer, s.Threads, s.Kernel, s.ActiveFraction, s.DenseOpMs, s.SparseOpMs, s.OpRatio, s.RawDenseMs, s.RawSparseMs, s.RawRatio, s.OutputWriteMs, s.WriteRatio,
-                s.FoldedMs, s.FoldedIdleMs, s.FoldedRatio, s.MaskScale));
+                s.FoldedMs, s.FoldedIdleMs, s.FoldedRatio, s.MaskScale, s.FoldedPackedRatio));
         sb.AppendLine();
         sb.AppendLine("output write: the whole output tensor cleared once on the same runner, the least a sparse conv node costs (it writes zeros where the mask is off); write/raw dense is the sparse/dense ratio no such node can go below.");
-        sb.AppendLine("folded: the conv folded into the glue that adds it (ShortcutRPReLU with SparseX …, as the shipped model runs SHB), whose rows it computes where the glue adds them, so nothing is written for it; folded sparse = that glue at the mask less the same glue with no cell active.");
+        sb.AppendLine("folded: the conv folded into the glue that adds it (ShortcutRPReLU with SparseX …, as the shipped model runs SHB), whose rows it computes where the glue adds them, so nothing is written for it; folded sparse = that glue at the mask less the same glue with no cell active; input packed: the same with the conv's input handed over packed (SparseXPacked), as the shipped model does (the producer's packing not counted).");
         return sb.ToString();
     }
 }
