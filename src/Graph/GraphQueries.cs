@@ -61,6 +61,19 @@ internal static class GraphQueries
         return copy;
     }
 
+    /// <summary>Sets position <paramref name="i"/> of a node's inputs or outputs, padding with empty names (absent optionals) up to it.</summary>
+    public static void SetAt(Google.Protobuf.Collections.RepeatedField<string> names, int i, string value)
+    {
+        while (names.Count <= i) names.Add("");
+        names[i] = value;
+    }
+
+    /// <summary>Drops trailing empty names (absent optionals) from a node's inputs or outputs, keeping at least <paramref name="keep"/>.</summary>
+    public static void TrimEmpty(Google.Protobuf.Collections.RepeatedField<string> names, int keep)
+    {
+        while (names.Count > keep && names[^1].Length == 0) names.RemoveAt(names.Count - 1);
+    }
+
     public static long? Int(NodeProto node, string attribute) => node.Attribute.FirstOrDefault(a => a.Name == attribute) is { } a ? a.I : null;
 
     public static long[]? Ints(NodeProto node, string attribute) => node.Attribute.FirstOrDefault(a => a.Name == attribute)?.Ints.ToArray();

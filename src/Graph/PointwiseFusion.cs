@@ -98,7 +98,7 @@ public static class PointwiseFusion
         nodes.Add(conv);
         glue.Input[BinaryConvSchema.ActivationX] = conv.Output[0];
         for (int i = BinaryConvSchema.ActivationPointwiseW; i <= BinaryConvSchema.ActivationPointwiseXPacked; i++) glue.Input[i] = "";
-        while (glue.Input.Count > BinaryConvSchema.ActivationShiftOut + 1 && glue.Input[^1].Length == 0) glue.Input.RemoveAt(glue.Input.Count - 1);
+        GraphQueries.TrimEmpty(glue.Input, BinaryConvSchema.ActivationShiftOut + 1);
     }
 
     /// <summary>

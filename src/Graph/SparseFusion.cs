@@ -118,7 +118,7 @@ public static class SparseFusion
         glue.Attribute.Remove(scale);
         glue.Input[BinaryConvSchema.ActivationAddend] = conv.Output[0];
         for (int i = BinaryConvSchema.ActivationSparseX; i <= BinaryConvSchema.ActivationSparseMask; i++) glue.Input[i] = "";
-        while (glue.Input.Count > BinaryConvSchema.ActivationShiftOut + 1 && glue.Input[^1].Length == 0) glue.Input.RemoveAt(glue.Input.Count - 1);
+        GraphQueries.TrimEmpty(glue.Input, BinaryConvSchema.ActivationShiftOut + 1);
     }
 
     /// <summary>

@@ -36,24 +36,12 @@ public static class SparseHandOffFusion
 
     private static string Input(NodeProto node, int i) => node.Input.Count > i ? node.Input[i] : "";
 
-    private static void Set(Google.Protobuf.Collections.RepeatedField<string> list, int i, string value)
-    {
-        while (list.Count <= i) list.Add("");
-        list[i] = value;
-    }
-
-    private static void TrimEmpty(Google.Protobuf.Collections.RepeatedField<string> list, int keep)
-    {
-        while (list.Count > keep && list[^1].Length == 0) list.RemoveAt(list.Count - 1);
-    }
-
     /// <summary>Rewrites <paramref name="nodes"/> (a graph's, in place); returns how many sparse convs now read packed input.</summary>
     internal static int Apply(List<NodeProto> nodes, GraphProto graph, IReadOnlyDictionary<string, TensorProto> initializers, ISet<string> graphOutputs)
     {
         var (_, producers) = GraphQueries.ReadersAndProducers(nodes);
         // Tensors read inside If branches (from the outer scope) keep their float form.
         var branchReads = GraphQueries.Subgraphs(graph).SelectMany(g => g.Node).SelectMany(n => n.Input).ToHashSet();
-        int handedOff = 0;
         var handedTensors = new List<string>();
         foreach (var glue in nodes.Where(n => SparseFusion.IsFolded(n) && Input(n, BinaryConvSchema.ActivationSparseXPacked).Length == 0))
         {
@@ -66,18 +54,17 @@ public static class SparseHandOffFusion
             {
                 if (producer.Output.Count > BinaryConvSchema.SecondPackedOutput && producer.Output[BinaryConvSchema.SecondPackedOutput].Length > 0) continue;
                 new NodeBuilder(producer).Attribute(BinaryConvSchema.TauSecond, tauValues);
-                Set(producer.Output, BinaryConvSchema.SecondPackedOutput, packed);
+                GraphQueries.SetAt(producer.Output, BinaryConvSchema.SecondPackedOutput, packed);
             }
             else if (producer.OpType == BinaryConvSchema.ShortcutRPReLU)
             {
                 if (Input(producer, BinaryConvSchema.ActivationTauSecond).Length > 0) continue;
-                Set(producer.Input, BinaryConvSchema.ActivationTauSecond, tau);
-                Set(producer.Output, BinaryConvSchema.ActivationSecondPackedOutput, packed);
+                GraphQueries.SetAt(producer.Input, BinaryConvSchema.ActivationTauSecond, tau);
+                GraphQueries.SetAt(producer.Output, BinaryConvSchema.ActivationSecondPackedOutput, packed);
             }
             else continue;
             glue.Input[BinaryConvSchema.ActivationSparseX] = "";
-            Set(glue.Input, BinaryConvSchema.ActivationSparseXPacked, packed);
-            handedOff++;
+            GraphQueries.SetAt(glue.Input, BinaryConvSchema.ActivationSparseXPacked, packed);
             handedTensors.Add(t);
         }
 
@@ -94,7 +81,7 @@ public static class SparseHandOffFusion
             foreach (var r in readers) r.Input[BinaryConvSchema.ActivationX] = "";
             producer.Output[0] = "";
         }
-        return handedOff;
+        return handedTensors.Count;
     }
 
     /// <summary>
@@ -114,13 +101,13 @@ public static class SparseHandOffFusion
                 string t = node.Output[second][..^Suffix.Length];
                 if (node.Output[0].Length == 0) node.Output[0] = t;
                 node.Output[second] = "";
-                TrimEmpty(node.Output, 1);
+                GraphQueries.TrimEmpty(node.Output, 1);
                 if (node.OpType == BinaryConvSchema.Upsample2xConcat)
                     foreach (var a in node.Attribute.Where(a => a.Name == BinaryConvSchema.TauSecond).ToList()) node.Attribute.Remove(a);
                 else
                 {
                     node.Input[BinaryConvSchema.ActivationTauSecond] = "";
-                    TrimEmpty(node.Input, BinaryConvSchema.ActivationShiftOut + 1);
+                    GraphQueries.TrimEmpty(node.Input, BinaryConvSchema.ActivationShiftOut + 1);
                 }
             }
             foreach (var glue in graph.Node.Where(n => n.OpType == BinaryConvSchema.ShortcutRPReLU && n.Domain == BinaryConvSchema.Domain))
@@ -130,7 +117,7 @@ public static class SparseHandOffFusion
                 {
                     glue.Input[BinaryConvSchema.ActivationSparseX] = packed[..^Suffix.Length];
                     glue.Input[BinaryConvSchema.ActivationSparseXPacked] = "";
-                    TrimEmpty(glue.Input, BinaryConvSchema.ActivationShiftOut + 1);
+                    GraphQueries.TrimEmpty(glue.Input, BinaryConvSchema.ActivationShiftOut + 1);
                 }
                 // A folded 1×1 conv's X is its input: the float Y of the op that made its packed input.
                 if (glue.Input[BinaryConvSchema.ActivationX].Length == 0 && PointwiseFusion.IsFolded(glue)

@@ -383,23 +383,28 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
                         int c = i % channels;
                         (normScale[i], normShift[i]) = FrameNormalization.Coefficients(src + i * plane, (int)plane, planeNorm.Scale[c], planeNorm.Bias[c], planeNorm.Epsilon);
                     });
-                var written = new GlueOutputs(y, packed, second, projected);
-                if (_sparse is null)
-                {
-                    Glue(runner, fromBits ? null : src, xPacked, addend, written, normScale, normShift, batch, channels, height, width, default);
-                }
-                else if (sparseXPacked is not null)
-                {
-                    // Packed by the op before, whole planes: the same bits as packing SparseX where active outputs read it.
-                    Glue(runner, fromBits ? null : src, xPacked, addend, written, normScale, normShift, batch, channels, height, width,
-                        new SparseRows(_sparse.Layer(batch, height, width), sparseXPacked, sparseMask));
-                }
-                else
+                // The folded sparse conv's input: handed over packed (whole planes: the same bits as packing SparseX where
+                // active outputs read it), or packed here from SparseX where active outputs read it.
+                SparseRows sparseRows = default;
+                PackedActivations? packedHere = null;
+                if (_sparse is not null)
                 {
                     var layer = _sparse.Layer(batch, height, width);
-                    using var sparsePacked = _sparse.Pack(layer, sparseX, sparseMask, runner);
-                    Glue(runner, fromBits ? null : src, xPacked, addend, written, normScale, normShift, batch, channels, height, width,
-                        new SparseRows(layer, sparsePacked.Pointer, sparseMask));
+                    if (sparseXPacked is null)
+                    {
+                        packedHere = _sparse.Pack(layer, sparseX, sparseMask, runner);
+                        sparseXPacked = packedHere.Value.Pointer;
+                    }
+                    sparseRows = new SparseRows(layer, sparseXPacked, sparseMask);
+                }
+                try
+                {
+                    Glue(runner, fromBits ? null : src, xPacked, addend, new GlueOutputs(y, packed, second, projected), normScale, normShift,
+                        batch, channels, height, width, sparseRows);
+                }
+                finally
+                {
+                    packedHere?.Dispose();
                 }
             }
         }
