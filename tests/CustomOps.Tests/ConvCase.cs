@@ -112,5 +112,11 @@ public sealed class ConvCase
         yield return BinaryConv2dParams.Square(1, 70, 5, 6, 4, 1, pad: 1); // 1×1 with padding: the two-pass path
         yield return BinaryConv2dParams.Square(2, 35, 3, 29, 6, 1); // 1×1, one word, stride 1: the pointwise path (8-pixel chunks and a tail)
         yield return BinaryConv2dParams.Square(1, 64, 2, 16, 5, 1); // the same with a full word and Cout not a multiple of 4
+        // Rows of 16 pixels or more: the output stage's whole-row pass (a vector ending at the last column where the
+        // width is no multiple of 16) with the border columns written again, several per side with a 5×5 kernel at
+        // dilation 2, and rows long enough to be split into segments.
+        yield return BinaryConv2dParams.Square(1, 19, 5, 37, 6, 3);
+        yield return BinaryConv2dParams.Square(1, 9, 9, 40, 5, 5, dilation: 2);
+        yield return BinaryConv2dParams.Square(1, 64, 3, 700, 8, 3);
     }
 }

@@ -34,6 +34,14 @@ internal static unsafe class OutputTransform
                 var product = Vector512.ConvertToSingle(full - Vector512.Load(raw + i) * 2) * a;
                 (product + b).Store(output + i);
             }
+            if (i < count && count >= 16)
+            {
+                // The tail as one more vector ending at the last output: the outputs it repeats get the same values.
+                i = count - 16;
+                var product = Vector512.ConvertToSingle(full - Vector512.Load(raw + i) * 2) * a;
+                (product + b).Store(output + i);
+                return;
+            }
         }
         if (Vector256.IsHardwareAccelerated)
         {

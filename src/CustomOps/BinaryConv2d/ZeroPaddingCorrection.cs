@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Numerics;
 using System.Runtime.Intrinsics;
@@ -22,6 +23,7 @@ namespace BiVM.CustomOps.BinaryConv2d;
 internal sealed unsafe class ZeroPaddingCorrection
 {
     private readonly int[] _tapPopcount; // [Cout, taps]: P(w_t)
+    private readonly ConcurrentDictionary<(ulong Rows, ulong Columns), int[]> _deltas = new(); // see Deltas
 
     /// <param name="layer">Attributes (input size is taken per call).</param>
     /// <param name="weights">Packed weights [Cout(≥), kH, kW, words].</param>
@@ -62,9 +64,10 @@ internal sealed unsafe class ZeroPaddingCorrection
     /// dot = Cin·taps − 2·raw inside the image. A border pixel adds δ = (inside − Cin·taps) + 2·outside, which turns it
     /// into inside − 2·(raw − outside); δ depends on the pixel only through which kernel rows and columns fall outside
     /// (the row's mask and the column's: at most 2·(kW − 1) + 1 column masks per row), so the listed pixels split into
-    /// pieces of consecutive columns sharing one mask, and each piece is one vector pass of
-    /// <see cref="OutputTransform"/> with Cin·taps + δ in place of Cin·taps: a dense row is three pieces (left border,
-    /// interior, right border), a sparse row one or a few per active cell; no output is written twice.
+    /// pieces of consecutive columns sharing one mask, each written with Cin·taps + δ in place of Cin·taps: a dense row is
+    /// three pieces (left border, interior, right border), written as one vector pass over the whole row with the
+    /// interior's value and the border columns then again one by one; a sparse row's pieces (one or a few per active
+    /// cell) are a vector pass each.
     /// </remarks>
     /// <param name="output">Channel 0's output row; channel co's is at + co·<paramref name="channelStride"/>.</param>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -110,23 +113,78 @@ internal sealed unsafe class ZeroPaddingCorrection
             if (i == middleStart && middleEnd > middleStart) i = middleEnd - 1;
         }
         pieceStart[pieces] = count;
-        Span<int> insideMinusFull = stackalloc int[patternCount];
-        Span<int> delta = stackalloc int[patternCount];
-        for (int k = 0; k < patternCount; k++) insideMinusFull[k] = cin * validRows * BitOperations.PopCount(patterns[k]) - fullTaps;
-
+        // Each pattern's δ for every channel, from the memo: the per-channel sums over the outside taps were the
+        // largest part of this stage when each row recomputed them.
+        var deltas = patternCount <= MaxPatternsOnStack ? new DeltaRows() : default;
+        int[][]? deltasOnHeap = patternCount <= MaxPatternsOnStack ? null : new int[patternCount][];
+        for (int k = 0; k < patternCount; k++)
+        {
+            var d = Deltas(p, rows, validRows, patterns[k]);
+            if (deltasOnHeap is null) deltas[k] = d; else deltasOnHeap[k] = d;
+        }
+        int[] DeltasOf(int k) => deltasOnHeap is null ? deltas[k] : deltasOnHeap[k];
+        // A dense list (one run of consecutive columns, a dense row's segment) is written by one vector pass per
+        // channel with the longest piece's Cin·taps + δ, after which the other pieces (the few border columns) are
+        // written again one by one with their own: two or four scalar outputs per channel and row in place of a
+        // vector call per piece, whose setup and tails cost more than the outputs themselves on narrow layers.
+        int main = 0;
+        for (int j = 1; j < pieces; j++)
+            if (pieceStart[j + 1] - pieceStart[j] > pieceStart[main + 1] - pieceStart[main]) main = j;
+        bool dense = count >= Vector128<int>.Count && xs[count - 1] - xs[0] == count - 1;
+        if (dense)
+        {
+            int[]? mainDeltas = piecePattern[main] < 0 ? null : DeltasOf(piecePattern[main]);
+            float* first = output + xs[0];
+            for (int co = 0; co < p.OutChannels; co++)
+                OutputTransform.Apply(counts + (long)co * countsStride, count, mainDeltas is null ? fullTaps : fullTaps + mainDeltas[co], alpha[co], bias[co], first + co * channelStride);
+            for (int j = 0; j < pieces; j++)
+            {
+                if (j == main) continue;
+                int[]? d = piecePattern[j] < 0 ? null : DeltasOf(piecePattern[j]);
+                for (int i = pieceStart[j]; i < pieceStart[j + 1]; i++)
+                {
+                    int* raw = counts + i;
+                    float* at = output + xs[i];
+                    for (int co = 0; co < p.OutChannels; co++)
+                        at[co * channelStride] = OutputTransform.One((d is null ? fullTaps : fullTaps + d[co]) - 2 * raw[(long)co * countsStride], alpha[co], bias[co]);
+                }
+            }
+            return;
+        }
         for (int co = 0; co < p.OutChannels; co++)
         {
             int* row = counts + (long)co * countsStride;
             float* outRow = output + co * channelStride;
-            if (patternCount > 0)
-                fixed (int* tapPc = &_tapPopcount[co * taps])
-                    for (int k = 0; k < patternCount; k++) delta[k] = insideMinusFull[k] + 2 * OutsidePopcount(rows, patterns[k], tapPc, kh, kw);
             for (int j = 0; j < pieces; j++)
             {
                 int i0 = pieceStart[j], k = piecePattern[j];
-                OutputTransform.Apply(row + i0, pieceStart[j + 1] - i0, k < 0 ? fullTaps : fullTaps + delta[k], alpha[co], bias[co], outRow + xs[i0]);
+                OutputTransform.Apply(row + i0, pieceStart[j + 1] - i0, k < 0 ? fullTaps : fullTaps + DeltasOf(k)[co], alpha[co], bias[co], outRow + xs[i0]);
             }
         }
+    }
+
+    /// <summary>Patterns of a row whose δ arrays are held without an allocation (a dense row has at most 2·(kW − 1) + 1).</summary>
+    private const int MaxPatternsOnStack = 8;
+
+    [InlineArray(MaxPatternsOnStack)]
+    private struct DeltaRows { private int[] _first; }
+
+    /// <summary>
+    /// δ of every output channel for the taps whose kernel rows are <paramref name="rows"/> and columns
+    /// <paramref name="columns"/>: (Cin·|V| − Cin·taps) + 2·Σ_{t∉V} P(w_t). Computed once per pair of masks and kept (a
+    /// layer meets a handful: top, bottom and inner rows times left, right and inner columns).
+    /// </summary>
+    private int[] Deltas(BinaryConv2dParams p, ulong rows, int validRows, ulong columns)
+    {
+        var key = (rows, columns);
+        if (_deltas.TryGetValue(key, out var known)) return known;
+        int kh = p.KernelHeight, kw = p.KernelWidth, taps = p.Taps;
+        int insideMinusFull = p.InChannels * validRows * BitOperations.PopCount(columns) - p.InChannels * taps;
+        var deltas = new int[p.OutChannels];
+        fixed (int* tapPc = _tapPopcount)
+            for (int co = 0; co < deltas.Length; co++)
+                deltas[co] = insideMinusFull + 2 * OutsidePopcount(rows, columns, tapPc + co * taps, kh, kw);
+        return _deltas.GetOrAdd(key, deltas);
     }
 
     /// <summary>Σ P(w_t) over the taps outside the image (kernel row or column invalid).</summary>
