@@ -118,5 +118,9 @@ public sealed class ConvCase
         yield return BinaryConv2dParams.Square(1, 19, 5, 37, 6, 3);
         yield return BinaryConv2dParams.Square(1, 9, 9, 40, 5, 5, dilation: 2);
         yield return BinaryConv2dParams.Square(1, 64, 3, 700, 8, 3);
+        // Blocks of pixels wholly inside the row with two and with four words per pixel (the gather's deinterleave and
+        // its lane-by-lane copy).
+        yield return BinaryConv2dParams.Square(1, 100, 4, 40, 6, 3);
+        yield return BinaryConv2dParams.Square(1, 200, 3, 35, 5, 3);
     }
 }

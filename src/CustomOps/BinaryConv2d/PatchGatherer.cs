@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace BiVM.CustomOps.BinaryConv2d;
 
@@ -46,18 +47,13 @@ internal static unsafe class PatchGatherer
                 {
                     ulong* d = dst + b * blockStride + (long)k0 * pixelBlock;
                     int i0 = b * pixelBlock;
-                    if (rowInside && words == 1 && i0 + pixelBlock <= count && xs[i0 + pixelBlock - 1] - xs[i0] == pixelBlock - 1)
+                    if (rowInside && i0 + pixelBlock <= count && xs[i0 + pixelBlock - 1] - xs[i0] == pixelBlock - 1)
                     {
-                        // Fast path: one word per pixel, consecutive output columns, every lane inside the row.
+                        // Consecutive output columns whose every lane reads inside the row: no per-lane checks.
                         int ixFirst = xs[i0] * sw + ixOffset;
                         if (ixFirst >= 0 && ixFirst + (pixelBlock - 1) * sw < p.InWidth)
                         {
-                            ulong* src = row + ixFirst;
-                            if (shift == 0 && sw == 1 && pixelBlock == 4 && Vector256.IsHardwareAccelerated) Vector256.Store(Vector256.Load(src), d);
-                            else if (shift == 0 && sw == 1 && pixelBlock == 8 && Vector512.IsHardwareAccelerated) Vector512.Store(Vector512.Load(src), d);
-                            else if (shift == 0 && sw == 1) new ReadOnlySpan<ulong>(src, pixelBlock).CopyTo(new Span<ulong>(d, pixelBlock));
-                            else if (shift == 0) for (int lane = 0; lane < pixelBlock; lane++) d[lane] = src[lane * sw];
-                            else for (int lane = 0; lane < pixelBlock; lane++) d[lane] |= src[lane * sw] << shift;
+                            InsideBlock(row + (long)ixFirst * words, d, words, sw, shift, pixelBlock);
                             continue;
                         }
                     }
@@ -72,6 +68,62 @@ internal static unsafe class PatchGatherer
                     }
                 }
             }
+        }
+    }
+
+    /// <summary>Even/odd word indices of 16 (two vectors of 8): the deinterleave of two words per pixel.</summary>
+    private static readonly Vector512<ulong> EvenWords = Vector512.Create(0UL, 2, 4, 6, 8, 10, 12, 14), OddWords = Vector512.Create(1UL, 3, 5, 7, 9, 11, 13, 15);
+
+    /// <summary>
+    /// One block of <paramref name="pixelBlock"/> lanes whose pixels all lie inside the input row, lane l at
+    /// <paramref name="src"/> + l·sW·words: word wi of lane l goes to d[wi·pixelBlock + l] (OR-ed in, shifted, for the
+    /// odd tap of a pair). Stride 1 with one word per pixel is a vector copy; with two words per pixel a vector
+    /// deinterleave (the 128-channel layers); anything else lane by lane.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void InsideBlock(ulong* src, ulong* d, int words, int sw, int shift, int pixelBlock)
+    {
+        if (sw == 1 && words == 1 && pixelBlock % 8 == 0 && Vector512.IsHardwareAccelerated)
+        {
+            for (int l = 0; l < pixelBlock; l += 8)
+            {
+                var v = Vector512.Load(src + l);
+                if (shift != 0) v = (v << 32) | Vector512.Load(d + l);
+                v.Store(d + l);
+            }
+            return;
+        }
+        if (sw == 1 && words == 1 && pixelBlock % 4 == 0 && Vector256.IsHardwareAccelerated)
+        {
+            for (int l = 0; l < pixelBlock; l += 4)
+            {
+                var v = Vector256.Load(src + l);
+                if (shift != 0) v = (v << 32) | Vector256.Load(d + l);
+                v.Store(d + l);
+            }
+            return;
+        }
+        if (sw == 1 && words == 2 && pixelBlock % 8 == 0 && Avx512F.IsSupported)
+        {
+            for (int l = 0; l < pixelBlock; l += 8)
+            {
+                var lo = Vector512.Load(src + 2 * l);
+                var hi = Vector512.Load(src + 2 * l + 8);
+                Avx512F.PermuteVar8x64x2(lo, EvenWords, hi).Store(d + l);
+                Avx512F.PermuteVar8x64x2(lo, OddWords, hi).Store(d + pixelBlock + l);
+            }
+            return;
+        }
+        long step = (long)sw * words;
+        if (shift != 0)
+        {
+            for (int lane = 0; lane < pixelBlock; lane++) d[lane] |= src[lane * step] << shift;
+            return;
+        }
+        for (int lane = 0; lane < pixelBlock; lane++)
+        {
+            ulong* s = src + lane * step;
+            for (int wi = 0; wi < words; wi++) d[wi * pixelBlock + lane] = s[wi];
         }
     }
 }

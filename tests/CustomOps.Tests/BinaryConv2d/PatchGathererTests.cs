@@ -4,7 +4,7 @@ using BiVM.CustomOps.BitPacking;
 namespace BiVM.CustomOps.Tests.BinaryConv2d;
 
 /// <summary>
-/// The gather's [block][k][pixel] layout for every kernel's pixel block, including the 8 and 32 of the AVX-512
+/// The gather's [block][k][pixel] layout for every kernel's pixel block, including the 8, 16 and 32 of the AVX-512
 /// kernels that may not run on this host: each must hold exactly the words of the one-pixel layout, transposed.
 /// </summary>
 public class PatchGathererTests
@@ -26,7 +26,7 @@ public class PatchGathererTests
                 for (int oy = 0; oy < p.OutHeight; oy++)
                 {
                     var one = Gather(p, packed, oy, xs, 1);
-                    foreach (int block in new[] { 4, 8, 32 })
+                    foreach (int block in new[] { 4, 8, 16, 32 })
                     {
                         var blocked = Gather(p, packed, oy, xs, block);
                         for (int x = 0; x < xs.Length; x++)
