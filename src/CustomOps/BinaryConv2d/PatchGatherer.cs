@@ -47,7 +47,13 @@ internal static unsafe class PatchGatherer
                 {
                     ulong* d = dst + b * blockStride + (long)k0 * pixelBlock;
                     int i0 = b * pixelBlock;
-                    if (rowInside && i0 + pixelBlock <= count && xs[i0 + pixelBlock - 1] - xs[i0] == pixelBlock - 1)
+                    if (!rowInside)
+                    {
+                        // The kernel row lies in the padding: every lane's words are zero (the odd tap of a pair ORs in nothing).
+                        if (shift == 0) new Span<ulong>(d, words * pixelBlock).Clear();
+                        continue;
+                    }
+                    if (i0 + pixelBlock <= count && xs[i0 + pixelBlock - 1] - xs[i0] == pixelBlock - 1)
                     {
                         // Consecutive output columns whose every lane reads inside the row: no per-lane checks.
                         int ixFirst = xs[i0] * sw + ixOffset;
