@@ -63,6 +63,21 @@ internal static unsafe class PatchGatherer
                             continue;
                         }
                     }
+                    if (i0 + pixelBlock <= count && xs[i0] * sw + ixOffset >= 0 && xs[i0 + pixelBlock - 1] * sw + ixOffset < p.InWidth)
+                    {
+                        // Scattered columns (a sparse row's active cells), every lane inside the row (the list ascends):
+                        // lane by lane without checks.
+                        int* x = xs + i0;
+                        if (shift != 0)
+                            for (int lane = 0; lane < pixelBlock; lane++) d[lane] |= row[x[lane] * sw + ixOffset] << shift;
+                        else
+                            for (int lane = 0; lane < pixelBlock; lane++)
+                            {
+                                ulong* src = row + (long)(x[lane] * sw + ixOffset) * words;
+                                for (int wi = 0; wi < words; wi++) d[wi * pixelBlock + lane] = src[wi];
+                            }
+                        continue;
+                    }
                     for (int lane = 0; lane < pixelBlock; lane++)
                     {
                         int i = i0 + lane;
