@@ -19,6 +19,14 @@ internal static unsafe class ShortcutSum
     public static void Apply(float* x, float** terms, float* scales, int termCount, float* y, int count)
     {
         int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+            for (; i + 16 <= count; i += 16)
+            {
+                var sum = Vector512.Load(x + i);
+                for (int t = 0; t < termCount; t++)
+                    sum += Vector512.Load(terms[t] + i) * Vector512.Create(scales[t]);
+                sum.Store(y + i);
+            }
         if (Vector256.IsHardwareAccelerated)
             for (; i + 8 <= count; i += 8)
             {
