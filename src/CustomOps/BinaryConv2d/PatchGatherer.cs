@@ -53,22 +53,15 @@ internal static unsafe class PatchGatherer
                         if (shift == 0) new Span<ulong>(d, words * pixelBlock).Clear();
                         continue;
                     }
-                    if (i0 + pixelBlock <= count && xs[i0 + pixelBlock - 1] - xs[i0] == pixelBlock - 1)
-                    {
-                        // Consecutive output columns whose every lane reads inside the row: no per-lane checks.
-                        int ixFirst = xs[i0] * sw + ixOffset;
-                        if (ixFirst >= 0 && ixFirst + (pixelBlock - 1) * sw < p.InWidth)
-                        {
-                            InsideBlock(row + (long)ixFirst * words, d, words, sw, shift, pixelBlock);
-                            continue;
-                        }
-                    }
                     if (i0 + pixelBlock <= count && xs[i0] * sw + ixOffset >= 0 && xs[i0 + pixelBlock - 1] * sw + ixOffset < p.InWidth)
                     {
-                        // Scattered columns (a sparse row's active cells), every lane inside the row (the list ascends):
-                        // lane by lane without checks.
+                        // Every lane reads inside the row (the list ascends): no per-lane checks. Consecutive columns
+                        // (a dense row) by vector moves where the layout allows; scattered ones (a sparse row's active
+                        // cells) lane by lane.
                         int* x = xs + i0;
-                        if (shift != 0)
+                        if (x[pixelBlock - 1] - x[0] == pixelBlock - 1)
+                            InsideBlock(row + (long)(x[0] * sw + ixOffset) * words, d, words, sw, shift, pixelBlock);
+                        else if (shift != 0)
                             for (int lane = 0; lane < pixelBlock; lane++) d[lane] |= row[x[lane] * sw + ixOffset] << shift;
                         else
                             for (int lane = 0; lane < pixelBlock; lane++)

@@ -115,7 +115,7 @@ internal sealed unsafe class ZeroPaddingCorrection
         pieceStart[pieces] = count;
         // Each pattern's δ for every channel, from the memo: the per-channel sums over the outside taps were the
         // largest part of this stage when each row recomputed them.
-        var deltas = patternCount <= MaxPatternsOnStack ? new DeltaRows() : default;
+        var deltas = new DeltaRows();
         int[][]? deltasOnHeap = patternCount <= MaxPatternsOnStack ? null : new int[patternCount][];
         for (int k = 0; k < patternCount; k++)
         {
@@ -130,7 +130,7 @@ internal sealed unsafe class ZeroPaddingCorrection
         int main = 0;
         for (int j = 1; j < pieces; j++)
             if (pieceStart[j + 1] - pieceStart[j] > pieceStart[main + 1] - pieceStart[main]) main = j;
-        bool dense = count >= Vector128<int>.Count && xs[count - 1] - xs[0] == count - 1;
+        bool dense = count >= Vector128<int>.Count && xs[count - 1] - xs[0] == count - 1; // shorter lists: the pieces as they are
         if (dense)
         {
             int[]? mainDeltas = piecePattern[main] < 0 ? null : DeltasOf(piecePattern[main]);
