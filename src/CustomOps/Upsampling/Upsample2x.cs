@@ -95,41 +95,36 @@ internal static unsafe class Upsample2x
             var oddLoNext = Vector256.Create(0.25f * wLo);
             var oddHi = Vector256.Create(0.75f * wHi);
             var oddHiNext = Vector256.Create(0.25f * wHi);
-            for (; j + 8 <= inWidth - 1 && 2 * j + 17 <= outWidth; j += 8)
-            {
-                var a = Vector256.Load(lo + j);
-                var b = Vector256.Load(lo + j + 1);
-                var c = Vector256.Load(hi + j);
-                var d = Vector256.Load(hi + j + 1);
-                // Same products and the same left-to-right sums as One; the "next" weights swap roles for even outputs.
-                var odd = a * oddLo + b * oddLoNext + c * oddHi + d * oddHiNext;
-                var even = a * oddLoNext + b * oddLo + c * oddHiNext + d * oddHi;
-                var low = Avx.UnpackLow(odd, even);   // o0 e0 o1 e1 | o4 e4 o5 e5
-                var high = Avx.UnpackHigh(odd, even); // o2 e2 o3 e3 | o6 e6 o7 e7
-                Avx.Permute2x128(low, high, 0x20).Store(y + 2 * j + 1);
-                Avx.Permute2x128(low, high, 0x31).Store(y + 2 * j + 9);
-            }
+            for (; j + 8 <= inWidth - 1 && 2 * j + 17 <= outWidth; j += 8) EightPairs(lo, hi, j, oddLo, oddLoNext, oddHi, oddHiNext, y);
             // The columns left (up to eight) as one more step of eight ending at the last full pair: it repeats outputs
             // already written with the same values, and leaves one or two edge outputs to the scalar path instead
             // of up to seventeen (a 512-wide row spent a quarter of its time there).
             int last = Math.Min(inWidth - 9, (outWidth - 17) >> 1);
             if (last >= 0 && last + 8 > j)
             {
-                var a = Vector256.Load(lo + last);
-                var b = Vector256.Load(lo + last + 1);
-                var c = Vector256.Load(hi + last);
-                var d = Vector256.Load(hi + last + 1);
-                var odd = a * oddLo + b * oddLoNext + c * oddHi + d * oddHiNext;
-                var even = a * oddLoNext + b * oddLo + c * oddHiNext + d * oddHi;
-                var low = Avx.UnpackLow(odd, even);
-                var high = Avx.UnpackHigh(odd, even);
-                Avx.Permute2x128(low, high, 0x20).Store(y + 2 * last + 1);
-                Avx.Permute2x128(low, high, 0x31).Store(y + 2 * last + 9);
+                EightPairs(lo, hi, last, oddLo, oddLoNext, oddHi, oddHiNext, y);
                 j = last + 8;
             }
             ox = 2 * j + 1;
         }
         for (; ox < outWidth; ox++) y[ox] = Scalar(lo, hi, wLo, wHi, xs, ox);
+    }
+
+    /// <summary>Outputs 2j + 1 … 2j + 16 from columns j … j + 8 of both input rows (the weights pre-multiplied by the rows').</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void EightPairs(float* lo, float* hi, int j, Vector256<float> oddLo, Vector256<float> oddLoNext, Vector256<float> oddHi, Vector256<float> oddHiNext, float* y)
+    {
+        var a = Vector256.Load(lo + j);
+        var b = Vector256.Load(lo + j + 1);
+        var c = Vector256.Load(hi + j);
+        var d = Vector256.Load(hi + j + 1);
+        // Same products and the same left-to-right sums as One; the "next" weights swap roles for even outputs.
+        var odd = a * oddLo + b * oddLoNext + c * oddHi + d * oddHiNext;
+        var even = a * oddLoNext + b * oddLo + c * oddHiNext + d * oddHi;
+        var low = Avx.UnpackLow(odd, even);   // o0 e0 o1 e1 | o4 e4 o5 e5
+        var high = Avx.UnpackHigh(odd, even); // o2 e2 o3 e3 | o6 e6 o7 e7
+        Avx.Permute2x128(low, high, 0x20).Store(y + 2 * j + 1);
+        Avx.Permute2x128(low, high, 0x31).Store(y + 2 * j + 9);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
