@@ -56,12 +56,11 @@ internal static unsafe class PatchGatherer
                     if (i0 + pixelBlock <= count && xs[i0] * sw + ixOffset >= 0 && xs[i0 + pixelBlock - 1] * sw + ixOffset < p.InWidth)
                     {
                         // Every lane reads inside the row (the list ascends): no per-lane checks. Consecutive columns
-                        // (a dense row) by vector moves where the layout allows; scattered ones (a sparse row's active
-                        // cells) lane by lane.
+                        // (a dense row) by vector moves where the layout allows; others (other layouts, a sparse row's
+                        // scattered active cells) lane by lane.
                         int* x = xs + i0;
-                        if (x[pixelBlock - 1] - x[0] == pixelBlock - 1)
-                            InsideBlock(row + (long)(x[0] * sw + ixOffset) * words, d, words, sw, shift, pixelBlock);
-                        else if (shift != 0)
+                        if (x[pixelBlock - 1] - x[0] == pixelBlock - 1 && VectorBlock(row + (long)(x[0] * sw + ixOffset) * words, d, words, sw, shift, pixelBlock)) continue;
+                        if (shift != 0)
                             for (int lane = 0; lane < pixelBlock; lane++) d[lane] |= row[x[lane] * sw + ixOffset] << shift;
                         else
                             for (int lane = 0; lane < pixelBlock; lane++)
@@ -89,13 +88,14 @@ internal static unsafe class PatchGatherer
     private static readonly Vector512<ulong> EvenWords = Vector512.Create(0UL, 2, 4, 6, 8, 10, 12, 14), OddWords = Vector512.Create(1UL, 3, 5, 7, 9, 11, 13, 15);
 
     /// <summary>
-    /// One block of <paramref name="pixelBlock"/> lanes whose pixels all lie inside the input row, lane l at
-    /// <paramref name="src"/> + l·sW·words: word wi of lane l goes to d[wi·pixelBlock + l] (OR-ed in, shifted, for the
-    /// odd tap of a pair). Stride 1 with one word per pixel is a vector copy; with two words per pixel a vector
-    /// deinterleave (the 128-channel layers); anything else lane by lane.
+    /// One block of <paramref name="pixelBlock"/> consecutive lanes whose pixels all lie inside the input row, lane l at
+    /// <paramref name="src"/> + l·sW·words, by vector moves where the layout allows: word wi of lane l goes to
+    /// d[wi·pixelBlock + l] (OR-ed in, shifted, for the odd tap of a pair). Stride 1 with one word per pixel is a vector
+    /// copy; with two words per pixel a vector deinterleave (the 128-channel layers). False (nothing written) for
+    /// other shapes, which the caller copies lane by lane.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void InsideBlock(ulong* src, ulong* d, int words, int sw, int shift, int pixelBlock)
+    private static bool VectorBlock(ulong* src, ulong* d, int words, int sw, int shift, int pixelBlock)
     {
         if (sw == 1 && words == 1 && pixelBlock % 8 == 0 && Vector512.IsHardwareAccelerated)
         {
@@ -105,7 +105,7 @@ internal static unsafe class PatchGatherer
                 if (shift != 0) v = (v << 32) | Vector512.Load(d + l);
                 v.Store(d + l);
             }
-            return;
+            return true;
         }
         if (sw == 1 && words == 1 && pixelBlock % 4 == 0 && Vector256.IsHardwareAccelerated)
         {
@@ -115,7 +115,7 @@ internal static unsafe class PatchGatherer
                 if (shift != 0) v = (v << 32) | Vector256.Load(d + l);
                 v.Store(d + l);
             }
-            return;
+            return true;
         }
         if (sw == 1 && words == 2 && pixelBlock % 8 == 0 && Avx512F.IsSupported)
         {
@@ -126,18 +126,8 @@ internal static unsafe class PatchGatherer
                 Avx512F.PermuteVar8x64x2(lo, EvenWords, hi).Store(d + l);
                 Avx512F.PermuteVar8x64x2(lo, OddWords, hi).Store(d + pixelBlock + l);
             }
-            return;
+            return true;
         }
-        long step = (long)sw * words;
-        if (shift != 0)
-        {
-            for (int lane = 0; lane < pixelBlock; lane++) d[lane] |= src[lane * step] << shift;
-            return;
-        }
-        for (int lane = 0; lane < pixelBlock; lane++)
-        {
-            ulong* s = src + lane * step;
-            for (int wi = 0; wi < words; wi++) d[wi * pixelBlock + lane] = s[wi];
-        }
+        return false;
     }
 }

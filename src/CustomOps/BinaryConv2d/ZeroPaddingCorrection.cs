@@ -113,61 +113,49 @@ internal sealed unsafe class ZeroPaddingCorrection
             if (i == middleStart && middleEnd > middleStart) i = middleEnd - 1;
         }
         pieceStart[pieces] = count;
-        // Each pattern's δ for every channel, from the memo: the per-channel sums over the outside taps were the
-        // largest part of this stage when each row recomputed them.
-        var deltas = new DeltaRows();
-        int[][]? deltasOnHeap = patternCount <= MaxPatternsOnStack ? null : new int[patternCount][];
-        for (int k = 0; k < patternCount; k++)
-        {
-            var d = Deltas(p, rows, validRows, patterns[k]);
-            if (deltasOnHeap is null) deltas[k] = d; else deltasOnHeap[k] = d;
-        }
-        int[] DeltasOf(int k) => deltasOnHeap is null ? deltas[k] : deltasOnHeap[k];
         // A dense list (one run of consecutive columns, a dense row's segment) is written by one vector pass per
         // channel with the longest piece's Cin·taps + δ, after which the other pieces (the few border columns) are
         // written again one by one with their own: two or four scalar outputs per channel and row in place of a
         // vector call per piece, whose setup and tails cost more than the outputs themselves on narrow layers.
-        int main = 0;
-        for (int j = 1; j < pieces; j++)
-            if (pieceStart[j + 1] - pieceStart[j] > pieceStart[main + 1] - pieceStart[main]) main = j;
-        bool dense = count >= Vector128<int>.Count && xs[count - 1] - xs[0] == count - 1; // shorter lists: the pieces as they are
+        // Shorter or scattered lists (a sparse row's active cells) are a vector pass per piece and channel.
+        bool dense = count >= Vector128<int>.Count && xs[count - 1] - xs[0] == count - 1;
+        int main = -1;
         if (dense)
         {
-            int[]? mainDeltas = piecePattern[main] < 0 ? null : DeltasOf(piecePattern[main]);
+            main = 0;
+            for (int j = 1; j < pieces; j++)
+                if (pieceStart[j + 1] - pieceStart[j] > pieceStart[main + 1] - pieceStart[main]) main = j;
+            int[]? mainDelta = piecePattern[main] < 0 ? null : Deltas(p, rows, validRows, patterns[piecePattern[main]]);
             float* first = output + xs[0];
             for (int co = 0; co < p.OutChannels; co++)
-                OutputTransform.Apply(counts + (long)co * countsStride, count, mainDeltas is null ? fullTaps : fullTaps + mainDeltas[co], alpha[co], bias[co], first + co * channelStride);
-            for (int j = 0; j < pieces; j++)
+                OutputTransform.Apply(counts + (long)co * countsStride, count, mainDelta is null ? fullTaps : fullTaps + mainDelta[co], alpha[co], bias[co], first + co * channelStride);
+        }
+        // Each pattern's δ for every channel comes from the memo (the per-channel sums over the outside taps were the
+        // largest part of this stage when every row recomputed them); neighbouring pieces mostly share a pattern.
+        int deltaPattern = -1;
+        int[]? delta = null;
+        for (int j = 0; j < pieces; j++)
+        {
+            if (j == main) continue;
+            int k = piecePattern[j], i0 = pieceStart[j], i1 = pieceStart[j + 1];
+            if (k >= 0 && k != deltaPattern)
             {
-                if (j == main) continue;
-                int[]? d = piecePattern[j] < 0 ? null : DeltasOf(piecePattern[j]);
-                for (int i = pieceStart[j]; i < pieceStart[j + 1]; i++)
+                delta = Deltas(p, rows, validRows, patterns[k]);
+                deltaPattern = k;
+            }
+            if (dense)
+                for (int i = i0; i < i1; i++)
                 {
                     int* raw = counts + i;
                     float* at = output + xs[i];
                     for (int co = 0; co < p.OutChannels; co++)
-                        at[co * channelStride] = OutputTransform.One((d is null ? fullTaps : fullTaps + d[co]) - 2 * raw[(long)co * countsStride], alpha[co], bias[co]);
+                        at[co * channelStride] = OutputTransform.One((k < 0 ? fullTaps : fullTaps + delta![co]) - 2 * raw[(long)co * countsStride], alpha[co], bias[co]);
                 }
-            }
-            return;
-        }
-        for (int co = 0; co < p.OutChannels; co++)
-        {
-            int* row = counts + (long)co * countsStride;
-            float* outRow = output + co * channelStride;
-            for (int j = 0; j < pieces; j++)
-            {
-                int i0 = pieceStart[j], k = piecePattern[j];
-                OutputTransform.Apply(row + i0, pieceStart[j + 1] - i0, k < 0 ? fullTaps : fullTaps + DeltasOf(k)[co], alpha[co], bias[co], outRow + xs[i0]);
-            }
+            else
+                for (int co = 0; co < p.OutChannels; co++)
+                    OutputTransform.Apply(counts + (long)co * countsStride + i0, i1 - i0, k < 0 ? fullTaps : fullTaps + delta![co], alpha[co], bias[co], output + co * channelStride + xs[i0]);
         }
     }
-
-    /// <summary>Patterns of a row whose δ arrays are held without an allocation (a dense row has at most 2·(kW − 1) + 1).</summary>
-    private const int MaxPatternsOnStack = 8;
-
-    [InlineArray(MaxPatternsOnStack)]
-    private struct DeltaRows { private int[] _first; }
 
     /// <summary>
     /// δ of every output channel for the taps whose kernel rows are <paramref name="rows"/> and columns
