@@ -89,7 +89,7 @@ public sealed class MattingSession : IDisposable
     /// Checked before ONNX Runtime sees the bytes: a damaged or edited file is refused with one line instead of
     /// running with changed weights, and bytes that are not a protobuf message never reach the native parser.
     /// </summary>
-    private static void RequireIntact(ChecksumStatus status, string modelName)
+    internal static void RequireIntact(ChecksumStatus status, string modelName)
     {
         switch (status)
         {

@@ -188,13 +188,18 @@ public sealed class VideoMatter : IDisposable
     /// <see cref="MaxFramePixels"/>, and a downsample ratio that leaves the network at least one cell of its coarsest
     /// feature map (otherwise ONNX Runtime fails inside a Conv with "Invalid input shape: {0,0}").
     /// </summary>
-    private void CheckFrame(int width, int height)
+    private void CheckFrame(int width, int height) => CheckFrame(width, height, MaxFramePixels, _downsampleRatio);
+
+    /// <summary><see cref="CheckFrame(int, int)"/> for a stream with these limits (also <see cref="PipelinedVideoMatter"/>'s).</summary>
+    internal static void CheckFrame(int width, int height, long maxFramePixels, float? downsampleRatio)
     {
+        if (width <= 0 || height <= 0)
+            throw new ArgumentOutOfRangeException(nameof(width), $"frame size must be positive, got {width}×{height}");
         long pixels = (long)width * height;
-        if (pixels > MaxFramePixels)
+        if (pixels > maxFramePixels)
             throw new UserInputException(string.Create(CultureInfo.InvariantCulture,
-                $"the frame is {width}×{height}, {pixels / 1e6:F1} megapixels: more than the limit of {MaxFramePixels / 1e6:F1} (matting takes about {BytesPerPixel} bytes per pixel, {pixels * BytesPerPixel / 1e9:F1} GB for this frame): scale it down first, or raise VideoMatterOptions.MaxFramePixels"));
-        float ratio = _downsampleRatio ?? MattingContract.DefaultDownsampleRatio(width, height);
+                $"the frame is {width}×{height}, {pixels / 1e6:F1} megapixels: more than the limit of {maxFramePixels / 1e6:F1} (matting takes about {BytesPerPixel} bytes per pixel, {pixels * BytesPerPixel / 1e9:F1} GB for this frame): scale it down first, or raise VideoMatterOptions.MaxFramePixels"));
+        float ratio = downsampleRatio ?? MattingContract.DefaultDownsampleRatio(width, height);
         if (!MattingContract.IsLargeEnough(width, height, ratio))
             throw new UserInputException(string.Create(CultureInfo.InvariantCulture,
                 $"downsample ratio {ratio:G6} is too small for a {width}×{height} frame: the network would see {MattingContract.NetworkSide(width, ratio)}×{MattingContract.NetworkSide(height, ratio)} pixels, less than one {MattingContract.CoarsestStride}-pixel cell of its coarsest feature map; the smallest ratio for this size is {MattingContract.SmallestDownsampleRatio(width, height):G4}"));
