@@ -6,7 +6,8 @@ namespace BiVM.Benchmarks.Bdn;
 
 /// <summary>
 /// One frame through each shipped model, the way <c>bivm matte</c> runs it (<see cref="VideoMatter.ProcessInto"/> on
-/// buffers kept from frame to frame, recurrent state carried): RVM-ReActNet, BiVM and BiVM lowered to standard ops against full-precision RVM on ONNX Runtime's
+/// buffers kept from frame to frame, recurrent state carried): RVM-ReActNet, BiVM, BiVM lowered to standard ops and BiVM
+/// as a pipeline of stages against full-precision RVM on ONNX Runtime's
 /// FP32 path, at the sizes and thread counts of <c>bivm bench --models</c> (the same <see cref="ModelCase"/>s and
 /// test card). `dotnet run -c Release --project benchmarks -- --filter '*ModelBenchmarks*'`.
 /// </summary>
@@ -14,6 +15,7 @@ namespace BiVM.Benchmarks.Bdn;
 public class ModelBenchmarks
 {
     private readonly Dictionary<string, (MattingSession Session, VideoMatter Matter)> _models = [];
+    private PipelinedVideoMatter? _pipeline;
     private float[] _frame = [], _alpha = [], _foreground = [];
     private BenchSize _size = BenchSize.Defaults[0];
 
@@ -31,6 +33,11 @@ public class ModelBenchmarks
         string folder = ModelCase.FindModelsFolder() ?? throw new DirectoryNotFoundException($"no models/ folder above {AppContext.BaseDirectory}");
         foreach (var model in ModelCase.Shipped(folder))
         {
+            if (model.Pipelined)
+            {
+                _pipeline = new PipelinedVideoMatter(model.Bytes, model.Name, new VideoMatterOptions { IntraOpThreads = Threads, DownsampleRatio = _size.Downsample });
+                continue;
+            }
             var session = new MattingSession(model.Bytes, model.Name, Threads);
             _models[model.Name] = (session, new VideoMatter(session, _size.Downsample));
         }
@@ -38,6 +45,7 @@ public class ModelBenchmarks
         _alpha = new float[_size.Width * _size.Height];
         _foreground = new float[3 * _size.Width * _size.Height];
         foreach (var (_, matter) in _models.Values) Run(matter);   // state warm, buffers allocated
+        BivmPipelined();
     }
 
     [GlobalCleanup]
@@ -49,6 +57,7 @@ public class ModelBenchmarks
             session.Dispose();
         }
         _models.Clear();
+        _pipeline?.Dispose();
     }
 
     private static string Label(BenchSize s) => s.Downsample == 1f ? $"{s.Width}x{s.Height}" : $"{s.Width}x{s.Height}@{s.Downsample}";
@@ -64,6 +73,27 @@ public class ModelBenchmarks
 
     [Benchmark]
     public void BivmLowered() => Run(_models["bivm-lowered"].Matter);
+
+    /// <summary>Frames per stream of <see cref="BivmPipelined"/>.</summary>
+    private const int StreamFrames = 16;
+
+    /// <summary>
+    /// BiVM as a pipeline of stages (<see cref="PipelinedVideoMatter"/>, <see cref="Threads"/> workers): a stream of
+    /// <see cref="StreamFrames"/> frames per invocation, reported per frame. Each stream's first frame runs through the
+    /// whole model on one thread and the pipeline fills and drains, so this is a little above the steady interval
+    /// between frames that <c>bivm bench --models</c> reports.
+    /// </summary>
+    [Benchmark(OperationsPerInvoke = StreamFrames)]
+    public void BivmPipelined()
+    {
+        int read = 0;
+        _pipeline!.Run(_size.Width, _size.Height, buffer =>
+        {
+            if (read++ == StreamFrames) return false;
+            _frame.CopyTo(buffer);
+            return true;
+        }, (_, _) => { });
+    }
 
     private void Run(VideoMatter matter) => matter.ProcessInto(_frame, _size.Width, _size.Height, _alpha, _foreground);
 }

@@ -48,6 +48,9 @@ public sealed class BenchModelsTests : IDisposable
         Assert.DoesNotContain(BinaryConvSchema.SparseBinaryConv2d, Ops(results[3]));
         Assert.Contains("Conv", Ops(results[3]));
         Assert.Equal(results[2].GetProperty("kernel").GetString(), BiVM.CustomOps.BinaryConv2d.KernelSelector.DefaultName);
+        // bivm-pipelined runs bivm.onnx (cut into its stages; no ONNX Runtime profile of a whole model to give).
+        Assert.Equal(results[2].GetProperty("modelFileBytes").GetInt64(), results[4].GetProperty("modelFileBytes").GetInt64());
+        Assert.Equal(results[2].GetProperty("kernel").GetString(), results[4].GetProperty("kernel").GetString());
         Assert.Equal("none", results[0].GetProperty("kernel").GetString());
         // The chart program (benchmarks/Chart) reads this JSON back: every field survives the round trip.
         var back = ModelReportWriter.FromJson(stdout);

@@ -27,15 +27,18 @@ public sealed class PipelinedVideoMatterTests
     }
 
     [Theory]
-    [InlineData(1f)]    // the refiner's If skips the guided filter
-    [InlineData(0.5f)]  // the guided filter upsamples
-    public void Its_frames_are_the_sequential_streams_frames(float ratio)
+    [InlineData(1f, 2)]    // the refiner's If skips the guided filter
+    [InlineData(0.5f, 2)]  // the guided filter upsamples
+    [InlineData(0.5f, 1)]  // one worker: the stages in turn on the caller
+    [InlineData(0.5f, 3)]  // more workers than the state lets run at once
+    public void Its_frames_are_the_sequential_streams_frames(float ratio, int workers)
     {
         const int Frames = 7;
         using var sequential = new VideoMatter(new VideoMatterOptions { IntraOpThreads = 1, DownsampleRatio = ratio });
         var expected = Enumerable.Range(0, Frames).Select(t => sequential.Process(Frame(t), W, H)).ToList();
 
-        using var pipelined = new PipelinedVideoMatter(new VideoMatterOptions { DownsampleRatio = ratio });
+        using var pipelined = new PipelinedVideoMatter(new VideoMatterOptions { DownsampleRatio = ratio, IntraOpThreads = workers });
+        Assert.Equal(workers, pipelined.Workers);
         for (int round = 0; round < 2; round++) // a second stream starts from an empty state again
         {
             int read = 0, written = 0;
@@ -64,6 +67,34 @@ public sealed class PipelinedVideoMatterTests
         float worst = 0f;
         for (int i = 0; i < a.Length; i++) worst = MathF.Max(worst, MathF.Abs(a[i] - b[i]));
         return worst;
+    }
+
+    [Fact]
+    public void A_second_stream_of_the_same_size_reuses_the_buffers_and_another_size_gets_its_own()
+    {
+        const int Width = 320, Height = 192;
+        var frame = new float[3 * Width * Height];
+        Array.Fill(frame, 0.3f);
+        using var pipelined = new PipelinedVideoMatter(new VideoMatterOptions { DownsampleRatio = 0.5f });
+        long Stream(int frames, int width, int height)
+        {
+            int read = 0;
+            return pipelined.Run(width, height, buffer =>
+            {
+                if (read++ == frames) return false;
+                frame.AsSpan(0, 3 * width * height).CopyTo(buffer.Span);
+                return true;
+            }, (alpha, _) => Assert.Equal(width * height, alpha.Length));
+        }
+        Assert.Equal(5, Stream(5, Width, Height));
+        long before = GC.GetTotalAllocatedBytes(precise: true);
+        Assert.Equal(5, Stream(5, Width, Height));
+        long allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
+        // One slot's frame and outputs alone are 7·W·H floats; the ops' own small allocations stay far below that.
+        long oneSlot = 7L * Width * Height * sizeof(float);
+        Assert.True(allocated < oneSlot, $"a second stream allocated {allocated} bytes, one slot's buffers are {oneSlot}");
+        Assert.Equal(4, Stream(4, W, H));
+        Assert.Equal(3, Stream(3, Width, Height));
     }
 
     [Fact]

@@ -47,26 +47,44 @@ public static class ModelBench
                 bool cpuClock = threads == 1 && Quick.Clock.HasThreadCpuTime;
                 var allocated = models.Select(_ => new List<long>()).ToArray();
                 var sessions = new List<MattingSession>();
-                var matters = new List<VideoMatter>();
+                var matters = new List<VideoMatter?>();
+                var pipelines = new List<PipelinedVideoMatter?>();
                 try
                 {
                     foreach (var m in models)
                     {
+                        if (m.Pipelined)
+                        {
+                            matters.Add(null);
+                            pipelines.Add(new PipelinedVideoMatter(m.Bytes, m.Name, new VideoMatterOptions { IntraOpThreads = threads, DownsampleRatio = size.Downsample }));
+                            continue;
+                        }
                         sessions.Add(new MattingSession(m.Bytes, m.Name, threads));
                         matters.Add(new VideoMatter(sessions[^1], size.Downsample));
+                        pipelines.Add(null);
                     }
-                    for (int f = 0; f < options.WarmupFrames; f++)
-                        foreach (var matter in matters) matter.ProcessInto(frame, size.Width, size.Height, alpha, foreground);
+                    foreach (var matter in matters)
+                        for (int f = 0; f < options.WarmupFrames; f++) matter?.ProcessInto(frame, size.Width, size.Height, alpha, foreground);
+                    foreach (var pipeline in pipelines)
+                        if (pipeline is not null) StreamIntervals(pipeline, frame, size, options.WarmupFrames);
                     foreach (int block in Blocks(options.Frames))
                         for (int i = 0; i < matters.Count; i++)
                         {
                             if (threads > 1) Thread.Sleep(Quick.Timing.Settle);
+                            if (pipelines[i] is { } pipeline)
+                            {
+                                var (intervals, bytes) = StreamIntervals(pipeline, frame, size, block);
+                                times[i].AddRange(intervals);
+                                allocated[i].AddRange(intervals.Select(_ => bytes / block));
+                                continue;
+                            }
+                            var matter = matters[i]!;
                             for (int f = 0; f < block; f++)
                             {
                                 long before = GC.GetTotalAllocatedBytes(precise: true);
                                 double cpuStart = cpuClock ? Quick.Clock.NowMilliseconds(threadCpu: true) : 0;
                                 long start = Stopwatch.GetTimestamp();
-                                matters[i].ProcessInto(frame, size.Width, size.Height, alpha, foreground);
+                                matter.ProcessInto(frame, size.Width, size.Height, alpha, foreground);
                                 times[i].Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
                                 if (cpuClock) cpuTimes[i].Add(Quick.Clock.NowMilliseconds(threadCpu: true) - cpuStart);
                                 allocated[i].Add(GC.GetTotalAllocatedBytes(precise: true) - before);
@@ -75,7 +93,8 @@ public static class ModelBench
                 }
                 finally
                 {
-                    foreach (var matter in matters) matter.Dispose();
+                    foreach (var matter in matters) matter?.Dispose();
+                    foreach (var pipeline in pipelines) pipeline?.Dispose();
                     foreach (var session in sessions) session.Dispose();
                 }
                 int baseline = models.ToList().FindIndex(m => m.Name == ModelCase.Baseline);
@@ -84,14 +103,42 @@ public static class ModelBench
                 for (int i = 0; i < models.Count; i++)
                 {
                     double ms = Median(times[i]);
-                    double? cpu = cpuClock ? Median(cpuTimes[i]) : null;
-                    var profile = options.Profile ? ProfileModel(models[i], size, threads, options, progress) : null;
+                    // A pipeline's frames run on its workers, not on the calling thread: no CPU time of the caller for it.
+                    double? cpu = cpuClock && cpuTimes[i].Count > 0 ? Median(cpuTimes[i]) : null;
+                    var profile = options.Profile && !models[i].Pipelined ? ProfileModel(models[i], size, threads, options, progress) : null;
                     results.Add(new ModelResult(models[i].Name, size.Width, size.Height, size.Downsample, threads, ms, times[i].Min(), 1000 / ms,
                         baselineMs / ms, (long)Median(allocated[i].Select(a => (double)a).ToList()), models[i].FileBytes, kernels[models[i].Name],
                         options.Frames, profile, cpu, baselineCpu / cpu));
                 }
             }
         return new ModelReport(Quick.QuickBench.Machine(), results);
+    }
+
+    /// <summary>
+    /// Frames a pipelined stream runs before the ones timed: its first frame goes through the whole model on one
+    /// thread (it sizes the buffers), the next ones fill the pipeline.
+    /// </summary>
+    private const int PipelineLead = 3;
+
+    /// <summary>
+    /// One stream of <see cref="PipelineLead"/> + <paramref name="frames"/> frames through <paramref name="pipeline"/>;
+    /// the time of a frame is the wall time between its write and the previous frame's (a pipeline's time per frame
+    /// is its interval between outputs, not one frame's latency), for the last <paramref name="frames"/> frames, and
+    /// the bytes allocated over those intervals (the stream's buffers are allocated once, before them).
+    /// </summary>
+    private static (List<double> Intervals, long Bytes) StreamIntervals(PipelinedVideoMatter pipeline, float[] frame, BenchSize size, int frames)
+    {
+        var writes = new List<(long Time, long Bytes)>();
+        int read = 0;
+        pipeline.Run(size.Width, size.Height, buffer =>
+        {
+            if (read == PipelineLead + frames) return false;
+            read++;
+            frame.CopyTo(buffer);
+            return true;
+        }, (_, _) => writes.Add((Stopwatch.GetTimestamp(), GC.GetTotalAllocatedBytes(precise: true))));
+        var intervals = Enumerable.Range(PipelineLead, frames).Select(k => Stopwatch.GetElapsedTime(writes[k - 1].Time, writes[k].Time).TotalMilliseconds).ToList();
+        return (intervals, writes[^1].Bytes - writes[PipelineLead - 1].Bytes);
     }
 
     /// <summary>

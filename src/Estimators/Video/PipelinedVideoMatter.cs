@@ -8,11 +8,12 @@ using Microsoft.ML.OnnxRuntime.Tensors;
 namespace BiVM.Estimators.Video;
 
 /// <summary>
-/// Mattes a stream of frames on two threads by pipelining the network instead of splitting each layer: the model is
-/// cut into four stages (<see cref="PipelineStages"/>: encoder, recurrent decoder, last decoder block, refiner), each
-/// an ONNX Runtime session on one thread, and two workers run whichever stage of whichever frame is ready, so frame
-/// t + 1's encoder runs while frame t's decoder and refiner do. Only the recurrent decoder waits for the previous
-/// frame. The same values as <see cref="VideoMatter"/> frame by frame, at one frame more of latency.
+/// Mattes a stream of frames on several threads by pipelining the network instead of splitting each layer: the model
+/// is cut into four stages (<see cref="PipelineStages"/>: encoder, recurrent decoder, last decoder block, refiner),
+/// each an ONNX Runtime session on one thread, and the workers run whichever stage of whichever frame is ready, so
+/// frame t + 1's encoder runs while frame t's decoder and refiner do. Only the recurrent decoder waits for the
+/// previous frame; stages of different frames otherwise run side by side. The same values as
+/// <see cref="VideoMatter"/> frame by frame, a frame or two later.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -42,13 +43,27 @@ public sealed class PipelinedVideoMatter : IDisposable
     private readonly RunOptions _runOptions = new();
     private int _busy;
 
-    /// <summary>Loads the options' model (the default model when null) and cuts it into its stages.</summary>
+    /// <summary>
+    /// Loads the options' model (the default model when null) and cuts it into its stages; the stream runs on
+    /// <see cref="VideoMatterOptions.IntraOpThreads"/> workers (0: one per logical core).
+    /// </summary>
     /// <exception cref="UserInputException">The model cannot be loaded, is not a matting model, or cannot be cut (its nodes do not carry the exporter's names).</exception>
     public PipelinedVideoMatter(VideoMatterOptions? options = null)
+        : this(MattingSession.LoadModel(options ??= new VideoMatterOptions()), options.ModelPath ?? DefaultModel.Name, options)
     {
+    }
+
+    /// <summary>A pipeline over model bytes (<paramref name="options"/>' ModelPath is not read).</summary>
+    /// <param name="model">The ONNX file's bytes.</param>
+    /// <param name="modelName">How errors name the model.</param>
+    /// <param name="options">Workers (IntraOpThreads), ratio, checks and limits as for <see cref="VideoMatter"/>.</param>
+    /// <exception cref="UserInputException">As for <see cref="PipelinedVideoMatter(VideoMatterOptions)"/>.</exception>
+    public PipelinedVideoMatter(byte[] model, string modelName, VideoMatterOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
         options ??= new VideoMatterOptions();
-        var model = MattingSession.LoadModel(options);
-        string name = options.ModelPath ?? DefaultModel.Name;
+        options.Validate();
+        string name = modelName;
         if (options.VerifyChecksum) MattingSession.RequireIntact(ModelChecksum.Check(model), name);
         try
         {
@@ -64,9 +79,13 @@ public sealed class PipelinedVideoMatter : IDisposable
         _downsampleRatio = options.DownsampleRatio;
         MaxFramePixels = options.MaxFramePixels;
         CheckInputRange = options.CheckInputRange;
+        Workers = options.IntraOpThreads > 0 ? options.IntraOpThreads : Environment.ProcessorCount;
         _stageOptions = MattingSession.CreateSessionOptions(intraOpThreads: 1);
         (_model, _name) = (model, name);
     }
+
+    /// <summary>Threads that run the stages: the caller of <see cref="Run"/> and Workers − 1 more.</summary>
+    public int Workers { get; }
 
     /// <summary>
     /// The stage sessions, made at the first stream's first frame: the cut tensors' element types and ranks are
@@ -89,8 +108,8 @@ public sealed class PipelinedVideoMatter : IDisposable
         }
     }
 
-    /// <summary>Frames whose buffers are kept: at most this many are between their encoder and their output (3).</summary>
-    public int FramesInFlight => 3;
+    /// <summary>Frames whose buffers are kept: at most this many are between their read and their write (one more than the workers, at least 3).</summary>
+    public int FramesInFlight => Math.Max(3, Workers + 1);
 
     /// <summary>The largest frame (width·height) a stream accepts (<see cref="VideoMatterOptions.MaxFramePixels"/>).</summary>
     public long MaxFramePixels { get; }
@@ -102,8 +121,9 @@ public sealed class PipelinedVideoMatter : IDisposable
     /// Mattes a stream of <paramref name="width"/>×<paramref name="height"/> frames, starting from an empty state,
     /// until <paramref name="read"/> returns false. <paramref name="read"/> fills the buffer it is given with the
     /// next frame (3·H·W planar RGB values in 0..1); <paramref name="write"/> receives each frame's alpha (H·W) and
-    /// foreground (3·H·W, planar RGB), in order, valid during the call. Both are called from the two workers (one at a
+    /// foreground (3·H·W, planar RGB), in order, valid during the call. Both are called from the workers (one at a
     /// time each, never concurrently with themselves); an exception from either ends the stream and is rethrown here.
+    /// The buffers of a stream are kept for the next one of the same size.
     /// </summary>
     /// <returns>The number of frames matted.</returns>
     /// <exception cref="OperationCanceledException"><paramref name="cancel"/> was cancelled; frames already written stay written.</exception>
@@ -117,8 +137,13 @@ public sealed class PipelinedVideoMatter : IDisposable
         try
         {
             _runOptions.Terminate = false;
-            using var stream = new Stream(this, width, height, read, write, cancel);
-            return stream.Run();
+            if (_buffers is not { } kept || kept.Width != width || kept.Height != height)
+            {
+                _buffers?.Dispose();
+                _buffers = null;
+                _buffers = new Buffers(width, height, FramesInFlight, _downsampleRatio ?? MattingContract.DefaultDownsampleRatio(width, height));
+            }
+            return new Stream(this, _buffers, read, write, cancel).Run();
         }
         finally
         {
@@ -126,56 +151,145 @@ public sealed class PipelinedVideoMatter : IDisposable
         }
     }
 
-    /// <summary>Releases the sessions.</summary>
+    /// <summary>Releases the sessions, the kept buffers and the helper threads.</summary>
     public void Dispose()
     {
+        _helpersOrNull?.Dispose();
+        _buffers?.Dispose();
         foreach (var stage in _stages) stage.Dispose();
         _stageOptions.Dispose();
         _whole.Dispose();
         _runOptions.Dispose();
     }
 
-    /// <summary>One <see cref="Run"/>: its buffers, bindings and schedule.</summary>
-    private sealed class Stream : IDisposable
+    private Buffers? _buffers;
+    private Helpers? _helpersOrNull;
+
+    /// <summary>The Workers − 1 threads beside the caller, started at the first stream and kept (the ops' per-thread scratch with them).</summary>
+    private Helpers _helpers => _helpersOrNull ??= new Helpers(Workers - 1);
+
+    /// <summary>Threads that run one action each time <see cref="Run"/> is called, beside the caller.</summary>
+    private sealed class Helpers : IDisposable
+    {
+        private readonly Thread[] _threads;
+        private readonly SemaphoreSlim _start = new(0);
+        private readonly CountdownEvent _finished;
+        private Action? _work;
+        private volatile bool _disposed;
+
+        public Helpers(int count)
+        {
+            _finished = new CountdownEvent(count);
+            _threads = Enumerable.Range(1, count).Select(i => new Thread(Loop) { IsBackground = true, Name = $"bivm-pipeline-{i}" }).ToArray();
+            foreach (var thread in _threads) thread.Start();
+        }
+
+        /// <summary>Runs <paramref name="work"/> on every helper and on the calling thread; returns when all have returned.</summary>
+        public void Run(Action work)
+        {
+            if (_threads.Length == 0)
+            {
+                work();
+                return;
+            }
+            _work = work;
+            _finished.Reset();
+            _start.Release(_threads.Length);
+            work();
+            _finished.Wait();
+            _work = null;
+        }
+
+        private void Loop()
+        {
+            while (true)
+            {
+                _start.Wait();
+                if (_disposed) return;
+                _work!();
+                _finished.Signal();
+            }
+        }
+
+        public void Dispose()
+        {
+            _disposed = true;
+            if (_threads.Length > 0) _start.Release(_threads.Length);
+            foreach (var thread in _threads) thread.Join();
+            _start.Dispose();
+            _finished.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// The memory of a stream of one size, kept from stream to stream: per slot the frame, the outputs and (once the
+    /// first frame has told their shapes) every tensor the stages hand on, and each stage's binding to them.
+    /// </summary>
+    private sealed class Buffers(int width, int height, int slots, float ratio) : IDisposable
+    {
+        public int Width { get; } = width;
+        public int Height { get; } = height;
+        public int Slots { get; } = slots;
+        public float[] Ratio { get; } = [ratio];
+        public float[][] Source { get; } = Enumerable.Range(0, slots).Select(_ => new float[3 * width * height]).ToArray();
+        public float[][] Alpha { get; } = Enumerable.Range(0, slots).Select(_ => new float[width * height]).ToArray();
+        public float[][] Foreground { get; } = Enumerable.Range(0, slots).Select(_ => new float[3 * width * height]).ToArray();
+
+        /// <summary>Slot k's tensors by name (the stages' inputs and outputs); null until the first frame has run.</summary>
+        public Dictionary<string, OrtValue>[]? Values { get; set; }
+
+        /// <summary>Stage s's binding for slot k: its inputs from slot k (the state from slot k − 1), its outputs into slot k.</summary>
+        public OrtIoBinding[,]? Bindings { get; set; }
+
+        /// <summary>What is disposed with the buffers, in order of creation (disposed in reverse: bindings before values).</summary>
+        public List<IDisposable> Owned { get; } = [];
+
+        public OrtValue Tensor(float[] data, int channels) =>
+            OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, data.AsMemory(), [1, channels, Height, Width]);
+
+        public OrtValue Keep(OrtValue value)
+        {
+            Owned.Add(value);
+            return value;
+        }
+
+        public void Dispose()
+        {
+            for (int i = Owned.Count - 1; i >= 0; i--) Owned[i].Dispose();
+        }
+    }
+
+    /// <summary>One <see cref="Run"/>: its callbacks and schedule over the kept <see cref="Buffers"/>.</summary>
+    private sealed class Stream
     {
         private readonly PipelinedVideoMatter _m;
-        private readonly int _width, _height, _slots;
+        private readonly Buffers _b;
+        private readonly int _slots;
         private readonly Func<Memory<float>, bool> _read;
         private readonly Action<ReadOnlyMemory<float>, ReadOnlyMemory<float>> _write;
         private readonly CancellationToken _cancel;
-        private readonly float[][] _source, _alpha, _foreground;
-        private readonly Dictionary<string, OrtValue>[] _values;
-        private readonly OrtIoBinding[,] _bindings;
-        private readonly List<IDisposable> _owned = [];
-        private readonly float[] _ratio = new float[1];
 
-        // The schedule (under _gate): frames 0 … _done[s] − 1 have passed stage s; stage s is running when _running[s].
+        // The schedule (under _gate). A frame's steps: read (0), stage s (1 + s), write (WriteStep). Slot k holds
+        // frame _frame[k] (−1: free), whose next step is _step[k], running while _busy[k]. Reads, writes and the
+        // recurrent stage go in frame order (_readTurn, _writeTurn, _recurrentTurn: the next frame each takes); the
+        // other stages of different frames run side by side.
         private readonly object _gate = new();
-        private readonly long[] _done;
-        private readonly bool[] _running;
+        private readonly long[] _frame;
+        private readonly int[] _step;
+        private readonly bool[] _busy;
+        private long _admitted = 1, _readTurn = 1, _writeTurn = 1, _recurrentTurn = 1;
         private bool _ended;
         private Exception? _error;
 
-        public Stream(PipelinedVideoMatter m, int width, int height, Func<Memory<float>, bool> read,
+        public Stream(PipelinedVideoMatter m, Buffers buffers, Func<Memory<float>, bool> read,
             Action<ReadOnlyMemory<float>, ReadOnlyMemory<float>> write, CancellationToken cancel)
         {
-            (_m, _width, _height, _read, _write, _cancel) = (m, width, height, read, write, cancel);
-            _slots = m.FramesInFlight;
-            int n = width * height;
-            _source = new float[_slots][];
-            _alpha = new float[_slots][];
-            _foreground = new float[_slots][];
-            for (int k = 0; k < _slots; k++)
-            {
-                _source[k] = new float[3 * n];
-                _alpha[k] = new float[n];
-                _foreground[k] = new float[3 * n];
-            }
-            _values = new Dictionary<string, OrtValue>[_slots];
-            _bindings = new OrtIoBinding[PipelineStages.Names.Count, _slots];
-            _done = new long[PipelineStages.Names.Count];
-            _running = new bool[PipelineStages.Names.Count];
-            _ratio[0] = m._downsampleRatio ?? MattingContract.DefaultDownsampleRatio(width, height);
+            (_m, _b, _read, _write, _cancel) = (m, buffers, read, write, cancel);
+            _slots = buffers.Slots;
+            _frame = new long[_slots];
+            Array.Fill(_frame, -1);
+            _step = new int[_slots];
+            _busy = new bool[_slots];
         }
 
         public long Run()
@@ -184,19 +298,15 @@ public sealed class PipelinedVideoMatter : IDisposable
             using var bridge = _cancel.Register(() => Fail(new OperationCanceledException(_cancel)));
             if (!ReadFrame(0)) return 0;
             FirstFrame();
-            Array.Fill(_done, 1);
-            var helper = new Thread(Work) { IsBackground = true, Name = "bivm-pipeline" };
-            helper.Start();
-            Work();
-            helper.Join();
+            _m._helpers.Run(Work);
             if (_error is { } error) ExceptionDispatchInfo.Throw(error);
-            return _done[^1];
+            return _writeTurn;
         }
 
         /// <summary>Reads frame f into its slot; false at the end of the stream.</summary>
         private bool ReadFrame(long f)
         {
-            var source = _source[f % _slots];
+            var source = _b.Source[f % _slots];
             if (!_read(source)) return false;
             if (_m.CheckInputRange && !UnitRange.Holds(source))
                 throw new ArgumentOutOfRangeException("read", $"frame {f} has values outside 0..1, range {UnitRange.Describe(source)}");
@@ -204,8 +314,9 @@ public sealed class PipelinedVideoMatter : IDisposable
         }
 
         /// <summary>
-        /// Frame 0 through the whole model: its outputs into slot 0, the state and the cut tensors to ONNX Runtime's
-        /// memory, whose shapes size every slot's buffers; then the state is copied into slot 0 for frame 1.
+        /// Frame 0 through the whole model (one thread) from the empty state, its outputs into slot 0. The first time
+        /// at this size the state and the cut tensors go to ONNX Runtime's memory, and their shapes size every slot's
+        /// buffers (the state is then copied into slot 0 for frame 1); after that they go straight into slot 0.
         /// </summary>
         private void FirstFrame()
         {
@@ -213,39 +324,23 @@ public sealed class PipelinedVideoMatter : IDisposable
             using var binding = session.CreateIoBinding();
             var owned = new List<OrtValue>();
             OrtValue Own(OrtValue v) { owned.Add(v); return v; }
+            var learned = MattingContract.StateOutputs.Concat(_m._cut).ToList();
             try
             {
-                binding.BindInput(MattingContract.Source, Own(Tensor(_source[0], 3)));
+                binding.BindInput(MattingContract.Source, Own(_b.Tensor(_b.Source[0], 3)));
                 foreach (var state in MattingContract.StateInputs) binding.BindInput(state, Own(OrtValue.CreateTensorValueFromMemory(FirstFrameState, FirstFrameStateShape)));
-                binding.BindInput(MattingContract.DownsampleRatio, Own(OrtValue.CreateTensorValueFromMemory(_ratio, [1])));
-                binding.BindOutput(MattingContract.Foreground, Own(Tensor(_foreground[0], 3)));
-                binding.BindOutput(MattingContract.Alpha, Own(Tensor(_alpha[0], 1)));
-                var learned = MattingContract.StateOutputs.Concat(_m._cut).ToList();
-                foreach (var name in learned) binding.BindOutputToDevice(name, OrtMemoryInfo.DefaultInstance);
+                binding.BindInput(MattingContract.DownsampleRatio, Own(OrtValue.CreateTensorValueFromMemory(_b.Ratio, [1])));
+                binding.BindOutput(MattingContract.Foreground, Own(_b.Tensor(_b.Foreground[0], 3)));
+                binding.BindOutput(MattingContract.Alpha, Own(_b.Tensor(_b.Alpha[0], 1)));
+                foreach (var name in learned)
+                    if (_b.Values is { } values) binding.BindOutput(name, values[0][name]);
+                    else binding.BindOutputToDevice(name, OrtMemoryInfo.DefaultInstance);
                 RunCancellable(session, binding);
-                using var outputs = binding.GetOutputValues(); // fgr, pha, then `learned` in order
-                _m.EnsureStages(_m._cut.ToDictionary(t => t, t =>
+                if (_b.Values is null)
                 {
-                    var info = outputs[2 + learned.IndexOf(t)].GetTensorTypeAndShape();
-                    return ((int)info.ElementDataType, info.Shape.Length);
-                }));
-                for (int k = 0; k < _slots; k++)
-                {
-                    _values[k] = new Dictionary<string, OrtValue>
-                    {
-                        [MattingContract.Source] = Keep(Tensor(_source[k], 3)),
-                        [MattingContract.DownsampleRatio] = Keep(OrtValue.CreateTensorValueFromMemory(_ratio, [1])),
-                        [MattingContract.Foreground] = Keep(Tensor(_foreground[k], 3)),
-                        [MattingContract.Alpha] = Keep(Tensor(_alpha[k], 1)),
-                    };
-                    for (int i = 0; i < learned.Count; i++)
-                    {
-                        var info = outputs[2 + i].GetTensorTypeAndShape();
-                        _values[k][learned[i]] = Keep(OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, info.ElementDataType, info.Shape));
-                    }
+                    using var outputs = binding.GetOutputValues(); // fgr, pha, then `learned` in order
+                    Allocate(learned, outputs);
                 }
-                for (int i = 0; i < MattingContract.StateOutputs.Count; i++)
-                    outputs[2 + i].GetTensorDataAsSpan<float>().CopyTo(_values[0][MattingContract.StateOutputs[i]].GetTensorMutableDataAsSpan<float>());
             }
             finally
             {
@@ -253,66 +348,80 @@ public sealed class PipelinedVideoMatter : IDisposable
                 binding.ClearBoundOutputs();
                 foreach (var value in owned) value.Dispose();
             }
-            _write(_alpha[0], _foreground[0]);
+            _write(_b.Alpha[0], _b.Foreground[0]);
+        }
+
+        /// <summary>
+        /// Every slot's tensors, shaped as frame 0's <paramref name="outputs"/> (and frame 0's state copied into slot
+        /// 0), the stage sessions if this is the matter's first stream, and each stage's binding per slot.
+        /// </summary>
+        private void Allocate(List<string> learned, IReadOnlyList<OrtValue> outputs)
+        {
+            var shapes = learned.Select((name, i) => outputs[2 + i].GetTensorTypeAndShape()).ToList();
+            _m.EnsureStages(_m._cut.ToDictionary(t => t, t => ((int)shapes[learned.IndexOf(t)].ElementDataType, shapes[learned.IndexOf(t)].Shape.Length)));
+            var values = new Dictionary<string, OrtValue>[_slots];
+            for (int k = 0; k < _slots; k++)
+            {
+                values[k] = new Dictionary<string, OrtValue>
+                {
+                    [MattingContract.Source] = _b.Keep(_b.Tensor(_b.Source[k], 3)),
+                    [MattingContract.DownsampleRatio] = _b.Keep(OrtValue.CreateTensorValueFromMemory(_b.Ratio, [1])),
+                    [MattingContract.Foreground] = _b.Keep(_b.Tensor(_b.Foreground[k], 3)),
+                    [MattingContract.Alpha] = _b.Keep(_b.Tensor(_b.Alpha[k], 1)),
+                };
+                for (int i = 0; i < learned.Count; i++)
+                    values[k][learned[i]] = _b.Keep(OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, shapes[i].ElementDataType, shapes[i].Shape));
+            }
+            for (int i = 0; i < MattingContract.StateOutputs.Count; i++)
+                outputs[2 + i].GetTensorDataAsSpan<float>().CopyTo(values[0][MattingContract.StateOutputs[i]].GetTensorMutableDataAsSpan<float>());
             // Frame f uses slot f mod K; its state inputs are the previous slot's state outputs.
+            var bindings = new OrtIoBinding[_m._stages.Length, _slots];
             for (int s = 0; s < _m._stages.Length; s++)
                 for (int k = 0; k < _slots; k++)
                 {
                     var b = _m._stages[s].CreateIoBinding();
-                    _owned.Add(b);
+                    _b.Owned.Add(b);
                     foreach (var input in _m._parts[s].Inputs)
                     {
                         int state = MattingContract.StateInputs.ToList().IndexOf(input);
-                        b.BindInput(input, state >= 0 ? _values[(k + _slots - 1) % _slots][MattingContract.StateOutputs[state]] : _values[k][input]);
+                        b.BindInput(input, state >= 0 ? values[(k + _slots - 1) % _slots][MattingContract.StateOutputs[state]] : values[k][input]);
                     }
-                    foreach (var output in _m._parts[s].Outputs) b.BindOutput(output, _values[k][output]);
-                    _bindings[s, k] = b;
+                    foreach (var output in _m._parts[s].Outputs) b.BindOutput(output, values[k][output]);
+                    bindings[s, k] = b;
                 }
+            (_b.Values, _b.Bindings) = (values, bindings);
         }
 
-        private OrtValue Tensor(float[] data, int channels) =>
-            OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, data.AsMemory(), [1, channels, _height, _width]);
+        /// <summary>Step of a frame: read (0), stage s (1 + s), write (<see cref="WriteStep"/>).</summary>
+        private static int WriteStep => PipelineStages.Names.Count + 1;
 
-        private OrtValue Keep(OrtValue value)
-        {
-            _owned.Add(value);
-            return value;
-        }
-
-        /// <summary>A worker: takes the latest stage that can run (the one closest to the output first), runs it, repeats.</summary>
+        /// <summary>
+        /// A worker: takes a step that can run (a write first, then the step closest to the output, the oldest frame
+        /// first; a new frame's read last), runs it outside the lock, repeats until the stream has ended or failed.
+        /// </summary>
         private void Work()
         {
-            int last = _done.Length - 1;
             while (true)
             {
-                int stage = -1;
-                long frame = 0;
+                int slot = -1;
                 lock (_gate)
                 {
                     while (true)
                     {
-                        if (_error is not null || _ended && _done[last] == _done[0] && !_running[0]) { Monitor.PulseAll(_gate); return; }
-                        for (int s = last; s >= 0 && stage < 0; s--)
-                        {
-                            if (_running[s]) continue;
-                            long f = _done[s];
-                            bool ready = s == 0 ? !_ended && f < _done[last] + _slots : f < _done[s - 1];
-                            if (ready) (stage, frame) = (s, f);
-                        }
-                        if (stage >= 0) { _running[stage] = true; break; }
+                        if (_error is not null || _ended && Array.TrueForAll(_frame, f => f < 0)) { Monitor.PulseAll(_gate); return; }
+                        slot = Pick();
+                        if (slot >= 0) { _busy[slot] = true; break; }
                         Monitor.Wait(_gate);
                     }
                 }
-                bool ran = false;
+                long frame = _frame[slot];
+                int step = _step[slot];
+                bool more = true;
                 try
                 {
-                    int slot = (int)(frame % _slots);
-                    if (stage > 0 || ReadFrame(frame))
-                    {
-                        RunCancellable(_m._stages[stage], _bindings[stage, slot]);
-                        if (stage == last) _write(_alpha[slot], _foreground[slot]);
-                        ran = true;
-                    }
+                    if (step == 0) more = ReadFrame(frame);
+                    else if (step == WriteStep) _write(_b.Alpha[slot], _b.Foreground[slot]);
+                    else RunCancellable(_m._stages[step - 1], _b.Bindings![step - 1, slot]);
                 }
                 catch (Exception e)
                 {
@@ -320,13 +429,43 @@ public sealed class PipelinedVideoMatter : IDisposable
                 }
                 lock (_gate)
                 {
-                    _running[stage] = false;
-                    if (ran) _done[stage]++;
-                    else if (stage == 0) _ended = true;
+                    _busy[slot] = false;
+                    if (step == 0) _readTurn++;
+                    if (step == 1 + PipelineStages.Recurrent) _recurrentTurn++;
+                    if (step == WriteStep) _writeTurn++;
+                    if (!more) _ended = true;
+                    if (!more || step == WriteStep) _frame[slot] = -1;
+                    else _step[slot]++;
                     Monitor.PulseAll(_gate);
                 }
             }
         }
+
+        /// <summary>The slot whose next step runs now, or −1 (under <see cref="_gate"/>); admits a new frame when none other can.</summary>
+        private int Pick()
+        {
+            int best = -1;
+            for (int k = 0; k < _slots; k++)
+            {
+                if (_frame[k] < 0 || _busy[k]) continue;
+                int step = _step[k];
+                bool ready = step == WriteStep ? _frame[k] == _writeTurn
+                    : step == 1 + PipelineStages.Recurrent ? _frame[k] == _recurrentTurn
+                    : step != 0;
+                if (!ready) continue;
+                if (best < 0 || Priority(k) > Priority(best)) best = k;
+            }
+            if (best >= 0) return best;
+            // A new frame once the previous one has been read (reads stay in order), into its slot once that is free.
+            int free = (int)(_admitted % _slots);
+            if (_ended || _readTurn != _admitted || _frame[free] >= 0) return -1;
+            _frame[free] = _admitted++;
+            _step[free] = 0;
+            return free;
+        }
+
+        /// <summary>Writes first, then later steps, then older frames.</summary>
+        private long Priority(int k) => _step[k] * (long)int.MaxValue - _frame[k];
 
         private void RunCancellable(InferenceSession session, OrtIoBinding binding)
         {
@@ -350,12 +489,6 @@ public sealed class PipelinedVideoMatter : IDisposable
                 Monitor.PulseAll(_gate);
             }
             _m._runOptions.Terminate = true;
-        }
-
-        /// <summary>The bindings (which hold pointers into the values' memory) first, then the values.</summary>
-        public void Dispose()
-        {
-            for (int i = _owned.Count - 1; i >= 0; i--) _owned[i].Dispose();
         }
     }
 }
