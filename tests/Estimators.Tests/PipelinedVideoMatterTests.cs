@@ -70,34 +70,6 @@ public sealed class PipelinedVideoMatterTests
     }
 
     [Fact]
-    public void A_second_stream_of_the_same_size_reuses_the_buffers_and_another_size_gets_its_own()
-    {
-        const int Width = 320, Height = 192;
-        var frame = new float[3 * Width * Height];
-        Array.Fill(frame, 0.3f);
-        using var pipelined = new PipelinedVideoMatter(new VideoMatterOptions { DownsampleRatio = 0.5f });
-        long Stream(int frames, int width, int height)
-        {
-            int read = 0;
-            return pipelined.Run(width, height, buffer =>
-            {
-                if (read++ == frames) return false;
-                frame.AsSpan(0, 3 * width * height).CopyTo(buffer.Span);
-                return true;
-            }, (alpha, _) => Assert.Equal(width * height, alpha.Length));
-        }
-        Assert.Equal(5, Stream(5, Width, Height));
-        long before = GC.GetTotalAllocatedBytes(precise: true);
-        Assert.Equal(5, Stream(5, Width, Height));
-        long allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
-        // One slot's frame and outputs alone are 7·W·H floats; the ops' own small allocations stay far below that.
-        long oneSlot = 7L * Width * Height * sizeof(float);
-        Assert.True(allocated < oneSlot, $"a second stream allocated {allocated} bytes, one slot's buffers are {oneSlot}");
-        Assert.Equal(4, Stream(4, W, H));
-        Assert.Equal(3, Stream(3, Width, Height));
-    }
-
-    [Fact]
     public void An_empty_stream_mattes_nothing()
     {
         using var pipelined = new PipelinedVideoMatter();
@@ -176,3 +148,45 @@ public sealed class PipelinedVideoMatterTests
         Assert.Throws<UserInputException>(() => pipelined.Run(W, H, _ => throw new InvalidOperationException("nothing may be read"), (_, _) => { }));
     }
 }
+
+/// <summary>
+/// The buffers <see cref="PipelinedVideoMatter"/> keeps: counted with the process's allocation counter, so alone (xunit
+/// runs test classes in parallel otherwise, and every thread's allocations count).
+/// </summary>
+[Collection(nameof(AllocationCountCollection))]
+public sealed class PipelinedVideoMatterBufferTests
+{
+    private const int W = 160, H = 96;
+
+    [Fact]
+    public void A_second_stream_of_the_same_size_reuses_the_buffers_and_another_size_gets_its_own()
+    {
+        const int Width = 320, Height = 192;
+        var frame = new float[3 * Width * Height];
+        Array.Fill(frame, 0.3f);
+        using var pipelined = new PipelinedVideoMatter(new VideoMatterOptions { DownsampleRatio = 0.5f });
+        long Stream(int frames, int width, int height)
+        {
+            int read = 0;
+            return pipelined.Run(width, height, buffer =>
+            {
+                if (read++ == frames) return false;
+                frame.AsSpan(0, 3 * width * height).CopyTo(buffer.Span);
+                return true;
+            }, (alpha, _) => Assert.Equal(width * height, alpha.Length));
+        }
+        Assert.Equal(5, Stream(5, Width, Height));
+        long before = GC.GetTotalAllocatedBytes(precise: true);
+        Assert.Equal(5, Stream(5, Width, Height));
+        long allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
+        // One slot's frame and outputs alone are 7·W·H floats; the ops' own small allocations stay far below that.
+        long oneSlot = 7L * Width * Height * sizeof(float);
+        Assert.True(allocated < oneSlot, $"a second stream allocated {allocated} bytes, one slot's buffers are {oneSlot}");
+        Assert.Equal(4, Stream(4, W, H));
+        Assert.Equal(3, Stream(3, Width, Height));
+    }
+}
+
+/// <summary>Tests that read the process-wide allocation counter run one at a time.</summary>
+[CollectionDefinition(nameof(AllocationCountCollection), DisableParallelization = true)]
+public sealed class AllocationCountCollection;

@@ -122,9 +122,10 @@ public static class ModelBench
 
     /// <summary>
     /// One stream of <see cref="PipelineLead"/> + <paramref name="frames"/> frames through <paramref name="pipeline"/>;
-    /// the time of a frame is the wall time between its write and the previous frame's (a pipeline's time per frame
-    /// is its interval between outputs, not one frame's latency), for the last <paramref name="frames"/> frames, and
-    /// the bytes allocated over those intervals (the stream's buffers are allocated once, before them).
+    /// a pipeline's time per frame is its interval between outputs, not one frame's latency: the wall time from the
+    /// write of the last lead frame to the write of the last frame, over <paramref name="frames"/> (single intervals
+    /// are no measure: frames of different stages finish in bursts), given once per timed frame; and the bytes
+    /// allocated over that time (the stream's buffers are allocated once, before it).
     /// </summary>
     private static (List<double> Intervals, long Bytes) StreamIntervals(PipelinedVideoMatter pipeline, float[] frame, BenchSize size, int frames)
     {
@@ -137,8 +138,8 @@ public static class ModelBench
             frame.CopyTo(buffer);
             return true;
         }, (_, _) => writes.Add((Stopwatch.GetTimestamp(), GC.GetTotalAllocatedBytes(precise: true))));
-        var intervals = Enumerable.Range(PipelineLead, frames).Select(k => Stopwatch.GetElapsedTime(writes[k - 1].Time, writes[k].Time).TotalMilliseconds).ToList();
-        return (intervals, writes[^1].Bytes - writes[PipelineLead - 1].Bytes);
+        double perFrame = Stopwatch.GetElapsedTime(writes[PipelineLead - 1].Time, writes[^1].Time).TotalMilliseconds / frames;
+        return (Enumerable.Repeat(perFrame, frames).ToList(), writes[^1].Bytes - writes[PipelineLead - 1].Bytes);
     }
 
     /// <summary>

@@ -8,7 +8,9 @@ public sealed record ModelReport(string Machine, IReadOnlyList<ModelResult> Resu
 /// <summary>One model at one size and thread count.</summary>
 /// <param name="Model">A <see cref="ModelCase.Names"/> entry.</param>
 /// <param name="Kernel">The binary-conv kernel the ai.bivm ops ran ("none": standard ops only).</param>
-/// <param name="Ms">Median wall time of one frame, recurrent state carried from the previous one.</param>
+/// <param name="Ms">Median wall time of one frame, recurrent state carried from the previous one; for bivm-pipelined,
+/// whose frames overlap, the median over the blocks of frames of the interval between outputs (a block's wall time
+/// from output to output over its frames).</param>
 /// <param name="MinMs">Fastest frame: on a shared machine interference only adds time.</param>
 /// <param name="Fps">1000 / <paramref name="Ms"/>.</param>
 /// <param name="RatioToRvm">RVM's ms / this model's ms at the same size and threads, measured in the same interleaved frames (null when RVM was not run).</param>
