@@ -142,6 +142,17 @@ public sealed class PipelinedVideoMatterTests
     }
 
     [Fact]
+    public void A_disposed_pipeline_refuses_to_run_and_disposes_once()
+    {
+        var pipelined = new PipelinedVideoMatter();
+        int read = 0;
+        Assert.Equal(1, pipelined.Run(W, H, buffer => read++ == 0 && Fill(buffer), (_, _) => { }));
+        pipelined.Dispose();
+        pipelined.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => pipelined.Run(W, H, _ => false, (_, _) => { }));
+    }
+
+    [Fact]
     public void A_frame_too_small_for_the_ratio_is_refused_before_anything_runs()
     {
         using var pipelined = new PipelinedVideoMatter(new VideoMatterOptions { DownsampleRatio = 0.05f });

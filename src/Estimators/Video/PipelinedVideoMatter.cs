@@ -131,6 +131,7 @@ public sealed class PipelinedVideoMatter : IDisposable
     {
         ArgumentNullException.ThrowIfNull(read);
         ArgumentNullException.ThrowIfNull(write);
+        ObjectDisposedException.ThrowIf(_disposed, this);
         VideoMatter.CheckFrame(width, height, MaxFramePixels, _downsampleRatio);
         if (Interlocked.Exchange(ref _busy, 1) == 1)
             throw new InvalidOperationException("PipelinedVideoMatter runs one stream at a time: calls must not overlap");
@@ -151,9 +152,11 @@ public sealed class PipelinedVideoMatter : IDisposable
         }
     }
 
-    /// <summary>Releases the sessions, the kept buffers and the helper threads.</summary>
+    /// <summary>Releases the sessions, the kept buffers and the helper threads (not while a <see cref="Run"/> is in progress); later calls do nothing.</summary>
     public void Dispose()
     {
+        if (_disposed) return;
+        _disposed = true;
         _helpersOrNull?.Dispose();
         _buffers?.Dispose();
         foreach (var stage in _stages) stage.Dispose();
@@ -164,6 +167,7 @@ public sealed class PipelinedVideoMatter : IDisposable
 
     private Buffers? _buffers;
     private Helpers? _helpersOrNull;
+    private bool _disposed;
 
     /// <summary>The Workers − 1 threads beside the caller, started at the first stream and kept (the ops' per-thread scratch with them).</summary>
     private Helpers _helpers => _helpersOrNull ??= new Helpers(Workers - 1);
