@@ -12,9 +12,9 @@ namespace BiVM.Graph;
 public sealed record PipelineStage(string Name, byte[] Model, IReadOnlyList<string> Inputs, IReadOnlyList<string> Outputs);
 
 /// <summary>
-/// A matting model (bivm, rvm-react, rvm, lowered or not) cut into four models that run one after another and
+/// A matting model (the shipped bivm, rvm-react and rvm) cut into four models that run one after another and
 /// together compute what the whole does, so that frame t + 1's encoder can run while frame t's decoder and refiner
-/// do (docs/kernels.md, "Frames in a pipeline"). Only the recurrent decoder carries state from frame to frame; the
+/// do (docs/kernels.md, "frames in a pipeline"). Only the recurrent decoder carries state from frame to frame; the
 /// encoder, the last decoder block and the refiner depend on their own frame alone.
 /// </summary>
 /// <remarks>
