@@ -20,7 +20,8 @@ internal sealed record MatteRequest(
     RawFormat? Raw = null,
     Rational? Rate = null,
     bool VerifyChecksum = true,
-    H264Settings? H264 = null);
+    H264Settings? H264 = null,
+    bool Pipeline = false);
 
 /// <summary>What a run did: frames, wall seconds, the stages' busy seconds, the outputs, and ONNX Runtime's thread count.</summary>
 internal sealed record MatteSummary(int Frames, double Seconds, string Model, IReadOnlyList<string> Outputs, StageSeconds Stages, IReadOnlyList<string> Notes, int ModelThreads)
@@ -29,7 +30,8 @@ internal sealed record MatteSummary(int Frames, double Seconds, string Model, IR
 }
 
 /// <summary>
-/// Reads frames, mattes them with a <see cref="VideoMatter"/>, and writes the composite and the optional alpha and
+/// Reads frames, mattes them with a <see cref="MatteModel"/> (a <see cref="VideoMatter"/>, or with <c>--pipeline</c> a
+/// <see cref="PipelinedVideoMatter"/>), and writes the composite and the optional alpha and
 /// foreground streams, through the <see cref="MattePipeline"/>. Inputs, model and outputs are all checked before the
 /// first frame is matted; every output is committed only after the last frame succeeded.
 /// </summary>
@@ -52,7 +54,7 @@ internal static class MatteJob
         int threads = CoreSchedule.ModelThreads(request.Threads), sideThreads = CoreSchedule.SideThreads(threads);
         using var source = FrameSource.Open(request.Input, request.Raw, request.Rate, sideThreads);
         using var background = Matting.Background.Parse(request.Background);
-        using var matter = new VideoMatter(MatterOptions(request, threads));
+        using var matter = MatteModel.Create(MatterOptions(request, threads), request.Pipeline);
 
         bool single = source.Kind == SourceKind.Image;
         int? total = request.MaxFrames is { } cap ? Math.Min(cap, source.DeclaredFrames ?? cap) : source.DeclaredFrames;

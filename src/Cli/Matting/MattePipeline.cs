@@ -41,7 +41,7 @@ internal sealed class FrameSlot : IDisposable
 /// </summary>
 internal sealed class MattePipeline
 {
-    /// <summary>Frames in flight: one being decoded, one in the model, one being written.</summary>
+    /// <summary>Frames in flight beside those the model holds (<see cref="MatteModel.SlotsHeld"/>): one being decoded, one in the model, one being written.</summary>
     public const int Slots = 3;
 
     /// <summary>What the writer does with a matted frame (on the writer thread): composite, convert, write.</summary>
@@ -49,14 +49,15 @@ internal sealed class MattePipeline
 
     /// <summary>Runs the whole input; returns the number of frames written and the busy seconds of decoding and of the model.</summary>
     /// <param name="afterFrame">Called on the writer thread after each frame with the frames done so far.</param>
-    public static (int Frames, double DecodeSeconds, double ModelSeconds) Run(FrameSource source, VideoMatter matter, int? maxFrames, WriteFrame write,
+    public static (int Frames, double DecodeSeconds, double ModelSeconds) Run(FrameSource source, MatteModel matter, int? maxFrames, WriteFrame write,
         Action<int>? afterFrame, CancellationToken cancel)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
-        var free = new BlockingCollection<FrameSlot>(Slots);
-        var toModel = new BlockingCollection<FrameSlot>(Slots);
-        var toWrite = new BlockingCollection<FrameSlot>(Slots);
-        var slots = Enumerable.Range(0, Slots).Select(_ => new FrameSlot()).ToArray();
+        int count = Slots + matter.SlotsHeld;
+        var free = new BlockingCollection<FrameSlot>(count);
+        var toModel = new BlockingCollection<FrameSlot>(count);
+        var toWrite = new BlockingCollection<FrameSlot>(count);
+        var slots = Enumerable.Range(0, count).Select(_ => new FrameSlot()).ToArray();
         foreach (var slot in slots) free.Add(slot);
         ExceptionDispatchInfo? failure = null, userCancel = null;
         void Fail(Exception e)
@@ -69,7 +70,8 @@ internal sealed class MattePipeline
             Interlocked.CompareExchange(ref failure, ExceptionDispatchInfo.Capture(e), null);
             stop.Cancel();
         }
-        long decodeTicks = 0, modelTicks = 0;
+        long decodeTicks = 0;
+        double modelSeconds = 0;
         int written = 0;
 
         var decoder = new Thread(() =>
@@ -96,16 +98,7 @@ internal sealed class MattePipeline
         {
             try
             {
-                foreach (var slot in toModel.GetConsumingEnumerable(stop.Token))
-                {
-                    long t0 = Stopwatch.GetTimestamp();
-                    int w = slot.Input.Width, h = slot.Input.Height;
-                    slot.Alpha.EnsureSize(w, h);
-                    slot.Foreground.EnsureSize(w, h);
-                    matter.ProcessInto(slot.Input.Data, w, h, slot.Alpha.Data, slot.Foreground.Data, cancel);
-                    modelTicks += Stopwatch.GetTimestamp() - t0;
-                    toWrite.Add(slot, stop.Token);
-                }
+                modelSeconds = matter.Run(toModel, slot => toWrite.Add(slot, stop.Token), stop.Token, cancel);
             }
             catch (Exception e) { Fail(e); }
             finally { toWrite.CompleteAdding(); }
@@ -135,7 +128,7 @@ internal sealed class MattePipeline
         if (cancel.IsCancellationRequested) userCancel?.Throw();
         cancel.ThrowIfCancellationRequested();
         failure?.Throw();
-        return (written, Seconds(decodeTicks), Seconds(modelTicks));
+        return (written, Seconds(decodeTicks), modelSeconds);
     }
 
     private static double Seconds(long ticks) => (double)ticks / Stopwatch.Frequency;

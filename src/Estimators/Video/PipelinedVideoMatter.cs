@@ -83,7 +83,14 @@ public sealed class PipelinedVideoMatter : IDisposable
         Workers = options.IntraOpThreads > 0 ? options.IntraOpThreads : Environment.ProcessorCount;
         _stageOptions = MattingSession.CreateSessionOptions(intraOpThreads: 1);
         (_model, _name) = (model, name);
+        Checksum = ModelChecksum.Check(model);
     }
+
+    /// <summary>The model file, or <see cref="DefaultModel.Name"/>.</summary>
+    public string ModelName => _name;
+
+    /// <summary>What the model file's integrity checksum said when it was loaded (<see cref="MattingSession.Checksum"/>).</summary>
+    public ChecksumStatus Checksum { get; }
 
     /// <summary>Threads that run the stages: the caller of <see cref="Run"/> and Workers − 1 more.</summary>
     public int Workers { get; }
