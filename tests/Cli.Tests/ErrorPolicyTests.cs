@@ -64,6 +64,7 @@ public sealed class ErrorPolicyTests
     [InlineData("bench", "--models", "--chart", "chart.png")]
     [InlineData("bench", "--models", "--dry", "--threads", "2")]
     [InlineData("bench", "--models", "--frames", "0")]
+    [InlineData("bench", "--models", "--pipeline")]
     public void A_command_line_that_does_not_parse_is_a_usage_error_with_exit_code_2(params string[] args)
     {
         var (code, _, err) = CliRunner.Run(args);

@@ -108,6 +108,16 @@ public sealed class MattePipelineTests : IDisposable
     }
 
     [Fact]
+    public void Bench_matte_with_pipeline_times_the_pipeline_alone_and_in_the_whole_file()
+    {
+        string input = WriteVideo("in.mkv", frames: 4, width: 128, height: 72);
+        var (code, stdout, stderr) = CliRunner.Run("bench", "--matte", input, "--frames", "4", "--rounds", "1", "--threads", "2", "--pipeline");
+        Assert.True(code == 0, stderr);
+        Assert.Contains("round 1: model only", stdout);
+        Assert.Contains("whole file / model only: median", stdout);
+    }
+
+    [Fact]
     public void A_model_that_cannot_be_cut_is_refused_in_one_line()
     {
         string model = Path.Combine(_dir, "luma.onnx");

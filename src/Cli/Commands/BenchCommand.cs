@@ -35,10 +35,11 @@ internal static class BenchCommand
         var dry = new Option<bool>("--dry") { Description = "--models: CI's dry mode: each model once at 128x72, 1 thread, 1 warm-up and 1 timed frame (proves it runs; the numbers mean nothing)." };
         var rounds = new Option<int>("--rounds") { Description = "--matte: alternating rounds of model-only and whole-file runs.", HelpName = "K", DefaultValueFactory = _ => 3 }.Require(n => n >= 1, "must be at least 1");
         var model = CliOptions.Model("--matte: ONNX model file. Default: the model shipped with bivm.");
+        var pipeline = new Option<bool>("--pipeline") { Description = "--matte: run the network as a pipeline of its stages, as bivm matte --pipeline, both in the whole-file runs and alone." };
         var preset = new Option<string?>("--preset") { Description = $"--matte: x264 preset of the whole-file runs' .mp4, as bivm matte --preset (default {H264Settings.DefaultPreset}).", HelpName = "PRESET" };
         preset.AcceptOnlyFromAmong(H264Settings.Presets);
         var command = new Command("bench", "Benchmark the binary kernels (--kernels), the shipped models per frame (--models), or bivm matte's whole-file speed against the model's (--matte FILE).");
-        foreach (var o in new Option[] { kernels, models, matte, threads, json, kernel, size, downsample, frames, profile, modelDir, dry, rounds, model, preset }) command.Options.Add(o);
+        foreach (var o in new Option[] { kernels, models, matte, threads, json, kernel, size, downsample, frames, profile, modelDir, dry, rounds, model, preset, pipeline }) command.Options.Add(o);
         command.Validators.Add(result =>
         {
             bool k = result.GetValue(kernels), m = result.GetValue(models), v = result.GetValue(matte) is not null;
@@ -46,7 +47,7 @@ internal static class BenchCommand
             (Option Option, bool Applies, string Suites)[] specific =
             [
                 (kernel, k, "--kernels"), (size, m, "--models"), (profile, m, "--models"), (modelDir, m, "--models"), (dry, m, "--models"),
-                (rounds, v, "--matte"), (model, v, "--matte"), (preset, v, "--matte"), (downsample, m || v, "--models and --matte"), (frames, m || v, "--models and --matte"),
+                (rounds, v, "--matte"), (model, v, "--matte"), (preset, v, "--matte"), (pipeline, v, "--matte"), (downsample, m || v, "--models and --matte"), (frames, m || v, "--models and --matte"),
             ];
             foreach (var (o, applies, suites) in specific)
                 if (!applies && result.GetResult(o) is { Implicit: false }) result.AddError($"{o.Name} applies to {suites} only");
@@ -60,7 +61,7 @@ internal static class BenchCommand
             if (parse.GetValue(matte) is { } video)
             {
                 var results = MatteBenchmark.Run(video, parse.GetValue(downsample), parse.GetValue(threads) ?? 0, parse.GetValue(frames) ?? 200, parse.GetValue(rounds),
-                    parse.GetValue(model), output, cancel, H264Settings.From(parse.GetValue(preset), null));
+                    parse.GetValue(model), output, cancel, H264Settings.From(parse.GetValue(preset), null), parse.GetValue(pipeline));
                 output.WriteLine(MatteBenchmark.Summary(results));
                 return ExitCodes.Ok;
             }

@@ -30,7 +30,7 @@ internal sealed record MatteBenchRound(int Frames, IReadOnlyDictionary<int, doub
 internal static class MatteBenchmark
 {
     public static IReadOnlyList<MatteBenchRound> Run(string input, float? downsample, int threads, int frames, int rounds, string? model, TextWriter log, CancellationToken cancel,
-        H264Settings? h264 = null)
+        H264Settings? h264 = null, bool pipeline = false)
     {
         var inputs = Decode(input, frames);
         try
@@ -45,8 +45,8 @@ internal static class MatteBenchmark
             using var temp = new TempOutput();
             for (int round = 1; round <= rounds; round++)
             {
-                var modelFps = candidates.ToDictionary(n => n, n => ModelOnly(inputs, downsample, n, model, cancel));
-                var summary = MatteJob.Run(new MatteRequest(input, temp.File, Model: model, Downsample: downsample, Threads: pipelineThreads, MaxFrames: inputs.Count, H264: h264), cancel: cancel);
+                var modelFps = candidates.ToDictionary(n => n, n => pipeline ? PipelinedOnly(inputs, downsample, n, model, cancel) : ModelOnly(inputs, downsample, n, model, cancel));
+                var summary = MatteJob.Run(new MatteRequest(input, temp.File, Model: model, Downsample: downsample, Threads: pipelineThreads, MaxFrames: inputs.Count, H264: h264, Pipeline: pipeline), cancel: cancel);
                 var result = new MatteBenchRound(summary.Frames, modelFps, summary.Fps, summary.ModelThreads, summary.Stages);
                 results.Add(result);
                 string alone = string.Join(", ", modelFps.Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.Value:F2} fps at {p.Key} thread(s)")));
@@ -102,6 +102,30 @@ internal static class MatteBenchmark
             matter.ProcessInto(frame.Data, w, h, alpha, foreground);
         }
         return inputs.Count / clock.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>
+    /// <see cref="ModelOnly"/> for <c>--pipeline</c>: the frames as one stream through a <see cref="PipelinedVideoMatter"/>
+    /// with <paramref name="threads"/> workers (after a first stream that makes its sessions and buffers).
+    /// </summary>
+    private static double PipelinedOnly(List<PlanarFrame> inputs, float? downsample, int threads, string? model, CancellationToken cancel)
+    {
+        using var pipeline = new PipelinedVideoMatter(new VideoMatterOptions { ModelPath = model, DownsampleRatio = downsample, IntraOpThreads = threads, CheckInputRange = false });
+        int w = inputs[0].Width, h = inputs[0].Height;
+        long Stream(int count)
+        {
+            int next = 0;
+            return pipeline.Run(w, h, buffer =>
+            {
+                if (next == count) return false;
+                inputs[next++].Data.AsSpan().CopyTo(buffer.Span);
+                return true;
+            }, (_, _) => { }, cancel);
+        }
+        Stream(Math.Min(2, inputs.Count));
+        var clock = Stopwatch.StartNew();
+        long frames = Stream(inputs.Count);
+        return frames / clock.Elapsed.TotalSeconds;
     }
 
     /// <summary>A temporary .mp4 for the whole-file runs, removed at the end.</summary>
