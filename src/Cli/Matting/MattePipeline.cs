@@ -34,10 +34,10 @@ internal sealed class FrameSlot : IDisposable
 
 /// <summary>
 /// Decoding, inference and writing on three threads joined by bounded queues. A fixed pool of
-/// <see cref="Slots"/> frame slots circulates decode → model → write → decode: when the writer (or the encoder or
-/// reader behind it) is slow, the decoder finds no free slot and waits, so no more than <see cref="Slots"/> frames
-/// are ever in memory, however slow the consumer. The model thread only runs ONNX Runtime; conversions happen on the
-/// other two. The first failure in any stage stops the others and is rethrown here.
+/// <see cref="Slots"/> frame slots, plus those the model holds (<see cref="MatteModel.SlotsHeld"/>), circulates
+/// decode → model → write → decode: when the writer (or the encoder or reader behind it) is slow, the decoder finds no
+/// free slot and waits, so no more frames than that pool are ever in memory, however slow the consumer. The model
+/// thread only runs the model (with <c>--pipeline</c>, its workers beside it); conversions happen on the other two. The first failure in any stage stops the others and is rethrown here.
 /// </summary>
 internal sealed class MattePipeline
 {

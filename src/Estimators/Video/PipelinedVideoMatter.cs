@@ -35,7 +35,6 @@ public sealed class PipelinedVideoMatter : IDisposable
 
     private readonly MattingSession _whole;
     private readonly byte[] _model;
-    private readonly string _name;
     private InferenceSession[] _stages = [];
     private PipelineStage[] _parts = [];
     private readonly SessionOptions _stageOptions;
@@ -64,30 +63,30 @@ public sealed class PipelinedVideoMatter : IDisposable
         ArgumentNullException.ThrowIfNull(model);
         options ??= new VideoMatterOptions();
         options.Validate();
-        string name = modelName;
-        if (options.VerifyChecksum) MattingSession.RequireIntact(ModelChecksum.Check(model), name);
+        ModelName = modelName;
+        Checksum = ModelChecksum.Check(model);
+        if (options.VerifyChecksum) MattingSession.RequireIntact(Checksum, ModelName);
         try
         {
             _cut = PipelineStages.CutTensors(model);
         }
         catch (Exception e) when (e is InvalidOperationException or InvalidProtocolBufferException)
         {
-            throw new UserInputException($"{name}: cannot run as a pipeline: {e.Message}", e);
+            throw new UserInputException($"{ModelName}: cannot run as a pipeline: {e.Message}", e);
         }
         // The whole model with the cut tensors as extra outputs: ONNX Runtime infers their types, and it runs the
         // first frame of each stream, whose outputs give their sizes.
-        _whole = new MattingSession(PipelineStages.WithOutputs(model, _cut), name, intraOpThreads: 1, verifyChecksum: false);
+        _whole = new MattingSession(PipelineStages.WithOutputs(model, _cut), ModelName, intraOpThreads: 1, verifyChecksum: false);
         _downsampleRatio = options.DownsampleRatio;
         MaxFramePixels = options.MaxFramePixels;
         CheckInputRange = options.CheckInputRange;
         Workers = options.IntraOpThreads > 0 ? options.IntraOpThreads : Environment.ProcessorCount;
         _stageOptions = MattingSession.CreateSessionOptions(intraOpThreads: 1);
-        (_model, _name) = (model, name);
-        Checksum = ModelChecksum.Check(model);
+        _model = model;
     }
 
     /// <summary>The model file, or <see cref="DefaultModel.Name"/>.</summary>
-    public string ModelName => _name;
+    public string ModelName { get; }
 
     /// <summary>What the model file's integrity checksum said when it was loaded (<see cref="MattingSession.Checksum"/>).</summary>
     public ChecksumStatus Checksum { get; }
@@ -112,7 +111,7 @@ public sealed class PipelinedVideoMatter : IDisposable
         catch (Exception e) when (e is InvalidOperationException or OnnxRuntimeException)
         {
             foreach (var stage in stages) stage.Dispose();
-            throw new UserInputException($"{_name}: cannot run as a pipeline: {e.Message}", e);
+            throw new UserInputException($"{ModelName}: cannot run as a pipeline: {e.Message}", e);
         }
     }
 
