@@ -22,7 +22,17 @@ public static class BiVMOps
     private static readonly ConditionalWeakTable<SessionOptions, HashSet<nint>> s_registered = new();
     private static readonly Lock s_lock = new();
 
-    /// <summary>Adds the ai.bivm domain to <paramref name="options"/>.</summary>
+    /// <summary>
+    /// The session configuration entry through which <see cref="Register"/> tells the ops the session's intra-op thread
+    /// count (SessionOptions.IntraOpNumThreads as set when it registers), so that in a session of one thread they
+    /// run their work items as a loop rather than through ParallelFor (<see cref="OrtParallelRunner"/>).
+    /// </summary>
+    public const string IntraOpThreadsKey = "ai.bivm.intra_op_num_threads";
+
+    /// <summary>
+    /// Adds the ai.bivm domain to <paramref name="options"/>. Set IntraOpNumThreads first: its value then is what the
+    /// ops are told (<see cref="IntraOpThreadsKey"/>); a count set afterwards reaches ONNX Runtime only.
+    /// </summary>
     /// <param name="forceKernel">Popcount kernel to use in every node ("avx512bw", "avx2", "portable"); null picks the best supported.</param>
     public static void Register(SessionOptions options, string? forceKernel = null)
     {
@@ -38,7 +48,10 @@ public static class BiVMOps
                 PublishOnce(domain);
             }
             var done = s_registered.GetOrCreateValue(options);
+            bool first = done.Count == 0;
             if (!done.Add(domain)) return;
+            if (first && options.IntraOpNumThreads > 0)
+                options.AddSessionConfigEntry(IntraOpThreadsKey, options.IntraOpNumThreads.ToString(System.Globalization.CultureInfo.InvariantCulture));
             bool addRef = false;
             try
             {

@@ -86,7 +86,8 @@ internal static unsafe class CustomOpCallbacks
         {
             def = BiVMOpDefinition.From(op);
             var instance = def.CreateKernel(info, out node);
-            *kernel = (void*)GCHandle.ToIntPtr(GCHandle.Alloc(instance));
+            bool oneThread = OrtApi.KernelInfoConfigEntry(info, BiVMOps.IntraOpThreadsKey) == "1";
+            *kernel = (void*)GCHandle.ToIntPtr(GCHandle.Alloc(new HostedKernel(instance, oneThread)));
             return 0;
         }
         catch (Exception e)
@@ -108,7 +109,9 @@ internal static unsafe class CustomOpCallbacks
         IBiVMKernel? instance = null;
         try
         {
-            instance = (IBiVMKernel)GCHandle.FromIntPtr((nint)kernel).Target!;
+            var hosted = (HostedKernel)GCHandle.FromIntPtr((nint)kernel).Target!;
+            instance = hosted.Kernel;
+            OrtParallelRunner.OneThread = hosted.OneThread;
             instance.Compute(context);
             return 0;
         }
@@ -125,7 +128,7 @@ internal static unsafe class CustomOpCallbacks
         {
             if (kernel == null) return;
             var handle = GCHandle.FromIntPtr((nint)kernel);
-            (handle.Target as IDisposable)?.Dispose();
+            (handle.Target as HostedKernel)?.Kernel.Dispose();
             handle.Free();
         }
         catch
@@ -170,5 +173,12 @@ internal static unsafe class CustomOpCallbacks
         {
             return OrtApi.CreateStatus(OrtErrorCode.Fail, $"{BinaryConvSchema.Domain}: error while reporting an error");
         }
+    }
+
+    /// <summary>A node's kernel as ORT holds it: the kernel, and whether its session runs one intra-op thread.</summary>
+    private sealed class HostedKernel(IBiVMKernel kernel, bool oneThread)
+    {
+        public IBiVMKernel Kernel { get; } = kernel;
+        public bool OneThread { get; } = oneThread;
     }
 }

@@ -152,6 +152,28 @@ internal static unsafe class OrtApi
     public static string KernelInfoNodeName(nint info) =>
         ReadString((buffer, size) => ((delegate* unmanaged<nint, byte*, nuint*, nint>)Fn(OrtApiIndex.KernelInfo_GetNodeName))(info, buffer, size))!;
 
+    /// <summary>
+    /// The session's configuration entry <paramref name="key"/> (SessionOptions.AddSessionConfigEntry) as a kernel being
+    /// made sees it, or null where the session has none (KernelInfo_GetConfigEntries, ORT 1.24 on).
+    /// </summary>
+    public static string? KernelInfoConfigEntry(nint info, string key)
+    {
+        nint pairs;
+        Check(((delegate* unmanaged<nint, nint*, nint>)Fn(OrtApiIndex.KernelInfo_GetConfigEntries))(info, &pairs));
+        try
+        {
+            fixed (byte* k = Utf8(key))
+            {
+                byte* value = ((delegate* unmanaged<nint, byte*, byte*>)Fn(OrtApiIndex.GetKeyValue))(pairs, k);
+                return value == null ? null : Marshal.PtrToStringUTF8((nint)value);
+            }
+        }
+        finally
+        {
+            ((delegate* unmanaged<nint, void>)Fn(OrtApiIndex.ReleaseKeyValuePairs))(pairs);
+        }
+    }
+
     public static int KernelInfoInputCount(nint info)
     {
         nuint count;

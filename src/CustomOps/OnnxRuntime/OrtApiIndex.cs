@@ -44,4 +44,7 @@ internal enum OrtApiIndex
     SetSymbolicDimensions = 271,
     ReadOpAttr = 272,
     KernelContext_ParallelFor = 274,
+    GetKeyValue = 297,
+    ReleaseKeyValuePairs = 300,
+    KernelInfo_GetConfigEntries = 391,
 }

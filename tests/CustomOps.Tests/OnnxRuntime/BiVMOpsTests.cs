@@ -122,6 +122,30 @@ public class BiVMOpsTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void A_session_of_one_thread_runs_the_work_items_as_a_loop_not_through_ParallelFor()
+    {
+        // 64 → 32 channels, 3×3 on 16×20: the op packs and computes rows in sections of 16–20 items.
+        var c = new ConvCase(BinaryConv2dParams.Square(1, 64, 16, 20, 32, 3), 5);
+        var model = OneNodeModels.Custom(c);
+        var expected = c.Expected(c.OracleDots());
+        using var one = OneNodeModels.Session(model, threads: 1);
+        using var two = OneNodeModels.Session(model, threads: 2);
+        using var lateOptions = new SessionOptions();
+        BiVMOps.Register(lateOptions);
+        lateOptions.IntraOpNumThreads = 1; // after registering: ONNX Runtime runs one thread, the ops were not told
+        using var late = new InferenceSession(model, lateOptions);
+
+        int before = OrtParallelRunner.PoolSections; // this thread's: ORT runs each node on the thread that calls Run
+        Assert.Equal(expected, OneNodeModels.Run(one, c.X, OneNodeModels.XShape(c)));
+        Assert.Equal(before, OrtParallelRunner.PoolSections);
+        Assert.Equal(expected, OneNodeModels.Run(two, c.X, OneNodeModels.XShape(c)));
+        int afterTwo = OrtParallelRunner.PoolSections;
+        Assert.True(afterTwo > before, "a session of two threads hands its sections to ParallelFor");
+        Assert.Equal(expected, OneNodeModels.Run(late, c.X, OneNodeModels.XShape(c)));
+        Assert.True(OrtParallelRunner.PoolSections > afterTwo, "a thread count set after registering does not reach the ops");
+    }
+
+    [Fact]
     public void Registration_is_idempotent_and_serves_many_sessions()
     {
         var c = new ConvCase(BinaryConv2dParams.Square(1, 5, 4, 4, 2, 3), 2);
