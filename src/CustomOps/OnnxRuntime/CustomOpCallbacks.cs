@@ -86,8 +86,9 @@ internal static unsafe class CustomOpCallbacks
         {
             def = BiVMOpDefinition.From(op);
             var instance = def.CreateKernel(info, out node);
-            bool oneThread = OrtApi.KernelInfoConfigEntry(info, BiVMOps.IntraOpThreadsKey) == "1";
-            *kernel = (void*)GCHandle.ToIntPtr(GCHandle.Alloc(new HostedKernel(instance, oneThread)));
+            int threads = int.TryParse(OrtApi.KernelInfoConfigEntry(info, BiVMOps.IntraOpThreadsKey), System.Globalization.NumberStyles.None,
+                System.Globalization.CultureInfo.InvariantCulture, out int told) ? told : 0;
+            *kernel = (void*)GCHandle.ToIntPtr(GCHandle.Alloc(new HostedKernel(instance, threads)));
             return 0;
         }
         catch (Exception e)
@@ -111,7 +112,7 @@ internal static unsafe class CustomOpCallbacks
         {
             var hosted = (HostedKernel)GCHandle.FromIntPtr((nint)kernel).Target!;
             instance = hosted.Kernel;
-            OrtParallelRunner.OneThread = hosted.OneThread;
+            OrtParallelRunner.Threads = hosted.Threads;
             instance.Compute(context);
             return 0;
         }
@@ -175,10 +176,10 @@ internal static unsafe class CustomOpCallbacks
         }
     }
 
-    /// <summary>A node's kernel as ORT holds it: the kernel, and whether its session runs one intra-op thread.</summary>
-    private sealed class HostedKernel(IBiVMKernel kernel, bool oneThread)
+    /// <summary>A node's kernel as ORT holds it: the kernel, and its session's intra-op thread count (0 where the session did not say).</summary>
+    private sealed class HostedKernel(IBiVMKernel kernel, int threads)
     {
         public IBiVMKernel Kernel { get; } = kernel;
-        public bool OneThread { get; } = oneThread;
+        public int Threads { get; } = threads;
     }
 }

@@ -146,6 +146,26 @@ public class BiVMOpsTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Chunks_of_a_section_cover_every_item_once_in_order_and_differ_by_at_most_one()
+    {
+        foreach (int count in new[] { 1, 2, 7, 16, 17, 100, 1081 })
+            for (int chunks = 1; chunks <= Math.Min(count, 40); chunks++)
+            {
+                int next = 0;
+                var sizes = new List<int>();
+                for (int c = 0; c < chunks; c++)
+                {
+                    var (start, end) = OrtParallelRunner.Chunk(count, chunks, c);
+                    Assert.Equal(next, start);
+                    sizes.Add(end - start);
+                    next = end;
+                }
+                Assert.Equal(count, next);
+                Assert.True(sizes.Max() - sizes.Min() <= 1, $"{count} items in {chunks} chunks: sizes {string.Join(",", sizes)}");
+            }
+    }
+
+    [Fact]
     public void Registration_is_idempotent_and_serves_many_sessions()
     {
         var c = new ConvCase(BinaryConv2dParams.Square(1, 5, 4, 4, 2, 3), 2);
