@@ -11,8 +11,11 @@
 //
 // A-MODEL and B-MODEL are .onnx files (the same file twice for a code change). TYPE:FIELD names a static int field of
 // BiVM.CustomOps (e.g. BiVM.CustomOps.OnnxRuntime.OrtParallelRunner:Variant, added for the experiment): it is set to 0
-// before each A frame and to 1 before each B frame, so that two code paths of one build can be compared. One intra-op
-// thread (the calling thread's CPU time is then the frame's); downsample min(1, 512 / long side), or AB_RATIO.
+// before each A frame and to 1 before each B frame, so that two code paths of one build can be compared (one file
+// twice with a toggle: one session serves both sides). One intra-op thread, timed as the calling thread's CPU time (the
+// frame's, then), or AB_THREADS threads, timed as wall time (then only with a toggle and one file: two sessions of two
+// threads each disturb each other's frames, quartiles 0.65 and 1.5 for one file against itself); downsample
+// min(1, 512 / long side), or AB_RATIO.
 using System.Reflection;
 using BiVM.Benchmarking.Quick;
 using BiVM.Estimators.Video;
@@ -29,8 +32,11 @@ if (args.Length > 4)
     toggle = typeof(BiVM.CustomOps.OnnxRuntime.BiVMOps).Assembly.GetType(parts[0])?.GetField(parts[1], BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic)
         ?? throw new ArgumentException($"no static field {args[4]} in BiVM.CustomOps");
 }
-VideoMatter[] matters = [Open(args[2]), Open(args[3])];
-VideoMatter Open(string model) => new(new VideoMatterOptions { ModelPath = model, IntraOpThreads = 1, DownsampleRatio = ratio });
+int threads = int.Parse(Environment.GetEnvironmentVariable("AB_THREADS") ?? "1");
+// One file and a toggle: one session for both sides (a second session's spinning pool would disturb the first's frames).
+var first = Open(args[2]);
+VideoMatter[] matters = [first, toggle is not null && args[3] == args[2] ? first : Open(args[3])];
+VideoMatter Open(string model) => new(new VideoMatterOptions { ModelPath = model, IntraOpThreads = threads, DownsampleRatio = ratio });
 var frame = new float[3 * w * h];
 for (int i = 0; i < frame.Length; i++) frame[i] = 0.5f + 0.4f * MathF.Sin(0.05f * (i % w) + 0.07f * (i / w % h) + i / (w * h));
 var alpha = new float[w * h];
@@ -44,9 +50,9 @@ for (int round = 0; round < rounds + 3; round++)
     {
         int k = round % 2 == 0 ? j : 1 - j; // alternate which side goes first
         toggle?.SetValue(null, k);
-        double c0 = Clock.NowMilliseconds(threadCpu: true);
+        double c0 = Clock.NowMilliseconds(threadCpu: threads == 1);
         matters[k].ProcessInto(frame, w, h, alpha, foreground);
-        t[k] = Clock.NowMilliseconds(threadCpu: true) - c0;
+        t[k] = Clock.NowMilliseconds(threadCpu: threads == 1) - c0;
     }
     if (round < 3) continue; // warm-up
     times[0].Add(t[0]);
@@ -54,7 +60,7 @@ for (int round = 0; round < rounds + 3; round++)
     ratios.Add(t[1] / t[0]);
 }
 static double Quantile(List<double> v, double q) => v.Order().ElementAt((int)(q * (v.Count - 1)));
-Console.WriteLine($"{w}x{h}, downsample {ratio}, {rounds} rounds: A {Quantile(times[0], 0.5):F2} ms, B {Quantile(times[1], 0.5):F2} ms (medians of CPU time per frame); " +
+Console.WriteLine($"{w}x{h}, downsample {ratio}, {threads} thread(s), {rounds} rounds: A {Quantile(times[0], 0.5):F2} ms, B {Quantile(times[1], 0.5):F2} ms (medians of {(threads == 1 ? "CPU" : "wall")} time per frame); " +
     $"B/A per round: median {Quantile(ratios, 0.5):F3} (quartiles {Quantile(ratios, 0.25):F3}, {Quantile(ratios, 0.75):F3})");
-foreach (var m in matters) m.Dispose();
+foreach (var m in matters.Distinct()) m.Dispose();
 return 0;
