@@ -122,6 +122,49 @@ public unsafe class PackedHandOffTests
     }
 
     [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void The_glue_with_a_packed_output_writes_bands_of_rows_with_the_Y_of_the_glue_without_one(int threads)
+    {
+        // 45 rows of 100: one thread takes bands of 40 rows and a last one of 5, two threads bands of 6 and a last of 3
+        // (ShortcutRPReLUOrtKernel.BandRows); the glue without TauNext runs plane by plane. Same Y, and the bits of it.
+        const int channels = 70, h = 45, w = 100;
+        Assert.Equal(threads == 1 ? 40 : 6, ShortcutRPReLUOrtKernel.BandRows(h, w, threads));
+        var r = new Random(11 + threads);
+        float[] Values(int n, float scale = 1f) => Enumerable.Range(0, n).Select(i => i % 9 == 4 ? 0f : (float)(r.NextDouble() * 2 - 1) * scale).ToArray();
+        float[] tau = Values(channels, 0.3f), shiftIn = Values(channels), slope = Values(channels), shiftOut = Values(channels);
+        float[] x = Values(channels * h * w), addend = Values(channels * h * w);
+
+        Dictionary<string, Array> Run(bool packed)
+        {
+            var g = new OnnxGraphBuilder("band");
+            g.Opset(BinaryConvSchema.Domain, BinaryConvSchema.OpsetVersion);
+            g.Input("X", TensorProto.Types.DataType.Float, 1, channels, h, w);
+            g.Input("A", TensorProto.Types.DataType.Float, 1, channels, h, w);
+            g.Initializer(Tensors.Float("b1", shiftIn, channels));
+            g.Initializer(Tensors.Float("k", slope, channels));
+            g.Initializer(Tensors.Float("b2", shiftOut, channels));
+            g.Initializer(Tensors.Float("t", tau, channels));
+            g.Node(BinaryConvSchema.ShortcutRPReLU, packed ? ["X", "A", "", "b1", "k", "b2", "t"] : ["X", "A", "", "b1", "k", "b2"],
+                packed ? ["Y", "P"] : ["Y"], "glue", BinaryConvSchema.Domain);
+            g.Output("Y", TensorProto.Types.DataType.Float, 1, channels, h, w);
+            if (packed) g.Output("P", TensorProto.Types.DataType.Uint64, 1, h, w, PackedLayout.WordsFor(channels));
+            using var options = new SessionOptions { IntraOpNumThreads = threads };
+            BiVMOps.Register(options);
+            using var session = new InferenceSession(g.ToBytes(), options);
+            using var results = session.Run([
+                NamedOnnxValue.CreateFromTensor("X", new DenseTensor<float>(x, [1, channels, h, w])),
+                NamedOnnxValue.CreateFromTensor("A", new DenseTensor<float>(addend, [1, channels, h, w]))]);
+            return results.ToDictionary(v => v.Name, v => v.Name == "Y" ? (Array)v.AsTensor<float>().ToArray() : v.AsTensor<ulong>().ToArray());
+        }
+
+        var planes = Run(packed: false);
+        var bands = Run(packed: true);
+        Assert.Equal((float[])planes["Y"], (float[])bands["Y"]);
+        Assert.Equal(ActivationPacker.Pack((float[])bands["Y"], tau, 1, channels, h, w), (ulong[])bands["P"]);
+    }
+
+    [Theory]
     [InlineData(false, 1)]
     [InlineData(false, 2)]
     [InlineData(true, 2)]
