@@ -24,8 +24,9 @@ public static class BiVMOps
 
     /// <summary>
     /// The session configuration entry through which <see cref="Register"/> tells the ops the session's intra-op thread
-    /// count (SessionOptions.IntraOpNumThreads as set when it registers), so that in a session of one thread they
-    /// run their work items as a loop rather than through ParallelFor (<see cref="OrtParallelRunner"/>).
+    /// count (SessionOptions.IntraOpNumThreads as set when it registers, where it is set), so that in a session of one
+    /// thread they run their work items as a loop rather than through ParallelFor, and with more they hand it chunks of
+    /// items per thread (<see cref="OrtParallelRunner"/>).
     /// </summary>
     public const string IntraOpThreadsKey = "ai.bivm.intra_op_num_threads";
 

@@ -11,8 +11,9 @@ namespace BiVM.CustomOps.OnnxRuntime;
 /// session of one intra-op thread ParallelFor would call every item on the calling thread, each through a native
 /// call back into .NET: there the items are a plain loop instead (<see cref="Threads"/> = 1; 1–2 % of a 512×288 BiVM
 /// frame on Zen 5, docs/kernels.md). With more threads, a section of many items goes to ParallelFor as
-/// <see cref="ChunksPerThread"/> chunks per thread of consecutive items, each chunk one call back and one claim of
-/// ORT's shared counter instead of one per item (1–2 % of a frame on two threads), still claimed as the threads come.
+/// <see cref="ChunksPerThread"/> chunks of consecutive items per thread (per CPU where the session did not say), each
+/// chunk one call back and one claim of ORT's shared counter instead of one per item (1–2 % of a frame on two
+/// threads), still claimed as the threads come.
 /// </summary>
 internal static unsafe class OrtParallelRunner
 {
@@ -48,7 +49,8 @@ internal static unsafe class OrtParallelRunner
             return;
         }
         PoolSections++;
-        int chunks = Threads > 1 && count > ChunksPerThread * Threads ? ChunksPerThread * Threads : count;
+        // A session that did not say runs ONNX Runtime's default, one thread per physical core: at most one per CPU.
+        int chunks = Math.Min(count, ChunksPerThread * (Threads > 0 ? Threads : Environment.ProcessorCount));
         var job = new Job(body, count, chunks);
         var handle = GCHandle.Alloc(job);
         try { OrtApi.ParallelFor(context, &Invoke, chunks, (void*)GCHandle.ToIntPtr(handle)); }
