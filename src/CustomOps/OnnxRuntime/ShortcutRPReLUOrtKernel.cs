@@ -540,15 +540,7 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
                     long offset = ((long)n * channels + c) * plane + (long)iy0 * width;
                     Plane(n * channels + c, offset, (iy1 - iy0) * width, src + offset, null, y + offset);
                 }
-                for (int iy = iy0; iy < iy1; iy++)
-                {
-                    if (packed is not null) PackedHandOff.PackRow(y, _tauNext!, channels, height, width, n, iy, packed);
-                    if (second is not null) PackedHandOff.PackRow(y, _tauSecond!, channels, height, width, n, iy, second);
-                    if (_projection is { } projection)
-                        fixed (float* weights = projection.Weights, bias = projection.Bias)
-                            ChannelProjection.Row(y + (long)n * channels * plane + (long)iy * width, channels, width, plane, weights, bias, projection.Outputs,
-                                projected + (long)n * projection.Outputs * plane + (long)iy * width, plane, lanes);
-                }
+                for (int iy = iy0; iy < iy1; iy++) PackAndProject(n, iy);
             });
             return;
         }
@@ -582,13 +574,19 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
                 if (second is not null) PackedHandOff.PackRows(outRows, _tauSecond!, channels, height, width, n, iy, second);
                 return; // no Projection without Y (refused at creation)
             }
+            PackAndProject(n, iy);
+        });
+
+        // Row iy of image n of Y, just written: its packed bits and its projection, where the node has them.
+        void PackAndProject(int n, int iy)
+        {
             if (packed is not null) PackedHandOff.PackRow(y, _tauNext!, channels, height, width, n, iy, packed);
             if (second is not null) PackedHandOff.PackRow(y, _tauSecond!, channels, height, width, n, iy, second);
             if (_projection is { } projection)
                 fixed (float* weights = projection.Weights, bias = projection.Bias)
                     ChannelProjection.Row(y + (long)n * channels * plane + (long)iy * width, channels, width, plane, weights, bias, projection.Outputs,
                         projected + (long)n * projection.Outputs * plane + (long)iy * width, plane, lanes);
-        });
+        }
     }
 
     /// <summary>Where the glue writes: Y (null where its output is the empty name), YPacked, YPackedSecond, Projected (each null where absent).</summary>
