@@ -45,7 +45,7 @@ internal static unsafe class OrtParallelRunner
     {
         if (count <= 1)
         {
-            for (int i = 0; i < count; i++) body(i);
+            Sequential(count, body);
             return;
         }
         PoolSections++;

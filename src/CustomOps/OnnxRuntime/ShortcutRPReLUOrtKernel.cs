@@ -492,7 +492,11 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
     internal static int BandRows(int height, int width, int threads)
     {
         int rows = Math.Max(1, BandValues / Math.Max(1, width));
-        if (threads != 1) rows = Math.Min(rows, Math.Max(1, (height + 4 * Math.Max(2, threads) - 1) / (4 * Math.Max(2, threads))));
+        if (threads != 1)
+        {
+            int quarters = 4 * Math.Max(2, threads); // a quarter of each thread's share: height / quarters rows, rounded up
+            rows = Math.Min(rows, Math.Max(1, (height + quarters - 1) / quarters));
+        }
         return Math.Min(rows, Math.Max(1, height));
     }
 
