@@ -66,8 +66,8 @@ public static class BinaryConvSchema
 
     /// <summary>
     /// ShortcutRPReLU's outputs: Y (float32, X's shape), with TauNext YPacked, with Projection Projected, with TauSecond
-    /// YPackedSecond. Y may be the empty name where a packed output is written and there is no Projection: the op then
-    /// writes only the bits (the float Y would have no reader).
+    /// YPackedSecond. Y may be the empty name where a packed or a projected output is written: the op then writes only
+    /// those (each row of Y formed in scratch for them; the float Y would have no reader).
     /// </summary>
     public const int ActivationOutput = 0, ActivationPackedOutput = 1, ActivationProjectedOutput = 2;
 
@@ -188,7 +188,8 @@ public static class BinaryConvSchema
     /// <summary>
     /// GuidedStatistics' outputs: Stats (float32 [N, 8 + C, h, w]), MeanX and MeanY (float32 [N, 4, h, w]), and with the
     /// float-list attribute <see cref="TauNext"/> (8 + C values) the optional StatsPacked (uint64 [N, h, w, words]: the
-    /// sign bits of Stats − τ for the binary conv that reads Stats, as Upsample2xConcat's YPacked).
+    /// sign bits of Stats − τ for the binary conv that reads Stats, as Upsample2xConcat's YPacked). With StatsPacked, Stats
+    /// may be the empty name: then only the bits are written.
     /// </summary>
     public const int StatisticsStats = 0, StatisticsMeanX = 1, StatisticsMeanY = 2, StatisticsPacked = 3, StatisticsOutputCount = 4;
 

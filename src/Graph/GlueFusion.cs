@@ -23,7 +23,8 @@ namespace BiVM.Graph;
 /// <see cref="PointwiseFusion"/> folds a 1×1 binary conv whose only reader is a glue node into it (bit-identical where
 /// the glue has no folded normalization; its statistics then come from the dots' integer moments, within float rounding),
 /// <see cref="SparseFusion"/> folds SHB's masked 3×3 conv into the glue that adds it (bit-identical), and
-/// <see cref="SparseHandOffFusion"/> hands that conv its input packed and drops the float tensors left without readers.
+/// <see cref="SparseHandOffFusion"/> hands that conv its input packed and drops the float tensors left without readers;
+/// <see cref="UnreadFloatFusion"/> drops the other float outputs that nothing reads but for their shape.
 /// </summary>
 /// <remarks>
 /// A chain is fused only where every intermediate tensor has exactly one consumer and is not a graph output (a test
@@ -161,8 +162,9 @@ public static class GlueFusion
         int pointwise = PointwiseFusion.Apply(rewritten, initializers, outputs);
         int sparse = SparseFusion.Apply(rewritten, initializers, outputs);
         int sparseHandOffs = SparseHandOffFusion.Apply(rewritten, graph, initializers, outputs);
+        int unread = UnreadFloatFusion.Apply(rewritten, graph, outputs);
         if (replacements.Count == 0 && handOffs == 0 && upsamples == 0 && grus == 0 && guided == 0 && inBranches == 0 && branchHandOffs == 0 && norms == 0 && shortcuts == 0
-            && projections == 0 && pointwise == 0 && sparse == 0 && sparseHandOffs == 0 && branchesRewritten == 0)
+            && projections == 0 && pointwise == 0 && sparse == 0 && sparseHandOffs == 0 && unread == 0 && branchesRewritten == 0)
             return (fused, 0, 0, 0);
         graph.Node.Clear();
         graph.Node.AddRange(rewritten);
@@ -187,6 +189,8 @@ public static class GlueFusion
             fused.MetadataProps[^1].Value += $", {sparseTotal} {BinaryConvSchema.SparseBinaryConv2d} computed by the {BinaryConvSchema.ShortcutRPReLU} that adds it (bit-identical)";
         if (SparseHandOffFusion.Count(fused) is > 0 and var sparseHandOffTotal)
             fused.MetadataProps[^1].Value += $", {sparseHandOffTotal} of them reading their input packed by the op before ({SparseHandOffFusion.BitsOnly(fused)} ops writing only bits; bit-identical)";
+        if (UnreadFloatFusion.Count(fused) is > 0 and var unreadTotal)
+            fused.MetadataProps[^1].Value += $", {unreadTotal} ops not writing a float output that nothing reads but for its shape (bit-identical)";
         if (ProjectionFusion.Count(fused) is > 0 and var projectionTotal)
             fused.MetadataProps[^1].Value += $", {projectionTotal} 1×1 Conv moved into the {BinaryConvSchema.ShortcutRPReLU} it reads (MLAS's summation order: bit-identical on x86-64 with FMA)";
         int sumTotal = graph.Node.Count(n => n.OpType == BinaryConvSchema.ShortcutSum && n.Domain == BinaryConvSchema.Domain);
@@ -212,7 +216,7 @@ public static class GlueFusion
             view.Graph.Output.AddRange(branch.Output);
             view.Graph.Initializer.AddRange(main.Initializer);
             var (done, n, h) = pass(view);
-            if (n == 0 && h == 0 && done.Graph.Node.Count == branch.Node.Count) continue;
+            if (n == 0 && h == 0 && done.Graph.Node.SequenceEqual(branch.Node)) continue; // (protobuf messages compare by value)
             branch.Node.Clear();
             branch.Node.AddRange(done.Graph.Node);
             (fused, handOffs, rewritten) = (fused + n, handOffs + h, rewritten + 1);

@@ -227,6 +227,9 @@ public sealed class GlueFusionTests(ITestOutputHelper log)
         Assert.Equal((sparse, bitsOnly), (SparseHandOffFusion.Count(refused.Model), SparseHandOffFusion.BitsOnly(refused.Model)));
         Assert.Equal(1, GuidedStatisticsFusion.Count(shipped));
         Assert.Equal(1, GuidedStatisticsFusion.Count(refused.Model));
+        // The DGF refiner's GuidedStatistics (Stats) and both its glue nodes (Y) write no float output that nothing reads.
+        Assert.True(UnreadFloatFusion.Count(shipped) == 3, $"models/{file} leaves {UnreadFloatFusion.Count(shipped)} unread float outputs unwritten, expected 3 (bivm export --fuse)");
+        Assert.Equal(3, UnreadFloatFusion.Count(refused.Model));
         log.WriteLine($"models/{file}: {chains} ShortcutRPReLU nodes, {handOffs} packed hand-offs, {norms} InstanceNormalization folded");
 
         // Ties separated on the unfused form, then fused again: both files have the same thresholds.
@@ -237,6 +240,35 @@ public sealed class GlueFusionTests(ITestOutputHelper log)
         var exposed = OnnxThresholdTies.Exposing(separated, binaryOutputs);
         Compare(exposed.ToByteArray(), GlueFusion.Apply(exposed).Model.ToByteArray(),
             height, width, ratio, frames, $"shipped {file} {width}x{height} r = {ratio}: unfused vs fused", TrainedTolerance, sharedState: true);
+    }
+
+    [Theory]
+    [InlineData("bivm.onnx", 1080, 1920, 0.25)]
+    [InlineData("rvm-react.onnx", 288, 512, 0.5)]
+    public void Shipped_models_leave_unread_floats_unwritten_with_the_same_bits(string file, int height, int width, double ratio)
+    {
+        // The refiner's Stats and its two glue nodes' Y named and written again, against the shipped file: the same bits.
+        var shipped = ModelProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(RepositoryRoot(), "models", file)));
+        var written = shipped.Clone();
+        UnreadFloatFusion.Restore(written);
+        Assert.Equal(0, UnreadFloatFusion.Count(written));
+        Assert.Equal(SparseHandOffFusion.BitsOnly(shipped), SparseHandOffFusion.BitsOnly(written)); // not this pass's
+        Assert.Equal(3, UnreadFloatFusion.Count(GlueFusion.Apply(written).Model));
+        Compare(written.ToByteArray(), shipped.ToByteArray(), height, width, ratio, 2, $"{file} {width}x{height} r={ratio}: unread floats written vs not", 0);
+    }
+
+    [Fact]
+    public void Unread_float_outputs_are_not_written_and_come_back_in_Unfuse()
+    {
+        // A random batch-normalized bivm at r = 0.5 (the DGF refiner runs): the same bits with and without the floats.
+        using var network = TestNetworks.Create(ModelFamily.Bivm, normalization: BatchNormMode.Batch);
+        var fused = MattingExporter.Export(network).Fused().Model;
+        Assert.Equal(3, UnreadFloatFusion.Count(fused));
+        var written = fused.Clone();
+        UnreadFloatFusion.Restore(written);
+        Assert.Equal(0, UnreadFloatFusion.Count(written));
+        Assert.DoesNotContain(AllNodes(GlueFusion.Unfuse(fused).Graph), n => n.Output.Any(o => o.Length == 0) && n.Domain.Length == 0);
+        Compare(written.ToByteArray(), fused.ToByteArray(), 65, 97, 0.5, 3, "bivm Batch 97x65 r = 0.5: unread floats written vs not", 0);
     }
 
     [Theory]

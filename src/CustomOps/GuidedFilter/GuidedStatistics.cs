@@ -36,13 +36,14 @@ internal static unsafe class GuidedStatistics
     /// <summary>
     /// Output row <paramref name="row"/> of one image: <paramref name="x"/> (3 planes) and <paramref name="y"/> (4 planes)
     /// of <paramref name="height"/> × <paramref name="width"/>; <paramref name="boxWeights"/> [4 · 9] (channel-major,
-    /// taps row-major) and <paramref name="boxBias"/> [4]. Writes the row of Cov (channels 0–3 of
-    /// <paramref name="stats"/>), Var (4–7), <paramref name="meanX"/> and <paramref name="meanY"/> (planes of
-    /// height × width each).
+    /// taps row-major) and <paramref name="boxBias"/> [4]. Writes the row of Cov (channels 0–3 of the stats) and Var
+    /// (4–7), channel c's at <paramref name="statsRow"/> + c·<paramref name="statsStride"/> (in a plane: the row's start
+    /// and the plane's size; in rows of their own: the width), and the row of <paramref name="meanX"/> and
+    /// <paramref name="meanY"/> (planes of height × width each).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Row(float* x, float* y, int height, int width, float* boxWeights, float* boxBias, int row,
-        float* stats, float* meanX, float* meanY, float* scratch, int lanes)
+        float* statsRow, long statsStride, float* meanX, float* meanY, float* scratch, int lanes)
     {
         if (lanes is not (1 or 8 or 16) || lanes == 16 && !Vector512.IsHardwareAccelerated || lanes == 8 && !Vector256.IsHardwareAccelerated)
             throw new ArgumentOutOfRangeException(nameof(lanes), lanes, "16 needs Vector512 hardware, 8 Vector256, 1 always runs");
@@ -72,7 +73,7 @@ internal static unsafe class GuidedStatistics
             float* w = boxWeights + c * Taps;
             float bias = boxBias[c];
             long outAt = c * plane + (long)row * width;
-            float* mx = meanX + outAt, my = meanY + outAt, cov = stats + outAt, variance = stats + Channels * plane + outAt;
+            float* mx = meanX + outAt, my = meanY + outAt, cov = statsRow + c * statsStride, variance = statsRow + (Channels + c) * statsStride;
             int j0 = 0;
             if (lanes == 16)
                 for (; j0 + 16 <= width; j0 += 16)

@@ -86,8 +86,8 @@ internal sealed unsafe class BiVMOpDefinition
         || IsUpsampleConcat && index is BinaryConvSchema.PackedOutput or BinaryConvSchema.SecondPackedOutput
         || IsGuidedStatistics && index == BinaryConvSchema.StatisticsPacked ? OrtElementType.UInt64 : OrtElementType.Float;
 
-    /// <summary>Whether output <paramref name="index"/> may be absent (ShortcutRPReLU's and Upsample2xConcat's Y too, where they write bits only).</summary>
-    public bool IsOptionalOutput(int index) => IsActivation || IsUpsampleConcat || IsGuidedStatistics && index == BinaryConvSchema.StatisticsPacked;
+    /// <summary>Whether output <paramref name="index"/> may be absent (ShortcutRPReLU's and Upsample2xConcat's Y and GuidedStatistics' Stats too, where they write bits only).</summary>
+    public bool IsOptionalOutput(int index) => IsActivation || IsUpsampleConcat || IsGuidedStatistics && index is BinaryConvSchema.StatisticsPacked or BinaryConvSchema.StatisticsStats;
 
     /// <summary>Creates this op's kernel for one node.</summary>
     public IBiVMKernel CreateKernel(nint info, out string nodeName) => IsGuidedUpsample

@@ -8,7 +8,8 @@ namespace BiVM.CustomOps.OnnxRuntime;
 /// The GuidedStatistics node's kernel: the box filter's weights and bias are read once at creation; Compute checks X,
 /// Y and Hidden, and runs <see cref="GuidedStatistics.Row"/> over blocks of rows on the session's intra-op threads,
 /// each row's Hidden channels copied into Stats after its Cov and Var, and with tau_next the row's sign bits packed
-/// while it is in cache for the binary conv that reads Stats (<see cref="PackedHandOff"/>).
+/// while it is in cache for the binary conv that reads Stats (<see cref="PackedHandOff"/>). Where Stats is the empty
+/// name (its only reader took the bits), each row's Stats is formed in per-thread scratch for the packer and not written.
 /// </summary>
 internal sealed unsafe class GuidedStatisticsOrtKernel : IBiVMKernel
 {
@@ -17,10 +18,13 @@ internal sealed unsafe class GuidedStatisticsOrtKernel : IBiVMKernel
 
     private readonly float[] _weights, _bias;
     private readonly float[]? _tauNext;
+    /// <summary>Whether Stats is written (its output named); otherwise only StatsPacked is.</summary>
+    private readonly bool _writesStats;
 
-    private GuidedStatisticsOrtKernel(string location, float[] weights, float[] bias, float[]? tauNext)
+    private GuidedStatisticsOrtKernel(string location, float[] weights, float[] bias, float[]? tauNext, bool writesStats)
     {
         _tauNext = tauNext;
+        _writesStats = writesStats;
         Location = location;
         _weights = weights;
         _bias = bias;
@@ -41,8 +45,10 @@ internal sealed unsafe class GuidedStatisticsOrtKernel : IBiVMKernel
         var b = Constant(info, BinaryConvSchema.StatisticsBoxB, "BoxB");
         if (b.Type != OrtElementType.Float || !b.Dims.SequenceEqual([4L]))
             throw new OpValidationException($"BoxB must be float32 [4], got {OrtTensorView.TypeText(b.Type)} {b.Shape}");
-        return new GuidedStatisticsOrtKernel(BinaryConvOrtKernel.Where(op, nodeName), w.Span<float>().ToArray(), b.Span<float>().ToArray(),
-            PackedHandOff.ReadTauNext(info, BinaryConvSchema.StatisticsPacked));
+        var tauNext = PackedHandOff.ReadTauNext(info, BinaryConvSchema.StatisticsPacked);
+        bool writesStats = OrtApi.KernelInfoOutputName(info, BinaryConvSchema.StatisticsStats).Length > 0;
+        if (!writesStats && tauNext is null) throw new OpValidationException("output Stats is the empty name and there is no StatsPacked: the Stats would go nowhere");
+        return new GuidedStatisticsOrtKernel(BinaryConvOrtKernel.Where(op, nodeName), w.Span<float>().ToArray(), b.Span<float>().ToArray(), tauNext, writesStats);
     }
 
     private static OrtTensorView Constant(nint info, int index, string name)
@@ -65,7 +71,7 @@ internal sealed unsafe class GuidedStatisticsOrtKernel : IBiVMKernel
         if (x.Dims.Concat(hidden.Dims).Any(d => d > int.MaxValue) || x.Dims[2] * x.Dims[3] * (8 + hidden.Dims[1]) > int.MaxValue)
             throw new OpValidationException($"X {x.Shape} with Hidden {hidden.Shape} is too large");
         int batch = (int)x.Dims[0], height = (int)x.Dims[2], width = (int)x.Dims[3], channels = (int)hidden.Dims[1];
-        var stats = (float*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, BinaryConvSchema.StatisticsStats, [batch, 8 + channels, height, width]));
+        var stats = _writesStats ? (float*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, BinaryConvSchema.StatisticsStats, [batch, 8 + channels, height, width])) : null;
         var meanX = (float*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, BinaryConvSchema.StatisticsMeanX, expected));
         var meanY = (float*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, BinaryConvSchema.StatisticsMeanY, expected));
         ulong* packed = _tauNext is null ? null : PackedHandOff.Output(context, _tauNext, batch, 8 + channels, height, width, BinaryConvSchema.StatisticsPacked);
@@ -78,16 +84,21 @@ internal sealed unsafe class GuidedStatisticsOrtKernel : IBiVMKernel
         {
             int n = task / blocks, first = task % blocks * RowsPerTask, end = Math.Min(height, first + RowsPerTask);
             float* scratch = ThreadScratch.Rows(GuidedStatistics.ScratchFloats(width));
-            float* image = stats + (long)n * (8 + channels) * plane;
+            // Without Stats the row's 8 + C channels go to rows of their own (stride: the width) for the packer.
+            float* rows = stats is null ? ThreadScratch.OutputRows((8 + channels) * width) : null;
+            float* image = stats is null ? null : stats + (long)n * (8 + channels) * plane;
             fixed (float* weights = _weights, bias = _bias)
                 for (int row = first; row < end; row++)
                 {
+                    float* statsRow = rows is not null ? rows : image + (long)row * width;
+                    long stride = rows is null ? plane : width;
                     GuidedStatistics.Row(px + n * 3 * plane, py + n * 4 * plane, height, width, weights, bias, row,
-                        image, meanX + n * 4 * plane, meanY + n * 4 * plane, scratch, lanes);
+                        statsRow, stride, meanX + n * 4 * plane, meanY + n * 4 * plane, scratch, lanes);
                     for (int c = 0; c < channels; c++)
                         new ReadOnlySpan<float>(ph + ((long)n * channels + c) * plane + (long)row * width, width)
-                            .CopyTo(new Span<float>(image + (8L + c) * plane + (long)row * width, width));
-                    if (packed is not null) PackedHandOff.PackRow(stats, _tauNext!, 8 + channels, height, width, n, row, packed);
+                            .CopyTo(new Span<float>(statsRow + (8L + c) * stride, width));
+                    if (rows is not null) PackedHandOff.PackRows(rows, _tauNext!, 8 + channels, height, width, n, row, packed);
+                    else if (packed is not null) PackedHandOff.PackRow(stats, _tauNext!, 8 + channels, height, width, n, row, packed);
                 }
         });
     }

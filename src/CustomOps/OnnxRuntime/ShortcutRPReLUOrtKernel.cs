@@ -161,10 +161,8 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
                 if (!secondOutput) throw new OpValidationException("TauSecond is given but output YPackedSecond is not (they go together)");
             }
             else if (secondOutput) throw new OpValidationException("output YPackedSecond needs the TauSecond input");
-            if (!writesY && (projection is not null || tauNext is null && tauSecond is null))
-                throw new OpValidationException(projection is not null
-                    ? "output Y is the empty name but Projection reads it: name Y"
-                    : "output Y is the empty name and there is no packed output: the node would write nothing");
+            if (!writesY && projection is null && tauNext is null && tauSecond is null)
+                throw new OpValidationException("output Y is the empty name and there is no packed or projected output: the node would write nothing");
             if (!hasX && pointwise is null)
                 throw new OpValidationException("X is the empty name; only a glue with a folded 1×1 conv (PointwiseW …) may leave it out (its shapes then come from PointwiseXPacked)");
             if (sparsePacked && sparse is null)
@@ -576,7 +574,11 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
             {
                 if (packed is not null) PackedHandOff.PackRows(outRows, _tauNext!, channels, height, width, n, iy, packed);
                 if (second is not null) PackedHandOff.PackRows(outRows, _tauSecond!, channels, height, width, n, iy, second);
-                return; // no Projection without Y (refused at creation)
+                if (_projection is { } rowsProjection)
+                    fixed (float* weights = rowsProjection.Weights, bias = rowsProjection.Bias)
+                        ChannelProjection.Row(outRows, channels, width, width, weights, bias, rowsProjection.Outputs,
+                            projected + (long)n * rowsProjection.Outputs * plane + (long)iy * width, plane, lanes);
+                return;
             }
             PackAndProject(n, iy);
         });

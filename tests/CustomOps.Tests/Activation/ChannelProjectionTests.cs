@@ -125,6 +125,57 @@ public sealed unsafe class ChannelProjectionTests(ITestOutputHelper log)
     }
 
     [Theory]
+    [InlineData(16, false, 1)]
+    [InlineData(32, true, 2)]
+    public void Without_Y_the_glue_projects_and_packs_the_Y_it_no_longer_writes(int channels, bool alsoPacked, int threads)
+    {
+        // Y the empty name (only its own projection read it): each row of Y is formed in scratch for the projection and
+        // the packer, and Projected and YPacked are those of the glue that writes Y.
+        const int n = 2, h = 9, width = 37, k = 4;
+        var r = new Random(channels + 1);
+        var x = Values(r, n * channels * h * width, 3f);
+        var a = Values(r, n * channels * h * width);
+        var w = Values(r, k * channels);
+        var bias = Values(r, k);
+        var tau = Values(r, channels, 0.5f);
+        float[] shiftIn = Values(r, channels), slope = Values(r, channels), shiftOut = Values(r, channels);
+
+        Dictionary<string, Array> Run(bool writesY)
+        {
+            var g = new OnnxGraphBuilder("projection");
+            g.Opset(BinaryConvSchema.Domain, BinaryConvSchema.OpsetVersion);
+            g.Input("X", TensorProto.Types.DataType.Float, n, channels, h, width);
+            g.Input("A", TensorProto.Types.DataType.Float, n, channels, h, width);
+            g.Initializer(Tensors.Float("b1", shiftIn, 1, channels, 1, 1));
+            g.Initializer(Tensors.Float("k", slope, channels, 1, 1));
+            g.Initializer(Tensors.Float("b2", shiftOut, 1, channels, 1, 1));
+            g.Initializer(Tensors.Float("tau", tau, channels));
+            g.Initializer(Tensors.Float("W", w, k, channels, 1, 1));
+            g.Initializer(Tensors.Float("B", bias, k));
+            var glue = g.Node(BinaryConvSchema.ShortcutRPReLU, ["X", "A", "", "b1", "k", "b2", alsoPacked ? "tau" : "", "", "", "W", "B"],
+                alsoPacked ? ["G", "G.packed", "P"] : ["G", "P"], "glue", BinaryConvSchema.Domain);
+            if (!alsoPacked) glue.Proto.Output.Insert(1, "");
+            if (writesY) g.Output("G", TensorProto.Types.DataType.Float, n, channels, h, width);
+            else glue.Proto.Output[BinaryConvSchema.ActivationOutput] = "";
+            if (alsoPacked) g.Output("G.packed", TensorProto.Types.DataType.Uint64, n, h, width, PackedLayout.WordsFor(channels));
+            g.Output("P", TensorProto.Types.DataType.Float, n, k, h, width);
+            using var options = new SessionOptions { IntraOpNumThreads = threads };
+            BiVMOps.Register(options);
+            using var session = new InferenceSession(g.ToBytes(), options);
+            using var results = session.Run([
+                NamedOnnxValue.CreateFromTensor("X", new DenseTensor<float>(x, [n, channels, h, width])),
+                NamedOnnxValue.CreateFromTensor("A", new DenseTensor<float>(a, [n, channels, h, width]))]);
+            return results.ToDictionary(v => v.Name, v => v.Name.EndsWith(".packed") ? (Array)v.AsTensor<ulong>().ToArray() : v.AsTensor<float>().ToArray());
+        }
+
+        var written = Run(writesY: true);
+        var projectedOnly = Run(writesY: false);
+        Assert.DoesNotContain("G", projectedOnly.Keys);
+        Assert.Equal((float[])written["P"], (float[])projectedOnly["P"]);
+        if (alsoPacked) Assert.Equal((ulong[])written["G.packed"], (ulong[])projectedOnly["G.packed"]);
+    }
+
+    [Theory]
     [InlineData(new[] { "X", "", "", "b", "b", "b", "", "", "", "W" }, new[] { "Y" }, "Projection is given but output Projected is not (they go together)")]
     [InlineData(new[] { "X", "", "", "b", "b", "b" }, new[] { "Y", "", "P" }, "output Projected needs the Projection input")]
     [InlineData(new[] { "X", "", "", "b", "b", "b", "", "", "", "Wbad" }, new[] { "Y", "", "P" }, "Projection must be float32 [K, C = 2, 1, 1] (a 1×1 Conv's W), got float32 [4, 3, 1, 1]")]

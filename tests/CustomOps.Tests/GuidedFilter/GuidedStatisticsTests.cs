@@ -40,7 +40,7 @@ public sealed unsafe class GuidedStatisticsTests(ITestOutputHelper log)
                 var scratch = new float[GuidedStatistics.ScratchFloats(width)];
                 fixed (float* po = outputs, ps = scratch)
                     for (int row = 0; row < height; row++)
-                        GuidedStatistics.Row(px, py, height, width, pw, pb, row, po, po + 8 * height * width, po + 12 * height * width, ps, lanes);
+                        GuidedStatistics.Row(px, py, height, width, pw, pb, row, po + row * width, height * width, po + 8 * height * width, po + 12 * height * width, ps, lanes);
                 if (reference is null) reference = outputs;
                 else Assert.Equal(reference, outputs);
             }
@@ -127,6 +127,54 @@ public sealed unsafe class GuidedStatisticsTests(ITestOutputHelper log)
     }
 
     [Theory]
+    [InlineData(9, 13, 1)]
+    [InlineData(34, 61, 2)]
+    public void Without_Stats_the_op_writes_the_bits_and_means_of_the_op_with_Stats(int h, int w, int threads)
+    {
+        // Stats the empty name (its reader takes StatsPacked): each row's Stats is formed in scratch for the packer only.
+        const int hiddenChannels = 16;
+        var r = new Random(h + w);
+        var x = Values(r, 3 * h * w, 0, 1);
+        var y = Values(r, 4 * h * w, -1, 1);
+        var hidden = Values(r, hiddenChannels * h * w, -2, 2);
+        var tau = Values(r, 8 + hiddenChannels, -0.05f, 0.05f);
+
+        Dictionary<string, Array> Run(bool writesStats)
+        {
+            var g = new OnnxGraphBuilder("statistics");
+            g.Opset(BinaryConvSchema.Domain, BinaryConvSchema.OpsetVersion);
+            g.Input("X", TensorProto.Types.DataType.Float, 1, 3, h, w);
+            g.Input("Y", TensorProto.Types.DataType.Float, 1, 4, h, w);
+            g.Input("H", TensorProto.Types.DataType.Float, 1, hiddenChannels, h, w);
+            g.Initializer(Tensors.Float("W", Values(new Random(1), 36, 0.09f, 0.13f), 4, 1, 3, 3));
+            g.Initializer(Tensors.Float("B", new float[4], 4));
+            var node = g.Node(BinaryConvSchema.GuidedStatistics, ["X", "Y", "W", "B", "H"], ["S", "MX", "MY", "S.packed"], "statistics", BinaryConvSchema.Domain)
+                .Attribute(BinaryConvSchema.TauNext, tau);
+            if (writesStats) g.Output("S", TensorProto.Types.DataType.Float, 1, 8 + hiddenChannels, h, w);
+            else node.Proto.Output[BinaryConvSchema.StatisticsStats] = "";
+            g.Output("MX", TensorProto.Types.DataType.Float, 1, 4, h, w);
+            g.Output("MY", TensorProto.Types.DataType.Float, 1, 4, h, w);
+            g.Output("S.packed", TensorProto.Types.DataType.Uint64, 1, h, w, BiVM.CustomOps.BitPacking.PackedLayout.WordsFor(8 + hiddenChannels));
+            using var options = new SessionOptions { IntraOpNumThreads = threads };
+            BiVMOps.Register(options);
+            using var session = new InferenceSession(g.ToBytes(), options);
+            using var results = session.Run([
+                NamedOnnxValue.CreateFromTensor("X", new DenseTensor<float>(x, [1, 3, h, w])),
+                NamedOnnxValue.CreateFromTensor("Y", new DenseTensor<float>(y, [1, 4, h, w])),
+                NamedOnnxValue.CreateFromTensor("H", new DenseTensor<float>(hidden, [1, hiddenChannels, h, w]))]);
+            return results.ToDictionary(v => v.Name, v => v.Name == "S.packed" ? (Array)v.AsTensor<ulong>().ToArray() : v.AsTensor<float>().ToArray());
+        }
+
+        var written = Run(writesStats: true);
+        var bitsOnly = Run(writesStats: false);
+        Assert.DoesNotContain("S", bitsOnly.Keys);
+        Assert.Equal(BiVM.CustomOps.BitPacking.ActivationPacker.Pack((float[])written["S"], tau, 1, 8 + hiddenChannels, h, w), (ulong[])written["S.packed"]);
+        Assert.Equal((ulong[])written["S.packed"], (ulong[])bitsOnly["S.packed"]);
+        Assert.Equal((float[])written["MX"], (float[])bitsOnly["MX"]);
+        Assert.Equal((float[])written["MY"], (float[])bitsOnly["MY"]);
+    }
+
+    [Theory]
     [InlineData("W", "Wbad", "BoxW must be float32 [4, 1, 3, 3] (a depthwise 3×3 Conv's W), got float32 [4, 1, 1, 1]")]
     [InlineData("B", "Bbad", "BoxB must be float32 [4], got float32 [3]")]
     public void Malformed_box_filter_is_refused_in_one_line(string good, string bad, string message)
@@ -148,6 +196,25 @@ public sealed unsafe class GuidedStatisticsTests(ITestOutputHelper log)
         BiVMOps.Register(options);
         var e = Assert.ThrowsAny<OnnxRuntimeException>(() => new InferenceSession(g.ToBytes(), options).Dispose());
         Assert.Contains($"GuidedStatistics node 'statistics': {message}", e.Message);
+    }
+
+    [Fact]
+    public void Stats_left_out_without_StatsPacked_is_refused_in_one_line()
+    {
+        // The Stats would go nowhere: the empty name is allowed only where its bits are written.
+        var g = new OnnxGraphBuilder("bad");
+        g.Opset(BinaryConvSchema.Domain, BinaryConvSchema.OpsetVersion);
+        g.Input("X", TensorProto.Types.DataType.Float, 1, 3, 4, 5);
+        g.Input("Y", TensorProto.Types.DataType.Float, 1, 4, 4, 5);
+        g.Input("H", TensorProto.Types.DataType.Float, 1, 2, 4, 5);
+        g.Initializer(Tensors.Float("W", new float[36], 4, 1, 3, 3));
+        g.Initializer(Tensors.Float("B", new float[4], 4));
+        g.Node(BinaryConvSchema.GuidedStatistics, ["X", "Y", "W", "B", "H"], ["S", "MX", "MY"], "statistics", BinaryConvSchema.Domain).Proto.Output[0] = "";
+        g.Output("MX", TensorProto.Types.DataType.Float, 1, 4, 4, 5);
+        using var options = new SessionOptions();
+        BiVMOps.Register(options);
+        var e = Assert.ThrowsAny<OnnxRuntimeException>(() => new InferenceSession(g.ToBytes(), options).Dispose());
+        Assert.Contains("GuidedStatistics node 'statistics': output Stats is the empty name and there is no StatsPacked: the Stats would go nowhere", e.Message);
     }
 
     [Fact]

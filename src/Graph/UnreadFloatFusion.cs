@@ -1,0 +1,87 @@
+using BiVM.Contracts;
+using Onnx;
+
+namespace BiVM.Graph;
+
+/// <summary>
+/// The pass after <see cref="SparseHandOffFusion"/>: float tensors that no op reads are not written. Where the float
+/// output of a <c>ShortcutRPReLU</c>, an <c>Upsample2xConcat</c> or a <c>GuidedStatistics</c> (its Stats) is read by
+/// nothing, or only as the X of folded 1×1 convs' glues that take their input packed by that same op (X then gives
+/// only shapes, which such a glue takes from PointwiseXPacked instead), and is no graph output and read in no If branch,
+/// the op names it the empty name and writes only its other outputs (the packed bits, a glue's projection), forming
+/// each row in scratch for them; those readers' X becomes the empty name too. In the shipped bivm these are the DGF
+/// refiner's tensors at the working size: GuidedStatistics' 24-channel Stats, refiner.conv1's Y (16 channels, read by
+/// refiner.conv2's folded glue for its shape) and refiner.conv2's Y (read only by the projection in its own node).
+/// The same bits. <see cref="Restore"/> is the inverse.
+/// </summary>
+/// <remarks>
+/// A producer must keep one written output. Restore names a float tensor again after its packed output (<c>t + ".packed"</c>,
+/// as <see cref="GlueFusion"/> names a packed hand-off), or for a glue with only a projection after the node
+/// (<c>node + ".y"</c>: nothing but the projection read it, so no other node names it).
+/// </remarks>
+public static class UnreadFloatFusion
+{
+    /// <summary>Suffix of a restored float Y that nothing read but its own node's projection: the node's name + this.</summary>
+    public const string ProjectionInputSuffix = ".y";
+
+    private const string PackedSuffix = ".packed";
+
+    /// <summary>
+    /// How many ops of <paramref name="model"/> (main graph and If branches) this pass left without their float output
+    /// (those that <see cref="SparseHandOffFusion"/> left writing only bits, with a second packed output, not counted).
+    /// </summary>
+    public static int Count(ModelProto model) =>
+        GraphQueries.WithSubgraphs(model.Graph).Sum(g => g.Node.Count(n => IsProducer(n) && n.Output.Count > 0 && n.Output[0].Length == 0
+            && !n.Output.Any(o => o.EndsWith(SparseHandOffFusion.Suffix, StringComparison.Ordinal))));
+
+    private static bool IsProducer(NodeProto n) => n.Domain == BinaryConvSchema.Domain
+        && n.OpType is BinaryConvSchema.ShortcutRPReLU or BinaryConvSchema.Upsample2xConcat or BinaryConvSchema.GuidedStatistics;
+
+    private static string Input(NodeProto node, int i) => node.Input.Count > i ? node.Input[i] : "";
+
+    /// <summary>Rewrites <paramref name="nodes"/> (a graph's, in place); returns how many float outputs are no longer written.</summary>
+    internal static int Apply(List<NodeProto> nodes, GraphProto graph, ISet<string> graphOutputs)
+    {
+        var branchReads = GraphQueries.Subgraphs(graph).SelectMany(g => g.Node).SelectMany(n => n.Input).ToHashSet();
+        int unwritten = 0;
+        foreach (var producer in nodes.Where(IsProducer))
+        {
+            string t = producer.Output.Count > 0 ? producer.Output[0] : "";
+            if (t.Length == 0 || graphOutputs.Contains(t) || branchReads.Contains(t)) continue;
+            if (!producer.Output.Skip(1).Any(o => o.Length > 0)) continue; // it would write nothing
+            var readers = nodes.Where(n => n.Input.Contains(t)).ToList();
+            bool shapesOnly = readers.All(r => PointwiseFusion.IsFolded(r) && r.Input.Count(i => i == t) == 1 && r.Input[BinaryConvSchema.ActivationX] == t
+                && producer.Output.Skip(1).Contains(Input(r, BinaryConvSchema.ActivationPointwiseXPacked)));
+            if (!shapesOnly) continue;
+            foreach (var r in readers) r.Input[BinaryConvSchema.ActivationX] = "";
+            producer.Output[0] = "";
+            unwritten++;
+        }
+        return unwritten;
+    }
+
+    /// <summary>
+    /// The inverse, in place on <paramref name="model"/> (main graph and If branches): every such float output named again
+    /// and read again as X by the folded glues that take its producer's bits (not those that <see cref="SparseHandOffFusion"/>
+    /// left writing only bits: its own Restore names them).
+    /// </summary>
+    public static void Restore(ModelProto model)
+    {
+        foreach (var graph in GraphQueries.WithSubgraphs(model.Graph).ToList())
+        {
+            foreach (var node in graph.Node.Where(n => IsProducer(n) && n.Output.Count > 0 && n.Output[0].Length == 0
+                         && !n.Output.Any(o => o.EndsWith(SparseHandOffFusion.Suffix, StringComparison.Ordinal))))
+            {
+                int packedAt = node.OpType == BinaryConvSchema.GuidedStatistics ? BinaryConvSchema.StatisticsPacked : BinaryConvSchema.PackedOutput;
+                string packed = node.Output.Count > packedAt ? node.Output[packedAt] : "";
+                node.Output[0] = packed.EndsWith(PackedSuffix, StringComparison.Ordinal) ? packed[..^PackedSuffix.Length]
+                    : node.OpType == BinaryConvSchema.ShortcutRPReLU && Input(node, BinaryConvSchema.ActivationProjection).Length > 0 ? node.Name + ProjectionInputSuffix
+                    : throw new ArgumentException($"{node.Name}: its float output is not written and cannot be named again (no '{PackedSuffix}' output, no projection)", nameof(model));
+            }
+            var (_, producers) = GraphQueries.ReadersAndProducers(graph.Node);
+            foreach (var glue in graph.Node.Where(n => PointwiseFusion.IsFolded(n) && n.Input[BinaryConvSchema.ActivationX].Length == 0))
+                if (producers.TryGetValue(Input(glue, BinaryConvSchema.ActivationPointwiseXPacked), out var maker) && IsProducer(maker))
+                    glue.Input[BinaryConvSchema.ActivationX] = maker.Output[0];
+        }
+    }
+}
