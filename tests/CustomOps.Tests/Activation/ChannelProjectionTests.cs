@@ -70,16 +70,7 @@ public sealed unsafe class ChannelProjectionTests(ITestOutputHelper log)
 
         byte[] Model(bool fused)
         {
-            var g = new OnnxGraphBuilder("projection");
-            g.Opset(BinaryConvSchema.Domain, BinaryConvSchema.OpsetVersion);
-            g.Input("X", TensorProto.Types.DataType.Float, n, channels, h, width);
-            g.Input("A", TensorProto.Types.DataType.Float, n, channels, h, width);
-            g.Initializer(Tensors.Float("b1", shiftIn, 1, channels, 1, 1));
-            g.Initializer(Tensors.Float("k", slope, channels, 1, 1));
-            g.Initializer(Tensors.Float("b2", shiftOut, 1, channels, 1, 1));
-            g.Initializer(Tensors.Float("tau", tau, channels));
-            g.Initializer(Tensors.Float("W", w, k, channels, 1, 1));
-            g.Initializer(Tensors.Float("B", bias, k));
+            var g = GlueGraph(n, channels, h, width, shiftIn, slope, shiftOut, tau, w, bias);
             string tauNext = alsoPacked ? "tau" : "";
             string packed = alsoPacked ? "G.packed" : "";
             if (fused)
@@ -142,16 +133,7 @@ public sealed unsafe class ChannelProjectionTests(ITestOutputHelper log)
 
         Dictionary<string, Array> Run(bool writesY)
         {
-            var g = new OnnxGraphBuilder("projection");
-            g.Opset(BinaryConvSchema.Domain, BinaryConvSchema.OpsetVersion);
-            g.Input("X", TensorProto.Types.DataType.Float, n, channels, h, width);
-            g.Input("A", TensorProto.Types.DataType.Float, n, channels, h, width);
-            g.Initializer(Tensors.Float("b1", shiftIn, 1, channels, 1, 1));
-            g.Initializer(Tensors.Float("k", slope, channels, 1, 1));
-            g.Initializer(Tensors.Float("b2", shiftOut, 1, channels, 1, 1));
-            g.Initializer(Tensors.Float("tau", tau, channels));
-            g.Initializer(Tensors.Float("W", w, k, channels, 1, 1));
-            g.Initializer(Tensors.Float("B", bias, k));
+            var g = GlueGraph(n, channels, h, width, shiftIn, slope, shiftOut, tau, w, bias);
             var glue = g.Node(BinaryConvSchema.ShortcutRPReLU, ["X", "A", "", "b1", "k", "b2", alsoPacked ? "tau" : "", "", "", "W", "B"],
                 alsoPacked ? ["G", "G.packed", "P"] : ["G", "P"], "glue", BinaryConvSchema.Domain);
             if (!alsoPacked) glue.Proto.Output.Insert(1, "");
@@ -198,5 +180,24 @@ public sealed unsafe class ChannelProjectionTests(ITestOutputHelper log)
         BiVMOps.Register(options);
         var e = Assert.ThrowsAny<OnnxRuntimeException>(() => new InferenceSession(g.ToBytes(), options).Dispose());
         Assert.Contains($"ShortcutRPReLU node 'glue': {message}", e.Message);
+    }
+
+    /// <summary>
+    /// Inputs X and A [n, C, h, width] and the glue's constants: b1, k, b2 (RPReLU), tau (TauNext), W [K, C, 1, 1] and B
+    /// [K] (the projection), for the tests that build a glue with a projection.
+    /// </summary>
+    private static OnnxGraphBuilder GlueGraph(int n, int channels, int h, int width, float[] shiftIn, float[] slope, float[] shiftOut, float[] tau, float[] w, float[] bias)
+    {
+        var g = new OnnxGraphBuilder("projection");
+        g.Opset(BinaryConvSchema.Domain, BinaryConvSchema.OpsetVersion);
+        g.Input("X", TensorProto.Types.DataType.Float, n, channels, h, width);
+        g.Input("A", TensorProto.Types.DataType.Float, n, channels, h, width);
+        g.Initializer(Tensors.Float("b1", shiftIn, 1, channels, 1, 1));
+        g.Initializer(Tensors.Float("k", slope, channels, 1, 1));
+        g.Initializer(Tensors.Float("b2", shiftOut, 1, channels, 1, 1));
+        g.Initializer(Tensors.Float("tau", tau, channels));
+        g.Initializer(Tensors.Float("W", w, bias.Length, channels, 1, 1));
+        g.Initializer(Tensors.Float("B", bias, bias.Length));
+        return g;
     }
 }
