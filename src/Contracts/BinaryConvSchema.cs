@@ -183,7 +183,15 @@ public static class BinaryConvSchema
     /// foreground residual and alpha), BoxW (float32 [4, 1, 3, 3] constant), BoxB (float32 [4] constant), Hidden
     /// (float32 [N, C, h, w], appended to Stats).
     /// </summary>
-    public const int StatisticsX = 0, StatisticsY = 1, StatisticsBoxW = 2, StatisticsBoxB = 3, StatisticsHidden = 4, StatisticsInputCount = 5;
+    public const int StatisticsX = 0, StatisticsY = 1, StatisticsBoxW = 2, StatisticsBoxB = 3, StatisticsHidden = 4;
+
+    /// <summary>
+    /// GuidedStatistics' optional input HiddenPacked: uint64 [N, h, w, 1], the sign bits of Hidden − τ[8 …] (the
+    /// attribute <see cref="TauNext"/>'s values for Hidden's channels, 8 + C ≤ 64) packed by the op that makes Hidden.
+    /// With it Hidden and Stats are the empty name, C is the length of tau_next less 8, and StatsPacked is the op's own
+    /// 8 channels' bits with HiddenPacked's shifted above them: the bits of the Stats it no longer writes.
+    /// </summary>
+    public const int StatisticsHiddenPacked = 5, StatisticsInputCount = 6;
 
     /// <summary>
     /// GuidedStatistics' outputs: Stats (float32 [N, 8 + C, h, w]), MeanX and MeanY (float32 [N, 4, h, w]), and with the

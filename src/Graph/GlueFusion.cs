@@ -24,7 +24,8 @@ namespace BiVM.Graph;
 /// the glue has no folded normalization; its statistics then come from the dots' integer moments, within float rounding),
 /// <see cref="SparseFusion"/> folds SHB's masked 3×3 conv into the glue that adds it (bit-identical), and
 /// <see cref="SparseHandOffFusion"/> hands that conv its input packed and drops the float tensors left without readers;
-/// <see cref="UnreadFloatFusion"/> drops the other float outputs that nothing reads but for their shape.
+/// <see cref="UnreadFloatFusion"/> drops the other float outputs that nothing reads but for their shape, and
+/// <see cref="HiddenHandOffFusion"/> hands the DGF's statistics the decoder's last hidden features as bits.
 /// </summary>
 /// <remarks>
 /// A chain is fused only where every intermediate tensor has exactly one consumer and is not a graph output (a test
@@ -163,8 +164,9 @@ public static class GlueFusion
         int sparse = SparseFusion.Apply(rewritten, initializers, outputs);
         int sparseHandOffs = SparseHandOffFusion.Apply(rewritten, graph, initializers, outputs);
         int unread = UnreadFloatFusion.Apply(rewritten, graph, outputs);
+        int hidden = HiddenHandOffFusion.Apply(rewritten, graph, initializers, outputs);
         if (replacements.Count == 0 && handOffs == 0 && upsamples == 0 && grus == 0 && guided == 0 && inBranches == 0 && branchHandOffs == 0 && norms == 0 && shortcuts == 0
-            && projections == 0 && pointwise == 0 && sparse == 0 && sparseHandOffs == 0 && unread == 0 && branchesRewritten == 0)
+            && projections == 0 && pointwise == 0 && sparse == 0 && sparseHandOffs == 0 && unread == 0 && hidden == 0 && branchesRewritten == 0)
             return (fused, 0, 0, 0);
         graph.Node.Clear();
         graph.Node.AddRange(rewritten);
@@ -191,6 +193,8 @@ public static class GlueFusion
             fused.MetadataProps[^1].Value += $", {sparseHandOffTotal} of them reading their input packed by the op before ({SparseHandOffFusion.BitsOnly(fused)} ops writing only bits; bit-identical)";
         if (UnreadFloatFusion.Count(fused) is > 0 and var unreadTotal)
             fused.MetadataProps[^1].Value += $", {unreadTotal} ops not writing a float output that nothing reads but for its shape (bit-identical)";
+        if (HiddenHandOffFusion.Count(fused) is > 0 and var hiddenTotal)
+            fused.MetadataProps[^1].Value += $", {hiddenTotal} {BinaryConvSchema.GuidedStatistics} reading Hidden packed by the glue that makes it (bit-identical)";
         if (ProjectionFusion.Count(fused) is > 0 and var projectionTotal)
             fused.MetadataProps[^1].Value += $", {projectionTotal} 1×1 Conv moved into the {BinaryConvSchema.ShortcutRPReLU} it reads (MLAS's summation order: bit-identical on x86-64 with FMA)";
         int sumTotal = graph.Node.Count(n => n.OpType == BinaryConvSchema.ShortcutSum && n.Domain == BinaryConvSchema.Domain);
@@ -304,7 +308,7 @@ public static class GlueFusion
         ArgumentNullException.ThrowIfNull(model);
         // Folded convs first come back as SparseBinaryConv2d and BinaryConv2d nodes; their packed input goes with every other below.
         // (Both Unfolded copies first name again the float tensors that SparseHandOffFusion stopped writing.)
-        var unfused = PointwiseFusion.Unfolded(SparseFusion.Unfolded(WithoutChecksum(model)));
+        var unfused = PointwiseFusion.Unfolded(SparseFusion.Unfolded(WithoutChecksum(model))); // (each Unfolded copy restores the hand-offs of bits first)
         GuidedUpsampleFusion.Unfuse(unfused);
         GuidedStatisticsFusion.Unfuse(unfused);
         var graph = unfused.Graph;

@@ -47,6 +47,7 @@ internal static class GraphQueries
         var copy = model.Clone();
         foreach (var stale in copy.MetadataProps.Where(m => m.Key == BiVM.Contracts.ModelChecksum.Key).ToList()) copy.MetadataProps.Remove(stale);
         SparseHandOffFusion.Restore(copy); // a folded conv reads float tensors that a bits-only producer no longer writes: named again first
+        HiddenHandOffFusion.Restore(copy);
         UnreadFloatFusion.Restore(copy);
         foreach (var graph in WithSubgraphs(copy.Graph).ToList())
         {

@@ -28,11 +28,14 @@ public static class UnreadFloatFusion
 
     /// <summary>
     /// How many ops of <paramref name="model"/> (main graph and If branches) this pass left without their float output
-    /// (those that <see cref="SparseHandOffFusion"/> left writing only bits, with a second packed output, not counted).
+    /// (those that <see cref="SparseHandOffFusion"/> and <see cref="HiddenHandOffFusion"/> left writing only bits not counted).
     /// </summary>
     public static int Count(ModelProto model) =>
-        GraphQueries.WithSubgraphs(model.Graph).Sum(g => g.Node.Count(n => IsProducer(n) && n.Output.Count > 0 && n.Output[0].Length == 0
-            && !n.Output.Any(o => o.EndsWith(SparseHandOffFusion.Suffix, StringComparison.Ordinal))));
+        GraphQueries.WithSubgraphs(model.Graph).Sum(g => g.Node.Count(n => IsProducer(n) && n.Output.Count > 0 && n.Output[0].Length == 0 && !OthersBitsOnly(n)));
+
+    /// <summary>Whether another pass left <paramref name="node"/> without its float output (<see cref="SparseHandOffFusion"/>, <see cref="HiddenHandOffFusion"/>): theirs to name again.</summary>
+    private static bool OthersBitsOnly(NodeProto node) =>
+        node.Output.Any(o => o.EndsWith(SparseHandOffFusion.Suffix, StringComparison.Ordinal)) || HiddenHandOffFusion.IsHandingHidden(node);
 
     private static bool IsProducer(NodeProto n) => n.Domain == BinaryConvSchema.Domain
         && n.OpType is BinaryConvSchema.ShortcutRPReLU or BinaryConvSchema.Upsample2xConcat or BinaryConvSchema.GuidedStatistics;
@@ -69,8 +72,7 @@ public static class UnreadFloatFusion
     {
         foreach (var graph in GraphQueries.WithSubgraphs(model.Graph).ToList())
         {
-            foreach (var node in graph.Node.Where(n => IsProducer(n) && n.Output.Count > 0 && n.Output[0].Length == 0
-                         && !n.Output.Any(o => o.EndsWith(SparseHandOffFusion.Suffix, StringComparison.Ordinal))))
+            foreach (var node in graph.Node.Where(n => IsProducer(n) && n.Output.Count > 0 && n.Output[0].Length == 0 && !OthersBitsOnly(n)))
             {
                 int packedAt = node.OpType == BinaryConvSchema.GuidedStatistics ? BinaryConvSchema.StatisticsPacked : BinaryConvSchema.PackedOutput;
                 string packed = node.Output.Count > packedAt ? node.Output[packedAt] : "";

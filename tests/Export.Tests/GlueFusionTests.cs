@@ -230,6 +230,10 @@ public sealed class GlueFusionTests(ITestOutputHelper log)
         // The DGF refiner's GuidedStatistics (Stats) and both its glue nodes (Y) write no float output that nothing reads.
         Assert.True(UnreadFloatFusion.Count(shipped) == 3, $"models/{file} leaves {UnreadFloatFusion.Count(shipped)} unread float outputs unwritten, expected 3 (bivm export --fuse)");
         Assert.Equal(3, UnreadFloatFusion.Count(refused.Model));
+        // bivm: decode0's last glue hands the refiner's GuidedStatistics its Hidden as bits (rvm-react's Hidden is a Relu's).
+        int hidden = file == "bivm.onnx" ? 1 : 0;
+        Assert.True(HiddenHandOffFusion.Count(shipped) == hidden, $"models/{file}: {HiddenHandOffFusion.Count(shipped)} GuidedStatistics read Hidden packed, expected {hidden} (bivm export --fuse)");
+        Assert.Equal(hidden, HiddenHandOffFusion.Count(refused.Model));
         log.WriteLine($"models/{file}: {chains} ShortcutRPReLU nodes, {handOffs} packed hand-offs, {norms} InstanceNormalization folded");
 
         // Ties separated on the unfused form, then fused again: both files have the same thresholds.
@@ -244,31 +248,39 @@ public sealed class GlueFusionTests(ITestOutputHelper log)
 
     [Theory]
     [InlineData("bivm.onnx", 1080, 1920, 0.25)]
+    [InlineData("bivm.onnx", 288, 512, 1.0)]
     [InlineData("rvm-react.onnx", 288, 512, 0.5)]
     public void Shipped_models_leave_unread_floats_unwritten_with_the_same_bits(string file, int height, int width, double ratio)
     {
-        // The refiner's Stats and its two glue nodes' Y named and written again, against the shipped file: the same bits.
+        // The refiner's Stats and its two glue nodes' Y, and decode0's Hidden, named and written again as floats, against
+        // the shipped file: the same bits (at downsample 1 only decode0's glue differs: the If's other branch runs).
         var shipped = ModelProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(RepositoryRoot(), "models", file)));
         var written = shipped.Clone();
+        HiddenHandOffFusion.Restore(written);
         UnreadFloatFusion.Restore(written);
-        Assert.Equal(0, UnreadFloatFusion.Count(written));
-        Assert.Equal(SparseHandOffFusion.BitsOnly(shipped), SparseHandOffFusion.BitsOnly(written)); // not this pass's
-        Assert.Equal(3, UnreadFloatFusion.Count(GlueFusion.Apply(written).Model));
-        Compare(written.ToByteArray(), shipped.ToByteArray(), height, width, ratio, 2, $"{file} {width}x{height} r={ratio}: unread floats written vs not", 0);
+        Assert.Equal((0, 0), (UnreadFloatFusion.Count(written), HiddenHandOffFusion.Count(written)));
+        Assert.Equal(SparseHandOffFusion.BitsOnly(shipped), SparseHandOffFusion.BitsOnly(written)); // not these passes'
+        var again = GlueFusion.Apply(written).Model;
+        Assert.Equal((3, file == "bivm.onnx" ? 1 : 0), (UnreadFloatFusion.Count(again), HiddenHandOffFusion.Count(again)));
+        Compare(written.ToByteArray(), shipped.ToByteArray(), height, width, ratio, 2, $"{file} {width}x{height} r={ratio}: floats written vs bits", 0);
     }
 
-    [Fact]
-    public void Unread_float_outputs_are_not_written_and_come_back_in_Unfuse()
+    [Theory]
+    [InlineData(0.5)]
+    [InlineData(1.0)]
+    public void Unread_floats_and_Hidden_as_bits_give_the_same_bits_and_come_back_in_Unfuse(double ratio)
     {
-        // A random batch-normalized bivm at r = 0.5 (the DGF refiner runs): the same bits with and without the floats.
+        // A random batch-normalized bivm, at r = 0.5 (the DGF refiner runs) and at 1: the same bits with and without the floats.
         using var network = TestNetworks.Create(ModelFamily.Bivm, normalization: BatchNormMode.Batch);
         var fused = MattingExporter.Export(network).Fused().Model;
-        Assert.Equal(3, UnreadFloatFusion.Count(fused));
+        Assert.Equal((3, 1), (UnreadFloatFusion.Count(fused), HiddenHandOffFusion.Count(fused)));
         var written = fused.Clone();
+        HiddenHandOffFusion.Restore(written);
         UnreadFloatFusion.Restore(written);
-        Assert.Equal(0, UnreadFloatFusion.Count(written));
+        Assert.Equal((0, 0), (UnreadFloatFusion.Count(written), HiddenHandOffFusion.Count(written)));
+        Assert.DoesNotContain(written.Graph.Initializer, t => t.Name.EndsWith(".hidden_tau", StringComparison.Ordinal));
         Assert.DoesNotContain(AllNodes(GlueFusion.Unfuse(fused).Graph), n => n.Output.Any(o => o.Length == 0) && n.Domain.Length == 0);
-        Compare(written.ToByteArray(), fused.ToByteArray(), 65, 97, 0.5, 3, "bivm Batch 97x65 r = 0.5: unread floats written vs not", 0);
+        Compare(written.ToByteArray(), fused.ToByteArray(), 65, 97, ratio, 3, $"bivm Batch 97x65 r = {ratio}: floats written vs bits", 0);
     }
 
     [Theory]

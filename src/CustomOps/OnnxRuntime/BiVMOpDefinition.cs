@@ -66,7 +66,9 @@ internal sealed unsafe class BiVMOpDefinition
     public bool IsVariadicInput(int index) => IsUpsampleConcat || IsShortcutSum;
 
     /// <summary>Whether input <paramref name="index"/> may be absent (the empty name, or left off at the end).</summary>
-    public bool IsOptionalInput(int index) => IsGru || IsGuidedStatistics ? false : !IsGuidedUpsample && IsActivation
+    public bool IsOptionalInput(int index) => IsGru ? false
+        : IsGuidedStatistics ? index is BinaryConvSchema.StatisticsHidden or BinaryConvSchema.StatisticsHiddenPacked
+        : !IsGuidedUpsample && IsActivation
         ? index is BinaryConvSchema.ActivationX or BinaryConvSchema.ActivationAddend or BinaryConvSchema.ActivationAddendScale or BinaryConvSchema.ActivationTauNext
             or BinaryConvSchema.ActivationNormScale or BinaryConvSchema.ActivationNormBias
             or BinaryConvSchema.ActivationProjection or BinaryConvSchema.ActivationProjectionBias

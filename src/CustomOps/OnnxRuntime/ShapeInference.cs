@@ -127,7 +127,10 @@ internal static class ShapeInference
         var dims = OrtApi.GetDimensions(xInfo);
         if (dims.Length != 4) throw new OpValidationException($"X must have rank 4 [N, 3, h, w], got rank {dims.Length}");
         var names = OrtApi.GetSymbolicDimensions(xInfo, 4).Select((n, i) => dims[i] > 0 ? "" : Named(n)).ToArray();
-        var hidden = OrtApi.GetDimensions(OrtApi.ShapeInferInputTypeShape(context, BinaryConvSchema.StatisticsHidden));
+        // Hidden may be the empty name (with HiddenPacked; Stats is then the empty name too, and its shape moot).
+        long[] hidden;
+        try { hidden = OrtApi.GetDimensions(OrtApi.ShapeInferInputTypeShape(context, BinaryConvSchema.StatisticsHidden)); }
+        catch (OrtStatusException) { hidden = []; }
         long stats = hidden.Length == 4 && hidden[1] > 0 ? 8 + hidden[1] : -1;
         SetFloat(context, BinaryConvSchema.StatisticsStats, [dims[0], stats, dims[2], dims[3]], [names[0], "", names[2], names[3]]);
         SetFloat(context, BinaryConvSchema.StatisticsMeanX, [dims[0], 4, dims[2], dims[3]], [names[0], "", names[2], names[3]]);

@@ -129,7 +129,7 @@ public sealed unsafe class GuidedStatisticsTests(ITestOutputHelper log)
     [Theory]
     [InlineData(9, 13, 1)]
     [InlineData(34, 61, 2)]
-    public void Without_Stats_the_op_writes_the_bits_and_means_of_the_op_with_Stats(int h, int w, int threads)
+    public void Without_Stats_or_Hidden_the_op_writes_the_bits_and_means_of_the_op_with_them(int h, int w, int threads)
     {
         // Stats the empty name (its reader takes StatsPacked): each row's Stats is formed in scratch for the packer only.
         const int hiddenChannels = 16;
@@ -139,16 +139,20 @@ public sealed unsafe class GuidedStatisticsTests(ITestOutputHelper log)
         var hidden = Values(r, hiddenChannels * h * w, -2, 2);
         var tau = Values(r, 8 + hiddenChannels, -0.05f, 0.05f);
 
-        Dictionary<string, Array> Run(bool writesStats)
+        // Hidden's bits as the glue that makes it packs them: against tau_next's values for its channels (8 …).
+        var hiddenBits = BiVM.CustomOps.BitPacking.ActivationPacker.Pack(hidden, tau[8..], 1, hiddenChannels, h, w);
+
+        Dictionary<string, Array> Run(bool writesStats, bool hiddenPacked = false)
         {
             var g = new OnnxGraphBuilder("statistics");
             g.Opset(BinaryConvSchema.Domain, BinaryConvSchema.OpsetVersion);
             g.Input("X", TensorProto.Types.DataType.Float, 1, 3, h, w);
             g.Input("Y", TensorProto.Types.DataType.Float, 1, 4, h, w);
             g.Input("H", TensorProto.Types.DataType.Float, 1, hiddenChannels, h, w);
+            g.Input("HP", TensorProto.Types.DataType.Uint64, 1, h, w, 1);
             g.Initializer(Tensors.Float("W", Values(new Random(1), 36, 0.09f, 0.13f), 4, 1, 3, 3));
             g.Initializer(Tensors.Float("B", new float[4], 4));
-            var node = g.Node(BinaryConvSchema.GuidedStatistics, ["X", "Y", "W", "B", "H"], ["S", "MX", "MY", "S.packed"], "statistics", BinaryConvSchema.Domain)
+            var node = g.Node(BinaryConvSchema.GuidedStatistics, hiddenPacked ? ["X", "Y", "W", "B", "", "HP"] : ["X", "Y", "W", "B", "H"], ["S", "MX", "MY", "S.packed"], "statistics", BinaryConvSchema.Domain)
                 .Attribute(BinaryConvSchema.TauNext, tau);
             if (writesStats) g.Output("S", TensorProto.Types.DataType.Float, 1, 8 + hiddenChannels, h, w);
             else node.Proto.Output[BinaryConvSchema.StatisticsStats] = "";
@@ -161,12 +165,17 @@ public sealed unsafe class GuidedStatisticsTests(ITestOutputHelper log)
             using var results = session.Run([
                 NamedOnnxValue.CreateFromTensor("X", new DenseTensor<float>(x, [1, 3, h, w])),
                 NamedOnnxValue.CreateFromTensor("Y", new DenseTensor<float>(y, [1, 4, h, w])),
-                NamedOnnxValue.CreateFromTensor("H", new DenseTensor<float>(hidden, [1, hiddenChannels, h, w]))]);
+                NamedOnnxValue.CreateFromTensor("H", new DenseTensor<float>(hidden, [1, hiddenChannels, h, w])),
+                NamedOnnxValue.CreateFromTensor("HP", new DenseTensor<ulong>(hiddenBits, [1, h, w, 1]))]);
             return results.ToDictionary(v => v.Name, v => v.Name == "S.packed" ? (Array)v.AsTensor<ulong>().ToArray() : v.AsTensor<float>().ToArray());
         }
 
         var written = Run(writesStats: true);
         var bitsOnly = Run(writesStats: false);
+        // With HiddenPacked (no Hidden floats): the own 8 channels' bits, Hidden's shifted above them, the same words.
+        var fromBits = Run(writesStats: false, hiddenPacked: true);
+        Assert.Equal((ulong[])written["S.packed"], (ulong[])fromBits["S.packed"]);
+        Assert.Equal((float[])written["MX"], (float[])fromBits["MX"]);
         Assert.DoesNotContain("S", bitsOnly.Keys);
         Assert.Equal(BiVM.CustomOps.BitPacking.ActivationPacker.Pack((float[])written["S"], tau, 1, 8 + hiddenChannels, h, w), (ulong[])written["S.packed"]);
         Assert.Equal((ulong[])written["S.packed"], (ulong[])bitsOnly["S.packed"]);
@@ -179,6 +188,8 @@ public sealed unsafe class GuidedStatisticsTests(ITestOutputHelper log)
     [InlineData("B", "Bbad", "BoxB must be float32 [4], got float32 [3]")]
     // Stats the empty name without StatsPacked: the Stats would go nowhere (the empty name is allowed only with its bits).
     [InlineData("S", "", "output Stats is the empty name and there is no StatsPacked: the Stats would go nowhere")]
+    // Both Hidden and HiddenPacked given.
+    [InlineData("HP", "H", "has both Hidden and HiddenPacked: with HiddenPacked Hidden is the empty name")]
     public void Malformed_node_is_refused_in_one_line(string good, string bad, string message)
     {
         var g = new OnnxGraphBuilder("bad");
@@ -191,7 +202,8 @@ public sealed unsafe class GuidedStatisticsTests(ITestOutputHelper log)
         g.Initializer(Tensors.Float("B", new float[4], 4));
         g.Initializer(Tensors.Float("Bbad", new float[3], 3));
         string[] inputs = ["X", "Y", "W", "B", "H"];
-        if (good != "S") inputs[Array.IndexOf(inputs, good)] = bad;
+        if (good == "HP") inputs = [.. inputs, bad];
+        else if (good != "S") inputs[Array.IndexOf(inputs, good)] = bad;
         var node = g.Node(BinaryConvSchema.GuidedStatistics, inputs, ["S", "MX", "MY"], "statistics", BinaryConvSchema.Domain);
         if (good == "S") node.Proto.Output[BinaryConvSchema.StatisticsStats] = bad;
         g.Output("MX", TensorProto.Types.DataType.Float, 1, 4, 4, 5);
