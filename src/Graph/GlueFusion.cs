@@ -242,7 +242,7 @@ public static class GlueFusion
     {
         var binaryReaders = new Dictionary<string, List<NodeProto>>();
         foreach (var node in nodes.Where(IsBinaryConv))
-            if (node.Input.Count > 0) (binaryReaders.TryGetValue(node.Input[0], out var l) ? l : binaryReaders[node.Input[0]] = []).Add(node);
+            if (node.Input.Count > 0 && node.Input[0].Length > 0) (binaryReaders.TryGetValue(node.Input[0], out var l) ? l : binaryReaders[node.Input[0]] = []).Add(node);
         int added = 0;
         foreach (var producer in nodes.Where(n => n.Domain == BinaryConvSchema.Domain
                      && n.OpType is BinaryConvSchema.ShortcutRPReLU or BinaryConvSchema.Upsample2xConcat or BinaryConvSchema.GuidedStatistics))

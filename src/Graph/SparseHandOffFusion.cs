@@ -29,7 +29,7 @@ public static class SparseHandOffFusion
     public static int Count(ModelProto model) =>
         GraphQueries.WithSubgraphs(model.Graph).Sum(g => g.Node.Count(n => SparseFusion.IsFolded(n) && Input(n, BinaryConvSchema.ActivationSparseXPacked).Length > 0));
 
-    /// <summary>How many nodes of <paramref name="model"/> this pass left writing only packed bits (their float Y the empty name, a second packed output written).</summary>
+    /// <summary>How many nodes of <paramref name="model"/> that write a second packed output write no float Y (this pass's and <see cref="UnreadFloatFusion"/>'s).</summary>
     public static int BitsOnly(ModelProto model) =>
         GraphQueries.WithSubgraphs(model.Graph).Sum(g => g.Node.Count(n => n.Domain == BinaryConvSchema.Domain
             && n.OpType is BinaryConvSchema.Upsample2xConcat or BinaryConvSchema.ShortcutRPReLU && n.Output.Count > 0 && n.Output[0].Length == 0

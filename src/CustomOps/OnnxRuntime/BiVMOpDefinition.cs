@@ -73,7 +73,7 @@ internal sealed unsafe class BiVMOpDefinition
             or BinaryConvSchema.ActivationNormScale or BinaryConvSchema.ActivationNormBias
             or BinaryConvSchema.ActivationProjection or BinaryConvSchema.ActivationProjectionBias
             or >= BinaryConvSchema.ActivationPointwiseW and <= BinaryConvSchema.ActivationTauSecond
-        : !IsGuidedUpsample && (index is BinaryConvSchema.InputBias or BinaryConvSchema.InputXPacked || (!IsSparse && index == BinaryConvSchema.InputMask));
+        : !IsGuidedUpsample && (index is BinaryConvSchema.InputBias or BinaryConvSchema.InputXPacked || (!IsSparse && index is BinaryConvSchema.InputMask or BinaryConvSchema.InputX));
 
     /// <summary>Outputs: Y, and for ShortcutRPReLU the optional YPacked, Projected and YPackedSecond, for Upsample2xConcat YPacked and YPackedSecond.</summary>
     public int OutputCount => IsGuidedUpsample ? BinaryConvSchema.GuidedOutputCount

@@ -17,6 +17,8 @@ internal sealed unsafe class BinaryConvOrtKernel : IBiVMKernel
     private readonly SparseBinaryConvolution? _sparse;
 
     private readonly bool _packedInput;
+    /// <summary>Whether X is given; without it (a dense conv with XPacked) N, H and W come from XPacked.</summary>
+    private bool _hasX = true;
 
     private BinaryConvOrtKernel(BiVMOpDefinition op, string nodeName, BinaryConvolution conv, int maskScale, bool packedInput)
     {
@@ -64,7 +66,13 @@ internal sealed unsafe class BinaryConvOrtKernel : IBiVMKernel
         var attributes = ConvAttributes.FromKernelInfo(info);
         var layer = attributes.ToLayer(cin, cout, kh, kw, op.IsSparse);
         var conv = new BinaryConvolution(layer, w.Span<ulong>(), alpha.Span<float>(), tau.Span<float>(), bias, op.ForceKernel);
-        return new BinaryConvOrtKernel(op, nodeName, conv, (int)(attributes.MaskScale ?? 1), Present(BinaryConvSchema.InputXPacked));
+        bool hasX = Present(BinaryConvSchema.InputX), packedInput = Present(BinaryConvSchema.InputXPacked);
+        if (!hasX && (op.IsSparse || !packedInput))
+        {
+            conv.Dispose();
+            throw new OpValidationException(op.IsSparse ? "X is the empty name: a sparse conv needs X" : "X is the empty name and there is no XPacked to take the shape from");
+        }
+        return new BinaryConvOrtKernel(op, nodeName, conv, (int)(attributes.MaskScale ?? 1), packedInput) { _hasX = hasX };
     }
 
     private static OrtTensorView Constant(nint info, int index, string name)
@@ -83,13 +91,29 @@ internal sealed unsafe class BinaryConvOrtKernel : IBiVMKernel
     public void Compute(nint context)
     {
         var layer = _conv.Layer;
-        var x = OrtTensorView.Read(OrtApi.KernelContextInput(context, BinaryConvSchema.InputX));
-        if (x.Type != OrtElementType.Float) throw new OpValidationException($"X must be float32, got {OrtTensorView.TypeText(x.Type)}");
-        if (x.Dims.Length != 4) throw new OpValidationException($"X must have rank 4 [N, C, H, W], got rank {x.Dims.Length} {x.Shape}");
-        if (x.Dims[1] != layer.InChannels)
-            throw new OpValidationException($"channel mismatch: X {x.Shape} has {x.Dims[1]} channels but tau and W were made for Cin = {layer.InChannels}");
-        if (x.Dims.Any(d => d > int.MaxValue)) throw new OpValidationException($"X {x.Shape} is too large");
-        var p = layer.WithInput((int)x.Dims[0], (int)x.Dims[2], (int)x.Dims[3]);
+        long[] xDims;
+        string xText;
+        float* xData = null;
+        if (_hasX)
+        {
+            var x = OrtTensorView.Read(OrtApi.KernelContextInput(context, BinaryConvSchema.InputX));
+            if (x.Type != OrtElementType.Float) throw new OpValidationException($"X must be float32, got {OrtTensorView.TypeText(x.Type)}");
+            if (x.Dims.Length != 4) throw new OpValidationException($"X must have rank 4 [N, C, H, W], got rank {x.Dims.Length} {x.Shape}");
+            if (x.Dims[1] != layer.InChannels)
+                throw new OpValidationException($"channel mismatch: X {x.Shape} has {x.Dims[1]} channels but tau and W were made for Cin = {layer.InChannels}");
+            (xDims, xText) = (x.Dims, $"X {x.Shape}");
+            xData = (float*)x.Data;
+        }
+        else
+        {
+            // N, H and W from XPacked [N, H, W, words] (checked against them below), Cin from tau.
+            var xp = OrtTensorView.Read(OrtApi.KernelContextInput(context, BinaryConvSchema.InputXPacked));
+            if (xp.Type != OrtElementType.UInt64 || xp.Dims.Length != 4)
+                throw new OpValidationException($"XPacked must be uint64 [N, H, W, words], got {OrtTensorView.TypeText(xp.Type)} {xp.Shape}");
+            (xDims, xText) = ([xp.Dims[0], layer.InChannels, xp.Dims[1], xp.Dims[2]], $"XPacked {xp.Shape}");
+        }
+        if (xDims.Any(d => d > int.MaxValue)) throw new OpValidationException($"{xText} is too large");
+        var p = layer.WithInput((int)xDims[0], (int)xDims[2], (int)xDims[3]);
         if (p.ValidateInput() is { } bad) throw new OpValidationException(bad);
         long[] outDims = [p.Batch, p.OutChannels, p.OutHeight, p.OutWidth];
 
@@ -114,14 +138,14 @@ internal sealed unsafe class BinaryConvOrtKernel : IBiVMKernel
             var xp = OrtTensorView.Read(OrtApi.KernelContextInput(context, BinaryConvSchema.InputXPacked));
             long[] expected = [p.Batch, p.InHeight, p.InWidth, p.Words];
             if (xp.Type != OrtElementType.UInt64 || !xp.Dims.SequenceEqual(expected))
-                throw new OpValidationException($"XPacked must be uint64 [N, H, W, words] = {OrtTensorView.ShapeText(expected)} for X {x.Shape}, got {OrtTensorView.TypeText(xp.Type)} {xp.Shape}");
+                throw new OpValidationException($"XPacked must be uint64 [N, H, W, words] = {OrtTensorView.ShapeText(expected)} for {xText}, got {OrtTensorView.TypeText(xp.Type)} {xp.Shape}");
             packed = (ulong*)xp.Data;
         }
 
         var y = (float*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, 0, outDims));
         var runner = OrtParallelRunner.For(context);
-        if (_sparse is null) _conv.Run((float*)x.Data, p.Batch, p.InHeight, p.InWidth, y, runner, packed);
-        else _sparse.Run((float*)x.Data, p.Batch, p.InHeight, p.InWidth, mask, y, runner, packed);
+        if (_sparse is null) _conv.Run(xData, p.Batch, p.InHeight, p.InWidth, y, runner, packed);
+        else _sparse.Run(xData, p.Batch, p.InHeight, p.InWidth, mask, y, runner, packed);
     }
 
     /// <summary>Error-message prefix for this node.</summary>

@@ -40,12 +40,25 @@ internal static class ShapeInference
         }
         int inputs = OrtApi.ShapeInferInputCount(context);
         if (inputs < 4) throw new OpValidationException($"needs at least 4 inputs (X, W, alpha, tau), got {inputs}");
-        nint xInfo = OrtApi.ShapeInferInputTypeShape(context, BinaryConvSchema.InputX);
-        var xType = OrtApi.GetElementType(xInfo);
-        if (xType != OrtElementType.Float) throw new OpValidationException($"X must be float32, got {OrtTensorView.TypeText(xType)}");
-        var xDims = OrtApi.GetDimensions(xInfo);
-        if (xDims.Length != 4) throw new OpValidationException($"X must have rank 4 [N, C, H, W], got rank {xDims.Length}");
-        var xNames = OrtApi.GetSymbolicDimensions(xInfo, 4);
+        long[] xDims;
+        string[] xNames;
+        if (Typed(context, BinaryConvSchema.InputX) is { } xInfo)
+        {
+            var xType = OrtApi.GetElementType(xInfo);
+            if (xType != OrtElementType.Float) throw new OpValidationException($"X must be float32, got {OrtTensorView.TypeText(xType)}");
+            xDims = OrtApi.GetDimensions(xInfo);
+            if (xDims.Length != 4) throw new OpValidationException($"X must have rank 4 [N, C, H, W], got rank {xDims.Length}");
+            xNames = OrtApi.GetSymbolicDimensions(xInfo, 4);
+        }
+        else if (Typed(context, BinaryConvSchema.InputXPacked) is { } packedInfo && OrtApi.GetDimensions(packedInfo) is { Length: 4 } packed
+            && Typed(context, BinaryConvSchema.InputTau) is { } tauInfo && OrtApi.GetDimensions(tauInfo) is [var cin])
+        {
+            // No X (the dense conv of a producer that writes only bits): N, H, W from XPacked [N, H, W, words], Cin from tau.
+            var symbols = OrtApi.GetSymbolicDimensions(packedInfo, 4);
+            xDims = [packed[0], cin, packed[1], packed[2]];
+            xNames = [symbols[0], "", symbols[1], symbols[2]];
+        }
+        else throw new OpValidationException("X is the empty name and there is no XPacked to take the shape from");
 
         nint wInfo = OrtApi.ShapeInferInputTypeShape(context, BinaryConvSchema.InputW);
         var wType = OrtApi.GetElementType(wInfo);
@@ -66,6 +79,14 @@ internal static class ShapeInference
             [xDims[0], cout, h, w], [xDims[0] > 0 ? "" : Named(xNames[0]), "", Named(hName, h), Named(wName, w)]);
         try { OrtApi.ShapeInferSetOutput(context, 0, outInfo); }
         finally { OrtApi.ReleaseTensorTypeAndShapeInfo(outInfo); }
+    }
+
+    /// <summary>An input's type and shape, or null where it is absent (the empty name, or a type without an element type).</summary>
+    private static nint? Typed(nint context, int index)
+    {
+        if (OrtApi.ShapeInferInputCount(context) <= index) return null;
+        try { return OrtApi.ShapeInferInputTypeShape(context, index) is var info && info != 0 && OrtApi.GetElementType(info) != OrtElementType.Undefined ? info : null; }
+        catch (OrtStatusException) { return null; }
     }
 
     /// <summary>
@@ -98,6 +119,11 @@ internal static class ShapeInference
             names[1] = "";
         }
         SetFloat(context, BinaryConvSchema.ActivationOutput, dims, names);
+        if (activation)
+        {
+            SetPacked(context, BinaryConvSchema.ActivationPackedOutput, dims, names);
+            SetPacked(context, BinaryConvSchema.ActivationSecondPackedOutput, dims, names);
+        }
         if (!activation || dims.Length != 4 || Leading(BinaryConvSchema.ActivationProjection) is not { } k) return;
         SetFloat(context, BinaryConvSchema.ActivationProjectedOutput, [dims[0], k, dims[2], dims[3]], [names[0], "", names[2], names[3]]);
 
@@ -185,9 +211,28 @@ internal static class ShapeInference
         }
         long[] outDims = [first[0], channels, copied[2], copied[3]];
         string[] names = [firstNames[0], "", copiedNames[2], copiedNames[3]];
-        nint outInfo = OrtApi.CreateTensorTypeAndShapeInfo(OrtElementType.Float, outDims, names.Select((n, i) => outDims[i] > 0 ? "" : Named(n)).ToArray());
+        var outNames = names.Select((n, i) => outDims[i] > 0 ? "" : Named(n)).ToArray();
+        nint outInfo = OrtApi.CreateTensorTypeAndShapeInfo(OrtElementType.Float, outDims, outNames);
         try { OrtApi.ShapeInferSetOutput(context, 0, outInfo); }
         finally { OrtApi.ReleaseTensorTypeAndShapeInfo(outInfo); }
+        SetPacked(context, BinaryConvSchema.PackedOutput, outDims, outNames);
+        SetPacked(context, BinaryConvSchema.SecondPackedOutput, outDims, outNames);
+    }
+
+    /// <summary>
+    /// Declares packed output <paramref name="index"/> uint64 [N, H, W, words] for a Y of <paramref name="y"/> = [N, C, H, W]
+    /// (words unknown where C is), where the node has that output: a binary conv that reads the bits without the float
+    /// tensor takes its shape from them. The context cannot say how many outputs the node has, and ONNX refuses an index
+    /// past the last one.
+    /// </summary>
+    private static void SetPacked(nint context, int index, long[] y, string[] names)
+    {
+        if (y.Length != 4) return;
+        long words = y[1] > 0 && y[1] <= int.MaxValue ? BiVM.CustomOps.BitPacking.PackedLayout.WordsFor((int)y[1]) : -1;
+        nint info = OrtApi.CreateTensorTypeAndShapeInfo(OrtElementType.UInt64, [y[0], y[2], y[3], words], [names[0], names[2], names[3], ""]);
+        try { OrtApi.ShapeInferSetOutput(context, index, info); }
+        catch (OrtStatusException) { }
+        finally { OrtApi.ReleaseTensorTypeAndShapeInfo(info); }
     }
 
     /// <summary>

@@ -254,6 +254,53 @@ public unsafe class PackedHandOffTests
         Assert.Contains(message, e.Message);
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void Dense_conv_without_X_takes_its_shape_from_XPacked(int threads)
+    {
+        // X the empty name (its producer writes only the bits): N, H and W from XPacked, Cin from tau; the same Y.
+        var c = new ConvCase(BinaryConv2dParams.Square(2, 70, 9, 13, 5, 3), 22);
+        var p = c.P;
+        var packed = ActivationPacker.Pack(c.X, c.Tau, p.Batch, p.InChannels, p.InHeight, p.InWidth);
+        float[] Run(bool withX)
+        {
+            var g = new OnnxGraphBuilder("conv");
+            g.Input("X", TensorProto.Types.DataType.Float, p.Batch, p.InChannels, p.InHeight, p.InWidth);
+            g.Input("XP", TensorProto.Types.DataType.Uint64, p.Batch, p.InHeight, p.InWidth, PackedLayout.WordsFor(p.InChannels));
+            var conv = BinaryConvNodes.AddCustom(g, "bconv", withX ? "X" : "", "Y", c.PackedWeights,
+                WeightPacker.PackedShape(p.OutChannels, p.InChannels, p.KernelHeight, p.KernelWidth), c.Alpha, c.Tau, c.Bias,
+                new BinaryConvAttributes([3, 3], [1, 1], [1, 1, 1, 1], [1, 1]));
+            conv.Proto.Input.Add("");
+            conv.Proto.Input.Add("XP");
+            g.Output("Y", TensorProto.Types.DataType.Float, p.Batch, p.OutChannels, p.OutHeight, p.OutWidth);
+            using var options = new SessionOptions { IntraOpNumThreads = threads };
+            BiVMOps.Register(options);
+            using var session = new InferenceSession(g.ToBytes(), options);
+            using var results = session.Run([
+                NamedOnnxValue.CreateFromTensor("X", new DenseTensor<float>(c.X, [p.Batch, p.InChannels, p.InHeight, p.InWidth])),
+                NamedOnnxValue.CreateFromTensor("XP", new DenseTensor<ulong>(packed, [p.Batch, p.InHeight, p.InWidth, PackedLayout.WordsFor(p.InChannels)]))]);
+            return results.Single().AsTensor<float>().ToArray();
+        }
+        Assert.Equal(Run(withX: true), Run(withX: false));
+    }
+
+    [Fact]
+    public void Dense_conv_without_X_or_XPacked_is_refused_in_one_line()
+    {
+        var c = new ConvCase(BinaryConv2dParams.Square(1, 8, 5, 6, 4, 3), 3);
+        var p = c.P;
+        var g = new OnnxGraphBuilder("conv");
+        g.Input("X", TensorProto.Types.DataType.Float, 1, 8, 5, 6);
+        BinaryConvNodes.AddCustom(g, "bconv", "", "Y", c.PackedWeights, WeightPacker.PackedShape(p.OutChannels, p.InChannels, 3, 3), c.Alpha, c.Tau, c.Bias,
+            new BinaryConvAttributes([3, 3], [1, 1], [1, 1, 1, 1], [1, 1]));
+        g.Output("Y", TensorProto.Types.DataType.Float, 1, 4, 5, 6);
+        using var options = new SessionOptions();
+        BiVMOps.Register(options);
+        var e = Assert.ThrowsAny<OnnxRuntimeException>(() => new InferenceSession(g.ToBytes(), options).Dispose());
+        Assert.Contains("BinaryConv2d node 'bconv': X is the empty name and there is no XPacked to take the shape from", e.Message);
+    }
+
     [Fact]
     public void Tau_next_without_the_packed_output_is_refused_in_one_line()
     {
