@@ -162,7 +162,7 @@ public static class GlueFusion
         int projections = ProjectionFusion.Apply(rewritten, initializers);
         int pointwise = PointwiseFusion.Apply(rewritten, initializers, outputs);
         int sparse = SparseFusion.Apply(rewritten, initializers, outputs);
-        int sparseHandOffs = SparseHandOffFusion.Apply(rewritten, graph, initializers, outputs);
+        int sparseHandOffs = SparseHandOffFusion.Apply(rewritten, initializers);
         int unread = UnreadFloatFusion.Apply(rewritten, graph, outputs);
         int hidden = HiddenHandOffFusion.Apply(rewritten, graph, initializers, outputs);
         if (replacements.Count == 0 && handOffs == 0 && upsamples == 0 && grus == 0 && guided == 0 && inBranches == 0 && branchHandOffs == 0 && norms == 0 && shortcuts == 0

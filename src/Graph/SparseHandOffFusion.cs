@@ -4,20 +4,18 @@ using Onnx;
 namespace BiVM.Graph;
 
 /// <summary>
-/// The last pass of <see cref="GlueFusion"/>: a folded sparse conv (<see cref="SparseFusion"/>) gets its input packed
-/// by the op that makes it, and float tensors left with no reader but shapes are no longer written. Where a glue's
+/// A pass of <see cref="GlueFusion"/>: a folded sparse conv (<see cref="SparseFusion"/>) gets its input packed by the
+/// op that makes it. Where a glue's
 /// SparseX is made by an <c>Upsample2xConcat</c> or a <c>ShortcutRPReLU</c> (SHB's block input: decode0's
 /// concatenation, its first glue's output), that op also writes YPackedSecond against the sparse conv's τ (attribute
 /// <c>tau_second</c>, input TauSecond) while each row is in L1, and the glue reads it as SparseXPacked instead of
-/// packing SparseX. The float tensor's other readers are then the folded 1×1 convs' glues, which read only its shape
-/// (docs/model-contract.md): their X becomes the empty name (shapes from PointwiseXPacked) and the producer's Y too,
-/// so at 512×288 decode0 writes neither its 35-plane concatenation (20.6 MB) nor its first glue's 16 planes (9.4 MB).
-/// The same bits: the whole plane packed against τ holds the bits the glue packed where active outputs read them.
+/// packing SparseX. The float tensor's other readers are then the folded 1×1 convs' glues, which read only its shape,
+/// so the pass after (<see cref="UnreadFloatFusion"/>) leaves it unwritten: at 512×288 decode0 writes neither its
+/// 35-plane concatenation (20.6 MB) nor its first glue's 16 planes (9.4 MB). The same bits: the whole plane packed
+/// against τ holds the bits the glue packed where active outputs read them.
 /// </summary>
 /// <remarks>
-/// Only where the producer has no second packed output yet and, for a glue, no projection (which reads Y); a float
-/// tensor stays where it is a graph output or anything else reads it, in this graph or in an If branch.
-/// <see cref="Restore"/> is the inverse, which <see cref="GlueFusion.Unfuse"/> runs first. The second packed output is
+/// Only where the producer has no second packed output yet. <see cref="Restore"/> is the inverse, which <see cref="GlueFusion.Unfuse"/> runs first. The second packed output is
 /// named after the float tensor (<c>t + ".packed_second"</c>), which is how Restore names the tensor again.
 /// </remarks>
 public static class SparseHandOffFusion
@@ -38,12 +36,10 @@ public static class SparseHandOffFusion
     private static string Input(NodeProto node, int i) => node.Input.Count > i ? node.Input[i] : "";
 
     /// <summary>Rewrites <paramref name="nodes"/> (a graph's, in place); returns how many sparse convs now read packed input.</summary>
-    internal static int Apply(List<NodeProto> nodes, GraphProto graph, IReadOnlyDictionary<string, TensorProto> initializers, ISet<string> graphOutputs)
+    internal static int Apply(List<NodeProto> nodes, IReadOnlyDictionary<string, TensorProto> initializers)
     {
         var (_, producers) = GraphQueries.ReadersAndProducers(nodes);
-        // Tensors read inside If branches (from the outer scope) keep their float form.
-        var branchReads = GraphQueries.Subgraphs(graph).SelectMany(g => g.Node).SelectMany(n => n.Input).ToHashSet();
-        var handedTensors = new List<string>();
+        int handed = 0;
         foreach (var glue in nodes.Where(n => SparseFusion.IsFolded(n) && Input(n, BinaryConvSchema.ActivationSparseXPacked).Length == 0))
         {
             string t = Input(glue, BinaryConvSchema.ActivationSparseX);
@@ -66,23 +62,9 @@ public static class SparseHandOffFusion
             else continue;
             glue.Input[BinaryConvSchema.ActivationSparseX] = "";
             GraphQueries.SetAt(glue.Input, BinaryConvSchema.ActivationSparseXPacked, packed);
-            handedTensors.Add(t);
+            handed++;
         }
-
-        // A float tensor whose remaining readers are folded 1×1 convs' glues reading it as X (its shape only) is not written.
-        foreach (string t in handedTensors)
-        {
-            if (graphOutputs.Contains(t) || branchReads.Contains(t)) continue;
-            var producer = producers[t];
-            bool hasProjection = producer.OpType == BinaryConvSchema.ShortcutRPReLU && Input(producer, BinaryConvSchema.ActivationProjection).Length > 0;
-            if (hasProjection) continue;
-            var readers = nodes.Where(n => n.Input.Contains(t)).ToList();
-            bool onlyShapes = readers.All(r => PointwiseFusion.IsFolded(r) && r.Input.Count(i => i == t) == 1 && r.Input[BinaryConvSchema.ActivationX] == t);
-            if (!onlyShapes) continue;
-            foreach (var r in readers) r.Input[BinaryConvSchema.ActivationX] = "";
-            producer.Output[0] = "";
-        }
-        return handedTensors.Count;
+        return handed;
     }
 
     /// <summary>

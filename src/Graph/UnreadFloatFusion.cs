@@ -13,13 +13,14 @@ namespace BiVM.Graph;
 /// each row in scratch for them; those readers' X becomes the empty name too. In the shipped bivm these are the DGF
 /// refiner's tensors at the working size: GuidedStatistics' 24-channel Stats, refiner.conv1's Y (16 channels, read by
 /// refiner.conv2's folded glue for its shape) and refiner.conv2's Y (read only by the projection in its own node).
-/// Also decode2's and decode3's concatenations, whose one float reader is their dense 1×1 (its bits come as XPacked).
-/// The same bits. <see cref="Restore"/> is the inverse.
+/// Also every decoder concatenation (decode0 to decode3: read by their folded or dense 1×1 and, through
+/// <see cref="SparseHandOffFusion"/>'s second packed output, by their folded sparse 3×3) and decode0's first glue. The
+/// same bits. <see cref="Restore"/> is the inverse.
 /// </summary>
 /// <remarks>
 /// A producer must keep one written output. Restore names a float tensor again after its packed output (<c>t + ".packed"</c>,
-/// as <see cref="GlueFusion"/> names a packed hand-off), or for a glue with only a projection after the node
-/// (<c>node + ".y"</c>: nothing but the projection read it, so no other node names it).
+/// as <see cref="GlueFusion"/> names a packed hand-off, or <c>t + ".packed_second"</c>), or for a glue with only a
+/// projection after the node (<c>node + ".y"</c>: nothing but the projection read it, so no other node names it).
 /// </remarks>
 public static class UnreadFloatFusion
 {
