@@ -98,14 +98,14 @@ internal static class ShapeInference
     {
         long[] dims;
         string[] names;
-        if (Present(BinaryConvSchema.ActivationX) is { } xInfo)
+        if (Typed(context, BinaryConvSchema.ActivationX) is { } xInfo)
         {
             var xType = OrtApi.GetElementType(xInfo);
             if (xType != OrtElementType.Float) throw new OpValidationException($"X must be float32, got {OrtTensorView.TypeText(xType)}");
             dims = OrtApi.GetDimensions(xInfo);
             names = OrtApi.GetSymbolicDimensions(xInfo, dims.Length).Select((n, i) => dims[i] > 0 ? "" : Named(n)).ToArray();
         }
-        else if (activation && Present(BinaryConvSchema.ActivationPointwiseXPacked) is { } packedInfo && OrtApi.GetDimensions(packedInfo) is { Length: 4 } packed)
+        else if (activation && Typed(context, BinaryConvSchema.ActivationPointwiseXPacked) is { } packedInfo && OrtApi.GetDimensions(packedInfo) is { Length: 4 } packed)
         {
             // No X (a folded 1×1 conv's glue reading only bits): N, H, W from PointwiseXPacked [N, H, W, 1].
             var symbols = OrtApi.GetSymbolicDimensions(packedInfo, 4);
@@ -127,14 +127,6 @@ internal static class ShapeInference
         if (!activation || dims.Length != 4 || Leading(BinaryConvSchema.ActivationProjection) is not { } k) return;
         SetFloat(context, BinaryConvSchema.ActivationProjectedOutput, [dims[0], k, dims[2], dims[3]], [names[0], "", names[2], names[3]]);
 
-        // An optional input's type and shape, or null where it is absent (the empty name has no type).
-        nint? Present(int index)
-        {
-            if (OrtApi.ShapeInferInputCount(context) <= index) return null;
-            try { return OrtApi.ShapeInferInputTypeShape(context, index) is var info && info != 0 ? info : null; }
-            catch (OrtStatusException) { return null; }
-        }
-
         // The first dimension of an optional constant input, or null where it is absent (the empty name has no type).
         long? Leading(int index)
         {
@@ -154,9 +146,7 @@ internal static class ShapeInference
         if (dims.Length != 4) throw new OpValidationException($"X must have rank 4 [N, 3, h, w], got rank {dims.Length}");
         var names = OrtApi.GetSymbolicDimensions(xInfo, 4).Select((n, i) => dims[i] > 0 ? "" : Named(n)).ToArray();
         // Hidden may be the empty name (with HiddenPacked; Stats is then the empty name too, and its shape moot).
-        long[] hidden;
-        try { hidden = OrtApi.GetDimensions(OrtApi.ShapeInferInputTypeShape(context, BinaryConvSchema.StatisticsHidden)); }
-        catch (OrtStatusException) { hidden = []; }
+        long[] hidden = Typed(context, BinaryConvSchema.StatisticsHidden) is { } hiddenInfo ? OrtApi.GetDimensions(hiddenInfo) : [];
         long stats = hidden.Length == 4 && hidden[1] > 0 ? 8 + hidden[1] : -1;
         SetFloat(context, BinaryConvSchema.StatisticsStats, [dims[0], stats, dims[2], dims[3]], [names[0], "", names[2], names[3]]);
         SetFloat(context, BinaryConvSchema.StatisticsMeanX, [dims[0], 4, dims[2], dims[3]], [names[0], "", names[2], names[3]]);
