@@ -307,8 +307,8 @@ public static class GlueFusion
     {
         ArgumentNullException.ThrowIfNull(model);
         // Folded convs first come back as SparseBinaryConv2d and BinaryConv2d nodes; their packed input goes with every other below.
-        // (Both Unfolded copies first name again the float tensors that SparseHandOffFusion stopped writing.)
-        var unfused = PointwiseFusion.Unfolded(SparseFusion.Unfolded(WithoutChecksum(model))); // (each Unfolded copy restores the hand-offs of bits first)
+        // (Both Unfolded copies first undo the hand-offs of bits and name again the float tensors left unwritten.)
+        var unfused = PointwiseFusion.Unfolded(SparseFusion.Unfolded(WithoutChecksum(model)));
         GuidedUpsampleFusion.Unfuse(unfused);
         GuidedStatisticsFusion.Unfuse(unfused);
         var graph = unfused.Graph;

@@ -46,9 +46,9 @@ internal static class GraphQueries
     {
         var copy = model.Clone();
         foreach (var stale in copy.MetadataProps.Where(m => m.Key == BiVM.Contracts.ModelChecksum.Key).ToList()) copy.MetadataProps.Remove(stale);
-        SparseHandOffFusion.Restore(copy); // a folded conv reads float tensors that a bits-only producer no longer writes: named again first
-        HiddenHandOffFusion.Restore(copy);
-        UnreadFloatFusion.Restore(copy);
+        // A folded conv reads float tensors that a bits-only producer no longer writes: named again first (the sparse
+        // hand-off's Restore runs UnreadFloatFusion's, which runs HiddenHandOffFusion's).
+        SparseHandOffFusion.Restore(copy);
         foreach (var graph in WithSubgraphs(copy.Graph).ToList())
         {
             var rewritten = new List<NodeProto>();

@@ -57,13 +57,12 @@ public static class GuidedStatisticsFusion
     /// Every GuidedStatistics node (in any graph) written back as the standard ops it stands for. A packed hand-off from
     /// it goes too: the binary conv that read StatsPacked packs Stats itself again (a 1×1 conv folded into its glue is
     /// written back as a node first, <see cref="PointwiseFusion.Unfold"/>). A Hidden handed over as bits and a Stats left
-    /// unwritten are named again first (<see cref="HiddenHandOffFusion.Restore"/>, <see cref="UnreadFloatFusion.Restore"/>,
-    /// which names the other float outputs that pass left out too).
+    /// unwritten are named again first (<see cref="UnreadFloatFusion.Restore"/>, which runs <see cref="HiddenHandOffFusion.Restore"/>
+    /// and names the other float outputs left out too).
     /// </summary>
     public static void Unfuse(ModelProto model)
     {
         ArgumentNullException.ThrowIfNull(model);
-        HiddenHandOffFusion.Restore(model);
         UnreadFloatFusion.Restore(model);
         var graphs = WithSubgraphs(model.Graph).ToList();
         var packed = graphs.SelectMany(g => g.Node)

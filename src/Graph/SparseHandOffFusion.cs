@@ -16,7 +16,7 @@ namespace BiVM.Graph;
 /// </summary>
 /// <remarks>
 /// Only where the producer has no second packed output yet. <see cref="Restore"/> is the inverse, which <see cref="GlueFusion.Unfuse"/> runs first. The second packed output is
-/// named after the float tensor (<c>t + ".packed_second"</c>), which is how Restore names the tensor again.
+/// named after the float tensor (<c>t + ".packed_second"</c>), which is how Restore finds SparseX again.
 /// </remarks>
 public static class SparseHandOffFusion
 {
@@ -68,21 +68,21 @@ public static class SparseHandOffFusion
     }
 
     /// <summary>
-    /// The inverse, in place on <paramref name="model"/> (main graph and If branches): every float Y named again, glue X
-    /// and SparseX read it again, and the second packed outputs, their τ and SparseXPacked are gone.
+    /// The inverse, in place on <paramref name="model"/> (main graph and If branches): every float Y named again
+    /// (<see cref="UnreadFloatFusion.Restore"/>), SparseX read again, and the second packed outputs, their τ and
+    /// SparseXPacked are gone.
     /// </summary>
     public static void Restore(ModelProto model)
     {
+        // The sparse convs read SparseX again: the float tensors left unwritten are named and written again first.
+        UnreadFloatFusion.Restore(model);
         foreach (var graph in GraphQueries.WithSubgraphs(model.Graph).ToList())
         {
-            var (_, producers) = GraphQueries.ReadersAndProducers(graph.Node);
             foreach (var node in graph.Node.Where(n => n.Domain == BinaryConvSchema.Domain).ToList())
             {
                 int second = node.OpType == BinaryConvSchema.Upsample2xConcat ? BinaryConvSchema.SecondPackedOutput
                     : node.OpType == BinaryConvSchema.ShortcutRPReLU ? BinaryConvSchema.ActivationSecondPackedOutput : -1;
                 if (second < 0 || node.Output.Count <= second || !node.Output[second].EndsWith(Suffix, StringComparison.Ordinal)) continue;
-                string t = node.Output[second][..^Suffix.Length];
-                if (node.Output[0].Length == 0) node.Output[0] = t;
                 node.Output[second] = "";
                 GraphQueries.TrimEmpty(node.Output, 1);
                 if (node.OpType == BinaryConvSchema.Upsample2xConcat)
@@ -102,10 +102,6 @@ public static class SparseHandOffFusion
                     glue.Input[BinaryConvSchema.ActivationSparseXPacked] = "";
                     GraphQueries.TrimEmpty(glue.Input, BinaryConvSchema.ActivationShiftOut + 1);
                 }
-                // A folded 1×1 conv's X is its input: the float Y of the op that made its packed input.
-                if (glue.Input[BinaryConvSchema.ActivationX].Length == 0 && PointwiseFusion.IsFolded(glue)
-                    && producers.TryGetValue(glue.Input[BinaryConvSchema.ActivationPointwiseXPacked], out var maker))
-                    glue.Input[BinaryConvSchema.ActivationX] = maker.Output[0];
             }
         }
     }

@@ -78,10 +78,13 @@ public static class UnreadFloatFusion
     /// <summary>
     /// The inverse, in place on <paramref name="model"/> (main graph and If branches): every float output left unwritten
     /// named again (also those <see cref="SparseHandOffFusion"/> left so, whose hand-offs its own Restore undoes) and read
-    /// again as X by the folded glues and dense convs that take its producer's bits.
+    /// again as X by the folded glues and dense convs that take its producer's bits; a Hidden handed over as bits too
+    /// (<see cref="HiddenHandOffFusion.Restore"/>, run first).
     /// </summary>
     public static void Restore(ModelProto model)
     {
+        // A GuidedStatistics given Hidden as bits cannot write Stats: Hidden's floats come back first.
+        HiddenHandOffFusion.Restore(model);
         foreach (var graph in GraphQueries.WithSubgraphs(model.Graph).ToList())
         {
             foreach (var node in graph.Node.Where(n => IsProducer(n) && n.Output.Count > 0 && n.Output[0].Length == 0 && !HiddenHandOffFusion.IsHandingHidden(n)))

@@ -574,10 +574,7 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
             {
                 if (packed is not null) PackedHandOff.PackRows(outRows, _tauNext!, channels, height, width, n, iy, packed);
                 if (second is not null) PackedHandOff.PackRows(outRows, _tauSecond!, channels, height, width, n, iy, second);
-                if (_projection is { } rowsProjection)
-                    fixed (float* weights = rowsProjection.Weights, bias = rowsProjection.Bias)
-                        ChannelProjection.Row(outRows, channels, width, width, weights, bias, rowsProjection.Outputs,
-                            projected + (long)n * rowsProjection.Outputs * plane + (long)iy * width, plane, lanes);
+                Project(outRows, width, n, iy);
                 return;
             }
             PackAndProject(n, iy);
@@ -588,9 +585,16 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
         {
             if (packed is not null) PackedHandOff.PackRow(y, _tauNext!, channels, height, width, n, iy, packed);
             if (second is not null) PackedHandOff.PackRow(y, _tauSecond!, channels, height, width, n, iy, second);
+            Project(y + (long)n * channels * plane + (long)iy * width, plane, n, iy);
+        }
+
+        // Row iy of image n projected, where the node has a projection, from the row of channel 0 at rows (channel c's
+        // at + c·channelStride: Y's plane, or scratch rows of the width).
+        void Project(float* rows, long channelStride, int n, int iy)
+        {
             if (_projection is { } projection)
                 fixed (float* weights = projection.Weights, bias = projection.Bias)
-                    ChannelProjection.Row(y + (long)n * channels * plane + (long)iy * width, channels, width, plane, weights, bias, projection.Outputs,
+                    ChannelProjection.Row(rows, channels, width, channelStride, weights, bias, projection.Outputs,
                         projected + (long)n * projection.Outputs * plane + (long)iy * width, plane, lanes);
         }
     }
