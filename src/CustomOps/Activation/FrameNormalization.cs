@@ -5,24 +5,33 @@ namespace BiVM.CustomOps.Activation;
 
 /// <summary>
 /// ONNX InstanceNormalization of one channel plane, as the affine map the fused glue applies:
-/// x̂ = x·a + b with a = γ / √(σ² + ε) and b = β − μ·a. The statistics are taken in float64 in one pass over the
-/// plane, on the values shifted by the plane's first value K (d = x − K, exact in float64; μ = K + Σd/n,
-/// σ² = Σd²/n − (Σd/n)²): K lies within the data, so the subtraction cancels at most (range/σ)² of float64's 53 bits,
-/// where the unshifted E[x²] − μ² would lose (μ/σ)² of them. From there on every step is ONNX Runtime's own float32
-/// formula (instance_norm.cc: inv = 1 / √(σ² + ε), a = inv·γ, b = β − μ·a, x̂ = x·a + b, each rounded once, no
-/// fused multiply-add). So the fused op differs from the unfused graph only where ORT's float32 reductions round μ or
-/// σ² differently, and not at all where they are exact (constant channels of short planes, small integers).
+/// x̂ = x·a + b with a = γ / √(σ² + ε) and b = β − μ·a. The statistics are taken in one pass over the plane, on the
+/// values shifted by the plane's first value K (d = x − K in float32; μ = K + Σd/n, σ² = Σd²/n − (Σd/n)², the sums
+/// in float64 over float32 partial sums of at most 16 values each): K lies within the data, so the shift cancels
+/// what the unshifted E[x²] − μ² would lose, and a partial sum of 16 rounds at most 16 times in float32 (relative error
+/// below 1e-6 of Σ|d|; ONNX Runtime's own float32 reductions over the whole plane round n times). From there on every
+/// step is ONNX Runtime's own float32 formula (instance_norm.cc: inv = 1 / √(σ² + ε), a = inv·γ, b = β − μ·a,
+/// x̂ = x·a + b, each rounded once, no fused multiply-add). So the fused op differs from the unfused graph only where
+/// the two round μ or σ² differently, and not at all where the sums are exact (constant channels, small integers).
 /// </summary>
 /// <remarks>
 /// The summation order is part of the specification, so that the vector paths and <see cref="ReferenceStatistics"/>
-/// give the same bits on every CPU: sixteen running sums of d and sixteen of d², element i going to sums i mod 16 (the
-/// lanes of one 512-bit load of floats, widened to two vectors of doubles, or of two 256-bit loads widened to four);
-/// the sixteen folded into eight as tⱼ = sⱼ + sⱼ₊₈, those combined as ((t₀+t₄) + (t₁+t₅)) + ((t₂+t₆) + (t₃+t₇)); then
-/// the remaining count mod 16 elements added one by one. Sixteen sums rather than eight (until 2026-12-02) because the
-/// eight were four dependent chains of float64 adds, latency-bound: the pass took 6 % of BiVM's frame.
+/// give the same bits on every CPU. The first 64⌊n/64⌋ values go to 64 lanes, value i to lane i mod 64, in blocks of
+/// <see cref="BlockValues"/>: within a block each lane keeps a float32 sum of d and of d² (the square by a fused
+/// multiply-add, d·d + s rounded once), and at the block's end adds both to its float64 sums. The 64 lanes' float64
+/// sums are folded to sixteen as uⱼ = (sⱼ + sⱼ₊₁₆) + (sⱼ₊₃₂ + sⱼ₊₄₈), the sixteen to eight as tⱼ = uⱼ + uⱼ₊₈, those
+/// combined as ((t₀+t₄) + (t₁+t₅)) + ((t₂+t₆) + (t₃+t₇)); then the remaining n mod 64 values are added one by one
+/// (d in float32, its sum and square in float64). Until 2026-12-03 each value was widened to float64 first (16 lanes):
+/// the pass was latency-bound on float64 adds and took three times as long (docs/kernels.md).
 /// </remarks>
 internal static unsafe class FrameNormalization
 {
+    /// <summary>Values per block: 16 per lane, so a float32 partial sum adds at most 16 values.</summary>
+    internal const int BlockValues = 1024;
+
+    /// <summary>Lanes of the specification: four 512-bit vectors of floats, or eight 256-bit ones.</summary>
+    private const int Lanes = 64;
+
     /// <summary>The affine coefficients (a, b) of one plane: x̂ = x·a + b. <paramref name="count"/> must be at least 1.</summary>
     public static (float Scale, float Shift) Coefficients(float* x, int count, float gamma, float beta, float epsilon)
     {
@@ -36,66 +45,115 @@ internal static unsafe class FrameNormalization
         : Vector256.IsHardwareAccelerated ? Statistics256(x, count)
         : ReferenceStatistics(x, count);
 
-    /// <summary><see cref="Statistics"/> with 512-bit vectors: sums 0–7 in one vector of doubles, 8–15 in another.</summary>
+    /// <summary><see cref="Statistics"/> with 512-bit vectors: lanes 16m … 16m + 15 in accumulator m (four of them, independent chains).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static (double Mean, double Variance) Statistics512(float* x, int count)
     {
-        int body = count & ~15;
-        double shift = x[0];
+        int body = count & ~(Lanes - 1);
+        float shift = x[0];
         var k = Vector512.Create(shift);
-        var sumLo = Vector512<double>.Zero;
-        var sumHi = Vector512<double>.Zero;
-        var squaresLo = Vector512<double>.Zero;
-        var squaresHi = Vector512<double>.Zero;
-        for (int i = 0; i < body; i += 16)
+        double* sums = stackalloc double[2 * Lanes];
+        new Span<double>(sums, 2 * Lanes).Clear(); // the assembly skips locals init
+        double* squares = sums + Lanes;
+        for (int start = 0; start < body; start += BlockValues)
         {
-            var (l, h) = Vector512.Widen(Vector512.Load(x + i));
-            l -= k;
-            h -= k;
-            sumLo += l;
-            sumHi += h;
-            squaresLo += l * l;
-            squaresHi += h * h;
+            int end = Math.Min(body, start + BlockValues);
+            Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default, q0 = default, q1 = default, q2 = default, q3 = default;
+            for (int i = start; i < end; i += Lanes)
+            {
+                var d0 = Vector512.Load(x + i) - k;
+                var d1 = Vector512.Load(x + i + 16) - k;
+                var d2 = Vector512.Load(x + i + 32) - k;
+                var d3 = Vector512.Load(x + i + 48) - k;
+                s0 += d0;
+                s1 += d1;
+                s2 += d2;
+                s3 += d3;
+                q0 = Vector512.FusedMultiplyAdd(d0, d0, q0);
+                q1 = Vector512.FusedMultiplyAdd(d1, d1, q1);
+                q2 = Vector512.FusedMultiplyAdd(d2, d2, q2);
+                q3 = Vector512.FusedMultiplyAdd(d3, d3, q3);
+            }
+            AddBlock(sums, 0, s0, q0);
+            AddBlock(sums, 16, s1, q1);
+            AddBlock(sums, 32, s2, q2);
+            AddBlock(sums, 48, s3, q3);
         }
-        return Finish(x, count, body, shift, Combine(sumLo + sumHi), Combine(squaresLo + squaresHi));
+        return Finish(x, count, body, shift, Fold(sums), Fold(squares));
     }
 
-    /// <summary><see cref="Statistics"/> with 256-bit vectors: sums 0–3, 4–7, 8–11 and 12–15 in four vectors of doubles.</summary>
+    /// <summary>A block's float32 sums of lanes <paramref name="lane"/> … + 15 added to their float64 sums (squares <see cref="Lanes"/> further on).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddBlock(double* sums, int lane, Vector512<float> s, Vector512<float> q)
+    {
+        var (sLow, sHigh) = Vector512.Widen(s);
+        var (qLow, qHigh) = Vector512.Widen(q);
+        (Vector512.Load(sums + lane) + sLow).Store(sums + lane);
+        (Vector512.Load(sums + lane + 8) + sHigh).Store(sums + lane + 8);
+        (Vector512.Load(sums + Lanes + lane) + qLow).Store(sums + Lanes + lane);
+        (Vector512.Load(sums + Lanes + lane + 8) + qHigh).Store(sums + Lanes + lane + 8);
+    }
+
+    /// <summary>
+    /// <see cref="Statistics"/> with 256-bit vectors: each block in two halves, lanes 0–31 then 32–63 (four accumulators
+    /// of eight lanes each: the sixteen registers of AVX2 hold them without spilling).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static (double Mean, double Variance) Statistics256(float* x, int count)
     {
-        int body = count & ~15;
-        double shift = x[0];
+        int body = count & ~(Lanes - 1);
+        float shift = x[0];
         var k = Vector256.Create(shift);
-        Vector256<double> s0 = default, s1 = default, s2 = default, s3 = default;
-        Vector256<double> q0 = default, q1 = default, q2 = default, q3 = default;
-        for (int i = 0; i < body; i += 16)
+        double* sums = stackalloc double[2 * Lanes];
+        new Span<double>(sums, 2 * Lanes).Clear();
+        for (int start = 0; start < body; start += BlockValues)
         {
-            var (a, b) = Vector256.Widen(Vector256.Load(x + i));
-            var (c, d) = Vector256.Widen(Vector256.Load(x + i + 8));
-            a -= k;
-            b -= k;
-            c -= k;
-            d -= k;
-            s0 += a;
-            s1 += b;
-            s2 += c;
-            s3 += d;
-            q0 += a * a;
-            q1 += b * b;
-            q2 += c * c;
-            q3 += d * d;
+            int end = Math.Min(body, start + BlockValues);
+            for (int half = 0; half < Lanes; half += 32)
+            {
+                Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default, q0 = default, q1 = default, q2 = default, q3 = default;
+                for (int i = start + half; i < end; i += Lanes)
+                {
+                    var d0 = Vector256.Load(x + i) - k;
+                    var d1 = Vector256.Load(x + i + 8) - k;
+                    var d2 = Vector256.Load(x + i + 16) - k;
+                    var d3 = Vector256.Load(x + i + 24) - k;
+                    s0 += d0;
+                    s1 += d1;
+                    s2 += d2;
+                    s3 += d3;
+                    q0 = Vector256.FusedMultiplyAdd(d0, d0, q0);
+                    q1 = Vector256.FusedMultiplyAdd(d1, d1, q1);
+                    q2 = Vector256.FusedMultiplyAdd(d2, d2, q2);
+                    q3 = Vector256.FusedMultiplyAdd(d3, d3, q3);
+                }
+                AddBlock(sums, half, s0, q0);
+                AddBlock(sums, half + 8, s1, q1);
+                AddBlock(sums, half + 16, s2, q2);
+                AddBlock(sums, half + 24, s3, q3);
+            }
         }
-        // tⱼ = sⱼ + sⱼ₊₈: lanes 0–3 from s0 + s2, lanes 4–7 from s1 + s3.
-        return Finish(x, count, body, shift, Combine(s0 + s2, s1 + s3), Combine(q0 + q2, q1 + q3));
+        return Finish(x, count, body, shift, Fold(sums), Fold(sums + Lanes));
     }
 
-    /// <summary>The tail after <paramref name="body"/> elements, one by one, then the moments.</summary>
-    private static (double Mean, double Variance) Finish(float* x, int count, int body, double shift, double sum, double squares)
+    /// <summary>The 256-bit <see cref="AddBlock(double*, int, Vector512{float}, Vector512{float})"/>: lanes <paramref name="lane"/> … + 7.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddBlock(double* sums, int lane, Vector256<float> s, Vector256<float> q)
+    {
+        var (sLow, sHigh) = Vector256.Widen(s);
+        var (qLow, qHigh) = Vector256.Widen(q);
+        (Vector256.Load(sums + lane) + sLow).Store(sums + lane);
+        (Vector256.Load(sums + lane + 4) + sHigh).Store(sums + lane + 4);
+        (Vector256.Load(sums + Lanes + lane) + qLow).Store(sums + Lanes + lane);
+        (Vector256.Load(sums + Lanes + lane + 4) + qHigh).Store(sums + Lanes + lane + 4);
+    }
+
+    /// <summary>The values after <paramref name="body"/> one by one, then the moments.</summary>
+    private static (double Mean, double Variance) Finish(float* x, int count, int body, float shift, double sum, double squares)
     {
         for (int i = body; i < count; i++)
         {
-            double d = x[i] - shift;
+            double d = x[i] - shift; // the float32 difference, widened
             sum += d;
             squares += d * d;
         }
@@ -105,19 +163,24 @@ internal static unsafe class FrameNormalization
     /// <summary>The specification of <see cref="Statistics"/>, one value at a time in the documented order (the portable path and the tests' oracle).</summary>
     public static (double Mean, double Variance) ReferenceStatistics(float* x, int count)
     {
-        Span<double> s = stackalloc double[32];
-        s.Clear(); // the assembly skips locals init: stackalloc memory starts as garbage
-        var sums = s[..16];
-        var squareSums = s[16..];
-        double shift = x[0];
-        int body = count & ~15;
-        for (int i = 0; i < body; i++)
+        double* sums = stackalloc double[2 * Lanes];
+        float* partial = stackalloc float[2 * Lanes];
+        new Span<double>(sums, 2 * Lanes).Clear(); // the assembly skips locals init: stackalloc memory starts as garbage
+        float shift = x[0];
+        int body = count & ~(Lanes - 1);
+        for (int start = 0; start < body; start += BlockValues)
         {
-            double d = x[i] - shift;
-            sums[i & 15] += d;
-            squareSums[i & 15] += d * d;
+            new Span<float>(partial, 2 * Lanes).Clear();
+            for (int i = start; i < Math.Min(body, start + BlockValues); i++)
+            {
+                float d = x[i] - shift;
+                int lane = i % Lanes;
+                partial[lane] += d;
+                partial[Lanes + lane] = MathF.FusedMultiplyAdd(d, d, partial[Lanes + lane]);
+            }
+            for (int lane = 0; lane < 2 * Lanes; lane++) sums[lane] += partial[lane];
         }
-        return Finish(x, count, body, shift, Combine(sums), Combine(squareSums));
+        return Finish(x, count, body, shift, Fold(sums), Fold(sums + Lanes));
     }
 
     /// <summary>μ = K + S₁/n and σ² = S₂/n − (S₁/n)² from the sums of d = x − K and of d² (never below 0).</summary>
@@ -137,21 +200,16 @@ internal static unsafe class FrameNormalization
         return (a, beta - product);
     }
 
-    /// <summary>The eight tⱼ = sⱼ + sⱼ₊₈ in one vector, combined as ((t₀+t₄) + (t₁+t₅)) + ((t₂+t₆) + (t₃+t₇)).</summary>
-    private static double Combine(Vector512<double> t) => Combine(t.GetLower(), t.GetUpper());
-
-    /// <summary>t₀–t₃ in <paramref name="low"/>, t₄–t₇ in <paramref name="high"/>.</summary>
-    private static double Combine(Vector256<double> low, Vector256<double> high)
+    /// <summary>
+    /// The 64 lanes' sums as one: uⱼ = (sⱼ + sⱼ₊₁₆) + (sⱼ₊₃₂ + sⱼ₊₄₈), tⱼ = uⱼ + uⱼ₊₈, then
+    /// ((t₀+t₄) + (t₁+t₅)) + ((t₂+t₆) + (t₃+t₇)).
+    /// </summary>
+    private static double Fold(double* s)
     {
-        var pairs = low + high; // (t₀+t₄, t₁+t₅, t₂+t₆, t₃+t₇)
-        return (pairs.GetElement(0) + pairs.GetElement(1)) + (pairs.GetElement(2) + pairs.GetElement(3));
-    }
-
-    /// <summary>Sixteen sums: tⱼ = sⱼ + sⱼ₊₈, then as above.</summary>
-    private static double Combine(ReadOnlySpan<double> s)
-    {
-        Span<double> t = stackalloc double[8];
-        for (int j = 0; j < 8; j++) t[j] = s[j] + s[j + 8];
+        double* u = stackalloc double[16];
+        for (int j = 0; j < 16; j++) u[j] = (s[j] + s[j + 16]) + (s[j + 32] + s[j + 48]);
+        double* t = stackalloc double[8];
+        for (int j = 0; j < 8; j++) t[j] = u[j] + u[j + 8];
         return ((t[0] + t[4]) + (t[1] + t[5])) + ((t[2] + t[6]) + (t[3] + t[7]));
     }
 }
