@@ -161,11 +161,12 @@ public static class BinaryConvSchema
     /// <summary>
     /// The Deep Guided Filter's full-resolution tail (docs/model-contract.md, "GuidedUpsample"): A and B resized
     /// bilinearly to Src's H×W (ONNX Resize, linear, pytorch_half_pixel), out = A·[Src, mean_c(Src)] + B, then
-    /// Fgr = clip(out[0..2] + Src, 0, 1) and Pha = clip(out[3], 0, 1).
+    /// Fgr = clip(out[0..2] + Src, 0, 1) and Pha = clip(out[3], 0, 1). A may be the empty name: then B is [N, 4, H, W]
+    /// at Src's size and out = B (the tail alone, at downsample 1, where the graph skips the DGF).
     /// </summary>
     public const string GuidedUpsample = "GuidedUpsample";
 
-    /// <summary>GuidedUpsample's inputs: A and B (float32 [N, 4, h, w]), Src (float32 [N, 3, H, W]).</summary>
+    /// <summary>GuidedUpsample's inputs: A (optional) and B (float32 [N, 4, h, w]), Src (float32 [N, 3, H, W]).</summary>
     public const int GuidedA = 0, GuidedB = 1, GuidedSource = 2, GuidedInputCount = 3;
 
     /// <summary>GuidedUpsample's outputs: Fgr (float32 [N, 3, H, W]) and Pha (float32 [N, 1, H, W]).</summary>

@@ -13,9 +13,13 @@ namespace BiVM.Graph;
 /// </code>
 /// and, in the main graph after the If, fgr = Clip(Add(r, src), 0, 1) and pha = Clip(α, 0, 1). The pass first moves
 /// that tail into both branches (the If's outputs become fgr and pha: the same values on either path), then replaces
-/// the else branch's chain, tail included, by GuidedUpsample(A, b, src) → (fgr, pha). <see cref="Unfuse"/> writes
-/// the standard ops back in the branch (tail included), which this pass fuses again; a fused file has nothing left
-/// to fuse.
+/// the else branch's chain, tail included, by GuidedUpsample(A, b, src) → (fgr, pha). The then branch (downsample 1:
+/// no DGF) is left with the tail alone on the head's (r, α) = Split(P, [3, 1]); that becomes GuidedUpsample without A,
+/// GuidedUpsample("", P, src), one pass instead of an Add and two Clips, and where the Split's two outputs are then read
+/// only by a Concat that puts them back together (the else branch's Y of the DGF statistics), that Concat reads P
+/// instead and the Split goes (<see cref="FuseSkippedTail"/>). <see cref="Unfuse"/> writes the standard ops back in
+/// the branch (tail included; the then branch's Split in the branch), which this pass fuses again; a fused file has
+/// nothing left to fuse.
 /// </summary>
 public static class GuidedUpsampleFusion
 {
@@ -40,7 +44,100 @@ public static class GuidedUpsampleFusion
             Replace(otherwise, chain);
             fused++;
         }
+        foreach (var choice in main.Node.Where(n => n.OpType == "If" && n.Domain.Length == 0).ToList())
+            if (Branch(choice, "then_branch") is { } then && Branch(choice, "else_branch") is { } otherwise && FuseSkippedTail(main, then, otherwise)) fused++;
         return fused;
+    }
+
+    /// <summary>
+    /// In the then branch of a DGF If whose else branch is fused already: fgr = Clip(Add(r, src), 0, 1) and
+    /// pha = Clip(α, 0, 1) (each of r and α directly or through an Identity) on (r, α) = Split(P, [3, 1], axis 1) become
+    /// GuidedUpsample("", P, src) → (fgr, pha); then a Split in the main graph whose outputs are read only by one Concat
+    /// of both, in order, on axis 1, is dropped with that Concat (its readers read P). False where nothing matched.
+    /// </summary>
+    private static bool FuseSkippedTail(GraphProto main, GraphProto then, GraphProto otherwise)
+    {
+        if (then.Output.Count != 2 || !otherwise.Node.Any(n => n.OpType == BinaryConvSchema.GuidedUpsample && n.Domain == BinaryConvSchema.Domain)) return false;
+        var s = new Scope(main, then);
+        string fgr = then.Output[0].Name, pha = then.Output[1].Name;
+        if (s.Producer(fgr, "Clip") is not { } clipFgr || s.Producer(pha, "Clip") is not { } clipPha || !UnitClip(s, clipFgr) || !UnitClip(s, clipPha)) return false;
+        string sum = clipFgr.Input[0];
+        if (!s.Private(sum) || s.Producer(sum, "Add") is not { Input.Count: 2 } add) return false;
+        var own = then.Node.ToHashSet(ReferenceEqualityComparer.Instance);
+        // A name through the Identity that may copy it in the branch, with that Identity.
+        (string Name, NodeProto? Identity) Through(string name) =>
+            s.Private(name) && s.Producer(name, "Identity") is { Input.Count: 1 } id && own.Contains(id) ? (id.Input[0], id) : (name, null);
+        foreach (int at in new[] { 0, 1 })
+        {
+            var (residual, copyR) = Through(add.Input[at]);
+            var (alpha, copyA) = Through(clipPha.Input[0]);
+            string src = add.Input[1 - at];
+            if (s.Producer(residual, "Split") is not { Output.Count: 2, Input.Count: 2 } split || split.Output[0] != residual || split.Output[1] != alpha
+                || Int(split, "axis") != 1 || s.Int64s(split.Input[1]) is not [3, 1]) continue;
+            var chain = new List<NodeProto> { add, clipFgr, clipPha };
+            chain.AddRange(new[] { copyR, copyA }.OfType<NodeProto>());
+            if (own.Contains(split))
+            {
+                if (!s.Private(residual) || !s.Private(alpha)) continue;
+                chain.Add(split);
+            }
+            var node = new NodeProto { OpType = BinaryConvSchema.GuidedUpsample, Domain = BinaryConvSchema.Domain, Name = (clipFgr.Name.EndsWith(".fgr_clamp", StringComparison.Ordinal) ? clipFgr.Name[..^".fgr_clamp".Length] : fgr) + ".tail" };
+            var inputs = new string[BinaryConvSchema.GuidedInputCount];
+            inputs[BinaryConvSchema.GuidedA] = "";
+            inputs[BinaryConvSchema.GuidedB] = split.Input[0];
+            inputs[BinaryConvSchema.GuidedSource] = src;
+            node.Input.AddRange(inputs);
+            var outputs = new string[BinaryConvSchema.GuidedOutputCount];
+            outputs[BinaryConvSchema.GuidedFgr] = fgr;
+            outputs[BinaryConvSchema.GuidedPha] = pha;
+            node.Output.AddRange(outputs);
+            foreach (var n in chain) then.Node.Remove(n);
+            then.Node.Add(node);
+            if (!own.Contains(split) && DropRejoinedSplit(main, split)) chain.Add(split);
+            RemoveUnread(main, chain.SelectMany(n => n.Input));
+            return true;
+        }
+        return false;
+    }
+
+    /// <summary>
+    /// Drops <paramref name="split"/> (a main-graph node) where its outputs are read only by Concat nodes, in any graph,
+    /// that take exactly those outputs in order on the Split's axis: each such Concat is P itself, so its readers read P.
+    /// </summary>
+    private static bool DropRejoinedSplit(GraphProto main, NodeProto split)
+    {
+        string whole = split.Input[0];
+        var parts = split.Output.ToList();
+        var graphs = Subgraphs(main).Prepend(main).ToList();
+        var readers = graphs.SelectMany(g => g.Node.Where(n => n.Input.Any(parts.Contains)).Select(n => (Graph: g, Node: n))).ToList();
+        if (readers.Count == 0 || graphs.Any(g => g.Output.Any(o => parts.Contains(o.Name)))) return false;
+        foreach (var (graph, concat) in readers)
+            if (concat is not { OpType: "Concat", Domain: "" } || !concat.Input.SequenceEqual(parts) || Int(concat, "axis") != Int(split, "axis")
+                || graph.Output.Any(o => o.Name == concat.Output[0]))
+                return false;
+        foreach (var (graph, concat) in readers)
+        {
+            string joined = concat.Output[0];
+            foreach (var g in Subgraphs(graph).Prepend(graph))
+                foreach (var n in g.Node)
+                    for (int i = 0; i < n.Input.Count; i++)
+                        if (n.Input[i] == joined) n.Input[i] = whole;
+            graph.Node.Remove(concat);
+        }
+        main.Node.Remove(split);
+        return true;
+    }
+
+    /// <summary>
+    /// Removes the main graph's initializers among <paramref name="names"/> that no node reads any more, in any graph
+    /// (the removed nodes' split sizes and clip bounds): ORT warns about unused initializers on every session.
+    /// </summary>
+    private static void RemoveUnread(GraphProto main, IEnumerable<string> names)
+    {
+        var read = Subgraphs(main).Prepend(main).SelectMany(g => g.Node.SelectMany(n => n.Input)).ToHashSet();
+        var kept = main.Input.Select(i => i.Name).Concat(main.Output.Select(o => o.Name)).ToHashSet();
+        var stale = names.Where(n => !read.Contains(n) && !kept.Contains(n)).ToHashSet();
+        foreach (var unused in main.Initializer.Where(t => stale.Contains(t.Name)).ToList()) main.Initializer.Remove(unused);
     }
 
     /// <summary>How many GuidedUpsample nodes <paramref name="model"/> has (in any graph).</summary>
@@ -248,13 +345,13 @@ public static class GuidedUpsampleFusion
         if (node.Input.Count != BinaryConvSchema.GuidedInputCount || node.Output.Count != BinaryConvSchema.GuidedOutputCount)
             throw new ArgumentException($"{name}: {BinaryConvSchema.GuidedUpsample} needs inputs A, B, Src and outputs Fgr, Pha", nameof(node));
         string a = node.Input[BinaryConvSchema.GuidedA], b = node.Input[BinaryConvSchema.GuidedB], src = node.Input[BinaryConvSchema.GuidedSource];
+        bool tailAlone = a.Length == 0;
         string Constant(string suffix, Func<string, TensorProto> make)
         {
             string n = "bivm.guided." + suffix;
             if (!main.Initializer.Any(t => t.Name == n)) main.Initializer.Add(make(n));
             return n;
         }
-        string i0 = Constant("i0", n => Tensors.Int64(n, [0L], 1)), i2 = Constant("i2", n => Tensors.Int64(n, [2L], 1)), i4 = Constant("i4", n => Tensors.Int64(n, [4L], 1));
         string split31 = Constant("split_3_1", n => Tensors.Int64(n, [3L, 1L], 2));
         string zero = Constant("zero", n => Tensors.Float(n, [0f], 1)), one = Constant("one", n => Tensors.Float(n, [1f], 1));
         var ops = new List<NodeProto>();
@@ -264,24 +361,30 @@ public static class GuidedUpsampleFusion
             ops.Add(n);
             return n.Output[0];
         }
-        string frame = Op("Slice", "src_hw", [Op("Shape", "src_shape", [src]), i2, i4]);
-        string Resize(string x, string tag)
+        // Without A (the tail alone, at downsample 1) the tail splits B as it is.
+        string output = tailAlone ? b : Filtered();
+        string Filtered()
         {
-            string nc = Op("Slice", tag + "_nc", [Op("Shape", tag + "_shape", [x]), i0, i2]);
-            string sizes = Op("Concat", tag + "_sizes", [nc, frame]);
-            ops[^1].Attribute.Add(new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = 0 });
-            string r = Op("Resize", tag + "_resize", [x, "", "", sizes]);
-            ops[^1].Attribute.Add(new AttributeProto { Name = "mode", Type = AttributeProto.Types.AttributeType.String, S = Google.Protobuf.ByteString.CopyFromUtf8("linear") });
-            ops[^1].Attribute.Add(new AttributeProto { Name = "coordinate_transformation_mode", Type = AttributeProto.Types.AttributeType.String, S = Google.Protobuf.ByteString.CopyFromUtf8("pytorch_half_pixel") });
-            return r;
+            string i0 = Constant("i0", n => Tensors.Int64(n, [0L], 1)), i2 = Constant("i2", n => Tensors.Int64(n, [2L], 1)), i4 = Constant("i4", n => Tensors.Int64(n, [4L], 1));
+            string frame = Op("Slice", "src_hw", [Op("Shape", "src_shape", [src]), i2, i4]);
+            string Resize(string x, string tag)
+            {
+                string nc = Op("Slice", tag + "_nc", [Op("Shape", tag + "_shape", [x]), i0, i2]);
+                string sizes = Op("Concat", tag + "_sizes", [nc, frame]);
+                ops[^1].Attribute.Add(new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = 0 });
+                string r = Op("Resize", tag + "_resize", [x, "", "", sizes]);
+                ops[^1].Attribute.Add(new AttributeProto { Name = "mode", Type = AttributeProto.Types.AttributeType.String, S = Google.Protobuf.ByteString.CopyFromUtf8("linear") });
+                ops[^1].Attribute.Add(new AttributeProto { Name = "coordinate_transformation_mode", Type = AttributeProto.Types.AttributeType.String, S = Google.Protobuf.ByteString.CopyFromUtf8("pytorch_half_pixel") });
+                return r;
+            }
+            string fineA = Resize(a, "a"), fineB = Resize(b, "b");
+            string mean = Op("ReduceMean", "mean", [src]);
+            ops[^1].Attribute.Add(new AttributeProto { Name = "axes", Type = AttributeProto.Types.AttributeType.Ints, Ints = { 1L } });
+            ops[^1].Attribute.Add(new AttributeProto { Name = "keepdims", Type = AttributeProto.Types.AttributeType.Int, I = 1 });
+            string guide = Op("Concat", "guide", [src, mean]);
+            ops[^1].Attribute.Add(new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = 1 });
+            return Op("Add", "output", [Op("Mul", "a_x", [fineA, guide]), fineB]);
         }
-        string fineA = Resize(a, "a"), fineB = Resize(b, "b");
-        string mean = Op("ReduceMean", "mean", [src]);
-        ops[^1].Attribute.Add(new AttributeProto { Name = "axes", Type = AttributeProto.Types.AttributeType.Ints, Ints = { 1L } });
-        ops[^1].Attribute.Add(new AttributeProto { Name = "keepdims", Type = AttributeProto.Types.AttributeType.Int, I = 1 });
-        string guide = Op("Concat", "guide", [src, mean]);
-        ops[^1].Attribute.Add(new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = 1 });
-        string output = Op("Add", "output", [Op("Mul", "a_x", [fineA, guide]), fineB]);
         var split = Node("Split", $"{name}.split", [output, split31], $"{name}.residual");
         split.Output.Add($"{name}.alpha");
         split.Attribute.Add(new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = 1 });

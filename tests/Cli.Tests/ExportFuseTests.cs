@@ -27,7 +27,7 @@ public sealed class ExportFuseTests : IDisposable
         (code, var stdout, err) = CliRunner.Run("export", "--fuse", plain, "--out", fused);
         Assert.True(code == 0, err);
         Assert.Contains("42 chains fused into ShortcutRPReLU", stdout); // 40 in the main graph, 2 in the DGF's If branch
-        Assert.Contains("1 GuidedUpsample (DGF tail)", stdout);
+        Assert.Contains("2 GuidedUpsample (the output tail: the DGF's, and alone at downsample 1)", stdout);
         Assert.Contains("4 Upsample2xConcat nodes", stdout); // decode3..decode0: Resize ×2 + crop + Concat each
         Assert.Contains("4 ConvGRUs as GruStateConcat + GruGates + GruUpdate", stdout); // decode4..decode1
         Assert.Equal(40, Glue(fused));

@@ -6,8 +6,9 @@ namespace BiVM.Graph.Tests;
 
 /// <summary>
 /// GuidedUpsampleFusion on the exporter's DGF shape, built by hand: it moves the tail into both If branches, replaces
-/// the else branch's chain by one GuidedUpsample, leaves a fused file and a chain with a shared intermediate alone,
-/// and Unfuse gives a graph it fuses again. (Numbers: GuidedUpsampleTests and GlueFusionTests run the results.)
+/// the else branch's chain by one GuidedUpsample and the then branch's tail alone (downsample 1) by one without A,
+/// drops the head's Split where only a Concat rejoins it, leaves a fused file and a chain with a shared intermediate
+/// alone, and Unfuse gives a graph it fuses again. (Numbers: GuidedUpsampleTests and GlueFusionTests run the results.)
 /// </summary>
 public sealed class GuidedUpsampleFusionTests
 {
@@ -88,6 +89,64 @@ public sealed class GuidedUpsampleFusionTests
         Assert.Contains(Branch(unfused, "else_branch").Node, n => n.OpType == "Resize");
         Assert.Equal(1, GuidedUpsampleFusion.Apply(unfused)); // the unfused form (tail inside the branch) fuses again
         Assert.Equal(Branch(model, "else_branch").Node.Single().Input, Branch(unfused, "else_branch").Node.Single().Input);
+    }
+
+    /// <summary>
+    /// The exporter's shape of both branches on the matting head's P: (r, α) = Split(P, [3, 1]) in the main graph, the
+    /// then branch (downsample 1) Identity(r), Identity(α), the else branch the DGF on B + Concat(r, α);
+    /// <paramref name="splitRead"/> also makes r a graph output (read outside the two branches).
+    /// </summary>
+    private static ModelProto ExportedWithHead(bool splitRead = false)
+    {
+        var model = Exported();
+        var g = model.Graph;
+        g.Input.Add(new ValueInfoProto { Name = "P", Type = g.Input.Single(i => i.Name == "fgr_small").Type.Clone() });
+        var split = new NodeProto { OpType = "Split", Name = "project_mat.split", Input = { "P", "split_3_1" }, Output = { "r", "a" } };
+        split.Attribute.Add(new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = 1 });
+        g.Node.Insert(0, split);
+        var then = Branch(model, "then_branch");
+        then.Node[0].Input[0] = "r";
+        then.Node[1].Input[0] = "a";
+        var otherwise = Branch(model, "else_branch");
+        var concat = new NodeProto { OpType = "Concat", Name = "refiner.base_y", Input = { "r", "a" }, Output = { "base_y" } };
+        concat.Attribute.Add(new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = 1 });
+        otherwise.Node.Insert(0, concat);
+        otherwise.Node.Insert(1, new NodeProto { OpType = "Add", Name = "refiner.b_from_y", Input = { "B", "base_y" }, Output = { "B_y" } });
+        foreach (var n in otherwise.Node.Where(n => n.OpType is "Shape" or "Resize" && n.Input[0] == "B")) n.Input[0] = "B_y";
+        if (splitRead) g.Output.Add(new ValueInfoProto { Name = "r" });
+        return model;
+    }
+
+    [Fact]
+    public void At_downsample_1_the_tail_alone_becomes_one_node_and_the_heads_split_goes()
+    {
+        var model = ExportedWithHead();
+        Assert.Equal(2, GuidedUpsampleFusion.Apply(model));
+        Assert.Equal(["If"], model.Graph.Node.Select(n => n.OpType)); // the Split and the tail are gone from the main graph
+        var then = Branch(model, "then_branch");
+        var tail = Assert.Single(then.Node);
+        Assert.Equal((BinaryConvSchema.GuidedUpsample, BinaryConvSchema.Domain), (tail.OpType, tail.Domain));
+        Assert.Equal(["", "P", "src"], tail.Input);
+        Assert.Equal(then.Output.Select(o => o.Name), tail.Output);
+        var otherwise = Branch(model, "else_branch");
+        Assert.DoesNotContain(otherwise.Node, n => n.OpType == "Concat"); // Concat(Split(P)) is P
+        Assert.Equal(["B", "P"], otherwise.Node.Single(n => n.OpType == "Add").Input);
+        Assert.DoesNotContain(model.Graph.Initializer, t => t.Name is "split_3_1" or "zero" or "one"); // nothing reads them now
+
+        Assert.Equal(0, GuidedUpsampleFusion.Apply(model)); // fused: nothing left
+        var unfused = model.Clone();
+        GuidedUpsampleFusion.Unfuse(unfused);
+        Assert.Equal(0, GuidedUpsampleFusion.Count(unfused));
+        Assert.Equal(["Split", "Add", "Clip", "Clip"], Branch(unfused, "then_branch").Node.Select(n => n.OpType));
+        Assert.Equal(2, GuidedUpsampleFusion.Apply(unfused)); // the tail alone with its Split in the branch fuses again
+        Assert.Equal(["", "P", "src"], Branch(unfused, "then_branch").Node.Single().Input);
+
+        // A Split whose output is read elsewhere stays; the tail is fused all the same.
+        var read = ExportedWithHead(splitRead: true);
+        Assert.Equal(2, GuidedUpsampleFusion.Apply(read));
+        Assert.Equal(["Split", "If"], read.Graph.Node.Select(n => n.OpType));
+        Assert.Equal(BinaryConvSchema.GuidedUpsample, Branch(read, "then_branch").Node.Single().OpType);
+        Assert.Contains(Branch(read, "else_branch").Node, n => n.OpType == "Concat");
     }
 
     [Fact]

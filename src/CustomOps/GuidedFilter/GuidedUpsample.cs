@@ -60,6 +60,59 @@ internal static unsafe class GuidedUpsample
         return w11 * r1[x1] + w21 * r1[x2] + w12 * r2[x1] + w22 * r2[x2];
     }
 
+    /// <summary>
+    /// The specification of the op without A (the tail alone, at downsample 1, where the graph skips the DGF): B is
+    /// [4, H, W] at the frame's size; Fgr = clip(B[0..2] + Src, 0, 1) and Pha = clip(B[3], 0, 1), one image.
+    /// </summary>
+    public static void ReferenceTail(float* b, float* src, long plane, float* fgr, float* pha)
+    {
+        for (long at = 0; at < plane; at++)
+        {
+            for (int c = 0; c < 3; c++) fgr[c * plane + at] = Clip(b[c * plane + at] + src[c * plane + at]);
+            pha[at] = Clip(b[3 * plane + at]);
+        }
+    }
+
+    /// <summary>
+    /// Values [<paramref name="start"/>, <paramref name="end"/>) of every plane of <see cref="ReferenceTail"/>, one
+    /// image, <paramref name="lanes"/> at a time (16: AVX-512F, 8: AVX2, 1): each lane the one-value path's add and
+    /// clip, so all three give the same bits.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Tail(float* b, float* src, long plane, float* fgr, float* pha, long start, long end, int lanes)
+    {
+        if (lanes is not (1 or 8 or 16) || lanes == 16 && !Avx512F.IsSupported || lanes == 8 && !Avx2.IsSupported)
+            throw new ArgumentOutOfRangeException(nameof(lanes), lanes, "16 needs AVX-512F, 8 needs AVX2, 1 always runs");
+        for (int c = 0; c < Channels; c++)
+        {
+            float* from = b + c * plane, guide = src + c * plane, to = c < 3 ? fgr + c * plane : pha;
+            long i = start;
+            if (lanes == 16)
+            {
+                var zero = Vector512<float>.Zero;
+                var one = Vector512.Create(1f);
+                if (c < 3)
+                    for (; i + 16 <= end; i += 16)
+                        Vector512.MinNative(Vector512.MaxNative(Vector512.Load(from + i) + Vector512.Load(guide + i), zero), one).Store(to + i);
+                else
+                    for (; i + 16 <= end; i += 16)
+                        Vector512.MinNative(Vector512.MaxNative(Vector512.Load(from + i), zero), one).Store(to + i);
+            }
+            if (lanes >= 8)
+            {
+                var zero = Vector256<float>.Zero;
+                var one = Vector256.Create(1f);
+                if (c < 3)
+                    for (; i + 8 <= end; i += 8)
+                        Vector256.MinNative(Vector256.MaxNative(Vector256.Load(from + i) + Vector256.Load(guide + i), zero), one).Store(to + i);
+                else
+                    for (; i + 8 <= end; i += 8)
+                        Vector256.MinNative(Vector256.MaxNative(Vector256.Load(from + i), zero), one).Store(to + i);
+            }
+            for (; i < end; i++) to[i] = Clip(c < 3 ? from[i] + guide[i] : from[i]);
+        }
+    }
+
     /// <summary>clip(v, 0, 1) as ORT's Clip: max with 0, then min with 1.</summary>
     private static float Clip(float v) => MathF.Min(MathF.Max(v, 0f), 1f);
 

@@ -67,6 +67,7 @@ internal sealed unsafe class BiVMOpDefinition
 
     /// <summary>Whether input <paramref name="index"/> may be absent (the empty name, or left off at the end).</summary>
     public bool IsOptionalInput(int index) => IsGru ? false
+        : IsGuidedUpsample ? index == BinaryConvSchema.GuidedA
         : IsGuidedStatistics ? index is BinaryConvSchema.StatisticsHidden or BinaryConvSchema.StatisticsHiddenPacked
         : !IsGuidedUpsample && IsActivation
         ? index is BinaryConvSchema.ActivationX or BinaryConvSchema.ActivationAddend or BinaryConvSchema.ActivationAddendScale or BinaryConvSchema.ActivationTauNext

@@ -7,7 +7,8 @@ namespace BiVM.CustomOps.OnnxRuntime;
 /// <summary>
 /// The GuidedUpsample node's kernel: checks A, B and Src, builds (or reuses) the bilinear sampling of both axes
 /// for this pair of sizes, and runs <see cref="GuidedUpsample.Rows"/> over blocks of output rows on the session's
-/// intra-op threads.
+/// intra-op threads. Without A (the empty name: the tail alone, B at Src's size) it runs <see cref="GuidedUpsample.Tail"/>
+/// over stretches of the planes instead.
 /// </summary>
 internal sealed unsafe class GuidedUpsampleOrtKernel : IBiVMKernel
 {
@@ -17,7 +18,13 @@ internal sealed unsafe class GuidedUpsampleOrtKernel : IBiVMKernel
     /// <summary>The last sizes' sampling, reused while the frame size stays (ORT may call Compute from several threads; the tuple is replaced whole).</summary>
     private (BilinearAxis Rows, BilinearAxis Columns)? _axes;
 
-    private GuidedUpsampleOrtKernel(string location) => Location = location;
+    /// <summary>Values of each plane per task of the tail without A: a few tasks per thread at 512×288, each a long stream.</summary>
+    private const int TailValuesPerTask = 16384;
+
+    /// <summary>Whether A is given; without it the node is the tail alone (<see cref="GuidedUpsample.Tail"/>).</summary>
+    private readonly bool _hasA;
+
+    private GuidedUpsampleOrtKernel(string location, bool hasA) => (Location, _hasA) = (location, hasA);
 
     public string Location { get; }
 
@@ -29,11 +36,16 @@ internal sealed unsafe class GuidedUpsampleOrtKernel : IBiVMKernel
             throw new OpValidationException($"needs inputs A, B, Src; got {inputs}");
         if (outputs != BinaryConvSchema.GuidedOutputCount)
             throw new OpValidationException($"needs outputs Fgr, Pha; got {outputs}");
-        return new GuidedUpsampleOrtKernel(BinaryConvOrtKernel.Where(op, nodeName));
+        return new GuidedUpsampleOrtKernel(BinaryConvOrtKernel.Where(op, nodeName), OrtApi.KernelInfoInputName(info, BinaryConvSchema.GuidedA).Length > 0);
     }
 
     public void Compute(nint context)
     {
+        if (!_hasA)
+        {
+            ComputeTail(context);
+            return;
+        }
         var a = Input(context, BinaryConvSchema.GuidedA, "A");
         var b = Input(context, BinaryConvSchema.GuidedB, "B");
         var src = Input(context, BinaryConvSchema.GuidedSource, "Src");
@@ -64,6 +76,30 @@ internal sealed unsafe class GuidedUpsampleOrtKernel : IBiVMKernel
             float* scratch = GuidedUpsample.Scratch(width);
             GuidedUpsample.Rows(pa + n * small, pb + n * small, rows, columns, ps + n * 3 * plane, fgr + n * 3 * plane, pha + n * plane,
                 start, Math.Min(start + RowsPerTask, height), scratch, GuidedUpsample.BestLanes);
+        });
+    }
+
+    /// <summary>Without A: B [N, 4, H, W] at Src's N, H and W; Fgr and Pha from B and Src alone, value by value.</summary>
+    private static void ComputeTail(nint context)
+    {
+        var b = Input(context, BinaryConvSchema.GuidedB, "B");
+        var src = Input(context, BinaryConvSchema.GuidedSource, "Src");
+        if (src.Dims[1] != 3) throw new OpValidationException($"Src must have 3 channels [N, 3, H, W], got {src.Shape}");
+        long[] expected = [src.Dims[0], GuidedUpsample.Channels, src.Dims[2], src.Dims[3]];
+        if (!b.Dims.SequenceEqual(expected))
+            throw new OpValidationException($"without A, B must be [N, 4, H, W] at Src's size = {OrtTensorView.ShapeText(expected)} (Src {src.Shape}), got {b.Shape}");
+        long batch = src.Dims[0], plane = src.Dims[2] * src.Dims[3];
+        var fgr = (float*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, BinaryConvSchema.GuidedFgr, [batch, 3, src.Dims[2], src.Dims[3]]));
+        var pha = (float*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, BinaryConvSchema.GuidedPha, [batch, 1, src.Dims[2], src.Dims[3]]));
+        if (src.ElementCount == 0) return;
+        if (batch * ((plane + TailValuesPerTask - 1) / TailValuesPerTask) > int.MaxValue) throw new OpValidationException($"Src {src.Shape} is too large");
+        float* pb = (float*)b.Data, ps = (float*)src.Data;
+        int stretches = (int)((plane + TailValuesPerTask - 1) / TailValuesPerTask);
+        OrtParallelRunner.For(context)((int)batch * stretches, task =>
+        {
+            long n = task / stretches, start = (long)(task % stretches) * TailValuesPerTask;
+            GuidedUpsample.Tail(pb + n * 4 * plane, ps + n * 3 * plane, plane, fgr + n * 3 * plane, pha + n * plane,
+                start, Math.Min(start + TailValuesPerTask, plane), GuidedUpsample.BestLanes);
         });
     }
 

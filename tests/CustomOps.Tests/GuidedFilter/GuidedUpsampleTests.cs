@@ -13,7 +13,8 @@ namespace BiVM.CustomOps.Tests.GuidedFilter;
 /// <summary>
 /// GuidedUpsample: the row kernel (vector and one-column paths, any split of the rows) against the specification,
 /// and the ONNX node against the standard ops it replaces (the exporter's Resize, Resize, ReduceMean, Concat, Mul,
-/// Add, Split, Add, Clip, Clip) run by ONNX Runtime, at odd sizes and at ratios 0.25, 0.5, 0.4 and 0.37.
+/// Add, Split, Add, Clip, Clip) run by ONNX Runtime, at odd sizes and at ratios 0.25, 0.5, 0.4 and 0.37; without A
+/// (the tail alone, at downsample 1) against its Split, Add and two Clips, bit for bit.
 /// </summary>
 public sealed unsafe class GuidedUpsampleTests(ITestOutputHelper log)
 {
@@ -180,6 +181,92 @@ public sealed unsafe class GuidedUpsampleTests(ITestOutputHelper log)
             .Output("pha", TensorProto.Types.DataType.Float, "N", 1, "H", "W");
     }
 
+    [Theory]
+    [InlineData(37, 53)]
+    [InlineData(1, 5)]
+    [InlineData(288, 512)] // more values than one task takes: the planes are split over both threads
+    public void Without_A_the_tail_alone_equals_the_standard_ops_bit_for_bit(int height, int width)
+    {
+        // At downsample 1 the graph skips the DGF: fgr = Clip(Add(Split(P)[0], src)), pha = Clip(Split(P)[1]).
+        const int n = 2;
+        long plane = (long)height * width;
+        var r = new Random(height * 31 + width);
+        var b = Random(r, (int)(n * 4 * plane), -1.5f, 1.5f);
+        var src = Random(r, (int)(n * 3 * plane), 0f, 1f);
+        var expectedFgr = new float[n * 3 * plane];
+        var expectedPha = new float[n * plane];
+        fixed (float* pb = b, ps = src, ef = expectedFgr, ep = expectedPha)
+        {
+            for (int i = 0; i < n; i++) GuidedUpsample.ReferenceTail(pb + i * 4 * plane, ps + i * 3 * plane, plane, ef + i * 3 * plane, ep + i * plane);
+            // Every column step this CPU runs, over stretches that start and end anywhere.
+            foreach (int lanes in LanesThisCpuRuns)
+                foreach (long stretch in new[] { plane, 1, 37 })
+                {
+                    var fgr = new float[expectedFgr.Length];
+                    var pha = new float[expectedPha.Length];
+                    fixed (float* pf = fgr, pp = pha)
+                        for (int i = 0; i < n; i++)
+                            for (long start = 0; start < plane; start += stretch)
+                                GuidedUpsample.Tail(pb + i * 4 * plane, ps + i * 3 * plane, plane, pf + i * 3 * plane, pp + i * plane, start, Math.Min(plane, start + stretch), lanes);
+                    Assert.Equal(expectedFgr, fgr);
+                    Assert.Equal(expectedPha, pha);
+                }
+        }
+        Assert.Contains(expectedFgr, v => v is > 0f and < 1f);
+        Assert.Contains(expectedFgr, v => v == 1f); // both clamps reached
+        Assert.Contains(expectedPha, v => v == 0f);
+        var inputs = new List<NamedOnnxValue>
+        {
+            NamedOnnxValue.CreateFromTensor("P", new DenseTensor<float>(b, [n, 4, height, width])),
+            NamedOnnxValue.CreateFromTensor("src", new DenseTensor<float>(src, [n, 3, height, width])),
+        };
+        var chain = Run(StandardOps(), inputs);
+        var node = Run(OneNode(), inputs);
+        var unfused = GlueFusion.Unfuse(ModelProto.Parser.ParseFrom(OneNode()));
+        Assert.DoesNotContain(unfused.Graph.Node, x => x.Domain == BinaryConvSchema.Domain);
+        var back = Run(Google.Protobuf.MessageExtensions.ToByteArray(unfused), inputs);
+        Assert.Equal(expectedFgr, chain["fgr"]);
+        Assert.Equal(expectedPha, chain["pha"]);
+        foreach (var name in new[] { "fgr", "pha" })
+        {
+            Assert.Equal(chain[name], node[name]);
+            Assert.Equal(chain[name], back[name]);
+        }
+
+        byte[] OneNode()
+        {
+            var g = Graph("tail");
+            g.Opset(BinaryConvSchema.Domain, BinaryConvSchema.OpsetVersion);
+            g.Node(BinaryConvSchema.GuidedUpsample, ["", "P", "src"], ["fgr", "pha"], "tail", BinaryConvSchema.Domain);
+            return Outputs(g).ToBytes();
+        }
+
+        byte[] StandardOps()
+        {
+            var g = Graph("chain");
+            g.Initializer(Tensors.Int64("split", [3L, 1L], 2));
+            g.Initializer(Tensors.Float("zero", [0f], 1));
+            g.Initializer(Tensors.Float("one", [1f], 1));
+            g.Node("Split", ["P", "split"], ["residual", "alpha"]).Attribute("axis", 1L);
+            g.Node("Add", ["residual", "src"], ["sum"]);
+            g.Node("Clip", ["sum", "zero", "one"], ["fgr"]);
+            g.Node("Clip", ["alpha", "zero", "one"], ["pha"]);
+            return Outputs(g).ToBytes();
+        }
+
+        OnnxGraphBuilder Graph(string name)
+        {
+            var g = new OnnxGraphBuilder(name);
+            g.Input("P", TensorProto.Types.DataType.Float, "N", 4, "H", "W");
+            g.Input("src", TensorProto.Types.DataType.Float, "N", 3, "H", "W");
+            return g;
+        }
+
+        OnnxGraphBuilder Outputs(OnnxGraphBuilder g) => g
+            .Output("fgr", TensorProto.Types.DataType.Float, "N", 3, "H", "W")
+            .Output("pha", TensorProto.Types.DataType.Float, "N", 1, "H", "W");
+    }
+
     private static Dictionary<string, float[]> Run(byte[] model, List<NamedOnnxValue> inputs)
     {
         using var options = new SessionOptions { IntraOpNumThreads = 2 };
@@ -208,5 +295,19 @@ public sealed unsafe class GuidedUpsampleTests(ITestOutputHelper log)
             NamedOnnxValue.CreateFromTensor("B", new DenseTensor<float>(new float[16], [1, 4, 2, 2])),
             NamedOnnxValue.CreateFromTensor("src", new DenseTensor<float>(new float[288], [1, 3, 8, 12]))]));
         Assert.Contains("GuidedUpsample node 'tail': B must have A's shape [1, 4, 2, 3], got [1, 4, 2, 2]", e.Message);
+
+        // Without A, B must be at Src's size: the tail alone does not resize.
+        var alone = new OnnxGraphBuilder("bad-tail");
+        alone.Opset(BinaryConvSchema.Domain, BinaryConvSchema.OpsetVersion);
+        alone.Input("B", TensorProto.Types.DataType.Float, 1, 4, 4, 6);
+        alone.Input("src", TensorProto.Types.DataType.Float, 1, 3, 8, 12);
+        alone.Node(BinaryConvSchema.GuidedUpsample, ["", "B", "src"], ["fgr", "pha"], "tail", BinaryConvSchema.Domain);
+        alone.Output("fgr", TensorProto.Types.DataType.Float, 1, 3, 8, 12);
+        alone.Output("pha", TensorProto.Types.DataType.Float, 1, 1, 8, 12);
+        using var tailSession = new InferenceSession(alone.ToBytes(), options);
+        e = Assert.ThrowsAny<OnnxRuntimeException>(() => tailSession.Run([
+            NamedOnnxValue.CreateFromTensor("B", new DenseTensor<float>(new float[96], [1, 4, 4, 6])),
+            NamedOnnxValue.CreateFromTensor("src", new DenseTensor<float>(new float[288], [1, 3, 8, 12]))]));
+        Assert.Contains("GuidedUpsample node 'tail': without A, B must be [N, 4, H, W] at Src's size = [1, 4, 8, 12] (Src [1, 3, 8, 12]), got [1, 4, 4, 6]", e.Message);
     }
 }
