@@ -27,6 +27,7 @@ public sealed unsafe class ChannelProjectionTests(ITestOutputHelper log)
     [InlineData(16, 4, 37, true)]   // the shipped head: 16 channels to fgr residual and alpha
     [InlineData(35, 6, 53, false)]  // a group of 4 and one of 2, no bias, a column tail after 16 and 8
     [InlineData(3, 1, 5, true)]     // narrower than every vector
+    [InlineData(16, 4, 61, true)]   // every step: two vectors at once, one, the narrower vector, one column
     public void Every_column_step_equals_the_one_column_path_and_the_float64_oracle(int channels, int outputs, int width, bool withBias)
     {
         var r = new Random(channels * 100 + outputs);
