@@ -144,9 +144,6 @@ public sealed unsafe class GuidedUpsampleTests(ITestOutputHelper log)
             g.Initializer(Tensors.Int64("i0", [0L], 1));
             g.Initializer(Tensors.Int64("i2", [2L], 1));
             g.Initializer(Tensors.Int64("i4", [4L], 1));
-            g.Initializer(Tensors.Int64("split", [3L, 1L], 2));
-            g.Initializer(Tensors.Float("zero", [0f], 1));
-            g.Initializer(Tensors.Float("one", [1f], 1));
             g.Node("Shape", ["src"], ["src_shape"]);
             g.Node("Slice", ["src_shape", "i2", "i4"], ["hw"]);
             foreach (var x in new[] { "A", "B" })
@@ -160,11 +157,7 @@ public sealed unsafe class GuidedUpsampleTests(ITestOutputHelper log)
             g.Node("Concat", ["src", "mean"], ["guide"]).Attribute("axis", 1L);
             g.Node("Mul", ["A_fine", "guide"], ["a_x"]);
             g.Node("Add", ["a_x", "B_fine"], ["out"]);
-            g.Node("Split", ["out", "split"], ["residual", "alpha"]).Attribute("axis", 1L);
-            g.Node("Add", ["residual", "src"], ["sum"]);
-            g.Node("Clip", ["sum", "zero", "one"], ["fgr"]);
-            g.Node("Clip", ["alpha", "zero", "one"], ["pha"]);
-            return Outputs(g).ToBytes();
+            return Tail(g, "out").ToBytes();
         }
 
         OnnxGraphBuilder Graph(string name)
@@ -175,11 +168,25 @@ public sealed unsafe class GuidedUpsampleTests(ITestOutputHelper log)
             g.Input("src", TensorProto.Types.DataType.Float, "N", 3, "H", "W");
             return g;
         }
-
-        OnnxGraphBuilder Outputs(OnnxGraphBuilder g) => g
-            .Output("fgr", TensorProto.Types.DataType.Float, "N", 3, "H", "W")
-            .Output("pha", TensorProto.Types.DataType.Float, "N", 1, "H", "W");
     }
+
+    /// <summary>The exporter's tail on a 4-channel tensor: (r, α) = Split(x, [3, 1]), fgr = Clip(r + src, 0, 1), pha = Clip(α, 0, 1), and the outputs.</summary>
+    private static OnnxGraphBuilder Tail(OnnxGraphBuilder g, string x)
+    {
+        g.Initializer(Tensors.Int64("split", [3L, 1L], 2));
+        g.Initializer(Tensors.Float("zero", [0f], 1));
+        g.Initializer(Tensors.Float("one", [1f], 1));
+        g.Node("Split", [x, "split"], ["residual", "alpha"]).Attribute("axis", 1L);
+        g.Node("Add", ["residual", "src"], ["sum"]);
+        g.Node("Clip", ["sum", "zero", "one"], ["fgr"]);
+        g.Node("Clip", ["alpha", "zero", "one"], ["pha"]);
+        return Outputs(g);
+    }
+
+    /// <summary>fgr [N, 3, H, W] and pha [N, 1, H, W] as the graph's outputs.</summary>
+    private static OnnxGraphBuilder Outputs(OnnxGraphBuilder g) => g
+        .Output("fgr", TensorProto.Types.DataType.Float, "N", 3, "H", "W")
+        .Output("pha", TensorProto.Types.DataType.Float, "N", 1, "H", "W");
 
     [Theory]
     [InlineData(37, 53)]
@@ -241,18 +248,7 @@ public sealed unsafe class GuidedUpsampleTests(ITestOutputHelper log)
             return Outputs(g).ToBytes();
         }
 
-        byte[] StandardOps()
-        {
-            var g = Graph("chain");
-            g.Initializer(Tensors.Int64("split", [3L, 1L], 2));
-            g.Initializer(Tensors.Float("zero", [0f], 1));
-            g.Initializer(Tensors.Float("one", [1f], 1));
-            g.Node("Split", ["P", "split"], ["residual", "alpha"]).Attribute("axis", 1L);
-            g.Node("Add", ["residual", "src"], ["sum"]);
-            g.Node("Clip", ["sum", "zero", "one"], ["fgr"]);
-            g.Node("Clip", ["alpha", "zero", "one"], ["pha"]);
-            return Outputs(g).ToBytes();
-        }
+        byte[] StandardOps() => Tail(Graph("chain"), "P").ToBytes();
 
         OnnxGraphBuilder Graph(string name)
         {
@@ -261,10 +257,6 @@ public sealed unsafe class GuidedUpsampleTests(ITestOutputHelper log)
             g.Input("src", TensorProto.Types.DataType.Float, "N", 3, "H", "W");
             return g;
         }
-
-        OnnxGraphBuilder Outputs(OnnxGraphBuilder g) => g
-            .Output("fgr", TensorProto.Types.DataType.Float, "N", 3, "H", "W")
-            .Output("pha", TensorProto.Types.DataType.Float, "N", 1, "H", "W");
     }
 
     private static Dictionary<string, float[]> Run(byte[] model, List<NamedOnnxValue> inputs)
