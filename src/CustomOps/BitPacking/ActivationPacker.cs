@@ -39,105 +39,73 @@ internal static unsafe class ActivationPacker
     /// <see cref="PackRow(float*, float*, int, int, int, int, int, int, int, ulong*)"/> by lanes: each step of
     /// <paramref name="lanes"/> pixels (16 or 8) keeps two vectors of 32-bit halves, lo (channels 64k … 64k + 31) and hi
     /// (the next 32), one lane per pixel; each channel's compare of its row against τ selects lo | bit or lo (hi). Then
-    /// the halves are interleaved into the pixels' words. The same bits as the transposing path, which takes rows of
-    /// fewer than 8 pixels. The channels' rows are handed to the lanes as a table of row pointers (built here at one
-    /// stride; <see cref="PackRowFrom"/> takes any).
+    /// the halves are interleaved into the pixels' words. The same bits as the transposing path; the remaining pixels
+    /// (fewer than <paramref name="lanes"/>) take it.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void PackRowLanes(float* x, float* tau, int cin, int h, int w, int n, int iy, int ix0, int ix1, ulong* rowDst, int lanes)
     {
+        int words = PackedLayout.WordsFor(cin);
         long plane = (long)h * w;
         float* row0 = x + ((long)n * cin * h + iy) * w;
-        float** rows = stackalloc float*[cin];
-        for (int c = 0; c < cin; c++) rows[c] = row0 + c * plane;
-        // Below 8 pixels the transposing path.
-        if (!LanesFrom(rows, tau, cin, ix0, ix1, rowDst, lanes)) PackRow(x, tau, cin, h, w, n, iy, ix0, ix1, rowDst, Avx512Vbmi.IsSupported);
-    }
-
-    /// <summary>
-    /// Packs pixels [<paramref name="ix0"/>, <paramref name="ix1"/>) of a row whose channel c lies at
-    /// <paramref name="rows"/>[c] (pixel x at rows[c] + x), into <paramref name="rowDst"/> (pixel 0, word 0): the
-    /// channels need not lie at one stride (<c>Upsample2xConcat</c> packs its upsampled rows from scratch and its
-    /// copied inputs from their own tensors, without copying them first). The same bits as <see cref="PackOne"/>.
-    /// </summary>
-    public static void PackRowFrom(float** rows, float* tau, int cin, int ix0, int ix1, ulong* rowDst)
-    {
-        if (BestLanes > 1 && LanesFrom(rows, tau, cin, ix0, ix1, rowDst, BestLanes)) return;
-        int words = PackedLayout.WordsFor(cin);
-        for (int ix = ix0; ix < ix1; ix++)
-        {
-            ulong* dst = rowDst + (long)ix * words;
-            for (int wi = 0; wi < words; wi++) dst[wi] = 0;
-            for (int c = 0; c < cin; c++) dst[c >> 6] |= PackedLayout.SignBit(rows[c][ix] - tau[c]) << (c & 63);
-        }
-    }
-
-    /// <summary>
-    /// The lane path of <see cref="PackRowLanes"/> and <see cref="PackRowFrom"/>; false (nothing written) below 8
-    /// pixels, which the caller packs otherwise.
-    /// </summary>
-    private static bool LanesFrom(float** rows, float* tau, int cin, int ix0, int ix1, ulong* rowDst, int lanes)
-    {
-        int length = ix1 - ix0;
-        if (length < 8) return false;
-        int words = PackedLayout.WordsFor(cin);
-        int steps = length / lanes;
+        int steps = (ix1 - ix0) / lanes;
         ulong* spill = stackalloc ulong[8 * 16];
         for (int s = 0; s < steps;)
         {
             // Eight (four) steps at once where they fit: each channel's row is then read 8 vectors (8 cache lines at 512
             // bits) in a row, not one line from each of 64 rows in turn, which the prefetchers follow far better.
             int block = steps - s >= 8 && lanes == 16 ? 8 : steps - s >= 4 ? 4 : 1;
-            Step(rows, tau, cin, words, ix0 + s * lanes, lanes, block, rowDst, spill);
+            Step(row0, plane, tau, cin, words, ix0 + s * lanes, lanes, block, rowDst, spill);
             s += block;
         }
-        if (ix0 + steps * lanes == ix1) return true;
+        if (ix0 + steps * lanes == ix1) return;
         // The last pixels: one more step ending at ix1 (it overlaps the one before; those words are written again, the
-        // same), or below a step's width two 8-pixel steps.
-        if (length >= lanes) Step(rows, tau, cin, words, ix1 - lanes, lanes, 1, rowDst, spill);
-        else
+        // same), or below a step's width two 8-pixel steps, or below 8 pixels the transposing path.
+        int length = ix1 - ix0;
+        if (length >= lanes) Step(row0, plane, tau, cin, words, ix1 - lanes, lanes, 1, rowDst, spill);
+        else if (lanes == 16 && length >= 8)
         {
-            Step(rows, tau, cin, words, ix0, 8, 1, rowDst, spill);
-            Step(rows, tau, cin, words, ix1 - 8, 8, 1, rowDst, spill);
+            Step(row0, plane, tau, cin, words, ix0, 8, 1, rowDst, spill);
+            Step(row0, plane, tau, cin, words, ix1 - 8, 8, 1, rowDst, spill);
         }
-        return true;
+        else PackRow(x, tau, cin, h, w, n, iy, ix0, ix1, rowDst, Avx512Vbmi.IsSupported);
     }
 
-    /// <summary>Pixels [px, px + lanes·block) of the row whose channel c is at <paramref name="rows"/>[c], every word.</summary>
+    /// <summary>Pixels [px, px + lanes·block) of the row whose channel 0 is at <paramref name="row0"/>, every word.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Step(float** rows, float* tau, int cin, int words, int px, int lanes, int block, ulong* rowDst, ulong* spill)
+    private static void Step(float* row0, long plane, float* tau, int cin, int words, int px, int lanes, int block, ulong* rowDst, ulong* spill)
     {
         ulong* dst = rowDst + (long)px * words;
         for (int wi = 0; wi < words; wi++)
         {
             int c0 = wi * 64, count = Math.Min(64, cin - c0);
-            float** r = rows + c0;
+            float* src = row0 + c0 * plane + px;
             ulong* d = words == 1 ? dst : spill;
-            if (lanes == 16 && block == 8) Lanes512x8(r, px, tau + c0, count, d);
-            else if (lanes == 16 && block == 4) Lanes512x4(r, px, tau + c0, count, d);
-            else if (lanes == 16) Lanes512(r, px, tau + c0, count, d);
+            if (lanes == 16 && block == 8) Lanes512x8(src, plane, tau + c0, count, d);
+            else if (lanes == 16 && block == 4) Lanes512x4(src, plane, tau + c0, count, d);
+            else if (lanes == 16) Lanes512(src, plane, tau + c0, count, d);
             else
-                for (int b = 0; b < block; b++) Lanes256(r, px + b * 8, tau + c0, count, d + b * 8);
+                for (int b = 0; b < block; b++) Lanes256(src + b * 8, plane, tau + c0, count, d + b * 8);
             if (words > 1)
                 for (int j = 0; j < block * lanes; j++) dst[(long)j * words + wi] = spill[j];
         }
     }
 
-    /// <summary>16 pixels' words of up to 64 channels (<paramref name="count"/>) from pixel <paramref name="px"/> on, channel c's row at <paramref name="rows"/>[c], into d[0..16).</summary>
+    /// <summary>16 pixels' words of up to 64 channels (<paramref name="count"/>), channel c's row at <paramref name="src"/> + c·<paramref name="plane"/>, into d[0..16).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Lanes512(float** rows, int px, float* tau, int count, ulong* d)
+    private static void Lanes512(float* src, long plane, float* tau, int count, ulong* d)
     {
         var lo = Vector512<uint>.Zero;
         var hi = Vector512<uint>.Zero;
         int low = Math.Min(32, count);
         for (int c = 0; c < low; c++)
         {
-            var positive = Vector512.GreaterThanOrEqual(Vector512.Load(rows[c] + px) - Vector512.Create(tau[c]), Vector512<float>.Zero).AsUInt32();
+            var positive = Vector512.GreaterThanOrEqual(Vector512.Load(src + c * plane) - Vector512.Create(tau[c]), Vector512<float>.Zero).AsUInt32();
             lo = Vector512.ConditionalSelect(positive, lo, lo | Vector512.Create(1u << c));
         }
         for (int c = 32; c < count; c++)
         {
-            var positive = Vector512.GreaterThanOrEqual(Vector512.Load(rows[c] + px) - Vector512.Create(tau[c]), Vector512<float>.Zero).AsUInt32();
+            var positive = Vector512.GreaterThanOrEqual(Vector512.Load(src + c * plane) - Vector512.Create(tau[c]), Vector512<float>.Zero).AsUInt32();
             hi = Vector512.ConditionalSelect(positive, hi, hi | Vector512.Create(1u << (c - 32)));
         }
         Interleave512(lo, hi, d);
@@ -145,14 +113,14 @@ internal static unsafe class ActivationPacker
 
     /// <summary><see cref="Lanes512"/> for 64 pixels: 4 steps' accumulators, each channel's 4 vectors read in a row.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Lanes512x4(float** rows, int px, float* tau, int count, ulong* d)
+    private static void Lanes512x4(float* src, long plane, float* tau, int count, ulong* d)
     {
         Vector512<uint> lo0 = default, lo1 = default, lo2 = default, lo3 = default, hi0 = default, hi1 = default, hi2 = default, hi3 = default;
         var zero = Vector512<float>.Zero;
         int low = Math.Min(32, count);
         for (int c = 0; c < low; c++)
         {
-            float* row = rows[c] + px;
+            float* row = src + c * plane;
             var t = Vector512.Create(tau[c]);
             var bit = Vector512.Create(1u << c);
             lo0 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row) - t, zero).AsUInt32(), lo0, lo0 | bit);
@@ -162,7 +130,7 @@ internal static unsafe class ActivationPacker
         }
         for (int c = 32; c < count; c++)
         {
-            float* row = rows[c] + px;
+            float* row = src + c * plane;
             var t = Vector512.Create(tau[c]);
             var bit = Vector512.Create(1u << (c - 32));
             hi0 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row) - t, zero).AsUInt32(), hi0, hi0 | bit);
@@ -178,14 +146,14 @@ internal static unsafe class ActivationPacker
 
     /// <summary><see cref="Lanes512"/> for 128 pixels: 8 steps' accumulators, each channel's 8 vectors read in a row.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Lanes512x8(float** rows, int px, float* tau, int count, ulong* d)
+    private static void Lanes512x8(float* src, long plane, float* tau, int count, ulong* d)
     {
         Vector512<uint> lo0 = default, lo1 = default, lo2 = default, lo3 = default, lo4 = default, lo5 = default, lo6 = default, lo7 = default, hi0 = default, hi1 = default, hi2 = default, hi3 = default, hi4 = default, hi5 = default, hi6 = default, hi7 = default;
         var zero = Vector512<float>.Zero;
         int low = Math.Min(32, count);
         for (int c = 0; c < low; c++)
         {
-            float* row = rows[c] + px;
+            float* row = src + c * plane;
             var t = Vector512.Create(tau[c]);
             var bit = Vector512.Create(1u << c);
             lo0 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row) - t, zero).AsUInt32(), lo0, lo0 | bit);
@@ -199,7 +167,7 @@ internal static unsafe class ActivationPacker
         }
         for (int c = 32; c < count; c++)
         {
-            float* row = rows[c] + px;
+            float* row = src + c * plane;
             var t = Vector512.Create(tau[c]);
             var bit = Vector512.Create(1u << (c - 32));
             hi0 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row) - t, zero).AsUInt32(), hi0, hi0 | bit);
@@ -229,21 +197,21 @@ internal static unsafe class ActivationPacker
         Avx512F.PermuteVar16x32x2(lo, Vector512.Create(8u, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31), hi).AsUInt64().Store(d + 8);
     }
 
-    /// <summary>8 pixels' words of up to 64 channels (<paramref name="count"/>) from pixel <paramref name="px"/> on, channel c's row at <paramref name="rows"/>[c], into d[0..8).</summary>
+    /// <summary>8 pixels' words of up to 64 channels (<paramref name="count"/>), channel c's row at <paramref name="src"/> + c·<paramref name="plane"/>, into d[0..8).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Lanes256(float** rows, int px, float* tau, int count, ulong* d)
+    private static void Lanes256(float* src, long plane, float* tau, int count, ulong* d)
     {
         var lo = Vector256<uint>.Zero;
         var hi = Vector256<uint>.Zero;
         int low = Math.Min(32, count);
         for (int c = 0; c < low; c++)
         {
-            var positive = Vector256.GreaterThanOrEqual(Vector256.Load(rows[c] + px) - Vector256.Create(tau[c]), Vector256<float>.Zero).AsUInt32();
+            var positive = Vector256.GreaterThanOrEqual(Vector256.Load(src + c * plane) - Vector256.Create(tau[c]), Vector256<float>.Zero).AsUInt32();
             lo = Vector256.ConditionalSelect(positive, lo, lo | Vector256.Create(1u << c));
         }
         for (int c = 32; c < count; c++)
         {
-            var positive = Vector256.GreaterThanOrEqual(Vector256.Load(rows[c] + px) - Vector256.Create(tau[c]), Vector256<float>.Zero).AsUInt32();
+            var positive = Vector256.GreaterThanOrEqual(Vector256.Load(src + c * plane) - Vector256.Create(tau[c]), Vector256<float>.Zero).AsUInt32();
             hi = Vector256.ConditionalSelect(positive, hi, hi | Vector256.Create(1u << (c - 32)));
         }
         // Within each 128-bit half, unpack gives words of pixels (0, 1, 4, 5) and (2, 3, 6, 7); the halves are then put in order.

@@ -49,17 +49,6 @@ internal static unsafe class PackedHandOff
     /// values at <paramref name="rows"/> + c·width; a node whose Y is the empty name), into packed row
     /// <paramref name="iy"/> of image <paramref name="n"/>.
     /// </summary>
-    /// <summary>
-    /// <see cref="PackRow"/> from channel rows anywhere (channel c's row of <paramref name="width"/> values at
-    /// <paramref name="rows"/>[c]): Upsample2xConcat's upsampled rows in scratch beside its copied inputs' own rows.
-    /// </summary>
-    public static void PackRowFrom(float** rows, float[] tau, int channels, int height, int width, int n, int iy, ulong* packed)
-    {
-        int words = PackedLayout.WordsFor(channels);
-        fixed (float* t = tau)
-            ActivationPacker.PackRowFrom(rows, t, channels, 0, width, packed + ((long)n * height + iy) * width * words);
-    }
-
     public static void PackRows(float* rows, float[] tau, int channels, int height, int width, int n, int iy, ulong* packed)
     {
         int words = PackedLayout.WordsFor(channels);

@@ -110,37 +110,24 @@ internal sealed unsafe class Upsample2xConcatOrtKernel : IBiVMKernel
             runner(batch * total, task => ChannelRows(task / total, task % total, 0, height, y + (long)task * plane));
             return;
         }
-        // With the packed hand-offs: one output row at a time, every channel's row (into Y, or where Y is not written
-        // the upsampled ones into scratch), then that row's bits while it is in L1.
-        int upsampledChannels = start[_upsampled];
+        // With the packed hand-offs: one output row at a time, every channel's row (into Y, or into scratch where Y is
+        // not written), then that row's bits while it is in L1.
         runner(batch * height, row =>
         {
             int n = row / height, oy = row % height;
-            if (y is not null)
+            float* rows = y is null ? ThreadScratch.Rows(total * width) : null;
+            for (int c = 0; c < total; c++)
+                ChannelRows(n, c, oy, oy + 1, rows is null ? y + ((long)n * total + c) * plane + (long)oy * width : rows + (long)c * width);
+            if (rows is null)
             {
-                for (int c = 0; c < total; c++) ChannelRows(n, c, oy, oy + 1, y + ((long)n * total + c) * plane + (long)oy * width);
                 if (packed is not null) PackedHandOff.PackRow(y, _tauNext!, total, height, width, n, oy, packed);
                 if (second is not null) PackedHandOff.PackRow(y, _tauSecond!, total, height, width, n, oy, second);
-                return;
             }
-            // Only bits: the copied inputs are packed from their own rows (copying them into scratch first cost 1.7 % of
-            // a 512×288 frame, docs/kernels.md).
-            float* scratch = ThreadScratch.Rows(upsampledChannels * width);
-            float** table = stackalloc float*[total];
-            for (int c = 0; c < total; c++)
+            else
             {
-                if (c < upsampledChannels)
-                {
-                    table[c] = scratch + (long)c * width;
-                    ChannelRows(n, c, oy, oy + 1, table[c]);
-                    continue;
-                }
-                int i = _upsampled;
-                while (c >= start[i + 1]) i++;
-                table[c] = (float*)views[i].Data + ((n * views[i].Dims[1] + c - start[i]) * plane + (long)oy * width);
+                if (packed is not null) PackedHandOff.PackRows(rows, _tauNext!, total, height, width, n, oy, packed);
+                if (second is not null) PackedHandOff.PackRows(rows, _tauSecond!, total, height, width, n, oy, second);
             }
-            if (packed is not null) PackedHandOff.PackRowFrom(table, _tauNext!, total, height, width, n, oy, packed);
-            if (second is not null) PackedHandOff.PackRowFrom(table, _tauSecond!, total, height, width, n, oy, second);
         });
     }
 

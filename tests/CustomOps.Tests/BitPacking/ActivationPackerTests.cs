@@ -79,39 +79,6 @@ public unsafe class ActivationPackerTests
             }
     }
 
-    [Theory]
-    [InlineData(35, 512)] // decode0's concatenation: 32 upsampled rows in scratch, 3 copied from the frame
-    [InlineData(19, 37)]
-    [InlineData(70, 9)]   // two words; 9 pixels: two 8-pixel steps on a 16-lane CPU
-    [InlineData(5, 7)]    // below 8 pixels: one pixel at a time
-    public void Packing_from_rows_at_any_address_gives_the_packers_bits(int cin, int w)
-    {
-        // The channels' rows scattered over two buffers in shuffled order (as Upsample2xConcat hands them over),
-        // against the whole-tensor packer on the same values laid out as NCHW.
-        var rng = new Random(cin * 13 + w);
-        var x = Enumerable.Range(0, cin * w).Select(_ => (float)(rng.NextDouble() - 0.5)).ToArray();
-        var tau = Enumerable.Range(0, cin).Select(_ => (float)(rng.NextDouble() - 0.5) * 0.2f).ToArray();
-        for (int i = 0; i < x.Length; i += 11) x[i] = tau[i / w];
-        x[Math.Min(4, x.Length - 1)] = float.NaN;
-        var expected = ActivationPacker.Pack(x, tau, 1, cin, 1, w, wideTranspose: false);
-        var order = Enumerable.Range(0, cin).OrderBy(_ => rng.Next()).ToArray();
-        var first = new float[cin * w + 3];
-        var second = new float[cin * w + 5];
-        var actual = new ulong[expected.Length];
-        fixed (float* pa = first, pb = second, pt = tau) fixed (ulong* pd = actual)
-        {
-            float** rows = stackalloc float*[cin];
-            for (int c = 0; c < cin; c++)
-            {
-                float* row = (c % 2 == 0 ? pa + 3 : pb + 5) + (long)order[c] * w;
-                for (int ix = 0; ix < w; ix++) row[ix] = x[c * w + ix];
-                rows[c] = row;
-            }
-            ActivationPacker.PackRowFrom(rows, pt, cin, 0, w, pd);
-        }
-        Assert.Equal(expected, actual);
-    }
-
     [Fact]
     public void One_hot_pins_bit_order()
     {
