@@ -22,7 +22,7 @@ namespace BiVM.CustomOps.Activation;
 /// sums are folded to sixteen as uⱼ = (sⱼ + sⱼ₊₁₆) + (sⱼ₊₃₂ + sⱼ₊₄₈), the sixteen to eight as tⱼ = uⱼ + uⱼ₊₈, those
 /// combined as ((t₀+t₄) + (t₁+t₅)) + ((t₂+t₆) + (t₃+t₇)); then the remaining n mod 64 values are added one by one
 /// (d in float32, its sum and square in float64). Until 2026-12-03 each value was widened to float64 first (16 lanes):
-/// the pass was latency-bound on float64 adds and took three times as long (docs/kernels.md).
+/// the pass was latency-bound on float64 adds and took twice as long (docs/kernels.md).
 /// </remarks>
 internal static unsafe class FrameNormalization
 {

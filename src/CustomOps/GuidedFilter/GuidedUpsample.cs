@@ -85,7 +85,7 @@ internal static unsafe class GuidedUpsample
             throw new ArgumentOutOfRangeException(nameof(lanes), lanes, "16 needs AVX-512F, 8 needs AVX2, 1 always runs");
         for (int c = 0; c < Channels; c++)
         {
-            float* from = b + c * plane, guide = src + c * plane, to = c < 3 ? fgr + c * plane : pha;
+            float* from = b + c * plane, guide = c < 3 ? src + c * plane : null, to = c < 3 ? fgr + c * plane : pha;
             long i = start;
             if (lanes == 16)
             {
