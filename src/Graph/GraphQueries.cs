@@ -23,6 +23,33 @@ internal static class GraphQueries
     /// <summary><paramref name="graph"/> and every graph inside it.</summary>
     public static IEnumerable<GraphProto> WithSubgraphs(GraphProto graph) => Subgraphs(graph).Prepend(graph);
 
+    /// <summary>
+    /// Removes <paramref name="graph"/>'s initializers named in <paramref name="candidates"/> that no input of
+    /// <paramref name="nodes"/> or of the sub-graphs below them reads (If branches read outer tensors) and that are not
+    /// graph inputs or outputs: ONNX Runtime warns about unused initializers on every session, and a fused file should
+    /// not carry them.
+    /// </summary>
+    public static void RemoveUnreadInitializers(GraphProto graph, IEnumerable<NodeProto> nodes, IEnumerable<string> candidates)
+    {
+        var read = new HashSet<string>();
+        void Read(IEnumerable<NodeProto> list)
+        {
+            foreach (var node in list)
+            {
+                read.UnionWith(node.Input);
+                foreach (var attribute in node.Attribute)
+                {
+                    if (attribute.G is { } g) Read(g.Node);
+                    foreach (var sub in attribute.Graphs) Read(sub.Node);
+                }
+            }
+        }
+        Read(nodes);
+        var kept = graph.Input.Select(i => i.Name).Concat(graph.Output.Select(o => o.Name)).ToHashSet();
+        var stale = candidates.Where(n => !read.Contains(n) && !kept.Contains(n)).ToHashSet();
+        foreach (var unused in graph.Initializer.Where(t => stale.Contains(t.Name)).ToList()) graph.Initializer.Remove(unused);
+    }
+
     /// <summary>How many inputs read each tensor, and the node that writes each (named) tensor, over <paramref name="nodes"/>.</summary>
     public static (Dictionary<string, int> Readers, Dictionary<string, NodeProto> Producers) ReadersAndProducers(IEnumerable<NodeProto> nodes)
     {

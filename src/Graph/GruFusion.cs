@@ -104,10 +104,7 @@ public static class GruFusion
         nodes.Clear();
         nodes.AddRange(rewritten);
         // The constant 1 and the split sizes only the removed nodes read: ORT warns about unused initializers.
-        var read = nodes.SelectMany(Inputs).ToHashSet();
-        var declared = graph.Input.Select(i => i.Name).ToHashSet();
-        var stale = removed.SelectMany(n => n.Input).Where(i => initializers.ContainsKey(i) && !read.Contains(i) && !outputs.Contains(i) && !declared.Contains(i)).ToHashSet();
-        foreach (var unused in graph.Initializer.Where(t => stale.Contains(t.Name)).ToList()) graph.Initializer.Remove(unused);
+        GraphQueries.RemoveUnreadInitializers(graph, nodes, removed.SelectMany(n => n.Input).Where(initializers.ContainsKey));
         return fused;
     }
 

@@ -94,7 +94,7 @@ public static class GuidedUpsampleFusion
             foreach (var n in chain) then.Node.Remove(n);
             then.Node.Add(node);
             if (!own.Contains(split) && DropRejoinedSplit(main, split)) chain.Add(split);
-            RemoveUnread(main, chain.SelectMany(n => n.Input));
+            RemoveUnreadInitializers(main, main.Node, chain.SelectMany(n => n.Input)); // the split sizes and clip bounds
             return true;
         }
         return false;
@@ -108,7 +108,7 @@ public static class GuidedUpsampleFusion
     {
         string whole = split.Input[0];
         var parts = split.Output.ToList();
-        var graphs = Subgraphs(main).Prepend(main).ToList();
+        var graphs = WithSubgraphs(main).ToList();
         var readers = graphs.SelectMany(g => g.Node.Where(n => n.Input.Any(parts.Contains)).Select(n => (Graph: g, Node: n))).ToList();
         if (readers.Count == 0 || graphs.Any(g => g.Output.Any(o => parts.Contains(o.Name)))) return false;
         foreach (var (graph, concat) in readers)
@@ -118,7 +118,7 @@ public static class GuidedUpsampleFusion
         foreach (var (graph, concat) in readers)
         {
             string joined = concat.Output[0];
-            foreach (var g in Subgraphs(graph).Prepend(graph))
+            foreach (var g in WithSubgraphs(graph))
                 foreach (var n in g.Node)
                     for (int i = 0; i < n.Input.Count; i++)
                         if (n.Input[i] == joined) n.Input[i] = whole;
@@ -128,28 +128,16 @@ public static class GuidedUpsampleFusion
         return true;
     }
 
-    /// <summary>
-    /// Removes the main graph's initializers among <paramref name="names"/> that no node reads any more, in any graph
-    /// (the removed nodes' split sizes and clip bounds): ORT warns about unused initializers on every session.
-    /// </summary>
-    private static void RemoveUnread(GraphProto main, IEnumerable<string> names)
-    {
-        var read = Subgraphs(main).Prepend(main).SelectMany(g => g.Node.SelectMany(n => n.Input)).ToHashSet();
-        var kept = main.Input.Select(i => i.Name).Concat(main.Output.Select(o => o.Name)).ToHashSet();
-        var stale = names.Where(n => !read.Contains(n) && !kept.Contains(n)).ToHashSet();
-        foreach (var unused in main.Initializer.Where(t => stale.Contains(t.Name)).ToList()) main.Initializer.Remove(unused);
-    }
-
     /// <summary>How many GuidedUpsample nodes <paramref name="model"/> has (in any graph).</summary>
     public static int Count(ModelProto model) =>
-        Subgraphs(model.Graph).Prepend(model.Graph).Sum(g => g.Node.Count(n => n.OpType == BinaryConvSchema.GuidedUpsample && n.Domain == BinaryConvSchema.Domain));
+        WithSubgraphs(model.Graph).Sum(g => g.Node.Count(n => n.OpType == BinaryConvSchema.GuidedUpsample && n.Domain == BinaryConvSchema.Domain));
 
     /// <summary>Every GuidedUpsample (in the main graph or any sub-graph) written back as the standard ops it stands for.</summary>
     public static void Unfuse(ModelProto model)
     {
         ArgumentNullException.ThrowIfNull(model);
         var main = model.Graph;
-        foreach (var graph in Subgraphs(main).Prepend(main).ToList())
+        foreach (var graph in WithSubgraphs(main).ToList())
         {
             for (int i = 0; i < graph.Node.Count; i++)
             {

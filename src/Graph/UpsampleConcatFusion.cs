@@ -175,10 +175,8 @@ public static class UpsampleConcatFusion
                 changed = true;
             }
         }
-        var read = Readers(nodes);
-        var declared = graph.Input.Select(i => i.Name).ToHashSet(); // an initializer listed as an input stays (IR < 4 style)
-        foreach (var unused in graph.Initializer.Where(t => read.GetValueOrDefault(t.Name) == 0 && !outputs.Contains(t.Name) && !declared.Contains(t.Name)).ToList())
-            graph.Initializer.Remove(unused);
+        // An initializer listed as an input stays (IR < 4 style).
+        GraphQueries.RemoveUnreadInitializers(graph, nodes, graph.Initializer.Select(t => t.Name).ToList());
     }
 
     /// <summary>How many node inputs read each tensor: <paramref name="nodes"/> and every sub-graph below them (If branches read outer tensors).</summary>

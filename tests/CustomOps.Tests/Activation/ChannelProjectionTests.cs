@@ -23,6 +23,10 @@ public sealed unsafe class ChannelProjectionTests(ITestOutputHelper log)
     /// <summary>The column steps this CPU can run: 16 (Vector512 hardware), 8 (Vector256), 1 always.</summary>
     private static int[] LanesThisCpuRuns => new[] { 16, 8, 1 }.Where(l => l <= ChannelProjection.BestLanes).ToArray();
 
+    /// <summary>Random X and Addend (<paramref name="values"/> each), projection weights [K, C] and bias, τ and the glue's three per-channel constants, drawn in that order.</summary>
+    private static (float[] X, float[] Addend, float[] W, float[] Bias, float[] Tau, float[] ShiftIn, float[] Slope, float[] ShiftOut) GlueWithProjection(Random r, int values, int channels, int k) =>
+        (Values(r, values, 3f), Values(r, values), Values(r, k * channels), Values(r, k), Values(r, channels, 0.5f), Values(r, channels), Values(r, channels), Values(r, channels));
+
     [Theory]
     [InlineData(16, 4, 37, true)]   // the shipped head: 16 channels to fgr residual and alpha
     [InlineData(35, 6, 53, false)]  // a group of 4 and one of 2, no bias, a column tail after 16 and 8
@@ -61,13 +65,7 @@ public sealed unsafe class ChannelProjectionTests(ITestOutputHelper log)
     public void Projected_output_equals_the_glue_then_ONNX_Runtimes_conv(int channels, bool alsoPacked)
     {
         const int n = 2, h = 9, width = 37, k = 4;
-        var r = new Random(channels);
-        var x = Values(r, n * channels * h * width, 3f);
-        var a = Values(r, n * channels * h * width);
-        var w = Values(r, k * channels);
-        var bias = Values(r, k);
-        var tau = Values(r, channels, 0.5f);
-        float[] shiftIn = Values(r, channels), slope = Values(r, channels), shiftOut = Values(r, channels);
+        var (x, a, w, bias, tau, shiftIn, slope, shiftOut) = GlueWithProjection(new Random(channels), n * channels * h * width, channels, k);
 
         byte[] Model(bool fused)
         {
@@ -124,13 +122,7 @@ public sealed unsafe class ChannelProjectionTests(ITestOutputHelper log)
         // Y the empty name (only its own projection read it): each row of Y is formed in scratch for the projection and
         // the packer, and Projected and YPacked are those of the glue that writes Y.
         const int n = 2, h = 9, width = 37, k = 4;
-        var r = new Random(channels + 1);
-        var x = Values(r, n * channels * h * width, 3f);
-        var a = Values(r, n * channels * h * width);
-        var w = Values(r, k * channels);
-        var bias = Values(r, k);
-        var tau = Values(r, channels, 0.5f);
-        float[] shiftIn = Values(r, channels), slope = Values(r, channels), shiftOut = Values(r, channels);
+        var (x, a, w, bias, tau, shiftIn, slope, shiftOut) = GlueWithProjection(new Random(channels + 1), n * channels * h * width, channels, k);
 
         Dictionary<string, Array> Run(bool writesY)
         {
