@@ -16,6 +16,7 @@ public sealed record SystemReport(
     int LogicalCores,
     IReadOnlyList<string> CpuFeatures,
     string CpuCaches,
+    string MemoryPages,
     IReadOnlyDictionary<string, string> Components,
     bool AllLoaded)
 {
@@ -39,7 +40,7 @@ public sealed record SystemReport(
         });
         var version = typeof(SystemReport).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "?";
         return new SystemReport(version.Split('+')[0], RuntimeInformation.FrameworkDescription, RuntimeInformation.OSDescription,
-            Environment.ProcessorCount, BiVM.CustomOps.Cpu.CpuFeatures.Current.SupportedNames(), Model.Numerics.CpuCaches.Current.Describe(), components, ok);
+            Environment.ProcessorCount, BiVM.CustomOps.Cpu.CpuFeatures.Current.SupportedNames(), Model.Numerics.CpuCaches.Current.Describe(), HugePages.Describe(), components, ok);
     }
 
     public string ToText()
@@ -49,6 +50,7 @@ public sealed record SystemReport(
         sb.AppendLine($"runtime: {DotnetVersion} on {Os}, {LogicalCores} logical cores");
         sb.AppendLine($"cpu features: {(CpuFeatures.Count == 0 ? "none detected" : string.Join(' ', CpuFeatures))}");
         sb.AppendLine($"cpu caches: {CpuCaches}");
+        sb.AppendLine($"memory pages: {MemoryPages}");
         foreach (var (name, value) in Components) sb.AppendLine($"{name}: {value}");
         return sb.ToString();
     }

@@ -40,11 +40,12 @@ public class InfoCommandTests
     }
 
     [Fact]
-    public void Info_reports_the_cache_sizes_and_the_libtorch_verdict()
+    public void Info_reports_the_cache_sizes_the_memory_pages_and_the_libtorch_verdict()
     {
         var (code, text) = Run("info");
         Assert.Equal(0, code);
         Assert.Matches(@"cpu caches: cpuid 0x[0-9a-f]+: ", text);
+        Assert.Matches(@"memory pages: (transparent huge pages|4 KB pages)", text);
         Assert.Matches(@"libtorch convolutions: .* \d+ checks passed", text);
     }
 

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Text;
+using BiVM.CustomOps.Cpu;
 
 namespace BiVM.CustomOps.OnnxRuntime;
 
@@ -115,10 +116,12 @@ internal static unsafe class OrtApi
     public static void ReleaseTensorTypeAndShapeInfo(nint info) =>
         ((delegate* unmanaged<nint, void>)Fn(OrtApiIndex.ReleaseTensorTypeAndShapeInfo))(info);
 
+    /// <summary>A tensor's data, whose memory (ORT's arena, mostly) is then backed by huge pages where Linux allows (<see cref="HugePages"/>).</summary>
     public static void* GetTensorMutableData(nint value)
     {
         void* data;
         Check(((delegate* unmanaged<nint, void**, nint>)Fn(OrtApiIndex.GetTensorMutableData))(value, &data));
+        HugePages.Advise(data);
         return data;
     }
 

@@ -1,0 +1,141 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+
+namespace BiVM.CustomOps.Cpu;
+
+/// <summary>
+/// Backs the memory that ONNX Runtime hands our kernels with transparent huge pages (2 MB) where Linux allows it only
+/// on request (<c>/sys/kernel/mm/transparent_hugepage/enabled</c> = <c>madvise</c>, Debian's and Ubuntu's default).
+/// </summary>
+/// <remarks>
+/// <para>Why: a frame's tensors live in ONNX Runtime's arena, a few anonymous mappings of tens of MB that our ops stream
+/// through plane after plane, many planes at once (a 35-channel row packs from 35 planes 590 KB apart). With 4 KB pages
+/// each page of each plane costs a TLB miss (Zen 4's L2 TLB covers 12 MB of them) and the hardware prefetchers stop at
+/// every page's end; 2 MB pages cover the arena with a few dozen entries. Measured on Zen 4 at 512×288, one thread,
+/// processes with and without alternated (docs/kernels.md, "huge pages"): BiVM 0.98–0.99 of the time per frame; FP32
+/// RVM does not run our ops and is not advised (with glibc's own switch for every allocation it ran no faster).</para>
+/// <para>How: the first time a tensor's address falls in a mapping not yet seen, the mapping is looked up in
+/// <c>/proc/self/maps</c>; if it is private, writable, anonymous and unnamed (the glibc <c>mmap</c> behind ONNX Runtime's
+/// arena; not a file, not <c>[heap]</c> or <c>[stack]</c>) and between 2 MB and 4 GB, its 2 MB-aligned part is advised
+/// <c>MADV_HUGEPAGE</c> (pages faulted later come as huge pages) and <c>MADV_COLLAPSE</c> (Linux 6.1 and later: the pages
+/// already there are merged now, once, instead of by khugepaged over minutes). Either may be refused (an older kernel,
+/// THP set to <c>never</c>, no free 2 MB page): then the memory stays as it was. A mapping remembered after it was
+/// unmapped hides a new one at the same address, which then keeps its small pages. Nothing changes what is computed;
+/// this is the only place the project asks for huge pages.</para>
+/// </remarks>
+public static unsafe class HugePages
+{
+    private const int MadvHugePage = 14, MadvCollapse = 25;
+    private const long HugePage = 2L << 20;
+
+    /// <summary>Mappings remembered (the newest): ORT's arena is a handful, and a lookup costs a read of /proc/self/maps.</summary>
+    internal const int MaxMappings = 64;
+
+    private static readonly bool s_enabled = OperatingSystem.IsLinux() && Environment.GetEnvironmentVariable("BIVM_HUGE_PAGES") != "0";
+    private static readonly object s_gate = new();
+    /// <summary>[start, end) of every mapping looked up so far, advised or not (copy on write: read without the lock).</summary>
+    private static (long Start, long End)[] s_seen = [];
+
+    /// <summary>How many mappings were advised in this process, and for how many of those the collapse was accepted.</summary>
+    internal static (int Advised, int Collapsed) Counts { get; private set; }
+
+    /// <summary>
+    /// Asks for huge pages under <paramref name="address"/>'s mapping, once per mapping (see the remarks): a scan of a
+    /// short array when the mapping was seen before. No effect off Linux, or with the environment variable
+    /// <c>BIVM_HUGE_PAGES=0</c> (to measure without).
+    /// </summary>
+    public static void Advise(void* address)
+    {
+        if (!s_enabled || address == null) return;
+        if (Seen(address)) return;
+        long at = (long)address;
+        lock (s_gate)
+        {
+            foreach (var (start, end) in s_seen)
+                if (at >= start && at < end) return;
+            var mapping = Find(at);
+            if (mapping is not { } m) return;
+            // The newest MaxMappings (a process that makes many sessions unmaps old arenas; their ranges go first).
+            s_seen = [.. s_seen.Skip(s_seen.Length + 1 - MaxMappings), (m.Start, m.End)];
+            if (!m.Eligible) return;
+            var (advised, collapsed) = AdviseRange(m.Start, m.End);
+            Counts = (Counts.Advised + (advised ? 1 : 0), Counts.Collapsed + (collapsed ? 1 : 0));
+        }
+    }
+
+    /// <summary>
+    /// What this process gets (<c>bivm info</c>): Linux's transparent huge page mode, and whether our ops ask for them.
+    /// </summary>
+    public static string Describe()
+    {
+        if (!OperatingSystem.IsLinux()) return "4 KB pages (huge pages are asked for on Linux only)";
+        string mode;
+        try { mode = File.ReadAllText("/sys/kernel/mm/transparent_hugepage/enabled"); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return "transparent huge pages unknown (no /sys/kernel/mm/transparent_hugepage)"; }
+        if (mode.Contains("[never]")) return "transparent huge pages off in this kernel ([never]): 4 KB pages";
+        if (mode.Contains("[always]")) return "transparent huge pages [always]: ONNX Runtime's arena gets them without asking";
+        return s_enabled
+            ? "transparent huge pages on request ([madvise]): asked for ONNX Runtime's arena as our ops meet it (BIVM_HUGE_PAGES=0: not asked)"
+            : "transparent huge pages on request ([madvise]): not asked (BIVM_HUGE_PAGES=0)";
+    }
+
+    /// <summary>Forgets the mappings remembered that overlap [<paramref name="start"/>, + <paramref name="length"/>) (tests: a block at an address an earlier block had).</summary>
+    internal static void Forget(void* start, long length)
+    {
+        long from = (long)start, to = from + length;
+        lock (s_gate) s_seen = s_seen.Where(m => m.End <= from || m.Start >= to).ToArray();
+    }
+
+    /// <summary>Whether <paramref name="address"/> lies in a mapping already looked up.</summary>
+    internal static bool Seen(void* address)
+    {
+        long at = (long)address;
+        foreach (var (start, end) in s_seen)
+            if (at >= start && at < end) return true;
+        return false;
+    }
+
+    /// <summary>
+    /// <c>MADV_HUGEPAGE</c> then <c>MADV_COLLAPSE</c> on the 2 MB-aligned part of [<paramref name="start"/>,
+    /// <paramref name="end"/>): whether the kernel accepted each.
+    /// </summary>
+    internal static (bool Advised, bool Collapsed) AdviseRange(long start, long end)
+    {
+        long first = (start + HugePage - 1) & ~(HugePage - 1), last = end & ~(HugePage - 1);
+        if (last <= first || madvise((nint)first, (nuint)(last - first), MadvHugePage) != 0) return (false, false);
+        return (true, madvise((nint)first, (nuint)(last - first), MadvCollapse) == 0);
+    }
+
+    /// <summary>The mapping of /proc/self/maps that holds <paramref name="address"/>, and whether it may be advised; null if none does.</summary>
+    internal static (long Start, long End, bool Eligible)? Find(long address)
+    {
+        string[] lines;
+        try { lines = File.ReadAllLines("/proc/self/maps"); }
+        catch (IOException) { return null; }
+        catch (UnauthorizedAccessException) { return null; }
+        foreach (var line in lines)
+            if (Parse(line) is { } m && address >= m.Start && address < m.End) return m;
+        return null;
+    }
+
+    /// <summary>
+    /// One line of /proc/self/maps (<c>start-end perms offset dev inode [path]</c>): its range, and whether it is a private,
+    /// readable and writable, anonymous mapping without a name, of 2 MB to 4 GB.
+    /// </summary>
+    internal static (long Start, long End, bool Eligible)? Parse(string line)
+    {
+        var fields = line.Split(' ', 6, StringSplitOptions.RemoveEmptyEntries);
+        if (fields.Length < 5) return null;
+        var range = fields[0].Split('-');
+        if (range.Length != 2
+            || !long.TryParse(range[0], NumberStyles.HexNumber, CultureInfo.InvariantCulture, out long start)
+            || !long.TryParse(range[1], NumberStyles.HexNumber, CultureInfo.InvariantCulture, out long end) || end <= start)
+            return null;
+        bool anonymous = fields[4] == "0" && (fields.Length < 6 || fields[5].Trim().Length == 0);
+        long length = end - start;
+        return (start, end, anonymous && fields[1] == "rw-p" && length >= HugePage && length <= 4L << 30);
+    }
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int madvise(nint address, nuint length, int advice);
+}

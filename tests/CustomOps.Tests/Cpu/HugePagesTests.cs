@@ -1,0 +1,119 @@
+using System.Runtime.InteropServices;
+using System.Text.RegularExpressions;
+using BiVM.CustomOps.BinaryConv2d;
+using BiVM.CustomOps.Cpu;
+using BiVM.CustomOps.Tests.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+
+namespace BiVM.CustomOps.Tests.Cpu;
+
+public sealed unsafe class HugePagesTests
+{
+    [Theory]
+    [InlineData("7fc01a000000-7fc01c000000 rw-p 00000000 00:00 0 ", true)] // 32 MB anonymous: ORT's arena
+    [InlineData("7fc01a000000-7fc01c000000 rw-p 00000000 00:00 0", true)]
+    [InlineData("7fc01a000000-7fc01a100000 rw-p 00000000 00:00 0 ", false)] // 1 MB: no 2 MB page fits
+    [InlineData("7fc01a000000-7fc01c000000 r--p 00000000 00:00 0 ", false)] // not writable
+    [InlineData("7fc01a000000-7fc01c000000 rw-s 00000000 00:05 1234 /dev/zero (deleted)", false)] // shared
+    [InlineData("7fc01a000000-7fc01c000000 rw-p 00000000 00:00 0          [heap]", false)] // named
+    [InlineData("7fc01a000000-7fc01c000000 rw-p 00000000 00:00 0          [anon:.NET GC]", false)]
+    [InlineData("7fc01a000000-7fc01c000000 rw-p 00012000 08:01 655 /usr/lib/x86_64-linux-gnu/libc.so.6", false)] // a file
+    [InlineData("7f0000000000-7f0200000000 rw-p 00000000 00:00 0 ", false)] // 8 GB: a reservation, not a working set
+    public void A_line_of_the_maps_file_is_eligible_only_for_a_private_writable_unnamed_anonymous_mapping_of_2_MB_to_4_GB(string line, bool eligible)
+    {
+        var mapping = HugePages.Parse(line);
+        Assert.NotNull(mapping);
+        Assert.Equal(eligible, mapping.Value.Eligible);
+        Assert.True(mapping.Value.End > mapping.Value.Start);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("garbage")]
+    [InlineData("7fc01c000000-7fc01a000000 rw-p 00000000 00:00 0")] // end before start
+    [InlineData("zz-7fc01c000000 rw-p 00000000 00:00 0")]
+    public void A_line_that_is_not_a_mapping_is_skipped(string line) => Assert.Null(HugePages.Parse(line));
+
+    [Fact]
+    public void An_unnamed_anonymous_mapping_advised_may_take_huge_pages()
+    {
+        if (!OperatingSystem.IsLinux()) return; // the advice is Linux's alone (nothing to check elsewhere)
+        string mode = File.ReadAllText("/sys/kernel/mm/transparent_hugepage/enabled");
+        const int bytes = 16 << 20; // above glibc's mmap threshold: a mapping of its own, as ORT's arena chunks are
+        byte* block = (byte*)NativeMemory.Alloc(bytes);
+        try
+        {
+            long middle = (long)block + bytes / 2; // inside the 2 MB-aligned part (the advice splits the mapping there)
+            var mapping = HugePages.Find(middle);
+            Assert.NotNull(mapping);
+            Assert.True(mapping.Value.Eligible, $"a 16 MB malloc should be an unnamed anonymous mapping, got {mapping}");
+            Assert.False(Regex.IsMatch(Smaps(middle), @"THPeligible:\s+1") && mode.Contains("[madvise]"),
+                "with THP on request only, the mapping was eligible before it was advised");
+            var (advised, _) = HugePages.AdviseRange(mapping.Value.Start, mapping.Value.End);
+            bool never = mode.Contains("[never]");
+            Assert.Equal(!never, advised);
+            // The kernel says whether the mapping may now hold huge pages; with THP "never" nothing may.
+            Assert.Equal(!never, Regex.IsMatch(Smaps(middle), @"THPeligible:\s+1"));
+        }
+        finally
+        {
+            NativeMemory.Free(block);
+        }
+    }
+
+    [Fact]
+    public void A_mapping_is_looked_up_once()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        const int bytes = 16 << 20;
+        byte* block = (byte*)NativeMemory.Alloc(bytes);
+        try
+        {
+            HugePages.Advise(block + bytes / 2);
+            Assert.True(HugePages.Seen(block + bytes / 2));
+            var counts = HugePages.Counts;
+            HugePages.Advise(block + 100); // the same mapping: not advised again
+            Assert.Equal(counts, HugePages.Counts);
+        }
+        finally
+        {
+            NativeMemory.Free(block);
+        }
+    }
+
+    [Fact]
+    public void A_tensor_our_kernel_reads_has_its_mapping_looked_up()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        var c = new ConvCase(BinaryConv2dParams.Square(1, 64, 48, 48, 16, 3), 5);
+        using var session = OneNodeModels.Session(OneNodeModels.Custom(c));
+        // X in a native block of its own (an address another test may have had: forgotten first).
+        const int bytes = 16 << 20;
+        float* x = (float*)NativeMemory.Alloc(bytes);
+        try
+        {
+            c.X.CopyTo(new Span<float>(x, c.X.Length));
+            HugePages.Forget(x, bytes);
+            Assert.False(HugePages.Seen(x));
+            using var input = OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, TensorElementType.Float,
+                OneNodeModels.XShape(c).Select(d => (long)d).ToArray(), (nint)x, c.X.Length * sizeof(float));
+            using var outputs = session.Run(new RunOptions(), ["X"], [input], session.OutputNames);
+            Assert.True(HugePages.Seen(x), "the kernel read X without its mapping being looked up (OrtApi.GetTensorMutableData)");
+        }
+        finally
+        {
+            NativeMemory.Free(x);
+        }
+    }
+
+    /// <summary>The /proc/self/smaps block of the mapping that holds <paramref name="address"/>.</summary>
+    private static string Smaps(long address)
+    {
+        var blocks = Regex.Split(File.ReadAllText("/proc/self/smaps"), @"(?m)^(?=[0-9a-f]+-[0-9a-f]+ )");
+        foreach (var block in blocks)
+            if (block.Length > 0 && HugePages.Parse(block.Split('\n')[0]) is { } m && address >= m.Start && address < m.End) return block;
+        Assert.Fail($"no mapping in /proc/self/smaps holds {address:x}");
+        return "";
+    }
+}
