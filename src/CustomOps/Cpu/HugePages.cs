@@ -11,9 +11,10 @@ namespace BiVM.CustomOps.Cpu;
 /// <para>Why: a frame's tensors live in ONNX Runtime's arena, a few anonymous mappings of tens of MB that our ops stream
 /// through plane after plane, many planes at once (a 35-channel row packs from 35 planes 590 KB apart). With 4 KB pages
 /// each page of each plane costs a TLB miss (Zen 4's L2 TLB covers 12 MB of them) and the hardware prefetchers stop at
-/// every page's end; 2 MB pages cover the arena with a few dozen entries. Measured on Zen 4 at 512×288, one thread,
-/// processes with and without alternated (docs/kernels.md, "huge pages"): BiVM 0.98–0.99 of the time per frame; FP32
-/// RVM does not run our ops and is not advised (with glibc's own switch for every allocation it ran no faster).</para>
+/// every page's end; 2 MB pages cover the arena with a few dozen entries. Measured on Zen 4, one thread, processes with
+/// and without alternated (docs/kernels.md, "huge pages"): BiVM 0.98–0.99 of the time per frame at 512×288, 0.95 at
+/// 1920×1080 (downsample 0.27); FP32 RVM does not run our ops and is not advised (with glibc's own switch for every
+/// allocation it ran no faster).</para>
 /// <para>How: the first time a tensor's address falls in a mapping not yet seen, the mapping is looked up in
 /// <c>/proc/self/maps</c>; if it is private, writable, anonymous and unnamed (the glibc <c>mmap</c> behind ONNX Runtime's
 /// arena; not a file, not <c>[heap]</c> or <c>[stack]</c>) and between 2 MB and 4 GB, its 2 MB-aligned part is advised
