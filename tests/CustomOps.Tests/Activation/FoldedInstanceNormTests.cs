@@ -28,6 +28,26 @@ public unsafe class FoldedInstanceNormTests(ITestOutputHelper log)
         return v;
     }
 
+    [Theory]
+    [InlineData(64)]
+    [InlineData(1088)] // a second block, and a tail
+    public void The_lanes_are_folded_in_the_specifications_order(int n)
+    {
+        // Lanes 1, 17 and 33 hold 1e17, 1 and −1e17: the specification folds (s₁ + s₁₇) + (s₃₃ + s₄₉), where the 1 is lost
+        // to rounding (μ = 0); (s₁ + s₃₃) + (s₁₇ + s₄₉) would keep it. Any other order of the fold fails here.
+        var x = new float[n];
+        x[1] = 1e17f;
+        x[17] = 1f;
+        x[33] = -1e17f;
+        fixed (float* p = x)
+        {
+            var expected = FrameNormalization.ReferenceStatistics(p, n);
+            Assert.Equal(0.0, expected.Mean);
+            if (Vector256.IsHardwareAccelerated) Assert.Equal(expected, FrameNormalization.Statistics256(p, n));
+            if (Vector512.IsHardwareAccelerated) Assert.Equal(expected, FrameNormalization.Statistics512(p, n));
+        }
+    }
+
     [Fact]
     public void Vector_statistics_equal_the_specification_for_every_length()
     {
