@@ -240,8 +240,7 @@ public sealed unsafe class BinaryConvolution : IDisposable
             {
                 int len = Math.Min(_segment, width - s);
                 int* counts = PointwiseCounts(packedRow + s, len);
-                for (int co = 0; co < p.OutChannels; co++)
-                    OutputTransform.Apply(counts + (long)co * _segment, len, p.InChannels, alpha[co], bias[co], y + co * channelStride + s);
+                OutputTransform.ApplyChannels(counts, _segment, len, p.InChannels, null, alpha, bias, p.OutChannels, y + s, channelStride);
             }
     }
 

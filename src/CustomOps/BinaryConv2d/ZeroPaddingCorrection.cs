@@ -126,9 +126,8 @@ internal sealed unsafe class ZeroPaddingCorrection
             for (int j = 1; j < pieces; j++)
                 if (pieceStart[j + 1] - pieceStart[j] > pieceStart[main + 1] - pieceStart[main]) main = j;
             int[]? mainDelta = piecePattern[main] < 0 ? null : Deltas(p, rows, validRows, patterns[piecePattern[main]]);
-            float* first = output + xs[0];
-            for (int co = 0; co < p.OutChannels; co++)
-                OutputTransform.Apply(counts + (long)co * countsStride, count, mainDelta is null ? fullTaps : fullTaps + mainDelta[co], alpha[co], bias[co], first + co * channelStride);
+            fixed (int* d = mainDelta)
+                OutputTransform.ApplyChannels(counts, countsStride, count, fullTaps, d, alpha, bias, p.OutChannels, output + xs[0], channelStride);
         }
         // Each pattern's δ for every channel comes from the memo (the per-channel sums over the outside taps were the
         // largest part of this stage when every row recomputed them); neighbouring pieces mostly share a pattern.

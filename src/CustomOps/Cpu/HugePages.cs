@@ -37,9 +37,6 @@ public static unsafe class HugePages
     /// <summary>[start, end) of every mapping looked up so far, advised or not (copy on write: read without the lock).</summary>
     private static (long Start, long End)[] s_seen = [];
 
-    /// <summary>How many mappings were advised in this process, and for how many of those the collapse was accepted.</summary>
-    internal static (int Advised, int Collapsed) Counts { get; private set; }
-
     /// <summary>
     /// Asks for huge pages under <paramref name="address"/>'s mapping, once per mapping (see the remarks): a scan of a
     /// short array when the mapping was seen before. No effect off Linux, or with the environment variable
@@ -58,9 +55,7 @@ public static unsafe class HugePages
             if (mapping is not { } m) return;
             // The newest MaxMappings (a process that makes many sessions unmaps old arenas; their ranges go first).
             s_seen = [.. s_seen.Skip(s_seen.Length + 1 - MaxMappings), (m.Start, m.End)];
-            if (!m.Eligible) return;
-            var (advised, collapsed) = AdviseRange(m.Start, m.End);
-            Counts = (Counts.Advised + (advised ? 1 : 0), Counts.Collapsed + (collapsed ? 1 : 0));
+            if (m.Eligible) AdviseRange(m.Start, m.End);
         }
     }
 

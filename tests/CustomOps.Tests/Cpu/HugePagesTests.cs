@@ -40,14 +40,14 @@ public sealed unsafe class HugePagesTests
     {
         if (!OperatingSystem.IsLinux()) return; // the advice is Linux's alone (nothing to check elsewhere)
         string mode = File.ReadAllText("/sys/kernel/mm/transparent_hugepage/enabled");
-        const int bytes = 16 << 20; // above glibc's mmap threshold: a mapping of its own, as ORT's arena chunks are
-        byte* block = (byte*)NativeMemory.Alloc(bytes);
+        const int bytes = 16 << 20;
+        byte* block = Map(bytes); // a mapping of its own (malloc may serve 16 MB from a heap an earlier test's advice split)
         try
         {
             long middle = (long)block + bytes / 2; // inside the 2 MB-aligned part (the advice splits the mapping there)
             var mapping = HugePages.Find(middle);
             Assert.NotNull(mapping);
-            Assert.True(mapping.Value.Eligible, $"a 16 MB malloc should be an unnamed anonymous mapping, got {mapping}");
+            Assert.True(mapping.Value.Eligible, $"a 16 MB anonymous mmap should be eligible, got {mapping}");
             Assert.False(Regex.IsMatch(Smaps(middle), @"THPeligible:\s+1") && mode.Contains("[madvise]"),
                 "with THP on request only, the mapping was eligible before it was advised");
             var (advised, _) = HugePages.AdviseRange(mapping.Value.Start, mapping.Value.End);
@@ -58,27 +58,28 @@ public sealed unsafe class HugePagesTests
         }
         finally
         {
-            NativeMemory.Free(block);
+            munmap((nint)block, bytes);
         }
     }
 
     [Fact]
-    public void A_mapping_is_looked_up_once()
+    public void A_mapping_once_looked_up_is_remembered_until_forgotten()
     {
         if (!OperatingSystem.IsLinux()) return;
         const int bytes = 16 << 20;
-        byte* block = (byte*)NativeMemory.Alloc(bytes);
+        byte* block = Map(bytes);
         try
         {
+            HugePages.Forget(block, bytes);
+            Assert.False(HugePages.Seen(block + 100));
             HugePages.Advise(block + bytes / 2);
-            Assert.True(HugePages.Seen(block + bytes / 2));
-            var counts = HugePages.Counts;
-            HugePages.Advise(block + 100); // the same mapping: not advised again
-            Assert.Equal(counts, HugePages.Counts);
+            Assert.True(HugePages.Seen(block + 100)); // the whole mapping, not the address alone: the next tensor in it is not looked up
+            HugePages.Forget(block, bytes);
+            Assert.False(HugePages.Seen(block + 100));
         }
         finally
         {
-            NativeMemory.Free(block);
+            munmap((nint)block, bytes);
         }
     }
 
@@ -106,6 +107,21 @@ public sealed unsafe class HugePagesTests
             NativeMemory.Free(x);
         }
     }
+
+    /// <summary>A private anonymous mapping of <paramref name="bytes"/>, readable and writable, as glibc makes for ORT's arena chunks.</summary>
+    private static byte* Map(int bytes)
+    {
+        const int read = 1, write = 2, privateMap = 0x02, anonymous = 0x20;
+        nint at = mmap(0, (nuint)bytes, read | write, privateMap | anonymous, -1, 0);
+        Assert.True(at != -1, $"mmap failed: errno {Marshal.GetLastPInvokeError()}");
+        return (byte*)at;
+    }
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern nint mmap(nint address, nuint length, int protection, int flags, int fd, nint offset);
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int munmap(nint address, nuint length);
 
     /// <summary>The /proc/self/smaps block of the mapping that holds <paramref name="address"/>.</summary>
     private static string Smaps(long address)
