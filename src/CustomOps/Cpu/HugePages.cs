@@ -12,7 +12,7 @@ namespace BiVM.CustomOps.Cpu;
 /// through plane after plane, many planes at once (a 35-channel row packs from 35 planes 590 KB apart). With 4 KB pages
 /// each page of each plane costs a TLB miss (Zen 4's L2 TLB covers 12 MB of them) and the hardware prefetchers stop at
 /// every page's end; 2 MB pages cover the arena with a few dozen entries. Measured on Zen 4, one thread, processes with
-/// and without alternated (docs/kernels.md, "huge pages"): BiVM 0.98–0.99 of the time per frame at 512×288, 0.95 at
+/// and without alternated (docs/kernels.md, "huge pages for ONNX Runtime's arena"): BiVM 0.98–0.99 of the time per frame at 512×288, 0.95 at
 /// 1920×1080 (downsample 0.27); FP32 RVM does not run our ops and is not advised (with glibc's own switch for every
 /// allocation it ran no faster).</para>
 /// <para>How: the first time a tensor's address falls in a mapping not yet seen, the mapping is looked up in
@@ -33,6 +33,8 @@ public static unsafe class HugePages
     internal const int MaxMappings = 64;
 
     private static readonly bool s_enabled = OperatingSystem.IsLinux() && Environment.GetEnvironmentVariable("BIVM_HUGE_PAGES") != "0";
+    /// <summary>Set when /proc/self/maps cannot be read: then nothing is looked up again (each call would read it anew).</summary>
+    private static bool s_unreadable;
     private static readonly object s_gate = new();
     /// <summary>[start, end) of every mapping looked up so far, advised or not (copy on write: read without the lock).</summary>
     private static (long Start, long End)[] s_seen = [];
@@ -42,17 +44,23 @@ public static unsafe class HugePages
     /// short array when the mapping was seen before. No effect off Linux, or with the environment variable
     /// <c>BIVM_HUGE_PAGES=0</c> (to measure without).
     /// </summary>
-    public static void Advise(void* address)
+    internal static void Advise(void* address)
     {
-        if (!s_enabled || address == null) return;
+        if (!s_enabled || s_unreadable || address == null) return;
         if (Seen(address)) return;
         long at = (long)address;
         lock (s_gate)
         {
-            foreach (var (start, end) in s_seen)
-                if (at >= start && at < end) return;
-            var mapping = Find(at);
-            if (mapping is not { } m) return;
+            if (s_unreadable || Seen(address)) return;
+            string[] maps;
+            try { maps = File.ReadAllLines("/proc/self/maps"); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                s_unreadable = true;
+                return;
+            }
+            // A page of its own where no mapping holds the address (it should not happen): not looked up again.
+            var m = Find(maps, at) ?? (at & ~4095L, (at & ~4095L) + 4096, false);
             // The newest MaxMappings (a process that makes many sessions unmaps old arenas; their ranges go first).
             s_seen = [.. s_seen.Skip(s_seen.Length + 1 - MaxMappings), (m.Start, m.End)];
             if (m.Eligible) AdviseRange(m.Start, m.End);
@@ -102,14 +110,10 @@ public static unsafe class HugePages
         return (true, madvise((nint)first, (nuint)(last - first), MadvCollapse) == 0);
     }
 
-    /// <summary>The mapping of /proc/self/maps that holds <paramref name="address"/>, and whether it may be advised; null if none does.</summary>
-    internal static (long Start, long End, bool Eligible)? Find(long address)
+    /// <summary>The mapping among <paramref name="maps"/> (the lines of /proc/self/maps) that holds <paramref name="address"/>, and whether it may be advised; null if none does.</summary>
+    internal static (long Start, long End, bool Eligible)? Find(string[] maps, long address)
     {
-        string[] lines;
-        try { lines = File.ReadAllLines("/proc/self/maps"); }
-        catch (IOException) { return null; }
-        catch (UnauthorizedAccessException) { return null; }
-        foreach (var line in lines)
+        foreach (var line in maps)
             if (Parse(line) is { } m && address >= m.Start && address < m.End) return m;
         return null;
     }

@@ -45,7 +45,7 @@ public sealed unsafe class HugePagesTests
         try
         {
             long middle = (long)block + bytes / 2; // inside the 2 MB-aligned part (the advice splits the mapping there)
-            var mapping = HugePages.Find(middle);
+            var mapping = HugePages.Find(File.ReadAllLines("/proc/self/maps"), middle);
             Assert.NotNull(mapping);
             Assert.True(mapping.Value.Eligible, $"a 16 MB anonymous mmap should be eligible, got {mapping}");
             Assert.False(Regex.IsMatch(Smaps(middle), @"THPeligible:\s+1") && mode.Contains("[madvise]"),
