@@ -33,57 +33,46 @@ internal static unsafe class OutputTransform
     {
         if (Vector512.IsHardwareAccelerated && count >= 16)
         {
-            int last = count - 16;
             for (int co = 0; co < channels; co++)
-            {
-                var full = Vector512.Create(delta == null ? fullTaps : fullTaps + delta[co]);
-                var a = Vector512.Create(alpha[co]);
-                var b = Vector512.Create(bias[co]);
-                int* r = raw + co * rawStride;
-                float* o = output + co * outputStride;
-                for (int i = 0; i < last; i += 16)
-                {
-                    var product = Vector512.ConvertToSingle(full - Vector512.Load(r + i) * 2) * a;
-                    (product + b).Store(o + i);
-                }
-                // The last vector ends at the last output (where count is not a multiple of 16 it repeats outputs
-                // already written, with the same values).
-                var tail = Vector512.ConvertToSingle(full - Vector512.Load(r + last) * 2) * a;
-                (tail + b).Store(o + last);
-            }
+                Row512(raw + co * rawStride, count, delta == null ? fullTaps : fullTaps + delta[co], alpha[co], bias[co], output + co * outputStride);
             return;
         }
         for (int co = 0; co < channels; co++)
             Apply(raw + co * rawStride, count, delta == null ? fullTaps : fullTaps + delta[co], alpha[co], bias[co], output + co * outputStride);
     }
 
+    /// <summary>
+    /// <see cref="Apply"/>'s 512-bit path for <paramref name="count"/> ≥ 16 outputs: whole vectors, the last one ending at
+    /// the last output (where count is not a multiple of 16 it repeats outputs already written, with the same values).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Row512(int* raw, int count, int fullTaps, float alpha, float bias, float* output)
+    {
+        var full = Vector512.Create(fullTaps);
+        var a = Vector512.Create(alpha);
+        var b = Vector512.Create(bias);
+        int last = count - 16;
+        for (int i = 0; i < last; i += 16)
+        {
+            var product = Vector512.ConvertToSingle(full - Vector512.Load(raw + i) * 2) * a;
+            (product + b).Store(output + i);
+        }
+        var tail = Vector512.ConvertToSingle(full - Vector512.Load(raw + last) * 2) * a;
+        (tail + b).Store(output + last);
+    }
+
     /// <summary>Writes <paramref name="count"/> consecutive outputs from raw counts.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Apply(int* raw, int count, int fullTaps, float alpha, float bias, float* output)
     {
-        int i = 0;
-        if (Vector512.IsHardwareAccelerated)
+        if (Vector512.IsHardwareAccelerated && count >= 16)
         {
-            var full = Vector512.Create(fullTaps);
-            var a = Vector512.Create(alpha);
-            var b = Vector512.Create(bias);
-            for (; i + 16 <= count; i += 16)
-            {
-                var product = Vector512.ConvertToSingle(full - Vector512.Load(raw + i) * 2) * a;
-                (product + b).Store(output + i);
-            }
-            if (i < count && count >= 16)
-            {
-                // The tail as one more vector ending at the last output: the outputs it repeats get the same values.
-                i = count - 16;
-                var product = Vector512.ConvertToSingle(full - Vector512.Load(raw + i) * 2) * a;
-                (product + b).Store(output + i);
-                return;
-            }
-            // A multiple of 16 (most rows): done, without the narrower paths' set-up (a 32-pixel row of a 256-channel
-            // layer calls this once per channel for two vectors; 0.995 of a 512×288 frame on Zen 4).
-            if (i == count) return;
+            // Done without the narrower paths' set-up (a 32-pixel row of a 256-channel layer is two vectors a channel;
+            // 0.995 of a 512×288 frame on Zen 4).
+            Row512(raw, count, fullTaps, alpha, bias, output);
+            return;
         }
+        int i = 0;
         if (Vector256.IsHardwareAccelerated)
         {
             var full = Vector256.Create(fullTaps);
