@@ -5,7 +5,9 @@ namespace BiVM.CustomOps.Tests.BinaryConv2d;
 
 /// <summary>
 /// The gather's [block][k][pixel] layout for every kernel's pixel block, including the 8, 16 and 32 of the AVX-512
-/// kernels that may not run on this host: each must hold exactly the words of the one-pixel layout, transposed.
+/// kernels that may not run on this host: each must hold exactly the words of the one-pixel layout, transposed. With
+/// 512-bit vectors, a scattered list of one-word pixels at stride 1 takes the gather by runs: the lists below give it
+/// runs of 1, 5 and 16 columns, at both edges of the row.
 /// </summary>
 public class PatchGathererTests
 {
@@ -19,8 +21,15 @@ public class PatchGathererTests
             var c = new ConvCase(p, seed: 300 + i);
             var packed = ActivationPacker.Pack(c.X, c.Tau, p.Batch, p.InChannels, p.InHeight, p.InWidth);
             int pw = p.KernelWords, wOut = p.OutWidth;
-            // Every column, then every other one (the sparse conv's scattered lists).
-            foreach (var xs in new[] { Enumerable.Range(0, wOut).ToArray(), Enumerable.Range(0, wOut).Where(x => x % 2 == 1).ToArray() })
+            // Every column, then scattered lists as the sparse conv makes them: every other column, runs of 16 as
+            // from mask cells of 16 (from the left edge, or to the right one), runs of 5 across the vector stretches.
+            var lists = new[]
+            {
+                Enumerable.Range(0, wOut).ToArray(), Enumerable.Range(0, wOut).Where(x => x % 2 == 1).ToArray(),
+                Enumerable.Range(0, wOut).Where(x => x / 16 % 2 == 0).ToArray(), Enumerable.Range(0, wOut).Where(x => x / 16 % 2 == 1 || x == wOut - 1).ToArray(),
+                Enumerable.Range(0, wOut).Where(x => x / 5 % 2 == 1).ToArray(),
+            };
+            foreach (var xs in lists)
             {
                 if (xs.Length == 0) continue;
                 for (int oy = 0; oy < p.OutHeight; oy++)
