@@ -67,7 +67,7 @@ internal sealed unsafe class ZeroPaddingCorrection
     /// pieces of consecutive columns sharing one mask, each written with Cin·taps + δ in place of Cin·taps: a dense row is
     /// three pieces (left border, interior, right border), written as one vector pass over the whole row with the
     /// interior's value and the border columns then again one by one; a sparse row's pieces (one or a few per active
-    /// cell) are a vector pass each.
+    /// cell) are a vector pass each over every channel.
     /// </remarks>
     /// <param name="output">Channel 0's output row; channel co's is at + co·<paramref name="channelStride"/>.</param>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -117,7 +117,8 @@ internal sealed unsafe class ZeroPaddingCorrection
         // channel with the longest piece's Cin·taps + δ, after which the other pieces (the few border columns) are
         // written again one by one with their own: two or four scalar outputs per channel and row in place of a
         // vector call per piece, whose setup and tails cost more than the outputs themselves on narrow layers.
-        // Shorter or scattered lists (a sparse row's active cells) are a vector pass per piece and channel.
+        // Shorter or scattered lists (a sparse row's active cells) are one pass per piece over every channel
+        // (ApplyChannels: one call per piece, not per piece and channel; 0.990 of a 512×288 frame on Zen 4).
         bool dense = count >= Vector128<int>.Count && xs[count - 1] - xs[0] == count - 1;
         int main = -1;
         if (dense)
@@ -151,8 +152,8 @@ internal sealed unsafe class ZeroPaddingCorrection
                         at[co * channelStride] = OutputTransform.One((k < 0 ? fullTaps : fullTaps + delta![co]) - 2 * raw[(long)co * countsStride], alpha[co], bias[co]);
                 }
             else
-                for (int co = 0; co < p.OutChannels; co++)
-                    OutputTransform.Apply(counts + (long)co * countsStride + i0, i1 - i0, k < 0 ? fullTaps : fullTaps + delta![co], alpha[co], bias[co], output + co * channelStride + xs[i0]);
+                fixed (int* d = k < 0 ? null : delta)
+                    OutputTransform.ApplyChannels(counts + i0, countsStride, i1 - i0, fullTaps, d, alpha, bias, p.OutChannels, output + xs[i0], channelStride);
         }
     }
 

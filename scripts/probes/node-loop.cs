@@ -1,0 +1,96 @@
+#:project ../../src/Estimators/BiVM.Estimators.csproj
+#:project ../../src/Graph/BiVM.Graph.csproj
+#:property PublishAot=false
+// One node of a model alone, in a loop, on the inputs it gets in the whole model from real frames: where a node's time
+// goes without the rest of the frame around it (run it under perf as frame-loop.cs, docs/kernels.md "Where a frame
+// goes, by function"), and how its time changes with a code change. The whole model first runs the frames (state
+// carried, downsample 1) with the node's inputs added as graph outputs; the last frame's inputs are kept (an SHB
+// mask's density is printed), and a model holding only that node and its initializers then runs RUNS times on them.
+// Its inputs stay the same from run to run, so they sit in the caches as they would not in the frame: compare builds
+// with it, then confirm on whole frames (ab-frames.cs). From the repository root:
+//
+//   ffmpeg -loglevel error -ss 5 -i VIDEO -frames:v 4 -vf scale=512:288 -pix_fmt rgb24 -f rawvideo /tmp/frames.rgb
+//   dotnet build -c Release scripts/probes/node-loop.cs          # then run the dll it names
+//   dotnet <dll> models/bivm.onnx NODE /tmp/frames.rgb 512 288 [RUNS]
+//
+// NODE is a node name of the file (node-profile.cs lists the costly ones). Prints the median and fastest run.
+using Google.Protobuf;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using Onnx;
+
+if (args.Length < 5) { Console.Error.WriteLine("usage: node-loop MODEL.onnx NODE FRAMES.rgb WIDTH HEIGHT [RUNS]"); return 2; }
+string modelPath = args[0], target = args[1], framesPath = args[2];
+int w = int.Parse(args[3]), h = int.Parse(args[4]), runs = args.Length > 5 ? int.Parse(args[5]) : 300;
+var model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(modelPath));
+var node = model.Graph.Node.FirstOrDefault(n => n.Name == target);
+if (node is null) { Console.Error.WriteLine($"{modelPath}: no node named '{target}' in the main graph"); return 2; }
+var rgb = File.ReadAllBytes(framesPath);
+int frames = rgb.Length / (3 * w * h);
+if (frames == 0) { Console.Error.WriteLine($"{framesPath}: holds no whole {w}x{h} RGB24 frame"); return 2; }
+var initializers = model.Graph.Initializer.ToDictionary(t => t.Name);
+var feeds = node.Input.Where(i => i.Length > 0 && !initializers.ContainsKey(i)).Distinct().ToList();
+
+// Element types of the node's inputs and outputs: from the exporter's names (packed bits end in "packed" or
+// "packed_second", the SHB mask in "uint8"), float otherwise.
+static int TypeOf(string name) => name.EndsWith("packed", StringComparison.Ordinal) || name.EndsWith("packed_second", StringComparison.Ordinal)
+    ? (int)TensorProto.Types.DataType.Uint64 : name.EndsWith("uint8", StringComparison.Ordinal) ? (int)TensorProto.Types.DataType.Uint8 : (int)TensorProto.Types.DataType.Float;
+static ValueInfoProto Info(string name) => new() { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = TypeOf(name) } } };
+
+var capture = model.Clone();
+foreach (var f in feeds) capture.Graph.Output.Add(Info(f));
+var captured = new Dictionary<string, OrtValue>();
+using (var whole = new InferenceSession(capture.ToByteArray(), BiVM.Estimators.Video.MattingSession.CreateSessionOptions(1)))
+{
+    var state = new[] { "r1i", "r2i", "r3i", "r4i" }.ToDictionary(r => r, _ => OrtValue.CreateTensorValueFromMemory(new float[1], new long[] { 1, 1, 1, 1 }));
+    var names = new[] { "r1o", "r2o", "r3o", "r4o" }.Concat(feeds).ToArray();
+    for (int k = 0; k < frames; k++)
+    {
+        var src = new float[3 * w * h];
+        for (int p = 0; p < w * h; p++)
+            for (int c = 0; c < 3; c++) src[c * w * h + p] = rgb[(long)k * 3 * w * h + 3 * p + c] / 255f;
+        var inputs = new Dictionary<string, OrtValue>(state)
+        {
+            ["src"] = OrtValue.CreateTensorValueFromMemory(src, new long[] { 1, 3, h, w }),
+            ["downsample_ratio"] = OrtValue.CreateTensorValueFromMemory(new[] { 1f }, new long[] { 1 }),
+        };
+        var outs = whole.Run(new RunOptions(), inputs.Keys.ToArray(), inputs.Values.ToArray(), names);
+        for (int i = 0; i < 4; i++) state[$"r{i + 1}i"] = outs[i];
+        for (int i = 0; i < feeds.Count; i++) captured[feeds[i]] = outs[4 + i];
+    }
+}
+foreach (var f in feeds)
+{
+    var info = captured[f].GetTensorTypeAndShape();
+    string density = "";
+    if (info.ElementDataType == TensorElementType.UInt8)
+    {
+        var cells = captured[f].GetTensorDataAsSpan<byte>();
+        int on = 0;
+        foreach (var b in cells) if (b != 0) on++;
+        density = $", {on} of {cells.Length} cells active ({100.0 * on / cells.Length:F1} %)";
+    }
+    Console.WriteLine($"input {f}: {info.ElementDataType} [{string.Join(", ", info.Shape)}]{density}");
+}
+
+var single = new ModelProto { IrVersion = model.IrVersion, Graph = new GraphProto { Name = target } };
+single.OpsetImport.AddRange(model.OpsetImport);
+single.Graph.Node.Add(node);
+foreach (var i in node.Input.Where(initializers.ContainsKey).Distinct()) single.Graph.Initializer.Add(initializers[i]);
+foreach (var f in feeds) single.Graph.Input.Add(Info(f));
+var outputs = node.Output.Where(o => o.Length > 0).ToArray();
+foreach (var o in outputs) single.Graph.Output.Add(Info(o));
+using var alone = new InferenceSession(single.ToByteArray(), BiVM.Estimators.Video.MattingSession.CreateSessionOptions(1));
+var feedNames = feeds.ToArray();
+var feedValues = feeds.Select(f => captured[f]).ToArray();
+var options = new RunOptions();
+var times = new List<double>();
+for (int r = 0; r < runs; r++)
+{
+    long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+    using var result = alone.Run(options, feedNames, feedValues, outputs);
+    times.Add(System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+}
+times.Sort();
+Console.WriteLine($"{target}: median {times[times.Count / 2]:F3} ms, fastest {times[0]:F3} ms over {runs} runs");
+return 0;
