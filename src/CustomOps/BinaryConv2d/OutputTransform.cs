@@ -24,8 +24,9 @@ internal static unsafe class OutputTransform
     /// <paramref name="raw"/> + co·<paramref name="rawStride"/>, its outputs at <paramref name="output"/> +
     /// co·<paramref name="outputStride"/>, with Cin·taps = <paramref name="fullTaps"/> + <paramref name="delta"/>[co] (no δ
     /// where null), alpha[co] and bias[co]: the same values. Where a row has 16 outputs or more and the CPU runs 512-bit
-    /// vectors, one loop over the channels without a call and its set-up per channel: a 32-pixel row of a 256- or
-    /// 1024-channel layer is two vectors per channel, and the call per channel cost as much as they did.
+    /// vectors (8 or more and 256-bit vectors), one loop over the channels without a call and its set-up per channel: a
+    /// 32-pixel row of a 256- or 1024-channel layer is two vectors per channel, and the call per channel cost as much as
+    /// they did.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ApplyChannels(int* raw, long rawStride, int count, int fullTaps, int* delta, float* alpha, float* bias, int channels,
@@ -35,6 +36,14 @@ internal static unsafe class OutputTransform
         {
             for (int co = 0; co < channels; co++)
                 Row512(raw + co * rawStride, count, delta == null ? fullTaps : fullTaps + delta[co], alpha[co], bias[co], output + co * outputStride);
+            return;
+        }
+        if (Vector256.IsHardwareAccelerated && count >= 8)
+        {
+            // Pieces of 8 to 15 (a sparse row's active cells at mask_scale 8) or AVX2 rows: the same, 256 bits wide
+            // (0.994 of a 512×288 frame on Zen 4, where decode1's sparse rows are pieces of 8).
+            for (int co = 0; co < channels; co++)
+                Row256(raw + co * rawStride, count, delta == null ? fullTaps : fullTaps + delta[co], alpha[co], bias[co], output + co * outputStride);
             return;
         }
         for (int co = 0; co < channels; co++)
@@ -58,6 +67,23 @@ internal static unsafe class OutputTransform
             (product + b).Store(output + i);
         }
         var tail = Vector512.ConvertToSingle(full - Vector512.Load(raw + last) * 2) * a;
+        (tail + b).Store(output + last);
+    }
+
+    /// <summary><see cref="Row512"/> 256 bits wide, for <paramref name="count"/> ≥ 8 outputs.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Row256(int* raw, int count, int fullTaps, float alpha, float bias, float* output)
+    {
+        var full = Vector256.Create(fullTaps);
+        var a = Vector256.Create(alpha);
+        var b = Vector256.Create(bias);
+        int last = count - 8;
+        for (int i = 0; i < last; i += 8)
+        {
+            var product = Vector256.ConvertToSingle(full - Vector256.Load(raw + i) * 2) * a;
+            (product + b).Store(output + i);
+        }
+        var tail = Vector256.ConvertToSingle(full - Vector256.Load(raw + last) * 2) * a;
         (tail + b).Store(output + last);
     }
 
