@@ -107,8 +107,10 @@ public sealed class ConvCase
         yield return new BinaryConv2dParams(1, 20, 7, 21, 6, 3, 3, 1, 2, 2, 1, 0, 2, 1, 0); // asymmetric everything
         yield return BinaryConv2dParams.Square(1, 3, 1, 1, 2, 3); // single pixel: only the centre tap is inside
         yield return BinaryConv2dParams.Square(1, 32, 9, 14, 8, 3, stride: 2); // Cin = 32: two taps fill a word exactly
+        yield return BinaryConv2dParams.Square(1, 16, 6, 70, 8, 3); // Cin = 16: four taps fill a word exactly (9 taps: 3 words), whole 32-pixel blocks
+        yield return BinaryConv2dParams.Square(2, 16, 9, 14, 5, 3, stride: 2); // four taps a word, strided (the lane-by-lane gather)
         yield return BinaryConv2dParams.Square(2, 31, 7, 6, 5, 3, dilation: 2);
-        yield return BinaryConv2dParams.Square(2, 20, 7, 9, 5, 1, stride: 2); // 1×1, Cin ≤ 32 (one tap in a paired word), odd rows skipped
+        yield return BinaryConv2dParams.Square(2, 20, 7, 9, 5, 1, stride: 2); // 1×1, Cin ≤ 32 (one tap in a shared word), odd rows skipped
         yield return BinaryConv2dParams.Square(1, 70, 5, 6, 4, 1, pad: 1); // 1×1 with padding: the two-pass path
         yield return BinaryConv2dParams.Square(2, 35, 3, 29, 6, 1); // 1×1, one word, stride 1: the pointwise path (8-pixel chunks and a tail)
         yield return BinaryConv2dParams.Square(1, 64, 2, 16, 5, 1); // the same with a full word and Cout not a multiple of 4

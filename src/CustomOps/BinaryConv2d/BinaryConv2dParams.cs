@@ -32,14 +32,18 @@ public sealed record BinaryConv2dParams(
     public int PatchWords => Taps * Words;
 
     /// <summary>
-    /// With Cin ≤ 32 one word would leave at least half its bits as padding, so the kernels see two taps per word
-    /// (tap 2j in bits 0–31, tap 2j + 1 in bits 32–63): half the popcount work for the same result, since the
-    /// popcount of a word is the sum over its taps.
+    /// Taps per word as the popcount kernels see them. With Cin ≤ 32 one word would leave at least half its bits as
+    /// padding, so several taps share a word: two with Cin ≤ 32 (tap 2j in bits 0–31, tap 2j + 1 in bits 32–63), four
+    /// with Cin ≤ 16 (tap 4j + i in bits 16i to 16i + 15): a half or a quarter of the popcount work for the same result,
+    /// since the popcount of a word is the sum over its taps. 1 otherwise.
     /// </summary>
-    public bool PairTaps => InChannels <= 32;
+    public int TapsPerWord => InChannels <= 16 ? 4 : InChannels <= 32 ? 2 : 1;
 
-    /// <summary>Words per patch row as the popcount kernels see it (<see cref="PairTaps"/>).</summary>
-    public int KernelWords => PairTaps ? (Taps + 1) / 2 : PatchWords;
+    /// <summary>Bits of a word per tap where taps share words (<see cref="TapsPerWord"/> &gt; 1): 32 or 16.</summary>
+    public int TapBits => 64 / TapsPerWord;
+
+    /// <summary>Words per patch row as the popcount kernels see it (<see cref="TapsPerWord"/>).</summary>
+    public int KernelWords => TapsPerWord > 1 ? (Taps + TapsPerWord - 1) / TapsPerWord : PatchWords;
 
     /// <summary>Same layer with another input size (ONNX H and W may change per call).</summary>
     public BinaryConv2dParams WithInput(int batch, int height, int width) => this with { Batch = batch, InHeight = height, InWidth = width };

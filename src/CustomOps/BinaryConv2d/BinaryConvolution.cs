@@ -73,9 +73,10 @@ public sealed unsafe class BinaryConvolution : IDisposable
         for (int co = 0; co < layer.OutChannels; co++)
             for (int t = 0; t < layer.PatchWords; t++)
             {
-                // Same word order as the gather: tap pairs share a word when PairTaps (the high tap shifted by 32).
-                long i = (long)co * kernelWords + (layer.PairTaps ? t >> 1 : t);
-                _weights[i] |= packedWeights[co * layer.PatchWords + t] << (layer.PairTaps ? 32 * (t & 1) : 0);
+                // Same word order as the gather: where taps share a word (TapsPerWord > 1), tap t is at bit TapBits·(t mod TapsPerWord).
+                int share = layer.TapsPerWord;
+                long i = (long)co * kernelWords + (share > 1 ? t / share : t);
+                _weights[i] |= packedWeights[co * layer.PatchWords + t] << (share > 1 ? layer.TapBits * (t % share) : 0);
             }
         IBinaryKernel.WriteNibblePlanes(_weights, plane);
         _alpha = alpha.ToArray();

@@ -14,8 +14,9 @@ namespace BiVM.CustomOps.BinaryConv2d;
 /// The pixels are a list of output columns: consecutive for the dense conv, the active ones for the sparse conv
 /// (so a row's active pixels share one popcount pass however they are scattered). Taps are the outer loop so each
 /// tap reads one input row left to right. With stride 1, one word per pixel (Cin ≤ 64) and consecutive columns,
-/// a block of one tap is one contiguous copy. With Cin ≤ 32 two taps share a word (see
-/// <see cref="BinaryConv2dParams.PairTaps"/>); the even tap is written first, the odd one OR-ed into the high half.
+/// a block of one tap is one contiguous copy. With Cin ≤ 32 two taps share a word, with Cin ≤ 16 four (see
+/// <see cref="BinaryConv2dParams.TapsPerWord"/>); a word's first tap is written first, the others OR-ed in, shifted to
+/// their bits.
 /// </remarks>
 internal static unsafe class PatchGatherer
 {
@@ -34,7 +35,7 @@ internal static unsafe class PatchGatherer
             GatherRuns(p, packed, y, xs, count, pixelBlock, dst);
             return;
         }
-        bool pair = p.PairTaps;
+        int share = p.TapsPerWord, tapBits = p.TapBits;
         int blocks = (count + pixelBlock - 1) / pixelBlock;
         long blockStride = (long)patchWords * pixelBlock;
         for (int ky = 0; ky < p.KernelHeight; ky++)
@@ -45,8 +46,8 @@ internal static unsafe class PatchGatherer
             for (int kx = 0; kx < p.KernelWidth; kx++)
             {
                 int tap = ky * p.KernelWidth + kx;
-                int k0 = pair ? tap >> 1 : tap * words;
-                int shift = pair ? 32 * (tap & 1) : 0; // 32: the odd tap of a pair goes to the high half
+                int k0 = share > 1 ? tap / share : tap * words;
+                int shift = share > 1 ? tapBits * (tap % share) : 0; // a shared word's later taps go to its higher bits
                 int ixOffset = kx * p.DilationWidth - p.PadLeft; // ix = x·sW + ixOffset
                 for (int b = 0; b < blocks; b++)
                 {
@@ -54,7 +55,7 @@ internal static unsafe class PatchGatherer
                     int i0 = b * pixelBlock;
                     if (!rowInside)
                     {
-                        // The kernel row lies in the padding: every lane's words are zero (the odd tap of a pair ORs in nothing).
+                        // The kernel row lies in the padding: every lane's words are zero (a shared word's later taps OR in nothing).
                         if (shift == 0) new Span<ulong>(d, words * pixelBlock).Clear();
                         continue;
                     }
@@ -81,7 +82,7 @@ internal static unsafe class PatchGatherer
                         int ix = i < count ? xs[i] * sw + ixOffset : -1;
                         bool inside = rowInside && ix >= 0 && ix < p.InWidth;
                         ulong* src = row + (long)ix * words;
-                        if (shift != 0) d[lane] |= inside ? src[0] << shift : 0UL; // second tap of a pair
+                        if (shift != 0) d[lane] |= inside ? src[0] << shift : 0UL; // a later tap of a shared word
                         else for (int wi = 0; wi < words; wi++) d[wi * pixelBlock + lane] = inside ? src[wi] : 0UL;
                     }
                 }
@@ -100,8 +101,7 @@ internal static unsafe class PatchGatherer
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void GatherRuns(BinaryConv2dParams p, ulong* packed, int y, int* xs, int count, int pixelBlock, ulong* dst)
     {
-        int patchWords = p.KernelWords, inWidth = p.InWidth;
-        bool pair = p.PairTaps;
+        int patchWords = p.KernelWords, inWidth = p.InWidth, share = p.TapsPerWord, tapBits = p.TapBits;
         int blocks = (count + pixelBlock - 1) / pixelBlock;
         long blockStride = (long)patchWords * pixelBlock;
         // Runs, three ints each: the first lane's offset in a tap's words (block · blockStride + lane), its column,
@@ -130,13 +130,13 @@ internal static unsafe class PatchGatherer
             for (int kx = 0; kx < p.KernelWidth; kx++)
             {
                 int tap = ky * p.KernelWidth + kx;
-                int k0 = pair ? tap >> 1 : tap;
-                int shift = pair ? 32 * (tap & 1) : 0; // 32: the odd tap of a pair goes to the high half
+                int k0 = share > 1 ? tap / share : tap;
+                int shift = share > 1 ? tapBits * (tap % share) : 0; // a shared word's later taps go to its higher bits
                 int ixOffset = kx * p.DilationWidth - p.PadLeft;
                 ulong* tapDst = dst + (long)k0 * pixelBlock;
                 if (!rowInside)
                 {
-                    // The kernel row lies in the padding: every lane's word is zero (the odd tap of a pair ORs in nothing).
+                    // The kernel row lies in the padding: every lane's word is zero (a shared word's later taps OR in nothing).
                     if (shift == 0)
                         for (int b = 0; b < blocks; b++) new Span<ulong>(tapDst + b * blockStride, pixelBlock).Clear();
                     continue;
@@ -159,8 +159,8 @@ internal static unsafe class PatchGatherer
                     else
                     {
                         int l8 = from;
-                        for (; l8 + 8 <= to; l8 += 8) ((Vector512.Load(src + l8) << 32) | Vector512.Load(d + l8)).Store(d + l8);
-                        for (; l8 < to; l8++) d[l8] |= src[l8] << 32;
+                        for (; l8 + 8 <= to; l8 += 8) ((Vector512.Load(src + l8) << shift) | Vector512.Load(d + l8)).Store(d + l8);
+                        for (; l8 < to; l8++) d[l8] |= src[l8] << shift;
                     }
                 }
                 if (tail > 0 && shift == 0) new Span<ulong>(tapDst + (blocks - 1) * blockStride + (pixelBlock - tail), tail).Clear();
@@ -175,7 +175,7 @@ internal static unsafe class PatchGatherer
     /// <summary>
     /// One block of <paramref name="pixelBlock"/> consecutive lanes whose pixels all lie inside the input row, lane l at
     /// <paramref name="src"/> + l·sW·words, by vector moves where the layout allows: word wi of lane l goes to
-    /// d[wi·pixelBlock + l] (OR-ed in, shifted, for the odd tap of a pair). Stride 1 with one word per pixel is a vector
+    /// d[wi·pixelBlock + l] (OR-ed in, shifted, for a shared word's later taps). Stride 1 with one word per pixel is a vector
     /// copy; with two words per pixel a vector deinterleave (the 128-channel layers). False (nothing written) for
     /// other shapes, which the caller copies lane by lane.
     /// </summary>
@@ -187,7 +187,7 @@ internal static unsafe class PatchGatherer
             for (int l = 0; l < pixelBlock; l += 8)
             {
                 var v = Vector512.Load(src + l);
-                if (shift != 0) v = (v << 32) | Vector512.Load(d + l);
+                if (shift != 0) v = (v << shift) | Vector512.Load(d + l);
                 v.Store(d + l);
             }
             return true;
@@ -197,7 +197,7 @@ internal static unsafe class PatchGatherer
             for (int l = 0; l < pixelBlock; l += 4)
             {
                 var v = Vector256.Load(src + l);
-                if (shift != 0) v = (v << 32) | Vector256.Load(d + l);
+                if (shift != 0) v = (v << shift) | Vector256.Load(d + l);
                 v.Store(d + l);
             }
             return true;
