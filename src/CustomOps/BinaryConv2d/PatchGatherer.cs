@@ -63,7 +63,7 @@ internal static unsafe class PatchGatherer
                     {
                         // Every lane reads inside the row (the list ascends): no per-lane checks. Consecutive columns
                         // (a dense row) by vector moves where the layout allows; others (other layouts, a sparse row's
-                        // scattered active cells) lane by lane.
+                        // scattered active cells where GatherRuns does not take them) lane by lane.
                         int* x = xs + i0;
                         if (x[pixelBlock - 1] - x[0] == pixelBlock - 1 && VectorBlock(row + (long)(x[0] * sw + ixOffset) * words, d, words, sw, shift, pixelBlock)) continue;
                         if (shift != 0)
