@@ -6,7 +6,8 @@ namespace BiVM.Cli.Tests;
 /// <summary>
 /// <c>bivm matte --pipeline</c> (<see cref="BiVM.Estimators.Video.PipelinedVideoMatter"/> as the model stage) with
 /// the shipped model: the same alpha as frame by frame for a video and for a folder of images whose size changes
-/// (a new stream at each change), and a model that cannot be cut refused in one line.
+/// (a new stream at each change), and a model that cannot be cut refused in one line; the pipeline chosen by itself for
+/// a small video on two threads (not with --no-pipeline, one thread, or a model that cannot be cut).
 /// </summary>
 public sealed class MattePipelineTests : IDisposable
 {
@@ -115,6 +116,34 @@ public sealed class MattePipelineTests : IDisposable
         Assert.True(code == 0, stderr);
         Assert.Contains("round 1: model only", stdout);
         Assert.Contains("whole file / model only: median", stdout);
+    }
+
+    [Fact]
+    public void A_small_video_on_two_threads_is_pipelined_unless_told_not_to()
+    {
+        string input = WriteVideo("in.mkv", frames: 3, width: 96, height: 54);
+        var auto = CliRunner.Run("matte", input, "--out", Path.Combine(_dir, "a.mkv"), "--threads", "2");
+        var off = CliRunner.Run("matte", input, "--out", Path.Combine(_dir, "b.mkv"), "--threads", "2", "--no-pipeline");
+        var one = CliRunner.Run("matte", input, "--out", Path.Combine(_dir, "c.mkv"), "--threads", "1");
+        Assert.True(auto.Code == 0 && off.Code == 0 && one.Code == 0, auto.Err + off.Err + one.Err);
+        Assert.Contains("the network as a pipeline of its stages", auto.Out);
+        Assert.DoesNotContain("as a pipeline of its stages", off.Out);
+        Assert.DoesNotContain("as a pipeline of its stages", one.Out);
+        var both = CliRunner.Run("matte", input, "--out", Path.Combine(_dir, "d.mkv"), "--pipeline", "--no-pipeline");
+        Assert.NotEqual(0, both.Code);
+        Assert.Contains("--pipeline and --no-pipeline", both.Err);
+    }
+
+    [Fact]
+    public void A_model_that_cannot_be_cut_runs_frame_by_frame_unless_the_pipeline_was_asked_for()
+    {
+        string model = Path.Combine(_dir, "luma.onnx");
+        File.WriteAllBytes(model, ContractTestModels.LumaKeyWithCounter());
+        string input = WriteVideo("in.mkv", frames: 2, width: 48, height: 32);
+        var (code, stdout, stderr) = CliRunner.Run("matte", input, "--model", model, "--out", Path.Combine(_dir, "o.mkv"), "--threads", "2");
+        Assert.True(code == 0, stderr);
+        Assert.Contains("matted 2 frame(s)", stdout);
+        Assert.DoesNotContain("as a pipeline of its stages", stdout);
     }
 
     [Fact]

@@ -184,6 +184,21 @@ public sealed class CoreScheduleTests
         Assert.Equal((2, 0.5f, "m.onnx"), (options.IntraOpThreads, options.DownsampleRatio!.Value, options.ModelPath));
     }
 
+    [Theory]
+    [InlineData(2, "video", 768, 576, true)]      // vtest.avi: faster pipelined on Zen 4 and Zen 5
+    [InlineData(2, "video", 1280, 720, true)]     // the largest frame it runs by itself
+    [InlineData(2, "video", 1281, 720, false)]
+    [InlineData(2, "video", 1920, 1080, false)]   // slower pipelined: decoding and x264 need the CPUs
+    [InlineData(1, "video", 768, 576, false)]     // one model thread: nothing to pipeline over
+    [InlineData(4, "stream", 640, 480, false)]    // a camera or raw stdin: a pipeline adds latency
+    [InlineData(4, "image", 640, 480, false)]
+    [InlineData(2, "video", 0, 0, false)]         // the decoder reports no size
+    public void The_pipeline_is_chosen_by_itself_only_for_video_files_of_at_most_720p_on_two_threads(int threads, string kind, int width, int height, bool expected)
+    {
+        var source = kind switch { "video" => SourceKind.Video, "stream" => SourceKind.Stream, _ => SourceKind.Image };
+        Assert.Equal(expected, CoreSchedule.AutoPipeline(threads, source, width > 0 ? (width, height) : null));
+    }
+
     [Fact]
     public void This_hosts_physical_cores_are_between_one_and_its_cpus() =>
         Assert.InRange(CoreSchedule.PhysicalCores(), 1, Environment.ProcessorCount);

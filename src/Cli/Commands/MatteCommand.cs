@@ -20,7 +20,8 @@ internal static class MatteCommand
         var maxFrames = new Option<int?>("--frames") { Description = "Matte only the first N frames (a preview; the audio is cut to match).", HelpName = "N" }.Require(n => n >= 1, "must be at least 1");
         var threads = CliOptions.Threads("ONNX Runtime intra-op threads (0: one per physical core, ONNX Runtime's default; on a 2-CPU host loaded by other work, 1 leaves a CPU to decoding, compositing and encoding).");
         var noVerify = CliOptions.NoVerify();
-        var pipeline = new Option<bool>("--pipeline") { Description = "Run the network as a pipeline of its stages over consecutive frames (encoder, recurrent decoder, last decoder block, refiner; --threads workers, one stage each at a time) instead of splitting each layer over the threads: faster on two or more cores, a few frames more of memory (README: Frames in a pipeline)." };
+        var pipeline = new Option<bool>("--pipeline") { Description = "Run the network as a pipeline of its stages over consecutive frames (encoder, recurrent decoder, last decoder block, refiner; --threads workers, one stage each at a time) instead of splitting each layer over the threads: a few frames more of memory and of latency. Default: the pipeline for video files of at most 1280x720 on two or more threads, where it measured faster; frame by frame otherwise (README: Frames in a pipeline)." };
+        var noPipeline = new Option<bool>("--no-pipeline") { Description = "Run the network frame by frame, each layer split over the threads, also where the pipeline would be chosen by default." };
         var noAudio = new Option<bool>("--no-audio") { Description = "Do not copy the input's audio into the composite and foreground videos." };
         var size = CliOptions.Size("Frame size of raw frames on standard input (INPUT -).", new FrameSize(0, 0));
         size.DefaultValueFactory = null;   // no default to show: required with INPUT -, refused otherwise
@@ -35,13 +36,14 @@ internal static class MatteCommand
 
         var command = new Command("matte", "Matte a video, an image, a folder of images, a camera or a raw stream: composite, alpha and foreground; a video's audio and exact frame rate are kept.");
         command.Arguments.Add(input);
-        foreach (var option in new Option[] { output, background, alpha, foreground, model, downsample, threads, maxFrames, noAudio, preset, crf, size, rate, pixelFormat, noVerify, pipeline }) command.Options.Add(option);
+        foreach (var option in new Option[] { output, background, alpha, foreground, model, downsample, threads, maxFrames, noAudio, preset, crf, size, rate, pixelFormat, noVerify, pipeline, noPipeline }) command.Options.Add(option);
         command.Validators.Add(result =>
         {
             bool raw = result.GetValue(input) == "-";
             bool sized = result.GetResult(size) is { Implicit: false };
             if (raw && !sized) result.AddError("INPUT -: raw frames on standard input need --size WIDTHxHEIGHT");
             if (!raw && sized) result.AddError("--size: only for raw frames on standard input (INPUT -)");
+            if (result.GetValue(pipeline) && result.GetValue(noPipeline)) result.AddError("--pipeline and --no-pipeline: give at most one");
         });
 
         CommandRunner.SetAction(command, (parse, cancel) =>
@@ -52,14 +54,15 @@ internal static class MatteCommand
             var raw = inputPath == "-" ? new RawFormat(frameSize.Width, frameSize.Height, parse.GetValue(pixelFormat)!, frameRate ?? new Rational(25, 1)) : null;
             var request = new MatteRequest(inputPath, parse.GetValue(output), parse.GetValue(background)!,
                 parse.GetValue(alpha), parse.GetValue(foreground), parse.GetValue(model), parse.GetValue(downsample), parse.GetValue(threads), parse.GetValue(maxFrames),
-                parse.GetValue(noAudio), raw, frameRate, !parse.GetValue(noVerify), H264Settings.From(parse.GetValue(preset), parse.GetValue(crf)), parse.GetValue(pipeline));
+                parse.GetValue(noAudio), raw, frameRate, !parse.GetValue(noVerify), H264Settings.From(parse.GetValue(preset), parse.GetValue(crf)),
+                parse.GetValue(pipeline) ? true : parse.GetValue(noPipeline) ? false : null);
             // Frames on standard output: everything we say goes to standard error.
             bool framesOnStdout = request.Out == "-";
             var report = framesOnStdout ? parse.InvocationConfiguration.Error : parse.InvocationConfiguration.Output;
             var summary = RunWithProgress(request, interactive: !framesOnStdout && AnsiConsole.Profile.Capabilities.Interactive, parse.InvocationConfiguration.Error, cancel);
             foreach (var note in summary.Notes) parse.InvocationConfiguration.Error.WriteLine($"bivm matte: {note}");
             report.WriteLine(FormattableString.Invariant($"matted {summary.Frames} frame(s) in {summary.Seconds:F1} s ({summary.Fps:F1} fps) with {summary.Model}"));
-            report.WriteLine($"time: {summary.Stages.Describe(summary.Frames)}; {CoreSchedule.Describe(summary.ModelThreads)}");
+            report.WriteLine($"time: {summary.Stages.Describe(summary.Frames)}; {CoreSchedule.Describe(summary.ModelThreads)}{(summary.Pipelined ? ", the network as a pipeline of its stages" : "")}");
             foreach (var path in summary.Outputs) report.WriteLine(path == "-" ? "wrote standard output" : $"wrote {path}");
             return ExitCodes.Ok;
         });

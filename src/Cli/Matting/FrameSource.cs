@@ -35,6 +35,9 @@ internal abstract partial class FrameSource : IDisposable
 
     public abstract SourceKind Kind { get; }
 
+    /// <summary>The frames' width and height where known before the first frame is read (a video file's); null otherwise.</summary>
+    public virtual (int Width, int Height)? FrameSize => null;
+
     /// <summary>Name of frame i, used for per-frame image outputs (e.g. "000042" or the input file's stem).</summary>
     public abstract string FrameName(int index);
 
@@ -136,6 +139,9 @@ internal sealed class VideoSource : FrameSource
 
     public override SourceKind Kind => SourceKind.Video;
     public override string FrameName(int index) => index.ToString("D6", System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>The decoder's frame size (OpenCV's CAP_PROP_FRAME_WIDTH and HEIGHT); null where it reports none.</summary>
+    public override (int Width, int Height)? FrameSize => _capture.FrameWidth > 0 && _capture.FrameHeight > 0 ? (_capture.FrameWidth, _capture.FrameHeight) : null;
 
     /// <summary>OpenCV's CAP_PROP_N_THREADS: an open-time parameter of its FFmpeg backend (OpenCV ≥ 4.7).</summary>
     private const int DecoderThreadsProperty = 70;

@@ -21,10 +21,11 @@ internal sealed record MatteRequest(
     Rational? Rate = null,
     bool VerifyChecksum = true,
     H264Settings? H264 = null,
-    bool Pipeline = false);
+    bool? Pipeline = null);
 
 /// <summary>What a run did: frames, wall seconds, the stages' busy seconds, the outputs, and ONNX Runtime's thread count.</summary>
-internal sealed record MatteSummary(int Frames, double Seconds, string Model, IReadOnlyList<string> Outputs, StageSeconds Stages, IReadOnlyList<string> Notes, int ModelThreads)
+internal sealed record MatteSummary(int Frames, double Seconds, string Model, IReadOnlyList<string> Outputs, StageSeconds Stages, IReadOnlyList<string> Notes, int ModelThreads,
+    bool Pipelined = false)
 {
     public double Fps => Frames / Math.Max(Seconds, 1e-9);
 }
@@ -54,7 +55,11 @@ internal static class MatteJob
         int threads = CoreSchedule.ModelThreads(request.Threads), sideThreads = CoreSchedule.SideThreads(threads);
         using var source = FrameSource.Open(request.Input, request.Raw, request.Rate, sideThreads);
         using var background = Matting.Background.Parse(request.Background);
-        using var matter = MatteModel.Create(MatterOptions(request, threads), request.Pipeline);
+        // The pipeline where asked for (--pipeline, --no-pipeline), else where it measured faster (CoreSchedule.AutoPipeline)
+        // and the model can be cut into its stages.
+        using var matter = request.Pipeline is { } asked ? MatteModel.Create(MatterOptions(request, threads), asked)
+            : CoreSchedule.AutoPipeline(threads, source.Kind, source.FrameSize) ? MatteModel.CreatePipelinedIfPossible(MatterOptions(request, threads))
+            : MatteModel.Create(MatterOptions(request, threads), pipeline: false);
 
         bool single = source.Kind == SourceKind.Image;
         int? total = request.MaxFrames is { } cap ? Math.Min(cap, source.DeclaredFrames ?? cap) : source.DeclaredFrames;
@@ -103,7 +108,8 @@ internal static class MatteJob
             foreach (var sink in sinks) sink.Commit();   // waits for the encoders to finish
             encodeTicks += Stopwatch.GetTimestamp() - c0;
             var stages = new StageSeconds(decodeSeconds, modelSeconds, Seconds(compositeTicks), Seconds(encodeTicks));
-            return new MatteSummary(frames, clock.Elapsed.TotalSeconds, matter.ModelName + IntegrityNote(matter.Checksum), sinks.Select(s => s.Path).ToList(), stages, notes, threads);
+            return new MatteSummary(frames, clock.Elapsed.TotalSeconds, matter.ModelName + IntegrityNote(matter.Checksum), sinks.Select(s => s.Path).ToList(), stages, notes, threads,
+                matter is MatteModel.Pipelined);
         }
         finally
         {

@@ -33,6 +33,22 @@ internal abstract class MatteModel : IDisposable
     public static MatteModel Create(VideoMatterOptions options, bool pipeline) =>
         pipeline ? new Pipelined(new PipelinedVideoMatter(options)) : new PerFrame(new VideoMatter(options));
 
+    /// <summary>
+    /// The pipeline, or frame by frame where the model cannot be cut into the pipeline's stages (a file whose nodes
+    /// do not carry the exporter's names): the automatic choice must not turn a model that runs into an error.
+    /// </summary>
+    public static MatteModel CreatePipelinedIfPossible(VideoMatterOptions options)
+    {
+        try
+        {
+            return new Pipelined(new PipelinedVideoMatter(options));
+        }
+        catch (UserInputException e) when (e.InnerException is InvalidOperationException)
+        {
+            return new PerFrame(new VideoMatter(options));
+        }
+    }
+
     /// <summary>One frame at a time through <see cref="VideoMatter.ProcessInto"/>, straight into the slot's buffers.</summary>
     public sealed class PerFrame(VideoMatter matter) : MatteModel
     {
