@@ -74,7 +74,9 @@ internal static class CoreSchedule
     /// <summary>
     /// Whether <c>bivm matte</c> runs the network as a pipeline of its stages (<c>PipelinedVideoMatter</c>) when neither
     /// <c>--pipeline</c> nor <c>--no-pipeline</c> is given: for a video file of at most <see cref="AutoPipelinePixels"/>
-    /// per frame on two or more model threads. Whether the pipeline pays depends on what decoding and encoding leave
+    /// per frame on two model threads. Only two: every measurement was on 2-vCPU hosts, and with more threads the
+    /// pipeline's four stages (its recurrent decoder one frame after another) are not known to beat the layers split
+    /// over all of them. Whether the pipeline pays depends on what decoding and encoding leave
     /// of the CPUs (README, "Frames in a pipeline"): measured on 2-vCPU hosts, alternating, whole files, it was faster
     /// on vtest.avi at 768×576 (Zen 5: 20.8–20.9 against 17.2–18.5 fps; Zen 4, four runs: 20.3–21.8 against
     /// 16.7–19.6) and on vtest.avi scaled to 1280×720 (Zen 4: 23.6 and 20.1 against 21.6 and 18.7), and slower on a
@@ -83,7 +85,7 @@ internal static class CoreSchedule
     /// in flight, which a live stream would see as latency; one image has nothing to pipeline.
     /// </summary>
     public static bool AutoPipeline(int modelThreads, SourceKind kind, (int Width, int Height)? frameSize) =>
-        modelThreads >= 2 && kind == SourceKind.Video && frameSize is var (w, h) && w > 0 && h > 0 && (long)w * h <= AutoPipelinePixels;
+        modelThreads == 2 && kind == SourceKind.Video && frameSize is var (w, h) && w > 0 && h > 0 && (long)w * h <= AutoPipelinePixels;
 
     /// <summary>"1 ONNX Runtime thread of 2 CPUs" for the run's report.</summary>
     public static string Describe(int threads) =>
