@@ -42,6 +42,14 @@ public sealed record BinaryConv2dParams(
     /// <summary>Bits of a word per tap where taps share words (<see cref="TapsPerWord"/> &gt; 1): 32 or 16.</summary>
     public int TapBits => 64 / TapsPerWord;
 
+    /// <summary>
+    /// Where tap <paramref name="tap"/> sits in a patch as the popcount kernels see it (<see cref="KernelWords"/> words):
+    /// its first word and the bit its channels start at. Taps sharing a word (<see cref="TapsPerWord"/> &gt; 1) take
+    /// <see cref="TapBits"/> bits each, in tap order; otherwise a tap is <see cref="Words"/> whole words. The gather and
+    /// the prepared weights both place the taps by it.
+    /// </summary>
+    public (int Word, int Shift) TapWord(int tap) => TapsPerWord is var share and > 1 ? (tap / share, TapBits * (tap % share)) : (tap * Words, 0);
+
     /// <summary>Words per patch row as the popcount kernels see it (<see cref="TapsPerWord"/>).</summary>
     public int KernelWords => TapsPerWord > 1 ? (Taps + TapsPerWord - 1) / TapsPerWord : PatchWords;
 

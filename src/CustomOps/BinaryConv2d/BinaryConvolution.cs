@@ -73,10 +73,10 @@ public sealed unsafe class BinaryConvolution : IDisposable
         for (int co = 0; co < layer.OutChannels; co++)
             for (int t = 0; t < layer.PatchWords; t++)
             {
-                // Same word order as the gather: where taps share a word (TapsPerWord > 1), tap t is at bit TapBits·(t mod TapsPerWord).
-                int share = layer.TapsPerWord;
-                long i = (long)co * kernelWords + (share > 1 ? t / share : t);
-                _weights[i] |= packedWeights[co * layer.PatchWords + t] << (share > 1 ? layer.TapBits * (t % share) : 0);
+                // Word t of the patch is word t mod Words of tap t / Words, placed as the gather places it.
+                var (word, shift) = layer.TapWord(t / layer.Words);
+                long i = (long)co * kernelWords + word + t % layer.Words;
+                _weights[i] |= packedWeights[co * layer.PatchWords + t] << shift;
             }
         IBinaryKernel.WriteNibblePlanes(_weights, plane);
         _alpha = alpha.ToArray();

@@ -98,18 +98,12 @@ internal static unsafe class OutputTransform
             Row512(raw, count, fullTaps, alpha, bias, output);
             return;
         }
-        int i = 0;
-        if (Vector256.IsHardwareAccelerated)
+        if (Vector256.IsHardwareAccelerated && count >= 8)
         {
-            var full = Vector256.Create(fullTaps);
-            var a = Vector256.Create(alpha);
-            var b = Vector256.Create(bias);
-            for (; i + 8 <= count; i += 8)
-            {
-                var product = Vector256.ConvertToSingle(full - Vector256.Load(raw + i) * 2) * a;
-                (product + b).Store(output + i);
-            }
+            Row256(raw, count, fullTaps, alpha, bias, output);
+            return;
         }
+        int i = 0;
         if (Vector128.IsHardwareAccelerated)
         {
             // Runs of 4: a sparse row's active mask cells at mask_scale 4.

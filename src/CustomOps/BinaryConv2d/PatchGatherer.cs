@@ -35,7 +35,6 @@ internal static unsafe class PatchGatherer
             GatherRuns(p, packed, y, xs, count, pixelBlock, dst);
             return;
         }
-        int share = p.TapsPerWord, tapBits = p.TapBits;
         int blocks = (count + pixelBlock - 1) / pixelBlock;
         long blockStride = (long)patchWords * pixelBlock;
         for (int ky = 0; ky < p.KernelHeight; ky++)
@@ -45,9 +44,7 @@ internal static unsafe class PatchGatherer
             ulong* row = packed + (long)iy * p.InWidth * words;
             for (int kx = 0; kx < p.KernelWidth; kx++)
             {
-                int tap = ky * p.KernelWidth + kx;
-                int k0 = share > 1 ? tap / share : tap * words;
-                int shift = share > 1 ? tapBits * (tap % share) : 0; // a shared word's later taps go to its higher bits
+                var (k0, shift) = p.TapWord(ky * p.KernelWidth + kx); // a shared word's later taps go to its higher bits
                 int ixOffset = kx * p.DilationWidth - p.PadLeft; // ix = x·sW + ixOffset
                 for (int b = 0; b < blocks; b++)
                 {
@@ -101,7 +98,7 @@ internal static unsafe class PatchGatherer
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void GatherRuns(BinaryConv2dParams p, ulong* packed, int y, int* xs, int count, int pixelBlock, ulong* dst)
     {
-        int patchWords = p.KernelWords, inWidth = p.InWidth, share = p.TapsPerWord, tapBits = p.TapBits;
+        int patchWords = p.KernelWords, inWidth = p.InWidth;
         int blocks = (count + pixelBlock - 1) / pixelBlock;
         long blockStride = (long)patchWords * pixelBlock;
         // Runs, three ints each: the first lane's offset in a tap's words (block · blockStride + lane), its column,
@@ -129,9 +126,7 @@ internal static unsafe class PatchGatherer
             ulong* row = packed + (long)iy * inWidth;
             for (int kx = 0; kx < p.KernelWidth; kx++)
             {
-                int tap = ky * p.KernelWidth + kx;
-                int k0 = share > 1 ? tap / share : tap;
-                int shift = share > 1 ? tapBits * (tap % share) : 0; // a shared word's later taps go to its higher bits
+                var (k0, shift) = p.TapWord(ky * p.KernelWidth + kx);
                 int ixOffset = kx * p.DilationWidth - p.PadLeft;
                 ulong* tapDst = dst + (long)k0 * pixelBlock;
                 if (!rowInside)
