@@ -124,5 +124,14 @@ public sealed class ConvCase
         // its lane-by-lane copy).
         yield return BinaryConv2dParams.Square(1, 100, 4, 40, 6, 3);
         yield return BinaryConv2dParams.Square(1, 200, 3, 35, 5, 3);
+        // Bit-tight taps (32 < Cin < 64, TapBits = Cin): taps starting inside a word and spilling into the next, the
+        // last word partly empty; whole 32-pixel blocks at stride 1 (the vector copies), strided and dilated (lane by
+        // lane), 56 channels (eight words, the last tap ending on a word's end), 57 (no word saved: whole words again),
+        // a 5×5 (19 words instead of 25).
+        yield return BinaryConv2dParams.Square(1, 35, 5, 70, 8, 3);
+        yield return BinaryConv2dParams.Square(2, 40, 7, 9, 5, 3, stride: 2);
+        yield return BinaryConv2dParams.Square(1, 56, 6, 40, 6, 3, dilation: 2);
+        yield return BinaryConv2dParams.Square(1, 57, 4, 9, 5, 3);
+        yield return BinaryConv2dParams.Square(1, 48, 6, 36, 5, 5);
     }
 }

@@ -32,26 +32,32 @@ public sealed record BinaryConv2dParams(
     public int PatchWords => Taps * Words;
 
     /// <summary>
-    /// Taps per word as the popcount kernels see them. With Cin ≤ 32 one word would leave at least half its bits as
-    /// padding, so several taps share a word: two with Cin ≤ 32 (tap 2j in bits 0–31, tap 2j + 1 in bits 32–63), four
-    /// with Cin ≤ 16 (tap 4j + i in bits 16i to 16i + 15): a half or a quarter of the popcount work for the same result,
-    /// since the popcount of a word is the sum over its taps. 1 otherwise.
+    /// Bits a tap takes in a patch as the popcount kernels see it, the taps laid end to end from bit 0 of word 0. With
+    /// one word per pixel a tap's Cin bits would leave the rest of its word as padding, so taps share words: 16 bits
+    /// each with Cin ≤ 16 (four taps a word), 32 with Cin ≤ 32 (two), and with 32 &lt; Cin &lt; 64 exactly Cin
+    /// (bit-tight: a tap may then start inside a word and end in the next one; 35 channels' 3×3 patch is 5 words
+    /// instead of 9) wherever that saves a word. The popcount of a patch is the sum over its taps however they sit, so
+    /// the raw count is unchanged and the work drops with the words. Otherwise a tap is <see cref="Words"/> whole
+    /// words (64·<see cref="Words"/>).
     /// </summary>
-    public int TapsPerWord => InChannels <= 16 ? 4 : InChannels <= 32 ? 2 : 1;
-
-    /// <summary>Bits of a word per tap where taps share words (<see cref="TapsPerWord"/> &gt; 1): 32 or 16.</summary>
-    public int TapBits => 64 / TapsPerWord;
+    public int TapBits =>
+        InChannels <= 16 ? 16 : InChannels <= 32 ? 32
+        : Words == 1 && ((long)Taps * InChannels + 63) / 64 < Taps ? InChannels
+        : 64 * Words;
 
     /// <summary>
     /// Where tap <paramref name="tap"/> sits in a patch as the popcount kernels see it (<see cref="KernelWords"/> words):
-    /// its first word and the bit its channels start at. Taps sharing a word (<see cref="TapsPerWord"/> &gt; 1) take
-    /// <see cref="TapBits"/> bits each, in tap order; otherwise a tap is <see cref="Words"/> whole words. The gather and
-    /// the prepared weights both place the taps by it.
+    /// its first word and the bit its channels start at (<see cref="TapBits"/> apart). A tap whose bits cross into the
+    /// next word (<see cref="TapSpills"/>) has its channels from 64 − Shift on at bit 0 there. The gather and the
+    /// prepared weights both place the taps by it.
     /// </summary>
-    public (int Word, int Shift) TapWord(int tap) => TapsPerWord is var share and > 1 ? (tap / share, TapBits * (tap % share)) : (tap * Words, 0);
+    public (int Word, int Shift) TapWord(int tap) => ((int)((long)tap * TapBits / 64), (int)((long)tap * TapBits % 64));
 
-    /// <summary>Words per patch row as the popcount kernels see it (<see cref="TapsPerWord"/>).</summary>
-    public int KernelWords => TapsPerWord > 1 ? (Taps + TapsPerWord - 1) / TapsPerWord : PatchWords;
+    /// <summary>Whether tap <paramref name="tap"/> starts inside a word and ends in the next (bit-tight taps only: <see cref="TapBits"/>).</summary>
+    public bool TapSpills(int tap) => TapWord(tap).Shift is var shift and > 0 && shift + InChannels > 64;
+
+    /// <summary>Words per patch row as the popcount kernels see it (<see cref="TapBits"/>).</summary>
+    public int KernelWords => (int)(((long)Taps * TapBits + 63) / 64);
 
     /// <summary>Same layer with another input size (ONNX H and W may change per call).</summary>
     public BinaryConv2dParams WithInput(int batch, int height, int width) => this with { Batch = batch, InHeight = height, InWidth = width };

@@ -73,10 +73,13 @@ public sealed unsafe class BinaryConvolution : IDisposable
         for (int co = 0; co < layer.OutChannels; co++)
             for (int t = 0; t < layer.PatchWords; t++)
             {
-                // Word t of the patch is word t mod Words of tap t / Words, placed as the gather places it.
+                // Word t of the patch is word t mod Words of tap t / Words, placed as the gather places it (a bit-tight
+                // tap's high channels in the next word).
                 var (word, shift) = layer.TapWord(t / layer.Words);
                 long i = (long)co * kernelWords + word + t % layer.Words;
-                _weights[i] |= packedWeights[co * layer.PatchWords + t] << shift;
+                ulong w = packedWeights[co * layer.PatchWords + t];
+                _weights[i] |= w << shift;
+                if (layer.TapSpills(t / layer.Words)) _weights[i + 1] |= w >> (64 - shift);
             }
         IBinaryKernel.WriteNibblePlanes(_weights, plane);
         _alpha = alpha.ToArray();

@@ -14,9 +14,10 @@ namespace BiVM.CustomOps.BinaryConv2d;
 /// The pixels are a list of output columns: consecutive for the dense conv, the active ones for the sparse conv
 /// (so a row's active pixels share one popcount pass however they are scattered). Taps are the outer loop so each
 /// tap reads one input row left to right. With stride 1, one word per pixel (Cin ≤ 64) and consecutive columns,
-/// a block of one tap is one contiguous copy. With Cin ≤ 32 two taps share a word, with Cin ≤ 16 four (see
-/// <see cref="BinaryConv2dParams.TapsPerWord"/>); a word's first tap is written first, the others OR-ed in, shifted to
-/// their bits.
+/// a block of one tap is one contiguous copy. With Cin ≤ 32 two taps share a word, with Cin ≤ 16 four, and with
+/// 32 &lt; Cin &lt; 64 the taps lie end to end, Cin bits each, a tap's high channels spilling into the next word (see
+/// <see cref="BinaryConv2dParams.TapBits"/>). A word's first contribution is stored (the tap starting at its bit 0, or
+/// the spill of the tap before), the others OR-ed in, shifted to their bits.
 /// </remarks>
 internal static unsafe class PatchGatherer
 {
@@ -44,7 +45,9 @@ internal static unsafe class PatchGatherer
             ulong* row = packed + (long)iy * p.InWidth * words;
             for (int kx = 0; kx < p.KernelWidth; kx++)
             {
-                var (k0, shift) = p.TapWord(ky * p.KernelWidth + kx); // a shared word's later taps go to its higher bits
+                int tap = ky * p.KernelWidth + kx;
+                var (k0, shift) = p.TapWord(tap); // a shared word's later taps go to its higher bits
+                bool spill = p.TapSpills(tap); // and a bit-tight tap's high channels to bit 0 of the next word
                 int ixOffset = kx * p.DilationWidth - p.PadLeft; // ix = x·sW + ixOffset
                 for (int b = 0; b < blocks; b++)
                 {
@@ -54,6 +57,7 @@ internal static unsafe class PatchGatherer
                     {
                         // The kernel row lies in the padding: every lane's words are zero (a shared word's later taps OR in nothing).
                         if (shift == 0) new Span<ulong>(d, words * pixelBlock).Clear();
+                        if (spill) new Span<ulong>(d + pixelBlock, pixelBlock).Clear();
                         continue;
                     }
                     if (i0 + pixelBlock <= count && xs[i0] * sw + ixOffset >= 0 && xs[i0 + pixelBlock - 1] * sw + ixOffset < p.InWidth)
@@ -62,9 +66,14 @@ internal static unsafe class PatchGatherer
                         // (a dense row) by vector moves where the layout allows; others (other layouts, a sparse row's
                         // scattered active cells where GatherRuns does not take them) lane by lane.
                         int* x = xs + i0;
-                        if (x[pixelBlock - 1] - x[0] == pixelBlock - 1 && VectorBlock(row + (long)(x[0] * sw + ixOffset) * words, d, words, sw, shift, pixelBlock)) continue;
+                        if (x[pixelBlock - 1] - x[0] == pixelBlock - 1 && VectorBlock(row + (long)(x[0] * sw + ixOffset) * words, d, words, sw, shift, spill, pixelBlock)) continue;
                         if (shift != 0)
-                            for (int lane = 0; lane < pixelBlock; lane++) d[lane] |= row[x[lane] * sw + ixOffset] << shift;
+                            for (int lane = 0; lane < pixelBlock; lane++)
+                            {
+                                ulong a = row[x[lane] * sw + ixOffset];
+                                d[lane] |= a << shift;
+                                if (spill) d[pixelBlock + lane] = a >> (64 - shift);
+                            }
                         else
                             for (int lane = 0; lane < pixelBlock; lane++)
                             {
@@ -79,7 +88,13 @@ internal static unsafe class PatchGatherer
                         int ix = i < count ? xs[i] * sw + ixOffset : -1;
                         bool inside = rowInside && ix >= 0 && ix < p.InWidth;
                         ulong* src = row + (long)ix * words;
-                        if (shift != 0) d[lane] |= inside ? src[0] << shift : 0UL; // a later tap of a shared word
+                        if (shift != 0)
+                        {
+                            // A later tap of a shared word (and where it spills, the first of the next word).
+                            ulong a = inside ? src[0] : 0UL;
+                            d[lane] |= a << shift;
+                            if (spill) d[pixelBlock + lane] = a >> (64 - shift);
+                        }
                         else for (int wi = 0; wi < words; wi++) d[wi * pixelBlock + lane] = inside ? src[wi] : 0UL;
                     }
                 }
@@ -126,14 +141,21 @@ internal static unsafe class PatchGatherer
             ulong* row = packed + (long)iy * inWidth;
             for (int kx = 0; kx < p.KernelWidth; kx++)
             {
-                var (k0, shift) = p.TapWord(ky * p.KernelWidth + kx);
+                int tap = ky * p.KernelWidth + kx;
+                var (k0, shift) = p.TapWord(tap);
+                bool spill = p.TapSpills(tap);
+                int back = 64 - shift; // a spilling tap's high channels: the word shifted right by this, into the next word
+                int next = pixelBlock; // the next word's lanes in a block: one word further on
                 int ixOffset = kx * p.DilationWidth - p.PadLeft;
                 ulong* tapDst = dst + (long)k0 * pixelBlock;
                 if (!rowInside)
                 {
                     // The kernel row lies in the padding: every lane's word is zero (a shared word's later taps OR in nothing).
-                    if (shift == 0)
-                        for (int b = 0; b < blocks; b++) new Span<ulong>(tapDst + b * blockStride, pixelBlock).Clear();
+                    for (int b = 0; b < blocks; b++)
+                    {
+                        if (shift == 0) new Span<ulong>(tapDst + b * blockStride, pixelBlock).Clear();
+                        if (spill) new Span<ulong>(tapDst + b * blockStride + next, pixelBlock).Clear();
+                    }
                     continue;
                 }
                 for (int r = 0; r < runCount; r++)
@@ -151,14 +173,35 @@ internal static unsafe class PatchGatherer
                         for (; l8 < to; l8++) d[l8] = src[l8];
                         for (int l = to; l < length; l++) d[l] = 0;
                     }
-                    else
+                    else if (!spill)
                     {
                         int l8 = from;
                         for (; l8 + 8 <= to; l8 += 8) ((Vector512.Load(src + l8) << shift) | Vector512.Load(d + l8)).Store(d + l8);
                         for (; l8 < to; l8++) d[l8] |= src[l8] << shift;
                     }
+                    else
+                    {
+                        // A bit-tight tap across two words: its low channels OR-ed into this one, its high ones stored
+                        // as the next word's first contribution (zero in the padding lanes).
+                        ulong* e = d + next;
+                        for (int l = 0; l < from; l++) e[l] = 0;
+                        int l8 = from;
+                        for (; l8 + 8 <= to; l8 += 8)
+                        {
+                            var v = Vector512.Load(src + l8);
+                            ((v << shift) | Vector512.Load(d + l8)).Store(d + l8);
+                            (v >> back).Store(e + l8);
+                        }
+                        for (; l8 < to; l8++)
+                        {
+                            d[l8] |= src[l8] << shift;
+                            e[l8] = src[l8] >> back;
+                        }
+                        for (int l = to; l < length; l++) e[l] = 0;
+                    }
                 }
                 if (tail > 0 && shift == 0) new Span<ulong>(tapDst + (blocks - 1) * blockStride + (pixelBlock - tail), tail).Clear();
+                if (tail > 0 && spill) new Span<ulong>(tapDst + (blocks - 1) * blockStride + next + (pixelBlock - tail), tail).Clear();
             }
         }
         if (rented is not null) System.Buffers.ArrayPool<int>.Shared.Return(rented);
@@ -170,18 +213,20 @@ internal static unsafe class PatchGatherer
     /// <summary>
     /// One block of <paramref name="pixelBlock"/> consecutive lanes whose pixels all lie inside the input row, lane l at
     /// <paramref name="src"/> + l·sW·words, by vector moves where the layout allows: word wi of lane l goes to
-    /// d[wi·pixelBlock + l] (OR-ed in, shifted, for a shared word's later taps). Stride 1 with one word per pixel is a vector
+    /// d[wi·pixelBlock + l] (OR-ed in, shifted, for a shared word's later taps; a spilling tap's high channels stored
+    /// to d[pixelBlock + l]). Stride 1 with one word per pixel is a vector
     /// copy; with two words per pixel a vector deinterleave (the 128-channel layers). False (nothing written) for
     /// other shapes, which the caller copies lane by lane.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool VectorBlock(ulong* src, ulong* d, int words, int sw, int shift, int pixelBlock)
+    private static bool VectorBlock(ulong* src, ulong* d, int words, int sw, int shift, bool spill, int pixelBlock)
     {
         if (sw == 1 && words == 1 && pixelBlock % 8 == 0 && Vector512.IsHardwareAccelerated)
         {
             for (int l = 0; l < pixelBlock; l += 8)
             {
                 var v = Vector512.Load(src + l);
+                if (spill) (v >> (64 - shift)).Store(d + pixelBlock + l);
                 if (shift != 0) v = (v << shift) | Vector512.Load(d + l);
                 v.Store(d + l);
             }
@@ -192,6 +237,7 @@ internal static unsafe class PatchGatherer
             for (int l = 0; l < pixelBlock; l += 4)
             {
                 var v = Vector256.Load(src + l);
+                if (spill) (v >> (64 - shift)).Store(d + pixelBlock + l);
                 if (shift != 0) v = (v << shift) | Vector256.Load(d + l);
                 v.Store(d + l);
             }

@@ -51,6 +51,51 @@ public class PatchGathererTests
         }
     }
 
+    [Theory]
+    [InlineData(35, 3, 35, 5)]
+    [InlineData(40, 3, 40, 6)]
+    [InlineData(56, 3, 56, 8)]
+    [InlineData(57, 3, 64, 9)] // no word saved: whole words
+    [InlineData(48, 5, 48, 19)]
+    [InlineData(48, 1, 64, 1)]
+    [InlineData(33, 3, 33, 5)]
+    [InlineData(20, 3, 32, 5)]
+    [InlineData(16, 3, 16, 3)]
+    public unsafe void A_patch_holds_tap_t_channel_c_at_bit_t_times_TapBits_plus_c(int cin, int k, int tapBits, int kernelWords)
+    {
+        // The layout as the weights and the kernels assume it, from the channels' own bits (not from the gather's code):
+        // bit t·TapBits + c of the patch is channel c of tap t, and every other bit is zero.
+        var p = BinaryConv2dParams.Square(1, cin, k + 2, 40, 4, k);
+        Assert.Equal(tapBits, p.TapBits);
+        Assert.Equal(kernelWords, p.KernelWords);
+        var c = new ConvCase(p, seed: cin * 10 + k);
+        var packed = ActivationPacker.Pack(c.X, c.Tau, 1, cin, p.InHeight, p.InWidth);
+        int oy = p.OutHeight / 2;
+        var xs = Enumerable.Range(0, p.OutWidth).ToArray();
+        foreach (int block in new[] { 1, 8, 32 })
+        {
+            var blocked = Gather(p, packed, oy, xs, block);
+            foreach (int x in new[] { 0, 1, 17, p.OutWidth - 1 }) // the left edge (padding taps), inside, the right edge
+            {
+                var expected = new ulong[kernelWords];
+                for (int t = 0; t < p.Taps; t++)
+                {
+                    int iy = oy - p.PadTop + t / k, ix = x - p.PadLeft + t % k;
+                    for (int ch = 0; ch < cin; ch++)
+                    {
+                        bool inside = iy >= 0 && iy < p.InHeight && ix >= 0 && ix < p.InWidth;
+                        bool bit = inside && !(c.X[(ch * p.InHeight + iy) * p.InWidth + ix] - c.Tau[ch] >= 0f); // bit set: −1
+                        long at = (long)t * tapBits + ch;
+                        if (bit) expected[at / 64] |= 1UL << (int)(at % 64);
+                    }
+                }
+                for (int w = 0; w < kernelWords; w++)
+                    Assert.True(expected[w] == blocked[(x / block * kernelWords + w) * block + x % block],
+                        $"Cin {cin}, {k}×{k}, block {block}, column {x}, word {w}: {blocked[(x / block * kernelWords + w) * block + x % block]:X16}, expected {expected[w]:X16}");
+            }
+        }
+    }
+
     private static unsafe ulong[] Gather(BinaryConv2dParams p, ulong[] packed, int oy, int[] xs, int block)
     {
         var dst = new ulong[(xs.Length + block - 1) / block * block * p.KernelWords];
