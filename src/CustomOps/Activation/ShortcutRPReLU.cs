@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace BiVM.CustomOps.Activation;
 
@@ -58,7 +59,9 @@ internal static unsafe class ShortcutRPReLU
                 var t = input.Wide(i);
                 if (TAddend.Present) t += addend.Wide(i) * s;
                 var u = t + b1;
-                (Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(u, zero), u, u * k) + b2).Store(y + i);
+                // u·k where u is not ≥ 0, as a multiply under the compare's mask (vcmpngeps, vmulps {k}): one instruction
+                // fewer than a multiply and a blend; NaN takes u·k = NaN either way.
+                (Vector512.ConditionalSelect(Avx512F.CompareNotGreaterThanOrEqual(u, zero), u * k, u) + b2).Store(y + i);
             }
         }
         if (Vector256.IsHardwareAccelerated)

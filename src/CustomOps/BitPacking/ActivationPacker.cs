@@ -99,15 +99,9 @@ internal static unsafe class ActivationPacker
         var hi = Vector512<uint>.Zero;
         int low = Math.Min(32, count);
         for (int c = 0; c < low; c++)
-        {
-            var positive = Vector512.GreaterThanOrEqual(Vector512.Load(src + c * plane) - Vector512.Create(tau[c]), Vector512<float>.Zero).AsUInt32();
-            lo = Vector512.ConditionalSelect(positive, lo, lo | Vector512.Create(1u << c));
-        }
+            lo = SetWhereNegative(lo, Vector512.Load(src + c * plane), Vector512.Create(tau[c]), Vector512.Create(1u << c));
         for (int c = 32; c < count; c++)
-        {
-            var positive = Vector512.GreaterThanOrEqual(Vector512.Load(src + c * plane) - Vector512.Create(tau[c]), Vector512<float>.Zero).AsUInt32();
-            hi = Vector512.ConditionalSelect(positive, hi, hi | Vector512.Create(1u << (c - 32)));
-        }
+            hi = SetWhereNegative(hi, Vector512.Load(src + c * plane), Vector512.Create(tau[c]), Vector512.Create(1u << (c - 32)));
         Interleave512(lo, hi, d);
     }
 
@@ -116,27 +110,26 @@ internal static unsafe class ActivationPacker
     private static void Lanes512x4(float* src, long plane, float* tau, int count, ulong* d)
     {
         Vector512<uint> lo0 = default, lo1 = default, lo2 = default, lo3 = default, hi0 = default, hi1 = default, hi2 = default, hi3 = default;
-        var zero = Vector512<float>.Zero;
         int low = Math.Min(32, count);
         for (int c = 0; c < low; c++)
         {
             float* row = src + c * plane;
             var t = Vector512.Create(tau[c]);
             var bit = Vector512.Create(1u << c);
-            lo0 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row) - t, zero).AsUInt32(), lo0, lo0 | bit);
-            lo1 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row + 16) - t, zero).AsUInt32(), lo1, lo1 | bit);
-            lo2 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row + 32) - t, zero).AsUInt32(), lo2, lo2 | bit);
-            lo3 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row + 48) - t, zero).AsUInt32(), lo3, lo3 | bit);
+            lo0 = SetWhereNegative(lo0, Vector512.Load(row), t, bit);
+            lo1 = SetWhereNegative(lo1, Vector512.Load(row + 16), t, bit);
+            lo2 = SetWhereNegative(lo2, Vector512.Load(row + 32), t, bit);
+            lo3 = SetWhereNegative(lo3, Vector512.Load(row + 48), t, bit);
         }
         for (int c = 32; c < count; c++)
         {
             float* row = src + c * plane;
             var t = Vector512.Create(tau[c]);
             var bit = Vector512.Create(1u << (c - 32));
-            hi0 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row) - t, zero).AsUInt32(), hi0, hi0 | bit);
-            hi1 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row + 16) - t, zero).AsUInt32(), hi1, hi1 | bit);
-            hi2 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row + 32) - t, zero).AsUInt32(), hi2, hi2 | bit);
-            hi3 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row + 48) - t, zero).AsUInt32(), hi3, hi3 | bit);
+            hi0 = SetWhereNegative(hi0, Vector512.Load(row), t, bit);
+            hi1 = SetWhereNegative(hi1, Vector512.Load(row + 16), t, bit);
+            hi2 = SetWhereNegative(hi2, Vector512.Load(row + 32), t, bit);
+            hi3 = SetWhereNegative(hi3, Vector512.Load(row + 48), t, bit);
         }
         Interleave512(lo0, hi0, d);
         Interleave512(lo1, hi1, d + 16);
@@ -149,35 +142,34 @@ internal static unsafe class ActivationPacker
     private static void Lanes512x8(float* src, long plane, float* tau, int count, ulong* d)
     {
         Vector512<uint> lo0 = default, lo1 = default, lo2 = default, lo3 = default, lo4 = default, lo5 = default, lo6 = default, lo7 = default, hi0 = default, hi1 = default, hi2 = default, hi3 = default, hi4 = default, hi5 = default, hi6 = default, hi7 = default;
-        var zero = Vector512<float>.Zero;
         int low = Math.Min(32, count);
         for (int c = 0; c < low; c++)
         {
             float* row = src + c * plane;
             var t = Vector512.Create(tau[c]);
             var bit = Vector512.Create(1u << c);
-            lo0 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row) - t, zero).AsUInt32(), lo0, lo0 | bit);
-            lo1 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row + 16) - t, zero).AsUInt32(), lo1, lo1 | bit);
-            lo2 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row + 32) - t, zero).AsUInt32(), lo2, lo2 | bit);
-            lo3 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row + 48) - t, zero).AsUInt32(), lo3, lo3 | bit);
-            lo4 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row + 64) - t, zero).AsUInt32(), lo4, lo4 | bit);
-            lo5 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row + 80) - t, zero).AsUInt32(), lo5, lo5 | bit);
-            lo6 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row + 96) - t, zero).AsUInt32(), lo6, lo6 | bit);
-            lo7 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row + 112) - t, zero).AsUInt32(), lo7, lo7 | bit);
+            lo0 = SetWhereNegative(lo0, Vector512.Load(row), t, bit);
+            lo1 = SetWhereNegative(lo1, Vector512.Load(row + 16), t, bit);
+            lo2 = SetWhereNegative(lo2, Vector512.Load(row + 32), t, bit);
+            lo3 = SetWhereNegative(lo3, Vector512.Load(row + 48), t, bit);
+            lo4 = SetWhereNegative(lo4, Vector512.Load(row + 64), t, bit);
+            lo5 = SetWhereNegative(lo5, Vector512.Load(row + 80), t, bit);
+            lo6 = SetWhereNegative(lo6, Vector512.Load(row + 96), t, bit);
+            lo7 = SetWhereNegative(lo7, Vector512.Load(row + 112), t, bit);
         }
         for (int c = 32; c < count; c++)
         {
             float* row = src + c * plane;
             var t = Vector512.Create(tau[c]);
             var bit = Vector512.Create(1u << (c - 32));
-            hi0 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row) - t, zero).AsUInt32(), hi0, hi0 | bit);
-            hi1 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row + 16) - t, zero).AsUInt32(), hi1, hi1 | bit);
-            hi2 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row + 32) - t, zero).AsUInt32(), hi2, hi2 | bit);
-            hi3 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row + 48) - t, zero).AsUInt32(), hi3, hi3 | bit);
-            hi4 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row + 64) - t, zero).AsUInt32(), hi4, hi4 | bit);
-            hi5 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row + 80) - t, zero).AsUInt32(), hi5, hi5 | bit);
-            hi6 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row + 96) - t, zero).AsUInt32(), hi6, hi6 | bit);
-            hi7 = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512.Load(row + 112) - t, zero).AsUInt32(), hi7, hi7 | bit);
+            hi0 = SetWhereNegative(hi0, Vector512.Load(row), t, bit);
+            hi1 = SetWhereNegative(hi1, Vector512.Load(row + 16), t, bit);
+            hi2 = SetWhereNegative(hi2, Vector512.Load(row + 32), t, bit);
+            hi3 = SetWhereNegative(hi3, Vector512.Load(row + 48), t, bit);
+            hi4 = SetWhereNegative(hi4, Vector512.Load(row + 64), t, bit);
+            hi5 = SetWhereNegative(hi5, Vector512.Load(row + 80), t, bit);
+            hi6 = SetWhereNegative(hi6, Vector512.Load(row + 96), t, bit);
+            hi7 = SetWhereNegative(hi7, Vector512.Load(row + 112), t, bit);
         }
         Interleave512(lo0, hi0, d);
         Interleave512(lo1, hi1, d + 16);
@@ -188,6 +180,16 @@ internal static unsafe class ActivationPacker
         Interleave512(lo6, hi6, d + 96);
         Interleave512(lo7, hi7, d + 112);
     }
+
+    /// <summary>
+    /// <paramref name="acc"/> with <paramref name="bit"/> set in the lanes where x − τ is not ≥ 0 (the sign bit of
+    /// <see cref="PackedLayout"/>: negative, or NaN). Written as one compare into a mask register (vcmpngeps) and one
+    /// OR under that mask, which the JIT emits for this shape of ConditionalSelect: two instructions a vector where
+    /// the select the other way round took three (an OR and a blend; 0.93 of the time on rows in L1, Zen 4).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<uint> SetWhereNegative(Vector512<uint> acc, Vector512<float> x, Vector512<float> tau, Vector512<uint> bit) =>
+        Vector512.ConditionalSelect(Avx512F.CompareNotGreaterThanOrEqual(x - tau, Vector512<float>.Zero).AsUInt32(), acc | bit, acc);
 
     /// <summary>Word j = lo[j] | hi[j] &lt;&lt; 32 for the 16 lanes, into d[0..16): dword 2j of the output from lo, 2j + 1 from hi.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
