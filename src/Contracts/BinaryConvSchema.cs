@@ -128,6 +128,18 @@ public static class BinaryConvSchema
     /// <summary>ShortcutRPReLU's output YPackedSecond (with <see cref="ActivationTauSecond"/>).</summary>
     public const int ActivationSecondPackedOutput = 3;
 
+    /// <summary>
+    /// ShortcutRPReLU's int attribute y_split s (0 &lt; s &lt; C): Y is written as two tensors, channels [0, s) as output
+    /// <see cref="ActivationOutput"/> ([N, s, H, W]) and channels [s, C) as output <see cref="ActivationRestOutput"/>,
+    /// YRest ([N, C − s, H, W]): ONNX Split of Y on axis 1, each value written where it is computed instead of copied
+    /// afterwards. Not with YPacked, YPackedSecond or Projected (they read Y's rows). The ConvGRU's split of each
+    /// decoder block's output into the half that passes and the half the GRU reads.
+    /// </summary>
+    public const string ActivationYSplit = "y_split";
+
+    /// <summary>ShortcutRPReLU's output YRest (with <see cref="ActivationYSplit"/>).</summary>
+    public const int ActivationRestOutput = 4;
+
     /// <summary>ShortcutRPReLU's int attribute with the folded sparse conv's mask_scale (required with SparseX … SparseMask).</summary>
     public const string ActivationSparseMaskScale = "sparse_mask_scale";
 

@@ -165,8 +165,9 @@ public static class GlueFusion
         int sparseHandOffs = SparseHandOffFusion.Apply(rewritten, initializers);
         int unread = UnreadFloatFusion.Apply(rewritten, graph, outputs);
         int hidden = HiddenHandOffFusion.Apply(rewritten, graph, initializers, outputs);
+        int ySplits = YSplitFusion.Apply(rewritten, graph, initializers, outputs);
         if (replacements.Count == 0 && handOffs == 0 && upsamples == 0 && grus == 0 && guided == 0 && inBranches == 0 && branchHandOffs == 0 && norms == 0 && shortcuts == 0
-            && projections == 0 && pointwise == 0 && sparse == 0 && sparseHandOffs == 0 && unread == 0 && hidden == 0 && branchesRewritten == 0)
+            && projections == 0 && pointwise == 0 && sparse == 0 && sparseHandOffs == 0 && unread == 0 && hidden == 0 && ySplits == 0 && branchesRewritten == 0)
             return (fused, 0, 0, 0);
         graph.Node.Clear();
         graph.Node.AddRange(rewritten);
@@ -195,6 +196,8 @@ public static class GlueFusion
             fused.MetadataProps[^1].Value += $", {unreadTotal} ops not writing a float output that nothing reads but for its shape (bit-identical)";
         if (HiddenHandOffFusion.Count(fused) is > 0 and var hiddenTotal)
             fused.MetadataProps[^1].Value += $", {hiddenTotal} {BinaryConvSchema.GuidedStatistics} reading Hidden packed by the glue that makes it (bit-identical)";
+        if (YSplitFusion.Count(fused) is > 0 and var splitTotal)
+            fused.MetadataProps[^1].Value += $", {splitTotal} {BinaryConvSchema.ShortcutRPReLU} writing their Y as the two halves a Split made of it (bit-identical)";
         if (ProjectionFusion.Count(fused) is > 0 and var projectionTotal)
             fused.MetadataProps[^1].Value += $", {projectionTotal} 1×1 Conv moved into the {BinaryConvSchema.ShortcutRPReLU} it reads (MLAS's summation order: bit-identical on x86-64 with FMA)";
         int sumTotal = graph.Node.Count(n => n.OpType == BinaryConvSchema.ShortcutSum && n.Domain == BinaryConvSchema.Domain);

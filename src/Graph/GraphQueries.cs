@@ -75,6 +75,7 @@ internal static class GraphQueries
         foreach (var stale in copy.MetadataProps.Where(m => m.Key == BiVM.Contracts.ModelChecksum.Key).ToList()) copy.MetadataProps.Remove(stale);
         // A folded conv reads float tensors that a bits-only producer no longer writes: named again first (the sparse
         // hand-off's Restore runs UnreadFloatFusion's, which runs HiddenHandOffFusion's).
+        YSplitFusion.Restore(copy); // a glue writing Y in two halves writes it whole again (and the Split after it)
         SparseHandOffFusion.Restore(copy);
         foreach (var graph in WithSubgraphs(copy.Graph).ToList())
         {

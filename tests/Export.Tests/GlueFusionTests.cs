@@ -240,6 +240,9 @@ public sealed class GlueFusionTests(ITestOutputHelper log)
         int hidden = file == "bivm.onnx" ? 1 : 0;
         Assert.True(HiddenHandOffFusion.Count(shipped) == hidden, $"models/{file}: {HiddenHandOffFusion.Count(shipped)} GuidedStatistics read Hidden packed, expected {hidden} (bivm export --fuse)");
         Assert.Equal(hidden, HiddenHandOffFusion.Count(refused.Model));
+        // decode1 to decode3: the ConvGRU's Split of the block's output written in two halves by the glue (decode4 splits ASPP's Mul).
+        Assert.True(YSplitFusion.Count(shipped) == 3, $"models/{file}: {YSplitFusion.Count(shipped)} glues write Y in two halves, expected 3 (bivm export --fuse)");
+        Assert.Equal(3, YSplitFusion.Count(refused.Model));
         log.WriteLine($"models/{file}: {chains} ShortcutRPReLU nodes, {handOffs} packed hand-offs, {norms} InstanceNormalization folded");
 
         // Ties separated on the unfused form, then fused again: both files have the same thresholds.
@@ -269,6 +272,21 @@ public sealed class GlueFusionTests(ITestOutputHelper log)
         var again = GlueFusion.Apply(written).Model;
         Assert.Equal((UnreadFloatFusion.Count(shipped), HiddenHandOffFusion.Count(shipped)), (UnreadFloatFusion.Count(again), HiddenHandOffFusion.Count(again)));
         Compare(written.ToByteArray(), shipped.ToByteArray(), height, width, ratio, 2, $"{file} {width}x{height} r={ratio}: floats written vs bits", 0);
+    }
+
+    [Theory]
+    [InlineData("bivm.onnx", 288, 512, 1.0)]
+    [InlineData("rvm-react.onnx", 576, 768, 0.6666667)]
+    public void Shipped_models_write_the_split_halves_with_the_same_bits(string file, int height, int width, double ratio)
+    {
+        // The glues writing Y in two halves against Y whole and ONNX's Split after it: the same bits.
+        var shipped = ModelProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(RepositoryRoot(), "models", file)));
+        var whole = shipped.Clone();
+        YSplitFusion.Restore(whole);
+        Assert.Equal(0, YSplitFusion.Count(whole));
+        Assert.Equal(shipped.Graph.Node.Count + 3, whole.Graph.Node.Count);
+        Assert.Equal(3, YSplitFusion.Count(GlueFusion.Apply(whole).Model));
+        Compare(whole.ToByteArray(), shipped.ToByteArray(), height, width, ratio, 2, $"{file} {width}x{height} r={ratio}: Y whole and split vs halves", 0);
     }
 
     [Theory]

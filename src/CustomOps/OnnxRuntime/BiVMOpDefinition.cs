@@ -76,11 +76,11 @@ internal sealed unsafe class BiVMOpDefinition
             or >= BinaryConvSchema.ActivationPointwiseW and <= BinaryConvSchema.ActivationTauSecond
         : !IsGuidedUpsample && (index is BinaryConvSchema.InputBias or BinaryConvSchema.InputXPacked || (!IsSparse && index is BinaryConvSchema.InputMask or BinaryConvSchema.InputX));
 
-    /// <summary>Outputs: Y, and for ShortcutRPReLU the optional YPacked, Projected and YPackedSecond, for Upsample2xConcat YPacked and YPackedSecond.</summary>
+    /// <summary>Outputs: Y, and for ShortcutRPReLU the optional YPacked, Projected, YPackedSecond and YRest, for Upsample2xConcat YPacked and YPackedSecond.</summary>
     public int OutputCount => IsGuidedUpsample ? BinaryConvSchema.GuidedOutputCount
         : IsGuidedStatistics ? BinaryConvSchema.StatisticsOutputCount
         : IsGruGates ? BinaryConvSchema.GruGatesOutputCount
-        : IsActivation ? BinaryConvSchema.ActivationSecondPackedOutput + 1
+        : IsActivation ? BinaryConvSchema.ActivationRestOutput + 1
         : IsUpsampleConcat ? BinaryConvSchema.SecondPackedOutput + 1 : 1;
 
     /// <summary>Element type of output <paramref name="index"/>: float32, except the packed bits (uint64).</summary>

@@ -118,7 +118,13 @@ internal static class ShapeInference
             dims[1] = c;
             names[1] = "";
         }
-        SetFloat(context, BinaryConvSchema.ActivationOutput, dims, names);
+        if (activation && dims.Length == 4 && OrtApi.ShapeInferAttributeInt(context, BinaryConvSchema.ActivationYSplit) is { } split)
+        {
+            // Y in two: channels [0, s) and [s, C) (C unknown: the rest's count too).
+            SetFloat(context, BinaryConvSchema.ActivationOutput, [dims[0], split, dims[2], dims[3]], [names[0], "", names[2], names[3]]);
+            SetFloat(context, BinaryConvSchema.ActivationRestOutput, [dims[0], dims[1] > 0 ? dims[1] - split : -1, dims[2], dims[3]], [names[0], "", names[2], names[3]]);
+        }
+        else SetFloat(context, BinaryConvSchema.ActivationOutput, dims, names);
         if (activation)
         {
             SetPacked(context, BinaryConvSchema.ActivationPackedOutput, dims, names);

@@ -38,6 +38,8 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
     private float[]? _tauSecond;
     /// <summary>Whether Y is written (its output named), X given (else the shapes come from PointwiseXPacked), and the sparse conv's input comes packed (SparseXPacked).</summary>
     private bool _writesY = true, _hasX = true, _sparsePacked;
+    /// <summary>With y_split: Y's channels [0, s) go to Y, [s, C) to YRest (0: Y whole).</summary>
+    private int _ySplit;
 
     private ShortcutRPReLUOrtKernel(string location, float[] shiftIn, float[] slope, float[] shiftOut, float scale, bool hasAddend, float[]? tauNext,
         (float[] Scale, float[] Bias, float Epsilon)? norm, int addendRepeat, int addendChunks, (float[], float[]?, int)? projection, FoldedPointwiseConv? pointwise,
@@ -142,6 +144,7 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
         var sparse = Sparse(info, Present, shiftIn.Length);
         FoldedPointwiseConv? pointwise = null;
         float[]? tauSecond = null;
+        int ySplit = 0;
         bool secondOutput = OrtApi.KernelInfoOutputCount(info) > BinaryConvSchema.ActivationSecondPackedOutput
             && OrtApi.KernelInfoOutputName(info, BinaryConvSchema.ActivationSecondPackedOutput).Length > 0;
         bool writesY = OrtApi.KernelInfoOutputName(info, BinaryConvSchema.ActivationOutput).Length > 0;
@@ -161,6 +164,7 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
                 if (!secondOutput) throw new OpValidationException("TauSecond is given but output YPackedSecond is not (they go together)");
             }
             else if (secondOutput) throw new OpValidationException("output YPackedSecond needs the TauSecond input");
+            ySplit = YSplit(info, shiftIn.Length, writesY, tauNext is not null || tauSecond is not null || projection is not null);
             if (!writesY && projection is null && tauNext is null && tauSecond is null)
                 throw new OpValidationException("output Y is the empty name and there is no packed or projected output: the node would write nothing");
             if (!hasX && pointwise is null)
@@ -180,9 +184,27 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
         {
             _tauSecond = tauSecond,
             _writesY = writesY,
+            _ySplit = ySplit,
             _hasX = hasX,
             _sparsePacked = sparsePacked,
         };
+    }
+
+    /// <summary>The y_split attribute's s (0 without it), checked against C and the outputs: YRest goes with it, and Y is then not read by the node's own packed or projected outputs.</summary>
+    private static int YSplit(nint info, int channels, bool writesY, bool readsY)
+    {
+        long? split = OrtApi.KernelInfoAttributeInt(info, BinaryConvSchema.ActivationYSplit);
+        bool rest = OrtApi.KernelInfoOutputCount(info) > BinaryConvSchema.ActivationRestOutput
+            && OrtApi.KernelInfoOutputName(info, BinaryConvSchema.ActivationRestOutput).Length > 0;
+        if (split is null)
+            return rest ? throw new OpValidationException($"output YRest needs the attribute {BinaryConvSchema.ActivationYSplit} (they go together)") : 0;
+        if (split is not { } s || s <= 0 || s >= channels)
+            throw new OpValidationException($"attribute {BinaryConvSchema.ActivationYSplit} = {split} must leave channels in both parts: 0 < s < C = {channels}");
+        if (!rest || !writesY)
+            throw new OpValidationException($"attribute {BinaryConvSchema.ActivationYSplit} writes Y in two outputs, Y and YRest: both must be named");
+        if (readsY)
+            throw new OpValidationException($"attribute {BinaryConvSchema.ActivationYSplit} cannot go with YPacked, YPackedSecond or Projected (they read Y whole)");
+        return (int)s;
     }
 
     /// <summary>The folded sparse conv's constants (SparseW, SparseAlpha, SparseTau, SparseBias) and mask_scale, or null.</summary>
@@ -340,7 +362,10 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
                 throw new OpValidationException($"SparseMask must be uint8 or bool [N, 1, ceil(H/k), ceil(W/k)] = {OrtTensorView.ShapeText(maskDims)} for Y {OrtTensorView.ShapeText(yDims)} and {BinaryConvSchema.ActivationSparseMaskScale} {sparse.MaskScale}, got {OrtTensorView.TypeText(m.Type)} {m.Shape}");
             sparseMask = (byte*)m.Data;
         }
-        float* y = _writesY ? (float*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, BinaryConvSchema.ActivationOutput, yDims)) : null;
+        float* y = _writesY ? (float*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, BinaryConvSchema.ActivationOutput,
+            _ySplit == 0 ? yDims : [batch, _ySplit, height, width])) : null;
+        float* rest = _ySplit == 0 ? null
+            : (float*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, BinaryConvSchema.ActivationRestOutput, [batch, channels - _ySplit, height, width]));
         float* projected = _projection is { } projection
             ? (float*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, BinaryConvSchema.ActivationProjectedOutput, [batch, projection.Outputs, height, width]))
             : null;
@@ -398,7 +423,7 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
                 }
                 try
                 {
-                    Glue(runner, fromBits ? null : src, xPacked, addend, new GlueOutputs(y, packed, second, projected), normScale, normShift,
+                    Glue(runner, fromBits ? null : src, xPacked, addend, new GlueOutputs(y, packed, second, projected, rest), normScale, normShift,
                         batch, channels, height, width, sparseRows);
                 }
                 finally
@@ -501,9 +526,13 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
     private void Glue(ParallelRunner runner, float* src, ulong* xPacked, float* addend, GlueOutputs outputs, float* normScale, float* normShift,
         int batch, int channels, int height, int width, SparseRows sparse)
     {
-        float* y = outputs.Y, projected = outputs.Projected;
+        float* y = outputs.Y, projected = outputs.Projected, rest = outputs.Rest;
         ulong* packed = outputs.Packed, second = outputs.Second;
         long plane = (long)height * width;
+        int split = _ySplit;
+        // Channel c of image n of Y: with y_split, channels from split on are YRest's.
+        float* YChannel(int n, int c) => split == 0 ? y + ((long)n * channels + c) * plane
+            : c < split ? y + ((long)n * split + c) * plane : rest + ((long)n * (channels - split) + c - split) * plane;
         int addendChannels = (int)AddendChannels;
         // Plane i's elements from offset on (offset − the plane's start: the position in it), read from input and
         // written to output; the Addend from addendRow instead where that is not null (the folded sparse conv's row of channel c).
@@ -524,7 +553,7 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
         if (packed is null && second is null && projected is null && src is not null && sparse.Packed is null)
         {
             // One channel plane per task: its four constants are scalars there, and a plane is one contiguous stream.
-            runner(batch * channels, i => Plane(i, i * plane, (int)plane, src + i * plane, null, y + i * plane));
+            runner(batch * channels, i => Plane(i, i * plane, (int)plane, src + i * plane, null, YChannel(i / channels, i % channels)));
             return;
         }
         int lanes = ChannelProjection.BestLanes;
@@ -540,7 +569,7 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
                 for (int c = 0; c < channels; c++)
                 {
                     long offset = ((long)n * channels + c) * plane + (long)iy0 * width;
-                    Plane(n * channels + c, offset, (iy1 - iy0) * width, src + offset, null, y + offset);
+                    Plane(n * channels + c, offset, (iy1 - iy0) * width, src + offset, null, YChannel(n, c) + (long)iy0 * width);
                 }
                 for (int iy = iy0; iy < iy1; iy++) PackAndProject(n, iy);
             });
@@ -568,7 +597,7 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
             {
                 long offset = ((long)n * channels + c) * plane + (long)iy * width;
                 Plane(n * channels + c, offset, width, src is null ? rows + (long)c * width : src + offset, addendRows is null ? null : addendRows + (long)c * width,
-                    outRows is null ? y + offset : outRows + (long)c * width);
+                    outRows is null ? YChannel(n, c) + (long)iy * width : outRows + (long)c * width);
             }
             if (outRows is not null)
             {
@@ -600,8 +629,10 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
     }
 
     /// <summary>Where the glue writes: Y (null where its output is the empty name), YPacked, YPackedSecond, Projected (each null where absent).</summary>
-    private readonly struct GlueOutputs(float* y, ulong* packed, ulong* second, float* projected)
+    private readonly struct GlueOutputs(float* y, ulong* packed, ulong* second, float* projected, float* rest)
     {
+        /// <summary>YRest (with y_split), or null.</summary>
+        public float* Rest { get; } = rest;
         public float* Y { get; } = y;
         public ulong* Packed { get; } = packed;
         public ulong* Second { get; } = second;

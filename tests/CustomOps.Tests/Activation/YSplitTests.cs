@@ -1,0 +1,140 @@
+using BiVM.Contracts;
+using BiVM.CustomOps.OnnxRuntime;
+using BiVM.Graph;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using Onnx;
+
+namespace BiVM.CustomOps.Tests.Activation;
+
+/// <summary>
+/// ShortcutRPReLU writing Y as two halves (attribute y_split, outputs Y and YRest) against the glue writing Y whole
+/// and ONNX's Split after it: the same bits (here on the glue's whole-plane path, with and without a folded
+/// normalization; the row path of the decoder's glues with folded convs, which the shipped model's splits take, in
+/// the Export tests' whole models); <see cref="YSplitFusion"/> rewrites the pair and <see cref="YSplitFusion.Restore"/>
+/// undoes it; and what the op refuses.
+/// </summary>
+public sealed class YSplitTests
+{
+    private const int N = 2, C = 6, H = 5, W = 19;
+
+    private static float[] Values(Random r, int n) => Enumerable.Range(0, n).Select(_ => (float)(r.NextDouble() * 2 - 1)).ToArray();
+
+    [Theory]
+    [InlineData(false, 1)] // one channel plane per task
+    [InlineData(true, 2)]  // with an InstanceNormalization folded in: its statistics first, then bands of rows
+    public void Halves_written_by_the_glue_equal_the_split_of_its_Y(bool norm, int threads)
+    {
+        var r = new Random(norm ? 7 : 3);
+        var x = Values(r, N * C * H * W);
+        var a = Values(r, N * C * H * W);
+        var g = new OnnxGraphBuilder("split");
+        g.Opset(BinaryConvSchema.Domain, BinaryConvSchema.OpsetVersion);
+        g.Input("X", TensorProto.Types.DataType.Float, N, C, H, W);
+        g.Input("A", TensorProto.Types.DataType.Float, N, C, H, W);
+        g.Initializer(Tensors.Float("b1", Values(r, C), C, 1, 1));
+        g.Initializer(Tensors.Float("k", Values(r, C), C, 1, 1));
+        g.Initializer(Tensors.Float("b2", Values(r, C), 1, C, 1, 1));
+        g.Initializer(Tensors.Float("ns", Values(r, C), C));
+        g.Initializer(Tensors.Float("nb", Values(r, C), C));
+        g.Initializer(Tensors.Int64("halves", [C / 2, C / 2], 2));
+        g.Node(BinaryConvSchema.ShortcutRPReLU, ["X", "A", "", "b1", "k", "b2", "", norm ? "ns" : "", norm ? "nb" : ""], ["Y"], "glue", BinaryConvSchema.Domain);
+        g.Node("Split", ["Y", "halves"], ["Y0", "Y1"], "split").Attribute("axis", 1L);
+        g.Node("Relu", ["Y1"], ["R"], "reader"); // a reader of the second half that is not a graph output
+        g.Output("Y0", TensorProto.Types.DataType.Float, N, C / 2, H, W);
+        g.Output("R", TensorProto.Types.DataType.Float, N, C / 2, H, W);
+        var chain = ModelProto.Parser.ParseFrom(g.ToBytes());
+
+        var fused = GlueFusion.Apply(chain).Model;
+        Assert.Equal(1, YSplitFusion.Count(fused));
+        Assert.DoesNotContain(fused.Graph.Node, n => n.OpType == "Split");
+        Assert.DoesNotContain(fused.Graph.Initializer, t => t.Name == "halves"); // ORT warns about unread initializers
+        var restored = fused.Clone();
+        YSplitFusion.Restore(restored);
+        Assert.Equal(0, YSplitFusion.Count(restored));
+        Assert.Contains(restored.Graph.Node, n => n.OpType == "Split");
+
+        var expected = Run(chain, x, a, threads);
+        AssertSame(expected, Run(fused, x, a, threads));
+        AssertSame(expected, Run(restored, x, a, threads));
+        if (!norm) AssertSame(expected, Run(GlueFusion.Unfuse(fused), x, a, threads)); // (ORT's InstanceNormalization is within float rounding)
+    }
+
+    [Theory]
+    [InlineData(new long[] { 2, 4 })] // not two halves
+    [InlineData(null)]                // Y read by another node too
+    public void Splits_the_glue_cannot_write_stay(long[]? sizes)
+    {
+        var g = new OnnxGraphBuilder("kept");
+        g.Opset(BinaryConvSchema.Domain, BinaryConvSchema.OpsetVersion);
+        g.Input("X", TensorProto.Types.DataType.Float, N, C, H, W);
+        g.Initializer(Tensors.Float("b", new float[C], C));
+        g.Initializer(Tensors.Int64("sizes", sizes ?? [C / 2, C / 2], 2));
+        g.Node(BinaryConvSchema.ShortcutRPReLU, ["X", "", "", "b", "b", "b"], ["Y"], "glue", BinaryConvSchema.Domain);
+        g.Node("Split", ["Y", "sizes"], ["Y0", "Y1"], "split").Attribute("axis", 1L);
+        g.Output("Y0", TensorProto.Types.DataType.Float, N, sizes?[0] ?? C / 2, H, W);
+        g.Output("Y1", TensorProto.Types.DataType.Float, N, sizes?[1] ?? C / 2, H, W);
+        if (sizes is null)
+        {
+            g.Node("Relu", ["Y"], ["R"], "other");
+            g.Output("R", TensorProto.Types.DataType.Float, N, C, H, W);
+        }
+        var fused = GlueFusion.Apply(ModelProto.Parser.ParseFrom(g.ToBytes())).Model;
+        Assert.Equal(0, YSplitFusion.Count(fused));
+        Assert.Contains(fused.Graph.Node, n => n.OpType == "Split");
+    }
+
+    [Theory]
+    [InlineData(6L, true, false, "attribute y_split = 6 must leave channels in both parts: 0 < s < C = 6")]
+    [InlineData(3L, false, false, "attribute y_split writes Y in two outputs, Y and YRest: both must be named")]
+    [InlineData(3L, true, true, "attribute y_split cannot go with YPacked, YPackedSecond or Projected (they read Y whole)")]
+    [InlineData(null, true, false, "output YRest needs the attribute y_split (they go together)")]
+    public void Bad_splits_are_refused_in_one_line_when_the_session_is_created(long? split, bool rest, bool packed, string message)
+    {
+        var g = new OnnxGraphBuilder("bad");
+        g.Opset(BinaryConvSchema.Domain, BinaryConvSchema.OpsetVersion);
+        g.Input("X", TensorProto.Types.DataType.Float, 1, C, 3, 3);
+        g.Initializer(Tensors.Float("b", new float[C], C));
+        var node = g.Node(BinaryConvSchema.ShortcutRPReLU, ["X", "", "", "b", "b", "b", packed ? "b" : ""], packed ? ["Y", "YP"] : ["Y"], "glue", BinaryConvSchema.Domain);
+        if (split is { } s) node.Attribute(BinaryConvSchema.ActivationYSplit, s);
+        g.Output("Y", TensorProto.Types.DataType.Float, 1, split is { } t && t < C ? t : C, 3, 3);
+        if (packed) g.Output("YP", TensorProto.Types.DataType.Uint64, 1, 3, 3, 1);
+        var model = ModelProto.Parser.ParseFrom(g.ToBytes());
+        if (rest)
+        {
+            // YRest (output 4) after empty names, which the builder does not write.
+            var glue = model.Graph.Node.Single(n => n.Name == "glue");
+            while (glue.Output.Count < BinaryConvSchema.ActivationRestOutput) glue.Output.Add("");
+            glue.Output.Add("Z");
+            var z = model.Graph.Output[0].Clone();
+            z.Name = "Z";
+            model.Graph.Output.Add(z);
+        }
+        using var options = new SessionOptions();
+        BiVMOps.Register(options);
+        var e = Assert.ThrowsAny<OnnxRuntimeException>(() => new InferenceSession(Google.Protobuf.MessageExtensions.ToByteArray(model), options).Dispose());
+        Assert.Contains("ShortcutRPReLU node 'glue': " + message, e.Message);
+    }
+
+    private static float[][] Run(ModelProto model, float[] x, float[] a, int threads)
+    {
+        using var options = new SessionOptions { IntraOpNumThreads = threads };
+        BiVMOps.Register(options);
+        using var session = new InferenceSession(Google.Protobuf.MessageExtensions.ToByteArray(model), options);
+        using var results = session.Run([
+            NamedOnnxValue.CreateFromTensor("X", new DenseTensor<float>(x, [N, C, H, W])),
+            NamedOnnxValue.CreateFromTensor("A", new DenseTensor<float>(a, [N, C, H, W]))]);
+        return results.OrderBy(v => v.Name, StringComparer.Ordinal).Select(v => v.AsTensor<float>().ToArray()).ToArray();
+    }
+
+    private static void AssertSame(float[][] expected, float[][] actual)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int t = 0; t < expected.Length; t++)
+        {
+            Assert.Equal(expected[t].Length, actual[t].Length);
+            for (int i = 0; i < expected[t].Length; i++)
+                Assert.True(BitConverter.SingleToInt32Bits(expected[t][i]) == BitConverter.SingleToInt32Bits(actual[t][i]), $"output {t}[{i}]: {expected[t][i]:R} vs {actual[t][i]:R}");
+        }
+    }
+}
