@@ -21,7 +21,8 @@ namespace BiVM.CustomOps.OnnxRuntime;
 /// (<see cref="FoldedPointwiseConv"/>): the statistics from the dots' exact integer moments (bands of rows in parallel),
 /// then per row every channel's row into per-thread scratch for the glue; the conv's output is never written. With a
 /// folded sparse conv (SparseX …) the Addend likewise: SparseX packed where active outputs read it, then per row every
-/// channel's row of the conv (zeros off the mask) into per-thread scratch (<see cref="FoldedSparseConv"/>).
+/// channel's row of the conv (zeros off the mask) into per-thread scratch (<see cref="FoldedSparseConv"/>). With
+/// y_split, Y's channels from s on are written to YRest instead (the ConvGRU's Split done where the values are made).
 /// </summary>
 internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
 {
@@ -628,15 +629,15 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
         }
     }
 
-    /// <summary>Where the glue writes: Y (null where its output is the empty name), YPacked, YPackedSecond, Projected (each null where absent).</summary>
+    /// <summary>Where the glue writes: Y (null where its output is the empty name), YPacked, YPackedSecond, Projected, YRest (each null where absent).</summary>
     private readonly struct GlueOutputs(float* y, ulong* packed, ulong* second, float* projected, float* rest)
     {
-        /// <summary>YRest (with y_split), or null.</summary>
-        public float* Rest { get; } = rest;
         public float* Y { get; } = y;
         public ulong* Packed { get; } = packed;
         public ulong* Second { get; } = second;
         public float* Projected { get; } = projected;
+        /// <summary>Y's channels from y_split on, or null without it.</summary>
+        public float* Rest { get; } = rest;
     }
 
     /// <summary>A folded sparse conv's call: its layer at this size, its packed input and the mask (Packed null: none).</summary>
