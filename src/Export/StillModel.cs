@@ -31,10 +31,12 @@ public static class StillModel
             graph.Initializer.Add(Tensors.Float(state, [0f], 1, 1, 1, 1));
         AddDefaultRatio(graph);
 
-        // The state outputs go, and the nodes that only copied the state out with them.
+        // The state outputs go, and the nodes that only copied the state out with them (the exporter's Identity nodes;
+        // in a fused file the ConvGRU writes its state output itself and another node reads it, so it stays).
         var dropped = MattingContract.StateOutputs.ToHashSet();
         foreach (var output in graph.Output.Where(o => dropped.Contains(o.Name)).ToList()) graph.Output.Remove(output);
-        foreach (var node in graph.Node.Where(n => n.Output.All(dropped.Contains)).ToList()) graph.Node.Remove(node);
+        var read = graph.Node.SelectMany(n => n.Input.Concat(n.Attribute.SelectMany(a => a.G is { } g ? [g] : a.Graphs.ToList()).SelectMany(g => g.Node).SelectMany(b => b.Input))).ToHashSet();
+        foreach (var node in graph.Node.Where(n => n.Output.All(dropped.Contains) && !n.Output.Any(read.Contains)).ToList()) graph.Node.Remove(node);
 
         model.MetadataProps.Add(new StringStringEntryProto { Key = "still", Value = "true: recurrent state fixed to the first frame's, downsample ratio min(512 / max(H, W), 1); fgr and pha only" });
         model.DocString += " Still variant: src → fgr, pha (no recurrent state).";

@@ -87,7 +87,9 @@ public static class PipelineStages
             part.OpsetImport.AddRange(proto.OpsetImport);
             part.Graph.Node.AddRange(nodes);
             part.Graph.Initializer.AddRange(read.Where(initializers.ContainsKey).Select(t => initializers[t]));
-            part.Graph.Input.AddRange(inputs.Select(t => graphInputs.TryGetValue(t, out var info) ? info : Cut(t)));
+            // A main output an earlier stage writes may be read here too (a ConvGRU's new state, when no Identity copies
+            // it into the output): declared as the main model declares it.
+            part.Graph.Input.AddRange(inputs.Select(t => graphInputs.TryGetValue(t, out var info) ? info : graphOutputs.TryGetValue(t, out var output) ? output : Cut(t)));
             part.Graph.Output.AddRange(outputs.Select(t => graphOutputs.TryGetValue(t, out var info) ? info : Cut(t)));
             stages.Add(new PipelineStage(Names[s], part.ToByteArray(), inputs, outputs));
         }

@@ -4,7 +4,7 @@ using Onnx;
 namespace BiVM.Graph;
 
 /// <summary>
-/// The last pass of <see cref="GlueFusion"/>: where a <c>ShortcutRPReLU</c>'s Y is read only by a <c>Split</c> on the
+/// A late pass of <see cref="GlueFusion"/> (before <see cref="OutputIdentityFusion"/>): where a <c>ShortcutRPReLU</c>'s Y is read only by a <c>Split</c> on the
 /// channel axis into two equal halves (the ConvGRU's split of a decoder block's output into the half that passes and
 /// the half the GRU reads: decode1 to decode3 in the shipped bivm), the glue writes the two halves itself (attribute
 /// <c>y_split</c>, outputs Y and YRest) and the Split goes: each value is written once where it is computed, instead

@@ -243,6 +243,9 @@ public sealed class GlueFusionTests(ITestOutputHelper log)
         // decode1 to decode3: the ConvGRU's Split of the block's output written in two halves by the glue (decode4 splits ASPP's Mul).
         Assert.True(YSplitFusion.Count(shipped) == 3, $"models/{file}: {YSplitFusion.Count(shipped)} glues write Y in two halves, expected 3 (bivm export --fuse)");
         Assert.Equal(3, YSplitFusion.Count(refused.Model));
+        // The ConvGRUs' new states written by their GruUpdate as the state outputs, with no Identity copying them (OutputIdentityFusion).
+        foreach (var model in new[] { shipped, refused.Model })
+            Assert.DoesNotContain(model.Graph.Node, n => n.OpType == "Identity" && n.Output.Any(MattingContract.StateOutputs.Contains));
         log.WriteLine($"models/{file}: {chains} ShortcutRPReLU nodes, {handOffs} packed hand-offs, {norms} InstanceNormalization folded");
 
         // Ties separated on the unfused form, then fused again: both files have the same thresholds.
