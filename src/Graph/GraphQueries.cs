@@ -23,6 +23,9 @@ internal static class GraphQueries
     /// <summary><paramref name="graph"/> and every graph inside it.</summary>
     public static IEnumerable<GraphProto> WithSubgraphs(GraphProto graph) => Subgraphs(graph).Prepend(graph);
 
+    /// <summary>The tensors the nodes of <paramref name="graph"/>'s sub-graphs (its If branches) read: outer names a pass must not rename or stop writing.</summary>
+    public static HashSet<string> BranchReads(GraphProto graph) => Subgraphs(graph).SelectMany(g => g.Node).SelectMany(n => n.Input).ToHashSet();
+
     /// <summary>
     /// Removes <paramref name="graph"/>'s initializers named in <paramref name="candidates"/> that no input of
     /// <paramref name="nodes"/> or of the sub-graphs below them reads (If branches read outer tensors) and that are not

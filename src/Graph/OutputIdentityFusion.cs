@@ -18,7 +18,7 @@ public static class OutputIdentityFusion
     /// <summary>Rewrites <paramref name="nodes"/> (a graph's, in place); returns how many Identity nodes went.</summary>
     internal static int Apply(List<NodeProto> nodes, GraphProto graph, ISet<string> graphOutputs)
     {
-        var branchReads = GraphQueries.Subgraphs(graph).SelectMany(g => g.Node).SelectMany(n => n.Input).ToHashSet();
+        var branchReads = GraphQueries.BranchReads(graph);
         var graphInputs = graph.Input.Select(i => i.Name).ToHashSet();
         var (_, producers) = GraphQueries.ReadersAndProducers(nodes);
         var removed = new HashSet<NodeProto>(ReferenceEqualityComparer.Instance);

@@ -57,7 +57,7 @@ public static class UnreadFloatFusion
     /// <summary>Rewrites <paramref name="nodes"/> (a graph's, in place); returns how many float outputs are no longer written.</summary>
     internal static int Apply(List<NodeProto> nodes, GraphProto graph, ISet<string> graphOutputs)
     {
-        var branchReads = GraphQueries.Subgraphs(graph).SelectMany(g => g.Node).SelectMany(n => n.Input).ToHashSet();
+        var branchReads = GraphQueries.BranchReads(graph);
         int unwritten = 0;
         foreach (var producer in nodes.Where(IsProducer))
         {

@@ -29,7 +29,7 @@ public static class YSplitFusion
     /// <summary>Rewrites <paramref name="nodes"/> (a graph's, in place); returns how many Splits went into their glue.</summary>
     internal static int Apply(List<NodeProto> nodes, GraphProto graph, IReadOnlyDictionary<string, TensorProto> initializers, ISet<string> graphOutputs)
     {
-        var branchReads = GraphQueries.Subgraphs(graph).SelectMany(g => g.Node).SelectMany(n => n.Input).ToHashSet();
+        var branchReads = GraphQueries.BranchReads(graph);
         var (readers, producers) = GraphQueries.ReadersAndProducers(nodes);
         var removed = new HashSet<NodeProto>(ReferenceEqualityComparer.Instance);
         foreach (var split in nodes.Where(n => n is { OpType: "Split", Domain: "" } && n.Output.Count == 2 && n.Input.Count >= 1).ToList())

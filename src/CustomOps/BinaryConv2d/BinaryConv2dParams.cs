@@ -47,14 +47,16 @@ public sealed record BinaryConv2dParams(
 
     /// <summary>
     /// Where tap <paramref name="tap"/> sits in a patch as the popcount kernels see it (<see cref="KernelWords"/> words):
-    /// its first word and the bit its channels start at (<see cref="TapBits"/> apart). A tap whose bits cross into the
-    /// next word (<see cref="TapSpills"/>) has its channels from 64 − Shift on at bit 0 there. The gather and the
-    /// prepared weights both place the taps by it.
+    /// its first word, the bit its channels start at (<see cref="TapBits"/> apart), and whether it starts inside that
+    /// word and ends in the next (bit-tight taps only), whose bit 0 on then holds its channels from 64 − Shift on. The
+    /// gather and the prepared weights both place the taps by it.
     /// </summary>
-    public (int Word, int Shift) TapWord(int tap) => ((int)((long)tap * TapBits / 64), (int)((long)tap * TapBits % 64));
-
-    /// <summary>Whether tap <paramref name="tap"/> starts inside a word and ends in the next (bit-tight taps only: <see cref="TapBits"/>).</summary>
-    public bool TapSpills(int tap) => TapWord(tap).Shift is var shift and > 0 && shift + InChannels > 64;
+    public (int Word, int Shift, bool Spills) TapWord(int tap)
+    {
+        long start = (long)tap * TapBits;
+        int shift = (int)(start % 64);
+        return ((int)(start / 64), shift, shift > 0 && shift + InChannels > 64);
+    }
 
     /// <summary>Words per patch row as the popcount kernels see it (<see cref="TapBits"/>).</summary>
     public int KernelWords => (int)(((long)Taps * TapBits + 63) / 64);

@@ -75,11 +75,11 @@ public sealed unsafe class BinaryConvolution : IDisposable
             {
                 // Word t of the patch is word t mod Words of tap t / Words, placed as the gather places it (a bit-tight
                 // tap's high channels in the next word).
-                var (word, shift) = layer.TapWord(t / layer.Words);
+                var (word, shift, spills) = layer.TapWord(t / layer.Words);
                 long i = (long)co * kernelWords + word + t % layer.Words;
                 ulong w = packedWeights[co * layer.PatchWords + t];
                 _weights[i] |= w << shift;
-                if (layer.TapSpills(t / layer.Words)) _weights[i + 1] |= w >> (64 - shift);
+                if (spills) _weights[i + 1] |= w >> (64 - shift);
             }
         IBinaryKernel.WriteNibblePlanes(_weights, plane);
         _alpha = alpha.ToArray();

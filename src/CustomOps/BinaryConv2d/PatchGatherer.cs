@@ -46,8 +46,8 @@ internal static unsafe class PatchGatherer
             for (int kx = 0; kx < p.KernelWidth; kx++)
             {
                 int tap = ky * p.KernelWidth + kx;
-                var (k0, shift) = p.TapWord(tap); // a shared word's later taps go to its higher bits
-                bool spill = p.TapSpills(tap); // and a bit-tight tap's high channels to bit 0 of the next word
+                // A shared word's later taps go to its higher bits, and a bit-tight tap's high channels to bit 0 of the next word.
+                var (k0, shift, spill) = p.TapWord(tap);
                 int ixOffset = kx * p.DilationWidth - p.PadLeft; // ix = x·sW + ixOffset
                 for (int b = 0; b < blocks; b++)
                 {
@@ -142,8 +142,7 @@ internal static unsafe class PatchGatherer
             for (int kx = 0; kx < p.KernelWidth; kx++)
             {
                 int tap = ky * p.KernelWidth + kx;
-                var (k0, shift) = p.TapWord(tap);
-                bool spill = p.TapSpills(tap);
+                var (k0, shift, spill) = p.TapWord(tap);
                 int back = 64 - shift; // a spilling tap's high channels: the word shifted right by this, into the next word
                 int next = pixelBlock; // the next word's lanes in a block: one word further on
                 int ixOffset = kx * p.DilationWidth - p.PadLeft;
