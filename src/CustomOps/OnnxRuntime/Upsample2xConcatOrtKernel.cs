@@ -9,7 +9,9 @@ namespace BiVM.CustomOps.OnnxRuntime;
 /// the upsampled inputs through <see cref="Upsample2x"/> (no full-size intermediate, no crop copy), the others by
 /// copying. One plane per task on the session's intra-op threads. The axis taps depend only on the sizes and are
 /// kept for the next frame. With packed outputs (YPacked, YPackedSecond) it works one output row at a time and packs
-/// the row while it is in L1; where Y is the empty name the rows go to per-thread scratch only and no float is written.
+/// the row while it is in L1; where Y is the empty name the rows go to per-thread scratch only and no float is written,
+/// and where moreover the channels fit one word a pixel and the CPU has 512-bit vectors, no row is written at all:
+/// <see cref="Upsample2xPacker"/> compares each value in the register that computed it (decode0 and decode1).
 /// </summary>
 internal sealed unsafe class Upsample2xConcatOrtKernel : IBiVMKernel
 {
@@ -108,6 +110,31 @@ internal sealed unsafe class Upsample2xConcatOrtKernel : IBiVMKernel
         {
             // One channel plane per task.
             runner(batch * total, task => ChannelRows(task / total, task % total, 0, height, y + (long)task * plane));
+            return;
+        }
+        if (y is null && packed is not null && total <= 64 && Upsample2xPacker.IsSupported)
+        {
+            // Only bits, one word a pixel: each value compared in the register that computed it (Upsample2xPacker).
+            var planes = new nint[batch * total];
+            for (int n = 0; n < batch; n++)
+                for (int c = 0, i = 0; c < total; c++)
+                {
+                    while (c >= start[i + 1]) i++;
+                    long channelsIn = views[i].Dims[1], cin = c - start[i];
+                    planes[n * total + c] = (nint)((float*)views[i].Data + (n * channelsIn + cin) * (i < _upsampled ? inPlane : plane));
+                }
+            int upsampledChannels = start[_upsampled];
+            fixed (float* tau = _tauNext, tauSecond = _tauSecond)
+            {
+                float* t = tau, t2 = tauSecond;
+                runner(batch * height, row =>
+                {
+                    int n = row / height, oy = row % height;
+                    fixed (nint* p = &planes[n * total])
+                        Upsample2xPacker.PackRow((float**)p, upsampledChannels, total, inWidth, g.Rows, g.Columns, oy,
+                            t, packed + (long)row * width, t2, second is null ? null : second + (long)row * width);
+                });
+            }
             return;
         }
         // With the packed hand-offs: one output row at a time, every channel's row (into Y, or into scratch where Y is

@@ -165,19 +165,23 @@ public unsafe class PackedHandOffTests
     }
 
     [Theory]
-    [InlineData(false, 1)]
-    [InlineData(false, 2)]
-    [InlineData(true, 2)]
-    public void A_producer_writing_only_bits_writes_the_bits_of_the_Y_it_no_longer_writes(bool glue, int threads)
+    [InlineData(false, 1, 70, 11)]
+    [InlineData(false, 2, 70, 11)]
+    [InlineData(true, 2, 70, 11)]
+    [InlineData(false, 1, 40, 75)]
+    [InlineData(false, 2, 40, 75)]
+    public void A_producer_writing_only_bits_writes_the_bits_of_the_Y_it_no_longer_writes(bool glue, int threads, int channels, int w)
     {
-        // 70 channels at 8×11 (two packed words, a row tail): YPacked and YPackedSecond against two τ, with Y written and
-        // with Y the empty name; both must be the packer's bits of that Y.
-        const int channels = 70, h = 8, w = 11;
+        // 70 channels at 8×11 (two packed words, a row tail), or 40 (Upsample2xConcat: 60, one word) at 8×75 (rows with
+        // whole vector blocks of Upsample2xPacker): YPacked and YPackedSecond against two τ, with Y written and with Y
+        // the empty name; both must be the packer's bits of that Y.
+        const int h = 8;
+        int uh = (h + 1) / 2, uw = (w + 1) / 2;
         var r = new Random(glue ? 7 : 8);
         float[] Values(int n, float scale = 1f) => Enumerable.Range(0, n).Select(i => i % 9 == 4 ? 0f : (float)(r.NextDouble() * 2 - 1) * scale).ToArray();
         float[] tau = Values(channels, 0.3f), tauSecond = Values(channels, 0.3f);
         var z = Values(channels * h * w);
-        var u = Values(channels / 2 * 4 * 6);
+        var u = Values(channels / 2 * uh * uw);
         float[] shiftIn = Values(channels), slope = Values(channels), shiftOut = Values(channels);
 
         Dictionary<string, Array> Run(bool writesY)
@@ -185,7 +189,7 @@ public unsafe class PackedHandOffTests
             var g = new OnnxGraphBuilder("bits");
             g.Opset(BinaryConvSchema.Domain, BinaryConvSchema.OpsetVersion);
             g.Input("Z", TensorProto.Types.DataType.Float, 1, channels, h, w);
-            g.Input("U", TensorProto.Types.DataType.Float, 1, channels / 2, 4, 6);
+            g.Input("U", TensorProto.Types.DataType.Float, 1, channels / 2, uh, uw);
             NodeBuilder producer;
             if (glue)
             {
@@ -213,13 +217,13 @@ public unsafe class PackedHandOffTests
             using var session = new InferenceSession(g.ToBytes(), options);
             using var results = session.Run([
                 NamedOnnxValue.CreateFromTensor("Z", new DenseTensor<float>(z, [1, channels, h, w])),
-                NamedOnnxValue.CreateFromTensor("U", new DenseTensor<float>(u, [1, channels / 2, 4, 6]))]);
+                NamedOnnxValue.CreateFromTensor("U", new DenseTensor<float>(u, [1, channels / 2, uh, uw]))]);
             return results.ToDictionary(v => v.Name, v => v.Name == "Y" ? (Array)v.AsTensor<float>().ToArray() : v.AsTensor<ulong>().ToArray());
         }
 
         if (!glue)
         {
-            // Upsample2xConcat's τ must cover its 105 channels.
+            // Upsample2xConcat's τ must cover its 1.5 × channels.
             tau = Values(channels + channels / 2, 0.3f);
             tauSecond = Values(channels + channels / 2, 0.3f);
         }

@@ -1,0 +1,167 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using BiVM.CustomOps.BitPacking;
+
+namespace BiVM.CustomOps.Upsampling;
+
+/// <summary>
+/// One output row of Upsample2xConcat packed straight into its words, for a node that writes only bits (Y the empty
+/// name) of at most 64 channels: each upsampled value is compared against τ in the register that computed it, so no
+/// float row is written and read back. The specification is <see cref="Upsample2x.Plane"/> then
+/// <see cref="ActivationPacker.PackOne"/> (the path every other case takes), and the bits are the same: the values are
+/// computed by the same formula as <see cref="Upsample2x"/>'s vector path (its products and left-to-right sums), and
+/// the compare is the packer's <c>!((x − τ) ≥ 0)</c>.
+/// </summary>
+/// <remarks>
+/// The ×2 step computes sixteen pairs of outputs at once: lane k of "odd" is output 2j + 1 + 2k, of "even" 2j + 2 + 2k.
+/// Each channel's compare ORs its bit into accumulators kept in that order (four vectors per τ: odd and even, channels
+/// 0–31 and 32–63), and only the accumulators are put in pixel order at the end (two permutes per vector for the whole
+/// block, where the plane path permutes every channel's values). The copied channels, already in pixel order, are
+/// compared after that. Output 0 and the one or two outputs after the last full block take the scalar formula.
+/// Measured on decode0 and decode1 of the shipped model (Zen 4): docs/kernels.md, *the sixth session*.
+/// </remarks>
+internal static unsafe class Upsample2xPacker
+{
+    /// <summary>Whether this CPU runs the packer (512-bit vectors that .NET accelerates).</summary>
+    public static bool IsSupported => Vector512.IsHardwareAccelerated && Avx512F.IsSupported;
+
+    /// <summary>
+    /// Packs output row <paramref name="oy"/> of the concatenation of <paramref name="total"/> ≤ 64 channels: channel c
+    /// is the ×2 upsampling of the plane at <paramref name="planes"/>[c] (<paramref name="inWidth"/> columns, rows and
+    /// columns sampled by <paramref name="ys"/> and <paramref name="xs"/>) for c &lt; <paramref name="upsampled"/>, and
+    /// the output-sized plane at <paramref name="planes"/>[c] otherwise. Writes pixel p's word at
+    /// <paramref name="dst"/>[p] against τ <paramref name="tau"/>, and at <paramref name="dstSecond"/>[p] against
+    /// <paramref name="tauSecond"/> where that is not null.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void PackRow(float** planes, int upsampled, int total, int inWidth, BilinearAxis ys, BilinearAxis xs, int oy,
+        float* tau, ulong* dst, float* tauSecond, ulong* dstSecond)
+    {
+        if (!IsSupported) throw new PlatformNotSupportedException("the packed ×2 row needs 512-bit vectors");
+        if (total is < 1 or > 64 || upsampled < 0 || upsampled > total)
+            throw new ArgumentOutOfRangeException(nameof(total), $"{upsampled} upsampled of {total} channels: at most 64, one word a pixel");
+        int outWidth = xs.OutputLength;
+        long lowRow = (long)ys.Low[oy] * inWidth, highRow = (long)ys.High[oy] * inWidth, copiedRow = (long)oy * outWidth;
+        float wLo = ys.LowWeight[oy], wHi = ys.HighWeight[oy];
+        if (outWidth == 0) return;
+        Edge(planes, upsampled, total, lowRow, highRow, copiedRow, wLo, wHi, xs, 0, tau, dst, tauSecond, dstSecond);
+        int j = 0;
+        for (; j + 16 <= inWidth - 1 && 2 * j + 33 <= outWidth; j += 16)
+            Block(planes, upsampled, total, lowRow, highRow, copiedRow, wLo, wHi, j, tau, dst, tauSecond, dstSecond);
+        // The pairs left as one more block ending at the last full one: it writes some words again, the same.
+        int last = Math.Min(inWidth - 17, (outWidth - 33) >> 1);
+        if (last >= 0 && last + 16 > j)
+        {
+            Block(planes, upsampled, total, lowRow, highRow, copiedRow, wLo, wHi, last, tau, dst, tauSecond, dstSecond);
+            j = last + 16;
+        }
+        for (int ox = Math.Max(1, 2 * j + 1); ox < outWidth; ox++)
+            Edge(planes, upsampled, total, lowRow, highRow, copiedRow, wLo, wHi, xs, ox, tau, dst, tauSecond, dstSecond);
+    }
+
+    /// <summary>Outputs 2j + 1 … 2j + 32 (input columns j … j + 16 of both rows), every channel, one or two τ.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Block(float** planes, int upsampled, int total, long lowRow, long highRow, long copiedRow, float wLo, float wHi, int j,
+        float* tau, ulong* dst, float* tauSecond, ulong* dstSecond)
+    {
+        // The weights as Upsample2x's 512-bit step holds them: odd = ¾·lo[j] + ¼·lo[j+1] + …, even the other way round.
+        var near = Vector512.Create(0.75f * wLo);
+        var far = Vector512.Create(0.25f * wLo);
+        var nearHigh = Vector512.Create(0.75f * wHi);
+        var farHigh = Vector512.Create(0.25f * wHi);
+        Vector512<uint> oddLo = default, evenLo = default, oddHi = default, evenHi = default;
+        Vector512<uint> oddLo2 = default, evenLo2 = default, oddHi2 = default, evenHi2 = default;
+        bool second = tauSecond is not null;
+        for (int c = 0; c < upsampled; c++)
+        {
+            float* plane = planes[c];
+            float* lo = plane + lowRow + j;
+            float* hi = plane + highRow + j;
+            var a = Vector512.Load(lo);
+            var b = Vector512.Load(lo + 1);
+            var cc = Vector512.Load(hi);
+            var d = Vector512.Load(hi + 1);
+            var odd = a * near + b * far + cc * nearHigh + d * farHigh;
+            var even = a * far + b * near + cc * farHigh + d * nearHigh;
+            var bit = Vector512.Create(1u << (c & 31));
+            var t = Vector512.Create(tau[c]);
+            if (c < 32)
+            {
+                oddLo = ActivationPacker.SetWhereNegative(oddLo, odd, t, bit);
+                evenLo = ActivationPacker.SetWhereNegative(evenLo, even, t, bit);
+            }
+            else
+            {
+                oddHi = ActivationPacker.SetWhereNegative(oddHi, odd, t, bit);
+                evenHi = ActivationPacker.SetWhereNegative(evenHi, even, t, bit);
+            }
+            if (!second) continue;
+            var t2 = Vector512.Create(tauSecond[c]);
+            if (c < 32)
+            {
+                oddLo2 = ActivationPacker.SetWhereNegative(oddLo2, odd, t2, bit);
+                evenLo2 = ActivationPacker.SetWhereNegative(evenLo2, even, t2, bit);
+            }
+            else
+            {
+                oddHi2 = ActivationPacker.SetWhereNegative(oddHi2, odd, t2, bit);
+                evenHi2 = ActivationPacker.SetWhereNegative(evenHi2, even, t2, bit);
+            }
+        }
+        Finish(planes, upsampled, total, copiedRow, j, oddLo, evenLo, oddHi, evenHi, tau, dst);
+        if (second) Finish(planes, upsampled, total, copiedRow, j, oddLo2, evenLo2, oddHi2, evenHi2, tauSecond, dstSecond);
+    }
+
+    /// <summary>The block's accumulators in pixel order, the copied channels' bits added, the words stored.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Finish(float** planes, int upsampled, int total, long copiedRow, int j,
+        Vector512<uint> oddLo, Vector512<uint> evenLo, Vector512<uint> oddHi, Vector512<uint> evenHi, float* tau, ulong* dst)
+    {
+        // Lane 2k of the first half is odd[k] (output 2j + 1 + 2k), lane 2k + 1 is even[k]; the second half continues.
+        var first = Vector512.Create(0u, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+        var secondHalf = Vector512.Create(8u, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+        var lo0 = Avx512F.PermuteVar16x32x2(oddLo, first, evenLo);
+        var lo1 = Avx512F.PermuteVar16x32x2(oddLo, secondHalf, evenLo);
+        var hi0 = Avx512F.PermuteVar16x32x2(oddHi, first, evenHi);
+        var hi1 = Avx512F.PermuteVar16x32x2(oddHi, secondHalf, evenHi);
+        for (int c = upsampled; c < total; c++)
+        {
+            float* row = planes[c] + copiedRow + 2 * j + 1;
+            var bit = Vector512.Create(1u << (c & 31));
+            var t = Vector512.Create(tau[c]);
+            if (c < 32)
+            {
+                lo0 = ActivationPacker.SetWhereNegative(lo0, Vector512.Load(row), t, bit);
+                lo1 = ActivationPacker.SetWhereNegative(lo1, Vector512.Load(row + 16), t, bit);
+            }
+            else
+            {
+                hi0 = ActivationPacker.SetWhereNegative(hi0, Vector512.Load(row), t, bit);
+                hi1 = ActivationPacker.SetWhereNegative(hi1, Vector512.Load(row + 16), t, bit);
+            }
+        }
+        ActivationPacker.Interleave512(lo0, hi0, dst + 2 * j + 1);
+        ActivationPacker.Interleave512(lo1, hi1, dst + 2 * j + 17);
+    }
+
+    /// <summary>Output <paramref name="ox"/>'s words by the scalar formula (<see cref="Upsample2x.One"/>'s products and sums).</summary>
+    private static void Edge(float** planes, int upsampled, int total, long lowRow, long highRow, long copiedRow, float wLo, float wHi, BilinearAxis xs, int ox,
+        float* tau, ulong* dst, float* tauSecond, ulong* dstSecond)
+    {
+        float xl = xs.LowWeight[ox], xh = xs.HighWeight[ox];
+        int l = xs.Low[ox], h = xs.High[ox];
+        ulong word = 0, word2 = 0;
+        for (int c = 0; c < total; c++)
+        {
+            float* plane = planes[c];
+            float v = c < upsampled
+                ? xl * wLo * plane[lowRow + l] + xh * wLo * plane[lowRow + h] + xl * wHi * plane[highRow + l] + xh * wHi * plane[highRow + h]
+                : plane[copiedRow + ox];
+            word |= PackedLayout.SignBit(v - tau[c]) << c;
+            if (tauSecond is not null) word2 |= PackedLayout.SignBit(v - tauSecond[c]) << c;
+        }
+        dst[ox] = word;
+        if (tauSecond is not null) dstSecond[ox] = word2;
+    }
+}
