@@ -170,10 +170,11 @@ public unsafe class PackedHandOffTests
     [InlineData(true, 2, 70, 11)]
     [InlineData(false, 1, 40, 75)]
     [InlineData(false, 2, 40, 75)]
+    [InlineData(false, 2, 90, 75)]
     public void A_producer_writing_only_bits_writes_the_bits_of_the_Y_it_no_longer_writes(bool glue, int threads, int channels, int w)
     {
-        // 70 channels at 8×11 (two packed words, a row tail), or 40 (Upsample2xConcat: 60, one word) at 8×75 (rows with
-        // whole vector blocks of Upsample2xPacker): YPacked and YPackedSecond against two τ, with Y written and with Y
+        // 70 channels at 8×11 (two packed words, a row tail), or 40 and 90 (Upsample2xConcat: 60 and 135, one word, which
+        // Upsample2xPacker packs, and three) at 8×75 (rows of whole vector blocks): YPacked and YPackedSecond against two τ, with Y written and with Y
         // the empty name; both must be the packer's bits of that Y.
         const int h = 8;
         int uh = (h + 1) / 2, uw = (w + 1) / 2;
