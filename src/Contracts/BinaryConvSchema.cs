@@ -171,6 +171,18 @@ public static class BinaryConvSchema
     public const string UpsampledInputs = "upsampled";
 
     /// <summary>
+    /// ONNX AveragePool with kernel_shape [2, 2] and strides [2, 2], no pads and no dilation, exactly as ONNX Runtime's
+    /// CPU kernel computes it (docs/model-contract.md, "AveragePool2x"): Y[n, c, i, j] = ((X[2i, 2j] + X[2i + 1, 2j]) +
+    /// (X[2i, 2j + 1] + X[2i + 1, 2j + 1])) / 4, the columns' sums first. With <see cref="PoolCeilMode"/> = 1 the output is
+    /// ⌈H/2⌉ × ⌈W/2⌉ and a window cut by the last row or column averages what it holds (count_include_pad 0). Input X
+    /// float32 [N, C, H, W], output Y float32.
+    /// </summary>
+    public const string AveragePool2x = "AveragePool2x";
+
+    /// <summary>AveragePool2x's int attribute: 1 rounds the output size up (ONNX ceil_mode), 0 (the default) down.</summary>
+    public const string PoolCeilMode = "ceil_mode";
+
+    /// <summary>
     /// The Deep Guided Filter's full-resolution tail (docs/model-contract.md, "GuidedUpsample"): A and B resized
     /// bilinearly to Src's H×W (ONNX Resize, linear, pytorch_half_pixel), out = A·[Src, mean_c(Src)] + B, then
     /// Fgr = clip(out[0..2] + Src, 0, 1) and Pha = clip(out[3], 0, 1). A may be the empty name: then B is [N, 4, H, W]

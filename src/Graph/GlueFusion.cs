@@ -25,7 +25,8 @@ namespace BiVM.Graph;
 /// <see cref="SparseFusion"/> folds SHB's masked 3×3 conv into the glue that adds it (bit-identical), and
 /// <see cref="SparseHandOffFusion"/> hands that conv its input packed and drops the float tensors left without readers;
 /// <see cref="UnreadFloatFusion"/> drops the other float outputs that nothing reads but for their shape, and
-/// <see cref="HiddenHandOffFusion"/> hands the DGF's statistics the decoder's last hidden features as bits.
+/// <see cref="HiddenHandOffFusion"/> hands the DGF's statistics the decoder's last hidden features as bits, and
+/// <see cref="AveragePoolFusion"/> runs the source pyramid's 2×2 average pools as <c>ai.bivm:AveragePool2x</c> (bit-identical).
 /// </summary>
 /// <remarks>
 /// A chain is fused only where every intermediate tensor has exactly one consumer and is not a graph output (a test
@@ -167,8 +168,10 @@ public static class GlueFusion
         int hidden = HiddenHandOffFusion.Apply(rewritten, graph, initializers, outputs);
         int ySplits = YSplitFusion.Apply(rewritten, graph, initializers, outputs);
         int identities = rewritten.Any(n => n.Domain == BinaryConvSchema.Domain) ? OutputIdentityFusion.Apply(rewritten, graph, outputs) : 0;
+        int pools = rewritten.Any(n => n.Domain == BinaryConvSchema.Domain) ? AveragePoolFusion.Apply(rewritten, graph) : 0;
         if (replacements.Count == 0 && handOffs == 0 && upsamples == 0 && grus == 0 && guided == 0 && inBranches == 0 && branchHandOffs == 0 && norms == 0 && shortcuts == 0
-            && projections == 0 && pointwise == 0 && sparse == 0 && sparseHandOffs == 0 && unread == 0 && hidden == 0 && ySplits == 0 && identities == 0 && branchesRewritten == 0)
+            && projections == 0 && pointwise == 0 && sparse == 0 && sparseHandOffs == 0 && unread == 0 && hidden == 0 && ySplits == 0 && identities == 0 && pools == 0
+            && branchesRewritten == 0)
             return (fused, 0, 0, 0);
         graph.Node.Clear();
         graph.Node.AddRange(rewritten);
@@ -199,6 +202,8 @@ public static class GlueFusion
             fused.MetadataProps[^1].Value += $", {hiddenTotal} {BinaryConvSchema.GuidedStatistics} reading Hidden packed by the glue that makes it (bit-identical)";
         if (YSplitFusion.Count(fused) is > 0 and var splitTotal)
             fused.MetadataProps[^1].Value += $", {splitTotal} {BinaryConvSchema.ShortcutRPReLU} writing their Y as the two halves a Split made of it (bit-identical)";
+        if (AveragePoolFusion.Count(fused) is > 0 and var poolTotal)
+            fused.MetadataProps[^1].Value += $", {poolTotal} AveragePool 2×2 as {BinaryConvSchema.AveragePool2x} (ONNX Runtime's summation order: bit-identical)";
         if (ProjectionFusion.Count(fused) is > 0 and var projectionTotal)
             fused.MetadataProps[^1].Value += $", {projectionTotal} 1×1 Conv moved into the {BinaryConvSchema.ShortcutRPReLU} it reads (MLAS's summation order: bit-identical on x86-64 with FMA)";
         int sumTotal = graph.Node.Count(n => n.OpType == BinaryConvSchema.ShortcutSum && n.Domain == BinaryConvSchema.Domain);
@@ -339,6 +344,11 @@ public static class GlueFusion
             if (node.OpType == BinaryConvSchema.ShortcutSum && node.Domain == BinaryConvSchema.Domain)
             {
                 ShortcutSumFusion.Unfuse(rewritten, graph, node);
+                continue;
+            }
+            if (AveragePoolFusion.IsFused(node))
+            {
+                rewritten.Add(AveragePoolFusion.Unfused(node));
                 continue;
             }
             if (node.OpType != BinaryConvSchema.ShortcutRPReLU || node.Domain != BinaryConvSchema.Domain)

@@ -246,6 +246,10 @@ public sealed class GlueFusionTests(ITestOutputHelper log)
         // The ConvGRUs' new states written by their GruUpdate as the state outputs, with no Identity copying them (OutputIdentityFusion).
         foreach (var model in new[] { shipped, refused.Model })
             Assert.DoesNotContain(model.Graph.Node, n => n.OpType == "Identity" && n.Output.Any(MattingContract.StateOutputs.Contains));
+        // The source pyramid's three 2×2 pools (three colour planes) as AveragePool2x; the backbone's pools (NCHWc in ONNX Runtime) stay.
+        foreach (var model in new[] { shipped, refused.Model })
+            Assert.Equal(["downsample.down2", "downsample.down2.down2", "downsample.down2.down2.down2"],
+                model.Graph.Node.Where(AveragePoolFusion.IsFused).Select(n => n.Name));
         log.WriteLine($"models/{file}: {chains} ShortcutRPReLU nodes, {handOffs} packed hand-offs, {norms} InstanceNormalization folded");
 
         // Ties separated on the unfused form, then fused again: both files have the same thresholds.

@@ -53,20 +53,24 @@ internal sealed unsafe class BiVMOpDefinition
     /// <summary>The ConvGRU's state update (<see cref="BinaryConvSchema.GruUpdate"/>).</summary>
     public bool IsGruUpdate => Name == BinaryConvSchema.GruUpdate;
 
-    /// <summary>One of the three ConvGRU ops: every input required, every output float32 and required (as GuidedStatistics).</summary>
-    private bool IsGru => IsGruStateConcat || IsGruGates || IsGruUpdate;
+    /// <summary>The 2×2 average pooling (<see cref="BinaryConvSchema.AveragePool2x"/>).</summary>
+    public bool IsAveragePool => Name == BinaryConvSchema.AveragePool2x;
+
+    /// <summary>The three ConvGRU ops and AveragePool2x: every input required, every output float32 and required (as GuidedStatistics).</summary>
+    private bool AllRequired => IsGruStateConcat || IsGruGates || IsGruUpdate || IsAveragePool;
 
     public int InputCount => IsGuidedUpsample ? BinaryConvSchema.GuidedInputCount
         : IsGuidedStatistics ? BinaryConvSchema.StatisticsInputCount
         : IsGruStateConcat ? BinaryConvSchema.GruStateConcatInputCount : IsGruGates ? BinaryConvSchema.GruGatesInputCount
         : IsGruUpdate ? BinaryConvSchema.GruUpdateInputCount
+        : IsAveragePool ? 1
         : IsUpsampleConcat || IsShortcutSum ? 1 : IsActivation ? BinaryConvSchema.ActivationInputCount : BinaryConvSchema.DeclaredInputCount;
 
     /// <summary>Whether input <paramref name="index"/> is variadic (the last declared input takes any number of tensors).</summary>
     public bool IsVariadicInput(int index) => IsUpsampleConcat || IsShortcutSum;
 
     /// <summary>Whether input <paramref name="index"/> may be absent (the empty name, or left off at the end).</summary>
-    public bool IsOptionalInput(int index) => IsGru ? false
+    public bool IsOptionalInput(int index) => AllRequired ? false
         : IsGuidedUpsample ? index == BinaryConvSchema.GuidedA
         : IsGuidedStatistics ? index is BinaryConvSchema.StatisticsHidden or BinaryConvSchema.StatisticsHiddenPacked
         : !IsGuidedUpsample && IsActivation
@@ -105,6 +109,8 @@ internal sealed unsafe class BiVMOpDefinition
         ? GruGatesOrtKernel.Create(this, info, out nodeName)
         : IsGruUpdate
         ? GruUpdateOrtKernel.Create(this, info, out nodeName)
+        : IsAveragePool
+        ? AveragePool2xOrtKernel.Create(this, info, out nodeName)
         : IsShortcutSum
         ? ShortcutSumOrtKernel.Create(this, info, out nodeName)
         : IsActivation
@@ -140,6 +146,9 @@ internal sealed unsafe class BiVMOpDefinition
 
     /// <summary>The <see cref="BinaryConvSchema.ShortcutSum"/> op.</summary>
     public static BiVMOpDefinition CreateShortcutSum() => Create(BinaryConvSchema.ShortcutSum, sparse: false, forceKernel: null);
+
+    /// <summary>The <see cref="BinaryConvSchema.AveragePool2x"/> op.</summary>
+    public static BiVMOpDefinition CreateAveragePool() => Create(BinaryConvSchema.AveragePool2x, sparse: false, forceKernel: null);
 
     /// <summary>One of the ConvGRU ops (<see cref="BinaryConvSchema.GruStateConcat"/>, <see cref="BinaryConvSchema.GruGates"/>, <see cref="BinaryConvSchema.GruUpdate"/>).</summary>
     public static BiVMOpDefinition CreateGru(string name) => name is BinaryConvSchema.GruStateConcat or BinaryConvSchema.GruGates or BinaryConvSchema.GruUpdate

@@ -38,6 +38,11 @@ internal static class ShapeInference
             InferGru(op, context);
             return;
         }
+        if (op.IsAveragePool)
+        {
+            InferAveragePool(context);
+            return;
+        }
         int inputs = OrtApi.ShapeInferInputCount(context);
         if (inputs < 4) throw new OpValidationException($"needs at least 4 inputs (X, W, alpha, tau), got {inputs}");
         long[] xDims;
@@ -257,6 +262,28 @@ internal static class ShapeInference
             Set(BinaryConvSchema.GruGatesZ, dims, false);
             Set(BinaryConvSchema.GruGatesY, doubled, true);
         }
+    }
+
+    /// <summary>
+    /// AveragePool2x: Y [N, C, H', W'] with H' = ⌊H/2⌋, or ⌈H/2⌉ with ceil_mode (likewise W'); a symbolic H or W gives
+    /// a dim named after the formula, so that equal dims still unify.
+    /// </summary>
+    private static void InferAveragePool(nint context)
+    {
+        nint info = OrtApi.ShapeInferInputTypeShape(context, 0);
+        var type = OrtApi.GetElementType(info);
+        if (type != OrtElementType.Float) throw new OpValidationException($"X must be float32, got {OrtTensorView.TypeText(type)}");
+        var dims = OrtApi.GetDimensions(info);
+        if (dims.Length != 4) throw new OpValidationException($"X must have rank 4 [N, C, H, W], got rank {dims.Length}");
+        var names = OrtApi.GetSymbolicDimensions(info, 4);
+        bool ceil = OrtApi.ShapeInferAttributeInt(context, BinaryConvSchema.PoolCeilMode) == 1;
+        long[] shape = [dims[0], dims[1], Half(dims[2]), Half(dims[3])];
+        string[] outNames = [Named(names[0], dims[0]), Named(names[1], dims[1]), HalfName(names[2], dims[2]), HalfName(names[3], dims[3])];
+        nint outInfo = OrtApi.CreateTensorTypeAndShapeInfo(OrtElementType.Float, shape, outNames);
+        try { OrtApi.ShapeInferSetOutput(context, 0, outInfo); }
+        finally { OrtApi.ReleaseTensorTypeAndShapeInfo(outInfo); }
+        long Half(long size) => size > 0 ? (ceil ? (size + 1) / 2 : size / 2) : -1;
+        string HalfName(string name, long size) => size > 0 ? "" : Named(name.Length == 0 ? "" : ceil ? $"ceil({name}/2)" : $"floor({name}/2)");
     }
 
     private static long s_unknown;

@@ -1,0 +1,81 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace BiVM.CustomOps.Pooling;
+
+/// <summary>
+/// The 2×2, stride-2 average pooling of one channel plane, computed as ONNX Runtime's CPU AveragePool computes it
+/// (MLAS, onnxruntime/core/mlas/lib/pooling.cpp; no pads, count_include_pad 0), so that a fused graph gives the
+/// unfused one's bits. MLAS has two kernels for it, and which one runs depends on the input's width:
+/// <list type="bullet">
+/// <item>up to <see cref="VectorKernelMaxWidth"/> columns (MlasPool2DVectorKernel): the window's columns summed
+/// first, then the two column sums, s(j) = X[2i, j] + X[2i + 1, j] and y = (s(2j) + s(2j + 1)) / n; a window cut by
+/// the last row has s(j) = X[2i, j] (no addition), one cut by the last column adds the buffer's padding,
+/// s(2j) + 0 (so −0 becomes +0);</item>
+/// <item>wider (MlasPool2DKernel): ((((0 + X[2i, 2j]) + X[2i, 2j + 1]) + X[2i + 1, 2j]) + X[2i + 1, 2j + 1]) / n, over the
+/// window's values that exist;</item>
+/// </list>
+/// n the count of values in the window (4, or 2 and 1 where ceil_mode cuts it). Each operation rounds once to
+/// float32; y / n equals y · (1/n) here, n being a power of two.
+/// </summary>
+internal static unsafe class AveragePool2x
+{
+    /// <summary>The widest input MLAS reduces with its vector kernel (its 2048-float buffer less 3 floats of over-read).</summary>
+    public const int VectorKernelMaxWidth = 2048 - 3;
+
+    /// <summary>Output rows: ⌈H/2⌉ with <paramref name="ceilMode"/>, ⌊H/2⌋ without (and likewise columns).</summary>
+    public static int OutputLength(int input, bool ceilMode) => ceilMode ? (input + 1) / 2 : input / 2;
+
+    /// <summary>One output, the specification (the scalar path and the tests' oracle).</summary>
+    public static float One(float* x, int height, int width, int i, int j)
+    {
+        float* top = x + (long)2 * i * width;
+        bool twoRows = 2 * i + 1 < height, twoColumns = 2 * j + 1 < width;
+        float count = (twoRows ? 2 : 1) * (twoColumns ? 2 : 1);
+        if (width > VectorKernelMaxWidth)
+        {
+            float m = 0f + top[2 * j];
+            if (twoColumns) m += top[2 * j + 1];
+            if (twoRows) m += top[width + 2 * j];
+            if (twoRows && twoColumns) m += top[width + 2 * j + 1];
+            return m / count;
+        }
+        float left = twoRows ? top[2 * j] + top[width + 2 * j] : top[2 * j];
+        float right = !twoColumns ? 0f : twoRows ? top[2 * j + 1] + top[width + 2 * j + 1] : top[2 * j + 1];
+        return (left + right) / count;
+    }
+
+    /// <summary>
+    /// Output row <paramref name="i"/> of the plane <paramref name="x"/> (<paramref name="height"/> × <paramref name="width"/>)
+    /// into <paramref name="y"/> (<paramref name="outWidth"/> values: ⌊W/2⌋, or ⌈W/2⌉ with ceil_mode), sixteen outputs a
+    /// step where the CPU runs 512-bit vectors and the vector kernel's order applies, the rest by <see cref="One"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Row(float* x, int height, int width, int outWidth, int i, float* y)
+    {
+        int j = 0;
+        if (Vector512.IsHardwareAccelerated && Avx512F.IsSupported && width <= VectorKernelMaxWidth)
+        {
+            float* top = x + (long)2 * i * width;
+            bool twoRows = 2 * i + 1 < height;
+            var evens = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            var odds = Vector512.Create(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+            var scale = Vector512.Create(twoRows ? 0.25f : 0.5f);
+            // Outputs j … j + 15 read columns 2j … 2j + 31, all inside the row.
+            for (; j + 16 <= outWidth && 2 * j + 32 <= width; j += 16)
+            {
+                var low = Vector512.Load(top + 2 * j);
+                var high = Vector512.Load(top + 2 * j + 16);
+                if (twoRows)
+                {
+                    low += Vector512.Load(top + width + 2 * j);
+                    high += Vector512.Load(top + width + 2 * j + 16);
+                }
+                var sum = Avx512F.PermuteVar16x32x2(low, evens, high) + Avx512F.PermuteVar16x32x2(low, odds, high);
+                (sum * scale).Store(y + j);
+            }
+        }
+        for (; j < outWidth; j++) y[j] = One(x, height, width, i, j);
+    }
+}
