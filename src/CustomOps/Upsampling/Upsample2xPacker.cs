@@ -91,32 +91,23 @@ internal static unsafe class Upsample2xPacker
             var odd = a * near + b * far + cc * nearHigh + d * farHigh;
             var even = a * far + b * near + cc * farHigh + d * nearHigh;
             var bit = Vector512.Create(1u << (c & 31));
-            var t = Vector512.Create(tau[c]);
-            if (c < 32)
-            {
-                oddLo = ActivationPacker.SetWhereNegative(oddLo, odd, t, bit);
-                evenLo = ActivationPacker.SetWhereNegative(evenLo, even, t, bit);
-            }
-            else
-            {
-                oddHi = ActivationPacker.SetWhereNegative(oddHi, odd, t, bit);
-                evenHi = ActivationPacker.SetWhereNegative(evenHi, even, t, bit);
-            }
+            if (c < 32) Accumulate(ref oddLo, ref evenLo, odd, even, tau[c], bit);
+            else Accumulate(ref oddHi, ref evenHi, odd, even, tau[c], bit);
             if (!second) continue;
-            var t2 = Vector512.Create(tauSecond[c]);
-            if (c < 32)
-            {
-                oddLo2 = ActivationPacker.SetWhereNegative(oddLo2, odd, t2, bit);
-                evenLo2 = ActivationPacker.SetWhereNegative(evenLo2, even, t2, bit);
-            }
-            else
-            {
-                oddHi2 = ActivationPacker.SetWhereNegative(oddHi2, odd, t2, bit);
-                evenHi2 = ActivationPacker.SetWhereNegative(evenHi2, even, t2, bit);
-            }
+            if (c < 32) Accumulate(ref oddLo2, ref evenLo2, odd, even, tauSecond[c], bit);
+            else Accumulate(ref oddHi2, ref evenHi2, odd, even, tauSecond[c], bit);
         }
         Finish(planes, upsampled, total, copiedRow, j, oddLo, evenLo, oddHi, evenHi, tau, dst);
         if (second) Finish(planes, upsampled, total, copiedRow, j, oddLo2, evenLo2, oddHi2, evenHi2, tauSecond, dstSecond);
+    }
+
+    /// <summary>One channel's bit set in the odd and even outputs' accumulators where they are below τ.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Accumulate(ref Vector512<uint> odds, ref Vector512<uint> evens, Vector512<float> odd, Vector512<float> even, float tau, Vector512<uint> bit)
+    {
+        var t = Vector512.Create(tau);
+        odds = ActivationPacker.SetWhereNegative(odds, odd, t, bit);
+        evens = ActivationPacker.SetWhereNegative(evens, even, t, bit);
     }
 
     /// <summary>The block's accumulators in pixel order, the copied channels' bits added, the words stored.</summary>
