@@ -5,8 +5,8 @@ namespace BiVM.CustomOps.OnnxRuntime;
 
 /// <summary>
 /// AveragePool2x: ONNX AveragePool 2×2, stride 2, no pads (<see cref="AveragePool2x"/>), a band of output rows of one
-/// channel plane per task. ONNX Runtime runs the standard op on three-channel planes (the source pyramid) with its generic
-/// NCHW kernel, and on the backbone's by reordering to and from its blocked layout around the pool.
+/// channel plane per task. Written for the source pyramid's three-channel pools, which ONNX Runtime runs with MLAS's
+/// NCHW kernels in two passes over each row (src/Graph/AveragePoolFusion.cs).
 /// </summary>
 internal sealed unsafe class AveragePool2xOrtKernel : IBiVMKernel
 {

@@ -49,7 +49,8 @@ internal static unsafe class AveragePool2x
     /// <summary>
     /// Output row <paramref name="i"/> of the plane <paramref name="x"/> (<paramref name="height"/> × <paramref name="width"/>)
     /// into <paramref name="y"/> (<paramref name="outWidth"/> values: ⌊W/2⌋, or ⌈W/2⌉ with ceil_mode), sixteen outputs a
-    /// step where the CPU runs 512-bit vectors and the vector kernel's order applies, the rest by <see cref="One"/>.
+    /// step where the CPU runs 512-bit vectors (eight with AVX2) and the vector kernel's order applies, the rest by
+    /// <see cref="One"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Row(float* x, int height, int width, int outWidth, int i, float* y)
@@ -74,6 +75,25 @@ internal static unsafe class AveragePool2x
                 }
                 var sum = Avx512F.PermuteVar16x32x2(low, evens, high) + Avx512F.PermuteVar16x32x2(low, odds, high);
                 (sum * scale).Store(y + j);
+            }
+        }
+        else if (Avx2.IsSupported && width <= VectorKernelMaxWidth)
+        {
+            float* top = x + (long)2 * i * width;
+            bool twoRows = 2 * i + 1 < height;
+            var scale = Vector256.Create(twoRows ? 0.25f : 0.5f);
+            for (; j + 8 <= outWidth && 2 * j + 16 <= width; j += 8)
+            {
+                var low = Vector256.Load(top + 2 * j);
+                var high = Vector256.Load(top + 2 * j + 8);
+                if (twoRows)
+                {
+                    low += Vector256.Load(top + width + 2 * j);
+                    high += Vector256.Load(top + width + 2 * j + 8);
+                }
+                // Within each 128-bit half the even and odd columns of low then high: outputs 0 1 4 5 | 2 3 6 7, put in order after.
+                var sum = Avx.Shuffle(low, high, 0b10_00_10_00) + Avx.Shuffle(low, high, 0b11_01_11_01);
+                (Avx2.Permute4x64(sum.AsDouble(), 0b11_01_10_00).AsSingle() * scale).Store(y + j);
             }
         }
         for (; j < outWidth; j++) y[j] = One(x, height, width, i, j);
