@@ -80,6 +80,15 @@ internal sealed unsafe class BiVMOpDefinition
             or >= BinaryConvSchema.ActivationPointwiseW and <= BinaryConvSchema.ActivationTauSecond
         : !IsGuidedUpsample && (index is BinaryConvSchema.InputBias or BinaryConvSchema.InputXPacked || (!IsSparse && index is BinaryConvSchema.InputMask or BinaryConvSchema.InputX));
 
+    /// <summary>
+    /// Whether Y may be written over X (ONNX Runtime's MayInplace, input 0 → output 0): the glue and the shortcut sums
+    /// read each value of X before they write the same value of Y and never read X there afterwards, in every path
+    /// (planes, bands of rows, rows; the folded normalization's statistics are a pass of their own before), and each
+    /// task keeps to its own planes or rows. ONNX Runtime does it only where X has no later reader and Y has X's size.
+    /// Whole 512×288 frames 0.982 and 0.985 (Zen 4, 500 rounds each order).
+    /// </summary>
+    public bool MayWriteInPlace => IsActivation || IsShortcutSum;
+
     /// <summary>Outputs: Y, and for ShortcutRPReLU the optional YPacked, Projected, YPackedSecond and YRest, for Upsample2xConcat YPacked and YPackedSecond.</summary>
     public int OutputCount => IsGuidedUpsample ? BinaryConvSchema.GuidedOutputCount
         : IsGuidedStatistics ? BinaryConvSchema.StatisticsOutputCount
@@ -163,7 +172,7 @@ internal sealed unsafe class BiVMOpDefinition
         block->Name = (nint)NativeMemory.Alloc((nuint)utf8.Length);
         utf8.CopyTo(new Span<byte>((void*)block->Name, utf8.Length));
         block->Handle = GCHandle.ToIntPtr(GCHandle.Alloc(def));
-        CustomOpCallbacks.Fill(&block->Op);
+        CustomOpCallbacks.Fill(&block->Op, def.MayWriteInPlace);
         def.Native = &block->Op;
         return def;
     }

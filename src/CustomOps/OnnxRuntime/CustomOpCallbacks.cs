@@ -15,8 +15,14 @@ internal static unsafe class CustomOpCallbacks
     private const int TypeUndefined = 0;
     private const int Required = 0, Optional = 1, Variadic = 2;
 
-    public static void Fill(OrtCustomOp* op)
+    /// <summary>Fills <paramref name="op"/>'s callbacks; <paramref name="mayWriteInPlace"/>: ONNX Runtime may give output 0 input 0's buffer.</summary>
+    public static void Fill(OrtCustomOp* op, bool mayWriteInPlace)
     {
+        if (mayWriteInPlace)
+        {
+            op->GetMayInplace = (nint)(delegate* unmanaged<int**, int**, nuint>)&MayInplaceFirst;
+            op->ReleaseMayInplace = (nint)(delegate* unmanaged<int*, int*, void>)&ReleaseMayInplace;
+        }
         op->Version = OrtApi.ApiVersion;
         op->GetName = (nint)(delegate* unmanaged<OrtCustomOp*, byte*>)&GetName;
         op->GetExecutionProviderType = (nint)(delegate* unmanaged<OrtCustomOp*, byte*>)&GetExecutionProviderType;
@@ -75,6 +81,30 @@ internal static unsafe class CustomOpCallbacks
 
     [UnmanagedCallersOnly]
     private static int One(OrtCustomOp* op) => 1;
+
+    /// <summary>
+    /// One pair, input 0 → output 0: where X's last reader is this node and Y has its size, ONNX Runtime's allocation
+    /// planner may write Y over X (fewer distinct buffers in the frame, fewer cold lines). The arrays are ours to free
+    /// in <see cref="ReleaseMayInplace"/>.
+    /// </summary>
+    [UnmanagedCallersOnly]
+    private static nuint MayInplaceFirst(int** inputIndex, int** outputIndex)
+    {
+        var input = (int*)NativeMemory.Alloc(sizeof(int));
+        var output = (int*)NativeMemory.Alloc(sizeof(int));
+        *input = 0;
+        *output = 0;
+        *inputIndex = input;
+        *outputIndex = output;
+        return 1;
+    }
+
+    [UnmanagedCallersOnly]
+    private static void ReleaseMayInplace(int* inputIndex, int* outputIndex)
+    {
+        NativeMemory.Free(inputIndex);
+        NativeMemory.Free(outputIndex);
+    }
 
     [UnmanagedCallersOnly]
     private static nint CreateKernelV2(OrtCustomOp* op, nint api, nint info, void** kernel)
