@@ -143,6 +143,7 @@ internal sealed unsafe class BinaryConvOrtKernel : IBiVMKernel
         }
 
         var y = (float*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, 0, outDims));
+        InPlace.Note(xData, y);
         var runner = OrtParallelRunner.For(context);
         if (_sparse is null) _conv.Run(xData, p.Batch, p.InHeight, p.InWidth, y, runner, packed);
         else _sparse.Run(xData, p.Batch, p.InHeight, p.InWidth, mask, y, runner, packed);

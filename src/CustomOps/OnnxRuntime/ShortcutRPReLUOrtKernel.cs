@@ -26,10 +26,6 @@ namespace BiVM.CustomOps.OnnxRuntime;
 /// </summary>
 internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
 {
-    private static long s_inPlaceRuns;
-
-    /// <summary>How many runs in this process got Y in X's buffer (ONNX Runtime's MayInplace: <see cref="BiVMOpDefinition.MayWriteInPlace"/>); for tests.</summary>
-    internal static long InPlaceRuns => Interlocked.Read(ref s_inPlaceRuns);
 
     private readonly float[] _shiftIn, _slope, _shiftOut;
     private readonly float[]? _tauNext;
@@ -384,7 +380,7 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
         ulong* second = _tauSecond is null ? null
             : (ulong*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, BinaryConvSchema.ActivationSecondPackedOutput, [batch, height, width, PackedLayout.WordsFor(channels)]));
         if ((long)batch * height * width == 0) return;
-        if (xView is { } input && (float*)input.Data == y) Interlocked.Increment(ref s_inPlaceRuns);
+        if (xView is { } input) InPlace.Note((float*)input.Data, y);
         long plane = (long)height * width;
         if (_norm is not null && plane > int.MaxValue) throw new OpValidationException($"{shapeSource}: a channel plane of over 2^31 values is too large to normalize");
         var runner = OrtParallelRunner.For(context);

@@ -1,4 +1,6 @@
 using BiVM.Contracts;
+using BiVM.CustomOps.BinaryConv2d;
+using BiVM.CustomOps.BitPacking;
 using BiVM.CustomOps.OnnxRuntime;
 using BiVM.Graph;
 using Microsoft.ML.OnnxRuntime;
@@ -8,11 +10,13 @@ using Onnx;
 namespace BiVM.CustomOps.Tests.Activation;
 
 /// <summary>
-/// ShortcutRPReLU and ShortcutSum declare that ONNX Runtime may write Y over X (MayInplace, input 0 → output 0). Each
-/// runs with X an intermediate that it reads last and Y one that a Neg reads (so ONNX Runtime may share the buffer) and
-/// with X also a graph output (so it cannot), on one and two threads, through every path of the glue (planes; bands of rows with a folded
-/// normalization and packed outputs; rows with a projection) and the sums: the same bits. That the buffer was shared
-/// is checked on the glue's own count of such runs.
+/// ShortcutRPReLU, ShortcutSum and the dense BinaryConv2d declare that ONNX Runtime may write Y over X (MayInplace,
+/// input 0 → output 0). Each runs with X an intermediate that it reads last and Y one that a Neg reads (so ONNX Runtime
+/// may share the buffer) and with X also a graph output (so it cannot), on one and two threads: the glue's paths that
+/// read X (planes; bands of rows with a folded normalization and a packed output, or with a projection; the row path
+/// reads X only beside a folded sparse conv, which the shipped models' tests run), the sums, and the conv (3×3: all of
+/// X packed first; 1×1: row by row). The same bits either way. That the buffer was shared is checked on the ops' count
+/// of such runs (<see cref="InPlace"/>).
 /// </summary>
 public sealed class InPlaceTests
 {
@@ -21,6 +25,7 @@ public sealed class InPlaceTests
     public static TheoryData<string, int> Cases => new()
     {
         { "planes", 1 }, { "planes", 2 }, { "bands", 1 }, { "bands", 2 }, { "projection", 1 }, { "projection", 2 }, { "sum", 1 }, { "sum", 2 },
+        { "conv3x3", 1 }, { "conv3x3", 2 }, { "conv1x1", 1 }, { "conv1x1", 2 },
     };
 
     [Theory]
@@ -41,7 +46,15 @@ public sealed class InPlaceTests
             g.Input("S", F32, n, c, h, w);
             g.Input("A", F32, n, c, h, w);
             g.Node("Relu", ["S"], ["X"], "producer"); // X: an intermediate whose last reader is the node under test
-            if (path == "sum")
+            if (path.StartsWith("conv", StringComparison.Ordinal))
+            {
+                // A dense binary conv with Cout = Cin at stride 1: Y has X's size.
+                int k = path == "conv3x3" ? 3 : 1;
+                var conv = new ConvCase(BinaryConv2dParams.Square(n, c, h, w, c, k), 5);
+                BinaryConvNodes.AddCustom(g, "conv", "X", "Y", conv.PackedWeights, WeightPacker.PackedShape(c, c, k, k), conv.Alpha, conv.Tau, conv.Bias,
+                    new BinaryConvAttributes([k, k], [1, 1], k == 3 ? [1, 1, 1, 1] : [0, 0, 0, 0], [1, 1]));
+            }
+            else if (path == "sum")
                 g.Node(BinaryConvSchema.ShortcutSum, ["X", "A"], ["Y"], "sum", BinaryConvSchema.Domain)
                     .Attribute(BinaryConvSchema.ShortcutSumScales, new[] { 0.375f }).Attribute(BinaryConvSchema.ShortcutSumRepeats, new[] { 1L });
             else
@@ -86,9 +99,9 @@ public sealed class InPlaceTests
                 v => v.Name == "P" ? v.AsTensor<ulong>().Select(b => BitConverter.Int32BitsToSingle((int)b)).ToArray() : v.AsTensor<float>().ToArray());
         }
 
-        long before = ShortcutRPReLUOrtKernel.InPlaceRuns;
+        long before = InPlace.Runs;
         var shared = Run(exposeX: false);
-        long inPlace = ShortcutRPReLUOrtKernel.InPlaceRuns - before;
+        long inPlace = InPlace.Runs - before;
         var separate = Run(exposeX: true);
         foreach (var (name, values) in separate)
             Assert.True(values.Select(BitConverter.SingleToInt32Bits).SequenceEqual(shared[name].Select(BitConverter.SingleToInt32Bits)), $"{path}, {threads} thread(s): {name} differs when Y is written over X");
