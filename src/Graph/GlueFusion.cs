@@ -167,8 +167,9 @@ public static class GlueFusion
         int unread = UnreadFloatFusion.Apply(rewritten, graph, outputs);
         int hidden = HiddenHandOffFusion.Apply(rewritten, graph, initializers, outputs);
         int ySplits = YSplitFusion.Apply(rewritten, graph, initializers, outputs);
-        int identities = rewritten.Any(n => n.Domain == BinaryConvSchema.Domain) ? OutputIdentityFusion.Apply(rewritten, graph, outputs) : 0;
-        int pools = rewritten.Any(n => n.Domain == BinaryConvSchema.Domain) ? AveragePoolFusion.Apply(rewritten, graph) : 0;
+        bool binary = rewritten.Any(n => n.Domain == BinaryConvSchema.Domain);
+        int identities = binary ? OutputIdentityFusion.Apply(rewritten, graph, outputs) : 0;
+        int pools = binary ? AveragePoolFusion.Apply(rewritten, graph) : 0;
         if (replacements.Count == 0 && handOffs == 0 && upsamples == 0 && grus == 0 && guided == 0 && inBranches == 0 && branchHandOffs == 0 && norms == 0 && shortcuts == 0
             && projections == 0 && pointwise == 0 && sparse == 0 && sparseHandOffs == 0 && unread == 0 && hidden == 0 && ySplits == 0 && identities == 0 && pools == 0
             && branchesRewritten == 0)

@@ -33,7 +33,7 @@ internal sealed unsafe class AveragePool2xOrtKernel : IBiVMKernel
     {
         var x = GruTensors.Rank4(context, 0, "X");
         int batch = (int)x.Dims[0], channels = (int)x.Dims[1], height = (int)x.Dims[2], width = (int)x.Dims[3];
-        int outHeight = AveragePool2x.OutputLength(height, _ceilMode), outWidth = AveragePool2x.OutputLength(width, _ceilMode);
+        int outHeight = (int)AveragePool2x.OutputLength(height, _ceilMode), outWidth = (int)AveragePool2x.OutputLength(width, _ceilMode);
         if (outHeight == 0 || outWidth == 0)
             throw new OpValidationException($"X {x.Shape} is too small for a 2×2 window (without ceil_mode each side needs 2 values)");
         var y = (float*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, 0, [batch, channels, outHeight, outWidth]));

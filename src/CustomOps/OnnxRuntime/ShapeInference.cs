@@ -1,6 +1,7 @@
 using BiVM.Contracts;
 using BiVM.CustomOps.BinaryConv2d;
 using BiVM.CustomOps.BitPacking;
+using BiVM.CustomOps.Pooling;
 
 namespace BiVM.CustomOps.OnnxRuntime;
 
@@ -282,7 +283,7 @@ internal static class ShapeInference
         nint outInfo = OrtApi.CreateTensorTypeAndShapeInfo(OrtElementType.Float, shape, outNames);
         try { OrtApi.ShapeInferSetOutput(context, 0, outInfo); }
         finally { OrtApi.ReleaseTensorTypeAndShapeInfo(outInfo); }
-        long Half(long size) => size > 0 ? (ceil ? (size + 1) / 2 : size / 2) : -1;
+        long Half(long size) => size > 0 ? AveragePool2x.OutputLength(size, ceil) : -1;
         string HalfName(string name, long size) => size > 0 ? "" : Named(name.Length == 0 ? "" : ceil ? $"ceil({name}/2)" : $"floor({name}/2)");
     }
 

@@ -91,18 +91,25 @@ internal sealed unsafe class Upsample2xConcatOrtKernel : IBiVMKernel
         for (int i = 0; i < _inputs; i++) start[i + 1] = start[i] + (int)views[i].Dims[1];
         int total = (int)channels;
         long inPlane = (long)inHeight * inWidth;
-        // Output rows [oy0, oy1) of channel c of image n, at dst: upsampled or copied from the input that holds c (by the prefix sums).
-        void ChannelRows(int n, int c, int oy0, int oy1, float* dst)
+        int upsampledChannels = start[_upsampled];
+        // Channel c of image n: its plane in the input that holds it (by the prefix sums); the first upsampledChannels
+        // channels are the upsampled inputs' (input-sized planes), the others the copied inputs' (output-sized).
+        float* ChannelPlane(int n, int c)
         {
             int i = 0;
             while (c >= start[i + 1]) i++;
-            long channelsIn = views[i].Dims[1], cin = c - start[i];
-            if (i < _upsampled)
-                Upsample2x.Rows((float*)views[i].Data + (n * channelsIn + cin) * inPlane, inWidth, g.Rows, g.Columns, oy0, oy1, dst, Upsample2x.BestLanes);
+            return (float*)views[i].Data + (n * views[i].Dims[1] + c - start[i]) * (i < _upsampled ? inPlane : plane);
+        }
+        // Output rows [oy0, oy1) of channel c of image n, at dst: upsampled or copied.
+        void ChannelRows(int n, int c, int oy0, int oy1, float* dst)
+        {
+            float* source = ChannelPlane(n, c);
+            if (c < upsampledChannels)
+                Upsample2x.Rows(source, inWidth, g.Rows, g.Columns, oy0, oy1, dst, Upsample2x.BestLanes);
             else
             {
                 long bytes = (long)(oy1 - oy0) * width * sizeof(float);
-                Buffer.MemoryCopy((float*)views[i].Data + (n * channelsIn + cin) * plane + (long)oy0 * width, dst, bytes, bytes);
+                Buffer.MemoryCopy(source + (long)oy0 * width, dst, bytes, bytes);
             }
         }
         var runner = OrtParallelRunner.For(context);
@@ -117,13 +124,8 @@ internal sealed unsafe class Upsample2xConcatOrtKernel : IBiVMKernel
             // Only bits, one word a pixel: each value compared in the register that computed it (Upsample2xPacker).
             var planes = new nint[batch * total];
             for (int n = 0; n < batch; n++)
-                for (int c = 0, i = 0; c < total; c++)
-                {
-                    while (c >= start[i + 1]) i++;
-                    long channelsIn = views[i].Dims[1], cin = c - start[i];
-                    planes[n * total + c] = (nint)((float*)views[i].Data + (n * channelsIn + cin) * (i < _upsampled ? inPlane : plane));
-                }
-            int upsampledChannels = start[_upsampled];
+                for (int c = 0; c < total; c++)
+                    planes[n * total + c] = (nint)ChannelPlane(n, c);
             fixed (float* tau = _tauNext, tauSecond = _tauSecond)
             {
                 float* t = tau, t2 = tauSecond;

@@ -25,7 +25,7 @@ internal static unsafe class AveragePool2x
     public const int VectorKernelMaxWidth = 2048 - 3;
 
     /// <summary>Output rows: ⌈H/2⌉ with <paramref name="ceilMode"/>, ⌊H/2⌋ without (and likewise columns).</summary>
-    public static int OutputLength(int input, bool ceilMode) => ceilMode ? (input + 1) / 2 : input / 2;
+    public static long OutputLength(long input, bool ceilMode) => ceilMode ? (input + 1) / 2 : input / 2;
 
     /// <summary>One output, the specification (the scalar path and the tests' oracle).</summary>
     public static float One(float* x, int height, int width, int i, int j)

@@ -127,8 +127,9 @@ internal static unsafe class Upsample2x
         Avx.Permute2x128(low, high, 0x31).Store(y + 2 * j + 9);
     }
 
+    /// <summary>Output <paramref name="ox"/> of the row between input rows <paramref name="lo"/> and <paramref name="hi"/> (weights <paramref name="wLo"/>, <paramref name="wHi"/>): <see cref="One"/>'s products and sums.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float Scalar(float* lo, float* hi, float wLo, float wHi, BilinearAxis xs, int ox)
+    internal static float Scalar(float* lo, float* hi, float wLo, float wHi, BilinearAxis xs, int ox)
     {
         float xl = xs.LowWeight[ox], xh = xs.HighWeight[ox];
         int l = xs.Low[ox], h = xs.High[ox];

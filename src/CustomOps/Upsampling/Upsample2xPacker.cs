@@ -142,19 +142,15 @@ internal static unsafe class Upsample2xPacker
         ActivationPacker.Interleave512(lo1, hi1, dst + 2 * j + 17);
     }
 
-    /// <summary>Output <paramref name="ox"/>'s words by the scalar formula (<see cref="Upsample2x.One"/>'s products and sums).</summary>
+    /// <summary>Output <paramref name="ox"/>'s words by the scalar formula (<see cref="Upsample2x.Scalar"/>).</summary>
     private static void Edge(float** planes, int upsampled, int total, long lowRow, long highRow, long copiedRow, float wLo, float wHi, BilinearAxis xs, int ox,
         float* tau, ulong* dst, float* tauSecond, ulong* dstSecond)
     {
-        float xl = xs.LowWeight[ox], xh = xs.HighWeight[ox];
-        int l = xs.Low[ox], h = xs.High[ox];
         ulong word = 0, word2 = 0;
         for (int c = 0; c < total; c++)
         {
             float* plane = planes[c];
-            float v = c < upsampled
-                ? xl * wLo * plane[lowRow + l] + xh * wLo * plane[lowRow + h] + xl * wHi * plane[highRow + l] + xh * wHi * plane[highRow + h]
-                : plane[copiedRow + ox];
+            float v = c < upsampled ? Upsample2x.Scalar(plane + lowRow, plane + highRow, wLo, wHi, xs, ox) : plane[copiedRow + ox];
             word |= PackedLayout.SignBit(v - tau[c]) << c;
             if (tauSecond is not null) word2 |= PackedLayout.SignBit(v - tauSecond[c]) << c;
         }
