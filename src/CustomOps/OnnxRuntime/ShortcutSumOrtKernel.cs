@@ -64,6 +64,7 @@ internal sealed unsafe class ShortcutSumOrtKernel : IBiVMKernel
         if (x.ElementCount == 0) return;
         if (plane > int.MaxValue) throw new OpValidationException($"X {x.Shape}: a channel plane of over 2^31 values is too large");
         var src = (float*)x.Data;
+        InPlace.Note(src, y);
         OrtParallelRunner.For(context)(batch * channels, i =>
         {
             int n = i / channels, c = i % channels;
