@@ -8,6 +8,7 @@
 //
 //   dotnet build -c Release scripts/probes/ab-frames.cs       # then run the dll it names
 //   dotnet <dll> ROUNDS WIDTHxHEIGHT A-MODEL B-MODEL [TYPE:FIELD]
+//   (AB_FRAMES=FRAMES.rgb: real frames, raw rgb24 of that size, in turn instead of the test card)
 //
 // A-MODEL and B-MODEL are .onnx files (the same file twice for a code change). TYPE:FIELD names a static int field of
 // BiVM.CustomOps (e.g. BiVM.CustomOps.OnnxRuntime.OrtParallelRunner:Variant, added for the experiment): it is set to 0
@@ -37,8 +38,27 @@ int threads = int.Parse(Environment.GetEnvironmentVariable("AB_THREADS") ?? "1")
 var first = Open(args[2]);
 VideoMatter[] matters = [first, toggle is not null && args[3] == args[2] ? first : Open(args[3])];
 VideoMatter Open(string model) => new(new VideoMatterOptions { ModelPath = model, IntraOpThreads = threads, DownsampleRatio = ratio });
-var frame = new float[3 * w * h];
-for (int i = 0; i < frame.Length; i++) frame[i] = 0.5f + 0.4f * MathF.Sin(0.05f * (i % w) + 0.07f * (i / w % h) + i / (w * h));
+// The test card, or with AB_FRAMES real frames (raw rgb24 of this size, as node-loop.cs takes them) in turn: the SHB
+// mask follows the frame, and the test card's is not a real frame's.
+var frames = new List<float[]>();
+if (Environment.GetEnvironmentVariable("AB_FRAMES") is { } framesPath)
+{
+    byte[] raw = File.ReadAllBytes(framesPath);
+    for (int f = 0; (f + 1) * 3 * w * h <= raw.Length; f++)
+    {
+        var planar = new float[3 * w * h];
+        for (int p = 0; p < w * h; p++)
+            for (int c = 0; c < 3; c++) planar[c * w * h + p] = raw[(long)f * 3 * w * h + 3 * p + c] / 255f;
+        frames.Add(planar);
+    }
+    if (frames.Count == 0) throw new ArgumentException($"AB_FRAMES {framesPath} holds no {w}x{h} rgb24 frame");
+}
+else
+{
+    var card = new float[3 * w * h];
+    for (int i = 0; i < card.Length; i++) card[i] = 0.5f + 0.4f * MathF.Sin(0.05f * (i % w) + 0.07f * (i / w % h) + i / (w * h));
+    frames.Add(card);
+}
 var alpha = new float[w * h];
 var foreground = new float[3 * w * h];
 List<double>[] times = [[], []];
@@ -51,7 +71,7 @@ for (int round = 0; round < rounds + 3; round++)
         int k = round % 2 == 0 ? j : 1 - j; // alternate which side goes first
         toggle?.SetValue(null, k);
         double c0 = Clock.NowMilliseconds(threadCpu: threads == 1);
-        matters[k].ProcessInto(frame, w, h, alpha, foreground);
+        matters[k].ProcessInto(frames[round % frames.Count], w, h, alpha, foreground);
         t[k] = Clock.NowMilliseconds(threadCpu: threads == 1) - c0;
     }
     if (round < 3) continue; // warm-up
