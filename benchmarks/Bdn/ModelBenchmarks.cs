@@ -6,8 +6,8 @@ namespace BiVM.Benchmarks.Bdn;
 
 /// <summary>
 /// One frame through each shipped model, the way <c>bivm matte</c> runs it (<see cref="VideoMatter.ProcessInto"/> on
-/// buffers kept from frame to frame, recurrent state carried): RVM-ReActNet, BiVM, BiVM lowered to standard ops and BiVM
-/// as a pipeline of stages against full-precision RVM on ONNX Runtime's
+/// buffers kept from frame to frame, recurrent state carried): RVM-ReActNet, BiVM, BiVM lowered to standard ops, and BiVM
+/// and RVM as pipelines of stages against full-precision RVM on ONNX Runtime's
 /// FP32 path, at the sizes and thread counts of <c>bivm bench --models</c> (the same <see cref="ModelCase"/>s and
 /// test card). `dotnet run -c Release --project benchmarks -- --filter '*ModelBenchmarks*'`.
 /// </summary>
@@ -15,7 +15,7 @@ namespace BiVM.Benchmarks.Bdn;
 public class ModelBenchmarks
 {
     private readonly Dictionary<string, (MattingSession Session, VideoMatter Matter)> _models = [];
-    private PipelinedVideoMatter? _pipeline;
+    private readonly Dictionary<string, PipelinedVideoMatter> _pipelines = [];
     private float[] _frame = [], _alpha = [], _foreground = [];
     private BenchSize _size = BenchSize.Defaults[0];
 
@@ -35,7 +35,7 @@ public class ModelBenchmarks
         {
             if (model.Pipelined)
             {
-                _pipeline = new PipelinedVideoMatter(model.Bytes, model.Name, new VideoMatterOptions { IntraOpThreads = Threads, DownsampleRatio = _size.Downsample });
+                _pipelines[model.Name] = new PipelinedVideoMatter(model.Bytes, model.Name, new VideoMatterOptions { IntraOpThreads = Threads, DownsampleRatio = _size.Downsample });
                 continue;
             }
             var session = new MattingSession(model.Bytes, model.Name, Threads);
@@ -45,7 +45,7 @@ public class ModelBenchmarks
         _alpha = new float[_size.Width * _size.Height];
         _foreground = new float[3 * _size.Width * _size.Height];
         foreach (var (_, matter) in _models.Values) Run(matter);   // state warm, buffers allocated
-        BivmPipelined();
+        foreach (var pipeline in _pipelines.Values) Stream(pipeline);
     }
 
     [GlobalCleanup]
@@ -57,7 +57,8 @@ public class ModelBenchmarks
             session.Dispose();
         }
         _models.Clear();
-        _pipeline?.Dispose();
+        foreach (var pipeline in _pipelines.Values) pipeline.Dispose();
+        _pipelines.Clear();
     }
 
     private static string Label(BenchSize s) => s.Downsample == 1f ? $"{s.Width}x{s.Height}" : $"{s.Width}x{s.Height}@{s.Downsample}";
@@ -74,7 +75,7 @@ public class ModelBenchmarks
     [Benchmark]
     public void BivmLowered() => Run(_models["bivm-lowered"].Matter);
 
-    /// <summary>Frames per stream of <see cref="BivmPipelined"/>.</summary>
+    /// <summary>Frames per stream of <see cref="BivmPipelined"/> and <see cref="RvmPipelined"/>.</summary>
     private const int StreamFrames = 16;
 
     /// <summary>
@@ -84,10 +85,16 @@ public class ModelBenchmarks
     /// between frames that <c>bivm bench --models</c> reports.
     /// </summary>
     [Benchmark(OperationsPerInvoke = StreamFrames)]
-    public void BivmPipelined()
+    public void BivmPipelined() => Stream(_pipelines["bivm-pipelined"]);
+
+    /// <summary>RVM as the same pipeline: the baseline of <see cref="BivmPipelined"/>.</summary>
+    [Benchmark(OperationsPerInvoke = StreamFrames)]
+    public void RvmPipelined() => Stream(_pipelines["rvm-pipelined"]);
+
+    private void Stream(PipelinedVideoMatter pipeline)
     {
         int read = 0;
-        _pipeline!.Run(_size.Width, _size.Height, buffer =>
+        pipeline.Run(_size.Width, _size.Height, buffer =>
         {
             if (read++ == StreamFrames) return false;
             _frame.CopyTo(buffer);

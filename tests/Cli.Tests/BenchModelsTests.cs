@@ -52,10 +52,27 @@ public sealed class BenchModelsTests : IDisposable
         Assert.Equal(results[2].GetProperty("modelFileBytes").GetInt64(), results[4].GetProperty("modelFileBytes").GetInt64());
         Assert.Equal(results[2].GetProperty("kernel").GetString(), results[4].GetProperty("kernel").GetString());
         Assert.Equal("none", results[0].GetProperty("kernel").GetString());
+        // rvm-pipelined runs rvm.onnx so; every row's ratio to the fastest RVM is that RVM's ms over its own.
+        Assert.Equal(results[0].GetProperty("modelFileBytes").GetInt64(), results[5].GetProperty("modelFileBytes").GetInt64());
+        Assert.Equal("none", results[5].GetProperty("kernel").GetString());
+        double fastestRvm = Math.Min(results[0].GetProperty("ms").GetDouble(), results[5].GetProperty("ms").GetDouble());
+        foreach (var r in results)
+        {
+            double expected = fastestRvm / r.GetProperty("ms").GetDouble(), actual = r.GetProperty("ratioToFastestRvm").GetDouble();
+            Assert.True(Math.Abs(actual - expected) <= 0.002 * expected + 0.0005, $"{r.GetProperty("model")}: ratio to the fastest RVM {actual}, expected {expected} (ms rounded in the JSON)");
+        }
         // The chart program (benchmarks/Chart) reads this JSON back: every field survives the round trip.
         var back = ModelReportWriter.FromJson(stdout);
         Assert.Equal(stdout, ModelReportWriter.ToJson(back));
     }
+
+    [Theory]
+    [InlineData(new[] { "rvm", "bivm", "rvm-pipelined" }, new[] { 98.0, 16.0, 70.0 }, 70.0)]   // RVM pipelined faster (the Zen 4 host)
+    [InlineData(new[] { "rvm", "bivm", "rvm-pipelined" }, new[] { 56.0, 16.0, 57.0 }, 56.0)]   // frame by frame faster (Zen 5)
+    [InlineData(new[] { "bivm", "rvm" }, new[] { 16.0, 98.0 }, 98.0)]
+    [InlineData(new[] { "rvm-react", "bivm-pipelined" }, new[] { 50.0, 14.0 }, null)]
+    public void The_fastest_rvm_is_the_faster_of_its_two_schedules(string[] names, double[] ms, double? fastest) =>
+        Assert.Equal(fastest, ModelBench.FastestRvm(names, ms));
 
     [Theory]
     [InlineData(9, new[] { 3, 3, 3 })]

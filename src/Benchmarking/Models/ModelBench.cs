@@ -99,6 +99,7 @@ public static class ModelBench
                 }
                 int baseline = models.ToList().FindIndex(m => m.Name == ModelCase.Baseline);
                 double? baselineMs = baseline >= 0 ? Median(times[baseline]) : null;
+                double? fastestRvmMs = FastestRvm(models.Select(m => m.Name).ToList(), times.Select(Median).ToList());
                 double? baselineCpu = baseline >= 0 && cpuClock ? Median(cpuTimes[baseline]) : null;
                 for (int i = 0; i < models.Count; i++)
                 {
@@ -108,11 +109,19 @@ public static class ModelBench
                     var profile = options.Profile && !models[i].Pipelined ? ProfileModel(models[i], size, threads, options, progress) : null;
                     results.Add(new ModelResult(models[i].Name, size.Width, size.Height, size.Downsample, threads, ms, times[i].Min(), 1000 / ms,
                         baselineMs / ms, (long)Median(allocated[i].Select(a => (double)a).ToList()), models[i].FileBytes, kernels[models[i].Name],
-                        options.Frames, profile, cpu, baselineCpu / cpu));
+                        options.Frames, profile, cpu, baselineCpu / cpu, fastestRvmMs / ms));
                 }
             }
         return new ModelReport(Quick.QuickBench.Machine(), results);
     }
+
+    /// <summary>
+    /// The fastest way RVM ran at one size and thread count: the smaller median of <see cref="ModelCase.Baseline"/>
+    /// (frame by frame on ONNX Runtime's threads) and <see cref="ModelCase.PipelinedBaseline"/> (a pipeline of stages),
+    /// of those in <paramref name="names"/>; null when neither ran.
+    /// </summary>
+    public static double? FastestRvm(IReadOnlyList<string> names, IReadOnlyList<double> medianMs) =>
+        names.Select((name, i) => name is ModelCase.Baseline or ModelCase.PipelinedBaseline ? medianMs[i] : (double?)null).Min();
 
     /// <summary>
     /// Frames a pipelined stream runs before the ones timed: its first frame goes through the whole model on one

@@ -8,7 +8,7 @@ public sealed record ModelReport(string Machine, IReadOnlyList<ModelResult> Resu
 /// <summary>One model at one size and thread count.</summary>
 /// <param name="Model">A <see cref="ModelCase.Names"/> entry.</param>
 /// <param name="Kernel">The binary-conv kernel the ai.bivm ops ran ("none": standard ops only).</param>
-/// <param name="Ms">Median wall time of one frame, recurrent state carried from the previous one; for bivm-pipelined,
+/// <param name="Ms">Median wall time of one frame, recurrent state carried from the previous one; for a pipelined model,
 /// whose frames overlap, the median over the blocks of frames of the interval between outputs (a block's wall time
 /// from output to output over its frames).</param>
 /// <param name="MinMs">Fastest frame: on a shared machine interference only adds time.</param>
@@ -22,9 +22,12 @@ public sealed record ModelReport(string Machine, IReadOnlyList<ModelResult> Resu
 /// thread computes on the caller), which counts only the cycles the frame ran: on a shared, overloaded machine the
 /// estimate of the undisturbed time. Null for more threads (their work is on other threads too) or where the clock is missing.</param>
 /// <param name="CpuRatioToRvm">RVM's <paramref name="CpuMs"/> / this model's.</param>
+/// <param name="RatioToFastestRvm">The fastest RVM's ms (rvm or rvm-pipelined, whichever ran faster at this size and
+/// thread count) / this model's ms: the ratio to read for a pipelined model, since RVM can be pipelined too (null when
+/// neither was run).</param>
 public sealed record ModelResult(string Model, int Width, int Height, float Downsample, int Threads, double Ms, double MinMs, double Fps,
     double? RatioToRvm, long AllocatedBytesPerFrame, long ModelFileBytes, string Kernel, int Frames, IReadOnlyList<OpTime>? Profile,
-    double? CpuMs = null, double? CpuRatioToRvm = null);
+    double? CpuMs = null, double? CpuRatioToRvm = null, double? RatioToFastestRvm = null);
 
 /// <summary>Time of one ONNX op type per frame, from ONNX Runtime's profile (kernel time of its nodes, summed).</summary>
 /// <param name="Share">Fraction of all nodes' kernel time.</param>
