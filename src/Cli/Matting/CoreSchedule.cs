@@ -79,8 +79,10 @@ internal static class CoreSchedule
     /// over all of them. Whether the pipeline pays depends on what decoding and encoding leave
     /// of the CPUs (README, "Frames in a pipeline"): measured on 2-vCPU hosts, alternating, whole files, it was faster
     /// on vtest.avi at 768×576 (Zen 5: 20.8–20.9 against 17.2–18.5 fps; Zen 4, four runs: 20.3–21.8 against
-    /// 16.7–19.6) and on vtest.avi scaled to 1280×720 (Zen 4: 23.6 and 20.1 against 21.6 and 18.7), and slower on a
-    /// 1080p clip (Zen 5: 10.8–12.2 against 13.0–13.2), where the decoder and x264 take about 80 ms of CPU per frame.
+    /// 16.7–19.6) and on vtest.avi scaled to 1280×720 (Zen 4: 23.6 and 20.1 against 21.6 and 18.7; a later pair 20.6
+    /// and 20.2 against 20.0 and 21.4, even), and slower above it: scaled to 1600×900 (Zen 4: 14.9 and 16.0 against 16.3
+    /// and 18.1 fps) and on a 1080p clip (Zen 5: 10.8–12.2 against 13.0–13.2; Zen 4: 12.5 and 14.3 against 13.9 and
+    /// 14.2), where the decoder and x264 take about 80 ms of CPU per frame.
     /// Streams (a camera, raw frames on standard input) stay frame by frame: the pipeline holds a frame or two more
     /// in flight, which a live stream would see as latency; one image has nothing to pipeline.
     /// </summary>
