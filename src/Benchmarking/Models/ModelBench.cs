@@ -97,13 +97,14 @@ public static class ModelBench
                     foreach (var pipeline in pipelines) pipeline?.Dispose();
                     foreach (var session in sessions) session.Dispose();
                 }
+                var medians = times.Select(Median).ToList();
                 int baseline = models.ToList().FindIndex(m => m.Name == ModelCase.Baseline);
-                double? baselineMs = baseline >= 0 ? Median(times[baseline]) : null;
-                double? fastestRvmMs = FastestRvm(models.Select(m => m.Name).ToList(), times.Select(Median).ToList());
+                double? baselineMs = baseline >= 0 ? medians[baseline] : null;
+                double? fastestRvmMs = FastestRvm(models.Select(m => m.Name).ToList(), medians);
                 double? baselineCpu = baseline >= 0 && cpuClock ? Median(cpuTimes[baseline]) : null;
                 for (int i = 0; i < models.Count; i++)
                 {
-                    double ms = Median(times[i]);
+                    double ms = medians[i];
                     // A pipeline's frames run on its workers, not on the calling thread: no CPU time of the caller for it.
                     double? cpu = cpuClock && cpuTimes[i].Count > 0 ? Median(cpuTimes[i]) : null;
                     var profile = options.Profile && !models[i].Pipelined ? ProfileModel(models[i], size, threads, options, progress) : null;
