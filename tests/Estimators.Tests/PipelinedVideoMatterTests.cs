@@ -62,6 +62,31 @@ public sealed class PipelinedVideoMatterTests
         }
     }
 
+    [Fact]
+    public void Each_worker_runs_stage_sessions_of_its_own_kept_from_stream_to_stream()
+    {
+        // Why: ONNX Runtime reuses a session's buffers from run to run; one session run by both workers in turn moved
+        // its intermediate tensors between the cores' caches at every frame (PipelinedVideoMatter.Stage).
+        using var pipelined = new PipelinedVideoMatter(new VideoMatterOptions { DownsampleRatio = 0.5f, IntraOpThreads = 2 });
+        int read = 0;
+        pipelined.Run(W, H, buffer =>
+        {
+            if (read == 3) return false;
+            Frame(read++).CopyTo(buffer);
+            return true;
+        }, (_, _) => { });
+        for (int stage = 0; stage < PipelineStagesCount; stage++)
+        {
+            var first = pipelined.Stage(0, stage);
+            var second = pipelined.Stage(1, stage);
+            Assert.NotSame(first, second);
+            Assert.Same(first, pipelined.Stage(0, stage));
+            Assert.Same(second, pipelined.Stage(1, stage));
+        }
+    }
+
+    private static int PipelineStagesCount => BiVM.Graph.PipelineStages.Names.Count;
+
     private static float MaxDifference(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     {
         float worst = 0f;

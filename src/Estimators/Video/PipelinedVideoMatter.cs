@@ -35,7 +35,8 @@ public sealed class PipelinedVideoMatter : IDisposable
 
     private readonly MattingSession _whole;
     private readonly byte[] _model;
-    private InferenceSession[] _stages = [];
+    // Per worker and stage (EnsureStages); worker 0's made with the stage models, the others' at their first run.
+    private InferenceSession?[][] _stages = [];
     private PipelineStage[] _parts = [];
     private readonly SessionOptions _stageOptions;
     private readonly IReadOnlyList<string> _cut;
@@ -95,8 +96,10 @@ public sealed class PipelinedVideoMatter : IDisposable
     public int Workers { get; }
 
     /// <summary>
-    /// The stage sessions, made at the first stream's first frame: the cut tensors' element types and ranks are
-    /// those of that frame's values (ONNX Runtime's output metadata leaves the rank of a custom op's output unknown).
+    /// The stage models and worker 0's sessions of them (which checks that every stage loads), made at the first
+    /// stream's first frame: the cut tensors' element types and ranks are those of that frame's values (ONNX Runtime's
+    /// output metadata leaves the rank of a custom op's output unknown). The other workers' sessions are made by
+    /// <see cref="Stage"/> when each first runs that stage.
     /// </summary>
     private void EnsureStages(IReadOnlyDictionary<string, (int ElementType, int Rank)> types)
     {
@@ -105,8 +108,11 @@ public sealed class PipelinedVideoMatter : IDisposable
         try
         {
             _parts = PipelineStages.Split(_model, types).ToArray();
-            foreach (var part in _parts) stages.Add(new InferenceSession(part.Model, _stageOptions));
-            _stages = stages.ToArray();
+            var perWorker = new InferenceSession?[Workers][];
+            for (int w = 0; w < Workers; w++) perWorker[w] = new InferenceSession?[_parts.Length];
+            for (int s = 0; s < _parts.Length; s++) stages.Add(new InferenceSession(_parts[s].Model, _stageOptions));
+            perWorker[0] = [.. stages];
+            _stages = perWorker;
         }
         catch (Exception e) when (e is InvalidOperationException or OnnxRuntimeException)
         {
@@ -114,6 +120,15 @@ public sealed class PipelinedVideoMatter : IDisposable
             throw new UserInputException($"{ModelName}: cannot run as a pipeline: {e.Message}", e);
         }
     }
+
+    /// <summary>
+    /// Worker <paramref name="worker"/>'s session of stage <paramref name="stage"/>, made at its first call (by that
+    /// worker only, so without a lock). Each worker runs sessions of its own: ONNX Runtime reuses a session's buffers
+    /// from run to run, and a session run by both workers in turn had its intermediate tensors move between the cores'
+    /// caches at every frame (on the Zen 4 host each stage then took 1.1–1.35× its one-worker time; docs/kernels.md,
+    /// *sessions per worker*).
+    /// </summary>
+    internal InferenceSession Stage(int worker, int stage) => _stages[worker][stage] ??= new InferenceSession(_parts[stage].Model, _stageOptions);
 
     /// <summary>Frames whose buffers are kept: at most this many are between their read and their write (one more than the workers, at least 3).</summary>
     public int FramesInFlight => Math.Max(3, Workers + 1);
@@ -166,7 +181,7 @@ public sealed class PipelinedVideoMatter : IDisposable
         _disposed = true;
         _helpersOrNull?.Dispose();
         _buffers?.Dispose();
-        foreach (var stage in _stages) stage.Dispose();
+        foreach (var stage in _stages.SelectMany(w => w)) stage?.Dispose();
         _stageOptions.Dispose();
         _whole.Dispose();
         _runOptions.Dispose();
@@ -185,39 +200,39 @@ public sealed class PipelinedVideoMatter : IDisposable
         private readonly Thread[] _threads;
         private readonly SemaphoreSlim _start = new(0);
         private readonly CountdownEvent _finished;
-        private Action? _work;
+        private Action<int>? _work;
         private volatile bool _disposed;
 
         public Helpers(int count)
         {
             _finished = new CountdownEvent(count);
-            _threads = Enumerable.Range(1, count).Select(i => new Thread(Loop) { IsBackground = true, Name = $"bivm-pipeline-{i}" }).ToArray();
+            _threads = Enumerable.Range(1, count).Select(i => new Thread(() => Loop(i)) { IsBackground = true, Name = $"bivm-pipeline-{i}" }).ToArray();
             foreach (var thread in _threads) thread.Start();
         }
 
         /// <summary>Runs <paramref name="work"/> on every helper and on the calling thread; returns when all have returned.</summary>
-        public void Run(Action work)
+        public void Run(Action<int> work)
         {
             if (_threads.Length == 0)
             {
-                work();
+                work(0);
                 return;
             }
             _work = work;
             _finished.Reset();
             _start.Release(_threads.Length);
-            work();
+            work(0);
             _finished.Wait();
             _work = null;
         }
 
-        private void Loop()
+        private void Loop(int index)
         {
             while (true)
             {
                 _start.Wait();
                 if (_disposed) return;
-                _work!();
+                _work!(index);
                 _finished.Signal();
             }
         }
@@ -249,8 +264,11 @@ public sealed class PipelinedVideoMatter : IDisposable
         /// <summary>Slot k's tensors by name (the stages' inputs and outputs); null until the first frame has run.</summary>
         public Dictionary<string, OrtValue>[]? Values { get; set; }
 
-        /// <summary>Stage s's binding for slot k: its inputs from slot k (the state from slot k − 1), its outputs into slot k.</summary>
-        public OrtIoBinding[,]? Bindings { get; set; }
+        /// <summary>
+        /// Worker w's binding of stage s for slot k: its inputs from slot k (the state from slot k − 1), its outputs into
+        /// slot k; made by worker w at its first run of that stage and slot (<see cref="Stream"/>'s Binding).
+        /// </summary>
+        public OrtIoBinding?[,,]? Bindings { get; set; }
 
         /// <summary>What is disposed with the buffers, in order of creation (disposed in reverse: bindings before values).</summary>
         public List<IDisposable> Owned { get; } = [];
@@ -385,22 +403,27 @@ public sealed class PipelinedVideoMatter : IDisposable
             }
             for (int i = 0; i < MattingContract.StateOutputs.Count; i++)
                 outputs[2 + i].GetTensorDataAsSpan<float>().CopyTo(values[0][MattingContract.StateOutputs[i]].GetTensorMutableDataAsSpan<float>());
-            // Frame f uses slot f mod K; its state inputs are the previous slot's state outputs.
-            var bindings = new OrtIoBinding[_m._stages.Length, _slots];
-            for (int s = 0; s < _m._stages.Length; s++)
-                for (int k = 0; k < _slots; k++)
-                {
-                    var b = _m._stages[s].CreateIoBinding();
-                    _b.Owned.Add(b);
-                    foreach (var input in _m._parts[s].Inputs)
-                    {
-                        int state = MattingContract.StateInputs.ToList().IndexOf(input);
-                        b.BindInput(input, state >= 0 ? values[(k + _slots - 1) % _slots][MattingContract.StateOutputs[state]] : values[k][input]);
-                    }
-                    foreach (var output in _m._parts[s].Outputs) b.BindOutput(output, values[k][output]);
-                    bindings[s, k] = b;
-                }
-            (_b.Values, _b.Bindings) = (values, bindings);
+            (_b.Values, _b.Bindings) = (values, new OrtIoBinding?[_m._stages.Length, _m._parts.Length, _slots]);
+        }
+
+        /// <summary>
+        /// Worker <paramref name="worker"/>'s binding of stage <paramref name="stage"/> for slot <paramref name="slot"/>,
+        /// made at its first use (by that worker only). Frame f uses slot f mod K; its state inputs are the previous
+        /// slot's state outputs.
+        /// </summary>
+        private OrtIoBinding Binding(int worker, int stage, int slot)
+        {
+            if (_b.Bindings![worker, stage, slot] is { } made) return made;
+            var values = _b.Values!;
+            var b = _m.Stage(worker, stage).CreateIoBinding();
+            lock (_b.Owned) _b.Owned.Add(b);
+            foreach (var input in _m._parts[stage].Inputs)
+            {
+                int state = MattingContract.StateInputs.ToList().IndexOf(input);
+                b.BindInput(input, state >= 0 ? values[(slot + _slots - 1) % _slots][MattingContract.StateOutputs[state]] : values[slot][input]);
+            }
+            foreach (var output in _m._parts[stage].Outputs) b.BindOutput(output, values[slot][output]);
+            return _b.Bindings[worker, stage, slot] = b;
         }
 
         /// <summary>Step of a frame: read (0), stage s (1 + s), write (<see cref="WriteStep"/>).</summary>
@@ -410,7 +433,7 @@ public sealed class PipelinedVideoMatter : IDisposable
         /// A worker: takes a step that can run (a write first, then the step closest to the output, the oldest frame
         /// first; a new frame's read last), runs it outside the lock, repeats until the stream has ended or failed.
         /// </summary>
-        private void Work()
+        private void Work(int worker)
         {
             while (true)
             {
@@ -432,7 +455,7 @@ public sealed class PipelinedVideoMatter : IDisposable
                 {
                     if (step == 0) more = ReadFrame(frame);
                     else if (step == WriteStep) _write(_b.Alpha[slot], _b.Foreground[slot]);
-                    else RunCancellable(_m._stages[step - 1], _b.Bindings![step - 1, slot]);
+                    else RunCancellable(_m.Stage(worker, step - 1), Binding(worker, step - 1, slot));
                 }
                 catch (Exception e)
                 {
