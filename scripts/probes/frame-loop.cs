@@ -25,7 +25,7 @@ int w = int.Parse(size[0]), h = int.Parse(size[1]);
 if (args.Length > 3 && args[3] == "pipelined")
 {
     // PipelinedVideoMatter: two workers over the model's four stages; frames per second of the stream after 3 frames.
-    using var pipelined = new PipelinedVideoMatter(new VideoMatterOptions { ModelPath = args[0] });
+    using var pipelined = new PipelinedVideoMatter(new VideoMatterOptions { ModelPath = args[0], IntraOpThreads = int.Parse(Environment.GetEnvironmentVariable("BIVM_WORKERS") ?? "0") });
     var input = new float[3 * w * h];
     for (int i = 0; i < input.Length; i++) input[i] = 0.5f + 0.4f * MathF.Sin(0.05f * (i % w) + 0.07f * (i / w % h) + i / (w * h));
     int read = 0, written = 0;

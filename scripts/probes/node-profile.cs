@@ -3,6 +3,8 @@
 // ONNX Runtime's profile per node (not per op type as bivm bench --models --profile): the nodes that take the most
 // kernel time per frame, with their output shapes (downsample default: min(1, 512 / long side)). From the repository root:
 //   dotnet run -c Release scripts/probes/node-profile.cs -- models/bivm.onnx [FRAMES] [WIDTHxHEIGHT] [THREADS] [TOP] [DOWNSAMPLE]
+// (AB_FRAMES=FRAMES.rgb: real frames, raw rgb24 of that size, in turn instead of the test card, as ab-frames.cs: the SHB
+// mask, and with it the sparse convs' work, follows the frame)
 using System.Text.Json;
 using BiVM.Benchmarking.Models;
 using BiVM.Estimators.Video;
@@ -19,10 +21,24 @@ try
     using (var session = new MattingSession(File.ReadAllBytes(args[0]), "probe", threads, profilePrefix: Path.Combine(folder, "ort")))
     using (var matter = new VideoMatter(session, args.Length > 5 ? float.Parse(args[5]) : Math.Min(1f, 512f / Math.Max(w, h))))
     {
-        float[] frame = ModelBench.TestCard(w, h), alpha = new float[w * h], foreground = new float[3 * w * h];
+        var inputs = new List<float[]>();
+        if (Environment.GetEnvironmentVariable("AB_FRAMES") is { } framesPath)
+        {
+            byte[] raw = File.ReadAllBytes(framesPath);
+            for (int f = 0; (f + 1) * 3 * w * h <= raw.Length; f++)
+            {
+                var planar = new float[3 * w * h];
+                for (int p = 0; p < w * h; p++)
+                    for (int c = 0; c < 3; c++) planar[c * w * h + p] = raw[(long)f * 3 * w * h + 3 * p + c] / 255f;
+                inputs.Add(planar);
+            }
+            if (inputs.Count == 0) throw new ArgumentException($"AB_FRAMES {framesPath} holds no {w}x{h} rgb24 frame");
+        }
+        else inputs.Add(ModelBench.TestCard(w, h));
+        float[] alpha = new float[w * h], foreground = new float[3 * w * h];
         // As bivm matte runs a model: outputs in buffers kept from frame to frame (fresh arrays would add page faults).
-        for (int f = 0; f < 3; f++) matter.ProcessInto(frame, w, h, alpha, foreground); // warm-up frames are profiled too: subtracted below by taking the last FRAMES
-        for (int f = 0; f < frames; f++) matter.ProcessInto(frame, w, h, alpha, foreground);
+        for (int f = 0; f < 3; f++) matter.ProcessInto(inputs[f % inputs.Count], w, h, alpha, foreground); // warm-up frames are profiled too: subtracted below by taking the last FRAMES
+        for (int f = 0; f < frames; f++) matter.ProcessInto(inputs[f % inputs.Count], w, h, alpha, foreground);
         file = session.EndProfiling();
     }
     using var doc = JsonDocument.Parse(File.ReadAllText(file));
