@@ -15,7 +15,7 @@ public sealed record ModelCase(string Name, byte[] Bytes, long FileBytes, string
     /// The shipped models, in report order; "bivm-lowered" is bivm with its binary convs in standard ops,
     /// "bivm-pipelined" bivm run by <see cref="BiVM.Estimators.Video.PipelinedVideoMatter"/> (its threads are the
     /// pipeline's workers, each stage on one thread, instead of ONNX Runtime's intra-op threads), and "rvm-pipelined"
-    /// RVM run the same way: what <c>bivm matte</c> does with either model on two threads up to 1280×720, and the
+    /// RVM run the same way: what <c>bivm matte</c> does with either model on two threads up to 1920×1080, and the
     /// baseline a pipelined BiVM is to be compared with (on the Zen 4 host it took RVM from 98 to 67–73 ms per
     /// 512×288 frame on two threads; on Zen 5 it gained RVM nothing).
     /// </summary>

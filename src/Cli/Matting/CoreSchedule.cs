@@ -68,8 +68,8 @@ internal static class CoreSchedule
         }
     }
 
-    /// <summary>Largest frame (pixels) of a video file that <c>bivm matte</c> runs as a pipeline of stages by itself: 1280×720.</summary>
-    public const long AutoPipelinePixels = 1280L * 720;
+    /// <summary>Largest frame (pixels) of a video file that <c>bivm matte</c> runs as a pipeline of stages by itself: 1920×1080.</summary>
+    public const long AutoPipelinePixels = 1920L * 1080;
 
     /// <summary>
     /// Whether <c>bivm matte</c> runs the network as a pipeline of its stages (<c>PipelinedVideoMatter</c>) when neither
@@ -77,12 +77,12 @@ internal static class CoreSchedule
     /// per frame on two model threads. Only two: every measurement was on 2-vCPU hosts, and with more threads the
     /// pipeline's four stages (its recurrent decoder one frame after another) are not known to beat the layers split
     /// over all of them. Whether the pipeline pays depends on what decoding and encoding leave
-    /// of the CPUs (README, "Frames in a pipeline"): measured on 2-vCPU hosts, alternating, whole files, it was faster
-    /// on vtest.avi at 768×576 (Zen 5: 20.8–20.9 against 17.2–18.5 fps; Zen 4, four runs: 20.3–21.8 against
-    /// 16.7–19.6) and on vtest.avi scaled to 1280×720 (Zen 4: 23.6 and 20.1 against 21.6 and 18.7; a later pair 20.6
-    /// and 20.2 against 20.0 and 21.4, even), and slower above it: scaled to 1600×900 (Zen 4: 14.9 and 16.0 against 16.3
-    /// and 18.1 fps) and on a 1080p clip (Zen 5: 10.8–12.2 against 13.0–13.2; Zen 4: 12.5 and 14.3 against 13.9 and
-    /// 14.2), where the decoder and x264 take about 80 ms of CPU per frame.
+    /// of the CPUs (README, "Frames in a pipeline"). Measured on 2-vCPU hosts, alternating, whole files: since each
+    /// worker runs stage sessions of its own (2026-12-03, Zen 4, vtest.avi scaled with x264, 200 frames) it is faster
+    /// at 1280×720 (27.2 and 26.3 fps against 23.6 and 24.1), at 1600×900 (21.2 and 22.0 against 20.3 and 20.3) and at
+    /// 1920×1080 as fast or faster (16.3, 16.9, 17.2 and 17.4 against 16.4, 16.4, 15.8 and 15.8); before that it was
+    /// faster only up to 1280×720 (vtest.avi at 768×576 on Zen 4 and Zen 5; 1280×720 even or faster on Zen 4) and
+    /// slower at 1600×900 and 1080p. Above 1080p nothing was measured: frame by frame there.
     /// Streams (a camera, raw frames on standard input) stay frame by frame: the pipeline holds a frame or two more
     /// in flight, which a live stream would see as latency; one image has nothing to pipeline.
     /// </summary>
