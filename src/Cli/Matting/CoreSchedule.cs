@@ -77,12 +77,15 @@ internal static class CoreSchedule
     /// per frame on two model threads. Only two: every measurement was on 2-vCPU hosts, and with more threads the
     /// pipeline's four stages (its recurrent decoder one frame after another) are not known to beat the layers split
     /// over all of them. Whether the pipeline pays depends on what decoding and encoding leave
-    /// of the CPUs (README, "Frames in a pipeline"). Measured on 2-vCPU hosts, alternating, whole files: since each
-    /// worker runs stage sessions of its own (2026-12-03, Zen 4, vtest.avi scaled with x264, 200 frames) it is faster
-    /// at 1280×720 (27.2 and 26.3 fps against 23.6 and 24.1), at 1600×900 (21.2 and 22.0 against 20.3 and 20.3) and at
-    /// 1920×1080 as fast or faster (16.3, 16.9, 17.2 and 17.4 against 16.4, 16.4, 15.8 and 15.8); before that it was
-    /// faster only up to 1280×720 (vtest.avi at 768×576 on Zen 4 and Zen 5; 1280×720 even or faster on Zen 4) and
-    /// slower at 1600×900 and 1080p. Above 1080p nothing was measured: frame by frame there.
+    /// of the CPUs (README, "Frames in a pipeline"). Measured on 2-vCPU hosts, alternating, whole files (vtest.avi
+    /// at 768×576, or scaled with x264, 200 frames): on 2026-12-03 in the Zen 4 host's eighth session faster at
+    /// 1280×720 (27.2 and 26.3 fps against 23.6 and 24.1), at 1600×900 (21.2–22.0 against 19.8–20.3, four runs each)
+    /// and at 1920×1080 as fast or faster (16.3–17.5 against 15.8–16.4, six runs each); the build before that
+    /// session's per-worker sessions pipelined those two sizes alike (15.9 and 17.1 fps at 1080p, 21.9 and 22.2 at
+    /// 1600×900, against 17.1 and 17.5, 21.5 and 21.8 after them: there decoding and encoding share the CPUs);
+    /// earlier sessions on the same host had measured it faster up to 1280×720 only (vtest.avi at 768×576 on Zen 4
+    /// and Zen 5; 1280×720 even or faster) and slower at 1600×900 and 1080p, on a slower hour of the host and an
+    /// older model build. Above 1080p nothing was measured: frame by frame there.
     /// Streams (a camera, raw frames on standard input) stay frame by frame: the pipeline holds a frame or two more
     /// in flight, which a live stream would see as latency; one image has nothing to pipeline.
     /// </summary>
