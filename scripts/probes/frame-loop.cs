@@ -5,7 +5,8 @@
 // frame goes, by function"):
 //
 //   dotnet build -c Release scripts/probes/frame-loop.cs      # then run the dll it names, so the build is not profiled
-//   (THREADS "pipelined": PipelinedVideoMatter, the stream's time per frame after its first 3 frames)
+//   (THREADS "pipelined": PipelinedVideoMatter with BIVM_WORKERS workers, default one per core; the stream's time
+//   per frame after its first 3 frames)
 //   DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 perf record -F 2999 -o /tmp/bivm.perf \
 //       dotnet <that dll> models/bivm.onnx 300 [WIDTHxHEIGHT] [THREADS]
 //   perf report -i /tmp/bivm.perf --no-children --sort sym --stdio
@@ -24,7 +25,7 @@ var size = (args.Length > 2 ? args[2] : "512x288").Split('x');
 int w = int.Parse(size[0]), h = int.Parse(size[1]);
 if (args.Length > 3 && args[3] == "pipelined")
 {
-    // PipelinedVideoMatter: two workers over the model's four stages; frames per second of the stream after 3 frames.
+    // PipelinedVideoMatter: BIVM_WORKERS workers (0 or unset: one per core) over the model's four stages.
     using var pipelined = new PipelinedVideoMatter(new VideoMatterOptions { ModelPath = args[0], IntraOpThreads = int.Parse(Environment.GetEnvironmentVariable("BIVM_WORKERS") ?? "0") });
     var input = new float[3 * w * h];
     for (int i = 0; i < input.Length; i++) input[i] = 0.5f + 0.4f * MathF.Sin(0.05f * (i % w) + 0.07f * (i / w % h) + i / (w * h));
@@ -33,7 +34,7 @@ if (args.Length > 3 && args[3] == "pipelined")
     var watch = System.Diagnostics.Stopwatch.StartNew();
     pipelined.Run(w, h, buffer => { if (read++ == frames) return false; input.CopyTo(buffer); return true; },
         (_, _) => { if (++written == 3) startAt = watch.Elapsed.TotalMilliseconds; });
-    Console.WriteLine($"{frames} frames of {w}x{h} pipelined on 2 threads: {(watch.Elapsed.TotalMilliseconds - startAt) / (frames - 3):F1} ms per frame after 3 frames");
+    Console.WriteLine($"{frames} frames of {w}x{h} pipelined on {pipelined.Workers} workers: {(watch.Elapsed.TotalMilliseconds - startAt) / (frames - 3):F1} ms per frame after 3 frames");
     return 0;
 }
 int threads = args.Length > 3 ? int.Parse(args[3]) : 1;
