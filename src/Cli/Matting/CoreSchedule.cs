@@ -85,7 +85,14 @@ internal static class CoreSchedule
     /// 1600×900, against 17.1 and 17.5, 21.5 and 21.8 after them: there decoding and encoding share the CPUs);
     /// earlier sessions on the same host had measured it faster up to 1280×720 only (vtest.avi at 768×576 on Zen 4
     /// and Zen 5; 1280×720 even or faster) and slower at 1600×900 and 1080p, on a slower hour of the host and an
-    /// older model build. Above 1080p nothing was measured: frame by frame there.
+    /// older model build. On the Zen 5 host of the same day (cache sizes hidden, three rounds a size, the two modes
+    /// alternated) the pipeline was faster up to 768×576 (29.2–29.7 fps against 26.0–27.7 on vtest.avi, 47.2 and 50.5
+    /// against 42.8 and 43.6 at 512×288), even at 1600×900 (21.9–22.3 against 21.8–22.1) and slower at 1280×720 (26.2
+    /// and 26.3 against 27.7 and 28.2) and 1920×1080 (15.9–17.3 against 17.1–17.6): where decoding and encoding keep
+    /// both CPUs busy, the mode that spends less CPU a frame on the model wins, and on that host ONNX Runtime's two
+    /// threads split a frame at little cost (15.1 ms against 16.2 on one), while two pipeline stages at once slow each
+    /// other by 4–11 %. The bound stays at 1080p, where the Zen 4 host gains 4–12 % and the Zen 5 one loses 4–6 %.
+    /// Above 1080p nothing was measured: frame by frame there.
     /// Streams (a camera, raw frames on standard input) stay frame by frame: the pipeline holds a frame or two more
     /// in flight, which a live stream would see as latency; one image has nothing to pipeline.
     /// </summary>
