@@ -18,6 +18,7 @@
 // threads each disturb each other's frames, quartiles 0.65 and 1.5 for one file against itself); downsample
 // min(1, 512 / long side), or AB_RATIO.
 using System.Reflection;
+using BiVM.Benchmarking.Models;
 using BiVM.Benchmarking.Quick;
 using BiVM.Estimators.Video;
 
@@ -40,25 +41,7 @@ VideoMatter[] matters = [first, toggle is not null && args[3] == args[2] ? first
 VideoMatter Open(string model) => new(new VideoMatterOptions { ModelPath = model, IntraOpThreads = threads, DownsampleRatio = ratio });
 // The test card, or with AB_FRAMES real frames (raw rgb24 of this size, as node-loop.cs takes them) in turn: the SHB
 // mask follows the frame, and the test card's is not a real frame's.
-var frames = new List<float[]>();
-if (Environment.GetEnvironmentVariable("AB_FRAMES") is { } framesPath)
-{
-    byte[] raw = File.ReadAllBytes(framesPath);
-    for (int f = 0; (f + 1) * 3 * w * h <= raw.Length; f++)
-    {
-        var planar = new float[3 * w * h];
-        for (int p = 0; p < w * h; p++)
-            for (int c = 0; c < 3; c++) planar[c * w * h + p] = raw[(long)f * 3 * w * h + 3 * p + c] / 255f;
-        frames.Add(planar);
-    }
-    if (frames.Count == 0) throw new ArgumentException($"AB_FRAMES {framesPath} holds no {w}x{h} rgb24 frame");
-}
-else
-{
-    var card = new float[3 * w * h];
-    for (int i = 0; i < card.Length; i++) card[i] = 0.5f + 0.4f * MathF.Sin(0.05f * (i % w) + 0.07f * (i / w % h) + i / (w * h));
-    frames.Add(card);
-}
+var frames = Environment.GetEnvironmentVariable("AB_FRAMES") is { } framesPath ? ModelBench.Rgb24Frames(framesPath, w, h) : [ModelBench.TestCard(w, h)];
 var alpha = new float[w * h];
 var foreground = new float[3 * w * h];
 List<double>[] times = [[], []];

@@ -21,20 +21,7 @@ try
     using (var session = new MattingSession(File.ReadAllBytes(args[0]), "probe", threads, profilePrefix: Path.Combine(folder, "ort")))
     using (var matter = new VideoMatter(session, args.Length > 5 ? float.Parse(args[5]) : Math.Min(1f, 512f / Math.Max(w, h))))
     {
-        var inputs = new List<float[]>();
-        if (Environment.GetEnvironmentVariable("AB_FRAMES") is { } framesPath)
-        {
-            byte[] raw = File.ReadAllBytes(framesPath);
-            for (int f = 0; (f + 1) * 3 * w * h <= raw.Length; f++)
-            {
-                var planar = new float[3 * w * h];
-                for (int p = 0; p < w * h; p++)
-                    for (int c = 0; c < 3; c++) planar[c * w * h + p] = raw[(long)f * 3 * w * h + 3 * p + c] / 255f;
-                inputs.Add(planar);
-            }
-            if (inputs.Count == 0) throw new ArgumentException($"AB_FRAMES {framesPath} holds no {w}x{h} rgb24 frame");
-        }
-        else inputs.Add(ModelBench.TestCard(w, h));
+        var inputs = Environment.GetEnvironmentVariable("AB_FRAMES") is { } framesPath ? ModelBench.Rgb24Frames(framesPath, w, h) : [ModelBench.TestCard(w, h)];
         float[] alpha = new float[w * h], foreground = new float[3 * w * h];
         // As bivm matte runs a model: outputs in buffers kept from frame to frame (fresh arrays would add page faults).
         for (int f = 0; f < 3; f++) matter.ProcessInto(inputs[f % inputs.Count], w, h, alpha, foreground); // warm-up frames are profiled too: subtracted below by taking the last FRAMES

@@ -93,6 +93,28 @@ public sealed class BenchModelsTests : IDisposable
     }
 
     [Fact]
+    public void Raw_rgb24_frames_come_back_planar_in_0_to_1_whole_frames_only()
+    {
+        // Two 3×2 frames and half of a third: byte = 100·frame + 10·pixel + channel, interleaved RGB.
+        string path = Path.Combine(_dir, "frames.rgb");
+        var bytes = new List<byte>();
+        for (int f = 0; f < 2; f++)
+            for (int p = 0; p < 6; p++)
+                for (int c = 0; c < 3; c++) bytes.Add((byte)(100 * f + 10 * p + c));
+        bytes.AddRange(new byte[9]);
+        File.WriteAllBytes(path, bytes.ToArray());
+
+        var frames = ModelBench.Rgb24Frames(path, 3, 2);
+
+        Assert.Equal(2, frames.Count);
+        for (int f = 0; f < 2; f++)
+            for (int c = 0; c < 3; c++)
+                for (int p = 0; p < 6; p++) Assert.Equal((100 * f + 10 * p + c) / 255f, frames[f][c * 6 + p]);
+        File.WriteAllBytes(path, new byte[17]);
+        Assert.Contains("holds no whole 3x2 rgb24 frame", Assert.Throws<ArgumentException>(() => ModelBench.Rgb24Frames(path, 3, 2)).Message);
+    }
+
+    [Fact]
     public void The_lowered_bivm_has_only_standard_ops_and_mattes_like_the_custom_one()
     {
         var custom = ModelProto.Parser.ParseFrom(DefaultModel.Load());

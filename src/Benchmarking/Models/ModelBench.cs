@@ -166,6 +166,28 @@ public static class ModelBench
         return frame;
     }
 
+    /// <summary>
+    /// The whole frames of a raw rgb24 file of <paramref name="width"/>×<paramref name="height"/> (as <c>ffmpeg -f rawvideo
+    /// -pix_fmt rgb24</c> writes them), each as planar RGB in 0..1: real frames for the probes, whose SHB mask follows the
+    /// picture (the test card's is not a real frame's).
+    /// </summary>
+    /// <exception cref="ArgumentException">The file holds no whole frame of that size.</exception>
+    public static List<float[]> Rgb24Frames(string path, int width, int height)
+    {
+        byte[] raw = File.ReadAllBytes(path);
+        long size = 3L * width * height;
+        var frames = new List<float[]>();
+        for (long at = 0; at + size <= raw.Length; at += size)
+        {
+            var planar = new float[size];
+            for (int p = 0; p < width * height; p++)
+                for (int c = 0; c < 3; c++) planar[(long)c * width * height + p] = raw[at + 3 * p + c] / 255f;
+            frames.Add(planar);
+        }
+        if (frames.Count == 0) throw new ArgumentException($"{path} holds no whole {width}x{height} rgb24 frame");
+        return frames;
+    }
+
     /// <summary>Per op type, from ONNX Runtime's profile of a separate session over warm-up plus timed frames.</summary>
     private static IReadOnlyList<OpTime> ProfileModel(ModelCase model, BenchSize size, int threads, ModelBenchOptions options, TextWriter? progress)
     {
