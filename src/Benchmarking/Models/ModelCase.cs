@@ -17,7 +17,8 @@ public sealed record ModelCase(string Name, byte[] Bytes, long FileBytes, string
     /// pipeline's workers, each stage on one thread, instead of ONNX Runtime's intra-op threads), and "rvm-pipelined"
     /// RVM run the same way: what <c>bivm matte</c> does with either model on two threads up to 1920×1080, and the
     /// baseline a pipelined BiVM is to be compared with (on the Zen 4 host it took RVM from 98 to 67–73 ms per
-    /// 512×288 frame on two threads; on Zen 5 it gained RVM nothing).
+    /// 512×288 frame on two threads; on a Zen 5 host nothing on 2026-12-02, 59.2 → 47.1 and 47.5 → 37.6 ms on
+    /// 2026-12-03).
     /// </summary>
     public static readonly IReadOnlyList<string> Names = ["rvm", "rvm-react", "bivm", "bivm-lowered", "bivm-pipelined", "rvm-pipelined"];
 
