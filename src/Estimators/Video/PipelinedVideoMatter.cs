@@ -25,7 +25,10 @@ namespace BiVM.Estimators.Video;
 /// <para>
 /// Memory: <see cref="FramesInFlight"/> frames' buffers (the frame, the outputs and every tensor that crosses the cut);
 /// nothing of a frame's size is allocated per frame. The first frame of each <see cref="Run"/> goes through the whole
-/// model (one thread), which tells the sizes of those buffers.
+/// model (one thread), which tells the sizes of those buffers. And one set of stage sessions per worker, each with its
+/// own ONNX Runtime arena (made when the worker first runs a stage, kept until disposed): shared sessions moved their
+/// tensors between the cores at every frame (docs/kernels.md, *sessions per worker*); on two workers the process held
+/// about 50 MB more at 512×288 and 65–75 MB more at 1080p for it.
 /// </para>
 /// </remarks>
 public sealed class PipelinedVideoMatter : IDisposable
