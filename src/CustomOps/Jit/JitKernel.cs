@@ -112,8 +112,10 @@ internal sealed unsafe class JitKernel : IBinaryKernel, IDisposable
         // operations on the handle's state, one cache line that every thread calling this shared kernel writes, so
         // with two workers it moved between the cores at every call (perf, 600 pipelined 512×288 frames on Zen 5:
         // this method's own samples 65 with one worker, 342 with two). The process's kernels are never disposed; a
-        // kernel made for a test is disposed by its owner after its last call (see Dispose).
+        // kernel made for a test is disposed by its owner after its last call (see Dispose). KeepAlive (no atomic) keeps
+        // the handle's finalizer from unmapping the pages of a kernel nothing else references while its code runs.
         _entry(patches, blocks, weights, coutPadded, patchWords, counts, countsStride);
+        GC.KeepAlive(_code);
     }
 
     /// <summary>Unmaps the code. Only for a kernel of one's own, after its last call: a call racing this would jump into
