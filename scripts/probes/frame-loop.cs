@@ -16,6 +16,7 @@
 // addresses. Prints the mean time per frame, and after 3 warm-up frames the median wall time and the median CPU time
 // of the calling thread (with 1 thread ONNX Runtime runs every node on it: on a noisy host the steadier figure, and
 // the one to compare two builds by, alternating them). Defaults: 512x288, 1 thread.
+using BiVM.Benchmarking.Models;
 using BiVM.Benchmarking.Quick;
 using BiVM.Estimators.Video;
 
@@ -27,8 +28,7 @@ if (args.Length > 3 && args[3] == "pipelined")
 {
     // PipelinedVideoMatter: BIVM_WORKERS workers (0 or unset: one per core) over the model's four stages.
     using var pipelined = new PipelinedVideoMatter(new VideoMatterOptions { ModelPath = args[0], IntraOpThreads = int.Parse(Environment.GetEnvironmentVariable("BIVM_WORKERS") ?? "0") });
-    var input = new float[3 * w * h];
-    for (int i = 0; i < input.Length; i++) input[i] = 0.5f + 0.4f * MathF.Sin(0.05f * (i % w) + 0.07f * (i / w % h) + i / (w * h));
+    var input = ModelBench.TestCard(w, h);
     int read = 0, written = 0;
     double startAt = 0;
     var watch = System.Diagnostics.Stopwatch.StartNew();
@@ -39,8 +39,7 @@ if (args.Length > 3 && args[3] == "pipelined")
 }
 int threads = args.Length > 3 ? int.Parse(args[3]) : 1;
 using var matter = new VideoMatter(new VideoMatterOptions { ModelPath = args[0], IntraOpThreads = threads, DownsampleRatio = Math.Min(1f, 512f / Math.Max(w, h)) });
-var frame = new float[3 * w * h];
-for (int i = 0; i < frame.Length; i++) frame[i] = 0.5f + 0.4f * MathF.Sin(0.05f * (i % w) + 0.07f * (i / w % h) + i / (w * h));
+var frame = ModelBench.TestCard(w, h);
 var alpha = new float[w * h];
 var foreground = new float[3 * w * h];
 var clock = System.Diagnostics.Stopwatch.StartNew();

@@ -52,7 +52,7 @@ public sealed class BenchModelsTests : IDisposable
         Assert.Equal(results[2].GetProperty("modelFileBytes").GetInt64(), results[4].GetProperty("modelFileBytes").GetInt64());
         Assert.Equal(results[2].GetProperty("kernel").GetString(), results[4].GetProperty("kernel").GetString());
         Assert.Equal("none", results[0].GetProperty("kernel").GetString());
-        // rvm-pipelined runs rvm.onnx so; every row's ratio to the fastest RVM is that RVM's ms over its own.
+        // rvm-pipelined runs rvm.onnx, as bivm-pipelined runs bivm.onnx; every row's ratio to the fastest RVM is that RVM's ms over its own.
         Assert.Equal(results[0].GetProperty("modelFileBytes").GetInt64(), results[5].GetProperty("modelFileBytes").GetInt64());
         Assert.Equal("none", results[5].GetProperty("kernel").GetString());
         double fastestRvm = Math.Min(results[0].GetProperty("ms").GetDouble(), results[5].GetProperty("ms").GetDouble());

@@ -26,7 +26,9 @@ public sealed record ModelCase(string Name, byte[] Bytes, long FileBytes, string
     public const string PipelinedSuffix = "-pipelined";
 
     /// <summary>Whether this case runs as a pipeline of stages (<see cref="BiVM.Estimators.Video.PipelinedVideoMatter"/>) rather than frame by frame.</summary>
-    public bool Pipelined => Name.EndsWith(PipelinedSuffix, StringComparison.Ordinal);
+    public bool Pipelined => IsPipelined(Name);
+
+    private static bool IsPipelined(string name) => name.EndsWith(PipelinedSuffix, StringComparison.Ordinal);
 
     /// <summary>Name of the baseline the ratios are taken against: full-precision RVM on ONNX Runtime's FP32 kernels.</summary>
     public const string Baseline = "rvm";
@@ -44,7 +46,7 @@ public sealed record ModelCase(string Name, byte[] Bytes, long FileBytes, string
         var cases = new List<ModelCase>();
         foreach (var name in wanted)
         {
-            string model = name.EndsWith(PipelinedSuffix, StringComparison.Ordinal) ? name[..^PipelinedSuffix.Length] : name == "bivm-lowered" ? "bivm" : name;
+            string model = IsPipelined(name) ? name[..^PipelinedSuffix.Length] : name == "bivm-lowered" ? "bivm" : name;
             string file = Path.Combine(modelsFolder, model + ".onnx");
             if (!File.Exists(file)) throw new UserInputException($"{file}: model file not found (models/ holds rvm.onnx, rvm-react.onnx and bivm.onnx; see --model-dir)");
             byte[] bytes = File.ReadAllBytes(file);

@@ -20,7 +20,7 @@ internal static class BenchCommand
     public static Command Create()
     {
         var kernels = new Option<bool>("--kernels") { Description = "Benchmark the binary conv kernels against ONNX Runtime's FP32 Conv." };
-        var models = new Option<bool>("--models") { Description = "Benchmark the shipped models per frame: rvm, rvm-react, bivm, bivm-lowered (bivm in standard ops), bivm-pipelined (bivm as a pipeline of stages, one thread each), rvm-pipelined (RVM so)." };
+        var models = new Option<bool>("--models") { Description = "Benchmark the shipped models per frame: rvm, rvm-react, bivm, bivm-lowered (bivm in standard ops), bivm-pipelined (bivm as a pipeline of stages, one thread each), rvm-pipelined (RVM as the same pipeline)." };
         var matte = new Option<string?>("--matte") { Description = "Benchmark bivm matte on this video: whole-file fps against model-only fps, alternately.", HelpName = "FILE" };
         var threads = new Option<int?>("--threads") { Description = "Intra-op threads to measure (default: 1 and 2); --matte: the whole-file run's threads (default: as bivm matte chooses; the model alone is measured at 1 thread, at one per physical core and at that count, and the fastest counts).", HelpName = "N" }.Require(t => t >= 1 && t <= CliOptions.MaxThreads, CliOptions.ThreadsRule(minimum: 1));
         var json = new Option<bool>("--json") { Description = "Print the results as JSON." };
