@@ -103,6 +103,42 @@ public unsafe class ActivationPackerTests
         Assert.Equal([1UL, 0UL, 0UL, 0UL], packed);
     }
 
+    /// <summary>Values where a compare could go astray: zeros, subnormals, neighbours, the largest, infinities, NaN.</summary>
+    private static readonly float[] Special =
+    [
+        0f, -0f, float.Epsilon, -float.Epsilon, 2 * float.Epsilon, 1e-39f, -1e-39f, 1.1754944e-38f, -1.1754944e-38f, 1.1754942e-38f,
+        1f, -1f, BitConverter.Int32BitsToSingle(0x3F800001), 0.99999994f, float.MaxValue, -float.MaxValue, float.PositiveInfinity,
+        float.NegativeInfinity, float.NaN, 3.5f, -2.25f,
+    ];
+
+    [Theory]
+    [InlineData(21, 37)]   // 16-lane steps, an overlapping last one, the transposing path's chunks and scalar tail
+    [InlineData(21, 13)]   // two 8-pixel steps, or the transposing path alone
+    [InlineData(70, 40)]   // two words a pixel
+    public void Special_values_and_tau_pack_as_the_sign_of_x_minus_tau_on_every_path(int cin, int w)
+    {
+        // Every pair of special x and τ meets somewhere: channel c takes τ = Special[c % n], pixel i of it x = Special[(i + c) % n].
+        const int h = 2;
+        int n = Special.Length;
+        var tau = Enumerable.Range(0, cin).Select(c => Special[c % n]).ToArray();
+        var x = new float[cin * h * w];
+        for (int c = 0; c < cin; c++)
+            for (int i = 0; i < h * w; i++) x[c * h * w + i] = Special[(i + c) % n];
+        int words = PackedLayout.WordsFor(cin);
+        var expected = new ulong[h * w * words];
+        for (int c = 0; c < cin; c++)
+            for (int i = 0; i < h * w; i++) expected[i * words + c / 64] |= PackedLayout.SignBit(x[c * h * w + i] - tau[c]) << (c % 64);
+        Assert.Equal(expected, ActivationPacker.Pack(x, tau, 1, cin, h, w, wideTranspose: false));
+        if (System.Runtime.Intrinsics.X86.Avx512Vbmi.IsSupported) Assert.Equal(expected, ActivationPacker.Pack(x, tau, 1, cin, h, w, wideTranspose: true));
+        foreach (int lanes in new[] { 16, 8 }.Where(l => l <= ActivationPacker.BestLanes))
+        {
+            var actual = new ulong[expected.Length];
+            fixed (float* px = x, pt = tau) fixed (ulong* pd = actual)
+                for (int iy = 0; iy < h; iy++) ActivationPacker.PackRowLanes(px, pt, cin, h, w, 0, iy, 0, w, pd + (long)iy * w * words, lanes);
+            Assert.Equal(expected, actual);
+        }
+    }
+
     [Fact]
     public void Transpose8x8_moves_row_r_column_c_to_row_c_column_r()
     {

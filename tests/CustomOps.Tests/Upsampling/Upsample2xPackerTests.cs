@@ -8,7 +8,7 @@ namespace BiVM.CustomOps.Tests.Upsampling;
 /// Upsample2xPacker (Upsample2xConcat writing only bits) against its specification: every value by
 /// <see cref="Upsample2x.One"/> (or copied), then <see cref="ActivationPacker.PackOne"/>, word for word, for rows with
 /// no vector block, one, several and an overlapping last one, crops, 1 to 64 channels split between upsampled and
-/// copied, one and two τ, ties (τ equal to a value), NaN, ±0 and infinities.
+/// copied, one and two τ, ties (τ equal to a value), NaN, ±0 and infinities (in the values and in τ).
 /// </summary>
 public unsafe class Upsample2xPackerTests(ITestOutputHelper log)
 {
@@ -59,8 +59,8 @@ public unsafe class Upsample2xPackerTests(ITestOutputHelper log)
                     for (int oy = 0; oy < height; oy++)
                         for (int ox = 0; ox < width; ox++)
                             values[(c * height + oy) * width + ox] = c < upsampled ? Upsample2x.One(x, w, ys, xs, oy, ox) : x[oy * width + ox];
-            // τ of each channel is one of its values (a tie somewhere), or 0; the second set another value.
-            float Tie(int c) => r.Next(4) == 0 ? 0f : values[(c * height + r.Next(height)) * width + r.Next(width)] is var t && float.IsFinite(t) ? t : 0.5f;
+            // τ of each channel is one of its values (a tie somewhere, an infinity or NaN at times), or 0; the second set another value.
+            float Tie(int c) => r.Next(4) == 0 ? 0f : values[(c * height + r.Next(height)) * width + r.Next(width)];
             var tau = Enumerable.Range(0, total).Select(Tie).ToArray();
             var tauSecond = Enumerable.Range(0, total).Select(Tie).ToArray();
             var handles = planes.Select(p => System.Runtime.InteropServices.GCHandle.Alloc(p, System.Runtime.InteropServices.GCHandleType.Pinned)).ToArray();
