@@ -38,15 +38,16 @@ internal sealed unsafe class GruGatesOrtKernel : IBiVMKernel
         float* src = (float*)x.Data, gates = (float*)g.Data, state = (float*)h.Data;
         long plane = (long)height * width;
         var (runs, length) = GruTensors.Runs(strides, height, width);
+        int lanes = ConvGru.BestLanes;
         OrtParallelRunner.For(context)(batch * channels, task =>
         {
             int n = task / channels, c = task % channels;
             float* gr = gates + ((long)n * 2 * channels + c) * plane, gz = gr + channels * plane;
             float* yx = y + ((long)n * 2 * channels + c) * plane, yr = yx + channels * plane;
-            ConvGru.Sigmoid(gz, z + (long)task * plane, (int)plane);
+            ConvGru.Sigmoid(gz, z + (long)task * plane, (int)plane, lanes);
             Buffer.MemoryCopy(src + (long)task * plane, yx, plane * sizeof(float), plane * sizeof(float));
             for (int k = 0; k < runs; k++)
-                ConvGru.ResetProduct(gr + k * length, state + strides.RowOffset(n, c, k), strides.RowRepeats, yr + k * length, length);
+                ConvGru.ResetProduct(gr + k * length, state + strides.RowOffset(n, c, k), strides.RowRepeats, yr + k * length, length, lanes);
         });
     }
 

@@ -33,6 +33,7 @@ internal sealed unsafe class GruUpdateOrtKernel : IBiVMKernel
         float* candidate = (float*)c.Data, z = (float*)zv.Data, state = (float*)h.Data;
         long plane = (long)height * width;
         var (runs, length) = GruTensors.Runs(strides, height, width);
+        int lanes = ConvGru.BestLanes;
         OrtParallelRunner.For(context)(batch * channels, task =>
         {
             long at = (long)task * plane;
@@ -40,7 +41,7 @@ internal sealed unsafe class GruUpdateOrtKernel : IBiVMKernel
             for (int k = 0; k < runs; k++)
             {
                 long offset = at + (long)k * length;
-                ConvGru.Update(candidate + offset, z + offset, state + strides.RowOffset(n, c, k), strides.RowRepeats, y + offset, length);
+                ConvGru.Update(candidate + offset, z + offset, state + strides.RowOffset(n, c, k), strides.RowRepeats, y + offset, length, lanes);
             }
         });
     }

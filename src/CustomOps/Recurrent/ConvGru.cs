@@ -16,8 +16,8 @@ namespace BiVM.CustomOps.Recurrent;
 /// Sigmoid and Tanh call MLAS, which on x86-64 with AVX2 and FMA runs its FMA3 kernels (LogisticKernelFma3,
 /// TanhKernelFma3): Eigen's rational approximations, p(x)/q(x) with the polynomials in x² evaluated by fused
 /// multiply-adds, x clamped first. <see cref="Sigmoid(float)"/> and <see cref="Tanh(float)"/> are those kernels for
-/// one value (MathF.FusedMultiplyAdd rounds once, like VFMADD), the specification; the vector path computes the same
-/// instructions on 8 lanes and equals it bit for bit. Measured against ORT 1.31.1's own Sigmoid and Tanh nodes on
+/// one value (MathF.FusedMultiplyAdd rounds once, like VFMADD), the specification; the vector paths compute the same
+/// instructions on 8 or 16 lanes and equal it bit for bit. Measured against ORT 1.31.1's own Sigmoid and Tanh nodes on
 /// 380 008 values of [−20, 20] and of small magnitudes: identical (GruGlueTests repeats that on every run). On a
 /// CPU without FMA, MLAS takes its SSE2 kernels (unfused multiply-adds, σ clamped to [0, 1] too) and this code its
 /// scalar path (the same specification, slower): the values then differ from ORT's by float rounding, within 1e-6.
@@ -90,12 +90,29 @@ internal static unsafe class ConvGru
         return keep + update;
     }
 
-    /// <summary>z[i] = σ(g[i]) for <paramref name="count"/> values.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Sigmoid(float* g, float* z, int count, bool vector = true)
+    /// <summary>
+    /// Values per vector step on this CPU: 16 where .NET accelerates 512-bit vectors (and the CPU has FMA), 8 with AVX2
+    /// and FMA (<see cref="VectorPath"/>), 1 (the scalar specification) otherwise. Every lane computes the same
+    /// instructions, so every width gives the same bits; the 512-bit steps halve the instructions of the polynomials and
+    /// the divides (measured in docs/kernels.md, "the ConvGRU's gates 16 lanes wide").
+    /// </summary>
+    public static int BestLanes => VectorPath && Vector512.IsHardwareAccelerated && Avx512F.IsSupported ? 16 : VectorPath ? 8 : 1;
+
+    private static void CheckLanes(int lanes)
     {
+        if (lanes is not (1 or 8 or 16) || lanes == 16 && !(VectorPath && Avx512F.IsSupported) || lanes == 8 && !VectorPath)
+            throw new ArgumentOutOfRangeException(nameof(lanes), lanes, "16 needs AVX-512F and FMA, 8 needs AVX2 and FMA, 1 always runs");
+    }
+
+    /// <summary>z[i] = σ(g[i]) for <paramref name="count"/> values, <paramref name="lanes"/> at a time (<see cref="BestLanes"/>; tests run each the CPU has).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Sigmoid(float* g, float* z, int count, int lanes)
+    {
+        CheckLanes(lanes);
         int i = 0;
-        if (vector && VectorPath)
+        if (lanes == 16)
+            for (; i + 16 <= count; i += 16) Sigmoid(Vector512.Load(g + i)).Store(z + i);
+        if (lanes >= 8)
             for (; i + 8 <= count; i += 8) Sigmoid(Vector256.Load(g + i)).Store(z + i);
         for (; i < count; i++) z[i] = Sigmoid(g[i]);
     }
@@ -104,10 +121,21 @@ internal static unsafe class ConvGru
     /// y[i] = σ(g[i])·h[i], or σ(g[i])·h[0] for every i when <paramref name="stateRepeats"/> (a broadcast state).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void ResetProduct(float* g, float* h, bool stateRepeats, float* y, int count, bool vector = true)
+    public static void ResetProduct(float* g, float* h, bool stateRepeats, float* y, int count, int lanes)
     {
+        CheckLanes(lanes);
         int i = 0;
-        if (vector && VectorPath)
+        if (lanes == 16)
+        {
+            if (stateRepeats)
+            {
+                var state = Vector512.Create(h[0]);
+                for (; i + 16 <= count; i += 16) Avx512F.Multiply(Sigmoid(Vector512.Load(g + i)), state).Store(y + i);
+            }
+            else
+                for (; i + 16 <= count; i += 16) Avx512F.Multiply(Sigmoid(Vector512.Load(g + i)), Vector512.Load(h + i)).Store(y + i);
+        }
+        if (lanes >= 8)
         {
             if (stateRepeats)
             {
@@ -125,10 +153,31 @@ internal static unsafe class ConvGru
     /// <paramref name="y"/> may be <paramref name="c"/> or <paramref name="z"/> (in place).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Update(float* c, float* z, float* h, bool stateRepeats, float* y, int count, bool vector = true)
+    public static void Update(float* c, float* z, float* h, bool stateRepeats, float* y, int count, int lanes)
     {
+        CheckLanes(lanes);
         int i = 0;
-        if (vector && VectorPath)
+        if (lanes == 16)
+        {
+            // (1 − z)·h + z·tanh(c) as four separately rounded operations (Avx512F's, so no contraction into an FMA).
+            var one = Vector512<float>.One;
+            if (stateRepeats)
+            {
+                var state = Vector512.Create(h[0]);
+                for (; i + 16 <= count; i += 16)
+                {
+                    var zi = Vector512.Load(z + i);
+                    Avx512F.Add(Avx512F.Multiply(Avx512F.Subtract(one, zi), state), Avx512F.Multiply(zi, Tanh(Vector512.Load(c + i)))).Store(y + i);
+                }
+            }
+            else
+                for (; i + 16 <= count; i += 16)
+                {
+                    var zi = Vector512.Load(z + i);
+                    Avx512F.Add(Avx512F.Multiply(Avx512F.Subtract(one, zi), Vector512.Load(h + i)), Avx512F.Multiply(zi, Tanh(Vector512.Load(c + i)))).Store(y + i);
+                }
+        }
+        if (lanes >= 8)
         {
             var one = Vector256<float>.One;
             if (stateRepeats)
@@ -148,6 +197,43 @@ internal static unsafe class ConvGru
                 }
         }
         for (; i < count; i++) y[i] = Blend(c[i], z[i], stateRepeats ? h[0] : h[i]);
+    }
+
+    /// <summary><see cref="Sigmoid(float)"/> on 16 lanes, instruction for instruction (the 8-lane path's, twice as wide).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Sigmoid(Vector512<float> x)
+    {
+        var v = Avx512F.Min(Vector512.Create(SigmoidHigh), Avx512F.Max(Vector512.Create(SigmoidLow), x));
+        var x2 = Avx512F.Multiply(v, v);
+        var p = Avx512F.FusedMultiplyAdd(x2, Vector512.Create(SA9), Vector512.Create(SA7));
+        p = Avx512F.FusedMultiplyAdd(x2, p, Vector512.Create(SA5));
+        p = Avx512F.FusedMultiplyAdd(x2, p, Vector512.Create(SA3));
+        p = Avx512F.FusedMultiplyAdd(x2, p, Vector512.Create(SA1));
+        var q = Avx512F.FusedMultiplyAdd(x2, Vector512.Create(SB10), Vector512.Create(SB8));
+        q = Avx512F.FusedMultiplyAdd(x2, q, Vector512.Create(SB6));
+        q = Avx512F.FusedMultiplyAdd(x2, q, Vector512.Create(SB4));
+        q = Avx512F.FusedMultiplyAdd(x2, q, Vector512.Create(SB2));
+        q = Avx512F.FusedMultiplyAdd(x2, q, Vector512.Create(SB0));
+        var y = Avx512F.Add(Avx512F.Divide(Avx512F.Multiply(v, p), q), Vector512.Create(0.5f));
+        return Avx512F.Max(Vector512<float>.Zero, y);
+    }
+
+    /// <summary><see cref="Tanh(float)"/> on 16 lanes, instruction for instruction.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Tanh(Vector512<float> x)
+    {
+        var v = Avx512F.Min(Vector512.Create(TanhHigh), Avx512F.Max(Vector512.Create(TanhLow), x));
+        var x2 = Avx512F.Multiply(v, v);
+        var p = Avx512F.FusedMultiplyAdd(x2, Vector512.Create(TA13), Vector512.Create(TA11));
+        p = Avx512F.FusedMultiplyAdd(x2, p, Vector512.Create(TA9));
+        p = Avx512F.FusedMultiplyAdd(x2, p, Vector512.Create(TA7));
+        p = Avx512F.FusedMultiplyAdd(x2, p, Vector512.Create(TA5));
+        p = Avx512F.FusedMultiplyAdd(x2, p, Vector512.Create(TA3));
+        p = Avx512F.FusedMultiplyAdd(x2, p, Vector512.Create(TA1));
+        var q = Avx512F.FusedMultiplyAdd(x2, Vector512.Create(TB6), Vector512.Create(TB4));
+        q = Avx512F.FusedMultiplyAdd(x2, q, Vector512.Create(TB2));
+        q = Avx512F.FusedMultiplyAdd(x2, q, Vector512.Create(TB0));
+        return Avx512F.Divide(Avx512F.Multiply(v, p), q);
     }
 
     /// <summary><see cref="Sigmoid(float)"/> on 8 lanes, instruction for instruction.</summary>

@@ -52,14 +52,20 @@ public unsafe class ConvGruTests
         Assert.Equal(ConvGru.Sigmoid(3f) * 8f, ConvGru.ResetProduct(3f, 8f));
     }
 
+    /// <summary>The widths this CPU runs (<see cref="ConvGru.BestLanes"/> and the narrower ones), the scalar path included.</summary>
+    private static int[] Lanes => [.. new[] { 16, 8, 1 }.Where(l => l <= ConvGru.BestLanes)];
+
     [Fact]
-    public void Sigmoid_vector_path_is_the_specification_bit_for_bit()
+    public void Sigmoid_vector_paths_are_the_specification_bit_for_bit()
     {
         Assert.True(ConvGru.VectorPath || !System.Runtime.Intrinsics.X86.Avx2.IsSupported, "an AVX2 host without FMA: the vector path is not tested here");
         var g = Sweep().Append(float.NaN).ToArray();
-        var z = new float[g.Length];
-        fixed (float* pg = g) fixed (float* pz = z) ConvGru.Sigmoid(pg, pz, g.Length);
-        for (int i = 0; i < g.Length; i++) AssertSame(ConvGru.Sigmoid(g[i]), z[i], $"σ({g[i]:R})");
+        foreach (int lanes in Lanes)
+        {
+            var z = new float[g.Length];
+            fixed (float* pg = g) fixed (float* pz = z) ConvGru.Sigmoid(pg, pz, g.Length, lanes);
+            for (int i = 0; i < g.Length; i++) AssertSame(ConvGru.Sigmoid(g[i]), z[i], $"{lanes} lanes: σ({g[i]:R})");
+        }
     }
 
     [Theory]
@@ -68,7 +74,7 @@ public unsafe class ConvGruTests
     public void Reset_product_and_update_are_the_specification_for_every_length_and_state_layout(bool repeats)
     {
         var r = new Random(repeats ? 3 : 4);
-        foreach (bool vector in new[] { true, false })
+        foreach (int lanes in Lanes)
             for (int count = 0; count <= 41; count++)
             {
                 var g = Random(r, count, 12);
@@ -79,14 +85,14 @@ public unsafe class ConvGruTests
                 var next = new float[count];
                 fixed (float* pg = g) fixed (float* pc = c) fixed (float* pz = z) fixed (float* ph = h) fixed (float* pr = reset) fixed (float* pn = next)
                 {
-                    ConvGru.ResetProduct(pg, ph, repeats, pr, count, vector);
-                    ConvGru.Update(pc, pz, ph, repeats, pn, count, vector);
+                    ConvGru.ResetProduct(pg, ph, repeats, pr, count, lanes);
+                    ConvGru.Update(pc, pz, ph, repeats, pn, count, lanes);
                 }
                 for (int i = 0; i < count; i++)
                 {
                     float hi = repeats ? h[0] : h[i];
-                    AssertSame(ConvGru.ResetProduct(g[i], hi), reset[i], $"count {count} [{i}], vector {vector}: σ({g[i]:R})·{hi:R}");
-                    AssertSame(ConvGru.Blend(c[i], z[i], hi), next[i], $"count {count} [{i}], vector {vector}: blend(c {c[i]:R}, z {z[i]:R}, h {hi:R})");
+                    AssertSame(ConvGru.ResetProduct(g[i], hi), reset[i], $"count {count} [{i}], {lanes} lanes: σ({g[i]:R})·{hi:R}");
+                    AssertSame(ConvGru.Blend(c[i], z[i], hi), next[i], $"count {count} [{i}], {lanes} lanes: blend(c {c[i]:R}, z {z[i]:R}, h {hi:R})");
                 }
             }
     }

@@ -188,7 +188,7 @@ public sealed class GruGlueTests
             unsafe
             {
                 fixed (float* px = x) fixed (float* py = mine)
-                    if (op == "Sigmoid") ConvGru.Sigmoid(px, py, x.Length);
+                    if (op == "Sigmoid") ConvGru.Sigmoid(px, py, x.Length, ConvGru.BestLanes);
                     else for (int i = 0; i < x.Length; i++) py[i] = spec(px[i]);
             }
             for (int i = 0; i < x.Length; i++)
