@@ -159,7 +159,7 @@ internal static unsafe class ConvGru
         int i = 0;
         if (lanes == 16)
         {
-            // (1 − z)·h + z·tanh(c) as four separately rounded operations (Avx512F's, so no contraction into an FMA).
+            // (1 − z)·h + z·tanh(c): a subtraction, two products and a sum, each rounded once, as on 8 lanes.
             var one = Vector512<float>.One;
             if (stateRepeats)
             {
