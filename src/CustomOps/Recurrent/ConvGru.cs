@@ -110,10 +110,8 @@ internal static unsafe class ConvGru
     {
         CheckLanes(lanes);
         int i = 0;
-        if (lanes == 16)
-            for (; i + 16 <= count; i += 16) Sigmoid(Vector512.Load(g + i)).Store(z + i);
-        if (lanes >= 8)
-            for (; i + 8 <= count; i += 8) Sigmoid(Vector256.Load(g + i)).Store(z + i);
+        if (lanes == 16) i = SigmoidSteps<Width512, Vector512<float>>(g, z, i, count);
+        if (lanes >= 8) i = SigmoidSteps<Width256, Vector256<float>>(g, z, i, count);
         for (; i < count; i++) z[i] = Sigmoid(g[i]);
     }
 
@@ -125,26 +123,8 @@ internal static unsafe class ConvGru
     {
         CheckLanes(lanes);
         int i = 0;
-        if (lanes == 16)
-        {
-            if (stateRepeats)
-            {
-                var state = Vector512.Create(h[0]);
-                for (; i + 16 <= count; i += 16) Avx512F.Multiply(Sigmoid(Vector512.Load(g + i)), state).Store(y + i);
-            }
-            else
-                for (; i + 16 <= count; i += 16) Avx512F.Multiply(Sigmoid(Vector512.Load(g + i)), Vector512.Load(h + i)).Store(y + i);
-        }
-        if (lanes >= 8)
-        {
-            if (stateRepeats)
-            {
-                var state = Vector256.Create(h[0]);
-                for (; i + 8 <= count; i += 8) (Sigmoid(Vector256.Load(g + i)) * state).Store(y + i);
-            }
-            else
-                for (; i + 8 <= count; i += 8) (Sigmoid(Vector256.Load(g + i)) * Vector256.Load(h + i)).Store(y + i);
-        }
+        if (lanes == 16) i = ResetSteps<Width512, Vector512<float>>(g, h, stateRepeats, y, i, count);
+        if (lanes >= 8) i = ResetSteps<Width256, Vector256<float>>(g, h, stateRepeats, y, i, count);
         for (; i < count; i++) y[i] = ResetProduct(g[i], stateRepeats ? h[0] : h[i]);
     }
 
@@ -157,119 +137,143 @@ internal static unsafe class ConvGru
     {
         CheckLanes(lanes);
         int i = 0;
-        if (lanes == 16)
-        {
-            // (1 − z)·h + z·tanh(c): a subtraction, two products and a sum, each rounded once, as on 8 lanes.
-            var one = Vector512<float>.One;
-            if (stateRepeats)
-            {
-                var state = Vector512.Create(h[0]);
-                for (; i + 16 <= count; i += 16)
-                {
-                    var zi = Vector512.Load(z + i);
-                    Avx512F.Add(Avx512F.Multiply(Avx512F.Subtract(one, zi), state), Avx512F.Multiply(zi, Tanh(Vector512.Load(c + i)))).Store(y + i);
-                }
-            }
-            else
-                for (; i + 16 <= count; i += 16)
-                {
-                    var zi = Vector512.Load(z + i);
-                    Avx512F.Add(Avx512F.Multiply(Avx512F.Subtract(one, zi), Vector512.Load(h + i)), Avx512F.Multiply(zi, Tanh(Vector512.Load(c + i)))).Store(y + i);
-                }
-        }
-        if (lanes >= 8)
-        {
-            var one = Vector256<float>.One;
-            if (stateRepeats)
-            {
-                var state = Vector256.Create(h[0]);
-                for (; i + 8 <= count; i += 8)
-                {
-                    var zi = Vector256.Load(z + i);
-                    ((one - zi) * state + zi * Tanh(Vector256.Load(c + i))).Store(y + i);
-                }
-            }
-            else
-                for (; i + 8 <= count; i += 8)
-                {
-                    var zi = Vector256.Load(z + i);
-                    ((one - zi) * Vector256.Load(h + i) + zi * Tanh(Vector256.Load(c + i))).Store(y + i);
-                }
-        }
+        if (lanes == 16) i = UpdateSteps<Width512, Vector512<float>>(c, z, h, stateRepeats, y, i, count);
+        if (lanes >= 8) i = UpdateSteps<Width256, Vector256<float>>(c, z, h, stateRepeats, y, i, count);
         for (; i < count; i++) y[i] = Blend(c[i], z[i], stateRepeats ? h[0] : h[i]);
     }
 
-    /// <summary><see cref="Sigmoid(float)"/> on 16 lanes, instruction for instruction (the 8-lane path's, twice as wide).</summary>
+    // The vector loops, one description for both widths: each returns the first index it left to the narrower paths.
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Sigmoid(Vector512<float> x)
+    private static int SigmoidSteps<TW, TV>(float* g, float* z, int i, int count) where TW : struct, IWidth<TV> where TV : struct
     {
-        var v = Avx512F.Min(Vector512.Create(SigmoidHigh), Avx512F.Max(Vector512.Create(SigmoidLow), x));
-        var x2 = Avx512F.Multiply(v, v);
-        var p = Avx512F.FusedMultiplyAdd(x2, Vector512.Create(SA9), Vector512.Create(SA7));
-        p = Avx512F.FusedMultiplyAdd(x2, p, Vector512.Create(SA5));
-        p = Avx512F.FusedMultiplyAdd(x2, p, Vector512.Create(SA3));
-        p = Avx512F.FusedMultiplyAdd(x2, p, Vector512.Create(SA1));
-        var q = Avx512F.FusedMultiplyAdd(x2, Vector512.Create(SB10), Vector512.Create(SB8));
-        q = Avx512F.FusedMultiplyAdd(x2, q, Vector512.Create(SB6));
-        q = Avx512F.FusedMultiplyAdd(x2, q, Vector512.Create(SB4));
-        q = Avx512F.FusedMultiplyAdd(x2, q, Vector512.Create(SB2));
-        q = Avx512F.FusedMultiplyAdd(x2, q, Vector512.Create(SB0));
-        var y = Avx512F.Add(Avx512F.Divide(Avx512F.Multiply(v, p), q), Vector512.Create(0.5f));
-        return Avx512F.Max(Vector512<float>.Zero, y);
+        for (; i + TW.Lanes <= count; i += TW.Lanes) TW.Store(Sigmoid<TW, TV>(TW.Load(g + i)), z + i);
+        return i;
     }
 
-    /// <summary><see cref="Tanh(float)"/> on 16 lanes, instruction for instruction.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Tanh(Vector512<float> x)
+    private static int ResetSteps<TW, TV>(float* g, float* h, bool stateRepeats, float* y, int i, int count) where TW : struct, IWidth<TV> where TV : struct
     {
-        var v = Avx512F.Min(Vector512.Create(TanhHigh), Avx512F.Max(Vector512.Create(TanhLow), x));
-        var x2 = Avx512F.Multiply(v, v);
-        var p = Avx512F.FusedMultiplyAdd(x2, Vector512.Create(TA13), Vector512.Create(TA11));
-        p = Avx512F.FusedMultiplyAdd(x2, p, Vector512.Create(TA9));
-        p = Avx512F.FusedMultiplyAdd(x2, p, Vector512.Create(TA7));
-        p = Avx512F.FusedMultiplyAdd(x2, p, Vector512.Create(TA5));
-        p = Avx512F.FusedMultiplyAdd(x2, p, Vector512.Create(TA3));
-        p = Avx512F.FusedMultiplyAdd(x2, p, Vector512.Create(TA1));
-        var q = Avx512F.FusedMultiplyAdd(x2, Vector512.Create(TB6), Vector512.Create(TB4));
-        q = Avx512F.FusedMultiplyAdd(x2, q, Vector512.Create(TB2));
-        q = Avx512F.FusedMultiplyAdd(x2, q, Vector512.Create(TB0));
-        return Avx512F.Divide(Avx512F.Multiply(v, p), q);
+        if (stateRepeats)
+        {
+            var state = TW.Create(h[0]);
+            for (; i + TW.Lanes <= count; i += TW.Lanes) TW.Store(TW.Multiply(Sigmoid<TW, TV>(TW.Load(g + i)), state), y + i);
+        }
+        else
+            for (; i + TW.Lanes <= count; i += TW.Lanes) TW.Store(TW.Multiply(Sigmoid<TW, TV>(TW.Load(g + i)), TW.Load(h + i)), y + i);
+        return i;
     }
 
-    /// <summary><see cref="Sigmoid(float)"/> on 8 lanes, instruction for instruction.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Sigmoid(Vector256<float> x)
+    private static int UpdateSteps<TW, TV>(float* c, float* z, float* h, bool stateRepeats, float* y, int i, int count) where TW : struct, IWidth<TV> where TV : struct
     {
-        var v = Avx.Min(Vector256.Create(SigmoidHigh), Avx.Max(Vector256.Create(SigmoidLow), x));
-        var x2 = Avx.Multiply(v, v);
-        var p = Fma.MultiplyAdd(x2, Vector256.Create(SA9), Vector256.Create(SA7));
-        p = Fma.MultiplyAdd(x2, p, Vector256.Create(SA5));
-        p = Fma.MultiplyAdd(x2, p, Vector256.Create(SA3));
-        p = Fma.MultiplyAdd(x2, p, Vector256.Create(SA1));
-        var q = Fma.MultiplyAdd(x2, Vector256.Create(SB10), Vector256.Create(SB8));
-        q = Fma.MultiplyAdd(x2, q, Vector256.Create(SB6));
-        q = Fma.MultiplyAdd(x2, q, Vector256.Create(SB4));
-        q = Fma.MultiplyAdd(x2, q, Vector256.Create(SB2));
-        q = Fma.MultiplyAdd(x2, q, Vector256.Create(SB0));
-        var y = Avx.Add(Avx.Divide(Avx.Multiply(v, p), q), Vector256.Create(0.5f));
-        return Avx.Max(Vector256<float>.Zero, y);
+        // (1 − z)·h + z·tanh(c): a subtraction, two products and a sum, each rounded once.
+        var one = TW.Create(1f);
+        if (stateRepeats)
+        {
+            var state = TW.Create(h[0]);
+            for (; i + TW.Lanes <= count; i += TW.Lanes)
+            {
+                var zi = TW.Load(z + i);
+                TW.Store(TW.Add(TW.Multiply(TW.Subtract(one, zi), state), TW.Multiply(zi, Tanh<TW, TV>(TW.Load(c + i)))), y + i);
+            }
+        }
+        else
+            for (; i + TW.Lanes <= count; i += TW.Lanes)
+            {
+                var zi = TW.Load(z + i);
+                TW.Store(TW.Add(TW.Multiply(TW.Subtract(one, zi), TW.Load(h + i)), TW.Multiply(zi, Tanh<TW, TV>(TW.Load(c + i)))), y + i);
+            }
+        return i;
     }
 
-    /// <summary><see cref="Tanh(float)"/> on 8 lanes, instruction for instruction.</summary>
+    /// <summary><see cref="Sigmoid(float)"/> on every lane, instruction for instruction.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Tanh(Vector256<float> x)
+    private static TV Sigmoid<TW, TV>(TV x) where TW : struct, IWidth<TV> where TV : struct
     {
-        var v = Avx.Min(Vector256.Create(TanhHigh), Avx.Max(Vector256.Create(TanhLow), x));
-        var x2 = Avx.Multiply(v, v);
-        var p = Fma.MultiplyAdd(x2, Vector256.Create(TA13), Vector256.Create(TA11));
-        p = Fma.MultiplyAdd(x2, p, Vector256.Create(TA9));
-        p = Fma.MultiplyAdd(x2, p, Vector256.Create(TA7));
-        p = Fma.MultiplyAdd(x2, p, Vector256.Create(TA5));
-        p = Fma.MultiplyAdd(x2, p, Vector256.Create(TA3));
-        p = Fma.MultiplyAdd(x2, p, Vector256.Create(TA1));
-        var q = Fma.MultiplyAdd(x2, Vector256.Create(TB6), Vector256.Create(TB4));
-        q = Fma.MultiplyAdd(x2, q, Vector256.Create(TB2));
-        q = Fma.MultiplyAdd(x2, q, Vector256.Create(TB0));
-        return Avx.Divide(Avx.Multiply(v, p), q);
+        var v = TW.Min(TW.Create(SigmoidHigh), TW.Max(TW.Create(SigmoidLow), x));
+        var x2 = TW.Multiply(v, v);
+        var p = TW.MultiplyAdd(x2, TW.Create(SA9), TW.Create(SA7));
+        p = TW.MultiplyAdd(x2, p, TW.Create(SA5));
+        p = TW.MultiplyAdd(x2, p, TW.Create(SA3));
+        p = TW.MultiplyAdd(x2, p, TW.Create(SA1));
+        var q = TW.MultiplyAdd(x2, TW.Create(SB10), TW.Create(SB8));
+        q = TW.MultiplyAdd(x2, q, TW.Create(SB6));
+        q = TW.MultiplyAdd(x2, q, TW.Create(SB4));
+        q = TW.MultiplyAdd(x2, q, TW.Create(SB2));
+        q = TW.MultiplyAdd(x2, q, TW.Create(SB0));
+        var y = TW.Add(TW.Divide(TW.Multiply(v, p), q), TW.Create(0.5f));
+        return TW.Max(TW.Create(0f), y);
+    }
+
+    /// <summary><see cref="Tanh(float)"/> on every lane, instruction for instruction.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV Tanh<TW, TV>(TV x) where TW : struct, IWidth<TV> where TV : struct
+    {
+        var v = TW.Min(TW.Create(TanhHigh), TW.Max(TW.Create(TanhLow), x));
+        var x2 = TW.Multiply(v, v);
+        var p = TW.MultiplyAdd(x2, TW.Create(TA13), TW.Create(TA11));
+        p = TW.MultiplyAdd(x2, p, TW.Create(TA9));
+        p = TW.MultiplyAdd(x2, p, TW.Create(TA7));
+        p = TW.MultiplyAdd(x2, p, TW.Create(TA5));
+        p = TW.MultiplyAdd(x2, p, TW.Create(TA3));
+        p = TW.MultiplyAdd(x2, p, TW.Create(TA1));
+        var q = TW.MultiplyAdd(x2, TW.Create(TB6), TW.Create(TB4));
+        q = TW.MultiplyAdd(x2, q, TW.Create(TB2));
+        q = TW.MultiplyAdd(x2, q, TW.Create(TB0));
+        return TW.Divide(TW.Multiply(v, p), q);
+    }
+
+    /// <summary>
+    /// The instructions of MLAS's FMA3 kernels at one vector width: max and min as VMAXPS/VMINPS in MLAS's operand
+    /// order (the second operand where either is NaN, so a NaN x passes through the clamps), products, sums and the
+    /// divide each rounded once, and the fused multiply-add VFMADD (a·b + c rounded once). Generic code over a struct
+    /// of this interface is compiled once per width, with the calls inlined.
+    /// </summary>
+    private interface IWidth<TV> where TV : struct
+    {
+        static abstract int Lanes { get; }
+        static abstract TV Load(float* p);
+        static abstract void Store(TV v, float* p);
+        static abstract TV Create(float value);
+        static abstract TV Max(TV a, TV b);
+        static abstract TV Min(TV a, TV b);
+        static abstract TV Add(TV a, TV b);
+        static abstract TV Subtract(TV a, TV b);
+        static abstract TV Multiply(TV a, TV b);
+        static abstract TV Divide(TV a, TV b);
+        static abstract TV MultiplyAdd(TV a, TV b, TV c);
+    }
+
+    /// <summary>8 lanes: AVX and FMA3, MLAS's own instructions.</summary>
+    private readonly struct Width256 : IWidth<Vector256<float>>
+    {
+        public static int Lanes => 8;
+        public static Vector256<float> Load(float* p) => Vector256.Load(p);
+        public static void Store(Vector256<float> v, float* p) => v.Store(p);
+        public static Vector256<float> Create(float value) => Vector256.Create(value);
+        public static Vector256<float> Max(Vector256<float> a, Vector256<float> b) => Avx.Max(a, b);
+        public static Vector256<float> Min(Vector256<float> a, Vector256<float> b) => Avx.Min(a, b);
+        public static Vector256<float> Add(Vector256<float> a, Vector256<float> b) => Avx.Add(a, b);
+        public static Vector256<float> Subtract(Vector256<float> a, Vector256<float> b) => Avx.Subtract(a, b);
+        public static Vector256<float> Multiply(Vector256<float> a, Vector256<float> b) => Avx.Multiply(a, b);
+        public static Vector256<float> Divide(Vector256<float> a, Vector256<float> b) => Avx.Divide(a, b);
+        public static Vector256<float> MultiplyAdd(Vector256<float> a, Vector256<float> b, Vector256<float> c) => Fma.MultiplyAdd(a, b, c);
+    }
+
+    /// <summary>16 lanes: the same instructions on zmm registers (AVX-512F).</summary>
+    private readonly struct Width512 : IWidth<Vector512<float>>
+    {
+        public static int Lanes => 16;
+        public static Vector512<float> Load(float* p) => Vector512.Load(p);
+        public static void Store(Vector512<float> v, float* p) => v.Store(p);
+        public static Vector512<float> Create(float value) => Vector512.Create(value);
+        public static Vector512<float> Max(Vector512<float> a, Vector512<float> b) => Avx512F.Max(a, b);
+        public static Vector512<float> Min(Vector512<float> a, Vector512<float> b) => Avx512F.Min(a, b);
+        public static Vector512<float> Add(Vector512<float> a, Vector512<float> b) => Avx512F.Add(a, b);
+        public static Vector512<float> Subtract(Vector512<float> a, Vector512<float> b) => Avx512F.Subtract(a, b);
+        public static Vector512<float> Multiply(Vector512<float> a, Vector512<float> b) => Avx512F.Multiply(a, b);
+        public static Vector512<float> Divide(Vector512<float> a, Vector512<float> b) => Avx512F.Divide(a, b);
+        public static Vector512<float> MultiplyAdd(Vector512<float> a, Vector512<float> b, Vector512<float> c) => Avx512F.FusedMultiplyAdd(a, b, c);
     }
 }
