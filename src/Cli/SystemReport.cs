@@ -17,6 +17,7 @@ public sealed record SystemReport(
     IReadOnlyList<string> CpuFeatures,
     string CpuCaches,
     string MemoryPages,
+    string Jit,
     IReadOnlyDictionary<string, string> Components,
     bool AllLoaded)
 {
@@ -40,7 +41,23 @@ public sealed record SystemReport(
         });
         var version = typeof(SystemReport).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "?";
         return new SystemReport(version.Split('+')[0], RuntimeInformation.FrameworkDescription, RuntimeInformation.OSDescription,
-            Environment.ProcessorCount, BiVM.CustomOps.Cpu.CpuFeatures.Current.SupportedNames(), Model.Numerics.CpuCaches.Current.Describe(), HugePages.Describe(), components, ok);
+            Environment.ProcessorCount, BiVM.CustomOps.Cpu.CpuFeatures.Current.SupportedNames(), Model.Numerics.CpuCaches.Current.Describe(), HugePages.Describe(), JitMode(), components, ok);
+    }
+
+    /// <summary>
+    /// How .NET compiles methods with loops, which all of ai.bivm's kernels are: bivm's runtimeconfig turns quick JIT
+    /// for loops off (src/Cli/BiVM.Cli.csproj), so they run optimized from a video's first frame; DOTNET_TC_QuickJitForLoops
+    /// overrides it.
+    /// </summary>
+    private static string JitMode()
+    {
+        string? variable = Environment.GetEnvironmentVariable("DOTNET_TC_QuickJitForLoops");
+        bool quick = variable is not null ? variable.Trim() != "0"
+            : !string.Equals(AppContext.GetData("System.Runtime.TieredCompilation.QuickJitForLoops") as string, "false", StringComparison.OrdinalIgnoreCase);
+        string source = variable is not null ? "DOTNET_TC_QuickJitForLoops" : "runtimeconfig";
+        return quick
+            ? $"methods with loops first compiled unoptimized ({source}): the first 30 or so frames run 1.3–1.5× slower"
+            : $"methods with loops compiled optimized at their first call ({source})";
     }
 
     public string ToText()
@@ -51,6 +68,7 @@ public sealed record SystemReport(
         sb.AppendLine($"cpu features: {(CpuFeatures.Count == 0 ? "none detected" : string.Join(' ', CpuFeatures))}");
         sb.AppendLine($"cpu caches: {CpuCaches}");
         sb.AppendLine($"memory pages: {MemoryPages}");
+        sb.AppendLine($"jit: {Jit}");
         foreach (var (name, value) in Components) sb.AppendLine($"{name}: {value}");
         return sb.ToString();
     }

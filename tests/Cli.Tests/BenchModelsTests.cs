@@ -1,5 +1,6 @@
 using System.Text.Json;
 using BiVM.Benchmarking.Models;
+using BiVM.Benchmarking.Quick;
 using BiVM.Contracts;
 using BiVM.Estimators.Video;
 using BiVM.Export;
@@ -90,6 +91,47 @@ public sealed class BenchModelsTests : IDisposable
         var report = ModelBench.Run(ModelCase.Shipped(ModelCase.FindModelsFolder()!), options);
         Assert.Equal(ModelCase.Names, report.Results.Select(r => r.Model));
         Assert.All(report.Results, r => Assert.True(r.Threads == 2 && r.Frames == 2 && r.Ms > 0 && r.MinMs <= r.Ms, $"{r.Model}: {r}"));
+    }
+
+    [Fact]
+    public void Dry_mode_warms_up_its_minimum_only_and_reports_it()
+    {
+        var report = ModelBench.Run(ModelCase.Shipped(ModelCase.FindModelsFolder()!), ModelBenchOptions.Dry);
+        // Frame by frame: the one warm-up frame; a pipeline: one stream of its lead frames and one more.
+        Assert.All(report.Results, r => Assert.Equal(r.Model.EndsWith("-pipelined", StringComparison.Ordinal) ? 4 : 1, r.WarmupFrames));
+        var back = ModelReportWriter.FromJson(ModelReportWriter.ToJson(report));
+        Assert.Equal(report.Results.Select(r => r.WarmupFrames), back.Results.Select(r => r.WarmupFrames));
+    }
+
+    [Fact]
+    public void The_jit_warmup_runs_its_minimum_then_until_nothing_was_compiled_for_the_quiet_time()
+    {
+        Assert.Equal(3, JitWarmup.Run(() => { }, 3, TimeSpan.Zero, JitWarmup.Limit));
+        // Steps that compile a new method (a compiled expression is a dynamic method the JIT compiles) for the first
+        // five calls, then nothing: the warm-up goes on past the fifth until the quiet time has passed after it.
+        int calls = 0;
+        long lastCompile = 0;
+        var quiet = TimeSpan.FromMilliseconds(150);
+        int steps = JitWarmup.Run(() =>
+        {
+            if (++calls <= 5)
+            {
+                var f = System.Linq.Expressions.Expression.Lambda<Func<int>>(System.Linq.Expressions.Expression.Constant(calls)).Compile();
+                Assert.Equal(calls, f());
+                lastCompile = System.Diagnostics.Stopwatch.GetTimestamp();
+            }
+            Thread.Sleep(10);
+        }, 2, quiet, JitWarmup.Limit);
+        Assert.Equal(calls, steps);
+        Assert.True(steps > 6, $"stopped after {steps} steps");
+        Assert.True(System.Diagnostics.Stopwatch.GetElapsedTime(lastCompile) >= quiet, "stopped before the quiet time had passed since the last compilation");
+        // A warm-up that never settles stops at its limit.
+        int endless = 0;
+        int limited = JitWarmup.Run(() =>
+        {
+            System.Linq.Expressions.Expression.Lambda<Func<int>>(System.Linq.Expressions.Expression.Constant(++endless)).Compile()();
+        }, 1, TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(200));
+        Assert.Equal(endless, limited);
     }
 
     [Fact]

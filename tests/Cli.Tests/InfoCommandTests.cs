@@ -46,6 +46,7 @@ public class InfoCommandTests
         Assert.Equal(0, code);
         Assert.Matches(@"cpu caches: cpuid 0x[0-9a-f]+: ", text);
         Assert.Matches(@"memory pages: (transparent huge pages|4 KB pages)", text);
+        Assert.Matches(@"jit: methods with loops (compiled optimized at their first call|first compiled unoptimized) \((runtimeconfig|DOTNET_TC_QuickJitForLoops)\)", text);
         Assert.Matches(@"libtorch convolutions: .* \d+ checks passed", text);
     }
 
@@ -63,6 +64,7 @@ public class InfoCommandTests
         foreach (var arg in new[] { typeof(BivmCommandLine).Assembly.Location, "info" }) start.ArgumentList.Add(arg);
         start.Environment["BIVM_LIBTORCH_PATH"] = path;
         start.Environment["ONEDNN_VERBOSE"] = "1";
+        start.Environment.Remove("DOTNET_TC_QuickJitForLoops");
         using var process = System.Diagnostics.Process.Start(start)!;
         var stderr = process.StandardError.ReadToEndAsync();
         var stdout = await process.StandardOutput.ReadToEndAsync();
@@ -70,6 +72,8 @@ public class InfoCommandTests
         var text = stdout + await stderr;
         Assert.Equal(0, process.ExitCode);
         Assert.Matches(@"libtorch convolutions: .* \d+ checks passed", text);
+        // bivm's own runtimeconfig (not the test host's): the kernels compiled optimized from the first frame.
+        Assert.Contains("jit: methods with loops compiled optimized at their first call (runtimeconfig)", text);
         if (path == "aten")
         {
             Assert.Contains("ATen's own convolutions", text);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using BiVM.Benchmarking.Quick;
 using BiVM.Contracts;
 using BiVM.CustomOps.BinaryConv2d;
 using BiVM.Estimators.Video;
@@ -49,6 +50,7 @@ public static class ModelBench
                 var sessions = new List<MattingSession>();
                 var matters = new List<VideoMatter?>();
                 var pipelines = new List<PipelinedVideoMatter?>();
+                var warmup = new int[models.Count];
                 try
                 {
                     foreach (var m in models)
@@ -63,10 +65,21 @@ public static class ModelBench
                         matters.Add(new VideoMatter(sessions[^1], size.Downsample));
                         pipelines.Add(null);
                     }
-                    foreach (var matter in matters)
-                        for (int f = 0; f < options.WarmupFrames; f++) matter?.ProcessInto(frame, size.Width, size.Height, alpha, foreground);
-                    foreach (var pipeline in pipelines)
-                        if (pipeline is not null) StreamIntervals(pipeline, frame, size, options.WarmupFrames);
+                    // Each model warmed up until the JIT has settled (Quick.JitWarmup): BiVM's ops are C#, and three
+                    // frames left them timed mostly in unoptimized code. A pipeline warms up in streams of a few frames.
+                    for (int i = 0; i < models.Count; i++)
+                    {
+                        if (matters[i] is { } matter)
+                            warmup[i] = JitWarmup.Run(() => matter.ProcessInto(frame, size.Width, size.Height, alpha, foreground),
+                                options.WarmupFrames, options.JitQuiet, JitWarmup.Limit);
+                        else
+                        {
+                            var pipeline = pipelines[i]!;
+                            int streamFrames = Math.Max(1, options.WarmupFrames);
+                            warmup[i] = (PipelineLead + streamFrames) * JitWarmup.Run(() => StreamIntervals(pipeline, frame, size, streamFrames), 1, options.JitQuiet, JitWarmup.Limit);
+                        }
+                        progress?.WriteLine($"  {models[i].Name}: {warmup[i]} warm-up frames");
+                    }
                     foreach (int block in Blocks(options.Frames))
                         for (int i = 0; i < matters.Count; i++)
                         {
@@ -110,7 +123,7 @@ public static class ModelBench
                     var profile = options.Profile && !models[i].Pipelined ? ProfileModel(models[i], size, threads, options, progress) : null;
                     results.Add(new ModelResult(models[i].Name, size.Width, size.Height, size.Downsample, threads, ms, times[i].Min(), 1000 / ms,
                         baselineMs / ms, (long)Median(allocated[i].Select(a => (double)a).ToList()), models[i].FileBytes, kernels[models[i].Name],
-                        options.Frames, profile, cpu, baselineCpu / cpu, fastestRvmMs / ms));
+                        options.Frames, profile, cpu, baselineCpu / cpu, fastestRvmMs / ms, warmup[i]));
                 }
             }
         return new ModelReport(Quick.QuickBench.Machine(), results);

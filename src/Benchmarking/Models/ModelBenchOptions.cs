@@ -16,8 +16,12 @@ public sealed record ModelBenchOptions
     /// <summary>ONNX Runtime intra-op thread counts.</summary>
     public IReadOnlyList<int> Threads { get; init; } = [1, 2];
 
-    /// <summary>Frames run before timing starts (recurrent state warm, buffers allocated, JIT tiers settled).</summary>
+    /// <summary>Frames run at least before timing starts (recurrent state warm, buffers allocated); then more, until
+    /// the JIT has compiled nothing for <see cref="JitQuiet"/> (<see cref="Quick.JitWarmup"/>).</summary>
     public int WarmupFrames { get; init; } = 3;
+
+    /// <summary>How long the JIT must have compiled nothing before timing starts (zero: <see cref="WarmupFrames"/> only).</summary>
+    public TimeSpan JitQuiet { get; init; } = Quick.JitWarmup.Quiet;
 
     /// <summary>Timed frames per model; the reported time is their median.</summary>
     public int Frames { get; init; } = 9;
@@ -29,5 +33,5 @@ public sealed record ModelBenchOptions
     /// CI's dry mode: every model once at one small size on one thread, one warm-up frame and one timed frame: it
     /// proves the suite builds and runs, its numbers mean nothing.
     /// </summary>
-    public static ModelBenchOptions Dry { get; } = new() { Sizes = [new(128, 72, 1f)], Threads = [1], WarmupFrames = 1, Frames = 1 };
+    public static ModelBenchOptions Dry { get; } = new() { Sizes = [new(128, 72, 1f)], Threads = [1], WarmupFrames = 1, JitQuiet = TimeSpan.Zero, Frames = 1 };
 }

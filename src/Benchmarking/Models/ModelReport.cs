@@ -25,9 +25,11 @@ public sealed record ModelReport(string Machine, IReadOnlyList<ModelResult> Resu
 /// <param name="RatioToFastestRvm">The fastest RVM's ms (rvm or rvm-pipelined, whichever ran faster at this size and
 /// thread count) / this model's ms: the ratio to read for a pipelined model, since RVM can be pipelined too (null when
 /// neither was run).</param>
+/// <param name="WarmupFrames">Frames run before the timed ones: at least the options' minimum, then until the JIT had
+/// compiled nothing for a while (<see cref="Quick.JitWarmup"/>); 0 where not known (a report read from older JSON).</param>
 public sealed record ModelResult(string Model, int Width, int Height, float Downsample, int Threads, double Ms, double MinMs, double Fps,
     double? RatioToRvm, long AllocatedBytesPerFrame, long ModelFileBytes, string Kernel, int Frames, IReadOnlyList<OpTime>? Profile,
-    double? CpuMs = null, double? CpuRatioToRvm = null, double? RatioToFastestRvm = null);
+    double? CpuMs = null, double? CpuRatioToRvm = null, double? RatioToFastestRvm = null, int WarmupFrames = 0);
 
 /// <summary>Time of one ONNX op type per frame, from ONNX Runtime's profile (kernel time of its nodes, summed).</summary>
 /// <param name="Share">Fraction of all nodes' kernel time.</param>

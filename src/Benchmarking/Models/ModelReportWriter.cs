@@ -38,6 +38,7 @@ public static class ModelReportWriter
                 w.WriteNumber("modelFileBytes", r.ModelFileBytes);
                 w.WriteString("kernel", r.Kernel);
                 w.WriteNumber("frames", r.Frames);
+                w.WriteNumber("warmupFrames", r.WarmupFrames);
                 if (r.CpuMs is { } cpu) w.WriteNumber("cpuMs", Math.Round(cpu, 3));
                 if (r.CpuRatioToRvm is { } cpuRatio) w.WriteNumber("cpuRatioToRvm", Math.Round(cpuRatio, 3));
                 if (r.RatioToFastestRvm is { } fastest) w.WriteNumber("ratioToFastestRvm", Math.Round(fastest, 3));
@@ -83,7 +84,8 @@ public static class ModelReportWriter
                     r.GetProperty("downsample").GetSingle(), r.GetProperty("threads").GetInt32(), r.GetProperty("ms").GetDouble(),
                     r.GetProperty("minMs").GetDouble(), r.GetProperty("fps").GetDouble(), Optional(r, "ratioToRvm"),
                     r.GetProperty("allocatedBytesPerFrame").GetInt64(), r.GetProperty("modelFileBytes").GetInt64(), r.GetProperty("kernel").GetString()!,
-                    r.GetProperty("frames").GetInt32(), profile, Optional(r, "cpuMs"), Optional(r, "cpuRatioToRvm"), Optional(r, "ratioToFastestRvm")));
+                    r.GetProperty("frames").GetInt32(), profile, Optional(r, "cpuMs"), Optional(r, "cpuRatioToRvm"), Optional(r, "ratioToFastestRvm"),
+                    r.TryGetProperty("warmupFrames", out var warm) && warm.ValueKind == JsonValueKind.Number ? warm.GetInt32() : 0));
             }
         }
         catch (Exception e) when (e is KeyNotFoundException or InvalidOperationException or FormatException)
@@ -102,19 +104,20 @@ public static class ModelReportWriter
             sb.AppendLine($"machine: {report.Machine}");
             sb.AppendLine();
         }
-        sb.AppendLine("Whole models per frame (recurrent state carried; ms = median wall time of the timed frames, models taking turns in blocks of frames,");
+        sb.AppendLine("Whole models per frame (recurrent state carried; each model warmed up until the JIT had compiled nothing for half a second;");
+        sb.AppendLine("ms = median wall time of the timed frames, models taking turns in blocks of frames,");
         sb.AppendLine("round after round, each block on more than one thread after a pause in which ONNX Runtime's idle workers stop spinning;");
         sb.AppendLine("CPU ms = median CPU time of the calling thread, 1 thread only: on a loaded machine the estimate of the undisturbed time;");
         sb.AppendLine("fastest RVM = rvm or rvm-pipelined, whichever ran faster: the baseline for a pipelined model):");
         sb.AppendLine();
-        sb.AppendLine("| model | frame | downsample | threads | ms per frame | fps | RVM ms / model ms | fastest RVM ms / model ms | CPU ms | RVM / model on CPU ms | allocated KiB per frame | model file MB | kernel |");
-        sb.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+        sb.AppendLine("| model | frame | downsample | threads | ms per frame | fps | RVM ms / model ms | fastest RVM ms / model ms | CPU ms | RVM / model on CPU ms | allocated KiB per frame | model file MB | kernel | warm-up frames |");
+        sb.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|");
         static string Ratio(double? x) => x is { } v ? v.ToString("F2", C) + "×" : "n/a";
         foreach (var r in report.Results)
-            sb.AppendLine(string.Format(C, "| {0} | {1}×{2} | {3} | {4} | {5:F1} | {6:F1} | {7} | {8} | {9} | {10} | {11:F0} | {12:F2} | {13} |",
+            sb.AppendLine(string.Format(C, "| {0} | {1}×{2} | {3} | {4} | {5:F1} | {6:F1} | {7} | {8} | {9} | {10} | {11:F0} | {12:F2} | {13} | {14} |",
                 r.Model, r.Width, r.Height, r.Downsample, r.Threads, r.Ms, r.Fps, Ratio(r.RatioToRvm), Ratio(r.RatioToFastestRvm),
                 r.CpuMs is { } cpu ? cpu.ToString("F1", C) : "n/a", Ratio(r.CpuRatioToRvm),
-                r.AllocatedBytesPerFrame / 1024.0, r.ModelFileBytes / 1e6, r.Kernel));
+                r.AllocatedBytesPerFrame / 1024.0, r.ModelFileBytes / 1e6, r.Kernel, r.WarmupFrames));
         foreach (var r in report.Results.Where(r => r.Profile is not null))
         {
             sb.AppendLine();
