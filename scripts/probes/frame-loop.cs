@@ -54,6 +54,10 @@ for (int f = 0; f < frames; f++)
     cpu.Add(Clock.NowMilliseconds(threadCpu: true) - c0);
 }
 static double Median(List<double> v) => v.Count == 0 ? double.NaN : v.Order().ElementAt(v.Count / 2);
+// FRAME_TIMES=1: also the JIT's warm-up as it shows in the frames (docs/kernels.md, "the JIT's warm-up"): the median of
+// frames 3-14 (what 3 warm-up frames and 12 timed ones measured), the mean of frames 3-32, the median from frame 60 on.
+if (Environment.GetEnvironmentVariable("FRAME_TIMES") is not null && wall.Count > 60)
+    Console.WriteLine($"frames 3-14 median {Median(wall.Take(12).ToList()):F1}, 3-32 mean {wall.Take(30).Average():F1}, from 60 median {Median(wall.Skip(57).ToList()):F1}");
 Console.WriteLine($"{frames} frames of {w}x{h} on {threads} thread(s): {clock.Elapsed.TotalMilliseconds / frames:F1} ms per frame; " +
     $"after 3 warm-up frames median {Median(wall):F1} ms wall, {Median(cpu):F1} ms CPU of the calling thread");
 return 0;
