@@ -15,7 +15,9 @@ public class PatchGathererTests
     public unsafe void Every_pixel_block_holds_the_same_words_as_one_pixel_per_block()
     {
         // Plus rows wide enough for whole 32-pixel blocks inside the image (the contiguous-copy fast path).
-        var wide = new[] { BinaryConv2dParams.Square(1, 64, 4, 75, 4, 3), BinaryConv2dParams.Square(1, 40, 4, 150, 4, 3, stride: 2), BinaryConv2dParams.Square(1, 20, 3, 70, 4, 3) };
+        var wide = new[] { BinaryConv2dParams.Square(1, 64, 4, 75, 4, 3), BinaryConv2dParams.Square(1, 40, 4, 150, 4, 3, stride: 2), BinaryConv2dParams.Square(1, 20, 3, 70, 4, 3),
+            // Two, four and sixteen words a pixel at stride 1 (the 4×4 word transposes), blocks inside the row.
+            BinaryConv2dParams.Square(1, 128, 3, 44, 4, 3), BinaryConv2dParams.Square(1, 256, 3, 40, 4, 3), BinaryConv2dParams.Square(1, 1024, 3, 36, 4, 3, dilation: 2) };
         foreach (var (p, i) in ConvCase.Shapes().Concat(wide).Select((p, i) => (p, i)))
         {
             var c = new ConvCase(p, seed: 300 + i);
