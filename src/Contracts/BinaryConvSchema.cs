@@ -274,6 +274,20 @@ public static class BinaryConvSchema
     public const int GruUpdateCandidate = 0, GruUpdateZ = 1, GruUpdateState = 2, GruUpdateInputCount = 3;
 
     /// <summary>
+    /// The decoder's whole ConvGRU step (docs/model-contract.md, "ConvGru"): GruStateConcat, the ih binary conv,
+    /// GruGates, the hh binary conv and GruUpdate as one op, the same values bit for bit, of which only the next state
+    /// is written. Inputs X (float32 [N, C, H, W]), State (broadcast as in <see cref="GruStateConcat"/>), the ih conv's
+    /// IhW (packed uint64 [2C, k, k, words(2C)]), IhAlpha (float32 [2C]), IhTau (float32 [2C]) and IhBias (float32 [2C],
+    /// optional), the hh conv's HhW ([C, k, k, words(2C)]), HhAlpha ([C]), HhTau ([2C]) and HhBias ([C], optional), all
+    /// six constants; both convs k × k (k odd), stride 1, dilation 1, pads k / 2. Output H' (float32 [N, C, H, W]).
+    /// </summary>
+    public const string ConvGru = "ConvGru";
+
+    /// <summary>ConvGru's inputs (X at <see cref="GruX"/>).</summary>
+    public const int ConvGruState = 1, ConvGruIhW = 2, ConvGruIhAlpha = 3, ConvGruIhTau = 4, ConvGruIhBias = 5,
+        ConvGruHhW = 6, ConvGruHhAlpha = 7, ConvGruHhTau = 8, ConvGruHhBias = 9, ConvGruInputCount = 10;
+
+    /// <summary>
     /// Optional float-list attribute of Upsample2xConcat (whose inputs are variadic, so τ cannot be an input as
     /// ShortcutRPReLU's TauNext is): the C values of τ of the binary conv that reads Y. With it the op also
     /// writes output <see cref="PackedOutput"/>, YPacked (uint64 [N, H, W, words]: sign(Y − τ) in PackedLayout's

@@ -26,7 +26,8 @@ namespace BiVM.Graph;
 /// <see cref="SparseHandOffFusion"/> hands that conv its input packed and drops the float tensors left without readers;
 /// <see cref="UnreadFloatFusion"/> drops the other float outputs that nothing reads but for their shape, and
 /// <see cref="HiddenHandOffFusion"/> hands the DGF's statistics the decoder's last hidden features as bits, and
-/// <see cref="AveragePoolFusion"/> runs the source pyramid's 2×2 average pools as <c>ai.bivm:AveragePool2x</c> (bit-identical).
+/// <see cref="AveragePoolFusion"/> runs the source pyramid's 2×2 average pools as <c>ai.bivm:AveragePool2x</c> (bit-identical), and
+/// <see cref="ConvGruFusion"/> makes each ConvGRU, its two binary convs and the glue around them, one <c>ai.bivm:ConvGru</c> (bit-identical).
 /// </summary>
 /// <remarks>
 /// A chain is fused only where every intermediate tensor has exactly one consumer and is not a graph output (a test
@@ -170,8 +171,9 @@ public static class GlueFusion
         bool binary = rewritten.Any(n => n.Domain == BinaryConvSchema.Domain);
         int identities = binary ? OutputIdentityFusion.Apply(rewritten, graph, outputs) : 0;
         int pools = binary ? AveragePoolFusion.Apply(rewritten, graph) : 0;
+        int cells = binary ? ConvGruFusion.Apply(rewritten, initializers, outputs) : 0;
         if (replacements.Count == 0 && handOffs == 0 && upsamples == 0 && grus == 0 && guided == 0 && inBranches == 0 && branchHandOffs == 0 && norms == 0 && shortcuts == 0
-            && projections == 0 && pointwise == 0 && sparse == 0 && sparseHandOffs == 0 && unread == 0 && hidden == 0 && ySplits == 0 && identities == 0 && pools == 0
+            && projections == 0 && pointwise == 0 && sparse == 0 && sparseHandOffs == 0 && unread == 0 && hidden == 0 && ySplits == 0 && identities == 0 && pools == 0 && cells == 0
             && branchesRewritten == 0)
             return (fused, 0, 0, 0);
         graph.Node.Clear();
@@ -189,6 +191,8 @@ public static class GlueFusion
             + $"; {upsampleTotal} {BinaryConvSchema.Upsample2xConcat} (Resize ×2 + crop + Concat, bit-identical)" });
         if (GruFusion.Count(fused) is > 0 and var gruTotal)
             fused.MetadataProps[^1].Value += $", {gruTotal} ConvGRU glue fused ({BinaryConvSchema.GruStateConcat}, {BinaryConvSchema.GruGates}, {BinaryConvSchema.GruUpdate}; bit-identical where ONNX Runtime runs MLAS's FMA3 σ and tanh)";
+        if (ConvGruFusion.Count(fused) is > 0 and var cellTotal)
+            fused.MetadataProps[^1].Value += $", {cellTotal} of them with both binary convs as one {BinaryConvSchema.ConvGru} (bit-identical)";
         if (GuidedUpsampleFusion.Count(fused) is > 0 and var tails) fused.MetadataProps[^1].Value += $", {tails} {BinaryConvSchema.GuidedUpsample} (the DGF's full-resolution tail, within 1e-5)";
         if (GuidedStatisticsFusion.Count(fused) is > 0 and var statistics) fused.MetadataProps[^1].Value += $", {statistics} {BinaryConvSchema.GuidedStatistics} (the DGF's box-filter statistics at the working size, within 1e-5)";
         if (PointwiseFusion.Count(fused) is > 0 and var foldedTotal)
@@ -306,7 +310,8 @@ public static class GlueFusion
     /// <summary>
     /// The inverse: every ShortcutRPReLU written back as the standard ops it stands for ([InstanceNormalization,] Mul, Add, Add, PRelu, Add),
     /// every Upsample2xConcat as Resize, Slice and Concat (<see cref="UpsampleConcatFusion.Unfuse"/>), the ConvGRU ops as
-    /// Shape, Expand, Sigmoid, Split, Tanh, Sub, Mul, Add and Concat (<see cref="GruFusion.Unfuse"/>), a glue node's
+    /// Shape, Expand, Sigmoid, Split, Tanh, Sub, Mul, Add and Concat (<see cref="GruFusion.Unfuse"/>; a ConvGru first as
+    /// those ops and its two convs, <see cref="ConvGruFusion.Unfolded"/>), a glue node's
     /// projection as the Conv after it, a folded 1×1 binary conv as the BinaryConv2d before it
     /// (<see cref="PointwiseFusion.Unfolded"/>), a folded sparse conv as the SparseBinaryConv2d before it
     /// (<see cref="SparseFusion.Unfolded"/>), GuidedStatistics as its thirteen nodes (<see cref="GuidedStatisticsFusion.Unfuse"/>).
@@ -318,7 +323,7 @@ public static class GlueFusion
         ArgumentNullException.ThrowIfNull(model);
         // Folded convs first come back as SparseBinaryConv2d and BinaryConv2d nodes; their packed input goes with every other below.
         // (Both Unfolded copies first undo the hand-offs of bits and name again the float tensors left unwritten.)
-        var unfused = PointwiseFusion.Unfolded(SparseFusion.Unfolded(WithoutChecksum(model)));
+        var unfused = PointwiseFusion.Unfolded(SparseFusion.Unfolded(ConvGruFusion.Unfolded(WithoutChecksum(model))));
         GuidedUpsampleFusion.Unfuse(unfused);
         GuidedStatisticsFusion.Unfuse(unfused);
         var graph = unfused.Graph;

@@ -108,9 +108,9 @@ public static class GruFusion
         return fused;
     }
 
-    /// <summary>How many ConvGRUs <paramref name="model"/>'s main graph has fused (its GruUpdate nodes).</summary>
+    /// <summary>How many ConvGRUs <paramref name="model"/>'s main graph has fused (its GruUpdate nodes, and its ConvGru nodes: <see cref="ConvGruFusion"/>).</summary>
     public static int Count(ModelProto model) =>
-        model.Graph.Node.Count(n => n.OpType == BinaryConvSchema.GruUpdate && n.Domain == BinaryConvSchema.Domain);
+        model.Graph.Node.Count(n => n.OpType is BinaryConvSchema.GruUpdate or BinaryConvSchema.ConvGru && n.Domain == BinaryConvSchema.Domain);
 
     /// <summary>Whether <paramref name="node"/> is one of the three fused ConvGRU ops.</summary>
     public static bool IsFused(NodeProto node) =>

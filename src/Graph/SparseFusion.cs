@@ -80,7 +80,7 @@ public static class SparseFusion
     }
 
     /// <summary>3×3, stride 1, dilation 1, group 1, pads 1 on every side: the output has the input's size.</summary>
-    private static bool IsSameSize3x3(NodeProto conv)
+    internal static bool IsSameSize3x3(NodeProto conv)
     {
         bool kernel = false, pads = false;
         foreach (var a in conv.Attribute)

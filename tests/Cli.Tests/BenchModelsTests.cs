@@ -163,9 +163,11 @@ public sealed class BenchModelsTests : IDisposable
         var lowered = LoweredModel.From(custom);
         // The shipped file is fused: its ai.bivm nodes are binary convs and glue; the convs become Conv, and so does the
         // head's projection that the last glue computes (project_mat, written back by the unfusing before the lowering).
-        // The 1×1 and sparse convs folded into their glue (PointwiseW, SparseW) come back as nodes too.
+        // The 1×1 and sparse convs folded into their glue (PointwiseW, SparseW) come back as nodes too, and each ConvGru's two.
         int binary = custom.Graph.Node.Count(n => n.Domain == BinaryConvSchema.Domain && n.OpType is BinaryConvSchema.BinaryConv2d or BinaryConvSchema.SparseBinaryConv2d)
-            + custom.Graph.Node.Count(BiVM.Graph.PointwiseFusion.IsFolded) + custom.Graph.Node.Count(BiVM.Graph.SparseFusion.IsFolded);
+            + custom.Graph.Node.Count(BiVM.Graph.PointwiseFusion.IsFolded) + custom.Graph.Node.Count(BiVM.Graph.SparseFusion.IsFolded)
+            + 2 * custom.Graph.Node.Count(BiVM.Graph.ConvGruFusion.IsFused);
+        Assert.Equal(4, custom.Graph.Node.Count(BiVM.Graph.ConvGruFusion.IsFused)); // every decoder block's ConvGRU
         Assert.Equal(5, custom.Graph.Node.Count(BiVM.Graph.SparseFusion.IsFolded)); // SHB's sparse 3×3 of every decoder block (decode0 has two)
         int projections = custom.Graph.Node.Count(n => n.OpType == BinaryConvSchema.ShortcutRPReLU && n.Output.Count > BinaryConvSchema.ActivationProjectedOutput && n.Output[BinaryConvSchema.ActivationProjectedOutput].Length > 0);
         Assert.True(binary > 0);

@@ -15,8 +15,13 @@ internal readonly unsafe struct PackedActivations : IDisposable
     private readonly bool _owned;
 
     public PackedActivations(BinaryConv2dParams p)
+        : this((long)p.Batch * p.InHeight * p.InWidth * p.Words)
     {
-        long words = (long)p.Batch * p.InHeight * p.InWidth * p.Words;
+    }
+
+    /// <summary>Room for <paramref name="words"/> packed words (an op's own layout: the ConvGRU cell's bands of rows).</summary>
+    public PackedActivations(long words)
+    {
         Pointer = ThreadScratch.TryTakePacked(words);
         if (Pointer is null)
         {

@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+
 namespace BiVM.CustomOps.BitPacking;
 
 /// <summary>
@@ -31,4 +33,40 @@ public static class PackedLayout
     /// <remarks>Written as <c>!(v &gt;= 0)</c>, not <c>v &lt; 0</c>, so that NaN maps to −1 exactly like the lowered
     /// graph's <c>Where(GreaterOrEqual(v, 0), +1, −1)</c>.</remarks>
     public static ulong SignBit(float v) => v >= 0f ? 0UL : 1UL;
+
+    /// <summary>
+    /// The packed concatenation of two packed tensors of <paramref name="channels"/> channels each, for
+    /// <paramref name="pixels"/> pixels: pixel p's channels of <paramref name="low"/> (words(C) words a pixel) as
+    /// channels 0 … C − 1 of <paramref name="dst"/> (words(2C) words a pixel) and those of <paramref name="high"/> as
+    /// C … 2C − 1: the words a packer would write for the concatenated values, since each bit is its own channel's.
+    /// </summary>
+    public static unsafe void Join(ulong* low, ulong* high, int channels, int pixels, ulong* dst)
+    {
+        int half = WordsFor(channels), whole = WordsFor(2 * channels);
+        if (whole == 1)
+        {
+            // Both halves in one word (2C ≤ 64): the high half shifted above the low one. C = 32 shifts by 32; C < 64.
+            int p = 0;
+            if (Vector512.IsHardwareAccelerated)
+                for (; p + 8 <= pixels; p += 8)
+                    (Vector512.Load(low + p) | Vector512.Load(high + p) << channels).Store(dst + p);
+            else if (Vector256.IsHardwareAccelerated)
+                for (; p + 4 <= pixels; p += 4)
+                    (Vector256.Load(low + p) | Vector256.Load(high + p) << channels).Store(dst + p);
+            for (; p < pixels; p++) dst[p] = low[p] | high[p] << channels;
+            return;
+        }
+        int shift = channels % BitsPerWord, at = channels / BitsPerWord;
+        for (int p = 0; p < pixels; p++)
+        {
+            ulong* l = low + (long)p * half, h = high + (long)p * half, d = dst + (long)p * whole;
+            for (int i = 0; i < whole; i++) d[i] = i < half ? l[i] : 0UL;
+            // High word i starts at bit C + 64·i: word at + i, from bit shift, spilling into the next word.
+            for (int i = 0; i < half; i++)
+            {
+                d[at + i] |= h[i] << shift;
+                if (shift != 0 && at + i + 1 < whole) d[at + i + 1] |= h[i] >> (BitsPerWord - shift);
+            }
+        }
+    }
 }

@@ -53,6 +53,9 @@ internal sealed unsafe class BiVMOpDefinition
     /// <summary>The ConvGRU's state update (<see cref="BinaryConvSchema.GruUpdate"/>).</summary>
     public bool IsGruUpdate => Name == BinaryConvSchema.GruUpdate;
 
+    /// <summary>The decoder's whole ConvGRU step (<see cref="BinaryConvSchema.ConvGru"/>).</summary>
+    public bool IsConvGru => Name == BinaryConvSchema.ConvGru;
+
     /// <summary>The 2×2 average pooling (<see cref="BinaryConvSchema.AveragePool2x"/>).</summary>
     public bool IsAveragePool => Name == BinaryConvSchema.AveragePool2x;
 
@@ -63,6 +66,7 @@ internal sealed unsafe class BiVMOpDefinition
         : IsGuidedStatistics ? BinaryConvSchema.StatisticsInputCount
         : IsGruStateConcat ? BinaryConvSchema.GruStateConcatInputCount : IsGruGates ? BinaryConvSchema.GruGatesInputCount
         : IsGruUpdate ? BinaryConvSchema.GruUpdateInputCount
+        : IsConvGru ? BinaryConvSchema.ConvGruInputCount
         : IsAveragePool ? 1
         : IsUpsampleConcat || IsShortcutSum ? 1 : IsActivation ? BinaryConvSchema.ActivationInputCount : BinaryConvSchema.DeclaredInputCount;
 
@@ -71,6 +75,7 @@ internal sealed unsafe class BiVMOpDefinition
 
     /// <summary>Whether input <paramref name="index"/> may be absent (the empty name, or left off at the end).</summary>
     public bool IsOptionalInput(int index) => AllRequired ? false
+        : IsConvGru ? index is BinaryConvSchema.ConvGruIhBias or BinaryConvSchema.ConvGruHhBias
         : IsGuidedUpsample ? index == BinaryConvSchema.GuidedA
         : IsGuidedStatistics ? index is BinaryConvSchema.StatisticsHidden or BinaryConvSchema.StatisticsHiddenPacked
         : !IsGuidedUpsample && IsActivation
@@ -120,6 +125,8 @@ internal sealed unsafe class BiVMOpDefinition
         ? GruGatesOrtKernel.Create(this, info, out nodeName)
         : IsGruUpdate
         ? GruUpdateOrtKernel.Create(this, info, out nodeName)
+        : IsConvGru
+        ? ConvGruOrtKernel.Create(this, info, out nodeName)
         : IsAveragePool
         ? AveragePool2xOrtKernel.Create(this, info, out nodeName)
         : IsShortcutSum
@@ -161,9 +168,13 @@ internal sealed unsafe class BiVMOpDefinition
     /// <summary>The <see cref="BinaryConvSchema.AveragePool2x"/> op.</summary>
     public static BiVMOpDefinition CreateAveragePool() => Create(BinaryConvSchema.AveragePool2x, sparse: false, forceKernel: null);
 
-    /// <summary>One of the ConvGRU ops (<see cref="BinaryConvSchema.GruStateConcat"/>, <see cref="BinaryConvSchema.GruGates"/>, <see cref="BinaryConvSchema.GruUpdate"/>).</summary>
-    public static BiVMOpDefinition CreateGru(string name) => name is BinaryConvSchema.GruStateConcat or BinaryConvSchema.GruGates or BinaryConvSchema.GruUpdate
-        ? Create(name, sparse: false, forceKernel: null)
+    /// <summary>
+    /// One of the ConvGRU ops (<see cref="BinaryConvSchema.GruStateConcat"/>, <see cref="BinaryConvSchema.GruGates"/>,
+    /// <see cref="BinaryConvSchema.GruUpdate"/>, and the whole step <see cref="BinaryConvSchema.ConvGru"/>, whose convs
+    /// take <paramref name="forceKernel"/>: null for the best this CPU runs).
+    /// </summary>
+    public static BiVMOpDefinition CreateGru(string name, string? forceKernel = null) => name is BinaryConvSchema.GruStateConcat or BinaryConvSchema.GruGates or BinaryConvSchema.GruUpdate or BinaryConvSchema.ConvGru
+        ? Create(name, sparse: false, forceKernel: name == BinaryConvSchema.ConvGru ? forceKernel : null)
         : throw new ArgumentException($"{name} is not a ConvGRU op", nameof(name));
 
     private static BiVMOpDefinition Create(string name, bool sparse, string? forceKernel)

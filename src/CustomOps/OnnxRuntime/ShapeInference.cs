@@ -34,7 +34,7 @@ internal static class ShapeInference
             InferUpsampleConcat(context);
             return;
         }
-        if (op.IsGruStateConcat || op.IsGruGates || op.IsGruUpdate)
+        if (op.IsGruStateConcat || op.IsGruGates || op.IsGruUpdate || op.IsConvGru)
         {
             InferGru(op, context);
             return;
@@ -238,7 +238,7 @@ internal static class ShapeInference
     }
 
     /// <summary>
-    /// The ConvGRU ops: GruUpdate's H' has Candidate's shape; GruGates' Z has X's shape and its Y, like
+    /// The ConvGRU ops: GruUpdate's H' has Candidate's shape, ConvGru's X's; GruGates' Z has X's shape and its Y, like
     /// GruStateConcat's, X's with 2C channels (unknown where C is). Symbolic names kept.
     /// </summary>
     private static void InferGru(BiVMOpDefinition op, nint context)
@@ -257,7 +257,7 @@ internal static class ShapeInference
         }
         long[] doubled = [dims[0], dims[1] > 0 ? 2 * dims[1] : -1, dims[2], dims[3]];
         if (op.IsGruStateConcat) Set(0, doubled, true);
-        else if (op.IsGruUpdate) Set(0, dims, false);
+        else if (op.IsGruUpdate || op.IsConvGru) Set(0, dims, false);
         else
         {
             Set(BinaryConvSchema.GruGatesZ, dims, false);

@@ -1,0 +1,171 @@
+using BiVM.Contracts;
+using BiVM.CustomOps.BinaryConv2d;
+using BiVM.CustomOps.BitPacking;
+using BiVM.CustomOps.OnnxRuntime;
+using BiVM.Graph;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using Onnx;
+using Xunit.Abstractions;
+
+namespace BiVM.CustomOps.Tests.Recurrent;
+
+/// <summary>
+/// <c>ai.bivm:ConvGru</c> against the five ops it stands for (GruStateConcat, the ih BinaryConv2d, GruGates, the hh
+/// BinaryConv2d, GruUpdate), both run by ONNX Runtime: the next state bit for bit, for states full, broadcast
+/// ([1, 1, 1, 1], per channel, per row) and shared by a batch, channel counts whose concatenation fits one word or
+/// spans two (halves joined inside a word and across one), on 1, 2 and 3 threads (bands of rows recomputing their
+/// neighbours' rows), with and without biases, with every popcount kernel this CPU runs; then the fusion pass finds
+/// the five nodes, leaves them where an intermediate is read elsewhere or a conv is not 3×3 same-size, and Unfuse
+/// writes them back.
+/// </summary>
+public sealed class ConvGruCellTests(ITestOutputHelper log)
+{
+    private const TensorProto.Types.DataType F32 = TensorProto.Types.DataType.Float;
+
+    /// <summary>The five-node GRU over x [N, C, H, W] and state h, with random binary convs (biases where asked).</summary>
+    private static ModelProto Chain(long[] stateShape, int n, int c, int h, int w, bool biases, int seed, string? exposed = null, int hhStride = 1)
+    {
+        var r = new Random(seed);
+        float[] Values(int length, double scale) => Enumerable.Range(0, length).Select(_ => (float)((r.NextDouble() * 2 - 1) * scale)).ToArray();
+        ulong[] Weights(int cout, int cin) => WeightPacker.Pack(Enumerable.Range(0, cout * cin * 9).Select(_ => r.Next(2) == 0 ? 1f : -1f).ToArray(), cout, cin, 3, 3);
+        var g = new OnnxGraphBuilder("conv-gru");
+        g.Opset(BinaryConvSchema.Domain, BinaryConvSchema.OpsetVersion);
+        g.Input("x", F32, n, c, h, w);
+        g.Input("h", F32, [.. stateShape.Select(d => (Dim)d)]);
+        g.Node(BinaryConvSchema.GruStateConcat, ["x", "h"], ["cat_ih"], "gru.cat_ih.fused", BinaryConvSchema.Domain);
+        // τ near 0 so that the bits vary; α and bias spread the gates over σ's and tanh's curved parts.
+        BinaryConvNodes.AddCustom(g, "gru.ih", "cat_ih", "gates", Weights(2 * c, 2 * c), WeightPacker.PackedShape(2 * c, 2 * c, 3, 3),
+            Values(2 * c, 0.2), Values(2 * c, 0.5), biases ? Values(2 * c, 1) : null, BinaryConvAttributes.Square(3));
+        g.Node(BinaryConvSchema.GruGates, ["x", "gates", "h"], ["z", "cat_hh"], "gru.gates.fused", BinaryConvSchema.Domain);
+        BinaryConvNodes.AddCustom(g, "gru.hh", "cat_hh", "candidate", Weights(c, 2 * c), WeightPacker.PackedShape(c, 2 * c, 3, 3),
+            Values(c, 0.2), Values(2 * c, 0.5), biases ? Values(c, 1) : null, BinaryConvAttributes.Square(3, stride: hhStride));
+        g.Node(BinaryConvSchema.GruUpdate, ["candidate", "z", "h"], ["h_next"], "gru.h_next.fused", BinaryConvSchema.Domain);
+        g.Output("h_next", F32, n, c, h, w);
+        if (exposed is not null) g.Output(exposed, F32);
+        return g.Build();
+    }
+
+    private static ModelProto Fused(ModelProto model, out int count)
+    {
+        var copy = model.Clone();
+        var nodes = copy.Graph.Node.ToList();
+        count = ConvGruFusion.Apply(nodes, copy.Graph.Initializer.ToDictionary(t => t.Name), copy.Graph.Output.Select(o => o.Name).ToHashSet());
+        copy.Graph.Node.Clear();
+        copy.Graph.Node.AddRange(nodes);
+        return copy;
+    }
+
+    private static float[] Run(ModelProto model, float[] x, long[] xShape, float[] h, long[] stateShape, int threads, string? kernel)
+    {
+        using var options = new SessionOptions { IntraOpNumThreads = threads, GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL };
+        BiVMOps.Register(options, kernel);
+        using var session = new InferenceSession(Google.Protobuf.MessageExtensions.ToByteArray(model), options);
+        using var results = session.Run([
+            NamedOnnxValue.CreateFromTensor("x", new DenseTensor<float>(x, xShape.Select(d => (int)d).ToArray())),
+            NamedOnnxValue.CreateFromTensor("h", new DenseTensor<float>(h, stateShape.Select(d => (int)d).ToArray()))]);
+        return results.First().AsTensor<float>().ToArray();
+    }
+
+    [Theory]
+    [InlineData(new long[] { 1, 16, 9, 13 }, 1, 16, 9, 13, true)]     // decode1's C: [x, h] in one word
+    [InlineData(new long[] { 1, 1, 1, 1 }, 1, 16, 9, 13, true)]       // the first frame's zero state, broadcast
+    [InlineData(new long[] { 2, 20, 7, 5 }, 2, 20, 7, 5, false)]      // decode2's C, a batch, no biases
+    [InlineData(new long[] { 1, 20, 7, 5 }, 2, 20, 7, 5, true)]       // one state for both images
+    [InlineData(new long[] { 1, 40, 1, 1 }, 1, 40, 6, 11, true)]      // decode3's C: the halves joined across two words; per channel
+    [InlineData(new long[] { 1, 1, 6, 1 }, 1, 40, 6, 11, false)]      // per row
+    [InlineData(new long[] { 1, 64, 5, 4 }, 1, 64, 5, 4, true)]       // decode4's C: a word each
+    [InlineData(new long[] { 1, 3, 2, 33 }, 1, 3, 2, 33, true)]       // two rows: every band is all border
+    public void The_cell_is_its_five_ops_bit_for_bit(long[] stateShape, int n, int c, int h, int w, bool biases)
+    {
+        var chain = Chain(stateShape, n, c, h, w, biases, seed: c * 100 + w);
+        var fused = Fused(chain, out int count);
+        Assert.Equal(1, count);
+        Assert.Equal([BinaryConvSchema.ConvGru], fused.Graph.Node.Select(node => node.OpType));
+        var r = new Random(h * 10 + w);
+        var x = Enumerable.Range(0, n * c * h * w).Select(i => i % 17 == 3 ? 0f : (float)(r.NextDouble() * 4 - 2)).ToArray();
+        var state = Enumerable.Range(0, (int)stateShape.Aggregate(1L, (a, d) => a * d)).Select(_ => (float)(r.NextDouble() * 2 - 1)).ToArray();
+        long[] xShape = [n, c, h, w];
+        var expected = Run(chain, x, xShape, state, stateShape, 1, null);
+        Assert.Contains(expected, v => v != 0f);
+        foreach (int threads in new[] { 1, 2, 3 })
+            Assert.Equal(expected, Run(fused, x, xShape, state, stateShape, threads, null));
+    }
+
+    [Fact]
+    public void Every_kernel_this_cpu_runs_gives_the_same_state()
+    {
+        long[] stateShape = [1, 16, 10, 37], xShape = [1, 16, 10, 37];
+        var chain = Chain(stateShape, 1, 16, 10, 37, biases: true, seed: 5);
+        var fused = Fused(chain, out _);
+        var r = new Random(6);
+        var x = Enumerable.Range(0, 16 * 10 * 37).Select(_ => (float)(r.NextDouble() * 4 - 2)).ToArray();
+        var state = Enumerable.Range(0, 16 * 10 * 37).Select(_ => (float)(r.NextDouble() * 2 - 1)).ToArray();
+        var expected = Run(chain, x, xShape, state, stateShape, 1, "portable");
+        foreach (string kernel in KernelSelector.SupportedNames)
+        {
+            Assert.Equal(expected, Run(fused, x, xShape, state, stateShape, 2, kernel));
+            Assert.Equal(expected, Run(chain, x, xShape, state, stateShape, 1, kernel));
+        }
+        var missing = KernelSelector.AllNames.Except(KernelSelector.SupportedNames).ToArray();
+        log.WriteLine($"kernels tested: {string.Join(", ", KernelSelector.SupportedNames)}{(missing.Length > 0 ? $"; this CPU could not run {string.Join(", ", missing)}" : "")}");
+    }
+
+    [Theory]
+    [InlineData("cat_ih")]
+    [InlineData("gates")]
+    [InlineData("z")]
+    [InlineData("cat_hh")]
+    [InlineData("candidate")]
+    public void A_cell_whose_intermediate_is_a_graph_output_is_left_as_five_ops(string exposed)
+    {
+        Fused(Chain([1, 1, 1, 1], 1, 4, 5, 6, true, 1, exposed), out int count);
+        Assert.Equal(0, count);
+    }
+
+    [Fact]
+    public void A_conv_that_is_not_3x3_same_size_is_left_alone()
+    {
+        Fused(Chain([1, 1, 1, 1], 1, 4, 6, 6, true, 1, hhStride: 2), out int count);
+        Assert.Equal(0, count);
+    }
+
+    [Fact]
+    public void Unfolded_writes_the_five_ops_back_and_they_fuse_again()
+    {
+        var fused = Fused(Chain([1, 1, 1, 1], 1, 4, 5, 6, true, 1), out _);
+        Assert.Equal("gru.cell", fused.Graph.Node.Single().Name);
+        var unfolded = ConvGruFusion.Unfolded(fused);
+        Assert.Equal([BinaryConvSchema.GruStateConcat, BinaryConvSchema.BinaryConv2d, BinaryConvSchema.GruGates, BinaryConvSchema.BinaryConv2d, BinaryConvSchema.GruUpdate],
+            unfolded.Graph.Node.Select(n => n.OpType));
+        Assert.Equal("h_next", unfolded.Graph.Node[^1].Output.Single());
+        var again = Fused(unfolded, out int count);
+        Assert.Equal(1, count);
+        Assert.Equal(fused.Graph.Node.Single().ToString(), again.Graph.Node.Single().ToString());
+        Assert.Equal(0, ConvGruFusion.Count(unfolded));
+        Assert.Equal(1, ConvGruFusion.Count(again));
+    }
+
+    [Theory]
+    [InlineData(0, "IhW must be [2C, k, k, words]")]
+    [InlineData(1, "HhW must be the packed uint64")]
+    [InlineData(2, "IhTau must be float32 [8]")]
+    [InlineData(3, "channel mismatch: X")]
+    public void A_malformed_cell_fails_with_one_line_naming_what_is_wrong(int fault, string message)
+    {
+        var fused = Fused(Chain([1, 1, 1, 1], 1, 4, 5, 6, true, 1), out _);
+        var cell = fused.Graph.Node.Single();
+        switch (fault)
+        {
+            case 0: cell.Input[BinaryConvSchema.ConvGruIhW] = cell.Input[BinaryConvSchema.ConvGruHhW]; break;
+            case 1: cell.Input[BinaryConvSchema.ConvGruHhW] = cell.Input[BinaryConvSchema.ConvGruIhW]; break;
+            case 2: cell.Input[BinaryConvSchema.ConvGruIhTau] = cell.Input[BinaryConvSchema.ConvGruHhAlpha]; break;
+        }
+        long[] xShape = fault == 3 ? [1, 3, 5, 6] : [1, 4, 5, 6];
+        if (fault == 3) fused.Graph.Input[0].Type.TensorType.Shape.Dim[1].DimValue = 3;
+        var x = new float[xShape.Aggregate(1L, (a, d) => a * d)];
+        var e = Assert.ThrowsAny<OnnxRuntimeException>(() => Run(fused, x, xShape, [0f], [1, 1, 1, 1], 1, null));
+        Assert.Contains(message, e.Message);
+        Assert.DoesNotContain("\n", e.Message.Trim());
+    }
+}
