@@ -41,13 +41,13 @@ internal sealed unsafe class BinaryConvOrtKernel : IBiVMKernel
         if (inputs < 4) throw new OpValidationException($"needs inputs X, W, alpha, tau{(op.IsSparse ? ", bias (may be empty), Mask" : ", [bias]")}; got {inputs}");
         if (op.IsSparse && inputs < 6) throw new OpValidationException($"needs 6 inputs X, W, alpha, tau, bias (may be the empty name), Mask; got {inputs}");
 
-        var w = Constant(info, BinaryConvSchema.InputW, "W");
+        var w = OrtTensorView.Constant(info, BinaryConvSchema.InputW, "W");
         if (w.Type != OrtElementType.UInt64 || w.Dims.Length != 4)
             throw new OpValidationException($"W must be the packed uint64 tensor [Cout, kH, kW, words], got {OrtTensorView.TypeText(w.Type)} {w.Shape}");
         int cout = (int)w.Dims[0], kh = (int)w.Dims[1], kw = (int)w.Dims[2], words = (int)w.Dims[3];
-        var alpha = Constant(info, BinaryConvSchema.InputAlpha, "alpha");
+        var alpha = OrtTensorView.Constant(info, BinaryConvSchema.InputAlpha, "alpha");
         CheckVector(alpha, "alpha", cout, "Cout (W dimension 0)");
-        var tau = Constant(info, BinaryConvSchema.InputTau, "tau");
+        var tau = OrtTensorView.Constant(info, BinaryConvSchema.InputTau, "tau");
         if (tau.Type != OrtElementType.Float || tau.Dims.Length != 1 || tau.Dims[0] <= 0)
             throw new OpValidationException($"tau must be float32 [Cin], got {OrtTensorView.TypeText(tau.Type)} {tau.Shape}");
         int cin = (int)tau.Dims[0];
@@ -56,7 +56,7 @@ internal sealed unsafe class BinaryConvOrtKernel : IBiVMKernel
         ReadOnlySpan<float> bias = default;
         if (inputs > BinaryConvSchema.InputBias && OrtApi.KernelInfoInputName(info, BinaryConvSchema.InputBias).Length > 0)
         {
-            var b = Constant(info, BinaryConvSchema.InputBias, "bias");
+            var b = OrtTensorView.Constant(info, BinaryConvSchema.InputBias, "bias");
             CheckVector(b, "bias", cout, "Cout (W dimension 0)");
             bias = b.Span<float>();
         }
@@ -73,13 +73,6 @@ internal sealed unsafe class BinaryConvOrtKernel : IBiVMKernel
             throw new OpValidationException(op.IsSparse ? "X is the empty name: a sparse conv needs X" : "X is the empty name and there is no XPacked to take the shape from");
         }
         return new BinaryConvOrtKernel(op, nodeName, conv, (int)(attributes.MaskScale ?? 1), packedInput) { _hasX = hasX };
-    }
-
-    private static OrtTensorView Constant(nint info, int index, string name)
-    {
-        nint value = OrtApi.KernelInfoConstantInput(info, index);
-        if (value == 0) throw new OpValidationException($"input {name} must be a constant initializer (it is read once when the session is created)");
-        return OrtTensorView.Read(value);
     }
 
     private static void CheckVector(OrtTensorView t, string name, int length, string what)

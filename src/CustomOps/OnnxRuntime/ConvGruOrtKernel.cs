@@ -29,8 +29,8 @@ internal sealed unsafe class ConvGruOrtKernel : IBiVMKernel
         bool Present(int index) => inputs > index && OrtApi.KernelInfoInputName(info, index).Length > 0;
         var hhAlpha = Vector(info, BinaryConvSchema.ConvGruHhAlpha, "HhAlpha", null);
         int channels = hhAlpha.Length;
-        var ihW = Constant(info, BinaryConvSchema.ConvGruIhW, "IhW");
-        var hhW = Constant(info, BinaryConvSchema.ConvGruHhW, "HhW");
+        var ihW = OrtTensorView.Constant(info, BinaryConvSchema.ConvGruIhW, "IhW");
+        var hhW = OrtTensorView.Constant(info, BinaryConvSchema.ConvGruHhW, "HhW");
         if (ihW.Type != OrtElementType.UInt64 || ihW.Dims.Length != 4 || ihW.Dims[1] != ihW.Dims[2] || ihW.Dims[1] % 2 == 0)
             throw new OpValidationException($"IhW must be the packed uint64 [2C, k, k, words] of an odd square kernel, got {OrtTensorView.TypeText(ihW.Type)} {ihW.Shape}");
         long k = ihW.Dims[1], words = PackedLayout.WordsFor(2 * channels);
@@ -51,17 +51,10 @@ internal sealed unsafe class ConvGruOrtKernel : IBiVMKernel
     /// <summary>A constant float32 vector of <paramref name="length"/> values (any length ≥ 1 where null).</summary>
     private static ReadOnlySpan<float> Vector(nint info, int index, string name, int? length)
     {
-        var t = Constant(info, index, name);
+        var t = OrtTensorView.Constant(info, index, name);
         if (t.Type != OrtElementType.Float || t.Dims.Length != 1 || t.Dims[0] < 1 || length is { } l && t.Dims[0] != l)
             throw new OpValidationException($"{name} must be float32 [{(length is { } n ? n.ToString() : "C")}], got {OrtTensorView.TypeText(t.Type)} {t.Shape}");
         return t.Span<float>();
-    }
-
-    private static OrtTensorView Constant(nint info, int index, string name)
-    {
-        nint value = OrtApi.KernelInfoConstantInput(info, index);
-        if (value == 0) throw new OpValidationException($"input {name} must be a constant initializer (it is read once when the session is created)");
-        return OrtTensorView.Read(value);
     }
 
     public void Compute(nint context)

@@ -44,10 +44,10 @@ internal sealed unsafe class GuidedStatisticsOrtKernel : IBiVMKernel
             throw new OpValidationException($"needs inputs X, Y, BoxW, BoxB, Hidden[, HiddenPacked]; got {inputs}");
         if (outputs is not (BinaryConvSchema.StatisticsPacked or BinaryConvSchema.StatisticsOutputCount))
             throw new OpValidationException($"needs outputs Stats, MeanX, MeanY[, StatsPacked]; got {outputs}");
-        var w = Constant(info, BinaryConvSchema.StatisticsBoxW, "BoxW");
+        var w = OrtTensorView.Constant(info, BinaryConvSchema.StatisticsBoxW, "BoxW");
         if (w.Type != OrtElementType.Float || !w.Dims.SequenceEqual([4L, 1L, 3L, 3L]))
             throw new OpValidationException($"BoxW must be float32 [4, 1, 3, 3] (a depthwise 3×3 Conv's W), got {OrtTensorView.TypeText(w.Type)} {w.Shape}");
-        var b = Constant(info, BinaryConvSchema.StatisticsBoxB, "BoxB");
+        var b = OrtTensorView.Constant(info, BinaryConvSchema.StatisticsBoxB, "BoxB");
         if (b.Type != OrtElementType.Float || !b.Dims.SequenceEqual([4L]))
             throw new OpValidationException($"BoxB must be float32 [4], got {OrtTensorView.TypeText(b.Type)} {b.Shape}");
         var tauNext = PackedHandOff.ReadTauNext(info, BinaryConvSchema.StatisticsPacked);
@@ -64,13 +64,6 @@ internal sealed unsafe class GuidedStatisticsOrtKernel : IBiVMKernel
         {
             _ownTau = hiddenPacked ? tauNext![..(GuidedStatistics.Channels * 2)] : null,
         };
-    }
-
-    private static OrtTensorView Constant(nint info, int index, string name)
-    {
-        nint value = OrtApi.KernelInfoConstantInput(info, index);
-        if (value == 0) throw new OpValidationException($"input {name} must be a constant initializer (it is read once when the session is created)");
-        return OrtTensorView.Read(value);
     }
 
     public void Compute(nint context)

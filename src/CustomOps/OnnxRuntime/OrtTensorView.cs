@@ -19,6 +19,17 @@ internal readonly unsafe struct OrtTensorView(OrtElementType type, long[] dims, 
         finally { OrtApi.ReleaseTensorTypeAndShapeInfo(info); }
     }
 
+    /// <summary>
+    /// Constant input <paramref name="index"/> of a node being made (an initializer: weights, τ, α, …), read once when
+    /// the session creates the kernel; <paramref name="name"/> names it in the one-line error where it is not constant.
+    /// </summary>
+    public static OrtTensorView Constant(nint info, int index, string name)
+    {
+        nint value = OrtApi.KernelInfoConstantInput(info, index);
+        if (value == 0) throw new OpValidationException($"input {name} must be a constant initializer (it is read once when the session is created)");
+        return Read(value);
+    }
+
     public long ElementCount => Dims.Aggregate(1L, (a, d) => a * d);
 
     public static string ShapeText(IEnumerable<long> dims) => "[" + string.Join(", ", dims.Select(d => d < 0 ? "?" : d.ToString())) + "]";

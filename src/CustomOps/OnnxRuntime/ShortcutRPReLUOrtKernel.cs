@@ -76,7 +76,7 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
         if (Present(BinaryConvSchema.ActivationAddendScale))
         {
             if (!hasAddend) throw new OpValidationException("AddendScale is given without an Addend");
-            var s = Constant(info, BinaryConvSchema.ActivationAddendScale, "AddendScale");
+            var s = OrtTensorView.Constant(info, BinaryConvSchema.ActivationAddendScale, "AddendScale");
             if (s.Type != OrtElementType.Float || s.ElementCount != 1)
                 throw new OpValidationException($"AddendScale must be one float32 value, got {OrtTensorView.TypeText(s.Type)} {s.Shape}");
             scale = s.Span<float>()[0];
@@ -119,14 +119,14 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
             throw new OpValidationException(projectedOutput ? "output Projected needs the Projection input" : "Projection is given but output Projected is not (they go together)");
         if (projectedOutput)
         {
-            var w = Constant(info, BinaryConvSchema.ActivationProjection, "Projection");
+            var w = OrtTensorView.Constant(info, BinaryConvSchema.ActivationProjection, "Projection");
             var d = w.Dims;
             if (w.Type != OrtElementType.Float || d.Length != 4 || d[0] <= 0 || d[1] != shiftIn.Length || d[2] != 1 || d[3] != 1)
                 throw new OpValidationException($"Projection must be float32 [K, C = {shiftIn.Length}, 1, 1] (a 1×1 Conv's W), got {OrtTensorView.TypeText(w.Type)} {w.Shape}");
             float[]? bias = null;
             if (Present(BinaryConvSchema.ActivationProjectionBias))
             {
-                var b = Constant(info, BinaryConvSchema.ActivationProjectionBias, "ProjectionBias");
+                var b = OrtTensorView.Constant(info, BinaryConvSchema.ActivationProjectionBias, "ProjectionBias");
                 if (b.Type != OrtElementType.Float || b.Dims.Length != 1 || b.Dims[0] != d[0])
                     throw new OpValidationException($"ProjectionBias must be float32 [K = {d[0]}], got {OrtTensorView.TypeText(b.Type)} {b.Shape}");
                 bias = b.Span<float>().ToArray();
@@ -220,12 +220,12 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
             throw new OpValidationException($"SparseX (or SparseXPacked), SparseW, SparseAlpha, SparseTau, SparseMask and attribute {BinaryConvSchema.ActivationSparseMaskScale} go together (a folded sparse conv; SparseBias is optional)");
         if (maskScale is not { } k || k > int.MaxValue || !MaskGeometry.IsAllowedScale((int)k))
             throw new OpValidationException($"attribute {BinaryConvSchema.ActivationSparseMaskScale} must be one of {string.Join(", ", MaskGeometry.AllowedScales)}, got {maskScale}");
-        var tau = Constant(info, BinaryConvSchema.ActivationSparseTau, "SparseTau");
+        var tau = OrtTensorView.Constant(info, BinaryConvSchema.ActivationSparseTau, "SparseTau");
         if (tau.Type != OrtElementType.Float || tau.Dims.Length != 1 || tau.Dims[0] is < 1 or > int.MaxValue)
             throw new OpValidationException($"SparseTau must be float32 [Cin], got {OrtTensorView.TypeText(tau.Type)} {tau.Shape}");
         int size = FoldedSparseConv.KernelSize;
         long[] wDims = [channels, size, size, PackedLayout.WordsFor((int)tau.Dims[0])];
-        var w = Constant(info, BinaryConvSchema.ActivationSparseW, "SparseW");
+        var w = OrtTensorView.Constant(info, BinaryConvSchema.ActivationSparseW, "SparseW");
         if (w.Type != OrtElementType.UInt64 || !w.Dims.SequenceEqual(wDims))
             throw new OpValidationException($"SparseW must be the packed uint64 {OrtTensorView.ShapeText(wDims)} of a 3×3 conv with C = {channels} outputs and SparseTau's Cin = {tau.Dims[0]} inputs, got {OrtTensorView.TypeText(w.Type)} {w.Shape}");
         var alpha = PerChannel(info, BinaryConvSchema.ActivationSparseAlpha, "SparseAlpha", channels);
@@ -244,10 +244,10 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
         }
         if (!any && !present(BinaryConvSchema.ActivationPointwiseBias)) return null;
         if (!all) throw new OpValidationException("PointwiseW, PointwiseAlpha, PointwiseTau and PointwiseXPacked go together (a folded 1×1 binary conv; PointwiseBias is optional)");
-        var w = Constant(info, BinaryConvSchema.ActivationPointwiseW, "PointwiseW");
+        var w = OrtTensorView.Constant(info, BinaryConvSchema.ActivationPointwiseW, "PointwiseW");
         if (w.Type != OrtElementType.UInt64 || !w.Dims.SequenceEqual([channels, 1L, 1L, 1L]))
             throw new OpValidationException($"PointwiseW must be the packed uint64 [C = {channels}, 1, 1, 1] of a 1×1 conv with one word per pixel, got {OrtTensorView.TypeText(w.Type)} {w.Shape}");
-        var tau = Constant(info, BinaryConvSchema.ActivationPointwiseTau, "PointwiseTau");
+        var tau = OrtTensorView.Constant(info, BinaryConvSchema.ActivationPointwiseTau, "PointwiseTau");
         if (tau.Type != OrtElementType.Float || tau.Dims.Length != 1 || tau.Dims[0] is < 1 or > 64)
             throw new OpValidationException($"PointwiseTau must be float32 [Cin] with 1 ≤ Cin ≤ 64 (one packed word per pixel), got {OrtTensorView.TypeText(tau.Type)} {tau.Shape}");
         var alpha = PerChannel(info, BinaryConvSchema.ActivationPointwiseAlpha, "PointwiseAlpha", channels);
@@ -258,23 +258,16 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
     /// <summary>A folded conv's alpha or bias: a constant float32 [C] (its values stay ORT's, read while the kernel is made).</summary>
     private static ReadOnlySpan<float> PerChannel(nint info, int index, string name, int channels)
     {
-        var t = Constant(info, index, name);
+        var t = OrtTensorView.Constant(info, index, name);
         if (t.Type != OrtElementType.Float || !t.Dims.SequenceEqual([(long)channels]))
             throw new OpValidationException($"{name} must be float32 [C = {channels}], got {OrtTensorView.TypeText(t.Type)} {t.Shape}");
         return t.Span<float>();
     }
 
-    private static OrtTensorView Constant(nint info, int index, string name)
-    {
-        nint value = OrtApi.KernelInfoConstantInput(info, index);
-        if (value == 0) throw new OpValidationException($"input {name} must be a constant initializer (it is read once when the session is created)");
-        return OrtTensorView.Read(value);
-    }
-
     /// <summary>C values shaped [C], [C, 1, 1] or [1, C, 1, 1] (how the exporter writes RPReLU's parameters).</summary>
     private static float[] Channels(nint info, int index, string name)
     {
-        var t = Constant(info, index, name);
+        var t = OrtTensorView.Constant(info, index, name);
         var d = t.Dims;
         bool shaped = d.Length switch
         {
