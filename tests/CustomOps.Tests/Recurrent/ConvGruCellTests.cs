@@ -146,6 +146,15 @@ public sealed class ConvGruCellTests(ITestOutputHelper log)
         Assert.Equal(1, ConvGruFusion.Count(again));
     }
 
+    [Fact]
+    public void A_state_that_does_not_broadcast_to_x_fails_with_one_line_naming_both_shapes()
+    {
+        var fused = Fused(Chain([1, 5, 1, 1], 1, 4, 5, 6, true, 1), out _);
+        var e = Assert.ThrowsAny<OnnxRuntimeException>(() => Run(fused, new float[4 * 5 * 6], [1, 4, 5, 6], new float[5], [1, 5, 1, 1], 1, null));
+        Assert.Contains("State [1, 5, 1, 1] must broadcast to X's shape [1, 4, 5, 6]", e.Message);
+        Assert.DoesNotContain("\n", e.Message.Trim());
+    }
+
     [Theory]
     [InlineData(0, "IhW must be [2C, k, k, words]")]
     [InlineData(1, "HhW must be the packed uint64")]
