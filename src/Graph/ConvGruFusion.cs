@@ -12,7 +12,7 @@ namespace BiVM.Graph;
 /// </code>
 /// becomes <c>h' = ai.bivm:ConvGru(x, h, IhW, IhAlpha, IhTau, IhBias, HhW, HhAlpha, HhTau, HhBias)</c>, named after the
 /// ih conv with <c>.cell</c> in place of <c>.ih</c>. The op computes the same values bit for bit and writes only h':
-/// a, g, z, b and c (11·C floats a pixel) are never formed. Fused only where both convs are 3×3, stride 1, dilation
+/// a, g, z, b and c (8·C floats a pixel) are never formed. Fused only where both convs are 3×3, stride 1, dilation
 /// 1, group 1, pads 1, pack their input themselves, have initializers for their constants, and a, g, z, b and c are
 /// read only inside the chain and are no graph output. <see cref="Unfolded"/> writes the five nodes back.
 /// </summary>

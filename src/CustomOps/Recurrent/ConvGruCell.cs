@@ -16,7 +16,7 @@ namespace BiVM.CustomOps.Recurrent;
 /// </code>
 /// A band of output rows [r0, r1) runs A on [r0 − 2, r1 + 2) and B on [r0 − 1, r1 + 1) (clipped to the image), so
 /// bands are independent: with T threads the image is T bands, each recomputing at most four A and two B rows of
-/// its neighbours'. The unfused ops wrote 11·C floats a pixel (the concatenation, both convs' outputs, z, the second
+/// its neighbours'. The unfused ops wrote 8·C floats a pixel (the concatenation, both convs' outputs, z, the second
 /// concatenation) and read them back; here the bits stay in the thread's scratch (a band's rows: tens of KB) and the
 /// floats in rows of it.
 /// </summary>
