@@ -340,12 +340,19 @@ public sealed unsafe class BinaryConvolution : IDisposable
     }
 
     /// <summary>Computes the whole output row <paramref name="oy"/> of image <paramref name="n"/>.</summary>
-    internal void ComputeRow(BinaryConv2dParams p, ulong* packed, float* y, int n, int oy)
+    internal void ComputeRow(BinaryConv2dParams p, ulong* packed, float* y, int n, int oy) =>
+        ComputeRowInto(p, packed, n, oy, y + ((long)n * p.OutChannels * p.OutHeight + oy) * p.OutWidth, (long)p.OutHeight * p.OutWidth);
+
+    /// <summary>
+    /// <see cref="ComputeRow"/> writing output channel co's row at <paramref name="row"/> + co·<paramref name="channelStride"/>
+    /// (as <see cref="ComputeColumnsInto"/>): in the output tensor, or in rows of its own (the ConvGRU cell's).
+    /// </summary>
+    internal void ComputeRowInto(BinaryConv2dParams p, ulong* packed, int n, int oy, float* row, long channelStride)
     {
         int wOut = p.OutWidth;
         int* xs = ThreadScratch.Columns(wOut);
         for (int x = 0; x < wOut; x++) xs[x] = x;
-        ComputeColumns(p, packed, y, n, oy, xs, wOut);
+        ComputeColumnsInto(p, packed, n, oy, xs, wOut, row, channelStride);
     }
 
     private int _disposed;

@@ -22,7 +22,7 @@ namespace BiVM.CustomOps.Recurrent;
 /// </summary>
 /// <remarks>
 /// Every value is computed by the code the unfused ops run: the packer (<see cref="ActivationPacker.PackRow"/>), the
-/// convs' rows (<see cref="BinaryConvolution.ComputeColumnsInto"/>, as the conv node's <c>ComputeRow</c>), and
+/// convs' rows (<see cref="BinaryConvolution.ComputeRowInto"/>, as the conv node's <c>ComputeRow</c>), and
 /// <see cref="ConvGru"/>'s σ, reset product and blend at the same vector width. So the bits handed between the convs
 /// and the next state are the unfused graph's, not merely close to them.
 /// </remarks>
@@ -103,8 +103,6 @@ internal sealed unsafe class ConvGruCell : IDisposable
         // (C) where it is broadcast (the first frame's): a full state is read in place, as x is.
         float* reset = ThreadScratch.Rows(7 * c * width);
         float* gates = reset + c * width, zRows = gates + 2 * c * width, candidate = zRows + 2 * c * width, stateRows = candidate + c * width;
-        int* columns = ThreadScratch.Columns(width);
-        for (int i = 0; i < width; i++) columns[i] = i;
         float* yImage = y + (long)n * c * plane;
         bool fullState = !strides.RowRepeats && strides.Row == width && strides.Channel == plane && (strides.Batch == c * plane || n == 0 && strides.Batch == 0);
 
@@ -132,7 +130,7 @@ internal sealed unsafe class ConvGruCell : IDisposable
                 if (rb >= b0 && rb < b1)
                 {
                     // B(rb): the gates, z kept for C(rb), [x, σ(G_r)·h] packed for the hh conv.
-                    _ih.ComputeColumnsInto(ih, imageA, 0, rb, columns, width, gates, width);
+                    _ih.ComputeRowInto(ih, imageA, 0, rb, gates, width);
                     float* z = zRows + (long)(rb & 1) * c * width;
                     for (int k = 0; k < c; k++)
                     {
@@ -148,7 +146,7 @@ internal sealed unsafe class ConvGruCell : IDisposable
                 if (rc >= r0 && rc < r1)
                 {
                     // C(rc): the candidate and the next state's row.
-                    _hh.ComputeColumnsInto(hh, imageB, 0, rc, columns, width, candidate, width);
+                    _hh.ComputeRowInto(hh, imageB, 0, rc, candidate, width);
                     float* z = zRows + (long)(rc & 1) * c * width;
                     for (int k = 0; k < c; k++)
                     {
