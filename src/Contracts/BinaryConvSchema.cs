@@ -183,6 +183,31 @@ public static class BinaryConvSchema
     public const string PoolCeilMode = "ceil_mode";
 
     /// <summary>
+    /// The backbone's stem fused (docs/model-contract.md, "Stem"): the input normalization, the full-precision 3×3
+    /// stride-2 Conv, its InstanceNormalization and HardSwish, as one op: x̃ = (X − Mean) / Std, v = Conv(x̃, W, B) (pads 1),
+    /// Y = HardSwish(InstanceNormalization(v, NormScale, NormBias, epsilon)). Outputs Y (optional), YPacked (optional,
+    /// with the float-list attribute <see cref="TauNext"/>: the sign bits of Y − τ for the binary conv that reads Y) and
+    /// Pooled (optional: ONNX AveragePool 2×2, stride 2, count_include_pad 0 of Y, with <see cref="PoolCeilMode"/>).
+    /// </summary>
+    public const string Stem = "Stem";
+
+    /// <summary>
+    /// Stem's inputs: X (float32 [N, Cin, H, W]); Mean and Std (float32 constants with Cin values: [Cin], [Cin, 1, 1] or
+    /// [1, Cin, 1, 1]); W (float32 constant [C, Cin, 3, 3]); B (float32 constant [C]); NormScale and NormBias (float32
+    /// constants [C]). All required.
+    /// </summary>
+    public const int StemX = 0, StemMean = 1, StemStd = 2, StemW = 3, StemB = 4, StemNormScale = 5, StemNormBias = 6, StemInputCount = 7;
+
+    /// <summary>
+    /// Stem's outputs, each optional (at least one named): Y (float32 [N, C, ⌈H/2⌉, ⌈W/2⌉]), YPacked (uint64
+    /// [N, ⌈H/2⌉, ⌈W/2⌉, words]) and Pooled (float32 [N, C, H'', W''], Y's size halved as <see cref="AveragePool2x"/>'s).
+    /// </summary>
+    public const int StemY = 0, StemPacked = 1, StemPooled = 2, StemOutputCount = 3;
+
+    /// <summary>Stem's float attribute: the InstanceNormalization's epsilon (default 1e-5, as ONNX).</summary>
+    public const string StemEpsilon = "epsilon";
+
+    /// <summary>
     /// The Deep Guided Filter's full-resolution tail (docs/model-contract.md, "GuidedUpsample"): A and B resized
     /// bilinearly to Src's H×W (ONNX Resize, linear, pytorch_half_pixel), out = A·[Src, mean_c(Src)] + B, then
     /// Fgr = clip(out[0..2] + Src, 0, 1) and Pha = clip(out[3], 0, 1). A may be the empty name: then B is [N, 4, H, W]

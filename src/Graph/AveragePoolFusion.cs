@@ -49,7 +49,7 @@ public static class AveragePoolFusion
     }
 
     /// <summary>Whether <paramref name="node"/> (an AveragePool) is the op's pool: null if not, else its ceil_mode.</summary>
-    private static bool? Matching(NodeProto node)
+    internal static bool? Matching(NodeProto node)
     {
         AttributeProto? Get(string name) => node.Attribute.FirstOrDefault(a => a.Name == name);
         bool Ints(string name, long value, bool absentMatches) => Get(name) is { } a ? a.Ints.Count > 0 && a.Ints.All(v => v == value) : absentMatches;
@@ -67,12 +67,15 @@ public static class AveragePoolFusion
     public static bool IsFused(NodeProto node) => node.OpType == BinaryConvSchema.AveragePool2x && node.Domain == BinaryConvSchema.Domain;
 
     /// <summary>The standard AveragePool that <paramref name="node"/> (an AveragePool2x) stands for.</summary>
-    internal static NodeProto Unfused(NodeProto node)
+    internal static NodeProto Unfused(NodeProto node) =>
+        Standard(node.Name, node.Input[0], node.Output[0], node.Attribute.FirstOrDefault(a => a.Name == BinaryConvSchema.PoolCeilMode)?.I == 1);
+
+    /// <summary>An ONNX AveragePool 2×2, stride 2, no pads, count_include_pad 0 (what the op and the stem's Pooled compute).</summary>
+    internal static NodeProto Standard(string name, string input, string output, bool ceil)
     {
-        bool ceil = node.Attribute.FirstOrDefault(a => a.Name == BinaryConvSchema.PoolCeilMode)?.I == 1;
-        var pool = new NodeProto { Name = node.Name, OpType = "AveragePool" };
-        pool.Input.AddRange(node.Input);
-        pool.Output.AddRange(node.Output);
+        var pool = new NodeProto { Name = name, OpType = "AveragePool" };
+        pool.Input.Add(input);
+        pool.Output.Add(output);
         pool.Attribute.Add(new AttributeProto { Name = "kernel_shape", Type = AttributeProto.Types.AttributeType.Ints, Ints = { 2, 2 } });
         pool.Attribute.Add(new AttributeProto { Name = "strides", Type = AttributeProto.Types.AttributeType.Ints, Ints = { 2, 2 } });
         pool.Attribute.Add(new AttributeProto { Name = "ceil_mode", Type = AttributeProto.Types.AttributeType.Int, I = ceil ? 1 : 0 });

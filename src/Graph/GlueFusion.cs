@@ -27,7 +27,9 @@ namespace BiVM.Graph;
 /// <see cref="UnreadFloatFusion"/> drops the other float outputs that nothing reads but for their shape, and
 /// <see cref="HiddenHandOffFusion"/> hands the DGF's statistics the decoder's last hidden features as bits, and
 /// <see cref="AveragePoolFusion"/> runs the source pyramid's 2×2 average pools as <c>ai.bivm:AveragePool2x</c> (bit-identical), and
-/// <see cref="ConvGruFusion"/> makes each ConvGRU, its two binary convs and the glue around them, one <c>ai.bivm:ConvGru</c> (bit-identical).
+/// <see cref="ConvGruFusion"/> makes each ConvGRU, its two binary convs and the glue around them, one <c>ai.bivm:ConvGru</c> (bit-identical),
+/// and <see cref="StemFusion"/> runs the backbone's stem (input normalization, FP32 Conv, InstanceNormalization, HardSwish)
+/// as one <c>ai.bivm:Stem</c> that hands the first binary conv its bits and the shortcut its pool (within float rounding).
 /// </summary>
 /// <remarks>
 /// A chain is fused only where every intermediate tensor has exactly one consumer and is not a graph output (a test
@@ -170,10 +172,11 @@ public static class GlueFusion
         int ySplits = YSplitFusion.Apply(rewritten, graph, initializers, outputs);
         bool binary = rewritten.Any(n => n.Domain == BinaryConvSchema.Domain);
         int identities = binary ? OutputIdentityFusion.Apply(rewritten, graph, outputs) : 0;
+        int stems = binary ? StemFusion.Apply(rewritten, graph, initializers, outputs) : 0;
         int pools = binary ? AveragePoolFusion.Apply(rewritten, graph) : 0;
         int cells = binary ? ConvGruFusion.Apply(rewritten, initializers, outputs) : 0;
         if (replacements.Count == 0 && handOffs == 0 && upsamples == 0 && grus == 0 && guided == 0 && inBranches == 0 && branchHandOffs == 0 && norms == 0 && shortcuts == 0
-            && projections == 0 && pointwise == 0 && sparse == 0 && sparseHandOffs == 0 && unread == 0 && hidden == 0 && ySplits == 0 && identities == 0 && pools == 0 && cells == 0
+            && projections == 0 && pointwise == 0 && sparse == 0 && sparseHandOffs == 0 && unread == 0 && hidden == 0 && ySplits == 0 && identities == 0 && stems == 0 && pools == 0 && cells == 0
             && branchesRewritten == 0)
             return (fused, 0, 0, 0);
         graph.Node.Clear();
@@ -207,6 +210,8 @@ public static class GlueFusion
             fused.MetadataProps[^1].Value += $", {hiddenTotal} {BinaryConvSchema.GuidedStatistics} reading Hidden packed by the glue that makes it (bit-identical)";
         if (YSplitFusion.Count(fused) is > 0 and var splitTotal)
             fused.MetadataProps[^1].Value += $", {splitTotal} {BinaryConvSchema.ShortcutRPReLU} writing their Y as the two halves a Split made of it (bit-identical)";
+        if (StemFusion.Count(fused) is > 0 and var stemTotal)
+            fused.MetadataProps[^1].Value += $", {stemTotal} stem (input normalization, 3×3 Conv, InstanceNormalization, HardSwish and its pool) as one {BinaryConvSchema.Stem} (its own summation order: within float rounding)";
         if (AveragePoolFusion.Count(fused) is > 0 and var poolTotal)
             fused.MetadataProps[^1].Value += $", {poolTotal} AveragePool 2×2 as {BinaryConvSchema.AveragePool2x} (ONNX Runtime's summation order: bit-identical)";
         if (ProjectionFusion.Count(fused) is > 0 and var projectionTotal)
@@ -314,7 +319,8 @@ public static class GlueFusion
     /// those ops and its two convs, <see cref="ConvGruFusion.Unfolded"/>), a glue node's
     /// projection as the Conv after it, a folded 1×1 binary conv as the BinaryConv2d before it
     /// (<see cref="PointwiseFusion.Unfolded"/>), a folded sparse conv as the SparseBinaryConv2d before it
-    /// (<see cref="SparseFusion.Unfolded"/>), GuidedStatistics as its thirteen nodes (<see cref="GuidedStatisticsFusion.Unfuse"/>).
+    /// (<see cref="SparseFusion.Unfolded"/>), GuidedStatistics as its thirteen nodes (<see cref="GuidedStatisticsFusion.Unfuse"/>),
+    /// a Stem as its five or six (<see cref="StemFusion.Unfolded"/>).
     /// The oracle for a fused file whose unfused original is gone (the shipped models): both must give the same bits.
     /// </summary>
     /// <exception cref="ArgumentException">A ShortcutRPReLU's parameters are not initializers shaped to broadcast over NCHW.</exception>
@@ -323,7 +329,7 @@ public static class GlueFusion
         ArgumentNullException.ThrowIfNull(model);
         // Folded convs first come back as SparseBinaryConv2d and BinaryConv2d nodes; their packed input goes with every other below.
         // (Both Unfolded copies first undo the hand-offs of bits and name again the float tensors left unwritten.)
-        var unfused = PointwiseFusion.Unfolded(SparseFusion.Unfolded(ConvGruFusion.Unfolded(WithoutChecksum(model))));
+        var unfused = PointwiseFusion.Unfolded(SparseFusion.Unfolded(ConvGruFusion.Unfolded(StemFusion.Unfolded(WithoutChecksum(model)))));
         GuidedUpsampleFusion.Unfuse(unfused);
         GuidedStatisticsFusion.Unfuse(unfused);
         var graph = unfused.Graph;

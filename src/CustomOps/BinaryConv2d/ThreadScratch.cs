@@ -14,6 +14,7 @@ internal static unsafe class ThreadScratch
     [ThreadStatic] private static float[]? t_rows;
     [ThreadStatic] private static float[]? t_addendRows;
     [ThreadStatic] private static float[]? t_outputRows;
+    [ThreadStatic] private static float[]? t_planes;
     [ThreadStatic] private static bool t_packedTaken;
 
     public static ulong* Patches(int words) => Get(ref t_patches, words);
@@ -31,6 +32,12 @@ internal static unsafe class ThreadScratch
 
     /// <summary>A glue's output rows where it writes only bits (its Y the empty name), beside its <see cref="Rows"/> and <see cref="AddendRows"/>.</summary>
     public static float* OutputRows(int floats) => Get(ref t_outputRows, floats);
+
+    /// <summary>
+    /// Whole planes an op keeps for the length of its Compute call, taken on the calling thread and filled by its tasks
+    /// (the stem's convolution output, which its normalization's statistics need whole before any row goes on).
+    /// </summary>
+    public static float* Planes(int floats) => Get(ref t_planes, floats);
 
     /// <summary>
     /// The calling thread's packed-activation buffer of at least <paramref name="words"/> words, 64-byte aligned, or

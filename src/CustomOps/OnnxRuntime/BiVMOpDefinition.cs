@@ -59,8 +59,11 @@ internal sealed unsafe class BiVMOpDefinition
     /// <summary>The 2×2 average pooling (<see cref="BinaryConvSchema.AveragePool2x"/>).</summary>
     public bool IsAveragePool => Name == BinaryConvSchema.AveragePool2x;
 
-    /// <summary>The three ConvGRU ops and AveragePool2x: every input required, every output float32 and required (as GuidedStatistics).</summary>
-    private bool AllRequired => IsGruStateConcat || IsGruGates || IsGruUpdate || IsAveragePool;
+    /// <summary>The backbone's stem (<see cref="BinaryConvSchema.Stem"/>).</summary>
+    public bool IsStem => Name == BinaryConvSchema.Stem;
+
+    /// <summary>The three ConvGRU ops, AveragePool2x and Stem: every input required (the first four also every output, float32, as GuidedStatistics).</summary>
+    private bool AllRequired => IsGruStateConcat || IsGruGates || IsGruUpdate || IsAveragePool || IsStem;
 
     public int InputCount => IsGuidedUpsample ? BinaryConvSchema.GuidedInputCount
         : IsGuidedStatistics ? BinaryConvSchema.StatisticsInputCount
@@ -68,6 +71,7 @@ internal sealed unsafe class BiVMOpDefinition
         : IsGruUpdate ? BinaryConvSchema.GruUpdateInputCount
         : IsConvGru ? BinaryConvSchema.ConvGruInputCount
         : IsAveragePool ? 1
+        : IsStem ? BinaryConvSchema.StemInputCount
         : IsUpsampleConcat || IsShortcutSum ? 1 : IsActivation ? BinaryConvSchema.ActivationInputCount : BinaryConvSchema.DeclaredInputCount;
 
     /// <summary>Whether input <paramref name="index"/> is variadic (the last declared input takes any number of tensors).</summary>
@@ -101,16 +105,18 @@ internal sealed unsafe class BiVMOpDefinition
         : IsGuidedStatistics ? BinaryConvSchema.StatisticsOutputCount
         : IsGruGates ? BinaryConvSchema.GruGatesOutputCount
         : IsActivation ? BinaryConvSchema.ActivationRestOutput + 1
+        : IsStem ? BinaryConvSchema.StemOutputCount
         : IsUpsampleConcat ? BinaryConvSchema.SecondPackedOutput + 1 : 1;
 
     /// <summary>Element type of output <paramref name="index"/>: float32, except the packed bits (uint64).</summary>
     public OrtElementType OutputType(int index) =>
         IsActivation && index is BinaryConvSchema.ActivationPackedOutput or BinaryConvSchema.ActivationSecondPackedOutput
         || IsUpsampleConcat && index is BinaryConvSchema.PackedOutput or BinaryConvSchema.SecondPackedOutput
-        || IsGuidedStatistics && index == BinaryConvSchema.StatisticsPacked ? OrtElementType.UInt64 : OrtElementType.Float;
+        || IsGuidedStatistics && index == BinaryConvSchema.StatisticsPacked
+        || IsStem && index == BinaryConvSchema.StemPacked ? OrtElementType.UInt64 : OrtElementType.Float;
 
-    /// <summary>Whether output <paramref name="index"/> may be absent (ShortcutRPReLU's and Upsample2xConcat's Y and GuidedStatistics' Stats too, where they write bits only).</summary>
-    public bool IsOptionalOutput(int index) => IsActivation || IsUpsampleConcat || IsGuidedStatistics && index is BinaryConvSchema.StatisticsPacked or BinaryConvSchema.StatisticsStats;
+    /// <summary>Whether output <paramref name="index"/> may be absent (ShortcutRPReLU's and Upsample2xConcat's Y and GuidedStatistics' Stats too, where they write bits only; each of Stem's).</summary>
+    public bool IsOptionalOutput(int index) => IsActivation || IsUpsampleConcat || IsStem || IsGuidedStatistics && index is BinaryConvSchema.StatisticsPacked or BinaryConvSchema.StatisticsStats;
 
     /// <summary>Creates this op's kernel for one node.</summary>
     public IBiVMKernel CreateKernel(nint info, out string nodeName) => IsGuidedUpsample
@@ -129,6 +135,8 @@ internal sealed unsafe class BiVMOpDefinition
         ? ConvGruOrtKernel.Create(this, info, out nodeName)
         : IsAveragePool
         ? AveragePool2xOrtKernel.Create(this, info, out nodeName)
+        : IsStem
+        ? StemOrtKernel.Create(this, info, out nodeName)
         : IsShortcutSum
         ? ShortcutSumOrtKernel.Create(this, info, out nodeName)
         : IsActivation
@@ -167,6 +175,9 @@ internal sealed unsafe class BiVMOpDefinition
 
     /// <summary>The <see cref="BinaryConvSchema.AveragePool2x"/> op.</summary>
     public static BiVMOpDefinition CreateAveragePool() => Create(BinaryConvSchema.AveragePool2x, sparse: false, forceKernel: null);
+
+    /// <summary>The <see cref="BinaryConvSchema.Stem"/> op.</summary>
+    public static BiVMOpDefinition CreateStem() => Create(BinaryConvSchema.Stem, sparse: false, forceKernel: null);
 
     /// <summary>
     /// One of the ConvGRU ops (<see cref="BinaryConvSchema.GruStateConcat"/>, <see cref="BinaryConvSchema.GruGates"/>,

@@ -44,6 +44,11 @@ internal static class ShapeInference
             InferAveragePool(context);
             return;
         }
+        if (op.IsStem)
+        {
+            InferStem(context);
+            return;
+        }
         int inputs = OrtApi.ShapeInferInputCount(context);
         if (inputs < 4) throw new OpValidationException($"needs at least 4 inputs (X, W, alpha, tau), got {inputs}");
         long[] xDims;
@@ -285,6 +290,41 @@ internal static class ShapeInference
         finally { OrtApi.ReleaseTensorTypeAndShapeInfo(outInfo); }
         long Half(long size) => size > 0 ? AveragePool2x.OutputLength(size, ceil) : -1;
         string HalfName(string name, long size) => size > 0 ? "" : Named(name.Length == 0 ? "" : ceil ? $"ceil({name}/2)" : $"floor({name}/2)");
+    }
+
+    /// <summary>
+    /// Stem: Y [N, C, H', W'] with C from W [C, Cin, 3, 3] and H' = ⌈H/2⌉ (the 3×3 stride-2 conv with pads 1), YPacked
+    /// [N, H', W', words], Pooled [N, C, H'', W''] (H' halved as AveragePool2x's, with ceil_mode); symbolic names become
+    /// formulas, so that equal dims still unify. Outputs the node does not have are skipped (as <see cref="SetPacked"/>).
+    /// </summary>
+    private static void InferStem(nint context)
+    {
+        nint xInfo = OrtApi.ShapeInferInputTypeShape(context, BinaryConvSchema.StemX);
+        var type = OrtApi.GetElementType(xInfo);
+        if (type != OrtElementType.Float) throw new OpValidationException($"X must be float32, got {OrtTensorView.TypeText(type)}");
+        var dims = OrtApi.GetDimensions(xInfo);
+        if (dims.Length != 4) throw new OpValidationException($"X must have rank 4 [N, Cin, H, W], got rank {dims.Length}");
+        var names = OrtApi.GetSymbolicDimensions(xInfo, 4);
+        var w = OrtApi.GetDimensions(OrtApi.ShapeInferInputTypeShape(context, BinaryConvSchema.StemW));
+        long channels = w.Length == 4 && w[0] > 0 ? w[0] : -1;
+        var (height, heightName) = OutputDim(dims[2], names[2], 3, 2, 1, 2);
+        var (width, widthName) = OutputDim(dims[3], names[3], 3, 2, 1, 2);
+        long[] y = [dims[0], channels, height, width];
+        string[] yNames = [Named(names[0], dims[0]), channels > 0 ? "" : Named(""), height > 0 ? "" : Named(heightName), width > 0 ? "" : Named(widthName)];
+        Optional(BinaryConvSchema.StemY, OrtElementType.Float, y, yNames);
+        SetPacked(context, BinaryConvSchema.StemPacked, y, yNames);
+        bool ceil = OrtApi.ShapeInferAttributeInt(context, BinaryConvSchema.PoolCeilMode) == 1;
+        long Half(long size) => size > 0 ? AveragePool2x.OutputLength(size, ceil) : -1;
+        string HalfName(string name, long size) => size > 0 ? "" : Named(ceil ? $"ceil({name}/2)" : $"floor({name}/2)");
+        Optional(BinaryConvSchema.StemPooled, OrtElementType.Float, [y[0], y[1], Half(height), Half(width)], [yNames[0], yNames[1], HalfName(yNames[2], height), HalfName(yNames[3], width)]);
+
+        void Optional(int index, OrtElementType element, long[] shape, string[] symbols)
+        {
+            nint info = OrtApi.CreateTensorTypeAndShapeInfo(element, shape, symbols);
+            try { OrtApi.ShapeInferSetOutput(context, index, info); }
+            catch (OrtStatusException) { }
+            finally { OrtApi.ReleaseTensorTypeAndShapeInfo(info); }
+        }
     }
 
     private static long s_unknown;

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using BiVM.CustomOps.Cpu;
 
 namespace BiVM.CustomOps.Recurrent;
 
@@ -110,8 +111,8 @@ internal static unsafe class ConvGru
     {
         CheckLanes(lanes);
         int i = 0;
-        if (lanes == 16) i = SigmoidSteps<Width512, Vector512<float>>(g, z, i, count);
-        if (lanes >= 8) i = SigmoidSteps<Width256, Vector256<float>>(g, z, i, count);
+        if (lanes == 16) i = SigmoidSteps<FloatWidth512, Vector512<float>>(g, z, i, count);
+        if (lanes >= 8) i = SigmoidSteps<FloatWidth256, Vector256<float>>(g, z, i, count);
         for (; i < count; i++) z[i] = Sigmoid(g[i]);
     }
 
@@ -123,8 +124,8 @@ internal static unsafe class ConvGru
     {
         CheckLanes(lanes);
         int i = 0;
-        if (lanes == 16) i = ResetSteps<Width512, Vector512<float>>(g, h, stateRepeats, y, i, count);
-        if (lanes >= 8) i = ResetSteps<Width256, Vector256<float>>(g, h, stateRepeats, y, i, count);
+        if (lanes == 16) i = ResetSteps<FloatWidth512, Vector512<float>>(g, h, stateRepeats, y, i, count);
+        if (lanes >= 8) i = ResetSteps<FloatWidth256, Vector256<float>>(g, h, stateRepeats, y, i, count);
         for (; i < count; i++) y[i] = ResetProduct(g[i], stateRepeats ? h[0] : h[i]);
     }
 
@@ -137,22 +138,22 @@ internal static unsafe class ConvGru
     {
         CheckLanes(lanes);
         int i = 0;
-        if (lanes == 16) i = UpdateSteps<Width512, Vector512<float>>(c, z, h, stateRepeats, y, i, count);
-        if (lanes >= 8) i = UpdateSteps<Width256, Vector256<float>>(c, z, h, stateRepeats, y, i, count);
+        if (lanes == 16) i = UpdateSteps<FloatWidth512, Vector512<float>>(c, z, h, stateRepeats, y, i, count);
+        if (lanes >= 8) i = UpdateSteps<FloatWidth256, Vector256<float>>(c, z, h, stateRepeats, y, i, count);
         for (; i < count; i++) y[i] = Blend(c[i], z[i], stateRepeats ? h[0] : h[i]);
     }
 
     // The vector loops, one description for both widths: each returns the first index it left to the narrower paths.
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int SigmoidSteps<TW, TV>(float* g, float* z, int i, int count) where TW : struct, IWidth<TV> where TV : struct
+    private static int SigmoidSteps<TW, TV>(float* g, float* z, int i, int count) where TW : struct, IFloatWidth<TV> where TV : struct
     {
         for (; i + TW.Lanes <= count; i += TW.Lanes) TW.Store(Sigmoid<TW, TV>(TW.Load(g + i)), z + i);
         return i;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int ResetSteps<TW, TV>(float* g, float* h, bool stateRepeats, float* y, int i, int count) where TW : struct, IWidth<TV> where TV : struct
+    private static int ResetSteps<TW, TV>(float* g, float* h, bool stateRepeats, float* y, int i, int count) where TW : struct, IFloatWidth<TV> where TV : struct
     {
         if (stateRepeats)
         {
@@ -165,7 +166,7 @@ internal static unsafe class ConvGru
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int UpdateSteps<TW, TV>(float* c, float* z, float* h, bool stateRepeats, float* y, int i, int count) where TW : struct, IWidth<TV> where TV : struct
+    private static int UpdateSteps<TW, TV>(float* c, float* z, float* h, bool stateRepeats, float* y, int i, int count) where TW : struct, IFloatWidth<TV> where TV : struct
     {
         // (1 − z)·h + z·tanh(c): a subtraction, two products and a sum, each rounded once.
         var one = TW.Create(1f);
@@ -189,7 +190,7 @@ internal static unsafe class ConvGru
 
     /// <summary><see cref="Sigmoid(float)"/> on every lane, instruction for instruction.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static TV Sigmoid<TW, TV>(TV x) where TW : struct, IWidth<TV> where TV : struct
+    private static TV Sigmoid<TW, TV>(TV x) where TW : struct, IFloatWidth<TV> where TV : struct
     {
         var v = TW.Min(TW.Create(SigmoidHigh), TW.Max(TW.Create(SigmoidLow), x));
         var x2 = TW.Multiply(v, v);
@@ -208,7 +209,7 @@ internal static unsafe class ConvGru
 
     /// <summary><see cref="Tanh(float)"/> on every lane, instruction for instruction.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static TV Tanh<TW, TV>(TV x) where TW : struct, IWidth<TV> where TV : struct
+    private static TV Tanh<TW, TV>(TV x) where TW : struct, IFloatWidth<TV> where TV : struct
     {
         var v = TW.Min(TW.Create(TanhHigh), TW.Max(TW.Create(TanhLow), x));
         var x2 = TW.Multiply(v, v);
@@ -222,58 +223,5 @@ internal static unsafe class ConvGru
         q = TW.MultiplyAdd(x2, q, TW.Create(TB2));
         q = TW.MultiplyAdd(x2, q, TW.Create(TB0));
         return TW.Divide(TW.Multiply(v, p), q);
-    }
-
-    /// <summary>
-    /// The instructions of MLAS's FMA3 kernels at one vector width: max and min as VMAXPS/VMINPS in MLAS's operand
-    /// order (the second operand where either is NaN, so a NaN x passes through the clamps), products, sums and the
-    /// divide each rounded once, and the fused multiply-add VFMADD (a·b + c rounded once). Generic code over a struct
-    /// of this interface is compiled once per width, with the calls inlined.
-    /// </summary>
-    private interface IWidth<TV> where TV : struct
-    {
-        static abstract int Lanes { get; }
-        static abstract TV Load(float* p);
-        static abstract void Store(TV v, float* p);
-        static abstract TV Create(float value);
-        static abstract TV Max(TV a, TV b);
-        static abstract TV Min(TV a, TV b);
-        static abstract TV Add(TV a, TV b);
-        static abstract TV Subtract(TV a, TV b);
-        static abstract TV Multiply(TV a, TV b);
-        static abstract TV Divide(TV a, TV b);
-        static abstract TV MultiplyAdd(TV a, TV b, TV c);
-    }
-
-    /// <summary>8 lanes: AVX and FMA3, MLAS's own instructions.</summary>
-    private readonly struct Width256 : IWidth<Vector256<float>>
-    {
-        public static int Lanes => 8;
-        public static Vector256<float> Load(float* p) => Vector256.Load(p);
-        public static void Store(Vector256<float> v, float* p) => v.Store(p);
-        public static Vector256<float> Create(float value) => Vector256.Create(value);
-        public static Vector256<float> Max(Vector256<float> a, Vector256<float> b) => Avx.Max(a, b);
-        public static Vector256<float> Min(Vector256<float> a, Vector256<float> b) => Avx.Min(a, b);
-        public static Vector256<float> Add(Vector256<float> a, Vector256<float> b) => Avx.Add(a, b);
-        public static Vector256<float> Subtract(Vector256<float> a, Vector256<float> b) => Avx.Subtract(a, b);
-        public static Vector256<float> Multiply(Vector256<float> a, Vector256<float> b) => Avx.Multiply(a, b);
-        public static Vector256<float> Divide(Vector256<float> a, Vector256<float> b) => Avx.Divide(a, b);
-        public static Vector256<float> MultiplyAdd(Vector256<float> a, Vector256<float> b, Vector256<float> c) => Fma.MultiplyAdd(a, b, c);
-    }
-
-    /// <summary>16 lanes: the same instructions on zmm registers (AVX-512F).</summary>
-    private readonly struct Width512 : IWidth<Vector512<float>>
-    {
-        public static int Lanes => 16;
-        public static Vector512<float> Load(float* p) => Vector512.Load(p);
-        public static void Store(Vector512<float> v, float* p) => v.Store(p);
-        public static Vector512<float> Create(float value) => Vector512.Create(value);
-        public static Vector512<float> Max(Vector512<float> a, Vector512<float> b) => Avx512F.Max(a, b);
-        public static Vector512<float> Min(Vector512<float> a, Vector512<float> b) => Avx512F.Min(a, b);
-        public static Vector512<float> Add(Vector512<float> a, Vector512<float> b) => Avx512F.Add(a, b);
-        public static Vector512<float> Subtract(Vector512<float> a, Vector512<float> b) => Avx512F.Subtract(a, b);
-        public static Vector512<float> Multiply(Vector512<float> a, Vector512<float> b) => Avx512F.Multiply(a, b);
-        public static Vector512<float> Divide(Vector512<float> a, Vector512<float> b) => Avx512F.Divide(a, b);
-        public static Vector512<float> MultiplyAdd(Vector512<float> a, Vector512<float> b, Vector512<float> c) => Avx512F.FusedMultiplyAdd(a, b, c);
     }
 }

@@ -1,0 +1,161 @@
+using BiVM.Contracts;
+using Onnx;
+
+namespace BiVM.Graph;
+
+/// <summary>
+/// The pass that runs the backbone's stem as one <c>ai.bivm:Stem</c> (docs/model-contract.md, "Stem"): the chain
+/// <code>
+///   Sub(x, mean)  Div(·, std)  Conv(·, W, B) 3×3 stride 2 pads 1  InstanceNormalization(·, scale, bias)  t = HardSwish(·)
+/// </code>
+/// whose intermediates have one reader each, with t's readers folded in where they allow: a dense binary conv reading
+/// t takes its sign bits packed by the stem (YPacked, against its τ), and a 2×2 AveragePool of t (the shortcut's
+/// downsampling) becomes the stem's Pooled output. Where nothing else reads t (no other node, no If branch, not a graph
+/// output) the stem does not write it and the conv's X is the empty name, as <see cref="UnreadFloatFusion"/> leaves it.
+/// The convolution sums in the op's own order and the normalization's statistics are the glue's, so the fused model
+/// agrees with the unfused one within float rounding (not bit for bit, as ONNX Runtime's NCHWc Conv sums in an order of
+/// its own). <see cref="Unfolded"/> is the inverse.
+/// </summary>
+public static class StemFusion
+{
+    private const string PackedSuffix = ".packed";
+
+    /// <summary>Whether <paramref name="node"/> is the fused op.</summary>
+    public static bool IsFused(NodeProto node) => node.OpType == BinaryConvSchema.Stem && node.Domain == BinaryConvSchema.Domain;
+
+    /// <summary>How many Stem nodes <paramref name="model"/>'s main graph holds.</summary>
+    public static int Count(ModelProto model) => model.Graph.Node.Count(IsFused);
+
+    /// <summary>Rewrites the main graph's <paramref name="nodes"/> in place; returns how many stems it fused.</summary>
+    internal static int Apply(List<NodeProto> nodes, GraphProto graph, Dictionary<string, TensorProto> initializers, ISet<string> graphOutputs)
+    {
+        var (readers, producers) = GraphQueries.ReadersAndProducers(nodes);
+        var branchReads = GraphQueries.BranchReads(graph);
+        bool Private(string tensor) => readers.GetValueOrDefault(tensor) == 1 && !graphOutputs.Contains(tensor) && !branchReads.Contains(tensor);
+        NodeProto? Producer(string tensor, string opType) =>
+            producers.TryGetValue(tensor, out var n) && n.OpType == opType && n.Domain.Length == 0 && n.Output.Count == 1 ? n : null;
+        TensorProto? Constant(string name, long count) =>
+            initializers.TryGetValue(name, out var t) && t.DataType == (int)TensorProto.Types.DataType.Float
+            && t.Dims.Aggregate(1L, (a, d) => a * d) == count && t.Dims.Count(d => d != 1) <= 1 ? t : null;
+
+        int fused = 0;
+        foreach (var act in nodes.Where(n => n is { OpType: "HardSwish", Domain: "" } && n.Input.Count == 1 && n.Output.Count == 1).ToList())
+        {
+            if (!Private(act.Input[0]) || Producer(act.Input[0], "InstanceNormalization") is not { Input.Count: 3 } norm) continue;
+            if (!Private(norm.Input[0]) || Producer(norm.Input[0], "Conv") is not { Input.Count: 3 } conv || !IsStemConv(conv)) continue;
+            if (!initializers.TryGetValue(conv.Input[1], out var w) || w.DataType != (int)TensorProto.Types.DataType.Float || w.Dims.Count != 4) continue;
+            long channels = w.Dims[0], inChannels = w.Dims[1];
+            if (channels < 1 || inChannels is < 1 or > 64 || w.Dims[2] != 3 || w.Dims[3] != 3) continue;
+            if (Constant(conv.Input[2], channels) is null || Constant(norm.Input[1], channels) is null || Constant(norm.Input[2], channels) is null) continue;
+            if (!Private(conv.Input[0]) || Producer(conv.Input[0], "Div") is not { Input.Count: 2 } div || Constant(div.Input[1], inChannels) is null) continue;
+            if (!Private(div.Input[0]) || Producer(div.Input[0], "Sub") is not { Input.Count: 2 } sub || Constant(sub.Input[1], inChannels) is null) continue;
+
+            string t = act.Output[0];
+            var tReaders = nodes.Where(n => n.Input.Contains(t)).ToList();
+            var binary = tReaders.Where(n => n.OpType == BinaryConvSchema.BinaryConv2d && n.Domain == BinaryConvSchema.Domain
+                && n.Input.Count(i => i == t) == 1 && n.Input[BinaryConvSchema.InputX] == t
+                && (n.Input.Count <= BinaryConvSchema.InputXPacked || n.Input[BinaryConvSchema.InputXPacked].Length == 0)
+                && n.Input.Count > BinaryConvSchema.InputTau && Constant(n.Input[BinaryConvSchema.InputTau], channels) is not null).Take(1).ToList();
+            var pool = tReaders.Where(n => n is { OpType: "AveragePool", Domain: "" } && n.Input.Count == 1 && n.Output.Count == 1
+                && AveragePoolFusion.Matching(n) is not null).Take(1).ToList();
+            bool keepY = graphOutputs.Contains(t) || branchReads.Contains(t) || tReaders.Count > binary.Count + pool.Count;
+            if (!keepY && binary.Count == 0 && pool.Count == 0) continue; // t has no reader at all: nothing to fuse for
+
+            var stem = new NodeProto { OpType = BinaryConvSchema.Stem, Domain = BinaryConvSchema.Domain, Name = (conv.Name.Length > 0 ? conv.Name : conv.Output[0]) + ".fused" };
+            stem.Input.AddRange([sub.Input[0], sub.Input[1], div.Input[1], conv.Input[1], conv.Input[2], norm.Input[1], norm.Input[2]]);
+            if (norm.Attribute.FirstOrDefault(a => a.Name == "epsilon") is { } epsilon)
+                stem.Attribute.Add(new AttributeProto { Name = BinaryConvSchema.StemEpsilon, Type = AttributeProto.Types.AttributeType.Float, F = epsilon.F });
+            stem.Output.Add(keepY ? t : "");
+            if (binary is [var reader])
+            {
+                var tau = new AttributeProto { Name = BinaryConvSchema.TauNext, Type = AttributeProto.Types.AttributeType.Floats };
+                tau.Floats.AddRange(Tensors.FloatValues(initializers[reader.Input[BinaryConvSchema.InputTau]])!);
+                stem.Attribute.Add(tau);
+                GraphQueries.SetAt(stem.Output, BinaryConvSchema.StemPacked, t + PackedSuffix);
+                if (!keepY) reader.Input[BinaryConvSchema.InputX] = "";
+                GraphQueries.SetAt(reader.Input, BinaryConvSchema.InputXPacked, t + PackedSuffix);
+            }
+            if (pool is [var pooled])
+            {
+                if (AveragePoolFusion.Matching(pooled) == true)
+                    stem.Attribute.Add(new AttributeProto { Name = BinaryConvSchema.PoolCeilMode, Type = AttributeProto.Types.AttributeType.Int, I = 1 });
+                GraphQueries.SetAt(stem.Output, BinaryConvSchema.StemPooled, pooled.Output[0]);
+                nodes.Remove(pooled);
+            }
+            // The stem takes the Sub's place: its inputs exist there, and its outputs come before every reader.
+            nodes[nodes.IndexOf(sub)] = stem;
+            foreach (var n in new[] { div, conv, norm, act }) nodes.Remove(n);
+            fused++;
+        }
+        return fused;
+    }
+
+    /// <summary>A standard 3×3 Conv with stride 2, pads 1, no dilation and one group (the stem's, the only shape the op computes).</summary>
+    private static bool IsStemConv(NodeProto conv)
+    {
+        bool Ints(string name, long value, int count, bool absentMatches) =>
+            GraphQueries.Ints(conv, name) is { } v ? v.Length == count && v.All(x => x == value) : absentMatches;
+        return Ints("kernel_shape", 3, 2, true) && Ints("strides", 2, 2, false) && Ints("pads", 1, 4, false) && Ints("dilations", 1, 2, true)
+            && (GraphQueries.Int(conv, "group") ?? 1) == 1 && GraphQueries.Text(conv, "auto_pad") is null or "" or "NOTSET";
+    }
+
+    /// <summary>
+    /// A copy of <paramref name="model"/> with every Stem written back as its standard nodes (Sub, Div, Conv,
+    /// InstanceNormalization, HardSwish, and the AveragePool where it has Pooled), the binary conv that took its bits
+    /// reading the float tensor again. A Y the stem did not write is named again after its packed output
+    /// (<c>t + ".packed"</c>), or after the node (<c>node + ".y"</c>) where only Pooled was written.
+    /// </summary>
+    public static ModelProto Unfolded(ModelProto model)
+    {
+        var copy = model.Clone();
+        foreach (var stale in copy.MetadataProps.Where(m => m.Key == ModelChecksum.Key).ToList()) copy.MetadataProps.Remove(stale);
+        var graph = copy.Graph;
+        if (!graph.Node.Any(IsFused)) return copy;
+        var rewritten = new List<NodeProto>();
+        foreach (var node in graph.Node)
+        {
+            if (!IsFused(node))
+            {
+                rewritten.Add(node);
+                continue;
+            }
+            string Output(int i) => node.Output.Count > i ? node.Output[i] : "";
+            string name = node.Name.EndsWith(".fused", StringComparison.Ordinal) ? node.Name[..^".fused".Length] : node.Name;
+            string packed = Output(BinaryConvSchema.StemPacked), pooled = Output(BinaryConvSchema.StemPooled);
+            string t = Output(BinaryConvSchema.StemY).Length > 0 ? Output(BinaryConvSchema.StemY)
+                : packed.EndsWith(PackedSuffix, StringComparison.Ordinal) ? packed[..^PackedSuffix.Length]
+                : node.Name + UnreadFloatFusion.ProjectionInputSuffix;
+            string In(int i) => node.Input[i];
+            var sub = Standard("Sub", name + ".sub_mean", [In(BinaryConvSchema.StemX), In(BinaryConvSchema.StemMean)], name + ".sub_mean");
+            var div = Standard("Div", name + ".div_std", [sub.Output[0], In(BinaryConvSchema.StemStd)], name + ".div_std");
+            var conv = Standard("Conv", name, [div.Output[0], In(BinaryConvSchema.StemW), In(BinaryConvSchema.StemB)], name);
+            conv.Attribute.Add(new AttributeProto { Name = "kernel_shape", Type = AttributeProto.Types.AttributeType.Ints, Ints = { 3, 3 } });
+            conv.Attribute.Add(new AttributeProto { Name = "strides", Type = AttributeProto.Types.AttributeType.Ints, Ints = { 2, 2 } });
+            conv.Attribute.Add(new AttributeProto { Name = "pads", Type = AttributeProto.Types.AttributeType.Ints, Ints = { 1, 1, 1, 1 } });
+            var norm = Standard("InstanceNormalization", name + ".norm", [conv.Output[0], In(BinaryConvSchema.StemNormScale), In(BinaryConvSchema.StemNormBias)], name + ".norm");
+            if (node.Attribute.FirstOrDefault(a => a.Name == BinaryConvSchema.StemEpsilon) is { } epsilon)
+                norm.Attribute.Add(new AttributeProto { Name = "epsilon", Type = AttributeProto.Types.AttributeType.Float, F = epsilon.F });
+            rewritten.AddRange([sub, div, conv, norm, Standard("HardSwish", name + ".act", [norm.Output[0]], t)]);
+            if (pooled.Length > 0)
+                rewritten.Add(AveragePoolFusion.Standard(name + ".act.down2", t, pooled, node.Attribute.FirstOrDefault(a => a.Name == BinaryConvSchema.PoolCeilMode)?.I == 1));
+            if (packed.Length == 0) continue;
+            foreach (var reader in graph.Node.Where(n => GlueFusion.IsBinaryConv(n) && n.Input.Count > BinaryConvSchema.InputXPacked && n.Input[BinaryConvSchema.InputXPacked] == packed))
+            {
+                reader.Input[BinaryConvSchema.InputX] = t;
+                reader.Input[BinaryConvSchema.InputXPacked] = "";
+                GlueFusion.DropPackedInput(reader);
+            }
+        }
+        graph.Node.Clear();
+        graph.Node.AddRange(rewritten);
+        return copy;
+    }
+
+    private static NodeProto Standard(string opType, string name, string[] inputs, string output)
+    {
+        var node = new NodeProto { OpType = opType, Name = name };
+        node.Input.AddRange(inputs);
+        node.Output.Add(output);
+        return node;
+    }
+}
