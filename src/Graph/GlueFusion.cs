@@ -44,7 +44,7 @@ public static class GlueFusion
 
     /// <summary>
     /// A fused copy of <paramref name="model"/>, the number of chains fused, the number of packed hand-offs added
-    /// (a ShortcutRPReLU that also writes the packed sign bits its one binary-conv consumer reads as XPacked), and the
+    /// (a ShortcutRPReLU or a Stem that also writes the packed sign bits its one binary-conv consumer reads as XPacked), and the
     /// number of InstanceNormalization nodes folded into the ShortcutRPReLU they feed (<see cref="InstanceNormFusion"/>).
     /// </summary>
     public static (ModelProto Model, int Fused, int PackedHandOffs, int NormsFolded) Apply(ModelProto model)
@@ -172,7 +172,7 @@ public static class GlueFusion
         int ySplits = YSplitFusion.Apply(rewritten, graph, initializers, outputs);
         bool binary = rewritten.Any(n => n.Domain == BinaryConvSchema.Domain);
         int identities = binary ? OutputIdentityFusion.Apply(rewritten, graph, outputs) : 0;
-        int stems = binary ? StemFusion.Apply(rewritten, graph, initializers, outputs) : 0;
+        var (stems, stemHandOffs) = binary ? StemFusion.Apply(rewritten, graph, initializers, outputs) : (0, 0);
         int pools = binary ? AveragePoolFusion.Apply(rewritten, graph) : 0;
         int cells = binary ? ConvGruFusion.Apply(rewritten, initializers, outputs) : 0;
         if (replacements.Count == 0 && handOffs == 0 && upsamples == 0 && grus == 0 && guided == 0 && inBranches == 0 && branchHandOffs == 0 && norms == 0 && shortcuts == 0
@@ -220,7 +220,7 @@ public static class GlueFusion
         int mapTotal = graph.Node.Count(n => n.OpType == BinaryConvSchema.ShortcutRPReLU && n.Attribute.Any(a => a.Name is BinaryConvSchema.ActivationAddendRepeat or BinaryConvSchema.ActivationAddendChunks));
         if (sumTotal + mapTotal > 0)
             fused.MetadataProps[^1].Value += $", {sumTotal} {BinaryConvSchema.ShortcutSum} (scaled, repeated shortcut adds, bit-identical), {mapTotal} {BinaryConvSchema.ShortcutRPReLU} addends with their Tile or pair sum folded in (bit-identical)";
-        return (fused, replacements.Count + inBranches, handOffs + branchHandOffs, norms);
+        return (fused, replacements.Count + inBranches, handOffs + branchHandOffs + stemHandOffs, norms);
     }
 
     /// <summary>

@@ -26,8 +26,8 @@ public static class StemFusion
     /// <summary>How many Stem nodes <paramref name="model"/>'s main graph holds.</summary>
     public static int Count(ModelProto model) => model.Graph.Node.Count(IsFused);
 
-    /// <summary>Rewrites the main graph's <paramref name="nodes"/> in place; returns how many stems it fused.</summary>
-    internal static int Apply(List<NodeProto> nodes, GraphProto graph, Dictionary<string, TensorProto> initializers, ISet<string> graphOutputs)
+    /// <summary>Rewrites the main graph's <paramref name="nodes"/> in place; returns how many stems it fused and how many of them hand a binary conv their bits.</summary>
+    internal static (int Stems, int HandOffs) Apply(List<NodeProto> nodes, GraphProto graph, Dictionary<string, TensorProto> initializers, ISet<string> graphOutputs)
     {
         var (readers, producers) = GraphQueries.ReadersAndProducers(nodes);
         var branchReads = GraphQueries.BranchReads(graph);
@@ -38,7 +38,7 @@ public static class StemFusion
             initializers.TryGetValue(name, out var t) && t.DataType == (int)TensorProto.Types.DataType.Float
             && t.Dims.Aggregate(1L, (a, d) => a * d) == count && t.Dims.Count(d => d != 1) <= 1 ? t : null;
 
-        int fused = 0;
+        int fused = 0, handOffs = 0;
         foreach (var act in nodes.Where(n => n is { OpType: "HardSwish", Domain: "" } && n.Input.Count == 1 && n.Output.Count == 1).ToList())
         {
             if (!Private(act.Input[0]) || Producer(act.Input[0], "InstanceNormalization") is not { Input.Count: 3 } norm) continue;
@@ -74,6 +74,7 @@ public static class StemFusion
                 GraphQueries.SetAt(stem.Output, BinaryConvSchema.StemPacked, t + PackedSuffix);
                 if (!keepY) reader.Input[BinaryConvSchema.InputX] = "";
                 GraphQueries.SetAt(reader.Input, BinaryConvSchema.InputXPacked, t + PackedSuffix);
+                handOffs++;
             }
             if (pool is [var pooled])
             {
@@ -87,7 +88,7 @@ public static class StemFusion
             foreach (var n in new[] { div, conv, norm, act }) nodes.Remove(n);
             fused++;
         }
-        return fused;
+        return (fused, handOffs);
     }
 
     /// <summary>A standard 3×3 Conv with stride 2, pads 1, no dilation and one group (the stem's, the only shape the op computes).</summary>

@@ -246,6 +246,13 @@ public sealed class GlueFusionTests(ITestOutputHelper log)
         // The ConvGRUs' new states written by their GruUpdate as the state outputs, with no Identity copying them (OutputIdentityFusion).
         foreach (var model in new[] { shipped, refused.Model })
             Assert.DoesNotContain(model.Graph.Node, n => n.OpType == "Identity" && n.Output.Any(MattingContract.StateOutputs.Contains));
+        // The stem as one op; in bivm it hands the first binary conv its bits and does the shortcut's pool (rvm-react's stem
+        // feeds a depthwise conv: it writes Y only).
+        foreach (var model in new[] { shipped, refused.Model })
+        {
+            var stem = Assert.Single(model.Graph.Node, StemFusion.IsFused);
+            Assert.Equal(file == "bivm.onnx" ? ["backbone.stem.act", "backbone.stem.act.packed", "backbone.stem.act.down2"] : ["backbone.stem.act"], stem.Output);
+        }
         // The source pyramid's three 2×2 pools (three colour planes) as AveragePool2x; the backbone's pools (NCHWc in ONNX Runtime) stay.
         foreach (var model in new[] { shipped, refused.Model })
             Assert.Equal(["downsample.down2", "downsample.down2.down2", "downsample.down2.down2.down2"],

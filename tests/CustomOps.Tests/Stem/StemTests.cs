@@ -234,6 +234,65 @@ public sealed unsafe class StemTests(ITestOutputHelper log)
     }
 
     [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void The_fused_graph_gives_the_standard_graphs_binary_conv_and_pool(int threads)
+    {
+        // The stem's standard nodes read by a binary 3×3 stride-2 conv and a 2×2 pool (the backbone's first block), as
+        // built and after GlueFusion: the conv then reads the stem's bits. Its outputs are the same except where an input
+        // pixel it reads straddles τ within rounding in the unfused graph (none in this case on the hosts measured).
+        var s = new StemCase(3, 16, 72, 128, true, 21);
+        int cout = 8;
+        var signs = Random(cout * s.Channels * 9, 22).Select(v => v >= 0 ? 1f : -1f).ToArray();
+        var g = new OnnxGraphBuilder("stem_block");
+        g.Opset(BinaryConvSchema.Domain, BinaryConvSchema.OpsetVersion);
+        g.Input("src", TensorProto.Types.DataType.Float, 1, s.Cin, s.Height, s.Width);
+        string mean = g.Initializer(Tensors.Float("mean", s.Mean, 1, s.Cin, 1, 1)), std = g.Initializer(Tensors.Float("std", s.Std, 1, s.Cin, 1, 1));
+        string w = g.Initializer(Tensors.Float("w", s.W, s.Channels, s.Cin, 3, 3)), b = g.Initializer(Tensors.Float("b", s.B, s.Channels));
+        string scale = g.Initializer(Tensors.Float("scale", s.Scale, s.Channels)), shift = g.Initializer(Tensors.Float("shift", s.Shift, s.Channels));
+        g.Node("Sub", ["src", mean], ["sub"], "sub");
+        g.Node("Div", ["sub", std], ["div"], "div");
+        g.Node("Conv", ["div", w, b], ["conv"], "stem").Attribute("kernel_shape", 3L, 3L).Attribute("strides", 2L, 2L).Attribute("pads", 1L, 1L, 1L, 1L);
+        g.Node("InstanceNormalization", ["conv", scale, shift], ["norm"], "norm").Attribute("epsilon", 1e-5f);
+        g.Node("HardSwish", ["norm"], ["act"], "act");
+        BinaryConvNodes.AddCustom(g, "conv3", "act", "conv3", WeightPacker.Pack(signs, cout, s.Channels, 3, 3), WeightPacker.PackedShape(cout, s.Channels, 3, 3),
+            Random(cout, 23, 0.1f, 0.5f), s.Tau, Random(cout, 24), new BinaryConvAttributes([3, 3], [2, 2], [1, 1, 1, 1], [1, 1]));
+        g.Node("AveragePool", ["act"], ["down2"], "down2").Attribute("kernel_shape", 2L, 2L).Attribute("strides", 2L, 2L).Attribute("ceil_mode", 1L).Attribute("count_include_pad", 0L);
+        g.Output("conv3", TensorProto.Types.DataType.Float, 1, cout, 18, 32);
+        g.Output("down2", TensorProto.Types.DataType.Float, 1, s.Channels, 18, 32);
+        var model = ModelProto.Parser.ParseFrom(g.ToBytes());
+        var fused = GlueFusion.Apply(model).Model;
+        Assert.Equal([BinaryConvSchema.Stem, BinaryConvSchema.BinaryConv2d], fused.Graph.Node.Select(n => n.OpType));
+        // The unfused graph also shows its act, to find the pixels that straddle τ.
+        var exposed = model.Clone();
+        exposed.Graph.Output.Add(new ValueInfoProto { Name = "act" });
+        float[][] Outputs(ModelProto m)
+        {
+            using var options = new SessionOptions { IntraOpNumThreads = threads };
+            BiVMOps.Register(options);
+            using var session = new InferenceSession(Google.Protobuf.MessageExtensions.ToByteArray(m), options);
+            using var results = session.Run([NamedOnnxValue.CreateFromTensor("src", new DenseTensor<float>(s.X, [1, s.Cin, s.Height, s.Width]))]);
+            return results.Select(r => r.AsTensor<float>().ToArray()).ToArray();
+        }
+        var expected = Outputs(exposed);
+        var actual = Outputs(fused);
+        AssertClose(expected[1], actual[1], "down2");
+        float[] act = expected[2], tau = s.Tau;
+        int oh = s.OutHeight, ow = s.OutWidth, differing = 0;
+        bool Straddles(int r, int c) => r >= 0 && r < oh && c >= 0 && c < ow
+            && Enumerable.Range(0, s.Channels).Any(ch => MathF.Abs(act[(ch * oh + r) * ow + c] - tau[ch]) <= Tolerance(act[(ch * oh + r) * ow + c]));
+        for (int k = 0; k < expected[0].Length; k++)
+        {
+            if (expected[0][k] == actual[0][k]) continue;
+            int i = k / 32 % 18, j = k % 32;
+            bool near = Enumerable.Range(2 * i - 1, 3).Any(r => Enumerable.Range(2 * j - 1, 3).Any(c => Straddles(r, c)));
+            Assert.True(near, $"conv3 output {k} is {actual[0][k]:R}, the unfused graph's {expected[0][k]:R}, and no pixel it reads is within rounding of τ");
+            differing++;
+        }
+        log.WriteLine($"{threads} thread(s): {differing} of {expected[0].Length} binary conv outputs differ (each reads a pixel within rounding of τ)");
+    }
+
+    [Theory]
     [InlineData("packed")]
     [InlineData("pooled")]
     [InlineData("packed,pooled")]
