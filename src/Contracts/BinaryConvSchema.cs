@@ -183,6 +183,13 @@ public static class BinaryConvSchema
     public const string PoolCeilMode = "ceil_mode";
 
     /// <summary>
+    /// AveragePool2x's (and Stem's Pooled) int attribute: 1 sums each window row by row, ((((0 + a) + b) + c) + d) / n,
+    /// the order of ONNX Runtime's NCHWc pooling kernels (which it runs for channel counts in multiples of its block);
+    /// 0 (the default) its NCHW kernels' order.
+    /// </summary>
+    public const string PoolRowOrder = "row_order";
+
+    /// <summary>
     /// The backbone's stem fused (docs/model-contract.md, "Stem"): the input normalization, the full-precision 3×3
     /// stride-2 Conv, its InstanceNormalization and HardSwish, as one op: x̃ = (X − Mean) / Std, v = Conv(x̃, W, B) (pads 1),
     /// Y = HardSwish(InstanceNormalization(v, NormScale, NormBias, epsilon)). Outputs Y (optional), YPacked (optional,

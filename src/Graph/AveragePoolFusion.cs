@@ -6,11 +6,12 @@ namespace BiVM.Graph;
 /// <summary>
 /// A pass of <see cref="GlueFusion"/>, in binary models: a standard <c>AveragePool</c> with a 2×2 window and stride 2
 /// (no pads, no dilation; ceil_mode 0, or 1 with count_include_pad 0, as RVM's source pyramid is exported) over planes
-/// whose channel count is known and not a multiple of 4 (traced through Resize and pools to a graph input: the source
-/// pyramid's three colour planes) becomes <c>ai.bivm:AveragePool2x</c> under the same name, input and output. ONNX
-/// Runtime pools those with MLAS's NCHW kernels (0.41 ms of a 512×288 frame for the first, 0.20 as the op); the op
-/// follows their order, so the same bits (docs/model-contract.md, "AveragePool2x"). The backbone's pools stay: ONNX
-/// Runtime runs them in its blocked NCHWc layout, whose sums come out in another order. <see cref="Unfused"/> is the inverse.
+/// whose channel count is known (traced through Resize, pools and shortcut sums to a graph input or to a glue's
+/// per-channel parameters) becomes <c>ai.bivm:AveragePool2x</c> under the same name, input and output, in the order ONNX
+/// Runtime would sum it (<see cref="RowOrder"/>): the source pyramid's three colour planes in MLAS's NCHW kernels' order
+/// (0.41 ms of a 512×288 frame for the first, 0.20 as the op), the backbone's 32- and 64-channel pools row by row as its
+/// NCHWc kernels do (which it ran between a reorder into its blocked layout and one back). The same bits
+/// (docs/model-contract.md, "AveragePool2x"). <see cref="Unfused"/> is the inverse.
 /// </summary>
 public static class AveragePoolFusion
 {
@@ -18,7 +19,9 @@ public static class AveragePoolFusion
     internal static int Apply(List<NodeProto> nodes, GraphProto graph)
     {
         var (_, producers) = GraphQueries.ReadersAndProducers(nodes);
-        // Channels of a tensor traced through channel-keeping ops to a graph input with a fixed channel count; null if unknown.
+        var initializers = graph.Initializer.ToDictionary(t => t.Name);
+        // Channels of a tensor traced through channel-keeping ops to a graph input with a fixed channel count, or to an
+        // op whose parameters give it; null if unknown.
         long? Channels(string tensor)
         {
             for (int depth = 0; depth < 64; depth++)
@@ -26,7 +29,11 @@ public static class AveragePoolFusion
                 if (graph.Input.FirstOrDefault(i => i.Name == tensor) is { } input)
                     return input.Type?.TensorType?.Shape?.Dim is { Count: 4 } dims && dims[1].DimValue > 0 ? dims[1].DimValue : null;
                 if (!producers.TryGetValue(tensor, out var producer) || producer.Input.Count == 0) return null;
-                if (producer.OpType is not ("Resize" or "AveragePool" or "Identity" or BinaryConvSchema.AveragePool2x)) return null;
+                // A glue's Y written whole (not split): its per-channel slope has its channel count.
+                if (producer.OpType == BinaryConvSchema.ShortcutRPReLU && producer.Domain == BinaryConvSchema.Domain)
+                    return producer.Output[0] == tensor && GraphQueries.Int(producer, BinaryConvSchema.ActivationYSplit) is null
+                        && initializers.TryGetValue(producer.Input[BinaryConvSchema.ActivationSlope], out var slope) && GlueFusion.Channels(slope) is > 0 and var c ? c : null;
+                if (producer.OpType is not ("Resize" or "AveragePool" or "Identity" or BinaryConvSchema.AveragePool2x or BinaryConvSchema.ShortcutSum)) return null;
                 tensor = producer.Input[0];
             }
             return null;
@@ -36,17 +43,24 @@ public static class AveragePoolFusion
         {
             if (node is not { OpType: "AveragePool", Domain: "" } || node.Input.Count != 1 || node.Output.Count != 1) continue;
             if (Matching(node) is not { } ceilMode) continue;
-            // Only planes ONNX Runtime pools in NCHW (MLAS's kernels, whose order the op follows): its NCHWc layout,
-            // which it takes for channel counts in multiples of its block, sums in another order (1 ulp apart).
-            if (Channels(node.Input[0]) is not { } channels || channels % 4 == 0) continue;
+            if (Channels(node.Input[0]) is not { } channels || RowOrder(channels) is not { } rowOrder) continue;
             node.OpType = BinaryConvSchema.AveragePool2x;
             node.Domain = BinaryConvSchema.Domain;
             node.Attribute.Clear();
             if (ceilMode) node.Attribute.Add(new AttributeProto { Name = BinaryConvSchema.PoolCeilMode, Type = AttributeProto.Types.AttributeType.Int, I = 1 });
+            node.Attribute.AddRange(RowOrderAttribute(rowOrder));
             count++;
         }
         return count;
     }
+
+    /// <summary>
+    /// The summation order in which ONNX Runtime pools <paramref name="channels"/> planes on every x86-64 host: row by
+    /// row (true) where the count is a multiple of 16, so that both its AVX-512 block (16) and its AVX2 block (8) divide
+    /// it and it pools in NCHWc; its NCHW kernels' order (false) where the count is no multiple of 4; null where it
+    /// depends on the host (multiples of 4 or 8 but not of 16), and such a pool is left standard.
+    /// </summary>
+    public static bool? RowOrder(long channels) => channels % 16 == 0 ? true : channels % 4 != 0 ? false : null;
 
     /// <summary>Whether <paramref name="node"/> (an AveragePool) is the op's pool: null if not, else its ceil_mode.</summary>
     internal static bool? Matching(NodeProto node)
@@ -69,6 +83,10 @@ public static class AveragePoolFusion
     /// <summary>The standard AveragePool that <paramref name="node"/> (an AveragePool2x) stands for.</summary>
     internal static NodeProto Unfused(NodeProto node) =>
         Standard(node.Name, node.Input[0], node.Output[0], node.Attribute.FirstOrDefault(a => a.Name == BinaryConvSchema.PoolCeilMode)?.I == 1);
+
+    /// <summary>The row_order attribute for <paramref name="rowOrder"/> (an op's pool in ONNX Runtime's NCHWc order), or none.</summary>
+    internal static IEnumerable<AttributeProto> RowOrderAttribute(bool rowOrder) =>
+        rowOrder ? [new AttributeProto { Name = BinaryConvSchema.PoolRowOrder, Type = AttributeProto.Types.AttributeType.Int, I = 1 }] : [];
 
     /// <summary>An ONNX AveragePool 2×2, stride 2, no pads, count_include_pad 0 (what the op and the stem's Pooled compute).</summary>
     internal static NodeProto Standard(string name, string input, string output, bool ceil)

@@ -56,8 +56,9 @@ public static class StemFusion
                 && n.Input.Count(i => i == t) == 1 && n.Input[BinaryConvSchema.InputX] == t
                 && (n.Input.Count <= BinaryConvSchema.InputXPacked || n.Input[BinaryConvSchema.InputXPacked].Length == 0)
                 && n.Input.Count > BinaryConvSchema.InputTau && Constant(n.Input[BinaryConvSchema.InputTau], channels) is not null).Take(1).ToList();
+            // The pool in ONNX Runtime's order for this channel count, where every host sums it alike.
             var pool = tReaders.Where(n => n is { OpType: "AveragePool", Domain: "" } && n.Input.Count == 1 && n.Output.Count == 1
-                && AveragePoolFusion.Matching(n) is not null).Take(1).ToList();
+                && AveragePoolFusion.Matching(n) is not null && AveragePoolFusion.RowOrder(channels) is not null).Take(1).ToList();
             bool keepY = graphOutputs.Contains(t) || branchReads.Contains(t) || tReaders.Count > binary.Count + pool.Count;
             if (!keepY && binary.Count == 0 && pool.Count == 0) continue; // t has no reader at all: nothing to fuse for
 
@@ -80,6 +81,7 @@ public static class StemFusion
             {
                 if (AveragePoolFusion.Matching(pooled) == true)
                     stem.Attribute.Add(new AttributeProto { Name = BinaryConvSchema.PoolCeilMode, Type = AttributeProto.Types.AttributeType.Int, I = 1 });
+                stem.Attribute.AddRange(AveragePoolFusion.RowOrderAttribute(AveragePoolFusion.RowOrder(channels) == true));
                 GraphQueries.SetAt(stem.Output, BinaryConvSchema.StemPooled, pooled.Output[0]);
                 nodes.Remove(pooled);
             }

@@ -5,9 +5,9 @@ namespace BiVM.Graph.Tests;
 
 /// <summary>
 /// AveragePoolFusion (run by GlueFusion.Apply on graphs with ai.bivm ops): the source pyramid's 2×2 pools (three planes
-/// traced to the graph input through Resize and pools) become AveragePool2x; pools over channel counts ONNX Runtime
-/// would pool in NCHWc, over unknown channel counts, or of another window, stride, padding or counting stay; Unfuse
-/// gives the AveragePool back. (Values: AveragePool2xTests against ONNX Runtime, GlueFusionTests on the shipped models.)
+/// traced to the graph input through Resize and pools) become AveragePool2x in MLAS's NCHW order, a 16-channel pool in
+/// its NCHWc order (row by row); pools whose order depends on the host (8 channels), over unknown channel counts, or of
+/// another window, stride, padding or counting stay; Unfuse gives the AveragePool back. (Values: AveragePool2xTests against ONNX Runtime, GlueFusionTests on the shipped models.)
 /// </summary>
 public sealed class AveragePoolFusionTests
 {
@@ -19,6 +19,7 @@ public sealed class AveragePoolFusionTests
         g.Opset(BinaryConvSchema.Domain, BinaryConvSchema.OpsetVersion);
         g.Input("src", F32, 1, 3, 64, 64);
         g.Input("features", F32, 1, 16, 32, 32);
+        g.Input("features8", F32, 1, 8, 32, 32);
         g.Input("unknown", F32, 1, -1, 32, 32);
         g.Input("scales", F32, 4);
         g.Node("Resize", ["src", "", "scales"], ["small"], "downsample").Attribute("mode", "linear");
@@ -27,14 +28,15 @@ public sealed class AveragePoolFusionTests
                 .Attribute("ceil_mode", ceil).Attribute("count_include_pad", includePad);
         Pool("small", "down2");
         Pool("down2", "down4", ceil: 0);
-        Pool("features", "features.down2");           // 16 channels: ONNX Runtime's NCHWc layout
+        Pool("features", "features.down2");           // 16 channels: ONNX Runtime's NCHWc layout, summed row by row
+        Pool("features8", "features8.down2");         // 8 channels: NCHWc on AVX2 hosts (block 8), not on AVX-512 ones (16)
         Pool("unknown", "unknown.down2");             // channels unknown
         Pool("src", "counted", includePad: 1);        // cut windows would count their padding
         Pool("src", "wide", kernel: 3);
         Pool("src", "overlapping", stride: 1);
         g.Node("AveragePool", ["src"], ["padded"], "padded").Attribute("kernel_shape", 2L, 2L).Attribute("strides", 2L, 2L).Attribute("pads", 1L, 1L, 1L, 1L);
         if (binary) g.Node(BinaryConvSchema.BinaryConv2d, ["down4", "scales", "scales", "scales"], ["marker"], "marker", BinaryConvSchema.Domain);
-        foreach (var output in new[] { "down2", "down4", "features.down2", "unknown.down2", "counted", "wide", "overlapping", "padded" })
+        foreach (var output in new[] { "down2", "down4", "features.down2", "features8.down2", "unknown.down2", "counted", "wide", "overlapping", "padded" })
             g.Output(output, F32, 1, -1, -1, -1);
         return ModelProto.Parser.ParseFrom(g.ToBytes());
     }
@@ -44,13 +46,15 @@ public sealed class AveragePoolFusionTests
     {
         var fused = GlueFusion.Apply(Graph(binary: true)).Model;
         var pools = fused.Graph.Node.Where(AveragePoolFusion.IsFused).ToList();
-        Assert.Equal(["down2", "down4"], pools.Select(n => n.Name));
+        Assert.Equal(["down2", "down4", "features.down2"], pools.Select(n => n.Name));
         Assert.Equal(1, pools[0].Attribute.Single(a => a.Name == BinaryConvSchema.PoolCeilMode).I);
         Assert.DoesNotContain(pools[1].Attribute, a => a.Name == BinaryConvSchema.PoolCeilMode && a.I != 0);
         Assert.Equal(["small"], pools[0].Input);
         Assert.Equal(["down4"], pools[1].Output);
+        // Three planes in MLAS's NCHW order, sixteen row by row as its NCHWc kernels sum them; eight left to the host.
+        Assert.Equal([false, false, true], pools.Select(n => n.Attribute.Any(a => a.Name == BinaryConvSchema.PoolRowOrder && a.I == 1)));
         Assert.Equal(6, fused.Graph.Node.Count(n => n.OpType == "AveragePool"));
-        Assert.Contains("2 AveragePool 2×2 as AveragePool2x", fused.MetadataProps.Single(m => m.Key == GlueFusion.MetadataKey).Value);
+        Assert.Contains("3 AveragePool 2×2 as AveragePool2x", fused.MetadataProps.Single(m => m.Key == GlueFusion.MetadataKey).Value);
     }
 
     [Fact]

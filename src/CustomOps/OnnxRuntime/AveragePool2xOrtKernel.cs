@@ -6,16 +6,18 @@ namespace BiVM.CustomOps.OnnxRuntime;
 /// <summary>
 /// AveragePool2x: ONNX AveragePool 2×2, stride 2, no pads (<see cref="AveragePool2x"/>), a band of output rows of one
 /// channel plane per task. Written for the source pyramid's three-channel pools, which ONNX Runtime runs with MLAS's
-/// NCHW kernels in two passes over each row (src/Graph/AveragePoolFusion.cs).
+/// NCHW kernels in two passes over each row, and, in its NCHWc kernels' order (row_order), for the backbone's pools,
+/// which it ran between a reorder into its blocked layout and one back (src/Graph/AveragePoolFusion.cs).
 /// </summary>
 internal sealed unsafe class AveragePool2xOrtKernel : IBiVMKernel
 {
-    private readonly bool _ceilMode;
+    private readonly bool _ceilMode, _rowOrder;
 
-    private AveragePool2xOrtKernel(string location, bool ceilMode)
+    private AveragePool2xOrtKernel(string location, bool ceilMode, bool rowOrder)
     {
         Location = location;
         _ceilMode = ceilMode;
+        _rowOrder = rowOrder;
     }
 
     public string Location { get; }
@@ -26,7 +28,9 @@ internal sealed unsafe class AveragePool2xOrtKernel : IBiVMKernel
         if (OrtApi.KernelInfoInputCount(info) != 1) throw new OpValidationException("needs one input X");
         long ceil = OrtApi.KernelInfoAttributeInt(info, BinaryConvSchema.PoolCeilMode) ?? 0;
         if (ceil is not (0 or 1)) throw new OpValidationException($"attribute {BinaryConvSchema.PoolCeilMode} must be 0 or 1, got {ceil}");
-        return new AveragePool2xOrtKernel(BinaryConvOrtKernel.Where(op, nodeName), ceil == 1);
+        long rowOrder = OrtApi.KernelInfoAttributeInt(info, BinaryConvSchema.PoolRowOrder) ?? 0;
+        if (rowOrder is not (0 or 1)) throw new OpValidationException($"attribute {BinaryConvSchema.PoolRowOrder} must be 0 or 1, got {rowOrder}");
+        return new AveragePool2xOrtKernel(BinaryConvOrtKernel.Where(op, nodeName), ceil == 1, rowOrder == 1);
     }
 
     public void Compute(nint context)
@@ -47,7 +51,7 @@ internal sealed unsafe class AveragePool2xOrtKernel : IBiVMKernel
         {
             int p = task / bands, i0 = task % bands * band, i1 = Math.Min(outHeight, i0 + band);
             for (int i = i0; i < i1; i++)
-                AveragePool2x.Row(src + p * plane, height, width, outWidth, i, y + p * outPlane + (long)i * outWidth);
+                AveragePool2x.Row(src + p * plane, height, width, outWidth, i, y + p * outPlane + (long)i * outWidth, _rowOrder);
         });
     }
 

@@ -25,15 +25,15 @@ internal sealed unsafe class StemOrtKernel : IBiVMKernel
     private readonly float[] _mean, _std, _weights, _bias, _normScale, _normBias;
     private readonly float _epsilon;
     private readonly float[]? _tauNext;
-    private readonly bool _writesY, _pools, _ceilMode;
+    private readonly bool _writesY, _pools, _ceilMode, _rowOrder;
     private readonly int _channels, _inChannels;
 
     private StemOrtKernel(string location, float[] mean, float[] std, float[] weights, float[] bias, float[] normScale, float[] normBias,
-        float epsilon, float[]? tauNext, bool writesY, bool pools, bool ceilMode)
+        float epsilon, float[]? tauNext, bool writesY, bool pools, bool ceilMode, bool rowOrder)
     {
         Location = location;
         (_mean, _std, _weights, _bias, _normScale, _normBias) = (mean, std, weights, bias, normScale, normBias);
-        (_epsilon, _tauNext, _writesY, _pools, _ceilMode) = (epsilon, tauNext, writesY, pools, ceilMode);
+        (_epsilon, _tauNext, _writesY, _pools, _ceilMode, _rowOrder) = (epsilon, tauNext, writesY, pools, ceilMode, rowOrder);
         _channels = bias.Length;
         _inChannels = mean.Length;
     }
@@ -67,13 +67,15 @@ internal sealed unsafe class StemOrtKernel : IBiVMKernel
         if (!(epsilon >= 0) || float.IsInfinity(epsilon)) throw new OpValidationException($"attribute {BinaryConvSchema.StemEpsilon} must be a finite value >= 0, got {epsilon}");
         long ceil = OrtApi.KernelInfoAttributeInt(info, BinaryConvSchema.PoolCeilMode) ?? 0;
         if (ceil is not (0 or 1)) throw new OpValidationException($"attribute {BinaryConvSchema.PoolCeilMode} must be 0 or 1, got {ceil}");
+        long rowOrder = OrtApi.KernelInfoAttributeInt(info, BinaryConvSchema.PoolRowOrder) ?? 0;
+        if (rowOrder is not (0 or 1)) throw new OpValidationException($"attribute {BinaryConvSchema.PoolRowOrder} must be 0 or 1, got {rowOrder}");
         var tauNext = PackedHandOff.ReadTauNext(info, BinaryConvSchema.StemPacked);
         if (tauNext is not null && tauNext.Length != channels)
             throw new OpValidationException($"attribute {BinaryConvSchema.TauNext} has {tauNext.Length} values, but W makes {channels} channels");
         bool writesY = Named(BinaryConvSchema.StemY), pools = Named(BinaryConvSchema.StemPooled);
         if (!writesY && tauNext is null && !pools) throw new OpValidationException("every output is the empty name: the stem would go nowhere");
         return new StemOrtKernel(BinaryConvOrtKernel.Where(op, nodeName), mean, std, w.Span<float>().ToArray(), bias, normScale, normBias,
-            epsilon, tauNext, writesY, pools, ceil == 1);
+            epsilon, tauNext, writesY, pools, ceil == 1, rowOrder == 1);
     }
 
     public void Compute(nint context)
@@ -122,7 +124,7 @@ internal sealed unsafe class StemOrtKernel : IBiVMKernel
         // Pairs of rows: a pooled row reads exactly the two rows its task activates.
         int pairs = (outHeight + 1) / 2, words = PackedLayout.WordsFor(channels);
         float[]? tau = _tauNext;
-        bool ceilMode = _ceilMode;
+        bool rowOrder = _rowOrder;
         run(batch * pairs, task =>
         {
             int n = task / pairs, pair = task % pairs, first = 2 * pair, end = Math.Min(outHeight, first + 2);
@@ -136,7 +138,7 @@ internal sealed unsafe class StemOrtKernel : IBiVMKernel
                         ActivationPacker.PackRow(image, t, channels, outHeight, outWidth, 0, i, 0, outWidth, packed + ((long)n * outHeight + i) * outWidth * words);
             if (pooled is not null && pair < poolHeight)
                 for (int c = 0; c < channels; c++)
-                    AveragePool2x.Row(image + c * plane, outHeight, outWidth, poolWidth, pair, pooled + ((long)n * channels + c) * poolPlane + (long)pair * poolWidth);
+                    AveragePool2x.Row(image + c * plane, outHeight, outWidth, poolWidth, pair, pooled + ((long)n * channels + c) * poolPlane + (long)pair * poolWidth, rowOrder);
         });
     }
 

@@ -34,21 +34,29 @@ public unsafe class AveragePool2xTests
         return v;
     }
 
-    private static float[] Run(bool fused, float[] x, int channels, int h, int w, bool ceil, int threads)
+    private static float[] Run(bool fused, float[] x, int channels, int h, int w, bool ceil, int threads, bool rowOrder = false) =>
+        fused ? RunGraph(true, x, channels, h, w, ceil, threads, GraphOptimizationLevel.ORT_ENABLE_EXTENDED, rowOrder)
+            : RunOrt(x, channels, h, w, ceil, threads, GraphOptimizationLevel.ORT_ENABLE_EXTENDED);
+
+    private static float[] RunOrt(float[] x, int channels, int h, int w, bool ceil, int threads, GraphOptimizationLevel level) =>
+        RunGraph(false, x, channels, h, w, ceil, threads, level, false);
+
+    private static float[] RunGraph(bool fused, float[] x, int channels, int h, int w, bool ceil, int threads, GraphOptimizationLevel level, bool rowOrder)
     {
         var g = new OnnxGraphBuilder("pool");
         g.Opset(BinaryConvSchema.Domain, BinaryConvSchema.OpsetVersion);
         g.Input("X", TensorProto.Types.DataType.Float, 1, channels, h, w);
         int oh = ceil ? (h + 1) / 2 : h / 2, ow = ceil ? (w + 1) / 2 : w / 2;
         if (fused)
-            g.Node(BinaryConvSchema.AveragePool2x, ["X"], ["Y"], "pool", BinaryConvSchema.Domain).Attribute(BinaryConvSchema.PoolCeilMode, ceil ? 1L : 0L);
+            g.Node(BinaryConvSchema.AveragePool2x, ["X"], ["Y"], "pool", BinaryConvSchema.Domain).Attribute(BinaryConvSchema.PoolCeilMode, ceil ? 1L : 0L)
+                .Attribute(BinaryConvSchema.PoolRowOrder, rowOrder ? 1L : 0L);
         else
             g.Node("AveragePool", ["X"], ["Y"], "pool").Attribute("kernel_shape", 2L, 2L).Attribute("strides", 2L, 2L)
                 .Attribute("ceil_mode", ceil ? 1L : 0L).Attribute("count_include_pad", 0L);
         g.Output("Y", TensorProto.Types.DataType.Float, 1, channels, oh, ow);
-        // The oracle in NCHW, MLAS's kernels (the op's specification): at the highest level ONNX Runtime pools channel
-        // counts in multiples of its block in its NCHWc layout instead, whose sums come in another order.
-        using var options = new SessionOptions { IntraOpNumThreads = threads, GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_EXTENDED };
+        // The oracle in NCHW, MLAS's kernels (the op's specification) at the EXTENDED level: at the highest level ONNX
+        // Runtime pools channel counts in multiples of its block in its NCHWc layout instead, whose sums come row by row.
+        using var options = new SessionOptions { IntraOpNumThreads = threads, GraphOptimizationLevel = level };
         BiVMOps.Register(options);
         using var session = new InferenceSession(g.ToBytes(), options);
         using var results = session.Run([NamedOnnxValue.CreateFromTensor("X", new DenseTensor<float>(x, [1, channels, h, w]))]);
@@ -72,6 +80,47 @@ public unsafe class AveragePool2xTests
         for (int i = 0; i < expected.Length; i++)
             Assert.True(BitConverter.SingleToInt32Bits(expected[i]) == BitConverter.SingleToInt32Bits(actual[i]) || float.IsNaN(expected[i]) && float.IsNaN(actual[i]),
                 $"{channels}×{h}×{w}, ceil {ceil}: output {i} is {actual[i]:R}, ONNX Runtime's {expected[i]:R}");
+    }
+
+    [Theory]
+    [InlineData(16, 72, 128, true, 1)]   // the backbone's pools: ONNX Runtime's NCHWc layout and order at its highest level
+    [InlineData(32, 37, 65, true, 2)]    // cut rows, cut columns, a cut corner
+    [InlineData(64, 18, 32, false, 1)]
+    [InlineData(16, 9, 20, true, 1)]     // a row too short for a vector step
+    public void Row_order_gives_onnx_runtimes_nchwc_pool_bit_for_bit(int channels, int h, int w, bool ceil, int threads)
+    {
+        var x = Values(channels * h * w, h * 5 + w);
+        var expected = RunOrt(x, channels, h, w, ceil, threads, GraphOptimizationLevel.ORT_ENABLE_ALL);
+        var actual = Run(fused: true, x, channels, h, w, ceil, threads, rowOrder: true);
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(BitConverter.SingleToInt32Bits(expected[i]) == BitConverter.SingleToInt32Bits(actual[i]) || float.IsNaN(expected[i]) && float.IsNaN(actual[i]),
+                $"{channels}×{h}×{w}, ceil {ceil}, row order: output {i} is {actual[i]:R}, ONNX Runtime's {expected[i]:R}");
+        // The columns-first order differs on these values (so the test tells the two apart).
+        var columnsFirst = Run(fused: true, x, channels, h, w, ceil, threads);
+        Assert.Contains(Enumerable.Range(0, expected.Length), i => BitConverter.SingleToInt32Bits(expected[i]) != BitConverter.SingleToInt32Bits(columnsFirst[i]) && !float.IsNaN(expected[i]));
+    }
+
+    [Fact]
+    public void The_row_orders_vector_steps_give_its_specifications_bits()
+    {
+        foreach (var (h, w) in new[] { (4, 64), (5, 33), (3, 31), (2, 200), (1, 40) })
+        {
+            var x = Values(h * w, h + w);
+            int oh = (h + 1) / 2, ow = (w + 1) / 2;
+            fixed (float* p = x)
+                for (int i = 0; i < oh; i++)
+                {
+                    var row = new float[ow];
+                    fixed (float* y = row) AveragePool2x.Row(p, h, w, ow, i, y, rowOrder: true);
+                    for (int j = 0; j < ow; j++)
+                    {
+                        float expected = AveragePool2x.One(p, h, w, i, j, rowOrder: true);
+                        Assert.True(BitConverter.SingleToInt32Bits(expected) == BitConverter.SingleToInt32Bits(row[j]) || float.IsNaN(expected) && float.IsNaN(row[j]),
+                            $"{h}×{w}: output ({i}, {j}) is {row[j]:R}, the specification's {expected:R}");
+                    }
+                }
+        }
     }
 
     [Theory]

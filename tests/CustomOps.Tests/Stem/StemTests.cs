@@ -158,7 +158,8 @@ public sealed unsafe class StemTests(ITestOutputHelper log)
         if (fused)
         {
             var node = g.Node(BinaryConvSchema.Stem, ["X", mean, std, w, b, scale, shift], ["Y", "YPacked", "Pooled"], "stem", BinaryConvSchema.Domain)
-                .Attribute(BinaryConvSchema.StemEpsilon, 1e-5f).Attribute(BinaryConvSchema.PoolCeilMode, s.Ceil ? 1L : 0L);
+                .Attribute(BinaryConvSchema.StemEpsilon, 1e-5f).Attribute(BinaryConvSchema.PoolCeilMode, s.Ceil ? 1L : 0L)
+                .Attribute(BinaryConvSchema.PoolRowOrder, AveragePoolFusion.RowOrder(s.Channels) == true ? 1L : 0L);
             if (packed) node.Attribute(BinaryConvSchema.TauNext, s.Tau);
             // Outputs not wanted are the empty name (the builder names every output it is given).
             (node.Proto.Output[0], node.Proto.Output[1], node.Proto.Output[2]) = (y ? "Y" : "", packed ? "YPacked" : "", pooled ? "Pooled" : "");
@@ -203,6 +204,10 @@ public sealed unsafe class StemTests(ITestOutputHelper log)
         var actual = Run(s, fused: true, threads);
         AssertClose(expected.Y!, actual.Y!, "Y");
         AssertClose(expected.Pooled!, actual.Pooled!, "Pooled");
+        // Pooled is ONNX Runtime's AveragePool of the op's own Y, bit for bit (its NCHWc order for 16 channels, its NCHW
+        // order for 6 and 70).
+        var pooledByOrt = OrtAveragePool(actual.Y!, s, threads);
+        Assert.Equal(pooledByOrt.Select(BitConverter.SingleToInt32Bits), actual.Pooled!.Select(BitConverter.SingleToInt32Bits));
         // Its bits are its own Y's, packed by the binary convs' packer; ONNX Runtime's Y gives the same bits except where
         // the two Ys straddle τ within rounding.
         var tau = s.Tau;
@@ -222,6 +227,20 @@ public sealed unsafe class StemTests(ITestOutputHelper log)
             }
         float largest = expected.Y!.Zip(actual.Y!, (e, a) => MathF.Abs(e - a)).Max();
         log.WriteLine($"{cin}→{channels} {height}×{width}: largest |ΔY| {largest:E2}; {flipped} of {plane * channels} bits straddle τ within rounding");
+    }
+
+    /// <summary>ONNX Runtime's AveragePool of <paramref name="y"/> at its highest optimization level (NCHWc where it chooses).</summary>
+    private static float[] OrtAveragePool(float[] y, StemCase s, int threads)
+    {
+        var g = new OnnxGraphBuilder("pool");
+        g.Input("Y", TensorProto.Types.DataType.Float, 1, s.Channels, s.OutHeight, s.OutWidth);
+        g.Node("AveragePool", ["Y"], ["Pooled"], "pool").Attribute("kernel_shape", 2L, 2L).Attribute("strides", 2L, 2L)
+            .Attribute("ceil_mode", s.Ceil ? 1L : 0L).Attribute("count_include_pad", 0L);
+        g.Output("Pooled", TensorProto.Types.DataType.Float, 1, s.Channels, s.PoolHeight, s.PoolWidth);
+        using var options = new SessionOptions { IntraOpNumThreads = threads };
+        using var session = new InferenceSession(g.ToBytes(), options);
+        using var results = session.Run([NamedOnnxValue.CreateFromTensor("Y", new DenseTensor<float>(y, [1, s.Channels, s.OutHeight, s.OutWidth]))]);
+        return results[0].AsTensor<float>().ToArray();
     }
 
     private static float Tolerance(float v) => 2e-5f * (1 + MathF.Abs(v));
