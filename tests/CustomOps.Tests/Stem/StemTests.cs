@@ -126,9 +126,9 @@ public sealed unsafe class StemTests(ITestOutputHelper log)
 
     private sealed record Outputs(float[]? Y, ulong[]? Packed, float[]? Pooled);
 
-    private sealed record StemCase(int Cin, int Channels, int Height, int Width, bool Ceil, int Seed)
+    private sealed record StemCase(int Cin, int Channels, int Height, int Width, bool Ceil, int Seed, int Batch = 1)
     {
-        public float[] X => Random(Cin * Height * Width, Seed, 0.5f, 0.5f);
+        public float[] X => Random(Batch * Cin * Height * Width, Seed, 0.5f, 0.5f);
         public float[] Mean => Random(Cin, Seed + 1, 0.05f, 0.45f);
         public float[] Std => Random(Cin, Seed + 2, 0.02f, 0.23f);
         public float[] W => Random(Channels * Cin * 9, Seed + 3, 0.4f);
@@ -146,11 +146,11 @@ public sealed unsafe class StemTests(ITestOutputHelper log)
     /// The stem as one model: fused (<c>ai.bivm:Stem</c> writing the outputs <paramref name="wanted"/> names) or as
     /// ONNX Runtime's standard nodes (Y and Pooled only: the bits are taken from them by the test).
     /// </summary>
-    private static Outputs Run(StemCase s, bool fused, int threads, string wanted = "y,packed,pooled")
+    private static Outputs Run(StemCase s, bool fused, int threads, string wanted = "y,packed,pooled", float[]? x = null)
     {
         var g = new OnnxGraphBuilder("stem");
         g.Opset(BinaryConvSchema.Domain, BinaryConvSchema.OpsetVersion);
-        g.Input("X", TensorProto.Types.DataType.Float, 1, s.Cin, s.Height, s.Width);
+        g.Input("X", TensorProto.Types.DataType.Float, s.Batch, s.Cin, s.Height, s.Width);
         string mean = g.Initializer(Tensors.Float("mean", s.Mean, 1, s.Cin, 1, 1)), std = g.Initializer(Tensors.Float("std", s.Std, 1, s.Cin, 1, 1));
         string w = g.Initializer(Tensors.Float("w", s.W, s.Channels, s.Cin, 3, 3)), b = g.Initializer(Tensors.Float("b", s.B, s.Channels));
         string scale = g.Initializer(Tensors.Float("scale", s.Scale, s.Channels)), shift = g.Initializer(Tensors.Float("shift", s.Shift, s.Channels));
@@ -174,13 +174,13 @@ public sealed unsafe class StemTests(ITestOutputHelper log)
             g.Node("AveragePool", ["Y"], ["Pooled"]).Attribute("kernel_shape", 2L, 2L).Attribute("strides", 2L, 2L)
                 .Attribute("ceil_mode", s.Ceil ? 1L : 0L).Attribute("count_include_pad", 0L);
         }
-        if (y) g.Output("Y", TensorProto.Types.DataType.Float, 1, s.Channels, s.OutHeight, s.OutWidth);
-        if (packed) g.Output("YPacked", TensorProto.Types.DataType.Uint64, 1, s.OutHeight, s.OutWidth, PackedLayout.WordsFor(s.Channels));
-        if (pooled) g.Output("Pooled", TensorProto.Types.DataType.Float, 1, s.Channels, s.PoolHeight, s.PoolWidth);
+        if (y) g.Output("Y", TensorProto.Types.DataType.Float, s.Batch, s.Channels, s.OutHeight, s.OutWidth);
+        if (packed) g.Output("YPacked", TensorProto.Types.DataType.Uint64, s.Batch, s.OutHeight, s.OutWidth, PackedLayout.WordsFor(s.Channels));
+        if (pooled) g.Output("Pooled", TensorProto.Types.DataType.Float, s.Batch, s.Channels, s.PoolHeight, s.PoolWidth);
         using var options = new SessionOptions { IntraOpNumThreads = threads };
         BiVMOps.Register(options);
         using var session = new InferenceSession(g.ToBytes(), options);
-        using var results = session.Run([NamedOnnxValue.CreateFromTensor("X", new DenseTensor<float>(s.X, [1, s.Cin, s.Height, s.Width]))]);
+        using var results = session.Run([NamedOnnxValue.CreateFromTensor("X", new DenseTensor<float>(x ?? s.X, [s.Batch, s.Cin, s.Height, s.Width]))]);
         T[]? Get<T>(string name) => results.FirstOrDefault(r => r.Name == name)?.AsTensor<T>().ToArray();
         return new Outputs(Get<float>("Y"), Get<ulong>("YPacked"), Get<float>("Pooled"));
     }
@@ -309,6 +309,25 @@ public sealed unsafe class StemTests(ITestOutputHelper log)
             differing++;
         }
         log.WriteLine($"{threads} thread(s): {differing} of {expected[0].Length} binary conv outputs differ (each reads a pixel within rounding of τ)");
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void Each_image_of_a_batch_is_the_image_alone(int threads)
+    {
+        // Two images in one batch (their planes, statistics and bits kept apart) against each run alone: bit for bit.
+        var pair = new StemCase(3, 16, 30, 50, true, 31, Batch: 2);
+        var both = Run(pair, fused: true, threads);
+        var single = pair with { Batch = 1 };
+        int inputs = 3 * 30 * 50, planes = 16 * single.OutHeight * single.OutWidth, words = single.OutHeight * single.OutWidth, pooled = 16 * single.PoolHeight * single.PoolWidth;
+        for (int n = 0; n < 2; n++)
+        {
+            var alone = Run(single, fused: true, threads, x: pair.X[(n * inputs)..((n + 1) * inputs)]);
+            Assert.Equal(alone.Y!.Select(BitConverter.SingleToInt32Bits), both.Y![(n * planes)..((n + 1) * planes)].Select(BitConverter.SingleToInt32Bits));
+            Assert.Equal(alone.Packed!, both.Packed![(n * words)..((n + 1) * words)]);
+            Assert.Equal(alone.Pooled!.Select(BitConverter.SingleToInt32Bits), both.Pooled![(n * pooled)..((n + 1) * pooled)].Select(BitConverter.SingleToInt32Bits));
+        }
     }
 
     [Theory]
