@@ -120,6 +120,9 @@ public sealed class ConvCase
         yield return BinaryConv2dParams.Square(1, 19, 5, 37, 6, 3);
         yield return BinaryConv2dParams.Square(1, 9, 9, 40, 5, 5, dilation: 2);
         yield return BinaryConv2dParams.Square(1, 64, 3, 700, 8, 3);
+        // One word a tap (Cin = 64) on long rows at dilation 2, and with padding 2 (a border of two columns and rows), batch 2.
+        yield return BinaryConv2dParams.Square(1, 64, 6, 75, 8, 3, dilation: 2);
+        yield return BinaryConv2dParams.Square(2, 64, 5, 100, 12, 3, pad: 2);
         // Blocks of pixels wholly inside the row with two and with four words per pixel (the gather's deinterleave and
         // its lane-by-lane copy).
         yield return BinaryConv2dParams.Square(1, 100, 4, 40, 6, 3);
