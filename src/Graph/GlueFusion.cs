@@ -50,7 +50,7 @@ public static class GlueFusion
     public static (ModelProto Model, int Fused, int PackedHandOffs, int NormsFolded) Apply(ModelProto model)
     {
         ArgumentNullException.ThrowIfNull(model);
-        var fused = WithoutChecksum(model);
+        var fused = GraphQueries.WithoutChecksum(model);
         var graph = fused.Graph;
         // Like the upsampling glue: a model without ai.bivm ops (the FP32 RVM, the users' reference) stays standard ONNX.
         int guided = graph.Node.Any(n => n.Domain == BinaryConvSchema.Domain) ? GuidedUpsampleFusion.Apply(fused) + GuidedStatisticsFusion.Apply(fused) : 0;
@@ -329,7 +329,7 @@ public static class GlueFusion
         ArgumentNullException.ThrowIfNull(model);
         // Folded convs first come back as SparseBinaryConv2d and BinaryConv2d nodes; their packed input goes with every other below.
         // (Both Unfolded copies first undo the hand-offs of bits and name again the float tensors left unwritten.)
-        var unfused = PointwiseFusion.Unfolded(SparseFusion.Unfolded(ConvGruFusion.Unfolded(StemFusion.Unfolded(WithoutChecksum(model)))));
+        var unfused = PointwiseFusion.Unfolded(SparseFusion.Unfolded(ConvGruFusion.Unfolded(StemFusion.Unfolded(GraphQueries.WithoutChecksum(model)))));
         GuidedUpsampleFusion.Unfuse(unfused);
         GuidedStatisticsFusion.Unfuse(unfused);
         var graph = unfused.Graph;
@@ -393,23 +393,9 @@ public static class GlueFusion
         return unfused;
     }
 
-    /// <summary>
-    /// A copy without the integrity checksum (<see cref="ModelChecksum"/>): it described the graph before the rewrite,
-    /// and loaders refuse a file whose checksum does not match. Writers stamp the new graph (<c>ExportedModel</c>).
-    /// </summary>
-    private static ModelProto WithoutChecksum(ModelProto model)
-    {
-        var copy = model.Clone();
-        foreach (var stale in copy.MetadataProps.Where(m => m.Key == ModelChecksum.Key).ToList()) copy.MetadataProps.Remove(stale);
-        return copy;
-    }
-
     private static string Add(List<NodeProto> nodes, string opType, string name, string a, string b, string? output = null)
     {
-        var node = new NodeProto { OpType = opType, Name = name };
-        node.Input.Add(a);
-        node.Input.Add(b);
-        node.Output.Add(output ?? name);
+        var node = GraphQueries.StandardNode(opType, name, [a, b], output ?? name);
         nodes.Add(node);
         return node.Output[0];
     }

@@ -74,8 +74,7 @@ internal static class GraphQueries
     /// </summary>
     public static ModelProto Unfolded(ModelProto model, Func<NodeProto, bool> isFolded, Action<List<NodeProto>, NodeProto, string> unfold)
     {
-        var copy = model.Clone();
-        foreach (var stale in copy.MetadataProps.Where(m => m.Key == BiVM.Contracts.ModelChecksum.Key).ToList()) copy.MetadataProps.Remove(stale);
+        var copy = WithoutChecksum(model);
         // A folded conv reads float tensors that a bits-only producer no longer writes: named again first (the sparse
         // hand-off's Restore runs UnreadFloatFusion's, which runs HiddenHandOffFusion's).
         YSplitFusion.Restore(copy); // a glue writing Y in two halves writes it whole again (and the Split after it)
@@ -105,6 +104,27 @@ internal static class GraphQueries
     public static void TrimEmpty(Google.Protobuf.Collections.RepeatedField<string> names, int keep)
     {
         while (names.Count > keep && names[^1].Length == 0) names.RemoveAt(names.Count - 1);
+    }
+
+    /// <summary>
+    /// A copy of <paramref name="model"/> without the integrity checksum (<see cref="BiVM.Contracts.ModelChecksum"/>): it
+    /// described the graph before a rewrite, and loaders refuse a file whose checksum does not match. Writers stamp the
+    /// new graph (<c>ExportedModel</c>).
+    /// </summary>
+    public static ModelProto WithoutChecksum(ModelProto model)
+    {
+        var copy = model.Clone();
+        foreach (var stale in copy.MetadataProps.Where(m => m.Key == BiVM.Contracts.ModelChecksum.Key).ToList()) copy.MetadataProps.Remove(stale);
+        return copy;
+    }
+
+    /// <summary>A node of the standard domain: <paramref name="opType"/> named <paramref name="name"/>, reading <paramref name="inputs"/>, writing <paramref name="output"/>.</summary>
+    public static NodeProto StandardNode(string opType, string name, IEnumerable<string> inputs, string output)
+    {
+        var node = new NodeProto { OpType = opType, Name = name };
+        node.Input.AddRange(inputs);
+        node.Output.Add(output);
+        return node;
     }
 
     public static long? Int(NodeProto node, string attribute) => node.Attribute.FirstOrDefault(a => a.Name == attribute) is { } a ? a.I : null;

@@ -192,9 +192,7 @@ public static class GruFusion
 
     private static NodeProto Emit(List<NodeProto> nodes, string opType, string name, string[] inputs, string? output = null)
     {
-        var node = new NodeProto { OpType = opType, Name = name };
-        node.Input.AddRange(inputs);
-        node.Output.Add(output ?? name);
+        var node = GraphQueries.StandardNode(opType, name, inputs, output ?? name);
         nodes.Add(node);
         return node;
     }

@@ -383,11 +383,5 @@ public static class GuidedUpsampleFusion
         return ops;
     }
 
-    private static NodeProto Node(string opType, string name, string[] inputs, string output)
-    {
-        var node = new NodeProto { OpType = opType, Name = name };
-        node.Input.AddRange(inputs);
-        node.Output.Add(output);
-        return node;
-    }
+    private static NodeProto Node(string opType, string name, string[] inputs, string output) => GraphQueries.StandardNode(opType, name, inputs, output);
 }

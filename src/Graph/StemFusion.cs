@@ -110,8 +110,7 @@ public static class StemFusion
     /// </summary>
     public static ModelProto Unfolded(ModelProto model)
     {
-        var copy = model.Clone();
-        foreach (var stale in copy.MetadataProps.Where(m => m.Key == ModelChecksum.Key).ToList()) copy.MetadataProps.Remove(stale);
+        var copy = GraphQueries.WithoutChecksum(model);
         var graph = copy.Graph;
         if (!graph.Node.Any(IsFused)) return copy;
         var rewritten = new List<NodeProto>();
@@ -154,11 +153,5 @@ public static class StemFusion
         return copy;
     }
 
-    private static NodeProto Standard(string opType, string name, string[] inputs, string output)
-    {
-        var node = new NodeProto { OpType = opType, Name = name };
-        node.Input.AddRange(inputs);
-        node.Output.Add(output);
-        return node;
-    }
+    private static NodeProto Standard(string opType, string name, string[] inputs, string output) => GraphQueries.StandardNode(opType, name, inputs, output);
 }

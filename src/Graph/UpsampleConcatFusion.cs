@@ -202,9 +202,7 @@ public static class UpsampleConcatFusion
 
     private static string Add(List<NodeProto> nodes, string opType, string name, IEnumerable<string> inputs, bool axis = false)
     {
-        var node = new NodeProto { OpType = opType, Name = name };
-        node.Input.AddRange(inputs);
-        node.Output.Add(name);
+        var node = GraphQueries.StandardNode(opType, name, inputs, name);
         if (axis) node.Attribute.Add(new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = 1 });
         nodes.Add(node);
         return name;
