@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using BiVM.CustomOps.Cpu;
 
 namespace BiVM.CustomOps.Pooling;
 
@@ -54,8 +55,8 @@ internal static unsafe class AveragePool2x
     /// Output row <paramref name="i"/> of the plane <paramref name="x"/> (<paramref name="height"/> × <paramref name="width"/>)
     /// into <paramref name="y"/> (<paramref name="outWidth"/> values: ⌊W/2⌋, or ⌈W/2⌉ with ceil_mode), sixteen outputs a
     /// step where the CPU runs 512-bit vectors (eight with AVX2) and the vector kernel's order applies, the rest by
-    /// <see cref="One"/> (with <paramref name="rowOrder"/>: sixteen at a time where the CPU runs 512-bit vectors, in
-    /// that order).
+    /// <see cref="One"/> (with <paramref name="rowOrder"/>: sixteen at a time where the CPU runs 512-bit vectors, eight
+    /// with AVX2, in that order).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Row(float* x, int height, int width, int outWidth, int i, float* y, bool rowOrder = false)
@@ -63,7 +64,10 @@ internal static unsafe class AveragePool2x
         int j = 0;
         if (rowOrder)
         {
-            if (Vector512.IsHardwareAccelerated && Avx512F.IsSupported) j = RowOrderSteps(x + (long)2 * i * width, 2 * i + 1 < height, width, outWidth, y);
+            float* rows = x + (long)2 * i * width;
+            bool two = 2 * i + 1 < height;
+            if (Vector512.IsHardwareAccelerated && Avx512F.IsSupported) j = RowOrderSteps<FloatWidth512, Vector512<float>>(rows, two, width, outWidth, y, j);
+            if (Avx2.IsSupported) j = RowOrderSteps<FloatWidth256, Vector256<float>>(rows, two, width, outWidth, y, j);
             for (; j < outWidth; j++) y[j] = One(x, height, width, i, j, rowOrder: true);
             return;
         }
@@ -111,29 +115,29 @@ internal static unsafe class AveragePool2x
     }
 
     /// <summary>
-    /// The row order's 512-bit steps: ((((0 + a) + b) + c) + d) / n with a, b the top row's even and odd columns and c, d
-    /// the bottom row's (absent where the window is cut by the last row). Returns the first output left to <see cref="One"/>.
+    /// The row order's vector steps from output <paramref name="j"/>: ((((0 + a) + b) + c) + d) / n with a, b the top
+    /// row's even and odd columns and c, d the bottom row's (absent where the window is cut by the last row), Lanes
+    /// outputs a step. Returns the first output left to the narrower steps and <see cref="One"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int RowOrderSteps(float* top, bool twoRows, int width, int outWidth, float* y)
+    private static int RowOrderSteps<TW, TV>(float* top, bool twoRows, int width, int outWidth, float* y, int j)
+        where TW : struct, IFloatWidth<TV> where TV : struct
     {
-        var evens = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-        var odds = Vector512.Create(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-        var scale = Vector512.Create(twoRows ? 0.25f : 0.5f);
-        int j = 0;
-        // Outputs j … j + 15 read columns 2j … 2j + 31, all inside the row.
-        for (; j + 16 <= outWidth && 2 * j + 32 <= width; j += 16)
+        var zero = TW.Create(0f);
+        var scale = TW.Create(twoRows ? 0.25f : 0.5f);
+        // Outputs j … j + Lanes − 1 read columns 2j … 2j + 2·Lanes − 1, all inside the row.
+        for (; j + TW.Lanes <= outWidth && 2 * j + 2 * TW.Lanes <= width; j += TW.Lanes)
         {
-            var low = Vector512.Load(top + 2 * j);
-            var high = Vector512.Load(top + 2 * j + 16);
-            var sum = (Vector512<float>.Zero + Avx512F.PermuteVar16x32x2(low, evens, high)) + Avx512F.PermuteVar16x32x2(low, odds, high);
+            var low = TW.Load(top + 2 * j);
+            var high = TW.Load(top + 2 * j + TW.Lanes);
+            var sum = TW.Add(TW.Add(zero, TW.Evens(low, high)), TW.Odds(low, high));
             if (twoRows)
             {
-                low = Vector512.Load(top + width + 2 * j);
-                high = Vector512.Load(top + width + 2 * j + 16);
-                sum = (sum + Avx512F.PermuteVar16x32x2(low, evens, high)) + Avx512F.PermuteVar16x32x2(low, odds, high);
+                low = TW.Load(top + width + 2 * j);
+                high = TW.Load(top + width + 2 * j + TW.Lanes);
+                sum = TW.Add(TW.Add(sum, TW.Evens(low, high)), TW.Odds(low, high));
             }
-            (sum * scale).Store(y + j);
+            TW.Store(TW.Multiply(sum, scale), y + j);
         }
         return j;
     }
