@@ -34,9 +34,9 @@ public static class StemFusion
         bool Private(string tensor) => readers.GetValueOrDefault(tensor) == 1 && !graphOutputs.Contains(tensor) && !branchReads.Contains(tensor);
         NodeProto? Producer(string tensor, string opType) =>
             producers.TryGetValue(tensor, out var n) && n.OpType == opType && n.Domain.Length == 0 && n.Output.Count == 1 ? n : null;
+        // C per-channel values shaped as the op reads them ([C], [C, 1, 1] or [1, C, 1, 1]: GlueFusion.Channels).
         TensorProto? Constant(string name, long count) =>
-            initializers.TryGetValue(name, out var t) && t.DataType == (int)TensorProto.Types.DataType.Float
-            && t.Dims.Aggregate(1L, (a, d) => a * d) == count && t.Dims.Count(d => d != 1) <= 1 ? t : null;
+            initializers.TryGetValue(name, out var t) && GlueFusion.Channels(t) == count ? t : null;
 
         int fused = 0, handOffs = 0;
         foreach (var act in nodes.Where(n => n is { OpType: "HardSwish", Domain: "" } && n.Input.Count == 1 && n.Output.Count == 1).ToList())

@@ -30,6 +30,29 @@ internal readonly unsafe struct OrtTensorView(OrtElementType type, long[] dims, 
         return Read(value);
     }
 
+    /// <summary>
+    /// Constant input <paramref name="index"/> holding C float32 values shaped [C], [C, 1, 1] or [1, C, 1, 1] (how the
+    /// exporter writes per-channel parameters: RPReLU's, an InstanceNormalization's, the input normalization's), copied;
+    /// with <paramref name="count"/>, C must be it. Anything else is one line naming the input.
+    /// </summary>
+    public static float[] ChannelConstant(nint info, int index, string name, int? count = null)
+    {
+        var t = Constant(info, index, name);
+        var d = t.Dims;
+        bool shaped = d.Length switch
+        {
+            1 => d[0] > 0,
+            3 => d[0] > 0 && d[1] == 1 && d[2] == 1,
+            4 => d[0] == 1 && d[1] > 0 && d[2] == 1 && d[3] == 1,
+            _ => false,
+        };
+        if (t.Type != OrtElementType.Float || !shaped || count is { } c && t.ElementCount != c)
+            throw new OpValidationException(count is { } n
+                ? $"{name} must be float32 with {n} values ([{n}], [{n}, 1, 1] or [1, {n}, 1, 1]), got {TypeText(t.Type)} {t.Shape}"
+                : $"{name} must be float32 [C], [C, 1, 1] or [1, C, 1, 1], got {TypeText(t.Type)} {t.Shape}");
+        return t.Span<float>().ToArray();
+    }
+
     public long ElementCount => Dims.Aggregate(1L, (a, d) => a * d);
 
     public static string ShapeText(IEnumerable<long> dims) => "[" + string.Join(", ", dims.Select(d => d < 0 ? "?" : d.ToString())) + "]";

@@ -265,21 +265,7 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
     }
 
     /// <summary>C values shaped [C], [C, 1, 1] or [1, C, 1, 1] (how the exporter writes RPReLU's parameters).</summary>
-    private static float[] Channels(nint info, int index, string name)
-    {
-        var t = OrtTensorView.Constant(info, index, name);
-        var d = t.Dims;
-        bool shaped = d.Length switch
-        {
-            1 => d[0] > 0,
-            3 => d[0] > 0 && d[1] == 1 && d[2] == 1,
-            4 => d[0] == 1 && d[1] > 0 && d[2] == 1 && d[3] == 1,
-            _ => false,
-        };
-        if (t.Type != OrtElementType.Float || !shaped)
-            throw new OpValidationException($"{name} must be float32 [C], [C, 1, 1] or [1, C, 1, 1], got {OrtTensorView.TypeText(t.Type)} {t.Shape}");
-        return t.Span<float>().ToArray();
-    }
+    private static float[] Channels(nint info, int index, string name) => OrtTensorView.ChannelConstant(info, index, name);
 
     public void Compute(nint context)
     {

@@ -51,13 +51,7 @@ internal sealed unsafe class StemOrtKernel : IBiVMKernel
         if (w.Type != OrtElementType.Float || w.Dims.Length != 4 || w.Dims[2] != 3 || w.Dims[3] != 3 || w.Dims[0] < 1 || w.Dims[1] < 1 || w.Dims[1] > 64)
             throw new OpValidationException($"W must be float32 [C, Cin, 3, 3] with 1 ≤ Cin ≤ 64 (a 3×3 Conv's weights), got {OrtTensorView.TypeText(w.Type)} {w.Shape}");
         int channels = (int)w.Dims[0], inChannels = (int)w.Dims[1];
-        float[] Values(int index, string name, int count)
-        {
-            var t = OrtTensorView.Constant(info, index, name);
-            if (t.Type != OrtElementType.Float || t.ElementCount != count || t.Dims.Count(d => d != 1) > 1)
-                throw new OpValidationException($"{name} must be float32 with {count} values ([{count}], [{count}, 1, 1] or [1, {count}, 1, 1]), got {OrtTensorView.TypeText(t.Type)} {t.Shape}");
-            return t.Span<float>().ToArray();
-        }
+        float[] Values(int index, string name, int count) => OrtTensorView.ChannelConstant(info, index, name, count);
         var mean = Values(BinaryConvSchema.StemMean, "Mean", inChannels);
         var std = Values(BinaryConvSchema.StemStd, "Std", inChannels);
         var bias = Values(BinaryConvSchema.StemB, "B", channels);
