@@ -100,9 +100,9 @@ internal static unsafe class ActivationPacker
         var hi = Vector512<uint>.Zero;
         int low = Math.Min(32, count);
         for (int c = 0; c < low; c++)
-            lo = SetWhereNegative(lo, Vector512.Load(src + c * plane), Vector512.Create(tau[c]), Vector512.Create(1u << c));
+            lo = SetWhereBelow(lo, Vector512.Load(src + c * plane), Vector512.Create(PackedLayout.Threshold(tau[c])), Vector512.Create(1u << c));
         for (int c = 32; c < count; c++)
-            hi = SetWhereNegative(hi, Vector512.Load(src + c * plane), Vector512.Create(tau[c]), Vector512.Create(1u << (c - 32)));
+            hi = SetWhereBelow(hi, Vector512.Load(src + c * plane), Vector512.Create(PackedLayout.Threshold(tau[c])), Vector512.Create(1u << (c - 32)));
         Interleave512(lo, hi, d);
     }
 
@@ -115,22 +115,22 @@ internal static unsafe class ActivationPacker
         for (int c = 0; c < low; c++)
         {
             float* row = src + c * plane;
-            var t = Vector512.Create(tau[c]);
+            var t = Vector512.Create(PackedLayout.Threshold(tau[c]));
             var bit = Vector512.Create(1u << c);
-            lo0 = SetWhereNegative(lo0, Vector512.Load(row), t, bit);
-            lo1 = SetWhereNegative(lo1, Vector512.Load(row + 16), t, bit);
-            lo2 = SetWhereNegative(lo2, Vector512.Load(row + 32), t, bit);
-            lo3 = SetWhereNegative(lo3, Vector512.Load(row + 48), t, bit);
+            lo0 = SetWhereBelow(lo0, Vector512.Load(row), t, bit);
+            lo1 = SetWhereBelow(lo1, Vector512.Load(row + 16), t, bit);
+            lo2 = SetWhereBelow(lo2, Vector512.Load(row + 32), t, bit);
+            lo3 = SetWhereBelow(lo3, Vector512.Load(row + 48), t, bit);
         }
         for (int c = 32; c < count; c++)
         {
             float* row = src + c * plane;
-            var t = Vector512.Create(tau[c]);
+            var t = Vector512.Create(PackedLayout.Threshold(tau[c]));
             var bit = Vector512.Create(1u << (c - 32));
-            hi0 = SetWhereNegative(hi0, Vector512.Load(row), t, bit);
-            hi1 = SetWhereNegative(hi1, Vector512.Load(row + 16), t, bit);
-            hi2 = SetWhereNegative(hi2, Vector512.Load(row + 32), t, bit);
-            hi3 = SetWhereNegative(hi3, Vector512.Load(row + 48), t, bit);
+            hi0 = SetWhereBelow(hi0, Vector512.Load(row), t, bit);
+            hi1 = SetWhereBelow(hi1, Vector512.Load(row + 16), t, bit);
+            hi2 = SetWhereBelow(hi2, Vector512.Load(row + 32), t, bit);
+            hi3 = SetWhereBelow(hi3, Vector512.Load(row + 48), t, bit);
         }
         Interleave512(lo0, hi0, d);
         Interleave512(lo1, hi1, d + 16);
@@ -147,30 +147,30 @@ internal static unsafe class ActivationPacker
         for (int c = 0; c < low; c++)
         {
             float* row = src + c * plane;
-            var t = Vector512.Create(tau[c]);
+            var t = Vector512.Create(PackedLayout.Threshold(tau[c]));
             var bit = Vector512.Create(1u << c);
-            lo0 = SetWhereNegative(lo0, Vector512.Load(row), t, bit);
-            lo1 = SetWhereNegative(lo1, Vector512.Load(row + 16), t, bit);
-            lo2 = SetWhereNegative(lo2, Vector512.Load(row + 32), t, bit);
-            lo3 = SetWhereNegative(lo3, Vector512.Load(row + 48), t, bit);
-            lo4 = SetWhereNegative(lo4, Vector512.Load(row + 64), t, bit);
-            lo5 = SetWhereNegative(lo5, Vector512.Load(row + 80), t, bit);
-            lo6 = SetWhereNegative(lo6, Vector512.Load(row + 96), t, bit);
-            lo7 = SetWhereNegative(lo7, Vector512.Load(row + 112), t, bit);
+            lo0 = SetWhereBelow(lo0, Vector512.Load(row), t, bit);
+            lo1 = SetWhereBelow(lo1, Vector512.Load(row + 16), t, bit);
+            lo2 = SetWhereBelow(lo2, Vector512.Load(row + 32), t, bit);
+            lo3 = SetWhereBelow(lo3, Vector512.Load(row + 48), t, bit);
+            lo4 = SetWhereBelow(lo4, Vector512.Load(row + 64), t, bit);
+            lo5 = SetWhereBelow(lo5, Vector512.Load(row + 80), t, bit);
+            lo6 = SetWhereBelow(lo6, Vector512.Load(row + 96), t, bit);
+            lo7 = SetWhereBelow(lo7, Vector512.Load(row + 112), t, bit);
         }
         for (int c = 32; c < count; c++)
         {
             float* row = src + c * plane;
-            var t = Vector512.Create(tau[c]);
+            var t = Vector512.Create(PackedLayout.Threshold(tau[c]));
             var bit = Vector512.Create(1u << (c - 32));
-            hi0 = SetWhereNegative(hi0, Vector512.Load(row), t, bit);
-            hi1 = SetWhereNegative(hi1, Vector512.Load(row + 16), t, bit);
-            hi2 = SetWhereNegative(hi2, Vector512.Load(row + 32), t, bit);
-            hi3 = SetWhereNegative(hi3, Vector512.Load(row + 48), t, bit);
-            hi4 = SetWhereNegative(hi4, Vector512.Load(row + 64), t, bit);
-            hi5 = SetWhereNegative(hi5, Vector512.Load(row + 80), t, bit);
-            hi6 = SetWhereNegative(hi6, Vector512.Load(row + 96), t, bit);
-            hi7 = SetWhereNegative(hi7, Vector512.Load(row + 112), t, bit);
+            hi0 = SetWhereBelow(hi0, Vector512.Load(row), t, bit);
+            hi1 = SetWhereBelow(hi1, Vector512.Load(row + 16), t, bit);
+            hi2 = SetWhereBelow(hi2, Vector512.Load(row + 32), t, bit);
+            hi3 = SetWhereBelow(hi3, Vector512.Load(row + 48), t, bit);
+            hi4 = SetWhereBelow(hi4, Vector512.Load(row + 64), t, bit);
+            hi5 = SetWhereBelow(hi5, Vector512.Load(row + 80), t, bit);
+            hi6 = SetWhereBelow(hi6, Vector512.Load(row + 96), t, bit);
+            hi7 = SetWhereBelow(hi7, Vector512.Load(row + 112), t, bit);
         }
         Interleave512(lo0, hi0, d);
         Interleave512(lo1, hi1, d + 16);
@@ -183,14 +183,16 @@ internal static unsafe class ActivationPacker
     }
 
     /// <summary>
-    /// <paramref name="acc"/> with <paramref name="bit"/> set in the lanes where x − τ is not ≥ 0 (the sign bit of
-    /// <see cref="PackedLayout"/>: negative, or NaN). Written as one compare into a mask register (vcmpngeps) and one
-    /// OR under that mask, which the JIT emits for this shape of ConditionalSelect: two instructions a vector where
-    /// the select the other way round took three (an OR and a blend; 0.93 of the time on rows in L1, Zen 4).
+    /// <paramref name="acc"/> with <paramref name="bit"/> set in the lanes where x is not ≥ <paramref name="threshold"/>
+    /// (<see cref="PackedLayout.Threshold"/> of τ: the lanes where x − τ is not ≥ 0, the sign bit of
+    /// <see cref="PackedLayout"/>). Written as one compare into a mask register (vcmpngeps) and one OR under that mask,
+    /// which the JIT emits for this shape of ConditionalSelect: two instructions a vector where the select the other
+    /// way round took three (an OR and a blend; 0.93 of the time on rows in L1, Zen 4), and x − τ a third and a
+    /// fourth (the subtraction and a zero register).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector512<uint> SetWhereNegative(Vector512<uint> acc, Vector512<float> x, Vector512<float> tau, Vector512<uint> bit) =>
-        Vector512.ConditionalSelect(Avx512F.CompareNotGreaterThanOrEqual(x - tau, Vector512<float>.Zero).AsUInt32(), acc | bit, acc);
+    internal static Vector512<uint> SetWhereBelow(Vector512<uint> acc, Vector512<float> x, Vector512<float> threshold, Vector512<uint> bit) =>
+        Vector512.ConditionalSelect(Avx512F.CompareNotGreaterThanOrEqual(x, threshold).AsUInt32(), acc | bit, acc);
 
     /// <summary>Word j = lo[j] | hi[j] &lt;&lt; 32 for the 16 lanes, into d[0..16): dword 2j of the output from lo, 2j + 1 from hi.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -203,9 +205,9 @@ internal static unsafe class ActivationPacker
     /// <summary>
     /// 8 pixels' words of up to 64 channels (<paramref name="count"/>), channel c's row at <paramref name="src"/> +
     /// c·<paramref name="plane"/>, into d[0..8), for AVX2 (no mask registers): channels go from the highest down, and
-    /// each doubles the accumulator and subtracts its compare mask (all ones, that is −1, where x − τ is not ≥ 0), so
-    /// channel c ends at bit c after the doublings of the channels below it: subtract, compare, add and subtract a
-    /// channel, where a select of acc | bit took five operations. AVX2 frames 0.914 of the select's (Zen 5 with
+    /// each doubles the accumulator and subtracts its compare mask (all ones, that is −1, where x − τ is not ≥ 0: x
+    /// compared with <see cref="PackedLayout.Threshold"/>), so channel c ends at bit c after the doublings of the
+    /// channels below it: compare, add and subtract a channel, where a select of acc | bit took five operations. AVX2 frames 0.914 of the select's (Zen 5 with
     /// AVX-512 off, 512×288, one thread, 300 rounds alternated in one process; docs/kernels.md, *AVX2 paths*).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -221,7 +223,7 @@ internal static unsafe class ActivationPacker
     /// <summary>acc·2, plus 1 in the lanes where x − τ is not ≥ 0 (negative, or NaN: the sign bit of <see cref="PackedLayout"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<uint> Double(Vector256<uint> acc, Vector256<float> x, float tau) =>
-        acc + acc - Avx.CompareNotGreaterThanOrEqual(x - Vector256.Create(tau), Vector256<float>.Zero).AsUInt32();
+        acc + acc - Avx.CompareNotGreaterThanOrEqual(x, Vector256.Create(PackedLayout.Threshold(tau))).AsUInt32();
 
     /// <summary><see cref="Lanes256"/> for 32 pixels: four accumulators per half, each channel's four vectors read in a row.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

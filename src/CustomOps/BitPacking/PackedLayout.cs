@@ -35,6 +35,17 @@ public static class PackedLayout
     public static ulong SignBit(float v) => v >= 0f ? 0UL : 1UL;
 
     /// <summary>
+    /// The value a packer compares x with instead of forming x − τ: !(x ≥ Threshold(τ)) is <see cref="SignBit"/>(x − τ)
+    /// for every float x and τ, so one compare takes the place of a subtraction and a compare. For finite τ it is τ: x − τ
+    /// rounds to a value ≥ 0 exactly when x ≥ τ (the difference of two distinct floats never rounds to zero, with
+    /// subnormals kept; an overflow keeps its sign), and a NaN on either side gives 1 both ways. Only x and τ infinite
+    /// with the same sign differ (x − τ is NaN, bit 1, where x ≥ τ): so τ = +∞ becomes NaN (every bit 1, as x − ∞ is
+    /// never ≥ 0) and τ = −∞ becomes −float.MaxValue (bit 1 for x = −∞ and NaN only, as x + ∞ is ≥ 0 otherwise).
+    /// Checked for every pair of special values in the tests.
+    /// </summary>
+    public static float Threshold(float tau) => float.IsPositiveInfinity(tau) ? float.NaN : float.IsNegativeInfinity(tau) ? -float.MaxValue : tau;
+
+    /// <summary>
     /// The packed concatenation of two packed tensors of <paramref name="channels"/> channels each, for
     /// <paramref name="pixels"/> pixels: pixel p's channels of <paramref name="low"/> (words(C) words a pixel) as
     /// channels 0 … C − 1 of <paramref name="dst"/> (words(2C) words a pixel) and those of <paramref name="high"/> as

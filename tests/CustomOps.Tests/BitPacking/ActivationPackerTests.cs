@@ -111,6 +111,20 @@ public unsafe class ActivationPackerTests
         float.NegativeInfinity, float.NaN, 3.5f, -2.25f,
     ];
 
+    [Fact]
+    public void Threshold_compare_is_the_sign_of_x_minus_tau_for_every_pair_of_special_values()
+    {
+        // The packers compare x with Threshold(τ) instead of forming x − τ: the same bit for every x and τ (ties, signed
+        // zeros, subnormals, the largest values whose difference overflows, infinities of either sign, NaN), and only
+        // because of the mapping: with τ itself, x = τ = ±∞ would give 0 where x − τ is NaN.
+        foreach (float tau in Special)
+            foreach (float x in Special)
+                Assert.True(PackedLayout.SignBit(x - tau) == (x >= PackedLayout.Threshold(tau) ? 0UL : 1UL), $"x = {x:R}, τ = {tau:R}");
+        float infinity = float.PositiveInfinity;
+        Assert.True(infinity >= Same(infinity) && PackedLayout.SignBit(infinity - infinity) == 1UL);
+        static float Same(float v) => v;
+    }
+
     [Theory]
     [InlineData(21, 37)]   // 16-lane steps, an overlapping last one, the transposing path's chunks and scalar tail
     [InlineData(21, 13)]   // two 8-pixel steps, or the transposing path alone
