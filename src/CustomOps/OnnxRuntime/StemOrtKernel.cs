@@ -1,3 +1,4 @@
+using System.Buffers;
 using BiVM.Contracts;
 using BiVM.CustomOps.Activation;
 using BiVM.CustomOps.BinaryConv2d;
@@ -107,33 +108,41 @@ internal sealed unsafe class StemOrtKernel : IBiVMKernel
             });
         }
 
-        var scale = new float[batch * channels];
-        var shift = new float[batch * channels];
-        run(batch * channels, p =>
+        // Each plane's normalization (a, b), a in the first half: rented, so a frame leaves no garbage.
+        int count = batch * channels;
+        float[] coefficients = ArrayPool<float>.Shared.Rent(2 * count);
+        try
         {
-            var (mu, variance) = FrameNormalization.Statistics(y + p * plane, (int)plane);
-            (scale[p], shift[p]) = FrameNormalization.Affine(mu, variance, _normScale[p % channels], _normBias[p % channels], _epsilon);
-        });
+            run(count, p =>
+            {
+                var (mu, variance) = FrameNormalization.Statistics(y + p * plane, (int)plane);
+                (coefficients[p], coefficients[count + p]) = FrameNormalization.Affine(mu, variance, _normScale[p % channels], _normBias[p % channels], _epsilon);
+            });
 
-        // Pairs of rows: a pooled row reads exactly the two rows its task activates.
-        int pairs = (outHeight + 1) / 2, words = PackedLayout.WordsFor(channels);
-        float[]? tau = _tauNext;
-        bool rowOrder = _rowOrder;
-        run(batch * pairs, task =>
-        {
-            int n = task / pairs, pair = task % pairs, first = 2 * pair, end = Math.Min(outHeight, first + 2);
-            float* image = y + (long)n * channels * plane;
-            for (int c = 0; c < channels; c++)
-                for (int i = first; i < end; i++)
-                    StemConvolution.ActivateRow(image + c * plane + (long)i * outWidth, outWidth, scale[n * channels + c], shift[n * channels + c], lanes);
-            if (packed is not null)
-                fixed (float* t = tau)
-                    for (int i = first; i < end; i++)
-                        ActivationPacker.PackRow(image, t, channels, outHeight, outWidth, 0, i, 0, outWidth, packed + ((long)n * outHeight + i) * outWidth * words);
-            if (pooled is not null && pair < poolHeight)
+            // Pairs of rows: a pooled row reads exactly the two rows its task activates.
+            int pairs = (outHeight + 1) / 2, words = PackedLayout.WordsFor(channels);
+            float[]? tau = _tauNext;
+            bool rowOrder = _rowOrder;
+            run(batch * pairs, task =>
+            {
+                int n = task / pairs, pair = task % pairs, first = 2 * pair, end = Math.Min(outHeight, first + 2);
+                float* image = y + (long)n * channels * plane;
                 for (int c = 0; c < channels; c++)
-                    AveragePool2x.Row(image + c * plane, outHeight, outWidth, poolWidth, pair, pooled + ((long)n * channels + c) * poolPlane + (long)pair * poolWidth, rowOrder);
-        });
+                    for (int i = first; i < end; i++)
+                        StemConvolution.ActivateRow(image + c * plane + (long)i * outWidth, outWidth, coefficients[n * channels + c], coefficients[count + n * channels + c], lanes);
+                if (packed is not null)
+                    fixed (float* t = tau)
+                        for (int i = first; i < end; i++)
+                            ActivationPacker.PackRow(image, t, channels, outHeight, outWidth, 0, i, 0, outWidth, packed + ((long)n * outHeight + i) * outWidth * words);
+                if (pooled is not null && pair < poolHeight)
+                    for (int c = 0; c < channels; c++)
+                        AveragePool2x.Row(image + c * plane, outHeight, outWidth, poolWidth, pair, pooled + ((long)n * channels + c) * poolPlane + (long)pair * poolWidth, rowOrder);
+            });
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(coefficients);
+        }
     }
 
     public void Dispose()
