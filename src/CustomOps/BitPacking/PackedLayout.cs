@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace BiVM.CustomOps.BitPacking;
@@ -43,6 +44,7 @@ public static class PackedLayout
     /// never ≥ 0) and τ = −∞ becomes −float.MaxValue (bit 1 for x = −∞ and NaN only, as x + ∞ is ≥ 0 otherwise).
     /// Checked for every pair of special values in the tests.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Threshold(float tau) => float.IsPositiveInfinity(tau) ? float.NaN : float.IsNegativeInfinity(tau) ? -float.MaxValue : tau;
 
     /// <summary>
