@@ -215,15 +215,19 @@ internal static unsafe class ActivationPacker
     {
         var lo = Vector256<uint>.Zero;
         var hi = Vector256<uint>.Zero;
-        for (int c = count - 1; c >= 32; c--) hi = Double(hi, Vector256.Load(src + c * plane), tau[c]);
-        for (int c = Math.Min(32, count) - 1; c >= 0; c--) lo = Double(lo, Vector256.Load(src + c * plane), tau[c]);
+        for (int c = count - 1; c >= 32; c--) hi = Double(hi, Vector256.Load(src + c * plane), Threshold256(tau[c]));
+        for (int c = Math.Min(32, count) - 1; c >= 0; c--) lo = Double(lo, Vector256.Load(src + c * plane), Threshold256(tau[c]));
         Interleave256(lo, hi, d);
     }
 
-    /// <summary>acc·2, plus 1 in the lanes where x − τ is not ≥ 0 (negative, or NaN: the sign bit of <see cref="PackedLayout"/>).</summary>
+    /// <summary>acc·2, plus 1 in the lanes where x is not ≥ <paramref name="threshold"/> (<see cref="Threshold256"/> of τ: where x − τ is not ≥ 0, the sign bit of <see cref="PackedLayout"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<uint> Double(Vector256<uint> acc, Vector256<float> x, float tau) =>
-        acc + acc - Avx.CompareNotGreaterThanOrEqual(x, Vector256.Create(PackedLayout.Threshold(tau))).AsUInt32();
+    private static Vector256<uint> Double(Vector256<uint> acc, Vector256<float> x, Vector256<float> threshold) =>
+        acc + acc - Avx.CompareNotGreaterThanOrEqual(x, threshold).AsUInt32();
+
+    /// <summary>τ's <see cref="PackedLayout.Threshold"/> in every lane: formed once per channel, not per vector.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Threshold256(float tau) => Vector256.Create(PackedLayout.Threshold(tau));
 
     /// <summary><see cref="Lanes256"/> for 32 pixels: four accumulators per half, each channel's four vectors read in a row.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -233,18 +237,20 @@ internal static unsafe class ActivationPacker
         for (int c = count - 1; c >= 32; c--)
         {
             float* row = src + c * plane;
-            hi0 = Double(hi0, Vector256.Load(row), tau[c]);
-            hi1 = Double(hi1, Vector256.Load(row + 8), tau[c]);
-            hi2 = Double(hi2, Vector256.Load(row + 16), tau[c]);
-            hi3 = Double(hi3, Vector256.Load(row + 24), tau[c]);
+            var t = Threshold256(tau[c]);
+            hi0 = Double(hi0, Vector256.Load(row), t);
+            hi1 = Double(hi1, Vector256.Load(row + 8), t);
+            hi2 = Double(hi2, Vector256.Load(row + 16), t);
+            hi3 = Double(hi3, Vector256.Load(row + 24), t);
         }
         for (int c = Math.Min(32, count) - 1; c >= 0; c--)
         {
             float* row = src + c * plane;
-            lo0 = Double(lo0, Vector256.Load(row), tau[c]);
-            lo1 = Double(lo1, Vector256.Load(row + 8), tau[c]);
-            lo2 = Double(lo2, Vector256.Load(row + 16), tau[c]);
-            lo3 = Double(lo3, Vector256.Load(row + 24), tau[c]);
+            var t = Threshold256(tau[c]);
+            lo0 = Double(lo0, Vector256.Load(row), t);
+            lo1 = Double(lo1, Vector256.Load(row + 8), t);
+            lo2 = Double(lo2, Vector256.Load(row + 16), t);
+            lo3 = Double(lo3, Vector256.Load(row + 24), t);
         }
         Interleave256(lo0, hi0, d);
         Interleave256(lo1, hi1, d + 8);
