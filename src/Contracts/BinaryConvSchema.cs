@@ -155,24 +155,8 @@ public static class BinaryConvSchema
     /// </summary>
     public const string ActivationAddendRepeat = "addend_repeat", ActivationAddendChunks = "addend_chunks";
 
-    /// <summary>
-    /// Optional inputs of ShortcutRPReLU from 24 on: the terms Z₁ … Zₖ (k ≤ <see cref="ActivationMaxSumTerms"/>, float32
-    /// [N, C / rᵢ, H, W]) of a <see cref="ShortcutSum"/> folded in after the glue, with the attributes
-    /// <see cref="ActivationSumScales"/> (k floats sᵢ) and <see cref="ActivationSumRepeats"/> (k ints rᵢ): Y is then
-    /// ((Y' + s₁·R₁(Z₁)) + s₂·R₂(Z₂)) + … of the glue's own Y', each value rounded as ShortcutSum rounds it, before
-    /// anything reads Y. The EBB's sum after its last RPReLU, whose Y' nothing else reads, is not written and read back.
-    /// No term may be X (Y may be written over X). Not with YPacked, YPackedSecond, Projected or YRest.
-    /// </summary>
-    public const int ActivationSumTerms = 24;
-
-    /// <summary>The most terms a folded sum takes (the backbone's last block adds three).</summary>
-    public const int ActivationMaxSumTerms = 3;
-
-    /// <summary>ShortcutRPReLU's attributes of a folded sum's terms (<see cref="ActivationSumTerms"/>): ShortcutSum's scales and repeats.</summary>
-    public const string ActivationSumScales = "sum_scales", ActivationSumRepeats = "sum_repeats";
-
     /// <summary>Inputs ShortcutRPReLU declares (all but X, ShiftIn, Slope and ShiftOut optional).</summary>
-    public const int ActivationInputCount = ActivationSumTerms + ActivationMaxSumTerms;
+    public const int ActivationInputCount = ActivationTauSecond + 1;
 
     /// <summary>
     /// The decoder's upsampling glue fused (docs/model-contract.md, "Upsample2xConcat"): Y = Concat(axis 1) of the first

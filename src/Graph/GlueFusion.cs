@@ -29,8 +29,7 @@ namespace BiVM.Graph;
 /// <see cref="AveragePoolFusion"/> runs the source pyramid's 2×2 average pools as <c>ai.bivm:AveragePool2x</c> (bit-identical), and
 /// <see cref="ConvGruFusion"/> makes each ConvGRU, its two binary convs and the glue around them, one <c>ai.bivm:ConvGru</c> (bit-identical),
 /// and <see cref="StemFusion"/> runs the backbone's stem (input normalization, FP32 Conv, InstanceNormalization, HardSwish)
-/// as one <c>ai.bivm:Stem</c> that hands the first binary conv its bits and the shortcut its pool (within float rounding),
-/// and <see cref="TrailingSumFusion"/> has the glue whose output is a ShortcutSum's X add the sum's terms itself (bit-identical).
+/// as one <c>ai.bivm:Stem</c> that hands the first binary conv its bits and the shortcut its pool (within float rounding).
 /// </summary>
 /// <remarks>
 /// A chain is fused only where every intermediate tensor has exactly one consumer and is not a graph output (a test
@@ -176,10 +175,9 @@ public static class GlueFusion
         var (stems, stemHandOffs) = binary ? StemFusion.Apply(rewritten, graph, initializers, outputs) : (0, 0);
         int pools = binary ? AveragePoolFusion.Apply(rewritten, graph) : 0;
         int cells = binary ? ConvGruFusion.Apply(rewritten, initializers, outputs) : 0;
-        int trailing = TrailingSumFusion.Apply(rewritten, outputs);
         if (replacements.Count == 0 && handOffs == 0 && upsamples == 0 && grus == 0 && guided == 0 && inBranches == 0 && branchHandOffs == 0 && norms == 0 && shortcuts == 0
             && projections == 0 && pointwise == 0 && sparse == 0 && sparseHandOffs == 0 && unread == 0 && hidden == 0 && ySplits == 0 && identities == 0 && stems == 0 && pools == 0 && cells == 0
-            && trailing == 0 && branchesRewritten == 0)
+            && branchesRewritten == 0)
             return (fused, 0, 0, 0);
         graph.Node.Clear();
         graph.Node.AddRange(rewritten);
@@ -222,8 +220,6 @@ public static class GlueFusion
         int mapTotal = graph.Node.Count(n => n.OpType == BinaryConvSchema.ShortcutRPReLU && n.Attribute.Any(a => a.Name is BinaryConvSchema.ActivationAddendRepeat or BinaryConvSchema.ActivationAddendChunks));
         if (sumTotal + mapTotal > 0)
             fused.MetadataProps[^1].Value += $", {sumTotal} {BinaryConvSchema.ShortcutSum} (scaled, repeated shortcut adds, bit-identical), {mapTotal} {BinaryConvSchema.ShortcutRPReLU} addends with their Tile or pair sum folded in (bit-identical)";
-        if (TrailingSumFusion.Count(fused) is > 0 and var trailingTotal)
-            fused.MetadataProps[^1].Value += $", {trailingTotal} {BinaryConvSchema.ShortcutSum} added by the {BinaryConvSchema.ShortcutRPReLU} whose output is their X (bit-identical)";
         return (fused, replacements.Count + inBranches, handOffs + branchHandOffs + stemHandOffs, norms);
     }
 
@@ -258,10 +254,8 @@ public static class GlueFusion
     /// packed once, right after y is computed, instead of by the conv from y in memory. The packer and its comparison
     /// are the conv's own, so the bits are the same. Where two binary convs read y (SHB's sparse 3×3 and dense 1×1,
     /// with different τ), the dense one gets the bits: it packs every pixel, the sparse one only those its active
-    /// cells read. ShortcutSum does not hand off, nor a glue that adds one (<see cref="TrailingSumFusion"/>): their
-    /// outputs are the backbone's small maps, where packing row by row across hundreds of channels cost more than the
-    /// conv's own packing saved (measured, docs/export.md; for the folded sums again on Zen 5, 1.009 of a frame, and
-    /// 1.012 for those of at most 64 channels alone).
+    /// cells read. ShortcutSum does not hand off: its outputs are the backbone's small maps, where packing row by
+    /// row across hundreds of channels cost more than the conv's own packing saved (measured, docs/export.md).
     /// </summary>
     private static int AddPackedHandOffs(List<NodeProto> nodes, Dictionary<string, TensorProto> initializers)
     {
@@ -276,7 +270,7 @@ public static class GlueFusion
             // The packed output comes after Y (GuidedStatistics: after Stats, MeanX and MeanY).
             int packedAt = producer.OpType == BinaryConvSchema.GuidedStatistics ? BinaryConvSchema.StatisticsPacked : BinaryConvSchema.PackedOutput;
             if (producer.Output.Count > packedAt || (glue && producer.Input.Count > BinaryConvSchema.ActivationTauNext && producer.Input[BinaryConvSchema.ActivationTauNext].Length > 0)
-                || producer.Attribute.Any(a => a.Name == BinaryConvSchema.TauNext) || TrailingSumFusion.IsFolded(producer)) continue;
+                || producer.Attribute.Any(a => a.Name == BinaryConvSchema.TauNext)) continue;
             if (!binaryReaders.TryGetValue(producer.Output[0], out var readers)) continue;
             var dense = readers.Where(r => r.OpType == BinaryConvSchema.BinaryConv2d).ToList();
             var conv = readers.Count == 1 ? readers[0] : dense.Count == 1 ? dense[0] : null;
@@ -326,8 +320,7 @@ public static class GlueFusion
     /// projection as the Conv after it, a folded 1×1 binary conv as the BinaryConv2d before it
     /// (<see cref="PointwiseFusion.Unfolded"/>), a folded sparse conv as the SparseBinaryConv2d before it
     /// (<see cref="SparseFusion.Unfolded"/>), GuidedStatistics as its thirteen nodes (<see cref="GuidedStatisticsFusion.Unfuse"/>),
-    /// a Stem as its five or six (<see cref="StemFusion.Unfolded"/>), a folded sum as the ShortcutSum after its glue
-    /// (<see cref="TrailingSumFusion.Unfolded"/>).
+    /// a Stem as its five or six (<see cref="StemFusion.Unfolded"/>).
     /// The oracle for a fused file whose unfused original is gone (the shipped models): both must give the same bits.
     /// </summary>
     /// <exception cref="ArgumentException">A ShortcutRPReLU's parameters are not initializers shaped to broadcast over NCHW.</exception>
@@ -336,7 +329,7 @@ public static class GlueFusion
         ArgumentNullException.ThrowIfNull(model);
         // Folded convs first come back as SparseBinaryConv2d and BinaryConv2d nodes; their packed input goes with every other below.
         // (Both Unfolded copies first undo the hand-offs of bits and name again the float tensors left unwritten.)
-        var unfused = PointwiseFusion.Unfolded(SparseFusion.Unfolded(ConvGruFusion.Unfolded(StemFusion.Unfolded(TrailingSumFusion.Unfolded(model)))));
+        var unfused = PointwiseFusion.Unfolded(SparseFusion.Unfolded(ConvGruFusion.Unfolded(StemFusion.Unfolded(GraphQueries.WithoutChecksum(model)))));
         GuidedUpsampleFusion.Unfuse(unfused);
         GuidedStatisticsFusion.Unfuse(unfused);
         var graph = unfused.Graph;

@@ -42,9 +42,6 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
     private bool _writesY = true, _hasX = true, _sparsePacked;
     /// <summary>With y_split: Y's channels [0, s) go to Y, [s, C) to YRest (0: Y whole).</summary>
     private int _ySplit;
-    /// <summary>A folded ShortcutSum's scales and repeats, one per term (empty without one).</summary>
-    private float[] _sumScales = [];
-    private long[] _sumRepeats = [];
 
     private ShortcutRPReLUOrtKernel(string location, float[] shiftIn, float[] slope, float[] shiftOut, float scale, bool hasAddend, float[]? tauNext,
         (float[] Scale, float[] Bias, float Epsilon)? norm, int addendRepeat, int addendChunks, (float[], float[]?, int)? projection, FoldedPointwiseConv? pointwise,
@@ -150,8 +147,6 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
         FoldedPointwiseConv? pointwise = null;
         float[]? tauSecond = null;
         int ySplit = 0;
-        float[] sumScales = [];
-        long[] sumRepeats = [];
         bool secondOutput = OrtApi.KernelInfoOutputCount(info) > BinaryConvSchema.ActivationSecondPackedOutput
             && OrtApi.KernelInfoOutputName(info, BinaryConvSchema.ActivationSecondPackedOutput).Length > 0;
         bool writesY = OrtApi.KernelInfoOutputName(info, BinaryConvSchema.ActivationOutput).Length > 0;
@@ -172,7 +167,6 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
             }
             else if (secondOutput) throw new OpValidationException("output YPackedSecond needs the TauSecond input");
             ySplit = YSplit(info, shiftIn.Length, writesY, tauNext is not null || tauSecond is not null || projection is not null);
-            (sumScales, sumRepeats) = FoldedSum(info, Present, shiftIn.Length, writesY && tauNext is null && tauSecond is null && projection is null && ySplit == 0);
             if (!writesY && projection is null && tauNext is null && tauSecond is null)
                 throw new OpValidationException("output Y is the empty name and there is no packed or projected output: the node would write nothing");
             if (!hasX && pointwise is null)
@@ -193,41 +187,9 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
             _tauSecond = tauSecond,
             _writesY = writesY,
             _ySplit = ySplit,
-            _sumScales = sumScales,
-            _sumRepeats = sumRepeats,
             _hasX = hasX,
             _sparsePacked = sparsePacked,
         };
-    }
-
-    /// <summary>
-    /// A folded ShortcutSum's scales and repeats (empty without one), checked against the term inputs (the first k of
-    /// inputs 24 … 26 present, the others absent), C, and the outputs: the sum is Y's, so Y is written whole and no
-    /// other output reads the glue's own Y. No term may be X, which Y may be written over.
-    /// </summary>
-    private static (float[] Scales, long[] Repeats) FoldedSum(nint info, Func<int, bool> present, int channels, bool onlyY)
-    {
-        var scales = OrtApi.KernelInfoAttributeFloats(info, BinaryConvSchema.ActivationSumScales);
-        var repeats = OrtApi.KernelInfoAttributeInts(info, BinaryConvSchema.ActivationSumRepeats);
-        int given = Enumerable.Range(0, BinaryConvSchema.ActivationMaxSumTerms).Count(t => present(BinaryConvSchema.ActivationSumTerms + t));
-        if (scales is null && repeats is null && given == 0) return ([], []);
-        if (scales is null || repeats is null)
-            throw new OpValidationException($"a folded sum needs both attributes {BinaryConvSchema.ActivationSumScales} and {BinaryConvSchema.ActivationSumRepeats} (one value per term)");
-        int terms = scales.Length;
-        if (terms is < 1 or > BinaryConvSchema.ActivationMaxSumTerms || repeats.Length != terms)
-            throw new OpValidationException($"attributes {BinaryConvSchema.ActivationSumScales} and {BinaryConvSchema.ActivationSumRepeats} must have the same number of values, 1 to {BinaryConvSchema.ActivationMaxSumTerms} (one per term), got {scales.Length} and {repeats.Length}");
-        for (int t = 0; t < BinaryConvSchema.ActivationMaxSumTerms; t++)
-            if (present(BinaryConvSchema.ActivationSumTerms + t) != t < terms)
-                throw new OpValidationException($"a folded sum of {terms} term(s) takes inputs {BinaryConvSchema.ActivationSumTerms} to {BinaryConvSchema.ActivationSumTerms + terms - 1}; input {BinaryConvSchema.ActivationSumTerms + t} is {(t < terms ? "missing" : "given")}");
-        if (repeats.Any(r => r < 1 || channels % r != 0))
-            throw new OpValidationException($"attribute {BinaryConvSchema.ActivationSumRepeats} [{string.Join(", ", repeats)}] must hold values >= 1 that divide C = {channels}");
-        if (!onlyY)
-            throw new OpValidationException("a folded sum (inputs 24 …) is Y's: Y must be named and written whole, without YPacked, YPackedSecond, Projected or YRest");
-        string x = OrtApi.KernelInfoInputCount(info) > BinaryConvSchema.ActivationX ? OrtApi.KernelInfoInputName(info, BinaryConvSchema.ActivationX) : "";
-        for (int t = 0; t < terms; t++)
-            if (x.Length > 0 && OrtApi.KernelInfoInputName(info, BinaryConvSchema.ActivationSumTerms + t) == x)
-                throw new OpValidationException($"sum term {t + 1} is X ('{x}'), which Y may be written over");
-        return (scales, repeats);
     }
 
     /// <summary>The y_split attribute's s (0 without it), checked against C and the outputs: YRest goes with it, and Y is then not read by the node's own packed or projected outputs.</summary>
@@ -344,16 +306,6 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
                 throw new OpValidationException($"Addend must be float32 {OrtTensorView.ShapeText(expected)} ({(_pointwise is null ? shapeSource : $"Y {OrtTensorView.ShapeText(yDims)}")}{MapText}), got {OrtTensorView.TypeText(a.Type)} {a.Shape}");
             addend = (float*)a.Data;
         }
-        var sumTerms = new SumTerms(_sumScales.Length);
-        for (int t = 0; t < _sumScales.Length; t++)
-        {
-            var z = OrtTensorView.Read(OrtApi.KernelContextInput(context, BinaryConvSchema.ActivationSumTerms + t));
-            long[] expected = [batch, channels / _sumRepeats[t], height, width];
-            if (z.Type != OrtElementType.Float || !z.Dims.SequenceEqual(expected))
-                throw new OpValidationException($"sum term {t + 1} must be float32 {OrtTensorView.ShapeText(expected)} (Y {OrtTensorView.ShapeText(yDims)}, {BinaryConvSchema.ActivationSumRepeats} {_sumRepeats[t]}), got {OrtTensorView.TypeText(z.Type)} {z.Shape}");
-            sumTerms.Data[t] = (nint)z.Data;
-            sumTerms.Channels[t] = (int)expected[1];
-        }
         ulong* xPacked = null;
         if (_pointwise is not null)
         {
@@ -454,7 +406,7 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
                 try
                 {
                     Glue(runner, fromBits ? null : src, xPacked, addend, new GlueOutputs(y, packed, second, projected, rest), normScale, normShift,
-                        batch, channels, height, width, sparseRows, sumTerms);
+                        batch, channels, height, width, sparseRows);
                 }
                 finally
                 {
@@ -554,7 +506,7 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
     }
 
     private void Glue(ParallelRunner runner, float* src, ulong* xPacked, float* addend, GlueOutputs outputs, float* normScale, float* normShift,
-        int batch, int channels, int height, int width, SparseRows sparse, SumTerms sums)
+        int batch, int channels, int height, int width, SparseRows sparse)
     {
         float* y = outputs.Y, projected = outputs.Projected, rest = outputs.Rest;
         ulong* packed = outputs.Packed, second = outputs.Second;
@@ -579,7 +531,6 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
             }
             if (normScale is null) ShortcutRPReLU.Apply(input, a, pair, _scale, _shiftIn[c], _slope[c], _shiftOut[c], output, count);
             else ShortcutRPReLU.ApplyNormalized(input, normScale[i], normShift[i], a, pair, _scale, _shiftIn[c], _slope[c], _shiftOut[c], output, count);
-            if (sums.Count > 0) AddSum(sums, n, c, offset - (long)i * plane, plane, output, count);
         }
         if (packed is null && second is null && projected is null && src is not null && sparse.Packed is null)
         {
@@ -660,27 +611,6 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
     }
 
     /// <summary>Where the glue writes: Y (null where its output is the empty name), YPacked, YPackedSecond, Projected, YRest (each null where absent).</summary>
-    /// <summary>
-    /// The folded sum's terms added to <paramref name="count"/> values of channel <paramref name="c"/> of image
-    /// <paramref name="n"/> just written at <paramref name="output"/> (from position <paramref name="within"/> of the
-    /// plane on), in place and while they are in cache: ShortcutSum's arithmetic, term t's plane c mod Cₜ.
-    /// </summary>
-    private void AddSum(SumTerms sums, int n, int c, long within, long plane, float* output, int count)
-    {
-        float** terms = stackalloc float*[sums.Count];
-        for (int t = 0; t < sums.Count; t++)
-            terms[t] = (float*)sums.Data[t] + ((long)n * sums.Channels[t] + c % sums.Channels[t]) * plane + within;
-        fixed (float* scales = _sumScales) ShortcutSum.Apply(output, terms, scales, sums.Count, output, count);
-    }
-
-    /// <summary>A folded sum's term tensors for one call: data and channel count Cₜ = C / rₜ of each.</summary>
-    private readonly struct SumTerms(int count)
-    {
-        public int Count { get; } = count;
-        public nint[] Data { get; } = count == 0 ? [] : new nint[count];
-        public int[] Channels { get; } = count == 0 ? [] : new int[count];
-    }
-
     private readonly struct GlueOutputs(float* y, ulong* packed, ulong* second, float* projected, float* rest)
     {
         public float* Y { get; } = y;
