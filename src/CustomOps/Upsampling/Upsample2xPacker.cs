@@ -62,67 +62,25 @@ internal static unsafe class Upsample2xPacker
 
     /// <summary>
     /// Outputs 2j + 1 … 2j + 32 (input columns j … j + 16 of both rows), every channel, one or two τ; input row High + 1
-    /// (<paramref name="inWidth"/> values after row High) prefetched at the same columns. Channels below 32 and from 32
-    /// on are two loops, and the second τ a separate instantiation: no branch per channel in the loop.
+    /// (<paramref name="inWidth"/> values after row High) prefetched at the same columns.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Block(float** planes, int upsampled, int total, long lowRow, long highRow, long copiedRow, float wLo, float wHi, int j,
         float* tau, ulong* dst, float* tauSecond, ulong* dstSecond, int inWidth)
     {
         // The weights as Upsample2x's 512-bit step holds them: odd = ¾·lo[j] + ¼·lo[j+1] + …, even the other way round.
-        var weights = new Weights(wLo, wHi);
-        int low = Math.Min(32, upsampled);
+        var near = Vector512.Create(0.75f * wLo);
+        var far = Vector512.Create(0.25f * wLo);
+        var nearHigh = Vector512.Create(0.75f * wHi);
+        var farHigh = Vector512.Create(0.25f * wHi);
         Vector512<uint> oddLo = default, evenLo = default, oddHi = default, evenHi = default;
-        if (tauSecond is null)
-        {
-            Accumulate<Single>(planes, 0, low, 0, lowRow, highRow, j, inWidth, weights, tau, null, ref oddLo, ref evenLo, ref oddLo, ref evenLo);
-            Accumulate<Single>(planes, 32, upsampled, 32, lowRow, highRow, j, inWidth, weights, tau, null, ref oddHi, ref evenHi, ref oddHi, ref evenHi);
-            Finish(planes, upsampled, total, copiedRow, j, oddLo, evenLo, oddHi, evenHi, tau, dst);
-            return;
-        }
         Vector512<uint> oddLo2 = default, evenLo2 = default, oddHi2 = default, evenHi2 = default;
-        Accumulate<Pair>(planes, 0, low, 0, lowRow, highRow, j, inWidth, weights, tau, tauSecond, ref oddLo, ref evenLo, ref oddLo2, ref evenLo2);
-        Accumulate<Pair>(planes, 32, upsampled, 32, lowRow, highRow, j, inWidth, weights, tau, tauSecond, ref oddHi, ref evenHi, ref oddHi2, ref evenHi2);
-        Finish(planes, upsampled, total, copiedRow, j, oddLo, evenLo, oddHi, evenHi, tau, dst);
-        Finish(planes, upsampled, total, copiedRow, j, oddLo2, evenLo2, oddHi2, evenHi2, tauSecond, dstSecond);
-    }
-
-    /// <summary>The four products' weights of a row pair (¾ and ¼ of each row's weight), as the vector path of <see cref="Upsample2x"/> forms them.</summary>
-    private readonly struct Weights(float wLo, float wHi)
-    {
-        public readonly Vector512<float> Near = Vector512.Create(0.75f * wLo), Far = Vector512.Create(0.25f * wLo);
-        public readonly Vector512<float> NearHigh = Vector512.Create(0.75f * wHi), FarHigh = Vector512.Create(0.25f * wHi);
-    }
-
-    /// <summary>Whether a block packs against a second τ (a type argument, so that each case is compiled without the other's branch).</summary>
-    private interface ITauCount
-    {
-        static abstract bool Second { get; }
-    }
-
-    private readonly struct Single : ITauCount
-    {
-        public static bool Second => false;
-    }
-
-    private readonly struct Pair : ITauCount
-    {
-        public static bool Second => true;
-    }
-
-    /// <summary>
-    /// Channels [<paramref name="from"/>, <paramref name="to"/>) upsampled and compared: channel c's bit is 1 &lt;&lt;
-    /// (c − <paramref name="bitBase"/>) in the odd and even accumulators of τ (and of the second τ).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Accumulate<TCount>(float** planes, int from, int to, int bitBase, long lowRow, long highRow, int j, int inWidth, in Weights w,
-        float* tau, float* tauSecond, ref Vector512<uint> odds, ref Vector512<uint> evens, ref Vector512<uint> odds2, ref Vector512<uint> evens2)
-        where TCount : struct, ITauCount
-    {
-        for (int c = from; c < to; c++)
+        bool second = tauSecond is not null;
+        for (int c = 0; c < upsampled; c++)
         {
-            float* lo = planes[c] + lowRow + j;
-            float* hi = planes[c] + highRow + j;
+            float* plane = planes[c];
+            float* lo = plane + lowRow + j;
+            float* hi = plane + highRow + j;
             var a = Vector512.Load(lo);
             var b = Vector512.Load(lo + 1);
             var cc = Vector512.Load(hi);
@@ -130,17 +88,26 @@ internal static unsafe class Upsample2xPacker
             // The next input row's line at this block: a row reads 2·C short rows (1 KB at decode0), too many streams
             // for the hardware prefetchers to follow; 0.98 of a 512×288 frame (Zen 4, two runs of 500 rounds).
             Sse.Prefetch0(hi + inWidth);
-            var odd = a * w.Near + b * w.Far + cc * w.NearHigh + d * w.FarHigh;
-            var even = a * w.Far + b * w.Near + cc * w.FarHigh + d * w.NearHigh;
-            var bit = Vector512.Create(1u << (c - bitBase));
-            var t = Vector512.Create(PackedLayout.Threshold(tau[c]));
-            odds = ActivationPacker.SetWhereBelow(odds, odd, t, bit);
-            evens = ActivationPacker.SetWhereBelow(evens, even, t, bit);
-            if (!TCount.Second) continue;
-            var t2 = Vector512.Create(PackedLayout.Threshold(tauSecond[c]));
-            odds2 = ActivationPacker.SetWhereBelow(odds2, odd, t2, bit);
-            evens2 = ActivationPacker.SetWhereBelow(evens2, even, t2, bit);
+            var odd = a * near + b * far + cc * nearHigh + d * farHigh;
+            var even = a * far + b * near + cc * farHigh + d * nearHigh;
+            var bit = Vector512.Create(1u << (c & 31));
+            if (c < 32) Accumulate(ref oddLo, ref evenLo, odd, even, tau[c], bit);
+            else Accumulate(ref oddHi, ref evenHi, odd, even, tau[c], bit);
+            if (!second) continue;
+            if (c < 32) Accumulate(ref oddLo2, ref evenLo2, odd, even, tauSecond[c], bit);
+            else Accumulate(ref oddHi2, ref evenHi2, odd, even, tauSecond[c], bit);
         }
+        Finish(planes, upsampled, total, copiedRow, j, oddLo, evenLo, oddHi, evenHi, tau, dst);
+        if (second) Finish(planes, upsampled, total, copiedRow, j, oddLo2, evenLo2, oddHi2, evenHi2, tauSecond, dstSecond);
+    }
+
+    /// <summary>One channel's bit set in the odd and even outputs' accumulators where they are below τ.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Accumulate(ref Vector512<uint> odds, ref Vector512<uint> evens, Vector512<float> odd, Vector512<float> even, float tau, Vector512<uint> bit)
+    {
+        var t = Vector512.Create(PackedLayout.Threshold(tau));
+        odds = ActivationPacker.SetWhereBelow(odds, odd, t, bit);
+        evens = ActivationPacker.SetWhereBelow(evens, even, t, bit);
     }
 
     /// <summary>The block's accumulators in pixel order, the copied channels' bits added, the words stored.</summary>
