@@ -129,12 +129,20 @@ internal sealed unsafe class Upsample2xConcatOrtKernel : IBiVMKernel
             fixed (float* tau = _tauNext, tauSecond = _tauSecond)
             {
                 float* t = tau, t2 = tauSecond;
-                runner(batch * height, row =>
+                // Row 0, then the pairs 2i + 1, 2i + 2 (each pair reads the same two input rows: PackRowPair loads
+                // them once), a last row alone where the height is even.
+                int units = height == 0 ? 0 : height / 2 + 1;
+                runner(batch * units, unit =>
                 {
-                    int n = row / height, oy = row % height;
+                    int n = unit / units, oy = Math.Max(0, 2 * (unit % units) - 1);
+                    long row = (long)n * height + oy;
                     fixed (nint* p = &planes[n * total])
-                        Upsample2xPacker.PackRow((float**)p, upsampledChannels, total, inWidth, g.Rows, g.Columns, oy,
-                            t, packed + (long)row * width, t2, second is null ? null : second + (long)row * width);
+                        if (oy == 0 || oy + 1 == height)
+                            Upsample2xPacker.PackRow((float**)p, upsampledChannels, total, inWidth, g.Rows, g.Columns, oy,
+                                t, packed + row * width, t2, second is null ? null : second + row * width);
+                        else
+                            Upsample2xPacker.PackRowPair((float**)p, upsampledChannels, total, inWidth, g.Rows, g.Columns, oy,
+                                t, packed + row * width, t2, second is null ? null : second + row * width);
                 });
             }
             return;

@@ -19,7 +19,9 @@ namespace BiVM.CustomOps.Upsampling;
 /// 0–31 and 32–63), and only the accumulators are put in pixel order at the end (two permutes per vector for the whole
 /// block, where the plane path permutes every channel's values). The copied channels, already in pixel order, are
 /// compared after that. Output 0 and the one or two outputs after the last full block take the scalar formula.
-/// Measured on decode0 and decode1 of the shipped model (Zen 4): docs/kernels.md, *the sixth session*.
+/// Measured on decode0 and decode1 of the shipped model (Zen 4): docs/kernels.md, *the sixth session*. Rows 2i + 1 and
+/// 2i + 2 read the same two input rows, so <see cref="PackRowPair"/> packs them together (each input vector loaded once,
+/// twelve products for the pair's four sums instead of sixteen): 0.987 of a 512×288 frame (Zen 5, fifteenth session).
 /// </remarks>
 internal static unsafe class Upsample2xPacker
 {
@@ -46,14 +48,17 @@ internal static unsafe class Upsample2xPacker
         float wLo = ys.LowWeight[oy], wHi = ys.HighWeight[oy];
         if (outWidth == 0) return;
         Edge(planes, upsampled, total, lowRow, highRow, copiedRow, wLo, wHi, xs, 0, tau, dst, tauSecond, dstSecond);
+        float* threshold = stackalloc float[total], thresholdSecond = stackalloc float[total];
+        Thresholds(tau, tauSecond, total, threshold, thresholdSecond);
+        if (tauSecond is null) thresholdSecond = null;
         int j = 0;
         for (; j + 16 <= inWidth - 1 && 2 * j + 33 <= outWidth; j += 16)
-            Block(planes, upsampled, total, lowRow, highRow, copiedRow, wLo, wHi, j, tau, dst, tauSecond, dstSecond, inWidth);
+            Block(planes, upsampled, total, lowRow, highRow, copiedRow, wLo, wHi, j, threshold, dst, thresholdSecond, dstSecond, inWidth);
         // The pairs left as one more block ending at the last full one: it writes some words again, the same.
         int last = Math.Min(inWidth - 17, (outWidth - 33) >> 1);
         if (last >= 0 && last + 16 > j)
         {
-            Block(planes, upsampled, total, lowRow, highRow, copiedRow, wLo, wHi, last, tau, dst, tauSecond, dstSecond, inWidth);
+            Block(planes, upsampled, total, lowRow, highRow, copiedRow, wLo, wHi, last, threshold, dst, thresholdSecond, dstSecond, inWidth);
             j = last + 16;
         }
         for (int ox = Math.Max(1, 2 * j + 1); ox < outWidth; ox++)
@@ -61,12 +66,148 @@ internal static unsafe class Upsample2xPacker
     }
 
     /// <summary>
-    /// Outputs 2j + 1 … 2j + 32 (input columns j … j + 16 of both rows), every channel, one or two τ; input row High + 1
+    /// <see cref="PackRow"/> for output rows <paramref name="oy"/> and <paramref name="oy"/> + 1, their words at
+    /// <paramref name="dst"/> and <paramref name="dst"/> + the output width (<paramref name="dstSecond"/> likewise). Where
+    /// the two rows lie between the same two input rows (<see cref="IsInteriorPair"/>: rows 2i + 1 and 2i + 2, weights
+    /// ¾, ¼ and ¼, ¾) each input vector is loaded once for both and the twelve distinct products of the four inputs
+    /// with ¾·¾, ¾·¼ and ¼·¼ are formed once (the same products and sums as two calls of <see cref="PackRow"/>, so the
+    /// same bits); otherwise the rows are packed one by one.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void PackRowPair(float** planes, int upsampled, int total, int inWidth, BilinearAxis ys, BilinearAxis xs, int oy,
+        float* tau, ulong* dst, float* tauSecond, ulong* dstSecond)
+    {
+        int outWidth = xs.OutputLength;
+        if (!IsInteriorPair(ys, oy))
+        {
+            PackRow(planes, upsampled, total, inWidth, ys, xs, oy, tau, dst, tauSecond, dstSecond);
+            PackRow(planes, upsampled, total, inWidth, ys, xs, oy + 1, tau, dst + outWidth, tauSecond, dstSecond is null ? null : dstSecond + outWidth);
+            return;
+        }
+        if (!IsSupported) throw new PlatformNotSupportedException("the packed ×2 row needs 512-bit vectors");
+        if (total is < 1 or > 64 || upsampled < 0 || upsampled > total)
+            throw new ArgumentOutOfRangeException(nameof(total), $"{upsampled} upsampled of {total} channels: at most 64, one word a pixel");
+        if (outWidth == 0) return;
+        long lowRow = (long)ys.Low[oy] * inWidth, highRow = (long)ys.High[oy] * inWidth, copiedRow = (long)oy * outWidth;
+        ulong* dstB = dst + outWidth, dstSecondB = dstSecond is null ? null : dstSecond + outWidth;
+        for (int k = 0; k < 2; k++)
+            Edge(planes, upsampled, total, lowRow, highRow, copiedRow + k * outWidth, ys.LowWeight[oy + k], ys.HighWeight[oy + k], xs, 0,
+                tau, k == 0 ? dst : dstB, tauSecond, k == 0 ? dstSecond : dstSecondB);
+        float* threshold = stackalloc float[total], thresholdSecond = stackalloc float[total];
+        Thresholds(tau, tauSecond, total, threshold, thresholdSecond);
+        if (tauSecond is null) thresholdSecond = null;
+        int j = 0;
+        for (; j + 16 <= inWidth - 1 && 2 * j + 33 <= outWidth; j += 16)
+            PairBlock(planes, upsampled, total, lowRow, highRow, copiedRow, outWidth, j, threshold, dst, thresholdSecond, dstSecond, inWidth);
+        int last = Math.Min(inWidth - 17, (outWidth - 33) >> 1);
+        if (last >= 0 && last + 16 > j)
+        {
+            PairBlock(planes, upsampled, total, lowRow, highRow, copiedRow, outWidth, last, threshold, dst, thresholdSecond, dstSecond, inWidth);
+            j = last + 16;
+        }
+        for (int k = 0; k < 2; k++)
+            for (int ox = Math.Max(1, 2 * j + 1); ox < outWidth; ox++)
+                Edge(planes, upsampled, total, lowRow, highRow, copiedRow + k * outWidth, ys.LowWeight[oy + k], ys.HighWeight[oy + k], xs, ox,
+                    tau, k == 0 ? dst : dstB, tauSecond, k == 0 ? dstSecond : dstSecondB);
+    }
+
+    /// <summary>
+    /// Whether output rows <paramref name="oy"/> and <paramref name="oy"/> + 1 both read input rows i and i + 1, the
+    /// first with weights ¾, ¼ and the second with ¼, ¾ (every pair 2i + 1, 2i + 2 of a doubled axis).
+    /// </summary>
+    public static bool IsInteriorPair(BilinearAxis ys, int oy) =>
+        oy >= 0 && oy + 1 < ys.OutputLength
+        && ys.Low[oy] == ys.Low[oy + 1] && ys.High[oy] == ys.High[oy + 1] && ys.High[oy] == ys.Low[oy] + 1
+        && ys.LowWeight[oy] == 0.75f && ys.HighWeight[oy] == 0.25f && ys.LowWeight[oy + 1] == 0.25f && ys.HighWeight[oy + 1] == 0.75f;
+
+    /// <summary>
+    /// <see cref="PackedLayout.Threshold"/> of each channel's τ (and second τ where given), once a row: the blocks
+    /// broadcast them from memory instead of testing every τ for infinities in every block.
+    /// </summary>
+    private static void Thresholds(float* tau, float* tauSecond, int total, float* threshold, float* thresholdSecond)
+    {
+        for (int c = 0; c < total; c++)
+        {
+            threshold[c] = PackedLayout.Threshold(tau[c]);
+            if (tauSecond is not null) thresholdSecond[c] = PackedLayout.Threshold(tauSecond[c]);
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Block"/> for an interior pair of rows: row A (weights ¾, ¼) at <paramref name="dst"/>, row B (¼, ¾)
+    /// one output row further. Row A's odd output is a·(¾·¾) + b·(¼·¾) + c·(¾·¼) + d·(¼·¼), summed left to right as
+    /// Block sums it; the four sums of the pair use the twelve products of a, b, c, d with ¾·¾, ¾·¼ and ¼·¼ (all exact).
+    /// Channels 0–31 and 32–63 in loops of their own, so that only one half's accumulators are live in each.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PairBlock(float** planes, int upsampled, int total, long lowRow, long highRow, long copiedRow, int outWidth, int j,
+        float* threshold, ulong* dst, float* thresholdSecond, ulong* dstSecond, int inWidth)
+    {
+        bool second = thresholdSecond is not null;
+        Vector512<uint> aOddLo = default, aEvenLo = default, bOddLo = default, bEvenLo = default;
+        Vector512<uint> aOddLo2 = default, aEvenLo2 = default, bOddLo2 = default, bEvenLo2 = default;
+        int low = Math.Min(32, upsampled);
+        for (int c = 0; c < low; c++)
+            PairChannel(planes[c] + j, lowRow, highRow, inWidth, Vector512.Create(1u << c), threshold[c], second ? thresholdSecond[c] : 0f, second,
+                ref aOddLo, ref aEvenLo, ref bOddLo, ref bEvenLo, ref aOddLo2, ref aEvenLo2, ref bOddLo2, ref bEvenLo2);
+        Vector512<uint> aOddHi = default, aEvenHi = default, bOddHi = default, bEvenHi = default;
+        Vector512<uint> aOddHi2 = default, aEvenHi2 = default, bOddHi2 = default, bEvenHi2 = default;
+        for (int c = 32; c < upsampled; c++)
+            PairChannel(planes[c] + j, lowRow, highRow, inWidth, Vector512.Create(1u << (c - 32)), threshold[c], second ? thresholdSecond[c] : 0f, second,
+                ref aOddHi, ref aEvenHi, ref bOddHi, ref bEvenHi, ref aOddHi2, ref aEvenHi2, ref bOddHi2, ref bEvenHi2);
+        Finish(planes, upsampled, total, copiedRow, j, aOddLo, aEvenLo, aOddHi, aEvenHi, threshold, dst);
+        Finish(planes, upsampled, total, copiedRow + outWidth, j, bOddLo, bEvenLo, bOddHi, bEvenHi, threshold, dst + outWidth);
+        if (!second) return;
+        Finish(planes, upsampled, total, copiedRow, j, aOddLo2, aEvenLo2, aOddHi2, aEvenHi2, thresholdSecond, dstSecond);
+        Finish(planes, upsampled, total, copiedRow + outWidth, j, bOddLo2, bEvenLo2, bOddHi2, bEvenHi2, thresholdSecond, dstSecond + outWidth);
+    }
+
+    /// <summary>One upsampled channel of <see cref="PairBlock"/>: its four sums compared against one or two τ.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PairChannel(float* plane, long lowRow, long highRow, int inWidth, Vector512<uint> bit, float threshold, float thresholdSecond, bool second,
+        ref Vector512<uint> aOdd, ref Vector512<uint> aEven, ref Vector512<uint> bOdd, ref Vector512<uint> bEven,
+        ref Vector512<uint> aOdd2, ref Vector512<uint> aEven2, ref Vector512<uint> bOdd2, ref Vector512<uint> bEven2)
+    {
+        float* lo = plane + lowRow;
+        float* hi = plane + highRow;
+        var a = Vector512.Load(lo);
+        var b = Vector512.Load(lo + 1);
+        var c = Vector512.Load(hi);
+        var d = Vector512.Load(hi + 1);
+        Sse.Prefetch0(hi + inWidth);
+        var w9 = Vector512.Create(0.5625f);  // ¾·¾
+        var w3 = Vector512.Create(0.1875f);  // ¾·¼
+        var w1 = Vector512.Create(0.0625f);  // ¼·¼
+        var a9 = a * w9; var a3 = a * w3; var a1 = a * w1;
+        var b9 = b * w9; var b3 = b * w3; var b1 = b * w1;
+        var c9 = c * w9; var c3 = c * w3; var c1 = c * w1;
+        var d9 = d * w9; var d3 = d * w3; var d1 = d * w1;
+        // Row A (rows ¾, ¼): odd = a·near + b·far + c·nearHigh + d·farHigh, even with near and far swapped; row B (¼, ¾) alike.
+        var oddA = a9 + b3 + c3 + d1;
+        var evenA = a3 + b9 + c1 + d3;
+        var oddB = a3 + b1 + c9 + d3;
+        var evenB = a1 + b3 + c3 + d9;
+        var t = Vector512.Create(threshold);
+        aOdd = ActivationPacker.SetWhereBelow(aOdd, oddA, t, bit);
+        aEven = ActivationPacker.SetWhereBelow(aEven, evenA, t, bit);
+        bOdd = ActivationPacker.SetWhereBelow(bOdd, oddB, t, bit);
+        bEven = ActivationPacker.SetWhereBelow(bEven, evenB, t, bit);
+        if (!second) return;
+        var t2 = Vector512.Create(thresholdSecond);
+        aOdd2 = ActivationPacker.SetWhereBelow(aOdd2, oddA, t2, bit);
+        aEven2 = ActivationPacker.SetWhereBelow(aEven2, evenA, t2, bit);
+        bOdd2 = ActivationPacker.SetWhereBelow(bOdd2, oddB, t2, bit);
+        bEven2 = ActivationPacker.SetWhereBelow(bEven2, evenB, t2, bit);
+    }
+
+    /// <summary>
+    /// Outputs 2j + 1 … 2j + 32 (input columns j … j + 16 of both rows), every channel, against one or two sets of
+    /// thresholds (<see cref="Thresholds"/>); input row High + 1
     /// (<paramref name="inWidth"/> values after row High) prefetched at the same columns.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Block(float** planes, int upsampled, int total, long lowRow, long highRow, long copiedRow, float wLo, float wHi, int j,
-        float* tau, ulong* dst, float* tauSecond, ulong* dstSecond, int inWidth)
+        float* threshold, ulong* dst, float* thresholdSecond, ulong* dstSecond, int inWidth)
     {
         // The weights as Upsample2x's 512-bit step holds them: odd = ¾·lo[j] + ¼·lo[j+1] + …, even the other way round.
         var near = Vector512.Create(0.75f * wLo);
@@ -75,7 +216,7 @@ internal static unsafe class Upsample2xPacker
         var farHigh = Vector512.Create(0.25f * wHi);
         Vector512<uint> oddLo = default, evenLo = default, oddHi = default, evenHi = default;
         Vector512<uint> oddLo2 = default, evenLo2 = default, oddHi2 = default, evenHi2 = default;
-        bool second = tauSecond is not null;
+        bool second = thresholdSecond is not null;
         for (int c = 0; c < upsampled; c++)
         {
             float* plane = planes[c];
@@ -91,21 +232,21 @@ internal static unsafe class Upsample2xPacker
             var odd = a * near + b * far + cc * nearHigh + d * farHigh;
             var even = a * far + b * near + cc * farHigh + d * nearHigh;
             var bit = Vector512.Create(1u << (c & 31));
-            if (c < 32) Accumulate(ref oddLo, ref evenLo, odd, even, tau[c], bit);
-            else Accumulate(ref oddHi, ref evenHi, odd, even, tau[c], bit);
+            if (c < 32) Accumulate(ref oddLo, ref evenLo, odd, even, threshold[c], bit);
+            else Accumulate(ref oddHi, ref evenHi, odd, even, threshold[c], bit);
             if (!second) continue;
-            if (c < 32) Accumulate(ref oddLo2, ref evenLo2, odd, even, tauSecond[c], bit);
-            else Accumulate(ref oddHi2, ref evenHi2, odd, even, tauSecond[c], bit);
+            if (c < 32) Accumulate(ref oddLo2, ref evenLo2, odd, even, thresholdSecond[c], bit);
+            else Accumulate(ref oddHi2, ref evenHi2, odd, even, thresholdSecond[c], bit);
         }
-        Finish(planes, upsampled, total, copiedRow, j, oddLo, evenLo, oddHi, evenHi, tau, dst);
-        if (second) Finish(planes, upsampled, total, copiedRow, j, oddLo2, evenLo2, oddHi2, evenHi2, tauSecond, dstSecond);
+        Finish(planes, upsampled, total, copiedRow, j, oddLo, evenLo, oddHi, evenHi, threshold, dst);
+        if (second) Finish(planes, upsampled, total, copiedRow, j, oddLo2, evenLo2, oddHi2, evenHi2, thresholdSecond, dstSecond);
     }
 
-    /// <summary>One channel's bit set in the odd and even outputs' accumulators where they are below τ.</summary>
+    /// <summary>One channel's bit set in the odd and even outputs' accumulators where they are below its τ (as <see cref="PackedLayout.Threshold"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Accumulate(ref Vector512<uint> odds, ref Vector512<uint> evens, Vector512<float> odd, Vector512<float> even, float tau, Vector512<uint> bit)
+    private static void Accumulate(ref Vector512<uint> odds, ref Vector512<uint> evens, Vector512<float> odd, Vector512<float> even, float threshold, Vector512<uint> bit)
     {
-        var t = Vector512.Create(PackedLayout.Threshold(tau));
+        var t = Vector512.Create(threshold);
         odds = ActivationPacker.SetWhereBelow(odds, odd, t, bit);
         evens = ActivationPacker.SetWhereBelow(evens, even, t, bit);
     }
@@ -113,7 +254,7 @@ internal static unsafe class Upsample2xPacker
     /// <summary>The block's accumulators in pixel order, the copied channels' bits added, the words stored.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Finish(float** planes, int upsampled, int total, long copiedRow, int j,
-        Vector512<uint> oddLo, Vector512<uint> evenLo, Vector512<uint> oddHi, Vector512<uint> evenHi, float* tau, ulong* dst)
+        Vector512<uint> oddLo, Vector512<uint> evenLo, Vector512<uint> oddHi, Vector512<uint> evenHi, float* threshold, ulong* dst)
     {
         // Lane 2k of the first half is odd[k] (output 2j + 1 + 2k), lane 2k + 1 is even[k]; the second half continues.
         var first = Vector512.Create(0u, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
@@ -126,7 +267,7 @@ internal static unsafe class Upsample2xPacker
         {
             float* row = planes[c] + copiedRow + 2 * j + 1;
             var bit = Vector512.Create(1u << (c & 31));
-            var t = Vector512.Create(PackedLayout.Threshold(tau[c]));
+            var t = Vector512.Create(threshold[c]);
             if (c < 32)
             {
                 lo0 = ActivationPacker.SetWhereBelow(lo0, Vector512.Load(row), t, bit);

@@ -7,7 +7,7 @@ namespace BiVM.CustomOps.Tests.Upsampling;
 /// <summary>
 /// Upsample2xPacker (Upsample2xConcat writing only bits) against its specification: every value by
 /// <see cref="Upsample2x.One"/> (or copied), then <see cref="ActivationPacker.PackOne"/>, word for word, for rows with
-/// no vector block, one, several and an overlapping last one, crops, 1 to 64 channels split between upsampled and
+/// no vector block, one, several and an overlapping last one, crops, one row at a time and two (interior pairs and others), 1 to 64 channels split between upsampled and
 /// copied, one and two τ, ties (τ equal to a value), NaN, ±0 and infinities (in the values and in τ).
 /// </summary>
 public unsafe class Upsample2xPackerTests(ITestOutputHelper log)
@@ -84,6 +84,24 @@ public unsafe class Upsample2xPackerTests(ITestOutputHelper log)
                                 ActivationPacker.PackOne(v + (long)oy * width + ox, (long)height * width, t2, total, 1, e);
                                 Assert.True(e[0] == d2[ox], $"{h}×{w} → {height}×{width}, {upsampled} of {total} upsampled, second τ: row {oy} pixel {ox} is {d2[ox]:X16}, the specification {e[0]:X16}");
                             }
+                        }
+                    // Every two consecutive rows by PackRowPair: the interior pairs (2i + 1, 2i + 2) by its shared
+                    // loads and products, the others (a pair starting at an even row) as two rows; the same words.
+                    var pair = new ulong[2 * width];
+                    var pairSecond = new ulong[2 * width];
+                    fixed (nint* p = pointers) fixed (float* t = tau, t2 = tauSecond, v = values) fixed (ulong* d = pair, d2 = pairSecond, e = expected)
+                        for (int oy = 0; oy + 1 < height; oy++)
+                        {
+                            Upsample2xPacker.PackRowPair((float**)p, upsampled, total, w, ys, xs, oy, t, d, two ? t2 : null, two ? d2 : null);
+                            for (int k = 0; k < 2; k++)
+                                for (int ox = 0; ox < width; ox++)
+                                {
+                                    ActivationPacker.PackOne(v + (long)(oy + k) * width + ox, (long)height * width, t, total, 1, e);
+                                    Assert.True(e[0] == d[k * width + ox], $"{h}×{w} → {height}×{width}, {upsampled} of {total} upsampled: pair at row {oy}, row {oy + k} pixel {ox} is {d[k * width + ox]:X16}, the specification {e[0]:X16}");
+                                    if (!two) continue;
+                                    ActivationPacker.PackOne(v + (long)(oy + k) * width + ox, (long)height * width, t2, total, 1, e);
+                                    Assert.True(e[0] == d2[k * width + ox], $"{h}×{w} → {height}×{width}, {upsampled} of {total} upsampled, second τ: pair at row {oy}, row {oy + k} pixel {ox} is {d2[k * width + ox]:X16}, the specification {e[0]:X16}");
+                                }
                         }
                 }
             }
