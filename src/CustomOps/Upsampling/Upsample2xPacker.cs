@@ -202,8 +202,8 @@ internal static unsafe class Upsample2xPacker
 
     /// <summary>
     /// Outputs 2j + 1 … 2j + 32 (input columns j … j + 16 of both rows), every channel, against one or two sets of
-    /// thresholds (<see cref="Thresholds"/>); input row High + 1
-    /// (<paramref name="inWidth"/> values after row High) prefetched at the same columns.
+    /// thresholds (<see cref="Thresholds"/>); input row High + 1 (<paramref name="inWidth"/> values after row High)
+    /// prefetched at the same columns.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Block(float** planes, int upsampled, int total, long lowRow, long highRow, long copiedRow, float wLo, float wHi, int j,

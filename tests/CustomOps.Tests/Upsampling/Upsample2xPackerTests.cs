@@ -7,8 +7,9 @@ namespace BiVM.CustomOps.Tests.Upsampling;
 /// <summary>
 /// Upsample2xPacker (Upsample2xConcat writing only bits) against its specification: every value by
 /// <see cref="Upsample2x.One"/> (or copied), then <see cref="ActivationPacker.PackOne"/>, word for word, for rows with
-/// no vector block, one, several and an overlapping last one, crops, one row at a time and two (interior pairs and others), 1 to 64 channels split between upsampled and
-/// copied, one and two τ, ties (τ equal to a value), NaN, ±0 and infinities (in the values and in τ).
+/// no vector block, one, several and an overlapping last one, crops, one row at a time and two (interior pairs and
+/// others), 1 to 64 channels split between upsampled and copied, one and two τ, ties (τ equal to a value), NaN, ±0 and
+/// infinities (in the values and in τ).
 /// </summary>
 public unsafe class Upsample2xPackerTests(ITestOutputHelper log)
 {
