@@ -48,18 +48,24 @@ internal static unsafe class ThreadScratch
     {
         if (t_packedTaken) return null;
         t_packedTaken = true;
-        // 8 spare words so the start can be moved to a 64-byte boundary (the array itself is only 8-byte aligned).
-        ulong* p = Get(ref t_packed, checked((int)(words + 8)));
-        return (ulong*)(((nint)p + 63) & ~(nint)63);
+        return Get(ref t_packed, checked((int)words));
     }
 
     /// <summary>Ends the use begun by <see cref="TryTakePacked"/>.</summary>
     public static void ReturnPacked() => t_packedTaken = false;
 
+    /// <summary>
+    /// At least <paramref name="length"/> elements from a 64-byte boundary: the array itself is only 8- or 16-byte
+    /// aligned (each thread's buffers began at some offset within a cache line, 8 to 56 bytes), so it holds one line
+    /// more and the start moves to the boundary, where a 512-bit load or store touches one line, not two (0.981 of a
+    /// 512×288 frame, docs/kernels.md, fifteenth session).
+    /// </summary>
     private static T* Get<T>(ref T[]? buffer, int length) where T : unmanaged
     {
-        if (buffer is null || buffer.Length < length)
-            buffer = GC.AllocateUninitializedArray<T>(Math.Max(length, buffer?.Length * 2 ?? 0), pinned: true);
-        return (T*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(buffer));
+        int slack = 64 / sizeof(T);
+        if (buffer is null || buffer.Length < length + slack)
+            buffer = GC.AllocateUninitializedArray<T>(Math.Max(checked(length + slack), buffer?.Length * 2 ?? 0), pinned: true);
+        nint start = (nint)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(buffer));
+        return (T*)((start + 63) & ~(nint)63);
     }
 }
