@@ -35,7 +35,8 @@ internal static unsafe class ThreadScratch
 
     /// <summary>
     /// Whole planes an op keeps for the length of its Compute call, taken on the calling thread and filled by its tasks
-    /// (the stem's convolution output, which its normalization's statistics need whole before any row goes on).
+    /// (the stem's convolution output, which its normalization's statistics need whole before any row goes on; a glue's
+    /// folded 1×1 output where it fits in cache).
     /// </summary>
     public static float* Planes(int floats) => Get(ref t_planes, floats);
 

@@ -366,22 +366,20 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
         // A folded conv whose output would fit in cache is computed into a plane of its own first, as the conv node
         // did (same bits, the plane's statistics): from the bits row by row only pays where that plane would not.
         bool fromBits = _pointwise is not null && (long)channels * plane * sizeof(float) >= FoldedPlaneBytes;
-        // 16 floats more, so that the planes can start at a 64-byte boundary (the rented array's data is only 8- or
-        // 16-byte aligned, and a 512-bit access off the boundary touches two cache lines).
-        float[]? materialized = _pointwise is not null && !fromBits ? ArrayPool<float>.Shared.Rent(checked(batch * channels * (int)plane + 16)) : null;
+        // Those planes live for this call, on this thread: ThreadScratch.Planes (on a cache line, kept by the thread).
+        float* materialized = _pointwise is not null && !fromBits ? ThreadScratch.Planes(checked(batch * channels * (int)plane)) : null;
         // The folded InstanceNormalization's per-plane (a, b): every plane's statistics are needed before any row of
         // the packed path, so they are one pass of their own (parallel over planes). Rented: no garbage per frame.
         float[]? rented = _norm is null ? null : ArrayPool<float>.Shared.Rent(2 * batch * channels);
         try
         {
-            fixed (float* coefficients = rented, outputs = materialized)
+            fixed (float* coefficients = rented)
             {
                 float* src = xView is { } xv ? (float*)xv.Data : null;
                 if (materialized is not null)
                 {
-                    float* planes = (float*)(((nint)outputs + 63) & ~(nint)63);
-                    _pointwise!.Run(xPacked, batch, height, width, planes, runner);
-                    src = planes;
+                    _pointwise!.Run(xPacked, batch, height, width, materialized, runner);
+                    src = materialized;
                 }
                 float* normScale = coefficients, normShift = coefficients + (rented is null ? 0 : batch * channels);
                 if (_norm is { } norm && fromBits)
@@ -420,7 +418,6 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
         finally
         {
             if (rented is not null) ArrayPool<float>.Shared.Return(rented);
-            if (materialized is not null) ArrayPool<float>.Shared.Return(materialized);
         }
     }
 

@@ -40,9 +40,7 @@ internal static unsafe class Upsample2xPacker
     public static void PackRow(float** planes, int upsampled, int total, int inWidth, BilinearAxis ys, BilinearAxis xs, int oy,
         float* tau, ulong* dst, float* tauSecond, ulong* dstSecond)
     {
-        if (!IsSupported) throw new PlatformNotSupportedException("the packed ×2 row needs 512-bit vectors");
-        if (total is < 1 or > 64 || upsampled < 0 || upsampled > total)
-            throw new ArgumentOutOfRangeException(nameof(total), $"{upsampled} upsampled of {total} channels: at most 64, one word a pixel");
+        Validate(upsampled, total);
         int outWidth = xs.OutputLength;
         long lowRow = (long)ys.Low[oy] * inWidth, highRow = (long)ys.High[oy] * inWidth, copiedRow = (long)oy * outWidth;
         float wLo = ys.LowWeight[oy], wHi = ys.HighWeight[oy];
@@ -84,9 +82,7 @@ internal static unsafe class Upsample2xPacker
             PackRow(planes, upsampled, total, inWidth, ys, xs, oy + 1, tau, dst + outWidth, tauSecond, dstSecond is null ? null : dstSecond + outWidth);
             return;
         }
-        if (!IsSupported) throw new PlatformNotSupportedException("the packed ×2 row needs 512-bit vectors");
-        if (total is < 1 or > 64 || upsampled < 0 || upsampled > total)
-            throw new ArgumentOutOfRangeException(nameof(total), $"{upsampled} upsampled of {total} channels: at most 64, one word a pixel");
+        Validate(upsampled, total);
         if (outWidth == 0) return;
         long lowRow = (long)ys.Low[oy] * inWidth, highRow = (long)ys.High[oy] * inWidth, copiedRow = (long)oy * outWidth;
         ulong* dstB = dst + outWidth, dstSecondB = dstSecond is null ? null : dstSecond + outWidth;
@@ -109,6 +105,13 @@ internal static unsafe class Upsample2xPacker
             for (int ox = Math.Max(1, 2 * j + 1); ox < outWidth; ox++)
                 Edge(planes, upsampled, total, lowRow, highRow, copiedRow + k * outWidth, ys.LowWeight[oy + k], ys.HighWeight[oy + k], xs, ox,
                     tau, k == 0 ? dst : dstB, tauSecond, k == 0 ? dstSecond : dstSecondB);
+    }
+
+    private static void Validate(int upsampled, int total)
+    {
+        if (!IsSupported) throw new PlatformNotSupportedException("the packed ×2 row needs 512-bit vectors");
+        if (total is < 1 or > 64 || upsampled < 0 || upsampled > total)
+            throw new ArgumentOutOfRangeException(nameof(total), $"{upsampled} upsampled of {total} channels: at most 64, one word a pixel");
     }
 
     /// <summary>
