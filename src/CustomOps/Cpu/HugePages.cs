@@ -23,6 +23,13 @@ namespace BiVM.CustomOps.Cpu;
 /// THP set to <c>never</c>, no free 2 MB page): then the memory stays as it was. A mapping remembered after it was
 /// unmapped hides a new one at the same address, which then keeps its small pages. Nothing changes what is computed;
 /// this is the only place the project asks for huge pages.</para>
+/// <para>Not the managed heap: our kernels also meet the caller's own arrays (the frame a <c>VideoMatter</c> binds as the
+/// model's input, the alpha and foreground it binds as outputs), which the .NET GC keeps in one reserved range that it
+/// commits 4 MB (small objects) and 32 MB (large ones) at a time, each piece a mapping of its own where the kernel names
+/// none. Advised, every new piece a frame's arrays landed in was collapsed there and then: 60–90 ms of copying (every
+/// 18th frame of 300 distinct 512×288 frames; every frame for <c>Process</c>, which allocates its arrays), and the
+/// GC's memory is not ours to change. So the run of adjacent anonymous mappings that holds a pinned array of ours (the
+/// GC's reservation, committed or not) is left alone, and an address in it returns at once.</para>
 /// </remarks>
 public static unsafe class HugePages
 {
@@ -38,6 +45,10 @@ public static unsafe class HugePages
     private static readonly object s_gate = new();
     /// <summary>[start, end) of every mapping looked up so far, advised or not (copy on write: read without the lock).</summary>
     private static (long Start, long End)[] s_seen = [];
+    /// <summary>The managed heap's range (<see cref="ManagedRange"/>), found with the first lookup; empty until then or where it is not found.</summary>
+    private static (long Start, long End) s_managed;
+    /// <summary>An object the GC keeps in place (the pinned object heap): its address tells where the managed heap is.</summary>
+    private static readonly byte[] s_pinned = GC.AllocateUninitializedArray<byte>(1, pinned: true);
 
     /// <summary>
     /// Asks for huge pages under <paramref name="address"/>'s mapping, once per mapping (see the remarks): a scan of a
@@ -47,8 +58,8 @@ public static unsafe class HugePages
     internal static void Advise(void* address)
     {
         if (!s_enabled || s_unreadable || address == null) return;
-        if (Seen(address)) return;
         long at = (long)address;
+        if (Managed(at) || Seen(address)) return;
         lock (s_gate)
         {
             if (s_unreadable || Seen(address)) return;
@@ -59,12 +70,39 @@ public static unsafe class HugePages
                 s_unreadable = true;
                 return;
             }
+            if (s_managed.End == 0)
+                fixed (byte* pinned = s_pinned)
+                    if (ManagedRange(maps, (long)pinned) is { } heap)
+                    {
+                        s_managed = heap;
+                        if (Managed(at)) return;
+                    }
             // A page of its own where no mapping holds the address (it should not happen): not looked up again.
-            var m = Find(maps, at) ?? (at & ~4095L, (at & ~4095L) + 4096, false);
+            var m = Find(maps, at) ?? (at & ~4095L, (at & ~4095L) + 4096, false, false);
             // The newest MaxMappings (a process that makes many sessions unmaps old arenas; their ranges go first).
             s_seen = [.. s_seen.Skip(s_seen.Length + 1 - MaxMappings), (m.Start, m.End)];
             if (m.Eligible) AdviseRange(m.Start, m.End);
         }
+    }
+
+    /// <summary>Whether <paramref name="address"/> lies in the managed heap's range (once it is known).</summary>
+    internal static bool Managed(long address) => address >= s_managed.Start && address < s_managed.End;
+
+    /// <summary>
+    /// The managed heap as /proc/self/maps shows it: the run of adjacent anonymous mappings (committed or reserved,
+    /// named or not) that holds <paramref name="managedAddress"/>, an address the GC owns. With regions (the GC's only
+    /// mode on 64-bit Linux since .NET 7) that run is its whole reservation; an anonymous mapping that happens to touch
+    /// the reservation joins the run and goes unadvised. Null where no mapping holds the address.
+    /// </summary>
+    internal static (long Start, long End)? ManagedRange(string[] maps, long managedAddress)
+    {
+        var mappings = maps.Select(Parse).OfType<(long Start, long End, bool Anonymous, bool Eligible)>().ToArray();
+        int at = Array.FindIndex(mappings, m => managedAddress >= m.Start && managedAddress < m.End);
+        if (at < 0) return null;
+        int first = at, last = at;
+        while (first > 0 && mappings[first - 1].Anonymous && mappings[first - 1].End == mappings[first].Start) first--;
+        while (last + 1 < mappings.Length && mappings[last + 1].Anonymous && mappings[last + 1].Start == mappings[last].End) last++;
+        return (mappings[first].Start, mappings[last].End);
     }
 
     /// <summary>
@@ -111,7 +149,7 @@ public static unsafe class HugePages
     }
 
     /// <summary>The mapping among <paramref name="maps"/> (the lines of /proc/self/maps) that holds <paramref name="address"/>, and whether it may be advised; null if none does.</summary>
-    internal static (long Start, long End, bool Eligible)? Find(string[] maps, long address)
+    internal static (long Start, long End, bool Anonymous, bool Eligible)? Find(string[] maps, long address)
     {
         foreach (var line in maps)
             if (Parse(line) is { } m && address >= m.Start && address < m.End) return m;
@@ -119,10 +157,11 @@ public static unsafe class HugePages
     }
 
     /// <summary>
-    /// One line of /proc/self/maps (<c>start-end perms offset dev inode [path]</c>): its range, and whether it is a private,
+    /// One line of /proc/self/maps (<c>start-end perms offset dev inode [path]</c>): its range, whether it is anonymous
+    /// (no file; a name such as <c>[heap]</c> or <c>[anon:…]</c> allowed), and whether it may be advised: a private,
     /// readable and writable, anonymous mapping without a name, of 2 MB to 4 GB.
     /// </summary>
-    internal static (long Start, long End, bool Eligible)? Parse(string line)
+    internal static (long Start, long End, bool Anonymous, bool Eligible)? Parse(string line)
     {
         var fields = line.Split(' ', 6, StringSplitOptions.RemoveEmptyEntries);
         if (fields.Length < 5) return null;
@@ -131,9 +170,10 @@ public static unsafe class HugePages
             || !long.TryParse(range[0], NumberStyles.HexNumber, CultureInfo.InvariantCulture, out long start)
             || !long.TryParse(range[1], NumberStyles.HexNumber, CultureInfo.InvariantCulture, out long end) || end <= start)
             return null;
-        bool anonymous = fields[4] == "0" && (fields.Length < 6 || fields[5].Trim().Length == 0);
+        string name = fields.Length < 6 ? "" : fields[5].Trim();
+        bool anonymous = fields[4] == "0" && (name.Length == 0 || name.StartsWith('['));
         long length = end - start;
-        return (start, end, anonymous && fields[1] == "rw-p" && length >= HugePage && length <= 4L << 30);
+        return (start, end, anonymous, anonymous && name.Length == 0 && fields[1] == "rw-p" && length >= HugePage && length <= 4L << 30);
     }
 
     [DllImport("libc", SetLastError = true)]

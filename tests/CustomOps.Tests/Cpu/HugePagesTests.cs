@@ -108,6 +108,44 @@ public sealed unsafe class HugePagesTests
         }
     }
 
+    [Fact]
+    public void The_managed_heap_is_the_run_of_adjacent_anonymous_mappings_that_holds_a_managed_address()
+    {
+        string[] maps =
+        [
+            "7f0000000000-7f0000200000 rw-p 00000000 00:00 0 ",                           // not adjacent: another mapping
+            "7f0000400000-7f0000600000 rw-p 00000000 00:00 0 ",                           // the reservation's first piece, committed
+            "7f0000600000-7f0002600000 ---p 00000000 00:00 0 ",                           // reserved
+            "7f0002600000-7f0004600000 rw-p 00000000 00:00 0 ",                           // a large object's 32 MB
+            "7f0004600000-7f0104600000 ---p 00000000 00:00 0 ",                           // the rest of the reservation
+            "7f0104600000-7f0104800000 r-xp 00000000 08:01 655 /usr/lib/x86_64-linux-gnu/libc.so.6", // a file ends the run
+            "7f0104800000-7f0104a00000 rw-p 00000000 00:00 0 ",
+        ];
+        Assert.Equal((0x7f0000400000L, 0x7f0104600000L), HugePages.ManagedRange(maps, 0x7f0003000000));
+        Assert.Equal((0x7f0000000000L, 0x7f0000200000L), HugePages.ManagedRange(maps, 0x7f0000000010)); // a mapping alone is its own run
+        Assert.Null(HugePages.ManagedRange(maps, 0x7f0000300000)); // in no mapping
+    }
+
+    [Fact]
+    public void An_array_of_the_managed_heap_that_our_kernel_reads_is_not_advised()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        var c = new ConvCase(BinaryConv2dParams.Square(1, 64, 48, 48, 16, 3), 5);
+        using var session = OneNodeModels.Session(OneNodeModels.Custom(c));
+        // X inside a large array (32 MB: a large-object region of its own, as a caller's frame buffers are), then read
+        // by the kernel through ONNX Runtime: the GC's mapping must neither be advised nor be collapsed under it.
+        var array = new float[8 << 20];
+        c.X.CopyTo(array, 4 << 20);
+        fixed (float* x = &array[4 << 20])
+        {
+            using var input = OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, TensorElementType.Float,
+                OneNodeModels.XShape(c).Select(d => (long)d).ToArray(), (nint)x, c.X.Length * sizeof(float));
+            using var outputs = session.Run(new RunOptions(), ["X"], [input], session.OutputNames);
+            Assert.True(HugePages.Managed((long)x), "the managed heap holding X was not recognized as such");
+            Assert.DoesNotMatch(@"VmFlags:[^\n]*\bhg\b", Smaps((long)x));
+        }
+    }
+
     /// <summary>A private anonymous mapping of <paramref name="bytes"/>, readable and writable, as glibc makes for ORT's arena chunks.</summary>
     private static byte* Map(int bytes)
     {
