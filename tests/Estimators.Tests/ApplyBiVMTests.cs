@@ -60,6 +60,37 @@ public sealed class ApplyBiVMTests : IDisposable
         Assert.Equal(new float[] { 0, 1, 2, 0, 1 }, FirstAlphas(ml, withStarts.Transform(data)));
     }
 
+    public sealed class LargeFrame
+    {
+        [VectorType(3 * 64 * 48)] public byte[] Pixels { get; set; } = [];
+    }
+
+    [Fact]
+    public void A_cursor_mattes_each_row_into_buffers_of_its_stream_and_copies_it_out()
+    {
+        const int width = 64, height = 48, n = width * height;
+        var ml = new MLContext(seed: 1);
+        var frames = Enumerable.Range(0, 6).Select(f => new LargeFrame { Pixels = Enumerable.Range(0, 3 * n).Select(i => (byte)((i * 7 + f * 40) % 256)).ToArray() }).ToArray();
+        var data = ml.Data.LoadFromEnumerable(frames);
+        var model = ml.Transforms.ApplyBiVM(new BiVMOptions { ModelPath = _luma, InputColumnName = nameof(LargeFrame.Pixels), Width = width, Height = height, IntraOpThreads = 1 }).Fit(data);
+        var transformed = model.Transform(data);
+        using var matter = new Video.VideoMatter(new Video.VideoMatterOptions { ModelPath = _luma, IntraOpThreads = 1 });
+        using var cursor = transformed.GetRowCursor(transformed.Schema);
+        var alpha = cursor.GetGetter<VBuffer<float>>(transformed.Schema["Alpha"]);
+        var value = default(VBuffer<float>);
+        for (int row = 0; cursor.MoveNext(); row++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            alpha(ref value);
+            long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            // Every row its own frame's matte, as the frame-by-frame API gives it...
+            Assert.Equal(matter.ProcessRgb24(frames[row].Pixels, width, height).Alpha, value.DenseValues().ToArray());
+            // ...and after the first, no array of the frame's size: the outputs (16 bytes a pixel) go into the
+            // stream's own buffers and the row's into the caller's VBuffer.
+            if (row > 0) Assert.True(allocated < 4L * n, $"row {row} allocated {allocated} bytes for a {width}×{height} frame");
+        }
+    }
+
     [Fact]
     public void MLImage_frames_are_matted_and_a_size_change_resets_the_state()
     {

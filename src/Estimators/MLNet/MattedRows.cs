@@ -179,7 +179,7 @@ internal sealed class MattedDataView(IDataView input, MattedSchema schema, Frame
     {
         var needed = columnsNeeded.ToList();
         var cursor = input.GetRowCursor(schema.Dependencies(needed));
-        return new MattedCursor(cursor, schema, format, needed.Any(c => c.Index >= schema.Input.Count) ? session.Open() : null);
+        return new MattedCursor(cursor, schema, format, needed.Any(c => c.Index >= schema.Input.Count) ? session.Open(reusesFrames: true) : null);
     }
 
     // One cursor, always: parallel cursors would split one video into several streams.
@@ -238,7 +238,7 @@ internal sealed class MattedRowMapper(MattedSchema schema, FrameFormat format, M
     public DataViewRow GetRow(DataViewRow input, IEnumerable<DataViewSchema.Column> activeColumns)
     {
         bool outputs = activeColumns.Any(c => c.Index >= schema.Input.Count);
-        return new MattedRow(input, schema, format, outputs ? session.Open() : null);
+        return new MattedRow(input, schema, format, outputs ? session.Open(reusesFrames: true) : null);
     }
 
     private sealed class MattedRow(DataViewRow input, MattedSchema schema, FrameFormat format, FrameStream? stream) : DataViewRow

@@ -22,12 +22,12 @@ internal sealed class ModelSession(ModelBlob blob) : IDisposable
     public ModelSession(ModelBlob blob, MattingSession loaded) : this(blob) => _session = loaded;
 
     /// <summary>A new stream: its own recurrent state, over the shared session.</summary>
-    public FrameStream Open()
+    public FrameStream Open(bool reusesFrames = false)
     {
         lock (_lock)
         {
             _session ??= new MattingSession(Blob.Model, Blob.Options.ModelName, Blob.Options.IntraOpThreads);
-            var stream = new FrameStream(this, new VideoMatter(_session, Blob.Options.DownsampleRatio));
+            var stream = new FrameStream(this, new VideoMatter(_session, Blob.Options.DownsampleRatio), reusesFrames);
             _streams.RemoveAll(w => !w.TryGetTarget(out _));
             _streams.Add(new WeakReference<FrameStream>(stream));
             return stream;
@@ -69,12 +69,23 @@ internal sealed class FrameStream : IDisposable
     private float[] _planar = [];
     private static int s_live;
 
-    internal FrameStream(ModelSession owner, VideoMatter matter)
+    internal FrameStream(ModelSession owner, VideoMatter matter, bool reusesFrames)
     {
         _owner = owner;
         _matter = matter;
+        ReusesFrames = reusesFrames;
         Interlocked.Increment(ref s_live);
     }
+
+    /// <summary>
+    /// Whether the frames this stream returns live only until its next frame (its reader copies them out at once, as
+    /// the cursors' and rows' getters do): then alpha and foreground go into two arrays of the stream, reused from frame
+    /// to frame. Otherwise (the saved form, whose rows keep them) each frame is new arrays. A fresh 2.4 MB of outputs a
+    /// 512×288 frame had its pages faulted in and fed the garbage collector on every row.
+    /// </summary>
+    public bool ReusesFrames { get; }
+
+    private MatteFrame? _reused;
 
     ~FrameStream() => Release(byOwner: false, finalizing: true);
 
@@ -97,13 +108,30 @@ internal sealed class FrameStream : IDisposable
     }
 
     /// <summary>Mattes the next frame, planar RGB in 0..1 already checked (<see cref="PlanarBuffer"/>); <paramref name="newStream"/> forgets the state first.</summary>
-    public MatteFrame MattePlanar(float[] planar, int width, int height, bool newStream) => Matter(newStream).ProcessChecked(planar, width, height);
+    public MatteFrame MattePlanar(float[] planar, int width, int height, bool newStream) => MattePlanar(Matter(newStream), planar, width, height);
+
+    private MatteFrame MattePlanar(VideoMatter matter, float[] planar, int width, int height)
+    {
+        if (!ReusesFrames) return matter.ProcessChecked(planar, width, height);
+        if (_reused is not { } frame || frame.Width != width || frame.Height != height)
+            _reused = frame = new MatteFrame(width, height, new float[checked(width * height)], new float[checked(3 * width * height)]);
+        matter.ProcessCheckedInto(planar, width, height, frame.Alpha, frame.Foreground);
+        return frame;
+    }
 
     /// <summary>
     /// Mattes the next frame given as interleaved 8-bit RGB scaled by 1/255: exactly <see cref="VideoMatter.ProcessRgb24"/>,
     /// so the ML.NET path converts raw frames with the same code, at the same cost, as the frame-by-frame API.
     /// </summary>
-    public MatteFrame MatteRgb24(ReadOnlySpan<byte> rgb, int width, int height, bool newStream) => Matter(newStream).ProcessRgb24(rgb, width, height);
+    public MatteFrame MatteRgb24(ReadOnlySpan<byte> rgb, int width, int height, bool newStream)
+    {
+        var matter = Matter(newStream);
+        if (!ReusesFrames) return matter.ProcessRgb24(rgb, width, height);
+        // The row's length is checked against the size by FrameFormat.Matte, the size by ProcessCheckedInto.
+        var planar = PlanarBuffer(width, height);
+        VideoMatter.Rgb24ToPlanar(rgb, width, height, 3 * width, planar);
+        return MattePlanar(matter, planar, width, height);
+    }
 
     private VideoMatter Matter(bool newStream)
     {

@@ -33,6 +33,7 @@ public sealed class VideoMatter : IDisposable
     private IDisposableReadOnlyCollection<OrtValue>? _previous;   // last frame's bound outputs: fgr, pha, r1o..r4o
     private int _width, _height;
     private int _busy;
+    private float[] _frameBuffer = [];
 
     /// <summary>A stream over its own session, loaded from the options' model (the default model when null).</summary>
     public VideoMatter(VideoMatterOptions? options = null)
@@ -85,6 +86,12 @@ public sealed class VideoMatter : IDisposable
     }
 
     /// <summary>Mattes a frame given as planar RGB floats in 0..1 (3·H·W values: R plane, G plane, B plane).</summary>
+    /// <remarks>
+    /// The frame is copied into a buffer the stream reuses, and the alpha and foreground returned are new arrays each
+    /// call: their pages are faulted in and collected frame after frame, which at 512×288 took about as long as the
+    /// model (24 against 12.5 ms a frame on a 2-core Zen 5 host). For video, <see cref="ProcessInto"/> into buffers kept
+    /// from frame to frame does without both.
+    /// </remarks>
     /// <param name="rgbPlanar">The frame.</param>
     /// <param name="width">Frame width in pixels.</param>
     /// <param name="height">Frame height in pixels.</param>
@@ -96,9 +103,20 @@ public sealed class VideoMatter : IDisposable
     {
         CheckSize(width, height, rgbPlanar.Length, 3L * width * height, "planar RGB floats");
         CheckFrame(width, height);
-        var input = rgbPlanar[..(3 * width * height)].ToArray();
-        var frame = new MatteFrame(width, height, new float[width * height], new float[3 * width * height]);
-        ProcessInto(input, width, height, frame.Alpha, frame.Foreground, cancel);
+        int n = width * height;
+        var frame = new MatteFrame(width, height, new float[n], new float[3 * n]);
+        Enter();
+        try
+        {
+            var input = FrameBuffer(3 * n);
+            rgbPlanar[..(3 * n)].CopyTo(input);
+            CheckRange(input);
+            RunEntered(input, frame.Alpha, frame.Foreground, width, height, cancel);
+        }
+        finally
+        {
+            Exit();
+        }
         return frame;
     }
 
@@ -120,10 +138,15 @@ public sealed class VideoMatter : IDisposable
         CheckSize(width, height, foreground.Length, 3L * width * height, "foreground floats");
         CheckFrame(width, height);
         int n = width * height;
-        var pixels = rgbPlanar.Span[..(3 * n)];
-        if (CheckInputRange && !UnitRange.Holds(pixels))
-            throw new ArgumentOutOfRangeException(nameof(rgbPlanar), $"frame values must be in 0..1, found range {UnitRange.Describe(pixels)}");
+        CheckRange(rgbPlanar.Span[..(3 * n)]);
         Run(rgbPlanar[..(3 * n)], alpha[..n], foreground[..(3 * n)], width, height, cancel);
+    }
+
+    /// <summary>The frame's values in 0..1, where <see cref="CheckInputRange"/> asks for it.</summary>
+    private void CheckRange(ReadOnlySpan<float> pixels)
+    {
+        if (CheckInputRange && !UnitRange.Holds(pixels))
+            throw new ArgumentOutOfRangeException("rgbPlanar", $"frame values must be in 0..1, found range {UnitRange.Describe(pixels)}");
     }
 
     /// <summary>
@@ -133,14 +156,30 @@ public sealed class VideoMatter : IDisposable
     /// </summary>
     internal MatteFrame ProcessChecked(float[] rgbPlanar, int width, int height)
     {
+        CheckPlanar(rgbPlanar, width, height);
+        int n = width * height;
+        var frame = new MatteFrame(width, height, new float[n], new float[3 * n]);
+        ProcessCheckedInto(rgbPlanar, width, height, frame.Alpha, frame.Foreground);
+        return frame;
+    }
+
+    /// <summary><see cref="ProcessChecked"/> into the caller's alpha (W·H floats) and foreground (3·W·H), as <see cref="ProcessInto"/> writes them.</summary>
+    internal void ProcessCheckedInto(float[] rgbPlanar, int width, int height, float[] alpha, float[] foreground)
+    {
+        CheckPlanar(rgbPlanar, width, height);
+        CheckSize(width, height, alpha.Length, (long)width * height, "alpha floats");
+        CheckSize(width, height, foreground.Length, 3L * width * height, "foreground floats");
+        int n = width * height;
+        Run(rgbPlanar, alpha.AsMemory(0, n), foreground.AsMemory(0, 3 * n), width, height, CancellationToken.None);
+    }
+
+    /// <summary>A checked frame's array: exactly 3·W·H values, and a size the model takes.</summary>
+    private void CheckPlanar(float[] rgbPlanar, int width, int height)
+    {
         CheckSize(width, height, rgbPlanar.Length, 3L * width * height, "planar RGB floats");
         if (rgbPlanar.Length != 3L * width * height)
             throw new ArgumentException($"a {width}×{height} frame needs exactly {3L * width * height} planar RGB floats, got {rgbPlanar.Length}");
         CheckFrame(width, height);
-        int n = width * height;
-        var frame = new MatteFrame(width, height, new float[n], new float[3 * n]);
-        Run(rgbPlanar, frame.Alpha, frame.Foreground, width, height, CancellationToken.None);
-        return frame;
     }
 
     /// <summary>Mattes a frame given as interleaved 8-bit RGB (R, G, B per pixel), rows <paramref name="stride"/> bytes apart (0: 3·W).</summary>
@@ -157,7 +196,25 @@ public sealed class VideoMatter : IDisposable
         CheckFrame(width, height);
         cancel.ThrowIfCancellationRequested();
         int n = width * height;
-        var planar = new float[3 * n];
+        var frame = new MatteFrame(width, height, new float[n], new float[3 * n]);
+        Enter();
+        try
+        {
+            var planar = FrameBuffer(3 * n);
+            Rgb24ToPlanar(rgb, width, height, stride, planar);
+            RunEntered(planar, frame.Alpha, frame.Foreground, width, height, cancel);
+        }
+        finally
+        {
+            Exit();
+        }
+        return frame;
+    }
+
+    /// <summary>Interleaved 8-bit RGB, rows <paramref name="stride"/> bytes apart, as planar floats scaled by 1/255 (3·W·H values).</summary>
+    internal static void Rgb24ToPlanar(ReadOnlySpan<byte> rgb, int width, int height, int stride, Span<float> planar)
+    {
+        int n = width * height;
         const float scale = 1f / 255f;
         for (int y = 0; y < height; y++)
         {
@@ -170,9 +227,18 @@ public sealed class VideoMatter : IDisposable
                 planar[2 * n + o + x] = row[3 * x + 2] * scale;
             }
         }
-        var frame = new MatteFrame(width, height, new float[n], new float[3 * n]);
-        Run(planar, frame.Alpha, frame.Foreground, width, height, cancel);
-        return frame;
+    }
+
+    /// <summary>
+    /// The planar frame <see cref="Process"/> copies and <see cref="ProcessRgb24"/> converts into (the caller's span is
+    /// not memory ONNX Runtime can be handed), reused from frame to frame: a fresh 2 MB array a frame made the frame take
+    /// about twice as long at 512×288 (its pages faulted in anew, and the garbage collections it caused). Only between
+    /// <see cref="Enter"/> and <see cref="Exit"/>.
+    /// </summary>
+    private float[] FrameBuffer(int length)
+    {
+        if (_frameBuffer.Length != length) _frameBuffer = new float[length];
+        return _frameBuffer;
     }
 
     private static void CheckSize(int width, int height, long actual, long expected, string what)
@@ -213,60 +279,74 @@ public sealed class VideoMatter : IDisposable
 
     private void Run(Memory<float> planar, Memory<float> alpha, Memory<float> foreground, int width, int height, CancellationToken cancel)
     {
-        if (Interlocked.Exchange(ref _busy, 1) == 1)
-            throw new InvalidOperationException("VideoMatter is one stream: calls must not overlap (use one VideoMatter per stream)");
+        Enter();
         try
         {
-            if (width != _width || height != _height)
-            {
-                Reset();
-                _width = width;
-                _height = height;
-            }
-            _ratio[0] = _downsampleRatio ?? MattingContract.DefaultDownsampleRatio(width, height);
-            // Values made here wrap memory (ours or the caller's) and are freed after the run; the state inputs are
-            // the previous run's ORT-owned outputs, freed when this run's outputs replace them.
-            var owned = new List<OrtValue>(8);
-            OrtValue Own(OrtValue value) { owned.Add(value); return value; }
-            IDisposableReadOnlyCollection<OrtValue>? outputs = null;
-            try
-            {
-                _binding.BindInput(MattingContract.Source, Own(OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, planar, [1, 3, height, width])));
-                for (int k = 0; k < MattingContract.StateInputs.Count; k++)
-                    _binding.BindInput(MattingContract.StateInputs[k], _previous is null
-                        ? Own(OrtValue.CreateTensorValueFromMemory(FirstFrameState, FirstFrameStateShape))
-                        : _previous[2 + k]);
-                _binding.BindInput(MattingContract.DownsampleRatio, Own(OrtValue.CreateTensorValueFromMemory(_ratio, [1])));
-                // fgr and pha land in the caller's buffers; a model whose outputs have another shape fails in Run.
-                _binding.BindOutput(MattingContract.Foreground, Own(OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, foreground, [1, 3, height, width])));
-                _binding.BindOutput(MattingContract.Alpha, Own(OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, alpha, [1, 1, height, width])));
-                foreach (var state in MattingContract.StateOutputs) _binding.BindOutputToDevice(state, OrtMemoryInfo.DefaultInstance);
-                try
-                {
-                    RunCancellable(cancel);
-                }
-                catch (OnnxRuntimeException e) when (e.Message.Contains("Shape mismatch", StringComparison.OrdinalIgnoreCase))
-                {
-                    throw new UserInputException($"{_session.ModelName}: outputs '{MattingContract.Foreground}' and '{MattingContract.Alpha}' must have the frame's shape [1, 3, {height}, {width}] and [1, 1, {height}, {width}]: {e.Message}", e);
-                }
-                outputs = _binding.GetOutputValues();   // in bind order: fgr, pha, r1o..r4o
-                _previous?.Dispose();
-                _previous = outputs;
-                outputs = null;
-                FramesSinceReset++;
-            }
-            finally
-            {
-                outputs?.Dispose();
-                // The binding holds raw pointers into memory pinned by the values below: unbind before unpinning.
-                _binding.ClearBoundInputs();
-                _binding.ClearBoundOutputs();
-                foreach (var value in owned) value.Dispose();
-            }
+            RunEntered(planar, alpha, foreground, width, height, cancel);
         }
         finally
         {
-            Volatile.Write(ref _busy, 0);
+            Exit();
+        }
+    }
+
+    /// <summary>Takes the stream for one call: an overlapping call throws instead of mixing two frames' state or buffers.</summary>
+    private void Enter()
+    {
+        if (Interlocked.Exchange(ref _busy, 1) == 1)
+            throw new InvalidOperationException("VideoMatter is one stream: calls must not overlap (use one VideoMatter per stream)");
+    }
+
+    private void Exit() => Volatile.Write(ref _busy, 0);
+
+    /// <summary>One frame through the model, between <see cref="Enter"/> and <see cref="Exit"/>.</summary>
+    private void RunEntered(Memory<float> planar, Memory<float> alpha, Memory<float> foreground, int width, int height, CancellationToken cancel)
+    {
+        if (width != _width || height != _height)
+        {
+            Reset();
+            _width = width;
+            _height = height;
+        }
+        _ratio[0] = _downsampleRatio ?? MattingContract.DefaultDownsampleRatio(width, height);
+        // Values made here wrap memory (ours or the caller's) and are freed after the run; the state inputs are
+        // the previous run's ORT-owned outputs, freed when this run's outputs replace them.
+        var owned = new List<OrtValue>(8);
+        OrtValue Own(OrtValue value) { owned.Add(value); return value; }
+        IDisposableReadOnlyCollection<OrtValue>? outputs = null;
+        try
+        {
+            _binding.BindInput(MattingContract.Source, Own(OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, planar, [1, 3, height, width])));
+            for (int k = 0; k < MattingContract.StateInputs.Count; k++)
+                _binding.BindInput(MattingContract.StateInputs[k], _previous is null
+                    ? Own(OrtValue.CreateTensorValueFromMemory(FirstFrameState, FirstFrameStateShape))
+                    : _previous[2 + k]);
+            _binding.BindInput(MattingContract.DownsampleRatio, Own(OrtValue.CreateTensorValueFromMemory(_ratio, [1])));
+            // fgr and pha land in the caller's buffers; a model whose outputs have another shape fails in Run.
+            _binding.BindOutput(MattingContract.Foreground, Own(OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, foreground, [1, 3, height, width])));
+            _binding.BindOutput(MattingContract.Alpha, Own(OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, alpha, [1, 1, height, width])));
+            foreach (var state in MattingContract.StateOutputs) _binding.BindOutputToDevice(state, OrtMemoryInfo.DefaultInstance);
+            try
+            {
+                RunCancellable(cancel);
+            }
+            catch (OnnxRuntimeException e) when (e.Message.Contains("Shape mismatch", StringComparison.OrdinalIgnoreCase))
+            {
+                throw new UserInputException($"{_session.ModelName}: outputs '{MattingContract.Foreground}' and '{MattingContract.Alpha}' must have the frame's shape [1, 3, {height}, {width}] and [1, 1, {height}, {width}]: {e.Message}", e);
+            }
+            outputs = _binding.GetOutputValues();   // in bind order: fgr, pha, r1o..r4o
+            _previous?.Dispose();
+            _previous = outputs;
+            outputs = null;
+            FramesSinceReset++;
+        }
+        finally
+        {
+            outputs?.Dispose();
+            // The binding holds raw pointers into memory pinned by the values below: unbind before unpinning.
+            _binding.ClearBoundInputs();
+            _binding.ClearBoundOutputs();
+            foreach (var value in owned) value.Dispose();
         }
     }
 
