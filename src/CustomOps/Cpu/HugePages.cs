@@ -45,8 +45,8 @@ public static unsafe class HugePages
     private static readonly object s_gate = new();
     /// <summary>[start, end) of every mapping looked up so far, advised or not (copy on write: read without the lock).</summary>
     private static (long Start, long End)[] s_seen = [];
-    /// <summary>The managed heap's range (<see cref="ManagedRange"/>), found with the first lookup; empty until then or where it is not found.</summary>
-    private static (long Start, long End) s_managed;
+    /// <summary>The managed heap's range (<see cref="ManagedRange"/>) once the first lookup found it, else empty (one array, replaced whole: read without the lock).</summary>
+    private static (long Start, long End)[] s_managed = [];
     /// <summary>An object the GC keeps in place (the pinned object heap): its address tells where the managed heap is.</summary>
     private static readonly byte[] s_pinned = GC.AllocateUninitializedArray<byte>(1, pinned: true);
 
@@ -70,11 +70,11 @@ public static unsafe class HugePages
                 s_unreadable = true;
                 return;
             }
-            if (s_managed.End == 0)
+            if (s_managed.Length == 0)
                 fixed (byte* pinned = s_pinned)
                     if (ManagedRange(maps, (long)pinned) is { } heap)
                     {
-                        s_managed = heap;
+                        s_managed = [heap];
                         if (Managed(at)) return;
                     }
             // A page of its own where no mapping holds the address (it should not happen): not looked up again.
@@ -86,7 +86,7 @@ public static unsafe class HugePages
     }
 
     /// <summary>Whether <paramref name="address"/> lies in the managed heap's range (once it is known).</summary>
-    internal static bool Managed(long address) => address >= s_managed.Start && address < s_managed.End;
+    internal static bool Managed(long address) => s_managed is [var heap] && address >= heap.Start && address < heap.End;
 
     /// <summary>
     /// The managed heap as /proc/self/maps shows it: the run of adjacent anonymous mappings (committed or reserved,

@@ -120,8 +120,10 @@ internal sealed class FrameStream : IDisposable
     }
 
     /// <summary>
-    /// Mattes the next frame given as interleaved 8-bit RGB scaled by 1/255: exactly <see cref="VideoMatter.ProcessRgb24"/>,
-    /// so the ML.NET path converts raw frames with the same code, at the same cost, as the frame-by-frame API.
+    /// Mattes the next frame given as interleaved 8-bit RGB scaled by 1/255: <see cref="VideoMatter.ProcessRgb24"/>, or
+    /// where this stream reuses its frames its conversion (<see cref="VideoMatter.Rgb24ToPlanar"/>) into
+    /// <see cref="PlanarBuffer"/> and the rest as <see cref="MattePlanar(float[], int, int, bool)"/>: the ML.NET path
+    /// converts raw frames with the same code, at the same cost, as the frame-by-frame API.
     /// </summary>
     public MatteFrame MatteRgb24(ReadOnlySpan<byte> rgb, int width, int height, bool newStream)
     {
