@@ -27,6 +27,11 @@ if ! dotnet build BiVM.Onnx.sln -c Release --nologo > "$work/build.log" 2>&1; th
   exit 1
 fi
 grep -E ': warning ' "$work/build.log" | sort -u || true
+# Without the install step's TorchSharp fix every LibTorch test fails with the loader's long trace: say so once instead.
+if ! scripts/patch-torchsharp.sh --check; then
+  echo "test.sh: TorchSharp's native library cannot load on this system yet; ./install.sh patches it (README)"
+  exit 1
+fi
 
 # One project at a time: a test host that crashes is then known by name, and the projects do not add up
 # their memory (a LibTorch test host holds up to ~4 GiB with that gen0 budget). --blame names the test
