@@ -77,7 +77,7 @@ internal static class CoreSchedule
     /// per frame on two model threads. Only two: every measurement was on 2-vCPU hosts, and with more threads the
     /// pipeline's four stages (its recurrent decoder one frame after another) are not known to beat the layers split
     /// over all of them. Whether the pipeline pays depends on what decoding and encoding leave
-    /// of the CPUs (README, "Frames in a pipeline"). Measured on 2-vCPU hosts, alternating, whole files (vtest.avi
+    /// of the CPUs (docs/benchmark-history.md, "Frames in a pipeline"). Measured on 2-vCPU hosts, alternating, whole files (vtest.avi
     /// at 768×576, or scaled with x264, 200 frames): on 2026-12-03 in the Zen 4 host's eighth session faster at
     /// 1280×720 (27.2 and 26.3 fps against 23.6 and 24.1), at 1600×900 (21.2–22.0 against 19.8–20.3, four runs each)
     /// and at 1920×1080 as fast or faster (16.3–17.5 against 15.8–16.4, six runs each); the build before that

@@ -20,7 +20,7 @@ namespace BiVM.Estimators.Video;
 /// Why: on two cores each layer split over both threads gains little (docs/kernels.md: the items of a split layer
 /// run about 1.5× slower when both threads run them), while whole stages on two threads run much nearer their
 /// one-thread speed: on Zen 5 (2 vCPUs) two workers take 1/1.85 of one worker's time per frame at 512×288, where two
-/// intra-op threads take 1/1.2 (README, *Frames in a pipeline*).
+/// intra-op threads take 1/1.2 (docs/benchmark-history.md, *Frames in a pipeline*).
 /// </para>
 /// <para>
 /// Memory: <see cref="FramesInFlight"/> frames' buffers (the frame, the outputs and every tensor that crosses the cut);
