@@ -12,12 +12,15 @@ namespace BiVM.Data.Tests;
 /// </summary>
 public sealed class TeacherFramesTests : IDisposable
 {
-    private readonly string _root = Directory.CreateTempSubdirectory("bivm-teacher-frames-").FullName;
+    private readonly string _root;
     private readonly MediaLibrary _library;
 
     public TeacherFramesTests()
     {
-        Directory.CreateSymbolicLink(Path.Combine(_root, "debian"), MediaLocator.Default().Root);
+        // The media first: where nothing was fetched it throws, and no temp folder is left behind for a Dispose that never runs.
+        string media = MediaLocator.Default().Root;
+        _root = Directory.CreateTempSubdirectory("bivm-teacher-frames-").FullName;
+        Directory.CreateSymbolicLink(Path.Combine(_root, "debian"), media);
         _library = new MediaLibrary(new MediaLocator(Path.Combine(_root, "debian")));
     }
 

@@ -15,12 +15,15 @@ namespace BiVM.Training.Tests;
 /// </summary>
 public sealed class TeacherClipsTests : IDisposable
 {
-    private readonly TempFolder _root = new("bivm-teacher-train-");
+    private readonly TempFolder _root;
     private readonly MediaLibrary _library;
 
     public TeacherClipsTests()
     {
-        Directory.CreateSymbolicLink(_root.File("debian"), MediaLocator.Default().Root);
+        // The media first: where nothing was fetched it throws, and no temp folder is left behind for a Dispose that never runs.
+        string media = MediaLocator.Default().Root;
+        _root = new TempFolder("bivm-teacher-train-");
+        Directory.CreateSymbolicLink(_root.File("debian"), media);
         _library = new MediaLibrary(new MediaLocator(_root.File("debian")));
         string folder = TeacherFrames.DirectoryFor(_library.Locator);
         Directory.CreateDirectory(folder);
