@@ -260,7 +260,7 @@ internal static unsafe class ActivationPacker
 
     /// <summary>Word j = lo[j] | hi[j] &lt;&lt; 32 for the 8 lanes, into d[0..8).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Interleave256(Vector256<uint> lo, Vector256<uint> hi, ulong* d)
+    internal static void Interleave256(Vector256<uint> lo, Vector256<uint> hi, ulong* d)
     {
         // Within each 128-bit half, unpack gives words of pixels (0, 1, 4, 5) and (2, 3, 6, 7); the halves are then put in order.
         var a = Avx2.UnpackLow(lo, hi).AsUInt64();

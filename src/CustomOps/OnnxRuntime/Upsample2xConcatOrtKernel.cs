@@ -10,7 +10,7 @@ namespace BiVM.CustomOps.OnnxRuntime;
 /// copying. One plane per task on the session's intra-op threads. The axis taps depend only on the sizes and are
 /// kept for the next frame. With packed outputs (YPacked, YPackedSecond) it works one output row at a time and packs
 /// the row while it is in L1; where Y is the empty name the rows go to per-thread scratch only and no float is written,
-/// and where moreover the channels fit one word a pixel and the CPU has 512-bit vectors, no row is written at all:
+/// and where moreover the channels fit one word a pixel and the CPU has 512-bit vectors or AVX2, no row is written at all:
 /// <see cref="Upsample2xPacker"/> compares each value in the register that computed it (decode0 and decode1).
 /// </summary>
 internal sealed unsafe class Upsample2xConcatOrtKernel : IBiVMKernel

@@ -22,11 +22,21 @@ namespace BiVM.CustomOps.Upsampling;
 /// Measured on decode0 and decode1 of the shipped model (Zen 4): docs/kernels.md, *the sixth session*. Rows 2i + 1 and
 /// 2i + 2 read the same two input rows, so <see cref="PackRowPair"/> packs them together (each input vector loaded once,
 /// twelve products for the pair's four sums instead of sixteen): 0.987 of a 512×288 frame (Zen 5, fifteenth session).
+/// Where the CPU has 256-bit vectors only (AVX2), each block is eight pairs, in functions beside their 512-bit twins
+/// (the same values, compares and order; the AVX2 compare has no mask register, so a channel's bit is ANDed from the
+/// compare and ORed in): structurally identical, change one, change the other. AVX2 frames at 512×288 0.985 of the
+/// plane path's (Zen 4 with AVX-512 off in .NET, 600 rounds alternated in one process), 0.991 at 1920×1080.
 /// </remarks>
 internal static unsafe class Upsample2xPacker
 {
-    /// <summary>Whether this CPU runs the packer (512-bit vectors that .NET accelerates).</summary>
-    public static bool IsSupported => Vector512.IsHardwareAccelerated && Avx512F.IsSupported;
+    /// <summary>Whether this CPU runs the packer (512-bit vectors, or 256-bit ones with AVX2, that .NET accelerates).</summary>
+    public static bool IsSupported => Wide || Vector256.IsHardwareAccelerated && Avx2.IsSupported;
+
+    /// <summary>Blocks of sixteen pairs in 512-bit vectors; otherwise (AVX2) eight in 256-bit ones.</summary>
+    private static bool Wide => Vector512.IsHardwareAccelerated && Avx512F.IsSupported;
+
+    /// <summary>Input columns (pairs of outputs) per block: a vector's lanes.</summary>
+    private static int Pairs => Wide ? 16 : 8;
 
     /// <summary>
     /// Packs output row <paramref name="oy"/> of the concatenation of <paramref name="total"/> ≤ 64 channels: channel c
@@ -49,15 +59,15 @@ internal static unsafe class Upsample2xPacker
         float* threshold = stackalloc float[total], thresholdSecond = stackalloc float[total];
         Thresholds(tau, tauSecond, total, threshold, thresholdSecond);
         if (tauSecond is null) thresholdSecond = null;
-        int j = 0;
-        for (; j + 16 <= inWidth - 1 && 2 * j + 33 <= outWidth; j += 16)
-            Block(planes, upsampled, total, lowRow, highRow, copiedRow, wLo, wHi, j, threshold, dst, thresholdSecond, dstSecond, inWidth);
+        int j = 0, pairs = Pairs;
+        for (; j + pairs <= inWidth - 1 && 2 * j + 2 * pairs + 1 <= outWidth; j += pairs)
+            AnyBlock(planes, upsampled, total, lowRow, highRow, copiedRow, wLo, wHi, j, threshold, dst, thresholdSecond, dstSecond, inWidth);
         // The pairs left as one more block ending at the last full one: it writes some words again, the same.
-        int last = Math.Min(inWidth - 17, (outWidth - 33) >> 1);
-        if (last >= 0 && last + 16 > j)
+        int last = Math.Min(inWidth - pairs - 1, (outWidth - 2 * pairs - 1) >> 1);
+        if (last >= 0 && last + pairs > j)
         {
-            Block(planes, upsampled, total, lowRow, highRow, copiedRow, wLo, wHi, last, threshold, dst, thresholdSecond, dstSecond, inWidth);
-            j = last + 16;
+            AnyBlock(planes, upsampled, total, lowRow, highRow, copiedRow, wLo, wHi, last, threshold, dst, thresholdSecond, dstSecond, inWidth);
+            j = last + pairs;
         }
         for (int ox = Math.Max(1, 2 * j + 1); ox < outWidth; ox++)
             Edge(planes, upsampled, total, lowRow, highRow, copiedRow, wLo, wHi, xs, ox, tau, dst, tauSecond, dstSecond);
@@ -92,14 +102,14 @@ internal static unsafe class Upsample2xPacker
         float* threshold = stackalloc float[total], thresholdSecond = stackalloc float[total];
         Thresholds(tau, tauSecond, total, threshold, thresholdSecond);
         if (tauSecond is null) thresholdSecond = null;
-        int j = 0;
-        for (; j + 16 <= inWidth - 1 && 2 * j + 33 <= outWidth; j += 16)
-            PairBlock(planes, upsampled, total, lowRow, highRow, copiedRow, outWidth, j, threshold, dst, thresholdSecond, dstSecond, inWidth);
-        int last = Math.Min(inWidth - 17, (outWidth - 33) >> 1);
-        if (last >= 0 && last + 16 > j)
+        int j = 0, pairs = Pairs;
+        for (; j + pairs <= inWidth - 1 && 2 * j + 2 * pairs + 1 <= outWidth; j += pairs)
+            AnyPairBlock(planes, upsampled, total, lowRow, highRow, copiedRow, outWidth, j, threshold, dst, thresholdSecond, dstSecond, inWidth);
+        int last = Math.Min(inWidth - pairs - 1, (outWidth - 2 * pairs - 1) >> 1);
+        if (last >= 0 && last + pairs > j)
         {
-            PairBlock(planes, upsampled, total, lowRow, highRow, copiedRow, outWidth, last, threshold, dst, thresholdSecond, dstSecond, inWidth);
-            j = last + 16;
+            AnyPairBlock(planes, upsampled, total, lowRow, highRow, copiedRow, outWidth, last, threshold, dst, thresholdSecond, dstSecond, inWidth);
+            j = last + pairs;
         }
         for (int k = 0; k < 2; k++)
             for (int ox = Math.Max(1, 2 * j + 1); ox < outWidth; ox++)
@@ -109,7 +119,7 @@ internal static unsafe class Upsample2xPacker
 
     private static void Validate(int upsampled, int total)
     {
-        if (!IsSupported) throw new PlatformNotSupportedException("the packed ×2 row needs 512-bit vectors");
+        if (!IsSupported) throw new PlatformNotSupportedException("the packed ×2 row needs 512-bit vectors or AVX2");
         if (total is < 1 or > 64 || upsampled < 0 || upsampled > total)
             throw new ArgumentOutOfRangeException(nameof(total), $"{upsampled} upsampled of {total} channels: at most 64, one word a pixel");
     }
@@ -284,6 +294,170 @@ internal static unsafe class Upsample2xPacker
         }
         ActivationPacker.Interleave512(lo0, hi0, dst + 2 * j + 1);
         ActivationPacker.Interleave512(lo1, hi1, dst + 2 * j + 17);
+    }
+
+    /// <summary><see cref="Block"/> or, on AVX2, <see cref="Block256"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AnyBlock(float** planes, int upsampled, int total, long lowRow, long highRow, long copiedRow, float wLo, float wHi, int j,
+        float* threshold, ulong* dst, float* thresholdSecond, ulong* dstSecond, int inWidth)
+    {
+        if (Wide) Block(planes, upsampled, total, lowRow, highRow, copiedRow, wLo, wHi, j, threshold, dst, thresholdSecond, dstSecond, inWidth);
+        else Block256(planes, upsampled, total, lowRow, highRow, copiedRow, wLo, wHi, j, threshold, dst, thresholdSecond, dstSecond, inWidth);
+    }
+
+    /// <summary><see cref="PairBlock"/> or, on AVX2, <see cref="PairBlock256"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AnyPairBlock(float** planes, int upsampled, int total, long lowRow, long highRow, long copiedRow, int outWidth, int j,
+        float* threshold, ulong* dst, float* thresholdSecond, ulong* dstSecond, int inWidth)
+    {
+        if (Wide) PairBlock(planes, upsampled, total, lowRow, highRow, copiedRow, outWidth, j, threshold, dst, thresholdSecond, dstSecond, inWidth);
+        else PairBlock256(planes, upsampled, total, lowRow, highRow, copiedRow, outWidth, j, threshold, dst, thresholdSecond, dstSecond, inWidth);
+    }
+
+    /// <summary><see cref="PairBlock"/> in 256-bit vectors: eight pairs, outputs 2j + 1 … 2j + 16 of both rows.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PairBlock256(float** planes, int upsampled, int total, long lowRow, long highRow, long copiedRow, int outWidth, int j,
+        float* threshold, ulong* dst, float* thresholdSecond, ulong* dstSecond, int inWidth)
+    {
+        bool second = thresholdSecond is not null;
+        Vector256<uint> aOddLo = default, aEvenLo = default, bOddLo = default, bEvenLo = default;
+        Vector256<uint> aOddLo2 = default, aEvenLo2 = default, bOddLo2 = default, bEvenLo2 = default;
+        int low = Math.Min(32, upsampled);
+        for (int c = 0; c < low; c++)
+            PairChannel256(planes[c] + j, lowRow, highRow, inWidth, Vector256.Create(1u << c), threshold[c], second ? thresholdSecond[c] : 0f, second,
+                ref aOddLo, ref aEvenLo, ref bOddLo, ref bEvenLo, ref aOddLo2, ref aEvenLo2, ref bOddLo2, ref bEvenLo2);
+        Vector256<uint> aOddHi = default, aEvenHi = default, bOddHi = default, bEvenHi = default;
+        Vector256<uint> aOddHi2 = default, aEvenHi2 = default, bOddHi2 = default, bEvenHi2 = default;
+        for (int c = 32; c < upsampled; c++)
+            PairChannel256(planes[c] + j, lowRow, highRow, inWidth, Vector256.Create(1u << (c - 32)), threshold[c], second ? thresholdSecond[c] : 0f, second,
+                ref aOddHi, ref aEvenHi, ref bOddHi, ref bEvenHi, ref aOddHi2, ref aEvenHi2, ref bOddHi2, ref bEvenHi2);
+        Finish256(planes, upsampled, total, copiedRow, j, aOddLo, aEvenLo, aOddHi, aEvenHi, threshold, dst);
+        Finish256(planes, upsampled, total, copiedRow + outWidth, j, bOddLo, bEvenLo, bOddHi, bEvenHi, threshold, dst + outWidth);
+        if (!second) return;
+        Finish256(planes, upsampled, total, copiedRow, j, aOddLo2, aEvenLo2, aOddHi2, aEvenHi2, thresholdSecond, dstSecond);
+        Finish256(planes, upsampled, total, copiedRow + outWidth, j, bOddLo2, bEvenLo2, bOddHi2, bEvenHi2, thresholdSecond, dstSecond + outWidth);
+    }
+
+    /// <summary><see cref="PairChannel"/> in 256-bit vectors.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PairChannel256(float* plane, long lowRow, long highRow, int inWidth, Vector256<uint> bit, float threshold, float thresholdSecond, bool second,
+        ref Vector256<uint> aOdd, ref Vector256<uint> aEven, ref Vector256<uint> bOdd, ref Vector256<uint> bEven,
+        ref Vector256<uint> aOdd2, ref Vector256<uint> aEven2, ref Vector256<uint> bOdd2, ref Vector256<uint> bEven2)
+    {
+        float* lo = plane + lowRow;
+        float* hi = plane + highRow;
+        var a = Vector256.Load(lo);
+        var b = Vector256.Load(lo + 1);
+        var c = Vector256.Load(hi);
+        var d = Vector256.Load(hi + 1);
+        Sse.Prefetch0(hi + inWidth);
+        var w9 = Vector256.Create(0.5625f);  // ¾·¾
+        var w3 = Vector256.Create(0.1875f);  // ¾·¼
+        var w1 = Vector256.Create(0.0625f);  // ¼·¼
+        var a9 = a * w9; var a3 = a * w3; var a1 = a * w1;
+        var b9 = b * w9; var b3 = b * w3; var b1 = b * w1;
+        var c9 = c * w9; var c3 = c * w3; var c1 = c * w1;
+        var d9 = d * w9; var d3 = d * w3; var d1 = d * w1;
+        var oddA = a9 + b3 + c3 + d1;
+        var evenA = a3 + b9 + c1 + d3;
+        var oddB = a3 + b1 + c9 + d3;
+        var evenB = a1 + b3 + c3 + d9;
+        var t = Vector256.Create(threshold);
+        aOdd = SetWhereBelow256(aOdd, oddA, t, bit);
+        aEven = SetWhereBelow256(aEven, evenA, t, bit);
+        bOdd = SetWhereBelow256(bOdd, oddB, t, bit);
+        bEven = SetWhereBelow256(bEven, evenB, t, bit);
+        if (!second) return;
+        var t2 = Vector256.Create(thresholdSecond);
+        aOdd2 = SetWhereBelow256(aOdd2, oddA, t2, bit);
+        aEven2 = SetWhereBelow256(aEven2, evenA, t2, bit);
+        bOdd2 = SetWhereBelow256(bOdd2, oddB, t2, bit);
+        bEven2 = SetWhereBelow256(bEven2, evenB, t2, bit);
+    }
+
+    /// <summary><see cref="Block"/> in 256-bit vectors: outputs 2j + 1 … 2j + 16 (input columns j … j + 8).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Block256(float** planes, int upsampled, int total, long lowRow, long highRow, long copiedRow, float wLo, float wHi, int j,
+        float* threshold, ulong* dst, float* thresholdSecond, ulong* dstSecond, int inWidth)
+    {
+        var near = Vector256.Create(0.75f * wLo);
+        var far = Vector256.Create(0.25f * wLo);
+        var nearHigh = Vector256.Create(0.75f * wHi);
+        var farHigh = Vector256.Create(0.25f * wHi);
+        Vector256<uint> oddLo = default, evenLo = default, oddHi = default, evenHi = default;
+        Vector256<uint> oddLo2 = default, evenLo2 = default, oddHi2 = default, evenHi2 = default;
+        bool second = thresholdSecond is not null;
+        for (int c = 0; c < upsampled; c++)
+        {
+            float* plane = planes[c];
+            float* lo = plane + lowRow + j;
+            float* hi = plane + highRow + j;
+            var a = Vector256.Load(lo);
+            var b = Vector256.Load(lo + 1);
+            var cc = Vector256.Load(hi);
+            var d = Vector256.Load(hi + 1);
+            Sse.Prefetch0(hi + inWidth);
+            var odd = a * near + b * far + cc * nearHigh + d * farHigh;
+            var even = a * far + b * near + cc * farHigh + d * nearHigh;
+            var bit = Vector256.Create(1u << (c & 31));
+            var t = Vector256.Create(threshold[c]);
+            if (c < 32) { oddLo = SetWhereBelow256(oddLo, odd, t, bit); evenLo = SetWhereBelow256(evenLo, even, t, bit); }
+            else { oddHi = SetWhereBelow256(oddHi, odd, t, bit); evenHi = SetWhereBelow256(evenHi, even, t, bit); }
+            if (!second) continue;
+            var t2 = Vector256.Create(thresholdSecond[c]);
+            if (c < 32) { oddLo2 = SetWhereBelow256(oddLo2, odd, t2, bit); evenLo2 = SetWhereBelow256(evenLo2, even, t2, bit); }
+            else { oddHi2 = SetWhereBelow256(oddHi2, odd, t2, bit); evenHi2 = SetWhereBelow256(evenHi2, even, t2, bit); }
+        }
+        Finish256(planes, upsampled, total, copiedRow, j, oddLo, evenLo, oddHi, evenHi, threshold, dst);
+        if (second) Finish256(planes, upsampled, total, copiedRow, j, oddLo2, evenLo2, oddHi2, evenHi2, thresholdSecond, dstSecond);
+    }
+
+    /// <summary>
+    /// <paramref name="acc"/> with <paramref name="bit"/> set in the lanes where x is not ≥ <paramref name="threshold"/>,
+    /// as <see cref="ActivationPacker.SetWhereBelow"/> (the compare is the same, NaN included; without mask registers
+    /// its all-ones lanes select the bit by an AND).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<uint> SetWhereBelow256(Vector256<uint> acc, Vector256<float> x, Vector256<float> threshold, Vector256<uint> bit) =>
+        acc | (Avx.CompareNotGreaterThanOrEqual(x, threshold).AsUInt32() & bit);
+
+    /// <summary><see cref="Finish"/> in 256-bit vectors: the eight pairs' accumulators in pixel order, the copied channels' bits, 16 words.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Finish256(float** planes, int upsampled, int total, long copiedRow, int j,
+        Vector256<uint> oddLo, Vector256<uint> evenLo, Vector256<uint> oddHi, Vector256<uint> evenHi, float* threshold, ulong* dst)
+    {
+        // Unpack interleaves within each 128-bit half: (odd0 even0 odd1 even1 | odd4 even4 odd5 even5) and (… 2, 3 | … 6, 7);
+        // the halves are then put in order: outputs 2j + 1 … 2j + 8 and 2j + 9 … 2j + 16.
+        var lo0 = InPixelOrder(oddLo, evenLo, out var lo1);
+        var hi0 = InPixelOrder(oddHi, evenHi, out var hi1);
+        for (int c = upsampled; c < total; c++)
+        {
+            float* row = planes[c] + copiedRow + 2 * j + 1;
+            var bit = Vector256.Create(1u << (c & 31));
+            var t = Vector256.Create(threshold[c]);
+            if (c < 32)
+            {
+                lo0 = SetWhereBelow256(lo0, Vector256.Load(row), t, bit);
+                lo1 = SetWhereBelow256(lo1, Vector256.Load(row + 8), t, bit);
+            }
+            else
+            {
+                hi0 = SetWhereBelow256(hi0, Vector256.Load(row), t, bit);
+                hi1 = SetWhereBelow256(hi1, Vector256.Load(row + 8), t, bit);
+            }
+        }
+        ActivationPacker.Interleave256(lo0, hi0, dst + 2 * j + 1);
+        ActivationPacker.Interleave256(lo1, hi1, dst + 2 * j + 9);
+    }
+
+    /// <summary>odd[0], even[0], odd[1], even[1], … : the first eight in the result, the last eight in <paramref name="rest"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<uint> InPixelOrder(Vector256<uint> odd, Vector256<uint> even, out Vector256<uint> rest)
+    {
+        var low = Avx2.UnpackLow(odd, even);
+        var high = Avx2.UnpackHigh(odd, even);
+        rest = Avx2.Permute2x128(low, high, 0x31);
+        return Avx2.Permute2x128(low, high, 0x20);
     }
 
     /// <summary>Output <paramref name="ox"/>'s words by the scalar formula (<see cref="Upsample2x.Scalar"/>).</summary>

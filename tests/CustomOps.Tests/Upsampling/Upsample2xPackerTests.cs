@@ -30,7 +30,7 @@ public unsafe class Upsample2xPackerTests(ITestOutputHelper log)
     {
         if (!Upsample2xPacker.IsSupported)
         {
-            log.WriteLine("this CPU does not accelerate 512-bit vectors: Upsample2xPacker cannot run here (Upsample2xConcat takes the plane path)");
+            log.WriteLine("this CPU accelerates neither 512-bit vectors nor AVX2: Upsample2xPacker cannot run here (Upsample2xConcat takes the plane path)");
             return;
         }
         var r = new Random(h * 1000 + w);
