@@ -27,9 +27,9 @@ if ! dotnet build BiVM.Onnx.sln -c Release --nologo > "$work/build.log" 2>&1; th
   exit 1
 fi
 grep -E ': warning ' "$work/build.log" | sort -u || true
-# Without the install step's TorchSharp fix every LibTorch test fails with the loader's long trace: say so once instead.
-if ! scripts/patch-torchsharp.sh --check; then
-  echo "test.sh: TorchSharp's native library cannot load on this system yet; ./install.sh patches it (README)"
+# Without the install step's TorchSharp fix every LibTorch test fails with the loader's long trace: one line instead.
+if ! reason="$(scripts/patch-torchsharp.sh --check 2>&1)"; then
+  echo "test.sh: $reason"
   exit 1
 fi
 
