@@ -198,8 +198,16 @@ internal static unsafe class ActivationPacker
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void Interleave512(Vector512<uint> lo, Vector512<uint> hi, ulong* d)
     {
-        Avx512F.PermuteVar16x32x2(lo, Vector512.Create(0u, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), hi).AsUInt64().Store(d);
-        Avx512F.PermuteVar16x32x2(lo, Vector512.Create(8u, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31), hi).AsUInt64().Store(d + 8);
+        Alternate512(lo, hi, out var upper).AsUInt64().Store(d);
+        upper.AsUInt64().Store(d + 8);
+    }
+
+    /// <summary>a[0], b[0], a[1], b[1], …: lanes 0–7 of each in the result, lanes 8–15 in <paramref name="upper"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<uint> Alternate512(Vector512<uint> a, Vector512<uint> b, out Vector512<uint> upper)
+    {
+        upper = Avx512F.PermuteVar16x32x2(a, Vector512.Create(8u, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31), b);
+        return Avx512F.PermuteVar16x32x2(a, Vector512.Create(0u, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), b);
     }
 
     /// <summary>
@@ -262,11 +270,19 @@ internal static unsafe class ActivationPacker
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void Interleave256(Vector256<uint> lo, Vector256<uint> hi, ulong* d)
     {
-        // Within each 128-bit half, unpack gives words of pixels (0, 1, 4, 5) and (2, 3, 6, 7); the halves are then put in order.
-        var a = Avx2.UnpackLow(lo, hi).AsUInt64();
-        var b = Avx2.UnpackHigh(lo, hi).AsUInt64();
-        Avx2.Permute2x128(a, b, 0x20).Store(d);
-        Avx2.Permute2x128(a, b, 0x31).Store(d + 4);
+        Alternate256(lo, hi, out var upper).AsUInt64().Store(d);
+        upper.AsUInt64().Store(d + 4);
+    }
+
+    /// <summary>a[0], b[0], a[1], b[1], …: lanes 0–3 of each in the result, lanes 4–7 in <paramref name="upper"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<uint> Alternate256(Vector256<uint> a, Vector256<uint> b, out Vector256<uint> upper)
+    {
+        // Within each 128-bit half, unpack alternates lanes (0, 1 | 4, 5) and (2, 3 | 6, 7); the halves are then put in order.
+        var low = Avx2.UnpackLow(a, b);
+        var high = Avx2.UnpackHigh(a, b);
+        upper = Avx2.Permute2x128(low, high, 0x31);
+        return Avx2.Permute2x128(low, high, 0x20);
     }
 
     /// <param name="wideTranspose">Pass 2 by <see cref="TransposeChunks"/> (needs AVX-512 VBMI); false: scalar transposes (tests run both).</param>

@@ -270,12 +270,8 @@ internal static unsafe class Upsample2xPacker
         Vector512<uint> oddLo, Vector512<uint> evenLo, Vector512<uint> oddHi, Vector512<uint> evenHi, float* threshold, ulong* dst)
     {
         // Lane 2k of the first half is odd[k] (output 2j + 1 + 2k), lane 2k + 1 is even[k]; the second half continues.
-        var first = Vector512.Create(0u, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-        var secondHalf = Vector512.Create(8u, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-        var lo0 = Avx512F.PermuteVar16x32x2(oddLo, first, evenLo);
-        var lo1 = Avx512F.PermuteVar16x32x2(oddLo, secondHalf, evenLo);
-        var hi0 = Avx512F.PermuteVar16x32x2(oddHi, first, evenHi);
-        var hi1 = Avx512F.PermuteVar16x32x2(oddHi, secondHalf, evenHi);
+        var lo0 = ActivationPacker.Alternate512(oddLo, evenLo, out var lo1);
+        var hi0 = ActivationPacker.Alternate512(oddHi, evenHi, out var hi1);
         for (int c = upsampled; c < total; c++)
         {
             float* row = planes[c] + copiedRow + 2 * j + 1;
@@ -426,10 +422,9 @@ internal static unsafe class Upsample2xPacker
     private static void Finish256(float** planes, int upsampled, int total, long copiedRow, int j,
         Vector256<uint> oddLo, Vector256<uint> evenLo, Vector256<uint> oddHi, Vector256<uint> evenHi, float* threshold, ulong* dst)
     {
-        // Unpack interleaves within each 128-bit half: (odd0 even0 odd1 even1 | odd4 even4 odd5 even5) and (… 2, 3 | … 6, 7);
-        // the halves are then put in order: outputs 2j + 1 … 2j + 8 and 2j + 9 … 2j + 16.
-        var lo0 = InPixelOrder(oddLo, evenLo, out var lo1);
-        var hi0 = InPixelOrder(oddHi, evenHi, out var hi1);
+        // Outputs 2j + 1 … 2j + 8 and 2j + 9 … 2j + 16: odd[k], even[k] in turn.
+        var lo0 = ActivationPacker.Alternate256(oddLo, evenLo, out var lo1);
+        var hi0 = ActivationPacker.Alternate256(oddHi, evenHi, out var hi1);
         for (int c = upsampled; c < total; c++)
         {
             float* row = planes[c] + copiedRow + 2 * j + 1;
@@ -448,16 +443,6 @@ internal static unsafe class Upsample2xPacker
         }
         ActivationPacker.Interleave256(lo0, hi0, dst + 2 * j + 1);
         ActivationPacker.Interleave256(lo1, hi1, dst + 2 * j + 9);
-    }
-
-    /// <summary>odd[0], even[0], odd[1], even[1], … : the first eight in the result, the last eight in <paramref name="rest"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<uint> InPixelOrder(Vector256<uint> odd, Vector256<uint> even, out Vector256<uint> rest)
-    {
-        var low = Avx2.UnpackLow(odd, even);
-        var high = Avx2.UnpackHigh(odd, even);
-        rest = Avx2.Permute2x128(low, high, 0x31);
-        return Avx2.Permute2x128(low, high, 0x20);
     }
 
     /// <summary>Output <paramref name="ox"/>'s words by the scalar formula (<see cref="Upsample2x.Scalar"/>).</summary>
