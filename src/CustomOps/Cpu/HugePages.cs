@@ -29,7 +29,7 @@ namespace BiVM.CustomOps.Cpu;
 /// none. Advised, every new piece a frame's arrays landed in was collapsed there and then: 60–90 ms of copying (every
 /// 18th frame of 300 distinct 512×288 frames; every frame for <c>Process</c>, which allocates its arrays), and the
 /// GC's memory is not ours to change. So the run of adjacent anonymous mappings that holds a pinned array of ours (the
-/// GC's reservation, committed or not) is left alone, and an address in it returns at once.</para>
+/// GC's reservation, committed or not) is left alone, and remembered whole: an address in it returns at once.</para>
 /// </remarks>
 public static unsafe class HugePages
 {
@@ -45,8 +45,6 @@ public static unsafe class HugePages
     private static readonly object s_gate = new();
     /// <summary>[start, end) of every mapping looked up so far, advised or not (copy on write: read without the lock).</summary>
     private static (long Start, long End)[] s_seen = [];
-    /// <summary>The managed heap's range (<see cref="ManagedRange"/>) once the first lookup found it, else empty (one array, replaced whole: read without the lock).</summary>
-    private static (long Start, long End)[] s_managed = [];
     /// <summary>An object the GC keeps in place (the pinned object heap): its address tells where the managed heap is.</summary>
     private static readonly byte[] s_pinned = GC.AllocateUninitializedArray<byte>(1, pinned: true);
 
@@ -57,9 +55,7 @@ public static unsafe class HugePages
     /// </summary>
     internal static void Advise(void* address)
     {
-        if (!s_enabled || s_unreadable || address == null) return;
-        long at = (long)address;
-        if (Managed(at) || Seen(address)) return;
+        if (!s_enabled || s_unreadable || address == null || Seen(address)) return;
         lock (s_gate)
         {
             if (s_unreadable || Seen(address)) return;
@@ -70,23 +66,35 @@ public static unsafe class HugePages
                 s_unreadable = true;
                 return;
             }
-            if (s_managed.Length == 0)
-                fixed (byte* pinned = s_pinned)
-                    if (ManagedRange(maps, (long)pinned) is { } heap)
-                    {
-                        s_managed = [heap];
-                        if (Managed(at)) return;
-                    }
-            // A page of its own where no mapping holds the address (it should not happen): not looked up again.
-            var m = Find(maps, at) ?? (at & ~4095L, (at & ~4095L) + 4096, false, false);
+            long managed;
+            fixed (byte* pinned = s_pinned) managed = (long)pinned;
+            var (start, end, eligible) = Lookup(maps, (long)address, managed);
             // The newest MaxMappings (a process that makes many sessions unmaps old arenas; their ranges go first).
-            s_seen = [.. s_seen.Skip(s_seen.Length + 1 - MaxMappings), (m.Start, m.End)];
-            if (m.Eligible) AdviseRange(m.Start, m.End);
+            s_seen = [.. s_seen.Skip(s_seen.Length + 1 - MaxMappings), (start, end)];
+            if (eligible) AdviseRange(start, end);
         }
     }
 
-    /// <summary>Whether <paramref name="address"/> lies in the managed heap's range (once it is known).</summary>
-    internal static bool Managed(long address) => s_managed is [var heap] && address >= heap.Start && address < heap.End;
+    /// <summary>
+    /// What a lookup of <paramref name="address"/> remembers, and whether it is advised: the managed heap's whole run
+    /// (<see cref="ManagedRange"/> of <paramref name="managedAddress"/>, found anew from these maps: the run a
+    /// lookup found earlier may have held a mapping since unmapped), never advised; else the mapping that holds the
+    /// address; else (it should not happen) a page of its own, so that the address is not looked up again.
+    /// </summary>
+    internal static (long Start, long End, bool Eligible) Lookup(string[] maps, long address, long managedAddress)
+    {
+        if (ManagedRange(maps, managedAddress) is { } heap && address >= heap.Start && address < heap.End)
+            return (heap.Start, heap.End, false);
+        if (Find(maps, address) is { } m) return (m.Start, m.End, m.Eligible);
+        return (address & ~4095L, (address & ~4095L) + 4096, false);
+    }
+
+    /// <summary>Whether <paramref name="address"/> lies in the managed heap as <paramref name="maps"/> (the lines of /proc/self/maps) show it now.</summary>
+    internal static bool InManagedHeap(string[] maps, long address)
+    {
+        fixed (byte* pinned = s_pinned)
+            return ManagedRange(maps, (long)pinned) is { } heap && address >= heap.Start && address < heap.End;
+    }
 
     /// <summary>
     /// The managed heap as /proc/self/maps shows it: the run of adjacent anonymous mappings (committed or reserved,

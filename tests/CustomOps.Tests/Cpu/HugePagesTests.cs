@@ -127,6 +127,26 @@ public sealed unsafe class HugePagesTests
     }
 
     [Fact]
+    public void A_lookup_remembers_the_managed_heap_whole_unadvised_and_any_other_address_by_its_own_mapping()
+    {
+        string[] maps =
+        [
+            "7f0000000000-7f0000200000 rw-p 00000000 00:00 0 ",                           // ORT's arena, say
+            "7f0000400000-7f0000600000 rw-p 00000000 00:00 0 ",                           // the managed heap's run ...
+            "7f0000600000-7f0002600000 ---p 00000000 00:00 0 ",
+            "7f0002600000-7f0004600000 rw-p 00000000 00:00 0 ",                           // ... with a large object's 32 MB in it
+        ];
+        const long managed = 0x7f0000500000;
+        // An address in the run: the whole run, not advised, so no other address in it is looked up again.
+        Assert.Equal((0x7f0000400000L, 0x7f0004600000L, false), HugePages.Lookup(maps, 0x7f0003000000, managed));
+        Assert.Equal((0x7f0000000000L, 0x7f0000200000L, true), HugePages.Lookup(maps, 0x7f0000100000, managed));
+        // The run as these maps show it: once the block before it touches it, the block is the run's too.
+        string[] touching = ["7f0000200000-7f0000400000 rw-p 00000000 00:00 0 ", .. maps[1..]];
+        Assert.Equal((0x7f0000200000L, 0x7f0004600000L, false), HugePages.Lookup(touching, 0x7f0000300000, managed));
+        Assert.Equal((0x7f0000300000L, 0x7f0000301000L, false), HugePages.Lookup(maps, 0x7f0000300123, managed)); // in no mapping
+    }
+
+    [Fact]
     public void An_array_of_the_managed_heap_that_our_kernel_reads_is_not_advised()
     {
         if (!OperatingSystem.IsLinux()) return;
@@ -141,7 +161,8 @@ public sealed unsafe class HugePagesTests
             using var input = OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, TensorElementType.Float,
                 OneNodeModels.XShape(c).Select(d => (long)d).ToArray(), (nint)x, c.X.Length * sizeof(float));
             using var outputs = session.Run(new RunOptions(), ["X"], [input], session.OutputNames);
-            Assert.True(HugePages.Managed((long)x), "the managed heap holding X was not recognized as such");
+            Assert.True(HugePages.InManagedHeap(File.ReadAllLines("/proc/self/maps"), (long)x), "the managed heap holding X was not recognized as such");
+            Assert.True(HugePages.Seen(x), "the kernel read X without its mapping being looked up");
             Assert.DoesNotMatch(@"VmFlags:[^\n]*\bhg\b", Smaps((long)x));
         }
     }
