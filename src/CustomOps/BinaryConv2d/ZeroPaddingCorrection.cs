@@ -111,6 +111,14 @@ internal sealed unsafe class ZeroPaddingCorrection
             }
             // Every column of the middle shares the first one's mask, so the piece that holds i holds them all.
             if (i == middleStart && middleEnd > middleStart) i = middleEnd - 1;
+            // Likewise within a sparse row's list: 16 consecutive columns inside [xIn0, xIn1) from an inside column
+            // on share its mask and piece (the active cells are runs of 16 or more columns at full resolution).
+            else if (x >= xIn0 && x < xIn1)
+                while (i + 16 < count && xs[i + 16] - x == 16 && xs[i + 16] < xIn1)
+                {
+                    i += 16;
+                    x = xs[i];
+                }
         }
         pieceStart[pieces] = count;
         // A dense list (one run of consecutive columns, a dense row's segment) is written by one vector pass per

@@ -32,4 +32,47 @@ public class ZeroPaddingCorrectionTests
         Assert.Equal(-4f, y[2]);
         Assert.Equal(9, counts[0]); // the counts are read, not rewritten
     }
+
+    [Theory]
+    [InlineData(0)] // the top border row
+    [InlineData(1)]
+    [InlineData(2)] // the bottom border row
+    public unsafe void A_sparse_lists_outputs_are_each_pixels_own_whatever_its_runs(int y)
+    {
+        // 65 columns: runs of active cells (16 columns) that reach either border, start or end at the columns where the
+        // interior ends (64 is the right border, from which a 3×3 with pad 1 reads outside), and gaps of one column.
+        var p = BinaryConv2dParams.Square(1, 4, 3, 65, 5, 3);
+        var random = new Random(7 + y);
+        var weights = Enumerable.Range(0, 5 * 9).Select(_ => (ulong)random.Next(16)).ToArray();
+        var correction = new ZeroPaddingCorrection(p, weights);
+        int[][] lists =
+        [
+            [.. Enumerable.Range(0, 16), .. Enumerable.Range(32, 33)],
+            [.. Enumerable.Range(16, 49)],
+            [.. Enumerable.Range(0, 48), .. Enumerable.Range(49, 16)],
+            [.. Enumerable.Range(1, 30), .. Enumerable.Range(32, 17), 50, .. Enumerable.Range(52, 13)],
+        ];
+        float[] alpha = [0.5f, -1.25f, 2f, 1f, 0.75f], bias = [0.25f, 0f, -3f, 1.5f, 0.125f];
+        int* one = stackalloc int[5];
+        foreach (var list in lists)
+        {
+            int count = list.Length;
+            var counts = Enumerable.Range(0, 5 * count).Select(_ => random.Next(37)).ToArray();
+            var whole = new float[5 * 65];
+            var alone = new float[5 * 65];
+            fixed (int* xs = list, raw = counts)
+            fixed (float* a = alpha, b = bias, o = whole, e = alone)
+            {
+                correction.Transform(p, y, xs, count, raw, count, a, b, o, 65);
+                for (int i = 0; i < count; i++)
+                {
+                    for (int co = 0; co < 5; co++) one[co] = raw[co * count + i];
+                    correction.Transform(p, y, xs + i, 1, one, 1, a, b, e, 65);
+                }
+            }
+            foreach (int x in list)
+                for (int co = 0; co < 5; co++)
+                    Assert.True(whole[co * 65 + x] == alone[co * 65 + x], $"row {y}, column {x}, channel {co}: {whole[co * 65 + x]} in the list, {alone[co * 65 + x]} alone");
+        }
+    }
 }
