@@ -167,12 +167,20 @@ public sealed unsafe class HugePagesTests
         }
     }
 
-    /// <summary>A private anonymous mapping of <paramref name="bytes"/>, readable and writable, as glibc makes for ORT's arena chunks.</summary>
+    /// <summary>
+    /// A private anonymous mapping of <paramref name="bytes"/>, readable and writable, as glibc makes for ORT's arena
+    /// chunks, away from every other mapping: Linux places a mapping without a hint right below the lowest one, which
+    /// may be the managed heap's run, and a block touching that run counts as the GC's (then another test's kernel,
+    /// looking up a managed array at the same moment, would remember the run and the block with it).
+    /// </summary>
     private static byte* Map(int bytes)
     {
         const int read = 1, write = 2, privateMap = 0x02, anonymous = 0x20;
-        nint at = mmap(0, (nuint)bytes, read | write, privateMap | anonymous, -1, 0);
+        long hint = 0x6000_0000_0000; // 96 TB: between the program's heap (near 0x55…) and the shared libraries and mappings (near 0x7f…)
+        nint at = mmap((nint)hint, (nuint)bytes, read | write, privateMap | anonymous, -1, 0);
         Assert.True(at != -1, $"mmap failed: errno {Marshal.GetLastPInvokeError()}");
+        Assert.False(HugePages.InManagedHeap(File.ReadAllLines("/proc/self/maps"), at),
+            $"the test's block at {at:x} touches the managed heap's mappings (the hint {hint:x} was not taken)");
         return (byte*)at;
     }
 
