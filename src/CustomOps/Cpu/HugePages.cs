@@ -89,7 +89,7 @@ public static unsafe class HugePages
         return (address & ~4095L, (address & ~4095L) + 4096, false);
     }
 
-    /// <summary>Whether <paramref name="address"/> lies in the managed heap as <paramref name="maps"/> (the lines of /proc/self/maps) show it now.</summary>
+    /// <summary>Whether <paramref name="address"/> lies in the managed heap as <paramref name="maps"/> (the lines of /proc/self/maps) show it now (tests: where their blocks and arrays lie).</summary>
     internal static bool InManagedHeap(string[] maps, long address)
     {
         fixed (byte* pinned = s_pinned)
