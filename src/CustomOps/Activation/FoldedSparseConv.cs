@@ -45,11 +45,16 @@ internal sealed unsafe class FoldedSparseConv : IDisposable
     /// <summary>x [N, Cin, H, W] packed where active outputs read it, into the calling thread's packed buffer (dispose it after the last row).</summary>
     public PackedActivations Pack(BinaryConv2dParams p, float* x, byte* mask, ParallelRunner runner) => _sparse.PackNeeded(p, x, mask, runner);
 
-    /// <summary>Output row <paramref name="oy"/> of image <paramref name="n"/>, channel co's at <paramref name="rows"/> + co·<paramref name="channelStride"/>.</summary>
-    public void Row(BinaryConv2dParams p, ulong* packed, byte* mask, int n, int oy, float* rows, long channelStride)
+    /// <summary>
+    /// Output row <paramref name="oy"/> of image <paramref name="n"/>, channel co's at <paramref name="rows"/> + co·<paramref name="channelStride"/>.
+    /// <paramref name="zerosKept"/>: the row of the same image just before it, of the same mask row (oy / <see cref="MaskScale"/>), was
+    /// written at <paramref name="rows"/> and nothing else since, so its zeros between the active runs are there already
+    /// (<see cref="SparseBinaryConvolution.RowInto"/>).
+    /// </summary>
+    public void Row(BinaryConv2dParams p, ulong* packed, byte* mask, int n, int oy, float* rows, long channelStride, bool zerosKept = false)
     {
         var (mh, mw) = MaskGeometry.MaskSize(p.OutHeight, p.OutWidth, MaskScale);
-        _sparse.RowInto(p, packed, mask, mh, mw, n, oy, rows, channelStride);
+        _sparse.RowInto(p, packed, mask, mh, mw, n, oy, rows, channelStride, zerosKept);
     }
 
     public void Dispose() => _conv.Dispose();

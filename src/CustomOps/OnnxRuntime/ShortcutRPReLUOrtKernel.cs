@@ -557,11 +557,21 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
             });
             return;
         }
-        // Otherwise one image row per task: every channel's row (computed first by the folded convs, if any; into Y, or
-        // into scratch where Y is not written), then, while the row is in cache, its packed bits and its projection.
-        runner(batch * height, row =>
+        // Otherwise row by row: every channel's row (computed first by the folded convs, if any; into Y, or into scratch
+        // where Y is not written), then, while the row is in cache, its packed bits and its projection. A task is one
+        // row, or with a folded sparse conv the rows of one mask row (mask_scale of them, the same active runs): its
+        // addend rows then keep the first row's zeros between the runs in the thread's scratch, so later rows write only
+        // the runs (the zeroing was 1 % of a 512×288 frame; frames 0.984 with this).
+        int rowsPerTask = sparse.Packed is null ? 1 : _sparse!.MaskScale, tasks = (height + rowsPerTask - 1) / rowsPerTask;
+        runner(batch * tasks, task =>
         {
-            int n = row / height, iy = row % height;
+            int n = task / tasks, iy0 = task % tasks * rowsPerTask, iy1 = Math.Min(height, iy0 + rowsPerTask);
+            for (int iy = iy0; iy < iy1; iy++) Row(n, iy, zerosKept: iy > iy0);
+        });
+
+        void Row(int n, int iy, bool zerosKept)
+        {
+            long row = (long)n * height + iy;
             float* rows = null;
             if (src is null)
             {
@@ -572,7 +582,7 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
             if (sparse.Packed is not null)
             {
                 addendRows = ThreadScratch.AddendRows(channels * width);
-                _sparse!.Row(sparse.Layer, sparse.Packed, sparse.Mask, n, iy, addendRows, width);
+                _sparse!.Row(sparse.Layer, sparse.Packed, sparse.Mask, n, iy, addendRows, width, zerosKept);
             }
             float* outRows = y is null ? ThreadScratch.OutputRows(channels * width) : null;
             for (int c = 0; c < channels; c++)
@@ -589,7 +599,7 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
                 return;
             }
             PackAndProject(n, iy);
-        });
+        }
 
         // Row iy of image n of Y, just written: its packed bits and its projection, where the node has them.
         void PackAndProject(int n, int iy)

@@ -111,26 +111,30 @@ public sealed unsafe class SparseBinaryConvolution
 
     /// <summary>
     /// Output row <paramref name="oy"/> of image <paramref name="n"/>, channel co's at <paramref name="row"/> +
-    /// co·<paramref name="channelStride"/>: zeros between the mask's active runs, the dense result on them.
+    /// co·<paramref name="channelStride"/>: zeros between the mask's active runs, the dense result on them. With
+    /// <paramref name="zerosKept"/> the zeros are taken as there already: the caller wrote a row of the same mask row (oy / k
+    /// equal, so the same runs) of the same image at <paramref name="row"/> just before, and nothing else wrote there since.
     /// </summary>
-    internal void RowInto(BinaryConv2dParams p, ulong* packed, byte* mask, int mh, int mw, int n, int oy, float* row, long channelStride)
+    internal void RowInto(BinaryConv2dParams p, ulong* packed, byte* mask, int mh, int mw, int n, int oy, float* row, long channelStride,
+        bool zerosKept = false)
     {
         int k = MaskScale, wOut = p.OutWidth;
         Span<int> runs = mw <= 512 ? stackalloc int[2 * mw] : new int[2 * mw];
         int runCount = MaskGeometry.ActiveRuns(mask, mh, mw, k, n, oy, wOut, runs);
         // Zeros only between the active runs: the runs are written by the transform below, so clearing the
         // whole row first would write their bytes twice.
-        for (int co = 0; co < p.OutChannels; co++)
-        {
-            float* outRow = row + co * channelStride;
-            int from = 0;
-            for (int r = 0; r <= runCount; r++)
+        if (!zerosKept)
+            for (int co = 0; co < p.OutChannels; co++)
             {
-                int to = r < runCount ? runs[2 * r] : wOut;
-                if (to > from) new Span<float>(outRow + from, to - from).Clear();
-                if (r < runCount) from = runs[2 * r + 1];
+                float* outRow = row + co * channelStride;
+                int from = 0;
+                for (int r = 0; r <= runCount; r++)
+                {
+                    int to = r < runCount ? runs[2 * r] : wOut;
+                    if (to > from) new Span<float>(outRow + from, to - from).Clear();
+                    if (r < runCount) from = runs[2 * r + 1];
+                }
             }
-        }
         if (runCount == 0) return;
         Span<int> columns = wOut <= 2048 ? stackalloc int[wOut] : new int[wOut];
         int count = 0;
