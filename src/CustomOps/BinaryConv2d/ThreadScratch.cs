@@ -15,6 +15,7 @@ internal static unsafe class ThreadScratch
     [ThreadStatic] private static float[]? t_addendRows;
     [ThreadStatic] private static float[]? t_outputRows;
     [ThreadStatic] private static float[]? t_planes;
+    [ThreadStatic] private static ulong[]? t_wordRows;
     [ThreadStatic] private static bool t_packedTaken;
 
     public static ulong* Patches(int words) => Get(ref t_patches, words);
@@ -32,6 +33,12 @@ internal static unsafe class ThreadScratch
 
     /// <summary>A glue's output rows where it writes only bits (its Y the empty name), beside its <see cref="Rows"/> and <see cref="AddendRows"/>.</summary>
     public static float* OutputRows(int floats) => Get(ref t_outputRows, floats);
+
+    /// <summary>
+    /// Packed rows of one word a pixel that an op forms before setting them among the pixels' other words
+    /// (Upsample2xConcat's bits of more than 64 channels, 64 at a time).
+    /// </summary>
+    public static ulong* WordRows(int words) => Get(ref t_wordRows, words);
 
     /// <summary>
     /// Whole planes an op keeps for the length of its Compute call, taken on the calling thread and filled by its tasks

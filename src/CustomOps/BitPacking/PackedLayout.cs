@@ -48,6 +48,16 @@ public static class PackedLayout
     public static float Threshold(float tau) => float.IsPositiveInfinity(tau) ? float.NaN : float.IsNegativeInfinity(tau) ? -float.MaxValue : tau;
 
     /// <summary>
+    /// Word <paramref name="word"/> of <paramref name="pixels"/> consecutive pixels of <paramref name="words"/> words each
+    /// at <paramref name="dst"/>: pixel i's is <paramref name="src"/>[i] (a row of one word a pixel, packed 64 channels at a time).
+    /// </summary>
+    public static unsafe void SetWord(ulong* src, int pixels, ulong* dst, int words, int word)
+    {
+        ulong* d = dst + word;
+        for (int i = 0; i < pixels; i++) d[(long)i * words] = src[i];
+    }
+
+    /// <summary>
     /// The packed concatenation of two packed tensors of <paramref name="channels"/> channels each, for
     /// <paramref name="pixels"/> pixels: pixel p's channels of <paramref name="low"/> (words(C) words a pixel) as
     /// channels 0 … C − 1 of <paramref name="dst"/> (words(2C) words a pixel) and those of <paramref name="high"/> as

@@ -173,10 +173,12 @@ public unsafe class PackedHandOffTests
     [InlineData(false, 2, 90, 75)]
     [InlineData(false, 1, 40, 75, 7)]  // an odd height: the last output row is the second of a pair (a crop of 8)
     [InlineData(false, 2, 40, 75, 9)]
+    [InlineData(false, 1, 140, 75)]    // 70 upsampled channels (more than a word's) and 140 copied: four words a pixel
+    [InlineData(false, 2, 140, 75, 9)]
     public void A_producer_writing_only_bits_writes_the_bits_of_the_Y_it_no_longer_writes(bool glue, int threads, int channels, int w, int h = 8)
     {
-        // 70 channels at 8×11 (two packed words, a row tail), or 40 and 90 (Upsample2xConcat: 60 and 135, one word, which
-        // Upsample2xPacker packs, and three) at 8×75 (rows of whole vector blocks): YPacked and YPackedSecond against two τ, with Y written and with Y
+        // 70 channels at 8×11 (two packed words, a row tail), or 40, 90 and 140 (Upsample2xConcat: 60, 135 and 210 channels,
+        // one, three and four words, which Upsample2xPacker packs a word at a time) at 8×75 (rows of whole vector blocks): YPacked and YPackedSecond against two τ, with Y written and with Y
         // the empty name; both must be the packer's bits of that Y. h rows (8, or odd for the concatenation's row pairs).
         int uh = (h + 1) / 2, uw = (w + 1) / 2;
         var r = new Random(glue ? 7 : 8);
