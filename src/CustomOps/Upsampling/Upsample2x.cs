@@ -129,10 +129,31 @@ internal static unsafe class Upsample2x
 
     /// <summary>Output <paramref name="ox"/> of the row between input rows <paramref name="lo"/> and <paramref name="hi"/> (weights <paramref name="wLo"/>, <paramref name="wHi"/>): <see cref="One"/>'s products and sums.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static float Scalar(float* lo, float* hi, float wLo, float wHi, BilinearAxis xs, int ox)
+    internal static float Scalar(float* lo, float* hi, float wLo, float wHi, BilinearAxis xs, int ox) => Scalar(lo, hi, ColumnTaps.Of(xs, ox, wLo, wHi));
+
+    /// <summary><see cref="Scalar(float*, float*, float, float, BilinearAxis, int)"/> with the column's taps taken once (for every channel of a pixel).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float Scalar(float* lo, float* hi, in ColumnTaps t) =>
+        t.LowNear * lo[t.Low] + t.LowFar * lo[t.High] + t.HighNear * hi[t.Low] + t.HighFar * hi[t.High];
+
+    /// <summary>
+    /// Output column ox's two input columns and the four weights of its products, x weight times row weight as
+    /// <see cref="One"/> forms them ((x·y)·value, rounded as there).
+    /// </summary>
+    internal readonly struct ColumnTaps(int low, int high, float lowNear, float lowFar, float highNear, float highFar)
     {
-        float xl = xs.LowWeight[ox], xh = xs.HighWeight[ox];
-        int l = xs.Low[ox], h = xs.High[ox];
-        return xl * wLo * lo[l] + xh * wLo * lo[h] + xl * wHi * hi[l] + xh * wHi * hi[h];
+        public int Low { get; } = low;
+        public int High { get; } = high;
+        /// <summary>The x axis's low weight times the low row's weight; <see cref="LowFar"/> the high column's with it; High… the high row's.</summary>
+        public float LowNear { get; } = lowNear;
+        public float LowFar { get; } = lowFar;
+        public float HighNear { get; } = highNear;
+        public float HighFar { get; } = highFar;
+
+        public static ColumnTaps Of(BilinearAxis xs, int ox, float wLo, float wHi)
+        {
+            float xl = xs.LowWeight[ox], xh = xs.HighWeight[ox];
+            return new ColumnTaps(xs.Low[ox], xs.High[ox], xl * wLo, xh * wLo, xl * wHi, xh * wHi);
+        }
     }
 }
