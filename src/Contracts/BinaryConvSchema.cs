@@ -190,6 +190,21 @@ public static class BinaryConvSchema
     public const string PoolRowOrder = "row_order";
 
     /// <summary>
+    /// The front of SHB's incoherent mask fused (docs/model-contract.md, "Incoherence"; the paper's eq. 14): from the
+    /// features F (float32 [N, C, H, W]) and their 2×2 average pool S (float32 [N, C, h, w], H ≤ 2h, W ≤ 2w),
+    /// D[n, p] = ReduceMean over c of |F − Slice(Resize(S, ×2, linear, pytorch_half_pixel), to H × W)| (float32 [N, H·W]:
+    /// each position's sum of the channels in channel order, divided by C) and Positives[n, 0, p] = the count of channels
+    /// with F ≥ 0 (float32 [N, 1, H·W]), as ONNX Runtime computes the standard ops, bit for bit. Both outputs required.
+    /// </summary>
+    public const string Incoherence = "Incoherence";
+
+    /// <summary>Incoherence's inputs, both required: F and S.</summary>
+    public const int IncoherenceF = 0, IncoherenceS = 1, IncoherenceInputCount = 2;
+
+    /// <summary>Incoherence's outputs, both required: D and Positives.</summary>
+    public const int IncoherenceD = 0, IncoherencePositives = 1, IncoherenceOutputCount = 2;
+
+    /// <summary>
     /// The backbone's stem fused (docs/model-contract.md, "Stem"): the input normalization, the full-precision 3×3
     /// stride-2 Conv, its InstanceNormalization and HardSwish, as one op: x̃ = (X − Mean) / Std, v = Conv(x̃, W, B) (pads 1),
     /// Y = HardSwish(InstanceNormalization(v, NormScale, NormBias, epsilon)). Outputs Y (optional), YPacked (optional,

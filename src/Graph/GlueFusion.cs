@@ -175,9 +175,10 @@ public static class GlueFusion
         var (stems, stemHandOffs) = binary ? StemFusion.Apply(rewritten, graph, initializers, outputs) : (0, 0);
         int pools = binary ? AveragePoolFusion.Apply(rewritten, graph) : 0;
         int cells = binary ? ConvGruFusion.Apply(rewritten, initializers, outputs) : 0;
+        int incoherences = binary ? IncoherenceFusion.Apply(fused, rewritten) : 0;
         if (replacements.Count == 0 && handOffs == 0 && upsamples == 0 && grus == 0 && guided == 0 && inBranches == 0 && branchHandOffs == 0 && norms == 0 && shortcuts == 0
             && projections == 0 && pointwise == 0 && sparse == 0 && sparseHandOffs == 0 && unread == 0 && hidden == 0 && ySplits == 0 && identities == 0 && stems == 0 && pools == 0 && cells == 0
-            && branchesRewritten == 0)
+            && incoherences == 0 && branchesRewritten == 0)
             return (fused, 0, 0, 0);
         graph.Node.Clear();
         graph.Node.AddRange(rewritten);
@@ -214,6 +215,8 @@ public static class GlueFusion
             fused.MetadataProps[^1].Value += $", {stemTotal} stem (input normalization, 3×3 Conv, InstanceNormalization, HardSwish and its pool) as one {BinaryConvSchema.Stem} (its own summation order: within float rounding)";
         if (AveragePoolFusion.Count(fused) is > 0 and var poolTotal)
             fused.MetadataProps[^1].Value += $", {poolTotal} AveragePool 2×2 as {BinaryConvSchema.AveragePool2x} (ONNX Runtime's summation order: bit-identical)";
+        if (IncoherenceFusion.Count(fused) is > 0 and var incoherenceTotal)
+            fused.MetadataProps[^1].Value += $", {incoherenceTotal} incoherent mask's front (×2 resampling, |F − smooth|, the channel mean, the signs' count) as {BinaryConvSchema.Incoherence} (ONNX Runtime's order: bit-identical)";
         if (ProjectionFusion.Count(fused) is > 0 and var projectionTotal)
             fused.MetadataProps[^1].Value += $", {projectionTotal} 1×1 Conv moved into the {BinaryConvSchema.ShortcutRPReLU} it reads (MLAS's summation order: bit-identical on x86-64 with FMA)";
         int sumTotal = graph.Node.Count(n => n.OpType == BinaryConvSchema.ShortcutSum && n.Domain == BinaryConvSchema.Domain);
@@ -361,6 +364,11 @@ public static class GlueFusion
             if (AveragePoolFusion.IsFused(node))
             {
                 rewritten.Add(AveragePoolFusion.Unfused(node));
+                continue;
+            }
+            if (IncoherenceFusion.IsFused(node))
+            {
+                IncoherenceFusion.Unfuse(graph, node, rewritten, opset);
                 continue;
             }
             if (node.OpType != BinaryConvSchema.ShortcutRPReLU || node.Domain != BinaryConvSchema.Domain)

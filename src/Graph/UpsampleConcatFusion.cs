@@ -133,7 +133,7 @@ public static class UpsampleConcatFusion
     }
 
     /// <summary>Resize(X, "", scales = [1, 1, 2, 2]) in linear mode with half-pixel coordinates: the only Resize the op reproduces.</summary>
-    private static bool IsBilinear2x(NodeProto resize, Dictionary<string, TensorProto> initializers)
+    internal static bool IsBilinear2x(NodeProto resize, Dictionary<string, TensorProto> initializers)
     {
         if (resize.Input.Count is < 3 or > 4 || resize.Input[1].Length > 0 && !initializers.ContainsKey(resize.Input[1])) return false;
         if (resize.Input.Count == 4 && resize.Input[3].Length > 0) return false;
@@ -161,7 +161,7 @@ public static class UpsampleConcatFusion
     /// Removes the Shape/Slice nodes whose outputs nothing reads any more (the crop's ends), then the initializers
     /// nothing reads: ORT warns about unused initializers on every session, and the fused file should not carry them.
     /// </summary>
-    private static void RemoveDead(GraphProto graph, List<NodeProto> nodes, HashSet<string> outputs)
+    internal static void RemoveDead(GraphProto graph, List<NodeProto> nodes, HashSet<string> outputs)
     {
         bool changed = true;
         while (changed)
@@ -180,7 +180,7 @@ public static class UpsampleConcatFusion
     }
 
     /// <summary>How many node inputs read each tensor: <paramref name="nodes"/> and every sub-graph below them (If branches read outer tensors).</summary>
-    private static Dictionary<string, int> Readers(IEnumerable<NodeProto> nodes)
+    internal static Dictionary<string, int> Readers(IEnumerable<NodeProto> nodes)
     {
         var readers = new Dictionary<string, int>();
         void Count(IEnumerable<NodeProto> list)

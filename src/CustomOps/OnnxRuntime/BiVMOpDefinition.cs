@@ -62,8 +62,11 @@ internal sealed unsafe class BiVMOpDefinition
     /// <summary>The backbone's stem (<see cref="BinaryConvSchema.Stem"/>).</summary>
     public bool IsStem => Name == BinaryConvSchema.Stem;
 
-    /// <summary>The three ConvGRU ops, AveragePool2x and Stem: every input required (the first four also every output, float32, as GuidedStatistics).</summary>
-    private bool AllRequired => IsGruStateConcat || IsGruGates || IsGruUpdate || IsAveragePool || IsStem;
+    /// <summary>The front of SHB's incoherent mask (<see cref="BinaryConvSchema.Incoherence"/>).</summary>
+    public bool IsIncoherence => Name == BinaryConvSchema.Incoherence;
+
+    /// <summary>The three ConvGRU ops, AveragePool2x, Stem and Incoherence: every input required (all but Stem also every output, float32, as GuidedStatistics).</summary>
+    private bool AllRequired => IsGruStateConcat || IsGruGates || IsGruUpdate || IsAveragePool || IsStem || IsIncoherence;
 
     public int InputCount => IsGuidedUpsample ? BinaryConvSchema.GuidedInputCount
         : IsGuidedStatistics ? BinaryConvSchema.StatisticsInputCount
@@ -72,6 +75,7 @@ internal sealed unsafe class BiVMOpDefinition
         : IsConvGru ? BinaryConvSchema.ConvGruInputCount
         : IsAveragePool ? 1
         : IsStem ? BinaryConvSchema.StemInputCount
+        : IsIncoherence ? BinaryConvSchema.IncoherenceInputCount
         : IsUpsampleConcat || IsShortcutSum ? 1 : IsActivation ? BinaryConvSchema.ActivationInputCount : BinaryConvSchema.DeclaredInputCount;
 
     /// <summary>Whether input <paramref name="index"/> is variadic (the last declared input takes any number of tensors).</summary>
@@ -106,6 +110,7 @@ internal sealed unsafe class BiVMOpDefinition
         : IsGruGates ? BinaryConvSchema.GruGatesOutputCount
         : IsActivation ? BinaryConvSchema.ActivationRestOutput + 1
         : IsStem ? BinaryConvSchema.StemOutputCount
+        : IsIncoherence ? BinaryConvSchema.IncoherenceOutputCount
         : IsUpsampleConcat ? BinaryConvSchema.SecondPackedOutput + 1 : 1;
 
     /// <summary>Element type of output <paramref name="index"/>: float32, except the packed bits (uint64).</summary>
@@ -137,6 +142,8 @@ internal sealed unsafe class BiVMOpDefinition
         ? AveragePool2xOrtKernel.Create(this, info, out nodeName)
         : IsStem
         ? StemOrtKernel.Create(this, info, out nodeName)
+        : IsIncoherence
+        ? IncoherenceOrtKernel.Create(this, info, out nodeName)
         : IsShortcutSum
         ? ShortcutSumOrtKernel.Create(this, info, out nodeName)
         : IsActivation
@@ -178,6 +185,9 @@ internal sealed unsafe class BiVMOpDefinition
 
     /// <summary>The <see cref="BinaryConvSchema.Stem"/> op.</summary>
     public static BiVMOpDefinition CreateStem() => Create(BinaryConvSchema.Stem, sparse: false, forceKernel: null);
+
+    /// <summary>The <see cref="BinaryConvSchema.Incoherence"/> op.</summary>
+    public static BiVMOpDefinition CreateIncoherence() => Create(BinaryConvSchema.Incoherence, sparse: false, forceKernel: null);
 
     /// <summary>
     /// One of the ConvGRU ops (<see cref="BinaryConvSchema.GruStateConcat"/>, <see cref="BinaryConvSchema.GruGates"/>,

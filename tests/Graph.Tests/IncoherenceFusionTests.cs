@@ -1,0 +1,89 @@
+using BiVM.Contracts;
+using Onnx;
+
+namespace BiVM.Graph.Tests;
+
+/// <summary>
+/// IncoherenceFusion (run by GlueFusion.Apply on graphs with ai.bivm ops): the front of SHB's incoherent mask as the
+/// exporter writes it (×2 Resize, crop to F, |F − ·|, the channel mean, the signs' count, their Reshapes) becomes one
+/// Incoherence; a chain with an intermediate read elsewhere stays, a model without binary ops stays standard ONNX, and
+/// Unfuse writes the standard nodes back, which fuse again. (Values: IncoherenceTests against ONNX Runtime.)
+/// </summary>
+public sealed class IncoherenceFusionTests
+{
+    private const TensorProto.Types.DataType F32 = TensorProto.Types.DataType.Float;
+
+    /// <summary>The exporter's chain (src/Export/IncoherentMaskWriter.cs) on F [1, 8, 6, 10] and S = its pool [1, 8, 3, 5].</summary>
+    internal static ModelProto Chain(bool binary, bool absRead = false)
+    {
+        var g = new OnnxGraphBuilder("mask");
+        g.Opset(BinaryConvSchema.Domain, BinaryConvSchema.OpsetVersion);
+        g.Input("F", F32, 1, 8, 6, 10);
+        g.Input("S", F32, 1, 8, 3, 5);
+        g.Initializer(Tensors.Float("scales_x2", [1f, 1f, 2f, 2f], 4));
+        g.Initializer(Tensors.Int64("zeros2", [0L, 0L], 2));
+        g.Initializer(Tensors.Int64("axes_hw", [2L, 3L], 2));
+        g.Initializer(Tensors.Int64("i2", [2L], 1));
+        g.Initializer(Tensors.Int64("i4", [4L], 1));
+        g.Initializer(Tensors.Int64("axis1", [1L], 1));
+        g.Initializer(Tensors.Int64("n_flat", [0L, -1L], 2));
+        g.Initializer(Tensors.Int64("n_1_flat", [0L, 1L, -1L], 3));
+        g.Initializer(Tensors.Float("zero", [0f], 1));
+        g.Node("Shape", ["F"], ["F.shape"], "F.shape");
+        g.Node("Slice", ["F.shape", "i2", "i4"], ["F.hw"], "F.hw");
+        g.Node("Resize", ["S", "", "scales_x2"], ["up2"], "mask.smooth.up2").Attribute("mode", "linear").Attribute("coordinate_transformation_mode", "pytorch_half_pixel");
+        g.Node("Slice", ["up2", "zeros2", "F.hw", "axes_hw"], ["crop"], "mask.smooth.crop");
+        g.Node("Sub", ["F", "crop"], ["diff"], "mask.diff");
+        g.Node("Abs", ["diff"], ["abs"], "mask.abs");
+        g.Node("ReduceMean", ["abs"], ["mean"], "mask.incoherence").Attribute("axes", new long[] { 1 }).Attribute("keepdims", 0L);
+        g.Node("Reshape", ["mean", "n_flat"], ["D"], "mask.flat");
+        g.Node("GreaterOrEqual", ["F", "zero"], ["ge0"], "mask.ge0");
+        g.Node("Cast", ["ge0"], ["nonneg"], "mask.nonneg").Attribute("to", (long)F32);
+        g.Node("ReduceSum", ["nonneg", "axis1"], ["positives"], "mask.positives").Attribute("keepdims", 0L);
+        g.Node("Reshape", ["positives", "n_1_flat"], ["P"], "mask.positives_flat");
+        if (binary) g.Node(BinaryConvSchema.BinaryConv2d, ["D", "zero", "zero", "zero"], ["marker"], "marker", BinaryConvSchema.Domain);
+        g.Output("D", F32, 1, 60);
+        g.Output("P", F32, 1, 1, 60);
+        if (absRead) g.Output("abs", F32, 1, 8, 6, 10);
+        return ModelProto.Parser.ParseFrom(g.ToBytes());
+    }
+
+    [Fact]
+    public void The_chain_becomes_one_incoherence_node()
+    {
+        var fused = GlueFusion.Apply(Chain(binary: true)).Model;
+        var node = fused.Graph.Node.Single(IncoherenceFusion.IsFused);
+        Assert.Equal("mask.incoherence.fused", node.Name);
+        Assert.Equal(["F", "S"], node.Input);
+        Assert.Equal(["D", "P"], node.Output);
+        Assert.DoesNotContain(fused.Graph.Node, n => n.OpType is "Resize" or "Slice" or "Shape" or "Sub" or "Abs" or "ReduceMean" or "ReduceSum" or "Reshape" or "GreaterOrEqual" or "Cast");
+        Assert.DoesNotContain(fused.Graph.Initializer, t => t.Name is "scales_x2" or "n_flat" or "axis1");
+        Assert.Contains($"1 incoherent mask's front (×2 resampling, |F − smooth|, the channel mean, the signs' count) as {BinaryConvSchema.Incoherence}",
+            fused.MetadataProps.Single(m => m.Key == GlueFusion.MetadataKey).Value);
+    }
+
+    [Fact]
+    public void A_chain_whose_intermediate_is_read_elsewhere_stays()
+    {
+        Assert.DoesNotContain(GlueFusion.Apply(Chain(binary: true, absRead: true)).Model.Graph.Node, IncoherenceFusion.IsFused);
+    }
+
+    [Fact]
+    public void A_model_without_binary_ops_stays_standard_onnx()
+    {
+        Assert.DoesNotContain(GlueFusion.Apply(Chain(binary: false)).Model.Graph.Node, IncoherenceFusion.IsFused);
+    }
+
+    [Fact]
+    public void Unfuse_writes_the_standard_nodes_back_and_they_fuse_again()
+    {
+        var unfused = GlueFusion.Unfuse(GlueFusion.Apply(Chain(binary: true)).Model);
+        Assert.DoesNotContain(unfused.Graph.Node, IncoherenceFusion.IsFused);
+        var mean = unfused.Graph.Node.Single(n => n.OpType == "ReduceMean");
+        Assert.Equal("mask.incoherence", mean.Name);
+        Assert.Equal([1L], mean.Attribute.Single(a => a.Name == "axes").Ints);
+        Assert.Equal(["D"], unfused.Graph.Node.Single(n => n.Name == "mask.incoherence.flat").Output);
+        Assert.Equal(["P"], unfused.Graph.Node.Single(n => n.Name == "mask.incoherence.positives_flat").Output);
+        Assert.Equal(1, IncoherenceFusion.Count(GlueFusion.Apply(unfused).Model));
+    }
+}
