@@ -150,12 +150,7 @@ public static class GlueFusion
         }
 
         // Each fused node takes the place of its chain's first node: its inputs exist there, its output is used later.
-        var rewritten = new List<NodeProto>();
-        foreach (var node in graph.Node)
-        {
-            if (replacements.TryGetValue(node, out var replacement)) rewritten.Add(replacement);
-            else if (!removed.Contains(node)) rewritten.Add(node);
-        }
+        var rewritten = GraphQueries.Rewritten(graph.Node, replacements, removed);
         int upsamples = UpsampleConcatFusion.Apply(fused, rewritten);
         // The ConvGRU glue, in a binary model only (the FP32 RVM has the same GRUs and stays standard ONNX).
         int grus = rewritten.Any(n => n.Domain == BinaryConvSchema.Domain) ? GruFusion.Apply(fused, rewritten) : 0;

@@ -53,6 +53,21 @@ internal static class GraphQueries
         foreach (var unused in graph.Initializer.Where(t => stale.Contains(t.Name)).ToList()) graph.Initializer.Remove(unused);
     }
 
+    /// <summary>
+    /// <paramref name="nodes"/> in order with each node of <paramref name="replacements"/> replaced by its fused node and
+    /// those of <paramref name="removed"/> left out (a fusion pass's last step: each fused node in the place of one of its chain).
+    /// </summary>
+    public static List<NodeProto> Rewritten(IEnumerable<NodeProto> nodes, IReadOnlyDictionary<NodeProto, NodeProto> replacements, ISet<NodeProto> removed)
+    {
+        var rewritten = new List<NodeProto>();
+        foreach (var node in nodes)
+        {
+            if (replacements.TryGetValue(node, out var replacement)) rewritten.Add(replacement);
+            else if (!removed.Contains(node)) rewritten.Add(node);
+        }
+        return rewritten;
+    }
+
     /// <summary>How many inputs read each tensor, and the node that writes each (named) tensor, over <paramref name="nodes"/>.</summary>
     public static (Dictionary<string, int> Readers, Dictionary<string, NodeProto> Producers) ReadersAndProducers(IEnumerable<NodeProto> nodes)
     {

@@ -95,12 +95,7 @@ public static class GruFusion
             fused++;
         }
         if (fused == 0) return 0;
-        var rewritten = new List<NodeProto>();
-        foreach (var node in nodes)
-        {
-            if (replacements.TryGetValue(node, out var replacement)) rewritten.Add(replacement);
-            else if (!removed.Contains(node)) rewritten.Add(node);
-        }
+        var rewritten = GraphQueries.Rewritten(nodes, replacements, removed);
         nodes.Clear();
         nodes.AddRange(rewritten);
         // The constant 1 and the split sizes only the removed nodes read: ORT warns about unused initializers.

@@ -31,10 +31,8 @@ public static class IncoherenceFusion
         var graph = model.Graph;
         var initializers = graph.Initializer.ToDictionary(t => t.Name);
         var outputs = graph.Output.Select(o => o.Name).ToHashSet();
-        var producers = new Dictionary<string, NodeProto>();
-        foreach (var node in nodes)
-            foreach (var o in node.Output) producers[o] = node;
-        var readers = UpsampleConcatFusion.Readers(nodes);
+        var (_, producers) = GraphQueries.ReadersAndProducers(nodes);
+        var readers = UpsampleConcatFusion.Readers(nodes); // If branches' reads of outer tensors counted too
 
         bool Private(string tensor) => readers.GetValueOrDefault(tensor) == 1 && !outputs.Contains(tensor);
         NodeProto? Producer(string tensor, string opType) =>
@@ -92,12 +90,7 @@ public static class IncoherenceFusion
         }
         if (replacements.Count == 0) return 0;
 
-        var rewritten = new List<NodeProto>();
-        foreach (var node in nodes)
-        {
-            if (replacements.TryGetValue(node, out var replacement)) rewritten.Add(replacement);
-            else if (!removed.Contains(node)) rewritten.Add(node);
-        }
+        var rewritten = GraphQueries.Rewritten(nodes, replacements, removed);
         UpsampleConcatFusion.RemoveDead(graph, rewritten, outputs);
         nodes.Clear();
         nodes.AddRange(rewritten);

@@ -84,12 +84,7 @@ public static class UpsampleConcatFusion
         }
         if (replacements.Count == 0) return 0;
 
-        var rewritten = new List<NodeProto>();
-        foreach (var node in nodes)
-        {
-            if (replacements.TryGetValue(node, out var replacement)) rewritten.Add(replacement);
-            else if (!removed.Contains(node)) rewritten.Add(node);
-        }
+        var rewritten = GraphQueries.Rewritten(nodes, replacements, removed);
         RemoveDead(graph, rewritten, outputs);
         nodes.Clear();
         nodes.AddRange(rewritten);

@@ -1,4 +1,5 @@
 using BiVM.Contracts;
+using BiVM.Tests.Shared;
 using Onnx;
 
 namespace BiVM.Graph.Tests;
@@ -13,34 +14,14 @@ public sealed class IncoherenceFusionTests
 {
     private const TensorProto.Types.DataType F32 = TensorProto.Types.DataType.Float;
 
-    /// <summary>The exporter's chain (src/Export/IncoherentMaskWriter.cs) on F [1, 8, 6, 10] and S = its pool [1, 8, 3, 5].</summary>
+    /// <summary>The exporter's chain (<see cref="IncoherentMaskFront"/>) on F [1, 8, 6, 10] and S [1, 8, 3, 5].</summary>
     internal static ModelProto Chain(bool binary, bool absRead = false)
     {
         var g = new OnnxGraphBuilder("mask");
         g.Opset(BinaryConvSchema.Domain, BinaryConvSchema.OpsetVersion);
         g.Input("F", F32, 1, 8, 6, 10);
         g.Input("S", F32, 1, 8, 3, 5);
-        g.Initializer(Tensors.Float("scales_x2", [1f, 1f, 2f, 2f], 4));
-        g.Initializer(Tensors.Int64("zeros2", [0L, 0L], 2));
-        g.Initializer(Tensors.Int64("axes_hw", [2L, 3L], 2));
-        g.Initializer(Tensors.Int64("i2", [2L], 1));
-        g.Initializer(Tensors.Int64("i4", [4L], 1));
-        g.Initializer(Tensors.Int64("axis1", [1L], 1));
-        g.Initializer(Tensors.Int64("n_flat", [0L, -1L], 2));
-        g.Initializer(Tensors.Int64("n_1_flat", [0L, 1L, -1L], 3));
-        g.Initializer(Tensors.Float("zero", [0f], 1));
-        g.Node("Shape", ["F"], ["F.shape"], "F.shape");
-        g.Node("Slice", ["F.shape", "i2", "i4"], ["F.hw"], "F.hw");
-        g.Node("Resize", ["S", "", "scales_x2"], ["up2"], "mask.smooth.up2").Attribute("mode", "linear").Attribute("coordinate_transformation_mode", "pytorch_half_pixel");
-        g.Node("Slice", ["up2", "zeros2", "F.hw", "axes_hw"], ["crop"], "mask.smooth.crop");
-        g.Node("Sub", ["F", "crop"], ["diff"], "mask.diff");
-        g.Node("Abs", ["diff"], ["abs"], "mask.abs");
-        g.Node("ReduceMean", ["abs"], ["mean"], "mask.incoherence").Attribute("axes", new long[] { 1 }).Attribute("keepdims", 0L);
-        g.Node("Reshape", ["mean", "n_flat"], ["D"], "mask.flat");
-        g.Node("GreaterOrEqual", ["F", "zero"], ["ge0"], "mask.ge0");
-        g.Node("Cast", ["ge0"], ["nonneg"], "mask.nonneg").Attribute("to", (long)F32);
-        g.Node("ReduceSum", ["nonneg", "axis1"], ["positives"], "mask.positives").Attribute("keepdims", 0L);
-        g.Node("Reshape", ["positives", "n_1_flat"], ["P"], "mask.positives_flat");
+        IncoherentMaskFront.Add(g, "F", "S", "D", "P");
         if (binary) g.Node(BinaryConvSchema.BinaryConv2d, ["D", "zero", "zero", "zero"], ["marker"], "marker", BinaryConvSchema.Domain);
         g.Output("D", F32, 1, 60);
         g.Output("P", F32, 1, 1, 60);
