@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using BiVM.CustomOps.BitPacking;
+using BiVM.CustomOps.Cpu;
 
 namespace BiVM.CustomOps.Upsampling;
 
@@ -22,10 +23,11 @@ namespace BiVM.CustomOps.Upsampling;
 /// Measured on decode0 and decode1 of the shipped model (Zen 4): docs/kernels.md, *the sixth session*. Rows 2i + 1 and
 /// 2i + 2 read the same two input rows, so <see cref="PackRowPair"/> packs them together (each input vector loaded once,
 /// twelve products for the pair's four sums instead of sixteen): 0.987 of a 512×288 frame (Zen 5, fifteenth session).
-/// Where the CPU has 256-bit vectors only (AVX2), each block is eight pairs, in functions beside their 512-bit twins
-/// (the same values, compares and order; the AVX2 compare has no mask register, so a channel's bit is ANDed from the
-/// compare and ORed in): structurally identical, change one, change the other. AVX2 frames at 512×288 0.985 of the
-/// plane path's (Zen 4 with AVX-512 off in .NET, 600 rounds alternated in one process), 0.991 at 1920×1080.
+/// Where the CPU has 256-bit vectors only (AVX2), each block is eight pairs: the blocks are written once over the width
+/// (<see cref="IFloatWidth{TV}"/> for the sums, <see cref="IBitLanes{TF, TU}"/> for the compares and the word order; the
+/// AVX2 compare has no mask register, so a channel's bit is ANDed from the compare and ORed in). AVX2 frames at 512×288
+/// 0.985 of the plane path's (Zen 4 with AVX-512 off in .NET, 600 rounds alternated in one process), 0.991 at 1920×1080;
+/// written once instead of as two twins, 512-bit frames 0.995 of the twins' (800 rounds, nineteenth session).
 /// </remarks>
 internal static unsafe class Upsample2xPacker
 {
@@ -146,303 +148,174 @@ internal static unsafe class Upsample2xPacker
         }
     }
 
-    /// <summary>
-    /// <see cref="Block"/> for an interior pair of rows: row A (weights ¾, ¼) at <paramref name="dst"/>, row B (¼, ¾)
-    /// one output row further. Row A's odd output is a·(¾·¾) + b·(¼·¾) + c·(¾·¼) + d·(¼·¼), summed left to right as
-    /// Block sums it; the four sums of the pair use the twelve products of a, b, c, d with ¾·¾, ¾·¼ and ¼·¼ (all exact).
-    /// Channels 0–31 and 32–63 in loops of their own, so that only one half's accumulators are live in each.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void PairBlock(float** planes, int upsampled, int total, long lowRow, long highRow, long copiedRow, int outWidth, int j,
-        float* threshold, ulong* dst, float* thresholdSecond, ulong* dstSecond, int inWidth)
-    {
-        bool second = thresholdSecond is not null;
-        Vector512<uint> aOddLo = default, aEvenLo = default, bOddLo = default, bEvenLo = default;
-        Vector512<uint> aOddLo2 = default, aEvenLo2 = default, bOddLo2 = default, bEvenLo2 = default;
-        int low = Math.Min(32, upsampled);
-        for (int c = 0; c < low; c++)
-            PairChannel(planes[c] + j, lowRow, highRow, inWidth, Vector512.Create(1u << c), threshold[c], second ? thresholdSecond[c] : 0f, second,
-                ref aOddLo, ref aEvenLo, ref bOddLo, ref bEvenLo, ref aOddLo2, ref aEvenLo2, ref bOddLo2, ref bEvenLo2);
-        Vector512<uint> aOddHi = default, aEvenHi = default, bOddHi = default, bEvenHi = default;
-        Vector512<uint> aOddHi2 = default, aEvenHi2 = default, bOddHi2 = default, bEvenHi2 = default;
-        for (int c = 32; c < upsampled; c++)
-            PairChannel(planes[c] + j, lowRow, highRow, inWidth, Vector512.Create(1u << (c - 32)), threshold[c], second ? thresholdSecond[c] : 0f, second,
-                ref aOddHi, ref aEvenHi, ref bOddHi, ref bEvenHi, ref aOddHi2, ref aEvenHi2, ref bOddHi2, ref bEvenHi2);
-        Finish(planes, upsampled, total, copiedRow, j, aOddLo, aEvenLo, aOddHi, aEvenHi, threshold, dst);
-        Finish(planes, upsampled, total, copiedRow + outWidth, j, bOddLo, bEvenLo, bOddHi, bEvenHi, threshold, dst + outWidth);
-        if (!second) return;
-        Finish(planes, upsampled, total, copiedRow, j, aOddLo2, aEvenLo2, aOddHi2, aEvenHi2, thresholdSecond, dstSecond);
-        Finish(planes, upsampled, total, copiedRow + outWidth, j, bOddLo2, bEvenLo2, bOddHi2, bEvenHi2, thresholdSecond, dstSecond + outWidth);
-    }
-
-    /// <summary>One upsampled channel of <see cref="PairBlock"/>: its four sums compared against one or two τ.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void PairChannel(float* plane, long lowRow, long highRow, int inWidth, Vector512<uint> bit, float threshold, float thresholdSecond, bool second,
-        ref Vector512<uint> aOdd, ref Vector512<uint> aEven, ref Vector512<uint> bOdd, ref Vector512<uint> bEven,
-        ref Vector512<uint> aOdd2, ref Vector512<uint> aEven2, ref Vector512<uint> bOdd2, ref Vector512<uint> bEven2)
-    {
-        float* lo = plane + lowRow;
-        float* hi = plane + highRow;
-        var a = Vector512.Load(lo);
-        var b = Vector512.Load(lo + 1);
-        var c = Vector512.Load(hi);
-        var d = Vector512.Load(hi + 1);
-        Sse.Prefetch0(hi + inWidth);
-        var w9 = Vector512.Create(0.5625f);  // ¾·¾
-        var w3 = Vector512.Create(0.1875f);  // ¾·¼
-        var w1 = Vector512.Create(0.0625f);  // ¼·¼
-        var a9 = a * w9; var a3 = a * w3; var a1 = a * w1;
-        var b9 = b * w9; var b3 = b * w3; var b1 = b * w1;
-        var c9 = c * w9; var c3 = c * w3; var c1 = c * w1;
-        var d9 = d * w9; var d3 = d * w3; var d1 = d * w1;
-        // Row A (rows ¾, ¼): odd = a·near + b·far + c·nearHigh + d·farHigh, even with near and far swapped; row B (¼, ¾) alike.
-        var oddA = a9 + b3 + c3 + d1;
-        var evenA = a3 + b9 + c1 + d3;
-        var oddB = a3 + b1 + c9 + d3;
-        var evenB = a1 + b3 + c3 + d9;
-        var t = Vector512.Create(threshold);
-        aOdd = ActivationPacker.SetWhereBelow(aOdd, oddA, t, bit);
-        aEven = ActivationPacker.SetWhereBelow(aEven, evenA, t, bit);
-        bOdd = ActivationPacker.SetWhereBelow(bOdd, oddB, t, bit);
-        bEven = ActivationPacker.SetWhereBelow(bEven, evenB, t, bit);
-        if (!second) return;
-        var t2 = Vector512.Create(thresholdSecond);
-        aOdd2 = ActivationPacker.SetWhereBelow(aOdd2, oddA, t2, bit);
-        aEven2 = ActivationPacker.SetWhereBelow(aEven2, evenA, t2, bit);
-        bOdd2 = ActivationPacker.SetWhereBelow(bOdd2, oddB, t2, bit);
-        bEven2 = ActivationPacker.SetWhereBelow(bEven2, evenB, t2, bit);
-    }
-
-    /// <summary>
-    /// Outputs 2j + 1 … 2j + 32 (input columns j … j + 16 of both rows), every channel, against one or two sets of
-    /// thresholds (<see cref="Thresholds"/>); input row High + 1 (<paramref name="inWidth"/> values after row High)
-    /// prefetched at the same columns.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Block(float** planes, int upsampled, int total, long lowRow, long highRow, long copiedRow, float wLo, float wHi, int j,
-        float* threshold, ulong* dst, float* thresholdSecond, ulong* dstSecond, int inWidth)
-    {
-        // The weights as Upsample2x's 512-bit step holds them: odd = ¾·lo[j] + ¼·lo[j+1] + …, even the other way round.
-        var near = Vector512.Create(0.75f * wLo);
-        var far = Vector512.Create(0.25f * wLo);
-        var nearHigh = Vector512.Create(0.75f * wHi);
-        var farHigh = Vector512.Create(0.25f * wHi);
-        Vector512<uint> oddLo = default, evenLo = default, oddHi = default, evenHi = default;
-        Vector512<uint> oddLo2 = default, evenLo2 = default, oddHi2 = default, evenHi2 = default;
-        bool second = thresholdSecond is not null;
-        for (int c = 0; c < upsampled; c++)
-        {
-            float* plane = planes[c];
-            float* lo = plane + lowRow + j;
-            float* hi = plane + highRow + j;
-            var a = Vector512.Load(lo);
-            var b = Vector512.Load(lo + 1);
-            var cc = Vector512.Load(hi);
-            var d = Vector512.Load(hi + 1);
-            // The next input row's line at this block: a row reads 2·C short rows (1 KB at decode0), too many streams
-            // for the hardware prefetchers to follow; 0.98 of a 512×288 frame (Zen 4, two runs of 500 rounds).
-            Sse.Prefetch0(hi + inWidth);
-            var odd = a * near + b * far + cc * nearHigh + d * farHigh;
-            var even = a * far + b * near + cc * farHigh + d * nearHigh;
-            var bit = Vector512.Create(1u << (c & 31));
-            if (c < 32) Accumulate(ref oddLo, ref evenLo, odd, even, threshold[c], bit);
-            else Accumulate(ref oddHi, ref evenHi, odd, even, threshold[c], bit);
-            if (!second) continue;
-            if (c < 32) Accumulate(ref oddLo2, ref evenLo2, odd, even, thresholdSecond[c], bit);
-            else Accumulate(ref oddHi2, ref evenHi2, odd, even, thresholdSecond[c], bit);
-        }
-        Finish(planes, upsampled, total, copiedRow, j, oddLo, evenLo, oddHi, evenHi, threshold, dst);
-        if (second) Finish(planes, upsampled, total, copiedRow, j, oddLo2, evenLo2, oddHi2, evenHi2, thresholdSecond, dstSecond);
-    }
-
-    /// <summary>One channel's bit set in the odd and even outputs' accumulators where they are below its τ (as <see cref="PackedLayout.Threshold"/>).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Accumulate(ref Vector512<uint> odds, ref Vector512<uint> evens, Vector512<float> odd, Vector512<float> even, float threshold, Vector512<uint> bit)
-    {
-        var t = Vector512.Create(threshold);
-        odds = ActivationPacker.SetWhereBelow(odds, odd, t, bit);
-        evens = ActivationPacker.SetWhereBelow(evens, even, t, bit);
-    }
-
-    /// <summary>The block's accumulators in pixel order, the copied channels' bits added, the words stored.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Finish(float** planes, int upsampled, int total, long copiedRow, int j,
-        Vector512<uint> oddLo, Vector512<uint> evenLo, Vector512<uint> oddHi, Vector512<uint> evenHi, float* threshold, ulong* dst)
-    {
-        // Lane 2k of the first half is odd[k] (output 2j + 1 + 2k), lane 2k + 1 is even[k]; the second half continues.
-        var lo0 = ActivationPacker.Alternate512(oddLo, evenLo, out var lo1);
-        var hi0 = ActivationPacker.Alternate512(oddHi, evenHi, out var hi1);
-        for (int c = upsampled; c < total; c++)
-        {
-            float* row = planes[c] + copiedRow + 2 * j + 1;
-            var bit = Vector512.Create(1u << (c & 31));
-            var t = Vector512.Create(threshold[c]);
-            if (c < 32)
-            {
-                lo0 = ActivationPacker.SetWhereBelow(lo0, Vector512.Load(row), t, bit);
-                lo1 = ActivationPacker.SetWhereBelow(lo1, Vector512.Load(row + 16), t, bit);
-            }
-            else
-            {
-                hi0 = ActivationPacker.SetWhereBelow(hi0, Vector512.Load(row), t, bit);
-                hi1 = ActivationPacker.SetWhereBelow(hi1, Vector512.Load(row + 16), t, bit);
-            }
-        }
-        ActivationPacker.Interleave512(lo0, hi0, dst + 2 * j + 1);
-        ActivationPacker.Interleave512(lo1, hi1, dst + 2 * j + 17);
-    }
-
-    /// <summary><see cref="Block"/> or, on AVX2, <see cref="Block256"/>.</summary>
+    /// <summary><see cref="Block{TW, TB, TF, TU}"/> in 512-bit vectors, or on AVX2 in 256-bit ones.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void AnyBlock(float** planes, int upsampled, int total, long lowRow, long highRow, long copiedRow, float wLo, float wHi, int j,
         float* threshold, ulong* dst, float* thresholdSecond, ulong* dstSecond, int inWidth)
     {
-        if (Wide) Block(planes, upsampled, total, lowRow, highRow, copiedRow, wLo, wHi, j, threshold, dst, thresholdSecond, dstSecond, inWidth);
-        else Block256(planes, upsampled, total, lowRow, highRow, copiedRow, wLo, wHi, j, threshold, dst, thresholdSecond, dstSecond, inWidth);
+        if (Wide)
+            Block<FloatWidth512, BitLanes512, Vector512<float>, Vector512<uint>>(planes, upsampled, total, lowRow, highRow, copiedRow, wLo, wHi, j,
+                threshold, dst, thresholdSecond, dstSecond, inWidth);
+        else
+            Block<FloatWidth256, BitLanes256, Vector256<float>, Vector256<uint>>(planes, upsampled, total, lowRow, highRow, copiedRow, wLo, wHi, j,
+                threshold, dst, thresholdSecond, dstSecond, inWidth);
     }
 
-    /// <summary><see cref="PairBlock"/> or, on AVX2, <see cref="PairBlock256"/>.</summary>
+    /// <summary><see cref="PairBlock{TW, TB, TF, TU}"/> in 512-bit vectors, or on AVX2 in 256-bit ones.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void AnyPairBlock(float** planes, int upsampled, int total, long lowRow, long highRow, long copiedRow, int outWidth, int j,
         float* threshold, ulong* dst, float* thresholdSecond, ulong* dstSecond, int inWidth)
     {
-        if (Wide) PairBlock(planes, upsampled, total, lowRow, highRow, copiedRow, outWidth, j, threshold, dst, thresholdSecond, dstSecond, inWidth);
-        else PairBlock256(planes, upsampled, total, lowRow, highRow, copiedRow, outWidth, j, threshold, dst, thresholdSecond, dstSecond, inWidth);
+        if (Wide)
+            PairBlock<FloatWidth512, BitLanes512, Vector512<float>, Vector512<uint>>(planes, upsampled, total, lowRow, highRow, copiedRow, outWidth, j,
+                threshold, dst, thresholdSecond, dstSecond, inWidth);
+        else
+            PairBlock<FloatWidth256, BitLanes256, Vector256<float>, Vector256<uint>>(planes, upsampled, total, lowRow, highRow, copiedRow, outWidth, j,
+                threshold, dst, thresholdSecond, dstSecond, inWidth);
     }
 
-    /// <summary><see cref="PairBlock"/> in 256-bit vectors: eight pairs, outputs 2j + 1 … 2j + 16 of both rows.</summary>
+    /// <summary>
+    /// <see cref="Block{TW, TB, TF, TU}"/> for an interior pair of rows: row A (weights ¾, ¼) at <paramref name="dst"/>,
+    /// row B (¼, ¾) one output row further. Row A's odd output is a·(¾·¾) + b·(¼·¾) + c·(¾·¼) + d·(¼·¼), summed left to
+    /// right as Block sums it; the four sums of the pair use the twelve products of a, b, c, d with ¾·¾, ¾·¼ and ¼·¼ (all
+    /// exact). Channels 0–31 and 32–63 in loops of their own, so that only one half's accumulators are live in each.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void PairBlock256(float** planes, int upsampled, int total, long lowRow, long highRow, long copiedRow, int outWidth, int j,
+    private static void PairBlock<TW, TB, TF, TU>(float** planes, int upsampled, int total, long lowRow, long highRow, long copiedRow, int outWidth, int j,
         float* threshold, ulong* dst, float* thresholdSecond, ulong* dstSecond, int inWidth)
+        where TW : struct, IFloatWidth<TF> where TB : struct, IBitLanes<TF, TU> where TF : struct where TU : struct
     {
         bool second = thresholdSecond is not null;
-        Vector256<uint> aOddLo = default, aEvenLo = default, bOddLo = default, bEvenLo = default;
-        Vector256<uint> aOddLo2 = default, aEvenLo2 = default, bOddLo2 = default, bEvenLo2 = default;
+        TU aOddLo = default, aEvenLo = default, bOddLo = default, bEvenLo = default;
+        TU aOddLo2 = default, aEvenLo2 = default, bOddLo2 = default, bEvenLo2 = default;
         int low = Math.Min(32, upsampled);
         for (int c = 0; c < low; c++)
-            PairChannel256(planes[c] + j, lowRow, highRow, inWidth, Vector256.Create(1u << c), threshold[c], second ? thresholdSecond[c] : 0f, second,
+            PairChannel<TW, TB, TF, TU>(planes[c] + j, lowRow, highRow, inWidth, TB.Bit(c), threshold[c], second ? thresholdSecond[c] : 0f, second,
                 ref aOddLo, ref aEvenLo, ref bOddLo, ref bEvenLo, ref aOddLo2, ref aEvenLo2, ref bOddLo2, ref bEvenLo2);
-        Vector256<uint> aOddHi = default, aEvenHi = default, bOddHi = default, bEvenHi = default;
-        Vector256<uint> aOddHi2 = default, aEvenHi2 = default, bOddHi2 = default, bEvenHi2 = default;
+        TU aOddHi = default, aEvenHi = default, bOddHi = default, bEvenHi = default;
+        TU aOddHi2 = default, aEvenHi2 = default, bOddHi2 = default, bEvenHi2 = default;
         for (int c = 32; c < upsampled; c++)
-            PairChannel256(planes[c] + j, lowRow, highRow, inWidth, Vector256.Create(1u << (c - 32)), threshold[c], second ? thresholdSecond[c] : 0f, second,
+            PairChannel<TW, TB, TF, TU>(planes[c] + j, lowRow, highRow, inWidth, TB.Bit(c - 32), threshold[c], second ? thresholdSecond[c] : 0f, second,
                 ref aOddHi, ref aEvenHi, ref bOddHi, ref bEvenHi, ref aOddHi2, ref aEvenHi2, ref bOddHi2, ref bEvenHi2);
-        Finish256(planes, upsampled, total, copiedRow, j, aOddLo, aEvenLo, aOddHi, aEvenHi, threshold, dst);
-        Finish256(planes, upsampled, total, copiedRow + outWidth, j, bOddLo, bEvenLo, bOddHi, bEvenHi, threshold, dst + outWidth);
+        Finish<TW, TB, TF, TU>(planes, upsampled, total, copiedRow, j, aOddLo, aEvenLo, aOddHi, aEvenHi, threshold, dst);
+        Finish<TW, TB, TF, TU>(planes, upsampled, total, copiedRow + outWidth, j, bOddLo, bEvenLo, bOddHi, bEvenHi, threshold, dst + outWidth);
         if (!second) return;
-        Finish256(planes, upsampled, total, copiedRow, j, aOddLo2, aEvenLo2, aOddHi2, aEvenHi2, thresholdSecond, dstSecond);
-        Finish256(planes, upsampled, total, copiedRow + outWidth, j, bOddLo2, bEvenLo2, bOddHi2, bEvenHi2, thresholdSecond, dstSecond + outWidth);
+        Finish<TW, TB, TF, TU>(planes, upsampled, total, copiedRow, j, aOddLo2, aEvenLo2, aOddHi2, aEvenHi2, thresholdSecond, dstSecond);
+        Finish<TW, TB, TF, TU>(planes, upsampled, total, copiedRow + outWidth, j, bOddLo2, bEvenLo2, bOddHi2, bEvenHi2, thresholdSecond, dstSecond + outWidth);
     }
 
-    /// <summary><see cref="PairChannel"/> in 256-bit vectors.</summary>
+    /// <summary>One upsampled channel of <see cref="PairBlock{TW, TB, TF, TU}"/>: its four sums compared against one or two τ.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void PairChannel256(float* plane, long lowRow, long highRow, int inWidth, Vector256<uint> bit, float threshold, float thresholdSecond, bool second,
-        ref Vector256<uint> aOdd, ref Vector256<uint> aEven, ref Vector256<uint> bOdd, ref Vector256<uint> bEven,
-        ref Vector256<uint> aOdd2, ref Vector256<uint> aEven2, ref Vector256<uint> bOdd2, ref Vector256<uint> bEven2)
+    private static void PairChannel<TW, TB, TF, TU>(float* plane, long lowRow, long highRow, int inWidth, TU bit, float threshold, float thresholdSecond, bool second,
+        ref TU aOdd, ref TU aEven, ref TU bOdd, ref TU bEven, ref TU aOdd2, ref TU aEven2, ref TU bOdd2, ref TU bEven2)
+        where TW : struct, IFloatWidth<TF> where TB : struct, IBitLanes<TF, TU> where TF : struct where TU : struct
     {
         float* lo = plane + lowRow;
         float* hi = plane + highRow;
-        var a = Vector256.Load(lo);
-        var b = Vector256.Load(lo + 1);
-        var c = Vector256.Load(hi);
-        var d = Vector256.Load(hi + 1);
+        var a = TW.Load(lo);
+        var b = TW.Load(lo + 1);
+        var c = TW.Load(hi);
+        var d = TW.Load(hi + 1);
         Sse.Prefetch0(hi + inWidth);
-        var w9 = Vector256.Create(0.5625f);  // ¾·¾
-        var w3 = Vector256.Create(0.1875f);  // ¾·¼
-        var w1 = Vector256.Create(0.0625f);  // ¼·¼
-        var a9 = a * w9; var a3 = a * w3; var a1 = a * w1;
-        var b9 = b * w9; var b3 = b * w3; var b1 = b * w1;
-        var c9 = c * w9; var c3 = c * w3; var c1 = c * w1;
-        var d9 = d * w9; var d3 = d * w3; var d1 = d * w1;
-        var oddA = a9 + b3 + c3 + d1;
-        var evenA = a3 + b9 + c1 + d3;
-        var oddB = a3 + b1 + c9 + d3;
-        var evenB = a1 + b3 + c3 + d9;
-        var t = Vector256.Create(threshold);
-        aOdd = SetWhereBelow256(aOdd, oddA, t, bit);
-        aEven = SetWhereBelow256(aEven, evenA, t, bit);
-        bOdd = SetWhereBelow256(bOdd, oddB, t, bit);
-        bEven = SetWhereBelow256(bEven, evenB, t, bit);
+        var w9 = TW.Create(0.5625f);  // ¾·¾
+        var w3 = TW.Create(0.1875f);  // ¾·¼
+        var w1 = TW.Create(0.0625f);  // ¼·¼
+        var a9 = TW.Multiply(a, w9); var a3 = TW.Multiply(a, w3); var a1 = TW.Multiply(a, w1);
+        var b9 = TW.Multiply(b, w9); var b3 = TW.Multiply(b, w3); var b1 = TW.Multiply(b, w1);
+        var c9 = TW.Multiply(c, w9); var c3 = TW.Multiply(c, w3); var c1 = TW.Multiply(c, w1);
+        var d9 = TW.Multiply(d, w9); var d3 = TW.Multiply(d, w3); var d1 = TW.Multiply(d, w1);
+        // Row A (rows ¾, ¼): odd = a·near + b·far + c·nearHigh + d·farHigh, even with near and far swapped; row B (¼, ¾)
+        // alike; each sum left to right.
+        var oddA = TW.Add(TW.Add(TW.Add(a9, b3), c3), d1);
+        var evenA = TW.Add(TW.Add(TW.Add(a3, b9), c1), d3);
+        var oddB = TW.Add(TW.Add(TW.Add(a3, b1), c9), d3);
+        var evenB = TW.Add(TW.Add(TW.Add(a1, b3), c3), d9);
+        var t = TW.Create(threshold);
+        aOdd = TB.SetWhereBelow(aOdd, oddA, t, bit);
+        aEven = TB.SetWhereBelow(aEven, evenA, t, bit);
+        bOdd = TB.SetWhereBelow(bOdd, oddB, t, bit);
+        bEven = TB.SetWhereBelow(bEven, evenB, t, bit);
         if (!second) return;
-        var t2 = Vector256.Create(thresholdSecond);
-        aOdd2 = SetWhereBelow256(aOdd2, oddA, t2, bit);
-        aEven2 = SetWhereBelow256(aEven2, evenA, t2, bit);
-        bOdd2 = SetWhereBelow256(bOdd2, oddB, t2, bit);
-        bEven2 = SetWhereBelow256(bEven2, evenB, t2, bit);
+        var t2 = TW.Create(thresholdSecond);
+        aOdd2 = TB.SetWhereBelow(aOdd2, oddA, t2, bit);
+        aEven2 = TB.SetWhereBelow(aEven2, evenA, t2, bit);
+        bOdd2 = TB.SetWhereBelow(bOdd2, oddB, t2, bit);
+        bEven2 = TB.SetWhereBelow(bEven2, evenB, t2, bit);
     }
 
-    /// <summary><see cref="Block"/> in 256-bit vectors: outputs 2j + 1 … 2j + 16 (input columns j … j + 8).</summary>
+    /// <summary>
+    /// Outputs 2j + 1 … 2j + 2·Lanes (input columns j … j + Lanes of both rows), every channel, against one or two sets
+    /// of thresholds (<see cref="Thresholds"/>); input row High + 1 (<paramref name="inWidth"/> values after row High)
+    /// prefetched at the same columns.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Block256(float** planes, int upsampled, int total, long lowRow, long highRow, long copiedRow, float wLo, float wHi, int j,
+    private static void Block<TW, TB, TF, TU>(float** planes, int upsampled, int total, long lowRow, long highRow, long copiedRow, float wLo, float wHi, int j,
         float* threshold, ulong* dst, float* thresholdSecond, ulong* dstSecond, int inWidth)
+        where TW : struct, IFloatWidth<TF> where TB : struct, IBitLanes<TF, TU> where TF : struct where TU : struct
     {
-        var near = Vector256.Create(0.75f * wLo);
-        var far = Vector256.Create(0.25f * wLo);
-        var nearHigh = Vector256.Create(0.75f * wHi);
-        var farHigh = Vector256.Create(0.25f * wHi);
-        Vector256<uint> oddLo = default, evenLo = default, oddHi = default, evenHi = default;
-        Vector256<uint> oddLo2 = default, evenLo2 = default, oddHi2 = default, evenHi2 = default;
+        // The weights as Upsample2x's vector step holds them: odd = ¾·lo[j] + ¼·lo[j+1] + …, even the other way round.
+        var near = TW.Create(0.75f * wLo);
+        var far = TW.Create(0.25f * wLo);
+        var nearHigh = TW.Create(0.75f * wHi);
+        var farHigh = TW.Create(0.25f * wHi);
+        TU oddLo = default, evenLo = default, oddHi = default, evenHi = default;
+        TU oddLo2 = default, evenLo2 = default, oddHi2 = default, evenHi2 = default;
         bool second = thresholdSecond is not null;
         for (int c = 0; c < upsampled; c++)
         {
             float* plane = planes[c];
             float* lo = plane + lowRow + j;
             float* hi = plane + highRow + j;
-            var a = Vector256.Load(lo);
-            var b = Vector256.Load(lo + 1);
-            var cc = Vector256.Load(hi);
-            var d = Vector256.Load(hi + 1);
+            var a = TW.Load(lo);
+            var b = TW.Load(lo + 1);
+            var cc = TW.Load(hi);
+            var d = TW.Load(hi + 1);
+            // The next input row's line at this block: a row reads 2·C short rows (1 KB at decode0), too many streams
+            // for the hardware prefetchers to follow; 0.98 of a 512×288 frame (Zen 4, two runs of 500 rounds).
             Sse.Prefetch0(hi + inWidth);
-            var odd = a * near + b * far + cc * nearHigh + d * farHigh;
-            var even = a * far + b * near + cc * farHigh + d * nearHigh;
-            var bit = Vector256.Create(1u << (c & 31));
-            var t = Vector256.Create(threshold[c]);
-            if (c < 32) { oddLo = SetWhereBelow256(oddLo, odd, t, bit); evenLo = SetWhereBelow256(evenLo, even, t, bit); }
-            else { oddHi = SetWhereBelow256(oddHi, odd, t, bit); evenHi = SetWhereBelow256(evenHi, even, t, bit); }
+            var odd = TW.Add(TW.Add(TW.Add(TW.Multiply(a, near), TW.Multiply(b, far)), TW.Multiply(cc, nearHigh)), TW.Multiply(d, farHigh));
+            var even = TW.Add(TW.Add(TW.Add(TW.Multiply(a, far), TW.Multiply(b, near)), TW.Multiply(cc, farHigh)), TW.Multiply(d, nearHigh));
+            var bit = TB.Bit(c & 31);
+            var t = TW.Create(threshold[c]);
+            if (c < 32) { oddLo = TB.SetWhereBelow(oddLo, odd, t, bit); evenLo = TB.SetWhereBelow(evenLo, even, t, bit); }
+            else { oddHi = TB.SetWhereBelow(oddHi, odd, t, bit); evenHi = TB.SetWhereBelow(evenHi, even, t, bit); }
             if (!second) continue;
-            var t2 = Vector256.Create(thresholdSecond[c]);
-            if (c < 32) { oddLo2 = SetWhereBelow256(oddLo2, odd, t2, bit); evenLo2 = SetWhereBelow256(evenLo2, even, t2, bit); }
-            else { oddHi2 = SetWhereBelow256(oddHi2, odd, t2, bit); evenHi2 = SetWhereBelow256(evenHi2, even, t2, bit); }
+            var t2 = TW.Create(thresholdSecond[c]);
+            if (c < 32) { oddLo2 = TB.SetWhereBelow(oddLo2, odd, t2, bit); evenLo2 = TB.SetWhereBelow(evenLo2, even, t2, bit); }
+            else { oddHi2 = TB.SetWhereBelow(oddHi2, odd, t2, bit); evenHi2 = TB.SetWhereBelow(evenHi2, even, t2, bit); }
         }
-        Finish256(planes, upsampled, total, copiedRow, j, oddLo, evenLo, oddHi, evenHi, threshold, dst);
-        if (second) Finish256(planes, upsampled, total, copiedRow, j, oddLo2, evenLo2, oddHi2, evenHi2, thresholdSecond, dstSecond);
+        Finish<TW, TB, TF, TU>(planes, upsampled, total, copiedRow, j, oddLo, evenLo, oddHi, evenHi, threshold, dst);
+        if (second) Finish<TW, TB, TF, TU>(planes, upsampled, total, copiedRow, j, oddLo2, evenLo2, oddHi2, evenHi2, thresholdSecond, dstSecond);
     }
 
-    /// <summary>
-    /// <paramref name="acc"/> with <paramref name="bit"/> set in the lanes where x is not ≥ <paramref name="threshold"/>,
-    /// as <see cref="ActivationPacker.SetWhereBelow"/> (the compare is the same, NaN included; without mask registers
-    /// its all-ones lanes select the bit by an AND).
-    /// </summary>
+    /// <summary>The block's accumulators in pixel order, the copied channels' bits added, the 2·Lanes words stored.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<uint> SetWhereBelow256(Vector256<uint> acc, Vector256<float> x, Vector256<float> threshold, Vector256<uint> bit) =>
-        acc | (Avx.CompareNotGreaterThanOrEqual(x, threshold).AsUInt32() & bit);
-
-    /// <summary><see cref="Finish"/> in 256-bit vectors: the eight pairs' accumulators in pixel order, the copied channels' bits, 16 words.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Finish256(float** planes, int upsampled, int total, long copiedRow, int j,
-        Vector256<uint> oddLo, Vector256<uint> evenLo, Vector256<uint> oddHi, Vector256<uint> evenHi, float* threshold, ulong* dst)
+    private static void Finish<TW, TB, TF, TU>(float** planes, int upsampled, int total, long copiedRow, int j,
+        TU oddLo, TU evenLo, TU oddHi, TU evenHi, float* threshold, ulong* dst)
+        where TW : struct, IFloatWidth<TF> where TB : struct, IBitLanes<TF, TU> where TF : struct where TU : struct
     {
-        // Outputs 2j + 1 … 2j + 8 and 2j + 9 … 2j + 16: odd[k], even[k] in turn.
-        var lo0 = ActivationPacker.Alternate256(oddLo, evenLo, out var lo1);
-        var hi0 = ActivationPacker.Alternate256(oddHi, evenHi, out var hi1);
+        // Lane 2k of the first half is odd[k] (output 2j + 1 + 2k), lane 2k + 1 is even[k]; the second half continues.
+        int lanes = TW.Lanes;
+        var lo0 = TB.Alternate(oddLo, evenLo, out var lo1);
+        var hi0 = TB.Alternate(oddHi, evenHi, out var hi1);
         for (int c = upsampled; c < total; c++)
         {
             float* row = planes[c] + copiedRow + 2 * j + 1;
-            var bit = Vector256.Create(1u << (c & 31));
-            var t = Vector256.Create(threshold[c]);
+            var bit = TB.Bit(c & 31);
+            var t = TW.Create(threshold[c]);
             if (c < 32)
             {
-                lo0 = SetWhereBelow256(lo0, Vector256.Load(row), t, bit);
-                lo1 = SetWhereBelow256(lo1, Vector256.Load(row + 8), t, bit);
+                lo0 = TB.SetWhereBelow(lo0, TW.Load(row), t, bit);
+                lo1 = TB.SetWhereBelow(lo1, TW.Load(row + lanes), t, bit);
             }
             else
             {
-                hi0 = SetWhereBelow256(hi0, Vector256.Load(row), t, bit);
-                hi1 = SetWhereBelow256(hi1, Vector256.Load(row + 8), t, bit);
+                hi0 = TB.SetWhereBelow(hi0, TW.Load(row), t, bit);
+                hi1 = TB.SetWhereBelow(hi1, TW.Load(row + lanes), t, bit);
             }
         }
-        ActivationPacker.Interleave256(lo0, hi0, dst + 2 * j + 1);
-        ActivationPacker.Interleave256(lo1, hi1, dst + 2 * j + 9);
+        TB.Interleave(lo0, hi0, dst + 2 * j + 1);
+        TB.Interleave(lo1, hi1, dst + 2 * j + 1 + lanes);
     }
 
     /// <summary>
