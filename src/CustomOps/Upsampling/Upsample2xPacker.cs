@@ -182,9 +182,10 @@ internal static unsafe class Upsample2xPacker
     /// Compiled on its own (as <see cref="Block{TW, TB, TF, TU}"/>): inlined at PackRowPair's four sites (two widths,
     /// two calls) it spent the JIT's inlining budget there, which then left <see cref="IFloatWidth{TF}"/>'s and
     /// <see cref="IBitLanes{TF, TU}"/>'s one-instruction methods as calls with the vectors passed on the stack (3.7 % of a
-    /// 512×288 frame in their bodies); on its own, 0.949 of a frame.
+    /// 512×288 frame in their bodies); on its own, 0.949 of a frame. Optimized at its first call, as the row methods are:
+    /// tiered, its first version ran unoptimized for seconds of frames.
     /// </summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void PairBlock<TW, TB, TF, TU>(float** planes, int upsampled, int total, long lowRow, long highRow, long copiedRow, int outWidth, int j,
         float* threshold, ulong* dst, float* thresholdSecond, ulong* dstSecond, int inWidth)
         where TW : struct, IFloatWidth<TF> where TB : struct, IBitLanes<TF, TU> where TF : struct where TU : struct
@@ -252,7 +253,7 @@ internal static unsafe class Upsample2xPacker
     /// of thresholds (<see cref="Thresholds"/>); input row High + 1 (<paramref name="inWidth"/> values after row High)
     /// prefetched at the same columns.
     /// </summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void Block<TW, TB, TF, TU>(float** planes, int upsampled, int total, long lowRow, long highRow, long copiedRow, float wLo, float wHi, int j,
         float* threshold, ulong* dst, float* thresholdSecond, ulong* dstSecond, int inWidth)
         where TW : struct, IFloatWidth<TF> where TB : struct, IBitLanes<TF, TU> where TF : struct where TU : struct
