@@ -134,9 +134,9 @@ internal sealed unsafe class ConvGruCell : IDisposable
                     float* z = zRows + (long)(rb & 1) * c * width;
                     for (int k = 0; k < c; k++)
                     {
-                        ConvGru.Sigmoid(gates + (long)(c + k) * width, z + (long)k * width, width, lanes);
+                        ConvGru.SigmoidRow(gates + (long)(c + k) * width, z + (long)k * width, width, lanes);
                         float* s = state + strides.RowOffset(n, k, rb);
-                        ConvGru.ResetProduct(gates + (long)k * width, s, strides.RowRepeats, reset + (long)k * width, width, lanes);
+                        ConvGru.ResetProductRow(gates + (long)k * width, s, strides.RowRepeats, reset + (long)k * width, width, lanes);
                     }
                     ActivationPacker.PackRow(x, tauHh, c, height, width, n, rb, 0, width, low);
                     ActivationPacker.PackRow(reset, tauHh + c, c, 1, width, 0, 0, 0, width, high);
@@ -151,7 +151,7 @@ internal sealed unsafe class ConvGruCell : IDisposable
                     for (int k = 0; k < c; k++)
                     {
                         float* s = state + strides.RowOffset(n, k, rc);
-                        ConvGru.Update(candidate + (long)k * width, z + (long)k * width, s, strides.RowRepeats, yImage + k * plane + (long)rc * width, width, lanes);
+                        ConvGru.UpdateRow(candidate + (long)k * width, z + (long)k * width, s, strides.RowRepeats, yImage + k * plane + (long)rc * width, width, lanes);
                     }
                 }
             }
