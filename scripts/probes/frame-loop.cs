@@ -6,7 +6,7 @@
 //
 //   dotnet build -c Release scripts/probes/frame-loop.cs      # then run the dll it names, so the build is not profiled
 //   (THREADS "pipelined": PipelinedVideoMatter with BIVM_WORKERS workers, default one per core; the stream's time
-//   per frame after its first 3 frames)
+//   and the process's CPU time per frame after its first quarter of frames, at most 50)
 //   DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 perf record -F 2999 -o /tmp/bivm.perf \
 //       dotnet <that dll> models/bivm.onnx 300 [WIDTHxHEIGHT] [THREADS]
 //   perf report -i /tmp/bivm.perf --no-children --sort sym --stdio
@@ -30,11 +30,23 @@ if (args.Length > 3 && args[3] == "pipelined")
     using var pipelined = new PipelinedVideoMatter(new VideoMatterOptions { ModelPath = args[0], IntraOpThreads = int.Parse(Environment.GetEnvironmentVariable("BIVM_WORKERS") ?? "0") });
     var input = ModelBench.TestCard(w, h);
     int read = 0, written = 0;
-    double startAt = 0;
+    double startAt = 0, cpuAt = 0;
+    var process = System.Diagnostics.Process.GetCurrentProcess();
     var watch = System.Diagnostics.Stopwatch.StartNew();
     pipelined.Run(w, h, buffer => { if (read++ == frames) return false; input.CopyTo(buffer); return true; },
-        (_, _) => { if (++written == 3) startAt = watch.Elapsed.TotalMilliseconds; });
-    Console.WriteLine($"{frames} frames of {w}x{h} pipelined on {pipelined.Workers} workers: {(watch.Elapsed.TotalMilliseconds - startAt) / (frames - 3):F1} ms per frame after 3 frames");
+        (_, _) =>
+        {
+            if (++written != Math.Min(frames / 4, 50)) return;
+            startAt = watch.Elapsed.TotalMilliseconds;
+            process.Refresh();
+            cpuAt = process.TotalProcessorTime.TotalMilliseconds;
+        });
+    process.Refresh();
+    int timed = frames - Math.Min(frames / 4, 50);
+    // The process's CPU time over the same frames: both workers' (and anything else the process ran), so that a
+    // schedule's cost shows beside its speed (docs/kernels.md, twentieth session: 1.12× a one-thread frame's CPU).
+    Console.WriteLine($"{frames} frames of {w}x{h} pipelined on {pipelined.Workers} workers: {(watch.Elapsed.TotalMilliseconds - startAt) / timed:F2} ms per frame"
+        + $" and {(process.TotalProcessorTime.TotalMilliseconds - cpuAt) / timed:F2} ms of the process's CPU per frame, over the last {timed} frames");
     return 0;
 }
 int threads = args.Length > 3 ? int.Parse(args[3]) : 1;
