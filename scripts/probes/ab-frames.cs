@@ -12,7 +12,7 @@
 //
 // A-MODEL and B-MODEL are .onnx files (the same file twice for a code change). TYPE:FIELD names a static int field of
 // BiVM.CustomOps (e.g. BiVM.CustomOps.OnnxRuntime.OrtParallelRunner:Variant, added for the experiment): it is set to 0
-// before each A frame and to 1 before each B frame, so that two code paths of one build can be compared (one file
+// before each A frame and to 1 before each B frame (AB_VALUES=a,b: other values), so that two code paths of one build can be compared (one file
 // twice with a toggle: one session serves both sides). One intra-op thread, timed as the calling thread's CPU time (the
 // frame's, then), or AB_THREADS threads, timed as wall time (then only with a toggle and one file: two sessions of two
 // threads each disturb each other's frames, quartiles 0.65 and 1.5 for one file against itself); downsample
@@ -44,6 +44,8 @@ VideoMatter Open(string model) => new(new VideoMatterOptions { ModelPath = model
 var frames = Environment.GetEnvironmentVariable("AB_FRAMES") is { } framesPath ? ModelBench.Rgb24Frames(framesPath, w, h) : [ModelBench.TestCard(w, h)];
 var alpha = new float[w * h];
 var foreground = new float[3 * w * h];
+// AB_VALUES=a,b: the values the toggle takes for A and B (default 0,1), so that one build compares any two variants.
+int[] sideValues = Environment.GetEnvironmentVariable("AB_VALUES") is { } values ? values.Split(',').Select(int.Parse).ToArray() : [0, 1];
 List<double>[] times = [[], []];
 var ratios = new List<double>();
 for (int round = 0; round < rounds + 3; round++)
@@ -52,7 +54,7 @@ for (int round = 0; round < rounds + 3; round++)
     for (int j = 0; j < 2; j++)
     {
         int k = round % 2 == 0 ? j : 1 - j; // alternate which side goes first
-        toggle?.SetValue(null, k);
+        toggle?.SetValue(null, sideValues[k]);
         double c0 = Clock.NowMilliseconds(threadCpu: threads == 1);
         matters[k].ProcessInto(frames[round % frames.Count], w, h, alpha, foreground);
         t[k] = Clock.NowMilliseconds(threadCpu: threads == 1) - c0;
