@@ -44,7 +44,7 @@ if (args.Length > 3 && args[3] == "pipelined")
     process.Refresh();
     int timed = frames - Math.Min(frames / 4, 50);
     // The process's CPU time over the same frames: both workers' (and anything else the process ran), so that a
-    // schedule's cost shows beside its speed (docs/kernels.md, twentieth session: 1.12× a one-thread frame's CPU).
+    // schedule's cost shows beside its speed (docs/kernels.md, twentieth session: 1.04–1.12× a one-thread frame's CPU).
     Console.WriteLine($"{frames} frames of {w}x{h} pipelined on {pipelined.Workers} workers: {(watch.Elapsed.TotalMilliseconds - startAt) / timed:F2} ms per frame"
         + $" and {(process.TotalProcessorTime.TotalMilliseconds - cpuAt) / timed:F2} ms of the process's CPU per frame, over the last {timed} frames");
     return 0;

@@ -131,7 +131,7 @@ internal static unsafe class ConvGru
         ResetProductRow(g, h, stateRepeats, y, count, lanes);
     }
 
-    /// <summary><see cref="ResetProduct(float*, float*, bool, float*, int, int)"/> for a width the caller has checked: <see cref="ConvGruCell"/>'s bands call it once per channel row, where the check was a call of its own (0.2 % of a 512×288 frame under perf).</summary>
+    /// <summary><see cref="ResetProduct(float*, float*, bool, float*, int, int)"/> for a width the caller has checked (as <see cref="SigmoidRow"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void ResetProductRow(float* g, float* h, bool stateRepeats, float* y, int count, int lanes)
     {
@@ -151,7 +151,7 @@ internal static unsafe class ConvGru
         UpdateRow(c, z, h, stateRepeats, y, count, lanes);
     }
 
-    /// <summary><see cref="Update(float*, float*, float*, bool, float*, int, int)"/> for a width the caller has checked: <see cref="ConvGruCell"/>'s bands call it once per channel row, where the check was a call of its own (0.2 % of a 512×288 frame under perf).</summary>
+    /// <summary><see cref="Update(float*, float*, float*, bool, float*, int, int)"/> for a width the caller has checked (as <see cref="SigmoidRow"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void UpdateRow(float* c, float* z, float* h, bool stateRepeats, float* y, int count, int lanes)
     {
