@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
+using Mapping = (long Start, long End, bool Anonymous, bool Eligible);
 
 namespace BiVM.CustomOps.Cpu;
 
@@ -66,9 +67,7 @@ public static unsafe class HugePages
                 s_unreadable = true;
                 return;
             }
-            long managed;
-            fixed (byte* pinned = s_pinned) managed = (long)pinned;
-            var (start, end, eligible) = Lookup(maps, (long)address, managed);
+            var (start, end, eligible) = Lookup(maps, (long)address, ManagedAddress);
             // The newest MaxMappings (a process that makes many sessions unmaps old arenas; their ranges go first).
             s_seen = [.. s_seen.Skip(s_seen.Length + 1 - MaxMappings), (start, end)];
             if (eligible) AdviseRange(start, end);
@@ -83,17 +82,24 @@ public static unsafe class HugePages
     /// </summary>
     internal static (long Start, long End, bool Eligible) Lookup(string[] maps, long address, long managedAddress)
     {
-        if (ManagedRange(maps, managedAddress) is { } heap && address >= heap.Start && address < heap.End)
-            return (heap.Start, heap.End, false);
-        if (Find(maps, address) is { } m) return (m.Start, m.End, m.Eligible);
+        var mappings = Mappings(maps);
+        if (ManagedRange(mappings, managedAddress) is { } heap && Holds(heap, address)) return (heap.Start, heap.End, false);
+        if (Find(mappings, address) is { } m) return (m.Start, m.End, m.Eligible);
         return (address & ~4095L, (address & ~4095L) + 4096, false);
     }
 
     /// <summary>Whether <paramref name="address"/> lies in the managed heap as <paramref name="maps"/> (the lines of /proc/self/maps) show it now (tests: where their blocks and arrays lie).</summary>
-    internal static bool InManagedHeap(string[] maps, long address)
+    internal static bool InManagedHeap(string[] maps, long address) => ManagedRange(maps, ManagedAddress) is { } heap && Holds(heap, address);
+
+    private static bool Holds((long Start, long End) range, long address) => address >= range.Start && address < range.End;
+
+    /// <summary>An address the GC owns and keeps in place: <see cref="s_pinned"/>'s, in the pinned object heap.</summary>
+    private static long ManagedAddress
     {
-        fixed (byte* pinned = s_pinned)
-            return ManagedRange(maps, (long)pinned) is { } heap && address >= heap.Start && address < heap.End;
+        get
+        {
+            fixed (byte* pinned = s_pinned) return (long)pinned;
+        }
     }
 
     /// <summary>
@@ -102,9 +108,10 @@ public static unsafe class HugePages
     /// mode on 64-bit Linux since .NET 7) that run is its whole reservation; an anonymous mapping that happens to touch
     /// the reservation joins the run and goes unadvised. Null where no mapping holds the address.
     /// </summary>
-    internal static (long Start, long End)? ManagedRange(string[] maps, long managedAddress)
+    internal static (long Start, long End)? ManagedRange(string[] maps, long managedAddress) => ManagedRange(Mappings(maps), managedAddress);
+
+    private static (long Start, long End)? ManagedRange(Mapping[] mappings, long managedAddress)
     {
-        var mappings = maps.Select(Parse).OfType<(long Start, long End, bool Anonymous, bool Eligible)>().ToArray();
         int at = Array.FindIndex(mappings, m => managedAddress >= m.Start && managedAddress < m.End);
         if (at < 0) return null;
         int first = at, last = at;
@@ -157,19 +164,25 @@ public static unsafe class HugePages
     }
 
     /// <summary>The mapping among <paramref name="maps"/> (the lines of /proc/self/maps) that holds <paramref name="address"/>, and whether it may be advised; null if none does.</summary>
-    internal static (long Start, long End, bool Anonymous, bool Eligible)? Find(string[] maps, long address)
+    internal static Mapping? Find(string[] maps, long address) => Find(Mappings(maps), address);
+
+    private static Mapping? Find(Mapping[] mappings, long address)
     {
-        foreach (var line in maps)
-            if (Parse(line) is { } m && address >= m.Start && address < m.End) return m;
+        foreach (var m in mappings)
+            if (address >= m.Start && address < m.End) return m;
         return null;
     }
+
+    /// <summary>The lines of /proc/self/maps parsed once (<see cref="Parse"/>), in their order; lines that do not parse left out.</summary>
+    private static Mapping[] Mappings(string[] maps) =>
+        maps.Select(Parse).OfType<Mapping>().ToArray();
 
     /// <summary>
     /// One line of /proc/self/maps (<c>start-end perms offset dev inode [path]</c>): its range, whether it is anonymous
     /// (no file; a name such as <c>[heap]</c> or <c>[anon:…]</c> allowed), and whether it may be advised: a private,
     /// readable and writable, anonymous mapping without a name, of 2 MB to 4 GB.
     /// </summary>
-    internal static (long Start, long End, bool Anonymous, bool Eligible)? Parse(string line)
+    internal static Mapping? Parse(string line)
     {
         var fields = line.Split(' ', 6, StringSplitOptions.RemoveEmptyEntries);
         if (fields.Length < 5) return null;
