@@ -123,6 +123,8 @@ public sealed class ConvCase
         // One word a tap (Cin = 64) on long rows at dilation 2, and with padding 2 (a border of two columns and rows), batch 2.
         yield return BinaryConv2dParams.Square(1, 64, 6, 75, 8, 3, dilation: 2);
         yield return BinaryConv2dParams.Square(2, 64, 5, 100, 12, 3, pad: 2);
+        // A 7×7 kernel (kH + kW > 10): the border correction keeps its δ in a dictionary instead of the masks' table.
+        yield return BinaryConv2dParams.Square(1, 9, 8, 21, 4, 7);
         // Blocks of pixels wholly inside the row with two and with four words per pixel (the gather's deinterleave and
         // its lane-by-lane copy).
         yield return BinaryConv2dParams.Square(1, 100, 4, 40, 6, 3);
