@@ -9,7 +9,7 @@ namespace BiVM.CustomOps.Tests.Upsampling;
 /// <see cref="Upsample2x.One"/> (or copied), then <see cref="ActivationPacker.PackOne"/>, word for word, for rows with
 /// no vector block, one, several and an overlapping last one, crops, one row at a time and two (interior pairs and
 /// others), 1 to 64 channels split between upsampled and copied, one and two τ, ties (τ equal to a value), NaN, ±0 and
-/// infinities (in the values and in τ).
+/// infinities (in the values, the edge columns included, and in τ).
 /// </summary>
 public unsafe class Upsample2xPackerTests(ITestOutputHelper log)
 {
@@ -53,6 +53,16 @@ public unsafe class Upsample2xPackerTests(ITestOutputHelper log)
                         21 => float.NegativeInfinity,
                         _ => (float)(r.NextDouble() * 4 - 2),
                     };
+                // The edge columns (outputs 0 and the last ones read them alone) hold special values in a third of the
+                // rows, in every channel: the pattern above rarely puts one there.
+                int columns = c < upsampled ? w : width;
+                float[] specials = [float.NaN, -0f, float.PositiveInfinity, float.NegativeInfinity, 0f];
+                for (int row = 0; row < v.Length / columns; row++)
+                    if ((row + c) % 3 == 0)
+                    {
+                        v[row * columns] = specials[(row + c) % 5];
+                        v[row * columns + columns - 1] = specials[(row + 2 * c) % 5];
+                    }
             }
             var values = new float[total * height * width]; // the specification's NCHW rows, channel-major
             for (int c = 0; c < total; c++)
