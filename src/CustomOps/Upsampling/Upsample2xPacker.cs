@@ -345,8 +345,7 @@ internal static unsafe class Upsample2xPacker
         }
         var ta = Upsample2x.ColumnTaps.Of(xs, ox, wLoA, wHiA);
         var tb = Upsample2x.ColumnTaps.Of(xs, ox, wLoB, wHiB);
-        bool second = tauSecond is not null;
-        ulong wordA = 0, wordB = 0, wordA2 = 0, wordB2 = 0;
+        var words = new EdgeWords(tau, tauSecond);
         // The four taps' byte offsets from each plane's start, added to the plane pointers: the gathers' 64-bit indices.
         var lowLow = Vector256.Create((lowRow + ta.Low) * sizeof(float));
         var lowHigh = Vector256.Create((lowRow + ta.High) * sizeof(float));
@@ -363,54 +362,54 @@ internal static unsafe class Upsample2xPacker
             var cc = Avx2.GatherVector128((float*)null, at + highLow, 1);
             var d = Avx2.GatherVector128((float*)null, at + highHigh, 1);
             // Scalar's products and left-to-right sums, lane by lane.
-            var vA = lnA * a + lfA * b + hnA * cc + hfA * d;
-            var vB = lnB * a + lfB * b + hnB * cc + hfB * d;
-            var t = Vector128.Load(tau + c);
-            wordA |= (ulong)Below(vA, t) << c;
-            wordB |= (ulong)Below(vB, t) << c;
-            if (!second) continue;
-            var t2 = Vector128.Load(tauSecond + c);
-            wordA2 |= (ulong)Below(vA, t2) << c;
-            wordB2 |= (ulong)Below(vB, t2) << c;
+            words.Set(lnA * a + lfA * b + hnA * cc + hfA * d, lnB * a + lfB * b + hnB * cc + hfB * d, c);
         }
         for (; c < upsampled; c++)
-        {
-            float vA = Upsample2x.Scalar(planes[c] + lowRow, planes[c] + highRow, ta), vB = Upsample2x.Scalar(planes[c] + lowRow, planes[c] + highRow, tb);
-            wordA |= PackedLayout.SignBit(vA - tau[c]) << c;
-            wordB |= PackedLayout.SignBit(vB - tau[c]) << c;
-            if (!second) continue;
-            wordA2 |= PackedLayout.SignBit(vA - tauSecond[c]) << c;
-            wordB2 |= PackedLayout.SignBit(vB - tauSecond[c]) << c;
-        }
+            words.Set(Upsample2x.Scalar(planes[c] + lowRow, planes[c] + highRow, ta), Upsample2x.Scalar(planes[c] + lowRow, planes[c] + highRow, tb), c);
         var rowA = Vector256.Create((copiedRow + ox) * sizeof(float));
         var rowB = Vector256.Create((copiedRow + outWidth + ox) * sizeof(float));
         for (; c + 4 <= total; c += 4)
         {
             var at = Vector256.Load((long*)planes + c);
-            var vA = Avx2.GatherVector128((float*)null, at + rowA, 1);
-            var vB = Avx2.GatherVector128((float*)null, at + rowB, 1);
-            var t = Vector128.Load(tau + c);
-            wordA |= (ulong)Below(vA, t) << c;
-            wordB |= (ulong)Below(vB, t) << c;
-            if (!second) continue;
-            var t2 = Vector128.Load(tauSecond + c);
-            wordA2 |= (ulong)Below(vA, t2) << c;
-            wordB2 |= (ulong)Below(vB, t2) << c;
+            words.Set(Avx2.GatherVector128((float*)null, at + rowA, 1), Avx2.GatherVector128((float*)null, at + rowB, 1), c);
         }
-        for (; c < total; c++)
+        for (; c < total; c++) words.Set(planes[c][copiedRow + ox], planes[c][copiedRow + outWidth + ox], c);
+        dst[ox] = words.A;
+        dst[outWidth + ox] = words.B;
+        if (tauSecond is null) return;
+        dstSecond[ox] = words.SecondA;
+        dstSecond[outWidth + ox] = words.SecondB;
+    }
+
+    /// <summary>
+    /// <see cref="EdgePair"/>'s two rows' words against τ (and the second τ where not null), a channel's bit set as
+    /// <see cref="PackedLayout.SignBit"/>(v − τ): four channels from vectors, or one from scalars.
+    /// </summary>
+    private struct EdgeWords(float* tau, float* tauSecond)
+    {
+        public ulong A, B, SecondA, SecondB;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Set(Vector128<float> a, Vector128<float> b, int c)
         {
-            float vA = planes[c][copiedRow + ox], vB = planes[c][copiedRow + outWidth + ox];
-            wordA |= PackedLayout.SignBit(vA - tau[c]) << c;
-            wordB |= PackedLayout.SignBit(vB - tau[c]) << c;
-            if (!second) continue;
-            wordA2 |= PackedLayout.SignBit(vA - tauSecond[c]) << c;
-            wordB2 |= PackedLayout.SignBit(vB - tauSecond[c]) << c;
+            var t = Vector128.Load(tau + c);
+            A |= (ulong)Below(a, t) << c;
+            B |= (ulong)Below(b, t) << c;
+            if (tauSecond == null) return;
+            var t2 = Vector128.Load(tauSecond + c);
+            SecondA |= (ulong)Below(a, t2) << c;
+            SecondB |= (ulong)Below(b, t2) << c;
         }
-        dst[ox] = wordA;
-        dst[outWidth + ox] = wordB;
-        if (!second) return;
-        dstSecond[ox] = wordA2;
-        dstSecond[outWidth + ox] = wordB2;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Set(float a, float b, int c)
+        {
+            A |= PackedLayout.SignBit(a - tau[c]) << c;
+            B |= PackedLayout.SignBit(b - tau[c]) << c;
+            if (tauSecond == null) return;
+            SecondA |= PackedLayout.SignBit(a - tauSecond[c]) << c;
+            SecondB |= PackedLayout.SignBit(b - tauSecond[c]) << c;
+        }
     }
 
     /// <summary>The four lanes' <see cref="PackedLayout.SignBit"/>(v − τ) as bits 0–3: set where v − τ is not ≥ 0 (NaN included).</summary>
