@@ -154,7 +154,24 @@ internal static unsafe class FrameNormalization
                 AddBlock(sums, half + 24, s3, q3);
             }
         }
-        return Finish(x, count, body, shift, Fold(sums), Fold(sums + Lanes));
+        return Finish(x, count, body, shift, Fold256(sums), Fold256(sums + Lanes));
+    }
+
+    /// <summary>
+    /// <see cref="Fold(double*)"/> in 256-bit vectors of four lanes, the same additions in the same order: Sₖ holds lanes
+    /// 4k … 4k + 3, so u = (S₀ + S₄) + (S₈ + S₁₂) … holds u₀ … u₁₅ in four vectors, t = u's first half plus its second,
+    /// and the last four sums pair t₀ … t₃ with t₄ … t₇ before the final two (the scalar fold's 60 loads and adds per
+    /// plane were 0.5 % of an AVX2 frame, where the 1024-channel layer's planes have 576 values; AVX2 frames 0.997 with
+    /// this, 800 rounds on Zen 4 with AVX-512 off in .NET).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static double Fold256(double* s)
+    {
+        Vector256<double> U(int k) => (Vector256.Load(s + 4 * k) + Vector256.Load(s + 4 * k + 16)) + (Vector256.Load(s + 4 * k + 32) + Vector256.Load(s + 4 * k + 48));
+        var t0 = U(0) + U(2); // t₀ … t₃
+        var t1 = U(1) + U(3); // t₄ … t₇
+        var pairs = t0 + t1;  // t₀+t₄, t₁+t₅, t₂+t₆, t₃+t₇
+        return (pairs.GetElement(0) + pairs.GetElement(1)) + (pairs.GetElement(2) + pairs.GetElement(3));
     }
 
     /// <summary>A block's float32 sums of lanes <paramref name="lane"/> … + 7 added to their float64 sums (squares <see cref="Lanes"/> further on).</summary>

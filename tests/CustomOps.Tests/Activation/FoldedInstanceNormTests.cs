@@ -48,6 +48,26 @@ public unsafe class FoldedInstanceNormTests(ITestOutputHelper log)
         }
     }
 
+    [Theory]
+    [InlineData(1, 9, 5, 1)]  // tⱼ = uⱼ + uⱼ₊₈: u₁ and u₉ cancel, u₅'s 1 survives; pairing uⱼ with uⱼ₊₄ would lose it
+    [InlineData(2, 6, 3, 1)]  // pⱼ = tⱼ + tⱼ₊₄: t₂ and t₆ cancel, t₃'s 1 survives; (t₂ + t₃) + … would lose it
+    [InlineData(4, 2, 1, 0)]  // (p₀ + p₁) + (p₂ + p₃): p₁'s 1 is lost to p₀'s 1e17 before p₂ cancels it; (p₀ + p₂) + … would keep it
+    public void The_later_stages_of_the_fold_are_the_specifications_too(int big, int minusBig, int one, int sum)
+    {
+        // Lane k of the first block holds x[k]; each of these lanes is the only one of its uⱼ (j = k mod 16, k < 16).
+        var x = new float[64];
+        x[big] = 1e17f;
+        x[minusBig] = -1e17f;
+        x[one] = 1f;
+        fixed (float* p = x)
+        {
+            var expected = FrameNormalization.ReferenceStatistics(p, x.Length);
+            Assert.Equal((double)sum / x.Length, expected.Mean);
+            if (Vector256.IsHardwareAccelerated) Assert.Equal(expected, FrameNormalization.Statistics256(p, x.Length));
+            if (Vector512.IsHardwareAccelerated) Assert.Equal(expected, FrameNormalization.Statistics512(p, x.Length));
+        }
+    }
+
     [Fact]
     public void Vector_statistics_equal_the_specification_for_every_length()
     {
