@@ -37,10 +37,10 @@ internal static unsafe class OutputTransform
         {
             for (int co = 0; co < channels; co++)
             {
-                // The channel's next row into L2 before this one is written: 0.994 and 0.988 of a 512×288 frame (1500
-                // rounds each, Zen 4), where a dense conv's segment is a whole output row.
+                // The channel's row two rows on into L2 before this one is written (a dense conv's segment is a whole
+                // output row, or the rest of one): RowPrefetch.
                 float* row = output + co * outputStride;
-                RowPrefetch.Next(row, count);
+                RowPrefetch.Ahead(row, count);
                 Row512(raw + co * rawStride, count, delta == null ? fullTaps : fullTaps + delta[co], alpha[co], bias[co], row);
             }
             return;

@@ -153,8 +153,8 @@ internal sealed unsafe class ConvGruCell : IDisposable
                     {
                         float* s = state + strides.RowOffset(n, k, rc);
                         float* yRow = yImage + k * plane + (long)rc * width;
-                        // The channel's next row into L2 (C rows a plane apart; 0.993 of a 512×288 frame, 1500 rounds each way).
-                        if (lanes == 16) RowPrefetch.Next(yRow, width);
+                        // The channel's row two rows on into L2 (C rows a plane apart: RowPrefetch).
+                        if (lanes == 16) RowPrefetch.Ahead(yRow, width);
                         ConvGru.UpdateRow(candidate + (long)k * width, z + (long)k * width, s, strides.RowRepeats, yRow, width, lanes);
                     }
                 }
