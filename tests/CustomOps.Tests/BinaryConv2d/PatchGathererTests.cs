@@ -67,7 +67,8 @@ public class PatchGathererTests
     {
         // The layout as the weights and the kernels assume it, from the channels' own bits (not from the gather's code):
         // bit t·TapBits + c of the patch is channel c of tap t, and every other bit is zero.
-        var p = BinaryConv2dParams.Square(1, cin, k + 2, 40, 4, k);
+        // 100 columns: whole 32-pixel blocks inside the row too (the gather's word-by-word path for them).
+        var p = BinaryConv2dParams.Square(1, cin, k + 2, 100, 4, k);
         Assert.Equal(tapBits, p.TapBits);
         Assert.Equal(kernelWords, p.KernelWords);
         var c = new ConvCase(p, seed: cin * 10 + k);
@@ -77,7 +78,7 @@ public class PatchGathererTests
         foreach (int block in new[] { 1, 8, 32 })
         {
             var blocked = Gather(p, packed, oy, xs, block);
-            foreach (int x in new[] { 0, 1, 17, p.OutWidth - 1 }) // the left edge (padding taps), inside, the right edge
+            foreach (int x in new[] { 0, 1, 17, 32, 50, 63, 64, 95, p.OutWidth - 1 }) // the left edge (padding taps), inside, the right edge
             {
                 var expected = new ulong[kernelWords];
                 for (int t = 0; t < p.Taps; t++)
