@@ -19,7 +19,8 @@ namespace BiVM.CustomOps.Upsampling;
 /// Each channel's compare ORs its bit into accumulators kept in that order (four vectors per τ: odd and even, channels
 /// 0–31 and 32–63), and only the accumulators are put in pixel order at the end (two permutes per vector for the whole
 /// block, where the plane path permutes every channel's values). The copied channels, already in pixel order, are
-/// compared after that. Output 0 and the one or two outputs after the last full block take the scalar formula.
+/// compared after that. Output 0 and the one or two outputs after the last full block take the scalar formula (for a
+/// pair of rows, both rows at once and four channels a step: <see cref="EdgePair"/>).
 /// Measured on decode0 and decode1 of the shipped model (Zen 4): docs/kernels.md, *the sixth session*. Rows 2i + 1 and
 /// 2i + 2 read the same two input rows, so <see cref="PackRowPair"/> packs them together (each input vector loaded once,
 /// twelve products for the pair's four sums instead of sixteen): 0.987 of a 512×288 frame (Zen 5, fifteenth session).
@@ -419,9 +420,10 @@ internal static unsafe class Upsample2xPacker
 
     /// <summary>
     /// Output <paramref name="ox"/>'s words by the scalar formula (<see cref="Upsample2x.Scalar(float*, float*, in Upsample2x.ColumnTaps)"/>,
-    /// the column's taps taken once for every channel), the upsampled channels then the copied ones. Outputs 0 and the
-    /// last one or two of every row come here, for every channel: 1.3 % of a 512×288 frame once decode2's and decode3's
-    /// narrow rows (128 and 64 columns, over 100 channels) came to the packer; with the taps once a column 0.996 of it.
+    /// the column's taps taken once for every channel), the upsampled channels then the copied ones: outputs 0 and the
+    /// last one or two of the rows packed one at a time, and of a pair's rows without AVX2 (<see cref="EdgePair"/> takes
+    /// them otherwise). As the only edge path it was 1.3 % of a 512×288 frame once decode2's and decode3's narrow rows (128
+    /// and 64 columns, over 100 channels) came to the packer; with the taps once a column 0.996 of it.
     /// </summary>
     private static void Edge(float** planes, int upsampled, int total, long lowRow, long highRow, long copiedRow, float wLo, float wHi, BilinearAxis xs, int ox,
         float* tau, ulong* dst, float* tauSecond, ulong* dstSecond)
