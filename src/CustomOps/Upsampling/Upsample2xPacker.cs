@@ -337,13 +337,7 @@ internal static unsafe class Upsample2xPacker
     private static void EdgePair(float** planes, int upsampled, int total, long lowRow, long highRow, long copiedRow, int outWidth,
         float wLoA, float wHiA, float wLoB, float wHiB, BilinearAxis xs, int ox, float* tau, ulong* dst, float* tauSecond, ulong* dstSecond)
     {
-        if (!Avx2.IsSupported)
-        {
-            for (int k = 0; k < 2; k++)
-                Edge(planes, upsampled, total, lowRow, highRow, copiedRow + k * outWidth, k == 0 ? wLoA : wLoB, k == 0 ? wHiA : wHiB, xs, ox,
-                    tau, dst + k * outWidth, tauSecond, dstSecond is null ? null : dstSecond + k * outWidth);
-            return;
-        }
+        // The gathers are AVX2's, which every CPU that runs the packer has (IsSupported; Avx512F derives from Avx2).
         var ta = Upsample2x.ColumnTaps.Of(xs, ox, wLoA, wHiA);
         var tb = Upsample2x.ColumnTaps.Of(xs, ox, wLoB, wHiB);
         var words = new EdgeWords(tau, tauSecond);
@@ -421,9 +415,9 @@ internal static unsafe class Upsample2xPacker
     /// <summary>
     /// Output <paramref name="ox"/>'s words by the scalar formula (<see cref="Upsample2x.Scalar(float*, float*, in Upsample2x.ColumnTaps)"/>,
     /// the column's taps taken once for every channel), the upsampled channels then the copied ones: outputs 0 and the
-    /// last one or two of the rows packed one at a time, and of a pair's rows without AVX2 (<see cref="EdgePair"/> takes
-    /// them otherwise). As the only edge path it was 1.3 % of a 512×288 frame once decode2's and decode3's narrow rows (128
-    /// and 64 columns, over 100 channels) came to the packer; with the taps once a column 0.996 of it.
+    /// last one or two of the rows packed one at a time (a pair's rows take <see cref="EdgePair"/>). As the only edge path
+    /// it was 1.3 % of a 512×288 frame once decode2's and decode3's narrow rows (128 and 64 columns, over 100 channels)
+    /// came to the packer; with the taps once a column 0.996 of it.
     /// </summary>
     private static void Edge(float** planes, int upsampled, int total, long lowRow, long highRow, long copiedRow, float wLo, float wHi, BilinearAxis xs, int ox,
         float* tau, ulong* dst, float* tauSecond, ulong* dstSecond)
