@@ -204,11 +204,15 @@ internal static unsafe class Upsample2xPacker
         for (int c = 32; c < upsampled; c++)
             PairChannel<TW, TB, TF, TU>(planes[c] + j, lowRow, highRow, inWidth, TB.Bit(c - 32), threshold[c], second ? thresholdSecond[c] : 0f, second,
                 ref aOddHi, ref aEvenHi, ref bOddHi, ref bEvenHi, ref aOddHi2, ref aEvenHi2, ref bOddHi2, ref bEvenHi2);
-        Finish<TW, TB, TF, TU>(planes, upsampled, total, copiedRow, j, aOddLo, aEvenLo, aOddHi, aEvenHi, threshold, dst);
-        Finish<TW, TB, TF, TU>(planes, upsampled, total, copiedRow + outWidth, j, bOddLo, bEvenLo, bOddHi, bEvenHi, threshold, dst + outWidth);
+        // The copied channels' rows of the next pair fetched as this pair's are read (the first τ's pass; the second reads
+        // the same lines again, from L1): with the upsampled channels' input rows, a pair reads 2·C short rows, more
+        // streams than the hardware prefetchers follow. Frames 0.996–0.997 (Zen 4), 0.990 on the AVX2 paths.
+        long ahead = 2L * outWidth;
+        Finish<TW, TB, TF, TU>(planes, upsampled, total, copiedRow, j, aOddLo, aEvenLo, aOddHi, aEvenHi, threshold, dst, ahead);
+        Finish<TW, TB, TF, TU>(planes, upsampled, total, copiedRow + outWidth, j, bOddLo, bEvenLo, bOddHi, bEvenHi, threshold, dst + outWidth, ahead);
         if (!second) return;
-        Finish<TW, TB, TF, TU>(planes, upsampled, total, copiedRow, j, aOddLo2, aEvenLo2, aOddHi2, aEvenHi2, thresholdSecond, dstSecond);
-        Finish<TW, TB, TF, TU>(planes, upsampled, total, copiedRow + outWidth, j, bOddLo2, bEvenLo2, bOddHi2, bEvenHi2, thresholdSecond, dstSecond + outWidth);
+        Finish<TW, TB, TF, TU>(planes, upsampled, total, copiedRow, j, aOddLo2, aEvenLo2, aOddHi2, aEvenHi2, thresholdSecond, dstSecond, 0);
+        Finish<TW, TB, TF, TU>(planes, upsampled, total, copiedRow + outWidth, j, bOddLo2, bEvenLo2, bOddHi2, bEvenHi2, thresholdSecond, dstSecond + outWidth, 0);
     }
 
     /// <summary>One upsampled channel of <see cref="PairBlock{TW, TB, TF, TU}"/>: its four sums compared against one or two τ.</summary>
@@ -291,14 +295,17 @@ internal static unsafe class Upsample2xPacker
             if (c < 32) { oddLo2 = TB.SetWhereBelow(oddLo2, odd, t2, bit); evenLo2 = TB.SetWhereBelow(evenLo2, even, t2, bit); }
             else { oddHi2 = TB.SetWhereBelow(oddHi2, odd, t2, bit); evenHi2 = TB.SetWhereBelow(evenHi2, even, t2, bit); }
         }
-        Finish<TW, TB, TF, TU>(planes, upsampled, total, copiedRow, j, oddLo, evenLo, oddHi, evenHi, threshold, dst);
-        if (second) Finish<TW, TB, TF, TU>(planes, upsampled, total, copiedRow, j, oddLo2, evenLo2, oddHi2, evenHi2, thresholdSecond, dstSecond);
+        Finish<TW, TB, TF, TU>(planes, upsampled, total, copiedRow, j, oddLo, evenLo, oddHi, evenHi, threshold, dst, 0);
+        if (second) Finish<TW, TB, TF, TU>(planes, upsampled, total, copiedRow, j, oddLo2, evenLo2, oddHi2, evenHi2, thresholdSecond, dstSecond, 0);
     }
 
-    /// <summary>The block's accumulators in pixel order, the copied channels' bits added, the 2·Lanes words stored.</summary>
+    /// <summary>
+    /// The block's accumulators in pixel order, the copied channels' bits added, the 2·Lanes words stored; where
+    /// <paramref name="ahead"/> is not 0, each copied row's lines that many floats on are fetched into L1.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Finish<TW, TB, TF, TU>(float** planes, int upsampled, int total, long copiedRow, int j,
-        TU oddLo, TU evenLo, TU oddHi, TU evenHi, float* threshold, ulong* dst)
+        TU oddLo, TU evenLo, TU oddHi, TU evenHi, float* threshold, ulong* dst, long ahead)
         where TW : struct, IFloatWidth<TF> where TB : struct, IBitLanes<TF, TU> where TF : struct where TU : struct
     {
         // Lane 2k of the first half is odd[k] (output 2j + 1 + 2k), lane 2k + 1 is even[k]; the second half continues.
@@ -308,6 +315,7 @@ internal static unsafe class Upsample2xPacker
         for (int c = upsampled; c < total; c++)
         {
             float* row = planes[c] + copiedRow + 2 * j + 1;
+            if (ahead != 0) { Sse.Prefetch0(row + ahead); Sse.Prefetch0(row + ahead + lanes); }
             var bit = TB.Bit(c & 31);
             var t = TW.Create(threshold[c]);
             if (c < 32)
