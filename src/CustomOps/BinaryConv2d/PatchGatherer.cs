@@ -38,6 +38,10 @@ internal static unsafe class PatchGatherer
         }
         int blocks = (count + pixelBlock - 1) / pixelBlock;
         long blockStride = (long)patchWords * pixelBlock;
+        // A dense row of one-word pixels at stride 1: each tap's blocks that read inside the row in one loop of vector
+        // copies, without the per-block checks below (with the AVX2 kernel's 4-pixel blocks, most of a block's time):
+        // AVX2 frames 0.985 and 1/1.016, AVX-512 frames 0.995 (Zen 4, real frames, 500–1000 rounds).
+        bool consecutive = words == 1 && sw == 1 && pixelBlock % 4 == 0 && Vector256.IsHardwareAccelerated && count > 0 && xs[count - 1] - xs[0] == count - 1;
         for (int ky = 0; ky < p.KernelHeight; ky++)
         {
             int iy = y * p.StrideHeight - p.PadTop + ky * p.DilationHeight;
@@ -49,8 +53,12 @@ internal static unsafe class PatchGatherer
                 // A shared word's later taps go to its higher bits, and a bit-tight tap's high channels to bit 0 of the next word.
                 var (k0, shift, spill) = p.TapWord(tap);
                 int ixOffset = kx * p.DilationWidth - p.PadLeft; // ix = x·sW + ixOffset
+                int insideFrom = 0, insideTo = 0;
+                if (consecutive && rowInside)
+                    (insideFrom, insideTo) = InsideBlocks(row, p.InWidth, xs[0] + ixOffset, count, dst + (long)k0 * pixelBlock, blockStride, shift, spill, pixelBlock);
                 for (int b = 0; b < blocks; b++)
                 {
+                    if (b >= insideFrom && b < insideTo) continue;
                     ulong* d = dst + b * blockStride + (long)k0 * pixelBlock;
                     int i0 = b * pixelBlock;
                     if (!rowInside)
@@ -101,6 +109,49 @@ internal static unsafe class PatchGatherer
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// The blocks of a dense row's tap whose every lane reads inside the input row (one word a pixel, stride 1; lane i
+    /// of the list reads column <paramref name="first"/> + i), copied as <see cref="VectorBlock"/> copies one, tap word
+    /// at <paramref name="tapDst"/>: returns the range [from, to) of blocks written, empty where none is whole.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (int From, int To) InsideBlocks(ulong* row, int inWidth, int first, int count, ulong* tapDst, long blockStride, int shift, bool spill, int pixelBlock)
+    {
+        // Block b's lanes read columns first + b·P … first + b·P + P − 1: inside where first + b·P ≥ 0 and
+        // first + b·P + P ≤ inWidth, and every lane in the list where b·P + P ≤ count.
+        int from = first >= 0 ? 0 : (pixelBlock - 1 - first) / pixelBlock;
+        int room = inWidth - first - pixelBlock;
+        int to = room < 0 ? 0 : Math.Min(count / pixelBlock, room / pixelBlock + 1);
+        if (to <= from) return (0, 0);
+        ulong* src = row + first;
+        int back = 64 - shift;
+        if (Vector512.IsHardwareAccelerated && pixelBlock % 8 == 0)
+            for (int b = from; b < to; b++)
+            {
+                ulong* s = src + b * pixelBlock, d = tapDst + b * blockStride;
+                for (int l = 0; l < pixelBlock; l += 8)
+                {
+                    var v = Vector512.Load(s + l);
+                    if (spill) (v >> back).Store(d + pixelBlock + l);
+                    if (shift != 0) v = (v << shift) | Vector512.Load(d + l);
+                    v.Store(d + l);
+                }
+            }
+        else
+            for (int b = from; b < to; b++)
+            {
+                ulong* s = src + b * pixelBlock, d = tapDst + b * blockStride;
+                for (int l = 0; l < pixelBlock; l += 4)
+                {
+                    var v = Vector256.Load(s + l);
+                    if (spill) (v >> back).Store(d + pixelBlock + l);
+                    if (shift != 0) v = (v << shift) | Vector256.Load(d + l);
+                    v.Store(d + l);
+                }
+            }
+        return (from, to);
     }
 
     /// <summary>
