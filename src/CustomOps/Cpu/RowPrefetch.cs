@@ -6,13 +6,14 @@ namespace BiVM.CustomOps.Cpu;
 /// <summary>
 /// A plane's row two rows on fetched into L2 ahead of its stores, for the passes that write one row of each of many
 /// channel planes at a time (a conv's output stage, the ConvGRU's new state, the glue's rows into Y): C planes are C
-/// streams a plane apart, more than the hardware prefetchers follow, and without this the stores wait for their lines. Measured on whole
-/// 512×288 frames (docs/kernels.md, *the packer's edge outputs by gathers*; Zen 4, 1000–1500 rounds each): the conv
-/// output stage fetching the next row 0.994 and 0.988 of the frame against nothing, two rows on 0.992 and 0.994 of the
-/// next row, three or four rows on 1.004 of two; into L1 instead of L2, 1.000; on the 256-bit paths the next row cost
-/// more than it gave (AVX2 frames 1.012), so the callers use it on their 512-bit paths only. The ConvGRU's state rows:
-/// 0.993 of the frame with the next row, the same with two rows on (0.999 and 1/1.002). The glue's rows
-/// into Y (a glue whose rows a folded conv computes, as decode1–3's): 0.994 and 1/1.013 (twenty-second session).
+/// streams a plane apart, more than the hardware prefetchers follow, and without this the stores wait for their lines.
+/// Measured on whole 512×288 frames (docs/kernels.md, *the packer's edge outputs by gathers*; Zen 4, 1000–1500 rounds
+/// each): the conv output stage fetching the next row 0.994 and 0.988 of the frame against nothing, two rows on 0.992
+/// and 0.994 of the next row, three or four rows on 1.004 of two; into L1 instead of L2, 1.000; on the 256-bit paths
+/// the next row cost more than it gave (AVX2 frames 1.012), so the callers use it on their 512-bit paths only. The
+/// ConvGRU's state rows: 0.993 of the frame with the next row, the same with two rows on (0.999 and 1/1.002). The
+/// glue's rows into Y (a glue whose rows a folded conv computes, as decode1–3's): 0.994 and 1/1.013 (twenty-second
+/// session).
 /// </summary>
 internal static unsafe class RowPrefetch
 {
