@@ -41,7 +41,8 @@ internal static unsafe class PatchGatherer
         // A dense row of one-word pixels at stride 1: each tap's blocks that read inside the row in one loop of vector
         // copies, without the per-block checks below (with the AVX2 kernel's 4-pixel blocks, most of a block's time):
         // AVX2 frames 0.985 and 1/1.016, AVX-512 frames 0.995 (Zen 4, real frames, 500–1000 rounds); then with a loop
-        // per kind of tap word and the block loop jumping past them, AVX2 frames a further 0.979 and 1/1.022, AVX-512 0.997.
+        // per kind of tap word and the block loop jumping past them, AVX2 frames a further 0.979 and 1/1.022, AVX-512
+        // 0.997.
         bool consecutive = words == 1 && sw == 1 && pixelBlock % 4 == 0 && Vector256.IsHardwareAccelerated && count > 0 && xs[count - 1] - xs[0] == count - 1;
         for (int ky = 0; ky < p.KernelHeight; ky++)
         {
@@ -166,12 +167,7 @@ internal static unsafe class PatchGatherer
         else // blocks of 8 or more without 512-bit vectors: no kernel of this host has them, the tests do
             for (int i = 0; i < n; i++, src += pixelBlock, tap += blockStride)
                 for (int l = 0; l < pixelBlock; l += 4)
-                {
-                    var v = Vector256.Load(src + l);
-                    if (spill) (v >> back).Store(tap + pixelBlock + l);
-                    if (shift != 0) v = (v << shift) | Vector256.Load(tap + l);
-                    v.Store(tap + l);
-                }
+                    Place(Vector256.Load(src + l), tap + l, tap + pixelBlock + l, shift, spill);
         return (from, to);
     }
 
@@ -300,12 +296,31 @@ internal static unsafe class PatchGatherer
             var inside = Vector512.GreaterThanOrEqual(column, Vector512<long>.Zero)
                 & Vector512.LessThan(column, Vector512.Create((long)inWidth))
                 & Vector512.LessThan(laneIndex, Vector512.Create((long)(lanes - l)));
-            var v = Avx512F.MaskLoad(row + ix0 + l, inside.AsUInt64(), Vector512<ulong>.Zero);
-            if (spill) (v >> (64 - shift)).Store(d + pixelBlock + l);
-            if (shift != 0) v = (v << shift) | Vector512.Load(d + l);
-            v.Store(d + l);
+            Place(Avx512F.MaskLoad(row + ix0 + l, inside.AsUInt64(), Vector512<ulong>.Zero), d + l, d + pixelBlock + l, shift, spill);
         }
         return true;
+    }
+
+    /// <summary>
+    /// A tap's words for a vector of lanes into the patch at <paramref name="d"/>: stored (the word's first tap), or
+    /// shifted to the tap's bits and OR-ed in; a spilling tap's high channels stored at <paramref name="next"/> (the next
+    /// word's lanes).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Place(Vector512<ulong> v, ulong* d, ulong* next, int shift, bool spill)
+    {
+        if (spill) (v >> (64 - shift)).Store(next);
+        if (shift != 0) v = (v << shift) | Vector512.Load(d);
+        v.Store(d);
+    }
+
+    /// <summary><see cref="Place(Vector512{ulong}, ulong*, ulong*, int, bool)"/> 256 bits wide.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Place(Vector256<ulong> v, ulong* d, ulong* next, int shift, bool spill)
+    {
+        if (spill) (v >> (64 - shift)).Store(next);
+        if (shift != 0) v = (v << shift) | Vector256.Load(d);
+        v.Store(d);
     }
 
     /// <summary>Even/odd word indices of 16 (two vectors of 8): the deinterleave of two words per pixel.</summary>
@@ -331,10 +346,7 @@ internal static unsafe class PatchGatherer
         {
             for (int l = 0; l < pixelBlock; l += 8)
             {
-                var v = Vector512.Load(src + l);
-                if (spill) (v >> (64 - shift)).Store(d + pixelBlock + l);
-                if (shift != 0) v = (v << shift) | Vector512.Load(d + l);
-                v.Store(d + l);
+                Place(Vector512.Load(src + l), d + l, d + pixelBlock + l, shift, spill);
             }
             return true;
         }
@@ -342,10 +354,7 @@ internal static unsafe class PatchGatherer
         {
             for (int l = 0; l < pixelBlock; l += 4)
             {
-                var v = Vector256.Load(src + l);
-                if (spill) (v >> (64 - shift)).Store(d + pixelBlock + l);
-                if (shift != 0) v = (v << shift) | Vector256.Load(d + l);
-                v.Store(d + l);
+                Place(Vector256.Load(src + l), d + l, d + pixelBlock + l, shift, spill);
             }
             return true;
         }
@@ -356,10 +365,8 @@ internal static unsafe class PatchGatherer
             // beyond the last pixel the block reads. Frames 0.992 and 1/1.008 (Zen 4); AVX2 0.996 and 1/1.001.
             for (int l = 0; l < pixelBlock; l += 8)
             {
-                var v = Avx512F.PermuteVar8x64x2(Vector512.Load(src + 2 * l), StrideTwoWords, Vector512.Load(src + 2 * l + 7));
-                if (spill) (v >> (64 - shift)).Store(d + pixelBlock + l);
-                if (shift != 0) v = (v << shift) | Vector512.Load(d + l);
-                v.Store(d + l);
+                var even = Avx512F.PermuteVar8x64x2(Vector512.Load(src + 2 * l), StrideTwoWords, Vector512.Load(src + 2 * l + 7));
+                Place(even, d + l, d + pixelBlock + l, shift, spill);
             }
             return true;
         }
@@ -368,11 +375,9 @@ internal static unsafe class PatchGatherer
             for (int l = 0; l < pixelBlock; l += 4)
             {
                 // Words 0 and 2 of the first load, 1 and 3 of the second (which starts at word 3): words 0, 2, 4, 6.
-                var v = Avx2.Blend(Avx2.Permute4x64(Vector256.Load(src + 2 * l), 0b_00_00_10_00).AsUInt32(),
+                var even = Avx2.Blend(Avx2.Permute4x64(Vector256.Load(src + 2 * l), 0b_00_00_10_00).AsUInt32(),
                     Avx2.Permute4x64(Vector256.Load(src + 2 * l + 3), 0b_11_01_00_00).AsUInt32(), 0b_1111_0000).AsUInt64();
-                if (spill) (v >> (64 - shift)).Store(d + pixelBlock + l);
-                if (shift != 0) v = (v << shift) | Vector256.Load(d + l);
-                v.Store(d + l);
+                Place(even, d + l, d + pixelBlock + l, shift, spill);
             }
             return true;
         }
