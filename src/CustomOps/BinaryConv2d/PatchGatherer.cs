@@ -326,7 +326,6 @@ internal static unsafe class PatchGatherer
     /// <summary>Even/odd word indices of 16 (two vectors of 8): the deinterleave of two words per pixel.</summary>
     private static readonly Vector512<ulong> EvenWords = Vector512.Create(0UL, 2, 4, 6, 8, 10, 12, 14), OddWords = Vector512.Create(1UL, 3, 5, 7, 9, 11, 13, 15);
 
-
     /// <summary>Words 0, 2, 4, 6 of one vector and 1, 3, 5, 7 of a second loaded 7 words on: words 0, 2, …, 14 of 15.</summary>
     private static readonly Vector512<ulong> StrideTwoWords = Vector512.Create(0UL, 2, 4, 6, 9, 11, 13, 15);
 

@@ -593,9 +593,9 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
             for (int c = 0; c < channels; c++)
             {
                 long offset = ((long)n * channels + c) * plane + (long)iy * width;
-                if (ahead) RowPrefetch.Ahead(YChannel(n, c) + (long)iy * width, width);
-                Plane(n * channels + c, offset, width, src is null ? rows + (long)c * width : src + offset, addendRows is null ? null : addendRows + (long)c * width,
-                    outRows is null ? YChannel(n, c) + (long)iy * width : outRows + (long)c * width);
+                float* to = outRows is null ? YChannel(n, c) + (long)iy * width : outRows + (long)c * width;
+                if (ahead) RowPrefetch.Ahead(to, width);
+                Plane(n * channels + c, offset, width, src is null ? rows + (long)c * width : src + offset, addendRows is null ? null : addendRows + (long)c * width, to);
             }
             if (outRows is not null)
             {
