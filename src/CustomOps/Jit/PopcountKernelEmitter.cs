@@ -16,10 +16,10 @@ namespace BiVM.CustomOps.Jit;
 /// <code>
 /// for each block of 4 output channels co            (weights rows co..co+3, counts rows co..co+3)
 ///   for each block of P pixels b                    (P = lanes · registers; patches [b][k][P] in order)
-///     totals = 0
+///     totals = 0                                    (the lookup's 64-bit totals; VPOPCNTQ's sums are its totals)
 ///     for each chunk of ≤ C words (C = ∞ for VPOPCNTQ, 31 for the byte-wise lookup: 31·8 ≤ 255)
-///       chunk sums = 0
-///       for k in the chunk: chunk sums[c] += popcount(patch[b][k] XOR weights[co + c][k])   (the variant's body)
+///       chunk sums[c] = popcount(patch[b][k0] XOR weights[co + c][k0])          (the chunk's first word k0)
+///       for the chunk's other k: chunk sums[c] += popcount(patch[b][k] XOR weights[co + c][k])   (the variant's body)
 ///       totals += widen(chunk sums)
 ///     counts[co + c][b·P .. b·P + P) = totals[c]    (32-bit)
 /// </code>
@@ -67,7 +67,11 @@ internal static class PopcountKernelEmitter
         a.Mov(Reg.R14, Reg.Rdx);
         v.StartWeights(a);
         a.Mov(Reg.R11, Reg.R8);
+        // The first word of a chunk (or of the patch) writes the sums instead of adding to zeroed ones: one operation less
+        // per accumulator, a third of the work per output for the one-word 1×1 layers (docs/kernels.md, *the first word
+        // written*). patchWords ≥ 1, so every chunk has a first word.
         var word = new Label();
+        var chunkEnd = new Label();
         if (v.ChunkWords is { } chunkWords)
         {
             var chunk = new Label();
@@ -76,21 +80,28 @@ internal static class PopcountKernelEmitter
             a.Cmp(Reg.R11, Reg.Rcx);
             a.Cmovl(Reg.Rcx, Reg.R11);
             a.Sub(Reg.R11, Reg.Rcx);
-            v.ZeroChunk(a);
+            v.Word(a, first: true);
+            a.Dec(Reg.Rcx);
+            a.Jz(chunkEnd);
             a.Bind(word);
-            v.Word(a);
+            v.Word(a, first: false);
             a.Dec(Reg.Rcx);
             a.Jnz(word);
+            a.Bind(chunkEnd);
             v.EndChunk(a);
             a.Test(Reg.R11, Reg.R11);
             a.Jnz(chunk);
         }
         else
         {
+            v.Word(a, first: true);
+            a.Dec(Reg.R11);
+            a.Jz(chunkEnd);
             a.Bind(word);
-            v.Word(a);
+            v.Word(a, first: false);
             a.Dec(Reg.R11);
             a.Jnz(word);
+            a.Bind(chunkEnd);
         }
         v.Store(a); // r11 is free here: the stores use it for row 3
         a.Add(Reg.Rax, v.PixelBlock * sizeof(int));
@@ -134,12 +145,15 @@ internal abstract class PopcountVariant
     public abstract int? ChunkWords { get; }
 
     public abstract void Setup(X86Assembler a);
-    public abstract void ZeroTotals(X86Assembler a);
+    /// <summary>Zeroes the block's totals where the first word of the patch does not write them (with chunks: their widened sums).</summary>
+    public virtual void ZeroTotals(X86Assembler a) { }
     /// <summary>Weight cursors for the block (r14 = rdx is already set).</summary>
     public virtual void StartWeights(X86Assembler a) { }
-    public virtual void ZeroChunk(X86Assembler a) { }
-    /// <summary>One patch word k: loads it, adds its popcounts against four channels, advances the cursors.</summary>
-    public abstract void Word(X86Assembler a);
+    /// <summary>
+    /// One patch word k: loads it, adds its popcounts against four channels to the sums (<paramref name="first"/>: writes
+    /// them, the chunk's or patch's first word), advances the cursors.
+    /// </summary>
+    public abstract void Word(X86Assembler a, bool first);
     public virtual void EndChunk(X86Assembler a) { }
     /// <summary>Writes the four channels' counts at rax (rows r10 apart; r11 is free).</summary>
     public abstract void Store(X86Assembler a);
@@ -168,12 +182,7 @@ internal sealed class VpopcntqVariant(int registers = 4) : PopcountVariant
 
     public override void Setup(X86Assembler a) { }
 
-    public override void ZeroTotals(X86Assembler a)
-    {
-        for (int i = 0; i < 4 * _registers; i++) a.Vpxorq(Reg.Zmm(i), Reg.Zmm(i), Reg.Zmm(i));
-    }
-
-    public override void Word(X86Assembler a)
+    public override void Word(X86Assembler a, bool first)
     {
         for (int r = 0; r < _registers; r++) a.Vmovdqu64(Reg.Zmm(16 + r), Mem.At(Reg.Rdi, 64 * r));
         var rows = PopcountKernelEmitter.WeightRows(Reg.R14);
@@ -184,8 +193,13 @@ internal sealed class VpopcntqVariant(int registers = 4) : PopcountVariant
                 int acc = _registers * c + r;
                 var t = Reg.Zmm(24 + acc % 8);
                 a.Vpxorq(t, Reg.Zmm(16 + r), Reg.Zmm(20 + c));
-                a.Vpopcntq(t, t);
-                a.Vpaddq512(Reg.Zmm(acc), Reg.Zmm(acc), t);
+                if (first)
+                    a.Vpopcntq(Reg.Zmm(acc), t);
+                else
+                {
+                    a.Vpopcntq(t, t);
+                    a.Vpaddq512(Reg.Zmm(acc), Reg.Zmm(acc), t);
+                }
             }
         a.Add(Reg.Rdi, 64 * _registers);
         a.Add(Reg.R14, 8);
@@ -235,12 +249,7 @@ internal sealed class Avx2LookupVariant : PopcountVariant
 
     public override void StartWeights(X86Assembler a) => a.Lea(Reg.R13, Mem.At(Reg.Rdx, Reg.R12));
 
-    public override void ZeroChunk(X86Assembler a)
-    {
-        for (int c = 0; c < 4; c++) a.Vpxor(Reg.Ymm(c), Reg.Ymm(c), Reg.Ymm(c));
-    }
-
-    public override void Word(X86Assembler a)
+    public override void Word(X86Assembler a, bool first)
     {
         a.Vmovdqu(Lo, Mem.At(Reg.Rdi));
         a.Vpsrlw(Hi, Lo, 4);
@@ -256,8 +265,13 @@ internal sealed class Avx2LookupVariant : PopcountVariant
             a.Vpxor(T1, Hi, WHi);
             a.Vpshufb(T0, Lut, T0);
             a.Vpshufb(T1, Lut, T1);
-            a.Vpaddb(T0, T0, T1);
-            a.Vpaddb(Reg.Ymm(c), Reg.Ymm(c), T0);
+            if (first)
+                a.Vpaddb(Reg.Ymm(c), T0, T1);
+            else
+            {
+                a.Vpaddb(T0, T0, T1);
+                a.Vpaddb(Reg.Ymm(c), Reg.Ymm(c), T0);
+            }
         }
         a.Add(Reg.Rdi, 32);
         a.Add(Reg.R14, 8);

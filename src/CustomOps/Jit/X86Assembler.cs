@@ -177,6 +177,7 @@ internal sealed class X86Assembler
     public void Shr(Reg r, byte count) => Shift(5, r, count, "shr");
 
     public void Jnz(Label target) => Jump([0x0F, 0x85], target, "jne");
+    public void Jz(Label target) => Jump([0x0F, 0x84], target, "je");
     public void Jmp(Label target) => Jump([0xE9], target, "jmp");
 
     // ---- VEX (AVX2, ymm0–15) -------------------------------------------------------------------------------------

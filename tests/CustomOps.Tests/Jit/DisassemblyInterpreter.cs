@@ -97,6 +97,7 @@ internal sealed unsafe partial class DisassemblyInterpreter
                 case "cmp": { long a = Read(o[0], next), b = Read(o[1], next); _zero = a == b; _less = a < b; break; }
                 case "cmovl": if (_less) Write(o[0], Read(o[1], next), next); break;
                 case "jne": if (!_zero) next = Convert.ToInt64(o[0], 16); break;
+                case "je": if (_zero) next = Convert.ToInt64(o[0], 16); break;
                 case "jmp": next = Convert.ToInt64(o[0], 16); break;
                 case "vzeroupper": foreach (var v in _vec) Array.Clear(v, 2, 6); break;
                 default: Vector(ins.Mnemonic, o, next); break;
