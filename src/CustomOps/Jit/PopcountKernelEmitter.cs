@@ -165,7 +165,7 @@ internal abstract class PopcountVariant
 /// AVX-512 with VPOPCNTQ: R zmm registers of eight 64-bit lanes per block (R = 4: 32 pixels, R = 1: 8 pixels) × 4
 /// channels = 4R accumulators of 64-bit counts, so each word costs R patch loads + 4 weight broadcasts for 4R ×
 /// (vpxorq, vpopcntq, vpaddq), and nothing needs widening. zmm0–15 accumulators (channel c, register r at R·c + r),
-/// zmm16–19 the patch word, zmm20–23 the four channels' weight word, zmm24–31 temporaries.
+/// zmm16–19 the patch word, zmm20–23 the four channels' weight word, zmm24–31 temporaries (zmm24 the store's dword index).
 /// </summary>
 /// <remarks>
 /// The 512-bit ALU work per pixel is the same for both widths (on Intel it is what limits the loop: ports 0 and 5);
@@ -175,6 +175,9 @@ internal abstract class PopcountVariant
 internal sealed class VpopcntqVariant(int registers = 4) : PopcountVariant
 {
     private readonly int _registers = registers is 1 or 4 ? registers : throw new ArgumentOutOfRangeException(nameof(registers), registers, "1 or 4 zmm per block (the two forms in the table)");
+
+    private static readonly Reg EvenDwords = Reg.Zmm(24);
+    private readonly Label _evenDwords = new(); // fresh per instance, as the lookup's labels
 
     public override string Name => _registers == 4 ? "avx512-vpopcntq-jit" : "avx512-vpopcntq8-jit";
     public override int PixelBlock => 8 * _registers;
@@ -208,11 +211,34 @@ internal sealed class VpopcntqVariant(int registers = 4) : PopcountVariant
     public override void Store(X86Assembler a)
     {
         a.Lea(Reg.R11, Mem.At(Reg.Rax, Reg.R10, 2));
-        for (int r = 0; r < _registers; r++)
+        if (_registers == 1)
+        {
+            var rows = PopcountKernelEmitter.CountRows();
+            for (int c = 0; c < 4; c++) a.Vpmovqd(rows[c], Reg.Zmm(c));
+            return;
+        }
+        // Two registers' low dwords (16 pixels' counts) into one by vpermt2d, then one 64-byte store: per pair one
+        // shuffle and one store where vpmovqd took a shuffle and a store each. The accumulators are free to be
+        // overwritten: the next block's first word writes them.
+        a.Vmovdqu64(EvenDwords, Mem.RipOf(_evenDwords));
+        for (int r = 0; r < _registers; r += 2)
         {
             var rows = PopcountKernelEmitter.CountRows(32 * r);
-            for (int c = 0; c < 4; c++) a.Vpmovqd(rows[c], Reg.Zmm(_registers * c + r));
+            for (int c = 0; c < 4; c++)
+            {
+                var low = Reg.Zmm(_registers * c + r);
+                a.Vpermt2d(low, EvenDwords, Reg.Zmm(_registers * c + r + 1));
+                a.Vmovdqu32(rows[c], low);
+            }
         }
+    }
+
+    public override void Constants(X86Assembler a)
+    {
+        if (_registers == 1) return;
+        a.Align(64);
+        a.Bind(_evenDwords);
+        for (int i = 0; i < 16; i++) a.Data(BitConverter.GetBytes(2 * i));
     }
 }
 

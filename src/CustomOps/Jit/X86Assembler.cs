@@ -212,6 +212,13 @@ internal sealed class X86Assembler
     /// <summary>VPOPCNTQ (AVX512_VPOPCNTDQ): the bit count of each 64-bit lane; EVEX.512.66.0F38.W1 55 /r.</summary>
     public void Vpopcntq(Reg dst, Reg src) => Evex(1, 2, 1, 0x55, dst.Id, 0, Operand.Of(src), 64, () => $"vpopcntq {dst.Name},{src.Name}");
     public void Vpbroadcastq512(Reg dst, Mem src) => Evex(1, 2, 1, 0x59, dst.Id, 0, Operand.Of(src), 8, () => $"vpbroadcastq {dst.Name},{Format(src, "QWORD")}");
+    /// <summary>vmovdqu32 m512, zmm: stores the register (EVEX.512.F3.0F.W0 7F /r).</summary>
+    public void Vmovdqu32(Mem dst, Reg src) => Evex(2, 1, 0, 0x7F, src.Id, 0, Operand.Of(dst), 64, () => $"vmovdqu32 {Format(dst, "ZMMWORD")},{src.Name}");
+    /// <summary>
+    /// vpermt2d dst, index, table2: dst[i] = dword index[i] &amp; 31 of the 32 dwords of dst (0–15) and table2 (16–31);
+    /// EVEX.512.66.0F38.W0 7E /r.
+    /// </summary>
+    public void Vpermt2d(Reg dst, Reg index, Reg table2) => Evex(1, 2, 0, 0x7E, dst.Id, index.Id, Operand.Of(table2), 64, () => $"vpermt2d {dst.Name},{index.Name},{table2.Name}");
     /// <summary>vpmovqd m256, zmm: narrows eight 64-bit lanes to 32 bits and stores them (EVEX.512.F3.0F38.W0 35 /r).</summary>
     public void Vpmovqd(Mem dst, Reg src) => Evex(2, 2, 0, 0x35, src.Id, 0, Operand.Of(dst), 32, () => $"vpmovqd {Format(dst, "YMMWORD")},{src.Name}");
 

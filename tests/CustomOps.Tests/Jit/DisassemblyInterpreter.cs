@@ -116,7 +116,7 @@ internal sealed unsafe partial class DisassemblyInterpreter
         ulong[] r = new ulong[8];
         switch (mnemonic)
         {
-            case "vmovdqu" or "vmovdqu64":
+            case "vmovdqu" or "vmovdqu64" or "vmovdqu32":
                 if (o[0].Contains('[')) { Store(o[0], Source(o[1], Lanes(o[1]), next), Lanes(o[1]), next); return; }
                 r = A(1); break;
             case "vpbroadcastq": { ulong q = A(1)[0]; for (int i = 0; i < lanes; i++) r[i] = q; break; }
@@ -149,6 +149,18 @@ internal sealed unsafe partial class DisassemblyInterpreter
                 var idx = A(1); var src = A(2);
                 uint Dword(ulong[] v, int k) => (uint)(v[k / 2] >> (32 * (k % 2)));
                 for (int k = 0; k < 2 * lanes; k++) r[k / 2] |= (ulong)Dword(src, (int)(Dword(idx, k) & 7)) << (32 * (k % 2));
+                break;
+            }
+            case "vpermt2d":
+            {
+                // Tables: the destination's dwords (0–15), then the third operand's (16–31); the index picks with its low 5 bits.
+                var table1 = Source(o[0], 8, next); var idx = A(1); var table2 = A(2);
+                uint Dword(ulong[] v, int k) => (uint)(v[k / 2] >> (32 * (k % 2)));
+                for (int k = 0; k < 16; k++)
+                {
+                    int pick = (int)(Dword(idx, k) & 31);
+                    r[k / 2] |= (ulong)(pick < 16 ? Dword(table1, pick) : Dword(table2, pick - 16)) << (32 * (k % 2));
+                }
                 break;
             }
             case "vpmovqd":
