@@ -63,46 +63,27 @@ internal static class PopcountKernelEmitter
 
         var pixels = new Label();
         a.Bind(pixels);
-        v.ZeroTotals(a);
         a.Mov(Reg.R14, Reg.Rdx);
         v.StartWeights(a);
         a.Mov(Reg.R11, Reg.R8);
-        // The first word of a chunk (or of the patch) writes the sums instead of adding to zeroed ones: one operation less
-        // per accumulator, a third of the work per output for the one-word 1×1 layers (docs/kernels.md, *the first word
-        // written*). patchWords ≥ 1, so every chunk has a first word.
-        var word = new Label();
-        var chunkEnd = new Label();
+        // The first word of a chunk (or of the patch) writes the sums instead of adding to zeroed ones, and the first
+        // chunk writes the totals: one operation less per accumulator and chunk, a third of the work per output for
+        // the one-word 1×1 layers (docs/kernels.md, *the first word written*). patchWords ≥ 1, so every chunk has a
+        // first word and every block a first chunk.
         if (v.ChunkWords is { } chunkWords)
         {
+            var done = new Label();
+            Chunk(a, v, chunkWords, firstChunk: true);
+            a.Test(Reg.R11, Reg.R11);
+            a.Jz(done);
             var chunk = new Label();
             a.Bind(chunk);
-            a.Mov(Reg.Rcx, chunkWords);
-            a.Cmp(Reg.R11, Reg.Rcx);
-            a.Cmovl(Reg.Rcx, Reg.R11);
-            a.Sub(Reg.R11, Reg.Rcx);
-            v.Word(a, first: true);
-            a.Dec(Reg.Rcx);
-            a.Jz(chunkEnd);
-            a.Bind(word);
-            v.Word(a, first: false);
-            a.Dec(Reg.Rcx);
-            a.Jnz(word);
-            a.Bind(chunkEnd);
-            v.EndChunk(a);
+            Chunk(a, v, chunkWords, firstChunk: false);
             a.Test(Reg.R11, Reg.R11);
             a.Jnz(chunk);
+            a.Bind(done);
         }
-        else
-        {
-            v.Word(a, first: true);
-            a.Dec(Reg.R11);
-            a.Jz(chunkEnd);
-            a.Bind(word);
-            v.Word(a, first: false);
-            a.Dec(Reg.R11);
-            a.Jnz(word);
-            a.Bind(chunkEnd);
-        }
+        else Words(a, v, Reg.R11);
         v.Store(a); // r11 is free here: the stores use it for row 3
         a.Add(Reg.Rax, v.PixelBlock * sizeof(int));
         a.Dec(Reg.R15);
@@ -121,6 +102,32 @@ internal static class PopcountKernelEmitter
         int codeLength = a.Position;
         v.Constants(a);
         return (a.Build(), codeLength, a.Listing());
+    }
+
+    /// <summary>One chunk of at most <paramref name="chunkWords"/> of the r11 words left (rcx counts them): its words, then its sums widened into the totals.</summary>
+    private static void Chunk(X86Assembler a, PopcountVariant v, int chunkWords, bool firstChunk)
+    {
+        a.Mov(Reg.Rcx, chunkWords);
+        a.Cmp(Reg.R11, Reg.Rcx);
+        a.Cmovl(Reg.Rcx, Reg.R11);
+        a.Sub(Reg.R11, Reg.Rcx);
+        Words(a, v, Reg.Rcx);
+        v.EndChunk(a, firstChunk);
+    }
+
+    /// <summary>The words <paramref name="left"/> counts (≥ 1): the first writes the sums, the others add to them.</summary>
+    private static void Words(X86Assembler a, PopcountVariant v, Reg left)
+    {
+        var word = new Label();
+        var end = new Label();
+        v.Word(a, first: true);
+        a.Dec(left);
+        a.Jz(end);
+        a.Bind(word);
+        v.Word(a, first: false);
+        a.Dec(left);
+        a.Jnz(word);
+        a.Bind(end);
     }
 
     /// <summary>The four count rows of the channel block at the counts cursor rax: rax, +r10, +2·r10, +3·r10 (via r11).</summary>
@@ -145,8 +152,6 @@ internal abstract class PopcountVariant
     public abstract int? ChunkWords { get; }
 
     public abstract void Setup(X86Assembler a);
-    /// <summary>Zeroes the block's totals where the first word of the patch does not write them (with chunks: their widened sums).</summary>
-    public virtual void ZeroTotals(X86Assembler a) { }
     /// <summary>Weight cursors for the block (r14 = rdx is already set).</summary>
     public virtual void StartWeights(X86Assembler a) { }
     /// <summary>
@@ -154,7 +159,8 @@ internal abstract class PopcountVariant
     /// them, the chunk's or patch's first word), advances the cursors.
     /// </summary>
     public abstract void Word(X86Assembler a, bool first);
-    public virtual void EndChunk(X86Assembler a) { }
+    /// <summary>Widens the chunk's sums into the totals (<paramref name="firstChunk"/>: writes them); only where <see cref="ChunkWords"/> is set.</summary>
+    public virtual void EndChunk(X86Assembler a, bool firstChunk) { }
     /// <summary>Writes the four channels' counts at rax (rows r10 apart; r11 is free).</summary>
     public abstract void Store(X86Assembler a);
     /// <summary>Data the code reads RIP-relative, placed after it.</summary>
@@ -268,11 +274,6 @@ internal sealed class Avx2LookupVariant : PopcountVariant
         a.Add(Reg.Rdx, Reg.R12); // the low-nibble plane (plane 1); the high nibbles are one plane further
     }
 
-    public override void ZeroTotals(X86Assembler a)
-    {
-        for (int c = 0; c < 4; c++) a.Vpxor(Reg.Ymm(4 + c), Reg.Ymm(4 + c), Reg.Ymm(4 + c));
-    }
-
     public override void StartWeights(X86Assembler a) => a.Lea(Reg.R13, Mem.At(Reg.Rdx, Reg.R12));
 
     public override void Word(X86Assembler a, bool first)
@@ -304,13 +305,17 @@ internal sealed class Avx2LookupVariant : PopcountVariant
         a.Add(Reg.R13, 8);
     }
 
-    public override void EndChunk(X86Assembler a)
+    public override void EndChunk(X86Assembler a, bool firstChunk)
     {
         a.Vpxor(WLo, WLo, WLo);
         for (int c = 0; c < 4; c++)
         {
-            a.Vpsadbw(T0, Reg.Ymm(c), WLo);
-            a.Vpaddq(Reg.Ymm(4 + c), Reg.Ymm(4 + c), T0);
+            if (firstChunk) a.Vpsadbw(Reg.Ymm(4 + c), Reg.Ymm(c), WLo);
+            else
+            {
+                a.Vpsadbw(T0, Reg.Ymm(c), WLo);
+                a.Vpaddq(Reg.Ymm(4 + c), Reg.Ymm(4 + c), T0);
+            }
         }
     }
 
