@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+
 namespace BiVM.CustomOps.BinaryConv2d;
 
 /// <summary>
@@ -33,6 +35,24 @@ internal unsafe interface IBinaryKernel
         {
             weights[plane + i] = weights[i] & 0x0F0F0F0F0F0F0F0FUL;
             weights[2 * plane + i] = (weights[i] >> 4) & 0x0F0F0F0F0F0F0F0FUL;
+        }
+    }
+
+    /// <summary>
+    /// The patches as the AVX2 lookup kernel's code reads them (<c>Avx2LookupVariant</c>): each group of four words (one
+    /// patch word of a 4-pixel block) as its low nibbles (w &amp; 0x0F0F…) then its high nibbles ((w &gt;&gt; 4) &amp;
+    /// 0x0F0F…), eight words in <paramref name="into"/> for every four of <paramref name="patches"/>
+    /// (<paramref name="words"/>, a multiple of 4). Split once per call rather than once per block of output channels.
+    /// </summary>
+    static void SplitNibbles(ulong* patches, long words, ulong* into)
+    {
+        if (words % 4 != 0) throw new ArgumentOutOfRangeException(nameof(words), words, "a multiple of 4 (4-pixel blocks)");
+        var low = Vector256.Create(0x0F0F0F0F0F0F0F0FUL);
+        for (long i = 0; i < words; i += 4)
+        {
+            var v = Vector256.Load(patches + i);
+            (v & low).Store(into + 2 * i);
+            (Vector256.ShiftRightLogical(v, 4) & low).Store(into + 2 * i + 4);
         }
     }
 }

@@ -8,6 +8,7 @@ namespace BiVM.CustomOps.BinaryConv2d;
 internal static unsafe class ThreadScratch
 {
     [ThreadStatic] private static ulong[]? t_patches;
+    [ThreadStatic] private static ulong[]? t_nibblePatches;
     [ThreadStatic] private static int[]? t_counts;
     [ThreadStatic] private static int[]? t_columns;
     [ThreadStatic] private static ulong[]? t_packed;
@@ -20,6 +21,9 @@ internal static unsafe class ThreadScratch
 
     public static ulong* Patches(int words) => Get(ref t_patches, words);
     public static int* Counts(int ints) => Get(ref t_counts, ints);
+
+    /// <summary>Patches split into their nibbles for the AVX2 lookup kernel (<see cref="IBinaryKernel.SplitNibbles"/>), twice the words of the patches.</summary>
+    public static ulong* NibblePatches(int words) => Get(ref t_nibblePatches, words);
     public static int* Columns(int ints) => Get(ref t_columns, ints);
 
     /// <summary>

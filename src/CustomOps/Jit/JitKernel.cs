@@ -22,7 +22,10 @@ internal sealed unsafe class JitKernel : IBinaryKernel, IDisposable
         _entry = (delegate* unmanaged<ulong*, int, ulong*, int, int, int*, int, void>)_code.Pointer;
         Name = variant.Name;
         PixelBlock = variant.PixelBlock;
+        _readsNibblePatches = variant.ReadsNibblePatches;
     }
+
+    private readonly bool _readsNibblePatches;
 
     /// <summary>AVX-512 with VPOPCNTQ: CPUID's AVX512_VPOPCNTDQ bit, and ZMM state enabled by the OS (XGETBV,
     /// which .NET checks for <see cref="Avx512F.IsSupported"/>; <see cref="CpuFeatures"/> requires both); and a
@@ -114,6 +117,13 @@ internal sealed unsafe class JitKernel : IBinaryKernel, IDisposable
         // this method's own samples 65 with one worker, 342 with two). The process's kernels are never disposed; a
         // kernel made for a test is disposed by its owner after its last call (see Dispose). KeepAlive (no atomic) keeps
         // the handle's finalizer from unmapping the pages of a kernel nothing else references while its code runs.
+        if (_readsNibblePatches)
+        {
+            long words = (long)blocks * patchWords * PixelBlock;
+            ulong* split = ThreadScratch.NibblePatches(checked((int)(2 * words)));
+            IBinaryKernel.SplitNibbles(patches, words, split);
+            patches = split;
+        }
         _entry(patches, blocks, weights, coutPadded, patchWords, counts, countsStride);
         GC.KeepAlive(_code);
     }

@@ -148,6 +148,12 @@ internal abstract class PopcountVariant
     /// <summary>Pixels per block: 64-bit lanes per register × registers per word.</summary>
     public abstract int PixelBlock { get; }
 
+    /// <summary>
+    /// Whether the code reads the patches split into nibbles (<see cref="IBinaryKernel.SplitNibbles"/>) rather than as
+    /// the <see cref="IBinaryKernel"/> layout: <see cref="JitKernel"/> splits them before the call.
+    /// </summary>
+    public virtual bool ReadsNibblePatches => false;
+
     /// <summary>Words summed before widening, or null when the sums are 64-bit from the start.</summary>
     public abstract int? ChunkWords { get; }
 
@@ -250,27 +256,28 @@ internal sealed class VpopcntqVariant(int registers = 4) : PopcountVariant
 
 /// <summary>
 /// AVX2 nibble lookup (Muła), the same computation as <see cref="Avx2Kernel"/>: 4 pixels per block (one ymm), the
-/// patch word split into nibbles once and XORed with each channel's pre-split weight nibbles (planes 1 and 2 of
-/// the weights), <c>vpshufb</c> counts per nibble, byte sums for ≤ 31 words, <c>vpsadbw</c> widens them.
+/// patch word's nibbles (split once per call, <see cref="IBinaryKernel.SplitNibbles"/>, not once per block of channels:
+/// AVX2 frames 0.982 and 1/1.017, docs/kernels.md) XORed with each channel's pre-split weight nibbles (planes 1 and 2 of the
+/// weights), <c>vpshufb</c> counts per nibble, byte sums for ≤ 31 words, <c>vpsadbw</c> widens them.
 /// ymm0–3 byte sums, ymm4–7 64-bit totals, ymm8/9 the patch nibbles, ymm10/11 weight nibbles, ymm12/13
-/// temporaries, ymm14 = 0x0F…, ymm15 = the nibble-count table. r14 walks the low-nibble plane, r13 the high one.
+/// temporaries, ymm15 = the nibble-count table. r14 walks the low-nibble plane, r13 the high one.
 /// </summary>
 internal sealed class Avx2LookupVariant : PopcountVariant
 {
-    private static readonly Reg Lut = Reg.Ymm(15), LowMask = Reg.Ymm(14), Lo = Reg.Ymm(8), Hi = Reg.Ymm(9),
+    private static readonly Reg Lut = Reg.Ymm(15), Lo = Reg.Ymm(8), Hi = Reg.Ymm(9),
         WLo = Reg.Ymm(10), WHi = Reg.Ymm(11), T0 = Reg.Ymm(12), T1 = Reg.Ymm(13);
 
     // Fresh labels per instance: emit each variant object once.
-    private readonly Label _lut = new(), _mask = new(), _lowDwords = new();
+    private readonly Label _lut = new(), _lowDwords = new();
 
     public override string Name => "avx2-jit";
+    public override bool ReadsNibblePatches => true;
     public override int PixelBlock => 4;
     public override int? ChunkWords => 31;
 
     public override void Setup(X86Assembler a)
     {
         a.Vmovdqu(Lut, Mem.RipOf(_lut));
-        a.Vmovdqu(LowMask, Mem.RipOf(_mask));
         a.Add(Reg.Rdx, Reg.R12); // the low-nibble plane (plane 1); the high nibbles are one plane further
     }
 
@@ -279,9 +286,7 @@ internal sealed class Avx2LookupVariant : PopcountVariant
     public override void Word(X86Assembler a, bool first)
     {
         a.Vmovdqu(Lo, Mem.At(Reg.Rdi));
-        a.Vpsrlw(Hi, Lo, 4);
-        a.Vpand(Lo, Lo, LowMask);
-        a.Vpand(Hi, Hi, LowMask);
+        a.Vmovdqu(Hi, Mem.At(Reg.Rdi, 32));
         var lo = PopcountKernelEmitter.WeightRows(Reg.R14);
         var hi = PopcountKernelEmitter.WeightRows(Reg.R13);
         for (int c = 0; c < 4; c++)
@@ -300,7 +305,7 @@ internal sealed class Avx2LookupVariant : PopcountVariant
                 a.Vpaddb(Reg.Ymm(c), Reg.Ymm(c), T0);
             }
         }
-        a.Add(Reg.Rdi, 32);
+        a.Add(Reg.Rdi, 64);
         a.Add(Reg.R14, 8);
         a.Add(Reg.R13, 8);
     }
@@ -339,8 +344,6 @@ internal sealed class Avx2LookupVariant : PopcountVariant
         byte[] lut = [0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4];
         a.Data(lut);
         a.Data(lut);
-        a.Bind(_mask);
-        for (int i = 0; i < 32; i++) a.Data([0x0F]);
         a.Bind(_lowDwords);
         foreach (int i in new[] { 0, 2, 4, 6, 0, 2, 4, 6 }) a.Data(BitConverter.GetBytes(i));
     }

@@ -185,7 +185,6 @@ internal sealed class X86Assembler
     public void Vmovdqu(Reg dst, Mem src) => Vex(2, 1, 0, 0x6F, dst.Id, 0, src, () => $"vmovdqu {dst.Name},{Format(src, Size(dst))}", L(dst));
     public void Vmovdqu(Mem dst, Reg src) => Vex(2, 1, 0, 0x7F, src.Id, 0, dst, () => $"vmovdqu {Format(dst, Size(src))},{src.Name}", L(src));
     public void Vpxor(Reg dst, Reg a, Reg b) => Vex3(0xEF, 1, dst, a, b, "vpxor");
-    public void Vpand(Reg dst, Reg a, Reg b) => Vex3(0xDB, 1, dst, a, b, "vpand");
     public void Vpaddb(Reg dst, Reg a, Reg b) => Vex3(0xFC, 1, dst, a, b, "vpaddb");
     public void Vpaddq(Reg dst, Reg a, Reg b) => Vex3(0xD4, 1, dst, a, b, "vpaddq");
     public void Vpsadbw(Reg dst, Reg a, Reg b) => Vex3(0xF6, 1, dst, a, b, "vpsadbw");
@@ -194,15 +193,6 @@ internal sealed class X86Assembler
     /// <summary>vpermd dst, indices, src: dst[i] = src[indices[i]] across the whole register.</summary>
     public void Vpermd(Reg dst, Reg indices, Reg src) => Vex3(0x36, 2, dst, indices, src, "vpermd");
     public void Vpbroadcastq(Reg dst, Mem src) => Vex(1, 2, 0, 0x59, dst.Id, 0, src, () => $"vpbroadcastq {dst.Name},{Format(src, "QWORD")}", L(dst));
-
-    /// <summary>vpsrlw dst, src, imm (VEX.66.0F 71 /2 ib): the destination is in vvvv, the source in ModRM.rm.</summary>
-    public void Vpsrlw(Reg dst, Reg src, byte imm)
-    {
-        int at = Position;
-        VexPrefix(1, 1, 0, 0, src.Id, dst.Id, L(dst));
-        Emit(0x71, (byte)(0xC0 | (2 << 3) | (src.Id & 7)), imm);
-        _listing.Add((at, () => $"vpsrlw {dst.Name},{src.Name},{Hex(imm)}"));
-    }
 
     // ---- EVEX (AVX-512, zmm0–31) ---------------------------------------------------------------------------------
 

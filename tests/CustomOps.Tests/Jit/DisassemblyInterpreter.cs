@@ -121,7 +121,6 @@ internal sealed unsafe partial class DisassemblyInterpreter
                 r = A(1); break;
             case "vpbroadcastq": { ulong q = A(1)[0]; for (int i = 0; i < lanes; i++) r[i] = q; break; }
             case "vpxor" or "vpxorq": { var a = A(1); var b = A(2); for (int i = 0; i < lanes; i++) r[i] = a[i] ^ b[i]; break; }
-            case "vpand": { var a = A(1); var b = A(2); for (int i = 0; i < lanes; i++) r[i] = a[i] & b[i]; break; }
             case "vpaddq": { var a = A(1); var b = A(2); for (int i = 0; i < lanes; i++) r[i] = a[i] + b[i]; break; }
             case "vpopcntq": { var a = A(1); for (int i = 0; i < lanes; i++) r[i] = (ulong)BitOperations.PopCount(a[i]); break; }
             case "vpaddb": r = Bytes(A(1), A(2), lanes, (x, y, _, _) => (byte)(x + y)); break;
@@ -129,14 +128,6 @@ internal sealed unsafe partial class DisassemblyInterpreter
                 // Per 16-byte lane: index byte's bit 7 zeroes, else its low 4 bits pick a byte of the same lane.
                 r = Bytes(A(1), A(2), lanes, (_, idx, i, table) => (idx & 0x80) != 0 ? (byte)0 : table[i / 16 * 16 + (idx & 15)]);
                 break;
-            case "vpsrlw":
-            {
-                var a = A(1);
-                int n = (int)Read(o[2], next);
-                for (int i = 0; i < lanes; i++)
-                    for (int w = 0; w < 4; w++) r[i] |= (ulong)(ushort)((ushort)(a[i] >> (16 * w)) >> n) << (16 * w);
-                break;
-            }
             case "vpsadbw":
             {
                 var a = A(1); var b = A(2);

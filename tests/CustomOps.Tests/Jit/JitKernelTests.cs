@@ -27,6 +27,15 @@ public partial class JitKernelTests(ITestOutputHelper output)
         _ => throw new ArgumentException(name),
     };
 
+    /// <summary>The patches as the variant's code reads them: the layout itself, or split into nibbles (<see cref="PopcountVariant.ReadsNibblePatches"/>).</summary>
+    internal static unsafe ulong[] CodePatches(PopcountVariant variant, ulong[] patches)
+    {
+        if (!variant.ReadsNibblePatches) return patches;
+        var split = new ulong[2 * patches.Length];
+        fixed (ulong* from = patches) fixed (ulong* to = split) IBinaryKernel.SplitNibbles(from, patches.Length, to);
+        return split;
+    }
+
     private static bool CanRun(string name) => name switch
     {
         "avx2-jit" => JitKernel.Avx2Supported,
@@ -251,7 +260,8 @@ public class JitCallingConventionTests(ITestOutputHelper output)
     public unsafe void Kernel_keeps_callee_saved_registers_and_reads_int_arguments_as_32_bits()
     {
         if (!JitKernel.Avx2Supported) { output.WriteLine("avx2-jit: NOT run, this CPU/OS cannot execute it"); return; }
-        var (code, _, _) = PopcountKernelEmitter.Emit(new Avx2LookupVariant());
+        var variant = new Avx2LookupVariant();
+        var (code, _, _) = PopcountKernelEmitter.Emit(variant);
         using var kernel = ExecutableMemory.Create(code);
         using var harness = ExecutableMemory.Create(Harness());
         const int blocks = 3, cout = 8, words = 40, pb = 4, stride = blocks * pb;
@@ -261,7 +271,7 @@ public class JitCallingConventionTests(ITestOutputHelper output)
         var counts = new int[cout * stride];
         const long garbage = unchecked((long)0xDEADBEEF00000000UL);
         long result;
-        fixed (ulong* pp = patches) fixed (ulong* pw = weights) fixed (int* pc = counts)
+        fixed (ulong* pp = JitKernelTests.CodePatches(variant, patches)) fixed (ulong* pw = weights) fixed (int* pc = counts)
         {
             long[] args = [(long)pp, garbage | blocks, (long)pw, garbage | cout, garbage | words, (long)pc, garbage | stride];
             fixed (long* pa = args)
@@ -300,7 +310,7 @@ public class JitModelCpuTests(ITestOutputHelper output)
         var counts = new int[coutPadded * stride];
         Array.Fill(counts, -1);
         long steps;
-        fixed (byte* c = code) fixed (ulong* pp = patches) fixed (ulong* pw = weights) fixed (int* pc = counts)
+        fixed (byte* c = code) fixed (ulong* pp = JitKernelTests.CodePatches(variant, patches)) fixed (ulong* pw = weights) fixed (int* pc = counts)
         {
             var cpu = new DisassemblyInterpreter(c, code, codeLength);
             const long garbage = unchecked((long)0xDEADBEEF00000000UL);
@@ -327,11 +337,13 @@ internal sealed unsafe class ModelCpuKernel(PopcountVariant variant) : IBinaryKe
 
     public void Accumulate(ulong* patches, int blocks, ulong* weights, int coutPadded, int patchWords, int* counts, int countsStride)
     {
-        fixed (byte* code = _emitted.Code)
+        // The patches as the code reads them (JitKernel.Accumulate does the same).
+        var read = JitKernelTests.CodePatches(variant, new ReadOnlySpan<ulong>(patches, blocks * patchWords * PixelBlock).ToArray());
+        fixed (byte* code = _emitted.Code) fixed (ulong* pp = read)
         {
             // The code array is pinned only inside fixed, so the model reads its RIP-relative data from here.
             var cpu = new DisassemblyInterpreter(code, _emitted.Code, _emitted.Length);
-            Instructions += cpu.Call((long)patches, blocks, (long)weights, coutPadded, patchWords, (long)counts, countsStride);
+            Instructions += cpu.Call((long)pp, blocks, (long)weights, coutPadded, patchWords, (long)counts, countsStride);
         }
     }
 }
