@@ -88,7 +88,7 @@ public sealed unsafe class BinaryConvolution : IDisposable
         _correction = new ZeroPaddingCorrection(layer, packedWeights);
         int block = _kernel.PixelBlock;
         int byPatches = PatchBudgetBytes / (layer.KernelWords * sizeof(ulong)), byCounts = CountsBudgetBytes / (_coutPadded * sizeof(int));
-        _segment = Math.Max(block, Math.Min(byPatches, byCounts) / block * block);
+        _segment = Math.Max(block, Math.Min(byPatches, byCounts) / block * block) * _kernel.SegmentScale;
         _pointwise = _kernel.Name is "avx2" or "avx2-jit" && PointwiseOneWord.Accepts(layer);
     }
 

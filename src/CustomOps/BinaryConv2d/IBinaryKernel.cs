@@ -26,6 +26,14 @@ internal unsafe interface IBinaryKernel
     /// <summary>Output channels computed together (register blocking).</summary>
     const int CoutBlock = 4;
 
+    /// <summary>
+    /// How many times the L1-sized segment of <see cref="BinaryConvolution"/> a call of this kernel should cover: 1, or 2
+    /// for the emitted AVX2 lookup, whose calls split their patches first (<see cref="SplitNibbles"/>) and whose
+    /// 4-pixel blocks make each call's set-up weigh more (AVX2 frames 0.987 and 1/1.012 with twice the segment; four
+    /// times gave nothing more, and the AVX-512 kernels nothing at twice: docs/kernels.md, twenty-third session).
+    /// </summary>
+    int SegmentScale => 1;
+
     void Accumulate(ulong* patches, int blocks, ulong* weights, int coutPadded, int patchWords, int* counts, int countsStride);
 
     /// <summary>Writes planes 1 and 2 (low and high nibbles) from plane 0 of <paramref name="weights"/>, each <paramref name="plane"/> words.</summary>

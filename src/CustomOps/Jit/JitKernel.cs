@@ -99,6 +99,7 @@ internal sealed unsafe class JitKernel : IBinaryKernel, IDisposable
 
     public string Name { get; }
     public int PixelBlock { get; }
+    public int SegmentScale => _readsNibblePatches ? 2 : 1;
 
     public void Accumulate(ulong* patches, int blocks, ulong* weights, int coutPadded, int patchWords, int* counts, int countsStride)
     {
