@@ -31,7 +31,8 @@ internal static unsafe class PatchGatherer
     public static void Gather(BinaryConv2dParams p, ulong* packed, int y, int* xs, int count, int pixelBlock, ulong* dst)
     {
         int words = p.Words, patchWords = p.KernelWords, sw = p.StrideWidth;
-        if (words == 1 && sw == 1 && pixelBlock % 8 == 0 && count > 0 && xs[count - 1] - xs[0] != count - 1 && Vector512.IsHardwareAccelerated)
+        if (words == 1 && sw == 1 && count > 0 && xs[count - 1] - xs[0] != count - 1
+            && (pixelBlock % 8 == 0 && Vector512.IsHardwareAccelerated || pixelBlock == 4 && Vector256.IsHardwareAccelerated))
         {
             GatherRuns(p, packed, y, xs, count, pixelBlock, dst);
             return;
@@ -173,8 +174,10 @@ internal static unsafe class PatchGatherer
 
     /// <summary>
     /// <see cref="Gather"/> of a list with gaps (a sparse row's active cells) for one word per pixel and stride 1, with
-    /// 512-bit vectors, by runs: the list is cut once into runs of consecutive columns that stay in one block (one per
-    /// active cell and block), and each tap copies each run as one stretch of words, its lanes outside the row zero.
+    /// 512-bit vectors, or 256-bit ones for the AVX2 kernel's 4-pixel blocks (AVX2 frames 0.993 and 1/1.008 against the
+    /// block-by-block path, twenty-third session), by runs: the list is cut once into runs of consecutive columns that
+    /// stay in one block (one per active cell and block), and each tap copies each run as one stretch of words, its
+    /// lanes outside the row zero.
     /// The block-by-block path copies such a block lane by lane: on decode0's 35-channel rows at half the cells active,
     /// 0.45–0.49 ms per frame of rows here against 1.39–1.69 (one thread, interleaved). A list without gaps (a dense
     /// row) stays on the block copies, faster there (0.57 against 0.70 ms).
@@ -237,14 +240,18 @@ internal static unsafe class PatchGatherer
                     {
                         for (int l = 0; l < from; l++) d[l] = 0;
                         int l8 = from;
-                        for (; l8 + 8 <= to; l8 += 8) Vector512.Load(src + l8).Store(d + l8);
+                        if (Vector512.IsHardwareAccelerated)
+                            for (; l8 + 8 <= to; l8 += 8) Vector512.Load(src + l8).Store(d + l8);
+                        for (; l8 + 4 <= to; l8 += 4) Vector256.Load(src + l8).Store(d + l8);
                         for (; l8 < to; l8++) d[l8] = src[l8];
                         for (int l = to; l < length; l++) d[l] = 0;
                     }
                     else if (!spill)
                     {
                         int l8 = from;
-                        for (; l8 + 8 <= to; l8 += 8) ((Vector512.Load(src + l8) << shift) | Vector512.Load(d + l8)).Store(d + l8);
+                        if (Vector512.IsHardwareAccelerated)
+                            for (; l8 + 8 <= to; l8 += 8) ((Vector512.Load(src + l8) << shift) | Vector512.Load(d + l8)).Store(d + l8);
+                        for (; l8 + 4 <= to; l8 += 4) ((Vector256.Load(src + l8) << shift) | Vector256.Load(d + l8)).Store(d + l8);
                         for (; l8 < to; l8++) d[l8] |= src[l8] << shift;
                     }
                     else
@@ -254,10 +261,17 @@ internal static unsafe class PatchGatherer
                         ulong* e = d + next;
                         for (int l = 0; l < from; l++) e[l] = 0;
                         int l8 = from;
-                        for (; l8 + 8 <= to; l8 += 8)
+                        if (Vector512.IsHardwareAccelerated)
+                            for (; l8 + 8 <= to; l8 += 8)
+                            {
+                                var v = Vector512.Load(src + l8);
+                                ((v << shift) | Vector512.Load(d + l8)).Store(d + l8);
+                                (v >> back).Store(e + l8);
+                            }
+                        for (; l8 + 4 <= to; l8 += 4)
                         {
-                            var v = Vector512.Load(src + l8);
-                            ((v << shift) | Vector512.Load(d + l8)).Store(d + l8);
+                            var v = Vector256.Load(src + l8);
+                            ((v << shift) | Vector256.Load(d + l8)).Store(d + l8);
                             (v >> back).Store(e + l8);
                         }
                         for (; l8 < to; l8++)
