@@ -68,8 +68,8 @@ internal static class PopcountKernelEmitter
         a.Mov(Reg.R11, Reg.R8);
         // The first word of a chunk (or of the patch) writes the sums instead of adding to zeroed ones, and the first
         // chunk writes the totals: one operation less per accumulator and chunk, a third of the work per output for
-        // the one-word 1×1 layers (docs/kernels.md, *the first word written*). patchWords ≥ 1, so every chunk has a
-        // first word and every block a first chunk.
+        // the one-word 1×1 layers (docs/kernels.md, *the emitted loops' first word*). patchWords ≥ 1, so every chunk
+        // has a first word and every block a first chunk.
         if (v.ChunkWords is { } chunkWords)
         {
             var done = new Label();
