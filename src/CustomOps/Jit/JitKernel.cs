@@ -14,6 +14,7 @@ internal sealed unsafe class JitKernel : IBinaryKernel, IDisposable
 {
     private readonly ExecutableMemory _code;
     private readonly delegate* unmanaged<ulong*, int, ulong*, int, int, int*, int, void> _entry;
+    private readonly bool _readsNibblePatches; // PopcountVariant.ReadsNibblePatches: Accumulate splits the patches first
 
     public JitKernel(PopcountVariant variant)
     {
@@ -24,8 +25,6 @@ internal sealed unsafe class JitKernel : IBinaryKernel, IDisposable
         PixelBlock = variant.PixelBlock;
         _readsNibblePatches = variant.ReadsNibblePatches;
     }
-
-    private readonly bool _readsNibblePatches;
 
     /// <summary>AVX-512 with VPOPCNTQ: CPUID's AVX512_VPOPCNTDQ bit, and ZMM state enabled by the OS (XGETBV,
     /// which .NET checks for <see cref="Avx512F.IsSupported"/>; <see cref="CpuFeatures"/> requires both); and a
@@ -112,12 +111,7 @@ internal sealed unsafe class JitKernel : IBinaryKernel, IDisposable
         if (patchWords < 1 || patchWords > int.MaxValue / 64) throw new ArgumentOutOfRangeException(nameof(patchWords), patchWords, "must be in [1, 2^25)");
         if (countsStride < (long)blocks * PixelBlock) throw new ArgumentOutOfRangeException(nameof(countsStride), countsStride, $"must hold blocks·{PixelBlock} counts");
         ObjectDisposedException.ThrowIf(_code.IsClosed, this);
-        // No reference is taken on the pages per call (SafeHandle.DangerousAddRef/Release): those are two atomic
-        // operations on the handle's state, one cache line that every thread calling this shared kernel writes, so
-        // with two workers it moved between the cores at every call (perf, 600 pipelined 512×288 frames on Zen 5:
-        // this method's own samples 65 with one worker, 342 with two). The process's kernels are never disposed; a
-        // kernel made for a test is disposed by its owner after its last call (see Dispose). KeepAlive (no atomic) keeps
-        // the handle's finalizer from unmapping the pages of a kernel nothing else references while its code runs.
+        // The lookup's code reads each patch word as its two nibble vectors, split here once for every block of channels.
         if (_readsNibblePatches)
         {
             long words = (long)blocks * patchWords * PixelBlock;
@@ -125,6 +119,12 @@ internal sealed unsafe class JitKernel : IBinaryKernel, IDisposable
             IBinaryKernel.SplitNibbles(patches, words, split);
             patches = split;
         }
+        // No reference is taken on the pages per call (SafeHandle.DangerousAddRef/Release): those are two atomic
+        // operations on the handle's state, one cache line that every thread calling this shared kernel writes, so
+        // with two workers it moved between the cores at every call (perf, 600 pipelined 512×288 frames on Zen 5:
+        // this method's own samples 65 with one worker, 342 with two). The process's kernels are never disposed; a
+        // kernel made for a test is disposed by its owner after its last call (see Dispose). KeepAlive (no atomic) keeps
+        // the handle's finalizer from unmapping the pages of a kernel nothing else references while its code runs.
         _entry(patches, blocks, weights, coutPadded, patchWords, counts, countsStride);
         GC.KeepAlive(_code);
     }

@@ -16,11 +16,11 @@ namespace BiVM.CustomOps.Jit;
 /// <code>
 /// for each block of 4 output channels co            (weights rows co..co+3, counts rows co..co+3)
 ///   for each block of P pixels b                    (P = lanes · registers; patches [b][k][P] in order)
-///     totals = 0                                    (the lookup's 64-bit totals; VPOPCNTQ's sums are its totals)
 ///     for each chunk of ≤ C words (C = ∞ for VPOPCNTQ, 31 for the byte-wise lookup: 31·8 ≤ 255)
 ///       chunk sums[c] = popcount(patch[b][k0] XOR weights[co + c][k0])          (the chunk's first word k0)
 ///       for the chunk's other k: chunk sums[c] += popcount(patch[b][k] XOR weights[co + c][k])   (the variant's body)
-///       totals += widen(chunk sums)
+///       totals = widen(chunk sums) for the block's first chunk, totals += widen(chunk sums) after it
+///                                                   (VPOPCNTQ: one chunk, its 64-bit sums are the totals)
 ///     counts[co + c][b·P .. b·P + P) = totals[c]    (32-bit)
 /// </code>
 /// General registers throughout: rdi patch cursor, rsi blocks, rdx weights of the channel block, r8 patchWords,
@@ -256,9 +256,10 @@ internal sealed class VpopcntqVariant(int registers = 4) : PopcountVariant
 
 /// <summary>
 /// AVX2 nibble lookup (Muła), the same computation as <see cref="Avx2Kernel"/>: 4 pixels per block (one ymm), the
-/// patch word's nibbles (split once per call, <see cref="IBinaryKernel.SplitNibbles"/>, not once per block of channels:
-/// AVX2 frames 0.982 and 1/1.017, docs/kernels.md) XORed with each channel's pre-split weight nibbles (planes 1 and 2 of the
-/// weights), <c>vpshufb</c> counts per nibble, byte sums for ≤ 31 words, <c>vpsadbw</c> widens them.
+/// patch word's nibbles (split once per call, <see cref="IBinaryKernel.SplitNibbles"/>, not once per block of
+/// channels: AVX2 frames 0.982 and 1/1.017, docs/kernels.md) XORed with each channel's pre-split weight nibbles
+/// (planes 1 and 2 of the weights), <c>vpshufb</c> counts per nibble, byte sums for ≤ 31 words, <c>vpsadbw</c> widens
+/// them.
 /// ymm0–3 byte sums, ymm4–7 64-bit totals, ymm8/9 the patch nibbles, ymm10/11 weight nibbles, ymm12/13
 /// temporaries, ymm15 = the nibble-count table. r14 walks the low-nibble plane, r13 the high one.
 /// </summary>
