@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 using BiVM.CustomOps.Cpu;
 
 namespace BiVM.CustomOps.BinaryConv2d;
@@ -58,8 +57,8 @@ internal static unsafe class OutputTransform
     /// <summary>
     /// <see cref="Apply"/>'s 512-bit path for <paramref name="count"/> ≥ 16 outputs: whole vectors, the last one ending at
     /// the last output (where count is not a multiple of 16 it repeats outputs already written, with the same values);
-    /// with <paramref name="ahead"/>, each vector's line 2·<paramref name="count"/> on fetched into L2
-    /// (<see cref="RowPrefetch"/>: the same channel's row two rows on).
+    /// with <paramref name="ahead"/>, each vector's line of the same channel's row two rows on fetched into L2
+    /// (<see cref="RowPrefetch.Line"/>).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Row512(int* raw, int count, int fullTaps, float alpha, float bias, float* output, bool ahead = false)
@@ -70,11 +69,11 @@ internal static unsafe class OutputTransform
         int last = count - 16;
         for (int i = 0; i < last; i += 16)
         {
-            if (ahead) Sse.Prefetch1(output + 2 * count + i);
+            if (ahead) RowPrefetch.Line(output, count, i);
             var product = Vector512.ConvertToSingle(full - Vector512.ShiftLeft(Vector512.Load(raw + i), 1)) * a;
             (product + b).Store(output + i);
         }
-        if (ahead) Sse.Prefetch1(output + 2 * count + last);
+        if (ahead) RowPrefetch.Line(output, count, last);
         var tail = Vector512.ConvertToSingle(full - Vector512.ShiftLeft(Vector512.Load(raw + last), 1)) * a;
         (tail + b).Store(output + last);
     }

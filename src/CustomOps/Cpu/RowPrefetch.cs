@@ -25,7 +25,14 @@ internal static unsafe class RowPrefetch
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Ahead(float* row, int count)
     {
-        float* ahead = row + 2 * count;
-        for (int i = 0; i < count; i += 16) X86.Sse.Prefetch1(ahead + i);
+        for (int i = 0; i < count; i += 16) Line(row, count, i);
     }
+
+    /// <summary>
+    /// <see cref="Ahead"/>'s line for float <paramref name="i"/> of the row alone, for a pass that fetches a line per
+    /// vector inside its own loop (the conv output stage's 512-bit rows: 0.994 and 1/1.006 of a frame against
+    /// <see cref="Ahead"/> before the row, twenty-third session).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Line(float* row, int count, int i) => X86.Sse.Prefetch1(row + 2 * count + i);
 }
