@@ -1,3 +1,4 @@
+using System.Buffers;
 using BiVM.CustomOps.BinaryConv2d;
 
 namespace BiVM.CustomOps.Activation;
@@ -14,6 +15,7 @@ internal sealed unsafe class FoldedPointwiseConv : IDisposable
 {
     private readonly BinaryConvolution _conv;
     private readonly float[] _alpha, _bias;
+    private readonly ulong[] _weights; // one word per output channel
 
     /// <param name="packedWeights">[Cout, 1, 1, 1] as <see cref="BitPacking.WeightPacker"/> writes them: one word per output channel.</param>
     /// <param name="tau">The conv's τ [Cin] (its input comes packed with it; here it gives Cin).</param>
@@ -24,6 +26,7 @@ internal sealed unsafe class FoldedPointwiseConv : IDisposable
         if (tau.Length is < 1 or > 64) throw new ArgumentOutOfRangeException(nameof(tau), tau.Length, "a folded 1×1 conv reads one packed word per pixel: 1 to 64 input channels");
         _conv = new BinaryConvolution(new BinaryConv2dParams(1, tau.Length, 1, 1, alpha.Length, 1, 1), packedWeights, alpha, tau, bias, forceKernel);
         _alpha = alpha.ToArray();
+        _weights = packedWeights.ToArray();
         _bias = bias.IsEmpty ? new float[alpha.Length] : bias.ToArray();
     }
 
@@ -45,8 +48,73 @@ internal sealed unsafe class FoldedPointwiseConv : IDisposable
     public void MomentsRow(ulong* packed, int width, long* sums, long* squares) => _conv.PointwiseMomentsRow(packed, width, sums, squares);
 
     /// <summary>
+    /// Whether <see cref="Moments"/> takes the co-occurrences of the input's bits (<see cref="BitPlaneGram"/>) rather
+    /// than every pixel's counts (<see cref="MomentsRow"/>): on CPUs with AVX-512 VBMI, GFNI and VPOPCNTQ, for layers
+    /// with few input channels beside their outputs (<see cref="BinaryConvolution.GramPays"/>).
+    /// </summary>
+    public bool TakesGram => _conv.GramPays;
+
+    /// <summary>Bands of rows per image in <see cref="Moments"/>: enough tasks for the intra-op threads, few partial sums.</summary>
+    private const int MomentBands = 8;
+
+    /// <summary>
+    /// Each image's Σ popcount and Σ popcount² per output channel over its <paramref name="height"/> ×
+    /// <paramref name="width"/> pixels of packed input ([N, H, W, 1] at <paramref name="packed"/>): into
+    /// <paramref name="sums"/>[n·Cout + co] and <paramref name="squares"/>[n·Cout + co], from bands of rows on
+    /// <paramref name="runner"/> (exact integers, so in any order), by co-occurrences where <paramref name="gram"/>
+    /// (default <see cref="TakesGram"/>), else by counts. Both give the same integers.
+    /// </summary>
+    public void Moments(ParallelRunner runner, ulong* packed, int batch, int height, int width, long* sums, long* squares, bool? gram = null)
+    {
+        int cout = OutChannels, bands = Math.Max(1, Math.Min(height, MomentBands));
+        bool byGram = gram ?? TakesGram;
+        int cin = InChannels, rows = BitPlaneGram.XorRows(cin), stride = BitPlaneGram.Stride(cin);
+        // Per task: the band's XOR counts ([rows]²), or its sums and squares ([2·Cout]).
+        int partialLength = byGram ? rows * rows : 2 * cout;
+        long[] rented = ArrayPool<long>.Shared.Rent(batch * bands * partialLength);
+        try
+        {
+            fixed (long* pinned = rented)
+            {
+                long* partial = pinned; // a fixed local cannot be captured by the lambda
+                new Span<long>(partial, batch * bands * partialLength).Clear();
+                runner(batch * bands, task =>
+                {
+                    int n = task / bands, band = task % bands, first = (int)((long)height * band / bands), end = (int)((long)height * (band + 1) / bands);
+                    long* at = partial + (long)task * partialLength;
+                    ulong* rowsFrom = packed + ((long)n * height + first) * width;
+                    if (byGram) _conv.PointwiseGram(rowsFrom, (long)(end - first) * width, at);
+                    else for (int iy = 0; iy < end - first; iy++) MomentsRow(rowsFrom + (long)iy * width, width, at, at + cout);
+                });
+                long* m = stackalloc long[stride * stride];
+                for (int n = 0; n < batch; n++)
+                {
+                    // The bands' partials of image n summed into its first band's.
+                    long* total = partial + (long)n * bands * partialLength;
+                    for (int band = 1; band < bands; band++)
+                        for (int i = 0; i < partialLength; i++) total[i] += total[(long)band * partialLength + i];
+                    if (byGram)
+                    {
+                        new Span<long>(m, stride * stride).Clear();
+                        BitPlaneGram.Cooccurrence(total, cin, m);
+                        for (int co = 0; co < cout; co++)
+                            (sums[n * cout + co], squares[n * cout + co]) = BitPlaneGram.Moments(m, cin, (long)height * width, _weights[co]);
+                    }
+                    else
+                        for (int co = 0; co < cout; co++)
+                            (sums[n * cout + co], squares[n * cout + co]) = (total[co], total[cout + co]);
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<long>.Shared.Return(rented);
+        }
+    }
+
+    /// <summary>
     /// μ and σ² (biased) of output channel <paramref name="channel"/>'s D = alpha·dot + bias over <paramref name="count"/>
-    /// pixels, from the exact Σ popcount and Σ popcount² (<see cref="MomentsRow"/>): the dots' moments are exact
+    /// pixels, from the exact Σ popcount and Σ popcount² (<see cref="Moments"/>): the dots' moments are exact
     /// integers (dot = Cin − 2·popcount), their variance one rounding from its exact Int128 numerator, then
     /// μ = alpha·μ_dot + bias and σ² = alpha²·σ²_dot in float64. The statistics of D as real numbers, where the
     /// unfolded glue takes those of D rounded to float32 (docs/model-contract.md: within float rounding).

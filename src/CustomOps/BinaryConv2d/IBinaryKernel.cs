@@ -34,6 +34,13 @@ internal unsafe interface IBinaryKernel
     /// </summary>
     int SegmentScale => 1;
 
+    /// <summary>
+    /// Whether the kernel reads only the first of the weights' three planes (the packed words: a native popcount), so
+    /// that a call may start its weights at any row (<see cref="BitPlaneGram"/> does); the lookup kernels also read the
+    /// nibble planes, found at <c>coutPadded · patchWords</c> words from the weights they are given.
+    /// </summary>
+    bool ReadsWeightWordsOnly => false;
+
     void Accumulate(ulong* patches, int blocks, ulong* weights, int coutPadded, int patchWords, int* counts, int countsStride);
 
     /// <summary>Writes planes 1 and 2 (low and high nibbles) from plane 0 of <paramref name="weights"/>, each <paramref name="plane"/> words.</summary>

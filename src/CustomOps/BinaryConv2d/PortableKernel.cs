@@ -14,6 +14,8 @@ internal sealed unsafe class PortableKernel : IBinaryKernel
     public string Name => "portable";
     public int PixelBlock => 1;
 
+    public bool ReadsWeightWordsOnly => true;
+
     // Hot loop: compiled fully optimized at once (no tier-0 code for the first calls of a session).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Accumulate(ulong* patches, int blocks, ulong* weights, int coutPadded, int patchWords, int* counts, int countsStride)

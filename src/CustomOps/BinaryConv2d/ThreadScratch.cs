@@ -17,6 +17,7 @@ internal static unsafe class ThreadScratch
     [ThreadStatic] private static float[]? t_outputRows;
     [ThreadStatic] private static float[]? t_planes;
     [ThreadStatic] private static ulong[]? t_wordRows;
+    [ThreadStatic] private static ulong[]? t_planeRows;
     [ThreadStatic] private static bool t_packedTaken;
 
     public static ulong* Patches(int words) => Get(ref t_patches, words);
@@ -43,6 +44,9 @@ internal static unsafe class ThreadScratch
     /// (Upsample2xConcat's bits of more than 64 channels, 64 at a time).
     /// </summary>
     public static ulong* WordRows(int words) => Get(ref t_wordRows, words);
+
+    /// <summary>Bit planes as rows, the weights of <see cref="BitPlaneGram"/>'s counts (its patches are <see cref="Patches"/>).</summary>
+    public static ulong* PlaneRows(int words) => Get(ref t_planeRows, words);
 
     /// <summary>
     /// Whole planes an op keeps for the length of its Compute call, taken on the calling thread and filled by its tasks

@@ -98,6 +98,9 @@ internal sealed unsafe class JitKernel : IBinaryKernel, IDisposable
 
     public string Name { get; }
     public int PixelBlock { get; }
+
+    /// <summary>The VPOPCNTQ code reads the weights' words alone; the AVX2 lookup their nibble planes.</summary>
+    public bool ReadsWeightWordsOnly => !_readsNibblePatches;
     public int SegmentScale => _readsNibblePatches ? 2 : 1;
 
     public void Accumulate(ulong* patches, int blocks, ulong* weights, int coutPadded, int patchWords, int* counts, int countsStride)

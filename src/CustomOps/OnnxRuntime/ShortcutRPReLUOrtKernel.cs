@@ -433,40 +433,27 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
 
     /// <summary>
     /// The folded normalization's coefficients when the glue's input is the folded 1×1 conv's D = alpha·dot + bias: the
-    /// statistics of the dots are exact integers (Σ popcount and Σ popcount² per channel, summed over bands of rows in
-    /// parallel, in any order), from which μ and σ² of D follow in float64 (<see cref="FoldedPointwiseConv.Statistics"/>);
+    /// statistics of the dots are exact integers (Σ popcount and Σ popcount² per channel, <see cref="FoldedPointwiseConv.Moments"/>:
+    /// from the counts or from the co-occurrences of the input's bits), from which μ and σ² of D follow in float64 (<see cref="FoldedPointwiseConv.Statistics"/>);
     /// no float plane is formed. Within float rounding of the statistics of the rounded D (docs/model-contract.md).
     /// </summary>
     private static void PointwiseStatistics(ParallelRunner runner, FoldedPointwiseConv conv, ulong* xPacked, (float[] Scale, float[] Bias, float Epsilon) norm,
         float* normScale, float* normShift, int batch, int height, int width)
     {
-        int channels = conv.OutChannels, bands = Math.Min(height, MomentBands);
-        long[] rented = ArrayPool<long>.Shared.Rent(2 * batch * bands * channels);
+        int channels = conv.OutChannels;
+        long[] rented = ArrayPool<long>.Shared.Rent(2 * batch * channels);
         try
         {
-            fixed (long* pinned = rented)
+            fixed (long* sums = rented)
             {
-                long* partial = pinned; // a fixed local cannot be captured by the lambda
-                new Span<long>(partial, 2 * batch * bands * channels).Clear();
-                runner(batch * bands, task =>
+                long* squares = sums + batch * channels;
+                conv.Moments(runner, xPacked, batch, height, width, sums, squares);
+                for (int i = 0; i < batch * channels; i++)
                 {
-                    int n = task / bands, band = task % bands, first = (int)((long)height * band / bands), end = (int)((long)height * (band + 1) / bands);
-                    long* sums = partial + 2L * task * channels, squares = sums + channels;
-                    for (int iy = first; iy < end; iy++) conv.MomentsRow(xPacked + ((long)n * height + iy) * width, width, sums, squares);
-                });
-                for (int n = 0; n < batch; n++)
-                    for (int c = 0; c < channels; c++)
-                    {
-                        long sum = 0, squares = 0;
-                        for (int band = 0; band < bands; band++)
-                        {
-                            long* at = partial + 2L * (n * bands + band) * channels;
-                            sum += at[c];
-                            squares += at[channels + c];
-                        }
-                        var (mean, variance) = conv.Statistics(c, sum, squares, (long)height * width);
-                        (normScale[n * channels + c], normShift[n * channels + c]) = FrameNormalization.Affine(mean, variance, norm.Scale[c], norm.Bias[c], norm.Epsilon);
-                    }
+                    int c = i % channels;
+                    var (mean, variance) = conv.Statistics(c, sums[i], squares[i], (long)height * width);
+                    (normScale[i], normShift[i]) = FrameNormalization.Affine(mean, variance, norm.Scale[c], norm.Bias[c], norm.Epsilon);
+                }
             }
         }
         finally
@@ -474,9 +461,6 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
             ArrayPool<long>.Shared.Return(rented);
         }
     }
-
-    /// <summary>Bands of rows per image in the folded conv's statistics pass: enough tasks for the intra-op threads, few partial sums.</summary>
-    private const int MomentBands = 8;
 
     /// <summary>
     /// The glue itself; <paramref name="normScale"/> is null without a folded normalization, else the [N·C] planes'
