@@ -32,6 +32,84 @@ internal static unsafe class ActivationPacker
         else PackRow(x, tau, cin, h, w, n, iy, ix0, ix1, rowDst, Avx512Vbmi.IsSupported);
     }
 
+    /// <summary>
+    /// <see cref="PackRow(float*, float*, int, int, int, int, int, int, int, ulong*)"/> against two sets of τ at once, each
+    /// channel's row read once: pixel p's word against <paramref name="tau"/> at <paramref name="rowDst"/>[p], against
+    /// <paramref name="tauSecond"/> at <paramref name="secondDst"/>[p] (one word a pixel: at most 64 channels). A row
+    /// that two binary convs read with their own τ (a glue's output for SHB's 1×1 and sparse conv, the ConvGRU's input
+    /// for its two convs) was packed twice, reading its floats twice. Blocks of 64 pixels (32 on AVX2, which has the
+    /// registers for it only up to 32 channels) take both; the pixels after them, and rows the blocks do not fit, are
+    /// packed once for each τ. The same bits as two calls. Frames 0.997 and 1/1.002, AVX2 paths 0.997 (Zen 4, real
+    /// frames; docs/kernels.md, twenty-fourth session).
+    /// </summary>
+    public static void PackRowTwice(float* x, float* tau, float* tauSecond, int cin, int h, int w, int n, int iy, int ix0, int ix1, ulong* rowDst, ulong* secondDst)
+    {
+        int lanes = BestLanes, step = 4 * lanes, blocks = lanes == 16 || lanes == 8 && cin <= 32 ? (ix1 - ix0) / step : 0;
+        if (cin > 64) blocks = 0;
+        long plane = (long)h * w;
+        float* row0 = x + ((long)n * cin * h + iy) * w;
+        for (int b = 0; b < blocks; b++)
+        {
+            int px = ix0 + b * step;
+            if (lanes == 16) Lanes512x4Twice(row0 + px, plane, tau, tauSecond, cin, rowDst + px, secondDst + px);
+            else Lanes256x4Twice(row0 + px, plane, tau, tauSecond, cin, rowDst + px, secondDst + px);
+        }
+        int from = ix0 + blocks * step;
+        if (from == ix1) return;
+        PackRow(x, tau, cin, h, w, n, iy, from, ix1, rowDst);
+        PackRow(x, tauSecond, cin, h, w, n, iy, from, ix1, secondDst);
+    }
+
+    /// <summary><see cref="Lanes512x4"/> against two sets of τ: 64 pixels' words of up to 64 channels into d[0..64) and e[0..64).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Lanes512x4Twice(float* src, long plane, float* tau, float* tauSecond, int count, ulong* d, ulong* e)
+    {
+        Vector512<uint> lo0 = default, lo1 = default, lo2 = default, lo3 = default, hi0 = default, hi1 = default, hi2 = default, hi3 = default;
+        Vector512<uint> lo0s = default, lo1s = default, lo2s = default, lo3s = default, hi0s = default, hi1s = default, hi2s = default, hi3s = default;
+        int low = Math.Min(32, count);
+        for (int c = 0; c < low; c++)
+        {
+            float* row = src + c * plane;
+            var t = Vector512.Create(PackedLayout.Threshold(tau[c]));
+            var u = Vector512.Create(PackedLayout.Threshold(tauSecond[c]));
+            var bit = Vector512.Create(1u << c);
+            var v0 = Vector512.Load(row); var v1 = Vector512.Load(row + 16); var v2 = Vector512.Load(row + 32); var v3 = Vector512.Load(row + 48);
+            lo0 = SetWhereBelow(lo0, v0, t, bit); lo1 = SetWhereBelow(lo1, v1, t, bit); lo2 = SetWhereBelow(lo2, v2, t, bit); lo3 = SetWhereBelow(lo3, v3, t, bit);
+            lo0s = SetWhereBelow(lo0s, v0, u, bit); lo1s = SetWhereBelow(lo1s, v1, u, bit); lo2s = SetWhereBelow(lo2s, v2, u, bit); lo3s = SetWhereBelow(lo3s, v3, u, bit);
+        }
+        for (int c = 32; c < count; c++)
+        {
+            float* row = src + c * plane;
+            var t = Vector512.Create(PackedLayout.Threshold(tau[c]));
+            var u = Vector512.Create(PackedLayout.Threshold(tauSecond[c]));
+            var bit = Vector512.Create(1u << (c - 32));
+            var v0 = Vector512.Load(row); var v1 = Vector512.Load(row + 16); var v2 = Vector512.Load(row + 32); var v3 = Vector512.Load(row + 48);
+            hi0 = SetWhereBelow(hi0, v0, t, bit); hi1 = SetWhereBelow(hi1, v1, t, bit); hi2 = SetWhereBelow(hi2, v2, t, bit); hi3 = SetWhereBelow(hi3, v3, t, bit);
+            hi0s = SetWhereBelow(hi0s, v0, u, bit); hi1s = SetWhereBelow(hi1s, v1, u, bit); hi2s = SetWhereBelow(hi2s, v2, u, bit); hi3s = SetWhereBelow(hi3s, v3, u, bit);
+        }
+        Interleave512(lo0, hi0, d); Interleave512(lo1, hi1, d + 16); Interleave512(lo2, hi2, d + 32); Interleave512(lo3, hi3, d + 48);
+        Interleave512(lo0s, hi0s, e); Interleave512(lo1s, hi1s, e + 16); Interleave512(lo2s, hi2s, e + 32); Interleave512(lo3s, hi3s, e + 48);
+    }
+
+    /// <summary><see cref="Lanes256x4"/> against two sets of τ for at most 32 channels: 32 pixels' words into d[0..32) and e[0..32).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Lanes256x4Twice(float* src, long plane, float* tau, float* tauSecond, int count, ulong* d, ulong* e)
+    {
+        Vector256<uint> lo0 = default, lo1 = default, lo2 = default, lo3 = default, lo0s = default, lo1s = default, lo2s = default, lo3s = default;
+        for (int c = count - 1; c >= 0; c--)
+        {
+            float* row = src + c * plane;
+            var t = Threshold256(tau[c]);
+            var u = Threshold256(tauSecond[c]);
+            var v0 = Vector256.Load(row); var v1 = Vector256.Load(row + 8); var v2 = Vector256.Load(row + 16); var v3 = Vector256.Load(row + 24);
+            lo0 = Double(lo0, v0, t); lo1 = Double(lo1, v1, t); lo2 = Double(lo2, v2, t); lo3 = Double(lo3, v3, t);
+            lo0s = Double(lo0s, v0, u); lo1s = Double(lo1s, v1, u); lo2s = Double(lo2s, v2, u); lo3s = Double(lo3s, v3, u);
+        }
+        var zero = Vector256<uint>.Zero;
+        Interleave256(lo0, zero, d); Interleave256(lo1, zero, d + 8); Interleave256(lo2, zero, d + 16); Interleave256(lo3, zero, d + 24);
+        Interleave256(lo0s, zero, e); Interleave256(lo1s, zero, e + 8); Interleave256(lo2s, zero, e + 16); Interleave256(lo3s, zero, e + 24);
+    }
+
     /// <summary>Pixels per step of <see cref="PackRowLanes"/> on this CPU: 16 (512-bit), 8 (256-bit), or 1 (none: the transposing path).</summary>
     internal static int BestLanes => Vector512.IsHardwareAccelerated && Avx512F.IsSupported ? 16 : Vector256.IsHardwareAccelerated && Avx2.IsSupported ? 8 : 1;
 

@@ -55,4 +55,35 @@ internal static unsafe class PackedHandOff
         fixed (float* t = tau)
             ActivationPacker.PackRow(rows, t, channels, 1, width, 0, 0, 0, width, packed + ((long)n * height + iy) * width * words);
     }
+
+    /// <summary>
+    /// <see cref="PackRow"/> and the same against <paramref name="tauSecond"/> into <paramref name="second"/>, each value
+    /// read once where Y has at most 64 channels (<see cref="ActivationPacker.PackRowTwice"/>).
+    /// </summary>
+    public static void PackRowTwice(float* y, float[] tau, float[] tauSecond, int channels, int height, int width, int n, int iy, ulong* packed, ulong* second)
+    {
+        if (channels > 64)
+        {
+            PackRow(y, tau, channels, height, width, n, iy, packed);
+            PackRow(y, tauSecond, channels, height, width, n, iy, second);
+            return;
+        }
+        long at = ((long)n * height + iy) * width;
+        fixed (float* t = tau, u = tauSecond)
+            ActivationPacker.PackRowTwice(y, t, u, channels, height, width, n, iy, 0, width, packed + at, second + at);
+    }
+
+    /// <summary><see cref="PackRowTwice"/> from rows in scratch, as <see cref="PackRows"/>.</summary>
+    public static void PackRowsTwice(float* rows, float[] tau, float[] tauSecond, int channels, int height, int width, int n, int iy, ulong* packed, ulong* second)
+    {
+        if (channels > 64)
+        {
+            PackRows(rows, tau, channels, height, width, n, iy, packed);
+            PackRows(rows, tauSecond, channels, height, width, n, iy, second);
+            return;
+        }
+        long at = ((long)n * height + iy) * width;
+        fixed (float* t = tau, u = tauSecond)
+            ActivationPacker.PackRowTwice(rows, t, u, channels, 1, width, 0, 0, 0, width, packed + at, second + at);
+    }
 }

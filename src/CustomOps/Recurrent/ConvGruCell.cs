@@ -96,10 +96,14 @@ internal sealed unsafe class ConvGruCell : IDisposable
         // The band's bits, addressed as rows of the whole image (the convs index rows absolutely; only the band's are
         // read), then one row of each half's bits ([x] and [h] or [σ(G_r)·h], C channels each) before they are merged.
         long bitsA = (long)(a1 - a0) * width * wordsA, bitsB = (long)(b1 - b0) * width * wordsB, halfRow = (long)width * half;
-        using var bits = new PackedActivations(bitsA + bitsB + 2 * halfRow);
+        using var bits = new PackedActivations(bitsA + bitsB + 4 * halfRow);
         ulong* imageA = bits.Pointer - (long)a0 * width * wordsA;
         ulong* imageB = bits.Pointer + bitsA - (long)b0 * width * wordsB;
         ulong* low = bits.Pointer + bitsA + bitsB, high = low + halfRow;
+        // x's rows against the hh conv's τ, packed with its rows for the ih conv (each value read once) one step before
+        // B reads them: rows t and t − 1 (t & 1), where x has one word a pixel.
+        bool xTwice = half == 1;
+        ulong* xHh = high + halfRow;
         // Float rows: σ(G_r)·h (C), the gates G (2C), two rows of z (C each), the candidate c (C), and the state's rows
         // (C) where it is broadcast (the first frame's): a full state is read in place, as x is.
         float* reset = ThreadScratch.Rows(7 * c * width);
@@ -113,7 +117,8 @@ internal sealed unsafe class ConvGruCell : IDisposable
                 if (t < a1)
                 {
                     // A(t): [x, h] row t, packed for the ih conv: each half by itself, then side by side.
-                    ActivationPacker.PackRow(x, tauIh, c, height, width, n, t, 0, width, low);
+                    if (xTwice) ActivationPacker.PackRowTwice(x, tauIh, tauHh, c, height, width, n, t, 0, width, low, xHh + (t & 1) * halfRow);
+                    else ActivationPacker.PackRow(x, tauIh, c, height, width, n, t, 0, width, low);
                     if (fullState) ActivationPacker.PackRow(state, tauIh + c, c, height, width, n, t, 0, width, high);
                     else
                     {
@@ -139,9 +144,10 @@ internal sealed unsafe class ConvGruCell : IDisposable
                         float* s = state + strides.RowOffset(n, k, rb);
                         ConvGru.ResetProductRow(gates + (long)k * width, s, strides.RowRepeats, reset + (long)k * width, width, lanes);
                     }
-                    ActivationPacker.PackRow(x, tauHh, c, height, width, n, rb, 0, width, low);
+                    ulong* xBits = xTwice ? xHh + (rb & 1) * halfRow : low;
+                    if (!xTwice) ActivationPacker.PackRow(x, tauHh, c, height, width, n, rb, 0, width, low);
                     ActivationPacker.PackRow(reset, tauHh + c, c, 1, width, 0, 0, 0, width, high);
-                    PackedLayout.Join(low, high, c, width, imageB + (long)rb * width * wordsB);
+                    PackedLayout.Join(xBits, high, c, width, imageB + (long)rb * width * wordsB);
                 }
                 int rc = t - 2;
                 if (rc >= r0 && rc < r1)

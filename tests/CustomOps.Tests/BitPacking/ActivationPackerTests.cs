@@ -79,6 +79,44 @@ public unsafe class ActivationPackerTests
             }
     }
 
+    [Theory]
+    [InlineData(1, 100)]
+    [InlineData(16, 512)]  // decode0's glue: 8 blocks of 64 pixels (16 of 32 on AVX2)
+    [InlineData(20, 131)]  // blocks, then a tail packed once for each τ
+    [InlineData(32, 64)]
+    [InlineData(40, 97)]   // AVX2 packs more than 32 channels once for each τ
+    [InlineData(64, 200)]
+    [InlineData(7, 31)]    // below a block
+    public void Packing_against_two_taus_at_once_gives_each_taus_words(int cin, int w)
+    {
+        const int h = 2, batch = 2;
+        var rng = new Random(cin * 11 + w);
+        var x = Enumerable.Range(0, batch * cin * h * w).Select(_ => (float)(rng.NextDouble() - 0.5)).ToArray();
+        var tau = Enumerable.Range(0, cin).Select(_ => (float)(rng.NextDouble() - 0.5) * 0.2f).ToArray();
+        var tauSecond = Enumerable.Range(0, cin).Select(_ => (float)(rng.NextDouble() - 0.5) * 0.2f).ToArray();
+        // Ties with either τ and NaN (−1, as the lowered graph).
+        for (int i = 0; i < x.Length; i += 7) x[i] = tau[i / (h * w) % cin];
+        for (int i = 2; i < x.Length; i += 11) x[i] = tauSecond[i / (h * w) % cin];
+        for (int i = 3; i < x.Length; i += 29) x[i] = float.NaN;
+        var expected = ActivationPacker.Pack(x, tau, batch, cin, h, w, wideTranspose: false);
+        var expectedSecond = ActivationPacker.Pack(x, tauSecond, batch, cin, h, w, wideTranspose: false);
+        foreach (var (from, to) in new[] { (0, w), (Math.Min(5, w), w) })
+        {
+            var first = Enumerable.Repeat(0xDEADBEEFUL, expected.Length).ToArray();
+            var second = Enumerable.Repeat(0xDEADBEEFUL, expected.Length).ToArray();
+            fixed (float* px = x, pt = tau, pu = tauSecond) fixed (ulong* pd = first, pe = second)
+                for (int n = 0; n < batch; n++)
+                    for (int iy = 0; iy < h; iy++)
+                        ActivationPacker.PackRowTwice(px, pt, pu, cin, h, w, n, iy, from, to, pd + ((long)n * h + iy) * w, pe + ((long)n * h + iy) * w);
+            for (int i = 0; i < expected.Length; i++)
+            {
+                bool inside = i % w >= from;
+                Assert.True((inside ? expected[i] : 0xDEADBEEFUL) == first[i], $"pixels [{from}, {to}): word {i} against τ");
+                Assert.True((inside ? expectedSecond[i] : 0xDEADBEEFUL) == second[i], $"pixels [{from}, {to}): word {i} against the second τ");
+            }
+        }
+    }
+
     [Fact]
     public void One_hot_pins_bit_order()
     {
