@@ -291,28 +291,46 @@ internal static unsafe class PatchGatherer
 
     /// <summary>
     /// A block of consecutive columns at the row's edge or the list's end (some lanes read outside the input row, or
-    /// lie past the list), for stride 1 and one word per pixel, by 512-bit masked loads: a lane outside reads nothing
+    /// lie past the list). For stride 1 and one word per pixel by 512-bit masked loads: a lane outside reads nothing
     /// (the masked-off lanes of <c>vmovdqu64 {k}</c> neither load nor fault, so the address may lie before or past
-    /// the row) and is a zero word, as the lane-by-lane path writes it. False (nothing written) for other shapes.
-    /// The lane-by-lane path below takes them one scalar lane at a time with its checks; this one made a 512×288 frame
-    /// 0.988 as long (real frames, `ab-frames.cs`, 400 rounds, Zen 4).
+    /// the row) and is a zero word, as the lane-by-lane path writes it; the lane-by-lane path took them one scalar lane
+    /// at a time with its checks, and this made a 512×288 frame 0.988 as long (real frames, `ab-frames.cs`, 400
+    /// rounds, Zen 4). Other strides and words a pixel: the columns the block reads copied into a zero-padded row of
+    /// its own, which <see cref="VectorBlock"/> then takes as a block inside a row (the 128- to 1024-channel layers'
+    /// rows of 32 and 64 pixels are edge blocks from end to end, and went word by word: <see cref="ThreadScratch.EdgeRow"/>;
+    /// frames 0.988 and 1/1.010, Zen 4, twenty-fourth session). False (nothing written) where VectorBlock has no form
+    /// for the shape, or the lanes' columns are not consecutive.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool EdgeBlock(ulong* row, int inWidth, int* x, int lanes, int ixOffset, ulong* d, int words, int sw, int shift, bool spill, int pixelBlock)
     {
-        if (sw != 1 || words != 1 || pixelBlock % 8 != 0 || lanes <= 0 || x[lanes - 1] - x[0] != lanes - 1 || !Avx512F.IsSupported) return false;
-        int ix0 = x[0] + ixOffset; // lane l reads column ix0 + l
-        var laneIndex = Vector512.Create(0L, 1, 2, 3, 4, 5, 6, 7);
-        for (int l = 0; l < pixelBlock; l += 8)
+        if (lanes <= 0 || x[lanes - 1] - x[0] != lanes - 1) return false;
+        if (sw == 1 && words == 1 && pixelBlock % 8 == 0 && Avx512F.IsSupported)
         {
-            // Lane l + j is read where 0 ≤ ix0 + l + j < inWidth and l + j < lanes.
-            var column = laneIndex + Vector512.Create((long)ix0 + l);
-            var inside = Vector512.GreaterThanOrEqual(column, Vector512<long>.Zero)
-                & Vector512.LessThan(column, Vector512.Create((long)inWidth))
-                & Vector512.LessThan(laneIndex, Vector512.Create((long)(lanes - l)));
-            Place(Avx512F.MaskLoad(row + ix0 + l, inside.AsUInt64(), Vector512<ulong>.Zero), d + l, d + pixelBlock + l, shift, spill);
+            int ix0 = x[0] + ixOffset; // lane l reads column ix0 + l
+            var laneIndex = Vector512.Create(0L, 1, 2, 3, 4, 5, 6, 7);
+            for (int l = 0; l < pixelBlock; l += 8)
+            {
+                // Lane l + j is read where 0 ≤ ix0 + l + j < inWidth and l + j < lanes.
+                var column = laneIndex + Vector512.Create((long)ix0 + l);
+                var inside = Vector512.GreaterThanOrEqual(column, Vector512<long>.Zero)
+                    & Vector512.LessThan(column, Vector512.Create((long)inWidth))
+                    & Vector512.LessThan(laneIndex, Vector512.Create((long)(lanes - l)));
+                Place(Avx512F.MaskLoad(row + ix0 + l, inside.AsUInt64(), Vector512<ulong>.Zero), d + l, d + pixelBlock + l, shift, spill);
+            }
+            return true;
         }
-        return true;
+        // (One word a pixel at stride 1 on AVX2 stays lane by lane: its 4-lane blocks gained nothing from masked loads.)
+        if (!Vector256.IsHardwareAccelerated || sw == 1 && words == 1) return false;
+        // Lane l reads column first + l·sW: the block spans (P − 1)·sW + 1 columns, of which those up to the last lane's
+        // that lie inside the row are copied and the rest are zero words.
+        int first = x[0] * sw + ixOffset, span = (pixelBlock - 1) * sw + 1;
+        int from = Math.Clamp(-first, 0, span), to = Math.Clamp(Math.Min(inWidth - first, (lanes - 1) * sw + 1), from, span);
+        ulong* padded = ThreadScratch.EdgeRow(span * words);
+        new Span<ulong>(padded, from * words).Clear();
+        new ReadOnlySpan<ulong>(row + (long)(first + from) * words, (to - from) * words).CopyTo(new Span<ulong>(padded + (long)from * words, (to - from) * words));
+        new Span<ulong>(padded + (long)to * words, (span - to) * words).Clear();
+        return VectorBlock(padded, d, words, sw, shift, spill, pixelBlock);
     }
 
     /// <summary>

@@ -18,6 +18,7 @@ internal static unsafe class ThreadScratch
     [ThreadStatic] private static float[]? t_planes;
     [ThreadStatic] private static ulong[]? t_wordRows;
     [ThreadStatic] private static ulong[]? t_planeRows;
+    [ThreadStatic] private static ulong[]? t_edgeRow;
     [ThreadStatic] private static bool t_packedTaken;
 
     public static ulong* Patches(int words) => Get(ref t_patches, words);
@@ -47,6 +48,9 @@ internal static unsafe class ThreadScratch
 
     /// <summary>Bit planes as rows, the weights of <see cref="BitPlaneGram"/>'s counts (its patches are <see cref="Patches"/>).</summary>
     public static ulong* PlaneRows(int words) => Get(ref t_planeRows, words);
+
+    /// <summary>The columns one edge block of a gather reads, zero-padded (<see cref="PatchGatherer"/>).</summary>
+    public static ulong* EdgeRow(int words) => Get(ref t_edgeRow, words);
 
     /// <summary>
     /// Whole planes an op keeps for the length of its Compute call, taken on the calling thread and filled by its tasks

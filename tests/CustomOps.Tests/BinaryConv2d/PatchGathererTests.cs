@@ -17,7 +17,11 @@ public class PatchGathererTests
         // Plus rows wide enough for whole 32-pixel blocks inside the image (the contiguous-copy fast path).
         var wide = new[] { BinaryConv2dParams.Square(1, 64, 4, 75, 4, 3), BinaryConv2dParams.Square(1, 40, 4, 150, 4, 3, stride: 2), BinaryConv2dParams.Square(1, 20, 3, 70, 4, 3),
             // Two, four and sixteen words a pixel at stride 1 (the 4×4 word transposes), blocks inside the row.
-            BinaryConv2dParams.Square(1, 128, 3, 44, 4, 3), BinaryConv2dParams.Square(1, 256, 3, 40, 4, 3), BinaryConv2dParams.Square(1, 1024, 3, 36, 4, 3, dilation: 2) };
+            BinaryConv2dParams.Square(1, 128, 3, 44, 4, 3), BinaryConv2dParams.Square(1, 256, 3, 40, 4, 3), BinaryConv2dParams.Square(1, 1024, 3, 36, 4, 3, dilation: 2),
+            // Rows that are edge blocks from end to end (the zero-padded copy): 256 channels at the backbone's width of
+            // 32, stride 2 with one word and with two (no vector form: lane by lane), 80 channels (two words) at 36.
+            BinaryConv2dParams.Square(1, 256, 3, 32, 4, 3), BinaryConv2dParams.Square(1, 64, 4, 36, 4, 3, stride: 2),
+            BinaryConv2dParams.Square(1, 128, 3, 30, 4, 3, stride: 2), BinaryConv2dParams.Square(1, 80, 3, 36, 4, 3) };
         foreach (var (p, i) in ConvCase.Shapes().Concat(wide).Select((p, i) => (p, i)))
         {
             var c = new ConvCase(p, seed: 300 + i);
