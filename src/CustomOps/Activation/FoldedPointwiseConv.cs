@@ -44,6 +44,22 @@ internal sealed unsafe class FoldedPointwiseConv : IDisposable
     /// <summary>Every output channel of one row of <paramref name="width"/> pixels: channel co's row at <paramref name="y"/> + co·<paramref name="channelStride"/>.</summary>
     public void Rows(ulong* packed, int width, float* y, long channelStride) => _conv.PointwiseRowInto(packed, width, y, channelStride);
 
+    /// <summary>Pixels of a row <see cref="Counts"/> takes at a time.</summary>
+    public int Segment => _conv.Segment;
+
+    /// <summary>
+    /// The popcounts of <paramref name="length"/> ≤ <see cref="Segment"/> pixels of packed input, output channel co's at
+    /// the result + co·<see cref="Segment"/> (the thread's scratch, valid until its next count): the conv's output is
+    /// <see cref="OutputTransform.One"/>(Cin − 2·count, alpha[co], bias[co]) (<see cref="Alpha"/>, <see cref="Bias"/>).
+    /// </summary>
+    public int* Counts(ulong* packed, int length) => _conv.PointwiseCounts(packed, length);
+
+    /// <summary>The conv's alpha, per output channel.</summary>
+    public float Alpha(int channel) => _alpha[channel];
+
+    /// <summary>The conv's bias, per output channel (zero without one).</summary>
+    public float Bias(int channel) => _bias[channel];
+
     /// <summary>Adds each output channel's Σ popcount and Σ popcount² over one row to <paramref name="sums"/> and <paramref name="squares"/> ([Cout] each).</summary>
     public void MomentsRow(ulong* packed, int width, long* sums, long* squares) => _conv.PointwiseMomentsRow(packed, width, sums, squares);
 

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using BiVM.CustomOps.BinaryConv2d;
 
 namespace BiVM.CustomOps.Activation;
 
@@ -34,6 +35,20 @@ internal static unsafe class ShortcutRPReLU
         // there) cost more than the broadcasts they save (1.012 of an AVX2 frame).
         if (Vector512.IsHardwareAccelerated) WithAddend(new NormalizedWide(x, normScale, normShift), addend, addendPair, scale, shiftIn, slope, shiftOut, y, count);
         else WithAddend(new Normalized(x, normScale, normShift), addend, addendPair, scale, shiftIn, slope, shiftOut, y, count);
+    }
+
+    /// <summary>
+    /// <see cref="Apply"/> or <see cref="ApplyNormalized"/> (where <paramref name="normalized"/>) on a folded 1×1 conv's
+    /// output computed from its popcounts in the same pass: x = <see cref="OutputTransform.One"/>(Cin − 2·count,
+    /// alpha, bias) with <paramref name="fullTaps"/> = Cin, the conv's own operations (so the same values), instead of
+    /// the conv writing its rows for this pass to read back. For 512-bit hosts: on AVX2 the loop's sixteen constants
+    /// and its temporaries do not fit the sixteen registers (1.009–1.015 of an AVX2 frame), and the glue keeps the rows.
+    /// </summary>
+    public static void ApplyFromCounts(int* counts, int fullTaps, float alpha, float bias, bool normalized, float normScale, float normShift,
+        float* addend, float* addendPair, float scale, float shiftIn, float slope, float shiftOut, float* y, int count)
+    {
+        if (normalized) WithAddend(new FromCounts<Normalizing>(counts, fullTaps, alpha, bias, normScale, normShift), addend, addendPair, scale, shiftIn, slope, shiftOut, y, count);
+        else WithAddend(new FromCounts<NotNormalizing>(counts, fullTaps, alpha, bias, 1f, 0f), addend, addendPair, scale, shiftIn, slope, shiftOut, y, count);
     }
 
     // The input (plain or normalized) and the addend (none, one plane, or a pair) are type parameters, so that the JIT
@@ -121,6 +136,55 @@ internal static unsafe class ShortcutRPReLU
         public Vector512<float> Wide(int i) => Vector512.Load(x + i) * _scale + _shift;
         public Vector256<float> Vector(int i) => Vector256.Load(x + i) * Vector256.Create(normScale) + Vector256.Create(normShift);
         public float Scalar(int i) => Normalize(x[i], normScale, normShift);
+    }
+
+    /// <summary>Whether a <see cref="FromCounts{TNorm}"/> input applies the folded normalization.</summary>
+    private interface INormalization
+    {
+        static abstract bool Applies { get; }
+    }
+
+    private readonly struct Normalizing : INormalization
+    {
+        public static bool Applies => true;
+    }
+
+    private readonly struct NotNormalizing : INormalization
+    {
+        public static bool Applies => false;
+    }
+
+    /// <summary>
+    /// A folded 1×1 conv's output from its counts: D = (Cin − 2·count)·alpha + bias (two roundings, as
+    /// <see cref="OutputTransform"/> writes it), then x̂ = D·a + b where <typeparamref name="TNorm"/> applies; the
+    /// constants broadcast once for the 512-bit loop (the 256-bit one takes at most a row's last 8 to 15 values).
+    /// </summary>
+    private readonly struct FromCounts<TNorm>(int* counts, int fullTaps, float alpha, float bias, float normScale, float normShift) : IInput
+        where TNorm : struct, INormalization
+    {
+        private readonly Vector512<int> _full = Vector512.Create(fullTaps);
+        private readonly Vector512<float> _alpha = Vector512.Create(alpha), _bias = Vector512.Create(bias), _scale = Vector512.Create(normScale), _shift = Vector512.Create(normShift);
+
+        public Vector512<float> Wide(int i)
+        {
+            var d = Vector512.ConvertToSingle(_full - Vector512.ShiftLeft(Vector512.Load(counts + i), 1)) * _alpha + _bias;
+            return TNorm.Applies ? d * _scale + _shift : d;
+        }
+
+        public Vector256<float> Vector(int i)
+        {
+            var d = Vector256.ConvertToSingle(Vector256.Create(fullTaps) - Vector256.ShiftLeft(Vector256.Load(counts + i), 1)) * Vector256.Create(alpha) + Vector256.Create(bias);
+            return TNorm.Applies ? d * Vector256.Create(normScale) + Vector256.Create(normShift) : d;
+        }
+
+        public float Scalar(int i) => One<TNorm>(counts[i], fullTaps, alpha, bias, normScale, normShift);
+    }
+
+    /// <summary>One value of <see cref="FromCounts{TNorm}"/>: the specification.</summary>
+    private static float One<TNorm>(int count, int fullTaps, float alpha, float bias, float normScale, float normShift) where TNorm : struct, INormalization
+    {
+        float d = OutputTransform.One(fullTaps - 2 * count, alpha, bias);
+        return TNorm.Applies ? Normalize(d, normScale, normShift) : d;
     }
 
     /// <summary>The addend value before the scale: a, or a + a₂ (one float32 add).</summary>

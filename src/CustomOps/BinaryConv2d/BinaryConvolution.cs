@@ -248,6 +248,9 @@ public sealed unsafe class BinaryConvolution : IDisposable
             }
     }
 
+    /// <summary>Output pixels per count step (<see cref="PointwiseCounts"/> takes at most this many; its counts are [coutPadded][this]).</summary>
+    internal int Segment => _segment;
+
     /// <summary>
     /// For the same layers as <see cref="PointwiseRowInto"/>: adds each output channel's Σ popcount and Σ popcount² over
     /// the row to <paramref name="sums"/>[co] and <paramref name="squares"/>[co] (exact integers; the dots are
@@ -274,7 +277,7 @@ public sealed unsafe class BinaryConvolution : IDisposable
     /// word per pixel, pixel-minor), so nothing is gathered: the kernel reads it in place, a last, partial block from
     /// a zero-padded copy so that nothing past the row is read.
     /// </summary>
-    private int* PointwiseCounts(ulong* packed, int length)
+    internal int* PointwiseCounts(ulong* packed, int length)
     {
         if (!PointwiseOneWord.Accepts(Layer)) throw new InvalidOperationException($"not a one-word 1×1 layer without padding or stride: {Layer}");
         int* counts = ThreadScratch.Counts(_coutPadded * _segment);

@@ -506,17 +506,30 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
         // written to output; the Addend from addendRow instead where that is not null (the folded sparse conv's row of channel c).
         void Plane(int i, long offset, int count, float* input, float* addendRow, float* output)
         {
-            int n = i / channels, c = i % channels;
-            // The addend's plane for channel c under the channel map.
-            float* a = addendRow, pair = null;
-            if (addend is not null)
-            {
-                long within = offset - (long)i * plane;
-                a = addend + ((long)n * addendChannels + c % addendChannels) * plane + within;
-                if (_addendChunks == 2) pair = a + (long)channels * plane;
-            }
+            int c = i % channels;
+            float* a = Addend(i, offset, addendRow, out float* pair);
             if (normScale is null) ShortcutRPReLU.Apply(input, a, pair, _scale, _shiftIn[c], _slope[c], _shiftOut[c], output, count);
             else ShortcutRPReLU.ApplyNormalized(input, normScale[i], normShift[i], a, pair, _scale, _shiftIn[c], _slope[c], _shiftOut[c], output, count);
+        }
+        // Plane with the folded 1×1 conv's output formed from its counts in the same pass (channel c's at counts).
+        void PlaneFromCounts(int i, long offset, int count, int* counts, float* addendRow, float* output)
+        {
+            int c = i % channels;
+            float* a = Addend(i, offset, addendRow, out float* pair);
+            ShortcutRPReLU.ApplyFromCounts(counts, _pointwise!.InChannels, _pointwise.Alpha(c), _pointwise.Bias(c), normScale is not null,
+                normScale is null ? 1f : normScale[i], normShift is null ? 0f : normShift[i], a, pair, _scale, _shiftIn[c], _slope[c], _shiftOut[c], output, count);
+        }
+        // The addend's plane for plane i (channel i % C) under the channel map, from offset on, or addendRow where the
+        // addend is a folded sparse conv's row; the second plane of a pair at pair (else null).
+        float* Addend(int i, long offset, float* addendRow, out float* pair)
+        {
+            pair = null;
+            if (addend is null) return addendRow;
+            int n = i / channels, c = i % channels;
+            long within = offset - (long)i * plane;
+            float* a = addend + ((long)n * addendChannels + c % addendChannels) * plane + within;
+            if (_addendChunks == 2) pair = a + (long)channels * plane;
+            return a;
         }
         if (packed is null && second is null && projected is null && src is not null && sparse.Packed is null)
         {
@@ -559,7 +572,10 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
         {
             long row = (long)n * height + iy;
             float* rows = null;
-            if (src is null)
+            // The folded 1×1 conv's rows, where its counts do not go straight into the glue's pass (on AVX2, as
+            // ShortcutRPReLU.ApplyFromCounts says).
+            bool fromCounts = src is null && Vector512.IsHardwareAccelerated;
+            if (src is null && !fromCounts)
             {
                 rows = ThreadScratch.Rows(channels * width);
                 _pointwise!.Rows(xPacked + (long)row * width, width, rows, width);
@@ -574,13 +590,33 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
             // Where the rows go to Y: each channel's row two rows on fetched into L2 first (C rows a plane apart,
             // RowPrefetch), on the 512-bit paths: frames 0.994 and 1/1.013 (Zen 4); AVX2 frames 1.001.
             bool ahead = outRows is null && Vector512.IsHardwareAccelerated;
-            for (int c = 0; c < channels; c++)
+            if (fromCounts)
             {
-                long offset = ((long)n * channels + c) * plane + (long)iy * width;
-                float* to = outRows is null ? YChannel(n, c) + (long)iy * width : outRows + (long)c * width;
-                if (ahead) RowPrefetch.Ahead(to, width);
-                Plane(n * channels + c, offset, width, src is null ? rows + (long)c * width : src + offset, addendRows is null ? null : addendRows + (long)c * width, to);
+                // The folded 1×1 conv's counts a segment at a time, its output formed in the glue's pass instead of
+                // written as rows and read back (ShortcutRPReLU.ApplyFromCounts): frames 0.991–0.998 and 1/1.005–1/1.009 in
+                // five runs (Zen 4, twenty-fourth session).
+                int segment = _pointwise!.Segment;
+                for (int s0 = 0; s0 < width; s0 += segment)
+                {
+                    int length = Math.Min(segment, width - s0);
+                    int* counts = _pointwise.Counts(xPacked + (long)row * width + s0, length);
+                    for (int c = 0; c < channels; c++)
+                    {
+                        long offset = ((long)n * channels + c) * plane + (long)iy * width + s0;
+                        float* to = (outRows is null ? YChannel(n, c) + (long)iy * width : outRows + (long)c * width) + s0;
+                        if (ahead && s0 == 0) RowPrefetch.Ahead(to, width);
+                        PlaneFromCounts(n * channels + c, offset, length, counts + (long)c * segment, addendRows is null ? null : addendRows + (long)c * width + s0, to);
+                    }
+                }
             }
+            else
+                for (int c = 0; c < channels; c++)
+                {
+                    long offset = ((long)n * channels + c) * plane + (long)iy * width;
+                    float* to = outRows is null ? YChannel(n, c) + (long)iy * width : outRows + (long)c * width;
+                    if (ahead) RowPrefetch.Ahead(to, width);
+                    Plane(n * channels + c, offset, width, src is null ? rows + (long)c * width : src + offset, addendRows is null ? null : addendRows + (long)c * width, to);
+                }
             if (outRows is not null)
             {
                 if (packed is not null && second is not null) PackedHandOff.PackRowsTwice(outRows, _tauNext!, _tauSecond!, channels, height, width, n, iy, packed, second);
