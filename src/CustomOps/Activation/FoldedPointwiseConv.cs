@@ -44,15 +44,15 @@ internal sealed unsafe class FoldedPointwiseConv : IDisposable
     /// <summary>Every output channel of one row of <paramref name="width"/> pixels: channel co's row at <paramref name="y"/> + co·<paramref name="channelStride"/>.</summary>
     public void Rows(ulong* packed, int width, float* y, long channelStride) => _conv.PointwiseRowInto(packed, width, y, channelStride);
 
-    /// <summary>Pixels of a row <see cref="Counts"/> takes at a time.</summary>
-    public int Segment => _conv.Segment;
-
     /// <summary>
-    /// The popcounts of <paramref name="length"/> ≤ <see cref="Segment"/> pixels of packed input, output channel co's at
-    /// the result + co·<see cref="Segment"/> (the thread's scratch, valid until its next count): the conv's output is
-    /// <see cref="OutputTransform.One"/>(Cin − 2·count, alpha[co], bias[co]) (<see cref="Alpha"/>, <see cref="Bias"/>).
+    /// The popcounts of a row of <paramref name="width"/> pixels of packed input, output channel co's at the result +
+    /// co·<see cref="RowCountsStride"/>(width) (the thread's scratch, valid until its next count): the conv's output is
+    /// <see cref="OutputTransform.One"/>(Cin − 2·count, <see cref="Alpha"/>(co), <see cref="Bias"/>(co)).
     /// </summary>
-    public int* Counts(ulong* packed, int length) => _conv.PointwiseCounts(packed, length);
+    public int* RowCounts(ulong* packed, int width) => _conv.PointwiseCounts(packed, width, RowCountsStride(width));
+
+    /// <summary>The distance between two channels' counts in <see cref="RowCounts"/>: the width rounded up to 64.</summary>
+    public static int RowCountsStride(int width) => (width + 63) / 64 * 64;
 
     /// <summary>The conv's alpha, per output channel.</summary>
     public float Alpha(int channel) => _alpha[channel];

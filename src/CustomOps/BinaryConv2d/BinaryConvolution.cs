@@ -248,9 +248,6 @@ public sealed unsafe class BinaryConvolution : IDisposable
             }
     }
 
-    /// <summary>Output pixels per count step (<see cref="PointwiseCounts"/> takes at most this many; its counts are [coutPadded][this]).</summary>
-    internal int Segment => _segment;
-
     /// <summary>
     /// For the same layers as <see cref="PointwiseRowInto"/>: adds each output channel's Σ popcount and Σ popcount² over
     /// the row to <paramref name="sums"/>[co] and <paramref name="squares"/>[co] (exact integers; the dots are
@@ -277,10 +274,17 @@ public sealed unsafe class BinaryConvolution : IDisposable
     /// word per pixel, pixel-minor), so nothing is gathered: the kernel reads it in place, a last, partial block from
     /// a zero-padded copy so that nothing past the row is read.
     /// </summary>
-    internal int* PointwiseCounts(ulong* packed, int length)
+    internal int* PointwiseCounts(ulong* packed, int length) => PointwiseCounts(packed, length, _segment);
+
+    /// <summary>
+    /// <see cref="PointwiseCounts(ulong*, int)"/> for any <paramref name="length"/>, channel co's counts at the result +
+    /// co·<paramref name="countsStride"/> (at least <paramref name="length"/> rounded up to 64).
+    /// </summary>
+    internal int* PointwiseCounts(ulong* packed, int length, int countsStride)
     {
         if (!PointwiseOneWord.Accepts(Layer)) throw new InvalidOperationException($"not a one-word 1×1 layer without padding or stride: {Layer}");
-        int* counts = ThreadScratch.Counts(_coutPadded * _segment);
+        if (countsStride < (length + 63) / 64 * 64) throw new ArgumentOutOfRangeException(nameof(countsStride), countsStride, $"must hold {length} counts rounded up to 64");
+        int* counts = ThreadScratch.Counts(_coutPadded * countsStride);
         var kernel = KernelFor(length);
         int block = kernel.PixelBlock, blocks = (length + block - 1) / block;
         ulong* patches = packed;
@@ -290,7 +294,7 @@ public sealed unsafe class BinaryConvolution : IDisposable
             new ReadOnlySpan<ulong>(packed, length).CopyTo(new Span<ulong>(patches, blocks * block));
             new Span<ulong>(patches + length, blocks * block - length).Clear();
         }
-        kernel.Accumulate(patches, blocks, _weights, _coutPadded, 1, counts, _segment);
+        kernel.Accumulate(patches, blocks, _weights, _coutPadded, 1, counts, countsStride);
         return counts;
     }
 

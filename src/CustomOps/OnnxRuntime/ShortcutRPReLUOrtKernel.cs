@@ -592,21 +592,18 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
             bool ahead = outRows is null && Vector512.IsHardwareAccelerated;
             if (fromCounts)
             {
-                // The folded 1×1 conv's counts a segment at a time, its output formed in the glue's pass instead of
-                // written as rows and read back (ShortcutRPReLU.ApplyFromCounts): frames 0.991–0.998 and 1/1.005–1/1.009 in
-                // five runs (Zen 4, twenty-fourth session).
-                int segment = _pointwise!.Segment;
-                for (int s0 = 0; s0 < width; s0 += segment)
+                // The folded 1×1 conv's counts for the row in one pass, its output formed in the glue's pass instead of
+                // written as rows and read back (ShortcutRPReLU.ApplyFromCounts): frames 0.991–0.998 and 1/1.005–1/1.009
+                // in five runs (Zen 4, twenty-fourth session); the whole row at once rather than by the conv's L1-sized
+                // segments (decode0's rows of 512 were two calls per channel), a further 0.995 and 1/1.004.
+                int* counts = _pointwise!.RowCounts(xPacked + (long)row * width, width);
+                int stride = FoldedPointwiseConv.RowCountsStride(width);
+                for (int c = 0; c < channels; c++)
                 {
-                    int length = Math.Min(segment, width - s0);
-                    int* counts = _pointwise.Counts(xPacked + (long)row * width + s0, length);
-                    for (int c = 0; c < channels; c++)
-                    {
-                        long offset = ((long)n * channels + c) * plane + (long)iy * width + s0;
-                        float* to = (outRows is null ? YChannel(n, c) + (long)iy * width : outRows + (long)c * width) + s0;
-                        if (ahead && s0 == 0) RowPrefetch.Ahead(to, width);
-                        PlaneFromCounts(n * channels + c, offset, length, counts + (long)c * segment, addendRows is null ? null : addendRows + (long)c * width + s0, to);
-                    }
+                    long offset = ((long)n * channels + c) * plane + (long)iy * width;
+                    float* to = outRows is null ? YChannel(n, c) + (long)iy * width : outRows + (long)c * width;
+                    if (ahead) RowPrefetch.Ahead(to, width);
+                    PlaneFromCounts(n * channels + c, offset, width, counts + (long)c * stride, addendRows is null ? null : addendRows + (long)c * width, to);
                 }
             }
             else
