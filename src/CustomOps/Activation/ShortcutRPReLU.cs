@@ -41,7 +41,7 @@ internal static unsafe class ShortcutRPReLU
     /// <see cref="Apply"/> or <see cref="ApplyNormalized"/> (where <paramref name="normalized"/>) on a folded 1×1 conv's
     /// output computed from its popcounts in the same pass: x = <see cref="OutputTransform.One"/>(Cin − 2·count,
     /// alpha, bias) with <paramref name="fullTaps"/> = Cin, the conv's own operations (so the same values), instead of
-    /// the conv writing its rows for this pass to read back. For 512-bit hosts: on AVX2 the loop's sixteen constants
+    /// the conv writing its rows for this pass to read back. For 512-bit hosts: on AVX2 the loop's constants
     /// and its temporaries do not fit the sixteen registers (1.009–1.015 of an AVX2 frame), and the glue keeps the rows.
     /// </summary>
     public static void ApplyFromCounts(int* counts, int fullTaps, float alpha, float bias, bool normalized, float normScale, float normShift,
