@@ -60,30 +60,28 @@ internal static unsafe class PackedHandOff
     /// <see cref="PackRow"/> and the same against <paramref name="tauSecond"/> into <paramref name="second"/>, each value
     /// read once where Y has at most 64 channels (<see cref="ActivationPacker.PackRowTwice"/>).
     /// </summary>
-    public static void PackRowTwice(float* y, float[] tau, float[] tauSecond, int channels, int height, int width, int n, int iy, ulong* packed, ulong* second)
-    {
-        if (channels > 64)
-        {
-            PackRow(y, tau, channels, height, width, n, iy, packed);
-            PackRow(y, tauSecond, channels, height, width, n, iy, second);
-            return;
-        }
-        long at = ((long)n * height + iy) * width;
-        fixed (float* t = tau, u = tauSecond)
-            ActivationPacker.PackRowTwice(y, t, u, channels, height, width, n, iy, 0, width, packed + at, second + at);
-    }
+    public static void PackRowTwice(float* y, float[] tau, float[] tauSecond, int channels, int height, int width, int n, int iy, ulong* packed, ulong* second) =>
+        PackTwice(y, height, n, iy, tau, tauSecond, channels, height, width, n, iy, packed, second);
 
     /// <summary><see cref="PackRowTwice"/> from rows in scratch, as <see cref="PackRows"/>.</summary>
-    public static void PackRowsTwice(float* rows, float[] tau, float[] tauSecond, int channels, int height, int width, int n, int iy, ulong* packed, ulong* second)
+    public static void PackRowsTwice(float* rows, float[] tau, float[] tauSecond, int channels, int height, int width, int n, int iy, ulong* packed, ulong* second) =>
+        PackTwice(rows, 1, 0, 0, tau, tauSecond, channels, height, width, n, iy, packed, second);
+
+    /// <summary>Row <paramref name="sourceRow"/> of image <paramref name="sourceImage"/> of <paramref name="x"/> (planes of <paramref name="sourceHeight"/> rows) into packed row <paramref name="iy"/> of image <paramref name="n"/>, against both sets of τ.</summary>
+    private static void PackTwice(float* x, int sourceHeight, int sourceImage, int sourceRow, float[] tau, float[] tauSecond, int channels, int height, int width,
+        int n, int iy, ulong* packed, ulong* second)
     {
-        if (channels > 64)
-        {
-            PackRows(rows, tau, channels, height, width, n, iy, packed);
-            PackRows(rows, tauSecond, channels, height, width, n, iy, second);
-            return;
-        }
-        long at = ((long)n * height + iy) * width;
+        int words = PackedLayout.WordsFor(channels);
+        long at = ((long)n * height + iy) * width * words;
         fixed (float* t = tau, u = tauSecond)
-            ActivationPacker.PackRowTwice(rows, t, u, channels, 1, width, 0, 0, 0, width, packed + at, second + at);
+        {
+            if (words == 1)
+            {
+                ActivationPacker.PackRowTwice(x, t, u, channels, sourceHeight, width, sourceImage, sourceRow, 0, width, packed + at, second + at);
+                return;
+            }
+            ActivationPacker.PackRow(x, t, channels, sourceHeight, width, sourceImage, sourceRow, 0, width, packed + at);
+            ActivationPacker.PackRow(x, u, channels, sourceHeight, width, sourceImage, sourceRow, 0, width, second + at);
+        }
     }
 }
