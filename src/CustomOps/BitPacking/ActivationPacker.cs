@@ -34,10 +34,11 @@ internal static unsafe class ActivationPacker
 
     /// <summary>
     /// <see cref="PackRow(float*, float*, int, int, int, int, int, int, int, ulong*)"/> against two sets of τ at once, each
-    /// channel's row read once: pixel p's word against <paramref name="tau"/> at <paramref name="rowDst"/>[p], against
-    /// <paramref name="tauSecond"/> at <paramref name="secondDst"/>[p] (one word a pixel: at most 64 channels). A row
-    /// that two binary convs read with their own τ (a glue's output for SHB's 1×1 and sparse conv, the ConvGRU's input
-    /// for its two convs) was packed twice, reading its floats twice. Blocks of 64 pixels (32 on AVX2, which has the
+    /// channel's row read once: the words against <paramref name="tau"/> into the packed row at <paramref name="rowDst"/>,
+    /// those against <paramref name="tauSecond"/> into the one at <paramref name="secondDst"/> (each at pixel 0's words,
+    /// as for PackRow; rows of more than 64 channels are packed once for each τ). A row that two binary convs read with
+    /// their own τ (a glue's output for SHB's 1×1 and sparse conv, the ConvGRU's input for its two convs) was packed
+    /// twice, reading its floats twice. Blocks of 64 pixels (32 on AVX2, which has the
     /// registers for it only up to 32 channels) take both; the pixels after them, and rows the blocks do not fit, are
     /// packed once for each τ. The same bits as two calls. Frames 0.997 and 1/1.002, AVX2 paths 0.997 (Zen 4, real
     /// frames; docs/kernels.md, twenty-fourth session).

@@ -58,7 +58,8 @@ internal static unsafe class PackedHandOff
 
     /// <summary>
     /// <see cref="PackRow"/> and the same against <paramref name="tauSecond"/> into <paramref name="second"/>, each value
-    /// read once where Y has at most 64 channels (<see cref="ActivationPacker.PackRowTwice"/>).
+    /// read once where Y has at most 64 channels (<see cref="ActivationPacker.PackRowTwice"/>, which packs wider rows once
+    /// for each τ).
     /// </summary>
     public static void PackRowTwice(float* y, float[] tau, float[] tauSecond, int channels, int height, int width, int n, int iy, ulong* packed, ulong* second) =>
         PackTwice(y, height, n, iy, tau, tauSecond, channels, height, width, n, iy, packed, second);
@@ -71,17 +72,8 @@ internal static unsafe class PackedHandOff
     private static void PackTwice(float* x, int sourceHeight, int sourceImage, int sourceRow, float[] tau, float[] tauSecond, int channels, int height, int width,
         int n, int iy, ulong* packed, ulong* second)
     {
-        int words = PackedLayout.WordsFor(channels);
-        long at = ((long)n * height + iy) * width * words;
+        long at = ((long)n * height + iy) * width * PackedLayout.WordsFor(channels);
         fixed (float* t = tau, u = tauSecond)
-        {
-            if (words == 1)
-            {
-                ActivationPacker.PackRowTwice(x, t, u, channels, sourceHeight, width, sourceImage, sourceRow, 0, width, packed + at, second + at);
-                return;
-            }
-            ActivationPacker.PackRow(x, t, channels, sourceHeight, width, sourceImage, sourceRow, 0, width, packed + at);
-            ActivationPacker.PackRow(x, u, channels, sourceHeight, width, sourceImage, sourceRow, 0, width, second + at);
-        }
+            ActivationPacker.PackRowTwice(x, t, u, channels, sourceHeight, width, sourceImage, sourceRow, 0, width, packed + at, second + at);
     }
 }

@@ -590,30 +590,21 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
             // Where the rows go to Y: each channel's row two rows on fetched into L2 first (C rows a plane apart,
             // RowPrefetch), on the 512-bit paths: frames 0.994 and 1/1.013 (Zen 4); AVX2 frames 1.001.
             bool ahead = outRows is null && Vector512.IsHardwareAccelerated;
-            if (fromCounts)
+            // The folded 1×1 conv's counts for the row in one pass, its output formed in the glue's pass instead of
+            // written as rows and read back (ShortcutRPReLU.ApplyFromCounts): frames 0.991–0.998 and 1/1.005–1/1.009 in
+            // five runs (Zen 4, twenty-fourth session); the whole row at once rather than by the conv's L1-sized segments
+            // (decode0's rows of 512 were two calls per channel), a further 0.995 and 1/1.004.
+            int* counts = fromCounts ? _pointwise!.RowCounts(xPacked + (long)row * width, width) : null;
+            int stride = FoldedPointwiseConv.RowCountsStride(width);
+            for (int c = 0; c < channels; c++)
             {
-                // The folded 1×1 conv's counts for the row in one pass, its output formed in the glue's pass instead of
-                // written as rows and read back (ShortcutRPReLU.ApplyFromCounts): frames 0.991–0.998 and 1/1.005–1/1.009
-                // in five runs (Zen 4, twenty-fourth session); the whole row at once rather than by the conv's L1-sized
-                // segments (decode0's rows of 512 were two calls per channel), a further 0.995 and 1/1.004.
-                int* counts = _pointwise!.RowCounts(xPacked + (long)row * width, width);
-                int stride = FoldedPointwiseConv.RowCountsStride(width);
-                for (int c = 0; c < channels; c++)
-                {
-                    long offset = ((long)n * channels + c) * plane + (long)iy * width;
-                    float* to = outRows is null ? YChannel(n, c) + (long)iy * width : outRows + (long)c * width;
-                    if (ahead) RowPrefetch.Ahead(to, width);
-                    PlaneFromCounts(n * channels + c, offset, width, counts + (long)c * stride, addendRows is null ? null : addendRows + (long)c * width, to);
-                }
+                long offset = ((long)n * channels + c) * plane + (long)iy * width;
+                float* to = outRows is null ? YChannel(n, c) + (long)iy * width : outRows + (long)c * width;
+                float* addendRow = addendRows is null ? null : addendRows + (long)c * width;
+                if (ahead) RowPrefetch.Ahead(to, width);
+                if (counts is not null) PlaneFromCounts(n * channels + c, offset, width, counts + (long)c * stride, addendRow, to);
+                else Plane(n * channels + c, offset, width, src is null ? rows + (long)c * width : src + offset, addendRow, to);
             }
-            else
-                for (int c = 0; c < channels; c++)
-                {
-                    long offset = ((long)n * channels + c) * plane + (long)iy * width;
-                    float* to = outRows is null ? YChannel(n, c) + (long)iy * width : outRows + (long)c * width;
-                    if (ahead) RowPrefetch.Ahead(to, width);
-                    Plane(n * channels + c, offset, width, src is null ? rows + (long)c * width : src + offset, addendRows is null ? null : addendRows + (long)c * width, to);
-                }
             if (outRows is not null)
             {
                 if (packed is not null && second is not null) PackedHandOff.PackRowsTwice(outRows, _tauNext!, _tauSecond!, channels, height, width, n, iy, packed, second);

@@ -100,9 +100,8 @@ internal sealed unsafe class ConvGruCell : IDisposable
         ulong* imageA = bits.Pointer - (long)a0 * width * wordsA;
         ulong* imageB = bits.Pointer + bitsA - (long)b0 * width * wordsB;
         ulong* low = bits.Pointer + bitsA + bitsB, high = low + halfRow;
-        // x's rows against the hh conv's τ, packed with its rows for the ih conv (each value read once) one step before
-        // B reads them: rows t and t − 1 (t & 1), where x has one word a pixel.
-        bool xTwice = half == 1;
+        // x's rows against the hh conv's τ, packed with its rows for the ih conv (each value read once where x has one
+        // word a pixel) one step before B reads them: rows t and t − 1 (t & 1).
         ulong* xHh = high + halfRow;
         // Float rows: σ(G_r)·h (C), the gates G (2C), two rows of z (C each), the candidate c (C), and the state's rows
         // (C) where it is broadcast (the first frame's): a full state is read in place, as x is.
@@ -117,8 +116,7 @@ internal sealed unsafe class ConvGruCell : IDisposable
                 if (t < a1)
                 {
                     // A(t): [x, h] row t, packed for the ih conv: each half by itself, then side by side.
-                    if (xTwice) ActivationPacker.PackRowTwice(x, tauIh, tauHh, c, height, width, n, t, 0, width, low, xHh + (t & 1) * halfRow);
-                    else ActivationPacker.PackRow(x, tauIh, c, height, width, n, t, 0, width, low);
+                    ActivationPacker.PackRowTwice(x, tauIh, tauHh, c, height, width, n, t, 0, width, low, xHh + (t & 1) * halfRow);
                     if (fullState) ActivationPacker.PackRow(state, tauIh + c, c, height, width, n, t, 0, width, high);
                     else
                     {
@@ -144,10 +142,8 @@ internal sealed unsafe class ConvGruCell : IDisposable
                         float* s = state + strides.RowOffset(n, k, rb);
                         ConvGru.ResetProductRow(gates + (long)k * width, s, strides.RowRepeats, reset + (long)k * width, width, lanes);
                     }
-                    ulong* xBits = xTwice ? xHh + (rb & 1) * halfRow : low;
-                    if (!xTwice) ActivationPacker.PackRow(x, tauHh, c, height, width, n, rb, 0, width, low);
                     ActivationPacker.PackRow(reset, tauHh + c, c, 1, width, 0, 0, 0, width, high);
-                    PackedLayout.Join(xBits, high, c, width, imageB + (long)rb * width * wordsB);
+                    PackedLayout.Join(xHh + (rb & 1) * halfRow, high, c, width, imageB + (long)rb * width * wordsB);
                 }
                 int rc = t - 2;
                 if (rc >= r0 && rc < r1)

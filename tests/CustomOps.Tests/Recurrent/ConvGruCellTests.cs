@@ -75,6 +75,7 @@ public sealed class ConvGruCellTests(ITestOutputHelper log)
     [InlineData(new long[] { 1, 40, 1, 1 }, 1, 40, 6, 11, true)]      // decode3's C: the halves joined across two words; per channel
     [InlineData(new long[] { 1, 1, 6, 1 }, 1, 40, 6, 11, false)]      // per row
     [InlineData(new long[] { 1, 64, 5, 4 }, 1, 64, 5, 4, true)]       // decode4's C: a word each
+    [InlineData(new long[] { 1, 80, 4, 6 }, 1, 80, 4, 6, true)]       // two words a half: x's bits for the hh conv kept a row ahead
     [InlineData(new long[] { 1, 3, 2, 33 }, 1, 3, 2, 33, true)]       // two rows: every band is all border
     public void The_cell_is_its_five_ops_bit_for_bit(long[] stateShape, int n, int c, int h, int w, bool biases)
     {
