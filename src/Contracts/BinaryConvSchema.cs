@@ -155,8 +155,16 @@ public static class BinaryConvSchema
     /// </summary>
     public const string ActivationAddendRepeat = "addend_repeat", ActivationAddendChunks = "addend_chunks";
 
+    /// <summary>
+    /// Optional input of ShortcutRPReLU: PackedUnread, bool [] or [1]. Where it holds true the op leaves YPacked unwritten
+    /// (allocated, its values unspecified), because every node that reads YPacked lies in the branch of an If that does not
+    /// run then. Written by HiddenHandOffFusion for the refiner's Hidden bits, which only the DGF in the else branch of the
+    /// If on downsample_ratio reads: the If's condition (downsample_ratio = 1), computed again beside the glue.
+    /// </summary>
+    public const int ActivationPackedUnread = 24;
+
     /// <summary>Inputs ShortcutRPReLU declares (all but X, ShiftIn, Slope and ShiftOut optional).</summary>
-    public const int ActivationInputCount = ActivationTauSecond + 1;
+    public const int ActivationInputCount = ActivationPackedUnread + 1;
 
     /// <summary>
     /// The decoder's upsampling glue fused (docs/model-contract.md, "Upsample2xConcat"): Y = Concat(axis 1) of the first

@@ -61,8 +61,52 @@ public static class HiddenHandOffFusion
             GraphQueries.SetAt(statistics.Input, BinaryConvSchema.StatisticsHiddenPacked, t + Suffix);
             handed++;
         }
-        return handed;
+        return handed + WireUnread(nodes, graph, initializers);
     }
+
+    /// <summary>
+    /// Gives each glue that packs Hidden for a GuidedStatistics in the else branch of an If of the main graph its input
+    /// PackedUnread: the If's condition computed again beside the glue (a copy of the node that writes it, named
+    /// <c>glue + ".packed_unread"</c>, where that node reads only graph inputs and initializers, as the exporter's
+    /// downsample_ratio = 1 does), so that where the then branch runs (downsample 1) the bits are not packed for nothing
+    /// (0.991 and 1/1.006 of a 512×288 frame). Only where no node outside that branch reads the bits. Returns how many it wired.
+    /// </summary>
+    private static int WireUnread(List<NodeProto> nodes, GraphProto graph, Dictionary<string, TensorProto> initializers)
+    {
+        var sources = graph.Input.Select(i => i.Name).ToHashSet();
+        sources.UnionWith(initializers.Keys);
+        var (_, producers) = GraphQueries.ReadersAndProducers(nodes);
+        int wired = 0;
+        foreach (var choice in nodes.Where(n => n.OpType == "If" && n.Domain.Length == 0 && n.Input.Count > 0).ToList())
+        {
+            if (choice.Attribute.FirstOrDefault(a => a.Name == "else_branch")?.G is not { } otherwise) continue;
+            var elsewhere = nodes.Concat(choice.Attribute.Where(a => a.Name != "else_branch" && a.G is not null).SelectMany(a => GraphQueries.WithSubgraphs(a.G)).SelectMany(g => g.Node));
+            foreach (var statistics in otherwise.Node.Where(IsStatistics))
+            {
+                string packed = Input(statistics, BinaryConvSchema.StatisticsHiddenPacked);
+                if (!packed.EndsWith(Suffix, StringComparison.Ordinal) || graph.Output.Any(o => o.Name == packed) || elsewhere.Any(n => n.Input.Contains(packed))) continue;
+                if (!producers.TryGetValue(packed, out var glue) || Input(glue, BinaryConvSchema.ActivationPackedUnread).Length > 0) continue;
+                if (!producers.TryGetValue(choice.Input[0], out var condition) || condition.Attribute.Any(a => a.G is not null || a.Graphs.Count > 0)
+                    || !condition.Input.All(i => i.Length == 0 || sources.Contains(i)))
+                    continue;
+                var copy = condition.Clone();
+                copy.Name = glue.Name + UnreadSuffix;
+                copy.Output.Clear();
+                copy.Output.Add(glue.Name + UnreadSuffix);
+                nodes.Insert(nodes.IndexOf(glue), copy);
+                GraphQueries.SetAt(glue.Input, BinaryConvSchema.ActivationPackedUnread, copy.Output[0]);
+                wired++;
+            }
+        }
+        return wired;
+    }
+
+    /// <summary>Suffix of the node (and its output) that computes a hand-off glue's PackedUnread: the glue's name + this.</summary>
+    public const string UnreadSuffix = ".packed_unread";
+
+    /// <summary>How many glues of <paramref name="model"/>'s main graph leave Hidden's bits unpacked where the If's other branch runs.</summary>
+    public static int UnreadCount(ModelProto model) =>
+        model.Graph.Node.Count(n => IsHandingHidden(n) && Input(n, BinaryConvSchema.ActivationPackedUnread).EndsWith(UnreadSuffix, StringComparison.Ordinal));
 
     /// <summary>
     /// The inverse, in place on <paramref name="model"/>: the glue writes its float Y again (no TauNext, no YPacked) and
@@ -80,6 +124,13 @@ public static class HiddenHandOffFusion
             statistics.Input[BinaryConvSchema.StatisticsHiddenPacked] = "";
             GraphQueries.TrimEmpty(statistics.Input, BinaryConvSchema.StatisticsHidden + 1);
             var glue = graphs.SelectMany(g => g.Node).Single(n => n.Output.Contains(packed));
+            string unread = Input(glue, BinaryConvSchema.ActivationPackedUnread);
+            if (unread.Length > 0)
+            {
+                glue.Input[BinaryConvSchema.ActivationPackedUnread] = "";
+                foreach (var g in graphs)
+                    foreach (var stale in g.Node.Where(n => n.Output.Count == 1 && n.Output[0] == unread && unread.EndsWith(UnreadSuffix, StringComparison.Ordinal)).ToList()) g.Node.Remove(stale);
+            }
             glue.Output[0] = t;
             glue.Output[BinaryConvSchema.ActivationPackedOutput] = "";
             GraphQueries.TrimEmpty(glue.Output, 1);

@@ -240,6 +240,9 @@ public sealed class GlueFusionTests(ITestOutputHelper log)
         int hidden = file == "bivm.onnx" ? 1 : 0;
         Assert.True(HiddenHandOffFusion.Count(shipped) == hidden, $"models/{file}: {HiddenHandOffFusion.Count(shipped)} GuidedStatistics read Hidden packed, expected {hidden} (bivm export --fuse)");
         Assert.Equal(hidden, HiddenHandOffFusion.Count(refused.Model));
+        // ... and leaves them unpacked where the If's other branch runs (downsample 1): input PackedUnread, the If's condition again.
+        Assert.True(HiddenHandOffFusion.UnreadCount(shipped) == hidden, $"models/{file}: {HiddenHandOffFusion.UnreadCount(shipped)} glues leave Hidden unpacked at downsample 1, expected {hidden} (bivm export --fuse)");
+        Assert.Equal(hidden, HiddenHandOffFusion.UnreadCount(refused.Model));
         // decode1 to decode3: the ConvGRU's Split of the block's output written in two halves by the glue (decode4 splits ASPP's Mul).
         Assert.True(YSplitFusion.Count(shipped) == 3, $"models/{file}: {YSplitFusion.Count(shipped)} glues write Y in two halves, expected 3 (bivm export --fuse)");
         Assert.Equal(3, YSplitFusion.Count(refused.Model));
@@ -313,11 +316,21 @@ public sealed class GlueFusionTests(ITestOutputHelper log)
         // A random batch-normalized bivm, at r = 0.5 (the DGF refiner runs) and at 1: the same bits with and without the floats.
         using var network = TestNetworks.Create(ModelFamily.Bivm, normalization: BatchNormMode.Batch);
         var fused = MattingExporter.Export(network).Fused().Model;
-        Assert.Equal((8, 1), (UnreadFloatFusion.Count(fused), HiddenHandOffFusion.Count(fused)));
+        Assert.Equal((8, 1, 1), (UnreadFloatFusion.Count(fused), HiddenHandOffFusion.Count(fused), HiddenHandOffFusion.UnreadCount(fused)));
+        // The glue's PackedUnread is a copy of the If's condition, computed in the glue's part of the graph (the pipeline's cut).
+        var choice = fused.Graph.Node.Single(n => n.OpType == "If");
+        var condition = fused.Graph.Node.Single(n => n.Output.Contains(choice.Input[0]));
+        var glue = fused.Graph.Node.Single(n => n.Output.Any(o => o.EndsWith(HiddenHandOffFusion.Suffix, StringComparison.Ordinal)));
+        var copy = fused.Graph.Node.Single(n => n.Output.Contains(glue.Input[BinaryConvSchema.ActivationPackedUnread]));
+        Assert.Equal(condition.OpType, copy.OpType);
+        Assert.Equal(condition.Input, copy.Input);
+        Assert.StartsWith(glue.Name, copy.Name);
+        Assert.True(fused.Graph.Node.IndexOf(copy) < fused.Graph.Node.IndexOf(glue));
         var written = fused.Clone();
         HiddenHandOffFusion.Restore(written);
         UnreadFloatFusion.Restore(written);
-        Assert.Equal((0, 0), (UnreadFloatFusion.Count(written), HiddenHandOffFusion.Count(written)));
+        Assert.Equal((0, 0, 0), (UnreadFloatFusion.Count(written), HiddenHandOffFusion.Count(written), HiddenHandOffFusion.UnreadCount(written)));
+        Assert.DoesNotContain(written.Graph.Node, n => n.Name.EndsWith(HiddenHandOffFusion.UnreadSuffix, StringComparison.Ordinal));
         Assert.DoesNotContain(written.Graph.Initializer, t => t.Name.EndsWith(".hidden_tau", StringComparison.Ordinal));
         Assert.DoesNotContain(AllNodes(GlueFusion.Unfuse(fused).Graph), n => n.Output.Any(o => o.Length == 0) && n.Domain.Length == 0);
         Compare(written.ToByteArray(), fused.ToByteArray(), 65, 97, ratio, 3, $"bivm Batch 97x65 r = {ratio}: floats written vs bits", 0);

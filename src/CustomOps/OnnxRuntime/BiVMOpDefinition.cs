@@ -90,7 +90,7 @@ internal sealed unsafe class BiVMOpDefinition
         ? index is BinaryConvSchema.ActivationX or BinaryConvSchema.ActivationAddend or BinaryConvSchema.ActivationAddendScale or BinaryConvSchema.ActivationTauNext
             or BinaryConvSchema.ActivationNormScale or BinaryConvSchema.ActivationNormBias
             or BinaryConvSchema.ActivationProjection or BinaryConvSchema.ActivationProjectionBias
-            or >= BinaryConvSchema.ActivationPointwiseW and <= BinaryConvSchema.ActivationTauSecond
+            or >= BinaryConvSchema.ActivationPointwiseW and <= BinaryConvSchema.ActivationPackedUnread
         : !IsGuidedUpsample && (index is BinaryConvSchema.InputBias or BinaryConvSchema.InputXPacked || (!IsSparse && index is BinaryConvSchema.InputMask or BinaryConvSchema.InputX));
 
     /// <summary>

@@ -44,6 +44,8 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
     private bool _writesY = true, _hasX = true, _sparsePacked;
     /// <summary>With y_split: Y's channels [0, s) go to Y, [s, C) to YRest (0: Y whole).</summary>
     private int _ySplit;
+    /// <summary>Whether input PackedUnread is given: YPacked is then left unwritten on the calls where it holds true.</summary>
+    private bool _packedUnread;
 
     private ShortcutRPReLUOrtKernel(string location, float[] shiftIn, float[] slope, float[] shiftOut, float scale, bool hasAddend, float[]? tauNext,
         (float[] Scale, float[] Bias, float Epsilon)? norm, int addendRepeat, int addendChunks, (float[], float[]?, int)? projection, FoldedPointwiseConv? pointwise,
@@ -177,6 +179,8 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
                 throw new OpValidationException("SparseXPacked is given without a folded sparse conv (SparseW …)");
             if (sparse is not null && !sparsePacked && !Present(BinaryConvSchema.ActivationSparseX))
                 throw new OpValidationException("a folded sparse conv needs its input: SparseX or SparseXPacked");
+            if (Present(BinaryConvSchema.ActivationPackedUnread) && tauNext is null)
+                throw new OpValidationException("PackedUnread is given without TauNext: there is no YPacked to leave unwritten");
         }
         catch
         {
@@ -191,7 +195,17 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
             _ySplit = ySplit,
             _hasX = hasX,
             _sparsePacked = sparsePacked,
+            _packedUnread = Present(BinaryConvSchema.ActivationPackedUnread),
         };
+    }
+
+    /// <summary>Input PackedUnread's value: one bool ([] or [1]).</summary>
+    private static bool PackedUnread(nint context)
+    {
+        var u = OrtTensorView.Read(OrtApi.KernelContextInput(context, BinaryConvSchema.ActivationPackedUnread));
+        if (u.Type != OrtElementType.Bool || u.Dims.Length > 1 || u.Dims.Length == 1 && u.Dims[0] != 1)
+            throw new OpValidationException($"PackedUnread must be one bool ([] or [1]), got {OrtTensorView.TypeText(u.Type)} {u.Shape}");
+        return *(byte*)u.Data != 0;
     }
 
     /// <summary>The y_split attribute's s (0 without it), checked against C and the outputs: YRest goes with it, and Y is then not read by the node's own packed or projected outputs.</summary>
@@ -360,6 +374,13 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
         }
         ulong* second = _tauSecond is null ? null
             : (ulong*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, BinaryConvSchema.ActivationSecondPackedOutput, [batch, height, width, PackedLayout.WordsFor(channels)]));
+        if (_packedUnread && PackedUnread(context))
+        {
+            // YPacked stays allocated, for the If that names it, but unwritten: nothing reads it in this run (the refiner's
+            // Hidden bits at downsample 1, where the If's other branch runs: 0.991 and 1/1.006 of a 512×288 frame).
+            packed = null;
+            if (y is null && rest is null && projected is null && second is null) return;
+        }
         if ((long)batch * height * width == 0) return;
         if (xView is { } input) InPlace.Note((float*)input.Data, y);
         long plane = (long)height * width;

@@ -6,6 +6,7 @@ using BiVM.CustomOps.SparseBinaryConv2d;
 using BiVM.Graph;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
+using Google.Protobuf;
 using Onnx;
 
 namespace BiVM.CustomOps.Tests.Activation;
@@ -322,6 +323,80 @@ public unsafe class PackedHandOffTests
         BiVMOps.Register(options);
         var e = Assert.ThrowsAny<OnnxRuntimeException>(() => new InferenceSession(g.ToBytes(), options).Dispose());
         Assert.Contains("Upsample2xConcat node 'up': attribute tau_next is given but output YPacked is not (they go together)", e.Message);
+    }
+
+    [Fact]
+    public void Glue_leaves_YPacked_unwritten_exactly_where_PackedUnread_holds()
+    {
+        // The refiner's Hidden bits at downsample 1 (HiddenHandOffFusion): with PackedUnread true the bits are not packed
+        // (a sentinel in the bound buffer survives) and Y is the same; with false they are the packer's bits of Y.
+        const int channels = 20, height = 5, width = 37;
+        var r = new Random(8);
+        float[] Values(int n) => Enumerable.Range(0, n).Select(_ => (float)(r.NextDouble() * 2 - 1)).ToArray();
+        float[] x = Values(channels * height * width), shiftIn = Values(channels), slope = Values(channels), shiftOut = Values(channels), tau = Values(channels);
+        var g = new OnnxGraphBuilder("unread");
+        g.Opset(BinaryConvSchema.Domain, BinaryConvSchema.OpsetVersion);
+        g.Input("X", TensorProto.Types.DataType.Float, 1, channels, height, width);
+        g.Input("U", TensorProto.Types.DataType.Bool, 1);
+        g.Initializer(Tensors.Float("b1", shiftIn, channels));
+        g.Initializer(Tensors.Float("k", slope, channels));
+        g.Initializer(Tensors.Float("b2", shiftOut, channels));
+        g.Initializer(Tensors.Float("tau_next", tau, channels));
+        var inputs = Enumerable.Repeat("", BinaryConvSchema.ActivationPackedUnread + 1).ToArray();
+        (inputs[0], inputs[3], inputs[4], inputs[5], inputs[6], inputs[^1]) = ("X", "b1", "k", "b2", "tau_next", "U");
+        g.Node(BinaryConvSchema.ShortcutRPReLU, inputs, ["Y", "Y.packed"], "glue", BinaryConvSchema.Domain);
+        g.Output("Y", TensorProto.Types.DataType.Float, 1, channels, height, width);
+        g.Output("Y.packed", TensorProto.Types.DataType.Uint64, 1, height, width, 1);
+        using var options = new SessionOptions();
+        BiVMOps.Register(options);
+        using var session = new InferenceSession(g.ToBytes(), options);
+        const ulong sentinel = 0xDEADBEEF_0BADF00D;
+        (float[] Y, ulong[] Bits) Run(bool unread)
+        {
+            var y = new float[x.Length];
+            var bits = Enumerable.Repeat(sentinel, height * width).ToArray();
+            using var xv = OrtValue.CreateTensorValueFromMemory(x, [1, channels, height, width]);
+            using var uv = OrtValue.CreateTensorValueFromMemory(new[] { unread }, [1]);
+            using var yv = OrtValue.CreateTensorValueFromMemory(y, [1, channels, height, width]);
+            using var bv = OrtValue.CreateTensorValueFromMemory(bits, [1, height, width, 1]);
+            using var runOptions = new RunOptions();
+            session.Run(runOptions, ["X", "U"], [xv, uv], ["Y", "Y.packed"], [yv, bv]);
+            return (y, bits);
+        }
+        var (written, bits) = Run(false);
+        var (unwritten, untouched) = Run(true);
+        Assert.Equal(written, unwritten);
+        Assert.Equal(ActivationPacker.Pack(written, tau, 1, channels, height, width), bits);
+        Assert.All(untouched, word => Assert.Equal(sentinel, word));
+
+        // Anything but one bool is refused in one line, naming the input.
+        var bad = g.ToBytes();
+        var model = ModelProto.Parser.ParseFrom(bad);
+        model.Graph.Input[1].Type.TensorType.ElemType = (int)TensorProto.Types.DataType.Float;
+        using var wrong = new InferenceSession(model.ToByteArray(), options);
+        using var xf = OrtValue.CreateTensorValueFromMemory(x, [1, channels, height, width]);
+        using var uf = OrtValue.CreateTensorValueFromMemory(new[] { 1f }, [1]);
+        using var ro = new RunOptions();
+        var e = Assert.ThrowsAny<OnnxRuntimeException>(() => wrong.Run(ro, ["X", "U"], [xf, uf], ["Y", "Y.packed"]).Dispose());
+        Assert.Contains("ShortcutRPReLU node 'glue': PackedUnread must be one bool ([] or [1]), got float32 [1]", e.Message);
+    }
+
+    [Fact]
+    public void Glue_refuses_PackedUnread_without_TauNext()
+    {
+        var g = new OnnxGraphBuilder("unread");
+        g.Opset(BinaryConvSchema.Domain, BinaryConvSchema.OpsetVersion);
+        g.Input("X", TensorProto.Types.DataType.Float, 1, 2, 3, 3);
+        g.Input("U", TensorProto.Types.DataType.Bool, 1);
+        g.Initializer(Tensors.Float("c", [0.5f, -0.25f], 2));
+        var inputs = Enumerable.Repeat("", BinaryConvSchema.ActivationPackedUnread + 1).ToArray();
+        (inputs[0], inputs[3], inputs[4], inputs[5], inputs[^1]) = ("X", "c", "c", "c", "U");
+        g.Node(BinaryConvSchema.ShortcutRPReLU, inputs, ["Y"], "glue", BinaryConvSchema.Domain);
+        g.Output("Y", TensorProto.Types.DataType.Float, 1, 2, 3, 3);
+        using var options = new SessionOptions();
+        BiVMOps.Register(options);
+        var e = Assert.ThrowsAny<OnnxRuntimeException>(() => new InferenceSession(g.ToBytes(), options).Dispose());
+        Assert.Contains("ShortcutRPReLU node 'glue': PackedUnread is given without TauNext: there is no YPacked to leave unwritten", e.Message);
     }
 
     /// <summary>The binary conv Y = conv(G) of <paramref name="c"/>, reading G.packed as XPacked with the hand-off; G, Y (and G.packed) are outputs.</summary>
