@@ -362,4 +362,13 @@ public static class BinaryConvSchema
 
     /// <summary>Output position of YPackedSecond in Upsample2xConcat.</summary>
     public const int SecondPackedOutput = 2;
+
+    /// <summary>
+    /// Optional int attribute of Upsample2xConcat, with <see cref="TauSecond"/>: the mask_scale k of the sparse 3×3
+    /// (stride 1, pads 1, dilation 1) that reads YPackedSecond, whose mask is then the op's last input (uint8 or bool
+    /// [N, 1, ⌈H/k⌉, ⌈W/k⌉], after the copied inputs). YPackedSecond is then written at least at every pixel an active
+    /// output of that conv reads (within one row and one column of an active cell) and left unspecified elsewhere, as
+    /// SparseXPacked allows.
+    /// </summary>
+    public const string SecondMaskScale = "second_mask_scale";
 }

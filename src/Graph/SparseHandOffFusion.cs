@@ -12,7 +12,9 @@ namespace BiVM.Graph;
 /// packing SparseX. The float tensor's other readers are then the folded 1×1 convs' glues, which read only its shape,
 /// so the pass after (<see cref="UnreadFloatFusion"/>) leaves it unwritten: at 512×288 decode0 writes neither its
 /// 35-plane concatenation (20.6 MB) nor its first glue's 16 planes (9.4 MB). The same bits: the whole plane packed
-/// against τ holds the bits the glue packed where active outputs read them.
+/// against τ holds the bits the glue packed where active outputs read them. An <c>Upsample2xConcat</c> so handing its bits
+/// also takes the sparse conv's mask as its last input (attribute <c>second_mask_scale</c>) and packs the second τ only
+/// where the mask's active outputs read it (<see cref="MaskedCount"/>).
 /// </summary>
 /// <remarks>
 /// Only where the producer has no second packed output yet. <see cref="Restore"/> is the inverse, which <see cref="GlueFusion.Unfuse"/> runs first. The second packed output is
@@ -64,8 +66,38 @@ public static class SparseHandOffFusion
             GraphQueries.SetAt(glue.Input, BinaryConvSchema.ActivationSparseXPacked, packed);
             handed++;
         }
-        return handed;
+        return handed + WireMasks(nodes);
     }
+
+    /// <summary>
+    /// Gives each Upsample2xConcat whose second packed output only a folded sparse conv reads that conv's mask (its last
+    /// input, attribute <c>second_mask_scale</c>): the op then packs the second τ only where the conv's active outputs
+    /// read it (docs/model-contract.md). Where the mask is made after the op in the graph's order, nothing changes.
+    /// Returns how many it gave a mask.
+    /// </summary>
+    private static int WireMasks(List<NodeProto> nodes)
+    {
+        var (readers, producers) = GraphQueries.ReadersAndProducers(nodes);
+        int wired = 0;
+        foreach (var glue in nodes.Where(n => SparseFusion.IsFolded(n)).ToList())
+        {
+            string packed = Input(glue, BinaryConvSchema.ActivationSparseXPacked), mask = Input(glue, BinaryConvSchema.ActivationSparseMask);
+            if (!packed.EndsWith(Suffix, StringComparison.Ordinal) || mask.Length == 0 || readers.GetValueOrDefault(packed) != 1) continue;
+            if (!producers.TryGetValue(packed, out var concat) || concat.OpType != BinaryConvSchema.Upsample2xConcat || concat.Domain != BinaryConvSchema.Domain) continue;
+            if (concat.Attribute.Any(a => a.Name == BinaryConvSchema.SecondMaskScale)) continue;
+            if (GraphQueries.Int(glue, BinaryConvSchema.ActivationSparseMaskScale) is not { } scale) continue;
+            if (producers.TryGetValue(mask, out var maker) && nodes.IndexOf(maker) > nodes.IndexOf(concat)) continue;
+            concat.Input.Add(mask);
+            new NodeBuilder(concat).Attribute(BinaryConvSchema.SecondMaskScale, scale);
+            wired++;
+        }
+        return wired;
+    }
+
+    /// <summary>How many Upsample2xConcat nodes of <paramref name="model"/> (any graph) pack their second τ only where the sparse conv's mask needs it.</summary>
+    public static int MaskedCount(ModelProto model) =>
+        GraphQueries.WithSubgraphs(model.Graph).Sum(g => g.Node.Count(n => n.OpType == BinaryConvSchema.Upsample2xConcat && n.Domain == BinaryConvSchema.Domain
+            && n.Attribute.Any(a => a.Name == BinaryConvSchema.SecondMaskScale)));
 
     /// <summary>
     /// The inverse, in place on <paramref name="model"/> (main graph and If branches): every float Y named again
@@ -86,7 +118,11 @@ public static class SparseHandOffFusion
                 node.Output[second] = "";
                 GraphQueries.TrimEmpty(node.Output, 1);
                 if (node.OpType == BinaryConvSchema.Upsample2xConcat)
-                    foreach (var a in node.Attribute.Where(a => a.Name == BinaryConvSchema.TauSecond).ToList()) node.Attribute.Remove(a);
+                {
+                    // The mask went in as the last input with second_mask_scale: both go with the second output.
+                    if (node.Attribute.Any(a => a.Name == BinaryConvSchema.SecondMaskScale)) node.Input.RemoveAt(node.Input.Count - 1);
+                    foreach (var a in node.Attribute.Where(a => a.Name is BinaryConvSchema.TauSecond or BinaryConvSchema.SecondMaskScale).ToList()) node.Attribute.Remove(a);
+                }
                 else
                 {
                     node.Input[BinaryConvSchema.ActivationTauSecond] = "";

@@ -35,7 +35,7 @@ internal static unsafe class CustomOpCallbacks
         op->GetOutputCharacteristic = (nint)(delegate* unmanaged<OrtCustomOp*, nuint, int>)&GetOutputCharacteristic;
         op->GetInputMemoryType = (nint)(delegate* unmanaged<OrtCustomOp*, nuint, int>)&GetInputMemoryType;
         op->GetVariadicInputMinArity = (nint)(delegate* unmanaged<OrtCustomOp*, int>)&One;
-        op->GetVariadicInputHomogeneity = (nint)(delegate* unmanaged<OrtCustomOp*, int>)&One;
+        op->GetVariadicInputHomogeneity = (nint)(delegate* unmanaged<OrtCustomOp*, int>)&VariadicInputHomogeneity;
         op->GetVariadicOutputMinArity = (nint)(delegate* unmanaged<OrtCustomOp*, int>)&One;
         op->GetVariadicOutputHomogeneity = (nint)(delegate* unmanaged<OrtCustomOp*, int>)&One;
         op->CreateKernelV2 = (nint)(delegate* unmanaged<OrtCustomOp*, nint, nint, void**, nint>)&CreateKernelV2;
@@ -47,6 +47,10 @@ internal static unsafe class CustomOpCallbacks
 
     [UnmanagedCallersOnly]
     private static byte* GetName(OrtCustomOp* op) => BiVMOpDefinition.From(op).NameUtf8;
+
+    /// <summary>1 where the variadic inputs must share one type; 0 for Upsample2xConcat, whose last may be a mask (its own checks name the input).</summary>
+    [UnmanagedCallersOnly]
+    private static int VariadicInputHomogeneity(OrtCustomOp* op) => BiVMOpDefinition.From(op).IsUpsampleConcat ? 0 : 1;
 
     /// <summary>Null: the CPU execution provider.</summary>
     [UnmanagedCallersOnly]

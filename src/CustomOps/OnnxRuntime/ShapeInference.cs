@@ -200,6 +200,8 @@ internal static class ShapeInference
     private static void InferUpsampleConcat(nint context)
     {
         int inputs = OrtApi.ShapeInferInputCount(context);
+        // With second_mask_scale the last input is the second packed output's mask, not a channel source.
+        if ((OrtApi.ShapeInferAttributeInt(context, BinaryConvSchema.SecondMaskScale) ?? 0) != 0) inputs--;
         int upsampled = (int)(OrtApi.ShapeInferAttributeInt(context, BinaryConvSchema.UpsampledInputs) ?? 1);
         if (upsampled < 1 || upsampled >= inputs) throw new OpValidationException($"attribute {BinaryConvSchema.UpsampledInputs} = {upsampled} with {inputs} inputs");
         long channels = 0;

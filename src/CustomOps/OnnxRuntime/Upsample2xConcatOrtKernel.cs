@@ -1,6 +1,7 @@
 using BiVM.Contracts;
 using BiVM.CustomOps.BinaryConv2d;
 using BiVM.CustomOps.BitPacking;
+using BiVM.CustomOps.SparseBinaryConv2d;
 using BiVM.CustomOps.Upsampling;
 
 namespace BiVM.CustomOps.OnnxRuntime;
@@ -12,18 +13,22 @@ namespace BiVM.CustomOps.OnnxRuntime;
 /// kept for the next frame. With packed outputs (YPacked, YPackedSecond) it works one output row at a time and packs
 /// the row while it is in L1; where Y is the empty name the rows go to per-thread scratch only and no float is written,
 /// and where moreover the channels fit one word a pixel and the CPU has 512-bit vectors or AVX2, no row is written at all:
-/// <see cref="Upsample2xPacker"/> compares each value in the register that computed it (decode0 and decode1).
+/// <see cref="Upsample2xPacker"/> compares each value in the register that computed it (decode0 and decode1). With
+/// second_mask_scale the last input is the mask of the sparse conv that reads YPackedSecond, and that packer leaves the
+/// second τ's words unwritten in the blocks no active output reads (docs/model-contract.md).
 /// </summary>
 internal sealed unsafe class Upsample2xConcatOrtKernel : IBiVMKernel
 {
     private sealed record Geometry(int InHeight, int InWidth, BilinearAxis Rows, BilinearAxis Columns);
 
-    private readonly int _inputs, _upsampled;
+    private readonly int _inputs, _upsampled, _maskScale;
     private readonly float[]? _tauNext, _tauSecond;
     private readonly bool _writesY;
     private Geometry? _geometry;
 
-    private Upsample2xConcatOrtKernel(string location, int inputs, int upsampled, float[]? tauNext, float[]? tauSecond, bool writesY)
+    /// <param name="inputs">The float inputs (upsampled, then copied).</param>
+    /// <param name="maskScale">second_mask_scale k, or 0: with it the input after the float ones is the mask of the sparse conv that reads YPackedSecond.</param>
+    private Upsample2xConcatOrtKernel(string location, int inputs, int upsampled, float[]? tauNext, float[]? tauSecond, bool writesY, int maskScale)
     {
         Location = location;
         _inputs = inputs;
@@ -31,6 +36,7 @@ internal sealed unsafe class Upsample2xConcatOrtKernel : IBiVMKernel
         _tauNext = tauNext;
         _tauSecond = tauSecond;
         _writesY = writesY;
+        _maskScale = maskScale;
     }
 
     public string Location { get; }
@@ -39,6 +45,13 @@ internal sealed unsafe class Upsample2xConcatOrtKernel : IBiVMKernel
     {
         nodeName = OrtApi.KernelInfoNodeName(info);
         int inputs = OrtApi.KernelInfoInputCount(info);
+        long maskScale = OrtApi.KernelInfoAttributeInt(info, BinaryConvSchema.SecondMaskScale) ?? 0;
+        if (maskScale != 0)
+        {
+            if (!MaskGeometry.AllowedScales.Contains((int)maskScale) || maskScale > int.MaxValue)
+                throw new OpValidationException($"attribute {BinaryConvSchema.SecondMaskScale} = {maskScale} must be one of {string.Join(", ", MaskGeometry.AllowedScales)}");
+            inputs--; // the last input is the mask
+        }
         long upsampled = OrtApi.KernelInfoAttributeInt(info, BinaryConvSchema.UpsampledInputs) ?? 1;
         if (upsampled < 1 || upsampled >= inputs)
             throw new OpValidationException($"attribute {BinaryConvSchema.UpsampledInputs} = {upsampled} must leave at least one input to upsample and one to copy; the node has {inputs} inputs");
@@ -47,7 +60,9 @@ internal sealed unsafe class Upsample2xConcatOrtKernel : IBiVMKernel
         bool writesY = OrtApi.KernelInfoOutputName(info, 0).Length > 0;
         if (!writesY && tauNext is null && tauSecond is null)
             throw new OpValidationException("output Y is the empty name and there is no packed output: the node would write nothing");
-        return new Upsample2xConcatOrtKernel(BinaryConvOrtKernel.Where(op, nodeName), inputs, (int)upsampled, tauNext, tauSecond, writesY);
+        if (maskScale != 0 && tauSecond is null)
+            throw new OpValidationException($"attribute {BinaryConvSchema.SecondMaskScale} is given without {BinaryConvSchema.TauSecond}: the mask says where YPackedSecond is read");
+        return new Upsample2xConcatOrtKernel(BinaryConvOrtKernel.Where(op, nodeName), inputs, (int)upsampled, tauNext, tauSecond, writesY, (int)maskScale);
     }
 
     public void Compute(nint context)
@@ -81,6 +96,17 @@ internal sealed unsafe class Upsample2xConcatOrtKernel : IBiVMKernel
         ulong* packed = _tauNext is null ? null : PackedHandOff.Output(context, _tauNext, batch, channels, height, width);
         ulong* second = _tauSecond is null ? null : PackedHandOff.Output(context, _tauSecond, batch, channels, height, width,
             BinaryConvSchema.SecondPackedOutput, BinaryConvSchema.TauSecond);
+        byte* mask = null;
+        int maskHeight = 0, maskWidth = 0;
+        if (_maskScale != 0)
+        {
+            var m = OrtTensorView.Read(OrtApi.KernelContextInput(context, _inputs));
+            (maskHeight, maskWidth) = MaskGeometry.MaskSize(height, width, _maskScale);
+            long[] maskDims = [batch, 1, maskHeight, maskWidth];
+            if (m.Type is not (OrtElementType.UInt8 or OrtElementType.Bool) || !m.Dims.SequenceEqual(maskDims))
+                throw new OpValidationException($"the mask (input {_inputs}) must be uint8 or bool [N, 1, ceil(H/k), ceil(W/k)] = {OrtTensorView.ShapeText(maskDims)} for Y's {height} × {width} and {BinaryConvSchema.SecondMaskScale} {_maskScale}, got {OrtTensorView.TypeText(m.Type)} {m.Shape}");
+            mask = (byte*)m.Data;
+        }
         long plane = (long)height * width;
         if (batch == 0 || channels == 0 || plane == 0) return;
 
@@ -143,6 +169,21 @@ internal sealed unsafe class Upsample2xConcatOrtKernel : IBiVMKernel
                     bool alone = oy == 0 || oy + 1 == height;
                     int rows = alone ? 1 : 2;
                     long row = (long)n * height + oy;
+                    // The mask cells whose outputs read these rows (one row on either side: the sparse 3×3's reach), ORed
+                    // over their mask rows: where none is active the second τ's words are left unwritten.
+                    var cells = default(Upsample2xPacker.SecondCells);
+                    byte* active = stackalloc byte[mask is null ? 0 : maskWidth];
+                    if (mask is not null)
+                    {
+                        new Span<byte>(active, maskWidth).Clear();
+                        int my0 = Math.Max(0, oy - 1) / _maskScale, my1 = Math.Min(height - 1, oy + rows) / _maskScale;
+                        for (int my = my0; my <= my1; my++)
+                        {
+                            byte* cellRow = mask + ((long)n * maskHeight + my) * maskWidth;
+                            for (int mx = 0; mx < maskWidth; mx++) active[mx] |= cellRow[mx];
+                        }
+                        cells = new Upsample2xPacker.SecondCells(active, maskWidth, _maskScale);
+                    }
                     // A word's rows in scratch: the first τ's, then the second's (rows · width words each).
                     ulong* scratch = words == 1 ? null : ThreadScratch.WordRows(2 * rows * width);
                     fixed (nint* p = &planes[n * total])
@@ -153,9 +194,9 @@ internal sealed unsafe class Upsample2xConcatOrtKernel : IBiVMKernel
                             ulong* d2 = second is null ? null : words == 1 ? second + row * width : scratch + rows * width;
                             float* wordTau = t + c0, wordTauSecond = t2 is null ? null : t2 + c0;
                             if (alone)
-                                Upsample2xPacker.PackRow((float**)p + c0, up, count, inWidth, g.Rows, g.Columns, oy, wordTau, d, wordTauSecond, d2);
+                                Upsample2xPacker.PackRow((float**)p + c0, up, count, inWidth, g.Rows, g.Columns, oy, wordTau, d, wordTauSecond, d2, cells);
                             else
-                                Upsample2xPacker.PackRowPair((float**)p + c0, up, count, inWidth, g.Rows, g.Columns, oy, wordTau, d, wordTauSecond, d2);
+                                Upsample2xPacker.PackRowPair((float**)p + c0, up, count, inWidth, g.Rows, g.Columns, oy, wordTau, d, wordTauSecond, d2, cells);
                             if (words == 1) continue;
                             // The rows are consecutive in YPacked too: pixel i of them has its words at (row · width + i) · words.
                             PackedLayout.SetWord(d, rows * width, packed + row * width * words, words, word);

@@ -51,7 +51,7 @@ internal static unsafe class Upsample2xPacker
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void PackRow(float** planes, int upsampled, int total, int inWidth, BilinearAxis ys, BilinearAxis xs, int oy,
-        float* tau, ulong* dst, float* tauSecond, ulong* dstSecond)
+        float* tau, ulong* dst, float* tauSecond, ulong* dstSecond, SecondCells cells = default)
     {
         Validate(upsampled, total);
         int outWidth = xs.OutputLength;
@@ -64,12 +64,12 @@ internal static unsafe class Upsample2xPacker
         if (tauSecond is null) thresholdSecond = null;
         int j = 0, pairs = Pairs;
         for (; j + pairs <= inWidth - 1 && 2 * j + 2 * pairs + 1 <= outWidth; j += pairs)
-            AnyBlock(planes, upsampled, total, lowRow, highRow, copiedRow, wLo, wHi, j, threshold, dst, thresholdSecond, dstSecond, inWidth);
+            AnyBlock(planes, upsampled, total, lowRow, highRow, copiedRow, wLo, wHi, j, threshold, dst, cells.For(thresholdSecond, j, pairs), dstSecond, inWidth);
         // The pairs left as one more block ending at the last full one: it writes some words again, the same.
         int last = Math.Min(inWidth - pairs - 1, (outWidth - 2 * pairs - 1) >> 1);
         if (last >= 0 && last + pairs > j)
         {
-            AnyBlock(planes, upsampled, total, lowRow, highRow, copiedRow, wLo, wHi, last, threshold, dst, thresholdSecond, dstSecond, inWidth);
+            AnyBlock(planes, upsampled, total, lowRow, highRow, copiedRow, wLo, wHi, last, threshold, dst, cells.For(thresholdSecond, last, pairs), dstSecond, inWidth);
             j = last + pairs;
         }
         for (int ox = Math.Max(1, 2 * j + 1); ox < outWidth; ox++)
@@ -86,13 +86,13 @@ internal static unsafe class Upsample2xPacker
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void PackRowPair(float** planes, int upsampled, int total, int inWidth, BilinearAxis ys, BilinearAxis xs, int oy,
-        float* tau, ulong* dst, float* tauSecond, ulong* dstSecond)
+        float* tau, ulong* dst, float* tauSecond, ulong* dstSecond, SecondCells cells = default)
     {
         int outWidth = xs.OutputLength;
         if (!IsInteriorPair(ys, oy))
         {
-            PackRow(planes, upsampled, total, inWidth, ys, xs, oy, tau, dst, tauSecond, dstSecond);
-            PackRow(planes, upsampled, total, inWidth, ys, xs, oy + 1, tau, dst + outWidth, tauSecond, dstSecond is null ? null : dstSecond + outWidth);
+            PackRow(planes, upsampled, total, inWidth, ys, xs, oy, tau, dst, tauSecond, dstSecond, cells);
+            PackRow(planes, upsampled, total, inWidth, ys, xs, oy + 1, tau, dst + outWidth, tauSecond, dstSecond is null ? null : dstSecond + outWidth, cells);
             return;
         }
         Validate(upsampled, total);
@@ -105,7 +105,7 @@ internal static unsafe class Upsample2xPacker
         int j = 0, pairs = Pairs;
         for (; j + pairs <= inWidth - 1 && 2 * j + 2 * pairs + 1 <= outWidth; j += pairs)
         {
-            AnyPairBlock(planes, upsampled, total, lowRow, highRow, copiedRow, outWidth, j, threshold, dst, thresholdSecond, dstSecond, inWidth);
+            AnyPairBlock(planes, upsampled, total, lowRow, highRow, copiedRow, outWidth, j, threshold, dst, cells.For(thresholdSecond, j, pairs), dstSecond, inWidth);
             // Output 0 right after the first block, whose loads have just put its columns in L1 (before the blocks they
             // came from L2 or further: decode0's pair of rows over 32 channels is 64 KB).
             if (j == 0) EdgePair(planes, upsampled, total, lowRow, highRow, copiedRow, outWidth, wLoA, wHiA, wLoB, wHiB, xs, 0, tau, dst, tauSecond, dstSecond);
@@ -114,11 +114,32 @@ internal static unsafe class Upsample2xPacker
         int last = Math.Min(inWidth - pairs - 1, (outWidth - 2 * pairs - 1) >> 1);
         if (last >= 0 && last + pairs > j)
         {
-            AnyPairBlock(planes, upsampled, total, lowRow, highRow, copiedRow, outWidth, last, threshold, dst, thresholdSecond, dstSecond, inWidth);
+            AnyPairBlock(planes, upsampled, total, lowRow, highRow, copiedRow, outWidth, last, threshold, dst, cells.For(thresholdSecond, last, pairs), dstSecond, inWidth);
             j = last + pairs;
         }
         for (int ox = Math.Max(1, 2 * j + 1); ox < outWidth; ox++)
             EdgePair(planes, upsampled, total, lowRow, highRow, copiedRow, outWidth, wLoA, wHiA, wLoB, wHiB, xs, ox, tau, dst, tauSecond, dstSecond);
+    }
+
+    /// <summary>
+    /// Where the second τ's bits are needed along a row (or a pair of rows): the mask cells of the sparse 3×3 that reads
+    /// them, one byte per mask column, nonzero where an active cell lies in a mask row whose outputs read the row(s)
+    /// (the caller ORs those rows), and the mask's scale k. A block of output columns 2j + 1 … 2j + 2·pairs needs the
+    /// second τ where an active cell's outputs read any of them: a cell among columns 2j … 2j + 2·pairs + 1 (one
+    /// column on either side, the 3×3's reach). The default (no cells) needs it everywhere.
+    /// </summary>
+    public readonly struct SecondCells(byte* cells, int count, int scale)
+    {
+        /// <summary><paramref name="thresholdSecond"/> where the block at input column j needs the second τ, else null (the block leaves its words unwritten).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public float* For(float* thresholdSecond, int j, int pairs)
+        {
+            if (cells is null || thresholdSecond is null) return thresholdSecond;
+            int from = 2 * j / scale, to = Math.Min(count - 1, (2 * j + 2 * pairs + 1) / scale);
+            for (int c = from; c <= to; c++)
+                if (cells[c] != 0) return thresholdSecond;
+            return null;
+        }
     }
 
     private static void Validate(int upsampled, int total)

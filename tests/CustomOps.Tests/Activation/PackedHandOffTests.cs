@@ -9,6 +9,9 @@ using Microsoft.ML.OnnxRuntime.Tensors;
 using Google.Protobuf;
 using Onnx;
 
+using BiVM.CustomOps.Upsampling;
+using Xunit.Abstractions;
+
 namespace BiVM.CustomOps.Tests.Activation;
 
 /// <summary>
@@ -16,7 +19,7 @@ namespace BiVM.CustomOps.Tests.Activation;
 /// a binary conv (dense or sparse) given XPacked computes exactly what it computes when it packs X itself, against
 /// the float oracle too.
 /// </summary>
-public unsafe class PackedHandOffTests
+public unsafe class PackedHandOffTests(ITestOutputHelper log)
 {
     [Theory]
     [InlineData(false)]
@@ -241,6 +244,135 @@ public unsafe class PackedHandOffTests
         Assert.Equal(ActivationPacker.Pack(yValues, tauSecond, 1, c, h, w), (ulong[])written["P2"]);
         Assert.Equal((ulong[])written["P1"], (ulong[])bitsOnly["P1"]);
         Assert.Equal((ulong[])written["P2"], (ulong[])bitsOnly["P2"]);
+    }
+
+    [Theory]
+    // channels of U (upsampled) and of Z (copied), W, H, mask_scale, active fraction of the cells, threads
+    [InlineData(16, 19, 512, 288, 16, 0.25, 1)]  // decode0's concatenation: 35 channels, one word a pixel
+    [InlineData(16, 19, 75, 9, 4, 0.3, 2)]       // rows with tails, an odd height
+    [InlineData(40, 40, 77, 8, 2, 0.5, 2)]       // two words a pixel (the packer a word at a time)
+    [InlineData(16, 19, 130, 40, 2, 0.05, 1)]    // isolated cells of two pixels: the blocks' reach of one column either side
+    [InlineData(8, 8, 130, 40, 1, 0.004, 1)]     // cells of one pixel: the reach of one row above and below a pair of rows
+    [InlineData(8, 8, 64, 32, 8, 0.0, 1)]        // no cell active: only the row ends' scalar outputs are written
+    [InlineData(8, 8, 64, 32, 8, 1.0, 1)]        // every cell active: every word
+    public void Upsample2xConcat_with_a_mask_packs_the_second_tau_where_the_sparse_conv_reads_it(int upChannels, int copiedChannels, int w, int h, int scale, double active, int threads)
+    {
+        // YPackedSecond with second_mask_scale: the packer's bits of Y at every pixel an active output of the 3×3 reads
+        // (within one row and column of an active cell), and the sentinel the buffer was bound with at some pixel no active
+        // output reads (the blocks skipped); YPacked and Y as without the mask.
+        int uh = (h + 1) / 2, uw = (w + 1) / 2, total = upChannels + copiedChannels;
+        var r = new Random(w + 7 * scale);
+        float[] Values(int n, float s = 1f) => Enumerable.Range(0, n).Select(_ => (float)(r.NextDouble() * 2 - 1) * s).ToArray();
+        float[] tau = Values(total, 0.3f), tauSecond = Values(total, 0.3f), z = Values(copiedChannels * h * w), u = Values(upChannels * uh * uw);
+        var (mh, mw) = MaskGeometry.MaskSize(h, w, scale);
+        var mask = Enumerable.Range(0, mh * mw).Select(_ => (byte)(r.NextDouble() < active ? 1 : 0)).ToArray();
+        int words = PackedLayout.WordsFor(total);
+        const ulong sentinel = 0xDEADBEEF_0BADF00D;
+
+        (float[] Y, ulong[] P1, ulong[] P2) Run(bool masked)
+        {
+            var g = new OnnxGraphBuilder("masked");
+            g.Opset(BinaryConvSchema.Domain, BinaryConvSchema.OpsetVersion);
+            g.Input("U", TensorProto.Types.DataType.Float, 1, upChannels, uh, uw);
+            g.Input("Z", TensorProto.Types.DataType.Float, 1, copiedChannels, h, w);
+            g.Input("M", TensorProto.Types.DataType.Uint8, 1, 1, mh, mw);
+            var node = g.Node(BinaryConvSchema.Upsample2xConcat, masked ? ["U", "Z", "M"] : ["U", "Z"], ["Y", "P1", "P2"], "concat", BinaryConvSchema.Domain)
+                .Attribute(BinaryConvSchema.TauNext, tau).Attribute(BinaryConvSchema.TauSecond, tauSecond);
+            if (masked) node.Attribute(BinaryConvSchema.SecondMaskScale, (long)scale);
+            node.Proto.Output[0] = ""; // bits only: the packer's path
+            g.Output("P1", TensorProto.Types.DataType.Uint64, 1, h, w, words);
+            g.Output("P2", TensorProto.Types.DataType.Uint64, 1, h, w, words);
+            if (!masked)
+            {
+                node.Proto.Output[0] = "Y";
+                g.Output("Y", TensorProto.Types.DataType.Float, 1, total, h, w);
+            }
+            using var options = new SessionOptions { IntraOpNumThreads = threads };
+            BiVMOps.Register(options);
+            using var session = new InferenceSession(g.ToBytes(), options);
+            var y = new float[total * h * w];
+            var p1 = Enumerable.Repeat(sentinel, h * w * words).ToArray();
+            var p2 = Enumerable.Repeat(sentinel, h * w * words).ToArray();
+            using var uv = OrtValue.CreateTensorValueFromMemory(u, [1, upChannels, uh, uw]);
+            using var zv = OrtValue.CreateTensorValueFromMemory(z, [1, copiedChannels, h, w]);
+            using var mv = OrtValue.CreateTensorValueFromMemory(mask, [1, 1, mh, mw]);
+            using var p1v = OrtValue.CreateTensorValueFromMemory(p1, [1, h, w, words]);
+            using var p2v = OrtValue.CreateTensorValueFromMemory(p2, [1, h, w, words]);
+            using var yv = OrtValue.CreateTensorValueFromMemory(y, [1, total, h, w]);
+            using var runOptions = new RunOptions();
+            if (masked) session.Run(runOptions, ["U", "Z", "M"], [uv, zv, mv], ["P1", "P2"], [p1v, p2v]);
+            else session.Run(runOptions, ["U", "Z"], [uv, zv], ["Y", "P1", "P2"], [yv, p1v, p2v]);
+            return (y, p1, p2);
+        }
+
+        var (yValues, plainFirst, plainSecond) = Run(masked: false);
+        var (_, maskedFirst, maskedSecond) = Run(masked: true);
+        Assert.Equal(ActivationPacker.Pack(yValues, tauSecond, 1, total, h, w), plainSecond);
+        Assert.Equal(plainFirst, maskedFirst);
+        int read = 0, skipped = 0;
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+            {
+                // Read by an active output: a cell active among the rows and columns within one of the pixel.
+                bool needed = false;
+                for (int my = Math.Max(0, y - 1) / scale; my <= Math.Min(h - 1, y + 1) / scale; my++)
+                    for (int mx = Math.Max(0, x - 1) / scale; mx <= Math.Min(w - 1, x + 1) / scale; mx++)
+                        needed |= mask[my * mw + mx] != 0;
+                int at = (y * w + x) * words;
+                if (needed)
+                {
+                    read++;
+                    for (int q = 0; q < words; q++) Assert.Equal(plainSecond[at + q], maskedSecond[at + q]);
+                }
+                else if (maskedSecond[at] == sentinel) skipped++;
+            }
+        log.WriteLine($"{total} channels at {w}×{h}, mask_scale {scale}: {read} pixels read by active outputs (their bits checked), {skipped} of the others left unwritten");
+        if (Upsample2xPacker.IsSupported && read < h * w / 2) Assert.True(skipped > 0, "no pixel was left unwritten: the mask changed nothing");
+    }
+
+    [Theory]
+    [InlineData(new[] { "U", "Z", "M" }, 3L, false, "attribute second_mask_scale = 3 must be one of 1, 2, 4, 8, 16")]
+    [InlineData(new[] { "U", "Z", "M" }, 4L, true, "attribute second_mask_scale is given without tau_second: the mask says where YPackedSecond is read")]
+    public void Upsample2xConcat_refuses_a_malformed_mask_in_one_line(string[] inputs, long scale, bool withoutSecond, string message)
+    {
+        var g = new OnnxGraphBuilder("bad");
+        g.Opset(BinaryConvSchema.Domain, BinaryConvSchema.OpsetVersion);
+        g.Input("U", TensorProto.Types.DataType.Float, 1, 2, 2, 2);
+        g.Input("Z", TensorProto.Types.DataType.Float, 1, 2, 4, 4);
+        g.Input("M", TensorProto.Types.DataType.Uint8, 1, 1, 1, 1);
+        var node = g.Node(BinaryConvSchema.Upsample2xConcat, inputs, withoutSecond ? ["Y", "P1"] : ["Y", "P1", "P2"], "concat", BinaryConvSchema.Domain)
+            .Attribute(BinaryConvSchema.TauNext, new float[4]).Attribute(BinaryConvSchema.SecondMaskScale, scale);
+        node.Proto.Output[0] = "";
+        if (!withoutSecond) node.Attribute(BinaryConvSchema.TauSecond, new float[4]);
+        g.Output("P1", TensorProto.Types.DataType.Uint64, 1, 4, 4, 1);
+        using var options = new SessionOptions();
+        BiVMOps.Register(options);
+        var e = Assert.ThrowsAny<OnnxRuntimeException>(() => new InferenceSession(g.ToBytes(), options).Dispose());
+        Assert.Contains("Upsample2xConcat node 'concat': " + message, e.Message);
+    }
+
+    [Fact]
+    public void Upsample2xConcat_refuses_a_mask_of_the_wrong_shape_when_it_runs()
+    {
+        var g = new OnnxGraphBuilder("bad");
+        g.Opset(BinaryConvSchema.Domain, BinaryConvSchema.OpsetVersion);
+        g.Input("U", TensorProto.Types.DataType.Float, 1, 2, 4, 4);
+        g.Input("Z", TensorProto.Types.DataType.Float, 1, 2, 8, 8);
+        g.Input("M", TensorProto.Types.DataType.Uint8, 1, 1, 3, 3);
+        g.Node(BinaryConvSchema.Upsample2xConcat, ["U", "Z", "M"], ["Y", "P1", "P2"], "concat", BinaryConvSchema.Domain)
+            .Attribute(BinaryConvSchema.TauNext, new float[4]).Attribute(BinaryConvSchema.TauSecond, new float[4]).Attribute(BinaryConvSchema.SecondMaskScale, 4L)
+            .Proto.Output[0] = "";
+        g.Output("P1", TensorProto.Types.DataType.Uint64, 1, 8, 8, 1);
+        g.Output("P2", TensorProto.Types.DataType.Uint64, 1, 8, 8, 1);
+        using var options = new SessionOptions();
+        BiVMOps.Register(options);
+        using var session = new InferenceSession(g.ToBytes(), options);
+        using var uv = OrtValue.CreateTensorValueFromMemory(new float[32], [1, 2, 4, 4]);
+        using var zv = OrtValue.CreateTensorValueFromMemory(new float[128], [1, 2, 8, 8]);
+        using var mv = OrtValue.CreateTensorValueFromMemory(new byte[9], [1, 1, 3, 3]);
+        using var runOptions = new RunOptions();
+        var e = Assert.ThrowsAny<OnnxRuntimeException>(() => session.Run(runOptions, ["U", "Z", "M"], [uv, zv, mv], ["P1", "P2"]).Dispose());
+        Assert.Contains("Upsample2xConcat node 'concat': the mask (input 2) must be uint8 or bool [N, 1, ceil(H/k), ceil(W/k)] = [1, 1, 2, 2] for Y's 8 × 8 and second_mask_scale 4, got uint8 [1, 1, 3, 3]", e.Message);
     }
 
     [Theory]
