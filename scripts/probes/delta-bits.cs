@@ -1,11 +1,11 @@
-#:project ../../src/Estimators/BiVM.Estimators.csproj
-#:project ../../src/Graph/BiVM.Graph.csproj
+#:project ../../src/Benchmarking/BiVM.Benchmarking.csproj
 #:property PublishAot=false
 // How many of each binary conv's output pixels see the same input bits as in the previous frame (their popcounts
 // would be the previous frame's): every BinaryConv2d / SparseBinaryConv2d node's X captured over consecutive real
 // frames (state carried, downsample 1), its bits formed against the node's τ (float X) or taken as packed (uint64 X),
 // and an output pixel counted "clean" when no bit of any pixel in its receptive field changed since the last frame.
 //   dotnet build -c Release scripts/probes/delta-bits.cs ; dotnet <dll> models/bivm.onnx FRAMES.rgb 512 288 [FRAMES]
+using BiVM.Benchmarking.Models;
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
@@ -14,40 +14,26 @@ using Onnx;
 string modelPath = args[0], framesPath = args[1];
 int w = int.Parse(args[2]), h = int.Parse(args[3]);
 var model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(modelPath));
-var rgb = File.ReadAllBytes(framesPath);
-int frames = Math.Min(args.Length > 4 ? int.Parse(args[4]) : 20, rgb.Length / (3 * w * h));
+var all = ModelBench.Rgb24Frames(framesPath, w, h);
+var frames = all.Take(args.Length > 4 ? int.Parse(args[4]) : 20).ToList();
 var initializers = model.Graph.Initializer.ToDictionary(t => t.Name);
 var convs = model.Graph.Node.Where(n => n.OpType is "BinaryConv2d" or "SparseBinaryConv2d").ToList();
-static int TypeOf(string name) => name.EndsWith("packed", StringComparison.Ordinal) || name.EndsWith("packed_second", StringComparison.Ordinal)
-    ? (int)TensorProto.Types.DataType.Uint64 : name.EndsWith("uint8", StringComparison.Ordinal) ? (int)TensorProto.Types.DataType.Uint8 : (int)TensorProto.Types.DataType.Float;
-static ValueInfoProto Info(string name) => new() { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = TypeOf(name) } } };
 var produced = model.Graph.Node.SelectMany(n => n.Output).ToHashSet();
-static string XName(NodeProto n) => n.Input.Count > 6 && n.Input[6].Length > 0 ? n.Input[6] : n.Input[0];
+// A conv handed its input packed reads XPacked; X then only gives shapes.
+static string XName(NodeProto n) => n.Input.Count > BiVM.Contracts.BinaryConvSchema.InputXPacked && n.Input[BiVM.Contracts.BinaryConvSchema.InputXPacked].Length > 0
+    ? n.Input[BiVM.Contracts.BinaryConvSchema.InputXPacked] : n.Input[BiVM.Contracts.BinaryConvSchema.InputX];
 convs = convs.Where(n => produced.Contains(XName(n))).ToList();
 var feeds = convs.Select(XName).Distinct().ToList();
-foreach (var f in feeds) if (!f.EndsWith("packed") && TypeOf(f) != (int)TensorProto.Types.DataType.Float) Console.WriteLine("odd " + f);
 var capture = model.Clone();
-foreach (var f in feeds) capture.Graph.Output.Add(Info(f));
+foreach (var f in feeds) capture.Graph.Output.Add(ModelBench.NamedOutput(f));
 float[] Floats(TensorProto t) => t.FloatData.Count > 0 ? t.FloatData.ToArray() : System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(t.RawData.Span).ToArray();
-// per input name: previous frame's bits as bool[H*W*C] flattened per pixel "changed" computed per conv (τ differs)
+// Per conv: the previous frame's input bits (a float X packed against the conv's own τ), and its clean shares so far.
 var prevBits = new Dictionary<string, ulong[]>();
 var clean = new Dictionary<string, (double Clean, int Count, long Pixels)>();
 using var whole = new InferenceSession(capture.ToByteArray(), BiVM.Estimators.Video.MattingSession.CreateSessionOptions(1));
-var state = new[] { "r1i", "r2i", "r3i", "r4i" }.ToDictionary(r => r, _ => OrtValue.CreateTensorValueFromMemory(new float[1], new long[] { 1, 1, 1, 1 }));
-var names = new[] { "r1o", "r2o", "r3o", "r4o" }.Concat(feeds).ToArray();
-for (int k = 0; k < frames; k++)
+ModelBench.RunFrames(whole, frames, w, h, feeds, (_, _, outs) =>
 {
-    var src = new float[3 * w * h];
-    for (int p = 0; p < w * h; p++)
-        for (int c = 0; c < 3; c++) src[c * w * h + p] = rgb[(long)k * 3 * w * h + 3 * p + c] / 255f;
-    var inputs = new Dictionary<string, OrtValue>(state)
-    {
-        ["src"] = OrtValue.CreateTensorValueFromMemory(src, new long[] { 1, 3, h, w }),
-        ["downsample_ratio"] = OrtValue.CreateTensorValueFromMemory(new[] { 1f }, new long[] { 1 }),
-    };
-    var outs = whole.Run(new RunOptions(), inputs.Keys.ToArray(), inputs.Values.ToArray(), names);
-    for (int i = 0; i < 4; i++) state[$"r{i + 1}i"] = outs[i];
-    var values = feeds.Select((f, i) => (f, outs[4 + i])).ToDictionary(t => t.f, t => t.Item2);
+    var values = feeds.Select((f, i) => (f, outs[i])).ToDictionary(t => t.f, t => t.Item2);
     foreach (var n in convs)
     {
         var x = values[XName(n)];
@@ -61,7 +47,7 @@ for (int k = 0; k < frames; k++)
         else
         {
             int C = (int)shape[1]; H = (int)shape[2]; W = (int)shape[3]; words = (C + 63) / 64;
-            var tau = Floats(initializers[n.Input[3]]);
+            var tau = Floats(initializers[n.Input[BiVM.Contracts.BinaryConvSchema.InputTau]]);
             var v = x.GetTensorDataAsSpan<float>();
             bits = new ulong[H * W * words];
             for (int c = 0; c < C; c++)
@@ -98,7 +84,7 @@ for (int k = 0; k < frames; k++)
         }
         prevBits[key] = bits;
     }
-}
+});
 foreach (var n in convs)
     if (clean.TryGetValue(n.Name, out var c))
         Console.WriteLine($"{c.Clean / c.Count * 100,6:F1} % clean  {c.Pixels,7} px  {n.OpType,-18} {n.Name}");

@@ -1,5 +1,4 @@
-#:project ../../src/Estimators/BiVM.Estimators.csproj
-#:project ../../src/Graph/BiVM.Graph.csproj
+#:project ../../src/Benchmarking/BiVM.Benchmarking.csproj
 #:property PublishAot=false
 // One node of a model alone, in a loop, on the inputs it gets in the whole model from real frames: where a node's time
 // goes without the rest of the frame around it (run it under perf as frame-loop.cs, docs/kernels.md "Where a frame
@@ -16,6 +15,7 @@
 // NODE is a node name of the file (node-profile.cs lists the costly ones). Prints the median and fastest run.
 // NODE_FLUSH=1: 64 MB are written between runs (one int per cache line), so that the node reads its inputs from memory
 // as in the frame, where another node has just written them (decode0's concatenation: 0.83 ms warm, 1.03 ms flushed).
+using BiVM.Benchmarking.Models;
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
@@ -27,40 +27,15 @@ int w = int.Parse(args[3]), h = int.Parse(args[4]), runs = args.Length > 5 ? int
 var model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(modelPath));
 var node = model.Graph.Node.FirstOrDefault(n => n.Name == target);
 if (node is null) { Console.Error.WriteLine($"{modelPath}: no node named '{target}' in the main graph"); return 2; }
-var rgb = File.ReadAllBytes(framesPath);
-int frames = rgb.Length / (3 * w * h);
-if (frames == 0) { Console.Error.WriteLine($"{framesPath}: holds no whole {w}x{h} RGB24 frame"); return 2; }
+var frames = ModelBench.Rgb24Frames(framesPath, w, h);
 var initializers = model.Graph.Initializer.ToDictionary(t => t.Name);
 var feeds = node.Input.Where(i => i.Length > 0 && !initializers.ContainsKey(i)).Distinct().ToList();
 
-// Element types of the node's inputs and outputs: from the exporter's names (packed bits end in "packed" or
-// "packed_second", the SHB mask in "uint8"), float otherwise.
-static int TypeOf(string name) => name.EndsWith("packed", StringComparison.Ordinal) || name.EndsWith("packed_second", StringComparison.Ordinal)
-    ? (int)TensorProto.Types.DataType.Uint64 : name.EndsWith("uint8", StringComparison.Ordinal) ? (int)TensorProto.Types.DataType.Uint8 : (int)TensorProto.Types.DataType.Float;
-static ValueInfoProto Info(string name) => new() { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = TypeOf(name) } } };
-
 var capture = model.Clone();
-foreach (var f in feeds) capture.Graph.Output.Add(Info(f));
+foreach (var f in feeds) capture.Graph.Output.Add(ModelBench.NamedOutput(f));
 var captured = new Dictionary<string, OrtValue>();
 using (var whole = new InferenceSession(capture.ToByteArray(), BiVM.Estimators.Video.MattingSession.CreateSessionOptions(1)))
-{
-    var state = new[] { "r1i", "r2i", "r3i", "r4i" }.ToDictionary(r => r, _ => OrtValue.CreateTensorValueFromMemory(new float[1], new long[] { 1, 1, 1, 1 }));
-    var names = new[] { "r1o", "r2o", "r3o", "r4o" }.Concat(feeds).ToArray();
-    for (int k = 0; k < frames; k++)
-    {
-        var src = new float[3 * w * h];
-        for (int p = 0; p < w * h; p++)
-            for (int c = 0; c < 3; c++) src[c * w * h + p] = rgb[(long)k * 3 * w * h + 3 * p + c] / 255f;
-        var inputs = new Dictionary<string, OrtValue>(state)
-        {
-            ["src"] = OrtValue.CreateTensorValueFromMemory(src, new long[] { 1, 3, h, w }),
-            ["downsample_ratio"] = OrtValue.CreateTensorValueFromMemory(new[] { 1f }, new long[] { 1 }),
-        };
-        var outs = whole.Run(new RunOptions(), inputs.Keys.ToArray(), inputs.Values.ToArray(), names);
-        for (int i = 0; i < 4; i++) state[$"r{i + 1}i"] = outs[i];
-        for (int i = 0; i < feeds.Count; i++) captured[feeds[i]] = outs[4 + i];
-    }
-}
+    ModelBench.RunFrames(whole, frames, w, h, feeds, (_, _, values) => { for (int i = 0; i < feeds.Count; i++) captured[feeds[i]] = values[i]; });
 foreach (var f in feeds)
 {
     var info = captured[f].GetTensorTypeAndShape();
@@ -79,9 +54,9 @@ var single = new ModelProto { IrVersion = model.IrVersion, Graph = new GraphProt
 single.OpsetImport.AddRange(model.OpsetImport);
 single.Graph.Node.Add(node);
 foreach (var i in node.Input.Where(initializers.ContainsKey).Distinct()) single.Graph.Initializer.Add(initializers[i]);
-foreach (var f in feeds) single.Graph.Input.Add(Info(f));
+foreach (var f in feeds) single.Graph.Input.Add(ModelBench.NamedOutput(f));
 var outputs = node.Output.Where(o => o.Length > 0).ToArray();
-foreach (var o in outputs) single.Graph.Output.Add(Info(o));
+foreach (var o in outputs) single.Graph.Output.Add(ModelBench.NamedOutput(o));
 using var alone = new InferenceSession(single.ToByteArray(), BiVM.Estimators.Video.MattingSession.CreateSessionOptions(1));
 var feedNames = feeds.ToArray();
 var feedValues = feeds.Select(f => captured[f]).ToArray();

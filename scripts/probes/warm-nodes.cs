@@ -1,5 +1,4 @@
-#:project ../../src/Estimators/BiVM.Estimators.csproj
-#:project ../../src/Graph/BiVM.Graph.csproj
+#:project ../../src/Benchmarking/BiVM.Benchmarking.csproj
 #:property PublishAot=false
 // What a frame would cost if every node found its inputs in the caches: each node of the main graph run alone, in a
 // loop, on the inputs it gets in the whole model from real frames (as node-loop.cs, for every node at once), warm
@@ -11,27 +10,21 @@
 //   dotnet <dll> models/bivm.onnx FRAMES.rgb 512 288 [RUNS] [TOP]
 //
 // FRAMES.rgb: raw rgb24 frames of that size (a few consecutive ones: the last frame's inputs are kept). One thread.
+using BiVM.Benchmarking.Models;
+using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using Onnx;
-using Google.Protobuf;
 
 if (args.Length < 4) { Console.Error.WriteLine("usage: warm-nodes MODEL.onnx FRAMES.rgb WIDTH HEIGHT [RUNS] [TOP]"); return 2; }
 string modelPath = args[0], framesPath = args[1];
 int w = int.Parse(args[2]), h = int.Parse(args[3]), runs = args.Length > 4 ? int.Parse(args[4]) : 100, top = args.Length > 5 ? int.Parse(args[5]) : 25;
 var model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(modelPath));
-var rgb = File.ReadAllBytes(framesPath);
-int frames = rgb.Length / (3 * w * h);
-if (frames == 0) { Console.Error.WriteLine($"{framesPath}: holds no whole {w}x{h} RGB24 frame"); return 2; }
+var frames = ModelBench.Rgb24Frames(framesPath, w, h);
 var initializers = model.Graph.Initializer.ToDictionary(t => t.Name);
 var graphInputs = model.Graph.Input.Select(i => i.Name).ToHashSet();
 
-// Element types from the exporter's names, as node-loop.cs.
-static int TypeOf(string name) => name.EndsWith("packed", StringComparison.Ordinal) || name.EndsWith("packed_second", StringComparison.Ordinal)
-    ? (int)TensorProto.Types.DataType.Uint64 : name.EndsWith("uint8", StringComparison.Ordinal) ? (int)TensorProto.Types.DataType.Uint8 : (int)TensorProto.Types.DataType.Float;
-static ValueInfoProto Info(string name, int type) => new() { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = type } } };
-
-// Every value some node reads (not an initializer, not a graph input) captured as a graph output; types of standard
-// nodes' outputs that are not float (shapes, casts, the mask's indices) are taken from a first run's values.
+// Every value the nodes run alone read (not an initializer, not a graph input) captured as a graph output, its element
+// type from the exporter's names (ModelBench.NamedOutput).
 // The ai.bivm nodes and the refiner's If (the standard nodes left, small ones on shapes and the SHB mask's indices,
 // are not run alone: their outputs' types are not in the file; node-profile.cs gives their time).
 var all = model.Graph.Node.ToList();
@@ -39,36 +32,22 @@ var nodes = all.Where(n => n.Domain == "ai.bivm" || n.OpType == "If").ToList();
 var read = nodes.SelectMany(n => n.OpType == "If" ? n.Input.Skip(1) : n.Input).Where(i => i.Length > 0 && !initializers.ContainsKey(i) && !graphInputs.Contains(i)).Distinct().ToList();
 var produced = all.SelectMany(n => n.Output).ToHashSet();
 read = read.Where(produced.Contains).ToList();
-var types = new Dictionary<string, int>();
-var known = model.Graph.ValueInfo.ToDictionary(v => v.Name, v => v.Type.TensorType.ElemType);
-foreach (var r in read) types[r] = known.TryGetValue(r, out var t) && t != 0 ? t : TypeOf(r);
 var capture = model.Clone();
-foreach (var r in read) if (!capture.Graph.Output.Any(o => o.Name == r)) capture.Graph.Output.Add(Info(r, types[r]));
+foreach (var r in read) capture.Graph.Output.Add(ModelBench.NamedOutput(r));
 var captured = new Dictionary<string, OrtValue>();
 var graphFeeds = new Dictionary<string, OrtValue>();
 using (var whole = new InferenceSession(capture.ToByteArray(), BiVM.Estimators.Video.MattingSession.CreateSessionOptions(1)))
-{
-    var state = new[] { "r1i", "r2i", "r3i", "r4i" }.ToDictionary(r => r, _ => OrtValue.CreateTensorValueFromMemory(new float[1], new long[] { 1, 1, 1, 1 }));
-    var names = new[] { "r1o", "r2o", "r3o", "r4o" }.Concat(read.Where(r => !r.StartsWith("r") || r.Length != 3)).Distinct().ToArray();
-    for (int k = 0; k < frames; k++)
+    ModelBench.RunFrames(whole, frames, w, h, read, (k, inputs, values) =>
     {
-        var src = new float[3 * w * h];
-        for (int p = 0; p < w * h; p++)
-            for (int c = 0; c < 3; c++) src[c * w * h + p] = rgb[(long)k * 3 * w * h + 3 * p + c] / 255f;
-        var inputs = new Dictionary<string, OrtValue>(state)
+        if (k != frames.Count - 1) return;
+        for (int i = 0; i < read.Count; i++) captured[read[i]] = values[i];
+        // The last frame's graph inputs, copied: they are the runner's after the call.
+        foreach (var (name, value) in inputs)
         {
-            ["src"] = OrtValue.CreateTensorValueFromMemory(src, new long[] { 1, 3, h, w }),
-            ["downsample_ratio"] = OrtValue.CreateTensorValueFromMemory(new[] { 1f }, new long[] { 1 }),
-        };
-        var outs = whole.Run(new RunOptions(), inputs.Keys.ToArray(), inputs.Values.ToArray(), names);
-        if (k == frames - 1)
-        {
-            foreach (var kv in inputs) graphFeeds[kv.Key] = kv.Value;
-            for (int i = 0; i < names.Length; i++) captured[names[i]] = outs[i];
+            var shape = value.GetTensorTypeAndShape().Shape;
+            graphFeeds[name] = OrtValue.CreateTensorValueFromMemory(value.GetTensorDataAsSpan<float>().ToArray(), shape);
         }
-        for (int i = 0; i < 4; i++) state[$"r{i + 1}i"] = outs[i];
-    }
-}
+    });
 
 var flush = new int[16 << 20];
 double warmSum = 0, coldSum = 0;
@@ -94,9 +73,9 @@ foreach (var node in nodes)
     if (feeds.Any(f => !captured.ContainsKey(f) && !graphFeeds.ContainsKey(f))) { Console.Error.WriteLine($"{node.Name}: an input was not captured"); continue; }
     var values = feeds.Select(f => captured.TryGetValue(f, out var v) ? v : graphFeeds[f]).ToArray();
     foreach (var (f, v) in feeds.Zip(values))
-        single.Graph.Input.Add(Info(f, (int)OnnxType(v)));
+        single.Graph.Input.Add(ModelBench.NamedOutput(f, OnnxType(v)));
     var outputs = node.Output.Where(o => o.Length > 0).ToArray();
-    foreach (var o in outputs) single.Graph.Output.Add(Info(o, types.TryGetValue(o, out var t) ? t : known.TryGetValue(o, out var t2) && t2 != 0 ? t2 : TypeOf(o)));
+    foreach (var o in outputs) single.Graph.Output.Add(ModelBench.NamedOutput(o));
     InferenceSession alone;
     try { alone = new InferenceSession(single.ToByteArray(), BiVM.Estimators.Video.MattingSession.CreateSessionOptions(1)); }
     catch (OnnxRuntimeException e) { Console.Error.WriteLine($"{node.Name}: not run alone ({e.Message.Split('\n')[0]})"); continue; }

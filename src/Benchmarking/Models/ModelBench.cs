@@ -201,6 +201,54 @@ public static class ModelBench
         return frames;
     }
 
+    /// <summary>
+    /// A graph output for a tensor of an exported bivm by its name (the probes list inner tensors as outputs): packed bits
+    /// end in "packed" or "packed_second" (uint64), the SHB mask in "uint8", a glue's PackedUnread in
+    /// <see cref="BiVM.Graph.HiddenHandOffFusion.UnreadSuffix"/> (bool), anything else is float32; or of the element type
+    /// <paramref name="type"/> where that is given.
+    /// </summary>
+    public static ValueInfoProto NamedOutput(string name, TensorProto.Types.DataType? type = null) => new()
+    {
+        Name = name,
+        Type = new TypeProto
+        {
+            TensorType = new TypeProto.Types.Tensor
+            {
+                ElemType = (int)(type ?? (name.EndsWith("packed", StringComparison.Ordinal) || name.EndsWith("packed_second", StringComparison.Ordinal)
+                    ? TensorProto.Types.DataType.Uint64 : name.EndsWith("uint8", StringComparison.Ordinal) ? TensorProto.Types.DataType.Uint8
+                    : name.EndsWith(BiVM.Graph.HiddenHandOffFusion.UnreadSuffix, StringComparison.Ordinal) ? TensorProto.Types.DataType.Bool : TensorProto.Types.DataType.Float)),
+            },
+        },
+    };
+
+    /// <summary>
+    /// Runs a matting model in <paramref name="session"/> over <paramref name="frames"/> (planar RGB in 0..1, as
+    /// <see cref="Rgb24Frames"/> gives them) as the contract says: the state outputs fed back as the next frame's state
+    /// inputs from a [1, 1, 1, 1] zero state, downsample 1. After each frame <paramref name="onFrame"/> gets its index, the
+    /// graph inputs it was given (by name, valid during the call only) and the values of <paramref name="names"/>
+    /// (tensors the session's model lists as outputs, the caller's to keep): the probes that look at what a node gets
+    /// inside the whole model (scripts/probes/node-loop.cs, warm-nodes.cs, delta-bits.cs).
+    /// </summary>
+    public static void RunFrames(Microsoft.ML.OnnxRuntime.InferenceSession session, IReadOnlyList<float[]> frames, int width, int height, IReadOnlyList<string> names,
+        Action<int, IReadOnlyDictionary<string, Microsoft.ML.OnnxRuntime.OrtValue>, IReadOnlyList<Microsoft.ML.OnnxRuntime.OrtValue>> onFrame)
+    {
+        using var ratio = Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(new[] { 1f }, new long[] { 1 });
+        var state = MattingContract.StateInputs.Select(_ => Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(new float[1], new long[] { 1, 1, 1, 1 })).ToArray();
+        var inputNames = new[] { MattingContract.Source, MattingContract.DownsampleRatio }.Concat(MattingContract.StateInputs).ToArray();
+        var outputs = MattingContract.StateOutputs.Concat(names).ToArray();
+        using var options = new Microsoft.ML.OnnxRuntime.RunOptions();
+        for (int k = 0; k < frames.Count; k++)
+        {
+            using var source = Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(frames[k], new long[] { 1, 3, height, width });
+            var inputs = new[] { source, ratio }.Concat(state).ToArray();
+            var values = session.Run(options, inputNames, inputs, outputs);
+            onFrame(k, inputNames.Zip(inputs).ToDictionary(p => p.First, p => p.Second), values.Skip(state.Length).ToList());
+            foreach (var old in state) old.Dispose();
+            state = values.Take(state.Length).ToArray();
+        }
+        foreach (var last in state) last.Dispose();
+    }
+
     /// <summary>Per op type, from ONNX Runtime's profile of a separate session over warm-up plus timed frames.</summary>
     private static IReadOnlyList<OpTime> ProfileModel(ModelCase model, BenchSize size, int threads, ModelBenchOptions options, TextWriter? progress)
     {
