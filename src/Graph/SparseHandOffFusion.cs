@@ -72,7 +72,8 @@ public static class SparseHandOffFusion
     /// <summary>
     /// Gives each Upsample2xConcat whose second packed output only a folded sparse conv reads that conv's mask (its last
     /// input, attribute <c>second_mask_scale</c>): the op then packs the second τ only where the conv's active outputs
-    /// read it (docs/model-contract.md). Where the mask is made after the op in the graph's order, nothing changes.
+    /// read it (docs/model-contract.md). Where the mask's last node comes after the op in the graph's order it is moved
+    /// before it if its inputs allow (decode3's), and otherwise nothing changes.
     /// Returns how many it gave a mask.
     /// </summary>
     private static int WireMasks(List<NodeProto> nodes)
@@ -86,7 +87,15 @@ public static class SparseHandOffFusion
             if (!producers.TryGetValue(packed, out var concat) || concat.OpType != BinaryConvSchema.Upsample2xConcat || concat.Domain != BinaryConvSchema.Domain) continue;
             if (concat.Attribute.Any(a => a.Name == BinaryConvSchema.SecondMaskScale)) continue;
             if (GraphQueries.Int(glue, BinaryConvSchema.ActivationSparseMaskScale) is not { } scale) continue;
-            if (producers.TryGetValue(mask, out var maker) && nodes.IndexOf(maker) > nodes.IndexOf(concat)) continue;
+            if (producers.TryGetValue(mask, out var maker) && nodes.IndexOf(maker) > nodes.IndexOf(concat))
+            {
+                // The mask's last node comes after the concatenation (decode3's: the Cast to uint8): moved before it where
+                // its own inputs are made before it, else the concatenation keeps packing everything.
+                int at = nodes.IndexOf(concat);
+                if (!maker.Input.All(i => i.Length == 0 || !producers.TryGetValue(i, out var before) || nodes.IndexOf(before) < at)) continue;
+                nodes.Remove(maker);
+                nodes.Insert(nodes.IndexOf(concat), maker);
+            }
             concat.Input.Add(mask);
             new NodeBuilder(concat).Attribute(BinaryConvSchema.SecondMaskScale, scale);
             wired++;
