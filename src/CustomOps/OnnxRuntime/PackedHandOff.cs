@@ -57,23 +57,35 @@ internal static unsafe class PackedHandOff
     }
 
     /// <summary>
-    /// <see cref="PackRow"/> and the same against <paramref name="tauSecond"/> into <paramref name="second"/>, each value
-    /// read once where Y has at most 64 channels (<see cref="ActivationPacker.PackRowTwice"/>, which packs wider rows once
-    /// for each τ).
+    /// <see cref="PackRow"/> against <paramref name="tau"/> into <paramref name="packed"/> and against
+    /// <paramref name="tauSecond"/> into <paramref name="second"/>, where each pair is given (either may be null, for a node
+    /// without that output): with both, each value is read once where Y has at most 64 channels
+    /// (<see cref="ActivationPacker.PackRowTwice"/>, which packs wider rows once for each τ).
     /// </summary>
-    public static void PackRowTwice(float* y, float[] tau, float[] tauSecond, int channels, int height, int width, int n, int iy, ulong* packed, ulong* second) =>
+    public static void PackRowTwice(float* y, float[]? tau, float[]? tauSecond, int channels, int height, int width, int n, int iy, ulong* packed, ulong* second) =>
         PackTwice(y, height, n, iy, tau, tauSecond, channels, height, width, n, iy, packed, second);
 
     /// <summary><see cref="PackRowTwice"/> from rows in scratch, as <see cref="PackRows"/>.</summary>
-    public static void PackRowsTwice(float* rows, float[] tau, float[] tauSecond, int channels, int height, int width, int n, int iy, ulong* packed, ulong* second) =>
+    public static void PackRowsTwice(float* rows, float[]? tau, float[]? tauSecond, int channels, int height, int width, int n, int iy, ulong* packed, ulong* second) =>
         PackTwice(rows, 1, 0, 0, tau, tauSecond, channels, height, width, n, iy, packed, second);
 
-    /// <summary>Row <paramref name="sourceRow"/> of image <paramref name="sourceImage"/> of <paramref name="x"/> (planes of <paramref name="sourceHeight"/> rows) into packed row <paramref name="iy"/> of image <paramref name="n"/>, against both sets of τ.</summary>
-    private static void PackTwice(float* x, int sourceHeight, int sourceImage, int sourceRow, float[] tau, float[] tauSecond, int channels, int height, int width,
+    /// <summary>Row <paramref name="sourceRow"/> of image <paramref name="sourceImage"/> of <paramref name="x"/> (planes of <paramref name="sourceHeight"/> rows) into packed row <paramref name="iy"/> of image <paramref name="n"/>, against each set of τ given.</summary>
+    private static void PackTwice(float* x, int sourceHeight, int sourceImage, int sourceRow, float[]? tau, float[]? tauSecond, int channels, int height, int width,
         int n, int iy, ulong* packed, ulong* second)
     {
+        if (packed is null)
+        {
+            // Only the second output: packed alone, as the first.
+            (tau, tauSecond) = (tauSecond, null);
+            packed = second;
+            second = null;
+        }
+        if (packed is null) return;
         long at = ((long)n * height + iy) * width * PackedLayout.WordsFor(channels);
         fixed (float* t = tau, u = tauSecond)
-            ActivationPacker.PackRowTwice(x, t, u, channels, sourceHeight, width, sourceImage, sourceRow, 0, width, packed + at, second + at);
+        {
+            if (second is null) ActivationPacker.PackRow(x, t, channels, sourceHeight, width, sourceImage, sourceRow, 0, width, packed + at);
+            else ActivationPacker.PackRowTwice(x, t, u, channels, sourceHeight, width, sourceImage, sourceRow, 0, width, packed + at, second + at);
+        }
     }
 }

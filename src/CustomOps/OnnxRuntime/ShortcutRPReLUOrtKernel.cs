@@ -628,9 +628,7 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
             }
             if (outRows is not null)
             {
-                if (packed is not null && second is not null) PackedHandOff.PackRowsTwice(outRows, _tauNext!, _tauSecond!, channels, height, width, n, iy, packed, second);
-                else if (packed is not null) PackedHandOff.PackRows(outRows, _tauNext!, channels, height, width, n, iy, packed);
-                else if (second is not null) PackedHandOff.PackRows(outRows, _tauSecond!, channels, height, width, n, iy, second);
+                PackedHandOff.PackRowsTwice(outRows, _tauNext, _tauSecond, channels, height, width, n, iy, packed, second);
                 Project(outRows, width, n, iy);
                 return;
             }
@@ -640,9 +638,7 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
         // Row iy of image n of Y, just written: its packed bits and its projection, where the node has them.
         void PackAndProject(int n, int iy)
         {
-            if (packed is not null && second is not null) PackedHandOff.PackRowTwice(y, _tauNext!, _tauSecond!, channels, height, width, n, iy, packed, second);
-            else if (packed is not null) PackedHandOff.PackRow(y, _tauNext!, channels, height, width, n, iy, packed);
-            else if (second is not null) PackedHandOff.PackRow(y, _tauSecond!, channels, height, width, n, iy, second);
+            PackedHandOff.PackRowTwice(y, _tauNext, _tauSecond, channels, height, width, n, iy, packed, second);
             Project(y + (long)n * channels * plane + (long)iy * width, plane, n, iy);
         }
 

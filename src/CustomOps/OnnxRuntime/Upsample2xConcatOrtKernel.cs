@@ -214,16 +214,8 @@ internal sealed unsafe class Upsample2xConcatOrtKernel : IBiVMKernel
             float* rows = y is null ? ThreadScratch.Rows(total * width) : null;
             for (int c = 0; c < total; c++)
                 ChannelRows(n, c, oy, oy + 1, rows is null ? y + ((long)n * total + c) * plane + (long)oy * width : rows + (long)c * width);
-            if (rows is null)
-            {
-                if (packed is not null) PackedHandOff.PackRow(y, _tauNext!, total, height, width, n, oy, packed);
-                if (second is not null) PackedHandOff.PackRow(y, _tauSecond!, total, height, width, n, oy, second);
-            }
-            else
-            {
-                if (packed is not null) PackedHandOff.PackRows(rows, _tauNext!, total, height, width, n, oy, packed);
-                if (second is not null) PackedHandOff.PackRows(rows, _tauSecond!, total, height, width, n, oy, second);
-            }
+            if (rows is null) PackedHandOff.PackRowTwice(y, _tauNext, _tauSecond, total, height, width, n, oy, packed, second);
+            else PackedHandOff.PackRowsTwice(rows, _tauNext, _tauSecond, total, height, width, n, oy, packed, second);
         });
     }
 

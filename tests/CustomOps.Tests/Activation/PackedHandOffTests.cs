@@ -247,6 +247,71 @@ public unsafe class PackedHandOffTests(ITestOutputHelper log)
     }
 
     [Theory]
+    [InlineData(false, false)]
+    [InlineData(false, true)]
+    [InlineData(true, false)]
+    [InlineData(true, true)]
+    public void A_producer_with_only_the_second_packed_output_writes_its_bits(bool glue, bool writesY)
+    {
+        // YPackedSecond without YPacked (tau_second / TauSecond alone): the packer's bits of Y against the second τ, from
+        // Y's rows or from scratch (PackedHandOff.PackRowTwice / PackRowsTwice with the first pair absent).
+        const int channels = 20, h = 5, w = 37;
+        var r = new Random(glue ? 11 : 12);
+        float[] Values(int n, float scale = 1f) => Enumerable.Range(0, n).Select(_ => (float)(r.NextDouble() * 2 - 1) * scale).ToArray();
+        float[] z = Values(channels * h * w), u = Values(channels * 3 * 19), shiftIn = Values(channels), slope = Values(channels), shiftOut = Values(channels);
+        int total = glue ? channels : 2 * channels;
+        var tauSecond = Values(total, 0.3f);
+        var g = new OnnxGraphBuilder("second_only");
+        g.Opset(BinaryConvSchema.Domain, BinaryConvSchema.OpsetVersion);
+        g.Input("Z", TensorProto.Types.DataType.Float, 1, channels, h, w);
+        g.Input("U", TensorProto.Types.DataType.Float, 1, channels, 3, 19);
+        NodeBuilder producer;
+        if (glue)
+        {
+            g.Initializer(Tensors.Float("b1", shiftIn, channels));
+            g.Initializer(Tensors.Float("k", slope, channels));
+            g.Initializer(Tensors.Float("b2", shiftOut, channels));
+            g.Initializer(Tensors.Float("t2", tauSecond, channels));
+            var inputs = Enumerable.Repeat("", BinaryConvSchema.ActivationInputCount).ToArray();
+            (inputs[BinaryConvSchema.ActivationX], inputs[BinaryConvSchema.ActivationShiftIn], inputs[BinaryConvSchema.ActivationSlope]) = ("Z", "b1", "k");
+            (inputs[BinaryConvSchema.ActivationShiftOut], inputs[BinaryConvSchema.ActivationTauSecond]) = ("b2", "t2");
+            producer = g.Node(BinaryConvSchema.ShortcutRPReLU, inputs, ["Y", "P1", "Projected", "P2"], "producer", BinaryConvSchema.Domain);
+            producer.Proto.Output[BinaryConvSchema.ActivationPackedOutput] = "";
+            producer.Proto.Output[BinaryConvSchema.ActivationProjectedOutput] = "";
+        }
+        else
+        {
+            producer = g.Node(BinaryConvSchema.Upsample2xConcat, ["U", "Z"], ["Y", "P1", "P2"], "producer", BinaryConvSchema.Domain)
+                .Attribute(BinaryConvSchema.TauSecond, tauSecond);
+            producer.Proto.Output[BinaryConvSchema.PackedOutput] = "";
+        }
+        if (!writesY) producer.Proto.Output[0] = "";
+        g.Output("P2", TensorProto.Types.DataType.Uint64, 1, h, w, 1);
+        if (writesY) g.Output("Y", TensorProto.Types.DataType.Float, 1, total, h, w);
+        using var options = new SessionOptions();
+        BiVMOps.Register(options);
+        using var session = new InferenceSession(g.ToBytes(), options);
+        using var results = session.Run([
+            NamedOnnxValue.CreateFromTensor("Z", new DenseTensor<float>(z, [1, channels, h, w])),
+            NamedOnnxValue.CreateFromTensor("U", new DenseTensor<float>(u, [1, channels, 3, 19]))]);
+        var bits = results.Single(v => v.Name == "P2").AsTensor<ulong>().ToArray();
+        // Y as the producer computes it: the glue's own values, or the concatenation's (read back from a run that writes Y).
+        float[] y;
+        if (writesY) y = results.Single(v => v.Name == "Y").AsTensor<float>().ToArray();
+        else
+        {
+            producer.Proto.Output[0] = "Y";
+            g.Output("Y", TensorProto.Types.DataType.Float, 1, total, h, w);
+            using var withY = new InferenceSession(g.ToBytes(), options);
+            using var again = withY.Run([
+                NamedOnnxValue.CreateFromTensor("Z", new DenseTensor<float>(z, [1, channels, h, w])),
+                NamedOnnxValue.CreateFromTensor("U", new DenseTensor<float>(u, [1, channels, 3, 19]))]);
+            y = again.Single(v => v.Name == "Y").AsTensor<float>().ToArray();
+        }
+        Assert.Equal(ActivationPacker.Pack(y, tauSecond, 1, total, h, w), bits);
+    }
+
+    [Theory]
     // channels of U (upsampled) and of Z (copied), W, H, mask_scale, active fraction of the cells, threads
     [InlineData(16, 19, 512, 288, 16, 0.25, 1)]  // decode0's concatenation: 35 channels, one word a pixel
     [InlineData(16, 19, 75, 9, 4, 0.3, 2)]       // rows with tails, an odd height
