@@ -180,6 +180,16 @@ internal static unsafe class ShortcutRPReLU
         public float Scalar(int i) => One<TNorm>(counts[i], fullTaps, alpha, bias, normScale, normShift);
     }
 
+    /// <summary>
+    /// One output of <see cref="ApplyFromCounts"/> (the specification, the same operations as its vector loops): the
+    /// folded 1×1 conv's output from its popcount, normalized where <paramref name="normalized"/>, then <see cref="One"/>
+    /// with the addend value <paramref name="addend"/> (a folded sparse conv's zero off its active cells).
+    /// </summary>
+    public static float OneFromCount(int count, int fullTaps, float alpha, float bias, bool normalized, float normScale, float normShift,
+        bool hasAddend, float addend, float scale, float shiftIn, float slope, float shiftOut) =>
+        One(normalized ? One<Normalizing>(count, fullTaps, alpha, bias, normScale, normShift) : One<NotNormalizing>(count, fullTaps, alpha, bias, normScale, normShift),
+            addend, hasAddend, scale, shiftIn, slope, shiftOut);
+
     /// <summary>One value of <see cref="FromCounts{TNorm}"/>: the specification.</summary>
     private static float One<TNorm>(int count, int fullTaps, float alpha, float bias, float normScale, float normShift) where TNorm : struct, INormalization
     {

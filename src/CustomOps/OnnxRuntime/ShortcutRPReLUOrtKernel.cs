@@ -28,6 +28,11 @@ namespace BiVM.CustomOps.OnnxRuntime;
 /// </summary>
 internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
 {
+    /// <summary>
+    /// 1: the glue's count tables where a node takes them (<see cref="CountBitTable"/>, <see cref="CountValueTable"/>); 0: its
+    /// arithmetic everywhere, the same bits and values (the tests' oracle for the tables; ab-frames.cs's toggle).
+    /// </summary>
+    internal static int CountTables = 1;
 
     private readonly float[] _shiftIn, _slope, _shiftOut;
     private readonly float[]? _tauNext;
@@ -445,6 +450,26 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
     }
 
     /// <summary>
+    /// Where the count tables give a row, the folded sparse conv's active runs with fewer than this many columns between
+    /// them are one stretch of the glue's arithmetic (its zeros between them added as such): one call per channel and
+    /// stretch instead of per run. On vtest.avi's 45 % active cells, run by run cost decode0's glues 0.15 ms more than
+    /// the arithmetic over whole rows (docs/kernels.md, twenty-sixth session).
+    /// </summary>
+    internal const int StretchGap = 64;
+
+    /// <summary>
+    /// Whether a row's count tables pay: where the stretches of the sparse conv's active runs cover more than half the row,
+    /// the glue's arithmetic over the whole row costs less than the tables and the stretches' arithmetic together (on
+    /// vtest.avi, 45 % of the cells active, decode0's glues took 0.1 ms more with the tables on every row).
+    /// </summary>
+    private static bool TablesPay(Span<int> stretches, int count, int width)
+    {
+        int covered = 0;
+        for (int r = 0; r < count; r++) covered += stretches[2 * r + 1] - stretches[2 * r];
+        return 2 * covered <= width;
+    }
+
+    /// <summary>
     /// From this size of a folded conv's output per image (C·H·W floats) on, the glue computes it from the bits row by
     /// row; below, into a plane first. Measured on Emerald Rapids (2 MB of L2 per core), 1920×1080 at 0.25 on two
     /// threads, glue + conv against the folded glue, per node: decode0's and the refiner's 8.3 MB planes 1.2–1.5× faster
@@ -583,13 +608,93 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
         // addend rows then keep the first row's zeros between the runs in the thread's scratch, so later rows write only
         // the runs (the zeroing was 1 % of a 512×288 frame; frames 0.984 with this).
         int rowsPerTask = sparse.Packed is null ? 1 : _sparse!.MaskScale, tasks = (height + rowsPerTask - 1) / rowsPerTask;
-        runner(batch * tasks, task =>
+        // A node that writes only bits, from the folded 1×1 conv's counts, with nothing added but the folded sparse conv
+        // (zero off its active cells): there each bit is a function of the channel's popcount, so every row's words come
+        // from per-channel tables (CountBitTable), and only the sparse conv's active runs take the glue's arithmetic.
+        bool byTables = src is null && Vector512.IsHardwareAccelerated && y is null && projected is null && rest is null && addend is null
+            && CountTables == 1 && (packed is not null || second is not null) && CountBitTable.IsSupported && CountBitTable.Accepts(_pointwise!.InChannels, channels);
+        byte[]? rentedTables = byTables ? ArrayPool<byte>.Shared.Rent(2 * batch * channels * CountBitTable.TableBytes) : null;
+        // Where values are written (or projected) from the counts of a folded 1×1 conv of at most 31 inputs, with nothing
+        // added but the folded sparse conv: each channel's values off the sparse conv's runs from a table of 32 floats
+        // (CountValueTable), the glue's arithmetic only on the runs.
+        bool byValues = !byTables && src is null && Vector512.IsHardwareAccelerated && addend is null && CountTables == 1
+            && CountValueTable.IsSupported && _pointwise!.InChannels <= CountValueTable.MaxInChannels;
+        float[]? rentedValues = byValues ? ArrayPool<float>.Shared.Rent(batch * channels * CountValueTable.TableFloats) : null;
+        try
         {
-            int n = task / tasks, iy0 = task % tasks * rowsPerTask, iy1 = Math.Min(height, iy0 + rowsPerTask);
-            for (int iy = iy0; iy < iy1; iy++) Row(n, iy, zerosKept: iy > iy0);
-        });
+            fixed (byte* pinnedTables = rentedTables)
+            fixed (float* pinnedValues = rentedValues)
+            {
+                byte* tables = pinnedTables; // fixed locals cannot be captured by the lambda
+                float* valueTables = pinnedValues;
+                if (byTables) BuildTables(tables, normScale, normShift, batch, channels, packed is not null, second is not null);
+                if (byValues) BuildValueTables(valueTables, normScale, normShift, batch, channels);
+                runner(batch * tasks, task =>
+                {
+                    int n = task / tasks, iy0 = task % tasks * rowsPerTask, iy1 = Math.Min(height, iy0 + rowsPerTask);
+                    for (int iy = iy0; iy < iy1; iy++)
+                        if (byTables) RowByTables(n, iy, tables, zerosKept: iy > iy0);
+                        else Row(n, iy, zerosKept: iy > iy0, valueTables);
+                });
+            }
+        }
+        finally
+        {
+            if (rentedTables is not null) ArrayPool<byte>.Shared.Return(rentedTables);
+            if (rentedValues is not null) ArrayPool<float>.Shared.Return(rentedValues);
+        }
 
-        void Row(int n, int iy, bool zerosKept)
+        // Row iy of image n by the count tables (τ's at tables + (n·C + c)·64, the second τ's C·N tables on): every pixel's
+        // words looked up, then the stretches of the folded sparse conv's active runs computed by the glue's arithmetic
+        // and packed again over them.
+        void RowByTables(int n, int iy, byte* tables, bool zerosKept)
+        {
+            long row = (long)n * height + iy;
+            // The sparse conv's rows first: its counts go through the thread's scratch, where the 1×1's then go.
+            int runCount = 0;
+            var (mh, mw) = sparse.Packed is null ? (0, 0) : MaskGeometry.MaskSize(height, width, _sparse!.MaskScale);
+            Span<int> runs = mw <= 512 ? stackalloc int[2 * Math.Max(1, mw)] : new int[2 * mw];
+            float* addendRows = null;
+            if (sparse.Packed is not null)
+            {
+                runCount = MaskGeometry.Stretches(runs, MaskGeometry.ActiveRuns(sparse.Mask, mh, mw, _sparse!.MaskScale, n, iy, width, runs), StretchGap);
+                if (!TablesPay(runs, runCount, width))
+                {
+                    Row(n, iy, zerosKept, null);
+                    return;
+                }
+                if (runCount > 0)
+                {
+                    addendRows = ThreadScratch.AddendRows(channels * width);
+                    _sparse!.Row(sparse.Layer, sparse.Packed, sparse.Mask, n, iy, addendRows, width, zerosKept);
+                }
+            }
+            int* counts = _pointwise!.RowCounts(xPacked + row * width, width);
+            int stride = FoldedPointwiseConv.RowCountsStride(width);
+            ulong* packedRow = packed is null ? null : packed + row * width, secondRow = second is null ? null : second + row * width;
+            byte* first = tables + (long)n * channels * CountBitTable.TableBytes, other = first + (long)batch * channels * CountBitTable.TableBytes;
+            if (packedRow is not null) CountBitTable.Row(counts, stride, channels, first, secondRow is null ? null : other, 0, width, packedRow, secondRow);
+            else CountBitTable.Row(counts, stride, channels, other, null, 0, width, secondRow, null);
+            if (runCount == 0) return;
+            float* outRows = ThreadScratch.OutputRows(channels * width);
+            for (int r = 0; r < runCount; r++)
+            {
+                int x0 = runs[2 * r], x1 = runs[2 * r + 1];
+                for (int c = 0; c < channels; c++)
+                {
+                    long offset = ((long)n * channels + c) * plane + (long)iy * width + x0;
+                    PlaneFromCounts(n * channels + c, offset, x1 - x0, counts + (long)c * stride + x0, addendRows + (long)c * width + x0, outRows + (long)c * width + x0);
+                }
+                fixed (float* tau = _tauNext, tauSecond = _tauSecond)
+                    if (packedRow is not null && secondRow is not null)
+                        ActivationPacker.PackRowTwice(outRows, tau, tauSecond, channels, 1, width, 0, 0, x0, x1, packedRow, secondRow);
+                    else if (packedRow is not null) ActivationPacker.PackRow(outRows, tau, channels, 1, width, 0, 0, x0, x1, packedRow);
+                    else ActivationPacker.PackRow(outRows, tauSecond, channels, 1, width, 0, 0, x0, x1, secondRow);
+            }
+        }
+
+        // valueTables: CountValueTable's tables (n·C + c)·32 on, or null.
+        void Row(int n, int iy, bool zerosKept, float* valueTables)
         {
             long row = (long)n * height + iy;
             float* rows = null;
@@ -617,13 +722,29 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
             // (decode0's rows of 512 were two calls per channel), a further 0.995 and 1/1.004.
             int* counts = fromCounts ? _pointwise!.RowCounts(xPacked + (long)row * width, width) : null;
             int stride = FoldedPointwiseConv.RowCountsStride(width);
+            // The sparse conv's active runs of this row, where the value tables leave them to the glue's arithmetic.
+            int runCount = 0;
+            var (mh, mw) = valueTables is null || sparse.Packed is null ? (0, 0) : MaskGeometry.MaskSize(height, width, _sparse!.MaskScale);
+            Span<int> runs = mw <= 512 ? stackalloc int[2 * Math.Max(1, mw)] : new int[2 * mw];
+            if (mw > 0) runCount = MaskGeometry.Stretches(runs, MaskGeometry.ActiveRuns(sparse.Mask, mh, mw, _sparse!.MaskScale, n, iy, width, runs), StretchGap);
+            if (!TablesPay(runs, runCount, width)) valueTables = null;
             for (int c = 0; c < channels; c++)
             {
                 long offset = ((long)n * channels + c) * plane + (long)iy * width;
                 float* to = outRows is null ? YChannel(n, c) + (long)iy * width : outRows + (long)c * width;
                 float* addendRow = addendRows is null ? null : addendRows + (long)c * width;
                 if (ahead) RowPrefetch.Ahead(to, width);
-                if (counts is not null) PlaneFromCounts(n * channels + c, offset, width, counts + (long)c * stride, addendRow, to);
+                if (counts is not null && valueTables is not null)
+                {
+                    int* channelCounts = counts + (long)c * stride;
+                    CountValueTable.Row(channelCounts, valueTables + ((long)n * channels + c) * CountValueTable.TableFloats, 0, width, to);
+                    for (int r = 0; r < runCount; r++)
+                    {
+                        int x0 = runs[2 * r], x1 = runs[2 * r + 1];
+                        PlaneFromCounts(n * channels + c, offset + x0, x1 - x0, channelCounts + x0, addendRow + x0, to + x0);
+                    }
+                }
+                else if (counts is not null) PlaneFromCounts(n * channels + c, offset, width, counts + (long)c * stride, addendRow, to);
                 else Plane(n * channels + c, offset, width, src is null ? rows + (long)c * width : src + offset, addendRow, to);
             }
             if (outRows is not null)
@@ -652,6 +773,53 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
                         projected + (long)n * projection.Outputs * plane + (long)iy * width, plane, lanes);
         }
     }
+
+    /// <summary>
+    /// The count tables of <see cref="CountBitTable"/> for every image and channel, against τ (where
+    /// <paramref name="first"/>) at <paramref name="tables"/> + (n·C + c)·64 and against the second τ (where
+    /// <paramref name="second"/>) N·C tables further: each popcount's value by the glue's own scalar operations
+    /// (<see cref="ShortcutRPReLU.OneFromCount"/>, with the addend's zero where a folded sparse conv adds one), so each
+    /// table bit is the bit the glue's vector loop and the packer give that value.
+    /// </summary>
+    private void BuildTables(byte* tables, float* normScale, float* normShift, int batch, int channels, bool first, bool second)
+    {
+        int cin = _pointwise!.InChannels;
+        Span<float> values = stackalloc float[cin + 1];
+        for (int n = 0; n < batch; n++)
+            for (int c = 0; c < channels; c++)
+            {
+                int i = n * channels + c;
+                for (int count = 0; count <= cin; count++) values[count] = CountValue(count, c, i, normScale, normShift);
+                if (first) CountBitTable.Build(values, cin, _tauNext![c], c, tables + (long)i * CountBitTable.TableBytes);
+                if (second) CountBitTable.Build(values, cin, _tauSecond![c], c, tables + ((long)batch * channels + i) * CountBitTable.TableBytes);
+            }
+    }
+
+    /// <summary>
+    /// The value tables of <see cref="CountValueTable"/> for every image and channel at <paramref name="tables"/> + (n·C + c)·32:
+    /// each popcount's value by the glue's own scalar operations (<see cref="ShortcutRPReLU.OneFromCount"/>, with the
+    /// addend's zero where a folded sparse conv adds one), the entries past Cin zero (never looked up).
+    /// </summary>
+    private void BuildValueTables(float* tables, float* normScale, float* normShift, int batch, int channels)
+    {
+        int cin = _pointwise!.InChannels;
+        for (int n = 0; n < batch; n++)
+            for (int c = 0; c < channels; c++)
+            {
+                int i = n * channels + c;
+                float* table = tables + (long)i * CountValueTable.TableFloats;
+                new Span<float>(table, CountValueTable.TableFloats).Clear();
+                for (int count = 0; count <= cin; count++) table[count] = CountValue(count, c, i, normScale, normShift);
+            }
+    }
+
+    /// <summary>
+    /// Channel c's value (plane i = n·C + c) where the folded 1×1 conv's popcount is <paramref name="count"/> and nothing
+    /// is added (a folded sparse conv's zero off its runs): the glue's own scalar operations, the same value as its vector loop.
+    /// </summary>
+    private float CountValue(int count, int c, int i, float* normScale, float* normShift) =>
+        ShortcutRPReLU.OneFromCount(count, _pointwise!.InChannels, _pointwise.Alpha(c), _pointwise.Bias(c), normScale is not null,
+            normScale is null ? 1f : normScale[i], normShift is null ? 0f : normShift[i], _sparse is not null, 0f, _scale, _shiftIn[c], _slope[c], _shiftOut[c]);
 
     /// <summary>Where the glue writes: Y (null where its output is the empty name), YPacked, YPackedSecond, Projected, YRest (each null where absent).</summary>
     private readonly struct GlueOutputs(float* y, ulong* packed, ulong* second, float* projected, float* rest)

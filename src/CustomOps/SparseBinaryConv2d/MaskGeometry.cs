@@ -32,4 +32,25 @@ public static unsafe class MaskGeometry
         }
         return count;
     }
+
+    /// <summary>
+    /// The runs [runs[2i], runs[2i + 1]) (ascending, apart) joined into stretches where fewer than <paramref name="gap"/>
+    /// columns lie between two, in place; returns how many stretches. A stretch holds inactive columns between its runs.
+    /// </summary>
+    public static int Stretches(Span<int> runs, int count, int gap)
+    {
+        if (count == 0) return 0;
+        int stretches = 1;
+        for (int r = 1; r < count; r++)
+        {
+            if (runs[2 * r] - runs[2 * stretches - 1] < gap) runs[2 * stretches - 1] = runs[2 * r + 1];
+            else
+            {
+                runs[2 * stretches] = runs[2 * r];
+                runs[2 * stretches + 1] = runs[2 * r + 1];
+                stretches++;
+            }
+        }
+        return stretches;
+    }
 }

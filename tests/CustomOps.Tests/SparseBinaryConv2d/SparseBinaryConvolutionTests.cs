@@ -85,6 +85,20 @@ public unsafe class SparseBinaryConvolutionTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Runs_closer_than_the_gap_join_into_stretches()
+    {
+        // Runs [0, 16), [32, 48), [112, 128), [176, 192) with a gap of 64: the first two join (16 apart), the third is 64
+        // after the second (not fewer), and the fourth 48 after the third.
+        int[] runs = [0, 16, 32, 48, 112, 128, 176, 192];
+        Assert.Equal(2, MaskGeometry.Stretches(runs, 4, 64));
+        Assert.Equal(new[] { 0, 48, 112, 192 }, runs[..4]);
+        int[] one = [5, 9];
+        Assert.Equal(1, MaskGeometry.Stretches(one, 1, 64));
+        Assert.Equal(new[] { 5, 9 }, one);
+        Assert.Equal(0, MaskGeometry.Stretches(Span<int>.Empty, 0, 64));
+    }
+
+    [Fact]
     public void Bad_scale_is_refused()
     {
         var c = new ConvCase(BinaryConv2dParams.Square(1, 3, 4, 4, 2, 3), 0);

@@ -1,0 +1,50 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace BiVM.CustomOps.Activation;
+
+/// <summary>
+/// A glue's values where its input is a folded one-word 1×1 conv's output with at most 31 input channels and nothing
+/// is added to it (off the folded sparse conv's active cells): each channel's value is a function of the pixel's
+/// popcount n ∈ [0, Cin], so a table of 32 floats per channel, formed once per call by the glue's own scalar operations
+/// (<see cref="ShortcutRPReLU.OneFromCount"/>, the same values as its vector loop), gives a row by one two-register
+/// permute (<c>vpermi2ps</c>) per 16 values in place of the conv's output stage, the normalization and the RPReLU.
+/// Wider inputs (decode1's 59 channels: two permutes and a blend) gained nothing measurable: 0.50 against 0.52 ms on
+/// the test card, 0.96 against 0.93 on vtest.avi (docs/kernels.md, twenty-sixth session).
+/// <see cref="CountBitTable"/> is the same idea where the glue writes only bits.
+/// </summary>
+internal static unsafe class CountValueTable
+{
+    /// <summary>Floats per channel's table: one per popcount a two-register permute indexes.</summary>
+    public const int TableFloats = 32;
+
+    /// <summary>The most input channels of the folded 1×1 conv: popcounts 0 … Cin must index the 32-float table.</summary>
+    public const int MaxInChannels = TableFloats - 1;
+
+    /// <summary>Whether this CPU runs the permutes (512-bit vectors, AVX-512F).</summary>
+    public static bool IsSupported => Vector512.IsHardwareAccelerated && Avx512F.IsSupported;
+
+    /// <summary>
+    /// Values [<paramref name="from"/>, <paramref name="to"/>) of one channel's row: output[x] = table[counts[x]] (each count
+    /// in [0, Cin] ≤ 31; the permute reads the index's low five bits only, so no count reads outside the table). Whole
+    /// vectors, the last one ending at <paramref name="to"/> (at least 16 values; fewer one by one).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Row(int* counts, float* table, int from, int to, float* output)
+    {
+        if (!IsSupported) throw new PlatformNotSupportedException("the count tables need 512-bit vectors");
+        int count = to - from;
+        if (count < 16)
+        {
+            for (int x = from; x < to; x++) output[x] = table[counts[x] & MaxInChannels];
+            return;
+        }
+        var low = Vector512.Load(table);
+        var high = Vector512.Load(table + 16);
+        int last = to - 16;
+        for (int x = from; x < last; x += 16)
+            Avx512F.PermuteVar16x32x2(low, Vector512.Load(counts + x), high).Store(output + x);
+        Avx512F.PermuteVar16x32x2(low, Vector512.Load(counts + last), high).Store(output + last);
+    }
+}
