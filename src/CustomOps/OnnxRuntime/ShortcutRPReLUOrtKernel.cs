@@ -611,7 +611,7 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
         // A node that writes only bits, from the folded 1×1 conv's counts, with nothing added but the folded sparse conv
         // (zero off its active cells): there each bit is a function of the channel's popcount, so every row's words come
         // from per-channel tables (CountBitTable), and only the sparse conv's active runs take the glue's arithmetic.
-        bool byTables = src is null && Vector512.IsHardwareAccelerated && y is null && projected is null && rest is null && addend is null
+        bool byTables = src is null && y is null && projected is null && rest is null && addend is null
             && CountTables == 1 && (packed is not null || second is not null) && CountBitTable.IsSupported && CountBitTable.Accepts(_pointwise!.InChannels, channels);
         byte[]? rentedTables = byTables ? ArrayPool<byte>.Shared.Rent(2 * batch * channels * CountBitTable.TableBytes) : null;
         // Where values are written (or projected) from the counts of a folded 1×1 conv of at most 31 inputs, with nothing
@@ -673,8 +673,9 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
             int stride = FoldedPointwiseConv.RowCountsStride(width);
             ulong* packedRow = packed is null ? null : packed + row * width, secondRow = second is null ? null : second + row * width;
             byte* first = tables + (long)n * channels * CountBitTable.TableBytes, other = first + (long)batch * channels * CountBitTable.TableBytes;
-            if (packedRow is not null) CountBitTable.Row(counts, stride, channels, first, secondRow is null ? null : other, 0, width, packedRow, secondRow);
-            else CountBitTable.Row(counts, stride, channels, other, null, 0, width, secondRow, null);
+            int cin = _pointwise.InChannels;
+            if (packedRow is not null) CountBitTable.Row(counts, stride, channels, cin, first, secondRow is null ? null : other, 0, width, packedRow, secondRow);
+            else CountBitTable.Row(counts, stride, channels, cin, other, null, 0, width, secondRow, null);
             if (runCount == 0) return;
             float* outRows = ThreadScratch.OutputRows(channels * width);
             for (int r = 0; r < runCount; r++)
