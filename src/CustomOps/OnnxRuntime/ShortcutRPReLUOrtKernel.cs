@@ -617,7 +617,7 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
         // Where values are written (or projected) from the counts of a folded 1×1 conv of at most 31 inputs, with nothing
         // added but the folded sparse conv: each channel's values off the sparse conv's runs from a table of 32 floats
         // (CountValueTable), the glue's arithmetic only on the runs.
-        bool byValues = !byTables && src is null && Vector512.IsHardwareAccelerated && addend is null && CountTables == 1
+        bool byValues = !byTables && src is null && addend is null && CountTables == 1
             && CountValueTable.IsSupported && _pointwise!.InChannels <= CountValueTable.MaxInChannels;
         float[]? rentedValues = byValues ? ArrayPool<float>.Shared.Rent(batch * channels * CountValueTable.TableFloats) : null;
         try
@@ -699,9 +699,16 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
         {
             long row = (long)n * height + iy;
             float* rows = null;
+            // The sparse conv's active runs of this row, as stretches, where the value tables leave them to the glue's
+            // arithmetic; a row they mostly cover takes the arithmetic whole.
+            int runCount = 0;
+            var (mh, mw) = valueTables is null || sparse.Packed is null ? (0, 0) : MaskGeometry.MaskSize(height, width, _sparse!.MaskScale);
+            Span<int> runs = mw <= 512 ? stackalloc int[2 * Math.Max(1, mw)] : new int[2 * mw];
+            if (mw > 0) runCount = MaskGeometry.Stretches(runs, MaskGeometry.ActiveRuns(sparse.Mask, mh, mw, _sparse!.MaskScale, n, iy, width, runs), StretchGap);
+            if (!TablesPay(runs, runCount, width)) valueTables = null;
             // The folded 1×1 conv's rows, where its counts do not go straight into the glue's pass (on AVX2, as
-            // ShortcutRPReLU.ApplyFromCounts says).
-            bool fromCounts = src is null && Vector512.IsHardwareAccelerated;
+            // ShortcutRPReLU.ApplyFromCounts says, unless the value tables take them).
+            bool fromCounts = src is null && (Vector512.IsHardwareAccelerated || valueTables is not null);
             if (src is null && !fromCounts)
             {
                 rows = ThreadScratch.Rows(channels * width);
@@ -723,12 +730,6 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
             // (decode0's rows of 512 were two calls per channel), a further 0.995 and 1/1.004.
             int* counts = fromCounts ? _pointwise!.RowCounts(xPacked + (long)row * width, width) : null;
             int stride = FoldedPointwiseConv.RowCountsStride(width);
-            // The sparse conv's active runs of this row, where the value tables leave them to the glue's arithmetic.
-            int runCount = 0;
-            var (mh, mw) = valueTables is null || sparse.Packed is null ? (0, 0) : MaskGeometry.MaskSize(height, width, _sparse!.MaskScale);
-            Span<int> runs = mw <= 512 ? stackalloc int[2 * Math.Max(1, mw)] : new int[2 * mw];
-            if (mw > 0) runCount = MaskGeometry.Stretches(runs, MaskGeometry.ActiveRuns(sparse.Mask, mh, mw, _sparse!.MaskScale, n, iy, width, runs), StretchGap);
-            if (!TablesPay(runs, runCount, width)) valueTables = null;
             for (int c = 0; c < channels; c++)
             {
                 long offset = ((long)n * channels + c) * plane + (long)iy * width;
