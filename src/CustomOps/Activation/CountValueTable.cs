@@ -10,8 +10,9 @@ namespace BiVM.CustomOps.Activation;
 /// popcount n ∈ [0, Cin], so a table of 32 floats per channel, formed once per call by the glue's own scalar operations
 /// (<see cref="ShortcutRPReLU.OneFromCount"/>, the same values as its vector loop), gives a row by one two-register
 /// permute (<c>vpermi2ps</c>) per 16 values (on AVX2 four permutes and three blends per 8, <see cref="Row256"/>) in place
-/// of the conv's output stage, the normalization and the RPReLU. Wider inputs (decode1's 59 channels: two permutes and a blend) gained nothing measurable: 0.50 against 0.52 ms on
-/// the test card, 0.96 against 0.93 on vtest.avi (docs/kernels.md, twenty-sixth session).
+/// of the conv's output stage, the normalization and the RPReLU. Wider inputs (decode1's 59 channels: two permutes and
+/// a blend) gained nothing measurable: 0.50 against 0.52 ms on the test card, 0.96 against 0.93 on vtest.avi
+/// (docs/kernels.md, twenty-sixth session).
 /// <see cref="CountBitTable"/> is the same idea where the glue writes only bits.
 /// </summary>
 internal static unsafe class CountValueTable
@@ -30,8 +31,8 @@ internal static unsafe class CountValueTable
 
     /// <summary>
     /// Values [<paramref name="from"/>, <paramref name="to"/>) of one channel's row: output[x] = table[counts[x]] (each count
-    /// in [0, Cin] ≤ 31; the permute reads the index's low five bits only, so no count reads outside the table). Whole
-    /// vectors, the last one ending at <paramref name="to"/> (at least 16 values; fewer one by one).
+    /// in [0, Cin] ≤ 31; the permutes read the index's low five bits only, so no count reads outside the table). Whole
+    /// vectors of 16 (8 on AVX2), the last one ending at <paramref name="to"/>; a range shorter than a vector one by one.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Row(int* counts, float* table, int from, int to, float* output)
@@ -73,6 +74,7 @@ internal static unsafe class CountValueTable
         Lookup256(t0, t1, t2, t3, Vector256.Load(counts + last)).Store(output + last);
     }
 
+    /// <summary>Eight values: entry index & 31 of the table held as four quarters.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> Lookup256(Vector256<float> t0, Vector256<float> t1, Vector256<float> t2, Vector256<float> t3, Vector256<int> index)
     {
