@@ -74,7 +74,7 @@ internal static unsafe class CountValueTable
         Lookup256(t0, t1, t2, t3, Vector256.Load(counts + last)).Store(output + last);
     }
 
-    /// <summary>Eight values: entry index & 31 of the table held as four quarters.</summary>
+    /// <summary>Eight values: the entries at the indices (their low five bits) of the table held as four quarters.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> Lookup256(Vector256<float> t0, Vector256<float> t1, Vector256<float> t2, Vector256<float> t3, Vector256<int> index)
     {
