@@ -18,14 +18,12 @@ namespace BiVM.CustomOps.Tests.Activation;
 /// </summary>
 public sealed unsafe class ChannelProjectionTests(ITestOutputHelper log)
 {
-    private static float[] Values(Random r, int n, float scale = 1f) => Enumerable.Range(0, n).Select(_ => (float)(r.NextDouble() * 2 - 1) * scale).ToArray();
-
     /// <summary>The column steps this CPU can run: 16 (Vector512 hardware), 8 (Vector256), 1 always.</summary>
     private static int[] LanesThisCpuRuns => new[] { 16, 8, 1 }.Where(l => l <= ChannelProjection.BestLanes).ToArray();
 
     /// <summary>Random X and Addend (<paramref name="values"/> each), projection weights [K, C] and bias, τ and the glue's three per-channel constants, drawn in that order.</summary>
     private static (float[] X, float[] Addend, float[] W, float[] Bias, float[] Tau, float[] ShiftIn, float[] Slope, float[] ShiftOut) GlueWithProjection(Random r, int values, int channels, int k) =>
-        (Values(r, values, 3f), Values(r, values), Values(r, k * channels), Values(r, k), Values(r, channels, 0.5f), Values(r, channels), Values(r, channels), Values(r, channels));
+        (RandomValues.Uniform(r, values, 3f), RandomValues.Uniform(r, values), RandomValues.Uniform(r, k * channels), RandomValues.Uniform(r, k), RandomValues.Uniform(r, channels, 0.5f), RandomValues.Uniform(r, channels), RandomValues.Uniform(r, channels), RandomValues.Uniform(r, channels));
 
     [Theory]
     [InlineData(16, 4, 37, true)]   // the shipped head: 16 channels to fgr residual and alpha
@@ -36,9 +34,9 @@ public sealed unsafe class ChannelProjectionTests(ITestOutputHelper log)
     {
         var r = new Random(channels * 100 + outputs);
         long inputStride = width + 3, outputStride = width + 5; // rows of larger planes, as in the op
-        var g = Values(r, (int)(channels * inputStride), 2f);
-        var w = Values(r, outputs * channels);
-        var b = withBias ? Values(r, outputs) : null;
+        var g = RandomValues.Uniform(r, (int)(channels * inputStride), 2f);
+        var w = RandomValues.Uniform(r, outputs * channels);
+        var b = withBias ? RandomValues.Uniform(r, outputs) : null;
         float[]? reference = null;
         fixed (float* pg = g, pw = w, pb = b)
             foreach (int lanes in LanesThisCpuRuns.Reverse())

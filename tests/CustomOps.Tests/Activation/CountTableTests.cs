@@ -20,8 +20,6 @@ namespace BiVM.CustomOps.Tests.Activation;
 /// </summary>
 public sealed unsafe class CountTableTests(ITestOutputHelper log)
 {
-    private static float[] Values(Random r, int n, float scale = 1f) => Enumerable.Range(0, n).Select(_ => (float)(r.NextDouble() * 2 - 1) * scale).ToArray();
-
     [Fact]
     public void Lookups_give_each_pixels_word_from_its_channels_tables()
     {
@@ -95,9 +93,9 @@ public sealed unsafe class CountTableTests(ITestOutputHelper log)
         var r = new Random(h * 7 + w + scale + cin);
         var (mh, mw) = MaskGeometry.MaskSize(h, w, scale);
         var mask = Enumerable.Range(0, n * mh * mw).Select(_ => r.NextDouble() < active ? (byte)1 : (byte)0).ToArray();
-        var pointTau = Values(r, cin, 0.3f);
-        var sparseTau = Values(r, cin, 0.3f);
-        var x = Values(r, n * cin * h * w, 2f);
+        var pointTau = RandomValues.Uniform(r, cin, 0.3f);
+        var sparseTau = RandomValues.Uniform(r, cin, 0.3f);
+        var x = RandomValues.Uniform(r, n * cin * h * w, 2f);
         var xPacked = ActivationPacker.Pack(x, pointTau, n, cin, h, w);
         var sparsePacked = ActivationPacker.Pack(x, sparseTau, n, cin, h, w);
 
@@ -106,22 +104,22 @@ public sealed unsafe class CountTableTests(ITestOutputHelper log)
         g.Input("XP", TensorProto.Types.DataType.Uint64, n, h, w, 1);
         g.Input("SP", TensorProto.Types.DataType.Uint64, n, h, w, 1);
         g.Input("M", TensorProto.Types.DataType.Uint8, n, 1, mh, mw);
-        g.Initializer(Tensors.Float("b1", Values(r, cout), cout));
-        g.Initializer(Tensors.Float("k", Values(r, cout), cout));
-        g.Initializer(Tensors.Float("b2", Values(r, cout), cout));
-        g.Initializer(Tensors.Float("tn", Values(r, cout, 0.5f), cout));
-        g.Initializer(Tensors.Float("ns", Values(r, cout, 2f), cout));
-        g.Initializer(Tensors.Float("nb", Values(r, cout), cout));
-        g.Initializer(Tensors.Float("PJ", Values(r, k * cout), k, cout, 1, 1));
+        g.Initializer(Tensors.Float("b1", RandomValues.Uniform(r, cout), cout));
+        g.Initializer(Tensors.Float("k", RandomValues.Uniform(r, cout), cout));
+        g.Initializer(Tensors.Float("b2", RandomValues.Uniform(r, cout), cout));
+        g.Initializer(Tensors.Float("tn", RandomValues.Uniform(r, cout, 0.5f), cout));
+        g.Initializer(Tensors.Float("ns", RandomValues.Uniform(r, cout, 2f), cout));
+        g.Initializer(Tensors.Float("nb", RandomValues.Uniform(r, cout), cout));
+        g.Initializer(Tensors.Float("PJ", RandomValues.Uniform(r, k * cout), k, cout, 1, 1));
         g.Initializer(Tensors.UInt64("PW", WeightPacker.Pack(Enumerable.Range(0, cout * cin).Select(_ => r.Next(2) == 0 ? 1f : -1f).ToArray(), cout, cin, 1, 1), cout, 1, 1, 1));
-        g.Initializer(Tensors.Float("Pa", Values(r, cout, 0.5f), cout));
+        g.Initializer(Tensors.Float("Pa", RandomValues.Uniform(r, cout, 0.5f), cout));
         g.Initializer(Tensors.Float("Pt", pointTau, cin));
-        g.Initializer(Tensors.Float("Pb", Values(r, cout, 0.2f), cout));
+        g.Initializer(Tensors.Float("Pb", RandomValues.Uniform(r, cout, 0.2f), cout));
         g.Initializer(Tensors.UInt64("SW", WeightPacker.Pack(Enumerable.Range(0, cout * cin * 9).Select(_ => r.Next(2) == 0 ? 1f : -1f).ToArray(), cout, cin, 3, 3), cout, 3, 3, 1));
-        g.Initializer(Tensors.Float("Sa", Values(r, cout, 0.5f), cout));
+        g.Initializer(Tensors.Float("Sa", RandomValues.Uniform(r, cout, 0.5f), cout));
         g.Initializer(Tensors.Float("St", sparseTau, cin));
-        g.Initializer(Tensors.Float("Sb", Values(r, cout, 0.2f), cout));
-        g.Initializer(Tensors.Float("ts", Values(r, cout, 0.5f), cout));
+        g.Initializer(Tensors.Float("Sb", RandomValues.Uniform(r, cout, 0.2f), cout));
+        g.Initializer(Tensors.Float("ts", RandomValues.Uniform(r, cout, 0.5f), cout));
         string[] inputs = ["", "", "", "b1", "k", "b2", "tn", norm ? "ns" : "", norm ? "nb" : "", bitsOnly ? "" : "PJ", "", "PW", "Pa", "Pt", "Pb", "XP", "", "SW", "Sa", "St", "Sb", "M", "SP", bitsOnly ? "ts" : ""];
         string[] named = bitsOnly ? ["Y.packed", "Y.second"] : ["Y", "Y.packed", "P"];
         var glue = g.Node(BinaryConvSchema.ShortcutRPReLU, inputs, named, "glue", BinaryConvSchema.Domain).Attribute(BinaryConvSchema.ActivationSparseMaskScale, (long)scale);

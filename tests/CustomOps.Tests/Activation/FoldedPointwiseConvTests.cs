@@ -20,8 +20,6 @@ namespace BiVM.CustomOps.Tests.Activation;
 /// </summary>
 public sealed unsafe class FoldedPointwiseConvTests(ITestOutputHelper log)
 {
-    private static float[] Values(Random r, int n, float scale = 1f) => Enumerable.Range(0, n).Select(_ => (float)(r.NextDouble() * 2 - 1) * scale).ToArray();
-
     [Theory]
     // Cin, Cout, H, W, folded InstanceNormalization, Addend, packed output for the next conv, projection, threads.
     // Outputs of 4 MiB per image and more are computed from the bits row by row (statistics from the dots' moments):
@@ -38,17 +36,17 @@ public sealed unsafe class FoldedPointwiseConvTests(ITestOutputHelper log)
         bool fromBits = (long)cout * h * w * sizeof(float) >= ShortcutRPReLUOrtKernel.FoldedPlaneBytes;
         const int n = 2, k = 3;
         var r = new Random(cin * 1000 + cout * 10 + w);
-        var x = Values(r, n * cin * h * w, 2f);
-        var tau = Values(r, cin, 0.3f);
+        var x = RandomValues.Uniform(r, n * cin * h * w, 2f);
+        var tau = RandomValues.Uniform(r, cin, 0.3f);
         var signs = Enumerable.Range(0, cout * cin).Select(_ => r.Next(2) == 0 ? 1f : -1f).ToArray();
         var packedW = WeightPacker.Pack(signs, cout, cin, 1, 1);
-        var alpha = Values(r, cout, 0.5f);
-        var bias = Values(r, cout, 0.2f);
-        var a = Values(r, n * cout * h * w);
+        var alpha = RandomValues.Uniform(r, cout, 0.5f);
+        var bias = RandomValues.Uniform(r, cout, 0.2f);
+        var a = RandomValues.Uniform(r, n * cout * h * w);
         var xPacked = ActivationPacker.Pack(x, tau, n, cin, h, w);
-        float[] shiftIn = Values(r, cout), slope = Values(r, cout), shiftOut = Values(r, cout), tauNext = Values(r, cout, 0.5f);
-        float[] normScale = Values(r, cout, 2f), normBias = Values(r, cout);
-        var projectionW = Values(r, k * cout);
+        float[] shiftIn = RandomValues.Uniform(r, cout), slope = RandomValues.Uniform(r, cout), shiftOut = RandomValues.Uniform(r, cout), tauNext = RandomValues.Uniform(r, cout, 0.5f);
+        float[] normScale = RandomValues.Uniform(r, cout, 2f), normBias = RandomValues.Uniform(r, cout);
+        var projectionW = RandomValues.Uniform(r, k * cout);
 
         var g = new OnnxGraphBuilder("folded");
         g.Opset(BinaryConvSchema.Domain, BinaryConvSchema.OpsetVersion);
@@ -119,9 +117,9 @@ public sealed unsafe class FoldedPointwiseConvTests(ITestOutputHelper log)
             var tau = new float[cin];
             var signs = Enumerable.Range(0, cout * cin).Select(_ => r.Next(2) == 0 ? 1f : -1f).ToArray();
             var packedW = WeightPacker.Pack(signs, cout, cin, 1, 1);
-            var alpha = Values(r, cout, 3f);
-            var bias = Values(r, cout, 10f);
-            var x = Values(r, cin * rows * width);
+            var alpha = RandomValues.Uniform(r, cout, 3f);
+            var bias = RandomValues.Uniform(r, cout, 10f);
+            var x = RandomValues.Uniform(r, cin * rows * width);
             var packed = ActivationPacker.Pack(x, tau, 1, cin, rows, width);
             using var conv = new FoldedPointwiseConv(packedW, alpha, tau, bias, kernel);
             Assert.Equal(kernel, conv.KernelName);

@@ -20,8 +20,6 @@ namespace BiVM.CustomOps.Tests.Activation;
 /// </summary>
 public sealed unsafe class FoldedSparseConvTests(ITestOutputHelper log)
 {
-    private static float[] Values(Random r, int n, float scale = 1f) => Enumerable.Range(0, n).Select(_ => (float)(r.NextDouble() * 2 - 1) * scale).ToArray();
-
     private static byte[] Mask(Random r, int count, double active) => Enumerable.Range(0, count).Select(_ => (byte)(r.NextDouble() < active ? 1 : 0)).ToArray();
 
     [Theory]
@@ -36,15 +34,15 @@ public sealed unsafe class FoldedSparseConvTests(ITestOutputHelper log)
     {
         const int n = 2, k = 3;
         var r = new Random(cin * 1000 + cout * 10 + w);
-        var x = Values(r, n * cin * h * w, 2f);
-        var tau = Values(r, cin, 0.3f);
+        var x = RandomValues.Uniform(r, n * cin * h * w, 2f);
+        var tau = RandomValues.Uniform(r, cin, 0.3f);
         var packedW = WeightPacker.Pack(Enumerable.Range(0, cout * cin * 9).Select(_ => r.Next(2) == 0 ? 1f : -1f).ToArray(), cout, cin, 3, 3);
         var (mh, mw) = MaskGeometry.MaskSize(h, w, scale);
         var mask = Mask(r, n * mh * mw, active);
         int dense = pointwise ? Math.Min(cin, 64) : cout; // the 1×1 reads the first 64 channels at most: one word per pixel
-        var d = Values(r, n * (pointwise ? dense : cout) * h * w, 2f);
-        float[] shiftIn = Values(r, cout), slope = Values(r, cout), shiftOut = Values(r, cout), tauNext = Values(r, cout, 0.5f);
-        float[] normScale = Values(r, cout, 2f), normBias = Values(r, cout);
+        var d = RandomValues.Uniform(r, n * (pointwise ? dense : cout) * h * w, 2f);
+        float[] shiftIn = RandomValues.Uniform(r, cout), slope = RandomValues.Uniform(r, cout), shiftOut = RandomValues.Uniform(r, cout), tauNext = RandomValues.Uniform(r, cout, 0.5f);
+        float[] normScale = RandomValues.Uniform(r, cout, 2f), normBias = RandomValues.Uniform(r, cout);
 
         var g = new OnnxGraphBuilder("folded_sparse");
         g.Opset(BinaryConvSchema.Domain, BinaryConvSchema.OpsetVersion);
@@ -57,17 +55,17 @@ public sealed unsafe class FoldedSparseConvTests(ITestOutputHelper log)
         g.Initializer(Tensors.Float("tn", tauNext, cout));
         g.Initializer(Tensors.Float("ns", normScale, cout));
         g.Initializer(Tensors.Float("nb", normBias, cout));
-        g.Initializer(Tensors.Float("PW", Values(r, k * cout), k, cout, 1, 1));
-        BinaryConvNodes.AddCustom(g, "sparse", "X", "S", packedW, WeightPacker.PackedShape(cout, cin, 3, 3), Values(r, cout, 0.5f), tau, Values(r, cout, 0.2f),
+        g.Initializer(Tensors.Float("PW", RandomValues.Uniform(r, k * cout), k, cout, 1, 1));
+        BinaryConvNodes.AddCustom(g, "sparse", "X", "S", packedW, WeightPacker.PackedShape(cout, cin, 3, 3), RandomValues.Uniform(r, cout, 0.5f), tau, RandomValues.Uniform(r, cout, 0.2f),
             BinaryConvAttributes.Square(3), mask: "M", maskScale: scale);
         string glueX = "D";
         if (pointwise)
         {
             // SHB's dense 1×1 on a packed input of its own (as the hand-off gives it), which the pass folds first.
-            var pointTau = Values(r, dense, 0.3f);
+            var pointTau = RandomValues.Uniform(r, dense, 0.3f);
             g.Initializer(Tensors.UInt64("DP.bits", ActivationPacker.Pack(d, pointTau, n, dense, h, w), n, h, w, 1));
             var conv = BinaryConvNodes.AddCustom(g, "dense", "D", "E", WeightPacker.Pack(Enumerable.Range(0, cout * dense).Select(_ => r.Next(2) == 0 ? 1f : -1f).ToArray(), cout, dense, 1, 1),
-                WeightPacker.PackedShape(cout, dense, 1, 1), Values(r, cout, 0.5f), pointTau, Values(r, cout, 0.2f), BinaryConvAttributes.Square(1));
+                WeightPacker.PackedShape(cout, dense, 1, 1), RandomValues.Uniform(r, cout, 0.5f), pointTau, RandomValues.Uniform(r, cout, 0.2f), BinaryConvAttributes.Square(1));
             conv.Proto.Input.Add(""); // no Mask
             conv.Proto.Input.Add("DP.bits");
             glueX = "E";
@@ -118,11 +116,11 @@ public sealed unsafe class FoldedSparseConvTests(ITestOutputHelper log)
         foreach (int cin in new[] { 16, 35, 64, 80 })
         {
             const int n = 2, cout = 5, h = 11, w = 43, scale = 4;
-            var tau = Values(r, cin, 0.3f);
+            var tau = RandomValues.Uniform(r, cin, 0.3f);
             var packedW = WeightPacker.Pack(Enumerable.Range(0, cout * cin * 9).Select(_ => r.Next(2) == 0 ? 1f : -1f).ToArray(), cout, cin, 3, 3);
-            var alpha = Values(r, cout, 3f);
-            var bias = Values(r, cout, 10f);
-            var x = Values(r, n * cin * h * w);
+            var alpha = RandomValues.Uniform(r, cout, 3f);
+            var bias = RandomValues.Uniform(r, cout, 10f);
+            var x = RandomValues.Uniform(r, n * cin * h * w);
             var (mh, mw) = MaskGeometry.MaskSize(h, w, scale);
             var mask = Mask(r, n * mh * mw, 0.4);
             using var folded = new FoldedSparseConv(packedW, alpha, tau, bias, scale, kernel);

@@ -18,25 +18,23 @@ public sealed class YSplitTests
 {
     private const int N = 2, C = 6, H = 5, W = 19;
 
-    private static float[] Values(Random r, int n) => Enumerable.Range(0, n).Select(_ => (float)(r.NextDouble() * 2 - 1)).ToArray();
-
     [Theory]
     [InlineData(false, 1)] // one channel plane per task
     [InlineData(true, 2)]  // with an InstanceNormalization folded in: its statistics first, then bands of rows
     public void Halves_written_by_the_glue_equal_the_split_of_its_Y(bool norm, int threads)
     {
         var r = new Random(norm ? 7 : 3);
-        var x = Values(r, N * C * H * W);
-        var a = Values(r, N * C * H * W);
+        var x = RandomValues.Uniform(r, N * C * H * W);
+        var a = RandomValues.Uniform(r, N * C * H * W);
         var g = new OnnxGraphBuilder("split");
         g.Opset(BinaryConvSchema.Domain, BinaryConvSchema.OpsetVersion);
         g.Input("X", TensorProto.Types.DataType.Float, N, C, H, W);
         g.Input("A", TensorProto.Types.DataType.Float, N, C, H, W);
-        g.Initializer(Tensors.Float("b1", Values(r, C), C, 1, 1));
-        g.Initializer(Tensors.Float("k", Values(r, C), C, 1, 1));
-        g.Initializer(Tensors.Float("b2", Values(r, C), 1, C, 1, 1));
-        g.Initializer(Tensors.Float("ns", Values(r, C), C));
-        g.Initializer(Tensors.Float("nb", Values(r, C), C));
+        g.Initializer(Tensors.Float("b1", RandomValues.Uniform(r, C), C, 1, 1));
+        g.Initializer(Tensors.Float("k", RandomValues.Uniform(r, C), C, 1, 1));
+        g.Initializer(Tensors.Float("b2", RandomValues.Uniform(r, C), 1, C, 1, 1));
+        g.Initializer(Tensors.Float("ns", RandomValues.Uniform(r, C), C));
+        g.Initializer(Tensors.Float("nb", RandomValues.Uniform(r, C), C));
         g.Initializer(Tensors.Int64("halves", [C / 2, C / 2], 2));
         g.Node(BinaryConvSchema.ShortcutRPReLU, ["X", "A", "", "b1", "k", "b2", "", norm ? "ns" : "", norm ? "nb" : ""], ["Y"], "glue", BinaryConvSchema.Domain);
         g.Node("Split", ["Y", "halves"], ["Y0", "Y1"], "split").Attribute("axis", 1L);
