@@ -63,15 +63,24 @@ internal static unsafe class PackedHandOff
     /// (<see cref="ActivationPacker.PackRowTwice"/>, which packs wider rows once for each τ).
     /// </summary>
     public static void PackRowTwice(float* y, float[]? tau, float[]? tauSecond, int channels, int height, int width, int n, int iy, ulong* packed, ulong* second) =>
-        PackTwice(y, height, n, iy, tau, tauSecond, channels, height, width, n, iy, packed, second);
+        PackTwice(y, height, n, iy, tau, tauSecond, channels, height, width, n, iy, packed, second, 0, width);
 
     /// <summary><see cref="PackRowTwice"/> from rows in scratch, as <see cref="PackRows"/>.</summary>
     public static void PackRowsTwice(float* rows, float[]? tau, float[]? tauSecond, int channels, int height, int width, int n, int iy, ulong* packed, ulong* second) =>
-        PackTwice(rows, 1, 0, 0, tau, tauSecond, channels, height, width, n, iy, packed, second);
+        PackTwice(rows, 1, 0, 0, tau, tauSecond, channels, height, width, n, iy, packed, second, 0, width);
 
-    /// <summary>Row <paramref name="sourceRow"/> of image <paramref name="sourceImage"/> of <paramref name="x"/> (planes of <paramref name="sourceHeight"/> rows) into packed row <paramref name="iy"/> of image <paramref name="n"/>, against each set of τ given.</summary>
+    /// <summary><see cref="PackRowsTwice"/> for pixels [<paramref name="from"/>, <paramref name="to"/>) of the row only: the other words are left as they are.</summary>
+    public static void PackRowsTwice(float* rows, float[]? tau, float[]? tauSecond, int channels, int height, int width, int n, int iy, ulong* packed, ulong* second,
+        int from, int to) =>
+        PackTwice(rows, 1, 0, 0, tau, tauSecond, channels, height, width, n, iy, packed, second, from, to);
+
+    /// <summary>
+    /// Pixels [<paramref name="from"/>, <paramref name="to"/>) of row <paramref name="sourceRow"/> of image <paramref name="sourceImage"/> of
+    /// <paramref name="x"/> (planes of <paramref name="sourceHeight"/> rows) into packed row <paramref name="iy"/> of image
+    /// <paramref name="n"/>, against each set of τ given.
+    /// </summary>
     private static void PackTwice(float* x, int sourceHeight, int sourceImage, int sourceRow, float[]? tau, float[]? tauSecond, int channels, int height, int width,
-        int n, int iy, ulong* packed, ulong* second)
+        int n, int iy, ulong* packed, ulong* second, int from, int to)
     {
         if (packed is null)
         {
@@ -84,8 +93,8 @@ internal static unsafe class PackedHandOff
         long at = ((long)n * height + iy) * width * PackedLayout.WordsFor(channels);
         fixed (float* t = tau, u = tauSecond)
         {
-            if (second is null) ActivationPacker.PackRow(x, t, channels, sourceHeight, width, sourceImage, sourceRow, 0, width, packed + at);
-            else ActivationPacker.PackRowTwice(x, t, u, channels, sourceHeight, width, sourceImage, sourceRow, 0, width, packed + at, second + at);
+            if (second is null) ActivationPacker.PackRow(x, t, channels, sourceHeight, width, sourceImage, sourceRow, from, to, packed + at);
+            else ActivationPacker.PackRowTwice(x, t, u, channels, sourceHeight, width, sourceImage, sourceRow, from, to, packed + at, second + at);
         }
     }
 }

@@ -611,6 +611,7 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
         // A node that writes only bits, from the folded 1×1 conv's counts, with nothing added but the folded sparse conv
         // (zero off its active cells): there each bit is a function of the channel's popcount, so every row's words come
         // from per-channel tables (CountBitTable), and only the sparse conv's active runs take the glue's arithmetic.
+        var (maskHeight, maskWidth) = sparse.Packed is null ? (0, 0) : MaskGeometry.MaskSize(height, width, _sparse!.MaskScale);
         bool byTables = src is null && y is null && projected is null && rest is null && addend is null
             && CountTables == 1 && (packed is not null || second is not null) && CountBitTable.IsSupported && CountBitTable.Accepts(_pointwise!.InChannels, channels);
         byte[]? rentedTables = byTables ? ArrayPool<byte>.Shared.Rent(2 * batch * channels * CountBitTable.TableBytes) : null;
@@ -632,9 +633,16 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
                 runner(batch * tasks, task =>
                 {
                     int n = task / tasks, iy0 = task % tasks * rowsPerTask, iy1 = Math.Min(height, iy0 + rowsPerTask);
+                    // Where the tables leave the sparse conv's active runs to the glue's arithmetic: the stretches of
+                    // the task's mask row, which all its rows share.
+                    Span<int> runs = maskWidth <= 512 ? stackalloc int[2 * Math.Max(1, maskWidth)] : new int[2 * maskWidth];
+                    int stretches = (byTables || byValues) && maskWidth > 0
+                        ? MaskGeometry.Stretches(runs, MaskGeometry.ActiveRuns(sparse.Mask, maskHeight, maskWidth, _sparse!.MaskScale, n, iy0, width, runs), StretchGap)
+                        : 0;
+                    bool tablesPay = TablesPay(runs, stretches, width);
                     for (int iy = iy0; iy < iy1; iy++)
-                        if (byTables) RowByTables(n, iy, tables, zerosKept: iy > iy0);
-                        else Row(n, iy, zerosKept: iy > iy0, valueTables);
+                        if (byTables && tablesPay) RowByTables(n, iy, tables, iy > iy0, runs[..(2 * stretches)]);
+                        else Row(n, iy, iy > iy0, tablesPay ? valueTables : null, runs[..(2 * stretches)]);
                 });
             }
         }
@@ -645,29 +653,18 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
         }
 
         // Row iy of image n by the count tables (τ's at tables + (n·C + c)·64, the second τ's C·N tables on): every pixel's
-        // words looked up, then the stretches of the folded sparse conv's active runs computed by the glue's arithmetic
-        // and packed again over them.
-        void RowByTables(int n, int iy, byte* tables, bool zerosKept)
+        // words looked up, then the stretches of the folded sparse conv's active runs (pairs [start, end) in stretches)
+        // computed by the glue's arithmetic and packed again over them.
+        void RowByTables(int n, int iy, byte* tables, bool zerosKept, Span<int> stretches)
         {
             long row = (long)n * height + iy;
+            int runCount = stretches.Length / 2;
             // The sparse conv's rows first: its counts go through the thread's scratch, where the 1×1's then go.
-            int runCount = 0;
-            var (mh, mw) = sparse.Packed is null ? (0, 0) : MaskGeometry.MaskSize(height, width, _sparse!.MaskScale);
-            Span<int> runs = mw <= 512 ? stackalloc int[2 * Math.Max(1, mw)] : new int[2 * mw];
             float* addendRows = null;
-            if (sparse.Packed is not null)
+            if (runCount > 0)
             {
-                runCount = MaskGeometry.Stretches(runs, MaskGeometry.ActiveRuns(sparse.Mask, mh, mw, _sparse!.MaskScale, n, iy, width, runs), StretchGap);
-                if (!TablesPay(runs, runCount, width))
-                {
-                    Row(n, iy, zerosKept, null);
-                    return;
-                }
-                if (runCount > 0)
-                {
-                    addendRows = ThreadScratch.AddendRows(channels * width);
-                    _sparse!.Row(sparse.Layer, sparse.Packed, sparse.Mask, n, iy, addendRows, width, zerosKept);
-                }
+                addendRows = ThreadScratch.AddendRows(channels * width);
+                _sparse!.Row(sparse.Layer, sparse.Packed, sparse.Mask, n, iy, addendRows, width, zerosKept);
             }
             int* counts = _pointwise!.RowCounts(xPacked + row * width, width);
             int stride = FoldedPointwiseConv.RowCountsStride(width);
@@ -680,32 +677,23 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
             float* outRows = ThreadScratch.OutputRows(channels * width);
             for (int r = 0; r < runCount; r++)
             {
-                int x0 = runs[2 * r], x1 = runs[2 * r + 1];
+                int x0 = stretches[2 * r], x1 = stretches[2 * r + 1];
                 for (int c = 0; c < channels; c++)
                 {
                     long offset = ((long)n * channels + c) * plane + (long)iy * width + x0;
                     PlaneFromCounts(n * channels + c, offset, x1 - x0, counts + (long)c * stride + x0, addendRows + (long)c * width + x0, outRows + (long)c * width + x0);
                 }
-                fixed (float* tau = _tauNext, tauSecond = _tauSecond)
-                    if (packedRow is not null && secondRow is not null)
-                        ActivationPacker.PackRowTwice(outRows, tau, tauSecond, channels, 1, width, 0, 0, x0, x1, packedRow, secondRow);
-                    else if (packedRow is not null) ActivationPacker.PackRow(outRows, tau, channels, 1, width, 0, 0, x0, x1, packedRow);
-                    else ActivationPacker.PackRow(outRows, tauSecond, channels, 1, width, 0, 0, x0, x1, secondRow);
+                PackedHandOff.PackRowsTwice(outRows, _tauNext, _tauSecond, channels, height, width, n, iy, packed, second, x0, x1);
             }
         }
 
-        // valueTables: CountValueTable's tables (n·C + c)·32 on, or null.
-        void Row(int n, int iy, bool zerosKept, float* valueTables)
+        // valueTables: CountValueTable's tables (n·C + c)·32 on, or null; stretches: where they leave the sparse conv's
+        // active runs to the glue's arithmetic.
+        void Row(int n, int iy, bool zerosKept, float* valueTables, Span<int> stretches)
         {
             long row = (long)n * height + iy;
             float* rows = null;
-            // The sparse conv's active runs of this row, as stretches, where the value tables leave them to the glue's
-            // arithmetic; a row they mostly cover takes the arithmetic whole.
-            int runCount = 0;
-            var (mh, mw) = valueTables is null || sparse.Packed is null ? (0, 0) : MaskGeometry.MaskSize(height, width, _sparse!.MaskScale);
-            Span<int> runs = mw <= 512 ? stackalloc int[2 * Math.Max(1, mw)] : new int[2 * mw];
-            if (mw > 0) runCount = MaskGeometry.Stretches(runs, MaskGeometry.ActiveRuns(sparse.Mask, mh, mw, _sparse!.MaskScale, n, iy, width, runs), StretchGap);
-            if (!TablesPay(runs, runCount, width)) valueTables = null;
+            int runCount = stretches.Length / 2;
             // The folded 1×1 conv's rows, where its counts do not go straight into the glue's pass (on AVX2, as
             // ShortcutRPReLU.ApplyFromCounts says, unless the value tables take them).
             bool fromCounts = src is null && (Vector512.IsHardwareAccelerated || valueTables is not null);
@@ -742,7 +730,7 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
                     CountValueTable.Row(channelCounts, valueTables + ((long)n * channels + c) * CountValueTable.TableFloats, 0, width, to);
                     for (int r = 0; r < runCount; r++)
                     {
-                        int x0 = runs[2 * r], x1 = runs[2 * r + 1];
+                        int x0 = stretches[2 * r], x1 = stretches[2 * r + 1];
                         PlaneFromCounts(n * channels + c, offset + x0, x1 - x0, channelCounts + x0, addendRow + x0, to + x0);
                     }
                 }
