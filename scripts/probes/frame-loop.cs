@@ -5,8 +5,9 @@
 // frame goes, by function"):
 //
 //   dotnet build -c Release scripts/probes/frame-loop.cs      # then run the dll it names, so the build is not profiled
-//   (THREADS "pipelined": PipelinedVideoMatter with BIVM_WORKERS workers, default one per core; the stream's time
-//   and the process's CPU time per frame after its first quarter of frames, at most 50)
+//   (AB_FRAMES=FRAMES.rgb: real frames of that size in turn, as ab-frames.cs takes them; THREADS "pipelined":
+//   PipelinedVideoMatter with BIVM_WORKERS workers, default one per core; the stream's time and the process's CPU time
+//   per frame after its first quarter of frames, at most 50)
 //   DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0 perf record -F 2999 -o /tmp/bivm.perf \
 //       dotnet <that dll> models/bivm.onnx 300 [WIDTHxHEIGHT] [THREADS]
 //   perf report -i /tmp/bivm.perf --no-children --sort sym --stdio
@@ -28,12 +29,12 @@ if (args.Length > 3 && args[3] == "pipelined")
 {
     // PipelinedVideoMatter: BIVM_WORKERS workers (0 or unset: one per core) over the model's four stages.
     using var pipelined = new PipelinedVideoMatter(new VideoMatterOptions { ModelPath = args[0], IntraOpThreads = int.Parse(Environment.GetEnvironmentVariable("BIVM_WORKERS") ?? "0") });
-    var input = ModelBench.TestCard(w, h);
+    var inputs = Frames();
     int read = 0, written = 0;
     double startAt = 0, cpuAt = 0;
     var process = System.Diagnostics.Process.GetCurrentProcess();
     var watch = System.Diagnostics.Stopwatch.StartNew();
-    pipelined.Run(w, h, buffer => { if (read++ == frames) return false; input.CopyTo(buffer); return true; },
+    pipelined.Run(w, h, buffer => { if (read == frames) return false; inputs[read++ % inputs.Count].CopyTo(buffer); return true; },
         (_, _) =>
         {
             if (++written != Math.Min(frames / 4, 50)) return;
@@ -51,7 +52,7 @@ if (args.Length > 3 && args[3] == "pipelined")
 }
 int threads = args.Length > 3 ? int.Parse(args[3]) : 1;
 using var matter = new VideoMatter(new VideoMatterOptions { ModelPath = args[0], IntraOpThreads = threads, DownsampleRatio = Math.Min(1f, 512f / Math.Max(w, h)) });
-var frame = ModelBench.TestCard(w, h);
+var frameList = Frames();
 var alpha = new float[w * h];
 var foreground = new float[3 * w * h];
 var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -60,7 +61,7 @@ var cpu = new List<double>();
 for (int f = 0; f < frames; f++)
 {
     double w0 = Clock.NowMilliseconds(threadCpu: false), c0 = Clock.NowMilliseconds(threadCpu: true);
-    matter.ProcessInto(frame, w, h, alpha, foreground);
+    matter.ProcessInto(frameList[f % frameList.Count], w, h, alpha, foreground);
     if (f < 3) continue;
     wall.Add(Clock.NowMilliseconds(threadCpu: false) - w0);
     cpu.Add(Clock.NowMilliseconds(threadCpu: true) - c0);
@@ -73,3 +74,7 @@ if (Environment.GetEnvironmentVariable("FRAME_TIMES") is not null && wall.Count 
 Console.WriteLine($"{frames} frames of {w}x{h} on {threads} thread(s): {clock.Elapsed.TotalMilliseconds / frames:F1} ms per frame; " +
     $"after 3 warm-up frames median {Median(wall):F1} ms wall, {Median(cpu):F1} ms CPU of the calling thread");
 return 0;
+
+// The test card, or with AB_FRAMES real frames (raw rgb24 of this size, as ab-frames.cs takes them) in turn: the SHB
+// mask, and with it the sparse convs' work, follows the frame.
+List<float[]> Frames() => Environment.GetEnvironmentVariable("AB_FRAMES") is { } path ? ModelBench.Rgb24Frames(path, w, h) : [ModelBench.TestCard(w, h)];

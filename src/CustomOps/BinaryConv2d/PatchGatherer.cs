@@ -194,17 +194,25 @@ internal static unsafe class PatchGatherer
         int[]? rented = count > 512 ? System.Buffers.ArrayPool<int>.Shared.Rent(3 * count) : null;
         Span<int> runs = rented ?? stackalloc int[3 * Math.Max(count, 1)];
         int runCount = 0;
-        for (int b = 0, i = 0; b < blocks; b++)
-            for (int lane = 0; lane < pixelBlock && i < count; lane++, i++)
-            {
-                if (lane == 0 || xs[i] != xs[i - 1] + 1)
-                {
-                    runs[3 * runCount] = (int)(b * blockStride) + lane;
-                    runs[3 * runCount + 1] = xs[i];
-                    runs[3 * runCount++ + 2] = 0;
-                }
-                runs[3 * runCount - 1]++;
-            }
+        for (int b = 0, i = 0; b < blocks; b++, i += pixelBlock)
+        {
+            // The columns ascend without repeats, so a block whose last column is its first plus its lanes − 1 is one run
+            // (a sparse row's active cells are runs of 8 columns or more): one compare a block. Lane by lane, the
+            // sparse rows' runs had taken 39 % of this method on decode0's first glue (frames 0.994, Zen 5).
+            int lanes = Math.Min(pixelBlock, count - i), offset = (int)(b * blockStride), start = 0;
+            if (xs[i + lanes - 1] - xs[i] != lanes - 1)
+                for (int lane = 1; lane < lanes; lane++)
+                    if (xs[i + lane] != xs[i + lane - 1] + 1)
+                    {
+                        runs[3 * runCount] = offset + start;
+                        runs[3 * runCount + 1] = xs[i + start];
+                        runs[3 * runCount++ + 2] = lane - start;
+                        start = lane;
+                    }
+            runs[3 * runCount] = offset + start;
+            runs[3 * runCount + 1] = xs[i + start];
+            runs[3 * runCount++ + 2] = lanes - start;
+        }
         int tail = blocks * pixelBlock - count; // lanes past the list in the last block: zero
         for (int ky = 0; ky < p.KernelHeight; ky++)
         {
