@@ -7,7 +7,7 @@ namespace BiVM.CustomOps.Tests.BinaryConv2d;
 /// The gather's [block][k][pixel] layout for every kernel's pixel block, including the 8, 16 and 32 of the AVX-512
 /// kernels that may not run on this host: each must hold exactly the words of the one-pixel layout, transposed. With
 /// 512-bit vectors, a scattered list of one-word pixels at stride 1 takes the gather by runs: the lists below give it
-/// runs of 1, 5 and 16 columns, at both edges of the row.
+/// runs of 1, 5 and 16 columns and runs of many whole blocks, at both edges of the row.
 /// </summary>
 public class PatchGathererTests
 {
@@ -28,12 +28,14 @@ public class PatchGathererTests
             var packed = ActivationPacker.Pack(c.X, c.Tau, p.Batch, p.InChannels, p.InHeight, p.InWidth);
             int pw = p.KernelWords, wOut = p.OutWidth;
             // Every column, then scattered lists as the sparse conv makes them: every other column, runs of 16 as
-            // from mask cells of 16 (from the left edge, or to the right one), runs of 5 across the vector stretches.
+            // from mask cells of 16 (from the left edge, or to the right one), runs of 5 across the vector stretches,
+            // and two long runs, one from each edge, around a gap of one column (runs of many whole blocks, their
+            // first and last blocks reading the padding).
             var lists = new[]
             {
                 Enumerable.Range(0, wOut).ToArray(), Enumerable.Range(0, wOut).Where(x => x % 2 == 1).ToArray(),
                 Enumerable.Range(0, wOut).Where(x => x / 16 % 2 == 0).ToArray(), Enumerable.Range(0, wOut).Where(x => x / 16 % 2 == 1 || x == wOut - 1).ToArray(),
-                Enumerable.Range(0, wOut).Where(x => x / 5 % 2 == 1).ToArray(),
+                Enumerable.Range(0, wOut).Where(x => x / 5 % 2 == 1).ToArray(), Enumerable.Range(0, wOut).Where(x => x != wOut / 2).ToArray(),
             };
             foreach (var xs in lists)
             {
