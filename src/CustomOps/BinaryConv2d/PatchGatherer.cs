@@ -280,7 +280,7 @@ internal static unsafe class PatchGatherer
     /// One tap of <see cref="GatherRuns"/>'s segment blocks that all read inside the row: block k's lanes are the words
     /// at <paramref name="src"/> + k·pixelBlock, its tap word at <paramref name="d"/> + k·<paramref name="blockStride"/>
     /// (the next word pixelBlock further on); stored (shift 0) or OR-ed in shifted, a spilling tap's high channels
-    /// stored into the next word.
+    /// stored into the next word. One 512-bit loop for the AVX-512 kernels' blocks of 8.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void SegmentBlocks(ulong* d, ulong* src, int count, long blockStride, int shift, bool spill, int pixelBlock)
@@ -301,21 +301,7 @@ internal static unsafe class PatchGatherer
                 }
             return;
         }
-        if (pixelBlock == 4)
-        {
-            if (shift == 0)
-                for (int k = 0; k < count; k++, src += 4, d += blockStride) Vector256.Load(src).Store(d);
-            else if (!spill)
-                for (int k = 0; k < count; k++, src += 4, d += blockStride) ((Vector256.Load(src) << shift) | Vector256.Load(d)).Store(d);
-            else
-                for (int k = 0; k < count; k++, src += 4, d += blockStride)
-                {
-                    var v = Vector256.Load(src);
-                    ((v << shift) | Vector256.Load(d)).Store(d);
-                    (v >> back).Store(d + 4);
-                }
-            return;
-        }
+        // Other blocks (the AVX2 kernel's 4 pixels: not measured as segments) one by one, as the runs of one block.
         for (int k = 0; k < count; k++, src += pixelBlock, d += blockStride)
             RunLanes(d, src, 0, pixelBlock, pixelBlock, shift, spill, pixelBlock);
     }
