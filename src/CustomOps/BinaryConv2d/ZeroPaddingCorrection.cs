@@ -163,9 +163,9 @@ internal sealed unsafe class ZeroPaddingCorrection
                 delta = Deltas(p, rows, validRows, patterns[k]);
                 deltaPattern = k;
             }
-            // A sparse row's pieces of fewer than 4 columns (an active run's first or last column at the image's edge,
-            // cut off by its padding pattern) likewise: one call per channel for one or two outputs had cost more than
-            // them (frames 0.998 and 1/1.003, Zen 5).
+            // A sparse row's pieces of fewer than 4 columns (decode3's active cells of 2 columns, or a run's column at
+            // the image's edge, cut off by its padding pattern) likewise: a call per channel for one to three outputs
+            // had cost more than them (frames 0.998 and 1/1.003, Zen 5).
             if (dense || i1 - i0 < 4)
                 for (int i = i0; i < i1; i++)
                 {
