@@ -146,6 +146,53 @@ public sealed unsafe class FoldedSparseConvTests(ITestOutputHelper log)
         log.WriteLine($"kernels tested: {string.Join(", ", KernelSelector.SupportedNames)}{(missing.Length > 0 ? $"; this CPU could not run {string.Join(", ", missing)}" : "")}");
     }
 
+    [Fact]
+    public void Rows_of_a_mask_row_in_turn_are_the_conv_nodes_output_and_follow_a_mask_changed_in_place()
+    {
+        // As the glue takes them: a mask row's rows in turn on one thread, the first without zerosKept (the others keep
+        // its zeros and its list of active columns). Then the mask's cells changed in the same buffer (the next frame's)
+        // and the same rows again, the mask rows in reverse so that the first is the one just done: its first row lists
+        // the new cells, not the ones kept from before.
+        var r = new Random(5);
+        const int n = 2, cin = 35, cout = 4, h = 20, w = 70, scale = 8;
+        var tau = RandomValues.Uniform(r, cin, 0.3f);
+        var packedW = WeightPacker.Pack(Enumerable.Range(0, cout * cin * 9).Select(_ => r.Next(2) == 0 ? 1f : -1f).ToArray(), cout, cin, 3, 3);
+        var alpha = RandomValues.Uniform(r, cout, 3f);
+        var bias = RandomValues.Uniform(r, cout, 10f);
+        var x = RandomValues.Uniform(r, n * cin * h * w);
+        var (mh, mw) = MaskGeometry.MaskSize(h, w, scale);
+        var mask = Mask(r, n * mh * mw, 0.5);
+        using var folded = new FoldedSparseConv(packedW, alpha, tau, bias, scale);
+        using var conv = new BinaryConvolution(BinaryConv2dParams.Square(1, cin, 1, 1, cout, 3), packedW, alpha, tau, bias);
+        var expected = new float[n * cout * h * w];
+        var rows = new float[cout * w];
+        fixed (float* px = x, py = expected, pr = rows) fixed (byte* pm = mask)
+        {
+            for (int frame = 0; frame < 2; frame++)
+            {
+                if (frame == 1)
+                    for (int i = 0; i < mask.Length; i++) mask[i] = (byte)(mask[i] == 0 && r.Next(2) == 0 ? 1 : 0); // mostly other cells
+                new SparseBinaryConvolution(conv, scale).Run(px, n, h, w, pm, py, ParallelRunners.Sequential);
+                var layer = folded.Layer(n, h, w);
+                using var packed = folded.Pack(layer, px, pm, ParallelRunners.Sequential);
+                var order = Enumerable.Range(0, n * mh).ToArray();
+                if (frame == 1) Array.Reverse(order);
+                foreach (int task in order)
+                {
+                    int b = task / mh, m = task % mh;
+                    Array.Fill(rows, float.NaN); // a mask row's first row writes every value
+                    for (int oy = m * scale; oy < Math.Min(h, (m + 1) * scale); oy++)
+                    {
+                        folded.Row(layer, packed.Pointer, pm, b, oy, pr, w, zerosKept: oy > m * scale);
+                        for (int co = 0; co < cout; co++)
+                            Assert.True(new ReadOnlySpan<float>(py + ((b * cout + co) * h + oy) * w, w).SequenceEqual(rows.AsSpan(co * w, w)),
+                                $"frame {frame}, image {b}, row {oy}, channel {co}");
+                    }
+                }
+            }
+        }
+    }
+
     private static OnnxGraphBuilder Glue(string[] inputs, long? maskScale, int maskWidth = 2)
     {
         var g = new OnnxGraphBuilder("bad");
