@@ -108,6 +108,18 @@ public sealed unsafe class FoldedSparseConvTests(ITestOutputHelper log)
         log.WriteLine($"Cin {cin} → Cout {cout} at {w}×{h}, mask_scale {scale}, {mask.Count(b => b != 0)} of {mask.Length} cells active: {string.Join(", ", expected.Keys)} identical");
     }
 
+    /// <summary>A masked 3×3 layer's random τ, packed ±1 weights, α, bias, input [n, Cin, H, W] and mask (cells active with the given chance).</summary>
+    private static (float[] Tau, ulong[] PackedW, float[] Alpha, float[] Bias, float[] X, byte[] Mask) RandomLayer(Random r, int n, int cin, int cout, int h, int w, int scale, double active)
+    {
+        var tau = RandomValues.Uniform(r, cin, 0.3f);
+        var packedW = WeightPacker.Pack(Enumerable.Range(0, cout * cin * 9).Select(_ => r.Next(2) == 0 ? 1f : -1f).ToArray(), cout, cin, 3, 3);
+        var alpha = RandomValues.Uniform(r, cout, 3f);
+        var bias = RandomValues.Uniform(r, cout, 10f);
+        var x = RandomValues.Uniform(r, n * cin * h * w);
+        var (mh, mw) = MaskGeometry.MaskSize(h, w, scale);
+        return (tau, packedW, alpha, bias, x, Mask(r, n * mh * mw, active));
+    }
+
     [Fact]
     public void Rows_of_every_kernel_are_the_conv_nodes_output()
     {
@@ -116,13 +128,7 @@ public sealed unsafe class FoldedSparseConvTests(ITestOutputHelper log)
         foreach (int cin in new[] { 16, 35, 64, 80 })
         {
             const int n = 2, cout = 5, h = 11, w = 43, scale = 4;
-            var tau = RandomValues.Uniform(r, cin, 0.3f);
-            var packedW = WeightPacker.Pack(Enumerable.Range(0, cout * cin * 9).Select(_ => r.Next(2) == 0 ? 1f : -1f).ToArray(), cout, cin, 3, 3);
-            var alpha = RandomValues.Uniform(r, cout, 3f);
-            var bias = RandomValues.Uniform(r, cout, 10f);
-            var x = RandomValues.Uniform(r, n * cin * h * w);
-            var (mh, mw) = MaskGeometry.MaskSize(h, w, scale);
-            var mask = Mask(r, n * mh * mw, 0.4);
+            var (tau, packedW, alpha, bias, x, mask) = RandomLayer(r, n, cin, cout, h, w, scale, 0.4);
             using var folded = new FoldedSparseConv(packedW, alpha, tau, bias, scale, kernel);
             Assert.Equal(kernel, folded.KernelName);
             using var conv = new BinaryConvolution(BinaryConv2dParams.Square(1, cin, 1, 1, cout, 3), packedW, alpha, tau, bias, kernel);
@@ -155,13 +161,8 @@ public sealed unsafe class FoldedSparseConvTests(ITestOutputHelper log)
         // the new cells, not the ones kept from before.
         var r = new Random(5);
         const int n = 2, cin = 35, cout = 4, h = 20, w = 70, scale = 8;
-        var tau = RandomValues.Uniform(r, cin, 0.3f);
-        var packedW = WeightPacker.Pack(Enumerable.Range(0, cout * cin * 9).Select(_ => r.Next(2) == 0 ? 1f : -1f).ToArray(), cout, cin, 3, 3);
-        var alpha = RandomValues.Uniform(r, cout, 3f);
-        var bias = RandomValues.Uniform(r, cout, 10f);
-        var x = RandomValues.Uniform(r, n * cin * h * w);
-        var (mh, mw) = MaskGeometry.MaskSize(h, w, scale);
-        var mask = Mask(r, n * mh * mw, 0.5);
+        var (tau, packedW, alpha, bias, x, mask) = RandomLayer(r, n, cin, cout, h, w, scale, 0.5);
+        var (mh, _) = MaskGeometry.MaskSize(h, w, scale);
         using var folded = new FoldedSparseConv(packedW, alpha, tau, bias, scale);
         using var conv = new BinaryConvolution(BinaryConv2dParams.Square(1, cin, 1, 1, cout, 3), packedW, alpha, tau, bias);
         var expected = new float[n * cout * h * w];
