@@ -244,7 +244,8 @@ public sealed unsafe class BinaryConvolution : IDisposable
             {
                 int len = Math.Min(_segment, width - s);
                 int* counts = PointwiseCounts(packedRow + s, len);
-                OutputTransform.ApplyChannels(counts, _segment, len, p.InChannels, null, alpha, bias, p.OutChannels, y + s, channelStride);
+                OutputTransform.ApplyChannels(counts, _segment, len, p.InChannels, null, alpha, bias, p.OutChannels, y + s, channelStride,
+                    OutputTransform.FetchesAhead(channelStride, width));
             }
     }
 

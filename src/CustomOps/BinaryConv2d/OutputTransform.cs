@@ -29,17 +29,19 @@ internal static unsafe class OutputTransform
     /// 32-pixel row of a 256- or 1024-channel layer is two vectors per channel, and the call per channel cost as much as
     /// they did.
     /// </summary>
+    /// <param name="fetchAhead">Whether the rows are rows of channel planes, whose rows two on are fetched as these are written (<see cref="FetchesAhead"/>).</param>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ApplyChannels(int* raw, long rawStride, int count, int fullTaps, int* delta, float* alpha, float* bias, int channels,
-        float* output, long outputStride)
+        float* output, long outputStride, bool fetchAhead)
     {
         if (Vector512.IsHardwareAccelerated && count >= 16)
         {
             // Each channel's row two rows on fetched into L2 as this one is written (a dense conv's segment is a whole
             // output row, or the rest of one: RowPrefetch), a line per vector inside the row's loop: 0.994 and 1/1.006
-            // of a frame against a loop of its own before the row (twenty-third session).
+            // of a frame against a loop of its own before the row (twenty-third session). Only where the caller says
+            // the rows are a plane's (FetchesAhead).
             for (int co = 0; co < channels; co++)
-                Row512(raw + co * rawStride, count, delta == null ? fullTaps : fullTaps + delta[co], alpha[co], bias[co], output + co * outputStride, ahead: true);
+                Row512(raw + co * rawStride, count, delta == null ? fullTaps : fullTaps + delta[co], alpha[co], bias[co], output + co * outputStride, fetchAhead);
             return;
         }
         if (Vector256.IsHardwareAccelerated && count >= 8)
@@ -53,6 +55,16 @@ internal static unsafe class OutputTransform
         for (int co = 0; co < channels; co++)
             Apply(raw + co * rawStride, count, delta == null ? fullTaps : fullTaps + delta[co], alpha[co], bias[co], output + co * outputStride);
     }
+
+    /// <summary>
+    /// Whether <see cref="ApplyChannels"/> should fetch each channel's row two rows on: only where the rows it writes are
+    /// rows of channel planes (<paramref name="channelStride"/>, the distance between two channels' rows, at least four
+    /// rows of <paramref name="rowWidth"/>: a conv's output tensor). A conv's rows computed into the thread's scratch
+    /// (SHB's sparse pieces and the ConvGRU's gates, channelStride = the row's width) are in L1 already, and there "two
+    /// rows on" is another channel's scratch or past it, lines fetched for nothing: frames 0.992 and 1/1.007 without those
+    /// fetches (Zen 5, twenty-eighth session).
+    /// </summary>
+    internal static bool FetchesAhead(long channelStride, int rowWidth) => channelStride >= 4L * rowWidth;
 
     /// <summary>
     /// <see cref="Apply"/>'s 512-bit path for <paramref name="count"/> ≥ 16 outputs: whole vectors, the last one ending at

@@ -79,6 +79,7 @@ internal sealed unsafe class ZeroPaddingCorrection
     public void Transform(BinaryConv2dParams p, int y, int* xs, int count, int* counts, int countsStride, float* alpha, float* bias, float* output, long channelStride)
     {
         int kh = p.KernelHeight, kw = p.KernelWidth, taps = p.Taps, cin = p.InChannels, fullTaps = cin * taps;
+        bool fetchAhead = OutputTransform.FetchesAhead(channelStride, p.OutWidth);
         ulong rows = ValidRows(p, y);
         int validRows = BitOperations.PopCount(rows);
 
@@ -148,7 +149,7 @@ internal sealed unsafe class ZeroPaddingCorrection
                 if (pieceStart[j + 1] - pieceStart[j] > pieceStart[main + 1] - pieceStart[main]) main = j;
             int[]? mainDelta = piecePattern[main] < 0 ? null : Deltas(p, rows, validRows, patterns[piecePattern[main]]);
             fixed (int* d = mainDelta)
-                OutputTransform.ApplyChannels(counts, countsStride, count, fullTaps, d, alpha, bias, p.OutChannels, output + xs[0], channelStride);
+                OutputTransform.ApplyChannels(counts, countsStride, count, fullTaps, d, alpha, bias, p.OutChannels, output + xs[0], channelStride, fetchAhead);
         }
         // Each pattern's δ for every channel comes from the memo (the per-channel sums over the outside taps were the
         // largest part of this stage when every row recomputed them); neighbouring pieces mostly share a pattern.
@@ -176,7 +177,7 @@ internal sealed unsafe class ZeroPaddingCorrection
                 }
             else
                 fixed (int* d = k < 0 ? null : delta)
-                    OutputTransform.ApplyChannels(counts + i0, countsStride, i1 - i0, fullTaps, d, alpha, bias, p.OutChannels, output + xs[i0], channelStride);
+                    OutputTransform.ApplyChannels(counts + i0, countsStride, i1 - i0, fullTaps, d, alpha, bias, p.OutChannels, output + xs[i0], channelStride, fetchAhead);
         }
     }
 
