@@ -25,9 +25,12 @@ public sealed unsafe class BinaryConvolution : IDisposable
     /// and the output transform read them, so they should stay in L1 too. Without this bound a 256-channel layer's
     /// 224-pixel segment wrote 229 KB of counts and the stages after the popcount took longer than the popcount
     /// (Emerald Rapids, 1 thread: 3×3 256→256 0.55 → 0.30–0.34 ms of "rest", 1×1 256→128 1.9× → 2.8× ORT's FP32;
-    /// 12 KB measured slower than 24).
+    /// 12 KB measured slower than 24). 32 KB since the twenty-eighth session: the shipped model's 64-, 128- and
+    /// 256-channel 3×3 layers then take their rows of 128, 64 and 32 pixels as one segment each, not as a segment and a
+    /// short one (96 + 32, 48 + 16, 16 + 16), which read the layer's weights again for a few pixels (Zen 5, 48 KB of L1
+    /// data: 512×288 frames 0.993 and 1/1.003; 40 KB, the same segments here, 0.993 and 1/1.005; 64 KB 0.997).
     /// </summary>
-    private const int CountsBudgetBytes = 24 * 1024;
+    private const int CountsBudgetBytes = 32 * 1024;
 
     private readonly ulong* _weights; // 3 planes [coutPadded, KernelWords]: words, low nibbles, high nibbles; rows ≥ Cout are zero
     private readonly int _coutPadded;
