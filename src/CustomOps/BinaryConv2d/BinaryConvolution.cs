@@ -242,13 +242,13 @@ public sealed unsafe class BinaryConvolution : IDisposable
     internal void PointwiseRowInto(ulong* packedRow, int width, float* y, long channelStride)
     {
         var p = Layer;
+        bool fetchAhead = OutputTransform.FetchesAhead(channelStride, width);
         fixed (float* alpha = _alpha) fixed (float* bias = _bias)
             for (int s = 0; s < width; s += _segment)
             {
                 int len = Math.Min(_segment, width - s);
                 int* counts = PointwiseCounts(packedRow + s, len);
-                OutputTransform.ApplyChannels(counts, _segment, len, p.InChannels, null, alpha, bias, p.OutChannels, y + s, channelStride,
-                    OutputTransform.FetchesAhead(channelStride, width));
+                OutputTransform.ApplyChannels(counts, _segment, len, p.InChannels, null, alpha, bias, p.OutChannels, y + s, channelStride, fetchAhead);
             }
     }
 
