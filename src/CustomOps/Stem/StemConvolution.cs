@@ -128,7 +128,7 @@ internal static unsafe class StemConvolution
         long rowAt = (long)i * outWidth;
         int c = 0;
         if (lanes == 16 && outWidth >= 16)
-            for (; c + 4 <= channels; c += 4) Channels4<FloatWidth512, Vector512<float>>(scratch, stride, taps, w + c * weights, bias + c, outWidth, y + c * plane + rowAt, plane);
+            for (; c + 4 <= channels; c += 4) Channels4By4Steps(scratch, stride, taps, w + c * weights, bias + c, outWidth, y + c * plane + rowAt, plane);
         else if (lanes >= 8 && outWidth >= 8)
             for (; c + 4 <= channels; c += 4) Channels4<FloatWidth256, Vector256<float>>(scratch, stride, taps, w + c * weights, bias + c, outWidth, y + c * plane + rowAt, plane);
         for (; c < channels; c++)
@@ -174,7 +174,9 @@ internal static unsafe class StemConvolution
     /// Four output channels' row (weights at <paramref name="w"/>, [4, Cin, 3, 3]) from the split rows, two steps of
     /// Lanes outputs at a time for <paramref name="outWidth"/> ≥ Lanes (a step past the end moves back to end at the
     /// last output, writing some again with the same values): eight independent chains of fused multiply-adds, each split
-    /// row's vectors loaded once for the four channels and each weight broadcast once for both steps.
+    /// row's vectors loaded once for the four channels and each weight broadcast once for both steps. The 256-bit path
+    /// (AVX2's sixteen registers hold these eight chains and their operands, not sixteen); 512-bit vectors take
+    /// <see cref="Channels4By4Steps"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Channels4<TW, TV>(float* scratch, int stride, int taps, float* w, float* bias, int outWidth, float* y, long plane)
@@ -215,6 +217,66 @@ internal static unsafe class StemConvolution
             TW.Store(TW.Add(b1, c1), y + plane + jb);
             TW.Store(TW.Add(b2, c2), y + 2 * plane + jb);
             TW.Store(TW.Add(b3, c3), y + 3 * plane + jb);
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Channels4{TW, TV}"/> with 512-bit vectors, four steps of 16 outputs at a time instead of two: sixteen
+    /// independent chains of fused multiply-adds (AVX-512's 32 registers hold them with the four input vectors and a
+    /// weight), each weight broadcast once for 64 outputs. Eight chains of latency-4 multiply-adds barely fed Zen 5's two
+    /// 512-bit pipes, and each tap cost six loads for eight of them: the stem node alone 0.37 → 0.32–0.34 ms at 512×288
+    /// (docs/kernels.md, twenty-ninth session). Each output's operations and their order are the same, so the same bits.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Channels4By4Steps(float* scratch, int stride, int taps, float* w, float* bias, int outWidth, float* y, long plane)
+    {
+        int weights = 3 * taps, last = outWidth - 16;
+        for (int j0 = 0; j0 < outWidth; j0 += 64)
+        {
+            int ja = Math.Min(j0, last), jb = Math.Min(j0 + 16, last), jc = Math.Min(j0 + 32, last), jd = Math.Min(j0 + 48, last);
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
+            Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, d0 = default, d1 = default, d2 = default, d3 = default;
+            for (int t = 0; t < taps; t++)
+            {
+                float* evens = scratch + t * 2 * stride, odds = evens + stride;
+                float* wt = w + 3 * t;
+                for (int kw = 0; kw < 3; kw++)
+                {
+                    float* row = kw == 1 ? evens : odds + kw / 2;
+                    var xa = Vector512.Load(row + ja);
+                    var xb = Vector512.Load(row + jb);
+                    var xc = Vector512.Load(row + jc);
+                    var xd = Vector512.Load(row + jd);
+                    var w0 = Vector512.Create(wt[kw]);
+                    a0 = Vector512.FusedMultiplyAdd(xa, w0, a0);
+                    b0 = Vector512.FusedMultiplyAdd(xb, w0, b0);
+                    c0 = Vector512.FusedMultiplyAdd(xc, w0, c0);
+                    d0 = Vector512.FusedMultiplyAdd(xd, w0, d0);
+                    var w1 = Vector512.Create(wt[weights + kw]);
+                    a1 = Vector512.FusedMultiplyAdd(xa, w1, a1);
+                    b1 = Vector512.FusedMultiplyAdd(xb, w1, b1);
+                    c1 = Vector512.FusedMultiplyAdd(xc, w1, c1);
+                    d1 = Vector512.FusedMultiplyAdd(xd, w1, d1);
+                    var w2 = Vector512.Create(wt[2 * weights + kw]);
+                    a2 = Vector512.FusedMultiplyAdd(xa, w2, a2);
+                    b2 = Vector512.FusedMultiplyAdd(xb, w2, b2);
+                    c2 = Vector512.FusedMultiplyAdd(xc, w2, c2);
+                    d2 = Vector512.FusedMultiplyAdd(xd, w2, d2);
+                    var w3 = Vector512.Create(wt[3 * weights + kw]);
+                    a3 = Vector512.FusedMultiplyAdd(xa, w3, a3);
+                    b3 = Vector512.FusedMultiplyAdd(xb, w3, b3);
+                    c3 = Vector512.FusedMultiplyAdd(xc, w3, c3);
+                    d3 = Vector512.FusedMultiplyAdd(xd, w3, d3);
+                }
+            }
+            var e0 = Vector512.Create(bias[0]);
+            (a0 + e0).Store(y + ja); (b0 + e0).Store(y + jb); (c0 + e0).Store(y + jc); (d0 + e0).Store(y + jd);
+            var e1 = Vector512.Create(bias[1]);
+            (a1 + e1).Store(y + plane + ja); (b1 + e1).Store(y + plane + jb); (c1 + e1).Store(y + plane + jc); (d1 + e1).Store(y + plane + jd);
+            var e2 = Vector512.Create(bias[2]);
+            (a2 + e2).Store(y + 2 * plane + ja); (b2 + e2).Store(y + 2 * plane + jb); (c2 + e2).Store(y + 2 * plane + jc); (d2 + e2).Store(y + 2 * plane + jd);
+            var e3 = Vector512.Create(bias[3]);
+            (a3 + e3).Store(y + 3 * plane + ja); (b3 + e3).Store(y + 3 * plane + jb); (c3 + e3).Store(y + 3 * plane + jc); (d3 + e3).Store(y + 3 * plane + jd);
         }
     }
 

@@ -39,6 +39,7 @@ public sealed unsafe class StemTests(ITestOutputHelper log)
     [Theory]
     [InlineData(3, 16, 288, 512)]
     [InlineData(3, 16, 9, 33)]   // odd sides: the last column's right tap is padding; a width not a multiple of the lanes
+    [InlineData(3, 8, 6, 180)]   // 90 outputs a row: the 512-bit path's four steps of 16, the second block's moved back to end at the last
     [InlineData(1, 6, 5, 70)]    // channels not a multiple of four: the last two by the one-channel loop
     [InlineData(5, 4, 2, 17)]    // two input rows: every output row has a padded tap row
     [InlineData(3, 8, 7, 3)]     // outputs narrower than a vector: scalar steps only
