@@ -28,6 +28,8 @@ internal sealed unsafe class ZeroPaddingCorrection
     // The same memo as a table indexed by rows | columns << kH, for kernels of kH + kW ≤ 10 (a 3×3 kernel: 64 entries):
     // looked up for every border piece of every row, the dictionary's hashing was 0.3 % of a 512×288 frame.
     private readonly int[]?[]? _deltaTable;
+    // The edge tables by row mask and side (Edge), for kernels of up to 6 rows.
+    private readonly EdgeTable?[]? _edgeTables;
 
     /// <param name="layer">Attributes (input size is taken per call).</param>
     /// <param name="weights">Packed weights [Cout(≥), kH, kW, words].</param>
@@ -40,6 +42,7 @@ internal sealed unsafe class ZeroPaddingCorrection
                 for (int wi = 0; wi < words; wi++)
                     _tapPopcount[co * taps + t] += BitOperations.PopCount(weights[(co * taps + t) * words + wi]);
         if (layer.KernelHeight + layer.KernelWidth <= 10) _deltaTable = new int[]?[1 << (layer.KernelHeight + layer.KernelWidth)];
+        if (layer.KernelHeight <= 6) _edgeTables = new EdgeTable?[2 << layer.KernelHeight];
     }
 
     /// <summary>Bit ky is set when kernel row ky of output row y lands inside the input.</summary>
@@ -148,6 +151,18 @@ internal sealed unsafe class ZeroPaddingCorrection
             for (int j = 1; j < pieces; j++)
                 if (pieceStart[j + 1] - pieceStart[j] > pieceStart[main + 1] - pieceStart[main]) main = j;
             int[]? mainDelta = piecePattern[main] < 0 ? null : Deltas(p, rows, validRows, patterns[piecePattern[main]]);
+            // Where every other piece (the border columns) lies within the list's first or last vector, those vectors take
+            // each lane's own Cin·taps + δ from a table of the layer's (EdgeTable) in the same pass, and nothing is written
+            // twice.
+            int lanes = OutputTransform.EdgeLanes(count);
+            if (pieces > 1 && lanes > 0 && _edgeTables is not null && OtherPiecesAtEdges(pieceStart, pieces, main, count, lanes, out bool left, out bool right))
+            {
+                int[]? leftFull = left ? Edge(p, rows, validRows, xs[0], lanes, 0) : null;
+                int[]? rightFull = right ? Edge(p, rows, validRows, xs[0] + count - lanes, lanes, 1) : null;
+                fixed (int* d = mainDelta) fixed (int* l = leftFull) fixed (int* r = rightFull)
+                    OutputTransform.ApplyChannelsWithEdges(counts, countsStride, count, fullTaps, d, l, r, alpha, bias, p.OutChannels, output + xs[0], channelStride, fetchAhead);
+                return;
+            }
             fixed (int* d = mainDelta)
                 OutputTransform.ApplyChannels(counts, countsStride, count, fullTaps, d, alpha, bias, p.OutChannels, output + xs[0], channelStride, fetchAhead);
         }
@@ -179,6 +194,53 @@ internal sealed unsafe class ZeroPaddingCorrection
                 fixed (int* d = k < 0 ? null : delta)
                     OutputTransform.ApplyChannels(counts + i0, countsStride, i1 - i0, fullTaps, d, alpha, bias, p.OutChannels, output + xs[i0], channelStride, fetchAhead);
         }
+    }
+
+    /// <summary>
+    /// Whether every piece but <paramref name="main"/> lies within the list's first or last <paramref name="lanes"/>
+    /// columns; <paramref name="left"/> and <paramref name="right"/>: whether any lies within the first or the last.
+    /// </summary>
+    private static bool OtherPiecesAtEdges(Span<int> pieceStart, int pieces, int main, int count, int lanes, out bool left, out bool right)
+    {
+        left = right = false;
+        for (int j = 0; j < pieces; j++)
+        {
+            if (j == main) continue;
+            bool inLeft = pieceStart[j + 1] <= lanes, inRight = pieceStart[j] >= count - lanes;
+            if (!inLeft && !inRight) return false;
+            left |= inLeft;
+            right |= inRight;
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// Cin·taps + δ of each output channel co and each of <see cref="Lanes"/> columns from <see cref="X0"/> (at co·Lanes of
+    /// <see cref="Full"/>), for rows whose kernel rows are <see cref="Rows"/>, in an input <see cref="InWidth"/> wide (which
+    /// columns' taps fall outside depends on it).
+    /// </summary>
+    private sealed record EdgeTable(ulong Rows, int InWidth, int X0, int Lanes, int[] Full);
+
+    /// <summary>
+    /// The <see cref="EdgeTable"/>'s values for <paramref name="lanes"/> columns from <paramref name="x0"/>, kept per row
+    /// mask and side (0: a list's first vector, 1: its last): a layer's rows have a few masks (top, bottom and inner rows),
+    /// and its lists' border vectors start at column 0 or end at the row's end, so the table made once is found again.
+    /// Tasks on other threads may make one at once: each publishes a complete table, and a reader checks which it got.
+    /// </summary>
+    private int[] Edge(BinaryConv2dParams p, ulong rows, int validRows, int x0, int lanes, int side)
+    {
+        ref EdgeTable? entry = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_edgeTables!), (int)rows * 2 + side);
+        if (Volatile.Read(ref entry) is { } known && known.InWidth == p.InWidth && known.X0 == x0 && known.Lanes == lanes) return known.Full;
+        int channels = p.OutChannels, fullTaps = p.InChannels * p.Taps;
+        var full = new int[channels * lanes];
+        for (int i = 0; i < lanes; i++)
+        {
+            ulong columns = ValidColumns(p, x0 + i);
+            int[]? delta = validRows == p.KernelHeight && BitOperations.PopCount(columns) == p.KernelWidth ? null : Deltas(p, rows, validRows, columns);
+            for (int co = 0; co < channels; co++) full[co * lanes + i] = fullTaps + (delta is null ? 0 : delta[co]);
+        }
+        Volatile.Write(ref entry, new EdgeTable(rows, p.InWidth, x0, lanes, full));
+        return full;
     }
 
     /// <summary>

@@ -75,4 +75,59 @@ public class ZeroPaddingCorrectionTests
                     Assert.True(whole[co * 65 + x] == alone[co * 65 + x], $"row {y}, column {x}, channel {co}: {whole[co * 65 + x]} in the list, {alone[co * 65 + x]} alone");
         }
     }
+
+    [Theory]
+    [InlineData(1, 1, 8)]   // one 256-bit vector: both edges in it
+    [InlineData(1, 1, 15)]
+    [InlineData(1, 1, 16)]  // one 512-bit vector
+    [InlineData(1, 1, 17)]  // two overlapping vectors
+    [InlineData(2, 1, 33)]  // dilation 2: two border columns a side
+    [InlineData(2, 1, 70)]
+    [InlineData(1, 2, 64)]  // stride 2: one border column, at one side only where the width is even
+    [InlineData(1, 2, 65)]
+    [InlineData(3, 1, 40)]  // three border columns a side
+    public unsafe void A_dense_rows_border_columns_are_each_pixels_own(int dilation, int stride, int width)
+    {
+        // Whole rows and the segments that hold one row end (the edge vectors' tables), against every pixel alone (the
+        // scalar path): every row mask of the layer, on the CPU's vector width (DOTNET_EnableAVX512=0 for AVX2's). The
+        // same layer then takes an input 16 columns wider and the first again: its kept tables must follow the width.
+        var random = new Random(width * 7 + dilation + 3 * stride);
+        var weights = Enumerable.Range(0, 5 * 9).Select(_ => (ulong)random.Next(16)).ToArray();
+        var correction = new ZeroPaddingCorrection(BinaryConv2dParams.Square(1, 4, 7, width, 5, 3, stride: stride, dilation: dilation), weights);
+        float[] alpha = [0.5f, -1.25f, 2f, 1f, 0.75f], bias = [0.25f, 0f, -3f, 1.5f, 0.125f];
+        int* one = stackalloc int[5];
+        foreach (int inWidth in new[] { width, width + 16, width })
+        {
+            var p = BinaryConv2dParams.Square(1, 4, 7, inWidth, 5, 3, stride: stride, dilation: dilation);
+            int outWidth = p.OutWidth;
+            int[][] lists =
+            [
+                [.. Enumerable.Range(0, outWidth)],
+                [.. Enumerable.Range(0, Math.Max(4, outWidth - 3))],
+                [.. Enumerable.Range(Math.Min(3, outWidth - 4), outWidth - Math.Min(3, outWidth - 4))],
+            ];
+            for (int y = 0; y < p.OutHeight; y++)
+                foreach (var list in lists)
+                {
+                    int count = list.Length;
+                    var counts = Enumerable.Range(0, 5 * count).Select(_ => random.Next(37)).ToArray();
+                    var whole = new float[5 * outWidth];
+                    var alone = new float[5 * outWidth];
+                    fixed (int* xs = list, raw = counts)
+                    fixed (float* a = alpha, b = bias, o = whole, e = alone)
+                    {
+                        correction.Transform(p, y, xs, count, raw, count, a, b, o, outWidth);
+                        for (int i = 0; i < count; i++)
+                        {
+                            for (int co = 0; co < 5; co++) one[co] = raw[co * count + i];
+                            correction.Transform(p, y, xs + i, 1, one, 1, a, b, e, outWidth);
+                        }
+                    }
+                    foreach (int x in list)
+                        for (int co = 0; co < 5; co++)
+                            Assert.True(whole[co * outWidth + x] == alone[co * outWidth + x],
+                                $"input width {inWidth}, row {y}, columns {list[0]}–{list[^1]}, column {x}, channel {co}: {whole[co * outWidth + x]} in the row, {alone[co * outWidth + x]} alone");
+                }
+        }
+    }
 }
