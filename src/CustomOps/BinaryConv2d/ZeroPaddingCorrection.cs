@@ -138,9 +138,10 @@ internal sealed unsafe class ZeroPaddingCorrection
         }
         pieceStart[pieces] = count;
         // A dense list (one run of consecutive columns, a dense row's segment) is written by one vector pass per
-        // channel with the longest piece's Cin·taps + δ, after which the other pieces (the few border columns) are
-        // written again one by one with their own: two or four scalar outputs per channel and row in place of a
-        // vector call per piece, whose setup and tails cost more than the outputs themselves on narrow layers.
+        // channel with the longest piece's Cin·taps + δ. The other pieces (the few border columns) take their own in
+        // the same pass where they lie in the list's first or last vector (edge tables); otherwise they are written
+        // again one by one after it: two or four scalar outputs per channel and row in place of a vector call per
+        // piece, whose setup and tails cost more than the outputs themselves on narrow layers.
         // Shorter or scattered lists (a sparse row's active cells) are one pass per piece over every channel
         // (ApplyChannels: one call per piece, not per piece and channel; 0.990 of a 512×288 frame on Zen 4).
         bool dense = count >= Vector128<int>.Count && xs[count - 1] - xs[0] == count - 1;
