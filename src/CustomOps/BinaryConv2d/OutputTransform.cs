@@ -64,35 +64,66 @@ internal static unsafe class OutputTransform
         Vector512.IsHardwareAccelerated && count >= 16 ? 16 : !Vector512.IsHardwareAccelerated && Vector256.IsHardwareAccelerated && count >= 8 ? 8 : 0;
 
     /// <summary>
-    /// <see cref="ApplyChannels"/> for a dense row whose first and last vectors of <see cref="EdgeLanes"/> outputs hold the
-    /// border columns: each lane of those two vectors takes its own Cin·taps + δ, channel co's at
-    /// <paramref name="leftFull"/> + co·lanes and <paramref name="rightFull"/> + co·lanes (ZeroPaddingCorrection's edge
-    /// tables; null: that vector as the others), the others <paramref name="fullTaps"/> + <paramref name="delta"/>[co]. The same values as
-    /// <see cref="Apply"/> per column with that column's Cin·taps + δ; the border columns are not written a second time,
-    /// one by one, after the row (on a 128-pixel row of 64 channels their planes' lines, 36 KB apart, had left L1 by then:
-    /// the 64 → 64 layer 0.32 → 0.26 ms, docs/kernels.md, twenty-ninth session).
+    /// A dense row's border columns inside its first and last vectors (<see cref="ApplyChannelsWithEdges"/>): the first
+    /// vector's lanes below <see cref="LeftEnd"/> and the last one's from <see cref="RightStart"/> on (0 and the vector's
+    /// width: none).
+    /// </summary>
+    public readonly record struct Edges(int LeftEnd, int RightStart);
+
+    /// <summary>
+    /// <see cref="ApplyChannels"/> for a dense row whose border columns lie in its first and last vectors of
+    /// <see cref="EdgeLanes"/> outputs (<paramref name="edges"/>): those lanes take their piece's Cin·taps + δ,
+    /// <paramref name="fullTaps"/> + <paramref name="leftDelta"/>[co] or + <paramref name="rightDelta"/>[co] (null: + 0),
+    /// blended into the vector that the others take, <paramref name="fullTaps"/> + <paramref name="delta"/>[co]. The same
+    /// values as <see cref="Apply"/> per column with that column's Cin·taps + δ; the border columns are not written a
+    /// second time, one by one, after the row (a 128-pixel row of 64 channels had left their lines, in planes 36 KB
+    /// apart, out of L1 by then: the 64 → 64 layer 0.32 → 0.27 ms, docs/kernels.md, twenty-ninth session).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void ApplyChannelsWithEdges(int* raw, long rawStride, int count, int fullTaps, int* delta, int* leftFull, int* rightFull,
+    public static void ApplyChannelsWithEdges(int* raw, long rawStride, int count, int fullTaps, int* delta, Edges edges, int* leftDelta, int* rightDelta,
         float* alpha, float* bias, int channels, float* output, long outputStride, bool fetchAhead)
     {
         if (Vector512.IsHardwareAccelerated && count >= 16)
         {
+            // Where the first and last vectors overlap (count < 32) the last, stored after the first, holds the left
+            // border's lanes too.
+            var lane = Vector512<int>.Indices;
+            int shift = count - 16;
+            var firstLeft = Vector512.LessThan(lane, Vector512.Create(edges.LeftEnd));
+            var lastLeft = Vector512.LessThan(lane, Vector512.Create(edges.LeftEnd - shift));
+            var lastRight = Vector512.GreaterThanOrEqual(lane, Vector512.Create(edges.RightStart));
             for (int co = 0; co < channels; co++)
-                Row512Edges(raw + co * rawStride, count, delta == null ? fullTaps : fullTaps + delta[co], leftFull == null ? null : leftFull + co * 16,
-                    rightFull == null ? null : rightFull + co * 16,
-                    alpha[co], bias[co], output + co * outputStride, fetchAhead);
+            {
+                int full = delta == null ? fullTaps : fullTaps + delta[co];
+                int leftFull = leftDelta == null ? fullTaps : fullTaps + leftDelta[co];
+                int rightFull = rightDelta == null ? fullTaps : fullTaps + rightDelta[co];
+                Vector512<int> l = Vector512.Create(leftFull), r = Vector512.Create(rightFull), m = Vector512.Create(full);
+                Row512Edges(raw + co * rawStride, count, full, Vector512.ConditionalSelect(firstLeft, l, m),
+                    Vector512.ConditionalSelect(lastLeft, l, Vector512.ConditionalSelect(lastRight, r, m)), alpha[co], bias[co], output + co * outputStride, fetchAhead);
+            }
             return;
         }
         if (Vector256.IsHardwareAccelerated && count >= 8)
         {
+            // Where the first and last vectors overlap (count < 16) the last, stored after the first, holds the left
+            // border's lanes too.
+            var lane = Vector256<int>.Indices;
+            int shift = count - 8;
+            var firstLeft = Vector256.LessThan(lane, Vector256.Create(edges.LeftEnd));
+            var lastLeft = Vector256.LessThan(lane, Vector256.Create(edges.LeftEnd - shift));
+            var lastRight = Vector256.GreaterThanOrEqual(lane, Vector256.Create(edges.RightStart));
             for (int co = 0; co < channels; co++)
-                Row256Edges(raw + co * rawStride, count, delta == null ? fullTaps : fullTaps + delta[co], leftFull == null ? null : leftFull + co * 8,
-                    rightFull == null ? null : rightFull + co * 8,
-                    alpha[co], bias[co], output + co * outputStride);
+            {
+                int full = delta == null ? fullTaps : fullTaps + delta[co];
+                int leftFull = leftDelta == null ? fullTaps : fullTaps + leftDelta[co];
+                int rightFull = rightDelta == null ? fullTaps : fullTaps + rightDelta[co];
+                Vector256<int> l = Vector256.Create(leftFull), r = Vector256.Create(rightFull), m = Vector256.Create(full);
+                Row256Edges(raw + co * rawStride, count, full, Vector256.ConditionalSelect(firstLeft, l, m),
+                    Vector256.ConditionalSelect(lastLeft, l, Vector256.ConditionalSelect(lastRight, r, m)), alpha[co], bias[co], output + co * outputStride);
+            }
             return;
         }
-        throw new ArgumentOutOfRangeException(nameof(count), count, "a row with edge tables needs a vector of outputs (EdgeLanes)");
+        throw new ArgumentOutOfRangeException(nameof(count), count, "a row with border lanes needs a vector of outputs (EdgeLanes)");
     }
 
     /// <summary>
@@ -130,19 +161,20 @@ internal static unsafe class OutputTransform
     }
 
     /// <summary>
-    /// <see cref="Row512"/> with the first vector's Cin·taps + δ per lane at <paramref name="left"/> and the last one's at
-    /// <paramref name="right"/>, or <paramref name="fullTaps"/> where that is null (where the two vectors are one, or
-    /// overlap, both hold every lane's own: the last store writes the same values again).
+    /// <see cref="Row512"/> with the first vector's Cin·taps + δ per lane in <paramref name="left"/> and the last one's in
+    /// <paramref name="right"/> (where the two vectors are one, or overlap, the last is stored after the first and holds
+    /// every lane's own).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Row512Edges(int* raw, int count, int fullTaps, int* left, int* right, float alpha, float bias, float* output, bool ahead)
+    private static void Row512Edges(int* raw, int count, int fullTaps, Vector512<int> left, Vector512<int> right, float alpha, float bias, float* output, bool ahead)
     {
         var full = Vector512.Create(fullTaps);
         var a = Vector512.Create(alpha);
         var b = Vector512.Create(bias);
         int last = count - 16;
         if (ahead) RowPrefetch.Line(output, count, 0);
-        (Vector512.ConvertToSingle((left == null ? full : Vector512.Load(left)) - Vector512.ShiftLeft(Vector512.Load(raw), 1)) * a + b).Store(output);
+        var first = Vector512.ConvertToSingle(left - Vector512.ShiftLeft(Vector512.Load(raw), 1)) * a;
+        (first + b).Store(output);
         for (int i = 16; i < last; i += 16)
         {
             if (ahead) RowPrefetch.Line(output, count, i);
@@ -150,25 +182,26 @@ internal static unsafe class OutputTransform
             (product + b).Store(output + i);
         }
         if (ahead) RowPrefetch.Line(output, count, last);
-        var tail = Vector512.ConvertToSingle((right == null ? full : Vector512.Load(right)) - Vector512.ShiftLeft(Vector512.Load(raw + last), 1)) * a;
+        var tail = Vector512.ConvertToSingle(right - Vector512.ShiftLeft(Vector512.Load(raw + last), 1)) * a;
         (tail + b).Store(output + last);
     }
 
     /// <summary><see cref="Row512Edges"/> 256 bits wide, for <paramref name="count"/> ≥ 8 outputs.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Row256Edges(int* raw, int count, int fullTaps, int* left, int* right, float alpha, float bias, float* output)
+    private static void Row256Edges(int* raw, int count, int fullTaps, Vector256<int> left, Vector256<int> right, float alpha, float bias, float* output)
     {
         var full = Vector256.Create(fullTaps);
         var a = Vector256.Create(alpha);
         var b = Vector256.Create(bias);
         int last = count - 8;
-        (Vector256.ConvertToSingle((left == null ? full : Vector256.Load(left)) - Vector256.Load(raw) * 2) * a + b).Store(output);
+        var first = Vector256.ConvertToSingle(left - Vector256.Load(raw) * 2) * a;
+        (first + b).Store(output);
         for (int i = 8; i < last; i += 8)
         {
             var product = Vector256.ConvertToSingle(full - Vector256.Load(raw + i) * 2) * a;
             (product + b).Store(output + i);
         }
-        var tail = Vector256.ConvertToSingle((right == null ? full : Vector256.Load(right)) - Vector256.Load(raw + last) * 2) * a;
+        var tail = Vector256.ConvertToSingle(right - Vector256.Load(raw + last) * 2) * a;
         (tail + b).Store(output + last);
     }
 

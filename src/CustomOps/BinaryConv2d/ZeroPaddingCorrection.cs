@@ -28,8 +28,6 @@ internal sealed unsafe class ZeroPaddingCorrection
     // The same memo as a table indexed by rows | columns << kH, for kernels of kH + kW ≤ 10 (a 3×3 kernel: 64 entries):
     // looked up for every border piece of every row, the dictionary's hashing was 0.3 % of a 512×288 frame.
     private readonly int[]?[]? _deltaTable;
-    // The edge tables by row mask and side (Edge), for kernels of up to 6 rows.
-    private readonly EdgeTable?[]? _edgeTables;
 
     /// <param name="layer">Attributes (input size is taken per call).</param>
     /// <param name="weights">Packed weights [Cout(≥), kH, kW, words].</param>
@@ -42,7 +40,6 @@ internal sealed unsafe class ZeroPaddingCorrection
                 for (int wi = 0; wi < words; wi++)
                     _tapPopcount[co * taps + t] += BitOperations.PopCount(weights[(co * taps + t) * words + wi]);
         if (layer.KernelHeight + layer.KernelWidth <= 10) _deltaTable = new int[]?[1 << (layer.KernelHeight + layer.KernelWidth)];
-        if (layer.KernelHeight <= 6) _edgeTables = new EdgeTable?[2 << layer.KernelHeight];
     }
 
     /// <summary>Bit ky is set when kernel row ky of output row y lands inside the input.</summary>
@@ -139,7 +136,7 @@ internal sealed unsafe class ZeroPaddingCorrection
         pieceStart[pieces] = count;
         // A dense list (one run of consecutive columns, a dense row's segment) is written by one vector pass per
         // channel with the longest piece's Cin·taps + δ. The other pieces (the few border columns) take their own in
-        // the same pass where they lie in the list's first or last vector (edge tables); otherwise they are written
+        // the same pass where they lie in the list's first or last vector (one piece a side); otherwise they are written
         // again one by one after it: two or four scalar outputs per channel and row in place of a vector call per
         // piece, whose setup and tails cost more than the outputs themselves on narrow layers.
         // Shorter or scattered lists (a sparse row's active cells) are one pass per piece over every channel
@@ -152,16 +149,17 @@ internal sealed unsafe class ZeroPaddingCorrection
             for (int j = 1; j < pieces; j++)
                 if (pieceStart[j + 1] - pieceStart[j] > pieceStart[main + 1] - pieceStart[main]) main = j;
             int[]? mainDelta = piecePattern[main] < 0 ? null : Deltas(p, rows, validRows, patterns[piecePattern[main]]);
-            // Where every other piece (the border columns) lies within the list's first or last vector, those vectors take
-            // each lane's own Cin·taps + δ from a table of the layer's (EdgeTable) in the same pass, and nothing is written
-            // twice.
+            // Where the other pieces (the border columns) are one at each end, within the list's first or last vector,
+            // those vectors take their lanes' own Cin·taps + δ in the same pass, and nothing is written twice.
             int lanes = OutputTransform.EdgeLanes(count);
-            if (pieces > 1 && lanes > 0 && _edgeTables is not null && OtherPiecesAtEdges(pieceStart, pieces, main, count, lanes, out bool left, out bool right))
+            if (pieces > 1 && lanes > 0 && EdgePieces(pieceStart, pieces, main, count, lanes, out int left, out int right))
             {
-                int[]? leftFull = left ? Edge(p, rows, validRows, xs[0], lanes, 0) : null;
-                int[]? rightFull = right ? Edge(p, rows, validRows, xs[0] + count - lanes, lanes, 1) : null;
-                fixed (int* d = mainDelta) fixed (int* l = leftFull) fixed (int* r = rightFull)
-                    OutputTransform.ApplyChannelsWithEdges(counts, countsStride, count, fullTaps, d, l, r, alpha, bias, p.OutChannels, output + xs[0], channelStride, fetchAhead);
+                int[]? leftDelta = left < 0 || piecePattern[left] < 0 ? null : Deltas(p, rows, validRows, patterns[piecePattern[left]]);
+                int[]? rightDelta = right < 0 || piecePattern[right] < 0 ? null : Deltas(p, rows, validRows, patterns[piecePattern[right]]);
+                int shift = count - lanes; // the last vector's first column in the list
+                var edges = new OutputTransform.Edges(left < 0 ? 0 : pieceStart[left + 1], right < 0 ? lanes : pieceStart[right] - shift);
+                fixed (int* d = mainDelta) fixed (int* l = leftDelta) fixed (int* r = rightDelta)
+                    OutputTransform.ApplyChannelsWithEdges(counts, countsStride, count, fullTaps, d, edges, l, r, alpha, bias, p.OutChannels, output + xs[0], channelStride, fetchAhead);
                 return;
             }
             fixed (int* d = mainDelta)
@@ -198,50 +196,21 @@ internal sealed unsafe class ZeroPaddingCorrection
     }
 
     /// <summary>
-    /// Whether every piece but <paramref name="main"/> lies within the list's first or last <paramref name="lanes"/>
-    /// columns; <paramref name="left"/> and <paramref name="right"/>: whether any lies within the first or the last.
+    /// Whether the pieces but <paramref name="main"/> are at most one at the list's start, within its first
+    /// <paramref name="lanes"/> columns (<paramref name="left"/>, else −1), and one at its end, within its last ones
+    /// (<paramref name="right"/>, else −1): a 3×3 kernel's border columns on either side share one mask.
     /// </summary>
-    private static bool OtherPiecesAtEdges(Span<int> pieceStart, int pieces, int main, int count, int lanes, out bool left, out bool right)
+    private static bool EdgePieces(Span<int> pieceStart, int pieces, int main, int count, int lanes, out int left, out int right)
     {
-        left = right = false;
+        left = right = -1;
         for (int j = 0; j < pieces; j++)
         {
             if (j == main) continue;
-            bool inLeft = pieceStart[j + 1] <= lanes, inRight = pieceStart[j] >= count - lanes;
-            if (!inLeft && !inRight) return false;
-            left |= inLeft;
-            right |= inRight;
+            if (pieceStart[j] == 0 && pieceStart[j + 1] <= lanes && left < 0) left = j;
+            else if (pieceStart[j + 1] == count && pieceStart[j] >= count - lanes && right < 0) right = j;
+            else return false;
         }
         return true;
-    }
-
-    /// <summary>
-    /// Cin·taps + δ of each output channel co and each of <see cref="Lanes"/> columns from <see cref="X0"/> (at co·Lanes of
-    /// <see cref="Full"/>), for rows whose kernel rows are <see cref="Rows"/>, in an input <see cref="InWidth"/> wide (which
-    /// columns' taps fall outside depends on it).
-    /// </summary>
-    private sealed record EdgeTable(ulong Rows, int InWidth, int X0, int Lanes, int[] Full);
-
-    /// <summary>
-    /// The <see cref="EdgeTable"/>'s values for <paramref name="lanes"/> columns from <paramref name="x0"/>, kept per row
-    /// mask and side (0: a list's first vector, 1: its last): a layer's rows have a few masks (top, bottom and inner rows),
-    /// and its lists' border vectors start at column 0 or end at the row's end, so the table made once is found again.
-    /// Tasks on other threads may make one at once: each publishes a complete table, and a reader checks which it got.
-    /// </summary>
-    private int[] Edge(BinaryConv2dParams p, ulong rows, int validRows, int x0, int lanes, int side)
-    {
-        ref EdgeTable? entry = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_edgeTables!), (int)rows * 2 + side);
-        if (Volatile.Read(ref entry) is { } known && known.InWidth == p.InWidth && known.X0 == x0 && known.Lanes == lanes) return known.Full;
-        int channels = p.OutChannels, fullTaps = p.InChannels * p.Taps;
-        var full = new int[channels * lanes];
-        for (int i = 0; i < lanes; i++)
-        {
-            ulong columns = ValidColumns(p, x0 + i);
-            int[]? delta = validRows == p.KernelHeight && BitOperations.PopCount(columns) == p.KernelWidth ? null : Deltas(p, rows, validRows, columns);
-            for (int co = 0; co < channels; co++) full[co * lanes + i] = fullTaps + (delta is null ? 0 : delta[co]);
-        }
-        Volatile.Write(ref entry, new EdgeTable(rows, p.InWidth, x0, lanes, full));
-        return full;
     }
 
     /// <summary>

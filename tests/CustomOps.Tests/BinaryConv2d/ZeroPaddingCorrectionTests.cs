@@ -88,9 +88,10 @@ public class ZeroPaddingCorrectionTests
     [InlineData(3, 1, 40)]  // three border columns a side
     public unsafe void A_dense_rows_border_columns_are_each_pixels_own(int dilation, int stride, int width)
     {
-        // Whole rows and the segments that hold one row end (the edge vectors' tables), against every pixel alone (the
-        // scalar path): every row mask of the layer, on the CPU's vector width (DOTNET_EnableAVX512=0 for AVX2's). The
-        // same layer then takes an input 16 columns wider and the first again: its kept tables must follow the width.
+        // Whole rows and the segments that hold one row end (their border columns blended into the first and last
+        // vectors, which overlap below two vectors), against every pixel alone (the scalar path): every row mask of the
+        // layer, on the CPU's vector width (DOTNET_EnableAVX512=0 for AVX2's). The same layer then takes an input 16
+        // columns wider and the first again: what it keeps between calls must not depend on the width.
         var random = new Random(width * 7 + dilation + 3 * stride);
         var weights = Enumerable.Range(0, 5 * 9).Select(_ => (ulong)random.Next(16)).ToArray();
         var correction = new ZeroPaddingCorrection(BinaryConv2dParams.Square(1, 4, 7, width, 5, 3, stride: stride, dilation: dilation), weights);
