@@ -77,7 +77,7 @@ internal static unsafe class OutputTransform
     /// blended into the vector that the others take, <paramref name="fullTaps"/> + <paramref name="delta"/>[co]. The same
     /// values as <see cref="Apply"/> per column with that column's Cin·taps + δ; the border columns are not written a
     /// second time, one by one, after the row (a 128-pixel row of 64 channels had left their lines, in planes 36 KB
-    /// apart, out of L1 by then: the 64 → 64 layer 0.32 → 0.27 ms, docs/kernels.md, twenty-ninth session).
+    /// apart, out of L1 by then: the 64 → 64 layer 0.32 → 0.26 ms, docs/kernels.md, twenty-ninth session).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ApplyChannelsWithEdges(int* raw, long rawStride, int count, int fullTaps, int* delta, Edges edges, int* leftDelta, int* rightDelta,
