@@ -419,9 +419,7 @@ public sealed unsafe class BinaryConvolution : IDisposable
     internal void ComputeRowInto(BinaryConv2dParams p, ulong* packed, int n, int oy, float* row, long channelStride)
     {
         int wOut = p.OutWidth;
-        int* xs = ThreadScratch.Columns(wOut);
-        for (int x = 0; x < wOut; x++) xs[x] = x;
-        ComputeColumnsInto(p, packed, n, oy, xs, wOut, row, channelStride);
+        ComputeColumnsInto(p, packed, n, oy, ThreadScratch.AscendingColumns(wOut), wOut, row, channelStride);
     }
 
     private int _disposed;

@@ -10,7 +10,8 @@ internal static unsafe class ThreadScratch
     [ThreadStatic] private static ulong[]? t_patches;
     [ThreadStatic] private static ulong[]? t_nibblePatches;
     [ThreadStatic] private static int[]? t_counts;
-    [ThreadStatic] private static int[]? t_columns;
+    [ThreadStatic] private static int[]? t_ascendingColumns;
+    [ThreadStatic] private static int t_ascendingCount;
     [ThreadStatic] private static ulong[]? t_packed;
     [ThreadStatic] private static float[]? t_rows;
     [ThreadStatic] private static float[]? t_addendRows;
@@ -26,7 +27,25 @@ internal static unsafe class ThreadScratch
 
     /// <summary>Patches split into their nibbles for the AVX2 lookup kernel (<see cref="IBinaryKernel.SplitNibbles"/>), twice the words of the patches.</summary>
     public static ulong* NibblePatches(int words) => Get(ref t_nibblePatches, words);
-    public static int* Columns(int ints) => Get(ref t_columns, ints);
+
+    /// <summary>
+    /// The columns 0, 1, …, <paramref name="count"/> − 1: a dense row's output list for
+    /// <see cref="BinaryConvolution.ComputeColumnsInto"/>. Written when the buffer grows, not for every row: those stores
+    /// waited behind the previous row's output stores still on their way to memory (36 % of the samples in decode1's
+    /// ConvGRU's own code on Zen 5, thirtieth session, docs/kernels.md).
+    /// </summary>
+    public static int* AscendingColumns(int count)
+    {
+        int* columns = Get(ref t_ascendingColumns, count);
+        if (t_ascendingCount < count)
+        {
+            // Everything a later call can be given without growing (Get's slack is the alignment's).
+            int filled = t_ascendingColumns!.Length - 64 / sizeof(int);
+            for (int x = 0; x < filled; x++) columns[x] = x;
+            t_ascendingCount = filled;
+        }
+        return columns;
+    }
 
     /// <summary>
     /// Rows an op computes for itself: a glue's from the 1×1 conv folded into it (<see cref="Activation.FoldedPointwiseConv"/>),

@@ -79,11 +79,20 @@ internal static unsafe class OrtApi
         Check(((delegate* unmanaged<nint, nint, nint>)Fn(OrtApiIndex.AddCustomOpDomain))(sessionOptions, domain));
 
     // ---- tensors (OrtValue*, OrtTensorTypeAndShapeInfo*) ----
-    public static nint GetTensorTypeAndShape(nint value)
+    /// <summary>
+    /// A tensor's element type and dimensions straight from the OrtValue (GetTensorElementTypeAndShapeDataReference, ORT
+    /// 1.24 on): GetTensorTypeAndShape, read before, made a new shape object for every call, and our ops read every input and output's
+    /// shape on every call, so ONNX Runtime allocated and freed it hundreds of times a frame.
+    /// </summary>
+    public static (OrtElementType Type, long[] Dims) GetTensorTypeAndDimensions(nint value)
     {
-        nint info;
-        Check(((delegate* unmanaged<nint, nint*, nint>)Fn(OrtApiIndex.GetTensorTypeAndShape))(value, &info));
-        return info;
+        int type;
+        long* shape;
+        nuint count;
+        Check(((delegate* unmanaged<nint, int*, long**, nuint*, nint>)Fn(OrtApiIndex.GetTensorElementTypeAndShapeDataReference))(value, &type, &shape, &count));
+        var dims = count == 0 ? [] : new long[(int)count];
+        for (int i = 0; i < dims.Length; i++) dims[i] = shape[i];
+        return ((OrtElementType)type, dims);
     }
 
     public static OrtElementType GetElementType(nint info)

@@ -21,7 +21,6 @@ internal enum OrtApiIndex
     GetDimensionsCount = 61,
     GetDimensions = 62,
     GetSymbolicDimensions = 63,
-    GetTensorTypeAndShape = 65,
     KernelInfoGetAttribute_float = 85,
     KernelInfoGetAttribute_int64 = 86,
     KernelInfoGetAttribute_string = 87,
@@ -47,4 +46,5 @@ internal enum OrtApiIndex
     GetKeyValue = 297,
     ReleaseKeyValuePairs = 300,
     KernelInfo_GetConfigEntries = 391,
+    GetTensorElementTypeAndShapeDataReference = 414,
 }

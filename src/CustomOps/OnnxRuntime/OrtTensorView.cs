@@ -9,14 +9,8 @@ internal readonly unsafe struct OrtTensorView(OrtElementType type, long[] dims, 
 
     public static OrtTensorView Read(nint value)
     {
-        nint info = OrtApi.GetTensorTypeAndShape(value);
-        try
-        {
-            var type = OrtApi.GetElementType(info);
-            var dims = OrtApi.GetDimensions(info);
-            return new OrtTensorView(type, dims, dims.Contains(0) ? null : OrtApi.GetTensorMutableData(value));
-        }
-        finally { OrtApi.ReleaseTensorTypeAndShapeInfo(info); }
+        var (type, dims) = OrtApi.GetTensorTypeAndDimensions(value);
+        return new OrtTensorView(type, dims, dims.Contains(0) ? null : OrtApi.GetTensorMutableData(value));
     }
 
     /// <summary>

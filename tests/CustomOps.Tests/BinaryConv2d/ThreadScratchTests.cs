@@ -18,7 +18,7 @@ public unsafe class ThreadScratchTests
             {
                 Expect(where, "Patches", length, ThreadScratch.Patches(length));
                 Expect(where, "Counts", length, ThreadScratch.Counts(length));
-                Expect(where, "Columns", length, ThreadScratch.Columns(length));
+                Ascending(where, length, ThreadScratch.AscendingColumns(length));
                 Expect(where, "Rows", length, ThreadScratch.Rows(length));
                 Expect(where, "AddendRows", length, ThreadScratch.AddendRows(length));
                 Expect(where, "OutputRows", length, ThreadScratch.OutputRows(length));
@@ -33,11 +33,33 @@ public unsafe class ThreadScratchTests
             if ((nint)buffer % 64 != 0) lock (failures) failures.Add($"{where}: {name}({length}) at {(nint)buffer % 64} bytes past a line");
             new Span<T>(buffer, length).Fill(default); // the whole length is there (a short buffer would corrupt the heap or fault)
         }
+        // The ascending columns are shared by every later row of the thread: read, never overwritten here.
+        void Ascending(string where, int length, int* columns)
+        {
+            if ((nint)columns % 64 != 0) lock (failures) failures.Add($"{where}: AscendingColumns({length}) at {(nint)columns % 64} bytes past a line");
+            for (int x = 0; x < length; x++)
+                if (columns[x] != x)
+                {
+                    lock (failures) failures.Add($"{where}: AscendingColumns({length})[{x}] = {columns[x]}");
+                    return;
+                }
+        }
         Check("the test's thread");
         var thread = new Thread(() => Check("a new thread"));
         thread.Start();
         thread.Join();
         Parallel.For(0, 4, i => Check($"pool item {i}"));
         Assert.True(failures.Count == 0, string.Join("; ", failures.Take(5)));
+    }
+
+    [Fact]
+    public void The_ascending_columns_hold_every_column_after_growing_and_shrinking()
+    {
+        // Growth (each size past the last buffer's room), then smaller requests served from the same buffer.
+        foreach (int count in new[] { 3, 64, 65, 1000, 100_000, 10, 99_999, 100_001 })
+        {
+            int* columns = ThreadScratch.AscendingColumns(count);
+            for (int x = 0; x < count; x++) Assert.True(columns[x] == x, $"AscendingColumns({count})[{x}] = {columns[x]}");
+        }
     }
 }
