@@ -38,7 +38,9 @@ public unsafe class ActivationPackerTests
     [InlineData(1, 100)]
     [InlineData(3, 13)]    // below a 16-pixel step: two overlapping 8-pixel steps, or below 8 the transposing path
     [InlineData(70, 24)]   // a step and an overlapping last one; 12 pixels from the middle
-    [InlineData(16, 300)]  // 18 steps of 16: two blocks of 8 and two single steps
+    [InlineData(16, 300)]  // 18 steps of 16: two blocks of 8 and a block of 2, then an overlapping last step
+    [InlineData(256, 32)]  // the 18 × 32 layers' rows: one block of 2 steps, four words a pixel
+    [InlineData(130, 50)]  // 3 steps: a block of 2 and a single step, then an overlapping last one
     [InlineData(31, 37)]
     [InlineData(32, 64)]
     [InlineData(33, 129)]
