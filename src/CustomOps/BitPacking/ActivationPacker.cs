@@ -61,7 +61,7 @@ internal static unsafe class ActivationPacker
         PackRow(x, tauSecond, cin, h, w, n, iy, from, ix1, secondDst);
     }
 
-    /// <summary><see cref="Lanes512x4"/> against two sets of τ: 64 pixels' words of up to 64 channels into d[0..64) and e[0..64).</summary>
+    /// <summary><see cref="LanesBlock512{TSteps}"/> of four steps against two sets of τ: 64 pixels' words of up to 64 channels into d[0..64) and e[0..64).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Lanes512x4Twice(float* src, long plane, float* tau, float* tauSecond, int count, ulong* d, ulong* e)
     {
@@ -160,10 +160,10 @@ internal static unsafe class ActivationPacker
             int c0 = wi * 64, count = Math.Min(64, cin - c0);
             float* src = row0 + c0 * plane + px;
             ulong* d = words == 1 ? dst : spill;
-            if (lanes == 16 && block == 8) Lanes512x8(src, plane, tau + c0, count, d);
-            else if (lanes == 16 && block == 4) Lanes512x4(src, plane, tau + c0, count, d);
-            else if (lanes == 16 && block == 2) Lanes512x2(src, plane, tau + c0, count, d);
-            else if (lanes == 16) Lanes512(src, plane, tau + c0, count, d);
+            if (lanes == 16 && block == 8) LanesBlock512<EightSteps>(src, plane, tau + c0, count, d);
+            else if (lanes == 16 && block == 4) LanesBlock512<FourSteps>(src, plane, tau + c0, count, d);
+            else if (lanes == 16 && block == 2) LanesBlock512<TwoSteps>(src, plane, tau + c0, count, d);
+            else if (lanes == 16) LanesBlock512<OneStep>(src, plane, tau + c0, count, d);
             else if (block == 4) Lanes256x4(src, plane, tau + c0, count, d);
             else
                 for (int b = 0; b < block; b++) Lanes256(src + b * 8, plane, tau + c0, count, d + b * 8);
@@ -172,61 +172,20 @@ internal static unsafe class ActivationPacker
         }
     }
 
-    /// <summary>16 pixels' words of up to 64 channels (<paramref name="count"/>), channel c's row at <paramref name="src"/> + c·<paramref name="plane"/>, into d[0..16).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Lanes512(float* src, long plane, float* tau, int count, ulong* d)
-    {
-        var lo = Vector512<uint>.Zero;
-        var hi = Vector512<uint>.Zero;
-        int low = Math.Min(32, count);
-        for (int c = 0; c < low; c++)
-            lo = SetWhereBelow(lo, Vector512.Load(src + c * plane), Vector512.Create(PackedLayout.Threshold(tau[c])), Vector512.Create(1u << c));
-        for (int c = 32; c < count; c++)
-            hi = SetWhereBelow(hi, Vector512.Load(src + c * plane), Vector512.Create(PackedLayout.Threshold(tau[c])), Vector512.Create(1u << (c - 32)));
-        Interleave512(lo, hi, d);
-    }
-
-    /// <summary><see cref="Lanes512"/> for 64 pixels: 4 steps' accumulators, each channel's 4 vectors read in a row.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Lanes512x4(float* src, long plane, float* tau, int count, ulong* d)
-    {
-        Vector512<uint> lo0 = default, lo1 = default, lo2 = default, lo3 = default, hi0 = default, hi1 = default, hi2 = default, hi3 = default;
-        int low = Math.Min(32, count);
-        for (int c = 0; c < low; c++)
-        {
-            float* row = src + c * plane;
-            var t = Vector512.Create(PackedLayout.Threshold(tau[c]));
-            var bit = Vector512.Create(1u << c);
-            lo0 = SetWhereBelow(lo0, Vector512.Load(row), t, bit);
-            lo1 = SetWhereBelow(lo1, Vector512.Load(row + 16), t, bit);
-            lo2 = SetWhereBelow(lo2, Vector512.Load(row + 32), t, bit);
-            lo3 = SetWhereBelow(lo3, Vector512.Load(row + 48), t, bit);
-        }
-        for (int c = 32; c < count; c++)
-        {
-            float* row = src + c * plane;
-            var t = Vector512.Create(PackedLayout.Threshold(tau[c]));
-            var bit = Vector512.Create(1u << (c - 32));
-            hi0 = SetWhereBelow(hi0, Vector512.Load(row), t, bit);
-            hi1 = SetWhereBelow(hi1, Vector512.Load(row + 16), t, bit);
-            hi2 = SetWhereBelow(hi2, Vector512.Load(row + 32), t, bit);
-            hi3 = SetWhereBelow(hi3, Vector512.Load(row + 48), t, bit);
-        }
-        Interleave512(lo0, hi0, d);
-        Interleave512(lo1, hi1, d + 16);
-        Interleave512(lo2, hi2, d + 32);
-        Interleave512(lo3, hi3, d + 48);
-    }
-
     /// <summary>
-    /// <see cref="Lanes512"/> for 32 pixels: 2 steps' accumulators. The rows of 32 pixels (the 18 × 32 layers at 512×288)
-    /// were two single steps, each forming every channel's τ and bit again for one vector (27 % of this packer's
-    /// samples on Zen 5, thirtieth session).
+    /// The pixels' words of up to 64 channels (<paramref name="count"/>) for <typeparamref name="TSteps"/> steps of 16
+    /// pixels at once, channel c's row at <paramref name="src"/> + c·<paramref name="plane"/>, into d[0..16·steps): one
+    /// pair of accumulators (channels 0–31, 32–63) a step, so that each channel's threshold and bit are formed once for
+    /// all the steps and its row is read that many vectors in a row. One body for the four widths; each instantiation's
+    /// step count is a constant, so the branches on it and the accumulators it does not use compile away. Two steps a
+    /// block (the 18 × 32 layers' rows, before two single steps): frames 0.992 and 1/1.006 (Zen 5, thirtieth session).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Lanes512x2(float* src, long plane, float* tau, int count, ulong* d)
+    private static void LanesBlock512<TSteps>(float* src, long plane, float* tau, int count, ulong* d) where TSteps : struct, ISteps
     {
-        Vector512<uint> lo0 = default, lo1 = default, hi0 = default, hi1 = default;
+        int steps = TSteps.Count;
+        Vector512<uint> lo0 = default, lo1 = default, lo2 = default, lo3 = default, lo4 = default, lo5 = default, lo6 = default, lo7 = default;
+        Vector512<uint> hi0 = default, hi1 = default, hi2 = default, hi3 = default, hi4 = default, hi5 = default, hi6 = default, hi7 = default;
         int low = Math.Min(32, count);
         for (int c = 0; c < low; c++)
         {
@@ -234,7 +193,19 @@ internal static unsafe class ActivationPacker
             var t = Vector512.Create(PackedLayout.Threshold(tau[c]));
             var bit = Vector512.Create(1u << c);
             lo0 = SetWhereBelow(lo0, Vector512.Load(row), t, bit);
-            lo1 = SetWhereBelow(lo1, Vector512.Load(row + 16), t, bit);
+            if (steps > 1) lo1 = SetWhereBelow(lo1, Vector512.Load(row + 16), t, bit);
+            if (steps > 2)
+            {
+                lo2 = SetWhereBelow(lo2, Vector512.Load(row + 32), t, bit);
+                lo3 = SetWhereBelow(lo3, Vector512.Load(row + 48), t, bit);
+            }
+            if (steps > 4)
+            {
+                lo4 = SetWhereBelow(lo4, Vector512.Load(row + 64), t, bit);
+                lo5 = SetWhereBelow(lo5, Vector512.Load(row + 80), t, bit);
+                lo6 = SetWhereBelow(lo6, Vector512.Load(row + 96), t, bit);
+                lo7 = SetWhereBelow(lo7, Vector512.Load(row + 112), t, bit);
+            }
         }
         for (int c = 32; c < count; c++)
         {
@@ -242,55 +213,46 @@ internal static unsafe class ActivationPacker
             var t = Vector512.Create(PackedLayout.Threshold(tau[c]));
             var bit = Vector512.Create(1u << (c - 32));
             hi0 = SetWhereBelow(hi0, Vector512.Load(row), t, bit);
-            hi1 = SetWhereBelow(hi1, Vector512.Load(row + 16), t, bit);
+            if (steps > 1) hi1 = SetWhereBelow(hi1, Vector512.Load(row + 16), t, bit);
+            if (steps > 2)
+            {
+                hi2 = SetWhereBelow(hi2, Vector512.Load(row + 32), t, bit);
+                hi3 = SetWhereBelow(hi3, Vector512.Load(row + 48), t, bit);
+            }
+            if (steps > 4)
+            {
+                hi4 = SetWhereBelow(hi4, Vector512.Load(row + 64), t, bit);
+                hi5 = SetWhereBelow(hi5, Vector512.Load(row + 80), t, bit);
+                hi6 = SetWhereBelow(hi6, Vector512.Load(row + 96), t, bit);
+                hi7 = SetWhereBelow(hi7, Vector512.Load(row + 112), t, bit);
+            }
         }
         Interleave512(lo0, hi0, d);
-        Interleave512(lo1, hi1, d + 16);
+        if (steps > 1) Interleave512(lo1, hi1, d + 16);
+        if (steps > 2)
+        {
+            Interleave512(lo2, hi2, d + 32);
+            Interleave512(lo3, hi3, d + 48);
+        }
+        if (steps > 4)
+        {
+            Interleave512(lo4, hi4, d + 64);
+            Interleave512(lo5, hi5, d + 80);
+            Interleave512(lo6, hi6, d + 96);
+            Interleave512(lo7, hi7, d + 112);
+        }
     }
 
-    /// <summary><see cref="Lanes512"/> for 128 pixels: 8 steps' accumulators, each channel's 8 vectors read in a row.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Lanes512x8(float* src, long plane, float* tau, int count, ulong* d)
+    /// <summary>A step count of <see cref="LanesBlock512{TSteps}"/>, a constant of each instantiation.</summary>
+    private interface ISteps
     {
-        Vector512<uint> lo0 = default, lo1 = default, lo2 = default, lo3 = default, lo4 = default, lo5 = default, lo6 = default, lo7 = default, hi0 = default, hi1 = default, hi2 = default, hi3 = default, hi4 = default, hi5 = default, hi6 = default, hi7 = default;
-        int low = Math.Min(32, count);
-        for (int c = 0; c < low; c++)
-        {
-            float* row = src + c * plane;
-            var t = Vector512.Create(PackedLayout.Threshold(tau[c]));
-            var bit = Vector512.Create(1u << c);
-            lo0 = SetWhereBelow(lo0, Vector512.Load(row), t, bit);
-            lo1 = SetWhereBelow(lo1, Vector512.Load(row + 16), t, bit);
-            lo2 = SetWhereBelow(lo2, Vector512.Load(row + 32), t, bit);
-            lo3 = SetWhereBelow(lo3, Vector512.Load(row + 48), t, bit);
-            lo4 = SetWhereBelow(lo4, Vector512.Load(row + 64), t, bit);
-            lo5 = SetWhereBelow(lo5, Vector512.Load(row + 80), t, bit);
-            lo6 = SetWhereBelow(lo6, Vector512.Load(row + 96), t, bit);
-            lo7 = SetWhereBelow(lo7, Vector512.Load(row + 112), t, bit);
-        }
-        for (int c = 32; c < count; c++)
-        {
-            float* row = src + c * plane;
-            var t = Vector512.Create(PackedLayout.Threshold(tau[c]));
-            var bit = Vector512.Create(1u << (c - 32));
-            hi0 = SetWhereBelow(hi0, Vector512.Load(row), t, bit);
-            hi1 = SetWhereBelow(hi1, Vector512.Load(row + 16), t, bit);
-            hi2 = SetWhereBelow(hi2, Vector512.Load(row + 32), t, bit);
-            hi3 = SetWhereBelow(hi3, Vector512.Load(row + 48), t, bit);
-            hi4 = SetWhereBelow(hi4, Vector512.Load(row + 64), t, bit);
-            hi5 = SetWhereBelow(hi5, Vector512.Load(row + 80), t, bit);
-            hi6 = SetWhereBelow(hi6, Vector512.Load(row + 96), t, bit);
-            hi7 = SetWhereBelow(hi7, Vector512.Load(row + 112), t, bit);
-        }
-        Interleave512(lo0, hi0, d);
-        Interleave512(lo1, hi1, d + 16);
-        Interleave512(lo2, hi2, d + 32);
-        Interleave512(lo3, hi3, d + 48);
-        Interleave512(lo4, hi4, d + 64);
-        Interleave512(lo5, hi5, d + 80);
-        Interleave512(lo6, hi6, d + 96);
-        Interleave512(lo7, hi7, d + 112);
+        static abstract int Count { get; }
     }
+
+    private struct OneStep : ISteps { public static int Count => 1; }
+    private struct TwoSteps : ISteps { public static int Count => 2; }
+    private struct FourSteps : ISteps { public static int Count => 4; }
+    private struct EightSteps : ISteps { public static int Count => 8; }
 
     /// <summary>
     /// <paramref name="acc"/> with <paramref name="bit"/> set in the lanes where x is not ≥ <paramref name="threshold"/>
