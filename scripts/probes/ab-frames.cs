@@ -13,7 +13,8 @@
 // A-MODEL and B-MODEL are .onnx files (the same file twice for a code change). TYPE:FIELD names a static int field of
 // BiVM.CustomOps (e.g. BiVM.CustomOps.OnnxRuntime.OrtParallelRunner:Variant, added for the experiment): it is set to 0
 // before each A frame and to 1 before each B frame (AB_VALUES=a,b: other values), so that two code paths of one build can be compared (one file
-// twice with a toggle: one session serves both sides). One intra-op thread, timed as the calling thread's CPU time (the
+// twice with a toggle: one session serves both sides; AB_AT_OPEN=1 with two files for a choice a kernel takes when it is
+// made: the toggle then also holds each side's value while that side's session is made). One intra-op thread, timed as the calling thread's CPU time (the
 // frame's, then), or AB_THREADS threads, timed as wall time (then only with a toggle and one file: two sessions of two
 // threads each disturb each other's frames, quartiles 0.65 and 1.5 for one file against itself); downsample
 // min(1, 512 / long side), or AB_RATIO.
@@ -36,7 +37,14 @@ if (args.Length > 4)
 }
 int threads = int.Parse(Environment.GetEnvironmentVariable("AB_THREADS") ?? "1");
 // One file and a toggle: one session for both sides (a second session's spinning pool would disturb the first's frames).
+// AB_VALUES=a,b: the values the toggle takes for A and B (default 0,1), so that one build compares any two variants.
+int[] sideValues = Environment.GetEnvironmentVariable("AB_VALUES") is { } values ? values.Split(',').Select(int.Parse).ToArray() : [0, 1];
+// AB_AT_OPEN=1: the toggle also holds each side's value while that side's session is made, for a choice a kernel takes
+// when it is created (a layout of its weights); give two files then (a copy of the model), so that each side has its own.
+bool atOpen = Environment.GetEnvironmentVariable("AB_AT_OPEN") == "1";
+if (atOpen) toggle?.SetValue(null, sideValues[0]);
 var first = Open(args[2]);
+if (atOpen) toggle?.SetValue(null, sideValues[1]);
 VideoMatter[] matters = [first, toggle is not null && args[3] == args[2] ? first : Open(args[3])];
 VideoMatter Open(string model) => new(new VideoMatterOptions { ModelPath = model, IntraOpThreads = threads, DownsampleRatio = ratio });
 // The test card, or with AB_FRAMES real frames (raw rgb24 of this size, as node-loop.cs takes them) in turn: the SHB
@@ -44,8 +52,6 @@ VideoMatter Open(string model) => new(new VideoMatterOptions { ModelPath = model
 var frames = Environment.GetEnvironmentVariable("AB_FRAMES") is { } framesPath ? ModelBench.Rgb24Frames(framesPath, w, h) : [ModelBench.TestCard(w, h)];
 var alpha = new float[w * h];
 var foreground = new float[3 * w * h];
-// AB_VALUES=a,b: the values the toggle takes for A and B (default 0,1), so that one build compares any two variants.
-int[] sideValues = Environment.GetEnvironmentVariable("AB_VALUES") is { } values ? values.Split(',').Select(int.Parse).ToArray() : [0, 1];
 List<double>[] times = [[], []];
 var ratios = new List<double>();
 for (int round = 0; round < rounds + 3; round++)

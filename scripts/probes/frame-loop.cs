@@ -16,7 +16,8 @@
 // runtime's double-mapped code pages hide them. The emitted popcount kernels are not in the map: perf shows their
 // addresses. Prints the mean time per frame, and after 3 warm-up frames the median wall time and the median CPU time
 // of the calling thread (with 1 thread ONNX Runtime runs every node on it: on a noisy host the steadier figure, and
-// the one to compare two builds by, alternating them). Defaults: 512x288, 1 thread.
+// the one to compare two builds by, alternating them). Defaults: 512x288, 1 thread. FL_SPIN=0: ONNX Runtime's intra-op
+// workers sleep between parallel sections instead of spinning.
 using BiVM.Benchmarking.Models;
 using BiVM.Benchmarking.Quick;
 using BiVM.Estimators.Video;
@@ -51,7 +52,9 @@ if (args.Length > 3 && args[3] == "pipelined")
     return 0;
 }
 int threads = args.Length > 3 ? int.Parse(args[3]) : 1;
-using var matter = new VideoMatter(new VideoMatterOptions { ModelPath = args[0], IntraOpThreads = threads, DownsampleRatio = Math.Min(1f, 512f / Math.Max(w, h)) });
+// FL_SPIN=0: ONNX Runtime's intra-op workers sleep between parallel sections instead of spinning (SpinWhileIdle false).
+using var matter = new VideoMatter(new VideoMatterOptions { ModelPath = args[0], IntraOpThreads = threads, DownsampleRatio = Math.Min(1f, 512f / Math.Max(w, h)),
+    SpinWhileIdle = Environment.GetEnvironmentVariable("FL_SPIN") != "0" });
 var frameList = Frames();
 var alpha = new float[w * h];
 var foreground = new float[3 * w * h];
