@@ -57,7 +57,8 @@ foreach (var i in node.Input.Where(initializers.ContainsKey).Distinct()) single.
 foreach (var f in feeds) single.Graph.Input.Add(ModelBench.NamedOutput(f));
 var outputs = node.Output.Where(o => o.Length > 0).ToArray();
 foreach (var o in outputs) single.Graph.Output.Add(ModelBench.NamedOutput(o));
-using var alone = new InferenceSession(single.ToByteArray(), BiVM.Estimators.Video.MattingSession.CreateSessionOptions(1));
+// NODE_THREADS=N: the node alone on N intra-op threads (default 1).
+using var alone = new InferenceSession(single.ToByteArray(), BiVM.Estimators.Video.MattingSession.CreateSessionOptions(int.Parse(Environment.GetEnvironmentVariable("NODE_THREADS") ?? "1")));
 var feedNames = feeds.ToArray();
 var feedValues = feeds.Select(f => captured[f]).ToArray();
 var options = new RunOptions();
