@@ -17,7 +17,11 @@ namespace BiVM.CustomOps.BinaryConv2d;
 /// a block of one tap is one contiguous copy. With Cin ≤ 32 two taps share a word, with Cin ≤ 16 four, and with
 /// 32 &lt; Cin &lt; 64 the taps lie end to end, Cin bits each, a tap's high channels spilling into the next word (see
 /// <see cref="BinaryConv2dParams.TapBits"/>). A word's first contribution is stored (the tap starting at its bit 0, or
-/// the spill of the tap before), the others OR-ed in, shifted to their bits.
+/// the spill of the tap before), the others OR-ed in, shifted to their bits. On 512-bit hosts the 3×3 layers of one
+/// word a pixel at stride and dilation 1 whose taps fall into the words in a fixed pattern go to
+/// <see cref="ComposedPatches"/> instead (each word composed in a register from the taps' loads), which writes the same
+/// words; this class remains their specification in the tests (one-pixel and 4-pixel blocks) and the path of every
+/// other layer and CPU.
 /// </remarks>
 internal static unsafe class PatchGatherer
 {
@@ -30,6 +34,11 @@ internal static unsafe class PatchGatherer
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Gather(BinaryConv2dParams p, ulong* packed, int y, int* xs, int count, int pixelBlock, ulong* dst)
     {
+        if (ComposedPatches.Takes(p, pixelBlock))
+        {
+            ComposedPatches.Gather(p, packed, y, xs, count, pixelBlock, dst);
+            return;
+        }
         int words = p.Words, patchWords = p.KernelWords, sw = p.StrideWidth;
         if (words == 1 && sw == 1 && count > 0 && xs[count - 1] - xs[0] != count - 1
             && (pixelBlock % 8 == 0 && Vector512.IsHardwareAccelerated || pixelBlock == 4 && Vector256.IsHardwareAccelerated))

@@ -1,5 +1,6 @@
 using BiVM.CustomOps.BinaryConv2d;
 using BiVM.CustomOps.BitPacking;
+using Xunit.Abstractions;
 
 namespace BiVM.CustomOps.Tests.BinaryConv2d;
 
@@ -9,8 +10,27 @@ namespace BiVM.CustomOps.Tests.BinaryConv2d;
 /// 512-bit vectors, a scattered list of one-word pixels at stride 1 takes the gather by runs: the lists below give it
 /// runs of 1, 5 and 16 columns and runs of many whole blocks, at both edges of the row.
 /// </summary>
-public class PatchGathererTests
+public class PatchGathererTests(ITestOutputHelper log)
 {
+    [Fact]
+    public void The_composed_patches_take_the_3x3_layouts_of_fixed_tap_places_on_512_bit_hosts()
+    {
+        // The composed path writes the same words as the general one (the test below compares their blocks of 8, 16 and
+        // 32 lanes with the one-pixel blocks), so only this says whether it is the path those layers take: four taps a
+        // word, two, two bit-tight with spills (33–35 channels: 5 words), one (57–64). Not: other bit-tight widths,
+        // strides, dilations, kernels, several words a pixel, the AVX2 kernel's 4-pixel blocks.
+        bool wide = System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated && System.Runtime.Intrinsics.X86.Avx512F.IsSupported;
+        foreach (int cin in new[] { 1, 16, 17, 32, 33, 35, 57, 64 })
+            foreach (int block in new[] { 8, 32 })
+                Assert.Equal(wide, ComposedPatches.Takes(BinaryConv2dParams.Square(1, cin, 9, 40, 4, 3), block));
+        foreach (var p in new[] { BinaryConv2dParams.Square(1, 36, 9, 40, 4, 3), BinaryConv2dParams.Square(1, 56, 9, 40, 4, 3),
+                     BinaryConv2dParams.Square(1, 16, 9, 40, 4, 3, stride: 2), BinaryConv2dParams.Square(1, 16, 9, 40, 4, 3, dilation: 2),
+                     BinaryConv2dParams.Square(1, 16, 9, 40, 4, 5), BinaryConv2dParams.Square(1, 16, 9, 40, 4, 1), BinaryConv2dParams.Square(1, 65, 9, 40, 4, 3) })
+            Assert.False(ComposedPatches.Takes(p, 32), p.ToString());
+        Assert.False(ComposedPatches.Takes(BinaryConv2dParams.Square(1, 16, 9, 40, 4, 3), 4));
+        log.WriteLine(wide ? "composed patches tested (512-bit vectors)" : "this CPU could not run the composed patches (no 512-bit vectors): the general gather took every layer");
+    }
+
     [Fact]
     public unsafe void Every_pixel_block_holds_the_same_words_as_one_pixel_per_block()
     {
@@ -21,7 +41,11 @@ public class PatchGathererTests
             // Rows that are edge blocks from end to end (the zero-padded copy): 256 channels at the backbone's width of
             // 32, stride 2 with one word and with two (no vector form: lane by lane), 80 channels (two words) at 36.
             BinaryConv2dParams.Square(1, 256, 3, 32, 4, 3), BinaryConv2dParams.Square(1, 64, 4, 36, 4, 3, stride: 2),
-            BinaryConv2dParams.Square(1, 128, 3, 30, 4, 3, stride: 2), BinaryConv2dParams.Square(1, 80, 3, 36, 4, 3) };
+            BinaryConv2dParams.Square(1, 128, 3, 30, 4, 3, stride: 2), BinaryConv2dParams.Square(1, 80, 3, 36, 4, 3),
+            // The composed patches' layouts (ComposedPatches) on rows of whole and partial groups of eight: four taps a
+            // word, two, two bit-tight (33–35 channels, each odd tap spilling into the next word), one; padding 1 and 2.
+            BinaryConv2dParams.Square(1, 5, 4, 45, 4, 3), BinaryConv2dParams.Square(1, 32, 4, 53, 4, 3), BinaryConv2dParams.Square(1, 35, 4, 75, 4, 3),
+            BinaryConv2dParams.Square(1, 34, 3, 41, 4, 3, pad: 2), BinaryConv2dParams.Square(1, 33, 5, 24, 4, 3), BinaryConv2dParams.Square(1, 59, 4, 67, 4, 3) };
         foreach (var (p, i) in ConvCase.Shapes().Concat(wide).Select((p, i) => (p, i)))
         {
             var c = new ConvCase(p, seed: 300 + i);

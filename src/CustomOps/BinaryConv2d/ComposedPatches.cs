@@ -1,0 +1,222 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace BiVM.CustomOps.BinaryConv2d;
+
+/// <summary>
+/// <see cref="PatchGatherer.Gather"/> for the 3×3 layers of one word a pixel at stride and dilation 1 (the decoder's
+/// sparse convs and ConvGRUs, the backbone's first blocks) on 512-bit hosts: eight lanes at a time, each patch word
+/// composed in a register from the nine taps' loads (the three input rows at three columns each) and stored once,
+/// where the general gather places the taps one after another, each tap a pass over the row's blocks that loads,
+/// shifts, ORs into and stores the word it shares. The same words (<see cref="BinaryConv2dParams.TapWord"/>'s places,
+/// zero where a tap reads the padding, zero lanes past the list), so the same counts.
+/// </summary>
+/// <remarks>
+/// The layouts are those whose taps fall into the words in a fixed pattern: four taps a word (Cin ≤ 16), two (17–32),
+/// two with the odd tap spilling into the next word (33–35 channels bit-tight: 5 words), and one tap a word (43–64:
+/// 9 words). Eight lanes whose columns are consecutive take one vector load per tap, masked where some lanes read
+/// outside the row or lie past the list (a masked-off lane neither loads nor faults, as in the general gather's edge
+/// blocks); other lanes (a sparse row's scattered columns inside one group of eight) are composed one by one.
+/// Measured: docs/kernels.md, *the thirty-second session*.
+/// </remarks>
+internal static unsafe class ComposedPatches
+{
+    private enum Layout { None, FourTaps, TwoTaps, OneTap }
+
+    /// <summary>The layout of <paramref name="p"/>'s patches that this gather composes, or None.</summary>
+    private static Layout Of(BinaryConv2dParams p)
+    {
+        if (p.Words != 1 || p.KernelHeight != 3 || p.KernelWidth != 3 || p.StrideHeight != 1 || p.StrideWidth != 1
+            || p.DilationHeight != 1 || p.DilationWidth != 1)
+            return Layout.None;
+        return p.TapBits switch
+        {
+            16 => Layout.FourTaps,
+            32 => Layout.TwoTaps,
+            64 => Layout.OneTap,
+            // Bit-tight with five words (33–35 channels): tap 2m + 1 starts in word m and spills into word m + 1.
+            _ when p.KernelWords == 5 => Layout.TwoTaps,
+            _ => Layout.None,
+        };
+    }
+
+    /// <summary>Whether this gather takes <paramref name="p"/>'s patches in blocks of <paramref name="pixelBlock"/> lanes on this CPU.</summary>
+    public static bool Takes(BinaryConv2dParams p, int pixelBlock) =>
+        pixelBlock % 8 == 0 && Vector512.IsHardwareAccelerated && Avx512F.IsSupported && Of(p) != Layout.None;
+
+    /// <summary>
+    /// <see cref="PatchGatherer.Gather"/>'s contract for a layer <see cref="Takes"/> accepts: the patches of output row
+    /// <paramref name="y"/> at the listed columns into the [block][k][pixel] layout, fill lanes zero.
+    /// </summary>
+    public static void Gather(BinaryConv2dParams p, ulong* packed, int y, int* xs, int count, int pixelBlock, ulong* dst)
+    {
+        switch (Of(p))
+        {
+            case Layout.FourTaps: Groups(new FourTaps(), p, packed, y, xs, count, pixelBlock, dst); break;
+            case Layout.TwoTaps when p.TapBits > 32: Groups(new TwoTapsSpilling(p.TapBits), p, packed, y, xs, count, pixelBlock, dst); break;
+            case Layout.TwoTaps: Groups(new TwoTaps(), p, packed, y, xs, count, pixelBlock, dst); break;
+            default: Groups(new OneTap(), p, packed, y, xs, count, pixelBlock, dst); break;
+        }
+    }
+
+    /// <summary>The lanes in groups of eight, each group's nine taps loaded and composed into its words by <typeparamref name="TCompose"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Groups<TCompose>(TCompose compose, BinaryConv2dParams p, ulong* packed, int y, int* xs, int count, int pixelBlock, ulong* dst)
+        where TCompose : struct, ICompose
+    {
+        int words = p.KernelWords, width = p.InWidth;
+        long blockStride = (long)words * pixelBlock;
+        // The three input rows the kernel rows read; null where a row lies in the padding (its taps are zero words).
+        ulong* above = Row(p, packed, y, 0), middle = Row(p, packed, y, 1), below = Row(p, packed, y, 2);
+        var lane = Vector512.Create(0L, 1, 2, 3, 4, 5, 6, 7);
+        int blocks = (count + pixelBlock - 1) / pixelBlock;
+        for (int b = 0, i = 0; b < blocks; b++)
+            for (int l = 0; l < pixelBlock; l += 8, i += 8)
+            {
+                ulong* d = dst + b * blockStride + l;
+                int n = Math.Clamp(count - i, 0, 8);
+                if (n == 0)
+                {
+                    for (int k = 0; k < words; k++) Vector512<ulong>.Zero.Store(d + k * pixelBlock);
+                    continue;
+                }
+                if (xs[i + n - 1] - xs[i] != n - 1)
+                {
+                    Scattered(p, packed, y, xs + i, n, d, pixelBlock);
+                    continue;
+                }
+                int ix = xs[i] - p.PadLeft; // lane l's kernel column kx reads input column ix + l + kx
+                if (n == 8 && ix >= 0 && ix + 10 <= width)
+                {
+                    compose.Store(Load(above, ix), Load(above, ix + 1), Load(above, ix + 2),
+                        Load(middle, ix), Load(middle, ix + 1), Load(middle, ix + 2),
+                        Load(below, ix), Load(below, ix + 1), Load(below, ix + 2), d, pixelBlock);
+                    continue;
+                }
+                // Lane l of kernel column kx is read where 0 ≤ ix + l + kx < width and l < n.
+                var column = lane + Vector512.Create((long)ix);
+                var listed = Vector512.LessThan(lane, Vector512.Create((long)n));
+                var limit = Vector512.Create((long)width);
+                var m0 = (listed & Vector512.GreaterThanOrEqual(column, Vector512<long>.Zero) & Vector512.LessThan(column, limit)).AsUInt64();
+                var m1 = (listed & Vector512.GreaterThanOrEqual(column, Vector512.Create(-1L)) & Vector512.LessThan(column, limit - Vector512<long>.One)).AsUInt64();
+                var m2 = (listed & Vector512.GreaterThanOrEqual(column, Vector512.Create(-2L)) & Vector512.LessThan(column, limit - Vector512.Create(2L))).AsUInt64();
+                compose.Store(Load(above, ix, m0), Load(above, ix + 1, m1), Load(above, ix + 2, m2),
+                    Load(middle, ix, m0), Load(middle, ix + 1, m1), Load(middle, ix + 2, m2),
+                    Load(below, ix, m0), Load(below, ix + 1, m1), Load(below, ix + 2, m2), d, pixelBlock);
+            }
+    }
+
+    /// <summary>A layout's words of eight lanes from their nine taps (tap ky·3 + kx), word k stored at d + k·pixelBlock.</summary>
+    private interface ICompose
+    {
+        void Store(Vector512<ulong> t0, Vector512<ulong> t1, Vector512<ulong> t2, Vector512<ulong> t3, Vector512<ulong> t4,
+            Vector512<ulong> t5, Vector512<ulong> t6, Vector512<ulong> t7, Vector512<ulong> t8, ulong* d, int pixelBlock);
+    }
+
+    /// <summary>Cin ≤ 16: taps 4m … 4m + 3 in word m, 16 bits each; tap 8 alone in word 2.</summary>
+    private readonly struct FourTaps : ICompose
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Store(Vector512<ulong> t0, Vector512<ulong> t1, Vector512<ulong> t2, Vector512<ulong> t3, Vector512<ulong> t4,
+            Vector512<ulong> t5, Vector512<ulong> t6, Vector512<ulong> t7, Vector512<ulong> t8, ulong* d, int pixelBlock)
+        {
+            (t0 | t1 << 16 | t2 << 32 | t3 << 48).Store(d);
+            (t4 | t5 << 16 | t6 << 32 | t7 << 48).Store(d + pixelBlock);
+            t8.Store(d + 2 * pixelBlock);
+        }
+    }
+
+    /// <summary>17–32 channels: taps 2m and 2m + 1 in word m, 32 bits each; tap 8 alone in word 4.</summary>
+    private readonly struct TwoTaps : ICompose
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Store(Vector512<ulong> t0, Vector512<ulong> t1, Vector512<ulong> t2, Vector512<ulong> t3, Vector512<ulong> t4,
+            Vector512<ulong> t5, Vector512<ulong> t6, Vector512<ulong> t7, Vector512<ulong> t8, ulong* d, int pixelBlock)
+        {
+            (t0 | t1 << 32).Store(d);
+            (t2 | t3 << 32).Store(d + pixelBlock);
+            (t4 | t5 << 32).Store(d + 2 * pixelBlock);
+            (t6 | t7 << 32).Store(d + 3 * pixelBlock);
+            t8.Store(d + 4 * pixelBlock);
+        }
+    }
+
+    /// <summary>
+    /// 33–35 channels bit-tight: tap t from bit t·Cin, so word m holds tap 2m from bit m·(2Cin − 64) and tap 2m + 1 from
+    /// bit (2m + 1)·Cin − 64m, whose high channels begin word m + 1. The shift counts are formed once, as the vectors
+    /// VPSLLQ and VPSRLQ take them.
+    /// </summary>
+    private readonly struct TwoTapsSpilling(int c) : ICompose
+    {
+        private readonly Vector128<ulong> _odd0 = Count(c), _spill0 = Count(64 - c), _even1 = Count(2 * c - 64), _odd1 = Count(3 * c - 64),
+            _spill1 = Count(128 - 3 * c), _even2 = Count(4 * c - 128), _odd2 = Count(5 * c - 128), _spill2 = Count(192 - 5 * c),
+            _even3 = Count(6 * c - 192), _odd3 = Count(7 * c - 192), _spill3 = Count(256 - 7 * c), _even4 = Count(8 * c - 256);
+
+        private static Vector128<ulong> Count(int bits) => Vector128.CreateScalar((ulong)bits);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Store(Vector512<ulong> t0, Vector512<ulong> t1, Vector512<ulong> t2, Vector512<ulong> t3, Vector512<ulong> t4,
+            Vector512<ulong> t5, Vector512<ulong> t6, Vector512<ulong> t7, Vector512<ulong> t8, ulong* d, int pixelBlock)
+        {
+            (t0 | Avx512F.ShiftLeftLogical(t1, _odd0)).Store(d);
+            (Avx512F.ShiftRightLogical(t1, _spill0) | Avx512F.ShiftLeftLogical(t2, _even1) | Avx512F.ShiftLeftLogical(t3, _odd1)).Store(d + pixelBlock);
+            (Avx512F.ShiftRightLogical(t3, _spill1) | Avx512F.ShiftLeftLogical(t4, _even2) | Avx512F.ShiftLeftLogical(t5, _odd2)).Store(d + 2 * pixelBlock);
+            (Avx512F.ShiftRightLogical(t5, _spill2) | Avx512F.ShiftLeftLogical(t6, _even3) | Avx512F.ShiftLeftLogical(t7, _odd3)).Store(d + 3 * pixelBlock);
+            (Avx512F.ShiftRightLogical(t7, _spill3) | Avx512F.ShiftLeftLogical(t8, _even4)).Store(d + 4 * pixelBlock);
+        }
+    }
+
+    /// <summary>43–64 channels in one word: tap t is word t.</summary>
+    private readonly struct OneTap : ICompose
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Store(Vector512<ulong> t0, Vector512<ulong> t1, Vector512<ulong> t2, Vector512<ulong> t3, Vector512<ulong> t4,
+            Vector512<ulong> t5, Vector512<ulong> t6, Vector512<ulong> t7, Vector512<ulong> t8, ulong* d, int pixelBlock)
+        {
+            t0.Store(d); t1.Store(d + pixelBlock); t2.Store(d + 2 * pixelBlock);
+            t3.Store(d + 3 * pixelBlock); t4.Store(d + 4 * pixelBlock); t5.Store(d + 5 * pixelBlock);
+            t6.Store(d + 6 * pixelBlock); t7.Store(d + 7 * pixelBlock); t8.Store(d + 8 * pixelBlock);
+        }
+    }
+
+    /// <summary>Input row y − PadTop + <paramref name="ky"/>, or null where it lies in the padding.</summary>
+    private static ulong* Row(BinaryConv2dParams p, ulong* packed, int y, int ky)
+    {
+        int iy = y - p.PadTop + ky;
+        return iy >= 0 && iy < p.InHeight ? packed + (long)iy * p.InWidth : null;
+    }
+
+    /// <summary>Eight consecutive words of <paramref name="row"/> from column <paramref name="ix"/> (zero for a padding row).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<ulong> Load(ulong* row, int ix) => row is null ? Vector512<ulong>.Zero : Vector512.Load(row + ix);
+
+    /// <summary><see cref="Load(ulong*, int)"/> of the lanes <paramref name="mask"/> selects, the others zero.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<ulong> Load(ulong* row, int ix, Vector512<ulong> mask) =>
+        row is null ? Vector512<ulong>.Zero : Avx512F.MaskLoad(row + ix, mask, Vector512<ulong>.Zero);
+
+    /// <summary>
+    /// Lanes whose columns are not consecutive, one by one by the layout's definition (each tap at
+    /// <see cref="BinaryConv2dParams.TapWord"/>'s place), lanes <paramref name="n"/> to 7 zero.
+    /// </summary>
+    private static void Scattered(BinaryConv2dParams p, ulong* packed, int y, int* xs, int n, ulong* d, int pixelBlock)
+    {
+        int words = p.KernelWords;
+        ulong* patch = stackalloc ulong[words];
+        for (int l = 0; l < 8; l++)
+        {
+            new Span<ulong>(patch, words).Clear();
+            for (int t = 0; l < n && t < 9; t++)
+            {
+                int iy = y - p.PadTop + t / 3, ix = xs[l] - p.PadLeft + t % 3;
+                if (iy < 0 || iy >= p.InHeight || ix < 0 || ix >= p.InWidth) continue;
+                ulong v = packed[(long)iy * p.InWidth + ix];
+                var (k, shift, spill) = p.TapWord(t);
+                patch[k] |= v << shift;
+                if (spill) patch[k + 1] |= v >> (64 - shift);
+            }
+            for (int k = 0; k < words; k++) d[k * pixelBlock + l] = patch[k];
+        }
+    }
+}
