@@ -5,31 +5,34 @@ using System.Runtime.Intrinsics.X86;
 namespace BiVM.CustomOps.BinaryConv2d;
 
 /// <summary>
-/// <see cref="PatchGatherer.Gather"/> for the 3×3 layers of one word a pixel at stride and dilation 1 (the decoder's
-/// sparse convs and ConvGRUs, the backbone's first blocks) on 512-bit hosts: eight lanes at a time, each patch word
-/// composed in a register from the nine taps' loads (the three input rows at three columns each) and stored once,
-/// where the general gather places the taps one after another, each tap a pass over the row's blocks that loads,
-/// shifts, ORs into and stores the word it shares. The same words (<see cref="BinaryConv2dParams.TapWord"/>'s places,
-/// zero where a tap reads the padding, zero lanes past the list), so the same counts.
+/// <see cref="PatchGatherer.Gather"/> for the 3×3 layers at stride and dilation 1 whose taps fall into the patch words
+/// in a fixed pattern (the decoder's sparse convs and ConvGRUs, most of the backbone's 3×3s) on 512-bit hosts: eight
+/// lanes at a time, each patch word composed in a register from the nine taps' loads (the three input rows at three
+/// columns each) and stored once, where the general gather places the taps one after another, each tap a pass over
+/// the row's blocks that loads, shifts, ORs into and stores the word it shares (and a sparse row's scattered lanes of
+/// several words one word at a time). The same words (<see cref="BinaryConv2dParams.TapWord"/>'s places, zero where a
+/// tap reads the padding, zero lanes past the list), so the same counts.
 /// </summary>
 /// <remarks>
-/// The layouts are those whose taps fall into the words in a fixed pattern: four taps a word (Cin ≤ 16), two (17–32),
-/// two with the odd tap spilling into the next word (33–35 channels bit-tight: 5 words), and one tap a word (43–64:
-/// 9 words). Eight lanes whose columns are consecutive take one vector load per tap, masked where some lanes read
-/// outside the row or lie past the list (a masked-off lane neither loads nor faults, as in the general gather's edge
-/// blocks); other lanes (a sparse row's scattered columns inside one group of eight) are composed one by one.
-/// Measured: docs/kernels.md, *the thirty-second session*.
+/// The layouts: one word a pixel with four taps a word (Cin ≤ 16), two (17–32), two with the odd tap spilling into the
+/// next word (33–35 channels bit-tight: 5 words) or one tap a word (57–64: 9 words); and two or four words a pixel
+/// (65–128, 193–256 channels), each tap its pixel's words. Eight lanes of consecutive columns take one vector load per
+/// tap (per four lanes, two words a pixel; per two, four), masked where some lanes read outside the row or lie past
+/// the list (a masked-off lane neither loads nor faults, as in the general gather's edge blocks); other lanes (a sparse
+/// row's scattered columns inside one group of eight) one load per lane and tap, from a zero row where the tap reads
+/// the padding. Measured: docs/kernels.md, *the thirty-second session*.
 /// </remarks>
 internal static unsafe class ComposedPatches
 {
-    private enum Layout { None, FourTaps, TwoTaps, OneTap }
+    private enum Layout { None, FourTaps, TwoTaps, OneTap, TwoWords, FourWords }
 
     /// <summary>The layout of <paramref name="p"/>'s patches that this gather composes, or None.</summary>
     private static Layout Of(BinaryConv2dParams p)
     {
-        if (p.Words != 1 || p.KernelHeight != 3 || p.KernelWidth != 3 || p.StrideHeight != 1 || p.StrideWidth != 1
-            || p.DilationHeight != 1 || p.DilationWidth != 1)
+        if (p.KernelHeight != 3 || p.KernelWidth != 3 || p.StrideHeight != 1 || p.StrideWidth != 1 || p.DilationHeight != 1 || p.DilationWidth != 1)
             return Layout.None;
+        // Several words a pixel: tap t is words t·W … t·W + W − 1 of the patch, the pixel's words in order.
+        if (p.Words != 1) return p.Words == 2 ? Layout.TwoWords : p.Words == 4 ? Layout.FourWords : Layout.None;
         return p.TapBits switch
         {
             16 => Layout.FourTaps,
@@ -56,7 +59,8 @@ internal static unsafe class ComposedPatches
             case Layout.FourTaps: Groups(new FourTaps(), p, packed, y, xs, count, pixelBlock, dst); break;
             case Layout.TwoTaps when p.TapBits > 32: Groups(new TwoTapsSpilling(p.TapBits), p, packed, y, xs, count, pixelBlock, dst); break;
             case Layout.TwoTaps: Groups(new TwoTaps(), p, packed, y, xs, count, pixelBlock, dst); break;
-            default: Groups(new OneTap(), p, packed, y, xs, count, pixelBlock, dst); break;
+            case Layout.OneTap: Groups(new OneTap(), p, packed, y, xs, count, pixelBlock, dst); break;
+            default: WideGroups(p, packed, y, xs, count, pixelBlock, dst); break;
         }
     }
 
@@ -179,6 +183,129 @@ internal static unsafe class ComposedPatches
             t6.Store(d + 6 * pixelBlock); t7.Store(d + 7 * pixelBlock); t8.Store(d + 8 * pixelBlock);
         }
     }
+
+    /// <summary>
+    /// The lanes in groups of eight for two or four words a pixel: for each tap, each lane's W words (one 128- or
+    /// 256-bit load, from a zero row where the tap reads the padding or the lane lies past the list; eight lanes of
+    /// consecutive columns inside the row as W 512-bit loads) put side by side, two lanes a vector, and transposed into
+    /// W vectors of eight lanes, patch words t·W … t·W + W − 1. A sparse row's active cells at decode2 and decode3 (4
+    /// and 2 columns each) went lane by lane through the general gather.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void WideGroups(BinaryConv2dParams p, ulong* packed, int y, int* xs, int count, int pixelBlock, ulong* dst)
+    {
+        int words = p.Words, width = p.InWidth, patchWords = p.KernelWords;
+        long blockStride = (long)patchWords * pixelBlock, rowWords = (long)width * words;
+        ulong** rows = stackalloc ulong*[3];
+        for (int ky = 0; ky < 3; ky++)
+        {
+            int iy = y - p.PadTop + ky;
+            rows[ky] = iy >= 0 && iy < p.InHeight ? packed + iy * rowWords : null;
+        }
+        ulong* zeros = stackalloc ulong[4];
+        new Span<ulong>(zeros, 4).Clear();
+        ulong** lanes = stackalloc ulong*[8];
+        int blocks = (count + pixelBlock - 1) / pixelBlock;
+        for (int b = 0, i = 0; b < blocks; b++)
+            for (int l = 0; l < pixelBlock; l += 8, i += 8)
+            {
+                ulong* d = dst + b * blockStride + l;
+                int n = Math.Clamp(count - i, 0, 8);
+                if (n == 0)
+                {
+                    for (int k = 0; k < patchWords; k++) Vector512<ulong>.Zero.Store(d + k * pixelBlock);
+                    continue;
+                }
+                int ix = xs[i] - p.PadLeft; // lane 0's kernel column kx reads input column ix + kx
+                bool consecutive = xs[i + n - 1] - xs[i] == n - 1, inside = consecutive && n == 8 && ix >= 0 && ix + 10 <= width;
+                for (int t = 0; t < 9; t++)
+                {
+                    ulong* row = rows[t / 3];
+                    int kx = t % 3;
+                    ulong* tap = d + (long)t * words * pixelBlock;
+                    if (consecutive && row is not null)
+                    {
+                        // Consecutive pixels: their 8·W words are contiguous, two lanes a vector already; where some lanes
+                        // read the padding or lie past the list, their words are masked off (neither loaded nor faulting).
+                        ulong* src = row + (long)(ix + kx) * words;
+                        if (inside)
+                        {
+                            if (words == 2) Transpose2(Vector512.Load(src), Vector512.Load(src + 8), tap, pixelBlock);
+                            else Transpose4(Vector512.Load(src), Vector512.Load(src + 8), Vector512.Load(src + 16), Vector512.Load(src + 24), tap, pixelBlock);
+                        }
+                        else if (words == 2)
+                            Transpose2(Masked(src, LanesOfWords2, 0, ix + kx, n, width), Masked(src + 8, LanesOfWords2, 4, ix + kx, n, width), tap, pixelBlock);
+                        else
+                            Transpose4(Masked(src, LanesOfWords4, 0, ix + kx, n, width), Masked(src + 8, LanesOfWords4, 2, ix + kx, n, width),
+                                Masked(src + 16, LanesOfWords4, 4, ix + kx, n, width), Masked(src + 24, LanesOfWords4, 6, ix + kx, n, width), tap, pixelBlock);
+                        continue;
+                    }
+                    for (int k = 0; k < 8; k++)
+                    {
+                        int column = k < n ? xs[i + k] - p.PadLeft + kx : -1;
+                        lanes[k] = row is not null && column >= 0 && column < width ? row + (long)column * words : zeros;
+                    }
+                    if (words == 2)
+                        Transpose2(Vector512.Create(Vector256.Create(Vector128.Load(lanes[0]), Vector128.Load(lanes[1])), Vector256.Create(Vector128.Load(lanes[2]), Vector128.Load(lanes[3]))),
+                            Vector512.Create(Vector256.Create(Vector128.Load(lanes[4]), Vector128.Load(lanes[5])), Vector256.Create(Vector128.Load(lanes[6]), Vector128.Load(lanes[7]))),
+                            tap, pixelBlock);
+                    else
+                        Transpose4(Vector512.Create(Vector256.Load(lanes[0]), Vector256.Load(lanes[1])), Vector512.Create(Vector256.Load(lanes[2]), Vector256.Load(lanes[3])),
+                            Vector512.Create(Vector256.Load(lanes[4]), Vector256.Load(lanes[5])), Vector512.Create(Vector256.Load(lanes[6]), Vector256.Load(lanes[7])),
+                            tap, pixelBlock);
+                }
+            }
+    }
+
+    /// <summary>
+    /// Eight words at <paramref name="src"/> of consecutive lanes, word j belonging to lane <paramref name="firstLane"/> +
+    /// <paramref name="lanesOfWords"/>[j], which reads column <paramref name="column"/> + that lane: loaded where the
+    /// column lies inside the row and the lane is one of the <paramref name="n"/> listed, zero elsewhere.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<ulong> Masked(ulong* src, Vector512<long> lanesOfWords, int firstLane, int column, int n, int width)
+    {
+        var lane = lanesOfWords + Vector512.Create((long)firstLane);
+        var at = lane + Vector512.Create((long)column);
+        var read = Vector512.LessThan(lane, Vector512.Create((long)n)) & Vector512.GreaterThanOrEqual(at, Vector512<long>.Zero) & Vector512.LessThan(at, Vector512.Create((long)width));
+        return Avx512F.MaskLoad(src, read.AsUInt64(), Vector512<ulong>.Zero);
+    }
+
+    /// <summary>The lane (from the vector's first) of each of eight words, two or four words a lane.</summary>
+    private static readonly Vector512<long> LanesOfWords2 = Vector512.Create(0L, 0, 1, 1, 2, 2, 3, 3), LanesOfWords4 = Vector512.Create(0L, 0, 0, 0, 1, 1, 1, 1);
+
+    /// <summary>Lanes 0–3 (<paramref name="a"/>) and 4–7 (<paramref name="b"/>), each lane's two words side by side, as word 0 and word 1 of the eight lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose2(Vector512<ulong> a, Vector512<ulong> b, ulong* d, int pixelBlock)
+    {
+        Avx512F.PermuteVar8x64x2(a, EvenWords, b).Store(d);
+        Avx512F.PermuteVar8x64x2(a, OddWords, b).Store(d + pixelBlock);
+    }
+
+    /// <summary>Lanes 2k and 2k + 1 in <paramref name="p0"/> … <paramref name="p3"/>, each lane's four words in order, as words 0–3 of the eight lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose4(Vector512<ulong> p0, Vector512<ulong> p1, Vector512<ulong> p2, Vector512<ulong> p3, ulong* d, int pixelBlock)
+    {
+        // Lanes 0–3's words 0 and 1 (then 2 and 3), and lanes 4–7's likewise; then each word's two halves.
+        var low01 = Avx512F.PermuteVar8x64x2(p0, Words01, p1);
+        var low23 = Avx512F.PermuteVar8x64x2(p0, Words23, p1);
+        var high01 = Avx512F.PermuteVar8x64x2(p2, Words01, p3);
+        var high23 = Avx512F.PermuteVar8x64x2(p2, Words23, p3);
+        Avx512F.PermuteVar8x64x2(low01, FirstHalves, high01).Store(d);
+        Avx512F.PermuteVar8x64x2(low01, SecondHalves, high01).Store(d + pixelBlock);
+        Avx512F.PermuteVar8x64x2(low23, FirstHalves, high23).Store(d + 2 * pixelBlock);
+        Avx512F.PermuteVar8x64x2(low23, SecondHalves, high23).Store(d + 3 * pixelBlock);
+    }
+
+    /// <summary>Words 0, 2, …, 14 and 1, 3, …, 15 of two vectors (two words a lane).</summary>
+    private static readonly Vector512<ulong> EvenWords = Vector512.Create(0UL, 2, 4, 6, 8, 10, 12, 14), OddWords = Vector512.Create(1UL, 3, 5, 7, 9, 11, 13, 15);
+
+    /// <summary>
+    /// Of two vectors holding lanes 0–1 and 2–3, four words each: word 0 of lanes 0–3 then word 1 (<see cref="Words01"/>),
+    /// words 2 and 3 (<see cref="Words23"/>); of two such results, the first four and the last four words of each.
+    /// </summary>
+    private static readonly Vector512<ulong> Words01 = Vector512.Create(0UL, 4, 8, 12, 1, 5, 9, 13), Words23 = Vector512.Create(2UL, 6, 10, 14, 3, 7, 11, 15),
+        FirstHalves = Vector512.Create(0UL, 1, 2, 3, 8, 9, 10, 11), SecondHalves = Vector512.Create(4UL, 5, 6, 7, 12, 13, 14, 15);
 
     /// <summary>Input row y − PadTop + <paramref name="ky"/>, or null where it lies in the padding.</summary>
     private static ulong* Row(BinaryConv2dParams p, ulong* packed, int y, int ky)
