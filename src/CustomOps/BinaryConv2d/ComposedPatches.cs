@@ -202,59 +202,110 @@ internal static unsafe class ComposedPatches
             int iy = y - p.PadTop + ky;
             rows[ky] = iy >= 0 && iy < p.InHeight ? packed + iy * rowWords : null;
         }
-        ulong* zeros = stackalloc ulong[4];
-        new Span<ulong>(zeros, 4).Clear();
-        ulong** lanes = stackalloc ulong*[8];
         int blocks = (count + pixelBlock - 1) / pixelBlock;
         for (int b = 0, i = 0; b < blocks; b++)
             for (int l = 0; l < pixelBlock; l += 8, i += 8)
             {
                 ulong* d = dst + b * blockStride + l;
                 int n = Math.Clamp(count - i, 0, 8);
-                if (n == 0)
+                int ix = n > 0 ? xs[i] - p.PadLeft : 0; // lane 0's kernel column kx reads input column ix + kx
+                if (n == 8 && xs[i + 7] - xs[i] == 7 && ix >= 0 && ix + 10 <= width)
                 {
-                    for (int k = 0; k < patchWords; k++) Vector512<ulong>.Zero.Store(d + k * pixelBlock);
+                    // Eight consecutive pixels inside the row: their 8·W words are contiguous, two lanes a vector already.
+                    if (words == 2) Inside2(rows, ix, d, pixelBlock);
+                    else Inside4(rows, ix, d, pixelBlock);
+                }
+                else EdgeGroup(rows, xs + i, n, ix, words, width, d, pixelBlock);
+            }
+    }
+
+    /// <summary>Eight consecutive lanes inside the row, two words a pixel: each tap's 16 words as two loads, transposed.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Inside2(ulong** rows, int ix, ulong* d, int pixelBlock)
+    {
+        for (int ky = 0; ky < 3; ky++, d += 6 * pixelBlock)
+        {
+            ulong* row = rows[ky];
+            if (row is null)
+            {
+                for (int k = 0; k < 6; k++) Vector512<ulong>.Zero.Store(d + k * pixelBlock);
+                continue;
+            }
+            ulong* src = row + 2 * ix;
+            Transpose2(Vector512.Load(src), Vector512.Load(src + 8), d, pixelBlock);
+            Transpose2(Vector512.Load(src + 2), Vector512.Load(src + 10), d + 2 * pixelBlock, pixelBlock);
+            Transpose2(Vector512.Load(src + 4), Vector512.Load(src + 12), d + 4 * pixelBlock, pixelBlock);
+        }
+    }
+
+    /// <summary>Eight consecutive lanes inside the row, four words a pixel: each tap's 32 words as four loads, transposed.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Inside4(ulong** rows, int ix, ulong* d, int pixelBlock)
+    {
+        for (int ky = 0; ky < 3; ky++)
+        {
+            ulong* row = rows[ky];
+            for (int kx = 0; kx < 3; kx++, d += 4 * pixelBlock)
+            {
+                if (row is null)
+                {
+                    for (int k = 0; k < 4; k++) Vector512<ulong>.Zero.Store(d + k * pixelBlock);
                     continue;
                 }
-                int ix = xs[i] - p.PadLeft; // lane 0's kernel column kx reads input column ix + kx
-                bool consecutive = xs[i + n - 1] - xs[i] == n - 1, inside = consecutive && n == 8 && ix >= 0 && ix + 10 <= width;
-                for (int t = 0; t < 9; t++)
-                {
-                    ulong* row = rows[t / 3];
-                    int kx = t % 3;
-                    ulong* tap = d + (long)t * words * pixelBlock;
-                    if (consecutive && row is not null)
-                    {
-                        // Consecutive pixels: their 8·W words are contiguous, two lanes a vector already; where some lanes
-                        // read the padding or lie past the list, their words are masked off (neither loaded nor faulting).
-                        ulong* src = row + (long)(ix + kx) * words;
-                        if (inside)
-                        {
-                            if (words == 2) Transpose2(Vector512.Load(src), Vector512.Load(src + 8), tap, pixelBlock);
-                            else Transpose4(Vector512.Load(src), Vector512.Load(src + 8), Vector512.Load(src + 16), Vector512.Load(src + 24), tap, pixelBlock);
-                        }
-                        else if (words == 2)
-                            Transpose2(Masked(src, LanesOfWords2, 0, ix + kx, n, width), Masked(src + 8, LanesOfWords2, 4, ix + kx, n, width), tap, pixelBlock);
-                        else
-                            Transpose4(Masked(src, LanesOfWords4, 0, ix + kx, n, width), Masked(src + 8, LanesOfWords4, 2, ix + kx, n, width),
-                                Masked(src + 16, LanesOfWords4, 4, ix + kx, n, width), Masked(src + 24, LanesOfWords4, 6, ix + kx, n, width), tap, pixelBlock);
-                        continue;
-                    }
-                    for (int k = 0; k < 8; k++)
-                    {
-                        int column = k < n ? xs[i + k] - p.PadLeft + kx : -1;
-                        lanes[k] = row is not null && column >= 0 && column < width ? row + (long)column * words : zeros;
-                    }
-                    if (words == 2)
-                        Transpose2(Vector512.Create(Vector256.Create(Vector128.Load(lanes[0]), Vector128.Load(lanes[1])), Vector256.Create(Vector128.Load(lanes[2]), Vector128.Load(lanes[3]))),
-                            Vector512.Create(Vector256.Create(Vector128.Load(lanes[4]), Vector128.Load(lanes[5])), Vector256.Create(Vector128.Load(lanes[6]), Vector128.Load(lanes[7]))),
-                            tap, pixelBlock);
-                    else
-                        Transpose4(Vector512.Create(Vector256.Load(lanes[0]), Vector256.Load(lanes[1])), Vector512.Create(Vector256.Load(lanes[2]), Vector256.Load(lanes[3])),
-                            Vector512.Create(Vector256.Load(lanes[4]), Vector256.Load(lanes[5])), Vector512.Create(Vector256.Load(lanes[6]), Vector256.Load(lanes[7])),
-                            tap, pixelBlock);
-                }
+                ulong* src = row + 4 * (ix + kx);
+                Transpose4(Vector512.Load(src), Vector512.Load(src + 8), Vector512.Load(src + 16), Vector512.Load(src + 24), d, pixelBlock);
             }
+        }
+    }
+
+    /// <summary>
+    /// Eight lanes that are not all consecutive and inside the row (the row's edges, a list's end or gaps): consecutive
+    /// lanes by masked loads of their contiguous words, others one load per lane and tap (from a zero row where the tap
+    /// reads the padding), lanes past the <paramref name="n"/> listed zero.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void EdgeGroup(ulong** rows, int* xs, int n, int ix, int words, int width, ulong* d, int pixelBlock)
+    {
+        ulong* zeros = stackalloc ulong[4];
+        new Span<ulong>(zeros, 4).Clear();
+        ulong** lanes = stackalloc ulong*[8];
+        bool consecutive = n > 0 && xs[n - 1] - xs[0] == n - 1;
+        for (int t = 0; t < 9; t++)
+        {
+            ulong* row = rows[t / 3];
+            int kx = t % 3;
+            ulong* tap = d + (long)t * words * pixelBlock;
+            if (row is null || n == 0)
+            {
+                for (int k = 0; k < words; k++) Vector512<ulong>.Zero.Store(tap + k * pixelBlock);
+                continue;
+            }
+            if (consecutive)
+            {
+                // Their 8·W words are contiguous; those of lanes that read the padding or lie past the list masked off
+                // (neither loaded nor faulting).
+                ulong* src = row + (long)(ix + kx) * words;
+                if (words == 2)
+                    Transpose2(Masked(src, LanesOfWords2, 0, ix + kx, n, width), Masked(src + 8, LanesOfWords2, 4, ix + kx, n, width), tap, pixelBlock);
+                else
+                    Transpose4(Masked(src, LanesOfWords4, 0, ix + kx, n, width), Masked(src + 8, LanesOfWords4, 2, ix + kx, n, width),
+                        Masked(src + 16, LanesOfWords4, 4, ix + kx, n, width), Masked(src + 24, LanesOfWords4, 6, ix + kx, n, width), tap, pixelBlock);
+                continue;
+            }
+            for (int k = 0; k < 8; k++)
+            {
+                int column = k < n ? xs[k] - (xs[0] - ix) + kx : -1;
+                lanes[k] = column >= 0 && column < width ? row + (long)column * words : zeros;
+            }
+            if (words == 2)
+                Transpose2(Vector512.Create(Vector256.Create(Vector128.Load(lanes[0]), Vector128.Load(lanes[1])), Vector256.Create(Vector128.Load(lanes[2]), Vector128.Load(lanes[3]))),
+                    Vector512.Create(Vector256.Create(Vector128.Load(lanes[4]), Vector128.Load(lanes[5])), Vector256.Create(Vector128.Load(lanes[6]), Vector128.Load(lanes[7]))),
+                    tap, pixelBlock);
+            else
+                Transpose4(Vector512.Create(Vector256.Load(lanes[0]), Vector256.Load(lanes[1])), Vector512.Create(Vector256.Load(lanes[2]), Vector256.Load(lanes[3])),
+                    Vector512.Create(Vector256.Load(lanes[4]), Vector256.Load(lanes[5])), Vector512.Create(Vector256.Load(lanes[6]), Vector256.Load(lanes[7])),
+                    tap, pixelBlock);
+        }
     }
 
     /// <summary>
