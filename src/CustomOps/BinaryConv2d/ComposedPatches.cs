@@ -5,19 +5,20 @@ using System.Runtime.Intrinsics.X86;
 namespace BiVM.CustomOps.BinaryConv2d;
 
 /// <summary>
-/// <see cref="PatchGatherer.Gather"/> for the 3×3 layers at stride and dilation 1 whose taps fall into the patch words
-/// in a fixed pattern (the decoder's sparse convs and ConvGRUs, most of the backbone's 3×3s) on 512-bit hosts: eight
-/// lanes at a time, each patch word composed in a register from the nine taps' loads (the three input rows at three
-/// columns each) and stored once, where the general gather places the taps one after another, each tap a pass over
-/// the row's blocks that loads, shifts, ORs into and stores the word it shares (and a sparse row's scattered lanes of
-/// several words one word at a time). The same words (<see cref="BinaryConv2dParams.TapWord"/>'s places, zero where a
-/// tap reads the padding, zero lanes past the list), so the same counts.
+/// <see cref="PatchGatherer.Gather"/> for the 3×3 layers at dilation 1 whose taps fall into the patch words in a fixed
+/// pattern, at stride 1 (and 2 for one word a pixel): the decoder's sparse convs and ConvGRUs, most of the backbone's
+/// 3×3s. On 512-bit hosts, eight lanes at a time, each patch word composed in a register from the nine taps' loads
+/// (the three input rows at three columns each) and stored once, where the general gather places the taps one after
+/// another, each tap a pass over the row's blocks that loads, shifts, ORs into and stores the word it shares (and a
+/// sparse row's scattered lanes of several words one word at a time). The same words
+/// (<see cref="BinaryConv2dParams.TapWord"/>'s places, zero where a tap reads the padding, zero lanes past the list),
+/// so the same counts.
 /// </summary>
 /// <remarks>
 /// The layouts: one word a pixel with four taps a word (Cin ≤ 16), two (17–32), two with the odd tap spilling into the
 /// next word (33–35 channels bit-tight: 5 words) or one tap a word (57–64: 9 words); and two or four words a pixel
 /// (65–128, 193–256 channels), each tap its pixel's words. Eight lanes of consecutive columns take one vector load per
-/// tap (per four lanes, two words a pixel; per two, four), masked where some lanes read outside the row or lie past
+/// tap (per four lanes, two words a pixel; per two, four; at stride 2 the even words of two loads), masked where some lanes read outside the row or lie past
 /// the list (a masked-off lane neither loads nor faults, as in the general gather's edge blocks); other lanes (a sparse
 /// row's scattered columns inside one group of eight) one load per lane and tap, from a zero row where the tap reads
 /// the padding. Measured: docs/kernels.md, *the thirty-second session*.
@@ -29,10 +30,11 @@ internal static unsafe class ComposedPatches
     /// <summary>The layout of <paramref name="p"/>'s patches that this gather composes, or None.</summary>
     private static Layout Of(BinaryConv2dParams p)
     {
-        if (p.KernelHeight != 3 || p.KernelWidth != 3 || p.StrideHeight != 1 || p.StrideWidth != 1 || p.DilationHeight != 1 || p.DilationWidth != 1)
+        if (p.KernelHeight != 3 || p.KernelWidth != 3 || p.DilationHeight != 1 || p.DilationWidth != 1
+            || p.StrideHeight != p.StrideWidth || p.StrideWidth is not (1 or 2))
             return Layout.None;
-        // Several words a pixel: tap t is words t·W … t·W + W − 1 of the patch, the pixel's words in order.
-        if (p.Words != 1) return p.Words == 2 ? Layout.TwoWords : p.Words == 4 ? Layout.FourWords : Layout.None;
+        // Several words a pixel (stride 1): tap t is words t·W … t·W + W − 1 of the patch, the pixel's words in order.
+        if (p.Words != 1) return p.StrideWidth != 1 ? Layout.None : p.Words == 2 ? Layout.TwoWords : p.Words == 4 ? Layout.FourWords : Layout.None;
         return p.TapBits switch
         {
             16 => Layout.FourTaps,
@@ -74,6 +76,11 @@ internal static unsafe class ComposedPatches
         // The three input rows the kernel rows read; null where a row lies in the padding (its taps are zero words).
         ulong* above = Row(p, packed, y, 0), middle = Row(p, packed, y, 1), below = Row(p, packed, y, 2);
         var lane = Vector512.Create(0L, 1, 2, 3, 4, 5, 6, 7);
+        if (p.StrideWidth == 2)
+        {
+            StridedGroups(compose, p, packed, y, xs, count, pixelBlock, dst, above, middle, below);
+            return;
+        }
         int blocks = (count + pixelBlock - 1) / pixelBlock;
         for (int b = 0, i = 0; b < blocks; b++)
             for (int l = 0; l < pixelBlock; l += 8, i += 8)
@@ -110,6 +117,73 @@ internal static unsafe class ComposedPatches
                     Load(below, ix, m0), Load(below, ix + 1, m1), Load(below, ix + 2, m2), d, pixelBlock);
             }
     }
+
+    /// <summary>
+    /// <see cref="Groups{TCompose}"/> at stride 2 (the backbone's downsampling 3×3s): lane l of kernel column kx reads
+    /// input column 2·x + kx − PadLeft, the even words of two loads (the second ending at the last word read, so that
+    /// none reaches past it), masked word by word at the row's edges and past the list.
+    /// </summary>
+    private static void StridedGroups<TCompose>(TCompose compose, BinaryConv2dParams p, ulong* packed, int y, int* xs, int count, int pixelBlock, ulong* dst,
+        ulong* above, ulong* middle, ulong* below)
+        where TCompose : struct, ICompose
+    {
+        int words = p.KernelWords, width = p.InWidth;
+        long blockStride = (long)words * pixelBlock;
+        int blocks = (count + pixelBlock - 1) / pixelBlock;
+        for (int b = 0, i = 0; b < blocks; b++)
+            for (int l = 0; l < pixelBlock; l += 8, i += 8)
+            {
+                ulong* d = dst + b * blockStride + l;
+                int n = Math.Clamp(count - i, 0, 8);
+                if (n == 0)
+                {
+                    for (int k = 0; k < words; k++) Vector512<ulong>.Zero.Store(d + k * pixelBlock);
+                    continue;
+                }
+                if (xs[i + n - 1] - xs[i] != n - 1)
+                {
+                    Scattered(p, packed, y, xs + i, n, d, pixelBlock);
+                    continue;
+                }
+                int ix = 2 * xs[i] - p.PadLeft; // lane l's kernel column kx reads input column ix + 2l + kx
+                if (n == 8 && ix >= 0 && ix + 17 <= width)
+                {
+                    compose.Store(Even(above, ix), Even(above, ix + 1), Even(above, ix + 2),
+                        Even(middle, ix), Even(middle, ix + 1), Even(middle, ix + 2),
+                        Even(below, ix), Even(below, ix + 1), Even(below, ix + 2), d, pixelBlock);
+                    continue;
+                }
+                compose.Store(Even(above, ix, n, width), Even(above, ix + 1, n, width), Even(above, ix + 2, n, width),
+                    Even(middle, ix, n, width), Even(middle, ix + 1, n, width), Even(middle, ix + 2, n, width),
+                    Even(below, ix, n, width), Even(below, ix + 1, n, width), Even(below, ix + 2, n, width), d, pixelBlock);
+            }
+    }
+
+    /// <summary>Words ix, ix + 2, …, ix + 14 of <paramref name="row"/> (zero for a padding row).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<ulong> Even(ulong* row, int ix) =>
+        row is null ? Vector512<ulong>.Zero : Avx512F.PermuteVar8x64x2(Vector512.Load(row + ix), StrideTwoWords, Vector512.Load(row + ix + 7));
+
+    /// <summary><see cref="Even(ulong*, int)"/> with the words outside the row, and the lanes from <paramref name="n"/> on, zero.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<ulong> Even(ulong* row, int ix, int n, int width)
+    {
+        if (row is null) return Vector512<ulong>.Zero;
+        // Word j of the first load is column ix + j (lane j / 2 where j is even), of the second ix + 7 + j (lane (7 + j) / 2).
+        var at = WordIndex + Vector512.Create((long)ix);
+        var first = Vector512.LessThan(LanesOfFirstWords, Vector512.Create((long)n)) & Vector512.GreaterThanOrEqual(at, Vector512<long>.Zero) & Vector512.LessThan(at, Vector512.Create((long)width));
+        at += Vector512.Create(7L);
+        var second = Vector512.LessThan(LanesOfSecondWords, Vector512.Create((long)n)) & Vector512.GreaterThanOrEqual(at, Vector512<long>.Zero) & Vector512.LessThan(at, Vector512.Create((long)width));
+        return Avx512F.PermuteVar8x64x2(Avx512F.MaskLoad(row + ix, first.AsUInt64(), Vector512<ulong>.Zero), StrideTwoWords,
+            Avx512F.MaskLoad(row + ix + 7, second.AsUInt64(), Vector512<ulong>.Zero));
+    }
+
+    /// <summary>Words 0, 2, 4, 6 of one vector and 1, 3, 5, 7 of a second loaded 7 words on: words 0, 2, …, 14 of 15.</summary>
+    private static readonly Vector512<ulong> StrideTwoWords = Vector512.Create(0UL, 2, 4, 6, 9, 11, 13, 15);
+
+    /// <summary>0 … 7, and the lane each word of <see cref="Even(ulong*, int, int, int)"/>'s two loads belongs to.</summary>
+    private static readonly Vector512<long> WordIndex = Vector512.Create(0L, 1, 2, 3, 4, 5, 6, 7),
+        LanesOfFirstWords = Vector512.Create(0L, 0, 1, 1, 2, 2, 3, 3), LanesOfSecondWords = Vector512.Create(3L, 4, 4, 5, 5, 6, 6, 7);
 
     /// <summary>A layout's words of eight lanes from their nine taps (tap ky·3 + kx), word k stored at d + k·pixelBlock.</summary>
     private interface ICompose
@@ -358,10 +432,10 @@ internal static unsafe class ComposedPatches
     private static readonly Vector512<ulong> Words01 = Vector512.Create(0UL, 4, 8, 12, 1, 5, 9, 13), Words23 = Vector512.Create(2UL, 6, 10, 14, 3, 7, 11, 15),
         FirstHalves = Vector512.Create(0UL, 1, 2, 3, 8, 9, 10, 11), SecondHalves = Vector512.Create(4UL, 5, 6, 7, 12, 13, 14, 15);
 
-    /// <summary>Input row y − PadTop + <paramref name="ky"/>, or null where it lies in the padding.</summary>
+    /// <summary>Input row y·StrideHeight − PadTop + <paramref name="ky"/>, or null where it lies in the padding.</summary>
     private static ulong* Row(BinaryConv2dParams p, ulong* packed, int y, int ky)
     {
-        int iy = y - p.PadTop + ky;
+        int iy = y * p.StrideHeight - p.PadTop + ky;
         return iy >= 0 && iy < p.InHeight ? packed + (long)iy * p.InWidth : null;
     }
 
@@ -387,7 +461,7 @@ internal static unsafe class ComposedPatches
             new Span<ulong>(patch, words).Clear();
             for (int t = 0; l < n && t < 9; t++)
             {
-                int iy = y - p.PadTop + t / 3, ix = xs[l] - p.PadLeft + t % 3;
+                int iy = y * p.StrideHeight - p.PadTop + t / 3, ix = xs[l] * p.StrideWidth - p.PadLeft + t % 3;
                 if (iy < 0 || iy >= p.InHeight || ix < 0 || ix >= p.InWidth) continue;
                 ulong v = packed[(long)iy * p.InWidth + ix];
                 var (k, shift, spill) = p.TapWord(t);

@@ -18,14 +18,18 @@ public class PatchGathererTests(ITestOutputHelper log)
         // The composed path writes the same words as the general one (the test below compares their blocks of 8, 16 and
         // 32 lanes with the one-pixel blocks), so only this says whether it is the path those layers take: four taps a
         // word, two, two bit-tight with spills (33–35 channels: 5 words), one (57–64), and two or four whole words a pixel
-        // (65–128, 193–256 channels). Not: other bit-tight widths, three or more than four words, strides, dilations,
-        // kernels, the AVX2 kernel's 4-pixel blocks.
+        // (65–128, 193–256 channels); one word a pixel at stride 2 as well. Not: other bit-tight widths, three or more
+        // than four words, several words at stride 2, other or unequal strides, dilations, kernels, the AVX2 kernel's
+        // 4-pixel blocks.
         bool wide = System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated && System.Runtime.Intrinsics.X86.Avx512F.IsSupported;
         foreach (int cin in new[] { 1, 16, 17, 32, 33, 35, 57, 64, 65, 128, 193, 256 })
             foreach (int block in new[] { 8, 32 })
                 Assert.Equal(wide, ComposedPatches.Takes(BinaryConv2dParams.Square(1, cin, 9, 40, 4, 3), block));
+        foreach (int cin in new[] { 16, 32, 35, 64 }) // one word a pixel at stride 2 too
+            Assert.Equal(wide, ComposedPatches.Takes(BinaryConv2dParams.Square(1, cin, 9, 40, 4, 3, stride: 2), 32));
         foreach (var p in new[] { BinaryConv2dParams.Square(1, 36, 9, 40, 4, 3), BinaryConv2dParams.Square(1, 56, 9, 40, 4, 3),
-                     BinaryConv2dParams.Square(1, 16, 9, 40, 4, 3, stride: 2), BinaryConv2dParams.Square(1, 16, 9, 40, 4, 3, dilation: 2),
+                     BinaryConv2dParams.Square(1, 128, 9, 40, 4, 3, stride: 2), BinaryConv2dParams.Square(1, 16, 9, 40, 4, 3, stride: 3), BinaryConv2dParams.Square(1, 16, 9, 40, 4, 3, dilation: 2),
+                     new BinaryConv2dParams(1, 16, 9, 40, 4, 3, 3, 1, 2, 1, 1, 1, 1, 1, 1),
                      BinaryConv2dParams.Square(1, 16, 9, 40, 4, 5), BinaryConv2dParams.Square(1, 16, 9, 40, 4, 1), BinaryConv2dParams.Square(1, 129, 9, 40, 4, 3), BinaryConv2dParams.Square(1, 257, 9, 40, 4, 3),
                      BinaryConv2dParams.Square(1, 128, 9, 40, 4, 3, dilation: 2) })
             Assert.False(ComposedPatches.Takes(p, 32), p.ToString());
@@ -49,7 +53,11 @@ public class PatchGathererTests(ITestOutputHelper log)
             BinaryConv2dParams.Square(1, 5, 4, 45, 4, 3), BinaryConv2dParams.Square(1, 32, 4, 53, 4, 3), BinaryConv2dParams.Square(1, 35, 4, 75, 4, 3),
             BinaryConv2dParams.Square(1, 34, 3, 41, 4, 3, pad: 2), BinaryConv2dParams.Square(1, 33, 5, 24, 4, 3), BinaryConv2dParams.Square(1, 59, 4, 67, 4, 3),
             // And two and four words a pixel (decode2's and decode3's sparse 3×3s: 115 and 195 channels).
-            BinaryConv2dParams.Square(1, 115, 4, 45, 4, 3), BinaryConv2dParams.Square(1, 195, 3, 37, 4, 3), BinaryConv2dParams.Square(2, 100, 3, 21, 4, 3, pad: 2) };
+            BinaryConv2dParams.Square(1, 115, 4, 45, 4, 3), BinaryConv2dParams.Square(1, 195, 3, 37, 4, 3), BinaryConv2dParams.Square(2, 100, 3, 21, 4, 3, pad: 2),
+            // And one word a pixel at stride 2 (the even words of two loads), odd and even widths; at 31 and 47 columns a
+            // group of eight reads up to the row's last word (one more would be the next row's first).
+            BinaryConv2dParams.Square(1, 16, 5, 70, 4, 3, stride: 2), BinaryConv2dParams.Square(1, 35, 5, 67, 4, 3, stride: 2), BinaryConv2dParams.Square(1, 30, 4, 40, 4, 3, stride: 2),
+            BinaryConv2dParams.Square(1, 20, 5, 31, 4, 3, stride: 2), BinaryConv2dParams.Square(1, 64, 5, 47, 4, 3, stride: 2) };
         foreach (var (p, i) in ConvCase.Shapes().Concat(wide).Select((p, i) => (p, i)))
         {
             var c = new ConvCase(p, seed: 300 + i);
