@@ -123,6 +123,7 @@ internal static unsafe class ComposedPatches
     /// input column 2·x + kx − PadLeft, the even words of two loads (the second ending at the last word read, so that
     /// none reaches past it), masked word by word at the row's edges and past the list.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void StridedGroups<TCompose>(TCompose compose, BinaryConv2dParams p, ulong* packed, int y, int* xs, int count, int pixelBlock, ulong* dst,
         ulong* above, ulong* middle, ulong* below)
         where TCompose : struct, ICompose
@@ -337,7 +338,7 @@ internal static unsafe class ComposedPatches
     /// lanes by masked loads of their contiguous words, others one load per lane and tap (from a zero row where the tap
     /// reads the padding), lanes past the <paramref name="n"/> listed zero.
     /// </summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void EdgeGroup(ulong** rows, int* xs, int n, int ix, int words, int width, ulong* d, int pixelBlock)
     {
         ulong* zeros = stackalloc ulong[4];
@@ -452,6 +453,7 @@ internal static unsafe class ComposedPatches
     /// Lanes whose columns are not consecutive, one by one by the layout's definition (each tap at
     /// <see cref="BinaryConv2dParams.TapWord"/>'s place), lanes <paramref name="n"/> to 7 zero.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Scattered(BinaryConv2dParams p, ulong* packed, int y, int* xs, int n, ulong* d, int pixelBlock)
     {
         int words = p.KernelWords;
