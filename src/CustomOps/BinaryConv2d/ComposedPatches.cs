@@ -76,11 +76,7 @@ internal static unsafe class ComposedPatches
         // The three input rows the kernel rows read; null where a row lies in the padding (its taps are zero words).
         ulong* above = Row(p, packed, y, 0), middle = Row(p, packed, y, 1), below = Row(p, packed, y, 2);
         var lane = Vector512.Create(0L, 1, 2, 3, 4, 5, 6, 7);
-        if (p.StrideWidth == 2)
-        {
-            StridedGroups(compose, p, packed, y, xs, count, pixelBlock, dst, above, middle, below);
-            return;
-        }
+        bool strided = p.StrideWidth == 2;
         int blocks = (count + pixelBlock - 1) / pixelBlock;
         for (int b = 0, i = 0; b < blocks; b++)
             for (int l = 0; l < pixelBlock; l += 8, i += 8)
@@ -95,6 +91,11 @@ internal static unsafe class ComposedPatches
                 if (xs[i + n - 1] - xs[i] != n - 1)
                 {
                     Scattered(p, packed, y, xs + i, n, d, pixelBlock);
+                    continue;
+                }
+                if (strided)
+                {
+                    StridedGroup(compose, above, middle, below, 2 * xs[i] - p.PadLeft, n, width, d, pixelBlock);
                     continue;
                 }
                 int ix = xs[i] - p.PadLeft; // lane l's kernel column kx reads input column ix + l + kx
@@ -119,45 +120,23 @@ internal static unsafe class ComposedPatches
     }
 
     /// <summary>
-    /// <see cref="Groups{TCompose}"/> at stride 2 (the backbone's downsampling 3×3s): lane l of kernel column kx reads
-    /// input column 2·x + kx − PadLeft, the even words of two loads (the second ending at the last word read, so that
-    /// none reaches past it), masked word by word at the row's edges and past the list.
+    /// One group of <see cref="Groups{TCompose}"/> at stride 2 (the backbone's downsampling 3×3s), consecutive lanes:
+    /// lane l of kernel column kx reads input column <paramref name="ix"/> + 2l + kx, the even words of two loads (the
+    /// second ending at the last word read, so that none reaches past it), masked word by word at the row's edges and
+    /// past the <paramref name="n"/> listed lanes.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void StridedGroups<TCompose>(TCompose compose, BinaryConv2dParams p, ulong* packed, int y, int* xs, int count, int pixelBlock, ulong* dst,
-        ulong* above, ulong* middle, ulong* below)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StridedGroup<TCompose>(TCompose compose, ulong* above, ulong* middle, ulong* below, int ix, int n, int width, ulong* d, int pixelBlock)
         where TCompose : struct, ICompose
     {
-        int words = p.KernelWords, width = p.InWidth;
-        long blockStride = (long)words * pixelBlock;
-        int blocks = (count + pixelBlock - 1) / pixelBlock;
-        for (int b = 0, i = 0; b < blocks; b++)
-            for (int l = 0; l < pixelBlock; l += 8, i += 8)
-            {
-                ulong* d = dst + b * blockStride + l;
-                int n = Math.Clamp(count - i, 0, 8);
-                if (n == 0)
-                {
-                    for (int k = 0; k < words; k++) Vector512<ulong>.Zero.Store(d + k * pixelBlock);
-                    continue;
-                }
-                if (xs[i + n - 1] - xs[i] != n - 1)
-                {
-                    Scattered(p, packed, y, xs + i, n, d, pixelBlock);
-                    continue;
-                }
-                int ix = 2 * xs[i] - p.PadLeft; // lane l's kernel column kx reads input column ix + 2l + kx
-                if (n == 8 && ix >= 0 && ix + 17 <= width)
-                {
-                    compose.Store(Even(above, ix), Even(above, ix + 1), Even(above, ix + 2),
-                        Even(middle, ix), Even(middle, ix + 1), Even(middle, ix + 2),
-                        Even(below, ix), Even(below, ix + 1), Even(below, ix + 2), d, pixelBlock);
-                    continue;
-                }
-                compose.Store(Even(above, ix, n, width), Even(above, ix + 1, n, width), Even(above, ix + 2, n, width),
-                    Even(middle, ix, n, width), Even(middle, ix + 1, n, width), Even(middle, ix + 2, n, width),
-                    Even(below, ix, n, width), Even(below, ix + 1, n, width), Even(below, ix + 2, n, width), d, pixelBlock);
-            }
+        if (n == 8 && ix >= 0 && ix + 17 <= width)
+            compose.Store(Even(above, ix), Even(above, ix + 1), Even(above, ix + 2),
+                Even(middle, ix), Even(middle, ix + 1), Even(middle, ix + 2),
+                Even(below, ix), Even(below, ix + 1), Even(below, ix + 2), d, pixelBlock);
+        else
+            compose.Store(Even(above, ix, n, width), Even(above, ix + 1, n, width), Even(above, ix + 2, n, width),
+                Even(middle, ix, n, width), Even(middle, ix + 1, n, width), Even(middle, ix + 2, n, width),
+                Even(below, ix, n, width), Even(below, ix + 1, n, width), Even(below, ix + 2, n, width), d, pixelBlock);
     }
 
     /// <summary>Words ix, ix + 2, …, ix + 14 of <paramref name="row"/> (zero for a padding row).</summary>
