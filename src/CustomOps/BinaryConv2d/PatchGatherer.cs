@@ -17,11 +17,11 @@ namespace BiVM.CustomOps.BinaryConv2d;
 /// a block of one tap is one contiguous copy. With Cin ≤ 32 two taps share a word, with Cin ≤ 16 four, and with
 /// 32 &lt; Cin &lt; 64 the taps lie end to end, Cin bits each, a tap's high channels spilling into the next word (see
 /// <see cref="BinaryConv2dParams.TapBits"/>). A word's first contribution is stored (the tap starting at its bit 0, or
-/// the spill of the tap before), the others OR-ed in, shifted to their bits. On 512-bit hosts the 3×3 layers of one
-/// word a pixel at stride and dilation 1 whose taps fall into the words in a fixed pattern go to
-/// <see cref="ComposedPatches"/> instead (each word composed in a register from the taps' loads), which writes the same
-/// words; this class remains their specification in the tests (one-pixel and 4-pixel blocks) and the path of every
-/// other layer and CPU.
+/// the spill of the tap before), the others OR-ed in, shifted to their bits. On 512-bit hosts the 3×3 layers at
+/// dilation 1 whose taps fall into the words in a fixed pattern (one word a pixel at stride 1 or 2, two or four words
+/// at stride 1) go to <see cref="ComposedPatches"/> instead (each word composed in a register from the taps' loads),
+/// which writes the same words; this class remains their specification in the tests (one-pixel and 4-pixel blocks)
+/// and the path of every other layer and CPU.
 /// </remarks>
 internal static unsafe class PatchGatherer
 {
