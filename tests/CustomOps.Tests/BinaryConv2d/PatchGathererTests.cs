@@ -7,10 +7,10 @@ namespace BiVM.CustomOps.Tests.BinaryConv2d;
 /// <summary>
 /// The gather's [block][k][pixel] layout for every kernel's pixel block, including the 8, 16 and 32 of the AVX-512
 /// kernels that may not run on this host: each must hold exactly the words of the one-pixel layout, transposed. With
-/// 512-bit vectors, the 3×3 layouts of ComposedPatches take the composed gather in blocks of 8, 16 and 32 (its groups
-/// of eight, consecutive, scattered and at the row's edges), and the others, and a scattered list of one-word pixels in
-/// 4-pixel blocks, the gather by runs: the lists below give them runs of 1, 5 and 16 columns and runs of many whole
-/// blocks, at both edges of the row.
+/// 512-bit vectors the 3×3 layouts of ComposedPatches take the composed gather in blocks of 8, 16 and 32 (groups of
+/// eight: consecutive, scattered, at the row's edges); scattered one-word lists of the other layouts, and of every
+/// layout in 4-pixel blocks, take the gather by runs. The lists below give them runs of 1, 5 and 16 columns and runs of
+/// many whole blocks, at both edges of the row.
 /// </summary>
 public class PatchGathererTests(ITestOutputHelper log)
 {
