@@ -47,23 +47,29 @@ internal static unsafe class ComposedPatches
     }
 
     /// <summary>Whether this gather takes <paramref name="p"/>'s patches in blocks of <paramref name="pixelBlock"/> lanes on this CPU.</summary>
-    public static bool Takes(BinaryConv2dParams p, int pixelBlock) =>
-        pixelBlock % 8 == 0 && Vector512.IsHardwareAccelerated && Avx512F.IsSupported && Of(p) != Layout.None;
+    public static bool Takes(BinaryConv2dParams p, int pixelBlock) => LayoutFor(p, pixelBlock) != Layout.None;
+
+    /// <summary>The layout this gather composes for <paramref name="p"/> in blocks of <paramref name="pixelBlock"/> lanes on this CPU, or None.</summary>
+    private static Layout LayoutFor(BinaryConv2dParams p, int pixelBlock) =>
+        pixelBlock % 8 == 0 && Vector512.IsHardwareAccelerated && Avx512F.IsSupported ? Of(p) : Layout.None;
 
     /// <summary>
-    /// <see cref="PatchGatherer.Gather"/>'s contract for a layer <see cref="Takes"/> accepts: the patches of output row
-    /// <paramref name="y"/> at the listed columns into the [block][k][pixel] layout, fill lanes zero.
+    /// <see cref="PatchGatherer.Gather"/>'s contract where <see cref="Takes"/> holds: the patches of output row
+    /// <paramref name="y"/> at the listed columns into the [block][k][pixel] layout, fill lanes zero. False (nothing
+    /// written) where it does not, for the general gather.
     /// </summary>
-    public static void Gather(BinaryConv2dParams p, ulong* packed, int y, int* xs, int count, int pixelBlock, ulong* dst)
+    public static bool TryGather(BinaryConv2dParams p, ulong* packed, int y, int* xs, int count, int pixelBlock, ulong* dst)
     {
-        switch (Of(p))
+        switch (LayoutFor(p, pixelBlock))
         {
+            case Layout.None: return false;
             case Layout.FourTaps: Groups(new FourTaps(), p, packed, y, xs, count, pixelBlock, dst); break;
             case Layout.TwoTaps when p.TapBits > 32: Groups(new TwoTapsSpilling(p.TapBits), p, packed, y, xs, count, pixelBlock, dst); break;
             case Layout.TwoTaps: Groups(new TwoTaps(), p, packed, y, xs, count, pixelBlock, dst); break;
             case Layout.OneTap: Groups(new OneTap(), p, packed, y, xs, count, pixelBlock, dst); break;
             default: WideGroups(p, packed, y, xs, count, pixelBlock, dst); break;
         }
+        return true;
     }
 
     /// <summary>The lanes in groups of eight, each group's nine taps loaded and composed into its words by <typeparamref name="TCompose"/>.</summary>
@@ -142,7 +148,7 @@ internal static unsafe class ComposedPatches
     /// <summary>Words ix, ix + 2, …, ix + 14 of <paramref name="row"/> (zero for a padding row).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<ulong> Even(ulong* row, int ix) =>
-        row is null ? Vector512<ulong>.Zero : Avx512F.PermuteVar8x64x2(Vector512.Load(row + ix), StrideTwoWords, Vector512.Load(row + ix + 7));
+        row is null ? Vector512<ulong>.Zero : Avx512F.PermuteVar8x64x2(Vector512.Load(row + ix), PatchGatherer.StrideTwoWords, Vector512.Load(row + ix + 7));
 
     /// <summary><see cref="Even(ulong*, int)"/> with the words outside the row, and the lanes from <paramref name="n"/> on, zero.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -154,12 +160,9 @@ internal static unsafe class ComposedPatches
         var first = Vector512.LessThan(LanesOfFirstWords, Vector512.Create((long)n)) & Vector512.GreaterThanOrEqual(at, Vector512<long>.Zero) & Vector512.LessThan(at, Vector512.Create((long)width));
         at += Vector512.Create(7L);
         var second = Vector512.LessThan(LanesOfSecondWords, Vector512.Create((long)n)) & Vector512.GreaterThanOrEqual(at, Vector512<long>.Zero) & Vector512.LessThan(at, Vector512.Create((long)width));
-        return Avx512F.PermuteVar8x64x2(Avx512F.MaskLoad(row + ix, first.AsUInt64(), Vector512<ulong>.Zero), StrideTwoWords,
+        return Avx512F.PermuteVar8x64x2(Avx512F.MaskLoad(row + ix, first.AsUInt64(), Vector512<ulong>.Zero), PatchGatherer.StrideTwoWords,
             Avx512F.MaskLoad(row + ix + 7, second.AsUInt64(), Vector512<ulong>.Zero));
     }
-
-    /// <summary>Words 0, 2, 4, 6 of one vector and 1, 3, 5, 7 of a second loaded 7 words on: words 0, 2, …, 14 of 15.</summary>
-    private static readonly Vector512<ulong> StrideTwoWords = Vector512.Create(0UL, 2, 4, 6, 9, 11, 13, 15);
 
     /// <summary>0 … 7, and the lane each word of <see cref="Even(ulong*, int, int, int)"/>'s two loads belongs to.</summary>
     private static readonly Vector512<long> WordIndex = Vector512.Create(0L, 1, 2, 3, 4, 5, 6, 7),
@@ -249,13 +252,9 @@ internal static unsafe class ComposedPatches
     private static void WideGroups(BinaryConv2dParams p, ulong* packed, int y, int* xs, int count, int pixelBlock, ulong* dst)
     {
         int words = p.Words, width = p.InWidth, patchWords = p.KernelWords;
-        long blockStride = (long)patchWords * pixelBlock, rowWords = (long)width * words;
+        long blockStride = (long)patchWords * pixelBlock;
         ulong** rows = stackalloc ulong*[3];
-        for (int ky = 0; ky < 3; ky++)
-        {
-            int iy = y - p.PadTop + ky;
-            rows[ky] = iy >= 0 && iy < p.InHeight ? packed + iy * rowWords : null;
-        }
+        for (int ky = 0; ky < 3; ky++) rows[ky] = Row(p, packed, y, ky);
         int blocks = (count + pixelBlock - 1) / pixelBlock;
         for (int b = 0, i = 0; b < blocks; b++)
             for (int l = 0; l < pixelBlock; l += 8, i += 8)
@@ -383,8 +382,8 @@ internal static unsafe class ComposedPatches
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Transpose2(Vector512<ulong> a, Vector512<ulong> b, ulong* d, int pixelBlock)
     {
-        Avx512F.PermuteVar8x64x2(a, EvenWords, b).Store(d);
-        Avx512F.PermuteVar8x64x2(a, OddWords, b).Store(d + pixelBlock);
+        Avx512F.PermuteVar8x64x2(a, PatchGatherer.EvenWords, b).Store(d);
+        Avx512F.PermuteVar8x64x2(a, PatchGatherer.OddWords, b).Store(d + pixelBlock);
     }
 
     /// <summary>Lanes 2k and 2k + 1 in <paramref name="p0"/> … <paramref name="p3"/>, each lane's four words in order, as words 0–3 of the eight lanes.</summary>
@@ -402,9 +401,6 @@ internal static unsafe class ComposedPatches
         Avx512F.PermuteVar8x64x2(low23, SecondHalves, high23).Store(d + 3 * pixelBlock);
     }
 
-    /// <summary>Words 0, 2, …, 14 and 1, 3, …, 15 of two vectors (two words a lane).</summary>
-    private static readonly Vector512<ulong> EvenWords = Vector512.Create(0UL, 2, 4, 6, 8, 10, 12, 14), OddWords = Vector512.Create(1UL, 3, 5, 7, 9, 11, 13, 15);
-
     /// <summary>
     /// Of two vectors holding lanes 0–1 and 2–3, four words each: word 0 of lanes 0–3 then word 1 (<see cref="Words01"/>),
     /// words 2 and 3 (<see cref="Words23"/>); of two such results, the first four and the last four words of each.
@@ -416,7 +412,7 @@ internal static unsafe class ComposedPatches
     private static ulong* Row(BinaryConv2dParams p, ulong* packed, int y, int ky)
     {
         int iy = y * p.StrideHeight - p.PadTop + ky;
-        return iy >= 0 && iy < p.InHeight ? packed + (long)iy * p.InWidth : null;
+        return iy >= 0 && iy < p.InHeight ? packed + (long)iy * p.InWidth * p.Words : null;
     }
 
     /// <summary>Eight consecutive words of <paramref name="row"/> from column <paramref name="ix"/> (zero for a padding row).</summary>

@@ -34,11 +34,7 @@ internal static unsafe class PatchGatherer
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Gather(BinaryConv2dParams p, ulong* packed, int y, int* xs, int count, int pixelBlock, ulong* dst)
     {
-        if (ComposedPatches.Takes(p, pixelBlock))
-        {
-            ComposedPatches.Gather(p, packed, y, xs, count, pixelBlock, dst);
-            return;
-        }
+        if (ComposedPatches.TryGather(p, packed, y, xs, count, pixelBlock, dst)) return;
         int words = p.Words, patchWords = p.KernelWords, sw = p.StrideWidth;
         if (words == 1 && sw == 1 && count > 0 && xs[count - 1] - xs[0] != count - 1
             && (pixelBlock % 8 == 0 && Vector512.IsHardwareAccelerated || pixelBlock == 4 && Vector256.IsHardwareAccelerated))
@@ -441,10 +437,10 @@ internal static unsafe class PatchGatherer
     }
 
     /// <summary>Even/odd word indices of 16 (two vectors of 8): the deinterleave of two words per pixel.</summary>
-    private static readonly Vector512<ulong> EvenWords = Vector512.Create(0UL, 2, 4, 6, 8, 10, 12, 14), OddWords = Vector512.Create(1UL, 3, 5, 7, 9, 11, 13, 15);
+    internal static readonly Vector512<ulong> EvenWords = Vector512.Create(0UL, 2, 4, 6, 8, 10, 12, 14), OddWords = Vector512.Create(1UL, 3, 5, 7, 9, 11, 13, 15);
 
     /// <summary>Words 0, 2, 4, 6 of one vector and 1, 3, 5, 7 of a second loaded 7 words on: words 0, 2, …, 14 of 15.</summary>
-    private static readonly Vector512<ulong> StrideTwoWords = Vector512.Create(0UL, 2, 4, 6, 9, 11, 13, 15);
+    internal static readonly Vector512<ulong> StrideTwoWords = Vector512.Create(0UL, 2, 4, 6, 9, 11, 13, 15);
 
     /// <summary>
     /// One block of <paramref name="pixelBlock"/> consecutive lanes whose pixels all lie inside the input row, lane l at

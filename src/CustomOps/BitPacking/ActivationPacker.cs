@@ -207,6 +207,9 @@ internal static unsafe class ActivationPacker
                 lo7 = SetWhereBelow(lo7, Vector512.Load(row + 112), t, bit);
             }
         }
+        // Channels 32–63 into the other eight accumulators: the same body as above. One helper taking the eight by
+        // reference was tried (thirty-first session): the JIT then spent PackRowLanes' inlining budget on it and left
+        // the AVX2 paths' one-instruction vector helpers as calls, so the two loops stay written out.
         for (int c = 32; c < count; c++)
         {
             float* row = src + c * plane;
