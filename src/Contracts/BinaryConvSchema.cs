@@ -216,8 +216,9 @@ public static class BinaryConvSchema
     /// The backbone's stem fused (docs/model-contract.md, "Stem"): the input normalization, the full-precision 3×3
     /// stride-2 Conv, its InstanceNormalization and HardSwish, as one op: x̃ = (X − Mean) / Std, v = Conv(x̃, W, B) (pads 1),
     /// Y = HardSwish(InstanceNormalization(v, NormScale, NormBias, epsilon)). Outputs Y (optional), YPacked (optional,
-    /// with the float-list attribute <see cref="TauNext"/>: the sign bits of Y − τ for the binary conv that reads Y) and
-    /// Pooled (optional: ONNX AveragePool 2×2, stride 2, count_include_pad 0 of Y, with <see cref="PoolCeilMode"/>).
+    /// with the float-list attribute <see cref="TauNext"/>: the sign bits of Y − τ for the binary conv that reads Y),
+    /// Pooled (optional: ONNX AveragePool 2×2, stride 2, count_include_pad 0 of Y, with <see cref="PoolCeilMode"/>) and
+    /// XPooled (optional: the same pool of X, with <see cref="StemInputCeilMode"/> and <see cref="StemInputRowOrder"/>).
     /// </summary>
     public const string Stem = "Stem";
 
@@ -230,9 +231,16 @@ public static class BinaryConvSchema
 
     /// <summary>
     /// Stem's outputs, each optional (at least one named): Y (float32 [N, C, ⌈H/2⌉, ⌈W/2⌉]), YPacked (uint64
-    /// [N, ⌈H/2⌉, ⌈W/2⌉, words]) and Pooled (float32 [N, C, H'', W''], Y's size halved as <see cref="AveragePool2x"/>'s).
+    /// [N, ⌈H/2⌉, ⌈W/2⌉, words]), Pooled (float32 [N, C, H'', W''], Y's size halved as <see cref="AveragePool2x"/>'s) and
+    /// XPooled (float32 [N, Cin, H/2, W/2], X's size halved as <see cref="AveragePool2x"/>'s: the source pyramid's first level).
     /// </summary>
-    public const int StemY = 0, StemPacked = 1, StemPooled = 2, StemOutputCount = 3;
+    public const int StemY = 0, StemPacked = 1, StemPooled = 2, StemXPooled = 3, StemOutputCount = 4;
+
+    /// <summary>Stem's int attribute for XPooled, as <see cref="PoolCeilMode"/> is for Pooled (default 0).</summary>
+    public const string StemInputCeilMode = "input_ceil_mode";
+
+    /// <summary>Stem's int attribute for XPooled, as <see cref="PoolRowOrder"/> is for Pooled (default 0).</summary>
+    public const string StemInputRowOrder = "input_row_order";
 
     /// <summary>Stem's float attribute: the InstanceNormalization's epsilon (default 1e-5, as ONNX).</summary>
     public const string StemEpsilon = "epsilon";

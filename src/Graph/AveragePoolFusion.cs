@@ -33,6 +33,13 @@ public static class AveragePoolFusion
                 if (producer.OpType == BinaryConvSchema.ShortcutRPReLU && producer.Domain == BinaryConvSchema.Domain)
                     return producer.Output[0] == tensor && GraphQueries.Int(producer, BinaryConvSchema.ActivationYSplit) is null
                         && initializers.TryGetValue(producer.Input[BinaryConvSchema.ActivationSlope], out var slope) && GlueFusion.Channels(slope) is > 0 and var c ? c : null;
+                // The stem's XPooled: its input's channels.
+                if (StemFusion.IsFused(producer))
+                {
+                    if (producer.Output.Count <= BinaryConvSchema.StemXPooled || producer.Output[BinaryConvSchema.StemXPooled] != tensor) return null;
+                    tensor = producer.Input[BinaryConvSchema.StemX];
+                    continue;
+                }
                 if (producer.OpType is not ("Resize" or "AveragePool" or "Identity" or BinaryConvSchema.AveragePool2x or BinaryConvSchema.ShortcutSum)) return null;
                 tensor = producer.Input[0];
             }

@@ -208,6 +208,8 @@ public static class GlueFusion
             fused.MetadataProps[^1].Value += $", {splitTotal} {BinaryConvSchema.ShortcutRPReLU} writing their Y as the two halves a Split made of it (bit-identical)";
         if (StemFusion.Count(fused) is > 0 and var stemTotal)
             fused.MetadataProps[^1].Value += $", {stemTotal} stem (input normalization, 3×3 Conv, InstanceNormalization, HardSwish and its pool) as one {BinaryConvSchema.Stem} (its own summation order: within float rounding)";
+        if (StemFusion.InputPoolCount(fused) is > 0 and var inputPools)
+            fused.MetadataProps[^1].Value += $", {inputPools} 2×2 AveragePool of the stem's input taken by the {BinaryConvSchema.Stem} in its convolution's pass (XPooled, ONNX Runtime's order: bit-identical)";
         if (AveragePoolFusion.Count(fused) is > 0 and var poolTotal)
             fused.MetadataProps[^1].Value += $", {poolTotal} AveragePool 2×2 as {BinaryConvSchema.AveragePool2x} (ONNX Runtime's summation order: bit-identical)";
         if (IncoherenceFusion.Count(fused) is > 0 and var incoherenceTotal)

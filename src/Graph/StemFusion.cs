@@ -9,8 +9,10 @@ namespace BiVM.Graph;
 ///   Sub(x, mean)  Div(·, std)  Conv(·, W, B) 3×3 stride 2 pads 1  InstanceNormalization(·, scale, bias)  t = HardSwish(·)
 /// </code>
 /// whose intermediates have one reader each, with t's readers folded in where they allow: a dense binary conv reading
-/// t takes its sign bits packed by the stem (YPacked, against its τ), and a 2×2 AveragePool of t (the shortcut's
-/// downsampling) becomes the stem's Pooled output. Where nothing else reads t (no other node, no If branch, not a graph
+/// t takes its sign bits packed by the stem (YPacked, against its τ), a 2×2 AveragePool of t (the shortcut's
+/// downsampling) becomes the stem's Pooled output, and a 2×2 AveragePool of the stem's input x (the source pyramid's
+/// first level, a pass over the frame of its own) its XPooled output, taken while the convolution reads x's rows.
+/// Where nothing else reads t (no other node, no If branch, not a graph
 /// output) the stem does not write it and the conv's X is the empty name, as <see cref="UnreadFloatFusion"/> leaves it.
 /// The convolution sums in the op's own order and the normalization's statistics are the glue's, so the fused model
 /// agrees with the unfused one within float rounding (not bit for bit, as ONNX Runtime's NCHWc Conv sums in an order of
@@ -26,6 +28,10 @@ public static class StemFusion
     /// <summary>How many Stem nodes <paramref name="model"/>'s main graph holds.</summary>
     public static int Count(ModelProto model) => model.Graph.Node.Count(IsFused);
 
+    /// <summary>How many of them pool their input too (XPooled).</summary>
+    public static int InputPoolCount(ModelProto model) =>
+        model.Graph.Node.Count(n => IsFused(n) && n.Output.Count > BinaryConvSchema.StemXPooled && n.Output[BinaryConvSchema.StemXPooled].Length > 0);
+
     /// <summary>Rewrites the main graph's <paramref name="nodes"/> in place; returns how many stems it fused and how many of them hand a binary conv their bits.</summary>
     internal static (int Stems, int HandOffs) Apply(List<NodeProto> nodes, GraphProto graph, Dictionary<string, TensorProto> initializers, ISet<string> graphOutputs)
     {
@@ -39,6 +45,7 @@ public static class StemFusion
             initializers.TryGetValue(name, out var t) && GlueFusion.Channels(t) == count ? t : null;
 
         int fused = 0, handOffs = 0;
+        var fusedHere = new HashSet<NodeProto>(ReferenceEqualityComparer.Instance);
         foreach (var act in nodes.Where(n => n is { OpType: "HardSwish", Domain: "" } && n.Input.Count == 1 && n.Output.Count == 1).ToList())
         {
             if (!Private(act.Input[0]) || Producer(act.Input[0], "InstanceNormalization") is not { Input.Count: 3 } norm) continue;
@@ -88,9 +95,50 @@ public static class StemFusion
             // The stem takes the Sub's place: its inputs exist there, and its outputs come before every reader.
             nodes[nodes.IndexOf(sub)] = stem;
             foreach (var n in new[] { div, conv, norm, act }) nodes.Remove(n);
+            fusedHere.Add(stem);
             fused++;
         }
+        // The pool of each stem's input joins it, also where the stem was fused by an earlier bivm without XPooled.
+        foreach (var stem in nodes.Where(n => IsFused(n) && (n.Output.Count <= BinaryConvSchema.StemXPooled || n.Output[BinaryConvSchema.StemXPooled].Length == 0)).ToList())
+            if (initializers.TryGetValue(stem.Input[BinaryConvSchema.StemW], out var w) && w.Dims.Count == 4 && TakeInputPool(nodes, stem, w.Dims[1]) && !fusedHere.Contains(stem))
+                fused++;
         return (fused, handOffs);
+    }
+
+    /// <summary>
+    /// Makes a 2×2 AveragePool of <paramref name="stem"/>'s input x (standard, or as AveragePool2x) its XPooled output,
+    /// where ONNX Runtime's order for <paramref name="inChannels"/> is the same on every host; the stem then takes the place
+    /// of whichever of the two came first (its inputs exist there: x and constants), and the pyramid's next levels (pools
+    /// of XPooled, and of those) move up to right after it, while XPooled is in cache: RVM's decoder pools them where it
+    /// begins, 80 nodes on, when XPooled had to come back from memory. Returns whether it found the pool.
+    /// </summary>
+    private static bool TakeInputPool(List<NodeProto> nodes, NodeProto stem, long inChannels)
+    {
+        string x = stem.Input[BinaryConvSchema.StemX];
+        if (AveragePoolFusion.RowOrder(inChannels) is not { } rowOrder) return false;
+        // Standard pools by their attributes; pools already fused by theirs, where they sum in the order the stem would.
+        bool? Ceil(NodeProto n) => n.Input.Count != 1 || n.Output.Count != 1 ? null
+            : n is { OpType: "AveragePool", Domain: "" } ? AveragePoolFusion.Matching(n)
+            : AveragePoolFusion.IsFused(n) && (GraphQueries.Int(n, BinaryConvSchema.PoolRowOrder) == 1) == rowOrder ? GraphQueries.Int(n, BinaryConvSchema.PoolCeilMode) == 1
+            : null;
+        if (nodes.FirstOrDefault(n => n.Input.Count == 1 && n.Input[0] == x && Ceil(n) is not null) is not { } pool) return false;
+        if (Ceil(pool) == true) stem.Attribute.Add(new AttributeProto { Name = BinaryConvSchema.StemInputCeilMode, Type = AttributeProto.Types.AttributeType.Int, I = 1 });
+        if (rowOrder) stem.Attribute.Add(new AttributeProto { Name = BinaryConvSchema.StemInputRowOrder, Type = AttributeProto.Types.AttributeType.Int, I = 1 });
+        GraphQueries.SetAt(stem.Output, BinaryConvSchema.StemXPooled, pool.Output[0]);
+        int stemAt = nodes.IndexOf(stem), poolAt = nodes.IndexOf(pool);
+        if (poolAt < stemAt)
+        {
+            nodes.RemoveAt(stemAt);
+            nodes[poolAt] = stem;
+        }
+        else nodes.RemoveAt(poolAt);
+        int after = nodes.IndexOf(stem);
+        for (string level = pool.Output[0]; nodes.Skip(after + 1).FirstOrDefault(n => n.Input.Count == 1 && n.Input[0] == level && Ceil(n) is not null) is { } next; level = next.Output[0])
+        {
+            nodes.Remove(next);
+            nodes.Insert(++after, next);
+        }
+        return true;
     }
 
     /// <summary>A standard 3×3 Conv with stride 2, pads 1, no dilation and one group (the stem's, the only shape the op computes).</summary>
@@ -104,7 +152,8 @@ public static class StemFusion
 
     /// <summary>
     /// A copy of <paramref name="model"/> with every Stem written back as its standard nodes (Sub, Div, Conv,
-    /// InstanceNormalization, HardSwish, and the AveragePool where it has Pooled), the binary conv that took its bits
+    /// InstanceNormalization, HardSwish, the AveragePool where it has Pooled and the input's, named after its output,
+    /// where it has XPooled), the binary conv that took its bits
     /// reading the float tensor again. A Y the stem did not write is named again after its packed output
     /// (<c>t + ".packed"</c>), or after the node (<c>node + ".y"</c>) where only Pooled was written.
     /// </summary>
@@ -140,6 +189,9 @@ public static class StemFusion
             rewritten.AddRange([sub, div, conv, norm, Standard("HardSwish", name + ".act", [norm.Output[0]], t)]);
             if (pooled.Length > 0)
                 rewritten.Add(AveragePoolFusion.Standard(name + ".act.down2", t, pooled, node.Attribute.FirstOrDefault(a => a.Name == BinaryConvSchema.PoolCeilMode)?.I == 1));
+            if (Output(BinaryConvSchema.StemXPooled) is { Length: > 0 } inputPooled)
+                rewritten.Add(AveragePoolFusion.Standard(inputPooled, In(BinaryConvSchema.StemX), inputPooled,
+                    node.Attribute.FirstOrDefault(a => a.Name == BinaryConvSchema.StemInputCeilMode)?.I == 1));
             if (packed.Length == 0) continue;
             foreach (var reader in graph.Node.Where(n => GlueFusion.IsBinaryConv(n) && n.Input.Count > BinaryConvSchema.InputXPacked && n.Input[BinaryConvSchema.InputXPacked] == packed))
             {

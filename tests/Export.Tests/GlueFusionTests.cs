@@ -256,18 +256,27 @@ public sealed class GlueFusionTests(ITestOutputHelper log)
         foreach (var model in new[] { shipped, refused.Model })
             Assert.DoesNotContain(model.Graph.Node, n => n.OpType == "Identity" && n.Output.Any(MattingContract.StateOutputs.Contains));
         // The stem as one op; in bivm it hands the first binary conv its bits and does the shortcut's pool (rvm-react's stem
-        // feeds a depthwise conv: it writes Y only).
+        // feeds a depthwise conv: it writes Y only); in both it takes the source pyramid's first level (XPooled, three
+        // colour planes in MLAS's NCHW order, ceil mode).
         foreach (var model in new[] { shipped, refused.Model })
         {
             var stem = Assert.Single(model.Graph.Node, StemFusion.IsFused);
-            Assert.Equal(file == "bivm.onnx" ? ["backbone.stem.act", "backbone.stem.act.packed", "backbone.stem.act.down2"] : ["backbone.stem.act"], stem.Output);
+            Assert.Equal(file == "bivm.onnx" ? ["backbone.stem.act", "backbone.stem.act.packed", "backbone.stem.act.down2", "downsample.down2"]
+                : ["backbone.stem.act", "", "", "downsample.down2"], stem.Output);
+            Assert.Equal(1, stem.Attribute.Single(a => a.Name == BinaryConvSchema.StemInputCeilMode).I);
+            Assert.DoesNotContain(stem.Attribute, a => a.Name == BinaryConvSchema.StemInputRowOrder);
+            Assert.Equal(1, StemFusion.InputPoolCount(model));
         }
-        // The source pyramid's three 2×2 pools (three colour planes) as AveragePool2x in MLAS's NCHW order, and bivm's
+        // The source pyramid's next two 2×2 pools as AveragePool2x in MLAS's NCHW order, right after the stem, and bivm's
         // backbone pools of 32 and 64 channels in its NCHWc order (decode4's, after a Concat, has no known channel count).
         string[] backbonePools = file == "bivm.onnx" ? ["backbone.blocks.0.add_b.down2", "backbone.blocks.2.add_b.down2"] : [];
         foreach (var model in new[] { shipped, refused.Model })
-            Assert.Equal([.. backbonePools, "downsample.down2", "downsample.down2.down2", "downsample.down2.down2.down2"],
+        {
+            Assert.Equal(["downsample.down2.down2", "downsample.down2.down2.down2", .. backbonePools],
                 model.Graph.Node.Where(AveragePoolFusion.IsFused).Select(n => n.Name));
+            int stemAt = model.Graph.Node.IndexOf(model.Graph.Node.Single(StemFusion.IsFused));
+            Assert.Equal(["downsample.down2.down2", "downsample.down2.down2.down2"], model.Graph.Node.Skip(stemAt + 1).Take(2).Select(n => n.Name));
+        }
         log.WriteLine($"models/{file}: {chains} ShortcutRPReLU nodes, {handOffs} packed hand-offs, {norms} InstanceNormalization folded");
 
         // Ties separated on the unfused form, then fused again: both files have the same thresholds.

@@ -14,7 +14,9 @@ public sealed class StemFusionTests
     private const TensorProto.Types.DataType F32 = TensorProto.Types.DataType.Float;
 
     /// <summary>src → Sub → Div → Conv → InstanceNormalization → HardSwish → t, read by a binary conv and a 2×2 pool.</summary>
-    private static ModelProto Graph(bool binary = true, string? extraReader = null, string? exposed = null, long stride = 2, bool meanFirst = false, bool marker = false)
+    /// <param name="inputPool">Also a 2×2 pool of src (the source pyramid's first level, "src.down2") and one of that ("src.down2.down2"): before the Sub, with a Relu reading it there, where "first".</param>
+    private static ModelProto Graph(bool binary = true, string? extraReader = null, string? exposed = null, long stride = 2, bool meanFirst = false, bool marker = false,
+        string? inputPool = null)
     {
         var g = new OnnxGraphBuilder("stem");
         g.Opset(BinaryConvSchema.Domain, BinaryConvSchema.OpsetVersion);
@@ -23,6 +25,13 @@ public sealed class StemFusionTests
         string w = g.Initializer(Tensors.Float("stem.weight", new float[16 * 27], 16, 3, 3, 3)), b = g.Initializer(Tensors.Float("stem.bias", new float[16], 16));
         string scale = g.Initializer(Tensors.Float("norm.scale", new float[16], 16)), shift = g.Initializer(Tensors.Float("norm.bias", new float[16], 16));
         string tau = g.Initializer(Tensors.Float("conv3.tau", Enumerable.Range(0, 16).Select(i => i * 0.01f).ToArray(), 16));
+        void SourcePool(string input, string output) =>
+            g.Node("AveragePool", [input], [output], output).Attribute("kernel_shape", 2L, 2L).Attribute("strides", 2L, 2L).Attribute("ceil_mode", 1L).Attribute("count_include_pad", 0L);
+        if (inputPool == "first")
+        {
+            SourcePool("src", "src.down2");
+            g.Node("Relu", ["src.down2"], ["src.relu"], "src.relu");
+        }
         g.Node("Sub", meanFirst ? [mean, "src"] : ["src", mean], ["sub_mean"], "sub_mean");
         g.Node("Div", ["sub_mean", std], ["div_std"], "div_std");
         g.Node("Conv", ["div_std", w, b], ["stem"], "stem").Attribute("kernel_shape", 3L, 3L).Attribute("strides", stride, stride).Attribute("pads", 1L, 1L, 1L, 1L);
@@ -36,9 +45,12 @@ public sealed class StemFusionTests
         g.Node("AveragePool", ["stem.act"], ["stem.act.down2"], "stem.act.down2").Attribute("kernel_shape", 2L, 2L).Attribute("strides", 2L, 2L)
             .Attribute("ceil_mode", 1L).Attribute("count_include_pad", 0L);
         if (extraReader is not null) g.Node("Relu", ["stem.act"], [extraReader], extraReader);
+        if (inputPool == "last") SourcePool("src", "src.down2");
+        if (inputPool is not null) SourcePool("src.down2", "src.down2.down2");
         // An ai.bivm op elsewhere: the passes run on binary models only.
         if (marker) g.Node(BinaryConvSchema.ShortcutSum, ["conv3", "conv3"], ["marker"], "marker", BinaryConvSchema.Domain);
-        foreach (var output in new[] { marker ? "marker" : "conv3", "stem.act.down2" }.Concat(extraReader is null ? [] : [extraReader]).Concat(exposed is null ? [] : [exposed]))
+        foreach (var output in new[] { marker ? "marker" : "conv3", "stem.act.down2" }.Concat(extraReader is null ? [] : [extraReader]).Concat(exposed is null ? [] : [exposed])
+            .Concat(inputPool is null ? [] : ["src.down2.down2"]).Concat(inputPool == "first" ? ["src.relu"] : []))
             g.Output(output, F32, 1, -1, -1, -1);
         return ModelProto.Parser.ParseFrom(g.ToBytes());
     }
@@ -122,5 +134,57 @@ public sealed class StemFusionTests
         Assert.Equal(["stem.act", "stem.weight", "stem.bias", "conv3.tau"], Conv3(unfused).Input);
         var again = GlueFusion.Apply(unfused).Model;
         Assert.Equal(fused.Graph.Node.Select(n => n.ToString()), again.Graph.Node.Select(n => n.ToString()));
+    }
+
+    [Theory]
+    [InlineData("last")]
+    [InlineData("first")]
+    public void A_pool_of_the_stems_input_becomes_its_xpooled(string where)
+    {
+        // The source pyramid's first level: the stem's fourth output, in MLAS's NCHW order for three planes (no row_order),
+        // with the pool's ceil mode. The stem takes the place of whichever of the Sub and the pool comes first, so the
+        // pool's readers (a Relu right after it, where it comes first) still follow it; the next level's pool, whose
+        // channels are traced through the stem, becomes AveragePool2x as before, and moves up to right after the stem.
+        var fused = GlueFusion.Apply(Graph(inputPool: where)).Model;
+        var stem = Assert.Single(fused.Graph.Node, StemFusion.IsFused);
+        Assert.Equal(["", "stem.act.packed", "stem.act.down2", "src.down2"], stem.Output);
+        Assert.Equal(1, stem.Attribute.Single(a => a.Name == BinaryConvSchema.StemInputCeilMode).I);
+        Assert.DoesNotContain(stem.Attribute, a => a.Name == BinaryConvSchema.StemInputRowOrder);
+        Assert.DoesNotContain(fused.Graph.Node, n => n.OpType == "AveragePool");
+        var next = Assert.Single(fused.Graph.Node, AveragePoolFusion.IsFused);
+        Assert.Equal(["src.down2"], next.Input);
+        var order = fused.Graph.Node.Select(n => n.OpType).ToList();
+        // The next level comes right after the stem, while XPooled is in cache.
+        Assert.Equal(where == "first" ? [BinaryConvSchema.Stem, BinaryConvSchema.AveragePool2x, "Relu", BinaryConvSchema.BinaryConv2d] : [BinaryConvSchema.Stem, BinaryConvSchema.AveragePool2x, BinaryConvSchema.BinaryConv2d], order);
+        var unfused = GlueFusion.Unfuse(fused);
+        var pool = Assert.Single(unfused.Graph.Node, n => n.OpType == "AveragePool" && n.Input[0] == "src");
+        Assert.Equal(("src.down2", "src.down2"), (pool.Name, pool.Output[0]));
+        Assert.Equal(1, pool.Attribute.Single(a => a.Name == "ceil_mode").I);
+        var again = GlueFusion.Apply(unfused).Model;
+        Assert.Equal(fused.Graph.Node.Select(n => n.ToString()), again.Graph.Node.Select(n => n.ToString()));
+    }
+
+    [Fact]
+    public void A_stem_fused_without_xpooled_takes_its_inputs_pool_when_fused_again()
+    {
+        // A file fused by an earlier bivm: its stem has three outputs and the source pool is an AveragePool2x of its own,
+        // where the decoder begins. Fusing it again (bivm export --fuse) gives the stem XPooled, and moves the next level
+        // up, as fusing the standard nodes does.
+        var fused = GlueFusion.Apply(Graph(inputPool: "last")).Model;
+        var old = fused.Clone();
+        var stem = old.Graph.Node.Single(StemFusion.IsFused);
+        stem.Output.RemoveAt(BinaryConvSchema.StemXPooled);
+        stem.Attribute.Remove(stem.Attribute.Single(a => a.Name == BinaryConvSchema.StemInputCeilMode));
+        var pool = new NodeProto { Name = "src.down2", OpType = BinaryConvSchema.AveragePool2x, Domain = BinaryConvSchema.Domain, Input = { "src" }, Output = { "src.down2" } };
+        pool.Attribute.Add(new AttributeProto { Name = BinaryConvSchema.PoolCeilMode, Type = AttributeProto.Types.AttributeType.Int, I = 1 });
+        var next = old.Graph.Node.Single(AveragePoolFusion.IsFused);
+        old.Graph.Node.Remove(next);
+        old.Graph.Node.Add(pool);
+        old.Graph.Node.Add(next);
+        Assert.Equal(0, StemFusion.InputPoolCount(old));
+        var again = GlueFusion.Apply(old).Model;
+        Assert.Equal(1, StemFusion.InputPoolCount(again));
+        Assert.Equal(fused.Graph.Node.Select(n => n.ToString()), again.Graph.Node.Select(n => n.ToString()));
+        Assert.Contains($"1 2×2 AveragePool of the stem's input taken by the {BinaryConvSchema.Stem}", again.MetadataProps.Single(m => m.Key == GlueFusion.MetadataKey).Value);
     }
 }

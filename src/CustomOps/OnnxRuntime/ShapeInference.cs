@@ -296,7 +296,8 @@ internal static class ShapeInference
 
     /// <summary>
     /// Stem: Y [N, C, H', W'] with C from W [C, Cin, 3, 3] and H' = ⌈H/2⌉ (the 3×3 stride-2 conv with pads 1), YPacked
-    /// [N, H', W', words], Pooled [N, C, H'', W''] (H' halved as AveragePool2x's, with ceil_mode); symbolic names become
+    /// [N, H', W', words], Pooled [N, C, H'', W''] (H' halved as AveragePool2x's, with ceil_mode), XPooled [N, Cin, H/2, W/2]
+    /// (X's sides halved likewise, with input_ceil_mode); symbolic names become
     /// formulas, so that equal dims still unify. Outputs the node does not have are skipped (as <see cref="SetPacked"/>).
     /// </summary>
     private static void InferStem(nint context)
@@ -319,6 +320,11 @@ internal static class ShapeInference
         long Half(long size) => size > 0 ? AveragePool2x.OutputLength(size, ceil) : -1;
         string HalfName(string name, long size) => size > 0 ? "" : Named(ceil ? $"ceil({name}/2)" : $"floor({name}/2)");
         Optional(BinaryConvSchema.StemPooled, OrtElementType.Float, [y[0], y[1], Half(height), Half(width)], [yNames[0], yNames[1], HalfName(yNames[2], height), HalfName(yNames[3], width)]);
+        bool inputCeil = OrtApi.ShapeInferAttributeInt(context, BinaryConvSchema.StemInputCeilMode) == 1;
+        long InputHalf(long size) => size > 0 ? AveragePool2x.OutputLength(size, inputCeil) : -1;
+        string InputHalfName(string name, long size) => size > 0 ? "" : Named(inputCeil ? $"ceil({name}/2)" : $"floor({name}/2)");
+        Optional(BinaryConvSchema.StemXPooled, OrtElementType.Float, [dims[0], dims[1], InputHalf(dims[2]), InputHalf(dims[3])],
+            [Named(names[0], dims[0]), Named(names[1], dims[1]), InputHalfName(Named(names[2], dims[2]), dims[2]), InputHalfName(Named(names[3], dims[3]), dims[3])]);
 
         void Optional(int index, OrtElementType element, long[] shape, string[] symbols)
         {

@@ -125,7 +125,7 @@ public sealed unsafe class StemTests(ITestOutputHelper log)
         Assert.Equal(1f * (1f / 6f + 0.5f), StemConvolution.Activate(1f, 1f, 0f));
     }
 
-    private sealed record Outputs(float[]? Y, ulong[]? Packed, float[]? Pooled);
+    private sealed record Outputs(float[]? Y, ulong[]? Packed, float[]? Pooled, float[]? XPooled = null);
 
     private sealed record StemCase(int Cin, int Channels, int Height, int Width, bool Ceil, int Seed, int Batch = 1)
     {
@@ -141,11 +141,14 @@ public sealed unsafe class StemTests(ITestOutputHelper log)
         public int OutWidth => StemConvolution.OutputLength(Width);
         public int PoolHeight => Ceil ? (OutHeight + 1) / 2 : OutHeight / 2;
         public int PoolWidth => Ceil ? (OutWidth + 1) / 2 : OutWidth / 2;
+        public int InputPoolHeight => Ceil ? (Height + 1) / 2 : Height / 2;
+        public int InputPoolWidth => Ceil ? (Width + 1) / 2 : Width / 2;
     }
 
     /// <summary>
     /// The stem as one model: fused (<c>ai.bivm:Stem</c> writing the outputs <paramref name="wanted"/> names) or as
-    /// ONNX Runtime's standard nodes (Y and Pooled only: the bits are taken from them by the test).
+    /// ONNX Runtime's standard nodes (Y, Pooled and XPooled only: the bits are taken from them by the test). XPooled, X's
+    /// own pool, takes the case's ceil mode too.
     /// </summary>
     private static Outputs Run(StemCase s, bool fused, int threads, string wanted = "y,packed,pooled", float[]? x = null)
     {
@@ -155,15 +158,18 @@ public sealed unsafe class StemTests(ITestOutputHelper log)
         string mean = g.Initializer(Tensors.Float("mean", s.Mean, 1, s.Cin, 1, 1)), std = g.Initializer(Tensors.Float("std", s.Std, 1, s.Cin, 1, 1));
         string w = g.Initializer(Tensors.Float("w", s.W, s.Channels, s.Cin, 3, 3)), b = g.Initializer(Tensors.Float("b", s.B, s.Channels));
         string scale = g.Initializer(Tensors.Float("scale", s.Scale, s.Channels)), shift = g.Initializer(Tensors.Float("shift", s.Shift, s.Channels));
-        bool y = wanted.Contains("y"), packed = fused && wanted.Contains("packed"), pooled = wanted.Contains("pooled");
+        bool y = wanted.Contains("y"), packed = fused && wanted.Contains("packed"), pooled = wanted.Split(',').Contains("pooled"), xPooled = wanted.Contains("xpooled");
         if (fused)
         {
-            var node = g.Node(BinaryConvSchema.Stem, ["X", mean, std, w, b, scale, shift], ["Y", "YPacked", "Pooled"], "stem", BinaryConvSchema.Domain)
+            var node = g.Node(BinaryConvSchema.Stem, ["X", mean, std, w, b, scale, shift], ["Y", "YPacked", "Pooled", "XPooled"], "stem", BinaryConvSchema.Domain)
                 .Attribute(BinaryConvSchema.StemEpsilon, 1e-5f).Attribute(BinaryConvSchema.PoolCeilMode, s.Ceil ? 1L : 0L)
-                .Attribute(BinaryConvSchema.PoolRowOrder, AveragePoolFusion.RowOrder(s.Channels) == true ? 1L : 0L);
+                .Attribute(BinaryConvSchema.PoolRowOrder, AveragePoolFusion.RowOrder(s.Channels) == true ? 1L : 0L)
+                .Attribute(BinaryConvSchema.StemInputCeilMode, s.Ceil ? 1L : 0L)
+                .Attribute(BinaryConvSchema.StemInputRowOrder, AveragePoolFusion.RowOrder(s.Cin) == true ? 1L : 0L);
             if (packed) node.Attribute(BinaryConvSchema.TauNext, s.Tau);
             // Outputs not wanted are the empty name (the builder names every output it is given).
-            (node.Proto.Output[0], node.Proto.Output[1], node.Proto.Output[2]) = (y ? "Y" : "", packed ? "YPacked" : "", pooled ? "Pooled" : "");
+            (node.Proto.Output[0], node.Proto.Output[1], node.Proto.Output[2], node.Proto.Output[3]) =
+                (y ? "Y" : "", packed ? "YPacked" : "", pooled ? "Pooled" : "", xPooled ? "XPooled" : "");
         }
         else
         {
@@ -174,16 +180,19 @@ public sealed unsafe class StemTests(ITestOutputHelper log)
             g.Node("HardSwish", ["norm"], ["Y"]);
             g.Node("AveragePool", ["Y"], ["Pooled"]).Attribute("kernel_shape", 2L, 2L).Attribute("strides", 2L, 2L)
                 .Attribute("ceil_mode", s.Ceil ? 1L : 0L).Attribute("count_include_pad", 0L);
+            g.Node("AveragePool", ["X"], ["XPooled"]).Attribute("kernel_shape", 2L, 2L).Attribute("strides", 2L, 2L)
+                .Attribute("ceil_mode", s.Ceil ? 1L : 0L).Attribute("count_include_pad", 0L);
         }
         if (y) g.Output("Y", TensorProto.Types.DataType.Float, s.Batch, s.Channels, s.OutHeight, s.OutWidth);
         if (packed) g.Output("YPacked", TensorProto.Types.DataType.Uint64, s.Batch, s.OutHeight, s.OutWidth, PackedLayout.WordsFor(s.Channels));
         if (pooled) g.Output("Pooled", TensorProto.Types.DataType.Float, s.Batch, s.Channels, s.PoolHeight, s.PoolWidth);
+        if (xPooled) g.Output("XPooled", TensorProto.Types.DataType.Float, s.Batch, s.Cin, s.InputPoolHeight, s.InputPoolWidth);
         using var options = new SessionOptions { IntraOpNumThreads = threads };
         BiVMOps.Register(options);
         using var session = new InferenceSession(g.ToBytes(), options);
         using var results = session.Run([NamedOnnxValue.CreateFromTensor("X", new DenseTensor<float>(x ?? s.X, [s.Batch, s.Cin, s.Height, s.Width]))]);
         T[]? Get<T>(string name) => results.FirstOrDefault(r => r.Name == name)?.AsTensor<T>().ToArray();
-        return new Outputs(Get<float>("Y"), Get<ulong>("YPacked"), Get<float>("Pooled"));
+        return new Outputs(Get<float>("Y"), Get<ulong>("YPacked"), Get<float>("Pooled"), Get<float>("XPooled"));
     }
 
     public static TheoryData<int, int, int, int, bool, int> Cases => new()
@@ -228,6 +237,26 @@ public sealed unsafe class StemTests(ITestOutputHelper log)
             }
         float largest = expected.Y!.Zip(actual.Y!, (e, a) => MathF.Abs(e - a)).Max();
         log.WriteLine($"{cin}→{channels} {height}×{width}: largest |ΔY| {largest:E2}; {flipped} of {plane * channels} bits straddle τ within rounding");
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void XPooled_is_onnx_runtimes_pool_of_x_bit_for_bit(int cin, int channels, int height, int width, bool ceil, int threads)
+    {
+        // The source pyramid's first level, taken in the convolution's pass: ONNX Runtime's AveragePool of X itself (its
+        // NCHW order for 2 and 3 planes), with odd sides' windows cut by the last row and column (ceil) or dropped (floor);
+        // the other outputs as without it.
+        var s = new StemCase(cin, channels, height, width, ceil, height + width + channels + 5);
+        var expected = Run(s, fused: false, threads, "y,xpooled");
+        var actual = Run(s, fused: true, threads, "y,packed,pooled,xpooled");
+        Assert.Equal(s.Cin * s.InputPoolHeight * s.InputPoolWidth, actual.XPooled!.Length);
+        Assert.Equal(expected.XPooled!.Select(BitConverter.SingleToInt32Bits), actual.XPooled!.Select(BitConverter.SingleToInt32Bits));
+        var without = Run(s, fused: true, threads);
+        Assert.Equal(without.Y!.Select(BitConverter.SingleToInt32Bits), actual.Y!.Select(BitConverter.SingleToInt32Bits));
+        Assert.Equal(without.Packed!, actual.Packed!);
+        Assert.Equal(without.Pooled!.Select(BitConverter.SingleToInt32Bits), actual.Pooled!.Select(BitConverter.SingleToInt32Bits));
+        var alone = Run(s, fused: true, threads, "xpooled");
+        Assert.Equal(actual.XPooled!.Select(BitConverter.SingleToInt32Bits), alone.XPooled!.Select(BitConverter.SingleToInt32Bits));
     }
 
     /// <summary>ONNX Runtime's AveragePool of <paramref name="y"/> at its highest optimization level (NCHWc where it chooses).</summary>
@@ -351,20 +380,24 @@ public sealed unsafe class StemTests(ITestOutputHelper log)
     [InlineData("outputs", "every output is the empty name: the stem would go nowhere")]
     [InlineData("tau", "attribute tau_next has 3 values, but W makes 4 channels")]
     [InlineData("x", "X must have 3 channels (W is [4, 3, 3, 3]), got [1, 2, 8, 8]")]
+    [InlineData("xpooled", "X [1, 3, 1, 8] is too small for XPooled's 2×2 window (without input_ceil_mode each side needs 2 values)")]
+    [InlineData("input_ceil", "attribute input_ceil_mode must be 0 or 1, got 2")]
     public void Bad_nodes_and_inputs_are_refused_in_one_line(string bad, string message)
     {
         var g = new OnnxGraphBuilder("bad");
         g.Opset(BinaryConvSchema.Domain, BinaryConvSchema.OpsetVersion);
-        int cin = bad == "x" ? 2 : 3;
-        g.Input("X", TensorProto.Types.DataType.Float, 1, cin, 8, 8);
+        int cin = bad == "x" ? 2 : 3, height = bad == "xpooled" ? 1 : 8;
+        g.Input("X", TensorProto.Types.DataType.Float, 1, cin, height, 8);
         string mean = g.Initializer(Tensors.Float("mean", new float[bad == "mean" ? 2 : 3], bad == "mean" ? 2 : 3));
         string std = g.Initializer(Tensors.Float("std", [1f, 1f, 1f], 3));
         int k = bad == "w" ? 5 : 3;
         string w = g.Initializer(Tensors.Float("w", new float[4 * 3 * k * k], 4, 3, k, k));
         string b = g.Initializer(Tensors.Float("b", new float[4], 4)), scale = g.Initializer(Tensors.Float("scale", new float[4], 4)), shift = g.Initializer(Tensors.Float("shift", new float[4], 4));
-        var node = g.Node(BinaryConvSchema.Stem, ["X", mean, std, w, b, scale, shift], ["Y", "YPacked", "Pooled"], "stem", BinaryConvSchema.Domain);
-        (node.Proto.Output[0], node.Proto.Output[1], node.Proto.Output[2]) = (bad == "outputs" ? "" : "Y", bad == "tau" ? "YPacked" : "", "");
+        var node = g.Node(BinaryConvSchema.Stem, ["X", mean, std, w, b, scale, shift], ["Y", "YPacked", "Pooled", "XPooled"], "stem", BinaryConvSchema.Domain);
+        (node.Proto.Output[0], node.Proto.Output[1], node.Proto.Output[2], node.Proto.Output[3]) =
+            (bad == "outputs" ? "" : "Y", bad == "tau" ? "YPacked" : "", "", bad is "xpooled" or "input_ceil" ? "XPooled" : "");
         if (bad == "tau") node.Attribute(BinaryConvSchema.TauNext, 0f, 0f, 0f);
+        if (bad == "input_ceil") node.Attribute(BinaryConvSchema.StemInputCeilMode, 2L);
         if (bad == "outputs") g.Node("Identity", ["X"], ["X2"]);
         g.Output(bad == "outputs" ? "X2" : "Y", TensorProto.Types.DataType.Float, 1, bad == "outputs" ? 3 : 4, -1, -1);
         using var options = new SessionOptions();
@@ -372,7 +405,7 @@ public sealed unsafe class StemTests(ITestOutputHelper log)
         var e = Assert.ThrowsAny<OnnxRuntimeException>(() =>
         {
             using var session = new InferenceSession(g.ToBytes(), options);
-            using var results = session.Run([NamedOnnxValue.CreateFromTensor("X", new DenseTensor<float>(new float[cin * 64], [1, cin, 8, 8]))]);
+            using var results = session.Run([NamedOnnxValue.CreateFromTensor("X", new DenseTensor<float>(new float[cin * height * 8], [1, cin, height, 8]))]);
         });
         Assert.True(e.Message.Contains($"Stem node 'stem': {message}"), e.Message);
         Assert.DoesNotContain("\n", e.Message.Trim());
