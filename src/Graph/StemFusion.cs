@@ -32,7 +32,10 @@ public static class StemFusion
     public static int InputPoolCount(ModelProto model) =>
         model.Graph.Node.Count(n => IsFused(n) && n.Output.Count > BinaryConvSchema.StemXPooled && n.Output[BinaryConvSchema.StemXPooled].Length > 0);
 
-    /// <summary>Rewrites the main graph's <paramref name="nodes"/> in place; returns how many stems it fused and how many of them hand a binary conv their bits.</summary>
+    /// <summary>
+    /// Rewrites the main graph's <paramref name="nodes"/> in place; returns how many stems it fused (or, fused before,
+    /// gave their input's pool) and how many of them hand a binary conv their bits.
+    /// </summary>
     internal static (int Stems, int HandOffs) Apply(List<NodeProto> nodes, GraphProto graph, Dictionary<string, TensorProto> initializers, ISet<string> graphOutputs)
     {
         var (readers, producers) = GraphQueries.ReadersAndProducers(nodes);
