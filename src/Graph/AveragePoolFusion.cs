@@ -91,9 +91,9 @@ public static class AveragePoolFusion
     internal static NodeProto Unfused(NodeProto node) =>
         Standard(node.Name, node.Input[0], node.Output[0], node.Attribute.FirstOrDefault(a => a.Name == BinaryConvSchema.PoolCeilMode)?.I == 1);
 
-    /// <summary>The row_order attribute for <paramref name="rowOrder"/> (an op's pool in ONNX Runtime's NCHWc order), or none.</summary>
-    internal static IEnumerable<AttributeProto> RowOrderAttribute(bool rowOrder) =>
-        rowOrder ? [new AttributeProto { Name = BinaryConvSchema.PoolRowOrder, Type = AttributeProto.Types.AttributeType.Int, I = 1 }] : [];
+    /// <summary>The row_order attribute for <paramref name="rowOrder"/> (an op's pool in ONNX Runtime's NCHWc order), or none; <paramref name="name"/>: the stem's input_row_order instead.</summary>
+    internal static IEnumerable<AttributeProto> RowOrderAttribute(bool rowOrder, string name = BinaryConvSchema.PoolRowOrder) =>
+        rowOrder ? [new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Int, I = 1 }] : [];
 
     /// <summary>An ONNX AveragePool 2×2, stride 2, no pads, count_include_pad 0 (what the op and the stem's Pooled compute).</summary>
     internal static NodeProto Standard(string name, string input, string output, bool ceil)

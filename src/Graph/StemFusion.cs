@@ -126,7 +126,7 @@ public static class StemFusion
             : null;
         if (nodes.FirstOrDefault(n => n.Input.Count == 1 && n.Input[0] == x && Ceil(n) is not null) is not { } pool) return false;
         if (Ceil(pool) == true) stem.Attribute.Add(new AttributeProto { Name = BinaryConvSchema.StemInputCeilMode, Type = AttributeProto.Types.AttributeType.Int, I = 1 });
-        if (rowOrder) stem.Attribute.Add(new AttributeProto { Name = BinaryConvSchema.StemInputRowOrder, Type = AttributeProto.Types.AttributeType.Int, I = 1 });
+        stem.Attribute.AddRange(AveragePoolFusion.RowOrderAttribute(rowOrder, BinaryConvSchema.StemInputRowOrder));
         GraphQueries.SetAt(stem.Output, BinaryConvSchema.StemXPooled, pool.Output[0]);
         int stemAt = nodes.IndexOf(stem), poolAt = nodes.IndexOf(pool);
         if (poolAt < stemAt)
