@@ -132,8 +132,10 @@ public static class BinaryConvSchema
     /// ShortcutRPReLU's int attribute y_split s (0 &lt; s &lt; C): Y is written as two tensors, channels [0, s) as output
     /// <see cref="ActivationOutput"/> ([N, s, H, W]) and channels [s, C) as output <see cref="ActivationRestOutput"/>,
     /// YRest ([N, C − s, H, W]): ONNX Split of Y on axis 1, each value written where it is computed instead of copied
-    /// afterwards. Not with YPacked, YPackedSecond or Projected (they read Y's rows). The ConvGRU's split of each
-    /// decoder block's output into the half that passes and the half the GRU reads.
+    /// afterwards. The ConvGRU's split of each decoder block's output into the half that passes and the half the GRU
+    /// reads. Not with Projected. With it TauNext and TauSecond (each optional) have C − s values and YPacked and
+    /// YPackedSecond ([N, H, W, words(C − s)]) hold YRest's bits against them (the ConvGru's XPackedIh and XPackedHh),
+    /// and YRest may then be the empty name: its floats are not written.
     /// </summary>
     public const string ActivationYSplit = "y_split";
 
@@ -343,12 +345,22 @@ public static class BinaryConvSchema
     /// IhW (packed uint64 [2C, k, k, words(2C)]), IhAlpha (float32 [2C]), IhTau (float32 [2C]) and IhBias (float32 [2C],
     /// optional), the hh conv's HhW ([C, k, k, words(2C)]), HhAlpha ([C]), HhTau ([2C]) and HhBias ([C], optional), all
     /// six constants; both convs k × k (k odd), stride 1, dilation 1, pads k / 2. Output H' (float32 [N, C, H, W]).
+    /// Optional inputs XPackedIh and XPackedHh, both or neither (<see cref="ConvGruXPackedIh"/>).
     /// </summary>
     public const string ConvGru = "ConvGru";
 
     /// <summary>ConvGru's inputs (X at <see cref="GruX"/>).</summary>
     public const int ConvGruState = 1, ConvGruIhW = 2, ConvGruIhAlpha = 3, ConvGruIhTau = 4, ConvGruIhBias = 5,
-        ConvGruHhW = 6, ConvGruHhAlpha = 7, ConvGruHhTau = 8, ConvGruHhBias = 9, ConvGruInputCount = 10;
+        ConvGruHhW = 6, ConvGruHhAlpha = 7, ConvGruHhTau = 8, ConvGruHhBias = 9;
+
+    /// <summary>
+    /// ConvGru's optional inputs, both or neither: XPackedIh and XPackedHh, uint64 [N, H, W, words(C)], X's bits
+    /// sign(X − IhTau[0..C)) and sign(X − HhTau[0..C)) in PackedLayout's layout, packed by the op that makes X (the
+    /// decoder block's glue, writing YRest's bits against the cell's two τ). With them the cell reads these instead of
+    /// packing X, and X may be the empty name (N, H and W then come from XPackedIh, C from HhAlpha): the same bits, so
+    /// the same next state.
+    /// </summary>
+    public const int ConvGruXPackedIh = 10, ConvGruXPackedHh = 11, ConvGruInputCount = 12;
 
     /// <summary>
     /// Optional float-list attribute of Upsample2xConcat (whose inputs are variadic, so τ cannot be an input as

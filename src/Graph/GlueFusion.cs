@@ -28,6 +28,7 @@ namespace BiVM.Graph;
 /// <see cref="HiddenHandOffFusion"/> hands the DGF's statistics the decoder's last hidden features as bits, and
 /// <see cref="AveragePoolFusion"/> runs the source pyramid's 2×2 average pools as <c>ai.bivm:AveragePool2x</c> (bit-identical), and
 /// <see cref="ConvGruFusion"/> makes each ConvGRU, its two binary convs and the glue around them, one <c>ai.bivm:ConvGru</c> (bit-identical),
+/// and <see cref="GruHandOffFusion"/> hands each its input X as the bits the glue before it packs (bit-identical),
 /// and <see cref="StemFusion"/> runs the backbone's stem (input normalization, FP32 Conv, InstanceNormalization, HardSwish)
 /// as one <c>ai.bivm:Stem</c> that hands the first binary conv its bits and the shortcut its pool (within float rounding).
 /// </summary>
@@ -170,9 +171,10 @@ public static class GlueFusion
         var (stems, stemHandOffs) = binary ? StemFusion.Apply(rewritten, graph, initializers, outputs) : (0, 0);
         int pools = binary ? AveragePoolFusion.Apply(rewritten, graph) : 0;
         int cells = binary ? ConvGruFusion.Apply(rewritten, initializers, outputs) : 0;
+        int gruHandOffs = binary ? GruHandOffFusion.Apply(rewritten, graph, initializers, outputs) : 0;
         int incoherences = binary ? IncoherenceFusion.Apply(fused, rewritten) : 0;
         if (replacements.Count == 0 && handOffs == 0 && upsamples == 0 && grus == 0 && guided == 0 && inBranches == 0 && branchHandOffs == 0 && norms == 0 && shortcuts == 0
-            && projections == 0 && pointwise == 0 && sparse == 0 && sparseHandOffs == 0 && unread == 0 && hidden == 0 && ySplits == 0 && identities == 0 && stems == 0 && pools == 0 && cells == 0
+            && projections == 0 && pointwise == 0 && sparse == 0 && sparseHandOffs == 0 && unread == 0 && hidden == 0 && ySplits == 0 && identities == 0 && stems == 0 && pools == 0 && cells == 0 && gruHandOffs == 0
             && incoherences == 0 && branchesRewritten == 0)
             return (fused, 0, 0, 0);
         graph.Node.Clear();
@@ -192,6 +194,8 @@ public static class GlueFusion
             fused.MetadataProps[^1].Value += $", {gruTotal} ConvGRU glue fused ({BinaryConvSchema.GruStateConcat}, {BinaryConvSchema.GruGates}, {BinaryConvSchema.GruUpdate}; bit-identical where ONNX Runtime runs MLAS's FMA3 σ and tanh)";
         if (ConvGruFusion.Count(fused) is > 0 and var cellTotal)
             fused.MetadataProps[^1].Value += $", {cellTotal} of them with both binary convs as one {BinaryConvSchema.ConvGru} (bit-identical)";
+        if (GruHandOffFusion.Count(fused) is > 0 and var gruBitsTotal)
+            fused.MetadataProps[^1].Value += $", {gruBitsTotal} {BinaryConvSchema.ConvGru} reading X as bits the glue before packs against its two τ (bit-identical)";
         if (GuidedUpsampleFusion.Count(fused) is > 0 and var tails) fused.MetadataProps[^1].Value += $", {tails} {BinaryConvSchema.GuidedUpsample} (the DGF's full-resolution tail, within 1e-5)";
         if (GuidedStatisticsFusion.Count(fused) is > 0 and var statistics) fused.MetadataProps[^1].Value += $", {statistics} {BinaryConvSchema.GuidedStatistics} (the DGF's box-filter statistics at the working size, within 1e-5)";
         if (PointwiseFusion.Count(fused) is > 0 and var foldedTotal)

@@ -58,10 +58,12 @@ public static class YSplitFusion
     /// <summary>
     /// The inverse, in place on <paramref name="model"/> (main graph and If branches): each glue writing Y in two halves
     /// writes Y whole again (named after the glue: its name + ".y_whole") and a Split on axis 1 into two equal halves
-    /// (no sizes input; num_outputs from opset 18) makes the two tensors its readers read.
+    /// (no sizes input; num_outputs from opset 18) makes the two tensors its readers read. Runs
+    /// <see cref="GruHandOffFusion.Restore"/> first.
     /// </summary>
     public static void Restore(ModelProto model)
     {
+        GruHandOffFusion.Restore(model); // YRest written as floats again, where a ConvGru took its bits
         long opset = model.OpsetImport.Where(o => o.Domain is "" or "ai.onnx").Select(o => o.Version).DefaultIfEmpty(0).Max();
         foreach (var graph in GraphQueries.WithSubgraphs(model.Graph).ToList())
         {

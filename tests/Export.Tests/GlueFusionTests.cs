@@ -252,6 +252,9 @@ public sealed class GlueFusionTests(ITestOutputHelper log)
         // decode1 to decode3: the ConvGRU's Split of the block's output written in two halves by the glue (decode4 splits ASPP's Mul).
         Assert.True(YSplitFusion.Count(shipped) == 3, $"models/{file}: {YSplitFusion.Count(shipped)} glues write Y in two halves, expected 3 (bivm export --fuse)");
         Assert.Equal(3, YSplitFusion.Count(refused.Model));
+        // ... whose YRest is the ConvGRU's X, handed over as its bits against the cell's two τ (GruHandOffFusion).
+        Assert.True(GruHandOffFusion.Count(shipped) == 3, $"models/{file}: {GruHandOffFusion.Count(shipped)} ConvGru read X as bits, expected 3 (bivm export --fuse)");
+        Assert.Equal(3, GruHandOffFusion.Count(refused.Model));
         // The ConvGRUs' new states written by their GruUpdate as the state outputs, with no Identity copying them (OutputIdentityFusion).
         foreach (var model in new[] { shipped, refused.Model })
             Assert.DoesNotContain(model.Graph.Node, n => n.OpType == "Identity" && n.Output.Any(MattingContract.StateOutputs.Contains));
@@ -313,7 +316,7 @@ public sealed class GlueFusionTests(ITestOutputHelper log)
     [InlineData("rvm-react.onnx", 576, 768, 0.6666667)]
     public void Shipped_models_write_the_split_halves_with_the_same_bits(string file, int height, int width, double ratio)
     {
-        // The glues writing Y in two halves against Y whole and ONNX's Split after it: the same bits.
+        // The glues writing Y in two halves against Y whole and ONNX's Split after it (and YRest as floats): the same bits.
         var shipped = ModelProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(RepositoryRoot(), "models", file)));
         var whole = shipped.Clone();
         YSplitFusion.Restore(whole);
@@ -321,6 +324,13 @@ public sealed class GlueFusionTests(ITestOutputHelper log)
         Assert.Equal(shipped.Graph.Node.Count + 3, whole.Graph.Node.Count);
         Assert.Equal(3, YSplitFusion.Count(GlueFusion.Apply(whole).Model));
         Compare(whole.ToByteArray(), shipped.ToByteArray(), height, width, ratio, 2, $"{file} {width}x{height} r={ratio}: Y whole and split vs halves", 0);
+        // The ConvGRUs reading YRest's floats again (the glue writing them, not their bits): the same bits.
+        var floats = shipped.Clone();
+        GruHandOffFusion.Restore(floats);
+        Assert.Equal((0, 3), (GruHandOffFusion.Count(floats), YSplitFusion.Count(floats)));
+        Assert.Equal(shipped.Graph.Initializer.Count - 6, floats.Graph.Initializer.Count); // each glue's two τ halves gone
+        Assert.Equal(3, GruHandOffFusion.Count(GlueFusion.Apply(floats).Model));
+        Compare(floats.ToByteArray(), shipped.ToByteArray(), height, width, ratio, 2, $"{file} {width}x{height} r={ratio}: YRest as floats vs as bits", 0);
     }
 
     [Theory]

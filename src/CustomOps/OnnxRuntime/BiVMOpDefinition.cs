@@ -83,7 +83,8 @@ internal sealed unsafe class BiVMOpDefinition
 
     /// <summary>Whether input <paramref name="index"/> may be absent (the empty name, or left off at the end).</summary>
     public bool IsOptionalInput(int index) => AllRequired ? false
-        : IsConvGru ? index is BinaryConvSchema.ConvGruIhBias or BinaryConvSchema.ConvGruHhBias
+        : IsConvGru ? index is BinaryConvSchema.GruX or BinaryConvSchema.ConvGruIhBias or BinaryConvSchema.ConvGruHhBias
+            or BinaryConvSchema.ConvGruXPackedIh or BinaryConvSchema.ConvGruXPackedHh
         : IsGuidedUpsample ? index == BinaryConvSchema.GuidedA
         : IsGuidedStatistics ? index is BinaryConvSchema.StatisticsHidden or BinaryConvSchema.StatisticsHiddenPacked
         : !IsGuidedUpsample && IsActivation

@@ -11,11 +11,15 @@ namespace BiVM.CustomOps.OnnxRuntime;
 internal sealed unsafe class ConvGruOrtKernel : IBiVMKernel
 {
     private readonly ConvGruCell _cell;
+    /// <summary>Whether X comes packed (XPackedIh and XPackedHh), and whether X itself is given (else N, H, W come from XPackedIh).</summary>
+    private readonly bool _packed, _hasX;
 
-    private ConvGruOrtKernel(string location, ConvGruCell cell)
+    private ConvGruOrtKernel(string location, ConvGruCell cell, bool packed, bool hasX)
     {
         Location = location;
         _cell = cell;
+        _packed = packed;
+        _hasX = hasX;
     }
 
     public string Location { get; }
@@ -44,8 +48,11 @@ internal sealed unsafe class ConvGruOrtKernel : IBiVMKernel
         var hhTau = Vector(info, BinaryConvSchema.ConvGruHhTau, "HhTau", 2 * channels);
         var ihBias = Present(BinaryConvSchema.ConvGruIhBias) ? Vector(info, BinaryConvSchema.ConvGruIhBias, "IhBias", 2 * channels) : default;
         var hhBias = Present(BinaryConvSchema.ConvGruHhBias) ? Vector(info, BinaryConvSchema.ConvGruHhBias, "HhBias", channels) : default;
+        bool packedIh = Present(BinaryConvSchema.ConvGruXPackedIh), packedHh = Present(BinaryConvSchema.ConvGruXPackedHh), hasX = Present(BinaryConvSchema.GruX);
+        if (packedIh != packedHh) throw new OpValidationException("XPackedIh and XPackedHh go together: give both or neither");
+        if (!hasX && !packedIh) throw new OpValidationException("X is the empty name and there is no XPackedIh to take the shape from");
         var cell = new ConvGruCell(ihW.Span<ulong>(), ihAlpha, ihTau, ihBias, hhW.Span<ulong>(), hhAlpha, hhTau, hhBias, (int)k, op.ForceKernel);
-        return new ConvGruOrtKernel(BinaryConvOrtKernel.Where(op, nodeName), cell);
+        return new ConvGruOrtKernel(BinaryConvOrtKernel.Where(op, nodeName), cell, packedIh, hasX);
     }
 
     /// <summary>A constant float32 vector of <paramref name="length"/> values (any length ≥ 1 where null).</summary>
@@ -59,14 +66,42 @@ internal sealed unsafe class ConvGruOrtKernel : IBiVMKernel
 
     public void Compute(nint context)
     {
-        var x = GruTensors.Rank4(context, BinaryConvSchema.GruX, "X");
-        if (x.Dims[1] != _cell.Channels)
-            throw new OpValidationException($"channel mismatch: X {x.Shape} has {x.Dims[1]} channels but the convs were made for C = {_cell.Channels}");
-        var (h, strides) = GruTensors.State(context, BinaryConvSchema.ConvGruState, x.Dims, "X");
-        int batch = (int)x.Dims[0], height = (int)x.Dims[2], width = (int)x.Dims[3];
-        var y = (float*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, 0, x.Dims));
-        if (x.ElementCount == 0) return;
-        _cell.Run((float*)x.Data, (float*)h.Data, strides, batch, height, width, y, Math.Max(1, OrtParallelRunner.Threads), OrtParallelRunner.For(context));
+        int channels = _cell.Channels;
+        long[] dims;
+        string like;
+        float* xData = null;
+        if (_hasX)
+        {
+            var x = GruTensors.Rank4(context, BinaryConvSchema.GruX, "X");
+            if (x.Dims[1] != channels)
+                throw new OpValidationException($"channel mismatch: X {x.Shape} has {x.Dims[1]} channels but the convs were made for C = {channels}");
+            (dims, like) = (x.Dims, "X");
+            xData = (float*)x.Data;
+        }
+        else
+        {
+            // N, H and W from XPackedIh [N, H, W, words] (checked below with XPackedHh), C from the convs.
+            var xp = OrtTensorView.Read(OrtApi.KernelContextInput(context, BinaryConvSchema.ConvGruXPackedIh));
+            if (xp.Type != OrtElementType.UInt64 || xp.Dims.Length != 4 || xp.Dims.Any(d => d > int.MaxValue) || xp.Dims[1] * xp.Dims[2] > int.MaxValue)
+                throw new OpValidationException($"XPackedIh must be uint64 [N, H, W, words], got {OrtTensorView.TypeText(xp.Type)} {xp.Shape}");
+            (dims, like) = ([xp.Dims[0], channels, xp.Dims[1], xp.Dims[2]], "XPackedIh's [N, C, H, W]");
+        }
+        var (h, strides) = GruTensors.State(context, BinaryConvSchema.ConvGruState, dims, like);
+        int batch = (int)dims[0], height = (int)dims[2], width = (int)dims[3];
+        ulong* packedIh = _packed ? Packed(BinaryConvSchema.ConvGruXPackedIh, "XPackedIh") : null;
+        ulong* packedHh = _packed ? Packed(BinaryConvSchema.ConvGruXPackedHh, "XPackedHh") : null;
+        var y = (float*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, 0, dims));
+        if ((long)batch * height * width == 0) return;
+        _cell.Run(xData, (float*)h.Data, strides, batch, height, width, y, Math.Max(1, OrtParallelRunner.Threads), OrtParallelRunner.For(context), packedIh, packedHh);
+
+        ulong* Packed(int index, string name)
+        {
+            var t = OrtTensorView.Read(OrtApi.KernelContextInput(context, index));
+            long[] expected = [batch, height, width, PackedLayout.WordsFor(channels)];
+            if (t.Type != OrtElementType.UInt64 || !t.Dims.SequenceEqual(expected))
+                throw new OpValidationException($"{name} must be uint64 [N, H, W, words(C)] = {OrtTensorView.ShapeText(expected)} for {like} {OrtTensorView.ShapeText(dims)}, got {OrtTensorView.TypeText(t.Type)} {t.Shape}");
+            return (ulong*)t.Data;
+        }
     }
 
     public void Dispose() => _cell.Dispose();

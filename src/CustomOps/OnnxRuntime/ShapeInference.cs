@@ -250,6 +250,20 @@ internal static class ShapeInference
     /// </summary>
     private static void InferGru(BiVMOpDefinition op, nint context)
     {
+        if (op.IsConvGru && Typed(context, BinaryConvSchema.GruX) is null)
+        {
+            // No X (a ConvGru reading X's bits only): [N, C, H, W] from XPackedIh [N, H, W, words] and HhAlpha [C].
+            if (Typed(context, BinaryConvSchema.ConvGruXPackedIh) is not { } packedInfo || OrtApi.GetDimensions(packedInfo) is not { Length: 4 } packed)
+                throw new OpValidationException("X is the empty name and there is no XPackedIh to take the shape from");
+            var symbols = OrtApi.GetSymbolicDimensions(packedInfo, 4);
+            long channels = Typed(context, BinaryConvSchema.ConvGruHhAlpha) is { } alphaInfo && OrtApi.GetDimensions(alphaInfo) is [var c] ? c : -1;
+            long[] shape = [packed[0], channels, packed[1], packed[2]];
+            string[] shapeNames = [packed[0] > 0 ? "" : Named(symbols[0]), channels > 0 ? "" : Named(""), packed[1] > 0 ? "" : Named(symbols[1]), packed[2] > 0 ? "" : Named(symbols[2])];
+            nint stateInfo = OrtApi.CreateTensorTypeAndShapeInfo(OrtElementType.Float, shape, shapeNames);
+            try { OrtApi.ShapeInferSetOutput(context, 0, stateInfo); }
+            finally { OrtApi.ReleaseTensorTypeAndShapeInfo(stateInfo); }
+            return;
+        }
         nint info = OrtApi.ShapeInferInputTypeShape(context, op.IsGruUpdate ? BinaryConvSchema.GruUpdateCandidate : BinaryConvSchema.GruX);
         var type = OrtApi.GetElementType(info);
         if (type != OrtElementType.Float) throw new OpValidationException($"{(op.IsGruUpdate ? "Candidate" : "X")} must be float32, got {OrtTensorView.TypeText(type)}");

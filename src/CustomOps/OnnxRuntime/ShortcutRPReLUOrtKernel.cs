@@ -49,6 +49,8 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
     private bool _writesY = true, _hasX = true, _sparsePacked;
     /// <summary>With y_split: Y's channels [0, s) go to Y, [s, C) to YRest (0: Y whole).</summary>
     private int _ySplit;
+    /// <summary>With y_split, whether YRest is named (else only its bits are written, as YPacked and YPackedSecond).</summary>
+    private bool _writesRest;
     /// <summary>Whether input PackedUnread is given: YPacked is then left unwritten on the calls where it holds true.</summary>
     private bool _packedUnread;
 
@@ -98,11 +100,15 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
         float[]? tauNext = null;
         bool packedOutput = OrtApi.KernelInfoOutputCount(info) > BinaryConvSchema.ActivationPackedOutput
             && OrtApi.KernelInfoOutputName(info, BinaryConvSchema.ActivationPackedOutput).Length > 0;
+        // The channels the packed outputs hold: Y's, or with y_split YRest's (an s out of range is refused by YSplit below).
+        long split = OrtApi.KernelInfoAttributeInt(info, BinaryConvSchema.ActivationYSplit) ?? 0;
+        int packedChannels = split > 0 && split < shiftIn.Length ? shiftIn.Length - (int)split : shiftIn.Length;
+        string packedText = packedChannels == shiftIn.Length ? $"C = {shiftIn.Length}" : $"C − {BinaryConvSchema.ActivationYSplit} = {packedChannels} (YRest's channels)";
         if (Present(BinaryConvSchema.ActivationTauNext))
         {
             tauNext = Channels(info, BinaryConvSchema.ActivationTauNext, "TauNext");
-            if (tauNext.Length != shiftIn.Length)
-                throw new OpValidationException($"TauNext has {tauNext.Length} values, expected C = {shiftIn.Length}");
+            if (tauNext.Length != packedChannels)
+                throw new OpValidationException($"TauNext has {tauNext.Length} values, expected {packedText}");
             if (!packedOutput) throw new OpValidationException("TauNext is given but output YPacked is not (they go together)");
         }
         else if (packedOutput) throw new OpValidationException("output YPacked needs the TauNext input");
@@ -170,12 +176,12 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
             if (Present(BinaryConvSchema.ActivationTauSecond))
             {
                 tauSecond = Channels(info, BinaryConvSchema.ActivationTauSecond, "TauSecond");
-                if (tauSecond.Length != shiftIn.Length)
-                    throw new OpValidationException($"TauSecond has {tauSecond.Length} values, expected C = {shiftIn.Length}");
+                if (tauSecond.Length != packedChannels)
+                    throw new OpValidationException($"TauSecond has {tauSecond.Length} values, expected {packedText}");
                 if (!secondOutput) throw new OpValidationException("TauSecond is given but output YPackedSecond is not (they go together)");
             }
             else if (secondOutput) throw new OpValidationException("output YPackedSecond needs the TauSecond input");
-            ySplit = YSplit(info, shiftIn.Length, writesY, tauNext is not null || tauSecond is not null || projection is not null);
+            ySplit = YSplit(info, shiftIn.Length, writesY, projection is not null, tauNext is not null || tauSecond is not null);
             if (!writesY && projection is null && tauNext is null && tauSecond is null)
                 throw new OpValidationException("output Y is the empty name and there is no packed or projected output: the node would write nothing");
             if (!hasX && pointwise is null)
@@ -198,6 +204,8 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
             _tauSecond = tauSecond,
             _writesY = writesY,
             _ySplit = ySplit,
+            _writesRest = OrtApi.KernelInfoOutputCount(info) > BinaryConvSchema.ActivationRestOutput
+                && OrtApi.KernelInfoOutputName(info, BinaryConvSchema.ActivationRestOutput).Length > 0,
             _hasX = hasX,
             _sparsePacked = sparsePacked,
             _packedUnread = Present(BinaryConvSchema.ActivationPackedUnread),
@@ -213,8 +221,11 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
         return *(byte*)u.Data != 0;
     }
 
-    /// <summary>The y_split attribute's s (0 without it), checked against C and the outputs: YRest goes with it, and Y is then not read by the node's own packed or projected outputs.</summary>
-    private static int YSplit(nint info, int channels, bool writesY, bool readsY)
+    /// <summary>
+    /// The y_split attribute's s (0 without it), checked against C and the outputs: Y goes with it, and YRest too unless
+    /// the packed outputs hold YRest's bits (<paramref name="packsRest"/>); not with a projection, which reads Y whole.
+    /// </summary>
+    private static int YSplit(nint info, int channels, bool writesY, bool projected, bool packsRest)
     {
         long? split = OrtApi.KernelInfoAttributeInt(info, BinaryConvSchema.ActivationYSplit);
         bool rest = OrtApi.KernelInfoOutputCount(info) > BinaryConvSchema.ActivationRestOutput
@@ -223,10 +234,10 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
             return rest ? throw new OpValidationException($"output YRest needs the attribute {BinaryConvSchema.ActivationYSplit} (they go together)") : 0;
         if (split is not { } s || s <= 0 || s >= channels)
             throw new OpValidationException($"attribute {BinaryConvSchema.ActivationYSplit} = {split} must leave channels in both parts: 0 < s < C = {channels}");
-        if (!rest || !writesY)
-            throw new OpValidationException($"attribute {BinaryConvSchema.ActivationYSplit} writes Y in two outputs, Y and YRest: both must be named");
-        if (readsY)
-            throw new OpValidationException($"attribute {BinaryConvSchema.ActivationYSplit} cannot go with YPacked, YPackedSecond or Projected (they read Y whole)");
+        if (!writesY || !rest && !packsRest)
+            throw new OpValidationException($"attribute {BinaryConvSchema.ActivationYSplit} writes Y in two outputs, Y and YRest: both must be named (YRest may be left out where YPacked or YPackedSecond holds its bits)");
+        if (projected)
+            throw new OpValidationException($"attribute {BinaryConvSchema.ActivationYSplit} cannot go with Projected (it reads Y whole)");
         return (int)s;
     }
 
@@ -366,7 +377,7 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
         }
         float* y = _writesY ? (float*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, BinaryConvSchema.ActivationOutput,
             _ySplit == 0 ? yDims : [batch, _ySplit, height, width])) : null;
-        float* rest = _ySplit == 0 ? null
+        float* rest = _ySplit == 0 || !_writesRest ? null
             : (float*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, BinaryConvSchema.ActivationRestOutput, [batch, channels - _ySplit, height, width]));
         float* projected = _projection is { } projection
             ? (float*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, BinaryConvSchema.ActivationProjectedOutput, [batch, projection.Outputs, height, width]))
@@ -374,11 +385,11 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
         ulong* packed = null;
         if (_tauNext is not null)
         {
-            int words = PackedLayout.WordsFor(channels);
+            int words = PackedLayout.WordsFor(channels - _ySplit); // with y_split, YRest's bits
             packed = (ulong*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, BinaryConvSchema.ActivationPackedOutput, [batch, height, width, words]));
         }
         ulong* second = _tauSecond is null ? null
-            : (ulong*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, BinaryConvSchema.ActivationSecondPackedOutput, [batch, height, width, PackedLayout.WordsFor(channels)]));
+            : (ulong*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, BinaryConvSchema.ActivationSecondPackedOutput, [batch, height, width, PackedLayout.WordsFor(channels - _ySplit)]));
         if (_packedUnread && PackedUnread(context))
         {
             // YPacked stays allocated, for the If that names it, but unwritten: nothing reads it in this run (the refiner's
@@ -584,7 +595,7 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
             return;
         }
         int lanes = ChannelProjection.BestLanes;
-        if (src is not null && sparse.Packed is null && y is not null)
+        if (src is not null && sparse.Packed is null && y is not null && (split == 0 || rest is not null))
         {
             // X read and Y written in place (no folded conv computing rows into scratch): a task is a band of rows,
             // whose values are one stretch per channel (one glue call each), then each row of it packed and projected
@@ -709,6 +720,8 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
                 _sparse!.Row(sparse.Layer, sparse.Packed, sparse.Mask, n, iy, addendRows, width, zerosKept);
             }
             float* outRows = y is null ? ThreadScratch.OutputRows(channels * width) : null;
+            // With y_split and YRest unwritten, YRest's rows go to scratch, for its bits only.
+            float* restRows = split > 0 && rest is null ? ThreadScratch.OutputRows((channels - split) * width) : null;
             // Where the rows go to Y: each channel's row two rows on fetched into L2 first (C rows a plane apart,
             // RowPrefetch), on the 512-bit paths: frames 0.994 and 1/1.013 (Zen 4); AVX2 frames 1.001.
             bool ahead = outRows is null && Vector512.IsHardwareAccelerated;
@@ -721,9 +734,11 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
             for (int c = 0; c < channels; c++)
             {
                 long offset = ((long)n * channels + c) * plane + (long)iy * width;
-                float* to = outRows is null ? YChannel(n, c) + (long)iy * width : outRows + (long)c * width;
+                bool toScratch = outRows is not null || restRows is not null && c >= split;
+                float* to = outRows is not null ? outRows + (long)c * width
+                    : toScratch ? restRows + (long)(c - split) * width : YChannel(n, c) + (long)iy * width;
                 float* addendRow = addendRows is null ? null : addendRows + (long)c * width;
-                if (ahead) RowPrefetch.Ahead(to, width);
+                if (ahead && !toScratch) RowPrefetch.Ahead(to, width);
                 if (counts is not null && valueTables is not null)
                 {
                     int* channelCounts = counts + (long)c * stride;
@@ -743,12 +758,22 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
                 Project(outRows, width, n, iy);
                 return;
             }
+            if (restRows is not null)
+            {
+                PackedHandOff.PackRowsTwice(restRows, _tauNext, _tauSecond, channels - split, height, width, n, iy, packed, second);
+                return;
+            }
             PackAndProject(n, iy);
         }
 
-        // Row iy of image n of Y, just written: its packed bits and its projection, where the node has them.
+        // Row iy of image n of Y, just written: its packed bits (with y_split, YRest's) and its projection, where the node has them.
         void PackAndProject(int n, int iy)
         {
+            if (split > 0)
+            {
+                PackedHandOff.PackRowTwice(rest, _tauNext, _tauSecond, channels - split, height, width, n, iy, packed, second);
+                return;
+            }
             PackedHandOff.PackRowTwice(y, _tauNext, _tauSecond, channels, height, width, n, iy, packed, second);
             Project(y + (long)n * channels * plane + (long)iy * width, plane, n, iy);
         }

@@ -70,7 +70,12 @@ internal sealed unsafe class ConvGruCell : IDisposable
     /// y = the next state [N, C, H, W] from x [N, C, H, W] and the state (<paramref name="state"/>, broadcast by
     /// <paramref name="strides"/>), in <paramref name="bands"/> bands of rows per image on <paramref name="runner"/>.
     /// </summary>
-    public void Run(float* x, float* state, StateBroadcast strides, int batch, int height, int width, float* y, int bands, ParallelRunner runner)
+    /// <param name="xPackedIh">
+    /// Null, or x's bits already packed against the ih conv's τ of its channels, IhTau[0..C) ([N, H, W, words(C)]), with
+    /// <paramref name="xPackedHh"/> those against HhTau[0..C): then x is not read (it may be null) and A(t) only packs the state.
+    /// </param>
+    public void Run(float* x, float* state, StateBroadcast strides, int batch, int height, int width, float* y, int bands, ParallelRunner runner,
+        ulong* xPackedIh = null, ulong* xPackedHh = null)
     {
         if (batch == 0 || height == 0 || width == 0) return;
         var ih = _ih.CheckedCall(1, height, width);
@@ -81,12 +86,12 @@ internal sealed unsafe class ConvGruCell : IDisposable
         runner(batch * bands, task =>
         {
             int n = task / bands, r0 = task % bands * rows;
-            Band(ih, hh, x, state, strides, n, height, width, r0, Math.Min(height, r0 + rows), y);
+            Band(ih, hh, x, xPackedIh, xPackedHh, state, strides, n, height, width, r0, Math.Min(height, r0 + rows), y);
         });
     }
 
-    private void Band(BinaryConv2dParams ih, BinaryConv2dParams hh, float* x, float* state, StateBroadcast strides, int n, int height, int width,
-        int r0, int r1, float* y)
+    private void Band(BinaryConv2dParams ih, BinaryConv2dParams hh, float* x, ulong* xPackedIh, ulong* xPackedHh, float* state, StateBroadcast strides,
+        int n, int height, int width, int r0, int r1, float* y)
     {
         int c = Channels, lanes = ConvGru.BestLanes;
         long plane = (long)height * width;
@@ -115,8 +120,11 @@ internal sealed unsafe class ConvGruCell : IDisposable
             {
                 if (t < a1)
                 {
-                    // A(t): [x, h] row t, packed for the ih conv: each half by itself, then side by side.
-                    ActivationPacker.PackRowTwice(x, tauIh, tauHh, c, height, width, n, t, 0, width, low, xHh + (t & 1) * halfRow);
+                    // A(t): [x, h] row t, packed for the ih conv: each half by itself, then side by side (x's half as
+                    // given, where its producer packed it).
+                    ulong* xIh = low;
+                    if (xPackedIh != null) xIh = xPackedIh + ((long)n * height + t) * halfRow;
+                    else ActivationPacker.PackRowTwice(x, tauIh, tauHh, c, height, width, n, t, 0, width, low, xHh + (t & 1) * halfRow);
                     if (fullState) ActivationPacker.PackRow(state, tauIh + c, c, height, width, n, t, 0, width, high);
                     else
                     {
@@ -128,7 +136,7 @@ internal sealed unsafe class ConvGruCell : IDisposable
                         }
                         ActivationPacker.PackRow(stateRows, tauIh + c, c, 1, width, 0, 0, 0, width, high);
                     }
-                    PackedLayout.Join(low, high, c, width, imageA + (long)t * width * wordsA);
+                    PackedLayout.Join(xIh, high, c, width, imageA + (long)t * width * wordsA);
                 }
                 int rb = t - 1;
                 if (rb >= b0 && rb < b1)
@@ -143,7 +151,8 @@ internal sealed unsafe class ConvGruCell : IDisposable
                         ConvGru.ResetProductRow(gates + (long)k * width, s, strides.RowRepeats, reset + (long)k * width, width, lanes);
                     }
                     ActivationPacker.PackRow(reset, tauHh + c, c, 1, width, 0, 0, 0, width, high);
-                    PackedLayout.Join(xHh + (rb & 1) * halfRow, high, c, width, imageB + (long)rb * width * wordsB);
+                    ulong* xRow = xPackedHh != null ? xPackedHh + ((long)n * height + rb) * halfRow : xHh + (rb & 1) * halfRow;
+                    PackedLayout.Join(xRow, high, c, width, imageB + (long)rb * width * wordsB);
                 }
                 int rc = t - 2;
                 if (rc >= r0 && rc < r1)

@@ -178,4 +178,104 @@ public sealed class ConvGruCellTests(ITestOutputHelper log)
         Assert.Contains(message, e.Message);
         Assert.DoesNotContain("\n", e.Message.Trim());
     }
+
+    /// <summary>
+    /// The fused cell reading X as bits (XPackedIh and XPackedHh graph inputs "xi" and "xh", X the empty name, or
+    /// kept where <paramref name="keepX"/>), as the glue before it hands them (<see cref="GruHandOffFusion"/>).
+    /// </summary>
+    private static ModelProto ReadingBits(ModelProto fused, int n, int c, int h, int w, bool keepX, bool onlyIh = false)
+    {
+        var model = fused.Clone();
+        var cell = model.Graph.Node.Single();
+        if (!keepX)
+        {
+            cell.Input[BinaryConvSchema.GruX] = "";
+            model.Graph.Input.Remove(model.Graph.Input.Single(i => i.Name == "x"));
+        }
+        int words = PackedLayout.WordsFor(c);
+        foreach (var (name, at) in onlyIh ? [("xi", BinaryConvSchema.ConvGruXPackedIh)] : new[] { ("xi", BinaryConvSchema.ConvGruXPackedIh), ("xh", BinaryConvSchema.ConvGruXPackedHh) })
+        {
+            while (cell.Input.Count <= at) cell.Input.Add("");
+            cell.Input[at] = name;
+            var info = new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Uint64, Shape = new TensorShapeProto() } } };
+            foreach (long d in new long[] { n, h, w, words }) info.Type.TensorType.Shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
+            model.Graph.Input.Add(info);
+        }
+        return model;
+    }
+
+    /// <summary>X's bits against the first C values of the cell's IhTau and HhTau (its x half of each conv's input), as the glue packs them.</summary>
+    private static (ulong[] Ih, ulong[] Hh) Bits(ModelProto fused, float[] x, int n, int c, int h, int w)
+    {
+        var cell = fused.Graph.Node.Single();
+        float[] Tau(int at) => Tensors.FloatValues(fused.Graph.Initializer.Single(t => t.Name == cell.Input[at]))![..c];
+        return (ActivationPacker.Pack(x, Tau(BinaryConvSchema.ConvGruIhTau), n, c, h, w), ActivationPacker.Pack(x, Tau(BinaryConvSchema.ConvGruHhTau), n, c, h, w));
+    }
+
+    private static float[] RunBits(ModelProto model, float[]? x, (ulong[] Ih, ulong[] Hh) bits, int n, int c, int h, int w, float[] state, long[] stateShape, int threads)
+    {
+        using var options = new SessionOptions { IntraOpNumThreads = threads, GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL };
+        BiVMOps.Register(options);
+        using var session = new InferenceSession(Google.Protobuf.MessageExtensions.ToByteArray(model), options);
+        int[] packedShape = [n, h, w, PackedLayout.WordsFor(c)];
+        var inputs = new List<NamedOnnxValue>
+        {
+            NamedOnnxValue.CreateFromTensor("h", new DenseTensor<float>(state, stateShape.Select(d => (int)d).ToArray())),
+            NamedOnnxValue.CreateFromTensor("xi", new DenseTensor<ulong>(bits.Ih, packedShape)),
+        };
+        if (session.InputMetadata.ContainsKey("xh")) inputs.Add(NamedOnnxValue.CreateFromTensor("xh", new DenseTensor<ulong>(bits.Hh, packedShape)));
+        if (x is not null) inputs.Add(NamedOnnxValue.CreateFromTensor("x", new DenseTensor<float>(x, [n, c, h, w])));
+        using var results = session.Run(inputs);
+        return results.First().AsTensor<float>().ToArray();
+    }
+
+    [Theory]
+    [InlineData(1, 16, 9, 13)] // decode1's C: one word
+    [InlineData(2, 20, 7, 5)]  // decode2's C, a batch
+    [InlineData(1, 40, 6, 11)] // decode3's C: the halves joined across two words
+    [InlineData(1, 80, 4, 6)]  // two words a half
+    public void Given_x_as_bits_the_cell_gives_the_same_state(int n, int c, int h, int w)
+    {
+        long[] stateShape = [n, c, h, w];
+        var fused = Fused(Chain(stateShape, n, c, h, w, biases: true, seed: c + w), out _);
+        var r = new Random(c * 7 + h);
+        var x = Enumerable.Range(0, n * c * h * w).Select(i => i % 13 == 2 ? 0f : (float)(r.NextDouble() * 4 - 2)).ToArray();
+        var state = Enumerable.Range(0, n * c * h * w).Select(_ => (float)(r.NextDouble() * 2 - 1)).ToArray();
+        var expected = Run(fused, x, [n, c, h, w], state, stateShape, 1, null);
+        var bits = Bits(fused, x, n, c, h, w);
+        Assert.NotEqual(bits.Ih, bits.Hh);
+        foreach (int threads in new[] { 1, 2, 3 })
+        {
+            Assert.Equal(expected, RunBits(ReadingBits(fused, n, c, h, w, keepX: false), null, bits, n, c, h, w, state, stateShape, threads));
+            Assert.Equal(expected, RunBits(ReadingBits(fused, n, c, h, w, keepX: true), x, bits, n, c, h, w, state, stateShape, threads));
+        }
+        // The bits are what the cell reads: those of −X give another state (with X itself still given, and unread).
+        var negated = Bits(fused, x.Select(v => -v).ToArray(), n, c, h, w);
+        Assert.NotEqual(expected, RunBits(ReadingBits(fused, n, c, h, w, keepX: true), x, negated, n, c, h, w, state, stateShape, 1));
+    }
+
+    [Theory]
+    [InlineData(true, 1, "XPackedIh and XPackedHh go together: give both or neither")]
+    [InlineData(false, 2, "XPackedHh must be uint64 [N, H, W, words(C)] = [1, 5, 6, 1]")]
+    public void Bits_given_wrongly_fail_with_one_line_naming_them(bool onlyIh, int hhRows, string message)
+    {
+        var fused = Fused(Chain([1, 4, 5, 6], 1, 4, 5, 6, true, 1), out _);
+        var model = ReadingBits(fused, 1, 4, 5, 6, keepX: false, onlyIh);
+        if (!onlyIh) model.Graph.Input.Single(i => i.Name == "xh").Type.TensorType.Shape.Dim[1].DimValue = hhRows;
+        var e = Assert.ThrowsAny<OnnxRuntimeException>(() =>
+        {
+            using var options = new SessionOptions();
+            BiVMOps.Register(options);
+            using var session = new InferenceSession(Google.Protobuf.MessageExtensions.ToByteArray(model), options);
+            var inputs = new List<NamedOnnxValue>
+            {
+                NamedOnnxValue.CreateFromTensor("h", new DenseTensor<float>(new float[4 * 5 * 6], [1, 4, 5, 6])),
+                NamedOnnxValue.CreateFromTensor("xi", new DenseTensor<ulong>(new ulong[5 * 6], [1, 5, 6, 1])),
+            };
+            if (!onlyIh) inputs.Add(NamedOnnxValue.CreateFromTensor("xh", new DenseTensor<ulong>(new ulong[hhRows * 6], [1, hhRows, 6, 1])));
+            using var results = session.Run(inputs);
+        });
+        Assert.Contains(message, e.Message);
+        Assert.DoesNotContain("\n", e.Message.Trim());
+    }
 }
