@@ -203,7 +203,8 @@ public static class ModelBench
 
     /// <summary>
     /// A graph output for a tensor of an exported bivm by its name (the probes list inner tensors as outputs): packed bits
-    /// end in "packed" or "packed_second" (uint64), the SHB mask in "uint8", a glue's PackedUnread in
+    /// end in "packed", "packed_second" or a ConvGru's <see cref="BiVM.Graph.GruHandOffFusion.IhSuffix"/> and
+    /// <see cref="BiVM.Graph.GruHandOffFusion.HhSuffix"/> (uint64), the SHB mask in "uint8", a glue's PackedUnread in
     /// <see cref="BiVM.Graph.HiddenHandOffFusion.UnreadSuffix"/> (bool), anything else is float32; or of the element type
     /// <paramref name="type"/> where that is given.
     /// </summary>
@@ -215,6 +216,7 @@ public static class ModelBench
             TensorType = new TypeProto.Types.Tensor
             {
                 ElemType = (int)(type ?? (name.EndsWith("packed", StringComparison.Ordinal) || name.EndsWith("packed_second", StringComparison.Ordinal)
+                    || name.EndsWith(BiVM.Graph.GruHandOffFusion.IhSuffix, StringComparison.Ordinal) || name.EndsWith(BiVM.Graph.GruHandOffFusion.HhSuffix, StringComparison.Ordinal)
                     ? TensorProto.Types.DataType.Uint64 : name.EndsWith("uint8", StringComparison.Ordinal) ? TensorProto.Types.DataType.Uint8
                     : name.EndsWith(BiVM.Graph.HiddenHandOffFusion.UnreadSuffix, StringComparison.Ordinal) ? TensorProto.Types.DataType.Bool : TensorProto.Types.DataType.Float)),
             },
