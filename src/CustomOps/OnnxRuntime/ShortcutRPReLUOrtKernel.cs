@@ -24,7 +24,8 @@ namespace BiVM.CustomOps.OnnxRuntime;
 /// then per row every channel's row into per-thread scratch for the glue; the conv's output is never written. With a
 /// folded sparse conv (SparseX …) the Addend likewise: SparseX packed where active outputs read it, then per row every
 /// channel's row of the conv (zeros off the mask) into per-thread scratch (<see cref="FoldedSparseConv"/>). With
-/// y_split, Y's channels from s on are written to YRest instead (the ConvGRU's Split done where the values are made).
+/// y_split, Y's channels from s on are written to YRest instead (the ConvGRU's Split done where the values are made),
+/// and the packed outputs are YRest's bits (the ConvGRU's X): with YRest unnamed, its rows only pass through scratch.
 /// </summary>
 internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
 {
