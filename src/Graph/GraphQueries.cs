@@ -108,6 +108,9 @@ internal static class GraphQueries
         return copy;
     }
 
+    /// <summary>A node's input <paramref name="i"/>, or the empty name where the node has fewer inputs (an absent optional).</summary>
+    public static string InputAt(NodeProto node, int i) => node.Input.Count > i ? node.Input[i] : "";
+
     /// <summary>Sets position <paramref name="i"/> of a node's inputs or outputs, padding with empty names (absent optionals) up to it.</summary>
     public static void SetAt(Google.Protobuf.Collections.RepeatedField<string> names, int i, string value)
     {

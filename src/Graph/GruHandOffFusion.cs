@@ -29,7 +29,7 @@ public static class GruHandOffFusion
 
     /// <summary>Whether a node is a ConvGru given XPackedIh (and XPackedHh).</summary>
     public static bool ReadsBits(NodeProto node) =>
-        node is { OpType: BinaryConvSchema.ConvGru, Domain: BinaryConvSchema.Domain } && Input(node, BinaryConvSchema.ConvGruXPackedIh).Length > 0;
+        node is { OpType: BinaryConvSchema.ConvGru, Domain: BinaryConvSchema.Domain } && GraphQueries.InputAt(node, BinaryConvSchema.ConvGruXPackedIh).Length > 0;
 
     /// <summary>Rewrites <paramref name="nodes"/> (a graph's, in place); returns how many cells now read X as bits.</summary>
     internal static int Apply(List<NodeProto> nodes, GraphProto graph, Dictionary<string, TensorProto> initializers, ISet<string> graphOutputs)
@@ -39,17 +39,17 @@ public static class GruHandOffFusion
         int handed = 0;
         foreach (var cell in nodes.Where(n => n is { OpType: BinaryConvSchema.ConvGru, Domain: BinaryConvSchema.Domain } && !ReadsBits(n)))
         {
-            string x = Input(cell, BinaryConvSchema.GruX);
+            string x = GraphQueries.InputAt(cell, BinaryConvSchema.GruX);
             if (x.Length == 0 || readers.GetValueOrDefault(x) != 1 || graphOutputs.Contains(x) || branchReads.Contains(x)) continue;
             if (!producers.TryGetValue(x, out var glue) || !YSplitFusion.IsSplitting(glue) || glue.Output.Count <= BinaryConvSchema.ActivationRestOutput
                 || glue.Output[BinaryConvSchema.ActivationRestOutput] != x) continue;
-            if (Input(glue, BinaryConvSchema.ActivationTauNext).Length > 0 || Input(glue, BinaryConvSchema.ActivationTauSecond).Length > 0
-                || Input(glue, BinaryConvSchema.ActivationProjection).Length > 0) continue;
-            if (!initializers.TryGetValue(Input(cell, BinaryConvSchema.ConvGruHhAlpha), out var hhAlpha)) continue;
+            if (GraphQueries.InputAt(glue, BinaryConvSchema.ActivationTauNext).Length > 0 || GraphQueries.InputAt(glue, BinaryConvSchema.ActivationTauSecond).Length > 0
+                || GraphQueries.InputAt(glue, BinaryConvSchema.ActivationProjection).Length > 0) continue;
+            if (!initializers.TryGetValue(GraphQueries.InputAt(cell, BinaryConvSchema.ConvGruHhAlpha), out var hhAlpha)) continue;
             long channels = GlueFusion.Channels(hhAlpha);
             if (channels < 1
-                || !initializers.TryGetValue(Input(cell, BinaryConvSchema.ConvGruIhTau), out var ihTau) || Tensors.FloatValues(ihTau) is not { } ih || ih.Length != 2 * channels
-                || !initializers.TryGetValue(Input(cell, BinaryConvSchema.ConvGruHhTau), out var hhTau) || Tensors.FloatValues(hhTau) is not { } hh || hh.Length != 2 * channels)
+                || !initializers.TryGetValue(GraphQueries.InputAt(cell, BinaryConvSchema.ConvGruIhTau), out var ihTau) || Tensors.FloatValues(ihTau) is not { } ih || ih.Length != 2 * channels
+                || !initializers.TryGetValue(GraphQueries.InputAt(cell, BinaryConvSchema.ConvGruHhTau), out var hhTau) || Tensors.FloatValues(hhTau) is not { } hh || hh.Length != 2 * channels)
                 continue;
             string name = glue.Name.Length > 0 ? glue.Name : glue.Output.First(o => o.Length > 0);
             var tauIh = Tensors.Float(name + IhTauSuffix, ih.AsSpan(0, (int)channels), channels);
@@ -82,7 +82,7 @@ public static class GruHandOffFusion
         var graphs = GraphQueries.WithSubgraphs(model.Graph).ToList();
         foreach (var cell in graphs.SelectMany(g => g.Node).Where(ReadsBits).ToList())
         {
-            string bits = Input(cell, BinaryConvSchema.ConvGruXPackedIh);
+            string bits = GraphQueries.InputAt(cell, BinaryConvSchema.ConvGruXPackedIh);
             if (!bits.EndsWith(IhSuffix, StringComparison.Ordinal)) continue;
             string x = bits[..^IhSuffix.Length];
             cell.Input[BinaryConvSchema.GruX] = x;
@@ -101,6 +101,4 @@ public static class GruHandOffFusion
                 model.Graph.Initializer.Remove(stale);
         }
     }
-
-    private static string Input(NodeProto node, int i) => node.Input.Count > i ? node.Input[i] : "";
 }

@@ -24,14 +24,13 @@ public static class HiddenHandOffFusion
 
     /// <summary>How many GuidedStatistics nodes of <paramref name="model"/> (any graph) read Hidden as bits.</summary>
     public static int Count(ModelProto model) =>
-        GraphQueries.WithSubgraphs(model.Graph).Sum(g => g.Node.Count(n => IsStatistics(n) && Input(n, BinaryConvSchema.StatisticsHiddenPacked).Length > 0));
+        GraphQueries.WithSubgraphs(model.Graph).Sum(g => g.Node.Count(n => IsStatistics(n) && GraphQueries.InputAt(n, BinaryConvSchema.StatisticsHiddenPacked).Length > 0));
 
     /// <summary>Whether <paramref name="node"/> packs a Hidden for GuidedStatistics (its float output then the empty name).</summary>
     internal static bool IsHandingHidden(NodeProto node) => node.Output.Any(o => o.EndsWith(Suffix, StringComparison.Ordinal));
 
     private static bool IsStatistics(NodeProto n) => n.OpType == BinaryConvSchema.GuidedStatistics && n.Domain == BinaryConvSchema.Domain;
 
-    private static string Input(NodeProto node, int i) => node.Input.Count > i ? node.Input[i] : "";
 
     /// <summary>Rewrites the main graph's <paramref name="nodes"/> and the GuidedStatistics in its If branches (in place); returns how many now read Hidden packed.</summary>
     internal static int Apply(List<NodeProto> nodes, GraphProto graph, Dictionary<string, TensorProto> initializers, ISet<string> graphOutputs)
@@ -41,14 +40,14 @@ public static class HiddenHandOffFusion
         int handed = 0;
         foreach (var statistics in nodes.Concat(branches.SelectMany(g => g.Node)).Where(IsStatistics).ToList())
         {
-            string t = Input(statistics, BinaryConvSchema.StatisticsHidden);
-            if (t.Length == 0 || Input(statistics, BinaryConvSchema.StatisticsHiddenPacked).Length > 0) continue;
+            string t = GraphQueries.InputAt(statistics, BinaryConvSchema.StatisticsHidden);
+            if (t.Length == 0 || GraphQueries.InputAt(statistics, BinaryConvSchema.StatisticsHiddenPacked).Length > 0) continue;
             if (statistics.Output[BinaryConvSchema.StatisticsStats].Length > 0 || statistics.Output.Count <= BinaryConvSchema.StatisticsPacked) continue;
             if (statistics.Attribute.FirstOrDefault(a => a.Name == BinaryConvSchema.TauNext) is not { } tauNext) continue;
             if (graphOutputs.Contains(t) || readers.GetValueOrDefault(t) != 1 || !producers.TryGetValue(t, out var glue) || !nodes.Contains(glue)) continue;
             if (glue.OpType != BinaryConvSchema.ShortcutRPReLU || glue.Domain != BinaryConvSchema.Domain || glue.Output[0] != t) continue;
-            if (Input(glue, BinaryConvSchema.ActivationTauNext).Length > 0 || glue.Output.Count > BinaryConvSchema.ActivationPackedOutput && glue.Output[BinaryConvSchema.ActivationPackedOutput].Length > 0) continue;
-            if (!initializers.TryGetValue(Input(glue, BinaryConvSchema.ActivationShiftIn), out var shift)) continue;
+            if (GraphQueries.InputAt(glue, BinaryConvSchema.ActivationTauNext).Length > 0 || glue.Output.Count > BinaryConvSchema.ActivationPackedOutput && glue.Output[BinaryConvSchema.ActivationPackedOutput].Length > 0) continue;
+            if (!initializers.TryGetValue(GraphQueries.InputAt(glue, BinaryConvSchema.ActivationShiftIn), out var shift)) continue;
             long channels = GlueFusion.Channels(shift);
             if (channels < 1 || tauNext.Floats.Count != 8 + channels || 8 + channels > 64) continue;
             var tau = Tensors.Float(t + TauSuffix, tauNext.Floats.Skip(8).ToArray(), channels);
@@ -83,9 +82,9 @@ public static class HiddenHandOffFusion
             var elsewhere = nodes.Concat(choice.Attribute.Where(a => a.Name != "else_branch" && a.G is not null).SelectMany(a => GraphQueries.WithSubgraphs(a.G)).SelectMany(g => g.Node));
             foreach (var statistics in otherwise.Node.Where(IsStatistics))
             {
-                string packed = Input(statistics, BinaryConvSchema.StatisticsHiddenPacked);
+                string packed = GraphQueries.InputAt(statistics, BinaryConvSchema.StatisticsHiddenPacked);
                 if (!packed.EndsWith(Suffix, StringComparison.Ordinal) || graph.Output.Any(o => o.Name == packed) || elsewhere.Any(n => n.Input.Contains(packed))) continue;
-                if (!producers.TryGetValue(packed, out var glue) || Input(glue, BinaryConvSchema.ActivationPackedUnread).Length > 0) continue;
+                if (!producers.TryGetValue(packed, out var glue) || GraphQueries.InputAt(glue, BinaryConvSchema.ActivationPackedUnread).Length > 0) continue;
                 if (!producers.TryGetValue(choice.Input[0], out var condition) || condition.Attribute.Any(a => a.G is not null || a.Graphs.Count > 0)
                     || !condition.Input.All(i => i.Length == 0 || sources.Contains(i)))
                     continue;
@@ -106,7 +105,7 @@ public static class HiddenHandOffFusion
 
     /// <summary>How many glues of <paramref name="model"/>'s main graph leave Hidden's bits unpacked where the If's other branch runs.</summary>
     public static int UnreadCount(ModelProto model) =>
-        model.Graph.Node.Count(n => IsHandingHidden(n) && Input(n, BinaryConvSchema.ActivationPackedUnread).EndsWith(UnreadSuffix, StringComparison.Ordinal));
+        model.Graph.Node.Count(n => IsHandingHidden(n) && GraphQueries.InputAt(n, BinaryConvSchema.ActivationPackedUnread).EndsWith(UnreadSuffix, StringComparison.Ordinal));
 
     /// <summary>
     /// The inverse, in place on <paramref name="model"/>: the glue writes its float Y again (no TauNext, no YPacked) and
@@ -117,14 +116,14 @@ public static class HiddenHandOffFusion
         var graphs = GraphQueries.WithSubgraphs(model.Graph).ToList();
         foreach (var statistics in graphs.SelectMany(g => g.Node).Where(IsStatistics).ToList())
         {
-            string packed = Input(statistics, BinaryConvSchema.StatisticsHiddenPacked);
+            string packed = GraphQueries.InputAt(statistics, BinaryConvSchema.StatisticsHiddenPacked);
             if (!packed.EndsWith(Suffix, StringComparison.Ordinal)) continue;
             string t = packed[..^Suffix.Length];
             statistics.Input[BinaryConvSchema.StatisticsHidden] = t;
             statistics.Input[BinaryConvSchema.StatisticsHiddenPacked] = "";
             GraphQueries.TrimEmpty(statistics.Input, BinaryConvSchema.StatisticsHidden + 1);
             var glue = graphs.SelectMany(g => g.Node).Single(n => n.Output.Contains(packed));
-            string unread = Input(glue, BinaryConvSchema.ActivationPackedUnread);
+            string unread = GraphQueries.InputAt(glue, BinaryConvSchema.ActivationPackedUnread);
             if (unread.Length > 0)
             {
                 glue.Input[BinaryConvSchema.ActivationPackedUnread] = "";

@@ -101,9 +101,11 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
         float[]? tauNext = null;
         bool packedOutput = OrtApi.KernelInfoOutputCount(info) > BinaryConvSchema.ActivationPackedOutput
             && OrtApi.KernelInfoOutputName(info, BinaryConvSchema.ActivationPackedOutput).Length > 0;
-        // The channels the packed outputs hold: Y's, or with y_split YRest's (an s out of range is refused by YSplit below).
-        long split = OrtApi.KernelInfoAttributeInt(info, BinaryConvSchema.ActivationYSplit) ?? 0;
-        int packedChannels = split > 0 && split < shiftIn.Length ? shiftIn.Length - (int)split : shiftIn.Length;
+        bool writesY = OrtApi.KernelInfoOutputName(info, BinaryConvSchema.ActivationOutput).Length > 0;
+        var (ySplit, writesRest) = YSplit(info, shiftIn.Length, writesY, Present(BinaryConvSchema.ActivationProjection),
+            Present(BinaryConvSchema.ActivationTauNext) || Present(BinaryConvSchema.ActivationTauSecond));
+        // The channels the packed outputs hold: Y's, or with y_split YRest's.
+        int packedChannels = shiftIn.Length - ySplit;
         string packedText = packedChannels == shiftIn.Length ? $"C = {shiftIn.Length}" : $"C − {BinaryConvSchema.ActivationYSplit} = {packedChannels} (YRest's channels)";
         if (Present(BinaryConvSchema.ActivationTauNext))
         {
@@ -162,10 +164,8 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
         var sparse = Sparse(info, Present, shiftIn.Length);
         FoldedPointwiseConv? pointwise = null;
         float[]? tauSecond = null;
-        int ySplit = 0;
         bool secondOutput = OrtApi.KernelInfoOutputCount(info) > BinaryConvSchema.ActivationSecondPackedOutput
             && OrtApi.KernelInfoOutputName(info, BinaryConvSchema.ActivationSecondPackedOutput).Length > 0;
-        bool writesY = OrtApi.KernelInfoOutputName(info, BinaryConvSchema.ActivationOutput).Length > 0;
         bool hasX = Present(BinaryConvSchema.ActivationX), sparsePacked = Present(BinaryConvSchema.ActivationSparseXPacked);
         try // the folded convs own native memory: freed if the node is refused after they were made
         {
@@ -182,7 +182,6 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
                 if (!secondOutput) throw new OpValidationException("TauSecond is given but output YPackedSecond is not (they go together)");
             }
             else if (secondOutput) throw new OpValidationException("output YPackedSecond needs the TauSecond input");
-            ySplit = YSplit(info, shiftIn.Length, writesY, projection is not null, tauNext is not null || tauSecond is not null);
             if (!writesY && projection is null && tauNext is null && tauSecond is null)
                 throw new OpValidationException("output Y is the empty name and there is no packed or projected output: the node would write nothing");
             if (!hasX && pointwise is null)
@@ -205,8 +204,7 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
             _tauSecond = tauSecond,
             _writesY = writesY,
             _ySplit = ySplit,
-            _writesRest = OrtApi.KernelInfoOutputCount(info) > BinaryConvSchema.ActivationRestOutput
-                && OrtApi.KernelInfoOutputName(info, BinaryConvSchema.ActivationRestOutput).Length > 0,
+            _writesRest = writesRest,
             _hasX = hasX,
             _sparsePacked = sparsePacked,
             _packedUnread = Present(BinaryConvSchema.ActivationPackedUnread),
@@ -225,21 +223,22 @@ internal sealed unsafe class ShortcutRPReLUOrtKernel : IBiVMKernel
     /// <summary>
     /// The y_split attribute's s (0 without it), checked against C and the outputs: Y goes with it, and YRest too unless
     /// the packed outputs hold YRest's bits (<paramref name="packsRest"/>); not with a projection, which reads Y whole.
+    /// Also whether YRest is named.
     /// </summary>
-    private static int YSplit(nint info, int channels, bool writesY, bool projected, bool packsRest)
+    private static (int Split, bool WritesRest) YSplit(nint info, int channels, bool writesY, bool projected, bool packsRest)
     {
         long? split = OrtApi.KernelInfoAttributeInt(info, BinaryConvSchema.ActivationYSplit);
         bool rest = OrtApi.KernelInfoOutputCount(info) > BinaryConvSchema.ActivationRestOutput
             && OrtApi.KernelInfoOutputName(info, BinaryConvSchema.ActivationRestOutput).Length > 0;
         if (split is null)
-            return rest ? throw new OpValidationException($"output YRest needs the attribute {BinaryConvSchema.ActivationYSplit} (they go together)") : 0;
+            return rest ? throw new OpValidationException($"output YRest needs the attribute {BinaryConvSchema.ActivationYSplit} (they go together)") : (0, false);
         if (split is not { } s || s <= 0 || s >= channels)
             throw new OpValidationException($"attribute {BinaryConvSchema.ActivationYSplit} = {split} must leave channels in both parts: 0 < s < C = {channels}");
         if (!writesY || !rest && !packsRest)
             throw new OpValidationException($"attribute {BinaryConvSchema.ActivationYSplit} writes Y in two outputs, Y and YRest: both must be named (YRest may be left out where YPacked or YPackedSecond holds its bits)");
         if (projected)
             throw new OpValidationException($"attribute {BinaryConvSchema.ActivationYSplit} cannot go with Projected (it reads Y whole)");
-        return (int)s;
+        return ((int)s, rest);
     }
 
     /// <summary>The folded sparse conv's constants (SparseW, SparseAlpha, SparseTau, SparseBias) and mask_scale, or null.</summary>
