@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
+using BiVM.CustomOps.BinaryConv2d;
 using BiVM.CustomOps.Upsampling;
 
 namespace BiVM.CustomOps.GuidedFilter;
@@ -119,18 +120,14 @@ internal static unsafe class GuidedUpsample
     /// <summary>Floats of scratch <see cref="Rows"/> needs for an output <paramref name="width"/>: two expanded input rows.</summary>
     public static int ScratchFloats(int width) => 2 * 2 * Planes * width;
 
-    [ThreadStatic] private static float[]? t_scratch;
-
     /// <summary>
     /// The calling thread's scratch for <see cref="Rows"/> at this width (ORT runs tasks on its pool threads, and
-    /// Compute may run on several at once: nothing mutable is shared). Pinned, grown on demand, kept (245 KB at 1920).
+    /// Compute may run on several at once: nothing mutable is shared): <see cref="ThreadScratch.Rows"/>, which starts on
+    /// a cache line. A pinned array of its own started 8 or 16 bytes into one, so that each 512-bit load of the expanded
+    /// rows (32 a step) touched two lines: 1920×1080 frames at downsample 0.25 took 1.055 of their time so
+    /// (docs/kernels.md, thirty-fifth session).
     /// </summary>
-    public static float* Scratch(int width)
-    {
-        int floats = ScratchFloats(width);
-        if (t_scratch is null || t_scratch.Length < floats) t_scratch = GC.AllocateUninitializedArray<float>(floats, pinned: true);
-        return (float*)Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(t_scratch));
-    }
+    public static float* Scratch(int width) => ThreadScratch.Rows(ScratchFloats(width));
 
     /// <summary>The widest column step <see cref="Rows"/> can take on this CPU: 16 (AVX-512), 8 (AVX2) or 1.</summary>
     public static int BestLanes => Avx512F.IsSupported ? 16 : Avx2.IsSupported ? 8 : 1;
