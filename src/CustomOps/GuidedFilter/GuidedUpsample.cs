@@ -138,8 +138,9 @@ internal static unsafe class GuidedUpsample
     /// at every column's Low and High index, for all 8 planes) into <paramref name="scratch"/>
     /// (<see cref="ScratchFloats"/>); two expanded rows are kept, so with upsampling each is expanded once and
     /// reused by every output row between it and the next (4 rows at r = 0.25). The output rows then read only
-    /// contiguous memory, <paramref name="lanes"/> columns per step: 16 (needs AVX-512F), 8 (AVX2) or 1. Every lane
-    /// does the one-column path's operations, so all three give the same bits.
+    /// contiguous memory, <paramref name="lanes"/> columns per step: 16 (needs AVX-512F; rows that share their two
+    /// expanded rows go through <see cref="Group512{TRows}"/> together), 8 (AVX2) or 1. Every lane does the one-column
+    /// path's operations, so all three give the same bits.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Rows(float* a, float* b, BilinearAxis rows, BilinearAxis columns, float* src, float* fgr, float* pha,
@@ -164,99 +165,194 @@ internal static unsafe class GuidedUpsample
             return slot;
         }
 
-        fixed (float* lowWeight = columns.LowWeight, highWeight = columns.HighWeight)
-            for (int y = start; y < end; y++)
+        fixed (float* lowWeight = columns.LowWeight, highWeight = columns.HighWeight, rowLow = rows.LowWeight, rowHigh = rows.HighWeight)
+            for (int y = start, group; y < end; y += group)
             {
                 int y1 = rows.Low[y], y2 = rows.High[y];
                 float* e1 = Expanded(y1, y2);
                 float* e2 = Expanded(y2, y1);
-                float wy1 = rows.LowWeight[y], wy2 = rows.HighWeight[y];
-                long at = (long)y * width;
-                float* s0 = src + at, s1 = src + plane + at, s2 = src + 2 * plane + at;
-                float* f0 = fgr + at, f1 = fgr + plane + at, f2 = fgr + 2 * plane + at, p = pha + at;
-                int x = 0;
-                if (lanes == 16)
+                // With 512-bit steps, the next output rows that sample the same two input rows (up to four: all of
+                // them at downsample 0.25, two or three at 0.375) go together, so that each step loads the expanded
+                // rows' 32 vectors once for all of them instead of once a row: those rows (245 KB at 1920 columns) are
+                // read from L2. 1920×1080 frames at downsample 0.25: 0.954 and 1/1.044 against one row at a time
+                // (docs/kernels.md, thirty-fifth session).
+                group = 1;
+                int vectors = lanes == 16 ? width & ~15 : 0;
+                if (vectors > 0)
                 {
-                    var vy1 = Vector512.Create(wy1);
-                    var vy2 = Vector512.Create(wy2);
-                    var three = Vector512.Create(3f);
-                    var zero = Vector512<float>.Zero;
-                    var one = Vector512.Create(1f);
-                    for (; x + 16 <= width; x += 16)
-                    {
-                        var wx1 = Vector512.Load(lowWeight + x);
-                        var wx2 = Vector512.Load(highWeight + x);
-                        var w11 = wx1 * vy1;
-                        var w21 = wx2 * vy1;
-                        var w12 = wx1 * vy2;
-                        var w22 = wx2 * vy2;
-                        var g0 = Vector512.Load(s0 + x);
-                        var g1 = Vector512.Load(s1 + x);
-                        var g2 = Vector512.Load(s2 + x);
-                        var mean = (g0 + g1 + g2) / three;
-                        Vector512.MinNative(Vector512.MaxNative(Out(e1, e2, width, x, 0, w11, w21, w12, w22, g0) + g0, zero), one).Store(f0 + x);
-                        Vector512.MinNative(Vector512.MaxNative(Out(e1, e2, width, x, 1, w11, w21, w12, w22, g1) + g1, zero), one).Store(f1 + x);
-                        Vector512.MinNative(Vector512.MaxNative(Out(e1, e2, width, x, 2, w11, w21, w12, w22, g2) + g2, zero), one).Store(f2 + x);
-                        Vector512.MinNative(Vector512.MaxNative(Out(e1, e2, width, x, 3, w11, w21, w12, w22, mean), zero), one).Store(p + x);
-                    }
+                    while (group < 4 && y + group < end && rows.Low[y + group] == y1 && rows.High[y + group] == y2) group++;
+                    var rowsAt = new GroupRows(src, fgr, pha, plane, (long)y * width, rowLow + y, rowHigh + y);
+                    if (group == 4) Group512<FourRows>(e1, e2, width, lowWeight, highWeight, rowsAt, vectors);
+                    else if (group == 3) Group512<ThreeRows>(e1, e2, width, lowWeight, highWeight, rowsAt, vectors);
+                    else if (group == 2) Group512<TwoRows>(e1, e2, width, lowWeight, highWeight, rowsAt, vectors);
+                    else Group512<OneRow>(e1, e2, width, lowWeight, highWeight, rowsAt, vectors);
                 }
-                if (lanes >= 8)
-                {
-                    var vy1 = Vector256.Create(wy1);
-                    var vy2 = Vector256.Create(wy2);
-                    var three = Vector256.Create(3f);
-                    var zero = Vector256<float>.Zero;
-                    var one = Vector256.Create(1f);
-                    for (; x + 8 <= width; x += 8)
-                    {
-                        var wx1 = Vector256.Load(lowWeight + x);
-                        var wx2 = Vector256.Load(highWeight + x);
-                        var w11 = wx1 * vy1;
-                        var w21 = wx2 * vy1;
-                        var w12 = wx1 * vy2;
-                        var w22 = wx2 * vy2;
-                        var g0 = Vector256.Load(s0 + x);
-                        var g1 = Vector256.Load(s1 + x);
-                        var g2 = Vector256.Load(s2 + x);
-                        var mean = (g0 + g1 + g2) / three;
-                        Vector256.MinNative(Vector256.MaxNative(Out(e1, e2, width, x, 0, w11, w21, w12, w22, g0) + g0, zero), one).Store(f0 + x);
-                        Vector256.MinNative(Vector256.MaxNative(Out(e1, e2, width, x, 1, w11, w21, w12, w22, g1) + g1, zero), one).Store(f1 + x);
-                        Vector256.MinNative(Vector256.MaxNative(Out(e1, e2, width, x, 2, w11, w21, w12, w22, g2) + g2, zero), one).Store(f2 + x);
-                        Vector256.MinNative(Vector256.MaxNative(Out(e1, e2, width, x, 3, w11, w21, w12, w22, mean), zero), one).Store(p + x);
-                    }
-                }
-                for (; x < width; x++)
-                {
-                    float wx1 = lowWeight[x], wx2 = highWeight[x];
-                    float w11 = wx1 * wy1, w21 = wx2 * wy1, w12 = wx1 * wy2, w22 = wx2 * wy2;
-                    float g0 = s0[x], g1 = s1[x], g2 = s2[x];
-                    float mean = (g0 + g1 + g2) / 3f;
-                    for (int c = 0; c < Channels; c++)
-                    {
-                        float* la = e1 + 2 * c * width + x, lb = e1 + 2 * (c + Channels) * width + x;
-                        float* ha = e2 + 2 * c * width + x, hb = e2 + 2 * (c + Channels) * width + x;
-                        float gain = w11 * la[0] + w21 * la[width] + w12 * ha[0] + w22 * ha[width];
-                        float offset = w11 * lb[0] + w21 * lb[width] + w12 * hb[0] + w22 * hb[width];
-                        float guide = c switch { 0 => g0, 1 => g1, 2 => g2, _ => mean };
-                        float product = gain * guide;
-                        float output = product + offset;
-                        if (c < 3) (c == 0 ? f0 : c == 1 ? f1 : f2)[x] = Clip(output + guide);
-                        else p[x] = Clip(output);
-                    }
-                }
+                for (int g = 0; g < group; g++)
+                    Rest(e1, e2, width, lowWeight, highWeight, rowLow[y + g], rowHigh[y + g], src, fgr, pha, plane, (long)(y + g) * width, vectors, lanes);
             }
     }
 
-    /// <summary>A·guide + b for channel <paramref name="c"/> at 16 columns, from the expanded rows (see <see cref="Rows"/>).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Out(float* e1, float* e2, int width, int x, int c,
-        Vector512<float> w11, Vector512<float> w21, Vector512<float> w12, Vector512<float> w22, Vector512<float> guide)
+    /// <summary>
+    /// Columns [<paramref name="x0"/>, width) of the output row at <paramref name="at"/> (its offset in a plane), from
+    /// the expanded rows <paramref name="e1"/> and <paramref name="e2"/> with the row weights <paramref name="wy1"/> and
+    /// <paramref name="wy2"/>: 8 columns a step where <paramref name="lanes"/> allows, then one at a time.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Rest(float* e1, float* e2, int width, float* lowWeight, float* highWeight, float wy1, float wy2,
+        float* src, float* fgr, float* pha, long plane, long at, int x0, int lanes)
     {
-        float* la = e1 + 2 * c * width + x, lb = e1 + 2 * (c + Channels) * width + x;
-        float* ha = e2 + 2 * c * width + x, hb = e2 + 2 * (c + Channels) * width + x;
-        var gain = w11 * Vector512.Load(la) + w21 * Vector512.Load(la + width) + w12 * Vector512.Load(ha) + w22 * Vector512.Load(ha + width);
-        var offset = w11 * Vector512.Load(lb) + w21 * Vector512.Load(lb + width) + w12 * Vector512.Load(hb) + w22 * Vector512.Load(hb + width);
-        return gain * guide + offset;
+        float* s0 = src + at, s1 = src + plane + at, s2 = src + 2 * plane + at;
+        float* f0 = fgr + at, f1 = fgr + plane + at, f2 = fgr + 2 * plane + at, p = pha + at;
+        int x = x0;
+        if (lanes >= 8)
+        {
+            var vy1 = Vector256.Create(wy1);
+            var vy2 = Vector256.Create(wy2);
+            var three = Vector256.Create(3f);
+            var zero = Vector256<float>.Zero;
+            var one = Vector256.Create(1f);
+            for (; x + 8 <= width; x += 8)
+            {
+                var wx1 = Vector256.Load(lowWeight + x);
+                var wx2 = Vector256.Load(highWeight + x);
+                var w11 = wx1 * vy1;
+                var w21 = wx2 * vy1;
+                var w12 = wx1 * vy2;
+                var w22 = wx2 * vy2;
+                var g0 = Vector256.Load(s0 + x);
+                var g1 = Vector256.Load(s1 + x);
+                var g2 = Vector256.Load(s2 + x);
+                var mean = (g0 + g1 + g2) / three;
+                Vector256.MinNative(Vector256.MaxNative(Out(e1, e2, width, x, 0, w11, w21, w12, w22, g0) + g0, zero), one).Store(f0 + x);
+                Vector256.MinNative(Vector256.MaxNative(Out(e1, e2, width, x, 1, w11, w21, w12, w22, g1) + g1, zero), one).Store(f1 + x);
+                Vector256.MinNative(Vector256.MaxNative(Out(e1, e2, width, x, 2, w11, w21, w12, w22, g2) + g2, zero), one).Store(f2 + x);
+                Vector256.MinNative(Vector256.MaxNative(Out(e1, e2, width, x, 3, w11, w21, w12, w22, mean), zero), one).Store(p + x);
+            }
+        }
+        for (; x < width; x++)
+        {
+            float wx1 = lowWeight[x], wx2 = highWeight[x];
+            float w11 = wx1 * wy1, w21 = wx2 * wy1, w12 = wx1 * wy2, w22 = wx2 * wy2;
+            float g0 = s0[x], g1 = s1[x], g2 = s2[x];
+            float mean = (g0 + g1 + g2) / 3f;
+            for (int c = 0; c < Channels; c++)
+            {
+                float* la = e1 + 2 * c * width + x, lb = e1 + 2 * (c + Channels) * width + x;
+                float* ha = e2 + 2 * c * width + x, hb = e2 + 2 * (c + Channels) * width + x;
+                float gain = w11 * la[0] + w21 * la[width] + w12 * ha[0] + w22 * ha[width];
+                float offset = w11 * lb[0] + w21 * lb[width] + w12 * hb[0] + w22 * hb[width];
+                float guide = c switch { 0 => g0, 1 => g1, 2 => g2, _ => mean };
+                float product = gain * guide;
+                float output = product + offset;
+                if (c < 3) (c == 0 ? f0 : c == 1 ? f1 : f2)[x] = Clip(output + guide);
+                else p[x] = Clip(output);
+            }
+        }
+    }
+
+    /// <summary>A group's output rows: the first one's offset in a plane, and each row's two row weights.</summary>
+    private readonly struct GroupRows(float* src, float* fgr, float* pha, long plane, long at, float* lowWeights, float* highWeights)
+    {
+        public float* Src { get; } = src;
+        public float* Fgr { get; } = fgr;
+        public float* Pha { get; } = pha;
+        public long Plane { get; } = plane;
+        public long At { get; } = at;
+        /// <summary>Row g's weight of the lower input row at [g].</summary>
+        public float* LowWeights { get; } = lowWeights;
+        /// <summary>Row g's weight of the higher input row at [g].</summary>
+        public float* HighWeights { get; } = highWeights;
+    }
+
+    private interface IRowCount
+    {
+        static abstract int Count { get; }
+    }
+
+    private struct OneRow : IRowCount { public static int Count => 1; }
+    private struct TwoRows : IRowCount { public static int Count => 2; }
+    private struct ThreeRows : IRowCount { public static int Count => 3; }
+    private struct FourRows : IRowCount { public static int Count => 4; }
+
+    /// <summary>
+    /// Columns [0, <paramref name="vectors"/>) (a multiple of 16) of <typeparamref name="TRows"/> consecutive output rows
+    /// that sample the same expanded rows <paramref name="e1"/> and <paramref name="e2"/>: per step and channel, the
+    /// eight vectors of A and b are loaded once and each row interpolates them with its own row weights. One body for
+    /// the four counts; each instantiation's count is a constant, so the rows it does not have compile away. Each
+    /// output is <see cref="Columns"/>' operations on its lane.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Group512<TRows>(float* e1, float* e2, int width, float* lowWeight, float* highWeight, GroupRows rows, int vectors)
+        where TRows : struct, IRowCount
+    {
+        int n = TRows.Count;
+        long plane = rows.Plane, stride = width;
+        var zero = Vector512<float>.Zero;
+        var one = Vector512.Create(1f);
+        var three = Vector512.Create(3f);
+        var low0 = Vector512.Create(rows.LowWeights[0]);
+        var high0 = Vector512.Create(rows.HighWeights[0]);
+        var low1 = n > 1 ? Vector512.Create(rows.LowWeights[1]) : zero;
+        var high1 = n > 1 ? Vector512.Create(rows.HighWeights[1]) : zero;
+        var low2 = n > 2 ? Vector512.Create(rows.LowWeights[2]) : zero;
+        var high2 = n > 2 ? Vector512.Create(rows.HighWeights[2]) : zero;
+        var low3 = n > 3 ? Vector512.Create(rows.LowWeights[3]) : zero;
+        var high3 = n > 3 ? Vector512.Create(rows.HighWeights[3]) : zero;
+        float* src = rows.Src + rows.At, fgr = rows.Fgr + rows.At, pha = rows.Pha + rows.At;
+        for (int x = 0; x < vectors; x += 16)
+        {
+            var wx1 = Vector512.Load(lowWeight + x);
+            var wx2 = Vector512.Load(highWeight + x);
+            for (int c = 0; c < Channels; c++)
+            {
+                // A's values of channel c at the Low and High columns of the lower input row (la, la + width) and of the
+                // higher (ha, ha + width); b's likewise.
+                float* la = e1 + 2 * c * stride + x, lb = e1 + 2 * (c + Channels) * stride + x;
+                float* ha = e2 + 2 * c * stride + x, hb = e2 + 2 * (c + Channels) * stride + x;
+                var a = new Corners(Vector512.Load(la), Vector512.Load(la + stride), Vector512.Load(ha), Vector512.Load(ha + stride));
+                var b = new Corners(Vector512.Load(lb), Vector512.Load(lb + stride), Vector512.Load(hb), Vector512.Load(hb + stride));
+                Output512(c, a, b, wx1, wx2, low0, high0, src + x, plane, fgr + x, pha + x, zero, one, three);
+                if (n > 1) Output512(c, a, b, wx1, wx2, low1, high1, src + stride + x, plane, fgr + stride + x, pha + stride + x, zero, one, three);
+                if (n > 2) Output512(c, a, b, wx1, wx2, low2, high2, src + 2 * stride + x, plane, fgr + 2 * stride + x, pha + 2 * stride + x, zero, one, three);
+                if (n > 3) Output512(c, a, b, wx1, wx2, low3, high3, src + 3 * stride + x, plane, fgr + 3 * stride + x, pha + 3 * stride + x, zero, one, three);
+            }
+        }
+    }
+
+    /// <summary>One plane's values at the four corners of 16 output columns: (Low, High) column of the lower input row, then of the higher.</summary>
+    private readonly struct Corners(Vector512<float> lowLow, Vector512<float> lowHigh, Vector512<float> highLow, Vector512<float> highHigh)
+    {
+        public Vector512<float> LowLow { get; } = lowLow;
+        public Vector512<float> LowHigh { get; } = lowHigh;
+        public Vector512<float> HighLow { get; } = highLow;
+        public Vector512<float> HighHigh { get; } = highHigh;
+    }
+
+    /// <summary>
+    /// Channel <paramref name="c"/> of 16 columns of one output row (<paramref name="src"/>, <paramref name="fgr"/> and
+    /// <paramref name="pha"/> at its first column, channel 0): A and b interpolated from their corners as
+    /// <see cref="Sample"/> does, then fgr = clip(A·src + b + src, 0, 1) or, for c = 3, pha = clip(A·mean + b, 0, 1).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Output512(int c, Corners a, Corners b, Vector512<float> wx1, Vector512<float> wx2, Vector512<float> wy1, Vector512<float> wy2,
+        float* src, long plane, float* fgr, float* pha, Vector512<float> zero, Vector512<float> one, Vector512<float> three)
+    {
+        var w11 = wx1 * wy1;
+        var w21 = wx2 * wy1;
+        var w12 = wx1 * wy2;
+        var w22 = wx2 * wy2;
+        var gain = w11 * a.LowLow + w21 * a.LowHigh + w12 * a.HighLow + w22 * a.HighHigh;
+        var offset = w11 * b.LowLow + w21 * b.LowHigh + w12 * b.HighLow + w22 * b.HighHigh;
+        if (c < 3)
+        {
+            var guide = Vector512.Load(src + c * plane);
+            Vector512.MinNative(Vector512.MaxNative(gain * guide + offset + guide, zero), one).Store(fgr + c * plane);
+        }
+        else
+        {
+            var mean = (Vector512.Load(src) + Vector512.Load(src + plane) + Vector512.Load(src + 2 * plane)) / three;
+            Vector512.MinNative(Vector512.MaxNative(gain * mean + offset, zero), one).Store(pha);
+        }
     }
 
     /// <summary>A·guide + b for channel <paramref name="c"/> at 8 columns, from the expanded rows (see <see cref="Rows"/>).</summary>
