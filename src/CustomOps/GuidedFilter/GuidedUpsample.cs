@@ -3,6 +3,7 @@ using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
 using BiVM.CustomOps.BinaryConv2d;
+using BiVM.CustomOps.Cpu;
 using BiVM.CustomOps.Upsampling;
 
 namespace BiVM.CustomOps.GuidedFilter;
@@ -139,7 +140,7 @@ internal static unsafe class GuidedUpsample
     /// (<see cref="ScratchFloats"/>); two expanded rows are kept, so with upsampling each is expanded once and
     /// reused by every output row between it and the next (4 rows at r = 0.25). The output rows then read only
     /// contiguous memory, <paramref name="lanes"/> columns per step: 16 (needs AVX-512F; rows that share their two
-    /// expanded rows go through <see cref="Group512{TRows}"/> together), 8 (AVX2) or 1. Every lane does the one-column
+    /// expanded rows go through <see cref="Group{TW, TV, TRows}"/> together), 8 (AVX2, likewise) or 1. Every lane does the one-column
     /// path's operations, so all three give the same bits.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -171,25 +172,41 @@ internal static unsafe class GuidedUpsample
                 int y1 = rows.Low[y], y2 = rows.High[y];
                 float* e1 = Expanded(y1, y2);
                 float* e2 = Expanded(y2, y1);
-                // With 512-bit steps, the next output rows that sample the same two input rows (up to four: all of
+                // With vector steps, the next output rows that sample the same two input rows (up to four: all of
                 // them at downsample 0.25, two or three at 0.375) go together, so that each step loads the expanded
                 // rows' 32 vectors once for all of them instead of once a row: those rows (245 KB at 1920 columns) are
-                // read from L2. 1920×1080 frames at downsample 0.25: 0.954 and 1/1.044 against one row at a time
-                // (docs/kernels.md, thirty-fifth session).
+                // read from L2. 1920×1080 frames against one row at a time: 0.954 and 1/1.044 at downsample 0.25,
+                // 0.986 at 0.375; on the AVX2 paths 0.969 and 1/1.037 (docs/kernels.md, thirty-fifth session).
                 group = 1;
-                int vectors = lanes == 16 ? width & ~15 : 0;
+                int vectors = lanes == 16 ? width & ~15 : lanes == 8 ? width & ~7 : 0;
                 if (vectors > 0)
                 {
                     while (group < 4 && y + group < end && rows.Low[y + group] == y1 && rows.High[y + group] == y2) group++;
                     var rowsAt = new GroupRows(src, fgr, pha, plane, (long)y * width, rowLow + y, rowHigh + y);
-                    if (group == 4) Group512<FourRows>(e1, e2, width, lowWeight, highWeight, rowsAt, vectors);
-                    else if (group == 3) Group512<ThreeRows>(e1, e2, width, lowWeight, highWeight, rowsAt, vectors);
-                    else if (group == 2) Group512<TwoRows>(e1, e2, width, lowWeight, highWeight, rowsAt, vectors);
-                    else Group512<OneRow>(e1, e2, width, lowWeight, highWeight, rowsAt, vectors);
+                    if (lanes == 16) Group512(group, e1, e2, width, lowWeight, highWeight, rowsAt, vectors);
+                    else Group256(group, e1, e2, width, lowWeight, highWeight, rowsAt, vectors);
                 }
                 for (int g = 0; g < group; g++)
                     Rest(e1, e2, width, lowWeight, highWeight, rowLow[y + g], rowHigh[y + g], src, fgr, pha, plane, (long)(y + g) * width, vectors, lanes);
             }
+    }
+
+    /// <summary><see cref="Group{TW, TV, TRows}"/> at 16 lanes for <paramref name="count"/> (1–4) rows.</summary>
+    private static void Group512(int count, float* e1, float* e2, int width, float* lowWeight, float* highWeight, GroupRows rows, int vectors)
+    {
+        if (count == 4) Group<FloatWidth512, Vector512<float>, FourRows>(e1, e2, width, lowWeight, highWeight, rows, vectors);
+        else if (count == 3) Group<FloatWidth512, Vector512<float>, ThreeRows>(e1, e2, width, lowWeight, highWeight, rows, vectors);
+        else if (count == 2) Group<FloatWidth512, Vector512<float>, TwoRows>(e1, e2, width, lowWeight, highWeight, rows, vectors);
+        else Group<FloatWidth512, Vector512<float>, OneRow>(e1, e2, width, lowWeight, highWeight, rows, vectors);
+    }
+
+    /// <summary><see cref="Group{TW, TV, TRows}"/> at 8 lanes for <paramref name="count"/> (1–4) rows.</summary>
+    private static void Group256(int count, float* e1, float* e2, int width, float* lowWeight, float* highWeight, GroupRows rows, int vectors)
+    {
+        if (count == 4) Group<FloatWidth256, Vector256<float>, FourRows>(e1, e2, width, lowWeight, highWeight, rows, vectors);
+        else if (count == 3) Group<FloatWidth256, Vector256<float>, ThreeRows>(e1, e2, width, lowWeight, highWeight, rows, vectors);
+        else if (count == 2) Group<FloatWidth256, Vector256<float>, TwoRows>(e1, e2, width, lowWeight, highWeight, rows, vectors);
+        else Group<FloatWidth256, Vector256<float>, OneRow>(e1, e2, width, lowWeight, highWeight, rows, vectors);
     }
 
     /// <summary>
@@ -275,85 +292,88 @@ internal static unsafe class GuidedUpsample
     private struct FourRows : IRowCount { public static int Count => 4; }
 
     /// <summary>
-    /// Columns [0, <paramref name="vectors"/>) (a multiple of 16) of <typeparamref name="TRows"/> consecutive output rows
-    /// that sample the same expanded rows <paramref name="e1"/> and <paramref name="e2"/>: per step and channel, the
+    /// Columns [0, <paramref name="vectors"/>) (a multiple of TW.Lanes) of <typeparamref name="TRows"/> consecutive output
+    /// rows that sample the same expanded rows <paramref name="e1"/> and <paramref name="e2"/>: per step and channel, the
     /// eight vectors of A and b are loaded once and each row interpolates them with its own row weights. One body for
-    /// the four counts; each instantiation's count is a constant, so the rows it does not have compile away. Each
-    /// output is <see cref="Columns"/>' operations on its lane.
+    /// both widths and the four counts; each instantiation's count is a constant, so the rows it does not have compile
+    /// away. Each output is <see cref="Columns"/>' operations on its lane.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Group512<TRows>(float* e1, float* e2, int width, float* lowWeight, float* highWeight, GroupRows rows, int vectors)
-        where TRows : struct, IRowCount
+    private static void Group<TW, TV, TRows>(float* e1, float* e2, int width, float* lowWeight, float* highWeight, GroupRows rows, int vectors)
+        where TW : struct, IFloatWidth<TV> where TV : struct where TRows : struct, IRowCount
     {
         int n = TRows.Count;
         long plane = rows.Plane, stride = width;
-        var zero = Vector512<float>.Zero;
-        var one = Vector512.Create(1f);
-        var three = Vector512.Create(3f);
-        var low0 = Vector512.Create(rows.LowWeights[0]);
-        var high0 = Vector512.Create(rows.HighWeights[0]);
-        var low1 = n > 1 ? Vector512.Create(rows.LowWeights[1]) : zero;
-        var high1 = n > 1 ? Vector512.Create(rows.HighWeights[1]) : zero;
-        var low2 = n > 2 ? Vector512.Create(rows.LowWeights[2]) : zero;
-        var high2 = n > 2 ? Vector512.Create(rows.HighWeights[2]) : zero;
-        var low3 = n > 3 ? Vector512.Create(rows.LowWeights[3]) : zero;
-        var high3 = n > 3 ? Vector512.Create(rows.HighWeights[3]) : zero;
+        var zero = TW.Create(0f);
+        var low0 = TW.Create(rows.LowWeights[0]);
+        var high0 = TW.Create(rows.HighWeights[0]);
+        var low1 = n > 1 ? TW.Create(rows.LowWeights[1]) : zero;
+        var high1 = n > 1 ? TW.Create(rows.HighWeights[1]) : zero;
+        var low2 = n > 2 ? TW.Create(rows.LowWeights[2]) : zero;
+        var high2 = n > 2 ? TW.Create(rows.HighWeights[2]) : zero;
+        var low3 = n > 3 ? TW.Create(rows.LowWeights[3]) : zero;
+        var high3 = n > 3 ? TW.Create(rows.HighWeights[3]) : zero;
         float* src = rows.Src + rows.At, fgr = rows.Fgr + rows.At, pha = rows.Pha + rows.At;
-        for (int x = 0; x < vectors; x += 16)
+        for (int x = 0; x < vectors; x += TW.Lanes)
         {
-            var wx1 = Vector512.Load(lowWeight + x);
-            var wx2 = Vector512.Load(highWeight + x);
+            var wx1 = TW.Load(lowWeight + x);
+            var wx2 = TW.Load(highWeight + x);
             for (int c = 0; c < Channels; c++)
             {
                 // A's values of channel c at the Low and High columns of the lower input row (la, la + width) and of the
                 // higher (ha, ha + width); b's likewise.
                 float* la = e1 + 2 * c * stride + x, lb = e1 + 2 * (c + Channels) * stride + x;
                 float* ha = e2 + 2 * c * stride + x, hb = e2 + 2 * (c + Channels) * stride + x;
-                var a = new Corners(Vector512.Load(la), Vector512.Load(la + stride), Vector512.Load(ha), Vector512.Load(ha + stride));
-                var b = new Corners(Vector512.Load(lb), Vector512.Load(lb + stride), Vector512.Load(hb), Vector512.Load(hb + stride));
-                Output512(c, a, b, wx1, wx2, low0, high0, src + x, plane, fgr + x, pha + x, zero, one, three);
-                if (n > 1) Output512(c, a, b, wx1, wx2, low1, high1, src + stride + x, plane, fgr + stride + x, pha + stride + x, zero, one, three);
-                if (n > 2) Output512(c, a, b, wx1, wx2, low2, high2, src + 2 * stride + x, plane, fgr + 2 * stride + x, pha + 2 * stride + x, zero, one, three);
-                if (n > 3) Output512(c, a, b, wx1, wx2, low3, high3, src + 3 * stride + x, plane, fgr + 3 * stride + x, pha + 3 * stride + x, zero, one, three);
+                var a = new Corners<TV>(TW.Load(la), TW.Load(la + stride), TW.Load(ha), TW.Load(ha + stride));
+                var b = new Corners<TV>(TW.Load(lb), TW.Load(lb + stride), TW.Load(hb), TW.Load(hb + stride));
+                Output<TW, TV>(c, a, b, wx1, wx2, low0, high0, src + x, plane, fgr + x, pha + x);
+                if (n > 1) Output<TW, TV>(c, a, b, wx1, wx2, low1, high1, src + stride + x, plane, fgr + stride + x, pha + stride + x);
+                if (n > 2) Output<TW, TV>(c, a, b, wx1, wx2, low2, high2, src + 2 * stride + x, plane, fgr + 2 * stride + x, pha + 2 * stride + x);
+                if (n > 3) Output<TW, TV>(c, a, b, wx1, wx2, low3, high3, src + 3 * stride + x, plane, fgr + 3 * stride + x, pha + 3 * stride + x);
             }
         }
     }
 
-    /// <summary>One plane's values at the four corners of 16 output columns: (Low, High) column of the lower input row, then of the higher.</summary>
-    private readonly struct Corners(Vector512<float> lowLow, Vector512<float> lowHigh, Vector512<float> highLow, Vector512<float> highHigh)
+    /// <summary>One plane's values at the four corners of a step's output columns: (Low, High) column of the lower input row, then of the higher.</summary>
+    private readonly struct Corners<TV>(TV lowLow, TV lowHigh, TV highLow, TV highHigh) where TV : struct
     {
-        public Vector512<float> LowLow { get; } = lowLow;
-        public Vector512<float> LowHigh { get; } = lowHigh;
-        public Vector512<float> HighLow { get; } = highLow;
-        public Vector512<float> HighHigh { get; } = highHigh;
+        public TV LowLow { get; } = lowLow;
+        public TV LowHigh { get; } = lowHigh;
+        public TV HighLow { get; } = highLow;
+        public TV HighHigh { get; } = highHigh;
     }
 
     /// <summary>
-    /// Channel <paramref name="c"/> of 16 columns of one output row (<paramref name="src"/>, <paramref name="fgr"/> and
-    /// <paramref name="pha"/> at its first column, channel 0): A and b interpolated from their corners as
+    /// Channel <paramref name="c"/> of one step's columns of one output row (<paramref name="src"/>, <paramref name="fgr"/>
+    /// and <paramref name="pha"/> at its first column, channel 0): A and b interpolated from their corners as
     /// <see cref="Sample"/> does, then fgr = clip(A·src + b + src, 0, 1) or, for c = 3, pha = clip(A·mean + b, 0, 1).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Output512(int c, Corners a, Corners b, Vector512<float> wx1, Vector512<float> wx2, Vector512<float> wy1, Vector512<float> wy2,
-        float* src, long plane, float* fgr, float* pha, Vector512<float> zero, Vector512<float> one, Vector512<float> three)
+    private static void Output<TW, TV>(int c, Corners<TV> a, Corners<TV> b, TV wx1, TV wx2, TV wy1, TV wy2, float* src, long plane, float* fgr, float* pha)
+        where TW : struct, IFloatWidth<TV> where TV : struct
     {
-        var w11 = wx1 * wy1;
-        var w21 = wx2 * wy1;
-        var w12 = wx1 * wy2;
-        var w22 = wx2 * wy2;
-        var gain = w11 * a.LowLow + w21 * a.LowHigh + w12 * a.HighLow + w22 * a.HighHigh;
-        var offset = w11 * b.LowLow + w21 * b.LowHigh + w12 * b.HighLow + w22 * b.HighHigh;
+        var w11 = TW.Multiply(wx1, wy1);
+        var w21 = TW.Multiply(wx2, wy1);
+        var w12 = TW.Multiply(wx1, wy2);
+        var w22 = TW.Multiply(wx2, wy2);
+        var gain = TW.Add(TW.Add(TW.Add(TW.Multiply(w11, a.LowLow), TW.Multiply(w21, a.LowHigh)), TW.Multiply(w12, a.HighLow)), TW.Multiply(w22, a.HighHigh));
+        var offset = TW.Add(TW.Add(TW.Add(TW.Multiply(w11, b.LowLow), TW.Multiply(w21, b.LowHigh)), TW.Multiply(w12, b.HighLow)), TW.Multiply(w22, b.HighHigh));
         if (c < 3)
         {
-            var guide = Vector512.Load(src + c * plane);
-            Vector512.MinNative(Vector512.MaxNative(gain * guide + offset + guide, zero), one).Store(fgr + c * plane);
+            var guide = TW.Load(src + c * plane);
+            TW.Store(Clip<TW, TV>(TW.Add(TW.Add(TW.Multiply(gain, guide), offset), guide)), fgr + c * plane);
         }
         else
         {
-            var mean = (Vector512.Load(src) + Vector512.Load(src + plane) + Vector512.Load(src + 2 * plane)) / three;
-            Vector512.MinNative(Vector512.MaxNative(gain * mean + offset, zero), one).Store(pha);
+            var mean = TW.Divide(TW.Add(TW.Add(TW.Load(src), TW.Load(src + plane)), TW.Load(src + 2 * plane)), TW.Create(3f));
+            TW.Store(Clip<TW, TV>(TW.Add(TW.Multiply(gain, mean), offset)), pha);
         }
     }
+
+    /// <summary>clip(v, 0, 1) on each lane as the vector paths have it: max with 0, then min with 1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV Clip<TW, TV>(TV v) where TW : struct, IFloatWidth<TV> where TV : struct =>
+        TW.Min(TW.Max(v, TW.Create(0f)), TW.Create(1f));
 
     /// <summary>A·guide + b for channel <paramref name="c"/> at 8 columns, from the expanded rows (see <see cref="Rows"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
