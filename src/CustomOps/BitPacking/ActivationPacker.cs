@@ -2,6 +2,8 @@ using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
+using BiVM.CustomOps.Cpu;
+
 namespace BiVM.CustomOps.BitPacking;
 
 /// <summary>
@@ -160,10 +162,10 @@ internal static unsafe class ActivationPacker
             int c0 = wi * 64, count = Math.Min(64, cin - c0);
             float* src = row0 + c0 * plane + px;
             ulong* d = words == 1 ? dst : spill;
-            if (lanes == 16 && block == 8) LanesBlock512<EightSteps>(src, plane, tau + c0, count, d);
-            else if (lanes == 16 && block == 4) LanesBlock512<FourSteps>(src, plane, tau + c0, count, d);
-            else if (lanes == 16 && block == 2) LanesBlock512<TwoSteps>(src, plane, tau + c0, count, d);
-            else if (lanes == 16) LanesBlock512<OneStep>(src, plane, tau + c0, count, d);
+            if (lanes == 16 && block == 8) LanesBlock512<CountEight>(src, plane, tau + c0, count, d);
+            else if (lanes == 16 && block == 4) LanesBlock512<CountFour>(src, plane, tau + c0, count, d);
+            else if (lanes == 16 && block == 2) LanesBlock512<CountTwo>(src, plane, tau + c0, count, d);
+            else if (lanes == 16) LanesBlock512<CountOne>(src, plane, tau + c0, count, d);
             else if (block == 4) Lanes256x4(src, plane, tau + c0, count, d);
             else
                 for (int b = 0; b < block; b++) Lanes256(src + b * 8, plane, tau + c0, count, d + b * 8);
@@ -181,7 +183,7 @@ internal static unsafe class ActivationPacker
     /// block (the 18 × 32 layers' rows, before two single steps): frames 0.992 and 1/1.006 (Zen 5, thirtieth session).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void LanesBlock512<TSteps>(float* src, long plane, float* tau, int count, ulong* d) where TSteps : struct, ISteps
+    private static void LanesBlock512<TSteps>(float* src, long plane, float* tau, int count, ulong* d) where TSteps : struct, IConstantCount
     {
         int steps = TSteps.Count;
         Vector512<uint> lo0 = default, lo1 = default, lo2 = default, lo3 = default, lo4 = default, lo5 = default, lo6 = default, lo7 = default;
@@ -245,17 +247,6 @@ internal static unsafe class ActivationPacker
             Interleave512(lo7, hi7, d + 112);
         }
     }
-
-    /// <summary>A step count of <see cref="LanesBlock512{TSteps}"/>, a constant of each instantiation.</summary>
-    private interface ISteps
-    {
-        static abstract int Count { get; }
-    }
-
-    private struct OneStep : ISteps { public static int Count => 1; }
-    private struct TwoSteps : ISteps { public static int Count => 2; }
-    private struct FourSteps : ISteps { public static int Count => 4; }
-    private struct EightSteps : ISteps { public static int Count => 8; }
 
     /// <summary>
     /// <paramref name="acc"/> with <paramref name="bit"/> set in the lanes where x is not ≥ <paramref name="threshold"/>

@@ -194,19 +194,19 @@ internal static unsafe class GuidedUpsample
     /// <summary><see cref="Group{TW, TV, TRows}"/> at 16 lanes for <paramref name="count"/> (1–4) rows.</summary>
     private static void Group512(int count, float* e1, float* e2, int width, float* lowWeight, float* highWeight, GroupRows rows, int vectors)
     {
-        if (count == 4) Group<FloatWidth512, Vector512<float>, FourRows>(e1, e2, width, lowWeight, highWeight, rows, vectors);
-        else if (count == 3) Group<FloatWidth512, Vector512<float>, ThreeRows>(e1, e2, width, lowWeight, highWeight, rows, vectors);
-        else if (count == 2) Group<FloatWidth512, Vector512<float>, TwoRows>(e1, e2, width, lowWeight, highWeight, rows, vectors);
-        else Group<FloatWidth512, Vector512<float>, OneRow>(e1, e2, width, lowWeight, highWeight, rows, vectors);
+        if (count == 4) Group<FloatWidth512, Vector512<float>, CountFour>(e1, e2, width, lowWeight, highWeight, rows, vectors);
+        else if (count == 3) Group<FloatWidth512, Vector512<float>, CountThree>(e1, e2, width, lowWeight, highWeight, rows, vectors);
+        else if (count == 2) Group<FloatWidth512, Vector512<float>, CountTwo>(e1, e2, width, lowWeight, highWeight, rows, vectors);
+        else Group<FloatWidth512, Vector512<float>, CountOne>(e1, e2, width, lowWeight, highWeight, rows, vectors);
     }
 
     /// <summary><see cref="Group{TW, TV, TRows}"/> at 8 lanes for <paramref name="count"/> (1–4) rows.</summary>
     private static void Group256(int count, float* e1, float* e2, int width, float* lowWeight, float* highWeight, GroupRows rows, int vectors)
     {
-        if (count == 4) Group<FloatWidth256, Vector256<float>, FourRows>(e1, e2, width, lowWeight, highWeight, rows, vectors);
-        else if (count == 3) Group<FloatWidth256, Vector256<float>, ThreeRows>(e1, e2, width, lowWeight, highWeight, rows, vectors);
-        else if (count == 2) Group<FloatWidth256, Vector256<float>, TwoRows>(e1, e2, width, lowWeight, highWeight, rows, vectors);
-        else Group<FloatWidth256, Vector256<float>, OneRow>(e1, e2, width, lowWeight, highWeight, rows, vectors);
+        if (count == 4) Group<FloatWidth256, Vector256<float>, CountFour>(e1, e2, width, lowWeight, highWeight, rows, vectors);
+        else if (count == 3) Group<FloatWidth256, Vector256<float>, CountThree>(e1, e2, width, lowWeight, highWeight, rows, vectors);
+        else if (count == 2) Group<FloatWidth256, Vector256<float>, CountTwo>(e1, e2, width, lowWeight, highWeight, rows, vectors);
+        else Group<FloatWidth256, Vector256<float>, CountOne>(e1, e2, width, lowWeight, highWeight, rows, vectors);
     }
 
     /// <summary>
@@ -281,16 +281,6 @@ internal static unsafe class GuidedUpsample
         public float* HighWeights { get; } = highWeights;
     }
 
-    private interface IRowCount
-    {
-        static abstract int Count { get; }
-    }
-
-    private struct OneRow : IRowCount { public static int Count => 1; }
-    private struct TwoRows : IRowCount { public static int Count => 2; }
-    private struct ThreeRows : IRowCount { public static int Count => 3; }
-    private struct FourRows : IRowCount { public static int Count => 4; }
-
     /// <summary>
     /// Columns [0, <paramref name="vectors"/>) (a multiple of TW.Lanes) of <typeparamref name="TRows"/> consecutive output
     /// rows that sample the same expanded rows <paramref name="e1"/> and <paramref name="e2"/>: per step and channel, the
@@ -300,7 +290,7 @@ internal static unsafe class GuidedUpsample
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Group<TW, TV, TRows>(float* e1, float* e2, int width, float* lowWeight, float* highWeight, GroupRows rows, int vectors)
-        where TW : struct, IFloatWidth<TV> where TV : struct where TRows : struct, IRowCount
+        where TW : struct, IFloatWidth<TV> where TV : struct where TRows : struct, IConstantCount
     {
         int n = TRows.Count;
         long plane = rows.Plane, stride = width;
