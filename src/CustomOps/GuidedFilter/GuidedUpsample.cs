@@ -139,9 +139,9 @@ internal static unsafe class GuidedUpsample
     /// at every column's Low and High index, for all 8 planes) into <paramref name="scratch"/>
     /// (<see cref="ScratchFloats"/>); two expanded rows are kept, so with upsampling each is expanded once and
     /// reused by every output row between it and the next (4 rows at r = 0.25). The output rows then read only
-    /// contiguous memory, <paramref name="lanes"/> columns per step: 16 (needs AVX-512F; rows that share their two
-    /// expanded rows go through <see cref="Group{TW, TV, TRows}"/> together), 8 (AVX2, likewise) or 1. Every lane does the one-column
-    /// path's operations, so all three give the same bits.
+    /// contiguous memory, <paramref name="lanes"/> columns per step: 16 (needs AVX-512F) or 8 (AVX2), the rows that
+    /// share their two expanded rows going through <see cref="Group{TW, TV, TRows}"/> together, or 1. Every lane does
+    /// the one-column path's operations, so all three give the same bits.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Rows(float* a, float* b, BilinearAxis rows, BilinearAxis columns, float* src, float* fgr, float* pha,
@@ -178,75 +178,49 @@ internal static unsafe class GuidedUpsample
                 // read from L2. 1920×1080 frames against one row at a time: 0.954 and 1/1.044 at downsample 0.25,
                 // 0.986 at 0.375; on the AVX2 paths 0.969 and 1/1.037 (docs/kernels.md, thirty-fifth session).
                 group = 1;
-                int vectors = lanes == 16 ? width & ~15 : lanes == 8 ? width & ~7 : 0;
-                if (vectors > 0)
+                // Columns [0, wide) in 16-column steps, [wide, narrow) in one 8-column step, the rest one at a time.
+                int wide = lanes == 16 ? width & ~15 : 0, narrow = lanes >= 8 ? width & ~7 : 0;
+                if (narrow > 0)
                 {
                     while (group < 4 && y + group < end && rows.Low[y + group] == y1 && rows.High[y + group] == y2) group++;
                     var rowsAt = new GroupRows(src, fgr, pha, plane, (long)y * width, rowLow + y, rowHigh + y);
-                    if (lanes == 16) Group512(group, e1, e2, width, lowWeight, highWeight, rowsAt, vectors);
-                    else Group256(group, e1, e2, width, lowWeight, highWeight, rowsAt, vectors);
+                    if (wide > 0) Group512(group, e1, e2, width, lowWeight, highWeight, rowsAt, 0, wide);
+                    if (narrow > wide) Group256(group, e1, e2, width, lowWeight, highWeight, rowsAt, wide, narrow);
                 }
                 for (int g = 0; g < group; g++)
-                    Rest(e1, e2, width, lowWeight, highWeight, rowLow[y + g], rowHigh[y + g], src, fgr, pha, plane, (long)(y + g) * width, vectors, lanes);
+                    Columns(e1, e2, width, lowWeight, highWeight, rowLow[y + g], rowHigh[y + g], src, fgr, pha, plane, (long)(y + g) * width, narrow);
             }
     }
 
     /// <summary><see cref="Group{TW, TV, TRows}"/> at 16 lanes for <paramref name="count"/> (1–4) rows.</summary>
-    private static void Group512(int count, float* e1, float* e2, int width, float* lowWeight, float* highWeight, GroupRows rows, int vectors)
+    private static void Group512(int count, float* e1, float* e2, int width, float* lowWeight, float* highWeight, GroupRows rows, int start, int end)
     {
-        if (count == 4) Group<FloatWidth512, Vector512<float>, CountFour>(e1, e2, width, lowWeight, highWeight, rows, vectors);
-        else if (count == 3) Group<FloatWidth512, Vector512<float>, CountThree>(e1, e2, width, lowWeight, highWeight, rows, vectors);
-        else if (count == 2) Group<FloatWidth512, Vector512<float>, CountTwo>(e1, e2, width, lowWeight, highWeight, rows, vectors);
-        else Group<FloatWidth512, Vector512<float>, CountOne>(e1, e2, width, lowWeight, highWeight, rows, vectors);
+        if (count == 4) Group<FloatWidth512, Vector512<float>, CountFour>(e1, e2, width, lowWeight, highWeight, rows, start, end);
+        else if (count == 3) Group<FloatWidth512, Vector512<float>, CountThree>(e1, e2, width, lowWeight, highWeight, rows, start, end);
+        else if (count == 2) Group<FloatWidth512, Vector512<float>, CountTwo>(e1, e2, width, lowWeight, highWeight, rows, start, end);
+        else Group<FloatWidth512, Vector512<float>, CountOne>(e1, e2, width, lowWeight, highWeight, rows, start, end);
     }
 
     /// <summary><see cref="Group{TW, TV, TRows}"/> at 8 lanes for <paramref name="count"/> (1–4) rows.</summary>
-    private static void Group256(int count, float* e1, float* e2, int width, float* lowWeight, float* highWeight, GroupRows rows, int vectors)
+    private static void Group256(int count, float* e1, float* e2, int width, float* lowWeight, float* highWeight, GroupRows rows, int start, int end)
     {
-        if (count == 4) Group<FloatWidth256, Vector256<float>, CountFour>(e1, e2, width, lowWeight, highWeight, rows, vectors);
-        else if (count == 3) Group<FloatWidth256, Vector256<float>, CountThree>(e1, e2, width, lowWeight, highWeight, rows, vectors);
-        else if (count == 2) Group<FloatWidth256, Vector256<float>, CountTwo>(e1, e2, width, lowWeight, highWeight, rows, vectors);
-        else Group<FloatWidth256, Vector256<float>, CountOne>(e1, e2, width, lowWeight, highWeight, rows, vectors);
+        if (count == 4) Group<FloatWidth256, Vector256<float>, CountFour>(e1, e2, width, lowWeight, highWeight, rows, start, end);
+        else if (count == 3) Group<FloatWidth256, Vector256<float>, CountThree>(e1, e2, width, lowWeight, highWeight, rows, start, end);
+        else if (count == 2) Group<FloatWidth256, Vector256<float>, CountTwo>(e1, e2, width, lowWeight, highWeight, rows, start, end);
+        else Group<FloatWidth256, Vector256<float>, CountOne>(e1, e2, width, lowWeight, highWeight, rows, start, end);
     }
 
     /// <summary>
-    /// Columns [<paramref name="x0"/>, width) of the output row at <paramref name="at"/> (its offset in a plane), from
-    /// the expanded rows <paramref name="e1"/> and <paramref name="e2"/> with the row weights <paramref name="wy1"/> and
-    /// <paramref name="wy2"/>: 8 columns a step where <paramref name="lanes"/> allows, then one at a time.
+    /// Columns [<paramref name="x0"/>, width) of the output row at <paramref name="at"/> (its offset in a plane), one at
+    /// a time, from the expanded rows <paramref name="e1"/> and <paramref name="e2"/> with the row weights
+    /// <paramref name="wy1"/> and <paramref name="wy2"/>: the one-column path, whose operations each vector lane does.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Rest(float* e1, float* e2, int width, float* lowWeight, float* highWeight, float wy1, float wy2,
-        float* src, float* fgr, float* pha, long plane, long at, int x0, int lanes)
+    private static void Columns(float* e1, float* e2, int width, float* lowWeight, float* highWeight, float wy1, float wy2,
+        float* src, float* fgr, float* pha, long plane, long at, int x0)
     {
         float* s0 = src + at, s1 = src + plane + at, s2 = src + 2 * plane + at;
         float* f0 = fgr + at, f1 = fgr + plane + at, f2 = fgr + 2 * plane + at, p = pha + at;
-        int x = x0;
-        if (lanes >= 8)
-        {
-            var vy1 = Vector256.Create(wy1);
-            var vy2 = Vector256.Create(wy2);
-            var three = Vector256.Create(3f);
-            var zero = Vector256<float>.Zero;
-            var one = Vector256.Create(1f);
-            for (; x + 8 <= width; x += 8)
-            {
-                var wx1 = Vector256.Load(lowWeight + x);
-                var wx2 = Vector256.Load(highWeight + x);
-                var w11 = wx1 * vy1;
-                var w21 = wx2 * vy1;
-                var w12 = wx1 * vy2;
-                var w22 = wx2 * vy2;
-                var g0 = Vector256.Load(s0 + x);
-                var g1 = Vector256.Load(s1 + x);
-                var g2 = Vector256.Load(s2 + x);
-                var mean = (g0 + g1 + g2) / three;
-                Vector256.MinNative(Vector256.MaxNative(Out(e1, e2, width, x, 0, w11, w21, w12, w22, g0) + g0, zero), one).Store(f0 + x);
-                Vector256.MinNative(Vector256.MaxNative(Out(e1, e2, width, x, 1, w11, w21, w12, w22, g1) + g1, zero), one).Store(f1 + x);
-                Vector256.MinNative(Vector256.MaxNative(Out(e1, e2, width, x, 2, w11, w21, w12, w22, g2) + g2, zero), one).Store(f2 + x);
-                Vector256.MinNative(Vector256.MaxNative(Out(e1, e2, width, x, 3, w11, w21, w12, w22, mean), zero), one).Store(p + x);
-            }
-        }
-        for (; x < width; x++)
+        for (int x = x0; x < width; x++)
         {
             float wx1 = lowWeight[x], wx2 = highWeight[x];
             float w11 = wx1 * wy1, w21 = wx2 * wy1, w12 = wx1 * wy2, w22 = wx2 * wy2;
@@ -282,14 +256,14 @@ internal static unsafe class GuidedUpsample
     }
 
     /// <summary>
-    /// Columns [0, <paramref name="vectors"/>) (a multiple of TW.Lanes) of <typeparamref name="TRows"/> consecutive output
+    /// Columns [<paramref name="start"/>, <paramref name="end"/>) (TW.Lanes apart) of <typeparamref name="TRows"/> consecutive output
     /// rows that sample the same expanded rows <paramref name="e1"/> and <paramref name="e2"/>: per step and channel, the
     /// eight vectors of A and b are loaded once and each row interpolates them with its own row weights. One body for
     /// both widths and the four counts; each instantiation's count is a constant, so the rows it does not have compile
-    /// away. Each output is <see cref="Columns"/>' operations on its lane.
+    /// away. Each output is the one-column path's operations (<see cref="Columns"/>) on its lane.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Group<TW, TV, TRows>(float* e1, float* e2, int width, float* lowWeight, float* highWeight, GroupRows rows, int vectors)
+    private static void Group<TW, TV, TRows>(float* e1, float* e2, int width, float* lowWeight, float* highWeight, GroupRows rows, int start, int end)
         where TW : struct, IFloatWidth<TV> where TV : struct where TRows : struct, IConstantCount
     {
         int n = TRows.Count;
@@ -304,7 +278,7 @@ internal static unsafe class GuidedUpsample
         var low3 = n > 3 ? TW.Create(rows.LowWeights[3]) : zero;
         var high3 = n > 3 ? TW.Create(rows.HighWeights[3]) : zero;
         float* src = rows.Src + rows.At, fgr = rows.Fgr + rows.At, pha = rows.Pha + rows.At;
-        for (int x = 0; x < vectors; x += TW.Lanes)
+        for (int x = start; x < end; x += TW.Lanes)
         {
             var wx1 = TW.Load(lowWeight + x);
             var wx2 = TW.Load(highWeight + x);
@@ -364,18 +338,6 @@ internal static unsafe class GuidedUpsample
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static TV Clip<TW, TV>(TV v) where TW : struct, IFloatWidth<TV> where TV : struct =>
         TW.Min(TW.Max(v, TW.Create(0f)), TW.Create(1f));
-
-    /// <summary>A·guide + b for channel <paramref name="c"/> at 8 columns, from the expanded rows (see <see cref="Rows"/>).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Out(float* e1, float* e2, int width, int x, int c,
-        Vector256<float> w11, Vector256<float> w21, Vector256<float> w12, Vector256<float> w22, Vector256<float> guide)
-    {
-        float* la = e1 + 2 * c * width + x, lb = e1 + 2 * (c + Channels) * width + x;
-        float* ha = e2 + 2 * c * width + x, hb = e2 + 2 * (c + Channels) * width + x;
-        var gain = w11 * Vector256.Load(la) + w21 * Vector256.Load(la + width) + w12 * Vector256.Load(ha) + w22 * Vector256.Load(ha + width);
-        var offset = w11 * Vector256.Load(lb) + w21 * Vector256.Load(lb + width) + w12 * Vector256.Load(hb) + w22 * Vector256.Load(hb + width);
-        return gain * guide + offset;
-    }
 
     /// <summary>
     /// Input row <paramref name="rowOffset"/>/w of all 8 planes sampled at every output column: plane k's values at
