@@ -6,6 +6,7 @@ using BiVM.Estimators.Video;
 using BiVM.Export;
 using Google.Protobuf;
 using Onnx;
+using OpenCvSharp;
 
 namespace BiVM.Cli.Tests;
 
@@ -65,6 +66,82 @@ public sealed class BenchModelsTests : IDisposable
         // The chart program (benchmarks/Chart) reads this JSON back: every field survives the round trip.
         var back = ModelReportWriter.FromJson(stdout);
         Assert.Equal(stdout, ModelReportWriter.ToJson(back));
+    }
+
+    /// <summary>A lossless (FFV1) clip of <paramref name="frames"/> frames: a uniform BGR colour with a moving white disc.</summary>
+    private string WriteClip(string name, int frames, int width = 48, int height = 32)
+    {
+        string path = Path.Combine(_dir, name);
+        using var writer = new VideoWriter(path, VideoWriter.FourCC('F', 'F', 'V', '1'), 10, new OpenCvSharp.Size(width, height));
+        for (int t = 0; t < frames; t++)
+        {
+            using var frame = new Mat(height, width, MatType.CV_8UC3, new Scalar(30, 90, 200));   // BGR
+            if (t > 0) Cv2.Circle(frame, new OpenCvSharp.Point(6 * t, height / 2), 5, new Scalar(255, 255, 255), -1);
+            writer.Write(frame);
+        }
+        return path;
+    }
+
+    [Fact]
+    public void Dry_mode_times_a_videos_frames_in_turn_and_says_so()
+    {
+        string clip = WriteClip("clip.avi", 5);
+        var (code, stdout, stderr) = CliRunner.Run("bench", "--models", "--dry", "--video", clip, "--json");
+        Assert.True(code == 0, stderr);
+        using var doc = JsonDocument.Parse(stdout);
+        var results = doc.RootElement.GetProperty("results").EnumerateArray().ToList();
+        Assert.Equal(ModelCase.Names, results.Select(r => r.GetProperty("model").GetString()));
+        Assert.All(results, r => Assert.Equal("clip.avi, its first 5 frames in turn", r.GetProperty("source").GetString()));
+        Assert.Equal(stdout, ModelReportWriter.ToJson(ModelReportWriter.FromJson(stdout)));
+        // Without --video: the test card, named as such in the JSON and the table.
+        var (cardCode, card, cardErr) = CliRunner.Run("bench", "--models", "--dry");
+        Assert.True(cardCode == 0, cardErr);
+        Assert.Contains("frames: the test card", card);
+        var (videoCode, table, videoErr) = CliRunner.Run("bench", "--models", "--dry", "--video", clip);
+        Assert.True(videoCode == 0, videoErr);
+        Assert.Contains("frames: clip.avi, its first 5 frames in turn", table);
+    }
+
+    [Fact]
+    public void A_videos_frames_are_planar_rgb_in_0_to_1_at_each_size_within_the_budget()
+    {
+        string clip = WriteClip("uniform.avi", 1);
+        var video = Matting.BenchVideoFrames.Open(clip);
+        Assert.Equal("uniform.avi", video.Name);
+        // R plane first: the BGR colour (30, 90, 200) is R 200, G 90, B 30; the same at the file's size, scaled down
+        // (area) and scaled up (bilinear), a uniform picture staying uniform.
+        foreach (var (w, h) in new[] { (48, 32), (24, 16), (96, 64) })
+        {
+            var frame = Assert.Single(video.FramesAt(w, h));
+            int n = w * h;
+            Assert.Equal(3 * n, frame.Length);
+            Assert.All(frame.AsSpan(0, n).ToArray(), v => Assert.Equal(200 / 255f, v, 1e-6f));
+            Assert.All(frame.AsSpan(n, n).ToArray(), v => Assert.Equal(90 / 255f, v, 1e-6f));
+            Assert.All(frame.AsSpan(2 * n, n).ToArray(), v => Assert.Equal(30 / 255f, v, 1e-6f));
+        }
+        // Frames in order, as many as the budget holds (at least one): 5 decoded, room for 2 at 48×32.
+        string moving = WriteClip("moving.avi", 5);
+        var all = Matting.BenchVideoFrames.Open(moving).FramesAt(48, 32);
+        Assert.Equal(5, all.Count);
+        Assert.Equal(all.Count, all.Select(f => string.Join(",", f.Take(3 * 48 * 32).Where((_, i) => i % 7 == 0))).Distinct().Count());   // the disc moves: no two alike
+        var budgeted = Matting.BenchVideoFrames.Open(moving, sizeBudgetBytes: 2L * 3 * 48 * 32 * sizeof(float) + 100).FramesAt(48, 32);
+        Assert.Equal(2, budgeted.Count);
+        Assert.Equal(all[0], budgeted[0]);
+        Assert.Equal(all[1], budgeted[1]);
+        Assert.Single(Matting.BenchVideoFrames.Open(moving, sizeBudgetBytes: 1).FramesAt(48, 32));
+    }
+
+    [Fact]
+    public void Video_is_refused_outside_the_model_suite_and_a_missing_file_gets_one_line()
+    {
+        var (code, _, stderr) = CliRunner.Run("bench", "--kernels", "--video", "clip.avi");
+        Assert.Equal(2, code);
+        Assert.Contains("--video applies to --models only", stderr);
+        string missing = Path.Combine(_dir, "missing.avi");
+        var (missingCode, _, missingErr) = CliRunner.Run("bench", "--models", "--dry", "--video", missing);
+        Assert.NotEqual(0, missingCode);
+        Assert.Contains(missing, missingErr);
+        Assert.Single(missingErr.Trim().Split('\n'));
     }
 
     [Theory]

@@ -22,6 +22,9 @@ namespace BiVM.Benchmarking.Models;
 /// </remarks>
 public static class ModelBench
 {
+    /// <summary>How a report names the test card (<see cref="TestCard"/>) as its frames' source.</summary>
+    public const string TestCardSource = "test card";
+
     /// <summary>Rounds of blocks: each model's timed frames are spread over this many turns (fewer when there are fewer frames).</summary>
     public const int Rounds = 3;
 
@@ -38,7 +41,11 @@ public static class ModelBench
             foreach (int threads in options.Threads)
             {
                 progress?.WriteLine($"models {size.Width}x{size.Height} at downsample {size.Downsample}, {threads} thread(s): {string.Join(", ", models.Select(m => m.Name))}");
-                var frame = TestCard(size.Width, size.Height);
+                // The test card every frame, or the video's frames in turn: model i's next timed frame is
+                // inputs[next[i] mod n], from 0 for every model once warmed up, so all time the same frames in the same order.
+                var inputs = options.Video?.FramesAt(size.Width, size.Height) ?? [TestCard(size.Width, size.Height)];
+                string source = options.Video is { } video ? $"{video.Name}, its first {inputs.Count} frame{(inputs.Count == 1 ? "" : "s")} in turn" : TestCardSource;
+                var next = new int[models.Count];
                 // As bivm matte runs a model (VideoMatter.ProcessInto): the frame and the outputs in buffers the caller
                 // keeps, so nothing of a frame's size is copied or allocated per frame.
                 var alpha = new float[size.Width * size.Height];
@@ -69,14 +76,15 @@ public static class ModelBench
                     // frames left them timed mostly in unoptimized code. A pipeline warms up in streams of a few frames.
                     for (int i = 0; i < models.Count; i++)
                     {
+                        int warm = 0;
                         if (matters[i] is { } matter)
-                            warmup[i] = JitWarmup.Run(() => matter.ProcessInto(frame, size.Width, size.Height, alpha, foreground),
+                            warmup[i] = JitWarmup.Run(() => matter.ProcessInto(inputs[warm++ % inputs.Count], size.Width, size.Height, alpha, foreground),
                                 options.WarmupFrames, options.JitQuiet, JitWarmup.Limit);
                         else
                         {
                             var pipeline = pipelines[i]!;
                             int streamFrames = Math.Max(1, options.WarmupFrames);
-                            warmup[i] = (PipelineLead + streamFrames) * JitWarmup.Run(() => StreamIntervals(pipeline, frame, size, streamFrames), 1, options.JitQuiet, JitWarmup.Limit);
+                            warmup[i] = (PipelineLead + streamFrames) * JitWarmup.Run(() => StreamIntervals(pipeline, inputs, 0, size, streamFrames), 1, options.JitQuiet, JitWarmup.Limit);
                         }
                         progress?.WriteLine($"  {models[i].Name}: {warmup[i]} warm-up frames");
                     }
@@ -86,7 +94,8 @@ public static class ModelBench
                             if (threads > 1) Thread.Sleep(Quick.Timing.Settle);
                             if (pipelines[i] is { } pipeline)
                             {
-                                var (intervals, bytes) = StreamIntervals(pipeline, frame, size, block);
+                                var (intervals, bytes) = StreamIntervals(pipeline, inputs, next[i], size, block);
+                                next[i] += block;
                                 times[i].AddRange(intervals);
                                 allocated[i].AddRange(intervals.Select(_ => bytes / block));
                                 continue;
@@ -97,7 +106,7 @@ public static class ModelBench
                                 long before = GC.GetTotalAllocatedBytes(precise: true);
                                 double cpuStart = cpuClock ? Quick.Clock.NowMilliseconds(threadCpu: true) : 0;
                                 long start = Stopwatch.GetTimestamp();
-                                matter.ProcessInto(frame, size.Width, size.Height, alpha, foreground);
+                                matter.ProcessInto(inputs[next[i]++ % inputs.Count], size.Width, size.Height, alpha, foreground);
                                 times[i].Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
                                 if (cpuClock) cpuTimes[i].Add(Quick.Clock.NowMilliseconds(threadCpu: true) - cpuStart);
                                 allocated[i].Add(GC.GetTotalAllocatedBytes(precise: true) - before);
@@ -120,10 +129,10 @@ public static class ModelBench
                     double ms = medians[i];
                     // A pipeline's frames run on its workers, not on the calling thread: no CPU time of the caller for it.
                     double? cpu = cpuClock && cpuTimes[i].Count > 0 ? Median(cpuTimes[i]) : null;
-                    var profile = options.Profile && !models[i].Pipelined ? ProfileModel(models[i], size, threads, options, progress) : null;
+                    var profile = options.Profile && !models[i].Pipelined ? ProfileModel(models[i], size, threads, options, inputs, progress) : null;
                     results.Add(new ModelResult(models[i].Name, size.Width, size.Height, size.Downsample, threads, ms, times[i].Min(), 1000 / ms,
                         baselineMs / ms, (long)Median(allocated[i].Select(a => (double)a).ToList()), models[i].FileBytes, kernels[models[i].Name],
-                        options.Frames, profile, cpu, baselineCpu / cpu, fastestRvmMs / ms, warmup[i]));
+                        options.Frames, profile, cpu, baselineCpu / cpu, fastestRvmMs / ms, warmup[i], source));
                 }
             }
         return new ModelReport(Quick.QuickBench.Machine(), results);
@@ -144,21 +153,22 @@ public static class ModelBench
     private const int PipelineLead = 3;
 
     /// <summary>
-    /// One stream of <see cref="PipelineLead"/> + <paramref name="frames"/> frames through <paramref name="pipeline"/>;
+    /// One stream of <see cref="PipelineLead"/> + <paramref name="frames"/> frames through <paramref name="pipeline"/>, the
+    /// timed ones <paramref name="inputs"/>[<paramref name="first"/> …] in turn (mod their count; the lead frames the ones before);
     /// a pipeline's time per frame is its interval between outputs, not one frame's latency: the wall time from the
     /// write of the last lead frame to the write of the last frame, over <paramref name="frames"/> (single intervals
     /// are no measure: frames of different stages finish in bursts), given once per timed frame; and the bytes
     /// allocated over that time (the stream's buffers are allocated once, before it).
     /// </summary>
-    private static (List<double> Intervals, long Bytes) StreamIntervals(PipelinedVideoMatter pipeline, float[] frame, BenchSize size, int frames)
+    private static (List<double> Intervals, long Bytes) StreamIntervals(PipelinedVideoMatter pipeline, IReadOnlyList<float[]> inputs, int first, BenchSize size, int frames)
     {
         var writes = new List<(long Time, long Bytes)>();
-        int read = 0;
+        int read = 0, n = inputs.Count;
         pipeline.Run(size.Width, size.Height, buffer =>
         {
             if (read == PipelineLead + frames) return false;
+            inputs[((first - PipelineLead + read) % n + n) % n].CopyTo(buffer);
             read++;
-            frame.CopyTo(buffer);
             return true;
         }, (_, _) => writes.Add((Stopwatch.GetTimestamp(), GC.GetTotalAllocatedBytes(precise: true))));
         double perFrame = Stopwatch.GetElapsedTime(writes[PipelineLead - 1].Time, writes[^1].Time).TotalMilliseconds / frames;
@@ -167,7 +177,9 @@ public static class ModelBench
 
     /// <summary>
     /// A smooth planar RGB test card in 0..1. The cost of these networks does not depend on the picture, except the
-    /// SHB mask's density, which the τ* search keeps within its candidate range.
+    /// SHB mask's density, which the τ* search keeps within its candidate range: on this card about 5 % of decode0's
+    /// cells are active, on vtest.avi about a quarter, and a 512×288 BiVM frame takes about 5 % longer there
+    /// (<see cref="ModelBenchOptions.Video"/> times real frames).
     /// </summary>
     public static float[] TestCard(int width, int height)
     {
@@ -252,7 +264,7 @@ public static class ModelBench
     }
 
     /// <summary>Per op type, from ONNX Runtime's profile of a separate session over warm-up plus timed frames.</summary>
-    private static IReadOnlyList<OpTime> ProfileModel(ModelCase model, BenchSize size, int threads, ModelBenchOptions options, TextWriter? progress)
+    private static IReadOnlyList<OpTime> ProfileModel(ModelCase model, BenchSize size, int threads, ModelBenchOptions options, IReadOnlyList<float[]> inputs, TextWriter? progress)
     {
         progress?.WriteLine($"profiling {model.Name} at {size.Width}x{size.Height}, {threads} thread(s)");
         string folder = Directory.CreateTempSubdirectory("bivm-profile-").FullName;
@@ -265,8 +277,8 @@ public static class ModelBench
             {
                 // As the timed frames run (ProcessInto on kept buffers): fresh output arrays each frame would add
                 // their page faults to the op that writes them first (the output tail: 3.6 of 50 ms at 512×288).
-                float[] frame = TestCard(size.Width, size.Height), alpha = new float[size.Width * size.Height], foreground = new float[3 * size.Width * size.Height];
-                for (int f = 0; f < frames; f++) matter.ProcessInto(frame, size.Width, size.Height, alpha, foreground);
+                float[] alpha = new float[size.Width * size.Height], foreground = new float[3 * size.Width * size.Height];
+                for (int f = 0; f < frames; f++) matter.ProcessInto(inputs[f % inputs.Count], size.Width, size.Height, alpha, foreground);
                 file = session.EndProfiling();
             }
             return OrtProfile.ByOpType(File.ReadAllText(file), frames);

@@ -7,9 +7,32 @@ public sealed record BenchSize(int Width, int Height, float Downsample)
     public static readonly IReadOnlyList<BenchSize> Defaults = [new(512, 288, 1f), new(512, 512, 1f), new(1920, 1080, 0.25f)];
 }
 
+/// <summary>
+/// Real frames for <see cref="ModelBench.Run"/> instead of the test card: what a video costs, whose SHB mask follows the
+/// picture (the test card's smooth picture leaves about 5 % of decode0's mask active, vtest.avi about a quarter).
+/// </summary>
+/// <param name="name">How the report names the frames (the file's name; the report adds how many frames each size took).</param>
+/// <param name="framesAt">The frames at a width and height, planar RGB in 0..1, in order; called once per size.</param>
+public sealed class BenchVideo(string name, Func<int, int, IReadOnlyList<float[]>> framesAt)
+{
+    /// <summary>How the report names the frames.</summary>
+    public string Name { get; } = name;
+
+    /// <summary>The frames at <paramref name="width"/>×<paramref name="height"/> (at least one).</summary>
+    public IReadOnlyList<float[]> FramesAt(int width, int height)
+    {
+        var frames = framesAt(width, height);
+        if (frames.Count == 0) throw new InvalidOperationException($"{Name}: no frames at {width}x{height}");
+        return frames;
+    }
+}
+
 /// <summary>What <see cref="ModelBench.Run"/> measures.</summary>
 public sealed record ModelBenchOptions
 {
+    /// <summary>Real frames, taken in turn (every model times the same frames in the same order); null: the test card, every frame.</summary>
+    public BenchVideo? Video { get; init; }
+
     /// <summary>Sizes, in report order.</summary>
     public IReadOnlyList<BenchSize> Sizes { get; init; } = BenchSize.Defaults;
 

@@ -27,9 +27,10 @@ public sealed record ModelReport(string Machine, IReadOnlyList<ModelResult> Resu
 /// neither was run).</param>
 /// <param name="WarmupFrames">Frames run before the timed ones: at least the options' minimum, then until the JIT had
 /// compiled nothing for a while (<see cref="Quick.JitWarmup"/>); 0 where not known (a report read from older JSON).</param>
+/// <param name="Source">The frames timed: <see cref="ModelBench.TestCardSource"/>, or a video's (<see cref="BenchVideo.Name"/>) and how many of its first frames were taken in turn at this size.</param>
 public sealed record ModelResult(string Model, int Width, int Height, float Downsample, int Threads, double Ms, double MinMs, double Fps,
     double? RatioToRvm, long AllocatedBytesPerFrame, long ModelFileBytes, string Kernel, int Frames, IReadOnlyList<OpTime>? Profile,
-    double? CpuMs = null, double? CpuRatioToRvm = null, double? RatioToFastestRvm = null, int WarmupFrames = 0);
+    double? CpuMs = null, double? CpuRatioToRvm = null, double? RatioToFastestRvm = null, int WarmupFrames = 0, string Source = ModelBench.TestCardSource);
 
 /// <summary>Time of one ONNX op type per frame, from ONNX Runtime's profile (kernel time of its nodes, summed).</summary>
 /// <param name="Share">Fraction of all nodes' kernel time.</param>

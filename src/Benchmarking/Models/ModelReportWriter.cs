@@ -39,6 +39,7 @@ public static class ModelReportWriter
                 w.WriteString("kernel", r.Kernel);
                 w.WriteNumber("frames", r.Frames);
                 w.WriteNumber("warmupFrames", r.WarmupFrames);
+                w.WriteString("source", r.Source);
                 if (r.CpuMs is { } cpu) w.WriteNumber("cpuMs", Math.Round(cpu, 3));
                 if (r.CpuRatioToRvm is { } cpuRatio) w.WriteNumber("cpuRatioToRvm", Math.Round(cpuRatio, 3));
                 if (r.RatioToFastestRvm is { } fastest) w.WriteNumber("ratioToFastestRvm", Math.Round(fastest, 3));
@@ -85,7 +86,8 @@ public static class ModelReportWriter
                     r.GetProperty("minMs").GetDouble(), r.GetProperty("fps").GetDouble(), Optional(r, "ratioToRvm"),
                     r.GetProperty("allocatedBytesPerFrame").GetInt64(), r.GetProperty("modelFileBytes").GetInt64(), r.GetProperty("kernel").GetString()!,
                     r.GetProperty("frames").GetInt32(), profile, Optional(r, "cpuMs"), Optional(r, "cpuRatioToRvm"), Optional(r, "ratioToFastestRvm"),
-                    r.TryGetProperty("warmupFrames", out var warm) && warm.ValueKind == JsonValueKind.Number ? warm.GetInt32() : 0));
+                    r.TryGetProperty("warmupFrames", out var warm) && warm.ValueKind == JsonValueKind.Number ? warm.GetInt32() : 0,
+                    r.TryGetProperty("source", out var source) && source.ValueKind == JsonValueKind.String ? source.GetString()! : ModelBench.TestCardSource));
             }
         }
         catch (Exception e) when (e is KeyNotFoundException or InvalidOperationException or FormatException)
@@ -109,6 +111,8 @@ public static class ModelReportWriter
         sb.AppendLine("round after round, each block on more than one thread after a pause in which ONNX Runtime's idle workers stop spinning;");
         sb.AppendLine("CPU ms = median CPU time of the calling thread, 1 thread only: on a loaded machine the estimate of the undisturbed time;");
         sb.AppendLine("fastest RVM = rvm or rvm-pipelined, whichever ran faster: the baseline for a pipelined model):");
+        foreach (string source in report.Results.Select(r => r.Source).Distinct())
+            sb.AppendLine(source == ModelBench.TestCardSource ? "frames: the test card (one smooth picture, every frame)" : $"frames: {source}");
         sb.AppendLine();
         sb.AppendLine("| model | frame | downsample | threads | ms per frame | fps | RVM ms / model ms | fastest RVM ms / model ms | CPU ms | RVM / model on CPU ms | allocated KiB per frame | model file MB | kernel | warm-up frames |");
         sb.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|");

@@ -32,6 +32,7 @@ internal static class BenchCommand
         var frames = new Option<int?>("--frames") { Description = "--models: timed frames per model after 3 warm-up frames, the median is reported (default 9); --matte: frames per measurement (default 200).", HelpName = "N" }.Require(n => n is >= 1 and <= 10000, "must be between 1 and 10000");
         var profile = new Option<bool>("--profile") { Description = "--models: also print where the time goes per ONNX op type (ONNX Runtime's profile)." };
         var modelDir = new Option<string?>("--model-dir") { Description = "--models: the folder holding rvm.onnx, rvm-react.onnx and bivm.onnx (default: the repository's models/).", HelpName = "DIR" };
+        var video = new Option<string?>("--video") { Description = $"--models: time the models on this video's first {BenchVideoFrames.MaxFrames} frames in turn, scaled to each size, instead of the test card (BiVM's SHB mask, and so its time, follows the picture).", HelpName = "FILE" };
         var dry = new Option<bool>("--dry") { Description = "--models: CI's dry mode: each model once at 128x72, 1 thread, 1 warm-up and 1 timed frame (proves it runs; the numbers mean nothing)." };
         var rounds = new Option<int>("--rounds") { Description = "--matte: alternating rounds of model-only and whole-file runs.", HelpName = "K", DefaultValueFactory = _ => 3 }.Require(n => n >= 1, "must be at least 1");
         var model = CliOptions.Model("--matte: ONNX model file. Default: the model shipped with bivm.");
@@ -39,14 +40,14 @@ internal static class BenchCommand
         var preset = new Option<string?>("--preset") { Description = $"--matte: x264 preset of the whole-file runs' .mp4, as bivm matte --preset (default {H264Settings.DefaultPreset}).", HelpName = "PRESET" };
         preset.AcceptOnlyFromAmong(H264Settings.Presets);
         var command = new Command("bench", "Benchmark the binary kernels (--kernels), the shipped models per frame (--models), or bivm matte's whole-file speed against the model's (--matte FILE).");
-        foreach (var o in new Option[] { kernels, models, matte, threads, json, kernel, size, downsample, frames, profile, modelDir, dry, rounds, model, preset, pipeline }) command.Options.Add(o);
+        foreach (var o in new Option[] { kernels, models, matte, threads, json, kernel, size, downsample, frames, profile, modelDir, video, dry, rounds, model, preset, pipeline }) command.Options.Add(o);
         command.Validators.Add(result =>
         {
             bool k = result.GetValue(kernels), m = result.GetValue(models), v = result.GetValue(matte) is not null;
             if ((k ? 1 : 0) + (m ? 1 : 0) + (v ? 1 : 0) != 1) { result.AddError("choose one suite: --kernels, --models or --matte FILE"); return; }
             (Option Option, bool Applies, string Suites)[] specific =
             [
-                (kernel, k, "--kernels"), (size, m, "--models"), (profile, m, "--models"), (modelDir, m, "--models"), (dry, m, "--models"),
+                (kernel, k, "--kernels"), (size, m, "--models"), (profile, m, "--models"), (modelDir, m, "--models"), (video, m, "--models"), (dry, m, "--models"),
                 (rounds, v, "--matte"), (model, v, "--matte"), (preset, v, "--matte"), (pipeline, v, "--matte"), (downsample, m || v, "--models and --matte"), (frames, m || v, "--models and --matte"),
             ];
             foreach (var (o, applies, suites) in specific)
@@ -58,9 +59,9 @@ internal static class BenchCommand
         {
             var output = parse.InvocationConfiguration.Output;
             var progress = parse.InvocationConfiguration.Error;
-            if (parse.GetValue(matte) is { } video)
+            if (parse.GetValue(matte) is { } matteInput)
             {
-                var results = MatteBenchmark.Run(video, parse.GetValue(downsample), parse.GetValue(threads) ?? 0, parse.GetValue(frames) ?? 200, parse.GetValue(rounds),
+                var results = MatteBenchmark.Run(matteInput, parse.GetValue(downsample), parse.GetValue(threads) ?? 0, parse.GetValue(frames) ?? 200, parse.GetValue(rounds),
                     parse.GetValue(model), output, cancel, H264Settings.From(parse.GetValue(preset), null), parse.GetValue(pipeline));
                 output.WriteLine(MatteBenchmark.Summary(results));
                 return ExitCodes.Ok;
@@ -85,6 +86,7 @@ internal static class BenchCommand
             if (parse.GetValue(threads) is { } t) options = options with { Threads = [t] };
             if (parse.GetValue(frames) is { } f) options = options with { Frames = f };
             options = options with { Profile = parse.GetValue(profile) };
+            if (parse.GetValue(video) is { } file) options = options with { Video = BenchVideoFrames.Open(file) };
             var result = ModelBench.Run(ModelCase.Shipped(folder), options, progress);
             output.Write(parse.GetValue(json) ? ModelReportWriter.ToJson(result) : ModelReportWriter.ToText(result));
             return ExitCodes.Ok;
