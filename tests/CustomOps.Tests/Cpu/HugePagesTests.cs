@@ -45,7 +45,7 @@ public sealed unsafe class HugePagesTests
         try
         {
             long middle = (long)block + bytes / 2; // inside the 2 MB-aligned part (the advice splits the mapping there)
-            var mapping = HugePages.Find(File.ReadAllLines("/proc/self/maps"), middle);
+            var mapping = HugePages.Find(HugePages.ReadMaps(), middle);
             Assert.NotNull(mapping);
             Assert.True(mapping.Value.Eligible, $"a 16 MB anonymous mmap should be eligible, got {mapping}");
             Assert.False(Regex.IsMatch(Smaps(middle), @"THPeligible:\s+1") && mode.Contains("[madvise]"),
@@ -161,7 +161,7 @@ public sealed unsafe class HugePagesTests
             using var input = OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, TensorElementType.Float,
                 OneNodeModels.XShape(c).Select(d => (long)d).ToArray(), (nint)x, c.X.Length * sizeof(float));
             using var outputs = session.Run(new RunOptions(), ["X"], [input], session.OutputNames);
-            Assert.True(HugePages.InManagedHeap(File.ReadAllLines("/proc/self/maps"), (long)x), "the managed heap holding X was not recognized as such");
+            Assert.True(HugePages.InManagedHeap(HugePages.ReadMaps(), (long)x), "the managed heap holding X was not recognized as such");
             Assert.True(HugePages.Seen(x), "the kernel read X without its mapping being looked up");
             Assert.DoesNotMatch(@"VmFlags:[^\n]*\bhg\b", Smaps((long)x));
         }
@@ -179,7 +179,7 @@ public sealed unsafe class HugePagesTests
         long hint = 0x6000_0000_0000; // 96 TB: between the program's heap (near 0x55…) and the shared libraries and mappings (near 0x7f…)
         nint at = mmap((nint)hint, (nuint)bytes, read | write, privateMap | anonymous, -1, 0);
         Assert.True(at != -1, $"mmap failed: errno {Marshal.GetLastPInvokeError()}");
-        Assert.False(HugePages.InManagedHeap(File.ReadAllLines("/proc/self/maps"), at),
+        Assert.False(HugePages.InManagedHeap(HugePages.ReadMaps(), at),
             $"the test's block at {at:x} touches the managed heap's mappings (the hint {hint:x} was not taken)");
         return (byte*)at;
     }
