@@ -44,7 +44,8 @@ public static class ModelBench
                 // The test card every frame, or the video's frames in turn: model i's next timed frame is
                 // inputs[next[i] mod n], from 0 for every model once warmed up, so all time the same frames in the same order.
                 var inputs = options.Video?.FramesAt(size.Width, size.Height) ?? [TestCard(size.Width, size.Height)];
-                string source = options.Video is { } video ? $"{video.Name}, its first {inputs.Count} frame{(inputs.Count == 1 ? "" : "s")} in turn" : TestCardSource;
+                string source = options.Video is not { } video ? TestCardSource
+                    : inputs.Count == 1 ? $"{video.Name}, its first frame" : $"{video.Name}, its first {inputs.Count} frames in turn";
                 var next = new int[models.Count];
                 // As bivm matte runs a model (VideoMatter.ProcessInto): the frame and the outputs in buffers the caller
                 // keeps, so nothing of a frame's size is copied or allocated per frame.
