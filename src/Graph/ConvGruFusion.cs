@@ -38,7 +38,7 @@ public static class ConvGruFusion
         // A dense binary conv the op can run: 3×3 same-size, packing X itself, constants as initializers.
         bool Eligible(NodeProto conv)
         {
-            string Input(int i) => conv.Input.Count > i ? conv.Input[i] : "";
+            string Input(int i) => GraphQueries.InputAt(conv, i);
             return SparseFusion.IsSameSize3x3(conv) && Input(BinaryConvSchema.InputXPacked).Length == 0 && Input(BinaryConvSchema.InputMask).Length == 0
                 && Constant(Input(BinaryConvSchema.InputW)) && Constant(Input(BinaryConvSchema.InputAlpha)) && Constant(Input(BinaryConvSchema.InputTau))
                 && (Input(BinaryConvSchema.InputBias).Length == 0 || Constant(Input(BinaryConvSchema.InputBias)));
@@ -94,7 +94,7 @@ public static class ConvGruFusion
     /// <summary>The first four of <paramref name="cell"/>'s five nodes (named after it) before it; the cell becomes the fifth, GruUpdate.</summary>
     private static void Unfold(List<NodeProto> nodes, NodeProto cell, string name)
     {
-        string Input(int i) => cell.Input.Count > i ? cell.Input[i] : "";
+        string Input(int i) => GraphQueries.InputAt(cell, i);
         string prefix = name.EndsWith(".cell", StringComparison.Ordinal) ? name[..^".cell".Length] : name;
         string x = Input(BinaryConvSchema.GruX), h = Input(BinaryConvSchema.ConvGruState);
         string a = prefix + ".cat_ih", g = prefix + ".ih", z = prefix + ".z", b = prefix + ".cat_hh", c = prefix + ".hh";

@@ -31,7 +31,6 @@ public static class HiddenHandOffFusion
 
     private static bool IsStatistics(NodeProto n) => n.OpType == BinaryConvSchema.GuidedStatistics && n.Domain == BinaryConvSchema.Domain;
 
-
     /// <summary>Rewrites the main graph's <paramref name="nodes"/> and the GuidedStatistics in its If branches (in place); returns how many now read Hidden packed.</summary>
     internal static int Apply(List<NodeProto> nodes, GraphProto graph, Dictionary<string, TensorProto> initializers, ISet<string> graphOutputs)
     {

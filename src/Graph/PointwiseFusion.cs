@@ -41,7 +41,7 @@ public static class PointwiseFusion
         {
             if (t.Length == 0 || readers.GetValueOrDefault(t) != 1 || graphOutputs.Contains(t)) return null;
             if (!producers.TryGetValue(t, out var conv) || conv is not { OpType: BinaryConvSchema.BinaryConv2d, Domain: BinaryConvSchema.Domain }) return null;
-            string Input(int i) => conv.Input.Count > i ? conv.Input[i] : "";
+            string Input(int i) => GraphQueries.InputAt(conv, i);
             if (Input(BinaryConvSchema.InputXPacked).Length == 0 || !ProjectionFusion.IsPlainPointwise(conv)) return null;
             if (!initializers.TryGetValue(Input(BinaryConvSchema.InputW), out var w) || w.Dims.Count != 4 || w.Dims[1] != 1 || w.Dims[2] != 1 || w.Dims[3] != 1) return null;
             if (!initializers.TryGetValue(Input(BinaryConvSchema.InputTau), out var tau) || tau.Dims.Count != 1 || tau.Dims[0] is < 1 or > 64) return null;
@@ -52,7 +52,7 @@ public static class PointwiseFusion
 
         foreach (var glue in nodes.Where(n => n is { OpType: BinaryConvSchema.ShortcutRPReLU, Domain: BinaryConvSchema.Domain } && !IsFolded(n)))
         {
-            string GlueInput(int i) => glue.Input.Count > i ? glue.Input[i] : "";
+            string GlueInput(int i) => GraphQueries.InputAt(glue, i);
             var conv = Foldable(glue.Input[BinaryConvSchema.ActivationX]);
             // X + Addend is Addend + X bit for bit when the Addend is added as it is (no scale, no channel map, no
             // normalization of X): then a conv at the Addend (SHB's sum as the batch-normalized export writes it,
@@ -65,7 +65,7 @@ public static class PointwiseFusion
                 (glue.Input[BinaryConvSchema.ActivationX], glue.Input[BinaryConvSchema.ActivationAddend]) = (glue.Input[BinaryConvSchema.ActivationAddend], glue.Input[BinaryConvSchema.ActivationX]);
             }
             if (conv is null) continue;
-            string Input(int i) => conv.Input.Count > i ? conv.Input[i] : "";
+            string Input(int i) => GraphQueries.InputAt(conv, i);
             var w = initializers[Input(BinaryConvSchema.InputW)];
             var tau = initializers[Input(BinaryConvSchema.InputTau)];
             string bias = Input(BinaryConvSchema.InputBias);

@@ -39,7 +39,7 @@ public static class SparseFusion
         {
             if (t.Length == 0 || readers.GetValueOrDefault(t) != 1 || graphOutputs.Contains(t)) return null;
             if (!producers.TryGetValue(t, out var conv) || conv is not { OpType: BinaryConvSchema.SparseBinaryConv2d, Domain: BinaryConvSchema.Domain }) return null;
-            string Input(int i) => conv.Input.Count > i ? conv.Input[i] : "";
+            string Input(int i) => GraphQueries.InputAt(conv, i);
             if (Input(BinaryConvSchema.InputXPacked).Length > 0 || Input(BinaryConvSchema.InputMask).Length == 0 || !IsSameSize3x3(conv)) return null;
             if (GraphQueries.Int(conv, BinaryConvSchema.MaskScale) is null) return null;
             if (!initializers.TryGetValue(Input(BinaryConvSchema.InputW), out var w) || w.Dims.Count != 4 || w.Dims[1] != 3 || w.Dims[2] != 3) return null;
@@ -50,7 +50,7 @@ public static class SparseFusion
 
         foreach (var glue in nodes.Where(n => n is { OpType: BinaryConvSchema.ShortcutRPReLU, Domain: BinaryConvSchema.Domain } && !IsFolded(n)))
         {
-            string GlueInput(int i) => glue.Input.Count > i ? glue.Input[i] : "";
+            string GlueInput(int i) => GraphQueries.InputAt(glue, i);
             bool plainAddend = GlueInput(BinaryConvSchema.ActivationAddendScale).Length == 0
                 && !glue.Attribute.Any(a => a.Name is BinaryConvSchema.ActivationAddendRepeat or BinaryConvSchema.ActivationAddendChunks && a.I != 1);
             if (!plainAddend) continue;
@@ -62,7 +62,7 @@ public static class SparseFusion
                 (glue.Input[BinaryConvSchema.ActivationX], glue.Input[BinaryConvSchema.ActivationAddend]) = (glue.Input[BinaryConvSchema.ActivationAddend], glue.Input[BinaryConvSchema.ActivationX]);
             }
             if (conv is null) continue;
-            string Input(int i) => conv.Input.Count > i ? conv.Input[i] : "";
+            string Input(int i) => GraphQueries.InputAt(conv, i);
             while (glue.Input.Count <= BinaryConvSchema.ActivationSparseMask) glue.Input.Add("");
             glue.Input[BinaryConvSchema.ActivationAddend] = "";
             glue.Input[BinaryConvSchema.ActivationSparseX] = Input(BinaryConvSchema.InputX);

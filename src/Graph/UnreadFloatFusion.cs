@@ -39,15 +39,13 @@ public static class UnreadFloatFusion
     private static bool IsProducer(NodeProto n) => n.Domain == BinaryConvSchema.Domain
         && n.OpType is BinaryConvSchema.ShortcutRPReLU or BinaryConvSchema.Upsample2xConcat or BinaryConvSchema.GuidedStatistics;
 
-    private static string Input(NodeProto node, int i) => node.Input.Count > i ? node.Input[i] : "";
-
     /// <summary>
     /// Where <paramref name="reader"/> takes a float tensor for its shape alone, the bits coming packed beside it: a folded
     /// 1×1 glue's X (bits: PointwiseXPacked) or a dense binary conv's X (bits: XPacked); otherwise null.
     /// </summary>
     private static int? ShapeReaderAt(NodeProto reader) =>
         PointwiseFusion.IsFolded(reader) ? BinaryConvSchema.ActivationX
-        : reader.OpType == BinaryConvSchema.BinaryConv2d && reader.Domain == BinaryConvSchema.Domain && Input(reader, BinaryConvSchema.InputXPacked).Length > 0 ? BinaryConvSchema.InputX
+        : reader.OpType == BinaryConvSchema.BinaryConv2d && reader.Domain == BinaryConvSchema.Domain && GraphQueries.InputAt(reader, BinaryConvSchema.InputXPacked).Length > 0 ? BinaryConvSchema.InputX
         : null;
 
     /// <summary>The input at which a shape-only reader (<see cref="ShapeReaderAt"/>) takes the bits.</summary>
@@ -66,7 +64,7 @@ public static class UnreadFloatFusion
             if (!producer.Output.Skip(1).Any(o => o.Length > 0)) continue; // it would write nothing
             var readers = nodes.Where(n => n.Input.Contains(t)).ToList();
             bool shapesOnly = readers.All(r => r.Input.Count(i => i == t) == 1 && ShapeReaderAt(r) is { } at && r.Input[at] == t
-                && producer.Output.Skip(1).Contains(Input(r, PackedInputOf(r))));
+                && producer.Output.Skip(1).Contains(GraphQueries.InputAt(r, PackedInputOf(r))));
             if (!shapesOnly) continue;
             foreach (var r in readers) r.Input[ShapeReaderAt(r)!.Value] = "";
             producer.Output[0] = "";
@@ -94,12 +92,12 @@ public static class UnreadFloatFusion
                 string? second = node.Output.FirstOrDefault(o => o.EndsWith(SparseHandOffFusion.Suffix, StringComparison.Ordinal));
                 node.Output[0] = packed.EndsWith(PackedSuffix, StringComparison.Ordinal) ? packed[..^PackedSuffix.Length]
                     : second is not null ? second[..^SparseHandOffFusion.Suffix.Length]
-                    : node.OpType == BinaryConvSchema.ShortcutRPReLU && Input(node, BinaryConvSchema.ActivationProjection).Length > 0 ? node.Name + ProjectionInputSuffix
+                    : node.OpType == BinaryConvSchema.ShortcutRPReLU && GraphQueries.InputAt(node, BinaryConvSchema.ActivationProjection).Length > 0 ? node.Name + ProjectionInputSuffix
                     : throw new ArgumentException($"{node.Name}: its float output is not written and cannot be named again (no '{PackedSuffix}' output, no projection)", nameof(model));
             }
             var (_, producers) = GraphQueries.ReadersAndProducers(graph.Node);
             foreach (var reader in graph.Node.Where(n => ShapeReaderAt(n) is { } at && n.Input[at].Length == 0))
-                if (producers.TryGetValue(Input(reader, PackedInputOf(reader)), out var maker) && IsProducer(maker))
+                if (producers.TryGetValue(GraphQueries.InputAt(reader, PackedInputOf(reader)), out var maker) && IsProducer(maker))
                     reader.Input[ShapeReaderAt(reader)!.Value] = maker.Output[0];
         }
     }
