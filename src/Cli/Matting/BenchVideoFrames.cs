@@ -24,15 +24,11 @@ internal static class BenchVideoFrames
     /// <exception cref="UserInputException">The file cannot be opened or holds no frame.</exception>
     public static BenchVideo Open(string path, long sizeBudgetBytes = SizeBudgetBytes)
     {
-        var decoded = new List<(byte[] Bgr, int Width, int Height)>();
-        using (var source = FrameSource.Open(path))
-        using (var bgr = new Mat())
-            while (decoded.Count < MaxFrames && source.Read(bgr))
-            {
-                using var packed = bgr.IsContinuous() ? null : bgr.Clone();
-                decoded.Add(((packed ?? bgr).AsSpan<byte>().ToArray(), bgr.Width, bgr.Height));
-            }
-        if (decoded.Count == 0) throw new UserInputException($"--video {path}: no frames");
+        var decoded = FrameSource.ReadFirst(path, MaxFrames, bgr =>
+        {
+            using var packed = bgr.IsContinuous() ? null : bgr.Clone();
+            return ((packed ?? bgr).AsSpan<byte>().ToArray(), bgr.Width, bgr.Height);
+        });
         return new BenchVideo(Path.GetFileName(path), (width, height) => At(decoded, width, height, sizeBudgetBytes));
     }
 

@@ -46,6 +46,21 @@ internal abstract partial class FrameSource : IDisposable
 
     public virtual void Dispose() { }
 
+    /// <summary>
+    /// The first <paramref name="frames"/> frames of <paramref name="path"/> (fewer if it ends first), each decoded as 8-bit
+    /// BGR and handed to <paramref name="keep"/>, which returns what to keep of it (the Mat is reused for the next frame).
+    /// </summary>
+    /// <exception cref="UserInputException">The input cannot be opened or holds no frame.</exception>
+    public static List<T> ReadFirst<T>(string path, int frames, Func<Mat, T> keep)
+    {
+        using var source = Open(path);
+        using var bgr = new Mat();
+        var kept = new List<T>();
+        while (kept.Count < frames && source.Read(bgr)) kept.Add(keep(bgr));
+        if (kept.Count == 0) throw new UserInputException($"{path}: no frames");
+        return kept;
+    }
+
     /// <summary>Opens INPUT: "-" is raw frames on standard input (<paramref name="raw"/> says their format), "camera:N" or /dev/videoN a camera.</summary>
     /// <param name="decoderThreads">Threads of a video file's decoder (FFmpeg); 0 for OpenCV's default, one per CPU.</param>
     public static FrameSource Open(string path, RawFormat? raw = null, Rational? rate = null, int decoderThreads = 0)

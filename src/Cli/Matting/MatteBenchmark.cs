@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Globalization;
 using BiVM.Contracts;
 using BiVM.Estimators.Video;
-using OpenCvSharp;
 
 namespace BiVM.Cli.Matting;
 
@@ -72,18 +71,13 @@ internal static class MatteBenchmark
 
     private static List<PlanarFrame> Decode(string input, int frames)
     {
-        using var source = FrameSource.Open(input);
         using var converter = new FrameConverter();
-        using var bgr = new Mat();
-        var list = new List<PlanarFrame>();
-        while (list.Count < frames && source.Read(bgr))
+        return FrameSource.ReadFirst(input, frames, bgr =>
         {
             var planar = new PlanarFrame(3);
             converter.ToPlanar(bgr, planar);
-            list.Add(planar);
-        }
-        if (list.Count == 0) throw new UserInputException($"{input}: no frames");
-        return list;
+            return planar;
+        });
     }
 
     private static double ModelOnly(List<PlanarFrame> inputs, float? downsample, int threads, string? model, CancellationToken cancel)
