@@ -9,10 +9,11 @@ using BiVM.Estimators.Video;
 // the paired ratio B/A is the figure to read; run it again with the files swapped, since
 // the second session measured ~2 % faster in some runs. From the repository root:
 //   dotnet run -c Release scripts/probes/compare-models.cs -- A.onnx B.onnx FRAMES WIDTHxHEIGHT THREADS [DOWNSAMPLE]
+// (AB_FRAMES=FRAMES.rgb: real frames, raw rgb24 of that size, in turn instead of the test card, as ab-frames.cs takes them)
 var size = args[3].Split('x'); int w = int.Parse(size[0]), h = int.Parse(size[1]), frames = int.Parse(args[2]), threads = int.Parse(args[4]);
 float ds = args.Length > 5 ? float.Parse(args[5]) : Math.Min(1f, 512f / Math.Max(w, h));
 var m = new[] { args[0], args[1] }.Select(p => new VideoMatter(new VideoMatterOptions { ModelPath = p, IntraOpThreads = threads, DownsampleRatio = ds, SpinWhileIdle = false })).ToArray();
-var frame = ModelBench.TestCard(w, h);
+var inputs = Environment.GetEnvironmentVariable("AB_FRAMES") is { } framesPath ? ModelBench.Rgb24Frames(framesPath, w, h) : [ModelBench.TestCard(w, h)];
 var alpha = new[] { new float[w * h], new float[w * h] };
 var fgr = new[] { new float[3 * w * h], new float[3 * w * h] };
 var times = new[] { new List<double>(), new List<double>() };
@@ -23,7 +24,7 @@ for (int f = 0; f < frames; f++)
     {
         int j = (f & 1) == 0 ? k : 1 - k;
         double t0 = Clock.NowMilliseconds(threadCpu: threads == 1);
-        m[j].ProcessInto(frame, w, h, alpha[j], fgr[j]);
+        m[j].ProcessInto(inputs[f % inputs.Count], w, h, alpha[j], fgr[j]);
         if (f >= 3) times[j].Add(Clock.NowMilliseconds(threadCpu: threads == 1) - t0);
     }
     for (int i = 0; i < w * h; i++) maxA = Math.Max(maxA, Math.Abs(alpha[0][i] - alpha[1][i]));

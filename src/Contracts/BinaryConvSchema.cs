@@ -200,6 +200,14 @@ public static class BinaryConvSchema
     public const string PoolRowOrder = "row_order";
 
     /// <summary>
+    /// ONNX GlobalAveragePool exactly as ONNX Runtime's CPU kernel computes it in NCHW (docs/model-contract.md,
+    /// "ChannelMean"): Y[n, c, 1, …, 1] = the mean of plane (n, c) of X (float32 [N, C, D1, …], rank 3 or more), summed in
+    /// MLAS's order (four running sums over the first 4·⌊m/4⌋ values, reduced as (s0 + s2) + (s1 + s3), the last m mod 4
+    /// values added one by one, divided by (float)m, m the plane's size). Output Y float32.
+    /// </summary>
+    public const string ChannelMean = "ChannelMean";
+
+    /// <summary>
     /// The front of SHB's incoherent mask fused (docs/model-contract.md, "Incoherence"; the paper's eq. 14): from the
     /// features F (float32 [N, C, H, W]) and their 2×2 average pool S (float32 [N, C, h, w], H ≤ 2h, W ≤ 2w),
     /// D[n, p] = ReduceMean over c of |F − Slice(Resize(S, ×2, linear, pytorch_half_pixel), to H × W)| (float32 [N, H·W]:

@@ -30,7 +30,8 @@ namespace BiVM.Graph;
 /// <see cref="ConvGruFusion"/> makes each ConvGRU, its two binary convs and the glue around them, one <c>ai.bivm:ConvGru</c> (bit-identical),
 /// and <see cref="GruHandOffFusion"/> hands each its input X as the bits the glue before it packs (bit-identical),
 /// and <see cref="StemFusion"/> runs the backbone's stem (input normalization, FP32 Conv, InstanceNormalization, HardSwish)
-/// as one <c>ai.bivm:Stem</c> that hands the first binary conv its bits and the shortcut its pool (within float rounding).
+/// as one <c>ai.bivm:Stem</c> that hands the first binary conv its bits and the shortcut its pool (within float rounding),
+/// and <see cref="ChannelMeanFusion"/> runs a GlobalAveragePool over one of our ops' outputs as <c>ai.bivm:ChannelMean</c> (bit-identical).
 /// </summary>
 /// <remarks>
 /// A chain is fused only where every intermediate tensor has exactly one consumer and is not a graph output (a test
@@ -173,9 +174,10 @@ public static class GlueFusion
         int cells = binary ? ConvGruFusion.Apply(rewritten, initializers, outputs) : 0;
         int gruHandOffs = binary ? GruHandOffFusion.Apply(rewritten, graph, initializers, outputs) : 0;
         int incoherences = binary ? IncoherenceFusion.Apply(fused, rewritten) : 0;
+        int means = binary ? ChannelMeanFusion.Apply(rewritten) : 0;
         if (replacements.Count == 0 && handOffs == 0 && upsamples == 0 && grus == 0 && guided == 0 && inBranches == 0 && branchHandOffs == 0 && norms == 0 && shortcuts == 0
             && projections == 0 && pointwise == 0 && sparse == 0 && sparseHandOffs == 0 && unread == 0 && hidden == 0 && ySplits == 0 && identities == 0 && stems == 0 && pools == 0 && cells == 0 && gruHandOffs == 0
-            && incoherences == 0 && branchesRewritten == 0)
+            && incoherences == 0 && means == 0 && branchesRewritten == 0)
             return (fused, 0, 0, 0);
         graph.Node.Clear();
         graph.Node.AddRange(rewritten);
@@ -218,6 +220,8 @@ public static class GlueFusion
             fused.MetadataProps[^1].Value += $", {poolTotal} AveragePool 2×2 as {BinaryConvSchema.AveragePool2x} (ONNX Runtime's summation order: bit-identical)";
         if (IncoherenceFusion.Count(fused) is > 0 and var incoherenceTotal)
             fused.MetadataProps[^1].Value += $", {incoherenceTotal} incoherent mask's front (×2 resampling, |F − smooth|, the channel mean, the signs' count) as {BinaryConvSchema.Incoherence} (ONNX Runtime's order: bit-identical)";
+        if (ChannelMeanFusion.Count(fused) is > 0 and var meanTotal)
+            fused.MetadataProps[^1].Value += $", {meanTotal} GlobalAveragePool as {BinaryConvSchema.ChannelMean} (MLAS's summation order: bit-identical)";
         if (ProjectionFusion.Count(fused) is > 0 and var projectionTotal)
             fused.MetadataProps[^1].Value += $", {projectionTotal} 1×1 Conv moved into the {BinaryConvSchema.ShortcutRPReLU} it reads (MLAS's summation order: bit-identical on x86-64 with FMA)";
         int sumTotal = graph.Node.Count(n => n.OpType == BinaryConvSchema.ShortcutSum && n.Domain == BinaryConvSchema.Domain);
@@ -370,6 +374,11 @@ public static class GlueFusion
             if (IncoherenceFusion.IsFused(node))
             {
                 IncoherenceFusion.Unfuse(graph, node, rewritten, opset);
+                continue;
+            }
+            if (ChannelMeanFusion.IsFused(node))
+            {
+                rewritten.Add(ChannelMeanFusion.Unfused(node));
                 continue;
             }
             if (node.OpType != BinaryConvSchema.ShortcutRPReLU || node.Domain != BinaryConvSchema.Domain)

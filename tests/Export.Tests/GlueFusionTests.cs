@@ -280,6 +280,11 @@ public sealed class GlueFusionTests(ITestOutputHelper log)
             int stemAt = model.Graph.Node.IndexOf(model.Graph.Node.Single(StemFusion.IsFused));
             Assert.Equal(["downsample.down2.down2", "downsample.down2.down2.down2"], model.Graph.Node.Skip(stemAt + 1).Take(2).Select(n => n.Name));
         }
+        // The LR-ASPP's global average pool over the backbone's last op as ChannelMean (MLAS's NCHW order); rvm-react's
+        // squeeze-and-excitation pools, over standard ops, stay.
+        foreach (var model in new[] { shipped, refused.Model })
+            Assert.Equal(["aspp.pool"], model.Graph.Node.Where(ChannelMeanFusion.IsFused).Select(n => n.Name));
+        Assert.DoesNotContain(unfused.Graph.Node, ChannelMeanFusion.IsFused);
         log.WriteLine($"models/{file}: {chains} ShortcutRPReLU nodes, {handOffs} packed hand-offs, {norms} InstanceNormalization folded");
 
         // Ties separated on the unfused form, then fused again: both files have the same thresholds.

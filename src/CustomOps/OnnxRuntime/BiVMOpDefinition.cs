@@ -65,15 +65,18 @@ internal sealed unsafe class BiVMOpDefinition
     /// <summary>The front of SHB's incoherent mask (<see cref="BinaryConvSchema.Incoherence"/>).</summary>
     public bool IsIncoherence => Name == BinaryConvSchema.Incoherence;
 
-    /// <summary>The three ConvGRU ops, AveragePool2x, Stem and Incoherence: every input required (all but Stem also every output, float32, as GuidedStatistics).</summary>
-    private bool AllRequired => IsGruStateConcat || IsGruGates || IsGruUpdate || IsAveragePool || IsStem || IsIncoherence;
+    /// <summary>The channel planes' means (<see cref="BinaryConvSchema.ChannelMean"/>).</summary>
+    public bool IsChannelMean => Name == BinaryConvSchema.ChannelMean;
+
+    /// <summary>The three ConvGRU ops, AveragePool2x, Stem, Incoherence and ChannelMean: every input required (all but Stem also every output, float32, as GuidedStatistics).</summary>
+    private bool AllRequired => IsGruStateConcat || IsGruGates || IsGruUpdate || IsAveragePool || IsStem || IsIncoherence || IsChannelMean;
 
     public int InputCount => IsGuidedUpsample ? BinaryConvSchema.GuidedInputCount
         : IsGuidedStatistics ? BinaryConvSchema.StatisticsInputCount
         : IsGruStateConcat ? BinaryConvSchema.GruStateConcatInputCount : IsGruGates ? BinaryConvSchema.GruGatesInputCount
         : IsGruUpdate ? BinaryConvSchema.GruUpdateInputCount
         : IsConvGru ? BinaryConvSchema.ConvGruInputCount
-        : IsAveragePool ? 1
+        : IsAveragePool || IsChannelMean ? 1
         : IsStem ? BinaryConvSchema.StemInputCount
         : IsIncoherence ? BinaryConvSchema.IncoherenceInputCount
         : IsUpsampleConcat || IsShortcutSum ? 1 : IsActivation ? BinaryConvSchema.ActivationInputCount : BinaryConvSchema.DeclaredInputCount;
@@ -145,6 +148,8 @@ internal sealed unsafe class BiVMOpDefinition
         ? StemOrtKernel.Create(this, info, out nodeName)
         : IsIncoherence
         ? IncoherenceOrtKernel.Create(this, info, out nodeName)
+        : IsChannelMean
+        ? ChannelMeanOrtKernel.Create(this, info, out nodeName)
         : IsShortcutSum
         ? ShortcutSumOrtKernel.Create(this, info, out nodeName)
         : IsActivation
@@ -189,6 +194,9 @@ internal sealed unsafe class BiVMOpDefinition
 
     /// <summary>The <see cref="BinaryConvSchema.Incoherence"/> op.</summary>
     public static BiVMOpDefinition CreateIncoherence() => Create(BinaryConvSchema.Incoherence, sparse: false, forceKernel: null);
+
+    /// <summary>The <see cref="BinaryConvSchema.ChannelMean"/> op.</summary>
+    public static BiVMOpDefinition CreateChannelMean() => Create(BinaryConvSchema.ChannelMean, sparse: false, forceKernel: null);
 
     /// <summary>
     /// One of the ConvGRU ops (<see cref="BinaryConvSchema.GruStateConcat"/>, <see cref="BinaryConvSchema.GruGates"/>,

@@ -7,7 +7,7 @@ namespace BiVM.CustomOps.OnnxRuntime;
 
 /// <summary>
 /// Registers the <c>ai.bivm</c> operator domain (opset 1: <c>BinaryConv2d</c>, <c>SparseBinaryConv2d</c>, <c>ShortcutRPReLU</c>, <c>Upsample2xConcat</c>, <c>GuidedUpsample</c>, <c>GuidedStatistics</c>, <c>ShortcutSum</c>,
-/// <c>GruStateConcat</c>, <c>GruGates</c>, <c>GruUpdate</c>, <c>ConvGru</c>, <c>AveragePool2x</c>, <c>Stem</c>, <c>Incoherence</c>) with
+/// <c>GruStateConcat</c>, <c>GruGates</c>, <c>GruUpdate</c>, <c>ConvGru</c>, <c>AveragePool2x</c>, <c>Stem</c>, <c>Incoherence</c>, <c>ChannelMean</c>) with
 /// ONNX Runtime session options. Pure C#: the ops are C# callbacks handed to ORT's C API.
 /// </summary>
 /// <remarks>
@@ -125,6 +125,7 @@ public static class BiVMOps
         OrtApi.CustomOpDomainAdd(domain, BiVMOpDefinition.CreateAveragePool().Native);
         OrtApi.CustomOpDomainAdd(domain, BiVMOpDefinition.CreateStem().Native);
         OrtApi.CustomOpDomainAdd(domain, BiVMOpDefinition.CreateIncoherence().Native);
+        OrtApi.CustomOpDomainAdd(domain, BiVMOpDefinition.CreateChannelMean().Native);
         foreach (var gru in new[] { BinaryConvSchema.GruStateConcat, BinaryConvSchema.GruGates, BinaryConvSchema.GruUpdate })
             OrtApi.CustomOpDomainAdd(domain, BiVMOpDefinition.CreateGru(gru).Native);
         OrtApi.CustomOpDomainAdd(domain, BiVMOpDefinition.CreateGru(BinaryConvSchema.ConvGru, forceKernel).Native);
@@ -139,7 +140,7 @@ public static class BiVMOps
     {
         using (var options = new SessionOptions()) Register(options);
         var probe = BinaryConv2dParams.Square(1, 64, 8, 8, 64, 3);
-        return $"{BinaryConvSchema.Domain} v{BinaryConvSchema.OpsetVersion} registers ({BinaryConvSchema.BinaryConv2d}, {BinaryConvSchema.SparseBinaryConv2d}, {BinaryConvSchema.ShortcutRPReLU}, {BinaryConvSchema.Upsample2xConcat}, {BinaryConvSchema.GuidedUpsample}, {BinaryConvSchema.GuidedStatistics}, {BinaryConvSchema.ShortcutSum}, {BinaryConvSchema.GruStateConcat}, {BinaryConvSchema.GruGates}, {BinaryConvSchema.GruUpdate}, {BinaryConvSchema.ConvGru}, {BinaryConvSchema.AveragePool2x}, {BinaryConvSchema.Stem}, {BinaryConvSchema.Incoherence}); kernel {KernelSelector.SelectedName(probe)} " +
+        return $"{BinaryConvSchema.Domain} v{BinaryConvSchema.OpsetVersion} registers ({BinaryConvSchema.BinaryConv2d}, {BinaryConvSchema.SparseBinaryConv2d}, {BinaryConvSchema.ShortcutRPReLU}, {BinaryConvSchema.Upsample2xConcat}, {BinaryConvSchema.GuidedUpsample}, {BinaryConvSchema.GuidedStatistics}, {BinaryConvSchema.ShortcutSum}, {BinaryConvSchema.GruStateConcat}, {BinaryConvSchema.GruGates}, {BinaryConvSchema.GruUpdate}, {BinaryConvSchema.ConvGru}, {BinaryConvSchema.AveragePool2x}, {BinaryConvSchema.Stem}, {BinaryConvSchema.Incoherence}, {BinaryConvSchema.ChannelMean}); kernel {KernelSelector.SelectedName(probe)} " +
                $"(supported: {string.Join(", ", KernelSelector.SupportedNames)})";
     }
 }

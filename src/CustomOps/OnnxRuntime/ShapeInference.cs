@@ -49,6 +49,11 @@ internal static class ShapeInference
             InferStem(context);
             return;
         }
+        if (op.IsChannelMean)
+        {
+            InferChannelMean(context);
+            return;
+        }
         int inputs = OrtApi.ShapeInferInputCount(context);
         if (inputs < 4) throw new OpValidationException($"needs at least 4 inputs (X, W, alpha, tau), got {inputs}");
         long[] xDims;
@@ -306,6 +311,27 @@ internal static class ShapeInference
         finally { OrtApi.ReleaseTensorTypeAndShapeInfo(outInfo); }
         long Half(long size) => size > 0 ? AveragePool2x.OutputLength(size, ceil) : -1;
         string HalfName(string name, long size) => size > 0 ? "" : Named(name.Length == 0 ? "" : ceil ? $"ceil({name}/2)" : $"floor({name}/2)");
+    }
+
+    /// <summary>ChannelMean: Y [N, C, 1, …, 1], X's rank (3 or more), N and C copied.</summary>
+    private static void InferChannelMean(nint context)
+    {
+        nint info = OrtApi.ShapeInferInputTypeShape(context, 0);
+        var type = OrtApi.GetElementType(info);
+        if (type != OrtElementType.Float) throw new OpValidationException($"X must be float32, got {OrtTensorView.TypeText(type)}");
+        var dims = OrtApi.GetDimensions(info);
+        if (dims.Length < 3) throw new OpValidationException($"X must have rank 3 or more [N, C, D1, …], got rank {dims.Length}");
+        var names = OrtApi.GetSymbolicDimensions(info, dims.Length);
+        var shape = new long[dims.Length];
+        var outNames = new string[dims.Length];
+        for (int d = 0; d < dims.Length; d++)
+        {
+            shape[d] = d < 2 ? dims[d] : 1;
+            outNames[d] = d < 2 ? Named(names[d], dims[d]) : "";
+        }
+        nint outInfo = OrtApi.CreateTensorTypeAndShapeInfo(OrtElementType.Float, shape, outNames);
+        try { OrtApi.ShapeInferSetOutput(context, 0, outInfo); }
+        finally { OrtApi.ReleaseTensorTypeAndShapeInfo(outInfo); }
     }
 
     /// <summary>
