@@ -12,7 +12,9 @@
 //   dotnet build -c Release scripts/probes/node-loop.cs          # then run the dll it names
 //   dotnet <dll> models/bivm.onnx NODE /tmp/frames.rgb 512 288 [RUNS]
 //
-// NODE is a node name of the file (node-profile.cs lists the costly ones). Prints the median and fastest run.
+// NODE is a node name of the file (node-profile.cs lists the costly ones), or FIRST..LAST: the nodes from FIRST to LAST
+// in the file's order, as one model (its inputs what they read and do not make, its outputs what they make and the rest
+// of the file reads). Prints the median and fastest run.
 // NODE_FLUSH=1: 64 MB are written between runs (one int per cache line), so that the node reads its inputs from memory
 // as in the frame, where another node has just written them (decode0's concatenation: 0.83 ms warm, 1.03 ms flushed).
 using BiVM.Benchmarking.Models;
@@ -25,11 +27,19 @@ if (args.Length < 5) { Console.Error.WriteLine("usage: node-loop MODEL.onnx NODE
 string modelPath = args[0], target = args[1], framesPath = args[2];
 int w = int.Parse(args[3]), h = int.Parse(args[4]), runs = args.Length > 5 ? int.Parse(args[5]) : 300;
 var model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(modelPath));
-var node = model.Graph.Node.FirstOrDefault(n => n.Name == target);
-if (node is null) { Console.Error.WriteLine($"{modelPath}: no node named '{target}' in the main graph"); return 2; }
+List<NodeProto> nodes;
+if (target.Split("..") is [var firstName, var lastName])
+{
+    int a = model.Graph.Node.ToList().FindIndex(n => n.Name == firstName), b = model.Graph.Node.ToList().FindIndex(n => n.Name == lastName);
+    if (a < 0 || b < a) { Console.Error.WriteLine($"{modelPath}: no node range '{target}' in the main graph"); return 2; }
+    nodes = model.Graph.Node.Skip(a).Take(b - a + 1).ToList();
+}
+else if (model.Graph.Node.FirstOrDefault(n => n.Name == target) is { } one) nodes = [one];
+else { Console.Error.WriteLine($"{modelPath}: no node named '{target}' in the main graph"); return 2; }
 var frames = ModelBench.Rgb24Frames(framesPath, w, h);
 var initializers = model.Graph.Initializer.ToDictionary(t => t.Name);
-var feeds = node.Input.Where(i => i.Length > 0 && !initializers.ContainsKey(i)).Distinct().ToList();
+var made = nodes.SelectMany(n => n.Output).Where(o => o.Length > 0).ToHashSet();
+var feeds = nodes.SelectMany(n => n.Input).Where(i => i.Length > 0 && !initializers.ContainsKey(i) && !made.Contains(i)).Distinct().ToList();
 
 var capture = model.Clone();
 foreach (var f in feeds) capture.Graph.Output.Add(ModelBench.NamedOutput(f));
@@ -52,10 +62,11 @@ foreach (var f in feeds)
 
 var single = new ModelProto { IrVersion = model.IrVersion, Graph = new GraphProto { Name = target } };
 single.OpsetImport.AddRange(model.OpsetImport);
-single.Graph.Node.Add(node);
-foreach (var i in node.Input.Where(initializers.ContainsKey).Distinct()) single.Graph.Initializer.Add(initializers[i]);
+single.Graph.Node.AddRange(nodes);
+foreach (var i in nodes.SelectMany(n => n.Input).Where(initializers.ContainsKey).Distinct()) single.Graph.Initializer.Add(initializers[i]);
 foreach (var f in feeds) single.Graph.Input.Add(ModelBench.NamedOutput(f));
-var outputs = node.Output.Where(o => o.Length > 0).ToArray();
+var readOutside = model.Graph.Node.Except(nodes).SelectMany(n => n.Input).Concat(model.Graph.Output.Select(o => o.Name)).ToHashSet();
+var outputs = nodes.Count == 1 ? nodes[0].Output.Where(o => o.Length > 0).ToArray() : made.Where(readOutside.Contains).ToArray();
 foreach (var o in outputs) single.Graph.Output.Add(ModelBench.NamedOutput(o));
 // NODE_THREADS=N: the node alone on N intra-op threads (default 1).
 using var alone = new InferenceSession(single.ToByteArray(), BiVM.Estimators.Video.MattingSession.CreateSessionOptions(int.Parse(Environment.GetEnvironmentVariable("NODE_THREADS") ?? "1")));
