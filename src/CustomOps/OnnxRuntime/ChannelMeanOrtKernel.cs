@@ -4,8 +4,8 @@ namespace BiVM.CustomOps.OnnxRuntime;
 
 /// <summary>
 /// ChannelMean: ONNX GlobalAveragePool in MLAS's summation order (<see cref="ChannelMean"/>), a group of channel planes
-/// per task. It stands for the GlobalAveragePool of BiVM's LR-ASPP (and of RVM-ReActNet's squeeze-and-excitation
-/// blocks: src/Graph/ChannelMeanFusion.cs), which ONNX Runtime ran one plane's chain of additions after the other.
+/// per task. It stands for the GlobalAveragePool of BiVM's LR-ASPP (and RVM-ReActNet's, over its last glue:
+/// src/Graph/ChannelMeanFusion.cs), which ONNX Runtime ran one plane's chain of additions after the other.
 /// </summary>
 internal sealed unsafe class ChannelMeanOrtKernel : IBiVMKernel
 {
@@ -28,18 +28,14 @@ internal sealed unsafe class ChannelMeanOrtKernel : IBiVMKernel
         long planes = x.Dims[0] * x.Dims[1], count = 1;
         for (int d = 2; d < x.Dims.Length; d++) count *= x.Dims[d];
         if (planes > int.MaxValue) throw new OpValidationException($"X {x.Shape} has too many channel planes");
+        // As ONNX Runtime's pool: only N may be zero (a plane of no values has no mean).
+        if (count == 0 && x.Dims[0] != 0) throw new OpValidationException($"X {x.Shape} has empty channel planes: only N can be zero");
         var yDims = new long[x.Dims.Length];
         yDims[0] = x.Dims[0];
         yDims[1] = x.Dims[1];
         for (int d = 2; d < yDims.Length; d++) yDims[d] = 1;
         var y = (float*)OrtApi.GetTensorMutableData(OrtApi.KernelContextOutput(context, 0, yDims));
         if (planes == 0) return;
-        // ONNX Runtime's pool of an empty plane divides 0 by 0: NaN.
-        if (count == 0)
-        {
-            for (long p = 0; p < planes; p++) y[p] = float.NaN;
-            return;
-        }
         float* src = (float*)x.Data;
         // Tasks of whole groups of interleaved planes, about GroupValues values each.
         int group = (int)Math.Clamp(GroupValues / count / ChannelMean.Interleave, 1, int.MaxValue / ChannelMean.Interleave) * ChannelMean.Interleave;

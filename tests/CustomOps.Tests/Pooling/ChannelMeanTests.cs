@@ -108,6 +108,17 @@ public unsafe class ChannelMeanTests
     }
 
     [Fact]
+    public void Empty_planes_are_refused_as_onnx_runtime_refuses_them_and_no_image_gives_no_means()
+    {
+        long[] shape = [1, 3, 0, 4];
+        Assert.Contains("Only N can be zero", Assert.ThrowsAny<OnnxRuntimeException>(() => Run(false, [], shape, 1, GraphOptimizationLevel.ORT_ENABLE_EXTENDED, viaSum: false)).Message);
+        var e = Assert.ThrowsAny<OnnxRuntimeException>(() => Run(true, [], shape, 1, viaSum: false));
+        Assert.Contains("X [1, 3, 0, 4] has empty channel planes: only N can be zero", e.Message);
+        Assert.DoesNotContain('\n', e.Message.Trim());
+        Assert.Empty(Run(true, [], [0, 3, 2, 2], 1, viaSum: false));
+    }
+
+    [Fact]
     public void The_interleaved_planes_give_the_specifications_bits_and_the_order_matters()
     {
         foreach (long count in new long[] { 1, 3, 4, 5, 8, 576, 579, 1000 })
