@@ -10,6 +10,7 @@ foreach (var n in model.Graph.Node)
 {
     i++;
     if (!n.Name.Contains(filter) && !n.OpType.Contains(filter)) continue;
-    Console.WriteLine($"{i,4} {n.Domain}:{n.OpType} {n.Name}\n      in: {string.Join(", ", n.Input)}\n      out: {string.Join(", ", n.Output)}");
+    Console.WriteLine($"{i,4} {n.Domain}:{n.OpType} {n.Name}\n      in: {string.Join(", ", n.Input)}\n      out: {string.Join(", ", n.Output)}"
+        + (n.Attribute.Count == 0 ? "" : $"\n      attributes: {string.Join(", ", n.Attribute.Select(a => $"{a.Name}={(a.Ints.Count > 0 ? string.Join(" ", a.Ints) : a.Floats.Count > 0 ? $"[{a.Floats.Count} floats]" : a.S.Length > 0 ? a.S.ToStringUtf8() : a.I.ToString())}"))}"));
 }
 Console.WriteLine($"{model.Graph.Node.Count} nodes");

@@ -6,8 +6,8 @@ namespace BiVM.Graph;
 /// <summary>
 /// A pass of <see cref="GlueFusion"/>, in binary models: a standard <c>AveragePool</c> with a 2×2 window and stride 2
 /// (no pads, no dilation; ceil_mode 0, or 1 with count_include_pad 0, as RVM's source pyramid is exported) over planes
-/// whose channel count is known (traced through Resize, pools and shortcut sums to a graph input or to a glue's
-/// per-channel parameters) becomes <c>ai.bivm:AveragePool2x</c> under the same name, input and output, in the order ONNX
+/// whose channel count is known (traced through Resize, pools, shortcut sums, Mul, channel Split and Concat and the
+/// ConvGRU's state to a graph input, a glue's per-channel parameters or a ConvGRU's weights) becomes <c>ai.bivm:AveragePool2x</c> under the same name, input and output, in the order ONNX
 /// Runtime would sum it (<see cref="RowOrder"/>): the source pyramid's three colour planes in MLAS's NCHW kernels' order
 /// (0.41 ms of a 512×288 frame for the first, 0.20 as the op), the backbone's 32- and 64-channel pools row by row as its
 /// NCHWc kernels do (which it ran between a reorder into its blocked layout and one back). The same bits
@@ -21,10 +21,11 @@ public static class AveragePoolFusion
         var (_, producers) = GraphQueries.ReadersAndProducers(nodes);
         var initializers = graph.Initializer.ToDictionary(t => t.Name);
         // Channels of a tensor traced through channel-keeping ops to a graph input with a fixed channel count, or to an
-        // op whose parameters give it; null if unknown.
-        long? Channels(string tensor)
+        // op whose parameters give it, and through the decoder's Split, ConvGRU and Concat (decode4's pool of the mask's
+        // features); null if unknown.
+        long? Channels(string tensor, int depth = 0)
         {
-            for (int depth = 0; depth < 64; depth++)
+            for (; depth < 64; depth++)
             {
                 if (graph.Input.FirstOrDefault(i => i.Name == tensor) is { } input)
                     return input.Type?.TensorType?.Shape?.Dim is { Count: 4 } dims && dims[1].DimValue > 0 ? dims[1].DimValue : null;
@@ -40,6 +41,32 @@ public static class AveragePoolFusion
                     tensor = producer.Input[BinaryConvSchema.StemX];
                     continue;
                 }
+                // A ConvGRU's new state: its hh conv's output channels (W packed [Cout, kH, kW, words]).
+                if (producer.OpType == BinaryConvSchema.ConvGru && producer.Domain == BinaryConvSchema.Domain)
+                    return producer.Output[0] == tensor && producer.Input.Count > BinaryConvSchema.ConvGruHhW
+                        && initializers.TryGetValue(producer.Input[BinaryConvSchema.ConvGruHhW], out var hh) && hh.Dims.Count == 4 && hh.Dims[0] > 0 ? hh.Dims[0] : null;
+                if (producer.OpType is "Concat" or "Split" && (GraphQueries.Int(producer, "axis") ?? 0) is not (1 or -3)) return null;
+                // A channel Concat: the sum of its inputs' channels.
+                if (producer.OpType == "Concat")
+                {
+                    long sum = 0;
+                    foreach (var part in producer.Input)
+                        if (Channels(part, depth + 1) is { } partChannels) sum += partChannels;
+                        else return null;
+                    return sum;
+                }
+                // A channel Split: output k's size, from its sizes (an initializer) or an even split.
+                if (producer.OpType == "Split")
+                {
+                    int k = producer.Output.IndexOf(tensor);
+                    if (producer.Input.Count > 1 && producer.Input[1].Length > 0)
+                        return initializers.TryGetValue(producer.Input[1], out var sizes) && Tensors.Int64Values(sizes) is { } values && k < values.Length && values[k] > 0 ? values[k] : null;
+                    return Channels(producer.Input[0], depth + 1) is { } whole && whole % producer.Output.Count == 0 ? whole / producer.Output.Count : null;
+                }
+                // A Mul (the LR-ASPP's gate): its first input's channels where they are more than one (broadcasting then
+                // leaves the second input 1 or as many).
+                if (producer.OpType == "Mul")
+                    return Channels(producer.Input[0], depth + 1) is > 1 and var factorOf ? factorOf : null;
                 if (producer.OpType is not ("Resize" or "AveragePool" or "Identity" or BinaryConvSchema.AveragePool2x or BinaryConvSchema.ShortcutSum)) return null;
                 tensor = producer.Input[0];
             }

@@ -170,9 +170,10 @@ public static class GlueFusion
         bool binary = rewritten.Any(n => n.Domain == BinaryConvSchema.Domain);
         int identities = binary ? OutputIdentityFusion.Apply(rewritten, graph, outputs) : 0;
         var (stems, stemHandOffs) = binary ? StemFusion.Apply(rewritten, graph, initializers, outputs) : (0, 0);
-        int pools = binary ? AveragePoolFusion.Apply(rewritten, graph) : 0;
         int cells = binary ? ConvGruFusion.Apply(rewritten, initializers, outputs) : 0;
         int gruHandOffs = binary ? GruHandOffFusion.Apply(rewritten, graph, initializers, outputs) : 0;
+        // After the ConvGRU cells: decode4's pool reads a Concat with a cell's state, whose channels it traces through the cell.
+        int pools = binary ? AveragePoolFusion.Apply(rewritten, graph) : 0;
         int incoherences = binary ? IncoherenceFusion.Apply(fused, rewritten) : 0;
         int means = binary ? ChannelMeanFusion.Apply(rewritten) : 0;
         if (replacements.Count == 0 && handOffs == 0 && upsamples == 0 && grus == 0 && guided == 0 && inBranches == 0 && branchHandOffs == 0 && norms == 0 && shortcuts == 0

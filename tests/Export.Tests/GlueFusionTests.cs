@@ -271,8 +271,9 @@ public sealed class GlueFusionTests(ITestOutputHelper log)
             Assert.Equal(1, StemFusion.InputPoolCount(model));
         }
         // The source pyramid's next two 2×2 pools as AveragePool2x in MLAS's NCHW order, right after the stem, and bivm's
-        // backbone pools of 32 and 64 channels in its NCHWc order (decode4's, after a Concat, has no known channel count).
-        string[] backbonePools = file == "bivm.onnx" ? ["backbone.blocks.0.add_b.down2", "backbone.blocks.2.add_b.down2"] : [];
+        // backbone pools of 32 and 64 channels and decode4's pool of the mask's features (128: a Split half of the
+        // LR-ASPP's gated output and the ConvGRU's state, concatenated) in its NCHWc order.
+        string[] backbonePools = file == "bivm.onnx" ? ["backbone.blocks.0.add_b.down2", "backbone.blocks.2.add_b.down2", "decoder.decode4.cat.down2"] : [];
         foreach (var model in new[] { shipped, refused.Model })
         {
             Assert.Equal(["downsample.down2.down2", "downsample.down2.down2.down2", .. backbonePools],

@@ -6,7 +6,8 @@ namespace BiVM.Graph.Tests;
 /// <summary>
 /// AveragePoolFusion (run by GlueFusion.Apply on graphs with ai.bivm ops): the source pyramid's 2×2 pools (three planes
 /// traced to the graph input through Resize and pools) become AveragePool2x in MLAS's NCHW order, a 16-channel pool in
-/// its NCHWc order (row by row); pools whose order depends on the host (8 channels), over unknown channel counts, or of
+/// its NCHWc order (row by row), as does a 32-channel pool traced through Split, Mul and Concat; pools whose order depends
+/// on the host (8 channels), over unknown channel counts, or of
 /// another window, stride, padding or counting stay; Unfuse gives the AveragePool back. (Values: AveragePool2xTests against ONNX Runtime, GlueFusionTests on the shipped models.)
 /// </summary>
 public sealed class AveragePoolFusionTests
@@ -35,8 +36,20 @@ public sealed class AveragePoolFusionTests
         Pool("src", "wide", kernel: 3);
         Pool("src", "overlapping", stride: 1);
         g.Node("AveragePool", ["src"], ["padded"], "padded").Attribute("kernel_shape", 2L, 2L).Attribute("strides", 2L, 2L).Attribute("pads", 1L, 1L, 1L, 1L);
+        // Channels through a channel Split (sizes given, or even), a channel Concat and a Mul by a per-channel factor:
+        // 32 = 16 + 16 (NCHWc order); a Concat with a part of unknown channels stays.
+        g.Input("features32", F32, 1, 32, 32, 32);
+        g.Input("gate", F32, 1, 16, 1, 1);
+        g.Initializer(Tensors.Int64("halves", [16L, 16L], 2));
+        g.Node("Split", ["features32", "halves"], ["half0", "half1"], "split").Attribute("axis", 1L);
+        g.Node("Split", ["features32"], ["even0", "even1"], "even").Attribute("axis", 1L);
+        g.Node("Mul", ["even1", "gate"], ["gated"], "gating");
+        g.Node("Concat", ["half0", "gated"], ["cat"], "cat").Attribute("axis", 1L);
+        g.Node("Concat", ["half1", "unknown"], ["cat.unknown"], "cat.unknown").Attribute("axis", 1L);
+        Pool("cat", "cat.down2");
+        Pool("cat.unknown", "cat.unknown.down2");
         if (binary) g.Node(BinaryConvSchema.BinaryConv2d, ["down4", "scales", "scales", "scales"], ["marker"], "marker", BinaryConvSchema.Domain);
-        foreach (var output in new[] { "down2", "down4", "features.down2", "features8.down2", "unknown.down2", "counted", "wide", "overlapping", "padded" })
+        foreach (var output in new[] { "down2", "down4", "features.down2", "features8.down2", "unknown.down2", "counted", "wide", "overlapping", "padded", "cat.down2", "cat.unknown.down2" })
             g.Output(output, F32, 1, -1, -1, -1);
         return ModelProto.Parser.ParseFrom(g.ToBytes());
     }
@@ -46,15 +59,15 @@ public sealed class AveragePoolFusionTests
     {
         var fused = GlueFusion.Apply(Graph(binary: true)).Model;
         var pools = fused.Graph.Node.Where(AveragePoolFusion.IsFused).ToList();
-        Assert.Equal(["down2", "down4", "features.down2"], pools.Select(n => n.Name));
+        Assert.Equal(["down2", "down4", "features.down2", "cat.down2"], pools.Select(n => n.Name));
         Assert.Equal(1, pools[0].Attribute.Single(a => a.Name == BinaryConvSchema.PoolCeilMode).I);
         Assert.DoesNotContain(pools[1].Attribute, a => a.Name == BinaryConvSchema.PoolCeilMode && a.I != 0);
         Assert.Equal(["small"], pools[0].Input);
         Assert.Equal(["down4"], pools[1].Output);
         // Three planes in MLAS's NCHW order, sixteen row by row as its NCHWc kernels sum them; eight left to the host.
-        Assert.Equal([false, false, true], pools.Select(n => n.Attribute.Any(a => a.Name == BinaryConvSchema.PoolRowOrder && a.I == 1)));
-        Assert.Equal(6, fused.Graph.Node.Count(n => n.OpType == "AveragePool"));
-        Assert.Contains("3 AveragePool 2×2 as AveragePool2x", fused.MetadataProps.Single(m => m.Key == GlueFusion.MetadataKey).Value);
+        Assert.Equal([false, false, true, true], pools.Select(n => n.Attribute.Any(a => a.Name == BinaryConvSchema.PoolRowOrder && a.I == 1)));
+        Assert.Equal(7, fused.Graph.Node.Count(n => n.OpType == "AveragePool"));
+        Assert.Contains("4 AveragePool 2×2 as AveragePool2x", fused.MetadataProps.Single(m => m.Key == GlueFusion.MetadataKey).Value);
     }
 
     [Fact]
