@@ -7,10 +7,12 @@ namespace BiVM.Graph;
 /// A pass of <see cref="GlueFusion"/>, in binary models: a standard <c>AveragePool</c> with a 2×2 window and stride 2
 /// (no pads, no dilation; ceil_mode 0, or 1 with count_include_pad 0, as RVM's source pyramid is exported) over planes
 /// whose channel count is known (traced through Resize, pools, shortcut sums, Mul, channel Split and Concat and the
-/// ConvGRU's state to a graph input, a glue's per-channel parameters or a ConvGRU's weights) becomes <c>ai.bivm:AveragePool2x</c> under the same name, input and output, in the order ONNX
-/// Runtime would sum it (<see cref="RowOrder"/>): the source pyramid's three colour planes in MLAS's NCHW kernels' order
-/// (0.41 ms of a 512×288 frame for the first, 0.20 as the op), the backbone's 32- and 64-channel pools row by row as its
-/// NCHWc kernels do (which it ran between a reorder into its blocked layout and one back). The same bits
+/// ConvGRU's state to a graph input, a glue's per-channel parameters or a ConvGRU's weights) becomes
+/// <c>ai.bivm:AveragePool2x</c> under the same name, input and output, in the order ONNX Runtime would sum it
+/// (<see cref="RowOrder"/>): the source pyramid's three colour planes in MLAS's NCHW kernels' order (0.41 ms of a
+/// 512×288 frame for the first, 0.20 as the op), the backbone's 32- and 64-channel pools and decode4's 128-channel pool
+/// of the mask's features row by row as its NCHWc kernels do (which it ran between a reorder into its blocked layout
+/// and one back). The same bits
 /// (docs/model-contract.md, "AveragePool2x"). <see cref="Unfused"/> is the inverse.
 /// </summary>
 public static class AveragePoolFusion
@@ -45,7 +47,7 @@ public static class AveragePoolFusion
                 if (producer.OpType == BinaryConvSchema.ConvGru && producer.Domain == BinaryConvSchema.Domain)
                     return producer.Output[0] == tensor && producer.Input.Count > BinaryConvSchema.ConvGruHhW
                         && initializers.TryGetValue(producer.Input[BinaryConvSchema.ConvGruHhW], out var hh) && hh.Dims.Count == 4 && hh.Dims[0] > 0 ? hh.Dims[0] : null;
-                if (producer.OpType is "Concat" or "Split" && (GraphQueries.Int(producer, "axis") ?? 0) is not (1 or -3)) return null;
+                if (producer.OpType is "Concat" or "Split" && (GraphQueries.Int(producer, "axis") ?? 0) != 1) return null;
                 // A channel Concat: the sum of its inputs' channels.
                 if (producer.OpType == "Concat")
                 {
@@ -55,10 +57,13 @@ public static class AveragePoolFusion
                         else return null;
                     return sum;
                 }
-                // A channel Split: output k's size, from its sizes (an initializer) or an even split.
+                // A channel Split: output k's size, from its sizes (the attribute before opset 13, an initializer from it)
+                // or an even split.
                 if (producer.OpType == "Split")
                 {
                     int k = producer.Output.IndexOf(tensor);
+                    if (producer.Attribute.FirstOrDefault(a => a.Name == "split") is { } split)
+                        return k < split.Ints.Count && split.Ints[k] > 0 ? split.Ints[k] : null;
                     if (producer.Input.Count > 1 && producer.Input[1].Length > 0)
                         return initializers.TryGetValue(producer.Input[1], out var sizes) && Tensors.Int64Values(sizes) is { } values && k < values.Length && values[k] > 0 ? values[k] : null;
                     return Channels(producer.Input[0], depth + 1) is { } whole && whole % producer.Output.Count == 0 ? whole / producer.Output.Count : null;

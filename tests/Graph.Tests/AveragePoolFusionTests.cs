@@ -43,13 +43,18 @@ public sealed class AveragePoolFusionTests
         g.Initializer(Tensors.Int64("halves", [16L, 16L], 2));
         g.Node("Split", ["features32", "halves"], ["half0", "half1"], "split").Attribute("axis", 1L);
         g.Node("Split", ["features32"], ["even0", "even1"], "even").Attribute("axis", 1L);
+        g.Node("Split", ["features32"], ["uneven0", "uneven1"], "uneven").Attribute("axis", 1L).Attribute("split", 8L, 24L);
+        g.Node("Split", ["features32"], ["rows0", "rows1"], "rows");  // axis 0 (the default): not channels
         g.Node("Mul", ["even1", "gate"], ["gated"], "gating");
         g.Node("Concat", ["half0", "gated"], ["cat"], "cat").Attribute("axis", 1L);
         g.Node("Concat", ["half1", "unknown"], ["cat.unknown"], "cat.unknown").Attribute("axis", 1L);
         Pool("cat", "cat.down2");
         Pool("cat.unknown", "cat.unknown.down2");
+        Pool("uneven1", "uneven.down2");  // 24 channels by the attribute: the order depends on the host, stays
+        Pool("uneven0", "uneven0.down2"); // 8 channels: likewise
+        Pool("rows0", "rows.down2");      // a split of rows: channels unknown, stays
         if (binary) g.Node(BinaryConvSchema.BinaryConv2d, ["down4", "scales", "scales", "scales"], ["marker"], "marker", BinaryConvSchema.Domain);
-        foreach (var output in new[] { "down2", "down4", "features.down2", "features8.down2", "unknown.down2", "counted", "wide", "overlapping", "padded", "cat.down2", "cat.unknown.down2" })
+        foreach (var output in new[] { "down2", "down4", "features.down2", "features8.down2", "unknown.down2", "counted", "wide", "overlapping", "padded", "cat.down2", "cat.unknown.down2", "uneven.down2", "uneven0.down2", "rows.down2" })
             g.Output(output, F32, 1, -1, -1, -1);
         return ModelProto.Parser.ParseFrom(g.ToBytes());
     }
@@ -66,7 +71,7 @@ public sealed class AveragePoolFusionTests
         Assert.Equal(["down4"], pools[1].Output);
         // Three planes in MLAS's NCHW order, sixteen row by row as its NCHWc kernels sum them; eight left to the host.
         Assert.Equal([false, false, true, true], pools.Select(n => n.Attribute.Any(a => a.Name == BinaryConvSchema.PoolRowOrder && a.I == 1)));
-        Assert.Equal(7, fused.Graph.Node.Count(n => n.OpType == "AveragePool"));
+        Assert.Equal(10, fused.Graph.Node.Count(n => n.OpType == "AveragePool"));
         Assert.Contains("4 AveragePool 2×2 as AveragePool2x", fused.MetadataProps.Single(m => m.Key == GlueFusion.MetadataKey).Value);
     }
 
