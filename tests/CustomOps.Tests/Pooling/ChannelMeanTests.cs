@@ -68,14 +68,6 @@ public unsafe class ChannelMeanTests
         return results[0].AsTensor<float>().ToArray();
     }
 
-    private static void AssertSameBits(float[] expected, float[] actual, string what)
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        for (int i = 0; i < expected.Length; i++)
-            Assert.True(BitConverter.SingleToInt32Bits(expected[i]) == BitConverter.SingleToInt32Bits(actual[i]) || float.IsNaN(expected[i]) && float.IsNaN(actual[i]),
-                $"{what}: output {i} is {actual[i]:R}, ONNX Runtime's {expected[i]:R}");
-    }
-
     [Theory]
     [InlineData(1024, 18, 32, 1, false)] // BiVM's LR-ASPP pool at 512×288
     [InlineData(1024, 18, 32, 2, true)]
@@ -92,8 +84,8 @@ public unsafe class ChannelMeanTests
         long[] shape = [1, channels, h, w];
         var x = Values(channels * h * w, channels * 31 + h * 7 + w, special, h * w);
         var actual = Run(true, x, shape, threads);
-        AssertSameBits(Run(false, x, shape, threads), actual, $"{channels}×{h}×{w}");
-        AssertSameBits(Run(false, x, shape, threads, GraphOptimizationLevel.ORT_ENABLE_EXTENDED), actual, $"{channels}×{h}×{w} (EXTENDED)");
+        OrtBits.AssertSame(Run(false, x, shape, threads), actual, $"{channels}×{h}×{w}");
+        OrtBits.AssertSame(Run(false, x, shape, threads, GraphOptimizationLevel.ORT_ENABLE_EXTENDED), actual, $"{channels}×{h}×{w} (EXTENDED)");
         Assert.Contains(actual, float.IsFinite);
     }
 
@@ -104,7 +96,7 @@ public unsafe class ChannelMeanTests
     {
         long[] shape = rank5 == 0 ? [batch, channels, 3, 4, 5] : [batch, channels, 37];
         var x = Values((int)shape.Aggregate(1L, (a, d) => a * d), batch * 11 + channels, special: true, (int)(shape.Aggregate(1L, (a, d) => a * d) / batch / channels));
-        AssertSameBits(Run(false, x, shape, 1, GraphOptimizationLevel.ORT_ENABLE_EXTENDED, viaSum: false), Run(true, x, shape, 1, viaSum: false), string.Join("×", shape));
+        OrtBits.AssertSame(Run(false, x, shape, 1, GraphOptimizationLevel.ORT_ENABLE_EXTENDED, viaSum: false), Run(true, x, shape, 1, viaSum: false), string.Join("×", shape));
     }
 
     [Fact]
