@@ -218,12 +218,18 @@ public sealed class PipelinedVideoMatterBufferTests
             }, (alpha, _) => Assert.Equal(width * height, alpha.Length));
         }
         Assert.Equal(5, Stream(5, Width, Height));
-        long before = GC.GetTotalAllocatedBytes(precise: true);
-        Assert.Equal(5, Stream(5, Width, Height));
-        long allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
-        // One slot's frame and outputs alone are 7·W·H floats; the ops' own small allocations stay far below that.
-        long oneSlot = 7L * Width * Height * sizeof(float);
-        Assert.True(allocated < oneSlot, $"a second stream allocated {allocated} bytes, one slot's buffers are {oneSlot}");
+        // One slot's frame and outputs alone are 7·W·H floats; the ops' own small allocations stay far below that. A
+        // worker that runs a stage for the first time still grows its thread's scratch rows (the stages go to the
+        // workers as they come, so a later stream can pair them anew): a few streams of the same size may allocate
+        // that once, but a pipeline that made its buffers anew for every stream would allocate them in every one.
+        long oneSlot = 7L * Width * Height * sizeof(float), allocated = long.MaxValue;
+        for (int stream = 0; stream < 5 && allocated >= oneSlot; stream++)
+        {
+            long before = GC.GetTotalAllocatedBytes(precise: true);
+            Assert.Equal(5, Stream(5, Width, Height));
+            allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
+        }
+        Assert.True(allocated < oneSlot, $"five more streams of the same size each allocated at least {allocated} bytes, one slot's buffers are {oneSlot}");
         Assert.Equal(4, Stream(4, W, H));
         Assert.Equal(3, Stream(3, Width, Height));
     }

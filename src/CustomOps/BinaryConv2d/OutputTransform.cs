@@ -12,7 +12,6 @@ namespace BiVM.CustomOps.BinaryConv2d;
 /// </summary>
 internal static unsafe class OutputTransform
 {
-
     /// <summary>One output from its exact integer dot.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float One(int dot, float alpha, float bias)
@@ -26,9 +25,9 @@ internal static unsafe class OutputTransform
     /// <paramref name="raw"/> + co·<paramref name="rawStride"/>, its outputs at <paramref name="output"/> +
     /// co·<paramref name="outputStride"/>, with Cin·taps = <paramref name="fullTaps"/> + <paramref name="delta"/>[co] (no δ
     /// where null), alpha[co] and bias[co]: the same values. Where a row has 16 outputs or more and the CPU runs 512-bit
-    /// vectors (8 or more and 256-bit vectors), one loop over the channels without a call and its set-up per channel: a
-    /// 32-pixel row of a 256- or 1024-channel layer is two vectors per channel, and the call per channel cost as much as
-    /// they did.
+    /// vectors (8 or more and 256-bit vectors; 4 or more and 128-bit vectors where the rows are not a plane's), one loop
+    /// over the channels without a call and its set-up per channel: a 32-pixel row of a 256- or 1024-channel layer is two
+    /// vectors per channel, and the call per channel cost as much as they did.
     /// </summary>
     /// <param name="fetchAhead">Whether the rows are rows of channel planes, whose rows two on are fetched as these are written (<see cref="FetchesAhead"/>).</param>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
