@@ -130,11 +130,11 @@ internal static unsafe class ComposedPatches
     /// One group of <see cref="Groups{TCompose}"/> at stride 1 whose <paramref name="n"/> columns are runs of consecutive
     /// columns with gaps between them (a sparse row's active cells narrower than the group, at mask_scale 4 or 2 with one
     /// word a pixel: the kernel benchmark's 64 → 64; the shipped model's sparse convs with such cells have two and four
-    /// words a pixel, <see cref="WideGroups"/>): each run's lanes by one masked load per tap at the run's own offset, so that lane l reads
-    /// column xs[l] − pad + kx, the runs' loads ORed (their lanes are apart), then composed as a consecutive group is.
-    /// Masked where a lane lies outside its run or its column outside the row (zero, as the padding), lanes from n on zero:
-    /// the words <see cref="Scattered"/> builds lane by lane and tap by tap, which had taken a quarter of the folded sparse
-    /// conv's time on such rows.
+    /// words a pixel, <see cref="WideGroups"/>): each run's lanes by one masked load per tap at the run's own offset, so
+    /// that lane l reads column xs[l] − pad + kx, the runs' loads ORed (their lanes are apart), then composed as a
+    /// consecutive group is. Masked where a lane lies outside its run or its column outside the row (zero, as the padding),
+    /// lanes from n on zero: the words <see cref="Scattered"/> builds lane by lane and tap by tap, which had taken a quarter
+    /// of the folded sparse conv's time on such rows.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void RunsGroup<TCompose>(TCompose compose, ulong* above, ulong* middle, ulong* below, int* xs, int n, int padLeft, int width,
