@@ -25,6 +25,7 @@ namespace BiVM.CustomOps.BinaryConv2d;
 /// </remarks>
 internal static unsafe class ComposedPatches
 {
+
     private enum Layout { None, FourTaps, TwoTaps, OneTap, TwoWords, FourWords }
 
     /// <summary>The layout of <paramref name="p"/>'s patches that this gather composes, or None.</summary>
@@ -81,7 +82,6 @@ internal static unsafe class ComposedPatches
         long blockStride = (long)words * pixelBlock;
         // The three input rows the kernel rows read; null where a row lies in the padding (its taps are zero words).
         ulong* above = Row(p, packed, y, 0), middle = Row(p, packed, y, 1), below = Row(p, packed, y, 2);
-        var lane = Vector512.Create(0L, 1, 2, 3, 4, 5, 6, 7);
         bool strided = p.StrideWidth == 2;
         int blocks = (count + pixelBlock - 1) / pixelBlock;
         for (int b = 0, i = 0; b < blocks; b++)
@@ -94,50 +94,40 @@ internal static unsafe class ComposedPatches
                     for (int k = 0; k < words; k++) Vector512<ulong>.Zero.Store(d + k * pixelBlock);
                     continue;
                 }
-                if (xs[i + n - 1] - xs[i] != n - 1)
-                {
-                    if (strided) Scattered(p, packed, y, xs + i, n, d, pixelBlock);
-                    else RunsGroup(compose, above, middle, below, xs + i, n, p.PadLeft, width, d, pixelBlock);
-                    continue;
-                }
+                bool consecutive = xs[i + n - 1] - xs[i] == n - 1;
                 if (strided)
                 {
-                    StridedGroup(compose, above, middle, below, 2 * xs[i] - p.PadLeft, n, width, d, pixelBlock);
+                    if (consecutive) StridedGroup(compose, above, middle, below, 2 * xs[i] - p.PadLeft, n, width, d, pixelBlock);
+                    else Scattered(p, packed, y, xs + i, n, d, pixelBlock);
                     continue;
                 }
                 int ix = xs[i] - p.PadLeft; // lane l's kernel column kx reads input column ix + l + kx
-                if (n == 8 && ix >= 0 && ix + 10 <= width)
+                if (consecutive && n == 8 && ix >= 0 && ix + 10 <= width)
                 {
                     compose.Store(Load(above, ix), Load(above, ix + 1), Load(above, ix + 2),
                         Load(middle, ix), Load(middle, ix + 1), Load(middle, ix + 2),
                         Load(below, ix), Load(below, ix + 1), Load(below, ix + 2), d, pixelBlock);
                     continue;
                 }
-                // Lane l of kernel column kx is read where 0 ≤ ix + l + kx < width and l < n.
-                var column = lane + Vector512.Create((long)ix);
-                var listed = Vector512.LessThan(lane, Vector512.Create((long)n));
-                var limit = Vector512.Create((long)width);
-                var m0 = (listed & Vector512.GreaterThanOrEqual(column, Vector512<long>.Zero) & Vector512.LessThan(column, limit)).AsUInt64();
-                var m1 = (listed & Vector512.GreaterThanOrEqual(column, Vector512.Create(-1L)) & Vector512.LessThan(column, limit - Vector512<long>.One)).AsUInt64();
-                var m2 = (listed & Vector512.GreaterThanOrEqual(column, Vector512.Create(-2L)) & Vector512.LessThan(column, limit - Vector512.Create(2L))).AsUInt64();
-                compose.Store(Load(above, ix, m0), Load(above, ix + 1, m1), Load(above, ix + 2, m2),
-                    Load(middle, ix, m0), Load(middle, ix + 1, m1), Load(middle, ix + 2, m2),
-                    Load(below, ix, m0), Load(below, ix + 1, m1), Load(below, ix + 2, m2), d, pixelBlock);
+                // The row's edges, a list's last group of fewer than eight, or several runs: masked loads, one a run and tap.
+                RunsGroup(compose, above, middle, below, xs + i, n, consecutive, p.PadLeft, width, d, pixelBlock);
             }
     }
 
     /// <summary>
-    /// One group of <see cref="Groups{TCompose}"/> at stride 1 whose <paramref name="n"/> columns are runs of consecutive
-    /// columns with gaps between them (a sparse row's active cells narrower than the group, at mask_scale 4 or 2 with one
-    /// word a pixel: the kernel benchmark's 64 → 64; the shipped model's sparse convs with such cells have two and four
-    /// words a pixel, <see cref="WideGroups"/>): each run's lanes by one masked load per tap at the run's own offset, so
-    /// that lane l reads column xs[l] − pad + kx, the runs' loads ORed (their lanes are apart), then composed as a
-    /// consecutive group is. Masked where a lane lies outside its run or its column outside the row (zero, as the padding),
-    /// lanes from n on zero: the words <see cref="Scattered"/> builds lane by lane and tap by tap, which had taken a quarter
-    /// of the folded sparse conv's time on such rows.
+    /// One group of <see cref="Groups{TCompose}"/> at stride 1 that is not eight consecutive columns inside the row: one run
+    /// at the row's edges or as a list's last, partial group, or several runs of consecutive columns with gaps between them
+    /// (a sparse row's active cells narrower than the group, at mask_scale 4 or 2 with one word a pixel: the kernel
+    /// benchmark's 64 → 64; the shipped model's sparse convs with such cells have two and four words a pixel,
+    /// <see cref="WideGroups"/>). Each run's lanes by one masked load per tap at the run's own offset, so that lane l reads
+    /// column xs[l] − pad + kx, the runs' loads ORed (their lanes are apart), then composed as a consecutive group is.
+    /// Masked where a lane lies outside its run or its column outside the row (zero, as the padding), lanes from n on zero.
+    /// <paramref name="consecutive"/>: the caller found the n columns one run, so they are not scanned again (frames as with
+    /// the masked loads of one run written out apart, 0.999 and 1/1.001). Several runs had gone to <see cref="Scattered"/>,
+    /// lane by lane and tap by tap, a quarter of the folded sparse conv's time on such rows.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void RunsGroup<TCompose>(TCompose compose, ulong* above, ulong* middle, ulong* below, int* xs, int n, int padLeft, int width,
+    private static void RunsGroup<TCompose>(TCompose compose, ulong* above, ulong* middle, ulong* below, int* xs, int n, bool consecutive, int padLeft, int width,
         ulong* d, int pixelBlock)
         where TCompose : struct, ICompose
     {
@@ -146,7 +136,7 @@ internal static unsafe class ComposedPatches
         Vector512<ulong> a0 = default, a1 = default, a2 = default, m0 = default, m1 = default, m2 = default, b0 = default, b1 = default, b2 = default;
         for (int s = 0; s < n;)
         {
-            int e = s + 1;
+            int e = consecutive ? n : s + 1;
             while (e < n && xs[e] == xs[e - 1] + 1) e++;
             // Lanes s … e − 1 read columns ix + l + kx: the run's first column less its lane, so one load serves the run.
             int ix = xs[s] - padLeft - s;
