@@ -5,7 +5,9 @@
 // trains it (its time does not depend on its weights, except through the SHB mask's density, which a single candidate
 // density fixes). docs/kernels.md, thirty-ninth session: `frame` against `batch` (the paper's BatchNorm, folded into
 // the convs), both at the test card's 5 %. Time the files with `bivm bench --models --model-dir DIR` (DIR holding them
-// as rvm.onnx, rvm-react.onnx and bivm.onnx). From the repository root:
+// as rvm.onnx, rvm-react.onnx and bivm.onnx), or frame by frame in one process with ab-frames.cs and the two files.
+// The decoder's widths are not part of ModelConfig: that session timed narrower ones with this probe run in a scratch
+// copy of the repository whose DecoderPlan.RvmBlockChannels it had changed. From the repository root:
 //
 //   dotnet run -c Release scripts/probes/export-variant.cs -- OUT.onnx frame|batch [DENSITY ...]
 using BiVM.Export;
