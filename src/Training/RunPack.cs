@@ -1,6 +1,7 @@
 using System.IO.Compression;
 using BiVM.Contracts;
 using BiVM.Model;
+using BiVM.Model.Decoder;
 using BiVM.Model.Networks;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -55,7 +56,7 @@ public static class RunPack
 
     /// <summary>
     /// Makes <paramref name="file"/>'s checkpoint the checkpoint of <paramref name="run"/>, a folder without one, for a
-    /// network of <paramref name="expected"/>'s family, precision and normalization; the weights back in float32, no
+    /// network of <paramref name="expected"/>'s family, precision, normalization and decoder widths; the weights back in float32, no
     /// optimizer state.
     /// Returns the steps it holds.
     /// </summary>
@@ -88,7 +89,8 @@ public static class RunPack
             {
                 throw new UserInputException($"{file}: not a run pack: its {ModelConfigEntry} or {StateEntry} does not read: {e.Message.Split('\n')[0]}", e);
             }
-            if (config.Family != expected.Family || config.FullPrecision != expected.FullPrecision || config.Normalization != expected.Normalization)
+            if (config.Family != expected.Family || config.FullPrecision != expected.FullPrecision || config.Normalization != expected.Normalization
+                || !config.DecoderChannels.SequenceEqual(expected.DecoderChannels))
                 throw new UserInputException($"{file} holds a run of {Describe(config)}, but the configuration trains {Describe(expected)}");
             using (var network = ModelFactory.Create(config))
             {
@@ -120,5 +122,6 @@ public static class RunPack
     }
 
     private static string Describe(ModelConfig config) =>
-        $"{config.Family.ToCliName()}{(config.FullPrecision ? " full-precision" : "")} ({config.Normalization.ToString().ToLowerInvariant()} normalization)";
+        $"{config.Family.ToCliName()}{(config.FullPrecision ? " full-precision" : "")} ({config.Normalization.ToString().ToLowerInvariant()} normalization"
+        + (config.DecoderChannels.SequenceEqual(DecoderPlan.RvmBlockChannels) ? ")" : $", decoder {string.Join(", ", config.DecoderChannels)})");
 }

@@ -56,7 +56,7 @@ public sealed class Trainer : IDisposable
         return Run(resume: true, cancel, progress);
     }
 
-    private ModelConfig NetworkConfig => ModelConfig.For(_config.Family, _config.FullPrecision) with { Normalization = _config.Normalization };
+    private ModelConfig NetworkConfig => ModelConfig.For(_config.Family, _config.FullPrecision) with { Normalization = _config.Normalization, DecoderChannels = _config.DecoderChannels };
 
     /// <summary>Runs (or, with <paramref name="resume"/>, continues) to the last step; returns the final weights' path.</summary>
     public string Run(bool resume, CancellationToken cancel = default, Action<StepReport>? progress = null)

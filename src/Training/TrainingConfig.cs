@@ -4,6 +4,7 @@ using BiVM.Contracts;
 using BiVM.Data.Synthesis;
 using BiVM.Model;
 using BiVM.Model.Binarization;
+using BiVM.Model.Decoder;
 using BiVM.Model.Losses;
 using BiVM.Model.Networks;
 
@@ -96,6 +97,9 @@ public sealed record TrainingConfig
 
     /// <summary>BiVM only: train the full-precision counterpart (the LBM teacher).</summary>
     public bool FullPrecision { get; init; }
+
+    /// <summary>The decoder blocks' widths (<see cref="ModelConfig.DecoderChannels"/>), recorded in its model.json; RVM's by default.</summary>
+    public IReadOnlyList<long> DecoderChannels { get; init; } = DecoderPlan.RvmBlockChannels;
 
     /// <summary>Seeds the weight initialisation.</summary>
     public long Seed { get; init; } = 1;
@@ -204,6 +208,7 @@ public sealed record TrainingConfig
         if (FullPrecision && Family != ModelFamily.Bivm) throw new UserInputException($"{source}: fullPrecision applies to bivm only");
         if (CheckpointEvery < 1) throw new UserInputException($"{source}: checkpointEvery must be ≥ 1");
         if (Normalization == BatchNormMode.Running) throw new UserInputException($"{source}: normalization must be batch, frame or fixed");
+        if (DecoderPlan.BlockChannelsProblem(DecoderChannels) is { } widths) throw new UserInputException($"{source}: {widths}");
         if (!(LambdaPairwise >= 0 && double.IsFinite(LambdaPairwise))) throw new UserInputException($"{source}: lambdaPairwise = {LambdaPairwise}: must be ≥ 0");
         if (LambdaPairwise > 0 && !Stages.Any(s => s.Lbm)) throw new UserInputException($"{source}: lambdaPairwise needs a stage with lbm (its teacher's features)");
         if (BinarizeSteps != 0)

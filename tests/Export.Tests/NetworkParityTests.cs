@@ -59,6 +59,20 @@ public sealed class NetworkParityTests(ITestOutputHelper log)
         CheckParity(network, $"{family}{(fullPrecision ? " 32-bit" : "")}, frame normalization", height, width, ratio, frames, batch);
     }
 
+    /// <summary>
+    /// A decoder narrower than RVM's (decode1 and decode0 at half width, <see cref="ModelConfig.DecoderChannels"/>): the
+    /// exporter, its fusions and the ops take the widths from the network, at r = 1 and through the DGF.
+    /// </summary>
+    [Theory]
+    [InlineData(1.0)]
+    [InlineData(0.5)]
+    public void A_narrower_decoder_agrees_too(double ratio)
+    {
+        using var network = TestNetworks.Create(ModelFamily.Bivm, normalization: BatchNormMode.Frame, decoderChannels: [80, 40, 16, 8]);
+        Assert.Equal([8L, 20, 40, 64], network.StateChannels);
+        CheckParity(network, "bivm, decoder 80, 40, 16, 8, frame normalization", 65, 97, ratio, 3, 1);
+    }
+
     private void CheckParity(MattingNetwork network, string label, int height, int width, double ratio, int frames, int batch)
     {
         var shape = new[] { batch, 3, height, width };

@@ -20,13 +20,16 @@ internal static class TestNetworks
 
     /// <param name="randomGains">Random binary-conv gains (<see cref="Randomize"/>); false leaves them at 1, as in every network
     /// trained without progressive binarization.</param>
+    /// <param name="decoderChannels">The decoder's widths (<see cref="ModelConfig.DecoderChannels"/>), or null for RVM's.</param>
     public static MattingNetwork Create(ModelFamily family, bool fullPrecision = false, long seed = 1234, BatchNormMode normalization = BatchNormMode.Batch,
-        bool randomGains = true)
+        bool randomGains = true, IReadOnlyList<long>? decoderChannels = null)
     {
         lock (Creating)
         {
             manual_seed(seed);
-            var network = ModelFactory.Create(family, ModelConfig.For(family, fullPrecision) with { Normalization = normalization });
+            var config = ModelConfig.For(family, fullPrecision) with { Normalization = normalization };
+            if (decoderChannels is not null) config = config with { DecoderChannels = decoderChannels };
+            var network = ModelFactory.Create(family, config);
             Randomize(network, seed, randomGains);
             network.eval();
             return network;

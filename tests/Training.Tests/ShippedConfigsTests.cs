@@ -49,6 +49,20 @@ public class ShippedConfigsTests
     }
 
     [Fact]
+    public void Decoder_widths_load_and_widths_no_decoder_has_are_refused()
+    {
+        using var folder = new TempFolder("bivm-config-");
+        string narrow = folder.File("narrow.json"), odd = folder.File("odd.json");
+        File.WriteAllText(narrow, """{ "family": "bivm", "decoderChannels": [80, 40, 16, 8], "stages": [ { "steps": 1 } ] }""");
+        Assert.Equal([80L, 40, 16, 8], TrainingConfig.Load(narrow).DecoderChannels);
+        File.WriteAllText(odd, """{ "family": "bivm", "decoderChannels": [80, 40, 15, 8], "stages": [ { "steps": 1 } ] }""");
+        var e = Assert.Throws<UserInputException>(() => TrainingConfig.Load(odd));
+        Assert.Contains("decoderChannels", e.Message);
+        Assert.Contains(odd, e.Message);
+        Assert.All(Directory.GetFiles(ConfigDir(), "*.json").Select(TrainingConfig.Load), c => Assert.Equal([80L, 40, 32, 16], c.DecoderChannels));
+    }
+
+    [Fact]
     public void An_unknown_key_fails_the_load_and_names_it()
     {
         using var folder = new TempFolder("bivm-config-");

@@ -116,6 +116,8 @@ public class TrainerTests
                 Assert.Contains("already holds a checkpoint", Assert.Throws<UserInputException>(() => again.RunFrom(pack)).Message);
             using (var other = new Trainer(config with { Family = ModelFamily.RvmReact }, Path.Combine(dir, "other")))
                 Assert.Contains("holds a run of rvm (batch normalization)", Assert.Throws<UserInputException>(() => other.RunFrom(pack)).Message);
+            using (var narrower = new Trainer(config with { DecoderChannels = [80, 40, 16, 8] }, Path.Combine(dir, "narrower")))
+                Assert.Contains("trains rvm (batch normalization, decoder 80, 40, 16, 8)", Assert.Throws<UserInputException>(() => narrower.RunFrom(pack)).Message);
             string notPack = Path.Combine(dir, "not.zip");
             File.WriteAllBytes(notPack, new byte[100]);
             using (var broken = new Trainer(config, Path.Combine(dir, "broken")))

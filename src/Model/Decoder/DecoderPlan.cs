@@ -23,14 +23,27 @@ public sealed record DecoderPlan(
 {
     public static IReadOnlyList<long> RvmBlockChannels { get; } = new long[] { 80, 40, 32, 16 };
 
+    /// <summary>
+    /// Why <paramref name="blockChannels"/> cannot be a decoder's block outputs (decode3, decode2, decode1, decode0), or
+    /// null: four of them, decode3 to decode1 even (each ConvGRU takes half its block's channels) and decode0 at least 1.
+    /// </summary>
+    public static string? BlockChannelsProblem(IReadOnlyList<long>? blockChannels) => blockChannels switch
+    {
+        null => "decoderChannels is missing",
+        { Count: not 4 } => $"decoderChannels must list 4 widths (decode3, decode2, decode1, decode0), got {blockChannels.Count}",
+        _ when blockChannels.Take(3).Any(c => c < 2 || c % 2 != 0) => $"decoderChannels {string.Join(", ", blockChannels)}: decode3, decode2 and decode1 must be even and at least 2 (each ConvGRU takes half its block's channels)",
+        _ when blockChannels[3] < 1 => $"decoderChannels {string.Join(", ", blockChannels)}: decode0 needs at least 1 channel",
+        _ => null,
+    };
+
     /// <summary>Sparsest first; the paper does not give the search range of τ (see <see cref="IncoherentMask"/>).</summary>
     public static IReadOnlyList<double> DefaultMaskDensities { get; } = Enumerable.Range(1, 10).Select(i => i * 0.05).ToArray();
 
     public const long SourceChannels = 3;
 
-    /// <summary>RVM's decoder on MobileNetV3 features (f1..f3 from the plan, f4 = LR-ASPP's 128).</summary>
-    public static DecoderPlan ForRvm(Encoder.MobileNetV3Plan encoder, long asppOut, ConvPrecision precision, ActivationKind activation,
-        ConvPrecision outputConv2Precision, IReadOnlyList<double> maskDensities) =>
+    /// <summary>RVM's decoder on MobileNetV3 features (f1..f3 from the plan, f4 = LR-ASPP's 128), its blocks <paramref name="blockChannels"/> wide.</summary>
+    public static DecoderPlan ForRvm(Encoder.MobileNetV3Plan encoder, long asppOut, IReadOnlyList<long> blockChannels, ConvPrecision precision,
+        ActivationKind activation, ConvPrecision outputConv2Precision, IReadOnlyList<double> maskDensities) =>
         new(new[] { encoder.FeatureChannels[0], encoder.FeatureChannels[1], encoder.FeatureChannels[2], asppOut },
-            RvmBlockChannels, precision, activation, UseShb: false, outputConv2Precision, ActivationKind.Relu, maskDensities);
+            blockChannels, precision, activation, UseShb: false, outputConv2Precision, ActivationKind.Relu, maskDensities);
 }

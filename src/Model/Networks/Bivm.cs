@@ -18,9 +18,9 @@ public sealed class Bivm : MattingNetwork
         : base(nameof(Bivm), config,
             new EbbEncoder(plan, precision),
             new LrAspp(plan.Blocks[^1].Out, plan.AsppOut, precision, ActivationKind.RPReLU),
-            new RecurrentDecoder(new DecoderPlan(plan.FeatureChannels, DecoderPlan.RvmBlockChannels, precision, ActivationKind.RPReLU,
+            new RecurrentDecoder(new DecoderPlan(plan.FeatureChannels, config.DecoderChannels, precision, ActivationKind.RPReLU,
                 UseShb: true, precision, ActivationKind.RPReLU, config.ShbMaskDensities)),
-            new DeepGuidedFilter(DecoderPlan.RvmBlockChannels[3], precision, ActivationKind.RPReLU))
+            new DeepGuidedFilter(config.DecoderChannels[3], precision, ActivationKind.RPReLU))
     {
     }
 

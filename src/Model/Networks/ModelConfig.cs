@@ -33,6 +33,13 @@ public sealed record ModelConfig
     /// <summary>BiVM only: candidate mask densities of the τ* search (eq. 16).</summary>
     public IReadOnlyList<double> ShbMaskDensities { get; init; } = DecoderPlan.DefaultMaskDensities;
 
+    /// <summary>
+    /// The decoder blocks' output channels, decode3 (1/8), decode2 (1/4), decode1 (1/2), decode0 (1/1); the DGF's hidden
+    /// input has decode0's. RVM's 80, 40, 32, 16 by default, as the paper's networks have them; narrower decode1 and decode0
+    /// make a frame cheaper (docs/kernels.md, thirty-ninth session) and a network other than the paper's.
+    /// </summary>
+    public IReadOnlyList<long> DecoderChannels { get; init; } = DecoderPlan.RvmBlockChannels;
+
     public static ModelConfig For(ModelFamily family, bool fullPrecision = false) => new() { Family = family, FullPrecision = fullPrecision };
 
     private static readonly JsonSerializerOptions Json = new()
@@ -53,6 +60,7 @@ public sealed record ModelConfig
             throw new UserInputException("normalization: batch, frame or fixed (running is SHB's masked conv's, set by the network)");
         if (config.FullPrecision && config.Family != ModelFamily.Bivm)
             throw new UserInputException($"fullPrecision applies to bivm only, not {config.Family.ToCliName()}");
+        if (DecoderPlan.BlockChannelsProblem(config.DecoderChannels) is { } problem) throw new UserInputException(problem);
         return config;
     }
 }

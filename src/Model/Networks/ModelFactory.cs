@@ -11,6 +11,7 @@ public static class ModelFactory
         config = (config ?? ModelConfig.For(family)) with { Family = family };
         if (config.FullPrecision && family != ModelFamily.Bivm)
             throw new ArgumentException($"a full-precision variant exists for bivm only ({family.ToCliName()} is already fixed)", nameof(config));
+        if (DecoderPlan.BlockChannelsProblem(config.DecoderChannels) is { } problem) throw new ArgumentException(problem, nameof(config));
         MattingNetwork network = family switch
         {
             ModelFamily.Rvm => new Rvm(config),

@@ -4,7 +4,7 @@ using BiVM.Model.Encoder;
 
 namespace BiVM.Model.Networks;
 
-/// <summary>Full-precision RVM: MobileNetV3-Large, LR-ASPP(960→128), ConvGRU decoder [80,40,32,16], DGF.</summary>
+/// <summary>Full-precision RVM: MobileNetV3-Large, LR-ASPP(960→128), ConvGRU decoder [80,40,32,16] (<see cref="ModelConfig.DecoderChannels"/>), DGF.</summary>
 public sealed class Rvm : MattingNetwork
 {
     internal const long AsppOut = 128;
@@ -13,8 +13,8 @@ public sealed class Rvm : MattingNetwork
         : base(nameof(Rvm), config,
             new MobileNetV3Encoder(MobileNetV3Plan.Large, ConvPrecision.Full),
             new LrAspp(MobileNetV3Plan.Large.LastOut, AsppOut, ConvPrecision.Full, ActivationKind.Relu),
-            new RecurrentDecoder(DecoderPlan.ForRvm(MobileNetV3Plan.Large, AsppOut, ConvPrecision.Full, ActivationKind.Relu, ConvPrecision.Full, config.ShbMaskDensities)),
-            new DeepGuidedFilter(DecoderPlan.RvmBlockChannels[3], ConvPrecision.Full, ActivationKind.Relu))
+            new RecurrentDecoder(DecoderPlan.ForRvm(MobileNetV3Plan.Large, AsppOut, config.DecoderChannels, ConvPrecision.Full, ActivationKind.Relu, ConvPrecision.Full, config.ShbMaskDensities)),
+            new DeepGuidedFilter(config.DecoderChannels[3], ConvPrecision.Full, ActivationKind.Relu))
     {
     }
 }

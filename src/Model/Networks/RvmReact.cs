@@ -16,8 +16,8 @@ public sealed class RvmReact : MattingNetwork
         : base(nameof(RvmReact), config,
             new MobileNetV3Encoder(MobileNetV3Plan.Large, ConvPrecision.Binary),
             new LrAspp(MobileNetV3Plan.Large.LastOut, Rvm.AsppOut, ConvPrecision.Binary, ActivationKind.RPReLU),
-            new RecurrentDecoder(DecoderPlan.ForRvm(MobileNetV3Plan.Large, Rvm.AsppOut, ConvPrecision.Binary, ActivationKind.RPReLU, ConvPrecision.Full, config.ShbMaskDensities)),
-            new DeepGuidedFilter(DecoderPlan.RvmBlockChannels[3], ConvPrecision.Binary, ActivationKind.RPReLU))
+            new RecurrentDecoder(DecoderPlan.ForRvm(MobileNetV3Plan.Large, Rvm.AsppOut, config.DecoderChannels, ConvPrecision.Binary, ActivationKind.RPReLU, ConvPrecision.Full, config.ShbMaskDensities)),
+            new DeepGuidedFilter(config.DecoderChannels[3], ConvPrecision.Binary, ActivationKind.RPReLU))
     {
     }
 }

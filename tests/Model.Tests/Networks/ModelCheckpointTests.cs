@@ -95,7 +95,18 @@ public class ModelCheckpointTests
         var back = ModelConfig.FromJson(json);
         Assert.Equal(config.Family, back.Family);
         Assert.Equal(config.ShbMaskDensities, back.ShbMaskDensities);
+        Assert.Equal([80L, 40, 32, 16], back.DecoderChannels);
         Assert.Throws<UserInputException>(() => ModelConfig.FromJson(json.Replace("\"formatVersion\": 1", "\"formatVersion\": 2")));
+        // Narrower decoders round trip; a configuration written before the widths were one reads RVM's; widths no
+        // decoder can have are refused in one line.
+        var narrow = ModelConfig.FromJson((ModelConfig.For(ModelFamily.Bivm) with { DecoderChannels = [80, 40, 16, 8] }).ToJson());
+        Assert.Equal([80L, 40, 16, 8], narrow.DecoderChannels);
+        var edited = System.Text.Json.Nodes.JsonNode.Parse(json)!.AsObject();
+        Assert.True(edited.Remove("decoderChannels"));
+        Assert.Equal([80L, 40, 32, 16], ModelConfig.FromJson(edited.ToJsonString()).DecoderChannels);
+        edited["decoderChannels"] = new System.Text.Json.Nodes.JsonArray(80, 40, 31, 16);
+        var odd = Assert.Throws<UserInputException>(() => ModelConfig.FromJson(edited.ToJsonString()));
+        Assert.Contains("decoderChannels", odd.Message);
     }
 
     [Fact]

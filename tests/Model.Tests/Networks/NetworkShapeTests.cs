@@ -40,6 +40,39 @@ public class NetworkShapeTests
         Assert.Equal(family == ModelFamily.Bivm, output.Mask is not null);
     }
 
+    [Theory]
+    [InlineData(ModelFamily.Bivm, 80, 40, 16, 8)]
+    [InlineData(ModelFamily.Rvm, 40, 20, 16, 6)]
+    [InlineData(ModelFamily.RvmReact, 80, 40, 32, 16)]
+    public void Decoder_widths_set_the_blocks_and_the_state(ModelFamily family, long d3, long d2, long d1, long d0)
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(6);
+        using var net = ModelFactory.Create(family, ModelConfig.For(family) with { DecoderChannels = [d3, d2, d1, d0] });
+        net.eval();
+        using var _ = no_grad();
+        // Through the DGF (ratio 0.5) too: its hidden input has decode0's channels.
+        foreach (double ratio in new[] { 1.0, 0.5 })
+        {
+            var output = net.call(rand(1, 3, 36, 64), null, ratio);
+            Assert.Equal(new[] { 1L, 1, 36, 64 }, output.Pha.shape);
+            Assert.Equal(new[] { d1 / 2, d2 / 2, d3 / 2, 64 }, net.StateChannels);
+            AssertState(output.State, net.StateChannels, 1, ratio == 1.0 ? 36 : 18, ratio == 1.0 ? 64 : 32);
+        }
+    }
+
+    [Theory]
+    [InlineData("80,40,15,8")]
+    [InlineData("80,40,16,0")]
+    [InlineData("0,40,16,8")]
+    [InlineData("80,40,16")]
+    public void Decoder_widths_a_decoder_cannot_have_are_refused(string widths)
+    {
+        long[] channels = widths.Split(',').Select(long.Parse).ToArray();
+        var e = Assert.Throws<ArgumentException>(() => ModelFactory.Create(ModelFamily.Bivm, ModelConfig.For(ModelFamily.Bivm) with { DecoderChannels = channels }));
+        Assert.Contains("decoderChannels", e.Message);
+    }
+
     [Fact]
     public void Clip_input_returns_clip_outputs_and_the_last_frame_state()
     {
