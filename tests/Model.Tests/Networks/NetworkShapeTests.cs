@@ -43,7 +43,7 @@ public class NetworkShapeTests
     [Theory]
     [InlineData(ModelFamily.Bivm, 80, 40, 16, 8)]
     [InlineData(ModelFamily.Rvm, 40, 20, 16, 6)]
-    [InlineData(ModelFamily.RvmReact, 80, 40, 32, 16)]
+    [InlineData(ModelFamily.RvmReact, 80, 20, 32, 4)]
     public void Decoder_widths_set_the_blocks_and_the_state(ModelFamily family, long d3, long d2, long d1, long d0)
     {
         using var scope = NewDisposeScope();
