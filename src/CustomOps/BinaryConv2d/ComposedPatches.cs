@@ -25,7 +25,6 @@ namespace BiVM.CustomOps.BinaryConv2d;
 /// </remarks>
 internal static unsafe class ComposedPatches
 {
-
     private enum Layout { None, FourTaps, TwoTaps, OneTap, TwoWords, FourWords }
 
     /// <summary>The layout of <paramref name="p"/>'s patches that this gather composes, or None.</summary>
